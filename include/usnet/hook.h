@@ -1,0 +1,90 @@
+/*
+ * usnet — the system-call hook contract (src/hook/).
+ *
+ * The hook makes every system call of the program (libc, syscall(), inline
+ * `syscall`, Go's runtime, code loaded or generated later) reach one handler
+ * function first.  On x86-64 it rewrites `syscall`/`sysenter` to
+ * `call *%rax` into a trampoline at address 0 (zpoline-style); Syscall User
+ * Dispatch (SUD) catches what rewriting missed, or serves alone.
+ *
+ * Handler rules
+ *  - It is called for every system call except rt_sigreturn (which the hook
+ *    issues itself).  sc->nr and sc->args[] are the call; the handler may
+ *    change them before passing the call on.
+ *  - It returns the call's result (a value or -errno), or USNET_HOOK_PASS to
+ *    have the hook issue the (possibly changed) call itself at the original
+ *    context.  Calls that change the stack or the thread — clone/clone3 with
+ *    a new stack, vfork, fork, execve that succeeds — must be passed
+ *    (USNET_HOOK_PASS): only the hook can issue them correctly.
+ *  - It runs with only the general registers saved, so it (and everything it
+ *    calls on the pass-through path) must be built with -mgeneral-regs-only.
+ *    Before running code that may touch vector/FPU registers (anything built
+ *    normally, like the stack), wrap it in usnet_hook_call_saved(), which
+ *    saves the full extended state (XSAVE, per XCR0) around the call.
+ *  - Its own system calls go through usnet_hook_syscall(), a site that is
+ *    never rewritten.  It must not take the program's libc locks (stdio,
+ *    malloc): signals can arrive while the program holds them.
+ */
+#ifndef USNET_HOOK_H
+#define USNET_HOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Returned by a handler: "issue this call for real". A value no system call
+ * returns (a non-canonical address, below every -errno). */
+#define USNET_HOOK_PASS ((long)0x8000000000000000UL)
+
+struct usnet_syscall {
+	long nr;
+	long args[6];
+	uintptr_t site;   /* address of the instruction after the hooked syscall */
+};
+
+typedef long (*usnet_hook_handler)(struct usnet_syscall *sc);
+
+enum usnet_hook_mode {
+	USNET_HOOK_AUTO = 0,  /* rewrite; SUD for what rewriting misses; SUD alone without page 0 */
+	USNET_HOOK_REWRITE,   /* rewriting only; fail if page 0 cannot be mapped */
+	USNET_HOOK_SUD,       /* Syscall User Dispatch only */
+};
+
+struct usnet_hook_config {
+	usnet_hook_handler handler;
+	enum usnet_hook_mode mode;
+	/* Called in the child, on the child's stack, right after a fork-like call
+	 * (fork, vfork, clone without CLONE_VM) returned 0 there.  May be NULL. */
+	void (*child_after_fork)(void);
+	/* Called after a call passed with USNET_HOOK_PASS returned, with its
+	 * result (not for calls that do not return: exit, a successful execve).
+	 * For tracing; NULL when not needed (the fast path then skips it). */
+	void (*after_pass)(const struct usnet_syscall *sc, long ret);
+	/* Log a line of this much detail: 0 errors, 1 info, 2 debug. */
+	int verbosity;
+};
+
+/* Install the hook for the whole process (all threads that exist now and
+ * later, and code mapped later).  Returns 0, or -errno with a one-line reason
+ * in err (for example that page 0 cannot be mapped: "vm.mmap_min_addr is
+ * 65536; run as root or set it to 0, or use --hook sud"). */
+int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t errlen);
+
+/* The mode actually in force after install ("rewrite", "sud", "rewrite+sud"). */
+const char *usnet_hook_mode_name(void);
+
+/* Issue a system call for real, from a site that is never rewritten or
+ * dispatched. */
+long usnet_hook_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+
+/* Call fn(arg) with the full extended register state saved and restored
+ * around it (XSAVE with the XCR0 mask); returns fn's result. */
+long usnet_hook_call_saved(long (*fn)(void *), void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* USNET_HOOK_H */

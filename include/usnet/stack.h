@@ -1,0 +1,307 @@
+/*
+ * usnet — the native API of the portable TCP/IP stack core (src/stack/).
+ *
+ * A stack instance is one block of caller-provided memory (an "arena") that
+ * holds everything: configuration, tables, sockets, buffers.  The core keeps
+ * no global mutable state, reads no clock and makes no system call: time comes
+ * in as an argument (`now`, monotonic nanoseconds), frames come in through
+ * usnet_stack_input() and leave through the netif named in a struct usnet_io
+ * given with each call.  Nothing in the arena points outside it (no code
+ * pointers, no process-local pointers), so an arena in MAP_SHARED memory can
+ * be used by a forked child at the same address.
+ *
+ * Concurrency: an instance is single-threaded; the caller serialises all
+ * calls on one instance (a lock per instance).  Instances share nothing, so
+ * one per core/queue scales.
+ *
+ * Errors are negative errno values with Linux numbering (USNET_E* below).
+ * Addresses and ports in this API are in host byte order.
+ *
+ * The stack never blocks: calls that would block return -USNET_EAGAIN, and
+ * the readiness callback (struct usnet_io.on_event) says when to try again.
+ *
+ * This header is freestanding (<stddef.h>/<stdint.h> only).
+ */
+#ifndef USNET_STACK_H
+#define USNET_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "usnet/netif.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errno values (Linux numbering; the core has no <errno.h>) ---------- */
+#define USNET_EPERM         1
+#define USNET_ENOENT        2
+#define USNET_EINTR         4
+#define USNET_EIO           5
+#define USNET_EBADF         9
+#define USNET_EAGAIN       11
+#define USNET_ENOMEM       12
+#define USNET_EFAULT       14
+#define USNET_EBUSY        16
+#define USNET_EINVAL       22
+#define USNET_ENFILE       23
+#define USNET_EMFILE       24
+#define USNET_ENOSPC       28
+#define USNET_EPIPE        32
+#define USNET_ENOSYS       38
+#define USNET_ENOTSOCK     88
+#define USNET_EDESTADDRREQ 89
+#define USNET_EMSGSIZE     90
+#define USNET_EPROTOTYPE   91
+#define USNET_ENOPROTOOPT  92
+#define USNET_EPROTONOSUPPORT 93
+#define USNET_EOPNOTSUPP   95
+#define USNET_EAFNOSUPPORT 97
+#define USNET_EADDRINUSE   98
+#define USNET_EADDRNOTAVAIL 99
+#define USNET_ENETDOWN     100
+#define USNET_ENETUNREACH  101
+#define USNET_ECONNABORTED 103
+#define USNET_ECONNRESET   104
+#define USNET_ENOBUFS      105
+#define USNET_EISCONN      106
+#define USNET_ENOTCONN     107
+#define USNET_ETIMEDOUT    110
+#define USNET_ECONNREFUSED 111
+#define USNET_EHOSTUNREACH 113
+#define USNET_EALREADY     114
+#define USNET_EINPROGRESS  115
+
+/* ---- readiness events (same bits as EPOLLIN/OUT/ERR/HUP/RDHUP) --------- */
+#define USNET_EV_IN     0x001u  /* data, a pending connection, or EOF to read */
+#define USNET_EV_OUT    0x004u  /* room to send / connect finished */
+#define USNET_EV_ERR    0x008u  /* an error is pending (read it with USNET_SO_ERROR) */
+#define USNET_EV_HUP    0x010u  /* both directions closed (or reset) */
+#define USNET_EV_RDHUP  0x2000u /* the peer closed its sending side */
+
+typedef int32_t usnet_sock_t;   /* a socket: an index into the instance */
+
+struct usnet_stack;             /* opaque; lives at the start of the arena */
+
+/* An IPv4 endpoint, host byte order. */
+struct usnet_addr {
+	uint32_t ip;
+	uint16_t port;
+};
+
+struct usnet_iovec {
+	void  *base;
+	size_t len;
+};
+
+/*
+ * How this process reaches the wire and hears about readiness.  Process-local:
+ * given with every call that may transmit or change readiness, never stored
+ * in the arena.
+ */
+struct usnet_io {
+	struct usnet_netif *netif;  /* where frames leave */
+	uint16_t queue;             /* which of its queues */
+	/* Called (inside stack calls) when a socket's readiness may have changed;
+	 * `events` is the socket's current USNET_EV_* mask and `user` the value
+	 * set with usnet_sock_set_user().  It must not call back into the same
+	 * instance.  May be NULL. */
+	void (*on_event)(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user);
+	void *ctx;                  /* for on_event's use */
+};
+
+/* ---- creating an instance ------------------------------------------------ */
+
+/* Congestion control algorithms. */
+enum usnet_cc { USNET_CC_CUBIC = 0, USNET_CC_NEWRENO = 1 };
+
+struct usnet_stack_config {
+	uint8_t  mac[6];        /* our Ethernet address */
+	uint32_t ip;            /* our IPv4 address */
+	uint8_t  prefix_len;    /* on-link prefix */
+	uint32_t gateway;       /* default gateway, 0 for none */
+	uint32_t mtu;           /* IP MTU of the netif (1500) */
+	uint32_t netif_caps;    /* USNET_NETIF_CAP_* of the netif: checksum offload */
+	uint32_t max_sockets;   /* socket table size (TCP + UDP + listeners) */
+	uint32_t buffer_bytes;  /* shared pool for socket buffers, reassembly, ARP queue */
+	uint32_t sndbuf;        /* default per-socket send buffer limit, bytes */
+	uint32_t rcvbuf;        /* default per-socket receive buffer limit, bytes */
+	uint64_t secret[2];     /* random key for ISNs (RFC 6528) and port choice */
+	uint16_t ephemeral_lo;  /* local ports for connect() without bind() */
+	uint16_t ephemeral_hi;
+	uint8_t  cc;            /* enum usnet_cc, default for new TCP sockets */
+	/* RSS: when rss_queues > 1 this instance serves queue rss_queue of
+	 * rss_queues; connect() then picks local ports whose replies the NIC's
+	 * Toeplitz hash (rss_key) steers to this queue. */
+	uint16_t rss_queues;
+	uint16_t rss_queue;
+	uint8_t  rss_key[40];
+};
+
+/* Fill cfg with defaults (MTU 1500, CUBIC, 64 KiB sndbuf/rcvbuf, 1024
+ * sockets, 16 MiB of buffers, ports 32768-60999).  Address, MAC and secret
+ * are left zero for the caller to set. */
+void usnet_stack_config_init(struct usnet_stack_config *cfg);
+
+/* Bytes of memory an instance with this configuration needs. */
+size_t usnet_stack_mem_size(const struct usnet_stack_config *cfg);
+
+/* Build an instance inside mem (size bytes, 64-byte aligned, at least
+ * usnet_stack_mem_size(cfg)).  Returns the instance (== mem) or NULL when
+ * the configuration is invalid or the memory too small. */
+struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usnet_stack_config *cfg);
+
+/* ---- driving it ---------------------------------------------------------- */
+
+/* Process n received frames (the caller gives them back to the netif after
+ * the call: the stack copies what it keeps).  May transmit and raise events. */
+void usnet_stack_input(struct usnet_stack *st, struct usnet_io *io,
+		       struct usnet_pkt *pkts, unsigned n, uint64_t now);
+
+/* Run timers due at `now` (retransmissions, delayed ACKs, keepalives, ARP,
+ * reassembly expiry, TIME_WAIT).  Returns the time of the next deadline, or
+ * UINT64_MAX when nothing is pending. */
+uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t now);
+
+/* Add a route: packets to dst/prefix_len go via gateway (0: on-link). */
+int usnet_route_add(struct usnet_stack *st, uint32_t dst, uint8_t prefix_len, uint32_t gateway);
+
+/* ---- sockets --------------------------------------------------------------
+ * TCP and UDP over IPv4.  Each call acts at once and never blocks. */
+#define USNET_SOCK_STREAM 1
+#define USNET_SOCK_DGRAM  2
+
+/* Message flags. */
+#define USNET_MSG_PEEK     0x02u  /* look at data without consuming it */
+#define USNET_MSG_TRUNC    0x20u  /* recv on UDP: return the datagram's full length */
+#define USNET_MSG_MORE     0x8000u /* send: more data follows soon (hold a partial segment) */
+
+int usnet_socket(struct usnet_stack *st, int type);
+int usnet_bind(struct usnet_stack *st, usnet_sock_t s, const struct usnet_addr *addr);
+int usnet_listen(struct usnet_stack *st, usnet_sock_t s, int backlog);
+/* Returns a new socket, or -USNET_EAGAIN when no connection is waiting. */
+int usnet_accept(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		 struct usnet_addr *peer, uint64_t now);
+/* TCP: starts the handshake and returns -USNET_EINPROGRESS; completion is
+ * reported as USNET_EV_OUT (or USNET_EV_ERR with USNET_SO_ERROR set).
+ * UDP: sets the default destination and returns 0. */
+int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		  const struct usnet_addr *addr, uint64_t now);
+
+/* Send from iov; `to` is for unconnected UDP (NULL otherwise).  Returns bytes
+ * taken (TCP may take fewer than offered), -USNET_EAGAIN when the buffer is
+ * full, -USNET_EPIPE after shutdown/close of the sending side or a reset. */
+long usnet_sendv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		 const struct usnet_iovec *iov, int iovcnt, unsigned flags,
+		 const struct usnet_addr *to, uint64_t now);
+/* Receive into iov.  Returns bytes, 0 at end of stream (TCP) or for an empty
+ * datagram, -USNET_EAGAIN when nothing is there.  `from` (may be NULL) gets
+ * the sender. */
+long usnet_recvv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		 const struct usnet_iovec *iov, int iovcnt, unsigned flags,
+		 struct usnet_addr *from, uint64_t now);
+long usnet_send(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		const void *buf, size_t len, unsigned flags, uint64_t now);
+long usnet_recv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		void *buf, size_t len, unsigned flags, uint64_t now);
+
+/* Zero-copy receive (TCP): point iov (up to max entries) at the received,
+ * in-order bytes without copying; returns the entry count (0: none, or EOF
+ * when usnet_sock_events() has USNET_EV_RDHUP).  The bytes stay valid until
+ * usnet_recv_consume() releases the first n of them. */
+int usnet_recv_peek(struct usnet_stack *st, usnet_sock_t s, struct usnet_iovec *iov, int max);
+int usnet_recv_consume(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		       size_t n, uint64_t now);
+
+/* how: 0 read side, 1 write side (sends FIN after queued data), 2 both. */
+int usnet_shutdown(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, int how, uint64_t now);
+/* Release the socket.  TCP closes in the background (queued data is still
+ * sent, then FIN); with USNET_SO_LINGER set to 0 it sends RST at once. */
+int usnet_close(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, uint64_t now);
+
+int usnet_getsockname(struct usnet_stack *st, usnet_sock_t s, struct usnet_addr *addr);
+int usnet_getpeername(struct usnet_stack *st, usnet_sock_t s, struct usnet_addr *addr);
+
+/* Options (integer valued).  Times in milliseconds or seconds as named. */
+enum usnet_sockopt {
+	USNET_SO_REUSEADDR = 1,
+	USNET_SO_REUSEPORT,
+	USNET_SO_KEEPALIVE,
+	USNET_SO_LINGER,       /* seconds; -1 = off (default), 0 = abort on close */
+	USNET_SO_RCVBUF,       /* bytes */
+	USNET_SO_SNDBUF,       /* bytes */
+	USNET_SO_ERROR,        /* get only: pending error (positive errno), cleared on read */
+	USNET_SO_TYPE,         /* get only */
+	USNET_SO_ACCEPTCONN,   /* get only */
+	USNET_TCP_NODELAY,     /* 1: Nagle off */
+	USNET_TCP_KEEPIDLE,    /* seconds */
+	USNET_TCP_KEEPINTVL,   /* seconds */
+	USNET_TCP_KEEPCNT,
+	USNET_TCP_CONGESTION,  /* enum usnet_cc */
+	USNET_TCP_MAXSEG,
+	USNET_TCP_QUICKACK,
+};
+int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int val);
+int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int *val);
+
+/* Current readiness (USNET_EV_* mask). */
+uint32_t usnet_sock_events(struct usnet_stack *st, usnet_sock_t s);
+/* Bytes readable now (FIONREAD): in-order stream bytes, or the next datagram's size. */
+long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t s);
+/* A value passed back to on_event for this socket (e.g. an fd number). */
+int usnet_sock_set_user(struct usnet_stack *st, usnet_sock_t s, uint64_t user);
+uint64_t usnet_sock_get_user(struct usnet_stack *st, usnet_sock_t s);
+
+/* TCP states, RFC 9293 names. */
+enum usnet_tcp_state {
+	USNET_TCP_CLOSED = 0, USNET_TCP_LISTEN, USNET_TCP_SYN_SENT, USNET_TCP_SYN_RECEIVED,
+	USNET_TCP_ESTABLISHED, USNET_TCP_FIN_WAIT_1, USNET_TCP_FIN_WAIT_2, USNET_TCP_CLOSE_WAIT,
+	USNET_TCP_CLOSING, USNET_TCP_LAST_ACK, USNET_TCP_TIME_WAIT,
+};
+
+/* Per-connection statistics (TCP_INFO). */
+struct usnet_tcp_info {
+	uint8_t  state;          /* enum usnet_tcp_state */
+	uint8_t  cc;             /* enum usnet_cc */
+	uint8_t  snd_wscale, rcv_wscale;
+	uint32_t options;        /* 1 timestamps, 2 SACK, 4 window scaling */
+	uint32_t rtt_us, rttvar_us, rto_us;
+	uint32_t snd_mss, rcv_mss;
+	uint32_t cwnd;           /* bytes */
+	uint32_t ssthresh;       /* bytes */
+	uint32_t snd_wnd, rcv_wnd;
+	uint32_t unacked;        /* bytes in flight */
+	uint32_t sacked, lost;   /* bytes, from the scoreboard */
+	uint32_t retransmits;    /* consecutive RTO backoffs now */
+	uint64_t total_retrans;  /* segments retransmitted */
+	uint64_t bytes_sent, bytes_acked, bytes_received;
+	uint64_t segs_out, segs_in;
+};
+int usnet_tcp_info(struct usnet_stack *st, usnet_sock_t s, struct usnet_tcp_info *info);
+
+/* Instance-wide counters: what came in, and what was dropped and why. */
+struct usnet_stack_stats {
+	uint64_t rx_frames, tx_frames;
+	uint64_t rx_drop_short, rx_drop_not_ours, rx_drop_bad_eth;
+	uint64_t arp_rx, arp_tx, arp_drop;
+	uint64_t ip_rx, ip_drop_header, ip_drop_csum, ip_drop_len, ip_drop_not_ours;
+	uint64_t ip_frag_rx, ip_frag_reassembled, ip_frag_drop, ip_frag_timeout;
+	uint64_t icmp_rx, icmp_tx, icmp_drop;
+	uint64_t udp_rx, udp_tx, udp_drop_csum, udp_drop_len, udp_no_port, udp_drop_nobuf;
+	uint64_t tcp_rx, tcp_tx, tcp_drop_csum, tcp_drop_header, tcp_drop_options,
+		 tcp_no_port, tcp_rst_tx, tcp_challenge_ack, tcp_retrans, tcp_drop_nobuf;
+	uint64_t tx_no_buffer;   /* netif had no tx buffer: frame dropped */
+	uint64_t buffers_in_use, buffers_total; /* pool gauges, bytes */
+	uint32_t sockets_in_use, sockets_total;
+};
+void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
+
+/* Iterate sockets (for `usnet stat`): returns the next socket index >= from
+ * that is in use, or -1. */
+int usnet_sock_next(struct usnet_stack *st, int from);
+int usnet_sock_type(struct usnet_stack *st, usnet_sock_t s);  /* USNET_SOCK_* or -EBADF */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* USNET_STACK_H */
