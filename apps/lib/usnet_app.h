@@ -37,6 +37,8 @@ struct usnet_app_config {
 	void *ctx;                        /* passed as io->ctx */
 };
 
+/* Fill cfg with defaults: everything zero (stack defaults), one netif queue,
+ * busy_poll_us 50. */
 void usnet_app_config_init(struct usnet_app_config *cfg);
 
 /* Parse "A.B.C.D/N" into ip and prefix_len; 0 or -EINVAL. */
@@ -62,5 +64,24 @@ int usnet_app_poll(struct usnet_app *app, int timeout_ms);
 /* Keep polling until `done(arg)` is true or timeout_ms passes (-1: forever).
  * 0 when done, -ETIMEDOUT otherwise. */
 int usnet_app_run_until(struct usnet_app *app, int (*done)(void *arg), void *arg, int timeout_ms);
+
+/* ---- additions for applications that also wait on kernel fds ------------ */
+
+struct pollfd;
+
+/* The netif this app drives (its own or the shared one). */
+struct usnet_netif *usnet_app_netif(struct usnet_app *app);
+
+/* Bytes of arena memory the stack instance occupies (usnet_stack_mem_size()
+ * of its configuration). */
+size_t usnet_app_arena_bytes(struct usnet_app *app);
+
+/* Like usnet_app_poll(), but every call also polls the caller's kernel fds
+ * (stdin, a listening socket, ...): at once (timeout 0) when the stack had
+ * work, else sleeping on them together with the netif's wait fd up to
+ * timeout_ms (bounded by the next stack timer).  Each fds[i].revents is set
+ * as poll(2) sets it (0 when the fd was not ready); fds with fd < 0 are
+ * ignored as poll(2) does.  Returns frames processed or -errno. */
+int usnet_app_poll_fds(struct usnet_app *app, struct pollfd *fds, unsigned nfds, int timeout_ms);
 
 #endif /* USNET_APP_H */

@@ -24,6 +24,29 @@
  *  - Its own system calls go through usnet_hook_syscall(), a site that is
  *    never rewritten.  It must not take the program's libc locks (stdio,
  *    malloc): signals can arrive while the program holds them.
+ *
+ * What the implementation (src/hook/) adds to the above
+ *  - after_pass is also called in the parent of a clone/clone3 the hook
+ *    issued itself (with the parent's result), never for vfork-like calls
+ *    (CLONE_VM without a new stack), whose parent resumes only after the
+ *    child has left the shared stack.
+ *  - child_after_fork also runs in vfork children (on the parent's stack, as
+ *    vfork children do) and in clone children without CLONE_VM that start on
+ *    a new stack.
+ *  - The hook itself intercepts: mmap/mprotect/pkey_mprotect that make
+ *    memory executable (rewritten before the call returns); execve/execveat
+ *    (LD_PRELOAD and USNET_* put back into an environment that lacks them;
+ *    SUD is off across the call); with SUD on, rt_sigaction/rt_sigprocmask
+ *    never block or take over SIGSYS, and sigaltstack is issued outside the
+ *    SIGSYS handler.  The handler still sees all of these first.
+ *  - A rewritten `syscall` becomes `call *%rax`, whose return address lands
+ *    in the 8 bytes below the caller's stack pointer: code that keeps data in
+ *    that one slot of its red zone across an inline syscall loses it (the
+ *    rest of the red zone is kept; SUD-only mode keeps all of it).
+ *  - Numbers the trampoline covers: 0 .. 8099 (invalid numbers there get
+ *    -ENOSYS from the kernel), except 520..532, which x86-64 reserves for
+ *    x32 and never assigns; negative or x32 numbers from a rewritten site
+ *    fault as a call to an unmapped address would.
  */
 #ifndef USNET_HOOK_H
 #define USNET_HOOK_H

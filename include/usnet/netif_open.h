@@ -20,7 +20,8 @@ extern "C" {
 #endif
 
 struct usnet_netif_config {
-	const char *backend;  /* "memwire", "tap", "afpacket", "afxdp", "dpdk" */
+	const char *backend;  /* "memwire", "tap", "afpacket", "afxdp", "dpdk"
+	                       * (usnet_netif_backends() lists those built in) */
 	const char *iface;    /* interface name; for memwire "WIRE:SIDE" (SIDE 0 or 1) */
 	uint16_t    queues;   /* 0 or 1: one queue */
 	int         has_mac;  /* use mac below rather than the backend's own */
@@ -28,7 +29,33 @@ struct usnet_netif_config {
 	const char *impair;   /* impair spec ("loss=0.02,reorder=0.01,seed=7") or NULL */
 	const char *pcap;     /* capture file to write, or NULL */
 	const char *options;  /* backend-specific "key=value,..." or NULL */
+	uint32_t    ipv4;     /* usnet's IPv4 address, host byte order, 0 if unknown:
+	                       * afxdp steers only frames for it to usnet (same as
+	                       * option ip=A.B.C.D); other backends ignore it */
 };
+
+/*
+ * Backends and their options (cfg.options, "key=value,key,..."):
+ *   memwire  iface "WIRE:0" / "WIRE:1" (see usnet/netif_memwire.h)
+ *            frame=BYTES ring=N nowake
+ *   tap      iface: the TAP device (created if missing, brought up)
+ *            csum (IFF_VNET_HDR checksum offload) bufs=N
+ *   afpacket iface: an existing interface; queues > 1 uses PACKET_FANOUT
+ *            rx=v2|v3 (v2 default: no added latency) tov=MS blocks=N
+ *            rxframes=N txframes=N
+ *   afxdp    iface: an existing interface; one AF_XDP socket per queue
+ *            mode=native|skb (default native) ip=A.B.C.D copy|zerocopy
+ *            frames=N (UMEM frames per queue, default 4096)
+ *            The XDP program steers only IPv4 to ip (and ARP for it) to
+ *            usnet; everything else goes to the kernel.
+ *   dpdk     (only where built with libdpdk-dev; loaded as the plugin
+ *            libusnet-netif-dpdk.so, see src/netif/dpdk.c)
+ *            iface: an interface wrapped in a DPDK virtual device, or
+ *            "port:N"; vdev=net_af_packet|net_af_xdp eal=ARG;ARG mbufs=N.
+ *            No wait fd (-1): the caller polls.
+ * Unknown keys are rejected.  Wrappers: cfg.impair (usnet/netif_wrap.h),
+ * then cfg.pcap.
+ */
 
 /* Open a backend as described by cfg.  On success *out is the netif (wrapped
  * by impair then pcap when asked) and 0 is returned; on failure a negative
@@ -38,6 +65,23 @@ int usnet_netif_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 
 /* Close what usnet_netif_open() returned (wrappers and backend). */
 void usnet_netif_close(struct usnet_netif *nif);
+
+/* RSS awareness: the receive queue on which the frames of an IPv4 flow
+ * arrive, so that a connection is served by the stack instance of that
+ * queue, and an outgoing connection can pick a local port whose replies come
+ * back to the instance that opened it.  src is the sender of those frames
+ * (the remote end), dst the local end; addresses and ports in host byte
+ * order; proto 6 (TCP) or 17 (UDP).  Returns 0..nqueues-1, or -1 when the
+ * backend cannot tell (e.g. a device that does not reveal its RSS key, or a
+ * veth, whose receive queue is the sender's choice).
+ *   one queue  0
+ *   afpacket   its own fanout program: h = src_ip ^ dst_ip ^ src_port ^
+ *              dst_port; h ^= h >> 16; h ^= h >> 8; queue h % nqueues (the
+ *              same both ways; non-IPv4 frames go to queue 0)
+ *   afxdp      the device's Toeplitz key and indirection table (ethtool)
+ * Wrappers (impair, pcap) answer for what they wrap. */
+int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+			   uint32_t dst_ip, uint16_t dst_port);
 
 /* The names of the backends compiled in, separated by spaces. */
 const char *usnet_netif_backends(void);

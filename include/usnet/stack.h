@@ -105,7 +105,12 @@ struct usnet_io {
 	/* Called (inside stack calls) when a socket's readiness may have changed;
 	 * `events` is the socket's current USNET_EV_* mask and `user` the value
 	 * set with usnet_sock_set_user().  It must not call back into the same
-	 * instance.  May be NULL. */
+	 * instance.  May be NULL.
+	 * Semantics: called when the mask changes, and also on every arrival
+	 * of new data, a datagram or a pending connection even when the mask
+	 * stays the same (so edge-triggered waiters wake).  A socket returned
+	 * by usnet_accept() gets no initial call: read usnet_sock_events()
+	 * once after accepting; changes from then on are reported. */
 	void (*on_event)(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user);
 	void *ctx;                  /* for on_event's use */
 };
@@ -190,13 +195,18 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 
 /* Send from iov; `to` is for unconnected UDP (NULL otherwise).  Returns bytes
  * taken (TCP may take fewer than offered), -USNET_EAGAIN when the buffer is
- * full, -USNET_EPIPE after shutdown/close of the sending side or a reset. */
+ * full, -USNET_EPIPE after shutdown/close of the sending side or a reset.
+ * TCP before the handshake completes: -USNET_EAGAIN (wait for USNET_EV_OUT);
+ * after a reset the pending error is returned once (e.g. -USNET_ECONNRESET).
+ * UDP datagrams larger than the MTU leave as IPv4 fragments (up to 65507
+ * bytes, else -USNET_EMSGSIZE). */
 long usnet_sendv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 		 const struct usnet_iovec *iov, int iovcnt, unsigned flags,
 		 const struct usnet_addr *to, uint64_t now);
 /* Receive into iov.  Returns bytes, 0 at end of stream (TCP) or for an empty
  * datagram, -USNET_EAGAIN when nothing is there.  `from` (may be NULL) gets
- * the sender. */
+ * the sender.  TCP after a reset: queued data first, then the error once
+ * (-USNET_ECONNRESET, -USNET_ECONNREFUSED, -USNET_ETIMEDOUT), then 0. */
 long usnet_recvv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 		 const struct usnet_iovec *iov, int iovcnt, unsigned flags,
 		 struct usnet_addr *from, uint64_t now);
@@ -216,7 +226,9 @@ int usnet_recv_consume(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t
 /* how: 0 read side, 1 write side (sends FIN after queued data), 2 both. */
 int usnet_shutdown(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, int how, uint64_t now);
 /* Release the socket.  TCP closes in the background (queued data is still
- * sent, then FIN); with USNET_SO_LINGER set to 0 it sends RST at once. */
+ * sent, then FIN); with USNET_SO_LINGER set to 0, or when received data was
+ * left unread (as Linux), it sends RST at once.  The index may be reused by
+ * a later usnet_socket()/usnet_accept() as soon as this returns. */
 int usnet_close(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, uint64_t now);
 
 int usnet_getsockname(struct usnet_stack *st, usnet_sock_t s, struct usnet_addr *addr);
@@ -290,6 +302,7 @@ struct usnet_stack_stats {
 	uint64_t udp_rx, udp_tx, udp_drop_csum, udp_drop_len, udp_no_port, udp_drop_nobuf;
 	uint64_t tcp_rx, tcp_tx, tcp_drop_csum, tcp_drop_header, tcp_drop_options,
 		 tcp_no_port, tcp_rst_tx, tcp_challenge_ack, tcp_retrans, tcp_drop_nobuf;
+	uint64_t tcp_rto, tcp_recovery, tcp_tlp; /* retransmission timeouts; fast-recovery episodes; tail-loss probes */
 	uint64_t tx_no_buffer;   /* netif had no tx buffer: frame dropped */
 	uint64_t buffers_in_use, buffers_total; /* pool gauges, bytes */
 	uint32_t sockets_in_use, sockets_total;

@@ -1,0 +1,379 @@
+/*
+ * usnet — the native application runtime (see usnet_app.h): one stack
+ * instance on one netif queue, driven from the calling thread.
+ *
+ * The loop is: take received frames in batches and hand them to the stack,
+ * run the stack's timers when they are due, make queued frames leave, and
+ * when there was nothing to do spin a little (busy_poll_us) before sleeping
+ * in ppoll() on the netif's wait fd, bounded by the next timer.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "usnet_app.h"
+
+/* Frames taken from the netif per rx_burst() call. */
+#define APP_RX_BATCH 64
+/* Batches handled per poll before timers and the caller get a turn. */
+#define APP_RX_BATCHES_PER_POLL 8
+/* Timers are re-read at least this often while busy: a send or a received
+ * segment may have armed a timer earlier than the deadline we remember. */
+#define APP_TIMER_REFRESH_NS 1000000ull
+/* Sleep bound when the netif has no wait fd (the caller then polls). */
+#define APP_NO_WAIT_FD_SLEEP_NS 1000000ull
+
+struct usnet_app {
+	struct usnet_netif *netif;
+	int own_netif;              /* opened here, closed by usnet_app_close() */
+	void *arena;
+	size_t arena_bytes;         /* what the stack asked for */
+	size_t arena_mapped;        /* what was mapped (page multiple) */
+	struct usnet_stack *stack;
+	struct usnet_io io;
+	uint64_t next_deadline;     /* from the last usnet_stack_poll() */
+	uint64_t timers_run_at;     /* when usnet_stack_poll() last ran */
+	uint64_t busy_poll_ns;
+	struct pollfd *pfds;        /* caller fds + the wait fd, for ppoll() */
+	unsigned pfds_cap;
+};
+
+void usnet_app_config_init(struct usnet_app_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->netif.queues = 1;
+	cfg->busy_poll_us = 50;
+}
+
+uint64_t usnet_app_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int usnet_app_parse_ip(const char *s, uint32_t *ip)
+{
+	struct in_addr a;
+	/* inet_pton() takes exactly four decimal octets (no shorthand forms,
+	 * no trailing junk), which is what a person means by an address. */
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*ip = ntohl(a.s_addr);
+	return 0;
+}
+
+int usnet_app_parse_cidr(const char *s, uint32_t *ip, uint8_t *prefix_len)
+{
+	char addr[INET_ADDRSTRLEN];
+	const char *slash;
+	char *end;
+	long n;
+
+	if (!s || !(slash = strchr(s, '/')))
+		return -EINVAL;
+	if ((size_t)(slash - s) >= sizeof addr)
+		return -EINVAL;
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = '\0';
+	if (slash[1] < '0' || slash[1] > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtol(slash + 1, &end, 10);
+	if (errno || *end || n < 0 || n > 32)
+		return -EINVAL;
+	if (usnet_app_parse_ip(addr, ip))
+		return -EINVAL;
+	*prefix_len = (uint8_t)n;
+	return 0;
+}
+
+static void app_free(struct usnet_app *app)
+{
+	if (app->arena)
+		munmap(app->arena, app->arena_mapped);
+	if (app->own_netif && app->netif)
+		usnet_netif_close(app->netif);
+	free(app->pfds);
+	free(app);
+}
+
+struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, size_t errlen)
+{
+	struct usnet_stack_config sc;
+	struct usnet_app *app;
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	app = calloc(1, sizeof *app);
+	if (!app) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (cfg->shared_netif) {
+		app->netif = cfg->shared_netif;
+	} else {
+		if (!cfg->netif.backend || !cfg->netif.iface) {
+			snprintf(err, errlen, "no backend/interface given");
+			free(app);
+			return NULL;
+		}
+		struct usnet_netif_config ncfg = cfg->netif;
+		if (!ncfg.ipv4)
+			ncfg.ipv4 = cfg->ip;   /* lets afxdp steer our address to us */
+		rc = usnet_netif_open(&ncfg, &app->netif, err, errlen);
+		if (rc < 0) {
+			if (errlen && !err[0])
+				snprintf(err, errlen, "cannot open %s backend on %s: %s",
+					 cfg->netif.backend, cfg->netif.iface, strerror(-rc));
+			free(app);
+			return NULL;
+		}
+		app->own_netif = 1;
+	}
+	if (cfg->queue >= app->netif->info.nqueues && app->netif->info.nqueues) {
+		snprintf(err, errlen, "queue %u out of range: %s has %u queue(s)",
+			 cfg->queue, app->netif->info.ifname, app->netif->info.nqueues);
+		app_free(app);
+		return NULL;
+	}
+	if (cfg->ip == 0) {
+		snprintf(err, errlen, "no IPv4 address given");
+		app_free(app);
+		return NULL;
+	}
+
+	usnet_stack_config_init(&sc);
+	memcpy(sc.mac, app->netif->info.mac, sizeof sc.mac);
+	sc.ip = cfg->ip;
+	sc.prefix_len = cfg->prefix_len;
+	sc.gateway = cfg->gateway;
+	if (app->netif->info.mtu)
+		sc.mtu = app->netif->info.mtu;
+	sc.netif_caps = app->netif->info.caps;
+	if (cfg->max_sockets)
+		sc.max_sockets = cfg->max_sockets;
+	if (cfg->buffer_bytes)
+		sc.buffer_bytes = cfg->buffer_bytes;
+	if (cfg->sndbuf)
+		sc.sndbuf = cfg->sndbuf;
+	if (cfg->rcvbuf)
+		sc.rcvbuf = cfg->rcvbuf;
+	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		app_free(app);
+		return NULL;
+	}
+	if (app->netif->info.nqueues > 1) {
+		sc.rss_queues = app->netif->info.nqueues;
+		sc.rss_queue = cfg->queue;
+	}
+
+	app->arena_bytes = usnet_stack_mem_size(&sc);
+	if (app->arena_bytes == 0) {
+		snprintf(err, errlen, "invalid stack configuration");
+		app_free(app);
+		return NULL;
+	}
+	/* Anonymous mappings are page aligned, which covers the 64 bytes the
+	 * stack asks for; pages are only touched as the stack uses them. */
+	app->arena_mapped = (app->arena_bytes + 4095) & ~(size_t)4095;
+	app->arena = mmap(NULL, app->arena_mapped, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (app->arena == MAP_FAILED) {
+		app->arena = NULL;
+		snprintf(err, errlen, "cannot map %zu bytes for the stack: %s",
+			 app->arena_mapped, strerror(errno));
+		app_free(app);
+		return NULL;
+	}
+	app->stack = usnet_stack_create(app->arena, app->arena_mapped, &sc);
+	if (!app->stack) {
+		snprintf(err, errlen, "stack rejected its configuration (ip/prefix/sizes)");
+		app_free(app);
+		return NULL;
+	}
+	app->io.netif = app->netif;
+	app->io.queue = cfg->queue;
+	app->io.on_event = cfg->on_event;
+	app->io.ctx = cfg->ctx;
+	app->busy_poll_ns = cfg->busy_poll_us > 0 ? (uint64_t)cfg->busy_poll_us * 1000ull : 0;
+	app->next_deadline = 0;   /* run timers on the first poll */
+	return app;
+}
+
+void usnet_app_close(struct usnet_app *app)
+{
+	if (app)
+		app_free(app);
+}
+
+struct usnet_stack *usnet_app_stack(struct usnet_app *app) { return app->stack; }
+struct usnet_io *usnet_app_io(struct usnet_app *app) { return &app->io; }
+struct usnet_netif *usnet_app_netif(struct usnet_app *app) { return app->netif; }
+size_t usnet_app_arena_bytes(struct usnet_app *app) { return app->arena_bytes; }
+
+/* Hand waiting frames to the stack.  Returns frames processed or -errno. */
+static int app_receive(struct usnet_app *app, uint64_t now)
+{
+	struct usnet_pkt pkts[APP_RX_BATCH];
+	int total = 0;
+
+	for (int b = 0; b < APP_RX_BATCHES_PER_POLL; b++) {
+		int n = usnet_netif_rx_burst(app->netif, app->io.queue, pkts, APP_RX_BATCH);
+		if (n < 0)
+			return total ? total : n;
+		if (n == 0)
+			break;
+		usnet_stack_input(app->stack, &app->io, pkts, (unsigned)n, now);
+		usnet_netif_rx_release(app->netif, app->io.queue, pkts, (unsigned)n);
+		total += n;
+		if (n < APP_RX_BATCH)
+			break;
+	}
+	return total;
+}
+
+static void app_run_timers(struct usnet_app *app, uint64_t now)
+{
+	app->next_deadline = usnet_stack_poll(app->stack, &app->io, now);
+	app->timers_run_at = now;
+}
+
+/* Timers due, or our idea of the next deadline possibly stale. */
+static void app_maybe_run_timers(struct usnet_app *app, uint64_t now)
+{
+	if (now >= app->next_deadline || now - app->timers_run_at >= APP_TIMER_REFRESH_NS)
+		app_run_timers(app, now);
+}
+
+/* Poll the caller's fds without sleeping; >0 when one is ready. */
+static int app_peek_fds(struct pollfd *fds, unsigned nfds)
+{
+	if (!nfds)
+		return 0;
+	int r = poll(fds, nfds, 0);
+	return r < 0 ? 0 : r;
+}
+
+static int app_reserve_pfds(struct usnet_app *app, unsigned n)
+{
+	if (n <= app->pfds_cap)
+		return 0;
+	struct pollfd *p = realloc(app->pfds, n * sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	app->pfds = p;
+	app->pfds_cap = n;
+	return 0;
+}
+
+int usnet_app_poll_fds(struct usnet_app *app, struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+	uint64_t now = usnet_app_now();
+	int n = app_receive(app, now);
+
+	if (n < 0)
+		return n;
+	app_maybe_run_timers(app, now);
+	usnet_netif_flush(app->netif, app->io.queue);
+	if (n > 0 || timeout_ms == 0) {
+		app_peek_fds(fds, nfds);
+		return n;
+	}
+
+	/* Nothing arrived: spin a little first, since sleeping and waking up
+	 * again costs more than a short wait for the next frame. */
+	uint64_t start = now;
+	uint64_t limit = timeout_ms > 0 ? start + (uint64_t)timeout_ms * 1000000ull : UINT64_MAX;
+	uint64_t spin_end = start + app->busy_poll_ns;
+	if (spin_end > limit)
+		spin_end = limit;
+	while (now < spin_end) {
+		if (app_peek_fds(fds, nfds) > 0)
+			return 0;
+		now = usnet_app_now();
+		n = app_receive(app, now);
+		if (n != 0) {
+			if (n > 0) {
+				app_maybe_run_timers(app, now);
+				usnet_netif_flush(app->netif, app->io.queue);
+			}
+			return n;
+		}
+		if (now >= app->next_deadline) {
+			app_run_timers(app, now);
+			usnet_netif_flush(app->netif, app->io.queue);
+		}
+	}
+
+	/* Sleep on the wait fd and the caller's fds until a frame, an fd or the
+	 * next timer; re-read the deadline first, a send may have armed one. */
+	app_run_timers(app, now);
+	usnet_netif_flush(app->netif, app->io.queue);
+	uint64_t wake = app->next_deadline < limit ? app->next_deadline : limit;
+	int wfd = usnet_netif_wait_fd(app->netif, app->io.queue);
+	if (wfd < 0 && wake > now + APP_NO_WAIT_FD_SLEEP_NS)
+		wake = now + APP_NO_WAIT_FD_SLEEP_NS;
+	if (app_reserve_pfds(app, nfds + 1))
+		return -ENOMEM;
+	if (nfds)
+		memcpy(app->pfds, fds, nfds * sizeof *fds);
+	app->pfds[nfds].fd = wfd;
+	app->pfds[nfds].events = POLLIN;
+	app->pfds[nfds].revents = 0;
+
+	struct timespec ts, *tsp = NULL;
+	if (wake != UINT64_MAX) {
+		uint64_t d = wake > now ? wake - now : 0;
+		ts.tv_sec = (time_t)(d / 1000000000ull);
+		ts.tv_nsec = (long)(d % 1000000000ull);
+		tsp = &ts;
+	}
+	int r = ppoll(app->pfds, nfds + 1, tsp, NULL);
+	if (r < 0 && errno != EINTR)
+		return -errno;
+	for (unsigned i = 0; i < nfds; i++)
+		fds[i].revents = r > 0 ? app->pfds[i].revents : 0;
+
+	now = usnet_app_now();
+	n = app_receive(app, now);
+	if (n < 0)
+		return n;
+	app_maybe_run_timers(app, now);
+	usnet_netif_flush(app->netif, app->io.queue);
+	return n;
+}
+
+int usnet_app_poll(struct usnet_app *app, int timeout_ms)
+{
+	return usnet_app_poll_fds(app, NULL, 0, timeout_ms);
+}
+
+int usnet_app_run_until(struct usnet_app *app, int (*done)(void *arg), void *arg, int timeout_ms)
+{
+	uint64_t end = timeout_ms >= 0 ? usnet_app_now() + (uint64_t)timeout_ms * 1000000ull : UINT64_MAX;
+
+	for (;;) {
+		if (done(arg))
+			return 0;
+		uint64_t now = usnet_app_now();
+		if (now >= end)
+			return -ETIMEDOUT;
+		int wait = -1;
+		if (end != UINT64_MAX) {
+			uint64_t left_ms = (end - now + 999999ull) / 1000000ull;
+			wait = left_ms > 1000000 ? 1000000 : (int)left_ms;
+		}
+		int r = usnet_app_poll(app, wait);
+		if (r < 0 && r != -EINTR)
+			return r;
+	}
+}

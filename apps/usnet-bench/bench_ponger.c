@@ -1,0 +1,170 @@
+/*
+ * ponger: answer every message by echoing the bytes back, on every
+ * connection, until stopped.  One loop (one stack instance) per thread.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define PONG_BUF 65536
+
+struct pong_conn {
+	int id;
+	char *pending;        /* bytes not echoed yet (send was short) */
+	size_t plen, poff;
+};
+
+struct pong_thread {
+	pthread_t tid;
+	int index;
+	struct netloop *loop;
+	int listener;
+	char buf[PONG_BUF];
+};
+
+static void pong_close(struct netloop *l, struct pong_conn *c)
+{
+	netloop_close(l, c->id);
+	free(c->pending);
+	free(c);
+}
+
+/* Echo what is pending; 1 while some is still waiting. */
+static int pong_flush(struct netloop *l, struct pong_conn *c)
+{
+	while (c->poff < c->plen) {
+		long n = netloop_send(l, c->id, c->pending + c->poff, c->plen - c->poff);
+		if (n == -EAGAIN) {
+			netloop_want_write(l, c->id, 1);
+			return 1;
+		}
+		if (n < 0)
+			return -1;
+		c->poff += (size_t)n;
+	}
+	c->plen = c->poff = 0;
+	netloop_want_write(l, c->id, 0);
+	return 0;
+}
+
+static void pong_conn_ready(struct pong_thread *t, struct pong_conn *c, uint32_t ev)
+{
+	struct netloop *l = t->loop;
+	if (ev & NETLOOP_EV_ERR) {
+		pong_close(l, c);
+		return;
+	}
+	for (;;) {
+		int f = pong_flush(l, c);
+		if (f < 0) {
+			pong_close(l, c);
+			return;
+		}
+		if (f > 0)
+			return;  /* wait for room before reading more */
+		long n = netloop_recv(l, c->id, t->buf, sizeof t->buf);
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			pong_close(l, c);
+			return;
+		}
+		long s = netloop_send(l, c->id, t->buf, (size_t)n);
+		if (s == -EAGAIN)
+			s = 0;
+		if (s < 0) {
+			pong_close(l, c);
+			return;
+		}
+		if (s < n) {
+			char *p = realloc(c->pending, (size_t)(n - s));
+			if (!p) {
+				pong_close(l, c);
+				return;
+			}
+			memcpy(p, t->buf + s, (size_t)(n - s));
+			c->pending = p;
+			c->plen = (size_t)(n - s);
+			c->poff = 0;
+		}
+	}
+}
+
+static void pong_ready(struct netloop *l, int id, uint32_t ev, void *user)
+{
+	struct pong_thread *t = netloop_ctx(l);
+	if (id == t->listener) {
+		for (;;) {
+			int cid = netloop_accept(l, id);
+			if (cid < 0)
+				return;
+			struct pong_conn *c = calloc(1, sizeof *c);
+			if (!c) {
+				netloop_close(l, cid);
+				continue;
+			}
+			c->id = cid;
+			netloop_set_user(l, cid, c);
+			pong_conn_ready(t, c, NETLOOP_EV_IN);
+		}
+	}
+	if (user)
+		pong_conn_ready(t, user, ev);
+}
+
+static void *pong_main(void *arg)
+{
+	struct pong_thread *t = arg;
+	while (!bench_stop) {
+		int rc = netloop_poll(t->loop, 200);
+		if (rc < 0) {
+			fprintf(stderr, "usnet-bench ponger: thread %d: %s\n", t->index, strerror(-rc));
+			break;
+		}
+	}
+	return NULL;
+}
+
+int bench_ponger(const struct bench_config *cfg)
+{
+	char err[256];
+	struct netloop_options net = cfg->net;
+	if (netloop_prepare(&net, cfg->threads, err, sizeof err) < 0) {
+		fprintf(stderr, "usnet-bench ponger: %s\n", err);
+		return 1;
+	}
+	struct pong_thread *th = calloc((size_t)cfg->threads, sizeof *th);
+	if (!th)
+		return 1;
+	for (int i = 0; i < cfg->threads; i++) {
+		th[i].index = i;
+		th[i].loop = netloop_open(&net, i, pong_ready, &th[i], err, sizeof err);
+		if (!th[i].loop) {
+			fprintf(stderr, "usnet-bench ponger: thread %d: %s\n", i, err);
+			return 1;
+		}
+		th[i].listener = netloop_listen(th[i].loop, 0, cfg->port);
+		if (th[i].listener < 0) {
+			fprintf(stderr, "usnet-bench ponger: listen on port %u: %s\n", cfg->port,
+				strerror(-th[i].listener));
+			return 1;
+		}
+	}
+	printf("ponger: listening on port %u with %d thread(s), %s\n", cfg->port, cfg->threads,
+	       net.kernel ? "kernel sockets" : "usnet");
+	fflush(stdout);
+	for (int i = 1; i < cfg->threads; i++)
+		pthread_create(&th[i].tid, NULL, pong_main, &th[i]);
+	pong_main(&th[0]);
+	for (int i = 1; i < cfg->threads; i++)
+		pthread_join(th[i].tid, NULL);
+	for (int i = 0; i < cfg->threads; i++)
+		netloop_close_loop(th[i].loop);
+	netloop_finish(&net);
+	free(th);
+	return 0;
+}

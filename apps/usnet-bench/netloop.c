@@ -1,0 +1,625 @@
+/*
+ * netloop — kernel sockets (epoll) or the native usnet API behind one small
+ * interface; see netloop.h.  The usnet side is compiled in when
+ * NETLOOP_WITH_USNET is defined (the runtime libraries are built).
+ */
+#include "netloop.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef NETLOOP_WITH_USNET
+#include "usnet_app.h"
+#endif
+
+const char netloop_usage[] =
+	"  --kernel              use kernel sockets (epoll) instead of usnet\n"
+	"  --backend B           usnet netif backend (tap, memwire, afpacket, afxdp, ...)\n"
+	"  --iface IF            interface (memwire: WIRE:SIDE)\n"
+	"  --ip A.B.C.D/N        our address on that interface\n"
+	"  --gw A.B.C.D          default gateway\n"
+	"  --netif-opts S        backend options, e.g. mode=skb (afxdp), rx=v3 (afpacket)\n"
+	"  --queues N            netif queues (default: one per thread)\n"
+	"  --busy-poll US        spin this long before sleeping\n";
+
+uint64_t netloop_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void netloop_options_init(struct netloop_options *o)
+{
+	memset(o, 0, sizeof *o);
+}
+
+int netloop_parse_option(struct netloop_options *o, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+	const char **slot = NULL;
+	int *num = NULL;
+
+	if (strcmp(a, "--kernel") == 0) {
+		o->kernel = 1;
+		return 1;
+	}
+	if (strcmp(a, "--backend") == 0) slot = &o->backend;
+	else if (strcmp(a, "--iface") == 0) slot = &o->iface;
+	else if (strcmp(a, "--ip") == 0) slot = &o->ip_cidr;
+	else if (strcmp(a, "--gw") == 0) slot = &o->gateway;
+	else if (strcmp(a, "--netif-opts") == 0) slot = &o->netif_opts;
+	else if (strcmp(a, "--queues") == 0) num = &o->queues;
+	else if (strcmp(a, "--busy-poll") == 0) num = &o->busy_poll_us;
+	else return 0;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "%s needs an argument\n", a);
+		return -1;
+	}
+	(*i)++;
+	if (slot) {
+		*slot = argv[*i];
+	} else {
+		char *end;
+		long v = strtol(argv[*i], &end, 10);
+		if (*end || v < 0 || v > 1000000) {
+			fprintf(stderr, "%s: bad number '%s'\n", a, argv[*i]);
+			return -1;
+		}
+		*num = (int)v;
+	}
+	return 1;
+}
+
+int netloop_has_usnet(void)
+{
+#ifdef NETLOOP_WITH_USNET
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+/* ---- per-id bookkeeping shared by both modes ------------------------------ */
+
+struct netloop_slot {
+	void *user;
+	uint32_t want;      /* kernel: the epoll mask registered */
+	uint8_t queued;     /* usnet: already on the ready list */
+};
+
+struct netloop {
+	int kernel;
+	netloop_handler handler;
+	void *ctx;
+	struct netloop_slot *slots;
+	size_t nslots;
+	/* kernel */
+	int epfd;
+	/* usnet */
+#ifdef NETLOOP_WITH_USNET
+	struct usnet_app *app;
+	struct usnet_stack *st;
+	struct usnet_io *io;
+	int *ready;          /* sockets whose readiness changed */
+	size_t nready, capready;
+	int *spare;          /* the other list, swapped in while dispatching */
+	size_t capspare;
+#endif
+};
+
+static struct netloop_slot *slot_of(struct netloop *l, int id)
+{
+	if (id < 0)
+		return NULL;
+	if ((size_t)id >= l->nslots) {
+		size_t n = l->nslots ? l->nslots : 256;
+		while (n <= (size_t)id)
+			n *= 2;
+		struct netloop_slot *s = realloc(l->slots, n * sizeof *s);
+		if (!s)
+			return NULL;
+		memset(s + l->nslots, 0, (n - l->nslots) * sizeof *s);
+		l->slots = s;
+		l->nslots = n;
+	}
+	return &l->slots[id];
+}
+
+void netloop_set_user(struct netloop *l, int id, void *user)
+{
+	struct netloop_slot *s = slot_of(l, id);
+	if (s)
+		s->user = user;
+}
+
+void *netloop_get_user(struct netloop *l, int id)
+{
+	return (id >= 0 && (size_t)id < l->nslots) ? l->slots[id].user : NULL;
+}
+
+/* ---- usnet mode ------------------------------------------------------------ */
+#ifdef NETLOOP_WITH_USNET
+
+static void usnet_side_on_event(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user)
+{
+	struct netloop *l = io->ctx;
+	(void)events;
+	(void)user;
+	struct netloop_slot *sl = slot_of(l, s);
+	if (!sl || sl->queued)
+		return;
+	if (l->nready == l->capready) {
+		size_t n = l->capready ? l->capready * 2 : 256;
+		int *r = realloc(l->ready, n * sizeof *r);
+		if (!r)
+			return;
+		l->ready = r;
+		l->capready = n;
+	}
+	sl->queued = 1;
+	l->ready[l->nready++] = s;
+}
+
+static int usnet_side_open(struct netloop *l, const struct netloop_options *o, int index,
+			   char *err, size_t errlen)
+{
+	struct usnet_app_config cfg;
+	usnet_app_config_init(&cfg);
+	cfg.netif.backend = o->backend;
+	cfg.netif.iface = o->iface;
+	cfg.netif.options = o->netif_opts;
+	cfg.netif.queues = (uint16_t)(o->queues ? o->queues : 1);
+	cfg.queue = (uint16_t)index;
+	cfg.shared_netif = o->shared_netif;
+	if (usnet_app_parse_cidr(o->ip_cidr, &cfg.ip, &cfg.prefix_len) < 0) {
+		snprintf(err, errlen, "--ip '%s' is not A.B.C.D/N", o->ip_cidr);
+		return -1;
+	}
+	if (o->gateway && usnet_app_parse_ip(o->gateway, &cfg.gateway) < 0) {
+		snprintf(err, errlen, "--gw '%s' is not A.B.C.D", o->gateway);
+		return -1;
+	}
+	cfg.max_sockets = 4096;
+	cfg.busy_poll_us = o->busy_poll_us;
+	cfg.on_event = usnet_side_on_event;
+	cfg.ctx = l;
+	l->app = usnet_app_open(&cfg, err, errlen);
+	if (!l->app)
+		return -1;
+	l->st = usnet_app_stack(l->app);
+	l->io = usnet_app_io(l->app);
+	return 0;
+}
+
+int netloop_prepare(struct netloop_options *o, int threads, char *err, size_t errlen)
+{
+	if (o->kernel)
+		return 0;
+	if (!o->backend || !o->iface || !o->ip_cidr) {
+		snprintf(err, errlen, "usnet mode needs --backend, --iface and --ip (or use --kernel)");
+		return -1;
+	}
+	uint32_t ip;
+	uint8_t plen;
+	if (usnet_app_parse_cidr(o->ip_cidr, &ip, &plen) < 0) {
+		snprintf(err, errlen, "--ip '%s' is not A.B.C.D/N", o->ip_cidr);
+		return -1;
+	}
+	if (threads > 1) {
+		/* One netif with a queue per thread; each thread's stack drives its own. */
+		struct usnet_netif_config nc;
+		memset(&nc, 0, sizeof nc);
+		nc.backend = o->backend;
+		nc.iface = o->iface;
+		nc.options = o->netif_opts;
+		nc.ipv4 = ip;  /* lets afxdp steer our address to us */
+		nc.queues = (uint16_t)(o->queues ? o->queues : threads);
+		o->queues = nc.queues;
+		struct usnet_netif *nif = NULL;
+		int rc = usnet_netif_open(&nc, &nif, err, errlen);
+		if (rc < 0)
+			return -1;
+		if (nif->info.nqueues < threads) {
+			snprintf(err, errlen, "%s on %s has %u queue(s), fewer than %d threads",
+				 o->backend, o->iface, nif->info.nqueues, threads);
+			usnet_netif_close(nif);
+			return -1;
+		}
+		o->shared_netif = nif;
+	}
+	return 0;
+}
+
+void netloop_finish(struct netloop_options *o)
+{
+	if (o->shared_netif)
+		usnet_netif_close(o->shared_netif);
+	o->shared_netif = NULL;
+}
+
+#else /* !NETLOOP_WITH_USNET */
+
+int netloop_prepare(struct netloop_options *o, int threads, char *err, size_t errlen)
+{
+	(void)threads;
+	if (!o->kernel) {
+		snprintf(err, errlen, "this build has no usnet runtime; use --kernel");
+		return -1;
+	}
+	return 0;
+}
+
+void netloop_finish(struct netloop_options *o)
+{
+	(void)o;
+}
+
+#endif
+
+/* ---- kernel mode ----------------------------------------------------------- */
+
+static int kernel_watch(struct netloop *l, int fd, uint32_t mask, int op)
+{
+	struct epoll_event ev = { .events = mask, .data.fd = fd };
+	struct netloop_slot *s = slot_of(l, fd);
+	if (!s)
+		return -ENOMEM;
+	if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+		return -errno;
+	s->want = mask;
+	return 0;
+}
+
+static void set_nodelay(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void *netloop_ctx(struct netloop *l)
+{
+	return l->ctx;
+}
+
+struct netloop *netloop_open(const struct netloop_options *o, int index, netloop_handler h,
+			     void *ctx, char *err, size_t errlen)
+{
+	struct netloop *l = calloc(1, sizeof *l);
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->kernel = o->kernel;
+	l->handler = h;
+	l->ctx = ctx;
+	l->epfd = -1;
+	if (l->kernel) {
+		(void)index;
+		l->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (l->epfd < 0) {
+			snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+			free(l);
+			return NULL;
+		}
+		return l;
+	}
+#ifdef NETLOOP_WITH_USNET
+	if (usnet_side_open(l, o, index, err, errlen) < 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+#else
+	snprintf(err, errlen, "this build has no usnet runtime; use --kernel");
+	free(l);
+	return NULL;
+#endif
+}
+
+void netloop_close_loop(struct netloop *l)
+{
+	if (!l)
+		return;
+	if (l->epfd >= 0)
+		close(l->epfd);
+#ifdef NETLOOP_WITH_USNET
+	if (l->app)
+		usnet_app_close(l->app);
+	free(l->ready);
+	free(l->spare);
+#endif
+	free(l->slots);
+	free(l);
+}
+
+int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port)
+{
+	if (l->kernel) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+					  .sin_addr.s_addr = htonl(ip) };
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+		int rc = kernel_watch(l, fd, EPOLLIN, EPOLL_CTL_ADD);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		return fd;
+	}
+#ifdef NETLOOP_WITH_USNET
+	int s = usnet_socket(l->st, USNET_SOCK_STREAM);
+	if (s < 0)
+		return s;
+	usnet_setsockopt(l->st, s, USNET_SO_REUSEADDR, 1);
+	struct usnet_addr a = { .ip = ip, .port = port };
+	int rc = usnet_bind(l->st, s, &a);
+	if (rc == 0)
+		rc = usnet_listen(l->st, s, 1024);
+	if (rc < 0) {
+		usnet_close(l->st, l->io, s, usnet_app_now());
+		return rc;
+	}
+	slot_of(l, s);
+	return s;
+#else
+	return -ENOSYS;
+#endif
+}
+
+int netloop_accept(struct netloop *l, int listener)
+{
+	if (l->kernel) {
+		int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		set_nodelay(fd);
+		int rc = kernel_watch(l, fd, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		l->slots[fd].user = NULL;
+		return fd;
+	}
+#ifdef NETLOOP_WITH_USNET
+	struct usnet_addr peer;
+	int s = usnet_accept(l->st, l->io, listener, &peer, usnet_app_now());
+	if (s < 0)
+		return s;
+	usnet_setsockopt(l->st, s, USNET_TCP_NODELAY, 1);
+	struct netloop_slot *sl = slot_of(l, s);
+	if (sl)
+		sl->user = NULL;
+	/* Data may have arrived with the handshake: look at it once. */
+	usnet_side_on_event(l->io, s, 0, 0);
+	return s;
+#else
+	return -ENOSYS;
+#endif
+}
+
+int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port)
+{
+	if (l->kernel) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		set_nodelay(fd);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+					  .sin_addr.s_addr = htonl(ip) };
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+		int rc = kernel_watch(l, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, EPOLL_CTL_ADD);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		l->slots[fd].user = NULL;
+		return fd;
+	}
+#ifdef NETLOOP_WITH_USNET
+	int s = usnet_socket(l->st, USNET_SOCK_STREAM);
+	if (s < 0)
+		return s;
+	usnet_setsockopt(l->st, s, USNET_TCP_NODELAY, 1);
+	struct netloop_slot *sl = slot_of(l, s);
+	if (sl)
+		sl->user = NULL;
+	struct usnet_addr a = { .ip = ip, .port = port };
+	int rc = usnet_connect(l->st, l->io, s, &a, usnet_app_now());
+	if (rc < 0 && rc != -USNET_EINPROGRESS) {
+		usnet_close(l->st, l->io, s, usnet_app_now());
+		return rc;
+	}
+	return s;
+#else
+	return -ENOSYS;
+#endif
+}
+
+long netloop_recv(struct netloop *l, int id, void *buf, size_t len)
+{
+	if (l->kernel) {
+		ssize_t n = recv(id, buf, len, 0);
+		return n < 0 ? -errno : n;
+	}
+#ifdef NETLOOP_WITH_USNET
+	return usnet_recv(l->st, l->io, id, buf, len, 0, usnet_app_now());
+#else
+	return -ENOSYS;
+#endif
+}
+
+int netloop_peek(struct netloop *l, int id, struct iovec *iov, int max)
+{
+	if (l->kernel)
+		return -EOPNOTSUPP;
+#ifdef NETLOOP_WITH_USNET
+	struct usnet_iovec uv[8];
+	if (max > 8)
+		max = 8;
+	int n = usnet_recv_peek(l->st, id, uv, max);
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = uv[i].base;
+		iov[i].iov_len = uv[i].len;
+	}
+	return n;
+#else
+	(void)id; (void)iov; (void)max;
+	return -EOPNOTSUPP;
+#endif
+}
+
+int netloop_consume(struct netloop *l, int id, size_t n)
+{
+	if (l->kernel)
+		return -EOPNOTSUPP;
+#ifdef NETLOOP_WITH_USNET
+	return usnet_recv_consume(l->st, l->io, id, n, usnet_app_now());
+#else
+	(void)id; (void)n;
+	return -EOPNOTSUPP;
+#endif
+}
+
+long netloop_send(struct netloop *l, int id, const void *buf, size_t len)
+{
+	if (l->kernel) {
+		ssize_t n = send(id, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return n < 0 ? -errno : n;
+	}
+#ifdef NETLOOP_WITH_USNET
+	return usnet_send(l->st, l->io, id, buf, len, 0, usnet_app_now());
+#else
+	return -ENOSYS;
+#endif
+}
+
+long netloop_sendv(struct netloop *l, int id, const struct iovec *iov, int iovcnt)
+{
+	if (l->kernel) {
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		ssize_t n = sendmsg(id, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return n < 0 ? -errno : n;
+	}
+#ifdef NETLOOP_WITH_USNET
+	struct usnet_iovec uv[16];
+	if (iovcnt > 16)
+		iovcnt = 16;
+	for (int i = 0; i < iovcnt; i++) {
+		uv[i].base = iov[i].iov_base;
+		uv[i].len = iov[i].iov_len;
+	}
+	return usnet_sendv(l->st, l->io, id, uv, iovcnt, 0, NULL, usnet_app_now());
+#else
+	return -ENOSYS;
+#endif
+}
+
+void netloop_want_write(struct netloop *l, int id, int on)
+{
+	if (!l->kernel)
+		return; /* the stack reports writability changes anyway */
+	struct netloop_slot *s = slot_of(l, id);
+	if (!s)
+		return;
+	uint32_t mask = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+	if (mask != s->want)
+		kernel_watch(l, id, mask, EPOLL_CTL_MOD);
+}
+
+void netloop_close(struct netloop *l, int id)
+{
+	struct netloop_slot *s = slot_of(l, id);
+	if (s) {
+		s->user = NULL;
+		s->want = 0;
+	}
+	if (l->kernel) {
+		close(id); /* also leaves the epoll set */
+		return;
+	}
+#ifdef NETLOOP_WITH_USNET
+	usnet_close(l->st, l->io, id, usnet_app_now());
+#endif
+}
+
+int netloop_poll(struct netloop *l, int timeout_ms)
+{
+	if (l->kernel) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(l->epfd, evs, 256, timeout_ms);
+		if (n < 0)
+			return errno == EINTR ? 0 : -errno;
+		for (int i = 0; i < n; i++) {
+			uint32_t e = evs[i].events, ev = 0;
+			if (e & (EPOLLIN | EPOLLRDHUP)) ev |= NETLOOP_EV_IN;
+			if (e & EPOLLOUT) ev |= NETLOOP_EV_OUT;
+			if (e & EPOLLERR) ev |= NETLOOP_EV_ERR;
+			if (e & EPOLLHUP) ev |= NETLOOP_EV_HUP | NETLOOP_EV_IN;
+			int fd = evs[i].data.fd;
+			l->handler(l, fd, ev, netloop_get_user(l, fd));
+		}
+		return n;
+	}
+#ifdef NETLOOP_WITH_USNET
+	if (l->nready == 0) {
+		int rc = usnet_app_poll(l->app, timeout_ms);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
+			return rc;
+	} else {
+		usnet_app_poll(l->app, 0);
+	}
+	/* Dispatch a snapshot: handlers may queue more for the next round. */
+	int *batch = l->ready;
+	size_t n = l->nready, cap = l->capready;
+	l->ready = l->spare;
+	l->capready = l->capspare;
+	l->nready = 0;
+	int done = 0;
+	for (size_t i = 0; i < n; i++) {
+		int s = batch[i];
+		struct netloop_slot *sl = slot_of(l, s);
+		if (sl)
+			sl->queued = 0;
+		uint32_t e = usnet_sock_events(l->st, s), ev = 0;
+		if (e & (USNET_EV_IN | USNET_EV_RDHUP)) ev |= NETLOOP_EV_IN;
+		if (e & USNET_EV_OUT) ev |= NETLOOP_EV_OUT;
+		if (e & USNET_EV_ERR) ev |= NETLOOP_EV_ERR;
+		if (e & USNET_EV_HUP) ev |= NETLOOP_EV_HUP | NETLOOP_EV_IN;
+		if (ev) {
+			l->handler(l, s, ev, netloop_get_user(l, s));
+			done++;
+		}
+	}
+	l->spare = batch;
+	l->capspare = cap;
+	return done;
+#else
+	(void)timeout_ms;
+	return -ENOSYS;
+#endif
+}

@@ -1,0 +1,106 @@
+/*
+ * netloop — the small I/O layer under usnet-bench and usnet-kv, so the same
+ * application code runs on kernel sockets (--kernel: epoll, nonblocking
+ * sockets, SO_REUSEPORT listeners per thread) or on the native usnet API
+ * (one usnet_app, i.e. one stack instance, per thread/queue).
+ *
+ * One struct netloop per thread; nothing in it is shared with other threads.
+ * Connections and listeners are small integers ("ids") valid in their loop.
+ * Readiness is reported to a handler as NETLOOP_EV_* bits; handlers must read
+ * until -EAGAIN (the usnet side reports changes, not levels).
+ */
+#ifndef NETLOOP_H
+#define NETLOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define NETLOOP_EV_IN  0x1u   /* readable, or a connection to accept, or EOF */
+#define NETLOOP_EV_OUT 0x4u   /* writable / connect finished */
+#define NETLOOP_EV_ERR 0x8u   /* error or reset: close it */
+#define NETLOOP_EV_HUP 0x10u  /* both directions closed */
+
+/* How to reach the network: parsed from the command line, shared (read only)
+ * by every thread. */
+struct netloop_options {
+	int kernel;              /* 1: kernel sockets */
+	const char *backend;     /* usnet: netif backend name */
+	const char *iface;       /* usnet: interface */
+	const char *ip_cidr;     /* usnet: our address "A.B.C.D/N" */
+	const char *gateway;     /* usnet: default gateway or NULL */
+	const char *netif_opts;  /* usnet: backend options ("mode=skb,...") or NULL */
+	int queues;              /* usnet: netif queues (0: one per thread) */
+	int busy_poll_us;        /* usnet: spin before sleeping */
+	void *shared_netif;      /* internal: the netif opened by netloop_prepare */
+};
+
+/* Defaults: usnet mode with nothing chosen. */
+void netloop_options_init(struct netloop_options *o);
+
+/* Consume one option at argv[*i] if it is one of ours (--kernel, --backend B,
+ * --iface IF, --ip A/N, --gw G, --netif-opts S, --queues N,
+ * --busy-poll US), advancing *i past
+ * its argument.  Returns 1 when consumed, 0 when not ours, -1 (message on
+ * stderr) when its argument is missing. */
+int netloop_parse_option(struct netloop_options *o, int argc, char **argv, int *i);
+
+/* Usage text for the options above. */
+extern const char netloop_usage[];
+
+/* Check the options and open what threads share (the netif, in usnet mode
+ * with several threads).  0, or -1 with a reason in err. */
+int netloop_prepare(struct netloop_options *o, int threads, char *err, size_t errlen);
+/* Release what netloop_prepare opened, after every loop is closed. */
+void netloop_finish(struct netloop_options *o);
+
+/* Whether usnet mode was compiled in. */
+int netloop_has_usnet(void);
+
+struct netloop;
+
+/* Called with a connection's (or listener's) readiness.  `user` is what
+ * netloop_set_user() stored. */
+typedef void (*netloop_handler)(struct netloop *l, int id, uint32_t events, void *user);
+
+/* Open thread `index`'s loop; `ctx` is the application's, for the handler
+ * (netloop_ctx()).  NULL with a reason in err on failure. */
+struct netloop *netloop_open(const struct netloop_options *o, int index, netloop_handler h,
+			     void *ctx, char *err, size_t errlen);
+void *netloop_ctx(struct netloop *l);
+void netloop_close_loop(struct netloop *l);
+
+/* A listener on ip:port (host order; ip 0: any local address); returns its
+ * id or -errno. */
+int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port);
+/* Accept one connection: its id, or -EAGAIN. */
+int netloop_accept(struct netloop *l, int listener);
+/* Start connecting to ip:port (host order); returns the id at once;
+ * NETLOOP_EV_OUT says it finished (NETLOOP_EV_ERR that it failed). */
+int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port);
+
+/* Bytes received (0 at EOF), -EAGAIN, or -errno. */
+long netloop_recv(struct netloop *l, int id, void *buf, size_t len);
+/* Zero-copy look at received bytes: fills up to max iovecs, returns the count
+ * (0: none, or EOF), or -EOPNOTSUPP where only netloop_recv works (kernel). */
+int netloop_peek(struct netloop *l, int id, struct iovec *iov, int max);
+/* Release the first n bytes shown by netloop_peek. */
+int netloop_consume(struct netloop *l, int id, size_t n);
+/* Bytes taken (maybe fewer than len), -EAGAIN, or -errno. */
+long netloop_send(struct netloop *l, int id, const void *buf, size_t len);
+long netloop_sendv(struct netloop *l, int id, const struct iovec *iov, int iovcnt);
+/* Ask for (or stop asking for) NETLOOP_EV_OUT while output is blocked. */
+void netloop_want_write(struct netloop *l, int id, int on);
+void netloop_close(struct netloop *l, int id);
+
+void netloop_set_user(struct netloop *l, int id, void *user);
+void *netloop_get_user(struct netloop *l, int id);
+
+/* Wait up to timeout_ms (-1: forever, 0: not at all) for readiness and call
+ * the handler for each ready id.  Returns how many were dispatched or -errno. */
+int netloop_poll(struct netloop *l, int timeout_ms);
+
+/* Monotonic time in nanoseconds. */
+uint64_t netloop_now_ns(void);
+
+#endif /* NETLOOP_H */

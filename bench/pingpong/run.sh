@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Ping-pong benchmark (root): 1-byte messages, 32 connections, one message
+# outstanding on each, over a veth pair between two namespaces; the server
+# on CPU 0, the client on CPU 1.  Runs
+#   1. kernel ponger  <- kernel pinger   (the baseline)
+#   2. usnet ponger   <- kernel pinger   (usnet on the server side)
+#   3. usnet ponger   <- usnet pinger    (usnet on both sides)
+# and prints one table with round trips/s and latency, with ratios to the
+# kernel measured in the same run.
+#
+# usage: bench/pingpong/run.sh [-d SECONDS] [-c CONNS] [-m BYTES]
+#   USNET_BACKEND=afpacket bench/pingpong/run.sh   to force a backend
+set -u
+cd "$(dirname "$0")/../.."
+. bench/pingpong/veth_pair.sh
+
+secs=3 conns=32 bytes=1
+while getopts "d:c:m:" o; do
+    case $o in
+    d) secs=$OPTARG ;;
+    c) conns=$OPTARG ;;
+    m) bytes=$OPTARG ;;
+    *) echo "usage: $0 [-d SECONDS] [-c CONNS] [-m BYTES]" >&2; exit 2 ;;
+    esac
+done
+
+bench_setup
+port=7000
+pinger_args=(-p $port -c "$conns" -t 1 -m "$bytes" -d "$secs")
+
+# 1. kernel <- kernel
+bench_server kernel-ponger "$BENCH" ponger --kernel -p $port
+bench_wait_port "$CLI_NS" "$SRV_KIP" $port || bench_die "kernel ponger did not start"
+in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_KIP" --kernel "${pinger_args[@]}" >"$bench_tmp/kk" 2>&1
+bench_stop_server
+
+if bench_usnet_server usnet-ponger $port "$BENCH" ponger -p $port; then
+    # 2. usnet <- kernel
+    in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --kernel "${pinger_args[@]}" >"$bench_tmp/uk" 2>&1
+    # 3. usnet <- usnet (same server, a usnet client on the other side)
+    in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --backend "$backend" --iface "$CLI_IF" \
+        --ip "$CLI_UIP/24" "${pinger_args[@]}" >"$bench_tmp/uu" 2>&1
+    bench_stop_server
+else
+    echo "no usnet backend answered on the veth" | tee "$bench_tmp/uk" >"$bench_tmp/uu"
+fi
+
+echo "ping-pong: $conns connections x $bytes-byte messages, $secs s each, veth pair, server CPU 0, client CPU 1"
+bench_table_header
+bench_row "ping-pong $bytes B" "kernel ponger, kernel pinger" "$bench_tmp/kk" base
+bench_row "ping-pong $bytes B" "usnet ($backend) ponger, kernel pinger" "$bench_tmp/uk"
+bench_row "ping-pong $bytes B" "usnet ($backend) both sides" "$bench_tmp/uu"
+echo
+echo "x rate: round trips/s relative to the kernel; x p99: p99 latency relative to the kernel (lower is better)"

@@ -1,0 +1,381 @@
+/*
+ * bench-stack — the stack core's own speed and memory, with no kernel in the
+ * way: two stack instances joined by an in-process memwire, both driven by
+ * one thread through the application runtime (usnet_app_poll with timeout 0,
+ * so nothing ever sleeps).  Prints a table against the project's goals:
+ *
+ *   bulk throughput, one connection, large writes     >= 10 Gbit/s
+ *   1-byte ping-pong round trips/s over 32 connections >= 1,000,000
+ *   memory per idle established connection (100,000)  <= 1 KiB
+ *
+ * Usage: bench-stack [--seconds S] [--conns N] [--only bulk|jumbo|pingpong|memory]
+ * (--only runs one measurement, e.g. under `perf record -g`).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "usnet/netif_memwire.h"
+#include "usnet/netif_open.h"
+#include "usnet_app.h"
+
+#define CLIENT_IP 0x0a3dfa01u  /* 10.61.250.1 */
+#define SERVER_IP 0x0a3dfa02u  /* 10.61.250.2 */
+#define BASE_PORT 5000
+
+struct side {
+	struct usnet_app *app;
+	struct usnet_stack *st;
+	struct usnet_io *io;
+};
+
+/* Two stacks on the two ends of one memwire. */
+struct pair {
+	struct usnet_netif *ends[2];
+	struct side cli, srv;
+	struct usnet_app_config cfg;   /* what both were opened with */
+};
+
+static void die(const char *what, long err)
+{
+	fprintf(stderr, "bench-stack: %s: %s\n", what, err ? strerror((int)(err < 0 ? -err : err)) : "failed");
+	exit(1);
+}
+
+static void side_open(struct pair *p, struct side *s, int end, uint32_t ip)
+{
+	char err[256];
+	struct usnet_app_config cfg = p->cfg;
+
+	cfg.shared_netif = p->ends[end];
+	cfg.ip = ip;
+	s->app = usnet_app_open(&cfg, err, sizeof err);
+	if (!s->app) {
+		fprintf(stderr, "bench-stack: %s\n", err);
+		exit(1);
+	}
+	s->st = usnet_app_stack(s->app);
+	s->io = usnet_app_io(s->app);
+}
+
+static void pair_open(struct pair *p, const char *wire_options, uint32_t max_sockets,
+		      uint32_t buffer_bytes, uint32_t sockbuf)
+{
+	char err[256];
+	int r;
+
+	memset(p, 0, sizeof *p);
+	r = usnet_memwire_pair(p->ends, wire_options, err, sizeof err);
+	if (r < 0) {
+		fprintf(stderr, "bench-stack: memwire: %s\n", err);
+		exit(1);
+	}
+	usnet_app_config_init(&p->cfg);
+	p->cfg.prefix_len = 24;
+	p->cfg.max_sockets = max_sockets;
+	p->cfg.buffer_bytes = buffer_bytes;
+	p->cfg.sndbuf = sockbuf;
+	p->cfg.rcvbuf = sockbuf;
+	p->cfg.busy_poll_us = 0;
+	side_open(p, &p->cli, 0, CLIENT_IP);
+	side_open(p, &p->srv, 1, SERVER_IP);
+}
+
+static void pair_close(struct pair *p)
+{
+	usnet_app_close(p->cli.app);
+	usnet_app_close(p->srv.app);
+	usnet_netif_close(p->ends[0]);
+	usnet_netif_close(p->ends[1]);
+}
+
+static void pair_poll(struct pair *p)
+{
+	usnet_app_poll(p->cli.app, 0);
+	usnet_app_poll(p->srv.app, 0);
+}
+
+static double seconds_since(uint64_t t0)
+{
+	return (double)(usnet_app_now() - t0) / 1e9;
+}
+
+static void listen_on(struct pair *p, usnet_sock_t *ls, int nports)
+{
+	for (int i = 0; i < nports; i++) {
+		struct usnet_addr a = { .ip = SERVER_IP, .port = (uint16_t)(BASE_PORT + i) };
+		ls[i] = usnet_socket(p->srv.st, USNET_SOCK_STREAM);
+		if (ls[i] < 0)
+			die("socket", ls[i]);
+		long r = usnet_bind(p->srv.st, ls[i], &a);
+		if (r < 0)
+			die("bind", r);
+		if ((r = usnet_listen(p->srv.st, ls[i], 4096)) < 0)
+			die("listen", r);
+	}
+}
+
+/* Establish n connections client -> server, spread over nports listeners,
+ * in rounds of `batch` handshakes (the wire's ring holds ~1000 frames). */
+static int connect_many(struct pair *p, usnet_sock_t *ls, int nports, usnet_sock_t *cli,
+			usnet_sock_t *srv, int n, int batch)
+{
+	int made = 0, accepted = 0;
+	uint64_t t0 = usnet_app_now();
+
+	while (accepted < n) {
+		/* The first connection alone: it resolves the server's MAC, and
+		 * SYNs beyond the ARP queue would wait for a retransmission. */
+		int target = made == 0 ? 1 : (made + batch < n ? made + batch : n);
+		for (; made < target; made++) {
+			struct usnet_addr a = { .ip = SERVER_IP, .port = (uint16_t)(BASE_PORT + made % nports) };
+			cli[made] = usnet_socket(p->cli.st, USNET_SOCK_STREAM);
+			if (cli[made] < 0)
+				die("socket (client)", cli[made]);
+			long r = usnet_connect(p->cli.st, p->cli.io, cli[made], &a, usnet_app_now());
+			if (r < 0 && r != -USNET_EINPROGRESS) {
+				fprintf(stderr, "bench-stack: connect #%d: %s\n", made, strerror((int)-r));
+				return accepted;
+			}
+		}
+		uint64_t round = usnet_app_now();
+		while (accepted < made) {
+			pair_poll(p);
+			for (int i = 0; i < nports; i++) {
+				struct usnet_addr peer;
+				int s;
+				while (accepted < made &&
+				       (s = usnet_accept(p->srv.st, p->srv.io, ls[i], &peer, usnet_app_now())) >= 0)
+					srv[accepted++] = s;
+			}
+			if (seconds_since(round) > 10) {
+				fprintf(stderr, "bench-stack: handshakes stalled at %d of %d\n", accepted, made);
+				return accepted;
+			}
+		}
+	}
+	/* Let the last ACKs settle. */
+	for (int i = 0; i < 100; i++)
+		pair_poll(p);
+	(void)t0;
+	return accepted;
+}
+
+/* ---- bulk --------------------------------------------------------------- */
+
+static double bench_bulk(const char *wire_options, double seconds)
+{
+	struct pair p;
+	usnet_sock_t ls, c, s;
+	size_t chunk = 1u << 20;
+	uint8_t *tx = malloc(chunk), *rx = malloc(chunk);
+	uint64_t received = 0;
+
+	if (!tx || !rx)
+		die("malloc", ENOMEM);
+	memset(tx, 0x5a, chunk);
+	pair_open(&p, wire_options, 8, 64u << 20, 4u << 20);
+	listen_on(&p, &ls, 1);
+	if (connect_many(&p, &ls, 1, &c, &s, 1, 1) != 1)
+		die("bulk: connection not established", 0);
+
+	uint64_t t0 = 0, start = usnet_app_now();
+	double warmup = seconds / 5;
+	for (;;) {
+		usnet_send(p.cli.st, p.cli.io, c, tx, chunk, 0, usnet_app_now());
+		pair_poll(&p);
+		long n;
+		while ((n = usnet_recv(p.srv.st, p.srv.io, s, rx, chunk, 0, usnet_app_now())) > 0)
+			if (t0)
+				received += (uint64_t)n;
+		if (n < 0 && n != -USNET_EAGAIN)
+			die("bulk: recv", n);
+		if (!t0 && seconds_since(start) >= warmup)
+			t0 = usnet_app_now();
+		if (t0 && seconds_since(t0) >= seconds)
+			break;
+	}
+	double gbps = (double)received * 8 / seconds_since(t0) / 1e9;
+	pair_close(&p);
+	free(tx);
+	free(rx);
+	return gbps;
+}
+
+/* ---- ping-pong ---------------------------------------------------------- */
+
+static double bench_pingpong(int conns, double seconds)
+{
+	struct pair p;
+	usnet_sock_t ls, *c = calloc((size_t)conns, sizeof *c), *s = calloc((size_t)conns, sizeof *s);
+	uint64_t trips = 0;
+	uint8_t byte = 1;
+
+	if (!c || !s)
+		die("calloc", ENOMEM);
+	pair_open(&p, "nowake", (uint32_t)conns + 8, 16u << 20, 0);
+	listen_on(&p, &ls, 1);
+	if (connect_many(&p, &ls, 1, c, s, conns, conns) != conns)
+		die("ping-pong: connections not established", 0);
+	for (int i = 0; i < conns; i++) {
+		usnet_setsockopt(p.cli.st, c[i], USNET_TCP_NODELAY, 1);
+		usnet_setsockopt(p.srv.st, s[i], USNET_TCP_NODELAY, 1);
+		if (usnet_send(p.cli.st, p.cli.io, c[i], &byte, 1, 0, usnet_app_now()) != 1)
+			die("ping-pong: first send", 0);
+	}
+	uint64_t t0 = 0, start = usnet_app_now();
+	double warmup = seconds / 5;
+	for (unsigned iter = 1;; iter++) {
+		pair_poll(&p);
+		/* The stacks only need a coarse clock here (timers are far off);
+		 * reading it per socket would cost more than the stack itself. */
+		uint64_t now = usnet_app_now();
+		for (int i = 0; i < conns; i++) {
+			uint8_t b;
+			if (usnet_recv(p.srv.st, p.srv.io, s[i], &b, 1, 0, now) == 1)
+				usnet_send(p.srv.st, p.srv.io, s[i], &b, 1, 0, now);
+			if (usnet_recv(p.cli.st, p.cli.io, c[i], &b, 1, 0, now) == 1) {
+				if (t0)
+					trips++;
+				usnet_send(p.cli.st, p.cli.io, c[i], &b, 1, 0, now);
+			}
+		}
+		if (iter % 64)
+			continue;
+		if (!t0 && seconds_since(start) >= warmup)
+			t0 = usnet_app_now();
+		if (t0 && seconds_since(t0) >= seconds)
+			break;
+	}
+	double rate = (double)trips / seconds_since(t0);
+	pair_close(&p);
+	free(c);
+	free(s);
+	return rate;
+}
+
+/* ---- memory per idle connection ----------------------------------------- */
+
+struct memory_result {
+	int conns;
+	size_t arena_bytes;       /* what the server's instance needs in all */
+	size_t marginal_bytes;    /* arena growth per socket slot */
+	size_t resident_bytes;    /* arena pages actually touched */
+	uint64_t buffers_in_use;  /* buffer pool bytes in use */
+	uint32_t buffer_pool;     /* buffer pool configured */
+	double setup_s;
+};
+
+static size_t resident(void *base, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (len + page - 1) / page, n = 0;
+	unsigned char *vec = malloc(pages);
+	if (!vec || mincore(base, len, vec) < 0) {
+		free(vec);
+		return 0;
+	}
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return n * page;
+}
+
+static struct memory_result bench_memory(int conns)
+{
+	struct memory_result m = { 0 };
+	struct pair p;
+	enum { NPORTS = 8 };
+	usnet_sock_t ls[NPORTS];
+	usnet_sock_t *c = calloc((size_t)conns, sizeof *c), *s = calloc((size_t)conns, sizeof *s);
+	uint32_t pool = 16u << 20;
+
+	if (!c || !s)
+		die("calloc", ENOMEM);
+	pair_open(&p, "nowake", (uint32_t)conns + NPORTS, pool, 0);
+	listen_on(&p, ls, NPORTS);
+	uint64_t t0 = usnet_app_now();
+	m.conns = connect_many(&p, ls, NPORTS, c, s, conns, 256);
+	m.setup_s = seconds_since(t0);
+
+	struct usnet_stack_config sc;
+	usnet_stack_config_init(&sc);
+	sc.ip = SERVER_IP;
+	sc.prefix_len = 24;
+	sc.buffer_bytes = pool;
+	sc.max_sockets = (uint32_t)conns + NPORTS;
+	size_t big = usnet_stack_mem_size(&sc);
+	sc.max_sockets = NPORTS;
+	size_t small = usnet_stack_mem_size(&sc);
+	m.arena_bytes = usnet_app_arena_bytes(p.srv.app);
+	m.marginal_bytes = (big - small) / (size_t)conns;
+	m.resident_bytes = resident(p.srv.st, m.arena_bytes);
+	struct usnet_stack_stats st;
+	usnet_stack_stats(p.srv.st, &st);
+	m.buffers_in_use = st.buffers_in_use;
+	m.buffer_pool = pool;
+	pair_close(&p);
+	free(c);
+	free(s);
+	return m;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = 2;
+	int conns = 100000;
+	const char *only = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+			seconds = atof(argv[++i]);
+		} else if (!strcmp(argv[i], "--conns") && i + 1 < argc) {
+			conns = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			only = argv[++i];
+		} else {
+			fprintf(stderr, "usage: bench-stack [--seconds S] [--conns N] [--only bulk|jumbo|pingpong|memory]\n");
+			return 2;
+		}
+	}
+	if (seconds <= 0 || conns <= 0) {
+		fprintf(stderr, "bench-stack: --seconds and --conns must be positive\n");
+		return 2;
+	}
+
+	printf("usnet stack benchmark: two stacks over an in-process memwire, one thread\n\n");
+	printf("%-52s %16s %16s\n", "measure", "result", "goal");
+	if (!only || !strcmp(only, "bulk")) {
+		double g = bench_bulk("nowake,frame=1514", seconds);
+		printf("%-52s %11.2f Gb/s %16s\n", "bulk, 1 connection, 1 MiB writes, MTU 1500", g, ">= 10 Gb/s");
+		fflush(stdout);
+	}
+	if (!only || !strcmp(only, "jumbo")) {
+		double g = bench_bulk("nowake,frame=9018", seconds);
+		printf("%-52s %11.2f Gb/s %16s\n", "bulk, same, MTU 9004 (jumbo frames)", g, "(for reference)");
+		fflush(stdout);
+	}
+	if (!only || !strcmp(only, "pingpong")) {
+		double rt = bench_pingpong(32, seconds);
+		printf("%-52s %11.0f rt/s %16s\n", "1-byte ping-pong, 32 connections", rt, ">= 1000000 rt/s");
+		fflush(stdout);
+	}
+	if (!only || !strcmp(only, "memory")) {
+		struct memory_result m = bench_memory(conns);
+		if (m.conns > 0) {
+			printf("%-52s %13zu B %16s\n", "memory per idle established connection (total)",
+			       m.arena_bytes / (size_t)m.conns, "<= 1024 B");
+			printf("\n  %d connections set up in %.2f s; server instance needs %.1f MiB in all\n"
+			       "  (of which %.1f MiB is the shared buffer pool, %llu bytes of it in use);\n"
+			       "  each socket slot adds %zu B; arena pages touched: %.1f MiB (%zu B/conn)\n",
+			       m.conns, m.setup_s, m.arena_bytes / 1048576.0, m.buffer_pool / 1048576.0,
+			       (unsigned long long)m.buffers_in_use, m.marginal_bytes,
+			       m.resident_bytes / 1048576.0, m.resident_bytes / (size_t)m.conns);
+		} else {
+			printf("%-52s %16s %16s\n", "memory per idle established connection", "no connections", "<= 1024 B");
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,598 @@
+/*
+ * afpacket: an AF_PACKET socket per queue with mapped rings.
+ *
+ *  - rx, two ring formats (option rx=):
+ *    v2 (default): one slot per frame, each handed over as soon as the
+ *       kernel wrote it: adds no latency.
+ *    v3: TPACKET_V3 blocks.  The kernel hands over a block when it is full
+ *       or when the block timeout (tov, in ms, at least 1) expires, so a
+ *       lone frame waits up to tov: measured here, a ping's median round
+ *       trip grows by exactly 1 ms (max ~5 ms).  Good for bulk capture, not
+ *       for request/response, hence not the default.
+ *    Frames are lent in place; a slot/block goes back to the kernel when
+ *    its frames were released.
+ *  - tx: a mapped ring of the same version; tx_burst copies the caller's
+ *    frames into free ring slots (so frames may be freed or sent in any
+ *    order), flush kicks the kernel with one send().  PACKET_QDISC_BYPASS.
+ *  - several queues: one socket each, joined by PACKET_FANOUT with our own
+ *    classic BPF program (afp_fanout_prog), so a flow's frames always arrive
+ *    on the same queue and usnet_netif_flow_queue() can say which.
+ *  - wait fd: the queue's socket.
+ *
+ * The kernel keeps receiving on the interface too (AF_PACKET taps, it does
+ * not steal): give usnet an IP address the kernel does not own.
+ *
+ * Options: rx=v2|v3, tov=MS (v3 block timeout, 1..100, default 1),
+ * blocks=N (v3 rx blocks per queue, default 16 of 256 KiB), rxframes=N (v2
+ * rx slots, default 1024), txframes=N (default 512).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "netif_internal.h"
+
+#define AFP_BLOCK_SIZE   (256u << 10)
+#define AFP_MAX_QUEUES   64
+/* Where the kernel expects tx data in a slot: after the aligned header. */
+#define AFP_TX_OFF_V2    TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
+#define AFP_TX_OFF_V3    TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
+
+struct afp_block_state {
+	uint32_t lent;   /* frames of this block not yet released */
+	bool walked;     /* the walk left it: it goes back once lent == 0 */
+};
+
+struct afp_queue {
+	int fd;
+	int version;                      /* TPACKET_V2 or TPACKET_V3 */
+	uint8_t *map;
+	size_t map_len;
+	/* rx ring */
+	uint8_t *rx_ring;
+	uint32_t rx_blocks, rx_block_size;
+	uint32_t rx_cur;                  /* block being walked */
+	uint32_t rx_left;                 /* frames left in it (0: not started) */
+	uint8_t *rx_next;                 /* next frame in it */
+	struct afp_block_state *blk;
+	/* v2 rx: slots */
+	uint32_t rx_slots, rx_slot_size;
+	uint8_t *slot_lent;
+	/* tx ring */
+	uint8_t *tx_ring;
+	uint32_t tx_frames, tx_frame_size, tx_off;
+	uint32_t tx_head;                 /* next slot to fill */
+	bool tx_pending;                  /* filled slots not yet kicked */
+	/* private tx buffers lent by tx_alloc */
+	uint8_t *tx_mem;
+	uint32_t *tx_free;
+	uint32_t tx_nfree, tx_nbufs;
+};
+
+struct afp_netif {
+	struct usnet_netif base;
+	struct afp_queue q[AFP_MAX_QUEUES];
+	uint16_t nq;
+};
+
+static struct tpacket_block_desc *afp_block(struct afp_queue *q, uint32_t b)
+{
+	return (struct tpacket_block_desc *)(q->rx_ring + (size_t)b * q->rx_block_size);
+}
+
+static void afp_block_return(struct afp_queue *q, uint32_t b)
+{
+	struct tpacket_block_desc *bd = afp_block(q, b);
+	q->blk[b].walked = false;
+	atomic_thread_fence(memory_order_release);
+	bd->hdr.bh1.block_status = TP_STATUS_KERNEL;
+}
+
+/* Where an IPv4 TCP/UDP checksum lives, for frames the kernel left partial. */
+static bool afp_l4_csum_pos(const uint8_t *f, uint32_t len, uint16_t *start, uint16_t *off)
+{
+	if (len < 34 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4)
+		return false;
+	uint16_t ihl = (uint16_t)((f[14] & 15) * 4);
+	if (f[23] == 6)
+		*off = 16;
+	else if (f[23] == 17)
+		*off = 6;
+	else
+		return false;
+	*start = (uint16_t)(14 + ihl);
+	return *start + *off + 2u <= len;
+}
+
+static void afp_rx_flags(struct usnet_pkt *p, uint32_t status)
+{
+	p->flags = 0;
+	p->csum_start = p->csum_offset = 0;
+	if (status & TP_STATUS_CSUMNOTREADY) {
+		if (afp_l4_csum_pos(p->data, p->len, &p->csum_start, &p->csum_offset))
+			p->flags = USNET_PKT_RX_CSUM_OK | USNET_PKT_RX_CSUM_PARTIAL;
+	} else if (status & TP_STATUS_CSUM_VALID) {
+		p->flags = USNET_PKT_RX_CSUM_OK;
+	}
+}
+
+static int afp_rx_burst_v2(struct afp_queue *q, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
+{
+	unsigned n = 0;
+	while (n < max) {
+		uint32_t slot = q->rx_cur;
+		struct tpacket2_hdr *h = (struct tpacket2_hdr *)(q->rx_ring + (size_t)slot * q->rx_slot_size);
+		uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+		if (q->slot_lent[slot] || !(st & TP_STATUS_USER))
+			break;
+		q->rx_cur = (slot + 1) % q->rx_slots;
+		const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h));
+		if (sll->sll_pkttype == PACKET_OUTGOING || h->tp_snaplen < h->tp_len) {
+			__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+			continue;
+		}
+		struct usnet_pkt *p = &pkts[n++];
+		p->data = (uint8_t *)h + h->tp_mac;
+		p->len = h->tp_snaplen;
+		p->queue = qi;
+		p->id = slot;
+		afp_rx_flags(p, st);
+		q->slot_lent[slot] = 1;
+	}
+	return (int)n;
+}
+
+static int afp_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (qi >= a->nq)
+		return -EINVAL;
+	struct afp_queue *q = &a->q[qi];
+	if (q->version == TPACKET_V2)
+		return afp_rx_burst_v2(q, qi, pkts, max);
+	unsigned n = 0;
+	while (n < max) {
+		if (q->rx_left == 0) {
+			struct tpacket_block_desc *bd = afp_block(q, q->rx_cur);
+			if (q->blk[q->rx_cur].walked || q->blk[q->rx_cur].lent ||
+			    !(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+				break;
+			q->rx_left = bd->hdr.bh1.num_pkts;
+			q->rx_next = (uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
+			if (q->rx_left == 0) {
+				afp_block_return(q, q->rx_cur);
+				q->rx_cur = (q->rx_cur + 1) % q->rx_blocks;
+				continue;
+			}
+		}
+		struct tpacket3_hdr *h = (struct tpacket3_hdr *)q->rx_next;
+		uint8_t *data = (uint8_t *)h + h->tp_mac;
+		const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h));
+		bool skip = sll->sll_pkttype == PACKET_OUTGOING || h->tp_snaplen < h->tp_len;
+		if (!skip) {
+			struct usnet_pkt *p = &pkts[n++];
+			p->data = data;
+			p->len = h->tp_snaplen;
+			p->queue = qi;
+			p->id = q->rx_cur;
+			afp_rx_flags(p, h->tp_status);
+			q->blk[q->rx_cur].lent++;
+		}
+		q->rx_next += h->tp_next_offset;
+		if (--q->rx_left == 0) {
+			/* Walked to its end: give it back now or when its last
+			 * lent frame comes back. */
+			if (q->blk[q->rx_cur].lent == 0)
+				afp_block_return(q, q->rx_cur);
+			else
+				q->blk[q->rx_cur].walked = true;
+			q->rx_cur = (q->rx_cur + 1) % q->rx_blocks;
+		}
+	}
+	return (int)n;
+}
+
+static void afp_rx_release(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (qi >= a->nq)
+		return;
+	struct afp_queue *q = &a->q[qi];
+	if (q->version == TPACKET_V2) {
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t slot = pkts[i].id;
+			if (slot >= q->rx_slots || !q->slot_lent[slot])
+				continue;
+			q->slot_lent[slot] = 0;
+			struct tpacket2_hdr *h = (struct tpacket2_hdr *)(q->rx_ring + slot * q->rx_slot_size);
+			__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		}
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t b = pkts[i].id;
+		if (b >= q->rx_blocks || q->blk[b].lent == 0)
+			continue;
+		if (--q->blk[b].lent == 0 && q->blk[b].walked)
+			afp_block_return(q, (uint32_t)b);
+	}
+}
+
+static int afp_tx_alloc(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (qi >= a->nq)
+		return -EINVAL;
+	struct afp_queue *q = &a->q[qi];
+	unsigned k = 0;
+	for (; k < n && q->tx_nfree; k++) {
+		uint32_t b = q->tx_free[--q->tx_nfree];
+		pkts[k] = (struct usnet_pkt){ .data = q->tx_mem + (size_t)b * a->base.info.frame_size,
+					      .queue = qi, .id = b };
+	}
+	return (int)k;
+}
+
+static void afp_tx_put(struct afp_queue *q, const struct usnet_pkt *pkts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pkts[i].id < q->tx_nbufs && q->tx_nfree < q->tx_nbufs)
+			q->tx_free[q->tx_nfree++] = (uint32_t)pkts[i].id;
+}
+
+static int afp_kick(struct afp_queue *q)
+{
+	if (!q->tx_pending)
+		return 0;
+	q->tx_pending = false;
+	if (send(q->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS)
+		return -errno;
+	return 0;
+}
+
+static int afp_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (qi >= a->nq)
+		return -EINVAL;
+	struct afp_queue *q = &a->q[qi];
+	uint32_t room = q->tx_frame_size - q->tx_off;
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		struct usnet_pkt *p = &pkts[i];
+		if (p->len == 0 || p->len > room) {
+			if (i == 0)
+				return -EMSGSIZE;
+			break;
+		}
+		uint8_t *slot = q->tx_ring + (size_t)q->tx_head * q->tx_frame_size;
+		struct tpacket2_hdr *h2 = (struct tpacket2_hdr *)slot;
+		struct tpacket3_hdr *h3 = (struct tpacket3_hdr *)slot;
+		uint32_t *status = q->version == TPACKET_V2 ? &h2->tp_status : &h3->tp_status;
+		if (__atomic_load_n(status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE) {
+			/* Ring full: let the kernel drain what is there. */
+			afp_kick(q);
+			break;
+		}
+		memcpy(slot + q->tx_off, p->data, p->len);
+		if (p->flags & USNET_PKT_TX_CSUM_PARTIAL)
+			netif_csum_fill(slot + q->tx_off, p->len, p->csum_start, p->csum_offset);
+		if (q->version == TPACKET_V2) {
+			h2->tp_len = p->len;
+			h2->tp_snaplen = p->len;
+		} else {
+			h3->tp_len = p->len;
+			h3->tp_snaplen = p->len;
+			h3->tp_next_offset = 0;
+		}
+		__atomic_store_n(status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+		q->tx_head = (q->tx_head + 1) % q->tx_frames;
+		q->tx_pending = true;
+	}
+	afp_tx_put(q, pkts, i);
+	/* Kick at once when the batch filled a good part of the ring. */
+	if (i >= 64)
+		afp_kick(q);
+	return (int)i;
+}
+
+static void afp_tx_free(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (qi < a->nq)
+		afp_tx_put(&a->q[qi], pkts, n);
+}
+
+static int afp_flush(struct usnet_netif *nif, uint16_t qi)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	return qi < a->nq ? afp_kick(&a->q[qi]) : -EINVAL;
+}
+
+static int afp_wait_fd(struct usnet_netif *nif, uint16_t qi)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	return qi < a->nq ? a->q[qi].fd : -1;
+}
+
+static void afp_close(struct usnet_netif *nif)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	for (uint16_t i = 0; i < AFP_MAX_QUEUES; i++) {
+		struct afp_queue *q = &a->q[i];
+		if (q->map && q->map != MAP_FAILED)
+			munmap(q->map, q->map_len);
+		if (q->fd > 0)
+			close(q->fd);
+		netif_shm_free(q->blk);
+		netif_shm_free(q->slot_lent);
+		netif_shm_free(q->tx_mem);
+		netif_shm_free(q->tx_free);
+	}
+	netif_shm_free(a);
+}
+
+static const struct usnet_netif_ops afp_ops = {
+	.rx_burst = afp_rx_burst,
+	.rx_release = afp_rx_release,
+	.tx_alloc = afp_tx_alloc,
+	.tx_burst = afp_tx_burst,
+	.tx_free = afp_tx_free,
+	.flush = afp_flush,
+	.wait_fd = afp_wait_fd,
+	.after_fork = NULL,
+	.close = afp_close,
+};
+
+static const char *const afp_known_opts[] = { "rx", "tov", "blocks", "rxframes", "txframes", NULL };
+
+/* Fanout: queue = h % n with h from the IPv4 addresses and TCP/UDP ports,
+ * symmetric in source and destination (see netif_afpacket_flow_queue()).
+ * Offsets are relative to the network header (SKF_NET_OFF), valid whether
+ * the frame is seen on its way in or out. */
+#define NET(k) ((uint32_t)(SKF_NET_OFF + (k)))
+static const struct sock_filter afp_fanout_prog[] = {
+	/*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)),
+	/*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 31),          /* not IPv4: queue 0 */
+	/*  2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(12)),                   /* source address */
+	/*  3 */ BPF_STMT(BPF_ST, 0),
+	/*  4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(16)),                   /* destination */
+	/*  5 */ BPF_STMT(BPF_LDX | BPF_MEM, 0),
+	/*  6 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+	/*  7 */ BPF_STMT(BPF_ST, 0),
+	/*  8 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, NET(9)),                    /* protocol */
+	/*  9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 1, 0),
+	/* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 11),       /* no ports: fold */
+	/* 11 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, NET(0)),                   /* X = header length */
+	/* 12 */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, NET(0)),                    /* ports word */
+	/* 13 */ BPF_STMT(BPF_ST, 1),
+	/* 14 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+	/* 15 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+	/* 16 */ BPF_STMT(BPF_LD | BPF_MEM, 1),
+	/* 17 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xffff),
+	/* 18 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                        /* sport ^ dport */
+	/* 19 */ BPF_STMT(BPF_LDX | BPF_MEM, 0),
+	/* 20 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+	/* 21 */ BPF_STMT(BPF_ST, 0),
+	/* 22 */ BPF_STMT(BPF_LD | BPF_MEM, 0),                                 /* h ^= h >> 16 */
+	/* 23 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+	/* 24 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+	/* 25 */ BPF_STMT(BPF_LD | BPF_MEM, 0),
+	/* 26 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+	/* 27 */ BPF_STMT(BPF_ST, 0),                                           /* h ^= h >> 8 */
+	/* 28 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 8),
+	/* 29 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+	/* 30 */ BPF_STMT(BPF_LD | BPF_MEM, 0),
+	/* 31 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+	/* 32 */ BPF_STMT(BPF_RET | BPF_A, 0),                                  /* kernel takes it % n */
+	/* 33 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+#undef NET
+
+int netif_afpacket_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip,
+			      uint16_t src_port, uint32_t dst_ip, uint16_t dst_port)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (a->nq <= 1)
+		return 0;
+	uint32_t h = src_ip ^ dst_ip;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+		h ^= (uint32_t)(src_port ^ dst_port);
+	h ^= h >> 16;
+	h ^= h >> 8;
+	return (int)(h % a->nq);
+}
+
+static int afp_open_queue(struct afp_netif *a, struct afp_queue *q, int ifindex, const char *ifname,
+			  uint32_t tov, uint32_t blocks, uint32_t rxframes, uint32_t txframes, int fanout_id,
+			  char *err, size_t errlen)
+{
+	/* Protocol 0 until bound: receive nothing while the rings are built. */
+	q->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (q->fd < 0) {
+		int e = errno;
+		if (e == EPERM || e == EACCES)
+			return netif_err(err, errlen, e, "afpacket: need root or CAP_NET_RAW to open a packet socket");
+		return netif_err(err, errlen, e, "afpacket: socket: %s", strerror(e));
+	}
+	int v = q->version;
+	if (setsockopt(q->fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0)
+		return netif_err(err, errlen, errno, "afpacket: this kernel lacks TPACKET_V%d: %s",
+				 v + 1, strerror(errno));
+	struct tpacket_req3 rx = { 0 };
+	if (v == TPACKET_V3) {
+		rx.tp_block_size = AFP_BLOCK_SIZE;
+		rx.tp_block_nr = blocks;
+		rx.tp_frame_size = 2048;
+		rx.tp_frame_nr = (AFP_BLOCK_SIZE / 2048) * blocks;
+		rx.tp_retire_blk_tov = tov;
+	} else {
+		/* Slots as large as the tx ones (they fit the MTU). */
+		uint32_t per_block = AFP_BLOCK_SIZE / q->tx_frame_size;
+		rx.tp_block_size = AFP_BLOCK_SIZE;
+		rx.tp_block_nr = (rxframes + per_block - 1) / per_block;
+		rx.tp_frame_size = q->tx_frame_size;
+		rx.tp_frame_nr = rx.tp_block_nr * per_block;
+	}
+	if (setsockopt(q->fd, SOL_PACKET, PACKET_RX_RING, &rx, v == TPACKET_V3 ? sizeof rx : sizeof(struct tpacket_req)) < 0)
+		return netif_err(err, errlen, errno, "afpacket: PACKET_RX_RING: %s", strerror(errno));
+	struct tpacket_req3 tx = { 0 };
+	uint32_t per_block = AFP_BLOCK_SIZE / q->tx_frame_size;
+	tx.tp_block_size = AFP_BLOCK_SIZE;
+	tx.tp_block_nr = (txframes + per_block - 1) / per_block;
+	tx.tp_frame_size = q->tx_frame_size;
+	tx.tp_frame_nr = tx.tp_block_nr * per_block;
+	if (setsockopt(q->fd, SOL_PACKET, PACKET_TX_RING, &tx, v == TPACKET_V3 ? sizeof tx : sizeof(struct tpacket_req)) < 0)
+		return netif_err(err, errlen, errno, "afpacket: PACKET_TX_RING: %s", strerror(errno));
+	q->rx_blocks = rx.tp_block_nr;
+	q->rx_block_size = AFP_BLOCK_SIZE;
+	q->rx_slots = rx.tp_frame_nr;
+	q->rx_slot_size = rx.tp_frame_size;
+	q->tx_frames = tx.tp_frame_nr;
+	q->tx_off = v == TPACKET_V3 ? AFP_TX_OFF_V3 : AFP_TX_OFF_V2;
+	q->map_len = (size_t)rx.tp_block_size * rx.tp_block_nr + (size_t)tx.tp_block_size * tx.tp_block_nr;
+	q->map = mmap(NULL, q->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q->fd, 0);
+	if (q->map == MAP_FAILED)
+		return netif_err(err, errlen, errno, "afpacket: cannot map the rings: %s", strerror(errno));
+	q->rx_ring = q->map;
+	q->tx_ring = q->map + (size_t)rx.tp_block_size * rx.tp_block_nr;
+	q->slot_lent = netif_shm_calloc(q->rx_slots);
+	if (!q->slot_lent)
+		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+	q->blk = netif_shm_calloc(q->rx_blocks * sizeof *q->blk);
+	q->tx_nbufs = q->tx_frames;
+	q->tx_mem = netif_shm_calloc((size_t)q->tx_nbufs * a->base.info.frame_size);
+	q->tx_free = netif_shm_calloc(sizeof(uint32_t) * q->tx_nbufs);
+	if (!q->blk || !q->tx_mem || !q->tx_free)
+		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+	for (uint32_t b = 0; b < q->tx_nbufs; b++)
+		q->tx_free[b] = q->tx_nbufs - 1 - b;
+	q->tx_nfree = q->tx_nbufs;
+	int one = 1;
+	(void)setsockopt(q->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+#ifdef PACKET_IGNORE_OUTGOING
+	(void)setsockopt(q->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+#endif
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+				   .sll_ifindex = ifindex };
+	if (bind(q->fd, (struct sockaddr *)&sll, sizeof sll) < 0)
+		return netif_err(err, errlen, errno, "afpacket: bind to %s: %s", ifname, strerror(errno));
+	if (fanout_id >= 0) {
+		uint32_t type = PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_DEFRAG;
+		int arg = (int)((uint32_t)fanout_id | type << 16);
+		if (setsockopt(q->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0)
+			return netif_err(err, errlen, errno, "afpacket: PACKET_FANOUT on %s: %s", ifname, strerror(errno));
+		/* The program belongs to the group: set it once, on the first. */
+		if (q == &a->q[0]) {
+			struct sock_fprog fp = { .len = sizeof afp_fanout_prog / sizeof afp_fanout_prog[0],
+						 .filter = (struct sock_filter *)afp_fanout_prog };
+			if (setsockopt(q->fd, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof fp) < 0)
+				return netif_err(err, errlen, errno, "afpacket: fanout program on %s: %s",
+						 ifname, strerror(errno));
+		}
+	}
+	return 0;
+}
+
+int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+			char *err, size_t errlen)
+{
+	int r = netif_opt_check(cfg->options, afp_known_opts, "afpacket", err, errlen);
+	if (r)
+		return r;
+	uint64_t tov = 1, blocks = 16, rxframes = 1024, txframes = 512;
+	char rxv[8];
+	if (!netif_opt_get(cfg->options, "rx", rxv, sizeof rxv))
+		strcpy(rxv, "v2");
+	if (strcmp(rxv, "v2") && strcmp(rxv, "v3"))
+		return netif_err(err, errlen, EINVAL, "afpacket: rx=%s: want rx=v2 or rx=v3", rxv);
+	int version = rxv[1] == '3' ? TPACKET_V3 : TPACKET_V2;
+	if ((r = netif_opt_uint(cfg->options, "tov", 1, 100, &tov, err, errlen)) ||
+	    (r = netif_opt_uint(cfg->options, "rxframes", 16, 65536, &rxframes, err, errlen)) ||
+	    (r = netif_opt_uint(cfg->options, "blocks", 2, 4096, &blocks, err, errlen)) ||
+	    (r = netif_opt_uint(cfg->options, "txframes", 16, 65536, &txframes, err, errlen)))
+		return r;
+	uint16_t nq = cfg->queues ? cfg->queues : 1;
+	if (nq > AFP_MAX_QUEUES)
+		return netif_err(err, errlen, EINVAL, "afpacket: at most %d queues", AFP_MAX_QUEUES);
+	if (strlen(cfg->iface) >= IFNAMSIZ)
+		return netif_err(err, errlen, ENAMETOOLONG, "afpacket: interface name '%s' is too long", cfg->iface);
+	int ifindex = (int)if_nametoindex(cfg->iface);
+	if (!ifindex)
+		return netif_err(err, errlen, ENODEV, "afpacket: interface %s not found (check `ip link`)", cfg->iface);
+
+	/* MTU and MAC of the interface. */
+	uint32_t mtu = 1500;
+	uint8_t mac[6] = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof ifr);
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", cfg->iface);
+		if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+			mtu = (uint32_t)ifr.ifr_mtu;
+		memset(&ifr, 0, sizeof ifr);
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", cfg->iface);
+		if (ioctl(s, SIOCGIFHWADDR, &ifr) == 0)
+			memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+		close(s);
+	}
+	uint32_t tx_off = version == TPACKET_V3 ? AFP_TX_OFF_V3 : AFP_TX_OFF_V2;
+	/* rx slots also hold the kernel's header and sockaddr_ll. */
+	uint32_t rx_hdr = (uint32_t)(TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 16);
+	uint32_t tx_frame = 2048;
+	while (tx_frame - rx_hdr < mtu + 14 + 4)
+		tx_frame *= 2;
+	if (tx_frame > AFP_BLOCK_SIZE)
+		return netif_err(err, errlen, EMSGSIZE,
+				 "afpacket: MTU %u of %s is larger than a frame can hold (at most %u): lower it with `ip link set %s mtu 9000`",
+				 mtu, cfg->iface, (unsigned)(AFP_BLOCK_SIZE - rx_hdr - 18), cfg->iface);
+
+	/* Shared with forked children (USNET_NETIF_CAP_SHARED): the rings are
+	 * MAP_SHARED with the socket, our bookkeeping is too. */
+	struct afp_netif *a = netif_shm_calloc(sizeof *a);
+	if (!a)
+		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+	a->base.ops = &afp_ops;
+	a->nq = nq;
+	struct usnet_netif_info *in = &a->base.info;
+	netif_set_name(in->backend, "afpacket");
+	netif_set_name(in->ifname, cfg->iface);
+	in->nqueues = nq;
+	in->mtu = mtu;
+	in->frame_size = tx_frame - tx_off;
+	in->caps = USNET_NETIF_CAP_RX_CSUM | USNET_NETIF_CAP_SHARED | (nq > 1 ? USNET_NETIF_CAP_MULTIQ : 0);
+	memcpy(in->mac, cfg->has_mac ? cfg->mac : mac, 6);
+	int fanout_id = nq > 1 ? (int)((getpid() ^ (ifindex << 8)) & 0xffff) : -1;
+	for (uint16_t i = 0; i < nq; i++) {
+		a->q[i].tx_frame_size = tx_frame;
+		a->q[i].version = version;
+		r = afp_open_queue(a, &a->q[i], ifindex, cfg->iface, (uint32_t)tov, (uint32_t)blocks,
+				   (uint32_t)rxframes, (uint32_t)txframes, fanout_id, err, errlen);
+		if (r) {
+			afp_close(&a->base);
+			return r;
+		}
+	}
+	if (cfg->has_mac && memcmp(cfg->mac, mac, 6)) {
+		/* Frames for a MAC that is not the interface's need promiscuous
+		 * mode to get past the device's filter. */
+		struct packet_mreq mr = { .mr_ifindex = ifindex, .mr_type = PACKET_MR_PROMISC };
+		setsockopt(a->q[0].fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr);
+	}
+	*out = &a->base;
+	return 0;
+}

@@ -1,0 +1,229 @@
+/*
+ * Small helpers every backend uses: error lines, option strings, checksum
+ * filling for offloaded frames, random MAC addresses.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netif_internal.h"
+
+int netif_err(char *err, size_t errlen, int errnum, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -errnum;
+}
+
+void netif_set_name(char dst[USNET_NETIF_NAME_MAX], const char *src)
+{
+	snprintf(dst, USNET_NETIF_NAME_MAX, "%s", src ? src : "");
+}
+
+/* Walk "k=v,k2,k3=v3": calls fn for each item with key and value spans. */
+static int opt_walk(const char *options,
+		    int (*fn)(const char *k, size_t klen, const char *v, size_t vlen, void *arg),
+		    void *arg)
+{
+	const char *p = options;
+	if (!p)
+		return 0;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n) {
+			const char *eq = memchr(p, '=', n);
+			size_t klen = eq ? (size_t)(eq - p) : n;
+			const char *v = eq ? eq + 1 : p + n;
+			size_t vlen = eq ? n - klen - 1 : 0;
+			int r = fn(p, klen, v, vlen, arg);
+			if (r)
+				return r;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+struct opt_check_arg {
+	const char *const *known;
+	const char *bad;
+	size_t badlen;
+};
+
+static int opt_check_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct opt_check_arg *a = arg;
+	(void)v; (void)vlen;
+	for (const char *const *kn = a->known; *kn; kn++)
+		if (strlen(*kn) == klen && !memcmp(*kn, k, klen))
+			return 0;
+	a->bad = k;
+	a->badlen = klen;
+	return 1;
+}
+
+int netif_opt_check(const char *options, const char *const known[], const char *backend,
+		    char *err, size_t errlen)
+{
+	struct opt_check_arg a = { known, NULL, 0 };
+	if (!opt_walk(options, opt_check_one, &a))
+		return 0;
+	char list[256] = "";
+	for (const char *const *kn = known; *kn; kn++) {
+		strncat(list, *kn, sizeof list - strlen(list) - 1);
+		if (kn[1])
+			strncat(list, " ", sizeof list - strlen(list) - 1);
+	}
+	return netif_err(err, errlen, EINVAL, "%s: unknown option '%.*s' (known: %s)",
+			 backend, (int)a.badlen, a.bad, list[0] ? list : "none");
+}
+
+struct opt_get_arg {
+	const char *key;
+	char *val;
+	size_t vallen;
+	int found;
+};
+
+static int opt_get_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct opt_get_arg *a = arg;
+	if (strlen(a->key) != klen || memcmp(a->key, k, klen))
+		return 0;
+	if (a->vallen) {
+		size_t n = vlen < a->vallen - 1 ? vlen : a->vallen - 1;
+		memcpy(a->val, v, n);
+		a->val[n] = 0;
+	}
+	a->found = 1;
+	return 0; /* the last occurrence wins */
+}
+
+int netif_opt_get(const char *options, const char *key, char *val, size_t vallen)
+{
+	struct opt_get_arg a = { key, val, vallen, 0 };
+	if (val && vallen)
+		val[0] = 0;
+	opt_walk(options, opt_get_one, &a);
+	return a.found;
+}
+
+int netif_opt_uint(const char *options, const char *key, uint64_t min, uint64_t max,
+		   uint64_t *out, char *err, size_t errlen)
+{
+	char v[64];
+	if (!netif_opt_get(options, key, v, sizeof v))
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (!v[0] || *end || errno || v[0] == '-' || x < min || x > max)
+		return netif_err(err, errlen, EINVAL, "option %s=%s: want a whole number from %llu to %llu",
+				 key, v, (unsigned long long)min, (unsigned long long)max);
+	*out = x;
+	return 0;
+}
+
+int netif_csum_compute(const uint8_t *frame, uint32_t len, uint16_t csum_start,
+		       uint16_t csum_offset, uint8_t out[2])
+{
+	uint32_t field = (uint32_t)csum_start + csum_offset;
+	if (csum_start >= len || field + 2 > len)
+		return -EINVAL;
+	uint64_t sum = 0;
+	const uint8_t *p = frame + csum_start;
+	uint32_t n = len - csum_start;
+	while (n >= 2) {
+		sum += (uint32_t)p[0] << 8 | p[1];
+		p += 2;
+		n -= 2;
+	}
+	if (n)
+		sum += (uint32_t)p[0] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	uint16_t c = (uint16_t)~sum;
+	if (c == 0)
+		c = 0xffff; /* UDP reserves 0 for "no checksum"; TCP accepts either */
+	out[0] = (uint8_t)(c >> 8);
+	out[1] = (uint8_t)c;
+	return 0;
+}
+
+int netif_csum_fill(uint8_t *frame, uint32_t len, uint16_t csum_start, uint16_t csum_offset)
+{
+	uint8_t c[2];
+	int r = netif_csum_compute(frame, len, csum_start, csum_offset, c);
+	if (r)
+		return r;
+	/* The field holds the pseudo-header sum and is part of the summed span,
+	 * exactly as CHECKSUM_PARTIAL leaves it. */
+	memcpy(frame + csum_start + csum_offset, c, 2);
+	return 0;
+}
+
+void netif_random_mac(uint8_t mac[6])
+{
+	if (getrandom(mac, 6, GRND_NONBLOCK) != 6) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 20;
+		memcpy(mac, &x, 6);
+	}
+	mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
+}
+
+/* The mapping's length sits in front of what the caller gets. */
+#define SHM_HDR 64
+
+void *netif_shm_calloc(size_t size)
+{
+	size_t len = size + SHM_HDR;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, &len, sizeof len);
+	return p + SHM_HDR;
+}
+
+void netif_shm_free(void *ptr)
+{
+	if (!ptr)
+		return;
+	uint8_t *p = (uint8_t *)ptr - SHM_HDR;
+	size_t len;
+	memcpy(&len, p, sizeof len);
+	munmap(p, len);
+}
+
+uint32_t netif_toeplitz(const uint8_t *key, size_t keylen, const uint8_t *in, size_t len)
+{
+	if (keylen < len + 4)
+		return 0;
+	/* A 32-bit window slides over the key one bit per input bit; every
+	 * set input bit XORs the window into the result. */
+	uint32_t window = (uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 | key[3];
+	uint32_t hash = 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t next = key[i + 4];
+		for (int b = 7; b >= 0; b--) {
+			if (in[i] & (1u << b))
+				hash ^= window;
+			window = window << 1 | ((next >> b) & 1u);
+		}
+	}
+	return hash;
+}

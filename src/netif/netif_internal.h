@@ -1,0 +1,76 @@
+/*
+ * Internal glue shared by the netif backends and wrappers (not installed).
+ */
+#ifndef USNET_NETIF_INTERNAL_H
+#define USNET_NETIF_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "usnet/netif.h"
+#include "usnet/netif_open.h"
+
+/* Write a one-line message into err (printf-style) and return -errnum's
+ * negative value, so callers can `return netif_err(err, errlen, EINVAL, ...)`. */
+int netif_err(char *err, size_t errlen, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Copy a string into a fixed-size info field, always NUL-terminated. */
+void netif_set_name(char dst[USNET_NETIF_NAME_MAX], const char *src);
+
+/* Backend-specific "key=value,key,..." options.
+ * netif_opt_check() rejects keys not in the NULL-terminated `known` list.
+ * netif_opt_get() copies the value of `key` into val (empty for a bare key)
+ * and returns 1 when present, 0 when absent. */
+int netif_opt_check(const char *options, const char *const known[], const char *backend,
+		    char *err, size_t errlen);
+int netif_opt_get(const char *options, const char *key, char *val, size_t vallen);
+/* Parse a decimal option into [min,max]; returns 0 (value set or absent: *out
+ * unchanged) or a negative errno with err filled. */
+int netif_opt_uint(const char *options, const char *key, uint64_t min, uint64_t max,
+		   uint64_t *out, char *err, size_t errlen);
+
+/* Fill the L4 checksum of a frame sent with USNET_PKT_TX_CSUM_PARTIAL, as a
+ * device would (sum from csum_start to the end, folded, complemented, stored
+ * at csum_start + csum_offset).  Returns 0, or -EINVAL when the offsets lie
+ * outside the frame. */
+int netif_csum_fill(uint8_t *frame, uint32_t len, uint16_t csum_start, uint16_t csum_offset);
+/* The 16-bit value netif_csum_fill() would store (network byte order bytes
+ * in out[0..1]). */
+int netif_csum_compute(const uint8_t *frame, uint32_t len, uint16_t csum_start,
+		       uint16_t csum_offset, uint8_t out[2]);
+
+/* Zeroed memory that a forked child shares with its parent (MAP_SHARED),
+ * for backend state behind USNET_NETIF_CAP_SHARED; NULL when out of memory.
+ * netif_shm_free(NULL) does nothing. */
+void *netif_shm_calloc(size_t size);
+void netif_shm_free(void *p);
+
+/* A random locally administered unicast MAC address. */
+void netif_random_mac(uint8_t mac[6]);
+
+/* The Toeplitz hash NICs use for RSS, over `len` bytes of input with a key
+ * of at least len + 4 bytes. */
+uint32_t netif_toeplitz(const uint8_t *key, size_t keylen, const uint8_t *in, size_t len);
+
+/* The netif a wrapper (impair, pcap) wraps, or NULL if nif is no wrapper. */
+struct usnet_netif *netif_impair_lower(struct usnet_netif *nif);
+struct usnet_netif *netif_pcap_lower(struct usnet_netif *nif);
+
+/* Flow-to-queue mapping of multi-queue backends (see
+ * usnet_netif_flow_queue()); -1 when unknown. */
+int netif_afpacket_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip,
+			      uint16_t src_port, uint32_t dst_ip, uint16_t dst_port);
+int netif_afxdp_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip,
+			   uint16_t src_port, uint32_t dst_ip, uint16_t dst_port);
+
+/* Backends, each opened from a configuration (usnet_netif_open() picks one). */
+int netif_memwire_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+		       char *err, size_t errlen);
+int netif_tap_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+		   char *err, size_t errlen);
+int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+			char *err, size_t errlen);
+int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+		     char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * usnet_netif_open(): pick a backend by name, then stack the impair and pcap
+ * wrappers on it when asked (see include/usnet/netif_open.h).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netif_internal.h"
+#include "usnet/netif_wrap.h"
+
+#ifdef USNET_NETIF_HAVE_DPDK
+/* DPDK lives in a plugin, libusnet-netif-dpdk.so, so that only users of the
+ * dpdk backend load DPDK.  Looked for where USNET_NETIF_DPDK_PLUGIN says, else
+ * next to the program or library holding this code, else in its parent
+ * directory (programs in build/<area>/), else on the library path. */
+static int netif_dpdk_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+			   char *err, size_t errlen)
+{
+	static const char name[] = "libusnet-netif-dpdk.so";
+	char path[4096] = "";
+	void *h = NULL;
+	const char *env = getenv("USNET_NETIF_DPDK_PLUGIN");
+	if (env && env[0]) {
+		snprintf(path, sizeof path, "%s", env);
+		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	} else {
+		Dl_info info;
+		const char *self = dladdr((void *)netif_dpdk_open, &info) && info.dli_fname ? info.dli_fname : "";
+		const char *slash = strrchr(self, '/');
+		int dirlen = slash ? (int)(slash - self) : 0;
+		if (slash) {
+			snprintf(path, sizeof path, "%.*s/%s", dirlen, self, name);
+			h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+			if (!h) {
+				snprintf(path, sizeof path, "%.*s/../%s", dirlen, self, name);
+				h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+			}
+		}
+		if (!h) {
+			snprintf(path, sizeof path, "%s", name);
+			h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		}
+	}
+	if (!h)
+		return netif_err(err, errlen, ENOENT, "dpdk: cannot load the DPDK plugin (set USNET_NETIF_DPDK_PLUGIN): %s",
+				 dlerror());
+	int (*open_fn)(const struct usnet_netif_config *, struct usnet_netif **, char *, size_t);
+	*(void **)&open_fn = dlsym(h, "usnet_netif_dpdk_open");
+	if (!open_fn)
+		return netif_err(err, errlen, ENOENT, "dpdk: %s is not the DPDK plugin", path);
+	/* The plugin stays loaded: the EAL cannot start twice in a process. */
+	return open_fn(cfg, out, err, errlen);
+}
+#endif
+
+struct netif_backend {
+	const char *name;
+	int (*open)(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+		    char *err, size_t errlen);
+};
+
+static const struct netif_backend backends[] = {
+	{ "memwire", netif_memwire_open },
+	{ "tap", netif_tap_open },
+#ifdef USNET_NETIF_HAVE_AFPACKET
+	{ "afpacket", netif_afpacket_open },
+#endif
+#ifdef USNET_NETIF_HAVE_AFXDP
+	{ "afxdp", netif_afxdp_open },
+#endif
+#ifdef USNET_NETIF_HAVE_DPDK
+	{ "dpdk", netif_dpdk_open },
+#endif
+};
+
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+const char *usnet_netif_backends(void)
+{
+	static const char names[] = "memwire tap"
+#ifdef USNET_NETIF_HAVE_AFPACKET
+		" afpacket"
+#endif
+#ifdef USNET_NETIF_HAVE_AFXDP
+		" afxdp"
+#endif
+#ifdef USNET_NETIF_HAVE_DPDK
+		" dpdk"
+#endif
+		;
+	return names;
+}
+
+int usnet_netif_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
+		     char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = 0;
+	if (!cfg || !out)
+		return netif_err(err, errlen, EINVAL, "netif: no configuration given");
+	*out = NULL;
+	if (!cfg->backend || !cfg->backend[0])
+		return netif_err(err, errlen, EINVAL, "netif: no backend given (compiled in: %s)",
+				 usnet_netif_backends());
+	const struct netif_backend *be = NULL;
+	for (size_t i = 0; i < NBACKENDS; i++)
+		if (!strcmp(backends[i].name, cfg->backend))
+			be = &backends[i];
+	if (!be)
+		return netif_err(err, errlen, ENOENT, "netif: unknown backend '%s' (compiled in: %s)",
+				 cfg->backend, usnet_netif_backends());
+	if (!cfg->iface || !cfg->iface[0])
+		return netif_err(err, errlen, EINVAL, "%s: no interface given (--iface)", cfg->backend);
+	struct usnet_netif *nif = NULL;
+	int r = be->open(cfg, &nif, err, errlen);
+	if (r)
+		return r;
+	if (cfg->impair && cfg->impair[0]) {
+		struct usnet_netif *w;
+		if ((r = usnet_impair_wrap(nif, cfg->impair, &w, err, errlen))) {
+			nif->ops->close(nif);
+			return r;
+		}
+		nif = w;
+	}
+	if (cfg->pcap && cfg->pcap[0]) {
+		struct usnet_netif *w;
+		if ((r = usnet_pcap_wrap(nif, cfg->pcap, &w, err, errlen))) {
+			nif->ops->close(nif);
+			return r;
+		}
+		nif = w;
+	}
+	*out = nif;
+	return 0;
+}
+
+void usnet_netif_close(struct usnet_netif *nif)
+{
+	if (nif)
+		nif->ops->close(nif);
+}
+
+int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+			   uint32_t dst_ip, uint16_t dst_port)
+{
+	for (struct usnet_netif *lower; nif; nif = lower) {
+		lower = netif_impair_lower(nif);
+		if (!lower)
+			lower = netif_pcap_lower(nif);
+		if (!lower)
+			break;
+	}
+	if (!nif)
+		return -1;
+	if (nif->info.nqueues <= 1)
+		return 0;
+#ifdef USNET_NETIF_HAVE_AFPACKET
+	if (!strcmp(nif->info.backend, "afpacket"))
+		return netif_afpacket_flow_queue(nif, proto, src_ip, src_port, dst_ip, dst_port);
+#endif
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (!strcmp(nif->info.backend, "afxdp"))
+		return netif_afxdp_flow_queue(nif, proto, src_ip, src_port, dst_ip, dst_port);
+#endif
+	return -1;
+}

@@ -1,0 +1,11 @@
+# Providers (src/providers/): the socket implementations behind the switch.
+# "kernel" (pass-through) always builds; "usnet" (the stack on a netif) needs
+# the stack core and the backends.  build/vsock links them into libusnet.so.
+PROV_CFLAGS := $(CFLAGS_COMMON)
+PROV_KERNEL_OBJS := $(B)/providers/kernel.o
+PROV_STACK_OBJS := $(B)/providers/stack.o
+
+$(B)/providers/%.o: src/providers/%.c include/usnet/provider.h include/usnet/stack.h \
+		include/usnet/netif.h include/usnet/netif_open.h $(wildcard src/providers/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(PROV_CFLAGS) -c -o $@ $<

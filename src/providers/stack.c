@@ -1,0 +1,860 @@
+/*
+ * usnet provider "usnet": sockets on usnet's own TCP/IP stack, on a netif
+ * opened with usnet_netif_open() from the `usnet run` options.
+ *
+ * The stack instance lives in one MAP_SHARED mapping together with a
+ * process-shared (robust) lock, so a forked child keeps using the same stack
+ * at the same address: nginx's master and workers, a daemonising fork.
+ * Each call takes the lock, runs the stack, flushes the netif, unlocks.
+ *
+ * Policy: AF_INET/AF_INET6 TCP and UDP are the stack's; a socket bound to
+ * loopback or to an address the stack does not own, or connected to
+ * loopback, to the stack's own address or to a destination it has no route
+ * for, is handed over to the kernel.  AF_INET6 sockets are dual-stack for
+ * IPv4 peers (IPv4-mapped addresses); IPV6_V6ONLY sockets and native IPv6
+ * addresses go to the kernel.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <linux/sockios.h>
+#include <time.h>
+
+#include "usnet/netif_open.h"
+#include "usnet/provider.h"
+#include "builtin.h"
+#include "usnet/stack.h"
+
+#define RX_BATCH 32
+
+/* Per-socket facts the stack does not keep (how the program sees it). */
+struct sock_meta {
+	uint8_t domain6;     /* an AF_INET6 socket */
+	uint8_t v6only;
+	uint8_t type;        /* SOCK_STREAM / SOCK_DGRAM */
+	uint8_t protocol;
+};
+
+/* The shared head of the mapping; the stack arena follows. */
+struct shared_head {
+	pthread_mutex_t lock;
+	uint32_t max_sockets;
+	uint64_t next_deadline;
+	uint64_t rx_calls, rx_frames;
+};
+
+struct prov {
+	const struct usnet_provider_host *host;
+	struct usnet_netif *nif;
+	struct usnet_stack *st;
+	struct usnet_io io;
+	struct shared_head *sh;
+	struct sock_meta *meta;     /* in the shared mapping, max_sockets entries */
+	uint32_t ip, prefix, gw;
+};
+
+static struct prov P;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void lock(void)
+{
+	int r = pthread_mutex_lock(&P.sh->lock);
+	if (r == EOWNERDEAD)   /* a process died inside the stack: carry on */
+		pthread_mutex_consistent(&P.sh->lock);
+}
+
+static void unlock(void)
+{
+	usnet_netif_flush(P.nif, P.io.queue);
+	pthread_mutex_unlock(&P.sh->lock);
+}
+
+static void on_event(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user)
+{
+	(void)io;
+	(void)s;
+	P.host->notify(P.host->host, user, events);
+}
+
+static void logf_(int level, const char *fmt, const char *a)
+{
+	char line[256];
+	snprintf(line, sizeof line, fmt, a);
+	P.host->log(P.host->host, level, line);
+}
+
+static int parse_cidr(const char *s, uint32_t *ip, uint32_t *prefix)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	if (n >= sizeof buf)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	struct in_addr a;
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -1;
+	*ip = ntohl(a.s_addr);
+	*prefix = slash ? (uint32_t)atoi(slash + 1) : 32;
+	return *prefix > 32 ? -1 : 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
+{
+	P.host = host;
+	*ctx = &P;
+	const char *ip = host->config(host->host, "ip");
+	const char *gw = host->config(host->host, "gw");
+	const char *mac = host->config(host->host, "mac");
+	struct usnet_netif_config nc = {
+		.backend = host->config(host->host, "backend"),
+		.iface = host->config(host->host, "iface"),
+		.pcap = host->config(host->host, "pcap"),
+		.impair = host->config(host->host, "impair"),
+		.options = host->config(host->host, "netif_options"),
+	};
+	if (!nc.backend)
+		nc.backend = "tap";
+	if (!ip || parse_cidr(ip, &P.ip, &P.prefix)) {
+		snprintf(err, errlen, "the stack needs an address: USNET_IP=ADDR/PREFIX (--ip)");
+		return -EINVAL;
+	}
+	if (gw && parse_cidr(gw, &P.gw, &(uint32_t){ 0 })) {
+		snprintf(err, errlen, "USNET_GW '%s' is not an IPv4 address", gw);
+		return -EINVAL;
+	}
+	if (!nc.iface) {
+		snprintf(err, errlen, "no interface: USNET_IFACE (--iface)");
+		return -EINVAL;
+	}
+	if (mac) {
+		if (parse_mac(mac, nc.mac)) {
+			snprintf(err, errlen, "USNET_MAC '%s' is not a MAC address", mac);
+			return -EINVAL;
+		}
+		nc.has_mac = 1;
+	}
+	int r = usnet_netif_open(&nc, &P.nif, err, errlen);
+	if (r < 0)
+		return r;
+
+	struct usnet_stack_config sc;
+	usnet_stack_config_init(&sc);
+	memcpy(sc.mac, P.nif->info.mac, sizeof sc.mac);
+	sc.ip = P.ip;
+	sc.prefix_len = (uint8_t)P.prefix;
+	sc.gateway = P.gw;
+	if (P.nif->info.mtu)
+		sc.mtu = P.nif->info.mtu;
+	sc.netif_caps = P.nif->info.caps;
+	const char *v;
+	sc.max_sockets = (v = host->config(host->host, "sockets")) ? (uint32_t)atoi(v) : 4096;
+	sc.buffer_bytes = ((v = host->config(host->host, "buffer_mb")) ? (uint32_t)atoi(v) : 128) << 20;
+	sc.sndbuf = 256 * 1024;
+	sc.rcvbuf = 256 * 1024;
+	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
+		snprintf(err, errlen, "getrandom failed");
+		return -EIO;
+	}
+	size_t arena = usnet_stack_mem_size(&sc);
+	if (!arena) {
+		snprintf(err, errlen, "invalid stack configuration (address %s)", ip);
+		return -EINVAL;
+	}
+	size_t head = (sizeof(struct shared_head) + sc.max_sockets * sizeof(struct sock_meta) + 4095) & ~(size_t)4095;
+	size_t total = head + ((arena + 4095) & ~(size_t)4095);
+	void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map %zu MiB for the stack", total >> 20);
+		return -ENOMEM;
+	}
+	P.sh = m;
+	P.meta = (struct sock_meta *)(P.sh + 1);
+	P.sh->max_sockets = sc.max_sockets;
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&P.sh->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	P.st = usnet_stack_create((char *)m + head, total - head, &sc);
+	if (!P.st) {
+		snprintf(err, errlen, "the stack rejected its configuration (address %s)", ip);
+		return -EINVAL;
+	}
+	if (P.gw)
+		usnet_route_add(P.st, 0, 0, P.gw);
+	P.io.netif = P.nif;
+	P.io.queue = 0;
+	P.io.on_event = on_event;
+	P.io.ctx = &P;
+	logf_(USNET_PLOG_INFO, "stack on %s", P.nif->info.ifname);
+	return 0;
+}
+
+/* ---- addresses ----------------------------------------------------------- */
+
+static bool is_loopback(uint32_t ip) { return (ip >> 24) == 127; }
+
+enum addr_kind { A_OK, A_HANDOVER, A_BAD };
+
+/* Turn a program's address into the stack's; AF_INET6 only for v4-mapped
+ * and the unspecified address. */
+static enum addr_kind addr_in(const struct sock_meta *m, const struct sockaddr *sa, socklen_t len,
+			      struct usnet_addr *out, int *err)
+{
+	if (!sa) {
+		*err = -EFAULT;
+		return A_BAD;
+	}
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		if (m->domain6 && m->v6only) {
+			*err = -EAFNOSUPPORT;
+			return A_BAD;
+		}
+		struct sockaddr_in in;
+		memcpy(&in, sa, sizeof in);
+		out->ip = ntohl(in.sin_addr.s_addr);
+		out->port = ntohs(in.sin_port);
+		return A_OK;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) && m->domain6) {
+		struct sockaddr_in6 in6;
+		memcpy(&in6, sa, sizeof in6);
+		out->port = ntohs(in6.sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) && !m->v6only) {
+			uint32_t v4;
+			memcpy(&v4, &in6.sin6_addr.s6_addr[12], 4);
+			out->ip = ntohl(v4);
+			return A_OK;
+		}
+		if (IN6_IS_ADDR_UNSPECIFIED(&in6.sin6_addr) && !m->v6only) {
+			out->ip = 0;
+			return A_OK;
+		}
+		return A_HANDOVER;   /* native IPv6: the kernel's */
+	}
+	if (sa->sa_family == AF_UNSPEC) {
+		*err = -EAFNOSUPPORT;
+		return A_BAD;
+	}
+	*err = m->domain6 ? -EINVAL : -EAFNOSUPPORT;
+	return A_BAD;
+}
+
+static void addr_out(const struct sock_meta *m, const struct usnet_addr *a, struct sockaddr *sa, socklen_t *len)
+{
+	if (!sa || !len)
+		return;
+	union { struct sockaddr_in in; struct sockaddr_in6 in6; } u;
+	memset(&u, 0, sizeof u);
+	socklen_t full;
+	if (m->domain6) {
+		u.in6.sin6_family = AF_INET6;
+		u.in6.sin6_port = htons(a->port);
+		if (a->ip) {
+			u.in6.sin6_addr.s6_addr[10] = 0xff;
+			u.in6.sin6_addr.s6_addr[11] = 0xff;
+			uint32_t v4 = htonl(a->ip);
+			memcpy(&u.in6.sin6_addr.s6_addr[12], &v4, 4);
+		}
+		full = sizeof u.in6;
+	} else {
+		u.in.sin_family = AF_INET;
+		u.in.sin_port = htons(a->port);
+		u.in.sin_addr.s_addr = htonl(a->ip);
+		full = sizeof u.in;
+	}
+	socklen_t l = *len < full ? *len : full;
+	memcpy(sa, &u, l);
+	*len = full;
+}
+
+static bool reachable(uint32_t ip)
+{
+	uint32_t mask = P.prefix ? ~0u << (32 - P.prefix) : 0;
+	return P.gw || ((ip & mask) == (P.ip & mask));
+}
+
+/* ---- socket ops ------------------------------------------------------------ */
+
+static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cookie, usnet_psock_t *out)
+{
+	(void)ctx;
+	int t;
+	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+		t = USNET_SOCK_STREAM;
+	else if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
+		t = USNET_SOCK_DGRAM;
+	else
+		return USNET_PROVIDER_DECLINE;
+	lock();
+	int s = usnet_socket(P.st, t);
+	if (s >= 0) {
+		usnet_sock_set_user(P.st, s, cookie);
+		if ((uint32_t)s < P.sh->max_sockets)
+			P.meta[s] = (struct sock_meta){ .domain6 = domain == AF_INET6, .type = (uint8_t)type,
+							.protocol = (uint8_t)protocol };
+	}
+	unlock();
+	if (s < 0)
+		return s == -USNET_ENOMEM || s == -USNET_ENFILE ? -ENFILE : s;
+	*out = (usnet_psock_t)s;
+	return 0;
+}
+
+static int p_bind(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen_t len)
+{
+	(void)ctx;
+	struct usnet_addr a;
+	int err = 0;
+	enum addr_kind k = addr_in(&P.meta[s], sa, len, &a, &err);
+	if (k == A_BAD)
+		return err;
+	if (k == A_HANDOVER || (a.ip != 0 && a.ip != P.ip))
+		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
+	lock();
+	int r = usnet_bind(P.st, (usnet_sock_t)s, &a);
+	unlock();
+	return r;
+}
+
+static int p_listen(void *ctx, usnet_psock_t s, int backlog)
+{
+	(void)ctx;
+	if (backlog < 0 || backlog > 4096)
+		backlog = 4096;
+	lock();
+	int r = usnet_listen(P.st, (usnet_sock_t)s, backlog);
+	unlock();
+	return r;
+}
+
+static int p_accept(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len, uint64_t cookie,
+		    usnet_psock_t *out)
+{
+	(void)ctx;
+	struct usnet_addr peer = { 0, 0 };
+	lock();
+	int n = usnet_accept(P.st, &P.io, (usnet_sock_t)s, &peer, now_ns());
+	if (n >= 0) {
+		usnet_sock_set_user(P.st, n, cookie);
+		if ((uint32_t)n < P.sh->max_sockets)
+			P.meta[n] = P.meta[s];
+	}
+	unlock();
+	if (n < 0)
+		return n;
+	addr_out(&P.meta[s], &peer, sa, len);
+	*out = (usnet_psock_t)n;
+	/* A notification for the new socket: readiness may predate the cookie. */
+	P.host->notify(P.host->host, cookie, 0);
+	return 0;
+}
+
+static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen_t len)
+{
+	(void)ctx;
+	struct usnet_addr a;
+	int err = 0;
+	enum addr_kind k = addr_in(&P.meta[s], sa, len, &a, &err);
+	if (k == A_BAD)
+		return err;
+	if (k == A_HANDOVER || is_loopback(a.ip) || a.ip == P.ip || !reachable(a.ip))
+		return USNET_PROVIDER_HANDOVER;
+	lock();
+	int r = usnet_connect(P.st, &P.io, (usnet_sock_t)s, &a, now_ns());
+	unlock();
+	return r;
+}
+
+static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int flags)
+{
+	(void)ctx;
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	struct usnet_addr to, *top = NULL;
+	if (m->msg_name && m->msg_namelen) {
+		int err = 0;
+		enum addr_kind k = addr_in(&P.meta[s], m->msg_name, m->msg_namelen, &to, &err);
+		if (k == A_BAD)
+			return err;
+		if (P.meta[s].type == SOCK_DGRAM) {
+			if (k == A_HANDOVER || is_loopback(to.ip) || to.ip == P.ip || !reachable(to.ip)) {
+				/* Not the stack's: an unbound socket moves to the kernel. */
+				struct usnet_addr me = { 0, 0 };
+				lock();
+				usnet_getsockname(P.st, (usnet_sock_t)s, &me);
+				pthread_mutex_unlock(&P.sh->lock);
+				char l[96];
+				snprintf(l, sizeof l, "datagram to %08x is not the stack's (socket port %u)", to.ip, me.port);
+				P.host->log(P.host->host, USNET_PLOG_DEBUG, l);
+				return me.port == 0 ? USNET_PROVIDER_HANDOVER : -ENETUNREACH;
+			}
+			top = &to;
+		}
+	}
+	unsigned uf = (flags & MSG_MORE) ? USNET_MSG_MORE : 0;
+	lock();
+	long r = usnet_sendv(P.st, &P.io, (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+			     (int)m->msg_iovlen, uf, top, now_ns());
+	unlock();
+	return r;
+}
+
+static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
+{
+	(void)ctx;
+	if (flags & MSG_OOB)
+		return -EINVAL;
+	bool dgram = P.meta[s].type == SOCK_DGRAM;
+	unsigned uf = ((flags & MSG_PEEK) ? USNET_MSG_PEEK : 0) | (dgram ? USNET_MSG_TRUNC : 0);
+	size_t cap = 0;
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		cap += m->msg_iov[i].iov_len;
+	struct usnet_addr from = { 0, 0 };
+	lock();
+	long r = usnet_recvv(P.st, &P.io, (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+			     (int)m->msg_iovlen, uf, &from, now_ns());
+	unlock();
+	m->msg_flags = 0;
+	m->msg_controllen = 0;
+	if (r < 0)
+		return r;
+	if (m->msg_name) {
+		if (dgram)
+			addr_out(&P.meta[s], &from, m->msg_name, &m->msg_namelen);
+		else
+			m->msg_namelen = 0;
+	}
+	if (dgram && (size_t)r > cap) {
+		m->msg_flags |= MSG_TRUNC;
+		if (!(flags & MSG_TRUNC))
+			r = (long)cap;
+	}
+	return r;
+}
+
+static int p_shutdown(void *ctx, usnet_psock_t s, int how)
+{
+	(void)ctx;
+	lock();
+	int r = usnet_shutdown(P.st, &P.io, (usnet_sock_t)s, how, now_ns());
+	unlock();
+	return r;
+}
+
+static int p_close(void *ctx, usnet_psock_t s)
+{
+	(void)ctx;
+	lock();
+	int r = usnet_close(P.st, &P.io, (usnet_sock_t)s, now_ns());
+	unlock();
+	return r;
+}
+
+static int opt_of(int level, int name, enum usnet_sockopt *o)
+{
+	static const struct { int level, name; enum usnet_sockopt o; } map[] = {
+		{ SOL_SOCKET, SO_REUSEADDR, USNET_SO_REUSEADDR }, { SOL_SOCKET, SO_REUSEPORT, USNET_SO_REUSEPORT },
+		{ SOL_SOCKET, SO_KEEPALIVE, USNET_SO_KEEPALIVE }, { SOL_SOCKET, SO_RCVBUF, USNET_SO_RCVBUF },
+		{ SOL_SOCKET, SO_SNDBUF, USNET_SO_SNDBUF }, { SOL_SOCKET, SO_ERROR, USNET_SO_ERROR },
+		{ SOL_SOCKET, SO_TYPE, USNET_SO_TYPE }, { SOL_SOCKET, SO_ACCEPTCONN, USNET_SO_ACCEPTCONN },
+		{ IPPROTO_TCP, TCP_NODELAY, USNET_TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE, USNET_TCP_KEEPIDLE },
+		{ IPPROTO_TCP, TCP_KEEPINTVL, USNET_TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT, USNET_TCP_KEEPCNT },
+		{ IPPROTO_TCP, TCP_MAXSEG, USNET_TCP_MAXSEG }, { IPPROTO_TCP, TCP_QUICKACK, USNET_TCP_QUICKACK },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (map[i].level == level && map[i].name == name) {
+			*o = map[i].o;
+			return 0;
+		}
+	return -1;
+}
+
+/* Options a program may set that change nothing here; accepted so that
+ * programs tuning the kernel keep working. */
+static bool harmless_opt(int level, int name)
+{
+	if (level == SOL_SOCKET)
+		return name == SO_BROADCAST || name == SO_PRIORITY || name == SO_RCVLOWAT || name == SO_SNDLOWAT ||
+		       name == SO_OOBINLINE || name == SO_DONTROUTE || name == SO_MARK || name == SO_TIMESTAMP ||
+		       name == SO_INCOMING_CPU || name == SO_ZEROCOPY || name == SO_BUSY_POLL || name == SO_PASSCRED;
+	if (level == IPPROTO_TCP)
+		return name == TCP_DEFER_ACCEPT || name == TCP_FASTOPEN || name == TCP_USER_TIMEOUT ||
+		       name == TCP_CORK || name == TCP_NOTSENT_LOWAT || name == TCP_LINGER2 || name == TCP_SYNCNT ||
+		       name == TCP_WINDOW_CLAMP || name == TCP_FASTOPEN_CONNECT;
+	if (level == IPPROTO_IP)
+		return name == IP_TOS || name == IP_TTL || name == IP_RECVERR || name == IP_MTU_DISCOVER ||
+		       name == IP_FREEBIND || name == IP_BIND_ADDRESS_NO_PORT || name == IP_PKTINFO ||
+		       name == IP_RECVTOS || name == IP_TRANSPARENT;
+	if (level == IPPROTO_IPV6)
+		return name == IPV6_RECVERR || name == IPV6_TCLASS || name == IPV6_MTU_DISCOVER ||
+		       name == IPV6_RECVPKTINFO || name == IPV6_UNICAST_HOPS;
+	return false;
+}
+
+static int put(void *val, socklen_t *len, const void *v, socklen_t vlen)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if ((int)*len < 0)
+		return -EINVAL;
+	socklen_t l = *len < vlen ? *len : vlen;
+	memcpy(val, v, l);
+	*len = l;
+	return 0;
+}
+
+static int get_int(const void *val, socklen_t len, int *out)
+{
+	if (!val)
+		return -EFAULT;
+	if (len < sizeof(int))
+		return -EINVAL;
+	memcpy(out, val, sizeof *out);
+	return 0;
+}
+
+static uint8_t linux_tcp_state(int s)
+{
+	static const uint8_t map[] = {
+		[USNET_TCP_CLOSED] = 7, [USNET_TCP_LISTEN] = 10, [USNET_TCP_SYN_SENT] = 2,
+		[USNET_TCP_SYN_RECEIVED] = 3, [USNET_TCP_ESTABLISHED] = 1, [USNET_TCP_FIN_WAIT_1] = 4,
+		[USNET_TCP_FIN_WAIT_2] = 5, [USNET_TCP_CLOSE_WAIT] = 8, [USNET_TCP_CLOSING] = 11,
+		[USNET_TCP_LAST_ACK] = 9, [USNET_TCP_TIME_WAIT] = 6,
+	};
+	return s >= 0 && s < (int)sizeof map ? map[s] : 7;
+}
+
+static int p_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len)
+{
+	(void)ctx;
+	struct sock_meta *m = &P.meta[s];
+	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+		if (!m->domain6)
+			return -ENOPROTOOPT;
+		int v = m->v6only;
+		return put(val, len, &v, sizeof v);
+	}
+	if (level == IPPROTO_TCP && name == TCP_INFO) {
+		if (m->type != SOCK_STREAM)
+			return -EOPNOTSUPP;
+		struct usnet_tcp_info ti;
+		lock();
+		int r = usnet_tcp_info(P.st, (usnet_sock_t)s, &ti);
+		unlock();
+		if (r < 0)
+			return r;
+		struct tcp_info t;
+		memset(&t, 0, sizeof t);
+		uint32_t mss = ti.snd_mss ? ti.snd_mss : 1460;
+		t.tcpi_state = linux_tcp_state(ti.state);
+		t.tcpi_retransmits = (uint8_t)ti.retransmits;
+		t.tcpi_options = (uint8_t)((ti.options & 1 ? TCPI_OPT_TIMESTAMPS : 0) | (ti.options & 2 ? TCPI_OPT_SACK : 0) |
+					   (ti.options & 4 ? TCPI_OPT_WSCALE : 0));
+		t.tcpi_snd_wscale = ti.snd_wscale & 15;
+		t.tcpi_rcv_wscale = ti.rcv_wscale & 15;
+		t.tcpi_rto = ti.rto_us;
+		t.tcpi_snd_mss = ti.snd_mss;
+		t.tcpi_rcv_mss = ti.rcv_mss;
+		t.tcpi_unacked = ti.unacked / mss;
+		t.tcpi_lost = ti.lost / mss;
+		t.tcpi_sacked = ti.sacked / mss;
+		t.tcpi_rtt = ti.rtt_us;
+		t.tcpi_rttvar = ti.rttvar_us;
+		t.tcpi_snd_ssthresh = ti.ssthresh / mss;
+		t.tcpi_snd_cwnd = ti.cwnd / mss;
+		t.tcpi_advmss = ti.rcv_mss;
+		t.tcpi_total_retrans = (uint32_t)ti.total_retrans;
+		return put(val, len, &t, sizeof t);
+	}
+	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+		int v = 0;
+		lock();
+		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, USNET_TCP_CONGESTION, &v);
+		unlock();
+		if (r < 0)
+			return r;
+		const char *n = v == USNET_CC_NEWRENO ? "reno" : "cubic";
+		char buf[16] = "";
+		strcpy(buf, n);
+		return put(val, len, buf, sizeof buf);
+	}
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		int v = -1;
+		lock();
+		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, USNET_SO_LINGER, &v);
+		unlock();
+		if (r < 0)
+			return r;
+		struct linger l = { v >= 0, v >= 0 ? v : 0 };
+		return put(val, len, &l, sizeof l);
+	}
+	enum usnet_sockopt o;
+	if (opt_of(level, name, &o) == 0) {
+		int v = 0;
+		lock();
+		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, o, &v);
+		unlock();
+		if (r < 0)
+			return r;
+		if (o == USNET_SO_TYPE)
+			v = m->type;
+		return put(val, len, &v, sizeof v);
+	}
+	if (harmless_opt(level, name)) {
+		int v = 0;
+		return put(val, len, &v, sizeof v);
+	}
+	return -ENOPROTOOPT;
+}
+
+static int p_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const void *val, socklen_t len)
+{
+	(void)ctx;
+	struct sock_meta *m = &P.meta[s];
+	int v = 0, r;
+	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+		if (!m->domain6)
+			return -ENOPROTOOPT;
+		if ((r = get_int(val, len, &v)))
+			return r;
+		m->v6only = v != 0;
+		return 0;
+	}
+	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+		char n[16] = "";
+		if (!val)
+			return -EFAULT;
+		memcpy(n, val, len < sizeof n - 1 ? len : sizeof n - 1);
+		if (!strcmp(n, "cubic"))
+			v = USNET_CC_CUBIC;
+		else if (!strcmp(n, "reno") || !strcmp(n, "newreno"))
+			v = USNET_CC_NEWRENO;
+		else
+			return -ENOENT;
+		lock();
+		r = usnet_setsockopt(P.st, (usnet_sock_t)s, USNET_TCP_CONGESTION, v);
+		unlock();
+		return r;
+	}
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		struct linger l;
+		if (!val)
+			return -EFAULT;
+		if (len < sizeof l)
+			return -EINVAL;
+		memcpy(&l, val, sizeof l);
+		lock();
+		r = usnet_setsockopt(P.st, (usnet_sock_t)s, USNET_SO_LINGER, l.l_onoff ? l.l_linger : -1);
+		unlock();
+		return r;
+	}
+	enum usnet_sockopt o;
+	if (opt_of(level, name, &o) == 0) {
+		if ((r = get_int(val, len, &v)))
+			return r;
+		if (o == USNET_SO_ERROR || o == USNET_SO_TYPE || o == USNET_SO_ACCEPTCONN)
+			return -ENOPROTOOPT;
+		lock();
+		r = usnet_setsockopt(P.st, (usnet_sock_t)s, o, v);
+		unlock();
+		return r;
+	}
+	if (harmless_opt(level, name))
+		return 0;
+	logf_(USNET_PLOG_DEBUG, "socket option not supported: %s", "(level/name unknown)");
+	return -ENOPROTOOPT;
+}
+
+static int p_getsockname(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len)
+{
+	(void)ctx;
+	struct usnet_addr a = { 0, 0 };
+	lock();
+	int r = usnet_getsockname(P.st, (usnet_sock_t)s, &a);
+	unlock();
+	if (r < 0)
+		return r;
+	addr_out(&P.meta[s], &a, sa, len);
+	return 0;
+}
+
+static int p_getpeername(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len)
+{
+	(void)ctx;
+	struct usnet_addr a = { 0, 0 };
+	lock();
+	int r = usnet_getpeername(P.st, (usnet_sock_t)s, &a);
+	unlock();
+	if (r < 0)
+		return r;
+	addr_out(&P.meta[s], &a, sa, len);
+	return 0;
+}
+
+static int p_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg)
+{
+	(void)ctx;
+	if (!arg)
+		return -EFAULT;
+	int v = 0;
+	switch (req) {
+	case FIONREAD: {
+		lock();
+		long n = usnet_sock_readable_bytes(P.st, (usnet_sock_t)s);
+		unlock();
+		if (n < 0)
+			return (int)n;
+		v = n > 0x7fffffff ? 0x7fffffff : (int)n;
+		break;
+	}
+	case SIOCOUTQ: {
+		struct usnet_tcp_info ti;
+		lock();
+		int r = usnet_tcp_info(P.st, (usnet_sock_t)s, &ti);
+		unlock();
+		v = r < 0 ? 0 : (int)ti.unacked;
+		break;
+	}
+	case SIOCATMARK:
+		v = 0;
+		break;
+	default:
+		return -ENOTTY;
+	}
+	memcpy(arg, &v, sizeof v);
+	return 0;
+}
+
+static uint32_t p_poll(void *ctx, usnet_psock_t s)
+{
+	(void)ctx;
+	lock();
+	uint32_t ev = usnet_sock_events(P.st, (usnet_sock_t)s);
+	pthread_mutex_unlock(&P.sh->lock);   /* nothing to flush */
+	return ev;
+}
+
+static int p_wait_fds(void *ctx, int *fds, int max)
+{
+	(void)ctx;
+	int fd = usnet_netif_wait_fd(P.nif, P.io.queue);
+	if (fd < 0 || max < 1)
+		return 0;
+	fds[0] = fd;
+	return 1;
+}
+
+static uint64_t p_progress(void *ctx, uint64_t now)
+{
+	(void)ctx;
+	struct usnet_pkt pkts[RX_BATCH];
+	/* Someone else is at it: they will see the frames. */
+	int r = pthread_mutex_trylock(&P.sh->lock);
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(&P.sh->lock);
+	else if (r != 0)
+		return now + 1000000;
+	for (int b = 0; b < 8; b++) {
+		int n = usnet_netif_rx_burst(P.nif, P.io.queue, pkts, RX_BATCH);
+		if (n <= 0)
+			break;
+		P.sh->rx_frames += (uint64_t)n;
+		usnet_stack_input(P.st, &P.io, pkts, (unsigned)n, now);
+		usnet_netif_rx_release(P.nif, P.io.queue, pkts, (unsigned)n);
+		if (n < RX_BATCH)
+			break;
+	}
+	P.sh->rx_calls++;
+	uint64_t next = usnet_stack_poll(P.st, &P.io, now);
+	P.sh->next_deadline = next;
+	unlock();
+	return next;
+}
+
+static void p_fork_child(void *ctx)
+{
+	(void)ctx;
+	if (P.nif && P.nif->ops->after_fork)
+		P.nif->ops->after_fork(P.nif);
+}
+
+static size_t p_stats(void *ctx, char *buf, size_t len)
+{
+	(void)ctx;
+	struct usnet_stack_stats s;
+	lock();
+	usnet_stack_stats(P.st, &s);
+	pthread_mutex_unlock(&P.sh->lock);
+	int n = snprintf(buf, len,
+			 "netif %s %s\nrx_frames %llu\ntx_frames %llu\ntcp_rx %llu\ntcp_tx %llu\ntcp_retrans %llu\n"
+			 "tcp_rst_tx %llu\nudp_rx %llu\nudp_tx %llu\narp_rx %llu\nsockets_in_use %u\n"
+			 "buffers_in_use %llu\ntx_no_buffer %llu\n",
+			 P.nif->info.backend, P.nif->info.ifname,
+			 (unsigned long long)s.rx_frames, (unsigned long long)s.tx_frames,
+			 (unsigned long long)s.tcp_rx, (unsigned long long)s.tcp_tx,
+			 (unsigned long long)s.tcp_retrans, (unsigned long long)s.tcp_rst_tx,
+			 (unsigned long long)s.udp_rx, (unsigned long long)s.udp_tx,
+			 (unsigned long long)s.arp_rx, s.sockets_in_use,
+			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer);
+	return n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
+}
+
+static const struct usnet_provider stack_provider = {
+	.abi_version = USNET_PROVIDER_ABI_VERSION,
+	.size = sizeof(struct usnet_provider),
+	.name = "usnet",
+	.init = p_init,
+	.socket = p_socket,
+	.bind = p_bind,
+	.listen = p_listen,
+	.accept = p_accept,
+	.connect = p_connect,
+	.sendmsg = p_sendmsg,
+	.recvmsg = p_recvmsg,
+	.shutdown = p_shutdown,
+	.close = p_close,
+	.getsockopt = p_getsockopt,
+	.setsockopt = p_setsockopt,
+	.getsockname = p_getsockname,
+	.getpeername = p_getpeername,
+	.ioctl = p_ioctl,
+	.poll = p_poll,
+	.wait_fds = p_wait_fds,
+	.progress = p_progress,
+	.fork_child = p_fork_child,
+	.stats = p_stats,
+};
+
+const struct usnet_provider *usnet_provider_stack(void)
+{
+	return &stack_provider;
+}

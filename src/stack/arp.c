@@ -1,0 +1,252 @@
+/*
+ * ARP (RFC 826): a small open-addressed cache, requests with retries,
+ * replies, expiry with re-confirmation, and a short queue per unresolved
+ * neighbour for frames waiting on the answer.
+ */
+#include "internal.h"
+#include "wire_eth.h"
+#include "wire_arp.h"
+
+#define ARP_PROBE_SPAN 8u
+
+static uint32_t arp_slot(uint32_t ip) { return (ip * 2654435761u) >> 24; } /* 0..255 */
+
+static struct arp_entry *arp_find(struct usnet_stack *st, uint32_t ip)
+{
+	uint32_t h = arp_slot(ip);
+	for (uint32_t k = 0; k < ARP_PROBE_SPAN; k++) {
+		struct arp_entry *e = &st->arp[(h + k) & (ARP_TABLE - 1)];
+		if (e->state != ARP_FREE && e->ip == ip)
+			return e;
+	}
+	return NULL;
+}
+
+static void arp_entry_free(struct usnet_stack *st, struct arp_entry *e)
+{
+	st->stats.arp_drop += e->qlen;
+	chunk_free_records(st, e->queue);
+	e->queue = NIL;
+	e->qlen = 0;
+	e->state = ARP_FREE;
+}
+
+/* A slot for ip: a free one in its probe span, else the one that expires
+ * first (evicting it). */
+static struct arp_entry *arp_new(struct usnet_stack *st, uint32_t ip)
+{
+	uint32_t h = arp_slot(ip);
+	struct arp_entry *victim = NULL;
+	for (uint32_t k = 0; k < ARP_PROBE_SPAN; k++) {
+		struct arp_entry *e = &st->arp[(h + k) & (ARP_TABLE - 1)];
+		if (e->state == ARP_FREE) {
+			victim = e;
+			break;
+		}
+		if (!victim || e->expires < victim->expires)
+			victim = e;
+	}
+	if (victim->state != ARP_FREE)
+		arp_entry_free(st, victim);
+	memset(victim, 0, sizeof(*victim));
+	victim->ip = ip;
+	victim->queue = NIL;
+	return victim;
+}
+
+static void arp_send(struct net_ctx *c, uint16_t op, const uint8_t tha[6], uint32_t tpa, const uint8_t dst[6])
+{
+	struct usnet_stack *st = c->st;
+	struct usnet_pkt *p = tx_get(c);
+	if (!p)
+		return;
+	uint8_t *f = p->data;
+	eth_write(f, dst, st->cfg.mac, ETHERTYPE_ARP);
+	uint8_t *a = f + ETH_HLEN;
+	wr16(a + ARP_HTYPE, 1);
+	wr16(a + ARP_PTYPE, 0x0800);
+	a[ARP_HLEN] = 6;
+	a[ARP_PLEN] = 4;
+	wr16(a + ARP_OP, op);
+	memcpy(a + ARP_SHA, st->cfg.mac, 6);
+	wr32(a + ARP_SPA, st->cfg.ip);
+	memcpy(a + ARP_THA, tha, 6);
+	wr32(a + ARP_TPA, tpa);
+	/* Pad to the 60-byte Ethernet minimum. */
+	memset(f + ETH_HLEN + ARP_LEN, 0, 60 - ETH_HLEN - ARP_LEN);
+	p->len = 60;
+	tx_put(c, p);
+	st->stats.arp_tx++;
+}
+
+static void arp_request(struct net_ctx *c, struct arp_entry *e, int unicast)
+{
+	static const uint8_t zero[6] = { 0 };
+	arp_send(c, ARP_OP_REQUEST, unicast ? e->mac : zero, e->ip, unicast ? e->mac : eth_broadcast);
+}
+
+static void arp_schedule(struct usnet_stack *st, uint64_t at)
+{
+	if (at < st->misc_at)
+		st->misc_at = at;
+}
+
+/* Send the frames that waited for this neighbour. */
+static void arp_flush_queue(struct net_ctx *c, struct arp_entry *e)
+{
+	struct usnet_stack *st = c->st;
+	int32_t rec = e->queue;
+	e->queue = NIL;
+	e->qlen = 0;
+	while (rec != NIL) {
+		int32_t next = st->chunks[rec].link;
+		uint32_t flen = st->chunks[rec].aux;
+		uint32_t pflags = st->chunks[rec].seq;
+		struct usnet_pkt *p = tx_get(c);
+		if (p && flen <= c->frame_size) {
+			uint32_t off = 0;
+			for (int32_t k = rec; k != NIL; k = st->chunks[k].next) {
+				memcpy(p->data + off, chunk_ptr(st, k), st->chunks[k].len);
+				off += st->chunks[k].len;
+			}
+			memcpy(p->data + ETH_DST, e->mac, 6);
+			p->len = flen;
+			if (pflags & USNET_PKT_TX_CSUM_PARTIAL) {
+				p->flags = USNET_PKT_TX_CSUM_PARTIAL;
+				p->csum_start = (uint16_t)(pflags >> 16);
+				p->csum_offset = (uint16_t)((pflags >> 8) & 0xff);
+			}
+			tx_put(c, p);
+		} else if (p) {
+			tx_unget(c, p);
+		}
+		chunk_free_chain(st, rec);
+		rec = next;
+	}
+}
+
+void arp_input(struct net_ctx *c, const uint8_t *a, uint32_t len)
+{
+	struct usnet_stack *st = c->st;
+	st->stats.arp_rx++;
+	if (len < ARP_LEN || !arp_valid(a)) {
+		st->stats.arp_drop++;
+		return;
+	}
+	uint32_t spa = rd32(a + ARP_SPA), tpa = rd32(a + ARP_TPA);
+	const uint8_t *sha = a + ARP_SHA;
+	if (spa == 0 || (sha[0] & 1)) {   /* probes and multicast senders teach nothing */
+		if (tpa == st->cfg.ip && rd16(a + ARP_OP) == ARP_OP_REQUEST && !(sha[0] & 1))
+			arp_send(c, ARP_OP_REPLY, sha, spa, sha);
+		return;
+	}
+	/* RFC 826 merge: update an existing entry from any packet, create one
+	 * only when the packet is for us. */
+	struct arp_entry *e = arp_find(st, spa);
+	if (!e && tpa == st->cfg.ip)
+		e = arp_new(st, spa);
+	if (e) {
+		memcpy(e->mac, sha, 6);
+		e->state = ARP_REACHABLE;
+		e->tries = 0;
+		e->expires = c->now + ARP_REACHABLE_NS;
+		if (e->queue != NIL)
+			arp_flush_queue(c, e);
+	}
+	if (tpa != st->cfg.ip) {
+		if (!e) st->stats.arp_drop++;
+		return;
+	}
+	if (rd16(a + ARP_OP) == ARP_OP_REQUEST)
+		arp_send(c, ARP_OP_REPLY, sha, spa, sha);
+}
+
+void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh)
+{
+	struct usnet_stack *st = c->st;
+	struct arp_entry *e = arp_find(st, nh);
+	if (likely(e && e->state >= ARP_REACHABLE)) {
+		if (unlikely(e->state == ARP_REACHABLE && e->expires <= c->now)) {
+			/* Stale: keep using it while re-confirming by unicast. */
+			e->state = ARP_PROBE;
+			e->tries = 1;
+			e->expires = c->now + ARP_RETRY_NS;
+			arp_schedule(st, e->expires);
+			memcpy(p->data + ETH_DST, e->mac, 6);
+			memcpy(p->data + ETH_SRC, st->cfg.mac, 6);
+			wr16(p->data + 12, ETHERTYPE_IPV4);
+			tx_put(c, p);
+			arp_request(c, e, 1);
+			return;
+		}
+		memcpy(p->data + ETH_DST, e->mac, 6);
+		memcpy(p->data + ETH_SRC, st->cfg.mac, 6);
+		wr16(p->data + 12, ETHERTYPE_IPV4);
+		tx_put(c, p);
+		return;
+	}
+	if (nh == 0xffffffffu || (st->netmask != 0xffffffffu && nh == (st->cfg.ip | ~st->netmask))) {
+		eth_write(p->data, eth_broadcast, st->cfg.mac, ETHERTYPE_IPV4);
+		tx_put(c, p);
+		return;
+	}
+	/* Unresolved: keep a copy of the frame and ask. */
+	int new_entry = 0;
+	if (!e) {
+		e = arp_new(st, nh);
+		e->state = ARP_INCOMPLETE;
+		e->tries = 1;
+		e->expires = c->now + ARP_RETRY_NS;
+		arp_schedule(st, e->expires);
+		new_entry = 1;
+	}
+	eth_write(p->data, eth_broadcast, st->cfg.mac, ETHERTYPE_IPV4);
+	if (e->qlen >= ARP_QUEUE_MAX) {
+		/* Drop the oldest to make room: the newest is likelier to matter. */
+		int32_t old = e->queue;
+		e->queue = st->chunks[old].link;
+		chunk_free_chain(st, old);
+		e->qlen--;
+		st->stats.arp_drop++;
+	}
+	int32_t rec = chain_from_bytes(st, p->data, p->len);
+	if (rec == NIL) {
+		st->stats.arp_drop++;
+	} else {
+		st->chunks[rec].aux = p->len;
+		st->chunks[rec].seq = (p->flags & USNET_PKT_TX_CSUM_PARTIAL) ?
+			(USNET_PKT_TX_CSUM_PARTIAL | (uint32_t)p->csum_start << 16 | (uint32_t)(p->csum_offset & 0xff) << 8) : 0;
+		int32_t *pp = &e->queue;
+		while (*pp != NIL)
+			pp = &st->chunks[*pp].link;
+		*pp = rec;
+		e->qlen++;
+	}
+	tx_unget(c, p);
+	if (new_entry)
+		arp_request(c, e, 0);
+}
+
+/* Retries, expiry of failed resolutions and of re-confirmations. */
+uint64_t arp_timers(struct net_ctx *c)
+{
+	struct usnet_stack *st = c->st;
+	uint64_t next = UINT64_MAX;
+	for (uint32_t i = 0; i < ARP_TABLE; i++) {
+		struct arp_entry *e = &st->arp[i];
+		if (e->state != ARP_INCOMPLETE && e->state != ARP_PROBE)
+			continue;
+		if (e->expires <= c->now) {
+			if (e->tries > ARP_RETRIES) {
+				arp_entry_free(st, e);
+				continue;
+			}
+			e->tries++;
+			e->expires = c->now + ARP_RETRY_NS;
+			arp_request(c, e, e->state == ARP_PROBE && e->tries <= 2);
+		}
+		if (e->expires < next)
+			next = e->expires;
+	}
+	return next;
+}

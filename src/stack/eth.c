@@ -1,0 +1,30 @@
+/* Ethernet input: check the frame is for us and dispatch by EtherType. */
+#include "internal.h"
+#include "wire_eth.h"
+
+void eth_input(struct net_ctx *c, struct usnet_pkt *p)
+{
+	struct usnet_stack *st = c->st;
+	if (!p->data || p->len < ETH_HLEN) {
+		st->stats.rx_drop_short++;
+		return;
+	}
+	const uint8_t *f = p->data;
+	int bcast = memcmp(f + ETH_DST, eth_broadcast, 6) == 0;
+	if (!bcast && memcmp(f + ETH_DST, st->cfg.mac, 6) != 0) {
+		st->stats.rx_drop_not_ours++;
+		return;
+	}
+	uint16_t type = rd16(f + ETH_TYPE);
+	switch (type) {
+	case ETHERTYPE_IPV4:
+		ipv4_input(c, p, f + ETH_HLEN, p->len - ETH_HLEN);
+		break;
+	case ETHERTYPE_ARP:
+		arp_input(c, f + ETH_HLEN, p->len - ETH_HLEN);
+		break;
+	default:
+		st->stats.rx_drop_bad_eth++;
+		break;
+	}
+}

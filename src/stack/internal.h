@@ -1,0 +1,396 @@
+/*
+ * usnet stack core — internal definitions shared by the files of src/stack/.
+ *
+ * Memory model: one arena (struct usnet_stack at its start, then the tables
+ * and pools) holds all state.  Pointers kept in the arena point only into the
+ * arena itself, so a forked child that maps it at the same address can use
+ * it.  Everything a call needs that is process-local (the netif, the event
+ * callback, frames lent by the netif) lives in a struct net_ctx on the C
+ * stack for the duration of one API call.
+ *
+ * Freestanding: only <stddef.h>/<stdint.h> and memcpy/memset/memmove/memcmp.
+ */
+#ifndef USNET_STACK_INTERNAL_H
+#define USNET_STACK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "usnet/stack.h"
+
+/* The C library functions the core uses (declared here: no <string.h>). */
+void *memcpy(void *dst, const void *src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+/* -ffreestanding turns off the compiler's knowledge of these; the builtins
+ * give it back (small fixed-size copies are inlined, the rest are calls). */
+#define memcpy(d, s, n)  __builtin_memcpy((d), (s), (n))
+#define memmove(d, s, n) __builtin_memmove((d), (s), (n))
+#define memset(d, c, n)  __builtin_memset((d), (c), (n))
+#define memcmp(a, b, n)  __builtin_memcmp((a), (b), (n))
+
+#define USNET_STACK_MAGIC 0x75736e74u  /* "usnt" */
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_US 1000ull
+#define NS_PER_S  1000000000ull
+
+static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static inline uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Sequence-number comparisons (mod 2^32). */
+static inline int seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline int seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline int seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline int seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
+static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+
+/* ---- buffer pool: fixed-size chunks shared by every socket --------------- */
+
+#define CHUNK_SIZE 2048u
+#define NIL (-1)
+
+/* Metadata of one chunk (the bytes live in a separate array, so a chain of
+ * chunks can be walked without touching payload cache lines).  A "record"
+ * (a TCP segment waiting out of order, a datagram, a queued frame, an IP
+ * fragment) is a chain of chunks linked by `next`; records form lists
+ * linked by the first chunk's `link`. */
+struct chunk {
+	int32_t  next;  /* next chunk of the same record / byte queue, or NIL */
+	int32_t  link;  /* next record in a list (first chunk only), or NIL */
+	uint32_t seq;   /* record position: TCP seq, fragment offset, source IP */
+	uint32_t aux;   /* record length, or other per-record value */
+	uint16_t off;   /* first valid byte in this chunk */
+	uint16_t len;   /* valid bytes in this chunk */
+};
+
+/* A FIFO of bytes in a chain of chunks.  `cur` caches a chunk and the
+ * queue offset where its bytes start, so reading at increasing offsets (the
+ * sender walking its queue segment by segment) does not rescan the chain. */
+struct byteq {
+	int32_t  head, tail;
+	uint32_t bytes;
+	int32_t  cur;
+	uint32_t cur_pos;
+};
+
+/* ---- sockets ------------------------------------------------------------ */
+
+/* Socket flags (struct sock.flags). */
+enum {
+	SF_REUSEADDR  = 1u << 0,
+	SF_REUSEPORT  = 1u << 1,
+	SF_KEEPALIVE  = 1u << 2,
+	SF_NODELAY    = 1u << 3,
+	SF_QUICKACK   = 1u << 4,
+	SF_BOUND      = 1u << 5,  /* in the port table */
+	SF_HASHED     = 1u << 6,  /* in the connection table */
+	SF_ORPHAN     = 1u << 7,  /* closed by the user, finishing in the background */
+	SF_SHUT_RD    = 1u << 8,  /* user shut the read side */
+	SF_SHUT_WR    = 1u << 9,  /* user shut the write side: FIN after the data */
+	SF_FIN_RCVD   = 1u << 10, /* peer's FIN consumed (EOF) */
+	SF_FIN_SENT   = 1u << 11, /* our FIN has a sequence number */
+	SF_ACK_NOW    = 1u << 12, /* send an ACK at the next output */
+	SF_CONNECTED  = 1u << 13, /* UDP default destination set */
+	SF_RESET      = 1u << 14, /* the connection was reset / failed */
+	SF_EV_EDGE    = 1u << 15, /* report readiness even if the mask is unchanged */
+	SF_IN_RECOVERY= 1u << 16, /* fast recovery (NewReno or SACK) */
+	SF_PERSIST    = 1u << 17, /* zero-window probing instead of RTO */
+	SF_RTT_TIMING = 1u << 18, /* a segment is being timed (no timestamps) */
+	SF_CORK       = 1u << 19, /* MSG_MORE: hold a partial segment */
+	SF_WAS_FULL   = 1u << 20, /* a send found no room: report writability */
+	SF_DELACK_ONE = 1u << 21, /* one full segment received and not yet ACKed */
+	SF_LINGER0    = 1u << 22,
+	SF_TS_OK      = 1u << 23, /* timestamps negotiated */
+	SF_SACK_OK    = 1u << 24, /* SACK permitted by both */
+	SF_WS_OK      = 1u << 25, /* window scaling negotiated */
+	SF_ACTIVE     = 1u << 26, /* opened by connect() */
+	SF_FIN_OOO    = 1u << 27, /* a FIN arrived out of order at fin_seq */
+	SF_MTU_PROBE  = 1u << 28, /* path MTU dropped: retransmit at the new size */
+	SF_TLP_ARMED  = 1u << 29, /* the RTO slot holds a tail-loss probe timeout */
+	SF_TLP_SENT   = 1u << 30, /* a probe went out; no other until new data is acked */
+};
+
+/* Indices of the per-socket timers (struct sock.timer_at[]). */
+enum { TMR_RTO = 0, TMR_DELACK, TMR_KEEP, TMR_COUNT };
+
+#define SB_MAX 4   /* SACK scoreboard blocks kept by a sender */
+
+struct sack_block { uint32_t start, end; };
+
+struct sock {
+	uint8_t  type;        /* 0 free, USNET_SOCK_STREAM, USNET_SOCK_DGRAM */
+	uint8_t  state;       /* enum usnet_tcp_state */
+	uint8_t  cc;          /* enum usnet_cc */
+	uint8_t  backoff;     /* consecutive RTO/persist backoffs */
+	uint32_t flags;       /* SF_* */
+	uint32_t lip, rip;    /* host order */
+	uint16_t lport, rport;
+	int32_t  hnext;       /* connection-table chain */
+	int32_t  pnext;       /* port-table chain, or free-list link */
+	int32_t  heap_pos;    /* position in the timer heap, or NIL */
+	uint64_t heap_at;     /* its key there: <= the earliest timer_at[] */
+	uint32_t ev_last;     /* events last reported */
+	uint64_t user;
+	uint16_t err;         /* pending error (positive errno) */
+	int16_t  linger;
+	uint32_t sndbuf, rcvbuf;
+	struct byteq sndq;    /* TCP: bytes from snd_una; UDP: unused */
+	struct byteq rcvq;    /* TCP: in-order bytes; UDP: head/tail are datagram records */
+	int32_t  ooo;         /* TCP: out-of-order segment records, sorted */
+	uint32_t ooo_bytes;
+	uint64_t timer_at[TMR_COUNT];
+
+	/* listener / accept queue */
+	int32_t  parent;      /* listener of an embryonic or unaccepted child */
+	int32_t  acc_next;    /* accept-queue link */
+	int32_t  acc_head, acc_tail;
+	uint16_t backlog, acc_count, syn_count;
+
+	/* TCP sequence space */
+	uint32_t iss, irs;
+	uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_sndwnd;
+	uint32_t rcv_nxt, rcv_adv;     /* rcv_adv: right edge we advertised */
+	uint32_t fin_seq;              /* peer FIN seen out of order */
+	uint16_t mss;                  /* effective send MSS (payload bytes) */
+	uint16_t rcv_mss;              /* largest segment seen / our MSS option */
+	uint16_t user_mss;             /* TCP_MAXSEG, 0 = none */
+	uint8_t  snd_wscale, rcv_wscale;
+	uint8_t  dupacks, keep_probes, keepcnt, syn_retries;
+	uint32_t keepidle_s, keepintvl_s;
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent, ts_offset;
+	uint32_t ts_recent_age;        /* ms clock when ts_recent was set */
+
+	/* RTT (RFC 6298), microseconds */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t rtt_seq;              /* timed segment when no timestamps */
+	uint64_t rtt_start;
+
+	/* congestion control */
+	uint32_t cwnd, ssthresh;
+	uint32_t recover;              /* snd_max when recovery began */
+	uint32_t high_rxt;             /* highest retransmitted seq in recovery */
+	uint32_t rxt_round;            /* snd_max when the holes were last retransmitted */
+	uint32_t cwnd_acc;             /* bytes acked toward a cwnd increment */
+	/* CUBIC (RFC 9438) */
+	uint32_t cub_wmax, cub_k_ms, cub_epoch_ms, cub_west, cub_origin;
+
+	/* SACK scoreboard: blocks the peer reported above snd_una */
+	struct sack_block sb[SB_MAX];
+	uint8_t  sb_n;
+	uint8_t  pad0[3];
+	uint32_t sacked_bytes, high_sacked;
+	uint32_t last_ooo_seq;         /* start of the last out-of-order segment */
+
+	/* statistics */
+	uint32_t total_retrans_lo;
+	uint64_t bytes_sent, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in;
+	uint64_t last_rx;              /* when a segment last arrived (keepalive idle) */
+};
+
+/* ---- neighbour (ARP) cache --------------------------------------------- */
+enum { ARP_FREE = 0, ARP_INCOMPLETE, ARP_REACHABLE, ARP_PROBE };
+struct arp_entry {
+	uint32_t ip;
+	uint8_t  mac[6];
+	uint8_t  state, tries;
+	uint64_t expires;       /* REACHABLE: until; INCOMPLETE/PROBE: next try */
+	int32_t  queue;         /* frames waiting for resolution (records) */
+	uint8_t  qlen;
+	uint8_t  pad[3];
+};
+#define ARP_TABLE 256u
+#define ARP_QUEUE_MAX 8
+#define ARP_RETRIES 3
+#define ARP_RETRY_NS (1000 * NS_PER_MS)
+#define ARP_REACHABLE_NS (60 * NS_PER_S)
+
+/* ---- IPv4 reassembly --------------------------------------------------- */
+struct reasm {
+	uint32_t src, dst;
+	uint16_t id;
+	uint8_t  proto, used;
+	uint32_t total;          /* payload length once the last fragment came, else 0 */
+	uint32_t have;           /* payload bytes held */
+	int32_t  frags;          /* fragment records sorted by offset */
+	uint32_t rx_flags;       /* AND of the fragments' USNET_PKT_RX_* flags */
+	uint64_t expires;
+};
+#define REASM_SLOTS 16u
+#define REASM_TIMEOUT_NS (30 * NS_PER_S)
+#define REASM_MAX 65535u
+
+struct route { uint32_t dst, mask, gw; uint8_t prefix, used; };
+#define ROUTE_MAX 16u
+
+/* ---- the instance ------------------------------------------------------ */
+struct usnet_stack {
+	uint32_t magic;
+	uint32_t netmask;
+	struct usnet_stack_config cfg;
+	struct usnet_stack_stats stats;
+
+	struct sock *socks;
+	uint32_t nsocks, socks_used;
+	int32_t  sock_free;
+
+	int32_t *conn_hash; uint32_t conn_mask;
+	int32_t *port_hash; uint32_t port_mask;
+
+	int32_t *heap; uint32_t heap_n;   /* timer min-heap of socket indices */
+
+	struct chunk *chunks; uint8_t *chunk_data;
+	uint32_t nchunks, chunks_free;
+	int32_t  chunk_free;
+
+	struct arp_entry *arp;
+	struct reasm reasm[REASM_SLOTS];
+	uint32_t reasm_bytes;
+	uint8_t *reasm_buf;               /* REASM_MAX + 20 bytes: assembled datagram */
+
+	struct route routes[ROUTE_MAX];
+
+	uint64_t misc_at;                 /* next ARP / reassembly deadline */
+	uint64_t challenge_window;        /* RFC 5961 rate limit: second of the count */
+	uint32_t challenge_count;
+	uint16_t ip_id;
+	uint16_t port_cursor;
+};
+
+/* ---- per-call context (on the caller's C stack) ----------------------- */
+#define TX_BATCH 32u
+struct net_ctx {
+	struct usnet_stack *st;
+	struct usnet_io *io;
+	uint64_t now;
+	uint32_t frame_size;
+	unsigned ntx, nspare;
+	struct usnet_pkt tx[TX_BATCH];
+	struct usnet_pkt spare[TX_BATCH];
+};
+
+/* ctx.c */
+void ctx_init(struct net_ctx *c, struct usnet_stack *st, struct usnet_io *io, uint64_t now);
+/* Borrow an empty frame buffer (NULL when the netif has none). */
+struct usnet_pkt *tx_get(struct net_ctx *c);
+/* Queue a filled frame (from tx_get) for transmission. */
+void tx_put(struct net_ctx *c, struct usnet_pkt *p);
+/* Give back a frame from tx_get unsent. */
+void tx_unget(struct net_ctx *c, struct usnet_pkt *p);
+/* Transmit what is queued and return unused buffers. */
+void ctx_flush(struct net_ctx *c);
+
+/* buf.c — chunk pool and byte queues */
+int32_t chunk_alloc(struct usnet_stack *st);
+void chunk_free(struct usnet_stack *st, int32_t i);
+void chunk_free_chain(struct usnet_stack *st, int32_t i);
+void chunk_free_records(struct usnet_stack *st, int32_t rec);
+static inline uint8_t *chunk_ptr(struct usnet_stack *st, int32_t i)
+{ return st->chunk_data + (size_t)i * CHUNK_SIZE; }
+/* Copy len bytes into a new chain; returns its head or NIL (pool empty). */
+int32_t chain_from_bytes(struct usnet_stack *st, const uint8_t *p, uint32_t len);
+void byteq_init(struct byteq *q);
+/* Append up to len bytes (stops when the pool runs dry); returns bytes taken. */
+uint32_t byteq_append(struct usnet_stack *st, struct byteq *q, const uint8_t *p, uint32_t len);
+/* Copy len bytes starting off bytes into the queue. */
+void byteq_copy_out(struct usnet_stack *st, struct byteq *q, uint32_t off, uint8_t *dst, uint32_t len);
+/* Drop the first n bytes. */
+void byteq_consume(struct usnet_stack *st, struct byteq *q, uint32_t n);
+void byteq_clear(struct usnet_stack *st, struct byteq *q);
+/* Append a chain (its chunks' off/len already set) holding `bytes`. */
+void byteq_append_chain(struct usnet_stack *st, struct byteq *q, int32_t head, uint32_t bytes);
+
+/* csum.c */
+uint64_t csum_add(uint64_t sum, const void *p, size_t len);
+uint16_t csum_fold(uint64_t sum);          /* folded, not complemented */
+uint64_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint32_t len);
+
+/* hash.c */
+uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);
+uint32_t toeplitz_hash(const uint8_t key[40], const uint8_t *in, unsigned len);
+
+/* timer.c — per-socket deadlines in a min-heap */
+void timer_set(struct usnet_stack *st, int32_t s, int which, uint64_t at);
+void timer_clear(struct usnet_stack *st, int32_t s, int which);
+void timer_clear_all(struct usnet_stack *st, int32_t s);
+uint64_t timer_next(struct usnet_stack *st);
+/* A socket with a timer due at `now`, or NIL. */
+int32_t timer_pop_due(struct usnet_stack *st, uint64_t now);
+/* Re-key a socket after its timers ran (its heap key may be stale). */
+void timer_refresh(struct usnet_stack *st, int32_t s);
+
+/* sock.c */
+static inline struct sock *sk(struct usnet_stack *st, int32_t i) { return &st->socks[i]; }
+static inline int32_t sk_index(struct usnet_stack *st, struct sock *s) { return (int32_t)(s - st->socks); }
+int32_t sock_alloc(struct usnet_stack *st, int type);
+void sock_free(struct usnet_stack *st, int32_t i);
+int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out);
+uint32_t sock_events(struct usnet_stack *st, struct sock *s);
+void sock_notify(struct net_ctx *c, struct sock *s);
+void port_insert(struct usnet_stack *st, int32_t i);
+void port_remove(struct usnet_stack *st, int32_t i);
+int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport);
+int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags);
+void conn_insert(struct usnet_stack *st, int32_t i);
+void conn_remove(struct usnet_stack *st, int32_t i);
+int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+int choose_ephemeral(struct usnet_stack *st, int type, uint32_t lip, uint32_t rip, uint16_t rport, uint16_t *out);
+
+/* eth.c / arp.c */
+#define ETH_HLEN 14
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_ARP  0x0806
+void eth_input(struct net_ctx *c, struct usnet_pkt *p);
+void arp_input(struct net_ctx *c, const uint8_t *p, uint32_t len);
+/* Address the frame p (IP packet at p->data+14) to next hop nh and send or
+ * queue it while resolving. */
+void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh);
+uint64_t arp_timers(struct net_ctx *c);
+
+/* ipv4.c */
+#define IP_HLEN 20
+#define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len);
+/* Fill the IPv4 header at p->data+14 for an L4 payload of l4len bytes
+ * already in place after it, route it and send it. Returns 0 or -errno. */
+int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t dst,
+		uint8_t proto, uint32_t l4len, uint16_t frag_field, uint16_t id);
+int route_lookup(struct usnet_stack *st, uint32_t dst, uint32_t *nexthop);
+/* Deliver an assembled datagram to its protocol. */
+void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
+		  const uint8_t *ip_hdr, const uint8_t *l4, uint32_t l4len, uint32_t rx_flags);
+/* ip_reass.c */
+void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_t plen, uint32_t rx_flags);
+uint64_t ip_reass_timers(struct net_ctx *c);
+/* Set the L4 checksum of a frame (software or offload). */
+void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
+		    uint32_t src, uint32_t dst, uint32_t l4len);
+
+/* icmp.c */
+void icmp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
+		const uint8_t *p, uint32_t len, uint32_t rx_flags);
+void icmp_send_unreach(struct net_ctx *c, const uint8_t *ip_hdr, uint32_t ip_len, uint8_t code);
+
+/* udp.c */
+void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
+	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len);
+long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+	       const struct usnet_addr *to);
+long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+	       unsigned flags, struct usnet_addr *from);
+void udp_close(struct usnet_stack *st, struct sock *s);
+
+/* tcp_*.c */
+#include "tcp.h"
+
+#endif

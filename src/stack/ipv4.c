@@ -1,0 +1,105 @@
+/* IPv4 input (validation, dispatch, reassembly hand-off) and output. */
+#include "internal.h"
+#include "wire_ipv4.h"
+
+void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len)
+{
+	struct usnet_stack *st = c->st;
+	struct ipv4_view v;
+	st->stats.ip_rx++;
+	switch (ipv4_parse(ip, len, &v)) {
+	case IP4_OK: break;
+	case IP4_BAD_HEADER: st->stats.ip_drop_header++; return;
+	case IP4_BAD_LEN: st->stats.ip_drop_len++; return;
+	case IP4_BAD_CSUM: st->stats.ip_drop_csum++; return;
+	}
+	if (v.dst != st->cfg.ip && v.dst != 0xffffffffu &&
+	    !(st->netmask != 0xffffffffu && v.dst == (st->cfg.ip | ~st->netmask))) {
+		st->stats.ip_drop_not_ours++;
+		return;
+	}
+	/* Martian sources: loopback, multicast, broadcast, our own address. */
+	if ((v.src >> 24) == 127 || (v.src >> 28) == 0xe || v.src == 0xffffffffu || v.src == st->cfg.ip) {
+		st->stats.ip_drop_header++;
+		return;
+	}
+	if (ip[IP4_TTL] == 0) {
+		st->stats.ip_drop_header++;
+		return;
+	}
+	if (v.frag & (IP4_MF | IP4_OFFMASK)) {
+		ip_reass_input(c, ip, v.hlen, v.tot - v.hlen, p->flags);
+		return;
+	}
+	ipv4_deliver(c, v.src, v.dst, v.proto, ip, ip + v.hlen, v.tot - v.hlen, p->flags);
+}
+
+void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
+		  const uint8_t *ip_hdr, const uint8_t *l4, uint32_t l4len, uint32_t rx_flags)
+{
+	uint32_t hlen = (uint32_t)(ip_hdr[0] & 0xf) * 4;
+	switch (proto) {
+	case IPPROTO_TCP_:
+		if (dst != c->st->cfg.ip) {   /* no TCP to broadcast */
+			c->st->stats.ip_drop_not_ours++;
+			return;
+		}
+		tcp_input(c, src, dst, l4, l4len, rx_flags);
+		break;
+	case IPPROTO_UDP_:
+		udp_input(c, src, dst, ip_hdr, l4, l4len, rx_flags, hlen + l4len);
+		break;
+	case IPPROTO_ICMP_:
+		icmp_input(c, src, dst, ip_hdr, l4, l4len, rx_flags);
+		break;
+	default:
+		c->st->stats.ip_drop_not_ours++;
+		break;
+	}
+}
+
+void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
+		    uint32_t src, uint32_t dst, uint32_t l4len)
+{
+	uint8_t *l4 = p->data + ETH_HLEN + IP_HLEN;
+	uint16_t off = proto == IPPROTO_TCP_ ? 16 : 6;
+	uint64_t ph = csum_pseudo(src, dst, proto, l4len);
+	if (c->st->cfg.netif_caps & USNET_NETIF_CAP_TX_CSUM) {
+		/* The device sums from csum_start and adds the pseudo-header
+		 * sum we leave in the field. */
+		wr16(l4 + off, csum_fold(ph));
+		p->flags |= USNET_PKT_TX_CSUM_PARTIAL;
+		p->csum_start = ETH_HLEN + IP_HLEN;
+		p->csum_offset = off;
+		return;
+	}
+	wr16(l4 + off, 0);
+	uint16_t sum = (uint16_t)~csum_fold(csum_add(ph, l4, l4len));
+	if (proto == IPPROTO_UDP_ && sum == 0)
+		sum = 0xffff;
+	wr16(l4 + off, sum);
+}
+
+int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t dst,
+		uint8_t proto, uint32_t l4len, uint16_t frag_field, uint16_t id)
+{
+	struct usnet_stack *st = c->st;
+	uint32_t nh;
+	if (dst == 0xffffffffu) {
+		nh = dst;
+	} else if (route_lookup(st, dst, &nh) < 0) {
+		tx_unget(c, p);
+		return -USNET_ENETUNREACH;
+	}
+	uint8_t *ip = p->data + ETH_HLEN;
+	if (id == 0 && !(frag_field & IP4_DF))
+		id = ++st->ip_id;
+	ipv4_write(ip, src, dst, proto, (uint16_t)(IP_HLEN + l4len), id, frag_field, IP4_DEFAULT_TTL);
+	p->len = ETH_HLEN + IP_HLEN + l4len;
+	if (p->len < 60) {
+		memset(p->data + p->len, 0, 60 - p->len);
+		p->len = 60;
+	}
+	arp_output(c, p, nh);
+	return 0;
+}

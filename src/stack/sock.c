@@ -1,0 +1,302 @@
+/*
+ * The socket table: allocation, the two lookup tables (connections by
+ * 4-tuple, bound sockets by local port), ephemeral port choice, and
+ * readiness reporting.
+ */
+#include "internal.h"
+
+static uint32_t mix32(uint64_t x, uint64_t seed)
+{
+	x ^= seed;
+	x *= 0x9e3779b97f4a7c15ull;
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 32;
+	return (uint32_t)x;
+}
+
+static uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+	uint64_t a = ((uint64_t)rip << 32) | ((uint32_t)rport << 16) | lport;
+	return mix32(a ^ ((uint64_t)lip << 7), st->cfg.secret[1]) & st->conn_mask;
+}
+
+static uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport)
+{
+	return mix32(lport, st->cfg.secret[0]) & st->port_mask;
+}
+
+int32_t sock_alloc(struct usnet_stack *st, int type)
+{
+	int32_t i = st->sock_free;
+	if (i == NIL)
+		return NIL;
+	struct sock *s = &st->socks[i];
+	st->sock_free = s->pnext;
+	memset(s, 0, sizeof(*s));
+	s->type = (uint8_t)type;
+	s->hnext = s->pnext = s->heap_pos = NIL;
+	s->parent = s->acc_next = s->acc_head = s->acc_tail = NIL;
+	s->ooo = NIL;
+	byteq_init(&s->sndq);
+	byteq_init(&s->rcvq);
+	for (int t = 0; t < TMR_COUNT; t++)
+		s->timer_at[t] = UINT64_MAX;
+	s->linger = -1;
+	s->sndbuf = st->cfg.sndbuf;
+	s->rcvbuf = st->cfg.rcvbuf;
+	s->cc = st->cfg.cc;
+	s->keepidle_s = 7200;
+	s->keepintvl_s = 75;
+	s->keepcnt = 9;
+	st->socks_used++;
+	return i;
+}
+
+void sock_free(struct usnet_stack *st, int32_t i)
+{
+	struct sock *s = &st->socks[i];
+	if (s->type == 0)
+		return;
+	timer_clear_all(st, i);
+	if (s->flags & SF_HASHED)
+		conn_remove(st, i);
+	if (s->flags & SF_BOUND)
+		port_remove(st, i);
+	byteq_clear(st, &s->sndq);
+	if (s->type == USNET_SOCK_DGRAM) {
+		chunk_free_records(st, s->rcvq.head);
+		byteq_init(&s->rcvq);
+	} else {
+		byteq_clear(st, &s->rcvq);
+	}
+	chunk_free_records(st, s->ooo);
+	s->ooo = NIL;
+	s->type = 0;
+	s->flags = 0;
+	s->pnext = st->sock_free;
+	st->sock_free = i;
+	st->socks_used--;
+}
+
+int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC)
+		return -USNET_EINVAL;
+	if (s < 0 || (uint32_t)s >= st->nsocks)
+		return -USNET_EBADF;
+	struct sock *k = &st->socks[s];
+	if (k->type == 0 || (k->flags & SF_ORPHAN) || k->parent != NIL)
+		return -USNET_EBADF;
+	*out = k;
+	return 0;
+}
+
+/* ---- port table -------------------------------------------------------- */
+
+void port_insert(struct usnet_stack *st, int32_t i)
+{
+	struct sock *s = &st->socks[i];
+	uint32_t h = port_hashfn(st, s->lport);
+	s->pnext = st->port_hash[h];
+	st->port_hash[h] = i;
+	s->flags |= SF_BOUND;
+}
+
+void port_remove(struct usnet_stack *st, int32_t i)
+{
+	struct sock *s = &st->socks[i];
+	int32_t *pp = &st->port_hash[port_hashfn(st, s->lport)];
+	while (*pp != NIL) {
+		if (*pp == i) {
+			*pp = s->pnext;
+			break;
+		}
+		pp = &st->socks[*pp].pnext;
+	}
+	s->pnext = NIL;
+	s->flags &= ~SF_BOUND;
+}
+
+/* The listener (TCP) or bound socket (UDP) for a local address: an exact
+ * address match wins over a wildcard. */
+int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport)
+{
+	int32_t wild = NIL;
+	for (int32_t i = st->port_hash[port_hashfn(st, lport)]; i != NIL; i = st->socks[i].pnext) {
+		struct sock *s = &st->socks[i];
+		if (s->type != type || s->lport != lport)
+			continue;
+		if (type == USNET_SOCK_STREAM && s->state != USNET_TCP_LISTEN)
+			continue;
+		if (s->lip == lip)
+			return i;
+		if (s->lip == 0 && wild == NIL)
+			wild = i;
+	}
+	return wild;
+}
+
+/* Whether binding (lip, lport) conflicts with a bound socket; want_flags are
+ * the binder's SF_REUSEADDR/SF_REUSEPORT. */
+int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags)
+{
+	for (int32_t i = st->port_hash[port_hashfn(st, lport)]; i != NIL; i = st->socks[i].pnext) {
+		struct sock *s = &st->socks[i];
+		if (s->type != type || s->lport != lport)
+			continue;
+		if (s->lip != lip && s->lip != 0 && lip != 0)
+			continue;
+		if ((want_flags & SF_REUSEPORT) && (s->flags & SF_REUSEPORT))
+			continue;
+		/* SO_REUSEADDR lets a new socket bind over connections that are
+		 * not listening (TIME_WAIT and the like), as on Linux. */
+		if (type == USNET_SOCK_STREAM && (want_flags & SF_REUSEADDR) && (s->flags & SF_REUSEADDR) &&
+		    s->state != USNET_TCP_LISTEN)
+			continue;
+		if (type == USNET_SOCK_STREAM && (want_flags & SF_REUSEADDR) && s->state == USNET_TCP_TIME_WAIT)
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- connection table -------------------------------------------------- */
+
+void conn_insert(struct usnet_stack *st, int32_t i)
+{
+	struct sock *s = &st->socks[i];
+	uint32_t h = conn_hashfn(st, s->lip, s->lport, s->rip, s->rport);
+	s->hnext = st->conn_hash[h];
+	st->conn_hash[h] = i;
+	s->flags |= SF_HASHED;
+}
+
+void conn_remove(struct usnet_stack *st, int32_t i)
+{
+	struct sock *s = &st->socks[i];
+	int32_t *pp = &st->conn_hash[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
+	while (*pp != NIL) {
+		if (*pp == i) {
+			*pp = s->hnext;
+			break;
+		}
+		pp = &st->socks[*pp].hnext;
+	}
+	s->hnext = NIL;
+	s->flags &= ~SF_HASHED;
+}
+
+int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+	for (int32_t i = st->conn_hash[conn_hashfn(st, lip, lport, rip, rport)]; i != NIL; i = st->socks[i].hnext) {
+		struct sock *s = &st->socks[i];
+		if (s->rport == rport && s->lport == lport && s->rip == rip && s->lip == lip)
+			return i;
+	}
+	return NIL;
+}
+
+/* RSS: the queue the NIC steers the peer's replies to, with the usual
+ * 128-entry indirection table filled round-robin over the queues. */
+static int rss_queue_ok(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+	if (st->cfg.rss_queues <= 1)
+		return 1;
+	uint8_t in[12];
+	/* Replies arrive with src = peer, dst = us. */
+	in[0] = (uint8_t)(rip >> 24); in[1] = (uint8_t)(rip >> 16); in[2] = (uint8_t)(rip >> 8); in[3] = (uint8_t)rip;
+	in[4] = (uint8_t)(lip >> 24); in[5] = (uint8_t)(lip >> 16); in[6] = (uint8_t)(lip >> 8); in[7] = (uint8_t)lip;
+	in[8] = (uint8_t)(rport >> 8); in[9] = (uint8_t)rport;
+	in[10] = (uint8_t)(lport >> 8); in[11] = (uint8_t)lport;
+	uint32_t h = toeplitz_hash(st->cfg.rss_key, in, 12);
+	return (h & 127u) % st->cfg.rss_queues == st->cfg.rss_queue;
+}
+
+/* RFC 6056 algorithm 3: a keyed hash of the destination picks where the
+ * search starts, a per-instance cursor moves it along. */
+int choose_ephemeral(struct usnet_stack *st, int type, uint32_t lip, uint32_t rip, uint16_t rport, uint16_t *out)
+{
+	uint32_t lo = st->cfg.ephemeral_lo, hi = st->cfg.ephemeral_hi;
+	uint32_t n = hi - lo + 1;
+	uint32_t key[3] = { rip, rport, (uint32_t)type };
+	uint32_t off = (uint32_t)siphash24(st->cfg.secret, key, sizeof key);
+	for (uint32_t k = 0; k < n; k++) {
+		uint16_t port = (uint16_t)(lo + (off + st->port_cursor + k) % n);
+		if (!rss_queue_ok(st, lip, port, rip, rport))
+			continue;
+		if (rip == 0) {
+			if (port_in_use(st, type, lip, port, 0))
+				continue;
+		} else if (type == USNET_SOCK_STREAM) {
+			if (conn_lookup(st, lip, port, rip, rport) != NIL || port_in_use(st, type, lip, port, 0))
+				continue;
+		} else if (port_in_use(st, type, lip, port, 0)) {
+			continue;
+		}
+		st->port_cursor = (uint16_t)(st->port_cursor + k + 1);
+		*out = port;
+		return 0;
+	}
+	return -USNET_EADDRNOTAVAIL;
+}
+
+/* ---- readiness --------------------------------------------------------- */
+
+uint32_t sock_events(struct usnet_stack *st, struct sock *s)
+{
+	uint32_t ev = 0;
+	if (s->err)
+		ev |= USNET_EV_ERR;
+	if (s->type == USNET_SOCK_DGRAM) {
+		if (s->rcvq.head != NIL)
+			ev |= USNET_EV_IN;
+		ev |= USNET_EV_OUT;
+		return ev;
+	}
+	switch (s->state) {
+	case USNET_TCP_LISTEN:
+		if (s->acc_head != NIL)
+			ev |= USNET_EV_IN;
+		return ev;
+	case USNET_TCP_SYN_SENT:
+	case USNET_TCP_SYN_RECEIVED:
+		return ev;
+	case USNET_TCP_CLOSED:
+		if (!(s->flags & (SF_RESET | SF_ACTIVE | SF_FIN_RCVD)) && !s->err)
+			return ev | USNET_EV_OUT | USNET_EV_HUP;   /* never connected */
+		return ev | USNET_EV_IN | USNET_EV_OUT | USNET_EV_HUP | USNET_EV_RDHUP;
+	default:
+		break;
+	}
+	(void)st;
+	if (s->rcvq.bytes || (s->flags & (SF_FIN_RCVD | SF_SHUT_RD)))
+		ev |= USNET_EV_IN;
+	if (s->flags & SF_FIN_RCVD)
+		ev |= USNET_EV_RDHUP;
+	if (s->flags & SF_SHUT_WR) {
+		ev |= USNET_EV_OUT;
+		if (s->flags & SF_FIN_RCVD)
+			ev |= USNET_EV_HUP;
+	} else {
+		uint32_t q = s->sndq.bytes;
+		if (q < s->sndbuf && s->sndbuf - q >= (q >> 1))
+			ev |= USNET_EV_OUT;
+	}
+	if (s->state == USNET_TCP_TIME_WAIT)
+		ev |= USNET_EV_HUP;
+	return ev;
+}
+
+void sock_notify(struct net_ctx *c, struct sock *s)
+{
+	if (s->type == 0 || (s->flags & SF_ORPHAN) || s->parent != NIL)
+		return;
+	uint32_t ev = sock_events(c->st, s);
+	if (ev == s->ev_last && !(s->flags & SF_EV_EDGE))
+		return;
+	s->ev_last = ev;
+	s->flags &= ~SF_EV_EDGE;
+	if (c->io && c->io->on_event)
+		c->io->on_event(c->io, sk_index(c->st, s), ev, s->user);
+}

@@ -1,0 +1,677 @@
+/*
+ * The socket API (include/usnet/stack.h): argument checking, dispatch to
+ * TCP or UDP, options, readiness and statistics.  Every entry point that
+ * may transmit builds a net_ctx and flushes it before returning.
+ */
+#include "internal.h"
+
+#define CHECK(st, s, k) do { int _r = sock_check((st), (s), &(k)); if (_r < 0) return _r; } while (0)
+
+int usnet_socket(struct usnet_stack *st, int type)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC)
+		return -USNET_EINVAL;
+	if (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM)
+		return -USNET_EPROTONOSUPPORT;
+	int32_t i = sock_alloc(st, type);
+	if (i == NIL) {
+		/* A full table: TIME_WAIT orphans are the cheapest to give up. */
+		for (uint32_t k = 0; k < st->nsocks; k++) {
+			struct sock *s = sk(st, (int32_t)k);
+			if (s->type == USNET_SOCK_STREAM && s->state == USNET_TCP_TIME_WAIT && (s->flags & SF_ORPHAN)) {
+				sock_free(st, (int32_t)k);
+				i = sock_alloc(st, type);
+				break;
+			}
+		}
+		if (i == NIL)
+			return -USNET_ENFILE;
+	}
+	return i;
+}
+
+int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr *addr)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (!addr)
+		return -USNET_EFAULT;
+	if ((s->flags & SF_BOUND) || (s->type == USNET_SOCK_STREAM && s->state != USNET_TCP_CLOSED) ||
+	    (s->flags & SF_HASHED))
+		return -USNET_EINVAL;
+	if (addr->ip != 0 && addr->ip != st->cfg.ip && addr->ip != 0xffffffffu)
+		return -USNET_EADDRNOTAVAIL;
+	uint16_t port = addr->port;
+	if (port == 0) {
+		int r = choose_ephemeral(st, s->type, addr->ip, 0, 0, &port);
+		if (r < 0)
+			return r;
+	} else if (port_in_use(st, s->type, addr->ip, port, s->flags & (SF_REUSEADDR | SF_REUSEPORT))) {
+		return -USNET_EADDRINUSE;
+	}
+	s->lip = addr->ip == 0xffffffffu ? 0 : addr->ip;
+	s->lport = port;
+	port_insert(st, sd);
+	return 0;
+}
+
+int usnet_listen(struct usnet_stack *st, usnet_sock_t sd, int backlog)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_STREAM)
+		return -USNET_EOPNOTSUPP;
+	if (s->state == USNET_TCP_LISTEN) {
+		s->backlog = (uint16_t)(backlog < 1 ? 1 : backlog > 65535 ? 65535 : backlog);
+		return 0;
+	}
+	if (s->state != USNET_TCP_CLOSED || (s->flags & (SF_HASHED | SF_RESET)))
+		return -USNET_EINVAL;
+	if (!(s->flags & SF_BOUND)) {
+		struct usnet_addr a = { 0, 0 };
+		int r = usnet_bind(st, sd, &a);
+		if (r < 0)
+			return r;
+	} else {
+		/* Another listener on the same port needs SO_REUSEPORT on both. */
+		int32_t other = port_lookup(st, USNET_SOCK_STREAM, s->lip, s->lport);
+		if (other != NIL && other != sd && sk(st, other)->lip == s->lip &&
+		    !((s->flags & SF_REUSEPORT) && (sk(st, other)->flags & SF_REUSEPORT)))
+			return -USNET_EADDRINUSE;
+	}
+	s->state = USNET_TCP_LISTEN;
+	s->backlog = (uint16_t)(backlog < 1 ? 1 : backlog > 65535 ? 65535 : backlog);
+	return 0;
+}
+
+int usnet_accept(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
+		 struct usnet_addr *peer, uint64_t now)
+{
+	struct sock *l;
+	CHECK(st, sd, l);
+	if (l->type != USNET_SOCK_STREAM || l->state != USNET_TCP_LISTEN)
+		return -USNET_EINVAL;
+	int32_t ci = l->acc_head;
+	if (ci == NIL)
+		return -USNET_EAGAIN;
+	struct sock *c = sk(st, ci);
+	l->acc_head = c->acc_next;
+	if (l->acc_head == NIL)
+		l->acc_tail = NIL;
+	l->acc_count--;
+	c->acc_next = NIL;
+	c->parent = NIL;
+	if (peer) {
+		peer->ip = c->rip;
+		peer->port = c->rport;
+	}
+	struct net_ctx x;
+	ctx_init(&x, st, io, now);
+	sock_notify(&x, l);
+	/* The new socket starts with no user value and no report: the caller
+	 * reads usnet_sock_events() once; changes from here on are reported. */
+	c->user = 0;
+	c->ev_last = sock_events(st, c);
+	c->flags &= ~SF_EV_EDGE;
+	ctx_flush(&x);
+	return ci;
+}
+
+int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
+		  const struct usnet_addr *addr, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (!addr)
+		return -USNET_EFAULT;
+	if (s->type == USNET_SOCK_DGRAM) {
+		if (addr->ip == 0 && addr->port == 0) {   /* dissolve the association */
+			s->flags &= ~SF_CONNECTED;
+			s->rip = 0;
+			s->rport = 0;
+			return 0;
+		}
+		if (addr->port == 0)
+			return -USNET_EINVAL;
+		uint32_t nh;
+		if (addr->ip != 0xffffffffu && route_lookup(st, addr->ip, &nh) < 0)
+			return -USNET_ENETUNREACH;
+		if (!(s->flags & SF_BOUND)) {
+			struct usnet_addr a = { 0, 0 };
+			int r = usnet_bind(st, sd, &a);
+			if (r < 0)
+				return r;
+		}
+		s->rip = addr->ip;
+		s->rport = addr->port;
+		s->flags |= SF_CONNECTED;
+		return 0;
+	}
+	switch (s->state) {
+	case USNET_TCP_CLOSED:
+		break;
+	case USNET_TCP_SYN_SENT: case USNET_TCP_SYN_RECEIVED:
+		return -USNET_EALREADY;
+	case USNET_TCP_LISTEN:
+		return -USNET_EINVAL;
+	default:
+		return -USNET_EISCONN;
+	}
+	if (s->flags & (SF_RESET | SF_HASHED))
+		return s->err ? -(int)s->err : -USNET_EISCONN;
+	if (addr->ip == 0 || addr->port == 0 || addr->ip == 0xffffffffu || (addr->ip >> 28) == 0xe)
+		return addr->port == 0 ? -USNET_EINVAL : -USNET_ENETUNREACH;
+	uint32_t nh;
+	if (route_lookup(st, addr->ip, &nh) < 0)
+		return -USNET_ENETUNREACH;
+	s->lip = st->cfg.ip;
+	s->rip = addr->ip;
+	s->rport = addr->port;
+	if (!(s->flags & SF_BOUND)) {
+		uint16_t port;
+		int r = choose_ephemeral(st, USNET_SOCK_STREAM, s->lip, s->rip, s->rport, &port);
+		if (r < 0)
+			return r;
+		s->lport = port;
+	} else if (conn_lookup(st, s->lip, s->lport, s->rip, s->rport) != NIL) {
+		return -USNET_EADDRINUSE;
+	}
+	conn_insert(st, sd);
+	s->flags |= SF_ACTIVE;
+	s->state = USNET_TCP_SYN_SENT;
+	s->rcv_wscale = 0;
+	{
+		uint32_t r = s->rcvbuf;
+		while (s->rcv_wscale < 14 && (r >> s->rcv_wscale) > 65535)
+			s->rcv_wscale++;
+	}
+	s->mss = (uint16_t)(st->cfg.mtu - 40);
+	s->rcv_mss = s->mss;
+	s->iss = tcp_isn(st, s, now);
+	s->ts_offset = (uint32_t)siphash24(st->cfg.secret, &s->lip, 8) ^ s->lport;
+	s->snd_una = s->snd_nxt = s->iss;
+	s->rto_us = TCP_RTO_INIT_US;
+	s->last_rx = now;
+	tcp_cc(s)->init(s, now);
+	struct net_ctx x;
+	ctx_init(&x, st, io, now);
+	tcp_send_syn(&x, s);
+	s->snd_nxt = s->snd_max = s->iss + 1;
+	s->flags |= SF_RTT_TIMING;
+	s->rtt_seq = s->iss;
+	s->rtt_start = now;
+	tcp_arm_rto(&x, s);
+	sock_notify(&x, s);
+	ctx_flush(&x);
+	return -USNET_EINPROGRESS;
+}
+
+static uint64_t iov_total(const struct usnet_iovec *iov, int iovcnt)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < iovcnt; i++)
+		t += iov[i].len;
+	return t;
+}
+
+static long tcp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+		      unsigned flags)
+{
+	struct usnet_stack *st = c->st;
+	if (s->err && (s->flags & SF_RESET)) {
+		int e = s->err;
+		s->err = 0;
+		return -e;
+	}
+	switch (s->state) {
+	case USNET_TCP_ESTABLISHED: case USNET_TCP_CLOSE_WAIT:
+		break;
+	case USNET_TCP_SYN_SENT: case USNET_TCP_SYN_RECEIVED:
+		return -USNET_EAGAIN;
+	case USNET_TCP_LISTEN:
+		return -USNET_ENOTCONN;
+	case USNET_TCP_CLOSED:
+		return (s->flags & (SF_RESET | SF_ACTIVE)) ? -USNET_EPIPE : -USNET_ENOTCONN;
+	default:
+		return -USNET_EPIPE;
+	}
+	if (s->flags & SF_SHUT_WR)
+		return -USNET_EPIPE;
+	uint32_t room = s->sndq.bytes < s->sndbuf ? s->sndbuf - s->sndq.bytes : 0;
+	uint64_t want = iov_total(iov, iovcnt);
+	if (want == 0)
+		return 0;
+	if (room == 0) {
+		s->flags |= SF_WAS_FULL;
+		return -USNET_EAGAIN;
+	}
+	uint32_t done = 0;
+	for (int i = 0; i < iovcnt && done < room; i++) {
+		uint32_t n = (uint32_t)min_u64(iov[i].len, room - done);
+		uint32_t got = byteq_append(st, &s->sndq, iov[i].base, n);
+		done += got;
+		if (got < n)
+			break;
+	}
+	if (done == 0) {
+		st->stats.tcp_drop_nobuf++;
+		s->flags |= SF_WAS_FULL;
+		return -USNET_EAGAIN;   /* the shared pool is exhausted for now */
+	}
+	if (flags & USNET_MSG_MORE)
+		s->flags |= SF_CORK;
+	else
+		s->flags &= ~SF_CORK;
+	tcp_output(c, s);
+	sock_notify(c, s);
+	return done;
+}
+
+long usnet_sendv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
+		 const struct usnet_iovec *iov, int iovcnt, unsigned flags,
+		 const struct usnet_addr *to, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (iovcnt < 0 || (iovcnt > 0 && !iov))
+		return -USNET_EFAULT;
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	long r;
+	if (s->type == USNET_SOCK_DGRAM)
+		r = udp_sendv(&c, s, iov, iovcnt, to);
+	else
+		r = tcp_sendv(&c, s, iov, iovcnt, flags);
+	ctx_flush(&c);
+	return r;
+}
+
+long usnet_send(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		const void *buf, size_t len, unsigned flags, uint64_t now)
+{
+	struct usnet_iovec v = { (void *)(uintptr_t)buf, len };
+	return usnet_sendv(st, io, s, &v, 1, flags, NULL, now);
+}
+
+/* After the application took data: open the window when it grew enough. */
+static void tcp_window_update(struct net_ctx *c, struct sock *s)
+{
+	if (s->state < USNET_TCP_ESTABLISHED || s->state == USNET_TCP_TIME_WAIT ||
+	    (s->flags & SF_FIN_RCVD))
+		return;
+	uint32_t space = tcp_rcv_window(s);
+	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
+	uint32_t step = min_u32(2u * s->rcv_mss, s->rcvbuf / 2);
+	if (space > cur && space - cur >= step)
+		tcp_send_ack(c, s);
+}
+
+static long tcp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+		      unsigned flags)
+{
+	struct usnet_stack *st = c->st;
+	if (s->state == USNET_TCP_LISTEN)
+		return -USNET_ENOTCONN;
+	if (s->rcvq.bytes == 0) {
+		if (s->err && (s->flags & SF_RESET)) {
+			int e = s->err;
+			s->err = 0;
+			return -e;
+		}
+		if (s->flags & (SF_FIN_RCVD | SF_SHUT_RD | SF_RESET))
+			return 0;
+		if (s->state == USNET_TCP_CLOSED && !(s->flags & SF_ACTIVE))
+			return -USNET_ENOTCONN;
+		return -USNET_EAGAIN;
+	}
+	uint32_t done = 0;
+	for (int i = 0; i < iovcnt && done < s->rcvq.bytes; i++) {
+		uint32_t n = (uint32_t)min_u64(iov[i].len, s->rcvq.bytes - done);
+		byteq_copy_out(st, &s->rcvq, done, iov[i].base, n);
+		done += n;
+	}
+	if (!(flags & USNET_MSG_PEEK)) {
+		byteq_consume(st, &s->rcvq, done);
+		tcp_window_update(c, s);
+		sock_notify(c, s);
+	}
+	return done;
+}
+
+long usnet_recvv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
+		 const struct usnet_iovec *iov, int iovcnt, unsigned flags,
+		 struct usnet_addr *from, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (iovcnt < 0 || (iovcnt > 0 && !iov))
+		return -USNET_EFAULT;
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	long r;
+	if (s->type == USNET_SOCK_DGRAM) {
+		r = udp_recvv(&c, s, iov, iovcnt, flags, from);
+	} else {
+		r = tcp_recvv(&c, s, iov, iovcnt, flags);
+		if (r >= 0 && from) {
+			from->ip = s->rip;
+			from->port = s->rport;
+		}
+	}
+	ctx_flush(&c);
+	return r;
+}
+
+long usnet_recv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
+		void *buf, size_t len, unsigned flags, uint64_t now)
+{
+	struct usnet_iovec v = { buf, len };
+	return usnet_recvv(st, io, s, &v, 1, flags, NULL, now);
+}
+
+int usnet_recv_peek(struct usnet_stack *st, usnet_sock_t sd, struct usnet_iovec *iov, int max)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_STREAM)
+		return -USNET_EOPNOTSUPP;
+	if (max < 0 || (max > 0 && !iov))
+		return -USNET_EFAULT;
+	int n = 0;
+	for (int32_t k = s->rcvq.head; k != NIL && n < max; k = st->chunks[k].next) {
+		if (!st->chunks[k].len)
+			continue;
+		iov[n].base = chunk_ptr(st, k) + st->chunks[k].off;
+		iov[n].len = st->chunks[k].len;
+		n++;
+	}
+	return n;
+}
+
+int usnet_recv_consume(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
+		       size_t n, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_STREAM)
+		return -USNET_EOPNOTSUPP;
+	if (n > s->rcvq.bytes)
+		return -USNET_EINVAL;
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	byteq_consume(st, &s->rcvq, (uint32_t)n);
+	tcp_window_update(&c, s);
+	sock_notify(&c, s);
+	ctx_flush(&c);
+	return 0;
+}
+
+int usnet_shutdown(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, int how, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (how < 0 || how > 2)
+		return -USNET_EINVAL;
+	if (s->type == USNET_SOCK_STREAM) {
+		if (s->state == USNET_TCP_LISTEN || s->state == USNET_TCP_SYN_SENT ||
+		    (s->state == USNET_TCP_CLOSED && !(s->flags & SF_RESET)))
+			return -USNET_ENOTCONN;
+	} else if (!(s->flags & SF_CONNECTED)) {
+		return -USNET_ENOTCONN;
+	}
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	if (how == 0 || how == 2)
+		s->flags |= SF_SHUT_RD;
+	if ((how == 1 || how == 2) && !(s->flags & SF_SHUT_WR)) {
+		s->flags |= SF_SHUT_WR;
+		if (s->type == USNET_SOCK_STREAM) {
+			if (s->state == USNET_TCP_ESTABLISHED || s->state == USNET_TCP_SYN_RECEIVED)
+				s->state = USNET_TCP_FIN_WAIT_1;
+			else if (s->state == USNET_TCP_CLOSE_WAIT)
+				s->state = USNET_TCP_LAST_ACK;
+			tcp_output(&c, s);
+		}
+	}
+	s->flags |= SF_EV_EDGE;
+	sock_notify(&c, s);
+	ctx_flush(&c);
+	return 0;
+}
+
+int usnet_close(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type == USNET_SOCK_DGRAM) {
+		udp_close(st, s);
+		return 0;
+	}
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	int r = tcp_close(&c, s);
+	ctx_flush(&c);
+	return r;
+}
+
+int usnet_getsockname(struct usnet_stack *st, usnet_sock_t sd, struct usnet_addr *addr)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (!addr)
+		return -USNET_EFAULT;
+	addr->ip = s->lip;
+	addr->port = s->lport;
+	return 0;
+}
+
+int usnet_getpeername(struct usnet_stack *st, usnet_sock_t sd, struct usnet_addr *addr)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (!addr)
+		return -USNET_EFAULT;
+	if (s->type == USNET_SOCK_DGRAM ? !(s->flags & SF_CONNECTED) :
+	    (s->state == USNET_TCP_CLOSED || s->state == USNET_TCP_LISTEN || s->state == USNET_TCP_SYN_SENT))
+		return -USNET_ENOTCONN;
+	addr->ip = s->rip;
+	addr->port = s->rport;
+	return 0;
+}
+
+static int flag_opt(struct sock *s, uint32_t f, int val)
+{
+	if (val) s->flags |= f; else s->flags &= ~f;
+	return 0;
+}
+
+int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt opt, int val)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	int tcp = s->type == USNET_SOCK_STREAM;
+	switch (opt) {
+	case USNET_SO_REUSEADDR: return flag_opt(s, SF_REUSEADDR, val);
+	case USNET_SO_REUSEPORT: return flag_opt(s, SF_REUSEPORT, val);
+	case USNET_SO_KEEPALIVE:
+		flag_opt(s, SF_KEEPALIVE, val);
+		if (tcp) {
+			struct net_ctx c;
+			ctx_init(&c, st, NULL, s->last_rx);
+			tcp_keepalive_reset(&c, s);
+		}
+		return 0;
+	case USNET_SO_LINGER:
+		s->linger = (int16_t)(val < 0 ? -1 : val > 32767 ? 32767 : val);
+		return 0;
+	case USNET_SO_RCVBUF:
+		if (val < 0) return -USNET_EINVAL;
+		s->rcvbuf = (uint32_t)(val < 2048 ? 2048 : val > (64 << 20) ? (64 << 20) : val);
+		return 0;
+	case USNET_SO_SNDBUF:
+		if (val < 0) return -USNET_EINVAL;
+		s->sndbuf = (uint32_t)(val < 2048 ? 2048 : val > (64 << 20) ? (64 << 20) : val);
+		return 0;
+	case USNET_SO_ERROR: case USNET_SO_TYPE: case USNET_SO_ACCEPTCONN:
+		return -USNET_ENOPROTOOPT;
+	default:
+		break;
+	}
+	if (!tcp)
+		return -USNET_ENOPROTOOPT;
+	switch (opt) {
+	case USNET_TCP_NODELAY: return flag_opt(s, SF_NODELAY, val);
+	case USNET_TCP_QUICKACK: return flag_opt(s, SF_QUICKACK, val);
+	case USNET_TCP_KEEPIDLE:
+		if (val < 1 || val > 32767) return -USNET_EINVAL;
+		s->keepidle_s = (uint32_t)val;
+		return 0;
+	case USNET_TCP_KEEPINTVL:
+		if (val < 1 || val > 32767) return -USNET_EINVAL;
+		s->keepintvl_s = (uint32_t)val;
+		return 0;
+	case USNET_TCP_KEEPCNT:
+		if (val < 1 || val > 127) return -USNET_EINVAL;
+		s->keepcnt = (uint8_t)val;
+		return 0;
+	case USNET_TCP_CONGESTION:
+		if (val != USNET_CC_CUBIC && val != USNET_CC_NEWRENO) return -USNET_ENOENT;
+		if (s->cc != val) {
+			s->cc = (uint8_t)val;
+			if (s->state >= USNET_TCP_ESTABLISHED) {
+				/* Keep the window; start the new algorithm's state. */
+				uint32_t cw = s->cwnd, ss = s->ssthresh;
+				tcp_cc(s)->init(s, 0);
+				s->cwnd = cw;
+				s->ssthresh = ss;
+			}
+		}
+		return 0;
+	case USNET_TCP_MAXSEG:
+		if (val < 0 || (val && (val < (int)TCP_MSS_MIN || val > 65535))) return -USNET_EINVAL;
+		s->user_mss = (uint16_t)val;
+		return 0;
+	default:
+		return -USNET_ENOPROTOOPT;
+	}
+}
+
+int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt opt, int *val)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (!val)
+		return -USNET_EFAULT;
+	int tcp = s->type == USNET_SOCK_STREAM;
+	switch (opt) {
+	case USNET_SO_REUSEADDR: *val = !!(s->flags & SF_REUSEADDR); return 0;
+	case USNET_SO_REUSEPORT: *val = !!(s->flags & SF_REUSEPORT); return 0;
+	case USNET_SO_KEEPALIVE: *val = !!(s->flags & SF_KEEPALIVE); return 0;
+	case USNET_SO_LINGER: *val = s->linger; return 0;
+	case USNET_SO_RCVBUF: *val = (int)s->rcvbuf; return 0;
+	case USNET_SO_SNDBUF: *val = (int)s->sndbuf; return 0;
+	case USNET_SO_ERROR:
+		*val = s->err;
+		s->err = 0;
+		return 0;
+	case USNET_SO_TYPE: *val = s->type; return 0;
+	case USNET_SO_ACCEPTCONN: *val = tcp && s->state == USNET_TCP_LISTEN; return 0;
+	default:
+		break;
+	}
+	if (!tcp)
+		return -USNET_ENOPROTOOPT;
+	switch (opt) {
+	case USNET_TCP_NODELAY: *val = !!(s->flags & SF_NODELAY); return 0;
+	case USNET_TCP_QUICKACK: *val = !!(s->flags & SF_QUICKACK); return 0;
+	case USNET_TCP_KEEPIDLE: *val = (int)s->keepidle_s; return 0;
+	case USNET_TCP_KEEPINTVL: *val = (int)s->keepintvl_s; return 0;
+	case USNET_TCP_KEEPCNT: *val = s->keepcnt; return 0;
+	case USNET_TCP_CONGESTION: *val = s->cc; return 0;
+	case USNET_TCP_MAXSEG:
+		*val = s->state >= USNET_TCP_ESTABLISHED ? (int)s->mss - ((s->flags & SF_TS_OK) ? 12 : 0) :
+		       (s->user_mss ? s->user_mss : (int)(st->cfg.mtu - 40));
+		return 0;
+	default:
+		return -USNET_ENOPROTOOPT;
+	}
+}
+
+uint32_t usnet_sock_events(struct usnet_stack *st, usnet_sock_t sd)
+{
+	struct sock *s;
+	if (sock_check(st, sd, &s) < 0)
+		return USNET_EV_ERR | USNET_EV_HUP;
+	return sock_events(st, s);
+}
+
+long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t sd)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type == USNET_SOCK_DGRAM)
+		return s->rcvq.head == NIL ? 0 : (long)(st->chunks[s->rcvq.head].aux & 0xffff);
+	return s->rcvq.bytes;
+}
+
+int usnet_sock_set_user(struct usnet_stack *st, usnet_sock_t sd, uint64_t user)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	s->user = user;
+	return 0;
+}
+
+uint64_t usnet_sock_get_user(struct usnet_stack *st, usnet_sock_t sd)
+{
+	struct sock *s;
+	if (sock_check(st, sd, &s) < 0)
+		return 0;
+	return s->user;
+}
+
+int usnet_tcp_info(struct usnet_stack *st, usnet_sock_t sd, struct usnet_tcp_info *info)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (!info)
+		return -USNET_EFAULT;
+	if (s->type != USNET_SOCK_STREAM)
+		return -USNET_EOPNOTSUPP;
+	memset(info, 0, sizeof(*info));
+	info->state = s->state;
+	info->cc = s->cc;
+	info->snd_wscale = s->snd_wscale;
+	info->rcv_wscale = s->rcv_wscale;
+	info->options = ((s->flags & SF_TS_OK) ? 1u : 0) | ((s->flags & SF_SACK_OK) ? 2u : 0) |
+			((s->flags & SF_WS_OK) ? 4u : 0);
+	info->rtt_us = s->srtt_us;
+	info->rttvar_us = s->rttvar_us;
+	info->rto_us = s->rto_us;
+	info->snd_mss = s->mss;
+	info->rcv_mss = s->rcv_mss;
+	info->cwnd = s->cwnd;
+	info->ssthresh = s->ssthresh;
+	info->snd_wnd = s->snd_wnd;
+	info->rcv_wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
+	info->unacked = s->snd_max - s->snd_una;
+	info->sacked = s->sacked_bytes;
+	{
+		uint32_t hl, lost = 0, x = s->snd_una;
+		while (seq_lt(x, s->high_sacked)) {
+			uint32_t h = tcp_sack_next_hole(s, x, s->high_sacked, &hl);
+			if (!hl) break;
+			lost += hl;
+			x = h + hl;
+		}
+		info->lost = lost;
+	}
+	info->retransmits = s->backoff;
+	info->total_retrans = s->total_retrans_lo;
+	info->bytes_sent = s->bytes_sent;
+	info->bytes_acked = s->bytes_acked;
+	info->bytes_received = s->bytes_received;
+	info->segs_out = s->segs_out;
+	info->segs_in = s->segs_in;
+	return 0;
+}

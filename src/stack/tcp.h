@@ -1,0 +1,107 @@
+/*
+ * TCP internals shared by tcp_*.c (included from internal.h).
+ *
+ *   tcp_input.c    segment arrival (RFC 9293 3.10.7), RFC 5961 checks
+ *   tcp_output.c   what to send and building segments
+ *   tcp_timer.c    RTO / persist, delayed ACK, keepalive, TIME_WAIT
+ *   tcp_cc.c       the congestion-control ops table; tcp_cc_newreno.c, tcp_cc_cubic.c
+ *   tcp_sack.c     the sender's SACK scoreboard (RFC 2018 / RFC 6675)
+ *   tcp_reass.c    out-of-order queue of the receiver
+ *   tcp_socket.c   the socket API for TCP
+ */
+#ifndef USNET_TCP_H
+#define USNET_TCP_H
+
+#define TCP_MSS_DEFAULT   536u   /* when the peer sends no MSS option */
+#define TCP_MSS_MIN        88u
+#define TCP_RTO_INIT_US  1000000u
+#define TCP_RTO_MIN_US    200000u
+#define TCP_RTO_MAX_US  120000000u
+#define TCP_DELACK_NS    (40 * NS_PER_MS)
+#define TCP_TIME_WAIT_NS (60 * NS_PER_S)
+#define TCP_FIN_WAIT2_NS (60 * NS_PER_S)
+#define TCP_SYN_RETRIES   6
+#define TCP_SYNACK_RETRIES 5
+#define TCP_MAX_BACKOFF  15
+#define TCP_PERSIST_MIN_US 200000u
+#define TCP_INIT_CWND_SEGS 10u
+#define TCP_DUPTHRESH      3u
+#define TCP_OPT_SPACE     40u
+#define TCP_CHALLENGE_PER_S 1000u
+
+/* ---- congestion control ops (indexed by enum usnet_cc: no code pointers
+ * are stored in the arena, only the index). */
+struct tcp_cc_ops {
+	const char *name;
+	void (*init)(struct sock *s, uint64_t now);
+	/* New data acknowledged outside recovery. */
+	void (*on_ack)(struct sock *s, uint32_t acked, uint64_t now);
+	/* Loss detected by duplicate ACKs/SACK: set ssthresh (cwnd is then set
+	 * by the recovery code). */
+	void (*on_loss)(struct sock *s, uint64_t now);
+	/* Retransmission timeout. */
+	void (*on_rto)(struct sock *s, uint64_t now);
+};
+extern const struct tcp_cc_ops tcp_cc_newreno_ops, tcp_cc_cubic_ops;
+const struct tcp_cc_ops *tcp_cc(const struct sock *s);
+/* Slow start / congestion avoidance increase shared by the algorithms. */
+uint32_t tcp_slow_start(struct sock *s, uint32_t acked);
+uint32_t tcp_flight(const struct sock *s);
+
+/* tcp_input.c */
+void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, uint32_t len,
+	       uint32_t rx_flags);
+void tcp_set_state(struct net_ctx *c, struct sock *s, uint8_t state);
+void tcp_established_init(struct sock *s);
+/* Tear down after a reset or fatal error: err is a positive errno or 0. */
+void tcp_drop(struct net_ctx *c, struct sock *s, int err);
+void tcp_enter_time_wait(struct net_ctx *c, struct sock *s);
+void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
+		     uint32_t mtu);
+
+/* tcp_output.c */
+void tcp_output(struct net_ctx *c, struct sock *s);
+void tcp_send_ack(struct net_ctx *c, struct sock *s);
+void tcp_send_syn(struct net_ctx *c, struct sock *s);
+void tcp_send_rst_for(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *th,
+		      uint32_t seglen, uint8_t flags);
+void tcp_send_rst(struct net_ctx *c, struct sock *s);
+void tcp_send_rst_at(struct net_ctx *c, struct sock *s, uint32_t seq);
+void tcp_send_keepalive(struct net_ctx *c, struct sock *s);
+void tcp_send_window_probe(struct net_ctx *c, struct sock *s);
+/* Retransmit one segment starting at seq (in recovery / after PMTU drop). */
+uint32_t tcp_retransmit_at(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t maxlen);
+uint32_t tcp_rcv_window(const struct sock *s);
+uint32_t tcp_ts_now(const struct net_ctx *c, const struct sock *s);
+uint32_t tcp_isn(struct usnet_stack *st, const struct sock *s, uint64_t now);
+void tcp_arm_rto(struct net_ctx *c, struct sock *s);
+void tcp_send_tlp(struct net_ctx *c, struct sock *s);
+
+/* tcp_timer.c */
+void tcp_timers(struct net_ctx *c, struct sock *s);
+void tcp_keepalive_reset(struct net_ctx *c, struct sock *s);
+void tcp_delack_schedule(struct net_ctx *c, struct sock *s);
+
+/* tcp_sack.c */
+void tcp_sack_update(struct sock *s, const uint32_t (*blocks)[2], unsigned n);
+void tcp_sack_clean(struct sock *s);
+/* First byte >= from not covered by the scoreboard, and how many bytes of
+ * it are uncovered (until the next block or `to`). */
+uint32_t tcp_sack_next_hole(const struct sock *s, uint32_t from, uint32_t to, uint32_t *len);
+int tcp_sack_covered(const struct sock *s, uint32_t seq);
+/* RFC 6675 pipe estimate. */
+uint32_t tcp_pipe(const struct sock *s);
+
+/* tcp_reass.c */
+/* Queue an out-of-order segment; returns 0 or -1 (no buffer). */
+int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const uint8_t *p, uint32_t len);
+/* Move segments now in order onto the receive queue; returns bytes moved. */
+uint32_t tcp_reass_pull(struct usnet_stack *st, struct sock *s);
+/* SACK blocks to report (most recent first); returns the count. */
+unsigned tcp_reass_sack_blocks(struct usnet_stack *st, const struct sock *s, uint32_t (*out)[2], unsigned max);
+
+/* tcp_socket.c */
+int tcp_close(struct net_ctx *c, struct sock *s);
+void tcp_free_orphan(struct net_ctx *c, struct sock *s);
+
+#endif

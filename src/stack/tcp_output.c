@@ -1,0 +1,464 @@
+/*
+ * TCP output: deciding what may be sent (window, congestion window, Nagle,
+ * sender-side silly-window avoidance, SACK-based loss recovery), building
+ * segments with their options, and control segments (SYN, ACK, RST,
+ * keepalive and window probes).
+ */
+#include "internal.h"
+#include "wire_ipv4.h"
+#include "wire_tcp.h"
+
+uint32_t tcp_ts_now(const struct net_ctx *c, const struct sock *s)
+{
+	/* A ~1 ms clock (2^20 ns ticks: no division on the fast path). */
+	return (uint32_t)(c->now >> 20) + s->ts_offset;
+}
+
+uint32_t tcp_isn(struct usnet_stack *st, const struct sock *s, uint64_t now)
+{
+	/* RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secret),
+	 * M a ~4 microsecond clock. */
+	uint32_t t[3] = { s->lip, s->rip, (uint32_t)s->lport << 16 | s->rport };
+	return (uint32_t)siphash24(st->cfg.secret, t, sizeof t) + (uint32_t)(now >> 12);
+}
+
+uint32_t tcp_rcv_window(const struct sock *s)
+{
+	return s->rcvq.bytes < s->rcvbuf ? s->rcvbuf - s->rcvq.bytes : 0;
+}
+
+/* The window to advertise, applying receiver-side SWS avoidance (RFC 9293
+ * 3.8.6.2.2) and never moving the right edge left. Updates rcv_adv. */
+static uint32_t tcp_select_window(struct sock *s)
+{
+	uint32_t space = tcp_rcv_window(s);
+	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
+	if (space > cur) {
+		uint32_t step = min_u32(s->rcvbuf / 2, s->rcv_mss ? s->rcv_mss : TCP_MSS_DEFAULT);
+		if (space - cur < step && space < s->rcvbuf)
+			space = cur;
+	} else {
+		space = cur;
+	}
+	uint32_t w = space >> s->rcv_wscale;
+	if (w > 65535)
+		w = 65535;
+	uint32_t edge = s->rcv_nxt + (w << s->rcv_wscale);
+	if (seq_gt(edge, s->rcv_adv))
+		s->rcv_adv = edge;
+	return w;
+}
+
+static int tcp_send_data(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t len);
+static uint32_t emss(const struct sock *s);
+
+#define TCP_PTO_MIN_US 10000u
+
+/* Tail-loss probe (RFC 8985 section 7): with SACK, more than one segment
+ * in flight and no recovery under way, probe after ~2 RTT rather than wait
+ * for the (much longer) retransmission timeout, so that a lost tail is
+ * repaired by fast recovery.  Returns the probe timeout (us) or 0. */
+static uint64_t tlp_timeout(const struct sock *s)
+{
+	if ((s->flags & (SF_SACK_OK | SF_IN_RECOVERY | SF_TLP_SENT | SF_PERSIST)) != SF_SACK_OK ||
+	    !s->srtt_us || s->state < USNET_TCP_ESTABLISHED || s->state == USNET_TCP_FIN_WAIT_2 ||
+	    s->state == USNET_TCP_TIME_WAIT || s->backoff || s->snd_max - s->snd_una <= s->mss)
+		return 0;
+	uint64_t pto = 2ull * s->srtt_us;
+	if (pto < TCP_PTO_MIN_US)
+		pto = TCP_PTO_MIN_US;
+	return pto < s->rto_us ? pto : 0;
+}
+
+void tcp_arm_rto(struct net_ctx *c, struct sock *s)
+{
+	uint64_t t = s->rto_us, pto = tlp_timeout(s);
+	s->flags &= ~SF_TLP_ARMED;
+	if (pto) {
+		t = pto;
+		s->flags |= SF_TLP_ARMED;
+	}
+	timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + t * NS_PER_US);
+}
+
+/* After sending: a probe becomes due when the flight grows past one
+ * segment (the timer was a plain RTO until then). */
+static void tcp_maybe_arm_tlp(struct net_ctx *c, struct sock *s)
+{
+	if (s->flags & SF_TLP_ARMED)
+		return;
+	uint64_t pto = tlp_timeout(s);
+	if (!pto)
+		return;
+	uint64_t at = c->now + pto * NS_PER_US;
+	if (at < s->timer_at[TMR_RTO]) {
+		s->flags |= SF_TLP_ARMED;
+		timer_set(c->st, sk_index(c->st, s), TMR_RTO, at);
+	}
+}
+
+/* The probe timer fired: send one new segment if the windows allow, else
+ * the last segment again; then wait for the real RTO. */
+void tcp_send_tlp(struct net_ctx *c, struct sock *s)
+{
+	s->flags &= ~SF_TLP_ARMED;
+	s->flags |= SF_TLP_SENT;
+	uint32_t end = s->snd_una + s->sndq.bytes;
+	uint32_t mss = emss(s);
+	int sent = 0;
+	if (seq_lt(s->snd_nxt, end) && seq_lt(s->snd_nxt, s->snd_una + s->snd_wnd)) {
+		uint32_t len = min_u32(end - s->snd_nxt, mss);
+		uint32_t edge = s->snd_una + s->snd_wnd;
+		if (seq_lt(edge, s->snd_nxt + len))
+			len = edge - s->snd_nxt;
+		int n = len ? tcp_send_data(c, s, s->snd_nxt, len) : 0;
+		if (n > 0) {
+			s->snd_nxt += (uint32_t)n;
+			sent = 1;
+		}
+	}
+	if (!sent && s->snd_max != s->snd_una) {
+		uint32_t last = s->snd_max - s->snd_una > mss ? s->snd_max - mss : s->snd_una;
+		if ((s->flags & SF_FIN_SENT) && s->snd_max == end + 1 && seq_gt(last, s->snd_una))
+			last--;   /* keep the FIN in the probe */
+		tcp_retransmit_at(c, s, last, mss);
+	}
+	c->st->stats.tcp_tlp++;
+	timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + (uint64_t)s->rto_us * NS_PER_US);
+}
+
+static uint32_t emss(const struct sock *s)
+{
+	uint32_t m = s->mss - ((s->flags & SF_TS_OK) ? 12u : 0u);
+	return m < 64 ? 64 : m;
+}
+
+/*
+ * Build and send one segment: seq, flags, and len payload bytes taken from
+ * the send queue at seq.  Returns the payload bytes sent, or -1 when no
+ * frame buffer was available.
+ */
+static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t len, uint8_t flags)
+{
+	struct usnet_stack *st = c->st;
+	struct usnet_pkt *p = tx_get(c);
+	if (!p)
+		return -1;
+	uint8_t *th = p->data + ETH_HLEN + IP_HLEN;
+	uint8_t *o = th + TCP_HLEN;
+	uint32_t optlen = 0;
+	if (flags & TH_SYN) {
+		/* MSS, SACK permitted + timestamps, window scale: 20 bytes. */
+		uint32_t my_mss = st->cfg.mtu - IP_HLEN - TCP_HLEN;
+		if (s->user_mss && s->user_mss < my_mss)
+			my_mss = s->user_mss;
+		o[0] = TCPOPT_MSS; o[1] = 4; wr16(o + 2, (uint16_t)my_mss);
+		optlen = 4;
+		int active = s->state == USNET_TCP_SYN_SENT;
+		if (active || (s->flags & SF_SACK_OK)) {
+			o[optlen] = TCPOPT_SACK_PERM; o[optlen + 1] = 2;
+			optlen += 2;
+		} else {
+			o[optlen] = TCPOPT_NOP; o[optlen + 1] = TCPOPT_NOP;
+			optlen += 2;
+		}
+		if (active || (s->flags & SF_TS_OK)) {
+			o[optlen] = TCPOPT_TS; o[optlen + 1] = 10;
+			wr32(o + optlen + 2, tcp_ts_now(c, s));
+			wr32(o + optlen + 6, (flags & TH_ACK) ? s->ts_recent : 0);
+			optlen += 10;
+		} else {
+			memset(o + optlen, TCPOPT_NOP, 10);
+			optlen += 10;
+		}
+		if (active || (s->flags & SF_WS_OK)) {
+			o[optlen] = TCPOPT_NOP; o[optlen + 1] = TCPOPT_WS; o[optlen + 2] = 3; o[optlen + 3] = s->rcv_wscale;
+			optlen += 4;
+		}
+	} else {
+		if (s->flags & SF_TS_OK) {
+			o[0] = TCPOPT_NOP; o[1] = TCPOPT_NOP; o[2] = TCPOPT_TS; o[3] = 10;
+			wr32(o + 4, tcp_ts_now(c, s));
+			wr32(o + 8, s->ts_recent);
+			optlen = 12;
+		}
+		if ((s->flags & SF_SACK_OK) && s->ooo != NIL && (flags & TH_ACK)) {
+			uint32_t room = TCP_OPT_SPACE - optlen;
+			uint32_t max_seg = min_u32(s->mss, c->frame_size - (ETH_HLEN + IP_HLEN + TCP_HLEN));
+			uint32_t seg_room = max_seg > optlen + len ? max_seg - optlen - len : 0;
+			if (seg_room < room) room = seg_room;
+			unsigned max = room >= 2 ? (room - 2) / 8 : 0;
+			if (max > 4) max = 4;
+			uint32_t blk[4][2];
+			unsigned n = max ? tcp_reass_sack_blocks(st, s, blk, max) : 0;
+			if (n) {
+				o[optlen] = TCPOPT_NOP; o[optlen + 1] = TCPOPT_NOP;
+				o[optlen + 2] = TCPOPT_SACK; o[optlen + 3] = (uint8_t)(2 + 8 * n);
+				for (unsigned k = 0; k < n; k++) {
+					wr32(o + optlen + 4 + 8 * k, blk[k][0]);
+					wr32(o + optlen + 8 + 8 * k, blk[k][1]);
+				}
+				optlen += 4 + 8 * n;
+			}
+		}
+	}
+	if (len)
+		byteq_copy_out(st, &s->sndq, seq - s->snd_una, o + optlen, len);
+	uint32_t hlen = TCP_HLEN + optlen;
+	wr16(th + TCP_SPORT, s->lport);
+	wr16(th + TCP_DPORT, s->rport);
+	wr32(th + TCP_SEQ, seq);
+	wr32(th + TCP_ACK, (flags & TH_ACK) ? s->rcv_nxt : 0);
+	th[TCP_OFF] = (uint8_t)((hlen / 4) << 4);
+	th[TCP_FLAGS] = flags;
+	uint32_t win;
+	if (flags & TH_SYN) {
+		win = min_u32(tcp_rcv_window(s), 65535);
+		if (seq_gt(s->rcv_nxt + win, s->rcv_adv))
+			s->rcv_adv = s->rcv_nxt + win;
+	} else {
+		win = tcp_select_window(s);
+	}
+	wr16(th + TCP_WIN, (uint16_t)win);
+	wr16(th + TCP_URP, 0);
+	l4_csum_finish(c, p, IPPROTO_TCP_, s->lip, s->rip, hlen + len);
+	if (ipv4_output(c, p, s->lip, s->rip, IPPROTO_TCP_, hlen + len, IP4_DF, 0) < 0)
+		return -1;
+	st->stats.tcp_tx++;
+	s->segs_out++;
+	if (flags & TH_ACK) {
+		s->flags &= ~(SF_ACK_NOW | SF_DELACK_ONE);
+		if (s->timer_at[TMR_DELACK] != UINT64_MAX)
+			timer_clear(st, sk_index(st, s), TMR_DELACK);
+	}
+	if (flags & TH_RST)
+		st->stats.tcp_rst_tx++;
+	return (int)len;
+}
+
+void tcp_send_ack(struct net_ctx *c, struct sock *s)
+{
+	tcp_emit(c, s, s->snd_nxt, 0, TH_ACK);
+}
+
+void tcp_send_syn(struct net_ctx *c, struct sock *s)
+{
+	uint8_t flags = s->state == USNET_TCP_SYN_SENT ? TH_SYN : (TH_SYN | TH_ACK);
+	tcp_emit(c, s, s->iss, 0, flags);
+}
+
+void tcp_send_rst(struct net_ctx *c, struct sock *s)
+{
+	tcp_emit(c, s, s->snd_nxt, 0, TH_RST | TH_ACK);
+}
+
+void tcp_send_rst_at(struct net_ctx *c, struct sock *s, uint32_t seq)
+{
+	tcp_emit(c, s, seq, 0, TH_RST);
+}
+
+void tcp_send_keepalive(struct net_ctx *c, struct sock *s)
+{
+	/* An old sequence number with no data: the peer answers with an ACK. */
+	tcp_emit(c, s, s->snd_una - 1, 0, TH_ACK);
+}
+
+void tcp_send_window_probe(struct net_ctx *c, struct sock *s)
+{
+	tcp_emit(c, s, s->snd_una - 1, 0, TH_ACK);
+}
+
+/* A RST answering a segment that has no connection (RFC 9293 3.10.7.1). */
+void tcp_send_rst_for(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *th,
+		      uint32_t seglen, uint8_t flags)
+{
+	struct usnet_stack *st = c->st;
+	struct usnet_pkt *p = tx_get(c);
+	if (!p)
+		return;
+	uint8_t *r = p->data + ETH_HLEN + IP_HLEN;
+	wr16(r + TCP_SPORT, rd16(th + TCP_DPORT));
+	wr16(r + TCP_DPORT, rd16(th + TCP_SPORT));
+	if (flags & TH_ACK) {
+		wr32(r + TCP_SEQ, rd32(th + TCP_ACK));
+		wr32(r + TCP_ACK, 0);
+		r[TCP_FLAGS] = TH_RST;
+	} else {
+		uint32_t len = seglen + ((flags & TH_SYN) ? 1 : 0) + ((flags & TH_FIN) ? 1 : 0);
+		wr32(r + TCP_SEQ, 0);
+		wr32(r + TCP_ACK, rd32(th + TCP_SEQ) + len);
+		r[TCP_FLAGS] = TH_RST | TH_ACK;
+	}
+	r[TCP_OFF] = 5 << 4;
+	wr16(r + TCP_WIN, 0);
+	wr16(r + TCP_URP, 0);
+	l4_csum_finish(c, p, IPPROTO_TCP_, dst, src, TCP_HLEN);
+	if (ipv4_output(c, p, dst, src, IPPROTO_TCP_, TCP_HLEN, IP4_DF, 0) == 0) {
+		st->stats.tcp_tx++;
+		st->stats.tcp_rst_tx++;
+	}
+}
+
+/* Sequence number one past the last byte of queued data. */
+static inline uint32_t data_end(const struct sock *s) { return s->snd_una + s->sndq.bytes; }
+
+static int fin_allowed(const struct sock *s)
+{
+	return (s->flags & SF_SHUT_WR) &&
+	       (s->state == USNET_TCP_ESTABLISHED || s->state == USNET_TCP_CLOSE_WAIT ||
+		s->state == USNET_TCP_FIN_WAIT_1 || s->state == USNET_TCP_CLOSING ||
+		s->state == USNET_TCP_LAST_ACK);
+}
+
+/* Send one segment of len bytes at seq (a FIN goes with it when it ends the
+ * data and the FIN is due); accounts retransmissions and RTT timing. */
+static int tcp_send_data(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t len)
+{
+	uint8_t flags = TH_ACK;
+	int fin = 0;
+	/* Never more than the netif's frames hold (they may be smaller than
+	 * the configured MTU). */
+	uint32_t hdrs = ETH_HLEN + IP_HLEN + TCP_HLEN + ((s->flags & SF_TS_OK) ? 12u : 0u);
+	uint32_t room = c->frame_size > hdrs ? c->frame_size - hdrs : 0;
+	if (len > room)
+		len = room;
+	if (fin_allowed(s) && seq + len == data_end(s)) {
+		fin = 1;
+		flags |= TH_FIN;
+	}
+	if (len && seq + len == data_end(s))
+		flags |= TH_PSH;
+	if (!len && !fin)
+		return 0;
+	int retrans = seq_lt(seq, s->snd_max);
+	if (tcp_emit(c, s, seq, len, flags) < 0)
+		return -1;
+	uint32_t end = seq + len + (uint32_t)fin;
+	if (fin)
+		s->flags |= SF_FIN_SENT;
+	if (retrans) {
+		s->total_retrans_lo++;
+		c->st->stats.tcp_retrans++;
+		/* Karn: a retransmitted range is never timed. */
+		if ((s->flags & SF_RTT_TIMING) && seq_le(seq, s->rtt_seq))
+			s->flags &= ~SF_RTT_TIMING;
+	} else if (!(s->flags & SF_RTT_TIMING)) {
+		s->flags |= SF_RTT_TIMING;
+		s->rtt_seq = seq;
+		s->rtt_start = c->now;
+	}
+	if (seq_gt(end, s->snd_max)) {
+		s->bytes_sent += (uint32_t)(end - seq_max(seq, s->snd_max)) - (uint32_t)fin;
+		s->snd_max = end;
+	}
+	if (s->timer_at[TMR_RTO] == UINT64_MAX || (s->flags & SF_PERSIST)) {
+		s->flags &= ~SF_PERSIST;
+		tcp_arm_rto(c, s);
+	} else {
+		tcp_maybe_arm_tlp(c, s);
+	}
+	return (int)(len + (uint32_t)fin);
+}
+
+uint32_t tcp_retransmit_at(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t maxlen)
+{
+	uint32_t end = data_end(s);
+	uint32_t len = seq_lt(seq, end) ? end - seq : 0;
+	len = min_u32(len, min_u32(maxlen, emss(s)));
+	int n = tcp_send_data(c, s, seq, len);
+	return n > 0 ? (uint32_t)n : 0;
+}
+
+static void enter_persist(struct net_ctx *c, struct sock *s)
+{
+	if (s->flags & SF_PERSIST)
+		return;
+	s->flags |= SF_PERSIST;
+	uint64_t t = (uint64_t)max_u32(s->rto_us, TCP_PERSIST_MIN_US) << (s->backoff < 8 ? s->backoff : 8);
+	if (t > 60ull * 1000000) t = 60ull * 1000000;
+	timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + t * NS_PER_US);
+}
+
+void tcp_output(struct net_ctx *c, struct sock *s)
+{
+	switch (s->state) {
+	case USNET_TCP_ESTABLISHED: case USNET_TCP_CLOSE_WAIT: case USNET_TCP_FIN_WAIT_1:
+	case USNET_TCP_CLOSING: case USNET_TCP_LAST_ACK:
+		break;
+	case USNET_TCP_FIN_WAIT_2: case USNET_TCP_TIME_WAIT:
+		if (s->flags & SF_ACK_NOW)
+			tcp_send_ack(c, s);
+		return;
+	default:
+		return;
+	}
+	uint32_t mss = emss(s);
+	int sack_recovery = (s->flags & (SF_IN_RECOVERY | SF_SACK_OK)) == (SF_IN_RECOVERY | SF_SACK_OK);
+	for (unsigned guard = 0; guard < 4096; guard++) {
+		uint32_t end = data_end(s);
+		uint32_t pipe_room = 0;
+		if (sack_recovery) {
+			uint32_t pipe = tcp_pipe(s);
+			if (pipe >= s->cwnd)
+				break;
+			pipe_room = s->cwnd - pipe;
+			/* RFC 6675 NextSeg rule 1: the first lost byte not yet retransmitted. */
+			uint32_t from = seq_max(s->high_rxt, s->snd_una), hlen;
+			uint32_t hole = tcp_sack_next_hole(s, from, s->high_sacked, &hlen);
+			if (hlen && seq_lt(hole, s->high_sacked)) {
+				uint32_t n = tcp_retransmit_at(c, s, hole, min_u32(hlen, pipe_room));
+				if (!n)
+					break;
+				s->high_rxt = hole + n;
+				continue;
+			}
+		}
+		/* New (or, after a timeout, re-sent) data from snd_nxt. */
+		if (seq_lt(s->snd_nxt, s->snd_max) && s->sb_n) {
+			uint32_t hl;
+			s->snd_nxt = tcp_sack_next_hole(s, s->snd_nxt, s->snd_max, &hl);
+		}
+		uint32_t avail = seq_lt(s->snd_nxt, end) ? end - s->snd_nxt : 0;
+		int fin_due = fin_allowed(s) && s->snd_nxt == end;
+		if (!avail && !fin_due)
+			break;
+		uint32_t flight = s->snd_nxt - s->snd_una;
+		uint32_t wnd_edge = s->snd_una + s->snd_wnd;
+		uint32_t usable = seq_gt(wnd_edge, s->snd_nxt) ? wnd_edge - s->snd_nxt : 0;
+		uint32_t cwnd_room;
+		if (sack_recovery)
+			cwnd_room = pipe_room;
+		else {
+			/* Limited transmit (RFC 3042): each of the first two
+			 * duplicate ACKs lets one new segment out beyond cwnd. */
+			uint32_t cw = s->cwnd;
+			if (!(s->flags & SF_IN_RECOVERY) && s->dupacks && s->dupacks < TCP_DUPTHRESH)
+				cw += (uint32_t)s->dupacks * s->mss;
+			cwnd_room = cw > flight ? cw - flight : 0;
+		}
+		uint32_t len = min_u32(min_u32(avail, mss), min_u32(usable, cwnd_room));
+		if (len < avail && len < mss) {
+			if (usable == 0 && flight == 0 && avail) {
+				enter_persist(c, s);
+				break;
+			}
+			if (len == 0)
+				break;
+			/* Window- or cwnd-limited runt: wait for ACKs unless it is at
+			 * least half the largest window the peer offered. */
+			if (flight > 0 && (usable < cwnd_room ? len < s->max_sndwnd / 2 : 1))
+				break;
+		} else if (len < mss && len == avail && flight > 0 &&
+			   (!(s->flags & SF_NODELAY) || (s->flags & SF_CORK))) {
+			/* Nagle (RFC 896): one small segment outstanding at a time. */
+			if (!fin_due || avail)
+				break;
+		}
+		int n = tcp_send_data(c, s, s->snd_nxt, len);
+		if (n <= 0)
+			break;
+		s->snd_nxt += (uint32_t)n;
+	}
+	if (s->flags & SF_ACK_NOW)
+		tcp_send_ack(c, s);
+}

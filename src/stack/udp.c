@@ -1,0 +1,232 @@
+/*
+ * UDP sockets (RFC 768): datagrams are kept as records in the shared pool
+ * (first chunk: seq = source address, aux = source port << 16 | length).
+ * Datagrams larger than the MTU leave as IPv4 fragments.
+ */
+#include "internal.h"
+#include "wire_ipv4.h"
+#include "wire_udp.h"
+#include "wire_icmp.h"
+
+#define UDP_MAX_PAYLOAD (65535u - IP_HLEN - UDP_HLEN)
+
+void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
+	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len)
+{
+	struct usnet_stack *st = c->st;
+	st->stats.udp_rx++;
+	if (len < UDP_HLEN) {
+		st->stats.udp_drop_len++;
+		return;
+	}
+	uint32_t ulen = rd16(p + UDP_LEN);
+	if (ulen < UDP_HLEN || ulen > len) {
+		st->stats.udp_drop_len++;
+		return;
+	}
+	if (rd16(p + UDP_CSUM) != 0 && !(rx_flags & (USNET_PKT_RX_CSUM_OK | USNET_PKT_RX_CSUM_PARTIAL))) {
+		uint64_t sum = csum_add(csum_pseudo(src, dst, IPPROTO_UDP_, ulen), p, ulen);
+		if (csum_fold(sum) != 0xffff) {
+			st->stats.udp_drop_csum++;
+			return;
+		}
+	}
+	uint16_t sport = rd16(p + UDP_SPORT), dport = rd16(p + UDP_DPORT);
+	int32_t i = port_lookup(st, USNET_SOCK_DGRAM, dst == st->cfg.ip ? dst : 0, dport);
+	struct sock *s = i == NIL ? NULL : sk(st, i);
+	if (s && (s->flags & SF_CONNECTED) && (s->rip != src || s->rport != sport))
+		s = NULL;
+	if (!s) {
+		st->stats.udp_no_port++;
+		if (dst == st->cfg.ip)
+			icmp_send_unreach(c, ip_hdr, ip_len, ICMP_UNREACH_PORT);
+		return;
+	}
+	uint32_t plen = ulen - UDP_HLEN;
+	if (s->rcvq.bytes + plen > s->rcvbuf || (s->flags & SF_SHUT_RD)) {
+		st->stats.udp_drop_nobuf++;
+		return;
+	}
+	int32_t rec = chain_from_bytes(st, p + UDP_HLEN, plen);
+	if (rec == NIL) {
+		st->stats.udp_drop_nobuf++;
+		return;
+	}
+	st->chunks[rec].seq = src;
+	st->chunks[rec].aux = (uint32_t)sport << 16 | plen;
+	if (s->rcvq.tail == NIL) s->rcvq.head = rec; else st->chunks[s->rcvq.tail].link = rec;
+	s->rcvq.tail = rec;
+	s->rcvq.bytes += plen;
+	s->flags |= SF_EV_EDGE;
+	sock_notify(c, s);
+}
+
+/* Copy stream bytes [off, off+n) of (header, iov...) into dst. */
+static void gather(uint8_t *dst, const uint8_t *hdr, uint32_t hlen,
+		   const struct usnet_iovec *iov, int iovcnt, uint32_t off, uint32_t n)
+{
+	while (n && off < hlen) {
+		*dst++ = hdr[off++];
+		n--;
+	}
+	off -= hlen;
+	for (int i = 0; i < iovcnt && n; i++) {
+		uint32_t l = (uint32_t)iov[i].len;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		uint32_t k = min_u32(l - off, n);
+		memcpy(dst, (const uint8_t *)iov[i].base + off, k);
+		dst += k;
+		n -= k;
+		off = 0;
+	}
+}
+
+static uint64_t csum_iov(uint64_t sum, const struct usnet_iovec *iov, int iovcnt)
+{
+	uint32_t pos = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].len)
+			continue;
+		uint16_t part = csum_fold(csum_add(0, iov[i].base, iov[i].len));
+		if (pos & 1)   /* a piece starting at an odd offset sums byte-swapped */
+			part = (uint16_t)(part << 8 | part >> 8);
+		sum += part;
+		pos += (uint32_t)iov[i].len;
+	}
+	return sum;
+}
+
+long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+	       const struct usnet_addr *to)
+{
+	struct usnet_stack *st = c->st;
+	uint32_t dip;
+	uint16_t dport;
+	if (to) {
+		dip = to->ip;
+		dport = to->port;
+	} else if (s->flags & SF_CONNECTED) {
+		dip = s->rip;
+		dport = s->rport;
+	} else {
+		return -USNET_EDESTADDRREQ;
+	}
+	if (dport == 0 || dip == 0)
+		return -USNET_EINVAL;
+	if (s->flags & SF_SHUT_WR)
+		return -USNET_EPIPE;
+	uint64_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].len;
+	if (total > UDP_MAX_PAYLOAD)
+		return -USNET_EMSGSIZE;
+	uint32_t nh;
+	if (dip != 0xffffffffu && route_lookup(st, dip, &nh) < 0)
+		return -USNET_ENETUNREACH;
+	if (!(s->flags & SF_BOUND)) {
+		uint16_t port;
+		int r = choose_ephemeral(st, USNET_SOCK_DGRAM, s->lip, 0, 0, &port);
+		if (r < 0)
+			return r;
+		s->lport = port;
+		port_insert(st, sk_index(st, s));
+	}
+	uint32_t ulen = UDP_HLEN + (uint32_t)total;
+	uint32_t src = st->cfg.ip;
+	uint8_t hdr[UDP_HLEN];
+	wr16(hdr + UDP_SPORT, s->lport);
+	wr16(hdr + UDP_DPORT, dport);
+	wr16(hdr + UDP_LEN, (uint16_t)ulen);
+	wr16(hdr + UDP_CSUM, 0);
+	uint32_t room = c->frame_size > ETH_HLEN + IP_HLEN ? c->frame_size - ETH_HLEN - IP_HLEN : 0;
+	if (room > st->cfg.mtu - IP_HLEN)
+		room = st->cfg.mtu - IP_HLEN;
+	if (ulen <= room) {
+		struct usnet_pkt *p = tx_get(c);
+		if (!p)
+			return -USNET_ENOBUFS;
+		uint8_t *u = p->data + ETH_HLEN + IP_HLEN;
+		gather(u, hdr, UDP_HLEN, iov, iovcnt, 0, ulen);
+		l4_csum_finish(c, p, IPPROTO_UDP_, src, dip, ulen);
+		int r = ipv4_output(c, p, src, dip, IPPROTO_UDP_, ulen, 0, 0);
+		if (r < 0)
+			return r;
+		st->stats.udp_tx++;
+		return (long)total;
+	}
+	/* Fragmented: the checksum must be complete before the first fragment. */
+	uint16_t sum = (uint16_t)~csum_fold(csum_iov(csum_add(csum_pseudo(src, dip, IPPROTO_UDP_, ulen), hdr, UDP_HLEN),
+						     iov, iovcnt));
+	if (sum == 0)
+		sum = 0xffff;
+	wr16(hdr + UDP_CSUM, sum);
+	uint32_t fmax = room & ~7u;
+	uint16_t id = ++st->ip_id;
+	for (uint32_t off = 0; off < ulen; off += fmax) {
+		uint32_t n = min_u32(fmax, ulen - off);
+		struct usnet_pkt *p = tx_get(c);
+		if (!p)
+			return -USNET_ENOBUFS;
+		gather(p->data + ETH_HLEN + IP_HLEN, hdr, UDP_HLEN, iov, iovcnt, off, n);
+		uint16_t frag = (uint16_t)(off / 8) | (off + n < ulen ? IP4_MF : 0);
+		int r = ipv4_output(c, p, src, dip, IPPROTO_UDP_, n, frag, id);
+		if (r < 0)
+			return r;
+	}
+	st->stats.udp_tx++;
+	return (long)total;
+}
+
+long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+	       unsigned flags, struct usnet_addr *from)
+{
+	struct usnet_stack *st = c->st;
+	int32_t rec = s->rcvq.head;
+	if (rec == NIL) {
+		if (s->flags & SF_SHUT_RD)
+			return 0;
+		return -USNET_EAGAIN;
+	}
+	uint32_t plen = st->chunks[rec].aux & 0xffff;
+	if (from) {
+		from->ip = st->chunks[rec].seq;
+		from->port = (uint16_t)(st->chunks[rec].aux >> 16);
+	}
+	uint32_t copied = 0;
+	int32_t k = rec;
+	uint32_t koff = 0;
+	for (int i = 0; i < iovcnt && k != NIL; i++) {
+		uint8_t *d = iov[i].base;
+		uint32_t want = (uint32_t)iov[i].len;
+		while (want && k != NIL) {
+			struct chunk *ch = &st->chunks[k];
+			uint32_t n = min_u32(ch->len - koff, want);
+			memcpy(d, chunk_ptr(st, k) + ch->off + koff, n);
+			d += n;
+			want -= n;
+			copied += n;
+			koff += n;
+			if (koff == ch->len) {
+				k = ch->next;
+				koff = 0;
+			}
+		}
+	}
+	if (!(flags & USNET_MSG_PEEK)) {
+		s->rcvq.head = st->chunks[rec].link;
+		if (s->rcvq.head == NIL)
+			s->rcvq.tail = NIL;
+		s->rcvq.bytes -= plen;
+		chunk_free_chain(st, rec);
+		sock_notify(c, s);
+	}
+	return (flags & USNET_MSG_TRUNC) ? (long)plen : (long)copied;
+}
+
+void udp_close(struct usnet_stack *st, struct sock *s)
+{
+	sock_free(st, sk_index(st, s));
+}

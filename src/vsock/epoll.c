@@ -1,0 +1,384 @@
+/*
+ * usnet switch — epoll over user sockets and kernel fds.
+ *
+ * The program's epoll fd stays a real kernel epoll holding its kernel fds
+ * (and user sockets backed by a kernel fd).  User sockets registered in it
+ * live in a per-process side list ("set"); the fd is then "tracked"
+ * (fdmap < 0).  epoll_wait collects ready user sockets (level or edge
+ * triggered, EPOLLONESHOT), then the kernel's events, and sleeps on the real
+ * epoll fd and the bell together when nothing is ready.
+ *
+ * Edge triggering: every provider notification bumps the slot's generation;
+ * an edge-triggered item is reported when it is ready and its generation
+ * moved since it was last reported.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "vsock.h"
+
+#define MAX_SETS 4096
+
+struct ep_item {
+	int fd;
+	int nested;          /* the fd is a tracked epoll fd */
+	uint32_t slot;
+	uint32_t events;
+	uint64_t data;
+	uint32_t last_gen;   /* edge triggering: generation last reported */
+	uint32_t seen_gen;   /* generation at the last readiness check ... */
+	int was_ready;       /* ... and whether it was ready then */
+	int armed;           /* 0 after a EPOLLONESHOT report, until EPOLL_CTL_MOD */
+};
+
+struct ep_set {
+	int used;
+	int n, cap;
+	unsigned rr;         /* where the next scan starts (fairness) */
+	struct ep_item *items;
+	int32_t *index;      /* fd -> item + 1 (a sparse mapping, vsock_fdmap_size entries) */
+};
+
+static struct ep_set sets[MAX_SETS];
+static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+/* How many sets hold each fd (only fds below this size are counted). */
+#define REG_COUNT_MAX 65536
+static unsigned short reg_count[REG_COUNT_MAX];
+
+static struct ep_set *set_of(int epfd)
+{
+	int32_t e = vsock_fd_entry(epfd);
+	return e < 0 ? &sets[-e - 1] : NULL;
+}
+
+static struct ep_item *find(struct ep_set *st, int fd)
+{
+	if (fd < 0 || fd >= vsock_fdmap_size || !st->index[fd])
+		return NULL;
+	return &st->items[st->index[fd] - 1];
+}
+
+static int grow(struct ep_set *st)
+{
+	int cap = st->cap ? st->cap * 2 : 64;
+	void *m = (void *)vsock_sys(SYS_mmap, 0, (size_t)cap * sizeof(struct ep_item), PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((long)m < 0 && (long)m > -4096)
+		return -ENOMEM;
+	if (st->items) {
+		memcpy(m, st->items, (size_t)st->n * sizeof(struct ep_item));
+		vsock_sys(SYS_munmap, st->items, (size_t)st->cap * sizeof(struct ep_item), 0, 0, 0, 0);
+	}
+	st->items = m;
+	st->cap = cap;
+	return 0;
+}
+
+/* Track epfd (it gets a set); -errno when it is not an epoll fd. */
+static struct ep_set *track(int epfd)
+{
+	struct ep_set *st = set_of(epfd);
+	if (st)
+		return st;
+	/* Is epfd an epoll fd?  Removing an fd it does not hold says ENOENT
+	 * for an epoll fd, EINVAL for anything else, EBADF for no fd. */
+	struct epoll_event ev = { 0 };
+	long r = vsock_sys(SYS_epoll_ctl, epfd, EPOLL_CTL_DEL, vsock_bell_fd(), &ev, 0, 0);
+	if (r != -ENOENT) {
+		errno = r == 0 ? EINVAL : (int)-r;
+		return NULL;
+	}
+	if (epfd >= vsock_fdmap_size) {
+		errno = EMFILE;
+		return NULL;
+	}
+	for (int i = 0; i < MAX_SETS; i++) {
+		if (sets[i].used)
+			continue;
+		if (!sets[i].index) {
+			void *m = (void *)vsock_sys(SYS_mmap, 0, (size_t)vsock_fdmap_size * sizeof(int32_t),
+						   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+						   -1, 0);
+			if ((long)m < 0 && (long)m > -4096) {
+				errno = ENOMEM;
+				return NULL;
+			}
+			sets[i].index = m;
+		}
+		sets[i].used = 1;
+		sets[i].n = 0;
+		sets[i].rr = 0;
+		atomic_store(&vsock_fdmap[epfd], -(i + 1));
+		atomic_fetch_add(&vsock_user_fds, 1);
+		return &sets[i];
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
+static uint32_t item_ready(struct ep_item *it, int depth);
+
+static bool set_has_ready(struct ep_set *st, int depth)
+{
+	for (int i = 0; i < st->n; i++)
+		if (st->items[i].armed && item_ready(&st->items[i], depth))
+			return true;
+	return false;
+}
+
+/* What the item would report now (before edge filtering). */
+static uint32_t item_ready(struct ep_item *it, int depth)
+{
+	uint32_t want = (it->events & ~(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP))
+			| EPOLLERR | EPOLLHUP;
+	if (it->nested) {
+		struct ep_set *inner = set_of(it->fd);
+		if (!inner || depth > 4)
+			return 0;
+		return set_has_ready(inner, depth + 1) ? (EPOLLIN & want) : 0;
+	}
+	/* Readiness only changes with a notification (which bumps the
+	 * generation): an item not ready at the last check, with no
+	 * notification since, is still not ready, without asking the provider. */
+	struct vsock_slot *s = &vsock_shm->slots[it->slot];
+	uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+	if (!it->was_ready && gen == it->seen_gen)
+		return 0;
+	uint32_t ev = vsock_prov->poll(vsock_prov_ctx, s->ps) & want;
+	it->seen_gen = gen;
+	it->was_ready = ev != 0;
+	return ev;
+}
+
+bool vsock_epoll_has_user_ready(int epfd)
+{
+	pthread_mutex_lock(&ep_lock);
+	struct ep_set *st = set_of(epfd);
+	bool r = st && set_has_ready(st, 0);
+	pthread_mutex_unlock(&ep_lock);
+	return r;
+}
+
+static void item_remove(struct ep_set *st, struct ep_item *it)
+{
+	if (it->fd < REG_COUNT_MAX && reg_count[it->fd])
+		reg_count[it->fd]--;
+	st->index[it->fd] = 0;
+	*it = st->items[--st->n];
+	if (it != &st->items[st->n])
+		st->index[it->fd] = (int32_t)(it - st->items) + 1;
+}
+
+void vsock_epoll_forget_fd(int fd)
+{
+	pthread_mutex_lock(&ep_lock);
+	if (fd >= REG_COUNT_MAX || reg_count[fd]) {
+		for (int i = 0; i < MAX_SETS; i++) {
+			if (!sets[i].used)
+				continue;
+			struct ep_item *it = find(&sets[i], fd);
+			if (it)
+				item_remove(&sets[i], it);
+		}
+	}
+	struct ep_set *st = set_of(fd);
+	if (st) {
+		while (st->n)
+			item_remove(st, &st->items[0]);
+		st->used = 0;
+		atomic_store(&vsock_fdmap[fd], 0);
+		atomic_fetch_sub(&vsock_user_fds, 1);
+	}
+	pthread_mutex_unlock(&ep_lock);
+}
+
+static long ctl_user(int epfd, int op, int fd, struct epoll_event *ev, bool nested)
+{
+	if (epfd == fd)
+		return -EINVAL;
+	if (op != EPOLL_CTL_DEL && !ev)
+		return -EFAULT;
+	pthread_mutex_lock(&ep_lock);
+	long r = 0;
+	struct ep_set *st = track(epfd);
+	if (!st) {
+		r = -errno;
+		goto out;
+	}
+	struct ep_item *it = find(st, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (it) {
+			r = -EEXIST;
+			break;
+		}
+		if (st->n == st->cap && (r = grow(st)) < 0)
+			break;
+		it = &st->items[st->n++];
+		st->index[fd] = st->n;
+		*it = (struct ep_item){ .fd = fd, .nested = nested, .events = ev->events, .data = ev->data.u64,
+					.armed = 1, .was_ready = 1 };
+		if (!nested) {
+			it->slot = (uint32_t)(vsock_fd_entry(fd) - 1);
+			it->last_gen = atomic_load(&vsock_shm->slots[it->slot].gen) - 1;
+		}
+		if (fd < REG_COUNT_MAX)
+			reg_count[fd]++;
+		break;
+	case EPOLL_CTL_MOD:
+		if (!it) {
+			r = -ENOENT;
+			break;
+		}
+		if ((it->events | ev->events) & EPOLLEXCLUSIVE) {
+			r = -EINVAL;
+			break;
+		}
+		it->events = ev->events;
+		it->data = ev->data.u64;
+		it->armed = 1;
+		it->was_ready = 1;
+		if (!nested)
+			it->last_gen = atomic_load(&vsock_shm->slots[it->slot].gen) - 1;
+		break;
+	case EPOLL_CTL_DEL:
+		if (!it) {
+			r = -ENOENT;
+			break;
+		}
+		item_remove(st, it);
+		break;
+	default:
+		r = -EINVAL;
+	}
+out:
+	pthread_mutex_unlock(&ep_lock);
+	if (r == 0 && op != EPOLL_CTL_DEL)
+		vsock_bell_ring();   /* a waiter in another thread may now have work */
+	return r;
+}
+
+static long epoll_ctl_call(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int32_t e = vsock_fd_entry(fd);
+	if (e > 0) {
+		struct vsock_slot *s = &vsock_shm->slots[e - 1];
+		int kfd = vsock_slot_kernel_fd(s);
+		if (kfd >= 0)   /* the kernel watches it under the program's data */
+			return vsock_sys(SYS_epoll_ctl, epfd, op, kfd, ev, 0, 0);
+		return ctl_user(epfd, op, fd, ev, false);
+	}
+	if (e < 0) {
+		/* An epoll fd inside another: the kernel nests the real ones; the
+		 * side list adds the inner fd's user readiness. */
+		long r = vsock_sys(SYS_epoll_ctl, epfd, op, fd, ev, 0, 0);
+		if (r < 0)
+			return r;
+		long u = ctl_user(epfd, op, fd, ev, true);
+		return u == -ENOENT && op == EPOLL_CTL_DEL ? 0 : u;
+	}
+	return USNET_HOOK_PASS;   /* a kernel fd into a tracked epoll fd */
+}
+
+static int collect_user(struct ep_set *st, struct epoll_event *out, int max)
+{
+	int k = 0;
+	pthread_mutex_lock(&ep_lock);
+	int n = st->n;
+	for (int j = 0; j < n && k < max; j++) {
+		struct ep_item *it = &st->items[(st->rr + (unsigned)j) % (unsigned)n];
+		if (!it->armed)
+			continue;
+		uint32_t ev = item_ready(it, 0);
+		if (!ev)
+			continue;
+		if (it->events & EPOLLET) {
+			uint32_t gen = it->nested ? it->last_gen + 1 : atomic_load(&vsock_shm->slots[it->slot].gen);
+			if (gen == it->last_gen)
+				continue;
+			it->last_gen = gen;
+		}
+		if (it->events & EPOLLONESHOT)
+			it->armed = 0;
+		out[k].events = ev;
+		out[k].data.u64 = it->data;
+		k++;
+	}
+	if (n)
+		st->rr = (st->rr + 1) % (unsigned)n;
+	pthread_mutex_unlock(&ep_lock);
+	return k;
+}
+
+static bool any_ready(void *arg)
+{
+	struct ep_set *st = arg;
+	pthread_mutex_lock(&ep_lock);
+	bool r = set_has_ready(st, 0);
+	pthread_mutex_unlock(&ep_lock);
+	return r;
+}
+
+static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t deadline, const sigset_t *mask)
+{
+	struct ep_set *st = set_of(epfd);
+	if (!st || st->n == 0)
+		return USNET_HOOK_PASS;
+	if (max <= 0 || (size_t)max > (size_t)0x7fffffff / sizeof(struct epoll_event))
+		return -EINVAL;
+	bool progressed = false;
+	for (;;) {
+		int n = collect_user(st, out, max);
+		if (n < max) {
+			long k = vsock_sys(SYS_epoll_wait, epfd, out + n, max - n, 0, 0, 0);
+			if (k < 0 && n == 0)
+				return k;
+			if (k > 0)
+				n += (int)k;
+		}
+		if (n > 0 || (int64_t)vsock_now_ns() >= deadline)
+			return n;
+		if (!progressed) {
+			vsock_provider_progress();
+			progressed = true;
+			continue;
+		}
+		struct pollfd kp = { .fd = epfd, .events = POLLIN };
+		int r = vsock_sleep(&kp, 1, deadline, mask, any_ready, st);
+		if (r < 0)
+			return r;
+		progressed = false;
+	}
+}
+
+long vsock_epoll_call(struct usnet_syscall *sc)
+{
+	long *a = sc->args;
+	switch (sc->nr) {
+	case SYS_epoll_ctl:
+		return epoll_ctl_call((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait: {
+		int ms = (int)a[3];
+		int64_t dl = ms < 0 ? INT64_MAX : (int64_t)vsock_now_ns() + (int64_t)ms * 1000000LL;
+		const sigset_t *mask = sc->nr == SYS_epoll_pwait ? (const sigset_t *)a[4] : NULL;
+		return epoll_wait_call((int)a[0], (struct epoll_event *)a[1], (int)a[2], dl, mask);
+	}
+	case SYS_epoll_pwait2: {
+		const struct timespec *ts = (const struct timespec *)a[3];
+		if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L))
+			return -EINVAL;
+		int64_t dl = ts ? (int64_t)vsock_now_ns() + (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec
+				: INT64_MAX;
+		return epoll_wait_call((int)a[0], (struct epoll_event *)a[1], (int)a[2], dl,
+				       (const sigset_t *)a[4]);
+	}
+	default:
+		return USNET_HOOK_PASS;
+	}
+}

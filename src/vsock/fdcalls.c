@@ -1,0 +1,157 @@
+/*
+ * usnet switch — fd-level calls on user sockets: close, dup/dup2/dup3,
+ * fcntl, ioctl, fstat, close_range.  The placeholder fd under every user
+ * socket lets the kernel do the numbering; these calls keep the fd table in
+ * step with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "vsock.h"
+#include "vsock_calls.h"
+
+void vsock_fd_release(int fd)
+{
+	int32_t e = vsock_fd_entry(fd);
+	if (e == 0)
+		return;
+	vsock_epoll_forget_fd(fd);
+	if (e > 0) {
+		struct vsock_slot *s = &vsock_shm->slots[e - 1];
+		vsock_fd_unmap(fd);
+		vsock_slot_unref(s);
+	}
+}
+
+long vsock_close(int fd)
+{
+	vsock_fd_release(fd);
+	return vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+long vsock_dup(int fd, int min, bool cloexec)
+{
+	struct vsock_slot *s = vsock_fd_slot(fd);
+	long nfd = vsock_sys(SYS_fcntl, fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, min, 0, 0, 0);
+	if (nfd < 0 || !s)
+		return nfd;
+	if (nfd >= vsock_fdmap_size) {
+		vsock_sys(SYS_close, nfd, 0, 0, 0, 0, 0);
+		return -EMFILE;
+	}
+	vsock_slot_ref(s);
+	vsock_fd_map((int)nfd, s);
+	return nfd;
+}
+
+long vsock_dup3(int oldfd, int newfd, int flags, bool is_dup2)
+{
+	struct vsock_slot *s = vsock_fd_slot(oldfd);
+	long r = is_dup2 ? vsock_sys(SYS_dup2, oldfd, newfd, 0, 0, 0, 0)
+			 : vsock_sys(SYS_dup3, oldfd, newfd, flags, 0, 0, 0);
+	if (r < 0 || oldfd == newfd)
+		return r;
+	/* The kernel replaced whatever newfd was: forget it, then map the copy. */
+	vsock_fd_release(newfd);
+	if (s) {
+		vsock_slot_ref(s);
+		vsock_fd_map(newfd, s);
+	}
+	return r;
+}
+
+long vsock_fcntl(int fd, struct vsock_slot *s, int cmd, long arg)
+{
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		return vsock_dup(fd, (int)arg, cmd == F_DUPFD_CLOEXEC);
+	case F_GETFL:
+		return O_RDWR | (long)atomic_load(&s->status);
+	case F_SETFL:
+		if (arg & O_NONBLOCK)
+			atomic_fetch_or(&s->status, O_NONBLOCK);
+		else
+			atomic_fetch_and(&s->status, ~(uint32_t)O_NONBLOCK);
+		return 0;
+	default:
+		/* F_GETFD/F_SETFD act on the placeholder, which carries the
+		 * real FD_CLOEXEC; the rest (F_SETOWN, locks) are harmless there. */
+		return USNET_HOOK_PASS;
+	}
+}
+
+/* Interface queries (SIOCGIF*) need a real socket, whatever the fd is. */
+static long interface_ioctl(unsigned long req, void *arg)
+{
+	static int helper = -1;
+	if (helper < 0) {
+		long fd = vsock_sys(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
+		if (fd < 0)
+			return fd;
+		long hi = vsock_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 530, 0, 0, 0);
+		if (hi >= 0) {
+			vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+			fd = hi;
+		}
+		helper = (int)fd;
+	}
+	return vsock_sys(SYS_ioctl, helper, req, arg, 0, 0, 0);
+}
+
+long vsock_ioctl(struct vsock_slot *s, unsigned long req, void *arg)
+{
+	switch (req) {
+	case FIONBIO: {
+		if (!arg)
+			return -EFAULT;
+		int on = *(int *)arg;
+		if (on)
+			atomic_fetch_or(&s->status, O_NONBLOCK);
+		else
+			atomic_fetch_and(&s->status, ~(uint32_t)O_NONBLOCK);
+		return 0;
+	}
+	case FIOCLEX:
+	case FIONCLEX:
+		return USNET_HOOK_PASS;
+	default:
+		break;
+	}
+	if (req >= SIOCGIFNAME && req <= SIOCSIFMAP && req != SIOCATMARK)
+		return interface_ioctl(req, arg);
+	if (!vsock_prov->ioctl)
+		return -ENOTTY;
+	return vsock_prov->ioctl(vsock_prov_ctx, s->ps, req, arg);
+}
+
+long vsock_fstat(int fd, void *st)
+{
+	long r = vsock_sys(SYS_fstat, fd, st, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	struct stat *sb = st;
+	sb->st_mode = S_IFSOCK | 0777;
+	sb->st_size = 0;
+	sb->st_blocks = 0;
+	sb->st_blksize = 4096;
+	sb->st_ino = 0x75736e00u + (unsigned)vsock_fd_entry(fd);
+	return 0;
+}
+
+void vsock_close_range(unsigned first, unsigned last, unsigned flags)
+{
+	if (flags & CLOSE_RANGE_CLOEXEC)
+		return;
+	if (last >= (unsigned)vsock_fdmap_size)
+		last = (unsigned)vsock_fdmap_size - 1;
+	for (unsigned fd = first; fd <= last && atomic_load(&vsock_user_fds) > 0; fd++)
+		vsock_fd_release((int)fd);
+}

@@ -1,0 +1,137 @@
+/*
+ * usnet switch — the hook handler: the first code every system call of the
+ * program reaches.  Built with -mgeneral-regs-only: deciding "not ours" and
+ * passing the call on must not touch vector registers (the hook saves only
+ * the general ones).  Only calls that may concern a user socket enter the
+ * switch proper, through usnet_hook_call_saved().
+ */
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "vsock.h"
+#include "vsock_handler.h"
+
+enum call_kind {
+	K_NONE = 0,
+	K_FD0,        /* args[0] is an fd (socket or tracked epoll) */
+	K_FD01,       /* args[0] or args[1] (dup2, dup3, sendfile) */
+	K_SOCKET,     /* socket(): AF_INET and AF_INET6 only */
+	K_FDSET,      /* poll/select: any user fd in the process */
+	K_EPOLL_CTL,  /* args[0] tracked epoll or args[2] a user fd */
+	K_RANGE,      /* close_range */
+	K_SIGACTION,  /* rt_sigaction: noted, then passed */
+};
+
+#define NR_TABLE 512
+static const unsigned char call_kind[NR_TABLE] = {
+	[SYS_read] = K_FD0, [SYS_write] = K_FD0, [SYS_readv] = K_FD0, [SYS_writev] = K_FD0,
+	[SYS_pread64] = K_FD0, [SYS_pwrite64] = K_FD0, [SYS_preadv] = K_FD0, [SYS_pwritev] = K_FD0,
+	[SYS_preadv2] = K_FD0, [SYS_pwritev2] = K_FD0,
+	[SYS_close] = K_FD0, [SYS_dup] = K_FD0, [SYS_fcntl] = K_FD0, [SYS_ioctl] = K_FD0,
+	[SYS_fstat] = K_FD0, [SYS_newfstatat] = K_FD0,
+	[SYS_bind] = K_FD0, [SYS_listen] = K_FD0, [SYS_accept] = K_FD0, [SYS_accept4] = K_FD0,
+	[SYS_connect] = K_FD0, [SYS_shutdown] = K_FD0,
+	[SYS_getsockopt] = K_FD0, [SYS_setsockopt] = K_FD0,
+	[SYS_getsockname] = K_FD0, [SYS_getpeername] = K_FD0,
+	[SYS_sendto] = K_FD0, [SYS_recvfrom] = K_FD0, [SYS_sendmsg] = K_FD0, [SYS_recvmsg] = K_FD0,
+	[SYS_sendmmsg] = K_FD0, [SYS_recvmmsg] = K_FD0,
+	[SYS_epoll_wait] = K_FD0, [SYS_epoll_pwait] = K_FD0, [SYS_epoll_pwait2] = K_FD0,
+	[SYS_dup2] = K_FD01, [SYS_dup3] = K_FD01, [SYS_sendfile] = K_FD01,
+	[SYS_socket] = K_SOCKET,
+	[SYS_poll] = K_FDSET, [SYS_ppoll] = K_FDSET, [SYS_select] = K_FDSET, [SYS_pselect6] = K_FDSET,
+	[SYS_epoll_ctl] = K_EPOLL_CTL,
+	[SYS_close_range] = K_RANGE,
+	[SYS_rt_sigaction] = K_SIGACTION,
+};
+
+/* Signals whose handler is installed without SA_RESTART: a blocking socket
+ * call they interrupt fails with EINTR; otherwise the switch restarts it, as
+ * Linux does.  (Which signal interrupted a sleep is not known, so one such
+ * handler makes every interruption an EINTR.) */
+#define NSIG_TRACKED 65
+static unsigned char interrupting[NSIG_TRACKED];
+static _Atomic int interrupting_count;
+
+/* The kernel's struct sigaction layout on x86-64 and arm64. */
+struct k_sigaction_view { unsigned long handler; unsigned long flags; };
+#define K_SA_RESTART 0x10000000UL
+
+static void note_sigaction(const struct usnet_syscall *sc)
+{
+	long sig = sc->args[0];
+	const struct k_sigaction_view *act = (const void *)sc->args[1];
+	if (!act || sig <= 0 || sig >= NSIG_TRACKED)
+		return;
+	/* SIG_DFL (0) and SIG_IGN (1) run no handler. */
+	unsigned char now = act->handler > 1 && !(act->flags & K_SA_RESTART);
+	if (now != interrupting[sig]) {
+		interrupting[sig] = now;
+		atomic_fetch_add(&interrupting_count, now ? 1 : -1);
+	}
+}
+
+bool vsock_signals_restart(void)
+{
+	return atomic_load_explicit(&interrupting_count, memory_order_relaxed) == 0;
+}
+
+/* Set while the switch runs in this thread: calls it makes through libc
+ * (a provider, a backend) go straight to the kernel. */
+static __thread int in_switch __attribute__((tls_model("initial-exec")));
+
+void vsock_handler_leave_switch(int *saved)
+{
+	*saved = in_switch;
+	in_switch = 0;
+}
+
+void vsock_handler_reenter_switch(int saved)
+{
+	in_switch = saved;
+}
+
+static long enter_switch(void *arg)
+{
+	in_switch = 1;
+	long r = vsock_dispatch(arg);
+	in_switch = 0;
+	return r;
+}
+
+long vsock_handler(struct usnet_syscall *sc)
+{
+	unsigned long nr = (unsigned long)sc->nr;
+	if (nr >= NR_TABLE || in_switch)
+		return USNET_HOOK_PASS;
+	switch (call_kind[nr]) {
+	case K_NONE:
+		return USNET_HOOK_PASS;
+	case K_FD0:
+		if (!vsock_fd_entry(sc->args[0]))
+			return USNET_HOOK_PASS;
+		break;
+	case K_FD01:
+		if (!vsock_fd_entry(sc->args[0]) && !vsock_fd_entry(sc->args[1]))
+			return USNET_HOOK_PASS;
+		break;
+	case K_SOCKET:
+		if (sc->args[0] != AF_INET && sc->args[0] != AF_INET6)
+			return USNET_HOOK_PASS;
+		break;
+	case K_FDSET:
+	case K_RANGE:
+		if (atomic_load_explicit(&vsock_user_fds, memory_order_relaxed) == 0)
+			return USNET_HOOK_PASS;
+		break;
+	case K_EPOLL_CTL:
+		if (!vsock_fd_entry(sc->args[0]) && !vsock_fd_entry(sc->args[2]))
+			return USNET_HOOK_PASS;
+		break;
+	case K_SIGACTION:
+		note_sigaction(sc);
+		return USNET_HOOK_PASS;
+	default:
+		return USNET_HOOK_PASS;
+	}
+	return usnet_hook_call_saved(enter_switch, sc);
+}

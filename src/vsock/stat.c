@@ -1,0 +1,84 @@
+/*
+ * usnet switch — the statistics file `usnet stat` reads: each process with
+ * an active provider rewrites /dev/shm/usnet-PID.stat about once a second
+ * (from the progress thread): its sockets and the provider's counters.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "vsock.h"
+
+extern long vsock_pid;
+
+static void stat_path(char *p, size_t n, long pid)
+{
+	snprintf(p, n, "/dev/shm/usnet-%ld.stat", pid);
+}
+
+static void addr_str(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+		port = ntohs(a->sin_port);
+		snprintf(out, n, "%s:%u", ip, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+		port = ntohs(a->sin6_port);
+		snprintf(out, n, "[%s]:%u", ip, port);
+	} else {
+		snprintf(out, n, "-");
+	}
+}
+
+void vsock_stat_publish(void)
+{
+	static char buf[65536];
+	size_t len = 0;
+	len += (size_t)snprintf(buf + len, sizeof buf - len, "pid %ld\nprovider %s\n", vsock_pid, vsock_prov->name);
+	if (vsock_prov->stats)
+		len += vsock_prov->stats(vsock_prov_ctx, buf + len, sizeof buf - len - 1);
+	for (int fd = 0; fd < vsock_fdmap_size && len + 256 < sizeof buf; fd++) {
+		int32_t e = vsock_fd_entry(fd);
+		if (e <= 0)
+			continue;
+		struct vsock_slot *s = &vsock_shm->slots[e - 1];
+		struct sockaddr_storage l = { 0 }, p = { 0 };
+		socklen_t ll = sizeof l, pl = sizeof p;
+		char ls[80], ps[80];
+		if (vsock_prov->getsockname(vsock_prov_ctx, s->ps, (struct sockaddr *)&l, &ll) < 0)
+			l.ss_family = 0;
+		if (vsock_prov->getpeername(vsock_prov_ctx, s->ps, (struct sockaddr *)&p, &pl) < 0)
+			p.ss_family = 0;
+		addr_str(&l, ls, sizeof ls);
+		addr_str(&p, ps, sizeof ps);
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "socket fd=%d %s local=%s peer=%s events=0x%x\n",
+					fd, s->type == SOCK_STREAM ? "tcp" : "udp", ls, ps,
+					vsock_prov->poll(vsock_prov_ctx, s->ps));
+	}
+	char path[64], tmp[80];
+	stat_path(path, sizeof path, vsock_pid);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	long fd = vsock_sys(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, 0, 0);
+	if (fd < 0)
+		return;
+	vsock_sys(SYS_write, fd, buf, len, 0, 0, 0);
+	vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	vsock_sys(SYS_rename, tmp, path, 0, 0, 0, 0);
+}
+
+void vsock_stat_remove(void)
+{
+	if (!vsock_prov)
+		return;
+	char path[64];
+	stat_path(path, sizeof path, vsock_sys(SYS_getpid, 0, 0, 0, 0, 0, 0));
+	vsock_sys(SYS_unlink, path, 0, 0, 0, 0, 0);
+}

@@ -1,0 +1,171 @@
+/*
+ * usnet — the socket switch's internal interfaces (src/vsock/).
+ *
+ * Vocabulary
+ *  - user socket: a socket a provider implements.  The program sees it as a
+ *    real kernel fd number (a dup of a placeholder memfd named
+ *    "usnet-socket"), so numbering, dup2 targets, EMFILE and FD_CLOEXEC
+ *    behave as Linux.
+ *  - slot: the open-file-description of a user socket (provider handle,
+ *    O_NONBLOCK, timeouts, options for hand-over), in memory shared with
+ *    forked children; fds (in any process) reference slots.
+ *  - fdmap: per-process table fd -> slot (> 0) or tracked epoll fd (< 0).
+ *    The hook handler reads it to decide "not ours" in a few instructions.
+ */
+#ifndef USNET_VSOCK_H
+#define USNET_VSOCK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "usnet/hook.h"
+#include "usnet/provider.h"
+
+/* ---- configuration and logging (config.c) ------------------------------ */
+extern int vsock_log_level;   /* 0 errors, 1 info, 2 debug */
+void vsock_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Configuration value ("backend", "ip", ...) from USNET_<KEY>, or NULL. */
+const char *vsock_config(const char *key);
+/* Real system call, never dispatched. */
+#define vsock_sys(nr, a0, a1, a2, a3, a4, a5) \
+	usnet_hook_syscall((nr), (long)(a0), (long)(a1), (long)(a2), (long)(a3), (long)(a4), (long)(a5))
+uint64_t vsock_now_ns(void);
+
+/* ---- slots and the fd table (fdtable.c) -------------------------------- */
+#define VSOCK_MAX_SLOTS 8192
+#define VSOCK_MAX_REPLAY 12
+
+struct vsock_replay_opt { int level, name, val; };
+
+/* Which processes hold how many of a slot's references, so that the
+ * references of a process that died without closing (a forked child that
+ * called _exit) can be dropped.  Processes beyond the table are untracked. */
+#define VSOCK_OWNERS 8
+struct vsock_owner { int32_t pid; uint32_t n; };
+
+struct vsock_slot {
+	_Atomic uint32_t refs;        /* fds referencing it, all processes */
+	_Atomic int owner_lock;
+	struct vsock_owner owners[VSOCK_OWNERS];
+	_Atomic uint32_t gen;         /* bumped by every provider notify */
+	_Atomic uint32_t status;      /* O_NONBLOCK (the file status flag) */
+	int domain, type, protocol;   /* type without SOCK_NONBLOCK/CLOEXEC */
+	usnet_psock_t ps;             /* provider handle */
+	int64_t rcvtimeo_ns, sndtimeo_ns;   /* 0: none */
+	int nreplay;                  /* options to replay on hand-over */
+	struct vsock_replay_opt replay[VSOCK_MAX_REPLAY];
+};
+
+/* State shared by every process that forked from the first one. */
+struct vsock_shared {
+	_Atomic uint32_t sleepers;    /* threads sleeping on the bell */
+	_Atomic uint32_t alloc_hint;
+	struct vsock_slot slots[VSOCK_MAX_SLOTS];
+};
+
+extern struct vsock_shared *vsock_shm;
+extern _Atomic int32_t *vsock_fdmap;   /* fd -> slot+1 (>0) or -(epoll+1) (<0) */
+extern int vsock_fdmap_size;
+extern _Atomic int vsock_user_fds;     /* fds mapped (sockets + epolls with user interest) */
+
+static inline int32_t vsock_fd_entry(long fd)
+{
+	if (fd < 0 || fd >= vsock_fdmap_size || !vsock_fdmap)
+		return 0;
+	return atomic_load_explicit(&vsock_fdmap[fd], memory_order_acquire);
+}
+/* The slot of fd, or NULL when fd is not a user socket. */
+static inline struct vsock_slot *vsock_fd_slot(long fd)
+{
+	int32_t e = vsock_fd_entry(fd);
+	return e > 0 ? &vsock_shm->slots[e - 1] : NULL;
+}
+static inline uint32_t vsock_slot_index(const struct vsock_slot *s)
+{
+	return (uint32_t)(s - vsock_shm->slots);
+}
+
+int  vsock_fdtable_init(void);
+/* A new slot with one reference, or NULL (ENFILE). */
+struct vsock_slot *vsock_slot_alloc(void);
+void vsock_slot_ref(struct vsock_slot *s);
+/* In a forked child: count the child's copies of every user socket. */
+void vsock_fdtable_after_fork(void);
+/* Drop the references of processes that are gone (progress thread). */
+void vsock_slots_reap(void);
+/* Drop one reference; the last one closes the provider socket. */
+void vsock_slot_unref(struct vsock_slot *s);
+/* Reserve the lowest free fd number >= min for a user socket (a dup of the
+ * placeholder); -errno (EMFILE) otherwise. */
+int  vsock_fd_reserve(int min, bool cloexec);
+void vsock_fd_map(int fd, struct vsock_slot *s);
+/* Forget fd (the placeholder stays open: the caller closes or replaces it). */
+void vsock_fd_unmap(int fd);
+/* Inherited placeholders after execve: close them with a log line. */
+void vsock_close_inherited(void);
+
+/* ---- the provider (provider.c) ----------------------------------------- */
+extern const struct usnet_provider *vsock_prov;
+extern void *vsock_prov_ctx;
+/* Load and initialise the configured provider once; 0 or -errno. */
+int  vsock_provider_ready(void);
+/* Kernel fd mirroring the socket's readiness, or -1. */
+int  vsock_slot_kernel_fd(struct vsock_slot *s);
+uint32_t vsock_slot_events(struct vsock_slot *s);
+void vsock_provider_progress(void);
+
+/* ---- sleeping (wait.c) --------------------------------------------------- */
+/* Wake every thread sleeping in vsock_sleep (all processes). */
+void vsock_bell_ring(void);
+int  vsock_bell_init(void);
+/* The bell's fd: pollable, and never in any epoll set of the program. */
+int  vsock_bell_fd(void);
+/* Sleep until the bell rings, one of kfds is ready, the deadline passes
+ * (absolute monotonic ns; INT64_MAX: none) or a signal arrives.  `recheck`
+ * is called after registering as a sleeper, to close the race with a
+ * notification; when it returns true no sleep happens.  Returns the number
+ * of kfds with revents (>= 0) or -EINTR. */
+int  vsock_sleep(struct pollfd *kfds, int nk, int64_t deadline, const sigset_t *mask,
+		 bool (*recheck)(void *), void *arg);
+/* Wait until the slot has any of `events` (or ERR/HUP), or the deadline.
+ * 0 ready, -EAGAIN timed out, -EINTR. */
+int  vsock_wait_slot(struct vsock_slot *s, uint32_t events, int64_t deadline);
+/* Start the progress thread of this process if it is not running. */
+void vsock_progress_start(void);
+void vsock_after_fork_child(void);
+/* Scratch memory of the calling thread (at least `need` bytes), one area per
+ * user so that nested users do not overlap. */
+enum vsock_scratch_area { VSOCK_SCRATCH_IO, VSOCK_SCRATCH_POLL, VSOCK_SCRATCH_SLEEP, VSOCK_SCRATCH_N };
+void *vsock_scratch(enum vsock_scratch_area area, size_t need);
+
+/* ---- system calls (dispatch.c, sockcalls.c, pollselect.c, epoll.c) ------ */
+long vsock_dispatch(struct usnet_syscall *sc);
+long vsock_sock_call(struct usnet_syscall *sc);
+long vsock_poll_call(struct usnet_syscall *sc);
+long vsock_epoll_call(struct usnet_syscall *sc);
+/* epoll fds nested into others: user readiness of a tracked epoll fd. */
+bool vsock_epoll_has_user_ready(int epfd);
+void vsock_epoll_forget_fd(int fd);
+
+/* Map provider readiness to what poll() reports for `events`. */
+static inline short vsock_poll_revents(uint32_t ev, short want)
+{
+	short r = 0;
+	if (ev & USNET_PROVIDER_EV_IN) r |= want & (POLLIN | POLLRDNORM);
+	if (ev & USNET_PROVIDER_EV_OUT) r |= want & (POLLOUT | POLLWRNORM);
+	if (ev & USNET_PROVIDER_EV_PRI) r |= want & POLLPRI;
+	if (ev & USNET_PROVIDER_EV_RDHUP) r |= want & POLLRDHUP;
+	if (ev & USNET_PROVIDER_EV_ERR) r |= POLLERR;
+	if (ev & USNET_PROVIDER_EV_HUP) r |= POLLHUP;
+	return r;
+}
+
+/* Statistics file for `usnet stat` (stat.c). */
+void vsock_stat_publish(void);
+void vsock_stat_remove(void);
+
+#endif /* USNET_VSOCK_H */

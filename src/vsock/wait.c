@@ -1,0 +1,261 @@
+/*
+ * usnet switch — sleeping and waking.
+ *
+ * One eventfd, the bell, is shared by every thread and every forked process
+ * of the program.  Each sleeping thread has its own epoll fd with the bell
+ * registered edge-triggered: every ring queues an event in every such epoll
+ * fd, so no waiter can miss one and nobody has to drain the bell.  A thread
+ * sleeps in ppoll() on its epoll fd plus whatever kernel fds it waits for.
+ * Rings only happen while someone sleeps (the shared sleepers count), so a
+ * busy program pays no system call per event.
+ *
+ * The progress thread keeps the provider's timers, ACKs and handshakes going
+ * while the program computes: it sleeps on the provider's wait fds until the
+ * next deadline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "vsock.h"
+#include "vsock_handler.h"
+
+/* The cap on one sleep: a safety net for events that come from another
+ * process without a ring (and for providers without notifications). */
+#define SLEEP_CAP_NS 20000000LL
+
+static int bell_fd = -1;
+static _Atomic unsigned fork_generation;
+static __thread int thread_epfd __attribute__((tls_model("initial-exec"))) = -1;
+static __thread unsigned thread_epfd_gen __attribute__((tls_model("initial-exec")));
+static __thread void *thread_scratch[VSOCK_SCRATCH_N] __attribute__((tls_model("initial-exec")));
+static __thread size_t thread_scratch_len[VSOCK_SCRATCH_N] __attribute__((tls_model("initial-exec")));
+static int spin_ns = 20000;
+
+static int high_fd(long fd)
+{
+	if (fd < 0)
+		return (int)fd;
+	long hi = vsock_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 520, 0, 0, 0);
+	if (hi < 0)
+		return (int)fd;
+	vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	return (int)hi;
+}
+
+int vsock_bell_init(void)
+{
+	long fd = vsock_sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0, 0, 0, 0);
+	if (fd < 0)
+		return (int)fd;
+	bell_fd = high_fd(fd);
+	const char *s = vsock_config("spin_us");
+	if (s)
+		spin_ns = (int)strtol(s, NULL, 10) * 1000;
+	return 0;
+}
+
+int vsock_bell_fd(void)
+{
+	return bell_fd;
+}
+
+void vsock_bell_ring(void)
+{
+	if (atomic_load(&vsock_shm->sleepers) == 0)
+		return;
+	uint64_t one = 1;
+	vsock_sys(SYS_write, bell_fd, &one, sizeof one, 0, 0, 0);
+}
+
+static int my_epfd(void)
+{
+	unsigned gen = atomic_load(&fork_generation);
+	if (thread_epfd >= 0 && thread_epfd_gen == gen)
+		return thread_epfd;
+	/* A forked child must not share its parent's waiting epoll. */
+	long ep = vsock_sys(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0, 0, 0, 0);
+	if (ep < 0)
+		return (int)ep;
+	ep = high_fd(ep);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
+	vsock_sys(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, bell_fd, &ev, 0, 0);
+	if (thread_epfd >= 0 && thread_epfd_gen == gen)
+		vsock_sys(SYS_close, thread_epfd, 0, 0, 0, 0, 0);
+	thread_epfd = (int)ep;
+	thread_epfd_gen = gen;
+	return thread_epfd;
+}
+
+void *vsock_scratch(enum vsock_scratch_area area, size_t need)
+{
+	if (need <= thread_scratch_len[area])
+		return thread_scratch[area];
+	size_t len = need < 65536 ? 65536 : (need + 65535) & ~(size_t)65535;
+	void *m = (void *)vsock_sys(SYS_mmap, 0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((long)m < 0 && (long)m > -4096)
+		return NULL;
+	if (thread_scratch[area])
+		vsock_sys(SYS_munmap, thread_scratch[area], thread_scratch_len[area], 0, 0, 0, 0);
+	thread_scratch[area] = m;
+	thread_scratch_len[area] = len;
+	return m;
+}
+
+int vsock_sleep(struct pollfd *kfds, int nk, int64_t deadline, const sigset_t *mask,
+		bool (*recheck)(void *), void *arg)
+{
+	int ep = my_epfd();
+	/* The provider's wait fds too: a frame for us wakes us directly, and
+	 * we run the stack ourselves rather than wait for the progress thread. */
+	int wfds[4];
+	int nw = vsock_prov && vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, wfds, 4) : 0;
+	struct pollfd local[8];
+	struct pollfd *pf = local;
+	int head = 1 + nw;
+	if (nk + head > (int)(sizeof local / sizeof local[0])) {
+		pf = vsock_scratch(VSOCK_SCRATCH_SLEEP, (size_t)(nk + head) * sizeof *pf);
+		if (!pf)
+			return -ENOMEM;
+	}
+	pf[0] = (struct pollfd){ .fd = ep, .events = POLLIN };
+	for (int i = 0; i < nw; i++)
+		pf[1 + i] = (struct pollfd){ .fd = wfds[i], .events = POLLIN };
+	for (int i = 0; i < nk; i++) {
+		pf[head + i] = kfds[i];
+		pf[head + i].revents = 0;
+	}
+	atomic_fetch_add(&vsock_shm->sleepers, 1);
+	if (recheck && recheck(arg)) {
+		atomic_fetch_sub(&vsock_shm->sleepers, 1);
+		return 0;
+	}
+	int64_t now = (int64_t)vsock_now_ns();
+	int64_t until = deadline;
+	if (until - now > SLEEP_CAP_NS)
+		until = now + SLEEP_CAP_NS;
+	struct timespec ts = { 0, 0 };
+	if (until > now) {
+		ts.tv_sec = (until - now) / 1000000000LL;
+		ts.tv_nsec = (until - now) % 1000000000LL;
+	}
+	int saved;
+	vsock_handler_leave_switch(&saved);
+	long r = vsock_sys(SYS_ppoll, pf, nk + head, &ts, mask, mask ? 8 : 0, 0);
+	vsock_handler_reenter_switch(saved);
+	atomic_fetch_sub(&vsock_shm->sleepers, 1);
+	if (r < 0)
+		return r == -EINTR ? -EINTR : (int)r;
+	if (pf[0].revents) {
+		struct epoll_event ev;
+		vsock_sys(SYS_epoll_wait, ep, &ev, 1, 0, 0, 0);
+	}
+	bool frames = false;
+	for (int i = 0; i < nw; i++)
+		frames |= pf[1 + i].revents != 0;
+	if (frames)
+		vsock_provider_progress();
+	int ready = 0;
+	for (int i = 0; i < nk; i++) {
+		kfds[i].revents = pf[head + i].revents;
+		if (kfds[i].revents)
+			ready++;
+	}
+	return ready;
+}
+
+struct slot_wait { struct vsock_slot *s; uint32_t events; };
+
+static bool slot_ready(void *arg)
+{
+	struct slot_wait *w = arg;
+	return (vsock_slot_events(w->s) & (w->events | USNET_PROVIDER_EV_ERR | USNET_PROVIDER_EV_HUP)) != 0;
+}
+
+int vsock_wait_slot(struct vsock_slot *s, uint32_t events, int64_t deadline)
+{
+	struct slot_wait w = { s, events };
+	int64_t spin_until = (int64_t)vsock_now_ns() + spin_ns;
+	int kfd = vsock_slot_kernel_fd(s);
+	for (;;) {
+		if (slot_ready(&w))
+			return 0;
+		int64_t now = (int64_t)vsock_now_ns();
+		if (now >= deadline)
+			return -EAGAIN;
+		if (now < spin_until) {
+			vsock_provider_progress();
+			continue;
+		}
+		struct pollfd kp = { .fd = kfd, .events = (short)(events | POLLRDHUP) };
+		int r = vsock_sleep(&kp, kfd >= 0 ? 1 : 0, deadline, NULL, slot_ready, &w);
+		/* As Linux: restarted after SA_RESTART handlers, unless the socket
+		 * has a timeout (then EINTR). */
+		if (r == -EINTR && (deadline != INT64_MAX || !vsock_signals_restart()))
+			return -EINTR;
+	}
+}
+
+/* ---- the progress thread ------------------------------------------------ */
+
+static _Atomic unsigned progress_generation = ~0u;
+
+static void *progress_main(void *arg)
+{
+	(void)arg;
+	unsigned gen = atomic_load(&fork_generation);
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	uint64_t last_stat = 0;
+	while (gen == atomic_load(&fork_generation)) {
+		uint64_t now = vsock_now_ns();
+		uint64_t next = vsock_prov->progress ? vsock_prov->progress(vsock_prov_ctx, now) : UINT64_MAX;
+		if (now - last_stat > 1000000000ull) {
+			vsock_stat_publish();
+			vsock_slots_reap();
+			last_stat = now;
+		}
+		struct pollfd pf[8];
+		int fds[8];
+		int n = vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, fds, 8) : 0;
+		for (int i = 0; i < n; i++)
+			pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		now = vsock_now_ns();
+		uint64_t wait = next > now ? next - now : 0;
+		if (wait > 100000000ull)
+			wait = 100000000ull;
+		struct timespec ts = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) };
+		vsock_sys(SYS_ppoll, pf, n, &ts, NULL, 0, 0);
+	}
+	return NULL;
+}
+
+void vsock_progress_start(void)
+{
+	unsigned gen = atomic_load(&fork_generation);
+	unsigned old = atomic_load(&progress_generation);
+	if (old == gen || !atomic_compare_exchange_strong(&progress_generation, &old, gen))
+		return;
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	if (pthread_create(&t, &a, progress_main, NULL) != 0)
+		vsock_log(0, "cannot start the progress thread; timers run only inside socket calls");
+	pthread_attr_destroy(&a);
+}
+
+void vsock_after_fork_child(void)
+{
+	atomic_fetch_add(&fork_generation, 1);
+}

@@ -1,0 +1,18 @@
+# Tests of the system-call hook (tests/hook/run.sh): the probe program and the
+# library it dlopen()s.
+HOOK_TEST_DIR := $(B)/hook/tests
+TEST_SUITES += tests/hook/run.sh
+TEST_DEPS += $(HOOK_TEST_DIR)/probe $(HOOK_TEST_DIR)/libhookraw.so $(HOOK_TEST_DIR)/api_probe
+
+$(HOOK_TEST_DIR)/probe: tests/hook/probe.c tests/hook/probe_vector.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ tests/hook/probe.c tests/hook/probe_vector.c -ldl -lpthread
+
+$(HOOK_TEST_DIR)/libhookraw.so: tests/hook/hookraw_lib.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -shared -o $@ $<
+
+# The contract used directly, the hook linked into the program.
+$(HOOK_TEST_DIR)/api_probe: tests/hook/api_probe.c $(B)/libusnet-hook.a include/usnet/hook.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -mgeneral-regs-only -o $@ $< $(B)/libusnet-hook.a $(HOOK_LDLIBS)

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Tests of the system-call hook (src/hook/) through `usnet trace`.
+#
+# The probe (tests/hook/probe.c) makes a known number of getppid calls by one
+# route each (libc, syscall(), inline syscall, dlopen, JIT, threads, clone,
+# vfork+exec, posix_spawn, fork, signal handlers, ...); `usnet trace -c` must
+# count exactly that many, in each hook mode where the route makes sense.
+# Then: a Go program's raw calls, real programs' output unchanged under the
+# hook, agreement with strace -f -c, the per-call line format, the non-root
+# fallback, and a stray call into page 0.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+B=build
+USNET=$B/usnet
+PROBE=$B/hook/tests/probe
+RAWLIB=$PWD/$B/hook/tests/libhookraw.so
+LIB=$PWD/$B/libusnet-trace.so
+T=${HOOK_TEST_TIMEOUT:-30}
+
+tmp=$(mktemp -d /tmp/usnet-hook-test.$$.XXXXXX)
+chmod 755 "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+
+for f in "$USNET" "$PROBE" "$RAWLIB" "$LIB"; do
+    if [ ! -e "$f" ]; then
+        fail hook-build "$f is missing (run make)"
+        exit 0
+    fi
+done
+
+# count NAME FILE: the calls column of NAME in a `usnet trace -c` table.
+count() { awk -v n="$1" '$NF == n { print $1; found=1 } END { if (!found) print 0 }' "$2"; }
+# errors NAME FILE: the errors column (empty when none).
+errors() { awk -v n="$1" '$NF == n { print (NF == 3 ? $2 : 0); found=1 } END { if (!found) print 0 }' "$2"; }
+
+# expect_count TEST MODE EXPECTED PROBE-ARGS...
+expect_count() {
+    local name=$1 mode=$2 want=$3; shift 3
+    local out=$tmp/$name.table err=$tmp/$name.err rc
+    timeout "$T" "$USNET" trace -c -o "$out" --hook "$mode" -- "$PROBE" "$@" 2>"$err"
+    rc=$?
+    if [ "$rc" -eq 77 ]; then
+        skip "$name" "the CPU lacks the feature"
+        return
+    fi
+    if [ "$rc" -ne 0 ]; then
+        fail "$name" "exit status $rc: $(head -c 300 "$err" | tr '\n' ' ')"
+        return
+    fi
+    local got
+    got=$(count getppid "$out")
+    if [ "$got" = "$want" ]; then
+        pass "$name"
+    else
+        fail "$name" "counted $got getppid calls, expected $want"
+    fi
+}
+
+# --- every route, counted exactly, in every mode ---
+for mode in rewrite sud auto; do
+    expect_count "hook-$mode-libc" "$mode" 100 libc 100
+    expect_count "hook-$mode-syscall" "$mode" 100 syscall 100
+    expect_count "hook-$mode-inline" "$mode" 100 inline 100
+    expect_count "hook-$mode-dlopen" "$mode" 100 dlopen "$RAWLIB" 100
+    # JIT: each generated call is checked against a libc getppid (2 per round)
+    if [ "$mode" = rewrite ]; then
+        skip "hook-$mode-jit-rwx" "code written into RWX memory after mapping it is only seen by SUD (auto, sud)"
+    else
+        expect_count "hook-$mode-jit-rwx" "$mode" 200 jit-rwx 100
+    fi
+    expect_count "hook-$mode-jit-wx" "$mode" 200 jit-wx 100
+    expect_count "hook-$mode-threads" "$mode" 400 threads 4 100
+    # child N + parent N + one libc getppid in the parent
+    expect_count "hook-$mode-clone-vm" "$mode" 201 clone-vm 100
+    expect_count "hook-$mode-vfork-exec" "$mode" 201 vfork-exec 100
+    expect_count "hook-$mode-posix-spawn" "$mode" 201 spawn 100
+    # the hook puts LD_PRELOAD and USNET_* back into an emptied environment
+    expect_count "hook-$mode-exec-noenv" "$mode" 100 exec-noenv 100
+    expect_count "hook-$mode-fork" "$mode" 201 fork 100
+    expect_count "hook-$mode-signals" "$mode" 20 signals 20
+    expect_count "hook-$mode-redzone" "$mode" 100 redzone 100
+    # AVX2 then AVX-512 (when present) rounds
+    if grep -qw avx512f /proc/cpuinfo; then
+        expect_count "hook-$mode-vector" "$mode" 200 vector 100
+    else
+        expect_count "hook-$mode-vector" "$mode" 100 vector 100
+    fi
+    # vector state across the hook's own vector-using code (XSAVE/XRSTOR)
+    expect_count "hook-$mode-vector-rewrite" "$mode" 50 vector-rewrite 50
+done
+
+# --- the contract used directly: answer, change arguments, after_pass,
+# mode name, call_saved; the hook linked into the program itself ---
+API=$B/hook/tests/api_probe
+for mode in rewrite sud auto; do
+    name=hook-$mode-api
+    if [ ! -x "$API" ]; then
+        fail "$name" "$API is missing (run make test)"
+        continue
+    fi
+    out=$(timeout "$T" "$API" "$mode" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ] && [ "$out" = "$(printf 'redirected\napi ok')" ]; then
+        pass "$name"
+    else
+        fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
+    fi
+done
+
+# --- bad pointers in calls the hook looks into: Linux's errors, no crash ---
+want=$(timeout "$T" "$PROBE" bad-pointers 2>&1; echo "status $?")
+for mode in rewrite sud auto; do
+    name=hook-$mode-bad-pointers
+    got=$(USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" bad-pointers 2>&1; echo "status $?")
+    if [ "$got" = "$want" ]; then
+        pass "$name"
+    else
+        fail "$name" "'$(echo $got)' differs from '$(echo $want)'"
+    fi
+done
+
+# --- a stray call into page 0 is reported with its address, not run ---
+for mode in rewrite auto; do
+    name=hook-$mode-null-call
+    timeout "$T" "$USNET" trace -c -o "$tmp/null.table" --hook "$mode" -- "$PROBE" null-call 2>"$tmp/null.err"
+    rc=$?
+    if [ "$rc" -eq 134 ] && grep -q "call into page 0 from 0x[0-9a-f]*, which is not a rewritten system call" "$tmp/null.err"; then
+        pass "$name"
+    else
+        fail "$name" "exit status $rc, stderr: $(head -c 200 "$tmp/null.err" | tr '\n' ' ')"
+    fi
+done
+
+# --- one line per call without -c ---
+name=hook-trace-lines
+timeout "$T" "$USNET" trace -o "$tmp/lines" -- "$PROBE" inline 7 >/dev/null 2>&1
+ppid=$$
+n=$(grep -c "^\[[0-9]*\] getppid(.*) = [0-9][0-9]*$" "$tmp/lines" 2>/dev/null)
+if [ "${n:-0}" -ge 7 ] && grep -q "exit_group(0, .*) = ?" "$tmp/lines"; then
+    pass "$name"
+else
+    fail "$name" "expected 7+ getppid lines and an exit_group line, got: $(head -3 "$tmp/lines" 2>/dev/null | tr '\n' ' ')"
+fi
+
+# --- usnet trace -c agrees with strace -f -c ---
+if need_cmd strace; then
+    timeout "$T" strace -f -c -o "$tmp/strace.txt" "$PROBE" mix 50 >/dev/null 2>&1
+    for mode in rewrite sud auto; do
+        name=hook-$mode-vs-strace
+        timeout "$T" "$USNET" trace -c -o "$tmp/mix.table" --hook "$mode" -- "$PROBE" mix 50 2>/dev/null
+        bad=""
+        for sc in getppid write chdir lseek; do
+            s_calls=$(awk -v n=$sc '$NF == n { print $4 }' "$tmp/strace.txt")
+            s_err=$(awk -v n=$sc '$NF == n { print (NF == 6 ? $5 : 0) }' "$tmp/strace.txt")
+            u_calls=$(count $sc "$tmp/mix.table")
+            u_err=$(errors $sc "$tmp/mix.table")
+            [ "$s_calls" = "$u_calls" ] && [ "${s_err:-0}" = "${u_err:-0}" ] ||
+                bad="$bad $sc: strace $s_calls/${s_err:-0}, usnet $u_calls/${u_err:-0};"
+        done
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "calls/errors differ:$bad"; fi
+    done
+else
+    skip hook-vs-strace "strace is not installed"
+fi
+
+# --- Go: the runtime's own SYSCALL instructions, goroutines on several threads ---
+if need_cmd go; then
+    GODIR=$PWD/$B/hook/go
+    mkdir -p "$GODIR"
+    if [ ! -x "$GODIR/goprobe" ] || [ tests/hook/goprobe/main.go -nt "$GODIR/goprobe" ]; then
+        (cd tests/hook/goprobe && GOCACHE=$GODIR/cache GOPATH=$GODIR/path GO111MODULE=off \
+            GOPROXY=off GOFLAGS=-mod=mod CGO_ENABLED=1 timeout 300 go build -o "$GODIR/goprobe" main.go) \
+            >"$tmp/go-build.log" 2>&1
+    fi
+    if [ -x "$GODIR/goprobe" ]; then
+        for mode in rewrite sud auto; do
+            name=hook-$mode-go
+            out=$(timeout "$T" "$USNET" trace -c -o "$tmp/go.table" --hook "$mode" -- "$GODIR/goprobe" 1000 2>&1)
+            got=$(count getppid "$tmp/go.table")
+            # RawSyscall N times, each checked against os.Getppid (another raw call)
+            if [ "$out" = ok ] && [ "$got" = 2000 ]; then pass "$name"; else fail "$name" "output '$out', counted $got getppid, expected 2000"; fi
+        done
+    else
+        fail hook-go-build "go build failed: $(tail -3 "$tmp/go-build.log" | tr '\n' ' ')"
+    fi
+else
+    skip hook-go "golang-go is not installed"
+fi
+
+# --- real programs behave the same under a pass-through hook ---
+printf 'int main(void) { return 42; }\n' >"$tmp/cc.c"
+run_real() {   # run_real MODE|native CMD...: output and status in one string
+    local mode=$1; shift
+    if [ "$mode" = native ]; then
+        "$@" 2>&1
+    else
+        USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$@" 2>&1
+    fi
+    echo "status $?"
+}
+real_ls() { ls -l --time-style=+ /usr/share/doc/bash; }
+# the distribution's interpreter (a version-manager shim would add its own processes)
+PY=$(command -v /usr/bin/python3 || command -v python3)
+real_python3() { "$PY" -c "import hashlib, json; print(json.dumps([hashlib.sha256(b'usnet').hexdigest(), sum(range(10**5))]))"; }
+real_git() { git --version; }
+real_curl() { curl -s file:///etc/hostname; }
+real_gcc() { rm -f "$tmp/cc.out"; gcc -o "$tmp/cc.out" "$tmp/cc.c" && "$tmp/cc.out"; echo "program status $?"; }
+real_bash() { bash -c 'seq 1 2000 | sort -r | head -3 | tr 0-9 a-j'; }
+for mode in rewrite sud auto; do
+    for prog in ls python3 git curl gcc bash; do
+        name=hook-$mode-real-$prog
+        if ! need_cmd "$prog"; then
+            skip "$name" "$prog is not installed"
+            continue
+        fi
+        want=$(run_real native "real_$prog")
+        # the functions run in a bash that is itself under the hook
+        got=$(run_real "$mode" bash -c "$(declare -f "real_$prog"); tmp=$tmp; PY=$PY; real_$prog")
+        if [ "$want" = "$got" ]; then
+            pass "$name"
+        else
+            fail "$name" "output differs: '$(echo "$want" | head -c 120)' vs '$(echo "$got" | head -c 120)'"
+        fi
+    done
+done
+
+# --- without page 0 (a normal user, vm.mmap_min_addr > 0): auto falls back to
+# SUD with one line, rewrite refuses with that line ---
+minaddr=$(cat /proc/sys/vm/mmap_min_addr 2>/dev/null || echo 0)
+if ! need_root || ! need_cmd setpriv; then
+    skip hook-nonroot "needs root and setpriv to run as nobody"
+elif [ "$minaddr" -eq 0 ]; then
+    skip hook-nonroot "vm.mmap_min_addr is 0: anyone can map page 0 here"
+else
+    as_nobody() { timeout "$T" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+    mkdir -p "$tmp/nobody" && chmod 1777 "$tmp/nobody"
+    name=hook-nonroot-auto
+    as_nobody "$USNET" trace -c -o "$tmp/nobody/auto.table" --hook auto -- "$PROBE" inline 100 2>"$tmp/nobody.err"
+    rc=$?
+    lines=$(grep -c "page 0 cannot be mapped (vm.mmap_min_addr is $minaddr).*using Syscall User Dispatch alone" "$tmp/nobody.err")
+    got=$(count getppid "$tmp/nobody/auto.table" 2>/dev/null)
+    if [ "$rc" -eq 0 ] && [ "$lines" = 1 ] && [ "$got" = 100 ]; then
+        pass "$name"
+    else
+        fail "$name" "status $rc, fallback lines $lines, counted $got: $(head -c 200 "$tmp/nobody.err" | tr '\n' ' ')"
+    fi
+    name=hook-nonroot-rewrite
+    as_nobody "$USNET" trace -c -o "$tmp/nobody/rewrite.table" --hook rewrite -- "$PROBE" inline 1 2>"$tmp/nobody2.err"
+    rc=$?
+    if [ "$rc" -ne 0 ] && grep -q "page 0 cannot be mapped (vm.mmap_min_addr is $minaddr)" "$tmp/nobody2.err"; then
+        pass "$name"
+    else
+        fail "$name" "status $rc: $(head -c 200 "$tmp/nobody2.err" | tr '\n' ' ')"
+    fi
+fi
+exit 0

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Network tests of the stack, driven through usnet-nc:
+#  - (no root) usnet-nc's command-line errors; two stacks over an in-process
+#    memwire moving 64 MiB each way byte-exact through 5% loss, reordering,
+#    duplication and corruption; two usnet-nc processes doing the same with
+#    2 MiB over a two-process memwire;
+#  - (root) usnet on a TAP device inside a private network namespace with the
+#    Linux kernel on the other end (the tap's kernel side, 10.61.0.1): ping,
+#    100 MiB each way with usnet-nc as server and as client, plain and with
+#    --impair loss=0.02,reorder=0.02, UDP both ways, RST for a SYN to a closed
+#    port, ICMP port unreachable for UDP to a closed port, and usnet-nc's exit
+#    status when a connection is refused.
+# Prints one PASS/FAIL/SKIP line per test.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+NC=build/usnet-nc
+MW_PROG=build/tests/net/memwire-impaired
+KPEER=tests/net/kpeer.py
+NS=net-$$-a
+TAP=usnc$$
+KIP=10.61.0.1          # the kernel's end of the tap
+UIP=10.61.0.2          # usnet's address
+work=$(mktemp -d /tmp/usnet-net.XXXXXX)
+bgpids=""
+
+cleanup() {
+	local p
+	for p in $bgpids; do kill "$p" 2>/dev/null; done
+	for p in $bgpids; do wait "$p" 2>/dev/null; done
+	ip netns del "$NS" 2>/dev/null
+	rm -f /dev/shm/usnet-memwire-ncw$$*
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+sha() { sha256sum < "$1" | cut -c1-64; }
+
+# Start a command in the background, remembering its pid for cleanup.
+# Usage: bg_start PIDVAR command...
+bg_start() {
+	local var=$1; shift
+	"$@" &
+	bgpids="$bgpids $!"
+	printf -v "$var" %s "$!"
+}
+
+# ---- no root ---------------------------------------------------------------
+
+test_bad_arguments() {
+	local name=nc_bad_arguments out rc
+	out=$("$NC" --backend memwire --iface w:0 --ip 10.61.9.1/33 10.61.9.2 80 2>&1 </dev/null); rc=$?
+	if [ "$rc" -ne 2 ] || ! grep -q "ADDR/PREFIX" <<<"$out"; then
+		fail $name "bad prefix: status $rc, message '$out'"; return
+	fi
+	out=$("$NC" --backend memwire --iface w:0 --ip 10.61.9.1/24 10.61.9.2 70000 2>&1 </dev/null); rc=$?
+	if [ "$rc" -ne 2 ] || ! grep -q "PORT" <<<"$out"; then
+		fail $name "bad port: status $rc, message '$out'"; return
+	fi
+	out=$("$NC" --backend nosuch --iface x --ip 10.61.9.1/24 10.61.9.2 80 2>&1 </dev/null); rc=$?
+	if [ "$rc" -ne 1 ] || [ "$(wc -l <<<"$out")" -ne 1 ]; then
+		fail $name "unknown backend: status $rc, message '$out'"; return
+	fi
+	pass $name
+}
+
+# Two stacks in one process over an impaired memwire, 64 MiB each way (a
+# test program that skips idle time to the next timer: see its header).
+test_memwire_stacks() {
+	local prog=$MW_PROG out rc
+	if [ ! -x "$prog" ]; then
+		skip memwire_tcp_64MiB_each_way_impaired "$prog is not built"
+		return
+	fi
+	out=$(timeout 300 "$prog" 64 loss=0.05,reorder=0.05,dup=0.02,corrupt=0.01,seed=11 2>&1); rc=$?
+	if [ "$rc" -eq 124 ]; then
+		fail memwire_tcp_64MiB_each_way_impaired "not done within 300 s"
+	elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
+		fail memwire_tcp_64MiB_each_way_impaired "exit status $rc: $(tail -c 300 <<<"$out")"
+	else
+		echo "$out"
+	fi
+}
+
+# Two usnet-nc processes over a two-process memwire, 2 MiB each way, the
+# client's netif impaired in both directions (in real time: every
+# retransmission timeout is waited for, hence the small size).
+test_memwire_impaired() {
+	local name=memwire_nc_pair_2MiB_each_way_impaired wire=ncw$$ a=$work/mw.a b=$work/mw.b
+	local impair=loss=0.05,reorder=0.05,dup=0.02,corrupt=0.01,seed=11 srv cli
+	head -c 2M /dev/urandom > "$a"; head -c 2M /dev/urandom > "$b"
+	( timeout 240 "$NC" -l --backend memwire --iface "$wire:0" --ip 10.61.200.1/24 \
+		0.0.0.0 5000 < "$a" 2>"$work/mw.err0"; echo $? > "$work/mw.rc0" ) \
+		| sha256sum | cut -c1-64 > "$work/mw.sum0" &
+	srv=$!; bgpids="$bgpids $srv"
+	for _ in $(seq 50); do [ -e "/dev/shm/usnet-memwire-$wire" ] && break; sleep 0.1; done
+	sleep 0.3
+	( timeout 240 "$NC" --backend memwire --iface "$wire:1" --ip 10.61.200.2/24 --impair "$impair" \
+		10.61.200.1 5000 < "$b" 2>"$work/mw.err1"; echo $? > "$work/mw.rc1" ) \
+		| sha256sum | cut -c1-64 > "$work/mw.sum1" &
+	cli=$!; bgpids="$bgpids $cli"
+	wait "$cli"; wait "$srv"
+	local rc0 rc1; rc0=$(cat "$work/mw.rc0" 2>/dev/null); rc1=$(cat "$work/mw.rc1" 2>/dev/null)
+	if [ "$rc0" != 0 ] || [ "$rc1" != 0 ]; then
+		fail $name "exit status server ${rc0:-?} client ${rc1:-?}: $(head -c 300 "$work/mw.err0" "$work/mw.err1" | tr '\n' ' ')"
+	elif [ "$(cat "$work/mw.sum0")" != "$(sha "$b")" ]; then
+		fail $name "server received different bytes than the client sent"
+	elif [ "$(cat "$work/mw.sum1")" != "$(sha "$a")" ]; then
+		fail $name "client received different bytes than the server sent"
+	else
+		pass $name
+	fi
+	rm -f "$a" "$b"
+}
+
+# ---- root: usnet on a TAP, the kernel on the other side ---------------------
+
+setup_namespace() {
+	ip netns add "$NS" || return 1
+	ip -n "$NS" link set lo up || return 1
+	ip -n "$NS" tuntap add dev "$TAP" mode tap || return 1
+	ip -n "$NS" addr add "$KIP/24" dev "$TAP" || return 1
+	ip -n "$NS" link set "$TAP" up || return 1
+}
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# Wait until a process has the tap open (the kernel reports carrier then).
+wait_tap_attached() {
+	for _ in $(seq 100); do
+		ip -n "$NS" link show "$TAP" 2>/dev/null | grep -q NO-CARRIER || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Wait until the tap has no process attached any more.
+wait_tap_detached() {
+	for _ in $(seq 100); do
+		ip -n "$NS" link show "$TAP" 2>/dev/null | grep -q NO-CARRIER && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Wait for a kernel listener (tcp|udp) on PORT inside the namespace.
+wait_kernel_port() {
+	local flag=-ltn; [ "$1" = udp ] && flag=-lun
+	for _ in $(seq 100); do
+		in_ns ss -H $flag "sport = :$2" 2>/dev/null | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+usnet_nc() { in_ns "$NC" --backend tap --iface "$TAP" --ip "$UIP/24" "$@"; }
+
+# A usnet-nc that only listens on port 7, so that the stack answers ping,
+# ARP and closed ports while the kernel probes it.
+test_probes() {
+	local resp out
+	bg_start resp timeout 60 ip netns exec "$NS" "$NC" -l --backend tap --iface "$TAP" \
+		--ip "$UIP/24" 0.0.0.0 7 </dev/null >/dev/null 2>"$work/resp.err"
+	if ! wait_tap_attached; then
+		fail tap_attach "usnet-nc did not open $TAP: $(head -c 300 "$work/resp.err")"
+		return
+	fi
+	if out=$(timeout 20 ip netns exec "$NS" ping -c 3 -i 0.2 -W 2 "$UIP" 2>&1); then
+		pass kernel_ping_answered
+	else
+		fail kernel_ping_answered "$(tail -2 <<<"$out" | tr '\n' ' ')"
+	fi
+	if out=$(timeout 20 ip netns exec "$NS" python3 "$KPEER" tcp-refused "$UIP" 9 2>&1); then
+		pass tcp_syn_closed_port_gets_rst
+	else
+		fail tcp_syn_closed_port_gets_rst "$out"
+	fi
+	if out=$(timeout 20 ip netns exec "$NS" python3 "$KPEER" udp-refused "$UIP" 9 2>&1); then
+		pass udp_closed_port_gets_icmp_unreachable
+	else
+		fail udp_closed_port_gets_icmp_unreachable "$out"
+	fi
+	kill "$resp" 2>/dev/null; wait "$resp" 2>/dev/null
+	wait_tap_detached
+}
+
+# usnet-nc -l serves file a and takes file b from a kernel client, at once.
+tcp_server_transfer() {
+	local name=$1 port=$2; shift 2
+	local a=$work/a b=$work/b srv got
+	( timeout 300 ip netns exec "$NS" "$NC" -l --backend tap --iface "$TAP" --ip "$UIP/24" "$@" \
+		0.0.0.0 "$port" < "$a" 2>"$work/$name.err"; echo $? > "$work/$name.rc" ) \
+		| sha256sum | cut -c1-64 > "$work/$name.sum" &
+	srv=$!; bgpids="$bgpids $srv"
+	wait_tap_attached
+	got=$(timeout 300 ip netns exec "$NS" python3 "$KPEER" tcp-connect "$UIP" "$port" "$b" 2>"$work/$name.kerr")
+	wait "$srv"
+	check_transfer "$name" "$got"
+	wait_tap_detached
+}
+
+# usnet-nc connects to a kernel server, sends file a and takes file b.
+tcp_client_transfer() {
+	local name=$1 port=$2; shift 2
+	local a=$work/a b=$work/b srv cli got
+	bg_start srv timeout 300 ip netns exec "$NS" python3 "$KPEER" tcp-listen "$KIP" "$port" "$b" \
+		>"$work/$name.ksum" 2>"$work/$name.kerr"
+	wait_kernel_port tcp "$port"
+	( timeout 300 ip netns exec "$NS" "$NC" --backend tap --iface "$TAP" --ip "$UIP/24" "$@" \
+		"$KIP" "$port" < "$a" 2>"$work/$name.err"; echo $? > "$work/$name.rc" ) \
+		| sha256sum | cut -c1-64 > "$work/$name.sum" &
+	cli=$!; bgpids="$bgpids $cli"
+	wait "$cli"; wait "$srv"
+	got=$(cat "$work/$name.ksum")
+	check_transfer "$name" "$got"
+	wait_tap_detached
+}
+
+# The kernel got a (sha256 in $2) and usnet-nc got b, exiting 0.
+check_transfer() {
+	local name=$1 got=$2 rc
+	rc=$(cat "$work/$name.rc" 2>/dev/null)
+	if [ "$rc" != 0 ]; then
+		fail "$name" "usnet-nc exit status ${rc:-?}: $(head -c 300 "$work/$name.err" | tr '\n' ' ')"
+	elif [ "$got" != "$(sha "$work/a")" ]; then
+		fail "$name" "kernel received different bytes than usnet-nc sent: $(head -c 300 "$work/$name.kerr" | tr '\n' ' ')"
+	elif [ "$(cat "$work/$name.sum")" != "$(sha "$work/b")" ]; then
+		fail "$name" "usnet-nc received different bytes than the kernel sent"
+	else
+		pass "$name"
+	fi
+}
+
+test_udp() {
+	local name srv out rc
+	# Kernel client -> usnet-nc -u -l, which answers the last sender.
+	name=udp_kernel_to_usnet_and_reply
+	echo pong-from-usnet > "$work/udp.in"
+	( timeout 30 ip netns exec "$NS" "$NC" -u -l -q 1 --backend tap --iface "$TAP" --ip "$UIP/24" \
+		0.0.0.0 6001 < "$work/udp.in" > "$work/udp1.out" 2>"$work/udp1.err"; echo $? > "$work/udp1.rc" ) &
+	srv=$!; bgpids="$bgpids $srv"
+	wait_tap_attached
+	out=$(timeout 20 ip netns exec "$NS" python3 "$KPEER" udp-ping "$UIP" 6001 2>&1)
+	wait "$srv"
+	rc=$(cat "$work/udp1.rc" 2>/dev/null)
+	if [ "$out" != pong-from-usnet ]; then
+		fail $name "kernel got '$out'"
+	elif ! grep -qx ping "$work/udp1.out"; then
+		fail $name "usnet-nc printed '$(head -c 100 "$work/udp1.out")'"
+	elif [ "$rc" != 0 ]; then
+		fail $name "usnet-nc exit status ${rc:-?}: $(head -c 300 "$work/udp1.err")"
+	else
+		pass $name
+	fi
+	wait_tap_detached
+	# usnet-nc -u client -> kernel echo server.
+	name=udp_usnet_to_kernel_and_reply
+	bg_start srv timeout 30 ip netns exec "$NS" python3 "$KPEER" udp-echo "$KIP" 6002 \
+		>"$work/udp2.kout" 2>"$work/udp2.kerr"
+	wait_kernel_port udp 6002
+	out=$(echo hello-from-usnet | timeout 30 ip netns exec "$NS" "$NC" -u -q 1 --backend tap \
+		--iface "$TAP" --ip "$UIP/24" "$KIP" 6002 2>"$work/udp2.err"); rc=$?
+	wait "$srv"
+	if [ "$rc" != 0 ]; then
+		fail $name "usnet-nc exit status $rc: $(head -c 300 "$work/udp2.err")"
+	elif [ "$(cat "$work/udp2.kout")" != hello-from-usnet ]; then
+		fail $name "kernel got '$(head -c 100 "$work/udp2.kout")' $(head -c 200 "$work/udp2.kerr")"
+	elif [ "$out" != pong:hello-from-usnet ]; then
+		fail $name "usnet-nc printed '$out'"
+	else
+		pass $name
+	fi
+	wait_tap_detached
+}
+
+test_nc_refused() {
+	local name=nc_connect_refused_exits_nonzero out rc
+	out=$(timeout 30 ip netns exec "$NS" "$NC" --backend tap --iface "$TAP" --ip "$UIP/24" \
+		"$KIP" 9 </dev/null 2>&1); rc=$?
+	if [ "$rc" -eq 1 ] && grep -qi "refused" <<<"$out" && [ "$(wc -l <<<"$out")" -eq 1 ]; then
+		pass $name
+	else
+		fail $name "status $rc, message '$out'"
+	fi
+	wait_tap_detached
+}
+
+# ---- run ----------------------------------------------------------------------
+
+if [ ! -x "$NC" ]; then
+	skip net_tests "$NC is not built (the stack or netif library is missing)"
+	exit 0
+fi
+# Run private copies, so that a rebuild during the run cannot swap them.
+cp "$NC" "$work/usnet-nc" && NC=$work/usnet-nc
+[ -x "$MW_PROG" ] && cp "$MW_PROG" "$work/memwire-impaired" && MW_PROG=$work/memwire-impaired
+test_bad_arguments
+test_memwire_stacks
+test_memwire_impaired
+
+if ! need_root; then
+	skip tap_tests "needs root (network namespaces and TAP devices)"
+	exit 0
+fi
+if ! need_cmd ip ping ss python3 timeout sha256sum; then
+	skip tap_tests "needs ip, ping, ss, python3 (Debian: iproute2 iputils-ping python3)"
+	exit 0
+fi
+if ! setup_namespace; then
+	skip tap_tests "cannot create network namespace $NS with TAP $TAP"
+	exit 0
+fi
+test_probes
+test_nc_refused
+test_udp
+head -c 100M /dev/urandom > "$work/a"
+head -c 100M /dev/urandom > "$work/b"
+tcp_server_transfer tcp_nc_server_100MiB_each_way 5001
+tcp_server_transfer tcp_nc_server_100MiB_each_way_impaired 5002 --impair loss=0.02,reorder=0.02,seed=5
+tcp_client_transfer tcp_nc_client_100MiB_each_way 5003
+tcp_client_transfer tcp_nc_client_100MiB_each_way_impaired 5004 --impair loss=0.02,reorder=0.02,seed=6
+exit 0

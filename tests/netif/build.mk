@@ -1,0 +1,13 @@
+# netif tests: a driver program, plain and with ASan/UBSan (built from the
+# sources, not the library, so the sanitizers see the backends too).
+NETIF_TEST := $(B)/netif/netif_test
+NETIF_TEST_SAN := $(B)/netif/netif_test_san
+TEST_DEPS += $(NETIF_TEST) $(NETIF_TEST_SAN)
+TEST_SUITES += tests/netif/run.sh
+
+$(NETIF_TEST): tests/netif/netif_test.c $(NETIF_LIB) $(NETIF_HDRS) | $(B)/netif
+	$(CC) $(CFLAGS_COMMON) -o $@ tests/netif/netif_test.c $(NETIF_LIB) $(NETIF_LDLIBS) -lpthread
+
+$(NETIF_TEST_SAN): tests/netif/netif_test.c $(NETIF_SRCS) $(NETIF_ASM_OBJS) $(NETIF_HDRS) | $(B)/netif
+	$(CC) $(CFLAGS_COMMON) $(NETIF_DEFS) $(SAN_FLAGS) -o $@ tests/netif/netif_test.c $(NETIF_SRCS) \
+		$(NETIF_ASM_OBJS) $(NETIF_LDLIBS) -lpthread

@@ -1,0 +1,1027 @@
+/*
+ * Test driver for the netif backends and wrappers.  Each subcommand runs one
+ * check and exits 0 on success, non-zero with a reason on stderr:
+ *
+ *   pair                    memwire in one process: all sizes, order, ring
+ *                           full, wake-ups (and none on the fast path)
+ *   fork                    memwire end used by a forked child, then the parent
+ *   proc NAME SIDE COUNT    memwire across processes (run SIDE 0 and 1)
+ *   impair-trace SPEC N     print a digest of what arrives through impair
+ *   impair-rates            rates within tolerance over many frames
+ *   impair-bad SPEC         exits 0 if SPEC is rejected with a message
+ *   pcap FILE               write known frames through the pcap wrapper
+ *   open-errors             usnet_netif_open() rejects bad configurations
+ *   toeplitz                RSS hash against published values
+ *   flowq BACKEND IFACE OPTS MYIP QUEUES COUNT
+ *                           UDP flows land where usnet_netif_flow_queue() says
+ *   burst BACKEND IFACE OPTS MYIP PEERIP COUNT
+ *                           COUNT UDP frames in bursts of 64, one flush each
+ *   ping BACKEND IFACE OPTS MYIP PEERIP
+ *                           ARP + ICMP echo to a kernel at PEERIP
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "usnet/netif.h"
+#include "usnet/netif_memwire.h"
+#include "usnet/netif_open.h"
+#include "usnet/netif_wrap.h"
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A test frame: seq in bytes 14..17, length-dependent pattern after. */
+static void fill_frame(uint8_t *p, uint32_t len, uint32_t seq)
+{
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seq * 31 + i * 7);
+	if (len >= 18)
+		memcpy(p + 14, &seq, 4);
+}
+
+static int check_frame(const uint8_t *p, uint32_t len, uint32_t seq)
+{
+	uint8_t expect[65536];
+	fill_frame(expect, len, seq);
+	return memcmp(p, expect, len) == 0;
+}
+
+static int send_one(struct usnet_netif *nif, uint32_t len, uint32_t seq, int timeout_ms)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	struct usnet_pkt p;
+	while (usnet_netif_tx_alloc(nif, 0, &p, 1) != 1) {
+		if (now_ms() > end)
+			return -1;
+		usleep(100);
+	}
+	fill_frame(p.data, len, seq);
+	p.len = len;
+	while (usnet_netif_tx_burst(nif, 0, &p, 1) != 1) {
+		if (now_ms() > end) {
+			usnet_netif_tx_free(nif, 0, &p, 1);
+			return -1;
+		}
+		usleep(100);
+	}
+	usnet_netif_flush(nif, 0);
+	return 0;
+}
+
+/* Frame length for sequence number i: every size from 18 to max, cycling. */
+static uint32_t len_for(uint32_t i, uint32_t max)
+{
+	return 18 + i % (max - 18 + 1);
+}
+
+/* ---- memwire in one process ------------------------------------------- */
+
+struct sleeper {
+	struct usnet_netif *nif;
+	int woke;      /* 1 woke with a frame, 0 timed out */
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *s = arg;
+	struct usnet_pkt p;
+	/* Empty poll arms the wake-up; then sleep on the fd. */
+	if (usnet_netif_rx_burst(s->nif, 0, &p, 1) != 0)
+		return NULL;
+	struct pollfd pfd = { usnet_netif_wait_fd(s->nif, 0), POLLIN, 0 };
+	if (poll(&pfd, 1, 3000) == 1 && usnet_netif_rx_burst(s->nif, 0, &p, 1) == 1) {
+		s->woke = 1;
+		usnet_netif_rx_release(s->nif, 0, &p, 1);
+	}
+	return NULL;
+}
+
+static void test_pair(const char *opts)
+{
+	struct usnet_netif *e[2];
+	char err[256];
+	if (usnet_memwire_pair(e, opts, err, sizeof err))
+		die("pair: %s", err);
+	uint32_t fs = e[0]->info.frame_size;
+	if (e[0]->info.nqueues != 1 || !(e[0]->info.caps & USNET_NETIF_CAP_TX_CSUM) ||
+	    !memcmp(e[0]->info.mac, e[1]->info.mac, 6))
+		die("pair: bad info");
+
+	/* Every size, in order, in batches of 32, both directions. */
+	for (int dir = 0; dir < 2; dir++) {
+		struct usnet_netif *tx = e[dir], *rx = e[1 - dir];
+		/* Small frames: every size; big ones: 3000 sizes spread over
+		 * the range, starting with the largest. */
+		uint32_t total = fs <= 4096 ? fs - 18 + 1 + 100 : 3000, sent = 0, got = 0;
+		uint32_t stride = fs <= 4096 ? 1 : 97;
+		while (got < total) {
+			struct usnet_pkt p[32];
+			unsigned want = total - sent < 32 ? total - sent : 32;
+			int a = usnet_netif_tx_alloc(tx, 0, p, want);
+			for (int i = 0; i < a; i++) {
+				p[i].len = len_for((sent + (uint32_t)i) * stride + (stride > 1 ? fs - 18 : 0), fs);
+				fill_frame(p[i].data, p[i].len, sent + (uint32_t)i);
+			}
+			int t = a > 0 ? usnet_netif_tx_burst(tx, 0, p, (unsigned)a) : 0;
+			if (t < 0)
+				die("pair: tx_burst %d", t);
+			if (t < a)
+				usnet_netif_tx_free(tx, 0, p + t, (unsigned)(a - t));
+			sent += (uint32_t)t;
+			int r = usnet_netif_rx_burst(rx, 0, p, 32);
+			for (int i = 0; i < r; i++, got++) {
+				if (p[i].len != len_for(got * stride + (stride > 1 ? fs - 18 : 0), fs) ||
+				    !check_frame(p[i].data, p[i].len, got))
+					die("pair: frame %u (len %u) damaged or out of order", got, p[i].len);
+			}
+			if (r > 0)
+				usnet_netif_rx_release(rx, 0, p, (unsigned)r);
+		}
+	}
+
+	/* Ring full: without a receiver, tx_burst eventually takes fewer. */
+	{
+		struct usnet_pkt p[64];
+		int total = 0, shorter = 0;
+		for (int round = 0; round < 200 && !shorter; round++) {
+			int a = usnet_netif_tx_alloc(e[0], 0, p, 64);
+			if (a <= 0)
+				break;
+			for (int i = 0; i < a; i++)
+				p[i].len = 60;
+			int t = usnet_netif_tx_burst(e[0], 0, p, (unsigned)a);
+			if (t < a) {
+				shorter = 1;
+				usnet_netif_tx_free(e[0], 0, p + t, (unsigned)(a - t));
+			}
+			total += t;
+		}
+		if (!shorter)
+			die("pair: tx_burst never took fewer with a full ring (%d sent)", total);
+		/* Drain: the wire works again afterwards. */
+		int drained = 0, r;
+		while ((r = usnet_netif_rx_burst(e[1], 0, p, 64)) > 0) {
+			usnet_netif_rx_release(e[1], 0, p, (unsigned)r);
+			drained += r;
+		}
+		if (drained != total)
+			die("pair: sent %d into a full ring, received %d", total, drained);
+		if (send_one(e[0], 100, 5, 1000))
+			die("pair: cannot send after the ring drained");
+		if (usnet_netif_rx_burst(e[1], 0, p, 1) != 1 || !check_frame(p[0].data, 100, 5))
+			die("pair: frame after drain missing");
+		usnet_netif_rx_release(e[1], 0, p, 1);
+	}
+
+	/* Bad frames are refused with an error, not taken. */
+	{
+		struct usnet_pkt p;
+		if (usnet_netif_tx_alloc(e[0], 0, &p, 1) != 1)
+			die("pair: no buffer");
+		p.len = fs + 1;
+		if (usnet_netif_tx_burst(e[0], 0, &p, 1) != -EMSGSIZE)
+			die("pair: oversized frame not refused with EMSGSIZE");
+		usnet_netif_tx_free(e[0], 0, &p, 1);
+	}
+
+	/* Checksum offload: PARTIAL in, RX_CSUM_OK out. */
+	{
+		struct usnet_pkt p;
+		usnet_netif_tx_alloc(e[0], 0, &p, 1);
+		fill_frame(p.data, 80, 9);
+		p.len = 80;
+		p.flags = USNET_PKT_TX_CSUM_PARTIAL;
+		p.csum_start = 34;
+		p.csum_offset = 16;
+		usnet_netif_tx_burst(e[0], 0, &p, 1);
+		if (usnet_netif_rx_burst(e[1], 0, &p, 1) != 1 || !(p.flags & USNET_PKT_RX_CSUM_OK) ||
+		    p.csum_start != 34 || p.csum_offset != 16)
+			die("pair: offloaded checksum not reported as RX_CSUM_OK");
+		usnet_netif_rx_release(e[1], 0, &p, 1);
+	}
+
+	/* Fast path: a receiver that is busy (its last poll found frames) is
+	 * not signalled. */
+	{
+		struct usnet_pkt p;
+		send_one(e[0], 60, 1, 1000);
+		if (usnet_netif_rx_burst(e[1], 0, &p, 1) != 1)
+			die("pair: frame missing");
+		usnet_netif_rx_release(e[1], 0, &p, 1);
+		send_one(e[0], 60, 2, 1000);
+		struct pollfd pfd = { usnet_netif_wait_fd(e[1], 0), POLLIN, 0 };
+		if (poll(&pfd, 1, 0) != 0)
+			die("pair: wait fd signalled although the receiver was not sleeping");
+		if (usnet_netif_rx_burst(e[1], 0, &p, 1) != 1)
+			die("pair: frame missing");
+		usnet_netif_rx_release(e[1], 0, &p, 1);
+	}
+
+	/* A sleeper on the wait fd wakes when a frame comes. */
+	{
+		struct sleeper s = { e[1], 0 };
+		pthread_t th;
+		pthread_create(&th, NULL, sleeper_main, &s);
+		usleep(100 * 1000);
+		send_one(e[0], 64, 3, 1000);
+		pthread_join(th, NULL);
+		if (!s.woke)
+			die("pair: sleeper did not wake");
+	}
+	usnet_netif_close(e[0]);
+	usnet_netif_close(e[1]);
+}
+
+/* ---- memwire shared with a forked child -------------------------------- */
+
+/* Send count frames through tx and receive them on rx, checking each. */
+static void pump(struct usnet_netif *tx, struct usnet_netif *rx, uint32_t count, uint32_t base)
+{
+	uint32_t got = 0;
+	uint64_t end = now_ms() + 10000;
+	for (uint32_t i = 0; i < count || got < count;) {
+		if (i < count && send_one(tx, 60 + i % 500, base + i, 1000) == 0)
+			i++;
+		struct usnet_pkt p[32];
+		int r = usnet_netif_rx_burst(rx, 0, p, 32);
+		for (int k = 0; k < r; k++, got++)
+			if (p[k].len != 60 + got % 500 || !check_frame(p[k].data, p[k].len, base + got))
+				die("fork: frame %u damaged", got);
+		if (r > 0)
+			usnet_netif_rx_release(rx, 0, p, (unsigned)r);
+		if (now_ms() > end)
+			die("fork: stuck at %u/%u", got, count);
+	}
+}
+
+static void test_fork(void)
+{
+	struct usnet_netif *e[2];
+	char err[256];
+	if (usnet_memwire_pair(e, NULL, err, sizeof err))
+		die("fork: %s", err);
+	if (!(e[0]->info.caps & USNET_NETIF_CAP_SHARED))
+		die("fork: memwire does not claim CAP_SHARED");
+	/* The child transmits on end 0 (more frames than buffers), the parent
+	 * receives; then the parent transmits on the same end: its view of
+	 * end 0 must include what the child did. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (uint32_t i = 0; i < 5000; i++)
+			if (send_one(e[0], 60 + i % 500, i, 5000))
+				_exit(2);
+		_exit(0);
+	}
+	uint32_t got = 0;
+	uint64_t end = now_ms() + 10000;
+	while (got < 5000 && now_ms() < end) {
+		struct usnet_pkt p[32];
+		int r = usnet_netif_rx_burst(e[1], 0, p, 32);
+		for (int k = 0; k < r; k++, got++)
+			if (p[k].len != 60 + got % 500 || !check_frame(p[k].data, p[k].len, got))
+				die("fork: frame %u from the child damaged", got);
+		if (r > 0)
+			usnet_netif_rx_release(e[1], 0, p, (unsigned)r);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (got != 5000 || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("fork: received %u of 5000 from the child (status %d)", got, st);
+	pump(e[0], e[1], 5000, 7);
+	usnet_netif_close(e[0]);
+	usnet_netif_close(e[1]);
+}
+
+/* ---- memwire across processes ----------------------------------------- */
+
+static void test_proc(const char *name, int side, uint32_t count, const char *opts)
+{
+	char iface[128], err[256];
+	snprintf(iface, sizeof iface, "%s:%d", name, side);
+	struct usnet_netif_config cfg = { .backend = "memwire", .iface = iface, .options = opts };
+	struct usnet_netif *nif;
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("proc side %d: %s", side, err);
+	uint32_t fs = nif->info.frame_size;
+	uint64_t end = now_ms() + 20000;
+	if (side == 0) {
+		for (uint32_t i = 0; i < count; i++)
+			if (send_one(nif, len_for(i * 13, fs), i, 10000))
+				die("proc: sender stuck at frame %u", i);
+		/* Wait for the receiver's answer, sleeping on the wait fd. */
+		for (;;) {
+			struct usnet_pkt p;
+			int r = usnet_netif_rx_burst(nif, 0, &p, 1);
+			if (r == 1) {
+				if (p.len != 64 || !check_frame(p.data, 64, count))
+					die("proc: bad answer");
+				usnet_netif_rx_release(nif, 0, &p, 1);
+				break;
+			}
+			struct pollfd pfd = { usnet_netif_wait_fd(nif, 0), POLLIN, 0 };
+			poll(&pfd, 1, 100);
+			if (now_ms() > end)
+				die("proc: no answer");
+		}
+	} else {
+		uint32_t got = 0;
+		unsigned sleeps = 0;
+		while (got < count) {
+			struct usnet_pkt p[32];
+			int r = usnet_netif_rx_burst(nif, 0, p, 32);
+			if (r < 0)
+				die("proc: rx_burst %d", r);
+			for (int i = 0; i < r; i++, got++)
+				if (p[i].len != len_for(got * 13, fs) || !check_frame(p[i].data, p[i].len, got))
+					die("proc: frame %u damaged or out of order", got);
+			if (r > 0) {
+				usnet_netif_rx_release(nif, 0, p, (unsigned)r);
+				continue;
+			}
+			/* Sleep with a long timeout: only a wake-up gets us out
+			 * in time. */
+			struct pollfd pfd = { usnet_netif_wait_fd(nif, 0), POLLIN, 0 };
+			poll(&pfd, 1, 5000);
+			sleeps++;
+			if (now_ms() > end)
+				die("proc: stuck after %u of %u frames", got, count);
+		}
+		if (send_one(nif, 64, count, 5000))
+			die("proc: cannot answer");
+		fprintf(stderr, "proc: %u frames, %u sleeps\n", got, sleeps);
+		usleep(200 * 1000); /* let the sender read the answer before the wire goes */
+	}
+	usnet_netif_close(nif);
+}
+
+/* ---- impair ------------------------------------------------------------ */
+
+/* Send n numbered frames from a through impair (spec on side b's rx and a's
+ * tx as given), collect what b receives, and print a digest of the
+ * multiset of arrivals plus the stats. */
+static void impair_run(const char *spec, uint32_t n, int quiet, struct usnet_impair_stats st[2],
+		       uint32_t *arrived, uint32_t *distinct, uint32_t *damaged)
+{
+	struct usnet_netif *e[2], *w;
+	char err[256];
+	if (usnet_memwire_pair(e, "nowake", err, sizeof err))
+		die("impair: %s", err);
+	if (usnet_impair_wrap(e[1], spec, &w, err, sizeof err))
+		die("impair: %s", err);
+	uint64_t h = 1469598103934665603ull;
+	uint8_t *seen = calloc(n, 1);
+	uint32_t got = 0, uniq = 0, bad = 0;
+	uint64_t end = now_ms() + 20000;
+	for (uint32_t i = 0; i < n || now_ms() < end;) {
+		if (i < n) {
+			struct usnet_pkt p[16];
+			unsigned want = n - i < 16 ? n - i : 16;
+			int a = usnet_netif_tx_alloc(e[0], 0, p, want);
+			for (int k = 0; k < a; k++) {
+				p[k].len = 60 + (i + (uint32_t)k) % 200;
+				fill_frame(p[k].data, p[k].len, i + (uint32_t)k);
+			}
+			int t = a > 0 ? usnet_netif_tx_burst(e[0], 0, p, (unsigned)a) : 0;
+			if (t < a)
+				usnet_netif_tx_free(e[0], 0, p + t, (unsigned)(a - t));
+			i += (uint32_t)(t > 0 ? t : 0);
+		}
+		struct usnet_pkt p[32];
+		int r = usnet_netif_rx_burst(w, 0, p, 32);
+		for (int k = 0; k < r; k++) {
+			uint32_t seq;
+			memcpy(&seq, p[k].data + 14, 4);
+			got++;
+			if (seq >= n || p[k].len != 60 + seq % 200 || !check_frame(p[k].data, p[k].len, seq)) {
+				bad++;
+				seq = 0xffffffff;
+			} else if (!seen[seq]) {
+				seen[seq] = 1;
+				uniq++;
+			}
+			/* Order-independent: reordering releases on time too, so
+			 * arrival order may vary; which frames arrive may not. */
+			uint64_t x = (seq + 1) * 0x9e3779b97f4a7c15ull;
+			h += x ^ (x >> 29);
+		}
+		if (r > 0)
+			usnet_netif_rx_release(w, 0, p, (unsigned)r);
+		if (i >= n && r == 0) {
+			/* Held frames fall due within ~1 ms plus any delay. */
+			struct pollfd pfd = { usnet_netif_wait_fd(w, 0), POLLIN, 0 };
+			if (poll(&pfd, 1, 50) == 0)
+				break;
+		}
+	}
+	usnet_impair_stats(w, st);
+	if (!quiet)
+		printf("digest %016" PRIx64 " arrived %u distinct %u damaged %u lost %" PRIu64
+		       " dup %" PRIu64 " reorder %" PRIu64 " corrupt %" PRIu64 "\n",
+		       h, got, uniq, bad, st[0].lost, st[0].duplicated, st[0].reordered, st[0].corrupted);
+	*arrived = got;
+	*distinct = uniq;
+	*damaged = bad;
+	free(seen);
+	usnet_netif_close(w);
+	usnet_netif_close(e[0]);
+}
+
+static void test_impair_rates(void)
+{
+	const uint32_t n = 40000;
+	struct usnet_impair_stats st[2];
+	uint32_t got, uniq, bad;
+	impair_run("rx:loss=0.05,rx:dup=0.03,rx:corrupt=0.02,rx:reorder=0.04,seed=11", n, 1, st,
+		   &got, &uniq, &bad);
+	double f = n;
+	struct { const char *what; double rate, want; } r[] = {
+		{ "loss", st[0].lost / f, 0.05 },
+		{ "dup", st[0].duplicated / f, 0.03 * 0.95 },
+		{ "corrupt", st[0].corrupted / f, 0.02 * 0.95 },
+		{ "reorder", st[0].reordered / f, 0.04 * 0.95 },
+	};
+	for (unsigned i = 0; i < sizeof r / sizeof r[0]; i++)
+		if (r[i].rate < r[i].want * 0.85 || r[i].rate > r[i].want * 1.15)
+			die("impair: %s rate %.4f, want about %.4f", r[i].what, r[i].rate, r[i].want);
+	/* What arrives matches what impair says it did. */
+	uint32_t expect = n - (uint32_t)st[0].lost + (uint32_t)st[0].duplicated;
+	if (got != expect)
+		die("impair: %u frames arrived, expected %u", got, expect);
+	if (bad < st[0].corrupted * 0.9 || bad > st[0].corrupted * 1.1 + 5)
+		die("impair: %u damaged frames arrived, %" PRIu64 " corrupted", bad, st[0].corrupted);
+	if (uniq + st[0].lost < n * 0.97)
+		die("impair: only %u distinct frames arrived", uniq);
+	/* tx side too, with delay: everything arrives, late. */
+	impair_run("rx:delay=20ms", 200, 1, st, &got, &uniq, &bad);
+	if (got != 200 || uniq != 200 || bad)
+		die("impair: delay lost frames (%u arrived)", got);
+	printf("rates ok: loss %.4f dup %.4f corrupt %.4f reorder %.4f\n", r[0].rate, r[1].rate,
+	       r[2].rate, r[3].rate);
+}
+
+/* Delay: a frame sent through tx:delay=30ms arrives no sooner, and a sleeper
+ * on the wait fd wakes for it. */
+static void test_impair_delay(void)
+{
+	struct usnet_netif *e[2], *w;
+	char err[256];
+	if (usnet_memwire_pair(e, NULL, err, sizeof err))
+		die("delay: %s", err);
+	if (usnet_impair_wrap(e[0], "tx:delay=30ms", &w, err, sizeof err))
+		die("delay: %s", err);
+	struct usnet_pkt p;
+	usnet_netif_rx_burst(e[1], 0, &p, 1); /* arm the receiver */
+	uint64_t t0 = now_ms();
+	if (send_one(w, 100, 1, 1000))
+		die("delay: send failed");
+	/* The held frame leaves when the sender's netif is driven again: sleep
+	 * on the sender's wait fd (its timer), then drive it. */
+	struct pollfd pfd = { usnet_netif_wait_fd(w, 0), POLLIN, 0 };
+	if (poll(&pfd, 1, 2000) != 1)
+		die("delay: sender's wait fd did not wake for the held frame");
+	usnet_netif_rx_burst(w, 0, &p, 1);
+	usnet_netif_flush(w, 0);
+	struct pollfd pr = { usnet_netif_wait_fd(e[1], 0), POLLIN, 0 };
+	poll(&pr, 1, 1000);
+	if (usnet_netif_rx_burst(e[1], 0, &p, 1) != 1)
+		die("delay: frame did not arrive");
+	uint64_t dt = now_ms() - t0;
+	if (dt < 29)
+		die("delay: arrived after %" PRIu64 " ms, want >= 30", dt);
+	usnet_netif_rx_release(e[1], 0, &p, 1);
+	usnet_netif_close(w);
+	usnet_netif_close(e[1]);
+	printf("delay ok: %" PRIu64 " ms\n", dt);
+}
+
+/* ---- pcap -------------------------------------------------------------- */
+
+static uint16_t csum16(const uint8_t *p, size_t n, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static uint32_t build_arp_request(uint8_t *f, const uint8_t mac[6], uint32_t myip, uint32_t peer)
+{
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x08; f[13] = 0x06;
+	uint8_t *a = f + 14;
+	a[0] = 0; a[1] = 1; a[2] = 0x08; a[3] = 0; a[4] = 6; a[5] = 4; a[6] = 0; a[7] = 1;
+	memcpy(a + 8, mac, 6);
+	memcpy(a + 14, &myip, 4);
+	memset(a + 18, 0, 6);
+	memcpy(a + 24, &peer, 4);
+	memset(f + 42, 0, 18);
+	return 60;
+}
+
+/* IPv4 + ICMP echo request (or UDP when udp), 64 bytes of payload. */
+static uint32_t build_ip(uint8_t *f, const uint8_t src_mac[6], const uint8_t dst_mac[6], uint32_t src,
+			 uint32_t dst, int udp, uint16_t seq)
+{
+	memcpy(f, dst_mac, 6);
+	memcpy(f + 6, src_mac, 6);
+	f[12] = 0x08; f[13] = 0x00;
+	uint8_t *ip = f + 14;
+	uint16_t l4len = udp ? 8 + 64 : 8 + 64;
+	uint16_t tot = (uint16_t)(20 + l4len);
+	memset(ip, 0, 20);
+	ip[0] = 0x45; ip[2] = (uint8_t)(tot >> 8); ip[3] = (uint8_t)tot;
+	ip[4] = 0x12; ip[5] = 0x34; ip[8] = 64; ip[9] = udp ? 17 : 1;
+	memcpy(ip + 12, &src, 4);
+	memcpy(ip + 16, &dst, 4);
+	uint16_t c = csum16(ip, 20, 0);
+	ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
+	uint8_t *l4 = ip + 20;
+	memset(l4, 0, l4len);
+	for (int i = 0; i < 64; i++)
+		l4[8 + i] = (uint8_t)i;
+	if (udp) {
+		l4[0] = 0x30; l4[1] = 0x39; l4[2] = 0x00; l4[3] = 0x35; /* 12345 -> 53 */
+		l4[4] = (uint8_t)(l4len >> 8); l4[5] = (uint8_t)l4len;
+		uint32_t ps = 0;
+		const uint8_t *s = ip + 12;
+		for (int i = 0; i < 8; i += 2)
+			ps += (uint32_t)s[i] << 8 | s[i + 1];
+		ps += 17 + l4len;
+		c = csum16(l4, l4len, ps);
+		if (!c)
+			c = 0xffff;
+	} else {
+		l4[0] = 8; l4[4] = 0x42; l4[5] = 0x42;
+		l4[6] = (uint8_t)(seq >> 8); l4[7] = (uint8_t)seq;
+		c = csum16(l4, l4len, 0);
+	}
+	l4[udp ? 6 : 2] = (uint8_t)(c >> 8);
+	l4[udp ? 7 : 3] = (uint8_t)c;
+	return 14u + tot;
+}
+
+static void send_raw(struct usnet_netif *nif, const uint8_t *frame, uint32_t len)
+{
+	struct usnet_pkt p;
+	if (usnet_netif_tx_alloc(nif, 0, &p, 1) != 1)
+		die("no tx buffer");
+	memcpy(p.data, frame, len);
+	p.len = len;
+	if (usnet_netif_tx_burst(nif, 0, &p, 1) != 1)
+		die("tx_burst refused a frame");
+	usnet_netif_flush(nif, 0);
+}
+
+static void test_pcap(const char *file)
+{
+	struct usnet_netif *e[2], *w;
+	char err[256];
+	if (usnet_memwire_pair(e, NULL, err, sizeof err))
+		die("pcap: %s", err);
+	if (usnet_pcap_wrap(e[0], file, &w, err, sizeof err))
+		die("pcap: %s", err);
+	uint8_t f[256];
+	uint32_t a = inet_addr("10.0.0.1"), b = inet_addr("10.0.0.2");
+	/* 3 ARP + 2 ICMP + 1 UDP sent, 2 UDP received: 8 frames. */
+	for (int i = 0; i < 3; i++)
+		send_raw(w, f, build_arp_request(f, e[0]->info.mac, a, b));
+	for (int i = 0; i < 2; i++)
+		send_raw(w, f, build_ip(f, e[0]->info.mac, e[1]->info.mac, a, b, 0, (uint16_t)i));
+	send_raw(w, f, build_ip(f, e[0]->info.mac, e[1]->info.mac, a, b, 1, 0));
+	for (int i = 0; i < 2; i++)
+		send_raw(e[1], f, build_ip(f, e[1]->info.mac, e[0]->info.mac, b, a, 1, 0));
+	struct usnet_pkt p[8];
+	int r = usnet_netif_rx_burst(w, 0, p, 8);
+	if (r != 2)
+		die("pcap: received %d frames, want 2", r);
+	usnet_netif_rx_release(w, 0, p, 2);
+	/* Leave the file as a killed process would: no close. */
+	_exit(0);
+}
+
+/* ---- usnet_netif_open() errors ----------------------------------------- */
+
+static void expect_open_error(struct usnet_netif_config cfg, int want, const char *needle)
+{
+	struct usnet_netif *nif = NULL;
+	char err[256] = "";
+	int r = usnet_netif_open(&cfg, &nif, err, sizeof err);
+	if (r == 0) {
+		usnet_netif_close(nif);
+		die("open: %s/%s with options '%s' did not fail", cfg.backend ? cfg.backend : "(null)",
+		    cfg.iface ? cfg.iface : "(null)", cfg.options ? cfg.options : "");
+	}
+	if ((want && r != -want) || !err[0] || strchr(err, '\n') || (needle && !strstr(err, needle)))
+		die("open: want -%d mentioning '%s', got %d '%s'", want, needle ? needle : "", r, err);
+	printf("  rejected: %s\n", err);
+}
+
+static void test_open_errors(void)
+{
+	struct usnet_netif_config c = { 0 };
+	expect_open_error(c, EINVAL, "backend");
+	c.backend = "nosuch"; c.iface = "x";
+	expect_open_error(c, ENOENT, "nosuch");
+	c.backend = "memwire"; c.iface = "wire";
+	expect_open_error(c, EINVAL, "NAME:0");
+	c.iface = "bad/name:0";
+	expect_open_error(c, EINVAL, "wire name");
+	c.iface = "ok:0"; c.options = "frame=12";
+	expect_open_error(c, EINVAL, "frame");
+	c.options = "ring=100";
+	expect_open_error(c, EINVAL, "power of two");
+	c.options = "bogus=1";
+	expect_open_error(c, EINVAL, "bogus");
+	c.options = NULL; c.impair = "loss=2";
+	expect_open_error(c, EINVAL, "loss");
+	c.impair = NULL; c.pcap = "/nonexistent-dir/x.pcap";
+	expect_open_error(c, ENOENT, "/nonexistent-dir");
+	c.pcap = NULL; c.backend = "tap"; c.iface = "averyveryverylongname0";
+	expect_open_error(c, ENAMETOOLONG, "longer");
+	c.backend = "afpacket"; c.iface = "nosuchif0";
+	expect_open_error(c, ENODEV, "not found");
+	c.options = "rx=v9";
+	expect_open_error(c, EINVAL, "rx=v2");
+	c.options = NULL;
+	if (strstr(usnet_netif_backends(), "afxdp")) {
+		c.backend = "afxdp";
+		expect_open_error(c, ENODEV, "not found");
+		c.iface = "lo"; c.options = "mode=turbo";
+		expect_open_error(c, EINVAL, "mode=native");
+		c.options = "ip=1.2.3";
+		expect_open_error(c, EINVAL, "IPv4");
+		c.options = "copy,zerocopy";
+		expect_open_error(c, EINVAL, "exclude");
+		c.options = NULL;
+	}
+	/* The failed opens left nothing behind. */
+	if (access("/dev/shm/usnet-memwire-ok", F_OK) == 0)
+		die("open: failed open left /dev/shm/usnet-memwire-ok behind");
+	printf("backends: %s\n", usnet_netif_backends());
+}
+
+/* ---- ARP + ping against a kernel --------------------------------------- */
+
+static int wait_frame(struct usnet_netif *nif, int (*match)(const uint8_t *, uint32_t, void *), void *arg,
+		      int timeout_ms)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	while (now_ms() < end) {
+		struct usnet_pkt p[16];
+		int r = 0, found = 0;
+		for (uint16_t q = 0; q < nif->info.nqueues && !found; q++) {
+			int k = usnet_netif_rx_burst(nif, q, p, 16);
+			if (k < 0)
+				die("rx_burst: %s", strerror(-k));
+			for (int i = 0; i < k; i++)
+				if (!found && match(p[i].data, p[i].len, arg))
+					found = 1;
+			if (k > 0)
+				usnet_netif_rx_release(nif, q, p, (unsigned)k);
+			r += k;
+		}
+		if (found)
+			return 0;
+		if (r == 0 && nif->info.nqueues > 1) {
+			usleep(200);
+		} else if (r == 0) {
+			struct pollfd pfd = { usnet_netif_wait_fd(nif, 0), POLLIN, 0 };
+			if (pfd.fd >= 0)
+				poll(&pfd, 1, 20);
+			else
+				usleep(1000);
+		}
+	}
+	return -1;
+}
+
+struct arp_match { uint32_t peer; uint8_t mac[6]; const uint8_t *mymac; };
+
+static int match_arp_reply(const uint8_t *f, uint32_t len, void *arg)
+{
+	struct arp_match *m = arg;
+	if (len < 42 || f[12] != 0x08 || f[13] != 0x06 || f[21] != 2 || memcmp(f, m->mymac, 6))
+		return 0;
+	if (memcmp(f + 28, &m->peer, 4))
+		return 0;
+	memcpy(m->mac, f + 22, 6);
+	return 1;
+}
+
+static int match_echo_reply(const uint8_t *f, uint32_t len, void *arg)
+{
+	uint32_t peer = *(uint32_t *)arg;
+	return len >= 42 && f[12] == 0x08 && f[13] == 0 && f[23] == 1 && !memcmp(f + 26, &peer, 4) &&
+	       f[34] == 0 && f[38] == 0x42 && f[39] == 0x42;
+}
+
+static void test_ping(const char *backend, const char *iface, const char *opts, const char *myip,
+		      const char *peerip)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+					  .options = opts && opts[0] ? opts : NULL };
+	if (getenv("NETIF_TEST_QUEUES"))
+		cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	uint8_t f[256];
+	uint16_t rxq = 0;
+	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
+	int ok = -1;
+	for (int tries = 0; tries < 5 && ok; tries++) {
+		send_raw(nif, f, build_arp_request(f, nif->info.mac, me, peer));
+		ok = wait_frame(nif, match_arp_reply, &am, 400);
+	}
+	if (ok)
+		die("%s: no ARP reply from %s", backend, peerip);
+	/* The kernel also asks for our MAC before answering: answer it. */
+	ok = -1;
+	for (int tries = 0; tries < 5 && ok; tries++) {
+		send_raw(nif, f, build_ip(f, nif->info.mac, am.mac, me, peer, 0, (uint16_t)tries));
+		uint64_t end = now_ms() + 400;
+		while (ok && now_ms() < end) {
+			struct usnet_pkt p[16];
+			int r = 0;
+			for (uint16_t q = 0; q < nif->info.nqueues && r <= 0; q++)
+				if ((r = usnet_netif_rx_burst(nif, q, p, 16)) > 0)
+					rxq = q;
+			for (int i = 0; i < r; i++) {
+				const uint8_t *d = p[i].data;
+				if (p[i].len >= 42 && d[12] == 8 && d[13] == 6 && d[21] == 1 &&
+				    !memcmp(d + 38, &me, 4)) {
+					uint8_t rep[60];
+					memcpy(rep, d + 6, 6);
+					memcpy(rep + 6, nif->info.mac, 6);
+					rep[12] = 8; rep[13] = 6;
+					memcpy(rep + 14, d + 14, 6);
+					rep[20] = 0; rep[21] = 2;
+					memcpy(rep + 22, nif->info.mac, 6);
+					memcpy(rep + 28, &me, 4);
+					memcpy(rep + 32, d + 22, 10);
+					memset(rep + 42, 0, 18);
+					send_raw(nif, rep, 60);
+				} else if (match_echo_reply(d, p[i].len, &peer)) {
+					ok = 0;
+				}
+			}
+			if (r > 0)
+				usnet_netif_rx_release(nif, rxq, p, (unsigned)r);
+			else
+				usleep(1000);
+		}
+	}
+	if (ok)
+		die("%s: no ICMP echo reply from %s", backend, peerip);
+	/* Round trips one at a time: what the backend adds to latency. */
+	uint64_t rtt[50];
+	int nr = 0;
+	for (int i = 0; i < 50; i++) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		send_raw(nif, f, build_ip(f, nif->info.mac, am.mac, me, peer, 0, (uint16_t)(100 + i)));
+		if (wait_frame(nif, match_echo_reply, &peer, 1000))
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		rtt[nr++] = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull + (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+	}
+	if (nr < 45)
+		die("%s: only %d of 50 pings answered", backend, nr);
+	for (int i = 1; i < nr; i++)
+		for (int j = i; j > 0 && rtt[j - 1] > rtt[j]; j--) {
+			uint64_t t = rtt[j]; rtt[j] = rtt[j - 1]; rtt[j - 1] = t;
+		}
+	printf("%s: ARP and ping answered by %s; rtt median %" PRIu64 " us, max %" PRIu64 " us\n",
+	       backend, peerip, rtt[nr / 2] / 1000, rtt[nr - 1] / 1000);
+	const char *lim = getenv("NETIF_TEST_MAX_MEDIAN_US");
+	if (lim && rtt[nr / 2] / 1000 > strtoull(lim, NULL, 10))
+		die("%s: median round trip %" PRIu64 " us exceeds %s us", backend, rtt[nr / 2] / 1000, lim);
+	/* Stay attached a while (for tests of what else the interface does
+	 * meanwhile), draining whatever comes to us. */
+	const char *hold = getenv("NETIF_TEST_HOLD_MS");
+	if (hold) {
+		uint64_t end = now_ms() + strtoull(hold, NULL, 10);
+		while (now_ms() < end) {
+			struct usnet_pkt p[16];
+			for (uint16_t q = 0; q < nif->info.nqueues; q++) {
+				int r = usnet_netif_rx_burst(nif, q, p, 16);
+				if (r > 0)
+					usnet_netif_rx_release(nif, q, p, (unsigned)r);
+			}
+			usleep(1000);
+		}
+	}
+	usnet_netif_close(nif);
+}
+
+/* ---- bursts: many frames per flush ------------------------------------- */
+
+/* Send count UDP frames (broadcast MAC, to peerip) in bursts of 64 with one
+ * flush each; the caller counts what arrived at the other end. */
+static void test_burst(const char *backend, const char *iface, const char *opts, const char *myip,
+		       const char *peerip, uint32_t count)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+					  .options = opts && opts[0] ? opts : NULL };
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint8_t f[256];
+	uint32_t len = build_ip(f, nif->info.mac, bcast, inet_addr(myip), inet_addr(peerip), 1, 0);
+	uint32_t sent = 0;
+	uint64_t end = now_ms() + 10000;
+	while (sent < count) {
+		struct usnet_pkt p[64];
+		unsigned want = count - sent < 64 ? count - sent : 64;
+		int a = usnet_netif_tx_alloc(nif, 0, p, want);
+		for (int i = 0; i < a; i++) {
+			memcpy(p[i].data, f, len);
+			p[i].len = len;
+		}
+		int t = a > 0 ? usnet_netif_tx_burst(nif, 0, p, (unsigned)a) : 0;
+		if (t < 0)
+			die("%s: tx_burst: %s", backend, strerror(-t));
+		if (t < a)
+			usnet_netif_tx_free(nif, 0, p + t, (unsigned)(a - t));
+		sent += (uint32_t)t;
+		usnet_netif_flush(nif, 0);
+		/* Drain receive so nothing backs up. */
+		int r = usnet_netif_rx_burst(nif, 0, p, 64);
+		if (r > 0)
+			usnet_netif_rx_release(nif, 0, p, (unsigned)r);
+		if (now_ms() > end)
+			die("%s: sent only %u of %u frames in 10 s", backend, sent, count);
+	}
+	usleep(100 * 1000); /* let the last frames leave before the socket goes */
+	usnet_netif_flush(nif, 0);
+	printf("%s: sent %u frames\n", backend, sent);
+	usnet_netif_close(nif);
+}
+
+/* ---- RSS awareness ------------------------------------------------------ */
+
+/* Internal to the library, tested here against Microsoft's published RSS
+ * verification values. */
+uint32_t netif_toeplitz(const uint8_t *key, size_t keylen, const uint8_t *in, size_t len);
+
+static void test_toeplitz(void)
+{
+	static const uint8_t key[40] = {
+		0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+		0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+		0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+	};
+	/* 66.9.149.187:2794 -> 161.142.100.80:1766 */
+	static const uint8_t in[12] = { 66, 9, 149, 187, 161, 142, 100, 80, 0x0a, 0xea, 0x06, 0xe6 };
+	uint32_t ip = netif_toeplitz(key, sizeof key, in, 8), l4 = netif_toeplitz(key, sizeof key, in, 12);
+	if (ip != 0x323e8fc2 || l4 != 0x51ccc178)
+		die("toeplitz: got %08x/%08x, want 323e8fc2/51ccc178", ip, l4);
+	/* One queue: always 0; a pair answers through wrappers. */
+	struct usnet_netif *e[2], *w;
+	char err[256];
+	if (usnet_memwire_pair(e, NULL, err, sizeof err) || usnet_impair_wrap(e[0], "loss=0.1", &w, err, sizeof err))
+		die("toeplitz: %s", err);
+	if (usnet_netif_flow_queue(w, 6, 1, 2, 3, 4) != 0)
+		die("flow_queue on one queue is not 0");
+	usnet_netif_close(w);
+	usnet_netif_close(e[1]);
+	printf("toeplitz ok\n");
+}
+
+/* Collect UDP frames to myip for up to 5 s (until `count`) on every queue and
+ * check each arrived on the queue usnet_netif_flow_queue() names. */
+static void test_flowq(const char *backend, const char *iface, const char *opts, const char *myip,
+		       uint16_t queues, uint32_t count)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface, .queues = queues,
+					  .options = opts && opts[0] ? opts : NULL };
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip);
+	printf("ready\n");
+	uint32_t seen = 0, wrong = 0, per_q[64] = { 0 };
+	uint64_t end = now_ms() + 5000;
+	while (seen < count && now_ms() < end) {
+		int any = 0;
+		for (uint16_t q = 0; q < nif->info.nqueues; q++) {
+			struct usnet_pkt p[32];
+			int r = usnet_netif_rx_burst(nif, q, p, 32);
+			for (int i = 0; i < r; i++) {
+				const uint8_t *f = p[i].data;
+				if (p[i].len < 42 || f[12] != 8 || f[13] != 0 || f[23] != 17 || memcmp(f + 30, &me, 4))
+					continue;
+				uint32_t src, dst;
+				memcpy(&src, f + 26, 4);
+				memcpy(&dst, f + 30, 4);
+				const uint8_t *u = f + 14 + (f[14] & 15) * 4;
+				int want = usnet_netif_flow_queue(nif, 17, ntohl(src), (uint16_t)(u[0] << 8 | u[1]),
+								  ntohl(dst), (uint16_t)(u[2] << 8 | u[3]));
+				if (want != q)
+					wrong++;
+				per_q[q]++;
+				seen++;
+			}
+			if (r > 0) {
+				usnet_netif_rx_release(nif, q, p, (unsigned)r);
+				any = 1;
+			}
+		}
+		if (!any)
+			usleep(500);
+	}
+	unsigned used = 0;
+	for (uint16_t q = 0; q < nif->info.nqueues; q++)
+		used += per_q[q] > 0;
+	printf("%s: %u flows, %u on the wrong queue, %u queues used\n", backend, seen, wrong, used);
+	if (seen < count)
+		die("%s: only %u of %u UDP frames arrived", backend, seen, count);
+	if (wrong)
+		die("%s: %u frames arrived on another queue than usnet_netif_flow_queue() said", backend, wrong);
+	if (nif->info.nqueues > 1 && used < 2)
+		die("%s: all flows on one queue", backend);
+	usnet_netif_close(nif);
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc < 2)
+		die("usage: netif_test pair|proc|impair-trace|impair-rates|impair-bad|pcap|open-errors|ping ...");
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "pair")) {
+		test_pair(argc > 2 ? argv[2] : NULL);
+	} else if (!strcmp(cmd, "fork")) {
+		test_fork();
+	} else if (!strcmp(cmd, "proc") && argc >= 5) {
+		test_proc(argv[2], atoi(argv[3]), (uint32_t)strtoul(argv[4], NULL, 0), argc > 5 ? argv[5] : NULL);
+	} else if (!strcmp(cmd, "impair-trace") && argc >= 4) {
+		struct usnet_impair_stats st[2];
+		uint32_t a, u, b;
+		impair_run(argv[2], (uint32_t)strtoul(argv[3], NULL, 0), 0, st, &a, &u, &b);
+	} else if (!strcmp(cmd, "impair-rates")) {
+		test_impair_rates();
+		test_impair_delay();
+	} else if (!strcmp(cmd, "impair-bad") && argc >= 3) {
+		struct usnet_netif *e[2], *w;
+		char err[256] = "";
+		if (usnet_memwire_pair(e, NULL, err, sizeof err))
+			die("%s", err);
+		int r = usnet_impair_wrap(e[0], argv[2], &w, err, sizeof err);
+		if (r == 0)
+			die("spec '%s' accepted", argv[2]);
+		if (r != -EINVAL || !err[0])
+			die("spec '%s': got %d '%s'", argv[2], r, err);
+		printf("%s\n", err);
+		usnet_netif_close(e[0]);
+		usnet_netif_close(e[1]);
+	} else if (!strcmp(cmd, "pcap") && argc >= 3) {
+		test_pcap(argv[2]);
+	} else if (!strcmp(cmd, "open-errors")) {
+		test_open_errors();
+	} else if (!strcmp(cmd, "toeplitz")) {
+		test_toeplitz();
+	} else if (!strcmp(cmd, "flowq") && argc >= 8) {
+		test_flowq(argv[2], argv[3], argv[4], argv[5], (uint16_t)atoi(argv[6]), (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "burst") && argc >= 8) {
+		test_burst(argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "ping") && argc >= 7) {
+		test_ping(argv[2], argv[3], argv[4], argv[5], argv[6]);
+	} else {
+		die("netif_test: unknown or incomplete command '%s'", cmd);
+	}
+	return 0;
+}

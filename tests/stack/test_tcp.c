@@ -1,0 +1,867 @@
+/* Tests: the TCP state machine driven by crafted segments. */
+#include "harness.h"
+#include "tests.h"
+
+#define SYN 0x02
+#define ACK 0x10
+#define FIN 0x01
+#define RST 0x04
+#define PSH 0x08
+
+static int get_state(struct tenv *e, int32_t s)
+{
+	struct usnet_tcp_info i;
+	if (usnet_tcp_info(e->st, s, &i) < 0)
+		return -1;
+	return i.state;
+}
+
+int test_tcp_passive_open(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	CHECK(usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 }) == 0);
+	CHECK(usnet_listen(e.st, l, 4) == 0);
+	CHECK(usnet_accept(e.st, &e.io, l, NULL, e.now) == -USNET_EAGAIN);
+	uint8_t f[200], o[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 7, 1, 1, 4, 2, 1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0 };
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 1000, 0, SYN, 65535, o, sizeof o, NULL, 0));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p));
+	CHECK(p.flags == (SYN | ACK) && p.ack == 1001 && p.l4_csum_ok && p.ip_csum_ok);
+	CHECK(p.mss == 1460 && p.ws >= 0 && p.sack_perm && p.has_ts && p.tsecr == 9);
+	CHECK(p.sport == 80 && p.dport == 40000);
+	uint32_t iss = p.seq;
+	/* Our SYN-ACK is retransmitted if the ACK does not come. */
+	tenv_advance(&e, e.now + 1100 * MS);
+	CHECK(t_next_tcp(&e, &p) && p.flags == (SYN | ACK) && p.seq == iss);
+	uint8_t ts[] = { 1, 1, 8, 10, 0, 0, 0, 10, 0, 0, 0, 0 };
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 1001, iss + 1, ACK, 512, ts, sizeof ts, NULL, 0));
+	CHECK(tenv_last_event(&e, l) & USNET_EV_IN);
+	struct usnet_addr peer;
+	int32_t s = usnet_accept(e.st, &e.io, l, &peer, e.now);
+	CHECK(s >= 0 && peer.ip == T_IP_PEER && peer.port == 40000);
+	CHECK(get_state(&e, s) == USNET_TCP_ESTABLISHED);
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, s, &ti);
+	CHECK(ti.snd_wnd == 512u << 7 && ti.options == 7 && ti.snd_wscale == 7);
+	CHECK(usnet_sock_events(e.st, s) & USNET_EV_OUT);
+	/* A data exchange. */
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 1001, iss + 1, ACK | PSH, 512, ts, sizeof ts, (const uint8_t *)"ping", 4));
+	CHECK(tenv_last_event(&e, s) & USNET_EV_IN);
+	char buf[16];
+	CHECK(usnet_recv(e.st, &e.io, s, buf, sizeof buf, 0, e.now) == 4 && memcmp(buf, "ping", 4) == 0);
+	CHECK(usnet_send(e.st, &e.io, s, "pong", 4, 0, e.now) == 4);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 4 && p.ack == 1005 && memcmp(p.data, "pong", 4) == 0);
+	usnet_close(e.st, &e.io, s, e.now);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_advance(&e, e.now + 200 * SEC);
+	tenv_fini(&e);
+	return 0;
+}
+
+int test_tcp_active_open(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now) == -USNET_EINPROGRESS);
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.flags == SYN && p.mss == 1460 && p.sack_perm && p.has_ts && p.ws >= 0);
+	CHECK(get_state(&e, s) == USNET_TCP_SYN_SENT);
+	CHECK(!(usnet_sock_events(e.st, s) & USNET_EV_OUT));
+	CHECK(usnet_send(e.st, &e.io, s, "x", 1, 0, e.now) == -USNET_EAGAIN);
+	uint16_t lport = p.sport;
+	uint8_t f[200], o[] = { 2, 4, 0x05, 0x78, 1, 1, 4, 2 };   /* MSS 1400, SACK, no TS, no WS */
+	/* A bad ACK in SYN_SENT gets a RST and changes nothing. */
+	tenv_input(&e, f, t_tcp_frame(f, 80, lport, 7000, p.seq + 5, SYN | ACK, 1000, o, sizeof o, NULL, 0));
+	struct tpkt r;
+	CHECK(t_next_tcp(&e, &r) && (r.flags & RST) && r.seq == p.seq + 5);
+	CHECK(get_state(&e, s) == USNET_TCP_SYN_SENT);
+	tenv_input(&e, f, t_tcp_frame(f, 80, lport, 7000, p.seq + 1, SYN | ACK, 1000, o, sizeof o, NULL, 0));
+	CHECK(t_next_tcp(&e, &r) && r.flags == ACK && r.ack == 7001 && !r.has_ts);
+	CHECK(get_state(&e, s) == USNET_TCP_ESTABLISHED);
+	CHECK(tenv_last_event(&e, s) & USNET_EV_OUT);
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, s, &ti);
+	CHECK(ti.options == 2 && ti.snd_mss == 1400 && ti.snd_wnd == 1000);
+	int v = -1;
+	CHECK(usnet_getsockopt(e.st, s, USNET_SO_ERROR, &v) == 0 && v == 0);
+	struct usnet_addr a;
+	CHECK(usnet_getpeername(e.st, s, &a) == 0 && a.ip == T_IP_PEER && a.port == 80);
+	CHECK(usnet_getsockname(e.st, s, &a) == 0 && a.ip == T_IP_US && a.port == lport);
+	CHECK(lport >= 32768 && lport <= 60999);
+	usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, s, e.now);
+	CHECK(t_next_tcp(&e, &r) && (r.flags & RST));
+	tenv_fini(&e);
+	return 0;
+}
+
+int test_tcp_connect_refused_and_timeout(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 81 }, e.now);
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p));
+	uint8_t f[200];
+	tenv_input(&e, f, t_tcp_frame(f, 81, p.sport, 0, p.seq + 1, RST | ACK, 0, NULL, 0, NULL, 0));
+	CHECK(get_state(&e, s) == USNET_TCP_CLOSED);
+	uint32_t ev = tenv_last_event(&e, s);
+	CHECK((ev & USNET_EV_ERR) && (ev & USNET_EV_HUP));
+	int v = 0;
+	CHECK(usnet_getsockopt(e.st, s, USNET_SO_ERROR, &v) == 0 && v == USNET_ECONNREFUSED);
+	CHECK(usnet_getsockopt(e.st, s, USNET_SO_ERROR, &v) == 0 && v == 0);
+	usnet_close(e.st, &e.io, s, e.now);
+	/* No answer at all: SYN retransmitted with backoff, then ETIMEDOUT. */
+	s = usnet_socket(e.st, USNET_SOCK_STREAM);
+	tnif_clear(e.nif);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 82 }, e.now);
+	uint64_t t0 = e.now;
+	uint64_t times[10]; int n = 0;
+	for (uint64_t t = t0; t < t0 + 200 * SEC && n < 10; t += 10 * MS) {
+		tenv_advance(&e, t);
+		while (t_next_tcp(&e, &p)) if (p.flags == SYN && n < 10) times[n++] = e.now - t0;
+	}
+	CHECKF(n == 7, "syns %d", n);
+	CHECK(times[1] >= 990 * MS && times[1] <= 1020 * MS);
+	CHECK(times[2] >= 2990 * MS && times[2] <= 3030 * MS);   /* 1 + 2 */
+	CHECK(times[3] >= 6990 * MS && times[3] <= 7040 * MS);   /* 1 + 2 + 4 */
+	CHECK(get_state(&e, s) == USNET_TCP_CLOSED);
+	CHECK(usnet_getsockopt(e.st, s, USNET_SO_ERROR, &v) == 0 && v == USNET_ETIMEDOUT);
+	usnet_close(e.st, &e.io, s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+int test_tcp_rst_closed_port(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	uint8_t f[200];
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 9, 1234, 0, SYN, 1000, NULL, 0, NULL, 0));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.flags == (RST | ACK) && p.ack == 1235 && p.seq == 0 && p.l4_csum_ok);
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 9, 1234, 777, ACK, 1000, NULL, 0, (const uint8_t *)"ab", 2));
+	CHECK(t_next_tcp(&e, &p) && p.flags == RST && p.seq == 777);
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 9, 1234, 777, RST, 1000, NULL, 0, NULL, 0));
+	CHECK(!t_next_tcp(&e, &p));   /* never a RST for a RST */
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.tcp_no_port == 3 && s.tcp_rst_tx == 2);
+	tenv_fini(&e);
+	return 0;
+}
+
+int test_tcp_simultaneous_open(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+	CHECK(usnet_bind(e.st, s, &(struct usnet_addr){ 0, 5000 }) == 0);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 6000 }, e.now);
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.flags == SYN && p.sport == 5000);
+	uint32_t iss = p.seq;
+	uint8_t f[200], o[] = { 2, 4, 0x05, 0xb4 };
+	tenv_input(&e, f, t_tcp_frame(f, 6000, 5000, 9000, 0, SYN, 4000, o, sizeof o, NULL, 0));
+	CHECK(t_next_tcp(&e, &p) && p.flags == (SYN | ACK) && p.seq == iss && p.ack == 9001);
+	CHECK(get_state(&e, s) == USNET_TCP_SYN_RECEIVED);
+	tenv_input(&e, f, t_tcp_frame(f, 6000, 5000, 9001, iss + 1, SYN | ACK, 4000, o, sizeof o, NULL, 0));
+	/* SYN-ACK from the peer: its ACK completes our side. */
+	tenv_input(&e, f, t_tcp_frame(f, 6000, 5000, 9001, iss + 1, ACK, 4000, NULL, 0, NULL, 0));
+	CHECK(get_state(&e, s) == USNET_TCP_ESTABLISHED);
+	CHECK(tenv_last_event(&e, s) & USNET_EV_OUT);
+	usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* We close first: FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT -> gone. */
+int test_tcp_active_close(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	CHECK(usnet_send(e.st, &e.io, c.s, "bye", 3, 0, e.now) == 3);
+	CHECK(usnet_shutdown(e.st, &e.io, c.s, 1, e.now) == 0);
+	struct tpkt p;
+	int got_fin = 0;
+	while (t_next_tcp(&e, &p)) if (p.flags & FIN) { got_fin = 1; CHECK(p.seq + p.dlen == c.pack + 3); }
+	CHECK(got_fin);
+	CHECK(get_state(&e, c.s) == USNET_TCP_FIN_WAIT_1);
+	CHECK(usnet_send(e.st, &e.io, c.s, "x", 1, 0, e.now) == -USNET_EPIPE);
+	c.pack += 4;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_FIN_WAIT_2);
+	/* Half-close: we can still receive. */
+	tconn_send(&c, ACK | PSH, "more", 4, 65535);
+	char buf[8];
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 4);
+	tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_TIME_WAIT);
+	CHECK(t_next_tcp(&e, &p) && p.flags == ACK && p.ack == c.pseq);
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 0);   /* EOF */
+	CHECK(usnet_sock_events(e.st, c.s) & USNET_EV_RDHUP);
+	/* A retransmitted FIN in TIME_WAIT is ACKed again. */
+	tconn_send_seq(&c, c.pseq - 1, FIN | ACK, NULL, 0, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.flags == ACK && p.ack == c.pseq);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == 2);   /* listener + TIME_WAIT */
+	tenv_advance(&e, e.now + 59 * SEC);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == 2);
+	tenv_advance(&e, e.now + 2 * SEC);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == 1 && s.buffers_in_use == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* The peer closes first: CLOSE_WAIT -> LAST_ACK -> closed. */
+int test_tcp_passive_close(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 0, -1, 1460) == 0);
+	tconn_send(&c, FIN | ACK, "last", 4, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_CLOSE_WAIT);
+	uint32_t ev = tenv_last_event(&e, c.s);
+	CHECK((ev & USNET_EV_IN) && (ev & USNET_EV_RDHUP));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);   /* FIN acked at once */
+	char buf[8];
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 4);
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 0);
+	CHECK(usnet_send(e.st, &e.io, c.s, "ok", 2, 0, e.now) == 2);   /* half-open sending */
+	CHECK(usnet_close(e.st, &e.io, c.s, e.now) == 0);
+	int fin = 0;
+	while (t_next_tcp(&e, &p)) if (p.flags & FIN) fin = 1;
+	CHECK(fin);
+	c.pack += 3;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == 1 && s.buffers_in_use == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+int test_tcp_simultaneous_close(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 0, 0, -1, 1460) == 0);
+	usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+	CHECK(get_state(&e, c.s) == USNET_TCP_FIN_WAIT_1);
+	/* Their FIN crosses ours (does not ACK our FIN). */
+	tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_CLOSING);
+	c.pack += 1;
+	tconn_send_seq(&c, c.pseq, ACK, NULL, 0, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_TIME_WAIT);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_advance(&e, e.now + 61 * SEC);
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == 1);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* RST handling: exact RST resets, in-window RST and SYN get a challenge
+ * ACK (RFC 5961), out-of-window RST is ignored; RST in other states. */
+int test_tcp_rst_cases(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	struct tpkt p;
+	tconn_send_seq(&c, c.pseq + 100, RST, NULL, 0, 65535);           /* in window, not exact */
+	CHECK(t_next_tcp(&e, &p) && p.flags == ACK && p.ack == c.pseq);  /* challenge ACK */
+	CHECK(get_state(&e, c.s) == USNET_TCP_ESTABLISHED);
+	tconn_send_seq(&c, c.pseq + 10000000, RST, NULL, 0, 65535);      /* out of window */
+	CHECK(!t_next_tcp(&e, &p) && get_state(&e, c.s) == USNET_TCP_ESTABLISHED);
+	tconn_send_seq(&c, c.pseq + 5, SYN, NULL, 0, 65535);              /* SYN in window */
+	CHECK(t_next_tcp(&e, &p) && p.flags == ACK && p.ack == c.pseq);
+	CHECK(get_state(&e, c.s) == USNET_TCP_ESTABLISHED);
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.tcp_challenge_ack == 2);
+	tconn_send_seq(&c, c.pseq, RST, NULL, 0, 65535);                  /* exact */
+	CHECK(get_state(&e, c.s) == USNET_TCP_CLOSED);
+	char buf[4];
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, 4, 0, e.now) == -USNET_ECONNRESET);
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, 4, 0, e.now) == 0);
+	CHECK(usnet_send(e.st, &e.io, c.s, "x", 1, 0, e.now) == -USNET_EPIPE);
+	CHECK(usnet_sock_events(e.st, c.s) & USNET_EV_HUP);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	/* RST in SYN_RECEIVED removes the embryonic connection. */
+	uint8_t f[200];
+	tenv_input(&e, f, t_tcp_frame(f, 41000, 80, 500, 0, SYN, 1000, NULL, 0, NULL, 0));
+	CHECK(t_next_tcp(&e, &p) && p.flags == (SYN | ACK));
+	usnet_stack_stats(e.st, &s);
+	uint32_t before = s.sockets_in_use;
+	tenv_input(&e, f, t_tcp_frame(f, 41000, 80, 501, 0, RST, 1000, NULL, 0, NULL, 0));
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == before - 1);
+	/* Closing with unread data sends RST (data would be lost silently). */
+	CHECK(tconn_accept(&c, &e, 81, 1, 1, 7, 1460) == 0);
+	tconn_send(&c, ACK, "unread", 6, 65535);
+	tnif_clear(e.nif);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	CHECK(t_next_tcp(&e, &p) && (p.flags & RST));
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Data not acknowledged: retransmitted at RTO, 2 RTO, 4 RTO ... */
+int test_tcp_rto_backoff(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	CHECK(usnet_send(e.st, &e.io, c.s, "data", 4, 0, e.now) == 4);
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 4);
+	uint64_t t0 = e.now;
+	uint64_t times[8]; int n = 0;
+	for (uint64_t t = t0; t < t0 + 20 * SEC; t += 5 * MS) {
+		tenv_advance(&e, t);
+		while (t_next_tcp(&e, &p)) if (p.dlen == 4 && n < 8) times[n++] = e.now - t0;
+	}
+	CHECKF(n >= 4, "retransmissions %d", n);
+	/* RTO after the handshake's (tiny) RTT sample is the 200 ms floor. */
+	CHECKF(times[0] >= 195 * MS && times[0] <= 215 * MS, "first %llu", (unsigned long long)times[0]);
+	CHECKF(times[1] - times[0] >= 395 * MS && times[1] - times[0] <= 415 * MS, "second gap %llu", (unsigned long long)(times[1] - times[0]));
+	CHECK(times[2] - times[1] >= 795 * MS && times[2] - times[1] <= 815 * MS);
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, c.s, &ti);
+	CHECK(ti.total_retrans >= 4 && ti.retransmits >= 4 && ti.cwnd == ti.snd_mss);
+	/* The ACK ends it: backoff reset. */
+	c.pack += 4;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	usnet_tcp_info(e.st, c.s, &ti);
+	CHECK(ti.retransmits == 0 && ti.unacked == 0);
+	tenv_advance(&e, e.now + 10 * SEC);
+	CHECK(!t_next_tcp(&e, &p));
+	/* Give up after too many: ETIMEDOUT. */
+	usnet_send(e.st, &e.io, c.s, "more", 4, 0, e.now);
+	tenv_advance(&e, e.now + 3600 * SEC);
+	CHECK(get_state(&e, c.s) == USNET_TCP_CLOSED);
+	int v; usnet_getsockopt(e.st, c.s, USNET_SO_ERROR, &v);
+	CHECK(v == USNET_ETIMEDOUT);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+static int send_segments(struct tenv *e, struct tconn *c, int nseg, uint32_t *first_seq)
+{
+	static uint8_t data[64 * 1460];
+	for (unsigned i = 0; i < sizeof data; i++) data[i] = (uint8_t)i;
+	long r = usnet_send(e->st, &e->io, c->s, data, (size_t)nseg * 1448, 0, e->now);
+	struct tpkt p;
+	int n = 0;
+	*first_seq = 0;
+	while (t_next_tcp(e, &p)) if (p.dlen) { if (!n) *first_seq = p.seq; n++; }
+	return r < 0 ? -1 : n;
+}
+
+/* Three duplicate ACKs: the first unacknowledged segment is resent at once. */
+int test_tcp_fast_retransmit(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 0, 1, 7, 1460) == 0);   /* no SACK: NewReno */
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	uint32_t s0;
+	int n = send_segments(&e, &c, 8, &s0);
+	CHECKF(n == 8, "sent %d", n);
+	/* Segment 1 lost: the peer ACKs segment 0 then repeats that ACK. */
+	c.pack = s0 + 1448;
+	tconn_send(&c, ACK, NULL, 0, 2000);
+	struct tpkt p;
+	for (int i = 0; i < 2; i++) tconn_send(&c, ACK, NULL, 0, 2000);
+	CHECK(!t_next_tcp(&e, &p));
+	tconn_send(&c, ACK, NULL, 0, 2000);   /* third duplicate */
+	CHECK(t_next_tcp(&e, &p) && p.seq == s0 + 1448 && p.dlen == 1448);
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, c.s, &ti);
+	CHECK(ti.total_retrans == 1 && ti.ssthresh < 0x7fffffff);
+	/* Partial ACK (NewReno): the next hole is resent. */
+	c.pack = s0 + 3 * 1448;
+	tconn_send(&c, ACK, NULL, 0, 2000);
+	int found = 0;
+	while (t_next_tcp(&e, &p)) if (p.seq == s0 + 3 * 1448 && p.dlen) found = 1;
+	CHECK(found);
+	/* Full ACK ends recovery. */
+	c.pack = s0 + 8 * 1448;
+	tconn_send(&c, ACK, NULL, 0, 2000);
+	usnet_tcp_info(e.st, c.s, &ti);
+	CHECK(ti.unacked == 0 && ti.cwnd <= ti.ssthresh);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* SACK: only the holes are retransmitted. */
+int test_tcp_sack_recovery(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	uint32_t s0;
+	int n = send_segments(&e, &c, 10, &s0);
+	CHECKF(n == 10, "sent %d", n);
+	uint32_t M = 1448;
+	/* Lost: segments 2 and 5.  SACKed: 3-4, 6-9. */
+	c.pack = s0 + 2 * M;
+	tconn_send(&c, ACK, NULL, 0, 2000);
+	uint32_t b[2][2] = { { s0 + 3 * M, s0 + 5 * M }, { s0 + 6 * M, s0 + 10 * M } };
+	tconn_send_sack(&c, s0 + 2 * M, (const uint32_t (*)[2])b, 2, 2000);
+	struct tpkt p;
+	uint32_t resent[8]; int k = 0;
+	while (t_next_tcp(&e, &p)) if (p.dlen && k < 8) resent[k++] = p.seq;
+	CHECKF(k == 2 && resent[0] == s0 + 2 * M && resent[1] == s0 + 5 * M, "k=%d", k);
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, c.s, &ti);
+	CHECK(ti.sacked == 6 * M && ti.total_retrans == 2);
+	c.pack = s0 + 10 * M;
+	tconn_send(&c, ACK, NULL, 0, 2000);
+	usnet_tcp_info(e.st, c.s, &ti);
+	CHECK(ti.unacked == 0 && ti.sacked == 0);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* The receiver: out-of-order segments are held, SACKed, then delivered. */
+int test_tcp_ooo_reassembly(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	uint32_t base = c.pseq;
+	struct tpkt p;
+	tconn_send_seq(&c, base + 10, ACK, "KLMNO", 5, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.ack == base && p.nsack == 1 && p.sack[0][0] == base + 10 && p.sack[0][1] == base + 15);
+	tconn_send_seq(&c, base + 20, ACK, "UVWXY", 5, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.nsack == 2 && p.sack[0][0] == base + 20 && p.sack[1][0] == base + 10);
+	tconn_send_seq(&c, base + 8, ACK, "IJKLMNOPQ", 9, 65535);   /* overlaps the first */
+	CHECK(t_next_tcp(&e, &p) && p.sack[0][0] == base + 8 && p.sack[0][1] == base + 17);
+	CHECK(usnet_sock_readable_bytes(e.st, c.s) == 0);
+	tconn_send_seq(&c, base, ACK, "ABCDEFGH", 8, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.ack == base + 17 && p.nsack == 1);
+	tconn_send_seq(&c, base + 17, ACK, "RST", 3, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.ack == base + 25 && p.nsack == 0);
+	char buf[32];
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 25);
+	CHECK(memcmp(buf, "ABCDEFGHIJKLMNOPQRSTUVWXY", 25) == 0);
+	/* An out-of-order FIN is held until the hole fills. */
+	c.pseq = base + 25;
+	tconn_send_seq(&c, c.pseq + 3, FIN | ACK, "def", 3, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_ESTABLISHED);
+	tconn_send_seq(&c, c.pseq, ACK, "abc", 3, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_CLOSE_WAIT);
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 6 && memcmp(buf, "abcdef", 6) == 0);
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Window scaling both ways, and the receive window honoured. */
+int test_tcp_window_scaling(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.rcvbuf = 1 << 20;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 4);
+	uint8_t f[2000], o[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 2 };   /* WS 2 */
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN, 1000, o, sizeof o, NULL, 0));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.ws == 5 && p.win == 65535);   /* 1 MiB needs shift 5 */
+	uint32_t iss = p.seq;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 101, iss + 1, ACK, 1000, NULL, 0, NULL, 0));
+	int32_t s = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	CHECK(s >= 0);
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, s, &ti);
+	CHECK(ti.snd_wnd == 4000 && ti.rcv_wscale == 5 && ti.snd_wscale == 2);
+	/* Our window advertisement is scaled: 1 MiB >> 5. */
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 101, iss + 1, ACK, 1000, NULL, 0, (const uint8_t *)"x", 1));
+	tenv_advance(&e, e.now + 100 * MS);
+	CHECK(t_next_tcp(&e, &p) && p.ack == 102);
+	CHECKF(p.win >= ((1u << 20) - 2048) >> 5 && p.win <= (1u << 20) >> 5, "win %u", p.win);
+	/* We send no more than the peer's 4000-byte window. */
+	static uint8_t big[20000];
+	usnet_setsockopt(e.st, s, USNET_TCP_NODELAY, 1);
+	CHECK(usnet_send(e.st, &e.io, s, big, sizeof big, 0, e.now) > 0);
+	uint32_t sent = 0;
+	while (t_next_tcp(&e, &p)) sent += p.dlen;
+	CHECKF(sent == 4000 || sent == 2 * 1460, "sent %u", sent);
+	usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, s, e.now);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Zero window: probes with backoff, data resumes when the window opens. */
+int test_tcp_zero_window(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, -1, 1460) == 0);
+	tconn_send(&c, ACK, NULL, 0, 0);   /* window closed */
+	CHECK(usnet_send(e.st, &e.io, c.s, "hello", 5, 0, e.now) == 5);
+	struct tpkt p;
+	CHECK(!t_next_tcp(&e, &p));
+	uint64_t t0 = e.now;
+	int probes = 0;
+	for (uint64_t t = t0; t < t0 + 5 * SEC; t += 10 * MS) {
+		tenv_advance(&e, t);
+		while (t_next_tcp(&e, &p)) {
+			CHECK(p.dlen == 0 && p.seq == c.pack - 1);   /* probe: old seq */
+			probes++;
+			tconn_send(&c, ACK, NULL, 0, 0);             /* still closed */
+		}
+	}
+	CHECKF(probes >= 2 && probes <= 6, "probes %d", probes);
+	tconn_send(&c, ACK, NULL, 0, 1000);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 5 && memcmp(p.data, "hello", 5) == 0);
+	/* Our own receive window closes when the application does not read. */
+	static uint8_t chunk[1000];
+	struct usnet_tcp_info ti;
+	for (int i = 0; i < 80; i++) tconn_send(&c, ACK, chunk, 1000, 65535);
+	usnet_tcp_info(e.st, c.s, &ti);
+	CHECKF(ti.rcv_wnd < 1000, "rcv_wnd %u", ti.rcv_wnd);
+	CHECK(usnet_sock_readable_bytes(e.st, c.s) <= 65536 + 1000);
+	/* A probe gets an ACK with the (zero) window. */
+	tnif_clear(e.nif);
+	tconn_send_seq(&c, c.pseq - 1, ACK, NULL, 0, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.flags == ACK);
+	/* Reading opens it, and a window update is sent. */
+	static char sink[70000];
+	tnif_clear(e.nif);
+	CHECK(usnet_recv(e.st, &e.io, c.s, sink, sizeof sink, 0, e.now) > 60000);
+	CHECK(t_next_tcp(&e, &p) && p.win > 100);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+int test_tcp_keepalive(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, -1, 1460) == 0);
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_KEEPIDLE, 10) == 0);
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_KEEPINTVL, 2) == 0);
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_KEEPCNT, 3) == 0);
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_SO_KEEPALIVE, 1) == 0);
+	uint64_t t0 = e.now;
+	struct tpkt p;
+	tenv_advance(&e, t0 + 9 * SEC);
+	CHECK(!t_next_tcp(&e, &p));
+	tenv_advance(&e, t0 + 11 * SEC);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 0 && p.seq == c.pack - 1);
+	tconn_send(&c, ACK, NULL, 0, 65535);   /* answered: idle again */
+	tenv_advance(&e, e.now + 9 * SEC);
+	CHECK(!t_next_tcp(&e, &p));
+	/* Unanswered: 3 probes then the connection is dropped. */
+	tenv_advance(&e, e.now + 30 * SEC);
+	int probes = 0;
+	while (t_next_tcp(&e, &p)) if (!(p.flags & RST)) probes++;
+	CHECKF(probes == 3, "probes %d", probes);
+	CHECK(get_state(&e, c.s) == USNET_TCP_CLOSED);
+	int v; usnet_getsockopt(e.st, c.s, USNET_SO_ERROR, &v);
+	CHECK(v == USNET_ETIMEDOUT);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Delayed ACK: one segment waits up to 40 ms; every second full segment
+ * is ACKed at once; QUICKACK acks everything. */
+int test_tcp_delayed_ack(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	static uint8_t d[1448];
+	struct tpkt p;
+	tconn_send(&c, ACK, "a", 1, 65535);
+	CHECK(!t_next_tcp(&e, &p));
+	tenv_advance(&e, e.now + 39 * MS);
+	CHECK(!t_next_tcp(&e, &p));
+	tenv_advance(&e, e.now + 2 * MS);
+	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);
+	tconn_send(&c, ACK, d, sizeof d, 65535);
+	CHECK(!t_next_tcp(&e, &p));
+	tconn_send(&c, ACK, d, sizeof d, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);
+	/* A response piggybacks the ACK. */
+	tconn_send(&c, ACK, "q", 1, 65535);
+	usnet_send(e.st, &e.io, c.s, "r", 1, 0, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 1 && p.ack == c.pseq);
+	tenv_advance(&e, e.now + 100 * MS);
+	CHECK(!t_next_tcp(&e, &p) || p.dlen == 1);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_QUICKACK, 1);
+	tnif_clear(e.nif);
+	tconn_send(&c, ACK, "z", 1, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Nagle: a second small segment waits for the ACK of the first, unless
+ * TCP_NODELAY. */
+int test_tcp_nagle(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	struct tpkt p;
+	usnet_send(e.st, &e.io, c.s, "a", 1, 0, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 1);
+	usnet_send(e.st, &e.io, c.s, "b", 1, 0, e.now);
+	usnet_send(e.st, &e.io, c.s, "c", 1, 0, e.now);
+	CHECK(!t_next_tcp(&e, &p));
+	c.pack += 1;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 2 && memcmp(p.data, "bc", 2) == 0);
+	c.pack += 2;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	usnet_send(e.st, &e.io, c.s, "d", 1, 0, e.now);
+	usnet_send(e.st, &e.io, c.s, "e", 1, 0, e.now);
+	CHECK(t_count_tcp(&e) == 2);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* PAWS: a segment with an old timestamp is dropped (and ACKed). */
+int test_tcp_paws(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	tconn_send(&c, ACK, "new", 3, 65535);
+	c.ts_val -= 100;   /* the peer's clock "goes back": an old duplicate */
+	tconn_send(&c, ACK, "old", 3, 65535);
+	CHECK(usnet_sock_readable_bytes(e.st, c.s) == 3);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* ICMP fragmentation-needed lowers the MSS and resends smaller. */
+int test_tcp_pmtu(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 0, 7, 1460) == 0);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	static uint8_t d[3000];
+	usnet_send(e.st, &e.io, c.s, d, sizeof d, 0, e.now);
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 1460);
+	struct tframe *orig = &e.nif->out[e.nif->rd - 1];
+	uint8_t icmp[8 + 28], f[200];
+	memset(icmp, 0, sizeof icmp);
+	icmp[0] = 3; icmp[1] = 4; icmp[6] = 1000 >> 8; icmp[7] = 1000 & 0xff;
+	memcpy(icmp + 8, orig->d + 14, 28);
+	uint16_t cs = t_csum(icmp, sizeof icmp, 0);
+	icmp[2] = (uint8_t)(cs >> 8); icmp[3] = (uint8_t)cs;
+	tnif_clear(e.nif);
+	tenv_input(&e, f, t_ip_frame(f, T_MAC_US, T_MAC_PEER, 0x0a000005, T_IP_US, 1, 1, 0, icmp, sizeof icmp));
+	int small = 0, seen = 0;
+	while (t_next_tcp(&e, &p)) if (p.dlen) { seen++; if (p.dlen <= 960) small++; }
+	CHECKF(seen > 0 && small == seen, "seen %d small %d", seen, small);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* The listen backlog bounds the SYN queue + accept queue. */
+int test_tcp_backlog(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 2);
+	uint8_t f[200];
+	for (int i = 0; i < 4; i++)
+		tenv_input(&e, f, t_tcp_frame(f, (uint16_t)(40000 + i), 80, 100, 0, SYN, 1000, NULL, 0, NULL, 0));
+	CHECK(t_count_tcp(&e) == 2);
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == 3);
+	/* Closing the listener resets the embryonic ones. */
+	usnet_close(e.st, &e.io, l, e.now);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.sockets_in_use == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Zero-copy receive. */
+int test_tcp_recv_peek_consume(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	static uint8_t d[1400];
+	for (int i = 0; i < 3; i++) {
+		memset(d, 'a' + i, sizeof d);
+		tconn_send(&c, ACK, d, sizeof d, 65535);
+	}
+	struct usnet_iovec v[8];
+	int n = usnet_recv_peek(e.st, c.s, v, 8);
+	CHECK(n >= 2);
+	size_t tot = 0;
+	for (int i = 0; i < n; i++) tot += v[i].len;
+	CHECK(tot == 4200 && ((uint8_t *)v[0].base)[0] == 'a');
+	CHECK(usnet_recv_consume(e.st, &e.io, c.s, 1500, e.now) == 0);
+	n = usnet_recv_peek(e.st, c.s, v, 8);
+	CHECK(n >= 1 && ((uint8_t *)v[0].base)[0] == 'b' && usnet_sock_readable_bytes(e.st, c.s) == 2700);
+	CHECK(usnet_recv_consume(e.st, &e.io, c.s, 99999, e.now) == -USNET_EINVAL);
+	CHECK(usnet_recv_consume(e.st, &e.io, c.s, 2700, e.now) == 0);
+	CHECK(usnet_recv_peek(e.st, c.s, v, 8) == 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* A new SYN for a connection in TIME_WAIT (higher sequence) starts a new
+ * connection (RFC 6191). */
+int test_tcp_time_wait_reuse(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+	c.pack += 1;
+	tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+	CHECK(get_state(&e, c.s) == USNET_TCP_TIME_WAIT);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tnif_clear(e.nif);
+	uint8_t f[200];
+	tenv_input(&e, f, t_tcp_frame(f, c.pport, 80, c.pseq + 100000, 0, SYN, 1000, NULL, 0, NULL, 0));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.flags == (SYN | ACK) && p.ack == c.pseq + 100001);
+	/* An old SYN (lower sequence) in TIME_WAIT only gets an ACK. */
+	struct tconn d;
+	CHECK(tconn_accept(&d, &e, 81, 1, 0, 7, 1460) == 0);
+	usnet_shutdown(e.st, &e.io, d.s, 1, e.now);
+	d.pack += 1;
+	tconn_send(&d, FIN | ACK, NULL, 0, 65535);
+	CHECK(get_state(&e, d.s) == USNET_TCP_TIME_WAIT);
+	tnif_clear(e.nif);
+	tenv_input(&e, f, t_tcp_frame(f, d.pport, 81, d.pseq - 1000, 0, SYN, 1000, NULL, 0, NULL, 0));
+	CHECK(t_next_tcp(&e, &p) && p.flags == ACK);
+	CHECK(get_state(&e, d.s) == USNET_TCP_TIME_WAIT);
+	usnet_close(e.st, &e.io, d.s, e.now);
+	tenv_advance(&e, e.now + 200 * SEC);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Malformed segments are counted and dropped. */
+int test_tcp_malformed(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 4);
+	uint8_t f[200];
+	struct usnet_stack_stats s0, s;
+	usnet_stack_stats(e.st, &s0);
+	uint32_t n = t_tcp_frame(f, 40000, 80, 1, 0, SYN, 1000, NULL, 0, NULL, 0);
+	f[14 + 20 + 16] ^= 0x11;                         /* checksum */
+	tenv_input(&e, f, n);
+	uint8_t bad_opt[] = { 2, 4, 5, 0xb4, 8, 30, 1, 1 };   /* TS length runs past the header */
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 1, 0, SYN, 1000, bad_opt, sizeof bad_opt, NULL, 0));
+	uint8_t bad_mss[] = { 2, 3, 5, 1 };
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 1, 0, SYN, 1000, bad_mss, sizeof bad_mss, NULL, 0));
+	n = t_tcp_frame(f, 40000, 80, 1, 0, SYN, 1000, NULL, 0, NULL, 0);
+	f[14 + 20 + 12] = 0xf0;                           /* data offset past the segment */
+	tenv_input(&e, f, n);
+	n = t_tcp_frame(f, 40000, 80, 1, 0, SYN | FIN, 1000, NULL, 0, NULL, 0);
+	tenv_input(&e, f, n);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.tcp_drop_csum - s0.tcp_drop_csum == 1);
+	CHECK(s.tcp_drop_options - s0.tcp_drop_options == 2);
+	CHECK(s.tcp_drop_header - s0.tcp_drop_header == 2);
+	struct tpkt p;
+	CHECK(!t_next_tcp(&e, &p));
+	CHECK(s.sockets_in_use == 1);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Readiness callbacks: changes and new-data edges are reported. */
+int test_tcp_events(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	CHECK(usnet_sock_set_user(e.st, c.s, 42) == 0 && usnet_sock_get_user(e.st, c.s) == 42);
+	int n0 = tenv_event_count(&e, c.s);
+	tconn_send(&c, ACK, "a", 1, 65535);
+	CHECK(tenv_event_count(&e, c.s) == n0 + 1 && (tenv_last_event(&e, c.s) & USNET_EV_IN));
+	tconn_send(&c, ACK, "b", 1, 65535);   /* mask unchanged, still an edge */
+	CHECK(tenv_event_count(&e, c.s) == n0 + 2);
+	char buf[4];
+	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 2);
+	CHECK(tenv_event_count(&e, c.s) == n0 + 3 && !(tenv_last_event(&e, c.s) & USNET_EV_IN));
+	/* Filling the send buffer clears OUT; ACKs bring it back. */
+	static uint8_t big[70000];
+	long sent = usnet_send(e.st, &e.io, c.s, big, sizeof big, 0, e.now);
+	CHECK(sent == 65536);
+	CHECK(usnet_send(e.st, &e.io, c.s, big, 1, 0, e.now) == -USNET_EAGAIN);
+	CHECK(!(usnet_sock_events(e.st, c.s) & USNET_EV_OUT));
+	struct usnet_tcp_info ti;
+	int rounds = 0;
+	while (!(tenv_last_event(&e, c.s) & USNET_EV_OUT) && rounds++ < 10) {
+		usnet_tcp_info(e.st, c.s, &ti);
+		CHECK(ti.unacked > 0);
+		c.pack += ti.unacked;   /* everything in flight */
+		tconn_send(&c, ACK, NULL, 0, 65535);
+	}
+	/* Writable again once half the buffer is free (Linux's rule). */
+	CHECK(rounds >= 2 && rounds < 10 && (tenv_last_event(&e, c.s) & USNET_EV_OUT));
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}

@@ -1,0 +1,826 @@
+/*
+ * The readiness suite's program: socket and readiness behaviour that must
+ * be identical on the kernel and under usnet.  Each case prints one line
+ * "NAME: RESULT"; tests/vsock/run.sh runs it natively and under `usnet run`
+ * and compares the lines.  Results avoid anything that differs between runs
+ * (ports, fd numbers, times: times are printed as "ok" when in bounds).
+ *
+ * usage: readiness [CASE...]   (no argument: every case)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char result[512];
+#define SAY(...) snprintf(result + strlen(result), sizeof result - strlen(result), __VA_ARGS__)
+
+static void die(const char *what)
+{
+	printf("error: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static const char *loop_addr(void)
+{
+	const char *a = getenv("READINESS_ADDR");
+	return a ? a : "127.0.0.1";
+}
+
+static int listener(struct sockaddr_in *where)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0)
+		die("socket");
+	int one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &a.sin_addr);
+	if (bind(l, (struct sockaddr *)&a, sizeof a) < 0)
+		die("bind");
+	if (listen(l, 16) < 0)
+		die("listen");
+	socklen_t len = sizeof *where;
+	getsockname(l, (struct sockaddr *)where, &len);
+	return l;
+}
+
+/* A connected pair: *c client, *s server side, through a listener. */
+static void pair(int *c, int *s)
+{
+	struct sockaddr_in a;
+	int l = listener(&a);
+	*c = socket(AF_INET, SOCK_STREAM, 0);
+	if (*c < 0)
+		die("socket");
+	if (connect(*c, (struct sockaddr *)&a, sizeof a) < 0)
+		die("connect");
+	*s = accept(l, NULL, NULL);
+	if (*s < 0)
+		die("accept");
+	close(l);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static const char *err_name(int e)
+{
+	switch (e) {
+	case 0: return "0";
+	case EAGAIN: return "EAGAIN";
+	case EINTR: return "EINTR";
+	case EPIPE: return "EPIPE";
+	case EINVAL: return "EINVAL";
+	case EEXIST: return "EEXIST";
+	case ENOENT: return "ENOENT";
+	case EBADF: return "EBADF";
+	case ENOTCONN: return "ENOTCONN";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case EINPROGRESS: return "EINPROGRESS";
+	case ESPIPE: return "ESPIPE";
+	default: return "other";
+	}
+}
+
+static void settle(void)
+{
+	usleep(20000);   /* let loopback deliver */
+}
+
+/* ---- cases --------------------------------------------------------------- */
+
+static void t_basic(void)
+{
+	int c, s;
+	pair(&c, &s);
+	send(c, "hello", 5, 0);
+	char b[16] = "";
+	ssize_t n = recv(s, b, sizeof b - 1, 0);
+	send(s, b, (size_t)n, 0);
+	char r[16] = "";
+	ssize_t m = recv(c, r, sizeof r - 1, 0);
+	struct sockaddr_in pa, la;
+	socklen_t pl = sizeof pa, ll = sizeof la;
+	getpeername(s, (struct sockaddr *)&pa, &pl);
+	getsockname(c, (struct sockaddr *)&la, &ll);
+	SAY("%zd %s %zd %s names=%s", n, b, m, r, pa.sin_port == la.sin_port ? "match" : "differ");
+	close(c);
+	close(s);
+}
+
+static void t_poll_mixed(void)
+{
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	int ev = eventfd(0, 0);
+	struct pollfd pf[4] = {
+		{ .fd = s, .events = POLLIN | POLLOUT }, { .fd = p[0], .events = POLLIN },
+		{ .fd = ev, .events = POLLIN }, { .fd = -1, .events = POLLIN },
+	};
+	int n = poll(pf, 4, 0);
+	SAY("idle=%d[%x %x %x %x]", n, pf[0].revents, pf[1].revents, pf[2].revents, pf[3].revents);
+	pf[0].events = POLLIN;
+	send(c, "x", 1, 0);
+	if (write(p[1], "y", 1) != 1)
+		die("write");
+	settle();
+	n = poll(pf, 4, 1000);
+	SAY(" ready=%d[%x %x %x]", n, pf[0].revents, pf[1].revents, pf[2].revents);
+	uint64_t one = 1;
+	if (write(ev, &one, sizeof one) != sizeof one)
+		die("write");
+	char b[4];
+	recv(s, b, 1, 0);
+	if (read(p[0], b, 1) != 1)
+		die("read");
+	n = poll(pf, 3, 1000);
+	SAY(" after=%d[%x %x %x]", n, pf[0].revents, pf[1].revents, pf[2].revents);
+	close(c); close(s); close(p[0]); close(p[1]); close(ev);
+}
+
+static void t_select_mixed(void)
+{
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	fd_set r, w;
+	FD_ZERO(&r); FD_ZERO(&w);
+	FD_SET(s, &r); FD_SET(p[0], &r); FD_SET(c, &w);
+	int max = s > p[0] ? s : p[0];
+	max = max > c ? max : c;
+	struct timeval tv = { 0, 0 };
+	int n = select(max + 1, &r, &w, NULL, &tv);
+	SAY("idle=%d r=%d%d w=%d", n, FD_ISSET(s, &r), FD_ISSET(p[0], &r), FD_ISSET(c, &w));
+	send(c, "x", 1, 0);
+	settle();
+	FD_ZERO(&r); FD_ZERO(&w);
+	FD_SET(s, &r); FD_SET(p[0], &r);
+	tv = (struct timeval){ 1, 0 };
+	n = select(max + 1, &r, NULL, NULL, &tv);
+	SAY(" sock=%d r=%d%d", n, FD_ISSET(s, &r), FD_ISSET(p[0], &r));
+	/* pselect with a timeout and nothing ready */
+	FD_ZERO(&r);
+	FD_SET(c, &r);
+	struct timespec ts = { 0, 40 * 1000000 };
+	sigset_t mask;
+	sigemptyset(&mask);
+	int64_t t0 = now_ms();
+	n = pselect(c + 1, &r, NULL, NULL, &ts, &mask);
+	int64_t dt = now_ms() - t0;
+	SAY(" pselect=%d %s", n, dt >= 35 && dt < 1000 ? "timed" : "badtime");
+	close(c); close(s); close(p[0]); close(p[1]);
+}
+
+static void t_ppoll_timeout(void)
+{
+	int c, s;
+	pair(&c, &s);
+	struct pollfd pf = { .fd = s, .events = POLLIN };
+	struct timespec ts = { 0, 40 * 1000000 };
+	int64_t t0 = now_ms();
+	int n = ppoll(&pf, 1, &ts, NULL);
+	int64_t dt = now_ms() - t0;
+	SAY("%d %s", n, dt >= 35 && dt < 1000 ? "timed" : "badtime");
+	close(c); close(s);
+}
+
+static int ep_wait_one(int ep, int ms, struct epoll_event *e)
+{
+	return epoll_wait(ep, e, 1, ms);
+}
+
+static void t_epoll_lt(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = 77 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	int n0 = ep_wait_one(ep, 0, &e);
+	send(c, "abc", 3, 0);
+	settle();
+	int n1 = ep_wait_one(ep, 1000, &e);
+	uint64_t d = e.data.u64;
+	int n2 = ep_wait_one(ep, 0, &e);
+	SAY("%d %d data=%llu again=%d ev=%x", n0, n1, (unsigned long long)d, n2, e.events);
+	close(ep); close(c); close(s);
+}
+
+static void t_epoll_et(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN | EPOLLET, .data.u64 = 5 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	send(c, "abc", 3, 0);
+	settle();
+	int n1 = ep_wait_one(ep, 1000, &e);
+	int n2 = ep_wait_one(ep, 0, &e);
+	send(c, "d", 1, 0);
+	settle();
+	int n3 = ep_wait_one(ep, 1000, &e);
+	char b[8];
+	ssize_t r = recv(s, b, sizeof b, 0);
+	int n4 = ep_wait_one(ep, 0, &e);
+	SAY("%d %d %d read=%zd %d", n1, n2, n3, r, n4);
+	close(ep); close(c); close(s);
+}
+
+static void t_epoll_oneshot(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = 9 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	send(c, "abc", 3, 0);
+	settle();
+	int n1 = ep_wait_one(ep, 1000, &e);
+	int n2 = ep_wait_one(ep, 0, &e);
+	e.events = EPOLLIN | EPOLLONESHOT;
+	int m = epoll_ctl(ep, EPOLL_CTL_MOD, s, &e);
+	int n3 = ep_wait_one(ep, 0, &e);
+	int a = epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	int ae = errno;
+	int d = epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL);
+	int d2 = epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL);
+	int de = errno;
+	SAY("%d %d mod=%d %d add=%d/%s del=%d del2=%d/%s", n1, n2, m, n3, a, err_name(ae), d, d2, err_name(de));
+	close(ep); close(c); close(s);
+}
+
+static void t_epoll_rdhup(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = 1 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	shutdown(c, SHUT_WR);
+	settle();
+	int n = ep_wait_one(ep, 1000, &e);
+	SAY("%d in=%d rdhup=%d hup=%d", n, !!(e.events & EPOLLIN), !!(e.events & EPOLLRDHUP),
+	    !!(e.events & EPOLLHUP));
+	close(c);
+	settle();
+	close(ep); close(s);
+}
+
+static void t_epoll_exclusive(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = 3 };
+	int a = epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	send(c, "z", 1, 0);
+	settle();
+	int n = ep_wait_one(ep, 1000, &e);
+	int m = epoll_ctl(ep, EPOLL_CTL_MOD, s, &e);
+	SAY("add=%d %d mod=%d/%s", a, n, m, err_name(errno));
+	close(ep); close(c); close(s);
+}
+
+static void t_epoll_nested(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int inner = epoll_create1(0), outer = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = 11 };
+	epoll_ctl(inner, EPOLL_CTL_ADD, s, &e);
+	e.data.u64 = 22;
+	epoll_ctl(outer, EPOLL_CTL_ADD, inner, &e);
+	int n0 = ep_wait_one(outer, 0, &e);
+	send(c, "q", 1, 0);
+	settle();
+	int n1 = ep_wait_one(outer, 1000, &e);
+	uint64_t d1 = e.data.u64;
+	int n2 = ep_wait_one(inner, 0, &e);
+	SAY("%d %d outer=%llu %d inner=%llu", n0, n1, (unsigned long long)d1, n2, (unsigned long long)e.data.u64);
+	close(outer); close(inner); close(c); close(s);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void t_epoll_mixed(void)
+{
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	int ev = eventfd(1, 0);
+	int tf = timerfd_create(CLOCK_MONOTONIC, 0);
+	struct itimerspec it = { .it_value = { 0, 10 * 1000000 } };
+	timerfd_settime(tf, 0, &it, NULL);
+	sigset_t m;
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+	int sf = signalfd(-1, &m, 0);
+	int ep = epoll_create1(0);
+	int fds[5] = { s, p[0], ev, tf, sf };
+	for (int i = 0; i < 5; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.u64 = (uint64_t)i + 1 };
+		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
+	}
+	send(c, "m", 1, 0);
+	if (write(p[1], "m", 1) != 1)
+		die("write");
+	raise(SIGUSR2);
+	usleep(30000);
+	struct epoll_event out[8];
+	uint64_t got[8];
+	int n = epoll_wait(ep, out, 8, 1000);
+	for (int i = 0; i < n; i++)
+		got[i] = out[i].data.u64;
+	qsort(got, (size_t)n, sizeof got[0], cmp_u64);
+	SAY("%d:", n);
+	for (int i = 0; i < n; i++)
+		SAY(" %llu", (unsigned long long)got[i]);
+	/* small maxevents: fairness over two calls */
+	int a = epoll_wait(ep, out, 2, 0), b = epoll_wait(ep, out, 8, 0);
+	SAY(" split=%d+%d", a, b);
+	struct signalfd_siginfo si;
+	if (read(sf, &si, sizeof si) != sizeof si)
+		die("read signalfd");
+	sigprocmask(SIG_UNBLOCK, &m, NULL);
+	close(ep); close(sf); close(tf); close(ev); close(p[0]); close(p[1]); close(c); close(s);
+}
+
+static void t_epoll_timeout(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	int64_t t0 = now_ms();
+	int n = epoll_wait(ep, &e, 1, 40);
+	int64_t dt = now_ms() - t0;
+	int bad = epoll_wait(ep, &e, 0, 0);
+	SAY("%d %s maxevents0=%d/%s", n, dt >= 35 && dt < 1000 ? "timed" : "badtime", bad, err_name(errno));
+	close(ep); close(c); close(s);
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+static void t_eintr(void)
+{
+	int c, s;
+	pair(&c, &s);
+	struct sigaction sa = { .sa_handler = on_alarm };   /* no SA_RESTART */
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { .it_value = { 0, 30000 } };
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	setitimer(ITIMER_REAL, &it, NULL);
+	int n = epoll_wait(ep, &e, 1, 5000);
+	SAY("epoll=%d/%s", n, err_name(errno));
+	setitimer(ITIMER_REAL, &it, NULL);
+	struct pollfd pf = { .fd = s, .events = POLLIN };
+	n = poll(&pf, 1, 5000);
+	SAY(" poll=%d/%s", n, err_name(errno));
+	setitimer(ITIMER_REAL, &it, NULL);
+	char b[4];
+	ssize_t r = recv(s, b, sizeof b, 0);
+	SAY(" recv=%zd/%s", r, err_name(errno));
+	signal(SIGALRM, SIG_DFL);
+	close(ep); close(c); close(s);
+}
+
+struct later { int fd; const char *data; };
+static void *send_later_long(void *arg);
+
+static volatile sig_atomic_t alarms;
+static void count_alarm(int sig) { (void)sig; alarms++; }
+
+/* With SA_RESTART a blocking recv is restarted after the handler runs. */
+static void t_restart(void)
+{
+	int c, s;
+	pair(&c, &s);
+	struct sigaction sa = { .sa_handler = count_alarm, .sa_flags = SA_RESTART };
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { .it_value = { 0, 30000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	pthread_t t;
+	struct later l = { c, "late" };
+	pthread_create(&t, NULL, send_later_long, &l);
+	char b[8] = "";
+	ssize_t r = recv(s, b, sizeof b - 1, 0);
+	pthread_join(t, NULL);
+	SAY("recv=%zd:%s alarms=%d", r, b, (int)alarms);
+	signal(SIGALRM, SIG_DFL);
+	close(c); close(s);
+}
+
+static void t_nonblock(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int fl = fcntl(s, F_GETFL);
+	fcntl(s, F_SETFL, fl | O_NONBLOCK);
+	int fl2 = fcntl(s, F_GETFL);
+	char b[4];
+	ssize_t r = recv(s, b, sizeof b, 0);
+	int e1 = errno;
+	int off = 0;
+	ioctl(s, FIONBIO, &off);
+	int fl3 = fcntl(s, F_GETFL);
+	r = recv(c, b, sizeof b, MSG_DONTWAIT);
+	int e2 = errno;
+	SAY("nb=%d recv=%s unset=%d dontwait=%zd/%s rdwr=%d", !!(fl2 & O_NONBLOCK), err_name(e1),
+	    !!(fl3 & O_NONBLOCK), r, err_name(e2), (fl2 & O_ACCMODE) == O_RDWR);
+	struct sockaddr_in a;
+	int l = listener(&a);
+	int nc = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int cr = connect(nc, (struct sockaddr *)&a, sizeof a);
+	int ce = errno;
+	struct pollfd pf = { .fd = nc, .events = POLLOUT };
+	int pr = poll(&pf, 1, 1000);
+	int err = -1;
+	socklen_t el = sizeof err;
+	getsockopt(nc, SOL_SOCKET, SO_ERROR, &err, &el);
+	int as = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int asfl = fcntl(as, F_GETFL), asfd = fcntl(as, F_GETFD);
+	fcntl(l, F_SETFL, O_NONBLOCK);
+	int again = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	SAY(" connect=%s poll=%d/%x soerr=%d accepted nb=%d cloexec=%d; empty=%d/%s",
+	    cr == 0 || ce == EINPROGRESS ? "ok" : err_name(ce), pr,
+	    pf.revents & POLLOUT, err, !!(asfl & O_NONBLOCK), !!(asfd & FD_CLOEXEC), again, err_name(errno));
+	close(as); close(nc); close(l); close(c); close(s);
+}
+
+static void t_peek_fionread(void)
+{
+	int c, s;
+	pair(&c, &s);
+	send(c, "hello", 5, 0);
+	settle();
+	int avail = -1;
+	ioctl(s, FIONREAD, &avail);
+	char b[8] = "";
+	ssize_t p = recv(s, b, 3, MSG_PEEK);
+	char b2[8] = "";
+	ssize_t r = recv(s, b2, sizeof b2 - 1, 0);
+	SAY("fionread=%d peek=%zd:%.3s recv=%zd:%s", avail, p, b, r, b2);
+	close(c); close(s);
+}
+
+static void *send_later(void *arg)
+{
+	struct later *l = arg;
+	usleep(30000);
+	send(l->fd, l->data, strlen(l->data), 0);
+	return NULL;
+}
+
+static void *send_later_long(void *arg)
+{
+	struct later *l = arg;
+	usleep(100000);
+	send(l->fd, l->data, strlen(l->data), 0);
+	return NULL;
+}
+
+static void t_waitall(void)
+{
+	int c, s;
+	pair(&c, &s);
+	send(c, "abc", 3, 0);
+	pthread_t t;
+	struct later l = { c, "def" };
+	pthread_create(&t, NULL, send_later, &l);
+	char b[8] = "";
+	ssize_t r = recv(s, b, 6, MSG_WAITALL);
+	pthread_join(t, NULL);
+	SAY("%zd %s", r, b);
+	close(c); close(s);
+}
+
+static void t_halfclose(void)
+{
+	int c, s;
+	pair(&c, &s);
+	send(c, "req", 3, 0);
+	shutdown(c, SHUT_WR);
+	char b[8] = "";
+	ssize_t r1 = recv(s, b, sizeof b, MSG_WAITALL);
+	ssize_t r2 = recv(s, b + 3, sizeof b, 0);
+	ssize_t w = send(s, "resp", 4, 0);
+	shutdown(s, SHUT_WR);
+	char rb[8] = "";
+	ssize_t r3 = recv(c, rb, sizeof rb, MSG_WAITALL);
+	int bad = shutdown(s, 7);
+	SAY("%zd %zd %zd %zd:%s bad=%d/%s", r1, r2, w, r3, rb, bad, err_name(errno));
+	close(c); close(s);
+}
+
+static volatile sig_atomic_t pipes;
+static void on_pipe(int sig) { (void)sig; pipes++; }
+
+static void t_epipe(void)
+{
+	int c, s;
+	pair(&c, &s);
+	signal(SIGPIPE, on_pipe);
+	shutdown(c, SHUT_WR);
+	ssize_t r1 = send(c, "x", 1, 0);
+	int e1 = errno;
+	int p1 = pipes;
+	ssize_t r2 = send(c, "x", 1, MSG_NOSIGNAL);
+	int e2 = errno;
+	SAY("%zd/%s sig=%d %zd/%s sig=%d", r1, err_name(e1), p1, r2, err_name(e2), (int)pipes);
+	signal(SIGPIPE, SIG_DFL);
+	close(c); close(s);
+}
+
+static void t_dup(void)
+{
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	int keep = dup(p[0]);   /* a reader, so that writing to the pipe cannot raise SIGPIPE */
+	int d = dup(c);
+	close(c);
+	ssize_t w = send(d, "dup", 3, 0);
+	char b[8] = "";
+	recv(s, b, sizeof b, 0);
+	/* dup2 the socket onto the pipe's read end number */
+	int target = p[0];
+	int r = dup2(d, target);
+	ssize_t w2 = send(target, "two", 3, 0);
+	char b2[8] = "";
+	recv(s, b2, sizeof b2, 0);
+	/* dup2 the pipe's write end over the socket at d */
+	int r2 = dup2(p[1], d);
+	ssize_t w3 = write(d, "p", 1);
+	int fl = fcntl(d, F_GETFL);
+	int dc = fcntl(target, F_DUPFD_CLOEXEC, 0);
+	int dcfd = fcntl(dc, F_GETFD);
+	int d3 = dup3(target, target, 0);
+	SAY("%zd:%s dup2=%s %zd:%s over=%s %zd wronly=%d cloexec=%d dup3same=%d/%s", w, b, r == target ? "ok" : "bad",
+	    w2, b2, r2 == d ? "ok" : "bad", w3, (fl & O_ACCMODE) == O_WRONLY, !!(dcfd & FD_CLOEXEC), d3,
+	    err_name(errno));
+	close(dc); close(d); close(target); close(p[1]); close(s); close(keep);
+}
+
+struct sink { int fd; size_t got; unsigned sum; };
+static void *sink_main(void *arg)
+{
+	struct sink *x = arg;
+	unsigned char b[4096];
+	ssize_t n;
+	while ((n = recv(x->fd, b, sizeof b, 0)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			x->sum = x->sum * 31 + b[i];
+		x->got += (size_t)n;
+	}
+	return NULL;
+}
+
+static void t_sendfile(void)
+{
+	int c, s;
+	pair(&c, &s);
+	char path[] = "/tmp/usnet-readiness-XXXXXX";
+	int f = mkstemp(path);
+	unlink(path);
+	static unsigned char data[200000];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)(i * 7 + i / 251);
+	if (write(f, data, sizeof data) != (ssize_t)sizeof data)
+		die("write");
+	off_t off = 1000;
+	pthread_t t;
+	struct sink rx = { s, 0, 0 };
+	pthread_create(&t, NULL, sink_main, &rx);
+	ssize_t sent = sendfile(c, f, &off, sizeof data - 1000);
+	shutdown(c, SHUT_WR);
+	pthread_join(t, NULL);
+	unsigned sum = 0;
+	for (size_t i = 1000; i < sizeof data; i++)
+		sum = sum * 31 + data[i];
+	off_t pos = lseek(f, 0, SEEK_CUR);
+	SAY("sent=%zd off=%lld got=%zu intact=%d filepos=%lld", sent, (long long)off, rx.got, sum == rx.sum,
+	    (long long)pos);
+	close(f); close(c); close(s);
+}
+
+static void t_sockopts(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int v = 1, g = 0;
+	socklen_t l = sizeof g;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v);
+	getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &g, &l);
+	SAY("nodelay=%d", !!g);
+	setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v);
+	g = 0; l = sizeof g;
+	getsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &g, &l);
+	SAY(" keepalive=%d", !!g);
+	g = -1; l = sizeof g;
+	getsockopt(c, SOL_SOCKET, SO_TYPE, &g, &l);
+	SAY(" type=%d", g);
+	g = -1; l = sizeof g;
+	getsockopt(c, SOL_SOCKET, SO_DOMAIN, &g, &l);
+	SAY(" domain=%d", g);
+	g = -1; l = sizeof g;
+	getsockopt(c, SOL_SOCKET, SO_ERROR, &g, &l);
+	SAY(" error=%d", g);
+	struct timeval tv = { 0, 50000 }, tg;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	l = sizeof tg;
+	getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tg, &l);
+	char b[4];
+	int64_t t0 = now_ms();
+	ssize_t r = recv(s, b, sizeof b, 0);
+	int64_t dt = now_ms() - t0;
+	SAY(" rcvtimeo=%ldms recv=%zd/%s %s", (long)tg.tv_sec * 1000 + (long)tg.tv_usec / 10000 * 10, r, err_name(errno),
+	    dt >= 40 && dt < 1000 ? "timed" : "badtime");
+	struct stat st;
+	fstat(c, &st);
+	SAY(" sock=%d", S_ISSOCK(st.st_mode));
+	ssize_t pr = pread(c, b, 1, 0);
+	SAY(" pread=%zd/%s", pr, err_name(errno));
+	close(c); close(s);
+}
+
+static void t_close_in_epoll(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = 4 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	send(c, "x", 1, 0);
+	settle();
+	close(s);
+	int n = epoll_wait(ep, &e, 1, 50);
+	int m = epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL);
+	SAY("%d del=%d/%s", n, m, err_name(errno));
+	close(ep); close(c);
+}
+
+static void t_udp(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	ssize_t w = sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	int n = poll(&pf, 1, 1000);
+	char buf[16] = "";
+	struct sockaddr_in from;
+	l = sizeof from;
+	ssize_t r = recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)&from, &l);
+	SAY("%zd %d %zd:%s from=%s", w, n, r, buf, from.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? "lo" : "other");
+	close(a); close(b);
+}
+
+static void t_refused(void)
+{
+	struct sockaddr_in a;
+	int l = listener(&a);
+	close(l);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	int r = connect(c, (struct sockaddr *)&a, sizeof a);
+	SAY("%d/%s", r, err_name(errno));
+	close(c);
+}
+
+/* A listener made before fork, accepted on in the child (nginx's master and
+ * workers, a daemonising fork). */
+static void t_fork(void)
+{
+	struct sockaddr_in a;
+	int l = listener(&a);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int s = accept(l, NULL, NULL);
+		char b[16] = "";
+		ssize_t n = recv(s, b, sizeof b, 0);
+		send(s, b, (size_t)(n > 0 ? n : 0), 0);
+		close(s);
+		_exit(0);
+	}
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	int r = connect(c, (struct sockaddr *)&a, sizeof a);
+	send(c, "forked", 6, 0);
+	char b[16] = "";
+	ssize_t n = recv(c, b, sizeof b - 1, MSG_WAITALL);
+	int st = -1;
+	waitpid(pid, &st, 0);
+	SAY("connect=%d echo=%zd:%s child=%d", r, n, b, st);
+	close(c);
+	close(l);
+}
+
+/* A forked child that exits without closing its copy of a listener: once the
+ * parent closes its own, the listener is gone (under usnet within ~1 s, when
+ * the switch notices the child is gone). */
+static void t_fork_exit(void)
+{
+	struct sockaddr_in a;
+	int l = listener(&a);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	close(l);
+	usleep(1600000);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	int r = connect(c, (struct sockaddr *)&a, sizeof a);
+	SAY("%d/%s", r, err_name(errno));
+	close(c);
+}
+
+/* A socket without FD_CLOEXEC across execve: the new image lists its fds. */
+static void t_exec(void)
+{
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	char fd[16];
+	snprintf(fd, sizeof fd, "%d", c);
+	fflush(stdout);
+	execl("/bin/sh", "sh", "-c", "ls -l /proc/self/fd/ | grep -c usnet-socket", (char *)NULL);
+	die("execl");
+}
+
+struct test { const char *name; void (*fn)(void); };
+static const struct test tests[] = {
+	{ "basic", t_basic }, { "poll_mixed", t_poll_mixed }, { "select_mixed", t_select_mixed },
+	{ "ppoll_timeout", t_ppoll_timeout }, { "epoll_lt", t_epoll_lt }, { "epoll_et", t_epoll_et },
+	{ "epoll_oneshot", t_epoll_oneshot }, { "epoll_rdhup", t_epoll_rdhup },
+	{ "epoll_exclusive", t_epoll_exclusive }, { "epoll_nested", t_epoll_nested },
+	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
+	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "waitall", t_waitall },
+	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
+	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
+	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
+};
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && !strcmp(argv[1], "exec"))
+		t_exec();
+	if (argc == 2 && !strcmp(argv[1], "hold")) {   /* a socket for `usnet stat` to see */
+		struct sockaddr_in a;
+		int l = listener(&a);
+		sleep(3);
+		close(l);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+		bool want = argc < 2;
+		for (int k = 1; k < argc; k++)
+			if (!strcmp(argv[k], tests[i].name))
+				want = true;
+		if (!want)
+			continue;
+		result[0] = 0;
+		tests[i].fn();
+		printf("%s: %s\n", tests[i].name, result);
+	}
+	return 0;
+}
