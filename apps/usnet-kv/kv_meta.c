@@ -20,7 +20,61 @@ struct meta_flags {
 	uint64_t cas, initial, delta;
 	char mode;
 	const char *err;  /* first error met, or NULL */
+	/* The key: the token itself, or with b its base64 decoding. */
+	const char *key;
+	size_t nkey;
+	int key_binary;
+	char keybuf[KV_KEY_MAX];
 };
+
+/* Standard base64 with padding, as memcached's meta commands take binary
+ * keys.  Returns the decoded length, or -1 when `in` is not valid base64. */
+static long b64_decode(const char *in, size_t n, char *out, size_t max)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	if (n == 0 || n % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t v = 0;
+		int pad = 0;
+		for (int j = 0; j < 4; j++) {
+			char c = in[i + j];
+			const char *p = c ? strchr(alphabet, c) : NULL;
+			if (c == '=' && i + 4 == n && j >= 2) {
+				pad++;
+				v <<= 6;
+				continue;
+			}
+			if (!p || pad)
+				return -1;
+			v = (v << 6) | (uint32_t)(p - alphabet);
+		}
+		char b[3] = { (char)(v >> 16), (char)(v >> 8), (char)v };
+		for (int j = 0; j < 3 - pad; j++) {
+			if (o == max)
+				return -1;
+			out[o++] = b[j];
+		}
+	}
+	return (long)o;
+}
+
+static void b64_put(struct kv_out *out, const char *in, size_t n)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char b[4];
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(uint8_t)in[i] << 16;
+		if (i + 1 < n) v |= (uint32_t)(uint8_t)in[i + 1] << 8;
+		if (i + 2 < n) v |= (uint8_t)in[i + 2];
+		b[0] = alphabet[(v >> 18) & 63];
+		b[1] = alphabet[(v >> 12) & 63];
+		b[2] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+		b[3] = i + 2 < n ? alphabet[v & 63] : '=';
+		kv_out_put(out, b, 4);
+	}
+}
 
 /* Check flags tokens[start..ntokens-2]: duplicates and unknown letters end
  * parsing at once; bad values are noted and parsing goes on (so ms can still
@@ -31,6 +85,8 @@ static int meta_preparse(struct kv_store *st, struct kv_token *tokens, size_t nt
 	unsigned char seen[128] = { 0 };
 	memset(f, 0, sizeof *f);
 	f->delta = 1;
+	f->key = tokens[1].value;
+	f->nkey = tokens[1].length;
 	for (size_t i = start; i < ntokens - 1; i++) {
 		const char *v = tokens[i].value;
 		unsigned char o = (unsigned char)v[0];
@@ -54,8 +110,11 @@ static int meta_preparse(struct kv_store *st, struct kv_token *tokens, size_t nt
 			if (!kv_parse_i32(v + 1, &t)) f->err = f->err ? f->err : "CLIENT_ERROR bad token in command line format";
 			else f->recache_time = kv_store_exptime(st, t);
 			break;
+		case 'b':
+			f->key_binary = 1;  /* decoded once every flag is known good */
+			break;
 		case 'l': case 'O': case 'P': case 'L': case 'k': case 's': case 't': case 'c':
-		case 'f': case 'h': case 'b': case 'E':
+		case 'f': case 'h':
 			break;
 		case 'v': f->value = 1; break;
 		case 'u': f->no_update = 1; break;
@@ -85,7 +144,18 @@ static int meta_preparse(struct kv_store *st, struct kv_token *tokens, size_t nt
 			return -1;
 		}
 	}
-	return f->err ? -1 : 0;
+	if (f->err)
+		return -1;
+	if (f->key_binary) {
+		long n = b64_decode(tokens[1].value, tokens[1].length, f->keybuf, sizeof f->keybuf);
+		if (n <= 0) {
+			f->err = "CLIENT_ERROR error decoding key";
+			return -1;
+		}
+		f->key = f->keybuf;
+		f->nkey = (size_t)n;
+	}
+	return 0;
 }
 
 static void put_err(struct kv_out *out, const char *err)
@@ -111,9 +181,9 @@ static void put_ttl(struct kv_out *out, struct kv_store *st, struct kv_item *it)
 	put_flag_u64(out, 't', it->exptime > now ? it->exptime - now : 0);
 }
 
-/* The O and k flags, which every meta reply echoes. Returns -1 when an
- * opaque token is too long. */
-static int put_opaque_key(struct kv_out *out, struct kv_token *t, const char *key, size_t nkey)
+/* The O and k flags, which every meta reply echoes (a binary key goes back
+ * in base64, marked " b").  Returns -1 when an opaque token is too long. */
+static int put_opaque_key(struct kv_out *out, struct kv_token *t, const char *key, size_t nkey, int binary)
 {
 	char o = t->value[0];
 	if (o == 'O') {
@@ -123,7 +193,12 @@ static int put_opaque_key(struct kv_out *out, struct kv_token *t, const char *ke
 		kv_out_put(out, t->value, t->length);
 	} else if (o == 'k') {
 		kv_out_put(out, " k", 2);
-		kv_out_put(out, key, nkey);
+		if (binary) {
+			b64_put(out, key, nkey);
+			kv_out_put(out, " b", 2);
+		} else {
+			kv_out_put(out, key, nkey);
+		}
 	}
 	return 0;
 }
@@ -148,6 +223,8 @@ static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 		put_err(out, f.err);
 		return;
 	}
+	key = f.key;
+	nkey = f.nkey;
 	kv_store_lock(st);
 	st->stats.cmd_get++;
 	struct kv_item *it = kv_lookup(st, key, nkey, 0);
@@ -158,6 +235,8 @@ static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 			st->stats.cmd_set--;
 			it = kv_lookup(st, key, nkey, 0);
 			created = it != NULL;
+			if (it)
+				it->key_binary = (uint8_t)f.key_binary;
 		}
 	}
 	if (!it) {
@@ -167,7 +246,7 @@ static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 			return;
 		kv_out_put(out, "EN", 2);
 		for (size_t i = 2; i < ntokens - 1; i++)
-			if (put_opaque_key(out, &tokens[i], key, nkey) < 0) {
+			if (put_opaque_key(out, &tokens[i], key, nkey, f.key_binary) < 0) {
 				out->len = mark;
 				put_err(out, "CLIENT_ERROR opaque token too long");
 				return;
@@ -204,7 +283,7 @@ static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 		case 'l': put_flag_u64(out, 'l', now - last_access); break;
 		case 'h': put_flag_u64(out, 'h', fetched_before ? 1 : 0); break;
 		default:
-			if (put_opaque_key(out, &tokens[i], key, nkey) < 0) {
+			if (put_opaque_key(out, &tokens[i], key, nkey, it->key_binary) < 0) {
 				kv_store_unlock(st);
 				out->len = mark;
 				put_err(out, "CLIENT_ERROR opaque token too long");
@@ -263,6 +342,8 @@ static long meta_set(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 	if (meta_preparse(st, tokens, ntokens, 3, &f) < 0) {
 		err = f.err;
 	} else {
+		key = f.key;
+		nkey = f.nkey;
 		switch (f.mode) {
 		case 0: case 'S': case 's': mode = KV_SET; break;
 		case 'E': case 'e': mode = KV_ADD; break;
@@ -297,6 +378,11 @@ static long meta_set(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 	kv_store_lock(st);
 	enum kv_result r = kv_update(st, mode, key, nkey, f.client_flags, f.new_ttl ? f.exptime : 0,
 				     data, (size_t)vlen, f.has_cas ? f.cas : 0, &newcas);
+	if (r == KV_STORED && f.key_binary) {
+		struct kv_item *it = kv_lookup(st, key, nkey, 0);
+		if (it)
+			it->key_binary = 1;
+	}
 	kv_store_unlock(st);
 	const char *code;
 	switch (r) {
@@ -315,7 +401,7 @@ static long meta_set(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 		if (tokens[i].value[0] == 'c' && r == KV_STORED)
 			put_flag_u64(out, 'c', newcas);
 		else
-			put_opaque_key(out, &tokens[i], key, nkey);
+			put_opaque_key(out, &tokens[i], key, nkey, f.key_binary);
 	}
 	kv_out_put(out, "\r\n", 2);
 	return (long)need;
@@ -341,6 +427,8 @@ static void meta_delete(struct kv_session *s, struct kv_token *tokens, size_t nt
 		put_err(out, "CLIENT_ERROR invalid or duplicate flag");
 		return;
 	}
+	key = f.key;
+	nkey = f.nkey;
 	const char *code;
 	kv_store_lock(st);
 	struct kv_item *it = kv_lookup(st, key, nkey, 0);
@@ -366,7 +454,7 @@ static void meta_delete(struct kv_session *s, struct kv_token *tokens, size_t nt
 		return;
 	kv_out_put(out, code, 2);
 	for (size_t i = 2; i < ntokens - 1; i++)
-		put_opaque_key(out, &tokens[i], key, nkey);
+		put_opaque_key(out, &tokens[i], key, nkey, f.key_binary);
 	kv_out_put(out, "\r\n", 2);
 }
 
@@ -390,6 +478,8 @@ static void meta_arith(struct kv_session *s, struct kv_token *tokens, size_t nto
 		put_err(out, "CLIENT_ERROR invalid or duplicate flag");
 		return;
 	}
+	key = f.key;
+	nkey = f.nkey;
 	switch (f.mode) {
 	case 0: case 'I': case 'i': case '+': incr = 1; break;
 	case 'D': case 'd': case '-': incr = 0; break;
@@ -417,6 +507,9 @@ static void meta_arith(struct kv_session *s, struct kv_token *tokens, size_t nto
 			if (kv_update(st, KV_ADD, key, nkey, 0, f.autoviv_exptime, num, (size_t)n, 0, &cas) == KV_STORED) {
 				value = f.initial;
 				have_item = created = 1;
+				struct kv_item *it = kv_lookup(st, key, nkey, 0);
+				if (it)
+					it->key_binary = (uint8_t)f.key_binary;
 			} else {
 				code = "NS";
 			}
@@ -459,7 +552,7 @@ static void meta_arith(struct kv_session *s, struct kv_token *tokens, size_t nto
 			case 'c': put_flag_u64(out, 'c', it->cas); break;
 			case 't': put_ttl(out, st, it); break;
 			case 'T': it->exptime = f.exptime; break;
-			default: put_opaque_key(out, &tokens[i], key, nkey); break;
+			default: put_opaque_key(out, &tokens[i], key, nkey, it->key_binary); break;
 			}
 		}
 		kv_out_put(out, "\r\n", 2);
@@ -473,7 +566,7 @@ static void meta_arith(struct kv_session *s, struct kv_token *tokens, size_t nto
 	kv_store_unlock(st);
 	kv_out_put(out, code, 2);
 	for (size_t i = 2; i < ntokens - 1; i++)
-		put_opaque_key(out, &tokens[i], key, nkey);
+		put_opaque_key(out, &tokens[i], key, nkey, f.key_binary);
 	kv_out_put(out, "\r\n", 2);
 }
 
@@ -484,17 +577,33 @@ static void meta_debug(struct kv_session *s, struct kv_token *tokens, size_t nto
 		put_err(out, "CLIENT_ERROR bad command line format");
 		return;
 	}
+	const char *key = tokens[1].value;
+	size_t nkey = tokens[1].length;
+	char keybuf[KV_KEY_MAX];
+	if (ntokens > 3 && strcmp(tokens[2].value, "b") == 0) {  /* me KEY b: base64 key */
+		long n = b64_decode(key, nkey, keybuf, sizeof keybuf);
+		if (n <= 0) {
+			put_err(out, "CLIENT_ERROR bad command line format");
+			return;
+		}
+		key = keybuf;
+		nkey = (size_t)n;
+	}
 	kv_store_lock(st);
-	struct kv_item *it = kv_lookup(st, tokens[1].value, tokens[1].length, 0);
+	struct kv_item *it = kv_lookup(st, key, nkey, 0);
 	if (!it) {
 		kv_store_unlock(st);
 		kv_out_str(out, "EN\r\n");
 		return;
 	}
 	uint32_t now = kv_store_now(st);
-	char line[KV_KEY_MAX + 160];
-	int n = snprintf(line, sizeof line, "ME %.*s exp=%d la=%" PRIu32 " cas=%" PRIu64 " fetch=%s cls=1 size=%zu\r\n",
-			 (int)it->nkey, kv_item_key(it),
+	char line[160];
+	kv_out_put(out, "ME ", 3);
+	if (it->key_binary)
+		b64_put(out, kv_item_key(it), it->nkey);
+	else
+		kv_out_put(out, kv_item_key(it), it->nkey);
+	int n = snprintf(line, sizeof line, " exp=%d la=%" PRIu32 " cas=%" PRIu64 " fetch=%s cls=1 size=%zu\r\n",
 			 it->exptime == 0 ? -1 : (int)(it->exptime - now), now - it->time, it->cas,
 			 it->fetched ? "yes" : "no", (size_t)(48 + 8 + it->nkey + 1 + it->nbytes + 2));
 	kv_store_unlock(st);

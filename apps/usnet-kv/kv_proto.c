@@ -24,8 +24,10 @@ void kv_out_put(struct kv_out *o, const void *p, size_t n)
 		while (cap < o->len + n)
 			cap *= 2;
 		char *b = realloc(o->buf, cap);
-		if (!b)
+		if (!b) {
+			o->failed = 1;
 			return;
+		}
 		o->buf = b;
 		o->cap = cap;
 	}

@@ -20,6 +20,7 @@
 struct kv_out {
 	char *buf;
 	size_t len, cap, off, keep;
+	int failed;           /* a reply was lost for want of memory */
 };
 
 /* Append n bytes (grows the buffer; on allocation failure the bytes are
@@ -34,7 +35,6 @@ struct kv_session {
 	uint64_t swallow;     /* bytes of a refused value still to discard */
 	int noreply;          /* the current command asked for no reply */
 	int closing;          /* close after sending what is queued */
-	int out_failed;       /* out of memory building a reply */
 };
 
 void kv_session_init(struct kv_session *s, struct kv_store *store);

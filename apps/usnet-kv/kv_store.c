@@ -13,6 +13,9 @@
 /* memcached's item header is 48 bytes (plus 8 for the CAS); the -I limit is
  * checked against the same total so the same values are "too large". */
 #define MC_ITEM_HEADER 48
+/* Seconds between two LRU moves of the same item (memcached's
+ * ITEM_UPDATE_INTERVAL). */
+#define KV_BUMP_INTERVAL 60
 
 static uint32_t hash_key(const char *key, size_t n)
 {
@@ -177,7 +180,7 @@ static int is_dead(struct kv_store *s, struct kv_item *it, uint32_t now)
 		return 1;
 	if (it->cas < s->flush_cas)
 		return 2;
-	if (s->flush_at != 0 && s->flush_at <= now && it->time < s->flush_at)
+	if (s->flush_at != 0 && s->flush_at <= now && it->time <= s->flush_at)
 		return 2;
 	return 0;
 }
@@ -199,11 +202,16 @@ struct kv_item *kv_lookup(struct kv_store *s, const char *key, size_t nkey, int 
 		return NULL;
 	}
 	if (bump) {
-		if (s->lru_head != it) {
+		/* As memcached: move a hot item to the head at most once a
+		 * minute, so that reads of popular keys do not all write the
+		 * shared list. */
+		if (s->lru_head != it && it->time + KV_BUMP_INTERVAL <= now) {
 			lru_unlink(s, it);
 			lru_push_head(s, it);
+			it->time = now;
 		}
 		it->fetched = 1;
+		it->active = 1;
 	}
 	return it;
 }
@@ -213,10 +221,18 @@ struct kv_item *kv_lookup(struct kv_store *s, const char *key, size_t nkey, int 
 static int make_room(struct kv_store *s, size_t need)
 {
 	uint32_t now = kv_store_now(s);
+	int second_chances = 64;
 	while (s->mem_used + need > s->mem_limit) {
 		struct kv_item *victim = s->lru_tail;
 		if (!victim)
 			return -1;
+		if (victim->active && second_chances-- > 0 && victim != s->lru_head && !is_dead(s, victim, now)) {
+			/* Read since it was last moved: keep it, once more. */
+			victim->active = 0;
+			lru_unlink(s, victim);
+			lru_push_head(s, victim);
+			continue;
+		}
 		if (!is_dead(s, victim, now)) {
 			s->stats.evictions++;
 		} else {
@@ -438,5 +454,7 @@ void kv_flush(struct kv_store *s, int64_t delay)
 		s->flush_at = 0;
 		return;
 	}
-	s->flush_at = kv_store_exptime(s, delay);
+	/* As memcached: what was stored up to the second before the deadline
+	 * is gone once that second has come. */
+	s->flush_at = kv_store_exptime(s, delay) - 1;
 }

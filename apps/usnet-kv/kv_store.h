@@ -34,6 +34,8 @@ struct kv_item {
 	uint8_t  fetched;               /* read since stored (for mg h / me) */
 	uint8_t  win_sent;              /* meta: a client was told to recache it (W) */
 	uint8_t  stale;                 /* meta: invalidated by md I, still served (X) */
+	uint8_t  active;                /* read since it last reached the LRU tail */
+	uint8_t  key_binary;            /* meta: stored with a base64 key (b flag) */
 	char     data[];                /* key (nkey) then value (nbytes) */
 };
 
@@ -60,7 +62,8 @@ struct kv_store {
 	uint64_t next_cas;
 	int64_t  process_started;       /* unix time that relative time 0 stands for */
 	uint64_t start_mono_ns;
-	uint32_t flush_at;              /* pending delayed flush_all (relative time) or 0 */
+	uint32_t flush_at;              /* delayed flush_all: items stored at or before this
+	                                 * relative time are gone once it has come; 0: none */
 	uint64_t flush_cas;             /* items with a smaller cas are flushed */
 	struct kv_stats stats;
 };

@@ -137,6 +137,8 @@ static void conn_handle(struct kv_thread *t, struct kv_conn *c, uint32_t ev)
 	}
 	int zero_copy = 1;
 	for (;;) {
+		if (c->out.failed)
+			c->sess.closing = 1;  /* a reply is missing: the stream is broken */
 		int f = conn_flush(t, c);
 		if (f < 0) {
 			conn_close(t, c);
@@ -173,8 +175,6 @@ static void conn_handle(struct kv_thread *t, struct kv_conn *c, uint32_t ev)
 		c->inlen += (size_t)n;
 		conn_process_buffered(c);
 		if (c->inlen > t->in_max)
-			c->sess.closing = 1;
-		if (c->sess.out_failed)
 			c->sess.closing = 1;
 	}
 }

@@ -7,9 +7,11 @@
 #   1. memcached -t 1 on the kernel          (the baseline)
 #   2. usnet-kv -t 1 --kernel                (same server code, kernel sockets)
 #   3. usnet-kv -t 1 on usnet (afxdp, else afpacket)
+#   4. the same with the client on usnet too (usnet-bench kv without --kernel)
 # and prints one table with ratios to memcached measured in the same run.
 #
 # usage: bench/kv/run.sh [-d SECONDS] [-c CONNS] [-n ITEMS]
+#   USNET_BACKEND=afpacket, USNET_BUSY_POLL=US: as for bench/pingpong/run.sh
 set -u
 cd "$(dirname "$0")/../.."
 . bench/pingpong/veth_pair.sh
@@ -44,9 +46,12 @@ bench_stop_server
 # 3. usnet-kv on usnet
 if bench_usnet_server kv-usnet 11211 "$KV" -p 11211 -t 1 -m 1024; then
     in_cli timeout $client_timeout "$BENCH" kv "$SRV_UIP" --kernel "${client_args[@]}" >"$bench_tmp/kvu" 2>&1
+    # 4. (extra) the client on usnet as well
+    in_cli timeout $client_timeout "$BENCH" kv "$SRV_UIP" --backend "$backend" --iface "$CLI_IF" \
+        --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${client_args[@]}" >"$bench_tmp/kvuu" 2>&1
     bench_stop_server
 else
-    echo "no usnet backend answered on the veth" >"$bench_tmp/kvu"
+    echo "no usnet backend answered on the veth" | tee "$bench_tmp/kvu" >"$bench_tmp/kvuu"
 fi
 
 echo "memcached workload: $items items, 8-byte keys/values, zipf 0.99, 10% sets, $conns connections," \
@@ -55,5 +60,6 @@ bench_table_header
 bench_row "memcached 10% set" "memcached -t 1 (kernel)" "$bench_tmp/mc" base
 bench_row "memcached 10% set" "usnet-kv -t 1 --kernel" "$bench_tmp/kvk"
 bench_row "memcached 10% set" "usnet-kv -t 1 on usnet ($backend)" "$bench_tmp/kvu"
+bench_row "memcached 10% set" "same, client on usnet too" "$bench_tmp/kvuu"
 echo
 echo "x rate: requests/s relative to memcached on the kernel; x p99: p99 latency relative to it (lower is better)"

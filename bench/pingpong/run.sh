@@ -10,6 +10,7 @@
 #
 # usage: bench/pingpong/run.sh [-d SECONDS] [-c CONNS] [-m BYTES]
 #   USNET_BACKEND=afpacket bench/pingpong/run.sh   to force a backend
+#   USNET_BUSY_POLL=200 bench/pingpong/run.sh      usnet sides spin 200 us before sleeping
 set -u
 cd "$(dirname "$0")/../.."
 . bench/pingpong/veth_pair.sh
@@ -39,7 +40,7 @@ if bench_usnet_server usnet-ponger $port "$BENCH" ponger -p $port; then
     in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --kernel "${pinger_args[@]}" >"$bench_tmp/uk" 2>&1
     # 3. usnet <- usnet (same server, a usnet client on the other side)
     in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --backend "$backend" --iface "$CLI_IF" \
-        --ip "$CLI_UIP/24" "${pinger_args[@]}" >"$bench_tmp/uu" 2>&1
+        --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${pinger_args[@]}" >"$bench_tmp/uu" 2>&1
     bench_stop_server
 else
     echo "no usnet backend answered on the veth" | tee "$bench_tmp/uk" >"$bench_tmp/uu"

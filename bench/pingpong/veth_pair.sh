@@ -78,6 +78,10 @@ bench_stop_server() {
     sleep 0.5  # let the device settle (an XDP program detaching)
 }
 
+# USNET_BUSY_POLL=US makes usnet sides spin that long before sleeping.
+usnet_poll_args=()
+[ -n "${USNET_BUSY_POLL:-}" ] && usnet_poll_args=(--busy-poll "$USNET_BUSY_POLL")
+
 # bench_usnet_server NAME PORT CMD...: start a usnet server, trying the
 # backends for a veth in turn (afxdp, then afpacket; USNET_BACKEND overrides)
 # with "--backend B --iface <server veth> --ip <server usnet address>" added
@@ -86,7 +90,7 @@ bench_usnet_server() {
     local name=$1 port=$2 be
     shift 2
     for be in ${USNET_BACKEND:-afxdp afpacket}; do
-        bench_server "$name-$be" "$@" --backend "$be" --iface "$SRV_IF" --ip "$SRV_UIP/24"
+        bench_server "$name-$be" "$@" --backend "$be" --iface "$SRV_IF" --ip "$SRV_UIP/24" "${usnet_poll_args[@]}"
         if bench_wait_port "$CLI_NS" "$SRV_UIP" "$port"; then
             backend=$be
             return 0

@@ -8,6 +8,11 @@
  *   1-byte ping-pong round trips/s over 32 connections >= 1,000,000
  *   memory per idle established connection (100,000)  <= 1 KiB
  *
+ * The first two are also measured for Linux TCP over loopback in the same run
+ * (kernel_ref.c), for comparison.  Memory is what the server's instance needs
+ * in all (usnet_stack_mem_size: socket table, hash tables and the shared
+ * buffer pool) divided by the connections it holds.
+ *
  * Usage: bench-stack [--seconds S] [--conns N] [--only bulk|jumbo|pingpong|memory]
  * (--only runs one measurement, e.g. under `perf record -g`).
  */
@@ -16,11 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "usnet/netif_memwire.h"
 #include "usnet/netif_open.h"
 #include "usnet_app.h"
+#include "kernel_ref.h"
 
 #define CLIENT_IP 0x0a3dfa01u  /* 10.61.250.1 */
 #define SERVER_IP 0x0a3dfa02u  /* 10.61.250.2 */
@@ -98,6 +105,15 @@ static void pair_poll(struct pair *p)
 	usnet_app_poll(p->srv.app, 0);
 }
 
+/* CPU time this thread has used: with other work on the machine, the rate
+ * per CPU-second says what the stack does on a core of its own. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static double seconds_since(uint64_t t0)
 {
 	return (double)(usnet_app_now() - t0) / 1e9;
@@ -166,7 +182,7 @@ static int connect_many(struct pair *p, usnet_sock_t *ls, int nports, usnet_sock
 
 /* ---- bulk --------------------------------------------------------------- */
 
-static double bench_bulk(const char *wire_options, double seconds)
+static double bench_bulk(const char *wire_options, double seconds, double *cpu_share)
 {
 	struct pair p;
 	usnet_sock_t ls, c, s;
@@ -182,7 +198,7 @@ static double bench_bulk(const char *wire_options, double seconds)
 	if (connect_many(&p, &ls, 1, &c, &s, 1, 1) != 1)
 		die("bulk: connection not established", 0);
 
-	uint64_t t0 = 0, start = usnet_app_now();
+	uint64_t t0 = 0, c0 = 0, start = usnet_app_now();
 	double warmup = seconds / 5;
 	for (;;) {
 		usnet_send(p.cli.st, p.cli.io, c, tx, chunk, 0, usnet_app_now());
@@ -193,12 +209,16 @@ static double bench_bulk(const char *wire_options, double seconds)
 				received += (uint64_t)n;
 		if (n < 0 && n != -USNET_EAGAIN)
 			die("bulk: recv", n);
-		if (!t0 && seconds_since(start) >= warmup)
+		if (!t0 && seconds_since(start) >= warmup) {
 			t0 = usnet_app_now();
+			c0 = thread_cpu_ns();
+		}
 		if (t0 && seconds_since(t0) >= seconds)
 			break;
 	}
-	double gbps = (double)received * 8 / seconds_since(t0) / 1e9;
+	double wall = seconds_since(t0);
+	double gbps = (double)received * 8 / wall / 1e9;
+	*cpu_share = (double)(thread_cpu_ns() - c0) / 1e9 / wall;
 	pair_close(&p);
 	free(tx);
 	free(rx);
@@ -207,7 +227,7 @@ static double bench_bulk(const char *wire_options, double seconds)
 
 /* ---- ping-pong ---------------------------------------------------------- */
 
-static double bench_pingpong(int conns, double seconds)
+static double bench_pingpong(int conns, double seconds, double *cpu_share)
 {
 	struct pair p;
 	usnet_sock_t ls, *c = calloc((size_t)conns, sizeof *c), *s = calloc((size_t)conns, sizeof *s);
@@ -226,7 +246,7 @@ static double bench_pingpong(int conns, double seconds)
 		if (usnet_send(p.cli.st, p.cli.io, c[i], &byte, 1, 0, usnet_app_now()) != 1)
 			die("ping-pong: first send", 0);
 	}
-	uint64_t t0 = 0, start = usnet_app_now();
+	uint64_t t0 = 0, c0 = 0, start = usnet_app_now();
 	double warmup = seconds / 5;
 	for (unsigned iter = 1;; iter++) {
 		pair_poll(&p);
@@ -245,12 +265,16 @@ static double bench_pingpong(int conns, double seconds)
 		}
 		if (iter % 64)
 			continue;
-		if (!t0 && seconds_since(start) >= warmup)
+		if (!t0 && seconds_since(start) >= warmup) {
 			t0 = usnet_app_now();
+			c0 = thread_cpu_ns();
+		}
 		if (t0 && seconds_since(t0) >= seconds)
 			break;
 	}
-	double rate = (double)trips / seconds_since(t0);
+	double wall = seconds_since(t0);
+	double rate = (double)trips / wall;
+	*cpu_share = (double)(thread_cpu_ns() - c0) / 1e9 / wall;
 	pair_close(&p);
 	free(c);
 	free(s);
@@ -345,28 +369,45 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	printf("usnet stack benchmark: two stacks over an in-process memwire, one thread\n\n");
-	printf("%-52s %16s %16s\n", "measure", "result", "goal");
+	printf("usnet stack benchmark: two stacks over an in-process memwire, one thread;\n"
+	       "kernel: Linux TCP over loopback (MTU 65536), one thread, non-blocking, epoll\n\n");
+	printf("%-46s %14s %14s %18s\n", "measure", "usnet", "kernel", "goal (usnet)");
 	if (!only || !strcmp(only, "bulk")) {
-		double g = bench_bulk("nowake,frame=1514", seconds);
-		printf("%-52s %11.2f Gb/s %16s\n", "bulk, 1 connection, 1 MiB writes, MTU 1500", g, ">= 10 Gb/s");
+		double share, g = bench_bulk("nowake,frame=1514", seconds, &share);
+		double k = only ? -1 : kernel_bulk_gbps(seconds);
+		char ks[32] = "-";
+		if (k >= 0)
+			snprintf(ks, sizeof ks, "%.2f Gb/s", k);
+		printf("%-46s %9.2f Gb/s %14s %18s\n", "bulk, 1 connection, 1 MiB writes, MTU 1500",
+		       g, ks, ">= 10 Gb/s");
+		printf("%-46s %9.2f Gb/s   (on a CPU %.0f%% of the time)\n", "  per CPU-second", g / share,
+		       share * 100);
 		fflush(stdout);
 	}
 	if (!only || !strcmp(only, "jumbo")) {
-		double g = bench_bulk("nowake,frame=9018", seconds);
-		printf("%-52s %11.2f Gb/s %16s\n", "bulk, same, MTU 9004 (jumbo frames)", g, "(for reference)");
+		double share, g = bench_bulk("nowake,frame=9018", seconds, &share);
+		printf("%-46s %9.2f Gb/s %14s %18s\n", "bulk, same, MTU 9004 (jumbo frames)", g, "", "(for reference)");
+		printf("%-46s %9.2f Gb/s   (on a CPU %.0f%% of the time)\n", "  per CPU-second", g / share,
+		       share * 100);
 		fflush(stdout);
 	}
 	if (!only || !strcmp(only, "pingpong")) {
-		double rt = bench_pingpong(32, seconds);
-		printf("%-52s %11.0f rt/s %16s\n", "1-byte ping-pong, 32 connections", rt, ">= 1000000 rt/s");
+		double share, rt = bench_pingpong(32, seconds, &share);
+		double k = only ? -1 : kernel_pingpong_rate(32, seconds);
+		char ks[32] = "-";
+		if (k >= 0)
+			snprintf(ks, sizeof ks, "%.0f rt/s", k);
+		printf("%-46s %9.0f rt/s %14s %18s\n", "1-byte ping-pong, 32 connections", rt, ks,
+		       ">= 1000000 rt/s");
+		printf("%-46s %9.0f rt/s   (on a CPU %.0f%% of the time)\n", "  per CPU-second", rt / share,
+		       share * 100);
 		fflush(stdout);
 	}
 	if (!only || !strcmp(only, "memory")) {
 		struct memory_result m = bench_memory(conns);
 		if (m.conns > 0) {
-			printf("%-52s %13zu B %16s\n", "memory per idle established connection (total)",
-			       m.arena_bytes / (size_t)m.conns, "<= 1024 B");
+			printf("%-46s %12zu B %14s %18s\n", "memory per idle established connection",
+			       m.arena_bytes / (size_t)m.conns, "", "<= 1024 B");
 			printf("\n  %d connections set up in %.2f s; server instance needs %.1f MiB in all\n"
 			       "  (of which %.1f MiB is the shared buffer pool, %llu bytes of it in use);\n"
 			       "  each socket slot adds %zu B; arena pages touched: %.1f MiB (%zu B/conn)\n",
@@ -374,7 +415,7 @@ int main(int argc, char **argv)
 			       (unsigned long long)m.buffers_in_use, m.marginal_bytes,
 			       m.resident_bytes / 1048576.0, m.resident_bytes / (size_t)m.conns);
 		} else {
-			printf("%-52s %16s %16s\n", "memory per idle established connection", "no connections", "<= 1024 B");
+			printf("%-46s %14s %14s %18s\n", "memory per idle established connection", "none made", "", "<= 1024 B");
 		}
 	}
 	return 0;

@@ -1,13 +1,13 @@
 # bench/stack: the stack core's throughput, round trips and memory per
 # connection, two instances over an in-process memwire (build/bench-stack;
 # run it with bench/stack/run.sh).
-BENCH_STACK_OBJS := $(B)/bench/stack/bench_stack.o
+BENCH_STACK_OBJS := $(B)/bench/stack/bench_stack.o $(B)/bench/stack/kernel_ref.o
 
 ifeq ($(APP_LIBS_READY),yes)
 ALL += $(B)/bench-stack
 endif
 
-$(B)/bench/stack/%.o: bench/stack/%.c apps/lib/usnet_app.h include/usnet/stack.h include/usnet/netif_memwire.h
+$(B)/bench/stack/%.o: bench/stack/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(APP_CFLAGS) $(APP_DEPFLAGS) -c -o $@ $<
 

@@ -24,6 +24,9 @@
  *                no shared flag to check at all.
  *   The second process to open a wire adopts its creator's frame and ring
  *   sizes (asking for different ones explicitly is an error).
+ *   Each side attaches once per wire: after one side closed, the other must
+ *   close too before the name can be used again.  A wire whose processes
+ *   all died is recreated by the next open.
  *
  * Wake-ups: rx_burst() that finds nothing arms the peer to signal this side's
  * wait fd (an eventfd in one process, a FIFO across processes) when it next

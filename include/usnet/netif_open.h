@@ -45,9 +45,13 @@ struct usnet_netif_config {
  *            rxframes=N txframes=N
  *   afxdp    iface: an existing interface; one AF_XDP socket per queue
  *            mode=native|skb (default native) ip=A.B.C.D copy|zerocopy
- *            frames=N (UMEM frames per queue, default 4096)
+ *            frames=N (UMEM frames per queue, default 4096) frame=2048|4096
  *            The XDP program steers only IPv4 to ip (and ARP for it) to
- *            usnet; everything else goes to the kernel.
+ *            usnet; everything else goes to the kernel.  A veth peer must
+ *            not offload checksums (`ethtool -K PEER tx off`): checked when
+ *            the peer is in the same namespace.
+ * MAC: the interface's own (afpacket, afxdp, dpdk), random locally
+ * administered (tap), derived from the wire (memwire); cfg.has_mac wins.
  *   dpdk     (only where built with libdpdk-dev; loaded as the plugin
  *            libusnet-netif-dpdk.so, see src/netif/dpdk.c)
  *            iface: an interface wrapped in a DPDK virtual device, or

@@ -302,10 +302,12 @@ struct usnet_stack_stats {
 	uint64_t udp_rx, udp_tx, udp_drop_csum, udp_drop_len, udp_no_port, udp_drop_nobuf;
 	uint64_t tcp_rx, tcp_tx, tcp_drop_csum, tcp_drop_header, tcp_drop_options,
 		 tcp_no_port, tcp_rst_tx, tcp_challenge_ack, tcp_retrans, tcp_drop_nobuf;
-	uint64_t tcp_rto, tcp_recovery, tcp_tlp; /* retransmission timeouts; fast-recovery episodes; tail-loss probes */
 	uint64_t tx_no_buffer;   /* netif had no tx buffer: frame dropped */
 	uint64_t buffers_in_use, buffers_total; /* pool gauges, bytes */
 	uint32_t sockets_in_use, sockets_total;
+	/* TCP loss recovery: retransmission timeouts, fast-recovery episodes,
+	 * tail-loss probes (RFC 8985). */
+	uint64_t tcp_rto, tcp_recovery, tcp_tlp;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 #include "cli.h"
 #include "usnet/netif_open.h"
@@ -157,6 +159,26 @@ static int validate(void)
 		size_t n = strlen(backend);
 		if (!p || (p[n] && p[n] != ' ') || (p != list && p[-1] != ' '))
 			return fail("unknown backend '%s' (this build has: %s)", backend, list);
+	}
+	/* The stack's address must not be one the kernel already has here. */
+	{
+		char ipbuf[64];
+		snprintf(ipbuf, sizeof ipbuf, "%.*s", (int)strcspn(ip, "/"), ip);
+		struct in_addr want;
+		struct ifaddrs *ifs = NULL;
+		if (inet_pton(AF_INET, ipbuf, &want) == 1 && getifaddrs(&ifs) == 0) {
+			for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+				if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+					continue;
+				if (((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == want.s_addr) {
+					fprintf(stderr, "usnet run: address %s is in use by the kernel on %s; "
+						"give the stack an address of its own\n", ipbuf, i->ifa_name);
+					freeifaddrs(ifs);
+					return 2;
+				}
+			}
+			freeifaddrs(ifs);
+		}
 	}
 	if (strcmp(backend, "memwire")) {
 		char path[PATH_MAX];

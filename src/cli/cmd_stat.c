@@ -61,8 +61,15 @@ int cli_stat_main(int argc, char **argv)
 	while ((e = readdir(d))) {
 		long pid;
 		char tail[16];
-		if (sscanf(e->d_name, "usnet-%ld.%15s", &pid, tail) == 2 && !strcmp(tail, "stat"))
+		if (sscanf(e->d_name, "usnet-%ld.%15s", &pid, tail) != 2)
+			continue;
+		if (!strcmp(tail, "stat")) {
 			shown += show(pid) == 0;
+		} else if (!strcmp(tail, "stat.tmp") && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+			char path[300];
+			snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+			remove(path);   /* a process died while writing it */
+		}
 	}
 	closedir(d);
 	if (!shown)

@@ -97,10 +97,14 @@ void usnet_hook_after_special(struct hook_frame *f)
 
 void usnet_hook_thread_start(void)
 {
-	if (hook_state.sud_on) {
+	if (!hook_state.sud_on)
+		return;
+	/* A real thread gets an alternate stack; a process sharing our memory
+	 * (posix_spawn's child, about to exec) does not: the stack would stay
+	 * behind in our address space. */
+	if (RAW0(SYS_gettid) != RAW0(SYS_getpid))
 		hook_sud_give_altstack();
-		hook_sud_set(true);
-	}
+	hook_sud_set(true);
 }
 
 int hook_fast_publish(void)
@@ -222,6 +226,16 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, bool from_s
 		if (r == 0)
 			rewrite_new_code((uintptr_t)sc->args[0], (size_t)sc->args[1], (int)sc->args[2]);
 		goto done;
+	case SYS_exit:
+		/* a thread ends: the alternate stack the hook gave it goes too,
+		 * which cannot happen on that stack (the SIGSYS handler's) */
+		if (from_sud) {
+			frame_from_call(f, sc);
+			return HOOK_ACT_REISSUE;
+		}
+		if (hook_state.sud_on)
+			hook_sud_take_altstack();
+		break;
 	case SYS_rt_sigaction:
 		if (!hook_state.sud_on)
 			break;
@@ -305,6 +319,7 @@ static inline bool needs_care(long nr)
 	case SYS_rt_sigaction:
 	case SYS_rt_sigprocmask:
 	case SYS_sigaltstack:
+	case SYS_exit:
 		return true;
 	default:
 		return false;
@@ -384,6 +399,8 @@ int usnet_hook_prepare_special(struct hook_frame *f)
 		return HOOK_ACT_VFORK;
 	default: {
 		/* a call that only had to leave the signal handler first */
+		if (f->rax == SYS_exit)
+			hook_sud_take_altstack();
 		struct usnet_syscall sc;
 		sc.nr = f->rax;
 		sc.args[0] = f->rdi;

@@ -197,6 +197,8 @@ HOOK_HIDDEN int hook_sud_set(bool on);   /* this thread: on/off (execve) */
  * (several KiB with AVX-512 state) must not land on small stacks such as
  * goroutine stacks. */
 HOOK_HIDDEN void hook_sud_give_altstack(void);
+/* Frees that stack when the thread ends (unless a signal is running on it). */
+HOOK_HIDDEN void hook_sud_take_altstack(void);
 
 /* --- hook_log.c (general registers only) --- */
 struct hook_buf {

@@ -208,7 +208,7 @@ static int rewrite_cb(const struct hook_mapping *m, void *arg)
 		return 0;
 	if (hook_strncmp(m->path, "[vdso]", 7) == 0 || hook_strncmp(m->path, "[vsyscall]", 11) == 0)
 		return 0;
-	/* capstone's own code makes no system calls and is in use right now */
+	/* the disassembler makes no system calls (and may be in use) */
 	for (const char *p = m->path; *p; p++)
 		if (hook_strncmp(p, "libcapstone", 11) == 0)
 			return 0;

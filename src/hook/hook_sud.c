@@ -105,13 +105,14 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 
 #define ALTSTACK_SIZE (64 * 1024)
 
+/* The alternate stack the hook gave this thread, if any. */
+static __thread void *given_altstack __attribute__((tls_model("initial-exec")));
+
 void hook_sud_give_altstack(void)
 {
 	stack_t cur;
 	if (RAW2(SYS_sigaltstack, 0, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
 		return;
-	/* A thread's stack is not freed when it exits (the hook cannot tell when
-	 * the last signal on it is over); SUD mode only. */
 	long p = RAW6(SYS_mmap, 0, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (p < 0 && p > -4096)
@@ -120,7 +121,26 @@ void hook_sud_give_altstack(void)
 	ss.ss_sp = (void *)p;
 	ss.ss_size = ALTSTACK_SIZE;
 	ss.ss_flags = 0;
-	RAW2(SYS_sigaltstack, &ss, 0);
+	if (RAW2(SYS_sigaltstack, &ss, 0) == 0)
+		given_altstack = (void *)p;
+	else
+		RAW2(SYS_munmap, p, ALTSTACK_SIZE);
+}
+
+void hook_sud_take_altstack(void)
+{
+	stack_t cur;
+	if (!given_altstack || RAW2(SYS_sigaltstack, 0, &cur) != 0 || cur.ss_sp != given_altstack ||
+	    (cur.ss_flags & SS_ONSTACK))
+		return;   /* replaced by the program, or in use right now */
+	stack_t off;
+	off.ss_sp = 0;
+	off.ss_size = 0;
+	off.ss_flags = SS_DISABLE;
+	if (RAW2(SYS_sigaltstack, &off, 0) == 0) {
+		RAW2(SYS_munmap, given_altstack, ALTSTACK_SIZE);
+		given_altstack = 0;
+	}
 }
 
 int hook_sud_enable(char *err, size_t errlen)

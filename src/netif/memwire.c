@@ -235,6 +235,11 @@ static int mw_rx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *pk
 				return 0;
 		}
 	}
+	/* Frames are here, so we are not going to sleep: withdraw an earlier
+	 * request for a wake-up, or the sender would make a system call for
+	 * nothing and our next sleep would end at once. */
+	if (!mw->nowake && atomic_load_explicit(&mw->rx->sleeping, memory_order_relaxed))
+		atomic_store_explicit(&mw->rx->sleeping, 0, memory_order_relaxed);
 	unsigned n = avail < max ? avail : max;
 	for (unsigned i = 0; i < n; i++) {
 		const struct mw_desc *d = &mw->rx_desc[(mw->rx_cons + i) & mw->ring_mask];
@@ -531,7 +536,22 @@ fail:
 
 static bool mw_pid_alive(int32_t pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	/* A killed process nobody reaped yet still answers kill(): look at
+	 * its state. */
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	const char *end = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+	return !(end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X'));
 }
 
 static int mw_parse_iface(const char *iface, char *name, int *side, char *err, size_t errlen)

@@ -1,9 +1,9 @@
 # Providers (src/providers/): the socket implementations behind the switch.
-# "kernel" (pass-through) always builds; "usnet" (the stack on a netif) needs
-# the stack core and the backends.  build/vsock links them into libusnet.so.
+# "kernel" (pass-through) always builds; "usnet" (the stack on a netif:
+# stack.c, stack_opts.c) needs the stack core and the backends.  build/vsock links them into libusnet.so.
 PROV_CFLAGS := $(CFLAGS_COMMON)
 PROV_KERNEL_OBJS := $(B)/providers/kernel.o
-PROV_STACK_OBJS := $(B)/providers/stack.o
+PROV_STACK_OBJS := $(B)/providers/stack.o $(B)/providers/stack_opts.o
 
 $(B)/providers/%.o: src/providers/%.c include/usnet/provider.h include/usnet/stack.h \
 		include/usnet/netif.h include/usnet/netif_open.h $(wildcard src/providers/*.h)

@@ -29,40 +29,14 @@
 #include <linux/sockios.h>
 #include <time.h>
 
-#include "usnet/netif_open.h"
-#include "usnet/provider.h"
 #include "builtin.h"
-#include "usnet/stack.h"
+#include "stack_prov.h"
 
 #define RX_BATCH 32
 
-/* Per-socket facts the stack does not keep (how the program sees it). */
-struct sock_meta {
-	uint8_t domain6;     /* an AF_INET6 socket */
-	uint8_t v6only;
-	uint8_t type;        /* SOCK_STREAM / SOCK_DGRAM */
-	uint8_t protocol;
-};
+struct prov stack_prov;
+#define P stack_prov
 
-/* The shared head of the mapping; the stack arena follows. */
-struct shared_head {
-	pthread_mutex_t lock;
-	uint32_t max_sockets;
-	uint64_t next_deadline;
-	uint64_t rx_calls, rx_frames;
-};
-
-struct prov {
-	const struct usnet_provider_host *host;
-	struct usnet_netif *nif;
-	struct usnet_stack *st;
-	struct usnet_io io;
-	struct shared_head *sh;
-	struct sock_meta *meta;     /* in the shared mapping, max_sockets entries */
-	uint32_t ip, prefix, gw;
-};
-
-static struct prov P;
 
 static uint64_t now_ns(void)
 {
@@ -71,14 +45,14 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void lock(void)
+void stack_prov_lock(void)
 {
 	int r = pthread_mutex_lock(&P.sh->lock);
 	if (r == EOWNERDEAD)   /* a process died inside the stack: carry on */
 		pthread_mutex_consistent(&P.sh->lock);
 }
 
-static void unlock(void)
+void stack_prov_unlock(void)
 {
 	usnet_netif_flush(P.nif, P.io.queue);
 	pthread_mutex_unlock(&P.sh->lock);
@@ -314,7 +288,7 @@ static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cook
 		t = USNET_SOCK_DGRAM;
 	else
 		return USNET_PROVIDER_DECLINE;
-	lock();
+	stack_prov_lock();
 	int s = usnet_socket(P.st, t);
 	if (s >= 0) {
 		usnet_sock_set_user(P.st, s, cookie);
@@ -322,7 +296,7 @@ static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cook
 			P.meta[s] = (struct sock_meta){ .domain6 = domain == AF_INET6, .type = (uint8_t)type,
 							.protocol = (uint8_t)protocol };
 	}
-	unlock();
+	stack_prov_unlock();
 	if (s < 0)
 		return s == -USNET_ENOMEM || s == -USNET_ENFILE ? -ENFILE : s;
 	*out = (usnet_psock_t)s;
@@ -339,9 +313,9 @@ static int p_bind(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen
 		return err;
 	if (k == A_HANDOVER || (a.ip != 0 && a.ip != P.ip))
 		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
-	lock();
+	stack_prov_lock();
 	int r = usnet_bind(P.st, (usnet_sock_t)s, &a);
-	unlock();
+	stack_prov_unlock();
 	return r;
 }
 
@@ -350,9 +324,9 @@ static int p_listen(void *ctx, usnet_psock_t s, int backlog)
 	(void)ctx;
 	if (backlog < 0 || backlog > 4096)
 		backlog = 4096;
-	lock();
+	stack_prov_lock();
 	int r = usnet_listen(P.st, (usnet_sock_t)s, backlog);
-	unlock();
+	stack_prov_unlock();
 	return r;
 }
 
@@ -361,14 +335,14 @@ static int p_accept(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *
 {
 	(void)ctx;
 	struct usnet_addr peer = { 0, 0 };
-	lock();
+	stack_prov_lock();
 	int n = usnet_accept(P.st, &P.io, (usnet_sock_t)s, &peer, now_ns());
 	if (n >= 0) {
 		usnet_sock_set_user(P.st, n, cookie);
 		if ((uint32_t)n < P.sh->max_sockets)
 			P.meta[n] = P.meta[s];
 	}
-	unlock();
+	stack_prov_unlock();
 	if (n < 0)
 		return n;
 	addr_out(&P.meta[s], &peer, sa, len);
@@ -388,9 +362,9 @@ static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, sock
 		return err;
 	if (k == A_HANDOVER || is_loopback(a.ip) || a.ip == P.ip || !reachable(a.ip))
 		return USNET_PROVIDER_HANDOVER;
-	lock();
+	stack_prov_lock();
 	int r = usnet_connect(P.st, &P.io, (usnet_sock_t)s, &a, now_ns());
-	unlock();
+	stack_prov_unlock();
 	return r;
 }
 
@@ -409,7 +383,7 @@ static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int fl
 			if (k == A_HANDOVER || is_loopback(to.ip) || to.ip == P.ip || !reachable(to.ip)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
-				lock();
+				stack_prov_lock();
 				usnet_getsockname(P.st, (usnet_sock_t)s, &me);
 				pthread_mutex_unlock(&P.sh->lock);
 				char l[96];
@@ -421,10 +395,10 @@ static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int fl
 		}
 	}
 	unsigned uf = (flags & MSG_MORE) ? USNET_MSG_MORE : 0;
-	lock();
+	stack_prov_lock();
 	long r = usnet_sendv(P.st, &P.io, (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, top, now_ns());
-	unlock();
+	stack_prov_unlock();
 	return r;
 }
 
@@ -439,10 +413,10 @@ static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
 	for (size_t i = 0; i < m->msg_iovlen; i++)
 		cap += m->msg_iov[i].iov_len;
 	struct usnet_addr from = { 0, 0 };
-	lock();
+	stack_prov_lock();
 	long r = usnet_recvv(P.st, &P.io, (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
-	unlock();
+	stack_prov_unlock();
 	m->msg_flags = 0;
 	m->msg_controllen = 0;
 	if (r < 0)
@@ -464,243 +438,32 @@ static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
 static int p_shutdown(void *ctx, usnet_psock_t s, int how)
 {
 	(void)ctx;
-	lock();
+	stack_prov_lock();
 	int r = usnet_shutdown(P.st, &P.io, (usnet_sock_t)s, how, now_ns());
-	unlock();
+	stack_prov_unlock();
 	return r;
 }
 
 static int p_close(void *ctx, usnet_psock_t s)
 {
 	(void)ctx;
-	lock();
+	stack_prov_lock();
 	int r = usnet_close(P.st, &P.io, (usnet_sock_t)s, now_ns());
-	unlock();
+	stack_prov_unlock();
 	return r;
-}
-
-static int opt_of(int level, int name, enum usnet_sockopt *o)
-{
-	static const struct { int level, name; enum usnet_sockopt o; } map[] = {
-		{ SOL_SOCKET, SO_REUSEADDR, USNET_SO_REUSEADDR }, { SOL_SOCKET, SO_REUSEPORT, USNET_SO_REUSEPORT },
-		{ SOL_SOCKET, SO_KEEPALIVE, USNET_SO_KEEPALIVE }, { SOL_SOCKET, SO_RCVBUF, USNET_SO_RCVBUF },
-		{ SOL_SOCKET, SO_SNDBUF, USNET_SO_SNDBUF }, { SOL_SOCKET, SO_ERROR, USNET_SO_ERROR },
-		{ SOL_SOCKET, SO_TYPE, USNET_SO_TYPE }, { SOL_SOCKET, SO_ACCEPTCONN, USNET_SO_ACCEPTCONN },
-		{ IPPROTO_TCP, TCP_NODELAY, USNET_TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE, USNET_TCP_KEEPIDLE },
-		{ IPPROTO_TCP, TCP_KEEPINTVL, USNET_TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT, USNET_TCP_KEEPCNT },
-		{ IPPROTO_TCP, TCP_MAXSEG, USNET_TCP_MAXSEG }, { IPPROTO_TCP, TCP_QUICKACK, USNET_TCP_QUICKACK },
-	};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (map[i].level == level && map[i].name == name) {
-			*o = map[i].o;
-			return 0;
-		}
-	return -1;
-}
-
-/* Options a program may set that change nothing here; accepted so that
- * programs tuning the kernel keep working. */
-static bool harmless_opt(int level, int name)
-{
-	if (level == SOL_SOCKET)
-		return name == SO_BROADCAST || name == SO_PRIORITY || name == SO_RCVLOWAT || name == SO_SNDLOWAT ||
-		       name == SO_OOBINLINE || name == SO_DONTROUTE || name == SO_MARK || name == SO_TIMESTAMP ||
-		       name == SO_INCOMING_CPU || name == SO_ZEROCOPY || name == SO_BUSY_POLL || name == SO_PASSCRED;
-	if (level == IPPROTO_TCP)
-		return name == TCP_DEFER_ACCEPT || name == TCP_FASTOPEN || name == TCP_USER_TIMEOUT ||
-		       name == TCP_CORK || name == TCP_NOTSENT_LOWAT || name == TCP_LINGER2 || name == TCP_SYNCNT ||
-		       name == TCP_WINDOW_CLAMP || name == TCP_FASTOPEN_CONNECT;
-	if (level == IPPROTO_IP)
-		return name == IP_TOS || name == IP_TTL || name == IP_RECVERR || name == IP_MTU_DISCOVER ||
-		       name == IP_FREEBIND || name == IP_BIND_ADDRESS_NO_PORT || name == IP_PKTINFO ||
-		       name == IP_RECVTOS || name == IP_TRANSPARENT;
-	if (level == IPPROTO_IPV6)
-		return name == IPV6_RECVERR || name == IPV6_TCLASS || name == IPV6_MTU_DISCOVER ||
-		       name == IPV6_RECVPKTINFO || name == IPV6_UNICAST_HOPS;
-	return false;
-}
-
-static int put(void *val, socklen_t *len, const void *v, socklen_t vlen)
-{
-	if (!val || !len)
-		return -EFAULT;
-	if ((int)*len < 0)
-		return -EINVAL;
-	socklen_t l = *len < vlen ? *len : vlen;
-	memcpy(val, v, l);
-	*len = l;
-	return 0;
-}
-
-static int get_int(const void *val, socklen_t len, int *out)
-{
-	if (!val)
-		return -EFAULT;
-	if (len < sizeof(int))
-		return -EINVAL;
-	memcpy(out, val, sizeof *out);
-	return 0;
-}
-
-static uint8_t linux_tcp_state(int s)
-{
-	static const uint8_t map[] = {
-		[USNET_TCP_CLOSED] = 7, [USNET_TCP_LISTEN] = 10, [USNET_TCP_SYN_SENT] = 2,
-		[USNET_TCP_SYN_RECEIVED] = 3, [USNET_TCP_ESTABLISHED] = 1, [USNET_TCP_FIN_WAIT_1] = 4,
-		[USNET_TCP_FIN_WAIT_2] = 5, [USNET_TCP_CLOSE_WAIT] = 8, [USNET_TCP_CLOSING] = 11,
-		[USNET_TCP_LAST_ACK] = 9, [USNET_TCP_TIME_WAIT] = 6,
-	};
-	return s >= 0 && s < (int)sizeof map ? map[s] : 7;
-}
-
-static int p_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len)
-{
-	(void)ctx;
-	struct sock_meta *m = &P.meta[s];
-	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
-		if (!m->domain6)
-			return -ENOPROTOOPT;
-		int v = m->v6only;
-		return put(val, len, &v, sizeof v);
-	}
-	if (level == IPPROTO_TCP && name == TCP_INFO) {
-		if (m->type != SOCK_STREAM)
-			return -EOPNOTSUPP;
-		struct usnet_tcp_info ti;
-		lock();
-		int r = usnet_tcp_info(P.st, (usnet_sock_t)s, &ti);
-		unlock();
-		if (r < 0)
-			return r;
-		struct tcp_info t;
-		memset(&t, 0, sizeof t);
-		uint32_t mss = ti.snd_mss ? ti.snd_mss : 1460;
-		t.tcpi_state = linux_tcp_state(ti.state);
-		t.tcpi_retransmits = (uint8_t)ti.retransmits;
-		t.tcpi_options = (uint8_t)((ti.options & 1 ? TCPI_OPT_TIMESTAMPS : 0) | (ti.options & 2 ? TCPI_OPT_SACK : 0) |
-					   (ti.options & 4 ? TCPI_OPT_WSCALE : 0));
-		t.tcpi_snd_wscale = ti.snd_wscale & 15;
-		t.tcpi_rcv_wscale = ti.rcv_wscale & 15;
-		t.tcpi_rto = ti.rto_us;
-		t.tcpi_snd_mss = ti.snd_mss;
-		t.tcpi_rcv_mss = ti.rcv_mss;
-		t.tcpi_unacked = ti.unacked / mss;
-		t.tcpi_lost = ti.lost / mss;
-		t.tcpi_sacked = ti.sacked / mss;
-		t.tcpi_rtt = ti.rtt_us;
-		t.tcpi_rttvar = ti.rttvar_us;
-		t.tcpi_snd_ssthresh = ti.ssthresh / mss;
-		t.tcpi_snd_cwnd = ti.cwnd / mss;
-		t.tcpi_advmss = ti.rcv_mss;
-		t.tcpi_total_retrans = (uint32_t)ti.total_retrans;
-		return put(val, len, &t, sizeof t);
-	}
-	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
-		int v = 0;
-		lock();
-		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, USNET_TCP_CONGESTION, &v);
-		unlock();
-		if (r < 0)
-			return r;
-		const char *n = v == USNET_CC_NEWRENO ? "reno" : "cubic";
-		char buf[16] = "";
-		strcpy(buf, n);
-		return put(val, len, buf, sizeof buf);
-	}
-	if (level == SOL_SOCKET && name == SO_LINGER) {
-		int v = -1;
-		lock();
-		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, USNET_SO_LINGER, &v);
-		unlock();
-		if (r < 0)
-			return r;
-		struct linger l = { v >= 0, v >= 0 ? v : 0 };
-		return put(val, len, &l, sizeof l);
-	}
-	enum usnet_sockopt o;
-	if (opt_of(level, name, &o) == 0) {
-		int v = 0;
-		lock();
-		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, o, &v);
-		unlock();
-		if (r < 0)
-			return r;
-		if (o == USNET_SO_TYPE)
-			v = m->type;
-		return put(val, len, &v, sizeof v);
-	}
-	if (harmless_opt(level, name)) {
-		int v = 0;
-		return put(val, len, &v, sizeof v);
-	}
-	return -ENOPROTOOPT;
-}
-
-static int p_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const void *val, socklen_t len)
-{
-	(void)ctx;
-	struct sock_meta *m = &P.meta[s];
-	int v = 0, r;
-	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
-		if (!m->domain6)
-			return -ENOPROTOOPT;
-		if ((r = get_int(val, len, &v)))
-			return r;
-		m->v6only = v != 0;
-		return 0;
-	}
-	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
-		char n[16] = "";
-		if (!val)
-			return -EFAULT;
-		memcpy(n, val, len < sizeof n - 1 ? len : sizeof n - 1);
-		if (!strcmp(n, "cubic"))
-			v = USNET_CC_CUBIC;
-		else if (!strcmp(n, "reno") || !strcmp(n, "newreno"))
-			v = USNET_CC_NEWRENO;
-		else
-			return -ENOENT;
-		lock();
-		r = usnet_setsockopt(P.st, (usnet_sock_t)s, USNET_TCP_CONGESTION, v);
-		unlock();
-		return r;
-	}
-	if (level == SOL_SOCKET && name == SO_LINGER) {
-		struct linger l;
-		if (!val)
-			return -EFAULT;
-		if (len < sizeof l)
-			return -EINVAL;
-		memcpy(&l, val, sizeof l);
-		lock();
-		r = usnet_setsockopt(P.st, (usnet_sock_t)s, USNET_SO_LINGER, l.l_onoff ? l.l_linger : -1);
-		unlock();
-		return r;
-	}
-	enum usnet_sockopt o;
-	if (opt_of(level, name, &o) == 0) {
-		if ((r = get_int(val, len, &v)))
-			return r;
-		if (o == USNET_SO_ERROR || o == USNET_SO_TYPE || o == USNET_SO_ACCEPTCONN)
-			return -ENOPROTOOPT;
-		lock();
-		r = usnet_setsockopt(P.st, (usnet_sock_t)s, o, v);
-		unlock();
-		return r;
-	}
-	if (harmless_opt(level, name))
-		return 0;
-	logf_(USNET_PLOG_DEBUG, "socket option not supported: %s", "(level/name unknown)");
-	return -ENOPROTOOPT;
 }
 
 static int p_getsockname(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len)
 {
 	(void)ctx;
-	struct usnet_addr a = { 0, 0 };
-	lock();
+	struct usnet_addr a = { 0, 0 }, peer = { 0, 0 };
+	stack_prov_lock();
 	int r = usnet_getsockname(P.st, (usnet_sock_t)s, &a);
-	unlock();
+	/* A connected socket has a source address even when bound to the
+	 * wildcard: the stack's only one. */
+	if (r == 0 && a.ip == 0 && usnet_getpeername(P.st, (usnet_sock_t)s, &peer) == 0 && peer.ip)
+		a.ip = P.ip;
+	pthread_mutex_unlock(&P.sh->lock);
 	if (r < 0)
 		return r;
 	addr_out(&P.meta[s], &a, sa, len);
@@ -711,53 +474,19 @@ static int p_getpeername(void *ctx, usnet_psock_t s, struct sockaddr *sa, sockle
 {
 	(void)ctx;
 	struct usnet_addr a = { 0, 0 };
-	lock();
+	stack_prov_lock();
 	int r = usnet_getpeername(P.st, (usnet_sock_t)s, &a);
-	unlock();
+	stack_prov_unlock();
 	if (r < 0)
 		return r;
 	addr_out(&P.meta[s], &a, sa, len);
 	return 0;
 }
 
-static int p_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg)
-{
-	(void)ctx;
-	if (!arg)
-		return -EFAULT;
-	int v = 0;
-	switch (req) {
-	case FIONREAD: {
-		lock();
-		long n = usnet_sock_readable_bytes(P.st, (usnet_sock_t)s);
-		unlock();
-		if (n < 0)
-			return (int)n;
-		v = n > 0x7fffffff ? 0x7fffffff : (int)n;
-		break;
-	}
-	case SIOCOUTQ: {
-		struct usnet_tcp_info ti;
-		lock();
-		int r = usnet_tcp_info(P.st, (usnet_sock_t)s, &ti);
-		unlock();
-		v = r < 0 ? 0 : (int)ti.unacked;
-		break;
-	}
-	case SIOCATMARK:
-		v = 0;
-		break;
-	default:
-		return -ENOTTY;
-	}
-	memcpy(arg, &v, sizeof v);
-	return 0;
-}
-
 static uint32_t p_poll(void *ctx, usnet_psock_t s)
 {
 	(void)ctx;
-	lock();
+	stack_prov_lock();
 	uint32_t ev = usnet_sock_events(P.st, (usnet_sock_t)s);
 	pthread_mutex_unlock(&P.sh->lock);   /* nothing to flush */
 	return ev;
@@ -796,7 +525,7 @@ static uint64_t p_progress(void *ctx, uint64_t now)
 	P.sh->rx_calls++;
 	uint64_t next = usnet_stack_poll(P.st, &P.io, now);
 	P.sh->next_deadline = next;
-	unlock();
+	stack_prov_unlock();
 	return next;
 }
 
@@ -811,7 +540,7 @@ static size_t p_stats(void *ctx, char *buf, size_t len)
 {
 	(void)ctx;
 	struct usnet_stack_stats s;
-	lock();
+	stack_prov_lock();
 	usnet_stack_stats(P.st, &s);
 	pthread_mutex_unlock(&P.sh->lock);
 	int n = snprintf(buf, len,
@@ -842,11 +571,11 @@ static const struct usnet_provider stack_provider = {
 	.recvmsg = p_recvmsg,
 	.shutdown = p_shutdown,
 	.close = p_close,
-	.getsockopt = p_getsockopt,
-	.setsockopt = p_setsockopt,
+	.getsockopt = stack_prov_getsockopt,
+	.setsockopt = stack_prov_setsockopt,
 	.getsockname = p_getsockname,
 	.getpeername = p_getpeername,
-	.ioctl = p_ioctl,
+	.ioctl = stack_prov_ioctl,
 	.poll = p_poll,
 	.wait_fds = p_wait_fds,
 	.progress = p_progress,

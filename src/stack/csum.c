@@ -7,47 +7,46 @@
 uint64_t csum_add(uint64_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	/* Words are summed in memory order and folded as big-endian 16-bit
-	 * units; a 32-bit load in host order yields the same one's-complement
-	 * sum up to a byte swap, which we undo below on little-endian hosts. */
-	uint64_t acc = 0;
+	/* One's-complement sums do not depend on the word size as long as
+	 * carries wrap around: 64-bit words with an explicit carry count sum
+	 * eight bytes per addition.  Words are loaded in host order; the sum
+	 * is byte-swapped at the end on little-endian hosts (RFC 1071 2(B)). */
+	uint64_t acc = 0, carry = 0;
 	while (len >= 32) {
-		uint32_t w[8];
+		uint64_t w[4];
 		memcpy(w, p, 32);
-		acc += (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7];
+		carry += __builtin_add_overflow(acc, w[0], &acc);
+		carry += __builtin_add_overflow(acc, w[1], &acc);
+		carry += __builtin_add_overflow(acc, w[2], &acc);
+		carry += __builtin_add_overflow(acc, w[3], &acc);
 		p += 32;
 		len -= 32;
 	}
-	while (len >= 4) {
-		uint32_t w;
-		memcpy(&w, p, 4);
-		acc += w;
-		p += 4;
-		len -= 4;
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		carry += __builtin_add_overflow(acc, w, &acc);
+		p += 8;
+		len -= 8;
 	}
-	if (len >= 2) {
-		uint16_t h;
-		memcpy(&h, p, 2);
-		acc += h;
-		p += 2;
-		len -= 2;
-	}
+	uint64_t tail = 0;
 	if (len) {
-		uint8_t last[2] = { p[0], 0 };
-		uint16_t h;
-		memcpy(&h, last, 2);
-		acc += h;
+		uint8_t last[8] = { 0 };
+		for (size_t i = 0; i < len; i++)
+			last[i] = p[i];
+		memcpy(&tail, last, 8);
 	}
-	/* Fold to 16 bits in host order. */
-	acc = (acc & 0xffffffffu) + (acc >> 32);
-	acc = (acc & 0xffffffffu) + (acc >> 32);
-	acc = (acc & 0xffff) + (acc >> 16);
-	acc = (acc & 0xffff) + (acc >> 16);
-	acc = (acc & 0xffff) + (acc >> 16);
+	carry += __builtin_add_overflow(acc, tail, &acc);
+	/* Fold 64 bits (plus the carries) to 16, in host order. */
+	uint64_t f = (acc & 0xffffffffu) + (acc >> 32) + carry;
+	f = (f & 0xffffffffu) + (f >> 32);
+	f = (f & 0xffff) + (f >> 16);
+	f = (f & 0xffff) + (f >> 16);
+	f = (f & 0xffff) + (f >> 16);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	acc = ((acc & 0xff) << 8) | (acc >> 8);
+	f = ((f & 0xff) << 8) | (f >> 8);
 #endif
-	return sum + acc;
+	return sum + f;
 }
 
 uint16_t csum_fold(uint64_t sum)

@@ -13,6 +13,7 @@ void ctx_init(struct net_ctx *c, struct usnet_stack *st, struct usnet_io *io, ui
 	c->ntx = 0;
 	c->nspare = 0;
 	c->frame_size = 0;
+	c->tx_frames_at_start = st->stats.tx_frames;
 	if (io && io->netif) {
 		c->frame_size = io->netif->info.frame_size;
 		if (c->frame_size == 0 || c->frame_size > st->cfg.mtu + ETH_HLEN)
@@ -44,9 +45,11 @@ struct usnet_pkt *tx_get(struct net_ctx *c)
 	if (c->ntx == TX_BATCH)
 		tx_send_batch(c);
 	if (c->nspare == 0) {
-		/* Borrow a few at once: most calls send more than one frame. */
+		/* One buffer for the first frame of a call (most calls send a
+		 * single ACK or reply), then a few at a time. */
 		unsigned want = TX_BATCH - c->ntx;
-		if (want > 8) want = 8;
+		unsigned cap = (c->ntx == 0 && c->st->stats.tx_frames == c->tx_frames_at_start) ? 1 : 8;
+		if (want > cap) want = cap;
 		int n = usnet_netif_tx_alloc(c->io->netif, c->io->queue, c->spare, want);
 		if (n <= 0) {
 			/* Free what is queued (sending it may release buffers) and retry once. */

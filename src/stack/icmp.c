@@ -11,8 +11,18 @@
 static void icmp_echo_reply(struct net_ctx *c, uint32_t src, const uint8_t *p, uint32_t len)
 {
 	struct usnet_stack *st = c->st;
-	if (ETH_HLEN + IP_HLEN + len > c->frame_size) {
-		st->stats.icmp_drop++;   /* would need fragmenting: not answered */
+	if (ETH_HLEN + IP_HLEN + len > c->frame_size || IP_HLEN + len > st->cfg.mtu) {
+		/* A large (reassembled) request: the reply leaves in fragments. */
+		uint8_t hdr[ICMP_HLEN];
+		memcpy(hdr, p, ICMP_HLEN);
+		hdr[ICMP_TYPE] = ICMP_ECHO_REPLY;
+		hdr[ICMP_CODE] = 0;
+		wr16(hdr + ICMP_CSUM, 0);
+		uint16_t sum = (uint16_t)~csum_fold(csum_add(csum_add(0, hdr, ICMP_HLEN), p + ICMP_HLEN, len - ICMP_HLEN));
+		wr16(hdr + ICMP_CSUM, sum);
+		struct usnet_iovec v = { (void *)(uintptr_t)(p + ICMP_HLEN), len - ICMP_HLEN };
+		if (ipv4_output_fragments(c, st->cfg.ip, src, IPPROTO_ICMP_, hdr, ICMP_HLEN, &v, 1, len) == 0)
+			st->stats.icmp_tx++;
 		return;
 	}
 	struct usnet_pkt *t = tx_get(c);

@@ -111,7 +111,6 @@ enum {
 	SF_WS_OK      = 1u << 25, /* window scaling negotiated */
 	SF_ACTIVE     = 1u << 26, /* opened by connect() */
 	SF_FIN_OOO    = 1u << 27, /* a FIN arrived out of order at fin_seq */
-	SF_MTU_PROBE  = 1u << 28, /* path MTU dropped: retransmit at the new size */
 	SF_TLP_ARMED  = 1u << 29, /* the RTO slot holds a tail-loss probe timeout */
 	SF_TLP_SENT   = 1u << 30, /* a probe went out; no other until new data is acked */
 };
@@ -185,7 +184,8 @@ struct sock {
 	/* SACK scoreboard: blocks the peer reported above snd_una */
 	struct sack_block sb[SB_MAX];
 	uint8_t  sb_n;
-	uint8_t  pad0[3];
+	uint8_t  pad0;
+	uint16_t ooo_n;                /* out-of-order records held */
 	uint32_t sacked_bytes, high_sacked;
 	uint32_t last_ooo_seq;         /* start of the last out-of-order segment */
 
@@ -220,6 +220,7 @@ struct reasm {
 	uint8_t  proto, used;
 	uint32_t total;          /* payload length once the last fragment came, else 0 */
 	uint32_t have;           /* payload bytes held */
+	uint32_t truesize;       /* pool bytes held (whole chunks) */
 	int32_t  frags;          /* fragment records sorted by offset */
 	uint32_t rx_flags;       /* AND of the fragments' USNET_PKT_RX_* flags */
 	uint64_t expires;
@@ -273,6 +274,7 @@ struct net_ctx {
 	uint64_t now;
 	uint32_t frame_size;
 	unsigned ntx, nspare;
+	uint64_t tx_frames_at_start;
 	struct usnet_pkt tx[TX_BATCH];
 	struct usnet_pkt spare[TX_BATCH];
 };
@@ -366,6 +368,14 @@ void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t dst,
 		uint8_t proto, uint32_t l4len, uint16_t frag_field, uint16_t id);
 int route_lookup(struct usnet_stack *st, uint32_t dst, uint32_t *nexthop);
+/* Copy bytes [off, off+n) of the concatenation (hdr, iov...) into dst. */
+void ipv4_gather(uint8_t *dst, const uint8_t *hdr, uint32_t hlen,
+		 const struct usnet_iovec *iov, int iovcnt, uint32_t off, uint32_t n);
+/* Send an L4 message (hdr then iov, l4len bytes, checksum already in hdr)
+ * as IPv4 fragments.  Returns 0 or -errno. */
+int ipv4_output_fragments(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
+			  const uint8_t *hdr, uint32_t hlen, const struct usnet_iovec *iov, int iovcnt,
+			  uint32_t l4len);
 /* Deliver an assembled datagram to its protocol. */
 void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
 		  const uint8_t *ip_hdr, const uint8_t *l4, uint32_t l4len, uint32_t rx_flags);

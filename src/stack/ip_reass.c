@@ -11,7 +11,8 @@
 static void reasm_free(struct usnet_stack *st, struct reasm *r)
 {
 	chunk_free_records(st, r->frags);
-	st->reasm_bytes -= r->have;
+	st->reasm_bytes -= r->truesize;
+	r->truesize = 0;
 	r->frags = NIL;
 	r->used = 0;
 	r->have = 0;
@@ -64,7 +65,7 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 		r = free_slot;
 		r->used = 1;
 		r->src = src; r->dst = dst; r->id = id; r->proto = proto;
-		r->total = 0; r->have = 0; r->frags = NIL;
+		r->total = 0; r->have = 0; r->truesize = 0; r->frags = NIL;
 		r->rx_flags = rx_flags;
 		r->expires = c->now + REASM_TIMEOUT_NS;
 		if (r->expires < st->misc_at)
@@ -100,7 +101,9 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 			break;
 		pp = &f->link;
 	}
-	if (st->reasm_bytes + plen > reasm_budget(st)) {
+	/* The budget counts whole chunks: tiny fragments cost what they hold. */
+	uint32_t truesize = (plen + CHUNK_SIZE - 1) / CHUNK_SIZE * CHUNK_SIZE;
+	if (st->reasm_bytes + truesize > reasm_budget(st)) {
 		st->stats.ip_frag_drop++;
 		reasm_free(st, r);
 		return;
@@ -116,7 +119,8 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 	st->chunks[rec].link = *pp;
 	*pp = rec;
 	r->have += plen;
-	st->reasm_bytes += plen;
+	r->truesize += truesize;
+	st->reasm_bytes += truesize;
 	if (!r->total || r->have != r->total)
 		return;
 	/* Complete (no overlaps, sizes add up): assemble after a 20-byte header

@@ -103,3 +103,54 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 	arp_output(c, p, nh);
 	return 0;
 }
+
+/* Copy stream bytes [off, off+n) of (header, iov...) into dst. */
+void ipv4_gather(uint8_t *dst, const uint8_t *hdr, uint32_t hlen,
+		   const struct usnet_iovec *iov, int iovcnt, uint32_t off, uint32_t n)
+{
+	while (n && off < hlen) {
+		*dst++ = hdr[off++];
+		n--;
+	}
+	off -= hlen;
+	for (int i = 0; i < iovcnt && n; i++) {
+		uint32_t l = (uint32_t)iov[i].len;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		uint32_t k = min_u32(l - off, n);
+		memcpy(dst, (const uint8_t *)iov[i].base + off, k);
+		dst += k;
+		n -= k;
+		off = 0;
+	}
+}
+
+/* Send an L4 message of l4len bytes (hdr, then iov) as IPv4 fragments that
+ * fit the frames; its checksum must already be in hdr. */
+int ipv4_output_fragments(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
+			  const uint8_t *hdr, uint32_t hlen, const struct usnet_iovec *iov, int iovcnt,
+			  uint32_t l4len)
+{
+	struct usnet_stack *st = c->st;
+	uint32_t room = c->frame_size > ETH_HLEN + IP_HLEN ? c->frame_size - ETH_HLEN - IP_HLEN : 0;
+	if (room > st->cfg.mtu - IP_HLEN)
+		room = st->cfg.mtu - IP_HLEN;
+	uint32_t fmax = room & ~7u;
+	if (fmax < 8)
+		return -USNET_EMSGSIZE;
+	uint16_t id = ++st->ip_id;
+	for (uint32_t off = 0; off < l4len; off += fmax) {
+		uint32_t n = min_u32(fmax, l4len - off);
+		struct usnet_pkt *p = tx_get(c);
+		if (!p)
+			return -USNET_ENOBUFS;
+		ipv4_gather(p->data + ETH_HLEN + IP_HLEN, hdr, hlen, iov, iovcnt, off, n);
+		uint16_t frag = (uint16_t)(off / 8) | (off + n < l4len ? IP4_MF : 0);
+		int r = ipv4_output(c, p, src, dst, proto, n, frag, id);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -28,6 +28,8 @@
 #define TCP_DUPTHRESH      3u
 #define TCP_OPT_SPACE     40u
 #define TCP_CHALLENGE_PER_S 1000u
+/* Out-of-order records a connection may hold (each takes >= one chunk). */
+#define TCP_OOO_MAX_RECORDS(s) (16u + (s)->rcvbuf / 1024u)
 
 /* ---- congestion control ops (indexed by enum usnet_cc: no code pointers
  * are stored in the arena, only the index). */

@@ -133,6 +133,7 @@ void tcp_drop(struct net_ctx *c, struct sock *s, int err)
 	chunk_free_records(st, s->ooo);
 	s->ooo = NIL;
 	s->ooo_bytes = 0;
+	s->ooo_n = 0;
 	if (s->flags & SF_ORPHAN) {
 		sock_free(st, i);
 		return;
@@ -153,6 +154,7 @@ void tcp_enter_time_wait(struct net_ctx *c, struct sock *s)
 	chunk_free_records(st, s->ooo);
 	s->ooo = NIL;
 	s->ooo_bytes = 0;
+	s->ooo_n = 0;
 	s->sb_n = 0;
 	timer_set(st, i, TMR_KEEP, c->now + TCP_TIME_WAIT_NS);
 }
@@ -350,6 +352,12 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 			fin_ack = 1;
 		}
 		byteq_consume(st, &s->sndq, data_acked);
+		if ((s->flags & SF_WAS_FULL) && data_acked && (sock_events(st, s) & USNET_EV_OUT)) {
+			/* A send found no room: say so when room comes back, even if
+			 * the readiness mask did not change (the shared pool was dry). */
+			s->flags &= ~SF_WAS_FULL;
+			s->flags |= SF_EV_EDGE;
+		}
 		/* RTT: a timed segment (Karn), else the echoed timestamp. */
 		if ((s->flags & SF_RTT_TIMING) && seq_gt(ack, s->rtt_seq)) {
 			s->flags &= ~SF_RTT_TIMING;

@@ -62,6 +62,7 @@ int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const
 			int32_t dead = *pp;
 			*pp = r->link;
 			s->ooo_bytes -= st->chunks[dead].aux;
+			s->ooo_n--;
 			chunk_free_chain(st, dead);
 			continue;
 		}
@@ -72,6 +73,10 @@ int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const
 	}
 	if (!len)
 		return 0;
+	/* Bounded: small segments each hold a whole chunk, so their number is
+	 * capped as well as their bytes (which the window caps). */
+	if (s->ooo_n >= TCP_OOO_MAX_RECORDS(s))
+		return -1;
 	int32_t rec = chain_from_bytes(st, p, len);
 	if (rec == NIL)
 		return -1;
@@ -80,6 +85,7 @@ int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const
 	st->chunks[rec].link = *pp;
 	*pp = rec;
 	s->ooo_bytes += len;
+	s->ooo_n++;
 	s->last_ooo_seq = seq;
 	return 0;
 }
@@ -95,6 +101,7 @@ uint32_t tcp_reass_pull(struct usnet_stack *st, struct sock *s)
 		s->ooo = r->link;
 		uint32_t len = r->aux;
 		s->ooo_bytes -= len;
+		s->ooo_n--;
 		uint32_t rend = r->seq + len;
 		if (seq_le(rend, s->rcv_nxt)) {
 			chunk_free_chain(st, rec);

@@ -9,6 +9,7 @@
 #include "wire_icmp.h"
 
 #define UDP_MAX_PAYLOAD (65535u - IP_HLEN - UDP_HLEN)
+#define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */
 
 void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len)
@@ -43,7 +44,10 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 		return;
 	}
 	uint32_t plen = ulen - UDP_HLEN;
-	if (s->rcvq.bytes + plen > s->rcvbuf || (s->flags & SF_SHUT_RD)) {
+	/* Each datagram is charged its bytes plus an overhead, so a flood of
+	 * empty datagrams cannot hold unbounded pool chunks. */
+	uint32_t charge = plen + UDP_DGRAM_OVERHEAD;
+	if (s->rcvq.bytes + charge > s->rcvbuf || (s->flags & SF_SHUT_RD)) {
 		st->stats.udp_drop_nobuf++;
 		return;
 	}
@@ -56,32 +60,9 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 	st->chunks[rec].aux = (uint32_t)sport << 16 | plen;
 	if (s->rcvq.tail == NIL) s->rcvq.head = rec; else st->chunks[s->rcvq.tail].link = rec;
 	s->rcvq.tail = rec;
-	s->rcvq.bytes += plen;
+	s->rcvq.bytes += charge;
 	s->flags |= SF_EV_EDGE;
 	sock_notify(c, s);
-}
-
-/* Copy stream bytes [off, off+n) of (header, iov...) into dst. */
-static void gather(uint8_t *dst, const uint8_t *hdr, uint32_t hlen,
-		   const struct usnet_iovec *iov, int iovcnt, uint32_t off, uint32_t n)
-{
-	while (n && off < hlen) {
-		*dst++ = hdr[off++];
-		n--;
-	}
-	off -= hlen;
-	for (int i = 0; i < iovcnt && n; i++) {
-		uint32_t l = (uint32_t)iov[i].len;
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		uint32_t k = min_u32(l - off, n);
-		memcpy(dst, (const uint8_t *)iov[i].base + off, k);
-		dst += k;
-		n -= k;
-		off = 0;
-	}
 }
 
 static uint64_t csum_iov(uint64_t sum, const struct usnet_iovec *iov, int iovcnt)
@@ -149,7 +130,7 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		if (!p)
 			return -USNET_ENOBUFS;
 		uint8_t *u = p->data + ETH_HLEN + IP_HLEN;
-		gather(u, hdr, UDP_HLEN, iov, iovcnt, 0, ulen);
+		ipv4_gather(u, hdr, UDP_HLEN, iov, iovcnt, 0, ulen);
 		l4_csum_finish(c, p, IPPROTO_UDP_, src, dip, ulen);
 		int r = ipv4_output(c, p, src, dip, IPPROTO_UDP_, ulen, 0, 0);
 		if (r < 0)
@@ -163,19 +144,9 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	if (sum == 0)
 		sum = 0xffff;
 	wr16(hdr + UDP_CSUM, sum);
-	uint32_t fmax = room & ~7u;
-	uint16_t id = ++st->ip_id;
-	for (uint32_t off = 0; off < ulen; off += fmax) {
-		uint32_t n = min_u32(fmax, ulen - off);
-		struct usnet_pkt *p = tx_get(c);
-		if (!p)
-			return -USNET_ENOBUFS;
-		gather(p->data + ETH_HLEN + IP_HLEN, hdr, UDP_HLEN, iov, iovcnt, off, n);
-		uint16_t frag = (uint16_t)(off / 8) | (off + n < ulen ? IP4_MF : 0);
-		int r = ipv4_output(c, p, src, dip, IPPROTO_UDP_, n, frag, id);
-		if (r < 0)
-			return r;
-	}
+	int r = ipv4_output_fragments(c, src, dip, IPPROTO_UDP_, hdr, UDP_HLEN, iov, iovcnt, ulen);
+	if (r < 0)
+		return r;
 	st->stats.udp_tx++;
 	return (long)total;
 }
@@ -219,7 +190,7 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		s->rcvq.head = st->chunks[rec].link;
 		if (s->rcvq.head == NIL)
 			s->rcvq.tail = NIL;
-		s->rcvq.bytes -= plen;
+		s->rcvq.bytes -= plen + UDP_DGRAM_OVERHEAD;
 		chunk_free_chain(st, rec);
 		sock_notify(c, s);
 	}

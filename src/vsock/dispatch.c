@@ -104,7 +104,7 @@ long vsock_dispatch(struct usnet_syscall *sc)
 	}
 	struct vsock_slot *s = vsock_fd_slot(fd);
 	if (!s) {
-		if (nr == SYS_sendfile && vsock_fd_slot(a[1]))
+		if (nr == SYS_sendfile && vsock_fd_slot((int)a[1]))
 			return -EINVAL;     /* a socket cannot be sendfile's source */
 		return USNET_HOOK_PASS;
 	}

@@ -5,6 +5,7 @@
  * the general ones).  Only calls that may concern a user socket enter the
  * switch proper, through usnet_hook_call_saved().
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -98,6 +99,62 @@ static long enter_switch(void *arg)
 	return r;
 }
 
+static long enter_saved(void *arg)
+{
+	return usnet_hook_call_saved(enter_switch, arg);
+}
+
+/*
+ * The switch runs on a stack of its own, one per thread: the program's stack
+ * may have little room where it makes a system call (a Go goroutine's stack
+ * guarantees a few hundred bytes), and the switch needs kilobytes (the saved
+ * vector state alone can take 2.7 KiB).  A signal handler that enters the
+ * switch while this thread sleeps in it stays on the switch stack, deeper.
+ */
+#define SWITCH_STACK_BYTES (256 * 1024)
+#define GUARD_BYTES 4096
+static __thread char *switch_stack_base __attribute__((tls_model("initial-exec")));
+
+#if defined(__x86_64__)
+static long run_on_stack(long (*fn)(void *), void *arg, char *top)
+{
+	register long rdi __asm__("rdi") = (long)arg;
+	long ret;
+	__asm__ volatile(
+		"mov %%rsp, %%rbx\n\t"
+		"mov %[top], %%rsp\n\t"
+		"call *%[fn]\n\t"
+		"mov %%rbx, %%rsp\n\t"
+		: "=a"(ret), "+r"(rdi)
+		: [fn] "r"(fn), [top] "r"(top)
+		: "rbx", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "memory", "cc");
+	return ret;
+}
+
+static long enter_on_switch_stack(struct usnet_syscall *sc)
+{
+	char *base = switch_stack_base;
+	if (!base) {
+		long m = usnet_hook_syscall(SYS_mmap, 0, SWITCH_STACK_BYTES + GUARD_BYTES, PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+		if (m < 0 && m > -4096)
+			return enter_saved(sc);   /* no memory: try on the program's stack */
+		usnet_hook_syscall(SYS_mprotect, m, GUARD_BYTES, PROT_NONE, 0, 0, 0);
+		switch_stack_base = base = (char *)m;
+	}
+	char here;
+	char *top = base + GUARD_BYTES + SWITCH_STACK_BYTES;
+	if (&here > base && &here < top)   /* already on it (a nested entry) */
+		return enter_saved(sc);
+	return run_on_stack(enter_saved, sc, top - 64);
+}
+#else
+static long enter_on_switch_stack(struct usnet_syscall *sc)
+{
+	return enter_saved(sc);
+}
+#endif
+
 long vsock_handler(struct usnet_syscall *sc)
 {
 	unsigned long nr = (unsigned long)sc->nr;
@@ -107,11 +164,11 @@ long vsock_handler(struct usnet_syscall *sc)
 	case K_NONE:
 		return USNET_HOOK_PASS;
 	case K_FD0:
-		if (!vsock_fd_entry(sc->args[0]))
+		if (!vsock_fd_entry((int)sc->args[0]))
 			return USNET_HOOK_PASS;
 		break;
 	case K_FD01:
-		if (!vsock_fd_entry(sc->args[0]) && !vsock_fd_entry(sc->args[1]))
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_fd_entry((int)sc->args[1]))
 			return USNET_HOOK_PASS;
 		break;
 	case K_SOCKET:
@@ -124,7 +181,7 @@ long vsock_handler(struct usnet_syscall *sc)
 			return USNET_HOOK_PASS;
 		break;
 	case K_EPOLL_CTL:
-		if (!vsock_fd_entry(sc->args[0]) && !vsock_fd_entry(sc->args[2]))
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_fd_entry((int)sc->args[2]))
 			return USNET_HOOK_PASS;
 		break;
 	case K_SIGACTION:
@@ -133,5 +190,5 @@ long vsock_handler(struct usnet_syscall *sc)
 	default:
 		return USNET_HOOK_PASS;
 	}
-	return usnet_hook_call_saved(enter_switch, sc);
+	return enter_on_switch_stack(sc);
 }

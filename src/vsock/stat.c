@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -38,6 +39,16 @@ static void addr_str(const struct sockaddr_storage *ss, char *out, size_t n)
 	}
 }
 
+/* Linux's TCP state numbers (TCP_INFO's tcpi_state). */
+static const char *tcp_state_name(unsigned st)
+{
+	static const char *const names[] = {
+		"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+		"CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
+	};
+	return st < sizeof names / sizeof names[0] ? names[st] : "?";
+}
+
 void vsock_stat_publish(void)
 {
 	static char buf[65536];
@@ -59,8 +70,15 @@ void vsock_stat_publish(void)
 			p.ss_family = 0;
 		addr_str(&l, ls, sizeof ls);
 		addr_str(&p, ps, sizeof ps);
-		len += (size_t)snprintf(buf + len, sizeof buf - len, "socket fd=%d %s local=%s peer=%s events=0x%x\n",
-					fd, s->type == SOCK_STREAM ? "tcp" : "udp", ls, ps,
+		const char *state = "-";
+		struct tcp_info ti;
+		socklen_t tl = sizeof ti;
+		if (s->type == SOCK_STREAM &&
+		    vsock_prov->getsockopt(vsock_prov_ctx, s->ps, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
+			state = tcp_state_name(ti.tcpi_state);
+		len += (size_t)snprintf(buf + len, sizeof buf - len,
+					"socket fd=%d %s %s local=%s peer=%s events=0x%x\n",
+					fd, s->type == SOCK_STREAM ? "tcp" : "udp", state, ls, ps,
 					vsock_prov->poll(vsock_prov_ctx, s->ps));
 	}
 	char path[64], tmp[80];

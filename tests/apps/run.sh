@@ -105,6 +105,19 @@ t_python_http() {
     want=$(sha256sum <"$WORK/www/blob" | cut -d' ' -f1)
     got=$(in_ns timeout 30 curl -sS -m 25 "http://$SIP:8080/blob" | sha256sum | cut -d' ' -f1)
     if [ "$got" = "$want" ]; then pass python_http; else fail python_http "3 MB download corrupted or failed: $(log_tail)"; fi
+    # `usnet stat` lists the server's listening socket and the stack's counters.
+    local st ok=no i
+    for i in $(seq 1 30); do   # the file is rewritten about once a second
+        st=$("$USNET" stat 2>&1)
+        if printf '%s' "$st" | grep -q "socket fd=.* tcp LISTEN local=$SIP:8080" &&
+           printf '%s' "$st" | grep -q "^tcp_rx [1-9]"; then ok=yes; break; fi
+        sleep 0.1
+    done
+    if [ $ok = yes ]; then
+        pass usnet_stat_stack
+    else
+        fail usnet_stat_stack "$(printf '%s' "$st" | tr '\n' ' ' | tail -c 250)"
+    fi
     stop_ns
 }
 
@@ -371,7 +384,42 @@ t_nginx_reuseport() {
     stop_ns
 }
 
-for t in python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack; do
+# ---- a UDP client and a refused TCP connect on the stack (python under usnet) --
+t_udp_client() {
+    local py=/usr/bin/python3
+    [ -x $py ] || { skip udp_client "needs /usr/bin/python3"; return; }
+    new_ns uc || { fail udp_client "namespace setup failed"; return; }
+    in_ns timeout 30 $py -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('$KIP', 9000))
+while True:
+    d, a = s.recvfrom(65536); s.sendto(d[::-1], a)
+" >/dev/null 2>&1 &
+    sleep 0.5
+    local out
+    out=$(in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- $py -c "
+import socket, os
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
+ok = 0
+for i in range(200):
+    d = os.urandom(1 + (i * 37) % 1400)
+    u.sendto(d, ('$KIP', 9000))
+    r, a = u.recvfrom(2048)
+    ok += r == d[::-1] and a == ('$KIP', 9000)
+u.connect(('$KIP', 9000)); u.send(b'abc'); part = u.recv(2)
+t = socket.socket(); t.settimeout(5)
+try:
+    t.connect(('$KIP', 9001)); refused = 'connected'
+except ConnectionRefusedError:
+    refused = 'refused'
+print(ok, part, refused, u.getsockname()[0])
+" 2>&1 | grep -v '^usnet')
+    if [ "$out" = "200 b'cb' refused $SIP" ]; then pass udp_client_and_refused
+    else fail udp_client_and_refused "got '$out'"; fi
+    stop_ns
+}
+
+for t in python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3

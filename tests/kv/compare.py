@@ -57,14 +57,18 @@ SCENARIOS = {
                     b"incr n 18446744073709551616\r\n"],
     "touch-gat": [b"set a 0 0 1\r\nx\r\ntouch a 100\r\ntouch nope 10\r\ntouch a\r\ntouch a x\r\n"
                   b"gat 100 a nope\r\ngats 100 a\r\ngat\r\ngat 10\r\ngat x a\r\ntouch a 10 noreply\r\n"],
-    "expiry": [b"set a 0 1 1\r\nx\r\nset b 0 100 1\r\ny\r\nset c 0 -1 1\r\nz\r\nget a b c\r\n",
-               ("sleep", 2.2), b"get a b c\r\n"],
+    # Both servers count time in whole seconds from their own start, so a
+    # TTL of N expires between N-1 and N seconds after the set: TTLs of 2
+    # and sleeps past them keep these runs from racing a clock tick.
+    "expiry": [b"set a 0 2 1\r\nx\r\nset b 0 100 1\r\ny\r\nset c 0 -1 1\r\nz\r\nget a b c\r\n",
+               ("sleep", 2.6), b"get a b c\r\n"],
     "expiry-absolute": [b"set a 0 1000000000 1\r\nx\r\nset b 0 4000000000 1\r\ny\r\nset c 0 2592000 1\r\nz\r\nget a b c\r\n"],
-    "expiry-touch": [b"set a 0 1 1\r\nx\r\ntouch a 100\r\nset b 0 100 1\r\ny\r\ngat 1 b\r\n",
-                     ("sleep", 2.2), b"get a b\r\n"],
+    "expiry-touch": [b"set a 0 2 1\r\nx\r\ntouch a 100\r\nset b 0 100 1\r\ny\r\ngat 2 b\r\n",
+                     ("sleep", 2.6), b"get a b\r\n"],
     "flush": [b"set a 0 0 1\r\nx\r\nflush_all\r\nget a\r\nset a 0 0 1\r\nx\r\nget a\r\nflush_all 0\r\nflush_all x\r\n"
               b"flush_all noreply\r\nflush_all 1 2 3\r\nflush_all 0 noreply\r\nget a\r\n"],
-    "flush-delay": [b"set a 0 0 1\r\nx\r\nflush_all 2\r\nget a\r\n", ("sleep", 3.2), b"get a\r\nflush_all\r\n"],
+    "flush-delay": [b"set a 0 0 1\r\nx\r\nflush_all 3\r\nget a\r\n", ("sleep", 3.2),
+                    b"get a\r\nset b 0 0 1\r\ny\r\nget b\r\nflush_all\r\n"],
     "noreply": [b"set a 0 0 1 noreply\r\nx\r\nadd a 0 0 1 noreply\r\ny\r\nreplace a 0 0 1 noreply\r\nz\r\n"
                 b"append a 0 0 1 noreply\r\n1\r\nprepend a 0 0 1 noreply\r\n0\r\nget a\r\n"
                 b"set n 0 0 1 noreply\r\n5\r\nincr n 2 noreply\r\ndecr n 1 noreply\r\nget n\r\n"
@@ -111,7 +115,12 @@ SCENARIOS = {
     "meta-stale-win": [b"mg v N30 s t v\r\nmg v s v\r\nms v 3 T100\r\nnew\r\nmg v v\r\nmd v I T30\r\nmg v v c\r\nmg v v\r\n"
                        b"ms v 3\r\nnew\r\nmg v v\r\nset r 0 10 1\r\nx\r\nmg r R30 v\r\nmg r R30 v\r\nmg r R5 v\r\n"
                        b"mg r R\r\nmg r Rx\r\nmg q N\r\nmg q2 Nx\r\nmg q3 N0 q\r\nmg q3 q\r\nmd q3 I q\r\nmg q3 v\r\n"],
-    "meta-debug": [b"set c 0 0 3\r\nabc\r\nme c\r\nme nope\r\nme\r\nmn\r\n"],
+    "meta-base64-keys": [b"ms Zm9v 2 b\r\nhi\r\nmg Zm9v b v k\r\nget foo\r\nmg foo k v\r\nmd Zm9v b k q\r\nmg foo\r\n"
+                         b"mg Zm9v= b\r\nmg !!! b\r\nmd !!! b\r\nma !!! b\r\nms !!! 1 b\r\nx\r\nmg Zm9vYg b k\r\n"
+                         b"ma YmFy b N0 J1 k v\r\nms AAEgAw== 3 b k c\r\nabc\r\nmg AAEgAw== b k v s\r\n"
+                         b"mg AAEgAw== k\r\nmg Zg== b k O1\r\nmg Zg b\r\nmg ==== b\r\n"],
+    "meta-debug": [b"set c 0 0 3\r\nabc\r\nme c\r\nme nope\r\nme\r\nmn\r\nms Zm9v 2 b\r\nhi\r\nme Zm9v b\r\nme foo\r\n"
+                   b"me Zm9v\r\nme Zm9v b x\r\nme Zm9v x\r\nme Zm9v= b\r\nme c b\r\nme c q\r\n"],
     "stats": [b"set a 0 0 1\r\nx\r\nget a\r\nstats\r\nstats foo\r\nstats detail\r\nstats items\r\n"
               b"stats settings\r\nstats reset\r\n"],
     "quit": [("raw", b"set a 0 0 1\r\nx\r\nget a\r\nquit\r\nget a\r\n")],

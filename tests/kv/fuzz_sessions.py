@@ -17,7 +17,8 @@ WORDS = [b"get", b"gets", b"gat", b"gats", b"set", b"add", b"replace", b"append"
          b"mg", b"ms", b"md", b"ma", b"mn", b"me", b"stats"]
 ARGS = [b"k", b"key", b"0", b"1", b"-1", b"2", b"100", b"x", b"noreply", b"18446744073709551616",
         b"4294967296", b"v", b"q", b"T1", b"F7", b"C1", b"MA", b"ME", b"MX", b"N0", b"J5", b"D2",
-        b"O1", b"c", b"f", b"t", b"s", b"k" * 251, b"\x00", b"\xff"]
+        b"O1", b"c", b"f", b"t", b"s", b"k" * 251, b"\x00", b"\xff", b"b", b"Zm9v", b"I", b"h", b"l",
+        b"N30", b"R5", b"u", b"E5", b"MI", b"MD", b"M+", b"Q"]
 
 
 def garbage(rng):

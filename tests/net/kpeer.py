@@ -6,6 +6,8 @@ sockets that talks to usnet-nc and reports what it saw.
   kpeer.py tcp-listen HOST PORT FILE    or accept one connection; send FILE,
                                         shut down the sending side, read to the
                                         end; print the received bytes' sha256
+  kpeer.py tcp-reset HOST PORT          connect (retrying, 10 s), read some bytes,
+                                        then abort the connection with a RST
   kpeer.py tcp-refused HOST PORT        exit 0 when connect() gets ECONNREFUSED
   kpeer.py udp-refused HOST PORT        exit 0 when a connected UDP socket gets
                                         ECONNREFUSED (ICMP port unreachable)
@@ -17,6 +19,7 @@ Every wait is bounded; failures print one line on stderr and exit 1.
 import errno
 import hashlib
 import socket
+import struct
 import sys
 import threading
 import time
@@ -95,6 +98,25 @@ def tcp_listen(host, port, path):
     exchange(s, path)
 
 
+def tcp_reset(host, port):
+    end = time.monotonic() + 10
+    while True:
+        try:
+            s = socket.create_connection((host, port), timeout=3)
+            break
+        except OSError as e:
+            if time.monotonic() > end:
+                die("connect %s:%d: %s" % (host, port, e))
+            time.sleep(0.1)
+    s.settimeout(10)
+    if not s.recv(65536):
+        die("connection closed before any data came")
+    time.sleep(0.2)
+    # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
 def tcp_refused(host, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(3)
@@ -157,6 +179,8 @@ def main(argv):
         tcp_connect(host, port, argv[4])
     elif mode == "tcp-listen":
         tcp_listen(host, port, argv[4])
+    elif mode == "tcp-reset":
+        tcp_reset(host, port)
     elif mode == "tcp-refused":
         tcp_refused(host, port)
     elif mode == "udp-refused":

@@ -310,5 +310,7 @@ int main(int argc, char **argv)
 	       (double)(mono_ns() - start) / 1e9, (double)(now - start) / 1e9);
 	usnet_netif_close(b.nif);
 	usnet_netif_close(a.nif);
+	free(a.tx); free(a.rx); free(a.expect);
+	free(b.tx); free(b.rx); free(b.expect);
 	return 0;
 }

@@ -3,13 +3,13 @@
 #  - (no root) usnet-nc's command-line errors; two stacks over an in-process
 #    memwire moving 64 MiB each way byte-exact through 5% loss, reordering,
 #    duplication and corruption; two usnet-nc processes doing the same with
-#    2 MiB over a two-process memwire;
+#    2 MiB over a two-process memwire; usnet-nc --pcap read back by tshark;
 #  - (root) usnet on a TAP device inside a private network namespace with the
 #    Linux kernel on the other end (the tap's kernel side, 10.61.0.1): ping,
 #    100 MiB each way with usnet-nc as server and as client, plain and with
 #    --impair loss=0.02,reorder=0.02, UDP both ways, RST for a SYN to a closed
 #    port, ICMP port unreachable for UDP to a closed port, and usnet-nc's exit
-#    status when a connection is refused.
+#    status when a connection is refused or reset.
 # Prints one PASS/FAIL/SKIP line per test.
 set -u
 cd "$(dirname "$0")/../.."
@@ -30,7 +30,7 @@ cleanup() {
 	for p in $bgpids; do kill "$p" 2>/dev/null; done
 	for p in $bgpids; do wait "$p" 2>/dev/null; done
 	ip netns del "$NS" 2>/dev/null
-	rm -f /dev/shm/usnet-memwire-ncw$$*
+	rm -f /dev/shm/usnet-memwire-ncw$$* /dev/shm/usnet-memwire-ncp$$*
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -113,6 +113,38 @@ test_memwire_impaired() {
 		pass $name
 	fi
 	rm -f "$a" "$b"
+}
+
+# usnet-nc --pcap writes a capture that tshark reads: the handshake, the data
+# and the FINs of a small transfer are all in it.
+test_pcap() {
+	local name=nc_pcap_capture_readable wire=ncp$$ srv out syn fin bytes
+	if ! need_cmd tshark; then
+		skip $name "needs tshark (Debian: tshark)"
+		return
+	fi
+	head -c 100000 /dev/urandom > "$work/pc.a"
+	( timeout 30 "$NC" -l --backend memwire --iface "$wire:0" --ip 10.61.202.1/24 \
+		0.0.0.0 5000 < "$work/pc.a" >/dev/null 2>"$work/pc.err0"; echo $? > "$work/pc.rc0" ) &
+	srv=$!; bgpids="$bgpids $srv"
+	for _ in $(seq 50); do [ -e "/dev/shm/usnet-memwire-$wire" ] && break; sleep 0.1; done
+	sleep 0.3
+	timeout 30 "$NC" --backend memwire --iface "$wire:1" --ip 10.61.202.2/24 --pcap "$work/pc.pcap" \
+		10.61.202.1 5000 </dev/null >"$work/pc.out" 2>"$work/pc.err1"
+	wait "$srv"
+	if ! cmp -s "$work/pc.a" "$work/pc.out"; then
+		fail $name "transfer failed: $(head -c 200 "$work/pc.err0" "$work/pc.err1" | tr '\n' ' ')"
+		return
+	fi
+	out=$(timeout 30 tshark -r "$work/pc.pcap" -T fields -e tcp.flags.syn -e tcp.flags.fin -e tcp.len 2>&1)
+	syn=$(awk '$1 == 1' <<<"$out" | wc -l)
+	fin=$(awk '$2 == 1' <<<"$out" | wc -l)
+	bytes=$(awk '{ n += $3 } END { print n + 0 }' <<<"$out")
+	if [ "$syn" -ge 2 ] && [ "$fin" -ge 2 ] && [ "$bytes" -ge 100000 ]; then
+		pass $name
+	else
+		fail $name "capture has $syn SYN, $fin FIN, $bytes payload bytes: $(head -c 200 <<<"$out")"
+	fi
 }
 
 # ---- root: usnet on a TAP, the kernel on the other side ---------------------
@@ -287,6 +319,27 @@ test_nc_refused() {
 	wait_tap_detached
 }
 
+# The kernel peer aborts the connection (RST) while usnet-nc -l is sending:
+# usnet-nc must exit 1 with one line naming the reset.
+test_nc_reset() {
+	local name=nc_reset_by_peer_exits_nonzero srv rc out
+	( timeout 60 ip netns exec "$NS" "$NC" -l --backend tap --iface "$TAP" --ip "$UIP/24" \
+		0.0.0.0 5005 < "$work/a" >/dev/null 2>"$work/reset.err"; echo $? > "$work/reset.rc" ) &
+	srv=$!; bgpids="$bgpids $srv"
+	wait_tap_attached
+	out=$(timeout 30 ip netns exec "$NS" python3 "$KPEER" tcp-reset "$UIP" 5005 2>&1)
+	wait "$srv"
+	rc=$(cat "$work/reset.rc" 2>/dev/null)
+	if [ -n "$out" ]; then
+		fail $name "kernel peer: $out"
+	elif [ "$rc" = 1 ] && grep -qi "reset" "$work/reset.err" && [ "$(wc -l < "$work/reset.err")" -eq 1 ]; then
+		pass $name
+	else
+		fail $name "status ${rc:-?}, message '$(head -c 200 "$work/reset.err")'"
+	fi
+	wait_tap_detached
+}
+
 # ---- run ----------------------------------------------------------------------
 
 if [ ! -x "$NC" ]; then
@@ -299,6 +352,7 @@ cp "$NC" "$work/usnet-nc" && NC=$work/usnet-nc
 test_bad_arguments
 test_memwire_stacks
 test_memwire_impaired
+test_pcap
 
 if ! need_root; then
 	skip tap_tests "needs root (network namespaces and TAP devices)"
@@ -317,6 +371,7 @@ test_nc_refused
 test_udp
 head -c 100M /dev/urandom > "$work/a"
 head -c 100M /dev/urandom > "$work/b"
+test_nc_reset
 tcp_server_transfer tcp_nc_server_100MiB_each_way 5001
 tcp_server_transfer tcp_nc_server_100MiB_each_way_impaired 5002 --impair loss=0.02,reorder=0.02,seed=5
 tcp_client_transfer tcp_nc_client_100MiB_each_way 5003

@@ -4,6 +4,7 @@
  *
  *   pair                    memwire in one process: all sizes, order, ring
  *                           full, wake-ups (and none on the fast path)
+ *   threads [N]             memwire between a sending and a sleeping thread
  *   fork                    memwire end used by a forked child, then the parent
  *   proc NAME SIDE COUNT    memwire across processes (run SIDE 0 and 1)
  *   impair-trace SPEC N     print a digest of what arrives through impair
@@ -11,6 +12,7 @@
  *   impair-bad SPEC         exits 0 if SPEC is rejected with a message
  *   pcap FILE               write known frames through the pcap wrapper
  *   open-errors             usnet_netif_open() rejects bad configurations
+ *   spec-fuzz [N]           random impair specs: accepted in range or rejected
  *   toeplitz                RSS hash against published values
  *   flowq BACKEND IFACE OPTS MYIP QUEUES COUNT
  *                           UDP flows land where usnet_netif_flow_queue() says
@@ -36,6 +38,7 @@
 #include "usnet/netif_memwire.h"
 #include "usnet/netif_open.h"
 #include "usnet/netif_wrap.h"
+#include "../../src/netif/impair_spec.h" /* white-box: the spec parser */
 
 static void die(const char *fmt, ...)
 {
@@ -252,6 +255,80 @@ static void test_pair(const char *opts)
 		if (!s.woke)
 			die("pair: sleeper did not wake");
 	}
+	usnet_netif_close(e[0]);
+	usnet_netif_close(e[1]);
+}
+
+/* ---- memwire between two threads ---------------------------------------- */
+
+struct thread_rx {
+	struct usnet_netif *nif;
+	uint32_t count, sleeps;
+	const char *fail;
+};
+
+/* Receive count numbered frames, sleeping on the wait fd whenever the wire
+ * is empty: a lost wake-up shows as a 2 s stall. */
+static void *thread_rx_main(void *arg)
+{
+	struct thread_rx *t = arg;
+	uint32_t got = 0;
+	while (got < t->count) {
+		struct usnet_pkt p[64];
+		int r = usnet_netif_rx_burst(t->nif, 0, p, 64);
+		for (int i = 0; i < r; i++, got++) {
+			uint32_t seq;
+			memcpy(&seq, p[i].data + 14, 4);
+			if (seq != got || p[i].len != 60 + got % 200) {
+				t->fail = "frame damaged or out of order";
+				return NULL;
+			}
+		}
+		if (r > 0) {
+			usnet_netif_rx_release(t->nif, 0, p, (unsigned)r);
+			continue;
+		}
+		struct pollfd pfd = { usnet_netif_wait_fd(t->nif, 0), POLLIN, 0 };
+		if (poll(&pfd, 1, 2000) == 0) {
+			t->fail = "receiver slept 2 s with frames on the way (lost wake-up)";
+			return NULL;
+		}
+		t->sleeps++;
+	}
+	return NULL;
+}
+
+static void test_threads(uint32_t count)
+{
+	struct usnet_netif *e[2];
+	char err[256];
+	if (usnet_memwire_pair(e, NULL, err, sizeof err))
+		die("threads: %s", err);
+	struct thread_rx t = { e[1], count, 0, NULL };
+	pthread_t th;
+	pthread_create(&th, NULL, thread_rx_main, &t);
+	uint32_t sent = 0;
+	uint64_t end = now_ms() + 20000;
+	while (sent < count && !t.fail && now_ms() < end) {
+		struct usnet_pkt p[32];
+		unsigned want = count - sent < 32 ? count - sent : 32;
+		int a = usnet_netif_tx_alloc(e[0], 0, p, want);
+		for (int i = 0; i < a; i++) {
+			uint32_t seq = sent + (uint32_t)i;
+			p[i].len = 60 + seq % 200;
+			memcpy(p[i].data + 14, &seq, 4);
+		}
+		int k = a > 0 ? usnet_netif_tx_burst(e[0], 0, p, (unsigned)a) : 0;
+		if (k < a)
+			usnet_netif_tx_free(e[0], 0, p + k, (unsigned)(a - k));
+		sent += (uint32_t)(k > 0 ? k : 0);
+	}
+	pthread_join(th, NULL);
+	if (t.fail)
+		die("threads: %s", t.fail);
+	if (sent < count)
+		die("threads: sender stuck at %u of %u", sent, count);
+	printf("threads: %u frames, receiver slept %u times\n", count, t.sleeps);
 	usnet_netif_close(e[0]);
 	usnet_netif_close(e[1]);
 }
@@ -483,6 +560,58 @@ static void test_impair_rates(void)
 	       r[2].rate, r[3].rate);
 }
 
+/* Random specs from the grammar's pieces: every one is either accepted with
+ * values in range or rejected with a message, never a crash (run under
+ * ASan/UBSan). */
+static void test_spec_fuzz(uint32_t n)
+{
+	static const char *const piece[] = {
+		"loss", "reorder", "dup", "corrupt", "delay", "seed", "rx:", "tx:", "xx:", "=", ",", ":",
+		"0", "1", "0.5", "2", "-1", "1e308", "nan", "inf", "%", "ms", "us", "s", "ns", "0x10",
+		"", " ", "=,", ",,", "99999999999999999999", "1.0000001", "0.02", "5%",
+	};
+	uint64_t x = 88172645463325252ull;
+	uint32_t ok = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		char spec[256] = "";
+		const size_t np = sizeof piece / sizeof piece[0];
+		if (i & 1) {
+			/* Free-form: any pieces in any order. */
+			int parts = 1 + (int)(i % 9);
+			for (int k = 0; k < parts; k++) {
+				x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+				strncat(spec, piece[x % np], sizeof spec - strlen(spec) - 1);
+			}
+		} else {
+			/* Shaped like the grammar: [DIR]KEY=VALUE[UNIT], ... */
+			int items = 1 + (int)(i % 5);
+			for (int k = 0; k < items; k++) {
+				x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+				char item[64];
+				snprintf(item, sizeof item, "%s%s%s=%s%s", k ? "," : "", x % 3 == 0 ? piece[6 + x % 2] : "",
+					 piece[(x >> 8) % 6], piece[12 + (x >> 16) % 14], (x >> 24) % 4 ? "" : piece[20 + (x >> 28) % 5]);
+				strncat(spec, item, sizeof spec - strlen(spec) - 1);
+			}
+		}
+		struct impair_spec sp;
+		char err[256] = "";
+		int r = impair_spec_parse(spec, &sp, err, sizeof err);
+		if (r == 0) {
+			ok++;
+			for (int d = 0; d < 2; d++) {
+				const struct impair_dir_spec *ds = &sp.dir[d];
+				if (!(ds->loss >= 0 && ds->loss <= 1 && ds->dup >= 0 && ds->dup <= 1 &&
+				      ds->reorder >= 0 && ds->reorder <= 1 && ds->corrupt >= 0 && ds->corrupt <= 1 &&
+				      ds->delay_ns <= 60000000000ull))
+					die("spec '%s' accepted with a value out of range", spec);
+			}
+		} else if (r != -EINVAL || !err[0] || strchr(err, '\n')) {
+			die("spec '%s': got %d '%s'", spec, r, err);
+		}
+	}
+	printf("spec fuzz: %u specs, %u accepted\n", n, ok);
+}
+
 /* Delay: a frame sent through tx:delay=30ms arrives no sooner, and a sleeper
  * on the wait fd wakes for it. */
 static void test_impair_delay(void)
@@ -494,21 +623,23 @@ static void test_impair_delay(void)
 	if (usnet_impair_wrap(e[0], "tx:delay=30ms", &w, err, sizeof err))
 		die("delay: %s", err);
 	struct usnet_pkt p;
-	usnet_netif_rx_burst(e[1], 0, &p, 1); /* arm the receiver */
 	uint64_t t0 = now_ms();
 	if (send_one(w, 100, 1, 1000))
 		die("delay: send failed");
-	/* The held frame leaves when the sender's netif is driven again: sleep
-	 * on the sender's wait fd (its timer), then drive it. */
-	struct pollfd pfd = { usnet_netif_wait_fd(w, 0), POLLIN, 0 };
-	if (poll(&pfd, 1, 2000) != 1)
-		die("delay: sender's wait fd did not wake for the held frame");
-	usnet_netif_rx_burst(w, 0, &p, 1);
-	usnet_netif_flush(w, 0);
-	struct pollfd pr = { usnet_netif_wait_fd(e[1], 0), POLLIN, 0 };
-	poll(&pr, 1, 1000);
-	if (usnet_netif_rx_burst(e[1], 0, &p, 1) != 1)
-		die("delay: frame did not arrive");
+	/* The frame waits in the wrapper.  Sleep on the sender's wait fd (its
+	 * timer) and drive the sender when it wakes; on a slow machine the
+	 * frame may have fallen due, and left, before we looked. */
+	while (usnet_netif_rx_burst(e[1], 0, &p, 1) != 1) {
+		if (now_ms() - t0 > 3000)
+			die("delay: frame did not arrive");
+		struct pollfd pfd = { usnet_netif_wait_fd(w, 0), POLLIN, 0 };
+		if (poll(&pfd, 1, 2000) != 1 && usnet_netif_rx_burst(e[1], 0, &p, 1) != 1)
+			die("delay: sender's wait fd did not wake for the held frame");
+		struct usnet_pkt none;
+		if (usnet_netif_rx_burst(w, 0, &none, 1) == 1)
+			usnet_netif_rx_release(w, 0, &none, 1);
+		usnet_netif_flush(w, 0);
+	}
 	uint64_t dt = now_ms() - t0;
 	if (dt < 29)
 		die("delay: arrived after %" PRIu64 " ms, want >= 30", dt);
@@ -984,6 +1115,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "pair")) {
 		test_pair(argc > 2 ? argv[2] : NULL);
+	} else if (!strcmp(cmd, "threads")) {
+		test_threads(argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 200000);
 	} else if (!strcmp(cmd, "fork")) {
 		test_fork();
 	} else if (!strcmp(cmd, "proc") && argc >= 5) {
@@ -1012,6 +1145,8 @@ int main(int argc, char **argv)
 		test_pcap(argv[2]);
 	} else if (!strcmp(cmd, "open-errors")) {
 		test_open_errors();
+	} else if (!strcmp(cmd, "spec-fuzz")) {
+		test_spec_fuzz(argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 100000);
 	} else if (!strcmp(cmd, "toeplitz")) {
 		test_toeplitz();
 	} else if (!strcmp(cmd, "flowq") && argc >= 8) {

@@ -41,6 +41,8 @@ run memwire-pair-asan 60 "$TS" pair
 run memwire-pair-jumbo 30 "$T" pair frame=9018
 run memwire-pair-64k 60 "$T" pair frame=65536,ring=64
 run memwire-fork 30 "$T" fork
+run memwire-threads 60 "$T" threads 300000
+run memwire-threads-asan 60 "$TS" threads 50000
 run memwire-fork-asan 60 "$TS" fork
 
 # Two processes: the receiver sleeps on its wait fd whenever the wire is empty.
@@ -79,6 +81,7 @@ elif [ "$a" != "$b" ]; then fail impair-determinism "same seed, different outcom
 elif [ "$a" = "$c" ]; then fail impair-determinism "different seeds, same outcome: '$a'"
 else pass impair-determinism
 fi
+run impair-spec-fuzz-asan 60 "$TS" spec-fuzz 200000
 run impair-rates 60 "$T" impair-rates
 run impair-rates-asan 120 "$TS" impair-rates
 bad_ok=1 bad_why=""

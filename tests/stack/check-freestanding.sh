@@ -49,10 +49,10 @@ srcs="src/stack/*.c tests/stack/*.c"
 newest=$(ls -t $srcs src/stack/*.h tests/stack/*.h tests/stack/*.def include/usnet/*.h | head -1)
 if [ ! -x "$bin" ] || [ "$newest" -nt "$bin" ]; then
     # The core is built freestanding, as on x86-64; the tests are hosted.
-    if ! (for f in src/stack/*.c; do
-              aarch64-linux-gnu-gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude -ffreestanding \
-                  -c -o "$out/$(basename "$f" .c).o" "$f" || exit 1
-          done
+    rm -f "$out"/*.o
+    if ! (printf '%s\n' src/stack/*.c |
+              xargs -P 2 -I{} sh -c 'aarch64-linux-gnu-gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude \
+                  -ffreestanding -c -o "$1/$(basename "$2" .c).o" "$2"' sh "$out" {} || exit 1
           aarch64-linux-gnu-gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude -Itests/stack -D_GNU_SOURCE \
               -static -o "$bin" tests/stack/*.c "$out"/*.o) 2>/tmp/stack-a64.$$; then
         fail stack/aarch64 "cross build failed: $(head -5 /tmp/stack-a64.$$ | tr '\n' ' ')"

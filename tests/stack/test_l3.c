@@ -452,3 +452,35 @@ int test_config_and_api_errors(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* A ping larger than the MTU (fragmented) gets a fragmented reply. */
+int test_icmp_echo_fragmented(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	static uint8_t icmp[3008], f[1600], asm_[3100];
+	memset(icmp, 0, sizeof icmp);
+	icmp[0] = 8; wr16(icmp + 4, 0x99); wr16(icmp + 6, 3);
+	for (unsigned i = 8; i < sizeof icmp; i++) icmp[i] = (uint8_t)(i * 3);
+	wr16(icmp + 2, t_csum(icmp, sizeof icmp, 0));
+	for (uint32_t off = 0; off < sizeof icmp; off += 1480) {
+		uint32_t n = sizeof icmp - off < 1480 ? sizeof icmp - off : 1480;
+		uint16_t frag = (uint16_t)(off / 8) | (off + n < sizeof icmp ? 0x2000 : 0);
+		tenv_input(&e, f, t_ip_frame(f, T_MAC_US, T_MAC_PEER, T_IP_PEER, T_IP_US, 1, 55, frag, icmp + off, n));
+	}
+	struct tpkt p;
+	uint32_t total = 0;
+	int nf = 0;
+	while (t_next_proto(&e, 1, &p)) {
+		uint32_t off = (p.frag & 0x1fff) * 8u;
+		CHECK(p.ip_csum_ok && off + p.l4len <= sizeof asm_);
+		memcpy(asm_ + off, p.l4, p.l4len);
+		total += p.l4len;
+		nf++;
+	}
+	CHECKF(nf == 3 && total == sizeof icmp, "frags %d total %u", nf, total);
+	CHECK(asm_[0] == 0 && t_csum(asm_, sizeof icmp, 0) == 0);
+	CHECK(memcmp(asm_ + 4, icmp + 4, sizeof icmp - 4) == 0);
+	tenv_fini(&e);
+	return 0;
+}

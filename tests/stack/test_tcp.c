@@ -865,3 +865,136 @@ int test_tcp_events(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* Independent Toeplitz hash for the RSS check. */
+static uint32_t ref_toeplitz(const uint8_t *key, const uint8_t *in, int n)
+{
+	uint32_t h = 0;
+	for (int i = 0; i < n * 8; i++) {
+		if (in[i / 8] & (0x80 >> (i % 8))) {
+			uint32_t w = 0;
+			for (int b = 0; b < 32; b++)
+				w = (w << 1) | ((key[(i + b) / 8] >> (7 - (i + b) % 8)) & 1);
+			h ^= w;
+		}
+	}
+	return h;
+}
+
+/* With RSS, connect() picks local ports whose replies hash to our queue. */
+int test_tcp_rss_ports(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.rss_queues = 4;
+	cfg.rss_queue = 3;
+	for (int i = 0; i < 40; i++) cfg.rss_key[i] = (uint8_t)(i * 37 + 11);
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	for (int k = 0; k < 8; k++) {
+		int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+		CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 443 }, e.now) == -USNET_EINPROGRESS);
+		struct usnet_addr a;
+		CHECK(usnet_getsockname(e.st, s, &a) == 0);
+		uint8_t in[12] = { 10, 0, 0, 2, 10, 0, 0, 1, 443 >> 8, 443 & 0xff, (uint8_t)(a.port >> 8), (uint8_t)a.port };
+		uint32_t h = ref_toeplitz(cfg.rss_key, in, 12);
+		CHECKF((h & 127) % 4 == 3, "port %u hash %08x", a.port, h);
+		usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+		usnet_close(e.st, &e.io, s, e.now);
+	}
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Timers: an idle stack has no deadline; a connection's timers show up. */
+int test_poll_deadlines(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	CHECK(tenv_poll(&e) == UINT64_MAX);
+	tenv_learn_peer(&e);
+	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now);
+	uint64_t d = tenv_poll(&e);
+	CHECKF(d > e.now && d <= e.now + 1000 * MS, "deadline in %lld ns", (long long)(d - e.now));
+	usnet_close(e.st, &e.io, s, e.now);
+	CHECK(tenv_poll(&e) == UINT64_MAX);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* An exact RST in every synchronized state ends the connection. */
+int test_tcp_rst_each_state(void)
+{
+	static const uint8_t targets[] = { USNET_TCP_ESTABLISHED, USNET_TCP_FIN_WAIT_1, USNET_TCP_FIN_WAIT_2,
+					   USNET_TCP_CLOSE_WAIT, USNET_TCP_CLOSING, USNET_TCP_LAST_ACK,
+					   USNET_TCP_TIME_WAIT };
+	for (unsigned k = 0; k < sizeof targets; k++) {
+		struct tenv e; tenv_init(&e, NULL);
+		tenv_learn_peer(&e);
+		struct tconn c;
+		CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+		switch (targets[k]) {
+		case USNET_TCP_FIN_WAIT_1:
+			usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+			break;
+		case USNET_TCP_FIN_WAIT_2:
+			usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+			c.pack += 1;
+			tconn_send(&c, ACK, NULL, 0, 65535);
+			break;
+		case USNET_TCP_CLOSE_WAIT:
+			tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+			break;
+		case USNET_TCP_CLOSING:
+			usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+			tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+			break;
+		case USNET_TCP_LAST_ACK:
+			tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+			usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+			break;
+		case USNET_TCP_TIME_WAIT:
+			usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+			c.pack += 1;
+			tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+			break;
+		default:
+			break;
+		}
+		CHECKF(get_state(&e, c.s) == targets[k], "state %d want %d", get_state(&e, c.s), targets[k]);
+		tnif_clear(e.nif);
+		tconn_send_seq(&c, c.pseq, RST, NULL, 0, 65535);
+		CHECKF(get_state(&e, c.s) == USNET_TCP_CLOSED, "after RST in %d: %d", targets[k], get_state(&e, c.s));
+		struct tpkt p;
+		CHECK(!t_next_tcp(&e, &p));   /* never answered */
+		CHECK(usnet_sock_events(e.st, c.s) & USNET_EV_HUP);
+		usnet_close(e.st, &e.io, c.s, e.now);
+		struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+		CHECK(s.sockets_in_use == 1 && s.buffers_in_use == 0);
+		tenv_advance(&e, e.now + 100 * SEC);
+		tenv_fini(&e);
+	}
+	return 0;
+}
+
+/* MSG_MORE holds a partial segment while data is in flight; a send
+ * without it releases the queue. */
+int test_tcp_msg_more(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	struct tpkt p;
+	CHECK(usnet_send(e.st, &e.io, c.s, "head", 4, USNET_MSG_MORE, e.now) == 4);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 4);   /* nothing in flight: it goes */
+	CHECK(usnet_send(e.st, &e.io, c.s, "body", 4, USNET_MSG_MORE, e.now) == 4);
+	CHECK(!t_next_tcp(&e, &p));                 /* corked behind the first */
+	CHECK(usnet_send(e.st, &e.io, c.s, "tail", 4, 0, e.now) == 4);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 8 && memcmp(p.data, "bodytail", 8) == 0);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}

@@ -236,10 +236,119 @@ int test_wire_clean(void)
 
 int test_wire_impaired_cubic(void)
 {
-	return run_pair(50, 10, 10, 1, 16u << 20, USNET_CC_CUBIC, 600, t_why, sizeof t_why);
+	return run_pair(50, 10, 10, 1, 64u << 20, USNET_CC_CUBIC, 600, t_why, sizeof t_why);
 }
 
 int test_wire_impaired_newreno(void)
 {
 	return run_pair(20, 20, 10, 1, 8u << 20, USNET_CC_NEWRENO, 600, t_why, sizeof t_why);
+}
+
+/* Many connections at once between two stacks (with some loss): each moves
+ * a little data both ways, then closes; nothing is left behind. */
+int test_wire_many_connections(void)
+{
+	enum { N = 200, BYTES = 20000 };
+	struct usnet_stack_config ca, cb;
+	tenv_default_cfg(&ca);
+	tenv_default_cfg(&cb);
+	ca.max_sockets = cb.max_sockets = N + 8;
+	memcpy(cb.mac, T_MAC_PEER, 6);
+	cb.ip = T_IP_PEER;
+	struct tenv A, B;
+	tenv_init(&A, &ca);
+	tenv_init(&B, &cb);
+	struct wire ab = { .cap = 8192, .rng = 99, .loss_pm = 10, .reorder_pm = 5 };
+	struct wire ba = ab;
+	ba.rng = 77;
+	ab.q = malloc(sizeof(struct wire_frame) * ab.cap);
+	ba.q = malloc(sizeof(struct wire_frame) * ba.cap);
+	int32_t l = usnet_socket(B.st, USNET_SOCK_STREAM);
+	usnet_bind(B.st, l, &(struct usnet_addr){ 0, 7000 });
+	usnet_listen(B.st, l, N);
+	static struct endpoint ea[N], eb[N];
+	for (int i = 0; i < N; i++) {
+		memset(&ea[i], 0, sizeof ea[i]);
+		memset(&eb[i], 0, sizeof eb[i]);
+		ea[i].total = eb[i].total = BYTES;
+		ea[i].seed_out = eb[i].seed_in = 100 + (uint32_t)i;
+		ea[i].seed_in = eb[i].seed_out = 900 + (uint32_t)i;
+		eb[i].s = -1;
+		ea[i].s = usnet_socket(A.st, USNET_SOCK_STREAM);
+		CHECK(ea[i].s >= 0);
+		usnet_connect(A.st, &A.io, ea[i].s, &(struct usnet_addr){ T_IP_PEER, 7000 }, A.now);
+	}
+	int accepted = 0, done = 0;
+	for (int step = 0; step < 2000000 && done < N; step++) {
+		uint64_t t = A.now + 20000;
+		if (ab.n == 0 && ba.n == 0) {
+			uint64_t na = usnet_stack_poll(A.st, &A.io, A.now), nb = usnet_stack_poll(B.st, &B.io, B.now);
+			uint64_t nx = na < nb ? na : nb;
+			if (nx > t && nx != UINT64_MAX && tnif_next(A.nif) == NULL && tnif_next(B.nif) == NULL)
+				t = nx;
+			A.nif->rd = B.nif->rd = 0;
+		}
+		A.now = B.now = t;
+		wire_deliver(&ba, &A);
+		wire_deliver(&ab, &B);
+		usnet_stack_poll(A.st, &A.io, t);
+		usnet_stack_poll(B.st, &B.io, t);
+		int32_t s;
+		struct usnet_addr peer;
+		while (accepted < N && (s = usnet_accept(B.st, &B.io, l, &peer, t)) >= 0) {
+			/* Match the accepted socket to its client by port. */
+			for (int i = 0; i < N; i++) {
+				struct usnet_addr a;
+				usnet_getsockname(A.st, ea[i].s, &a);
+				if (a.port == peer.port) { eb[i].s = s; break; }
+			}
+			accepted++;
+		}
+		done = 0;
+		for (int i = 0; i < N; i++) {
+			pump(&A, &ea[i]);
+			if (eb[i].s >= 0)
+				pump(&B, &eb[i]);
+			if (ea[i].eof && eb[i].eof && ea[i].recvd == BYTES && eb[i].recvd == BYTES)
+				done++;
+		}
+		struct tframe *f;
+		while ((f = tnif_next(A.nif))) wire_put(&ab, f, t);
+		while ((f = tnif_next(B.nif))) wire_put(&ba, f, t);
+		tnif_clear(A.nif);
+		tnif_clear(B.nif);
+	}
+	int bad = 0;
+	for (int i = 0; i < N; i++)
+		bad += ea[i].bad + eb[i].bad;
+	CHECKF(done == N && bad == 0 && accepted == N, "done %d accepted %d bad %d", done, accepted, bad);
+	for (int i = 0; i < N; i++) {
+		usnet_close(A.st, &A.io, ea[i].s, A.now);
+		usnet_close(B.st, &B.io, eb[i].s, B.now);
+	}
+	usnet_close(B.st, &B.io, l, B.now);
+	for (int i = 0; i < 200; i++) {
+		uint64_t t = A.now + SEC;
+		A.now = B.now = t;
+		wire_deliver(&ba, &A);
+		wire_deliver(&ab, &B);
+		usnet_stack_poll(A.st, &A.io, t);
+		usnet_stack_poll(B.st, &B.io, t);
+		struct tframe *f;
+		while ((f = tnif_next(A.nif))) wire_put(&ab, f, t);
+		while ((f = tnif_next(B.nif))) wire_put(&ba, f, t);
+		tnif_clear(A.nif);
+		tnif_clear(B.nif);
+	}
+	struct usnet_stack_stats sa, sb;
+	usnet_stack_stats(A.st, &sa);
+	usnet_stack_stats(B.st, &sb);
+	CHECKF(sa.sockets_in_use == 0 && sb.sockets_in_use == 0 && sa.buffers_in_use == 0 && sb.buffers_in_use == 0,
+	       "left: sockets %u/%u buffers %llu/%llu", sa.sockets_in_use, sb.sockets_in_use,
+	       (unsigned long long)sa.buffers_in_use, (unsigned long long)sb.buffers_in_use);
+	free(ab.q);
+	free(ba.q);
+	tenv_fini(&A);
+	tenv_fini(&B);
+	return 0;
 }

@@ -133,6 +133,7 @@ one_line_error missing_iface "not found" --ip 10.64.0.2/24 --iface vs-$$-none --
 one_line_error unknown_option "unknown option" --bogus 1 -- true
 one_line_error bad_backend "unknown backend" --backend bogus --ip 10.64.0.2/24 --iface lo -- true
 one_line_error not_a_tap "tap: lo" --backend tap --ip 10.64.0.2/24 --iface lo -- true
+one_line_error address_in_use "in use by the kernel" --ip 127.0.0.1/8 --iface lo -- true
 one_line_error bad_mac "not a MAC" --mac 02:00:zz --ip 10.64.0.2/24 --iface lo -- true
 
 # usnet stat sees a running usnet process and its socket.
@@ -141,7 +142,7 @@ bg=$!
 found=no
 for _ in $(seq 1 25); do
     if "$USNET" stat "$bg" 2>/dev/null | grep -q "provider kernel" &&
-       "$USNET" stat "$bg" 2>/dev/null | grep -q "socket fd=.* tcp local=127.0.0.1:"; then found=yes; break; fi
+       "$USNET" stat "$bg" 2>/dev/null | grep -q "socket fd=.* tcp LISTEN local=127.0.0.1:"; then found=yes; break; fi
     sleep 0.1
 done
 wait "$bg" 2>/dev/null

@@ -1,0 +1,58 @@
+/*
+ * usnet provider "usnet" — what its files share (stack.c: set-up, addresses,
+ * socket calls, progress; stack_opts.c: socket options, TCP_INFO, ioctl).
+ */
+#ifndef USNET_PROVIDERS_STACK_PROV_H
+#define USNET_PROVIDERS_STACK_PROV_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "usnet/netif_open.h"
+#include "usnet/provider.h"
+#include "usnet/stack.h"
+
+/* Per-socket facts the stack does not keep (how the program sees it). */
+struct sock_meta {
+	uint8_t domain6;     /* an AF_INET6 socket */
+	uint8_t v6only;
+	uint8_t type;        /* SOCK_STREAM / SOCK_DGRAM */
+	uint8_t protocol;
+};
+
+/* The shared head of the mapping; the stack arena follows. */
+struct shared_head {
+	pthread_mutex_t lock;
+	uint32_t max_sockets;
+	uint64_t next_deadline;
+	uint64_t rx_calls, rx_frames;
+};
+
+struct prov {
+	const struct usnet_provider_host *host;
+	struct usnet_netif *nif;
+	struct usnet_stack *st;
+	struct usnet_io io;
+	struct shared_head *sh;
+	struct sock_meta *meta;     /* in the shared mapping, max_sockets entries */
+	uint32_t ip, prefix, gw;
+};
+
+/* The one instance of this process image (shared with forked children
+ * through the MAP_SHARED mapping it points into). */
+extern struct prov stack_prov;
+
+/* Take the instance's lock (recovering it from a process that died with it). */
+void stack_prov_lock(void);
+/* Flush the netif's queued frames and release the lock. */
+void stack_prov_unlock(void);
+/* Release the lock when nothing was sent. */
+static inline void stack_prov_unlock_quiet(void) { pthread_mutex_unlock(&stack_prov.sh->lock); }
+
+/* stack_opts.c */
+int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len);
+int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const void *val, socklen_t len);
+int stack_prov_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg);
+
+#endif
