@@ -24,7 +24,8 @@ all: all-targets
 
 # Fragments, one per part of the tree (sorted for a stable order).
 include $(sort $(filter-out src/cli/build.mk,$(wildcard src/*/build.mk)))
-include $(sort $(wildcard apps/build.mk apps/*/build.mk))
+# apps/build.mk and bench/build.mk include their per-program fragments.
+include $(wildcard apps/build.mk)
 include $(sort $(wildcard tests/*/build.mk fuzz/build.mk bench/build.mk))
 # Last: the front end links what the fragments above added to CLI_LIBS.
 include src/cli/build.mk

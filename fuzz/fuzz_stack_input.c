@@ -201,6 +201,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct world w;
 	world_init(&w);
+	/* Frames with control bit 6 wait and go in one batch with the next
+	 * frame (the batch path defers ACKs to its end). */
+	struct usnet_pkt batch[8];
+	unsigned nbatch = 0;
 	size_t pos = 0;
 	while (pos < size) {
 		size_t end = pos;
@@ -218,8 +222,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (ctl & 1)
 				patch_tcp(&w, copy, len);
 			uint32_t flags = (ctl >> 1) & 3;   /* RX_CSUM_OK / RX_CSUM_PARTIAL */
-			input(&w, copy, len, flags);
-			free(copy);
+			batch[nbatch++] = (struct usnet_pkt){ .data = copy, .len = len, .flags = flags };
+			if (!(ctl & 0x40) || nbatch == 8) {
+				usnet_stack_input(w.st, &w.io, batch, nbatch, w.now);
+				for (unsigned k = 0; k < nbatch; k++)
+					free(batch[k].data);
+				nbatch = 0;
+			}
 			usnet_stack_poll(w.st, &w.io, w.now);
 			if (ctl & 0x10) {
 				char buf[4096];
@@ -229,6 +238,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				usnet_send(w.st, &w.io, w.conn, "xyz", 3, 0, w.now);
 		}
 		pos = end + 4;
+	}
+	if (nbatch) {
+		usnet_stack_input(w.st, &w.io, batch, nbatch, w.now);
+		for (unsigned k = 0; k < nbatch; k++)
+			free(batch[k].data);
 	}
 	usnet_stack_poll(w.st, &w.io, w.now + 3600ull * 1000000000ull);
 	for (int i = 0; i < 64; i++)

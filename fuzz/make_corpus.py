@@ -84,6 +84,9 @@ seeds = {
     'tcp_syn_established': [(1, 0, tcp(40000, 81, 5, 0, 0x02))],
     'tcp_zero_window': [(1, 200, tcp(40000, 81, 0, 0, 0x10, opts=TS))],
     'tcp_timeout': [(0, 255, tcp(41000, 99, 1, 0, 0x10)), (0, 255, arp(1, IP_US))],
+    'tcp_batch': [(1 | 0x40, 0, tcp(40000, 81, 0, 0, 0x10, b'A' * 1000, TS)),
+                  (1 | 0x40, 0, tcp(40000, 81, 0x0, 0, 0x10, b'B' * 1000, TS)),
+                  (1 | 0x10, 0, tcp(40000, 81, 0, 0, 0x10, b'C' * 100, TS))],
 }
 
 here = os.path.dirname(os.path.abspath(__file__))

@@ -51,9 +51,65 @@ static int pong_flush(struct netloop *l, struct pong_conn *c)
 	return 0;
 }
 
+/* Keep what the stack did not take, to send once there is room. */
+static int pong_keep(struct pong_conn *c, const char *p, size_t n)
+{
+	char *b = realloc(c->pending, n);
+	if (!b)
+		return -1;
+	memcpy(b, p, n);
+	c->pending = b;
+	c->plen = n;
+	c->poff = 0;
+	return 0;
+}
+
+/* usnet: echo straight out of the receive buffer (no copy in between).
+ * 1 when it echoed something, 0 when nothing was there, -1 on error,
+ * -2 where only the copying path works (kernel sockets). */
+static int pong_echo_zero_copy(struct netloop *l, struct pong_conn *c)
+{
+	struct iovec iov[8];
+	int n = netloop_peek(l, c->id, iov, 8);
+	if (n <= 0)
+		return n == 0 ? 0 : -2;
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	long s = netloop_sendv(l, c->id, iov, n);
+	if (s == -EAGAIN)
+		s = 0;
+	if (s < 0)
+		return -1;
+	if ((size_t)s < total) {
+		/* Copy the rest out (the first iovecs are already sent). */
+		size_t skip = (size_t)s, k = 0;
+		char *rest = malloc(total - (size_t)s);
+		if (!rest)
+			return -1;
+		for (int i = 0; i < n; i++) {
+			size_t len = iov[i].iov_len;
+			if (skip >= len) {
+				skip -= len;
+				continue;
+			}
+			memcpy(rest + k, (char *)iov[i].iov_base + skip, len - skip);
+			k += len - skip;
+			skip = 0;
+		}
+		free(c->pending);
+		c->pending = rest;
+		c->plen = k;
+		c->poff = 0;
+	}
+	netloop_consume(l, c->id, total);
+	return 1;
+}
+
 static void pong_conn_ready(struct pong_thread *t, struct pong_conn *c, uint32_t ev)
 {
 	struct netloop *l = t->loop;
+	int zero_copy = 1;
 	if (ev & NETLOOP_EV_ERR) {
 		pong_close(l, c);
 		return;
@@ -66,6 +122,16 @@ static void pong_conn_ready(struct pong_thread *t, struct pong_conn *c, uint32_t
 		}
 		if (f > 0)
 			return;  /* wait for room before reading more */
+		if (zero_copy) {
+			int z = pong_echo_zero_copy(l, c);
+			if (z == 1)
+				continue;
+			if (z == -1) {
+				pong_close(l, c);
+				return;
+			}
+			zero_copy = 0;  /* nothing there (or EOF), or kernel sockets */
+		}
 		long n = netloop_recv(l, c->id, t->buf, sizeof t->buf);
 		if (n == -EAGAIN)
 			return;
@@ -80,16 +146,9 @@ static void pong_conn_ready(struct pong_thread *t, struct pong_conn *c, uint32_t
 			pong_close(l, c);
 			return;
 		}
-		if (s < n) {
-			char *p = realloc(c->pending, (size_t)(n - s));
-			if (!p) {
-				pong_close(l, c);
-				return;
-			}
-			memcpy(p, t->buf + s, (size_t)(n - s));
-			c->pending = p;
-			c->plen = (size_t)(n - s);
-			c->poff = 0;
+		if (s < n && pong_keep(c, t->buf + s, (size_t)(n - s)) < 0) {
+			pong_close(l, c);
+			return;
 		}
 	}
 }

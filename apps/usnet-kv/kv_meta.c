@@ -231,7 +231,7 @@ static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 	int created = 0, won = 0;
 	if (!it && f.vivify) {
 		/* N: create an empty item and tell this client to fill it (W). */
-		if (kv_update(st, KV_ADD, key, nkey, 0, f.autoviv_exptime, "", 0, 0, NULL) == KV_STORED) {
+		if (kv_update(st, KV_ADD, key, nkey, 0, 0, "", 0, 0, NULL) == KV_STORED) {
 			st->stats.cmd_set--;
 			it = kv_lookup(st, key, nkey, 0);
 			created = it != NULL;
@@ -263,7 +263,6 @@ static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 	int fetched_before = it->fetched;
 	uint32_t last_access = it->time;
 	if (f.new_ttl) {
-		it->exptime = f.exptime;
 		st->stats.cmd_touch++;
 		st->stats.touch_hits++;
 	}
@@ -282,6 +281,10 @@ static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntoke
 		case 'f': put_flag_u64(out, 'f', it->flags); break;
 		case 'l': put_flag_u64(out, 'l', now - last_access); break;
 		case 'h': put_flag_u64(out, 'h', fetched_before ? 1 : 0); break;
+		/* T and N take effect where they stand: a t before them shows
+		 * the old TTL, as memcached does. */
+		case 'T': it->exptime = f.exptime; break;
+		case 'N': if (created) it->exptime = f.autoviv_exptime; break;
 		default:
 			if (put_opaque_key(out, &tokens[i], key, nkey, it->key_binary) < 0) {
 				kv_store_unlock(st);
@@ -504,7 +507,7 @@ static void meta_arith(struct kv_session *s, struct kv_token *tokens, size_t nto
 		if (f.vivify) {
 			char num[32];
 			int n = snprintf(num, sizeof num, "%" PRIu64, f.initial);
-			if (kv_update(st, KV_ADD, key, nkey, 0, f.autoviv_exptime, num, (size_t)n, 0, &cas) == KV_STORED) {
+			if (kv_update(st, KV_ADD, key, nkey, 0, 0, num, (size_t)n, 0, &cas) == KV_STORED) {
 				value = f.initial;
 				have_item = created = 1;
 				struct kv_item *it = kv_lookup(st, key, nkey, 0);
@@ -552,6 +555,7 @@ static void meta_arith(struct kv_session *s, struct kv_token *tokens, size_t nto
 			case 'c': put_flag_u64(out, 'c', it->cas); break;
 			case 't': put_ttl(out, st, it); break;
 			case 'T': it->exptime = f.exptime; break;
+			case 'N': if (created) it->exptime = f.autoviv_exptime; break;
 			default: put_opaque_key(out, &tokens[i], key, nkey, it->key_binary); break;
 			}
 		}
@@ -604,7 +608,8 @@ static void meta_debug(struct kv_session *s, struct kv_token *tokens, size_t nto
 	else
 		kv_out_put(out, kv_item_key(it), it->nkey);
 	int n = snprintf(line, sizeof line, " exp=%d la=%" PRIu32 " cas=%" PRIu64 " fetch=%s cls=1 size=%zu\r\n",
-			 it->exptime == 0 ? -1 : (int)(it->exptime - now), now - it->time, it->cas,
+			 /* memcached prints the time left negated */
+			 it->exptime == 0 ? -1 : (int)(now - it->exptime), now - it->time, it->cas,
 			 it->fetched ? "yes" : "no", (size_t)(48 + 8 + it->nkey + 1 + it->nbytes + 2));
 	kv_store_unlock(st);
 	kv_out_put(out, line, (size_t)n);

@@ -386,7 +386,8 @@ static int value_to_u64(const char *p, size_t n, uint64_t *out)
 enum kv_result kv_arith(struct kv_store *s, const char *key, size_t nkey, int incr,
 			uint64_t delta, uint64_t cas_in, uint64_t *value, uint64_t *cas_out)
 {
-	struct kv_item *it = kv_lookup(s, key, nkey, 1);
+	/* Not a read: memcached neither bumps nor marks it fetched. */
+	struct kv_item *it = kv_lookup(s, key, nkey, 0);
 	if (!it) {
 		if (incr) s->stats.incr_misses++; else s->stats.decr_misses++;
 		return KV_NOT_FOUND;

@@ -26,7 +26,7 @@ struct kv_item {
 	struct kv_item *prev, *next;    /* LRU: head is most recently used */
 	uint64_t cas;
 	uint32_t exptime;               /* relative time it expires; 0: never */
-	uint32_t time;                  /* relative time of last store or access */
+	uint32_t time;                  /* relative time of the last store or LRU move */
 	uint32_t flags;                 /* client flags */
 	uint32_t nbytes;                /* value length */
 	uint32_t hash;

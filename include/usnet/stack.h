@@ -159,7 +159,10 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 /* ---- driving it ---------------------------------------------------------- */
 
 /* Process n received frames (the caller gives them back to the netif after
- * the call: the stack copies what it keeps).  May transmit and raise events. */
+ * the call: the stack copies what it keeps).  May transmit and raise events.
+ * Pass whole rx bursts: the segments of one connection within a call are
+ * acknowledged together at its end (as GRO would), and everything the call
+ * transmits leaves in one tx_burst + flush. */
 void usnet_stack_input(struct usnet_stack *st, struct usnet_io *io,
 		       struct usnet_pkt *pkts, unsigned n, uint64_t now);
 

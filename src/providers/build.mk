@@ -1,6 +1,7 @@
 # Providers (src/providers/): the socket implementations behind the switch.
 # "kernel" (pass-through) always builds; "usnet" (the stack on a netif:
-# stack.c, stack_opts.c) needs the stack core and the backends.  build/vsock links them into libusnet.so.
+# stack.c, stack_opts.c) needs the stack core and the backends.
+# src/vsock/build.mk links them into build/libusnet.so.
 PROV_CFLAGS := $(CFLAGS_COMMON)
 PROV_KERNEL_OBJS := $(B)/providers/kernel.o
 PROV_STACK_OBJS := $(B)/providers/stack.o $(B)/providers/stack_opts.o

@@ -14,6 +14,8 @@ void ctx_init(struct net_ctx *c, struct usnet_stack *st, struct usnet_io *io, ui
 	c->nspare = 0;
 	c->frame_size = 0;
 	c->tx_frames_at_start = st->stats.tx_frames;
+	c->batching = 0;
+	c->nack = 0;
 	if (io && io->netif) {
 		c->frame_size = io->netif->info.frame_size;
 		if (c->frame_size == 0 || c->frame_size > st->cfg.mtu + ETH_HLEN)

@@ -113,6 +113,7 @@ enum {
 	SF_FIN_OOO    = 1u << 27, /* a FIN arrived out of order at fin_seq */
 	SF_TLP_ARMED  = 1u << 29, /* the RTO slot holds a tail-loss probe timeout */
 	SF_TLP_SENT   = 1u << 30, /* a probe went out; no other until new data is acked */
+	SF_ACK_BATCH  = 1u << 31, /* ACK due at the end of this input batch */
 };
 
 /* Indices of the per-socket timers (struct sock.timer_at[]). */
@@ -275,6 +276,11 @@ struct net_ctx {
 	uint32_t frame_size;
 	unsigned ntx, nspare;
 	uint64_t tx_frames_at_start;
+	/* Sockets owing an ACK at the end of an input batch: one ACK for all
+	 * the segments of a connection in the batch (as GRO does). */
+	int batching;
+	unsigned nack;
+	int32_t ack_later[TX_BATCH];
 	struct usnet_pkt tx[TX_BATCH];
 	struct usnet_pkt spare[TX_BATCH];
 };

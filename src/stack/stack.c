@@ -143,9 +143,18 @@ void usnet_stack_input(struct usnet_stack *st, struct usnet_io *io,
 		return;
 	struct net_ctx c;
 	ctx_init(&c, st, io, now);
+	c.batching = n > 1;
 	for (unsigned i = 0; i < n; i++) {
 		st->stats.rx_frames++;
 		eth_input(&c, &pkts[i]);
+	}
+	/* The ACKs the batch deferred (none if a reply carried them already). */
+	for (unsigned i = 0; i < c.nack; i++) {
+		struct sock *s = sk(st, c.ack_later[i]);
+		if (s->type == USNET_SOCK_STREAM && (s->flags & SF_ACK_BATCH)) {
+			s->flags &= ~SF_ACK_BATCH;
+			tcp_send_ack(&c, s);
+		}
 	}
 	ctx_flush(&c);
 }

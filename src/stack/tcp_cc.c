@@ -19,12 +19,15 @@ uint32_t tcp_flight(const struct sock *s)
 	return s->snd_max - s->snd_una;
 }
 
-/* RFC 5681 slow start with appropriate byte counting (RFC 3465, L = 2):
- * returns the acked bytes left over once cwnd reaches ssthresh. */
+/* RFC 5681 slow start with byte counting (RFC 3465).  The limit L is
+ * larger than RFC 3465's 2 SMSS because one ACK may cover a whole input
+ * batch (see usnet_stack_input): as Linux, count what it acknowledges, up
+ * to a bound.  Returns the acked bytes left over once cwnd reaches
+ * ssthresh. */
 uint32_t tcp_slow_start(struct sock *s, uint32_t acked)
 {
 	uint32_t mss = s->mss;
-	uint32_t inc = min_u32(acked, 2 * mss);
+	uint32_t inc = min_u32(acked, 32 * mss);
 	uint32_t room = s->ssthresh > s->cwnd ? s->ssthresh - s->cwnd : 0;
 	if (inc > room) {
 		s->cwnd += room;

@@ -434,8 +434,12 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 		uint32_t oseg = (flight + s->mss - 1) / s->mss;
 		if (oseg < 4 && s->snd_max == s->snd_una + s->sndq.bytes + ((s->flags & SF_FIN_SENT) ? 1u : 0u))
 			thresh = oseg > 1 ? oseg - 1 : 1;
+		/* Also lost: what was sent before a tail-loss probe that the peer
+		 * now SACKs — the probe left ~2 RTT later and arrived, so the
+		 * earlier segments are not merely reordered (RFC 8985 7.4). */
 		int lost = s->dupacks >= thresh ||
-			   ((s->flags & SF_SACK_OK) && s->sacked_bytes > (TCP_DUPTHRESH - 1) * (uint32_t)s->mss);
+			   ((s->flags & SF_SACK_OK) && s->sacked_bytes > (TCP_DUPTHRESH - 1) * (uint32_t)s->mss) ||
+			   ((s->flags & SF_TLP_SENT) && s->sacked_bytes > sacked_before);
 		if (lost && !seq_lt(ack, s->recover)) {
 			s->flags |= SF_IN_RECOVERY;
 			s->flags &= ~SF_RTT_TIMING;
@@ -505,12 +509,17 @@ static void tcp_data(struct net_ctx *c, struct sock *s, struct seg *g)
 			s->flags |= SF_ACK_NOW;
 		else if (n >= s->rcv_mss / 2 || (s->flags & SF_DELACK_ONE)) {
 			/* ACK at least every second full-sized segment (RFC 5681 4.2). */
-			if (s->flags & SF_DELACK_ONE)
-				s->flags |= SF_ACK_NOW;
-			else
+			if (!(s->flags & SF_DELACK_ONE))
 				s->flags |= SF_DELACK_ONE;
+			else if (s->flags & SF_ACK_BATCH)
+				;   /* already owed at the end of the batch */
+			else if (c->batching && c->nack < TX_BATCH) {
+				s->flags |= SF_ACK_BATCH;
+				c->ack_later[c->nack++] = sk_index(st, s);
+			} else
+				s->flags |= SF_ACK_NOW;
 		}
-		if (!(s->flags & SF_ACK_NOW))
+		if (!(s->flags & (SF_ACK_NOW | SF_ACK_BATCH)))
 			tcp_delack_schedule(c, s);
 		return;
 	}

@@ -227,7 +227,7 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	st->stats.tcp_tx++;
 	s->segs_out++;
 	if (flags & TH_ACK) {
-		s->flags &= ~(SF_ACK_NOW | SF_DELACK_ONE);
+		s->flags &= ~(SF_ACK_NOW | SF_DELACK_ONE | SF_ACK_BATCH);
 		if (s->timer_at[TMR_DELACK] != UINT64_MAX)
 			timer_clear(st, sk_index(st, s), TMR_DELACK);
 	}

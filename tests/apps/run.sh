@@ -38,6 +38,7 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null
     done
     rm -rf "$WORK"
+    "$USNET" stat >/dev/null 2>&1   # drops the statistics files of the servers killed above
 }
 trap cleanup EXIT
 
@@ -99,7 +100,8 @@ t_python_http() {
     new_ns py || { fail python_http "namespace setup failed"; return; }
     mkdir -p "$WORK/www"
     head -c 3000000 /dev/urandom >"$WORK/www/blob"
-    (cd "$WORK/www" && under_usnet 60 $py -m http.server 8080 --bind "$SIP")
+    # USNET_PCAP is --pcap given as its environment variable.
+    (cd "$WORK/www" && USNET_PCAP=$WORK/py.pcap under_usnet 60 $py -m http.server 8080 --bind "$SIP")
     if ! wait_port "$SIP" 8080; then fail python_http "server did not listen: $(log_tail)"; stop_ns; return; fi
     local want got
     want=$(sha256sum <"$WORK/www/blob" | cut -d' ' -f1)
@@ -113,6 +115,11 @@ t_python_http() {
            printf '%s' "$st" | grep -q "^tcp_rx [1-9]"; then ok=yes; break; fi
         sleep 0.1
     done
+    if need_cmd tshark; then
+        local frames
+        frames=$(timeout 30 tshark -r "$WORK/py.pcap" -Y "tcp.port == 8080" 2>/dev/null | wc -l)
+        if [ "$frames" -gt 100 ]; then pass pcap_capture; else fail pcap_capture "only $frames frames of port 8080 in the capture"; fi
+    fi
     if [ $ok = yes ]; then
         pass usnet_stat_stack
     else

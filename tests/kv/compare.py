@@ -119,6 +119,9 @@ SCENARIOS = {
                          b"mg Zm9v= b\r\nmg !!! b\r\nmd !!! b\r\nma !!! b\r\nms !!! 1 b\r\nx\r\nmg Zm9vYg b k\r\n"
                          b"ma YmFy b N0 J1 k v\r\nms AAEgAw== 3 b k c\r\nabc\r\nmg AAEgAw== b k v s\r\n"
                          b"mg AAEgAw== k\r\nmg Zg== b k O1\r\nmg Zg b\r\nmg ==== b\r\n"],
+    "meta-ttl-order": [b"mg y2 t N30\r\nmg y2 t\r\nmg y3 N30 t\r\nset x 0 100 1\r\nx\r\nmg x t T50\r\nmg x T60 t\r\n"
+                       b"ma a3 t N30\r\nma a4 N30 t\r\nma a4 t T9\r\nma a4 t\r\nme x\r\nme a4\r\nset n 0 0 1\r\n1\r\n"
+                       b"incr n 1\r\nme n\r\ntouch n 0\r\nme n\r\n"],
     "meta-debug": [b"set c 0 0 3\r\nabc\r\nme c\r\nme nope\r\nme\r\nmn\r\nms Zm9v 2 b\r\nhi\r\nme Zm9v b\r\nme foo\r\n"
                    b"me Zm9v\r\nme Zm9v b x\r\nme Zm9v x\r\nme Zm9v= b\r\nme c b\r\nme c q\r\n"],
     "stats": [b"set a 0 0 1\r\nx\r\nget a\r\nstats\r\nstats foo\r\nstats detail\r\nstats items\r\n"

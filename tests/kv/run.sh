@@ -248,7 +248,8 @@ check_bench_pingpong() {
     timeout 30 "$BENCH" ponger --kernel -p "$port" &
     local pid=$!
     wait_port 127.0.0.1 "$port" || { kill $pid; return 1; }
-    timeout 30 "$BENCH" pinger 127.0.0.1 --kernel -p "$port" -c 4 -t 2 -m 64 -d 0.5 >"$tmp/pinger"
+    timeout 30 "$BENCH" pinger 127.0.0.1 --kernel -p "$port" -c 4 -t 2 -m 64 -d 0.5 >"$tmp/pinger" &&
+        timeout 30 $PY $T/echo_check.py 127.0.0.1 "$port" >>"$tmp/pinger"
     local rc=$?
     kill $pid
     wait $pid 2>/dev/null
@@ -346,7 +347,8 @@ check_tap_pingpong() {
     ip netns exec "$ns" timeout 30 "$BENCH" ponger --backend tap --iface kvtap1 --ip 10.62.1.2/24 -p 7000 &
     local pid=$!
     wait_port 10.62.1.2 7000 "$ns" || { kill $pid; return 1; }
-    in_ns timeout 30 "$BENCH" pinger 10.62.1.2 --kernel -p 7000 -c 4 -m 64 -d 0.5 >"$tmp/tapping"
+    in_ns timeout 30 "$BENCH" pinger 10.62.1.2 --kernel -p 7000 -c 4 -m 64 -d 0.5 >"$tmp/tapping" &&
+        in_ns timeout 30 $PY $T/echo_check.py 10.62.1.2 7000 >>"$tmp/tapping"
     local rc=$?
     kill $pid
     wait $pid 2>/dev/null

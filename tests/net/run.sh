@@ -4,24 +4,55 @@
 #    memwire moving 64 MiB each way byte-exact through 5% loss, reordering,
 #    duplication and corruption; two usnet-nc processes doing the same with
 #    2 MiB over a two-process memwire; usnet-nc --pcap read back by tshark;
-#  - (root) usnet on a TAP device inside a private network namespace with the
-#    Linux kernel on the other end (the tap's kernel side, 10.61.0.1): ping,
+#  - (root) usnet with the Linux kernel on the other end of a link: ping,
 #    100 MiB each way with usnet-nc as server and as client, plain and with
 #    --impair loss=0.02,reorder=0.02, UDP both ways, RST for a SYN to a closed
 #    port, ICMP port unreachable for UDP to a closed port, and usnet-nc's exit
 #    status when a connection is refused or reset.
+#
+# Usage: tests/net/run.sh                runs both parts, the link being a TAP
+#                                        device in a private namespace (the
+#                                        kernel's side is the tap itself)
+#        tests/net/run.sh --backend B [--backend-options O] [--label L]
+#                                        runs only the root part over backend B
+#                                        (afpacket, afxdp, dpdk) on one end of a
+#                                        veth pair in namespace $UNS, the kernel
+#                                        on the other end in namespace $KNS;
+#                                        test names get the prefix "L/" (L
+#                                        defaults to B).  tests/fastio uses this.
 # Prints one PASS/FAIL/SKIP line per test.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
+BACKEND=tap BOPTS="" LABEL=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--backend) BACKEND=$2; shift 2 ;;
+	--backend-options) BOPTS=$2; shift 2 ;;
+	--label) LABEL=$2; shift 2 ;;
+	*) echo "usage: $0 [--backend B] [--backend-options O] [--label L]" >&2; exit 2 ;;
+	esac
+done
+if [ "$BACKEND" != tap ]; then
+	LABEL=${LABEL:-$BACKEND}
+	# Every result line names the backend it was measured on.
+	pass() { echo "PASS $LABEL/$1"; }
+	fail() { echo "FAIL $LABEL/$1: ${2:-failed}"; }
+	skip() { echo "SKIP $LABEL/$1: ${2:-skipped}"; }
+fi
+
 NC=build/usnet-nc
 MW_PROG=build/tests/net/memwire-impaired
 KPEER=tests/net/kpeer.py
-NS=net-$$-a
+NS=net-$$-a            # tap: the one namespace
+UNS=$NS KNS=$NS        # where usnet-nc runs, where the kernel's peers run
 TAP=usnc$$
-KIP=10.61.0.1          # the kernel's end of the tap
+UIF=$TAP               # usnet's interface
+VK=netk$$              # veth backends: the kernel's end of the pair
+KIP=10.61.0.1          # the kernel's end of the link
 UIP=10.61.0.2          # usnet's address
+NCDEV=(--backend "$BACKEND" --iface "$UIF")
 work=$(mktemp -d /tmp/usnet-net.XXXXXX)
 bgpids=""
 
@@ -30,6 +61,8 @@ cleanup() {
 	for p in $bgpids; do kill "$p" 2>/dev/null; done
 	for p in $bgpids; do wait "$p" 2>/dev/null; done
 	ip netns del "$NS" 2>/dev/null
+	[ "$UNS" != "$NS" ] && ip netns del "$UNS" 2>/dev/null
+	[ "$KNS" != "$NS" ] && ip netns del "$KNS" 2>/dev/null
 	rm -f /dev/shm/usnet-memwire-ncw$$* /dev/shm/usnet-memwire-ncp$$*
 	rm -rf "$work"
 }
@@ -147,7 +180,7 @@ test_pcap() {
 	fi
 }
 
-# ---- root: usnet on a TAP, the kernel on the other side ---------------------
+# ---- root: usnet on a TAP or a veth, the kernel on the other side -------------
 
 setup_namespace() {
 	ip netns add "$NS" || return 1
@@ -157,19 +190,52 @@ setup_namespace() {
 	ip -n "$NS" link set "$TAP" up || return 1
 }
 
-in_ns() { ip netns exec "$NS" "$@"; }
+# Two namespaces joined by a veth pair: usnet's end ($UIF, no kernel address)
+# in $UNS, the kernel's end ($VK, $KIP) in $KNS.  Neither end offloads
+# transmit checksums: a veth would otherwise hand the other side frames whose
+# TCP/UDP checksum is not filled in, which AF_PACKET/AF_XDP readers cannot
+# tell from corrupt ones.
+setup_veth() {
+	UNS=net-$$-u KNS=net-$$-k UIF=netu$$
+	NCDEV=(--backend "$BACKEND" --iface "$UIF")
+	[ -n "$BOPTS" ] && NCDEV+=(--backend-options "$BOPTS")
+	ip netns add "$UNS" && ip netns add "$KNS" || return 1
+	ip link add "$UIF" netns "$UNS" type veth peer name "$VK" netns "$KNS" || return 1
+	ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
+	ip -n "$KNS" addr add "$KIP/24" dev "$VK" || return 1
+	ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$VK" up || return 1
+	ip netns exec "$KNS" ethtool -K "$VK" tx off >/dev/null || return 1
+	ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
+}
 
-# Wait until a process has the tap open (the kernel reports carrier then).
-wait_tap_attached() {
+in_kns() { ip netns exec "$KNS" "$@"; }
+
+# Wait until usnet-nc serves the link: on a tap the kernel reports carrier
+# once a process has it open; on a veth the kernel's side pings until usnet
+# answers (the interface's MAC stays the same from run to run, so the
+# kernel's ARP entry stays right).
+wait_usnet_up() {
 	for _ in $(seq 100); do
-		ip -n "$NS" link show "$TAP" 2>/dev/null | grep -q NO-CARRIER || return 0
-		sleep 0.05
+		if [ "$BACKEND" = tap ]; then
+			ip -n "$NS" link show "$TAP" 2>/dev/null | grep -q NO-CARRIER || return 0
+			sleep 0.05
+		else
+			in_kns ping -c 1 -W 1 -q "$UIP" >/dev/null 2>&1 && return 0
+			sleep 0.1
+		fi
 	done
 	return 1
 }
 
-# Wait until the tap has no process attached any more.
-wait_tap_detached() {
+# Wait until no usnet-nc has the link open any more (tap: no carrier).  On a
+# veth nothing is left once usnet-nc has exited, except an XDP program when
+# an afxdp usnet-nc was killed before it could detach it: remove it, so that
+# one failure does not turn every later test into "already attached".
+wait_usnet_down() {
+	if [ "$BACKEND" != tap ]; then
+		ip -n "$UNS" link set dev "$UIF" xdp off 2>/dev/null
+		return 0
+	fi
 	for _ in $(seq 100); do
 		ip -n "$NS" link show "$TAP" 2>/dev/null | grep -q NO-CARRIER && return 0
 		sleep 0.05
@@ -181,73 +247,71 @@ wait_tap_detached() {
 wait_kernel_port() {
 	local flag=-ltn; [ "$1" = udp ] && flag=-lun
 	for _ in $(seq 100); do
-		in_ns ss -H $flag "sport = :$2" 2>/dev/null | grep -q . && return 0
+		in_kns ss -H $flag "sport = :$2" 2>/dev/null | grep -q . && return 0
 		sleep 0.05
 	done
 	return 1
 }
 
-usnet_nc() { in_ns "$NC" --backend tap --iface "$TAP" --ip "$UIP/24" "$@"; }
-
 # A usnet-nc that only listens on port 7, so that the stack answers ping,
 # ARP and closed ports while the kernel probes it.
 test_probes() {
 	local resp out
-	bg_start resp timeout 60 ip netns exec "$NS" "$NC" -l --backend tap --iface "$TAP" \
+	bg_start resp timeout 60 ip netns exec "$UNS" "$NC" -l "${NCDEV[@]}" \
 		--ip "$UIP/24" 0.0.0.0 7 </dev/null >/dev/null 2>"$work/resp.err"
-	if ! wait_tap_attached; then
-		fail tap_attach "usnet-nc did not open $TAP: $(head -c 300 "$work/resp.err")"
+	if ! wait_usnet_up; then
+		fail usnet_attach "usnet-nc did not come up on $UIF: $(head -c 300 "$work/resp.err")"
 		return
 	fi
-	if out=$(timeout 20 ip netns exec "$NS" ping -c 3 -i 0.2 -W 2 "$UIP" 2>&1); then
+	if out=$(timeout 20 ip netns exec "$KNS" ping -c 3 -i 0.2 -W 2 "$UIP" 2>&1); then
 		pass kernel_ping_answered
 	else
 		fail kernel_ping_answered "$(tail -2 <<<"$out" | tr '\n' ' ')"
 	fi
-	if out=$(timeout 20 ip netns exec "$NS" python3 "$KPEER" tcp-refused "$UIP" 9 2>&1); then
+	if out=$(timeout 20 ip netns exec "$KNS" python3 "$KPEER" tcp-refused "$UIP" 9 2>&1); then
 		pass tcp_syn_closed_port_gets_rst
 	else
 		fail tcp_syn_closed_port_gets_rst "$out"
 	fi
-	if out=$(timeout 20 ip netns exec "$NS" python3 "$KPEER" udp-refused "$UIP" 9 2>&1); then
+	if out=$(timeout 20 ip netns exec "$KNS" python3 "$KPEER" udp-refused "$UIP" 9 2>&1); then
 		pass udp_closed_port_gets_icmp_unreachable
 	else
 		fail udp_closed_port_gets_icmp_unreachable "$out"
 	fi
 	kill "$resp" 2>/dev/null; wait "$resp" 2>/dev/null
-	wait_tap_detached
+	wait_usnet_down
 }
 
 # usnet-nc -l serves file a and takes file b from a kernel client, at once.
 tcp_server_transfer() {
 	local name=$1 port=$2; shift 2
 	local a=$work/a b=$work/b srv got
-	( timeout 300 ip netns exec "$NS" "$NC" -l --backend tap --iface "$TAP" --ip "$UIP/24" "$@" \
+	( timeout 300 ip netns exec "$UNS" "$NC" -l "${NCDEV[@]}" --ip "$UIP/24" "$@" \
 		0.0.0.0 "$port" < "$a" 2>"$work/$name.err"; echo $? > "$work/$name.rc" ) \
 		| sha256sum | cut -c1-64 > "$work/$name.sum" &
 	srv=$!; bgpids="$bgpids $srv"
-	wait_tap_attached
-	got=$(timeout 300 ip netns exec "$NS" python3 "$KPEER" tcp-connect "$UIP" "$port" "$b" 2>"$work/$name.kerr")
+	wait_usnet_up
+	got=$(timeout 300 ip netns exec "$KNS" python3 "$KPEER" tcp-connect "$UIP" "$port" "$b" 2>"$work/$name.kerr")
 	wait "$srv"
 	check_transfer "$name" "$got"
-	wait_tap_detached
+	wait_usnet_down
 }
 
 # usnet-nc connects to a kernel server, sends file a and takes file b.
 tcp_client_transfer() {
 	local name=$1 port=$2; shift 2
 	local a=$work/a b=$work/b srv cli got
-	bg_start srv timeout 300 ip netns exec "$NS" python3 "$KPEER" tcp-listen "$KIP" "$port" "$b" \
+	bg_start srv timeout 300 ip netns exec "$KNS" python3 "$KPEER" tcp-listen "$KIP" "$port" "$b" \
 		>"$work/$name.ksum" 2>"$work/$name.kerr"
 	wait_kernel_port tcp "$port"
-	( timeout 300 ip netns exec "$NS" "$NC" --backend tap --iface "$TAP" --ip "$UIP/24" "$@" \
+	( timeout 300 ip netns exec "$UNS" "$NC" "${NCDEV[@]}" --ip "$UIP/24" "$@" \
 		"$KIP" "$port" < "$a" 2>"$work/$name.err"; echo $? > "$work/$name.rc" ) \
 		| sha256sum | cut -c1-64 > "$work/$name.sum" &
 	cli=$!; bgpids="$bgpids $cli"
 	wait "$cli"; wait "$srv"
 	got=$(cat "$work/$name.ksum")
 	check_transfer "$name" "$got"
-	wait_tap_detached
+	wait_usnet_down
 }
 
 # The kernel got a (sha256 in $2) and usnet-nc got b, exiting 0.
@@ -270,11 +334,11 @@ test_udp() {
 	# Kernel client -> usnet-nc -u -l, which answers the last sender.
 	name=udp_kernel_to_usnet_and_reply
 	echo pong-from-usnet > "$work/udp.in"
-	( timeout 30 ip netns exec "$NS" "$NC" -u -l -q 1 --backend tap --iface "$TAP" --ip "$UIP/24" \
+	( timeout 30 ip netns exec "$UNS" "$NC" -u -l -q 1 "${NCDEV[@]}" --ip "$UIP/24" \
 		0.0.0.0 6001 < "$work/udp.in" > "$work/udp1.out" 2>"$work/udp1.err"; echo $? > "$work/udp1.rc" ) &
 	srv=$!; bgpids="$bgpids $srv"
-	wait_tap_attached
-	out=$(timeout 20 ip netns exec "$NS" python3 "$KPEER" udp-ping "$UIP" 6001 2>&1)
+	wait_usnet_up
+	out=$(timeout 20 ip netns exec "$KNS" python3 "$KPEER" udp-ping "$UIP" 6001 2>&1)
 	wait "$srv"
 	rc=$(cat "$work/udp1.rc" 2>/dev/null)
 	if [ "$out" != pong-from-usnet ]; then
@@ -286,14 +350,14 @@ test_udp() {
 	else
 		pass $name
 	fi
-	wait_tap_detached
+	wait_usnet_down
 	# usnet-nc -u client -> kernel echo server.
 	name=udp_usnet_to_kernel_and_reply
-	bg_start srv timeout 30 ip netns exec "$NS" python3 "$KPEER" udp-echo "$KIP" 6002 \
+	bg_start srv timeout 30 ip netns exec "$KNS" python3 "$KPEER" udp-echo "$KIP" 6002 \
 		>"$work/udp2.kout" 2>"$work/udp2.kerr"
 	wait_kernel_port udp 6002
-	out=$(echo hello-from-usnet | timeout 30 ip netns exec "$NS" "$NC" -u -q 1 --backend tap \
-		--iface "$TAP" --ip "$UIP/24" "$KIP" 6002 2>"$work/udp2.err"); rc=$?
+	out=$(echo hello-from-usnet | timeout 30 ip netns exec "$UNS" "$NC" -u -q 1 "${NCDEV[@]}" \
+		--ip "$UIP/24" "$KIP" 6002 2>"$work/udp2.err"); rc=$?
 	wait "$srv"
 	if [ "$rc" != 0 ]; then
 		fail $name "usnet-nc exit status $rc: $(head -c 300 "$work/udp2.err")"
@@ -304,30 +368,30 @@ test_udp() {
 	else
 		pass $name
 	fi
-	wait_tap_detached
+	wait_usnet_down
 }
 
 test_nc_refused() {
 	local name=nc_connect_refused_exits_nonzero out rc
-	out=$(timeout 30 ip netns exec "$NS" "$NC" --backend tap --iface "$TAP" --ip "$UIP/24" \
+	out=$(timeout 30 ip netns exec "$UNS" "$NC" "${NCDEV[@]}" --ip "$UIP/24" \
 		"$KIP" 9 </dev/null 2>&1); rc=$?
 	if [ "$rc" -eq 1 ] && grep -qi "refused" <<<"$out" && [ "$(wc -l <<<"$out")" -eq 1 ]; then
 		pass $name
 	else
 		fail $name "status $rc, message '$out'"
 	fi
-	wait_tap_detached
+	wait_usnet_down
 }
 
 # The kernel peer aborts the connection (RST) while usnet-nc -l is sending:
 # usnet-nc must exit 1 with one line naming the reset.
 test_nc_reset() {
 	local name=nc_reset_by_peer_exits_nonzero srv rc out
-	( timeout 60 ip netns exec "$NS" "$NC" -l --backend tap --iface "$TAP" --ip "$UIP/24" \
+	( timeout 60 ip netns exec "$UNS" "$NC" -l "${NCDEV[@]}" --ip "$UIP/24" \
 		0.0.0.0 5005 < "$work/a" >/dev/null 2>"$work/reset.err"; echo $? > "$work/reset.rc" ) &
 	srv=$!; bgpids="$bgpids $srv"
-	wait_tap_attached
-	out=$(timeout 30 ip netns exec "$NS" python3 "$KPEER" tcp-reset "$UIP" 5005 2>&1)
+	wait_usnet_up
+	out=$(timeout 30 ip netns exec "$KNS" python3 "$KPEER" tcp-reset "$UIP" 5005 2>&1)
 	wait "$srv"
 	rc=$(cat "$work/reset.rc" 2>/dev/null)
 	if [ -n "$out" ]; then
@@ -337,7 +401,7 @@ test_nc_reset() {
 	else
 		fail $name "status ${rc:-?}, message '$(head -c 200 "$work/reset.err")'"
 	fi
-	wait_tap_detached
+	wait_usnet_down
 }
 
 # ---- run ----------------------------------------------------------------------
@@ -349,22 +413,35 @@ fi
 # Run private copies, so that a rebuild during the run cannot swap them.
 cp "$NC" "$work/usnet-nc" && NC=$work/usnet-nc
 [ -x "$MW_PROG" ] && cp "$MW_PROG" "$work/memwire-impaired" && MW_PROG=$work/memwire-impaired
-test_bad_arguments
-test_memwire_stacks
-test_memwire_impaired
-test_pcap
+if [ "$BACKEND" = tap ]; then
+	test_bad_arguments
+	test_memwire_stacks
+	test_memwire_impaired
+	test_pcap
+fi
 
 if ! need_root; then
-	skip tap_tests "needs root (network namespaces and TAP devices)"
+	skip link_tests "needs root (network namespaces, TAP and veth devices)"
 	exit 0
 fi
 if ! need_cmd ip ping ss python3 timeout sha256sum; then
-	skip tap_tests "needs ip, ping, ss, python3 (Debian: iproute2 iputils-ping python3)"
+	skip link_tests "needs ip, ping, ss, python3 (Debian: iproute2 iputils-ping python3)"
 	exit 0
 fi
-if ! setup_namespace; then
-	skip tap_tests "cannot create network namespace $NS with TAP $TAP"
-	exit 0
+if [ "$BACKEND" = tap ]; then
+	if ! setup_namespace; then
+		skip link_tests "cannot create network namespace $NS with TAP $TAP"
+		exit 0
+	fi
+else
+	if ! need_cmd ethtool; then
+		skip link_tests "needs ethtool (Debian: ethtool)"
+		exit 0
+	fi
+	if ! setup_veth 2>"$work/setup.err"; then
+		skip link_tests "cannot create namespaces $UNS/$KNS with a veth pair: $(head -1 "$work/setup.err")"
+		exit 0
+	fi
 fi
 test_probes
 test_nc_refused

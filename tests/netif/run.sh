@@ -177,7 +177,7 @@ veth_ping() {
     veth_teardown
 }
 # Frames must not wait for a block timeout: median round trip well under 1 ms.
-veth_ping afpacket-ping afpacket "" NETIF_TEST_MAX_MEDIAN_US=700
+veth_ping afpacket-ping afpacket "" NETIF_TEST_MAX_MEDIAN_US=900
 veth_ping afpacket-ping-v3 afpacket "rx=v3,tov=1"
 BIN=$TS veth_ping afpacket-ping-asan afpacket "" NETIF_TEST_QUEUES=2
 veth_ping afpacket-fanout afpacket "" NETIF_TEST_QUEUES=4
@@ -240,7 +240,7 @@ if ! "$T" open-errors 2>/dev/null | grep -q 'backends:.*afxdp'; then
     done
     exit 0
 fi
-veth_ping afxdp-ping afxdp "ip=10.214.0.2" NETIF_TEST_MAX_MEDIAN_US=700
+veth_ping afxdp-ping afxdp "ip=10.214.0.2" NETIF_TEST_MAX_MEDIAN_US=900
 veth_ping afxdp-ping-skb afxdp "mode=skb,ip=10.214.0.2"
 BIN=$TS veth_ping afxdp-ping-asan afxdp "ip=10.214.0.2"
 VETH_QUEUES=4 veth_ping afxdp-queues afxdp "ip=10.214.0.2" NETIF_TEST_QUEUES=4

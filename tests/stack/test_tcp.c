@@ -998,3 +998,44 @@ int test_tcp_msg_more(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* Tail-loss probe: with SACK and several segments unacknowledged, the last
+ * one is sent again after ~2 RTT (10 ms floor), long before the RTO. */
+int test_tcp_tail_loss_probe(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	uint32_t s0;
+	int n = send_segments(&e, &c, 4, &s0);
+	CHECK(n == 4);
+	uint64_t t0 = e.now;
+	struct tpkt p;
+	uint64_t when = 0;
+	uint32_t seq = 0;
+	for (uint64_t t = t0; t < t0 + 150 * MS && !when; t += MS) {
+		tenv_advance(&e, t);
+		if (t_next_tcp(&e, &p) && p.dlen) {
+			when = e.now - t0;
+			seq = p.seq;
+		}
+	}
+	CHECKF(when >= 9 * MS && when <= 12 * MS, "probe after %llu ns", (unsigned long long)when);
+	CHECK(seq == s0 + 3 * 1448);   /* the last segment */
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.tcp_tlp == 1 && s.tcp_rto == 0);
+	/* The probe's SACK reveals the loss: fast recovery, not a timeout. */
+	uint32_t b[1][2] = { { s0 + 3 * 1448, s0 + 4 * 1448 } };
+	tconn_send_sack(&c, s0, (const uint32_t (*)[2])b, 1, 65535);
+	int resent_first = 0;
+	while (t_next_tcp(&e, &p)) if (p.dlen && p.seq == s0) resent_first = 1;
+	CHECK(resent_first);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.tcp_recovery == 1 && s.tcp_rto == 0);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}

@@ -41,16 +41,29 @@ static void wire_put(struct wire *w, const struct tframe *f, uint64_t now)
 	}
 }
 
-/* Deliver every frame due by now into e. */
+/* Deliver every frame due by now into e, in batches of up to 32 frames
+ * per usnet_stack_input() call (as a netif's rx_burst would). */
 static void wire_deliver(struct wire *w, struct tenv *e)
 {
-	unsigned j = 0;
+	static uint8_t bufs[32][TNIF_FRAME];
+	struct usnet_pkt pk[32];
+	unsigned nb = 0, j = 0;
 	for (unsigned i = 0; i < w->n; i++) {
-		if (w->q[i].due <= e->now)
-			tenv_input(e, w->q[i].d, w->q[i].len);
-		else
+		if (w->q[i].due > e->now) {
 			w->q[j++] = w->q[i];
+			continue;
+		}
+		memcpy(bufs[nb], w->q[i].d, w->q[i].len);
+		memset(&pk[nb], 0, sizeof pk[nb]);
+		pk[nb].data = bufs[nb];
+		pk[nb].len = w->q[i].len;
+		if (++nb == 32) {
+			usnet_stack_input(e->st, &e->io, pk, nb, e->now);
+			nb = 0;
+		}
 	}
+	if (nb)
+		usnet_stack_input(e->st, &e->io, pk, nb, e->now);
 	w->n = j;
 }
 

@@ -44,13 +44,34 @@ compare() {
     done <"$tmp/native"
 }
 
-timeout 120 "$USNET" run --provider kernel -- "$PROG" >"$tmp/kernel" 2>"$tmp/kernel.err"
-compare kernel "$tmp/kernel"
+# run_cases OUT CMD...: each case in a process of its own (a crash or hang
+# costs one case, not the rest).
+# Cases named in SKIPCASES are not run.
+run_cases() {
+    local out=$1 c; shift
+    : >"$out"
+    for c in $(sed 's/:.*//' "$tmp/native"); do
+        case " ${SKIPCASES:-} " in *" $c "*) continue ;; esac
+        timeout 30 "$@" "$PROG" "$c" >>"$out" 2>>"$out.err"
+    done
+}
+
+# Without page 0 (not root, vm.mmap_min_addr > 0) the hook runs on Syscall
+# User Dispatch alone, where a sigprocmask() made by the program does not
+# stick (a hook limitation); epoll_mixed blocks SIGUSR2 for its signalfd.
+sud_only=no
+if ! need_root && [ "$(cat /proc/sys/vm/mmap_min_addr 2>/dev/null || echo 0)" != 0 ]; then
+    sud_only=yes
+    skip readiness_epoll_mixed "the hook runs on SUD alone here, which loses the program's sigprocmask()"
+fi
+SIGCASES=$([ $sud_only = yes ] && echo epoll_mixed)
+
+SKIPCASES="$SIGCASES" run_cases "$tmp/kernel" "$USNET" run --provider kernel --
+compare kernel "$tmp/kernel" "$SIGCASES"
 
 # The in-memory provider is per process: fork sharing is the stack's job.
-cases=$(sed 's/:.*//' "$tmp/native" | grep -vx 'fork\|fork_exit' | tr '\n' ' ')
-timeout 120 "$USNET" run --provider "$TESTPROV" -- "$PROG" $cases >"$tmp/testprov" 2>"$tmp/testprov.err"
-compare thirdparty "$tmp/testprov" "fork fork_exit"
+SKIPCASES="fork fork_exit $SIGCASES" run_cases "$tmp/testprov" "$USNET" run --provider "$TESTPROV" --
+compare thirdparty "$tmp/testprov" "fork fork_exit $SIGCASES"
 
 # The stack over TAP in a private namespace (root): the program's listener
 # and accepted sockets are on the stack at 10.64.200.2; its client sockets
@@ -63,8 +84,10 @@ if need_root && [ -c /dev/net/tun ] && nm "$B/libusnet.so" 2>/dev/null | grep -q
     if ip netns add "$ns" && ip netns exec "$ns" ip link set lo up &&
        ip netns exec "$ns" ip tuntap add "$tap" mode tap &&
        ip netns exec "$ns" ip addr add 10.64.200.1/24 dev "$tap" && ip netns exec "$ns" ip link set "$tap" up; then
-        ip netns exec "$ns" timeout 120 "$USNET" run --backend tap --iface "$tap" --ip 10.64.200.2/24 -- \
-            env READINESS_ADDR=10.64.200.2 "$PROG" >"$tmp/stack" 2>"$tmp/stack.err"
+        # A fixed MAC: every case is a new process with a new stack, and the
+        # kernel side's ARP cache must stay right.
+        READINESS_ADDR=10.64.200.2 run_cases "$tmp/stack" ip netns exec "$ns" "$USNET" run --backend tap \
+            --iface "$tap" --ip 10.64.200.2/24 --mac 02:00:0a:40:c8:02 --
         compare stack_tap "$tmp/stack"
     else
         fail readiness_stack_tap "cannot set up namespace $ns with TAP $tap"

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Unmodified programs under `usnet run` against the same programs on the
+# kernel (root; a benchmark, not a test).  Over a veth pair between two
+# namespaces, the server on CPU 0, the client on CPU 1, one run:
+#   memcached -t 1   driven by `usnet-bench kv --kernel` (text protocol,
+#                    8-byte keys and values, zipf 0.99, 10% sets, 32 conns)
+#   redis-server     driven by redis-benchmark -t get,set -P 1 -c 32
+# each on the kernel and under `usnet run` with every backend in
+# APPS_BACKENDS (default: afxdp afpacket tap; afxdp and afpacket sit on the
+# veth, tap is a TAP the server namespace's kernel routes to), and prints one
+# table with requests/s, p50 and p99 latency and the ratios to the kernel.
+#
+# usage: bench/apps/run.sh [-d SECONDS] [-c CONNS] [-n ITEMS] [-r REQUESTS]
+#   -d  seconds of each memcached measurement (3)
+#   -c  client connections (32)
+#   -n  memcached items (1000000), preloaded before each measurement
+#   -r  redis-benchmark requests per test (60000)
+#   APPS_BACKENDS="afpacket"   only that backend
+#   BENCH_TSV=FILE             also append machine-readable rows to FILE:
+#                              workload, variant, kind (kernel|usnet-run),
+#                              req/s, p50 us, p99 us, note (tab-separated)
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. bench/lib/netns.sh
+
+BENCH=${BENCH:-build/usnet-bench}
+USNET=${USNET:-build/usnet}
+secs=3 conns=32 items=1000000 requests=60000
+while getopts "d:c:n:r:" o; do
+    case $o in
+    d) secs=$OPTARG ;;
+    c) conns=$OPTARG ;;
+    n) items=$OPTARG ;;
+    r) requests=$OPTARG ;;
+    *) echo "usage: $0 [-d SECONDS] [-c CONNS] [-n ITEMS] [-r REQUESTS]" >&2; exit 2 ;;
+    esac
+done
+backends=${APPS_BACKENDS:-afxdp afpacket tap}
+[ -x "$BENCH" ] && [ -x "$USNET" ] || netns_die "build first: make ($BENCH, $USNET)"
+
+netns_setup bapp 65
+tmp=$netns_tmp
+rows=$tmp/rows   # workload \t variant \t kind \t rate \t p50 \t p99 \t note
+
+# row WORKLOAD VARIANT KIND RATE P50 P99 [NOTE]: one result (RATE empty: failed, NOTE says why)
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "${7:-}" >>"$rows"; }
+
+# why LOG: the last line a failed program printed, one line, short.
+why() { tail -n 3 "$1" 2>/dev/null | tr '\n\r\t' '   ' | sed 's/  */ /g' | tail -c 160; }
+
+# ---- memcached -t 1 --------------------------------------------------------
+# mc_measure VARIANT KIND HOST LOG: drive the server at HOST, add the row.
+mc_measure() {
+    local out=$tmp/mc-client.$RANDOM line
+    in_cli timeout $((secs + 60)) "$BENCH" kv "$3" --kernel -p 11211 -c "$conns" -t 1 \
+        -d "$secs" -n "$items" >"$out" 2>&1
+    line=$(grep '^RESULT ' "$out" | tail -1)
+    if [ -z "$line" ]; then
+        row "memcached -t 1" "$1" "$2" "" "" "" "client: $(why "$out")"
+        return
+    fi
+    row "memcached -t 1" "$1" "$2" \
+        "$(sed -n 's/^RESULT rate=\([0-9.]*\).*/\1/p' <<<"$line")" \
+        "$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line")" \
+        "$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+}
+
+if command -v memcached >/dev/null; then
+    mc=(memcached -u root -p 11211 -U 0 -t 1 -m 1024)
+    netns_server "$tmp/mc-kernel.log" "${mc[@]}" -l "$SRV_KIP"
+    if netns_wait_port "$SRV_KIP" 11211; then
+        mc_measure "memcached (kernel)" kernel "$SRV_KIP"
+    else
+        row "memcached -t 1" "memcached (kernel)" kernel "" "" "" "did not start: $(why "$tmp/mc-kernel.log")"
+    fi
+    netns_stop_server
+    for be in $backends; do
+        if ! netns_usnet_args "$be"; then
+            row "memcached -t 1" "memcached under usnet run ($be)" usnet-run "" "" "" "no $be device here"
+            continue
+        fi
+        netns_server "$tmp/mc-$be.log" "$USNET" run "${usnet_args[@]}" -- "${mc[@]}" -l "$usnet_ip"
+        if netns_wait_port "$usnet_ip" 11211; then
+            mc_measure "memcached under usnet run ($be)" usnet-run "$usnet_ip"
+        else
+            row "memcached -t 1" "memcached under usnet run ($be)" usnet-run "" "" "" \
+                "did not start: $(why "$tmp/mc-$be.log")"
+        fi
+        netns_stop_server
+    done
+else
+    row "memcached -t 1" "memcached (kernel)" kernel "" "" "" "memcached not installed (Debian package memcached)"
+fi
+
+# ---- redis-server ----------------------------------------------------------
+# redis_measure VARIANT KIND HOST: redis-benchmark GET and SET, one row each.
+redis_measure() {
+    local out=$tmp/redis-client.$RANDOM t line
+    in_cli timeout $((requests / 1000 + 60)) redis-benchmark -h "$3" -p 6379 -t get,set -P 1 \
+        -c "$conns" -n "$requests" --csv >"$out" 2>&1
+    # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    for t in SET GET; do
+        line=$(tr -d '"\r' <"$out" | grep "^$t,")
+        if [ -z "$line" ]; then
+            row "redis $t" "$1" "$2" "" "" "" "redis-benchmark: $(why "$out")"
+            continue
+        fi
+        local rps p50 p99
+        read -r rps p50 p99 < <(awk -F, '{ printf "%.0f %.1f %.1f\n", $2, $5 * 1000, $7 * 1000 }' <<<"$line")
+        row "redis $t" "$1" "$2" "$rps" "$p50" "$p99"
+    done
+}
+
+if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+    redis=(redis-server --port 6379 --protected-mode no --save '' --appendonly no --dir "$tmp")
+    netns_server "$tmp/redis-kernel.log" "${redis[@]}" --bind "$SRV_KIP"
+    if netns_wait_port "$SRV_KIP" 6379; then
+        redis_measure "redis-server (kernel)" kernel "$SRV_KIP"
+    else
+        row "redis SET" "redis-server (kernel)" kernel "" "" "" "did not start: $(why "$tmp/redis-kernel.log")"
+    fi
+    netns_stop_server
+    for be in $backends; do
+        if ! netns_usnet_args "$be"; then
+            row "redis SET" "redis-server under usnet run ($be)" usnet-run "" "" "" "no $be device here"
+            continue
+        fi
+        netns_server "$tmp/redis-$be.log" "$USNET" run "${usnet_args[@]}" -- "${redis[@]}" --bind "$usnet_ip"
+        if netns_wait_port "$usnet_ip" 6379; then
+            redis_measure "redis-server under usnet run ($be)" usnet-run "$usnet_ip"
+        else
+            row "redis SET" "redis-server under usnet run ($be)" usnet-run "" "" "" \
+                "did not start: $(why "$tmp/redis-$be.log")"
+        fi
+        netns_stop_server
+    done
+else
+    row "redis SET" "redis-server (kernel)" kernel "" "" "" "redis-server/redis-benchmark not installed (Debian redis-server, redis-tools)"
+fi
+
+# ---- the table ---------------------------------------------------------------
+echo "unmodified programs: kernel vs \`usnet run\`; veth pair, server CPU 0, client CPU 1, $conns connections;"
+echo "memcached: usnet-bench kv --kernel, $items items, 8-byte keys/values, zipf 0.99, 10% sets, $secs s;"
+echo "redis: redis-benchmark -t get,set -P 1 -c $conns -n $requests"
+printf '\n%-16s %-38s %12s %10s %10s %8s %8s\n' workload variant "req/s" "p50 us" "p99 us" "x rate" "x p99"
+printf '%-16s %-38s %12s %10s %10s %8s %8s\n' ---------------- -------------------------------------- \
+    ------------ ---------- ---------- -------- --------
+awk -F'\t' '
+    $3 == "kernel" { base_rate[$1] = $4; base_p99[$1] = $6 }
+    {
+        if ($4 == "") { printf "%-16s %-38s %s\n", $1, $2, "not measured: " $7; next }
+        xr = "-"; xp = "-"
+        if (base_rate[$1] > 0) xr = sprintf("%.2f", $4 / base_rate[$1])
+        if (base_p99[$1] > 0 && $6 > 0) xp = sprintf("%.2f", $6 / base_p99[$1])
+        printf "%-16s %-38s %12s %10s %10s %8s %8s\n", $1, $2, $4, $5, $6, xr, xp
+    }' "$rows"
+echo
+echo "x rate: requests/s relative to the same program on the kernel; x p99: p99 latency relative to it (lower is better)"
+[ -n "${BENCH_TSV:-}" ] && cat "$rows" >>"$BENCH_TSV"
+exit 0

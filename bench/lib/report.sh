@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# Markdown rendering of result rows (bench/lib/rows.sh) for bench/run
+# (source it).
+
+# report_tables ROWS: one markdown table per section, in the order the
+# sections first appear; each row's ratio is to the last baseline row above
+# it in its section (the kernel measured by the same script in the same run).
+report_tables() {
+    rows_ratios "$1" | awk -F'\t' '
+        !($1 in seen) { seen[$1] = 1; order[++ns] = $1 }
+        { rows[$1, ++count[$1]] = $0 }
+        function esc(s) { gsub(/\|/, "\\|", s); return s }
+        END {
+            for (s = 1; s <= ns; s++) {
+                sec = order[s]
+                printf "\n### %s\n\n", sec
+                print "| variant | stack | value | p50 µs | p99 µs | × kernel | p99 × kernel | measured by |"
+                print "|---|---|---:|---:|---:|---:|---:|---|"
+                for (r = 1; r <= count[sec]; r++) {
+                    split(rows[sec, r], f, "\t")
+                    if (f[4] == "")
+                        printf "| %s | %s | not measured: %s | | | | | %s |\n", esc(f[2]), f[3], esc(f[8]), f[10]
+                    else
+                        printf "| %s | %s | %s %s | %s | %s | %s | %s | %s |\n", esc(f[2]), f[3], f[4], f[5], \
+                            f[6], f[7], f[11], f[12], f[10]
+                }
+            }
+        }'
+}
+
+# report_goals ROWS: the goals of the benchmark against this run's ratios,
+# as markdown list items.
+report_goals() {
+    rows_ratios "$1" | awk -F'\t' '
+        function best(sec, pat, col,   r, v) {
+            v = ""
+            for (r = 1; r <= n; r++)
+                if (S[r] == sec && V[r] ~ pat && K[r] != "kernel" && (col == 11 ? XR[r] : XP[r]) != "") {
+                    x = (col == 11 ? XR[r] : XP[r]) + 0
+                    if (v == "" || (col == 11 ? x > v : x < v)) {
+                        v = x
+                        which = V[r]
+                        if (match(which, /\([a-z0-9]+\)$/)) which = substr(which, RSTART + 1, RLENGTH - 2)
+                    }
+                }
+            return v
+        }
+        function line(text, v, goal, ok) {
+            if (v == "") printf "- %s: not measured in this run (goal %s)\n", text, goal
+            else printf "- %s: **%.2f×** (goal %s: %s)\n", text, v, goal, (ok ? "met" : "not met")
+        }
+        { n++; S[n] = $1; V[n] = $2; K[n] = $3; XR[n] = $11; XP[n] = $12 }
+        END {
+            v = best("memcached workload", "^usnet-kv .* on usnet", 11)
+            line("usnet-kv on usnet vs memcached -t 1 on the kernel, requests/s", v, "≥ 2.5×", v >= 2.5)
+            v = best("memcached workload", "^memcached under usnet run", 11)
+            line("memcached -t 1 under usnet run (best backend" (v == "" ? "" : ": " which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
+            v = best("redis GET", "under usnet run", 11)
+            line("redis-server GET under usnet run (best backend" (v == "" ? "" : ": " which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
+            v = best("redis SET", "under usnet run", 11)
+            line("redis-server SET under usnet run (best backend" (v == "" ? "" : ": " which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
+            for (r = 1; r <= n; r++)
+                if (S[r] ~ /^1-byte ping-pong over a veth pair, 32 connections/) sec = S[r]
+            v = best(sec, "ponger, kernel pinger$", 12)
+            line("ping-pong p99, 32 connections, usnet server vs the kernel", v, "≤ 0.5×", v != "" && v <= 0.5)
+            v = best(sec, "both sides", 12)
+            line("ping-pong p99, 32 connections, usnet on both sides vs the kernel", v, "≤ 0.5×", v != "" && v <= 0.5)
+        }'
+}

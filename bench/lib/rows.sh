@@ -1,0 +1,110 @@
+# shellcheck shell=bash
+# Result rows shared by bench/run and its helpers (source it).  Every figure a
+# benchmark prints becomes one tab-separated row of $ROWS:
+#
+#   section  variant  kind  value  unit  p50_us  p99_us  note  base  source
+#
+#   section  the workload, one table in the report per section
+#   kind     kernel | unmodified under usnet | native usnet |
+#            native app, kernel sockets | under the hook
+#   value    the figure (empty when the variant did not run: note says why)
+#   base     1 on a kernel row: the rows after it in its section (until the
+#            next base row) get their ratio against it; "-": a row with no
+#            baseline (neither it nor the rows after it get a ratio)
+#   source   the script that measured it
+#
+# The parsers read the human tables the bench/ scripts print.
+
+# rows_add SECTION VARIANT KIND VALUE UNIT P50 P99 NOTE BASE SOURCE
+rows_add() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"
+}
+
+# rows_from_veth_table FILE SECTION SOURCE: the rows of the table that
+# bench/pingpong/run.sh and bench/kv/run.sh print (label columns, then
+# req/s, p50 us, p99 us, x rate, x p99; or "failed: why").  The first row is
+# the kernel baseline.
+rows_from_veth_table() {
+    awk -F'\n' -v section="$2" -v source="$3" -v OFS='\t' '
+        /^-+ -+/ { intable = 1; next }
+        intable && NF == 0 { exit }
+        intable {
+            line = $0
+            n = split(line, f, / +/)
+            # the variant: the label text after the workload column (22 wide)
+            variant = substr(line, 24)
+            fail = index(variant, "failed:")
+            note = ""
+            if (fail) { note = substr(variant, fail); variant = substr(variant, 1, fail - 1) }
+            else sub(/( +[^ ]+)( +[^ ]+)( +[^ ]+)( +[^ ]+)( +[^ ]+) *$/, "", variant)
+            sub(/ +$/, "", variant)
+            if (variant ~ /^(kernel ponger|memcached -t 1 \(kernel\))/) kind = "kernel"
+            else if (variant ~ /--kernel/) kind = "native app, kernel sockets"
+            else kind = "native usnet"
+            base = (kind == "kernel") ? 1 : 0
+            if (fail) print section, variant, kind, "", "", "", "", note, base, source
+            else print section, variant, kind, f[n-4], "req/s", f[n-3], f[n-2], "", base, source
+        }' "$1" >>"$ROWS"
+}
+
+# rows_from_apps_tsv FILE SOURCE: the BENCH_TSV rows of bench/apps/run.sh.
+rows_from_apps_tsv() {
+    awk -F'\t' -v source="$2" -v OFS='\t' '{
+        section = ($1 ~ /^memcached/) ? "memcached workload" : $1
+        kind = ($3 == "kernel") ? "kernel" : "unmodified under usnet"
+        print section, $2, kind, $4, ($4 == "" ? "" : "req/s"), $5, $6, $7, ($3 == "kernel"), source
+    }' "$1" >>"$ROWS"
+}
+
+# rows_from_hook FILE SOURCE: bench/hook/run.sh (label, value, unit, ratio...);
+# a "native" row is the baseline of the rows after it.
+rows_from_hook() {
+    awk -v source="$2" -v OFS='\t' '
+        /^-+ -+/ { intable = 1; next }
+        intable {
+            for (i = 2; i < NF; i++)
+                if ($i ~ /^[0-9.]+$/ && ($(i+1) == "ns" || $(i+1) == "ms" || $(i+1) == "s")) break
+            if (i >= NF) next
+            label = $1
+            for (j = 2; j < i; j++) label = label " " $j
+            native = (label ~ /native/)
+            # the handler-only round trip has no native counterpart: no ratio
+            base = native ? 1 : (label ~ /round trip alone/ ? "-" : 0)
+            print "system-call hook", label, (native ? "kernel" : "under the hook"), $i, $(i+1), "", "", "", base, source
+        }' "$1" >>"$ROWS"
+}
+
+# rows_from_stack FILE SOURCE: build/bench-stack's table (usnet figure, then
+# the kernel's where it has one).
+rows_from_stack() {
+    awk -v source="$2" -v OFS='\t' '
+        function emit(section, unit,   i, k, v) {
+            # the figures followed by their unit, leaving out the goal (">= 10 Gb/s")
+            k = 0
+            for (i = 1; i < NF; i++)
+                if ($i ~ /^[0-9.]+$/ && $(i+1) == unit && $(i-1) !~ /^[<>]=$/) v[++k] = $i
+            if (k >= 2)
+                print section, "Linux TCP over loopback, same driver", "kernel", v[2], unit, "", "", "", 1, source
+            if (k >= 1)
+                print section, "usnet stack, two instances over memwire", "native usnet", v[1], unit, "", "", "", 0, source
+        }
+        /^bulk, 1 connection/     { emit("bulk TCP throughput, 1 connection, MTU 1500 (one process)", "Gb/s") }
+        /^bulk, same, MTU 9004/   { emit("bulk TCP throughput, 1 connection, MTU 9004 (one process)", "Gb/s") }
+        /^1-byte ping-pong/       { emit("1-byte ping-pong, 32 connections (one process, no wire)", "rt/s") }
+        /^memory per idle/        { emit("bytes per idle established connection", "B") }
+    ' "$1" >>"$ROWS"
+}
+
+# rows_ratios ROWS: ROWS with two more columns, the ratio of value and of p99
+# to the last baseline row above it in its section ("" where none).
+rows_ratios() {
+    awk -F'\t' -v OFS='\t' '
+        {
+            if ($9 == "1") { bv[$1] = $4; bp[$1] = $7 }
+            else if ($9 == "-") { bv[$1] = ""; bp[$1] = "" }
+            xr = ""; xp = ""
+            if ($4 != "" && $9 != "-" && bv[$1] + 0 > 0) xr = sprintf("%.2f", $4 / bv[$1])
+            if ($7 + 0 > 0 && $9 != "-" && bp[$1] + 0 > 0) xp = sprintf("%.2f", $7 / bp[$1])
+            print $0, xr, xp
+        }' "$1"
+}

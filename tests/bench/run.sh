@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench/run reads the tables the benchmark scripts print; these tests feed
+# its parsers (bench/lib/rows.sh) and report (bench/lib/report.sh) recorded
+# outputs of those scripts (tests/bench/samples/) and check the rows, the
+# ratios and the goals that come out, so that a change of format is caught
+# here rather than by an empty report.  No root, no network.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+. bench/lib/rows.sh
+. bench/lib/report.sh
+
+S=tests/bench/samples
+work=$(mktemp -d /tmp/usnet-tests-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+ROWS=$work/rows.tsv
+
+# field ROW_MATCH COLUMN: a column of the first ratio row whose variant matches.
+field() { rows_ratios "$ROWS" | awk -F'\t' -v m="$1" -v c="$2" '$2 ~ m { print $c; exit }'; }
+
+# expect NAME WANT GOT
+expect() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi
+}
+
+# ---- ping-pong table: long variant, failed row, a stray log line above --------
+: >"$ROWS"
+rows_from_veth_table $S/pingpong.out "pp" src
+expect parse_pingpong_rows 3 "$(wc -l <"$ROWS")"
+expect parse_pingpong_variant "usnet (afpacket) ponger, kernel pinger" \
+    "$(awk -F'\t' 'NR == 2 { print $2 }' "$ROWS")"
+expect parse_pingpong_values "5936 362.8 13468.0" "$(field 'afpacket. ponger' 4) $(field 'afpacket. ponger' 6) $(field 'afpacket. ponger' 7)"
+expect parse_pingpong_ratio "0.34 0.75" "$(field 'afpacket. ponger' 11) $(field 'afpacket. ponger' 12)"
+expect parse_pingpong_failed "|failed: pinger: connect: Connection timed out" \
+    "$(field 'both sides' 4)|$(field 'both sides' 8)"
+
+# ---- memcached workload (bench/kv) then bench/apps in the same section ------
+: >"$ROWS"
+rows_from_veth_table $S/kv.out "memcached workload" kv
+rows_from_apps_tsv $S/apps.tsv apps
+expect parse_kv_kinds "kernel,native app, kernel sockets,native usnet,native usnet" \
+    "$(awk -F'\t' '$10 == "kv" { printf "%s%s", (NR > 1 ? "," : ""), $3 }' "$ROWS")"
+expect ratio_kv_native "0.86" "$(field 'usnet-kv -t 1 on usnet' 11)"
+# the apps rows take their ratio from the apps kernel row, not bench/kv's
+expect ratio_apps_own_baseline "2.00 0.50" "$(field 'memcached under usnet run .afxdp' 11) $(field 'memcached under usnet run .afxdp' 12)"
+expect parse_apps_failed "did not start: no tap" "$(field 'run .tap' 8)"
+expect ratio_redis_sections "1.62" "$(rows_ratios "$ROWS" | awk -F'\t' '$1 == "redis SET" && $3 != "kernel" { print $11 }')"
+
+goals=$(report_goals "$ROWS")
+if grep -q 'usnet-kv on usnet .*0.86×.*not met' <<<"$goals" &&
+   grep -q 'memcached -t 1 under usnet run (best backend: afxdp).*2.00×.*met' <<<"$goals" &&
+   grep -q 'ping-pong p99.*not measured' <<<"$goals"; then
+    pass report_goals
+else
+    fail report_goals "$(tr '\n' ' ' <<<"$goals" | cut -c1-300)"
+fi
+
+# ---- the hook table: every row, each ratio against its own native row -----
+: >"$ROWS"
+rows_from_hook $S/hook.out hook
+expect parse_hook_rows 16 "$(wc -l <"$ROWS")"
+expect ratio_hook_sud "6.09" "$(field 'Syscall User Dispatch' 11)"
+expect ratio_hook_python_cold "6.78" "$(field 'python3 -c pass, hooked, no cache' 11)"
+expect ratio_hook_handler_alone "" "$(field 'round trip alone' 11)"
+
+# ---- the stack core's table: goals left out, kernel where it has one --------
+: >"$ROWS"
+rows_from_stack $S/stack.out stack
+expect parse_stack_bulk "38.29 25.14" "$(awk -F'\t' '/MTU 1500/ { printf "%s%s", (n++ ? " " : ""), $4 }' "$ROWS")"
+expect parse_stack_memory "2122 B" "$(awk -F'\t' '/idle/ { print $4, $5 }' "$ROWS")"
+
+# ---- markdown: one table per section, a row per figure ----------------------
+: >"$ROWS"
+rows_from_veth_table $S/pingpong.out "pp" src
+md=$(report_tables "$ROWS")
+if [ "$(grep -c '^### ' <<<"$md")" = 1 ] && [ "$(grep -c '^| usnet\|^| kernel' <<<"$md")" = 3 ] &&
+   grep -q '| not measured: failed: pinger' <<<"$md"; then
+    pass report_tables
+else
+    fail report_tables "$(tr '\n' ' ' <<<"$md" | cut -c1-300)"
+fi
+
+# ---- the plot script draws a PNG ----------------------------------------------
+if need_cmd gnuplot; then
+    printf '1 1000 1200 NaN 50 40 NaN\n32 20000 25000 30000 900 700 500\n' >"$work/pp.dat"
+    if timeout 20 gnuplot -e "data='$work/pp.dat'; what='p99'; out='$work/p.png'" bench/plot/pingpong.gp \
+        >"$work/gp.out" 2>&1 && [ "$(head -c 4 "$work/p.png" | tail -c 3)" = PNG ]; then
+        pass plot_png
+    else
+        fail plot_png "$(tail -1 "$work/gp.out")"
+    fi
+else
+    skip plot_png "needs gnuplot (Debian package gnuplot-nox)"
+fi
+
+# ---- bad usage is refused before anything is set up -------------------------
+bench/run --bogus >/dev/null 2>&1
+expect run_bad_option 2 $?
+bench/apps/run.sh -x >/dev/null 2>&1
+expect apps_bad_option 2 $?
