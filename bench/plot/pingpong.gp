@@ -12,6 +12,8 @@ set grid
 set logscale x 2
 set xlabel "connections (1-byte messages, one outstanding on each)"
 set xtics (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# room on both sides, so the first and last connection counts keep their labels
+set offsets graph 0.03, graph 0.03, 0, 0
 if (what eq "rate") {
     set title "1-byte ping-pong over a veth pair: throughput (higher is better)"
     set ylabel "round trips per second"

@@ -43,6 +43,17 @@
  *    in the 8 bytes below the caller's stack pointer: code that keeps data in
  *    that one slot of its red zone across an inline syscall loses it (the
  *    rest of the red zone is kept; SUD-only mode keeps all of it).
+ *  - Stack: on the rewrite path the handler runs on a per-thread hook stack
+ *    of 256 KiB (never on the program's stack, which may be a goroutine's
+ *    few KiB), except in a signal handler that interrupted the hook (it
+ *    then continues on that same hook stack) or when the stack cannot be
+ *    mapped; under SUD it runs in the SIGSYS handler on a 64 KiB alternate
+ *    signal stack the hook gives each thread that has none (shared with the
+ *    kernel's signal frame, a few KiB).  Handlers should stay well below
+ *    32 KiB of stack.
+ *  - Under SUD, rt_sigprocmask changes the mask the SIGSYS handler's return
+ *    restores (so it lasts); a handler that answers rt_sigprocmask itself
+ *    must do the same or the change is lost.
  *  - Numbers the trampoline covers: 0 .. 8099 (invalid numbers there get
  *    -ENOSYS from the kernel), except 520..532, which x86-64 reserves for
  *    x32 and never assigns; negative or x32 numbers from a rewritten site

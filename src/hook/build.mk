@@ -12,6 +12,7 @@ HOOK_STD_SRCS := src/hook/hook_rewrite.c src/hook/hook_install.c
 HOOK_OBJS := $(HOOK_GR_SRCS:src/hook/%.c=$(B)/hook/%.o) \
 	$(HOOK_STD_SRCS:src/hook/%.c=$(B)/hook/%.o) $(B)/hook/hook_entry.o
 HOOK_GR_FLAGS := -mgeneral-regs-only -fno-tree-loop-distribute-patterns -fno-stack-protector \
+	-fno-strict-aliasing \
 	-fno-builtin
 HOOK_HDRS := src/hook/hook_internal.h include/usnet/hook.h
 # capstone is dlopen'ed on the first cache miss (hook_rewrite.c)

@@ -20,6 +20,8 @@ struct hook_state hook_state;
  * stack (hook_entry.S). */
 __thread uintptr_t usnet_hook_vfork_ret __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
+__thread struct hook_thread_stack usnet_hook_tstack __attribute__((tls_model("initial-exec")));
+
 /* clone3's argument block, as far as the hook needs it. */
 struct clone3_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
@@ -70,6 +72,8 @@ bool hook_user_write(void *dst, const void *src, size_t n)
 
 static inline void frame_from_call(struct hook_frame *f, const struct usnet_syscall *sc)
 {
+	if ((const void *)f == (const void *)sc)
+		return;   /* the rewrite path: the frame is the call */
 	f->rax = sc->nr;
 	f->rdi = sc->args[0];
 	f->rsi = sc->args[1];
@@ -117,6 +121,9 @@ int hook_fast_publish(void)
 	usnet_hook_fast.handler = hook_state.cfg.handler;
 	usnet_hook_fast.after_pass = hook_state.cfg.after_pass;
 	usnet_hook_fast.site_bitmap = hook_state.site_bitmap;
+	uintptr_t tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));   /* the thread pointer (TCB self-pointer) */
+	usnet_hook_fast.tstack_off = (long)((uintptr_t)&usnet_hook_tstack - tp);
 	RAW3(SYS_mprotect, page, len, PROT_READ | PROT_EXEC);
 	return 0;
 }
@@ -162,10 +169,54 @@ struct k_sigaction {
 	unsigned long handler, flags, restorer, mask;
 };
 
-/* Special handling for calls that change the stack, the thread or the code;
- * the others are issued here.  Returns an enum hook_action. */
-static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, bool from_sud)
+#define SIGKILL_STOP_BITS ((1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1)))
+
+/* rt_sigprocmask from the SIGSYS handler: the kernel restores the mask saved
+ * in the signal frame when the handler returns, so a mask changed for real
+ * here would be lost.  The change is made to that saved mask instead (what
+ * the thread's mask becomes on return), with Linux's checks and errors in
+ * Linux's order.  The temporary masks of rt_sigsuspend, ppoll, pselect6 and
+ * epoll_pwait need nothing of the kind: while the handler runs the thread's
+ * real mask is the saved one (SA_NODEFER, empty sa_mask), and those calls
+ * put it back themselves. */
+static long sud_sigprocmask(const struct usnet_syscall *sc, unsigned long *saved_mask)
 {
+	if (sc->args[3] != 8)
+		return -22; /* EINVAL */
+	unsigned long old = *saved_mask;
+	if (sc->args[1]) {
+		unsigned long set, mask;
+		if (!hook_user_read(&set, (const void *)sc->args[1], sizeof set))
+			return -14; /* EFAULT */
+		set &= ~SIGKILL_STOP_BITS;
+		switch (sc->args[0]) {
+		case SIG_BLOCK:
+			mask = old | set;
+			break;
+		case SIG_UNBLOCK:
+			mask = old & ~set;
+			break;
+		case SIG_SETMASK:
+			mask = set;
+			break;
+		default:
+			return -22;
+		}
+		/* SUD needs SIGSYS deliverable */
+		*saved_mask = mask & ~SIGSYS_BIT;
+	}
+	if (sc->args[2] && !hook_user_write((void *)sc->args[2], &old, sizeof old))
+		return -14;
+	return 0;
+}
+
+/* Special handling for calls that change the stack, the thread or the code;
+ * the others are issued here.  sud_mask: the signal mask saved in the SIGSYS
+ * frame when called from the SIGSYS handler, else NULL.  Returns an enum
+ * hook_action. */
+static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned long *sud_mask)
+{
+	bool from_sud = sud_mask != NULL;
 	long r;
 	switch (sc->nr) {
 	case SYS_clone: {
@@ -229,13 +280,13 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, bool from_s
 	case SYS_exit:
 		/* a thread ends: the alternate stack the hook gave it goes too,
 		 * which cannot happen on that stack (the SIGSYS handler's) */
-		if (from_sud) {
-			frame_from_call(f, sc);
+		frame_from_call(f, sc);
+		if (from_sud)
 			return HOOK_ACT_REISSUE;
-		}
 		if (hook_state.sud_on)
 			hook_sud_take_altstack();
-		break;
+		/* the hook stack this runs on is freed by the entry */
+		return HOOK_ACT_EXIT;
 	case SYS_rt_sigaction:
 		if (!hook_state.sud_on)
 			break;
@@ -257,6 +308,10 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, bool from_s
 		}
 		break;
 	case SYS_rt_sigprocmask:
+		if (sud_mask) {
+			r = sud_sigprocmask(sc, sud_mask);
+			goto done;
+		}
 		unsigned long set;
 		if (hook_state.sud_on && sc->args[1] && sc->args[0] != SIG_UNBLOCK &&
 		    hook_user_read(&set, (const void *)sc->args[1], sizeof set) && (set & SIGSYS_BIT)) {
@@ -279,7 +334,7 @@ done:
 	return HOOK_ACT_DONE;
 }
 
-int hook_dispatch_sud(struct hook_frame *f)
+int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask)
 {
 	struct usnet_syscall sc;
 	sc.nr = f->rax;
@@ -300,7 +355,7 @@ int hook_dispatch_sud(struct hook_frame *f)
 		f->rax = r;
 		return HOOK_ACT_DONE;
 	}
-	return pass_call(f, &sc, true);
+	return pass_call(f, &sc, saved_mask);
 }
 
 /* Calls the hook must see through (pass_call) rather than issue blindly. */
@@ -327,33 +382,29 @@ static inline bool needs_care(long nr)
 }
 
 /* In the raw section, next to the entry: the fast path touches as few pages
- * as it can (each one can cost a TLB miss after every system call). */
+ * as it can (each one can cost a TLB miss after every system call).  The
+ * frame's first fields are the struct usnet_syscall the handler gets. */
 __attribute__((section(".text.usnet_hook_raw"))) int usnet_hook_dispatch(struct hook_frame *f)
 {
 	if (__builtin_expect(!hook_bitmap_test(f->site - 2), 0))
 		hook_report_stray_call(f->site);
-	struct usnet_syscall sc;
-	sc.nr = f->rax;
-	sc.args[0] = f->rdi;
-	sc.args[1] = f->rsi;
-	sc.args[2] = f->rdx;
-	sc.args[3] = f->r10;
-	sc.args[4] = f->r8;
-	sc.args[5] = f->r9;
-	sc.site = f->site;
+	struct usnet_syscall *sc = (struct usnet_syscall *)f;
 	usnet_hook_handler handler = usnet_hook_fast.handler;
-	long r = handler ? handler(&sc) : USNET_HOOK_PASS;
-	if (r != USNET_HOOK_PASS) {
-		f->rax = r;
-		return HOOK_ACT_DONE;
+	if (handler) {
+		long r = handler(sc);
+		if (r != USNET_HOOK_PASS) {
+			f->rax = r;
+			return HOOK_ACT_DONE;
+		}
+		/* changed arguments: issued from C (the entry issues the
+		 * program's registers) */
+		if ((f->rdi ^ f->orig_rdi) | (f->rsi ^ f->orig_rsi) | (f->rdx ^ f->orig_rdx) |
+		    (f->r10 ^ f->orig_r10) | (f->r8 ^ f->orig_r8) | (f->r9 ^ f->orig_r9))
+			return pass_call(f, sc, NULL);
 	}
-	if (!usnet_hook_fast.after_pass && !needs_care(sc.nr) && sc.args[0] == f->rdi &&
-	    sc.args[1] == f->rsi && sc.args[2] == f->rdx && sc.args[3] == f->r10 &&
-	    sc.args[4] == f->r8 && sc.args[5] == f->r9) {
-		f->rax = sc.nr;
+	if (!usnet_hook_fast.after_pass && !needs_care(sc->nr))
 		return HOOK_ACT_ISSUE;
-	}
-	return pass_call(f, &sc, false);
+	return pass_call(f, sc, NULL);
 }
 
 /* The frame holds the approved clone/clone3/vfork; prepare the child's stack
@@ -399,8 +450,10 @@ int usnet_hook_prepare_special(struct hook_frame *f)
 		return HOOK_ACT_VFORK;
 	default: {
 		/* a call that only had to leave the signal handler first */
-		if (f->rax == SYS_exit)
+		if (f->rax == SYS_exit) {
 			hook_sud_take_altstack();
+			return HOOK_ACT_EXIT;
+		}
 		struct usnet_syscall sc;
 		sc.nr = f->rax;
 		sc.args[0] = f->rdi;

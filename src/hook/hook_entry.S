@@ -19,7 +19,20 @@
 #define F_RET   72
 #define F_ORDI  208
 #define F_ORSI  216
-#define FRAME   224
+#define F_ORDX  224
+#define F_OR10  232
+#define F_OR8   240
+#define F_OR9   248
+#define F_PREV  256
+#define F_TSOFF 264
+#define FRAME   272
+/* struct hook_fast (hook_internal.h): the hook-stack slot's TLS offset */
+#define FAST_TSTACK_OFF 24
+/* the thread's hook stack (struct hook_thread_stack, hook_internal.h) */
+#define TS_TOP   0
+#define TS_SAVED 8
+#define HOOK_STACK_SIZE (256 * 1024)
+#define HOOK_STACK_MAP  (HOOK_STACK_SIZE + 4096)   /* with the guard page */
 #define RED_ZONE 128
 #define SYS_rt_sigreturn 15
 
@@ -27,6 +40,7 @@
 #define ACT_VFORK       2
 #define ACT_FORK_STACK  3
 #define ACT_ISSUE       5
+#define ACT_EXIT        6
 
 	.section .text.usnet_hook_raw,"ax",@progbits
 	.globl usnet_hook_raw_start
@@ -52,28 +66,101 @@ hook_raw_syscall:
 	ret
 	.size usnet_hook_syscall, .-usnet_hook_syscall
 
-/* Save the program's call into a frame below the red zone, aligned for C.
+/* Save the program's call into a frame, aligned for C, and set rsp to it.
  * On entry: rax = number, args in rdi rsi rdx r10 r8 r9, (%rsp) = the
  * address after the rewritten site.  rcx and r11 are free: the kernel
- * clobbers them too. */
-.macro SAVE_FRAME
+ * clobbers them too.
+ *
+ * The frame goes at the top of this thread's hook stack, taken by swapping
+ * its slot with 1 (in use); the handler then never runs on the program's
+ * stack, which may be a goroutine's few KiB.  When the slot already says 1
+ * (a signal handler interrupted the hook on that stack, or a thread sharing
+ * this TLS has it), the frame goes below the red zone of the current stack;
+ * when it says 0 (the thread's first call), the stack is allocated first.
+ * F_PREV keeps what the slot held, put back by LEAVE_FRAME, and F_TSOFF the
+ * slot's TLS offset.  from_fast: the offset is read from usnet_hook_fast
+ * (on the page the dispatcher reads anyway: after a system call with
+ * page-table isolation every page touched is a TLB miss) rather than the
+ * GOT; only the rewrite path, which runs after it was published, may. */
+.macro SAVE_FRAME from_fast
+.if \from_fast
+	mov usnet_hook_fast+FAST_TSTACK_OFF(%rip), %rcx
+.else
+	mov usnet_hook_tstack@gottpoff(%rip), %rcx
+.endif
+	mov $1, %r11d
+	xchg %r11, %fs:TS_TOP(%rcx)
+	cmp $1, %r11
+	jbe 1f
+	/* r11: the top of the free hook stack */
+2:	mov %rsp, F_RSP-FRAME(%r11)
+	mov %r11, F_PREV-FRAME(%r11)
+	mov %rcx, F_TSOFF-FRAME(%r11)
+	lea -FRAME(%r11), %rsp
+	jmp 4f
+1:	jb 3f
+	/* in use: below the red zone of the current stack */
 	mov %rsp, %r11
 	lea -(RED_ZONE + FRAME)(%rsp), %rsp
 	and $-16, %rsp
-	mov %rax, F_RAX(%rsp)
+	mov %r11, F_RSP(%rsp)
+	movq $1, F_PREV(%rsp)
+	mov %rcx, F_TSOFF(%rsp)
+	jmp 4f
+	/* none yet: allocate one (the slot says 1 meanwhile) */
+3:	lea -RED_ZONE(%rsp), %rsp
+	call hook_stack_alloc
+	lea RED_ZONE(%rsp), %rsp
+	mov usnet_hook_tstack@gottpoff(%rip), %rcx
+	test %r11, %r11
+	jnz 2b
+	/* no memory for it: the current stack, and try again next time */
+	movq $0, %fs:TS_TOP(%rcx)
+	mov %rsp, %r11
+	lea -(RED_ZONE + FRAME)(%rsp), %rsp
+	and $-16, %rsp
+	mov %r11, F_RSP(%rsp)
+	movq $0, F_PREV(%rsp)
+	mov %rcx, F_TSOFF(%rsp)
+4:	mov %rax, F_RAX(%rsp)
 	mov %rdi, F_RDI(%rsp)
 	mov %rdi, F_ORDI(%rsp)
 	mov %rsi, F_RSI(%rsp)
 	mov %rsi, F_ORSI(%rsp)
 	mov %rdx, F_RDX(%rsp)
+	mov %rdx, F_ORDX(%rsp)
 	mov %r10, F_R10(%rsp)
+	mov %r10, F_OR10(%rsp)
 	mov %r8, F_R8(%rsp)
+	mov %r8, F_OR8(%rsp)
 	mov %r9, F_R9(%rsp)
-	mov (%r11), %rcx
+	mov %r9, F_OR9(%rsp)
+	mov F_RSP(%rsp), %rcx
+	mov (%rcx), %rcx
 	mov %rcx, F_SITE(%rsp)
-	mov %r11, F_RSP(%rsp)
 .endm
 
+/* Back to the program's stack (rsp = where the call pushed the site), giving
+ * the hook stack back only then: a signal handler that runs in between must
+ * not take it while the frame is still being read.  Uses rcx, r11. */
+.macro LEAVE_FRAME
+	mov F_TSOFF(%rsp), %r11
+	mov F_PREV(%rsp), %rcx
+	mov F_RSP(%rsp), %rsp
+	mov %rcx, %fs:TS_TOP(%r11)
+.endm
+
+/* The program's own argument registers, as it had them. */
+.macro LOAD_ORIG
+	mov F_ORDI(%rsp), %rdi
+	mov F_ORSI(%rsp), %rsi
+	mov F_ORDX(%rsp), %rdx
+	mov F_OR10(%rsp), %r10
+	mov F_OR8(%rsp), %r8
+	mov F_OR9(%rsp), %r9
+.endm
+
+/* The arguments to issue (the handler may have changed them). */
 .macro LOAD_ARGS
 	mov F_RDI(%rsp), %rdi
 	mov F_RSI(%rsp), %rsi
@@ -121,7 +208,7 @@ hook_raw_syscall:
 usnet_hook_entry:
 	cmp $SYS_rt_sigreturn, %rax
 	je .Lsigreturn
-	SAVE_FRAME
+	SAVE_FRAME 1
 	mov %rsp, %rdi
 	call usnet_hook_dispatch
 	cmp $ACT_ISSUE, %eax
@@ -131,15 +218,15 @@ usnet_hook_entry:
 	 * mispredicted when the kernel clears the return stack) */
 	LOAD_ARGS
 	mov F_RAX(%rsp), %rax
-	mov F_RSP(%rsp), %rsp
+	LEAVE_FRAME
 	syscall
 	ret
 .Lafter_dispatch:
 	test %eax, %eax
 	jnz .Lspecial
-	LOAD_ARGS
+	LOAD_ORIG
 	mov F_RAX(%rsp), %rax
-	mov F_RSP(%rsp), %rsp
+	LEAVE_FRAME
 	ret
 
 /* rt_sigreturn must run on the signal frame exactly as the kernel left it:
@@ -158,7 +245,7 @@ usnet_hook_entry:
 	.type usnet_hook_reissue,@function
 	.p2align 4
 usnet_hook_reissue:
-	SAVE_FRAME
+	SAVE_FRAME 0
 	mov %rsp, %rdi
 	call usnet_hook_prepare_special
 	jmp .Lafter_dispatch
@@ -167,6 +254,13 @@ usnet_hook_reissue:
 .Lspecial:
 	cmp $ACT_VFORK, %eax
 	je .Lvfork
+	cmp $ACT_EXIT, %eax
+	je .Lexit
+	/* a child with its own memory copies the slot as "in use": it puts
+	 * back this saved value */
+	mov usnet_hook_tstack@gottpoff(%rip), %r11
+	mov F_PREV(%rsp), %rcx
+	mov %rcx, %fs:TS_SAVED(%r11)
 	mov %eax, %ecx
 	LOAD_ARGS
 	mov F_RAX(%rsp), %rax
@@ -183,11 +277,9 @@ usnet_hook_reissue:
 	mov %rax, F_RET(%rsp)
 	mov %rsp, %rdi
 	call usnet_hook_after_special
-	LOAD_ARGS
-	mov F_ORDI(%rsp), %rdi
-	mov F_ORSI(%rsp), %rsi
+	LOAD_ORIG
 	mov F_RET(%rsp), %rax
-	mov F_RSP(%rsp), %rsp
+	LEAVE_FRAME
 	ret
 .Lthread_child:
 	CALL_KEEPING usnet_hook_thread_start
@@ -197,6 +289,9 @@ usnet_hook_reissue:
 	test %rax, %rax
 	jnz .Lclone_parent
 .Lfork_child:
+	mov usnet_hook_tstack@gottpoff(%rip), %r11
+	mov %fs:TS_SAVED(%r11), %rcx
+	mov %rcx, %fs:TS_TOP(%r11)
 	CALL_KEEPING usnet_hook_child_after_fork
 	ret
 
@@ -206,7 +301,12 @@ usnet_hook_reissue:
 .Lvfork:
 	LOAD_ARGS
 	mov F_RAX(%rsp), %rax
-	mov F_RSP(%rsp), %rsp
+	/* the hook stack is given back (the child may use it; whatever it
+	 * leaves in the slot, the parent puts the saved value back) */
+	mov usnet_hook_tstack@gottpoff(%rip), %r11
+	mov F_PREV(%rsp), %rcx
+	mov %rcx, %fs:TS_SAVED(%r11)
+	LEAVE_FRAME
 	pop %rcx
 	mov usnet_hook_vfork_ret@gottpoff(%rip), %r11
 	mov %rcx, %fs:(%r11)
@@ -214,8 +314,79 @@ usnet_hook_reissue:
 	test %rax, %rax
 	jnz 1f
 	CALL_KEEPING usnet_hook_child_after_fork
-1:	mov usnet_hook_vfork_ret@gottpoff(%rip), %r11
+	jmp 2f
+1:	mov usnet_hook_tstack@gottpoff(%rip), %r11
+	mov %fs:TS_SAVED(%r11), %rcx
+	mov %rcx, %fs:TS_TOP(%r11)
+2:	mov usnet_hook_vfork_ret@gottpoff(%rip), %r11
 	jmp *%fs:(%r11)
+
+/* A thread's exit(2): leave the hook stack, free it when this frame had
+ * taken it (not when a signal handler on it, or a thread sharing this TLS,
+ * exits), then exit.  Nothing touches the program's stack: it may already
+ * belong to someone else. */
+.Lexit:
+	mov F_RDI(%rsp), %rdx
+	mov usnet_hook_tstack@gottpoff(%rip), %r11
+	mov F_PREV(%rsp), %rcx
+	mov F_RSP(%rsp), %rsp
+	cmp $1, %rcx
+	jbe 1f
+	/* a thread sharing this TLS makes itself a new one */
+	movq $0, %fs:TS_TOP(%r11)
+	lea -HOOK_STACK_MAP(%rcx), %rdi
+	mov $HOOK_STACK_MAP, %esi
+	mov $11, %eax   /* munmap */
+	syscall
+	jmp 2f
+1:	mov %rcx, %fs:TS_TOP(%r11)
+2:	mov %rdx, %rdi
+	mov $60, %eax   /* exit */
+	syscall
+	ud2
+
+/* A hook stack for this thread: returns its top in r11 (0 when there is no
+ * memory), every other register but rcx kept.  Called on the program's stack
+ * below its red zone, once per thread. */
+	.type hook_stack_alloc,@function
+	.p2align 4
+hook_stack_alloc:
+	push %rax
+	push %rdi
+	push %rsi
+	push %rdx
+	push %r10
+	push %r8
+	push %r9
+	mov $9, %eax        /* mmap */
+	xor %edi, %edi
+	mov $HOOK_STACK_MAP, %esi
+	mov $3, %edx        /* PROT_READ | PROT_WRITE */
+	/* MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK */
+	mov $0x24022, %r10d
+	mov $-1, %r8
+	xor %r9d, %r9d
+	syscall
+	cmp $-4095, %rax
+	jae 1f
+	/* the lowest page is the guard: an overflow faults there */
+	mov %rax, %rdi
+	mov $4096, %esi
+	xor %edx, %edx
+	mov $10, %eax       /* mprotect */
+	syscall
+	lea HOOK_STACK_MAP(%rdi), %r11
+	jmp 2f
+1:	xor %r11d, %r11d
+2:	pop %r9
+	pop %r8
+	pop %r10
+	pop %rdx
+	pop %rsi
+	pop %rdi
+	pop %rax
+	ret
+	.size hook_stack_alloc, .-hook_stack_alloc
 
 /* SUD: a dispatched rt_sigreturn is re-issued here, on the program's stack. */
 	.globl usnet_hook_sigreturn_stub
@@ -245,7 +416,7 @@ usnet_hook_sud_restorer:
 	.type usnet_hook_fast,@object
 	.p2align 6
 usnet_hook_fast:
-	.quad 0, 0, 0
+	.quad 0, 0, 0, 0
 	.size usnet_hook_fast, .-usnet_hook_fast
 
 	.globl usnet_hook_raw_end

@@ -26,7 +26,10 @@
 #define HOOK_HIDDEN __attribute__((visibility("hidden")))
 
 /* Register state of a hooked call, built by the asm entry (rewrite) or from
- * the signal context (SUD).  Offsets are used by hook_entry.S. */
+ * the signal context (SUD).  Offsets are used by hook_entry.S.  Its first
+ * eight fields have the layout of struct usnet_syscall: the rewrite path
+ * hands them to the handler as they are (no copy), and the program's own
+ * argument registers are kept apart (orig_*), given back on return. */
 struct hook_frame {
 	long rax;        /*  0: system-call number in, result out */
 	long rdi;        /*  8 */
@@ -40,11 +43,36 @@ struct hook_frame {
 	long ret;        /* 72: the parent's result of a clone issued by the asm */
 	/* 80: a private copy of clone3's arguments (kernel reads it). */
 	unsigned char clone3_args[128];
-	/* 208: the program's rdi and rsi, which a clone may have to change
-	 * (restored in the parent after the call) */
-	long orig_rdi, orig_rsi;
+	/* 208: the program's argument registers, which the handler or a
+	 * clone may have changed in the fields above (rewrite path) */
+	long orig_rdi, orig_rsi, orig_rdx, orig_r10, orig_r8, orig_r9;
+	/* 256: what this thread's hook-stack slot held before the entry took
+	 * it (struct hook_thread_stack.top), put back when the frame is left */
+	uintptr_t stack_prev;
+	/* 264: the TLS offset of that slot (struct hook_thread_stack) */
+	long tstack_off;
 };
-#define HOOK_FRAME_SIZE 224
+#define HOOK_FRAME_SIZE 272
+_Static_assert(sizeof(struct hook_frame) == HOOK_FRAME_SIZE, "hook_entry.S relies on the layout");
+_Static_assert(__builtin_offsetof(struct hook_frame, rdi) == __builtin_offsetof(struct usnet_syscall, args) &&
+	       __builtin_offsetof(struct hook_frame, r9) == __builtin_offsetof(struct usnet_syscall, args[5]) &&
+	       __builtin_offsetof(struct hook_frame, site) == __builtin_offsetof(struct usnet_syscall, site) &&
+	       sizeof(long) == sizeof(uintptr_t),
+	       "the frame starts with a struct usnet_syscall");
+
+/* Each thread's hook stack (hook_entry.S): the entry builds its frame and
+ * runs the handler there, not on the program's stack, which may be a
+ * goroutine's few KiB.  Allocated on a thread's first hooked call, freed when
+ * the thread exits through the hook.  A signal handler that runs while the
+ * stack is in use (top == 1), and a thread without one, use the current
+ * stack instead. */
+#define HOOK_STACK_SIZE (256 * 1024)   /* usable bytes, above a guard page */
+struct hook_thread_stack {
+	uintptr_t top;    /* 0: none yet; 1: in use; else the top of this thread's stack */
+	uintptr_t saved;  /* top to put back after a fork-like call (children copy 1) */
+};
+HOOK_HIDDEN extern __thread struct hook_thread_stack usnet_hook_tstack
+	__attribute__((tls_model("initial-exec")));
 
 /* What the asm entry must do after the dispatcher returned. */
 enum hook_action {
@@ -56,6 +84,8 @@ enum hook_action {
 	HOOK_ACT_REISSUE = 4,       /* SUD: send the program to usnet_hook_reissue */
 	HOOK_ACT_ISSUE = 5,         /* pass-through: the entry issues the call (args unchanged)
 	                             * and returns straight to the site */
+	HOOK_ACT_EXIT = 6,          /* exit(2) of a thread: the entry frees the thread's hook
+	                             * stack (which it is leaving) and issues it */
 };
 
 /* --- hook_entry.S --- */
@@ -89,7 +119,11 @@ struct hook_fast {
 	usnet_hook_handler handler;
 	void (*after_pass)(const struct usnet_syscall *sc, long ret);
 	uint8_t *site_bitmap;
+	/* 24: the offset of usnet_hook_tstack from the thread pointer (the
+	 * entry reads it here, not from the GOT: one page less) */
+	long tstack_off;
 };
+_Static_assert(__builtin_offsetof(struct hook_fast, tstack_off) == 24, "hook_entry.S relies on it");
 HOOK_HIDDEN extern struct hook_fast usnet_hook_fast;
 /* Copies hook_state into usnet_hook_fast (makes its page writable briefly). */
 HOOK_HIDDEN int hook_fast_publish(void);
@@ -103,10 +137,11 @@ HOOK_HIDDEN int usnet_hook_dispatch(struct hook_frame *f);
 /* Called by usnet_hook_reissue (SUD path): prepares a clone/vfork already
  * approved by the handler; returns an enum hook_action. */
 HOOK_HIDDEN int usnet_hook_prepare_special(struct hook_frame *f);
-/* The common part: handler, special cases, issue.  from_sud: the caller is
- * the SIGSYS handler (special actions are then re-issued via
- * usnet_hook_reissue). */
-HOOK_HIDDEN int hook_dispatch_sud(struct hook_frame *f);
+/* The common part for the SIGSYS handler: handler, special cases, issue
+ * (special actions are then re-issued via usnet_hook_reissue).  saved_mask
+ * is the signal mask in the SIGSYS frame, which the kernel restores when the
+ * handler returns: rt_sigprocmask changes it instead of the live mask. */
+HOOK_HIDDEN int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask);
 /* Copies from/to the program's memory through the kernel: false (and no
  * fault) when the address is bad. */
 HOOK_HIDDEN bool hook_user_read(void *dst, const void *src, size_t n);

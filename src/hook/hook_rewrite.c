@@ -128,6 +128,37 @@ static bool site_bytes_ok(const uint8_t *p)
 	return p[0] == 0x0f && (p[1] == 0x05 || p[1] == 0x34);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Makes the private copies of the pages that hold sites in a few calls (one
+ * per run of such pages) instead of one copy-on-write fault per page: each
+ * fault is a trip into the kernel, expensive with page-table isolation.
+ * Linux >= 5.14; without it the writes fault as before.  offs ascending. */
+static void populate_site_pages(uintptr_t start, uintptr_t end, const uint32_t *offs, long n)
+{
+	uintptr_t run_start = 0, run_end = 0;   /* the run of pages so far */
+	for (long i = 0; i < n; i++) {
+		uintptr_t insn = start + offs[i];
+		if (insn + 2 > end)
+			continue;
+		/* a site may straddle two pages */
+		uintptr_t first = insn & ~4095UL, last_end = ((insn + 1) & ~4095UL) + 4096;
+		if (run_end && first >= run_start && first <= run_end) {
+			if (last_end > run_end)
+				run_end = last_end;
+			continue;
+		}
+		if (run_end)
+			RAW3(SYS_madvise, run_start, run_end - run_start, MADV_POPULATE_WRITE);
+		run_start = first;
+		run_end = last_end;
+	}
+	if (run_end)
+		RAW3(SYS_madvise, run_start, run_end - run_start, MADV_POPULATE_WRITE);
+}
+
 long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct hook_mapping *m)
 {
 	if (!hook_state.rewrite_on || end <= start)
@@ -175,6 +206,7 @@ long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct 
 	}
 	if (n > 0) {
 		if (raw_mprotect(start, end - start, prot | PROT_READ | PROT_WRITE) == 0) {
+			populate_site_pages(start, end, offs, n);
 			for (long i = 0; i < n; i++) {
 				uintptr_t insn = start + offs[i];
 				if (insn + 2 > end || !site_bytes_ok((const uint8_t *)insn) ||

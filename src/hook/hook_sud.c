@@ -84,7 +84,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	f.r9 = g[REG_R9];
 	f.site = site;
 	f.rsp = (uintptr_t)g[REG_RSP];
-	int act = hook_dispatch_sud(&f);
+	int act = hook_dispatch_sud(&f, (unsigned long *)&uc->uc_sigmask);
 	if (act == HOOK_ACT_DONE) {
 		g[REG_RAX] = f.rax;
 		return;

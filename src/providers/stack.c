@@ -339,6 +339,7 @@ static int p_accept(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *
 	int n = usnet_accept(P.st, &P.io, (usnet_sock_t)s, &peer, now_ns());
 	if (n >= 0) {
 		usnet_sock_set_user(P.st, n, cookie);
+		P.sh->tcp_accepted++;
 		if ((uint32_t)n < P.sh->max_sockets)
 			P.meta[n] = P.meta[s];
 	}
@@ -364,6 +365,8 @@ static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, sock
 		return USNET_PROVIDER_HANDOVER;
 	stack_prov_lock();
 	int r = usnet_connect(P.st, &P.io, (usnet_sock_t)s, &a, now_ns());
+	if (r == 0 || r == -USNET_EINPROGRESS)
+		P.sh->tcp_connects++;
 	stack_prov_unlock();
 	return r;
 }
@@ -544,13 +547,16 @@ static size_t p_stats(void *ctx, char *buf, size_t len)
 	usnet_stack_stats(P.st, &s);
 	pthread_mutex_unlock(&P.sh->lock);
 	int n = snprintf(buf, len,
-			 "netif %s %s\nrx_frames %llu\ntx_frames %llu\ntcp_rx %llu\ntcp_tx %llu\ntcp_retrans %llu\n"
+			 "netif %s %s\nrx_frames %llu\ntx_frames %llu\ntcp_accepted %llu\ntcp_connects %llu\n"
+			 "tcp_rx %llu\ntcp_tx %llu\ntcp_retrans %llu\ntcp_rto %llu\n"
 			 "tcp_rst_tx %llu\nudp_rx %llu\nudp_tx %llu\narp_rx %llu\nsockets_in_use %u\n"
 			 "buffers_in_use %llu\ntx_no_buffer %llu\n",
 			 P.nif->info.backend, P.nif->info.ifname,
 			 (unsigned long long)s.rx_frames, (unsigned long long)s.tx_frames,
+			 (unsigned long long)P.sh->tcp_accepted, (unsigned long long)P.sh->tcp_connects,
 			 (unsigned long long)s.tcp_rx, (unsigned long long)s.tcp_tx,
-			 (unsigned long long)s.tcp_retrans, (unsigned long long)s.tcp_rst_tx,
+			 (unsigned long long)s.tcp_retrans, (unsigned long long)s.tcp_rto,
+			 (unsigned long long)s.tcp_rst_tx,
 			 (unsigned long long)s.udp_rx, (unsigned long long)s.udp_tx,
 			 (unsigned long long)s.arp_rx, s.sockets_in_use,
 			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer);

@@ -27,6 +27,9 @@ struct shared_head {
 	uint32_t max_sockets;
 	uint64_t next_deadline;
 	uint64_t rx_calls, rx_frames;
+	/* TCP connections accepted and connects started, for `usnet stat`
+	 * (the stack counts segments, not connections). */
+	uint64_t tcp_accepted, tcp_connects;
 };
 
 struct prov {

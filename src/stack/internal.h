@@ -178,6 +178,7 @@ struct sock {
 	uint32_t recover;              /* snd_max when recovery began */
 	uint32_t high_rxt;             /* highest retransmitted seq in recovery */
 	uint32_t rxt_round;            /* snd_max when the holes were last retransmitted */
+	uint32_t rxt_tick;             /* ~ms clock (now >> 20) of that round */
 	uint32_t cwnd_acc;             /* bytes acked toward a cwnd increment */
 	/* CUBIC (RFC 9438) */
 	uint32_t cub_wmax, cub_k_ms, cub_epoch_ms, cub_west, cub_origin;
@@ -346,6 +347,7 @@ void sock_notify(struct net_ctx *c, struct sock *s);
 void port_insert(struct usnet_stack *st, int32_t i);
 void port_remove(struct usnet_stack *st, int32_t i);
 int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport);
+int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
 int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags);
 void conn_insert(struct usnet_stack *st, int32_t i);
 void conn_remove(struct usnet_stack *st, int32_t i);

@@ -137,6 +137,35 @@ int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lpo
 	return wild;
 }
 
+/* The UDP socket a datagram from (rip, rport) to (lip, lport) belongs to.
+ * Several sockets may share a port (SO_REUSEADDR/SO_REUSEPORT); as on Linux
+ * the most specific wins: one connected to exactly this sender, then one
+ * bound to lip, then one bound to the wildcard address.  A socket connected
+ * to another sender never gets it. */
+int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+	int32_t best = NIL;
+	int best_score = 0;
+	for (int32_t i = st->port_hash[port_hashfn(st, lport)]; i != NIL; i = st->socks[i].pnext) {
+		struct sock *s = &st->socks[i];
+		if (s->type != USNET_SOCK_DGRAM || s->lport != lport)
+			continue;
+		if (s->lip != lip && s->lip != 0)
+			continue;
+		int score = s->lip != 0 ? 2 : 1;
+		if (s->flags & SF_CONNECTED) {
+			if (s->rip != rip || s->rport != rport)
+				continue;
+			score += 4;
+		}
+		if (score > best_score) {
+			best = i;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
 /* Whether binding (lip, lport) conflicts with a bound socket; want_flags are
  * the binder's SF_REUSEADDR/SF_REUSEPORT. */
 int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags)
@@ -148,6 +177,10 @@ int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, 
 		if (s->lip != lip && s->lip != 0 && lip != 0)
 			continue;
 		if ((want_flags & SF_REUSEPORT) && (s->flags & SF_REUSEPORT))
+			continue;
+		/* UDP sockets share a port when all of them ask for SO_REUSEADDR
+		 * (Linux; iperf3's server relies on it). */
+		if (type == USNET_SOCK_DGRAM && (want_flags & SF_REUSEADDR) && (s->flags & SF_REUSEADDR))
 			continue;
 		/* SO_REUSEADDR lets a new socket bind over connections that are
 		 * not listening (TIME_WAIT and the like), as on Linux. */

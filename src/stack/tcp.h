@@ -28,6 +28,7 @@
 #define TCP_DUPTHRESH      3u
 #define TCP_OPT_SPACE     40u
 #define TCP_CHALLENGE_PER_S 1000u
+#define TCP_TX_RETRY_NS  (1 * NS_PER_MS)   /* retry after the netif had no buffer */
 /* Out-of-order records a connection may hold (each takes >= one chunk). */
 #define TCP_OOO_MAX_RECORDS(s) (16u + (s)->rcvbuf / 1024u)
 

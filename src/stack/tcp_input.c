@@ -335,10 +335,14 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 		/* Lost retransmission: data sent after the holes were resent has
 		 * been SACKed, yet the holes remain; resend them once more rather
 		 * than wait for the timeout. */
-		if ((s->flags & SF_IN_RECOVERY) && seq_gt(s->high_sacked, s->rxt_round) &&
-		    seq_gt(s->high_rxt, s->snd_una) && seq_gt(ack, s->snd_una) == 0) {
+		if ((s->flags & SF_IN_RECOVERY) && seq_gt(s->high_rxt, s->snd_una) &&
+		    (seq_gt(s->high_sacked, s->rxt_round) ||
+		     /* ...or the round is over two RTTs old and ACKs keep coming
+		      * (a time-based check in the spirit of RFC 8985). */
+		     (uint32_t)(c->now >> 20) - s->rxt_tick > (s->srtt_us >> 9) + 2)) {
 			s->high_rxt = s->snd_una;
 			s->rxt_round = s->snd_max;
+			s->rxt_tick = (uint32_t)(c->now >> 20);
 		}
 	}
 
@@ -448,6 +452,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 			tcp_cc(s)->on_loss(s, c->now);
 			s->high_rxt = s->snd_una;
 			s->rxt_round = s->snd_max;
+			s->rxt_tick = (uint32_t)(c->now >> 20);
 			uint32_t n = tcp_retransmit_at(c, s, s->snd_una, s->mss);
 			s->high_rxt = s->snd_una + n;
 			if (s->flags & SF_SACK_OK)

@@ -52,7 +52,7 @@ static uint32_t tcp_select_window(struct sock *s)
 static int tcp_send_data(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t len);
 static uint32_t emss(const struct sock *s);
 
-#define TCP_PTO_MIN_US 10000u
+#define TCP_PTO_MIN_US 2000u   /* timers are exact: only a floor against RTT noise */
 
 /* Tail-loss probe (RFC 8985 section 7): with SACK, more than one segment
  * in flight and no recovery under way, probe after ~2 RTT rather than wait
@@ -455,8 +455,13 @@ void tcp_output(struct net_ctx *c, struct sock *s)
 				break;
 		}
 		int n = tcp_send_data(c, s, s->snd_nxt, len);
-		if (n <= 0)
+		if (n <= 0) {
+			/* No frame buffer (the netif's ring is full): with nothing in
+			 * flight no ACK will come to restart us, so retry shortly. */
+			if (n < 0 && s->snd_una == s->snd_max && s->timer_at[TMR_RTO] == UINT64_MAX)
+				timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + TCP_TX_RETRY_NS);
 			break;
+		}
 		s->snd_nxt += (uint32_t)n;
 	}
 	if (s->flags & SF_ACK_NOW)

@@ -63,7 +63,10 @@ static void tcp_rto_expired(struct net_ctx *c, struct sock *s)
 		return;
 	}
 	if (s->snd_una == s->snd_max) {
-		return;   /* nothing outstanding (raced with an ACK) */
+		/* Nothing outstanding: a retry after the netif ran out of
+		 * buffers, or a race with an ACK.  Send what is queued. */
+		tcp_output(c, s);
+		return;
 	}
 	if (s->backoff >= TCP_MAX_BACKOFF) {
 		tcp_drop(c, s, USNET_ETIMEDOUT);

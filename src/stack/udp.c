@@ -33,10 +33,8 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 		}
 	}
 	uint16_t sport = rd16(p + UDP_SPORT), dport = rd16(p + UDP_DPORT);
-	int32_t i = port_lookup(st, USNET_SOCK_DGRAM, dst == st->cfg.ip ? dst : 0, dport);
+	int32_t i = udp_port_lookup(st, dst == st->cfg.ip ? dst : 0, dport, src, sport);
 	struct sock *s = i == NIL ? NULL : sk(st, i);
-	if (s && (s->flags & SF_CONNECTED) && (s->rip != src || s->rport != sport))
-		s = NULL;
 	if (!s) {
 		st->stats.udp_no_port++;
 		if (dst == st->cfg.ip)

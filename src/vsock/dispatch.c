@@ -83,6 +83,13 @@ long vsock_dispatch(struct usnet_syscall *sc)
 		if (!in_vm_child())
 			vsock_close_range((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
 		return USNET_HOOK_PASS;
+	case SYS_exit_group:
+		/* The process's user sockets close now, as its fds do on Linux (a
+		 * socket another process still holds stays open), rather than when
+		 * the progress thread of a survivor notices the process is gone. */
+		if (!in_vm_child())
+			vsock_close_range(0, ~0u, 0);
+		return USNET_HOOK_PASS;
 	case SYS_dup2:
 	case SYS_dup3:
 		if (in_vm_child())

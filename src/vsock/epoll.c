@@ -44,6 +44,8 @@ struct ep_set {
 	int32_t *index;      /* fd -> item + 1 (a sparse mapping, vsock_fdmap_size entries) */
 };
 
+unsigned char vsock_epoll_hint[VSOCK_EPOLL_HINT_MAX];
+
 static struct ep_set sets[MAX_SETS];
 static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
 /* How many sets hold each fd (only fds below this size are counted). */
@@ -263,6 +265,26 @@ out:
 	return r;
 }
 
+/* Whether fd, a kernel fd the switch does not track, is an epoll fd that
+ * must be nested in epfd's side list: the program may add user sockets to it
+ * later, and their readiness has to reach epfd.  Asked of the kernel only on
+ * EPOLL_CTL_ADD (removing an fd an epoll fd does not hold says ENOENT for an
+ * epoll fd only); later calls find the nested item. */
+static bool untracked_epoll(int epfd, int op, int fd)
+{
+	if (op == EPOLL_CTL_ADD) {
+		struct epoll_event ev = { 0 };
+		return vsock_maybe_epoll(fd) && fd != vsock_bell_fd() &&
+		       vsock_sys(SYS_epoll_ctl, fd, EPOLL_CTL_DEL, vsock_bell_fd(), &ev, 0, 0) == -ENOENT;
+	}
+	pthread_mutex_lock(&ep_lock);
+	struct ep_set *st = set_of(epfd);
+	struct ep_item *it = st ? find(st, fd) : NULL;
+	bool nested = it && it->nested;
+	pthread_mutex_unlock(&ep_lock);
+	return nested;
+}
+
 static long epoll_ctl_call(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	int32_t e = vsock_fd_entry(fd);
@@ -273,9 +295,10 @@ static long epoll_ctl_call(int epfd, int op, int fd, struct epoll_event *ev)
 			return vsock_sys(SYS_epoll_ctl, epfd, op, kfd, ev, 0, 0);
 		return ctl_user(epfd, op, fd, ev, false);
 	}
-	if (e < 0) {
+	if (e < 0 || untracked_epoll(epfd, op, fd)) {
 		/* An epoll fd inside another: the kernel nests the real ones; the
-		 * side list adds the inner fd's user readiness. */
+		 * side list adds the inner fd's user readiness (now, or once the
+		 * inner fd gets user sockets of its own). */
 		long r = vsock_sys(SYS_epoll_ctl, epfd, op, fd, ev, 0, 0);
 		if (r < 0)
 			return r;
@@ -360,6 +383,15 @@ long vsock_epoll_call(struct usnet_syscall *sc)
 {
 	long *a = sc->args;
 	switch (sc->nr) {
+#ifdef SYS_epoll_create
+	case SYS_epoll_create:
+#endif
+	case SYS_epoll_create1: {
+		long fd = vsock_sys(sc->nr, a[0], 0, 0, 0, 0, 0);
+		if (fd >= 0 && fd < VSOCK_EPOLL_HINT_MAX)
+			vsock_epoll_hint[fd] = 1;
+		return fd;
+	}
 	case SYS_epoll_ctl:
 		return epoll_ctl_call((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
 	case SYS_epoll_wait:

@@ -18,7 +18,9 @@ enum call_kind {
 	K_FD01,       /* args[0] or args[1] (dup2, dup3, sendfile) */
 	K_SOCKET,     /* socket(): AF_INET and AF_INET6 only */
 	K_FDSET,      /* poll/select: any user fd in the process */
-	K_EPOLL_CTL,  /* args[0] tracked epoll or args[2] a user fd */
+	K_EPOLL_CTL,  /* args[0] tracked epoll or args[2] a user fd or (ADD) an epoll fd */
+	K_EPOLL_NEW,  /* epoll_create*: noted by the switch */
+	K_EXIT,       /* exit_group: the process's user sockets are released first */
 	K_RANGE,      /* close_range */
 	K_SIGACTION,  /* rt_sigaction: noted, then passed */
 };
@@ -41,6 +43,11 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_socket] = K_SOCKET,
 	[SYS_poll] = K_FDSET, [SYS_ppoll] = K_FDSET, [SYS_select] = K_FDSET, [SYS_pselect6] = K_FDSET,
 	[SYS_epoll_ctl] = K_EPOLL_CTL,
+#ifdef SYS_epoll_create
+	[SYS_epoll_create] = K_EPOLL_NEW,
+#endif
+	[SYS_epoll_create1] = K_EPOLL_NEW,
+	[SYS_exit_group] = K_EXIT,
 	[SYS_close_range] = K_RANGE,
 	[SYS_rt_sigaction] = K_SIGACTION,
 };
@@ -177,12 +184,16 @@ long vsock_handler(struct usnet_syscall *sc)
 		break;
 	case K_FDSET:
 	case K_RANGE:
+	case K_EXIT:
 		if (atomic_load_explicit(&vsock_user_fds, memory_order_relaxed) == 0)
 			return USNET_HOOK_PASS;
 		break;
 	case K_EPOLL_CTL:
-		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_fd_entry((int)sc->args[2]))
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_fd_entry((int)sc->args[2]) &&
+		    !(sc->args[1] == EPOLL_CTL_ADD && vsock_maybe_epoll(sc->args[2])))
 			return USNET_HOOK_PASS;
+		break;
+	case K_EPOLL_NEW:
 		break;
 	case K_SIGACTION:
 		note_sigaction(sc);

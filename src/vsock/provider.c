@@ -129,8 +129,13 @@ uint32_t vsock_slot_events(struct vsock_slot *s)
 	return vsock_prov->poll(vsock_prov_ctx, s->ps);
 }
 
+_Atomic uint64_t vsock_app_progress_ns;
+
 void vsock_provider_progress(void)
 {
-	if (vsock_prov && vsock_prov->progress)
-		vsock_prov->progress(vsock_prov_ctx, vsock_now_ns());
+	if (vsock_prov && vsock_prov->progress) {
+		uint64_t now = vsock_now_ns();
+		atomic_store_explicit(&vsock_app_progress_ns, now, memory_order_relaxed);
+		vsock_prov->progress(vsock_prov_ctx, now);
+	}
 }

@@ -78,6 +78,18 @@ static inline int32_t vsock_fd_entry(long fd)
 		return 0;
 	return atomic_load_explicit(&vsock_fdmap[fd], memory_order_acquire);
 }
+/* Kernel epoll fds this process created (set by epoll_create*, never
+ * cleared: a hint, confirmed with the kernel before it is acted on).  An
+ * epoll fd nested in another before it holds any user socket is found
+ * through it.  Fds past the end are never hinted. */
+#define VSOCK_EPOLL_HINT_MAX 65536
+extern unsigned char vsock_epoll_hint[VSOCK_EPOLL_HINT_MAX];
+static inline bool vsock_maybe_epoll(long fd)
+{
+	return fd >= 0 && fd < VSOCK_EPOLL_HINT_MAX && vsock_epoll_hint[fd];
+}
+/* When a thread of the program last ran the provider (vsock_provider_progress). */
+extern _Atomic uint64_t vsock_app_progress_ns;
 /* The slot of fd, or NULL when fd is not a user socket. */
 static inline struct vsock_slot *vsock_fd_slot(long fd)
 {

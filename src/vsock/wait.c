@@ -208,6 +208,10 @@ int vsock_wait_slot(struct vsock_slot *s, uint32_t events, int64_t deadline)
 
 static _Atomic unsigned progress_generation = ~0u;
 
+/* How long after the program's last turn at the stack the progress thread
+ * leaves incoming frames to it. */
+#define APP_ACTIVE_NS 1000000ull
+
 static void *progress_main(void *arg)
 {
 	(void)arg;
@@ -227,12 +231,23 @@ static void *progress_main(void *arg)
 		struct pollfd pf[8];
 		int fds[8];
 		int n = vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, fds, 8) : 0;
-		for (int i = 0; i < n; i++)
-			pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 		now = vsock_now_ns();
 		uint64_t wait = next > now ? next - now : 0;
 		if (wait > 100000000ull)
 			wait = 100000000ull;
+		/* While the program itself runs the stack (a thread of it sleeps
+		 * on the same wait fds, or made a socket call just now), frames
+		 * are its to take: waking on them too would only contend for the
+		 * stack's lock and the CPU.  Timers are still kept, and the wait
+		 * fds are looked at again within APP_ACTIVE_NS. */
+		if (atomic_load_explicit(&vsock_shm->sleepers, memory_order_relaxed) > 0 ||
+		    now - atomic_load_explicit(&vsock_app_progress_ns, memory_order_relaxed) < APP_ACTIVE_NS) {
+			n = 0;
+			if (wait > APP_ACTIVE_NS)
+				wait = APP_ACTIVE_NS;
+		}
+		for (int i = 0; i < n; i++)
+			pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 		struct timespec ts = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) };
 		vsock_sys(SYS_ppoll, pf, n, &ts, NULL, 0, 0);
 	}

@@ -235,11 +235,9 @@ t_iperf3() {
     under_usnet 120 iperf3 -s -p 5201
     if ! wait_port "$SIP" 5201; then fail iperf3 "server did not listen: $(log_tail)"; stop_ns; return; fi
     sleep 0.5
-    local name args out names="tcp tcp_reverse"
-    # UDP needs two UDP sockets on one port (iperf3's server binds a new one
-    # with SO_REUSEADDR after connecting the first); the stack refuses that
-    # for now, so UDP runs only when asked for: tests/apps/run.sh iperf3_udp
-    [[ "$ONLY" == *" iperf3_udp "* ]] && names="udp udp_reverse"
+    # UDP: iperf3's server connects its UDP socket to the client and binds a
+    # second one to the same port (SO_REUSEADDR) for the next client.
+    local name args out names="tcp tcp_reverse udp udp_reverse"
     for name in $names; do
         case $name in
             tcp) args="" ;; tcp_reverse) args="-R" ;;
@@ -426,8 +424,37 @@ print(ok, part, refused, u.getsockname()[0])
     stop_ns
 }
 
-for t in python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client; do
+# ---- usnet demo: nginx under usnet on a veth pair, curl on the kernel --------
+t_demo() {
+    need_cmd nginx curl ethtool || { skip usnet_demo "needs nginx, curl and ethtool"; return; }
+    local out rc
+    out=$(timeout 120 "$USNET" demo --requests 3 --mib 2 2>&1); rc=$?
+    local sum
+    sum=$(printf '%s\n' "$out" | sed -n 's/^ *sha256: *\([0-9a-f]\{64\}\) served$/\1/p')
+    if [ $rc -eq 0 ] && [ -n "$sum" ] &&
+       printf '%s\n' "$out" | grep -q "^  requests: 3 of 3 completed.*, 3 intact$" &&
+       printf '%s\n' "$out" | grep -q "^  bytes: *6291456 moved" &&
+       printf '%s\n' "$out" | grep -q "^ *$sum received (every copy)$" &&
+       printf '%s\n' "$out" | grep -q "^  stack: *[3-9][0-9]* connections accepted, [1-9][0-9]* segments in" &&
+       printf '%s\n' "$out" | grep -q "^  OK: "; then
+        pass usnet_demo
+    else
+        fail usnet_demo "status $rc: $(printf '%s' "$out" | tr '\n' ' ' | tail -c 300)"
+    fi
+    # Its one-line errors: a bad option, and not root.
+    out=$("$USNET" demo --backend nope 2>&1); rc=$?
+    local nonroot
+    nonroot=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$USNET" demo 2>&1); local nrc=$?
+    if [ $rc -eq 2 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] && [[ "$out" == "usnet demo: bad option --backend nope"* ]] &&
+       [ $nrc -eq 1 ] && [[ "$nonroot" == "usnet demo: needs root"* ]]; then
+        pass usnet_demo_errors
+    else
+        fail usnet_demo_errors "bad option: status $rc '$out'; not root: status $nrc '$nonroot'"
+    fi
+}
+
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client; do
     want "$t" && "t_$t"
 done
-[[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3
+[[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half
 exit 0

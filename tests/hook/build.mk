@@ -4,9 +4,10 @@ HOOK_TEST_DIR := $(B)/hook/tests
 TEST_SUITES += tests/hook/run.sh
 TEST_DEPS += $(HOOK_TEST_DIR)/probe $(HOOK_TEST_DIR)/libhookraw.so $(HOOK_TEST_DIR)/api_probe
 
-$(HOOK_TEST_DIR)/probe: tests/hook/probe.c tests/hook/probe_vector.c
+HOOK_PROBE_SRCS := tests/hook/probe.c tests/hook/probe_vector.c tests/hook/probe_sigmask.c
+$(HOOK_TEST_DIR)/probe: $(HOOK_PROBE_SRCS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -o $@ tests/hook/probe.c tests/hook/probe_vector.c -ldl -lpthread
+	$(CC) $(CFLAGS_COMMON) -o $@ $(HOOK_PROBE_SRCS) -ldl -lpthread
 
 $(HOOK_TEST_DIR)/libhookraw.so: tests/hook/hookraw_lib.c
 	@mkdir -p $(dir $@)

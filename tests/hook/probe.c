@@ -23,6 +23,8 @@
  *                                      match the run without the hook)
  *   probe null-call                    calls a null function pointer (must be reported)
  *   probe exec-noenv N                 execve "probe inline N" with an empty environment
+ *   probe sigmask N                    the program's signal mask kept (probe_sigmask.c),
+ *                                      then N inline calls
  *   probe mix N                        N getppid, N write(/dev/null), N failing chdir,
  *                                      N lseek (for comparing with strace -f -c)
  */
@@ -244,6 +246,7 @@ static long redzone_once(void)
 /* --- vector registers --- */
 int vector_check(long n);   /* probe_vector.c */
 int vector_rewrite_check(long n);
+int sigmask_check(long n);      /* probe_sigmask.c */
 
 int main(int argc, char **argv)
 {
@@ -381,6 +384,8 @@ int main(int argc, char **argv)
 			enosys += r == -ENOSYS;
 		}
 		printf("enosys %d\n", enosys);
+	} else if (!strcmp(t, "sigmask")) {
+		return sigmask_check(n);
 	} else if (!strcmp(t, "null-call")) {
 		void (*volatile fn)(void) = NULL;
 		fn();

@@ -82,6 +82,8 @@ for mode in rewrite sud auto; do
     expect_count "hook-$mode-fork" "$mode" 201 fork 100
     expect_count "hook-$mode-signals" "$mode" 20 signals 20
     expect_count "hook-$mode-redzone" "$mode" 100 redzone 100
+    # the program's own signal mask survives SUD's signal return
+    expect_count "hook-$mode-sigmask" "$mode" 10 sigmask 10
     # AVX2 then AVX-512 (when present) rounds
     if grep -qw avx512f /proc/cpuinfo; then
         expect_count "hook-$mode-vector" "$mode" 200 vector 100
@@ -128,7 +130,7 @@ done
 # callbacks: the entry issues the call itself); the probe checks itself ---
 for mode in rewrite sud auto; do
     for t in "signals 20" "redzone 100" "vector 100" "vector-rewrite 20" "threads 4 100" \
-             "clone-vm 50" "vfork-exec 10" "spawn 10" "fork 10" "jit-wx 10"; do
+             "clone-vm 50" "vfork-exec 10" "spawn 10" "fork 10" "jit-wx 10" "sigmask 10"; do
         set -- $t
         name=hook-$mode-fast-$1
         out=$(USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" "$@" 2>&1)
@@ -214,6 +216,21 @@ if need_cmd go; then
             # RawSyscall N times, each checked against os.Getppid (another raw call)
             if [ "$out" = ok ] && [ "$got" = 2000 ]; then pass "$name"; else fail "$name" "output '$out', counted $got getppid, expected 2000"; fi
         done
+        # goroutines making raw calls with their small stacks nearly full,
+        # traced line by line (the handler's largest frames): the hook must
+        # run it on its own stack
+        for mode in rewrite sud auto; do
+            name=hook-$mode-go-small-stacks
+            out=$(timeout "$T" "$USNET" trace -o "$tmp/go.lines" --hook "$mode" -- "$GODIR/goprobe" deep 40 3 2>&1)
+            rc=$?
+            got=$(grep -c '^\[[0-9]*\] getppid(' "$tmp/go.lines")
+            # 40 goroutines x 3 rounds x 401 levels, plus one os.Getppid
+            if [ "$rc" -eq 0 ] && [ "$out" = ok ] && [ "$got" = 48121 ]; then
+                pass "$name"
+            else
+                fail "$name" "status $rc, output '$(echo "$out" | head -c 200 | tr '\n' ' ')', $got getppid lines, expected 48121"
+            fi
+        done
     else
         fail hook-go-build "go build failed: $(tail -3 "$tmp/go-build.log" | tr '\n' ' ')"
     fi
@@ -286,5 +303,17 @@ else
     else
         fail "$name" "status $rc: $(head -c 200 "$tmp/nobody2.err" | tr '\n' ' ')"
     fi
+    # SUD alone (auto falls back to it): the signal mask is kept
+    for mode in auto sud; do
+        name=hook-nonroot-$mode-sigmask
+        as_nobody "$USNET" trace -c -o "$tmp/nobody/sigmask-$mode.table" --hook "$mode" -- "$PROBE" sigmask 10 2>"$tmp/nobody3.err"
+        rc=$?
+        got=$(count getppid "$tmp/nobody/sigmask-$mode.table" 2>/dev/null)
+        if [ "$rc" -eq 0 ] && [ "$got" = 10 ]; then
+            pass "$name"
+        else
+            fail "$name" "status $rc, counted $got: $(head -c 200 "$tmp/nobody3.err" | tr '\n' ' ')"
+        fi
+    done
 fi
 exit 0

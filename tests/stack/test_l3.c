@@ -212,6 +212,59 @@ int test_udp_socket(void)
 	return 0;
 }
 
+/* Sockets sharing a UDP port with SO_REUSEADDR (iperf3's server connects one
+ * and binds the next): each datagram goes to the most specific socket. */
+int test_udp_reuseaddr_delivery(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct usnet_addr any = { 0, 7777 }, ours = { T_IP_US, 7777 };
+	int32_t wild = usnet_socket(e.st, USNET_SOCK_DGRAM);
+	int32_t conn = usnet_socket(e.st, USNET_SOCK_DGRAM);
+	int32_t spec = usnet_socket(e.st, USNET_SOCK_DGRAM);
+	CHECK(usnet_setsockopt(e.st, conn, USNET_SO_REUSEADDR, 1) == 0);
+	CHECK(usnet_bind(e.st, conn, &any) == 0);
+	/* Without SO_REUSEADDR on both, the port is taken. */
+	CHECK(usnet_bind(e.st, wild, &any) == -USNET_EADDRINUSE);
+	CHECK(usnet_setsockopt(e.st, wild, USNET_SO_REUSEADDR, 1) == 0);
+	CHECK(usnet_bind(e.st, wild, &any) == 0);
+	struct usnet_addr peer = { T_IP_PEER, 5555 };
+	CHECK(usnet_connect(e.st, &e.io, conn, &peer, e.now) == 0);
+	uint8_t f[200];
+	char buf[16];
+	/* The connected socket gets its sender's datagrams, the wildcard the rest,
+	 * whichever order they were bound in. */
+	tenv_input(&e, f, t_udp_frame(f, 5555, 7777, (const uint8_t *)"c", 1));
+	tenv_input(&e, f, t_udp_frame(f, 5556, 7777, (const uint8_t *)"w", 1));
+	CHECK(usnet_recv(e.st, &e.io, conn, buf, sizeof buf, 0, e.now) == 1 && buf[0] == 'c');
+	CHECK(usnet_recv(e.st, &e.io, conn, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	CHECK(usnet_recv(e.st, &e.io, wild, buf, sizeof buf, 0, e.now) == 1 && buf[0] == 'w');
+	CHECK(usnet_recv(e.st, &e.io, wild, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	/* A socket bound to our address beats the wildcard, not the connected one. */
+	CHECK(usnet_setsockopt(e.st, spec, USNET_SO_REUSEADDR, 1) == 0);
+	CHECK(usnet_bind(e.st, spec, &ours) == 0);
+	tenv_input(&e, f, t_udp_frame(f, 5557, 7777, (const uint8_t *)"s", 1));
+	tenv_input(&e, f, t_udp_frame(f, 5555, 7777, (const uint8_t *)"C", 1));
+	CHECK(usnet_recv(e.st, &e.io, spec, buf, sizeof buf, 0, e.now) == 1 && buf[0] == 's');
+	CHECK(usnet_recv(e.st, &e.io, wild, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	CHECK(usnet_recv(e.st, &e.io, conn, buf, sizeof buf, 0, e.now) == 1 && buf[0] == 'C');
+	/* Once the connected socket is closed its sender's datagrams go to the
+	 * most specific bound socket. */
+	usnet_close(e.st, &e.io, conn, e.now);
+	tenv_input(&e, f, t_udp_frame(f, 5555, 7777, (const uint8_t *)"x", 1));
+	CHECK(usnet_recv(e.st, &e.io, spec, buf, sizeof buf, 0, e.now) == 1 && buf[0] == 'x');
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.udp_no_port == 0);
+	usnet_close(e.st, &e.io, spec, e.now);
+	usnet_close(e.st, &e.io, wild, e.now);
+	/* With no socket left the port is unreachable again. */
+	tenv_input(&e, f, t_udp_frame(f, 5555, 7777, (const uint8_t *)"x", 1));
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.udp_no_port == 1 && s.sockets_in_use == 0 && s.buffers_in_use == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
 /* Fragments of a UDP datagram of len bytes, 8-aligned pieces of fsize. */
 static unsigned make_frags(uint8_t frames[][1600], uint32_t *lens, uint16_t id, const uint8_t *data, uint32_t len,
 			   uint32_t fsize)

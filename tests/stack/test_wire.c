@@ -187,10 +187,10 @@ static int run_pair(unsigned loss, unsigned reorder, unsigned dup, unsigned corr
 		struct usnet_stack_stats xa, xb;
 		usnet_stack_stats(A.st, &xa);
 		usnet_stack_stats(B.st, &xb);
-		fprintf(stderr, "virtual %.3f s; A retrans %llu rto %u cwnd %u srtt %u; B retrans %llu cwnd %u; timeouts %llu/%llu recoveries %llu/%llu\n",
+		fprintf(stderr, "virtual %.3f s; A retrans %llu rto %u cwnd %u srtt %u; B retrans %llu cwnd %u; timeouts %llu/%llu recoveries %llu/%llu tlp %llu/%llu\n",
 			(double)(A.now - (end - max_virtual_s * SEC)) / 1e9, (unsigned long long)ia.total_retrans, ia.rto_us, ia.cwnd, ia.rtt_us,
 			(unsigned long long)ib.total_retrans, ib.cwnd, (unsigned long long)xa.tcp_rto, (unsigned long long)xb.tcp_rto,
-			(unsigned long long)xa.tcp_recovery, (unsigned long long)xb.tcp_recovery);
+			(unsigned long long)xa.tcp_recovery, (unsigned long long)xb.tcp_recovery, (unsigned long long)xa.tcp_tlp, (unsigned long long)xb.tcp_tlp);
 	}
 	if (rc || pa.bad || pb.bad || pa.recvd != bytes || pb.recvd != bytes) {
 		struct usnet_tcp_info ia, ib;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench/hook/count_insns.sh — instructions one hooked getppid() executes,
+# from the libc wrapper's first instruction to its return (the trampoline,
+# the entry, the dispatcher and the system call itself), counted by
+# single-stepping under gdb: deterministic, unlike timings on a loaded
+# machine.  (callgrind cannot be used: valgrind does not let its client map
+# page 0, so only SUD would run under it.)
+#
+#   native                        the libc wrapper alone
+#   pass-through                  libusnet-trace.so without a tracer (no handler)
+#   handler answers               bench/hook/answer_getppid.so (no system call)
+#
+# The second call is counted: the first one also allocates the thread's hook
+# stack.
+set -u
+cd "$(dirname "$0")/../.."
+B=build
+H=$B/hook/bench
+command -v gdb >/dev/null || { echo "bench/hook: gdb is not installed" >&2; exit 1; }
+for f in "$B/libusnet-trace.so" "$H/getppid_loop" "$H/answer_getppid.so"; do
+    [ -e "$f" ] || { echo "bench/hook: $f missing: run make first" >&2; exit 1; }
+done
+script=$(mktemp /tmp/usnet-hook-insns.XXXXXX.py)
+trap 'rm -f "$script"' EXIT
+cat >"$script" <<'PY'
+import gdb
+gdb.execute("set pagination off")
+gdb.execute("set confirm off")
+gdb.execute("break main")
+gdb.execute("run 3")
+gdb.execute("break getppid")
+gdb.execute("continue")
+gdb.execute("continue")
+ret = int(gdb.parse_and_eval("*(unsigned long *)$sp"))
+n = 0
+while n < 100000:
+    gdb.execute("stepi", to_string=True)
+    n += 1
+    if int(gdb.parse_and_eval("$pc")) == ret:
+        break
+print("INSNS", n)
+gdb.execute("kill")
+PY
+count() {   # count PRELOAD: instructions of one getppid (PRELOAD may be empty)
+    local wrapper=""
+    [ -n "$1" ] && wrapper="set exec-wrapper env LD_PRELOAD=$1 USNET_TRACE_HOOK=rewrite"
+    timeout 120 gdb -q -batch -ex "$wrapper" -x "$script" "$H/getppid_loop" 2>/dev/null |
+        awk '$1 == "INSNS" { print $2 }'
+}
+printf '%-34s %s\n' "getppid" "instructions"
+printf '%-34s %s\n' "native" "$(count "")"
+printf '%-34s %s\n' "hooked by rewriting, pass-through" "$(count "$PWD/$B/libusnet-trace.so")"
+printf '%-34s %s\n' "hooked, the handler answers" "$(count "$PWD/$H/answer_getppid.so")"
