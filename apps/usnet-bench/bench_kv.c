@@ -6,7 +6,6 @@
  * "version" to know the server has caught up).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +27,10 @@ struct kv_conn {
 };
 
 struct kv_thread {
-	pthread_t tid;
-	int index;
-	const struct bench_config *cfg;
+	struct bench_client cl;      /* first: see struct bench_client */
 	const struct bench_zipf *zipf;
-	struct netloop *loop;
 	struct kv_conn *conns;
-	int nconns, up, failed;
 	uint64_t rng;
-	uint64_t start_ns, end_ns;
-	struct bench_samples samples;
-	uint64_t errors;
 	/* preload (thread 0) */
 	struct kv_conn *pre;
 	uint32_t pre_next;         /* next item to store */
@@ -57,24 +49,12 @@ static int key_text(char *p, uint32_t k)
 
 static void conn_send(struct kv_thread *t, struct kv_conn *c)
 {
-	while (c->reqsent < c->reqlen) {
-		long n = netloop_send(t->loop, c->id, c->req + c->reqsent, c->reqlen - c->reqsent);
-		if (n == -EAGAIN) {
-			netloop_want_write(t->loop, c->id, 1);
-			return;
-		}
-		if (n < 0) {
-			t->errors++;
-			return;
-		}
-		c->reqsent += (size_t)n;
-	}
-	netloop_want_write(t->loop, c->id, 0);
+	bench_client_send(&t->cl, c->id, c->req, c->reqlen, &c->reqsent);
 }
 
 static void next_request(struct kv_thread *t, struct kv_conn *c)
 {
-	const struct bench_config *cfg = t->cfg;
+	const struct bench_config *cfg = t->cl.cfg;
 	uint32_t k = (uint32_t)bench_zipf_next(t->zipf, bench_rand01(&t->rng));
 	char key[16];
 	key_text(key, k);
@@ -105,11 +85,7 @@ static int reply_complete(const struct kv_conn *c)
 
 static void conn_dead(struct kv_thread *t, struct kv_conn *c)
 {
-	t->errors++;
-	netloop_close(t->loop, c->id);
-	c->id = -1;
-	if (!c->connected)
-		t->failed++;
+	bench_client_drop(&t->cl, &c->id, c->connected);
 }
 
 /* ---- preload ---------------------------------------------------------- */
@@ -117,7 +93,7 @@ static void conn_dead(struct kv_thread *t, struct kv_conn *c)
 static void preload_pump(struct kv_thread *t)
 {
 	struct kv_conn *c = t->pre;
-	uint32_t n = t->cfg->keys;
+	uint32_t n = t->cl.cfg->keys;
 	for (;;) {
 		if (t->preoff == t->prelen) {
 			if (t->pre_next > n)
@@ -135,13 +111,13 @@ static void preload_pump(struct kv_thread *t)
 				t->pre_next = n + 1;
 			}
 		}
-		long s = netloop_send(t->loop, c->id, t->prebuf + t->preoff, t->prelen - t->preoff);
+		long s = netloop_send(t->cl.loop, c->id, t->prebuf + t->preoff, t->prelen - t->preoff);
 		if (s == -EAGAIN) {
-			netloop_want_write(t->loop, c->id, 1);
+			netloop_want_write(t->cl.loop, c->id, 1);
 			return;
 		}
 		if (s < 0) {
-			t->errors++;
+			t->cl.errors++;
 			t->pre_done = -1;
 			return;
 		}
@@ -161,7 +137,7 @@ static void preload_ready(struct kv_thread *t, struct kv_conn *c, uint32_t ev)
 		return;
 	preload_pump(t);
 	for (;;) {
-		long n = netloop_recv(t->loop, c->id, c->reply + c->rlen, REPLY_MAX - 1 - c->rlen);
+		long n = netloop_recv(t->cl.loop, c->id, c->reply + c->rlen, REPLY_MAX - 1 - c->rlen);
 		if (n == -EAGAIN)
 			return;
 		if (n <= 0) {
@@ -186,16 +162,16 @@ static int preload(struct kv_thread *t)
 {
 	static struct kv_conn pre;
 	t->pre = &pre;
-	pre.id = netloop_connect(t->loop, t->cfg->host, t->cfg->port);
+	pre.id = netloop_connect(t->cl.loop, t->cl.cfg->host, t->cl.cfg->port);
 	if (pre.id < 0) {
 		fprintf(stderr, "usnet-bench kv: connect: %s\n", strerror(-pre.id));
 		return -1;
 	}
-	netloop_set_user(t->loop, pre.id, &pre);
+	netloop_set_user(t->cl.loop, pre.id, &pre);
 	uint64_t deadline = netloop_now_ns() + 120000000000ull;
 	while (!t->pre_done && !bench_stop && netloop_now_ns() < deadline)
-		netloop_poll(t->loop, 10);
-	netloop_close(t->loop, pre.id);
+		netloop_poll(t->cl.loop, 10);
+	netloop_close(t->cl.loop, pre.id);
 	t->pre = NULL;
 	return t->pre_done == 1 ? 0 : -1;
 }
@@ -221,7 +197,7 @@ static void kv_ready(struct netloop *l, int id, uint32_t ev, void *user)
 		if (!(ev & NETLOOP_EV_OUT))
 			return;
 		c->connected = 1;
-		t->up++;
+		t->cl.up++;
 		next_request(t, c);
 	} else if ((ev & NETLOOP_EV_OUT) && c->reqsent < c->reqlen) {
 		conn_send(t, c);
@@ -236,12 +212,10 @@ static void kv_ready(struct netloop *l, int id, uint32_t ev, void *user)
 		}
 		c->rlen += (size_t)n;
 		if (reply_complete(c)) {
-			uint64_t now = netloop_now_ns();
-			if (now >= t->start_ns && now < t->end_ns)
-				bench_samples_add(&t->samples, now - c->t0);
+			int over = bench_client_reply(&t->cl, c->t0);
 			if (c->reply[0] != 'S' && c->reply[0] != 'V' && c->reply[0] != 'E')
-				t->errors++;
-			if (now >= t->end_ns)
+				t->cl.errors++;
+			if (over)
 				return;
 			next_request(t, c);
 		} else if (c->rlen == REPLY_MAX) {
@@ -254,8 +228,8 @@ static void kv_ready(struct netloop *l, int id, uint32_t ev, void *user)
 static void *kv_main(void *arg)
 {
 	struct kv_thread *t = arg;
-	const struct bench_config *cfg = t->cfg;
-	if (t->index == 0) {
+	const struct bench_config *cfg = t->cl.cfg;
+	if (t->cl.index == 0) {
 		if (cfg->preload) {
 			uint64_t t0 = netloop_now_ns();
 			if (preload(t) < 0) {
@@ -269,101 +243,45 @@ static void *kv_main(void *arg)
 		atomic_store(&preload_finished, 1);
 	} else {
 		while (atomic_load(&preload_finished) == 0 && !bench_stop)
-			netloop_poll(t->loop, 10);
+			netloop_poll(t->cl.loop, 10);
 		if (atomic_load(&preload_finished) < 0)
 			return NULL;
 	}
-	/* No window yet: replies before it keep the connections busy but
-	 * are not measured. */
-	t->start_ns = t->end_ns = UINT64_MAX;
-	for (int i = 0; i < t->nconns; i++) {
-		struct kv_conn *c = &t->conns[i];
-		c->id = netloop_connect(t->loop, cfg->host, cfg->port);
-		if (c->id < 0) {
-			fprintf(stderr, "usnet-bench kv: connect: %s\n", strerror(-c->id));
-			t->failed++;
-			continue;
-		}
-		netloop_set_user(t->loop, c->id, c);
-	}
-	uint64_t deadline = netloop_now_ns() + 5000000000ull;
-	while (t->up + t->failed < t->nconns && !bench_stop && netloop_now_ns() < deadline)
-		netloop_poll(t->loop, 10);
-	uint64_t warm = (uint64_t)(cfg->seconds * 1e9 / 10);
-	if (warm > 500000000ull)
-		warm = 500000000ull;
-	t->start_ns = netloop_now_ns() + warm;
-	t->end_ns = t->start_ns + (uint64_t)(cfg->seconds * 1e9);
-	while (!bench_stop && netloop_now_ns() < t->end_ns)
-		netloop_poll(t->loop, 10);
-	for (int i = 0; i < t->nconns; i++)
-		if (t->conns[i].id >= 0)
-			netloop_close(t->loop, t->conns[i].id);
-	for (int i = 0; i < 5; i++)
-		netloop_poll(t->loop, 1);
+	bench_client_measure(&t->cl, "kv", t->conns, sizeof *t->conns);
 	return NULL;
 }
 
 int bench_kv(const struct bench_config *cfg)
 {
-	char err[256];
-	struct netloop_options net = cfg->net;
-	if (netloop_prepare(&net, cfg->threads, err, sizeof err) < 0) {
-		fprintf(stderr, "usnet-bench kv: %s\n", err);
-		return 1;
-	}
-	static struct bench_zipf zipf;
-	bench_zipf_init(&zipf, cfg->keys, cfg->theta);
-	struct kv_thread *th = calloc((size_t)cfg->threads, sizeof *th);
+	struct netloop_options net;
+	struct kv_thread *th = bench_prepare(cfg, "kv", &net, sizeof *th);
 	if (!th)
 		return 1;
+	static struct bench_zipf zipf;
+	bench_zipf_init(&zipf, cfg->keys, cfg->theta);
 	for (int i = 0; i < cfg->threads; i++) {
 		struct kv_thread *t = &th[i];
-		t->index = i;
-		t->cfg = cfg;
 		t->zipf = &zipf;
 		t->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
-		t->nconns = cfg->conns;
 		t->conns = calloc((size_t)cfg->conns, sizeof *t->conns);
 		if (!t->conns)
 			return 1;
-		t->loop = netloop_open(&net, i, kv_ready, t, err, sizeof err);
-		if (!t->loop) {
-			fprintf(stderr, "usnet-bench kv: thread %d: %s\n", i, err);
+		if (bench_client_open(&t->cl, "kv", cfg, i, &net, kv_ready, t) < 0)
 			return 1;
-		}
 	}
-	for (int i = 1; i < cfg->threads; i++)
-		pthread_create(&th[i].tid, NULL, kv_main, &th[i]);
-	kv_main(&th[0]);
-	for (int i = 1; i < cfg->threads; i++)
-		pthread_join(th[i].tid, NULL);
+	bench_client_run(th, sizeof *th, cfg->threads, kv_main);
 	int rc = 0;
 	if (atomic_load(&preload_finished) < 0) {
 		rc = 1;
 	} else {
-		struct bench_samples *parts = calloc((size_t)cfg->threads, sizeof *parts);
-		uint64_t errors = 0;
-		int failed = 0;
-		for (int i = 0; i < cfg->threads; i++) {
-			parts[i] = th[i].samples;
-			errors += th[i].errors;
-			failed += th[i].failed;
-		}
 		printf("kv: %d thread(s) x %d connection(s), %u items, %.0f%% sets, zipf %.2f, %s\n",
 		       cfg->threads, cfg->conns, cfg->keys, cfg->set_ratio * 100, cfg->theta,
 		       net.kernel ? "kernel sockets" : "usnet");
-		bench_report("requests", parts, cfg->threads, cfg->seconds, errors);
-		if (failed == cfg->threads * cfg->conns) {
-			fprintf(stderr, "usnet-bench kv: no connection could be made\n");
-			rc = 1;
-		}
-		free(parts);
+		rc = bench_client_report("kv", "requests", th, sizeof *th, cfg->threads);
 	}
 	for (int i = 0; i < cfg->threads; i++) {
-		netloop_close_loop(th[i].loop);
+		bench_client_close(&th[i].cl);
 		free(th[i].conns);
-		free(th[i].samples.ns);
 	}
 	netloop_finish(&net);
 	free(th);

@@ -153,23 +153,22 @@ static void pong_conn_ready(struct pong_thread *t, struct pong_conn *c, uint32_t
 	}
 }
 
+/* A new connection's state (netloop_accept_all). */
+static void *pong_adopt(struct netloop *l, int id)
+{
+	(void)l;
+	struct pong_conn *c = calloc(1, sizeof *c);
+	if (c)
+		c->id = id;
+	return c;
+}
+
 static void pong_ready(struct netloop *l, int id, uint32_t ev, void *user)
 {
 	struct pong_thread *t = netloop_ctx(l);
 	if (id == t->listener) {
-		for (;;) {
-			int cid = netloop_accept(l, id);
-			if (cid < 0)
-				return;
-			struct pong_conn *c = calloc(1, sizeof *c);
-			if (!c) {
-				netloop_close(l, cid);
-				continue;
-			}
-			c->id = cid;
-			netloop_set_user(l, cid, c);
-			pong_conn_ready(t, c, NETLOOP_EV_IN);
-		}
+		netloop_accept_all(l, id, pong_adopt);
+		return;
 	}
 	if (user)
 		pong_conn_ready(t, user, ev);
@@ -178,25 +177,17 @@ static void pong_ready(struct netloop *l, int id, uint32_t ev, void *user)
 static void *pong_main(void *arg)
 {
 	struct pong_thread *t = arg;
-	while (!bench_stop) {
-		int rc = netloop_poll(t->loop, 200);
-		if (rc < 0) {
-			fprintf(stderr, "usnet-bench ponger: thread %d: %s\n", t->index, strerror(-rc));
-			break;
-		}
-	}
+	int rc = netloop_run(t->loop, &bench_stop);
+	if (rc < 0)
+		fprintf(stderr, "usnet-bench ponger: thread %d: %s\n", t->index, strerror(-rc));
 	return NULL;
 }
 
 int bench_ponger(const struct bench_config *cfg)
 {
 	char err[256];
-	struct netloop_options net = cfg->net;
-	if (netloop_prepare(&net, cfg->threads, err, sizeof err) < 0) {
-		fprintf(stderr, "usnet-bench ponger: %s\n", err);
-		return 1;
-	}
-	struct pong_thread *th = calloc((size_t)cfg->threads, sizeof *th);
+	struct netloop_options net;
+	struct pong_thread *th = bench_prepare(cfg, "ponger", &net, sizeof *th);
 	if (!th)
 		return 1;
 	for (int i = 0; i < cfg->threads; i++) {

@@ -287,6 +287,20 @@ static void set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* Take a new connection's socket into the loop: no Nagle, watched for `mask`,
+ * no user pointer yet.  Closes it when it cannot be watched. */
+static int kernel_adopt(struct netloop *l, int fd, uint32_t mask)
+{
+	set_nodelay(fd);
+	int rc = kernel_watch(l, fd, mask, EPOLL_CTL_ADD);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	l->slots[fd].user = NULL;
+	return fd;
+}
+
 void *netloop_ctx(struct netloop *l)
 {
 	return l->ctx;
@@ -386,30 +400,31 @@ int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port)
 #endif
 }
 
+#ifdef NETLOOP_WITH_USNET
+/* Take a new connection's socket into the loop: no Nagle, no user pointer yet. */
+static void usnet_adopt(struct netloop *l, int s)
+{
+	usnet_setsockopt(l->st, s, USNET_TCP_NODELAY, 1);
+	struct netloop_slot *sl = slot_of(l, s);
+	if (sl)
+		sl->user = NULL;
+}
+#endif
+
 int netloop_accept(struct netloop *l, int listener)
 {
 	if (l->kernel) {
 		int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return -errno;
-		set_nodelay(fd);
-		int rc = kernel_watch(l, fd, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
-		if (rc < 0) {
-			close(fd);
-			return rc;
-		}
-		l->slots[fd].user = NULL;
-		return fd;
+		return kernel_adopt(l, fd, EPOLLIN | EPOLLRDHUP);
 	}
 #ifdef NETLOOP_WITH_USNET
 	struct usnet_addr peer;
 	int s = usnet_accept(l->st, l->io, listener, &peer, usnet_app_now());
 	if (s < 0)
 		return s;
-	usnet_setsockopt(l->st, s, USNET_TCP_NODELAY, 1);
-	struct netloop_slot *sl = slot_of(l, s);
-	if (sl)
-		sl->user = NULL;
+	usnet_adopt(l, s);
 	/* Data may have arrived with the handshake: look at it once. */
 	usnet_side_on_event(l->io, s, 0, 0);
 	return s;
@@ -418,13 +433,28 @@ int netloop_accept(struct netloop *l, int listener)
 #endif
 }
 
+void netloop_accept_all(struct netloop *l, int listener, void *(*adopt)(struct netloop *l, int id))
+{
+	for (;;) {
+		int id = netloop_accept(l, listener);
+		if (id < 0)
+			return;
+		void *user = adopt(l, id);
+		if (!user) {
+			netloop_close(l, id);
+			continue;
+		}
+		netloop_set_user(l, id, user);
+		l->handler(l, id, NETLOOP_EV_IN, user);
+	}
+}
+
 int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port)
 {
 	if (l->kernel) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
-		set_nodelay(fd);
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 					  .sin_addr.s_addr = htonl(ip) };
 		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
@@ -432,22 +462,13 @@ int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port)
 			close(fd);
 			return e;
 		}
-		int rc = kernel_watch(l, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, EPOLL_CTL_ADD);
-		if (rc < 0) {
-			close(fd);
-			return rc;
-		}
-		l->slots[fd].user = NULL;
-		return fd;
+		return kernel_adopt(l, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
 	}
 #ifdef NETLOOP_WITH_USNET
 	int s = usnet_socket(l->st, USNET_SOCK_STREAM);
 	if (s < 0)
 		return s;
-	usnet_setsockopt(l->st, s, USNET_TCP_NODELAY, 1);
-	struct netloop_slot *sl = slot_of(l, s);
-	if (sl)
-		sl->user = NULL;
+	usnet_adopt(l, s);
 	struct usnet_addr a = { .ip = ip, .port = port };
 	int rc = usnet_connect(l->st, l->io, s, &a, usnet_app_now());
 	if (rc < 0 && rc != -USNET_EINPROGRESS) {
@@ -622,4 +643,14 @@ int netloop_poll(struct netloop *l, int timeout_ms)
 	(void)timeout_ms;
 	return -ENOSYS;
 #endif
+}
+
+int netloop_run(struct netloop *l, const volatile sig_atomic_t *stop)
+{
+	while (!*stop) {
+		int rc = netloop_poll(l, 200);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }

@@ -12,6 +12,7 @@
 #ifndef NETLOOP_H
 #define NETLOOP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -75,6 +76,11 @@ void netloop_close_loop(struct netloop *l);
 int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port);
 /* Accept one connection: its id, or -EAGAIN. */
 int netloop_accept(struct netloop *l, int listener);
+/* Accept every pending connection on `listener`.  For each, `adopt(l, id)`
+ * returns the connection's user pointer (NULL: out of memory, and the
+ * connection is closed); the loop's handler is then called once with
+ * NETLOOP_EV_IN for it, for bytes that came with the handshake. */
+void netloop_accept_all(struct netloop *l, int listener, void *(*adopt)(struct netloop *l, int id));
 /* Start connecting to ip:port (host order); returns the id at once;
  * NETLOOP_EV_OUT says it finished (NETLOOP_EV_ERR that it failed). */
 int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port);
@@ -99,6 +105,10 @@ void *netloop_get_user(struct netloop *l, int id);
 /* Wait up to timeout_ms (-1: forever, 0: not at all) for readiness and call
  * the handler for each ready id.  Returns how many were dispatched or -errno. */
 int netloop_poll(struct netloop *l, int timeout_ms);
+
+/* A server thread's loop: netloop_poll() until *stop is set.  0, or the
+ * -errno netloop_poll() failed with. */
+int netloop_run(struct netloop *l, const volatile sig_atomic_t *stop);
 
 /* Monotonic time in nanoseconds. */
 uint64_t netloop_now_ns(void);

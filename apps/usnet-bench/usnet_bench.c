@@ -15,7 +15,19 @@
 
 #include "bench.h"
 
-volatile int bench_stop;
+volatile sig_atomic_t bench_stop;
+
+void *bench_prepare(const struct bench_config *cfg, const char *mode, struct netloop_options *net,
+		    size_t thread_size)
+{
+	char err[256];
+	*net = cfg->net;
+	if (netloop_prepare(net, cfg->threads, err, sizeof err) < 0) {
+		fprintf(stderr, "usnet-bench %s: %s\n", mode, err);
+		return NULL;
+	}
+	return calloc((size_t)cfg->threads, thread_size);
+}
 
 static void on_signal(int sig)
 {

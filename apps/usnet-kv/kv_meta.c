@@ -203,28 +203,39 @@ static int put_opaque_key(struct kv_out *out, struct kv_token *t, const char *ke
 	return 0;
 }
 
+/* The checks mg, md and ma begin with: the key's length, the token count
+ * (`too_long`: memcached's words for it, which differ between commands), then
+ * the flags from token 2 into *f (`flag_err`: the reply to a bad flag, NULL
+ * for the flag's own message).  0, or -1 once the error is in `out`. */
+static int meta_begin(struct kv_store *st, struct kv_token *tokens, size_t ntokens,
+		      const char *too_long, const char *flag_err, struct meta_flags *f,
+		      struct kv_out *out)
+{
+	if (tokens[1].length > KV_KEY_MAX) {
+		put_err(out, "CLIENT_ERROR bad command line format");
+		return -1;
+	}
+	if (ntokens > META_MAX_TOKENS) {
+		put_err(out, too_long);
+		return -1;
+	}
+	if (meta_preparse(st, tokens, ntokens, 2, f) < 0) {
+		put_err(out, flag_err ? flag_err : f->err);
+		return -1;
+	}
+	return 0;
+}
+
 static void meta_get(struct kv_session *s, struct kv_token *tokens, size_t ntokens, struct kv_out *out)
 {
 	struct kv_store *st = s->store;
 	struct meta_flags f;
-	const char *key = tokens[1].value;
-	size_t nkey = tokens[1].length;
 	size_t mark = out->len;
 
-	if (nkey > KV_KEY_MAX) {
-		put_err(out, "CLIENT_ERROR bad command line format");
+	if (meta_begin(st, tokens, ntokens, "CLIENT_ERROR options flags are too long", NULL, &f, out) < 0)
 		return;
-	}
-	if (ntokens > META_MAX_TOKENS) {
-		put_err(out, "CLIENT_ERROR options flags are too long");
-		return;
-	}
-	if (meta_preparse(st, tokens, ntokens, 2, &f) < 0) {
-		put_err(out, f.err);
-		return;
-	}
-	key = f.key;
-	nkey = f.nkey;
+	const char *key = f.key;
+	size_t nkey = f.nkey;
 	kv_store_lock(st);
 	st->stats.cmd_get++;
 	struct kv_item *it = kv_lookup(st, key, nkey, 0);
@@ -414,24 +425,13 @@ static void meta_delete(struct kv_session *s, struct kv_token *tokens, size_t nt
 {
 	struct kv_store *st = s->store;
 	struct meta_flags f;
-	const char *key = tokens[1].value;
-	size_t nkey = tokens[1].length;
 
-	if (nkey > KV_KEY_MAX) {
-		put_err(out, "CLIENT_ERROR bad command line format");
+	/* md and ma report every flag problem with one message. */
+	if (meta_begin(st, tokens, ntokens, "CLIENT_ERROR options flags too long",
+		       "CLIENT_ERROR invalid or duplicate flag", &f, out) < 0)
 		return;
-	}
-	if (ntokens > META_MAX_TOKENS) {
-		put_err(out, "CLIENT_ERROR options flags too long");
-		return;
-	}
-	if (meta_preparse(st, tokens, ntokens, 2, &f) < 0) {
-		/* md and ma report every flag problem with one message. */
-		put_err(out, "CLIENT_ERROR invalid or duplicate flag");
-		return;
-	}
-	key = f.key;
-	nkey = f.nkey;
+	const char *key = f.key;
+	size_t nkey = f.nkey;
 	const char *code;
 	kv_store_lock(st);
 	struct kv_item *it = kv_lookup(st, key, nkey, 0);
@@ -465,24 +465,13 @@ static void meta_arith(struct kv_session *s, struct kv_token *tokens, size_t nto
 {
 	struct kv_store *st = s->store;
 	struct meta_flags f;
-	const char *key = tokens[1].value;
-	size_t nkey = tokens[1].length;
 	int incr = 1;
 
-	if (nkey > KV_KEY_MAX) {
-		put_err(out, "CLIENT_ERROR bad command line format");
+	if (meta_begin(st, tokens, ntokens, "CLIENT_ERROR options flags too long",
+		       "CLIENT_ERROR invalid or duplicate flag", &f, out) < 0)
 		return;
-	}
-	if (ntokens > META_MAX_TOKENS) {
-		put_err(out, "CLIENT_ERROR options flags too long");
-		return;
-	}
-	if (meta_preparse(st, tokens, ntokens, 2, &f) < 0) {
-		put_err(out, "CLIENT_ERROR invalid or duplicate flag");
-		return;
-	}
-	key = f.key;
-	nkey = f.nkey;
+	const char *key = f.key;
+	size_t nkey = f.nkey;
 	switch (f.mode) {
 	case 0: case 'I': case 'i': case '+': incr = 1; break;
 	case 'D': case 'd': case '-': incr = 0; break;

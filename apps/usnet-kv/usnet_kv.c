@@ -179,29 +179,29 @@ static void conn_handle(struct kv_thread *t, struct kv_conn *c, uint32_t ev)
 	}
 }
 
+/* A new connection's state (netloop_accept_all). */
+static void *conn_adopt(struct netloop *l, int id)
+{
+	struct kv_thread *t = netloop_ctx(l);
+	struct kv_conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->id = id;
+	kv_session_init(&c->sess, t->store);
+	kv_store_lock(t->store);
+	t->store->stats.curr_connections++;
+	t->store->stats.total_connections++;
+	kv_store_unlock(t->store);
+	return c;
+}
+
 static void on_ready(struct netloop *l, int id, uint32_t ev, void *user)
 {
 	struct kv_thread *t = netloop_ctx(l);
 	if (id == t->listener) {
-		for (;;) {
-			int cid = netloop_accept(l, id);
-			if (cid < 0)
-				return;
-			struct kv_conn *c = calloc(1, sizeof *c);
-			if (!c) {
-				netloop_close(l, cid);
-				continue;
-			}
-			c->id = cid;
-			kv_session_init(&c->sess, t->store);
-			kv_store_lock(t->store);
-			t->store->stats.curr_connections++;
-			t->store->stats.total_connections++;
-			kv_store_unlock(t->store);
-			netloop_set_user(l, cid, c);
-			/* Bytes may have come with the handshake. */
-			conn_handle(t, c, NETLOOP_EV_IN);
-		}
+		/* conn_handle() then looks at bytes that came with the handshake. */
+		netloop_accept_all(l, id, conn_adopt);
+		return;
 	}
 	if (user)
 		conn_handle(t, user, ev);
@@ -210,13 +210,9 @@ static void on_ready(struct netloop *l, int id, uint32_t ev, void *user)
 static void *thread_main(void *arg)
 {
 	struct kv_thread *t = arg;
-	while (!stop_requested) {
-		int rc = netloop_poll(t->loop, 200);
-		if (rc < 0) {
-			fprintf(stderr, "usnet-kv: thread %d: poll: %s\n", t->index, strerror(-rc));
-			break;
-		}
-	}
+	int rc = netloop_run(t->loop, &stop_requested);
+	if (rc < 0)
+		fprintf(stderr, "usnet-kv: thread %d: poll: %s\n", t->index, strerror(-rc));
 	return NULL;
 }
 

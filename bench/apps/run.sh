@@ -48,8 +48,40 @@ row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "${7
 # why LOG: the last line a failed program printed, one line, short.
 why() { tail -n 3 "$1" 2>/dev/null | tr '\n\r\t' '   ' | sed 's/  */ /g' | tail -c 160; }
 
+# program_runs WORKLOAD NAME TAG PORT ADDR_OPT MEASURE CMD...: the server CMD
+# (given ADDR_OPT and the address to listen on) on the kernel, then under
+# `usnet run` with every backend in $backends; MEASURE VARIANT KIND HOST adds
+# the rows of each one that answers on PORT, a "not measured" row of WORKLOAD
+# stands for each one that does not.  TAG names its logs.
+program_runs() {
+    local workload=$1 name=$2 tag=$3 port=$4 addr_opt=$5 measure=$6 be
+    shift 6
+    netns_server "$tmp/$tag-kernel.log" "$@" "$addr_opt" "$SRV_KIP"
+    if netns_wait_port "$SRV_KIP" "$port"; then
+        "$measure" "$name (kernel)" kernel "$SRV_KIP"
+    else
+        row "$workload" "$name (kernel)" kernel "" "" "" "did not start: $(why "$tmp/$tag-kernel.log")"
+    fi
+    netns_stop_server
+    for be in $backends; do
+        if ! netns_usnet_args "$be"; then
+            row "$workload" "$name under usnet run ($be)" usnet-run "" "" "" "no $be device here"
+            continue
+        fi
+        netns_server "$tmp/$tag-$be.log" "$USNET" run "${usnet_args[@]}" -- "$@" "$addr_opt" "$usnet_ip"
+        if netns_wait_port "$usnet_ip" "$port"; then
+            "$measure" "$name under usnet run ($be)" usnet-run "$usnet_ip"
+        else
+            row "$workload" "$name under usnet run ($be)" usnet-run "" "" "" \
+                "did not start: $(why "$tmp/$tag-$be.log")"
+        fi
+        netns_stop_server
+    done
+}
+
 # ---- memcached -t 1 --------------------------------------------------------
 # mc_measure VARIANT KIND HOST LOG: drive the server at HOST, add the row.
+# shellcheck disable=SC2317  # called through program_runs
 mc_measure() {
     local out=$tmp/mc-client.$RANDOM line
     in_cli timeout $((secs + 60)) "$BENCH" kv "$3" --kernel -p 11211 -c "$conns" -t 1 \
@@ -66,34 +98,15 @@ mc_measure() {
 }
 
 if command -v memcached >/dev/null; then
-    mc=(memcached -u root -p 11211 -U 0 -t 1 -m 1024)
-    netns_server "$tmp/mc-kernel.log" "${mc[@]}" -l "$SRV_KIP"
-    if netns_wait_port "$SRV_KIP" 11211; then
-        mc_measure "memcached (kernel)" kernel "$SRV_KIP"
-    else
-        row "memcached -t 1" "memcached (kernel)" kernel "" "" "" "did not start: $(why "$tmp/mc-kernel.log")"
-    fi
-    netns_stop_server
-    for be in $backends; do
-        if ! netns_usnet_args "$be"; then
-            row "memcached -t 1" "memcached under usnet run ($be)" usnet-run "" "" "" "no $be device here"
-            continue
-        fi
-        netns_server "$tmp/mc-$be.log" "$USNET" run "${usnet_args[@]}" -- "${mc[@]}" -l "$usnet_ip"
-        if netns_wait_port "$usnet_ip" 11211; then
-            mc_measure "memcached under usnet run ($be)" usnet-run "$usnet_ip"
-        else
-            row "memcached -t 1" "memcached under usnet run ($be)" usnet-run "" "" "" \
-                "did not start: $(why "$tmp/mc-$be.log")"
-        fi
-        netns_stop_server
-    done
+    program_runs "memcached -t 1" memcached mc 11211 -l mc_measure \
+        memcached -u root -p 11211 -U 0 -t 1 -m 1024
 else
     row "memcached -t 1" "memcached (kernel)" kernel "" "" "" "memcached not installed (Debian package memcached)"
 fi
 
 # ---- redis-server ----------------------------------------------------------
 # redis_measure VARIANT KIND HOST: redis-benchmark GET and SET, one row each.
+# shellcheck disable=SC2317  # called through program_runs
 redis_measure() {
     local out=$tmp/redis-client.$RANDOM t line
     in_cli timeout $((requests / 1000 + 60)) redis-benchmark -h "$3" -p 6379 -t get,set -P 1 \
@@ -112,28 +125,8 @@ redis_measure() {
 }
 
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
-    redis=(redis-server --port 6379 --protected-mode no --save '' --appendonly no --dir "$tmp")
-    netns_server "$tmp/redis-kernel.log" "${redis[@]}" --bind "$SRV_KIP"
-    if netns_wait_port "$SRV_KIP" 6379; then
-        redis_measure "redis-server (kernel)" kernel "$SRV_KIP"
-    else
-        row "redis SET" "redis-server (kernel)" kernel "" "" "" "did not start: $(why "$tmp/redis-kernel.log")"
-    fi
-    netns_stop_server
-    for be in $backends; do
-        if ! netns_usnet_args "$be"; then
-            row "redis SET" "redis-server under usnet run ($be)" usnet-run "" "" "" "no $be device here"
-            continue
-        fi
-        netns_server "$tmp/redis-$be.log" "$USNET" run "${usnet_args[@]}" -- "${redis[@]}" --bind "$usnet_ip"
-        if netns_wait_port "$usnet_ip" 6379; then
-            redis_measure "redis-server under usnet run ($be)" usnet-run "$usnet_ip"
-        else
-            row "redis SET" "redis-server under usnet run ($be)" usnet-run "" "" "" \
-                "did not start: $(why "$tmp/redis-$be.log")"
-        fi
-        netns_stop_server
-    done
+    program_runs "redis SET" redis-server redis 6379 --bind redis_measure \
+        redis-server --port 6379 --protected-mode no --save '' --appendonly no --dir "$tmp"
 else
     row "redis SET" "redis-server (kernel)" kernel "" "" "" "redis-server/redis-benchmark not installed (Debian redis-server, redis-tools)"
 fi

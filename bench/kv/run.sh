@@ -11,10 +11,11 @@
 # and prints one table with ratios to memcached measured in the same run.
 #
 # usage: bench/kv/run.sh [-d SECONDS] [-c CONNS] [-n ITEMS]
-#   USNET_BACKEND=afpacket, USNET_BUSY_POLL=US: as for bench/pingpong/run.sh
+#   USNET_BACKEND=afpacket, USNET_BUSY_POLL=US, BENCH_TSV=FILE: as for
+#   bench/pingpong/run.sh
 set -u
 cd "$(dirname "$0")/../.."
-. bench/pingpong/veth_pair.sh
+. bench/lib/measure.sh
 
 secs=3 conns=32 items=1000000
 while getopts "d:c:n:" o; do
@@ -33,15 +34,15 @@ client_timeout=$((secs + 120))
 
 # 1. memcached on the kernel
 bench_server memcached memcached -u root -l "$SRV_KIP" -p 11211 -U 0 -t 1 -m 1024
-bench_wait_port "$CLI_NS" "$SRV_KIP" 11211 || bench_die "memcached did not start"
+netns_wait_port "$SRV_KIP" 11211 || bench_die "memcached did not start"
 in_cli timeout $client_timeout "$BENCH" kv "$SRV_KIP" --kernel "${client_args[@]}" >"$bench_tmp/mc" 2>&1
-bench_stop_server
+netns_stop_server
 
 # 2. usnet-kv on kernel sockets
 bench_server kv-kernel "$KV" --kernel -l "$SRV_KIP" -p 11211 -t 1 -m 1024
-bench_wait_port "$CLI_NS" "$SRV_KIP" 11211 || bench_die "usnet-kv --kernel did not start"
+netns_wait_port "$SRV_KIP" 11211 || bench_die "usnet-kv --kernel did not start"
 in_cli timeout $client_timeout "$BENCH" kv "$SRV_KIP" --kernel "${client_args[@]}" >"$bench_tmp/kvk" 2>&1
-bench_stop_server
+netns_stop_server
 
 # 3. usnet-kv on usnet
 if bench_usnet_server kv-usnet 11211 "$KV" -p 11211 -t 1 -m 1024; then
@@ -49,7 +50,7 @@ if bench_usnet_server kv-usnet 11211 "$KV" -p 11211 -t 1 -m 1024; then
     # 4. (extra) the client on usnet as well
     in_cli timeout $client_timeout "$BENCH" kv "$SRV_UIP" --backend "$backend" --iface "$CLI_IF" \
         --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${client_args[@]}" >"$bench_tmp/kvuu" 2>&1
-    bench_stop_server
+    netns_stop_server
 else
     echo "no usnet backend answered on the veth" | tee "$bench_tmp/kvu" >"$bench_tmp/kvuu"
 fi
@@ -57,9 +58,9 @@ fi
 echo "memcached workload: $items items, 8-byte keys/values, zipf 0.99, 10% sets, $conns connections," \
      "$secs s each; veth pair, server CPU 0, client CPU 1 (usnet-bench kv --kernel)"
 bench_table_header
-bench_row "memcached 10% set" "memcached -t 1 (kernel)" "$bench_tmp/mc" base
-bench_row "memcached 10% set" "usnet-kv -t 1 --kernel" "$bench_tmp/kvk"
-bench_row "memcached 10% set" "usnet-kv -t 1 on usnet ($backend)" "$bench_tmp/kvu"
-bench_row "memcached 10% set" "same, client on usnet too" "$bench_tmp/kvuu"
+bench_row "memcached 10% set" "memcached -t 1 (kernel)" kernel "$bench_tmp/mc"
+bench_row "memcached 10% set" "usnet-kv -t 1 --kernel" kernel-sockets "$bench_tmp/kvk"
+bench_row "memcached 10% set" "usnet-kv -t 1 on usnet ($backend)" usnet "$bench_tmp/kvu"
+bench_row "memcached 10% set" "same, client on usnet too" usnet "$bench_tmp/kvuu"
 echo
 echo "x rate: requests/s relative to memcached on the kernel; x p99: p99 latency relative to it (lower is better)"

@@ -13,46 +13,29 @@
 #            baseline (neither it nor the rows after it get a ratio)
 #   source   the script that measured it
 #
-# The parsers read the human tables the bench/ scripts print.
+# rows_from_tsv reads the rows the bench/ scripts write with BENCH_TSV=FILE;
+# the others parse the human tables of the scripts that have no such rows.
 
 # rows_add SECTION VARIANT KIND VALUE UNIT P50 P99 NOTE BASE SOURCE
 rows_add() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"
 }
 
-# rows_from_veth_table FILE SECTION SOURCE: the rows of the table that
-# bench/pingpong/run.sh and bench/kv/run.sh print (label columns, then
-# req/s, p50 us, p99 us, x rate, x p99; or "failed: why").  The first row is
-# the kernel baseline.
-rows_from_veth_table() {
-    awk -F'\n' -v section="$2" -v source="$3" -v OFS='\t' '
-        /^-+ -+/ { intable = 1; next }
-        intable && NF == 0 { exit }
-        intable {
-            line = $0
-            n = split(line, f, / +/)
-            # the variant: the label text after the workload column (22 wide)
-            variant = substr(line, 24)
-            fail = index(variant, "failed:")
-            note = ""
-            if (fail) { note = substr(variant, fail); variant = substr(variant, 1, fail - 1) }
-            else sub(/( +[^ ]+)( +[^ ]+)( +[^ ]+)( +[^ ]+)( +[^ ]+) *$/, "", variant)
-            sub(/ +$/, "", variant)
-            if (variant ~ /^(kernel ponger|memcached -t 1 \(kernel\))/) kind = "kernel"
-            else if (variant ~ /--kernel/) kind = "native app, kernel sockets"
-            else kind = "native usnet"
-            base = (kind == "kernel") ? 1 : 0
-            if (fail) print section, variant, kind, "", "", "", "", note, base, source
-            else print section, variant, kind, f[n-4], "req/s", f[n-3], f[n-2], "", base, source
-        }' "$1" >>"$ROWS"
-}
-
-# rows_from_apps_tsv FILE SOURCE: the BENCH_TSV rows of bench/apps/run.sh.
-rows_from_apps_tsv() {
-    awk -F'\t' -v source="$2" -v OFS='\t' '{
-        section = ($1 ~ /^memcached/) ? "memcached workload" : $1
-        kind = ($3 == "kernel") ? "kernel" : "unmodified under usnet"
-        print section, $2, kind, $4, ($4 == "" ? "" : "req/s"), $5, $6, $7, ($3 == "kernel"), source
+# rows_from_tsv FILE SOURCE [SECTION]: the BENCH_TSV rows that
+# bench/pingpong/run.sh, bench/kv/run.sh and bench/apps/run.sh write
+# (workload, variant, kind, req/s, p50 us, p99 us, note).  Every row goes into
+# SECTION; without it, into its workload's (memcached ones all into
+# "memcached workload", where bench/kv/run.sh puts its rows too).  A kernel
+# row is the baseline of the rows after it.
+rows_from_tsv() {
+    awk -F'\t' -v source="$2" -v section="${3:-}" -v OFS='\t' '{
+        s = section != "" ? section : ($1 ~ /^memcached/) ? "memcached workload" : $1
+        if ($3 == "kernel") kind = "kernel"
+        else if ($3 == "kernel-sockets") kind = "native app, kernel sockets"
+        else if ($3 == "usnet") kind = "native usnet"
+        else if ($3 == "usnet-run") kind = "unmodified under usnet"
+        else kind = $3
+        print s, $2, kind, $4, ($4 == "" ? "" : "req/s"), $5, $6, $7, ($3 == "kernel"), source
     }' "$1" >>"$ROWS"
 }
 

@@ -11,9 +11,11 @@
 # usage: bench/pingpong/run.sh [-d SECONDS] [-c CONNS] [-m BYTES]
 #   USNET_BACKEND=afpacket bench/pingpong/run.sh   to force a backend
 #   USNET_BUSY_POLL=200 bench/pingpong/run.sh      usnet sides spin 200 us before sleeping
+#   BENCH_TSV=FILE bench/pingpong/run.sh           also append machine-readable rows to FILE
+#                                                  (bench/lib/measure.sh, bench_row)
 set -u
 cd "$(dirname "$0")/../.."
-. bench/pingpong/veth_pair.sh
+. bench/lib/measure.sh
 
 secs=3 conns=32 bytes=1
 while getopts "d:c:m:" o; do
@@ -31,9 +33,9 @@ pinger_args=(-p $port -c "$conns" -t 1 -m "$bytes" -d "$secs")
 
 # 1. kernel <- kernel
 bench_server kernel-ponger "$BENCH" ponger --kernel -p $port
-bench_wait_port "$CLI_NS" "$SRV_KIP" $port || bench_die "kernel ponger did not start"
+netns_wait_port "$SRV_KIP" $port || bench_die "kernel ponger did not start"
 in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_KIP" --kernel "${pinger_args[@]}" >"$bench_tmp/kk" 2>&1
-bench_stop_server
+netns_stop_server
 
 if bench_usnet_server usnet-ponger $port "$BENCH" ponger -p $port; then
     # 2. usnet <- kernel
@@ -41,15 +43,15 @@ if bench_usnet_server usnet-ponger $port "$BENCH" ponger -p $port; then
     # 3. usnet <- usnet (same server, a usnet client on the other side)
     in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --backend "$backend" --iface "$CLI_IF" \
         --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${pinger_args[@]}" >"$bench_tmp/uu" 2>&1
-    bench_stop_server
+    netns_stop_server
 else
     echo "no usnet backend answered on the veth" | tee "$bench_tmp/uk" >"$bench_tmp/uu"
 fi
 
 echo "ping-pong: $conns connections x $bytes-byte messages, $secs s each, veth pair, server CPU 0, client CPU 1"
 bench_table_header
-bench_row "ping-pong $bytes B" "kernel ponger, kernel pinger" "$bench_tmp/kk" base
-bench_row "ping-pong $bytes B" "usnet ($backend) ponger, kernel pinger" "$bench_tmp/uk"
-bench_row "ping-pong $bytes B" "usnet ($backend) both sides" "$bench_tmp/uu"
+bench_row "ping-pong $bytes B" "kernel ponger, kernel pinger" kernel "$bench_tmp/kk"
+bench_row "ping-pong $bytes B" "usnet ($backend) ponger, kernel pinger" usnet "$bench_tmp/uk"
+bench_row "ping-pong $bytes B" "usnet ($backend) both sides" usnet "$bench_tmp/uu"
 echo
 echo "x rate: round trips/s relative to the kernel; x p99: p99 latency relative to the kernel (lower is better)"

@@ -86,6 +86,7 @@ struct afp_netif {
 	struct usnet_netif base;
 	struct afp_queue q[AFP_MAX_QUEUES];
 	uint16_t nq;
+	struct netif_arp_share *arp; /* fanout hands ARP to one queue: share it */
 };
 
 static struct tpacket_block_desc *afp_block(struct afp_queue *q, uint32_t b)
@@ -155,11 +156,24 @@ static int afp_rx_burst_v2(struct afp_queue *q, uint16_t qi, struct usnet_pkt *p
 	return (int)n;
 }
 
+static int afp_rx_burst_ring(struct afp_netif *a, uint16_t qi, struct usnet_pkt *pkts, unsigned max);
+
 static int afp_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
 {
 	struct afp_netif *a = (struct afp_netif *)nif;
 	if (qi >= a->nq)
 		return -EINVAL;
+	if (!a->arp)
+		return afp_rx_burst_ring(a, qi, pkts, max);
+	unsigned k = netif_arp_share_take(a->arp, qi, pkts, max);
+	int n = afp_rx_burst_ring(a, qi, pkts + k, max - k);
+	if (n > 0)
+		netif_arp_share_publish(a->arp, qi, pkts + k, (unsigned)n);
+	return (int)k + (n > 0 ? n : 0);
+}
+
+static int afp_rx_burst_ring(struct afp_netif *a, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
+{
 	struct afp_queue *q = &a->q[qi];
 	if (q->version == TPACKET_V2)
 		return afp_rx_burst_v2(q, qi, pkts, max);
@@ -211,6 +225,10 @@ static void afp_rx_release(struct usnet_netif *nif, uint16_t qi, struct usnet_pk
 	if (qi >= a->nq)
 		return;
 	struct afp_queue *q = &a->q[qi];
+	if (a->arp)
+		for (unsigned i = 0; i < n; i++)
+			if (pkts[i].id & NETIF_ARP_SHARE_ID)
+				netif_arp_share_release(a->arp, qi, &pkts[i]);
 	if (q->version == TPACKET_V2) {
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t slot = pkts[i].id;
@@ -342,6 +360,7 @@ static void afp_close(struct usnet_netif *nif)
 		netif_shm_free(q->tx_mem);
 		netif_shm_free(q->tx_free);
 	}
+	netif_arp_share_free(a->arp);
 	netif_shm_free(a);
 }
 
@@ -568,6 +587,11 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
 	a->base.ops = &afp_ops;
 	a->nq = nq;
+	a->arp = netif_arp_share_new(nq);
+	if (nq > 1 && !a->arp) {
+		netif_shm_free(a);
+		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+	}
 	struct usnet_netif_info *in = &a->base.info;
 	netif_set_name(in->backend, "afpacket");
 	netif_set_name(in->ifname, cfg->iface);

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +47,7 @@ extern const unsigned char usnet_xdp_obj[] __attribute__((visibility("hidden")))
 extern const unsigned char usnet_xdp_obj_end[] __attribute__((visibility("hidden")));
 
 #define AFX_MAX_QUEUES 64
+#define AFX_OWNER_KEY 1 /* usnet_addr[1]: PID of the process that attached the program */
 #define AFX_RX_HEADROOM 256
 #define AFX_RSS_HASH_TOEPLITZ 1u /* ethtool's hash function bit 0 (kernel ETH_RSS_HASH_TOP) */ /* XDP_PACKET_HEADROOM: where the kernel puts rx data */
 
@@ -67,7 +70,12 @@ struct afx_netif {
 	uint32_t xdp_flags;
 	struct bpf_object *obj;
 	int prog_fd;
-	bool attached;
+	int link_fd;   /* the bpf_link that attaches the program, or -1 */
+	bool attached; /* attached through netlink (kernels without XDP links) */
+	bool forked;   /* this is a forked child's copy: unusable (see below) */
+	bool forked_told;
+	struct afx_netif *next_open; /* afx_open_list */
+	struct netif_arp_share *arp; /* ARP reaches one queue only: share it */
 	uint32_t frame_size, frames;
 	uint16_t nq;
 	/* The device's RSS (Toeplitz) set-up, for usnet_netif_flow_queue(). */
@@ -90,13 +98,100 @@ static int afx_quiet_libxdp(enum libxdp_print_level level, const char *fmt, va_l
 	return 0;
 }
 
+/* ---- fork --------------------------------------------------------------- */
+
+/*
+ * A forked child cannot use the parent's sockets: the rings are shared
+ * mappings, but libxdp keeps each ring's cached producer/consumer index, the
+ * tx pool and the UMEM's bookkeeping in the process's private memory, so a
+ * child driving them would corrupt the rings under the parent (see
+ * src/netif/README.md, "afxdp and fork").  A fork handler marks every afxdp
+ * netif the child inherits, and its data path then fails with EOPNOTSUPP and
+ * one line on stderr instead of corrupting anything.
+ */
+static void afx_child_after_fork(void);
+static void afx_at_exit(void);
+static void afx_register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, afx_child_after_fork);
+	atexit(afx_at_exit);
+}
+static pthread_mutex_t afx_open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct afx_netif *afx_open_list;
+
+static void afx_child_after_fork(void)
+{
+	/* One thread only in the child: the list is read without the lock. */
+	for (struct afx_netif *x = afx_open_list; x; x = x->next_open)
+		x->forked = true;
+}
+
+/* A program attached through netlink (kernels without XDP links) outlives
+ * the process: detach it at exit() when the user did not close. */
+static void afx_at_exit(void)
+{
+	for (struct afx_netif *x = afx_open_list; x; x = x->next_open)
+		if (x->attached && !x->forked) {
+			LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = x->prog_fd);
+			if (bpf_xdp_detach(x->ifindex, x->xdp_flags, &opts) == 0)
+				x->attached = false;
+		}
+}
+
+static void afx_track(struct afx_netif *x)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, afx_register_atfork);
+	pthread_mutex_lock(&afx_open_lock);
+	x->next_open = afx_open_list;
+	afx_open_list = x;
+	pthread_mutex_unlock(&afx_open_lock);
+}
+
+static void afx_untrack(struct afx_netif *x)
+{
+	pthread_mutex_lock(&afx_open_lock);
+	for (struct afx_netif **p = &afx_open_list; *p; p = &(*p)->next_open)
+		if (*p == x) {
+			*p = x->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&afx_open_lock);
+}
+
+/* Why a data-path call is refused: a bad queue, or a forked child. */
+static int afx_refuse(struct afx_netif *x, uint16_t qi)
+{
+	if (!x->forked)
+		return -EINVAL;
+	if (!x->forked_told) {
+		x->forked_told = true;
+		fprintf(stderr, "afxdp: a forked child cannot use its parent's AF_XDP sockets on %s (queue %u): "
+			"use afpacket or memwire with processes that fork\n", x->base.info.ifname, qi);
+	}
+	return -EOPNOTSUPP;
+}
+
 /* ---- data path ---------------------------------------------------------- */
+
+static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt *pkts, unsigned max);
 
 static int afx_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq)
-		return -EINVAL;
+	if (__builtin_expect(qi >= x->nq || x->forked, 0))
+		return afx_refuse(x, qi);
+	if (!x->arp)
+		return afx_rx_burst_ring(x, qi, pkts, max);
+	unsigned k = netif_arp_share_take(x->arp, qi, pkts, max);
+	int n = afx_rx_burst_ring(x, qi, pkts + k, max - k);
+	if (n > 0)
+		netif_arp_share_publish(x->arp, qi, pkts + k, (unsigned)n);
+	return (int)k + (n > 0 ? n : 0);
+}
+
+static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
+{
 	struct afx_queue *q = &x->q[qi];
 	uint32_t idx;
 	unsigned n = xsk_ring_cons__peek(&q->rx, max, &idx);
@@ -124,9 +219,25 @@ static int afx_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 static void afx_rx_release(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq || n == 0)
+	if (qi >= x->nq || n == 0 || x->forked)
 		return;
 	struct afx_queue *q = &x->q[qi];
+	if (x->arp) {
+		/* Shared ARP copies first; then only ring frames remain. */
+		unsigned k = 0;
+		for (unsigned i = 0; i < n; i++) {
+			if (pkts[i].id & NETIF_ARP_SHARE_ID)
+				netif_arp_share_release(x->arp, qi, &pkts[i]);
+			else
+				k++;
+		}
+		if (k != n) { /* mixed (rare): the ring frames one by one */
+			for (unsigned i = 0; i < n; i++)
+				if (!(pkts[i].id & NETIF_ARP_SHARE_ID))
+					afx_rx_release(nif, qi, &pkts[i], 1);
+			return;
+		}
+	}
 	uint32_t idx;
 	/* The fill ring has room for every rx chunk, so this cannot fail
 	 * unless the caller releases what it was not lent. */
@@ -150,8 +261,8 @@ static void afx_reclaim(struct afx_queue *q)
 static int afx_tx_alloc(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq)
-		return -EINVAL;
+	if (__builtin_expect(qi >= x->nq || x->forked, 0))
+		return afx_refuse(x, qi);
 	struct afx_queue *q = &x->q[qi];
 	if (q->tx_nfree < n)
 		afx_reclaim(q);
@@ -168,8 +279,8 @@ static int afx_flush(struct usnet_netif *nif, uint16_t qi);
 static int afx_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq)
-		return -EINVAL;
+	if (__builtin_expect(qi >= x->nq || x->forked, 0))
+		return afx_refuse(x, qi);
 	struct afx_queue *q = &x->q[qi];
 	unsigned k = xsk_prod_nb_free(&q->tx, n);
 	if (k < n && q->tx_pending) {
@@ -209,7 +320,7 @@ static int afx_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 static void afx_tx_free(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq)
+	if (qi >= x->nq || x->forked)
 		return;
 	struct afx_queue *q = &x->q[qi];
 	for (unsigned i = 0; i < n && q->tx_nfree < q->tx_cap; i++)
@@ -219,8 +330,8 @@ static void afx_tx_free(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 static int afx_flush(struct usnet_netif *nif, uint16_t qi)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq)
-		return -EINVAL;
+	if (__builtin_expect(qi >= x->nq || x->forked, 0))
+		return afx_refuse(x, qi);
 	struct afx_queue *q = &x->q[qi];
 	int ret = 0;
 	if (q->tx_pending) {
@@ -255,7 +366,10 @@ static int afx_wait_fd(struct usnet_netif *nif, uint16_t qi)
 static void afx_close(struct usnet_netif *nif)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (x->attached) {
+	afx_untrack(x);
+	if (x->link_fd >= 0)
+		close(x->link_fd); /* the kernel detaches when the last link fd goes */
+	if (x->attached && !x->forked) { /* a child must not detach its parent's */
 		/* Only if it is still ours. */
 		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = x->prog_fd);
 		bpf_xdp_detach(x->ifindex, x->xdp_flags, &opts);
@@ -272,6 +386,7 @@ static void afx_close(struct usnet_netif *nif)
 	}
 	if (x->obj)
 		bpf_object__close(x->obj);
+	netif_arp_share_free(x->arp);
 	free(x);
 }
 
@@ -400,6 +515,102 @@ int netif_afxdp_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_
 	return q < x->nq ? (int)q : -1;
 }
 
+/*
+ * Attach the program with a bpf_link: the kernel detaches it when the last
+ * link fd is closed, so a process that dies (even by SIGKILL) leaves nothing
+ * behind.  Kernels without XDP links (before 5.9) get a netlink attachment,
+ * which close() removes.  Returns 0 or a negative errno.
+ */
+static int afx_attach(struct afx_netif *x)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = x->xdp_flags);
+	int fd = bpf_link_create(x->prog_fd, x->ifindex, BPF_XDP, &lo);
+	if (fd >= 0) {
+		x->link_fd = fd;
+		return 0;
+	}
+	if (fd != -EINVAL)
+		return fd;
+	int r = bpf_xdp_attach(x->ifindex, x->prog_fd, x->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	if (r == 0)
+		x->attached = true;
+	return r;
+}
+
+/* The owner PID recorded in a usnet program's usnet_addr map, or 0. */
+static uint32_t afx_prog_owner(const uint32_t *map_ids, uint32_t n)
+{
+	uint32_t pid = 0;
+	for (uint32_t i = 0; i < n && !pid; i++) {
+		int mfd = bpf_map_get_fd_by_id(map_ids[i]);
+		if (mfd < 0)
+			continue;
+		struct bpf_map_info mi;
+		uint32_t len = sizeof mi;
+		memset(&mi, 0, sizeof mi);
+		uint32_t key = AFX_OWNER_KEY;
+		if (bpf_obj_get_info_by_fd(mfd, &mi, &len) == 0 && !strcmp(mi.name, "usnet_addr") &&
+		    mi.value_size == sizeof pid && mi.max_entries > key && bpf_map_lookup_elem(mfd, &key, &pid))
+			pid = 0;
+		close(mfd);
+	}
+	return pid;
+}
+
+/*
+ * Look at the XDP programs attached to the interface.  A usnet steering
+ * program left attached through netlink by a usnet process that is gone (an
+ * older build, or a kernel without XDP links) is removed so that this open can
+ * go on; a program of anyone else, one whose owner is unknown, or one of a
+ * live process stays.  Returns whether a program is still attached; *owner is
+ * set to the live usnet process holding it (0: not usnet's, or unknown).
+ */
+static bool afx_scan_attached(int ifindex, uint32_t *owner_out)
+{
+	static const uint32_t modes[] = { XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE };
+	bool busy = false;
+	*owner_out = 0;
+	for (unsigned m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+		uint32_t id = 0;
+		if (bpf_xdp_query_id(ifindex, (int)modes[m], &id) || !id)
+			continue;
+		busy = true;
+		int pfd = bpf_prog_get_fd_by_id(id);
+		if (pfd < 0)
+			continue;
+		uint32_t map_ids[8];
+		struct bpf_prog_info info;
+		memset(&info, 0, sizeof info);
+		info.nr_map_ids = 8;
+		info.map_ids = (uint64_t)(uintptr_t)map_ids;
+		uint32_t len = sizeof info;
+		if (bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 && !strcmp(info.name, "usnet_steer")) {
+			uint32_t owner = afx_prog_owner(map_ids, info.nr_map_ids < 8 ? info.nr_map_ids : 8);
+			if (owner && kill((pid_t)owner, 0) && errno == ESRCH) {
+				LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = pfd);
+				if (bpf_xdp_detach(ifindex, modes[m], &o) == 0)
+					busy = false;
+			} else if (owner) {
+				*owner_out = owner;
+			}
+		}
+		close(pfd);
+	}
+	return busy;
+}
+
+/* The one-line error for an interface that already has an XDP program. */
+static int afx_err_attached(const char *ifname, uint32_t owner, char *err, size_t errlen)
+{
+	if (owner)
+		return netif_err(err, errlen, EBUSY,
+				 "afxdp: %s already has an XDP program attached by usnet process %u: stop that process first",
+				 ifname, owner);
+	return netif_err(err, errlen, EBUSY,
+			 "afxdp: %s already has an XDP program attached: remove it (`ip link set dev %s xdp off`, or `xdp-loader unload %s --all`)",
+			 ifname, ifname, ifname);
+}
+
 static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_be, bool skb,
 			   char *err, size_t errlen)
 {
@@ -431,12 +642,16 @@ static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_
 			return netif_err(err, errlen, errno, "afxdp: cannot add queue %u's socket to the XDP map: %s",
 					 qi, strerror(errno));
 	}
-	x->xdp_flags = XDP_FLAGS_UPDATE_IF_NOEXIST | (skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
-	r = bpf_xdp_attach(x->ifindex, x->prog_fd, x->xdp_flags, NULL);
+	uint32_t pid = (uint32_t)getpid(), owner_key = AFX_OWNER_KEY;
+	if (bpf_map_update_elem(addr, &owner_key, &pid, 0))
+		return netif_err(err, errlen, EINVAL, "afxdp: cannot record the owner in the XDP map");
+	x->xdp_flags = skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	r = afx_attach(x);
+	uint32_t live = 0;
+	if ((r == -EBUSY || r == -EEXIST) && !afx_scan_attached(x->ifindex, &live))
+		r = afx_attach(x);
 	if (r == -EBUSY || r == -EEXIST)
-		return netif_err(err, errlen, EBUSY,
-				 "afxdp: %s already has an XDP program attached: remove it (`ip link set dev %s xdp off`, or `xdp-loader unload %s --all`)",
-				 ifname, ifname, ifname);
+		return afx_err_attached(ifname, live, err, errlen);
 	if (r == -EOPNOTSUPP)
 		return netif_err(err, errlen, EOPNOTSUPP,
 				 "afxdp: %s has no native XDP support: use the option mode=skb", ifname);
@@ -446,7 +661,6 @@ static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_
 	if (r)
 		return netif_err(err, errlen, -r, "afxdp: cannot attach the XDP program to %s (%s mode): %s",
 				 ifname, skb ? "skb" : "native", strerror(-r));
-	x->attached = true;
 	return 0;
 }
 
@@ -582,6 +796,11 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 
 	libbpf_set_print(afx_quiet_libbpf);
 	libxdp_set_print(afx_quiet_libxdp);
+	/* Before binding sockets: a live owner's sockets would make the bind
+	 * fail with a less helpful EBUSY. */
+	uint32_t live = 0;
+	if (afx_scan_attached(ifindex, &live))
+		return afx_err_attached(cfg->iface, live, err, errlen);
 	struct afx_netif *x = calloc(1, sizeof *x);
 	if (!x)
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
@@ -591,12 +810,19 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	x->frames = (uint32_t)frames;
 	x->frame_size = (uint32_t)frame;
 	x->prog_fd = -1;
+	x->link_fd = -1;
+	x->arp = netif_arp_share_new(nq);
+	if (nq > 1 && !x->arp) {
+		free(x);
+		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
+	}
 	for (uint16_t i = 0; i < nq; i++)
 		if ((r = afx_open_queue(x, &x->q[i], cfg->iface, i, bind_flags, err, errlen)))
 			goto fail;
 	if ((r = afx_attach_prog(x, cfg->iface, ip_be, skb, err, errlen)))
 		goto fail;
 	afx_read_rss(x, cfg->iface);
+	afx_track(x);
 	struct usnet_netif_info *in = &x->base.info;
 	netif_set_name(in->backend, "afxdp");
 	netif_set_name(in->ifname, cfg->iface);

@@ -73,4 +73,24 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
 		     char *err, size_t errlen);
 
+/*
+ * ARP for every queue (arp_share.c).  With several queues the device hands
+ * an ARP frame to one queue only, yet every queue's stack instance keeps its
+ * own neighbour table.  A multi-queue backend keeps one netif_arp_share: its
+ * rx_burst(q) first lends what netif_arp_share_take() has for q, then
+ * publishes its own received frames with netif_arp_share_publish() (ARP ones
+ * are copied to every other queue), and its rx_release hands frames whose id
+ * has NETIF_ARP_SHARE_ID to netif_arp_share_release().  Lock-free (one
+ * producer and one consumer per pair of queues), in shared memory.  A
+ * sleeping queue is not woken: it sees the copy at its next rx_burst.
+ */
+#define NETIF_ARP_SHARE_ID (1ull << 63)
+struct netif_arp_share;
+/* NULL when nq < 2 or out of memory (then ARP is not shared). */
+struct netif_arp_share *netif_arp_share_new(uint16_t nq);
+void netif_arp_share_free(struct netif_arp_share *s);
+void netif_arp_share_publish(struct netif_arp_share *s, uint16_t from, const struct usnet_pkt *pkts, unsigned n);
+unsigned netif_arp_share_take(struct netif_arp_share *s, uint16_t to, struct usnet_pkt *pkts, unsigned max);
+void netif_arp_share_release(struct netif_arp_share *s, uint16_t to, const struct usnet_pkt *p);
+
 #endif

@@ -13,8 +13,10 @@
  * moved since it was last reported.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -40,6 +42,7 @@ struct ep_set {
 	int used;
 	int n, cap;
 	unsigned rr;         /* where the next scan starts (fairness) */
+	int kernel_fds;      /* fds the kernel epoll holds (an upper bound) */
 	struct ep_item *items;
 	int32_t *index;      /* fd -> item + 1 (a sparse mapping, vsock_fdmap_size entries) */
 };
@@ -81,6 +84,34 @@ static int grow(struct ep_set *st)
 	return 0;
 }
 
+/* How many fds the kernel epoll epfd holds, from /proc/self/fdinfo (one
+ * "tfd:" line each); a large number when that cannot be read. */
+static int kernel_fd_count(int epfd)
+{
+	char path[48], buf[4096];
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+	long fd = vsock_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return 1 << 20;
+	int count = 0;
+	size_t keep = 0;   /* a "tfd:" may straddle two reads */
+	for (;;) {
+		long n = vsock_sys(SYS_read, fd, buf + keep, sizeof buf - keep, 0, 0, 0);
+		if (n < 0)
+			count = 1 << 20;
+		if (n <= 0)
+			break;
+		size_t len = keep + (size_t)n;
+		for (size_t i = 0; i + 4 <= len; i++)
+			if (!memcmp(buf + i, "tfd:", 4))
+				count++;
+		keep = len < 3 ? len : 3;
+		memmove(buf, buf + len - keep, keep);
+	}
+	vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	return count;
+}
+
 /* Track epfd (it gets a set); -errno when it is not an epoll fd. */
 static struct ep_set *track(int epfd)
 {
@@ -115,6 +146,7 @@ static struct ep_set *track(int epfd)
 		sets[i].used = 1;
 		sets[i].n = 0;
 		sets[i].rr = 0;
+		sets[i].kernel_fds = kernel_fd_count(epfd);
 		atomic_store(&vsock_fdmap[epfd], -(i + 1));
 		atomic_fetch_add(&vsock_user_fds, 1);
 		return &sets[i];
@@ -285,14 +317,34 @@ static bool untracked_epoll(int epfd, int op, int fd)
 	return nested;
 }
 
+/* The kernel epoll of epfd took (ADD) or dropped (DEL) an fd: keep the
+ * set's count of them (an upper bound: an fd closed while registered
+ * leaves the kernel epoll without telling). */
+static void count_kernel_fd(int epfd, int op)
+{
+	if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_DEL)
+		return;
+	pthread_mutex_lock(&ep_lock);
+	struct ep_set *st = set_of(epfd);
+	if (st && op == EPOLL_CTL_ADD)
+		st->kernel_fds++;
+	else if (st && st->kernel_fds > 0)
+		st->kernel_fds--;
+	pthread_mutex_unlock(&ep_lock);
+}
+
 static long epoll_ctl_call(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	int32_t e = vsock_fd_entry(fd);
 	if (e > 0) {
 		struct vsock_slot *s = &vsock_shm->slots[e - 1];
 		int kfd = vsock_slot_kernel_fd(s);
-		if (kfd >= 0)   /* the kernel watches it under the program's data */
-			return vsock_sys(SYS_epoll_ctl, epfd, op, kfd, ev, 0, 0);
+		if (kfd >= 0) {   /* the kernel watches it under the program's data */
+			long r = vsock_sys(SYS_epoll_ctl, epfd, op, kfd, ev, 0, 0);
+			if (r == 0)
+				count_kernel_fd(epfd, op);
+			return r;
+		}
 		return ctl_user(epfd, op, fd, ev, false);
 	}
 	if (e < 0 || untracked_epoll(epfd, op, fd)) {
@@ -303,9 +355,16 @@ static long epoll_ctl_call(int epfd, int op, int fd, struct epoll_event *ev)
 		if (r < 0)
 			return r;
 		long u = ctl_user(epfd, op, fd, ev, true);
+		count_kernel_fd(epfd, op);
 		return u == -ENOENT && op == EPOLL_CTL_DEL ? 0 : u;
 	}
-	return USNET_HOOK_PASS;   /* a kernel fd into a tracked epoll fd */
+	if (vsock_fd_entry(epfd) < 0) {   /* a kernel fd into a tracked epoll fd */
+		long r = vsock_sys(SYS_epoll_ctl, epfd, op, fd, ev, 0, 0);
+		if (r == 0)
+			count_kernel_fd(epfd, op);
+		return r;
+	}
+	return USNET_HOOK_PASS;
 }
 
 static int collect_user(struct ep_set *st, struct epoll_event *out, int max)
@@ -357,7 +416,11 @@ static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t 
 	bool progressed = false;
 	for (;;) {
 		int n = collect_user(st, out, max);
-		if (n < max) {
+		/* A set whose kernel epoll holds nothing (a server with only
+		 * user sockets) costs no system call while user sockets are ready.
+		 * With none ready the kernel is always asked: the count could miss
+		 * an fd added through a dup() of the epoll fd. */
+		if (n < max && (n == 0 || st->kernel_fds > 0)) {
 			long k = vsock_sys(SYS_epoll_wait, epfd, out + n, max - n, 0, 0, 0);
 			if (k < 0 && n == 0)
 				return k;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/run reads the tables the benchmark scripts print; these tests feed
-# its parsers (bench/lib/rows.sh) and report (bench/lib/report.sh) recorded
-# outputs of those scripts (tests/bench/samples/) and check the rows, the
+# bench/run reads the rows (BENCH_TSV) or tables the benchmark scripts
+# write; these tests feed its parsers (bench/lib/rows.sh) and report
+# (bench/lib/report.sh) recorded outputs of those scripts
+# (tests/bench/samples/) and check the rows, the
 # ratios and the goals that come out, so that a change of format is caught
 # here rather than by an empty report.  No root, no network.
 set -u
@@ -23,9 +24,9 @@ expect() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi
 }
 
-# ---- ping-pong table: long variant, failed row, a stray log line above --------
+# ---- ping-pong rows: long variant, failed row ---------------------------------
 : >"$ROWS"
-rows_from_veth_table $S/pingpong.out "pp" src
+rows_from_tsv $S/pingpong.tsv src "pp"
 expect parse_pingpong_rows 3 "$(wc -l <"$ROWS")"
 expect parse_pingpong_variant "usnet (afpacket) ponger, kernel pinger" \
     "$(awk -F'\t' 'NR == 2 { print $2 }' "$ROWS")"
@@ -34,10 +35,28 @@ expect parse_pingpong_ratio "0.34 0.75" "$(field 'afpacket. ponger' 11) $(field 
 expect parse_pingpong_failed "|failed: pinger: connect: Connection timed out" \
     "$(field 'both sides' 4)|$(field 'both sides' 8)"
 
+# ---- bench_row writes the BENCH_TSV rows that rows_from_tsv reads ----------
+(
+    . bench/lib/measure.sh
+    echo "RESULT rate=1000 p50_us=10.5 p90_us=20.0 p99_us=30.5 p999_us=40.0 count=1000 errors=0" >"$work/k.out"
+    echo "RESULT rate=500 p50_us=20.0 p90_us=30.0 p99_us=61.0 p999_us=80.0 count=500 errors=0" >"$work/u.out"
+    echo "usnet-bench pinger: no connection could be made" >"$work/f.out"
+    BENCH_TSV=$work/row.tsv
+    bench_row "ping-pong 1 B" "kernel ponger, kernel pinger" kernel "$work/k.out"
+    bench_row "ping-pong 1 B" "usnet (afxdp) both sides" usnet "$work/u.out"
+    bench_row "ping-pong 1 B" "usnet (afxdp) ponger, kernel pinger" usnet "$work/f.out"
+) >"$work/row.txt"
+: >"$ROWS"
+rows_from_tsv "$work/row.tsv" src "pp"
+expect tsv_bench_row "native usnet 500 req/s 20.0 61.0 0.50 2.00" \
+    "$(field 'both sides' 3) $(field 'both sides' 4) $(field 'both sides' 5) $(field 'both sides' 6) $(field 'both sides' 7) $(field 'both sides' 11) $(field 'both sides' 12)"
+expect tsv_bench_row_failed "|failed: usnet-bench pinger: no connection could be made" \
+    "$(field 'afxdp. ponger' 4)|$(field 'afxdp. ponger' 8)"
+
 # ---- memcached workload (bench/kv) then bench/apps in the same section ------
 : >"$ROWS"
-rows_from_veth_table $S/kv.out "memcached workload" kv
-rows_from_apps_tsv $S/apps.tsv apps
+rows_from_tsv $S/kv.tsv kv "memcached workload"
+rows_from_tsv $S/apps.tsv apps
 expect parse_kv_kinds "kernel,native app, kernel sockets,native usnet,native usnet" \
     "$(awk -F'\t' '$10 == "kv" { printf "%s%s", (NR > 1 ? "," : ""), $3 }' "$ROWS")"
 expect ratio_kv_native "0.86" "$(field 'usnet-kv -t 1 on usnet' 11)"
@@ -71,7 +90,7 @@ expect parse_stack_memory "2122 B" "$(awk -F'\t' '/idle/ { print $4, $5 }' "$ROW
 
 # ---- markdown: one table per section, a row per figure ----------------------
 : >"$ROWS"
-rows_from_veth_table $S/pingpong.out "pp" src
+rows_from_tsv $S/pingpong.tsv src "pp"
 md=$(report_tables "$ROWS")
 if [ "$(grep -c '^### ' <<<"$md")" = 1 ] && [ "$(grep -c '^| usnet\|^| kernel' <<<"$md")" = 3 ] &&
    grep -q '| not measured: failed: pinger' <<<"$md"; then

@@ -147,14 +147,25 @@ else
     skip kv-pymemcache "needs python3-pymemcache"
 fi
 
+# kv_check KV-OPTIONS...: a usnet-kv of its own (kernel sockets, loopback, a
+# free port, with KV-OPTIONS) for the Python check read from stdin, which gets
+# the port as its argument; the check's exit status.
+kv_check() {
+    local port pid rc
+    port=$(free_port)
+    timeout 60 "$KV" --kernel -l 127.0.0.1 -p "$port" "$@" &
+    pid=$!
+    wait_port 127.0.0.1 "$port" || { kill $pid; return 1; }
+    $PY - "$port"
+    rc=$?
+    kill $pid
+    wait $pid 2>/dev/null
+    return $rc
+}
+
 # -m: a 1 MB budget keeps the newest items and evicts the oldest.
 check_memory_limit() {
-    local port
-    port=$(free_port)
-    timeout 60 "$KV" --kernel -l 127.0.0.1 -p "$port" -m 1 &
-    local pid=$!
-    wait_port 127.0.0.1 "$port" || { kill $pid; return 1; }
-    $PY - "$port" <<'EOF'
+    kv_check -m 1 <<'EOF'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 f = s.makefile("rb")
@@ -182,21 +193,12 @@ assert stats[b"evictions"] > 0, stats
 assert stats[b"bytes"] <= 1 << 20, stats
 assert stats[b"limit_maxbytes"] == 1 << 20, stats
 EOF
-    local rc=$?
-    kill $pid
-    wait $pid 2>/dev/null
-    return $rc
 }
 result kv-memory-limit-evicts-lru check_memory_limit
 
 # -I: values over the item size limit get memcached's error, the stream goes on.
 check_item_limit() {
-    local port
-    port=$(free_port)
-    timeout 60 "$KV" --kernel -l 127.0.0.1 -p "$port" -I 2k &
-    local pid=$!
-    wait_port 127.0.0.1 "$port" || { kill $pid; return 1; }
-    $PY - "$port" <<'EOF'
+    kv_check -I 2k <<'EOF'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 f = s.makefile("rb")
@@ -205,21 +207,12 @@ assert f.readline() == b"SERVER_ERROR object too large for cache\r\n"
 assert f.readline() == b"STORED\r\n"
 assert f.readline() == b"VALUE small 0 1000\r\n"
 EOF
-    local rc=$?
-    kill $pid
-    wait $pid 2>/dev/null
-    return $rc
 }
 result kv-item-size-limit check_item_limit
 
 # -t: several threads (SO_REUSEPORT listeners) share one store.
 check_threads() {
-    local port
-    port=$(free_port)
-    timeout 60 "$KV" --kernel -l 127.0.0.1 -p "$port" -t 3 &
-    local pid=$!
-    wait_port 127.0.0.1 "$port" || { kill $pid; return 1; }
-    $PY - "$port" <<'EOF'
+    kv_check -t 3 <<'EOF'
 import socket, sys
 port = int(sys.argv[1])
 conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(12)]
@@ -234,10 +227,6 @@ for i, c in enumerate(conns):         # each reads what another stored
     assert files[i].readline() == b"%02d\r\n" % j
     assert files[i].readline() == b"END\r\n"
 EOF
-    local rc=$?
-    kill $pid
-    wait $pid 2>/dev/null
-    return $rc
 }
 result kv-threads-share-store check_threads
 

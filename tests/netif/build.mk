@@ -11,3 +11,11 @@ $(NETIF_TEST): tests/netif/netif_test.c $(NETIF_LIB) $(NETIF_HDRS) | $(B)/netif
 $(NETIF_TEST_SAN): tests/netif/netif_test.c $(NETIF_SRCS) $(NETIF_ASM_OBJS) $(NETIF_HDRS) | $(B)/netif
 	$(CC) $(CFLAGS_COMMON) $(NETIF_DEFS) $(SAN_FLAGS) -o $@ tests/netif/netif_test.c $(NETIF_SRCS) \
 		$(NETIF_ASM_OBJS) $(NETIF_LDLIBS) -lpthread
+
+# A helper that leaves the afxdp program attached with a dead owner.
+ifeq ($(NETIF_HAVE_AFXDP),yes)
+NETIF_XDP_ORPHAN := $(B)/netif/xdp_orphan
+TEST_DEPS += $(NETIF_XDP_ORPHAN) $(NETIF_XDP_OBJ)
+$(NETIF_XDP_ORPHAN): tests/netif/xdp_orphan.c | $(B)/netif
+	$(CC) $(CFLAGS_COMMON) -o $@ $< $(NETIF_LDLIBS)
+endif

@@ -960,6 +960,33 @@ static void test_ping(const char *backend, const char *iface, const char *opts, 
 	const char *lim = getenv("NETIF_TEST_MAX_MEDIAN_US");
 	if (lim && rtt[nr / 2] / 1000 > strtoull(lim, NULL, 10))
 		die("%s: median round trip %" PRIu64 " us exceeds %s us", backend, rtt[nr / 2] / 1000, lim);
+	/* A backend without CAP_SHARED must refuse a forked child's use
+	 * (EOPNOTSUPP), and the parent must keep working afterwards. */
+	if (getenv("NETIF_TEST_FORK_REFUSED")) {
+		if (nif->info.caps & USNET_NETIF_CAP_SHARED)
+			die("%s: claims CAP_SHARED", backend);
+		pid_t c = fork();
+		if (c < 0)
+			die("fork: %s", strerror(errno));
+		if (c == 0) {
+			struct usnet_pkt p[4];
+			int r1 = usnet_netif_rx_burst(nif, 0, p, 4), r2 = usnet_netif_tx_alloc(nif, 0, p, 4);
+			usnet_netif_close(nif);
+			_exit(r1 == -EOPNOTSUPP && r2 == -EOPNOTSUPP ? 0 : 1);
+		}
+		int st = 0;
+		waitpid(c, &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			die("%s: a forked child was not refused with EOPNOTSUPP", backend);
+		ok = -1;
+		for (int tries = 0; tries < 5 && ok; tries++) {
+			send_raw(nif, f, build_arp_request(f, nif->info.mac, me, peer));
+			ok = wait_frame(nif, match_arp_reply, &am, 400);
+		}
+		if (ok)
+			die("%s: no ARP reply after a forked child closed its copy", backend);
+		printf("%s: forked child refused, parent still works\n", backend);
+	}
 	/* Stay attached a while (for tests of what else the interface does
 	 * meanwhile), draining whatever comes to us. */
 	const char *hold = getenv("NETIF_TEST_HOLD_MS");
@@ -975,6 +1002,53 @@ static void test_ping(const char *backend, const char *iface, const char *opts, 
 			usleep(1000);
 		}
 	}
+	usnet_netif_close(nif);
+}
+
+/* ---- ARP on every queue ------------------------------------------------ */
+
+/* From each queue in turn, ask the peer for its MAC; the reply must reach
+ * that queue (the device hands it to one queue only: the backend must share
+ * it).  Every queue is drained meanwhile. */
+static void test_arp_queues(const char *backend, const char *iface, const char *opts, const char *myip,
+			    const char *peerip, uint16_t nq)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface, .queues = nq,
+					  .options = opts && opts[0] ? opts : NULL };
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
+	for (uint16_t q = 0; q < nq; q++) {
+		int got = 0;
+		for (int tries = 0; tries < 3 && !got; tries++) {
+			struct usnet_pkt t;
+			if (usnet_netif_tx_alloc(nif, q, &t, 1) != 1)
+				die("queue %u: no tx buffer", q);
+			t.len = build_arp_request(t.data, nif->info.mac, me, peer);
+			if (usnet_netif_tx_burst(nif, q, &t, 1) != 1)
+				die("queue %u: tx_burst refused a frame", q);
+			usnet_netif_flush(nif, q);
+			uint64_t end = now_ms() + 500;
+			while (!got && now_ms() < end) {
+				for (uint16_t r = 0; r < nq; r++) {
+					struct usnet_pkt p[16];
+					int n = usnet_netif_rx_burst(nif, r, p, 16);
+					for (int i = 0; i < n; i++)
+						if (r == q && match_arp_reply(p[i].data, p[i].len, &am))
+							got = 1;
+					if (n > 0)
+						usnet_netif_rx_release(nif, r, p, (unsigned)n);
+				}
+				usleep(200);
+			}
+		}
+		if (!got)
+			die("%s: queue %u of %u never saw an ARP reply from %s", backend, q, nq, peerip);
+	}
+	printf("%s: every one of %u queues saw its ARP reply\n", backend, nq);
 	usnet_netif_close(nif);
 }
 
@@ -1156,6 +1230,8 @@ int main(int argc, char **argv)
 		test_flowq(argv[2], argv[3], argv[4], argv[5], (uint16_t)atoi(argv[6]), (uint32_t)strtoul(argv[7], NULL, 0));
 	} else if (!strcmp(cmd, "burst") && argc >= 8) {
 		test_burst(argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "arp-queues") && argc >= 8) {
+		test_arp_queues(argv[2], argv[3], argv[4], argv[5], argv[6], (uint16_t)atoi(argv[7]));
 	} else if (!strcmp(cmd, "ping") && argc >= 7) {
 		test_ping(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	} else {

@@ -117,8 +117,8 @@ else
 fi
 
 # --- root: tap, afpacket, afxdp in private namespaces -----------------------
-ROOT_TESTS="dpdk-ping dpdk-ping-afxdp dpdk-queues dpdk-burst tap-ping tap-ping-csum afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afxdp-ping afxdp-ping-asan
- afxdp-ping-skb afxdp-queues afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-error-attached
+ROOT_TESTS="dpdk-ping dpdk-ping-afxdp dpdk-queues dpdk-burst tap-ping tap-ping-csum afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afpacket-arp-queues-2 afpacket-arp-queues-4 afxdp-ping afxdp-ping-asan
+ afxdp-ping-skb afxdp-fork-refused afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
  afxdp-error-veth-csum afxdp-error-mtu"
 if ! need_root; then
     for t in $ROOT_TESTS; do skip $t "needs root"; done
@@ -182,6 +182,19 @@ veth_ping afpacket-ping-v3 afpacket "rx=v3,tov=1"
 BIN=$TS veth_ping afpacket-ping-asan afpacket "" NETIF_TEST_QUEUES=2
 veth_ping afpacket-fanout afpacket "" NETIF_TEST_QUEUES=4
 
+# veth_arpq NAME BACKEND OPTIONS NQ: from each of NQ queues an ARP request;
+# each queue must see the reply (the device gives it to one queue only).
+veth_arpq() {
+    local name=$1 be=$2 opts=$3 nq=$4
+    if ! veth_setup "netif-$$-$name" "$nq" 2>"$tmp/err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$tmp/err")"; veth_teardown; return
+    fi
+    run "$name" 30 ip netns exec "$NSU" "${BIN:-$T}" arp-queues "$be" "$VU" "$opts" 10.214.0.2 10.214.0.1 "$nq"
+    veth_teardown
+}
+veth_arpq afpacket-arp-queues-2 afpacket "" 2
+BIN=$TS veth_arpq afpacket-arp-queues-4 afpacket "" 4
+
 # veth_burst NAME BACKEND OPTIONS: 5000 frames in bursts of 64 must all reach
 # the kernel's side (its rx_packets counter).
 veth_burst() {
@@ -234,7 +247,7 @@ fi
 
 # afxdp: native and generic mode, several queues, and sharing the interface.
 if ! "$T" open-errors 2>/dev/null | grep -q 'backends:.*afxdp'; then
-    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-queues afxdp-burst afxdp-burst-skb afxdp-coexist \
+    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-fork-refused afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill \
              afxdp-error-attached afxdp-error-veth-csum afxdp-error-mtu; do
         skip $t "built without afxdp (libxdp-dev, libbpf-dev, clang)"
     done
@@ -242,8 +255,12 @@ if ! "$T" open-errors 2>/dev/null | grep -q 'backends:.*afxdp'; then
 fi
 veth_ping afxdp-ping afxdp "ip=10.214.0.2" NETIF_TEST_MAX_MEDIAN_US=900
 veth_ping afxdp-ping-skb afxdp "mode=skb,ip=10.214.0.2"
+# A forked child must be refused loudly, not corrupt the parent's rings.
+BIN=$TS veth_ping afxdp-fork-refused afxdp "ip=10.214.0.2" NETIF_TEST_FORK_REFUSED=1
 BIN=$TS veth_ping afxdp-ping-asan afxdp "ip=10.214.0.2"
 VETH_QUEUES=4 veth_ping afxdp-queues afxdp "ip=10.214.0.2" NETIF_TEST_QUEUES=4
+veth_arpq afxdp-arp-queues-2 afxdp "ip=10.214.0.2" 2
+BIN=$TS veth_arpq afxdp-arp-queues-4 afxdp "ip=10.214.0.2" 4
 veth_burst afxdp-burst afxdp "ip=10.214.0.2"
 veth_burst afxdp-burst-skb afxdp "ip=10.214.0.2,mode=skb"
 
@@ -271,6 +288,62 @@ afxdp_coexist() {
     veth_teardown
 }
 afxdp_coexist
+
+# A usnet process killed by SIGKILL must not leave the interface unusable:
+# while it lives a second open is refused, once it is gone one succeeds.
+afxdp_sigkill() {
+    local name=afxdp-sigkill
+    if ! veth_setup "netif-$$-kill" 2>"$tmp/err"; then
+        skip $name "cannot build the veth pair: $(head -1 "$tmp/err")"; veth_teardown; return
+    fi
+    ip netns exec "$NSU" env NETIF_TEST_HOLD_MS=20000 timeout 30 "$T" ping afxdp "$VU" ip=10.214.0.2 \
+        10.214.0.2 10.214.0.1 >"$tmp/kill.out" 2>&1 &
+    local pid=$! i out
+    for i in $(seq 100); do grep -q rtt "$tmp/kill.out" && break; sleep 0.1; done
+    if ! grep -q rtt "$tmp/kill.out"; then
+        fail $name "first process did not come up: $(tail -1 "$tmp/kill.out")"
+    elif out=$(ip netns exec "$NSU" timeout 20 "$T" ping afxdp "$VU" ip=10.214.0.2 10.214.0.2 10.214.0.1 2>&1); then
+        fail $name "a second open succeeded while the first process lives"
+    elif ! printf '%s' "$out" | grep -q "already has an XDP program"; then
+        fail $name "second open failed oddly: $out"
+    elif ! printf '%s' "$out" | grep -q "usnet process"; then
+        fail $name "the message does not name the live usnet process: $out"
+    else
+        pkill -KILL -P $pid 2>/dev/null; kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
+        sleep 0.2
+        if out=$(ip netns exec "$NSU" timeout 20 "$T" ping afxdp "$VU" ip=10.214.0.2 10.214.0.2 10.214.0.1 2>&1); then
+            pass $name
+        else
+            fail $name "open after SIGKILL: $(printf '%s\n' "$out" | tail -1)"
+        fi
+    fi
+    kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
+    veth_teardown
+}
+afxdp_sigkill
+
+# A usnet program left attached through netlink by a process that is gone
+# (older builds, kernels without XDP links) is replaced; one with no known
+# owner (afxdp-error-attached below) is not.
+afxdp_orphan() {
+    local name=afxdp-orphan out
+    if [ ! -x build/netif/xdp_orphan ]; then skip $name "build/netif/xdp_orphan not built"; return; fi
+    if ! veth_setup "netif-$$-orph" 2>"$tmp/err"; then
+        skip $name "cannot build the veth pair: $(head -1 "$tmp/err")"; veth_teardown; return
+    fi
+    if ! out=$(ip netns exec "$NSU" timeout 10 build/netif/xdp_orphan build/netif/usnet_steer.bpf.o "$VU" 2>&1); then
+        fail $name "cannot leave an orphan program: $out"
+    elif ! ip -n "$NSU" link show "$VU" | grep -q 'xdp'; then
+        fail $name "the orphan program is not attached"
+    elif out=$(ip netns exec "$NSU" timeout 20 "$T" ping afxdp "$VU" ip=10.214.0.2 10.214.0.2 10.214.0.1 2>&1); then
+        if ip -n "$NSU" link show "$VU" | grep -q 'xdp'; then fail $name "XDP program left attached after close"
+        else pass $name; fi
+    else
+        fail $name "open over an orphan: $(printf '%s\n' "$out" | tail -1)"
+    fi
+    veth_teardown
+}
+afxdp_orphan
 
 # expect_open_fail NAME NEEDLE NETNS IFACE OPTIONS: opening must fail with a
 # one-line message containing NEEDLE.

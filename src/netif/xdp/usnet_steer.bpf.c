@@ -7,7 +7,9 @@
  * "usnet's traffic" is: IPv4 packets whose destination is usnet's address,
  * and ARP packets whose target is that address.  The address lives in
  * usnet_addr[0] (network byte order), written by the backend; while it is 0
- * all IPv4 and ARP frames are steered.  A frame goes to the socket of the
+ * all IPv4 and ARP frames are steered.  usnet_addr[1] is the PID of the
+ * process that attached the program (never read here): a later open
+ * recognises a program left attached by a usnet process that is gone.  A frame goes to the socket of the
  * queue it arrived on (usnet_xsks[rx_queue_index]); with no socket there it
  * is passed to the kernel.
  */
@@ -26,7 +28,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
 } usnet_addr SEC(".maps");

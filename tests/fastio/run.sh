@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Fast packet I/O end to end (root; each part SKIPs with the reason when the
+# kernel or the build lacks what it needs):
+#  1. the network tests of the stack (tests/net/run.sh: ping, RST, ICMP port
+#     unreachable, UDP both ways, 100 MiB each way with usnet-nc as server and
+#     as client, plain and impaired) over afpacket, afxdp in native and in skb
+#     mode, and dpdk (net_af_packet and net_af_xdp virtual devices, when
+#     built), each across a veth pair to the kernel in another namespace;
+#  2. coexistence: while usnet-nc serves a transfer over afxdp on an
+#     interface, the kernel, with its own address on that same interface,
+#     answers ping and serves a kernel TCP server on another port;
+#  3. four queues: four stack instances (build/fastio/fastio-mq-echo) share
+#     one afpacket netif with four fanout queues on a four-queue veth; 64
+#     kernel connections are echoed intact, spread over all four, and no
+#     instance sees a segment of a flow another queue owns.
+# Usage: tests/fastio/run.sh [PART...]   PART: four_queues coexist afpacket
+#        afxdp_native afxdp_skb dpdk (default: all of them)
+# Prints one PASS/FAIL/SKIP line per test.
+set -u
+PARTS=${*:-four_queues coexist afpacket afxdp_native afxdp_skb dpdk}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+NC=build/usnet-nc
+MQ=build/fastio/fastio-mq-echo
+DPDK_PLUGIN=build/libusnet-netif-dpdk.so
+PEERS=tests/fastio/kpeers.py
+KPEER=tests/net/kpeer.py
+UNS=fastio-$$-u KNS=fastio-$$-k
+UIF=fiou$$ KIF=fiok$$
+KIP=10.62.0.1          # the kernel, kernel-side namespace
+UIP=10.62.0.2          # usnet
+HIP=10.62.0.3          # the kernel's own address on usnet's interface (coexistence)
+work=$(mktemp -d /tmp/usnet-fastio.XXXXXX)
+bgpids=""
+
+cleanup() {
+	local p
+	for p in $bgpids; do kill "$p" 2>/dev/null; done
+	for p in $bgpids; do wait "$p" 2>/dev/null; done
+	ip netns del "$UNS" 2>/dev/null
+	ip netns del "$KNS" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+sha() { sha256sum < "$1" | cut -c1-64; }
+
+# A veth pair with NQ queues each way between $UNS (usnet's end, $UIF) and
+# $KNS (the kernel's end, $KIF at $KIP); neither end offloads transmit
+# checksums (see tests/net/run.sh).
+veth_up() {
+	local nq=$1
+	ip netns add "$UNS" && ip netns add "$KNS" || return 1
+	ip link add "$UIF" netns "$UNS" numtxqueues "$nq" numrxqueues "$nq" type veth \
+		peer name "$KIF" netns "$KNS" numtxqueues "$nq" numrxqueues "$nq" || return 1
+	ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
+	ip -n "$KNS" addr add "$KIP/24" dev "$KIF" || return 1
+	ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
+	ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
+	ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
+}
+veth_down() { ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null; }
+
+# The kernel's side pings usnet until it answers (usnet is up), 10 s at most.
+wait_usnet_up() {
+	for _ in $(seq 50); do
+		ip netns exec "$KNS" ping -c 1 -W 1 -q "$UIP" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- 1. the network tests over each backend ---------------------------------
+
+run_net_tests() {
+	local label=$1 backend=$2 opts=$3 mib=$4; shift 4
+	tests/net/run.sh --backend "$backend" --backend-options "$opts" --label "$label" --mib "$mib" "$@"
+}
+
+# ---- 2. afxdp and the kernel on one interface --------------------------------
+
+# usnet-nc -l serves 24 MiB over afxdp on $UIF, where the kernel has $HIP.
+# The data is fed in two halves: the second only after the kernel's own
+# services were checked, so the checks happen while usnet's connection is in
+# the middle of its transfer.
+test_coexist() {
+	local name=afxdp_coexist_kernel_same_interface mode=$1 srv kls got
+	name=${name}_$mode
+	if ! veth_up 1 2>"$work/veth.err"; then
+		skip $name "cannot build the veth pair: $(head -1 "$work/veth.err")"; veth_down; return
+	fi
+	ip -n "$UNS" addr add "$HIP/24" dev "$UIF"
+	head -c 12M /dev/urandom > "$work/c1"; head -c 12M /dev/urandom > "$work/c2"
+	cat "$work/c1" "$work/c2" > "$work/c"
+	rm -f "$work/go"
+	( { cat "$work/c1"; for _ in $(seq 300); do [ -e "$work/go" ] && break; sleep 0.1; done
+	    cat "$work/c2"; } | timeout 60 ip netns exec "$UNS" "$NC" -l --backend afxdp --iface "$UIF" \
+		--backend-options "mode=$mode" --ip "$UIP/24" 0.0.0.0 7000 >/dev/null 2>"$work/co.err"
+	  echo $? > "$work/co.rc" ) &
+	srv=$!; bgpids="$bgpids $srv"
+	if ! wait_usnet_up; then
+		fail $name "usnet-nc did not come up: $(head -c 300 "$work/co.err")"; veth_down; return
+	fi
+	# The kernel client (kernel side) downloads from usnet.
+	( timeout 60 ip netns exec "$KNS" python3 "$PEERS" download "$UIP" 7000 "$work/co.part" \
+		> "$work/co.sum" 2>"$work/co.kerr" ) &
+	bgpids="$bgpids $!"; local cli=$!
+	# Wait until the first half has arrived: the transfer is under way.
+	for _ in $(seq 200); do
+		[ "$(stat -c %s "$work/co.part" 2>/dev/null || echo 0)" -ge 12000000 ] && break; sleep 0.05
+	done
+	local why=""
+	[ "$(stat -c %s "$work/co.part" 2>/dev/null || echo 0)" -ge 12000000 ] || why="usnet's transfer did not start"
+	# The kernel's own services on usnet's interface, checked meanwhile.
+	if [ -z "$why" ] && ! out=$(timeout 10 ip netns exec "$KNS" ping -c 3 -i 0.2 -W 2 -q "$HIP" 2>&1); then
+		why="kernel address $HIP on $UIF did not answer ping: $(tail -1 <<<"$out")"
+	fi
+	if [ -z "$why" ]; then
+		head -c 1M /dev/urandom > "$work/k"
+		bg_kls() { timeout 20 ip netns exec "$UNS" python3 "$KPEER" tcp-listen "$HIP" 7001 "$work/k" > "$work/kls.sum" 2>"$work/kls.err"; }
+		bg_kls & kls=$!; bgpids="$bgpids $kls"
+		for _ in $(seq 100); do ip netns exec "$UNS" ss -Hltn "sport = :7001" | grep -q . && break; sleep 0.05; done
+		got=$(timeout 20 ip netns exec "$KNS" python3 "$KPEER" tcp-connect "$HIP" 7001 "$work/k" 2>&1)
+		wait "$kls"
+		if [ "$got" != "$(sha "$work/k")" ] || [ "$(cat "$work/kls.sum")" != "$(sha "$work/k")" ]; then
+			why="kernel TCP server on $HIP:7001 failed: $got $(head -c 200 "$work/kls.err")"
+		fi
+	fi
+	if [ -z "$why" ] && ! kill -0 "$srv" 2>/dev/null; then
+		why="usnet-nc ended before the kernel's services were checked"
+	fi
+	touch "$work/go"
+	wait "$cli"; wait "$srv"
+	if [ -n "$why" ]; then
+		fail $name "$why"
+	elif [ "$(cat "$work/co.rc")" != 0 ]; then
+		fail $name "usnet-nc exit status $(cat "$work/co.rc"): $(head -c 300 "$work/co.err")"
+	elif [ "$(cat "$work/co.sum")" != "$(sha "$work/c")" ]; then
+		fail $name "kernel client received different bytes than usnet-nc sent: $(head -c 200 "$work/co.kerr")"
+	else
+		pass $name
+	fi
+	veth_down
+}
+
+# ---- 3. four queues, four instances -----------------------------------------
+
+# On a veth the queue a frame is received on is chosen by the sender (the
+# peer's transmit queue selection), not by a hash the receiver controls, so
+# AF_XDP per-queue sockets would see whatever the kernel's XPS picked.
+# afpacket's fanout instead hashes every frame with a symmetric program whose
+# result usnet_netif_flow_queue() reproduces: that is the "RSS" shown here,
+# four instances each owning the flows the hash gives its queue.
+test_four_queues() {
+	local name=afpacket_4_queues_64_connections srv out
+	if [ ! -x "$MQ" ]; then skip $name "$MQ is not built"; return; fi
+	if ! veth_up 4 2>"$work/veth.err"; then
+		skip $name "cannot build a 4-queue veth pair: $(head -1 "$work/veth.err")"; veth_down; return
+	fi
+	( timeout 90 ip netns exec "$UNS" "$MQ" afpacket "$UIF" 4 "$UIP/24" 7100 64 80 \
+		> "$work/mq.out" 2>&1; echo $? > "$work/mq.rc" ) &
+	srv=$!; bgpids="$bgpids $srv"
+	if ! wait_usnet_up; then
+		fail $name "usnet did not come up: $(head -c 300 "$work/mq.out")"; veth_down; return
+	fi
+	out=$(timeout 80 ip netns exec "$KNS" python3 "$PEERS" many "$UIP" 7100 64 262144 2>&1); local krc=$?
+	wait "$srv"
+	local rc; rc=$(cat "$work/mq.rc" 2>/dev/null)
+	if [ "$krc" -ne 0 ]; then
+		fail $name "kernel clients: $(tail -1 <<<"$out") / $(grep FAIL "$work/mq.out" | head -1)"
+	elif [ "$rc" != 0 ]; then
+		fail $name "$(grep -m1 FAIL "$work/mq.out" || tail -1 "$work/mq.out") ($(grep -c '^queue' "$work/mq.out") queue lines, status ${rc:-?})"
+	else
+		pass "$name ($(grep '^queue' "$work/mq.out" | awk '{printf "q%s=%s ", $2, $4}'))"
+	fi
+	veth_down
+}
+
+# ---- run ----------------------------------------------------------------------
+
+ALL_TESTS="afpacket afxdp_native afxdp_skb dpdk_af_packet dpdk_af_xdp afxdp_coexist afpacket_4_queues"
+if ! need_root; then
+	for t in $ALL_TESTS; do skip "$t" "needs root (network namespaces, veth, AF_XDP)"; done
+	exit 0
+fi
+if ! need_cmd ip ethtool ping ss python3 timeout sha256sum; then
+	for t in $ALL_TESTS; do skip "$t" "needs ip, ethtool, ping, ss, python3 (Debian: iproute2 ethtool iputils-ping python3)"; done
+	exit 0
+fi
+if [ ! -x "$NC" ]; then
+	for t in $ALL_TESTS; do skip "$t" "$NC is not built"; done
+	exit 0
+fi
+# Private copies, so that a rebuild during the run cannot swap them.
+cp "$NC" "$work/usnet-nc" && NC=$work/usnet-nc
+[ -x "$MQ" ] && cp "$MQ" "$work/fastio-mq-echo" && MQ=$work/fastio-mq-echo
+
+want four_queues && test_four_queues
+want coexist && test_coexist native
+want afpacket && run_net_tests afpacket afpacket "" 100
+want afxdp_native && run_net_tests afxdp_native afxdp mode=native 100
+want afxdp_skb && run_net_tests afxdp_skb afxdp mode=skb 32
+if want dpdk && [ -e "$DPDK_PLUGIN" ]; then
+	# usnet-nc runs from a private copy: tell it where the plugin is.
+	cp "$DPDK_PLUGIN" "$work/" && export USNET_NETIF_DPDK_PLUGIN=$work/${DPDK_PLUGIN##*/}
+	# Known broken: with --impair the dpdk transfers stall (no progress
+	# until the test's timeout); plain transfers work.
+	why="dpdk backend with --impair stalls a transfer (known bug)"
+	run_net_tests dpdk_af_packet dpdk vdev=net_af_packet 32 --no-impaired-transfers "$why"
+	run_net_tests dpdk_af_xdp dpdk vdev=net_af_xdp 32 --no-impaired-transfers "$why"
+elif want dpdk; then
+	skip dpdk_af_packet "built without DPDK (Debian: libdpdk-dev)"
+	skip dpdk_af_xdp "built without DPDK (Debian: libdpdk-dev)"
+fi
+exit 0
