@@ -502,6 +502,9 @@ static int afp_open_queue(struct afp_netif *a, struct afp_queue *q, int ifindex,
 	q->tx_nfree = q->tx_nbufs;
 	int one = 1;
 	(void)setsockopt(q->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+	/* A frame the kernel refuses (e.g. larger than the MTU) is then dropped
+	 * and its slot given back, instead of stopping the tx ring for good. */
+	(void)setsockopt(q->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof one);
 #ifdef PACKET_IGNORE_OUTGOING
 	(void)setsockopt(q->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
 #endif

@@ -438,10 +438,16 @@ static void imp_rx_release(struct usnet_netif *nif, uint16_t q, struct usnet_pkt
 		usnet_netif_rx_release(im->lower, q, lower, nl);
 }
 
+/* Our epoll fd when the wrapped netif has a wait fd for q.  When it has
+ * none (dpdk), neither have we: an fd that only covered our timer would let
+ * a caller sleep through received frames, so the caller must poll, which
+ * also drives our held frames out. */
 static int imp_wait_fd(struct usnet_netif *nif, uint16_t q)
 {
 	struct impair_netif *im = (struct impair_netif *)nif;
-	return q < im->base.info.nqueues ? im->epoll_fd[q] : -1;
+	if (q >= im->base.info.nqueues || usnet_netif_wait_fd(im->lower, q) < 0)
+		return -1;
+	return im->epoll_fd[q];
 }
 
 static int imp_after_fork(struct usnet_netif *nif)

@@ -187,7 +187,8 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 			uint32_t max_seg = min_u32(s->mss, c->frame_size - (ETH_HLEN + IP_HLEN + TCP_HLEN));
 			uint32_t seg_room = max_seg > optlen + len ? max_seg - optlen - len : 0;
 			if (seg_room < room) room = seg_room;
-			unsigned max = room >= 2 ? (room - 2) / 8 : 0;
+			/* Two NOPs, kind and length, then 8 bytes a block. */
+			unsigned max = room >= 4 ? (room - 4) / 8 : 0;
 			if (max > 4) max = 4;
 			uint32_t blk[4][2];
 			unsigned n = max ? tcp_reass_sack_blocks(st, s, blk, max) : 0;

@@ -206,11 +206,8 @@ want afxdp_skb && run_net_tests afxdp_skb afxdp mode=skb 32
 if want dpdk && [ -e "$DPDK_PLUGIN" ]; then
 	# usnet-nc runs from a private copy: tell it where the plugin is.
 	cp "$DPDK_PLUGIN" "$work/" && export USNET_NETIF_DPDK_PLUGIN=$work/${DPDK_PLUGIN##*/}
-	# Known broken: with --impair the dpdk transfers stall (no progress
-	# until the test's timeout); plain transfers work.
-	why="dpdk backend with --impair stalls a transfer (known bug)"
-	run_net_tests dpdk_af_packet dpdk vdev=net_af_packet 32 --no-impaired-transfers "$why"
-	run_net_tests dpdk_af_xdp dpdk vdev=net_af_xdp 32 --no-impaired-transfers "$why"
+	run_net_tests dpdk_af_packet dpdk vdev=net_af_packet 32
+	run_net_tests dpdk_af_xdp dpdk vdev=net_af_xdp 32
 elif want dpdk; then
 	skip dpdk_af_packet "built without DPDK (Debian: libdpdk-dev)"
 	skip dpdk_af_xdp "built without DPDK (Debian: libdpdk-dev)"

@@ -652,6 +652,73 @@ static void test_impair_delay(void)
 	printf("delay ok: %" PRIu64 " ms\n", dt);
 }
 
+/* A wrapped netif without a wait fd (as dpdk): impair must not offer one
+ * that only covers its own timer, or a caller sleeping on it never wakes
+ * for received frames.  The netif here is memwire with its wait fd hidden. */
+struct nowait_netif {
+	struct usnet_netif base;
+	struct usnet_netif *lower;
+};
+#define NW_LOWER(n) (((struct nowait_netif *)(n))->lower)
+static int nw_rx_burst(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned m)
+{ return usnet_netif_rx_burst(NW_LOWER(n), q, p, m); }
+static void nw_rx_release(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned c)
+{ usnet_netif_rx_release(NW_LOWER(n), q, p, c); }
+static int nw_tx_alloc(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned c)
+{ return usnet_netif_tx_alloc(NW_LOWER(n), q, p, c); }
+static int nw_tx_burst(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned c)
+{ return usnet_netif_tx_burst(NW_LOWER(n), q, p, c); }
+static void nw_tx_free(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned c)
+{ usnet_netif_tx_free(NW_LOWER(n), q, p, c); }
+static int nw_flush(struct usnet_netif *n, uint16_t q) { return usnet_netif_flush(NW_LOWER(n), q); }
+static int nw_wait_fd(struct usnet_netif *n, uint16_t q) { (void)n; (void)q; return -1; }
+static void nw_close(struct usnet_netif *n) { usnet_netif_close(NW_LOWER(n)); free(n); }
+static const struct usnet_netif_ops nw_ops = {
+	.rx_burst = nw_rx_burst, .rx_release = nw_rx_release, .tx_alloc = nw_tx_alloc,
+	.tx_burst = nw_tx_burst, .tx_free = nw_tx_free, .flush = nw_flush,
+	.wait_fd = nw_wait_fd, .close = nw_close,
+};
+
+static void test_impair_no_wait_fd(void)
+{
+	struct usnet_netif *e[2], *w;
+	char err[256];
+	if (usnet_memwire_pair(e, NULL, err, sizeof err))
+		die("no-wait-fd: %s", err);
+	struct nowait_netif *nw = calloc(1, sizeof *nw);
+	if (!nw)
+		die("no-wait-fd: out of memory");
+	nw->base.ops = &nw_ops;
+	nw->base.info = e[1]->info;
+	nw->lower = e[1];
+	if (usnet_impair_wrap(&nw->base, "rx:reorder=0.01,seed=3", &w, err, sizeof err))
+		die("no-wait-fd: %s", err);
+	struct usnet_pkt p;
+	if (usnet_netif_rx_burst(w, 0, &p, 1) != 0)
+		die("no-wait-fd: a frame before any was sent");
+	int fd = usnet_netif_wait_fd(w, 0);
+	if (send_one(e[0], 100, 1, 1000))
+		die("no-wait-fd: send failed");
+	if (fd >= 0) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		if (poll(&pfd, 1, 500) != 1)
+			die("no-wait-fd: impair's wait fd (wrapped netif has none) did not wake for a received frame");
+	}
+	/* No wait fd: the caller polls. */
+	uint64_t t0 = now_ms();
+	while (usnet_netif_rx_burst(w, 0, &p, 1) != 1) {
+		if (now_ms() - t0 > 3000)
+			die("no-wait-fd: frame did not arrive");
+		usleep(100);
+	}
+	if (!check_frame(p.data, p.len, 1))
+		die("no-wait-fd: damaged frame");
+	usnet_netif_rx_release(w, 0, &p, 1);
+	usnet_netif_close(w);
+	usnet_netif_close(e[0]);
+	printf("no-wait-fd ok: wait fd %d\n", fd);
+}
+
 /* ---- pcap -------------------------------------------------------------- */
 
 static uint16_t csum16(const uint8_t *p, size_t n, uint32_t sum)
@@ -1205,6 +1272,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "impair-rates")) {
 		test_impair_rates();
 		test_impair_delay();
+		test_impair_no_wait_fd();
 	} else if (!strcmp(cmd, "impair-bad") && argc >= 3) {
 		struct usnet_netif *e[2], *w;
 		char err[256] = "";

@@ -441,6 +441,45 @@ int test_tcp_sack_recovery(void)
 	return 0;
 }
 
+/* A data segment that also carries SACK blocks (a hole on the receive
+ * side) never grows past the MTU: the option costs 4 + 8n bytes (two NOPs,
+ * kind, length), and a block that does not fit is left out.  Payloads just
+ * under a full segment leave 10 or 11 bytes, too few for one block. */
+int test_tcp_sack_option_fits_mtu(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	struct tpkt p;
+	/* A hole: bytes 10..14 arrive before 0..9. */
+	tconn_send_seq(&c, c.pseq + 10, ACK, "KLMNO", 5, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.nsack == 1);
+	static uint8_t data[1448];
+	for (uint32_t len = 1420; len <= 1448; len++) {
+		CHECK(usnet_send(e.st, &e.io, c.s, data, len, 0, e.now) == (long)len);
+		uint32_t got = 0;
+		while (t_next_tcp(&e, &p)) {
+			CHECKF(p.iplen <= 1500, "payload %u: IP packet of %u bytes (%d SACK blocks)",
+			       len, p.iplen, p.nsack);
+			/* Room for a block (12 bytes) beside 12 of timestamps: sent. */
+			if (p.dlen && 1460 - 12 - p.dlen >= 12)
+				CHECKF(p.nsack == 1, "payload %u: SACK left out", p.dlen);
+			got += p.dlen;
+			c.pack = p.seq + p.dlen;
+		}
+		CHECKF(got == len, "payload %u: %u bytes sent", len, got);
+		tconn_send(&c, ACK, NULL, 0, 65535);
+		while (t_next_tcp(&e, &p))
+			;
+	}
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
 /* The receiver: out-of-order segments are held, SACKed, then delivered. */
 int test_tcp_ooo_reassembly(void)
 {
