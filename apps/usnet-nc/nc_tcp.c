@@ -281,6 +281,16 @@ static int finish_close(struct nc_tcp *t)
 		}
 		uint64_t now = usnet_app_now();
 		if (now >= end) {
+			/* The peer's FIN is in and all our data is acknowledged: only
+			 * the ACK of our FIN is missing, and a peer that already left
+			 * (its last ACK lost) never sends it again.  Nothing was lost,
+			 * so this ends like close(2) does, not as an error. */
+			if ((info.state == USNET_TCP_LAST_ACK || info.state == USNET_TCP_CLOSING) &&
+			    info.unacked <= 1) {
+				nc_verbose(t->opt, "tcp: our FIN was not acknowledged within %d s; all data was",
+					   NC_TCP_CLOSE_WAIT_MS / 1000);
+				break;
+			}
 			nc_error("closing: peer did not acknowledge our FIN within %d s",
 				 NC_TCP_CLOSE_WAIT_MS / 1000);
 			return -1;
