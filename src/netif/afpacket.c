@@ -550,28 +550,11 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 	uint16_t nq = cfg->queues ? cfg->queues : 1;
 	if (nq > AFP_MAX_QUEUES)
 		return netif_err(err, errlen, EINVAL, "afpacket: at most %d queues", AFP_MAX_QUEUES);
-	if (strlen(cfg->iface) >= IFNAMSIZ)
-		return netif_err(err, errlen, ENAMETOOLONG, "afpacket: interface name '%s' is too long", cfg->iface);
-	int ifindex = (int)if_nametoindex(cfg->iface);
-	if (!ifindex)
-		return netif_err(err, errlen, ENODEV, "afpacket: interface %s not found (check `ip link`)", cfg->iface);
-
-	/* MTU and MAC of the interface. */
-	uint32_t mtu = 1500;
-	uint8_t mac[6] = { 0 };
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s >= 0) {
-		struct ifreq ifr;
-		memset(&ifr, 0, sizeof ifr);
-		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", cfg->iface);
-		if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
-			mtu = (uint32_t)ifr.ifr_mtu;
-		memset(&ifr, 0, sizeof ifr);
-		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", cfg->iface);
-		if (ioctl(s, SIOCGIFHWADDR, &ifr) == 0)
-			memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-		close(s);
-	}
+	int ifindex;
+	uint32_t mtu;
+	uint8_t mac[6];
+	if ((r = netif_iface_lookup("afpacket", cfg->iface, &ifindex, &mtu, mac, err, errlen)))
+		return r;
 	uint32_t tx_off = version == TPACKET_V3 ? AFP_TX_OFF_V3 : AFP_TX_OFF_V2;
 	/* rx slots also hold the kernel's header and sockaddr_ll. */
 	uint32_t rx_hdr = (uint32_t)(TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + TPACKET_ALIGN(sizeof(struct sockaddr_ll)) + 16);

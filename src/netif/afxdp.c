@@ -757,28 +757,11 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	uint16_t nq = cfg->queues ? cfg->queues : 1;
 	if (nq > AFX_MAX_QUEUES)
 		return netif_err(err, errlen, EINVAL, "afxdp: at most %d queues", AFX_MAX_QUEUES);
-	if (strlen(cfg->iface) >= IFNAMSIZ)
-		return netif_err(err, errlen, ENAMETOOLONG, "afxdp: interface name '%s' is too long", cfg->iface);
-	int ifindex = (int)if_nametoindex(cfg->iface);
-	if (!ifindex)
-		return netif_err(err, errlen, ENODEV, "afxdp: interface %s not found (check `ip link`)", cfg->iface);
-
-	/* MTU, MAC, queue count. */
-	uint32_t mtu = 1500;
-	uint8_t mac[6] = { 0 };
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s >= 0) {
-		struct ifreq ifr;
-		memset(&ifr, 0, sizeof ifr);
-		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", cfg->iface);
-		if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
-			mtu = (uint32_t)ifr.ifr_mtu;
-		memset(&ifr, 0, sizeof ifr);
-		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", cfg->iface);
-		if (ioctl(s, SIOCGIFHWADDR, &ifr) == 0)
-			memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-		close(s);
-	}
+	int ifindex;
+	uint32_t mtu;
+	uint8_t mac[6];
+	if ((r = netif_iface_lookup("afxdp", cfg->iface, &ifindex, &mtu, mac, err, errlen)))
+		return r;
 	if (mtu + 14 > frame - AFX_RX_HEADROOM)
 		return netif_err(err, errlen, EMSGSIZE,
 				 "afxdp: MTU %u of %s is larger than a %u-byte AF_XDP frame holds: lower it (`ip link set dev %s mtu %u`)%s",

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,4 +229,30 @@ uint32_t netif_toeplitz(const uint8_t *key, size_t keylen, const uint8_t *in, si
 		}
 	}
 	return hash;
+}
+
+int netif_iface_lookup(const char *backend, const char *ifname, int *ifindex,
+		       uint32_t *mtu, uint8_t mac[6], char *err, size_t errlen)
+{
+	if (strlen(ifname) >= IFNAMSIZ)
+		return netif_err(err, errlen, ENAMETOOLONG, "%s: interface name '%s' is too long", backend, ifname);
+	*ifindex = (int)if_nametoindex(ifname);
+	if (!*ifindex)
+		return netif_err(err, errlen, ENODEV, "%s: interface %s not found (check `ip link`)", backend, ifname);
+	*mtu = 1500;
+	memset(mac, 0, 6);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof ifr);
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+		if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+			*mtu = (uint32_t)ifr.ifr_mtu;
+		memset(&ifr, 0, sizeof ifr);
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+		if (ioctl(s, SIOCGIFHWADDR, &ifr) == 0)
+			memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+		close(s);
+	}
+	return 0;
 }

@@ -48,6 +48,12 @@ void netif_shm_free(void *p);
 /* A random locally administered unicast MAC address. */
 void netif_random_mac(uint8_t mac[6]);
 
+/* Look up a kernel interface for a backend: its index, MTU (1500 when it
+ * can't be read) and MAC.  0, or a negative errno with a one-line reason
+ * naming the backend in err (name too long, interface not found). */
+int netif_iface_lookup(const char *backend, const char *ifname, int *ifindex,
+		       uint32_t *mtu, uint8_t mac[6], char *err, size_t errlen);
+
 /* The Toeplitz hash NICs use for RSS, over `len` bytes of input with a key
  * of at least len + 4 bytes. */
 uint32_t netif_toeplitz(const uint8_t *key, size_t keylen, const uint8_t *in, size_t len);
