@@ -252,6 +252,37 @@ static void imp_tx_release_due(struct impair_netif *im, uint16_t q, uint64_t now
 		usnet_netif_flush(im->lower, q);
 }
 
+/* Decide one frame's fate in direction d and apply it: corrupt it in place,
+ * hold a duplicate, or hold it for later (reorder, delay).  Returns 1 when
+ * the frame goes on now, 0 when the caller must give its buffer back (lost,
+ * or a copy held for later). */
+static int imp_apply(struct impair_netif *im, struct imp_dir *d, struct usnet_pkt *p,
+		     uint16_t q, uint64_t now)
+{
+	struct imp_verdict v = imp_decide(d);
+	d->st.frames++;
+	if (v.lose) {
+		d->st.lost++;
+		return 0;
+	}
+	if (v.corrupt) {
+		d->st.corrupted++;
+		imp_corrupt(p, v.corrupt_bit);
+	}
+	if (v.dup && imp_hold(im, d, p, q, 0, 0))
+		d->st.duplicated++;
+	if (v.reorder || d->spec.delay_ns) {
+		uint64_t due = now + (v.reorder ? IMP_REORDER_MAX_NS : 0) + d->spec.delay_ns;
+		if (v.reorder)
+			d->st.reordered++;
+		else
+			d->st.delayed++;
+		imp_hold(im, d, p, q, due, v.reorder ? IMP_REORDER_GAP : 0);
+		return 0;
+	}
+	return 1;
+}
+
 static int imp_tx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *pkts, unsigned n)
 {
 	struct impair_netif *im = (struct impair_netif *)nif;
@@ -266,26 +297,7 @@ static int imp_tx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p
 	unsigned npass = 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct usnet_pkt *p = &pkts[i];
-		struct imp_verdict v = imp_decide(d);
-		d->st.frames++;
-		if (v.lose) {
-			d->st.lost++;
-			usnet_netif_tx_free(im->lower, q, p, 1);
-			continue;
-		}
-		if (v.corrupt) {
-			d->st.corrupted++;
-			imp_corrupt(p, v.corrupt_bit);
-		}
-		if (v.dup && imp_hold(im, d, p, q, 0, 0))
-			d->st.duplicated++;
-		if (v.reorder || d->spec.delay_ns) {
-			uint64_t due = now + (v.reorder ? IMP_REORDER_MAX_NS : 0) + d->spec.delay_ns;
-			if (v.reorder)
-				d->st.reordered++;
-			else
-				d->st.delayed++;
-			imp_hold(im, d, p, q, due, v.reorder ? IMP_REORDER_GAP : 0);
+		if (!imp_apply(im, d, p, q, now)) {
 			usnet_netif_tx_free(im->lower, q, p, 1);
 			continue;
 		}
@@ -377,26 +389,7 @@ static int imp_rx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p
 		}
 		for (int i = 0; i < n; i++) {
 			struct usnet_pkt *p = &in[i];
-			struct imp_verdict v = imp_decide(d);
-			d->st.frames++;
-			if (v.lose) {
-				d->st.lost++;
-				usnet_netif_rx_release(im->lower, q, p, 1);
-				continue;
-			}
-			if (v.corrupt) {
-				d->st.corrupted++;
-				imp_corrupt(p, v.corrupt_bit);
-			}
-			if (v.dup && imp_hold(im, d, p, q, 0, 0))
-				d->st.duplicated++;
-			if (v.reorder || d->spec.delay_ns) {
-				uint64_t due = now + (v.reorder ? IMP_REORDER_MAX_NS : 0) + d->spec.delay_ns;
-				if (v.reorder)
-					d->st.reordered++;
-				else
-					d->st.delayed++;
-				imp_hold(im, d, p, q, due, v.reorder ? IMP_REORDER_GAP : 0);
+			if (!imp_apply(im, d, p, q, now)) {
 				usnet_netif_rx_release(im->lower, q, p, 1);
 				continue;
 			}
