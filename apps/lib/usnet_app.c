@@ -104,6 +104,13 @@ static void app_free(struct usnet_app *app)
 	free(app);
 }
 
+/* The stack's rss_flow_queue: the queue the backend puts such frames on. */
+static int app_flow_queue(void *netif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+			  uint32_t dst_ip, uint16_t dst_port)
+{
+	return usnet_netif_flow_queue(netif, proto, src_ip, src_port, dst_ip, dst_port);
+}
+
 struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, size_t errlen)
 {
 	struct usnet_stack_config sc;
@@ -172,8 +179,12 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 		return NULL;
 	}
 	if (app->netif->info.nqueues > 1) {
+		/* outgoing connections get local ports whose replies the
+		 * backend steers to this instance's queue */
 		sc.rss_queues = app->netif->info.nqueues;
 		sc.rss_queue = cfg->queue;
+		sc.rss_flow_queue = app_flow_queue;
+		sc.rss_ctx = app->netif;
 	}
 
 	app->arena_bytes = usnet_stack_mem_size(&sc);

@@ -136,11 +136,20 @@ struct usnet_stack_config {
 	uint16_t ephemeral_hi;
 	uint8_t  cc;            /* enum usnet_cc, default for new TCP sockets */
 	/* RSS: when rss_queues > 1 this instance serves queue rss_queue of
-	 * rss_queues; connect() then picks local ports whose replies the NIC's
-	 * Toeplitz hash (rss_key) steers to this queue. */
+	 * rss_queues; connect() and an unbound sendto() then pick local ports
+	 * whose replies arrive on this queue.  Which queue a flow's frames
+	 * arrive on is asked of rss_flow_queue (e.g. a wrapper around
+	 * usnet_netif_flow_queue(), which knows the backend's own steering)
+	 * with the frames' source and destination; it returns the queue, or -1
+	 * when it cannot tell (any port is then taken).  Without it the NIC is
+	 * assumed to use the Toeplitz hash with rss_key and a 128-entry
+	 * indirection table filled round-robin. */
 	uint16_t rss_queues;
 	uint16_t rss_queue;
 	uint8_t  rss_key[40];
+	int    (*rss_flow_queue)(void *ctx, uint8_t ip_proto, uint32_t src_ip, uint16_t src_port,
+				 uint32_t dst_ip, uint16_t dst_port);
+	void    *rss_ctx;
 };
 
 /* Fill cfg with defaults (MTU 1500, CUBIC, 64 KiB sndbuf/rcvbuf, 1024

@@ -424,6 +424,8 @@ static const struct sock_filter afp_fanout_prog[] = {
 int netif_afpacket_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip,
 			      uint16_t src_port, uint32_t dst_ip, uint16_t dst_port)
 {
+	if (nif->ops != &afp_ops)
+		return -1;   /* a wrapper that only copied our info */
 	struct afp_netif *a = (struct afp_netif *)nif;
 	if (a->nq <= 1)
 		return 0;

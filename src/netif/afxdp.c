@@ -494,6 +494,8 @@ static void afx_read_rss(struct afx_netif *x, const char *ifname)
 int netif_afxdp_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip,
 			   uint16_t src_port, uint32_t dst_ip, uint16_t dst_port)
 {
+	if (nif->ops != &afx_ops)
+		return -1;   /* a wrapper that only copied our info */
 	struct afx_netif *x = (struct afx_netif *)nif;
 	if (x->nq <= 1)
 		return 0;

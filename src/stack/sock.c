@@ -230,12 +230,21 @@ int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32
 	return NIL;
 }
 
-/* RSS: the queue the NIC steers the peer's replies to, with the usual
- * 128-entry indirection table filled round-robin over the queues. */
-static int rss_queue_ok(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+/* RSS: does the peer's reply to (lip, lport) arrive on our queue?  Asked of
+ * the netif when the configuration says how; otherwise the usual Toeplitz
+ * hash with a 128-entry indirection table filled round-robin. */
+static int rss_queue_ok(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t rip,
+			uint16_t rport)
 {
 	if (st->cfg.rss_queues <= 1)
 		return 1;
+	if (!lip)
+		lip = st->cfg.ip;   /* an unbound socket sends from our address */
+	if (st->cfg.rss_flow_queue) {
+		uint8_t proto = type == USNET_SOCK_STREAM ? 6 : 17;
+		int q = st->cfg.rss_flow_queue(st->cfg.rss_ctx, proto, rip, rport, lip, lport);
+		return q < 0 || q == st->cfg.rss_queue;
+	}
 	uint8_t in[12];
 	/* Replies arrive with src = peer, dst = us. */
 	in[0] = (uint8_t)(rip >> 24); in[1] = (uint8_t)(rip >> 16); in[2] = (uint8_t)(rip >> 8); in[3] = (uint8_t)rip;
@@ -256,7 +265,7 @@ int choose_ephemeral(struct usnet_stack *st, int type, uint32_t lip, uint32_t ri
 	uint32_t off = (uint32_t)siphash24(st->cfg.secret, key, sizeof key);
 	for (uint32_t k = 0; k < n; k++) {
 		uint16_t port = (uint16_t)(lo + (off + st->port_cursor + k) % n);
-		if (!rss_queue_ok(st, lip, port, rip, rport))
+		if (rip != 0 && !rss_queue_ok(st, type, lip, port, rip, rport))
 			continue;
 		if (rip == 0) {
 			if (port_in_use(st, type, lip, port, 0))

@@ -12,9 +12,9 @@ $(B)/fastio/%.o: tests/fastio/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(APP_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(B)/fastio/mq_echo.d $(B)/fastio/arp_share.d
+-include $(B)/fastio/mq_echo.d
 
-$(FASTIO_MQ_ECHO): $(B)/fastio/mq_echo.o $(B)/fastio/arp_share.o $(APP_LIBS)
-	$(CC) $(APP_CFLAGS) -o $@ $(B)/fastio/mq_echo.o $(B)/fastio/arp_share.o $(APP_LIBS) $(APP_LDLIBS) -lpthread
+$(FASTIO_MQ_ECHO): $(B)/fastio/mq_echo.o $(APP_LIBS)
+	$(CC) $(APP_CFLAGS) -o $@ $(B)/fastio/mq_echo.o $(APP_LIBS) $(APP_LDLIBS) -lpthread
 
 TEST_SUITES += tests/fastio/run.sh

@@ -10,6 +10,10 @@
                                       server; on each send BYTES random bytes,
                                       shut down the sending side and check
                                       that exactly those bytes come back
+  kpeers.py echo PORT N               serve N connections on PORT (all
+                                      addresses), echoing every byte until the
+                                      peer shuts down its side, then print
+                                      "echoed N connections BYTES bytes"
 Every wait is bounded; failures print one line on stderr and exit 1.
 """
 import hashlib
@@ -101,14 +105,57 @@ def many(host, port, n, nbytes):
     print("%d connections echoed %d bytes each" % (n, nbytes))
 
 
+def echo(port, n):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", port))
+    ls.listen(256)
+    ls.settimeout(TIMEOUT)
+    total = [0]
+    lock = threading.Lock()
+    errors = []
+
+    def serve(c):
+        c.settimeout(TIMEOUT)
+        try:
+            while True:
+                block = c.recv(65536)
+                if not block:
+                    break
+                c.sendall(block)
+                with lock:
+                    total[0] += len(block)
+        except OSError as e:
+            errors.append(str(e))
+        finally:
+            c.close()
+
+    threads = []
+    try:
+        for _ in range(n):
+            c, _ = ls.accept()
+            t = threading.Thread(target=serve, args=(c,))
+            t.start()
+            threads.append(t)
+    except OSError as e:
+        die("echo: accepted %d of %d connections: %s" % (len(threads), n, e))
+    for t in threads:
+        t.join(TIMEOUT)
+    if errors:
+        die("echo: " + errors[0])
+    print("echoed %d connections %d bytes" % (n, total[0]))
+
+
 def main(argv):
     try:
         if len(argv) == 5 and argv[1] == "download":
             download(argv[2], int(argv[3]), argv[4])
+        elif len(argv) == 4 and argv[1] == "echo":
+            echo(int(argv[2]), int(argv[3]))
         elif len(argv) == 6 and argv[1] == "many":
             many(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
         else:
-            die("usage: kpeers.py download HOST PORT FILE | many HOST PORT N BYTES")
+            die("usage: kpeers.py download HOST PORT FILE | many HOST PORT N BYTES | echo PORT N")
     except OSError as e:
         die(str(e))
 

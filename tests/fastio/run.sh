@@ -12,12 +12,14 @@
 #  3. four queues: four stack instances (build/fastio/fastio-mq-echo) share
 #     one afpacket netif with four fanout queues on a four-queue veth; 64
 #     kernel connections are echoed intact, spread over all four, and no
-#     instance sees a segment of a flow another queue owns.
-# Usage: tests/fastio/run.sh [PART...]   PART: four_queues coexist afpacket
-#        afxdp_native afxdp_skb dpdk (default: all of them)
+#     instance sees a segment of a flow another queue owns;
+#  4. the same for 64 connections the four instances open to a kernel echo
+#     server: each picks local ports whose replies come back to its queue.
+# Usage: tests/fastio/run.sh [PART...]   PART: four_queues four_queues_out
+#        coexist afpacket afxdp_native afxdp_skb dpdk (default: all of them)
 # Prints one PASS/FAIL/SKIP line per test.
 set -u
-PARTS=${*:-four_queues coexist afpacket afxdp_native afxdp_skb dpdk}
+PARTS=${*:-four_queues four_queues_out coexist afpacket afxdp_native afxdp_skb dpdk}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -179,9 +181,40 @@ test_four_queues() {
 	veth_down
 }
 
+# Outgoing connections: each instance opens its share of 64 connections to a
+# kernel echo server; the local ports it picks must bring the replies back
+# to its own queue (the stack asks usnet_netif_flow_queue()), or the
+# SYN-ACKs reach an instance that has no such connection.
+test_four_queues_out() {
+	local name=afpacket_4_queues_64_outgoing_connections kpid out
+	if [ ! -x "$MQ" ]; then skip $name "$MQ is not built"; return; fi
+	if ! veth_up 4 2>"$work/veth.err"; then
+		skip $name "cannot build a 4-queue veth pair: $(head -1 "$work/veth.err")"; veth_down; return
+	fi
+	( timeout 90 ip netns exec "$KNS" python3 "$PEERS" echo 7101 64 > "$work/kecho.out" 2>&1
+	  echo $? > "$work/kecho.rc" ) &
+	kpid=$!; bgpids="$bgpids $kpid"
+	local i
+	for i in $(seq 50); do
+		ip netns exec "$KNS" ss -Hltn 'sport = :7101' 2>/dev/null | grep -q . && break
+		sleep 0.1
+	done
+	out=$(timeout 80 ip netns exec "$UNS" "$MQ" afpacket "$UIF" 4 "$UIP/24" "$KIP:7101" 64 60 2>&1); local rc=$?
+	wait "$kpid"
+	local krc; krc=$(cat "$work/kecho.rc" 2>/dev/null)
+	if [ "$rc" -ne 0 ]; then
+		fail $name "$(grep -m1 FAIL <<<"$out" || tail -1 <<<"$out") ($(grep -c '^queue' <<<"$out") queue lines, status $rc)"
+	elif [ "$krc" != 0 ]; then
+		fail $name "kernel echo server: $(tail -1 "$work/kecho.out")"
+	else
+		pass "$name ($(grep '^queue' <<<"$out" | awk '{printf "q%s=%s ", $2, $4}'))"
+	fi
+	veth_down
+}
+
 # ---- run ----------------------------------------------------------------------
 
-ALL_TESTS="afpacket afxdp_native afxdp_skb dpdk_af_packet dpdk_af_xdp afxdp_coexist afpacket_4_queues"
+ALL_TESTS="afpacket afxdp_native afxdp_skb dpdk_af_packet dpdk_af_xdp afxdp_coexist afpacket_4_queues afpacket_4_queues_out"
 if ! need_root; then
 	for t in $ALL_TESTS; do skip "$t" "needs root (network namespaces, veth, AF_XDP)"; done
 	exit 0
@@ -199,6 +232,7 @@ cp "$NC" "$work/usnet-nc" && NC=$work/usnet-nc
 [ -x "$MQ" ] && cp "$MQ" "$work/fastio-mq-echo" && MQ=$work/fastio-mq-echo
 
 want four_queues && test_four_queues
+want four_queues_out && test_four_queues_out
 want coexist && test_coexist native
 want afpacket && run_net_tests afpacket afpacket "" 100
 want afxdp_native && run_net_tests afxdp_native afxdp mode=native 100

@@ -945,6 +945,62 @@ int test_tcp_rss_ports(void)
 	return 0;
 }
 
+/* The netif's own steering, as rss_flow_queue reports it: here a port-only
+ * hash the stack cannot guess, and "unknown" (-1) for one peer port. */
+static int fake_flow_queue(void *ctx, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+			   uint32_t dst_ip, uint16_t dst_port)
+{
+	unsigned *asked = ctx;
+	(*asked)++;
+	(void)src_ip;
+	(void)dst_ip;
+	if (src_port == 9999)
+		return -1;
+	return (int)(((unsigned)src_port * 7u + (unsigned)dst_port * 13u + proto) % 4u);
+}
+
+/* With rss_flow_queue set, connect() and an unbound UDP sendto() pick local
+ * ports whose replies (src = peer, dst = us) the netif puts on our queue. */
+int test_tcp_rss_flow_queue(void)
+{
+	unsigned asked = 0;
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.rss_queues = 4;
+	cfg.rss_queue = 2;
+	cfg.rss_flow_queue = fake_flow_queue;
+	cfg.rss_ctx = &asked;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	for (int k = 0; k < 8; k++) {
+		int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+		CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 443 }, e.now) == -USNET_EINPROGRESS);
+		struct usnet_addr a;
+		CHECK(usnet_getsockname(e.st, s, &a) == 0);
+		CHECKF(fake_flow_queue(&asked, 6, T_IP_PEER, 443, T_IP_US, a.port) == 2, "tcp port %u", a.port);
+		usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+		usnet_close(e.st, &e.io, s, e.now);
+	}
+	for (int k = 0; k < 4; k++) {
+		int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
+		char x = 1;
+		struct usnet_iovec iov = { &x, 1 };
+		CHECK(usnet_sendv(e.st, &e.io, u, &iov, 1, 0, &(struct usnet_addr){ T_IP_PEER, 53 }, e.now) == 1);
+		struct usnet_addr a;
+		CHECK(usnet_getsockname(e.st, u, &a) == 0);
+		CHECKF(fake_flow_queue(&asked, 17, T_IP_PEER, 53, T_IP_US, a.port) == 2, "udp port %u", a.port);
+		usnet_close(e.st, &e.io, u, e.now);
+	}
+	/* the netif cannot tell: any free port will do */
+	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 9999 }, e.now) == -USNET_EINPROGRESS);
+	CHECK(asked > 12);
+	usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
 /* Timers: an idle stack has no deadline; a connection's timers show up. */
 int test_poll_deadlines(void)
 {
