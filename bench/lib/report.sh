@@ -40,7 +40,7 @@ report_goals() {
                     if (v == "" || (col == 11 ? x > v : x < v)) {
                         v = x
                         which = V[r]
-                        if (match(which, /\([a-z0-9]+\)$/)) which = substr(which, RSTART + 1, RLENGTH - 2)
+                        if (match(which, /\([a-z0-9]+\)/)) which = substr(which, RSTART + 1, RLENGTH - 2)
                     }
                 }
             return v
@@ -59,6 +59,12 @@ report_goals() {
             line("redis-server GET under usnet run (best backend" (v == "" ? "" : ": " which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
             v = best("redis SET", "under usnet run", 11)
             line("redis-server SET under usnet run (best backend" (v == "" ? "" : ": " which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
+            v = best("ping-pong 1 B, 32 conns", "^usnet \\(afxdp\\) both sides", 11)
+            line("ping-pong, 32 connections, usnet on both sides over afxdp vs the kernel pair, round trips/s", v, "≥ 4×", v >= 4)
+            v = best("ping-pong 1 B, 32 conns", "^usnet \\(afxdp\\) ponger, kernel pinger", 11)
+            line("ping-pong, 32 connections, usnet server over afxdp + kernel client vs the kernel pair, round trips/s", v, "≥ 1.5×", v >= 1.5)
+            v = best("bulk, 1 connection", "^usnet-nc", 11)
+            line("bulk over one connection (best backend" (v == "" ? "" : ": " which) ") vs the kernel pair, Gb/s", v, "≥ 1×", v >= 1)
             for (r = 1; r <= n; r++)
                 if (S[r] ~ /^1-byte ping-pong over a veth pair, 32 connections/) sec = S[r]
             v = best(sec, "ponger, kernel pinger$", 12)

@@ -23,7 +23,8 @@ rows_add() {
 
 # rows_from_tsv FILE SOURCE [SECTION]: the BENCH_TSV rows that
 # bench/pingpong/run.sh, bench/kv/run.sh and bench/apps/run.sh write
-# (workload, variant, kind, req/s, p50 us, p99 us, note).  Every row goes into
+# (workload, variant, kind, req/s, p50 us, p99 us, note[, unit when not
+# req/s]).  Every row goes into
 # SECTION; without it, into its workload's (memcached ones all into
 # "memcached workload", where bench/kv/run.sh puts its rows too).  A kernel
 # row is the baseline of the rows after it.
@@ -35,7 +36,8 @@ rows_from_tsv() {
         else if ($3 == "usnet") kind = "native usnet"
         else if ($3 == "usnet-run") kind = "unmodified under usnet"
         else kind = $3
-        print s, $2, kind, $4, ($4 == "" ? "" : "req/s"), $5, $6, $7, ($3 == "kernel"), source
+        unit = $8 != "" ? $8 : "req/s"
+        print s, $2, kind, $4, ($4 == "" ? "" : unit), $5, $6, $7, ($3 == "kernel"), source
     }' "$1" >>"$ROWS"
 }
 

@@ -920,6 +920,26 @@ static uint32_t ref_toeplitz(const uint8_t *key, const uint8_t *in, int n)
 	return h;
 }
 
+/* Open a TCP connection to the peer's port 443 (SYN sent) and give its
+ * local port; 0 when connect() fails. */
+static uint16_t rss_connect_port(struct tenv *e, int32_t *sock)
+{
+	int32_t s = usnet_socket(e->st, USNET_SOCK_STREAM);
+	struct usnet_addr a = { 0, 0 };
+	if (usnet_connect(e->st, &e->io, s, &(struct usnet_addr){ T_IP_PEER, 443 }, e->now) != -USNET_EINPROGRESS ||
+	    usnet_getsockname(e->st, s, &a) != 0)
+		a.port = 0;
+	*sock = s;
+	return a.port;
+}
+
+/* Drop a connection rss_connect_port() opened (RST, nothing lingers). */
+static void rss_drop(struct tenv *e, int32_t s)
+{
+	usnet_setsockopt(e->st, s, USNET_SO_LINGER, 0);
+	usnet_close(e->st, &e->io, s, e->now);
+}
+
 /* With RSS, connect() picks local ports whose replies hash to our queue. */
 int test_tcp_rss_ports(void)
 {
@@ -931,15 +951,13 @@ int test_tcp_rss_ports(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	for (int k = 0; k < 8; k++) {
-		int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-		CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 443 }, e.now) == -USNET_EINPROGRESS);
-		struct usnet_addr a;
-		CHECK(usnet_getsockname(e.st, s, &a) == 0);
-		uint8_t in[12] = { 10, 0, 0, 2, 10, 0, 0, 1, 443 >> 8, 443 & 0xff, (uint8_t)(a.port >> 8), (uint8_t)a.port };
+		int32_t s;
+		uint16_t port = rss_connect_port(&e, &s);
+		CHECK(port != 0);
+		uint8_t in[12] = { 10, 0, 0, 2, 10, 0, 0, 1, 443 >> 8, 443 & 0xff, (uint8_t)(port >> 8), (uint8_t)port };
 		uint32_t h = ref_toeplitz(cfg.rss_key, in, 12);
-		CHECKF((h & 127) % 4 == 3, "port %u hash %08x", a.port, h);
-		usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
-		usnet_close(e.st, &e.io, s, e.now);
+		CHECKF((h & 127) % 4 == 3, "port %u hash %08x", port, h);
+		rss_drop(&e, s);
 	}
 	tenv_fini(&e);
 	return 0;
@@ -973,13 +991,11 @@ int test_tcp_rss_flow_queue(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	for (int k = 0; k < 8; k++) {
-		int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-		CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 443 }, e.now) == -USNET_EINPROGRESS);
-		struct usnet_addr a;
-		CHECK(usnet_getsockname(e.st, s, &a) == 0);
-		CHECKF(fake_flow_queue(&asked, 6, T_IP_PEER, 443, T_IP_US, a.port) == 2, "tcp port %u", a.port);
-		usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
-		usnet_close(e.st, &e.io, s, e.now);
+		int32_t s;
+		uint16_t port = rss_connect_port(&e, &s);
+		CHECK(port != 0);
+		CHECKF(fake_flow_queue(&asked, 6, T_IP_PEER, 443, T_IP_US, port) == 2, "tcp port %u", port);
+		rss_drop(&e, s);
 	}
 	for (int k = 0; k < 4; k++) {
 		int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
@@ -995,8 +1011,7 @@ int test_tcp_rss_flow_queue(void)
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
 	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 9999 }, e.now) == -USNET_EINPROGRESS);
 	CHECK(asked > 12);
-	usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
-	usnet_close(e.st, &e.io, s, e.now);
+	rss_drop(&e, s);
 	tenv_fini(&e);
 	return 0;
 }

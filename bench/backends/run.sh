@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The packet I/O backends side by side (root): which one should be the
+# default is measured here, not assumed.  Over a veth pair between two
+# namespaces (server on CPU 0, client on CPU 1):
+#   1. 1-byte ping-pong, 32 connections (usnet-bench): the kernel pair, then
+#      for each backend a usnet ponger with a kernel pinger and with a usnet
+#      pinger on the same backend;
+#   2. bulk transfer over one TCP connection: the kernel pair (iperf3 when
+#      installed), with the veth's transmit offloads off (as usnet needs its
+#      kernel peers) and on (the veth's default, TSO/GSO: the baseline the
+#      usnet rows are compared to), then usnet-nc on each backend sending to
+#      usnet-nc on the same backend (MIB MiB from /dev/zero; the time of the
+#      same transfer with one byte, i.e. start-up, handshake and close, is
+#      taken off).
+# Backends: afxdp (native mode), afpacket, dpdk (its net_af_packet virtual
+# device, when the plugin is built).  A backend that cannot run here gets a
+# row saying why.  Ratios are to the kernel rows of the same run.
+#
+# usage: bench/backends/run.sh [-d SECONDS] [-b MIB]
+#   BACKENDS="afxdp afpacket"   only these backends
+#   BENCH_TSV=FILE              also append machine-readable rows to FILE
+#                               (bench/lib/measure.sh; bulk rows carry "Gb/s"
+#                               in an eighth column)
+set -u
+cd "$(dirname "$0")/../.."
+. bench/lib/measure.sh
+
+secs=3 mib=1024
+while getopts "d:b:" o; do
+    case $o in
+    d) secs=$OPTARG ;;
+    b) mib=$OPTARG ;;
+    *) echo "usage: $0 [-d SECONDS] [-b MIB]" >&2; exit 2 ;;
+    esac
+done
+NC=${NC:-build/usnet-nc}
+DPDK_PLUGIN=build/libusnet-netif-dpdk.so
+[ -x "$NC" ] || bench_die "build first: make ($NC)"
+backends=${BACKENDS:-afxdp afpacket dpdk}
+
+bench_setup
+port=7000
+
+# be_args BACKEND: the usnet-bench options for it (besides iface and ip).
+be_args() {
+    case $1 in
+    dpdk) echo "--backend dpdk --netif-opts vdev=net_af_packet" ;;
+    *) echo "--backend $1" ;;
+    esac
+}
+be_missing() {   # why BACKEND cannot run here, or nothing
+    if [ "$1" = dpdk ] && [ ! -e "$DPDK_PLUGIN" ]; then
+        echo "built without DPDK (Debian: libdpdk-dev)"
+    fi
+}
+
+# ---- 1. ping-pong ------------------------------------------------------------
+pinger_args=(-p $port -c 32 -t 1 -m 1 -d "$secs")
+bench_server kernel-ponger "$BENCH" ponger --kernel -p $port
+netns_wait_port "$SRV_KIP" $port || bench_die "kernel ponger did not start"
+in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_KIP" --kernel "${pinger_args[@]}" >"$bench_tmp/pp-kernel" 2>&1
+netns_stop_server
+
+for be in $backends; do
+    why=$(be_missing "$be")
+    if [ -n "$why" ]; then
+        echo "RESULT-NONE $why" | tee "$bench_tmp/pp-$be-k" >"$bench_tmp/pp-$be-u"
+        continue
+    fi
+    # shellcheck disable=SC2046
+    bench_server "ponger-$be" "$BENCH" ponger -p $port $(be_args "$be") --iface "$SRV_IF" --ip "$SRV_UIP/24" \
+        "${usnet_poll_args[@]}"
+    if ! netns_wait_port "$SRV_UIP" $port; then
+        echo "did not answer: $(tail -1 "$bench_tmp/ponger-$be.log")" | tee "$bench_tmp/pp-$be-k" >"$bench_tmp/pp-$be-u"
+        netns_stop_server
+        continue
+    fi
+    in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --kernel "${pinger_args[@]}" >"$bench_tmp/pp-$be-k" 2>&1
+    # shellcheck disable=SC2046
+    in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" $(be_args "$be") --iface "$CLI_IF" \
+        --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${pinger_args[@]}" >"$bench_tmp/pp-$be-u" 2>&1
+    netns_stop_server
+done
+
+# ---- 2. bulk over one connection ---------------------------------------------
+# bulk_row VARIANT KIND GBPS|"" WHY: one line of the bulk table (and TSV).
+bulk_base=""
+bulk_row() {
+    local variant=$1 kind=$2 g=$3 why=$4 x="-"
+    if [ -z "$g" ]; then
+        printf '%-22s %-34s %12s\n' "bulk, 1 connection" "$variant" "failed: $why"
+        bench_tsv "bulk, 1 connection" "$variant" "$kind" "" "" "" "$why"
+        [ "$kind" = kernel ] && bulk_base=""
+        return
+    fi
+    [ "$kind" = kernel ] && bulk_base=$g
+    [ -n "$bulk_base" ] && x=$(awk -v a="$g" -v b="$bulk_base" 'BEGIN { printf "%.2f", a / b }')
+    printf '%-22s %-34s %9s Gb/s %9s\n' "bulk, 1 connection" "$variant" "$g" "$x"
+    [ -n "${BENCH_TSV:-}" ] && printf '%s\t%s\t%s\t%s\t\t\t\t%s\n' "bulk, 1 connection" "$variant" "$kind" "$g" "Gb/s" >>"$BENCH_TSV"
+}
+
+bulk_lines=$bench_tmp/bulk
+: >"$bulk_lines"
+# kernel_bulk OFFLOAD: iperf3 between the two kernels with the veth's
+# transmit offloads (checksum, and with it TSO/GSO) on or off; appends a line.
+kernel_bulk() {
+    local g
+    ip netns exec "$SRV_NS" ethtool -K "$SRV_IF" tx "$1" >/dev/null 2>&1
+    ip netns exec "$CLI_NS" ethtool -K "$CLI_IF" tx "$1" >/dev/null 2>&1
+    bench_server iperf3-kernel iperf3 -s -p $((port + 1)) -1
+    sleep 0.5
+    g=$(in_cli timeout $((secs + 20)) iperf3 -c "$SRV_KIP" -p $((port + 1)) -t "$secs" -J 2>/dev/null |
+        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' 2>/dev/null)
+    echo "kernel-tx-$1|$g|iperf3 gave no result: $(tail -1 "$bench_tmp/iperf3-kernel.log")" >>"$bulk_lines"
+    netns_stop_server
+}
+if command -v iperf3 >/dev/null; then
+    # usnet needs the kernel's peer to send complete checksums (tx off, as
+    # bench_setup leaves it); the kernel pair's own baseline is the veth's
+    # default, offloads on, which is the faster of the two
+    kernel_bulk off
+    kernel_bulk on
+    ip netns exec "$SRV_NS" ethtool -K "$SRV_IF" tx off >/dev/null 2>&1
+    ip netns exec "$CLI_NS" ethtool -K "$CLI_IF" tx off >/dev/null 2>&1
+else
+    echo "kernel-tx-on||iperf3 is not installed (Debian: iperf3)" >>"$bulk_lines"
+fi
+
+# nc_args BACKEND IFACE IP: usnet-nc's network options.
+nc_args() {
+    case $1 in
+    dpdk) echo "--backend dpdk --backend-options vdev=net_af_packet --iface $2 --ip $3/24" ;;
+    *) echo "--backend $1 --iface $2 --ip $3/24" ;;
+    esac
+}
+# nc_once BACKEND BYTES: one usnet-nc transfer of BYTES; prints the seconds it
+# took end to end (client start to connection closed), or "error: why".
+nc_once() {
+    local be=$1 n=$2 start end got pid
+    # shellcheck disable=SC2046
+    netns_server "$bench_tmp/nc-$be.log" bash -c "$NC -l $(nc_args "$be" "$SRV_IF" "$SRV_UIP") \
+        0.0.0.0 $((port + 2)) | wc -c > $bench_tmp/nc-$be.count"
+    pid=$NETNS_SERVER_PID
+    sleep 1   # the server's netif is up (ARP unanswered until then would cost a SYN retry)
+    start=$(date +%s.%N)
+    # shellcheck disable=SC2046
+    if ! head -c "$n" /dev/zero | ip netns exec "$CLI_NS" taskset -c 1 timeout 120 "$NC" \
+        $(nc_args "$be" "$CLI_IF" "$CLI_UIP") -w 10 "$SRV_UIP" $((port + 2)) >/dev/null 2>"$bench_tmp/nc-$be.err"; then
+        echo "error: usnet-nc: $(tail -1 "$bench_tmp/nc-$be.err")"
+        netns_stop_server
+        return
+    fi
+    end=$(date +%s.%N)
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    netns_stop_server
+    got=$(cat "$bench_tmp/nc-$be.count" 2>/dev/null)
+    if [ "$got" != "$n" ]; then
+        echo "error: the server received ${got:-nothing} of $n bytes"
+        return
+    fi
+    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.6f", e - s }'
+}
+bytes=$((mib * 1048576))
+for be in $backends; do
+    why=$(be_missing "$be")
+    if [ -n "$why" ]; then echo "$be||$why" >>"$bulk_lines"; continue; fi
+    # the fixed costs (start-up, handshake, close) measured with one byte
+    # are taken off the big transfer's time
+    t1=$(nc_once "$be" 1)
+    tn=$(nc_once "$be" "$bytes")
+    case "$t1 $tn" in
+    *error:*) echo "$be||$(grep -o 'error: .*' <<<"$t1 $tn" | head -1 | cut -c8-)" >>"$bulk_lines" ;;
+    *) echo "$be|$(awk -v b="$bytes" -v a="$t1" -v t="$tn" 'BEGIN { d = t - a; if (d <= 0) d = t; printf "%.2f", b * 8 / d / 1e9 }')|" >>"$bulk_lines" ;;
+    esac
+done
+
+echo "backends: veth pair, server CPU 0, client CPU 1; ping-pong 32 connections x 1 byte, $secs s each;"
+echo "bulk: kernel iperf3 -t $secs vs usnet-nc sending $mib MiB from /dev/zero to usnet-nc (less a 1-byte run's fixed costs)"
+bench_table_header
+bench_row "ping-pong 1 B, 32 conns" "kernel ponger, kernel pinger" kernel "$bench_tmp/pp-kernel"
+for be in $backends; do
+    bench_row "ping-pong 1 B, 32 conns" "usnet ($be) ponger, kernel pinger" usnet "$bench_tmp/pp-$be-k"
+    bench_row "ping-pong 1 B, 32 conns" "usnet ($be) both sides" usnet "$bench_tmp/pp-$be-u"
+done
+echo
+while IFS='|' read -r be g why; do
+    if [ "$be" = kernel-tx-off ]; then
+        bulk_row "kernel (iperf3), veth tx offload off" kernel "$g" "$why"
+    elif [ "$be" = kernel-tx-on ]; then
+        bulk_row "kernel (iperf3), veth offloads on" kernel "$g" "$why"
+    else
+        bulk_row "usnet-nc ($be), both sides" usnet "$g" "$why"
+    fi
+done <"$bulk_lines"
+echo
+echo "x rate: relative to the kernel row above it; x p99: p99 latency relative to it (lower is better)"
