@@ -72,8 +72,7 @@ struct afx_netif {
 	int prog_fd;
 	int link_fd;   /* the bpf_link that attaches the program, or -1 */
 	bool attached; /* attached through netlink (kernels without XDP links) */
-	bool forked;   /* this is a forked child's copy: unusable (see below) */
-	bool forked_told;
+	pid_t owner;   /* the process that opened it (see "fork" below) */
 	struct afx_netif *next_open; /* afx_open_list */
 	struct netif_arp_share *arp; /* ARP reaches one queue only: share it */
 	uint32_t frame_size, frames;
@@ -101,37 +100,30 @@ static int afx_quiet_libxdp(enum libxdp_print_level level, const char *fmt, va_l
 /* ---- fork --------------------------------------------------------------- */
 
 /*
- * A forked child cannot use the parent's sockets: the rings are shared
- * mappings, but libxdp keeps each ring's cached producer/consumer index, the
- * tx pool and the UMEM's bookkeeping in the process's private memory, so a
- * child driving them would corrupt the rings under the parent (see
- * src/netif/README.md, "afxdp and fork").  A fork handler marks every afxdp
- * netif the child inherits, and its data path then fails with EOPNOTSUPP and
- * one line on stderr instead of corrupting anything.
+ * The netif is usable from forked children (USNET_NETIF_CAP_SHARED): this
+ * struct, with libxdp's ring structs (each ring's cached producer/consumer
+ * index), the tx pool and the UMEM, lives in MAP_SHARED memory, the ring
+ * mappings of an xsk fd are shared anyway, and a child inherits the fds.  As
+ * with the other shared backends, its users serialise the calls on a queue
+ * (usnet run's provider holds its process-shared lock around them).
+ * libxdp's own objects (struct xsk_socket, xsk_umem, the bpf_object) stay in
+ * the opener's private memory: only the owner tears them down and detaches
+ * the program; a child's close lets go of nothing the owner still uses.
  */
-static void afx_child_after_fork(void);
 static void afx_at_exit(void);
-static void afx_register_atfork(void)
+static void afx_register_atexit(void)
 {
-	pthread_atfork(NULL, NULL, afx_child_after_fork);
 	atexit(afx_at_exit);
 }
 static pthread_mutex_t afx_open_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct afx_netif *afx_open_list;
-
-static void afx_child_after_fork(void)
-{
-	/* One thread only in the child: the list is read without the lock. */
-	for (struct afx_netif *x = afx_open_list; x; x = x->next_open)
-		x->forked = true;
-}
 
 /* A program attached through netlink (kernels without XDP links) outlives
  * the process: detach it at exit() when the user did not close. */
 static void afx_at_exit(void)
 {
 	for (struct afx_netif *x = afx_open_list; x; x = x->next_open)
-		if (x->attached && !x->forked) {
+		if (x->attached && x->owner == getpid()) {
 			LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = x->prog_fd);
 			if (bpf_xdp_detach(x->ifindex, x->xdp_flags, &opts) == 0)
 				x->attached = false;
@@ -141,7 +133,7 @@ static void afx_at_exit(void)
 static void afx_track(struct afx_netif *x)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, afx_register_atfork);
+	pthread_once(&once, afx_register_atexit);
 	pthread_mutex_lock(&afx_open_lock);
 	x->next_open = afx_open_list;
 	afx_open_list = x;
@@ -159,19 +151,6 @@ static void afx_untrack(struct afx_netif *x)
 	pthread_mutex_unlock(&afx_open_lock);
 }
 
-/* Why a data-path call is refused: a bad queue, or a forked child. */
-static int afx_refuse(struct afx_netif *x, uint16_t qi)
-{
-	if (!x->forked)
-		return -EINVAL;
-	if (!x->forked_told) {
-		x->forked_told = true;
-		fprintf(stderr, "afxdp: a forked child cannot use its parent's AF_XDP sockets on %s (queue %u): "
-			"use afpacket or memwire with processes that fork\n", x->base.info.ifname, qi);
-	}
-	return -EOPNOTSUPP;
-}
-
 /* ---- data path ---------------------------------------------------------- */
 
 static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt *pkts, unsigned max);
@@ -179,8 +158,8 @@ static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt 
 static int afx_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (__builtin_expect(qi >= x->nq || x->forked, 0))
-		return afx_refuse(x, qi);
+	if (__builtin_expect(qi >= x->nq, 0))
+		return -EINVAL;
 	if (!x->arp)
 		return afx_rx_burst_ring(x, qi, pkts, max);
 	unsigned k = netif_arp_share_take(x->arp, qi, pkts, max);
@@ -219,7 +198,7 @@ static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt 
 static void afx_rx_release(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq || n == 0 || x->forked)
+	if (qi >= x->nq || n == 0)
 		return;
 	struct afx_queue *q = &x->q[qi];
 	if (x->arp) {
@@ -261,8 +240,8 @@ static void afx_reclaim(struct afx_queue *q)
 static int afx_tx_alloc(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (__builtin_expect(qi >= x->nq || x->forked, 0))
-		return afx_refuse(x, qi);
+	if (__builtin_expect(qi >= x->nq, 0))
+		return -EINVAL;
 	struct afx_queue *q = &x->q[qi];
 	if (q->tx_nfree < n)
 		afx_reclaim(q);
@@ -279,8 +258,8 @@ static int afx_flush(struct usnet_netif *nif, uint16_t qi);
 static int afx_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (__builtin_expect(qi >= x->nq || x->forked, 0))
-		return afx_refuse(x, qi);
+	if (__builtin_expect(qi >= x->nq, 0))
+		return -EINVAL;
 	struct afx_queue *q = &x->q[qi];
 	unsigned k = xsk_prod_nb_free(&q->tx, n);
 	if (k < n && q->tx_pending) {
@@ -320,7 +299,7 @@ static int afx_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 static void afx_tx_free(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (qi >= x->nq || x->forked)
+	if (qi >= x->nq)
 		return;
 	struct afx_queue *q = &x->q[qi];
 	for (unsigned i = 0; i < n && q->tx_nfree < q->tx_cap; i++)
@@ -330,8 +309,8 @@ static void afx_tx_free(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 static int afx_flush(struct usnet_netif *nif, uint16_t qi)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
-	if (__builtin_expect(qi >= x->nq || x->forked, 0))
-		return afx_refuse(x, qi);
+	if (__builtin_expect(qi >= x->nq, 0))
+		return -EINVAL;
 	struct afx_queue *q = &x->q[qi];
 	int ret = 0;
 	if (q->tx_pending) {
@@ -366,10 +345,18 @@ static int afx_wait_fd(struct usnet_netif *nif, uint16_t qi)
 static void afx_close(struct usnet_netif *nif)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
+	if (x->owner != getpid()) {
+		/* A forked child's copy: the owner keeps using the sockets, the
+		 * program and the memory; this process only lets go of its
+		 * reference to the program's link (the mappings go at exit). */
+		if (x->link_fd >= 0)
+			close(x->link_fd);
+		return;
+	}
 	afx_untrack(x);
 	if (x->link_fd >= 0)
 		close(x->link_fd); /* the kernel detaches when the last link fd goes */
-	if (x->attached && !x->forked) { /* a child must not detach its parent's */
+	if (x->attached) {
 		/* Only if it is still ours. */
 		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = x->prog_fd);
 		bpf_xdp_detach(x->ifindex, x->xdp_flags, &opts);
@@ -382,12 +369,12 @@ static void afx_close(struct usnet_netif *nif)
 			xsk_umem__delete(q->umem);
 		if (q->area)
 			munmap(q->area, q->area_len);
-		free(q->tx_pool);
+		netif_shm_free(q->tx_pool);
 	}
 	if (x->obj)
 		bpf_object__close(x->obj);
 	netif_arp_share_free(x->arp);
-	free(x);
+	netif_shm_free(x);
 }
 
 static const struct usnet_netif_ops afx_ops = {
@@ -670,7 +657,8 @@ static int afx_open_queue(struct afx_netif *x, struct afx_queue *q, const char *
 			  uint16_t bind_flags, char *err, size_t errlen)
 {
 	q->area_len = (size_t)x->frames * x->frame_size;
-	q->area = mmap(NULL, q->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	/* shared: a forked child's view of the frames is the kernel's */
+	q->area = mmap(NULL, q->area_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (q->area == MAP_FAILED) {
 		q->area = NULL;
 		return netif_err(err, errlen, ENOMEM, "afxdp: cannot map %zu bytes of UMEM", q->area_len);
@@ -713,7 +701,7 @@ static int afx_open_queue(struct afx_netif *x, struct afx_queue *q, const char *
 		*xsk_ring_prod__fill_addr(&q->fill, idx + i) = (uint64_t)i * x->frame_size;
 	xsk_ring_prod__submit(&q->fill, half);
 	q->tx_cap = half;
-	q->tx_pool = malloc(sizeof(uint64_t) * half);
+	q->tx_pool = netif_shm_calloc(sizeof(uint64_t) * half);
 	if (!q->tx_pool)
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
 	for (uint32_t i = 0; i < half; i++)
@@ -786,10 +774,12 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	uint32_t live = 0;
 	if (afx_scan_attached(ifindex, &live))
 		return afx_err_attached(cfg->iface, live, err, errlen);
-	struct afx_netif *x = calloc(1, sizeof *x);
+	/* Shared with forked children (USNET_NETIF_CAP_SHARED). */
+	struct afx_netif *x = netif_shm_calloc(sizeof *x);
 	if (!x)
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
 	x->base.ops = &afx_ops;
+	x->owner = getpid();
 	x->ifindex = ifindex;
 	x->nq = nq;
 	x->frames = (uint32_t)frames;
@@ -798,7 +788,7 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	x->link_fd = -1;
 	x->arp = netif_arp_share_new(nq);
 	if (nq > 1 && !x->arp) {
-		free(x);
+		netif_shm_free(x);
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
 	}
 	for (uint16_t i = 0; i < nq; i++)
@@ -814,7 +804,7 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	in->nqueues = nq;
 	in->mtu = mtu;
 	in->frame_size = x->frame_size - AFX_RX_HEADROOM;
-	in->caps = nq > 1 ? USNET_NETIF_CAP_MULTIQ : 0;
+	in->caps = USNET_NETIF_CAP_SHARED | (nq > 1 ? USNET_NETIF_CAP_MULTIQ : 0);
 	memcpy(in->mac, cfg->has_mac ? cfg->mac : mac, 6);
 	*out = &x->base;
 	return 0;

@@ -425,10 +425,11 @@ print(ok, part, refused, u.getsockname()[0])
 }
 
 # ---- usnet demo: nginx under usnet on a veth pair, curl on the kernel --------
-t_demo() {
-    need_cmd nginx curl ethtool || { skip usnet_demo "needs nginx, curl and ethtool"; return; }
-    local out rc
-    out=$(timeout 120 "$USNET" demo --requests 3 --mib 2 2>&1); rc=$?
+# demo_check NAME BACKEND: the demo over BACKEND (nginx's workers are forked
+# children driving the netif their master opened) moves intact files.
+demo_check() {
+    local name=$1 out rc
+    out=$(timeout 120 "$USNET" demo --backend "$2" --requests 3 --mib 2 2>&1); rc=$?
     local sum
     sum=$(printf '%s\n' "$out" | sed -n 's/^ *sha256: *\([0-9a-f]\{64\}\) served$/\1/p')
     if [ $rc -eq 0 ] && [ -n "$sum" ] &&
@@ -437,10 +438,16 @@ t_demo() {
        printf '%s\n' "$out" | grep -q "^ *$sum received (every copy)$" &&
        printf '%s\n' "$out" | grep -q "^  stack: *[3-9][0-9]* connections accepted, [1-9][0-9]* segments in" &&
        printf '%s\n' "$out" | grep -q "^  OK: "; then
-        pass usnet_demo
+        pass "$name"
     else
-        fail usnet_demo "status $rc: $(printf '%s' "$out" | tr '\n' ' ' | tail -c 300)"
+        fail "$name" "status $rc: $(printf '%s' "$out" | tr '\n' ' ' | tail -c 300)"
     fi
+}
+t_demo() {
+    need_cmd nginx curl ethtool || { skip usnet_demo "needs nginx, curl and ethtool"; return; }
+    demo_check usnet_demo afpacket
+    demo_check usnet_demo_afxdp afxdp
+    local out rc
     # Its one-line errors: a bad option, and not root.
     out=$("$USNET" demo --backend nope 2>&1); rc=$?
     local nonroot

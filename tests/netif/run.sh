@@ -118,7 +118,7 @@ fi
 
 # --- root: tap, afpacket, afxdp in private namespaces -----------------------
 ROOT_TESTS="dpdk-ping dpdk-ping-afxdp dpdk-queues dpdk-burst tap-ping tap-ping-csum afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afpacket-arp-queues-2 afpacket-arp-queues-4 afxdp-ping afxdp-ping-asan
- afxdp-ping-skb afxdp-fork-refused afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
+ afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
  afxdp-error-veth-csum afxdp-error-mtu"
 if ! need_root; then
     for t in $ROOT_TESTS; do skip $t "needs root"; done
@@ -247,7 +247,7 @@ fi
 
 # afxdp: native and generic mode, several queues, and sharing the interface.
 if ! "$T" open-errors 2>/dev/null | grep -q 'backends:.*afxdp'; then
-    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-fork-refused afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill \
+    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill \
              afxdp-error-attached afxdp-error-veth-csum afxdp-error-mtu; do
         skip $t "built without afxdp (libxdp-dev, libbpf-dev, clang)"
     done
@@ -255,8 +255,8 @@ if ! "$T" open-errors 2>/dev/null | grep -q 'backends:.*afxdp'; then
 fi
 veth_ping afxdp-ping afxdp "ip=10.214.0.2" NETIF_TEST_MAX_MEDIAN_US=900
 veth_ping afxdp-ping-skb afxdp "mode=skb,ip=10.214.0.2"
-# A forked child must be refused loudly, not corrupt the parent's rings.
-BIN=$TS veth_ping afxdp-fork-refused afxdp "ip=10.214.0.2" NETIF_TEST_FORK_REFUSED=1
+# A forked child uses the inherited netif (ARP of its own), then the parent.
+BIN=$TS veth_ping afxdp-fork-shared afxdp "ip=10.214.0.2" NETIF_TEST_FORK_SHARED=1
 BIN=$TS veth_ping afxdp-ping-asan afxdp "ip=10.214.0.2"
 VETH_QUEUES=4 veth_ping afxdp-queues afxdp "ip=10.214.0.2" NETIF_TEST_QUEUES=4
 veth_arpq afxdp-arp-queues-2 afxdp "ip=10.214.0.2" 2
