@@ -11,7 +11,7 @@
 #include "nc.h"
 
 static const char usage_text[] =
-"usage: usnet-nc [-l] [-u] [-v] [-w SECS] [-q SECS] --backend tap|memwire --iface IF\n"
+"usage: usnet-nc [-l] [-u] [-v] [-w SECS] [-q SECS] --backend B --iface IF\n"
 "                --ip ADDR/PREFIX [--gw ADDR] [--impair SPEC] [--pcap FILE] HOST PORT\n";
 
 static const char help_text[] =
@@ -33,11 +33,14 @@ static const char help_text[] =
 "  -w SECS            give up connecting after SECS (default 30); UDP: end the\n"
 "                     session after SECS without traffic\n"
 "  -q SECS            UDP: end the session SECS after the end of stdin\n"
-"  --backend NAME     packet I/O backend: tap, memwire (see usnet_netif_open)\n"
+"  --backend NAME     packet I/O backend: tap, memwire, afpacket, afxdp, dpdk\n"
+"                     (the last three need root and an existing interface)\n"
 "  --iface IF         tap: the TAP device (created when missing, needs root);\n"
-"                     memwire: WIRE:SIDE, SIDE 0 or 1 (no root)\n"
+"                     memwire: WIRE:SIDE, SIDE 0 or 1 (no root); afpacket,\n"
+"                     afxdp, dpdk: the network interface (e.g. a veth)\n"
 "  --backend-options OPTS  backend-specific key=value,... options (tap: csum,\n"
-"                     bufs=N; memwire: frame=BYTES, ring=N)\n"
+"                     bufs=N; memwire: frame=BYTES, ring=N; afpacket: rx=v3;\n"
+"                     afxdp: mode=skb; dpdk: vdev=net_af_packet)\n"
 "  --ip ADDR/PREFIX   this stack's IPv4 address and on-link prefix\n"
 "  --gw ADDR          default gateway\n"
 "  --buffer BYTES     socket send and receive buffer (default 1048576)\n"
