@@ -13,7 +13,8 @@
 #      same transfer with one byte, i.e. start-up, handshake and close, is
 #      taken off).
 # Backends: afxdp (native mode), afpacket, dpdk (its net_af_packet virtual
-# device, when the plugin is built).  A backend that cannot run here gets a
+# device, when the plugin is built; busy-polling, as a poll-mode driver
+# without a wait fd runs).  A backend that cannot run here gets a
 # row saying why.  Ratios are to the kernel rows of the same run.
 #
 # usage: bench/backends/run.sh [-d SECONDS] [-b MIB]
@@ -44,7 +45,8 @@ port=7000
 # be_args BACKEND: the usnet-bench options for it (besides iface and ip).
 be_args() {
     case $1 in
-    dpdk) echo "--backend dpdk --netif-opts vdev=net_af_packet" ;;
+    # a poll-mode driver has no wait fd to sleep on: it polls, as DPDK does
+    dpdk) echo "--backend dpdk --netif-opts vdev=net_af_packet --busy-poll 500000" ;;
     *) echo "--backend $1" ;;
     esac
 }
