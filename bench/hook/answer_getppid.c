@@ -1,10 +1,16 @@
 /*
- * bench/hook: the hook's own cost, without a system call.  A preloaded
- * library whose handler answers getppid itself (with the real parent's pid,
- * read once at start-up), so a hooked getppid is trampoline + entry +
- * dispatcher + handler + return, and nothing else.
+ * bench/hook: a preloaded library with a handler, for the hook's own costs.
+ * USNET_BENCH_HANDLER says what the handler does with getppid:
+ *   answer (default)  answers it itself with the real parent's pid (read
+ *                     once at start-up): a hooked getppid is trampoline +
+ *                     entry + dispatcher + handler + return, no system call
+ *   pass              passes every call on (USNET_HOOK_PASS), as the socket
+ *                     switch does with a call that is not on a socket
+ *   uninterested      names only socket(2) in its interest set, so getppid
+ *                     never reaches it (the page-0 fast path)
  */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +23,12 @@ static long answer(struct usnet_syscall *sc)
 	return sc->nr == SYS_getppid ? parent : USNET_HOOK_PASS;
 }
 
+static long pass(struct usnet_syscall *sc)
+{
+	(void)sc;
+	return USNET_HOOK_PASS;
+}
+
 __attribute__((constructor)) static void start(void)
 {
 	parent = getppid();
@@ -24,6 +36,18 @@ __attribute__((constructor)) static void start(void)
 	const char *m = getenv("USNET_TRACE_HOOK");
 	if (m && m[0] == 's')
 		cfg.mode = USNET_HOOK_SUD;
+	else if (m && m[0] == 'a')
+		cfg.mode = USNET_HOOK_AUTO;
+	struct usnet_hook_interest sockets;
+	memset(&sockets, 0, sizeof sockets);
+	usnet_hook_interest_add(&sockets, SYS_socket);
+	const char *h = getenv("USNET_BENCH_HANDLER");
+	if (h && !strcmp(h, "pass")) {
+		cfg.handler = pass;
+	} else if (h && !strcmp(h, "uninterested")) {
+		cfg.handler = pass;
+		cfg.interest = &sockets;
+	}
 	char err[256];
 	if (usnet_hook_install(&cfg, err, sizeof err) < 0)
 		_exit(126);

@@ -7,17 +7,22 @@
 # page 0, so only SUD would run under it.)
 #
 #   native                        the libc wrapper alone
-#   pass-through                  libusnet-trace.so without a tracer (no handler)
-#   handler answers               bench/hook/answer_getppid.so (no system call)
+#   pass-through                  libusnet-trace.so without a tracer (no
+#                                 handler): the page-0 fast path, and the
+#                                 entry with it off (USNET_HOOK_FAST=off)
+#   handler answers / passes /    bench/hook/answer_getppid.so
+#   not in its interest set       (USNET_BENCH_HANDLER)
 #
 # The second call is counted: the first one also allocates the thread's hook
-# stack.
+# stack.  USNET_BENCH_LIB and USNET_BENCH_DIR count another build's library
+# and helpers.
 set -u
 cd "$(dirname "$0")/../.."
 B=build
-H=$B/hook/bench
+H=${USNET_BENCH_DIR:-$B/hook/bench}
+LIB=${USNET_BENCH_LIB:-$PWD/$B/libusnet-trace.so}
 command -v gdb >/dev/null || { echo "bench/hook: gdb is not installed" >&2; exit 1; }
-for f in "$B/libusnet-trace.so" "$H/getppid_loop" "$H/answer_getppid.so"; do
+for f in "$LIB" "$H/getppid_loop" "$H/answer_getppid.so"; do
     [ -e "$f" ] || { echo "bench/hook: $f missing: run make first" >&2; exit 1; }
 done
 script=$(mktemp /tmp/usnet-hook-insns.XXXXXX.py)
@@ -41,13 +46,18 @@ while n < 100000:
 print("INSNS", n)
 gdb.execute("kill")
 PY
-count() {   # count PRELOAD: instructions of one getppid (PRELOAD may be empty)
-    local wrapper=""
-    [ -n "$1" ] && wrapper="set exec-wrapper env LD_PRELOAD=$1 USNET_TRACE_HOOK=rewrite"
+count() {   # count PRELOAD [ENV...]: instructions of one getppid (PRELOAD may be empty)
+    local wrapper="" preload=$1
+    shift
+    [ -n "$preload" ] && wrapper="set exec-wrapper env LD_PRELOAD=$preload USNET_TRACE_HOOK=rewrite $*"
     timeout 120 gdb -q -batch -ex "$wrapper" -x "$script" "$H/getppid_loop" 2>/dev/null |
         awk '$1 == "INSNS" { print $2 }'
 }
-printf '%-34s %s\n' "getppid" "instructions"
-printf '%-34s %s\n' "native" "$(count "")"
-printf '%-34s %s\n' "hooked by rewriting, pass-through" "$(count "$PWD/$B/libusnet-trace.so")"
-printf '%-34s %s\n' "hooked, the handler answers" "$(count "$PWD/$H/answer_getppid.so")"
+ANSWER=$(cd "$H" && pwd)/answer_getppid.so
+printf '%-42s %s\n' "getppid" "instructions"
+printf '%-42s %s\n' "native" "$(count "")"
+printf '%-42s %s\n' "hooked by rewriting, pass-through" "$(count "$LIB")"
+printf '%-42s %s\n' "  the same, USNET_HOOK_FAST=off" "$(count "$LIB" USNET_HOOK_FAST=off)"
+printf '%-42s %s\n' "hooked, the handler answers" "$(count "$ANSWER")"
+printf '%-42s %s\n' "hooked, the handler passes it" "$(count "$ANSWER" USNET_BENCH_HANDLER=pass)"
+printf '%-42s %s\n' "hooked, not in the handler's interest set" "$(count "$ANSWER" USNET_BENCH_HANDLER=uninterested)"

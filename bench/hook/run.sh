@@ -2,22 +2,28 @@
 # bench/hook/run.sh — what the system-call hook costs, measured in one run
 # (a benchmark, not a test: it prints numbers and ratios, it does not judge).
 #
-#   1. ns per getppid(): native; hooked pass-through by rewriting; Syscall
-#      User Dispatch alone; a libc-symbol LD_PRELOAD wrapper (the familiar
-#      baseline); and the hook's own round trip without any system call (a
-#      handler that answers getppid itself).
+#   1. ns per getppid(): native; hooked pass-through by rewriting (the
+#      page-0 fast path, and with it off: USNET_HOOK_FAST=off); with a
+#      handler that passes it (the entry path) and with one whose interest
+#      set leaves it out (the fast path again); Syscall User Dispatch alone;
+#      a libc-symbol LD_PRELOAD wrapper (the familiar baseline); and the
+#      hook's own round trip without any system call (a handler that
+#      answers getppid itself).
 #   2. dd if=/dev/zero of=/dev/null bs=64 count=2000000: hooked / native.
 #   3. start-up of /bin/true and python3 -c pass: native, hooked with the
 #      site cache warm, hooked with no cache (every mapping disassembled).
 #
-# Each figure is the best of ROUNDS runs, taken in turns so that load from
-# other processes hits every variant alike.  Environment: ROUNDS (5),
-# CALLS (1000000), DD_COUNT (2000000), STARTS (20).
+# Each figure is the best of ROUNDS runs (getppid pairs: the median, see
+# below), taken in turns so that load from other processes hits every
+# variant alike.  Environment: ROUNDS (5),
+# CALLS (1000000), DD_COUNT (2000000), STARTS (20); USNET_BENCH_LIB and
+# USNET_BENCH_DIR measure another build's libusnet-trace.so and helpers
+# (rows that build lacks then show what it does instead).
 set -u
 cd "$(dirname "$0")/../.."
 B=build
-H=$B/hook/bench
-LIB=$PWD/$B/libusnet-trace.so
+H=${USNET_BENCH_DIR:-$B/hook/bench}
+LIB=${USNET_BENCH_LIB:-$PWD/$B/libusnet-trace.so}
 ROUNDS=${ROUNDS:-5}
 CALLS=${CALLS:-1000000}
 DD_COUNT=${DD_COUNT:-2000000}
@@ -35,23 +41,40 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
 
 # --- 1. ns per getppid ---
-# Native and hooked side by side in one process (getppid_pair: batches taken
-# in turns, best of each), so that the load of other processes cancels out;
-# the LD_PRELOAD wrapper against the same native loop in separate processes.
+# Native and hooked side by side in one process (getppid_pair: batches of
+# 100 taken in turns, best of each), so that the load of other processes
+# cancels out; the LD_PRELOAD wrapper against the same native loop in
+# separate processes.  The hooked rows report their own process's native.
 declare -A ns
-pair_rw="" pair_sud="" loop_native="" loop_wrap="" hook_only=""
+pair_rw="" pair_off="" pair_pass="" pair_unint="" pair_sud="" loop_native="" loop_wrap="" hook_only=""
+ANSWER=$(cd "$H" && pwd)/answer_getppid.so
 for ((r = 0; r < ROUNDS; r++)); do
-    pair_rw+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 2000)))|"
+    pair_rw+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100)|"
+    pair_off+="$(USNET_HOOK_FAST=off USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100)|"
+    pair_pass+="$(USNET_BENCH_HANDLER=pass LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
+    pair_unint+="$(USNET_BENCH_HANDLER=uninterested LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
     pair_sud+="$(USNET_TRACE_HOOK=sud LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 10000)))|"
     loop_native+="$("$H/getppid_loop" "$CALLS") "
-    loop_wrap+="$(LD_PRELOAD=$PWD/$H/wrap_getppid.so "$H/getppid_loop" "$CALLS") "
-    hook_only+="$(LD_PRELOAD=$PWD/$H/answer_getppid.so "$H/getppid_loop" $((CALLS * 10))) "
+    loop_wrap+="$(LD_PRELOAD=$(cd "$H" && pwd)/wrap_getppid.so "$H/getppid_loop" "$CALLS") "
+    hook_only+="$(LD_PRELOAD=$ANSWER "$H/getppid_loop" $((CALLS * 10))) "
 done
-col() { echo "$1" | tr '|' '\n' | grep . | awk -v c="$2" '{ print $c }' | min; }
-ns[native]=$(col "$pair_rw" 1)
-ns[rewrite]=$(col "$pair_rw" 2)
-ns[sud-native]=$(col "$pair_sud" 1)
-ns[sud]=$(col "$pair_sud" 2)
+# A pair's row: the median over rounds of native, and native plus the median
+# over rounds of (hooked - native) within each process: the machine's state
+# (other tenants, caches) changes between processes far more than within one.
+median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", NR ? a[int((NR + 1) / 2)] : 0 }'; }
+pair() {   # pair RUNS KEY: sets ns[KEY-native] and ns[KEY]
+    local rows nat dif
+    rows=$(echo "$1" | tr '|' '\n' | grep .)
+    nat=$(echo "$rows" | awk '{ print $1 }' | median)
+    dif=$(echo "$rows" | awk '{ print $2 - $1 }' | median)
+    ns[$2-native]=$nat
+    ns[$2]=$(awk -v a="$nat" -v d="$dif" 'BEGIN { printf "%.1f", a + d }')
+}
+pair "$pair_rw" rw; ns[native]=${ns[rw-native]}; ns[rewrite]=${ns[rw]}
+pair "$pair_off" off
+pair "$pair_pass" pass
+pair "$pair_unint" unint
+pair "$pair_sud" sud
 ns[loop-native]=$(echo "$loop_native" | tr ' ' '\n' | grep . | min)
 ns[wrapper]=$(echo "$loop_wrap" | tr ' ' '\n' | grep . | min)
 ns[hook-only]=$(echo "$hook_only" | tr ' ' '\n' | grep . | min)
@@ -106,6 +129,12 @@ row_ns() {   # row_ns LABEL VALUE NATIVE
 }
 printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[native]}" "1.00x" ""
 row_ns "getppid, hooked by rewriting (pass-through)" "${ns[rewrite]}" "${ns[native]}"
+printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[off-native]}" "1.00x" ""
+row_ns "getppid, rewriting, USNET_HOOK_FAST=off" "${ns[off]}" "${ns[off-native]}"
+printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[pass-native]}" "1.00x" ""
+row_ns "getppid, rewriting, a handler passes it" "${ns[pass]}" "${ns[pass-native]}"
+printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[unint-native]}" "1.00x" ""
+row_ns "getppid, rewriting, not in handler's set" "${ns[unint]}" "${ns[unint-native]}"
 printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[sud-native]}" "1.00x" ""
 row_ns "getppid, Syscall User Dispatch alone" "${ns[sud]}" "${ns[sud-native]}"
 printf '%-44s %9s ns %10s %12s\n' "getppid, native (own process)" "${ns[loop-native]}" "1.00x" ""

@@ -54,14 +54,27 @@
  *  - Under SUD, rt_sigprocmask changes the mask the SIGSYS handler's return
  *    restores (so it lasts); a handler that answers rt_sigprocmask itself
  *    must do the same or the change is lost.
- *  - Numbers the trampoline covers: 0 .. 8099 (invalid numbers there get
- *    -ENOSYS from the kernel), except 520..532, which x86-64 reserves for
- *    x32 and never assigns; negative or x32 numbers from a rewritten site
- *    fault as a call to an unmapped address would.
+ *  - Numbers the trampoline covers: 0 .. 3399 and 4096 .. 8099 (invalid
+ *    numbers there get -ENOSYS from the kernel), except 513..516, which
+ *    x86-64 reserves for x32 and never assigns to a 64-bit call.  A rewritten
+ *    site that issues 3400..4095 or 8100..8191 runs trampoline code at that
+ *    address (the fast path's code and table), which the hook cannot tell
+ *    from a call; negative numbers and numbers from 8192 on fault as a call
+ *    to an unmapped address would.
+ *  - Registers: a hooked call leaves every register the kernel keeps as it
+ *    was, the arithmetic flags included (not in the child of a clone, vfork
+ *    or fork, where they are undefined); rcx and r11 are clobbered, as the
+ *    kernel clobbers them (their values differ from the kernel's).
+ *  - Interest set (usnet_hook_config.interest, usnet_hook_set_interest()):
+ *    a handler that cares about only some calls names them, and every other
+ *    call skips the handler and after_pass: it is issued by the trampoline
+ *    itself (rewrite path), without building a frame or switching stacks.
+ *    The hook's own special cases above still apply to every call.
  */
 #ifndef USNET_HOOK_H
 #define USNET_HOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +94,28 @@ struct usnet_syscall {
 
 typedef long (*usnet_hook_handler)(struct usnet_syscall *sc);
 
+/* A set of system-call numbers, one bit each for 0 .. USNET_HOOK_NR_COUNT-1
+ * (every x86-64 number assigned to a 64-bit call is below 512).  Numbers
+ * outside that range never belong to a set: a handler with an interest set
+ * does not see them (the kernel answers them with -ENOSYS). */
+#define USNET_HOOK_NR_COUNT 512
+struct usnet_hook_interest {
+	uint64_t bits[USNET_HOOK_NR_COUNT / 64];
+};
+
+/* Adds nr to the set (numbers outside 0 .. USNET_HOOK_NR_COUNT-1 are ignored). */
+static inline void usnet_hook_interest_add(struct usnet_hook_interest *set, long nr)
+{
+	if (nr >= 0 && nr < USNET_HOOK_NR_COUNT)
+		set->bits[nr >> 6] |= 1ULL << (nr & 63);
+}
+
+/* Whether nr is in the set. */
+static inline bool usnet_hook_interest_has(const struct usnet_hook_interest *set, long nr)
+{
+	return nr >= 0 && nr < USNET_HOOK_NR_COUNT && ((set->bits[nr >> 6] >> (nr & 63)) & 1);
+}
+
 enum usnet_hook_mode {
 	USNET_HOOK_AUTO = 0,  /* rewrite; SUD for what rewriting misses; SUD alone without page 0 */
 	USNET_HOOK_REWRITE,   /* rewriting only; fail if page 0 cannot be mapped */
@@ -99,6 +134,13 @@ struct usnet_hook_config {
 	void (*after_pass)(const struct usnet_syscall *sc, long ret);
 	/* Log a line of this much detail: 0 errors, 1 info, 2 debug. */
 	int verbosity;
+	/* The calls handler and after_pass are for (copied at install); NULL
+	 * (the default): every call.  Calls outside the set are passed on as
+	 * if the handler had returned USNET_HOOK_PASS, without calling it or
+	 * after_pass; on the rewrite path they take the trampoline's fast path
+	 * (no frame, no stack switch, no C).  Changed later with
+	 * usnet_hook_set_interest(). */
+	const struct usnet_hook_interest *interest;
 };
 
 /* Install the hook for the whole process (all threads that exist now and
@@ -106,6 +148,16 @@ struct usnet_hook_config {
  * in err (for example that page 0 cannot be mapped: "vm.mmap_min_addr is
  * 65536; run as root or set it to 0, or use --hook sud"). */
 int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t errlen);
+
+/* Replaces the interest set (NULL: every call) while the hook runs, for
+ * instance when the handler starts or stops caring about calls on some
+ * descriptors.  May be called from the handler (it makes its own system calls
+ * through usnet_hook_syscall()) and from any thread; calls already past the
+ * check in other threads finish under the old set.  Each change costs two
+ * mprotect calls on the trampoline, so change it on rare events (the first or
+ * last socket of a kind), not per call.  Returns 0, or -errno (-EINVAL
+ * before usnet_hook_install()). */
+int usnet_hook_set_interest(const struct usnet_hook_interest *interest);
 
 /* The mode actually in force after install ("rewrite", "sud", "rewrite+sud"). */
 const char *usnet_hook_mode_name(void);

@@ -85,7 +85,7 @@ static inline void frame_from_call(struct hook_frame *f, const struct usnet_sysc
 
 void usnet_hook_after_special(struct hook_frame *f)
 {
-	if (!hook_state.cfg.after_pass)
+	if (!hook_state.cfg.after_pass || !hook_wants(f->rax))
 		return;
 	struct usnet_syscall sc;
 	sc.nr = f->rax;
@@ -328,7 +328,7 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 	if (r == 0 && (sc->nr == SYS_fork || sc->nr == SYS_clone || sc->nr == SYS_clone3))
 		usnet_hook_child_after_fork();
 done:
-	if (hook_state.cfg.after_pass)
+	if (hook_state.cfg.after_pass && hook_wants(sc->nr))
 		hook_state.cfg.after_pass(sc, r);
 	f->rax = r;
 	return HOOK_ACT_DONE;
@@ -346,7 +346,7 @@ int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask)
 	sc.args[5] = f->r9;
 	sc.site = f->site;
 	long r = USNET_HOOK_PASS;
-	if (hook_state.cfg.handler) {
+	if (hook_state.cfg.handler && hook_wants(sc.nr)) {
 		hook_sud_selector = HOOK_SUD_ALLOW;
 		r = hook_state.cfg.handler(&sc);
 		hook_sud_selector = HOOK_SUD_BLOCK;
@@ -358,29 +358,6 @@ int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask)
 	return pass_call(f, &sc, saved_mask);
 }
 
-/* Calls the hook must see through (pass_call) rather than issue blindly. */
-static inline bool needs_care(long nr)
-{
-	switch (nr) {
-	case SYS_clone:
-	case SYS_clone3:
-	case SYS_vfork:
-	case SYS_fork:
-	case SYS_execve:
-	case SYS_execveat:
-	case SYS_mmap:
-	case SYS_mprotect:
-	case SYS_pkey_mprotect:
-	case SYS_rt_sigaction:
-	case SYS_rt_sigprocmask:
-	case SYS_sigaltstack:
-	case SYS_exit:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* In the raw section, next to the entry: the fast path touches as few pages
  * as it can (each one can cost a TLB miss after every system call).  The
  * frame's first fields are the struct usnet_syscall the handler gets. */
@@ -390,7 +367,7 @@ __attribute__((section(".text.usnet_hook_raw"))) int usnet_hook_dispatch(struct 
 		hook_report_stray_call(f->site);
 	struct usnet_syscall *sc = (struct usnet_syscall *)f;
 	usnet_hook_handler handler = usnet_hook_fast.handler;
-	if (handler) {
+	if (handler && hook_wants(sc->nr)) {
 		long r = handler(sc);
 		if (r != USNET_HOOK_PASS) {
 			f->rax = r;
@@ -402,7 +379,7 @@ __attribute__((section(".text.usnet_hook_raw"))) int usnet_hook_dispatch(struct 
 		    (f->r10 ^ f->orig_r10) | (f->r8 ^ f->orig_r8) | (f->r9 ^ f->orig_r9))
 			return pass_call(f, sc, NULL);
 	}
-	if (!usnet_hook_fast.after_pass && !needs_care(sc->nr))
+	if ((!usnet_hook_fast.after_pass || !hook_wants(sc->nr)) && !hook_needs_care(sc->nr))
 		return HOOK_ACT_ISSUE;
 	return pass_call(f, sc, NULL);
 }
@@ -464,7 +441,7 @@ int usnet_hook_prepare_special(struct hook_frame *f)
 		sc.args[5] = f->r9;
 		sc.site = f->site;
 		f->rax = issue(&sc);
-		if (hook_state.cfg.after_pass)
+		if (hook_state.cfg.after_pass && hook_wants(sc.nr))
 			hook_state.cfg.after_pass(&sc, f->rax);
 		return HOOK_ACT_DONE;
 	}

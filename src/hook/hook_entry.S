@@ -25,7 +25,8 @@
 #define F_OR9   248
 #define F_PREV  256
 #define F_TSOFF 264
-#define FRAME   272
+#define F_FLAGS 272
+#define FRAME   288
 /* struct hook_fast (hook_internal.h): the hook-stack slot's TLS offset */
 #define FAST_TSTACK_OFF 24
 /* the thread's hook stack (struct hook_thread_stack, hook_internal.h) */
@@ -65,6 +66,16 @@ hook_raw_syscall:
 	syscall
 	ret
 	.size usnet_hook_syscall, .-usnet_hook_syscall
+
+/* The page-0 fast path's system call (hook_page0.c): the program's call,
+ * straight back to the site. */
+	.globl usnet_hook_fast_issue
+	.hidden usnet_hook_fast_issue
+	.type usnet_hook_fast_issue,@function
+usnet_hook_fast_issue:
+	syscall
+	ret
+	.size usnet_hook_fast_issue, .-usnet_hook_fast_issue
 
 /* Save the program's call into a frame, aligned for C, and set rsp to it.
  * On entry: rax = number, args in rdi rsi rdx r10 r8 r9, (%rsp) = the
@@ -140,6 +151,23 @@ hook_raw_syscall:
 	mov %rcx, F_SITE(%rsp)
 .endm
 
+/* SAVE_FRAME, keeping the program's arithmetic flags in F_FLAGS: nothing
+ * before this may change them.  They ride in rax's upper half into the
+ * frame; the number is below 2^32 on every path that comes here (8192 from
+ * the trampoline, a clone/vfork/exit/sigaltstack from the SIGSYS handler). */
+.macro SAVE_FRAME_FLAGS from_fast
+	mov %rax, %r11
+	lahf                    /* ah: SF ZF AF PF CF */
+	seto %al                /* al: OF (the number's bits 16..31 are 0) */
+	shl $32, %rax
+	or %r11, %rax
+	SAVE_FRAME \from_fast
+	mov %rax, F_FLAGS(%rsp) /* the flags in its upper half */
+	mov %eax, %eax
+	mov %rax, F_RAX(%rsp)   /* the number alone (a whole word: the C code
+	                         * reads it at once, from the store buffer) */
+.endm
+
 /* Back to the program's stack (rsp = where the call pushed the site), giving
  * the hook stack back only then: a signal handler that runs in between must
  * not take it while the frame is still being read.  Uses rcx, r11. */
@@ -158,6 +186,14 @@ hook_raw_syscall:
 	mov F_OR10(%rsp), %r10
 	mov F_OR8(%rsp), %r8
 	mov F_OR9(%rsp), %r9
+.endm
+
+/* The program's arithmetic flags back from the frame (as the kernel keeps
+ * them across a system call); uses rax. */
+.macro LOAD_FLAGS
+	mov F_FLAGS+4(%rsp), %eax
+	add $0x7f, %al          /* OF from al (1 + 0x7f overflows) */
+	sahf                    /* SF ZF AF PF CF from ah */
 .endm
 
 /* The arguments to issue (the handler may have changed them). */
@@ -199,24 +235,34 @@ hook_raw_syscall:
 	lea RED_ZONE(%rsp), %rsp
 .endm
 
+/* rt_sigreturn must run on the signal frame exactly as the kernel left it:
+ * drop the return address the call pushed and issue it here (just before
+ * the entry: within reach of its short jump). */
+	.p2align 4
+.Lsigreturn:
+	lea 8(%rsp), %rsp
+	syscall
+	ud2
+
 /* The trampoline's target: reached by `call *%rax` from a rewritten site
  * through the sled at address 0. */
 	.globl usnet_hook_entry
 	.hidden usnet_hook_entry
 	.type usnet_hook_entry,@function
-	.p2align 4
 usnet_hook_entry:
-	cmp $SYS_rt_sigreturn, %rax
-	je .Lsigreturn
-	SAVE_FRAME 1
+	/* nothing may change the flags before they are saved */
+	lea -SYS_rt_sigreturn(%rax), %rcx
+	jrcxz .Lsigreturn
+	SAVE_FRAME_FLAGS 1
 	mov %rsp, %rdi
 	call usnet_hook_dispatch
 	cmp $ACT_ISSUE, %eax
 	jne .Lafter_dispatch
-	/* the pass-through fast path: issue the call here, then one return
+	/* the pass-through path: issue the call here, then one return
 	 * straight to the site (each return after a system call may be
 	 * mispredicted when the kernel clears the return stack) */
 	LOAD_ARGS
+	LOAD_FLAGS
 	mov F_RAX(%rsp), %rax
 	LEAVE_FRAME
 	syscall
@@ -225,16 +271,11 @@ usnet_hook_entry:
 	test %eax, %eax
 	jnz .Lspecial
 	LOAD_ORIG
+	LOAD_FLAGS
 	mov F_RAX(%rsp), %rax
 	LEAVE_FRAME
 	ret
 
-/* rt_sigreturn must run on the signal frame exactly as the kernel left it:
- * drop the return address the call pushed and issue it here. */
-.Lsigreturn:
-	lea 8(%rsp), %rsp
-	syscall
-	ud2
 	.size usnet_hook_entry, .-usnet_hook_entry
 
 /* SUD path for calls that change the stack or the thread: the SIGSYS handler
@@ -245,7 +286,7 @@ usnet_hook_entry:
 	.type usnet_hook_reissue,@function
 	.p2align 4
 usnet_hook_reissue:
-	SAVE_FRAME 0
+	SAVE_FRAME_FLAGS 0
 	mov %rsp, %rdi
 	call usnet_hook_prepare_special
 	jmp .Lafter_dispatch
@@ -278,6 +319,7 @@ usnet_hook_reissue:
 	mov %rsp, %rdi
 	call usnet_hook_after_special
 	LOAD_ORIG
+	LOAD_FLAGS
 	mov F_RET(%rsp), %rax
 	LEAVE_FRAME
 	ret

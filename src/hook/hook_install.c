@@ -77,6 +77,28 @@ static void set_err(char *err, size_t errlen, const char *msg)
 		hook_copy_str(err, errlen, msg);
 }
 
+static void set_interest_bits(const struct usnet_hook_interest *set)
+{
+	for (int i = 0; i < USNET_HOOK_NR_COUNT / 64; i++)
+		__atomic_store_n(&hook_state.interest[i], set ? set->bits[i] : ~0ULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&hook_state.interest_all, set == NULL, __ATOMIC_RELAXED);
+}
+
+int usnet_hook_set_interest(const struct usnet_hook_interest *interest)
+{
+	if (!hook_state.installed)
+		return -EINVAL;
+	struct usnet_hook_interest copy;
+	if (interest) {
+		/* through the kernel: a bad pointer is an error, not a crash */
+		if (!hook_user_read(&copy, interest, sizeof copy))
+			return -EFAULT;
+		interest = &copy;
+	}
+	set_interest_bits(interest);
+	return hook_page0_update();
+}
+
 int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t errlen)
 {
 	char why[256] = "";
@@ -93,6 +115,14 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 	unsigned long t0 = now_us();
 	xsave_init();
 	hook_state.cfg = *cfg;
+	/* the caller's set may not outlive this call: the hook keeps a copy */
+	hook_state.cfg.interest = NULL;
+	set_interest_bits(cfg->interest);
+	/* USNET_HOOK_FAST: off (or 0) turns the page-0 fast path off, nocache
+	 * keeps it without the site cache (tests, measurements) */
+	const char *fast = getenv("USNET_HOOK_FAST");
+	hook_state.fast_allowed = !fast || (hook_strncmp(fast, "off", 4) && hook_strncmp(fast, "0", 2));
+	hook_state.site_cache_allowed = !fast || hook_strncmp(fast, "nocache", 8);
 
 	/* What the rewriter must leave alone: this library and the vdso. */
 	struct self_scan s = { (uintptr_t)usnet_hook_install, 0, 0 };
@@ -156,6 +186,12 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 			hook_log(1, why);
 		}
 		hook_state.sud_rewrite = hook_state.sud_on && hook_state.rewrite_on;
+	}
+	if (hook_state.rewrite_on) {
+		int r = hook_page0_update();
+		if (r < 0)
+			hook_log_dec(1, "the page-0 fast path is off: mprotect of page 0 failed with ", r);
+		hook_log(1, hook_state.page0_fast ? "page-0 fast path on" : "page-0 fast path off");
 	}
 	hook_state.installed = true;
 	mode_name = hook_state.rewrite_on ? (hook_state.sud_on ? "rewrite+sud" : "rewrite") : "sud";

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 
 #include "usnet/hook.h"
 
@@ -51,8 +52,13 @@ struct hook_frame {
 	uintptr_t stack_prev;
 	/* 264: the TLS offset of that slot (struct hook_thread_stack) */
 	long tstack_off;
+	/* 272: the program's arithmetic flags in the upper half (lahf's ah,
+	 * and OF in al), put back before the call is issued or answered, as
+	 * the kernel keeps them */
+	long flags;
+	long pad;
 };
-#define HOOK_FRAME_SIZE 272
+#define HOOK_FRAME_SIZE 288
 _Static_assert(sizeof(struct hook_frame) == HOOK_FRAME_SIZE, "hook_entry.S relies on the layout");
 _Static_assert(__builtin_offsetof(struct hook_frame, rdi) == __builtin_offsetof(struct usnet_syscall, args) &&
 	       __builtin_offsetof(struct hook_frame, r9) == __builtin_offsetof(struct usnet_syscall, args[5]) &&
@@ -93,6 +99,7 @@ HOOK_HIDDEN void usnet_hook_entry(void);          /* trampoline target */
 HOOK_HIDDEN void usnet_hook_reissue(void);        /* SUD: issue a clone/vfork from program context */
 HOOK_HIDDEN void usnet_hook_sigreturn_stub(void); /* SUD: rt_sigreturn from the allowed range */
 HOOK_HIDDEN void usnet_hook_sud_restorer(void);   /* SIGSYS handler's sa_restorer */
+HOOK_HIDDEN void usnet_hook_fast_issue(void);     /* `syscall; ret` for the page-0 fast path */
 HOOK_HIDDEN extern const char usnet_hook_raw_start[], usnet_hook_raw_end[];
 
 /* --- hook_dispatch.c --- */
@@ -109,8 +116,56 @@ struct hook_state {
 	unsigned long self_ino, self_dev;   /* 0 when linked into the program */
 	/* one bit per byte of the address space: rewritten sites (hook_page0.c) */
 	uint8_t *site_bitmap;
+	/* slot site % 65536: a rewritten site (hook_page0.c); NULL when absent */
+	uintptr_t *site_cache;
+	/* the calls the handler and after_pass get (usnet_hook_set_interest) */
+	bool interest_all;
+	uint64_t interest[USNET_HOOK_NR_COUNT / 64];
+	bool fast_allowed;      /* the page-0 fast path may be used (USNET_HOOK_FAST) */
+	bool site_cache_allowed; /* ... with the site cache (USNET_HOOK_FAST) */
+	bool page0_fast;        /* it is written and chain 1 leads to it */
 };
 HOOK_HIDDEN extern struct hook_state hook_state;
+
+/* Whether the handler and after_pass are for this call (the interest set). */
+static inline bool hook_wants(long nr)
+{
+	if (__atomic_load_n(&hook_state.interest_all, __ATOMIC_RELAXED))
+		return true;
+	return (unsigned long)nr < USNET_HOOK_NR_COUNT &&
+	       ((__atomic_load_n(&hook_state.interest[nr >> 6], __ATOMIC_RELAXED) >> (nr & 63)) & 1);
+}
+
+/* Whether a callback exists that wants this call. */
+static inline bool hook_callbacks_want(long nr)
+{
+	return (hook_state.cfg.handler || hook_state.cfg.after_pass) && hook_wants(nr);
+}
+
+/* Calls the hook must see through (the dispatcher's pass_call) rather than
+ * issue blindly: they change the stack, the thread, the image or the code,
+ * or (with SUD) the signal state the hook relies on. */
+static inline bool hook_needs_care(long nr)
+{
+	switch (nr) {
+	case SYS_clone:
+	case SYS_clone3:
+	case SYS_vfork:
+	case SYS_fork:
+	case SYS_execve:
+	case SYS_execveat:
+	case SYS_mmap:
+	case SYS_mprotect:
+	case SYS_pkey_mprotect:
+	case SYS_rt_sigaction:
+	case SYS_rt_sigprocmask:
+	case SYS_sigaltstack:
+	case SYS_exit:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* What the fast path reads, kept in the raw section next to the entry code
  * (hook_entry.S) so that a hooked call touches one page less: after every
@@ -159,14 +214,19 @@ HOOK_HIDDEN void usnet_hook_thread_start(void);
 
 /* --- hook_page0.c --- */
 HOOK_HIDDEN int hook_page0_map(char *err, size_t errlen);
+/* Writes the fast path's table from the interest set (and, the first time,
+ * its code, leading chain 1 to it) when the fast path is allowed and the
+ * CPU has BMI2; 0 or -errno. */
+HOOK_HIDDEN int hook_page0_update(void);
 HOOK_HIDDEN int hook_bitmap_init(void);
 HOOK_HIDDEN void hook_bitmap_set(uintptr_t insn);
 static inline bool hook_bitmap_test(uintptr_t insn)
 {
 	uint8_t *bits = usnet_hook_fast.site_bitmap;
-	if (insn >> 47 || !bits)
+	uintptr_t site = insn + 2;   /* the bit is set at the return address */
+	if (site >> 47 || !bits)
 		return false;
-	return (bits[insn >> 3] >> (insn & 7)) & 1;
+	return (bits[site >> 3] >> (site & 7)) & 1;
 }
 /* Report a call into page 0 from a site that was not rewritten; never returns. */
 HOOK_HIDDEN void hook_report_stray_call(uintptr_t ret_addr) __attribute__((noreturn));

@@ -2,8 +2,8 @@
  * usnet hook — the trampoline at address 0 and the map of rewritten sites.
  *
  * A rewritten site executes `call *%rax` with rax = the system-call number,
- * so it lands at address nr.  Every byte from 0 on must lead, without
- * touching the stack or any register but rip, to a jump to the entry.
+ * so it lands at address nr.  Every byte a valid number can land on must
+ * lead, without touching the stack or any register but rip, onwards.
  * A plain nop sled costs one instruction per byte (hundreds for common
  * numbers), so the sled is a chain of short forward jumps instead:
  *
@@ -11,26 +11,73 @@
  *   d is a prefix (REX 0x4f, or segment 0x26) of the next pair's jmp.
  *
  * Either way execution moves forward by about d bytes, so a few jumps reach a
- * short nop pad and `movabs $usnet_hook_entry, %r11; jmp *%r11` (r11 is
- * clobbered by syscall anyway).  Two such chains fill two pages, so every
- * number below 8100 reaches the entry (the kernel answers ENOSYS to the
- * invalid ones).
+ * short nop pad and what follows it.  Layout (two pages):
+ *
+ *   0    .. 511    chain 1: every number a 64-bit call can have, each
+ *                  reaching the jump below in a few instructions
+ *                  (fill_chain1)
+ *   512  .. 516    jmp rel32 to the fast path (or to the stub below when
+ *                  the fast path is off); 513..516 are x32 numbers, which
+ *                  x86-64 never assigns to a 64-bit call
+ *   517  .. 3434   chain 2 and pad: unassigned numbers, to the stub
+ *   3435 .. 3447   stub: movabs $usnet_hook_entry, %r11; jmp *%r11
+ *   3448 .. 3575   the fast path's code (below)
+ *   3576 .. 4095   the fast path's table: one byte per number 0 .. 519
+ *   4096 .. 8099   chain 3, pad and stub: more unassigned numbers
+ *
+ * The fast path (written by hook_page0_update, docs/hook.md) issues a call
+ * that neither a callback nor the hook itself needs to see without a frame,
+ * a stack switch or any C: after every system call each page touched can
+ * cost a page walk (this VM has page-table isolation without PCID), cheap
+ * only for pages next to one just walked.  So it reads its table on page 0
+ * (a byte per number: 0 sends the call to the entry), checks the site in
+ * the site cache (in the same 2 MiB as page 0), or failing that in the
+ * bitmap, and issues the call.  It changes no flag (mov, not, lea,
+ * shrx/shlx, jrcxz only), so it needs BMI2, and it uses only rcx and r11,
+ * which the kernel clobbers too; the return address's slot holds the
+ * number while the bitmap is read (no register is left).  The call itself
+ * is issued by `syscall; ret` in the raw section (put_fast_code says why).
  */
+#include <cpuid.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "hook_internal.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #define PAGE0_LEN 0x2000
 #define PAD_LEN 40
 #define STUB_LEN 13
 #define SHORT_ZONE 84      /* last bytes of a chain use the shorter 0x26 jumps */
 
+#define JUMP1_AT 512
+#define CHAIN2_START (JUMP1_AT + 5)
+#define FAST_CODE_AT 3448
+#define FAST_CODE_MAX 128
+#define FAST_TABLE_AT (FAST_CODE_AT + FAST_CODE_MAX)
+#define FAST_TABLE_LEN 520   /* chain 1 delivers 0 .. 512 */
+#define STUB2_AT (FAST_CODE_AT - STUB_LEN)
+#define FAST_YES 1
+/* The site cache: a copy of the bitmap's answer for most sites, in the same
+ * 2 MiB as page 0, whose page-table entries the processor has just walked
+ * to run the sled: a page there costs much less than one elsewhere after a
+ * TLB flush.  Slot site % 65536 holds the last rewritten site that maps to
+ * it; a site not found there is looked up in the bitmap. */
+#define SITE_CACHE_AT 0x100000
+#define SITE_CACHE_SLOTS 65536
+_Static_assert(FAST_TABLE_AT + FAST_TABLE_LEN == 0x1000, "the table ends page 0");
+_Static_assert(FAST_CODE_MAX <= 128, "short jumps span the fast path's code");
+_Static_assert((FAST_CODE_AT - CHAIN2_START) >> 8 == (STUB2_AT - CHAIN2_START) >> 8,
+	       "turning the fast path on changes one byte of chain 1's jump");
 
-/* Fills [a,b) with the jump chain, then the pad and the stub; returns the
- * end of the stub. */
-static size_t fill_chain(uint8_t *p, size_t a, size_t b)
+/* Fills [a,b) with the jump chain and [b, b+PAD_LEN) with its nop pad;
+ * returns the end of the pad. */
+static size_t fill_sled(uint8_t *p, size_t a, size_t b)
 {
 	for (size_t i = a; i + 1 < b; i += 2) {
 		p[i] = 0xeb;
@@ -40,16 +87,245 @@ static size_t fill_chain(uint8_t *p, size_t a, size_t b)
 		p[b - 1] = 0x90;
 	for (size_t i = b; i < b + PAD_LEN; i++)
 		p[i] = 0x90;
-	size_t s = b + PAD_LEN;
-	uint64_t target = (uint64_t)(uintptr_t)usnet_hook_entry;
-	p[s] = 0x49;           /* movabs $target, %r11 */
-	p[s + 1] = 0xbb;
+	return b + PAD_LEN;
+}
+
+/* Chain 1 ([0, JUMP1_AT), every number a 64-bit call can have), laid out
+ * so that every entry reaches the jump at JUMP1_AT in as few instructions
+ * as possible: for each even position, from the end backwards, the pair
+ * whose jump lands exactly on that jump or on a pair with the shortest way
+ * on, or a nop where no jump does better.  Only even displacements that are
+ * harmless prefixes (segment 0x26 0x2e 0x36 0x3e 0x64; REX 0x40..0x4e,
+ * whose B bit is clear, so that "prefix + nop" stays a nop), so pairs stay
+ * on even positions. */
+static void fill_chain1(uint8_t *p)
+{
+	static const uint8_t disp[] = { 0x26, 0x2e, 0x36, 0x3e, 0x40, 0x42, 0x44, 0x46,
+					0x48, 0x4a, 0x4c, 0x4e, 0x64 };
+	unsigned short cost[JUMP1_AT + 1];
+	cost[JUMP1_AT] = 0;
+	for (long at = JUMP1_AT - 2; at >= 0; at -= 2) {
+		unsigned best = 2u + cost[at + 2];   /* two nops */
+		int pick = -1;
+		for (size_t i = 0; i < sizeof disp; i++) {
+			size_t to = (size_t)at + 2 + disp[i];
+			if (to <= JUMP1_AT && 1u + cost[to] < best) {
+				best = 1u + cost[to];
+				pick = (int)i;
+			}
+		}
+		cost[at] = (unsigned short)best;
+		if (pick < 0) {
+			p[at] = p[at + 1] = 0x90;
+		} else {
+			p[at] = 0xeb;
+			p[at + 1] = disp[pick];
+		}
+		cost[at + 1] = (unsigned short)(1u + cost[at + 2]);
+	}
+}
+
+static size_t put_u64(uint8_t *p, size_t at, uint64_t v)
+{
 	for (int i = 0; i < 8; i++)
-		p[s + 2 + i] = (uint8_t)(target >> (8 * i));
-	p[s + 10] = 0x41;      /* jmp *%r11 */
-	p[s + 11] = 0xff;
-	p[s + 12] = 0xe3;
-	return s + STUB_LEN;
+		p[at + i] = (uint8_t)(v >> (8 * i));
+	return at + 8;
+}
+
+/* movabs $usnet_hook_entry, %r11; jmp *%r11 (r11 is clobbered by syscall
+ * anyway); returns its end. */
+static size_t put_stub(uint8_t *p, size_t at)
+{
+	p[at] = 0x49;
+	p[at + 1] = 0xbb;
+	at = put_u64(p, at + 2, (uint64_t)(uintptr_t)usnet_hook_entry);
+	p[at] = 0x41;
+	p[at + 1] = 0xff;
+	p[at + 2] = 0xe3;
+	return at + 3;
+}
+
+static void put_jmp32(uint8_t *p, size_t at, size_t target)
+{
+	int32_t rel = (int32_t)((long)target - (long)(at + 5));
+	p[at] = 0xe9;
+	for (int i = 0; i < 4; i++)
+		__atomic_store_n(&p[at + 1 + i], (uint8_t)((uint32_t)rel >> (8 * i)), __ATOMIC_RELAXED);
+}
+
+static size_t put_bytes(uint8_t *p, size_t at, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[at + i] = b[i];
+	return at + n;
+}
+
+/* A small emitter for the fast path's code. */
+struct emit {
+	uint8_t *p;
+	size_t at;
+};
+
+static void emit_bytes(struct emit *e, const uint8_t *b, size_t n)
+{
+	e->at = put_bytes(e->p, e->at, b, n);
+}
+
+static void emit_u32(struct emit *e, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		e->p[e->at++] = (uint8_t)(v >> (8 * i));
+}
+
+static void emit_u64(struct emit *e, uint64_t v)
+{
+	e->at = put_u64(e->p, e->at, v);
+}
+
+/* jrcxz to a label not yet placed: returns where its displacement goes. */
+static size_t emit_jrcxz(struct emit *e)
+{
+	e->p[e->at] = 0xe3;
+	e->at += 2;
+	return e->at - 1;
+}
+
+static void place_label(struct emit *e, size_t disp_at)
+{
+	/* every jump here is short: the code is under 128 bytes */
+	e->p[disp_at] = (uint8_t)(e->at - (disp_at + 1));
+}
+
+/* The fast path's code at FAST_CODE_AT (see the top of the file).  On entry
+ * rax = nr (< 520: only chain 1 leads here), (%rsp) = the site.  Only mov,
+ * not, lea, shrx/shlx and jrcxz: no flag changes. */
+static void put_fast_code(uint8_t *p, bool site_cache)
+{
+	struct emit e = { p, FAST_CODE_AT };
+	/* movzbl FAST_TABLE_AT(%rax), %ecx: 0 for a call the entry must see */
+	emit_bytes(&e, (const uint8_t[]){ 0x0f, 0xb6, 0x88 }, 3);
+	emit_u32(&e, FAST_TABLE_AT);
+	size_t to_slow = emit_jrcxz(&e);
+	emit_bytes(&e, (const uint8_t[]){ 0x4c, 0x8b, 0x1c, 0x24 }, 4);   /* mov (%rsp), %r11: the site */
+	size_t to_issue = 0;
+	if (site_cache) {
+		/* the site cache: slot site % 65536 holds a rewritten site */
+		static const uint8_t probe1[] = {
+			0x41, 0x0f, 0xb7, 0xcb,          /* movzwl %r11w, %ecx */
+			0x48, 0x8b, 0x0c, 0xcd,          /* mov SITE_CACHE_AT(,%rcx,8), %rcx */
+		};
+		emit_bytes(&e, probe1, sizeof probe1);
+		emit_u32(&e, SITE_CACHE_AT);
+		static const uint8_t probe2[] = {
+			0x49, 0xf7, 0xd3,                /* not %r11 */
+			0x4a, 0x8d, 0x4c, 0x19, 0x01,    /* lea 1(%rcx,%r11), %rcx: slot - site */
+		};
+		emit_bytes(&e, probe2, sizeof probe2);
+		to_issue = emit_jrcxz(&e);
+		emit_bytes(&e, (const uint8_t[]){ 0x49, 0xf7, 0xd3 }, 3);   /* not %r11: the site again */
+	}
+	/* the bitmap; the number waits in the return address's slot meanwhile */
+	static const uint8_t check1[] = {
+		0xb9, 0x06, 0x00, 0x00, 0x00,    /* mov $6, %ecx */
+		0x48, 0x89, 0x04, 0x24,          /* mov %rax, (%rsp) */
+		0xc4, 0xc2, 0xf3, 0xf7, 0xcb,    /* shrx %rcx, %r11, %rcx: site / 64 */
+		0x48, 0xb8,                      /* movabs $bitmap, %rax */
+	};
+	emit_bytes(&e, check1, sizeof check1);
+	emit_u64(&e, (uint64_t)(uintptr_t)hook_state.site_bitmap);
+	static const uint8_t check2[] = {
+		0xc4, 0xe2, 0xa3, 0xf7, 0x04, 0xc8,  /* shrx %r11, (%rax,%rcx,8), %rax: bit site%64 to bit 0 */
+		0xb9, 0x3f, 0x00, 0x00, 0x00,        /* mov $63, %ecx */
+		0xc4, 0xe2, 0xf1, 0xf7, 0xc8,        /* shlx %rcx, %rax, %rcx: only that bit is left */
+		0x48, 0x8b, 0x04, 0x24,              /* mov (%rsp), %rax */
+		0x4c, 0x89, 0x1c, 0x24,              /* mov %r11, (%rsp) */
+	};
+	emit_bytes(&e, check2, sizeof check2);
+	/* not a rewritten site: the entry reports it */
+	size_t to_slow2 = emit_jrcxz(&e);
+	if (site_cache)
+		place_label(&e, to_issue);
+	/* The call is issued by `syscall; ret` in the raw section, not here:
+	 * the system call empties the TLB, and code on page 0 after it would
+	 * cost a second walk of page 0's tables, whereas the raw section sits
+	 * among the libraries the program returns to (measured on the
+	 * development VM: getppid +46 ns over native instead of +69, medians
+	 * of 16 runs).  It is also the range Syscall User Dispatch allows. */
+	emit_bytes(&e, (const uint8_t[]){ 0x48, 0xb9 }, 2);      /* movabs $usnet_hook_fast_issue, %rcx */
+	emit_u64(&e, (uint64_t)(uintptr_t)usnet_hook_fast_issue);
+	emit_bytes(&e, (const uint8_t[]){ 0xff, 0xe1 }, 2);      /* jmp *%rcx */
+	place_label(&e, to_slow);
+	place_label(&e, to_slow2);
+	size_t end = put_stub(p, e.at);
+	for (; end < FAST_CODE_AT + FAST_CODE_MAX; end++)
+		p[end] = 0xcc;
+}
+
+/* Whether nr may take the fast path: no callback wants it and the hook
+ * itself need not look at it (the dispatcher's needs_care, and
+ * rt_sigreturn, which the entry issues on the signal frame). */
+static bool fast_number(long nr)
+{
+	if (nr >= USNET_HOOK_NR_COUNT || hook_needs_care(nr) || nr == SYS_rt_sigreturn)
+		return false;
+	return !hook_callbacks_want(nr);
+}
+
+static bool cpu_has_bmi2(void)
+{
+	unsigned a, b, c, d;
+	if (__get_cpuid_max(0, NULL) < 7)
+		return false;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (b >> 8) & 1;
+}
+
+/* A spin lock around the trampoline's rewrites (usnet_hook_set_interest can
+ * run in several threads), holding the id of the process that took it: a
+ * child forked while another thread of its parent held it takes it over. */
+static volatile long page0_lock;
+
+static void page0_lock_take(void)
+{
+	long self = RAW0(SYS_getpid);
+	for (;;) {
+		long holder = 0;
+		if (__atomic_compare_exchange_n(&page0_lock, &holder, self, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return;
+		if (holder != self &&
+		    __atomic_compare_exchange_n(&page0_lock, &holder, self, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return;
+		__builtin_ia32_pause();
+	}
+}
+
+int hook_page0_update(void)
+{
+	if (!hook_state.rewrite_on || !hook_state.fast_allowed || !hook_state.site_bitmap || !cpu_has_bmi2())
+		return 0;
+	page0_lock_take();
+	/* never without PROT_EXEC: other threads may be running on page 0 */
+	long r = RAW3(SYS_mprotect, 0, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC);
+	if (r == 0) {
+		uint8_t *p = (uint8_t *)0;
+		__asm__ volatile("" : "+r"(p));
+		/* the table is read byte by byte: old or new, either is fine */
+		for (long nr = 0; nr < FAST_TABLE_LEN; nr++)
+			__atomic_store_n(&p[FAST_TABLE_AT + nr], fast_number(nr) ? FAST_YES : 0,
+					 __ATOMIC_RELAXED);
+		if (!hook_state.page0_fast) {
+			/* once: the code, then the jump that leads to it (the old
+			 * and new jump differ in one byte, written at once) */
+			put_fast_code(p, hook_state.site_cache != NULL);
+			put_jmp32(p, JUMP1_AT, FAST_CODE_AT);
+			hook_state.page0_fast = true;
+		}
+		r = RAW3(SYS_mprotect, 0, 0x1000, PROT_READ | PROT_EXEC);
+	}
+	__atomic_store_n(&page0_lock, 0, __ATOMIC_RELEASE);
+	return (int)r;
 }
 
 bool hook_addr_skipped(uintptr_t addr)
@@ -103,12 +379,14 @@ int hook_page0_map(char *err, size_t errlen)
 	uint8_t *p = (uint8_t *)0;
 	/* The compiler must not see a store through a null pointer. */
 	__asm__ volatile("" : "+r"(p));
-	/* The first stub sits at 520..532, inside 512..547: numbers that x86-64
-	 * reserves for x32 variants and never gives to a 64-bit call, so no
-	 * valid call lands inside the stub's bytes. */
-	size_t end1 = fill_chain(p, 0, 480);
-	size_t end2 = fill_chain(p, end1, PAGE0_LEN - PAD_LEN - STUB_LEN - 16);
-	for (size_t i = end2; i < PAGE0_LEN; i++)
+	fill_chain1(p);
+	put_jmp32(p, JUMP1_AT, STUB2_AT);
+	fill_sled(p, CHAIN2_START, STUB2_AT - PAD_LEN);
+	put_stub(p, STUB2_AT);
+	for (size_t i = FAST_CODE_AT; i < 0x1000; i++)
+		p[i] = 0xcc;
+	size_t end3 = put_stub(p, fill_sled(p, 0x1000, PAGE0_LEN - PAD_LEN - STUB_LEN - 16));
+	for (size_t i = end3; i < PAGE0_LEN; i++)
 		p[i] = 0xcc;
 	RAW3(SYS_mprotect, 0, PAGE0_LEN, PROT_EXEC);
 	return 0;
@@ -125,14 +403,31 @@ int hook_bitmap_init(void)
 	if (r < 0 && r > -4096)
 		return (int)r;
 	hook_state.site_bitmap = (uint8_t *)r;
+	/* the site cache is an optimisation: without it the bitmap answers */
+	if (!hook_state.site_cache_allowed)
+		return 0;
+	r = RAW6(SYS_mmap, SITE_CACHE_AT, SITE_CACHE_SLOTS * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (r == SITE_CACHE_AT) {
+		hook_state.site_cache = (uintptr_t *)r;
+		/* the sites of the libraries alone touch most of its pages: one
+		 * call instead of a page fault each (ignored where unsupported) */
+		RAW3(SYS_madvise, r, SITE_CACHE_SLOTS * sizeof(uintptr_t), MADV_POPULATE_WRITE);
+	} else if (r > 0 || r < -4095) {
+		/* an old kernel ignoring NOREPLACE put it elsewhere */
+		RAW2(SYS_munmap, r, SITE_CACHE_SLOTS * sizeof(uintptr_t));
+	}
 	return 0;
 }
 
 void hook_bitmap_set(uintptr_t insn)
 {
-	if (insn >> 47)
+	uintptr_t site = insn + 2;   /* the bit is the return address's (the fast path reads that) */
+	if (site >> 47)
 		return;
-	__atomic_fetch_or(&hook_state.site_bitmap[insn >> 3], (uint8_t)(1u << (insn & 7)), __ATOMIC_RELAXED);
+	__atomic_fetch_or(&hook_state.site_bitmap[site >> 3], (uint8_t)(1u << (site & 7)), __ATOMIC_RELAXED);
+	if (hook_state.site_cache)
+		__atomic_store_n(&hook_state.site_cache[site % SITE_CACHE_SLOTS], site, __ATOMIC_RELAXED);
 }
 
 

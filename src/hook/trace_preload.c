@@ -6,6 +6,9 @@
  *   USNET_TRACE_COUNTS  file of struct usnet_trace_counts (-c)
  *   USNET_TRACE_FD      descriptor for the per-call lines
  *   USNET_HOOK_VERBOSE  0 errors (default), 1 info, 2 debug
+ *   USNET_TRACE_CALLS   only these calls (strace -e trace=...): names or
+ *                       numbers separated by commas; every other call skips
+ *                       the tracer (the hook's interest set)
  * With none of COUNTS/FD set the handler is a pure pass-through (benchmarks).
  *
  * Built with -mgeneral-regs-only; no libc on the hooked path.
@@ -155,6 +158,54 @@ static int parse_int(const char *s)
 	return v;
 }
 
+static void die(const char *what, const char *detail, size_t detail_len)
+{
+	static const char pre[] = "usnet-hook: ";
+	usnet_hook_syscall(SYS_write, 2, (long)pre, sizeof pre - 1, 0, 0, 0);
+	usnet_hook_syscall(SYS_write, 2, (long)what, (long)strlen(what), 0, 0, 0);
+	if (detail)
+		usnet_hook_syscall(SYS_write, 2, (long)detail, (long)detail_len, 0, 0, 0);
+	usnet_hook_syscall(SYS_write, 2, (long)"\n", 1, 0, 0, 0);
+	usnet_hook_syscall(SYS_exit_group, 126, 0, 0, 0, 0, 0);
+}
+
+/* The number of the call named by s[0..len) (a name or a decimal number),
+ * or -1. */
+static long call_number(const char *s, size_t len)
+{
+	long nr = 0;
+	size_t i;
+	for (i = 0; i < len && s[i] >= '0' && s[i] <= '9' && nr < USNET_SYSCALL_MAX; i++)
+		nr = nr * 10 + (s[i] - '0');
+	if (len && i == len)
+		return nr < USNET_SYSCALL_MAX ? nr : -1;
+	for (nr = 0; nr < USNET_SYSCALL_MAX; nr++) {
+		const char *name = usnet_syscall_names[nr];
+		if (name && strlen(name) == len && !memcmp(name, s, len))
+			return nr;
+	}
+	return -1;
+}
+
+/* USNET_TRACE_CALLS: "read,write,42" -> the interest set (the process
+ * exits with a message on a name it does not know). */
+static void parse_calls(const char *list, struct usnet_hook_interest *set)
+{
+	memset(set, 0, sizeof *set);
+	while (*list) {
+		size_t len = strcspn(list, ",");
+		if (len) {
+			long nr = call_number(list, len);
+			if (nr < 0)
+				die("USNET_TRACE_CALLS names an unknown system call: ", list, len);
+			usnet_hook_interest_add(set, nr);
+		}
+		list += len;
+		if (*list == ',')
+			list++;
+	}
+}
+
 __attribute__((constructor)) static void trace_start(void)
 {
 	struct usnet_hook_config cfg = {
@@ -189,13 +240,14 @@ __attribute__((constructor)) static void trace_start(void)
 		cfg.after_pass = trace_after;
 	else
 		cfg.handler = NULL;   /* pure pass-through */
+	struct usnet_hook_interest calls;
+	const char *list = getenv("USNET_TRACE_CALLS");
+	if (list && *list) {
+		parse_calls(list, &calls);
+		cfg.interest = &calls;
+	}
 
 	char err[256];
-	if (usnet_hook_install(&cfg, err, sizeof err) < 0) {
-		static const char pre[] = "usnet-hook: ";
-		usnet_hook_syscall(SYS_write, 2, (long)pre, sizeof pre - 1, 0, 0, 0);
-		usnet_hook_syscall(SYS_write, 2, (long)err, (long)strlen(err), 0, 0, 0);
-		usnet_hook_syscall(SYS_write, 2, (long)"\n", 1, 0, 0, 0);
-		usnet_hook_syscall(SYS_exit_group, 126, 0, 0, 0, 0, 0);
-	}
+	if (usnet_hook_install(&cfg, err, sizeof err) < 0)
+		die(err, NULL, 0);
 }

@@ -2,7 +2,8 @@
 # library it dlopen()s.
 HOOK_TEST_DIR := $(B)/hook/tests
 TEST_SUITES += tests/hook/run.sh
-TEST_DEPS += $(HOOK_TEST_DIR)/probe $(HOOK_TEST_DIR)/libhookraw.so $(HOOK_TEST_DIR)/api_probe
+TEST_DEPS += $(HOOK_TEST_DIR)/probe $(HOOK_TEST_DIR)/libhookraw.so $(HOOK_TEST_DIR)/api_probe \
+	$(HOOK_TEST_DIR)/interest_probe
 
 HOOK_PROBE_SRCS := tests/hook/probe.c tests/hook/probe_vector.c tests/hook/probe_sigmask.c
 $(HOOK_TEST_DIR)/probe: $(HOOK_PROBE_SRCS)
@@ -17,3 +18,8 @@ $(HOOK_TEST_DIR)/libhookraw.so: tests/hook/hookraw_lib.c
 $(HOOK_TEST_DIR)/api_probe: tests/hook/api_probe.c $(B)/libusnet-hook.a include/usnet/hook.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -mgeneral-regs-only -o $@ $< $(B)/libusnet-hook.a $(HOOK_LDLIBS)
+
+# The interest set, the hook linked into the program.
+$(HOOK_TEST_DIR)/interest_probe: tests/hook/interest_probe.c $(B)/libusnet-hook.a include/usnet/hook.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -mgeneral-regs-only -o $@ $< $(B)/libusnet-hook.a $(HOOK_LDLIBS) -lpthread

@@ -22,6 +22,9 @@
  *                                      unassigned call numbers: prints each result (must
  *                                      match the run without the hook)
  *   probe null-call                    calls a null function pointer (must be reported)
+ *   probe stray NR                     `call *%rax` with rax = NR from code that was never
+ *                                      a system call: the bytes of a rewritten site, but
+ *                                      not one (must be reported)
  *   probe exec-noenv N                 execve "probe inline N" with an empty environment
  *   probe sigmask N                    the program's signal mask kept (probe_sigmask.c),
  *                                      then N inline calls
@@ -375,8 +378,11 @@ int main(int argc, char **argv)
 		printf("rt_sigaction %ld\n", syscall(SYS_rt_sigaction, SIGUSR2, bad, NULL, 8) < 0 ? (long)errno : 0L);
 		printf("rt_sigprocmask %ld\n", syscall(SYS_rt_sigprocmask, SIG_BLOCK, bad, NULL, 8) < 0 ? (long)errno : 0L);
 		printf("mprotect %ld\n", syscall(SYS_mprotect, bad, 4096, PROT_READ | PROT_EXEC) < 0 ? (long)errno : 0L);
-		/* numbers no kernel assigns yet, across the whole trampoline */
-		static const long unassigned[] = { 600, 1000, 2047, 2048, 4095, 4096, 6000, 8000, 8099 };
+		/* numbers no kernel assigns yet, across the whole trampoline: the
+		 * fast path's (below 512), the entry's, and the limits of both
+		 * pages (include/usnet/hook.h) */
+		static const long unassigned[] = { 400, 423, 500, 511, 512, 517, 600, 1000, 2047, 2048,
+						   3399, 4096, 6000, 8000, 8099 };
 		int enosys = 0;
 		for (size_t i = 0; i < sizeof unassigned / sizeof unassigned[0]; i++) {
 			long r = unassigned[i];
@@ -386,6 +392,12 @@ int main(int argc, char **argv)
 		printf("enosys %d\n", enosys);
 	} else if (!strcmp(t, "sigmask")) {
 		return sigmask_check(n);
+	} else if (!strcmp(t, "stray")) {
+		long nr = n;
+		__asm__ volatile("call *%%rax" : "+a"(nr) : : "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+				 "r11", "memory", "cc");
+		fprintf(stderr, "probe: survived a stray call into page 0 (returned %ld)\n", nr);
+		return 0;
 	} else if (!strcmp(t, "null-call")) {
 		void (*volatile fn)(void) = NULL;
 		fn();

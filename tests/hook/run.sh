@@ -143,6 +143,75 @@ for mode in rewrite sud auto; do
     done
 done
 
+# --- the same routes with the page-0 fast path off (every call through the
+# entry; what happens on CPUs without BMI2), and with it on but without its
+# site cache (every site looked up in the bitmap) ---
+for mode in rewrite auto; do
+    for t in "off signals 20" "off redzone 100" "off threads 4 100" "off clone-vm 50" \
+             "off vfork-exec 10" "off fork 10" "off sigmask 10" "off vector 100" \
+             "nocache signals 20" "nocache threads 4 100" "nocache fork 10" "nocache jit-wx 10"; do
+        set -- $t
+        fast=$1
+        shift
+        name=hook-$mode-fast-$fast-$1
+        out=$(USNET_HOOK_FAST=$fast USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" "$@" 2>&1)
+        rc=$?
+        if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then
+            pass "$name"
+        else
+            fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
+        fi
+    done
+done
+
+# --- the interest set: calls outside it skip the handler and after_pass,
+# changed while running, from several threads; flags kept on every path ---
+IPROBE=$B/hook/tests/interest_probe
+for fast in on off nocache; do
+    for mode in rewrite sud auto; do
+        [ $mode = sud ] && [ $fast = nocache ] && continue
+        name=hook-$mode-interest-fast-$fast
+        if [ ! -x "$IPROBE" ]; then
+            fail "$name" "$IPROBE is missing (run make test)"
+            continue
+        fi
+        out=$(USNET_HOOK_FAST=$fast timeout "$T" "$IPROBE" "$mode" 2>&1)
+        rc=$?
+        if [ "$rc" -eq 0 ] && [ "$out" = "interest ok" ]; then
+            pass "$name"
+        else
+            fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
+        fi
+    done
+done
+
+# --- usnet trace with an interest set (USNET_TRACE_CALLS): only those calls
+# are counted, exactly; the others (rt_sigreturn, read, ... in the signal
+# test) take the fast path ---
+for mode in rewrite sud auto; do
+    name=hook-$mode-trace-calls
+    USNET_TRACE_CALLS=getppid,lseek timeout "$T" "$USNET" trace -c -o "$tmp/calls.table" --hook "$mode" -- \
+        "$PROBE" mix 20 >/dev/null 2>"$tmp/calls.err"
+    rc=$?
+    got="$(count getppid "$tmp/calls.table") $(count lseek "$tmp/calls.table") $(count write "$tmp/calls.table") $(count chdir "$tmp/calls.table")"
+    total=$(awk '$NF == "total" { print $1 }' "$tmp/calls.table")
+    if [ "$rc" -eq 0 ] && [ "$got" = "20 20 0 0" ] && [ "$total" = 40 ]; then
+        pass "$name"
+    else
+        fail "$name" "status $rc, getppid/lseek/write/chdir counted $got, total $total: $(head -c 200 "$tmp/calls.err" | tr '\n' ' ')"
+    fi
+    USNET_TRACE_CALLS=getppid expect_count "hook-$mode-trace-calls-signals" "$mode" 20 signals 20
+    USNET_TRACE_CALLS=getppid expect_count "hook-$mode-trace-calls-sigmask" "$mode" 10 sigmask 10
+done
+name=hook-trace-calls-unknown
+out=$(USNET_TRACE_CALLS=getppid,nosuchcall timeout "$T" "$USNET" trace -c -- "$PROBE" inline 1 2>&1)
+rc=$?
+if [ "$rc" -ne 0 ] && echo "$out" | grep -q "USNET_TRACE_CALLS names an unknown system call: nosuchcall"; then
+    pass "$name"
+else
+    fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
+fi
+
 # --- a stray call into page 0 is reported with its address, not run ---
 for mode in rewrite auto; do
     name=hook-$mode-null-call
@@ -153,6 +222,25 @@ for mode in rewrite auto; do
     else
         fail "$name" "exit status $rc, stderr: $(head -c 200 "$tmp/null.err" | tr '\n' ' ')"
     fi
+done
+
+# ... also from code whose bytes are those of a rewritten site (`call
+# *%rax`) but which never was one, on the fast path (getpid, no handler)
+# and through the entry (mmap) ---
+for mode in rewrite auto; do
+    for t in "on 39" "on 9" "nocache 39"; do
+        set -- $t
+        fast=$1 nr=$2
+        name=hook-$mode-stray-$nr-fast-$fast
+        # (in a subshell: the shell's own "Aborted" line stays out of the output)
+        (USNET_HOOK_FAST=$fast USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" stray $nr 2>"$tmp/stray.err"; exit $?) 2>/dev/null
+        rc=$?
+        if [ "$rc" -eq 134 ] && grep -q "call into page 0 from 0x[0-9a-f]*, which is not a rewritten system call" "$tmp/stray.err"; then
+            pass "$name"
+        else
+            fail "$name" "exit status $rc, stderr: $(head -c 200 "$tmp/stray.err" | tr '\n' ' ')"
+        fi
+    done
 done
 
 # --- one line per call without -c ---
