@@ -26,8 +26,10 @@
 static void trace_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: usnet trace [-c] [-o FILE] [--hook auto|rewrite|sud] [-v] -- PROGRAM ARGS...\n"
+		"usage: usnet trace [-c] [-e [trace=]LIST] [-o FILE] [--hook auto|rewrite|sud] [-v] -- PROGRAM ARGS...\n"
 		"  -c          count calls and errors per system call; print a table at exit\n"
+		"  -e LIST     only these calls (names or numbers, comma-separated; the others\n"
+		"              skip the tracer), like strace -e trace=LIST\n"
 		"  -o FILE     write the table or the per-call lines to FILE (default: stderr)\n"
 		"  --hook M    auto (rewrite + Syscall User Dispatch, default), rewrite, sud\n"
 		"  -v          say what the hook does (twice: more)\n");
@@ -102,10 +104,43 @@ static void print_table(FILE *f, const struct usnet_trace_counts *c)
 		(unsigned long long)total_errors);
 }
 
+/* "read,write,42": every item a known system-call name or a number below
+ * USNET_SYSCALL_MAX; otherwise one line on stderr and -1. */
+static int check_call_list(const char *list)
+{
+	if (!*list) {
+		fprintf(stderr, "usnet trace: -e wants a list of system calls\n");
+		return -1;
+	}
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		char item[64];
+		if (len == 0 || len >= sizeof item) {
+			fprintf(stderr, "usnet trace: -e: bad list '%s'\n", list);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = 0;
+		char *end;
+		long nr = strtol(item, &end, 10);
+		bool known = *end == 0 && nr >= 0 && nr < USNET_SYSCALL_MAX;
+		for (int i = 0; !known && i < USNET_SYSCALL_MAX; i++)
+			known = usnet_syscall_names[i] && !strcmp(usnet_syscall_names[i], item);
+		if (!known) {
+			fprintf(stderr, "usnet trace: -e: unknown system call '%s'\n", item);
+			return -1;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 int cli_trace_main(int argc, char **argv)
 {
 	bool count = false;
-	const char *out_path = NULL, *mode = "auto";
+	const char *out_path = NULL, *mode = "auto", *calls = NULL;
 	int verbose = 0, i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -116,6 +151,10 @@ int cli_trace_main(int argc, char **argv)
 			count = true;
 		} else if (!strcmp(a, "-v")) {
 			verbose++;
+		} else if (!strcmp(a, "-e") && i + 1 < argc) {
+			calls = argv[++i];
+			if (!strncmp(calls, "trace=", 6))
+				calls += 6;
 		} else if (!strcmp(a, "-o") && i + 1 < argc) {
 			out_path = argv[++i];
 		} else if (!strcmp(a, "--hook") && i + 1 < argc) {
@@ -141,6 +180,8 @@ int cli_trace_main(int argc, char **argv)
 		fprintf(stderr, "usnet trace: --hook must be auto, rewrite or sud (not '%s')\n", mode);
 		return 2;
 	}
+	if (calls && check_call_list(calls) < 0)
+		return 2;
 	char lib[PATH_MAX];
 	if (find_library(lib, sizeof lib) < 0) {
 		fprintf(stderr, "usnet trace: cannot find libusnet-trace.so next to usnet "
@@ -189,6 +230,8 @@ int cli_trace_main(int argc, char **argv)
 		unsetenv("USNET_TRACE_COUNTS");
 	}
 	setenv("USNET_TRACE_HOOK", mode, 1);
+	if (calls)
+		setenv("USNET_TRACE_CALLS", calls, 1);
 	if (verbose) {
 		snprintf(num, sizeof num, "%d", verbose);
 		setenv("USNET_HOOK_VERBOSE", num, 1);

@@ -212,6 +212,26 @@ else
     fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
 fi
 
+# --- the same through `usnet trace -e trace=LIST`; a bad list is refused
+# before the program starts ---
+name=hook-trace-e
+timeout "$T" "$USNET" trace -c -e trace=getppid,8 -o "$tmp/e.table" -- "$PROBE" mix 20 >/dev/null 2>"$tmp/e.err"
+rc=$?
+got="$(count getppid "$tmp/e.table") $(count lseek "$tmp/e.table") $(count write "$tmp/e.table")"
+if [ "$rc" -eq 0 ] && [ "$got" = "20 20 0" ]; then
+    pass "$name"
+else
+    fail "$name" "status $rc, getppid/lseek/write counted $got: $(head -c 200 "$tmp/e.err" | tr '\n' ' ')"
+fi
+name=hook-trace-e-unknown
+out=$(timeout "$T" "$USNET" trace -e trace=getppid,nosuchcall -- /bin/echo started 2>&1)
+rc=$?
+if [ "$rc" -eq 2 ] && [ "$out" = "usnet trace: -e: unknown system call 'nosuchcall'" ]; then
+    pass "$name"
+else
+    fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
+fi
+
 # --- a stray call into page 0 is reported with its address, not run ---
 for mode in rewrite auto; do
     name=hook-$mode-null-call
