@@ -16,6 +16,12 @@
 #   -n  memcached items (1000000), preloaded before each measurement
 #   -r  redis-benchmark requests per test (60000)
 #   APPS_BACKENDS="afpacket"   only that backend
+#   APPS_CLIENTS="kernel usnet" memcached clients (default kernel): "usnet" adds
+#                              rows with the usnet-bench kv client itself on
+#                              usnet (backend APPS_CLIENT_BACKEND, default
+#                              afxdp, on the client's veth), a client that
+#                              costs less per request than the kernel one, so
+#                              that the rows show what each server can take
 #   BENCH_TSV=FILE             also append machine-readable rows to FILE:
 #                              workload, variant, kind (kernel|usnet-run),
 #                              req/s, p50 us, p99 us, note (tab-separated)
@@ -36,6 +42,8 @@ while getopts "d:c:n:r:" o; do
     esac
 done
 backends=${APPS_BACKENDS:-afxdp afpacket tap}
+mc_clients=${APPS_CLIENTS:-kernel}
+client_backend=${APPS_CLIENT_BACKEND:-afxdp}
 [ -x "$BENCH" ] && [ -x "$USNET" ] || netns_die "build first: make ($BENCH, $USNET)"
 
 netns_setup bapp 65
@@ -80,21 +88,32 @@ program_runs() {
 }
 
 # ---- memcached -t 1 --------------------------------------------------------
-# mc_measure VARIANT KIND HOST LOG: drive the server at HOST, add the row.
+# mc_measure VARIANT KIND HOST: drive the server at HOST with every client in
+# $mc_clients, add the rows.
 # shellcheck disable=SC2317  # called through program_runs
 mc_measure() {
-    local out=$tmp/mc-client.$RANDOM line
-    in_cli timeout $((secs + 60)) "$BENCH" kv "$3" --kernel -p 11211 -c "$conns" -t 1 \
-        -d "$secs" -n "$items" >"$out" 2>&1
-    line=$(grep '^RESULT ' "$out" | tail -1)
-    if [ -z "$line" ]; then
-        row "memcached -t 1" "$1" "$2" "" "" "" "client: $(why "$out")"
-        return
-    fi
-    row "memcached -t 1" "$1" "$2" \
-        "$(sed -n 's/^RESULT rate=\([0-9.]*\).*/\1/p' <<<"$line")" \
-        "$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line")" \
-        "$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+    local out line client workload cargs
+    for client in $mc_clients; do
+        out=$tmp/mc-client.$RANDOM
+        if [ "$client" = usnet ]; then
+            workload="memcached, usnet client"
+            cargs=(--backend "$client_backend" --iface "$CLI_IF" --ip "${CLI_KIP%.*}.12/24")
+        else
+            workload="memcached -t 1"
+            cargs=(--kernel)
+        fi
+        in_cli timeout $((secs + 60)) "$BENCH" kv "$3" "${cargs[@]}" -p 11211 -c "$conns" -t 1 \
+            -d "$secs" -n "$items" >"$out" 2>&1
+        line=$(grep '^RESULT ' "$out" | tail -1)
+        if [ -z "$line" ]; then
+            row "$workload" "$1" "$2" "" "" "" "client: $(why "$out")"
+            continue
+        fi
+        row "$workload" "$1" "$2" \
+            "$(sed -n 's/^RESULT rate=\([0-9.]*\).*/\1/p' <<<"$line")" \
+            "$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line")" \
+            "$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+    done
 }
 
 if command -v memcached >/dev/null; then
@@ -134,18 +153,21 @@ fi
 # ---- the table ---------------------------------------------------------------
 echo "unmodified programs: kernel vs \`usnet run\`; veth pair, server CPU 0, client CPU 1, $conns connections;"
 echo "memcached: usnet-bench kv --kernel, $items items, 8-byte keys/values, zipf 0.99, 10% sets, $secs s;"
+case " $mc_clients " in *" usnet "*)
+    echo "memcached, usnet client: the same with usnet-bench kv on usnet ($client_backend on the client's veth)" ;;
+esac
 echo "redis: redis-benchmark -t get,set -P 1 -c $conns -n $requests"
-printf '\n%-16s %-38s %12s %10s %10s %8s %8s\n' workload variant "req/s" "p50 us" "p99 us" "x rate" "x p99"
-printf '%-16s %-38s %12s %10s %10s %8s %8s\n' ---------------- -------------------------------------- \
+printf '\n%-24s %-38s %12s %10s %10s %8s %8s\n' workload variant "req/s" "p50 us" "p99 us" "x rate" "x p99"
+printf '%-24s %-38s %12s %10s %10s %8s %8s\n' ------------------------ -------------------------------------- \
     ------------ ---------- ---------- -------- --------
 awk -F'\t' '
     $3 == "kernel" { base_rate[$1] = $4; base_p99[$1] = $6 }
     {
-        if ($4 == "") { printf "%-16s %-38s %s\n", $1, $2, "not measured: " $7; next }
+        if ($4 == "") { printf "%-24s %-38s %s\n", $1, $2, "not measured: " $7; next }
         xr = "-"; xp = "-"
         if (base_rate[$1] > 0) xr = sprintf("%.2f", $4 / base_rate[$1])
         if (base_p99[$1] > 0 && $6 > 0) xp = sprintf("%.2f", $6 / base_p99[$1])
-        printf "%-16s %-38s %12s %10s %10s %8s %8s\n", $1, $2, $4, $5, $6, xr, xp
+        printf "%-24s %-38s %12s %10s %10s %8s %8s\n", $1, $2, $4, $5, $6, xr, xp
     }' "$rows"
 echo
 echo "x rate: requests/s relative to the same program on the kernel; x p99: p99 latency relative to it (lower is better)"

@@ -39,6 +39,8 @@ static const struct run_opt opts[] = {
 	{ "pcap",     "USNET_PCAP",     "write the frames to this capture file" },
 	{ "log",      "USNET_LOG",      "error, info or debug (default error)" },
 	{ "spin-us",  "USNET_SPIN_US",  "spin this long before sleeping in a blocking call (default 20)" },
+	{ "tx-batch", "USNET_TX_BATCH", "1: the frames a thread sends leave at its next wait or other system call, "
+					"together (default); 0: at once" },
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -153,6 +155,9 @@ static int validate(void)
 		return fail("--mac '%s' is not a MAC address (like 02:00:00:00:00:01)%s", mac, "");
 	if (!iface)
 		return fail("--iface is missing: name the %s interface to use%s", backend, "");
+	const char *batch = get("USNET_TX_BATCH");
+	if (batch && strcmp(batch, "0") && strcmp(batch, "1"))
+		return fail("--tx-batch '%s' is not 0 or 1%s", batch, "");
 	{
 		const char *list = usnet_netif_backends();
 		const char *p = strstr(list, backend);

@@ -5,7 +5,8 @@
  * The stack instance lives in one MAP_SHARED mapping together with a
  * process-shared (robust) lock, so a forked child keeps using the same stack
  * at the same address: nginx's master and workers, a daemonising fork.
- * Each call takes the lock, runs the stack, flushes the netif, unlocks.
+ * Each call takes the lock, runs the stack, flushes the netif, unlocks
+ * (a send with transmit batching on leaves the flush to the switch).
  *
  * Policy: AF_INET/AF_INET6 TCP and UDP are the stack's; a socket bound to
  * loopback or to an address the stack does not own, or connected to
@@ -36,6 +37,96 @@
 
 struct prov stack_prov;
 #define P stack_prov
+
+/* Sends leave their frames queued for the next flush (builtin.h). */
+static bool tx_batch;
+
+/*
+ * The stack makes the netif flush at the end of every call that queued a
+ * frame.  With batching, sendmsg and recvmsg run the stack on `held_io`,
+ * whose netif forwards everything to the real one except the flush: the
+ * frames stay queued in the backend's ring, and leave at the next real
+ * flush (stack_prov_unlock() of any other call, or usnet_stack_prov_flush()).
+ */
+struct held_netif {
+	struct usnet_netif base;
+	struct usnet_netif *inner;
+};
+static struct held_netif held_nif;
+static struct usnet_io held_io;
+
+static struct usnet_netif *inner_of(struct usnet_netif *nif)
+{
+	return ((struct held_netif *)nif)->inner;
+}
+static int held_rx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned max)
+{ return usnet_netif_rx_burst(inner_of(nif), q, p, max); }
+static void held_rx_release(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
+{ usnet_netif_rx_release(inner_of(nif), q, p, n); }
+static int held_tx_alloc(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
+{ return usnet_netif_tx_alloc(inner_of(nif), q, p, n); }
+static int held_tx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
+{ return usnet_netif_tx_burst(inner_of(nif), q, p, n); }
+static void held_tx_free(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
+{ usnet_netif_tx_free(inner_of(nif), q, p, n); }
+static int held_flush(struct usnet_netif *nif, uint16_t q)
+{
+	(void)nif;
+	(void)q;
+	return 0;   /* the frames leave at the next real flush */
+}
+static int held_wait_fd(struct usnet_netif *nif, uint16_t q)
+{ return usnet_netif_wait_fd(inner_of(nif), q); }
+static void held_close(struct usnet_netif *nif)
+{ (void)nif; }
+
+static const struct usnet_netif_ops held_ops = {
+	.rx_burst = held_rx_burst,
+	.rx_release = held_rx_release,
+	.tx_alloc = held_tx_alloc,
+	.tx_burst = held_tx_burst,
+	.tx_free = held_tx_free,
+	.flush = held_flush,
+	.wait_fd = held_wait_fd,
+	.close = held_close,
+};
+
+/* The io a sendmsg or recvmsg runs the stack on. */
+static struct usnet_io *io_for_data(void)
+{
+	return tx_batch ? &held_io : &P.io;
+}
+
+void usnet_stack_prov_tx_batch(int on)
+{
+	tx_batch = on != 0;
+}
+
+int usnet_stack_prov_flush(int wait)
+{
+	if (!P.sh)
+		return 0;
+	if (wait) {
+		stack_prov_lock();
+	} else {
+		int r = pthread_mutex_trylock(&P.sh->lock);
+		if (r == EOWNERDEAD)
+			pthread_mutex_consistent(&P.sh->lock);
+		else if (r != 0)
+			return -EBUSY;
+	}
+	stack_prov_unlock();
+	return 0;
+}
+
+/* The end of a sendmsg or recvmsg: the flush waits when batching. */
+static void unlock_io(void)
+{
+	if (tx_batch)
+		stack_prov_unlock_quiet();
+	else
+		stack_prov_unlock();
+}
 
 
 static uint64_t now_ns(void)
@@ -188,6 +279,9 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	P.io.queue = 0;
 	P.io.on_event = on_event;
 	P.io.ctx = &P;
+	held_nif = (struct held_netif){ .base = { .ops = &held_ops, .info = P.nif->info }, .inner = P.nif };
+	held_io = P.io;
+	held_io.netif = &held_nif.base;
 	logf_(USNET_PLOG_INFO, "stack on %s", P.nif->info.ifname);
 	return 0;
 }
@@ -399,9 +493,9 @@ static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int fl
 	}
 	unsigned uf = (flags & MSG_MORE) ? USNET_MSG_MORE : 0;
 	stack_prov_lock();
-	long r = usnet_sendv(P.st, &P.io, (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+	long r = usnet_sendv(P.st, io_for_data(), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, top, now_ns());
-	stack_prov_unlock();
+	unlock_io();
 	return r;
 }
 
@@ -417,9 +511,9 @@ static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
 		cap += m->msg_iov[i].iov_len;
 	struct usnet_addr from = { 0, 0 };
 	stack_prov_lock();
-	long r = usnet_recvv(P.st, &P.io, (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+	long r = usnet_recvv(P.st, io_for_data(), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
-	stack_prov_unlock();
+	unlock_io();
 	m->msg_flags = 0;
 	m->msg_controllen = 0;
 	if (r < 0)

@@ -43,6 +43,10 @@ struct ep_set {
 	int n, cap;
 	unsigned rr;         /* where the next scan starts (fairness) */
 	int kernel_fds;      /* fds the kernel epoll holds (an upper bound) */
+	int waiter;          /* wakes its sleepers (vsock_waiter_alloc), or -1 */
+	bool kernel_quiet;         /* the kernel epoll had nothing when last asked */
+	unsigned kernel_skips;     /* epoll_waits answered without asking the kernel ... */
+	uint64_t kernel_asked_ns;  /* ... since it was last asked, at this time */
 	struct ep_item *items;
 	int32_t *index;      /* fd -> item + 1 (a sparse mapping, vsock_fdmap_size entries) */
 };
@@ -50,6 +54,9 @@ struct ep_set {
 unsigned char vsock_epoll_hint[VSOCK_EPOLL_HINT_MAX];
 
 static struct ep_set sets[MAX_SETS];
+/* An epoll fd was nested in another: readiness then travels between sets,
+ * and sleepers wait for every notification (the bell). */
+static bool nesting_seen;
 static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
 /* How many sets hold each fd (only fds below this size are counted). */
 #define REG_COUNT_MAX 65536
@@ -147,6 +154,10 @@ static struct ep_set *track(int epfd)
 		sets[i].n = 0;
 		sets[i].rr = 0;
 		sets[i].kernel_fds = kernel_fd_count(epfd);
+		sets[i].waiter = vsock_waiter_alloc();
+		sets[i].kernel_skips = 0;
+		sets[i].kernel_quiet = false;
+		sets[i].kernel_asked_ns = 0;
 		atomic_store(&vsock_fdmap[epfd], -(i + 1));
 		atomic_fetch_add(&vsock_user_fds, 1);
 		return &sets[i];
@@ -224,6 +235,8 @@ void vsock_epoll_forget_fd(int fd)
 	if (st) {
 		while (st->n)
 			item_remove(st, &st->items[0]);
+		vsock_waiter_free(st->waiter);
+		st->waiter = -1;
 		st->used = 0;
 		atomic_store(&vsock_fdmap[fd], 0);
 		atomic_fetch_sub(&vsock_user_fds, 1);
@@ -239,6 +252,7 @@ static long ctl_user(int epfd, int op, int fd, struct epoll_event *ev, bool nest
 		return -EFAULT;
 	pthread_mutex_lock(&ep_lock);
 	long r = 0;
+	int wake = -1;
 	struct ep_set *st = track(epfd);
 	if (!st) {
 		r = -errno;
@@ -259,7 +273,11 @@ static long ctl_user(int epfd, int op, int fd, struct epoll_event *ev, bool nest
 					.armed = 1, .was_ready = 1 };
 		if (!nested) {
 			it->slot = (uint32_t)(vsock_fd_entry(fd) - 1);
+			if (vsock_waiter_mine(st->waiter))
+				atomic_fetch_or(&vsock_shm->slots[it->slot].wake_mask, 1ull << st->waiter);
 			it->last_gen = atomic_load(&vsock_shm->slots[it->slot].gen) - 1;
+		} else {
+			nesting_seen = true;
 		}
 		if (fd < REG_COUNT_MAX)
 			reg_count[fd]++;
@@ -269,6 +287,8 @@ static long ctl_user(int epfd, int op, int fd, struct epoll_event *ev, bool nest
 			r = -ENOENT;
 			break;
 		}
+		if (!nested && vsock_waiter_mine(st->waiter))   /* a set inherited over fork got its own */
+			atomic_fetch_or(&vsock_shm->slots[it->slot].wake_mask, 1ull << st->waiter);
 		if ((it->events | ev->events) & EPOLLEXCLUSIVE) {
 			r = -EINVAL;
 			break;
@@ -290,10 +310,13 @@ static long ctl_user(int epfd, int op, int fd, struct epoll_event *ev, bool nest
 	default:
 		r = -EINVAL;
 	}
+	/* A thread sleeping on the set may now have work. */
+	if (!nesting_seen && vsock_waiter_mine(st->waiter))
+		wake = st->waiter;
 out:
 	pthread_mutex_unlock(&ep_lock);
 	if (r == 0 && op != EPOLL_CTL_DEL)
-		vsock_bell_ring();   /* a waiter in another thread may now have work */
+		vsock_wake_waiter(wake);
 	return r;
 }
 
@@ -406,6 +429,12 @@ static bool any_ready(void *arg)
 	return r;
 }
 
+/* With user sockets ready and the kernel fds quiet when last asked, how
+ * many epoll_waits may pass, and for how long, before the kernel epoll is
+ * asked again (a kernel fd that becomes ready still gets its turn soon). */
+#define KERNEL_SKIP_CALLS 8
+#define KERNEL_SKIP_NS 200000ull
+
 static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t deadline, const sigset_t *mask)
 {
 	struct ep_set *st = set_of(epfd);
@@ -413,15 +442,35 @@ static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t 
 		return USNET_HOOK_PASS;
 	if (max <= 0 || (size_t)max > (size_t)0x7fffffff / sizeof(struct epoll_event))
 		return -EINVAL;
-	bool progressed = false;
+	/* Run the stack first: the frames that arrived since the last call
+	 * are taken by the thread that will serve them (not by the progress
+	 * thread, on the same core, through a wake-up), and what the program
+	 * sent since then leaves now. */
+	vsock_provider_progress();
+	bool progressed = true;
 	for (;;) {
 		int n = collect_user(st, out, max);
 		/* A set whose kernel epoll holds nothing (a server with only
-		 * user sockets) costs no system call while user sockets are ready.
-		 * With none ready the kernel is always asked: the count could miss
-		 * an fd added through a dup() of the epoll fd. */
-		if (n < max && (n == 0 || st->kernel_fds > 0)) {
+		 * user sockets) costs no system call while user sockets are ready;
+		 * one whose kernel fds are quiet asks the kernel every few calls.
+		 * With none ready the kernel is asked unless its fds were quiet
+		 * and the thread is about to sleep: the sleep watches the kernel
+		 * epoll fd itself (which also covers an fd added through a dup()
+		 * of the epoll fd, which the count misses). */
+		if (n > 0)
+			vsock_note_active();
+		bool ask = n == 0 && (!st->kernel_quiet || (int64_t)vsock_now_ns() >= deadline);
+		if (n > 0 && n < max && st->kernel_fds > 0) {
+			uint64_t now = vsock_now_ns();
+			if (!st->kernel_quiet || ++st->kernel_skips >= KERNEL_SKIP_CALLS ||
+			    now - st->kernel_asked_ns >= KERNEL_SKIP_NS)
+				ask = true;
+		}
+		if (ask) {
+			st->kernel_skips = 0;
+			st->kernel_asked_ns = vsock_now_ns();
 			long k = vsock_sys(SYS_epoll_wait, epfd, out + n, max - n, 0, 0, 0);
+			st->kernel_quiet = k <= 0;
 			if (k < 0 && n == 0)
 				return k;
 			if (k > 0)
@@ -435,9 +484,11 @@ static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t 
 			continue;
 		}
 		struct pollfd kp = { .fd = epfd, .events = POLLIN };
-		int r = vsock_sleep(&kp, 1, deadline, mask, any_ready, st);
+		int r = vsock_sleep(&kp, 1, deadline, mask, nesting_seen ? -1 : st->waiter, any_ready, st);
 		if (r < 0)
 			return r;
+		if (r > 0)
+			st->kernel_quiet = false;
 		progressed = false;
 	}
 }

@@ -110,6 +110,7 @@ struct vsock_slot *vsock_slot_alloc(void)
 			s->rcvtimeo_ns = s->sndtimeo_ns = 0;
 			s->nreplay = 0;
 			atomic_store(&s->status, 0);
+			atomic_store(&s->wake_mask, 0);
 			atomic_fetch_add(&s->gen, 1);
 			owner_lock(s);
 			memset(s->owners, 0, sizeof s->owners);

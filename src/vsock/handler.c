@@ -15,6 +15,7 @@
 enum call_kind {
 	K_NONE = 0,
 	K_FD0,        /* args[0] is an fd (socket or tracked epoll) */
+	K_IO,         /* as K_FD0; on a user socket, moves data (no transmit flush first) */
 	K_FD01,       /* args[0] or args[1] (dup2, dup3, sendfile) */
 	K_SOCKET,     /* socket(): AF_INET and AF_INET6 only */
 	K_FDSET,      /* poll/select: any user fd in the process */
@@ -27,7 +28,7 @@ enum call_kind {
 
 #define NR_TABLE 512
 static const unsigned char call_kind[NR_TABLE] = {
-	[SYS_read] = K_FD0, [SYS_write] = K_FD0, [SYS_readv] = K_FD0, [SYS_writev] = K_FD0,
+	[SYS_read] = K_IO, [SYS_write] = K_IO, [SYS_readv] = K_IO, [SYS_writev] = K_IO,
 	[SYS_pread64] = K_FD0, [SYS_pwrite64] = K_FD0, [SYS_preadv] = K_FD0, [SYS_pwritev] = K_FD0,
 	[SYS_preadv2] = K_FD0, [SYS_pwritev2] = K_FD0,
 	[SYS_close] = K_FD0, [SYS_dup] = K_FD0, [SYS_fcntl] = K_FD0, [SYS_ioctl] = K_FD0,
@@ -36,8 +37,8 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_connect] = K_FD0, [SYS_shutdown] = K_FD0,
 	[SYS_getsockopt] = K_FD0, [SYS_setsockopt] = K_FD0,
 	[SYS_getsockname] = K_FD0, [SYS_getpeername] = K_FD0,
-	[SYS_sendto] = K_FD0, [SYS_recvfrom] = K_FD0, [SYS_sendmsg] = K_FD0, [SYS_recvmsg] = K_FD0,
-	[SYS_sendmmsg] = K_FD0, [SYS_recvmmsg] = K_FD0,
+	[SYS_sendto] = K_IO, [SYS_recvfrom] = K_IO, [SYS_sendmsg] = K_IO, [SYS_recvmsg] = K_IO,
+	[SYS_sendmmsg] = K_IO, [SYS_recvmmsg] = K_IO,
 	[SYS_epoll_wait] = K_FD0, [SYS_epoll_pwait] = K_FD0, [SYS_epoll_pwait2] = K_FD0,
 	[SYS_dup2] = K_FD01, [SYS_dup3] = K_FD01, [SYS_sendfile] = K_FD01,
 	[SYS_socket] = K_SOCKET,
@@ -111,6 +112,20 @@ static long enter_saved(void *arg)
 	return usnet_hook_call_saved(enter_switch, arg);
 }
 
+static long flush_switch(void *arg)
+{
+	(void)arg;
+	in_switch = 1;
+	vsock_tx_flush();
+	in_switch = 0;
+	return 0;
+}
+
+static long flush_saved(void *arg)
+{
+	return usnet_hook_call_saved(flush_switch, arg);
+}
+
 /*
  * The switch runs on a stack of its own, one per thread: the program's stack
  * may have little room where it makes a system call (a Go goroutine's stack
@@ -138,38 +153,47 @@ static long run_on_stack(long (*fn)(void *), void *arg, char *top)
 	return ret;
 }
 
-static long enter_on_switch_stack(struct usnet_syscall *sc)
+/* Run fn(sc) (which saves the full register state first) on this thread's
+ * switch stack. */
+static long on_switch_stack(long (*fn)(void *), struct usnet_syscall *sc)
 {
 	char *base = switch_stack_base;
 	if (!base) {
 		long m = usnet_hook_syscall(SYS_mmap, 0, SWITCH_STACK_BYTES + GUARD_BYTES, PROT_READ | PROT_WRITE,
 					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 		if (m < 0 && m > -4096)
-			return enter_saved(sc);   /* no memory: try on the program's stack */
+			return fn(sc);   /* no memory: try on the program's stack */
 		usnet_hook_syscall(SYS_mprotect, m, GUARD_BYTES, PROT_NONE, 0, 0, 0);
 		switch_stack_base = base = (char *)m;
 	}
 	char here;
 	char *top = base + GUARD_BYTES + SWITCH_STACK_BYTES;
 	if (&here > base && &here < top)   /* already on it (a nested entry) */
-		return enter_saved(sc);
-	return run_on_stack(enter_saved, sc, top - 64);
+		return fn(sc);
+	return run_on_stack(fn, sc, top - 64);
 }
 #else
-static long enter_on_switch_stack(struct usnet_syscall *sc)
+static long on_switch_stack(long (*fn)(void *), struct usnet_syscall *sc)
 {
-	return enter_saved(sc);
+	return fn(sc);
 }
 #endif
 
 long vsock_handler(struct usnet_syscall *sc)
 {
 	unsigned long nr = (unsigned long)sc->nr;
-	if (nr >= NR_TABLE || in_switch)
+	if (in_switch)
 		return USNET_HOOK_PASS;
-	switch (call_kind[nr]) {
+	unsigned kind = nr < NR_TABLE ? call_kind[nr] : K_NONE;
+	/* Frames this thread sent wait for a flush (transmit batching): they
+	 * leave before any system call but more I/O on user sockets, so that
+	 * none is held while the thread blocks or talks to another process. */
+	if (__builtin_expect(vsock_tx_held, 0) && !(kind == K_IO && vsock_fd_entry((int)sc->args[0]) > 0))
+		on_switch_stack(flush_saved, sc);
+	switch (kind) {
 	case K_NONE:
 		return USNET_HOOK_PASS;
+	case K_IO:
 	case K_FD0:
 		if (!vsock_fd_entry((int)sc->args[0]))
 			return USNET_HOOK_PASS;
@@ -201,5 +225,5 @@ long vsock_handler(struct usnet_syscall *sc)
 	default:
 		return USNET_HOOK_PASS;
 	}
-	return enter_on_switch_stack(sc);
+	return on_switch_stack(enter_saved, sc);
 }

@@ -12,6 +12,7 @@
 
 #include "vsock.h"
 #include "vsock_calls.h"
+#include "builtin.h"
 
 #define MAX_IOV 1024
 
@@ -20,6 +21,33 @@ static void raise_sigpipe(void)
 	long pid = vsock_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
 	long tid = vsock_sys(SYS_gettid, 0, 0, 0, 0, 0, 0);
 	vsock_sys(SYS_tgkill, pid, tid, SIGPIPE, 0, 0, 0);
+}
+
+bool vsock_tx_batching;
+__thread int vsock_tx_held __attribute__((tls_model("initial-exec")));
+_Atomic int vsock_tx_held_any;
+
+void vsock_tx_flush(void)
+{
+	vsock_tx_held = 0;
+	atomic_store_explicit(&vsock_tx_held_any, 0, memory_order_relaxed);
+	if (vsock_tx_batching)
+		usnet_stack_prov_flush(1);
+}
+
+void vsock_tx_flush_try(void)
+{
+	if (vsock_tx_batching && usnet_stack_prov_flush(0) == 0)
+		atomic_store_explicit(&vsock_tx_held_any, 0, memory_order_relaxed);
+}
+
+static void note_held(void)
+{
+	if (vsock_tx_batching) {
+		vsock_tx_held = 1;
+		if (!atomic_load_explicit(&vsock_tx_held_any, memory_order_relaxed))
+			atomic_store_explicit(&vsock_tx_held_any, 1, memory_order_relaxed);
+	}
 }
 
 static size_t iov_total(const struct iovec *iov, size_t n)
@@ -62,6 +90,7 @@ long vsock_sendmsg(struct vsock_slot *s, const struct msghdr *msg, int flags)
 	struct iovec *rest = NULL;
 	for (;;) {
 		long r = vsock_prov->sendmsg(vsock_prov_ctx, s->ps, &m, pflags);
+		note_held();
 		if (r == USNET_PROVIDER_HANDOVER)
 			return done ? (long)done : r;   /* the caller hands the socket over */
 		if (r > 0) {
@@ -107,6 +136,7 @@ long vsock_recvmsg(struct vsock_slot *s, struct msghdr *msg, int flags)
 	struct iovec *rest = NULL;
 	for (;;) {
 		long r = vsock_prov->recvmsg(vsock_prov_ctx, s->ps, &m, pflags);
+		note_held();
 		if (r >= 0) {
 			done += (size_t)r;
 			if (m.msg_iov == msg->msg_iov) {

@@ -103,6 +103,8 @@ static long poll_core(struct pollfd *fds, nfds_t n, int64_t deadline, const sigs
 	for (;;) {
 		int nu = user_revents(&j, true);
 		int64_t now = (int64_t)vsock_now_ns();
+		if (nu > 0)
+			vsock_note_active();
 		if (nu > 0 || now >= deadline) {
 			struct timespec zero = { 0, 0 };
 			long r = vsock_sys(SYS_ppoll, j.kfds, n, &zero, NULL, 0, 0);
@@ -115,7 +117,7 @@ static long poll_core(struct pollfd *fds, nfds_t n, int64_t deadline, const sigs
 			progressed = true;
 			continue;
 		}
-		int r = vsock_sleep(j.kfds, (int)n, deadline, mask, user_any, &j);
+		int r = vsock_sleep(j.kfds, (int)n, deadline, mask, -1, user_any, &j);
 		if (r < 0)
 			return r;
 		if (r > 0) {

@@ -25,9 +25,13 @@ static void host_notify(void *host, uint64_t cookie, uint32_t events)
 {
 	(void)host;
 	(void)events;
-	if (cookie < VSOCK_MAX_SLOTS)
-		atomic_fetch_add(&vsock_shm->slots[cookie].gen, 1);
-	vsock_bell_ring();
+	if (cookie < VSOCK_MAX_SLOTS) {
+		struct vsock_slot *s = &vsock_shm->slots[cookie];
+		atomic_fetch_add(&s->gen, 1);
+		vsock_wake_slot(s);
+	} else {
+		vsock_bell_ring();
+	}
 }
 
 static void host_log(void *host, int level, const char *msg)
@@ -85,6 +89,12 @@ static int load(char *err, size_t errlen)
 	int r = p->init(&host, &vsock_prov_ctx, err, errlen);
 	if (r < 0)
 		return r;
+	const char *batch = vsock_config("tx_batch");
+	if (usnet_provider_stack && p == usnet_provider_stack() && usnet_stack_prov_tx_batch &&
+	    usnet_stack_prov_flush && !(batch && !strcmp(batch, "0"))) {
+		usnet_stack_prov_tx_batch(1);
+		vsock_tx_batching = true;
+	}
 	return 0;
 }
 
@@ -136,6 +146,7 @@ void vsock_provider_progress(void)
 	if (vsock_prov && vsock_prov->progress) {
 		uint64_t now = vsock_now_ns();
 		atomic_store_explicit(&vsock_app_progress_ns, now, memory_order_relaxed);
+		atomic_store_explicit(&vsock_shm->netif_poller_ns, now, memory_order_relaxed);
 		vsock_prov->progress(vsock_prov_ctx, now);
 	}
 }

@@ -52,6 +52,7 @@ struct vsock_slot {
 	_Atomic int owner_lock;
 	struct vsock_owner owners[VSOCK_OWNERS];
 	_Atomic uint32_t gen;         /* bumped by every provider notify */
+	_Atomic uint64_t wake_mask;   /* waiters (epoll sets) holding it, one bit each */
 	_Atomic uint32_t status;      /* O_NONBLOCK (the file status flag) */
 	int domain, type, protocol;   /* type without SOCK_NONBLOCK/CLOEXEC */
 	usnet_psock_t ps;             /* provider handle */
@@ -60,9 +61,25 @@ struct vsock_slot {
 	struct vsock_replay_opt replay[VSOCK_MAX_REPLAY];
 };
 
+/* A waiter: one epoll set of one process, woken through an eventfd of that
+ * process when a socket it holds is notified (rather than every sleeping
+ * thread through the bell).  Its bit in a slot's wake_mask is set when the
+ * socket is added to the set. */
+#define VSOCK_WAITERS 64
+struct vsock_waiter {
+	_Atomic int32_t pid;          /* the process owning it; 0: free */
+	int32_t efd;                  /* its eventfd (an fd of that process) */
+	_Atomic uint32_t sleeping;    /* threads sleeping on it */
+};
+
 /* State shared by every process that forked from the first one. */
 struct vsock_shared {
-	_Atomic uint32_t sleepers;    /* threads sleeping on the bell */
+	_Atomic uint32_t sleepers;    /* threads sleeping in vsock_sleep (all listen to the bell) */
+	_Atomic uint32_t broadcast_sleepers;   /* ... of which need the bell for every notification */
+	_Atomic uint32_t netif_watchers;       /* ... of which sleep on the provider's wait fds */
+	_Atomic int32_t netif_poller; /* tid of the thread that last found user sockets ready */
+	_Atomic uint64_t netif_poller_ns;      /* when a thread of the program last ran the provider */
+	struct vsock_waiter waiters[VSOCK_WAITERS];
 	_Atomic uint32_t alloc_hint;
 	struct vsock_slot slots[VSOCK_MAX_SLOTS];
 };
@@ -88,6 +105,7 @@ static inline bool vsock_maybe_epoll(long fd)
 {
 	return fd >= 0 && fd < VSOCK_EPOLL_HINT_MAX && vsock_epoll_hint[fd];
 }
+extern long vsock_pid;
 /* When a thread of the program last ran the provider (vsock_provider_progress). */
 extern _Atomic uint64_t vsock_app_progress_ns;
 /* The slot of fd, or NULL when fd is not a user socket. */
@@ -130,18 +148,52 @@ int  vsock_slot_kernel_fd(struct vsock_slot *s);
 uint32_t vsock_slot_events(struct vsock_slot *s);
 void vsock_provider_progress(void);
 
+/* ---- transmit batching (io.c) ------------------------------------------------ */
+/* The provider queues the frames of a send until a flush (the built-in
+ * stack, usnet_stack_prov_tx_batch; USNET_TX_BATCH=0 turns it off). */
+extern bool vsock_tx_batching;
+/* This thread sent frames that have not been flushed: it flushes before it
+ * sleeps or makes a system call other than I/O on a user socket. */
+extern __thread int vsock_tx_held __attribute__((tls_model("initial-exec")));
+/* Some thread did (the progress thread flushes what a thread that went on
+ * computing left held). */
+extern _Atomic int vsock_tx_held_any;
+/* Make the frames held by every thread leave now. */
+void vsock_tx_flush(void);
+/* The same, unless another thread is inside the provider (it flushes). */
+void vsock_tx_flush_try(void);
+
 /* ---- sleeping (wait.c) --------------------------------------------------- */
 /* Wake every thread sleeping in vsock_sleep (all processes). */
 void vsock_bell_ring(void);
+/* A provider notified the slot: wake the sleepers that may care (its
+ * waiters, through their eventfds; everybody, through the bell, where a
+ * sleeper waits without a waiter or in another process). */
+void vsock_wake_slot(struct vsock_slot *s);
+/* A waiter for an epoll set of this process: its index, or -1 (none left:
+ * the set's sleepers then use the bell). */
+int  vsock_waiter_alloc(void);
+/* Release a waiter of this process (one inherited from a parent is left alone). */
+void vsock_waiter_free(int w);
+/* Whether waiter w belongs to this process (a forked child inherits the
+ * indexes of its parent's sets, not their eventfds). */
+bool vsock_waiter_mine(int w);
+/* Wake the threads sleeping on waiter w (-1: everybody, through the bell). */
+void vsock_wake_waiter(int w);
+/* The calling thread found user sockets ready: it becomes the one that
+ * sleeps on the provider's wait fds, so that frames wake the thread that
+ * has work rather than every sleeper. */
+void vsock_note_active(void);
 int  vsock_bell_init(void);
 /* The bell's fd: pollable, and never in any epoll set of the program. */
 int  vsock_bell_fd(void);
-/* Sleep until the bell rings, one of kfds is ready, the deadline passes
+/* Sleep until the bell rings, waiter `waiter` is woken (-1: the caller
+ * waits for any notification), one of kfds is ready, the deadline passes
  * (absolute monotonic ns; INT64_MAX: none) or a signal arrives.  `recheck`
  * is called after registering as a sleeper, to close the race with a
  * notification; when it returns true no sleep happens.  Returns the number
  * of kfds with revents (>= 0) or -EINTR. */
-int  vsock_sleep(struct pollfd *kfds, int nk, int64_t deadline, const sigset_t *mask,
+int  vsock_sleep(struct pollfd *kfds, int nk, int64_t deadline, const sigset_t *mask, int waiter,
 		 bool (*recheck)(void *), void *arg);
 /* Wait until the slot has any of `events` (or ERR/HUP), or the deadline.
  * 0 ready, -EAGAIN timed out, -EINTR. */

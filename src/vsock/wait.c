@@ -9,6 +9,20 @@
  * Rings only happen while someone sleeps (the shared sleepers count), so a
  * busy program pays no system call per event.
  *
+ * Most sleeps are in epoll_wait, on one epoll set: such a set has a waiter
+ * (an eventfd of its process, a bit in the wake mask of every socket it
+ * holds), and a notification wakes only the sets that hold the socket, not
+ * every sleeping thread (a server's listener thread is not woken by every
+ * request its worker serves).  Sleepers without a waiter (poll, select,
+ * blocking calls, nested epoll sets, sets inherited over fork) count as
+ * broadcast sleepers: while there is one, every notification rings the bell.
+ *
+ * Frames: only one sleeping thread needs to wake when a frame arrives, the
+ * one that then runs the stack.  That is the thread that last found user
+ * sockets ready (the "poller": a server's worker); the others sleep on the
+ * provider's wait fds only while no poller is around (none sleeps on them
+ * and the poller has not run the stack for APP_ACTIVE_NS).
+ *
  * The progress thread keeps the provider's timers, ACKs and handshakes going
  * while the program computes: it sleeps on the provider's wait fds until the
  * next deadline.
@@ -33,7 +47,6 @@
 #define SLEEP_CAP_NS 20000000LL
 
 static int bell_fd = -1;
-static _Atomic unsigned fork_generation;
 static __thread int thread_epfd __attribute__((tls_model("initial-exec"))) = -1;
 static __thread unsigned thread_epfd_gen __attribute__((tls_model("initial-exec")));
 static __thread void *thread_scratch[VSOCK_SCRATCH_N] __attribute__((tls_model("initial-exec")));
@@ -76,6 +89,134 @@ void vsock_bell_ring(void)
 	vsock_sys(SYS_write, bell_fd, &one, sizeof one, 0, 0, 0);
 }
 
+/* ---- waiters --------------------------------------------------------------- */
+
+static bool process_gone(int32_t pid)
+{
+	return vsock_sys(SYS_kill, pid, 0, 0, 0, 0, 0) == -ESRCH;
+}
+
+int vsock_waiter_alloc(void)
+{
+	long efd = vsock_sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0, 0, 0, 0);
+	if (efd < 0)
+		return -1;
+	efd = high_fd(efd);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < VSOCK_WAITERS; i++) {
+			struct vsock_waiter *w = &vsock_shm->waiters[i];
+			int32_t pid = atomic_load(&w->pid);
+			/* Second pass: take back the waiters of processes that died. */
+			if (pid != 0 && (pass == 0 || pid == (int32_t)vsock_pid || !process_gone(pid)))
+				continue;
+			if (!atomic_compare_exchange_strong(&w->pid, &pid, (int32_t)vsock_pid))
+				continue;
+			w->efd = (int32_t)efd;
+			atomic_store(&w->sleeping, 0);
+			/* Its bit may still be set in the masks of sockets a former
+			 * owner held: at worst a spurious wake-up. */
+			return i;
+		}
+	}
+	vsock_sys(SYS_close, efd, 0, 0, 0, 0, 0);
+	return -1;
+}
+
+bool vsock_waiter_mine(int w)
+{
+	return w >= 0 && w < VSOCK_WAITERS && atomic_load(&vsock_shm->waiters[w].pid) == (int32_t)vsock_pid;
+}
+
+void vsock_waiter_free(int w)
+{
+	if (!vsock_waiter_mine(w))
+		return;
+	/* A thread still sleeping on it (the epoll fd was closed under it)
+	 * will read its eventfd when it wakes: the fd number must not be
+	 * reused meanwhile, so the waiter stays taken. */
+	if (atomic_load(&vsock_shm->waiters[w].sleeping) > 0)
+		return;
+	vsock_sys(SYS_close, vsock_shm->waiters[w].efd, 0, 0, 0, 0, 0);
+	atomic_store(&vsock_shm->waiters[w].pid, 0);
+}
+
+void vsock_wake_waiter(int w)
+{
+	if (w < 0 || w >= VSOCK_WAITERS) {
+		vsock_bell_ring();
+		return;
+	}
+	struct vsock_waiter *wt = &vsock_shm->waiters[w];
+	if (atomic_load(&wt->sleeping) == 0)
+		return;
+	if (atomic_load_explicit(&wt->pid, memory_order_relaxed) != (int32_t)vsock_pid) {
+		vsock_bell_ring();   /* its eventfd is another process's: it hears the bell too */
+		return;
+	}
+	uint64_t one = 1;
+	vsock_sys(SYS_write, wt->efd, &one, sizeof one, 0, 0, 0);
+}
+
+void vsock_wake_slot(struct vsock_slot *s)
+{
+	/* The generation was bumped (a full barrier): either a sleeper that
+	 * registered before it sees the sleepers count here, or its recheck
+	 * sees the new generation. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&vsock_shm->sleepers) == 0)
+		return;
+	if (atomic_load(&vsock_shm->broadcast_sleepers) > 0) {
+		vsock_bell_ring();
+		return;
+	}
+	uint64_t m = atomic_load(&s->wake_mask);
+	while (m) {
+		int w = __builtin_ctzll(m);
+		m &= m - 1;
+		vsock_wake_waiter(w);
+	}
+}
+
+/* ---- the netif poller --------------------------------------------------------- */
+
+static _Atomic unsigned fork_generation;
+static __thread int32_t thread_tid __attribute__((tls_model("initial-exec")));
+static __thread unsigned thread_tid_gen __attribute__((tls_model("initial-exec")));
+
+static int32_t self_tid(void)
+{
+	unsigned gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+	if (thread_tid == 0 || thread_tid_gen != gen) {
+		thread_tid = (int32_t)vsock_sys(SYS_gettid, 0, 0, 0, 0, 0, 0);
+		thread_tid_gen = gen;
+	}
+	return thread_tid;
+}
+
+/* How long after the program's last turn at the stack the progress thread
+ * (and a thread that is not the poller) leaves incoming frames to it. */
+#define APP_ACTIVE_NS 1000000ull
+
+void vsock_note_active(void)
+{
+	int32_t me = self_tid();
+	if (atomic_load_explicit(&vsock_shm->netif_poller, memory_order_relaxed) != me)
+		atomic_store_explicit(&vsock_shm->netif_poller, me, memory_order_relaxed);
+}
+
+/* Whether the calling thread, about to sleep, should sleep on the
+ * provider's wait fds. */
+static bool should_watch_netif(void)
+{
+	int32_t poller = atomic_load_explicit(&vsock_shm->netif_poller, memory_order_relaxed);
+	if (poller == 0 || poller == self_tid())
+		return true;
+	if (atomic_load_explicit(&vsock_shm->netif_watchers, memory_order_relaxed) > 0)
+		return false;
+	uint64_t last = atomic_load_explicit(&vsock_shm->netif_poller_ns, memory_order_relaxed);
+	return vsock_now_ns() - last > APP_ACTIVE_NS;
+}
+
 static int my_epfd(void)
 {
 	unsigned gen = atomic_load(&fork_generation);
@@ -110,66 +251,97 @@ void *vsock_scratch(enum vsock_scratch_area area, size_t need)
 	return m;
 }
 
-int vsock_sleep(struct pollfd *kfds, int nk, int64_t deadline, const sigset_t *mask,
+int vsock_sleep(struct pollfd *kfds, int nk, int64_t deadline, const sigset_t *mask, int waiter,
 		bool (*recheck)(void *), void *arg)
 {
+	if (vsock_tx_held)
+		vsock_tx_flush();   /* nothing this thread sent waits while it sleeps */
 	int ep = my_epfd();
-	/* The provider's wait fds too: a frame for us wakes us directly, and
-	 * we run the stack ourselves rather than wait for the progress thread. */
+	if (!vsock_waiter_mine(waiter))
+		waiter = -1;
+	struct vsock_waiter *wt = waiter >= 0 ? &vsock_shm->waiters[waiter] : NULL;
+	/* The provider's wait fds too, for the thread that has the work: a
+	 * frame for us wakes us directly, and we run the stack ourselves
+	 * rather than wait for the progress thread. */
 	int wfds[4];
-	int nw = vsock_prov && vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, wfds, 4) : 0;
+	bool watch = vsock_prov && vsock_prov->wait_fds && should_watch_netif();
+	int nw = watch ? vsock_prov->wait_fds(vsock_prov_ctx, wfds, 4) : 0;
 	struct pollfd local[8];
 	struct pollfd *pf = local;
-	int head = 1 + nw;
+	int head = 1 + (wt ? 1 : 0) + nw;
 	if (nk + head > (int)(sizeof local / sizeof local[0])) {
 		pf = vsock_scratch(VSOCK_SCRATCH_SLEEP, (size_t)(nk + head) * sizeof *pf);
 		if (!pf)
 			return -ENOMEM;
 	}
-	pf[0] = (struct pollfd){ .fd = ep, .events = POLLIN };
+	int at = 0;
+	pf[at++] = (struct pollfd){ .fd = ep, .events = POLLIN };
+	int wpos = at;
+	if (wt)
+		pf[at++] = (struct pollfd){ .fd = wt->efd, .events = POLLIN };
+	int npos = at;
 	for (int i = 0; i < nw; i++)
-		pf[1 + i] = (struct pollfd){ .fd = wfds[i], .events = POLLIN };
+		pf[at++] = (struct pollfd){ .fd = wfds[i], .events = POLLIN };
 	for (int i = 0; i < nk; i++) {
 		pf[head + i] = kfds[i];
 		pf[head + i].revents = 0;
 	}
 	atomic_fetch_add(&vsock_shm->sleepers, 1);
-	if (recheck && recheck(arg)) {
-		atomic_fetch_sub(&vsock_shm->sleepers, 1);
-		return 0;
+	if (wt)
+		atomic_fetch_add(&wt->sleeping, 1);
+	else
+		atomic_fetch_add(&vsock_shm->broadcast_sleepers, 1);
+	if (nw)
+		atomic_fetch_add(&vsock_shm->netif_watchers, 1);
+	atomic_thread_fence(memory_order_seq_cst);   /* pairs with vsock_wake_slot */
+	bool ready = recheck && recheck(arg);
+	long r = 0;
+	if (!ready) {
+		int64_t now = (int64_t)vsock_now_ns();
+		int64_t until = deadline;
+		if (until - now > SLEEP_CAP_NS)
+			until = now + SLEEP_CAP_NS;
+		struct timespec ts = { 0, 0 };
+		if (until > now) {
+			ts.tv_sec = (until - now) / 1000000000LL;
+			ts.tv_nsec = (until - now) % 1000000000LL;
+		}
+		int saved;
+		vsock_handler_leave_switch(&saved);
+		r = vsock_sys(SYS_ppoll, pf, nk + head, &ts, mask, mask ? 8 : 0, 0);
+		vsock_handler_reenter_switch(saved);
 	}
-	int64_t now = (int64_t)vsock_now_ns();
-	int64_t until = deadline;
-	if (until - now > SLEEP_CAP_NS)
-		until = now + SLEEP_CAP_NS;
-	struct timespec ts = { 0, 0 };
-	if (until > now) {
-		ts.tv_sec = (until - now) / 1000000000LL;
-		ts.tv_nsec = (until - now) % 1000000000LL;
-	}
-	int saved;
-	vsock_handler_leave_switch(&saved);
-	long r = vsock_sys(SYS_ppoll, pf, nk + head, &ts, mask, mask ? 8 : 0, 0);
-	vsock_handler_reenter_switch(saved);
+	if (nw)
+		atomic_fetch_sub(&vsock_shm->netif_watchers, 1);
+	if (wt)
+		atomic_fetch_sub(&wt->sleeping, 1);
+	else
+		atomic_fetch_sub(&vsock_shm->broadcast_sleepers, 1);
 	atomic_fetch_sub(&vsock_shm->sleepers, 1);
+	if (ready)
+		return 0;
 	if (r < 0)
 		return r == -EINTR ? -EINTR : (int)r;
 	if (pf[0].revents) {
 		struct epoll_event ev;
 		vsock_sys(SYS_epoll_wait, ep, &ev, 1, 0, 0, 0);
 	}
+	if (wt && pf[wpos].revents) {
+		uint64_t v;
+		vsock_sys(SYS_read, wt->efd, &v, sizeof v, 0, 0, 0);
+	}
 	bool frames = false;
 	for (int i = 0; i < nw; i++)
-		frames |= pf[1 + i].revents != 0;
+		frames |= pf[npos + i].revents != 0;
 	if (frames)
 		vsock_provider_progress();
-	int ready = 0;
+	int nready = 0;
 	for (int i = 0; i < nk; i++) {
 		kfds[i].revents = pf[head + i].revents;
 		if (kfds[i].revents)
-			ready++;
+			nready++;
 	}
-	return ready;
+	return nready;
 }
 
 struct slot_wait { struct vsock_slot *s; uint32_t events; };
@@ -186,8 +358,10 @@ int vsock_wait_slot(struct vsock_slot *s, uint32_t events, int64_t deadline)
 	int64_t spin_until = (int64_t)vsock_now_ns() + spin_ns;
 	int kfd = vsock_slot_kernel_fd(s);
 	for (;;) {
-		if (slot_ready(&w))
+		if (slot_ready(&w)) {
+			vsock_note_active();
 			return 0;
+		}
 		int64_t now = (int64_t)vsock_now_ns();
 		if (now >= deadline)
 			return -EAGAIN;
@@ -196,7 +370,7 @@ int vsock_wait_slot(struct vsock_slot *s, uint32_t events, int64_t deadline)
 			continue;
 		}
 		struct pollfd kp = { .fd = kfd, .events = (short)(events | POLLRDHUP) };
-		int r = vsock_sleep(&kp, kfd >= 0 ? 1 : 0, deadline, NULL, slot_ready, &w);
+		int r = vsock_sleep(&kp, kfd >= 0 ? 1 : 0, deadline, NULL, -1, slot_ready, &w);
 		/* As Linux: restarted after SA_RESTART handlers, unless the socket
 		 * has a timeout (then EINTR). */
 		if (r == -EINTR && (deadline != INT64_MAX || !vsock_signals_restart()))
@@ -208,10 +382,6 @@ int vsock_wait_slot(struct vsock_slot *s, uint32_t events, int64_t deadline)
 
 static _Atomic unsigned progress_generation = ~0u;
 
-/* How long after the program's last turn at the stack the progress thread
- * leaves incoming frames to it. */
-#define APP_ACTIVE_NS 1000000ull
-
 static void *progress_main(void *arg)
 {
 	(void)arg;
@@ -222,12 +392,30 @@ static void *progress_main(void *arg)
 	uint64_t last_stat = 0;
 	while (gen == atomic_load(&fork_generation)) {
 		uint64_t now = vsock_now_ns();
-		uint64_t next = vsock_prov->progress ? vsock_prov->progress(vsock_prov_ctx, now) : UINT64_MAX;
 		if (now - last_stat > 1000000000ull) {
 			vsock_stat_publish();
 			vsock_slots_reap();
 			last_stat = now;
 		}
+		/* While the program itself runs the stack (it did just now: its
+		 * calls run the timers and take the frames), this thread stays
+		 * out of its way: running the stack too would only contend for
+		 * the stack's lock and the CPU.  It looks again when the program
+		 * has been away for APP_ACTIVE_NS. */
+		uint64_t app = atomic_load_explicit(&vsock_app_progress_ns, memory_order_relaxed);
+		if (now - app < APP_ACTIVE_NS) {
+			/* Frames a thread sent before it went on computing without a
+			 * system call leave now (at most APP_ACTIVE_NS late). */
+			if (atomic_load_explicit(&vsock_tx_held_any, memory_order_relaxed))
+				vsock_tx_flush_try();
+			uint64_t wait = app + APP_ACTIVE_NS - now;
+			struct timespec ts = { 0, (long)wait };
+			vsock_sys(SYS_ppoll, NULL, 0, &ts, NULL, 0, 0);
+			continue;
+		}
+		if (atomic_load_explicit(&vsock_tx_held_any, memory_order_relaxed))
+			vsock_tx_flush_try();
+		uint64_t next = vsock_prov->progress ? vsock_prov->progress(vsock_prov_ctx, now) : UINT64_MAX;
 		struct pollfd pf[8];
 		int fds[8];
 		int n = vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, fds, 8) : 0;
@@ -235,13 +423,9 @@ static void *progress_main(void *arg)
 		uint64_t wait = next > now ? next - now : 0;
 		if (wait > 100000000ull)
 			wait = 100000000ull;
-		/* While the program itself runs the stack (a thread of it sleeps
-		 * on the same wait fds, or made a socket call just now), frames
-		 * are its to take: waking on them too would only contend for the
-		 * stack's lock and the CPU.  Timers are still kept, and the wait
-		 * fds are looked at again within APP_ACTIVE_NS. */
-		if (atomic_load_explicit(&vsock_shm->sleepers, memory_order_relaxed) > 0 ||
-		    now - atomic_load_explicit(&vsock_app_progress_ns, memory_order_relaxed) < APP_ACTIVE_NS) {
+		/* A thread of the program sleeps on the wait fds: frames are its
+		 * to take.  Timers are still kept. */
+		if (atomic_load_explicit(&vsock_shm->netif_watchers, memory_order_relaxed) > 0) {
 			n = 0;
 			if (wait > APP_ACTIVE_NS)
 				wait = APP_ACTIVE_NS;

@@ -155,6 +155,7 @@ one_line_error bad_address "not ADDR/PREFIX" --ip 10.64.0.300/24 --iface vs-none
 one_line_error missing_iface "not found" --ip 10.64.0.2/24 --iface vs-$$-none -- true
 one_line_error unknown_option "unknown option" --bogus 1 -- true
 one_line_error bad_backend "unknown backend" --backend bogus --ip 10.64.0.2/24 --iface lo -- true
+one_line_error bad_tx_batch "not 0 or 1" --tx-batch 2 --ip 10.64.0.2/24 --iface lo -- true
 one_line_error not_a_tap "tap: lo" --backend tap --ip 10.64.0.2/24 --iface lo -- true
 one_line_error address_in_use "in use by the kernel" --ip 127.0.0.1/8 --iface lo -- true
 one_line_error bad_mac "not a MAC" --mac 02:00:zz --ip 10.64.0.2/24 --iface lo -- true
