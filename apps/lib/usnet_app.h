@@ -61,6 +61,13 @@ uint64_t usnet_app_now(void);
  * sleep, -1: until something happens).  Returns frames processed or -errno. */
 int usnet_app_poll(struct usnet_app *app, int timeout_ms);
 
+/* Make the frames the stack queued leave now.  From the first
+ * usnet_app_poll() on, sends and other stack calls only queue their frames
+ * (so that one system call carries a whole pass's replies), and every poll
+ * flushes them; call this to push them out without polling, e.g. before
+ * blocking on something else.  usnet_app_close() flushes too.  0 or -errno. */
+int usnet_app_flush(struct usnet_app *app);
+
 /* Keep polling until `done(arg)` is true or timeout_ms passes (-1: forever).
  * 0 when done, -ETIMEDOUT otherwise. */
 int usnet_app_run_until(struct usnet_app *app, int (*done)(void *arg), void *arg, int timeout_ms);

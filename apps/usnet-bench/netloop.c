@@ -115,6 +115,11 @@ struct netloop {
 	size_t nready, capready;
 	int *spare;          /* the other list, swapped in while dispatching */
 	size_t capspare;
+	/* While handlers run, the time read once after the poll: the stack
+	 * wants the time with every call, and a handler makes several calls
+	 * within microseconds of each other. */
+	uint64_t dispatch_now;
+	int dispatching;
 #endif
 };
 
@@ -150,6 +155,12 @@ void *netloop_get_user(struct netloop *l, int id)
 
 /* ---- usnet mode ------------------------------------------------------------ */
 #ifdef NETLOOP_WITH_USNET
+
+/* The time to give the stack: the dispatch's, or the clock outside one. */
+static uint64_t usnet_side_now(const struct netloop *l)
+{
+	return l->dispatching ? l->dispatch_now : usnet_app_now();
+}
 
 static void usnet_side_on_event(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user)
 {
@@ -390,7 +401,7 @@ int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port)
 	if (rc == 0)
 		rc = usnet_listen(l->st, s, 1024);
 	if (rc < 0) {
-		usnet_close(l->st, l->io, s, usnet_app_now());
+		usnet_close(l->st, l->io, s, usnet_side_now(l));
 		return rc;
 	}
 	slot_of(l, s);
@@ -421,7 +432,7 @@ int netloop_accept(struct netloop *l, int listener)
 	}
 #ifdef NETLOOP_WITH_USNET
 	struct usnet_addr peer;
-	int s = usnet_accept(l->st, l->io, listener, &peer, usnet_app_now());
+	int s = usnet_accept(l->st, l->io, listener, &peer, usnet_side_now(l));
 	if (s < 0)
 		return s;
 	usnet_adopt(l, s);
@@ -470,9 +481,9 @@ int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port)
 		return s;
 	usnet_adopt(l, s);
 	struct usnet_addr a = { .ip = ip, .port = port };
-	int rc = usnet_connect(l->st, l->io, s, &a, usnet_app_now());
+	int rc = usnet_connect(l->st, l->io, s, &a, usnet_side_now(l));
 	if (rc < 0 && rc != -USNET_EINPROGRESS) {
-		usnet_close(l->st, l->io, s, usnet_app_now());
+		usnet_close(l->st, l->io, s, usnet_side_now(l));
 		return rc;
 	}
 	return s;
@@ -488,7 +499,7 @@ long netloop_recv(struct netloop *l, int id, void *buf, size_t len)
 		return n < 0 ? -errno : n;
 	}
 #ifdef NETLOOP_WITH_USNET
-	return usnet_recv(l->st, l->io, id, buf, len, 0, usnet_app_now());
+	return usnet_recv(l->st, l->io, id, buf, len, 0, usnet_side_now(l));
 #else
 	return -ENOSYS;
 #endif
@@ -519,7 +530,7 @@ int netloop_consume(struct netloop *l, int id, size_t n)
 	if (l->kernel)
 		return -EOPNOTSUPP;
 #ifdef NETLOOP_WITH_USNET
-	return usnet_recv_consume(l->st, l->io, id, n, usnet_app_now());
+	return usnet_recv_consume(l->st, l->io, id, n, usnet_side_now(l));
 #else
 	(void)id; (void)n;
 	return -EOPNOTSUPP;
@@ -533,7 +544,7 @@ long netloop_send(struct netloop *l, int id, const void *buf, size_t len)
 		return n < 0 ? -errno : n;
 	}
 #ifdef NETLOOP_WITH_USNET
-	return usnet_send(l->st, l->io, id, buf, len, 0, usnet_app_now());
+	return usnet_send(l->st, l->io, id, buf, len, 0, usnet_side_now(l));
 #else
 	return -ENOSYS;
 #endif
@@ -554,7 +565,7 @@ long netloop_sendv(struct netloop *l, int id, const struct iovec *iov, int iovcn
 		uv[i].base = iov[i].iov_base;
 		uv[i].len = iov[i].iov_len;
 	}
-	return usnet_sendv(l->st, l->io, id, uv, iovcnt, 0, NULL, usnet_app_now());
+	return usnet_sendv(l->st, l->io, id, uv, iovcnt, 0, NULL, usnet_side_now(l));
 #else
 	return -ENOSYS;
 #endif
@@ -584,7 +595,7 @@ void netloop_close(struct netloop *l, int id)
 		return;
 	}
 #ifdef NETLOOP_WITH_USNET
-	usnet_close(l->st, l->io, id, usnet_app_now());
+	usnet_close(l->st, l->io, id, usnet_side_now(l));
 #endif
 }
 
@@ -621,6 +632,8 @@ int netloop_poll(struct netloop *l, int timeout_ms)
 	l->capready = l->capspare;
 	l->nready = 0;
 	int done = 0;
+	l->dispatch_now = usnet_app_now();
+	l->dispatching = 1;
 	for (size_t i = 0; i < n; i++) {
 		int s = batch[i];
 		struct netloop_slot *sl = slot_of(l, s);
@@ -636,6 +649,7 @@ int netloop_poll(struct netloop *l, int timeout_ms)
 			done++;
 		}
 	}
+	l->dispatching = 0;
 	l->spare = batch;
 	l->capspare = cap;
 	return done;

@@ -8,7 +8,11 @@
 #   2. usnet-kv -t 1 --kernel                (same server code, kernel sockets)
 #   3. usnet-kv -t 1 on usnet (afxdp, else afpacket)
 #   4. the same with the client on usnet too (usnet-bench kv without --kernel)
-# and prints one table with ratios to memcached measured in the same run.
+#   5. memcached -t 1 on the kernel again, driven by that usnet client
+# and prints one table with ratios to memcached measured in the same run: row
+# 5 is the baseline of the client-on-usnet row below it, so that it compares
+# two servers driven by the same client (rows 3 and 4 differ in the client,
+# not only in the server).
 #
 # usage: bench/kv/run.sh [-d SECONDS] [-c CONNS] [-n ITEMS]
 #   USNET_BACKEND=afpacket, USNET_BUSY_POLL=US, BENCH_TSV=FILE: as for
@@ -51,8 +55,14 @@ if bench_usnet_server kv-usnet 11211 "$KV" -p 11211 -t 1 -m 1024; then
     in_cli timeout $client_timeout "$BENCH" kv "$SRV_UIP" --backend "$backend" --iface "$CLI_IF" \
         --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${client_args[@]}" >"$bench_tmp/kvuu" 2>&1
     netns_stop_server
+    # 5. memcached on the kernel, the same usnet client
+    bench_server memcached-uc memcached -u root -l "$SRV_KIP" -p 11211 -U 0 -t 1 -m 1024
+    netns_wait_port "$SRV_KIP" 11211 || bench_die "memcached did not start"
+    in_cli timeout $client_timeout "$BENCH" kv "$SRV_KIP" --backend "$backend" --iface "$CLI_IF" \
+        --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${client_args[@]}" >"$bench_tmp/mcuc" 2>&1
+    netns_stop_server
 else
-    echo "no usnet backend answered on the veth" | tee "$bench_tmp/kvu" >"$bench_tmp/kvuu"
+    echo "no usnet backend answered on the veth" | tee "$bench_tmp/kvu" "$bench_tmp/mcuc" >"$bench_tmp/kvuu"
 fi
 
 echo "memcached workload: $items items, 8-byte keys/values, zipf 0.99, 10% sets, $conns connections," \
@@ -61,6 +71,9 @@ bench_table_header
 bench_row "memcached 10% set" "memcached -t 1 (kernel)" kernel "$bench_tmp/mc"
 bench_row "memcached 10% set" "usnet-kv -t 1 --kernel" kernel-sockets "$bench_tmp/kvk"
 bench_row "memcached 10% set" "usnet-kv -t 1 on usnet ($backend)" usnet "$bench_tmp/kvu"
-bench_row "memcached 10% set" "same, client on usnet too" usnet "$bench_tmp/kvuu"
+bench_row "memcached 10% set" "memcached -t 1 (kernel), client on usnet" kernel "$bench_tmp/mcuc"
+bench_row "memcached 10% set" "usnet-kv, client on usnet too" usnet "$bench_tmp/kvuu"
 echo
-echo "x rate: requests/s relative to memcached on the kernel; x p99: p99 latency relative to it (lower is better)"
+echo "x rate: requests/s relative to the kernel row above (memcached on the kernel, driven by the same"
+echo "client: kernel sockets for the first rows, usnet for the last); x p99: p99 latency relative to it"
+echo "(lower is better)"

@@ -145,6 +145,13 @@ void usnet_stack_input(struct usnet_stack *st, struct usnet_io *io,
 	ctx_init(&c, st, io, now);
 	c.batching = n > 1;
 	for (unsigned i = 0; i < n; i++) {
+		/* The next frame was just written by another CPU (a copy into
+		 * the ring): start fetching its headers while this one is
+		 * handled. */
+		if (i + 1 < n && pkts[i + 1].data) {
+			__builtin_prefetch(pkts[i + 1].data);
+			__builtin_prefetch(pkts[i + 1].data + 64);
+		}
 		st->stats.rx_frames++;
 		eth_input(&c, &pkts[i]);
 	}
