@@ -90,14 +90,14 @@ bulk_base=""
 bulk_row() {
     local variant=$1 kind=$2 g=$3 why=$4 x="-"
     if [ -z "$g" ]; then
-        printf '%-22s %-34s %12s\n' "bulk, 1 connection" "$variant" "failed: $why"
+        printf '%-24s %-42s %12s\n' "bulk, 1 connection" "$variant" "failed: $why"
         bench_tsv "bulk, 1 connection" "$variant" "$kind" "" "" "" "$why"
         [ "$kind" = kernel ] && bulk_base=""
         return
     fi
     [ "$kind" = kernel ] && bulk_base=$g
     [ -n "$bulk_base" ] && x=$(awk -v a="$g" -v b="$bulk_base" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-22s %-34s %9s Gb/s %9s\n' "bulk, 1 connection" "$variant" "$g" "$x"
+    printf '%-24s %-42s %9s Gb/s %9s\n' "bulk, 1 connection" "$variant" "$g" "$x"
     [ -n "${BENCH_TSV:-}" ] && printf '%s\t%s\t%s\t%s\t\t\t\t%s\n' "bulk, 1 connection" "$variant" "$kind" "$g" "Gb/s" >>"$BENCH_TSV"
 }
 

@@ -74,8 +74,8 @@ bench_result() {
 # tab-separated: workload, variant, kind, req/s, p50 us, p99 us, note (req/s
 # empty when the run failed: the note says why), as bench/apps/run.sh does.
 bench_table_header() {
-    printf '\n%-22s %-34s %12s %10s %10s %9s %9s\n' workload variant "req/s" "p50 us" "p99 us" "x rate" "x p99"
-    printf '%-22s %-34s %12s %10s %10s %9s %9s\n' ---------------------- ---------------------------------- ------------ ---------- ---------- --------- ---------
+    printf '\n%-24s %-42s %12s %10s %10s %9s %9s\n' workload variant "req/s" "p50 us" "p99 us" "x rate" "x p99"
+    printf '%-24s %-42s %12s %10s %10s %9s %9s\n' ------------------------ ------------------------------------------ ------------ ---------- ---------- --------- ---------
 }
 
 bench_tsv() {
@@ -88,7 +88,7 @@ bench_row() {
     if ! bench_result "$file"; then
         local why
         why="failed: $(tail -1 "$file" 2>/dev/null)"
-        printf '%-22s %-34s %12s\n' "$workload" "$variant" "$why"
+        printf '%-24s %-42s %12s\n' "$workload" "$variant" "$why"
         bench_tsv "$workload" "$variant" "$kind" "" "" "" "$why"
         [ "$kind" = kernel ] && base_rate="" base_p99=""
         return
@@ -102,5 +102,5 @@ bench_row() {
         xr=$(awk -v a="$r_rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')
         xp=$(awk -v a="$r_p99" -v b="$base_p99" 'BEGIN { if (a > 0) printf "%.2f", a / b; else print "-" }')
     fi
-    printf '%-22s %-34s %12s %10s %10s %9s %9s\n' "$workload" "$variant" "$r_rate" "$r_p50" "$r_p99" "$xr" "$xp"
+    printf '%-24s %-42s %12s %10s %10s %9s %9s\n' "$workload" "$variant" "$r_rate" "$r_p50" "$r_p99" "$xr" "$xp"
 }

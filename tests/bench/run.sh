@@ -74,6 +74,22 @@ else
     fail report_goals "$(tr '\n' ' ' <<<"$goals" | cut -c1-300)"
 fi
 
+# ---- bench/backends: ping-pong per backend, bulk rows in Gb/s --------------
+: >"$ROWS"
+rows_from_tsv $S/backends.tsv backends
+expect parse_backends_units "req/s Gb/s" "$(field 'afxdp. both sides' 5) $(field 'usnet-nc .afxdp' 5)"
+# the bulk rows take their ratio from the offloads-on kernel row
+expect ratio_backends_bulk "0.40 0.25" "$(field 'usnet-nc .afxdp' 11) $(field 'usnet-nc .afpacket' 11)"
+expect parse_backends_missing "built without DPDK (Debian: libdpdk-dev)" "$(field 'dpdk' 8)"
+goals=$(report_goals "$ROWS")
+if grep -q 'usnet on both sides over afxdp.*4.50×.*: met' <<<"$goals" &&
+   grep -q 'usnet server over afxdp + kernel client.*1.20×.*not met' <<<"$goals" &&
+   grep -q 'bulk over one connection (best backend: afxdp).*0.40×.*not met' <<<"$goals"; then
+    pass report_goals_backends
+else
+    fail report_goals_backends "$(tr '\n' ' ' <<<"$goals" | cut -c1-400)"
+fi
+
 # ---- the hook table: every row, each ratio against its own native row -----
 : >"$ROWS"
 rows_from_hook $S/hook.out hook
