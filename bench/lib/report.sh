@@ -53,10 +53,16 @@ report_goals() {
         END {
             # each usnet-kv row against the memcached row above it: the same
             # client drives both (kernel client, or client on usnet)
-            v = best("memcached workload", "^usnet-kv .*(on usnet|client on usnet)", 11)
+            v = best("memcached workload", "^usnet-kv.*on usnet", 11)
             line("usnet-kv on usnet vs memcached -t 1 on the kernel, same client, requests/s", v, "≥ 2.5×", v >= 2.5)
+            # with the kernel client, or with a client on usnet (both drive
+            # the kernel row of their own section)
             v = best("memcached workload", "^memcached under usnet run", 11)
-            line("memcached -t 1 under usnet run (best backend" (v == "" ? "" : ": " which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
+            w = which ", kernel client"
+            v2 = best("memcached workload, client on usnet", "^memcached under usnet run", 11)
+            if (v2 != "" && (v == "" || v2 > v)) { v = v2; w = which ", client on usnet" }
+            which = w
+            line("memcached -t 1 under usnet run (best: " (v == "" ? "-" : which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
             v = best("redis GET", "under usnet run", 11)
             line("redis-server GET under usnet run (best backend" (v == "" ? "" : ": " which) ") vs the kernel, requests/s", v, "≥ 2×", v >= 2)
             v = best("redis SET", "under usnet run", 11)

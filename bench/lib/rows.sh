@@ -26,11 +26,13 @@ rows_add() {
 # (workload, variant, kind, req/s, p50 us, p99 us, note[, unit when not
 # req/s]).  Every row goes into
 # SECTION; without it, into its workload's (memcached ones all into
-# "memcached workload", where bench/kv/run.sh puts its rows too).  A kernel
+# "memcached workload", where bench/kv/run.sh puts its rows too, those with a
+# usnet client into "memcached workload, client on usnet").  A kernel
 # row is the baseline of the rows after it.
 rows_from_tsv() {
     awk -F'\t' -v source="$2" -v section="${3:-}" -v OFS='\t' '{
-        s = section != "" ? section : ($1 ~ /^memcached/) ? "memcached workload" : $1
+        s = section != "" ? section : ($1 ~ /^memcached.*usnet client/) ? "memcached workload, client on usnet" : \
+            ($1 ~ /^memcached/) ? "memcached workload" : $1
         if ($3 == "kernel") kind = "kernel"
         else if ($3 == "kernel-sockets") kind = "native app, kernel sockets"
         else if ($3 == "usnet") kind = "native usnet"

@@ -67,7 +67,7 @@ expect ratio_redis_sections "1.62" "$(rows_ratios "$ROWS" | awk -F'\t' '$1 == "r
 
 goals=$(report_goals "$ROWS")
 if grep -q 'usnet-kv on usnet .*0.86×.*not met' <<<"$goals" &&
-   grep -q 'memcached -t 1 under usnet run (best backend: afxdp).*2.00×.*met' <<<"$goals" &&
+   grep -q 'memcached -t 1 under usnet run (best: afxdp, kernel client).*2.00×.*met' <<<"$goals" &&
    grep -q 'ping-pong p99.*not measured' <<<"$goals"; then
     pass report_goals
 else
@@ -88,6 +88,29 @@ if grep -q 'usnet on both sides over afxdp.*4.50×.*: met' <<<"$goals" &&
     pass report_goals_backends
 else
     fail report_goals_backends "$(tr '\n' ' ' <<<"$goals" | cut -c1-400)"
+fi
+
+# ---- bench/apps with a usnet client too: its rows get their own section and
+# baseline, and the goal takes the better of the two set-ups ---------------
+: >"$ROWS"
+rows_from_tsv $S/apps_clients.tsv apps
+expect apps_client_sections "memcached workload|memcached workload, client on usnet" \
+    "$(cut -f1 "$ROWS" | sort -u | paste -sd'|')"
+expect ratio_apps_client "1.50 2.40" "$(rows_ratios "$ROWS" | awk -F'\t' '$2 ~ /afxdp/ { printf "%s%s", (n++ ? " " : ""), $11 }')"
+if report_goals "$ROWS" | grep -q 'memcached -t 1 under usnet run (best: afxdp, client on usnet).*2.40×.*: met'; then
+    pass report_goals_apps_client
+else
+    fail report_goals_apps_client "$(report_goals "$ROWS" | grep 'memcached -t 1')"
+fi
+
+# ---- bench/kv with the client on usnet too: usnet-kv's goal is against the
+# memcached row driven by the same client -------------------------------------
+: >"$ROWS"
+rows_from_tsv $S/kv_clients.tsv kv "memcached workload"
+if report_goals "$ROWS" | grep -q 'usnet-kv on usnet vs memcached -t 1 on the kernel, same client.*4.09×.*: met'; then
+    pass report_goals_kv_same_client
+else
+    fail report_goals_kv_same_client "$(report_goals "$ROWS" | grep usnet-kv)"
 fi
 
 # ---- the hook table: every row, each ratio against its own native row -----
