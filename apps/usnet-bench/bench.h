@@ -24,6 +24,7 @@ struct bench_config {
 	double set_ratio;       /* fraction of requests that are sets */
 	double theta;           /* zipfian skew */
 	int preload;            /* store every item first */
+	int redis;              /* kv: the Redis protocol (RESP) instead of memcached's */
 };
 
 int bench_ponger(const struct bench_config *cfg);

@@ -3,7 +3,9 @@
  * 8-byte keys and values, zipfian keys over N items, a fraction of sets
  * (10%) and the rest gets — with one request outstanding per connection.
  * Thread 0 first stores every item (pipelined "noreply" sets, then a
- * "version" to know the server has caught up).
+ * "version" to know the server has caught up).  With --redis the same
+ * workload in the Redis protocol: GET and SET as RESP arrays (the preload:
+ * pipelined SETs whose +OK replies are skipped, then a PING).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -59,7 +61,12 @@ static void next_request(struct kv_thread *t, struct kv_conn *c)
 	char key[16];
 	key_text(key, k);
 	c->is_set = bench_rand01(&t->rng) < cfg->set_ratio;
-	if (c->is_set)
+	if (cfg->redis && c->is_set)
+		c->reqlen = (size_t)sprintf(c->req, "*3\r\n$3\r\nSET\r\n$8\r\n%s\r\n$8\r\nv%07u\r\n", key,
+					    k % 10000000u);
+	else if (cfg->redis)
+		c->reqlen = (size_t)sprintf(c->req, "*2\r\n$3\r\nGET\r\n$8\r\n%s\r\n", key);
+	else if (c->is_set)
 		c->reqlen = (size_t)sprintf(c->req, "set %s 0 0 8\r\nv%07u\r\n", key, k % 10000000u);
 	else
 		c->reqlen = (size_t)sprintf(c->req, "get %s\r\n", key);
@@ -69,8 +76,25 @@ static void next_request(struct kv_thread *t, struct kv_conn *c)
 	conn_send(t, c);
 }
 
-static int reply_complete(const struct kv_conn *c)
+/* RESP: a simple string (+OK), an error (-ERR ...), a null ($-1) or a bulk
+ * string ($8, CRLF, 8 bytes, CRLF). */
+static int resp_reply_complete(const struct kv_conn *c)
 {
+	const char *nl = memchr(c->reply, '\n', c->rlen);
+	if (!nl)
+		return 0;
+	if (c->reply[0] != '$')
+		return 1;
+	long len = strtol(c->reply + 1, NULL, 10);
+	if (len < 0)
+		return 1;
+	return c->rlen >= (size_t)(nl + 1 - c->reply) + (size_t)len + 2;
+}
+
+static int reply_complete(const struct kv_conn *c, int redis)
+{
+	if (redis)
+		return resp_reply_complete(c);
 	if (c->rlen < 2 || c->reply[c->rlen - 2] != '\r' || c->reply[c->rlen - 1] != '\n')
 		return 0;
 	if (c->is_set)
@@ -102,12 +126,19 @@ static void preload_pump(struct kv_thread *t)
 			while (t->pre_next < n && t->prelen + 64 < sizeof t->prebuf) {
 				char key[16];
 				key_text(key, t->pre_next);
-				t->prelen += (size_t)sprintf(t->prebuf + t->prelen, "set %s 0 0 8 noreply\r\nv%07u\r\n",
-							     key, t->pre_next % 10000000u);
+				if (t->cl.cfg->redis)
+					t->prelen += (size_t)sprintf(t->prebuf + t->prelen,
+								     "*3\r\n$3\r\nSET\r\n$8\r\n%s\r\n$8\r\nv%07u\r\n",
+								     key, t->pre_next % 10000000u);
+				else
+					t->prelen += (size_t)sprintf(t->prebuf + t->prelen,
+								     "set %s 0 0 8 noreply\r\nv%07u\r\n",
+								     key, t->pre_next % 10000000u);
 				t->pre_next++;
 			}
 			if (t->pre_next == n && t->prelen + 64 < sizeof t->prebuf) {
-				t->prelen += (size_t)sprintf(t->prebuf + t->prelen, "version\r\n");
+				t->prelen += (size_t)sprintf(t->prebuf + t->prelen,
+							     t->cl.cfg->redis ? "*1\r\n$4\r\nPING\r\n" : "version\r\n");
 				t->pre_next = n + 1;
 			}
 		}
@@ -146,6 +177,24 @@ static void preload_ready(struct kv_thread *t, struct kv_conn *c, uint32_t ev)
 		}
 		c->rlen += (size_t)n;
 		c->reply[c->rlen] = '\0';
+		if (t->cl.cfg->redis) {
+			/* +OK for every SET, then +PONG: keep only a tail that
+			 * may hold the start of +PONG; anything else is an error */
+			if (strstr(c->reply, "+PONG\r\n")) {
+				t->pre_done = 1;
+				return;
+			}
+			if (c->reply[0] == '-' || strchr(c->reply, '-')) {
+				fprintf(stderr, "usnet-bench kv: preload: server said %.60s\n", c->reply);
+				t->pre_done = -1;
+				return;
+			}
+			size_t keep = c->rlen < 6 ? c->rlen : 6;
+			memmove(c->reply, c->reply + c->rlen - keep, keep);
+			c->rlen = keep;
+			c->reply[keep] = '\0';
+			continue;
+		}
 		if (strstr(c->reply, "VERSION ")) {
 			t->pre_done = 1;
 			return;
@@ -211,9 +260,10 @@ static void kv_ready(struct netloop *l, int id, uint32_t ev, void *user)
 			return;
 		}
 		c->rlen += (size_t)n;
-		if (reply_complete(c)) {
+		if (reply_complete(c, t->cl.cfg->redis)) {
 			int over = bench_client_reply(&t->cl, c->t0);
-			if (c->reply[0] != 'S' && c->reply[0] != 'V' && c->reply[0] != 'E')
+			if (t->cl.cfg->redis ? c->reply[0] == '-' :
+			    (c->reply[0] != 'S' && c->reply[0] != 'V' && c->reply[0] != 'E'))
 				t->cl.errors++;
 			if (over)
 				return;
@@ -274,8 +324,9 @@ int bench_kv(const struct bench_config *cfg)
 	if (atomic_load(&preload_finished) < 0) {
 		rc = 1;
 	} else {
-		printf("kv: %d thread(s) x %d connection(s), %u items, %.0f%% sets, zipf %.2f, %s\n",
+		printf("kv: %d thread(s) x %d connection(s), %u items, %.0f%% sets, zipf %.2f, %s, %s\n",
 		       cfg->threads, cfg->conns, cfg->keys, cfg->set_ratio * 100, cfg->theta,
+		       cfg->redis ? "redis protocol" : "memcached text protocol",
 		       net.kernel ? "kernel sockets" : "usnet");
 		rc = bench_client_report("kv", "requests", th, sizeof *th, cfg->threads);
 	}

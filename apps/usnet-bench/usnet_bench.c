@@ -49,6 +49,7 @@ static void usage(FILE *f)
 		"  -n ITEMS     kv: items (1000000), 8-byte keys and values\n"
 		"  -s RATIO     kv: fraction of sets (0.1)\n"
 		"  -z THETA     kv: zipfian skew (0.99)\n"
+		"  --redis      kv: speak Redis (RESP GET/SET) instead of memcached's text protocol\n"
 		"NET is --kernel, or the usnet network:\n%s", netloop_usage);
 }
 
@@ -106,6 +107,10 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		if (strcmp(a, "--no-preload") == 0) {
 			cfg.preload = 0;
+			continue;
+		}
+		if (strcmp(a, "--redis") == 0) {
+			cfg.redis = 1;
 			continue;
 		}
 		if (i + 1 >= argc || a[0] != '-' || strlen(a) != 2) {

@@ -18,7 +18,7 @@
 #   APPS_BACKENDS="afpacket"   only that backend
 #   APPS_CLIENTS="kernel usnet" memcached clients (default kernel): "usnet" adds
 #                              rows with the usnet-bench kv client itself on
-#                              usnet (backend APPS_CLIENT_BACKEND, default
+#                              usnet (for redis too, with kv --redis) (backend APPS_CLIENT_BACKEND, default
 #                              afxdp, on the client's veth), a client that
 #                              costs less per request than the kernel one, so
 #                              that the rows show what each server can take
@@ -141,6 +141,21 @@ redis_measure() {
         read -r rps p50 p99 < <(awk -F, '{ printf "%.0f %.1f %.1f\n", $2, $5 * 1000, $7 * 1000 }' <<<"$line")
         row "redis $t" "$1" "$2" "$rps" "$p50" "$p99"
     done
+    # the memcached workload in the Redis protocol, from a client on usnet
+    case " $mc_clients " in *" usnet "*)
+        out=$tmp/redis-uclient.$RANDOM
+        in_cli timeout $((secs + 60)) "$BENCH" kv "$3" --redis --backend "$client_backend" --iface "$CLI_IF" \
+            --ip "${CLI_KIP%.*}.12/24" -p 6379 -c "$conns" -t 1 -d "$secs" -n "$items" >"$out" 2>&1
+        line=$(grep '^RESULT ' "$out" | tail -1)
+        if [ -z "$line" ]; then
+            row "redis, usnet client" "$1" "$2" "" "" "" "client: $(why "$out")"
+        else
+            row "redis, usnet client" "$1" "$2" \
+                "$(sed -n 's/^RESULT rate=\([0-9.]*\).*/\1/p' <<<"$line")" \
+                "$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line")" \
+                "$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+        fi ;;
+    esac
 }
 
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
@@ -157,6 +172,9 @@ case " $mc_clients " in *" usnet "*)
     echo "memcached, usnet client: the same with usnet-bench kv on usnet ($client_backend on the client's veth)" ;;
 esac
 echo "redis: redis-benchmark -t get,set -P 1 -c $conns -n $requests"
+case " $mc_clients " in *" usnet "*)
+    echo "redis, usnet client: the memcached workload in the Redis protocol (usnet-bench kv --redis) on usnet" ;;
+esac
 printf '\n%-24s %-38s %12s %10s %10s %8s %8s\n' workload variant "req/s" "p50 us" "p99 us" "x rate" "x p99"
 printf '%-24s %-38s %12s %10s %10s %8s %8s\n' ------------------------ -------------------------------------- \
     ------------ ---------- ---------- -------- --------

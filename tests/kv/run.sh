@@ -262,6 +262,32 @@ check_bench_kv() {
 }
 result bench-kv-kernel check_bench_kv
 
+# The same workload in the Redis protocol against a real redis-server: every
+# item stored (DBSIZE), the values as the client wrote them, no errors.
+check_bench_kv_redis() {
+    local port=$((kv_port + 7)) pid rc
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+    timeout 60 "$BENCH" kv 127.0.0.1 --kernel --redis -p "$port" -c 4 -d 0.5 -n 5000 >"$tmp/kvredis"
+    rc=$?
+    cat "$tmp/kvredis"
+    local size val
+    size=$(redis-cli -p "$port" dbsize)
+    val=$(redis-cli -p "$port" get k0004321)
+    kill $pid
+    wait $pid 2>/dev/null
+    echo "dbsize $size, k0004321 = $val"
+    [ $rc -eq 0 ] && grep -q "^kv: stored 5000 items" "$tmp/kvredis" &&
+        grep -Eq '^RESULT rate=[1-9][0-9]* .* errors=0$' "$tmp/kvredis" &&
+        [ "$size" = 5000 ] && [ "$val" = v0004321 ]
+}
+if need_cmd redis-server redis-cli; then
+    result bench-kv-redis-kernel check_bench_kv_redis
+else
+    skip bench-kv-redis-kernel "needs redis-server and redis-cli (Debian: redis-server, redis-tools)"
+fi
+
 # Bad command lines are refused with a reason, not a crash.
 check_bad_args() {
     "$KV" --kernel -p 0 2>/dev/null && return 1
