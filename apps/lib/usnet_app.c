@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,11 +116,13 @@ static void app_free(struct usnet_app *app)
 	free(app);
 }
 
-/* The stack's rss_flow_queue: the queue the backend puts such frames on. */
-static int app_flow_queue(void *netif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+/* usnet_io.flow_queue: the queue the backend puts such frames on (asked of
+ * the real netif: io->netif may be the runtime's transmit wrapper). */
+static int app_flow_queue(struct usnet_io *io, uint8_t proto, uint32_t src_ip, uint16_t src_port,
 			  uint32_t dst_ip, uint16_t dst_port)
 {
-	return usnet_netif_flow_queue(netif, proto, src_ip, src_port, dst_ip, dst_port);
+	struct usnet_app *app = (struct usnet_app *)((char *)io - offsetof(struct usnet_app, io));
+	return usnet_netif_flow_queue(app->netif, proto, src_ip, src_port, dst_ip, dst_port);
 }
 
 struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, size_t errlen)
@@ -194,8 +197,6 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 		 * backend steers to this instance's queue */
 		sc.rss_queues = app->netif->info.nqueues;
 		sc.rss_queue = cfg->queue;
-		sc.rss_flow_queue = app_flow_queue;
-		sc.rss_ctx = app->netif;
 	}
 
 	app->arena_bytes = usnet_stack_mem_size(&sc);
@@ -226,6 +227,7 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 	app->io.queue = cfg->queue;
 	app->io.on_event = cfg->on_event;
 	app->io.ctx = cfg->ctx;
+	app->io.flow_queue = app->netif->info.nqueues > 1 ? app_flow_queue : NULL;
 	app->busy_poll_ns = cfg->busy_poll_us > 0 ? (uint64_t)cfg->busy_poll_us * 1000ull : 0;
 	app->next_deadline = 0;   /* run timers on the first poll */
 	return app;

@@ -113,6 +113,12 @@ struct usnet_io {
 	 * once after accepting; changes from then on are reported. */
 	void (*on_event)(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user);
 	void *ctx;                  /* for on_event's use */
+	/* RSS (an instance with rss_queues > 1): the queue the netif puts a
+	 * frame from (src_ip, src_port) to (dst_ip, dst_port) on, e.g. through
+	 * usnet_netif_flow_queue(), or -1 when it cannot tell.  May be NULL
+	 * (see usnet_stack_config.rss_key). */
+	int (*flow_queue)(struct usnet_io *io, uint8_t ip_proto, uint32_t src_ip, uint16_t src_port,
+			  uint32_t dst_ip, uint16_t dst_port);
 };
 
 /* ---- creating an instance ------------------------------------------------ */
@@ -138,18 +144,15 @@ struct usnet_stack_config {
 	/* RSS: when rss_queues > 1 this instance serves queue rss_queue of
 	 * rss_queues; connect() and an unbound sendto() then pick local ports
 	 * whose replies arrive on this queue.  Which queue a flow's frames
-	 * arrive on is asked of rss_flow_queue (e.g. a wrapper around
-	 * usnet_netif_flow_queue(), which knows the backend's own steering)
-	 * with the frames' source and destination; it returns the queue, or -1
-	 * when it cannot tell (any port is then taken).  Without it the NIC is
-	 * assumed to use the Toeplitz hash with rss_key and a 128-entry
-	 * indirection table filled round-robin. */
+	 * arrive on is asked of the call's usnet_io.flow_queue (the netif knows
+	 * its backend's own steering; -1 from it: any port is taken); without
+	 * one the NIC is assumed to use the Toeplitz hash with rss_key and a
+	 * 128-entry indirection table filled round-robin.  (The question goes
+	 * through the per-process usnet_io, not this configuration, which
+	 * lives in the instance's memory: no code pointers there.) */
 	uint16_t rss_queues;
 	uint16_t rss_queue;
 	uint8_t  rss_key[40];
-	int    (*rss_flow_queue)(void *ctx, uint8_t ip_proto, uint32_t src_ip, uint16_t src_port,
-				 uint32_t dst_ip, uint16_t dst_port);
-	void    *rss_ctx;
 };
 
 /* Fill cfg with defaults (MTU 1500, CUBIC, 64 KiB sndbuf/rcvbuf, 1024

@@ -352,7 +352,9 @@ int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, 
 void conn_insert(struct usnet_stack *st, int32_t i);
 void conn_remove(struct usnet_stack *st, int32_t i);
 int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
-int choose_ephemeral(struct usnet_stack *st, int type, uint32_t lip, uint32_t rip, uint16_t rport, uint16_t *out);
+/* io: the calling process's, for RSS (io->flow_queue); may be NULL. */
+int choose_ephemeral(struct usnet_stack *st, struct usnet_io *io, int type, uint32_t lip, uint32_t rip,
+		     uint16_t rport, uint16_t *out);
 
 /* eth.c / arp.c */
 #define ETH_HLEN 14

@@ -233,16 +233,16 @@ int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32
 /* RSS: does the peer's reply to (lip, lport) arrive on our queue?  Asked of
  * the netif when the configuration says how; otherwise the usual Toeplitz
  * hash with a 128-entry indirection table filled round-robin. */
-static int rss_queue_ok(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t rip,
-			uint16_t rport)
+static int rss_queue_ok(struct usnet_stack *st, struct usnet_io *io, int type, uint32_t lip,
+			uint16_t lport, uint32_t rip, uint16_t rport)
 {
 	if (st->cfg.rss_queues <= 1)
 		return 1;
 	if (!lip)
 		lip = st->cfg.ip;   /* an unbound socket sends from our address */
-	if (st->cfg.rss_flow_queue) {
+	if (io && io->flow_queue) {
 		uint8_t proto = type == USNET_SOCK_STREAM ? 6 : 17;
-		int q = st->cfg.rss_flow_queue(st->cfg.rss_ctx, proto, rip, rport, lip, lport);
+		int q = io->flow_queue(io, proto, rip, rport, lip, lport);
 		return q < 0 || q == st->cfg.rss_queue;
 	}
 	uint8_t in[12];
@@ -257,7 +257,8 @@ static int rss_queue_ok(struct usnet_stack *st, int type, uint32_t lip, uint16_t
 
 /* RFC 6056 algorithm 3: a keyed hash of the destination picks where the
  * search starts, a per-instance cursor moves it along. */
-int choose_ephemeral(struct usnet_stack *st, int type, uint32_t lip, uint32_t rip, uint16_t rport, uint16_t *out)
+int choose_ephemeral(struct usnet_stack *st, struct usnet_io *io, int type, uint32_t lip, uint32_t rip,
+		     uint16_t rport, uint16_t *out)
 {
 	uint32_t lo = st->cfg.ephemeral_lo, hi = st->cfg.ephemeral_hi;
 	uint32_t n = hi - lo + 1;
@@ -265,7 +266,7 @@ int choose_ephemeral(struct usnet_stack *st, int type, uint32_t lip, uint32_t ri
 	uint32_t off = (uint32_t)siphash24(st->cfg.secret, key, sizeof key);
 	for (uint32_t k = 0; k < n; k++) {
 		uint16_t port = (uint16_t)(lo + (off + st->port_cursor + k) % n);
-		if (rip != 0 && !rss_queue_ok(st, type, lip, port, rip, rport))
+		if (rip != 0 && !rss_queue_ok(st, io, type, lip, port, rip, rport))
 			continue;
 		if (rip == 0) {
 			if (port_in_use(st, type, lip, port, 0))

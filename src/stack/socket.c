@@ -43,7 +43,7 @@ int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr 
 		return -USNET_EADDRNOTAVAIL;
 	uint16_t port = addr->port;
 	if (port == 0) {
-		int r = choose_ephemeral(st, s->type, addr->ip, 0, 0, &port);
+		int r = choose_ephemeral(st, NULL, s->type, addr->ip, 0, 0, &port);
 		if (r < 0)
 			return r;
 	} else if (port_in_use(st, s->type, addr->ip, port, s->flags & (SF_REUSEADDR | SF_REUSEPORT))) {
@@ -169,7 +169,7 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	s->rport = addr->port;
 	if (!(s->flags & SF_BOUND)) {
 		uint16_t port;
-		int r = choose_ephemeral(st, USNET_SOCK_STREAM, s->lip, s->rip, s->rport, &port);
+		int r = choose_ephemeral(st, io, USNET_SOCK_STREAM, s->lip, s->rip, s->rport, &port);
 		if (r < 0)
 			return r;
 		s->lport = port;

@@ -108,7 +108,7 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	if (!(s->flags & SF_BOUND)) {
 		uint16_t port;
 		/* the first destination's replies should reach this queue (RSS) */
-		int r = choose_ephemeral(st, USNET_SOCK_DGRAM, s->lip, dip, dport, &port);
+		int r = choose_ephemeral(st, c->io, USNET_SOCK_DGRAM, s->lip, dip, dport, &port);
 		if (r < 0)
 			return r;
 		s->lport = port;

@@ -963,13 +963,15 @@ int test_tcp_rss_ports(void)
 	return 0;
 }
 
-/* The netif's own steering, as rss_flow_queue reports it: here a port-only
- * hash the stack cannot guess, and "unknown" (-1) for one peer port. */
-static int fake_flow_queue(void *ctx, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+/* The netif's own steering, as usnet_io.flow_queue reports it: here a
+ * port-only hash the stack cannot guess, and "unknown" (-1) for one peer
+ * port.  Counts the questions. */
+static unsigned fake_flow_asked;
+static int fake_flow_queue(struct usnet_io *io, uint8_t proto, uint32_t src_ip, uint16_t src_port,
 			   uint32_t dst_ip, uint16_t dst_port)
 {
-	unsigned *asked = ctx;
-	(*asked)++;
+	(void)io;
+	fake_flow_asked++;
 	(void)src_ip;
 	(void)dst_ip;
 	if (src_port == 9999)
@@ -977,24 +979,24 @@ static int fake_flow_queue(void *ctx, uint8_t proto, uint32_t src_ip, uint16_t s
 	return (int)(((unsigned)src_port * 7u + (unsigned)dst_port * 13u + proto) % 4u);
 }
 
-/* With rss_flow_queue set, connect() and an unbound UDP sendto() pick local
- * ports whose replies (src = peer, dst = us) the netif puts on our queue. */
+/* With usnet_io.flow_queue set, connect() and an unbound UDP sendto() pick
+ * local ports whose replies (src = peer, dst = us) the netif puts on our
+ * queue. */
 int test_tcp_rss_flow_queue(void)
 {
-	unsigned asked = 0;
 	struct usnet_stack_config cfg;
 	tenv_default_cfg(&cfg);
 	cfg.rss_queues = 4;
 	cfg.rss_queue = 2;
-	cfg.rss_flow_queue = fake_flow_queue;
-	cfg.rss_ctx = &asked;
 	struct tenv e; tenv_init(&e, &cfg);
+	e.io.flow_queue = fake_flow_queue;
+	fake_flow_asked = 0;
 	tenv_learn_peer(&e);
 	for (int k = 0; k < 8; k++) {
 		int32_t s;
 		uint16_t port = rss_connect_port(&e, &s);
 		CHECK(port != 0);
-		CHECKF(fake_flow_queue(&asked, 6, T_IP_PEER, 443, T_IP_US, port) == 2, "tcp port %u", port);
+		CHECKF(fake_flow_queue(NULL, 6, T_IP_PEER, 443, T_IP_US, port) == 2, "tcp port %u", port);
 		rss_drop(&e, s);
 	}
 	for (int k = 0; k < 4; k++) {
@@ -1004,13 +1006,13 @@ int test_tcp_rss_flow_queue(void)
 		CHECK(usnet_sendv(e.st, &e.io, u, &iov, 1, 0, &(struct usnet_addr){ T_IP_PEER, 53 }, e.now) == 1);
 		struct usnet_addr a;
 		CHECK(usnet_getsockname(e.st, u, &a) == 0);
-		CHECKF(fake_flow_queue(&asked, 17, T_IP_PEER, 53, T_IP_US, a.port) == 2, "udp port %u", a.port);
+		CHECKF(fake_flow_queue(NULL, 17, T_IP_PEER, 53, T_IP_US, a.port) == 2, "udp port %u", a.port);
 		usnet_close(e.st, &e.io, u, e.now);
 	}
 	/* the netif cannot tell: any free port will do */
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
 	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 9999 }, e.now) == -USNET_EINPROGRESS);
-	CHECK(asked > 12);
+	CHECK(fake_flow_asked > 12);
 	rss_drop(&e, s);
 	tenv_fini(&e);
 	return 0;
