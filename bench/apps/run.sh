@@ -87,12 +87,27 @@ program_runs() {
     done
 }
 
+# client_row WORKLOAD VARIANT KIND FILE: the row of a usnet-bench client run
+# from its RESULT line (or why there is none).
+client_row() {
+    local line
+    line=$(grep '^RESULT ' "$4" | tail -1)
+    if [ -z "$line" ]; then
+        row "$1" "$2" "$3" "" "" "" "client: $(why "$4")"
+        return
+    fi
+    row "$1" "$2" "$3" \
+        "$(sed -n 's/^RESULT rate=\([0-9.]*\).*/\1/p' <<<"$line")" \
+        "$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line")" \
+        "$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+}
+
 # ---- memcached -t 1 --------------------------------------------------------
 # mc_measure VARIANT KIND HOST: drive the server at HOST with every client in
 # $mc_clients, add the rows.
 # shellcheck disable=SC2317  # called through program_runs
 mc_measure() {
-    local out line client workload cargs
+    local out client workload cargs
     for client in $mc_clients; do
         out=$tmp/mc-client.$RANDOM
         if [ "$client" = usnet ]; then
@@ -104,15 +119,7 @@ mc_measure() {
         fi
         in_cli timeout $((secs + 60)) "$BENCH" kv "$3" "${cargs[@]}" -p 11211 -c "$conns" -t 1 \
             -d "$secs" -n "$items" >"$out" 2>&1
-        line=$(grep '^RESULT ' "$out" | tail -1)
-        if [ -z "$line" ]; then
-            row "$workload" "$1" "$2" "" "" "" "client: $(why "$out")"
-            continue
-        fi
-        row "$workload" "$1" "$2" \
-            "$(sed -n 's/^RESULT rate=\([0-9.]*\).*/\1/p' <<<"$line")" \
-            "$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line")" \
-            "$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+        client_row "$workload" "$1" "$2" "$out"
     done
 }
 
@@ -146,15 +153,7 @@ redis_measure() {
         out=$tmp/redis-uclient.$RANDOM
         in_cli timeout $((secs + 60)) "$BENCH" kv "$3" --redis --backend "$client_backend" --iface "$CLI_IF" \
             --ip "${CLI_KIP%.*}.12/24" -p 6379 -c "$conns" -t 1 -d "$secs" -n "$items" >"$out" 2>&1
-        line=$(grep '^RESULT ' "$out" | tail -1)
-        if [ -z "$line" ]; then
-            row "redis, usnet client" "$1" "$2" "" "" "" "client: $(why "$out")"
-        else
-            row "redis, usnet client" "$1" "$2" \
-                "$(sed -n 's/^RESULT rate=\([0-9.]*\).*/\1/p' <<<"$line")" \
-                "$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line")" \
-                "$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
-        fi ;;
+        client_row "redis, usnet client" "$1" "$2" "$out" ;;
     esac
 }
 
