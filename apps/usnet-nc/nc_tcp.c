@@ -281,14 +281,15 @@ static int finish_close(struct nc_tcp *t)
 		}
 		uint64_t now = usnet_app_now();
 		if (now >= end) {
-			/* The peer's FIN is in and all our data is acknowledged: only
-			 * the ACK of our FIN is missing, and a peer that already left
-			 * (its last ACK lost) never sends it again.  Nothing was lost,
-			 * so this ends like close(2) does, not as an error. */
-			if ((info.state == USNET_TCP_LAST_ACK || info.state == USNET_TCP_CLOSING) &&
-			    info.unacked <= 1) {
-				nc_verbose(t->opt, "tcp: our FIN was not acknowledged within %d s; all data was",
-					   NC_TCP_CLOSE_WAIT_MS / 1000);
+			/* The peer's FIN is in: the peer has finished.  Only the ACK
+			 * of our last segments (our FIN, perhaps the data it rode
+			 * with) is missing, and a peer that already left after
+			 * receiving them (its last ACK lost) never sends it again.
+			 * This ends as close(2) does, which does not wait for that
+			 * ACK either, not as an error. */
+			if (info.state == USNET_TCP_LAST_ACK || info.state == USNET_TCP_CLOSING) {
+				nc_verbose(t->opt, "tcp: our FIN was not acknowledged within %d s (%u bytes unacknowledged)",
+					   NC_TCP_CLOSE_WAIT_MS / 1000, (unsigned)info.unacked);
 				break;
 			}
 			nc_error("closing: peer did not acknowledge our FIN within %d s",
