@@ -13,7 +13,7 @@ APP_CFLAGS := $(CFLAGS_COMMON) -Iapps/lib
 # Objects also depend on every header they include (-MMD writes a .d file
 # next to each object; apps/*/build.mk include theirs the same way).
 APP_DEPFLAGS = -MMD -MP
-APP_LIB_SRCS := apps/lib/usnet_app.c apps/lib/app_tx_defer.c
+APP_LIB_SRCS := apps/lib/usnet_app.c
 APP_LIB_OBJS := $(APP_LIB_SRCS:apps/lib/%.c=$(B)/apps/lib/%.o)
 
 # The stack core and the backends, in link order (the runtime needs both).
@@ -25,7 +25,7 @@ APP_LIBS_READY := $(if $(and $(filter $(B)/libusnet-stack.a,$(ALL)),$(filter $(B
 
 ALL += $(B)/libusnet-app.a
 
-$(B)/apps/lib/%.o: apps/lib/%.c apps/lib/usnet_app.h apps/lib/app_tx_defer.h include/usnet/stack.h include/usnet/netif.h include/usnet/netif_open.h
+$(B)/apps/lib/%.o: apps/lib/%.c apps/lib/usnet_app.h include/usnet/netif_wrap.h include/usnet/stack.h include/usnet/netif.h include/usnet/netif_open.h
 	@mkdir -p $(dir $@)
 	$(CC) $(APP_CFLAGS) $(APP_DEPFLAGS) -c -o $@ $<
 

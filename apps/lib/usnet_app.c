@@ -8,7 +8,7 @@
  * in ppoll() on the netif's wait fd, bounded by the next timer.
  *
  * Transmissions are kicked once per pass, not once per API call: the stack
- * sees the netif through app_tx_defer (a flush there only notes one is
+ * sees the netif through a tx defer wrapper (a flush there only notes one is
  * owed), and the loop flushes the real netif after each pass, so replies
  * to a whole batch of requests leave in one system call.
  */
@@ -23,7 +23,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "app_tx_defer.h"
+#include "usnet/netif_wrap.h"
 #include "usnet_app.h"
 
 /* Frames taken from the netif per rx_burst() call. */
@@ -48,7 +48,7 @@ struct usnet_app {
 	size_t arena_mapped;        /* what was mapped (page multiple) */
 	struct usnet_stack *stack;
 	struct usnet_io io;
-	struct app_tx_defer tx_defer; /* io.netif once the loop drives it */
+	struct usnet_tx_defer tx_defer; /* io.netif once the loop drives it */
 	uint64_t next_deadline;     /* from the last usnet_stack_poll() */
 	uint64_t timers_run_at;     /* when usnet_stack_poll() last ran */
 	uint64_t busy_poll_ns;
@@ -239,14 +239,14 @@ static void app_defer_tx(struct usnet_app *app)
 {
 	if (app->io.netif != app->netif)
 		return;
-	app_tx_defer_init(&app->tx_defer, app->netif, APP_TX_DEFER_MAX);
+	usnet_tx_defer_init(&app->tx_defer, app->netif, APP_TX_DEFER_MAX);
 	app->io.netif = &app->tx_defer.base;
 }
 
 int usnet_app_flush(struct usnet_app *app)
 {
 	if (app->io.netif == &app->tx_defer.base)
-		return app_tx_defer_flush(&app->tx_defer, app->io.queue);
+		return usnet_tx_defer_flush(&app->tx_defer, app->io.queue);
 	return usnet_netif_flush(app->netif, app->io.queue);
 }
 

@@ -80,6 +80,29 @@ int usnet_impair_stats(struct usnet_netif *nif, struct usnet_impair_stats stats[
 int usnet_pcap_wrap(struct usnet_netif *lower, const char *path, struct usnet_netif **out,
 		    char *err, size_t errlen);
 
+/*
+ * tx defer: one transmit kick for many stack calls.  The stack flushes its
+ * netif at the end of every call that queued a frame, so a program answering
+ * 30 requests in a row would make 30 transmit system calls (one sendto() per
+ * frame on AF_XDP).  Given to the stack instead of the real netif, this
+ * wrapper forwards everything to `lower` (frames go into its rings at once)
+ * except the flush, which only notes that one is owed; the caller makes the
+ * real flush with usnet_tx_defer_flush() (once per pass of its loop, before
+ * sleeping).  When lower runs short of transmit buffers or ring room it is
+ * flushed at once (sending is what gives them back), and once `max_queued`
+ * frames wait they leave (0: never by count), so nothing waits for ever.
+ * The wrapper does not own lower: closing it does nothing.
+ */
+struct usnet_tx_defer {
+	struct usnet_netif base;    /* what the stack sees (lower's info) */
+	struct usnet_netif *lower;  /* the real netif */
+	unsigned queued;            /* frames given to lower since its last flush */
+	unsigned max_queued;
+};
+void usnet_tx_defer_init(struct usnet_tx_defer *d, struct usnet_netif *lower, unsigned max_queued);
+/* Flush lower's queue q now. */
+int usnet_tx_defer_flush(struct usnet_tx_defer *d, uint16_t q);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,8 @@
 #include <linux/sockios.h>
 #include <time.h>
 
+#include "usnet/netif_wrap.h"
+
 #include "builtin.h"
 #include "stack_prov.h"
 
@@ -44,52 +46,13 @@ static bool tx_batch;
 /*
  * The stack makes the netif flush at the end of every call that queued a
  * frame.  With batching, sendmsg and recvmsg run the stack on `held_io`,
- * whose netif forwards everything to the real one except the flush: the
- * frames stay queued in the backend's ring, and leave at the next real
- * flush (stack_prov_unlock() of any other call, or usnet_stack_prov_flush()).
+ * whose netif (a tx defer wrapper, include/usnet/netif_wrap.h) forwards
+ * everything to the real one except the flush: the frames stay queued in the
+ * backend's ring, and leave at the next real flush (stack_prov_unlock() of
+ * any other call, or usnet_stack_prov_flush()).
  */
-struct held_netif {
-	struct usnet_netif base;
-	struct usnet_netif *inner;
-};
-static struct held_netif held_nif;
+static struct usnet_tx_defer held_nif;
 static struct usnet_io held_io;
-
-static struct usnet_netif *inner_of(struct usnet_netif *nif)
-{
-	return ((struct held_netif *)nif)->inner;
-}
-static int held_rx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned max)
-{ return usnet_netif_rx_burst(inner_of(nif), q, p, max); }
-static void held_rx_release(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
-{ usnet_netif_rx_release(inner_of(nif), q, p, n); }
-static int held_tx_alloc(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
-{ return usnet_netif_tx_alloc(inner_of(nif), q, p, n); }
-static int held_tx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
-{ return usnet_netif_tx_burst(inner_of(nif), q, p, n); }
-static void held_tx_free(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
-{ usnet_netif_tx_free(inner_of(nif), q, p, n); }
-static int held_flush(struct usnet_netif *nif, uint16_t q)
-{
-	(void)nif;
-	(void)q;
-	return 0;   /* the frames leave at the next real flush */
-}
-static int held_wait_fd(struct usnet_netif *nif, uint16_t q)
-{ return usnet_netif_wait_fd(inner_of(nif), q); }
-static void held_close(struct usnet_netif *nif)
-{ (void)nif; }
-
-static const struct usnet_netif_ops held_ops = {
-	.rx_burst = held_rx_burst,
-	.rx_release = held_rx_release,
-	.tx_alloc = held_tx_alloc,
-	.tx_burst = held_tx_burst,
-	.tx_free = held_tx_free,
-	.flush = held_flush,
-	.wait_fd = held_wait_fd,
-	.close = held_close,
-};
 
 /* The io a sendmsg or recvmsg runs the stack on. */
 static struct usnet_io *io_for_data(void)
@@ -145,7 +108,10 @@ void stack_prov_lock(void)
 
 void stack_prov_unlock(void)
 {
-	usnet_netif_flush(P.nif, P.io.queue);
+	if (held_nif.lower)
+		usnet_tx_defer_flush(&held_nif, P.io.queue);   /* the held frames too */
+	else
+		usnet_netif_flush(P.nif, P.io.queue);
 	pthread_mutex_unlock(&P.sh->lock);
 }
 
@@ -279,7 +245,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	P.io.queue = 0;
 	P.io.on_event = on_event;
 	P.io.ctx = &P;
-	held_nif = (struct held_netif){ .base = { .ops = &held_ops, .info = P.nif->info }, .inner = P.nif };
+	usnet_tx_defer_init(&held_nif, P.nif, 0);   /* 0: no flush by count */
 	held_io = P.io;
 	held_io.netif = &held_nif.base;
 	logf_(USNET_PLOG_INFO, "stack on %s", P.nif->info.ifname);

@@ -31,13 +31,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The runtime's deferred transmit kicks (unit test, sanitizers on).
-if [ -x build/tests/kv/tx_defer_test ]; then
-    timeout 20 build/tests/kv/tx_defer_test || echo "FAIL tx_defer: the unit test exited with status $?"
-else
-    skip tx_defer "build/tests/kv/tx_defer_test is not built (make test builds it)"
-fi
-
 # A TCP port nobody listens on right now.
 free_port() {
     $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

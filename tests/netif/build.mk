@@ -19,3 +19,10 @@ TEST_DEPS += $(NETIF_XDP_ORPHAN) $(NETIF_XDP_OBJ)
 $(NETIF_XDP_ORPHAN): tests/netif/xdp_orphan.c | $(B)/netif
 	$(CC) $(CFLAGS_COMMON) -o $@ $< $(NETIF_LDLIBS)
 endif
+
+# The tx defer wrapper's unit test (tests/netif/run.sh), with the sanitizers.
+NETIF_TX_DEFER_TEST := $(B)/netif/tx_defer_test
+TEST_DEPS += $(NETIF_TX_DEFER_TEST)
+
+$(NETIF_TX_DEFER_TEST): tests/netif/tx_defer_test.c src/netif/tx_defer.c include/usnet/netif_wrap.h include/usnet/netif.h | $(B)/netif
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ tests/netif/tx_defer_test.c src/netif/tx_defer.c

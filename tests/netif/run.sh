@@ -36,6 +36,12 @@ for bin in "$T" "$TS"; do
 done
 
 # --- memwire ---------------------------------------------------------------
+# The tx defer wrapper (unit test, sanitizers on): its own PASS/FAIL lines.
+if [ -x build/netif/tx_defer_test ]; then
+    timeout 20 build/netif/tx_defer_test || echo "FAIL tx_defer: the unit test exited with status $?"
+else
+    skip tx_defer "build/netif/tx_defer_test is not built (make test builds it)"
+fi
 run memwire-pair 30 "$T" pair
 run memwire-pair-asan 60 "$TS" pair
 run memwire-pair-jumbo 30 "$T" pair frame=9018

@@ -1,6 +1,6 @@
 /*
- * Unit test of the native runtime's deferred transmit kicks
- * (apps/lib/app_tx_defer.c) over a fake netif that counts what reaches it:
+ * Unit test of the tx defer netif wrapper (src/netif/tx_defer.c), which
+ * the native runtime and usnet run's provider use, over a fake netif that counts what reaches it:
  * the stack's per-call flushes must not reach the real netif, the runtime's
  * flush must, and running out of buffers or queueing the bound must flush at
  * once so that nothing waits for ever.  Prints PASS/FAIL lines.
@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app_tx_defer.h"
+#include "usnet/netif_wrap.h"
 
 struct fake_netif {
 	struct usnet_netif base;
@@ -73,20 +73,20 @@ static void check(const char *name, int ok, const char *why)
 	}
 }
 
-static void reset(struct fake_netif *f, struct app_tx_defer *d, unsigned max_queued)
+static void reset(struct fake_netif *f, struct usnet_tx_defer *d, unsigned max_queued)
 {
 	memset(f, 0, sizeof *f);
 	f->base.ops = &fake_ops;
 	f->base.info.frame_size = 2048;
 	f->free_bufs = 8;
 	f->ring_room = 8;
-	app_tx_defer_init(d, &f->base, max_queued);
+	usnet_tx_defer_init(d, &f->base, max_queued);
 }
 
 int main(void)
 {
 	struct fake_netif f;
-	struct app_tx_defer d;
+	struct usnet_tx_defer d;
 	struct usnet_pkt p[16];
 
 	/* The stack's flush after a call only notes one is owed. */
@@ -98,7 +98,7 @@ int main(void)
 	      "the stack's flush reached the netif (or the frames did not)");
 
 	/* The runtime's flush reaches the netif, once. */
-	app_tx_defer_flush(&d, 0);
+	usnet_tx_defer_flush(&d, 0);
 	check("tx_defer_runtime_flush", f.flushes == 1 && d.queued == 0,
 	      "the runtime's flush did not reach the netif exactly once");
 

@@ -1,18 +1,20 @@
 /*
- * The netif wrapper that turns the stack's per-call flushes into one flush
- * per pass of the runtime's loop (see app_tx_defer.h).  Everything but flush
+ * tx defer (include/usnet/netif_wrap.h): the netif wrapper that turns the
+ * stack's per-call flushes into one flush the caller makes.  Everything but flush
  * goes straight to the real netif; when the real one runs out of transmit
  * buffers or ring room, it is flushed at once (sending is what gives them
  * back), so deferring never starves a sender.
  */
-#include "app_tx_defer.h"
+#include <limits.h>
+
+#include "usnet/netif_wrap.h"
 
 static struct usnet_netif *lower_of(struct usnet_netif *nif)
 {
-	return ((struct app_tx_defer *)nif)->lower;
+	return ((struct usnet_tx_defer *)nif)->lower;
 }
 
-int app_tx_defer_flush(struct app_tx_defer *d, uint16_t q)
+int usnet_tx_defer_flush(struct usnet_tx_defer *d, uint16_t q)
 {
 	d->queued = 0;
 	return usnet_netif_flush(d->lower, q);
@@ -34,7 +36,7 @@ static int defer_tx_alloc(struct usnet_netif *nif, uint16_t q, struct usnet_pkt 
 	int got = usnet_netif_tx_alloc(lo, q, p, n);
 	if (got >= 0 && (unsigned)got < n) {
 		/* Buffers come back once the frames holding them have left. */
-		app_tx_defer_flush((struct app_tx_defer *)nif, q);
+		usnet_tx_defer_flush((struct usnet_tx_defer *)nif, q);
 		int more = usnet_netif_tx_alloc(lo, q, p + got, n - (unsigned)got);
 		if (more > 0)
 			got += more;
@@ -44,11 +46,11 @@ static int defer_tx_alloc(struct usnet_netif *nif, uint16_t q, struct usnet_pkt 
 
 static int defer_tx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p, unsigned n)
 {
-	struct app_tx_defer *d = (struct app_tx_defer *)nif;
+	struct usnet_tx_defer *d = (struct usnet_tx_defer *)nif;
 	int took = usnet_netif_tx_burst(d->lower, q, p, n);
 	if (took >= 0 && (unsigned)took < n) {
 		/* Ring full: let what is queued leave, then try the rest. */
-		app_tx_defer_flush(d, q);
+		usnet_tx_defer_flush(d, q);
 		int more = usnet_netif_tx_burst(d->lower, q, p + took, n - (unsigned)took);
 		if (more > 0)
 			took += more;
@@ -56,7 +58,7 @@ static int defer_tx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt 
 	if (took > 0) {
 		d->queued += (unsigned)took;
 		if (d->queued >= d->max_queued)
-			app_tx_defer_flush(d, q);
+			usnet_tx_defer_flush(d, q);
 	}
 	return took;
 }
@@ -68,7 +70,7 @@ static void defer_tx_free(struct usnet_netif *nif, uint16_t q, struct usnet_pkt 
 
 static int defer_flush(struct usnet_netif *nif, uint16_t q)
 {
-	/* Owed: the runtime flushes the real netif once per pass. */
+	/* Owed: the caller flushes the real netif (usnet_tx_defer_flush). */
 	(void)nif;
 	(void)q;
 	return 0;
@@ -87,7 +89,7 @@ static int defer_after_fork(struct usnet_netif *nif)
 
 static void defer_close(struct usnet_netif *nif)
 {
-	/* The runtime closes the real netif itself. */
+	/* The caller owns and closes the real netif. */
 	(void)nif;
 }
 
@@ -103,11 +105,11 @@ static const struct usnet_netif_ops defer_ops = {
 	.close = defer_close,
 };
 
-void app_tx_defer_init(struct app_tx_defer *d, struct usnet_netif *lower, unsigned max_queued)
+void usnet_tx_defer_init(struct usnet_tx_defer *d, struct usnet_netif *lower, unsigned max_queued)
 {
 	d->base.ops = &defer_ops;
 	d->base.info = lower->info;
 	d->lower = lower;
 	d->queued = 0;
-	d->max_queued = max_queued ? max_queued : 1;
+	d->max_queued = max_queued ? max_queued : UINT_MAX;
 }
