@@ -46,10 +46,11 @@ delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
 # cancels out; the LD_PRELOAD wrapper against the same native loop in
 # separate processes.  The hooked rows report their own process's native.
 declare -A ns
-pair_rw="" pair_off="" pair_pass="" pair_unint="" pair_sud="" loop_native="" loop_wrap="" hook_only=""
+pair_rw="" pair_io="" pair_off="" pair_pass="" pair_unint="" pair_sud="" loop_native="" loop_wrap="" hook_only=""
 ANSWER=$(cd "$H" && pwd)/answer_getppid.so
 for ((r = 0; r < ROUNDS; r++)); do
     pair_rw+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100)|"
+    pair_io+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100 rw)|"
     pair_off+="$(USNET_HOOK_FAST=off USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100)|"
     pair_pass+="$(USNET_BENCH_HANDLER=pass LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
     pair_unint+="$(USNET_BENCH_HANDLER=uninterested LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
@@ -71,6 +72,7 @@ pair() {   # pair RUNS KEY: sets ns[KEY-native] and ns[KEY]
     ns[$2]=$(awk -v a="$nat" -v d="$dif" 'BEGIN { printf "%.1f", a + d }')
 }
 pair "$pair_rw" rw; ns[native]=${ns[rw-native]}; ns[rewrite]=${ns[rw]}
+pair "$pair_io" io
 pair "$pair_off" off
 pair "$pair_pass" pass
 pair "$pair_unint" unint
@@ -129,6 +131,8 @@ row_ns() {   # row_ns LABEL VALUE NATIVE
 }
 printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[native]}" "1.00x" ""
 row_ns "getppid, hooked by rewriting (pass-through)" "${ns[rewrite]}" "${ns[native]}"
+printf '%-44s %9s ns %10s %12s\n' "read/write 64 B, native (same process)" "${ns[io-native]}" "1.00x" ""
+row_ns "read/write 64 B, hooked by rewriting" "${ns[io]}" "${ns[io-native]}"
 printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[off-native]}" "1.00x" ""
 row_ns "getppid, rewriting, USNET_HOOK_FAST=off" "${ns[off]}" "${ns[off-native]}"
 printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[pass-native]}" "1.00x" ""
