@@ -76,8 +76,20 @@ report_goals() {
             line("ping-pong, 32 connections, usnet on both sides over afxdp vs the kernel pair, round trips/s", v, "≥ 4×", v >= 4)
             v = best("ping-pong 1 B, 32 conns", "^usnet \\(afxdp\\) ponger, kernel pinger", 11)
             line("ping-pong, 32 connections, usnet server over afxdp + kernel client vs the kernel pair, round trips/s", v, "≥ 1.5×", v >= 1.5)
-            v = best("bulk, 1 connection", "^usnet-nc", 11)
-            line("bulk over one connection (best backend" (v == "" ? "" : ": " which) ") vs the kernel pair, Gb/s", v, "≥ 1×", v >= 1)
+            # each MTU has its own section, usnet against the kernel pair at
+            # that MTU: the best of them
+            v = ""; w = ""
+            for (r = 1; r <= n; r++)
+                if (S[r] ~ /^bulk, 1 connection/ && !(S[r] in bulk_seen)) {
+                    bulk_seen[S[r]] = 1
+                    v2 = best(S[r], "^usnet-nc", 11)
+                    if (v2 != "" && (v == "" || v2 > v)) {
+                        v = v2; w = which; m = S[r]
+                        sub(/^bulk, 1 connection,? ?/, "", m)
+                        if (m != "") w = w ", " m
+                    }
+                }
+            line("bulk over one connection (best: " (v == "" ? "-" : w) ") vs the kernel pair at the same MTU, Gb/s", v, "≥ 1×", v >= 1)
             for (r = 1; r <= n; r++)
                 if (S[r] ~ /^1-byte ping-pong over a veth pair, 32 connections/) sec = S[r]
             v = best(sec, "ponger, kernel pinger$", 12)
