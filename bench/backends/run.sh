@@ -4,7 +4,9 @@
 # namespaces (server on CPU 0, client on CPU 1):
 #   1. 1-byte ping-pong, 32 connections (usnet-bench): the kernel pair, then
 #      for each backend a usnet ponger with a kernel pinger and with a usnet
-#      pinger on the same backend;
+#      pinger on the same backend; ROUNDS rounds of all of them in turn, each
+#      row the median round (the kernel pair's rate moves by 2x between
+#      spells of this shared machine, usnet's much less);
 #   2. bulk transfer over one TCP connection, at MTU 1500 and 3500
 #      (BULK_MTUS): the kernel pair (iperf3 when installed), with the veth's
 #      transmit offloads off (as usnet needs its kernel peers) and on (the
@@ -18,7 +20,7 @@
 # without a wait fd runs).  A backend that cannot run here gets a
 # row saying why.  Ratios are to the kernel rows of the same run.
 #
-# usage: bench/backends/run.sh [-d SECONDS] [-b MIB]
+# usage: bench/backends/run.sh [-d SECONDS] [-b MIB] [-r ROUNDS]
 #   BACKENDS="afxdp afpacket"   only these backends
 #   BULK_MTUS="1500"            the MTUs of the bulk runs (default 1500 3500)
 #   BENCH_TSV=FILE              also append machine-readable rows to FILE
@@ -28,14 +30,16 @@ set -u
 cd "$(dirname "$0")/../.."
 . bench/lib/measure.sh
 
-secs=3 mib=1024
-while getopts "d:b:" o; do
+secs=3 mib=1024 rounds=3
+while getopts "d:b:r:" o; do
     case $o in
     d) secs=$OPTARG ;;
     b) mib=$OPTARG ;;
-    *) echo "usage: $0 [-d SECONDS] [-b MIB]" >&2; exit 2 ;;
+    r) rounds=$OPTARG ;;
+    *) echo "usage: $0 [-d SECONDS] [-b MIB] [-r ROUNDS]" >&2; exit 2 ;;
     esac
 done
+[ "$rounds" -ge 1 ] 2>/dev/null || { echo "$0: -r wants a number of rounds >= 1" >&2; exit 2; }
 NC=${NC:-build/usnet-nc}
 DPDK_PLUGIN=build/libusnet-netif-dpdk.so
 [ -x "$NC" ] || bench_die "build first: make ($NC)"
@@ -59,31 +63,56 @@ be_missing() {   # why BACKEND cannot run here, or nothing
 }
 
 # ---- 1. ping-pong ------------------------------------------------------------
+# PP_ROUNDS rounds, each measuring every set-up in turn, so that a slow spell
+# of the shared machine hits them all; each row is the round with the median
+# rate (its p50 and p99 with it).
 pinger_args=(-p $port -c 32 -t 1 -m 1 -d "$secs")
-bench_server kernel-ponger "$BENCH" ponger --kernel -p $port
-netns_wait_port "$SRV_KIP" $port || bench_die "kernel ponger did not start"
-in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_KIP" --kernel "${pinger_args[@]}" >"$bench_tmp/pp-kernel" 2>&1
-netns_stop_server
-
-for be in $backends; do
-    why=$(be_missing "$be")
-    if [ -n "$why" ]; then
-        echo "RESULT-NONE $why" | tee "$bench_tmp/pp-$be-k" >"$bench_tmp/pp-$be-u"
-        continue
+for ((round = 0; round < rounds; round++)); do
+    bench_server kernel-ponger "$BENCH" ponger --kernel -p $port
+    if netns_wait_port "$SRV_KIP" $port; then
+        in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_KIP" --kernel "${pinger_args[@]}" \
+            >"$bench_tmp/pp-kernel.$round" 2>&1
+    else
+        echo "did not answer: $(tail -1 "$bench_tmp/kernel-ponger.log")" >"$bench_tmp/pp-kernel.$round"
     fi
-    # shellcheck disable=SC2046
-    bench_server "ponger-$be" "$BENCH" ponger -p $port $(be_args "$be") --iface "$SRV_IF" --ip "$SRV_UIP/24" \
-        "${usnet_poll_args[@]}"
-    if ! netns_wait_port "$SRV_UIP" $port; then
-        echo "did not answer: $(tail -1 "$bench_tmp/ponger-$be.log")" | tee "$bench_tmp/pp-$be-k" >"$bench_tmp/pp-$be-u"
-        netns_stop_server
-        continue
-    fi
-    in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --kernel "${pinger_args[@]}" >"$bench_tmp/pp-$be-k" 2>&1
-    # shellcheck disable=SC2046
-    in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" $(be_args "$be") --iface "$CLI_IF" \
-        --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${pinger_args[@]}" >"$bench_tmp/pp-$be-u" 2>&1
     netns_stop_server
+
+    for be in $backends; do
+        why=$(be_missing "$be")
+        if [ -n "$why" ]; then
+            echo "RESULT-NONE $why" | tee "$bench_tmp/pp-$be-k.$round" >"$bench_tmp/pp-$be-u.$round"
+            continue
+        fi
+        # shellcheck disable=SC2046
+        bench_server "ponger-$be" "$BENCH" ponger -p $port $(be_args "$be") --iface "$SRV_IF" --ip "$SRV_UIP/24" \
+            "${usnet_poll_args[@]}"
+        if ! netns_wait_port "$SRV_UIP" $port; then
+            echo "did not answer: $(tail -1 "$bench_tmp/ponger-$be.log")" | tee "$bench_tmp/pp-$be-k.$round" \
+                >"$bench_tmp/pp-$be-u.$round"
+            netns_stop_server
+            continue
+        fi
+        in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" --kernel "${pinger_args[@]}" >"$bench_tmp/pp-$be-k.$round" 2>&1
+        # shellcheck disable=SC2046
+        in_cli timeout $((secs + 20)) "$BENCH" pinger "$SRV_UIP" $(be_args "$be") --iface "$CLI_IF" \
+            --ip "$CLI_UIP/24" "${usnet_poll_args[@]}" "${pinger_args[@]}" >"$bench_tmp/pp-$be-u.$round" 2>&1
+        netns_stop_server
+    done
+done
+# pp_median NAME: $bench_tmp/NAME becomes the round of NAME.* with the
+# median rate (or the last round's output when none has a result).
+pp_median() {
+    local f pick
+    pick=$(for f in "$bench_tmp/$1".*; do
+        bench_result "$f" && echo "$r_rate $f"
+    done | sort -n | awk '{ a[NR] = $2 } END { if (NR) print a[int((NR + 1) / 2)] }')
+    [ -n "$pick" ] || pick="$bench_tmp/$1.$((rounds - 1))"
+    cp "$pick" "$bench_tmp/$1"
+}
+pp_median pp-kernel
+for be in $backends; do
+    pp_median "pp-$be-k"
+    pp_median "pp-$be-u"
 done
 
 # ---- 2. bulk over one connection ---------------------------------------------
@@ -206,7 +235,8 @@ done
 rm -f "$src_file"
 set_mtu 1500 2>/dev/null
 
-echo "backends: veth pair, server CPU 0, client CPU 1; ping-pong 32 connections x 1 byte, $secs s each;"
+echo "backends: veth pair, server CPU 0, client CPU 1; ping-pong 32 connections x 1 byte, $secs s each,"
+echo "          median of $rounds rounds taken in turns;"
 echo "bulk: kernel iperf3 -t $secs vs usnet-nc sending $mib MiB from a file in memory to usnet-nc writing to /dev/null"
 echo "      (less a 1-byte run's fixed costs), at MTU $BULK_MTUS; the veth's offloads off for usnet"
 bench_table_header
