@@ -59,8 +59,13 @@
  *    x86-64 reserves for x32 and never assigns to a 64-bit call.  A rewritten
  *    site that issues 3400..4095 or 8100..8191 runs trampoline code at that
  *    address (the fast path's code and table), which the hook cannot tell
- *    from a call; negative numbers and numbers from 8192 on fault as a call
- *    to an unmapped address would.
+ *    from a call.  Negative numbers and numbers from 8192 on send the site
+ *    to an address outside the trampoline; while the program leaves SIGSEGV
+ *    at its default action the hook's SIGSEGV handler finishes such a call
+ *    as Linux would (the low 32 bits' call when they name one below 512,
+ *    else -ENOSYS; such a call that ends in -ENOSYS reaches no handler); a
+ *    program with a SIGSEGV handler of its own gets the fault instead (and
+ *    so does one whose number is an address that is mapped executable).
  *  - Registers: a hooked call leaves every register the kernel keeps as it
  *    was, the arithmetic flags included (not in the child of a clone, vfork
  *    or fork, where they are undefined); rcx and r11 are clobbered, as the

@@ -165,10 +165,6 @@ static void rewrite_new_code(uintptr_t start, size_t len, int prot)
  * kernel kill the process on the next dispatched call. */
 #define SIGSYS_BIT (1UL << (SIGSYS - 1))
 
-struct k_sigaction {
-	unsigned long handler, flags, restorer, mask;
-};
-
 #define SIGKILL_STOP_BITS ((1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1)))
 
 /* rt_sigprocmask from the SIGSYS handler: the kernel restores the mask saved
@@ -288,6 +284,10 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 		/* the hook stack this runs on is freed by the entry */
 		return HOOK_ACT_EXIT;
 	case SYS_rt_sigaction:
+		if (sc->args[0] == SIGSEGV && hook_state.rewrite_on) {
+			r = hook_fault_sigaction(sc);
+			goto done;
+		}
 		if (!hook_state.sud_on)
 			break;
 		if (sc->args[0] == SIGSYS) {

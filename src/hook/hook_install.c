@@ -169,6 +169,7 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 			hook_log(0, why);
 		} else {
 			hook_state.rewrite_on = true;
+			hook_fault_install();
 			unsigned long t1 = now_us();
 			long n = hook_rewrite_all();
 			hook_log_dec(1, "system-call sites rewritten at start-up: ", n);

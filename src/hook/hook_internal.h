@@ -102,6 +102,14 @@ HOOK_HIDDEN void usnet_hook_sud_restorer(void);   /* SIGSYS handler's sa_restore
 HOOK_HIDDEN void usnet_hook_fast_issue(void);     /* `syscall; ret` for the page-0 fast path */
 HOOK_HIDDEN extern const char usnet_hook_raw_start[], usnet_hook_raw_end[];
 
+/* The kernel's struct sigaction (rt_sigaction with a sigsetsize of 8). */
+struct k_sigaction {
+	unsigned long handler, flags, restorer, mask;
+};
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
 /* --- hook_dispatch.c --- */
 struct hook_state {
 	struct usnet_hook_config cfg;
@@ -124,6 +132,7 @@ struct hook_state {
 	bool fast_allowed;      /* the page-0 fast path may be used (USNET_HOOK_FAST) */
 	bool site_cache_allowed; /* ... with the site cache (USNET_HOOK_FAST) */
 	bool page0_fast;        /* it is written and chain 1 leads to it */
+	bool segv_ours;         /* the SIGSEGV action is the hook's (hook_fault.c) */
 };
 HOOK_HIDDEN extern struct hook_state hook_state;
 
@@ -230,6 +239,12 @@ static inline bool hook_bitmap_test(uintptr_t insn)
 }
 /* Report a call into page 0 from a site that was not rewritten; never returns. */
 HOOK_HIDDEN void hook_report_stray_call(uintptr_t ret_addr) __attribute__((noreturn));
+
+/* --- hook_fault.c --- */
+/* Puts the hook's SIGSEGV handler in place if the action is the default. */
+HOOK_HIDDEN void hook_fault_install(void);
+/* rt_sigaction for SIGSEGV while page 0 is in use: the program's view. */
+HOOK_HIDDEN long hook_fault_sigaction(const struct usnet_syscall *sc);
 
 /* --- hook_maps.c --- */
 struct hook_mapping {

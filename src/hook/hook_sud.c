@@ -33,19 +33,10 @@
 #endif
 #define SYSCALL_DISPATCH_FILTER_BLOCK 1
 #define SYS_USER_DISPATCH_CODE 2   /* si_code of a dispatched call */
-#ifndef SA_RESTORER
-#define SA_RESTORER 0x04000000
-#endif
 
 __thread volatile char hook_sud_selector __attribute__((tls_model("initial-exec"))) =
 	SYSCALL_DISPATCH_FILTER_BLOCK;
 
-struct k_sigaction {
-	void *handler;
-	unsigned long flags;
-	void *restorer;
-	unsigned long mask;
-};
 
 int hook_sud_set(bool on)
 {
@@ -147,12 +138,12 @@ int hook_sud_enable(char *err, size_t errlen)
 {
 	struct hook_buf b = { err, 0, errlen };
 	struct k_sigaction sa;
-	sa.handler = (void *)sigsys_handler;
+	sa.handler = (unsigned long)sigsys_handler;
 	/* SA_NODEFER: a SIGSYS inside the handler (nested code) must not be
 	 * blocked, or the kernel kills the process; SA_ONSTACK: threads with
 	 * small stacks (Go) have an alternate stack for signals. */
 	sa.flags = SA_SIGINFO | SA_RESTORER | SA_NODEFER | SA_ONSTACK;
-	sa.restorer = (void *)usnet_hook_sud_restorer;
+	sa.restorer = (unsigned long)usnet_hook_sud_restorer;
 	sa.mask = 0;
 	long r = RAW4(SYS_rt_sigaction, SIGSYS, &sa, 0, 8);
 	if (r < 0) {

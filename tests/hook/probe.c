@@ -22,6 +22,11 @@
  *                                      unassigned call numbers: prints each result (must
  *                                      match the run without the hook)
  *   probe null-call                    calls a null function pointer (must be reported)
+ *   probe segv                         SIGSEGV's action as the program sees it, numbers
+ *                                      beyond the trampoline while it is the default,
+ *                                      the program's own handler catching a fault, and
+ *                                      at last a fault that kills (output and status
+ *                                      must match the run without the hook)
  *   probe stray NR                     `call *%rax` with rax = NR from code that was never
  *                                      a system call: the bytes of a rewritten site, but
  *                                      not one (must be reported)
@@ -36,6 +41,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -246,6 +252,65 @@ static long redzone_once(void)
 	return bad;
 }
 
+/* --- SIGSEGV: the program's own, and the hook's for numbers beyond the
+ * trampoline --- */
+static sigjmp_buf segv_jump;
+/* address 16, which the compiler must not see as a constant */
+static volatile char *volatile segv_addr = (volatile char *)16;
+static void segv_catch(int sig)
+{
+	(void)sig;
+	siglongjmp(segv_jump, 1);
+}
+
+static long inline_nr_fd(long nr, long fd)
+{
+	__asm__ volatile("syscall" : "+a"(nr) : "D"(fd) : "rcx", "r11", "memory");
+	return nr;
+}
+
+static long inline_nr(long nr)
+{
+	return inline_nr_fd(nr, -1);
+}
+
+static const char *segv_action(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGSEGV, NULL, &old))
+		return "error";
+	return old.sa_handler == SIG_DFL ? "default" : old.sa_handler == segv_catch ? "own" : "other";
+}
+
+static int segv_probe(void)
+{
+	printf("at start: %s\n", segv_action());
+	printf("call 100000: %s\n", inline_nr(100000) == -ENOSYS ? "ENOSYS" : "other");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = segv_catch;
+	if (sigaction(SIGSEGV, &sa, NULL))
+		die("sigaction");
+	printf("after setting a handler: %s\n", segv_action());
+	if (!sigsetjmp(segv_jump, 1)) {
+		*segv_addr = 1;
+		printf("a write to address 16 did not fault\n");
+	} else {
+		printf("the program's handler caught a fault\n");
+	}
+	struct sigaction old;
+	sa.sa_handler = SIG_DFL;
+	if (sigaction(SIGSEGV, &sa, &old))
+		die("sigaction");
+	printf("replaced: %s; now: %s\n", old.sa_handler == segv_catch ? "own" : "other", segv_action());
+	printf("call 8192: %s\n", inline_nr(8192) == -ENOSYS ? "ENOSYS" : "other");
+	printf("call -1: %s\n", inline_nr(-1) == -ENOSYS ? "ENOSYS" : "other");
+	fflush(stdout);
+	*segv_addr = 1;
+	printf("survived a fault with the default action\n");
+	return 0;
+}
+
 /* --- vector registers --- */
 int vector_check(long n);   /* probe_vector.c */
 int vector_rewrite_check(long n);
@@ -382,14 +447,21 @@ int main(int argc, char **argv)
 		 * fast path's (below 512), the entry's, and the limits of both
 		 * pages (include/usnet/hook.h) */
 		static const long unassigned[] = { 400, 423, 500, 511, 512, 517, 600, 1000, 2047, 2048,
-						   3399, 4096, 6000, 8000, 8099 };
+						   3399, 4096, 6000, 8000, 8099,
+						   /* beyond the trampoline: unmapped, and
+						    * non-canonical (hook_fault.c); Linux
+						    * takes the low 32 bits, so 1 << 40 and
+						    * 1 << 47 are read() (EBADF) */
+						   8192, 65536, 1L << 40, 1L << 47, -1 };
 		int enosys = 0;
 		for (size_t i = 0; i < sizeof unassigned / sizeof unassigned[0]; i++) {
+			/* fd -1: a number whose low 32 bits are 0 is read() */
 			long r = unassigned[i];
-			__asm__ volatile("syscall" : "+a"(r) : : "rcx", "r11", "memory");
+			__asm__ volatile("syscall" : "+a"(r) : "D"(-1L) : "rcx", "r11", "memory");
 			enosys += r == -ENOSYS;
 		}
 		printf("enosys %d\n", enosys);
+		printf("read(-1) by 1 << 40: %ld\n", inline_nr_fd(1L << 40, -1));
 	} else if (!strcmp(t, "sigmask")) {
 		return sigmask_check(n);
 	} else if (!strcmp(t, "stray")) {
@@ -398,6 +470,8 @@ int main(int argc, char **argv)
 				 "r11", "memory", "cc");
 		fprintf(stderr, "probe: survived a stray call into page 0 (returned %ld)\n", nr);
 		return 0;
+	} else if (!strcmp(t, "segv")) {
+		return segv_probe();
 	} else if (!strcmp(t, "null-call")) {
 		void (*volatile fn)(void) = NULL;
 		fn();

@@ -126,6 +126,19 @@ for mode in rewrite sud auto; do
     fi
 done
 
+# --- SIGSEGV: calls beyond the trampoline get Linux's answers, the
+# program's own handler and the default action behave as without the hook ---
+want=$( (timeout "$T" "$PROBE" segv 2>/dev/null; echo "status $?") 2>/dev/null)
+for mode in rewrite sud auto; do
+    name=hook-$mode-segv
+    got=$( (USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" segv 2>/dev/null; echo "status $?") 2>/dev/null)
+    if [ "$got" = "$want" ] && [ "${want##*status }" = 139 ]; then
+        pass "$name"
+    else
+        fail "$name" "'$(echo $got)' differs from '$(echo $want)' (status 139 wanted)"
+    fi
+done
+
 # --- the same routes through the pure pass-through fast path (no tracer
 # callbacks: the entry issues the call itself); the probe checks itself ---
 for mode in rewrite sud auto; do
