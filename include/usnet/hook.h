@@ -171,6 +171,14 @@ const char *usnet_hook_mode_name(void);
  * dispatched. */
 long usnet_hook_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
+/* Whether the program's memory [p, p+n) can be read (write = 0) or written
+ * (write = 1): 0, or -EFAULT, as the kernel answers a bad pointer.  It
+ * probes one byte per page (a write probe adds 0 atomically, so the memory
+ * keeps its contents), through the hook's SIGSEGV handler; while the
+ * program has a SIGSEGV handler of its own it checks nothing and returns 0.
+ * n = 0 always passes. */
+int usnet_hook_user_check(const void *p, size_t n, int write);
+
 /* Call fn(arg) with the full extended register state saved and restored
  * around it (XSAVE with the XCR0 mask); returns fn's result. */
 long usnet_hook_call_saved(long (*fn)(void *), void *arg);

@@ -284,7 +284,7 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 		/* the hook stack this runs on is freed by the entry */
 		return HOOK_ACT_EXIT;
 	case SYS_rt_sigaction:
-		if (sc->args[0] == SIGSEGV && hook_state.rewrite_on) {
+		if (sc->args[0] == SIGSEGV && hook_state.segv_managed) {
 			r = hook_fault_sigaction(sc);
 			goto done;
 		}

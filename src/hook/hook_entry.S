@@ -452,6 +452,28 @@ usnet_hook_sud_restorer:
 	ud2
 	.size usnet_hook_sud_restorer, .-usnet_hook_sud_restorer
 
+/* Probes of the program's memory for usnet_hook_user_check (hook_fault.c):
+ * long hook_probe_read(const void *p) / hook_probe_write(void *p): 0, or
+ * -EFAULT when the access faults (the SIGSEGV handler resumes at
+ * hook_probe_fixup).  The write probe adds 0 atomically: the byte keeps its
+ * value whatever other threads do. */
+	.globl hook_probe_read, hook_probe_write, hook_probe_read_insn, hook_probe_write_insn, hook_probe_fixup
+	.hidden hook_probe_read, hook_probe_write, hook_probe_read_insn, hook_probe_write_insn, hook_probe_fixup
+	.p2align 4
+hook_probe_read:
+	xor %eax, %eax
+hook_probe_read_insn:
+	movb (%rdi), %cl
+	ret
+hook_probe_write:
+	xor %eax, %eax
+hook_probe_write_insn:
+	lock addb $0, (%rdi)
+	ret
+hook_probe_fixup:
+	mov $-14, %rax	/* -EFAULT */
+	ret
+
 /* struct hook_fast: read by the dispatcher's fast path (hook_internal.h). */
 	.globl usnet_hook_fast
 	.hidden usnet_hook_fast

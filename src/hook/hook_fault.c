@@ -16,6 +16,11 @@
  * call: rax = -ENOSYS, back after the site.  Any other fault puts the default action back and returns: the
  * instruction faults again and the program dies of it as it would have.
  *
+ * The same handler lets usnet_hook_user_check() probe the program's memory
+ * (a load, or a locked add of 0, per page) the way the kernel checks a user
+ * pointer: a probe that faults returns -EFAULT.  Without the handler in
+ * place (the program has its own) the check passes everything.
+ *
  * The program's view of SIGSEGV stays its own (hook_fault_sigaction, from
  * the dispatcher): reading the action gives SIG_DFL while the hook's handler
  * is in place; setting a handler (or SIG_IGN) replaces the hook's, and
@@ -54,6 +59,11 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
 	uintptr_t rip = (uintptr_t)g[REG_RIP], rax = (uintptr_t)g[REG_RAX], rsp = (uintptr_t)g[REG_RSP];
+	if (rip == (uintptr_t)hook_probe_read_insn || rip == (uintptr_t)hook_probe_write_insn) {
+		/* usnet_hook_user_check's probe: -EFAULT */
+		g[REG_RIP] = (greg_t)(uintptr_t)hook_probe_fixup;
+		return;
+	}
 	uintptr_t ret;
 	if (rip == rax && hook_user_read(&ret, (const void *)rsp, sizeof ret) && hook_bitmap_test(ret - 2)) {
 		/* the call went to address rax, its return address pushed */
@@ -95,6 +105,7 @@ static long put_handler(void)
 
 void hook_fault_install(void)
 {
+	hook_state.segv_managed = true;
 	struct k_sigaction old;
 	if (RAW4(SYS_rt_sigaction, SIGSEGV, 0, &old, 8) == 0 && old.handler == K_SIG_DFL)
 		put_handler();
@@ -126,4 +137,21 @@ long hook_fault_sigaction(const struct usnet_syscall *sc)
 	if (r == 0 && uact && act.handler == K_SIG_DFL)
 		put_handler();
 	return r;
+}
+
+int usnet_hook_user_check(const void *p, size_t n, int write)
+{
+	if (n == 0 || !hook_state.segv_ours)
+		return 0;
+	uintptr_t a = (uintptr_t)p, end = a + n - 1;
+	if (end < a)
+		return -EFAULT;
+	for (;;) {   /* a byte of each page, p's through end's */
+		long r = write ? hook_probe_write((void *)a) : hook_probe_read((const void *)a);
+		if (r)
+			return (int)r;
+		if ((a >> 12) == (end >> 12))
+			return 0;
+		a = (a | 4095) + 1;
+	}
 }

@@ -169,7 +169,6 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 			hook_log(0, why);
 		} else {
 			hook_state.rewrite_on = true;
-			hook_fault_install();
 			unsigned long t1 = now_us();
 			long n = hook_rewrite_all();
 			hook_log_dec(1, "system-call sites rewritten at start-up: ", n);
@@ -194,6 +193,8 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 			hook_log_dec(1, "the page-0 fast path is off: mprotect of page 0 failed with ", r);
 		hook_log(1, hook_state.page0_fast ? "page-0 fast path on" : "page-0 fast path off");
 	}
+	/* calls beyond the trampoline, and usnet_hook_user_check */
+	hook_fault_install();
 	hook_state.installed = true;
 	mode_name = hook_state.rewrite_on ? (hook_state.sud_on ? "rewrite+sud" : "rewrite") : "sud";
 	return 0;

@@ -132,6 +132,7 @@ struct hook_state {
 	bool fast_allowed;      /* the page-0 fast path may be used (USNET_HOOK_FAST) */
 	bool site_cache_allowed; /* ... with the site cache (USNET_HOOK_FAST) */
 	bool page0_fast;        /* it is written and chain 1 leads to it */
+	bool segv_managed;      /* rt_sigaction(SIGSEGV) goes to hook_fault.c */
 	bool segv_ours;         /* the SIGSEGV action is the hook's (hook_fault.c) */
 };
 HOOK_HIDDEN extern struct hook_state hook_state;
@@ -241,6 +242,9 @@ static inline bool hook_bitmap_test(uintptr_t insn)
 HOOK_HIDDEN void hook_report_stray_call(uintptr_t ret_addr) __attribute__((noreturn));
 
 /* --- hook_fault.c --- */
+HOOK_HIDDEN long hook_probe_read(const void *p);
+HOOK_HIDDEN long hook_probe_write(void *p);
+HOOK_HIDDEN extern const char hook_probe_read_insn[], hook_probe_write_insn[], hook_probe_fixup[];
 /* Puts the hook's SIGSEGV handler in place if the action is the default. */
 HOOK_HIDDEN void hook_fault_install(void);
 /* rt_sigaction for SIGSEGV while page 0 is in use: the program's view. */

@@ -115,7 +115,10 @@ long vsock_dispatch(struct usnet_syscall *sc)
 			return -EINVAL;     /* a socket cannot be sendfile's source */
 		return USNET_HOOK_PASS;
 	}
-	long r = sock_call(fd, s, nr, a);
+	/* bad pointers get EFAULT here, not a crash in the provider */
+	long r = vsock_user_args_check(nr, a);
+	if (r == 0)
+		r = sock_call(fd, s, nr, a);
 	if (r == USNET_PROVIDER_HANDOVER)   /* a datagram to an address that is not the provider's */
 		return vsock_handover(fd, s);
 	return r;

@@ -228,6 +228,10 @@ static inline short vsock_poll_revents(uint32_t ev, short want)
 	return r;
 }
 
+/* The program's pointers in socket call NR with arguments A: 0, or -EFAULT
+ * for one the call would read or write that cannot be (user_args.c). */
+int vsock_user_args_check(long nr, const long *a);
+
 /* Statistics file for `usnet stat` (stat.c). */
 void vsock_stat_publish(void);
 void vsock_stat_remove(void);

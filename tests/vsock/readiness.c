@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -535,6 +536,54 @@ static void t_peek_fionread(void)
 	close(c); close(s);
 }
 
+/* Bad pointers get EFAULT, as on the kernel, and the data stays intact. */
+static int err_of(long r)
+{
+	return r < 0 ? errno : 0;
+}
+
+static void t_efault(void)
+{
+	int c, s;
+	pair(&c, &s);
+	send(c, "hello", 5, 0);
+	settle();
+	/* unmapped in every process (page 0 is readable under the hook) */
+	void *bad = (void *)(1UL << 46);
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	int one = 1;
+	SAY("send=%d", err_of(send(c, bad, 5, 0)));
+	SAY(" write=%d", err_of(write(c, bad, 5)));
+	SAY(" sendto_addr=%d", err_of(sendto(c, "x", 1, 0, bad, sizeof a)));
+	SAY(" recv=%d", err_of(recv(s, bad, 5, 0)));
+	SAY(" read=%d", err_of(read(s, bad, 5)));
+	struct iovec iov = { bad, 5 };
+	SAY(" readv=%d", err_of(readv(s, &iov, 1)));
+	SAY(" writev=%d", err_of(writev(c, &iov, 1)));
+	SAY(" readv_array=%d", err_of(readv(s, bad, 1)));
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	SAY(" recvmsg=%d", err_of(recvmsg(s, &m, 0)));
+	SAY(" sendmsg_hdr=%d", err_of(sendmsg(c, bad, 0)));
+	SAY(" getsockname=%d", err_of(getsockname(s, bad, &len)));
+	SAY(" getsockname_len=%d", err_of(getsockname(s, (struct sockaddr *)&a, bad)));
+	SAY(" setsockopt=%d", err_of(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, bad, sizeof one)));
+	len = sizeof one;
+	SAY(" getsockopt=%d", err_of(getsockopt(s, SOL_SOCKET, SO_TYPE, bad, &len)));
+	SAY(" fionread=%d", err_of(ioctl(s, FIONREAD, bad)));
+	int u = socket(AF_INET, SOCK_STREAM, 0);
+	SAY(" bind=%d", err_of(bind(u, bad, sizeof a)));
+	SAY(" connect=%d", err_of(connect(u, bad, sizeof a)));
+	close(u);
+	char b[8] = "";
+	ssize_t r = recv(s, b, sizeof b - 1, 0);
+	SAY(" then recv=%zd:%s", r, b);
+	close(c); close(s);
+}
+
 static void *send_later(void *arg)
 {
 	struct later *l = arg;
@@ -830,6 +879,7 @@ static const struct test tests[] = {
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
+	{ "efault", t_efault },
 };
 
 int main(int argc, char **argv)
