@@ -70,15 +70,20 @@ long vsock_dispatch(struct usnet_syscall *sc)
 	case SYS_poll:
 	case SYS_ppoll:
 	case SYS_select:
-	case SYS_pselect6:
-		return vsock_poll_call(sc);
+	case SYS_pselect6: {
+		long r = vsock_user_args_check(nr, a);
+		return r ? r : vsock_poll_call(sc);
+	}
 	case SYS_epoll_create:
 	case SYS_epoll_create1:
+		return vsock_epoll_call(sc);
 	case SYS_epoll_ctl:
 	case SYS_epoll_wait:
 	case SYS_epoll_pwait:
-	case SYS_epoll_pwait2:
-		return vsock_epoll_call(sc);
+	case SYS_epoll_pwait2: {
+		long r = vsock_user_args_check(nr, a);
+		return r ? r : vsock_epoll_call(sc);
+	}
 	case SYS_close_range:
 		if (!in_vm_child())
 			vsock_close_range((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);

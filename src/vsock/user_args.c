@@ -2,7 +2,8 @@
  * usnet switch — the program's pointers in a socket call, checked before a
  * provider is given them.  Linux answers a bad pointer with EFAULT; a
  * provider would read or write through it and the program would die of
- * SIGSEGV instead.  What the call takes is probed one byte per page
+ * SIGSEGV instead (and so would the switch, which reads the poll, select
+ * and epoll arrays itself).  What the call takes is probed one byte per page
  * (usnet_hook_user_check): data to send, socket addresses (at most 128
  * bytes: a longer one is the call's EINVAL), iovec and msghdr arrays.  What
  * the call fills in is probed at its first byte only (a write probe), since
@@ -13,7 +14,10 @@
  */
 #include <errno.h>
 #include <linux/sockios.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -87,9 +91,68 @@ static int chk_mmsg(const struct mmsghdr *v, unsigned n, int recv)
 	return r;
 }
 
+/* An array the call reads and writes back (pollfd, fd_set). */
+static int chk_inout(void *p, size_t n)
+{
+	if (!p || !n)
+		return 0;
+	int r = chk(p, n, RD);
+	return r ? r : chk(p, n, WR);
+}
+
+static int chk_sigmask(const void *mask, size_t size)
+{
+	return mask && size == 8 ? chk(mask, 8, RD) : 0;   /* another size: the call's EINVAL */
+}
+
+static int chk_fdsets(long nfds, long *sets)
+{
+	if (nfds <= 0 || nfds > 1 << 20)
+		return 0;
+	size_t bytes = (size_t)(nfds + 63) / 64 * 8;
+	int r = 0;
+	for (int i = 0; r == 0 && i < 3; i++)
+		r = chk_inout((void *)sets[i], bytes);
+	return r;
+}
+
 int vsock_user_args_check(long nr, const long *a)
 {
 	switch (nr) {
+	case SYS_poll:
+	case SYS_ppoll: {
+		int r = (unsigned long)a[1] <= 1 << 20 ? chk_inout((void *)a[0], (size_t)a[1] * sizeof(struct pollfd)) : 0;
+		if (r == 0 && nr == SYS_ppoll && a[2])
+			r = chk((const void *)a[2], 16, RD);
+		if (r == 0 && nr == SYS_ppoll)
+			r = chk_sigmask((const void *)a[3], (size_t)a[4]);
+		return r;
+	}
+	case SYS_select:
+	case SYS_pselect6: {
+		long sets[3] = { a[1], a[2], a[3] };
+		int r = chk_fdsets(a[0], sets);
+		if (r == 0 && a[4])   /* select writes back the time left */
+			r = nr == SYS_select ? chk_inout((void *)a[4], 16) : chk((const void *)a[4], 16, RD);
+		if (r == 0 && nr == SYS_pselect6 && a[5]) {
+			r = chk((const void *)a[5], 16, RD);
+			if (r == 0)
+				r = chk_sigmask(((const void *const *)a[5])[0], ((const size_t *)a[5])[1]);
+		}
+		return r;
+	}
+	case SYS_epoll_ctl:
+		return a[1] != EPOLL_CTL_DEL && a[3] ? chk((const void *)a[3], sizeof(struct epoll_event), RD) : 0;
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+	case SYS_epoll_pwait2: {
+		int r = a[2] > 0 && a[2] <= 1 << 20 ? chk((void *)a[1], (size_t)a[2] * sizeof(struct epoll_event), WR) : 0;
+		if (r == 0 && nr == SYS_epoll_pwait2 && a[3])
+			r = chk((const void *)a[3], 16, RD);
+		if (r == 0 && nr != SYS_epoll_wait)
+			r = chk_sigmask((const void *)a[4], (size_t)a[5]);
+		return r;
+	}
 	case SYS_read:
 	case SYS_recvfrom: {
 		int r = chk((void *)a[1], (size_t)a[2], WR);

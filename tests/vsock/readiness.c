@@ -574,6 +574,15 @@ static void t_efault(void)
 	len = sizeof one;
 	SAY(" getsockopt=%d", err_of(getsockopt(s, SOL_SOCKET, SO_TYPE, bad, &len)));
 	SAY(" fionread=%d", err_of(ioctl(s, FIONREAD, bad)));
+	int ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+	SAY(" epoll_ctl=%d", err_of(epoll_ctl(ep, EPOLL_CTL_MOD, s, bad)));
+	SAY(" epoll_wait=%d", err_of(epoll_wait(ep, bad, 1, 0)));   /* s is readable */
+	close(ep);
+	SAY(" poll=%d", err_of(poll(bad, 1, 0)));
+	struct timeval tv0 = { 0, 0 };
+	SAY(" select=%d", err_of(select(s + 1, bad, NULL, NULL, &tv0)));
 	int u = socket(AF_INET, SOCK_STREAM, 0);
 	SAY(" bind=%d", err_of(bind(u, bad, sizeof a)));
 	SAY(" connect=%d", err_of(connect(u, bad, sizeof a)));
