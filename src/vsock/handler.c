@@ -69,7 +69,8 @@ static void note_sigaction(const struct usnet_syscall *sc)
 {
 	long sig = sc->args[0];
 	const struct k_sigaction_view *act = (const void *)sc->args[1];
-	if (!act || sig <= 0 || sig >= NSIG_TRACKED)
+	/* a bad act is the kernel's EFAULT, not a crash here */
+	if (!act || sig <= 0 || sig >= NSIG_TRACKED || usnet_hook_user_check(act, sizeof *act, 0))
 		return;
 	/* SIG_DFL (0) and SIG_IGN (1) run no handler. */
 	unsigned char now = act->handler > 1 && !(act->flags & K_SA_RESTART);

@@ -6,12 +6,17 @@
  *   - after_pass sees the result; usnet_hook_mode_name() names the mode;
  *   - usnet_hook_call_saved() returns the function's result;
  *   - the program's own inline syscall is hooked although the hook lives in
- *     the same binary.
+ *     the same binary;
+ *   - usnet_hook_user_check() tells readable, writable and unmapped memory
+ *     apart (and, once the program has a SIGSEGV handler, checks nothing).
  * Usage: api_probe auto|rewrite|sud; prints "api ok" and exits 0.
  * Built with -mgeneral-regs-only: the handler runs on the pass-through path.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -76,6 +81,23 @@ int main(int argc, char **argv)
 	long x = 21;
 	if (usnet_hook_call_saved(times_two, &x) != 42)
 		return fail("usnet_hook_call_saved");
+	/* a writable page, a read-only one after it, then nothing */
+	char *m = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || mprotect(m + 4096, 4096, PROT_READ) || munmap(m + 8192, 4096))
+		return fail("mmap");
+	m[100] = 7;
+	if (usnet_hook_user_check(m, 8192, 0) || usnet_hook_user_check(m + 10, 4000, 1) || m[100] != 7 ||
+	    usnet_hook_user_check(m + 8192, 0, 0))
+		return fail("usnet_hook_user_check refused good memory");
+	if (usnet_hook_user_check(m + 4096, 1, 1) != -EFAULT || usnet_hook_user_check(m + 4000, 8192, 0) != -EFAULT ||
+	    usnet_hook_user_check((void *)(1UL << 46), 1, 0) != -EFAULT ||
+	    usnet_hook_user_check(m, ~(size_t)0, 0) != -EFAULT)
+		return fail("usnet_hook_user_check passed bad memory");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGSEGV, &sa, NULL) || usnet_hook_user_check(m + 8192, 1, 0) != 0)
+		return fail("usnet_hook_user_check with the program's own SIGSEGV action");
 	printf("api ok\n");
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
@@ -583,6 +584,7 @@ static void t_efault(void)
 	SAY(" poll=%d", err_of(poll(bad, 1, 0)));
 	struct timeval tv0 = { 0, 0 };
 	SAY(" select=%d", err_of(select(s + 1, bad, NULL, NULL, &tv0)));
+	SAY(" rt_sigaction=%d", err_of(syscall(SYS_rt_sigaction, SIGUSR2, bad, NULL, 8)));
 	int u = socket(AF_INET, SOCK_STREAM, 0);
 	SAY(" bind=%d", err_of(bind(u, bad, sizeof a)));
 	SAY(" connect=%d", err_of(connect(u, bad, sizeof a)));
