@@ -668,20 +668,33 @@ static int afx_open_queue(struct afx_netif *x, struct afx_queue *q, const char *
 		.fill_size = half, .comp_size = half, .frame_size = x->frame_size,
 		.frame_headroom = 0, .flags = 0,
 	};
-	int r = xsk_umem__create(&q->umem, q->area, q->area_len, &q->fill, &q->comp, &uc);
-	if (r) {
-		q->umem = NULL;
-		if (r == -EPERM || r == -EACCES)
-			return netif_err(err, errlen, EPERM, "afxdp: need root (CAP_NET_RAW, CAP_IPC_LOCK) to register UMEM");
-		return netif_err(err, errlen, -r, "afxdp: cannot register UMEM: %s", strerror(-r));
-	}
 	struct xsk_socket_config sc = {
 		.rx_size = half, .tx_size = half,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.xdp_flags = 0,
 		.bind_flags = (uint16_t)(bind_flags | XDP_USE_NEED_WAKEUP),
 	};
-	r = xsk_socket__create(&q->xsk, ifname, qi, q->umem, &q->rx, &q->tx, &sc);
+	int r;
+	/* EBUSY: the queue still holds the socket of a process that is
+	 * exiting (the kernel lets go of it when the last fd closes); give it
+	 * up to a second, with a fresh UMEM each try. */
+	for (int tries = 0;; tries++) {
+		r = xsk_umem__create(&q->umem, q->area, q->area_len, &q->fill, &q->comp, &uc);
+		if (r) {
+			q->umem = NULL;
+			if (r == -EPERM || r == -EACCES)
+				return netif_err(err, errlen, EPERM,
+						 "afxdp: need root (CAP_NET_RAW, CAP_IPC_LOCK) to register UMEM");
+			return netif_err(err, errlen, -r, "afxdp: cannot register UMEM: %s", strerror(-r));
+		}
+		r = xsk_socket__create(&q->xsk, ifname, qi, q->umem, &q->rx, &q->tx, &sc);
+		if (r != -EBUSY || tries == 50)
+			break;
+		q->xsk = NULL;
+		xsk_umem__delete(q->umem);
+		q->umem = NULL;
+		usleep(20000);
+	}
 	if (r) {
 		q->xsk = NULL;
 		if (r == -EOPNOTSUPP && (bind_flags & XDP_ZEROCOPY))
