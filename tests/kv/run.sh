@@ -258,7 +258,8 @@ result bench-kv-kernel check_bench_kv
 # The same workload in the Redis protocol against a real redis-server: every
 # item stored (DBSIZE), the values as the client wrote them, no errors.
 check_bench_kv_redis() {
-    local port=$((kv_port + 7)) pid rc
+    local port pid rc
+    port=$(free_port)   # its own: kv_port + 7 may be an ephemeral port in use
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
     pid=$!
     for _ in $(seq 50); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
