@@ -372,7 +372,9 @@ test_udp() {
 	bg_start srv timeout 30 ip netns exec "$KNS" python3 "$KPEER" udp-echo "$KIP" 6002 \
 		>"$work/udp2.kout" 2>"$work/udp2.kerr"
 	wait_kernel_port udp 6002
-	out=$(echo hello-from-usnet | timeout 30 ip netns exec "$UNS" "$NC" -u -q 1 "${NCDEV[@]}" \
+	# -q 3: the datagram waits for ARP, whose request is retried after 1 s
+	# and 2 s; with -q 1 a lost first request would end the session first
+	out=$(echo hello-from-usnet | timeout 30 ip netns exec "$UNS" "$NC" -u -q 3 "${NCDEV[@]}" \
 		--ip "$UIP/24" "$KIP" 6002 2>"$work/udp2.err"); rc=$?
 	wait "$srv"
 	if [ "$rc" != 0 ]; then
