@@ -24,6 +24,21 @@ expect() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi
 }
 
+# expect_goals NAME PATTERN...: report_goals of $ROWS has a line matching
+# each pattern.
+expect_goals() {
+    local name=$1 goals p
+    shift
+    goals=$(report_goals "$ROWS")
+    for p in "$@"; do
+        if ! grep -q "$p" <<<"$goals"; then
+            fail "$name" "no goal line matches '$p': $(tr '\n' ' ' <<<"$goals" | cut -c1-400)"
+            return
+        fi
+    done
+    pass "$name"
+}
+
 # ---- ping-pong rows: long variant, failed row ---------------------------------
 : >"$ROWS"
 rows_from_tsv $S/pingpong.tsv src "pp"
@@ -65,14 +80,9 @@ expect ratio_apps_own_baseline "2.00 0.50" "$(field 'memcached under usnet run .
 expect parse_apps_failed "did not start: no tap" "$(field 'run .tap' 8)"
 expect ratio_redis_sections "1.62" "$(rows_ratios "$ROWS" | awk -F'\t' '$1 == "redis SET" && $3 != "kernel" { print $11 }')"
 
-goals=$(report_goals "$ROWS")
-if grep -q 'usnet-kv on usnet .*0.86×.*not met' <<<"$goals" &&
-   grep -q 'memcached -t 1 under usnet run (best: afxdp, kernel client).*2.00×.*met' <<<"$goals" &&
-   grep -q 'ping-pong p99.*not measured' <<<"$goals"; then
-    pass report_goals
-else
-    fail report_goals "$(tr '\n' ' ' <<<"$goals" | cut -c1-300)"
-fi
+expect_goals report_goals 'usnet-kv on usnet .*0.86×.*not met' \
+    'memcached -t 1 under usnet run (best: afxdp, kernel client).*2.00×.*met' \
+    'ping-pong p99.*not measured'
 
 # ---- bench/backends: ping-pong per backend, bulk rows in Gb/s --------------
 : >"$ROWS"
@@ -83,14 +93,9 @@ expect parse_backends_units "req/s Gb/s" "$(field 'afxdp. both sides' 5) $(field
 expect ratio_backends_bulk "0.40 0.25 0.90 0.50" \
     "$(rows_ratios "$ROWS" | awk -F'\t' '$2 ~ /^usnet-nc/ { printf "%s%s", sep, $11; sep = " " }')"
 expect parse_backends_missing "built without DPDK (Debian: libdpdk-dev)" "$(field 'dpdk' 8)"
-goals=$(report_goals "$ROWS")
-if grep -q 'usnet on both sides over afxdp.*4.50×.*: met' <<<"$goals" &&
-   grep -q 'usnet server over afxdp + kernel client.*1.20×.*not met' <<<"$goals" &&
-   grep -q 'bulk over one connection (best: afxdp, MTU 3500).*0.90×.*not met' <<<"$goals"; then
-    pass report_goals_backends
-else
-    fail report_goals_backends "$(tr '\n' ' ' <<<"$goals" | cut -c1-400)"
-fi
+expect_goals report_goals_backends 'usnet on both sides over afxdp.*4.50×.*: met' \
+    'usnet server over afxdp + kernel client.*1.20×.*not met' \
+    'bulk over one connection (best: afxdp, MTU 3500).*0.90×.*not met'
 
 # ---- bench/apps with a usnet client too: its rows get their own section and
 # baseline, and the goal takes the better of the two set-ups ---------------
@@ -99,22 +104,15 @@ rows_from_tsv $S/apps_clients.tsv apps
 expect apps_client_sections "memcached workload|memcached workload, client on usnet|redis, usnet client" \
     "$(cut -f1 "$ROWS" | sort -u | paste -sd'|')"
 expect ratio_apps_client "1.50 2.40 2.40" "$(rows_ratios "$ROWS" | awk -F'\t' '$2 ~ /afxdp/ { printf "%s%s", (n++ ? " " : ""), $11 }')"
-if report_goals "$ROWS" | grep -q 'memcached -t 1 under usnet run (best: afxdp, client on usnet).*2.40×.*: met' &&
-   report_goals "$ROWS" | grep -q 'redis-server under usnet run (best: afxdp, 10% SET / 90% GET from a client on usnet).*2.40×.*: met'; then
-    pass report_goals_apps_client
-else
-    fail report_goals_apps_client "$(report_goals "$ROWS" | grep 'under usnet run' | tr '\n' ' ')"
-fi
+expect_goals report_goals_apps_client \
+    'memcached -t 1 under usnet run (best: afxdp, client on usnet).*2.40×.*: met' \
+    'redis-server under usnet run (best: afxdp, 10% SET / 90% GET from a client on usnet).*2.40×.*: met'
 
 # ---- bench/kv with the client on usnet too: usnet-kv's goal is against the
 # memcached row driven by the same client -------------------------------------
 : >"$ROWS"
 rows_from_tsv $S/kv_clients.tsv kv "memcached workload"
-if report_goals "$ROWS" | grep -q 'usnet-kv on usnet vs memcached -t 1 on the kernel, same client.*4.09×.*: met'; then
-    pass report_goals_kv_same_client
-else
-    fail report_goals_kv_same_client "$(report_goals "$ROWS" | grep usnet-kv)"
-fi
+expect_goals report_goals_kv_same_client 'usnet-kv on usnet vs memcached -t 1 on the kernel, same client.*4.09×.*: met'
 
 # ---- the hook table: every row, each ratio against its own native row -----
 : >"$ROWS"
