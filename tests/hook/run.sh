@@ -139,20 +139,28 @@ for mode in rewrite sud auto; do
     fi
 done
 
+# probe_self NAME FAST MODE ARGS...: the probe, which checks itself, under
+# the preloaded hook (USNET_HOOK_FAST=FAST, "" for the default); exit 0 or
+# 77 (not on this CPU) passes.
+probe_self() {
+    local name=$1 fast=$2 mode=$3 out rc
+    shift 3
+    out=$(USNET_HOOK_FAST=$fast USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" "$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then
+        pass "$name"
+    else
+        fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
+    fi
+}
+
 # --- the same routes through the pure pass-through fast path (no tracer
 # callbacks: the entry issues the call itself); the probe checks itself ---
 for mode in rewrite sud auto; do
     for t in "signals 20" "redzone 100" "vector 100" "vector-rewrite 20" "threads 4 100" \
              "clone-vm 50" "vfork-exec 10" "spawn 10" "fork 10" "jit-wx 10" "sigmask 10"; do
         set -- $t
-        name=hook-$mode-fast-$1
-        out=$(USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" "$@" 2>&1)
-        rc=$?
-        if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then
-            pass "$name"
-        else
-            fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
-        fi
+        probe_self "hook-$mode-fast-$1" "" "$mode" "$@"
     done
 done
 
@@ -166,14 +174,7 @@ for mode in rewrite auto; do
         set -- $t
         fast=$1
         shift
-        name=hook-$mode-fast-$fast-$1
-        out=$(USNET_HOOK_FAST=$fast USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB timeout "$T" "$PROBE" "$@" 2>&1)
-        rc=$?
-        if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then
-            pass "$name"
-        else
-            fail "$name" "status $rc: $(echo "$out" | head -c 200 | tr '\n' ' ')"
-        fi
+        probe_self "hook-$mode-fast-$fast-$1" "$fast" "$mode" "$@"
     done
 done
 
