@@ -174,14 +174,18 @@ nc_args() {
 # The bytes to send come from a file in memory and the received ones go to
 # /dev/null (a pipe from head or into wc would cost each side as much as the
 # transfer); the server's -v line says how many bytes it received.
-src_file=$(mktemp /dev/shm/usnet-bench-bulk.XXXXXX)
-trap 'rm -f "$src_file"; netns_cleanup' EXIT
-# nc_once BACKEND BYTES MTU: one usnet-nc transfer of BYTES; prints the
+bytes=$((mib * 1048576))
+src_one=$(mktemp /dev/shm/usnet-bench-bulk.XXXXXX)
+src_all=$(mktemp /dev/shm/usnet-bench-bulk.XXXXXX)
+trap 'rm -f "$src_one" "$src_all"; netns_cleanup' EXIT
+head -c 1 /dev/zero >"$src_one"
+head -c "$bytes" /dev/zero >"$src_all"
+# nc_once BACKEND FILE MTU: one usnet-nc transfer of FILE's bytes; prints the
 # seconds it took end to end (client start to connection closed), or
 # "error: why".
 nc_once() {
-    local be=$1 n=$2 start end got pid
-    head -c "$n" /dev/zero >"$src_file"
+    local be=$1 n start end got pid
+    n=$(stat -c %s "$2")
     # shellcheck disable=SC2046
     netns_server "$bench_tmp/nc-$be.log" bash -c "exec $NC -l -v $(nc_args "$be" "$SRV_IF" "$SRV_UIP" "$3") \
         0.0.0.0 $((port + 2)) >/dev/null"
@@ -190,7 +194,7 @@ nc_once() {
     start=$(date +%s.%N)
     # shellcheck disable=SC2046
     if ! ip netns exec "$CLI_NS" taskset -c 1 timeout 120 "$NC" $(nc_args "$be" "$CLI_IF" "$CLI_UIP" "$3") \
-        -w 10 "$SRV_UIP" $((port + 2)) <"$src_file" >/dev/null 2>"$bench_tmp/nc-$be.err"; then
+        -w 10 "$SRV_UIP" $((port + 2)) <"$2" >/dev/null 2>"$bench_tmp/nc-$be.err"; then
         echo "error: usnet-nc: $(tail -1 "$bench_tmp/nc-$be.err")"
         netns_stop_server
         return
@@ -205,7 +209,6 @@ nc_once() {
     fi
     awk -v s="$start" -v e="$end" 'BEGIN { printf "%.6f", e - s }'
 }
-bytes=$((mib * 1048576))
 for mtu in $BULK_MTUS; do
     if ! set_mtu "$mtu" 2>/dev/null; then
         echo "$mtu|kernel-tx-on||the veth refused MTU $mtu" >>"$bulk_lines"
@@ -224,15 +227,15 @@ for mtu in $BULK_MTUS; do
         if [ -n "$why" ]; then echo "$mtu|$be||$why" >>"$bulk_lines"; continue; fi
         # the fixed costs (start-up, handshake, close) measured with one byte
         # are taken off the big transfer's time
-        t1=$(nc_once "$be" 1 "$mtu")
-        tn=$(nc_once "$be" "$bytes" "$mtu")
+        t1=$(nc_once "$be" "$src_one" "$mtu")
+        tn=$(nc_once "$be" "$src_all" "$mtu")
         case "$t1 $tn" in
         *error:*) echo "$mtu|$be||$(grep -o 'error: .*' <<<"$t1 $tn" | head -1 | cut -c8-)" >>"$bulk_lines" ;;
         *) echo "$mtu|$be|$(awk -v b="$bytes" -v a="$t1" -v t="$tn" 'BEGIN { d = t - a; if (d <= 0) d = t; printf "%.2f", b * 8 / d / 1e9 }')|" >>"$bulk_lines" ;;
         esac
     done
 done
-rm -f "$src_file"
+rm -f "$src_one" "$src_all"
 set_mtu 1500 2>/dev/null
 
 echo "backends: veth pair, server CPU 0, client CPU 1; ping-pong 32 connections x 1 byte, $secs s each,"
