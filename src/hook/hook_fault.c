@@ -13,8 +13,9 @@
  * rax, a fault on the `call *%rax` of a rewritten site itself), goes on
  * into the trampoline at the low 32 bits' number when that is a 64-bit call
  * (below 512), and is otherwise finished as the kernel finishes an unknown
- * call: rax = -ENOSYS, back after the site.  Any other fault puts the default action back and returns: the
- * instruction faults again and the program dies of it as it would have.
+ * call: rax = -ENOSYS, back after the site.  Any other fault puts the
+ * default action back and returns: the instruction faults again and the
+ * program dies of it as it would have.
  *
  * The same handler lets usnet_hook_user_check() probe the program's memory
  * (a load, or a locked add of 0, per page) the way the kernel checks a user
