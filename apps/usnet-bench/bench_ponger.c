@@ -150,6 +150,9 @@ static void pong_conn_ready(struct pong_thread *t, struct pong_conn *c, uint32_t
 			pong_close(l, c);
 			return;
 		}
+		/* a short read took all there was: epoll reports the rest */
+		if (s == n && (size_t)n < sizeof t->buf && netloop_reports_levels(l))
+			return;
 	}
 }
 

@@ -599,6 +599,11 @@ void netloop_close(struct netloop *l, int id)
 #endif
 }
 
+int netloop_reports_levels(const struct netloop *l)
+{
+	return l->kernel;
+}
+
 int netloop_poll(struct netloop *l, int timeout_ms)
 {
 	if (l->kernel) {

@@ -7,7 +7,8 @@
  * One struct netloop per thread; nothing in it is shared with other threads.
  * Connections and listeners are small integers ("ids") valid in their loop.
  * Readiness is reported to a handler as NETLOOP_EV_* bits; handlers must read
- * until -EAGAIN (the usnet side reports changes, not levels).
+ * until -EAGAIN, or until no more bytes can come without a new change (the
+ * usnet side reports changes, not levels; see netloop_reports_levels).
  */
 #ifndef NETLOOP_H
 #define NETLOOP_H
@@ -101,6 +102,10 @@ void netloop_close(struct netloop *l, int id);
 
 void netloop_set_user(struct netloop *l, int id, void *user);
 void *netloop_get_user(struct netloop *l, int id);
+
+/* 1 where readiness is a level (kernel epoll): a handler may stop reading
+ * once a recv came back short, as what is left is reported again. */
+int netloop_reports_levels(const struct netloop *l);
 
 /* Wait up to timeout_ms (-1: forever, 0: not at all) for readiness and call
  * the handler for each ready id.  Returns how many were dispatched or -errno. */
