@@ -268,6 +268,7 @@ static void kv_ready(struct netloop *l, int id, uint32_t ev, void *user)
 			if (over)
 				return;
 			next_request(t, c);
+			return;  /* the next reply follows this request (see pinger) */
 		} else if (c->rlen == REPLY_MAX) {
 			conn_dead(t, c);  /* not a reply this workload can produce */
 			return;
