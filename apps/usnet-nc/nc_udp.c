@@ -4,8 +4,9 @@
  * datagram is written to stdout as it is.  The client sends to HOST:PORT;
  * with -l the session binds HOST:PORT and replies to the last sender (stdin
  * is not read until someone has sent something).  UDP has no close, so the
- * session ends -q SECS after the end of stdin, after -w SECS without
- * traffic, or by a signal.
+ * session ends -q SECS after the end of stdin (and the last datagram left:
+ * one waiting for ARP has not), after -w SECS without traffic, or by a
+ * signal.
  */
 #include <errno.h>
 #include <poll.h>
@@ -183,6 +184,14 @@ int nc_udp_session(struct usnet_app *app, const struct nc_options *opt)
 		int b = send_stdin(&u, stdin_ready);
 		if (b < 0)
 			goto out;
+		if (!u.stdin_open && !u.have_pending && opt->quit_s >= 0) {
+			/* -q counts from the last datagram out of the stack: one
+			 * still waiting for ARP (retried every second) is not. */
+			struct usnet_stack_stats ss;
+			usnet_stack_stats(u.st, &ss);
+			if (ss.arp_waiting)
+				u.stdin_eof_at = usnet_app_now();
+		}
 		int left = ms_until_end(&u, usnet_app_now());
 		if (left == 0)
 			break;

@@ -323,6 +323,9 @@ struct usnet_stack_stats {
 	/* TCP loss recovery: retransmission timeouts, fast-recovery episodes,
 	 * tail-loss probes (RFC 8985). */
 	uint64_t tcp_rto, tcp_recovery, tcp_tlp;
+	/* Gauge: frames held until their next hop answers ARP (sent when it
+	 * does, counted in arp_drop when it never does). */
+	uint64_t arp_waiting;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 

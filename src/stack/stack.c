@@ -247,6 +247,10 @@ void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out)
 	out->buffers_total = (uint64_t)st->nchunks * CHUNK_SIZE;
 	out->sockets_in_use = st->socks_used;
 	out->sockets_total = st->nsocks;
+	out->arp_waiting = 0;
+	for (uint32_t i = 0; i < ARP_TABLE; i++)
+		if (st->arp[i].state != ARP_FREE)
+			out->arp_waiting += st->arp[i].qlen;
 }
 
 int usnet_sock_next(struct usnet_stack *st, int from)

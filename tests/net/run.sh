@@ -69,7 +69,7 @@ cleanup() {
 	ip netns del "$NS" 2>/dev/null
 	[ "$UNS" != "$NS" ] && ip netns del "$UNS" 2>/dev/null
 	[ "$KNS" != "$NS" ] && ip netns del "$KNS" 2>/dev/null
-	rm -f /dev/shm/usnet-memwire-ncw$$* /dev/shm/usnet-memwire-ncp$$*
+	rm -f /dev/shm/usnet-memwire-ncw$$* /dev/shm/usnet-memwire-ncp$$* /dev/shm/usnet-memwire-ncq$$*
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -183,6 +183,26 @@ test_pcap() {
 		pass $name
 	else
 		fail $name "capture has $syn SYN, $fin FIN, $bytes payload bytes: $(head -c 200 <<<"$out")"
+	fi
+}
+
+# usnet-nc -u -q 1 whose peer answers ARP only after 1.6 s (it starts late,
+# and the stack asks again every second): -q counts from the datagram's
+# departure, not from the end of stdin, so the datagram still arrives.
+test_udp_quit_waits_for_arp() {
+	local name=nc_udp_quit_waits_for_arp wire=ncq$$ cli
+	( echo late-peer | timeout 20 "$NC" -u -q 1 --backend memwire --iface "$wire:1" \
+		--ip 10.61.204.2/24 10.61.204.1 9000 2>"$work/uq.err1"; echo $? > "$work/uq.rc1" ) &
+	cli=$!; bgpids="$bgpids $cli"
+	sleep 1.6
+	timeout 10 "$NC" -u -l -w 3 --backend memwire --iface "$wire:0" --ip 10.61.204.1/24 \
+		0.0.0.0 9000 </dev/null >"$work/uq.out" 2>"$work/uq.err0"
+	wait "$cli"
+	if [ "$(cat "$work/uq.out")" = late-peer ] && [ "$(cat "$work/uq.rc1")" = 0 ]; then
+		pass $name
+	else
+		fail $name "received '$(head -c 100 "$work/uq.out")', client exit $(cat "$work/uq.rc1"):\
+ $(head -c 200 "$work/uq.err1" "$work/uq.err0" | tr '\n' ' ')"
 	fi
 }
 
@@ -438,6 +458,7 @@ if [ "$BACKEND" = tap ]; then
 	test_memwire_stacks
 	test_memwire_impaired
 	test_pcap
+	test_udp_quit_waits_for_arp
 fi
 
 if ! need_root; then

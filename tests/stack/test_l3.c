@@ -59,6 +59,8 @@ int test_arp_resolve_retry(void)
 	struct tframe *fr = tnif_next(e.nif);
 	CHECK(fr && t_parse(fr, &p) == 0 && p.is_arp && p.arp_op == 1 && p.arp_tpa == T_IP_PEER);
 	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+	CHECK(s.arp_waiting == 1);
 	uint64_t t0 = e.now;
 	tenv_advance(&e, t0 + 1100 * MS);
 	fr = tnif_next(e.nif);
@@ -68,17 +70,21 @@ int test_arp_resolve_retry(void)
 	tenv_input(&e, f, arp_frame(f, 2, T_IP_PEER, T_IP_US, T_MAC_US));
 	CHECK(t_next_proto(&e, 17, &p) && p.dlen == 2 && memcmp(p.data, "hi", 2) == 0 && p.l4_csum_ok);
 	CHECK(memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.arp_waiting == 0);
 	/* An address nobody answers for: 1 request + 3 retries, then dropped. */
 	to.ip = 0x0a000007;
 	tnif_clear(e.nif);
 	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "x", 1 }, 1, 0, &to, e.now) == 1);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.arp_waiting == 1);
 	tenv_advance(&e, e.now + 10 * SEC);
 	int reqs = 0;
 	while ((fr = tnif_next(e.nif)))
 		if (t_parse(fr, &p) == 0 && p.is_arp && p.arp_tpa == 0x0a000007) reqs++;
 	CHECKF(reqs == 4, "requests %d", reqs);
-	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
-	CHECK(s.arp_drop >= 1);
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.arp_drop >= 1 && s.arp_waiting == 0);
 	CHECK(s.buffers_in_use == 0);
 	usnet_close(e.st, &e.io, u, e.now);
 	tenv_fini(&e);
