@@ -2,8 +2,11 @@
  * usnet switch — the statistics file `usnet stat` reads: each process with
  * an active provider rewrites /dev/shm/usnet-PID.stat about once a second
  * (from the progress thread): its sockets and the provider's counters.
+ * The first publication also removes the files of processes that died
+ * without removing theirs (SIGKILL).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,10 +52,44 @@ static const char *tcp_state_name(unsigned st)
 	return st < sizeof names / sizeof names[0] ? names[st] : "?";
 }
 
+/* Remove the files of processes that are gone (killed before they could
+ * remove their own): once per process, at its first publication. */
+static void stat_sweep(void)
+{
+	static char dents[8192];
+	long dfd = vsock_sys(SYS_openat, AT_FDCWD, "/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+	if (dfd < 0)
+		return;
+	for (;;) {
+		long n = vsock_sys(SYS_getdents64, dfd, dents, sizeof dents, 0, 0, 0);
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; }
+				*d = (void *)(dents + off);
+			off += d->reclen;
+			long pid;
+			char tail[8], path[300];
+			if (sscanf(d->name, "usnet-%ld.%7s", &pid, tail) != 2 || strcmp(tail, "stat") || pid <= 0)
+				continue;
+			if (vsock_sys(SYS_kill, pid, 0, 0, 0, 0, 0) != -ESRCH)
+				continue;
+			snprintf(path, sizeof path, "/dev/shm/%s", d->name);
+			vsock_sys(SYS_unlink, path, 0, 0, 0, 0, 0);
+		}
+	}
+	vsock_sys(SYS_close, dfd, 0, 0, 0, 0, 0);
+}
+
 void vsock_stat_publish(void)
 {
 	static char buf[65536];
+	static bool swept;
 	size_t len = 0;
+	if (!swept) {
+		swept = true;
+		stat_sweep();
+	}
 	len += (size_t)snprintf(buf + len, sizeof buf - len, "pid %ld\nprovider %s\n", vsock_pid, vsock_prov->name);
 	if (vsock_prov->stats)
 		len += vsock_prov->stats(vsock_prov_ctx, buf + len, sizeof buf - len - 1);

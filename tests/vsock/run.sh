@@ -160,7 +160,12 @@ one_line_error not_a_tap "tap: lo" --backend tap --ip 10.64.0.2/24 --iface lo --
 one_line_error address_in_use "in use by the kernel" --ip 127.0.0.1/8 --iface lo -- true
 one_line_error bad_mac "not a MAC" --mac 02:00:zz --ip 10.64.0.2/24 --iface lo -- true
 
-# usnet stat sees a running usnet process and its socket.
+# usnet stat sees a running usnet process and its socket; that process's
+# first publication removes the file of a process that died without
+# removing its own (SIGKILL).
+sh -c 'exit 0' & dead=$!
+wait "$dead"
+echo "pid $dead" >"/dev/shm/usnet-$dead.stat"
 "$USNET" run --provider kernel -- "$PROG" hold >/dev/null 2>&1 &   # exits by itself after 3 s
 bg=$!
 found=no
@@ -171,4 +176,10 @@ for _ in $(seq 1 25); do
 done
 wait "$bg" 2>/dev/null
 if [ "$found" = yes ]; then pass stat_lists_process; else fail stat_lists_process "no usnet process in 'usnet stat'"; fi
+if [ ! -e "/dev/shm/usnet-$dead.stat" ]; then
+    pass stat_removes_dead_process_file
+else
+    rm -f "/dev/shm/usnet-$dead.stat"
+    fail stat_removes_dead_process_file "/dev/shm/usnet-$dead.stat is still there"
+fi
 exit 0
