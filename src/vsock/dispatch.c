@@ -85,15 +85,16 @@ long vsock_dispatch(struct usnet_syscall *sc)
 		return r ? r : vsock_epoll_call(sc);
 	}
 	case SYS_close_range:
-		if (!in_vm_child())
-			vsock_close_range((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
-		return USNET_HOOK_PASS;
+		if (in_vm_child())
+			return USNET_HOOK_PASS;
+		return vsock_close_range((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
 	case SYS_exit_group:
 		/* The process's user sockets close now, as its fds do on Linux (a
-		 * socket another process still holds stays open), rather than when
-		 * the progress thread of a survivor notices the process is gone. */
+		 * socket another process still holds stays open), while this
+		 * process can still send their FINs, rather than when the progress
+		 * thread of a survivor reads that their files are gone. */
 		if (!in_vm_child())
-			vsock_close_range(0, ~0u, 0);
+			vsock_close_all();
 		return USNET_HOOK_PASS;
 	case SYS_dup2:
 	case SYS_dup3:
@@ -118,6 +119,8 @@ long vsock_dispatch(struct usnet_syscall *sc)
 	if (!s) {
 		if (nr == SYS_sendfile && vsock_fd_slot((int)a[1]))
 			return -EINVAL;     /* a socket cannot be sendfile's source */
+		if (nr == SYS_recvmsg || nr == SYS_recvmmsg)
+			return vsock_kernel_recvmsg(nr, a);
 		return USNET_HOOK_PASS;
 	}
 	/* bad pointers get EFAULT here, not a crash in the provider */
@@ -187,12 +190,6 @@ static long sock_call(int fd, struct vsock_slot *s, long nr, long *a)
 		return vsock_fcntl(fd, s, (int)a[1], a[2]);
 	case SYS_ioctl:
 		return vsock_ioctl(s, (unsigned long)a[1], (void *)a[2]);
-	case SYS_fstat:
-		return vsock_fstat(fd, (void *)a[1]);
-	case SYS_newfstatat:
-		if ((a[3] & AT_EMPTY_PATH) && a[1] && *(const char *)a[1] == 0)
-			return vsock_fstat(fd, (void *)a[2]);
-		return USNET_HOOK_PASS;
 	default:
 		return USNET_HOOK_PASS;
 	}

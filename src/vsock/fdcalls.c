@@ -1,10 +1,12 @@
 /*
  * usnet switch — fd-level calls on user sockets: close, dup/dup2/dup3,
- * fcntl, ioctl, fstat, close_range.  The placeholder fd under every user
- * socket lets the kernel do the numbering; these calls keep the fd table in
- * step with it.
+ * fcntl, ioctl, close_range.  The kernel does the numbering and counts the
+ * references of every user socket's file (fdtable.c); these calls keep the
+ * fd table in step with it, and close the provider socket once the kernel
+ * says its file is gone.
  */
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sockios.h>
@@ -16,6 +18,7 @@
 
 #include "vsock.h"
 #include "vsock_calls.h"
+#include "vsock_handler.h"
 
 void vsock_fd_release(int fd)
 {
@@ -23,17 +26,18 @@ void vsock_fd_release(int fd)
 	if (e == 0)
 		return;
 	vsock_epoll_forget_fd(fd);
-	if (e > 0) {
-		struct vsock_slot *s = &vsock_shm->slots[e - 1];
+	if (e > 0)
 		vsock_fd_unmap(fd);
-		vsock_slot_unref(s);
-	}
 }
 
 long vsock_close(int fd)
 {
+	bool user = vsock_fd_entry(fd) > 0;
 	vsock_fd_release(fd);
-	return vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	long r = vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (user)
+		vsock_slots_collect();   /* the file was released now if this was its last fd */
+	return r;
 }
 
 long vsock_dup(int fd, int min, bool cloexec)
@@ -46,7 +50,6 @@ long vsock_dup(int fd, int min, bool cloexec)
 		vsock_sys(SYS_close, nfd, 0, 0, 0, 0, 0);
 		return -EMFILE;
 	}
-	vsock_slot_ref(s);
 	vsock_fd_map((int)nfd, s);
 	return nfd;
 }
@@ -59,11 +62,12 @@ long vsock_dup3(int oldfd, int newfd, int flags, bool is_dup2)
 	if (r < 0 || oldfd == newfd)
 		return r;
 	/* The kernel replaced whatever newfd was: forget it, then map the copy. */
+	bool replaced_user = vsock_fd_entry(newfd) > 0;
 	vsock_fd_release(newfd);
-	if (s) {
-		vsock_slot_ref(s);
+	if (s)
 		vsock_fd_map(newfd, s);
-	}
+	if (replaced_user)
+		vsock_slots_collect();
 	return r;
 }
 
@@ -132,26 +136,66 @@ long vsock_ioctl(struct vsock_slot *s, unsigned long req, void *arg)
 	return vsock_prov->ioctl(vsock_prov_ctx, s->ps, req, arg);
 }
 
-long vsock_fstat(int fd, void *st)
+/* The fds of the SCM_RIGHTS messages in m's control data that are user
+ * sockets' files join the fd table. */
+static void adopt_rights(const struct msghdr *m)
 {
-	long r = vsock_sys(SYS_fstat, fd, st, 0, 0, 0, 0);
-	if (r < 0)
-		return r;
-	struct stat *sb = st;
-	sb->st_mode = S_IFSOCK | 0777;
-	sb->st_size = 0;
-	sb->st_blocks = 0;
-	sb->st_blksize = 4096;
-	sb->st_ino = 0x75736e00u + (unsigned)vsock_fd_entry(fd);
-	return 0;
+	if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const unsigned char *p = CMSG_DATA(c);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, p + i * sizeof fd, sizeof fd);
+			if (vsock_fd_entry(fd) == 0)
+				vsock_fd_adopt(fd);
+		}
+	}
 }
 
-void vsock_close_range(unsigned first, unsigned last, unsigned flags)
+long vsock_kernel_recvmsg(long nr, const long *a)
 {
-	if (flags & CLOSE_RANGE_CLOEXEC)
-		return;
+	/* It may block: signal handlers that run meanwhile are the program's,
+	 * and their system calls go through the switch as usual. */
+	int saved;
+	vsock_handler_leave_switch(&saved);
+	long r = vsock_sys(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	vsock_handler_reenter_switch(saved);
+	if (r < 0)
+		return r;
+	if (nr == SYS_recvmsg) {
+		adopt_rights((const struct msghdr *)a[1]);
+	} else {
+		const struct mmsghdr *v = (const struct mmsghdr *)a[1];
+		for (long i = 0; i < r; i++)
+			adopt_rights(&v[i].msg_hdr);
+	}
+	return r;
+}
+
+long vsock_close_range(unsigned first, unsigned last, unsigned flags)
+{
+	long r = vsock_sys(SYS_close_range, first, last, flags, 0, 0, 0);
+	if (r < 0 || (flags & CLOSE_RANGE_CLOEXEC))
+		return r;
 	if (last >= (unsigned)vsock_fdmap_size)
 		last = (unsigned)vsock_fdmap_size - 1;
 	for (unsigned fd = first; fd <= last && atomic_load(&vsock_user_fds) > 0; fd++)
 		vsock_fd_release((int)fd);
+	vsock_slots_collect();
+	return r;
+}
+
+void vsock_close_all(void)
+{
+	for (int fd = 0; fd < vsock_fdmap_size && atomic_load(&vsock_user_fds) > 0; fd++) {
+		if (vsock_fd_entry(fd) > 0) {
+			vsock_fd_unmap(fd);
+			vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		}
+	}
+	vsock_slots_collect();
 }

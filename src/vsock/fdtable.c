@@ -1,11 +1,18 @@
 /*
- * usnet switch — slots (shared open-file-descriptions of user sockets) and
- * the per-process fd table.
+ * usnet switch — slots (shared open-file-descriptions of user sockets), the
+ * files that carry their lifetime, and the per-process fd table.
  *
- * Every user socket owns a real fd number: a dup of one placeholder memfd
- * named "usnet-socket".  The kernel thus allocates numbers (lowest free,
- * EMFILE at the limit), honours FD_CLOEXEC on exec, and dup2() onto a user
- * socket's number simply replaces the placeholder.
+ * Every user socket has a kernel file of its own, "the socket's file": an
+ * unbound AF_UNIX datagram socket, marked as usnet's by a peek offset no
+ * program sets (FILE_MARK).  The kernel thus allocates fd numbers (lowest
+ * free, EMFILE at the limit), honours FD_CLOEXEC, lets dup2() replace the
+ * fd, copies it to forked children and over SCM_RIGHTS, and counts the
+ * references in every process.  When the last one goes -- the last close
+ * anywhere, a process's exit or death, close-on-exec -- the kernel releases
+ * the file and an inotify watch on it reports IN_CLOSE once: the process
+ * that reads that event closes the provider socket.  No process keeps
+ * reference counts of its own, so none can get them wrong by dying, forking
+ * or passing an fd at the wrong moment.
  */
 #include <dirent.h>
 #include <stdbool.h>
@@ -14,20 +21,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vsock.h"
 
-#define PLACEHOLDER_NAME "usnet-socket"
+/* SO_PEEK_OFF of a user socket's file ("usnt"); a fresh AF_UNIX socket has
+ * -1, and nothing reads from these files. */
+#define FILE_MARK 0x75736e74
 
 struct vsock_shared *vsock_shm;
 _Atomic int32_t *vsock_fdmap;
 int vsock_fdmap_size;
 _Atomic int vsock_user_fds;
-static int placeholder_fd = -1;
+/* The inotify instance watching every user socket's file: one instance for
+ * the processes that share the slots (inherited over fork), so that an
+ * event is read, and a socket closed, once. */
+static int close_watch_fd = -1;
 
 int vsock_fdtable_init(void)
 {
@@ -45,55 +60,101 @@ int vsock_fdtable_init(void)
 				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if ((long)sh < 0 && (long)sh > -4096)
 		return (int)(long)sh;
-	long pfd = vsock_sys(SYS_memfd_create, PLACEHOLDER_NAME, MFD_CLOEXEC, 0, 0, 0, 0);
-	if (pfd < 0)
-		return (int)pfd;
+	long ifd = vsock_sys(SYS_inotify_init1, IN_NONBLOCK | IN_CLOEXEC, 0, 0, 0, 0, 0);
+	if (ifd < 0)
+		return (int)ifd;
 	/* Keep the switch's own fd out of the low numbers programs expect. */
-	long hi = vsock_sys(SYS_fcntl, pfd, F_DUPFD_CLOEXEC, 512, 0, 0, 0);
+	long hi = vsock_sys(SYS_fcntl, ifd, F_DUPFD_CLOEXEC, 512, 0, 0, 0);
 	if (hi >= 0) {
-		vsock_sys(SYS_close, pfd, 0, 0, 0, 0, 0);
-		pfd = hi;
+		vsock_sys(SYS_close, ifd, 0, 0, 0, 0, 0);
+		ifd = hi;
 	}
-	placeholder_fd = (int)pfd;
+	close_watch_fd = (int)ifd;
 	vsock_shm = sh;
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&vsock_shm->wd_lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	vsock_fdmap_size = (int)max;
 	atomic_store(&vsock_fdmap, (_Atomic int32_t *)m);
 	return 0;
 }
 
-extern long vsock_pid;
-
-static void owner_lock(struct vsock_slot *s)
+int vsock_slots_close_fd(void)
 {
-	int zero = 0;
-	while (!atomic_compare_exchange_weak(&s->owner_lock, &zero, 1)) {
-		zero = 0;
-		vsock_sys(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
-	}
+	return close_watch_fd;
 }
 
-static void owner_unlock(struct vsock_slot *s)
+/* ---- watch descriptor -> slot ------------------------------------------ */
+
+#define WD_TABLE (2 * VSOCK_MAX_SLOTS)
+
+static void wd_lock(void)
 {
-	atomic_store(&s->owner_lock, 0);
+	/* A process that died holding it left at most one entry half moved
+	 * by wd_take's shift: a lookup may then miss that socket's close. */
+	if (pthread_mutex_lock(&vsock_shm->wd_lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&vsock_shm->wd_lock);
 }
 
-/* Add delta to this process's count (the caller holds the owner lock). */
-static void owner_add(struct vsock_slot *s, int32_t pid, int delta)
+static void wd_unlock(void)
 {
-	struct vsock_owner *free_one = NULL;
-	for (int i = 0; i < VSOCK_OWNERS; i++) {
-		if (s->owners[i].pid == pid) {
-			s->owners[i].n += (uint32_t)delta;
-			if (s->owners[i].n == 0)
-				s->owners[i].pid = 0;
-			return;
+	pthread_mutex_unlock(&vsock_shm->wd_lock);
+}
+
+static uint32_t wd_home(int32_t wd)
+{
+	return (uint32_t)wd * 2654435761u % WD_TABLE;
+}
+
+static void wd_insert(int32_t wd, int32_t slot)
+{
+	wd_lock();
+	/* At most VSOCK_MAX_SLOTS entries in twice as many places: a free one
+	 * is always found. */
+	uint32_t i = wd_home(wd);
+	while (vsock_shm->wd_table[i].wd != 0)
+		i = (i + 1) % WD_TABLE;
+	vsock_shm->wd_table[i] = (struct vsock_wd_entry){ wd, slot };
+	wd_unlock();
+}
+
+/* Remove wd's entry; its slot, or -1 when wd has none. */
+static int32_t wd_take(int32_t wd)
+{
+	int32_t slot = -1;
+	wd_lock();
+	struct vsock_wd_entry *t = vsock_shm->wd_table;
+	uint32_t i = wd_home(wd);
+	for (uint32_t n = 0; n < WD_TABLE && t[i].wd != 0; n++, i = (i + 1) % WD_TABLE) {
+		if (t[i].wd != wd)
+			continue;
+		slot = t[i].slot;
+		/* Backward-shift deletion: move up every later entry of the run
+		 * whose home does not lie between the hole and it, so that
+		 * lookups never stop at a hole before their entry. */
+		uint32_t hole = i, j = i;
+		for (;;) {
+			j = (j + 1) % WD_TABLE;
+			if (t[j].wd == 0)
+				break;
+			uint32_t h = wd_home(t[j].wd);
+			bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+			if (!stays) {
+				t[hole] = t[j];
+				hole = j;
+			}
 		}
-		if (!s->owners[i].pid && !free_one)
-			free_one = &s->owners[i];
+		t[hole] = (struct vsock_wd_entry){ 0, 0 };
+		break;
 	}
-	if (delta > 0 && free_one)
-		*free_one = (struct vsock_owner){ pid, (uint32_t)delta };
+	wd_unlock();
+	return slot;
 }
+
+/* ---- slots --------------------------------------------------------------- */
 
 struct vsock_slot *vsock_slot_alloc(void)
 {
@@ -102,9 +163,11 @@ struct vsock_slot *vsock_slot_alloc(void)
 		uint32_t k = (start + i) % VSOCK_MAX_SLOTS;
 		struct vsock_slot *s = &vsock_shm->slots[k];
 		uint32_t zero = 0;
-		if (atomic_load_explicit(&s->refs, memory_order_relaxed) == 0 &&
-		    atomic_compare_exchange_strong(&s->refs, &zero, 1)) {
+		if (atomic_load_explicit(&s->used, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_strong(&s->used, &zero, 1)) {
 			atomic_store(&vsock_shm->alloc_hint, k + 1);
+			s->wd = 0;
+			s->ino = 0;
 			s->domain = s->type = s->protocol = 0;
 			s->ps = 0;
 			s->rcvtimeo_ns = s->sndtimeo_ns = 0;
@@ -112,97 +175,110 @@ struct vsock_slot *vsock_slot_alloc(void)
 			atomic_store(&s->status, 0);
 			atomic_store(&s->wake_mask, 0);
 			atomic_fetch_add(&s->gen, 1);
-			owner_lock(s);
-			memset(s->owners, 0, sizeof s->owners);
-			s->owners[0] = (struct vsock_owner){ (int32_t)vsock_pid, 1 };
-			owner_unlock(s);
 			return s;
 		}
 	}
 	return NULL;
 }
 
-void vsock_slot_ref(struct vsock_slot *s)
+void vsock_slot_discard(struct vsock_slot *s)
 {
-	owner_lock(s);
-	owner_add(s, (int32_t)vsock_pid, 1);
-	atomic_fetch_add(&s->refs, 1);
-	owner_unlock(s);
+	atomic_store(&s->used, 0);
 }
 
-void vsock_slot_unref(struct vsock_slot *s)
+int vsock_slot_open_file(struct vsock_slot *s, bool cloexec)
 {
-	usnet_psock_t ps = s->ps;
-	owner_lock(s);
-	owner_add(s, (int32_t)vsock_pid, -1);
-	uint32_t old = atomic_fetch_sub(&s->refs, 1);
-	owner_unlock(s);
-	if (old == 1)
-		vsock_prov->close(vsock_prov_ctx, ps);
-}
-
-void vsock_fdtable_after_fork(void)
-{
-	if (!vsock_fdmap)
-		return;
-	for (int fd = 0; fd < vsock_fdmap_size; fd++) {
-		int32_t e = atomic_load_explicit(&vsock_fdmap[fd], memory_order_relaxed);
-		if (e > 0)
-			vsock_slot_ref(&vsock_shm->slots[e - 1]);
-	}
-}
-
-/* Gone: no such process, or a zombie (exited, not yet reaped). */
-static bool process_gone(int32_t pid)
-{
-	if (vsock_sys(SYS_kill, pid, 0, 0, 0, 0, 0) == -ESRCH)
-		return true;
-	char path[48], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	long fd = vsock_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	long fd = vsock_sys(SYS_socket, AF_UNIX, SOCK_DGRAM | (cloexec ? SOCK_CLOEXEC : 0), 0, 0, 0, 0);
 	if (fd < 0)
-		return fd == -ENOENT;
-	long n = vsock_sys(SYS_read, fd, buf, sizeof buf - 1, 0, 0, 0);
-	vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+		return (int)fd;
+	if (fd >= vsock_fdmap_size) {
+		vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		return -EMFILE;
+	}
+	int mark = FILE_MARK;
+	struct stat st;
+	char path[40];
+	snprintf(path, sizeof path, "/proc/self/fd/%ld", fd);
+	long r = vsock_sys(SYS_setsockopt, fd, SOL_SOCKET, SO_PEEK_OFF, &mark, sizeof mark, 0);
+	if (r == 0)
+		r = vsock_sys(SYS_fstat, fd, &st, 0, 0, 0, 0);
+	if (r == 0)
+		r = vsock_sys(SYS_inotify_add_watch, close_watch_fd, path, IN_CLOSE, 0, 0, 0);
+	if (r <= 0) {
+		static _Atomic int said;
+		if (!atomic_exchange(&said, 1))
+			vsock_log(0, "cannot watch a socket's file (%s: %s); is /proc mounted, "
+				  "fs.inotify.max_user_watches reached?", path, strerror((int)-r));
+		vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		return r < 0 ? (int)r : -ENOMEM;
+	}
+	s->wd = (int32_t)r;
+	s->ino = st.st_ino;
+	wd_insert(s->wd, (int32_t)vsock_slot_index(s));
+	vsock_fd_map((int)fd, s);
+	return (int)fd;
 }
 
-void vsock_slots_reap(void)
+void vsock_slots_collect(void)
 {
-	for (int i = 0; i < VSOCK_MAX_SLOTS; i++) {
-		struct vsock_slot *s = &vsock_shm->slots[i];
-		if (atomic_load_explicit(&s->refs, memory_order_relaxed) == 0)
-			continue;
-		for (int k = 0; k < VSOCK_OWNERS; k++) {
-			int32_t pid = s->owners[k].pid;
-			if (!pid || pid == (int32_t)vsock_pid || !process_gone(pid))
+	if (close_watch_fd < 0)
+		return;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		long n = vsock_sys(SYS_read, close_watch_fd, buf, sizeof buf, 0, 0, 0);
+		if (n <= 0)
+			return;
+		for (long off = 0; off < n;) {
+			const struct inotify_event *e = (const void *)(buf + off);
+			off += (long)sizeof *e + e->len;
+			if (e->mask & IN_Q_OVERFLOW) {
+				static _Atomic int said;
+				if (!atomic_exchange(&said, 1))
+					vsock_log(0, "closes of user sockets came faster than they were read "
+						  "(fs.inotify.max_queued_events): some stay open");
 				continue;
-			usnet_psock_t ps = s->ps;
-			owner_lock(s);
-			uint32_t n = s->owners[k].pid == pid ? s->owners[k].n : 0;
-			s->owners[k] = (struct vsock_owner){ 0, 0 };
-			uint32_t old = n ? atomic_fetch_sub(&s->refs, n) : 0;
-			owner_unlock(s);
-			if (n && old == n) {
-				vsock_log(1, "socket of process %d (gone without closing it) closed", pid);
-				vsock_prov->close(vsock_prov_ctx, ps);
 			}
+			if (!(e->mask & (IN_CLOSE | IN_IGNORED)))
+				continue;
+			int32_t k = wd_take(e->wd);
+			if (k < 0 || k >= VSOCK_MAX_SLOTS)
+				continue;   /* IN_IGNORED after the close, or a file never used */
+			struct vsock_slot *s = &vsock_shm->slots[k];
+			usnet_psock_t ps = s->ps;
+			s->wd = 0;
+			s->ino = 0;
+			vsock_log(2, "socket %d closed (its last descriptor is gone)", k);
+			vsock_prov->close(vsock_prov_ctx, ps);
+			atomic_store(&s->used, 0);
 		}
 	}
 }
 
-int vsock_fd_reserve(int min, bool cloexec)
+bool vsock_fd_is_user_file(int fd)
 {
-	long fd = vsock_sys(SYS_fcntl, placeholder_fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, min, 0, 0, 0);
-	if (fd >= 0 && fd >= vsock_fdmap_size) {
-		vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-		return -EMFILE;
+	int mark = 0;
+	socklen_t len = sizeof mark;
+	return vsock_sys(SYS_getsockopt, fd, SOL_SOCKET, SO_PEEK_OFF, &mark, &len, 0) == 0 && mark == FILE_MARK;
+}
+
+struct vsock_slot *vsock_fd_adopt(int fd)
+{
+	if (fd < 0 || fd >= vsock_fdmap_size || !vsock_fd_is_user_file(fd))
+		return NULL;
+	struct stat st;
+	if (vsock_sys(SYS_fstat, fd, &st, 0, 0, 0, 0) < 0)
+		return NULL;
+	for (int i = 0; i < VSOCK_MAX_SLOTS; i++) {
+		struct vsock_slot *s = &vsock_shm->slots[i];
+		if (atomic_load_explicit(&s->used, memory_order_acquire) && s->wd && s->ino == st.st_ino) {
+			vsock_fd_map(fd, s);
+			vsock_log(2, "fd %d is user socket %d (received)", fd, i);
+			return s;
+		}
 	}
-	return (int)fd;
+	vsock_log(0, "fd %d is a usnet socket of a stack this process does not share; "
+		  "it cannot be used here", fd);
+	return NULL;
 }
 
 void vsock_fd_map(int fd, struct vsock_slot *s)
@@ -228,15 +304,15 @@ void vsock_close_inherited(void)
 	int dfd = dirfd(d);
 	while ((e = readdir(d))) {
 		int fd = atoi(e->d_name);
-		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dfd)
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dfd || e->d_type != DT_LNK)
 			continue;
-		char path[64], target[128];
+		char path[64], target[32];
 		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 		ssize_t n = readlink(path, target, sizeof target - 1);
 		if (n <= 0)
 			continue;
 		target[n] = 0;
-		if (strstr(target, "memfd:" PLACEHOLDER_NAME)) {
+		if (!strncmp(target, "socket:", 7) && vsock_fd_is_user_file(fd)) {
 			vsock_log(0, "fd %d was a usnet socket of the program before execve; "
 				  "user-space sockets do not survive execve, closing it", fd);
 			vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);

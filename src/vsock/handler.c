@@ -16,6 +16,7 @@ enum call_kind {
 	K_NONE = 0,
 	K_FD0,        /* args[0] is an fd (socket or tracked epoll) */
 	K_IO,         /* as K_FD0; on a user socket, moves data (no transmit flush first) */
+	K_RECVMSG,    /* as K_IO; on a kernel fd, may receive user sockets (SCM_RIGHTS) */
 	K_FD01,       /* args[0] or args[1] (dup2, dup3, sendfile) */
 	K_SOCKET,     /* socket(): AF_INET and AF_INET6 only */
 	K_FDSET,      /* poll/select: any user fd in the process */
@@ -32,13 +33,12 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_pread64] = K_FD0, [SYS_pwrite64] = K_FD0, [SYS_preadv] = K_FD0, [SYS_pwritev] = K_FD0,
 	[SYS_preadv2] = K_FD0, [SYS_pwritev2] = K_FD0,
 	[SYS_close] = K_FD0, [SYS_dup] = K_FD0, [SYS_fcntl] = K_FD0, [SYS_ioctl] = K_FD0,
-	[SYS_fstat] = K_FD0, [SYS_newfstatat] = K_FD0,
 	[SYS_bind] = K_FD0, [SYS_listen] = K_FD0, [SYS_accept] = K_FD0, [SYS_accept4] = K_FD0,
 	[SYS_connect] = K_FD0, [SYS_shutdown] = K_FD0,
 	[SYS_getsockopt] = K_FD0, [SYS_setsockopt] = K_FD0,
 	[SYS_getsockname] = K_FD0, [SYS_getpeername] = K_FD0,
-	[SYS_sendto] = K_IO, [SYS_recvfrom] = K_IO, [SYS_sendmsg] = K_IO, [SYS_recvmsg] = K_IO,
-	[SYS_sendmmsg] = K_IO, [SYS_recvmmsg] = K_IO,
+	[SYS_sendto] = K_IO, [SYS_recvfrom] = K_IO, [SYS_sendmsg] = K_IO, [SYS_recvmsg] = K_RECVMSG,
+	[SYS_sendmmsg] = K_IO, [SYS_recvmmsg] = K_RECVMSG,
 	[SYS_epoll_wait] = K_FD0, [SYS_epoll_pwait] = K_FD0, [SYS_epoll_pwait2] = K_FD0,
 	[SYS_dup2] = K_FD01, [SYS_dup3] = K_FD01, [SYS_sendfile] = K_FD01,
 	[SYS_socket] = K_SOCKET,
@@ -189,7 +189,8 @@ long vsock_handler(struct usnet_syscall *sc)
 	/* Frames this thread sent wait for a flush (transmit batching): they
 	 * leave before any system call but more I/O on user sockets, so that
 	 * none is held while the thread blocks or talks to another process. */
-	if (__builtin_expect(vsock_tx_held, 0) && !(kind == K_IO && vsock_fd_entry((int)sc->args[0]) > 0))
+	if (__builtin_expect(vsock_tx_held, 0) &&
+	    !((kind == K_IO || kind == K_RECVMSG) && vsock_fd_entry((int)sc->args[0]) > 0))
 		on_switch_stack(flush_saved, sc);
 	switch (kind) {
 	case K_NONE:
@@ -197,6 +198,10 @@ long vsock_handler(struct usnet_syscall *sc)
 	case K_IO:
 	case K_FD0:
 		if (!vsock_fd_entry((int)sc->args[0]))
+			return USNET_HOOK_PASS;
+		break;
+	case K_RECVMSG:
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_prov)
 			return USNET_HOOK_PASS;
 		break;
 	case K_FD01:

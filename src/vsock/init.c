@@ -34,7 +34,6 @@ static void fork_child(void)
 {
 	vsock_pid = vsock_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
 	vsock_after_fork_child();
-	vsock_fdtable_after_fork();
 	if (vsock_prov && vsock_prov->fork_child)
 		vsock_prov->fork_child(vsock_prov_ctx);
 }

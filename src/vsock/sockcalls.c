@@ -25,27 +25,15 @@ bool vsock_slot_nonblocking(struct vsock_slot *s)
 	return (atomic_load(&s->status) & O_NONBLOCK) != 0;
 }
 
-/* Give a slot back that never got a provider socket. */
-static void slot_discard(struct vsock_slot *s)
-{
-	memset(s->owners, 0, sizeof s->owners);
-	atomic_store(&s->refs, 0);
-}
-
 long vsock_socket(int domain, int type, int protocol)
 {
 	int r = vsock_provider_ready();
 	if (r < 0)
 		return r;
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-	int fd = vsock_fd_reserve(0, type & SOCK_CLOEXEC);
-	if (fd < 0)
-		return fd;
 	struct vsock_slot *s = vsock_slot_alloc();
-	if (!s) {
-		vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (!s)
 		return -ENFILE;
-	}
 	s->domain = domain;
 	s->type = base;
 	s->protocol = protocol;
@@ -53,12 +41,16 @@ long vsock_socket(int domain, int type, int protocol)
 	usnet_psock_t ps = 0;
 	r = vsock_prov->socket(vsock_prov_ctx, domain, base, protocol, vsock_slot_index(s), &ps);
 	if (r != 0) {
-		slot_discard(s);
-		vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
+		vsock_slot_discard(s);
 		return r == USNET_PROVIDER_DECLINE ? USNET_HOOK_PASS : (r > 0 ? -EINVAL : r);
 	}
 	s->ps = ps;
-	vsock_fd_map(fd, s);
+	int fd = vsock_slot_open_file(s, type & SOCK_CLOEXEC);
+	if (fd < 0) {
+		vsock_prov->close(vsock_prov_ctx, ps);
+		vsock_slot_discard(s);
+		return fd;
+	}
 	vsock_log(2, "socket(%d, %d, %d) = %d on %s", domain, base, protocol, fd, vsock_prov->name);
 	return fd;
 }
@@ -91,7 +83,7 @@ long vsock_handover(int fd, struct vsock_slot *s)
 		return r;
 	vsock_epoll_forget_fd(fd);
 	vsock_fd_unmap(fd);
-	vsock_slot_unref(s);
+	vsock_slots_collect();   /* the provider socket closes with its file */
 	vsock_log(2, "fd %d handed over to a kernel socket", fd);
 	return USNET_HOOK_PASS;
 }
@@ -121,21 +113,19 @@ long vsock_accept(struct vsock_slot *s, struct sockaddr *addr, socklen_t *len, i
 		usnet_psock_t ps = 0;
 		int r = vsock_prov->accept(vsock_prov_ctx, s->ps, addr, len, vsock_slot_index(ns), &ps);
 		if (r == 0) {
-			int fd = vsock_fd_reserve(0, flags & SOCK_CLOEXEC);
-			if (fd < 0) {
-				vsock_prov->close(vsock_prov_ctx, ps);
-				slot_discard(ns);
-				return fd;
-			}
 			ns->domain = s->domain;
 			ns->type = s->type;
 			ns->protocol = s->protocol;
 			ns->ps = ps;
 			atomic_store(&ns->status, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
-			vsock_fd_map(fd, ns);
+			int fd = vsock_slot_open_file(ns, flags & SOCK_CLOEXEC);
+			if (fd < 0) {
+				vsock_prov->close(vsock_prov_ctx, ps);
+				vsock_slot_discard(ns);
+			}
 			return fd;
 		}
-		slot_discard(ns);
+		vsock_slot_discard(ns);
 		if (r != -EAGAIN || vsock_slot_nonblocking(s))
 			return r;
 		r = vsock_wait_slot(s, USNET_PROVIDER_EV_IN, deadline);

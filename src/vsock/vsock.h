@@ -3,18 +3,20 @@
  *
  * Vocabulary
  *  - user socket: a socket a provider implements.  The program sees it as a
- *    real kernel fd number (a dup of a placeholder memfd named
- *    "usnet-socket"), so numbering, dup2 targets, EMFILE and FD_CLOEXEC
- *    behave as Linux.
+ *    real kernel fd of a file of its own (an unbound AF_UNIX datagram
+ *    socket, marked as usnet's), so numbering, dup2 targets, EMFILE,
+ *    FD_CLOEXEC, fork, SCM_RIGHTS and the socket's lifetime behave as Linux.
  *  - slot: the open-file-description of a user socket (provider handle,
  *    O_NONBLOCK, timeouts, options for hand-over), in memory shared with
- *    forked children; fds (in any process) reference slots.
+ *    forked children; fds (in any process) reference slots through the
+ *    socket's file.
  *  - fdmap: per-process table fd -> slot (> 0) or tracked epoll fd (< 0).
  *    The hook handler reads it to decide "not ours" in a few instructions.
  */
 #ifndef USNET_VSOCK_H
 #define USNET_VSOCK_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,16 +43,20 @@ uint64_t vsock_now_ns(void);
 
 struct vsock_replay_opt { int level, name, val; };
 
-/* Which processes hold how many of a slot's references, so that the
- * references of a process that died without closing (a forked child that
- * called _exit) can be dropped.  Processes beyond the table are untracked. */
-#define VSOCK_OWNERS 8
-struct vsock_owner { int32_t pid; uint32_t n; };
-
+/*
+ * A slot's lifetime is its file's: every user socket has a kernel file of
+ * its own (an unbound AF_UNIX datagram socket, "the socket's file"), and
+ * its fds in every process -- dups, fork copies, SCM_RIGHTS copies, the
+ * fds an execve kept -- are that file's fds.  The kernel thus counts the
+ * references across processes, and tells when the last one goes (close,
+ * exit, a killed process, close-on-exec) through an inotify watch on the
+ * file (IN_CLOSE, sent once, when the file is released).  Whichever process
+ * reads that event closes the provider socket (vsock_slots_collect).
+ */
 struct vsock_slot {
-	_Atomic uint32_t refs;        /* fds referencing it, all processes */
-	_Atomic int owner_lock;
-	struct vsock_owner owners[VSOCK_OWNERS];
+	_Atomic uint32_t used;        /* 1 from vsock_slot_alloc until its file is gone */
+	int32_t wd;                   /* inotify watch of its file; 0: no file (yet) */
+	uint64_t ino;                 /* its file's inode (found again in an fd received or inherited) */
 	_Atomic uint32_t gen;         /* bumped by every provider notify */
 	_Atomic uint64_t wake_mask;   /* waiters (epoll sets) holding it, one bit each */
 	_Atomic uint32_t status;      /* O_NONBLOCK (the file status flag) */
@@ -81,6 +87,10 @@ struct vsock_shared {
 	_Atomic uint64_t netif_poller_ns;      /* when a thread of the program last ran the provider */
 	struct vsock_waiter waiters[VSOCK_WAITERS];
 	_Atomic uint32_t alloc_hint;
+	/* inotify watch descriptor -> slot (vsock_wd_*, fdtable.c): open
+	 * addressing by wd, under a robust process-shared lock. */
+	pthread_mutex_t wd_lock;
+	struct vsock_wd_entry { int32_t wd; int32_t slot; } wd_table[2 * VSOCK_MAX_SLOTS];
 	struct vsock_slot slots[VSOCK_MAX_SLOTS];
 };
 
@@ -120,22 +130,32 @@ static inline uint32_t vsock_slot_index(const struct vsock_slot *s)
 }
 
 int  vsock_fdtable_init(void);
-/* A new slot with one reference, or NULL (ENFILE). */
+/* A new slot (no file yet), or NULL (ENFILE). */
 struct vsock_slot *vsock_slot_alloc(void);
-void vsock_slot_ref(struct vsock_slot *s);
-/* In a forked child: count the child's copies of every user socket. */
-void vsock_fdtable_after_fork(void);
-/* Drop the references of processes that are gone (progress thread). */
-void vsock_slots_reap(void);
-/* Drop one reference; the last one closes the provider socket. */
-void vsock_slot_unref(struct vsock_slot *s);
-/* Reserve the lowest free fd number >= min for a user socket (a dup of the
- * placeholder); -errno (EMFILE) otherwise. */
-int  vsock_fd_reserve(int min, bool cloexec);
+/* Give back a slot that never got a file (its provider socket, if any, is
+ * the caller's to close). */
+void vsock_slot_discard(struct vsock_slot *s);
+/* Give the slot its file, at the lowest free fd, and map that fd to it;
+ * returns the fd or -errno (EMFILE...): then the slot has no file. */
+int  vsock_slot_open_file(struct vsock_slot *s, bool cloexec);
+/* Close the provider sockets whose files are gone (everywhere): reads the
+ * pending inotify events.  Called after any close of a user socket's fd by
+ * this process, and by the progress thread for the other processes'. */
+void vsock_slots_collect(void);
+/* The inotify fd the progress thread polls for vsock_slots_collect(). */
+int  vsock_slots_close_fd(void);
+/* fd refers to a user socket's file that this process has not mapped (it
+ * arrived with SCM_RIGHTS, pidfd_getfd or across execve): map it to its
+ * slot.  Returns the slot, or NULL (not a user socket's file, or one of a
+ * stack this process has not attached: then one line says so). */
+struct vsock_slot *vsock_fd_adopt(int fd);
+/* Whether fd is a user socket's file (of any stack), by its marker. */
+bool vsock_fd_is_user_file(int fd);
 void vsock_fd_map(int fd, struct vsock_slot *s);
-/* Forget fd (the placeholder stays open: the caller closes or replaces it). */
+/* Forget fd (its file stays open: the caller closes or replaces it). */
 void vsock_fd_unmap(int fd);
-/* Inherited placeholders after execve: close them with a log line. */
+/* User sockets' files inherited over execve: closed with a log line (this
+ * image has not attached their stack). */
 void vsock_close_inherited(void);
 
 /* ---- the provider (provider.c) ----------------------------------------- */

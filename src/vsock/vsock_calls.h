@@ -43,8 +43,15 @@ long vsock_dup(int fd, int min, bool cloexec);
 long vsock_dup3(int oldfd, int newfd, int flags, bool is_dup2);
 long vsock_fcntl(int fd, struct vsock_slot *s, int cmd, long arg);
 long vsock_ioctl(struct vsock_slot *s, unsigned long req, void *arg);
-long vsock_fstat(int fd, void *st);
-void vsock_close_range(unsigned first, unsigned last, unsigned flags);
+/* recvmsg/recvmmsg on a kernel fd (nr, its arguments a): the call itself,
+ * then user sockets received with SCM_RIGHTS join the fd table. */
+long vsock_kernel_recvmsg(long nr, const long *a);
+/* close_range(2) itself, then the fd table and the provider sockets whose
+ * files it released. */
+long vsock_close_range(unsigned first, unsigned last, unsigned flags);
+/* Close this process's user sockets' fds (exit_group: a socket no other
+ * process holds closes now, while this process can still run the stack). */
+void vsock_close_all(void);
 /* Forget fd's entry (socket or tracked epoll) after the kernel replaced or
  * closed it. */
 void vsock_fd_release(int fd);

@@ -394,7 +394,7 @@ static void *progress_main(void *arg)
 		uint64_t now = vsock_now_ns();
 		if (now - last_stat > 1000000000ull) {
 			vsock_stat_publish();
-			vsock_slots_reap();
+			vsock_slots_collect();   /* sockets of processes that exited or died */
 			last_stat = now;
 		}
 		/* While the program itself runs the stack (it did just now: its
@@ -416,7 +416,7 @@ static void *progress_main(void *arg)
 		if (atomic_load_explicit(&vsock_tx_held_any, memory_order_relaxed))
 			vsock_tx_flush_try();
 		uint64_t next = vsock_prov->progress ? vsock_prov->progress(vsock_prov_ctx, now) : UINT64_MAX;
-		struct pollfd pf[8];
+		struct pollfd pf[9];
 		int fds[8];
 		int n = vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, fds, 8) : 0;
 		now = vsock_now_ns();
@@ -432,8 +432,12 @@ static void *progress_main(void *arg)
 		}
 		for (int i = 0; i < n; i++)
 			pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		/* A socket whose last fd another process closed, or that died
+		 * with it: closed here while the program is idle. */
+		pf[n++] = (struct pollfd){ .fd = vsock_slots_close_fd(), .events = POLLIN };
 		struct timespec ts = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) };
-		vsock_sys(SYS_ppoll, pf, n, &ts, NULL, 0, 0);
+		if (vsock_sys(SYS_ppoll, pf, n, &ts, NULL, 0, 0) > 0 && pf[n - 1].revents)
+			vsock_slots_collect();
 	}
 	return NULL;
 }

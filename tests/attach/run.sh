@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The attach model: user sockets have Linux's lifetime, whoever holds them.
+# Each server runs under `usnet run` on a TAP inside a private namespace and
+# is reached by a kernel client on the TAP's kernel side, at the stack's
+# address (which only usnet answers); `usnet stat` must count the
+# connections.  Needs root (namespaces, TAP) and python3.
+#
+# usage: tests/attach/run.sh [TEST...]     (no argument: every test)
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+ROOT=$PWD
+USNET=${USNET:-$ROOT/build/usnet}
+HERE=$ROOT/tests/attach
+ONLY=" $* "
+want() { [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $1 "* ]]; }
+
+if ! need_root; then
+    skip attach "needs root for network namespaces and TAP devices"
+    exit 0
+fi
+if [ ! -x "$USNET" ] || [ ! -f "$(dirname "$USNET")/libusnet.so" ]; then
+    skip attach "build/usnet or build/libusnet.so not built"
+    exit 0
+fi
+if ! need_cmd python3; then
+    skip attach "needs python3"
+    exit 0
+fi
+
+WORK=$(mktemp -d /tmp/usnet-attach-$$-XXXXXX)
+NS=at-$$ TAP=at$$t KIP=10.65.0.1 SIP=10.65.0.2
+cleanup() {
+    local pid
+    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    ip netns del "$NS" 2>/dev/null
+    rm -rf "$WORK"
+    "$USNET" stat >/dev/null 2>&1   # drops the statistics files of the servers killed above
+}
+trap cleanup EXIT
+
+ip netns add "$NS" &&
+ip netns exec "$NS" ip link set lo up &&
+ip netns exec "$NS" ip tuntap add "$TAP" mode tap &&
+ip netns exec "$NS" ip addr add "$KIP/24" dev "$TAP" &&
+ip netns exec "$NS" ip link set "$TAP" up || { fail attach "namespace set-up failed"; exit 0; }
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# under_usnet NAME SECONDS CMD...: a server under usnet in the background;
+# its pid in SRV, its output in $WORK/NAME.log.
+SRV=
+under_usnet() {
+    local name=$1 t=$2; shift 2
+    in_ns timeout "$t" "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- "$@" \
+        >"$WORK/$name.log" 2>&1 &
+    SRV=$!
+}
+
+# wait_ready NAME: until the server printed "ready" (10 s).
+wait_ready() {
+    local i
+    for i in $(seq 1 100); do
+        grep -q '^ready' "$WORK/$1.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_server() {
+    local pid
+    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+    sleep 0.2
+    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    { wait "$SRV"; } 2>/dev/null
+    SRV=
+}
+
+# accepted PID: the stack's tcp_accepted as `usnet stat PID` shows it.
+accepted() {
+    "$USNET" stat "$1" 2>/dev/null | sed -n 's/^tcp_accepted //p' | head -1
+}
+
+# served NAME MODE MIN: the server's first process published tcp_accepted
+# >= MIN within 3 s.
+served() {
+    local name=$1 mode=$2 min=$3 pid n i
+    pid=$(pgrep -o -f "^[^ ]*python3[^ ]* [^ ]*servers.py $mode $SIP")
+    for i in $(seq 1 30); do
+        n=$(accepted "$pid")
+        [ -n "$n" ] && [ "$n" -ge "$min" ] && return 0
+        sleep 0.1
+    done
+    echo "usnet stat counted ${n:-no} accepted connections in process ${pid:-?}, not $min" >>"$WORK/$name.log"
+    return 1
+}
+
+# serve_clients NAME MODE N: servers.py MODE under usnet, N kernel clients.
+serve_clients() {
+    local name=$1 mode=$2 n=$3 out
+    under_usnet "$name" 60 python3 "$HERE/servers.py" "$mode" "$SIP" 7000
+    if ! wait_ready "$name"; then
+        fail "$name" "server did not start: $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+        stop_server
+        return
+    fi
+    out=$(in_ns timeout 60 python3 "$HERE/client.py" "$SIP" 7000 "$n" 2>&1)
+    if [ $? -eq 0 ] && served "$name" "$mode" "$n"; then
+        pass "$name"
+    else
+        fail "$name" "$(printf '%s' "$out" | tr '\n' ' ' | head -c 300) server: $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+
+# A fork-per-connection server whose parent closes the accepted socket at
+# once: the child's copy lives on (Linux's lifetime across processes).
+want fork_close_50 && serve_clients fork_close_50 fork-close 50
+# A parent hands each accepted socket to a worker process over a UNIX
+# socket (SCM_RIGHTS) and closes its copy at once.
+want scm_rights_worker_50 && serve_clients scm_rights_worker_50 scm-worker 50
+exit 0

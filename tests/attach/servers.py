@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Servers that hand accepted sockets to other processes, as classic Unix
+daemons do.  Each answers every line "ping N" with "pong N PID" (PID: the
+process that answered) and closes the connection.
+
+  servers.py fork-close ADDR PORT    accept, fork, the parent closes its copy
+                                     at once, the child answers (inetd,
+                                     rsyncd, vsftpd)
+  servers.py scm-worker ADDR PORT    a worker forked at start receives every
+                                     accepted socket over a UNIX socket
+                                     (SCM_RIGHTS); the parent closes its copy
+                                     at once (Node's cluster, vsftpd)
+"""
+import os
+import signal
+import socket
+import sys
+
+
+def answer(conn):
+    f = conn.makefile("rb")
+    line = f.readline().decode().strip()
+    f.close()
+    if line.startswith("ping "):
+        conn.sendall(("pong %s %d\n" % (line[5:], os.getpid())).encode())
+    conn.close()
+
+
+def listener(addr, port):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, port))
+    ls.listen(64)
+    return ls
+
+
+def fork_close(addr, port):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # no zombies
+    ls = listener(addr, port)
+    print("ready", flush=True)
+    while True:
+        conn, _ = ls.accept()
+        if os.fork() == 0:
+            ls.close()
+            answer(conn)
+            os._exit(0)
+        conn.close()   # at once: the child's copy must live on
+
+
+def scm_worker(addr, port):
+    parent_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls = listener(addr, port)
+    if os.fork() == 0:
+        ls.close()
+        parent_end.close()
+        while True:
+            msg, fds, _, _ = socket.recv_fds(worker_end, 16, 4)
+            if not msg:
+                os._exit(0)
+            for fd in fds:
+                answer(socket.socket(fileno=fd))
+    worker_end.close()
+    print("ready", flush=True)
+    while True:
+        conn, _ = ls.accept()
+        socket.send_fds(parent_end, [b"c"], [conn.fileno()])
+        conn.close()   # at once: the worker's copy is in flight
+
+
+if __name__ == "__main__":
+    mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    {"fork-close": fork_close, "scm-worker": scm_worker}[mode](addr, port)
