@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,6 +211,67 @@ void netif_shm_free(void *ptr)
 	size_t len;
 	memcpy(&len, p, sizeof len);
 	munmap(p, len);
+}
+
+int netif_shm_region_create(struct netif_shm_region *r, const char *name, size_t size, char *err, size_t errlen)
+{
+	*r = (struct netif_shm_region){ .fd = -1 };
+	size = (size + 4095) & ~(size_t)4095;
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return netif_err(err, errlen, errno, "%s: cannot create its shared memory: %s", name, strerror(errno));
+	if (ftruncate(fd, (off_t)size) != 0) {
+		int e = errno;
+		close(fd);
+		return netif_err(err, errlen, e, "%s: cannot size its shared memory (%zu MiB): %s", name, size >> 20,
+				 strerror(e));
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		return netif_err(err, errlen, e, "%s: cannot map its shared memory: %s", name, strerror(e));
+	}
+	*r = (struct netif_shm_region){ .fd = fd, .base = p, .size = size, .used = 64 };
+	return 0;
+}
+
+int netif_shm_region_map(struct netif_shm_region *r, int fd, char *err, size_t errlen)
+{
+	*r = (struct netif_shm_region){ .fd = -1 };
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+		int e = errno ? errno : EINVAL;
+		close(fd);
+		return netif_err(err, errlen, e, "the shared memory of a netif received is not one");
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		return netif_err(err, errlen, e, "cannot map the shared memory of a netif: %s", strerror(e));
+	}
+	*r = (struct netif_shm_region){ .fd = fd, .base = p, .size = (size_t)st.st_size, .used = (size_t)st.st_size };
+	return 0;
+}
+
+size_t netif_shm_region_alloc(struct netif_shm_region *r, size_t size)
+{
+	size_t off = (r->used + 63) & ~(size_t)63;
+	if (off > r->size || size > r->size - off)
+		return NETIF_SHM_NONE;
+	r->used = off + size;
+	memset(r->base + off, 0, size);
+	return off;
+}
+
+void netif_shm_region_release(struct netif_shm_region *r)
+{
+	if (r->base)
+		munmap(r->base, r->size);
+	if (r->fd >= 0)
+		close(r->fd);
+	*r = (struct netif_shm_region){ .fd = -1 };
 }
 
 uint32_t netif_toeplitz(const uint8_t *key, size_t keylen, const uint8_t *in, size_t len)

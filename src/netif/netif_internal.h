@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "usnet/netif.h"
 #include "usnet/netif_open.h"
+#include "usnet/netif_share.h"
 
 /* Write a one-line message into err (printf-style) and return -errnum's
  * negative value, so callers can `return netif_err(err, errlen, EINVAL, ...)`. */
@@ -44,6 +45,54 @@ int netif_csum_compute(const uint8_t *frame, uint32_t len, uint16_t csum_start,
  * netif_shm_free(NULL) does nothing. */
 void *netif_shm_calloc(size_t size);
 void netif_shm_free(void *p);
+
+/*
+ * A backend's shared state for processes that do not fork from each other
+ * (usnet/netif_share.h): one memfd, mapped wherever each process likes, in
+ * which allocations are offsets.  Sparse: pages cost memory once touched,
+ * so the owner can size it generously when it opens the backend.
+ */
+struct netif_shm_region {
+	int      fd;       /* the memfd (-1: none) */
+	uint8_t *base;     /* this process's mapping */
+	size_t   size;     /* bytes mapped */
+	size_t   used;     /* bump allocator (the owner's; attachers only map) */
+};
+/* Create a region of `size` bytes named `name` (memfd name, for
+ * /proc/PID/maps); 0 or a negative errno with a line in err. */
+int netif_shm_region_create(struct netif_shm_region *r, const char *name, size_t size, char *err, size_t errlen);
+/* Map the region behind a received memfd (takes fd); 0 or -errno with a line. */
+int netif_shm_region_map(struct netif_shm_region *r, int fd, char *err, size_t errlen);
+/* Zeroed bytes in the region, 64-byte aligned: their offset, or
+ * NETIF_SHM_NONE when the region is full. */
+#define NETIF_SHM_NONE ((size_t)-1)
+size_t netif_shm_region_alloc(struct netif_shm_region *r, size_t size);
+static inline void *netif_shm_at(const struct netif_shm_region *r, size_t off)
+{
+	return r->base + off;
+}
+/* Unmap and close this process's view (the memory lives while another
+ * process maps it). */
+void netif_shm_region_release(struct netif_shm_region *r);
+
+/* Share/attach per backend (usnet/netif_share.h); a backend without them
+ * cannot be shared (usnet_netif_share() says so). */
+int netif_tap_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+	__attribute__((weak));
+int netif_tap_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+	__attribute__((weak));
+int netif_memwire_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+	__attribute__((weak));
+int netif_memwire_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+	__attribute__((weak));
+int netif_afpacket_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+	__attribute__((weak));
+int netif_afpacket_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+	__attribute__((weak));
+int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+	__attribute__((weak));
+int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+	__attribute__((weak));
 
 /* A random locally administered unicast MAC address. */
 void netif_random_mac(uint8_t mac[6]);

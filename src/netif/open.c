@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "netif_internal.h"
 #include "usnet/netif_wrap.h"
@@ -167,4 +168,63 @@ int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_
 		return netif_afxdp_flow_queue(nif, proto, src_ip, src_port, dst_ip, dst_port);
 #endif
 	return -1;
+}
+
+/* ---- sharing a netif with other processes (usnet/netif_share.h) -------- */
+
+struct netif_sharing {
+	const char *name;
+	int (*share)(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen);
+	int (*attach)(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen);
+};
+
+/* A backend's functions are NULL (weak, netif_internal.h) until it can be
+ * shared. */
+static struct netif_sharing sharing_of(const char *backend)
+{
+	if (!strcmp(backend, "tap"))
+		return (struct netif_sharing){ backend, netif_tap_share, netif_tap_attach };
+	if (!strcmp(backend, "memwire"))
+		return (struct netif_sharing){ backend, netif_memwire_share, netif_memwire_attach };
+	if (!strcmp(backend, "afpacket"))
+		return (struct netif_sharing){ backend, netif_afpacket_share, netif_afpacket_attach };
+	if (!strcmp(backend, "afxdp"))
+		return (struct netif_sharing){ backend, netif_afxdp_share, netif_afxdp_attach };
+	return (struct netif_sharing){ backend, NULL, NULL };
+}
+
+int usnet_netif_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = 0;
+	for (struct usnet_netif *lower; nif; nif = lower) {
+		lower = netif_impair_lower(nif);
+		if (!lower)
+			lower = netif_pcap_lower(nif);
+		if (!lower)
+			break;
+	}
+	if (!nif || !out)
+		return netif_err(err, errlen, EINVAL, "netif: nothing to share");
+	memset(out, 0, sizeof *out);
+	struct netif_sharing s = sharing_of(nif->info.backend);
+	if (!s.share || !s.attach)
+		return netif_err(err, errlen, EOPNOTSUPP, "%s: this backend cannot be shared between processes "
+				 "that did not fork from each other", nif->info.backend);
+	netif_set_name(out->backend, nif->info.backend);
+	return s.share(nif, out, err, errlen);
+}
+
+int usnet_netif_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = 0;
+	struct netif_sharing s = sharing_of(sh->backend);
+	if (!s.attach) {
+		for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
+			close(sh->fds[i]);
+		return netif_err(err, errlen, EOPNOTSUPP, "%.32s: this backend cannot be shared between processes "
+				 "that did not fork from each other", sh->backend);
+	}
+	return s.attach(sh, out, err, errlen);
 }
