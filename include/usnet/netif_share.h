@@ -69,6 +69,14 @@ int usnet_netif_share(struct usnet_netif *nif, struct usnet_netif_share *out, ch
  * negative errno with a line in err. */
 int usnet_netif_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen);
 
+/* Send a share over a connected UNIX socket (SOCK_STREAM or SOCK_SEQPACKET):
+ * the struct, then its fds with SCM_RIGHTS.  0 or a negative errno. */
+int usnet_netif_share_send(int sock, const struct usnet_netif_share *sh);
+/* Receive what usnet_netif_share_send() sent; the fds in *sh are then this
+ * process's (received close-on-exec).  0, -EPROTO for something else, or a
+ * negative errno. */
+int usnet_netif_share_recv(int sock, struct usnet_netif_share *sh);
+
 #ifdef __cplusplus
 }
 #endif

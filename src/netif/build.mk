@@ -1,6 +1,6 @@
 # netif: packet I/O backends and wrappers -> build/libusnet-netif.a (PIC).
 # Users link $(NETIF_LIB) followed by $(NETIF_LDLIBS).
-NETIF_SRCS := src/netif/common.c src/netif/open.c src/netif/memwire.c src/netif/tap.c \
+NETIF_SRCS := src/netif/common.c src/netif/open.c src/netif/share_io.c src/netif/memwire.c src/netif/tap.c \
               src/netif/impair.c src/netif/impair_spec.c src/netif/pcap.c src/netif/afpacket.c \
               src/netif/arp_share.c src/netif/tx_defer.c
 NETIF_DEFS := -DUSNET_NETIF_HAVE_AFPACKET
