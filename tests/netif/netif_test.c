@@ -20,6 +20,16 @@
  *                           COUNT UDP frames in bursts of 64, one flush each
  *   ping BACKEND IFACE OPTS MYIP PEERIP
  *                           ARP + ICMP echo to a kernel at PEERIP
+ *   share BACKEND IFACE OPTS MYIP PEERIP COUNT
+ *                           the netif shared with an exec'd process (below,
+ *                           "attached"): both ping PEERIP (the kernel, or a
+ *                           reflector on the other end of a memwire pair when
+ *                           IFACE is "pair") on the same queue, taking turns
+ *                           under a process-shared lock; then the owner goes
+ *                           on alone, closes, and the device must be released
+ *   attached SOCK PAGE MYIP PEERIP PEERMAC COUNT
+ *                           (run by share) receive the netif on fd SOCK,
+ *                           attach, ping under the lock in the memfd PAGE
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,12 +41,17 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <time.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "usnet/netif.h"
 #include "usnet/netif_memwire.h"
 #include "usnet/netif_open.h"
+#include "usnet/netif_share.h"
 #include "usnet/netif_wrap.h"
 #include "../../src/netif/impair_spec.h" /* white-box: the spec parser */
 
@@ -1256,6 +1271,394 @@ static void test_flowq(const char *backend, const char *iface, const char *opts,
 	usnet_netif_close(nif);
 }
 
+/* ---- one netif, two processes that did not fork (netif_share.h) ------- */
+
+/* What the owner and the attached process share besides the netif: the
+ * queue's turn (as the stack's process-shared instance lock) and counts. */
+struct share_page {
+	pthread_mutex_t lock;
+	uint32_t got[2];    /* intact echo replies to the owner's (0) and the attacher's (1) requests */
+	uint32_t rx_by[2];  /* of those, how many the owner (0) and the attacher (1) received */
+	uint32_t bad;       /* damaged or unexpected replies */
+};
+
+#define SHARE_ICMP_ID(who) ((uint16_t)(0x5100 + (who)))
+
+static void share_lock(struct share_page *pg)
+{
+	int r = pthread_mutex_lock(&pg->lock);
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(&pg->lock); /* the other one died holding it */
+	else if (r)
+		die("share: lock: %s", strerror(r));
+}
+
+static uint32_t share_paylen(uint16_t seq)
+{
+	return 16 + (uint32_t)seq * 37 % 1000;
+}
+
+/* ICMP echo request (or reply) id/seq with a payload that depends on both. */
+static uint32_t build_echo(uint8_t *f, const uint8_t src_mac[6], const uint8_t dst_mac[6], uint32_t src,
+			   uint32_t dst, uint16_t id, uint16_t seq, int reply)
+{
+	uint32_t pay = share_paylen(seq), l4len = 8 + pay;
+	uint16_t tot = (uint16_t)(20 + l4len);
+	memcpy(f, dst_mac, 6);
+	memcpy(f + 6, src_mac, 6);
+	f[12] = 0x08; f[13] = 0x00;
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45; ip[2] = (uint8_t)(tot >> 8); ip[3] = (uint8_t)tot;
+	ip[8] = 64; ip[9] = 1;
+	memcpy(ip + 12, &src, 4);
+	memcpy(ip + 16, &dst, 4);
+	uint16_t c = csum16(ip, 20, 0);
+	ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
+	uint8_t *l4 = ip + 20;
+	memset(l4, 0, 8);
+	l4[0] = reply ? 0 : 8;
+	l4[4] = (uint8_t)(id >> 8); l4[5] = (uint8_t)id;
+	l4[6] = (uint8_t)(seq >> 8); l4[7] = (uint8_t)seq;
+	for (uint32_t i = 0; i < pay; i++)
+		l4[8 + i] = (uint8_t)(id * 7 + seq * 13 + i);
+	c = csum16(l4, l4len, 0);
+	l4[2] = (uint8_t)(c >> 8); l4[3] = (uint8_t)c;
+	return 14 + tot;
+}
+
+/* An echo reply from peer to me: which side asked (0 owner, 1 attacher),
+ * -1 for anything else, -2 for a reply of ours that arrived damaged. */
+static int share_classify(const uint8_t *f, uint32_t len, uint32_t me, uint32_t peer)
+{
+	if (len < 42 || f[12] != 8 || f[13] != 0 || f[23] != 1 || f[34] != 0 || memcmp(f + 26, &peer, 4) ||
+	    memcmp(f + 30, &me, 4))
+		return -1;
+	uint16_t id = (uint16_t)(f[38] << 8 | f[39]), seq = (uint16_t)(f[40] << 8 | f[41]);
+	if (id != SHARE_ICMP_ID(0) && id != SHARE_ICMP_ID(1))
+		return -1;
+	uint8_t want[2048];
+	uint32_t wl = build_echo(want, f + 6, f, peer, me, id, seq, 1);
+	/* The IP header is the peer's (its id, TTL); the ICMP message must
+	 * come back whole. */
+	uint32_t tot = (uint32_t)(f[16] << 8 | f[17]);
+	if (len < 14 + tot || tot != wl - 14 || memcmp(f + 34, want + 34, wl - 34))
+		return -2;
+	return id - SHARE_ICMP_ID(0);
+}
+
+struct share_side {
+	struct usnet_netif *nif;
+	struct share_page *pg;
+	int who;                  /* 0 the owner, 1 the attached process */
+	uint32_t me, peer;
+	uint8_t peer_mac[6];
+	struct usnet_netif *reflector; /* memwire: the other end, answering echo (owner only) */
+};
+
+/* Drain every queue once, under the lock: count echo replies, answer ARP
+ * requests for our address.  Returns how many frames came. */
+static int share_service(struct share_side *sd)
+{
+	struct usnet_netif *nif = sd->nif;
+	int total = 0;
+	for (uint16_t q = 0; q < nif->info.nqueues; q++) {
+		struct usnet_pkt p[32];
+		int r = usnet_netif_rx_burst(nif, q, p, 32);
+		if (r < 0)
+			die("share %d: rx_burst: %s", sd->who, strerror(-r));
+		for (int i = 0; i < r; i++) {
+			const uint8_t *d = p[i].data;
+			if (p[i].len >= 42 && d[12] == 8 && d[13] == 6 && d[21] == 1 && !memcmp(d + 38, &sd->me, 4)) {
+				uint8_t rep[60];
+				memcpy(rep, d + 6, 6);
+				memcpy(rep + 6, nif->info.mac, 6);
+				rep[12] = 8; rep[13] = 6;
+				memcpy(rep + 14, d + 14, 6);
+				rep[20] = 0; rep[21] = 2;
+				memcpy(rep + 22, nif->info.mac, 6);
+				memcpy(rep + 28, &sd->me, 4);
+				memcpy(rep + 32, d + 22, 10);
+				memset(rep + 42, 0, 18);
+				send_raw(nif, rep, 60);
+				continue;
+			}
+			int c = share_classify(d, p[i].len, sd->me, sd->peer);
+			if (c >= 0) {
+				sd->pg->got[c]++;
+				sd->pg->rx_by[sd->who]++;
+			} else if (c == -2) {
+				sd->pg->bad++;
+			}
+		}
+		if (r > 0)
+			usnet_netif_rx_release(nif, q, p, (unsigned)r);
+		total += r > 0 ? r : 0;
+	}
+	return total;
+}
+
+/* memwire: the other end answers each echo request as a kernel would. */
+static void share_reflect(struct usnet_netif *rf)
+{
+	struct usnet_pkt p[32];
+	int r = usnet_netif_rx_burst(rf, 0, p, 32);
+	for (int i = 0; i < r; i++) {
+		const uint8_t *d = p[i].data;
+		if (p[i].len < 42 || d[12] != 8 || d[13] != 0 || d[23] != 1 || d[34] != 8)
+			continue;
+		uint32_t src, dst;
+		memcpy(&src, d + 26, 4);
+		memcpy(&dst, d + 30, 4);
+		uint16_t id = (uint16_t)(d[38] << 8 | d[39]), seq = (uint16_t)(d[40] << 8 | d[41]);
+		uint8_t f[2048];
+		uint32_t len = build_echo(f, d, d + 6, dst, src, id, seq, 1);
+		/* Answer with what came, not with what should have: the
+		 * requester checks the payload. */
+		uint32_t tot = (uint32_t)(d[16] << 8 | d[17]);
+		if (14 + tot == len && p[i].len >= len) {
+			memcpy(f + 42, d + 42, len - 42);
+			f[36] = f[37] = 0;
+			uint16_t c = csum16(f + 34, len - 34, 0);
+			f[36] = (uint8_t)(c >> 8); f[37] = (uint8_t)c;
+		}
+		send_raw(rf, f, len);
+	}
+	if (r > 0)
+		usnet_netif_rx_release(rf, 0, p, (unsigned)r);
+}
+
+/* Ping `count` times (sequence numbers from seq0), one request in flight,
+ * taking turns on the netif under the page's lock; a reply may be received
+ * by either process. */
+static void share_ping(struct share_side *sd, uint16_t seq0, uint32_t count)
+{
+	struct share_page *pg = sd->pg;
+	share_lock(pg);
+	uint32_t base = pg->got[sd->who];
+	pthread_mutex_unlock(&pg->lock);
+	for (uint32_t i = 0; i < count; i++) {
+		uint8_t f[2048];
+		share_lock(pg);
+		send_raw(sd->nif, f, build_echo(f, sd->nif->info.mac, sd->peer_mac, sd->me, sd->peer,
+						SHARE_ICMP_ID(sd->who), (uint16_t)(seq0 + i), 0));
+		pthread_mutex_unlock(&pg->lock);
+		uint64_t end = now_ms() + 3000;
+		for (;;) {
+			share_lock(pg);
+			int n = share_service(sd);
+			uint32_t got = pg->got[sd->who];
+			pthread_mutex_unlock(&pg->lock);
+			if (sd->reflector)
+				share_reflect(sd->reflector);
+			if (got > base + i)
+				break;
+			if (now_ms() > end)
+				die("share %d: echo %u got no reply (%u replies so far)", sd->who, i, got - base);
+			if (n == 0 && !sd->reflector) {
+				struct pollfd pfd = { usnet_netif_wait_fd(sd->nif, 0), POLLIN, 0 };
+				if (pfd.fd >= 0)
+					poll(&pfd, 1, 1);
+				else
+					usleep(200);
+			}
+		}
+	}
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned m[6];
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)m[i];
+	return 0;
+}
+
+/* Sockets of AF_PACKET bound to ifindex, from /proc/net/packet. */
+static int packet_sockets_on(int ifindex)
+{
+	FILE *f = fopen("/proc/net/packet", "r");
+	if (!f)
+		return -1;
+	char line[512];
+	int n = 0;
+	if (!fgets(line, sizeof line, f)) {
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long sk;
+		int ref, type, proto, iface;
+		if (sscanf(line, "%llx %d %d %x %d", &sk, &ref, &type, &proto, &iface) == 5 && iface == ifindex)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static void test_share(const char *self, const char *backend, const char *iface, const char *opts, const char *myip,
+		       const char *peerip, uint32_t count)
+{
+	char err[256];
+	struct usnet_netif *nif, *pair[2] = { NULL, NULL };
+	int is_pair = !strcmp(backend, "memwire") && !strcmp(iface, "pair");
+	int tap_created = !strcmp(backend, "tap") && if_nametoindex(iface) == 0;
+	if (is_pair) {
+		if (usnet_memwire_pair(pair, opts && opts[0] ? opts : NULL, err, sizeof err))
+			die("%s", err);
+		nif = pair[0];
+	} else {
+		struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+						  .options = opts && opts[0] ? opts : NULL };
+		if (getenv("NETIF_TEST_QUEUES"))
+			cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
+		if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+			die("%s", err);
+	}
+	int ifindex = is_pair ? 0 : (int)if_nametoindex(nif->info.ifname);
+	if (tap_created) {
+		/* The kernel's side of the device this open created. */
+		char cmd[256];
+		snprintf(cmd, sizeof cmd, "ip addr add %s/24 dev %s && ip link set %s up", peerip, iface, iface);
+		if (system(cmd) != 0)
+			die("share: cannot configure %s", iface);
+	}
+	struct share_side sd = { .nif = nif, .who = 0, .me = inet_addr(myip), .peer = inet_addr(peerip) };
+	if (is_pair) {
+		memcpy(sd.peer_mac, pair[1]->info.mac, 6);
+		sd.reflector = pair[1];
+	} else {
+		struct arp_match am = { .peer = sd.peer, .mymac = nif->info.mac };
+		uint8_t f[256];
+		int ok = -1;
+		for (int tries = 0; tries < 5 && ok; tries++) {
+			send_raw(nif, f, build_arp_request(f, nif->info.mac, sd.me, sd.peer));
+			ok = wait_frame(nif, match_arp_reply, &am, 400);
+		}
+		if (ok)
+			die("%s: no ARP reply from %s", backend, peerip);
+		memcpy(sd.peer_mac, am.mac, 6);
+	}
+	/* The lock and the counts: a memfd the exec'd process inherits. */
+	int pgfd = memfd_create("netif-test-share", 0);
+	if (pgfd < 0 || ftruncate(pgfd, sizeof(struct share_page)) < 0)
+		die("share: memfd: %s", strerror(errno));
+	struct share_page *pg = mmap(NULL, sizeof *pg, PROT_READ | PROT_WRITE, MAP_SHARED, pgfd, 0);
+	if (pg == MAP_FAILED)
+		die("share: mmap: %s", strerror(errno));
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&pg->lock, &ma);
+	sd.pg = pg;
+
+	struct usnet_netif_share sh;
+	if (usnet_netif_share(nif, &sh, err, sizeof err))
+		die("%s", err);
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		die("socketpair: %s", strerror(errno));
+	char a_sock[16], a_pg[16], a_mac[32], a_count[16];
+	snprintf(a_sock, sizeof a_sock, "%d", sp[1]);
+	snprintf(a_pg, sizeof a_pg, "%d", pgfd);
+	snprintf(a_mac, sizeof a_mac, "%02x:%02x:%02x:%02x:%02x:%02x", sd.peer_mac[0], sd.peer_mac[1],
+		 sd.peer_mac[2], sd.peer_mac[3], sd.peer_mac[4], sd.peer_mac[5]);
+	snprintf(a_count, sizeof a_count, "%u", count);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* A fresh image: the netif's fds (close-on-exec) do not survive,
+		 * only the socket and the page. */
+		fcntl(sp[1], F_SETFD, 0);
+		execl(self, self, "attached", a_sock, a_pg, myip, peerip, a_mac, a_count, (char *)NULL);
+		_exit(127);
+	}
+	close(sp[1]);
+	int r = usnet_netif_share_send(sp[0], &sh);
+	if (r)
+		die("share: send: %s", strerror(-r));
+	share_ping(&sd, 0, count);
+	/* Keep serving the queue (and the reflector) until the other is done. */
+	int st = 0;
+	uint64_t end = now_ms() + 30000;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			die("share: the attached process did not finish");
+		}
+		share_lock(pg);
+		int n = share_service(&sd);
+		pthread_mutex_unlock(&pg->lock);
+		if (sd.reflector)
+			share_reflect(sd.reflector);
+		if (n == 0)
+			usleep(200);
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		die("share: the attached process failed (status %d)", st);
+	if (pg->got[0] != count || pg->got[1] != count || pg->bad)
+		die("share: replies owner %u attacher %u of %u each, %u damaged", pg->got[0], pg->got[1], count, pg->bad);
+	if (!pg->rx_by[0] || !pg->rx_by[1])
+		die("share: received by the owner %u, by the attacher %u: both should", pg->rx_by[0], pg->rx_by[1]);
+	printf("%s: owner and an exec'd attacher, %u echo replies each, intact; %u received by the owner, %u by the attacher\n",
+	       backend, count, pg->rx_by[0], pg->rx_by[1]);
+	/* The attacher has closed its netif and gone: the owner carries on. */
+	share_ping(&sd, (uint16_t)count, 50);
+	printf("%s: the owner carries on alone after the attacher left\n", backend);
+	close(sp[0]);
+	/* Hold a copy of the device fd past close (as a live attacher would):
+	 * the device must go all the same. */
+	int held = tap_created ? dup(sh.fds[1]) : -1;
+	usnet_netif_close(nif);
+	if (pair[1])
+		usnet_netif_close(pair[1]);
+	if (tap_created) {
+		if (if_nametoindex(iface) != 0)
+			die("tap: %s is still there after the owner closed (it created it)", iface);
+		printf("tap: the owner's close removed %s while another fd held it\n", iface);
+	}
+	if (held >= 0)
+		close(held);
+	if (!strcmp(backend, "afpacket")) {
+		int n = packet_sockets_on(ifindex);
+		if (n != 0)
+			die("afpacket: %d packet sockets left on %s after close", n, iface);
+		printf("afpacket: no packet socket left on %s\n", iface);
+	}
+	munmap(pg, sizeof *pg);
+	close(pgfd);
+}
+
+/* The exec'd side of test_share(). */
+static void test_attached(int sock, int pgfd, const char *myip, const char *peerip, const char *peermac,
+			  uint32_t count)
+{
+	struct usnet_netif_share sh;
+	int r = usnet_netif_share_recv(sock, &sh);
+	if (r)
+		die("attached: receiving the share: %s", strerror(-r));
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_attach(&sh, &nif, err, sizeof err))
+		die("attached: %s", err);
+	struct share_page *pg = mmap(NULL, sizeof *pg, PROT_READ | PROT_WRITE, MAP_SHARED, pgfd, 0);
+	if (pg == MAP_FAILED)
+		die("attached: mmap: %s", strerror(errno));
+	struct share_side sd = { .nif = nif, .pg = pg, .who = 1, .me = inet_addr(myip), .peer = inet_addr(peerip) };
+	if (parse_mac(peermac, sd.peer_mac))
+		die("attached: bad MAC %s", peermac);
+	share_ping(&sd, 1000, count);
+	usnet_netif_close(nif);
+	munmap(pg, sizeof *pg);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -1305,6 +1708,10 @@ int main(int argc, char **argv)
 		test_burst(argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
 	} else if (!strcmp(cmd, "arp-queues") && argc >= 8) {
 		test_arp_queues(argv[2], argv[3], argv[4], argv[5], argv[6], (uint16_t)atoi(argv[7]));
+	} else if (!strcmp(cmd, "share") && argc >= 8) {
+		test_share("/proc/self/exe", argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "attached") && argc >= 8) {
+		test_attached(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
 	} else if (!strcmp(cmd, "ping") && argc >= 7) {
 		test_ping(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	} else {
