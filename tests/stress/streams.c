@@ -233,6 +233,9 @@ static void abort_close(int fd)
 	close(fd);
 }
 
+/* The socket's TCP state in words, for a stream that stalled. */
+static void tcp_state(int fd, char *out, size_t len);
+
 /* ---- the kernel peer ------------------------------------------------------- */
 
 static struct in_addr expect_src;
@@ -276,9 +279,13 @@ static void *echo_conn(void *arg)
 		ssize_t r = read(fd, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && check)
-			failf("usnet->kernel conn %u: read failed at offset %llu of %llu: %s", conn,
-			      (unsigned long long)off, (unsigned long long)len, strerror(errno));
+		if (r < 0 && check) {
+			int e = errno;
+			char st[160];
+			tcp_state(fd, st, sizeof st);
+			failf("usnet->kernel conn %u: read failed at offset %llu of %llu: %s (%s)", conn,
+			      (unsigned long long)off, (unsigned long long)len, strerror(e), st);
+		}
 		if (r <= 0)
 			break;
 		if (check) {
@@ -554,11 +561,27 @@ static ssize_t stream_recv(struct stream *s)
 	return r;
 }
 
+static void tcp_state(int fd, char *out, size_t len)
+{
+	struct tcp_info ti;
+	socklen_t tl = sizeof ti;
+	memset(&ti, 0, sizeof ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0) {
+		snprintf(out, len, "no TCP_INFO");
+		return;
+	}
+	snprintf(out, len, "state %u unacked %u lost %u retransmits %u total_retrans %u rto %u us cwnd %u",
+		 ti.tcpi_state, ti.tcpi_unacked, ti.tcpi_lost, ti.tcpi_retransmits, ti.tcpi_total_retrans,
+		 ti.tcpi_rto, ti.tcpi_snd_cwnd);
+}
+
 static void stream_lost(struct stream *s, const char *what, int err)
 {
-	failf("kernel->usnet conn %u: %s at offset %llu of %llu (sent %llu): %s (lost bytes)", s->conn, what,
+	char st[160];
+	tcp_state(s->fd, st, sizeof st);
+	failf("kernel->usnet conn %u: %s at offset %llu of %llu (sent %llu): %s (lost bytes; %s)", s->conn, what,
 	      (unsigned long long)s->recvd, (unsigned long long)s->len, (unsigned long long)s->sent,
-	      err ? strerror(err) : "end of stream");
+	      err ? strerror(err) : "end of stream", st);
 	s->failed = true;
 }
 
