@@ -671,6 +671,10 @@ static uint64_t p_progress(void *ctx, uint64_t now)
 		pthread_mutex_consistent(&P.sh->lock);
 	else if (r != 0)
 		return now + 1000000;
+	/* The caller read `now` before the lock, maybe a preemption ago; the
+	 * stack's time must not step back behind a call another thread made
+	 * meanwhile (an ACK "before" its segment left is a wrapped RTT). */
+	now = now_ns();
 	for (int b = 0; b < 8; b++) {
 		int n = usnet_netif_rx_burst(P.nif, P.io.queue, pkts, RX_BATCH);
 		if (n <= 0)
