@@ -12,7 +12,10 @@
 # usage: tests/stress/run.sh [PART...]   PART: afxdp tap afpacket kernel
 #   (default: afxdp tap; kernel runs the client on kernel sockets, to check
 #   the test itself).  STRESS_SECONDS (default 6): how long each part starts
-#   new connections; STRESS_THREADS, STRESS_CHURN: thread counts.
+#   new connections; STRESS_THREADS, STRESS_CHURN: thread counts;
+#   STRESS_USNET: another build's usnet (its libusnet.so beside it), e.g. one
+#   built with ASan/UBSan (the hook itself cannot be: its page-0 trampoline
+#   stores at address 0 on purpose); STRESS_KEEP=1 keeps the logs.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -22,7 +25,7 @@ SECS=${STRESS_SECONDS:-6}
 THREADS=${STRESS_THREADS:-8}
 CHURN=${STRESS_CHURN:-3}
 BIN=build/stress/stress-streams
-USNET=build/usnet
+USNET=${STRESS_USNET:-build/usnet}
 UNS=stress-$$-u KNS=stress-$$-k
 UIF=stu$$ KIF=stk$$ TAP=stt$$
 KIP=10.66.0.1 UIP=10.66.0.2
@@ -42,7 +45,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 if ! need_root; then skip stress "needs root for network namespaces"; exit 0; fi
-for f in "$BIN" "$USNET" build/libusnet.so; do
+for f in "$BIN" "$USNET" "$(dirname "$USNET")/libusnet.so"; do
 	[ -e "$f" ] || { skip stress "$f is not built (make test builds it)"; exit 0; }
 done
 
