@@ -13,9 +13,10 @@ static uint32_t arp_slot(uint32_t ip) { return (ip * 2654435761u) >> 24; } /* 0.
 
 static struct arp_entry *arp_find(struct usnet_stack *st, uint32_t ip)
 {
+	struct arp_entry *arp = st_arp(st);
 	uint32_t h = arp_slot(ip);
 	for (uint32_t k = 0; k < ARP_PROBE_SPAN; k++) {
-		struct arp_entry *e = &st->arp[(h + k) & (ARP_TABLE - 1)];
+		struct arp_entry *e = &arp[(h + k) & (ARP_TABLE - 1)];
 		if (e->state != ARP_FREE && e->ip == ip)
 			return e;
 	}
@@ -35,10 +36,11 @@ static void arp_entry_free(struct usnet_stack *st, struct arp_entry *e)
  * first (evicting it). */
 static struct arp_entry *arp_new(struct usnet_stack *st, uint32_t ip)
 {
+	struct arp_entry *arp = st_arp(st);
 	uint32_t h = arp_slot(ip);
 	struct arp_entry *victim = NULL;
 	for (uint32_t k = 0; k < ARP_PROBE_SPAN; k++) {
-		struct arp_entry *e = &st->arp[(h + k) & (ARP_TABLE - 1)];
+		struct arp_entry *e = &arp[(h + k) & (ARP_TABLE - 1)];
 		if (e->state == ARP_FREE) {
 			victim = e;
 			break;
@@ -95,19 +97,20 @@ static void arp_schedule(struct usnet_stack *st, uint64_t at)
 static void arp_flush_queue(struct net_ctx *c, struct arp_entry *e)
 {
 	struct usnet_stack *st = c->st;
+	struct chunk *chunks = st_chunks(st);
 	int32_t rec = e->queue;
 	e->queue = NIL;
 	e->qlen = 0;
 	while (rec != NIL) {
-		int32_t next = st->chunks[rec].link;
-		uint32_t flen = st->chunks[rec].aux;
-		uint32_t pflags = st->chunks[rec].seq;
+		int32_t next = chunks[rec].link;
+		uint32_t flen = chunks[rec].aux;
+		uint32_t pflags = chunks[rec].seq;
 		struct usnet_pkt *p = tx_get(c);
 		if (p && flen <= c->frame_size) {
 			uint32_t off = 0;
-			for (int32_t k = rec; k != NIL; k = st->chunks[k].next) {
-				memcpy(p->data + off, chunk_ptr(st, k), st->chunks[k].len);
-				off += st->chunks[k].len;
+			for (int32_t k = rec; k != NIL; k = chunks[k].next) {
+				memcpy(p->data + off, chunk_ptr(st, k), chunks[k].len);
+				off += chunks[k].len;
 			}
 			memcpy(p->data + ETH_DST, e->mac, 6);
 			p->len = flen;
@@ -191,6 +194,7 @@ void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh)
 		return;
 	}
 	/* Unresolved: keep a copy of the frame and ask. */
+	struct chunk *chunks = st_chunks(st);
 	int new_entry = 0;
 	if (!e) {
 		e = arp_new(st, nh);
@@ -204,7 +208,7 @@ void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh)
 	if (e->qlen >= ARP_QUEUE_MAX) {
 		/* Drop the oldest to make room: the newest is likelier to matter. */
 		int32_t old = e->queue;
-		e->queue = st->chunks[old].link;
+		e->queue = chunks[old].link;
 		chunk_free_chain(st, old);
 		e->qlen--;
 		st->stats.arp_drop++;
@@ -213,12 +217,12 @@ void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh)
 	if (rec == NIL) {
 		st->stats.arp_drop++;
 	} else {
-		st->chunks[rec].aux = p->len;
-		st->chunks[rec].seq = (p->flags & USNET_PKT_TX_CSUM_PARTIAL) ?
+		chunks[rec].aux = p->len;
+		chunks[rec].seq = (p->flags & USNET_PKT_TX_CSUM_PARTIAL) ?
 			(USNET_PKT_TX_CSUM_PARTIAL | (uint32_t)p->csum_start << 16 | (uint32_t)(p->csum_offset & 0xff) << 8) : 0;
 		int32_t *pp = &e->queue;
 		while (*pp != NIL)
-			pp = &st->chunks[*pp].link;
+			pp = &chunks[*pp].link;
 		*pp = rec;
 		e->qlen++;
 	}
@@ -231,9 +235,10 @@ void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh)
 uint64_t arp_timers(struct net_ctx *c)
 {
 	struct usnet_stack *st = c->st;
+	struct arp_entry *arp = st_arp(st);
 	uint64_t next = UINT64_MAX;
 	for (uint32_t i = 0; i < ARP_TABLE; i++) {
-		struct arp_entry *e = &st->arp[i];
+		struct arp_entry *e = &arp[i];
 		if (e->state != ARP_INCOMPLETE && e->state != ARP_PROBE)
 			continue;
 		if (e->expires <= c->now) {

@@ -11,7 +11,7 @@ int32_t chunk_alloc(struct usnet_stack *st)
 	int32_t i = st->chunk_free;
 	if (i == NIL)
 		return NIL;
-	struct chunk *c = &st->chunks[i];
+	struct chunk *c = &st_chunks(st)[i];
 	st->chunk_free = c->next;
 	st->chunks_free--;
 	c->next = NIL;
@@ -25,15 +25,16 @@ int32_t chunk_alloc(struct usnet_stack *st)
 
 void chunk_free(struct usnet_stack *st, int32_t i)
 {
-	st->chunks[i].next = st->chunk_free;
+	st_chunks(st)[i].next = st->chunk_free;
 	st->chunk_free = i;
 	st->chunks_free++;
 }
 
 void chunk_free_chain(struct usnet_stack *st, int32_t i)
 {
+	struct chunk *chunks = st_chunks(st);
 	while (i != NIL) {
-		int32_t n = st->chunks[i].next;
+		int32_t n = chunks[i].next;
 		chunk_free(st, i);
 		i = n;
 	}
@@ -41,8 +42,9 @@ void chunk_free_chain(struct usnet_stack *st, int32_t i)
 
 void chunk_free_records(struct usnet_stack *st, int32_t rec)
 {
+	struct chunk *chunks = st_chunks(st);
 	while (rec != NIL) {
-		int32_t n = st->chunks[rec].link;
+		int32_t n = chunks[rec].link;
 		chunk_free_chain(st, rec);
 		rec = n;
 	}
@@ -53,13 +55,14 @@ int32_t chain_from_bytes(struct usnet_stack *st, const uint8_t *p, uint32_t len)
 	uint32_t need = len ? (len + CHUNK_SIZE - 1) / CHUNK_SIZE : 1;
 	if (need > st->chunks_free)
 		return NIL;
+	struct chunk *chunks = st_chunks(st);
 	int32_t head = NIL, prev = NIL;
 	do {
 		int32_t c = chunk_alloc(st);
 		uint32_t n = min_u32(len, CHUNK_SIZE);
 		memcpy(chunk_ptr(st, c), p, n);
-		st->chunks[c].len = (uint16_t)n;
-		if (prev == NIL) head = c; else st->chunks[prev].next = c;
+		chunks[c].len = (uint16_t)n;
+		if (prev == NIL) head = c; else chunks[prev].next = c;
 		prev = c;
 		p += n;
 		len -= n;
@@ -77,21 +80,24 @@ void byteq_init(struct byteq *q)
 
 uint32_t byteq_append(struct usnet_stack *st, struct byteq *q, const uint8_t *p, uint32_t len)
 {
+	/* The tables are located afresh after each call (chunk_alloc,
+	 * memcpy) rather than held across it: usually one pass, where a
+	 * base kept in a register costs more than it saves. */
 	uint32_t done = 0;
 	while (done < len) {
 		int32_t t = q->tail;
 		uint32_t room = 0;
 		if (t != NIL)
-			room = CHUNK_SIZE - st->chunks[t].off - st->chunks[t].len;
+			room = CHUNK_SIZE - st_chunks(st)[t].off - st_chunks(st)[t].len;
 		if (room == 0) {
 			int32_t c = chunk_alloc(st);
 			if (c == NIL)
 				break;
-			if (t == NIL) q->head = c; else st->chunks[t].next = c;
+			if (t == NIL) q->head = c; else st_chunks(st)[t].next = c;
 			q->tail = t = c;
 			room = CHUNK_SIZE;
 		}
-		struct chunk *ch = &st->chunks[t];
+		struct chunk *ch = &st_chunks(st)[t];
 		uint32_t n = min_u32(room, len - done);
 		memcpy(chunk_ptr(st, t) + ch->off + ch->len, p + done, n);
 		ch->len = (uint16_t)(ch->len + n);
@@ -105,25 +111,27 @@ void byteq_append_chain(struct usnet_stack *st, struct byteq *q, int32_t head, u
 {
 	if (head == NIL)
 		return;
-	if (q->tail == NIL) q->head = head; else st->chunks[q->tail].next = head;
+	struct chunk *chunks = st_chunks(st);
+	if (q->tail == NIL) q->head = head; else chunks[q->tail].next = head;
 	int32_t t = head;
-	while (st->chunks[t].next != NIL)
-		t = st->chunks[t].next;
+	while (chunks[t].next != NIL)
+		t = chunks[t].next;
 	q->tail = t;
 	q->bytes += bytes;
 }
 
 void byteq_copy_out(struct usnet_stack *st, struct byteq *q, uint32_t off, uint8_t *dst, uint32_t len)
 {
+	const struct chunk *chunks = st_chunks(st);
 	int32_t c = q->head;
 	uint32_t pos = 0;
 	if (q->cur != NIL && q->cur_pos <= off) {
 		c = q->cur;
 		pos = q->cur_pos;
 	}
-	while (c != NIL && off - pos >= st->chunks[c].len) {
-		pos += st->chunks[c].len;
-		c = st->chunks[c].next;
+	while (c != NIL && off - pos >= chunks[c].len) {
+		pos += chunks[c].len;
+		c = chunks[c].next;
 	}
 	if (c != NIL) {
 		q->cur = c;
@@ -131,7 +139,8 @@ void byteq_copy_out(struct usnet_stack *st, struct byteq *q, uint32_t off, uint8
 	}
 	off -= pos;
 	while (len && c != NIL) {
-		const struct chunk *ch = &st->chunks[c];
+		/* Located again after each memcpy, as in byteq_append(). */
+		const struct chunk *ch = &st_chunks(st)[c];
 		uint32_t n = min_u32(ch->len - off, len);
 		memcpy(dst, chunk_ptr(st, c) + ch->off + off, n);
 		dst += n;
@@ -148,7 +157,7 @@ void byteq_consume(struct usnet_stack *st, struct byteq *q, uint32_t n)
 	q->bytes -= n;
 	uint32_t consumed = n;
 	while (n && q->head != NIL) {
-		struct chunk *ch = &st->chunks[q->head];
+		struct chunk *ch = &st_chunks(st)[q->head];
 		if (n < ch->len) {
 			ch->off = (uint16_t)(ch->off + n);
 			ch->len = (uint16_t)(ch->len - n);

@@ -2,11 +2,16 @@
  * usnet stack core — internal definitions shared by the files of src/stack/.
  *
  * Memory model: one arena (struct usnet_stack at its start, then the tables
- * and pools) holds all state.  Pointers kept in the arena point only into the
- * arena itself, so a forked child that maps it at the same address can use
- * it.  Everything a call needs that is process-local (the netif, the event
- * callback, frames lent by the netif) lives in a struct net_ctx on the C
- * stack for the duration of one API call.
+ * and pools) holds all state, and nothing in it is a pointer: tables are
+ * found by their byte offset from the start of the arena (st_socks() and
+ * the other accessors below), and everything inside them refers to other
+ * entries by index.  So an arena may be mapped at any address in any
+ * process (a forked child, an exec'd image, an unrelated program sharing
+ * the memory) and used there as it is.  Pointers exist only for the length
+ * of one API call: the struct net_ctx on the C stack holds everything that
+ * is process-local (the netif, the event callback, frames lent by the
+ * netif), and a pointer into the arena computed during a call is never
+ * stored back into it.
  *
  * Freestanding: only <stddef.h>/<stdint.h> and memcpy/memset/memmove/memcmp.
  */
@@ -241,23 +246,27 @@ struct usnet_stack {
 	struct usnet_stack_config cfg;
 	struct usnet_stack_stats stats;
 
-	struct sock *socks;
+	/* The tables after this struct, as byte offsets from its start (never
+	 * pointers: see the memory model above); reached through st_socks()
+	 * and the other accessors below. */
+	size_t socks_off;                 /* struct sock[nsocks] */
+	size_t conn_hash_off;             /* int32_t[conn_mask + 1]: connection-table heads */
+	size_t port_hash_off;             /* int32_t[port_mask + 1]: port-table heads */
+	size_t heap_off;                  /* int32_t[nsocks]: timer min-heap of socket indices */
+	size_t chunks_off;                /* struct chunk[nchunks] */
+	size_t chunk_data_off;            /* nchunks * CHUNK_SIZE bytes */
+	size_t arp_off;                   /* struct arp_entry[ARP_TABLE] */
+	size_t reasm_buf_off;             /* REASM_MAX + 20 bytes: assembled datagram */
+
 	uint32_t nsocks, socks_used;
 	int32_t  sock_free;
-
-	int32_t *conn_hash; uint32_t conn_mask;
-	int32_t *port_hash; uint32_t port_mask;
-
-	int32_t *heap; uint32_t heap_n;   /* timer min-heap of socket indices */
-
-	struct chunk *chunks; uint8_t *chunk_data;
+	uint32_t conn_mask, port_mask;
+	uint32_t heap_n;
 	uint32_t nchunks, chunks_free;
 	int32_t  chunk_free;
 
-	struct arp_entry *arp;
 	struct reasm reasm[REASM_SLOTS];
 	uint32_t reasm_bytes;
-	uint8_t *reasm_buf;               /* REASM_MAX + 20 bytes: assembled datagram */
 
 	struct route routes[ROUTE_MAX];
 
@@ -267,6 +276,19 @@ struct usnet_stack {
 	uint16_t ip_id;
 	uint16_t port_cursor;
 };
+
+/* The tables of an instance, located from wherever this process mapped its
+ * arena.  The results are valid for the current call only: never store one
+ * in the arena. */
+static inline void *st_at(struct usnet_stack *st, size_t off) { return (char *)st + off; }
+static inline struct sock *st_socks(struct usnet_stack *st) { return st_at(st, st->socks_off); }
+static inline int32_t *st_conn_hash(struct usnet_stack *st) { return st_at(st, st->conn_hash_off); }
+static inline int32_t *st_port_hash(struct usnet_stack *st) { return st_at(st, st->port_hash_off); }
+static inline int32_t *st_heap(struct usnet_stack *st) { return st_at(st, st->heap_off); }
+static inline struct chunk *st_chunks(struct usnet_stack *st) { return st_at(st, st->chunks_off); }
+static inline uint8_t *st_chunk_data(struct usnet_stack *st) { return st_at(st, st->chunk_data_off); }
+static inline struct arp_entry *st_arp(struct usnet_stack *st) { return st_at(st, st->arp_off); }
+static inline uint8_t *st_reasm_buf(struct usnet_stack *st) { return st_at(st, st->reasm_buf_off); }
 
 /* ---- per-call context (on the caller's C stack) ----------------------- */
 #define TX_BATCH 32u
@@ -303,7 +325,7 @@ void chunk_free(struct usnet_stack *st, int32_t i);
 void chunk_free_chain(struct usnet_stack *st, int32_t i);
 void chunk_free_records(struct usnet_stack *st, int32_t rec);
 static inline uint8_t *chunk_ptr(struct usnet_stack *st, int32_t i)
-{ return st->chunk_data + (size_t)i * CHUNK_SIZE; }
+{ return st_chunk_data(st) + (size_t)i * CHUNK_SIZE; }
 /* Copy len bytes into a new chain; returns its head or NIL (pool empty). */
 int32_t chain_from_bytes(struct usnet_stack *st, const uint8_t *p, uint32_t len);
 void byteq_init(struct byteq *q);
@@ -337,8 +359,8 @@ int32_t timer_pop_due(struct usnet_stack *st, uint64_t now);
 void timer_refresh(struct usnet_stack *st, int32_t s);
 
 /* sock.c */
-static inline struct sock *sk(struct usnet_stack *st, int32_t i) { return &st->socks[i]; }
-static inline int32_t sk_index(struct usnet_stack *st, struct sock *s) { return (int32_t)(s - st->socks); }
+static inline struct sock *sk(struct usnet_stack *st, int32_t i) { return &st_socks(st)[i]; }
+static inline int32_t sk_index(struct usnet_stack *st, struct sock *s) { return (int32_t)(s - st_socks(st)); }
 int32_t sock_alloc(struct usnet_stack *st, int type);
 void sock_free(struct usnet_stack *st, int32_t i);
 int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out);

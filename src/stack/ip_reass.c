@@ -85,10 +85,11 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 		reasm_free(st, r);
 		return;
 	}
+	struct chunk *chunks = st_chunks(st);
 	/* Find the insertion point and check overlaps with neighbours. */
 	int32_t *pp = &r->frags;
 	while (*pp != NIL) {
-		struct chunk *f = &st->chunks[*pp];
+		struct chunk *f = &chunks[*pp];
 		uint32_t fo = f->seq, fe = f->seq + f->aux;
 		if (fo == off && fe == end)
 			return;   /* exact duplicate */
@@ -114,9 +115,9 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 		reasm_free(st, r);
 		return;
 	}
-	st->chunks[rec].seq = off;
-	st->chunks[rec].aux = plen;
-	st->chunks[rec].link = *pp;
+	chunks[rec].seq = off;
+	chunks[rec].aux = plen;
+	chunks[rec].link = *pp;
 	*pp = rec;
 	r->have += plen;
 	r->truesize += truesize;
@@ -126,18 +127,18 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 	/* Complete (no overlaps, sizes add up): assemble after a 20-byte header
 	 * rebuilt from the slot's key (options of the first fragment are not
 	 * needed above IP). */
-	uint8_t *buf = st->reasm_buf;
+	uint8_t *buf = st_reasm_buf(st);
 	ipv4_write(buf, src, dst, proto, (uint16_t)(IP_HLEN + r->total), id, 0, 1);
 	uint32_t pos = 0;
-	for (int32_t f = r->frags; f != NIL; f = st->chunks[f].link) {
-		if (st->chunks[f].seq != pos) {   /* cannot happen when have == total */
+	for (int32_t f = r->frags; f != NIL; f = chunks[f].link) {
+		if (chunks[f].seq != pos) {   /* cannot happen when have == total */
 			st->stats.ip_frag_drop++;
 			reasm_free(st, r);
 			return;
 		}
-		for (int32_t k = f; k != NIL; k = st->chunks[k].next) {
-			memcpy(buf + IP_HLEN + pos, chunk_ptr(st, k), st->chunks[k].len);
-			pos += st->chunks[k].len;
+		for (int32_t k = f; k != NIL; k = chunks[k].next) {
+			memcpy(buf + IP_HLEN + pos, chunk_ptr(st, k), chunks[k].len);
+			pos += chunks[k].len;
 		}
 	}
 	uint32_t total = r->total, flags = r->rx_flags;

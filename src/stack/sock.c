@@ -31,7 +31,7 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	int32_t i = st->sock_free;
 	if (i == NIL)
 		return NIL;
-	struct sock *s = &st->socks[i];
+	struct sock *s = sk(st, i);
 	st->sock_free = s->pnext;
 	memset(s, 0, sizeof(*s));
 	s->type = (uint8_t)type;
@@ -55,7 +55,7 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 
 void sock_free(struct usnet_stack *st, int32_t i)
 {
-	struct sock *s = &st->socks[i];
+	struct sock *s = sk(st, i);
 	if (s->type == 0)
 		return;
 	timer_clear_all(st, i);
@@ -85,7 +85,7 @@ int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out)
 		return -USNET_EINVAL;
 	if (s < 0 || (uint32_t)s >= st->nsocks)
 		return -USNET_EBADF;
-	struct sock *k = &st->socks[s];
+	struct sock *k = sk(st, s);
 	if (k->type == 0 || (k->flags & SF_ORPHAN) || k->parent != NIL)
 		return -USNET_EBADF;
 	*out = k;
@@ -96,23 +96,23 @@ int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out)
 
 void port_insert(struct usnet_stack *st, int32_t i)
 {
-	struct sock *s = &st->socks[i];
-	uint32_t h = port_hashfn(st, s->lport);
-	s->pnext = st->port_hash[h];
-	st->port_hash[h] = i;
+	struct sock *s = sk(st, i);
+	int32_t *head = &st_port_hash(st)[port_hashfn(st, s->lport)];
+	s->pnext = *head;
+	*head = i;
 	s->flags |= SF_BOUND;
 }
 
 void port_remove(struct usnet_stack *st, int32_t i)
 {
-	struct sock *s = &st->socks[i];
-	int32_t *pp = &st->port_hash[port_hashfn(st, s->lport)];
+	struct sock *socks = st_socks(st), *s = &socks[i];
+	int32_t *pp = &st_port_hash(st)[port_hashfn(st, s->lport)];
 	while (*pp != NIL) {
 		if (*pp == i) {
 			*pp = s->pnext;
 			break;
 		}
-		pp = &st->socks[*pp].pnext;
+		pp = &socks[*pp].pnext;
 	}
 	s->pnext = NIL;
 	s->flags &= ~SF_BOUND;
@@ -123,8 +123,9 @@ void port_remove(struct usnet_stack *st, int32_t i)
 int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport)
 {
 	int32_t wild = NIL;
-	for (int32_t i = st->port_hash[port_hashfn(st, lport)]; i != NIL; i = st->socks[i].pnext) {
-		struct sock *s = &st->socks[i];
+	struct sock *socks = st_socks(st);
+	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
 		if (s->type != type || s->lport != lport)
 			continue;
 		if (type == USNET_SOCK_STREAM && s->state != USNET_TCP_LISTEN)
@@ -146,8 +147,9 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
 {
 	int32_t best = NIL;
 	int best_score = 0;
-	for (int32_t i = st->port_hash[port_hashfn(st, lport)]; i != NIL; i = st->socks[i].pnext) {
-		struct sock *s = &st->socks[i];
+	struct sock *socks = st_socks(st);
+	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
 		if (s->type != USNET_SOCK_DGRAM || s->lport != lport)
 			continue;
 		if (s->lip != lip && s->lip != 0)
@@ -170,8 +172,9 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
  * the binder's SF_REUSEADDR/SF_REUSEPORT. */
 int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags)
 {
-	for (int32_t i = st->port_hash[port_hashfn(st, lport)]; i != NIL; i = st->socks[i].pnext) {
-		struct sock *s = &st->socks[i];
+	struct sock *socks = st_socks(st);
+	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
 		if (s->type != type || s->lport != lport)
 			continue;
 		if (s->lip != lip && s->lip != 0 && lip != 0)
@@ -198,23 +201,23 @@ int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, 
 
 void conn_insert(struct usnet_stack *st, int32_t i)
 {
-	struct sock *s = &st->socks[i];
-	uint32_t h = conn_hashfn(st, s->lip, s->lport, s->rip, s->rport);
-	s->hnext = st->conn_hash[h];
-	st->conn_hash[h] = i;
+	struct sock *s = sk(st, i);
+	int32_t *head = &st_conn_hash(st)[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
+	s->hnext = *head;
+	*head = i;
 	s->flags |= SF_HASHED;
 }
 
 void conn_remove(struct usnet_stack *st, int32_t i)
 {
-	struct sock *s = &st->socks[i];
-	int32_t *pp = &st->conn_hash[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
+	struct sock *socks = st_socks(st), *s = &socks[i];
+	int32_t *pp = &st_conn_hash(st)[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
 	while (*pp != NIL) {
 		if (*pp == i) {
 			*pp = s->hnext;
 			break;
 		}
-		pp = &st->socks[*pp].hnext;
+		pp = &socks[*pp].hnext;
 	}
 	s->hnext = NIL;
 	s->flags &= ~SF_HASHED;
@@ -222,8 +225,9 @@ void conn_remove(struct usnet_stack *st, int32_t i)
 
 int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
-	for (int32_t i = st->conn_hash[conn_hashfn(st, lip, lport, rip, rport)]; i != NIL; i = st->socks[i].hnext) {
-		struct sock *s = &st->socks[i];
+	struct sock *socks = st_socks(st);
+	for (int32_t i = st_conn_hash(st)[conn_hashfn(st, lip, lport, rip, rport)]; i != NIL; i = socks[i].hnext) {
+		struct sock *s = &socks[i];
 		if (s->rport == rport && s->lport == lport && s->rip == rip && s->lip == lip)
 			return i;
 	}

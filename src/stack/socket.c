@@ -371,6 +371,7 @@ long usnet_recv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 
 int usnet_recv_peek(struct usnet_stack *st, usnet_sock_t sd, struct usnet_iovec *iov, int max)
 {
+	struct chunk *chunks = st_chunks(st);
 	struct sock *s;
 	CHECK(st, sd, s);
 	if (s->type != USNET_SOCK_STREAM)
@@ -378,11 +379,11 @@ int usnet_recv_peek(struct usnet_stack *st, usnet_sock_t sd, struct usnet_iovec 
 	if (max < 0 || (max > 0 && !iov))
 		return -USNET_EFAULT;
 	int n = 0;
-	for (int32_t k = s->rcvq.head; k != NIL && n < max; k = st->chunks[k].next) {
-		if (!st->chunks[k].len)
+	for (int32_t k = s->rcvq.head; k != NIL && n < max; k = chunks[k].next) {
+		if (!chunks[k].len)
 			continue;
-		iov[n].base = chunk_ptr(st, k) + st->chunks[k].off;
-		iov[n].len = st->chunks[k].len;
+		iov[n].base = chunk_ptr(st, k) + chunks[k].off;
+		iov[n].len = chunks[k].len;
 		n++;
 	}
 	return n;
@@ -610,7 +611,7 @@ long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t sd)
 	struct sock *s;
 	CHECK(st, sd, s);
 	if (s->type == USNET_SOCK_DGRAM)
-		return s->rcvq.head == NIL ? 0 : (long)(st->chunks[s->rcvq.head].aux & 0xffff);
+		return s->rcvq.head == NIL ? 0 : (long)(st_chunks(st)[s->rcvq.head].aux & 0xffff);
 	return s->rcvq.bytes;
 }
 

@@ -29,7 +29,9 @@ static uint32_t pow2_at_least(uint32_t n)
 	return p;
 }
 
-/* Offsets of each region of the arena. */
+/* Offsets of each region of the arena from its start.  They are what
+ * struct usnet_stack keeps (its *_off fields), never the addresses: the
+ * arena is used wherever a process maps it. */
 struct layout {
 	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, total;
 	uint32_t nchunks, conn_buckets, port_buckets;
@@ -86,7 +88,17 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	layout_of(cfg, &l);
 	if (size < l.total)
 		return NULL;
-	uint8_t *base = mem;
+	/*
+	 * The arena: struct usnet_stack, then each table at the offset
+	 * layout_of() gave it.  Invariant: nothing in the arena holds a
+	 * pointer, to the arena or elsewhere.  The instance finds its tables
+	 * by offset (st->*_off, through st_socks() and the like), the tables
+	 * refer to sockets, chunks and records by index, and congestion control
+	 * is an enum into a const table; process-local things (netif, callback)
+	 * come with each call in struct usnet_io.  So any process may map the
+	 * arena at any address and use it: a forked child, an exec'd image,
+	 * an unrelated program.
+	 */
 	struct usnet_stack *st = mem;
 	memset(st, 0, sizeof(*st));
 	st->cfg = *cfg;
@@ -94,38 +106,41 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	if (st->cfg.rcvbuf < 4096) st->cfg.rcvbuf = 4096;
 	if (st->cfg.rss_queues == 0) st->cfg.rss_queues = 1;
 	st->netmask = cfg->prefix_len ? ~0u << (32 - cfg->prefix_len) : 0;
+	st->socks_off = l.socks;
+	st->conn_hash_off = l.conn_hash;
+	st->port_hash_off = l.port_hash;
+	st->heap_off = l.heap;
+	st->chunks_off = l.chunks;
+	st->chunk_data_off = l.chunk_data;
+	st->arp_off = l.arp;
+	st->reasm_buf_off = l.reasm_buf;
 
-	st->socks = (struct sock *)(base + l.socks);
+	struct sock *socks = st_socks(st);
 	st->nsocks = cfg->max_sockets;
 	st->sock_free = NIL;
 	for (int32_t i = (int32_t)st->nsocks - 1; i >= 0; i--) {
-		st->socks[i].type = 0;
-		st->socks[i].pnext = st->sock_free;
+		socks[i].type = 0;
+		socks[i].pnext = st->sock_free;
 		st->sock_free = i;
 	}
-	st->conn_hash = (int32_t *)(base + l.conn_hash);
 	st->conn_mask = l.conn_buckets - 1;
-	memset(st->conn_hash, 0xff, (size_t)l.conn_buckets * sizeof(int32_t));
-	st->port_hash = (int32_t *)(base + l.port_hash);
+	memset(st_conn_hash(st), 0xff, (size_t)l.conn_buckets * sizeof(int32_t));
 	st->port_mask = l.port_buckets - 1;
-	memset(st->port_hash, 0xff, (size_t)l.port_buckets * sizeof(int32_t));
-	st->heap = (int32_t *)(base + l.heap);
+	memset(st_port_hash(st), 0xff, (size_t)l.port_buckets * sizeof(int32_t));
 
-	st->chunks = (struct chunk *)(base + l.chunks);
-	st->chunk_data = base + l.chunk_data;
+	struct chunk *chunks = st_chunks(st);
 	st->nchunks = st->chunks_free = l.nchunks;
 	st->chunk_free = NIL;
 	for (int32_t i = (int32_t)l.nchunks - 1; i >= 0; i--) {
-		st->chunks[i].next = st->chunk_free;
+		chunks[i].next = st->chunk_free;
 		st->chunk_free = i;
 	}
-	st->arp = (struct arp_entry *)(base + l.arp);
-	memset(st->arp, 0, ARP_TABLE * sizeof(struct arp_entry));
+	struct arp_entry *arp = st_arp(st);
+	memset(arp, 0, ARP_TABLE * sizeof(struct arp_entry));
 	for (uint32_t i = 0; i < ARP_TABLE; i++)
-		st->arp[i].queue = NIL;
+		arp[i].queue = NIL;
 	for (uint32_t i = 0; i < REASM_SLOTS; i++)
 		st->reasm[i].frags = NIL;
-	st->reasm_buf = base + l.reasm_buf;
 	st->misc_at = UINT64_MAX;
 	st->ip_id = (uint16_t)siphash24(cfg->secret, "ipid", 4);
 	st->stats.sockets_total = st->nsocks;
@@ -184,7 +199,7 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
 		if (i == NIL)
 			break;
 		tcp_timers(&c, sk(st, i));
-		if (st->socks[i].type)
+		if (sk(st, i)->type)
 			timer_refresh(st, i);
 	}
 	ctx_flush(&c);
@@ -248,17 +263,19 @@ void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out)
 	out->sockets_in_use = st->socks_used;
 	out->sockets_total = st->nsocks;
 	out->arp_waiting = 0;
+	const struct arp_entry *arp = st_arp(st);
 	for (uint32_t i = 0; i < ARP_TABLE; i++)
-		if (st->arp[i].state != ARP_FREE)
-			out->arp_waiting += st->arp[i].qlen;
+		if (arp[i].state != ARP_FREE)
+			out->arp_waiting += arp[i].qlen;
 }
 
 int usnet_sock_next(struct usnet_stack *st, int from)
 {
 	if (!st || st->magic != USNET_STACK_MAGIC || from < 0)
 		return -1;
+	const struct sock *socks = st_socks(st);
 	for (uint32_t i = (uint32_t)from; i < st->nsocks; i++)
-		if (st->socks[i].type != 0)
+		if (socks[i].type != 0)
 			return (int)i;
 	return -1;
 }
@@ -266,7 +283,7 @@ int usnet_sock_next(struct usnet_stack *st, int from)
 int usnet_sock_type(struct usnet_stack *st, usnet_sock_t s)
 {
 	if (!st || st->magic != USNET_STACK_MAGIC || s < 0 || (uint32_t)s >= st->nsocks ||
-	    st->socks[s].type == 0)
+	    sk(st, s)->type == 0)
 		return -USNET_EBADF;
-	return st->socks[s].type;
+	return sk(st, s)->type;
 }

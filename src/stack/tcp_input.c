@@ -104,17 +104,18 @@ void tcp_established_init(struct sock *s)
 
 static void accept_queue_unlink(struct usnet_stack *st, struct sock *l, int32_t child)
 {
+	struct sock *socks = st_socks(st);
 	int32_t *pp = &l->acc_head, prev = NIL;
 	while (*pp != NIL) {
 		if (*pp == child) {
-			*pp = st->socks[child].acc_next;
+			*pp = socks[child].acc_next;
 			if (l->acc_tail == child)
 				l->acc_tail = prev;
 			l->acc_count--;
 			return;
 		}
 		prev = *pp;
-		pp = &st->socks[*pp].acc_next;
+		pp = &socks[*pp].acc_next;
 	}
 }
 

@@ -9,10 +9,11 @@
 /* Drop n bytes from the front of a record (its chunks' off/len). */
 static int32_t rec_trim_front(struct usnet_stack *st, int32_t rec, uint32_t n)
 {
-	uint32_t seq = st->chunks[rec].seq + n, len = st->chunks[rec].aux - n;
-	int32_t link = st->chunks[rec].link;
+	struct chunk *chunks = st_chunks(st);
+	uint32_t seq = chunks[rec].seq + n, len = chunks[rec].aux - n;
+	int32_t link = chunks[rec].link;
 	while (n) {
-		struct chunk *ch = &st->chunks[rec];
+		struct chunk *ch = &chunks[rec];
 		if (n < ch->len) {
 			ch->off = (uint16_t)(ch->off + n);
 			ch->len = (uint16_t)(ch->len - n);
@@ -23,22 +24,23 @@ static int32_t rec_trim_front(struct usnet_stack *st, int32_t rec, uint32_t n)
 		chunk_free(st, rec);
 		rec = next;
 	}
-	st->chunks[rec].seq = seq;
-	st->chunks[rec].aux = len;
-	st->chunks[rec].link = link;
+	chunks[rec].seq = seq;
+	chunks[rec].aux = len;
+	chunks[rec].link = link;
 	return rec;
 }
 
 int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const uint8_t *p, uint32_t len)
 {
+	struct chunk *chunks = st_chunks(st);
 	uint32_t end = seq + len;
 	int32_t *pp = &s->ooo;
 	/* Skip records wholly before the new segment. */
-	while (*pp != NIL && seq_le(st->chunks[*pp].seq + st->chunks[*pp].aux, seq))
-		pp = &st->chunks[*pp].link;
+	while (*pp != NIL && seq_le(chunks[*pp].seq + chunks[*pp].aux, seq))
+		pp = &chunks[*pp].link;
 	/* Trim the new segment against the record that starts before it. */
 	if (*pp != NIL) {
-		struct chunk *r = &st->chunks[*pp];
+		struct chunk *r = &chunks[*pp];
 		if (seq_le(r->seq, seq)) {
 			uint32_t rend = r->seq + r->aux;
 			if (seq_ge(rend, end)) {
@@ -54,14 +56,14 @@ int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const
 	}
 	/* Records the new segment covers entirely go; a partial one is trimmed. */
 	while (*pp != NIL) {
-		struct chunk *r = &st->chunks[*pp];
+		struct chunk *r = &chunks[*pp];
 		if (seq_ge(r->seq, end))
 			break;
 		uint32_t rend = r->seq + r->aux;
 		if (seq_le(rend, end)) {
 			int32_t dead = *pp;
 			*pp = r->link;
-			s->ooo_bytes -= st->chunks[dead].aux;
+			s->ooo_bytes -= chunks[dead].aux;
 			s->ooo_n--;
 			chunk_free_chain(st, dead);
 			continue;
@@ -80,9 +82,9 @@ int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const
 	int32_t rec = chain_from_bytes(st, p, len);
 	if (rec == NIL)
 		return -1;
-	st->chunks[rec].seq = seq;
-	st->chunks[rec].aux = len;
-	st->chunks[rec].link = *pp;
+	chunks[rec].seq = seq;
+	chunks[rec].aux = len;
+	chunks[rec].link = *pp;
 	*pp = rec;
 	s->ooo_bytes += len;
 	s->ooo_n++;
@@ -92,10 +94,11 @@ int tcp_reass_insert(struct usnet_stack *st, struct sock *s, uint32_t seq, const
 
 uint32_t tcp_reass_pull(struct usnet_stack *st, struct sock *s)
 {
+	struct chunk *chunks = st_chunks(st);
 	uint32_t moved = 0;
 	while (s->ooo != NIL) {
 		int32_t rec = s->ooo;
-		struct chunk *r = &st->chunks[rec];
+		struct chunk *r = &chunks[rec];
 		if (seq_gt(r->seq, s->rcv_nxt))
 			break;
 		s->ooo = r->link;
@@ -112,7 +115,7 @@ uint32_t tcp_reass_pull(struct usnet_stack *st, struct sock *s)
 			rec = rec_trim_front(st, rec, d);
 			len -= d;
 		}
-		st->chunks[rec].link = NIL;
+		chunks[rec].link = NIL;
 		byteq_append_chain(st, &s->rcvq, rec, len);
 		s->rcv_nxt += len;
 		moved += len;
@@ -122,12 +125,13 @@ uint32_t tcp_reass_pull(struct usnet_stack *st, struct sock *s)
 
 unsigned tcp_reass_sack_blocks(struct usnet_stack *st, const struct sock *s, uint32_t (*out)[2], unsigned max)
 {
+	struct chunk *chunks = st_chunks(st);
 	/* Merge adjacent records into blocks; the block holding the most
 	 * recent arrival goes first (RFC 2018 section 4). */
 	uint32_t blocks[16][2];
 	unsigned n = 0;
-	for (int32_t r = s->ooo; r != NIL && n < 16; r = st->chunks[r].link) {
-		uint32_t a = st->chunks[r].seq, b = a + st->chunks[r].aux;
+	for (int32_t r = s->ooo; r != NIL && n < 16; r = chunks[r].link) {
+		uint32_t a = chunks[r].seq, b = a + chunks[r].aux;
 		if (n && blocks[n - 1][1] == a)
 			blocks[n - 1][1] = b;
 		else {

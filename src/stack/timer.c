@@ -20,68 +20,82 @@ static uint64_t sock_deadline(const struct sock *s)
 	return d;
 }
 
-static void heap_swap(struct usnet_stack *st, uint32_t a, uint32_t b)
+/* The heap and the socket table, located once per operation (sifting
+ * touches both at every level). */
+struct heap_view {
+	int32_t *heap;
+	struct sock *socks;
+};
+
+static struct heap_view heap_view(struct usnet_stack *st)
 {
-	int32_t x = st->heap[a], y = st->heap[b];
-	st->heap[a] = y; st->socks[y].heap_pos = (int32_t)a;
-	st->heap[b] = x; st->socks[x].heap_pos = (int32_t)b;
+	return (struct heap_view){ st_heap(st), st_socks(st) };
 }
 
-static uint64_t key(struct usnet_stack *st, uint32_t pos)
+static void heap_swap(struct heap_view h, uint32_t a, uint32_t b)
 {
-	return st->socks[st->heap[pos]].heap_at;
+	int32_t x = h.heap[a], y = h.heap[b];
+	h.heap[a] = y; h.socks[y].heap_pos = (int32_t)a;
+	h.heap[b] = x; h.socks[x].heap_pos = (int32_t)b;
 }
 
-static void sift_up(struct usnet_stack *st, uint32_t pos)
+static uint64_t key(struct heap_view h, uint32_t pos)
+{
+	return h.socks[h.heap[pos]].heap_at;
+}
+
+static void sift_up(struct heap_view h, uint32_t pos)
 {
 	while (pos > 0) {
 		uint32_t parent = (pos - 1) / 2;
-		if (key(st, parent) <= key(st, pos))
+		if (key(h, parent) <= key(h, pos))
 			break;
-		heap_swap(st, parent, pos);
+		heap_swap(h, parent, pos);
 		pos = parent;
 	}
 }
 
-static void sift_down(struct usnet_stack *st, uint32_t pos)
+static void sift_down(struct heap_view h, uint32_t n, uint32_t pos)
 {
 	for (;;) {
 		uint32_t l = 2 * pos + 1, r = l + 1, m = pos;
-		if (l < st->heap_n && key(st, l) < key(st, m)) m = l;
-		if (r < st->heap_n && key(st, r) < key(st, m)) m = r;
+		if (l < n && key(h, l) < key(h, m)) m = l;
+		if (r < n && key(h, r) < key(h, m)) m = r;
 		if (m == pos)
 			break;
-		heap_swap(st, m, pos);
+		heap_swap(h, m, pos);
 		pos = m;
 	}
 }
 
 static void heap_remove(struct usnet_stack *st, int32_t s)
 {
-	uint32_t pos = (uint32_t)st->socks[s].heap_pos;
-	st->socks[s].heap_pos = NIL;
+	struct heap_view h = heap_view(st);
+	uint32_t pos = (uint32_t)h.socks[s].heap_pos;
+	h.socks[s].heap_pos = NIL;
 	st->heap_n--;
 	if (pos == st->heap_n)
 		return;
-	int32_t last = st->heap[st->heap_n];
-	st->heap[pos] = last;
-	st->socks[last].heap_pos = (int32_t)pos;
-	sift_up(st, pos);
-	sift_down(st, (uint32_t)st->socks[last].heap_pos);
+	int32_t last = h.heap[st->heap_n];
+	h.heap[pos] = last;
+	h.socks[last].heap_pos = (int32_t)pos;
+	sift_up(h, pos);
+	sift_down(h, st->heap_n, (uint32_t)h.socks[last].heap_pos);
 }
 
 /* Exact re-keying: used when a key is known to be stale. */
 void timer_refresh(struct usnet_stack *st, int32_t s)
 {
-	struct sock *k = &st->socks[s];
+	struct heap_view h = heap_view(st);
+	struct sock *k = &h.socks[s];
 	uint64_t d = sock_deadline(k);
 	if (k->heap_pos == NIL) {
 		if (d == UINT64_MAX)
 			return;
 		k->heap_at = d;
-		st->heap[st->heap_n] = s;
+		h.heap[st->heap_n] = s;
 		k->heap_pos = (int32_t)st->heap_n++;
-		sift_up(st, (uint32_t)k->heap_pos);
+		sift_up(h, (uint32_t)k->heap_pos);
 		return;
 	}
 	if (d == UINT64_MAX) {
@@ -89,13 +103,13 @@ void timer_refresh(struct usnet_stack *st, int32_t s)
 		return;
 	}
 	k->heap_at = d;
-	sift_up(st, (uint32_t)k->heap_pos);
-	sift_down(st, (uint32_t)k->heap_pos);
+	sift_up(h, (uint32_t)k->heap_pos);
+	sift_down(h, st->heap_n, (uint32_t)k->heap_pos);
 }
 
 void timer_set(struct usnet_stack *st, int32_t s, int which, uint64_t at)
 {
-	struct sock *k = &st->socks[s];
+	struct sock *k = sk(st, s);
 	if (k->timer_at[which] == at)
 		return;
 	k->timer_at[which] = at;
@@ -112,22 +126,24 @@ void timer_clear(struct usnet_stack *st, int32_t s, int which)
 
 void timer_clear_all(struct usnet_stack *st, int32_t s)
 {
+	struct sock *k = sk(st, s);
 	for (int i = 0; i < TMR_COUNT; i++)
-		st->socks[s].timer_at[i] = UINT64_MAX;
-	if (st->socks[s].heap_pos != NIL)
+		k->timer_at[i] = UINT64_MAX;
+	if (k->heap_pos != NIL)
 		heap_remove(st, s);
 }
 
 uint64_t timer_next(struct usnet_stack *st)
 {
-	return st->heap_n ? key(st, 0) : UINT64_MAX;
+	return st->heap_n ? key(heap_view(st), 0) : UINT64_MAX;
 }
 
 int32_t timer_pop_due(struct usnet_stack *st, uint64_t now)
 {
-	while (st->heap_n && key(st, 0) <= now) {
-		int32_t s = st->heap[0];
-		uint64_t d = sock_deadline(&st->socks[s]);
+	struct heap_view h = heap_view(st);
+	while (st->heap_n && key(h, 0) <= now) {
+		int32_t s = h.heap[0];
+		uint64_t d = sock_deadline(&h.socks[s]);
 		if (d <= now)
 			return s;
 		timer_refresh(st, s);   /* stale key: move it to the real deadline */

@@ -54,9 +54,10 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 		st->stats.udp_drop_nobuf++;
 		return;
 	}
-	st->chunks[rec].seq = src;
-	st->chunks[rec].aux = (uint32_t)sport << 16 | plen;
-	if (s->rcvq.tail == NIL) s->rcvq.head = rec; else st->chunks[s->rcvq.tail].link = rec;
+	struct chunk *chunks = st_chunks(st);
+	chunks[rec].seq = src;
+	chunks[rec].aux = (uint32_t)sport << 16 | plen;
+	if (s->rcvq.tail == NIL) s->rcvq.head = rec; else chunks[s->rcvq.tail].link = rec;
 	s->rcvq.tail = rec;
 	s->rcvq.bytes += charge;
 	s->flags |= SF_EV_EDGE;
@@ -160,10 +161,11 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 			return 0;
 		return -USNET_EAGAIN;
 	}
-	uint32_t plen = st->chunks[rec].aux & 0xffff;
+	struct chunk *chunks = st_chunks(st);
+	uint32_t plen = chunks[rec].aux & 0xffff;
 	if (from) {
-		from->ip = st->chunks[rec].seq;
-		from->port = (uint16_t)(st->chunks[rec].aux >> 16);
+		from->ip = chunks[rec].seq;
+		from->port = (uint16_t)(chunks[rec].aux >> 16);
 	}
 	uint32_t copied = 0;
 	int32_t k = rec;
@@ -172,7 +174,7 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		uint8_t *d = iov[i].base;
 		uint32_t want = (uint32_t)iov[i].len;
 		while (want && k != NIL) {
-			struct chunk *ch = &st->chunks[k];
+			struct chunk *ch = &chunks[k];
 			uint32_t n = min_u32(ch->len - koff, want);
 			memcpy(d, chunk_ptr(st, k) + ch->off + koff, n);
 			d += n;
@@ -186,7 +188,7 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		}
 	}
 	if (!(flags & USNET_MSG_PEEK)) {
-		s->rcvq.head = st->chunks[rec].link;
+		s->rcvq.head = chunks[rec].link;
 		if (s->rcvq.head == NIL)
 			s->rcvq.tail = NIL;
 		s->rcvq.bytes -= plen + UDP_DGRAM_OVERHEAD;

@@ -226,8 +226,8 @@ static int run_pair(unsigned loss, unsigned reorder, unsigned dup, unsigned corr
 		int ia = usnet_sock_next(A.st, 0), ib = usnet_sock_next(B.st, 0);
 		struct usnet_tcp_info ta = { 0 }, tb = { 0 };
 #ifdef WIRE_DEBUG
-		if (ia >= 0) { struct sock *k = &A.st->socks[ia]; fprintf(stderr, "A state %u flags %x timers %llu %llu %llu heap %d now %llu\n", k->state, k->flags, (unsigned long long)k->timer_at[0], (unsigned long long)k->timer_at[1], (unsigned long long)k->timer_at[2], k->heap_pos, (unsigned long long)A.now); }
-		if (ib >= 0) { struct sock *k = &B.st->socks[ib]; fprintf(stderr, "B state %u flags %x timers %llu %llu %llu heap %d\n", k->state, k->flags, (unsigned long long)k->timer_at[0], (unsigned long long)k->timer_at[1], (unsigned long long)k->timer_at[2], k->heap_pos); }
+		if (ia >= 0) { struct sock *k = sk(A.st, ia); fprintf(stderr, "A state %u flags %x timers %llu %llu %llu heap %d now %llu\n", k->state, k->flags, (unsigned long long)k->timer_at[0], (unsigned long long)k->timer_at[1], (unsigned long long)k->timer_at[2], k->heap_pos, (unsigned long long)A.now); }
+		if (ib >= 0) { struct sock *k = sk(B.st, ib); fprintf(stderr, "B state %u flags %x timers %llu %llu %llu heap %d\n", k->state, k->flags, (unsigned long long)k->timer_at[0], (unsigned long long)k->timer_at[1], (unsigned long long)k->timer_at[2], k->heap_pos); }
 #endif
 		if (ia >= 0) usnet_tcp_info(A.st, ia, &ta);
 		if (ib >= 0) usnet_tcp_info(B.st, ib, &tb);
