@@ -148,7 +148,8 @@ void tenv_init(struct tenv *e, const struct usnet_stack_config *cfg)
 		fprintf(stderr, "harness: bad config\n");
 		abort();
 	}
-	e->mem = aligned_alloc(64, (sz + 63) & ~(size_t)63);
+	e->mem_size = (sz + 63) & ~(size_t)63;
+	e->mem = aligned_alloc(64, e->mem_size);
 	e->st = usnet_stack_create(e->mem, sz, cfg);
 	if (!e->st) {
 		fprintf(stderr, "harness: create failed\n");
@@ -172,6 +173,21 @@ void tenv_fini(struct tenv *e)
 	tnif_fini(e->nif);
 	free(e->nif);
 	free(e->mem);
+}
+
+void tenv_move_arena(struct tenv *e)
+{
+	/* Allocated before the old buffer is freed: never the same address. */
+	void *to = aligned_alloc(64, e->mem_size);
+	if (!to) {
+		fprintf(stderr, "harness: no memory for the moved arena\n");
+		abort();
+	}
+	memcpy(to, e->mem, e->mem_size);
+	memset(e->mem, 0xa5, e->mem_size);
+	free(e->mem);
+	e->mem = to;
+	e->st = (struct usnet_stack *)to;
 }
 
 void tenv_input_flags(struct tenv *e, const uint8_t *frame, uint32_t len, uint32_t flags)

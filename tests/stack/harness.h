@@ -50,6 +50,7 @@ void tnif_clear(struct tnif *t);
 struct tenv {
 	struct usnet_stack *st;
 	void *mem;
+	size_t mem_size;       /* bytes at mem (the arena, rounded up to 64) */
 	struct tnif *nif;
 	struct usnet_io io;
 	uint64_t now;
@@ -65,6 +66,11 @@ extern const uint8_t T_MAC_US[6], T_MAC_PEER[6];
 void tenv_init(struct tenv *e, const struct usnet_stack_config *cfg);
 void tenv_fini(struct tenv *e);
 void tenv_default_cfg(struct usnet_stack_config *cfg);
+/* Move the arena to a new buffer at another address (as a process that
+ * maps the same shared memory elsewhere sees it): copy it, then fill the
+ * old buffer with garbage and free it, so anything still pointing there
+ * reads garbage, or is caught by ASan as a use after free. */
+void tenv_move_arena(struct tenv *e);
 void tenv_input(struct tenv *e, const uint8_t *frame, uint32_t len);
 void tenv_input_flags(struct tenv *e, const uint8_t *frame, uint32_t len, uint32_t flags);
 uint64_t tenv_poll(struct tenv *e);
