@@ -57,6 +57,7 @@ static const char *env_config(const char *key)
 
 struct owner {
 	char path[108];
+	char lock_path[128];
 	char config[ATTACH_CONFIG_MAX];
 	struct usnet_netif *nif;
 	struct usnet_netif_share share;
@@ -141,11 +142,10 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 	}
 	/* One owner per interface: two `usnet run`s starting at once race
 	 * for this lock, and the loser attaches to the winner. */
-	char lock[128];
-	snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(o->path) - 5), o->path);
-	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	snprintf(o->lock_path, sizeof o->lock_path, "%.*s.lock", (int)(strlen(o->path) - 5), o->path);
+	int lfd = open(o->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-		snprintf(err, errlen, "%s already has an owner (%s)", iface, lock);
+		snprintf(err, errlen, "%s already has an owner (%s)", iface, o->lock_path);
 		if (lfd >= 0)
 			close(lfd);
 		return -EADDRINUSE;
@@ -352,7 +352,8 @@ static void owner_loop(struct owner *o)
 		for (int i = n - conns_at - 1; i >= 0; i--)
 			if (i < o->nconns && pf[conns_at + i].revents)
 				handle_request(o, i);
-		if (o->nconns == 0 && o->initialiser < 0)
+		/* The grace period counts from when the last one left. */
+		if (o->nconns > 0 || o->initialiser >= 0)
 			idle_since = now_ms();
 	}
 }
@@ -380,6 +381,16 @@ int cli_owner_main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	/* Nothing the caller had open is ours to hold: a pipe of the shell
+	 * that ran `usnet run` kept open here would never see its end. */
+	if (ready_fd > 3) {
+		close_range(3, (unsigned)ready_fd - 1, 0);
+		close_range((unsigned)ready_fd + 1, ~0u, 0);
+	} else if (ready_fd < 0) {
+		close_range(3, ~0u, 0);
+	} else {
+		close_range(4, ~0u, 0);
 	}
 	static struct owner o;
 	o.initialiser = -1;
@@ -420,5 +431,6 @@ int cli_owner_main(int argc, char **argv)
 	owner_loop(&o);
 	unlink(o.path);
 	usnet_netif_close(o.nif);
+	unlink(o.lock_path);   /* still held: a new owner makes a new one */
 	return 0;
 }

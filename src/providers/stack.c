@@ -226,20 +226,16 @@ static void *state_map(size_t total, bool *made, char *err, size_t errlen)
 		return NULL;
 	}
 	uint32_t magic = atomic_load(&h->magic);
-	uint64_t at = h->base_addr, size = h->total;
+	uint64_t size = h->total;
 	munmap(h, 4096);
 	if (magic != SHARED_HEAD_MAGIC || size != total) {
 		snprintf(err, errlen, "the stack's shared memory is not what this configuration makes");
 		return NULL;
 	}
-	/* The arena holds pointers into itself: it must be where its maker put it. */
-	void *m = mmap((void *)at, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-		       attached.state_fd, 0);
-	if (m == MAP_FAILED || m != (void *)at) {
-		snprintf(err, errlen, "cannot map the stack's shared memory at %#llx, where the other processes "
-			 "have it: %s", (unsigned long long)at, strerror(m == MAP_FAILED ? errno : EEXIST));
-		if (m != MAP_FAILED)
-			munmap(m, total);
+	/* Anywhere: the stack arena holds offsets, not pointers. */
+	void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, attached.state_fd, 0);
+	if (m == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the stack's shared memory: %s", strerror(errno));
 		return NULL;
 	}
 	return m;
@@ -332,7 +328,6 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 			usnet_route_add(P.st, 0, 0, P.gw);
 		P.sh->total = total;
 		P.sh->head = head;
-		P.sh->base_addr = (uint64_t)(uintptr_t)m;
 		atomic_store(&P.sh->magic, SHARED_HEAD_MAGIC);
 	} else {
 		P.st = (struct usnet_stack *)((char *)m + head);

@@ -27,7 +27,6 @@ struct sock_meta {
 struct shared_head {
 	_Atomic uint32_t magic;     /* SHARED_HEAD_MAGIC once made (attached processes join it) */
 	uint64_t total, head;       /* bytes of the mapping; where the stack arena starts */
-	uint64_t base_addr;         /* where the maker mapped it (the stack arena holds pointers) */
 	pthread_mutex_t lock;
 	uint32_t max_sockets;
 	uint64_t next_deadline;

@@ -18,15 +18,105 @@ want() { [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $1 "* ]]; }
 
 if ! need_root; then
     skip attach "needs root for network namespaces and TAP devices"
-    exit 0
+    # A server that re-execs itself for every connection: the new image
+# attaches to the stack and takes the inherited connection back.
+want reexec_20 && serve_clients reexec_20 reexec 20
+
+# socat's fork + EXEC: each child execs cat with the connection as its
+# stdin and stdout; 1 MiB echoed intact on each of 5 connections.
+t_socat_exec() {
+    need_cmd socat || { skip socat_exec_cat "needs socat"; return; }
+    head -c 1048576 /dev/urandom >"$WORK/blob"
+    under_usnet socat 60 socat TCP-LISTEN:7100,bind=$SIP,fork,reuseaddr EXEC:cat
+    local i ok=0 want got
+    want=$(sha256sum <"$WORK/blob" | cut -c1-64)
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/7100" 2>/dev/null && break; sleep 0.1; done
+    for i in 1 2 3 4 5; do
+        got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7100 <"$WORK/blob" 2>>"$WORK/socat.log" | sha256sum | cut -c1-64)
+        [ "$got" = "$want" ] && ok=$((ok + 1))
+    done
+    local pid n
+    pid=$(pgrep -o -x socat)
+    sleep 1.2   # the statistics file is rewritten about once a second
+    n=$(accepted "$pid")
+    [ -n "$n" ] && [ "$n" -ge 5 ] || { "$USNET" stat >"$WORK/socat.stat" 2>&1; echo "stat of $pid: $(head -c 600 "$WORK/socat.stat" | tr '\n' ' ')" >>"$WORK/socat.log"; }
+    if [ "$ok" -eq 5 ] && [ -n "$n" ] && [ "$n" -ge 5 ]; then
+        pass socat_exec_cat
+    else
+        fail socat_exec_cat "$ok of 5 echoed intact, usnet stat counted ${n:-no} accepted: $(tail -c 300 "$WORK/socat.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want socat_exec_cat && t_socat_exec
+exit 0
 fi
 if [ ! -x "$USNET" ] || [ ! -f "$(dirname "$USNET")/libusnet.so" ]; then
     skip attach "build/usnet or build/libusnet.so not built"
-    exit 0
+    # A server that re-execs itself for every connection: the new image
+# attaches to the stack and takes the inherited connection back.
+want reexec_20 && serve_clients reexec_20 reexec 20
+
+# socat's fork + EXEC: each child execs cat with the connection as its
+# stdin and stdout; 1 MiB echoed intact on each of 5 connections.
+t_socat_exec() {
+    need_cmd socat || { skip socat_exec_cat "needs socat"; return; }
+    head -c 1048576 /dev/urandom >"$WORK/blob"
+    under_usnet socat 60 socat TCP-LISTEN:7100,bind=$SIP,fork,reuseaddr EXEC:cat
+    local i ok=0 want got
+    want=$(sha256sum <"$WORK/blob" | cut -c1-64)
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/7100" 2>/dev/null && break; sleep 0.1; done
+    for i in 1 2 3 4 5; do
+        got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7100 <"$WORK/blob" 2>>"$WORK/socat.log" | sha256sum | cut -c1-64)
+        [ "$got" = "$want" ] && ok=$((ok + 1))
+    done
+    local pid n
+    pid=$(pgrep -o -x socat)
+    sleep 1.2   # the statistics file is rewritten about once a second
+    n=$(accepted "$pid")
+    [ -n "$n" ] && [ "$n" -ge 5 ] || { "$USNET" stat >"$WORK/socat.stat" 2>&1; echo "stat of $pid: $(head -c 600 "$WORK/socat.stat" | tr '\n' ' ')" >>"$WORK/socat.log"; }
+    if [ "$ok" -eq 5 ] && [ -n "$n" ] && [ "$n" -ge 5 ]; then
+        pass socat_exec_cat
+    else
+        fail socat_exec_cat "$ok of 5 echoed intact, usnet stat counted ${n:-no} accepted: $(tail -c 300 "$WORK/socat.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want socat_exec_cat && t_socat_exec
+exit 0
 fi
 if ! need_cmd python3; then
     skip attach "needs python3"
-    exit 0
+    # A server that re-execs itself for every connection: the new image
+# attaches to the stack and takes the inherited connection back.
+want reexec_20 && serve_clients reexec_20 reexec 20
+
+# socat's fork + EXEC: each child execs cat with the connection as its
+# stdin and stdout; 1 MiB echoed intact on each of 5 connections.
+t_socat_exec() {
+    need_cmd socat || { skip socat_exec_cat "needs socat"; return; }
+    head -c 1048576 /dev/urandom >"$WORK/blob"
+    under_usnet socat 60 socat TCP-LISTEN:7100,bind=$SIP,fork,reuseaddr EXEC:cat
+    local i ok=0 want got
+    want=$(sha256sum <"$WORK/blob" | cut -c1-64)
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/7100" 2>/dev/null && break; sleep 0.1; done
+    for i in 1 2 3 4 5; do
+        got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7100 <"$WORK/blob" 2>>"$WORK/socat.log" | sha256sum | cut -c1-64)
+        [ "$got" = "$want" ] && ok=$((ok + 1))
+    done
+    local pid n
+    pid=$(pgrep -o -x socat)
+    sleep 1.2   # the statistics file is rewritten about once a second
+    n=$(accepted "$pid")
+    [ -n "$n" ] && [ "$n" -ge 5 ] || { "$USNET" stat >"$WORK/socat.stat" 2>&1; echo "stat of $pid: $(head -c 600 "$WORK/socat.stat" | tr '\n' ' ')" >>"$WORK/socat.log"; }
+    if [ "$ok" -eq 5 ] && [ -n "$n" ] && [ "$n" -ge 5 ]; then
+        pass socat_exec_cat
+    else
+        fail socat_exec_cat "$ok of 5 echoed intact, usnet stat counted ${n:-no} accepted: $(tail -c 300 "$WORK/socat.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want socat_exec_cat && t_socat_exec
+exit 0
 fi
 
 WORK=$(mktemp -d /tmp/usnet-attach-$$-XXXXXX)
@@ -120,4 +210,34 @@ want fork_close_50 && serve_clients fork_close_50 fork-close 50
 # A parent hands each accepted socket to a worker process over a UNIX
 # socket (SCM_RIGHTS) and closes its copy at once.
 want scm_rights_worker_50 && serve_clients scm_rights_worker_50 scm-worker 50
+# A server that re-execs itself for every connection: the new image
+# attaches to the stack and takes the inherited connection back.
+want reexec_20 && serve_clients reexec_20 reexec 20
+
+# socat's fork + EXEC: each child execs cat with the connection as its
+# stdin and stdout; 1 MiB echoed intact on each of 5 connections.
+t_socat_exec() {
+    need_cmd socat || { skip socat_exec_cat "needs socat"; return; }
+    head -c 1048576 /dev/urandom >"$WORK/blob"
+    under_usnet socat 60 socat TCP-LISTEN:7100,bind=$SIP,fork,reuseaddr EXEC:cat
+    local i ok=0 want got
+    want=$(sha256sum <"$WORK/blob" | cut -c1-64)
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/7100" 2>/dev/null && break; sleep 0.1; done
+    for i in 1 2 3 4 5; do
+        got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7100 <"$WORK/blob" 2>>"$WORK/socat.log" | sha256sum | cut -c1-64)
+        [ "$got" = "$want" ] && ok=$((ok + 1))
+    done
+    local pid n
+    pid=$(pgrep -o -x socat)
+    sleep 1.2   # the statistics file is rewritten about once a second
+    n=$(accepted "$pid")
+    [ -n "$n" ] && [ "$n" -ge 5 ] || { "$USNET" stat >"$WORK/socat.stat" 2>&1; echo "stat of $pid: $(head -c 600 "$WORK/socat.stat" | tr '\n' ' ')" >>"$WORK/socat.log"; }
+    if [ "$ok" -eq 5 ] && [ -n "$n" ] && [ "$n" -ge 5 ]; then
+        pass socat_exec_cat
+    else
+        fail socat_exec_cat "$ok of 5 echoed intact, usnet stat counted ${n:-no} accepted: $(tail -c 300 "$WORK/socat.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want socat_exec_cat && t_socat_exec
 exit 0

@@ -10,6 +10,10 @@ process that answered) and closes the connection.
                                      accepted socket over a UNIX socket
                                      (SCM_RIGHTS); the parent closes its copy
                                      at once (Node's cluster, vsftpd)
+  servers.py reexec ADDR PORT        the server re-execs itself for every
+                                     connection (sshd does): the child execs
+                                     "servers.py answer-fd FD" with the
+                                     connection inherited at the same number
 """
 import os
 import signal
@@ -67,6 +71,22 @@ def scm_worker(addr, port):
         conn.close()   # at once: the worker's copy is in flight
 
 
+def reexec(addr, port):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    ls = listener(addr, port)
+    print("ready", flush=True)
+    while True:
+        conn, _ = ls.accept()
+        if os.fork() == 0:
+            fd = conn.fileno()
+            os.set_inheritable(fd, True)
+            os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), "answer-fd", str(fd)])
+        conn.close()
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "answer-fd":
+        answer(socket.socket(fileno=int(sys.argv[2])))
+        sys.exit(0)
     mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    {"fork-close": fork_close, "scm-worker": scm_worker}[mode](addr, port)
+    {"fork-close": fork_close, "scm-worker": scm_worker, "reexec": reexec}[mode](addr, port)
