@@ -1266,7 +1266,7 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 	if (why) {
 		for (uint32_t i = 0; i < nfds; i++)
 			close(sh->fds[i]);
-		return netif_err(err, errlen, EPROTO, "afxdp: cannot attach to the netif received: %s", why);
+		return netif_err(err, errlen, EPROTO, "afxdp: cannot attach: %s", why);
 	}
 	struct afx_netif *x = afx_new();
 	if (!x) {
