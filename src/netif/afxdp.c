@@ -996,13 +996,15 @@ static int afx_queue_socket(struct afx_netif *x, struct afx_queue *q, const char
 }
 
 /*
- * The region: header, per-queue state, tx pools, fill stashes.  Sized for
- * exactly that (the memfd is sparse; pages cost memory once touched).
+ * The region: header, per-queue state, tx pools, fill stashes, and room for
+ * the ARP copies between queues (arp_share.c: a small ring per pair of
+ * queues).  The memfd is sparse: pages cost memory once touched.
  */
+#define AFX_ARP_ROOM(nq) ((size_t)(nq) * (nq) * 1024 + (size_t)(nq) * 4096 + 4096)
 static int afx_region_create(struct afx_netif *x, char *err, size_t errlen)
 {
 	size_t arr = (size_t)x->nq * x->ring_size * sizeof(uint64_t);
-	size_t size = 64 + 64 + (size_t)x->nq * sizeof(struct afx_qstate) + 64 + 2 * (arr + 64);
+	size_t size = 64 + 64 + (size_t)x->nq * sizeof(struct afx_qstate) + 64 + 2 * (arr + 64) + AFX_ARP_ROOM(x->nq);
 	int r = netif_shm_region_create(&x->region, "usnet-afxdp", size, err, errlen);
 	if (r)
 		return r;
