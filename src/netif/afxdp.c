@@ -8,10 +8,11 @@
  * UMEM of a queue: `frames` chunks; the first half feeds the fill ring (rx),
  * the second half is the tx pool.  Frames are lent in place both ways:
  * rx_burst lends rx descriptors' chunks, rx_release puts them back on the
- * fill ring; tx_alloc lends chunks from the tx pool, tx_burst puts them on
- * the tx ring, and completed ones come back to the pool.  Rings use the
- * need_wakeup protocol: flush makes a system call only when the kernel asks
- * for one.  Wait fd: the socket.
+ * fill ring (through a stash, in batches); tx_alloc lends chunks from the tx
+ * pool, tx_burst puts them on the tx ring, and completed ones come back to
+ * the pool.  The fill ring has `frames` entries, twice the rx chunks (see
+ * afx_open_queue for why).  Rings use the need_wakeup protocol: flush makes
+ * a system call only when the kernel asks for one.  Wait fd: the socket.
  *
  * Options: mode=native|skb, ip=A.B.C.D (or cfg.ipv4), copy|zerocopy,
  * frames=N (per queue, power of two, default 4096), frame=2048|4096.
@@ -180,8 +181,8 @@ static int afx_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 static void afx_fill_flush(struct afx_queue *q)
 {
 	uint32_t idx, n = q->fill_nstash;
-	/* The fill ring has room for every rx chunk, so this cannot fail
-	 * unless the caller released what it was not lent. */
+	/* The fill ring has room for twice the rx chunks (afx_open_queue), so
+	 * this cannot fail unless the caller released what it was not lent. */
 	if (n == 0 || xsk_ring_prod__reserve(&q->fill, n, &idx) != n)
 		return;
 	for (uint32_t i = 0; i < n; i++)
@@ -683,8 +684,19 @@ static int afx_open_queue(struct afx_netif *x, struct afx_queue *q, const char *
 		return netif_err(err, errlen, ENOMEM, "afxdp: cannot map %zu bytes of UMEM", q->area_len);
 	}
 	uint32_t half = x->frames / 2;
+	/*
+	 * The fill ring gets room for twice the rx chunks.  With room for
+	 * exactly the rx chunks it could look full while some of them wait to
+	 * go back: the kernel publishes a batch of rx descriptors before the
+	 * fill ring's consumer index that says it took their chunks
+	 * (xsk_flush(): rx producer, then fill consumer), so for a moment a
+	 * chunk we received, processed and released still counts as sitting on
+	 * the fill ring, and a flush of the stash finds the ring short.  Those
+	 * are chunks the kernel took since it last published the index, each
+	 * once, so never more than the rx chunks: the second half covers them.
+	 */
 	struct xsk_umem_config uc = {
-		.fill_size = half, .comp_size = half, .frame_size = x->frame_size,
+		.fill_size = x->frames, .comp_size = half, .frame_size = x->frame_size,
 		.frame_headroom = 0, .flags = 0,
 	};
 	struct xsk_socket_config sc = {
