@@ -66,8 +66,11 @@ struct afx_queue {
 	size_t area_len;
 	uint64_t *tx_pool;
 	uint32_t tx_nfree, tx_cap;
-	uint64_t fill_stash[AFX_FILL_BATCH]; /* released rx frames not yet on the fill ring */
-	uint32_t fill_nstash;
+	/* Released rx frames not yet on the fill ring, oldest first: a ring of
+	 * fill_stash_cap entries (every rx frame of the queue, so it can never
+	 * overflow), fill_nstash of them from fill_stash_head on. */
+	uint64_t *fill_stash;
+	uint32_t fill_stash_cap, fill_stash_head, fill_nstash;
 	bool tx_pending;
 	int fd;
 };
@@ -177,18 +180,29 @@ static int afx_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 	return (int)k + (n > 0 ? n : 0);
 }
 
-/* The stashed rx frames onto the fill ring. */
+/*
+ * The stashed rx frames onto the fill ring, oldest first, as many as it has
+ * room for; the rest stay stashed (owned by the backend) for the next flush.
+ * The fill ring can look shorter than the stash holds: the kernel may let us
+ * see received frames before the fill-ring entries they came from (see
+ * afx_open_queue), so a frame is never dropped for want of room, only kept.
+ */
 static void afx_fill_flush(struct afx_queue *q)
 {
 	uint32_t idx, n = q->fill_nstash;
-	/* The fill ring has room for twice the rx chunks (afx_open_queue), so
-	 * this cannot fail unless the caller released what it was not lent. */
+	if (n == 0)
+		return;
+	uint32_t room = xsk_prod_nb_free(&q->fill, n);
+	if (room < n)
+		n = room;
 	if (n == 0 || xsk_ring_prod__reserve(&q->fill, n, &idx) != n)
 		return;
+	uint32_t mask = q->fill_stash_cap - 1;
 	for (uint32_t i = 0; i < n; i++)
-		*xsk_ring_prod__fill_addr(&q->fill, idx + i) = q->fill_stash[i];
+		*xsk_ring_prod__fill_addr(&q->fill, idx + i) = q->fill_stash[(q->fill_stash_head + i) & mask];
 	xsk_ring_prod__submit(&q->fill, n);
-	q->fill_nstash = 0;
+	q->fill_stash_head = (q->fill_stash_head + n) & mask;
+	q->fill_nstash -= n;
 }
 
 static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
@@ -240,9 +254,18 @@ static void afx_rx_release(struct usnet_netif *nif, uint16_t qi, struct usnet_pk
 			return;
 		}
 	}
+	uint64_t rx_bytes = (uint64_t)q->fill_stash_cap * x->frame_size;
+	uint32_t mask = q->fill_stash_cap - 1;
 	for (unsigned i = 0; i < n; i++) {
-		q->fill_stash[q->fill_nstash++] = pkts[i].id - pkts[i].id % x->frame_size;
-		if (q->fill_nstash == AFX_FILL_BATCH)
+		uint64_t chunk = pkts[i].id - pkts[i].id % x->frame_size;
+		/* The stash has room for every rx frame, so it is full only when
+		 * all of them are back: a frame released twice, or one that is
+		 * not an rx frame of this queue, would go on the fill ring a
+		 * second time (and hand the kernel one chunk twice). */
+		if (chunk >= rx_bytes || q->fill_nstash == q->fill_stash_cap)
+			continue;
+		q->fill_stash[(q->fill_stash_head + q->fill_nstash++) & mask] = chunk;
+		if (q->fill_nstash >= AFX_FILL_BATCH)
 			afx_fill_flush(q);
 	}
 }
@@ -390,6 +413,7 @@ static void afx_close(struct usnet_netif *nif)
 		if (q->area)
 			munmap(q->area, q->area_len);
 		netif_shm_free(q->tx_pool);
+		netif_shm_free(q->fill_stash);
 	}
 	if (x->obj)
 		bpf_object__close(x->obj);
@@ -693,7 +717,8 @@ static int afx_open_queue(struct afx_netif *x, struct afx_queue *q, const char *
 	 * chunk we received, processed and released still counts as sitting on
 	 * the fill ring, and a flush of the stash finds the ring short.  Those
 	 * are chunks the kernel took since it last published the index, each
-	 * once, so never more than the rx chunks: the second half covers them.
+	 * once, so never more than the rx chunks: the second half covers them,
+	 * and the stash always fits (afx_fill_flush keeps what would not).
 	 */
 	struct xsk_umem_config uc = {
 		.fill_size = x->frames, .comp_size = half, .frame_size = x->frame_size,
@@ -751,6 +776,10 @@ static int afx_open_queue(struct afx_netif *x, struct afx_queue *q, const char *
 	for (uint32_t i = 0; i < half; i++)
 		q->tx_pool[i] = (uint64_t)(x->frames - 1 - i) * x->frame_size;
 	q->tx_nfree = half;
+	q->fill_stash_cap = half;
+	q->fill_stash = netif_shm_calloc(sizeof(uint64_t) * half);
+	if (!q->fill_stash)
+		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
 	return 0;
 }
 
