@@ -959,32 +959,27 @@ static int match_echo_reply(const uint8_t *f, uint32_t len, void *arg)
 	       f[34] == 0 && f[38] == 0x42 && f[39] == 0x42;
 }
 
-static void test_ping(const char *backend, const char *iface, const char *opts, const char *myip,
-		      const char *peerip)
+/* ARP for the peer, then one echo exchange, answering the kernel's own ARP
+ * request for us on the way: afterwards each side knows the other's MAC
+ * (am->mac is the peer's). */
+static void ping_handshake(struct usnet_netif *nif, const char *backend, uint32_t me, uint32_t peer,
+			   struct arp_match *am)
 {
-	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
-					  .options = opts && opts[0] ? opts : NULL };
-	if (getenv("NETIF_TEST_QUEUES"))
-		cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
-	struct usnet_netif *nif;
-	char err[256];
-	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
-		die("%s", err);
-	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	char peerip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &peer, peerip, sizeof peerip);
 	uint8_t f[256];
 	uint16_t rxq = 0;
-	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
 	int ok = -1;
 	for (int tries = 0; tries < 5 && ok; tries++) {
 		send_raw(nif, f, build_arp_request(f, nif->info.mac, me, peer));
-		ok = wait_frame(nif, match_arp_reply, &am, 400);
+		ok = wait_frame(nif, match_arp_reply, am, 400);
 	}
 	if (ok)
 		die("%s: no ARP reply from %s", backend, peerip);
 	/* The kernel also asks for our MAC before answering: answer it. */
 	ok = -1;
 	for (int tries = 0; tries < 5 && ok; tries++) {
-		send_raw(nif, f, build_ip(f, nif->info.mac, am.mac, me, peer, 0, (uint16_t)tries));
+		send_raw(nif, f, build_ip(f, nif->info.mac, am->mac, me, peer, 0, (uint16_t)tries));
 		uint64_t end = now_ms() + 400;
 		while (ok && now_ms() < end) {
 			struct usnet_pkt p[16];
@@ -1019,6 +1014,24 @@ static void test_ping(const char *backend, const char *iface, const char *opts, 
 	}
 	if (ok)
 		die("%s: no ICMP echo reply from %s", backend, peerip);
+}
+
+static void test_ping(const char *backend, const char *iface, const char *opts, const char *myip,
+		      const char *peerip)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+					  .options = opts && opts[0] ? opts : NULL };
+	if (getenv("NETIF_TEST_QUEUES"))
+		cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	uint8_t f[256];
+	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
+	ping_handshake(nif, backend, me, peer, &am);
+	int ok;
 	/* Round trips one at a time: what the backend adds to latency. */
 	uint64_t rtt[50];
 	int nr = 0;
