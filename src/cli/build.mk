@@ -6,4 +6,4 @@ CLI_LDLIBS ?=
 ALL += $(B)/usnet
 
 $(B)/usnet: $(CLI_SRCS) src/cli/cli.h $(CLI_LIBS) | $(B)
-	$(CC) $(CFLAGS_COMMON) -Isrc/cli -o $@ $(CLI_SRCS) $(CLI_LIBS) $(CLI_LDLIBS)
+	$(CC) $(CFLAGS_COMMON) -Isrc/cli $(CLI_CFLAGS_EXTRA) -o $@ $(CLI_SRCS) $(CLI_LIBS) $(CLI_LDLIBS)

@@ -5,7 +5,13 @@
  * (found next to this binary) and execs the program.  Every option can also
  * be given as its environment variable; an option overrides it.
  */
+#include <ctype.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -19,6 +25,7 @@
 #include <netinet/in.h>
 
 #include "cli.h"
+#include "attach_proto.h"
 #include "usnet/netif_open.h"
 #include "usnet/provider.h"
 
@@ -59,6 +66,102 @@ static int fail(const char *fmt, const char *a, const char *b)
 	fprintf(stderr, fmt, a, b);
 	fputc('\n', stderr);
 	return 2;
+}
+
+/* A connection to the owner at path, or -errno. */
+static int owner_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static const char *config_get(const char *key)
+{
+	char name[64];
+	snprintf(name, sizeof name, "USNET_%s", key);
+	for (char *p = name; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* Is our configuration the stack's?  0, or the exit status after the
+ * owner's one line. */
+static int owner_check(int conn)
+{
+	struct attach_request rq = { .magic = ATTACH_MAGIC, .version = ATTACH_VERSION, .op = ATTACH_OP_CHECK };
+	attach_config_make(config_get, rq.config, sizeof rq.config);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return fail("socketpair: %s%s", strerror(errno), "");
+	struct attach_reply rp;
+	int r = attach_send_request(conn, &rq, sv[1]);
+	close(sv[1]);
+	if (r == 0)
+		r = attach_recv_reply(sv[0], &rp, NULL, 0);
+	close(sv[0]);
+	if (r < 0)
+		return fail("the interface's owner did not answer: %s%s", strerror(-r), "");
+	if (rp.status < 0) {
+		char pid[16];
+		snprintf(pid, sizeof pid, "%d", rp.owner_pid);
+		return fail("%s (owner: process %s)", rp.message, pid);
+	}
+	return 0;
+}
+
+/* Start `usnet owner` for the configured interface, detached (the program
+ * must not find it among its children), and put its first line in line. */
+static void owner_start(char *line, size_t n)
+{
+	snprintf(line, n, "error cannot start the interface's owner");
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+	int p[2];
+	if (len <= 0 || pipe2(p, O_CLOEXEC) != 0)
+		return;
+	self[len] = 0;
+	pid_t child = fork();
+	if (child == 0) {
+		if (fork() == 0) {
+			char num[16];
+			snprintf(num, sizeof num, "%d", p[1]);
+			fcntl(p[1], F_SETFD, 0);
+			unsetenv("LD_PRELOAD");
+			execl(self, "usnet", "owner", "--ready-fd", num, (char *)NULL);
+			dprintf(p[1], "error cannot run %s owner: %s\n", self, strerror(errno));
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	size_t got = 0;
+	for (;;) {
+		struct pollfd pf = { p[0], POLLIN, 0 };
+		if (got + 1 >= n || poll(&pf, 1, 30000) <= 0)
+			break;
+		ssize_t r = read(p[0], line + got, n - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		line[got] = 0;
+		if (memchr(line, '\n', got))
+			break;
+	}
+	close(p[0]);
+	line[strcspn(line, "\n")] = 0;
+	if (got == 0)
+		snprintf(line, n, "error the interface's owner exited without a word");
 }
 
 static const char *get(const char *env)
@@ -192,19 +295,58 @@ static int validate(void)
 		if (stat(path, &st) != 0)
 			return fail("interface %s not found (for tap: ip tuntap add %s mode tap; then give its "
 				    "kernel side an address)", iface, iface);
-		{
-			/* Open and close it once: the backend says what is wrong
-			 * (privileges, busy device) in its own words. */
-			struct usnet_netif_config nc = { .backend = backend, .iface = iface };
-			struct usnet_netif *nif;
-			char err[256];
-			int r = usnet_netif_open(&nc, &nif, err, sizeof err);
-			if (r < 0)
-				return fail("%s%s", err, "");
-			usnet_netif_close(nif);
-		}
 	}
 	return 0;
+}
+
+/* The built-in stack: the program and every process it starts attach to
+ * the stack of the interface through its owner (src/vsock/attach_proto.h),
+ * which is started here when the interface has none.  The connection is
+ * left to the program (USNET_ATTACH_FD) as its right to attach, whatever
+ * privileges it drops.  Returns 0 (attached, or the backend cannot be
+ * shared: the program then opens the interface itself, as it did before
+ * owners), or the exit status after an error line. */
+static int attach_to_owner(void)
+{
+	const char *prov = get("USNET_PROVIDER");
+	if (prov && strcmp(prov, "usnet"))
+		return 0;
+	const char *iface = get("USNET_IFACE");
+	char path[108];
+	if (attach_owner_path(iface, path, sizeof path) < 0)
+		return fail("interface name '%s' is too long%s", iface, "");
+	for (int tries = 0;; tries++) {
+		int conn = owner_connect(path);
+		if (conn >= 0) {
+			int r = owner_check(conn);
+			if (r)
+				return r;
+			/* Out of the program's way, open across execve. */
+			int hi = fcntl(conn, F_DUPFD, 600);
+			if (hi >= 0) {
+				close(conn);
+				conn = hi;
+			}
+			char num[16];
+			snprintf(num, sizeof num, "%d", conn);
+			setenv("USNET_ATTACH_FD", num, 1);
+			return 0;
+		}
+		if (tries == 3)
+			return fail("cannot reach the owner of %s at %s", iface, path);
+		char line[512];
+		owner_start(line, sizeof line);
+		if (!strncmp(line, "ok", 2) || strstr(line, "already has an owner"))
+			continue;   /* ours, or one another `usnet run` started meanwhile */
+		if (!strncmp(line, "unshared ", 9)) {
+			if (get("USNET_LOG") && strcmp(get("USNET_LOG"), "error"))
+				fprintf(stderr, "usnet run: %s: the program and its forked children have the "
+					"interface to themselves\n", line + 9);
+			unsetenv("USNET_ATTACH_FD");
+			return 0;
+		}
+		return fail("%s%s", strncmp(line, "error ", 6) ? line : line + 6, "");
+	}
 }
 
 int cli_run_main(int argc, char **argv)
@@ -242,6 +384,8 @@ int cli_run_main(int argc, char **argv)
 	if (i >= argc)
 		return fail("no program to run: usnet run [OPTIONS] -- PROGRAM [ARGS...]%s%s", "", "");
 	int r = validate();
+	if (!r)
+		r = attach_to_owner();
 	if (r)
 		return r;
 

@@ -19,6 +19,7 @@ static const struct cli_command commands[] = {
 	{ "trace", cli_trace_main, "list or count a program's system calls (like strace -f)" },
 	{ "stat",  cli_stat_main,  "show sockets and counters of running usnet processes" },
 	{ "demo",  cli_demo_main,  "run a stock server under usnet in private namespaces" },
+	{ "owner", cli_owner_main, "keep an interface's stack for the processes that attach to it" },
 };
 
 static void usage(FILE *f)

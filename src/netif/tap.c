@@ -2,7 +2,7 @@
  * tap: a Linux TAP device (IFF_TAP | IFF_NO_PI), created or attached to by
  * name.  One frame per read/write system call (that is what a TAP offers);
  * bursts loop until the device has no more (EAGAIN).  Buffers come from a
- * private pool.
+ * pool in the netif's shared region.
  *
  * Options: csum   use IFF_VNET_HDR with TUN_F_CSUM, so checksums are
  *                 offloaded both ways (caps TX_CSUM|RX_CSUM);
@@ -10,10 +10,19 @@
  * The device is brought up (IFF_UP); its kernel side is configured by the
  * user (addresses, routes).  MAC: random locally administered unless
  * cfg.has_mac.
+ *
+ * Processes: the buffer pool and its free stack live in one memfd region
+ * (struct tap_shared, offsets only); the netif object is each process's own.
+ * A forked child inherits object, mapping and fd; another process attaches
+ * with the region's memfd and a dup of the TAP fd (usnet/netif_share.h).
+ * A device the owner's open created is deleted by the owner's close, even
+ * while attached processes still hold the TAP fd.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
 #include <stdbool.h>
@@ -28,15 +37,40 @@
 #include "netif_internal.h"
 
 #define TAP_DEFAULT_BUFS 512
+#define TAP_SHARED_MAGIC 0x50415455u /* "UTAP" */
+#define TAP_SHARE_MAGIC  0x48535054u /* "TPSH": the share blob */
+#define TAP_SHARE_VERSION 1
 
+/* What every process using the netif updates: in the region, no pointers. */
+struct tap_shared {
+	uint32_t magic;
+	uint32_t nbufs, frame_size;
+	uint32_t nfree;      /* free_stack[0..nfree-1]: free buffer indices */
+	uint64_t bufs_off;   /* nbufs x frame_size bytes, from the region's start */
+	uint64_t free_off;   /* nbufs x uint32_t */
+};
+
+/* The share blob (usnet_netif_share.blob); fds[0] the region, fds[1] the
+ * TAP device. */
+struct tap_share_blob {
+	uint32_t magic, version;
+	struct usnet_netif_info info;
+	uint32_t vnet;
+	uint64_t shared_off;
+};
+
+/* This process's view: read-only after open or attach. */
 struct tap_netif {
 	struct usnet_netif base;
 	int fd;
 	bool vnet;          /* frames carry a struct virtio_net_hdr in front */
+	pid_t owner;        /* the process that opened the device (0: attached) */
+	int created_ifindex; /* the device our open created (the owner deletes it), 0: none */
+	struct netif_shm_region shm;
+	struct tap_shared *sh;
 	uint32_t nbufs;
-	uint8_t *mem;       /* nbufs x frame_size */
-	uint32_t *free_stack;
-	uint32_t nfree;
+	uint8_t *mem;       /* nbufs x frame_size, in shm */
+	uint32_t *free_stack; /* in shm */
 };
 
 static uint8_t *tap_buf(struct tap_netif *t, uint32_t b)
@@ -50,8 +84,8 @@ static int tap_rx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p
 	if (q != 0)
 		return -EINVAL;
 	unsigned n = 0;
-	while (n < max && t->nfree > 0) {
-		uint32_t b = t->free_stack[t->nfree - 1];
+	while (n < max && t->sh->nfree > 0) {
+		uint32_t b = t->free_stack[t->sh->nfree - 1];
 		uint8_t *buf = tap_buf(t, b);
 		struct virtio_net_hdr vh;
 		struct iovec iov[2];
@@ -70,7 +104,7 @@ static int tap_rx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p
 		size_t hl = t->vnet ? sizeof vh : 0;
 		if ((size_t)r <= hl)
 			continue;
-		t->nfree--;
+		t->sh->nfree--;
 		struct usnet_pkt *p = &pkts[n++];
 		p->data = buf;
 		p->len = (uint32_t)((size_t)r - hl);
@@ -94,8 +128,8 @@ static int tap_rx_burst(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p
 static void tap_put(struct tap_netif *t, const struct usnet_pkt *pkts, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (pkts[i].id < t->nbufs && t->nfree < t->nbufs)
-			t->free_stack[t->nfree++] = (uint32_t)pkts[i].id;
+		if (pkts[i].id < t->nbufs && t->sh->nfree < t->nbufs)
+			t->free_stack[t->sh->nfree++] = (uint32_t)pkts[i].id;
 }
 
 static void tap_rx_release(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *pkts, unsigned n)
@@ -113,8 +147,8 @@ static int tap_tx_alloc(struct usnet_netif *nif, uint16_t q, struct usnet_pkt *p
 	 * buffers cannot starve rx. */
 	uint32_t reserve = t->nbufs / 4;
 	unsigned k = 0;
-	while (k < n && t->nfree > reserve) {
-		uint32_t b = t->free_stack[--t->nfree];
+	while (k < n && t->sh->nfree > reserve) {
+		uint32_t b = t->free_stack[--t->sh->nfree];
 		pkts[k] = (struct usnet_pkt){ .data = tap_buf(t, b), .id = b };
 		k++;
 	}
@@ -179,14 +213,42 @@ static int tap_wait_fd(struct usnet_netif *nif, uint16_t q)
 	return q == 0 ? ((struct tap_netif *)nif)->fd : -1;
 }
 
+/* Delete a network device (RTM_DELLINK): a TAP goes away with its last fd
+ * only, and attached processes may still hold one. */
+static void tap_delete_link(int ifindex)
+{
+	int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return;
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} req = {
+		.nh = { .nlmsg_len = sizeof req, .nlmsg_type = RTM_DELLINK,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK, .nlmsg_seq = 1 },
+		.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex },
+	};
+	if (send(s, &req, sizeof req, 0) == (ssize_t)sizeof req) {
+		char ack[512];
+		(void)!recv(s, ack, sizeof ack, 0); /* wait until it is done */
+	}
+	close(s);
+}
+
 static void tap_close(struct usnet_netif *nif)
 {
 	struct tap_netif *t = (struct tap_netif *)nif;
 	if (t->fd >= 0)
 		close(t->fd);
-	netif_shm_free(t->mem);
-	netif_shm_free(t->free_stack);
-	netif_shm_free(t);
+	/* Only the opener lets the device go: a forked child or an attached
+	 * process releases its own view. */
+	if (t->owner == getpid() && t->created_ifindex) {
+		char name[IF_NAMESIZE];
+		if (if_indextoname((unsigned)t->created_ifindex, name) && !strcmp(name, t->base.info.ifname))
+			tap_delete_link(t->created_ifindex);
+	}
+	netif_shm_region_release(&t->shm);
+	free(t);
 }
 
 static const struct usnet_netif_ops tap_ops = {
@@ -197,9 +259,18 @@ static const struct usnet_netif_ops tap_ops = {
 	.tx_free = tap_tx_free,
 	.flush = NULL,
 	.wait_fd = tap_wait_fd,
-	.after_fork = NULL,
+	.after_fork = NULL, /* object, mapping and fd are inherited as they are */
 	.close = tap_close,
 };
+
+/* Point a process's object at its mapping of the region. */
+static void tap_bind(struct tap_netif *t, struct tap_shared *sh)
+{
+	t->sh = sh;
+	t->nbufs = sh->nbufs;
+	t->mem = t->shm.base + sh->bufs_off;
+	t->free_stack = (uint32_t *)(t->shm.base + sh->free_off);
+}
 
 static const char *const tap_known_opts[] = { "csum", "bufs", NULL };
 
@@ -219,6 +290,9 @@ int netif_tap_open(const struct usnet_netif_config *cfg, struct usnet_netif **ou
 		return netif_err(err, errlen, ENAMETOOLONG, "tap: interface name '%s' is longer than %d characters",
 				 cfg->iface, IFNAMSIZ - 1);
 
+	/* Created by TUNSETIFF below when it does not exist yet ("tap%d"
+	 * patterns included): then ours to delete. */
+	bool creating = if_nametoindex(cfg->iface) == 0;
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
@@ -268,29 +342,39 @@ int netif_tap_open(const struct usnet_netif_config *cfg, struct usnet_netif **ou
 		}
 		close(s);
 	}
-	/* Shared with forked children (USNET_NETIF_CAP_SHARED). */
-	struct tap_netif *t = netif_shm_calloc(sizeof *t);
 	uint32_t frame = mtu + 14 + 4 < 2048 ? 2048 : ((mtu + 14 + 4 + 63) & ~63u);
-	if (t) {
-		t->mem = netif_shm_calloc((size_t)nbufs * frame);
-		t->free_stack = netif_shm_calloc(sizeof(uint32_t) * nbufs);
-	}
-	if (!t || !t->mem || !t->free_stack) {
-		if (t) {
-			netif_shm_free(t->mem);
-			netif_shm_free(t->free_stack);
-			netif_shm_free(t);
-		}
+	struct tap_netif *t = calloc(1, sizeof *t);
+	if (!t) {
 		close(fd);
+		return netif_err(err, errlen, ENOMEM, "tap: out of memory");
+	}
+	t->fd = fd;
+	t->shm.fd = -1;
+	t->owner = getpid();
+	t->created_ifindex = creating ? (int)if_nametoindex(ifr.ifr_name) : 0;
+	/* The pool, shared with forked children and attached processes
+	 * (USNET_NETIF_CAP_SHARED). */
+	size_t size = 4096 + (size_t)nbufs * frame + sizeof(uint32_t) * nbufs + 2 * 64;
+	if ((r = netif_shm_region_create(&t->shm, "usnet-tap", size, err, errlen))) {
+		tap_close(&t->base);
+		return r;
+	}
+	size_t sh_off = netif_shm_region_alloc(&t->shm, sizeof(struct tap_shared));
+	size_t bufs_off = netif_shm_region_alloc(&t->shm, (size_t)nbufs * frame);
+	size_t free_off = netif_shm_region_alloc(&t->shm, sizeof(uint32_t) * nbufs);
+	if (sh_off == NETIF_SHM_NONE || bufs_off == NETIF_SHM_NONE || free_off == NETIF_SHM_NONE) {
+		tap_close(&t->base);
 		return netif_err(err, errlen, ENOMEM, "tap: out of memory for %llu buffers", (unsigned long long)nbufs);
 	}
+	struct tap_shared *sh = netif_shm_at(&t->shm, sh_off);
+	*sh = (struct tap_shared){ .magic = TAP_SHARED_MAGIC, .nbufs = (uint32_t)nbufs, .frame_size = frame,
+				   .bufs_off = bufs_off, .free_off = free_off };
+	tap_bind(t, sh);
 	t->base.ops = &tap_ops;
-	t->fd = fd;
 	t->vnet = vnet;
-	t->nbufs = (uint32_t)nbufs;
 	for (uint32_t b = 0; b < t->nbufs; b++)
 		t->free_stack[b] = t->nbufs - 1 - b;
-	t->nfree = t->nbufs;
+	sh->nfree = t->nbufs;
 	struct usnet_netif_info *in = &t->base.info;
 	netif_set_name(in->backend, "tap");
 	netif_set_name(in->ifname, ifr.ifr_name);
@@ -304,4 +388,83 @@ int netif_tap_open(const struct usnet_netif_config *cfg, struct usnet_netif **ou
 		netif_random_mac(in->mac);
 	*out = &t->base;
 	return 0;
+}
+
+/* ---- sharing with processes that did not fork (usnet/netif_share.h) ---- */
+
+int netif_tap_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+{
+	struct tap_netif *t = (struct tap_netif *)nif;
+	if (nif->ops != &tap_ops)
+		return netif_err(err, errlen, EINVAL, "tap: not a tap netif");
+	struct tap_share_blob b = { .magic = TAP_SHARE_MAGIC, .version = TAP_SHARE_VERSION, .info = nif->info,
+				    .vnet = t->vnet, .shared_off = (uint64_t)((uint8_t *)t->sh - t->shm.base) };
+	_Static_assert(sizeof b <= USNET_NETIF_SHARE_BLOB, "tap share blob too large");
+	out->nfds = 2;
+	out->fds[0] = t->shm.fd;
+	out->fds[1] = t->fd;
+	out->blob_len = sizeof b;
+	memcpy(out->blob, &b, sizeof b);
+	return 0;
+}
+
+int netif_tap_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+{
+	struct tap_share_blob b;
+	int r;
+	if (sh->nfds != 2 || sh->blob_len != sizeof b) {
+		for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
+			close(sh->fds[i]);
+		return netif_err(err, errlen, EPROTO, "tap: the share received is not a tap's (%u fds, %u bytes)",
+				 sh->nfds, sh->blob_len);
+	}
+	memcpy(&b, sh->blob, sizeof b);
+	struct tap_netif *t = calloc(1, sizeof *t);
+	if (!t) {
+		close(sh->fds[0]);
+		close(sh->fds[1]);
+		return netif_err(err, errlen, ENOMEM, "tap: out of memory");
+	}
+	t->base.ops = &tap_ops;
+	t->fd = sh->fds[1];
+	t->shm.fd = -1;
+	if (b.magic != TAP_SHARE_MAGIC || b.version != TAP_SHARE_VERSION) {
+		close(sh->fds[0]);
+		r = netif_err(err, errlen, EPROTO, "tap: the share received is of another version");
+		goto fail;
+	}
+	if ((r = netif_shm_region_map(&t->shm, sh->fds[0], err, errlen)))
+		goto fail;
+	struct tap_shared *tsh = NULL;
+	if (t->shm.size >= sizeof *tsh && b.shared_off <= t->shm.size - sizeof *tsh)
+		tsh = netif_shm_at(&t->shm, b.shared_off);
+	if (!tsh || tsh->magic != TAP_SHARED_MAGIC || tsh->frame_size != b.info.frame_size || tsh->nbufs == 0 ||
+	    tsh->bufs_off > t->shm.size || (uint64_t)tsh->nbufs * tsh->frame_size > t->shm.size - tsh->bufs_off ||
+	    tsh->free_off > t->shm.size || (uint64_t)tsh->nbufs * sizeof(uint32_t) > t->shm.size - tsh->free_off) {
+		r = netif_err(err, errlen, EPROTO, "tap: the shared memory received does not hold %s's buffers",
+			      b.info.ifname);
+		goto fail;
+	}
+	/* The fd must be that device, with the header the owner uses. */
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	if (ioctl(t->fd, TUNGETIFF, &ifr) < 0) {
+		r = netif_err(err, errlen, errno, "tap: the fd received for %.32s is not a TAP device: %s",
+			      b.info.ifname, strerror(errno));
+		goto fail;
+	}
+	if (strncmp(ifr.ifr_name, b.info.ifname, IFNAMSIZ) || !(ifr.ifr_flags & IFF_TAP) ||
+	    !(ifr.ifr_flags & IFF_VNET_HDR) != !b.vnet) {
+		r = netif_err(err, errlen, EPROTO, "tap: the fd received is %.16s, not %.32s as shared", ifr.ifr_name,
+			      b.info.ifname);
+		goto fail;
+	}
+	tap_bind(t, tsh);
+	t->vnet = b.vnet != 0;
+	t->base.info = b.info;
+	*out = &t->base;
+	return 0;
+fail:
+	tap_close(&t->base);
+	return r;
 }

@@ -27,4 +27,12 @@ void usnet_stack_prov_tx_batch(int on) __attribute__((weak));
  * -EBUSY) when another thread is inside the stack. */
 int usnet_stack_prov_flush(int wait) __attribute__((weak));
 
+/* A process attached to its interface's owner (src/vsock/attach.c): the
+ * "usnet" provider keeps its state in the memfd state_fd, shared by every
+ * attached process (made by this one when `init`, else joined), on the
+ * netif `share` describes.  Called before the provider's init. */
+struct usnet_netif_share;
+void usnet_stack_prov_attach(int state_fd, int init, const struct usnet_netif_share *share)
+	__attribute__((weak));
+
 #endif

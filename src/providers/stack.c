@@ -27,9 +27,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <linux/sockios.h>
 #include <time.h>
 
+#include "usnet/netif_share.h"
 #include "usnet/netif_wrap.h"
 
 #include "builtin.h"
@@ -156,6 +158,93 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+/* Set by the switch when this process attached to its interface's owner. */
+static struct {
+	int state_fd;   /* -1: not attached */
+	int init;
+	const struct usnet_netif_share *share;
+} attached = { -1, 0, NULL };
+
+void usnet_stack_prov_attach(int state_fd, int init, const struct usnet_netif_share *share)
+{
+	attached.state_fd = state_fd;
+	attached.init = init;
+	attached.share = share;
+}
+
+/* The netif: the owner's, attached (with this process's wrappers), or
+ * opened by this process itself. */
+static int netif_get(const struct usnet_netif_config *nc, char *err, size_t errlen)
+{
+	if (attached.state_fd < 0)
+		return usnet_netif_open(nc, &P.nif, err, errlen);
+	int r = usnet_netif_attach(attached.share, &P.nif, err, errlen);
+	if (r == 0 && nc->impair && nc->impair[0]) {
+		struct usnet_netif *w;
+		if ((r = usnet_impair_wrap(P.nif, nc->impair, &w, err, errlen)) == 0)
+			P.nif = w;
+	}
+	if (r == 0 && nc->pcap && nc->pcap[0]) {
+		struct usnet_netif *w;
+		if ((r = usnet_pcap_wrap(P.nif, nc->pcap, &w, err, errlen)) == 0)
+			P.nif = w;
+	}
+	return r;
+}
+
+/* The shared mapping of `total` bytes: anonymous (this process and its
+ * forked children), or the attached state, made by this process (*made)
+ * or joined where its maker mapped it. */
+static void *state_map(size_t total, bool *made, char *err, size_t errlen)
+{
+	*made = true;
+	if (attached.state_fd < 0) {
+		void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED) {
+			snprintf(err, errlen, "cannot map %zu MiB for the stack", total >> 20);
+			return NULL;
+		}
+		return m;
+	}
+	struct stat st;
+	if (fstat(attached.state_fd, &st) != 0 || (uint64_t)st.st_size < total) {
+		snprintf(err, errlen, "the stack's shared memory is smaller than its %zu MiB", total >> 20);
+		return NULL;
+	}
+	if (attached.init) {
+		void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, attached.state_fd, 0);
+		if (m == MAP_FAILED) {
+			snprintf(err, errlen, "cannot map the stack's shared memory: %s", strerror(errno));
+			return NULL;
+		}
+		return m;
+	}
+	*made = false;
+	struct shared_head *h = mmap(NULL, 4096, PROT_READ, MAP_SHARED, attached.state_fd, 0);
+	if (h == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the stack's shared memory: %s", strerror(errno));
+		return NULL;
+	}
+	uint32_t magic = atomic_load(&h->magic);
+	uint64_t at = h->base_addr, size = h->total;
+	munmap(h, 4096);
+	if (magic != SHARED_HEAD_MAGIC || size != total) {
+		snprintf(err, errlen, "the stack's shared memory is not what this configuration makes");
+		return NULL;
+	}
+	/* The arena holds pointers into itself: it must be where its maker put it. */
+	void *m = mmap((void *)at, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+		       attached.state_fd, 0);
+	if (m == MAP_FAILED || m != (void *)at) {
+		snprintf(err, errlen, "cannot map the stack's shared memory at %#llx, where the other processes "
+			 "have it: %s", (unsigned long long)at, strerror(m == MAP_FAILED ? errno : EEXIST));
+		if (m != MAP_FAILED)
+			munmap(m, total);
+		return NULL;
+	}
+	return m;
+}
+
 static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
 {
 	P.host = host;
@@ -191,7 +280,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		}
 		nc.has_mac = 1;
 	}
-	int r = usnet_netif_open(&nc, &P.nif, err, errlen);
+	int r = netif_get(&nc, err, errlen);
 	if (r < 0)
 		return r;
 
@@ -220,27 +309,34 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	}
 	size_t head = (sizeof(struct shared_head) + sc.max_sockets * sizeof(struct sock_meta) + 4095) & ~(size_t)4095;
 	size_t total = head + ((arena + 4095) & ~(size_t)4095);
-	void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED) {
-		snprintf(err, errlen, "cannot map %zu MiB for the stack", total >> 20);
+	bool made;
+	void *m = state_map(total, &made, err, errlen);
+	if (!m)
 		return -ENOMEM;
-	}
 	P.sh = m;
 	P.meta = (struct sock_meta *)(P.sh + 1);
-	P.sh->max_sockets = sc.max_sockets;
-	pthread_mutexattr_t ma;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(&P.sh->lock, &ma);
-	pthread_mutexattr_destroy(&ma);
-	P.st = usnet_stack_create((char *)m + head, total - head, &sc);
-	if (!P.st) {
-		snprintf(err, errlen, "the stack rejected its configuration (address %s)", ip);
-		return -EINVAL;
+	if (made) {
+		P.sh->max_sockets = sc.max_sockets;
+		pthread_mutexattr_t ma;
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+		pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+		pthread_mutex_init(&P.sh->lock, &ma);
+		pthread_mutexattr_destroy(&ma);
+		P.st = usnet_stack_create((char *)m + head, total - head, &sc);
+		if (!P.st) {
+			snprintf(err, errlen, "the stack rejected its configuration (address %s)", ip);
+			return -EINVAL;
+		}
+		if (P.gw)
+			usnet_route_add(P.st, 0, 0, P.gw);
+		P.sh->total = total;
+		P.sh->head = head;
+		P.sh->base_addr = (uint64_t)(uintptr_t)m;
+		atomic_store(&P.sh->magic, SHARED_HEAD_MAGIC);
+	} else {
+		P.st = (struct usnet_stack *)((char *)m + head);
 	}
-	if (P.gw)
-		usnet_route_add(P.st, 0, 0, P.gw);
 	P.io.netif = P.nif;
 	P.io.queue = 0;
 	P.io.on_event = on_event;
@@ -575,6 +671,10 @@ static uint64_t p_progress(void *ctx, uint64_t now)
 		pthread_mutex_consistent(&P.sh->lock);
 	else if (r != 0)
 		return now + 1000000;
+	/* The caller read `now` before the lock, maybe a preemption ago; the
+	 * stack's time must not step back behind a call another thread made
+	 * meanwhile (an ACK "before" its segment left is a wrapped RTT). */
+	now = now_ns();
 	for (int b = 0; b < 8; b++) {
 		int n = usnet_netif_rx_burst(P.nif, P.io.queue, pkts, RX_BATCH);
 		if (n <= 0)

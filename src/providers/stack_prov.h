@@ -6,6 +6,7 @@
 #define USNET_PROVIDERS_STACK_PROV_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -22,7 +23,11 @@ struct sock_meta {
 };
 
 /* The shared head of the mapping; the stack arena follows. */
+#define SHARED_HEAD_MAGIC 0x75737368u   /* "ussh": the state is made */
 struct shared_head {
+	_Atomic uint32_t magic;     /* SHARED_HEAD_MAGIC once made (attached processes join it) */
+	uint64_t total, head;       /* bytes of the mapping; where the stack arena starts */
+	uint64_t base_addr;         /* where the maker mapped it (the stack arena holds pointers) */
 	pthread_mutex_t lock;
 	uint32_t max_sockets;
 	uint64_t next_deadline;

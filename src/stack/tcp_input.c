@@ -53,6 +53,17 @@ static void rtt_sample(struct sock *s, uint32_t r)
 	rto_from_rtt(s);
 }
 
+/* The RTT of the timed segment, acknowledged at c->now.  None when c->now
+ * is before the segment left: callers on several threads can pass times
+ * that step back a little between calls, and the wrapped difference would
+ * be an RTT of days (an RTO stuck at its maximum, a lost segment resent
+ * only after two minutes). */
+static void rtt_sample_timed(const struct net_ctx *c, struct sock *s)
+{
+	if (c->now >= s->rtt_start)
+		rtt_sample(s, (uint32_t)((c->now - s->rtt_start) / NS_PER_US));
+}
+
 /* Apply the peer's SYN options (ours were all offered on an active open;
  * on a passive one we answer only what was offered). */
 static void apply_syn_options(struct net_ctx *c, struct sock *s, const struct seg *g)
@@ -249,7 +260,7 @@ static void tcp_syn_sent_input(struct net_ctx *c, struct sock *s, uint32_t src, 
 		if (s->flags & SF_RTT_TIMING) {
 			s->flags &= ~SF_RTT_TIMING;
 			if (s->syn_retries == 0)
-				rtt_sample(s, (uint32_t)((c->now - s->rtt_start) / NS_PER_US));
+				rtt_sample_timed(c, s);
 		}
 		s->backoff = 0;
 		timer_clear(c->st, sk_index(c->st, s), TMR_RTO);
@@ -365,7 +376,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 		/* RTT: a timed segment (Karn), else the echoed timestamp. */
 		if ((s->flags & SF_RTT_TIMING) && seq_gt(ack, s->rtt_seq)) {
 			s->flags &= ~SF_RTT_TIMING;
-			rtt_sample(s, (uint32_t)((c->now - s->rtt_start) / NS_PER_US));
+			rtt_sample_timed(c, s);
 		} else if ((s->flags & SF_TS_OK) && g->o.has_ts && g->o.tsecr && s->backoff == 0) {
 			uint32_t ticks = tcp_ts_now(c, s) - g->o.tsecr;
 			if (ticks < 0x100000u && s->srtt_us == 0)
@@ -638,7 +649,7 @@ static void tcp_process(struct net_ctx *c, struct sock *s, struct seg *g)
 		if (s->flags & SF_RTT_TIMING) {
 			s->flags &= ~SF_RTT_TIMING;
 			if (s->syn_retries == 0)
-				rtt_sample(s, (uint32_t)((c->now - s->rtt_start) / NS_PER_US));
+				rtt_sample_timed(c, s);
 		}
 		s->backoff = 0;
 		s->snd_una = g->ack;

@@ -34,3 +34,7 @@ $(B)/vsock/%.o: src/vsock/%.c $(VSOCK_HDRS)
 $(B)/libusnet.so: $(VSOCK_OBJS) $(VSOCK_PROV_OBJS) $(VSOCK_LINK_LIBS)
 	$(CC) -shared -o $@ $(VSOCK_OBJS) $(VSOCK_PROV_OBJS) $(VSOCK_LINK_LIBS) \
 		-Wl,-Bsymbolic -Wl,-z,now -Wl,-z,noexecstack $(HOOK_LDLIBS) $(NETIF_LDLIBS) -lpthread -ldl
+
+# The attach protocol is spoken by the owner in the front end too.
+CLI_LIBS += $(B)/vsock/attach_proto.o
+CLI_CFLAGS_EXTRA += -Isrc/vsock

@@ -110,25 +110,30 @@ long vsock_dispatch(struct usnet_syscall *sc)
 	}
 
 	int fd = (int)a[0];
-	if (vsock_fd_entry(fd) < 0) {
-		/* A tracked epoll fd: only the epoll calls (above) and close
-		 * care; everything else is the kernel's. */
-		return USNET_HOOK_PASS;
-	}
-	struct vsock_slot *s = vsock_fd_slot(fd);
-	if (!s) {
-		if (nr == SYS_sendfile && vsock_fd_slot((int)a[1]))
-			return -EINVAL;     /* a socket cannot be sendfile's source */
-		if (nr == SYS_recvmsg || nr == SYS_recvmmsg)
-			return vsock_kernel_recvmsg(nr, a);
-		return USNET_HOOK_PASS;
-	}
+	struct vsock_slot *s;
+	do {
+		if (vsock_fd_entry(fd) < 0) {
+			/* A tracked epoll fd: only the epoll calls (above) and
+			 * close care; everything else is the kernel's. */
+			return USNET_HOOK_PASS;
+		}
+		s = vsock_fd_slot(fd);
+		if (!s) {
+			if (nr == SYS_sendfile && vsock_fd_slot((int)a[1]))
+				return -EINVAL;     /* a socket cannot be sendfile's source */
+			if (nr == SYS_recvmsg || nr == SYS_recvmmsg)
+				return vsock_kernel_recvmsg(nr, a);
+			return USNET_HOOK_PASS;
+		}
+		/* Closed by another thread just now: look fd up again. */
+	} while (!vsock_slot_enter(fd, s));
 	/* bad pointers get EFAULT here, not a crash in the provider */
 	long r = vsock_user_args_check(nr, a);
 	if (r == 0)
 		r = sock_call(fd, s, nr, a);
 	if (r == USNET_PROVIDER_HANDOVER)   /* a datagram to an address that is not the provider's */
-		return vsock_handover(fd, s);
+		r = vsock_handover(fd, s);
+	vsock_slot_leave(s);   /* closes it when its last fd went meanwhile */
 	return r;
 }
 

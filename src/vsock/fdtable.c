@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "vsock.h"
+#include "attach_proto.h"
 
 /* SO_PEEK_OFF of a user socket's file ("usnt"); a fresh AF_UNIX socket has
  * -1, and nothing reads from these files. */
@@ -56,27 +57,42 @@ int vsock_fdtable_init(void)
 				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if ((long)m < 0 && (long)m > -4096)
 		return (int)(long)m;
-	void *sh = (void *)vsock_sys(SYS_mmap, 0, sizeof(struct vsock_shared), PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if ((long)sh < 0 && (long)sh > -4096)
-		return (int)(long)sh;
-	long ifd = vsock_sys(SYS_inotify_init1, IN_NONBLOCK | IN_CLOEXEC, 0, 0, 0, 0, 0);
-	if (ifd < 0)
-		return (int)ifd;
-	/* Keep the switch's own fd out of the low numbers programs expect. */
-	long hi = vsock_sys(SYS_fcntl, ifd, F_DUPFD_CLOEXEC, 512, 0, 0, 0);
-	if (hi >= 0) {
-		vsock_sys(SYS_close, ifd, 0, 0, 0, 0, 0);
-		ifd = hi;
+	/* Attached: the slots and the close-watch instance are every attached
+	 * process's (made by the first); else this process's and its forked
+	 * children's. */
+	struct vsock_attachment *a = &vsock_attachment;
+	void *sh;
+	long ifd;
+	if (a->attached) {
+		sh = vsock_attach_map(ATTACH_FD_SWITCH, sizeof(struct vsock_shared));
+		if (!sh)
+			return -ENOMEM;
+		ifd = a->fds[ATTACH_FD_CLOSE_WATCH];
+	} else {
+		sh = (void *)vsock_sys(SYS_mmap, 0, sizeof(struct vsock_shared), PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if ((long)sh < 0 && (long)sh > -4096)
+			return (int)(long)sh;
+		ifd = vsock_sys(SYS_inotify_init1, IN_NONBLOCK | IN_CLOEXEC, 0, 0, 0, 0, 0);
+		if (ifd < 0)
+			return (int)ifd;
+		/* Keep the switch's own fd out of the low numbers programs expect. */
+		long hi = vsock_sys(SYS_fcntl, ifd, F_DUPFD_CLOEXEC, 512, 0, 0, 0);
+		if (hi >= 0) {
+			vsock_sys(SYS_close, ifd, 0, 0, 0, 0, 0);
+			ifd = hi;
+		}
 	}
 	close_watch_fd = (int)ifd;
 	vsock_shm = sh;
-	pthread_mutexattr_t ma;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(&vsock_shm->wd_lock, &ma);
-	pthread_mutexattr_destroy(&ma);
+	if (!a->attached || a->init) {
+		pthread_mutexattr_t ma;
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+		pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+		pthread_mutex_init(&vsock_shm->wd_lock, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
 	vsock_fdmap_size = (int)max;
 	atomic_store(&vsock_fdmap, (_Atomic int32_t *)m);
 	return 0;
@@ -168,6 +184,9 @@ struct vsock_slot *vsock_slot_alloc(void)
 			atomic_store(&vsock_shm->alloc_hint, k + 1);
 			s->wd = 0;
 			s->ino = 0;
+			atomic_store(&s->calls, 0);
+			atomic_store(&s->file_gone, SLOT_LIVE);
+			s->creator = (int32_t)vsock_pid;
 			s->domain = s->type = s->protocol = 0;
 			s->ps = 0;
 			s->rcvtimeo_ns = s->sndtimeo_ns = 0;
@@ -219,6 +238,52 @@ int vsock_slot_open_file(struct vsock_slot *s, bool cloexec)
 	return (int)fd;
 }
 
+bool vsock_prov_handles_shared;
+
+static void slot_free(struct vsock_slot *s)
+{
+	usnet_psock_t ps = s->ps;
+	s->wd = 0;
+	s->ino = 0;
+	vsock_log(2, "socket %u closed (its last descriptor is gone)", vsock_slot_index(s));
+	vsock_prov->close(vsock_prov_ctx, ps);
+	atomic_store(&s->used, 0);
+}
+
+/* Close the provider socket of a slot whose file is gone and that no call
+ * uses, once (whoever sees both first) -- or leave it to its creator. */
+static void slot_release(struct vsock_slot *s)
+{
+	uint32_t gone = SLOT_FILE_GONE;
+	if (!atomic_compare_exchange_strong(&s->file_gone, &gone, SLOT_CLOSING))
+		return;
+	if (!vsock_prov_handles_shared && s->creator != (int32_t)vsock_pid) {
+		if (vsock_sys(SYS_kill, s->creator, 0, 0, 0, 0, 0) != -ESRCH) {
+			atomic_store(&s->file_gone, SLOT_CLOSE_OWED);
+			return;
+		}
+		/* Its creator is gone, and its handle with it. */
+		s->wd = 0;
+		s->ino = 0;
+		atomic_store(&s->used, 0);
+		return;
+	}
+	slot_free(s);
+}
+
+void vsock_slots_close_owed(void)
+{
+	if (vsock_prov_handles_shared || !vsock_shm)
+		return;
+	for (int i = 0; i < VSOCK_MAX_SLOTS; i++) {
+		struct vsock_slot *s = &vsock_shm->slots[i];
+		uint32_t owed = SLOT_CLOSE_OWED;
+		if (s->creator == (int32_t)vsock_pid && atomic_load_explicit(&s->used, memory_order_relaxed) &&
+		    atomic_compare_exchange_strong(&s->file_gone, &owed, SLOT_CLOSING))
+			slot_free(s);
+	}
+}
+
 void vsock_slots_collect(void)
 {
 	if (close_watch_fd < 0)
@@ -244,14 +309,27 @@ void vsock_slots_collect(void)
 			if (k < 0 || k >= VSOCK_MAX_SLOTS)
 				continue;   /* IN_IGNORED after the close, or a file never used */
 			struct vsock_slot *s = &vsock_shm->slots[k];
-			usnet_psock_t ps = s->ps;
-			s->wd = 0;
-			s->ino = 0;
-			vsock_log(2, "socket %d closed (its last descriptor is gone)", k);
-			vsock_prov->close(vsock_prov_ctx, ps);
-			atomic_store(&s->used, 0);
+			atomic_store(&s->file_gone, SLOT_FILE_GONE);
+			/* A call still running on it closes it when it ends. */
+			if (atomic_load(&s->calls) == 0)
+				slot_release(s);
 		}
 	}
+}
+
+bool vsock_slot_enter(int fd, struct vsock_slot *s)
+{
+	atomic_fetch_add(&s->calls, 1);
+	if (vsock_fd_slot(fd) == s && atomic_load(&s->file_gone) == SLOT_LIVE)
+		return true;
+	vsock_slot_leave(s);
+	return false;
+}
+
+void vsock_slot_leave(struct vsock_slot *s)
+{
+	if (atomic_fetch_sub(&s->calls, 1) == 1 && atomic_load(&s->file_gone) == SLOT_FILE_GONE)
+		slot_release(s);
 }
 
 bool vsock_fd_is_user_file(int fd)
@@ -295,28 +373,42 @@ void vsock_fd_unmap(int fd)
 		atomic_fetch_sub(&vsock_user_fds, 1);
 }
 
-void vsock_close_inherited(void)
+void vsock_adopt_inherited(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (!d)
 		return;
 	struct dirent *e;
 	int dfd = dirfd(d);
-	while ((e = readdir(d))) {
+	int found[256], n = 0;
+	while ((e = readdir(d)) && n < (int)(sizeof found / sizeof found[0])) {
 		int fd = atoi(e->d_name);
 		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dfd || e->d_type != DT_LNK)
 			continue;
 		char path[64], target[32];
 		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-		ssize_t n = readlink(path, target, sizeof target - 1);
-		if (n <= 0)
+		ssize_t len = readlink(path, target, sizeof target - 1);
+		if (len <= 0)
 			continue;
-		target[n] = 0;
-		if (!strncmp(target, "socket:", 7) && vsock_fd_is_user_file(fd)) {
-			vsock_log(0, "fd %d was a usnet socket of the program before execve; "
-				  "user-space sockets do not survive execve, closing it", fd);
-			vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-		}
+		target[len] = 0;
+		if (!strncmp(target, "socket:", 7) && vsock_fd_is_user_file(fd))
+			found[n++] = fd;
 	}
 	closedir(d);
+	if (n == 0)
+		return;
+	/* The sockets of the stack this image attaches to, at the same fd
+	 * numbers: attach now, not at the first socket call. */
+	if (vsock_provider_ready() == 0 && vsock_attachment.attached) {
+		for (int i = 0; i < n; i++)
+			if (!vsock_fd_adopt(found[i]))
+				vsock_sys(SYS_close, found[i], 0, 0, 0, 0, 0);
+		vsock_slots_collect();
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		vsock_log(0, "fd %d was a usnet socket of the program before execve, but this image has no "
+			  "owner of the interface to attach through; closing it", found[i]);
+		vsock_sys(SYS_close, found[i], 0, 0, 0, 0, 0);
+	}
 }

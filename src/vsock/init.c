@@ -1,8 +1,8 @@
 /*
  * usnet switch — start-up of build/libusnet.so in every process image:
- * read the log level, close user sockets inherited over execve, install the
- * system-call hook with the switch's handler, and keep the switch right
- * across fork.  The provider itself starts lazily, on the first AF_INET or
+ * read the log level, install the system-call hook with the switch's
+ * handler, take back the user sockets inherited over execve (attaching to
+ * their stack), and keep the switch right across fork.  The provider itself starts lazily, on the first AF_INET or
  * AF_INET6 socket, so that helper processes that never use the network (a
  * shell, a compiler) pay nothing.
  */
@@ -61,7 +61,6 @@ __attribute__((constructor)) static void vsock_start(void)
 {
 	vsock_log_level = parse_level(vsock_config("log"));
 	vsock_pid = vsock_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
-	vsock_close_inherited();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	struct usnet_hook_config cfg = {
 		.handler = vsock_handler,
@@ -75,6 +74,7 @@ __attribute__((constructor)) static void vsock_start(void)
 		_exit(127);
 	}
 	vsock_log(1, "hook installed (%s)", usnet_hook_mode_name());
+	vsock_adopt_inherited();
 }
 
 __attribute__((destructor)) static void vsock_stop(void)

@@ -13,6 +13,7 @@
 
 #include "vsock.h"
 #include "builtin.h"
+#include "attach_proto.h"
 
 
 const struct usnet_provider *vsock_prov;
@@ -86,6 +87,7 @@ static int load(char *err, size_t errlen)
 		return -EPROTO;
 	}
 	vsock_prov = p;
+	vsock_prov_handles_shared = usnet_provider_stack && p == usnet_provider_stack();
 	int r = p->init(&host, &vsock_prov_ctx, err, errlen);
 	if (r < 0)
 		return r;
@@ -108,11 +110,26 @@ int vsock_provider_ready(void)
 	int zero = 0;
 	if (atomic_compare_exchange_strong(&prov_state, &zero, 1)) {
 		char err[256] = "";
-		int r = vsock_fdtable_init();
+		/* The built-in stack is shared by every process on the
+		 * interface, through its owner; another provider is the
+		 * process's own. */
+		const char *name = vsock_config("provider");
+		int r = 0;
+		if (!name || !strcmp(name, "usnet")) {
+			r = vsock_attach(err, sizeof err);
+			if (r > 0 && usnet_stack_prov_attach)
+				usnet_stack_prov_attach(vsock_attachment.fds[ATTACH_FD_PROVIDER], vsock_attachment.init,
+							&vsock_attachment.share);
+			r = r > 0 ? 0 : r;
+		}
+		if (r == 0)
+			r = vsock_fdtable_init();
 		if (r == 0)
 			r = vsock_bell_init();
 		if (r == 0)
 			r = load(err, sizeof err);
+		if (vsock_attachment.attached)
+			vsock_attach_done(r == 0);
 		if (r < 0) {
 			vsock_log(0, "%s", err[0] ? err : strerror(-r));
 			prov_error = r == -ENOSYS || r == -ENOENT || r == -EPROTO ? -EAFNOSUPPORT : r;

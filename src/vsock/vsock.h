@@ -55,6 +55,9 @@ struct vsock_replay_opt { int level, name, val; };
  */
 struct vsock_slot {
 	_Atomic uint32_t used;        /* 1 from vsock_slot_alloc until its file is gone */
+	_Atomic uint32_t calls;       /* calls in progress on it, every process (vsock_slot_enter) */
+	_Atomic uint32_t file_gone;   /* enum vsock_slot_close */
+	int32_t creator;              /* the process that made the provider socket */
 	int32_t wd;                   /* inotify watch of its file; 0: no file (yet) */
 	uint64_t ino;                 /* its file's inode (found again in an fd received or inherited) */
 	_Atomic uint32_t gen;         /* bumped by every provider notify */
@@ -149,14 +152,56 @@ int  vsock_slots_close_fd(void);
  * slot.  Returns the slot, or NULL (not a user socket's file, or one of a
  * stack this process has not attached: then one line says so). */
 struct vsock_slot *vsock_fd_adopt(int fd);
+/* How far a slot's close has come (vsock_slot.file_gone). */
+enum vsock_slot_close {
+	SLOT_LIVE,            /* its file is open somewhere */
+	SLOT_FILE_GONE,       /* released; the last call on it closes it */
+	SLOT_CLOSING,         /* the provider socket is being closed */
+	SLOT_CLOSE_OWED,      /* to be closed by its creator (process-local handles) */
+};
+/* The provider's socket handles mean the same in every process (the
+ * built-in stack's, in shared memory); otherwise only the process that
+ * made a socket can close it (the kernel provider's fds). */
+extern bool vsock_prov_handles_shared;
+/* The closes owed by this process (progress thread). */
+void vsock_slots_close_owed(void);
+/* A call on fd, whose slot was looked up as s, begins (Linux's fget): a
+ * close of the last fd meanwhile -- by another thread or process -- leaves
+ * the provider socket open until the call ends with vsock_slot_leave(), so
+ * the call never goes on with a socket that was closed and given to another
+ * connection.  False when fd no longer maps to s or s is closing. */
+bool vsock_slot_enter(int fd, struct vsock_slot *s);
+void vsock_slot_leave(struct vsock_slot *s);
 /* Whether fd is a user socket's file (of any stack), by its marker. */
 bool vsock_fd_is_user_file(int fd);
 void vsock_fd_map(int fd, struct vsock_slot *s);
 /* Forget fd (its file stays open: the caller closes or replaces it). */
 void vsock_fd_unmap(int fd);
-/* User sockets' files inherited over execve: closed with a log line (this
- * image has not attached their stack). */
-void vsock_close_inherited(void);
+/* User sockets' files inherited over execve: this image attaches to their
+ * stack and keeps them at the same fd numbers; where it cannot (no owner to
+ * attach through), they are closed with a log line. */
+void vsock_adopt_inherited(void);
+
+/* ---- attaching to the interface's stack (attach.c) ----------------------- */
+#include "usnet/netif_share.h"
+/* What the owner handed this process (attach_proto.h: enum attach_fd). */
+struct vsock_attachment {
+	bool attached;
+	bool init;                    /* this process makes the shared state */
+	int reply;                    /* ... and tells the owner here when done */
+	int fds[4];                   /* switch memory, provider memory, bell, close-watch */
+	struct usnet_netif_share share;
+};
+extern struct vsock_attachment vsock_attachment;
+/* Attach to the stack of the configured interface through its owner:
+ * 1 attached (vsock_attachment filled), 0 no owner (this process has the
+ * interface to itself), or -errno with a line in err. */
+int  vsock_attach(char *err, size_t errlen);
+/* The first process made the shared state (ok) or failed to: tell the owner. */
+void vsock_attach_done(bool ok);
+/* Map `size` bytes of attached shared memory `which` (ATTACH_FD_SWITCH,
+ * ATTACH_FD_PROVIDER); NULL when it is smaller or cannot be mapped. */
+void *vsock_attach_map(int which, size_t size);
 
 /* ---- the provider (provider.c) ----------------------------------------- */
 extern const struct usnet_provider *vsock_prov;

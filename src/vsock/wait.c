@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "vsock.h"
+#include "attach_proto.h"
 #include "vsock_handler.h"
 
 /* The cap on one sleep: a safety net for events that come from another
@@ -66,10 +67,12 @@ static int high_fd(long fd)
 
 int vsock_bell_init(void)
 {
-	long fd = vsock_sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0, 0, 0, 0);
+	/* Attached: one bell for every process on the interface. */
+	long fd = vsock_attachment.attached ? vsock_attachment.fds[ATTACH_FD_BELL]
+					    : vsock_sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0, 0, 0, 0);
 	if (fd < 0)
 		return (int)fd;
-	bell_fd = high_fd(fd);
+	bell_fd = vsock_attachment.attached ? (int)fd : high_fd(fd);
 	const char *s = vsock_config("spin_us");
 	if (s)
 		spin_ns = (int)strtol(s, NULL, 10) * 1000;
@@ -395,6 +398,7 @@ static void *progress_main(void *arg)
 		if (now - last_stat > 1000000000ull) {
 			vsock_stat_publish();
 			vsock_slots_collect();   /* sockets of processes that exited or died */
+			vsock_slots_close_owed();
 			last_stat = now;
 		}
 		/* While the program itself runs the stack (it did just now: its

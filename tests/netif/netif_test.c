@@ -20,6 +20,19 @@
  *                           COUNT UDP frames in bursts of 64, one flush each
  *   ping BACKEND IFACE OPTS MYIP PEERIP
  *                           ARP + ICMP echo to a kernel at PEERIP
+ *   fill-short afxdp IFACE OPTS MYIP PEERIP
+ *                           every rx frame released while the fill ring
+ *                           looks full: kept, then all back, none twice
+ *   share BACKEND IFACE OPTS MYIP PEERIP COUNT
+ *                           the netif shared with an exec'd process (below,
+ *                           "attached"): both ping PEERIP (the kernel, or a
+ *                           reflector on the other end of a memwire pair when
+ *                           IFACE is "pair") on the same queue, taking turns
+ *                           under a process-shared lock; then the owner goes
+ *                           on alone, closes, and the device must be released
+ *   attached SOCK PAGE MYIP PEERIP PEERMAC COUNT
+ *                           (run by share) receive the netif on fd SOCK,
+ *                           attach, ping under the lock in the memfd PAGE
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,12 +44,19 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <time.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/if_xdp.h>
 
 #include "usnet/netif.h"
 #include "usnet/netif_memwire.h"
 #include "usnet/netif_open.h"
+#include "usnet/netif_share.h"
 #include "usnet/netif_wrap.h"
 #include "../../src/netif/impair_spec.h" /* white-box: the spec parser */
 
@@ -944,32 +964,27 @@ static int match_echo_reply(const uint8_t *f, uint32_t len, void *arg)
 	       f[34] == 0 && f[38] == 0x42 && f[39] == 0x42;
 }
 
-static void test_ping(const char *backend, const char *iface, const char *opts, const char *myip,
-		      const char *peerip)
+/* ARP for the peer, then one echo exchange, answering the kernel's own ARP
+ * request for us on the way: afterwards each side knows the other's MAC
+ * (am->mac is the peer's). */
+static void ping_handshake(struct usnet_netif *nif, const char *backend, uint32_t me, uint32_t peer,
+			   struct arp_match *am)
 {
-	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
-					  .options = opts && opts[0] ? opts : NULL };
-	if (getenv("NETIF_TEST_QUEUES"))
-		cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
-	struct usnet_netif *nif;
-	char err[256];
-	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
-		die("%s", err);
-	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	char peerip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &peer, peerip, sizeof peerip);
 	uint8_t f[256];
 	uint16_t rxq = 0;
-	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
 	int ok = -1;
 	for (int tries = 0; tries < 5 && ok; tries++) {
 		send_raw(nif, f, build_arp_request(f, nif->info.mac, me, peer));
-		ok = wait_frame(nif, match_arp_reply, &am, 400);
+		ok = wait_frame(nif, match_arp_reply, am, 400);
 	}
 	if (ok)
 		die("%s: no ARP reply from %s", backend, peerip);
 	/* The kernel also asks for our MAC before answering: answer it. */
 	ok = -1;
 	for (int tries = 0; tries < 5 && ok; tries++) {
-		send_raw(nif, f, build_ip(f, nif->info.mac, am.mac, me, peer, 0, (uint16_t)tries));
+		send_raw(nif, f, build_ip(f, nif->info.mac, am->mac, me, peer, 0, (uint16_t)tries));
 		uint64_t end = now_ms() + 400;
 		while (ok && now_ms() < end) {
 			struct usnet_pkt p[16];
@@ -1004,6 +1019,24 @@ static void test_ping(const char *backend, const char *iface, const char *opts, 
 	}
 	if (ok)
 		die("%s: no ICMP echo reply from %s", backend, peerip);
+}
+
+static void test_ping(const char *backend, const char *iface, const char *opts, const char *myip,
+		      const char *peerip)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+					  .options = opts && opts[0] ? opts : NULL };
+	if (getenv("NETIF_TEST_QUEUES"))
+		cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	uint8_t f[256];
+	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
+	ping_handshake(nif, backend, me, peer, &am);
+	int ok;
 	/* Round trips one at a time: what the backend adds to latency. */
 	uint64_t rtt[50];
 	int nr = 0;
@@ -1170,6 +1203,233 @@ static void test_burst(const char *backend, const char *iface, const char *opts,
 	usnet_netif_close(nif);
 }
 
+/* ---- afxdp: released frames while the fill ring looks full ------------- */
+
+/*
+ * The kernel publishes a batch of AF_XDP rx descriptors a moment before the
+ * fill ring's consumer index that says it took their chunks, so a receiver
+ * can release frames while the fill ring still looks fuller than it is.
+ * This test makes that moment as bad as it gets, through the kernel's own
+ * interface: it finds the socket's fill ring in its own mappings, lends
+ * itself every rx frame, sets the consumer index so the ring looks full,
+ * and releases them all.  The backend must keep them (no overflow), put on
+ * the ring no more than it has room for, and, once the index is true again,
+ * give every frame back: the ring then holds the same chunks as before, none
+ * twice.
+ */
+struct fill_ring_view {
+	uint32_t *prod, *cons;
+	const uint64_t *desc;
+	uint32_t size;
+};
+
+/* The fill ring of AF_XDP socket fd as mapped in this process (by the
+ * backend): the mapping of the socket at XDP_UMEM_PGOFF_FILL_RING.  Its size
+ * is not reported anywhere else: the mapping holds the header and size
+ * descriptors, rounded up to pages, which names a power of two uniquely when
+ * the descriptors fill a page or more. */
+static struct fill_ring_view fill_ring_find(int fd)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t olen = sizeof off;
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen))
+		die("fill-short: the wait fd is not an AF_XDP socket: %s", strerror(errno));
+	FILE *maps = fopen("/proc/self/maps", "r");
+	if (!maps)
+		die("fill-short: /proc/self/maps: %s", strerror(errno));
+	char line[512];
+	unsigned long lo = 0, hi = 0;
+	int found = 0;
+	while (!found && fgets(line, sizeof line, maps)) {
+		unsigned long a, b, ino;
+		unsigned long long pgoff;
+		if (sscanf(line, "%lx-%lx %*s %llx %*s %lu", &a, &b, &pgoff, &ino) == 4 &&
+		    pgoff == XDP_UMEM_PGOFF_FILL_RING && ino == (unsigned long)st.st_ino) {
+			lo = a;
+			hi = b;
+			found = 1;
+		}
+	}
+	fclose(maps);
+	if (!found)
+		die("fill-short: no mapping of the fill ring of socket inode %lu", (unsigned long)st.st_ino);
+	uint64_t slots = (hi - lo - off.fr.desc) / sizeof(uint64_t);
+	uint32_t size = 1;
+	while ((uint64_t)size * 2 <= slots)
+		size *= 2;
+	if ((uint64_t)size * sizeof(uint64_t) < (uint64_t)sysconf(_SC_PAGESIZE))
+		die("fill-short: a fill ring of %u entries cannot be sized from its mapping: use more frames", size);
+	uint8_t *base = (uint8_t *)lo;
+	return (struct fill_ring_view){ .prod = (uint32_t *)(base + off.fr.producer),
+					.cons = (uint32_t *)(base + off.fr.consumer),
+					.desc = (const uint64_t *)(base + off.fr.desc), .size = size };
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* What the fill ring holds, sorted, into out (room for v->size); returns
+ * how many. */
+static uint32_t fill_ring_snapshot(const struct fill_ring_view *v, uint64_t *out)
+{
+	uint32_t cons = __atomic_load_n(v->cons, __ATOMIC_ACQUIRE);
+	uint32_t prod = __atomic_load_n(v->prod, __ATOMIC_ACQUIRE);
+	uint32_t n = prod - cons;
+	if (n > v->size)
+		die("fill-short: the fill ring holds %u entries, more than its %u", n, v->size);
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = v->desc[(cons + i) & (v->size - 1)];
+	qsort(out, n, sizeof *out, cmp_u64);
+	return n;
+}
+
+/* Receive and release until the queue is idle (an empty rx_burst, which
+ * also flushes what the backend keeps), then snapshot the fill ring. */
+static uint32_t fill_ring_settle(struct usnet_netif *nif, const struct fill_ring_view *v, uint64_t *out)
+{
+	struct usnet_pkt p[32];
+	int r;
+	while ((r = usnet_netif_rx_burst(nif, 0, p, 32)) > 0)
+		usnet_netif_rx_release(nif, 0, p, (unsigned)r);
+	if (r < 0)
+		die("fill-short: rx_burst: %s", strerror(-r));
+	return fill_ring_snapshot(v, out);
+}
+
+static void test_fill_short(const char *backend, const char *iface, const char *opts, const char *myip,
+			    const char *peerip)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+					  .options = opts && opts[0] ? opts : NULL };
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
+	ping_handshake(nif, backend, me, peer, &am);
+	struct fill_ring_view v = fill_ring_find(usnet_netif_wait_fd(nif, 0));
+	uint64_t *before = calloc(v.size, sizeof *before), *after = calloc(v.size, sizeof *after);
+	if (!before || !after)
+		die("fill-short: out of memory");
+
+	/* Idle, every rx frame is on the fill ring: these are all of them. */
+	uint32_t nrx = fill_ring_settle(nif, &v, before);
+	for (uint32_t i = 1; i < nrx; i++)
+		if (before[i] == before[i - 1])
+			die("fill-short: chunk %#" PRIx64 " is on the fill ring twice at the start", before[i]);
+	if (nrx < 64)
+		die("fill-short: only %u rx frames on the fill ring at the start", nrx);
+
+	/* Lend all of them to us: echo requests until every one came back
+	 * with a reply (the kernel drops the replies it has no frame for). */
+	struct usnet_pkt *held = calloc(nrx, sizeof *held);
+	if (!held)
+		die("fill-short: out of memory");
+	uint32_t nheld = 0, sent = 0;
+	uint64_t end = now_ms() + 5000;
+	while (nheld < nrx) {
+		if (now_ms() > end)
+			die("fill-short: %u of %u rx frames lent after %u echo requests", nheld, nrx, sent);
+		if (sent < nheld + 64) {
+			struct usnet_pkt t[16];
+			int a = usnet_netif_tx_alloc(nif, 0, t, 16);
+			for (int i = 0; i < a; i++)
+				t[i].len = build_ip(t[i].data, nif->info.mac, am.mac, me, peer, 0, (uint16_t)(sent + (uint32_t)i));
+			int k = a > 0 ? usnet_netif_tx_burst(nif, 0, t, (unsigned)a) : 0;
+			if (k < 0)
+				die("fill-short: tx_burst: %s", strerror(-k));
+			if (k < a)
+				usnet_netif_tx_free(nif, 0, t + k, (unsigned)(a - k));
+			sent += (uint32_t)k;
+			usnet_netif_flush(nif, 0);
+		}
+		int r = usnet_netif_rx_burst(nif, 0, held + nheld, nrx - nheld);
+		if (r < 0)
+			die("fill-short: rx_burst: %s", strerror(-r));
+		nheld += (uint32_t)r;
+	}
+	usleep(50 * 1000); /* the replies the kernel had no frame for are dropped by now */
+	uint32_t prod = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE), cons = __atomic_load_n(v.cons, __ATOMIC_ACQUIRE);
+	if (prod != cons)
+		die("fill-short: %u entries left on the fill ring with every rx frame lent", prod - cons);
+
+	/* Release them all (in batches, as a stack does) while the ring looks
+	 * full: before each batch the consumer index is set one ring behind
+	 * the producer.  The backend may still use room it saw before (an
+	 * index only moves forward), but not more than it holds, and once it
+	 * reads the index it must keep the rest. */
+	static const unsigned batches[] = { 1, 7, 16, 32, 32 };
+	uint32_t done = 0, stale = 0;
+	for (unsigned b = 0; done < nheld; b++) {
+		unsigned n = b < sizeof batches / sizeof batches[0] ? batches[b] : 32;
+		if (n > nheld - done)
+			n = nheld - done;
+		stale = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE) - v.size;
+		__atomic_store_n(v.cons, stale, __ATOMIC_RELEASE);
+		usnet_netif_rx_release(nif, 0, held + done, n);
+		done += n;
+		if (__atomic_load_n(v.cons, __ATOMIC_ACQUIRE) != stale)
+			die("fill-short: the kernel moved the fill ring's consumer index meanwhile: run again");
+	}
+	uint32_t went = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE) - prod, kept = nheld - went;
+	if (went > nheld || kept < 2)
+		die("fill-short: %u of %u released frames went on a fill ring that looked full", went, nheld);
+	/* Room for half of what the backend kept: a flush takes what fits and
+	 * keeps the rest. */
+	const uint32_t room = kept / 2;
+	uint32_t before_room = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE);
+	stale = before_room - v.size + room;
+	__atomic_store_n(v.cons, stale, __ATOMIC_RELEASE);
+	struct usnet_pkt p[32];
+	if (usnet_netif_rx_burst(nif, 0, p, 32) != 0)
+		die("fill-short: a frame arrived while the fill ring was empty");
+	uint32_t took = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE) - before_room;
+	if (took == 0 || took > room)
+		die("fill-short: a flush with room for %u put %u frames on the fill ring", room, took);
+	/* The true index again: the kernel took everything up to prod (unless
+	 * it has published its own meanwhile). */
+	uint32_t expect = stale;
+	__atomic_compare_exchange_n(v.cons, &expect, prod, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+
+	/* Every frame comes back, none twice. */
+	uint32_t n = 0;
+	end = now_ms() + 2000;
+	do {
+		n = fill_ring_settle(nif, &v, after);
+		if (n == nrx && !memcmp(before, after, nrx * sizeof *after))
+			break;
+		usleep(1000);
+	} while (now_ms() < end);
+	if (n != nrx || memcmp(before, after, nrx * sizeof *after)) {
+		uint32_t dup = 0;
+		for (uint32_t i = 1; i < n; i++)
+			dup += after[i] == after[i - 1];
+		die("fill-short: after the release %u frames are on the fill ring (%u twice), want the %u from the start",
+		    n, dup, nrx);
+	}
+	/* And the queue still receives. */
+	uint8_t f[256];
+	int ok = -1;
+	for (int tries = 0; tries < 5 && ok; tries++) {
+		send_raw(nif, f, build_ip(f, nif->info.mac, am.mac, me, peer, 0, (uint16_t)(9000 + tries)));
+		ok = wait_frame(nif, match_echo_reply, &peer, 400);
+	}
+	if (ok)
+		die("fill-short: no echo reply after the frames came back");
+	printf("%s: fill ring of %u entries looked full: of %u rx frames released %u went on (room seen "
+	       "before) and %u stayed; room for %u: %u went on; then all %u back, none twice\n",
+	       backend, v.size, nheld, went, kept, room, took, nrx);
+	free(held);
+	free(before);
+	free(after);
+	usnet_netif_close(nif);
+}
+
 /* ---- RSS awareness ------------------------------------------------------ */
 
 /* Internal to the library, tested here against Microsoft's published RSS
@@ -1256,6 +1516,394 @@ static void test_flowq(const char *backend, const char *iface, const char *opts,
 	usnet_netif_close(nif);
 }
 
+/* ---- one netif, two processes that did not fork (netif_share.h) ------- */
+
+/* What the owner and the attached process share besides the netif: the
+ * queue's turn (as the stack's process-shared instance lock) and counts. */
+struct share_page {
+	pthread_mutex_t lock;
+	uint32_t got[2];    /* intact echo replies to the owner's (0) and the attacher's (1) requests */
+	uint32_t rx_by[2];  /* of those, how many the owner (0) and the attacher (1) received */
+	uint32_t bad;       /* damaged or unexpected replies */
+};
+
+#define SHARE_ICMP_ID(who) ((uint16_t)(0x5100 + (who)))
+
+static void share_lock(struct share_page *pg)
+{
+	int r = pthread_mutex_lock(&pg->lock);
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(&pg->lock); /* the other one died holding it */
+	else if (r)
+		die("share: lock: %s", strerror(r));
+}
+
+static uint32_t share_paylen(uint16_t seq)
+{
+	return 16 + (uint32_t)seq * 37 % 1000;
+}
+
+/* ICMP echo request (or reply) id/seq with a payload that depends on both. */
+static uint32_t build_echo(uint8_t *f, const uint8_t src_mac[6], const uint8_t dst_mac[6], uint32_t src,
+			   uint32_t dst, uint16_t id, uint16_t seq, int reply)
+{
+	uint32_t pay = share_paylen(seq), l4len = 8 + pay;
+	uint16_t tot = (uint16_t)(20 + l4len);
+	memcpy(f, dst_mac, 6);
+	memcpy(f + 6, src_mac, 6);
+	f[12] = 0x08; f[13] = 0x00;
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45; ip[2] = (uint8_t)(tot >> 8); ip[3] = (uint8_t)tot;
+	ip[8] = 64; ip[9] = 1;
+	memcpy(ip + 12, &src, 4);
+	memcpy(ip + 16, &dst, 4);
+	uint16_t c = csum16(ip, 20, 0);
+	ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
+	uint8_t *l4 = ip + 20;
+	memset(l4, 0, 8);
+	l4[0] = reply ? 0 : 8;
+	l4[4] = (uint8_t)(id >> 8); l4[5] = (uint8_t)id;
+	l4[6] = (uint8_t)(seq >> 8); l4[7] = (uint8_t)seq;
+	for (uint32_t i = 0; i < pay; i++)
+		l4[8 + i] = (uint8_t)(id * 7 + seq * 13 + i);
+	c = csum16(l4, l4len, 0);
+	l4[2] = (uint8_t)(c >> 8); l4[3] = (uint8_t)c;
+	return 14 + tot;
+}
+
+/* An echo reply from peer to me: which side asked (0 owner, 1 attacher),
+ * -1 for anything else, -2 for a reply of ours that arrived damaged. */
+static int share_classify(const uint8_t *f, uint32_t len, uint32_t me, uint32_t peer)
+{
+	if (len < 42 || f[12] != 8 || f[13] != 0 || f[23] != 1 || f[34] != 0 || memcmp(f + 26, &peer, 4) ||
+	    memcmp(f + 30, &me, 4))
+		return -1;
+	uint16_t id = (uint16_t)(f[38] << 8 | f[39]), seq = (uint16_t)(f[40] << 8 | f[41]);
+	if (id != SHARE_ICMP_ID(0) && id != SHARE_ICMP_ID(1))
+		return -1;
+	uint8_t want[2048];
+	uint32_t wl = build_echo(want, f + 6, f, peer, me, id, seq, 1);
+	/* The IP header is the peer's (its id, TTL); the ICMP message must
+	 * come back whole. */
+	uint32_t tot = (uint32_t)(f[16] << 8 | f[17]);
+	if (len < 14 + tot || tot != wl - 14 || memcmp(f + 34, want + 34, wl - 34))
+		return -2;
+	return id - SHARE_ICMP_ID(0);
+}
+
+struct share_side {
+	struct usnet_netif *nif;
+	struct share_page *pg;
+	int who;                  /* 0 the owner, 1 the attached process */
+	uint32_t me, peer;
+	uint8_t peer_mac[6];
+	struct usnet_netif *reflector; /* memwire: the other end, answering echo (owner only) */
+};
+
+/* Drain every queue once, under the lock: count echo replies, answer ARP
+ * requests for our address.  Returns how many frames came. */
+static int share_service(struct share_side *sd)
+{
+	struct usnet_netif *nif = sd->nif;
+	int total = 0;
+	for (uint16_t q = 0; q < nif->info.nqueues; q++) {
+		struct usnet_pkt p[32];
+		int r = usnet_netif_rx_burst(nif, q, p, 32);
+		if (r < 0)
+			die("share %d: rx_burst: %s", sd->who, strerror(-r));
+		for (int i = 0; i < r; i++) {
+			const uint8_t *d = p[i].data;
+			if (p[i].len >= 42 && d[12] == 8 && d[13] == 6 && d[21] == 1 && !memcmp(d + 38, &sd->me, 4)) {
+				uint8_t rep[60];
+				memcpy(rep, d + 6, 6);
+				memcpy(rep + 6, nif->info.mac, 6);
+				rep[12] = 8; rep[13] = 6;
+				memcpy(rep + 14, d + 14, 6);
+				rep[20] = 0; rep[21] = 2;
+				memcpy(rep + 22, nif->info.mac, 6);
+				memcpy(rep + 28, &sd->me, 4);
+				memcpy(rep + 32, d + 22, 10);
+				memset(rep + 42, 0, 18);
+				send_raw(nif, rep, 60);
+				continue;
+			}
+			int c = share_classify(d, p[i].len, sd->me, sd->peer);
+			if (c >= 0) {
+				sd->pg->got[c]++;
+				sd->pg->rx_by[sd->who]++;
+			} else if (c == -2) {
+				sd->pg->bad++;
+			}
+		}
+		if (r > 0)
+			usnet_netif_rx_release(nif, q, p, (unsigned)r);
+		total += r > 0 ? r : 0;
+	}
+	return total;
+}
+
+/* memwire: the other end answers each echo request as a kernel would. */
+static void share_reflect(struct usnet_netif *rf)
+{
+	struct usnet_pkt p[32];
+	int r = usnet_netif_rx_burst(rf, 0, p, 32);
+	for (int i = 0; i < r; i++) {
+		const uint8_t *d = p[i].data;
+		if (p[i].len < 42 || d[12] != 8 || d[13] != 0 || d[23] != 1 || d[34] != 8)
+			continue;
+		uint32_t src, dst;
+		memcpy(&src, d + 26, 4);
+		memcpy(&dst, d + 30, 4);
+		uint16_t id = (uint16_t)(d[38] << 8 | d[39]), seq = (uint16_t)(d[40] << 8 | d[41]);
+		uint8_t f[2048];
+		uint32_t len = build_echo(f, d, d + 6, dst, src, id, seq, 1);
+		/* Answer with what came, not with what should have: the
+		 * requester checks the payload. */
+		uint32_t tot = (uint32_t)(d[16] << 8 | d[17]);
+		if (14 + tot == len && p[i].len >= len) {
+			memcpy(f + 42, d + 42, len - 42);
+			f[36] = f[37] = 0;
+			uint16_t c = csum16(f + 34, len - 34, 0);
+			f[36] = (uint8_t)(c >> 8); f[37] = (uint8_t)c;
+		}
+		send_raw(rf, f, len);
+	}
+	if (r > 0)
+		usnet_netif_rx_release(rf, 0, p, (unsigned)r);
+}
+
+/* Ping `count` times (sequence numbers from seq0), one request in flight,
+ * taking turns on the netif under the page's lock; a reply may be received
+ * by either process. */
+static void share_ping(struct share_side *sd, uint16_t seq0, uint32_t count)
+{
+	struct share_page *pg = sd->pg;
+	share_lock(pg);
+	uint32_t base = pg->got[sd->who];
+	pthread_mutex_unlock(&pg->lock);
+	for (uint32_t i = 0; i < count; i++) {
+		uint8_t f[2048];
+		share_lock(pg);
+		send_raw(sd->nif, f, build_echo(f, sd->nif->info.mac, sd->peer_mac, sd->me, sd->peer,
+						SHARE_ICMP_ID(sd->who), (uint16_t)(seq0 + i), 0));
+		pthread_mutex_unlock(&pg->lock);
+		uint64_t end = now_ms() + 3000;
+		for (;;) {
+			share_lock(pg);
+			int n = share_service(sd);
+			uint32_t got = pg->got[sd->who];
+			pthread_mutex_unlock(&pg->lock);
+			if (sd->reflector)
+				share_reflect(sd->reflector);
+			if (got > base + i)
+				break;
+			if (now_ms() > end)
+				die("share %d: echo %u got no reply (%u replies so far)", sd->who, i, got - base);
+			if (n == 0 && !sd->reflector) {
+				struct pollfd pfd = { usnet_netif_wait_fd(sd->nif, 0), POLLIN, 0 };
+				if (pfd.fd >= 0)
+					poll(&pfd, 1, 1);
+				else
+					usleep(200);
+			}
+		}
+	}
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned m[6];
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)m[i];
+	return 0;
+}
+
+/* Sockets of AF_PACKET bound to ifindex, from /proc/net/packet. */
+static int packet_sockets_on(int ifindex)
+{
+	FILE *f = fopen("/proc/net/packet", "r");
+	if (!f)
+		return -1;
+	char line[512];
+	int n = 0;
+	if (!fgets(line, sizeof line, f)) {
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long sk;
+		int ref, type, proto, iface;
+		if (sscanf(line, "%llx %d %d %x %d", &sk, &ref, &type, &proto, &iface) == 5 && iface == ifindex)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static void test_share(const char *self, const char *backend, const char *iface, const char *opts, const char *myip,
+		       const char *peerip, uint32_t count)
+{
+	char err[256];
+	struct usnet_netif *nif, *pair[2] = { NULL, NULL };
+	int is_pair = !strcmp(backend, "memwire") && !strcmp(iface, "pair");
+	int tap_created = !strcmp(backend, "tap") && if_nametoindex(iface) == 0;
+	if (is_pair) {
+		if (usnet_memwire_pair(pair, opts && opts[0] ? opts : NULL, err, sizeof err))
+			die("%s", err);
+		nif = pair[0];
+	} else {
+		struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+						  .options = opts && opts[0] ? opts : NULL };
+		if (getenv("NETIF_TEST_QUEUES"))
+			cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
+		if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+			die("%s", err);
+	}
+	int ifindex = is_pair ? 0 : (int)if_nametoindex(nif->info.ifname);
+	if (tap_created) {
+		/* The kernel's side of the device this open created. */
+		char cmd[256];
+		snprintf(cmd, sizeof cmd, "ip addr add %s/24 dev %s && ip link set %s up", peerip, iface, iface);
+		if (system(cmd) != 0)
+			die("share: cannot configure %s", iface);
+	}
+	struct share_side sd = { .nif = nif, .who = 0, .me = inet_addr(myip), .peer = inet_addr(peerip) };
+	if (is_pair) {
+		memcpy(sd.peer_mac, pair[1]->info.mac, 6);
+		sd.reflector = pair[1];
+	} else {
+		struct arp_match am = { .peer = sd.peer, .mymac = nif->info.mac };
+		uint8_t f[256];
+		int ok = -1;
+		for (int tries = 0; tries < 5 && ok; tries++) {
+			send_raw(nif, f, build_arp_request(f, nif->info.mac, sd.me, sd.peer));
+			ok = wait_frame(nif, match_arp_reply, &am, 400);
+		}
+		if (ok)
+			die("%s: no ARP reply from %s", backend, peerip);
+		memcpy(sd.peer_mac, am.mac, 6);
+	}
+	/* The lock and the counts: a memfd the exec'd process inherits. */
+	int pgfd = memfd_create("netif-test-share", 0);
+	if (pgfd < 0 || ftruncate(pgfd, sizeof(struct share_page)) < 0)
+		die("share: memfd: %s", strerror(errno));
+	struct share_page *pg = mmap(NULL, sizeof *pg, PROT_READ | PROT_WRITE, MAP_SHARED, pgfd, 0);
+	if (pg == MAP_FAILED)
+		die("share: mmap: %s", strerror(errno));
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&pg->lock, &ma);
+	sd.pg = pg;
+
+	struct usnet_netif_share sh;
+	if (usnet_netif_share(nif, &sh, err, sizeof err))
+		die("%s", err);
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		die("socketpair: %s", strerror(errno));
+	char a_sock[16], a_pg[16], a_mac[32], a_count[16];
+	snprintf(a_sock, sizeof a_sock, "%d", sp[1]);
+	snprintf(a_pg, sizeof a_pg, "%d", pgfd);
+	snprintf(a_mac, sizeof a_mac, "%02x:%02x:%02x:%02x:%02x:%02x", sd.peer_mac[0], sd.peer_mac[1],
+		 sd.peer_mac[2], sd.peer_mac[3], sd.peer_mac[4], sd.peer_mac[5]);
+	snprintf(a_count, sizeof a_count, "%u", count);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* A fresh image: the netif's fds (close-on-exec) do not survive,
+		 * only the socket and the page. */
+		fcntl(sp[1], F_SETFD, 0);
+		execl(self, self, "attached", a_sock, a_pg, myip, peerip, a_mac, a_count, (char *)NULL);
+		_exit(127);
+	}
+	close(sp[1]);
+	int r = usnet_netif_share_send(sp[0], &sh);
+	if (r)
+		die("share: send: %s", strerror(-r));
+	share_ping(&sd, 0, count);
+	/* Keep serving the queue (and the reflector) until the other is done. */
+	int st = 0;
+	uint64_t end = now_ms() + 30000;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			die("share: the attached process did not finish");
+		}
+		share_lock(pg);
+		int n = share_service(&sd);
+		pthread_mutex_unlock(&pg->lock);
+		if (sd.reflector)
+			share_reflect(sd.reflector);
+		if (n == 0)
+			usleep(200);
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		die("share: the attached process failed (status %d)", st);
+	if (pg->got[0] != count || pg->got[1] != count || pg->bad)
+		die("share: replies owner %u attacher %u of %u each, %u damaged", pg->got[0], pg->got[1], count, pg->bad);
+	if (!pg->rx_by[0] || !pg->rx_by[1])
+		die("share: received by the owner %u, by the attacher %u: both should", pg->rx_by[0], pg->rx_by[1]);
+	printf("%s: owner and an exec'd attacher, %u echo replies each, intact; %u received by the owner, %u by the attacher\n",
+	       backend, count, pg->rx_by[0], pg->rx_by[1]);
+	/* The attacher has closed its netif and gone: the owner carries on. */
+	share_ping(&sd, (uint16_t)count, 50);
+	printf("%s: the owner carries on alone after the attacher left\n", backend);
+	close(sp[0]);
+	/* Hold a copy of the device fd past close (as a live attacher would):
+	 * the device must go all the same. */
+	int held = tap_created ? dup(sh.fds[1]) : -1;
+	usnet_netif_close(nif);
+	if (pair[1])
+		usnet_netif_close(pair[1]);
+	if (tap_created) {
+		if (if_nametoindex(iface) != 0)
+			die("tap: %s is still there after the owner closed (it created it)", iface);
+		printf("tap: the owner's close removed %s while another fd held it\n", iface);
+	}
+	if (held >= 0)
+		close(held);
+	if (!strcmp(backend, "afpacket")) {
+		int n = packet_sockets_on(ifindex);
+		if (n != 0)
+			die("afpacket: %d packet sockets left on %s after close", n, iface);
+		printf("afpacket: no packet socket left on %s\n", iface);
+	}
+	munmap(pg, sizeof *pg);
+	close(pgfd);
+}
+
+/* The exec'd side of test_share(). */
+static void test_attached(int sock, int pgfd, const char *myip, const char *peerip, const char *peermac,
+			  uint32_t count)
+{
+	struct usnet_netif_share sh;
+	int r = usnet_netif_share_recv(sock, &sh);
+	if (r)
+		die("attached: receiving the share: %s", strerror(-r));
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_attach(&sh, &nif, err, sizeof err))
+		die("attached: %s", err);
+	struct share_page *pg = mmap(NULL, sizeof *pg, PROT_READ | PROT_WRITE, MAP_SHARED, pgfd, 0);
+	if (pg == MAP_FAILED)
+		die("attached: mmap: %s", strerror(errno));
+	struct share_side sd = { .nif = nif, .pg = pg, .who = 1, .me = inet_addr(myip), .peer = inet_addr(peerip) };
+	if (parse_mac(peermac, sd.peer_mac))
+		die("attached: bad MAC %s", peermac);
+	share_ping(&sd, 1000, count);
+	usnet_netif_close(nif);
+	munmap(pg, sizeof *pg);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -1305,6 +1953,12 @@ int main(int argc, char **argv)
 		test_burst(argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
 	} else if (!strcmp(cmd, "arp-queues") && argc >= 8) {
 		test_arp_queues(argv[2], argv[3], argv[4], argv[5], argv[6], (uint16_t)atoi(argv[7]));
+	} else if (!strcmp(cmd, "share") && argc >= 8) {
+		test_share("/proc/self/exe", argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "attached") && argc >= 8) {
+		test_attached(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "fill-short") && argc >= 7) {
+		test_fill_short(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	} else if (!strcmp(cmd, "ping") && argc >= 7) {
 		test_ping(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	} else {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# netif test suite: memwire (one process, two, fork), impair, pcap,
-# usnet_netif_open errors, and (as root, in private network namespaces) tap,
-# afpacket, dpdk and afxdp against the kernel across a veth pair.
+# netif test suite: memwire (one process, two, fork, shared with an exec'd
+# process), impair, pcap, usnet_netif_open errors, and (as root, in private
+# network namespaces) tap, afpacket, dpdk and afxdp against the kernel across
+# a veth pair (tap and afpacket also shared with an exec'd process).
 # Prints one PASS/FAIL/SKIP line per test.
 set -u
 cd "$(dirname "$0")/../.."
@@ -73,6 +74,11 @@ proc_test memwire-2proc "$T" 50000
 proc_test memwire-2proc-asan "$TS" 5000
 proc_test memwire-2proc-jumbo "$T" 5000 frame=9018
 
+# One end of a pair handed to an exec'd process (usnet_netif_share): both
+# processes ping the other end's reflector on that end, taking turns.
+run memwire-share 60 "$T" share memwire pair "" 10.0.0.1 10.0.0.2 300
+run memwire-share-asan 90 "$TS" share memwire pair "" 10.0.0.1 10.0.0.2 300
+
 run netif-open-errors 20 "$T" open-errors
 run netif-rss-toeplitz 10 "$T" toeplitz
 run netif-open-errors-asan 30 "$TS" open-errors
@@ -123,8 +129,9 @@ else
 fi
 
 # --- root: tap, afpacket, afxdp in private namespaces -----------------------
-ROOT_TESTS="dpdk-ping dpdk-ping-afxdp dpdk-queues dpdk-burst tap-ping tap-ping-csum afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afpacket-arp-queues-2 afpacket-arp-queues-4 afxdp-ping afxdp-ping-asan
- afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
+ROOT_TESTS="dpdk-ping dpdk-ping-afxdp dpdk-queues dpdk-burst tap-ping tap-ping-csum tap-fork-shared tap-share tap-share-csum-asan
+ afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afpacket-arp-queues-2 afpacket-arp-queues-4 afxdp-ping afxdp-ping-asan
+ afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-fill-short afxdp-fill-short-asan afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
  afxdp-share-exec afxdp-share-exec-asan afxdp-share-exec-2q afxdp-share-exec-4q-asan afxdp-error-veth-csum afxdp-error-mtu"
 if ! need_root; then
     for t in $ROOT_TESTS; do skip $t "needs root"; done
@@ -137,7 +144,7 @@ fi
 
 # A fresh namespace with a persistent TAP whose kernel side is 10.213.0.1.
 tap_test() {
-    local name=$1 opts=$2
+    local name=$1 opts=$2 env=${3:-}
     local ns=netif-$$-$name tap=ntap$$
     NS="$NS $ns"
     if ! ip netns add "$ns" 2>"$tmp/err"; then skip "$name" "cannot create a network namespace: $(cat "$tmp/err")"; return; fi
@@ -148,11 +155,29 @@ tap_test() {
     ip netns exec "$ns" ip tuntap add dev "$tap" mode tap $tapflags
     ip netns exec "$ns" ip addr add 10.213.0.1/24 dev "$tap"
     ip netns exec "$ns" ip link set "$tap" up
-    run "$name" 30 ip netns exec "$ns" "$T" ping tap "$tap" "$opts" 10.213.0.2 10.213.0.1
+    run "$name" 30 ip netns exec "$ns" env $env "${BIN:-$T}" ping tap "$tap" "$opts" 10.213.0.2 10.213.0.1
     ip netns del "$ns"
 }
 tap_test tap-ping ""
 tap_test tap-ping-csum "csum"
+# A forked child uses the inherited netif (ARP of its own), then the parent.
+BIN=$TS tap_test tap-fork-shared "" NETIF_TEST_FORK_SHARED=1
+
+# The TAP created by the owner's open, shared with an exec'd process that
+# pings the kernel with it while the owner does too; the owner's close must
+# remove the device although a copy of its fd is still held.
+tap_share() {
+    local name=$1 bin=$2 opts=$3
+    local ns=netif-$$-$name
+    NS="$NS $ns"
+    if ! ip netns add "$ns" 2>"$tmp/err"; then skip "$name" "cannot create a network namespace: $(cat "$tmp/err")"; return; fi
+    if [ ! -e /dev/net/tun ]; then skip "$name" "/dev/net/tun missing"; ip netns del "$ns"; return; fi
+    ip netns exec "$ns" ip link set lo up
+    run "$name" 60 ip netns exec "$ns" "$bin" share tap "nsh$$" "$opts" 10.213.0.2 10.213.0.1 300
+    ip netns del "$ns"
+}
+tap_share tap-share "$T" ""
+tap_share tap-share-csum-asan "$TS" csum
 
 # Two namespaces joined by a veth pair: usnet's side (no kernel address) in
 # $1-u, the kernel at 10.214.0.1 in $1-k.  Sets VU (usnet's interface) and NSU.
@@ -253,8 +278,10 @@ fi
 
 # afxdp: native and generic mode, several queues, and sharing the interface.
 if ! "$T" open-errors 2>/dev/null | grep -q 'backends:.*afxdp'; then
-    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill \
-             afxdp-share-exec afxdp-share-exec-asan afxdp-share-exec-2q afxdp-share-exec-4q-asan afxdp-error-attached afxdp-error-veth-csum afxdp-error-mtu; do
+    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb \
+             afxdp-fill-short afxdp-fill-short-asan afxdp-coexist afxdp-sigkill \
+             afxdp-share-exec afxdp-share-exec-asan afxdp-share-exec-2q afxdp-share-exec-4q-asan \
+             afxdp-error-attached afxdp-error-veth-csum afxdp-error-mtu; do
         skip $t "built without afxdp (libxdp-dev, libbpf-dev, clang)"
     done
     exit 0
@@ -304,6 +331,21 @@ afxdp_share afxdp-share-exec 1 build/netif/netif_share_test
 afxdp_share afxdp-share-exec-asan 1 build/netif/netif_share_test_san
 afxdp_share afxdp-share-exec-2q 2 build/netif/netif_share_test
 afxdp_share afxdp-share-exec-4q-asan 4 build/netif/netif_share_test_san
+# Every rx frame released while the fill ring looks full (its consumer index
+# published late, as the kernel does for a moment after each rx batch): the
+# backend keeps them, and all come back once there is room, none twice.
+# frames=1024: a fill ring of 512 entries or more can be sized from its mapping.
+veth_fill_short() {
+    local name=$1
+    if ! veth_setup "netif-$$-$name" 2>"$tmp/err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$tmp/err")"; veth_teardown; return
+    fi
+    run "$name" 60 ip netns exec "$NSU" "${BIN:-$T}" fill-short afxdp "$VU" "ip=10.214.0.2,frames=1024" \
+        10.214.0.2 10.214.0.1
+    veth_teardown
+}
+veth_fill_short afxdp-fill-short
+BIN=$TS veth_fill_short afxdp-fill-short-asan
 
 # Coexistence: the kernel keeps its own address (10.214.0.3) on usnet's
 # interface; while usnet holds the interface, the kernel still answers ping

@@ -358,6 +358,38 @@ int test_tcp_rto_backoff(void)
 	return 0;
 }
 
+/* Callers on several threads may each read the clock before they take the
+ * stack's lock, so `now` can step back a little between calls: an ACK seen
+ * at such an earlier time must not make a wrapped RTT sample (days, and an
+ * RTO stuck at its 120 s maximum: a lost segment then waits two minutes). */
+int test_tcp_rtt_clock_step_back(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 0, 0, 7, 1460) == 0);   /* no timestamps: timed segments */
+	e.now += 50 * MS;
+	CHECK(usnet_send(e.st, &e.io, c.s, "data", 4, 0, e.now) == 4);   /* timed from here */
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 4);
+	e.now -= 20 * MS;   /* the ACK comes in a call whose time was read earlier */
+	c.pack += 4;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, c.s, &ti);
+	CHECKF(ti.unacked == 0 && ti.rto_us <= 1000000, "rto %u us after the ACK", ti.rto_us);
+	/* And a lost segment is sent again within a second, not two minutes. */
+	CHECK(usnet_send(e.st, &e.io, c.s, "more", 4, 0, e.now) == 4);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 4);
+	int again = 0;
+	for (uint64_t t = e.now; t < e.now + 1 * SEC && !again; t += 5 * MS) {
+		tenv_advance(&e, t);
+		while (t_next_tcp(&e, &p)) if (p.dlen == 4) again = 1;
+	}
+	CHECK(again);
+	tenv_fini(&e);
+	return 0;
+}
+
 static int send_segments(struct tenv *e, struct tconn *c, int nseg, uint32_t *first_seq)
 {
 	static uint8_t data[64 * 1460];

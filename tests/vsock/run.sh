@@ -129,7 +129,7 @@ fi
 
 # execve: a user socket without FD_CLOEXEC is closed in the new image, loudly.
 out=$(timeout 20 "$USNET" run --provider kernel -- "$PROG" exec 2>"$tmp/exec.err")
-if [ "$out" = "0" ] && grep -q "do not survive execve" "$tmp/exec.err"; then
+if [ "$out" = "0" ] && grep -q "socket of the program before execve" "$tmp/exec.err"; then
     pass execve_closes_user_socket
 else
     fail execve_closes_user_socket "stdout '$out', stderr '$(head -c 200 "$tmp/exec.err")'"
