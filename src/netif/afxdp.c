@@ -1,23 +1,51 @@
 /*
- * afxdp: AF_XDP sockets (libxdp's xsk API), one per queue, each with its own
- * UMEM, plus an XDP program (src/netif/xdp/usnet_steer.bpf.c, built with
- * clang and embedded in the library) that steers only usnet's frames (IPv4
- * to its address, ARP for it) to the sockets and passes the rest to the
- * kernel.
+ * afxdp: AF_XDP sockets, one per queue, each with its own UMEM, plus an XDP
+ * program (src/netif/xdp/usnet_steer.bpf.c, built with clang and embedded in
+ * the library) that steers only usnet's frames (IPv4 to its address, ARP
+ * for it) to the sockets and passes the rest to the kernel.
  *
  * UMEM of a queue: `frames` chunks; the first half feeds the fill ring (rx),
  * the second half is the tx pool.  Frames are lent in place both ways:
  * rx_burst lends rx descriptors' chunks, rx_release puts them back on the
- * fill ring; tx_alloc lends chunks from the tx pool, tx_burst puts them on
- * the tx ring, and completed ones come back to the pool.  Rings use the
- * need_wakeup protocol: flush makes a system call only when the kernel asks
- * for one.  Wait fd: the socket.
+ * fill ring (through a stash, in batches); tx_alloc lends chunks from the tx
+ * pool, tx_burst puts them on the tx ring, and completed ones come back to
+ * the pool.  The fill ring has `frames` entries, twice the rx chunks (see
+ * afx_queue_socket for why).  Rings use the need_wakeup protocol: flush
+ * makes a system call only when the kernel asks for one.  Wait fd: the
+ * socket.
+ *
+ * Who holds what (usnet/netif_share.h).  The netif object is process-local
+ * (malloc): its ops, fd numbers and this process's mapping addresses of the
+ * UMEM and of each ring's producer, consumer, flags and descriptors.  What
+ * the processes using one netif update together lives in a memfd region
+ * (struct afx_qstate per queue: the cached kernel indices, the tx pool, the
+ * fill stash, counters), holding offsets and indices only; the UMEM is a
+ * second memfd, so another process can map the same bytes (the kernel knows
+ * the UMEM by the owner's address; everyone else only needs the bytes).  A
+ * forked child keeps using its copy of the object (same fds, same
+ * mappings); a process that did not fork receives the fds from the owner
+ * (netif_afxdp_share/attach) and maps the rings of each queue's socket
+ * itself.
+ *
+ * The rings are driven through the AF_XDP socket API directly, not libxdp's
+ * xsk API: libxdp's ring structs hold pointers into the ring mappings next
+ * to the cached indices, and its socket and UMEM objects live in the
+ * opener's private memory, so neither can be used by a process that maps
+ * the rings at other addresses.  libbpf is kept for what it does well:
+ * loading the XDP program and filling its XSKMAP.
+ *
+ * Each ring's own index (the producer of fill and tx, the consumer of rx
+ * and completion) is read from the ring itself, where only we write it; the
+ * shared state caches only the kernel's index.  A process killed between
+ * writing descriptors and publishing its index therefore leaves the ring
+ * consistent (those frames are lost from the pool, nothing more).
  *
  * Options: mode=native|skb, ip=A.B.C.D (or cfg.ipv4), copy|zerocopy,
  * frames=N (per queue, power of two, default 4096), frame=2048|4096.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
@@ -30,6 +58,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -37,10 +66,15 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <xdp/libxdp.h>
-#include <xdp/xsk.h>
 
 #include "netif_internal.h"
+
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
 
 /* The compiled XDP program, embedded by afxdp_prog.S. */
 extern const unsigned char usnet_xdp_obj[] __attribute__((visibility("hidden")));
@@ -54,43 +88,135 @@ extern const unsigned char usnet_xdp_obj_end[] __attribute__((visibility("hidden
  * on the sending CPU, then reads the ring's producer and descriptors once
  * per batch instead of taking their cache lines from us for every frame. */
 #define AFX_FILL_BATCH 32
-#define AFX_RSS_HASH_TOEPLITZ 1u /* ethtool's hash function bit 0 (kernel ETH_RSS_HASH_TOP) */ /* XDP_PACKET_HEADROOM: where the kernel puts rx data */
+#define AFX_RSS_HASH_TOEPLITZ 1u /* ethtool's hash function bit 0 (kernel ETH_RSS_HASH_TOP) */
+#define AFX_RSS_INDIR_MAX 512
+
+/* ---- rings -------------------------------------------------------------- */
+
+/* One kernel ring as mapped in this process (process-local). */
+struct afx_ring {
+	uint32_t *producer, *consumer, *flags;
+	void *desc;      /* struct xdp_desc[size] (rx, tx) or uint64_t[size] (fill, completion) */
+	uint32_t mask, size;
+	void *map;       /* the whole mapping, for munmap */
+	size_t map_len;
+};
+
+/*
+ * What the processes using a queue update together (in the region, one per
+ * queue).  The cached kernel indices save reading the kernel's cache line
+ * on every call, as libxdp's ring structs do; they are only ever set to a
+ * value read from the kernel, so a stale one is merely conservative.
+ */
+struct afx_qstate {
+	uint32_t fill_cons;   /* fill ring: the kernel's consumer + ring size */
+	uint32_t comp_prod;   /* completion ring: the kernel's producer */
+	uint32_t rx_prod;     /* rx ring: the kernel's producer */
+	uint32_t tx_cons;     /* tx ring: the kernel's consumer + ring size */
+	uint32_t tx_nfree;    /* tx pool: tx_pool[0..tx_nfree-1] are free */
+	uint32_t tx_pending;  /* frames put on the tx ring since the last flush */
+	/* Released rx frames not yet on the fill ring, oldest first: a ring of
+	 * the queue's rx chunk count (so it can never overflow), fill_nstash
+	 * of them from fill_stash_head on, at stash_off in the region. */
+	uint32_t fill_stash_head, fill_nstash;
+	uint64_t rx_frames, tx_frames; /* counters, all processes together */
+} __attribute__((aligned(64)));
+
+/* The region's header: enough for an attacher to check what it mapped. */
+#define AFX_REGION_MAGIC 0x75786470u /* "uxdp" */
+#define AFX_SHARE_VERSION 1u
+struct afx_region_head {
+	uint32_t magic, version;
+	uint32_t nq, frames, frame_size;
+};
 
 struct afx_queue {
-	struct xsk_socket *xsk;
-	struct xsk_umem *umem;
-	struct xsk_ring_prod fill, tx;
-	struct xsk_ring_cons comp, rx;
-	uint8_t *area;
+	struct afx_ring fill, comp, rx, tx;
+	struct afx_qstate *st; /* in the region */
+	uint64_t *tx_pool;     /* in the region: ring_size entries */
+	uint64_t *fill_stash;  /* in the region: ring_size entries */
+	uint8_t *area;         /* this queue's UMEM in this process's mapping */
 	size_t area_len;
-	uint64_t *tx_pool;
-	uint32_t tx_nfree, tx_cap;
-	uint64_t fill_stash[AFX_FILL_BATCH]; /* released rx frames not yet on the fill ring */
-	uint32_t fill_nstash;
-	bool tx_pending;
-	int fd;
+	int fd;                /* the AF_XDP socket */
 };
 
 struct afx_netif {
 	struct usnet_netif base;
+	pid_t owner;   /* the process that opened it, 0 when attached (see close) */
 	int ifindex;
 	uint32_t xdp_flags;
-	struct bpf_object *obj;
+	uint16_t bind_flags;
+	struct bpf_object *obj; /* the owner's */
 	int prog_fd;
 	int link_fd;   /* the bpf_link that attaches the program, or -1 */
 	bool attached; /* attached through netlink (kernels without XDP links) */
-	pid_t owner;   /* the process that opened it (see "fork" below) */
 	struct afx_netif *next_open; /* afx_open_list */
 	struct netif_arp_share *arp; /* ARP reaches one queue only: share it */
-	uint32_t frame_size, frames;
+	struct netif_shm_region region;
+	size_t head_off, q_off, pool_off, stash_off; /* in the region */
+	int umem_fd;
+	uint8_t *umem;   /* every queue's UMEM, nq * frames * frame_size bytes */
+	size_t umem_len;
+	uint32_t frame_size, frames, fill_size, ring_size;
 	uint16_t nq;
 	/* The device's RSS (Toeplitz) set-up, for usnet_netif_flow_queue(). */
 	bool rss_known, rss_tcp_ports, rss_udp_ports;
 	uint8_t rss_key[64];
 	uint32_t rss_key_len, rss_indir_len;
-	uint32_t rss_indir[512];
+	uint32_t rss_indir[AFX_RSS_INDIR_MAX];
 	struct afx_queue q[AFX_MAX_QUEUES];
 };
+
+/* Producer rings (fill, tx): free slots, at least nb when the kernel's
+ * consumer says so (read only when the cached value says too few). */
+static inline uint32_t afx_prod_free(const struct afx_ring *r, uint32_t *cons_cache, uint32_t nb)
+{
+	uint32_t prod = *r->producer;
+	uint32_t free = *cons_cache - prod;
+	if (free >= nb)
+		return free;
+	*cons_cache = __atomic_load_n(r->consumer, __ATOMIC_ACQUIRE) + r->size;
+	return *cons_cache - prod;
+}
+
+/* Make n more entries after the producer visible to the kernel. */
+static inline void afx_prod_submit(struct afx_ring *r, uint32_t n)
+{
+	__atomic_store_n(r->producer, *r->producer + n, __ATOMIC_RELEASE);
+}
+
+/* Consumer rings (rx, completion): entries waiting, at most nb. */
+static inline uint32_t afx_cons_avail(const struct afx_ring *r, uint32_t *prod_cache, uint32_t nb)
+{
+	uint32_t cons = *r->consumer;
+	uint32_t n = *prod_cache - cons;
+	if (n == 0) {
+		*prod_cache = __atomic_load_n(r->producer, __ATOMIC_ACQUIRE);
+		n = *prod_cache - cons;
+	}
+	return n < nb ? n : nb;
+}
+
+/* Give n consumed entries back to the kernel. */
+static inline void afx_cons_release(struct afx_ring *r, uint32_t n)
+{
+	__atomic_store_n(r->consumer, *r->consumer + n, __ATOMIC_RELEASE);
+}
+
+static inline bool afx_needs_wakeup(const struct afx_ring *r)
+{
+	return __atomic_load_n(r->flags, __ATOMIC_RELAXED) & XDP_RING_NEED_WAKEUP;
+}
+
+static inline uint64_t *afx_addr_at(const struct afx_ring *r, uint32_t i)
+{
+	return &((uint64_t *)r->desc)[i & r->mask];
+}
+
+static inline struct xdp_desc *afx_desc_at(const struct afx_ring *r, uint32_t i)
+{
+	return &((struct xdp_desc *)r->desc)[i & r->mask];
+}
 
 static int afx_quiet_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -98,24 +224,13 @@ static int afx_quiet_libbpf(enum libbpf_print_level level, const char *fmt, va_l
 	return 0; /* failures are reported through the error line instead */
 }
 
-static int afx_quiet_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
-{
-	(void)level; (void)fmt; (void)ap;
-	return 0;
-}
-
-/* ---- fork --------------------------------------------------------------- */
+/* ---- the owner's program ------------------------------------------------ */
 
 /*
- * The netif is usable from forked children (USNET_NETIF_CAP_SHARED): this
- * struct, with libxdp's ring structs (each ring's cached producer/consumer
- * index), the tx pool and the UMEM, lives in MAP_SHARED memory, the ring
- * mappings of an xsk fd are shared anyway, and a child inherits the fds.  As
- * with the other shared backends, its users serialise the calls on a queue
- * (usnet run's provider holds its process-shared lock around them).
- * libxdp's own objects (struct xsk_socket, xsk_umem, the bpf_object) stay in
- * the opener's private memory: only the owner tears them down and detaches
- * the program; a child's close lets go of nothing the owner still uses.
+ * Only the process that opened the netif (x->owner) tears down: it detaches
+ * the program and closes the sockets' last references it knows of.  A
+ * forked child or an attached process holds its own mappings and fd copies
+ * and lets go of only those.
  */
 static void afx_at_exit(void);
 static void afx_register_atexit(void)
@@ -176,35 +291,49 @@ static int afx_rx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 	return (int)k + (n > 0 ? n : 0);
 }
 
-/* The stashed rx frames onto the fill ring. */
-static void afx_fill_flush(struct afx_queue *q)
+/*
+ * The stashed rx frames onto the fill ring, oldest first, as many as it has
+ * room for; the rest stay stashed (owned by the backend) for the next flush.
+ * The fill ring can look shorter than the stash holds: the kernel may let us
+ * see received frames before the fill-ring entries they came from (see
+ * afx_queue_socket), so a frame is never dropped for want of room, only kept.
+ */
+static void afx_fill_flush(struct afx_netif *x, struct afx_queue *q)
 {
-	uint32_t idx, n = q->fill_nstash;
-	/* The fill ring has room for every rx chunk, so this cannot fail
-	 * unless the caller released what it was not lent. */
-	if (n == 0 || xsk_ring_prod__reserve(&q->fill, n, &idx) != n)
+	struct afx_qstate *st = q->st;
+	uint32_t n = st->fill_nstash;
+	if (n == 0)
 		return;
+	uint32_t room = afx_prod_free(&q->fill, &st->fill_cons, n);
+	if (room < n)
+		n = room;
+	if (n == 0)
+		return;
+	uint32_t prod = *q->fill.producer, mask = x->ring_size - 1, head = st->fill_stash_head;
 	for (uint32_t i = 0; i < n; i++)
-		*xsk_ring_prod__fill_addr(&q->fill, idx + i) = q->fill_stash[i];
-	xsk_ring_prod__submit(&q->fill, n);
-	q->fill_nstash = 0;
+		*afx_addr_at(&q->fill, prod + i) = q->fill_stash[(head + i) & mask];
+	afx_prod_submit(&q->fill, n);
+	st->fill_stash_head = (head + n) & mask;
+	st->fill_nstash -= n;
 }
 
 static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt *pkts, unsigned max)
 {
 	struct afx_queue *q = &x->q[qi];
-	uint32_t idx;
-	unsigned n = xsk_ring_cons__peek(&q->rx, max, &idx);
+	unsigned n = afx_cons_avail(&q->rx, &q->st->rx_prod, max);
 	if (n == 0) {
-		afx_fill_flush(q);
+		afx_fill_flush(x, q);
 		/* The kernel may be waiting for fill-ring entries we gave it. */
-		if (xsk_ring_prod__needs_wakeup(&q->fill))
+		if (afx_needs_wakeup(&q->fill))
 			recvfrom(q->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		return 0;
 	}
+	uint32_t cons = *q->rx.consumer;
 	for (unsigned i = 0; i < n; i++) {
-		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&q->rx, idx + i);
-		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+		const struct xdp_desc *d = afx_desc_at(&q->rx, cons + i);
+		/* Aligned chunks: the kernel puts no offset in the high bits,
+		 * but a copy of libxdp's add_offset_to_addr costs nothing. */
+		uint64_t addr = (d->addr & XSK_UNALIGNED_BUF_ADDR_MASK) + (d->addr >> XSK_UNALIGNED_BUF_OFFSET_SHIFT);
 		struct usnet_pkt *p = &pkts[i];
 		p->data = q->area + addr;
 		p->len = d->len;
@@ -213,7 +342,8 @@ static int afx_rx_burst_ring(struct afx_netif *x, uint16_t qi, struct usnet_pkt 
 		p->queue = qi;
 		p->id = addr;
 	}
-	xsk_ring_cons__release(&q->rx, n);
+	afx_cons_release(&q->rx, n);
+	q->st->rx_frames += n;
 	return (int)n;
 }
 
@@ -239,21 +369,33 @@ static void afx_rx_release(struct usnet_netif *nif, uint16_t qi, struct usnet_pk
 			return;
 		}
 	}
+	struct afx_qstate *st = q->st;
+	uint64_t rx_bytes = (uint64_t)x->ring_size * x->frame_size;
+	uint32_t mask = x->ring_size - 1;
 	for (unsigned i = 0; i < n; i++) {
-		q->fill_stash[q->fill_nstash++] = pkts[i].id - pkts[i].id % x->frame_size;
-		if (q->fill_nstash == AFX_FILL_BATCH)
-			afx_fill_flush(q);
+		uint64_t chunk = pkts[i].id - pkts[i].id % x->frame_size;
+		/* The stash has room for every rx frame, so it is full only when
+		 * all of them are back: a frame released twice, or one that is
+		 * not an rx frame of this queue, would go on the fill ring a
+		 * second time (and hand the kernel one chunk twice). */
+		if (chunk >= rx_bytes || st->fill_nstash == x->ring_size)
+			continue;
+		q->fill_stash[(st->fill_stash_head + st->fill_nstash++) & mask] = chunk;
+		if (st->fill_nstash >= AFX_FILL_BATCH)
+			afx_fill_flush(x, q);
 	}
 }
 
-static void afx_reclaim(struct afx_queue *q)
+static void afx_reclaim(struct afx_netif *x, struct afx_queue *q)
 {
-	uint32_t idx;
-	unsigned n = xsk_ring_cons__peek(&q->comp, q->tx_cap, &idx);
-	for (unsigned i = 0; i < n && q->tx_nfree < q->tx_cap; i++)
-		q->tx_pool[q->tx_nfree++] = *xsk_ring_cons__comp_addr(&q->comp, idx + i);
-	if (n)
-		xsk_ring_cons__release(&q->comp, n);
+	struct afx_qstate *st = q->st;
+	unsigned n = afx_cons_avail(&q->comp, &st->comp_prod, x->ring_size);
+	if (n == 0)
+		return;
+	uint32_t cons = *q->comp.consumer;
+	for (unsigned i = 0; i < n && st->tx_nfree < x->ring_size; i++)
+		q->tx_pool[st->tx_nfree++] = *afx_addr_at(&q->comp, cons + i);
+	afx_cons_release(&q->comp, n);
 }
 
 static int afx_tx_alloc(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *pkts, unsigned n)
@@ -262,11 +404,12 @@ static int afx_tx_alloc(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 	if (__builtin_expect(qi >= x->nq, 0))
 		return -EINVAL;
 	struct afx_queue *q = &x->q[qi];
-	if (q->tx_nfree < n)
-		afx_reclaim(q);
+	struct afx_qstate *st = q->st;
+	if (st->tx_nfree < n)
+		afx_reclaim(x, q);
 	unsigned k = 0;
-	for (; k < n && q->tx_nfree; k++) {
-		uint64_t addr = q->tx_pool[--q->tx_nfree];
+	for (; k < n && st->tx_nfree; k++) {
+		uint64_t addr = q->tx_pool[--st->tx_nfree];
 		pkts[k] = (struct usnet_pkt){ .data = q->area + addr, .queue = qi, .id = addr };
 	}
 	return (int)k;
@@ -280,12 +423,13 @@ static int afx_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 	if (__builtin_expect(qi >= x->nq, 0))
 		return -EINVAL;
 	struct afx_queue *q = &x->q[qi];
-	unsigned k = xsk_prod_nb_free(&q->tx, n);
-	if (k < n && q->tx_pending) {
+	struct afx_qstate *st = q->st;
+	unsigned k = afx_prod_free(&q->tx, &st->tx_cons, n);
+	if (k < n && st->tx_pending) {
 		/* Ring full: have the kernel drain it (a caller that only
 		 * retries would otherwise wait for ever). */
 		afx_flush(nif, qi);
-		k = xsk_prod_nb_free(&q->tx, n);
+		k = afx_prod_free(&q->tx, &st->tx_cons, n);
 	}
 	if (k > n)
 		k = n;
@@ -301,17 +445,16 @@ static int afx_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 	}
 	if (i == 0)
 		return k == 0 ? 0 : -EINVAL;
-	uint32_t idx;
-	if (xsk_ring_prod__reserve(&q->tx, i, &idx) != i)
-		return 0;
+	uint32_t prod = *q->tx.producer;
 	for (unsigned j = 0; j < i; j++) {
-		struct xdp_desc *d = xsk_ring_prod__tx_desc(&q->tx, idx + j);
+		struct xdp_desc *d = afx_desc_at(&q->tx, prod + j);
 		d->addr = (uint64_t)(pkts[j].data - q->area);
 		d->len = pkts[j].len;
 		d->options = 0;
 	}
-	xsk_ring_prod__submit(&q->tx, i);
-	q->tx_pending = true;
+	afx_prod_submit(&q->tx, i);
+	st->tx_pending = 1;
+	st->tx_frames += i;
 	return (int)i;
 }
 
@@ -321,8 +464,9 @@ static void afx_tx_free(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 	if (qi >= x->nq)
 		return;
 	struct afx_queue *q = &x->q[qi];
-	for (unsigned i = 0; i < n && q->tx_nfree < q->tx_cap; i++)
-		q->tx_pool[q->tx_nfree++] = pkts[i].id - pkts[i].id % x->frame_size;
+	struct afx_qstate *st = q->st;
+	for (unsigned i = 0; i < n && st->tx_nfree < x->ring_size; i++)
+		q->tx_pool[st->tx_nfree++] = pkts[i].id - pkts[i].id % x->frame_size;
 }
 
 static int afx_flush(struct usnet_netif *nif, uint16_t qi)
@@ -332,17 +476,17 @@ static int afx_flush(struct usnet_netif *nif, uint16_t qi)
 		return -EINVAL;
 	struct afx_queue *q = &x->q[qi];
 	int ret = 0;
-	if (q->tx_pending) {
-		q->tx_pending = false;
+	if (q->st->tx_pending) {
+		q->st->tx_pending = 0;
 		/* In copy mode one send() moves at most 32 frames and says
 		 * EAGAIN while more wait: repeat until the ring is empty (or
 		 * the kernel stops making progress). */
-		for (int tries = 0; tries < 256 && xsk_ring_prod__needs_wakeup(&q->tx); tries++) {
+		for (int tries = 0; tries < 256 && afx_needs_wakeup(&q->tx); tries++) {
 			if (sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) == 0)
 				break;
 			if (errno == EAGAIN || errno == EBUSY) {
-				afx_reclaim(q); /* a full completion ring also stops it */
-				if (*q->tx.consumer == *q->tx.producer)
+				afx_reclaim(x, q); /* a full completion ring also stops it */
+				if (__atomic_load_n(q->tx.consumer, __ATOMIC_ACQUIRE) == *q->tx.producer)
 					break;
 				continue;
 			}
@@ -351,7 +495,7 @@ static int afx_flush(struct usnet_netif *nif, uint16_t qi)
 			break;
 		}
 	}
-	afx_reclaim(q);
+	afx_reclaim(x, q);
 	return ret;
 }
 
@@ -361,39 +505,66 @@ static int afx_wait_fd(struct usnet_netif *nif, uint16_t qi)
 	return qi < x->nq ? x->q[qi].fd : -1;
 }
 
+
+static void afx_ring_unmap(struct afx_ring *r)
+{
+	if (r->map)
+		munmap(r->map, r->map_len);
+	memset(r, 0, sizeof *r);
+}
+
+/* This process's mappings and fds of the netif, and the object. */
+static void afx_release_local(struct afx_netif *x)
+{
+	for (unsigned i = 0; i < AFX_MAX_QUEUES; i++) {
+		struct afx_queue *q = &x->q[i];
+		afx_ring_unmap(&q->fill);
+		afx_ring_unmap(&q->comp);
+		afx_ring_unmap(&q->rx);
+		afx_ring_unmap(&q->tx);
+		if (q->fd >= 0)
+			close(q->fd);
+	}
+	if (x->umem)
+		munmap(x->umem, x->umem_len);
+	if (x->umem_fd >= 0)
+		close(x->umem_fd);
+	netif_shm_region_release(&x->region);
+	free(x);
+}
+
 static void afx_close(struct usnet_netif *nif)
 {
 	struct afx_netif *x = (struct afx_netif *)nif;
 	if (x->owner != getpid()) {
-		/* A forked child's copy: the owner keeps using the sockets, the
-		 * program and the memory; this process only lets go of its
-		 * reference to the program's link (the mappings go at exit). */
+		/* A forked child's copy or an attached process: the owner keeps
+		 * the program attached and the sockets bound; this process lets
+		 * go of its mappings and its copies of the fds (a forked child's
+		 * copy of the program's link among them). */
+		afx_untrack(x); /* a forked child's copy of the list */
 		if (x->link_fd >= 0)
 			close(x->link_fd);
+		if (x->obj)
+			bpf_object__close(x->obj);
+		afx_release_local(x);
 		return;
 	}
 	afx_untrack(x);
-	if (x->link_fd >= 0)
-		close(x->link_fd); /* the kernel detaches when the last link fd goes */
+	if (x->link_fd >= 0) {
+		/* Detach now, even while a forked child still holds a copy of
+		 * the link fd (the kernel would otherwise wait for the last). */
+		bpf_link_detach(x->link_fd);
+		close(x->link_fd);
+	}
 	if (x->attached) {
 		/* Only if it is still ours. */
 		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = x->prog_fd);
 		bpf_xdp_detach(x->ifindex, x->xdp_flags, &opts);
 	}
-	for (unsigned i = 0; i < AFX_MAX_QUEUES; i++) {
-		struct afx_queue *q = &x->q[i];
-		if (q->xsk)
-			xsk_socket__delete(q->xsk);
-		if (q->umem)
-			xsk_umem__delete(q->umem);
-		if (q->area)
-			munmap(q->area, q->area_len);
-		netif_shm_free(q->tx_pool);
-	}
 	if (x->obj)
 		bpf_object__close(x->obj);
 	netif_arp_share_free(x->arp);
-	netif_shm_free(x);
+	afx_release_local(x);
 }
 
 static const struct usnet_netif_ops afx_ops = {
@@ -407,6 +578,18 @@ static const struct usnet_netif_ops afx_ops = {
 	.after_fork = NULL,
 	.close = afx_close,
 };
+
+int netif_afxdp_queue_counters(struct usnet_netif *nif, uint16_t qi, uint64_t *rx_frames, uint64_t *tx_frames)
+{
+	if (nif->ops != &afx_ops)
+		return -EINVAL;
+	struct afx_netif *x = (struct afx_netif *)nif;
+	if (qi >= x->nq)
+		return -EINVAL;
+	*rx_frames = __atomic_load_n(&x->q[qi].st->rx_frames, __ATOMIC_RELAXED);
+	*tx_frames = __atomic_load_n(&x->q[qi].st->tx_frames, __ATOMIC_RELAXED);
+	return 0;
+}
 
 /* ---- set-up ------------------------------------------------------------- */
 
@@ -672,74 +855,203 @@ static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_
 	return 0;
 }
 
-static int afx_open_queue(struct afx_netif *x, struct afx_queue *q, const char *ifname, uint32_t qi,
-			  uint16_t bind_flags, char *err, size_t errlen)
+/* Map one of a socket's rings: `size` entries of `elem` bytes, at pgoff. */
+static int afx_ring_map(struct afx_ring *r, int fd, const struct xdp_ring_offset *o, uint32_t size, size_t elem,
+			off_t pgoff, const char *what, char *err, size_t errlen)
 {
-	q->area_len = (size_t)x->frames * x->frame_size;
-	/* shared: a forked child's view of the frames is the kernel's */
-	q->area = mmap(NULL, q->area_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (q->area == MAP_FAILED) {
-		q->area = NULL;
-		return netif_err(err, errlen, ENOMEM, "afxdp: cannot map %zu bytes of UMEM", q->area_len);
-	}
-	uint32_t half = x->frames / 2;
-	struct xsk_umem_config uc = {
-		.fill_size = half, .comp_size = half, .frame_size = x->frame_size,
-		.frame_headroom = 0, .flags = 0,
-	};
-	struct xsk_socket_config sc = {
-		.rx_size = half, .tx_size = half,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-		.xdp_flags = 0,
-		.bind_flags = (uint16_t)(bind_flags | XDP_USE_NEED_WAKEUP),
-	};
+	size_t len = (size_t)o->desc + (size_t)size * elem;
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, pgoff);
+	if (m == MAP_FAILED)
+		return netif_err(err, errlen, errno, "afxdp: cannot map the %s ring of an AF_XDP socket: %s", what,
+				 strerror(errno));
+	uint8_t *b = m;
+	*r = (struct afx_ring){ .producer = (uint32_t *)(b + o->producer), .consumer = (uint32_t *)(b + o->consumer),
+				.flags = (uint32_t *)(b + o->flags), .desc = b + o->desc, .mask = size - 1, .size = size,
+				.map = m, .map_len = len };
+	return 0;
+}
+
+/* Map the four rings of a queue's socket (which registered the queue's
+ * UMEM, so it also has the fill and completion rings).  The same for the
+ * owner and for an attached process. */
+static int afx_queue_map(struct afx_netif *x, struct afx_queue *q, char *err, size_t errlen)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t len = sizeof off;
+	if (getsockopt(q->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len))
+		return netif_err(err, errlen, errno, "afxdp: cannot read the ring offsets of an AF_XDP socket: %s",
+				 strerror(errno));
+	if (len != sizeof off)
+		return netif_err(err, errlen, EOPNOTSUPP,
+				 "afxdp: the kernel's AF_XDP rings have no flags word (need_wakeup): Linux 5.4 or later needed");
 	int r;
+	if ((r = afx_ring_map(&q->fill, q->fd, &off.fr, x->fill_size, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING,
+			      "fill", err, errlen)) ||
+	    (r = afx_ring_map(&q->comp, q->fd, &off.cr, x->ring_size, sizeof(uint64_t),
+			      (off_t)XDP_UMEM_PGOFF_COMPLETION_RING, "completion", err, errlen)) ||
+	    (r = afx_ring_map(&q->rx, q->fd, &off.rx, x->ring_size, sizeof(struct xdp_desc), XDP_PGOFF_RX_RING,
+			      "rx", err, errlen)) ||
+	    (r = afx_ring_map(&q->tx, q->fd, &off.tx, x->ring_size, sizeof(struct xdp_desc), XDP_PGOFF_TX_RING,
+			      "tx", err, errlen)))
+		return r;
+	return 0;
+}
+
+/* The region's parts, at the offsets x->q_off, pool_off, stash_off. */
+static void afx_queue_bind_state(struct afx_netif *x, uint16_t qi)
+{
+	struct afx_queue *q = &x->q[qi];
+	q->st = (struct afx_qstate *)netif_shm_at(&x->region, x->q_off) + qi;
+	q->tx_pool = (uint64_t *)netif_shm_at(&x->region, x->pool_off) + (size_t)qi * x->ring_size;
+	q->fill_stash = (uint64_t *)netif_shm_at(&x->region, x->stash_off) + (size_t)qi * x->ring_size;
+	q->area_len = (size_t)x->frames * x->frame_size;
+	q->area = x->umem + (size_t)qi * q->area_len;
+}
+
+/*
+ * The owner's socket for queue qi: register the queue's part of the UMEM,
+ * size the rings, map them, bind.
+ *
+ * The fill ring gets room for twice the rx chunks.  With room for exactly
+ * the rx chunks it could look full while some of them wait to go back: the
+ * kernel publishes a batch of rx descriptors before the fill ring's
+ * consumer index that says it took their chunks (xsk_flush(): rx producer,
+ * then fill consumer), so for a moment a chunk we received, processed and
+ * released still counts as sitting on the fill ring, and a flush of the
+ * stash finds the ring short.  Those are chunks the kernel took since it
+ * last published the index, each once, so never more than the rx chunks:
+ * the second half covers them, and the stash always fits (afx_fill_flush
+ * keeps what would not).
+ */
+static int afx_queue_socket(struct afx_netif *x, struct afx_queue *q, const char *ifname, uint32_t qi,
+			    char *err, size_t errlen)
+{
 	/* EBUSY: the queue still holds the socket of a process that is
 	 * exiting (the kernel lets go of it when the last fd closes); give it
-	 * up to a second, with a fresh UMEM each try. */
+	 * up to a second, with a fresh socket each try. */
 	for (int tries = 0;; tries++) {
-		r = xsk_umem__create(&q->umem, q->area, q->area_len, &q->fill, &q->comp, &uc);
-		if (r) {
-			q->umem = NULL;
-			if (r == -EPERM || r == -EACCES)
+		q->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+		if (q->fd < 0) {
+			if (errno == EPERM || errno == EACCES)
+				return netif_err(err, errlen, EPERM, "afxdp: an AF_XDP socket needs root (CAP_NET_RAW)");
+			return netif_err(err, errlen, errno, "afxdp: cannot create an AF_XDP socket: %s", strerror(errno));
+		}
+		struct xdp_umem_reg mr = { .addr = (uint64_t)(uintptr_t)q->area, .len = q->area_len,
+					   .chunk_size = x->frame_size, .headroom = 0, .flags = 0 };
+		if (setsockopt(q->fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof mr)) {
+			if (errno == EPERM || errno == EACCES)
 				return netif_err(err, errlen, EPERM,
 						 "afxdp: need root (CAP_NET_RAW, CAP_IPC_LOCK) to register UMEM");
-			return netif_err(err, errlen, -r, "afxdp: cannot register UMEM: %s", strerror(-r));
+			return netif_err(err, errlen, errno, "afxdp: cannot register UMEM: %s", strerror(errno));
 		}
-		r = xsk_socket__create(&q->xsk, ifname, qi, q->umem, &q->rx, &q->tx, &sc);
-		if (r != -EBUSY || tries == 50)
+		if (setsockopt(q->fd, SOL_XDP, XDP_UMEM_FILL_RING, &x->fill_size, sizeof x->fill_size) ||
+		    setsockopt(q->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &x->ring_size, sizeof x->ring_size) ||
+		    setsockopt(q->fd, SOL_XDP, XDP_RX_RING, &x->ring_size, sizeof x->ring_size) ||
+		    setsockopt(q->fd, SOL_XDP, XDP_TX_RING, &x->ring_size, sizeof x->ring_size))
+			return netif_err(err, errlen, errno, "afxdp: cannot size the rings of an AF_XDP socket: %s",
+					 strerror(errno));
+		int r = afx_queue_map(x, q, err, errlen);
+		if (r)
+			return r;
+		struct sockaddr_xdp sa = { .sxdp_family = AF_XDP, .sxdp_ifindex = (uint32_t)x->ifindex,
+					   .sxdp_queue_id = qi,
+					   .sxdp_flags = (uint16_t)(x->bind_flags | XDP_USE_NEED_WAKEUP) };
+		if (bind(q->fd, (struct sockaddr *)&sa, sizeof sa) == 0)
 			break;
-		q->xsk = NULL;
-		xsk_umem__delete(q->umem);
-		q->umem = NULL;
+		int e = errno;
+		if (e != EBUSY || tries == 50) {
+			if (e == EOPNOTSUPP && (x->bind_flags & XDP_ZEROCOPY))
+				return netif_err(err, errlen, EOPNOTSUPP,
+						 "afxdp: %s has no zero-copy AF_XDP support: drop the option zerocopy", ifname);
+			if (e == EINVAL || e == ENOENT)
+				return netif_err(err, errlen, e, "afxdp: cannot bind an AF_XDP socket to %s queue %u: %s",
+						 ifname, qi, strerror(e));
+			return netif_err(err, errlen, e, "afxdp: AF_XDP socket on %s queue %u: %s", ifname, qi, strerror(e));
+		}
+		afx_ring_unmap(&q->fill);
+		afx_ring_unmap(&q->comp);
+		afx_ring_unmap(&q->rx);
+		afx_ring_unmap(&q->tx);
+		close(q->fd);
+		q->fd = -1;
 		usleep(20000);
 	}
-	if (r) {
-		q->xsk = NULL;
-		if (r == -EOPNOTSUPP && (bind_flags & XDP_ZEROCOPY))
-			return netif_err(err, errlen, EOPNOTSUPP,
-					 "afxdp: %s has no zero-copy AF_XDP support: drop the option zerocopy", ifname);
-		if (r == -EINVAL || r == -ENOENT)
-			return netif_err(err, errlen, -r, "afxdp: cannot bind an AF_XDP socket to %s queue %u: %s",
-					 ifname, qi, strerror(-r));
-		return netif_err(err, errlen, -r, "afxdp: AF_XDP socket on %s queue %u: %s", ifname, qi, strerror(-r));
-	}
-	q->fd = xsk_socket__fd(q->xsk);
-	/* Give the kernel the rx half. */
-	uint32_t idx;
-	if (xsk_ring_prod__reserve(&q->fill, half, &idx) != half)
+	/* Give the kernel the rx half; the tx half is the pool. */
+	struct afx_qstate *st = q->st;
+	st->fill_cons = __atomic_load_n(q->fill.consumer, __ATOMIC_ACQUIRE) + x->fill_size;
+	st->tx_cons = __atomic_load_n(q->tx.consumer, __ATOMIC_ACQUIRE) + x->ring_size;
+	st->rx_prod = __atomic_load_n(q->rx.producer, __ATOMIC_ACQUIRE);
+	st->comp_prod = __atomic_load_n(q->comp.producer, __ATOMIC_ACQUIRE);
+	uint32_t half = x->ring_size;
+	if (afx_prod_free(&q->fill, &st->fill_cons, half) < half)
 		return netif_err(err, errlen, ENOMEM, "afxdp: cannot fill the fill ring");
+	uint32_t prod = *q->fill.producer;
 	for (uint32_t i = 0; i < half; i++)
-		*xsk_ring_prod__fill_addr(&q->fill, idx + i) = (uint64_t)i * x->frame_size;
-	xsk_ring_prod__submit(&q->fill, half);
-	q->tx_cap = half;
-	q->tx_pool = netif_shm_calloc(sizeof(uint64_t) * half);
-	if (!q->tx_pool)
-		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
+		*afx_addr_at(&q->fill, prod + i) = (uint64_t)i * x->frame_size;
+	afx_prod_submit(&q->fill, half);
 	for (uint32_t i = 0; i < half; i++)
 		q->tx_pool[i] = (uint64_t)(x->frames - 1 - i) * x->frame_size;
-	q->tx_nfree = half;
+	st->tx_nfree = half;
 	return 0;
+}
+
+/*
+ * The region: header, per-queue state, tx pools, fill stashes, and room for
+ * the ARP copies between queues (arp_share.c: a small ring per pair of
+ * queues).  The memfd is sparse: pages cost memory once touched.
+ */
+#define AFX_ARP_ROOM(nq) ((size_t)(nq) * (nq) * 1024 + (size_t)(nq) * 4096 + 4096)
+static int afx_region_create(struct afx_netif *x, char *err, size_t errlen)
+{
+	size_t arr = (size_t)x->nq * x->ring_size * sizeof(uint64_t);
+	size_t size = 64 + 64 + (size_t)x->nq * sizeof(struct afx_qstate) + 64 + 2 * (arr + 64) + AFX_ARP_ROOM(x->nq);
+	int r = netif_shm_region_create(&x->region, "usnet-afxdp", size, err, errlen);
+	if (r)
+		return r;
+	size_t head = x->head_off = netif_shm_region_alloc(&x->region, sizeof(struct afx_region_head));
+	x->q_off = netif_shm_region_alloc(&x->region, (size_t)x->nq * sizeof(struct afx_qstate));
+	x->pool_off = netif_shm_region_alloc(&x->region, arr);
+	x->stash_off = netif_shm_region_alloc(&x->region, arr);
+	if (head == NETIF_SHM_NONE || x->q_off == NETIF_SHM_NONE || x->pool_off == NETIF_SHM_NONE ||
+	    x->stash_off == NETIF_SHM_NONE)
+		return netif_err(err, errlen, ENOMEM, "afxdp: its shared memory is too small (%zu bytes)", size);
+	struct afx_region_head *h = netif_shm_at(&x->region, head);
+	*h = (struct afx_region_head){ .magic = AFX_REGION_MAGIC, .version = AFX_SHARE_VERSION, .nq = x->nq,
+				       .frames = x->frames, .frame_size = x->frame_size };
+	return 0;
+}
+
+/* Every queue's UMEM in one memfd, so another process can map it. */
+static int afx_umem_create(struct afx_netif *x, char *err, size_t errlen)
+{
+	x->umem_len = (size_t)x->nq * x->frames * x->frame_size;
+	x->umem_fd = memfd_create("usnet-afxdp-umem", MFD_CLOEXEC);
+	if (x->umem_fd < 0)
+		return netif_err(err, errlen, errno, "afxdp: cannot create the UMEM's memfd: %s", strerror(errno));
+	if (ftruncate(x->umem_fd, (off_t)x->umem_len))
+		return netif_err(err, errlen, errno, "afxdp: cannot size %zu bytes of UMEM: %s", x->umem_len,
+				 strerror(errno));
+	void *m = mmap(NULL, x->umem_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, x->umem_fd, 0);
+	if (m == MAP_FAILED)
+		return netif_err(err, errlen, ENOMEM, "afxdp: cannot map %zu bytes of UMEM", x->umem_len);
+	x->umem = m;
+	return 0;
+}
+
+/* A zeroed process-local object, every fd -1. */
+static struct afx_netif *afx_new(void)
+{
+	struct afx_netif *x = calloc(1, sizeof *x);
+	if (!x)
+		return NULL;
+	x->base.ops = &afx_ops;
+	x->prog_fd = -1;
+	x->link_fd = -1;
+	x->umem_fd = -1;
+	x->region.fd = -1;
+	for (unsigned i = 0; i < AFX_MAX_QUEUES; i++)
+		x->q[i].fd = -1;
+	return x;
 }
 
 static const char *const afx_known_opts[] = { "mode", "ip", "copy", "zerocopy", "frames", "frame", NULL };
@@ -800,32 +1112,34 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 		return r;
 
 	libbpf_set_print(afx_quiet_libbpf);
-	libxdp_set_print(afx_quiet_libxdp);
 	/* Before binding sockets: a live owner's sockets would make the bind
 	 * fail with a less helpful EBUSY. */
 	uint32_t live = 0;
 	if (afx_scan_attached(ifindex, &live))
 		return afx_err_attached(cfg->iface, live, err, errlen);
-	/* Shared with forked children (USNET_NETIF_CAP_SHARED). */
-	struct afx_netif *x = netif_shm_calloc(sizeof *x);
+	struct afx_netif *x = afx_new();
 	if (!x)
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
-	x->base.ops = &afx_ops;
 	x->owner = getpid();
 	x->ifindex = ifindex;
 	x->nq = nq;
 	x->frames = (uint32_t)frames;
 	x->frame_size = (uint32_t)frame;
-	x->prog_fd = -1;
-	x->link_fd = -1;
+	x->ring_size = x->frames / 2;
+	x->fill_size = x->frames;
+	x->bind_flags = bind_flags;
 	x->arp = netif_arp_share_new(nq);
 	if (nq > 1 && !x->arp) {
-		netif_shm_free(x);
+		afx_release_local(x);
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
 	}
-	for (uint16_t i = 0; i < nq; i++)
-		if ((r = afx_open_queue(x, &x->q[i], cfg->iface, i, bind_flags, err, errlen)))
+	if ((r = afx_region_create(x, err, errlen)) || (r = afx_umem_create(x, err, errlen)))
+		goto fail;
+	for (uint16_t i = 0; i < nq; i++) {
+		afx_queue_bind_state(x, i);
+		if ((r = afx_queue_socket(x, &x->q[i], cfg->iface, i, err, errlen)))
 			goto fail;
+	}
 	if ((r = afx_attach_prog(x, cfg->iface, ip_be, skb, err, errlen)))
 		goto fail;
 	afx_read_rss(x, cfg->iface);
@@ -838,6 +1152,202 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	in->frame_size = x->frame_size - AFX_RX_HEADROOM;
 	in->caps = USNET_NETIF_CAP_SHARED | (nq > 1 ? USNET_NETIF_CAP_MULTIQ : 0);
 	memcpy(in->mac, cfg->has_mac ? cfg->mac : mac, 6);
+	*out = &x->base;
+	return 0;
+fail:
+	afx_close(&x->base);
+	return r;
+}
+
+/* ---- sharing with processes that did not fork (usnet/netif_share.h) ----- */
+
+/*
+ * The share: fds[0] the region's memfd, fds[1] the UMEM's memfd, fds[2 + q]
+ * queue q's AF_XDP socket (its rings, its wait fd, the socket sendto/recvfrom
+ * wake).  The blob says how to read them.  The XDP program, its maps and its
+ * link stay with the owner: an attached process needs none of them.
+ */
+struct afx_share_blob {
+	uint32_t magic, version;
+	uint32_t nq, frames, frame_size, fill_size, ring_size;
+	uint32_t xdp_flags, bind_flags;  /* how the owner opened it (for the record) */
+	uint32_t mtu, caps;
+	uint8_t mac[6];
+	uint8_t rss_known, rss_tcp_ports, rss_udp_ports, pad[3];
+	char ifname[USNET_NETIF_NAME_MAX];
+	uint64_t region_size, umem_size;
+	uint64_t head_off, q_off, pool_off, stash_off;
+	uint32_t rss_key_len, rss_indir_len;
+	uint8_t rss_key[64];
+	uint8_t rss_indir[AFX_RSS_INDIR_MAX]; /* queue numbers, < AFX_MAX_QUEUES */
+};
+_Static_assert(sizeof(struct afx_share_blob) <= USNET_NETIF_SHARE_BLOB, "afxdp's share blob is too large");
+_Static_assert(2 + AFX_MAX_QUEUES <= USNET_NETIF_SHARE_FDS, "afxdp shares more fds than a share holds");
+
+int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+{
+	if (nif->ops != &afx_ops)
+		return netif_err(err, errlen, EINVAL, "afxdp: not an afxdp netif");
+	struct afx_netif *x = (struct afx_netif *)nif;
+	if (x->region.fd < 0 || x->umem_fd < 0)
+		return netif_err(err, errlen, EBADF, "afxdp: this netif's shared memory is not open here");
+	struct afx_share_blob b;
+	memset(&b, 0, sizeof b);
+	b.magic = AFX_REGION_MAGIC;
+	b.version = AFX_SHARE_VERSION;
+	b.nq = x->nq;
+	b.frames = x->frames;
+	b.frame_size = x->frame_size;
+	b.fill_size = x->fill_size;
+	b.ring_size = x->ring_size;
+	b.xdp_flags = x->xdp_flags;
+	b.bind_flags = x->bind_flags;
+	b.mtu = nif->info.mtu;
+	b.caps = nif->info.caps;
+	memcpy(b.mac, nif->info.mac, 6);
+	memcpy(b.ifname, nif->info.ifname, sizeof b.ifname);
+	b.region_size = x->region.size;
+	b.umem_size = x->umem_len;
+	b.head_off = x->head_off;
+	b.q_off = x->q_off;
+	b.pool_off = x->pool_off;
+	b.stash_off = x->stash_off;
+	b.rss_known = x->rss_known;
+	b.rss_tcp_ports = x->rss_tcp_ports;
+	b.rss_udp_ports = x->rss_udp_ports;
+	if (x->rss_known) {
+		b.rss_key_len = x->rss_key_len;
+		b.rss_indir_len = x->rss_indir_len;
+		memcpy(b.rss_key, x->rss_key, x->rss_key_len);
+		for (uint32_t i = 0; i < x->rss_indir_len; i++)
+			b.rss_indir[i] = (uint8_t)(x->rss_indir[i] < AFX_MAX_QUEUES ? x->rss_indir[i] : AFX_MAX_QUEUES);
+	}
+	out->nfds = 2u + x->nq;
+	out->fds[0] = x->region.fd;
+	out->fds[1] = x->umem_fd;
+	for (uint16_t i = 0; i < x->nq; i++)
+		out->fds[2 + i] = x->q[i].fd;
+	out->blob_len = sizeof b;
+	memcpy(out->blob, &b, sizeof b);
+	return 0;
+}
+
+/* Whether [off, off + len) lies inside a region of `size` bytes. */
+static bool afx_fits(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+{
+	struct afx_share_blob b;
+	uint32_t nfds = sh->nfds < USNET_NETIF_SHARE_FDS ? sh->nfds : USNET_NETIF_SHARE_FDS;
+	const char *why = NULL;
+	memset(&b, 0, sizeof b);
+	if (sh->blob_len != sizeof b)
+		why = "its description has the wrong size (another usnet version?)";
+	else
+		memcpy(&b, sh->blob, sizeof b);
+	if (!why && (b.magic != AFX_REGION_MAGIC || b.version != AFX_SHARE_VERSION))
+		why = "its description is of another usnet version";
+	else if (!why && (b.nq < 1 || b.nq > AFX_MAX_QUEUES || nfds != 2 + b.nq))
+		why = "the number of queues and of fds received disagree";
+	else if (!why && (b.frames < 64 || b.frames > (1u << 20) || (b.frames & (b.frames - 1)) ||
+			  (b.frame_size != 2048 && b.frame_size != 4096) || b.ring_size != b.frames / 2 ||
+			  b.fill_size != b.frames || b.umem_size != (uint64_t)b.nq * b.frames * b.frame_size))
+		why = "its ring and frame sizes are inconsistent";
+	else if (!why && (!afx_fits(b.head_off, sizeof(struct afx_region_head), b.region_size) ||
+			  !afx_fits(b.q_off, (uint64_t)b.nq * sizeof(struct afx_qstate), b.region_size) ||
+			  !afx_fits(b.pool_off, (uint64_t)b.nq * b.ring_size * 8, b.region_size) ||
+			  !afx_fits(b.stash_off, (uint64_t)b.nq * b.ring_size * 8, b.region_size) ||
+			  b.q_off % 64))
+		why = "its shared state lies outside its region";
+	else if (!why && b.rss_known && (b.rss_key_len > sizeof b.rss_key || b.rss_key_len < 16 ||
+					 !b.rss_indir_len || b.rss_indir_len > AFX_RSS_INDIR_MAX))
+		why = "its RSS set-up is inconsistent";
+	if (why) {
+		for (uint32_t i = 0; i < nfds; i++)
+			close(sh->fds[i]);
+		return netif_err(err, errlen, EPROTO, "afxdp: cannot attach: %s", why);
+	}
+	struct afx_netif *x = afx_new();
+	if (!x) {
+		for (uint32_t i = 0; i < nfds; i++)
+			close(sh->fds[i]);
+		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
+	}
+	/* From here on every fd is x's: afx_close lets go of them. */
+	x->umem_fd = sh->fds[1];
+	for (uint32_t i = 0; i < b.nq; i++)
+		x->q[i].fd = sh->fds[2 + i];
+	x->owner = 0; /* never the owner: close releases only this process's view */
+	x->nq = (uint16_t)b.nq;
+	x->frames = b.frames;
+	x->frame_size = b.frame_size;
+	x->fill_size = b.fill_size;
+	x->ring_size = b.ring_size;
+	x->xdp_flags = b.xdp_flags;
+	x->bind_flags = (uint16_t)b.bind_flags;
+	x->q_off = b.q_off;
+	x->pool_off = b.pool_off;
+	x->stash_off = b.stash_off;
+	int r = netif_shm_region_map(&x->region, sh->fds[0], err, errlen);
+	if (r)
+		goto fail;
+	const struct afx_region_head *h = netif_shm_at(&x->region, b.head_off);
+	if (x->region.size < b.region_size || h->magic != AFX_REGION_MAGIC ||
+	    h->version != AFX_SHARE_VERSION || h->nq != b.nq || h->frames != b.frames || h->frame_size != b.frame_size) {
+		r = netif_err(err, errlen, EPROTO, "afxdp: cannot attach: the shared memory received is not this netif's");
+		goto fail;
+	}
+	struct stat st;
+	if (fstat(x->umem_fd, &st) || (uint64_t)st.st_size < b.umem_size) {
+		r = netif_err(err, errlen, EPROTO, "afxdp: cannot attach: the UMEM received is smaller than its %" PRIu64
+			      " bytes", (uint64_t)b.umem_size);
+		goto fail;
+	}
+	x->umem_len = b.umem_size;
+	void *m = mmap(NULL, x->umem_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, x->umem_fd, 0);
+	if (m == MAP_FAILED) {
+		r = netif_err(err, errlen, errno, "afxdp: cannot map the UMEM received (%zu bytes): %s", x->umem_len,
+			      strerror(errno));
+		goto fail;
+	}
+	x->umem = m;
+	for (uint16_t i = 0; i < x->nq; i++) {
+		int dom = 0;
+		socklen_t dl = sizeof dom;
+		if (getsockopt(x->q[i].fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) || dom != AF_XDP) {
+			r = netif_err(err, errlen, EPROTO, "afxdp: cannot attach: the fd received for queue %u is no AF_XDP socket", i);
+			goto fail;
+		}
+		afx_queue_bind_state(x, i);
+		if ((r = afx_queue_map(x, &x->q[i], err, errlen)))
+			goto fail;
+	}
+	/* ARP copies between queues live in memory only forked processes
+	 * share (arp_share.c): an attached process does without, so a queue
+	 * of it sees the ARP frames the device hands to that queue. */
+	x->arp = NULL;
+	x->rss_known = b.rss_known;
+	x->rss_tcp_ports = b.rss_tcp_ports;
+	x->rss_udp_ports = b.rss_udp_ports;
+	if (b.rss_known) {
+		x->rss_key_len = b.rss_key_len;
+		x->rss_indir_len = b.rss_indir_len;
+		memcpy(x->rss_key, b.rss_key, b.rss_key_len);
+		for (uint32_t i = 0; i < b.rss_indir_len; i++)
+			x->rss_indir[i] = b.rss_indir[i];
+	}
+	struct usnet_netif_info *in = &x->base.info;
+	netif_set_name(in->backend, "afxdp");
+	b.ifname[sizeof b.ifname - 1] = 0;
+	netif_set_name(in->ifname, b.ifname);
+	in->nqueues = x->nq;
+	in->mtu = b.mtu;
+	in->frame_size = x->frame_size - AFX_RX_HEADROOM;
+	in->caps = USNET_NETIF_CAP_SHARED | (x->nq > 1 ? USNET_NETIF_CAP_MULTIQ : 0);
+	memcpy(in->mac, b.mac, 6);
 	*out = &x->base;
 	return 0;
 fail:

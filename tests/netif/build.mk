@@ -12,6 +12,19 @@ $(NETIF_TEST_SAN): tests/netif/netif_test.c $(NETIF_SRCS) $(NETIF_ASM_OBJS) $(NE
 	$(CC) $(CFLAGS_COMMON) $(NETIF_DEFS) $(SAN_FLAGS) -o $@ tests/netif/netif_test.c $(NETIF_SRCS) \
 		$(NETIF_ASM_OBJS) $(NETIF_LDLIBS) -lpthread
 
+# Sharing a netif with an exec'd process (usnet/netif_share.h), plain and
+# with the sanitizers.
+NETIF_SHARE_TEST := $(B)/netif/netif_share_test
+NETIF_SHARE_TEST_SAN := $(B)/netif/netif_share_test_san
+TEST_DEPS += $(NETIF_SHARE_TEST) $(NETIF_SHARE_TEST_SAN)
+
+$(NETIF_SHARE_TEST): tests/netif/share_test.c $(NETIF_LIB) $(NETIF_HDRS) | $(B)/netif
+	$(CC) $(CFLAGS_COMMON) -o $@ tests/netif/share_test.c $(NETIF_LIB) $(NETIF_LDLIBS) -lpthread
+
+$(NETIF_SHARE_TEST_SAN): tests/netif/share_test.c $(NETIF_SRCS) $(NETIF_ASM_OBJS) $(NETIF_HDRS) | $(B)/netif
+	$(CC) $(CFLAGS_COMMON) $(NETIF_DEFS) $(SAN_FLAGS) -o $@ tests/netif/share_test.c $(NETIF_SRCS) \
+		$(NETIF_ASM_OBJS) $(NETIF_LDLIBS) -lpthread
+
 # A helper that leaves the afxdp program attached with a dead owner.
 ifeq ($(NETIF_HAVE_AFXDP),yes)
 NETIF_XDP_ORPHAN := $(B)/netif/xdp_orphan

@@ -20,6 +20,9 @@
  *                           COUNT UDP frames in bursts of 64, one flush each
  *   ping BACKEND IFACE OPTS MYIP PEERIP
  *                           ARP + ICMP echo to a kernel at PEERIP
+ *   fill-short afxdp IFACE OPTS MYIP PEERIP
+ *                           every rx frame released while the fill ring
+ *                           looks full: kept, then all back, none twice
  *   share BACKEND IFACE OPTS MYIP PEERIP COUNT
  *                           the netif shared with an exec'd process (below,
  *                           "attached"): both ping PEERIP (the kernel, or a
@@ -45,8 +48,10 @@
 #include <net/if.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/if_xdp.h>
 
 #include "usnet/netif.h"
 #include "usnet/netif_memwire.h"
@@ -959,32 +964,27 @@ static int match_echo_reply(const uint8_t *f, uint32_t len, void *arg)
 	       f[34] == 0 && f[38] == 0x42 && f[39] == 0x42;
 }
 
-static void test_ping(const char *backend, const char *iface, const char *opts, const char *myip,
-		      const char *peerip)
+/* ARP for the peer, then one echo exchange, answering the kernel's own ARP
+ * request for us on the way: afterwards each side knows the other's MAC
+ * (am->mac is the peer's). */
+static void ping_handshake(struct usnet_netif *nif, const char *backend, uint32_t me, uint32_t peer,
+			   struct arp_match *am)
 {
-	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
-					  .options = opts && opts[0] ? opts : NULL };
-	if (getenv("NETIF_TEST_QUEUES"))
-		cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
-	struct usnet_netif *nif;
-	char err[256];
-	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
-		die("%s", err);
-	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	char peerip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &peer, peerip, sizeof peerip);
 	uint8_t f[256];
 	uint16_t rxq = 0;
-	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
 	int ok = -1;
 	for (int tries = 0; tries < 5 && ok; tries++) {
 		send_raw(nif, f, build_arp_request(f, nif->info.mac, me, peer));
-		ok = wait_frame(nif, match_arp_reply, &am, 400);
+		ok = wait_frame(nif, match_arp_reply, am, 400);
 	}
 	if (ok)
 		die("%s: no ARP reply from %s", backend, peerip);
 	/* The kernel also asks for our MAC before answering: answer it. */
 	ok = -1;
 	for (int tries = 0; tries < 5 && ok; tries++) {
-		send_raw(nif, f, build_ip(f, nif->info.mac, am.mac, me, peer, 0, (uint16_t)tries));
+		send_raw(nif, f, build_ip(f, nif->info.mac, am->mac, me, peer, 0, (uint16_t)tries));
 		uint64_t end = now_ms() + 400;
 		while (ok && now_ms() < end) {
 			struct usnet_pkt p[16];
@@ -1019,6 +1019,24 @@ static void test_ping(const char *backend, const char *iface, const char *opts, 
 	}
 	if (ok)
 		die("%s: no ICMP echo reply from %s", backend, peerip);
+}
+
+static void test_ping(const char *backend, const char *iface, const char *opts, const char *myip,
+		      const char *peerip)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+					  .options = opts && opts[0] ? opts : NULL };
+	if (getenv("NETIF_TEST_QUEUES"))
+		cfg.queues = (uint16_t)atoi(getenv("NETIF_TEST_QUEUES"));
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	uint8_t f[256];
+	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
+	ping_handshake(nif, backend, me, peer, &am);
+	int ok;
 	/* Round trips one at a time: what the backend adds to latency. */
 	uint64_t rtt[50];
 	int nr = 0;
@@ -1182,6 +1200,233 @@ static void test_burst(const char *backend, const char *iface, const char *opts,
 	usleep(100 * 1000); /* let the last frames leave before the socket goes */
 	usnet_netif_flush(nif, 0);
 	printf("%s: sent %u frames\n", backend, sent);
+	usnet_netif_close(nif);
+}
+
+/* ---- afxdp: released frames while the fill ring looks full ------------- */
+
+/*
+ * The kernel publishes a batch of AF_XDP rx descriptors a moment before the
+ * fill ring's consumer index that says it took their chunks, so a receiver
+ * can release frames while the fill ring still looks fuller than it is.
+ * This test makes that moment as bad as it gets, through the kernel's own
+ * interface: it finds the socket's fill ring in its own mappings, lends
+ * itself every rx frame, sets the consumer index so the ring looks full,
+ * and releases them all.  The backend must keep them (no overflow), put on
+ * the ring no more than it has room for, and, once the index is true again,
+ * give every frame back: the ring then holds the same chunks as before, none
+ * twice.
+ */
+struct fill_ring_view {
+	uint32_t *prod, *cons;
+	const uint64_t *desc;
+	uint32_t size;
+};
+
+/* The fill ring of AF_XDP socket fd as mapped in this process (by the
+ * backend): the mapping of the socket at XDP_UMEM_PGOFF_FILL_RING.  Its size
+ * is not reported anywhere else: the mapping holds the header and size
+ * descriptors, rounded up to pages, which names a power of two uniquely when
+ * the descriptors fill a page or more. */
+static struct fill_ring_view fill_ring_find(int fd)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t olen = sizeof off;
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen))
+		die("fill-short: the wait fd is not an AF_XDP socket: %s", strerror(errno));
+	FILE *maps = fopen("/proc/self/maps", "r");
+	if (!maps)
+		die("fill-short: /proc/self/maps: %s", strerror(errno));
+	char line[512];
+	unsigned long lo = 0, hi = 0;
+	int found = 0;
+	while (!found && fgets(line, sizeof line, maps)) {
+		unsigned long a, b, ino;
+		unsigned long long pgoff;
+		if (sscanf(line, "%lx-%lx %*s %llx %*s %lu", &a, &b, &pgoff, &ino) == 4 &&
+		    pgoff == XDP_UMEM_PGOFF_FILL_RING && ino == (unsigned long)st.st_ino) {
+			lo = a;
+			hi = b;
+			found = 1;
+		}
+	}
+	fclose(maps);
+	if (!found)
+		die("fill-short: no mapping of the fill ring of socket inode %lu", (unsigned long)st.st_ino);
+	uint64_t slots = (hi - lo - off.fr.desc) / sizeof(uint64_t);
+	uint32_t size = 1;
+	while ((uint64_t)size * 2 <= slots)
+		size *= 2;
+	if ((uint64_t)size * sizeof(uint64_t) < (uint64_t)sysconf(_SC_PAGESIZE))
+		die("fill-short: a fill ring of %u entries cannot be sized from its mapping: use more frames", size);
+	uint8_t *base = (uint8_t *)lo;
+	return (struct fill_ring_view){ .prod = (uint32_t *)(base + off.fr.producer),
+					.cons = (uint32_t *)(base + off.fr.consumer),
+					.desc = (const uint64_t *)(base + off.fr.desc), .size = size };
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* What the fill ring holds, sorted, into out (room for v->size); returns
+ * how many. */
+static uint32_t fill_ring_snapshot(const struct fill_ring_view *v, uint64_t *out)
+{
+	uint32_t cons = __atomic_load_n(v->cons, __ATOMIC_ACQUIRE);
+	uint32_t prod = __atomic_load_n(v->prod, __ATOMIC_ACQUIRE);
+	uint32_t n = prod - cons;
+	if (n > v->size)
+		die("fill-short: the fill ring holds %u entries, more than its %u", n, v->size);
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = v->desc[(cons + i) & (v->size - 1)];
+	qsort(out, n, sizeof *out, cmp_u64);
+	return n;
+}
+
+/* Receive and release until the queue is idle (an empty rx_burst, which
+ * also flushes what the backend keeps), then snapshot the fill ring. */
+static uint32_t fill_ring_settle(struct usnet_netif *nif, const struct fill_ring_view *v, uint64_t *out)
+{
+	struct usnet_pkt p[32];
+	int r;
+	while ((r = usnet_netif_rx_burst(nif, 0, p, 32)) > 0)
+		usnet_netif_rx_release(nif, 0, p, (unsigned)r);
+	if (r < 0)
+		die("fill-short: rx_burst: %s", strerror(-r));
+	return fill_ring_snapshot(v, out);
+}
+
+static void test_fill_short(const char *backend, const char *iface, const char *opts, const char *myip,
+			    const char *peerip)
+{
+	struct usnet_netif_config cfg = { .backend = backend, .iface = iface,
+					  .options = opts && opts[0] ? opts : NULL };
+	struct usnet_netif *nif;
+	char err[256];
+	if (usnet_netif_open(&cfg, &nif, err, sizeof err))
+		die("%s", err);
+	uint32_t me = inet_addr(myip), peer = inet_addr(peerip);
+	struct arp_match am = { .peer = peer, .mymac = nif->info.mac };
+	ping_handshake(nif, backend, me, peer, &am);
+	struct fill_ring_view v = fill_ring_find(usnet_netif_wait_fd(nif, 0));
+	uint64_t *before = calloc(v.size, sizeof *before), *after = calloc(v.size, sizeof *after);
+	if (!before || !after)
+		die("fill-short: out of memory");
+
+	/* Idle, every rx frame is on the fill ring: these are all of them. */
+	uint32_t nrx = fill_ring_settle(nif, &v, before);
+	for (uint32_t i = 1; i < nrx; i++)
+		if (before[i] == before[i - 1])
+			die("fill-short: chunk %#" PRIx64 " is on the fill ring twice at the start", before[i]);
+	if (nrx < 64)
+		die("fill-short: only %u rx frames on the fill ring at the start", nrx);
+
+	/* Lend all of them to us: echo requests until every one came back
+	 * with a reply (the kernel drops the replies it has no frame for). */
+	struct usnet_pkt *held = calloc(nrx, sizeof *held);
+	if (!held)
+		die("fill-short: out of memory");
+	uint32_t nheld = 0, sent = 0;
+	uint64_t end = now_ms() + 5000;
+	while (nheld < nrx) {
+		if (now_ms() > end)
+			die("fill-short: %u of %u rx frames lent after %u echo requests", nheld, nrx, sent);
+		if (sent < nheld + 64) {
+			struct usnet_pkt t[16];
+			int a = usnet_netif_tx_alloc(nif, 0, t, 16);
+			for (int i = 0; i < a; i++)
+				t[i].len = build_ip(t[i].data, nif->info.mac, am.mac, me, peer, 0, (uint16_t)(sent + (uint32_t)i));
+			int k = a > 0 ? usnet_netif_tx_burst(nif, 0, t, (unsigned)a) : 0;
+			if (k < 0)
+				die("fill-short: tx_burst: %s", strerror(-k));
+			if (k < a)
+				usnet_netif_tx_free(nif, 0, t + k, (unsigned)(a - k));
+			sent += (uint32_t)k;
+			usnet_netif_flush(nif, 0);
+		}
+		int r = usnet_netif_rx_burst(nif, 0, held + nheld, nrx - nheld);
+		if (r < 0)
+			die("fill-short: rx_burst: %s", strerror(-r));
+		nheld += (uint32_t)r;
+	}
+	usleep(50 * 1000); /* the replies the kernel had no frame for are dropped by now */
+	uint32_t prod = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE), cons = __atomic_load_n(v.cons, __ATOMIC_ACQUIRE);
+	if (prod != cons)
+		die("fill-short: %u entries left on the fill ring with every rx frame lent", prod - cons);
+
+	/* Release them all (in batches, as a stack does) while the ring looks
+	 * full: before each batch the consumer index is set one ring behind
+	 * the producer.  The backend may still use room it saw before (an
+	 * index only moves forward), but not more than it holds, and once it
+	 * reads the index it must keep the rest. */
+	static const unsigned batches[] = { 1, 7, 16, 32, 32 };
+	uint32_t done = 0, stale = 0;
+	for (unsigned b = 0; done < nheld; b++) {
+		unsigned n = b < sizeof batches / sizeof batches[0] ? batches[b] : 32;
+		if (n > nheld - done)
+			n = nheld - done;
+		stale = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE) - v.size;
+		__atomic_store_n(v.cons, stale, __ATOMIC_RELEASE);
+		usnet_netif_rx_release(nif, 0, held + done, n);
+		done += n;
+		if (__atomic_load_n(v.cons, __ATOMIC_ACQUIRE) != stale)
+			die("fill-short: the kernel moved the fill ring's consumer index meanwhile: run again");
+	}
+	uint32_t went = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE) - prod, kept = nheld - went;
+	if (went > nheld || kept < 2)
+		die("fill-short: %u of %u released frames went on a fill ring that looked full", went, nheld);
+	/* Room for half of what the backend kept: a flush takes what fits and
+	 * keeps the rest. */
+	const uint32_t room = kept / 2;
+	uint32_t before_room = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE);
+	stale = before_room - v.size + room;
+	__atomic_store_n(v.cons, stale, __ATOMIC_RELEASE);
+	struct usnet_pkt p[32];
+	if (usnet_netif_rx_burst(nif, 0, p, 32) != 0)
+		die("fill-short: a frame arrived while the fill ring was empty");
+	uint32_t took = __atomic_load_n(v.prod, __ATOMIC_ACQUIRE) - before_room;
+	if (took == 0 || took > room)
+		die("fill-short: a flush with room for %u put %u frames on the fill ring", room, took);
+	/* The true index again: the kernel took everything up to prod (unless
+	 * it has published its own meanwhile). */
+	uint32_t expect = stale;
+	__atomic_compare_exchange_n(v.cons, &expect, prod, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+
+	/* Every frame comes back, none twice. */
+	uint32_t n = 0;
+	end = now_ms() + 2000;
+	do {
+		n = fill_ring_settle(nif, &v, after);
+		if (n == nrx && !memcmp(before, after, nrx * sizeof *after))
+			break;
+		usleep(1000);
+	} while (now_ms() < end);
+	if (n != nrx || memcmp(before, after, nrx * sizeof *after)) {
+		uint32_t dup = 0;
+		for (uint32_t i = 1; i < n; i++)
+			dup += after[i] == after[i - 1];
+		die("fill-short: after the release %u frames are on the fill ring (%u twice), want the %u from the start",
+		    n, dup, nrx);
+	}
+	/* And the queue still receives. */
+	uint8_t f[256];
+	int ok = -1;
+	for (int tries = 0; tries < 5 && ok; tries++) {
+		send_raw(nif, f, build_ip(f, nif->info.mac, am.mac, me, peer, 0, (uint16_t)(9000 + tries)));
+		ok = wait_frame(nif, match_echo_reply, &peer, 400);
+	}
+	if (ok)
+		die("fill-short: no echo reply after the frames came back");
+	printf("%s: fill ring of %u entries looked full: of %u rx frames released %u went on (room seen "
+	       "before) and %u stayed; room for %u: %u went on; then all %u back, none twice\n",
+	       backend, v.size, nheld, went, kept, room, took, nrx);
+	free(held);
+	free(before);
+	free(after);
 	usnet_netif_close(nif);
 }
 
@@ -1712,6 +1957,8 @@ int main(int argc, char **argv)
 		test_share("/proc/self/exe", argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
 	} else if (!strcmp(cmd, "attached") && argc >= 8) {
 		test_attached(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "fill-short") && argc >= 7) {
+		test_fill_short(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	} else if (!strcmp(cmd, "ping") && argc >= 7) {
 		test_ping(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	} else {

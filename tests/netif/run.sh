@@ -131,8 +131,8 @@ fi
 # --- root: tap, afpacket, afxdp in private namespaces -----------------------
 ROOT_TESTS="dpdk-ping dpdk-ping-afxdp dpdk-queues dpdk-burst tap-ping tap-ping-csum tap-fork-shared tap-share tap-share-csum-asan
  afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afpacket-arp-queues-2 afpacket-arp-queues-4 afxdp-ping afxdp-ping-asan
- afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
- afxdp-error-veth-csum afxdp-error-mtu"
+ afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-fill-short afxdp-fill-short-asan afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
+ afxdp-share-exec afxdp-share-exec-asan afxdp-share-exec-2q afxdp-share-exec-4q-asan afxdp-error-veth-csum afxdp-error-mtu"
 if ! need_root; then
     for t in $ROOT_TESTS; do skip $t "needs root"; done
     exit 0
@@ -278,7 +278,9 @@ fi
 
 # afxdp: native and generic mode, several queues, and sharing the interface.
 if ! "$T" open-errors 2>/dev/null | grep -q 'backends:.*afxdp'; then
-    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-coexist afxdp-sigkill \
+    for t in afxdp-ping afxdp-ping-asan afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb \
+             afxdp-fill-short afxdp-fill-short-asan afxdp-coexist afxdp-sigkill \
+             afxdp-share-exec afxdp-share-exec-asan afxdp-share-exec-2q afxdp-share-exec-4q-asan \
              afxdp-error-attached afxdp-error-veth-csum afxdp-error-mtu; do
         skip $t "built without afxdp (libxdp-dev, libbpf-dev, clang)"
     done
@@ -294,6 +296,56 @@ veth_arpq afxdp-arp-queues-2 afxdp "ip=10.214.0.2" 2
 BIN=$TS veth_arpq afxdp-arp-queues-4 afxdp "ip=10.214.0.2" 4
 veth_burst afxdp-burst afxdp "ip=10.214.0.2"
 veth_burst afxdp-burst-skb afxdp "ip=10.214.0.2,mode=skb"
+
+# Sharing with a process that did not fork: the owner shares its netif with
+# an exec'd image of the test over a socketpair; both exchange echoes with
+# the kernel on the same queues under a process-shared lock, a second
+# attacher is SIGKILLed midway, the owner goes on, then closes.  Every frame
+# the usnet side sent must reach the kernel's side, and no XDP program may
+# stay attached.
+afxdp_share() {
+    local name=$1 nq=$2 bin=$3 mac before after out sent
+    # (the namespaces' names must not contain "xdp": ip link names the peer's)
+    if ! veth_setup "netif-$$-share${name#afxdp-share-exec}" "$nq" 2>"$tmp/err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$tmp/err")"; veth_teardown; return
+    fi
+    # neither usnet process answers ARP: the kernel knows our MAC beforehand
+    mac=$(ip -n "$NSU" -o link show "$VU" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+    ip -n "$NSK" neigh replace 10.214.0.2 lladdr "$mac" dev "$VK" nud permanent
+    before=$(ip netns exec "$NSK" cat /sys/class/net/"$VK"/statistics/rx_packets)
+    if ! out=$(ip netns exec "$NSU" timeout 90 "$bin" share afxdp "$VU" ip=10.214.0.2 10.214.0.2 10.214.0.1 "$nq" 2>&1); then
+        fail "$name" "$(printf '%s\n' "$out" | grep -v '^$' | tail -1)"
+    else
+        after=$(ip netns exec "$NSK" cat /sys/class/net/"$VK"/statistics/rx_packets)
+        sent=$(printf '%s\n' "$out" | sed -n 's/^sent \([0-9]*\)$/\1/p')
+        printf '%s\n' "$out" | grep -v '^sent ' | sed "s/^/    $name: /"
+        if [ -z "$sent" ]; then fail "$name" "no count of frames sent: $(printf '%s\n' "$out" | tail -1)"
+        elif [ $((after - before)) -lt "$sent" ]; then fail "$name" "the kernel's side received $((after - before)) of $sent frames"
+        elif ip -n "$NSU" link show "$VU" | grep -q 'prog/xdp'; then fail "$name" "XDP program left attached after the owner closed"
+        else pass "$name"
+        fi
+    fi
+    veth_teardown
+}
+afxdp_share afxdp-share-exec 1 build/netif/netif_share_test
+afxdp_share afxdp-share-exec-asan 1 build/netif/netif_share_test_san
+afxdp_share afxdp-share-exec-2q 2 build/netif/netif_share_test
+afxdp_share afxdp-share-exec-4q-asan 4 build/netif/netif_share_test_san
+# Every rx frame released while the fill ring looks full (its consumer index
+# published late, as the kernel does for a moment after each rx batch): the
+# backend keeps them, and all come back once there is room, none twice.
+# frames=1024: a fill ring of 512 entries or more can be sized from its mapping.
+veth_fill_short() {
+    local name=$1
+    if ! veth_setup "netif-$$-$name" 2>"$tmp/err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$tmp/err")"; veth_teardown; return
+    fi
+    run "$name" 60 ip netns exec "$NSU" "${BIN:-$T}" fill-short afxdp "$VU" "ip=10.214.0.2,frames=1024" \
+        10.214.0.2 10.214.0.1
+    veth_teardown
+}
+veth_fill_short afxdp-fill-short
+BIN=$TS veth_fill_short afxdp-fill-short-asan
 
 # Coexistence: the kernel keeps its own address (10.214.0.3) on usnet's
 # interface; while usnet holds the interface, the kernel still answers ping
