@@ -10,8 +10,9 @@
  *
  * Policy: AF_INET/AF_INET6 TCP and UDP are the stack's; a socket bound to
  * loopback or to an address the stack does not own, or connected to
- * loopback, to the stack's own address or to a destination it has no route
- * for, is handed over to the kernel.  AF_INET6 sockets are dual-stack for
+ * loopback or to a destination it has no route for, is handed over to the
+ * kernel.  The stack's own address is the stack's (it loops back to itself:
+ * every process attached to the stack can reach the others' listeners).  AF_INET6 sockets are dual-stack for
  * IPv4 peers (IPv4-mapped addresses); IPV6_V6ONLY sockets and native IPv6
  * addresses go to the kernel.
  */
@@ -512,7 +513,7 @@ static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, sock
 	enum addr_kind k = addr_in(&P.meta[s], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || is_loopback(a.ip) || a.ip == P.ip || !reachable(a.ip))
+	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(a.ip))
 		return USNET_PROVIDER_HANDOVER;
 	stack_prov_lock();
 	int r = usnet_connect(P.st, &P.io, (usnet_sock_t)s, &a, now_ns());
@@ -534,7 +535,7 @@ static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int fl
 		if (k == A_BAD)
 			return err;
 		if (P.meta[s].type == SOCK_DGRAM) {
-			if (k == A_HANDOVER || is_loopback(to.ip) || to.ip == P.ip || !reachable(to.ip)) {
+			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(to.ip)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
 				stack_prov_lock();

@@ -15,6 +15,7 @@ void ctx_init(struct net_ctx *c, struct usnet_stack *st, struct usnet_io *io, ui
 	c->frame_size = 0;
 	c->tx_frames_at_start = st->stats.tx_frames;
 	c->batching = 0;
+	c->looping = 0;
 	c->nack = 0;
 	if (io && io->netif) {
 		c->frame_size = io->netif->info.frame_size;
@@ -92,6 +93,8 @@ void ctx_flush(struct net_ctx *c)
 {
 	if (!c->io || !c->io->netif)
 		return;
+	if (loop_pending(c->st) && !c->looping)
+		loop_deliver(c);
 	int sent = c->ntx > 0;
 	tx_send_batch(c);
 	if (c->nspare) {

@@ -257,6 +257,8 @@ struct usnet_stack {
 	size_t chunk_data_off;            /* nchunks * CHUNK_SIZE bytes */
 	size_t arp_off;                   /* struct arp_entry[ARP_TABLE] */
 	size_t reasm_buf_off;             /* REASM_MAX + 20 bytes: assembled datagram */
+	size_t loop_buf_off;              /* one looped-back frame being delivered (loop.c) */
+	int32_t loop_head, loop_tail;     /* frames to the stack's own address, as records */
 
 	uint32_t nsocks, socks_used;
 	int32_t  sock_free;
@@ -289,6 +291,7 @@ static inline struct chunk *st_chunks(struct usnet_stack *st) { return st_at(st,
 static inline uint8_t *st_chunk_data(struct usnet_stack *st) { return st_at(st, st->chunk_data_off); }
 static inline struct arp_entry *st_arp(struct usnet_stack *st) { return st_at(st, st->arp_off); }
 static inline uint8_t *st_reasm_buf(struct usnet_stack *st) { return st_at(st, st->reasm_buf_off); }
+static inline uint8_t *st_loop_buf(struct usnet_stack *st) { return st_at(st, st->loop_buf_off); }
 
 /* ---- per-call context (on the caller's C stack) ----------------------- */
 #define TX_BATCH 32u
@@ -302,6 +305,7 @@ struct net_ctx {
 	/* Sockets owing an ACK at the end of an input batch: one ACK for all
 	 * the segments of a connection in the batch (as GRO does). */
 	int batching;
+	int looping;          /* delivering a frame the stack sent to itself */
 	unsigned nack;
 	int32_t ack_later[TX_BATCH];
 	struct usnet_pkt tx[TX_BATCH];
@@ -388,6 +392,15 @@ void arp_input(struct net_ctx *c, const uint8_t *p, uint32_t len);
  * queue it while resolving. */
 void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh);
 uint64_t arp_timers(struct net_ctx *c);
+
+/* loop.c — traffic to the stack's own address */
+/* Queue the IPv4 frame p (header written) for delivery to this stack, and
+ * give its buffer back. */
+void loop_put(struct net_ctx *c, struct usnet_pkt *p);
+/* Deliver what loop_put() queued, and what that delivery queues in turn
+ * (bounded per call; the rest waits for the next). */
+void loop_deliver(struct net_ctx *c);
+static inline int loop_pending(const struct usnet_stack *st) { return st->loop_head != NIL; }
 
 /* ipv4.c */
 #define IP_HLEN 20

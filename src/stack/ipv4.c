@@ -19,7 +19,8 @@ void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 		return;
 	}
 	/* Martian sources: loopback, multicast, broadcast, our own address. */
-	if ((v.src >> 24) == 127 || (v.src >> 28) == 0xe || v.src == 0xffffffffu || v.src == st->cfg.ip) {
+	if ((v.src >> 24) == 127 || (v.src >> 28) == 0xe || v.src == 0xffffffffu ||
+	    (v.src == st->cfg.ip && !c->looping)) {   /* our own address: only from ourselves */
 		st->stats.ip_drop_header++;
 		return;
 	}
@@ -99,6 +100,10 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 	if (p->len < 60) {
 		memset(p->data + p->len, 0, 60 - p->len);
 		p->len = 60;
+	}
+	if (dst == st->cfg.ip) {
+		loop_put(c, p);   /* to itself: never on the wire */
+		return 0;
 	}
 	arp_output(c, p, nh);
 	return 0;

@@ -33,7 +33,7 @@ static uint32_t pow2_at_least(uint32_t n)
  * struct usnet_stack keeps (its *_off fields), never the addresses: the
  * arena is used wherever a process maps it. */
 struct layout {
-	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, total;
+	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, loop_buf, total;
 	uint32_t nchunks, conn_buckets, port_buckets;
 };
 
@@ -67,6 +67,7 @@ static void layout_of(const struct usnet_stack_config *cfg, struct layout *l)
 	l->chunks = off;     off = align64(off + (size_t)l->nchunks * sizeof(struct chunk));
 	l->arp = off;        off = align64(off + ARP_TABLE * sizeof(struct arp_entry));
 	l->reasm_buf = off;  off = align64(off + REASM_MAX + 64);
+	l->loop_buf = off;   off = align64(off + cfg->mtu + ETH_HLEN + 64);
 	l->chunk_data = off; off = align64(off + (size_t)l->nchunks * CHUNK_SIZE);
 	l->total = off;
 }
@@ -114,6 +115,8 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	st->chunk_data_off = l.chunk_data;
 	st->arp_off = l.arp;
 	st->reasm_buf_off = l.reasm_buf;
+	st->loop_buf_off = l.loop_buf;
+	st->loop_head = st->loop_tail = NIL;
 
 	struct sock *socks = st_socks(st);
 	st->nsocks = cfg->max_sockets;
@@ -203,6 +206,8 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
 			timer_refresh(st, i);
 	}
 	ctx_flush(&c);
+	if (loop_pending(st))
+		return now;   /* frames to itself beyond one call's share */
 	return min_u64(timer_next(st), st->misc_at);
 }
 
