@@ -82,6 +82,7 @@ struct afx_netif {
 	pid_t owner;   /* the process that opened it (see "fork" below) */
 	struct afx_netif *next_open; /* afx_open_list */
 	struct netif_arp_share *arp; /* ARP reaches one queue only: share it */
+	struct netif_shm_region arp_shm; /* where arp's state lives */
 	uint32_t frame_size, frames;
 	uint16_t nq;
 	/* The device's RSS (Toeplitz) set-up, for usnet_netif_flow_queue(). */
@@ -393,6 +394,7 @@ static void afx_close(struct usnet_netif *nif)
 	if (x->obj)
 		bpf_object__close(x->obj);
 	netif_arp_share_free(x->arp);
+	netif_shm_region_release(&x->arp_shm);
 	netif_shm_free(x);
 }
 
@@ -818,8 +820,11 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	x->frame_size = (uint32_t)frame;
 	x->prog_fd = -1;
 	x->link_fd = -1;
-	x->arp = netif_arp_share_new(nq);
+	x->arp_shm.fd = -1;
+	if (nq > 1 && netif_shm_region_create(&x->arp_shm, "usnet-afxdp-arp", netif_arp_share_size(nq), NULL, 0) == 0)
+		x->arp = netif_arp_share_open(&x->arp_shm, netif_arp_share_create(&x->arp_shm, nq));
 	if (nq > 1 && !x->arp) {
+		netif_shm_region_release(&x->arp_shm);
 		netif_shm_free(x);
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
 	}
