@@ -78,6 +78,7 @@ proc_test memwire-2proc-jumbo "$T" 5000 frame=9018
 # processes ping the other end's reflector on that end, taking turns.
 run memwire-share 60 "$T" share memwire pair "" 10.0.0.1 10.0.0.2 300
 run memwire-share-asan 90 "$TS" share memwire pair "" 10.0.0.1 10.0.0.2 300
+run netif-share-errors-asan 30 "$TS" share-errors
 
 run netif-open-errors 20 "$T" open-errors
 run netif-rss-toeplitz 10 "$T" toeplitz
