@@ -42,9 +42,12 @@
  * sum); frames sent with a computed checksum arrive without flags, for the
  * receiver to verify.
  *
- * Fork: an end's state lives in MAP_SHARED memory (USNET_NETIF_CAP_SHARED),
- * so a forked child may use an end its parent opened, one process at a time
- * (the caller's lock), with the same fds.  Only one of them closes it.
+ * Fork and other processes: an end's state lives in shared memory
+ * (USNET_NETIF_CAP_SHARED), so a forked child may use an end its parent
+ * opened, one process at a time (the caller's lock), with the same fds; and
+ * any end, of a pair too, can be handed to a process that did not fork with
+ * usnet_netif_share() (usnet/netif_share.h).  Each process may close its
+ * netif; only the opener's close leaves the wire.
  *
  * MACs: 02:00:00:00:00:01 (side 0) and ...:02 (side 1) for a pair; across
  * processes 02:xx:xx:xx:00:0S with xx from the wire's name.  cfg.has_mac

@@ -22,6 +22,16 @@
  * The kernel keeps receiving on the interface too (AF_PACKET taps, it does
  * not steal): give usnet an IP address the kernel does not own.
  *
+ * Processes: the rings are mapped from each socket (MAP_SHARED); what the
+ * users of a queue update besides (the rx walk, lent slots and blocks, the
+ * tx head, the tx buffer pool) lives in one memfd region with offsets only
+ * (struct afp_shared, struct afp_queue_shared), and the netif object is
+ * each process's own.  A forked child inherits all of it; another process
+ * attaches with the region and each queue's socket, and maps the rings
+ * itself (usnet/netif_share.h).  The owner's close also makes the sockets
+ * deaf (a drop-all filter, promiscuous mode dropped), so that attached
+ * processes still holding them no longer take frames from the interface.
+ *
  * Options: rx=v2|v3, tov=MS (v3 block timeout, 1..100, default 1),
  * blocks=N (v3 rx blocks per queue, default 16 of 256 KiB), rxframes=N (v2
  * rx slots, default 1024), txframes=N (default 512).
@@ -51,41 +61,76 @@
 #define AFP_TX_OFF_V2    TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
 #define AFP_TX_OFF_V3    TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
 
+#define AFP_SHARED_MAGIC 0x50464155u /* "UAFP" */
+#define AFP_SHARE_MAGIC  0x48534641u /* "AFSH": the share blob */
+#define AFP_SHARE_VERSION 1
+
 struct afp_block_state {
 	uint32_t lent;   /* frames of this block not yet released */
 	bool walked;     /* the walk left it: it goes back once lent == 0 */
 };
 
+/* One queue's state, updated by whichever process holds the queue: in the
+ * region, offsets only. */
+struct afp_queue_shared {
+	/* geometry, set at open (an attached process checks and copies it) */
+	uint32_t version;
+	uint32_t rx_blocks, rx_block_size, rx_slots, rx_slot_size;
+	uint32_t tx_frames, tx_frame_size, tx_off, tx_nbufs;
+	uint64_t map_len;
+	uint64_t blk_off, slot_lent_off, tx_mem_off, tx_free_off; /* from the region's start */
+	/* rx walk */
+	uint32_t rx_cur;                  /* block (v3) or slot (v2) being walked */
+	uint32_t rx_left;                 /* v3: frames left in the block (0: not started) */
+	uint64_t rx_next;                 /* v3: next frame, from the rx ring's start */
+	/* tx ring */
+	uint32_t tx_head;                 /* next slot to fill */
+	uint32_t tx_pending;              /* filled slots not yet kicked */
+	/* tx buffers lent by tx_alloc: tx_free[0..tx_nfree-1] */
+	uint32_t tx_nfree;
+};
+
+struct afp_shared {
+	uint32_t magic;
+	uint32_t nq;
+	uint64_t arp_off;                 /* NETIF_SHM_NONE with one queue */
+	uint64_t q_off[AFP_MAX_QUEUES];
+};
+
+/* The share blob; fds[0] the region, fds[1 + i] queue i's socket. */
+struct afp_share_blob {
+	uint32_t magic, version;
+	struct usnet_netif_info info;
+	uint64_t shared_off;
+};
+
+/* This process's view of a queue: read-only once opened or attached. */
 struct afp_queue {
 	int fd;
 	int version;                      /* TPACKET_V2 or TPACKET_V3 */
 	uint8_t *map;
 	size_t map_len;
-	/* rx ring */
 	uint8_t *rx_ring;
 	uint32_t rx_blocks, rx_block_size;
-	uint32_t rx_cur;                  /* block being walked */
-	uint32_t rx_left;                 /* frames left in it (0: not started) */
-	uint8_t *rx_next;                 /* next frame in it */
-	struct afp_block_state *blk;
-	/* v2 rx: slots */
-	uint32_t rx_slots, rx_slot_size;
-	uint8_t *slot_lent;
-	/* tx ring */
+	uint32_t rx_slots, rx_slot_size;  /* v2 */
 	uint8_t *tx_ring;
 	uint32_t tx_frames, tx_frame_size, tx_off;
-	uint32_t tx_head;                 /* next slot to fill */
-	bool tx_pending;                  /* filled slots not yet kicked */
-	/* private tx buffers lent by tx_alloc */
+	uint32_t tx_nbufs;
+	struct afp_queue_shared *sh;      /* in the region, as are: */
+	struct afp_block_state *blk;
+	uint8_t *slot_lent;
 	uint8_t *tx_mem;
 	uint32_t *tx_free;
-	uint32_t tx_nfree, tx_nbufs;
 };
 
 struct afp_netif {
 	struct usnet_netif base;
 	struct afp_queue q[AFP_MAX_QUEUES];
 	uint16_t nq;
+	pid_t owner;                 /* the process that opened the sockets (0: attached) */
+	bool promisc;                /* the owner asked for promiscuous mode on q[0] */
+	struct netif_shm_region shm;
+	struct afp_shared *sh;
 	struct netif_arp_share *arp; /* fanout hands ARP to one queue: share it */
 };
 
@@ -134,12 +179,12 @@ static int afp_rx_burst_v2(struct afp_queue *q, uint16_t qi, struct usnet_pkt *p
 {
 	unsigned n = 0;
 	while (n < max) {
-		uint32_t slot = q->rx_cur;
+		uint32_t slot = q->sh->rx_cur;
 		struct tpacket2_hdr *h = (struct tpacket2_hdr *)(q->rx_ring + (size_t)slot * q->rx_slot_size);
 		uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
 		if (q->slot_lent[slot] || !(st & TP_STATUS_USER))
 			break;
-		q->rx_cur = (slot + 1) % q->rx_slots;
+		q->sh->rx_cur = (slot + 1) % q->rx_slots;
 		const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h));
 		if (sll->sll_pkttype == PACKET_OUTGOING || h->tp_snaplen < h->tp_len) {
 			__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -179,20 +224,20 @@ static int afp_rx_burst_ring(struct afp_netif *a, uint16_t qi, struct usnet_pkt 
 		return afp_rx_burst_v2(q, qi, pkts, max);
 	unsigned n = 0;
 	while (n < max) {
-		if (q->rx_left == 0) {
-			struct tpacket_block_desc *bd = afp_block(q, q->rx_cur);
-			if (q->blk[q->rx_cur].walked || q->blk[q->rx_cur].lent ||
+		if (q->sh->rx_left == 0) {
+			struct tpacket_block_desc *bd = afp_block(q, q->sh->rx_cur);
+			if (q->blk[q->sh->rx_cur].walked || q->blk[q->sh->rx_cur].lent ||
 			    !(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
 				break;
-			q->rx_left = bd->hdr.bh1.num_pkts;
-			q->rx_next = (uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
-			if (q->rx_left == 0) {
-				afp_block_return(q, q->rx_cur);
-				q->rx_cur = (q->rx_cur + 1) % q->rx_blocks;
+			q->sh->rx_left = bd->hdr.bh1.num_pkts;
+			q->sh->rx_next = (uint64_t)((uint8_t *)bd - q->rx_ring) + bd->hdr.bh1.offset_to_first_pkt;
+			if (q->sh->rx_left == 0) {
+				afp_block_return(q, q->sh->rx_cur);
+				q->sh->rx_cur = (q->sh->rx_cur + 1) % q->rx_blocks;
 				continue;
 			}
 		}
-		struct tpacket3_hdr *h = (struct tpacket3_hdr *)q->rx_next;
+		struct tpacket3_hdr *h = (struct tpacket3_hdr *)(q->rx_ring + q->sh->rx_next);
 		uint8_t *data = (uint8_t *)h + h->tp_mac;
 		const struct sockaddr_ll *sll = (const struct sockaddr_ll *)((uint8_t *)h + TPACKET_ALIGN(sizeof *h));
 		bool skip = sll->sll_pkttype == PACKET_OUTGOING || h->tp_snaplen < h->tp_len;
@@ -201,19 +246,19 @@ static int afp_rx_burst_ring(struct afp_netif *a, uint16_t qi, struct usnet_pkt 
 			p->data = data;
 			p->len = h->tp_snaplen;
 			p->queue = qi;
-			p->id = q->rx_cur;
+			p->id = q->sh->rx_cur;
 			afp_rx_flags(p, h->tp_status);
-			q->blk[q->rx_cur].lent++;
+			q->blk[q->sh->rx_cur].lent++;
 		}
-		q->rx_next += h->tp_next_offset;
-		if (--q->rx_left == 0) {
+		q->sh->rx_next += h->tp_next_offset;
+		if (--q->sh->rx_left == 0) {
 			/* Walked to its end: give it back now or when its last
 			 * lent frame comes back. */
-			if (q->blk[q->rx_cur].lent == 0)
-				afp_block_return(q, q->rx_cur);
+			if (q->blk[q->sh->rx_cur].lent == 0)
+				afp_block_return(q, q->sh->rx_cur);
 			else
-				q->blk[q->rx_cur].walked = true;
-			q->rx_cur = (q->rx_cur + 1) % q->rx_blocks;
+				q->blk[q->sh->rx_cur].walked = true;
+			q->sh->rx_cur = (q->sh->rx_cur + 1) % q->rx_blocks;
 		}
 	}
 	return (int)n;
@@ -256,8 +301,8 @@ static int afp_tx_alloc(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 		return -EINVAL;
 	struct afp_queue *q = &a->q[qi];
 	unsigned k = 0;
-	for (; k < n && q->tx_nfree; k++) {
-		uint32_t b = q->tx_free[--q->tx_nfree];
+	for (; k < n && q->sh->tx_nfree; k++) {
+		uint32_t b = q->tx_free[--q->sh->tx_nfree];
 		pkts[k] = (struct usnet_pkt){ .data = q->tx_mem + (size_t)b * a->base.info.frame_size,
 					      .queue = qi, .id = b };
 	}
@@ -267,15 +312,15 @@ static int afp_tx_alloc(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 static void afp_tx_put(struct afp_queue *q, const struct usnet_pkt *pkts, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (pkts[i].id < q->tx_nbufs && q->tx_nfree < q->tx_nbufs)
-			q->tx_free[q->tx_nfree++] = (uint32_t)pkts[i].id;
+		if (pkts[i].id < q->tx_nbufs && q->sh->tx_nfree < q->tx_nbufs)
+			q->tx_free[q->sh->tx_nfree++] = (uint32_t)pkts[i].id;
 }
 
 static int afp_kick(struct afp_queue *q)
 {
-	if (!q->tx_pending)
+	if (!q->sh->tx_pending)
 		return 0;
-	q->tx_pending = false;
+	q->sh->tx_pending = 0;
 	if (send(q->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS)
 		return -errno;
 	return 0;
@@ -296,7 +341,7 @@ static int afp_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 				return -EMSGSIZE;
 			break;
 		}
-		uint8_t *slot = q->tx_ring + (size_t)q->tx_head * q->tx_frame_size;
+		uint8_t *slot = q->tx_ring + (size_t)q->sh->tx_head * q->tx_frame_size;
 		struct tpacket2_hdr *h2 = (struct tpacket2_hdr *)slot;
 		struct tpacket3_hdr *h3 = (struct tpacket3_hdr *)slot;
 		uint32_t *status = q->version == TPACKET_V2 ? &h2->tp_status : &h3->tp_status;
@@ -317,8 +362,8 @@ static int afp_tx_burst(struct usnet_netif *nif, uint16_t qi, struct usnet_pkt *
 			h3->tp_next_offset = 0;
 		}
 		__atomic_store_n(status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
-		q->tx_head = (q->tx_head + 1) % q->tx_frames;
-		q->tx_pending = true;
+		q->sh->tx_head = (q->sh->tx_head + 1) % q->tx_frames;
+		q->sh->tx_pending = 1;
 	}
 	afp_tx_put(q, pkts, i);
 	/* Kick at once when the batch filled a good part of the ring. */
@@ -346,22 +391,83 @@ static int afp_wait_fd(struct usnet_netif *nif, uint16_t qi)
 	return qi < a->nq ? a->q[qi].fd : -1;
 }
 
+/* The owner lets the interface go: sockets that attached processes may
+ * still hold take no more frames (a fanout member cannot be unbound). */
+static void afp_deafen(struct afp_netif *a)
+{
+	static const struct sock_filter drop_all[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog fp = { .len = 1, .filter = (struct sock_filter *)drop_all };
+	if (a->promisc) {
+		struct packet_mreq mr = { .mr_ifindex = if_nametoindex(a->base.info.ifname),
+					  .mr_type = PACKET_MR_PROMISC };
+		(void)setsockopt(a->q[0].fd, SOL_PACKET, PACKET_DROP_MEMBERSHIP, &mr, sizeof mr);
+	}
+	for (uint16_t i = 0; i < AFP_MAX_QUEUES; i++)
+		if (a->q[i].fd >= 0)
+			(void)setsockopt(a->q[i].fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp);
+}
+
 static void afp_close(struct usnet_netif *nif)
 {
 	struct afp_netif *a = (struct afp_netif *)nif;
+	if (a->owner == getpid())
+		afp_deafen(a);
 	for (uint16_t i = 0; i < AFP_MAX_QUEUES; i++) {
 		struct afp_queue *q = &a->q[i];
 		if (q->map && q->map != MAP_FAILED)
 			munmap(q->map, q->map_len);
-		if (q->fd > 0)
+		if (q->fd >= 0)
 			close(q->fd);
-		netif_shm_free(q->blk);
-		netif_shm_free(q->slot_lent);
-		netif_shm_free(q->tx_mem);
-		netif_shm_free(q->tx_free);
 	}
 	netif_arp_share_free(a->arp);
-	netif_shm_free(a);
+	netif_shm_region_release(&a->shm);
+	free(a);
+}
+
+/* A netif with nothing yet: every fd -1. */
+static struct afp_netif *afp_alloc(void)
+{
+	struct afp_netif *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	for (uint16_t i = 0; i < AFP_MAX_QUEUES; i++)
+		a->q[i].fd = -1;
+	a->shm.fd = -1;
+	return a;
+}
+
+/* Copy a queue's geometry from its shared state and point at this
+ * process's mappings (the region's and the rings'). */
+static void afp_queue_bind(struct afp_netif *a, struct afp_queue *q, struct afp_queue_shared *qs)
+{
+	q->sh = qs;
+	q->version = (int)qs->version;
+	q->rx_blocks = qs->rx_blocks;
+	q->rx_block_size = qs->rx_block_size;
+	q->rx_slots = qs->rx_slots;
+	q->rx_slot_size = qs->rx_slot_size;
+	q->tx_frames = qs->tx_frames;
+	q->tx_frame_size = qs->tx_frame_size;
+	q->tx_off = qs->tx_off;
+	q->tx_nbufs = qs->tx_nbufs;
+	q->map_len = qs->map_len;
+	q->blk = (struct afp_block_state *)(a->shm.base + qs->blk_off);
+	q->slot_lent = a->shm.base + qs->slot_lent_off;
+	q->tx_mem = a->shm.base + qs->tx_mem_off;
+	q->tx_free = (uint32_t *)(a->shm.base + qs->tx_free_off);
+}
+
+/* Map a queue's rings from its socket. */
+static int afp_queue_map(struct afp_queue *q, char *err, size_t errlen)
+{
+	q->map = mmap(NULL, q->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q->fd, 0);
+	if (q->map == MAP_FAILED) {
+		q->map = NULL;
+		return netif_err(err, errlen, errno, "afpacket: cannot map the rings: %s", strerror(errno));
+	}
+	q->rx_ring = q->map;
+	q->tx_ring = q->map + (size_t)q->rx_block_size * q->rx_blocks;
+	return 0;
 }
 
 static const struct usnet_netif_ops afp_ops = {
@@ -372,7 +478,7 @@ static const struct usnet_netif_ops afp_ops = {
 	.tx_free = afp_tx_free,
 	.flush = afp_flush,
 	.wait_fd = afp_wait_fd,
-	.after_fork = NULL,
+	.after_fork = NULL, /* object, mappings and sockets are inherited as they are */
 	.close = afp_close,
 };
 
@@ -478,30 +584,32 @@ static int afp_open_queue(struct afp_netif *a, struct afp_queue *q, int ifindex,
 	tx.tp_frame_nr = tx.tp_block_nr * per_block;
 	if (setsockopt(q->fd, SOL_PACKET, PACKET_TX_RING, &tx, v == TPACKET_V3 ? sizeof tx : sizeof(struct tpacket_req)) < 0)
 		return netif_err(err, errlen, errno, "afpacket: PACKET_TX_RING: %s", strerror(errno));
-	q->rx_blocks = rx.tp_block_nr;
-	q->rx_block_size = AFP_BLOCK_SIZE;
-	q->rx_slots = rx.tp_frame_nr;
-	q->rx_slot_size = rx.tp_frame_size;
-	q->tx_frames = tx.tp_frame_nr;
-	q->tx_off = v == TPACKET_V3 ? AFP_TX_OFF_V3 : AFP_TX_OFF_V2;
-	q->map_len = (size_t)rx.tp_block_size * rx.tp_block_nr + (size_t)tx.tp_block_size * tx.tp_block_nr;
-	q->map = mmap(NULL, q->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q->fd, 0);
-	if (q->map == MAP_FAILED)
-		return netif_err(err, errlen, errno, "afpacket: cannot map the rings: %s", strerror(errno));
-	q->rx_ring = q->map;
-	q->tx_ring = q->map + (size_t)rx.tp_block_size * rx.tp_block_nr;
-	q->slot_lent = netif_shm_calloc(q->rx_slots);
-	if (!q->slot_lent)
+	/* The queue's state and buffers, in the region. */
+	size_t qs_off = netif_shm_region_alloc(&a->shm, sizeof(struct afp_queue_shared));
+	size_t blk_off = netif_shm_region_alloc(&a->shm, rx.tp_block_nr * sizeof(struct afp_block_state));
+	size_t lent_off = netif_shm_region_alloc(&a->shm, rx.tp_frame_nr);
+	size_t mem_off = netif_shm_region_alloc(&a->shm, (size_t)tx.tp_frame_nr * a->base.info.frame_size);
+	size_t free_off = netif_shm_region_alloc(&a->shm, sizeof(uint32_t) * tx.tp_frame_nr);
+	if (qs_off == NETIF_SHM_NONE || blk_off == NETIF_SHM_NONE || lent_off == NETIF_SHM_NONE ||
+	    mem_off == NETIF_SHM_NONE || free_off == NETIF_SHM_NONE)
 		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
-	q->blk = netif_shm_calloc(q->rx_blocks * sizeof *q->blk);
-	q->tx_nbufs = q->tx_frames;
-	q->tx_mem = netif_shm_calloc((size_t)q->tx_nbufs * a->base.info.frame_size);
-	q->tx_free = netif_shm_calloc(sizeof(uint32_t) * q->tx_nbufs);
-	if (!q->blk || !q->tx_mem || !q->tx_free)
-		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+	struct afp_queue_shared *qs = netif_shm_at(&a->shm, qs_off);
+	*qs = (struct afp_queue_shared){
+		.version = (uint32_t)v, .rx_blocks = rx.tp_block_nr, .rx_block_size = AFP_BLOCK_SIZE,
+		.rx_slots = rx.tp_frame_nr, .rx_slot_size = rx.tp_frame_size,
+		.tx_frames = tx.tp_frame_nr, .tx_frame_size = q->tx_frame_size,
+		.tx_off = v == TPACKET_V3 ? AFP_TX_OFF_V3 : AFP_TX_OFF_V2, .tx_nbufs = tx.tp_frame_nr,
+		.map_len = (size_t)rx.tp_block_size * rx.tp_block_nr + (size_t)tx.tp_block_size * tx.tp_block_nr,
+		.blk_off = blk_off, .slot_lent_off = lent_off, .tx_mem_off = mem_off, .tx_free_off = free_off,
+	};
+	a->sh->q_off[q - a->q] = qs_off;
+	afp_queue_bind(a, q, qs);
+	int r = afp_queue_map(q, err, errlen);
+	if (r)
+		return r;
 	for (uint32_t b = 0; b < q->tx_nbufs; b++)
 		q->tx_free[b] = q->tx_nbufs - 1 - b;
-	q->tx_nfree = q->tx_nbufs;
+	qs->tx_nfree = q->tx_nbufs;
 	int one = 1;
 	(void)setsockopt(q->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
 	/* A frame the kernel refuses (e.g. larger than the MTU) is then dropped
@@ -568,17 +676,38 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 				 "afpacket: MTU %u of %s is larger than a frame can hold (at most %u): lower it with `ip link set %s mtu 9000`",
 				 mtu, cfg->iface, (unsigned)(AFP_BLOCK_SIZE - rx_hdr - 18), cfg->iface);
 
-	/* Shared with forked children (USNET_NETIF_CAP_SHARED): the rings are
-	 * MAP_SHARED with the socket, our bookkeeping is too. */
-	struct afp_netif *a = netif_shm_calloc(sizeof *a);
+	struct afp_netif *a = afp_alloc();
 	if (!a)
 		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
 	a->base.ops = &afp_ops;
 	a->nq = nq;
-	a->arp = netif_arp_share_new(nq);
-	if (nq > 1 && !a->arp) {
-		netif_shm_free(a);
+	/* Our bookkeeping, shared with forked children and attached processes
+	 * (USNET_NETIF_CAP_SHARED); the rings are MAP_SHARED with the sockets.
+	 * Sized for the most each queue may need (the region is sparse). */
+	uint32_t per_block = AFP_BLOCK_SIZE / tx_frame;
+	size_t per_queue = 6 * 64 + sizeof(struct afp_queue_shared) +
+			   (blocks + rxframes / per_block + 1) * sizeof(struct afp_block_state) +
+			   (AFP_BLOCK_SIZE / 2048) * blocks + rxframes + per_block +
+			   (txframes + per_block) * ((size_t)(tx_frame - tx_off) + sizeof(uint32_t));
+	size_t size = 4096 + sizeof(struct afp_shared) + netif_arp_share_size(nq) + nq * per_queue;
+	if ((r = netif_shm_region_create(&a->shm, "usnet-afpacket", size, err, errlen))) {
+		afp_close(&a->base);
+		return r;
+	}
+	size_t sh_off = netif_shm_region_alloc(&a->shm, sizeof(struct afp_shared));
+	if (sh_off == NETIF_SHM_NONE) {
+		afp_close(&a->base);
 		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+	}
+	a->sh = netif_shm_at(&a->shm, sh_off);
+	*a->sh = (struct afp_shared){ .magic = AFP_SHARED_MAGIC, .nq = nq, .arp_off = NETIF_SHM_NONE };
+	if (nq > 1) {
+		a->sh->arp_off = netif_arp_share_create(&a->shm, nq);
+		a->arp = netif_arp_share_open(&a->shm, a->sh->arp_off);
+		if (!a->arp) {
+			afp_close(&a->base);
+			return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+		}
 	}
 	struct usnet_netif_info *in = &a->base.info;
 	netif_set_name(in->backend, "afpacket");
@@ -603,8 +732,118 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 		/* Frames for a MAC that is not the interface's need promiscuous
 		 * mode to get past the device's filter. */
 		struct packet_mreq mr = { .mr_ifindex = ifindex, .mr_type = PACKET_MR_PROMISC };
-		setsockopt(a->q[0].fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr);
+		a->promisc = setsockopt(a->q[0].fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) == 0;
+	}
+	a->owner = getpid();
+	*out = &a->base;
+	return 0;
+}
+
+/* ---- sharing with processes that did not fork (usnet/netif_share.h) ---- */
+
+int netif_afpacket_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
+{
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (nif->ops != &afp_ops)
+		return netif_err(err, errlen, EINVAL, "afpacket: not an afpacket netif");
+	if (1u + a->nq > USNET_NETIF_SHARE_FDS)
+		return netif_err(err, errlen, E2BIG, "afpacket: %u queues are more than a share holds", a->nq);
+	struct afp_share_blob b = { .magic = AFP_SHARE_MAGIC, .version = AFP_SHARE_VERSION, .info = nif->info,
+				    .shared_off = (uint64_t)((uint8_t *)a->sh - a->shm.base) };
+	_Static_assert(sizeof b <= USNET_NETIF_SHARE_BLOB, "afpacket share blob too large");
+	out->nfds = 1u + a->nq;
+	out->fds[0] = a->shm.fd;
+	for (uint16_t i = 0; i < a->nq; i++)
+		out->fds[1 + i] = a->q[i].fd;
+	out->blob_len = sizeof b;
+	memcpy(out->blob, &b, sizeof b);
+	return 0;
+}
+
+/* Does [off, off + len) lie inside the region? */
+static bool afp_in_region(const struct netif_shm_region *r, uint64_t off, uint64_t len)
+{
+	return off <= r->size && len <= r->size - off;
+}
+
+/* Check that a queue's shared state describes arrays inside the region and
+ * a socket of the same ring version. */
+static int afp_check_queue(struct afp_netif *a, uint16_t i, char *err, size_t errlen)
+{
+	uint64_t off = a->sh->q_off[i];
+	const struct afp_queue_shared *qs = afp_in_region(&a->shm, off, sizeof *qs) ? netif_shm_at(&a->shm, off) : NULL;
+	if (!qs || (qs->version != TPACKET_V2 && qs->version != TPACKET_V3) || !qs->rx_blocks || !qs->rx_slots ||
+	    !qs->tx_frames || qs->tx_nbufs != qs->tx_frames || qs->tx_off >= qs->tx_frame_size ||
+	    qs->tx_frame_size - qs->tx_off < a->base.info.frame_size ||
+	    	    !afp_in_region(&a->shm, qs->blk_off, (uint64_t)qs->rx_blocks * sizeof(struct afp_block_state)) ||
+	    !afp_in_region(&a->shm, qs->slot_lent_off, qs->rx_slots) ||
+	    !afp_in_region(&a->shm, qs->tx_mem_off, (uint64_t)qs->tx_nbufs * a->base.info.frame_size) ||
+	    !afp_in_region(&a->shm, qs->tx_free_off, (uint64_t)qs->tx_nbufs * sizeof(uint32_t)))
+		return netif_err(err, errlen, EPROTO, "afpacket: the shared memory received does not describe queue %u of %.32s",
+				 i, a->base.info.ifname);
+	int fd = a->q[i].fd, dom = 0, ver = -1;
+	socklen_t l = sizeof dom;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 || dom != AF_PACKET)
+		return netif_err(err, errlen, EPROTO, "afpacket: the fd received for queue %u of %.32s is not a packet socket",
+				 i, a->base.info.ifname);
+	l = sizeof ver;
+	if (getsockopt(fd, SOL_PACKET, PACKET_VERSION, &ver, &l) < 0 || ver != (int)qs->version)
+		return netif_err(err, errlen, EPROTO, "afpacket: the socket received for queue %u of %.32s has ring version %d, not %u",
+				 i, a->base.info.ifname, ver, qs->version);
+	return 0;
+}
+
+int netif_afpacket_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
+{
+	struct afp_share_blob b;
+	if (sh->nfds < 2 || sh->nfds > 1u + AFP_MAX_QUEUES || sh->blob_len != sizeof b) {
+		for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
+			close(sh->fds[i]);
+		return netif_err(err, errlen, EPROTO, "afpacket: the share received is not an afpacket's (%u fds, %u bytes)",
+				 sh->nfds, sh->blob_len);
+	}
+	memcpy(&b, sh->blob, sizeof b);
+	struct afp_netif *a = afp_alloc();
+	if (!a) {
+		for (uint32_t i = 0; i < sh->nfds; i++)
+			close(sh->fds[i]);
+		return netif_err(err, errlen, ENOMEM, "afpacket: out of memory");
+	}
+	/* From here a owns the fds (afp_close() closes them). */
+	a->base.ops = &afp_ops;
+	a->base.info = b.info;
+	a->nq = (uint16_t)(sh->nfds - 1);
+	for (uint16_t i = 0; i < a->nq; i++)
+		a->q[i].fd = sh->fds[1 + i];
+	int r;
+	if (b.magic != AFP_SHARE_MAGIC || b.version != AFP_SHARE_VERSION || b.info.nqueues != a->nq) {
+		close(sh->fds[0]);
+		r = netif_err(err, errlen, EPROTO, "afpacket: the share received is of another version");
+		goto fail;
+	}
+	if ((r = netif_shm_region_map(&a->shm, sh->fds[0], err, errlen)))
+		goto fail;
+	a->sh = afp_in_region(&a->shm, b.shared_off, sizeof *a->sh) ? netif_shm_at(&a->shm, b.shared_off) : NULL;
+	if (!a->sh || a->sh->magic != AFP_SHARED_MAGIC || a->sh->nq != a->nq) {
+		r = netif_err(err, errlen, EPROTO, "afpacket: the shared memory received is not %.32s's", b.info.ifname);
+		goto fail;
+	}
+	for (uint16_t i = 0; i < a->nq; i++) {
+		if ((r = afp_check_queue(a, i, err, errlen)))
+			goto fail;
+		afp_queue_bind(a, &a->q[i], netif_shm_at(&a->shm, a->sh->q_off[i]));
+		/* The rings: this process maps them from the socket itself. */
+		if ((r = afp_queue_map(&a->q[i], err, errlen)))
+			goto fail;
+	}
+	if (a->nq > 1 && !(a->arp = netif_arp_share_open(&a->shm, a->sh->arp_off))) {
+		r = netif_err(err, errlen, EPROTO, "afpacket: the shared memory received lacks %.32s's ARP rings",
+			      b.info.ifname);
+		goto fail;
 	}
 	*out = &a->base;
 	return 0;
+fail:
+	afp_close(&a->base);
+	return r;
 }

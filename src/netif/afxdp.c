@@ -153,7 +153,7 @@ struct afx_netif {
 	struct afx_netif *next_open; /* afx_open_list */
 	struct netif_arp_share *arp; /* ARP reaches one queue only: share it */
 	struct netif_shm_region region;
-	size_t head_off, q_off, pool_off, stash_off; /* in the region */
+	size_t head_off, q_off, pool_off, stash_off, arp_off; /* in the region */
 	int umem_fd;
 	uint8_t *umem;   /* every queue's UMEM, nq * frames * frame_size bytes */
 	size_t umem_len;
@@ -546,6 +546,7 @@ static void afx_close(struct usnet_netif *nif)
 			close(x->link_fd);
 		if (x->obj)
 			bpf_object__close(x->obj);
+		netif_arp_share_free(x->arp);   /* this process's handle */
 		afx_release_local(x);
 		return;
 	}
@@ -1000,11 +1001,10 @@ static int afx_queue_socket(struct afx_netif *x, struct afx_queue *q, const char
  * the ARP copies between queues (arp_share.c: a small ring per pair of
  * queues).  The memfd is sparse: pages cost memory once touched.
  */
-#define AFX_ARP_ROOM(nq) ((size_t)(nq) * (nq) * 1024 + (size_t)(nq) * 4096 + 4096)
 static int afx_region_create(struct afx_netif *x, char *err, size_t errlen)
 {
 	size_t arr = (size_t)x->nq * x->ring_size * sizeof(uint64_t);
-	size_t size = 64 + 64 + (size_t)x->nq * sizeof(struct afx_qstate) + 64 + 2 * (arr + 64) + AFX_ARP_ROOM(x->nq);
+	size_t size = 64 + 64 + (size_t)x->nq * sizeof(struct afx_qstate) + 64 + 2 * (arr + 64) + netif_arp_share_size(x->nq) + 64;
 	int r = netif_shm_region_create(&x->region, "usnet-afxdp", size, err, errlen);
 	if (r)
 		return r;
@@ -1128,13 +1128,17 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 	x->ring_size = x->frames / 2;
 	x->fill_size = x->frames;
 	x->bind_flags = bind_flags;
-	x->arp = netif_arp_share_new(nq);
-	if (nq > 1 && !x->arp) {
-		afx_release_local(x);
-		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
-	}
+	x->arp_off = NETIF_SHM_NONE;
 	if ((r = afx_region_create(x, err, errlen)) || (r = afx_umem_create(x, err, errlen)))
 		goto fail;
+	if (nq > 1) {
+		x->arp_off = netif_arp_share_create(&x->region, nq);
+		x->arp = x->arp_off == NETIF_SHM_NONE ? NULL : netif_arp_share_open(&x->region, x->arp_off);
+		if (!x->arp) {
+			r = netif_err(err, errlen, ENOMEM, "afxdp: out of memory for the ARP copies between queues");
+			goto fail;
+		}
+	}
 	for (uint16_t i = 0; i < nq; i++) {
 		afx_queue_bind_state(x, i);
 		if ((r = afx_queue_socket(x, &x->q[i], cfg->iface, i, err, errlen)))
@@ -1176,7 +1180,7 @@ struct afx_share_blob {
 	uint8_t rss_known, rss_tcp_ports, rss_udp_ports, pad[3];
 	char ifname[USNET_NETIF_NAME_MAX];
 	uint64_t region_size, umem_size;
-	uint64_t head_off, q_off, pool_off, stash_off;
+	uint64_t head_off, q_off, pool_off, stash_off, arp_off; /* arp_off: NETIF_SHM_NONE for one queue */
 	uint32_t rss_key_len, rss_indir_len;
 	uint8_t rss_key[64];
 	uint8_t rss_indir[AFX_RSS_INDIR_MAX]; /* queue numbers, < AFX_MAX_QUEUES */
@@ -1212,6 +1216,7 @@ int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, ch
 	b.q_off = x->q_off;
 	b.pool_off = x->pool_off;
 	b.stash_off = x->stash_off;
+	b.arp_off = x->arp_off;
 	b.rss_known = x->rss_known;
 	b.rss_tcp_ports = x->rss_tcp_ports;
 	b.rss_udp_ports = x->rss_udp_ports;
@@ -1325,10 +1330,13 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 		if ((r = afx_queue_map(x, &x->q[i], err, errlen)))
 			goto fail;
 	}
-	/* ARP copies between queues live in memory only forked processes
-	 * share (arp_share.c): an attached process does without, so a queue
-	 * of it sees the ARP frames the device hands to that queue. */
-	x->arp = NULL;
+	/* The ARP copies between queues, in the region too. */
+	x->arp_off = b.arp_off;
+	if (x->nq > 1 && (b.arp_off == NETIF_SHM_NONE || !(x->arp = netif_arp_share_open(&x->region, b.arp_off)))) {
+		r = netif_err(err, errlen, EPROTO, "afxdp: cannot attach: no ARP copies between queues in the "
+			      "shared memory received");
+		goto fail;
+	}
 	x->rss_known = b.rss_known;
 	x->rss_tcp_ports = b.rss_tcp_ports;
 	x->rss_udp_ports = b.rss_udp_ports;

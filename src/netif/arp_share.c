@@ -6,11 +6,14 @@
  * one queue only.  The queue that receives one copies it into a small
  * single-producer single-consumer ring towards each other queue; a queue's
  * rx_burst lends what waits for it before its own frames.  ARP is rare, so
- * rings are tiny and a full one drops (ARP retries).  Everything lives in
- * shared memory, so forked users of a CAP_SHARED backend share it too.
+ * rings are tiny and a full one drops (ARP retries).  The rings and the
+ * lent copies live in the backend's shm region, as offsets from one header
+ * (struct arp_share_shared), so forked children and attached processes that
+ * map the region anywhere share them; each process opens its own handle.
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "netif_internal.h"
@@ -40,36 +43,75 @@ struct arp_lend {
 	struct arp_slot buf[ARP_LEND_SLOTS];
 };
 
+/* In the region: where the lend and ring arrays are, from the header. */
+struct arp_share_shared {
+	uint32_t magic;
+	uint16_t nq;
+	uint64_t lend_off;  /* struct arp_lend [nq] */
+	uint64_t rings_off; /* struct arp_ring [nq * nq], [from * nq + to] */
+	uint64_t size;      /* bytes from the header to the end of the rings */
+};
+
+#define ARP_SHARE_MAGIC 0x50524155u /* "UARP" */
+
+/* A process's handle: its pointers into its own mapping of the region. */
 struct netif_arp_share {
 	uint16_t nq;
 	struct arp_lend *lend;  /* [nq] */
 	struct arp_ring *rings; /* [from * nq + to] */
 };
 
-struct netif_arp_share *netif_arp_share_new(uint16_t nq)
+static size_t arp_align(size_t x)
+{
+	return (x + 63) & ~(size_t)63;
+}
+
+size_t netif_arp_share_size(uint16_t nq)
+{
+	return 64 + arp_align(sizeof(struct arp_share_shared)) + arp_align(sizeof(struct arp_lend) * nq) +
+	       sizeof(struct arp_ring) * nq * nq;
+}
+
+size_t netif_arp_share_create(struct netif_shm_region *r, uint16_t nq)
 {
 	if (nq < 2)
+		return NETIF_SHM_NONE;
+	size_t lend_off = arp_align(sizeof(struct arp_share_shared));
+	size_t rings_off = lend_off + arp_align(sizeof(struct arp_lend) * nq);
+	size_t size = rings_off + sizeof(struct arp_ring) * nq * nq;
+	size_t off = netif_shm_region_alloc(r, size);
+	if (off == NETIF_SHM_NONE)
+		return NETIF_SHM_NONE;
+	struct arp_share_shared *h = netif_shm_at(r, off);
+	*h = (struct arp_share_shared){ .magic = ARP_SHARE_MAGIC, .nq = nq, .lend_off = lend_off,
+					.rings_off = rings_off, .size = size };
+	return off;
+}
+
+struct netif_arp_share *netif_arp_share_open(struct netif_shm_region *r, size_t off)
+{
+	if (off == NETIF_SHM_NONE || r->size < sizeof(struct arp_share_shared) ||
+	    off > r->size - sizeof(struct arp_share_shared))
 		return NULL;
-	struct netif_arp_share *s = netif_shm_calloc(sizeof *s);
+	const struct arp_share_shared *h = netif_shm_at(r, off);
+	/* What an attached process maps was written by another: check it
+	 * describes arrays inside the region. */
+	if (h->magic != ARP_SHARE_MAGIC || h->nq < 2 || h->size > r->size - off ||
+	    h->lend_off > h->size || sizeof(struct arp_lend) * h->nq > h->size - h->lend_off ||
+	    h->rings_off > h->size || sizeof(struct arp_ring) * h->nq * h->nq > h->size - h->rings_off)
+		return NULL;
+	struct netif_arp_share *s = malloc(sizeof *s);
 	if (!s)
 		return NULL;
-	s->nq = nq;
-	s->lend = netif_shm_calloc(sizeof *s->lend * nq);
-	s->rings = netif_shm_calloc(sizeof *s->rings * nq * nq);
-	if (!s->lend || !s->rings) {
-		netif_arp_share_free(s);
-		return NULL;
-	}
+	s->nq = h->nq;
+	s->lend = (struct arp_lend *)((uint8_t *)netif_shm_at(r, off) + h->lend_off);
+	s->rings = (struct arp_ring *)((uint8_t *)netif_shm_at(r, off) + h->rings_off);
 	return s;
 }
 
 void netif_arp_share_free(struct netif_arp_share *s)
 {
-	if (!s)
-		return;
-	netif_shm_free(s->lend);
-	netif_shm_free(s->rings);
-	netif_shm_free(s);
+	free(s);
 }
 
 static bool is_arp(const struct usnet_pkt *p)

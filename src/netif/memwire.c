@@ -855,8 +855,7 @@ int netif_memwire_share(struct usnet_netif *nif, struct usnet_netif_share *out, 
 	if (nif->ops != &mw_ops)
 		return netif_err(err, errlen, EINVAL, "memwire: not a memwire netif");
 	if (mw->wire_fd < 0 || mw->shm.fd < 0 || mw->wait_fd < 0 || mw->signal_fd < 0)
-		return netif_err(err, errlen, EOPNOTSUPP, "memwire: %s lacks an fd to share (attached ends "
-				 "cannot be shared further)", nif->info.ifname);
+		return netif_err(err, errlen, EOPNOTSUPP, "memwire: %s lacks an fd to share", nif->info.ifname);
 	struct mw_share_blob b = { .magic = MW_SHARE_MAGIC, .version = MW_SHARE_VERSION, .info = nif->info,
 				   .side = mw->side, .nowake = mw->nowake, .fd_kind = mw->fd_kind,
 				   .map_size = mw->map_size,

@@ -139,13 +139,22 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
  * publishes its own received frames with netif_arp_share_publish() (ARP ones
  * are copied to every other queue), and its rx_release hands frames whose id
  * has NETIF_ARP_SHARE_ID to netif_arp_share_release().  Lock-free (one
- * producer and one consumer per pair of queues), in shared memory.  A
+ * producer and one consumer per pair of queues), in the backend's shm
+ * region with no pointer inside (frames are copied into it).  A
  * sleeping queue is not woken: it sees the copy at its next rx_burst.
  */
 #define NETIF_ARP_SHARE_ID (1ull << 63)
 struct netif_arp_share;
-/* NULL when nq < 2 or out of memory (then ARP is not shared). */
-struct netif_arp_share *netif_arp_share_new(uint16_t nq);
+/* Lay out the shared state for nq queues in r (the owner, at open): its
+ * offset in r, or NETIF_SHM_NONE when nq < 2 or r is full (then ARP is not
+ * shared).  It takes at most netif_arp_share_size(nq) bytes of r. */
+size_t netif_arp_share_create(struct netif_shm_region *r, uint16_t nq);
+size_t netif_arp_share_size(uint16_t nq);
+/* This process's handle on the state at off in its mapping of r (the owner
+ * after create, a forked child inherits it, an attached process opens its
+ * own): malloc'd, NULL when off does not hold one or out of memory.  Freed
+ * with netif_arp_share_free(), which leaves the region alone. */
+struct netif_arp_share *netif_arp_share_open(struct netif_shm_region *r, size_t off);
 void netif_arp_share_free(struct netif_arp_share *s);
 void netif_arp_share_publish(struct netif_arp_share *s, uint16_t from, const struct usnet_pkt *pkts, unsigned n);
 unsigned netif_arp_share_take(struct netif_arp_share *s, uint16_t to, struct usnet_pkt *pkts, unsigned max);

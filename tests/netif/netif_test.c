@@ -30,6 +30,8 @@
  *                           IFACE is "pair") on the same queue, taking turns
  *                           under a process-shared lock; then the owner goes
  *                           on alone, closes, and the device must be released
+ *   share-errors            a share that does not fit is refused with one
+ *                           line and its fds closed
  *   attached SOCK PAGE MYIP PEERIP PEERMAC COUNT
  *                           (run by share) receive the netif on fd SOCK,
  *                           attach, ping under the lock in the memfd PAGE
@@ -1881,6 +1883,80 @@ static void test_share(const char *self, const char *backend, const char *iface,
 	close(pgfd);
 }
 
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* Attach what `sh` describes, on copies of its fds (as a receiver would own
+ * them): must fail with -want and one line, leaving no fd behind. */
+static void expect_attach_error(const struct usnet_netif_share *orig, void (*spoil)(struct usnet_netif_share *),
+				int want, const char *needle)
+{
+	struct usnet_netif_share sh = *orig;
+	int before = open_fds();
+	for (uint32_t i = 0; i < sh.nfds; i++)
+		sh.fds[i] = fcntl(orig->fds[i], F_DUPFD_CLOEXEC, 0);
+	spoil(&sh);
+	struct usnet_netif *nif = NULL;
+	char err[256] = "";
+	int r = usnet_netif_attach(&sh, &nif, err, sizeof err);
+	if (r == 0)
+		die("share-errors: a spoilt share was attached");
+	if (r != -want || !err[0] || strchr(err, '\n') || !strstr(err, needle))
+		die("share-errors: want -%d mentioning '%s', got %d '%s'", want, needle, r, err);
+	if (open_fds() != before)
+		die("share-errors: %d fds left open after a failed attach ('%s')", open_fds() - before, err);
+	printf("  refused: %s\n", err);
+}
+
+static void spoil_magic(struct usnet_netif_share *sh) { sh->blob[0] ^= 0xff; }
+static void spoil_nfds(struct usnet_netif_share *sh) { close(sh->fds[--sh->nfds]); }
+static void spoil_region(struct usnet_netif_share *sh)
+{
+	/* Another memfd of the same size: right shape, wrong contents. */
+	struct stat st;
+	fstat(sh->fds[0], &st);
+	int fd = memfd_create("netif-test-bogus", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, st.st_size) < 0)
+		die("memfd: %s", strerror(errno));
+	close(sh->fds[0]);
+	sh->fds[0] = fd;
+}
+static void spoil_backend(struct usnet_netif_share *sh) { snprintf(sh->backend, sizeof sh->backend, "dpdk"); }
+
+static void test_share_errors(void)
+{
+	struct usnet_netif *e[2], *w;
+	char err[256];
+	if (usnet_memwire_pair(e, NULL, err, sizeof err) || usnet_impair_wrap(e[0], "loss=0.1", &w, err, sizeof err))
+		die("share-errors: %s", err);
+	/* A wrapper shares the backend under it. */
+	struct usnet_netif_share sh;
+	if (usnet_netif_share(w, &sh, err, sizeof err) || strcmp(sh.backend, "memwire") || sh.nfds != 4)
+		die("share-errors: sharing through a wrapper: %s", err);
+	expect_attach_error(&sh, spoil_magic, EPROTO, "another version");
+	expect_attach_error(&sh, spoil_nfds, EPROTO, "not a memwire's");
+	expect_attach_error(&sh, spoil_region, EPROTO, "does not hold side 0");
+	expect_attach_error(&sh, spoil_backend, EOPNOTSUPP, "cannot be shared");
+	/* The good one still attaches, and works, after all that. */
+	struct usnet_netif_share ok = sh;
+	for (uint32_t i = 0; i < ok.nfds; i++)
+		ok.fds[i] = fcntl(sh.fds[i], F_DUPFD_CLOEXEC, 0);
+	struct usnet_netif *a;
+	if (usnet_netif_attach(&ok, &a, err, sizeof err))
+		die("share-errors: %s", err);
+	pump(a, e[1], 3000, 11);
+	usnet_netif_close(a);
+	pump(e[0], e[1], 3000, 17);
+	usnet_netif_close(w);
+	usnet_netif_close(e[1]);
+	printf("share-errors ok\n");
+}
+
 /* The exec'd side of test_share(). */
 static void test_attached(int sock, int pgfd, const char *myip, const char *peerip, const char *peermac,
 			  uint32_t count)
@@ -1955,6 +2031,8 @@ int main(int argc, char **argv)
 		test_arp_queues(argv[2], argv[3], argv[4], argv[5], argv[6], (uint16_t)atoi(argv[7]));
 	} else if (!strcmp(cmd, "share") && argc >= 8) {
 		test_share("/proc/self/exe", argv[2], argv[3], argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
+	} else if (!strcmp(cmd, "share-errors")) {
+		test_share_errors();
 	} else if (!strcmp(cmd, "attached") && argc >= 8) {
 		test_attached(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5], argv[6], (uint32_t)strtoul(argv[7], NULL, 0));
 	} else if (!strcmp(cmd, "fill-short") && argc >= 7) {

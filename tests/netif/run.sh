@@ -78,6 +78,7 @@ proc_test memwire-2proc-jumbo "$T" 5000 frame=9018
 # processes ping the other end's reflector on that end, taking turns.
 run memwire-share 60 "$T" share memwire pair "" 10.0.0.1 10.0.0.2 300
 run memwire-share-asan 90 "$TS" share memwire pair "" 10.0.0.1 10.0.0.2 300
+run netif-share-errors-asan 30 "$TS" share-errors
 
 run netif-open-errors 20 "$T" open-errors
 run netif-rss-toeplitz 10 "$T" toeplitz
@@ -130,7 +131,7 @@ fi
 
 # --- root: tap, afpacket, afxdp in private namespaces -----------------------
 ROOT_TESTS="dpdk-ping dpdk-ping-afxdp dpdk-queues dpdk-burst tap-ping tap-ping-csum tap-fork-shared tap-share tap-share-csum-asan
- afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afpacket-arp-queues-2 afpacket-arp-queues-4 afxdp-ping afxdp-ping-asan
+ afpacket-share afpacket-share-asan afpacket-share-2q afpacket-fork-shared afpacket-ping afpacket-ping-v3 afpacket-fanout afpacket-ping-asan afpacket-burst afpacket-rss afpacket-arp-queues-2 afpacket-arp-queues-4 afxdp-ping afxdp-ping-asan
  afxdp-ping-skb afxdp-fork-shared afxdp-queues afxdp-arp-queues-2 afxdp-arp-queues-4 afxdp-burst afxdp-burst-skb afxdp-fill-short afxdp-fill-short-asan afxdp-coexist afxdp-sigkill afxdp-orphan afxdp-error-attached
  afxdp-share-exec afxdp-share-exec-asan afxdp-share-exec-2q afxdp-share-exec-4q-asan afxdp-error-veth-csum afxdp-error-mtu"
 if ! need_root; then
@@ -212,6 +213,23 @@ veth_ping afpacket-ping afpacket "" NETIF_TEST_MAX_MEDIAN_US=900
 veth_ping afpacket-ping-v3 afpacket "rx=v3,tov=1"
 BIN=$TS veth_ping afpacket-ping-asan afpacket "" NETIF_TEST_QUEUES=2
 veth_ping afpacket-fanout afpacket "" NETIF_TEST_QUEUES=4
+# A forked child uses the inherited netif (ARP of its own, with 2 queues the
+# reply shared between them), then the parent.
+BIN=$TS veth_ping afpacket-fork-shared afpacket "" NETIF_TEST_FORK_SHARED=1 NETIF_TEST_QUEUES=2
+
+# veth_share NAME BIN OPTIONS [ENV...]: the netif shared with an exec'd
+# process; both ping the kernel through it; no packet socket is left after.
+veth_share() {
+    local name=$1 bin=$2 opts=$3; shift 3
+    if ! veth_setup "netif-$$-$name" 2>"$tmp/err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$tmp/err")"; veth_teardown; return
+    fi
+    run "$name" 60 ip netns exec "$NSU" env "$@" "$bin" share afpacket "$VU" "$opts" 10.214.0.2 10.214.0.1 300
+    veth_teardown
+}
+veth_share afpacket-share "$T" ""
+veth_share afpacket-share-asan "$TS" "rx=v3,tov=1"
+veth_share afpacket-share-2q "$TS" "" NETIF_TEST_QUEUES=2
 
 # veth_arpq NAME BACKEND OPTIONS NQ: from each of NQ queues an ARP request;
 # each queue must see the reply (the device gives it to one queue only).
