@@ -58,6 +58,7 @@ static const char *env_config(const char *key)
 struct owner {
 	char path[108];
 	char lock_path[128];
+	bool locked;                 /* lock_path is ours: removed when we go */
 	char config[ATTACH_CONFIG_MAX];
 	struct usnet_netif *nif;
 	struct usnet_netif_share share;
@@ -150,6 +151,7 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 			close(lfd);
 		return -EADDRINUSE;
 	}
+	o->locked = true;
 	struct usnet_netif_config nc = {
 		.backend = env_config("backend") ? env_config("backend") : "tap",
 		.iface = iface,
@@ -406,6 +408,8 @@ int cli_owner_main(int argc, char **argv)
 		/* The device is let go before the caller hears: it opens it next. */
 		if (o.nif)
 			usnet_netif_close(o.nif);
+		if (o.locked)
+			unlink(o.lock_path);
 		if (ready_fd >= 0) {
 			dprintf(ready_fd, "%s %s\n", r == -EOPNOTSUPP ? "unshared" : "error", err);
 			close(ready_fd);

@@ -48,6 +48,53 @@ t_socat_exec() {
     stop_server
 }
 want socat_exec_cat && t_socat_exec
+
+# Two unrelated `usnet run`s on one interface, one stack: haproxy (tcp mode)
+# in front of an echo backend at the stack's own address; 5 MiB through the
+# proxy intact.  The backend must see the proxy coming from the stack's
+# address (the connection stayed on the stack), and a third run with another
+# --ip is refused in one line naming both.
+t_proxy_two_runs() {
+    need_cmd haproxy || { skip proxy_two_runs "needs haproxy"; return; }
+    head -c 5242880 /dev/urandom >"$WORK/blob5"
+    cat >"$WORK/haproxy.cfg" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind $SIP:8000
+    default_backend be
+backend be
+    server echo $SIP:9000
+CFG
+    under_usnet backend 60 python3 "$HERE/servers.py" echo "$SIP" 9000
+    local backend=$SRV
+    wait_ready backend || { fail proxy_two_runs "backend did not start: $(tail -c 300 "$WORK/backend.log" | tr '\n' ' ')"; stop_server; return; }
+    in_ns timeout 60 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- haproxy -db -f "$WORK/haproxy.cfg" \
+        >"$WORK/haproxy.log" 2>&1 &
+    local i
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/8000" 2>/dev/null && break; sleep 0.1; done
+    local want got conflict rc
+    want=$(sha256sum <"$WORK/blob5" | cut -c1-64)
+    got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
+    conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
+    rc=$?
+    if [ "$got" != "$want" ]; then
+        fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
+    elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
+        fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
+    elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
+        fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    else
+        pass proxy_two_runs
+    fi
+    stop_server
+}
+want proxy_two_runs && t_proxy_two_runs
 exit 0
 fi
 if [ ! -x "$USNET" ] || [ ! -f "$(dirname "$USNET")/libusnet.so" ]; then
@@ -82,6 +129,53 @@ t_socat_exec() {
     stop_server
 }
 want socat_exec_cat && t_socat_exec
+
+# Two unrelated `usnet run`s on one interface, one stack: haproxy (tcp mode)
+# in front of an echo backend at the stack's own address; 5 MiB through the
+# proxy intact.  The backend must see the proxy coming from the stack's
+# address (the connection stayed on the stack), and a third run with another
+# --ip is refused in one line naming both.
+t_proxy_two_runs() {
+    need_cmd haproxy || { skip proxy_two_runs "needs haproxy"; return; }
+    head -c 5242880 /dev/urandom >"$WORK/blob5"
+    cat >"$WORK/haproxy.cfg" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind $SIP:8000
+    default_backend be
+backend be
+    server echo $SIP:9000
+CFG
+    under_usnet backend 60 python3 "$HERE/servers.py" echo "$SIP" 9000
+    local backend=$SRV
+    wait_ready backend || { fail proxy_two_runs "backend did not start: $(tail -c 300 "$WORK/backend.log" | tr '\n' ' ')"; stop_server; return; }
+    in_ns timeout 60 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- haproxy -db -f "$WORK/haproxy.cfg" \
+        >"$WORK/haproxy.log" 2>&1 &
+    local i
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/8000" 2>/dev/null && break; sleep 0.1; done
+    local want got conflict rc
+    want=$(sha256sum <"$WORK/blob5" | cut -c1-64)
+    got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
+    conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
+    rc=$?
+    if [ "$got" != "$want" ]; then
+        fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
+    elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
+        fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
+    elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
+        fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    else
+        pass proxy_two_runs
+    fi
+    stop_server
+}
+want proxy_two_runs && t_proxy_two_runs
 exit 0
 fi
 if ! need_cmd python3; then
@@ -116,6 +210,53 @@ t_socat_exec() {
     stop_server
 }
 want socat_exec_cat && t_socat_exec
+
+# Two unrelated `usnet run`s on one interface, one stack: haproxy (tcp mode)
+# in front of an echo backend at the stack's own address; 5 MiB through the
+# proxy intact.  The backend must see the proxy coming from the stack's
+# address (the connection stayed on the stack), and a third run with another
+# --ip is refused in one line naming both.
+t_proxy_two_runs() {
+    need_cmd haproxy || { skip proxy_two_runs "needs haproxy"; return; }
+    head -c 5242880 /dev/urandom >"$WORK/blob5"
+    cat >"$WORK/haproxy.cfg" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind $SIP:8000
+    default_backend be
+backend be
+    server echo $SIP:9000
+CFG
+    under_usnet backend 60 python3 "$HERE/servers.py" echo "$SIP" 9000
+    local backend=$SRV
+    wait_ready backend || { fail proxy_two_runs "backend did not start: $(tail -c 300 "$WORK/backend.log" | tr '\n' ' ')"; stop_server; return; }
+    in_ns timeout 60 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- haproxy -db -f "$WORK/haproxy.cfg" \
+        >"$WORK/haproxy.log" 2>&1 &
+    local i
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/8000" 2>/dev/null && break; sleep 0.1; done
+    local want got conflict rc
+    want=$(sha256sum <"$WORK/blob5" | cut -c1-64)
+    got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
+    conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
+    rc=$?
+    if [ "$got" != "$want" ]; then
+        fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
+    elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
+        fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
+    elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
+        fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    else
+        pass proxy_two_runs
+    fi
+    stop_server
+}
+want proxy_two_runs && t_proxy_two_runs
 exit 0
 fi
 
@@ -240,4 +381,51 @@ t_socat_exec() {
     stop_server
 }
 want socat_exec_cat && t_socat_exec
+
+# Two unrelated `usnet run`s on one interface, one stack: haproxy (tcp mode)
+# in front of an echo backend at the stack's own address; 5 MiB through the
+# proxy intact.  The backend must see the proxy coming from the stack's
+# address (the connection stayed on the stack), and a third run with another
+# --ip is refused in one line naming both.
+t_proxy_two_runs() {
+    need_cmd haproxy || { skip proxy_two_runs "needs haproxy"; return; }
+    head -c 5242880 /dev/urandom >"$WORK/blob5"
+    cat >"$WORK/haproxy.cfg" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind $SIP:8000
+    default_backend be
+backend be
+    server echo $SIP:9000
+CFG
+    under_usnet backend 60 python3 "$HERE/servers.py" echo "$SIP" 9000
+    local backend=$SRV
+    wait_ready backend || { fail proxy_two_runs "backend did not start: $(tail -c 300 "$WORK/backend.log" | tr '\n' ' ')"; stop_server; return; }
+    in_ns timeout 60 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- haproxy -db -f "$WORK/haproxy.cfg" \
+        >"$WORK/haproxy.log" 2>&1 &
+    local i
+    for i in $(seq 1 50); do in_ns bash -c "exec 3<>/dev/tcp/$SIP/8000" 2>/dev/null && break; sleep 0.1; done
+    local want got conflict rc
+    want=$(sha256sum <"$WORK/blob5" | cut -c1-64)
+    got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
+    conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
+    rc=$?
+    if [ "$got" != "$want" ]; then
+        fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
+    elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
+        fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
+    elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
+        fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    else
+        pass proxy_two_runs
+    fi
+    stop_server
+}
+want proxy_two_runs && t_proxy_two_runs
 exit 0

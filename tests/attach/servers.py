@@ -10,6 +10,8 @@ process that answered) and closes the connection.
                                      accepted socket over a UNIX socket
                                      (SCM_RIGHTS); the parent closes its copy
                                      at once (Node's cluster, vsftpd)
+  servers.py echo ADDR PORT          echoes every connection until its end
+                                     (a thread each), printing each peer
   servers.py reexec ADDR PORT        the server re-execs itself for every
                                      connection (sshd does): the child execs
                                      "servers.py answer-fd FD" with the
@@ -71,6 +73,25 @@ def scm_worker(addr, port):
         conn.close()   # at once: the worker's copy is in flight
 
 
+def echo(addr, port):
+    import threading
+
+    def serve(conn):
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                break
+            conn.sendall(b)
+        conn.close()
+
+    ls = listener(addr, port)
+    print("ready", flush=True)
+    while True:
+        conn, peer = ls.accept()
+        print("peer %s" % peer[0], flush=True)
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
 def reexec(addr, port):
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     ls = listener(addr, port)
@@ -89,4 +110,4 @@ if __name__ == "__main__":
         answer(socket.socket(fileno=int(sys.argv[2])))
         sys.exit(0)
     mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    {"fork-close": fork_close, "scm-worker": scm_worker, "reexec": reexec}[mode](addr, port)
+    {"fork-close": fork_close, "scm-worker": scm_worker, "reexec": reexec, "echo": echo}[mode](addr, port)
