@@ -339,9 +339,17 @@ bool vsock_fd_is_user_file(int fd)
 	return vsock_sys(SYS_getsockopt, fd, SOL_SOCKET, SO_PEEK_OFF, &mark, &len, 0) == 0 && mark == FILE_MARK;
 }
 
+bool vsock_rights_adopted;
+
 struct vsock_slot *vsock_fd_adopt(int fd)
 {
-	if (fd < 0 || fd >= vsock_fdmap_size || !vsock_fd_is_user_file(fd))
+	if (fd < 0 || !vsock_fd_is_user_file(fd))
+		return NULL;
+	/* A process that never made a socket attaches now, to the stack the
+	 * socket lives on. */
+	if (!vsock_shm && vsock_provider_ready() < 0)
+		return NULL;
+	if (fd >= vsock_fdmap_size || !vsock_shm)
 		return NULL;
 	struct stat st;
 	if (vsock_sys(SYS_fstat, fd, &st, 0, 0, 0, 0) < 0)

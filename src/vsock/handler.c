@@ -201,7 +201,7 @@ long vsock_handler(struct usnet_syscall *sc)
 			return USNET_HOOK_PASS;
 		break;
 	case K_RECVMSG:
-		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_prov)
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_rights_adopted)
 			return USNET_HOOK_PASS;
 		break;
 	case K_FD01:

@@ -74,6 +74,7 @@ __attribute__((constructor)) static void vsock_start(void)
 		_exit(127);
 	}
 	vsock_log(1, "hook installed (%s)", usnet_hook_mode_name());
+	vsock_rights_adopted = vsock_config("iface") || vsock_config("provider");
 	vsock_adopt_inherited();
 }
 

@@ -172,6 +172,10 @@ void vsock_slots_close_owed(void);
  * connection.  False when fd no longer maps to s or s is closing. */
 bool vsock_slot_enter(int fd, struct vsock_slot *s);
 void vsock_slot_leave(struct vsock_slot *s);
+/* This process may receive user sockets over UNIX sockets (SCM_RIGHTS) and
+ * take them into its fd table: it runs with a stack configured, whether or
+ * not it made a socket yet (a worker handed its connections). */
+extern bool vsock_rights_adopted;
 /* Whether fd is a user socket's file (of any stack), by its marker. */
 bool vsock_fd_is_user_file(int fd);
 void vsock_fd_map(int fd, struct vsock_slot *s);

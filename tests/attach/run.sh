@@ -95,6 +95,62 @@ CFG
     stop_server
 }
 want proxy_two_runs && t_proxy_two_runs
+
+# Privileges dropped before the first socket (setpriv execs the server as
+# nobody, which may not open AF_PACKET/AF_XDP/TAP itself: it attaches through
+# the connection usnet run left it) and after binding (setuid() in the
+# server).  Each echoes 1 MiB intact, at the stack's address, as uid 65534.
+t_privdrop() {
+    local name=$1; shift
+    local py=/usr/bin/python3 lib
+    lib=$(dirname "$USNET")/libusnet.so
+    if ! runuser -u nobody -- test -r "$lib" 2>/dev/null || ! runuser -u nobody -- test -x "$py" 2>/dev/null; then
+        skip "$name" "nobody cannot read $lib or run $py from this checkout"
+        return
+    fi
+    cp "$HERE/servers.py" "$WORK/servers.py"
+    chmod 755 "$WORK" "$WORK/servers.py"
+    head -c 1048576 /dev/urandom >"$WORK/blob1"
+    under_usnet "$name" 60 "$@" "$py" "$WORK/servers.py" "${MODE:-echo}" "$SIP" 7300
+    if ! wait_ready "$name"; then
+        fail "$name" "server did not start: $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+        stop_server
+        return
+    fi
+    local want got
+    want=$(sha256sum <"$WORK/blob1" | cut -c1-64)
+    got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7300 <"$WORK/blob1" 2>>"$WORK/$name.log" | sha256sum | cut -c1-64)
+    if [ "$got" = "$want" ] && grep -q "^ready uid=65534" "$WORK/$name.log" && grep -q "^peer $KIP\$" "$WORK/$name.log"; then
+        pass "$name"
+    else
+        fail "$name" "1 MiB echo $([ "$got" = "$want" ] && echo intact || echo lost): $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+# Node's cluster: 4 worker processes (new node images) handed every
+# connection by the primary over their IPC channel; 1000 requests, answered
+# by all four.
+t_node_cluster() {
+    need_cmd node || { skip node_cluster_4_workers "needs nodejs"; return; }
+    under_usnet cluster 120 node "$HERE/cluster.js" "$SIP" 8080 4
+    wait_ready cluster || { fail node_cluster_4_workers "cluster did not start: $(tail -c 300 "$WORK/cluster.log" | tr '\n' ' ')"; stop_server; return; }
+    local out pid n
+    out=$(in_ns timeout 100 python3 "$HERE/http_clients.py" "$SIP" 8080 1000 2>&1)
+    local rc=$?
+    pid=$(pgrep -o -f "^node $HERE/cluster.js")
+    sleep 1.2
+    n=$(accepted "$pid")
+    if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "from 4 processes" && [ -n "$n" ] && [ "$n" -ge 1000 ]; then
+        pass node_cluster_4_workers
+    else
+        fail node_cluster_4_workers "$(printf '%s' "$out" | tr '\n' ' ' | head -c 300); usnet stat counted ${n:-no} accepted; $(tail -c 200 "$WORK/cluster.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want node_cluster_4_workers && t_node_cluster
+
+want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
+want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
 exit 0
 fi
 if [ ! -x "$USNET" ] || [ ! -f "$(dirname "$USNET")/libusnet.so" ]; then
@@ -176,6 +232,62 @@ CFG
     stop_server
 }
 want proxy_two_runs && t_proxy_two_runs
+
+# Privileges dropped before the first socket (setpriv execs the server as
+# nobody, which may not open AF_PACKET/AF_XDP/TAP itself: it attaches through
+# the connection usnet run left it) and after binding (setuid() in the
+# server).  Each echoes 1 MiB intact, at the stack's address, as uid 65534.
+t_privdrop() {
+    local name=$1; shift
+    local py=/usr/bin/python3 lib
+    lib=$(dirname "$USNET")/libusnet.so
+    if ! runuser -u nobody -- test -r "$lib" 2>/dev/null || ! runuser -u nobody -- test -x "$py" 2>/dev/null; then
+        skip "$name" "nobody cannot read $lib or run $py from this checkout"
+        return
+    fi
+    cp "$HERE/servers.py" "$WORK/servers.py"
+    chmod 755 "$WORK" "$WORK/servers.py"
+    head -c 1048576 /dev/urandom >"$WORK/blob1"
+    under_usnet "$name" 60 "$@" "$py" "$WORK/servers.py" "${MODE:-echo}" "$SIP" 7300
+    if ! wait_ready "$name"; then
+        fail "$name" "server did not start: $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+        stop_server
+        return
+    fi
+    local want got
+    want=$(sha256sum <"$WORK/blob1" | cut -c1-64)
+    got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7300 <"$WORK/blob1" 2>>"$WORK/$name.log" | sha256sum | cut -c1-64)
+    if [ "$got" = "$want" ] && grep -q "^ready uid=65534" "$WORK/$name.log" && grep -q "^peer $KIP\$" "$WORK/$name.log"; then
+        pass "$name"
+    else
+        fail "$name" "1 MiB echo $([ "$got" = "$want" ] && echo intact || echo lost): $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+# Node's cluster: 4 worker processes (new node images) handed every
+# connection by the primary over their IPC channel; 1000 requests, answered
+# by all four.
+t_node_cluster() {
+    need_cmd node || { skip node_cluster_4_workers "needs nodejs"; return; }
+    under_usnet cluster 120 node "$HERE/cluster.js" "$SIP" 8080 4
+    wait_ready cluster || { fail node_cluster_4_workers "cluster did not start: $(tail -c 300 "$WORK/cluster.log" | tr '\n' ' ')"; stop_server; return; }
+    local out pid n
+    out=$(in_ns timeout 100 python3 "$HERE/http_clients.py" "$SIP" 8080 1000 2>&1)
+    local rc=$?
+    pid=$(pgrep -o -f "^node $HERE/cluster.js")
+    sleep 1.2
+    n=$(accepted "$pid")
+    if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "from 4 processes" && [ -n "$n" ] && [ "$n" -ge 1000 ]; then
+        pass node_cluster_4_workers
+    else
+        fail node_cluster_4_workers "$(printf '%s' "$out" | tr '\n' ' ' | head -c 300); usnet stat counted ${n:-no} accepted; $(tail -c 200 "$WORK/cluster.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want node_cluster_4_workers && t_node_cluster
+
+want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
+want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
 exit 0
 fi
 if ! need_cmd python3; then
@@ -257,6 +369,62 @@ CFG
     stop_server
 }
 want proxy_two_runs && t_proxy_two_runs
+
+# Privileges dropped before the first socket (setpriv execs the server as
+# nobody, which may not open AF_PACKET/AF_XDP/TAP itself: it attaches through
+# the connection usnet run left it) and after binding (setuid() in the
+# server).  Each echoes 1 MiB intact, at the stack's address, as uid 65534.
+t_privdrop() {
+    local name=$1; shift
+    local py=/usr/bin/python3 lib
+    lib=$(dirname "$USNET")/libusnet.so
+    if ! runuser -u nobody -- test -r "$lib" 2>/dev/null || ! runuser -u nobody -- test -x "$py" 2>/dev/null; then
+        skip "$name" "nobody cannot read $lib or run $py from this checkout"
+        return
+    fi
+    cp "$HERE/servers.py" "$WORK/servers.py"
+    chmod 755 "$WORK" "$WORK/servers.py"
+    head -c 1048576 /dev/urandom >"$WORK/blob1"
+    under_usnet "$name" 60 "$@" "$py" "$WORK/servers.py" "${MODE:-echo}" "$SIP" 7300
+    if ! wait_ready "$name"; then
+        fail "$name" "server did not start: $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+        stop_server
+        return
+    fi
+    local want got
+    want=$(sha256sum <"$WORK/blob1" | cut -c1-64)
+    got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7300 <"$WORK/blob1" 2>>"$WORK/$name.log" | sha256sum | cut -c1-64)
+    if [ "$got" = "$want" ] && grep -q "^ready uid=65534" "$WORK/$name.log" && grep -q "^peer $KIP\$" "$WORK/$name.log"; then
+        pass "$name"
+    else
+        fail "$name" "1 MiB echo $([ "$got" = "$want" ] && echo intact || echo lost): $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+# Node's cluster: 4 worker processes (new node images) handed every
+# connection by the primary over their IPC channel; 1000 requests, answered
+# by all four.
+t_node_cluster() {
+    need_cmd node || { skip node_cluster_4_workers "needs nodejs"; return; }
+    under_usnet cluster 120 node "$HERE/cluster.js" "$SIP" 8080 4
+    wait_ready cluster || { fail node_cluster_4_workers "cluster did not start: $(tail -c 300 "$WORK/cluster.log" | tr '\n' ' ')"; stop_server; return; }
+    local out pid n
+    out=$(in_ns timeout 100 python3 "$HERE/http_clients.py" "$SIP" 8080 1000 2>&1)
+    local rc=$?
+    pid=$(pgrep -o -f "^node $HERE/cluster.js")
+    sleep 1.2
+    n=$(accepted "$pid")
+    if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "from 4 processes" && [ -n "$n" ] && [ "$n" -ge 1000 ]; then
+        pass node_cluster_4_workers
+    else
+        fail node_cluster_4_workers "$(printf '%s' "$out" | tr '\n' ' ' | head -c 300); usnet stat counted ${n:-no} accepted; $(tail -c 200 "$WORK/cluster.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want node_cluster_4_workers && t_node_cluster
+
+want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
+want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
 exit 0
 fi
 
@@ -428,4 +596,60 @@ CFG
     stop_server
 }
 want proxy_two_runs && t_proxy_two_runs
+
+# Privileges dropped before the first socket (setpriv execs the server as
+# nobody, which may not open AF_PACKET/AF_XDP/TAP itself: it attaches through
+# the connection usnet run left it) and after binding (setuid() in the
+# server).  Each echoes 1 MiB intact, at the stack's address, as uid 65534.
+t_privdrop() {
+    local name=$1; shift
+    local py=/usr/bin/python3 lib
+    lib=$(dirname "$USNET")/libusnet.so
+    if ! runuser -u nobody -- test -r "$lib" 2>/dev/null || ! runuser -u nobody -- test -x "$py" 2>/dev/null; then
+        skip "$name" "nobody cannot read $lib or run $py from this checkout"
+        return
+    fi
+    cp "$HERE/servers.py" "$WORK/servers.py"
+    chmod 755 "$WORK" "$WORK/servers.py"
+    head -c 1048576 /dev/urandom >"$WORK/blob1"
+    under_usnet "$name" 60 "$@" "$py" "$WORK/servers.py" "${MODE:-echo}" "$SIP" 7300
+    if ! wait_ready "$name"; then
+        fail "$name" "server did not start: $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+        stop_server
+        return
+    fi
+    local want got
+    want=$(sha256sum <"$WORK/blob1" | cut -c1-64)
+    got=$(in_ns timeout 20 socat -t 5 - TCP:$SIP:7300 <"$WORK/blob1" 2>>"$WORK/$name.log" | sha256sum | cut -c1-64)
+    if [ "$got" = "$want" ] && grep -q "^ready uid=65534" "$WORK/$name.log" && grep -q "^peer $KIP\$" "$WORK/$name.log"; then
+        pass "$name"
+    else
+        fail "$name" "1 MiB echo $([ "$got" = "$want" ] && echo intact || echo lost): $(tail -c 300 "$WORK/$name.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+# Node's cluster: 4 worker processes (new node images) handed every
+# connection by the primary over their IPC channel; 1000 requests, answered
+# by all four.
+t_node_cluster() {
+    need_cmd node || { skip node_cluster_4_workers "needs nodejs"; return; }
+    under_usnet cluster 120 node "$HERE/cluster.js" "$SIP" 8080 4
+    wait_ready cluster || { fail node_cluster_4_workers "cluster did not start: $(tail -c 300 "$WORK/cluster.log" | tr '\n' ' ')"; stop_server; return; }
+    local out pid n
+    out=$(in_ns timeout 100 python3 "$HERE/http_clients.py" "$SIP" 8080 1000 2>&1)
+    local rc=$?
+    pid=$(pgrep -o -f "^node $HERE/cluster.js")
+    sleep 1.2
+    n=$(accepted "$pid")
+    if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "from 4 processes" && [ -n "$n" ] && [ "$n" -ge 1000 ]; then
+        pass node_cluster_4_workers
+    else
+        fail node_cluster_4_workers "$(printf '%s' "$out" | tr '\n' ' ' | head -c 300); usnet stat counted ${n:-no} accepted; $(tail -c 200 "$WORK/cluster.log" | tr '\n' ' ')"
+    fi
+    stop_server
+}
+want node_cluster_4_workers && t_node_cluster
+
+want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
+want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
 exit 0

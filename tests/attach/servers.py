@@ -12,6 +12,8 @@ process that answered) and closes the connection.
                                      at once (Node's cluster, vsftpd)
   servers.py echo ADDR PORT          echoes every connection until its end
                                      (a thread each), printing each peer
+  servers.py drop-echo ADDR PORT     as echo, but binds as root and then
+                                     drops to nobody (setuid) before serving
   servers.py reexec ADDR PORT        the server re-execs itself for every
                                      connection (sshd does): the child execs
                                      "servers.py answer-fd FD" with the
@@ -73,7 +75,7 @@ def scm_worker(addr, port):
         conn.close()   # at once: the worker's copy is in flight
 
 
-def echo(addr, port):
+def echo(addr, port, drop=False):
     import threading
 
     def serve(conn):
@@ -85,7 +87,11 @@ def echo(addr, port):
         conn.close()
 
     ls = listener(addr, port)
-    print("ready", flush=True)
+    if drop:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    print("ready uid=%d" % os.getuid(), flush=True)
     while True:
         conn, peer = ls.accept()
         print("peer %s" % peer[0], flush=True)
@@ -110,4 +116,5 @@ if __name__ == "__main__":
         answer(socket.socket(fileno=int(sys.argv[2])))
         sys.exit(0)
     mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    {"fork-close": fork_close, "scm-worker": scm_worker, "reexec": reexec, "echo": echo}[mode](addr, port)
+    {"fork-close": fork_close, "scm-worker": scm_worker, "reexec": reexec, "echo": echo,
+     "drop-echo": lambda a, p: echo(a, p, drop=True)}[mode](addr, port)
