@@ -19,11 +19,17 @@
 extern "C" {
 #endif
 
+/* usnet_netif_config.queues: every receive queue the interface has, so that
+ * no frame the NIC steers to a queue is left unread. */
+#define USNET_NETIF_QUEUES_ALL 0xffffu
+
 struct usnet_netif_config {
 	const char *backend;  /* "memwire", "tap", "afpacket", "afxdp", "dpdk"
 	                       * (usnet_netif_backends() lists those built in) */
 	const char *iface;    /* interface name; for memwire "WIRE:SIDE" (SIDE 0 or 1) */
-	uint16_t    queues;   /* 0 or 1: one queue */
+	uint16_t    queues;   /* 0 or 1: one queue; USNET_NETIF_QUEUES_ALL: one per
+	                       * receive queue of the interface (afpacket, afxdp;
+	                       * one for the others) */
 	int         has_mac;  /* use mac below rather than the backend's own */
 	uint8_t     mac[6];
 	const char *impair;   /* impair spec ("loss=0.02,reorder=0.01,seed=7") or NULL */

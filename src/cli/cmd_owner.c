@@ -156,7 +156,14 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 		.backend = env_config("backend") ? env_config("backend") : "tap",
 		.iface = iface,
 		.options = env_config("netif_options"),
+		/* Every receive queue (or USNET_QUEUES of them): the attached
+		 * processes read them all, and a queue nobody reads loses the
+		 * flows the NIC steers to it. */
+		.queues = USNET_NETIF_QUEUES_ALL,
 	};
+	const char *queues = env_config("queues");
+	if (queues && strcmp(queues, "all"))
+		nc.queues = (uint16_t)atoi(queues);   /* checked by usnet run */
 	const char *mac = env_config("mac");
 	unsigned v[6];
 	if (mac && sscanf(mac, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6) {

@@ -43,6 +43,7 @@ static const struct run_opt opts[] = {
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
 	{ "hook",     "USNET_HOOK",     "auto, rewrite or sud (default auto)" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },
+	{ "queues",   "USNET_QUEUES",   "receive queues to read: all (default: every queue of the interface) or N" },
 	{ "pcap",     "USNET_PCAP",     "write the frames to this capture file" },
 	{ "log",      "USNET_LOG",      "error, info or debug (default error)" },
 	{ "spin-us",  "USNET_SPIN_US",  "spin this long before sleeping in a blocking call (default 20)" },
@@ -258,6 +259,10 @@ static int validate(void)
 		return fail("--mac '%s' is not a MAC address (like 02:00:00:00:00:01)%s", mac, "");
 	if (!iface)
 		return fail("--iface is missing: name the %s interface to use%s", backend, "");
+	const char *queues = get("USNET_QUEUES");
+	if (queues && strcmp(queues, "all") && (strspn(queues, "0123456789") != strlen(queues) ||
+						 atoi(queues) < 1 || atoi(queues) > 64))
+		return fail("--queues '%s' is not all or a count of 1 to 64%s", queues, "");
 	const char *batch = get("USNET_TX_BATCH");
 	if (batch && strcmp(batch, "0") && strcmp(batch, "1"))
 		return fail("--tx-batch '%s' is not 0 or 1%s", batch, "");

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -319,4 +321,23 @@ int netif_iface_lookup(const char *backend, const char *ifname, int *ifindex,
 		close(s);
 	}
 	return 0;
+}
+
+uint16_t netif_iface_rx_queues(const char *ifname)
+{
+	if (strlen(ifname) >= IFNAMSIZ)
+		return 1;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 1;
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	uint32_t have = 0;
+	if (ioctl(s, SIOCETHTOOL, &ifr) == 0)
+		have = ch.combined_count > ch.rx_count ? ch.combined_count : ch.rx_count;
+	close(s);
+	return have == 0 ? 1 : have > 0xfffe ? 0xfffe : (uint16_t)have;
 }

@@ -103,6 +103,10 @@ void netif_random_mac(uint8_t mac[6]);
 int netif_iface_lookup(const char *backend, const char *ifname, int *ifindex,
 		       uint32_t *mtu, uint8_t mac[6], char *err, size_t errlen);
 
+/* How many receive queues a kernel interface has (ethtool's channels: the
+ * larger of rx and combined); 1 when the driver does not say. */
+uint16_t netif_iface_rx_queues(const char *ifname);
+
 /* The Toeplitz hash NICs use for RSS, over `len` bytes of input with a key
  * of at least len + 4 bytes. */
 uint32_t netif_toeplitz(const uint8_t *key, size_t keylen, const uint8_t *in, size_t len);

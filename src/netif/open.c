@@ -4,6 +4,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,15 @@ int usnet_netif_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 				 cfg->backend, usnet_netif_backends());
 	if (!cfg->iface || !cfg->iface[0])
 		return netif_err(err, errlen, EINVAL, "%s: no interface given (--iface)", cfg->backend);
+	struct usnet_netif_config resolved = *cfg;
+	if (cfg->queues == USNET_NETIF_QUEUES_ALL) {
+		/* Backends whose queues are the interface's RSS queues (afxdp's
+		 * sockets bind to them; afpacket's fanout mirrors them) take
+		 * them all; the others have one. */
+		bool per_nic_queue = !strcmp(be->name, "afpacket") || !strcmp(be->name, "afxdp");
+		resolved.queues = per_nic_queue ? netif_iface_rx_queues(cfg->iface) : 1;
+	}
+	cfg = &resolved;
 	struct usnet_netif *nif = NULL;
 	int r = be->open(cfg, &nif, err, errlen);
 	if (r)

@@ -8,6 +8,11 @@
  * Each call takes the lock, runs the stack, flushes the netif, unlocks
  * (a send with transmit batching on leaves the flush to the switch).
  *
+ * Queues: the netif is opened with every receive queue of the interface
+ * (a NIC steers each flow to one of them, and a queue nobody reads loses
+ * its flows), and progress() reads them all into the one instance, under
+ * its one lock; replies leave by queue 0.
+ *
  * Policy: AF_INET/AF_INET6 TCP and UDP are the stack's; a socket bound to
  * loopback or to an address the stack does not own, or connected to
  * loopback or to a destination it has no route for, is handed over to the
@@ -40,58 +45,49 @@
 
 #define RX_BATCH 32
 
-struct prov stack_prov;
-#define P stack_prov
-
-/* Sends leave their frames queued for the next flush (builtin.h). */
-static bool tx_batch;
-
 /*
- * The stack makes the netif flush at the end of every call that queued a
- * frame.  With batching, sendmsg and recvmsg run the stack on `held_io`,
- * whose netif (a tx defer wrapper, include/usnet/netif_wrap.h) forwards
- * everything to the real one except the flush: the frames stay queued in the
- * backend's ring, and leave at the next real flush (stack_prov_unlock() of
- * any other call, or usnet_stack_prov_flush()).
+ * The switch's transmit batching calls (builtin.h) carry no ctx: they act
+ * on the provider this process image initialised (the switch runs one).
  */
-static struct usnet_tx_defer held_nif;
-static struct usnet_io held_io;
+static struct prov *batching_prov;
 
 /* The io a sendmsg or recvmsg runs the stack on. */
-static struct usnet_io *io_for_data(void)
+static struct usnet_io *io_for_data(struct prov *p)
 {
-	return tx_batch ? &held_io : &P.io;
+	return p->tx_batch ? &p->held_io : &p->io;
 }
 
 void usnet_stack_prov_tx_batch(int on)
 {
-	tx_batch = on != 0;
+	if (batching_prov)
+		batching_prov->tx_batch = on != 0;
 }
 
 int usnet_stack_prov_flush(int wait)
 {
-	if (!P.sh)
+	struct prov *p = batching_prov;
+	if (!p || !p->sh)
 		return 0;
 	if (wait) {
-		stack_prov_lock();
+		stack_prov_lock(p);
 	} else {
-		int r = pthread_mutex_trylock(&P.sh->lock);
+		int r = pthread_mutex_trylock(&p->sh->lock);
 		if (r == EOWNERDEAD)
-			pthread_mutex_consistent(&P.sh->lock);
+			pthread_mutex_consistent(&p->sh->lock);
 		else if (r != 0)
 			return -EBUSY;
 	}
-	stack_prov_unlock();
+	stack_prov_unlock(p);
 	return 0;
 }
 
 /* The end of a sendmsg or recvmsg: the flush waits when batching. */
-static void unlock_io(void)
+static void unlock_io(struct prov *p)
 {
-	if (tx_batch)
-		stack_prov_unlock_quiet();
+	if (p->tx_batch)
+		stack_prov_unlock_quiet(p);
 	else
-		stack_prov_unlock();
+		stack_prov_unlock(p);
 }
 
 
@@ -102,34 +98,34 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void stack_prov_lock(void)
+void stack_prov_lock(struct prov *p)
 {
-	int r = pthread_mutex_lock(&P.sh->lock);
+	int r = pthread_mutex_lock(&p->sh->lock);
 	if (r == EOWNERDEAD)   /* a process died inside the stack: carry on */
-		pthread_mutex_consistent(&P.sh->lock);
+		pthread_mutex_consistent(&p->sh->lock);
 }
 
-void stack_prov_unlock(void)
+void stack_prov_unlock(struct prov *p)
 {
-	if (held_nif.lower)
-		usnet_tx_defer_flush(&held_nif, P.io.queue);   /* the held frames too */
+	if (p->held_nif.lower)
+		usnet_tx_defer_flush(&p->held_nif, p->io.queue);   /* the held frames too */
 	else
-		usnet_netif_flush(P.nif, P.io.queue);
-	pthread_mutex_unlock(&P.sh->lock);
+		usnet_netif_flush(p->nif, p->io.queue);
+	pthread_mutex_unlock(&p->sh->lock);
 }
 
 static void on_event(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user)
 {
-	(void)io;
 	(void)s;
-	P.host->notify(P.host->host, user, events);
+	struct prov *p = io->ctx;
+	p->host->notify(p->host->host, user, events);
 }
 
-static void logf_(int level, const char *fmt, const char *a)
+static void logf_(struct prov *p, int level, const char *fmt, const char *a)
 {
 	char line[256];
 	snprintf(line, sizeof line, fmt, a);
-	P.host->log(P.host->host, level, line);
+	p->host->log(p->host->host, level, line);
 }
 
 static int parse_cidr(const char *s, uint32_t *ip, uint32_t *prefix)
@@ -175,20 +171,20 @@ void usnet_stack_prov_attach(int state_fd, int init, const struct usnet_netif_sh
 
 /* The netif: the owner's, attached (with this process's wrappers), or
  * opened by this process itself. */
-static int netif_get(const struct usnet_netif_config *nc, char *err, size_t errlen)
+static int netif_get(struct prov *p, const struct usnet_netif_config *nc, char *err, size_t errlen)
 {
 	if (attached.state_fd < 0)
-		return usnet_netif_open(nc, &P.nif, err, errlen);
-	int r = usnet_netif_attach(attached.share, &P.nif, err, errlen);
+		return usnet_netif_open(nc, &p->nif, err, errlen);
+	int r = usnet_netif_attach(attached.share, &p->nif, err, errlen);
 	if (r == 0 && nc->impair && nc->impair[0]) {
 		struct usnet_netif *w;
-		if ((r = usnet_impair_wrap(P.nif, nc->impair, &w, err, errlen)) == 0)
-			P.nif = w;
+		if ((r = usnet_impair_wrap(p->nif, nc->impair, &w, err, errlen)) == 0)
+			p->nif = w;
 	}
 	if (r == 0 && nc->pcap && nc->pcap[0]) {
 		struct usnet_netif *w;
-		if ((r = usnet_pcap_wrap(P.nif, nc->pcap, &w, err, errlen)) == 0)
-			P.nif = w;
+		if ((r = usnet_pcap_wrap(p->nif, nc->pcap, &w, err, errlen)) == 0)
+			p->nif = w;
 	}
 	return r;
 }
@@ -244,8 +240,12 @@ static void *state_map(size_t total, bool *made, char *err, size_t errlen)
 
 static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
 {
-	P.host = host;
-	*ctx = &P;
+	struct prov *p = calloc(1, sizeof *p);
+	if (!p) {
+		snprintf(err, errlen, "out of memory for the provider");
+		return -ENOMEM;
+	}
+	p->host = host;
 	const char *ip = host->config(host->host, "ip");
 	const char *gw = host->config(host->host, "gw");
 	const char *mac = host->config(host->host, "mac");
@@ -255,14 +255,25 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		.pcap = host->config(host->host, "pcap"),
 		.impair = host->config(host->host, "impair"),
 		.options = host->config(host->host, "netif_options"),
+		.queues = USNET_NETIF_QUEUES_ALL,
 	};
+	const char *queues = host->config(host->host, "queues");
+	if (queues && strcmp(queues, "all")) {
+		char *end;
+		unsigned long n = strtoul(queues, &end, 10);
+		if (*end || n < 1 || n > STACK_PROV_MAX_QUEUES) {
+			snprintf(err, errlen, "USNET_QUEUES '%s' is not all or 1..%d", queues, STACK_PROV_MAX_QUEUES);
+			return -EINVAL;
+		}
+		nc.queues = (uint16_t)n;
+	}
 	if (!nc.backend)
 		nc.backend = "tap";
-	if (!ip || parse_cidr(ip, &P.ip, &P.prefix)) {
+	if (!ip || parse_cidr(ip, &p->ip, &p->prefix)) {
 		snprintf(err, errlen, "the stack needs an address: USNET_IP=ADDR/PREFIX (--ip)");
 		return -EINVAL;
 	}
-	if (gw && parse_cidr(gw, &P.gw, &(uint32_t){ 0 })) {
+	if (gw && parse_cidr(gw, &p->gw, &(uint32_t){ 0 })) {
 		snprintf(err, errlen, "USNET_GW '%s' is not an IPv4 address", gw);
 		return -EINVAL;
 	}
@@ -277,19 +288,25 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		}
 		nc.has_mac = 1;
 	}
-	int r = netif_get(&nc, err, errlen);
+	int r = netif_get(p, &nc, err, errlen);
 	if (r < 0)
 		return r;
+	p->nqueues = p->nif->info.nqueues ? p->nif->info.nqueues : 1;
+	if (p->nqueues > STACK_PROV_MAX_QUEUES) {
+		snprintf(err, errlen, "%s has %u queues; the stack serves at most %d (--queues)",
+			 p->nif->info.ifname, p->nqueues, STACK_PROV_MAX_QUEUES);
+		return -EINVAL;
+	}
 
 	struct usnet_stack_config sc;
 	usnet_stack_config_init(&sc);
-	memcpy(sc.mac, P.nif->info.mac, sizeof sc.mac);
-	sc.ip = P.ip;
-	sc.prefix_len = (uint8_t)P.prefix;
-	sc.gateway = P.gw;
-	if (P.nif->info.mtu)
-		sc.mtu = P.nif->info.mtu;
-	sc.netif_caps = P.nif->info.caps;
+	memcpy(sc.mac, p->nif->info.mac, sizeof sc.mac);
+	sc.ip = p->ip;
+	sc.prefix_len = (uint8_t)p->prefix;
+	sc.gateway = p->gw;
+	if (p->nif->info.mtu)
+		sc.mtu = p->nif->info.mtu;
+	sc.netif_caps = p->nif->info.caps;
 	const char *v;
 	sc.max_sockets = (v = host->config(host->host, "sockets")) ? (uint32_t)atoi(v) : 4096;
 	sc.buffer_bytes = ((v = host->config(host->host, "buffer_mb")) ? (uint32_t)atoi(v) : 128) << 20;
@@ -310,37 +327,42 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	void *m = state_map(total, &made, err, errlen);
 	if (!m)
 		return -ENOMEM;
-	P.sh = m;
-	P.meta = (struct sock_meta *)(P.sh + 1);
+	p->sh = m;
+	p->meta = (struct sock_meta *)(p->sh + 1);
 	if (made) {
-		P.sh->max_sockets = sc.max_sockets;
+		p->sh->max_sockets = sc.max_sockets;
 		pthread_mutexattr_t ma;
 		pthread_mutexattr_init(&ma);
 		pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 		pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-		pthread_mutex_init(&P.sh->lock, &ma);
+		pthread_mutex_init(&p->sh->lock, &ma);
 		pthread_mutexattr_destroy(&ma);
-		P.st = usnet_stack_create((char *)m + head, total - head, &sc);
-		if (!P.st) {
+		p->st = usnet_stack_create((char *)m + head, total - head, &sc);
+		if (!p->st) {
 			snprintf(err, errlen, "the stack rejected its configuration (address %s)", ip);
 			return -EINVAL;
 		}
-		if (P.gw)
-			usnet_route_add(P.st, 0, 0, P.gw);
-		P.sh->total = total;
-		P.sh->head = head;
-		atomic_store(&P.sh->magic, SHARED_HEAD_MAGIC);
+		if (p->gw)
+			usnet_route_add(p->st, 0, 0, p->gw);
+		p->sh->total = total;
+		p->sh->head = head;
+		atomic_store(&p->sh->magic, SHARED_HEAD_MAGIC);
 	} else {
-		P.st = (struct usnet_stack *)((char *)m + head);
+		p->st = (struct usnet_stack *)((char *)m + head);
 	}
-	P.io.netif = P.nif;
-	P.io.queue = 0;
-	P.io.on_event = on_event;
-	P.io.ctx = &P;
-	usnet_tx_defer_init(&held_nif, P.nif, 0);   /* 0: no flush by count */
-	held_io = P.io;
-	held_io.netif = &held_nif.base;
-	logf_(USNET_PLOG_INFO, "stack on %s", P.nif->info.ifname);
+	p->io.netif = p->nif;
+	p->io.queue = 0;
+	p->io.on_event = on_event;
+	p->io.ctx = p;
+	usnet_tx_defer_init(&p->held_nif, p->nif, 0);   /* 0: no flush by count */
+	p->held_io = p->io;
+	p->held_io.netif = &p->held_nif.base;
+	batching_prov = p;
+	*ctx = p;
+	char line[96];
+	snprintf(line, sizeof line, "stack on %s, %u receive queue%s", p->nif->info.ifname, p->nqueues,
+		 p->nqueues == 1 ? "" : "s");
+	logf_(p, USNET_PLOG_INFO, "%s", line);
 	return 0;
 }
 
@@ -422,17 +444,17 @@ static void addr_out(const struct sock_meta *m, const struct usnet_addr *a, stru
 	*len = full;
 }
 
-static bool reachable(uint32_t ip)
+static bool reachable(const struct prov *p, uint32_t ip)
 {
-	uint32_t mask = P.prefix ? ~0u << (32 - P.prefix) : 0;
-	return P.gw || ((ip & mask) == (P.ip & mask));
+	uint32_t mask = p->prefix ? ~0u << (32 - p->prefix) : 0;
+	return p->gw || ((ip & mask) == (p->ip & mask));
 }
 
 /* ---- socket ops ------------------------------------------------------------ */
 
 static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cookie, usnet_psock_t *out)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	int t;
 	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
 		t = USNET_SOCK_STREAM;
@@ -440,15 +462,15 @@ static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cook
 		t = USNET_SOCK_DGRAM;
 	else
 		return USNET_PROVIDER_DECLINE;
-	stack_prov_lock();
-	int s = usnet_socket(P.st, t);
+	stack_prov_lock(p);
+	int s = usnet_socket(p->st, t);
 	if (s >= 0) {
-		usnet_sock_set_user(P.st, s, cookie);
-		if ((uint32_t)s < P.sh->max_sockets)
-			P.meta[s] = (struct sock_meta){ .domain6 = domain == AF_INET6, .type = (uint8_t)type,
+		usnet_sock_set_user(p->st, s, cookie);
+		if ((uint32_t)s < p->sh->max_sockets)
+			p->meta[s] = (struct sock_meta){ .domain6 = domain == AF_INET6, .type = (uint8_t)type,
 							.protocol = (uint8_t)protocol };
 	}
-	stack_prov_unlock();
+	stack_prov_unlock(p);
 	if (s < 0)
 		return s == -USNET_ENOMEM || s == -USNET_ENFILE ? -ENFILE : s;
 	*out = (usnet_psock_t)s;
@@ -457,128 +479,128 @@ static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cook
 
 static int p_bind(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen_t len)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	struct usnet_addr a;
 	int err = 0;
-	enum addr_kind k = addr_in(&P.meta[s], sa, len, &a, &err);
+	enum addr_kind k = addr_in(&p->meta[s], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || (a.ip != 0 && a.ip != P.ip))
+	if (k == A_HANDOVER || (a.ip != 0 && a.ip != p->ip))
 		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
-	stack_prov_lock();
-	int r = usnet_bind(P.st, (usnet_sock_t)s, &a);
-	stack_prov_unlock();
+	stack_prov_lock(p);
+	int r = usnet_bind(p->st, (usnet_sock_t)s, &a);
+	stack_prov_unlock(p);
 	return r;
 }
 
 static int p_listen(void *ctx, usnet_psock_t s, int backlog)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	if (backlog < 0 || backlog > 4096)
 		backlog = 4096;
-	stack_prov_lock();
-	int r = usnet_listen(P.st, (usnet_sock_t)s, backlog);
-	stack_prov_unlock();
+	stack_prov_lock(p);
+	int r = usnet_listen(p->st, (usnet_sock_t)s, backlog);
+	stack_prov_unlock(p);
 	return r;
 }
 
 static int p_accept(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len, uint64_t cookie,
 		    usnet_psock_t *out)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	struct usnet_addr peer = { 0, 0 };
-	stack_prov_lock();
-	int n = usnet_accept(P.st, &P.io, (usnet_sock_t)s, &peer, now_ns());
+	stack_prov_lock(p);
+	int n = usnet_accept(p->st, &p->io, (usnet_sock_t)s, &peer, now_ns());
 	if (n >= 0) {
-		usnet_sock_set_user(P.st, n, cookie);
-		P.sh->tcp_accepted++;
-		if ((uint32_t)n < P.sh->max_sockets)
-			P.meta[n] = P.meta[s];
+		usnet_sock_set_user(p->st, n, cookie);
+		p->sh->tcp_accepted++;
+		if ((uint32_t)n < p->sh->max_sockets)
+			p->meta[n] = p->meta[s];
 	}
-	stack_prov_unlock();
+	stack_prov_unlock(p);
 	if (n < 0)
 		return n;
-	addr_out(&P.meta[s], &peer, sa, len);
+	addr_out(&p->meta[s], &peer, sa, len);
 	*out = (usnet_psock_t)n;
 	/* A notification for the new socket: readiness may predate the cookie. */
-	P.host->notify(P.host->host, cookie, 0);
+	p->host->notify(p->host->host, cookie, 0);
 	return 0;
 }
 
 static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen_t len)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	struct usnet_addr a;
 	int err = 0;
-	enum addr_kind k = addr_in(&P.meta[s], sa, len, &a, &err);
+	enum addr_kind k = addr_in(&p->meta[s], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(a.ip))
+	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(p, a.ip))
 		return USNET_PROVIDER_HANDOVER;
-	stack_prov_lock();
-	int r = usnet_connect(P.st, &P.io, (usnet_sock_t)s, &a, now_ns());
+	stack_prov_lock(p);
+	int r = usnet_connect(p->st, &p->io, (usnet_sock_t)s, &a, now_ns());
 	if (r == 0 || r == -USNET_EINPROGRESS)
-		P.sh->tcp_connects++;
-	stack_prov_unlock();
+		p->sh->tcp_connects++;
+	stack_prov_unlock(p);
 	return r;
 }
 
 static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int flags)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
 	struct usnet_addr to, *top = NULL;
 	if (m->msg_name && m->msg_namelen) {
 		int err = 0;
-		enum addr_kind k = addr_in(&P.meta[s], m->msg_name, m->msg_namelen, &to, &err);
+		enum addr_kind k = addr_in(&p->meta[s], m->msg_name, m->msg_namelen, &to, &err);
 		if (k == A_BAD)
 			return err;
-		if (P.meta[s].type == SOCK_DGRAM) {
-			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(to.ip)) {
+		if (p->meta[s].type == SOCK_DGRAM) {
+			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(p, to.ip)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
-				stack_prov_lock();
-				usnet_getsockname(P.st, (usnet_sock_t)s, &me);
-				pthread_mutex_unlock(&P.sh->lock);
+				stack_prov_lock(p);
+				usnet_getsockname(p->st, (usnet_sock_t)s, &me);
+				pthread_mutex_unlock(&p->sh->lock);
 				char l[96];
 				snprintf(l, sizeof l, "datagram to %08x is not the stack's (socket port %u)", to.ip, me.port);
-				P.host->log(P.host->host, USNET_PLOG_DEBUG, l);
+				p->host->log(p->host->host, USNET_PLOG_DEBUG, l);
 				return me.port == 0 ? USNET_PROVIDER_HANDOVER : -ENETUNREACH;
 			}
 			top = &to;
 		}
 	}
 	unsigned uf = (flags & MSG_MORE) ? USNET_MSG_MORE : 0;
-	stack_prov_lock();
-	long r = usnet_sendv(P.st, io_for_data(), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+	stack_prov_lock(p);
+	long r = usnet_sendv(p->st, io_for_data(p), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, top, now_ns());
-	unlock_io();
+	unlock_io(p);
 	return r;
 }
 
 static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	if (flags & MSG_OOB)
 		return -EINVAL;
-	bool dgram = P.meta[s].type == SOCK_DGRAM;
+	bool dgram = p->meta[s].type == SOCK_DGRAM;
 	unsigned uf = ((flags & MSG_PEEK) ? USNET_MSG_PEEK : 0) | (dgram ? USNET_MSG_TRUNC : 0);
 	size_t cap = 0;
 	for (size_t i = 0; i < m->msg_iovlen; i++)
 		cap += m->msg_iov[i].iov_len;
 	struct usnet_addr from = { 0, 0 };
-	stack_prov_lock();
-	long r = usnet_recvv(P.st, io_for_data(), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+	stack_prov_lock(p);
+	long r = usnet_recvv(p->st, io_for_data(p), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
-	unlock_io();
+	unlock_io(p);
 	m->msg_flags = 0;
 	m->msg_controllen = 0;
 	if (r < 0)
 		return r;
 	if (m->msg_name) {
 		if (dgram)
-			addr_out(&P.meta[s], &from, m->msg_name, &m->msg_namelen);
+			addr_out(&p->meta[s], &from, m->msg_name, &m->msg_namelen);
 		else
 			m->msg_namelen = 0;
 	}
@@ -592,133 +614,160 @@ static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
 
 static int p_shutdown(void *ctx, usnet_psock_t s, int how)
 {
-	(void)ctx;
-	stack_prov_lock();
-	int r = usnet_shutdown(P.st, &P.io, (usnet_sock_t)s, how, now_ns());
-	stack_prov_unlock();
+	struct prov *p = ctx;
+	stack_prov_lock(p);
+	int r = usnet_shutdown(p->st, &p->io, (usnet_sock_t)s, how, now_ns());
+	stack_prov_unlock(p);
 	return r;
 }
 
 static int p_close(void *ctx, usnet_psock_t s)
 {
-	(void)ctx;
-	stack_prov_lock();
-	int r = usnet_close(P.st, &P.io, (usnet_sock_t)s, now_ns());
-	stack_prov_unlock();
+	struct prov *p = ctx;
+	stack_prov_lock(p);
+	int r = usnet_close(p->st, &p->io, (usnet_sock_t)s, now_ns());
+	stack_prov_unlock(p);
 	return r;
 }
 
 static int p_getsockname(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	struct usnet_addr a = { 0, 0 }, peer = { 0, 0 };
-	stack_prov_lock();
-	int r = usnet_getsockname(P.st, (usnet_sock_t)s, &a);
+	stack_prov_lock(p);
+	int r = usnet_getsockname(p->st, (usnet_sock_t)s, &a);
 	/* A connected socket has a source address even when bound to the
 	 * wildcard: the stack's only one. */
-	if (r == 0 && a.ip == 0 && usnet_getpeername(P.st, (usnet_sock_t)s, &peer) == 0 && peer.ip)
-		a.ip = P.ip;
-	pthread_mutex_unlock(&P.sh->lock);
+	if (r == 0 && a.ip == 0 && usnet_getpeername(p->st, (usnet_sock_t)s, &peer) == 0 && peer.ip)
+		a.ip = p->ip;
+	pthread_mutex_unlock(&p->sh->lock);
 	if (r < 0)
 		return r;
-	addr_out(&P.meta[s], &a, sa, len);
+	addr_out(&p->meta[s], &a, sa, len);
 	return 0;
 }
 
 static int p_getpeername(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	struct usnet_addr a = { 0, 0 };
-	stack_prov_lock();
-	int r = usnet_getpeername(P.st, (usnet_sock_t)s, &a);
-	stack_prov_unlock();
+	stack_prov_lock(p);
+	int r = usnet_getpeername(p->st, (usnet_sock_t)s, &a);
+	stack_prov_unlock(p);
 	if (r < 0)
 		return r;
-	addr_out(&P.meta[s], &a, sa, len);
+	addr_out(&p->meta[s], &a, sa, len);
 	return 0;
 }
 
 static uint32_t p_poll(void *ctx, usnet_psock_t s)
 {
-	(void)ctx;
-	stack_prov_lock();
-	uint32_t ev = usnet_sock_events(P.st, (usnet_sock_t)s);
-	pthread_mutex_unlock(&P.sh->lock);   /* nothing to flush */
+	struct prov *p = ctx;
+	stack_prov_lock(p);
+	uint32_t ev = usnet_sock_events(p->st, (usnet_sock_t)s);
+	pthread_mutex_unlock(&p->sh->lock);   /* nothing to flush */
 	return ev;
 }
 
+/* Every queue's fd: a frame on any queue must wake a sleeping program. */
 static int p_wait_fds(void *ctx, int *fds, int max)
 {
-	(void)ctx;
-	int fd = usnet_netif_wait_fd(P.nif, P.io.queue);
-	if (fd < 0 || max < 1)
-		return 0;
-	fds[0] = fd;
-	return 1;
+	struct prov *p = ctx;
+	int n = 0;
+	for (uint16_t q = 0; q < p->nqueues && n < max; q++) {
+		int fd = usnet_netif_wait_fd(p->nif, q);
+		if (fd >= 0)
+			fds[n++] = fd;
+	}
+	return n;
+}
+
+/* Up to `bursts` rx bursts of queue q into the stack; returns false when the
+ * queue had more than that (the caller comes back to it). */
+static bool drain_queue(struct prov *p, uint16_t q, int bursts, uint64_t now)
+{
+	struct usnet_pkt pkts[RX_BATCH];
+	for (int b = 0; b < bursts; b++) {
+		int n = usnet_netif_rx_burst(p->nif, q, pkts, RX_BATCH);
+		if (n <= 0)
+			return true;
+		p->sh->rx_frames += (uint64_t)n;
+		p->sh->rx_frames_queue[q] += (uint64_t)n;
+		usnet_stack_input(p->st, &p->io, pkts, (unsigned)n, now);
+		usnet_netif_rx_release(p->nif, q, pkts, (unsigned)n);
+		if (n < RX_BATCH)
+			return true;
+	}
+	return false;
 }
 
 static uint64_t p_progress(void *ctx, uint64_t now)
 {
-	(void)ctx;
-	struct usnet_pkt pkts[RX_BATCH];
+	struct prov *p = ctx;
 	/* Someone else is at it: they will see the frames. */
-	int r = pthread_mutex_trylock(&P.sh->lock);
+	int r = pthread_mutex_trylock(&p->sh->lock);
 	if (r == EOWNERDEAD)
-		pthread_mutex_consistent(&P.sh->lock);
+		pthread_mutex_consistent(&p->sh->lock);
 	else if (r != 0)
 		return now + 1000000;
 	/* The caller read `now` before the lock, maybe a preemption ago; the
 	 * stack's time must not step back behind a call another thread made
 	 * meanwhile (an ACK "before" its segment left is a wrapped RTT). */
 	now = now_ns();
-	for (int b = 0; b < 8; b++) {
-		int n = usnet_netif_rx_burst(P.nif, P.io.queue, pkts, RX_BATCH);
-		if (n <= 0)
-			break;
-		P.sh->rx_frames += (uint64_t)n;
-		usnet_stack_input(P.st, &P.io, pkts, (unsigned)n, now);
-		usnet_netif_rx_release(P.nif, P.io.queue, pkts, (unsigned)n);
-		if (n < RX_BATCH)
-			break;
+	/* Round-robin, a few bursts per queue per round, so that a busy
+	 * queue does not starve the others; 8 bursts in all per queue, as
+	 * with one queue, before the timers get their turn. */
+	bool all_drained = false;
+	for (int round = 0; round < 4 && !all_drained; round++) {
+		all_drained = true;
+		for (uint16_t q = 0; q < p->nqueues; q++)
+			if (!drain_queue(p, q, 2, now))
+				all_drained = false;
 	}
-	P.sh->rx_calls++;
-	uint64_t next = usnet_stack_poll(P.st, &P.io, now);
-	P.sh->next_deadline = next;
-	stack_prov_unlock();
+	p->sh->rx_calls++;
+	uint64_t next = usnet_stack_poll(p->st, &p->io, now);
+	p->sh->next_deadline = next;
+	stack_prov_unlock(p);
 	return next;
 }
 
 static void p_fork_child(void *ctx)
 {
-	(void)ctx;
-	if (P.nif && P.nif->ops->after_fork)
-		P.nif->ops->after_fork(P.nif);
+	struct prov *p = ctx;
+	if (p->nif && p->nif->ops->after_fork)
+		p->nif->ops->after_fork(p->nif);
 }
 
 static size_t p_stats(void *ctx, char *buf, size_t len)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	struct usnet_stack_stats s;
-	stack_prov_lock();
-	usnet_stack_stats(P.st, &s);
-	pthread_mutex_unlock(&P.sh->lock);
+	stack_prov_lock(p);
+	usnet_stack_stats(p->st, &s);
+	pthread_mutex_unlock(&p->sh->lock);
 	int n = snprintf(buf, len,
 			 "netif %s %s\nrx_frames %llu\ntx_frames %llu\ntcp_accepted %llu\ntcp_connects %llu\n"
 			 "tcp_rx %llu\ntcp_tx %llu\ntcp_retrans %llu\ntcp_rto %llu\n"
 			 "tcp_rst_tx %llu\nudp_rx %llu\nudp_tx %llu\narp_rx %llu\narp_waiting %llu\narp_drop %llu\n"
 			 "sockets_in_use %u\n"
-			 "buffers_in_use %llu\ntx_no_buffer %llu\n",
-			 P.nif->info.backend, P.nif->info.ifname,
+			 "buffers_in_use %llu\ntx_no_buffer %llu\nqueues %u\n",
+			 p->nif->info.backend, p->nif->info.ifname,
 			 (unsigned long long)s.rx_frames, (unsigned long long)s.tx_frames,
-			 (unsigned long long)P.sh->tcp_accepted, (unsigned long long)P.sh->tcp_connects,
+			 (unsigned long long)p->sh->tcp_accepted, (unsigned long long)p->sh->tcp_connects,
 			 (unsigned long long)s.tcp_rx, (unsigned long long)s.tcp_tx,
 			 (unsigned long long)s.tcp_retrans, (unsigned long long)s.tcp_rto,
 			 (unsigned long long)s.tcp_rst_tx,
 			 (unsigned long long)s.udp_rx, (unsigned long long)s.udp_tx,
 			 (unsigned long long)s.arp_rx, (unsigned long long)s.arp_waiting,
 			 (unsigned long long)s.arp_drop, s.sockets_in_use,
-			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer);
-	return n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
+			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer, p->nqueues);
+	size_t at = n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
+	for (uint16_t q = 0; q < p->nqueues && at + 1 < len; q++) {
+		n = snprintf(buf + at, len - at, "rx_frames_queue_%u %llu\n", q,
+			     (unsigned long long)p->sh->rx_frames_queue[q]);
+		at = n < 0 ? at : (at + (size_t)n < len ? at + (size_t)n : len - 1);
+	}
+	return at;
 }
 
 static const struct usnet_provider stack_provider = {

@@ -15,8 +15,6 @@
 
 #include "stack_prov.h"
 
-#define P stack_prov
-
 static int opt_of(int level, int name, enum usnet_sockopt *o)
 {
 	static const struct { int level, name; enum usnet_sockopt o; } map[] = {
@@ -93,8 +91,8 @@ static uint8_t linux_tcp_state(int s)
 
 int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len)
 {
-	(void)ctx;
-	struct sock_meta *m = &P.meta[s];
+	struct prov *p = ctx;
+	struct sock_meta *m = &p->meta[s];
 	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
 		if (!m->domain6)
 			return -ENOPROTOOPT;
@@ -105,9 +103,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 		if (m->type != SOCK_STREAM)
 			return -EOPNOTSUPP;
 		struct usnet_tcp_info ti;
-		stack_prov_lock();
-		int r = usnet_tcp_info(P.st, (usnet_sock_t)s, &ti);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		int r = usnet_tcp_info(p->st, (usnet_sock_t)s, &ti);
+		stack_prov_unlock(p);
 		if (r < 0)
 			return r;
 		struct tcp_info t;
@@ -135,9 +133,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 	}
 	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
 		int v = 0;
-		stack_prov_lock();
-		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, USNET_TCP_CONGESTION, &v);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		int r = usnet_getsockopt(p->st, (usnet_sock_t)s, USNET_TCP_CONGESTION, &v);
+		stack_prov_unlock(p);
 		if (r < 0)
 			return r;
 		const char *n = v == USNET_CC_NEWRENO ? "reno" : "cubic";
@@ -147,9 +145,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 	}
 	if (level == SOL_SOCKET && name == SO_LINGER) {
 		int v = -1;
-		stack_prov_lock();
-		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, USNET_SO_LINGER, &v);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		int r = usnet_getsockopt(p->st, (usnet_sock_t)s, USNET_SO_LINGER, &v);
+		stack_prov_unlock(p);
 		if (r < 0)
 			return r;
 		struct linger l = { v >= 0, v >= 0 ? v : 0 };
@@ -158,9 +156,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 	enum usnet_sockopt o;
 	if (opt_of(level, name, &o) == 0) {
 		int v = 0;
-		stack_prov_lock();
-		int r = usnet_getsockopt(P.st, (usnet_sock_t)s, o, &v);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		int r = usnet_getsockopt(p->st, (usnet_sock_t)s, o, &v);
+		stack_prov_unlock(p);
 		if (r < 0)
 			return r;
 		if (o == USNET_SO_TYPE)
@@ -176,8 +174,8 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 
 int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const void *val, socklen_t len)
 {
-	(void)ctx;
-	struct sock_meta *m = &P.meta[s];
+	struct prov *p = ctx;
+	struct sock_meta *m = &p->meta[s];
 	int v = 0, r;
 	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
 		if (!m->domain6)
@@ -198,9 +196,9 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 			v = USNET_CC_NEWRENO;
 		else
 			return -ENOENT;
-		stack_prov_lock();
-		r = usnet_setsockopt(P.st, (usnet_sock_t)s, USNET_TCP_CONGESTION, v);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		r = usnet_setsockopt(p->st, (usnet_sock_t)s, USNET_TCP_CONGESTION, v);
+		stack_prov_unlock(p);
 		return r;
 	}
 	if (level == SOL_SOCKET && name == SO_LINGER) {
@@ -210,9 +208,9 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 		if (len < sizeof l)
 			return -EINVAL;
 		memcpy(&l, val, sizeof l);
-		stack_prov_lock();
-		r = usnet_setsockopt(P.st, (usnet_sock_t)s, USNET_SO_LINGER, l.l_onoff ? l.l_linger : -1);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		r = usnet_setsockopt(p->st, (usnet_sock_t)s, USNET_SO_LINGER, l.l_onoff ? l.l_linger : -1);
+		stack_prov_unlock(p);
 		return r;
 	}
 	enum usnet_sockopt o;
@@ -221,30 +219,30 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 			return r;
 		if (o == USNET_SO_ERROR || o == USNET_SO_TYPE || o == USNET_SO_ACCEPTCONN)
 			return -ENOPROTOOPT;
-		stack_prov_lock();
-		r = usnet_setsockopt(P.st, (usnet_sock_t)s, o, v);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		r = usnet_setsockopt(p->st, (usnet_sock_t)s, o, v);
+		stack_prov_unlock(p);
 		return r;
 	}
 	if (harmless_opt(level, name))
 		return 0;
 	char line[96];
 	snprintf(line, sizeof line, "socket option level %d name %d not supported", level, name);
-	P.host->log(P.host->host, USNET_PLOG_DEBUG, line);
+	p->host->log(p->host->host, USNET_PLOG_DEBUG, line);
 	return -ENOPROTOOPT;
 }
 
 int stack_prov_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg)
 {
-	(void)ctx;
+	struct prov *p = ctx;
 	if (!arg)
 		return -EFAULT;
 	int v = 0;
 	switch (req) {
 	case FIONREAD: {
-		stack_prov_lock();
-		long n = usnet_sock_readable_bytes(P.st, (usnet_sock_t)s);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		long n = usnet_sock_readable_bytes(p->st, (usnet_sock_t)s);
+		stack_prov_unlock(p);
 		if (n < 0)
 			return (int)n;
 		v = n > 0x7fffffff ? 0x7fffffff : (int)n;
@@ -252,9 +250,9 @@ int stack_prov_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg)
 	}
 	case SIOCOUTQ: {
 		struct usnet_tcp_info ti;
-		stack_prov_lock();
-		int r = usnet_tcp_info(P.st, (usnet_sock_t)s, &ti);
-		stack_prov_unlock();
+		stack_prov_lock(p);
+		int r = usnet_tcp_info(p->st, (usnet_sock_t)s, &ti);
+		stack_prov_unlock(p);
 		v = r < 0 ? 0 : (int)ti.unacked;
 		break;
 	}

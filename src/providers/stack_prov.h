@@ -7,10 +7,12 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "usnet/netif_open.h"
+#include "usnet/netif_wrap.h"
 #include "usnet/provider.h"
 #include "usnet/stack.h"
 
@@ -21,6 +23,9 @@ struct sock_meta {
 	uint8_t type;        /* SOCK_STREAM / SOCK_DGRAM */
 	uint8_t protocol;
 };
+
+/* Receive queues one provider serves at most (the backends' own limit). */
+#define STACK_PROV_MAX_QUEUES 64
 
 /* The shared head of the mapping; the stack arena follows. */
 #define SHARED_HEAD_MAGIC 0x75737368u   /* "ussh": the state is made */
@@ -34,28 +39,39 @@ struct shared_head {
 	/* TCP connections accepted and connects started, for `usnet stat`
 	 * (the stack counts segments, not connections). */
 	uint64_t tcp_accepted, tcp_connects;
+	/* Frames received per netif queue, for `usnet stat`: shows that the
+	 * NIC's steering spreads flows and that every queue is read. */
+	uint64_t rx_frames_queue[STACK_PROV_MAX_QUEUES];
 };
 
+/* The provider's state: the ctx of every provider call.  The struct is the
+ * process's own (a forked child has a copy at the same address); what it
+ * points to lives in the MAP_SHARED mapping or belongs to the netif, so
+ * forked children keep using the same stack. */
 struct prov {
 	const struct usnet_provider_host *host;
 	struct usnet_netif *nif;
+	uint16_t nqueues;           /* the netif's receive queues, all read */
 	struct usnet_stack *st;
-	struct usnet_io io;
+	struct usnet_io io;         /* replies leave by queue 0 */
+	/* Transmit batching (builtin.h): sendmsg and recvmsg run the stack on
+	 * held_io, whose netif (a tx defer wrapper, include/usnet/netif_wrap.h)
+	 * forwards everything to the real one except the flush, so the frames
+	 * stay queued in the backend's ring until the next real flush. */
+	bool tx_batch;
+	struct usnet_tx_defer held_nif;
+	struct usnet_io held_io;
 	struct shared_head *sh;
 	struct sock_meta *meta;     /* in the shared mapping, max_sockets entries */
 	uint32_t ip, prefix, gw;
 };
 
-/* The one instance of this process image (shared with forked children
- * through the MAP_SHARED mapping it points into). */
-extern struct prov stack_prov;
-
 /* Take the instance's lock (recovering it from a process that died with it). */
-void stack_prov_lock(void);
+void stack_prov_lock(struct prov *p);
 /* Flush the netif's queued frames and release the lock. */
-void stack_prov_unlock(void);
+void stack_prov_unlock(struct prov *p);
 /* Release the lock when nothing was sent. */
-static inline void stack_prov_unlock_quiet(void) { pthread_mutex_unlock(&stack_prov.sh->lock); }
+static inline void stack_prov_unlock_quiet(struct prov *p) { pthread_mutex_unlock(&p->sh->lock); }
 
 /* stack_opts.c */
 int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len);

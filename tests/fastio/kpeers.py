@@ -6,14 +6,23 @@
                                       what arrives to FILE as it arrives
                                       (unbuffered, so that the test can watch
                                       it grow), print its sha256 at the end
-  kpeers.py many HOST PORT N BYTES    open N connections at once to an echo
+  kpeers.py many HOST PORT N BYTES [HOLD]
+                                      open N connections at once to an echo
                                       server; on each send BYTES random bytes,
                                       shut down the sending side and check
-                                      that exactly those bytes come back
-  kpeers.py echo PORT N               serve N connections on PORT (all
+                                      that exactly those bytes come back; print
+                                      "N connections echoed BYTES bytes each
+                                      from ADDR[,ADDR...]" (the local addresses)
+  kpeers.py echo PORT N [HOLD]        serve N connections on PORT (all
                                       addresses), echoing every byte until the
                                       peer shuts down its side, then print
-                                      "echoed N connections BYTES bytes"
+                                      "echoed N connections BYTES bytes from
+                                      ADDR[,ADDR...]" (the peers' addresses)
+kpeers.py --one-thread many ...      the same from one thread with epoll
+                                      (non-blocking sockets), all N at once
+With HOLD (a file name), the program stays until that file exists (30 s at
+most) after printing its result, so that a test can read the counters of a
+program that runs under `usnet run` before it exits.
 Every wait is bounded; failures print one line on stderr and exit 1.
 """
 import hashlib
@@ -60,14 +69,24 @@ def download(host, port, path):
     print(h.hexdigest())
 
 
+def hold(path):
+    sys.stdout.flush()
+    end = time.monotonic() + 30.0
+    while path and not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.1)
+
+
 def many(host, port, n, nbytes):
     errors = []
     lock = threading.Lock()
+    local = set()
 
     def one(i):
         try:
             data = os.urandom(nbytes)
             s = connect(host, port)
+            with lock:
+                local.add(s.getsockname()[0])
 
             def sender():
                 try:
@@ -102,7 +121,64 @@ def many(host, port, n, nbytes):
         t.join()
     if errors:
         die("%d of %d connections failed, first: %s" % (len(errors), n, errors[0]))
-    print("%d connections echoed %d bytes each" % (n, nbytes))
+    print("%d connections echoed %d bytes each from %s" % (n, nbytes, ",".join(sorted(local))))
+
+
+def many_one_thread(host, port, n, nbytes):
+    import errno
+    import selectors
+    sel = selectors.DefaultSelector()
+    conns = []
+    local = set()
+    for i in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        e = s.connect_ex((host, port))
+        if e not in (0, errno.EINPROGRESS):
+            die("connection %d: connect: %s" % (i, os.strerror(e)))
+        c = {"i": i, "s": s, "data": os.urandom(nbytes), "sent": 0, "got": bytearray(),
+             "up": False, "done": False}
+        conns.append(c)
+        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+    left = n
+    end = time.monotonic() + TIMEOUT
+    while left:
+        if time.monotonic() > end:
+            die("%d of %d connections unfinished after %d s" % (left, n, TIMEOUT))
+        for key, ev in sel.select(1.0):
+            c = key.data
+            s = c["s"]
+            if not c["up"]:
+                e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if e:
+                    die("connection %d: connect: %s" % (c["i"], os.strerror(e)))
+                if not ev & selectors.EVENT_WRITE:
+                    continue
+                c["up"] = True
+                local.add(s.getsockname()[0])
+            if ev & selectors.EVENT_WRITE and c["sent"] < nbytes:
+                try:
+                    c["sent"] += s.send(c["data"][c["sent"]:])
+                except BlockingIOError:
+                    pass
+                if c["sent"] == nbytes:
+                    s.shutdown(socket.SHUT_WR)
+                    sel.modify(s, selectors.EVENT_READ, c)
+            if ev & selectors.EVENT_READ:
+                try:
+                    block = s.recv(1 << 16)
+                except BlockingIOError:
+                    continue
+                if block:
+                    c["got"] += block
+                    continue
+                if bytes(c["got"]) != c["data"]:
+                    die("connection %d: %d bytes back of %d, %s" % (c["i"], len(c["got"]), nbytes,
+                        "differing" if len(c["got"]) == nbytes else "short"))
+                sel.unregister(s)
+                s.close()
+                left -= 1
+    print("%d connections echoed %d bytes each from %s" % (n, nbytes, ",".join(sorted(local))))
 
 
 def echo(port, n):
@@ -114,6 +190,7 @@ def echo(port, n):
     total = [0]
     lock = threading.Lock()
     errors = []
+    peers = set()
 
     def serve(c):
         c.settimeout(TIMEOUT)
@@ -133,7 +210,8 @@ def echo(port, n):
     threads = []
     try:
         for _ in range(n):
-            c, _ = ls.accept()
+            c, peer = ls.accept()
+            peers.add(peer[0])
             t = threading.Thread(target=serve, args=(c,))
             t.start()
             threads.append(t)
@@ -143,19 +221,24 @@ def echo(port, n):
         t.join(TIMEOUT)
     if errors:
         die("echo: " + errors[0])
-    print("echoed %d connections %d bytes" % (n, total[0]))
+    print("echoed %d connections %d bytes from %s" % (n, total[0], ",".join(sorted(peers))))
 
 
 def main(argv):
+    one_thread = len(argv) > 1 and argv[1] == "--one-thread"
+    if one_thread:
+        argv = argv[:1] + argv[2:]
     try:
         if len(argv) == 5 and argv[1] == "download":
             download(argv[2], int(argv[3]), argv[4])
-        elif len(argv) == 4 and argv[1] == "echo":
+        elif len(argv) in (4, 5) and argv[1] == "echo":
             echo(int(argv[2]), int(argv[3]))
-        elif len(argv) == 6 and argv[1] == "many":
-            many(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+            hold(argv[4] if len(argv) == 5 else None)
+        elif len(argv) in (6, 7) and argv[1] == "many":
+            (many_one_thread if one_thread else many)(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+            hold(argv[6] if len(argv) == 7 else None)
         else:
-            die("usage: kpeers.py download HOST PORT FILE | many HOST PORT N BYTES | echo PORT N")
+            die("usage: kpeers.py download HOST PORT FILE | [--one-thread] many HOST PORT N BYTES [HOLD] | echo PORT N [HOLD]")
     except OSError as e:
         die(str(e))
 
