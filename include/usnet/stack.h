@@ -326,6 +326,10 @@ struct usnet_stack_stats {
 	/* Gauge: frames held until their next hop answers ARP (sent when it
 	 * does, counted in arp_drop when it never does). */
 	uint64_t arp_waiting;
+	/* Gauges: TCP sockets in TIME_WAIT (in sockets_in_use: they hold a
+	 * socket, but no buffer and no descriptor), and sockets the user closed
+	 * that are still finishing their connection (FIN_WAIT, LAST_ACK, ...). */
+	uint32_t tcp_time_wait, tcp_orphans;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 

@@ -749,7 +749,7 @@ static size_t p_stats(void *ctx, char *buf, size_t len)
 			 "netif %s %s\nrx_frames %llu\ntx_frames %llu\ntcp_accepted %llu\ntcp_connects %llu\n"
 			 "tcp_rx %llu\ntcp_tx %llu\ntcp_retrans %llu\ntcp_rto %llu\n"
 			 "tcp_rst_tx %llu\nudp_rx %llu\nudp_tx %llu\narp_rx %llu\narp_waiting %llu\narp_drop %llu\n"
-			 "sockets_in_use %u\n"
+			 "sockets_in_use %u\ntcp_time_wait %u\ntcp_orphans %u\n"
 			 "buffers_in_use %llu\ntx_no_buffer %llu\nqueues %u\n",
 			 p->nif->info.backend, p->nif->info.ifname,
 			 (unsigned long long)s.rx_frames, (unsigned long long)s.tx_frames,
@@ -759,7 +759,7 @@ static size_t p_stats(void *ctx, char *buf, size_t len)
 			 (unsigned long long)s.tcp_rst_tx,
 			 (unsigned long long)s.udp_rx, (unsigned long long)s.udp_tx,
 			 (unsigned long long)s.arp_rx, (unsigned long long)s.arp_waiting,
-			 (unsigned long long)s.arp_drop, s.sockets_in_use,
+			 (unsigned long long)s.arp_drop, s.sockets_in_use, s.tcp_time_wait, s.tcp_orphans,
 			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer, p->nqueues);
 	size_t at = n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
 	for (uint16_t q = 0; q < p->nqueues && at + 1 < len; q++) {

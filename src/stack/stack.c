@@ -267,6 +267,16 @@ void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out)
 	out->buffers_total = (uint64_t)st->nchunks * CHUNK_SIZE;
 	out->sockets_in_use = st->socks_used;
 	out->sockets_total = st->nsocks;
+	out->tcp_time_wait = out->tcp_orphans = 0;
+	struct sock *socks = st_socks(st);
+	for (uint32_t i = 0; i < st->nsocks; i++) {
+		if (socks[i].type != USNET_SOCK_STREAM)
+			continue;
+		if (socks[i].state == USNET_TCP_TIME_WAIT)
+			out->tcp_time_wait++;
+		else if (socks[i].flags & SF_ORPHAN)
+			out->tcp_orphans++;
+	}
 	out->arp_waiting = 0;
 	const struct arp_entry *arp = st_arp(st);
 	for (uint32_t i = 0; i < ARP_TABLE; i++)

@@ -33,7 +33,7 @@ $(B)/vsock/%.o: src/vsock/%.c $(VSOCK_HDRS)
 
 $(B)/libusnet.so: $(VSOCK_OBJS) $(VSOCK_PROV_OBJS) $(VSOCK_LINK_LIBS)
 	$(CC) -shared -o $@ $(VSOCK_OBJS) $(VSOCK_PROV_OBJS) $(VSOCK_LINK_LIBS) \
-		-Wl,-Bsymbolic -Wl,-z,now -Wl,-z,noexecstack $(HOOK_LDLIBS) $(NETIF_LDLIBS) -lpthread -ldl
+		-Wl,-Bsymbolic -Wl,-z,now -Wl,-z,noexecstack -Wl,-z,defs $(HOOK_LDLIBS) $(NETIF_LDLIBS) -lpthread -ldl
 
 # The attach protocol is spoken by the owner in the front end too.
 CLI_LIBS += $(B)/vsock/attach_proto.o

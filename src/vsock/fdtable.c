@@ -184,7 +184,9 @@ struct vsock_slot *vsock_slot_alloc(void)
 			atomic_store(&vsock_shm->alloc_hint, k + 1);
 			s->wd = 0;
 			s->ino = 0;
-			atomic_store(&s->calls, 0);
+			for (int k = 0; k < VSOCK_CALLERS; k++)
+				atomic_store(&s->calls[k], 0);
+			atomic_store(&s->calls_untracked, 0);
 			atomic_store(&s->file_gone, SLOT_LIVE);
 			s->creator = (int32_t)vsock_pid;
 			s->domain = s->type = s->protocol = 0;
@@ -238,6 +240,16 @@ int vsock_slot_open_file(struct vsock_slot *s, bool cloexec)
 	return (int)fd;
 }
 
+static bool slot_in_call(struct vsock_slot *s)
+{
+	if (atomic_load(&s->calls_untracked))
+		return true;
+	for (int k = 0; k < VSOCK_CALLERS; k++)
+		if ((uint32_t)atomic_load(&s->calls[k]))
+			return true;
+	return false;
+}
+
 bool vsock_prov_handles_shared;
 
 static void slot_free(struct vsock_slot *s)
@@ -271,19 +283,6 @@ static void slot_release(struct vsock_slot *s)
 	slot_free(s);
 }
 
-void vsock_slots_close_owed(void)
-{
-	if (vsock_prov_handles_shared || !vsock_shm)
-		return;
-	for (int i = 0; i < VSOCK_MAX_SLOTS; i++) {
-		struct vsock_slot *s = &vsock_shm->slots[i];
-		uint32_t owed = SLOT_CLOSE_OWED;
-		if (s->creator == (int32_t)vsock_pid && atomic_load_explicit(&s->used, memory_order_relaxed) &&
-		    atomic_compare_exchange_strong(&s->file_gone, &owed, SLOT_CLOSING))
-			slot_free(s);
-	}
-}
-
 void vsock_slots_collect(void)
 {
 	if (close_watch_fd < 0)
@@ -311,15 +310,37 @@ void vsock_slots_collect(void)
 			struct vsock_slot *s = &vsock_shm->slots[k];
 			atomic_store(&s->file_gone, SLOT_FILE_GONE);
 			/* A call still running on it closes it when it ends. */
-			if (atomic_load(&s->calls) == 0)
+			if (!slot_in_call(s))
 				slot_release(s);
 		}
 	}
 }
 
+/* Count one more (+1) or one less (-1) call of this process on s. */
+static void slot_call_count(struct vsock_slot *s, int delta)
+{
+	uint64_t me = (uint64_t)(uint32_t)vsock_pid << 32;
+	for (int k = 0; k < VSOCK_CALLERS; k++) {
+		uint64_t v = atomic_load_explicit(&s->calls[k], memory_order_relaxed);
+		if ((v & ~0xffffffffull) == me && (delta > 0 || (uint32_t)v)) {
+			atomic_fetch_add(&s->calls[k], (uint64_t)(int64_t)delta);
+			return;
+		}
+	}
+	if (delta > 0) {
+		for (int k = 0; k < VSOCK_CALLERS; k++) {
+			uint64_t v = atomic_load_explicit(&s->calls[k], memory_order_relaxed);
+			/* An entry whose count went to 0 is free, whoever it was. */
+			if ((uint32_t)v == 0 && atomic_compare_exchange_strong(&s->calls[k], &v, me | 1))
+				return;
+		}
+	}
+	atomic_fetch_add(&s->calls_untracked, (uint32_t)delta);
+}
+
 bool vsock_slot_enter(int fd, struct vsock_slot *s)
 {
-	atomic_fetch_add(&s->calls, 1);
+	slot_call_count(s, 1);
 	if (vsock_fd_slot(fd) == s && atomic_load(&s->file_gone) == SLOT_LIVE)
 		return true;
 	vsock_slot_leave(s);
@@ -328,8 +349,38 @@ bool vsock_slot_enter(int fd, struct vsock_slot *s)
 
 void vsock_slot_leave(struct vsock_slot *s)
 {
-	if (atomic_fetch_sub(&s->calls, 1) == 1 && atomic_load(&s->file_gone) == SLOT_FILE_GONE)
+	slot_call_count(s, -1);
+	if (atomic_load(&s->file_gone) == SLOT_FILE_GONE && !slot_in_call(s))
 		slot_release(s);
+}
+
+void vsock_slots_sweep(void)
+{
+	if (!vsock_shm)
+		return;
+	for (int i = 0; i < VSOCK_MAX_SLOTS; i++) {
+		struct vsock_slot *s = &vsock_shm->slots[i];
+		if (!atomic_load_explicit(&s->used, memory_order_relaxed))
+			continue;
+		uint32_t state = atomic_load(&s->file_gone);
+		if (state == SLOT_FILE_GONE) {
+			/* Calls of processes killed inside them never end. */
+			for (int k = 0; k < VSOCK_CALLERS; k++) {
+				uint64_t v = atomic_load(&s->calls[k]);
+				int32_t pid = (int32_t)(v >> 32);
+				if ((uint32_t)v && pid != (int32_t)vsock_pid &&
+				    vsock_sys(SYS_kill, pid, 0, 0, 0, 0, 0) == -ESRCH)
+					atomic_compare_exchange_strong(&s->calls[k], &v, 0);
+			}
+			if (!slot_in_call(s))
+				slot_release(s);
+		} else if (state == SLOT_CLOSE_OWED && !vsock_prov_handles_shared &&
+			   s->creator == (int32_t)vsock_pid) {
+			uint32_t owed = SLOT_CLOSE_OWED;
+			if (atomic_compare_exchange_strong(&s->file_gone, &owed, SLOT_CLOSING))
+				slot_free(s);
+		}
+	}
 }
 
 bool vsock_fd_is_user_file(int fd)

@@ -43,6 +43,8 @@ uint64_t vsock_now_ns(void);
 
 struct vsock_replay_opt { int level, name, val; };
 
+#define VSOCK_CALLERS 8
+
 /*
  * A slot's lifetime is its file's: every user socket has a kernel file of
  * its own (an unbound AF_UNIX datagram socket, "the socket's file"), and
@@ -55,7 +57,12 @@ struct vsock_replay_opt { int level, name, val; };
  */
 struct vsock_slot {
 	_Atomic uint32_t used;        /* 1 from vsock_slot_alloc until its file is gone */
-	_Atomic uint32_t calls;       /* calls in progress on it, every process (vsock_slot_enter) */
+	/* Calls in progress on it (vsock_slot_enter), counted per process so
+	 * that those of a process killed inside one can be dropped: each entry
+	 * is pid << 32 | count; calls beyond the entries' processes count in
+	 * calls_untracked. */
+	_Atomic uint64_t calls[VSOCK_CALLERS];
+	_Atomic uint32_t calls_untracked;
 	_Atomic uint32_t file_gone;   /* enum vsock_slot_close */
 	int32_t creator;              /* the process that made the provider socket */
 	int32_t wd;                   /* inotify watch of its file; 0: no file (yet) */
@@ -163,8 +170,9 @@ enum vsock_slot_close {
  * built-in stack's, in shared memory); otherwise only the process that
  * made a socket can close it (the kernel provider's fds). */
 extern bool vsock_prov_handles_shared;
-/* The closes owed by this process (progress thread). */
-void vsock_slots_close_owed(void);
+/* The closes owed by this process, and the calls of processes that died
+ * inside one (progress thread, about once a second). */
+void vsock_slots_sweep(void);
 /* A call on fd, whose slot was looked up as s, begins (Linux's fget): a
  * close of the last fd meanwhile -- by another thread or process -- leaves
  * the provider socket open until the call ends with vsock_slot_leave(), so

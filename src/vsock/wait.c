@@ -398,7 +398,7 @@ static void *progress_main(void *arg)
 		if (now - last_stat > 1000000000ull) {
 			vsock_stat_publish();
 			vsock_slots_collect();   /* sockets of processes that exited or died */
-			vsock_slots_close_owed();
+			vsock_slots_sweep();
 			last_stat = now;
 		}
 		/* While the program itself runs the stack (it did just now: its

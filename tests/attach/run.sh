@@ -151,6 +151,178 @@ want node_cluster_4_workers && t_node_cluster
 
 want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
 want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
+
+# ---- a 4-queue veth (every real NIC has many queues), afxdp ----------------
+
+veth4_up() {
+    ip netns add "$UNS" && ip netns add "$KNS" || return 1
+    ip link add "$UIF" netns "$UNS" numtxqueues 4 numrxqueues 4 type veth \
+        peer name "$KIF" netns "$KNS" numtxqueues 4 numrxqueues 4 || return 1
+    ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
+    ip -n "$KNS" addr add "$VKIP/24" dev "$KIF" || return 1
+    ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
+    ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
+    ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
+}
+
+# nginx_conf DIR PORT WORKERS
+nginx_conf() {
+    mkdir -p "$1/www"
+    cat >"$1/nginx.conf" <<CONF
+daemon off; worker_processes $3; pid $1/nginx.pid; error_log $1/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $1; proxy_temp_path $1; sendfile on;
+  fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
+  server { listen $VUIP:$2; root $1/www; } }
+CONF
+}
+
+# v4_nginx NAME PORT WORKERS: nginx under usnet (afxdp) on the veth; its
+# master's pid in NGX.
+NGX=
+v4_nginx() {
+    local dir=$WORK/$1
+    nginx_conf "$dir" "$2" "$3"
+    echo "small page" >"$dir/www/index.html"
+    head -c 1048576 /dev/urandom >"$dir/www/blob"
+    chmod -R 755 "$WORK"
+    ip netns exec "$UNS" timeout 120 "$USNET" run --backend afxdp --iface "$UIF" --ip "$VUIP/24" -- \
+        nginx -c "$dir/nginx.conf" >"$dir/run.log" 2>&1 &
+    local i
+    for i in $(seq 1 100); do
+        ip netns exec "$KNS" curl -s -m 1 -o /dev/null "http://$VUIP:$2/index.html" && break
+        sleep 0.1
+    done
+    NGX=$(cat "$dir/nginx.pid" 2>/dev/null)
+    [ -n "$NGX" ]
+}
+
+# stat_of PID KEY: a counter of `usnet stat PID`.
+stat_of() { "$USNET" stat "$1" 2>/dev/null | sed -n "s/^$2 //p" | head -1; }
+# live_sockets PID: the stack's sockets but those in TIME_WAIT (which Linux
+# keeps apart too: no descriptor, no buffer; they go after 60 s).
+live_sockets() {
+    local all tw
+    all=$(stat_of "$1" sockets_in_use)
+    tw=$(stat_of "$1" tcp_time_wait)
+    [ -n "$all" ] && [ -n "$tw" ] && echo $((all - tw))
+}
+
+# nothing_left: the interface has no XDP program and no owner, and no
+# process maps a stack's shared memory, once the last process is gone.
+leftovers() {
+    ip -n "$UNS" link show "$UIF" | grep -o 'xdp[a-z]*' | head -1
+    ls /run/usnet/ 2>/dev/null | grep "^$UIF@.*sock"
+    grep -ls 'memfd:usnet-\(stack\|switch\|afxdp\)' /proc/[0-9]*/maps 2>/dev/null | head -3
+}
+nothing_left() {
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(leftovers)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+t_veth4() {
+    need_cmd nginx curl ethtool || { skip nginx_4_workers_4_queues "needs nginx, curl, ethtool"; skip nginx_chaos_sigkill_workers "needs nginx, curl, ethtool"; return; }
+    [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
+        { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
+    veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+
+    # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
+    if want nginx_4_workers_4_queues; then
+        if v4_nginx ng4 8090 4; then
+            local want got ok=0 i
+            want=$(sha256sum <"$WORK/ng4/www/blob" | cut -c1-64)
+            for i in $(seq 1 16); do
+                got=$(ip netns exec "$KNS" curl -s -m 10 "http://$VUIP:8090/blob" | sha256sum | cut -c1-64)
+                [ "$got" = "$want" ] && ok=$((ok + 1))
+            done
+            sleep 1.2
+            local queues=0 q n
+            for q in 0 1 2 3; do
+                n=$(stat_of "$NGX" "rx_frames_queue_$q")
+                [ -n "$n" ] && [ "$n" -gt 0 ] && queues=$((queues + 1))
+            done
+            if [ $ok -eq 16 ] && [ $queues -ge 2 ]; then
+                pass nginx_4_workers_4_queues
+            else
+                fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+        else
+            fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
+        fi
+        [ -n "$NGX" ] && kill "$NGX" 2>/dev/null
+        wait 2>/dev/null
+    fi
+
+    # Chaos: wrk keeps 32 connections busy against nginx (master + 2
+    # workers) while a worker is SIGKILLed every 200 ms for 30 s.  A probe
+    # makes new connections all along: none may be refused or time out (the
+    # service never stops); only a connection the killed worker held may be
+    # cut (curl 52/56).  Afterwards the stack's sockets and buffers come back
+    # to their idle counts, and when nginx exits nothing stays attached.
+    if want nginx_chaos_sigkill_workers; then
+        if ! nothing_left; then
+            fail nginx_chaos_sigkill_workers "the previous server left its stack attached: $(leftovers | tr '\n' ' ')"
+        elif ! v4_nginx chaos 8091 2; then
+            fail nginx_chaos_sigkill_workers "nginx did not answer: $(tail -c 300 "$WORK/chaos/run.log" | tr '\n' ' ')"
+        else
+            sleep 1.2
+            local idle_socks idle_bufs
+            idle_socks=$(live_sockets "$NGX")
+            idle_bufs=$(stat_of "$NGX" buffers_in_use)
+            ip netns exec "$KNS" timeout 40 wrk -t 1 -c 32 -d 31s "http://$VUIP:8091/index.html" >"$WORK/chaos/wrk.out" 2>&1 &
+            local wrk=$!
+            (
+                end=$((SECONDS + 30))
+                while [ $SECONDS -lt $end ]; do
+                    ip netns exec "$KNS" curl -s -o /dev/null -m 2 "http://$VUIP:8091/index.html"
+                    echo "$?"
+                    sleep 0.05
+                done
+            ) >"$WORK/chaos/probe.out" &
+            local probe=$! kills=0 end=$((SECONDS + 30)) victims v
+            while [ $SECONDS -lt $end ]; do
+                victims=($(pgrep -P "$NGX"))
+                if [ ${#victims[@]} -gt 0 ]; then
+                    v=${victims[$((RANDOM % ${#victims[@]}))]}
+                    kill -9 "$v" 2>/dev/null && kills=$((kills + 1))
+                fi
+                sleep 0.2
+            done
+            wait "$probe" "$wrk" 2>/dev/null
+            local total bad cut
+            total=$(wc -l <"$WORK/chaos/probe.out")
+            cut=$(grep -cE '^(52|56)$' "$WORK/chaos/probe.out")
+            bad=$(grep -cvE '^(0|52|56)$' "$WORK/chaos/probe.out")
+            # Idle again: the killed workers' sockets closed, their buffers back.
+            local socks bufs i
+            for i in $(seq 1 75); do
+                socks=$(live_sockets "$NGX")
+                bufs=$(stat_of "$NGX" buffers_in_use)
+                [ "$socks" = "$idle_socks" ] && [ "$bufs" = "$idle_bufs" ] && break
+                sleep 0.2
+            done
+            kill "$NGX" 2>/dev/null
+            wait 2>/dev/null
+            local left=yes
+            nothing_left && left=no
+            if [ "$kills" -lt 100 ] || [ "$total" -lt 100 ] || [ "$bad" -ne 0 ] || [ $((cut * 20)) -gt "$total" ]; then
+                fail nginx_chaos_sigkill_workers "$kills kills; of $total probes $bad failed (refused/timed out), $cut cut: $(sort "$WORK/chaos/probe.out" | uniq -c | tr '\n' ' ')"
+            elif [ "$socks" != "$idle_socks" ] || [ "$bufs" != "$idle_bufs" ]; then
+                fail nginx_chaos_sigkill_workers "not idle again: sockets $socks (idle $idle_socks), buffers $bufs (idle $idle_bufs): $("$USNET" stat "$NGX" | grep -E 'tcp_|sockets' | tr '\n' ' ')"
+            elif [ $left = yes ]; then
+                fail nginx_chaos_sigkill_workers "left behind: $(leftovers | tr '\n' ' ')"
+            else
+                pass nginx_chaos_sigkill_workers
+                echo "    $kills workers killed; $total probes, $cut cut by a kill; wrk: $(grep -E 'requests in' "$WORK/chaos/wrk.out" | tr -s ' ')"
+            fi
+        fi
+    fi
+}
+want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers && t_veth4
 exit 0
 fi
 if [ ! -x "$USNET" ] || [ ! -f "$(dirname "$USNET")/libusnet.so" ]; then
@@ -288,6 +460,178 @@ want node_cluster_4_workers && t_node_cluster
 
 want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
 want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
+
+# ---- a 4-queue veth (every real NIC has many queues), afxdp ----------------
+
+veth4_up() {
+    ip netns add "$UNS" && ip netns add "$KNS" || return 1
+    ip link add "$UIF" netns "$UNS" numtxqueues 4 numrxqueues 4 type veth \
+        peer name "$KIF" netns "$KNS" numtxqueues 4 numrxqueues 4 || return 1
+    ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
+    ip -n "$KNS" addr add "$VKIP/24" dev "$KIF" || return 1
+    ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
+    ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
+    ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
+}
+
+# nginx_conf DIR PORT WORKERS
+nginx_conf() {
+    mkdir -p "$1/www"
+    cat >"$1/nginx.conf" <<CONF
+daemon off; worker_processes $3; pid $1/nginx.pid; error_log $1/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $1; proxy_temp_path $1; sendfile on;
+  fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
+  server { listen $VUIP:$2; root $1/www; } }
+CONF
+}
+
+# v4_nginx NAME PORT WORKERS: nginx under usnet (afxdp) on the veth; its
+# master's pid in NGX.
+NGX=
+v4_nginx() {
+    local dir=$WORK/$1
+    nginx_conf "$dir" "$2" "$3"
+    echo "small page" >"$dir/www/index.html"
+    head -c 1048576 /dev/urandom >"$dir/www/blob"
+    chmod -R 755 "$WORK"
+    ip netns exec "$UNS" timeout 120 "$USNET" run --backend afxdp --iface "$UIF" --ip "$VUIP/24" -- \
+        nginx -c "$dir/nginx.conf" >"$dir/run.log" 2>&1 &
+    local i
+    for i in $(seq 1 100); do
+        ip netns exec "$KNS" curl -s -m 1 -o /dev/null "http://$VUIP:$2/index.html" && break
+        sleep 0.1
+    done
+    NGX=$(cat "$dir/nginx.pid" 2>/dev/null)
+    [ -n "$NGX" ]
+}
+
+# stat_of PID KEY: a counter of `usnet stat PID`.
+stat_of() { "$USNET" stat "$1" 2>/dev/null | sed -n "s/^$2 //p" | head -1; }
+# live_sockets PID: the stack's sockets but those in TIME_WAIT (which Linux
+# keeps apart too: no descriptor, no buffer; they go after 60 s).
+live_sockets() {
+    local all tw
+    all=$(stat_of "$1" sockets_in_use)
+    tw=$(stat_of "$1" tcp_time_wait)
+    [ -n "$all" ] && [ -n "$tw" ] && echo $((all - tw))
+}
+
+# nothing_left: the interface has no XDP program and no owner, and no
+# process maps a stack's shared memory, once the last process is gone.
+leftovers() {
+    ip -n "$UNS" link show "$UIF" | grep -o 'xdp[a-z]*' | head -1
+    ls /run/usnet/ 2>/dev/null | grep "^$UIF@.*sock"
+    grep -ls 'memfd:usnet-\(stack\|switch\|afxdp\)' /proc/[0-9]*/maps 2>/dev/null | head -3
+}
+nothing_left() {
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(leftovers)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+t_veth4() {
+    need_cmd nginx curl ethtool || { skip nginx_4_workers_4_queues "needs nginx, curl, ethtool"; skip nginx_chaos_sigkill_workers "needs nginx, curl, ethtool"; return; }
+    [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
+        { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
+    veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+
+    # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
+    if want nginx_4_workers_4_queues; then
+        if v4_nginx ng4 8090 4; then
+            local want got ok=0 i
+            want=$(sha256sum <"$WORK/ng4/www/blob" | cut -c1-64)
+            for i in $(seq 1 16); do
+                got=$(ip netns exec "$KNS" curl -s -m 10 "http://$VUIP:8090/blob" | sha256sum | cut -c1-64)
+                [ "$got" = "$want" ] && ok=$((ok + 1))
+            done
+            sleep 1.2
+            local queues=0 q n
+            for q in 0 1 2 3; do
+                n=$(stat_of "$NGX" "rx_frames_queue_$q")
+                [ -n "$n" ] && [ "$n" -gt 0 ] && queues=$((queues + 1))
+            done
+            if [ $ok -eq 16 ] && [ $queues -ge 2 ]; then
+                pass nginx_4_workers_4_queues
+            else
+                fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+        else
+            fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
+        fi
+        [ -n "$NGX" ] && kill "$NGX" 2>/dev/null
+        wait 2>/dev/null
+    fi
+
+    # Chaos: wrk keeps 32 connections busy against nginx (master + 2
+    # workers) while a worker is SIGKILLed every 200 ms for 30 s.  A probe
+    # makes new connections all along: none may be refused or time out (the
+    # service never stops); only a connection the killed worker held may be
+    # cut (curl 52/56).  Afterwards the stack's sockets and buffers come back
+    # to their idle counts, and when nginx exits nothing stays attached.
+    if want nginx_chaos_sigkill_workers; then
+        if ! nothing_left; then
+            fail nginx_chaos_sigkill_workers "the previous server left its stack attached: $(leftovers | tr '\n' ' ')"
+        elif ! v4_nginx chaos 8091 2; then
+            fail nginx_chaos_sigkill_workers "nginx did not answer: $(tail -c 300 "$WORK/chaos/run.log" | tr '\n' ' ')"
+        else
+            sleep 1.2
+            local idle_socks idle_bufs
+            idle_socks=$(live_sockets "$NGX")
+            idle_bufs=$(stat_of "$NGX" buffers_in_use)
+            ip netns exec "$KNS" timeout 40 wrk -t 1 -c 32 -d 31s "http://$VUIP:8091/index.html" >"$WORK/chaos/wrk.out" 2>&1 &
+            local wrk=$!
+            (
+                end=$((SECONDS + 30))
+                while [ $SECONDS -lt $end ]; do
+                    ip netns exec "$KNS" curl -s -o /dev/null -m 2 "http://$VUIP:8091/index.html"
+                    echo "$?"
+                    sleep 0.05
+                done
+            ) >"$WORK/chaos/probe.out" &
+            local probe=$! kills=0 end=$((SECONDS + 30)) victims v
+            while [ $SECONDS -lt $end ]; do
+                victims=($(pgrep -P "$NGX"))
+                if [ ${#victims[@]} -gt 0 ]; then
+                    v=${victims[$((RANDOM % ${#victims[@]}))]}
+                    kill -9 "$v" 2>/dev/null && kills=$((kills + 1))
+                fi
+                sleep 0.2
+            done
+            wait "$probe" "$wrk" 2>/dev/null
+            local total bad cut
+            total=$(wc -l <"$WORK/chaos/probe.out")
+            cut=$(grep -cE '^(52|56)$' "$WORK/chaos/probe.out")
+            bad=$(grep -cvE '^(0|52|56)$' "$WORK/chaos/probe.out")
+            # Idle again: the killed workers' sockets closed, their buffers back.
+            local socks bufs i
+            for i in $(seq 1 75); do
+                socks=$(live_sockets "$NGX")
+                bufs=$(stat_of "$NGX" buffers_in_use)
+                [ "$socks" = "$idle_socks" ] && [ "$bufs" = "$idle_bufs" ] && break
+                sleep 0.2
+            done
+            kill "$NGX" 2>/dev/null
+            wait 2>/dev/null
+            local left=yes
+            nothing_left && left=no
+            if [ "$kills" -lt 100 ] || [ "$total" -lt 100 ] || [ "$bad" -ne 0 ] || [ $((cut * 20)) -gt "$total" ]; then
+                fail nginx_chaos_sigkill_workers "$kills kills; of $total probes $bad failed (refused/timed out), $cut cut: $(sort "$WORK/chaos/probe.out" | uniq -c | tr '\n' ' ')"
+            elif [ "$socks" != "$idle_socks" ] || [ "$bufs" != "$idle_bufs" ]; then
+                fail nginx_chaos_sigkill_workers "not idle again: sockets $socks (idle $idle_socks), buffers $bufs (idle $idle_bufs): $("$USNET" stat "$NGX" | grep -E 'tcp_|sockets' | tr '\n' ' ')"
+            elif [ $left = yes ]; then
+                fail nginx_chaos_sigkill_workers "left behind: $(leftovers | tr '\n' ' ')"
+            else
+                pass nginx_chaos_sigkill_workers
+                echo "    $kills workers killed; $total probes, $cut cut by a kill; wrk: $(grep -E 'requests in' "$WORK/chaos/wrk.out" | tr -s ' ')"
+            fi
+        fi
+    fi
+}
+want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers && t_veth4
 exit 0
 fi
 if ! need_cmd python3; then
@@ -425,15 +769,191 @@ want node_cluster_4_workers && t_node_cluster
 
 want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
 want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
+
+# ---- a 4-queue veth (every real NIC has many queues), afxdp ----------------
+
+veth4_up() {
+    ip netns add "$UNS" && ip netns add "$KNS" || return 1
+    ip link add "$UIF" netns "$UNS" numtxqueues 4 numrxqueues 4 type veth \
+        peer name "$KIF" netns "$KNS" numtxqueues 4 numrxqueues 4 || return 1
+    ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
+    ip -n "$KNS" addr add "$VKIP/24" dev "$KIF" || return 1
+    ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
+    ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
+    ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
+}
+
+# nginx_conf DIR PORT WORKERS
+nginx_conf() {
+    mkdir -p "$1/www"
+    cat >"$1/nginx.conf" <<CONF
+daemon off; worker_processes $3; pid $1/nginx.pid; error_log $1/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $1; proxy_temp_path $1; sendfile on;
+  fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
+  server { listen $VUIP:$2; root $1/www; } }
+CONF
+}
+
+# v4_nginx NAME PORT WORKERS: nginx under usnet (afxdp) on the veth; its
+# master's pid in NGX.
+NGX=
+v4_nginx() {
+    local dir=$WORK/$1
+    nginx_conf "$dir" "$2" "$3"
+    echo "small page" >"$dir/www/index.html"
+    head -c 1048576 /dev/urandom >"$dir/www/blob"
+    chmod -R 755 "$WORK"
+    ip netns exec "$UNS" timeout 120 "$USNET" run --backend afxdp --iface "$UIF" --ip "$VUIP/24" -- \
+        nginx -c "$dir/nginx.conf" >"$dir/run.log" 2>&1 &
+    local i
+    for i in $(seq 1 100); do
+        ip netns exec "$KNS" curl -s -m 1 -o /dev/null "http://$VUIP:$2/index.html" && break
+        sleep 0.1
+    done
+    NGX=$(cat "$dir/nginx.pid" 2>/dev/null)
+    [ -n "$NGX" ]
+}
+
+# stat_of PID KEY: a counter of `usnet stat PID`.
+stat_of() { "$USNET" stat "$1" 2>/dev/null | sed -n "s/^$2 //p" | head -1; }
+# live_sockets PID: the stack's sockets but those in TIME_WAIT (which Linux
+# keeps apart too: no descriptor, no buffer; they go after 60 s).
+live_sockets() {
+    local all tw
+    all=$(stat_of "$1" sockets_in_use)
+    tw=$(stat_of "$1" tcp_time_wait)
+    [ -n "$all" ] && [ -n "$tw" ] && echo $((all - tw))
+}
+
+# nothing_left: the interface has no XDP program and no owner, and no
+# process maps a stack's shared memory, once the last process is gone.
+leftovers() {
+    ip -n "$UNS" link show "$UIF" | grep -o 'xdp[a-z]*' | head -1
+    ls /run/usnet/ 2>/dev/null | grep "^$UIF@.*sock"
+    grep -ls 'memfd:usnet-\(stack\|switch\|afxdp\)' /proc/[0-9]*/maps 2>/dev/null | head -3
+}
+nothing_left() {
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(leftovers)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+t_veth4() {
+    need_cmd nginx curl ethtool || { skip nginx_4_workers_4_queues "needs nginx, curl, ethtool"; skip nginx_chaos_sigkill_workers "needs nginx, curl, ethtool"; return; }
+    [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
+        { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
+    veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+
+    # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
+    if want nginx_4_workers_4_queues; then
+        if v4_nginx ng4 8090 4; then
+            local want got ok=0 i
+            want=$(sha256sum <"$WORK/ng4/www/blob" | cut -c1-64)
+            for i in $(seq 1 16); do
+                got=$(ip netns exec "$KNS" curl -s -m 10 "http://$VUIP:8090/blob" | sha256sum | cut -c1-64)
+                [ "$got" = "$want" ] && ok=$((ok + 1))
+            done
+            sleep 1.2
+            local queues=0 q n
+            for q in 0 1 2 3; do
+                n=$(stat_of "$NGX" "rx_frames_queue_$q")
+                [ -n "$n" ] && [ "$n" -gt 0 ] && queues=$((queues + 1))
+            done
+            if [ $ok -eq 16 ] && [ $queues -ge 2 ]; then
+                pass nginx_4_workers_4_queues
+            else
+                fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+        else
+            fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
+        fi
+        [ -n "$NGX" ] && kill "$NGX" 2>/dev/null
+        wait 2>/dev/null
+    fi
+
+    # Chaos: wrk keeps 32 connections busy against nginx (master + 2
+    # workers) while a worker is SIGKILLed every 200 ms for 30 s.  A probe
+    # makes new connections all along: none may be refused or time out (the
+    # service never stops); only a connection the killed worker held may be
+    # cut (curl 52/56).  Afterwards the stack's sockets and buffers come back
+    # to their idle counts, and when nginx exits nothing stays attached.
+    if want nginx_chaos_sigkill_workers; then
+        if ! nothing_left; then
+            fail nginx_chaos_sigkill_workers "the previous server left its stack attached: $(leftovers | tr '\n' ' ')"
+        elif ! v4_nginx chaos 8091 2; then
+            fail nginx_chaos_sigkill_workers "nginx did not answer: $(tail -c 300 "$WORK/chaos/run.log" | tr '\n' ' ')"
+        else
+            sleep 1.2
+            local idle_socks idle_bufs
+            idle_socks=$(live_sockets "$NGX")
+            idle_bufs=$(stat_of "$NGX" buffers_in_use)
+            ip netns exec "$KNS" timeout 40 wrk -t 1 -c 32 -d 31s "http://$VUIP:8091/index.html" >"$WORK/chaos/wrk.out" 2>&1 &
+            local wrk=$!
+            (
+                end=$((SECONDS + 30))
+                while [ $SECONDS -lt $end ]; do
+                    ip netns exec "$KNS" curl -s -o /dev/null -m 2 "http://$VUIP:8091/index.html"
+                    echo "$?"
+                    sleep 0.05
+                done
+            ) >"$WORK/chaos/probe.out" &
+            local probe=$! kills=0 end=$((SECONDS + 30)) victims v
+            while [ $SECONDS -lt $end ]; do
+                victims=($(pgrep -P "$NGX"))
+                if [ ${#victims[@]} -gt 0 ]; then
+                    v=${victims[$((RANDOM % ${#victims[@]}))]}
+                    kill -9 "$v" 2>/dev/null && kills=$((kills + 1))
+                fi
+                sleep 0.2
+            done
+            wait "$probe" "$wrk" 2>/dev/null
+            local total bad cut
+            total=$(wc -l <"$WORK/chaos/probe.out")
+            cut=$(grep -cE '^(52|56)$' "$WORK/chaos/probe.out")
+            bad=$(grep -cvE '^(0|52|56)$' "$WORK/chaos/probe.out")
+            # Idle again: the killed workers' sockets closed, their buffers back.
+            local socks bufs i
+            for i in $(seq 1 75); do
+                socks=$(live_sockets "$NGX")
+                bufs=$(stat_of "$NGX" buffers_in_use)
+                [ "$socks" = "$idle_socks" ] && [ "$bufs" = "$idle_bufs" ] && break
+                sleep 0.2
+            done
+            kill "$NGX" 2>/dev/null
+            wait 2>/dev/null
+            local left=yes
+            nothing_left && left=no
+            if [ "$kills" -lt 100 ] || [ "$total" -lt 100 ] || [ "$bad" -ne 0 ] || [ $((cut * 20)) -gt "$total" ]; then
+                fail nginx_chaos_sigkill_workers "$kills kills; of $total probes $bad failed (refused/timed out), $cut cut: $(sort "$WORK/chaos/probe.out" | uniq -c | tr '\n' ' ')"
+            elif [ "$socks" != "$idle_socks" ] || [ "$bufs" != "$idle_bufs" ]; then
+                fail nginx_chaos_sigkill_workers "not idle again: sockets $socks (idle $idle_socks), buffers $bufs (idle $idle_bufs): $("$USNET" stat "$NGX" | grep -E 'tcp_|sockets' | tr '\n' ' ')"
+            elif [ $left = yes ]; then
+                fail nginx_chaos_sigkill_workers "left behind: $(leftovers | tr '\n' ' ')"
+            else
+                pass nginx_chaos_sigkill_workers
+                echo "    $kills workers killed; $total probes, $cut cut by a kill; wrk: $(grep -E 'requests in' "$WORK/chaos/wrk.out" | tr -s ' ')"
+            fi
+        fi
+    fi
+}
+want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers && t_veth4
 exit 0
 fi
 
 WORK=$(mktemp -d /tmp/usnet-attach-$$-XXXXXX)
 NS=at-$$ TAP=at$$t KIP=10.65.0.1 SIP=10.65.0.2
+# The 4-queue veth: usnet's end in $UNS, the kernel's in $KNS.
+UNS=at-$$-u KNS=at-$$-k UIF=at$$u KIF=at$$k VKIP=10.69.0.1 VUIP=10.69.0.2
 cleanup() {
-    local pid
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-    ip netns del "$NS" 2>/dev/null
+    local pid ns
+    for ns in "$NS" "$UNS" "$KNS"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
     rm -rf "$WORK"
     "$USNET" stat >/dev/null 2>&1   # drops the statistics files of the servers killed above
 }
@@ -652,4 +1172,176 @@ want node_cluster_4_workers && t_node_cluster
 
 want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
 want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
+
+# ---- a 4-queue veth (every real NIC has many queues), afxdp ----------------
+
+veth4_up() {
+    ip netns add "$UNS" && ip netns add "$KNS" || return 1
+    ip link add "$UIF" netns "$UNS" numtxqueues 4 numrxqueues 4 type veth \
+        peer name "$KIF" netns "$KNS" numtxqueues 4 numrxqueues 4 || return 1
+    ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
+    ip -n "$KNS" addr add "$VKIP/24" dev "$KIF" || return 1
+    ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
+    ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
+    ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
+}
+
+# nginx_conf DIR PORT WORKERS
+nginx_conf() {
+    mkdir -p "$1/www"
+    cat >"$1/nginx.conf" <<CONF
+daemon off; worker_processes $3; pid $1/nginx.pid; error_log $1/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $1; proxy_temp_path $1; sendfile on;
+  fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
+  server { listen $VUIP:$2; root $1/www; } }
+CONF
+}
+
+# v4_nginx NAME PORT WORKERS: nginx under usnet (afxdp) on the veth; its
+# master's pid in NGX.
+NGX=
+v4_nginx() {
+    local dir=$WORK/$1
+    nginx_conf "$dir" "$2" "$3"
+    echo "small page" >"$dir/www/index.html"
+    head -c 1048576 /dev/urandom >"$dir/www/blob"
+    chmod -R 755 "$WORK"
+    ip netns exec "$UNS" timeout 120 "$USNET" run --backend afxdp --iface "$UIF" --ip "$VUIP/24" -- \
+        nginx -c "$dir/nginx.conf" >"$dir/run.log" 2>&1 &
+    local i
+    for i in $(seq 1 100); do
+        ip netns exec "$KNS" curl -s -m 1 -o /dev/null "http://$VUIP:$2/index.html" && break
+        sleep 0.1
+    done
+    NGX=$(cat "$dir/nginx.pid" 2>/dev/null)
+    [ -n "$NGX" ]
+}
+
+# stat_of PID KEY: a counter of `usnet stat PID`.
+stat_of() { "$USNET" stat "$1" 2>/dev/null | sed -n "s/^$2 //p" | head -1; }
+# live_sockets PID: the stack's sockets but those in TIME_WAIT (which Linux
+# keeps apart too: no descriptor, no buffer; they go after 60 s).
+live_sockets() {
+    local all tw
+    all=$(stat_of "$1" sockets_in_use)
+    tw=$(stat_of "$1" tcp_time_wait)
+    [ -n "$all" ] && [ -n "$tw" ] && echo $((all - tw))
+}
+
+# nothing_left: the interface has no XDP program and no owner, and no
+# process maps a stack's shared memory, once the last process is gone.
+leftovers() {
+    ip -n "$UNS" link show "$UIF" | grep -o 'xdp[a-z]*' | head -1
+    ls /run/usnet/ 2>/dev/null | grep "^$UIF@.*sock"
+    grep -ls 'memfd:usnet-\(stack\|switch\|afxdp\)' /proc/[0-9]*/maps 2>/dev/null | head -3
+}
+nothing_left() {
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(leftovers)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+t_veth4() {
+    need_cmd nginx curl ethtool || { skip nginx_4_workers_4_queues "needs nginx, curl, ethtool"; skip nginx_chaos_sigkill_workers "needs nginx, curl, ethtool"; return; }
+    [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
+        { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
+    veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+
+    # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
+    if want nginx_4_workers_4_queues; then
+        if v4_nginx ng4 8090 4; then
+            local want got ok=0 i
+            want=$(sha256sum <"$WORK/ng4/www/blob" | cut -c1-64)
+            for i in $(seq 1 16); do
+                got=$(ip netns exec "$KNS" curl -s -m 10 "http://$VUIP:8090/blob" | sha256sum | cut -c1-64)
+                [ "$got" = "$want" ] && ok=$((ok + 1))
+            done
+            sleep 1.2
+            local queues=0 q n
+            for q in 0 1 2 3; do
+                n=$(stat_of "$NGX" "rx_frames_queue_$q")
+                [ -n "$n" ] && [ "$n" -gt 0 ] && queues=$((queues + 1))
+            done
+            if [ $ok -eq 16 ] && [ $queues -ge 2 ]; then
+                pass nginx_4_workers_4_queues
+            else
+                fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+        else
+            fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
+        fi
+        [ -n "$NGX" ] && kill "$NGX" 2>/dev/null
+        wait 2>/dev/null
+    fi
+
+    # Chaos: wrk keeps 32 connections busy against nginx (master + 2
+    # workers) while a worker is SIGKILLed every 200 ms for 30 s.  A probe
+    # makes new connections all along: none may be refused or time out (the
+    # service never stops); only a connection the killed worker held may be
+    # cut (curl 52/56).  Afterwards the stack's sockets and buffers come back
+    # to their idle counts, and when nginx exits nothing stays attached.
+    if want nginx_chaos_sigkill_workers; then
+        if ! nothing_left; then
+            fail nginx_chaos_sigkill_workers "the previous server left its stack attached: $(leftovers | tr '\n' ' ')"
+        elif ! v4_nginx chaos 8091 2; then
+            fail nginx_chaos_sigkill_workers "nginx did not answer: $(tail -c 300 "$WORK/chaos/run.log" | tr '\n' ' ')"
+        else
+            sleep 1.2
+            local idle_socks idle_bufs
+            idle_socks=$(live_sockets "$NGX")
+            idle_bufs=$(stat_of "$NGX" buffers_in_use)
+            ip netns exec "$KNS" timeout 40 wrk -t 1 -c 32 -d 31s "http://$VUIP:8091/index.html" >"$WORK/chaos/wrk.out" 2>&1 &
+            local wrk=$!
+            (
+                end=$((SECONDS + 30))
+                while [ $SECONDS -lt $end ]; do
+                    ip netns exec "$KNS" curl -s -o /dev/null -m 2 "http://$VUIP:8091/index.html"
+                    echo "$?"
+                    sleep 0.05
+                done
+            ) >"$WORK/chaos/probe.out" &
+            local probe=$! kills=0 end=$((SECONDS + 30)) victims v
+            while [ $SECONDS -lt $end ]; do
+                victims=($(pgrep -P "$NGX"))
+                if [ ${#victims[@]} -gt 0 ]; then
+                    v=${victims[$((RANDOM % ${#victims[@]}))]}
+                    kill -9 "$v" 2>/dev/null && kills=$((kills + 1))
+                fi
+                sleep 0.2
+            done
+            wait "$probe" "$wrk" 2>/dev/null
+            local total bad cut
+            total=$(wc -l <"$WORK/chaos/probe.out")
+            cut=$(grep -cE '^(52|56)$' "$WORK/chaos/probe.out")
+            bad=$(grep -cvE '^(0|52|56)$' "$WORK/chaos/probe.out")
+            # Idle again: the killed workers' sockets closed, their buffers back.
+            local socks bufs i
+            for i in $(seq 1 75); do
+                socks=$(live_sockets "$NGX")
+                bufs=$(stat_of "$NGX" buffers_in_use)
+                [ "$socks" = "$idle_socks" ] && [ "$bufs" = "$idle_bufs" ] && break
+                sleep 0.2
+            done
+            kill "$NGX" 2>/dev/null
+            wait 2>/dev/null
+            local left=yes
+            nothing_left && left=no
+            if [ "$kills" -lt 100 ] || [ "$total" -lt 100 ] || [ "$bad" -ne 0 ] || [ $((cut * 20)) -gt "$total" ]; then
+                fail nginx_chaos_sigkill_workers "$kills kills; of $total probes $bad failed (refused/timed out), $cut cut: $(sort "$WORK/chaos/probe.out" | uniq -c | tr '\n' ' ')"
+            elif [ "$socks" != "$idle_socks" ] || [ "$bufs" != "$idle_bufs" ]; then
+                fail nginx_chaos_sigkill_workers "not idle again: sockets $socks (idle $idle_socks), buffers $bufs (idle $idle_bufs): $("$USNET" stat "$NGX" | grep -E 'tcp_|sockets' | tr '\n' ' ')"
+            elif [ $left = yes ]; then
+                fail nginx_chaos_sigkill_workers "left behind: $(leftovers | tr '\n' ' ')"
+            else
+                pass nginx_chaos_sigkill_workers
+                echo "    $kills workers killed; $total probes, $cut cut by a kill; wrk: $(grep -E 'requests in' "$WORK/chaos/wrk.out" | tr -s ' ')"
+            fi
+        fi
+    fi
+}
+want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers && t_veth4
 exit 0
