@@ -122,6 +122,14 @@ int vsock_attach(char *err, size_t errlen)
 	if (!a->init)
 		close(sv[0]);
 	a->attached = true;
+	a->owner_pid = rp.owner_pid;
+	{
+		char path[108];
+		attach_owner_path(vsock_config("iface"), path, sizeof path);
+		const char *base = strrchr(path, '/');
+		size_t n = strlen(base + 1);
+		snprintf(a->stack, sizeof a->stack, "%.*s", (int)(n > 5 ? n - 5 : n), base + 1);   /* less ".sock" */
+	}
 	vsock_log(1, "attached to the stack of %s (owner: process %d)%s", vsock_config("iface"), rp.owner_pid,
 		  a->init ? ", first process: making its shared state" : "");
 	return 1;

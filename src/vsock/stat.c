@@ -1,7 +1,8 @@
 /*
  * usnet switch — the statistics file `usnet stat` reads: each process with
  * an active provider rewrites /dev/shm/usnet-PID.stat about once a second
- * (from the progress thread): its sockets and the provider's counters.
+ * (from the progress thread): the stack it is attached to, its sockets and
+ * the provider's counters (the stack's: the same in every process on it).
  * The first publication also removes the files of processes that died
  * without removing theirs (SIGKILL).
  */
@@ -91,6 +92,10 @@ void vsock_stat_publish(void)
 		stat_sweep();
 	}
 	len += (size_t)snprintf(buf + len, sizeof buf - len, "pid %ld\nprovider %s\n", vsock_pid, vsock_prov->name);
+	if (vsock_attachment.attached)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "stack %s owner %d address %s\n",
+					vsock_attachment.stack, vsock_attachment.owner_pid,
+					vsock_config("ip") ? vsock_config("ip") : "-");
 	if (vsock_prov->stats)
 		len += vsock_prov->stats(vsock_prov_ctx, buf + len, sizeof buf - len - 1);
 	for (int fd = 0; fd < vsock_fdmap_size && len + 256 < sizeof buf; fd++) {

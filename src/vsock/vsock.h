@@ -202,6 +202,8 @@ struct vsock_attachment {
 	bool init;                    /* this process makes the shared state */
 	int reply;                    /* ... and tells the owner here when done */
 	int fds[4];                   /* switch memory, provider memory, bell, close-watch */
+	int owner_pid;
+	char stack[96];               /* the stack's name: IFACE@NETNS (usnet stat) */
 	struct usnet_netif_share share;
 };
 extern struct vsock_attachment vsock_attachment;

@@ -83,12 +83,17 @@ CFG
     got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
     conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
     rc=$?
+    # `usnet stat` shows the one stack, its address and both processes.
+    local stackline
+    stackline=$("$USNET" stat | grep "^stack $TAP@")
     if [ "$got" != "$want" ]; then
         fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
     elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
         fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
     elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
         fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    elif ! printf '%s' "$stackline" | grep -qE "address $SIP/24, processes [0-9]+ [0-9]+"; then
+        fail proxy_two_runs "usnet stat does not show one stack with both processes: '$stackline'"
     else
         pass proxy_two_runs
     fi
@@ -392,12 +397,17 @@ CFG
     got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
     conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
     rc=$?
+    # `usnet stat` shows the one stack, its address and both processes.
+    local stackline
+    stackline=$("$USNET" stat | grep "^stack $TAP@")
     if [ "$got" != "$want" ]; then
         fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
     elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
         fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
     elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
         fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    elif ! printf '%s' "$stackline" | grep -qE "address $SIP/24, processes [0-9]+ [0-9]+"; then
+        fail proxy_two_runs "usnet stat does not show one stack with both processes: '$stackline'"
     else
         pass proxy_two_runs
     fi
@@ -701,12 +711,17 @@ CFG
     got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
     conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
     rc=$?
+    # `usnet stat` shows the one stack, its address and both processes.
+    local stackline
+    stackline=$("$USNET" stat | grep "^stack $TAP@")
     if [ "$got" != "$want" ]; then
         fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
     elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
         fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
     elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
         fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    elif ! printf '%s' "$stackline" | grep -qE "address $SIP/24, processes [0-9]+ [0-9]+"; then
+        fail proxy_two_runs "usnet stat does not show one stack with both processes: '$stackline'"
     else
         pass proxy_two_runs
     fi
@@ -1104,12 +1119,17 @@ CFG
     got=$(in_ns timeout 30 socat -t 10 - TCP:$SIP:8000 <"$WORK/blob5" 2>>"$WORK/haproxy.log" | sha256sum | cut -c1-64)
     conflict=$(in_ns timeout 10 "$USNET" run --backend tap --iface "$TAP" --ip 10.65.0.9/24 -- true 2>&1)
     rc=$?
+    # `usnet stat` shows the one stack, its address and both processes.
+    local stackline
+    stackline=$("$USNET" stat | grep "^stack $TAP@")
     if [ "$got" != "$want" ]; then
         fail proxy_two_runs "5 MiB through haproxy corrupted or lost: haproxy: $(tail -c 200 "$WORK/haproxy.log" | tr '\n' ' ') backend: $(tail -c 200 "$WORK/backend.log" | tr '\n' ' ')"
     elif ! grep -q "^peer $SIP\$" "$WORK/backend.log"; then
         fail proxy_two_runs "the backend did not see the proxy at the stack's address: $(grep peer "$WORK/backend.log" | tr '\n' ' ')"
     elif [ $rc -ne 2 ] || [ "$(printf '%s\n' "$conflict" | wc -l)" -ne 1 ] || ! printf '%s' "$conflict" | grep -q "10.65.0.9/24.*$SIP/24"; then
         fail proxy_two_runs "a run with another --ip was not refused in one line (status $rc): $conflict"
+    elif ! printf '%s' "$stackline" | grep -qE "address $SIP/24, processes [0-9]+ [0-9]+"; then
+        fail proxy_two_runs "usnet stat does not show one stack with both processes: '$stackline'"
     else
         pass proxy_two_runs
     fi
