@@ -96,6 +96,15 @@ long vsock_dispatch(struct usnet_syscall *sc)
 		if (!in_vm_child())
 			vsock_close_all();
 		return USNET_HOOK_PASS;
+#ifdef SYS_pidfd_getfd
+	case SYS_pidfd_getfd: {
+		/* Another process's user socket, copied: it joins the table. */
+		long fd = vsock_sys(nr, a[0], a[1], a[2], 0, 0, 0);
+		if (fd >= 0)
+			vsock_fd_adopt((int)fd);
+		return fd;
+	}
+#endif
 	case SYS_dup2:
 	case SYS_dup3:
 		if (in_vm_child())

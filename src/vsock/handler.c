@@ -17,6 +17,7 @@ enum call_kind {
 	K_FD0,        /* args[0] is an fd (socket or tracked epoll) */
 	K_IO,         /* as K_FD0; on a user socket, moves data (no transmit flush first) */
 	K_RECVMSG,    /* as K_IO; on a kernel fd, may receive user sockets (SCM_RIGHTS) */
+	K_GETFD,      /* pidfd_getfd: the fd taken may be a user socket */
 	K_FD01,       /* args[0] or args[1] (dup2, dup3, sendfile) */
 	K_SOCKET,     /* socket(): AF_INET and AF_INET6 only */
 	K_FDSET,      /* poll/select: any user fd in the process */
@@ -51,6 +52,9 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_exit_group] = K_EXIT,
 	[SYS_close_range] = K_RANGE,
 	[SYS_rt_sigaction] = K_SIGACTION,
+#ifdef SYS_pidfd_getfd
+	[SYS_pidfd_getfd] = K_GETFD,
+#endif
 };
 
 /* Signals whose handler is installed without SA_RESTART: a blocking socket
@@ -202,6 +206,10 @@ long vsock_handler(struct usnet_syscall *sc)
 		break;
 	case K_RECVMSG:
 		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_rights_adopted)
+			return USNET_HOOK_PASS;
+		break;
+	case K_GETFD:
+		if (!vsock_rights_adopted)
 			return USNET_HOOK_PASS;
 		break;
 	case K_FD01:

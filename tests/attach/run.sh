@@ -1063,6 +1063,8 @@ want fork_close_50 && serve_clients fork_close_50 fork-close 50
 # A parent hands each accepted socket to a worker process over a UNIX
 # socket (SCM_RIGHTS) and closes its copy at once.
 want scm_rights_worker_50 && serve_clients scm_rights_worker_50 scm-worker 50
+# The same with the worker taking each socket with pidfd_getfd(2).
+want pidfd_getfd_worker_20 && serve_clients pidfd_getfd_worker_20 pidfd-worker 20
 # A server that re-execs itself for every connection: the new image
 # attaches to the stack and takes the inherited connection back.
 want reexec_20 && serve_clients reexec_20 reexec 20

@@ -10,6 +10,9 @@ process that answered) and closes the connection.
                                      accepted socket over a UNIX socket
                                      (SCM_RIGHTS); the parent closes its copy
                                      at once (Node's cluster, vsftpd)
+  servers.py pidfd-worker ADDR PORT  a worker forked at start takes each
+                                     accepted socket from the parent with
+                                     pidfd_getfd(2), given its number
   servers.py echo ADDR PORT          echoes every connection until its end
                                      (a thread each), printing each peer
   servers.py drop-echo ADDR PORT     as echo, but binds as root and then
@@ -75,6 +78,33 @@ def scm_worker(addr, port):
         conn.close()   # at once: the worker's copy is in flight
 
 
+def pidfd_worker(addr, port):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    SYS_pidfd_getfd = 438
+    parent = os.getpid()
+    to_worker, from_parent = socket.socketpair()
+    ls = listener(addr, port)
+    if os.fork() == 0:
+        ls.close()
+        pidfd = os.pidfd_open(parent)
+        f = from_parent.makefile("rb")
+        for line in f:
+            fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(line), 0)
+            if fd < 0:
+                print("pidfd_getfd: errno %d" % ctypes.get_errno(), flush=True)
+                os._exit(1)
+            from_parent.sendall(b"k")   # the parent may close its copy now
+            answer(socket.socket(fileno=fd))
+        os._exit(0)
+    print("ready", flush=True)
+    while True:
+        conn, _ = ls.accept()
+        to_worker.sendall(b"%d\n" % conn.fileno())
+        to_worker.recv(1)
+        conn.close()
+
+
 def echo(addr, port, drop=False):
     import threading
 
@@ -116,5 +146,5 @@ if __name__ == "__main__":
         answer(socket.socket(fileno=int(sys.argv[2])))
         sys.exit(0)
     mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    {"fork-close": fork_close, "scm-worker": scm_worker, "reexec": reexec, "echo": echo,
+    {"fork-close": fork_close, "scm-worker": scm_worker, "reexec": reexec, "echo": echo, "pidfd-worker": pidfd_worker,
      "drop-echo": lambda a, p: echo(a, p, drop=True)}[mode](addr, port)
