@@ -273,6 +273,10 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		snprintf(err, errlen, "the stack needs an address: USNET_IP=ADDR/PREFIX (--ip)");
 		return -EINVAL;
 	}
+	/* afxdp steers only the frames for this address to the stack; the
+	 * kernel keeps everything else on the interface (its own address's
+	 * ARP and traffic among them). */
+	nc.ipv4 = p->ip;
 	if (gw && parse_cidr(gw, &p->gw, &(uint32_t){ 0 })) {
 		snprintf(err, errlen, "USNET_GW '%s' is not an IPv4 address", gw);
 		return -EINVAL;

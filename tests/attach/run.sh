@@ -234,6 +234,7 @@ t_veth4() {
     [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
         { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
     veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+    ip -n "$UNS" addr add "$VHIP/24" dev "$UIF"   # the kernel's own address there
 
     # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
     if want nginx_4_workers_4_queues; then
@@ -254,6 +255,23 @@ t_veth4() {
                 pass nginx_4_workers_4_queues
             else
                 fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+            # The kernel's own address on the same interface keeps answering
+            # ARP and ping while usnet is attached, from empty neighbour
+            # caches on both sides, and again after they are flushed.
+            if want kernel_address_beside_afxdp; then
+                local round okk=0
+                for round in 1 2; do
+                    ip -n "$KNS" neigh flush dev "$KIF"
+                    ip -n "$UNS" neigh flush dev "$UIF"
+                    ip netns exec "$KNS" ping -c 2 -W 1 -q "$VHIP" >/dev/null 2>&1 &&
+                        ip netns exec "$KNS" ping -c 1 -W 1 -q "$VUIP" >/dev/null 2>&1 && okk=$((okk + 1))
+                done
+                if [ $okk -eq 2 ]; then
+                    pass kernel_address_beside_afxdp
+                else
+                    fail kernel_address_beside_afxdp "$okk of 2 rounds reached both the kernel ($VHIP) and usnet ($VUIP): $(ip -n "$KNS" neigh show dev "$KIF" | tr '\n' ' ')"
+                fi
             fi
         else
             fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
@@ -551,6 +569,7 @@ t_veth4() {
     [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
         { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
     veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+    ip -n "$UNS" addr add "$VHIP/24" dev "$UIF"   # the kernel's own address there
 
     # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
     if want nginx_4_workers_4_queues; then
@@ -571,6 +590,23 @@ t_veth4() {
                 pass nginx_4_workers_4_queues
             else
                 fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+            # The kernel's own address on the same interface keeps answering
+            # ARP and ping while usnet is attached, from empty neighbour
+            # caches on both sides, and again after they are flushed.
+            if want kernel_address_beside_afxdp; then
+                local round okk=0
+                for round in 1 2; do
+                    ip -n "$KNS" neigh flush dev "$KIF"
+                    ip -n "$UNS" neigh flush dev "$UIF"
+                    ip netns exec "$KNS" ping -c 2 -W 1 -q "$VHIP" >/dev/null 2>&1 &&
+                        ip netns exec "$KNS" ping -c 1 -W 1 -q "$VUIP" >/dev/null 2>&1 && okk=$((okk + 1))
+                done
+                if [ $okk -eq 2 ]; then
+                    pass kernel_address_beside_afxdp
+                else
+                    fail kernel_address_beside_afxdp "$okk of 2 rounds reached both the kernel ($VHIP) and usnet ($VUIP): $(ip -n "$KNS" neigh show dev "$KIF" | tr '\n' ' ')"
+                fi
             fi
         else
             fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
@@ -868,6 +904,7 @@ t_veth4() {
     [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
         { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
     veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+    ip -n "$UNS" addr add "$VHIP/24" dev "$UIF"   # the kernel's own address there
 
     # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
     if want nginx_4_workers_4_queues; then
@@ -888,6 +925,23 @@ t_veth4() {
                 pass nginx_4_workers_4_queues
             else
                 fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+            # The kernel's own address on the same interface keeps answering
+            # ARP and ping while usnet is attached, from empty neighbour
+            # caches on both sides, and again after they are flushed.
+            if want kernel_address_beside_afxdp; then
+                local round okk=0
+                for round in 1 2; do
+                    ip -n "$KNS" neigh flush dev "$KIF"
+                    ip -n "$UNS" neigh flush dev "$UIF"
+                    ip netns exec "$KNS" ping -c 2 -W 1 -q "$VHIP" >/dev/null 2>&1 &&
+                        ip netns exec "$KNS" ping -c 1 -W 1 -q "$VUIP" >/dev/null 2>&1 && okk=$((okk + 1))
+                done
+                if [ $okk -eq 2 ]; then
+                    pass kernel_address_beside_afxdp
+                else
+                    fail kernel_address_beside_afxdp "$okk of 2 rounds reached both the kernel ($VHIP) and usnet ($VUIP): $(ip -n "$KNS" neigh show dev "$KIF" | tr '\n' ' ')"
+                fi
             fi
         else
             fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
@@ -971,7 +1025,7 @@ fi
 WORK=$(mktemp -d /tmp/usnet-attach-$$-XXXXXX)
 NS=at-$$ TAP=at$$t KIP=10.65.0.1 SIP=10.65.0.2
 # The 4-queue veth: usnet's end in $UNS, the kernel's in $KNS.
-UNS=at-$$-u KNS=at-$$-k UIF=at$$u KIF=at$$k VKIP=10.69.0.1 VUIP=10.69.0.2
+UNS=at-$$-u KNS=at-$$-k UIF=at$$u KIF=at$$k VKIP=10.69.0.1 VUIP=10.69.0.2 VHIP=10.69.0.3
 cleanup() {
     local pid ns
     for ns in "$NS" "$UNS" "$KNS"; do
@@ -1281,6 +1335,7 @@ t_veth4() {
     [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
         { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
     veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
+    ip -n "$UNS" addr add "$VHIP/24" dev "$UIF"   # the kernel's own address there
 
     # nginx master + 4 workers; 16 connections fetch 1 MiB each, checked.
     if want nginx_4_workers_4_queues; then
@@ -1301,6 +1356,23 @@ t_veth4() {
                 pass nginx_4_workers_4_queues
             else
                 fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+            fi
+            # The kernel's own address on the same interface keeps answering
+            # ARP and ping while usnet is attached, from empty neighbour
+            # caches on both sides, and again after they are flushed.
+            if want kernel_address_beside_afxdp; then
+                local round okk=0
+                for round in 1 2; do
+                    ip -n "$KNS" neigh flush dev "$KIF"
+                    ip -n "$UNS" neigh flush dev "$UIF"
+                    ip netns exec "$KNS" ping -c 2 -W 1 -q "$VHIP" >/dev/null 2>&1 &&
+                        ip netns exec "$KNS" ping -c 1 -W 1 -q "$VUIP" >/dev/null 2>&1 && okk=$((okk + 1))
+                done
+                if [ $okk -eq 2 ]; then
+                    pass kernel_address_beside_afxdp
+                else
+                    fail kernel_address_beside_afxdp "$okk of 2 rounds reached both the kernel ($VHIP) and usnet ($VUIP): $(ip -n "$KNS" neigh show dev "$KIF" | tr '\n' ' ')"
+                fi
             fi
         else
             fail nginx_4_workers_4_queues "nginx did not answer: $(tail -c 300 "$WORK/ng4/run.log" | tr '\n' ' ')"
