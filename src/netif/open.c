@@ -155,8 +155,8 @@ void usnet_netif_close(struct usnet_netif *nif)
 		nif->ops->close(nif);
 }
 
-int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
-			   uint32_t dst_ip, uint16_t dst_port)
+/* The backend under nif's wrappers (impair, pcap), or nif itself. */
+static struct usnet_netif *backend_below_wrappers(struct usnet_netif *nif)
 {
 	for (struct usnet_netif *lower; nif; nif = lower) {
 		lower = netif_impair_lower(nif);
@@ -165,6 +165,13 @@ int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_
 		if (!lower)
 			break;
 	}
+	return nif;
+}
+
+int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+			   uint32_t dst_ip, uint16_t dst_port)
+{
+	nif = backend_below_wrappers(nif);
 	if (!nif)
 		return -1;
 	if (nif->info.nqueues <= 1)
@@ -207,13 +214,7 @@ int usnet_netif_share(struct usnet_netif *nif, struct usnet_netif_share *out, ch
 {
 	if (err && errlen)
 		err[0] = 0;
-	for (struct usnet_netif *lower; nif; nif = lower) {
-		lower = netif_impair_lower(nif);
-		if (!lower)
-			lower = netif_pcap_lower(nif);
-		if (!lower)
-			break;
-	}
+	nif = backend_below_wrappers(nif);
 	if (!nif || !out)
 		return netif_err(err, errlen, EINVAL, "netif: nothing to share");
 	memset(out, 0, sizeof *out);
