@@ -43,6 +43,10 @@
 #include "attach_proto.h"
 #include "vsock_handler.h"
 
+/* The provider's wait fds a sleeper watches: one per receive queue of an
+ * interface (afxdp and afpacket have at most 64). */
+#define VSOCK_WAIT_FDS 64
+
 /* The cap on one sleep: a safety net for events that come from another
  * process without a ring (and for providers without notifications). */
 #define SLEEP_CAP_NS 20000000LL
@@ -266,9 +270,9 @@ int vsock_sleep(struct pollfd *kfds, int nk, int64_t deadline, const sigset_t *m
 	/* The provider's wait fds too, for the thread that has the work: a
 	 * frame for us wakes us directly, and we run the stack ourselves
 	 * rather than wait for the progress thread. */
-	int wfds[4];
+	int wfds[VSOCK_WAIT_FDS];
 	bool watch = vsock_prov && vsock_prov->wait_fds && should_watch_netif();
-	int nw = watch ? vsock_prov->wait_fds(vsock_prov_ctx, wfds, 4) : 0;
+	int nw = watch ? vsock_prov->wait_fds(vsock_prov_ctx, wfds, VSOCK_WAIT_FDS) : 0;
 	struct pollfd local[8];
 	struct pollfd *pf = local;
 	int head = 1 + (wt ? 1 : 0) + nw;
@@ -420,9 +424,9 @@ static void *progress_main(void *arg)
 		if (atomic_load_explicit(&vsock_tx_held_any, memory_order_relaxed))
 			vsock_tx_flush_try();
 		uint64_t next = vsock_prov->progress ? vsock_prov->progress(vsock_prov_ctx, now) : UINT64_MAX;
-		struct pollfd pf[9];
-		int fds[8];
-		int n = vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, fds, 8) : 0;
+		struct pollfd pf[VSOCK_WAIT_FDS + 1];
+		int fds[VSOCK_WAIT_FDS];
+		int n = vsock_prov->wait_fds ? vsock_prov->wait_fds(vsock_prov_ctx, fds, VSOCK_WAIT_FDS) : 0;
 		now = vsock_now_ns();
 		uint64_t wait = next > now ? next - now : 0;
 		if (wait > 100000000ull)
