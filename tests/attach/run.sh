@@ -265,6 +265,34 @@ want node_cluster_4_workers && t_node_cluster
 want setpriv_nobody && t_privdrop setpriv_nobody setpriv --reuid=nobody --regid=nogroup --clear-groups --
 want setuid_after_bind && MODE=drop-echo t_privdrop setuid_after_bind
 
+# A process that may not open the owner's socket (mode 0600, root's) and was
+# not handed a connection is refused: socket() fails with EACCES, and one
+# line says why.
+t_attach_refused() {
+    local py=/usr/bin/python3 lib out
+    lib=$(dirname "$USNET")/libusnet.so
+    if ! runuser -u nobody -- test -r "$lib" 2>/dev/null; then
+        skip attach_refused_eacces "nobody cannot read $lib from this checkout"
+        return
+    fi
+    under_usnet refusedsrv 30 "$py" "$HERE/servers.py" echo "$SIP" 7400
+    wait_ready refusedsrv || { fail attach_refused_eacces "server did not start"; stop_server; return; }
+    out=$(in_ns runuser -u nobody -- env LD_PRELOAD="$lib" USNET_BACKEND=tap USNET_IFACE="$TAP" USNET_IP="$SIP/24" \
+        "$py" -c 'import socket
+try:
+    socket.socket()
+    print("created")
+except PermissionError as e:
+    print("EACCES")' 2>&1)
+    if [ "$(printf '%s\n' "$out" | tail -1)" = EACCES ] && [ "$(printf '%s\n' "$out" | grep -c 'permission denied: this process may not attach')" -eq 1 ]; then
+        pass attach_refused_eacces
+    else
+        fail attach_refused_eacces "$(printf '%s' "$out" | tr '\n' ' ' | head -c 300)"
+    fi
+    stop_server
+}
+want attach_refused_eacces && t_attach_refused
+
 # ---- a 4-queue veth (every real NIC has many queues), afxdp ----------------
 
 veth4_up() {
