@@ -137,18 +137,24 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 		snprintf(err, errlen, "interface name '%s' too long", iface);
 		return -ENAMETOOLONG;
 	}
+	/* Without a place for the owner's socket (a user who may not write
+	 * ATTACH_DIR) the stack cannot be shared: EOPNOTSUPP, as for a
+	 * backend that cannot be. */
 	if (mkdir(ATTACH_DIR, 0755) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", ATTACH_DIR, strerror(errno));
-		return -errno;
+		return -EOPNOTSUPP;
 	}
 	/* One owner per interface: two `usnet run`s starting at once race
 	 * for this lock, and the loser attaches to the winner. */
 	snprintf(o->lock_path, sizeof o->lock_path, "%.*s.lock", (int)(strlen(o->path) - 5), o->path);
 	int lfd = open(o->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+	if (lfd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", o->lock_path, strerror(errno));
+		return -EOPNOTSUPP;
+	}
+	if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, errlen, "%s already has an owner (%s)", iface, o->lock_path);
-		if (lfd >= 0)
-			close(lfd);
+		close(lfd);
 		return -EADDRINUSE;
 	}
 	o->locked = true;
@@ -206,7 +212,7 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 	umask(old);
 	if (r != 0 || listen(o->listen_fd, 64) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->path, strerror(errno));
-		return -errno;
+		return -EOPNOTSUPP;
 	}
 	return 0;
 }

@@ -304,6 +304,24 @@ static int validate(void)
 	return 0;
 }
 
+/* The program opens the interface itself: open and close it once here, so
+ * that the backend says what is wrong (privileges, a busy device) in its
+ * own words before the program runs. */
+static int probe_netif(void)
+{
+	const char *backend = get("USNET_BACKEND"), *iface = get("USNET_IFACE");
+	if (!strcmp(backend, "memwire"))
+		return 0;
+	struct usnet_netif_config nc = { .backend = backend, .iface = iface };
+	struct usnet_netif *nif;
+	char err[256];
+	int r = usnet_netif_open(&nc, &nif, err, sizeof err);
+	if (r < 0)
+		return fail("%s%s", err, "");
+	usnet_netif_close(nif);
+	return 0;
+}
+
 /* The built-in stack: the program and every process it starts attach to
  * the stack of the interface through its owner (src/vsock/attach_proto.h),
  * which is started here when the interface has none.  The connection is
@@ -348,7 +366,7 @@ static int attach_to_owner(void)
 				fprintf(stderr, "usnet run: %s: the program and its forked children have the "
 					"interface to themselves\n", line + 9);
 			unsetenv("USNET_ATTACH_FD");
-			return 0;
+			return probe_netif();
 		}
 		return fail("%s%s", strncmp(line, "error ", 6) ? line : line + 6, "");
 	}
