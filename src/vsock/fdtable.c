@@ -191,6 +191,7 @@ struct vsock_slot *vsock_slot_alloc(void)
 			s->creator = (int32_t)vsock_pid;
 			s->domain = s->type = s->protocol = 0;
 			s->ps = 0;
+			atomic_store(&s->has_ps, 0);
 			s->rcvtimeo_ns = s->sndtimeo_ns = 0;
 			s->nreplay = 0;
 			atomic_store(&s->status, 0);
@@ -363,7 +364,18 @@ void vsock_slots_sweep(void)
 		if (!atomic_load_explicit(&s->used, memory_order_relaxed))
 			continue;
 		uint32_t state = atomic_load(&s->file_gone);
-		if (state == SLOT_FILE_GONE) {
+		if (state == SLOT_LIVE && s->wd == 0 && s->creator != (int32_t)vsock_pid &&
+		    vsock_sys(SYS_kill, s->creator, 0, 0, 0, 0, 0) == -ESRCH) {
+			/* Its creator died while making it (before its file was
+			 * watched): no fd can refer to it. */
+			uint32_t live = SLOT_LIVE;
+			if (!atomic_compare_exchange_strong(&s->file_gone, &live, SLOT_CLOSING))
+				continue;
+			if (atomic_load(&s->has_ps) && vsock_prov_handles_shared)
+				vsock_prov->close(vsock_prov_ctx, s->ps);
+			vsock_log(1, "socket %d of process %d, which died making it, closed", i, s->creator);
+			atomic_store(&s->used, 0);
+		} else if (state == SLOT_FILE_GONE) {
 			/* Calls of processes killed inside them never end. */
 			for (int k = 0; k < VSOCK_CALLERS; k++) {
 				uint64_t v = atomic_load(&s->calls[k]);

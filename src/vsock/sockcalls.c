@@ -45,6 +45,7 @@ long vsock_socket(int domain, int type, int protocol)
 		return r == USNET_PROVIDER_DECLINE ? USNET_HOOK_PASS : (r > 0 ? -EINVAL : r);
 	}
 	s->ps = ps;
+	atomic_store(&s->has_ps, 1);
 	int fd = vsock_slot_open_file(s, type & SOCK_CLOEXEC);
 	if (fd < 0) {
 		vsock_prov->close(vsock_prov_ctx, ps);
@@ -117,6 +118,7 @@ long vsock_accept(struct vsock_slot *s, struct sockaddr *addr, socklen_t *len, i
 			ns->type = s->type;
 			ns->protocol = s->protocol;
 			ns->ps = ps;
+			atomic_store(&ns->has_ps, 1);
 			atomic_store(&ns->status, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
 			int fd = vsock_slot_open_file(ns, flags & SOCK_CLOEXEC);
 			if (fd < 0) {
