@@ -270,6 +270,7 @@ static void slot_release(struct vsock_slot *s)
 	uint32_t gone = SLOT_FILE_GONE;
 	if (!atomic_compare_exchange_strong(&s->file_gone, &gone, SLOT_CLOSING))
 		return;
+	s->closer = (int32_t)vsock_pid;
 	if (!vsock_prov_handles_shared && s->creator != (int32_t)vsock_pid) {
 		if (vsock_sys(SYS_kill, s->creator, 0, 0, 0, 0, 0) != -ESRCH) {
 			atomic_store(&s->file_gone, SLOT_CLOSE_OWED);
@@ -289,10 +290,15 @@ void vsock_slots_collect(void)
 	if (close_watch_fd < 0)
 		return;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int32_t gone[sizeof buf / sizeof(struct inotify_event)];
 	for (;;) {
 		long n = vsock_sys(SYS_read, close_watch_fd, buf, sizeof buf, 0, 0, 0);
 		if (n <= 0)
 			return;
+		/* First mark every slot whose file is gone: an event read is
+		 * nowhere else, and a process killed from here on leaves the
+		 * marks for the sweep (SLOT_FILE_GONE) rather than lose them. */
+		unsigned ngone = 0;
 		for (long off = 0; off < n;) {
 			const struct inotify_event *e = (const void *)(buf + off);
 			off += (long)sizeof *e + e->len;
@@ -308,8 +314,11 @@ void vsock_slots_collect(void)
 			int32_t k = wd_take(e->wd);
 			if (k < 0 || k >= VSOCK_MAX_SLOTS)
 				continue;   /* IN_IGNORED after the close, or a file never used */
-			struct vsock_slot *s = &vsock_shm->slots[k];
-			atomic_store(&s->file_gone, SLOT_FILE_GONE);
+			atomic_store(&vsock_shm->slots[k].file_gone, SLOT_FILE_GONE);
+			gone[ngone++] = k;
+		}
+		for (unsigned i = 0; i < ngone; i++) {
+			struct vsock_slot *s = &vsock_shm->slots[gone[i]];
 			/* A call still running on it closes it when it ends. */
 			if (!slot_in_call(s))
 				slot_release(s);
@@ -371,9 +380,17 @@ void vsock_slots_sweep(void)
 			uint32_t live = SLOT_LIVE;
 			if (!atomic_compare_exchange_strong(&s->file_gone, &live, SLOT_CLOSING))
 				continue;
+			s->closer = (int32_t)vsock_pid;
 			if (atomic_load(&s->has_ps) && vsock_prov_handles_shared)
 				vsock_prov->close(vsock_prov_ctx, s->ps);
 			vsock_log(1, "socket %d of process %d, which died making it, closed", i, s->creator);
+			atomic_store(&s->used, 0);
+		} else if (state == SLOT_CLOSING && s->closer != (int32_t)vsock_pid &&
+			   vsock_sys(SYS_kill, s->closer, 0, 0, 0, 0, 0) == -ESRCH) {
+			/* Its closer died in the middle.  Not closed again: the
+			 * provider socket may be closed already and its number
+			 * another connection's now.  The slot is free again. */
+			vsock_log(1, "socket %d: process %d died closing it", i, s->closer);
 			atomic_store(&s->used, 0);
 		} else if (state == SLOT_FILE_GONE) {
 			/* Calls of processes killed inside them never end. */
@@ -389,8 +406,10 @@ void vsock_slots_sweep(void)
 		} else if (state == SLOT_CLOSE_OWED && !vsock_prov_handles_shared &&
 			   s->creator == (int32_t)vsock_pid) {
 			uint32_t owed = SLOT_CLOSE_OWED;
-			if (atomic_compare_exchange_strong(&s->file_gone, &owed, SLOT_CLOSING))
+			if (atomic_compare_exchange_strong(&s->file_gone, &owed, SLOT_CLOSING)) {
+				s->closer = (int32_t)vsock_pid;
 				slot_free(s);
+			}
 		}
 	}
 }

@@ -66,6 +66,7 @@ struct vsock_slot {
 	_Atomic uint32_t file_gone;   /* enum vsock_slot_close */
 	int32_t creator;              /* the process that made the provider socket */
 	_Atomic uint32_t has_ps;      /* ps is set: the provider made the socket */
+	int32_t closer;               /* the process closing it (SLOT_CLOSING) */
 	int32_t wd;                   /* inotify watch of its file; 0: no file (yet) */
 	uint64_t ino;                 /* its file's inode (found again in an fd received or inherited) */
 	_Atomic uint32_t gen;         /* bumped by every provider notify */

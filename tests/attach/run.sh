@@ -354,7 +354,10 @@ live_sockets() {
 leftovers() {
     ip -n "$UNS" link show "$UIF" | grep -o 'xdp[a-z]*' | head -1
     ls /run/usnet/ 2>/dev/null | grep "^$UIF@.*sock"
-    grep -ls 'memfd:usnet-\(stack\|switch\|afxdp\)' /proc/[0-9]*/maps 2>/dev/null | head -3
+    local p
+    for p in $(ip netns pids "$UNS" 2>/dev/null); do
+        grep -ls 'memfd:usnet-\(stack\|switch\|afxdp\)' "/proc/$p/maps" 2>/dev/null
+    done
 }
 nothing_left() {
     local i
