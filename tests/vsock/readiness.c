@@ -365,6 +365,67 @@ static void t_epoll_nested_late(void)
 	close(outer); close(mid); close(inner); close(c); close(s);
 }
 
+static int64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+struct write_later { int fd; int delay_ms; };
+static void *write_later(void *arg)
+{
+	struct write_later *w = arg;
+	usleep((useconds_t)w->delay_ms * 1000);
+	if (write(w->fd, "k", 1) != 1)
+		die("write");
+	return NULL;
+}
+
+/* An edge-triggered set holding a user socket that is writable (an edge
+ * already reported) and a pipe that becomes readable later, from another
+ * thread: the wait must sleep until then -- the socket has nothing new --
+ * and return the pipe's event (nginx in front of php-fpm or a 127.0.0.1
+ * upstream: the client connection is writable, the upstream fd is the
+ * kernel's).  The waiting thread's CPU time tells a sleep from a spin. */
+static void t_epoll_et_kernel_fd(void)
+{
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	settle();
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = 1 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	e = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.u64 = 2 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
+	struct epoll_event out[4];
+	int n1 = epoll_wait(ep, out, 4, 1000);
+	SAY("first=%d[%llu %s]", n1, n1 > 0 ? (unsigned long long)out[0].data.u64 : 0ull,
+	    n1 > 0 && out[0].events == EPOLLOUT ? "out" : "other");
+	int n2 = epoll_wait(ep, out, 4, 0);
+	SAY(" again=%d", n2);
+	pthread_t t;
+	struct write_later w = { p[1], 150 };
+	pthread_create(&t, NULL, write_later, &w);
+	int64_t t0 = now_ms(), cpu0 = thread_cpu_us();
+	int n3 = epoll_wait(ep, out, 4, 3000);
+	int64_t dt = now_ms() - t0, cpu = thread_cpu_us() - cpu0;
+	pthread_join(t, NULL);
+	SAY(" later=%d[%llu %s] %s spin=%s", n3, n3 > 0 ? (unsigned long long)out[0].data.u64 : 0ull,
+	    n3 > 0 && out[0].events == EPOLLIN ? "in" : "other", dt >= 100 && dt < 1000 ? "timed" : "badtime",
+	    cpu < 40000 ? "no" : "yes");
+	/* Nothing new on either: a short wait times out, asleep. */
+	t0 = now_ms();
+	cpu0 = thread_cpu_us();
+	int n4 = epoll_wait(ep, out, 4, 100);
+	dt = now_ms() - t0;
+	cpu = thread_cpu_us() - cpu0;
+	SAY(" idle=%d %s spin=%s", n4, dt >= 90 && dt < 1000 ? "timed" : "badtime", cpu < 30000 ? "no" : "yes");
+	close(ep); close(p[0]); close(p[1]); close(c); close(s);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -884,7 +945,7 @@ static const struct test tests[] = {
 	{ "ppoll_timeout", t_ppoll_timeout }, { "epoll_lt", t_epoll_lt }, { "epoll_et", t_epoll_et },
 	{ "epoll_oneshot", t_epoll_oneshot }, { "epoll_rdhup", t_epoll_rdhup },
 	{ "epoll_exclusive", t_epoll_exclusive }, { "epoll_nested", t_epoll_nested },
-	{ "epoll_nested_late", t_epoll_nested_late },
+	{ "epoll_nested_late", t_epoll_nested_late }, { "epoll_et_kernel_fd", t_epoll_et_kernel_fd },
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
 	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
