@@ -10,7 +10,17 @@
  *
  * Edge triggering: every provider notification bumps the slot's generation;
  * an edge-triggered item is reported when it is ready and its generation
- * moved since it was last reported.
+ * moved since it was last reported.  The generation recorded at a report is
+ * the one read before the provider was asked for the readiness reported: a
+ * notification landing between the two (data arriving while only EPOLLOUT
+ * was seen) leaves the generation past the recorded one, so its edge is
+ * reported by the next wait rather than swallowed by this one.
+ *
+ * Sleeping: a wait sleeps unless an item has something to report ("pending":
+ * what collect_user would return), not merely something ready -- an
+ * edge-triggered socket that stays writable after its edge was reported
+ * must not keep the thread awake, or the kernel epoll holding the program's
+ * other fds is never asked again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +42,7 @@ struct ep_item {
 	uint32_t slot;
 	uint32_t events;
 	uint64_t data;
-	uint32_t last_gen;   /* edge triggering: generation last reported */
+	uint32_t last_gen;   /* edge triggering: generation of the last report's readiness */
 	uint32_t seen_gen;   /* generation at the last readiness check ... */
 	int was_ready;       /* ... and whether it was ready then */
 	int armed;           /* 0 after a EPOLLONESHOT report, until EPOLL_CTL_MOD */
@@ -166,32 +176,38 @@ static struct ep_set *track(int epfd)
 	return NULL;
 }
 
-static uint32_t item_ready(struct ep_item *it, int depth);
+static uint32_t item_pending(struct ep_item *it, int depth, uint32_t *edge_gen);
 
-static bool set_has_ready(struct ep_set *st, int depth)
+/* Whether an epoll_wait on the set would report something now (Linux's
+ * "events available" of an epoll fd: poll() on it, a nested set, a sleep). */
+static bool set_has_pending(struct ep_set *st, int depth)
 {
+	uint32_t gen;
 	for (int i = 0; i < st->n; i++)
-		if (st->items[i].armed && item_ready(&st->items[i], depth))
+		if (item_pending(&st->items[i], depth, &gen))
 			return true;
 	return false;
 }
 
-/* What the item would report now (before edge filtering). */
-static uint32_t item_ready(struct ep_item *it, int depth)
+/* What the item would report now (before edge filtering); *gen_seen gets
+ * the generation read before the provider was asked. */
+static uint32_t item_ready(struct ep_item *it, int depth, uint32_t *gen_seen)
 {
 	uint32_t want = (it->events & ~(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP))
 			| EPOLLERR | EPOLLHUP;
 	if (it->nested) {
 		struct ep_set *inner = set_of(it->fd);
+		*gen_seen = it->last_gen + 1;   /* a nested set has no generation: every check is new */
 		if (!inner || depth > 4)
 			return 0;
-		return set_has_ready(inner, depth + 1) ? (EPOLLIN & want) : 0;
+		return set_has_pending(inner, depth + 1) ? (EPOLLIN & want) : 0;
 	}
 	/* Readiness only changes with a notification (which bumps the
 	 * generation): an item not ready at the last check, with no
 	 * notification since, is still not ready, without asking the provider. */
 	struct vsock_slot *s = &vsock_shm->slots[it->slot];
 	uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+	*gen_seen = gen;
 	if (!it->was_ready && gen == it->seen_gen)
 		return 0;
 	uint32_t ev = vsock_prov->poll(vsock_prov_ctx, s->ps) & want;
@@ -200,11 +216,27 @@ static uint32_t item_ready(struct ep_item *it, int depth)
 	return ev;
 }
 
+/* What epoll_wait would report for the item now: its readiness, unless it
+ * is disarmed (EPOLLONESHOT) or edge-triggered with no notification since
+ * its last report.  *edge_gen gets the generation to record if it is
+ * reported. */
+static uint32_t item_pending(struct ep_item *it, int depth, uint32_t *edge_gen)
+{
+	if (!it->armed)
+		return 0;
+	/* Cheap first: an edge already reported, with no notification since,
+	 * costs no provider call. */
+	if ((it->events & EPOLLET) && !it->nested &&
+	    atomic_load_explicit(&vsock_shm->slots[it->slot].gen, memory_order_acquire) == it->last_gen)
+		return 0;
+	return item_ready(it, depth, edge_gen);
+}
+
 bool vsock_epoll_has_user_ready(int epfd)
 {
 	pthread_mutex_lock(&ep_lock);
 	struct ep_set *st = set_of(epfd);
-	bool r = st && set_has_ready(st, 0);
+	bool r = st && set_has_pending(st, 0);
 	pthread_mutex_unlock(&ep_lock);
 	return r;
 }
@@ -397,17 +429,12 @@ static int collect_user(struct ep_set *st, struct epoll_event *out, int max)
 	int n = st->n;
 	for (int j = 0; j < n && k < max; j++) {
 		struct ep_item *it = &st->items[(st->rr + (unsigned)j) % (unsigned)n];
-		if (!it->armed)
-			continue;
-		uint32_t ev = item_ready(it, 0);
+		uint32_t gen;
+		uint32_t ev = item_pending(it, 0, &gen);
 		if (!ev)
 			continue;
-		if (it->events & EPOLLET) {
-			uint32_t gen = it->nested ? it->last_gen + 1 : atomic_load(&vsock_shm->slots[it->slot].gen);
-			if (gen == it->last_gen)
-				continue;
+		if (it->events & EPOLLET)
 			it->last_gen = gen;
-		}
 		if (it->events & EPOLLONESHOT)
 			it->armed = 0;
 		out[k].events = ev;
@@ -420,12 +447,18 @@ static int collect_user(struct ep_set *st, struct epoll_event *out, int max)
 	return k;
 }
 
-static bool any_ready(void *arg)
+/* vsock_sleep's recheck: whether the set has something to report.  When
+ * it does, the sleep (which watches the kernel epoll fd) does not happen,
+ * which the wait notes: the kernel epoll is then asked directly. */
+struct pending_check { struct ep_set *st; bool kernel_unwatched; };
+
+static bool any_pending(void *arg)
 {
-	struct ep_set *st = arg;
+	struct pending_check *pc = arg;
 	pthread_mutex_lock(&ep_lock);
-	bool r = set_has_ready(st, 0);
+	bool r = set_has_pending(pc->st, 0);
 	pthread_mutex_unlock(&ep_lock);
+	pc->kernel_unwatched = r;
 	return r;
 }
 
@@ -448,6 +481,7 @@ static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t 
 	 * sent since then leaves now. */
 	vsock_provider_progress();
 	bool progressed = true;
+	struct pending_check pc = { st, false };
 	for (;;) {
 		int n = collect_user(st, out, max);
 		/* A set whose kernel epoll holds nothing (a server with only
@@ -456,10 +490,13 @@ static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t 
 		 * With none ready the kernel is asked unless its fds were quiet
 		 * and the thread is about to sleep: the sleep watches the kernel
 		 * epoll fd itself (which also covers an fd added through a dup()
-		 * of the epoll fd, which the count misses). */
+		 * of the epoll fd, which the count misses) -- unless the last
+		 * sleep was skipped because the recheck found something that
+		 * another thread then took: the kernel has not been looked at. */
 		if (n > 0)
 			vsock_note_active();
-		bool ask = n == 0 && (!st->kernel_quiet || (int64_t)vsock_now_ns() >= deadline);
+		bool ask = n == 0 && (!st->kernel_quiet || pc.kernel_unwatched || (int64_t)vsock_now_ns() >= deadline);
+		pc.kernel_unwatched = false;
 		if (n > 0 && n < max && st->kernel_fds > 0) {
 			uint64_t now = vsock_now_ns();
 			if (!st->kernel_quiet || ++st->kernel_skips >= KERNEL_SKIP_CALLS ||
@@ -484,7 +521,7 @@ static long epoll_wait_call(int epfd, struct epoll_event *out, int max, int64_t 
 			continue;
 		}
 		struct pollfd kp = { .fd = epfd, .events = POLLIN };
-		int r = vsock_sleep(&kp, 1, deadline, mask, nesting_seen ? -1 : st->waiter, any_ready, st);
+		int r = vsock_sleep(&kp, 1, deadline, mask, nesting_seen ? -1 : st->waiter, any_pending, &pc);
 		if (r < 0)
 			return r;
 		if (r > 0)

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,6 +364,245 @@ static void t_epoll_nested_late(void)
 	SAY("add=%d%d%d %d %d outer=%llu %d mid=%llu %d del=%d %d", a1, a2, a3, n0, n1, (unsigned long long)d1,
 	    n2, (unsigned long long)d2, n3, d, n4);
 	close(outer); close(mid); close(inner); close(c); close(s);
+}
+
+static int64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+struct write_later { int fd; int delay_ms; };
+static void *write_later(void *arg)
+{
+	struct write_later *w = arg;
+	usleep((useconds_t)w->delay_ms * 1000);
+	if (write(w->fd, "k", 1) != 1)
+		die("write");
+	return NULL;
+}
+
+/* An edge-triggered set holding a user socket that is writable (an edge
+ * already reported) and a pipe that becomes readable later, from another
+ * thread: the wait must sleep until then -- the socket has nothing new --
+ * and return the pipe's event (nginx in front of php-fpm or a 127.0.0.1
+ * upstream: the client connection is writable, the upstream fd is the
+ * kernel's).  The waiting thread's CPU time tells a sleep from a spin. */
+static void t_epoll_et_kernel_fd(void)
+{
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	settle();
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = 1 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	e = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.u64 = 2 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
+	struct epoll_event out[4];
+	int n1 = epoll_wait(ep, out, 4, 1000);
+	SAY("first=%d[%llu %s]", n1, n1 > 0 ? (unsigned long long)out[0].data.u64 : 0ull,
+	    n1 > 0 && out[0].events == EPOLLOUT ? "out" : "other");
+	int n2 = epoll_wait(ep, out, 4, 0);
+	SAY(" again=%d", n2);
+	pthread_t t;
+	struct write_later w = { p[1], 150 };
+	pthread_create(&t, NULL, write_later, &w);
+	int64_t t0 = now_ms(), cpu0 = thread_cpu_us();
+	int n3 = epoll_wait(ep, out, 4, 3000);
+	int64_t dt = now_ms() - t0, cpu = thread_cpu_us() - cpu0;
+	pthread_join(t, NULL);
+	SAY(" later=%d[%llu %s] %s spin=%s", n3, n3 > 0 ? (unsigned long long)out[0].data.u64 : 0ull,
+	    n3 > 0 && out[0].events == EPOLLIN ? "in" : "other", dt >= 100 && dt < 1000 ? "timed" : "badtime",
+	    cpu < 40000 ? "no" : "yes");
+	/* Nothing new on either: a short wait times out, asleep. */
+	t0 = now_ms();
+	cpu0 = thread_cpu_us();
+	int n4 = epoll_wait(ep, out, 4, 100);
+	dt = now_ms() - t0;
+	cpu = thread_cpu_us() - cpu0;
+	SAY(" idle=%d %s spin=%s", n4, dt >= 90 && dt < 1000 ? "timed" : "badtime", cpu < 30000 ? "no" : "yes");
+	close(ep); close(p[0]); close(p[1]); close(c); close(s);
+}
+
+/* ---- epoll_random: many fds, three kinds of sets, several threads ------ */
+
+/* A fixed seed drives writes on TCP connections (user sockets under usnet),
+ * pipes, eventfds and UNIX socketpairs (kernel fds) from the main thread,
+ * while three threads wait on an edge-triggered, a one-shot and a
+ * level-triggered set each holding a mix of them, and drain what they are
+ * told about.  Every unit written must be reported and read within a
+ * second (no edge lost), and the waiting threads must sleep between rounds
+ * (no spin).  The line printed depends only on the seed. */
+enum { RND_TCP = 6, RND_PIPE = 3, RND_EVENTFD = 3, RND_UNIX = 3,
+       RND_FDS = RND_TCP + RND_PIPE + RND_EVENTFD + RND_UNIX, RND_SETS = 3, RND_ROUNDS = 300 };
+enum rnd_kind { RND_KIND_TCP, RND_KIND_PIPE, RND_KIND_EVENTFD, RND_KIND_UNIX };
+
+struct rnd_fd { enum rnd_kind kind; int rfd, wfd, set; _Atomic long consumed; };
+struct rnd_set { int ep, stop_fd, mode; unsigned seed; int64_t cpu_us; };
+static struct rnd_fd rnd_fds[RND_FDS];
+static _Atomic long rnd_consumed_total;
+static _Atomic int rnd_stop;
+
+/* Read everything readable on f (an edge-triggered or one-shot report must
+ * be drained to EAGAIN) and count the units. */
+static void rnd_drain(struct rnd_fd *f, bool once)
+{
+	for (;;) {
+		long units = 0;
+		if (f->kind == RND_KIND_EVENTFD) {
+			uint64_t v;
+			if (read(f->rfd, &v, sizeof v) == sizeof v)
+				units = (long)v;
+		} else {
+			char b[64];
+			ssize_t n = f->kind == RND_KIND_PIPE ? read(f->rfd, b, once ? 1 : sizeof b)
+							     : recv(f->rfd, b, once ? 1 : sizeof b, 0);
+			if (n > 0)
+				units = n;
+		}
+		if (units <= 0)
+			return;
+		atomic_fetch_add(&f->consumed, units);
+		atomic_fetch_add(&rnd_consumed_total, units);
+		if (once)
+			return;   /* level-triggered: the rest is reported again */
+	}
+}
+
+static void *rnd_waiter(void *arg)
+{
+	struct rnd_set *st = arg;
+	int64_t cpu0 = thread_cpu_us();
+	struct epoll_event out[8];
+	while (!atomic_load(&rnd_stop)) {
+		int max = 1 + (int)(rand_r(&st->seed) % 8);
+		int n = epoll_wait(st->ep, out, max, 2000);
+		for (int i = 0; i < n; i++) {
+			int idx = (int)out[i].data.u64;
+			if (idx < 0)
+				continue;   /* the stop fd */
+			struct rnd_fd *f = &rnd_fds[idx];
+			if (out[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				rnd_drain(f, st->mode == 2);
+			if (st->mode == 1) {
+				struct epoll_event e = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = (uint64_t)idx };
+				epoll_ctl(st->ep, EPOLL_CTL_MOD, f->rfd, &e);
+			}
+		}
+	}
+	st->cpu_us = thread_cpu_us() - cpu0;
+	return NULL;
+}
+
+static void t_epoll_random(void)
+{
+	int k = 0;
+	for (int i = 0; i < RND_TCP; i++, k++) {
+		rnd_fds[k].kind = RND_KIND_TCP;
+		pair(&rnd_fds[k].wfd, &rnd_fds[k].rfd);
+	}
+	for (int i = 0; i < RND_PIPE; i++, k++) {
+		int p[2];
+		if (pipe2(p, O_NONBLOCK) < 0)
+			die("pipe");
+		rnd_fds[k] = (struct rnd_fd){ .kind = RND_KIND_PIPE, .rfd = p[0], .wfd = p[1] };
+	}
+	for (int i = 0; i < RND_EVENTFD; i++, k++) {
+		int e = eventfd(0, EFD_NONBLOCK);
+		rnd_fds[k] = (struct rnd_fd){ .kind = RND_KIND_EVENTFD, .rfd = e, .wfd = e };
+	}
+	for (int i = 0; i < RND_UNIX; i++, k++) {
+		int u[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, u) < 0)
+			die("socketpair");
+		rnd_fds[k] = (struct rnd_fd){ .kind = RND_KIND_UNIX, .rfd = u[0], .wfd = u[1] };
+	}
+	settle();
+	struct rnd_set sets[RND_SETS];
+	for (int m = 0; m < RND_SETS; m++) {
+		sets[m] = (struct rnd_set){ .ep = epoll_create1(0), .stop_fd = eventfd(0, 0), .mode = m,
+					    .seed = 1234u + (unsigned)m };
+		struct epoll_event e = { .events = EPOLLIN, .data.u64 = (uint64_t)-1 };
+		epoll_ctl(sets[m].ep, EPOLL_CTL_ADD, sets[m].stop_fd, &e);
+	}
+	/* Every set holds TCP connections and each kind of kernel fd; the
+	 * edge-triggered one also watches its connections' EPOLLOUT, which
+	 * stays ready (nginx's and Go's registration). */
+	for (int i = 0; i < RND_FDS; i++) {
+		struct rnd_fd *f = &rnd_fds[i];
+		f->set = i % RND_SETS;
+		int flags = fcntl(f->rfd, F_GETFL);
+		fcntl(f->rfd, F_SETFL, flags | O_NONBLOCK);
+		uint32_t ev = f->set == 0 ? EPOLLIN | EPOLLET | (f->kind == RND_KIND_TCP ? EPOLLOUT | EPOLLRDHUP : 0)
+			    : f->set == 1 ? EPOLLIN | EPOLLONESHOT : EPOLLIN;
+		struct epoll_event e = { .events = ev, .data.u64 = (uint64_t)i };
+		if (epoll_ctl(sets[f->set].ep, EPOLL_CTL_ADD, f->rfd, &e) < 0)
+			die("epoll_ctl");
+	}
+	pthread_t th[RND_SETS];
+	for (int m = 0; m < RND_SETS; m++)
+		pthread_create(&th[m], NULL, rnd_waiter, &sets[m]);
+	unsigned seed = 42;
+	long written = 0;
+	int lost_round = -1;
+	long lost_read = 0;
+	int64_t t0 = now_ms();
+	for (int r = 0; r < RND_ROUNDS && lost_round < 0; r++) {
+		int writes = 1 + (int)(rand_r(&seed) % 6);
+		for (int w = 0; w < writes; w++) {
+			struct rnd_fd *f = &rnd_fds[rand_r(&seed) % RND_FDS];
+			int units = 1 + (int)(rand_r(&seed) % 3);
+			if (f->kind == RND_KIND_EVENTFD) {
+				uint64_t v = (uint64_t)units;
+				if (write(f->wfd, &v, sizeof v) != sizeof v)
+					die("write eventfd");
+			} else if (f->kind == RND_KIND_PIPE ? write(f->wfd, "xyz", (size_t)units) != units
+							    : send(f->wfd, "xyz", (size_t)units, MSG_NOSIGNAL) != units) {
+				die("write");
+			}
+			written += units;
+			if (rand_r(&seed) % 4 == 0)
+				usleep(rand_r(&seed) % 200);   /* let a waiter be mid-report */
+		}
+		int64_t until = now_ms() + 1000;
+		while (atomic_load(&rnd_consumed_total) < written && now_ms() < until)
+			usleep(100);
+		lost_read = atomic_load(&rnd_consumed_total);
+		if (lost_read < written)
+			lost_round = r;
+		usleep(rand_r(&seed) % 3000);   /* idle: the waiters must sleep */
+	}
+	int64_t wall_ms = now_ms() - t0;
+	atomic_store(&rnd_stop, 1);
+	for (int m = 0; m < RND_SETS; m++) {
+		uint64_t one = 1;
+		if (write(sets[m].stop_fd, &one, sizeof one) != sizeof one)
+			die("write");
+		pthread_join(th[m], NULL);
+	}
+	int64_t cpu_max = 0;
+	for (int m = 0; m < RND_SETS; m++)
+		cpu_max = sets[m].cpu_us > cpu_max ? sets[m].cpu_us : cpu_max;
+	int never_read = 0;
+	for (int i = 0; i < RND_FDS; i++)
+		never_read += atomic_load(&rnd_fds[i].consumed) == 0;
+	SAY("written=%ld lost=%s never_read=%d spin=%s %s", written,
+	    lost_round < 0 ? "none" : "yes", never_read, cpu_max * 2 < wall_ms * 1000 ? "no" : "yes",
+	    wall_ms < 20000 ? "bounded" : "slow");
+	if (lost_round >= 0)
+		SAY(" (round %d: %ld of %ld read)", lost_round, lost_read, written);
+	for (int m = 0; m < RND_SETS; m++) {
+		close(sets[m].ep);
+		close(sets[m].stop_fd);
+	}
+	for (int i = 0; i < RND_FDS; i++) {
+		close(rnd_fds[i].rfd);
+		if (rnd_fds[i].wfd != rnd_fds[i].rfd)
+			close(rnd_fds[i].wfd);
+	}
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -884,7 +1124,8 @@ static const struct test tests[] = {
 	{ "ppoll_timeout", t_ppoll_timeout }, { "epoll_lt", t_epoll_lt }, { "epoll_et", t_epoll_et },
 	{ "epoll_oneshot", t_epoll_oneshot }, { "epoll_rdhup", t_epoll_rdhup },
 	{ "epoll_exclusive", t_epoll_exclusive }, { "epoll_nested", t_epoll_nested },
-	{ "epoll_nested_late", t_epoll_nested_late },
+	{ "epoll_nested_late", t_epoll_nested_late }, { "epoll_et_kernel_fd", t_epoll_et_kernel_fd },
+	{ "epoll_random", t_epoll_random },
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
 	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
