@@ -69,6 +69,15 @@ int usnet_netif_share(struct usnet_netif *nif, struct usnet_netif_share *out, ch
  * negative errno with a line in err. */
 int usnet_netif_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen);
 
+/* One message of len bytes with nfds (at most 64) fds in SCM_RIGHTS, over
+ * a connected UNIX socket: what a share travels in, and the owner's
+ * protocol too.  0, or a negative errno (-EPROTO for a short send). */
+int usnet_fd_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds);
+/* Receive one such message: exactly len bytes and exactly `want` fds
+ * (close-on-exec), else every fd received is closed and -EPROTO returned;
+ * -ECONNRESET at the end of the connection. */
+int usnet_fd_recv(int sock, void *buf, size_t len, int *fds, unsigned want);
+
 /* Send a share over a connected UNIX socket (SOCK_STREAM or SOCK_SEQPACKET):
  * the struct, then its fds with SCM_RIGHTS.  0 or a negative errno. */
 int usnet_netif_share_send(int sock, const struct usnet_netif_share *sh);

@@ -1,5 +1,6 @@
 /*
- * Moving a struct usnet_netif_share between processes over a UNIX socket:
+ * Messages with fds over a UNIX socket (usnet_fd_send/recv, also what the
+ * owner's protocol is made of), and a struct usnet_netif_share in them:
  * the struct as bytes (its fds field is meaningless in the receiver), then
  * the fds themselves in SCM_RIGHTS messages of at most SHARE_FDS_PER_MSG
  * (the kernel's limit per message is SCM_MAX_FD, 253).
@@ -13,8 +14,10 @@
 
 #define SHARE_FDS_PER_MSG 64
 
-static int send_all(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)
+int usnet_fd_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
+	if (nfds > SHARE_FDS_PER_MSG)
+		return -EINVAL;
 	union { char b[CMSG_SPACE(sizeof(int) * SHARE_FDS_PER_MSG)]; struct cmsghdr align; } u;
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -38,8 +41,7 @@ static int send_all(int sock, const void *buf, size_t len, const int *fds, unsig
 	}
 }
 
-/* Receive exactly len bytes (one message) and up to `want` fds. */
-static int recv_all(int sock, void *buf, size_t len, int *fds, unsigned want)
+int usnet_fd_recv(int sock, void *buf, size_t len, int *fds, unsigned want)
 {
 	union { char b[CMSG_SPACE(sizeof(int) * SHARE_FDS_PER_MSG)]; struct cmsghdr align; } u;
 	struct iovec iov = { buf, len };
@@ -50,6 +52,8 @@ static int recv_all(int sock, void *buf, size_t len, int *fds, unsigned want)
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
+	if (r == 0 && len > 0)
+		return -ECONNRESET;
 	unsigned got = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -64,7 +68,7 @@ static int recv_all(int sock, void *buf, size_t len, int *fds, unsigned want)
 				close(fd);
 		}
 	}
-	if ((size_t)r != len || got != want || (m.msg_flags & MSG_CTRUNC)) {
+	if ((size_t)r != len || got != want || (m.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
 		for (unsigned i = 0; i < got; i++)
 			close(fds[i]);
 		return -EPROTO;
@@ -76,18 +80,18 @@ int usnet_netif_share_send(int sock, const struct usnet_netif_share *sh)
 {
 	if (sh->nfds > USNET_NETIF_SHARE_FDS || sh->blob_len > USNET_NETIF_SHARE_BLOB)
 		return -EINVAL;
-	int r = send_all(sock, sh, sizeof *sh, NULL, 0);
+	int r = usnet_fd_send(sock, sh, sizeof *sh, NULL, 0);
 	for (uint32_t i = 0; r == 0 && i < sh->nfds; i += SHARE_FDS_PER_MSG) {
 		unsigned n = sh->nfds - i < SHARE_FDS_PER_MSG ? sh->nfds - i : SHARE_FDS_PER_MSG;
 		char tag = 'F';
-		r = send_all(sock, &tag, 1, sh->fds + i, n);
+		r = usnet_fd_send(sock, &tag, 1, sh->fds + i, n);
 	}
 	return r;
 }
 
 int usnet_netif_share_recv(int sock, struct usnet_netif_share *sh)
 {
-	int r = recv_all(sock, sh, sizeof *sh, NULL, 0);
+	int r = usnet_fd_recv(sock, sh, sizeof *sh, NULL, 0);
 	if (r < 0)
 		return r;
 	if (sh->nfds > USNET_NETIF_SHARE_FDS || sh->blob_len > USNET_NETIF_SHARE_BLOB ||
@@ -96,7 +100,7 @@ int usnet_netif_share_recv(int sock, struct usnet_netif_share *sh)
 	for (uint32_t i = 0; i < sh->nfds; i += SHARE_FDS_PER_MSG) {
 		unsigned n = sh->nfds - i < SHARE_FDS_PER_MSG ? sh->nfds - i : SHARE_FDS_PER_MSG;
 		char tag;
-		r = recv_all(sock, &tag, 1, sh->fds + i, n);
+		r = usnet_fd_recv(sock, &tag, 1, sh->fds + i, n);
 		if (r == 0 && tag != 'F')
 			r = -EPROTO;
 		if (r < 0) {

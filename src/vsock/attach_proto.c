@@ -71,83 +71,14 @@ int attach_config_diff(const char *mine, const char *theirs, char *line, size_t 
 	return 0;
 }
 
-static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)
-{
-	union { char b[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr align; } u;
-	if (nfds > 8)
-		return -EINVAL;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&u, 0, sizeof u);
-		m.msg_control = u.b;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t r;
-	do
-		r = sendmsg(sock, &m, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return (size_t)r == len ? 0 : -EPROTO;
-}
-
-/* One message of exactly len bytes with up to `want` fds (all closed and
- * -EPROTO unless exactly `want` came). */
-static int recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned want)
-{
-	union { char b[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr align; } u;
-	struct iovec iov = { buf, len };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b };
-	ssize_t r;
-	do
-		r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ECONNRESET;
-	unsigned got = 0;
-	int extra[8];
-	unsigned nextra = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		unsigned n = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (unsigned i = 0; i < n; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
-			if (got < want)
-				fds[got++] = fd;
-			else if (nextra < 8)
-				extra[nextra++] = fd;
-			else
-				close(fd);
-		}
-	}
-	for (unsigned i = 0; i < nextra; i++)
-		close(extra[i]);
-	if ((size_t)r != len || got != want || nextra || (m.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
-		for (unsigned i = 0; i < got; i++)
-			close(fds[i]);
-		return -EPROTO;
-	}
-	return 0;
-}
-
 int attach_send_request(int conn, const struct attach_request *rq, int reply_fd)
 {
-	return send_with_fds(conn, rq, sizeof *rq, &reply_fd, 1);
+	return usnet_fd_send(conn, rq, sizeof *rq, &reply_fd, 1);
 }
 
 int attach_recv_request(int conn, struct attach_request *rq, int *reply_fd)
 {
-	int r = recv_with_fds(conn, rq, sizeof *rq, reply_fd, 1);
+	int r = usnet_fd_recv(conn, rq, sizeof *rq, reply_fd, 1);
 	if (r == 0 && (rq->magic != ATTACH_MAGIC || rq->version != ATTACH_VERSION ||
 		       !memchr(rq->config, 0, sizeof rq->config))) {
 		close(*reply_fd);
@@ -158,7 +89,7 @@ int attach_recv_request(int conn, struct attach_request *rq, int *reply_fd)
 
 int attach_send_reply(int sock, const struct attach_reply *rp, const int *fds, unsigned nfds)
 {
-	return send_with_fds(sock, rp, sizeof *rp, fds, nfds);
+	return usnet_fd_send(sock, rp, sizeof *rp, fds, nfds);
 }
 
 int attach_recv_reply(int sock, struct attach_reply *rp, int *fds, unsigned nfds)
@@ -175,7 +106,7 @@ int attach_recv_reply(int sock, struct attach_reply *rp, int *fds, unsigned nfds
 		return -ECONNRESET;
 	if ((size_t)r == sizeof peek && peek.magic == ATTACH_MAGIC && peek.status < 0)
 		nfds = 0;
-	int e = recv_with_fds(sock, rp, sizeof *rp, fds, nfds);
+	int e = usnet_fd_recv(sock, rp, sizeof *rp, fds, nfds);
 	if (e == 0 && (rp->magic != ATTACH_MAGIC || rp->version != ATTACH_VERSION ||
 		       !memchr(rp->message, 0, sizeof rp->message))) {
 		for (unsigned i = 0; i < nfds; i++)
