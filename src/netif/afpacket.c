@@ -797,8 +797,7 @@ int netif_afpacket_attach(const struct usnet_netif_share *sh, struct usnet_netif
 {
 	struct afp_share_blob b;
 	if (sh->nfds < 2 || sh->nfds > 1u + AFP_MAX_QUEUES || sh->blob_len != sizeof b) {
-		for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
-			close(sh->fds[i]);
+		netif_share_close_fds(sh);
 		return netif_err(err, errlen, EPROTO, "afpacket: the share received is not an afpacket's (%u fds, %u bytes)",
 				 sh->nfds, sh->blob_len);
 	}

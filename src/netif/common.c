@@ -257,6 +257,12 @@ int netif_shm_region_map(struct netif_shm_region *r, int fd, char *err, size_t e
 	return 0;
 }
 
+void netif_share_close_fds(const struct usnet_netif_share *sh)
+{
+	for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
+		close(sh->fds[i]);
+}
+
 size_t netif_shm_region_alloc(struct netif_shm_region *r, size_t size)
 {
 	size_t off = (r->used + 63) & ~(size_t)63;

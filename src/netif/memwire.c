@@ -875,8 +875,7 @@ int netif_memwire_attach(const struct usnet_netif_share *sh, struct usnet_netif 
 {
 	struct mw_share_blob b;
 	if (sh->nfds != 4 || sh->blob_len != sizeof b) {
-		for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
-			close(sh->fds[i]);
+		netif_share_close_fds(sh);
 		return netif_err(err, errlen, EPROTO, "memwire: the share received is not a memwire's (%u fds, %u bytes)",
 				 sh->nfds, sh->blob_len);
 	}

@@ -75,6 +75,9 @@ static inline void *netif_shm_at(const struct netif_shm_region *r, size_t off)
  * process maps it). */
 void netif_shm_region_release(struct netif_shm_region *r);
 
+/* Close the fds of a share that attach refuses (they are the attacher's). */
+void netif_share_close_fds(const struct usnet_netif_share *sh);
+
 /* Share/attach per backend (usnet/netif_share.h); a backend without them
  * cannot be shared (usnet_netif_share() says so). */
 int netif_tap_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)

@@ -232,8 +232,7 @@ int usnet_netif_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 		err[0] = 0;
 	struct netif_sharing s = sharing_of(sh->backend);
 	if (!s.attach) {
-		for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
-			close(sh->fds[i]);
+		netif_share_close_fds(sh);
 		return netif_err(err, errlen, EOPNOTSUPP, "%.32s: this backend cannot be shared between processes "
 				 "that did not fork from each other", sh->backend);
 	}

@@ -413,8 +413,7 @@ int netif_tap_attach(const struct usnet_netif_share *sh, struct usnet_netif **ou
 	struct tap_share_blob b;
 	int r;
 	if (sh->nfds != 2 || sh->blob_len != sizeof b) {
-		for (uint32_t i = 0; i < sh->nfds && i < USNET_NETIF_SHARE_FDS; i++)
-			close(sh->fds[i]);
+		netif_share_close_fds(sh);
 		return netif_err(err, errlen, EPROTO, "tap: the share received is not a tap's (%u fds, %u bytes)",
 				 sh->nfds, sh->blob_len);
 	}

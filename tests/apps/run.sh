@@ -83,10 +83,7 @@ wait_port() {
 }
 
 stop_ns() {
-    local pid
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-    sleep 0.2
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    ns_stop "$NS"
     { wait "$SRV"; } 2>/dev/null
     SRV=
 }

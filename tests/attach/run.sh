@@ -73,10 +73,7 @@ wait_ready() {
 }
 
 stop_server() {
-    local pid
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-    sleep 0.2
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    ns_stop "$NS"
     { wait "$SRV"; } 2>/dev/null
     SRV=
 }
@@ -295,16 +292,7 @@ want attach_refused_eacces && t_attach_refused
 
 # ---- a 4-queue veth (every real NIC has many queues), afxdp ----------------
 
-veth4_up() {
-    ip netns add "$UNS" && ip netns add "$KNS" || return 1
-    ip link add "$UIF" netns "$UNS" numtxqueues 4 numrxqueues 4 type veth \
-        peer name "$KIF" netns "$KNS" numtxqueues 4 numrxqueues 4 || return 1
-    ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
-    ip -n "$KNS" addr add "$VKIP/24" dev "$KIF" || return 1
-    ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
-    ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
-    ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
-}
+veth4_up() { veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$VKIP" 4; }
 
 # nginx_conf DIR PORT WORKERS
 nginx_conf() {

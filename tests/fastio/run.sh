@@ -60,17 +60,7 @@ sha() { sha256sum < "$1" | cut -c1-64; }
 # A veth pair with NQ queues each way between $UNS (usnet's end, $UIF) and
 # $KNS (the kernel's end, $KIF at $KIP); neither end offloads transmit
 # checksums (see tests/net/run.sh).
-veth_up() {
-	local nq=$1
-	ip netns add "$UNS" && ip netns add "$KNS" || return 1
-	ip link add "$UIF" netns "$UNS" numtxqueues "$nq" numrxqueues "$nq" type veth \
-		peer name "$KIF" netns "$KNS" numtxqueues "$nq" numrxqueues "$nq" || return 1
-	ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
-	ip -n "$KNS" addr add "$KIP/24" dev "$KIF" || return 1
-	ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
-	ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
-	ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
-}
+veth_up() { veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$KIP" "$1"; }
 veth_down() { ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null; }
 
 # The kernel's side pings usnet until it answers (usnet is up), 10 s at most.

@@ -51,15 +51,7 @@ done
 
 # usnet's end $UIF in $UNS, the kernel's end $KIF ($KIP) in $KNS; neither
 # end offloads transmit checksums (src/netif/README.md).
-veth_up() {
-	ip netns add "$UNS" && ip netns add "$KNS" || return 1
-	ip link add "$UIF" netns "$UNS" type veth peer name "$KIF" netns "$KNS" || return 1
-	ip -n "$UNS" link set lo up && ip -n "$KNS" link set lo up || return 1
-	ip -n "$KNS" addr add "$KIP/24" dev "$KIF" || return 1
-	ip -n "$UNS" link set "$UIF" up && ip -n "$KNS" link set "$KIF" up || return 1
-	ip netns exec "$KNS" ethtool -K "$KIF" tx off >/dev/null || return 1
-	ip netns exec "$UNS" ethtool -K "$UIF" tx off >/dev/null || return 1
-}
+veth_up() { veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$KIP"; }
 
 # One namespace; the TAP's kernel side is $KIP, usnet is $UIP behind it.
 tap_up() {
