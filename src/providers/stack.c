@@ -2,16 +2,14 @@
  * usnet provider "usnet": sockets on usnet's own TCP/IP stack, on a netif
  * opened with usnet_netif_open() from the `usnet run` options.
  *
- * The stack instance lives in one MAP_SHARED mapping together with a
- * process-shared (robust) lock, so a forked child keeps using the same stack
- * at the same address: nginx's master and workers, a daemonising fork.
- * Each call takes the lock, runs the stack, flushes the netif, unlocks
- * (a send with transmit batching on leaves the flush to the switch).
- *
- * Queues: the netif is opened with every receive queue of the interface
- * (a NIC steers each flow to one of them, and a queue nobody reads loses
- * its flows), and progress() reads them all into the one instance, under
- * its one lock; replies leave by queue 0.
+ * The stack's instances, one per receive queue (stack_inst.c), live in one
+ * MAP_SHARED mapping together with their process-shared (robust) locks, so
+ * a forked child keeps using the same stack at the same address (nginx's
+ * master and workers, a daemonising fork), and processes attached to the
+ * interface's owner map the same memory anywhere (it holds offsets, not
+ * pointers).  Each call takes its socket's instance's lock, runs the stack,
+ * flushes that instance's queue, unlocks (a send with transmit batching on
+ * leaves the flush to the switch).
  *
  * Policy: AF_INET/AF_INET6 TCP and UDP are the stack's; a socket bound to
  * loopback or to an address the stack does not own, or connected to
@@ -26,6 +24,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +43,6 @@
 #include "builtin.h"
 #include "stack_prov.h"
 
-#define RX_BATCH 32
-
 /*
  * The switch's transmit batching calls (builtin.h) carry no ctx: they act
  * on the provider this process image initialised (the switch runs one).
@@ -52,9 +50,9 @@
 static struct prov *batching_prov;
 
 /* The io a sendmsg or recvmsg runs the stack on. */
-static struct usnet_io *io_for_data(struct prov *p)
+static struct usnet_io *io_for_data(struct inst *in)
 {
-	return p->tx_batch ? &p->held_io : &p->io;
+	return in->p->tx_batch ? &in->held_io : &in->io;
 }
 
 void usnet_stack_prov_tx_batch(int on)
@@ -68,28 +66,37 @@ int usnet_stack_prov_flush(int wait)
 	struct prov *p = batching_prov;
 	if (!p || !p->sh)
 		return 0;
-	if (wait) {
-		stack_prov_lock(p);
-	} else {
-		int r = pthread_mutex_trylock(&p->sh->lock);
-		if (r == EOWNERDEAD)
-			pthread_mutex_consistent(&p->sh->lock);
-		else if (r != 0)
-			return -EBUSY;
+	int r = 0;
+	for (uint16_t i = 0; i < p->ninst; i++) {
+		struct inst *in = &p->in[i];
+		if (!in->held)
+			continue;
+		if (wait) {
+			inst_lock(in);
+		} else {
+			int t = pthread_mutex_trylock(&in->sh->lock);
+			if (t == EOWNERDEAD) {
+				pthread_mutex_consistent(&in->sh->lock);
+			} else if (t != 0) {
+				r = -EBUSY;
+				continue;
+			}
+		}
+		inst_unlock(in);
 	}
-	stack_prov_unlock(p);
-	return 0;
+	return r;
 }
 
 /* The end of a sendmsg or recvmsg: the flush waits when batching. */
-static void unlock_io(struct prov *p)
+static void unlock_io(struct inst *in)
 {
-	if (p->tx_batch)
-		stack_prov_unlock_quiet(p);
-	else
-		stack_prov_unlock(p);
+	if (in->p->tx_batch) {
+		in->held = true;
+		inst_unlock_quiet(in);
+	} else {
+		inst_unlock(in);
+	}
 }
-
 
 static uint64_t now_ns(void)
 {
@@ -98,27 +105,98 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void stack_prov_lock(struct prov *p)
-{
-	int r = pthread_mutex_lock(&p->sh->lock);
-	if (r == EOWNERDEAD)   /* a process died inside the stack: carry on */
-		pthread_mutex_consistent(&p->sh->lock);
-}
-
-void stack_prov_unlock(struct prov *p)
-{
-	if (p->held_nif.lower)
-		usnet_tx_defer_flush(&p->held_nif, p->io.queue);   /* the held frames too */
-	else
-		usnet_netif_flush(p->nif, p->io.queue);
-	pthread_mutex_unlock(&p->sh->lock);
-}
-
 static void on_event(struct usnet_io *io, usnet_sock_t s, uint32_t events, uint64_t user)
 {
 	(void)s;
-	struct prov *p = io->ctx;
-	p->host->notify(p->host->host, user, events);
+	struct inst *in = io->ctx;
+	in->p->host->notify(in->p->host->host, user, events);
+}
+
+/* ---- handles ------------------------------------------------------------- */
+
+static usnet_psock_t handle_of(const struct prov *p, uint16_t q, usnet_sock_t s)
+{
+	return (usnet_psock_t)q * p->sh->max_sockets + (uint32_t)s;
+}
+
+struct inst *stack_prov_sock(struct prov *p, usnet_psock_t ps, usnet_sock_t *s)
+{
+	int32_t moved = p->meta[ps].moved_to;
+	if (moved > 0)
+		ps = (usnet_psock_t)(moved - 1);
+	*s = (usnet_sock_t)(ps % p->sh->max_sockets);
+	return &p->in[ps / p->sh->max_sockets];
+}
+
+/* The copy of group ps on instance j, or -1. */
+static usnet_sock_t member(const struct prov *p, usnet_psock_t ps, uint16_t j)
+{
+	return p->members[ps * p->ninst + j] - 1;
+}
+
+/* Options a listener's copies take over from it (and accepted connections
+ * from them). */
+static const enum usnet_sockopt copied_opts[] = {
+	USNET_SO_REUSEADDR, USNET_SO_REUSEPORT, USNET_SO_KEEPALIVE, USNET_SO_LINGER, USNET_SO_RCVBUF,
+	USNET_SO_SNDBUF, USNET_TCP_NODELAY, USNET_TCP_KEEPIDLE, USNET_TCP_KEEPINTVL, USNET_TCP_KEEPCNT,
+	USNET_TCP_CONGESTION, USNET_TCP_MAXSEG,
+};
+#define N_COPIED_OPTS (sizeof copied_opts / sizeof copied_opts[0])
+
+struct sock_template {
+	struct usnet_addr local;
+	uint64_t user;
+	int opt[N_COPIED_OPTS];
+	bool has[N_COPIED_OPTS];
+};
+
+/* What a copy of socket s needs (in's lock held). */
+static void template_of(struct inst *in, usnet_sock_t s, struct sock_template *t)
+{
+	memset(t, 0, sizeof *t);
+	usnet_getsockname(in->st, s, &t->local);
+	t->user = usnet_sock_get_user(in->st, s);
+	for (size_t i = 0; i < N_COPIED_OPTS; i++)
+		t->has[i] = usnet_getsockopt(in->st, s, copied_opts[i], &t->opt[i]) == 0;
+}
+
+/* A new TCP socket on instance `in` like the template, bound to its address
+ * (in's lock held); the socket, or a negative errno. */
+static int copy_on(struct inst *in, const struct sock_template *t)
+{
+	int c = usnet_socket(in->st, USNET_SOCK_STREAM);
+	if (c < 0)
+		return c == -USNET_ENOMEM || c == -USNET_ENFILE ? -ENFILE : c;
+	usnet_sock_set_user(in->st, c, t->user);
+	for (size_t i = 0; i < N_COPIED_OPTS; i++)
+		if (t->has[i])
+			usnet_setsockopt(in->st, c, copied_opts[i], t->opt[i]);
+	int r = usnet_bind(in->st, c, &t->local);
+	if (r < 0) {
+		usnet_close(in->st, &in->io, c, now_ns());
+		return r;
+	}
+	return c;
+}
+
+int stack_prov_setopt(struct prov *p, usnet_psock_t ps, enum usnet_sockopt o, int v)
+{
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int r = usnet_setsockopt(in->st, s, o, v);
+	inst_unlock(in);
+	if (r < 0 || !p->meta[ps].group)
+		return r;
+	for (uint16_t j = 0; j < p->ninst; j++) {
+		usnet_sock_t c = member(p, ps, j);
+		if (c < 0)
+			continue;
+		inst_lock(&p->in[j]);
+		usnet_setsockopt(p->in[j].st, c, o, v);
+		inst_unlock(&p->in[j]);
+	}
+	return r;
 }
 
 static void logf_(struct prov *p, int level, const char *fmt, const char *a)
@@ -295,12 +373,13 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	int r = netif_get(p, &nc, err, errlen);
 	if (r < 0)
 		return r;
-	p->nqueues = p->nif->info.nqueues ? p->nif->info.nqueues : 1;
-	if (p->nqueues > STACK_PROV_MAX_QUEUES) {
+	uint32_t nq = p->nif->info.nqueues ? p->nif->info.nqueues : 1;
+	if (nq > STACK_PROV_MAX_QUEUES) {
 		snprintf(err, errlen, "%s has %u queues; the stack serves at most %d (--queues)",
-			 p->nif->info.ifname, p->nqueues, STACK_PROV_MAX_QUEUES);
+			 p->nif->info.ifname, nq, STACK_PROV_MAX_QUEUES);
 		return -EINVAL;
 	}
+	p->ninst = (uint16_t)nq;
 
 	struct usnet_stack_config sc;
 	usnet_stack_config_init(&sc);
@@ -313,59 +392,97 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	sc.netif_caps = p->nif->info.caps;
 	const char *v;
 	sc.max_sockets = (v = host->config(host->host, "sockets")) ? (uint32_t)atoi(v) : 4096;
-	sc.buffer_bytes = ((v = host->config(host->host, "buffer_mb")) ? (uint32_t)atoi(v) : 128) << 20;
+	/* The buffer pool is split among the instances, each keeping enough
+	 * for a few bulk connections. */
+	uint64_t pool = (uint64_t)((v = host->config(host->host, "buffer_mb")) ? (uint32_t)atoi(v) : 128) << 20;
+	pool /= p->ninst;
+	if (pool < (32u << 20))
+		pool = 32u << 20;
+	sc.buffer_bytes = pool > (1u << 30) ? 1u << 30 : (uint32_t)pool;
 	sc.sndbuf = 256 * 1024;
 	sc.rcvbuf = 256 * 1024;
+	sc.rss_queues = p->ninst;
 	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
 		snprintf(err, errlen, "getrandom failed");
 		return -EIO;
 	}
 	size_t arena = usnet_stack_mem_size(&sc);
-	if (!arena) {
+	if (!arena || !sc.max_sockets) {
 		snprintf(err, errlen, "invalid stack configuration (address %s)", ip);
 		return -EINVAL;
 	}
-	size_t head = (sizeof(struct shared_head) + sc.max_sockets * sizeof(struct sock_meta) + 4095) & ~(size_t)4095;
-	size_t total = head + ((arena + 4095) & ~(size_t)4095);
+	arena = (arena + 4095) & ~(size_t)4095;
+	/* The mapping: head, per-handle tables, inboxes, then the arenas. */
+	uint32_t slot_bytes = (((sc.mtu + 14 + 4 + 8) + 63) & ~63u);
+	size_t nh = (size_t)p->ninst * sc.max_sockets;
+	size_t meta_off = (sizeof(struct shared_head) + 63) & ~(size_t)63;
+	size_t members_off = (meta_off + nh * sizeof(struct sock_meta) + 63) & ~(size_t)63;
+	size_t inbox_off = (members_off + nh * p->ninst * sizeof(int32_t) + 4095) & ~(size_t)4095;
+	size_t inbox_bytes = ((size_t)STACK_PROV_INBOX_SLOTS * slot_bytes + 4095) & ~(size_t)4095;
+	size_t head = inbox_off + (p->ninst > 1 ? p->ninst * inbox_bytes : 0);
+	size_t total = head + p->ninst * arena;
 	bool made;
 	void *m = state_map(total, &made, err, errlen);
 	if (!m)
 		return -ENOMEM;
 	p->sh = m;
-	p->meta = (struct sock_meta *)(p->sh + 1);
+	p->meta = (struct sock_meta *)((char *)m + meta_off);
+	p->members = (int32_t *)((char *)m + members_off);
 	if (made) {
 		p->sh->max_sockets = sc.max_sockets;
+		p->sh->ninst = p->ninst;
+		p->sh->slot_bytes = slot_bytes;
+		p->sh->meta_off = meta_off;
+		p->sh->members_off = members_off;
 		pthread_mutexattr_t ma;
 		pthread_mutexattr_init(&ma);
 		pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 		pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-		pthread_mutex_init(&p->sh->lock, &ma);
-		pthread_mutexattr_destroy(&ma);
-		p->st = usnet_stack_create((char *)m + head, total - head, &sc);
-		if (!p->st) {
-			snprintf(err, errlen, "the stack rejected its configuration (address %s)", ip);
-			return -EINVAL;
+		for (uint16_t i = 0; i < p->ninst; i++) {
+			struct inst_shared *is = &p->sh->inst[i];
+			pthread_mutex_init(&is->lock, &ma);
+			pthread_mutex_init(&is->inbox_lock, &ma);
+			is->inbox_off = inbox_off + i * inbox_bytes;
+			is->arena_off = head + i * arena;
+			sc.rss_queue = i;
+			struct usnet_stack *st = usnet_stack_create((char *)m + is->arena_off, arena, &sc);
+			if (!st) {
+				pthread_mutexattr_destroy(&ma);
+				snprintf(err, errlen, "the stack rejected its configuration (address %s)", ip);
+				return -EINVAL;
+			}
+			if (p->gw)
+				usnet_route_add(st, 0, 0, p->gw);
 		}
-		if (p->gw)
-			usnet_route_add(p->st, 0, 0, p->gw);
+		pthread_mutexattr_destroy(&ma);
 		p->sh->total = total;
 		p->sh->head = head;
 		atomic_store(&p->sh->magic, SHARED_HEAD_MAGIC);
-	} else {
-		p->st = (struct usnet_stack *)((char *)m + head);
+	} else if (p->sh->ninst != p->ninst || p->sh->max_sockets != sc.max_sockets) {
+		snprintf(err, errlen, "the stack's shared memory has %u instances of %u sockets, this configuration %u of %u",
+			 p->sh->ninst, p->sh->max_sockets, p->ninst, sc.max_sockets);
+		return -EINVAL;
 	}
-	p->io.netif = p->nif;
-	p->io.queue = 0;
-	p->io.on_event = on_event;
-	p->io.ctx = p;
-	usnet_tx_defer_init(&p->held_nif, p->nif, 0);   /* 0: no flush by count */
-	p->held_io = p->io;
-	p->held_io.netif = &p->held_nif.base;
+	for (uint16_t i = 0; i < p->ninst; i++) {
+		struct inst *in = &p->in[i];
+		in->p = p;
+		in->q = i;
+		in->sh = &p->sh->inst[i];
+		in->st = (struct usnet_stack *)((char *)m + in->sh->arena_off);
+		in->io.netif = p->nif;
+		in->io.queue = i;
+		in->io.on_event = on_event;
+		in->io.ctx = in;
+		in->io.flow_queue = p->ninst > 1 ? inst_flow_owner : NULL;
+		usnet_tx_defer_init(&in->held_nif, p->nif, 0);   /* 0: no flush by count */
+		in->held_io = in->io;
+		in->held_io.netif = &in->held_nif.base;
+	}
 	batching_prov = p;
 	*ctx = p;
 	char line[96];
-	snprintf(line, sizeof line, "stack on %s, %u receive queue%s", p->nif->info.ifname, p->nqueues,
-		 p->nqueues == 1 ? "" : "s");
+	snprintf(line, sizeof line, "stack on %s, %u receive queue%s, an instance each", p->nif->info.ifname,
+		 p->ninst, p->ninst == 1 ? "" : "s");
 	logf_(p, USNET_PLOG_INFO, "%s", line);
 	return 0;
 }
@@ -456,6 +573,17 @@ static bool reachable(const struct prov *p, uint32_t ip)
 
 /* ---- socket ops ------------------------------------------------------------ */
 
+/* Where a new TCP socket lives: the instance of the caller's CPU, so that a
+ * thread mostly works on its own instance.  UDP sockets live on instance 0
+ * (stack_inst.c). */
+static uint16_t home_of(struct prov *p, int type)
+{
+	if (p->ninst <= 1 || type != USNET_SOCK_STREAM)
+		return 0;
+	int cpu = sched_getcpu();
+	return (uint16_t)((cpu < 0 ? 0 : (unsigned)cpu) % p->ninst);
+}
+
 static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cookie, usnet_psock_t *out)
 {
 	struct prov *p = ctx;
@@ -466,107 +594,211 @@ static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cook
 		t = USNET_SOCK_DGRAM;
 	else
 		return USNET_PROVIDER_DECLINE;
-	stack_prov_lock(p);
-	int s = usnet_socket(p->st, t);
+	struct inst *in = &p->in[home_of(p, t)];
+	inst_lock(in);
+	int s = usnet_socket(in->st, t);
 	if (s >= 0) {
-		usnet_sock_set_user(p->st, s, cookie);
-		if ((uint32_t)s < p->sh->max_sockets)
-			p->meta[s] = (struct sock_meta){ .domain6 = domain == AF_INET6, .type = (uint8_t)type,
-							.protocol = (uint8_t)protocol };
+		usnet_sock_set_user(in->st, s, cookie);
+		p->meta[handle_of(p, in->q, s)] = (struct sock_meta){ .domain6 = domain == AF_INET6,
+								     .type = (uint8_t)type,
+								     .protocol = (uint8_t)protocol };
 	}
-	stack_prov_unlock(p);
+	inst_unlock(in);
 	if (s < 0)
 		return s == -USNET_ENOMEM || s == -USNET_ENFILE ? -ENFILE : s;
-	*out = (usnet_psock_t)s;
+	*out = handle_of(p, in->q, s);
 	return 0;
 }
 
-static int p_bind(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen_t len)
+static int p_bind(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, socklen_t len)
 {
 	struct prov *p = ctx;
 	struct usnet_addr a;
 	int err = 0;
-	enum addr_kind k = addr_in(&p->meta[s], sa, len, &a, &err);
+	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
 	if (k == A_HANDOVER || (a.ip != 0 && a.ip != p->ip))
 		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
-	stack_prov_lock(p);
-	int r = usnet_bind(p->st, (usnet_sock_t)s, &a);
-	stack_prov_unlock(p);
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int r = usnet_bind(in->st, s, &a);
+	inst_unlock(in);
 	return r;
 }
 
-static int p_listen(void *ctx, usnet_psock_t s, int backlog)
+/* Close the copies of group ps (none of their locks held). */
+static void close_members(struct prov *p, usnet_psock_t ps)
+{
+	for (uint16_t j = 0; j < p->ninst; j++) {
+		usnet_sock_t c = member(p, ps, j);
+		if (c < 0)
+			continue;
+		struct inst *in = &p->in[j];
+		inst_lock(in);
+		usnet_close(in->st, &in->io, c, now_ns());
+		inst_unlock(in);
+		p->members[ps * p->ninst + j] = 0;
+	}
+	p->meta[ps].group = 0;
+}
+
+/* A listener answers on every instance: a copy of it, with its address and
+ * options, listens on each of the others. */
+static int p_listen(void *ctx, usnet_psock_t ps, int backlog)
 {
 	struct prov *p = ctx;
 	if (backlog < 0 || backlog > 4096)
 		backlog = 4096;
-	stack_prov_lock(p);
-	int r = usnet_listen(p->st, (usnet_sock_t)s, backlog);
-	stack_prov_unlock(p);
-	return r;
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	struct sock_template t;
+	inst_lock(in);
+	int r = usnet_listen(in->st, s, backlog);
+	if (r == 0 && p->ninst > 1)
+		template_of(in, s, &t);
+	inst_unlock(in);
+	if (r < 0 || p->ninst <= 1 || p->meta[ps].type != SOCK_STREAM)
+		return r;
+	for (uint16_t j = 0; j < p->ninst; j++) {
+		if (j == in->q)
+			continue;
+		struct inst *o = &p->in[j];
+		usnet_sock_t c = member(p, ps, j);
+		inst_lock(o);
+		if (c < 0 && (c = copy_on(o, &t)) >= 0)
+			p->members[ps * p->ninst + j] = c + 1;
+		r = c < 0 ? c : usnet_listen(o->st, c, backlog);
+		inst_unlock(o);
+		if (r < 0) {
+			close_members(p, ps);
+			return r;
+		}
+	}
+	p->meta[ps].group = 1;
+	return 0;
 }
 
-static int p_accept(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len, uint64_t cookie,
+static int accept_on(struct prov *p, struct inst *in, usnet_sock_t s, usnet_psock_t ps, uint64_t cookie,
+		     struct usnet_addr *peer, usnet_psock_t *out)
+{
+	inst_lock(in);
+	int n = usnet_accept(in->st, &in->io, s, peer, now_ns());
+	if (n >= 0) {
+		usnet_sock_set_user(in->st, n, cookie);
+		in->sh->tcp_accepted++;
+		struct sock_meta m = p->meta[ps];
+		m.group = 0;
+		m.moved_to = 0;
+		p->meta[handle_of(p, in->q, n)] = m;
+		*out = handle_of(p, in->q, n);
+	}
+	inst_unlock(in);
+	return n;
+}
+
+static int p_accept(void *ctx, usnet_psock_t ps, struct sockaddr *sa, socklen_t *len, uint64_t cookie,
 		    usnet_psock_t *out)
 {
 	struct prov *p = ctx;
 	struct usnet_addr peer = { 0, 0 };
-	stack_prov_lock(p);
-	int n = usnet_accept(p->st, &p->io, (usnet_sock_t)s, &peer, now_ns());
-	if (n >= 0) {
-		usnet_sock_set_user(p->st, n, cookie);
-		p->sh->tcp_accepted++;
-		if ((uint32_t)n < p->sh->max_sockets)
-			p->meta[n] = p->meta[s];
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	int n = -USNET_EAGAIN;
+	if (!p->meta[ps].group) {
+		n = accept_on(p, in, s, ps, cookie, &peer, out);
+	} else {
+		/* The caller's own instance first, then the others. */
+		uint16_t start = home_of(p, USNET_SOCK_STREAM);
+		for (uint16_t k = 0; k < p->ninst && n == -USNET_EAGAIN; k++) {
+			uint16_t j = (uint16_t)((start + k) % p->ninst);
+			usnet_sock_t c = j == in->q ? s : member(p, ps, j);
+			if (c >= 0)
+				n = accept_on(p, &p->in[j], c, ps, cookie, &peer, out);
+		}
 	}
-	stack_prov_unlock(p);
 	if (n < 0)
 		return n;
-	addr_out(&p->meta[s], &peer, sa, len);
-	*out = (usnet_psock_t)n;
+	addr_out(&p->meta[ps], &peer, sa, len);
 	/* A notification for the new socket: readiness may predate the cookie. */
 	p->host->notify(p->host->host, cookie, 0);
 	return 0;
 }
 
-static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen_t len)
+/* A TCP socket bound to a port before connect() lives where it was made;
+ * its connection's frames belong to the instance inst_flow_owner() names.
+ * When that is another, a copy bound to the same address there takes its
+ * place (the old one stays, unused, holding the handle). */
+static int move_for_flow(struct prov *p, usnet_psock_t ps, const struct usnet_addr *to, struct inst **in,
+			 usnet_sock_t *s)
+{
+	struct sock_template t;
+	inst_lock(*in);
+	template_of(*in, *s, &t);
+	inst_unlock_quiet(*in);
+	if (t.local.port == 0)
+		return 0;   /* connect() picks a port of this instance */
+	int o = inst_flow_owner(&(*in)->io, 6, to->ip, to->port, t.local.ip ? t.local.ip : p->ip, t.local.port);
+	if (o == (*in)->q)
+		return 0;
+	struct inst *dst = &p->in[o];
+	inst_lock(dst);
+	int c = copy_on(dst, &t);
+	inst_unlock(dst);
+	if (c < 0)
+		return c;
+	p->meta[ps].moved_to = (int32_t)handle_of(p, dst->q, c) + 1;
+	*in = dst;
+	*s = c;
+	return 0;
+}
+
+static int p_connect(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, socklen_t len)
 {
 	struct prov *p = ctx;
 	struct usnet_addr a;
 	int err = 0;
-	enum addr_kind k = addr_in(&p->meta[s], sa, len, &a, &err);
+	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
 	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(p, a.ip))
 		return USNET_PROVIDER_HANDOVER;
-	stack_prov_lock(p);
-	int r = usnet_connect(p->st, &p->io, (usnet_sock_t)s, &a, now_ns());
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	if (p->ninst > 1 && p->meta[ps].type == SOCK_STREAM && !p->meta[ps].moved_to) {
+		int r = move_for_flow(p, ps, &a, &in, &s);
+		if (r < 0)
+			return r;
+	}
+	inst_lock(in);
+	int r = usnet_connect(in->st, &in->io, s, &a, now_ns());
 	if (r == 0 || r == -USNET_EINPROGRESS)
-		p->sh->tcp_connects++;
-	stack_prov_unlock(p);
+		in->sh->tcp_connects++;
+	inst_unlock(in);
 	return r;
 }
 
-static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int flags)
+static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int flags)
 {
 	struct prov *p = ctx;
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
 	struct usnet_addr to, *top = NULL;
 	if (m->msg_name && m->msg_namelen) {
 		int err = 0;
-		enum addr_kind k = addr_in(&p->meta[s], m->msg_name, m->msg_namelen, &to, &err);
+		enum addr_kind k = addr_in(&p->meta[ps], m->msg_name, m->msg_namelen, &to, &err);
 		if (k == A_BAD)
 			return err;
-		if (p->meta[s].type == SOCK_DGRAM) {
+		if (p->meta[ps].type == SOCK_DGRAM) {
 			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(p, to.ip)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
-				stack_prov_lock(p);
-				usnet_getsockname(p->st, (usnet_sock_t)s, &me);
-				pthread_mutex_unlock(&p->sh->lock);
+				inst_lock(in);
+				usnet_getsockname(in->st, s, &me);
+				inst_unlock_quiet(in);
 				char l[96];
 				snprintf(l, sizeof l, "datagram to %08x is not the stack's (socket port %u)", to.ip, me.port);
 				p->host->log(p->host->host, USNET_PLOG_DEBUG, l);
@@ -576,35 +808,37 @@ static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int fl
 		}
 	}
 	unsigned uf = (flags & MSG_MORE) ? USNET_MSG_MORE : 0;
-	stack_prov_lock(p);
-	long r = usnet_sendv(p->st, io_for_data(p), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+	inst_lock(in);
+	long r = usnet_sendv(in->st, io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, top, now_ns());
-	unlock_io(p);
+	unlock_io(in);
 	return r;
 }
 
-static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
+static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 {
 	struct prov *p = ctx;
 	if (flags & MSG_OOB)
 		return -EINVAL;
-	bool dgram = p->meta[s].type == SOCK_DGRAM;
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	bool dgram = p->meta[ps].type == SOCK_DGRAM;
 	unsigned uf = ((flags & MSG_PEEK) ? USNET_MSG_PEEK : 0) | (dgram ? USNET_MSG_TRUNC : 0);
 	size_t cap = 0;
 	for (size_t i = 0; i < m->msg_iovlen; i++)
 		cap += m->msg_iov[i].iov_len;
 	struct usnet_addr from = { 0, 0 };
-	stack_prov_lock(p);
-	long r = usnet_recvv(p->st, io_for_data(p), (usnet_sock_t)s, (const struct usnet_iovec *)m->msg_iov,
+	inst_lock(in);
+	long r = usnet_recvv(in->st, io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
-	unlock_io(p);
+	unlock_io(in);
 	m->msg_flags = 0;
 	m->msg_controllen = 0;
 	if (r < 0)
 		return r;
 	if (m->msg_name) {
 		if (dgram)
-			addr_out(&p->meta[s], &from, m->msg_name, &m->msg_namelen);
+			addr_out(&p->meta[ps], &from, m->msg_name, &m->msg_namelen);
 		else
 			m->msg_namelen = 0;
 	}
@@ -616,60 +850,97 @@ static long p_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
 	return r;
 }
 
-static int p_shutdown(void *ctx, usnet_psock_t s, int how)
+static int p_shutdown(void *ctx, usnet_psock_t ps, int how)
 {
 	struct prov *p = ctx;
-	stack_prov_lock(p);
-	int r = usnet_shutdown(p->st, &p->io, (usnet_sock_t)s, how, now_ns());
-	stack_prov_unlock(p);
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int r = usnet_shutdown(in->st, &in->io, s, how, now_ns());
+	inst_unlock(in);
+	for (uint16_t j = 0; p->meta[ps].group && j < p->ninst; j++) {
+		usnet_sock_t c = member(p, ps, j);
+		if (c < 0)
+			continue;
+		inst_lock(&p->in[j]);
+		usnet_shutdown(p->in[j].st, &p->in[j].io, c, how, now_ns());
+		inst_unlock(&p->in[j]);
+	}
 	return r;
 }
 
-static int p_close(void *ctx, usnet_psock_t s)
+static int p_close(void *ctx, usnet_psock_t ps)
 {
 	struct prov *p = ctx;
-	stack_prov_lock(p);
-	int r = usnet_close(p->st, &p->io, (usnet_sock_t)s, now_ns());
-	stack_prov_unlock(p);
+	if (p->meta[ps].group)
+		close_members(p, ps);
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int r = usnet_close(in->st, &in->io, s, now_ns());
+	inst_unlock(in);
+	if (p->meta[ps].moved_to) {
+		/* The socket it was made as, kept for the handle. */
+		struct inst *made = &p->in[ps / p->sh->max_sockets];
+		inst_lock(made);
+		usnet_close(made->st, &made->io, (usnet_sock_t)(ps % p->sh->max_sockets), now_ns());
+		inst_unlock(made);
+		p->meta[ps].moved_to = 0;
+	}
 	return r;
 }
 
-static int p_getsockname(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len)
+static int p_getsockname(void *ctx, usnet_psock_t ps, struct sockaddr *sa, socklen_t *len)
 {
 	struct prov *p = ctx;
 	struct usnet_addr a = { 0, 0 }, peer = { 0, 0 };
-	stack_prov_lock(p);
-	int r = usnet_getsockname(p->st, (usnet_sock_t)s, &a);
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int r = usnet_getsockname(in->st, s, &a);
 	/* A connected socket has a source address even when bound to the
 	 * wildcard: the stack's only one. */
-	if (r == 0 && a.ip == 0 && usnet_getpeername(p->st, (usnet_sock_t)s, &peer) == 0 && peer.ip)
+	if (r == 0 && a.ip == 0 && usnet_getpeername(in->st, s, &peer) == 0 && peer.ip)
 		a.ip = p->ip;
-	pthread_mutex_unlock(&p->sh->lock);
+	inst_unlock_quiet(in);
 	if (r < 0)
 		return r;
-	addr_out(&p->meta[s], &a, sa, len);
+	addr_out(&p->meta[ps], &a, sa, len);
 	return 0;
 }
 
-static int p_getpeername(void *ctx, usnet_psock_t s, struct sockaddr *sa, socklen_t *len)
+static int p_getpeername(void *ctx, usnet_psock_t ps, struct sockaddr *sa, socklen_t *len)
 {
 	struct prov *p = ctx;
 	struct usnet_addr a = { 0, 0 };
-	stack_prov_lock(p);
-	int r = usnet_getpeername(p->st, (usnet_sock_t)s, &a);
-	stack_prov_unlock(p);
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int r = usnet_getpeername(in->st, s, &a);
+	inst_unlock_quiet(in);
 	if (r < 0)
 		return r;
-	addr_out(&p->meta[s], &a, sa, len);
+	addr_out(&p->meta[ps], &a, sa, len);
 	return 0;
 }
 
-static uint32_t p_poll(void *ctx, usnet_psock_t s)
+static uint32_t p_poll(void *ctx, usnet_psock_t ps)
 {
 	struct prov *p = ctx;
-	stack_prov_lock(p);
-	uint32_t ev = usnet_sock_events(p->st, (usnet_sock_t)s);
-	pthread_mutex_unlock(&p->sh->lock);   /* nothing to flush */
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	uint32_t ev = usnet_sock_events(in->st, s);
+	inst_unlock_quiet(in);   /* nothing to flush */
+	/* A group is readable when any copy has a connection waiting. */
+	for (uint16_t j = 0; p->meta[ps].group && j < p->ninst; j++) {
+		usnet_sock_t c = member(p, ps, j);
+		if (c < 0)
+			continue;
+		inst_lock(&p->in[j]);
+		ev |= usnet_sock_events(p->in[j].st, c);
+		inst_unlock_quiet(&p->in[j]);
+	}
 	return ev;
 }
 
@@ -678,7 +949,7 @@ static int p_wait_fds(void *ctx, int *fds, int max)
 {
 	struct prov *p = ctx;
 	int n = 0;
-	for (uint16_t q = 0; q < p->nqueues && n < max; q++) {
+	for (uint16_t q = 0; q < p->ninst && n < max; q++) {
 		int fd = usnet_netif_wait_fd(p->nif, q);
 		if (fd >= 0)
 			fds[n++] = fd;
@@ -686,52 +957,36 @@ static int p_wait_fds(void *ctx, int *fds, int max)
 	return n;
 }
 
-/* Up to `bursts` rx bursts of queue q into the stack; returns false when the
- * queue had more than that (the caller comes back to it). */
-static bool drain_queue(struct prov *p, uint16_t q, int bursts, uint64_t now)
-{
-	struct usnet_pkt pkts[RX_BATCH];
-	for (int b = 0; b < bursts; b++) {
-		int n = usnet_netif_rx_burst(p->nif, q, pkts, RX_BATCH);
-		if (n <= 0)
-			return true;
-		p->sh->rx_frames += (uint64_t)n;
-		p->sh->rx_frames_queue[q] += (uint64_t)n;
-		usnet_stack_input(p->st, &p->io, pkts, (unsigned)n, now);
-		usnet_netif_rx_release(p->nif, q, pkts, (unsigned)n);
-		if (n < RX_BATCH)
-			return true;
-	}
-	return false;
-}
-
 static uint64_t p_progress(void *ctx, uint64_t now)
 {
 	struct prov *p = ctx;
-	/* Someone else is at it: they will see the frames. */
-	int r = pthread_mutex_trylock(&p->sh->lock);
-	if (r == EOWNERDEAD)
-		pthread_mutex_consistent(&p->sh->lock);
-	else if (r != 0)
-		return now + 1000000;
-	/* The caller read `now` before the lock, maybe a preemption ago; the
-	 * stack's time must not step back behind a call another thread made
-	 * meanwhile (an ACK "before" its segment left is a wrapped RTT). */
-	now = now_ns();
-	/* Round-robin, a few bursts per queue per round, so that a busy
-	 * queue does not starve the others; 8 bursts in all per queue, as
-	 * with one queue, before the timers get their turn. */
-	bool all_drained = false;
-	for (int round = 0; round < 4 && !all_drained; round++) {
-		all_drained = true;
-		for (uint16_t q = 0; q < p->nqueues; q++)
-			if (!drain_queue(p, q, 2, now))
-				all_drained = false;
+	uint64_t next = UINT64_MAX;
+	for (uint16_t i = 0; i < p->ninst; i++) {
+		struct inst *in = &p->in[i];
+		/* Someone else is at it: they will see the frames. */
+		int r = pthread_mutex_trylock(&in->sh->lock);
+		if (r == EOWNERDEAD) {
+			pthread_mutex_consistent(&in->sh->lock);
+		} else if (r != 0) {
+			if (next > now + 1000000)
+				next = now + 1000000;
+			continue;
+		}
+		/* The caller read `now` before the lock, maybe a preemption
+		 * ago; the stack's time must not step back behind a call
+		 * another thread made meanwhile (an ACK "before" its segment
+		 * left is a wrapped RTT). */
+		uint64_t t = now_ns();
+		/* 8 bursts of its queue before the timers get their turn. */
+		inst_drain_queue(in, 8, t);
+		inst_drain_inbox(in, t);
+		in->sh->rx_calls++;
+		uint64_t d = usnet_stack_poll(in->st, &in->io, t);
+		in->sh->next_deadline = d;
+		inst_unlock(in);
+		if (d < next)
+			next = d;
 	}
-	p->sh->rx_calls++;
-	uint64_t next = usnet_stack_poll(p->st, &p->io, now);
-	p->sh->next_deadline = next;
-	stack_prov_unlock(p);
 	return next;
 }
 
@@ -745,30 +1000,66 @@ static void p_fork_child(void *ctx)
 static size_t p_stats(void *ctx, char *buf, size_t len)
 {
 	struct prov *p = ctx;
-	struct usnet_stack_stats s;
-	stack_prov_lock(p);
-	usnet_stack_stats(p->st, &s);
-	pthread_mutex_unlock(&p->sh->lock);
+	struct usnet_stack_stats s, one[STACK_PROV_MAX_QUEUES];
+	memset(&s, 0, sizeof s);
+	uint64_t accepted = 0, connects = 0;
+	for (uint16_t i = 0; i < p->ninst; i++) {
+		struct inst *in = &p->in[i];
+		inst_lock(in);
+		usnet_stack_stats(in->st, &one[i]);
+		inst_unlock_quiet(in);
+		/* Every field is a 64-bit counter or gauge but the socket
+		 * gauges: sum them apart. */
+		struct usnet_stack_stats *o = &one[i];
+		uint64_t *d = (uint64_t *)&s;
+		const uint64_t *a = (const uint64_t *)o;
+		for (size_t k = 0; k < offsetof(struct usnet_stack_stats, sockets_in_use) / 8; k++)
+			d[k] += a[k];
+		s.sockets_in_use += o->sockets_in_use;
+		s.sockets_total += o->sockets_total;
+		s.tcp_rto += o->tcp_rto;
+		s.tcp_recovery += o->tcp_recovery;
+		s.tcp_tlp += o->tcp_tlp;
+		s.arp_waiting += o->arp_waiting;
+		s.tcp_time_wait += o->tcp_time_wait;
+		s.tcp_orphans += o->tcp_orphans;
+		accepted += in->sh->tcp_accepted;
+		connects += in->sh->tcp_connects;
+	}
 	int n = snprintf(buf, len,
 			 "netif %s %s\nrx_frames %llu\ntx_frames %llu\ntcp_accepted %llu\ntcp_connects %llu\n"
 			 "tcp_rx %llu\ntcp_tx %llu\ntcp_retrans %llu\ntcp_rto %llu\n"
 			 "tcp_rst_tx %llu\nudp_rx %llu\nudp_tx %llu\narp_rx %llu\narp_waiting %llu\narp_drop %llu\n"
 			 "sockets_in_use %u\ntcp_time_wait %u\ntcp_orphans %u\n"
-			 "buffers_in_use %llu\ntx_no_buffer %llu\nqueues %u\n",
+			 "buffers_in_use %llu\ntx_no_buffer %llu\nqueues %u\ninstances %u\n",
 			 p->nif->info.backend, p->nif->info.ifname,
 			 (unsigned long long)s.rx_frames, (unsigned long long)s.tx_frames,
-			 (unsigned long long)p->sh->tcp_accepted, (unsigned long long)p->sh->tcp_connects,
+			 (unsigned long long)accepted, (unsigned long long)connects,
 			 (unsigned long long)s.tcp_rx, (unsigned long long)s.tcp_tx,
 			 (unsigned long long)s.tcp_retrans, (unsigned long long)s.tcp_rto,
 			 (unsigned long long)s.tcp_rst_tx,
 			 (unsigned long long)s.udp_rx, (unsigned long long)s.udp_tx,
 			 (unsigned long long)s.arp_rx, (unsigned long long)s.arp_waiting,
 			 (unsigned long long)s.arp_drop, s.sockets_in_use, s.tcp_time_wait, s.tcp_orphans,
-			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer, p->nqueues);
+			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer, p->ninst, p->ninst);
 	size_t at = n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
-	for (uint16_t q = 0; q < p->nqueues && at + 1 < len; q++) {
+	for (uint16_t q = 0; q < p->ninst && at + 1 < len; q++) {
 		n = snprintf(buf + at, len - at, "rx_frames_queue_%u %llu\n", q,
-			     (unsigned long long)p->sh->rx_frames_queue[q]);
+			     (unsigned long long)p->sh->inst[q].rx_frames);
+		at = n < 0 ? at : (at + (size_t)n < len ? at + (size_t)n : len - 1);
+	}
+	/* Per instance: what it ran (frames from its queue and handed to it),
+	 * its sockets and connections. */
+	for (uint16_t q = 0; p->ninst > 1 && q < p->ninst && at + 1 < len; q++) {
+		const struct inst_shared *is = &p->sh->inst[q];
+		n = snprintf(buf + at, len - at,
+			     "instance_%u rx_frames %llu tcp_rx %llu tcp_tx %llu sockets %u accepted %llu connects %llu "
+			     "handed_out %llu handed_in %llu inbox_drop %llu\n",
+			     q, (unsigned long long)one[q].rx_frames, (unsigned long long)one[q].tcp_rx,
+			     (unsigned long long)one[q].tcp_tx, one[q].sockets_in_use,
+			     (unsigned long long)is->tcp_accepted, (unsigned long long)is->tcp_connects,
+			     (unsigned long long)is->handed_out, (unsigned long long)is->handed_in,
+			     (unsigned long long)is->inbox_drop);
 		at = n < 0 ? at : (at + (size_t)n < len ? at + (size_t)n : len - 1);
 	}
 	return at;

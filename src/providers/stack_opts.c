@@ -89,10 +89,12 @@ static uint8_t linux_tcp_state(int s)
 	return s >= 0 && s < (int)sizeof map ? map[s] : 7;
 }
 
-int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len)
+int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void *val, socklen_t *len)
 {
 	struct prov *p = ctx;
-	struct sock_meta *m = &p->meta[s];
+	struct sock_meta *m = &p->meta[ps];
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
 	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
 		if (!m->domain6)
 			return -ENOPROTOOPT;
@@ -103,9 +105,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 		if (m->type != SOCK_STREAM)
 			return -EOPNOTSUPP;
 		struct usnet_tcp_info ti;
-		stack_prov_lock(p);
-		int r = usnet_tcp_info(p->st, (usnet_sock_t)s, &ti);
-		stack_prov_unlock(p);
+		inst_lock(in);
+		int r = usnet_tcp_info(in->st, s, &ti);
+		inst_unlock_quiet(in);
 		if (r < 0)
 			return r;
 		struct tcp_info t;
@@ -133,9 +135,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 	}
 	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
 		int v = 0;
-		stack_prov_lock(p);
-		int r = usnet_getsockopt(p->st, (usnet_sock_t)s, USNET_TCP_CONGESTION, &v);
-		stack_prov_unlock(p);
+		inst_lock(in);
+		int r = usnet_getsockopt(in->st, s, USNET_TCP_CONGESTION, &v);
+		inst_unlock_quiet(in);
 		if (r < 0)
 			return r;
 		const char *n = v == USNET_CC_NEWRENO ? "reno" : "cubic";
@@ -145,9 +147,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 	}
 	if (level == SOL_SOCKET && name == SO_LINGER) {
 		int v = -1;
-		stack_prov_lock(p);
-		int r = usnet_getsockopt(p->st, (usnet_sock_t)s, USNET_SO_LINGER, &v);
-		stack_prov_unlock(p);
+		inst_lock(in);
+		int r = usnet_getsockopt(in->st, s, USNET_SO_LINGER, &v);
+		inst_unlock_quiet(in);
 		if (r < 0)
 			return r;
 		struct linger l = { v >= 0, v >= 0 ? v : 0 };
@@ -156,9 +158,9 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 	enum usnet_sockopt o;
 	if (opt_of(level, name, &o) == 0) {
 		int v = 0;
-		stack_prov_lock(p);
-		int r = usnet_getsockopt(p->st, (usnet_sock_t)s, o, &v);
-		stack_prov_unlock(p);
+		inst_lock(in);
+		int r = usnet_getsockopt(in->st, s, o, &v);
+		inst_unlock_quiet(in);
 		if (r < 0)
 			return r;
 		if (o == USNET_SO_TYPE)
@@ -172,10 +174,10 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void 
 	return -ENOPROTOOPT;
 }
 
-int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const void *val, socklen_t len)
+int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, const void *val, socklen_t len)
 {
 	struct prov *p = ctx;
-	struct sock_meta *m = &p->meta[s];
+	struct sock_meta *m = &p->meta[ps];
 	int v = 0, r;
 	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
 		if (!m->domain6)
@@ -196,9 +198,7 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 			v = USNET_CC_NEWRENO;
 		else
 			return -ENOENT;
-		stack_prov_lock(p);
-		r = usnet_setsockopt(p->st, (usnet_sock_t)s, USNET_TCP_CONGESTION, v);
-		stack_prov_unlock(p);
+		r = stack_prov_setopt(p, ps, USNET_TCP_CONGESTION, v);
 		return r;
 	}
 	if (level == SOL_SOCKET && name == SO_LINGER) {
@@ -208,9 +208,7 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 		if (len < sizeof l)
 			return -EINVAL;
 		memcpy(&l, val, sizeof l);
-		stack_prov_lock(p);
-		r = usnet_setsockopt(p->st, (usnet_sock_t)s, USNET_SO_LINGER, l.l_onoff ? l.l_linger : -1);
-		stack_prov_unlock(p);
+		r = stack_prov_setopt(p, ps, USNET_SO_LINGER, l.l_onoff ? l.l_linger : -1);
 		return r;
 	}
 	enum usnet_sockopt o;
@@ -219,9 +217,7 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 			return r;
 		if (o == USNET_SO_ERROR || o == USNET_SO_TYPE || o == USNET_SO_ACCEPTCONN)
 			return -ENOPROTOOPT;
-		stack_prov_lock(p);
-		r = usnet_setsockopt(p->st, (usnet_sock_t)s, o, v);
-		stack_prov_unlock(p);
+		r = stack_prov_setopt(p, ps, o, v);
 		return r;
 	}
 	if (harmless_opt(level, name))
@@ -232,17 +228,19 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 	return -ENOPROTOOPT;
 }
 
-int stack_prov_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg)
+int stack_prov_ioctl(void *ctx, usnet_psock_t ps, unsigned long req, void *arg)
 {
 	struct prov *p = ctx;
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
 	if (!arg)
 		return -EFAULT;
 	int v = 0;
 	switch (req) {
 	case FIONREAD: {
-		stack_prov_lock(p);
-		long n = usnet_sock_readable_bytes(p->st, (usnet_sock_t)s);
-		stack_prov_unlock(p);
+		inst_lock(in);
+		long n = usnet_sock_readable_bytes(in->st, s);
+		inst_unlock_quiet(in);
 		if (n < 0)
 			return (int)n;
 		v = n > 0x7fffffff ? 0x7fffffff : (int)n;
@@ -250,9 +248,9 @@ int stack_prov_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg)
 	}
 	case SIOCOUTQ: {
 		struct usnet_tcp_info ti;
-		stack_prov_lock(p);
-		int r = usnet_tcp_info(p->st, (usnet_sock_t)s, &ti);
-		stack_prov_unlock(p);
+		inst_lock(in);
+		int r = usnet_tcp_info(in->st, s, &ti);
+		inst_unlock_quiet(in);
 		v = r < 0 ? 0 : (int)ti.unacked;
 		break;
 	}

@@ -16,62 +16,122 @@
 #include "usnet/provider.h"
 #include "usnet/stack.h"
 
-/* Per-socket facts the stack does not keep (how the program sees it). */
+/* Per-socket facts the stack does not keep (how the program sees it), one
+ * per provider handle. */
 struct sock_meta {
 	uint8_t domain6;     /* an AF_INET6 socket */
 	uint8_t v6only;
 	uint8_t type;        /* SOCK_STREAM / SOCK_DGRAM */
 	uint8_t protocol;
+	uint8_t group;       /* a listener with a copy in every instance */
+	int32_t moved_to;    /* a handle whose socket moved to another instance: its handle + 1 */
 };
 
-/* Receive queues one provider serves at most (the backends' own limit). */
+/* Receive queues one provider serves at most (the backends' own limit);
+ * one instance each. */
 #define STACK_PROV_MAX_QUEUES 64
 
-/* The shared head of the mapping; the stack arena follows. */
-#define SHARED_HEAD_MAGIC 0x75737368u   /* "ussh": the state is made */
+/* Frames one instance's inbox holds (see stack_inst.c). */
+#define STACK_PROV_INBOX_SLOTS 512u
+
+/* What one instance keeps in the shared mapping besides its stack arena. */
+struct inst_shared {
+	pthread_mutex_t lock;        /* its stack, and its queue's rx and tx rings */
+	pthread_mutex_t inbox_lock;  /* the writers of its inbox */
+	uint64_t arena_off;          /* its stack, from the mapping's start */
+	uint64_t inbox_off;          /* STACK_PROV_INBOX_SLOTS slots of slot_bytes */
+	_Atomic uint32_t inbox_head; /* next slot to read (the instance's lock holder) */
+	_Atomic uint32_t inbox_tail; /* next slot to write (under inbox_lock) */
+	uint64_t next_deadline;
+	/* For `usnet stat`: frames read from its queue; frames it handed to
+	 * another instance and frames handed to it; frames lost because its
+	 * inbox was full; TCP connections accepted and connects started. */
+	uint64_t rx_calls, rx_frames, handed_out, handed_in, inbox_drop;
+	uint64_t tcp_accepted, tcp_connects;
+};
+
+/* The shared head of the mapping; the per-socket tables and the instances'
+ * inboxes and arenas follow. */
+#define SHARED_HEAD_MAGIC 0x75737369u   /* "ussi": the state is made */
 struct shared_head {
 	_Atomic uint32_t magic;     /* SHARED_HEAD_MAGIC once made (attached processes join it) */
-	uint64_t total, head;       /* bytes of the mapping; where the stack arena starts */
-	pthread_mutex_t lock;
-	uint32_t max_sockets;
-	uint64_t next_deadline;
-	uint64_t rx_calls, rx_frames;
-	/* TCP connections accepted and connects started, for `usnet stat`
-	 * (the stack counts segments, not connections). */
-	uint64_t tcp_accepted, tcp_connects;
-	/* Frames received per netif queue, for `usnet stat`: shows that the
-	 * NIC's steering spreads flows and that every queue is read. */
-	uint64_t rx_frames_queue[STACK_PROV_MAX_QUEUES];
+	uint64_t total, head;       /* bytes of the mapping; where the first arena starts */
+	uint32_t max_sockets;       /* per instance */
+	uint16_t ninst;             /* instances: one per receive queue */
+	uint32_t slot_bytes;        /* an inbox slot: a frame of the MTU and its length */
+	uint64_t meta_off;          /* ninst * max_sockets struct sock_meta */
+	uint64_t members_off;       /* ninst * max_sockets * ninst int32_t: a group's copies + 1 */
+	struct inst_shared inst[STACK_PROV_MAX_QUEUES];
+};
+
+struct prov;
+
+/* One instance as this process sees it. */
+struct inst {
+	struct prov *p;
+	uint16_t q;                 /* its receive queue, and its index */
+	struct usnet_stack *st;
+	struct inst_shared *sh;
+	struct usnet_io io;         /* replies leave by its own queue */
+	/* Transmit batching (builtin.h): sendmsg and recvmsg run the stack on
+	 * held_io, whose netif (a tx defer wrapper, include/usnet/netif_wrap.h)
+	 * forwards everything to the real one except the flush, so the frames
+	 * stay queued in the backend's ring until the next real flush. */
+	struct usnet_tx_defer held_nif;
+	struct usnet_io held_io;
+	bool held;                  /* frames wait in held_nif for a flush */
 };
 
 /* The provider's state: the ctx of every provider call.  The struct is the
  * process's own (a forked child has a copy at the same address); what it
  * points to lives in the MAP_SHARED mapping or belongs to the netif, so
- * forked children keep using the same stack. */
+ * forked children keep using the same stack.
+ *
+ * Handles: a socket's provider handle is inst * max_sockets + its index in
+ * that instance, so no allocator is shared.  A listener is a group: a copy
+ * in every instance, so that each connection lives on the instance of the
+ * queue its frames arrive on (members_off).  A TCP socket bound to a port
+ * before connect() may have to move to the instance its flow belongs to:
+ * its handle then names the new socket (sock_meta.moved_to) and keeps the
+ * old one, unused, so that no other socket gets the same handle. */
 struct prov {
 	const struct usnet_provider_host *host;
 	struct usnet_netif *nif;
-	uint16_t nqueues;           /* the netif's receive queues, all read */
-	struct usnet_stack *st;
-	struct usnet_io io;         /* replies leave by queue 0 */
-	/* Transmit batching (builtin.h): sendmsg and recvmsg run the stack on
-	 * held_io, whose netif (a tx defer wrapper, include/usnet/netif_wrap.h)
-	 * forwards everything to the real one except the flush, so the frames
-	 * stay queued in the backend's ring until the next real flush. */
+	uint16_t ninst;
+	struct inst in[STACK_PROV_MAX_QUEUES];
 	bool tx_batch;
-	struct usnet_tx_defer held_nif;
-	struct usnet_io held_io;
 	struct shared_head *sh;
-	struct sock_meta *meta;     /* in the shared mapping, max_sockets entries */
+	struct sock_meta *meta;     /* in the shared mapping, one per handle */
+	int32_t *members;
 	uint32_t ip, prefix, gw;
 };
 
+/* ---- stack_inst.c: instances, their locks, and which frames each takes -- */
+
 /* Take the instance's lock (recovering it from a process that died with it). */
-void stack_prov_lock(struct prov *p);
-/* Flush the netif's queued frames and release the lock. */
-void stack_prov_unlock(struct prov *p);
-/* Release the lock when nothing was sent. */
-static inline void stack_prov_unlock_quiet(struct prov *p) { pthread_mutex_unlock(&p->sh->lock); }
+void inst_lock(struct inst *in);
+/* Flush its queue's frames, release the lock, then take in what other
+ * instances handed it meanwhile. */
+void inst_unlock(struct inst *in);
+/* Release the lock when nothing was sent (the inbox is still looked at). */
+void inst_unlock_quiet(struct inst *in);
+/* The instance a TCP flow belongs to (frames from src to dst, dst ours):
+ * the queue the netif steers it to where the netif can tell, else a hash of
+ * its own; instance 0 for everything but TCP.  As usnet_io.flow_queue. */
+int inst_flow_owner(struct usnet_io *io, uint8_t proto, uint32_t src_ip, uint16_t src_port,
+		    uint32_t dst_ip, uint16_t dst_port);
+/* Read up to `bursts` rx bursts of in's queue, each frame into the instance
+ * it belongs to; false when the queue had more. */
+bool inst_drain_queue(struct inst *in, int bursts, uint64_t now);
+/* Run what other instances handed to in (its lock held). */
+void inst_drain_inbox(struct inst *in, uint64_t now);
+
+/* ---- handles (stack.c) ---------------------------------------------------- */
+
+/* The instance and socket a handle names now. */
+struct inst *stack_prov_sock(struct prov *p, usnet_psock_t ps, usnet_sock_t *s);
+/* Set an option on the handle's socket and on every copy of a group. */
+int stack_prov_setopt(struct prov *p, usnet_psock_t ps, enum usnet_sockopt o, int v);
 
 /* stack_opts.c */
 int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len);

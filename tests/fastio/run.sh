@@ -242,7 +242,20 @@ stat_problem() {
 	v=$(awk -v c="$counter" '$1 == c { print $2 }' <<<"$st")
 	[ "${v:-0}" -ge "$least" ] || { echo "usnet stat: $counter ${v:-missing}, expected at least $least"; return; }
 	busy=$(awk '$1 ~ /^rx_frames_queue_/ && $2 > 0' <<<"$st" | wc -l)
-	[ "$busy" -ge 2 ] || echo "frames arrived on $busy queue(s), expected at least 2: $(grep rx_frames_queue_ <<<"$st" | tr '\n' ' ')"
+	[ "$busy" -ge 2 ] || { echo "frames arrived on $busy queue(s), expected at least 2: $(grep rx_frames_queue_ <<<"$st" | tr '\n' ' ')"; return; }
+	# One stack instance per queue; connections from the peer (64, spread
+	# by their flow hash) reach every instance.
+	[ "$(grep -c '^instance_' <<<"$st")" -eq 4 ] || { echo "usnet stat shows $(grep -c '^instance_' <<<"$st") stack instances, expected 4"; return; }
+	if [ "$counter" = tcp_accepted ]; then
+		busy=$(awk '$1 ~ /^instance_/ { for (i = 2; i < NF; i++) if ($i == "accepted" && $(i + 1) > 0) n++ } END { print n + 0 }' <<<"$st")
+		[ "$busy" -eq 4 ] || echo "connections were accepted on $busy of 4 instances: $(instance_counts "$st")"
+	fi
+}
+
+# "i0=A/C ...": connections each instance accepted / connected.
+instance_counts() {
+	awk '$1 ~ /^instance_/ { a = c = 0; for (i = 2; i < NF; i++) { if ($i == "accepted") a = $(i + 1); if ($i == "connects") c = $(i + 1) }
+		sub("instance_", "i", $1); printf "%s%s=%s/%s", sep, $1, a, c; sep = " " }' <<<"$1"
 }
 
 # "q0=N q1=N ...": the frames each queue received.
@@ -277,7 +290,7 @@ test_run_queues_in() {
 		why=$(stat_problem "$st" tcp_accepted 64)
 	fi
 	[ -z "$why" ] && [ "$(cat "$work/rin.rc" 2>/dev/null)" != 0 ] && why="usnet run exit status $(cat "$work/rin.rc"): $(tail -1 "$work/rin.out")"
-	if [ -n "$why" ]; then fail $name "$why"; else pass "$name ($(queue_counts "$st"))"; fi
+	if [ -n "$why" ]; then fail $name "$why"; else pass "$name ($(queue_counts "$st"); accepted/connects $(instance_counts "$st"))"; fi
 	veth_down
 }
 
@@ -313,7 +326,7 @@ test_run_queues_out() {
 	else
 		why=$(stat_problem "$st" tcp_connects 64)
 	fi
-	if [ -n "$why" ]; then fail $name "$why"; else pass "$name ($(queue_counts "$st"))"; fi
+	if [ -n "$why" ]; then fail $name "$why"; else pass "$name ($(queue_counts "$st"); accepted/connects $(instance_counts "$st"))"; fi
 	veth_down
 }
 
