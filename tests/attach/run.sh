@@ -372,16 +372,24 @@ t_veth4() {
                 got=$(ip netns exec "$KNS" curl -s -m 10 "http://$VUIP:8090/blob" | sha256sum | cut -c1-64)
                 [ "$got" = "$want" ] && ok=$((ok + 1))
             done
+            # 48 more connections for a small page: 64 in all, spread by
+            # their flow hash, reach every one of the stack's 4 instances.
+            local pages=0
+            for i in $(seq 1 48); do
+                ip netns exec "$KNS" curl -s -m 5 "http://$VUIP:8090/" | grep -q "small page" && pages=$((pages + 1))
+            done
             sleep 1.2
-            local queues=0 q n
+            local queues=0 insts=0 q n
             for q in 0 1 2 3; do
                 n=$(stat_of "$NGX" "rx_frames_queue_$q")
                 [ -n "$n" ] && [ "$n" -gt 0 ] && queues=$((queues + 1))
+                n=$(stat_of "$NGX" "instance_$q" | awk '{ for (i = 1; i < NF; i++) if ($i == "accepted") print $(i + 1) }')
+                [ -n "$n" ] && [ "$n" -gt 0 ] && insts=$((insts + 1))
             done
-            if [ $ok -eq 16 ] && [ $queues -ge 2 ]; then
+            if [ $ok -eq 16 ] && [ $pages -eq 48 ] && [ $queues -ge 2 ] && [ $insts -eq 4 ]; then
                 pass nginx_4_workers_4_queues
             else
-                fail nginx_4_workers_4_queues "$ok of 16 downloads intact, frames on $queues queues: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
+                fail nginx_4_workers_4_queues "$ok of 16 downloads intact, $pages of 48 pages, frames on $queues queues, connections on $insts of 4 instances: $(tail -c 200 "$WORK/ng4/error.log" | tr '\n' ' ')"
             fi
             # The kernel's own address on the same interface keeps answering
             # ARP and ping while usnet is attached, from empty neighbour
