@@ -149,7 +149,9 @@ struct usnet_stack_config {
 	 * one the NIC is assumed to use the Toeplitz hash with rss_key and a
 	 * 128-entry indirection table filled round-robin.  (The question goes
 	 * through the per-process usnet_io, not this configuration, which
-	 * lives in the instance's memory: no code pointers there.) */
+	 * lives in the instance's memory: no code pointers there.)  Only the
+	 * instance of queue 0 answers ARP requests for our address (each
+	 * instance learns from every ARP frame it is given). */
 	uint16_t rss_queues;
 	uint16_t rss_queue;
 	uint8_t  rss_key[40];

@@ -421,8 +421,11 @@ int cli_owner_main(int argc, char **argv)
 		/* The device is let go before the caller hears: it opens it next. */
 		if (o.nif)
 			usnet_netif_close(o.nif);
-		if (o.locked)
+		if (o.locked) {
+			/* Holding the lock, any socket there is a killed owner's. */
+			unlink(o.path);
 			unlink(o.lock_path);
+		}
 		if (ready_fd >= 0) {
 			dprintf(ready_fd, "%s %s\n", r == -EOPNOTSUPP ? "unshared" : "error", err);
 			close(ready_fd);

@@ -124,7 +124,7 @@ struct afx_qstate {
 
 /* The region's header: enough for an attacher to check what it mapped. */
 #define AFX_REGION_MAGIC 0x75786470u /* "uxdp" */
-#define AFX_SHARE_VERSION 1u
+#define AFX_SHARE_VERSION 2u
 struct afx_region_head {
 	uint32_t magic, version;
 	uint32_t nq, frames, frame_size;
@@ -749,13 +749,31 @@ static uint32_t afx_prog_owner(const uint32_t *map_ids, uint32_t n)
 	return pid;
 }
 
+/* Whether process pid runs (a zombie does not). */
+static bool afx_pid_alive(uint32_t pid)
+{
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return false;
+	char path[48], buf[256];
+	snprintf(path, sizeof path, "/proc/%u/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *paren = strrchr(buf, ')');
+	return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
 /*
  * Look at the XDP programs attached to the interface.  A usnet steering
  * program left attached through netlink by a usnet process that is gone (an
  * older build, or a kernel without XDP links) is removed so that this open can
  * go on; a program of anyone else, one whose owner is unknown, or one of a
  * live process stays.  Returns whether a program is still attached; *owner is
- * set to the live usnet process holding it (0: not usnet's, or unknown).
+ * set to the usnet process that attached it (0: not usnet's, or unknown),
+ * dead where its link is held by the processes attached to its stack.
  */
 static bool afx_scan_attached(int ifindex, uint32_t *owner_out)
 {
@@ -778,10 +796,12 @@ static bool afx_scan_attached(int ifindex, uint32_t *owner_out)
 		uint32_t len = sizeof info;
 		if (bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 && !strcmp(info.name, "usnet_steer")) {
 			uint32_t owner = afx_prog_owner(map_ids, info.nr_map_ids < 8 ? info.nr_map_ids : 8);
-			if (owner && kill((pid_t)owner, 0) && errno == ESRCH) {
+			if (owner && !afx_pid_alive(owner)) {
 				LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = pfd);
 				if (bpf_xdp_detach(ifindex, modes[m], &o) == 0)
 					busy = false;
+				else
+					*owner_out = owner;   /* attached through a link others hold */
 			} else if (owner) {
 				*owner_out = owner;
 			}
@@ -794,6 +814,10 @@ static bool afx_scan_attached(int ifindex, uint32_t *owner_out)
 /* The one-line error for an interface that already has an XDP program. */
 static int afx_err_attached(const char *ifname, uint32_t owner, char *err, size_t errlen)
 {
+	if (owner && !afx_pid_alive(owner))
+		return netif_err(err, errlen, EBUSY,
+				 "afxdp: %s still has the XDP program of usnet process %u, which is gone: processes attached "
+				 "to its stack still use %s; stop them first", ifname, owner, ifname);
 	if (owner)
 		return netif_err(err, errlen, EBUSY,
 				 "afxdp: %s already has an XDP program attached by usnet process %u: stop that process first",
@@ -967,6 +991,11 @@ static int afx_queue_socket(struct afx_netif *x, struct afx_queue *q, const char
 			if (e == EINVAL || e == ENOENT)
 				return netif_err(err, errlen, e, "afxdp: cannot bind an AF_XDP socket to %s queue %u: %s",
 						 ifname, qi, strerror(e));
+			if (e == EBUSY)
+				return netif_err(err, errlen, e,
+						 "afxdp: %s queue %u is taken by another AF_XDP socket (processes still attached to "
+						 "a usnet stack whose owner was killed, or another AF_XDP program): stop them first",
+						 ifname, qi);
 			return netif_err(err, errlen, e, "afxdp: AF_XDP socket on %s queue %u: %s", ifname, qi, strerror(e));
 		}
 		afx_ring_unmap(&q->fill);
@@ -1177,7 +1206,9 @@ struct afx_share_blob {
 	uint32_t xdp_flags, bind_flags;  /* how the owner opened it (for the record) */
 	uint32_t mtu, caps;
 	uint8_t mac[6];
-	uint8_t rss_known, rss_tcp_ports, rss_udp_ports, pad[3];
+	uint8_t rss_known, rss_tcp_ports, rss_udp_ports;
+	uint8_t has_link;   /* the program's bpf_link comes last among the fds */
+	uint8_t pad[2];
 	char ifname[USNET_NETIF_NAME_MAX];
 	uint64_t region_size, umem_size;
 	uint64_t head_off, q_off, pool_off, stash_off, arp_off; /* arp_off: NETIF_SHM_NONE for one queue */
@@ -1186,7 +1217,7 @@ struct afx_share_blob {
 	uint8_t rss_indir[AFX_RSS_INDIR_MAX]; /* queue numbers, < AFX_MAX_QUEUES */
 };
 _Static_assert(sizeof(struct afx_share_blob) <= USNET_NETIF_SHARE_BLOB, "afxdp's share blob is too large");
-_Static_assert(2 + AFX_MAX_QUEUES <= USNET_NETIF_SHARE_FDS, "afxdp shares more fds than a share holds");
+_Static_assert(3 + AFX_MAX_QUEUES <= USNET_NETIF_SHARE_FDS, "afxdp shares more fds than a share holds");
 
 int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
 {
@@ -1232,6 +1263,13 @@ int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, ch
 	out->fds[1] = x->umem_fd;
 	for (uint16_t i = 0; i < x->nq; i++)
 		out->fds[2 + i] = x->q[i].fd;
+	/* Every attached process holds the program's link too: the program
+	 * stays attached while any of them lives, even when the process that
+	 * opened the netif is killed (its explicit close still detaches). */
+	if (x->link_fd >= 0) {
+		b.has_link = 1;
+		out->fds[out->nfds++] = x->link_fd;
+	}
 	out->blob_len = sizeof b;
 	memcpy(out->blob, &b, sizeof b);
 	return 0;
@@ -1255,7 +1293,7 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 		memcpy(&b, sh->blob, sizeof b);
 	if (!why && (b.magic != AFX_REGION_MAGIC || b.version != AFX_SHARE_VERSION))
 		why = "its description is of another usnet version";
-	else if (!why && (b.nq < 1 || b.nq > AFX_MAX_QUEUES || nfds != 2 + b.nq))
+	else if (!why && (b.nq < 1 || b.nq > AFX_MAX_QUEUES || nfds != 2 + b.nq + (b.has_link ? 1u : 0u)))
 		why = "the number of queues and of fds received disagree";
 	else if (!why && (b.frames < 64 || b.frames > (1u << 20) || (b.frames & (b.frames - 1)) ||
 			  (b.frame_size != 2048 && b.frame_size != 4096) || b.ring_size != b.frames / 2 ||
@@ -1285,6 +1323,8 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 	x->umem_fd = sh->fds[1];
 	for (uint32_t i = 0; i < b.nq; i++)
 		x->q[i].fd = sh->fds[2 + i];
+	if (b.has_link)
+		x->link_fd = sh->fds[2 + b.nq];
 	x->owner = 0; /* never the owner: close releases only this process's view */
 	x->nq = (uint16_t)b.nq;
 	x->frames = b.frames;

@@ -13,8 +13,9 @@
  * the sender may change when it retransmits), a frame read from another
  * queue is copied into its owner's inbox: a ring in shared memory that the
  * owner's lock holder runs.  UDP sockets, and what belongs to no flow (IP
- * fragments), live on instance 0; an ARP reply reaches every instance, an
- * ARP request and an echo request are answered where they arrive.
+ * fragments), live on instance 0; ARP frames stay on the queue they
+ * arrive on (a multi-queue netif brings each to every queue, and instance 0
+ * answers requests), and an echo request is answered where it arrives.
  *
  * Hand-over without lost wake-ups: a writer publishes the frame, then tries
  * the owner's lock and runs the inbox itself when it gets it; a lock holder
@@ -118,7 +119,7 @@ int inst_flow_owner(struct usnet_io *io, uint8_t proto, uint32_t src_ip, uint16_
 static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
 static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
 
-/* The instance a received frame belongs to; -1 for every instance.  Only
+/* The instance a received frame belongs to.  Only
  * the fields that decide are read, with bounds checks; the stack validates
  * the rest (a malformed frame goes to the queue's own instance and is
  * dropped there). */
@@ -129,8 +130,8 @@ static int frame_owner(struct inst *in, const uint8_t *f, uint32_t len)
 	uint16_t type = be16(f + 12);
 	const uint8_t *ip = f + ETH_HLEN;
 	uint32_t l = len - ETH_HLEN;
-	if (type == 0x0806)   /* ARP: a reply teaches every instance, a request is answered once */
-		return be16(ip + 6) == 2 ? -1 : in->q;
+	if (type == 0x0806)   /* ARP: the netif brings it to every queue already */
+		return in->q;
 	if (type != 0x0800 || l < 20 || ip[0] >> 4 != 4)
 		return in->q;
 	uint32_t ihl = (ip[0] & 15u) * 4;
@@ -251,17 +252,11 @@ bool inst_drain_queue(struct inst *in, int bursts, uint64_t now)
 				int o = frame_owner(in, pkts[i].data, pkts[i].len);
 				if (o == in->q) {
 					mine[k++] = pkts[i];
-					continue;
-				}
-				for (uint16_t j = 0; j < p->ninst; j++) {
-					if ((o >= 0 && j != o) || j == in->q)
-						continue;
-					if (inbox_put(&p->in[j], &pkts[i]))
-						handed |= 1ull << j;
+				} else {
+					if (inbox_put(&p->in[o], &pkts[i]))
+						handed |= 1ull << o;
 					in->sh->handed_out++;
 				}
-				if (o < 0)
-					mine[k++] = pkts[i];
 			}
 			if (k)
 				usnet_stack_input(in->st, &in->io, mine, k, now);

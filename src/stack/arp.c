@@ -128,6 +128,14 @@ static void arp_flush_queue(struct net_ctx *c, struct arp_entry *e)
 	}
 }
 
+/* Of the instances serving the queues of one interface, each learns from
+ * every ARP frame (the netif brings each to every queue, or a NIC steers
+ * non-IP frames to queue 0), but one answer is enough: queue 0's. */
+static int arp_answers(const struct usnet_stack *st)
+{
+	return st->cfg.rss_queues <= 1 || st->cfg.rss_queue == 0;
+}
+
 void arp_input(struct net_ctx *c, const uint8_t *a, uint32_t len)
 {
 	struct usnet_stack *st = c->st;
@@ -139,7 +147,7 @@ void arp_input(struct net_ctx *c, const uint8_t *a, uint32_t len)
 	uint32_t spa = rd32(a + ARP_SPA), tpa = rd32(a + ARP_TPA);
 	const uint8_t *sha = a + ARP_SHA;
 	if (spa == 0 || (sha[0] & 1)) {   /* probes and multicast senders teach nothing */
-		if (tpa == st->cfg.ip && rd16(a + ARP_OP) == ARP_OP_REQUEST && !(sha[0] & 1))
+		if (tpa == st->cfg.ip && rd16(a + ARP_OP) == ARP_OP_REQUEST && !(sha[0] & 1) && arp_answers(st))
 			arp_send(c, ARP_OP_REPLY, sha, spa, sha);
 		return;
 	}
@@ -160,7 +168,7 @@ void arp_input(struct net_ctx *c, const uint8_t *a, uint32_t len)
 		if (!e) st->stats.arp_drop++;
 		return;
 	}
-	if (rd16(a + ARP_OP) == ARP_OP_REQUEST)
+	if (rd16(a + ARP_OP) == ARP_OP_REQUEST && arp_answers(st))
 		arp_send(c, ARP_OP_REPLY, sha, spa, sha);
 }
 

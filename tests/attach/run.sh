@@ -486,6 +486,36 @@ t_veth4() {
             fi
         fi
     fi
+
+    # The owner killed: nginx keeps serving on the stack it holds (the XDP
+    # program stays, its link held by every attached process); a second
+    # `usnet run` on the interface is refused in one line naming the gone
+    # owner; once nginx exits, nothing is left and a new run serves again.
+    if want owner_killed; then
+        local owner p why="" second
+        ns_stop "$UNS"; nothing_left
+        if ! v4_nginx ok 8092 2; then
+            fail owner_killed "nginx did not answer: $(tail -c 300 "$WORK/ok/run.log" | tr '\n' ' ')"
+        else
+            for p in $(ip netns pids "$UNS"); do
+                tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^[^ ]*usnet owner' && owner=$p
+            done
+            kill -9 "${owner:-0}" 2>/dev/null
+            sleep 0.3
+            ip netns exec "$KNS" curl -s -m 5 "http://$VUIP:8092/index.html" | grep -q "small page" ||
+                why="nginx stopped answering when its owner ($owner) was killed"
+            second=$(ip netns exec "$UNS" timeout 10 "$USNET" run --backend afxdp --iface "$UIF" --ip "$VUIP/24" -- true 2>&1)
+            [ -z "$why" ] && ! grep -q "usnet process $owner, which is gone" <<<"$second" &&
+                why="a second usnet run said: $second"
+            ns_stop "$UNS"
+            [ -z "$why" ] && ! nothing_left && why="left behind after nginx exited: $(leftovers | tr '\n' ' ')"
+            if [ -z "$why" ]; then
+                v4_nginx ok2 8093 1 || why="a new nginx did not answer: $(tail -c 300 "$WORK/ok2/run.log" | tr '\n' ' ')"
+                ns_stop "$UNS"
+            fi
+            if [ -z "$why" ]; then pass owner_killed; else fail owner_killed "$why"; fi
+        fi
+    fi
 }
-want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers && t_veth4
+want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers || want owner_killed && t_veth4
 exit 0
