@@ -997,6 +997,44 @@ static void p_fork_child(void *ctx)
 		p->nif->ops->after_fork(p->nif);
 }
 
+/* The stack's counters as `usnet stat` names them (struct usnet_stack_stats). */
+#define STAT64(f) { #f, offsetof(struct usnet_stack_stats, f), true }
+#define STAT32(f) { #f, offsetof(struct usnet_stack_stats, f), false }
+static const struct { const char *name; size_t off; bool wide; } stack_stat_fields[] = {
+	STAT64(rx_frames), STAT64(tx_frames), STAT64(rx_drop_short), STAT64(rx_drop_not_ours), STAT64(rx_drop_bad_eth),
+	STAT64(arp_rx), STAT64(arp_tx), STAT64(arp_drop), STAT64(arp_waiting),
+	STAT64(ip_rx), STAT64(ip_drop_header), STAT64(ip_drop_csum), STAT64(ip_drop_len), STAT64(ip_drop_not_ours),
+	STAT64(ip_frag_rx), STAT64(ip_frag_reassembled), STAT64(ip_frag_drop), STAT64(ip_frag_timeout),
+	STAT64(icmp_rx), STAT64(icmp_tx), STAT64(icmp_drop),
+	STAT64(udp_rx), STAT64(udp_tx), STAT64(udp_drop_csum), STAT64(udp_drop_len), STAT64(udp_no_port),
+	STAT64(udp_drop_nobuf),
+	STAT64(tcp_rx), STAT64(tcp_tx), STAT64(tcp_drop_csum), STAT64(tcp_drop_header), STAT64(tcp_drop_options),
+	STAT64(tcp_no_port), STAT64(tcp_rst_tx), STAT64(tcp_challenge_ack), STAT64(tcp_retrans), STAT64(tcp_drop_nobuf),
+	STAT64(tcp_rto), STAT64(tcp_recovery), STAT64(tcp_tlp),
+	STAT32(sockets_in_use), STAT32(sockets_total), STAT32(tcp_time_wait), STAT32(tcp_orphans),
+	STAT64(buffers_in_use), STAT64(buffers_total), STAT64(tx_no_buffer),
+};
+#undef STAT64
+#undef STAT32
+
+static uint64_t stat_get(const struct usnet_stack_stats *st, size_t k)
+{
+	const char *f = (const char *)st + stack_stat_fields[k].off;
+	if (stack_stat_fields[k].wide)
+		return *(const uint64_t *)(const void *)f;
+	return *(const uint32_t *)(const void *)f;
+}
+
+/* sum.field k += one.field k */
+static void stat_add(struct usnet_stack_stats *sum, const struct usnet_stack_stats *one, size_t k)
+{
+	char *f = (char *)sum + stack_stat_fields[k].off;
+	if (stack_stat_fields[k].wide)
+		*(uint64_t *)(void *)f += stat_get(one, k);
+	else
+		*(uint32_t *)(void *)f += (uint32_t)stat_get(one, k);
+}
+
 static size_t p_stats(void *ctx, char *buf, size_t len)
 {
 	struct prov *p = ctx;
@@ -1008,41 +1046,21 @@ static size_t p_stats(void *ctx, char *buf, size_t len)
 		inst_lock(in);
 		usnet_stack_stats(in->st, &one[i]);
 		inst_unlock_quiet(in);
-		/* Every field is a 64-bit counter or gauge but the socket
-		 * gauges: sum them apart. */
-		struct usnet_stack_stats *o = &one[i];
-		uint64_t *d = (uint64_t *)&s;
-		const uint64_t *a = (const uint64_t *)o;
-		for (size_t k = 0; k < offsetof(struct usnet_stack_stats, sockets_in_use) / 8; k++)
-			d[k] += a[k];
-		s.sockets_in_use += o->sockets_in_use;
-		s.sockets_total += o->sockets_total;
-		s.tcp_rto += o->tcp_rto;
-		s.tcp_recovery += o->tcp_recovery;
-		s.tcp_tlp += o->tcp_tlp;
-		s.arp_waiting += o->arp_waiting;
-		s.tcp_time_wait += o->tcp_time_wait;
-		s.tcp_orphans += o->tcp_orphans;
+		for (size_t k = 0; k < sizeof stack_stat_fields / sizeof stack_stat_fields[0]; k++)
+			stat_add(&s, &one[i], k);
 		accepted += in->sh->tcp_accepted;
 		connects += in->sh->tcp_connects;
 	}
-	int n = snprintf(buf, len,
-			 "netif %s %s\nrx_frames %llu\ntx_frames %llu\ntcp_accepted %llu\ntcp_connects %llu\n"
-			 "tcp_rx %llu\ntcp_tx %llu\ntcp_retrans %llu\ntcp_rto %llu\n"
-			 "tcp_rst_tx %llu\nudp_rx %llu\nudp_tx %llu\narp_rx %llu\narp_waiting %llu\narp_drop %llu\n"
-			 "sockets_in_use %u\ntcp_time_wait %u\ntcp_orphans %u\n"
-			 "buffers_in_use %llu\ntx_no_buffer %llu\nqueues %u\ninstances %u\n",
-			 p->nif->info.backend, p->nif->info.ifname,
-			 (unsigned long long)s.rx_frames, (unsigned long long)s.tx_frames,
-			 (unsigned long long)accepted, (unsigned long long)connects,
-			 (unsigned long long)s.tcp_rx, (unsigned long long)s.tcp_tx,
-			 (unsigned long long)s.tcp_retrans, (unsigned long long)s.tcp_rto,
-			 (unsigned long long)s.tcp_rst_tx,
-			 (unsigned long long)s.udp_rx, (unsigned long long)s.udp_tx,
-			 (unsigned long long)s.arp_rx, (unsigned long long)s.arp_waiting,
-			 (unsigned long long)s.arp_drop, s.sockets_in_use, s.tcp_time_wait, s.tcp_orphans,
-			 (unsigned long long)s.buffers_in_use, (unsigned long long)s.tx_no_buffer, p->ninst, p->ninst);
+	int n = snprintf(buf, len, "netif %s %s\nqueues %u\ninstances %u\ntcp_accepted %llu\ntcp_connects %llu\n",
+			 p->nif->info.backend, p->nif->info.ifname, p->ninst, p->ninst,
+			 (unsigned long long)accepted, (unsigned long long)connects);
 	size_t at = n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
+	/* Every counter and gauge the stack keeps, by its name. */
+	for (size_t k = 0; k < sizeof stack_stat_fields / sizeof stack_stat_fields[0] && at + 1 < len; k++) {
+		n = snprintf(buf + at, len - at, "%s %llu\n", stack_stat_fields[k].name,
+			     (unsigned long long)stat_get(&s, k));
+		at = n < 0 ? at : (at + (size_t)n < len ? at + (size_t)n : len - 1);
+	}
 	for (uint16_t q = 0; q < p->ninst && at + 1 < len; q++) {
 		n = snprintf(buf + at, len - at, "rx_frames_queue_%u %llu\n", q,
 			     (unsigned long long)p->sh->inst[q].rx_frames);

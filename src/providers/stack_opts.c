@@ -110,6 +110,13 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 		inst_unlock_quiet(in);
 		if (r < 0)
 			return r;
+		/* Linux's struct tcp_info goes on after glibc's (which ends at
+		 * tcpi_total_retrans): what `ss -ti` and `usnet stat` read. */
+		struct {
+			struct tcp_info t;
+			uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+			uint32_t segs_out, segs_in;
+		} lx;
 		struct tcp_info t;
 		memset(&t, 0, sizeof t);
 		uint32_t mss = ti.snd_mss ? ti.snd_mss : 1460;
@@ -131,7 +138,14 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 		t.tcpi_snd_cwnd = ti.cwnd / mss;
 		t.tcpi_advmss = ti.rcv_mss;
 		t.tcpi_total_retrans = (uint32_t)ti.total_retrans;
-		return put(val, len, &t, sizeof t);
+		memset(&lx, 0, sizeof lx);
+		lx.t = t;
+		lx.pacing_rate = lx.max_pacing_rate = UINT64_MAX;   /* no pacing */
+		lx.bytes_acked = ti.bytes_acked;
+		lx.bytes_received = ti.bytes_received;
+		lx.segs_out = (uint32_t)ti.segs_out;
+		lx.segs_in = (uint32_t)ti.segs_in;
+		return put(val, len, &lx, sizeof lx);
 	}
 	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
 		int v = 0;

@@ -113,15 +113,34 @@ void vsock_stat_publish(void)
 		addr_str(&l, ls, sizeof ls);
 		addr_str(&p, ps, sizeof ps);
 		const char *state = "-";
-		struct tcp_info ti;
-		socklen_t tl = sizeof ti;
+		/* Linux's struct tcp_info: glibc's, then (from byte 104) the
+		 * pacing rates, bytes acked and received, segments out and in. */
+		union { struct tcp_info ti; uint8_t b[144]; } u;
+		memset(&u, 0, sizeof u);
+		socklen_t tl = sizeof u;
+		char tcp[200] = "";
 		if (s->type == SOCK_STREAM &&
-		    vsock_prov->getsockopt(vsock_prov_ctx, s->ps, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
-			state = tcp_state_name(ti.tcpi_state);
+		    vsock_prov->getsockopt(vsock_prov_ctx, s->ps, IPPROTO_TCP, TCP_INFO, &u, &tl) == 0) {
+			state = tcp_state_name(u.ti.tcpi_state);
+		}
+		if (u.ti.tcpi_state && u.ti.tcpi_state != 10) {   /* a connection: as `ss -ti` shows it */
+			uint64_t acked = 0, received = 0;
+			if (tl >= 136) {
+				memcpy(&acked, u.b + 120, 8);
+				memcpy(&received, u.b + 128, 8);
+			}
+			snprintf(tcp, sizeof tcp,
+				 " rtt=%u.%03u/%u.%03u cwnd=%u ssthresh=%u mss=%u retrans=%u/%u bytes_acked=%llu"
+				 " bytes_received=%llu",
+				 u.ti.tcpi_rtt / 1000, u.ti.tcpi_rtt % 1000, u.ti.tcpi_rttvar / 1000,
+				 u.ti.tcpi_rttvar % 1000, u.ti.tcpi_snd_cwnd, u.ti.tcpi_snd_ssthresh, u.ti.tcpi_snd_mss,
+				 u.ti.tcpi_retransmits, u.ti.tcpi_total_retrans, (unsigned long long)acked,
+				 (unsigned long long)received);
+		}
 		len += (size_t)snprintf(buf + len, sizeof buf - len,
-					"socket fd=%d %s %s local=%s peer=%s events=0x%x\n",
+					"socket fd=%d %s %s local=%s peer=%s events=0x%x%s\n",
 					fd, s->type == SOCK_STREAM ? "tcp" : "udp", state, ls, ps,
-					vsock_prov->poll(vsock_prov_ctx, s->ps));
+					vsock_prov->poll(vsock_prov_ctx, s->ps), tcp);
 	}
 	char path[64], tmp[80];
 	stat_path(path, sizeof path, vsock_pid);

@@ -290,6 +290,50 @@ except PermissionError as e:
 }
 want attach_refused_eacces && t_attach_refused
 
+# usnet stat: every counter by name, a connection's TCP details as `ss -ti`
+# shows them, --json for scripts, -w refreshing.
+t_stat() {
+    under_usnet stat 30 python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("0.0.0.0", 7003)); s.listen(); print("ready", flush=True)
+c, _ = s.accept(); c.sendall(b"x" * 100000); time.sleep(20)'
+    if ! wait_ready stat; then fail stat_counters_json "server did not start: $(tail -c 300 "$WORK/stat.log")"; stop_server; return; fi
+    in_ns timeout 20 python3 -c '
+import socket, time
+s = socket.create_connection(("'"$SIP"'", 7003)); n = 0
+while n < 100000: n += len(s.recv(65536))
+time.sleep(15)' &
+    local cli=$! pid why="" i
+    for i in $(ip netns pids "$NS"); do
+        [ "$(cat "/proc/$i/comm" 2>/dev/null)" = python3 ] && grep -q 7003 "/proc/$i/cmdline" 2>/dev/null &&
+            "$USNET" stat "$i" >/dev/null 2>&1 && pid=$i
+    done
+    for i in $(seq 1 30); do
+        "$USNET" stat "$pid" 2>/dev/null | grep -q "bytes_acked=100000" && break
+        sleep 0.1
+    done
+    local text; text=$("$USNET" stat "$pid" 2>&1)
+    for c in rx_drop_not_ours ip_drop_csum tcp_drop_csum tcp_no_port tcp_challenge_ack udp_no_port tx_no_buffer; do
+        grep -q "^$c [0-9]" <<<"$text" || why="$why no counter $c;"
+    done
+    grep -q "ESTABLISHED local=$SIP:7003 .* rtt=[0-9.]*/[0-9.]* cwnd=[1-9][0-9]* .*bytes_acked=100000" <<<"$text" ||
+        why="$why no connection line with rtt, cwnd and 100000 bytes acked;"
+    "$USNET" stat --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+p = [p for p in d["processes"] if p["pid"] == '"${pid:-0}"']
+assert p, "process not listed"
+p = p[0]
+assert p["tcp_accepted"] == 1 and p["tcp_tx"] > 0, "counters"
+assert any(s["state"] == "ESTABLISHED" and s["bytes_acked"] == 100000 for s in p["sockets"]), "sockets"
+' 2>>"$WORK/stat.json.err" || why="$why --json: $(tail -1 "$WORK/stat.json.err");"
+    [ "$(timeout 2.5 "$USNET" stat -w 1 "$pid" | grep -c '^tcp_accepted ')" -ge 2 ] || why="$why -w 1 did not refresh;"
+    kill "$cli" 2>/dev/null; wait "$cli" 2>/dev/null
+    stop_server
+    if [ -z "$why" ]; then pass stat_counters_json; else fail stat_counters_json "$why"; fi
+}
+want stat_counters_json && t_stat
+
 # ---- a 4-queue veth (every real NIC has many queues), afxdp ----------------
 
 veth4_up() { veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$VKIP" 4; }
