@@ -155,6 +155,11 @@ struct usnet_stack_config {
 	uint16_t rss_queues;
 	uint16_t rss_queue;
 	uint8_t  rss_key[40];
+	/* TCP choices Linux takes from net.ipv4 sysctls (the provider reads
+	 * the host's): timestamps, SACK and window scaling offered and
+	 * accepted (1, default) or not (0); SYN cookies when a listener's SYN
+	 * queue is full (1, default), always (2) or never (0). */
+	uint8_t  tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_syncookies;
 };
 
 /* Fill cfg with defaults (MTU 1500, CUBIC, 64 KiB sndbuf/rcvbuf, 1024
@@ -332,6 +337,10 @@ struct usnet_stack_stats {
 	 * socket, but no buffer and no descriptor), and sockets the user closed
 	 * that are still finishing their connection (FIN_WAIT, LAST_ACK, ...). */
 	uint32_t tcp_time_wait, tcp_orphans;
+	/* Listeners: SYNs dropped because the accept queue (or, without SYN
+	 * cookies, the SYN queue) was full; SYN cookies sent, and ACKs that
+	 * brought back a valid or an invalid one. */
+	uint64_t tcp_listen_drop, tcp_syncookies_sent, tcp_syncookies_ok, tcp_syncookies_failed;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 

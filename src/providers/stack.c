@@ -316,6 +316,21 @@ static void *state_map(size_t total, bool *made, char *err, size_t errlen)
 	return m;
 }
 
+/* An integer sysctl (/proc/sys/NAME), or `otherwise` when it cannot be read. */
+static int sysctl_int(const char *name, int otherwise)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/proc/sys/%s", name);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return otherwise;
+	int v;
+	if (fscanf(f, "%d", &v) != 1)
+		v = otherwise;
+	fclose(f);
+	return v;
+}
+
 static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
 {
 	struct prov *p = calloc(1, sizeof *p);
@@ -402,6 +417,13 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	sc.sndbuf = 256 * 1024;
 	sc.rcvbuf = 256 * 1024;
 	sc.rss_queues = p->ninst;
+	/* The host's TCP choices apply to the stack too (an operator's
+	 * tuning of net.ipv4, read in this network namespace). */
+	sc.tcp_timestamps = (uint8_t)(sysctl_int("net/ipv4/tcp_timestamps", 1) != 0);
+	sc.tcp_sack = (uint8_t)(sysctl_int("net/ipv4/tcp_sack", 1) != 0);
+	sc.tcp_window_scaling = (uint8_t)(sysctl_int("net/ipv4/tcp_window_scaling", 1) != 0);
+	int cookies = sysctl_int("net/ipv4/tcp_syncookies", 1);
+	sc.tcp_syncookies = (uint8_t)(cookies < 0 ? 0 : cookies > 2 ? 2 : cookies);
 	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
 		snprintf(err, errlen, "getrandom failed");
 		return -EIO;
@@ -1011,6 +1033,7 @@ static const struct { const char *name; size_t off; bool wide; } stack_stat_fiel
 	STAT64(tcp_rx), STAT64(tcp_tx), STAT64(tcp_drop_csum), STAT64(tcp_drop_header), STAT64(tcp_drop_options),
 	STAT64(tcp_no_port), STAT64(tcp_rst_tx), STAT64(tcp_challenge_ack), STAT64(tcp_retrans), STAT64(tcp_drop_nobuf),
 	STAT64(tcp_rto), STAT64(tcp_recovery), STAT64(tcp_tlp),
+	STAT64(tcp_listen_drop), STAT64(tcp_syncookies_sent), STAT64(tcp_syncookies_ok), STAT64(tcp_syncookies_failed),
 	STAT32(sockets_in_use), STAT32(sockets_total), STAT32(tcp_time_wait), STAT32(tcp_orphans),
 	STAT64(buffers_in_use), STAT64(buffers_total), STAT64(tx_no_buffer),
 };

@@ -273,6 +273,7 @@ struct usnet_stack {
 	struct route routes[ROUTE_MAX];
 
 	uint64_t misc_at;                 /* next ARP / reassembly deadline */
+	uint64_t syncookie_last;          /* when a SYN cookie was last sent (0: never) */
 	uint64_t challenge_window;        /* RFC 5961 rate limit: second of the count */
 	uint32_t challenge_count;
 	uint16_t ip_id;

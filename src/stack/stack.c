@@ -17,6 +17,10 @@ void usnet_stack_config_init(struct usnet_stack_config *cfg)
 	cfg->ephemeral_hi = 60999;
 	cfg->cc = USNET_CC_CUBIC;
 	cfg->rss_queues = 1;
+	cfg->tcp_timestamps = 1;
+	cfg->tcp_sack = 1;
+	cfg->tcp_window_scaling = 1;
+	cfg->tcp_syncookies = 1;
 }
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
@@ -50,6 +54,8 @@ static int config_valid(const struct usnet_stack_config *cfg)
 	if (cfg->ephemeral_lo == 0 || cfg->ephemeral_lo > cfg->ephemeral_hi)
 		return 0;
 	if (cfg->rss_queues > 1 && cfg->rss_queue >= cfg->rss_queues)
+		return 0;
+	if (cfg->tcp_timestamps > 1 || cfg->tcp_sack > 1 || cfg->tcp_window_scaling > 1 || cfg->tcp_syncookies > 2)
 		return 0;
 	return 1;
 }

@@ -22,6 +22,8 @@
 #define TCP_FIN_WAIT2_NS (60 * NS_PER_S)
 #define TCP_SYN_RETRIES   6
 #define TCP_SYNACK_RETRIES 5
+#define TCP_SYNACK_RETRIES_BUSY 2   /* with the SYN queue half full, or flooded */
+#define TCP_SYNFLOOD_RECENT_NS (120 * NS_PER_S)   /* "flooded": SYN cookies sent this recently */
 #define TCP_MAX_BACKOFF  15
 #define TCP_PERSIST_MIN_US 200000u
 #define TCP_INIT_CWND_SEGS 10u
@@ -61,6 +63,18 @@ void tcp_drop(struct net_ctx *c, struct sock *s, int err);
 void tcp_enter_time_wait(struct net_ctx *c, struct sock *s);
 void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
 		     uint32_t mtu);
+
+/* Window scale that lets rcvbuf be advertised. */
+uint8_t tcp_wscale_for(uint32_t rcvbuf);
+
+/* tcp_syncookie.c (RFC 4987): answer a SYN from listener l with a cookie
+ * SYN-ACK, keeping nothing; and check an ACK that matches no connection:
+ * 1 when it carries a valid cookie, with the SYN's options rebuilt in *syn. */
+struct tcp_opts;
+void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst, uint16_t sport,
+			uint16_t dport, uint32_t sseq, const struct tcp_opts *o);
+int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+			uint32_t seq, uint32_t ack, const struct tcp_opts *ack_opts, struct tcp_opts *syn);
 
 /* tcp_output.c */
 void tcp_output(struct net_ctx *c, struct sock *s);

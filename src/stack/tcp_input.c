@@ -21,8 +21,7 @@ void tcp_set_state(struct net_ctx *c, struct sock *s, uint8_t state)
 	s->state = state;
 }
 
-/* Window scale that lets rcvbuf be advertised. */
-static uint8_t wscale_for(uint32_t rcvbuf)
+uint8_t tcp_wscale_for(uint32_t rcvbuf)
 {
 	uint8_t ws = 0;
 	while (ws < 14 && (rcvbuf >> ws) > 65535)
@@ -76,16 +75,16 @@ static void apply_syn_options(struct net_ctx *c, struct sock *s, const struct se
 	if (mss < TCP_MSS_MIN) mss = TCP_MSS_MIN;
 	s->mss = (uint16_t)mss;
 	s->rcv_mss = (uint16_t)my;
-	if (g->o.has_ws) {
+	if (g->o.has_ws && st->cfg.tcp_window_scaling) {
 		s->flags |= SF_WS_OK;
 		s->snd_wscale = g->o.ws;
-		s->rcv_wscale = wscale_for(s->rcvbuf);
+		s->rcv_wscale = tcp_wscale_for(s->rcvbuf);
 	} else {
 		s->flags &= ~SF_WS_OK;
 		s->snd_wscale = s->rcv_wscale = 0;
 	}
-	if (g->o.sack_perm) s->flags |= SF_SACK_OK; else s->flags &= ~SF_SACK_OK;
-	if (g->o.has_ts) {
+	if (g->o.sack_perm && st->cfg.tcp_sack) s->flags |= SF_SACK_OK; else s->flags &= ~SF_SACK_OK;
+	if (g->o.has_ts && st->cfg.tcp_timestamps) {
 		s->flags |= SF_TS_OK;
 		s->ts_recent = g->o.tsval;
 		s->ts_recent_age = (uint32_t)(c->now >> 20);
@@ -173,33 +172,22 @@ void tcp_enter_time_wait(struct net_ctx *c, struct sock *s)
 
 /* ---- LISTEN ------------------------------------------------------------ */
 
-static void tcp_listen_input(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst,
-			     const uint8_t *th, const struct seg *g)
+/* A connection for listener l from the SYN g (src:sport -> dst:dport), in
+ * SYN_RECEIVED with its options applied and in the connection table; NIL
+ * when no socket is free.  Its ISN is the caller's to set. */
+static int32_t syn_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst, const uint8_t *th,
+			 const struct seg *g)
 {
 	struct usnet_stack *st = c->st;
-	if (g->flags & TH_RST)
-		return;
-	if (g->flags & TH_ACK) {
-		tcp_send_rst_for(c, src, dst, th, g->dlen, g->flags);
-		return;
-	}
-	if (!(g->flags & TH_SYN) || (g->flags & TH_FIN))
-		return;
-	/* The SYN queue and the accept queue share the backlog bound. */
-	if ((uint32_t)l->syn_count + l->acc_count >= l->backlog) {
-		st->stats.tcp_drop_nobuf++;
-		return;
-	}
+	int32_t li = sk_index(st, l);
 	int32_t ci = sock_alloc(st, USNET_SOCK_STREAM);
-	if (ci == NIL) {
-		st->stats.tcp_drop_nobuf++;
-		return;
-	}
-	l = sk(st, sk_index(st, l));
+	if (ci == NIL)
+		return NIL;
+	l = sk(st, li);
 	struct sock *s = sk(st, ci);
 	s->lip = dst; s->lport = rd16(th + TCP_DPORT);
 	s->rip = src; s->rport = rd16(th + TCP_SPORT);
-	s->parent = sk_index(st, l);
+	s->parent = li;
 	s->flags |= l->flags & (SF_NODELAY | SF_KEEPALIVE | SF_QUICKACK);
 	s->sndbuf = l->sndbuf; s->rcvbuf = l->rcvbuf;
 	s->cc = l->cc; s->user_mss = l->user_mss;
@@ -214,19 +202,84 @@ static void tcp_listen_input(struct net_ctx *c, struct sock *l, uint32_t src, ui
 	s->snd_wnd = g->win;            /* never scaled in a SYN */
 	s->max_sndwnd = s->snd_wnd;
 	s->snd_wl1 = g->seq;
-	s->iss = tcp_isn(st, s, c->now);
-	s->snd_una = s->snd_nxt = s->snd_max = s->iss;
 	s->rto_us = TCP_RTO_INIT_US;
 	s->last_rx = c->now;
 	tcp_cc(s)->init(s, c->now);
 	conn_insert(st, ci);
 	l->syn_count++;
+	return ci;
+}
+
+static void tcp_listen_input(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst,
+			     const uint8_t *th, const struct seg *g)
+{
+	struct usnet_stack *st = c->st;
+	if (g->flags & TH_RST)
+		return;
+	if (g->flags & TH_ACK) {
+		tcp_send_rst_for(c, src, dst, th, g->dlen, g->flags);
+		return;
+	}
+	if (!(g->flags & TH_SYN) || (g->flags & TH_FIN))
+		return;
+	/* As Linux: a full accept queue drops the SYN (the peer retries); a
+	 * full SYN queue answers with a cookie, keeping nothing. */
+	if (l->acc_count >= l->backlog) {
+		st->stats.tcp_listen_drop++;
+		return;
+	}
+	uint8_t cookies = st->cfg.tcp_syncookies;
+	int32_t ci = NIL;
+	if (cookies != 2 && l->syn_count < l->backlog)
+		ci = syn_child(c, l, src, dst, th, g);
+	if (ci == NIL) {
+		if (cookies)
+			tcp_syncookie_send(c, l, src, dst, rd16(th + TCP_SPORT), rd16(th + TCP_DPORT), g->seq, &g->o);
+		else
+			st->stats.tcp_listen_drop++;
+		return;
+	}
+	struct sock *s = sk(st, ci);
+	s->iss = tcp_isn(st, s, c->now);
+	s->snd_una = s->snd_nxt = s->snd_max = s->iss;
 	tcp_send_syn(c, s);
 	s->snd_nxt = s->snd_max = s->iss + 1;
 	s->flags |= SF_RTT_TIMING;
 	s->rtt_seq = s->iss;
 	s->rtt_start = c->now;
 	tcp_arm_rto(c, s);
+}
+
+/* An ACK for listener l that matches no connection: the connection its
+ * SYN cookie describes, or NIL. */
+static int32_t syncookie_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst,
+			       const uint8_t *th, const struct seg *g)
+{
+	struct usnet_stack *st = c->st;
+	struct seg syn = *g;
+	if (!tcp_syncookie_check(c, src, dst, rd16(th + TCP_SPORT), rd16(th + TCP_DPORT), g->seq, g->ack, &g->o,
+				 &syn.o))
+		return NIL;
+	if (l->acc_count >= l->backlog) {
+		st->stats.tcp_listen_drop++;
+		return NIL;
+	}
+	syn.seq = g->seq - 1;
+	syn.flags = TH_SYN;
+	int32_t ci = syn_child(c, l, src, dst, th, &syn);
+	if (ci == NIL) {
+		st->stats.tcp_drop_nobuf++;
+		return NIL;
+	}
+	/* Its SYN-ACK went out (the cookie is its ISN): this ACK completes it. */
+	struct sock *s = sk(st, ci);
+	s->iss = g->ack - 1;
+	s->snd_una = s->iss;
+	s->snd_nxt = s->snd_max = s->iss + 1;
+	/* The window the cookie SYN-ACK offered (a SYN's is never scaled). */
+	uint32_t win = tcp_rcv_window(s);
+	s->rcv_adv = s->rcv_nxt + (win < 65535 ? win : 65535);
+	return ci;
 }
 
 /* ---- SYN_SENT ---------------------------------------------------------- */
@@ -766,8 +819,12 @@ void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, 
 				tcp_send_rst_for(c, src, dst, p, g.dlen, g.flags);
 			return;
 		}
-		tcp_listen_input(c, sk(st, l), src, dst, p, &g);
-		return;
+		if ((g.flags & (TH_SYN | TH_RST | TH_ACK)) == TH_ACK && st->cfg.tcp_syncookies)
+			i = syncookie_child(c, sk(st, l), src, dst, p, &g);
+		if (i == NIL) {
+			tcp_listen_input(c, sk(st, l), src, dst, p, &g);
+			return;
+		}
 	}
 	struct sock *s = sk(st, i);
 	if (unlikely(s->state == USNET_TCP_TIME_WAIT) && (g.flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN &&

@@ -148,30 +148,38 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	uint8_t *o = th + TCP_HLEN;
 	uint32_t optlen = 0;
 	if (flags & TH_SYN) {
-		/* MSS, SACK permitted + timestamps, window scale: 20 bytes. */
+		/* Linux's layout: MSS; SACK permitted and timestamps together
+		 * (NOPs in place of one not offered); NOP and window scale.  An
+		 * option not offered takes no room.  A SYN offers what the
+		 * configuration allows, a SYN-ACK what the peer offered too. */
 		uint32_t my_mss = st->cfg.mtu - IP_HLEN - TCP_HLEN;
 		if (s->user_mss && s->user_mss < my_mss)
 			my_mss = s->user_mss;
 		o[0] = TCPOPT_MSS; o[1] = 4; wr16(o + 2, (uint16_t)my_mss);
 		optlen = 4;
 		int active = s->state == USNET_TCP_SYN_SENT;
-		if (active || (s->flags & SF_SACK_OK)) {
-			o[optlen] = TCPOPT_SACK_PERM; o[optlen + 1] = 2;
+		int sack = active ? st->cfg.tcp_sack : (s->flags & SF_SACK_OK) != 0;
+		int ts = active ? st->cfg.tcp_timestamps : (s->flags & SF_TS_OK) != 0;
+		int ws = active ? st->cfg.tcp_window_scaling : (s->flags & SF_WS_OK) != 0;
+		if (sack) {
+			o[optlen] = ts ? TCPOPT_SACK_PERM : TCPOPT_NOP;
+			o[optlen + 1] = ts ? 2 : TCPOPT_NOP;
 			optlen += 2;
-		} else {
+			if (!ts) {
+				o[optlen] = TCPOPT_SACK_PERM; o[optlen + 1] = 2;
+				optlen += 2;
+			}
+		} else if (ts) {
 			o[optlen] = TCPOPT_NOP; o[optlen + 1] = TCPOPT_NOP;
 			optlen += 2;
 		}
-		if (active || (s->flags & SF_TS_OK)) {
+		if (ts) {
 			o[optlen] = TCPOPT_TS; o[optlen + 1] = 10;
 			wr32(o + optlen + 2, tcp_ts_now(c, s));
 			wr32(o + optlen + 6, (flags & TH_ACK) ? s->ts_recent : 0);
 			optlen += 10;
-		} else {
-			memset(o + optlen, TCPOPT_NOP, 10);
-			optlen += 10;
 		}
-		if (active || (s->flags & SF_WS_OK)) {
+		if (ws) {
 			o[optlen] = TCPOPT_NOP; o[optlen + 1] = TCPOPT_WS; o[optlen + 2] = 3; o[optlen + 3] = s->rcv_wscale;
 			optlen += 4;
 		}

@@ -48,6 +48,17 @@ static void tcp_rto_expired(struct net_ctx *c, struct sock *s)
 	s->flags &= ~SF_TLP_ARMED;
 	if (s->state == USNET_TCP_SYN_SENT || s->state == USNET_TCP_SYN_RECEIVED) {
 		unsigned limit = s->state == USNET_TCP_SYN_SENT ? TCP_SYN_RETRIES : TCP_SYNACK_RETRIES;
+		/* As Linux: a listener whose SYN queue is half full gives up
+		 * sooner on SYN-ACKs nobody answers (a flood's spoofed sources),
+		 * making room for peers that do; so does the stack for a while
+		 * after it had to send SYN cookies, so that what a flood left
+		 * goes in seconds, not in a minute. */
+		if (s->state == USNET_TCP_SYN_RECEIVED && s->parent != NIL) {
+			const struct sock *l = sk(st, s->parent);
+			int flooded = st->syncookie_last && c->now - st->syncookie_last < TCP_SYNFLOOD_RECENT_NS;
+			if ((flooded || l->syn_count >= l->backlog / 2u) && limit > TCP_SYNACK_RETRIES_BUSY)
+				limit = TCP_SYNACK_RETRIES_BUSY;
+		}
 		if (s->syn_retries >= limit) {
 			tcp_drop(c, s, USNET_ETIMEDOUT);
 			return;

@@ -778,24 +778,124 @@ int test_tcp_pmtu(void)
 	return 0;
 }
 
-/* The listen backlog bounds the SYN queue + accept queue. */
+/* The listen backlog bounds the SYN queue; past it, SYN cookies answer
+ * (Linux's default), or with cookies off the SYNs are dropped. */
 int test_tcp_backlog(void)
+{
+	for (int cookies = 0; cookies <= 1; cookies++) {
+		struct usnet_stack_config cfg;
+		tenv_default_cfg(&cfg);
+		cfg.tcp_syncookies = (uint8_t)cookies;
+		struct tenv e; tenv_init(&e, &cfg);
+		tenv_learn_peer(&e);
+		int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+		usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+		usnet_listen(e.st, l, 2);
+		uint8_t f[200];
+		for (int i = 0; i < 4; i++)
+			tenv_input(&e, f, t_tcp_frame(f, (uint16_t)(40000 + i), 80, 100, 0, SYN, 1000, NULL, 0, NULL, 0));
+		CHECKF(t_count_tcp(&e) == (cookies ? 4u : 2u), "cookies %d", cookies);
+		struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
+		CHECK(s.sockets_in_use == 3);   /* the cookies keep nothing */
+		CHECK(s.tcp_syncookies_sent == (cookies ? 2u : 0u) && s.tcp_listen_drop == (cookies ? 0u : 2u));
+		/* Closing the listener resets the embryonic ones. */
+		usnet_close(e.st, &e.io, l, e.now);
+		usnet_stack_stats(e.st, &s);
+		CHECK(s.sockets_in_use == 0);
+		tenv_fini(&e);
+	}
+	return 0;
+}
+
+/* A SYN's options: MSS 1460, SACK permitted, timestamps, window scale 7. */
+static uint32_t syn_opts(uint8_t *o, int ts, uint32_t tsval)
+{
+	uint32_t n = 0;
+	o[n++] = 2; o[n++] = 4; o[n++] = 1460 >> 8; o[n++] = 1460 & 0xff;
+	o[n++] = 4; o[n++] = 2;
+	if (ts) {
+		o[n++] = 8; o[n++] = 10;
+		o[n++] = (uint8_t)(tsval >> 24); o[n++] = (uint8_t)(tsval >> 16); o[n++] = (uint8_t)(tsval >> 8); o[n++] = (uint8_t)tsval;
+		o[n++] = 0; o[n++] = 0; o[n++] = 0; o[n++] = 0;
+	}
+	o[n++] = 1; o[n++] = 3; o[n++] = 3; o[n++] = 7;
+	return n;
+}
+
+/* SYN cookies: the queue full, a SYN is answered with a cookie; the ACK
+ * that brings it back makes the connection (with the window scale and SACK
+ * the SYN offered, carried in our timestamp), data flows; an ACK with a
+ * forged cookie gets a RST. */
+int test_tcp_syncookie(void)
 {
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
 	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
-	usnet_listen(e.st, l, 2);
-	uint8_t f[200];
-	for (int i = 0; i < 4; i++)
-		tenv_input(&e, f, t_tcp_frame(f, (uint16_t)(40000 + i), 80, 100, 0, SYN, 1000, NULL, 0, NULL, 0));
-	CHECK(t_count_tcp(&e) == 2);
+	usnet_listen(e.st, l, 1);
+	uint8_t f[300], o[40];
+	tenv_input(&e, f, t_tcp_frame(f, 41000, 80, 500, 0, SYN, 1000, NULL, 0, NULL, 0));   /* fills the queue */
+	tnif_clear(e.nif);
+	uint32_t n = syn_opts(o, 1, 777);
+	tenv_input(&e, f, t_tcp_frame(f, 41001, 80, 9000, 0, SYN, 1000, o, n, NULL, 0));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.flags == (SYN | ACK) && p.ack == 9001 && p.has_ts && p.tsecr == 777);
+	CHECKF(p.mss == 1460 && p.sack_perm && p.ws > 0, "mss %u sack %d ws %d", p.mss, p.sack_perm, p.ws);
+	uint32_t cookie = p.seq, ts = p.tsval;
 	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
-	CHECK(s.sockets_in_use == 3);
-	/* Closing the listener resets the embryonic ones. */
-	usnet_close(e.st, &e.io, l, e.now);
+	CHECK(s.tcp_syncookies_sent == 1 && s.sockets_in_use == 2);
+	/* A forged cookie: a RST, no connection. */
+	uint8_t ao[12] = { 1, 1, 8, 10, 0, 0, 0, 1, (uint8_t)(ts >> 24), (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts };
+	tnif_clear(e.nif);
+	tenv_input(&e, f, t_tcp_frame(f, 41001, 80, 9001, cookie + 2, ACK, 1000, ao, sizeof ao, NULL, 0));
+	CHECK(t_next_tcp(&e, &p) && (p.flags & RST));
 	usnet_stack_stats(e.st, &s);
-	CHECK(s.sockets_in_use == 0);
+	CHECK(s.tcp_syncookies_failed == 1 && s.sockets_in_use == 2);
+	/* The real one, with data: accepted, SACK and window scale on. */
+	tnif_clear(e.nif);
+	tenv_input(&e, f, t_tcp_frame(f, 41001, 80, 9001, cookie + 1, ACK | PSH, 1000, ao, sizeof ao,
+				      (const uint8_t *)"hello", 5));
+	usnet_stack_stats(e.st, &s);
+	CHECK(s.tcp_syncookies_ok == 1);
+	struct usnet_addr peer;
+	int32_t c = -1;
+	for (int k = 0; k < 2 && c < 0; k++) {   /* the first connection, then the cookie's */
+		int32_t a = usnet_accept(e.st, &e.io, l, &peer, e.now);
+		if (a >= 0 && peer.port == 41001)
+			c = a;
+	}
+	CHECK(c >= 0);
+	char buf[16];
+	long got = usnet_recv(e.st, &e.io, c, buf, sizeof buf, 0, e.now);
+	CHECKF(got == 5 && !memcmp(buf, "hello", 5), "recv %ld", got);
+	struct usnet_tcp_info ti;
+	CHECK(usnet_tcp_info(e.st, c, &ti) == 0 && ti.state == USNET_TCP_ESTABLISHED);
+	CHECKF((ti.options & 7) == 7 && ti.snd_wscale == 7 && ti.snd_mss == 1460, "options %u wscale %u mss %u",
+	       ti.options, ti.snd_wscale, ti.snd_mss);
+	/* Our timestamps never go back from the cookie's. */
+	usnet_send(e.st, &e.io, c, "x", 1, 0, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.has_ts && (int32_t)(p.tsval - ts) >= 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* SYN-ACK options as Linux lays them out: nothing for an option the SYN
+ * did not offer (no timestamp slot of NOPs). */
+int test_tcp_synack_layout(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 8);
+	uint8_t f[300], o[40];
+	uint32_t n = syn_opts(o, 0, 0);   /* MSS, SACK permitted, window scale */
+	tenv_input(&e, f, t_tcp_frame(f, 42000, 80, 100, 0, SYN, 1000, o, n, NULL, 0));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.flags == (SYN | ACK));
+	static const uint8_t want[] = { 2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3 };
+	uint32_t optlen = (uint32_t)(p.l4[12] >> 4) * 4 - 20;
+	CHECKF(optlen == 12 && !memcmp(p.l4 + 20, want, sizeof want), "optlen %u", optlen);
 	tenv_fini(&e);
 	return 0;
 }
