@@ -363,6 +363,8 @@ long http_target_path(const struct http_span *target, char *out, size_t cap)
 	size_t n = 0;
 	while (p < end && *p != '?' && *p != '#') {
 		char c = *p++;
+		if ((unsigned char)c <= 0x20 || (unsigned char)c >= 0x7f)
+			return -1;  /* the parser lets none through; callers may not be it */
 		if (c == '%') {
 			if (end - p < 2)
 				return -1;

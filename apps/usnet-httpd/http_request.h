@@ -68,7 +68,8 @@ size_t http_request_parse(const char *buf, size_t len, struct http_request *req)
 /* Decode the path of req->target into out (cap bytes, NUL ended): the
  * absolute-form's scheme and authority and the query are dropped, %XX
  * escapes decoded.  Returns the path's length, or -1 (400) when the target
- * is not a path ("*", a relative path), an escape is malformed, it decodes
+ * is not a path ("*", a relative path), holds a byte a target may not (a
+ * control, space or non-ASCII byte), an escape is malformed, it decodes
  * to NUL, or a segment is "." or ".." (nothing above the root can be
  * named); -2 when it does not fit. */
 long http_target_path(const struct http_span *target, char *out, size_t cap);
