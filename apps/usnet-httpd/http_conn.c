@@ -10,6 +10,13 @@
  * the stack's receive buffer in place (netloop_peek) and only an unfinished
  * head is copied; on kernel sockets recv() lands in a per-thread buffer,
  * and again only an unfinished head is kept with the connection.
+ *
+ * Output is gathered: the queued responses' pieces (pre-built head, the
+ * per-response fields, the cached body) go to the stack in one sendv.  The
+ * stack copies them into the socket's send buffer and segments them there
+ * (stack.h has no send path that takes caller-built frames), so Sandstorm's
+ * pre-segmented packets stop at pre-built bytes here; what is saved is the
+ * building, not the copy.
  */
 #include "http_conn.h"
 
