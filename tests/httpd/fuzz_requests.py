@@ -80,66 +80,77 @@ def check_answers(data, what):
                 raise SystemExit("FAIL: %s: bad status line %r" % (what, line[:60]))
 
 
-requests = 0
-statuses = {}
-start = time.time()
-for i in range(nconn):
-    stream = b"".join(one_request() for _ in range(rnd.randint(1, 3)))
-    requests += stream.count(b" HTTP/")
-    if rnd.random() < 0.3:
-        stream = stream[:rnd.randint(0, len(stream))]  # truncated
-    s = socket.create_connection((host, port), timeout=10)
-    try:
-        # in pieces, sometimes
-        cuts = sorted(rnd.sample(range(len(stream) + 1), min(len(stream) + 1, rnd.randint(0, 3))))
-        last = 0
-        for c in cuts + [len(stream)]:
-            if c > last:
-                s.sendall(stream[last:c])
-                last = c
-        how = rnd.random()
-        if how < 0.1:
-            s.close()  # gone without reading
-            continue
-        if how < 0.95:
-            s.shutdown(socket.SHUT_WR)
-        else:
-            s.settimeout(0.1)  # stays: a pause, then the client gives up
-        got = b""
-        deadline = time.time() + 10
-        while True:
-            try:
-                d = s.recv(65536)
-            except socket.timeout:
-                if how >= 0.95:
+def run():
+    requests = 0
+    statuses = {}
+    start = time.time()
+    for i in range(nconn):
+        stream = b"".join(one_request() for _ in range(rnd.randint(1, 3)))
+        requests += stream.count(b" HTTP/")
+        if rnd.random() < 0.3:
+            stream = stream[:rnd.randint(0, len(stream))]  # truncated
+        s = socket.create_connection((host, port), timeout=10)
+        try:
+            # in pieces, sometimes
+            cuts = sorted(rnd.sample(range(len(stream) + 1), min(len(stream) + 1, rnd.randint(0, 3))))
+            last = 0
+            for c in cuts + [len(stream)]:
+                if c > last:
+                    s.sendall(stream[last:c])
+                    last = c
+            how = rnd.random()
+            if how < 0.1:
+                s.close()  # gone without reading
+                continue
+            if how < 0.95:
+                s.shutdown(socket.SHUT_WR)
+            else:
+                s.settimeout(0.1)  # stays: a pause, then the client gives up
+            got = b""
+            deadline = time.time() + 10
+            while True:
+                try:
+                    d = s.recv(65536)
+                except socket.timeout:
+                    if how >= 0.95:
+                        break
+                    raise SystemExit("FAIL: connection %d: no end within 10 s (stream %r)" % (i, stream[:80]))
+                except ConnectionResetError:
                     break
-                raise SystemExit("FAIL: connection %d: no end within 10 s (stream %r)" % (i, stream[:80]))
-            except ConnectionResetError:
-                break
-            if not d:
-                break
-            got += d
-            if time.time() > deadline:
-                raise SystemExit("FAIL: connection %d: answers without end" % i)
-        check_answers(got, "connection %d (stream %r)" % (i, stream[:60]))
-        for line in got.split(b"\r\n"):
-            if line.startswith(b"HTTP/1.1 "):
-                statuses[line[9:12]] = statuses.get(line[9:12], 0) + 1
-    finally:
-        s.close()
+                if not d:
+                    break
+                got += d
+                if time.time() > deadline:
+                    raise SystemExit("FAIL: connection %d: answers without end" % i)
+            check_answers(got, "connection %d (stream %r)" % (i, stream[:60]))
+            for line in got.split(b"\r\n"):
+                if line.startswith(b"HTTP/1.1 "):
+                    statuses[line[9:12]] = statuses.get(line[9:12], 0) + 1
+        finally:
+            s.close()
 
-# the server is still there, and still right
-want = open(index_file, "rb").read()
-s = socket.create_connection((host, port), timeout=10)
-s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-got = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    got += d
-if not got.startswith(b"HTTP/1.1 200 ") or not got.endswith(b"\r\n\r\n" + want):
-    raise SystemExit("FAIL: after the fuzzing, GET / got %r" % got[:100])
-print("%d connections, about %d requests, %d answers in %.1f s, statuses %s" % (
-    nconn, requests, sum(statuses.values()), time.time() - start,
-    " ".join("%s:%d" % (k.decode(), v) for k, v in sorted(statuses.items()))))
+    # the server is still there, and still right
+    want = open(index_file, "rb").read()
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    if not got.startswith(b"HTTP/1.1 200 ") or not got.endswith(b"\r\n\r\n" + want):
+        raise SystemExit("FAIL: after the fuzzing, GET / got %r" % got[:100])
+    print("seed %d: %d connections, about %d requests, %d answers in %.1f s, statuses %s" % (
+        seed, nconn, requests, sum(statuses.values()), time.time() - start,
+        " ".join("%s:%d" % (k.decode(), v) for k, v in sorted(statuses.items()))))
+
+
+try:
+    run()
+except SystemExit as e:
+    if isinstance(e.code, str):
+        sys.exit("%s (seed %d: fuzz_requests.py HOST PORT %d %d FILE replays it)" % (e.code, seed, seed, nconn))
+    raise
+except OSError as e:
+    sys.exit("FAIL: %s (seed %d: fuzz_requests.py HOST PORT %d %d FILE replays it)" % (e, seed, seed, nconn))

@@ -14,11 +14,14 @@
 #            the server on the usnet stack at the end of a veth pair whose
 #            namespace gives the kernel no address, a kernel client in the
 #            other namespace: the same conformance checks and fuzzing, curl
-#            reporting usnet's address (the traffic went through the stack).
+#            reporting usnet's address (the traffic went through the stack);
+#  afxdp-threads
+#            two threads, two stack instances on a two-queue veth: the
+#            conformance checks.
 #
 # usage: tests/httpd/run.sh [PART...]  (default: all of them)
 set -u
-PARTS=${*:-cli replay kernel afxdp afpacket}
+PARTS=${*:-cli replay kernel afxdp afpacket afxdp-threads}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -183,8 +186,10 @@ kernel_part() {
 want kernel && kernel_part
 
 # ---- the usnet stack over a veth ------------------------------------------------
+# usnet_part NAME BACKEND QUEUES: a veth with QUEUES queues, one server
+# thread per queue.
 usnet_part() {
-	local backend=$1 name=httpd-$1 pid
+	local name=httpd-$1 backend=$2 nq=$3 pid
 	if ! need_root; then skip "$name" "needs root (network namespaces, veth)"; return; fi
 	if ! "$HTTPD" --help | grep -q "usnet mode: available"; then
 		skip "$name" "usnet-httpd was built without the usnet runtime (kernel mode only)"; return
@@ -192,17 +197,17 @@ usnet_part() {
 	if [ "$backend" = afxdp ] && ! nm "$HTTPD" 2>/dev/null | grep -q netif_afxdp_open; then
 		skip "$name" "this build has no afxdp (libxdp-dev missing at build time)"; return
 	fi
-	if ! veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$KIP" 2>"$work/veth.err"; then
+	if ! veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$KIP" "$nq" 2>"$work/veth.err"; then
 		skip "$name" "cannot build the veth pair: $(head -1 "$work/veth.err")"
 		ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null
 		return
 	fi
 	ip netns exec "$UNS" timeout 300 "$HTTPD" --backend "$backend" --iface "$UIF" --ip "$UIP/24" \
-		-p $PORT --root "$ROOT" >"$work/$backend.log" 2>&1 &
+		-p $PORT -t "$nq" --root "$ROOT" >"$work/$name.log" 2>&1 &
 	pid=$!
 	pids+=($pid)
 	if ! wait_http $UIP $PORT "$KNS"; then
-		fail "$name-start" "$(tail -3 "$work/$backend.log" | tr '\n' ' ')"
+		fail "$name-start" "$(tail -3 "$work/$name.log" | tr '\n' ' ')"
 	else
 		# usnet's namespace gives the kernel no IPv4 address on the veth:
 		# whatever answers at $UIP is the stack
@@ -213,13 +218,14 @@ usnet_part() {
 		fi
 		timeout 120 ip netns exec "$KNS" $PY $T/conformance.py --label "$name" --expect-ip $UIP $UIP $PORT "$ROOT" ||
 			echo "FAIL $name-conformance: conformance.py exited with an error"
-		fuzz "$name-fuzz" $UIP $PORT $pid "$work/$backend.log" "$KNS"
+		[ "$nq" = 1 ] && fuzz "$name-fuzz" $UIP $PORT $pid "$work/$name.log" "$KNS"
 	fi
 	kill $pid
 	wait $pid 2>/dev/null
 	ip netns del "$UNS" 2>/dev/null
 	ip netns del "$KNS" 2>/dev/null
 }
-want afxdp && usnet_part afxdp
-want afpacket && usnet_part afpacket
+want afxdp && usnet_part afxdp afxdp 1
+want afpacket && usnet_part afpacket afpacket 1
+want afxdp-threads && usnet_part afxdp-threads afxdp 2
 exit 0
