@@ -14,7 +14,9 @@
 #            the server on the usnet stack at the end of a veth pair whose
 #            namespace gives the kernel no address, a kernel client in the
 #            other namespace: the same conformance checks and fuzzing, curl
-#            reporting usnet's address (the traffic went through the stack);
+#            reporting usnet's address (the traffic went through the stack),
+#            a clean exit; over afpacket the whole server, stack and backend
+#            included, runs under ASan/UBSan (build/httpd/usnet-httpd-usnet-san);
 #  afxdp-threads
 #            two threads, two stack instances on a two-queue veth: the
 #            conformance checks.
@@ -28,6 +30,7 @@ cd "$(dirname "$0")/../.."
 
 HTTPD=build/usnet-httpd
 SAN=build/httpd/usnet-httpd-san
+USNET_SAN=build/httpd/usnet-httpd-usnet-san
 REPLAY=build/httpd/fuzz_http_replay
 PY=/usr/bin/python3
 T=tests/httpd
@@ -186,10 +189,10 @@ kernel_part() {
 want kernel && kernel_part
 
 # ---- the usnet stack over a veth ------------------------------------------------
-# usnet_part NAME BACKEND QUEUES: a veth with QUEUES queues, one server
-# thread per queue.
+# usnet_part NAME BACKEND QUEUES SERVER: SERVER (a build of usnet-httpd) on
+# a veth with QUEUES queues, one server thread per queue.
 usnet_part() {
-	local name=httpd-$1 backend=$2 nq=$3 pid
+	local name=httpd-$1 backend=$2 nq=$3 server=$4 pid rc
 	if ! need_root; then skip "$name" "needs root (network namespaces, veth)"; return; fi
 	if ! "$HTTPD" --help | grep -q "usnet mode: available"; then
 		skip "$name" "usnet-httpd was built without the usnet runtime (kernel mode only)"; return
@@ -197,12 +200,15 @@ usnet_part() {
 	if [ "$backend" = afxdp ] && ! nm "$HTTPD" 2>/dev/null | grep -q netif_afxdp_open; then
 		skip "$name" "this build has no afxdp (libxdp-dev missing at build time)"; return
 	fi
+	if [ ! -x "$server" ]; then
+		fail "$name" "$server is missing (make test builds it)"; return
+	fi
 	if ! veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$KIP" "$nq" 2>"$work/veth.err"; then
 		skip "$name" "cannot build the veth pair: $(head -1 "$work/veth.err")"
 		ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null
 		return
 	fi
-	ip netns exec "$UNS" timeout 300 "$HTTPD" --backend "$backend" --iface "$UIF" --ip "$UIP/24" \
+	ip netns exec "$UNS" timeout 300 "$server" --backend "$backend" --iface "$UIF" --ip "$UIP/24" \
 		-p $PORT -t "$nq" --root "$ROOT" >"$work/$name.log" 2>&1 &
 	pid=$!
 	pids+=($pid)
@@ -222,10 +228,16 @@ usnet_part() {
 	fi
 	kill $pid
 	wait $pid 2>/dev/null
+	rc=$?
+	if [ $rc != 0 ] || grep -q "Sanitizer\|runtime error" "$work/$name.log"; then
+		fail "$name-clean-exit" "exit $rc: $(grep -m3 "ERROR\|runtime error\|SUMMARY" "$work/$name.log" | tr '\n' ' ')"
+	else
+		pass "$name-clean-exit"
+	fi
 	ip netns del "$UNS" 2>/dev/null
 	ip netns del "$KNS" 2>/dev/null
 }
-want afxdp && usnet_part afxdp afxdp 1
-want afpacket && usnet_part afpacket afpacket 1
-want afxdp-threads && usnet_part afxdp-threads afxdp 2
+want afxdp && usnet_part afxdp afxdp 1 "$HTTPD"
+want afpacket && usnet_part afpacket-san afpacket 1 "$USNET_SAN"
+want afxdp-threads && usnet_part afxdp-threads afxdp 2 "$HTTPD"
 exit 0
