@@ -36,6 +36,7 @@ seeds = {
     "absolute": req(b"http://example.org/a.bin?x=1"),
     "escapes": req(b"/sp%20ace") + req(b"/%2e%2e/etc/passwd") + req(b"/d/"),
     "chunked": req(b"/", [b"Transfer-Encoding: chunked"]),
+    "expect_continue": req(b"/", [b"Expect: 100-continue", b"Content-Length: 4"], method=b"PUT") + b"body",
     "bad_field": b"GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n",
     "leading_empty_lines": b"\r\n\r\n" + req(),
 }

@@ -123,6 +123,8 @@ static unsigned take_field(struct http_request *req, struct field_state *fs,
 		req->content_length = n;
 	} else if (name_is(name, "transfer-encoding")) {
 		fs->transfer_coding = 1;
+	} else if (name_is(name, "expect")) {
+		req->expect_continue = name_is(v, "100-continue");
 	} else if (name_is(name, "connection")) {
 		parse_connection(v, fs);
 	} else if (name_is(name, "range")) {

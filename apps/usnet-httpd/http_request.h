@@ -48,6 +48,7 @@ struct http_request {
 	unsigned version_minor;      /* 0: HTTP/1.0; 1: HTTP/1.1 or a later 1.x */
 	int keep_alive;              /* the connection stays open after this request */
 	uint64_t content_length;     /* body bytes that follow the head */
+	int expect_continue;         /* "Expect: 100-continue": the body may never come */
 	struct http_span host;
 	struct http_span range;      /* .p NULL when absent or sent twice */
 	struct http_span if_modified_since, if_unmodified_since, if_range;

@@ -297,7 +297,10 @@ void http_respond(const struct http_cache *c, const struct http_request *req,
 	char path[HTTP_TARGET_MAX + 1];
 
 	r->status = 0;
-	r->close = !req->keep_alive;
+	/* A client that waits for "100 Continue" before sending its body and
+	 * gets a final answer instead may never send it (RFC 9110 §10.1.1):
+	 * the next request could not be told from the body, so close. */
+	r->close = !req->keep_alive || (req->expect_continue && req->content_length);
 	r->head = r->body = NULL;
 	r->head_len = r->body_len = r->dyn_len = 0;
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "http_cache.h"
 #include "http_conn.h"
@@ -148,6 +149,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usnet-httpd: %s\n", err);
 		http_cache_destroy(&cache);
 		return 1;
+	}
+
+	/* Each connection is a descriptor on kernel sockets: take all the
+	 * kernel allows (a listener that cannot accept for EMFILE stays ready
+	 * and its thread spins until a connection closes). */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 
 	struct sigaction sa = { .sa_handler = on_signal };

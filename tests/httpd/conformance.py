@@ -337,6 +337,11 @@ def t_method_not_allowed():
         expect(r.status == 405 and r.getheader("Allow") == "GET, HEAD", "%s: %d" % (m, r.status))
     r, _ = get("/index.html", "BREW")
     expect(r.status == 501, "an unknown method: %d" % r.status)
+    # a body held back for "100 Continue" may never come: answered, then closed
+    s, rd = raw(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+    status, f, _ = rd.response()
+    expect(status == 405 and f.get("connection") == "close" and rd.closed(), "Expect: 100-continue: %d" % status)
+    s.close()
 
 
 def expect_final(data, want, what):
