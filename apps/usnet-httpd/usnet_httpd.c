@@ -20,6 +20,7 @@
 
 #include "http_cache.h"
 #include "http_conn.h"
+#include "http_request.h"
 #include "netloop.h"
 
 /* How often idle connections are looked for. */
@@ -68,12 +69,16 @@ static void usage(FILE *f)
 		"Serves the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive, pipelining,\n"
 		"single byte ranges, If-Modified-Since and If-None-Match), every response\n"
 		"written in advance from the files as they were at start-up.\n"
-		"  -p PORT       TCP port\n"
-		"  -t THREADS    worker threads, one stack instance (netif queue) each (1)\n"
-		"  --root DIR    the document root; DIR/index.html answers \"/\"\n"
-		"  --max-mb MB   refuse to start when the files hold more than this (4096)\n"
+		"  -p PORT               TCP port\n"
+		"  -t THREADS            worker threads, one stack instance (netif queue) each (1)\n"
+		"  --root DIR            the document root; DIR/index.html answers \"/\"\n"
+		"  --max-mb MB           refuse to start when the files hold more than this (4096)\n"
 		"%s"
-		"usnet mode: %s\n", netloop_usage, netloop_has_usnet() ? "available" : "not built (kernel mode only)");
+		"Limits: a request-target of %d bytes (longer: 414), header fields of %d bytes\n"
+		"or %d lines (more: 431); a connection idle %llu s is closed.\n"
+		"usnet mode: %s\n", netloop_usage, HTTP_TARGET_MAX, HTTP_HEADER_SECTION_MAX, HTTP_HEADER_FIELDS_MAX,
+		HTTP_IDLE_TIMEOUT_NS / 1000000000ull,
+		netloop_has_usnet() ? "available" : "not built (kernel mode only)");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
