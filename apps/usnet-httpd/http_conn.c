@@ -55,6 +55,8 @@ int http_server_init(struct http_server *s)
 	s->conns = NULL;
 	s->nconns = 0;
 	s->requests = 0;
+	if (!s->idle_timeout_ns)
+		s->idle_timeout_ns = HTTP_IDLE_TIMEOUT_NS;
 	memset(&s->clock, 0, sizeof s->clock);
 	http_clock_tick(&s->clock);
 	s->scratch = malloc(HTTP_HEAD_MAX);
@@ -331,7 +333,7 @@ void http_server_sweep(struct http_server *s, uint64_t now_ns)
 	struct http_conn *c = s->conns;
 	while (c) {
 		struct http_conn *next = c->next;
-		uint64_t limit = c->state == CONN_LINGER ? HTTP_LINGER_TIMEOUT_NS : HTTP_IDLE_TIMEOUT_NS;
+		uint64_t limit = c->state == CONN_LINGER ? HTTP_LINGER_TIMEOUT_NS : s->idle_timeout_ns;
 		if (now_ns - c->last_active_ns > limit)
 			conn_close(s, c);
 		c = next;

@@ -20,7 +20,7 @@
 
 /* Responses queued on one connection; reading pauses while it is full. */
 #define HTTP_PIPELINE_MAX 16
-/* A connection with nothing happening this long is closed. */
+/* A connection with nothing happening this long is closed (by default). */
 #define HTTP_IDLE_TIMEOUT_NS (60ull * 1000000000ull)
 /* How long a closing connection waits for the peer's FIN. */
 #define HTTP_LINGER_TIMEOUT_NS (2ull * 1000000000ull)
@@ -32,6 +32,7 @@ struct http_server {
 	struct netloop *loop;
 	int listener;
 	const struct http_cache *cache;
+	uint64_t idle_timeout_ns;       /* HTTP_IDLE_TIMEOUT_NS unless the caller sets it */
 	struct http_clock clock;
 	struct http_conn *conns;        /* every open connection (for timeouts) */
 	size_t nconns;
@@ -39,7 +40,8 @@ struct http_server {
 	char *scratch;                  /* HTTP_HEAD_MAX bytes: where recv() lands */
 };
 
-/* Prepare s (loop, listener and cache set by the caller).  0 or -ENOMEM. */
+/* Prepare s (loop, listener and cache set by the caller, idle_timeout_ns
+ * may be).  0 or -ENOMEM. */
 int http_server_init(struct http_server *s);
 
 /* The netloop handler: ctx of the loop is the struct http_server. */

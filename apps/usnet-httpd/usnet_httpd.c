@@ -73,11 +73,11 @@ static void usage(FILE *f)
 		"  -t THREADS            worker threads, one stack instance (netif queue) each (1)\n"
 		"  --root DIR            the document root; DIR/index.html answers \"/\"\n"
 		"  --max-mb MB           refuse to start when the files hold more than this (4096)\n"
+		"  --idle-timeout S      close a connection with nothing happening for S seconds (60)\n"
 		"%s"
 		"Limits: a request-target of %d bytes (longer: 414), header fields of %d bytes\n"
-		"or %d lines (more: 431); a connection idle %llu s is closed.\n"
+		"or %d lines (more: 431).\n"
 		"usnet mode: %s\n", netloop_usage, HTTP_TARGET_MAX, HTTP_HEADER_SECTION_MAX, HTTP_HEADER_FIELDS_MAX,
-		HTTP_IDLE_TIMEOUT_NS / 1000000000ull,
 		netloop_has_usnet() ? "available" : "not built (kernel mode only)");
 }
 
@@ -95,7 +95,7 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	struct netloop_options net;
-	long port = 0, threads = 1, max_mb = 4096;
+	long port = 0, threads = 1, max_mb = 4096, idle_s = (long)(HTTP_IDLE_TIMEOUT_NS / 1000000000ull);
 	const char *root = NULL;
 
 	netloop_options_init(&net);
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 		}
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int known = strcmp(a, "-p") == 0 || strcmp(a, "-t") == 0 || strcmp(a, "--root") == 0 ||
-			    strcmp(a, "--max-mb") == 0;
+			    strcmp(a, "--max-mb") == 0 || strcmp(a, "--idle-timeout") == 0;
 		if (!known) {
 			fprintf(stderr, "usnet-httpd: unknown option '%s' (--help lists them)\n", a);
 			return 2;
@@ -129,6 +129,8 @@ int main(int argc, char **argv)
 			bad = parse_long(v, 1, 64, &threads);
 		else if (strcmp(a, "--max-mb") == 0)
 			bad = parse_long(v, 1, 1L << 30, &max_mb);
+		else if (strcmp(a, "--idle-timeout") == 0)
+			bad = parse_long(v, 1, 86400, &idle_s);
 		else
 			root = v;
 		if (bad) {
@@ -181,6 +183,7 @@ int main(int argc, char **argv)
 		struct http_server *s = &ts[i].server;
 		s->index = i;
 		s->cache = &cache;
+		s->idle_timeout_ns = (uint64_t)idle_s * 1000000000ull;
 		if (http_server_init(s) < 0) {
 			fprintf(stderr, "usnet-httpd: out of memory\n");
 			rc = 1;

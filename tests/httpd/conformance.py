@@ -20,6 +20,7 @@ import time
 ap = argparse.ArgumentParser()
 ap.add_argument("--label", required=True)
 ap.add_argument("--expect-ip")
+ap.add_argument("--idle-timeout", type=int, help="the server's --idle-timeout: check it")
 ap.add_argument("host")
 ap.add_argument("port", type=int)
 ap.add_argument("root")
@@ -488,6 +489,22 @@ def t_curl():
     expect(out == b"200", "curl --http1.0: %r" % out)
 
 
+def t_idle_timeout():
+    """A head that stops halfway, and a kept-alive connection with nothing
+    more to ask, are both closed once idle for the server's timeout."""
+    stalled, rd1 = raw(b"GET /index.html HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+    idle, rd2 = raw(req(b"/style.css"))
+    expect(rd2.response()[0] == 200, "the kept-alive request")
+    start = time.time()
+    # the sweep runs once a second: closed within the timeout plus two
+    limit = args.idle_timeout + 2.5
+    expect(rd1.closed(timeout=limit), "a stalled head stayed open %.1f s" % (time.time() - start))
+    expect(rd2.closed(timeout=max(0.5, limit - (time.time() - start))), "an idle connection stayed open")
+    expect(time.time() - start >= args.idle_timeout - 0.5, "closed before its timeout")
+    stalled.close()
+    idle.close()
+
+
 for name, fn in [("get", t_get), ("index", t_index), ("mime-types", t_mime), ("escaped-name", t_escaped_name),
                  ("empty-file", t_empty_file), ("head", t_head), ("range", t_range),
                  ("range-416", t_range_unsatisfiable), ("if-modified-since", t_if_modified_since),
@@ -497,6 +514,7 @@ for name, fn in [("get", t_get), ("index", t_index), ("mime-types", t_mime), ("e
                  ("431", t_header_too_large), ("431-flood", t_header_flood), ("414", t_uri_too_long),
                  ("400", t_bad_request), ("505", t_version), ("connection-close", t_connection_close),
                  ("http10", t_http10), ("absolute-form", t_absolute_form), ("half-close", t_half_close),
-                 ("big-file", t_big_file), ("curl", t_curl)]:
+                 ("big-file", t_big_file), ("curl", t_curl)] + \
+        ([("idle-timeout", t_idle_timeout)] if args.idle_timeout else []):
     check(name, fn)
 sys.exit(1 if failures else 0)

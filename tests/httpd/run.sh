@@ -6,7 +6,8 @@
 #            every regression under ASan/UBSan (build/httpd/fuzz_http_replay);
 #  kernel    --kernel, built with ASan/UBSan (build/httpd/usnet-httpd-san):
 #            the conformance checks (conformance.py: curl, http.client, raw
-#            sockets), 2000 connections of random, mutated and truncated
+#            sockets; stalled and idle connections closed after
+#            --idle-timeout), 2000 connections of random, mutated and truncated
 #            requests (fuzz_requests.py), then a correct request still
 #            answered, no sanitizer report, a clean exit on SIGTERM; and the
 #            plain build with two threads;
@@ -154,14 +155,14 @@ kernel_part() {
 		fail httpd-kernel-san "$SAN is missing (make test builds it)"
 		return
 	fi
-	"${pre[@]}" timeout 300 "$SAN" --kernel -p "$port" --root "$ROOT" >"$work/san.log" 2>&1 &
+	"${pre[@]}" timeout 300 "$SAN" --kernel -p "$port" --idle-timeout 2 --root "$ROOT" >"$work/san.log" 2>&1 &
 	pid=$!
 	pids+=($pid)
 	if ! wait_http $host "$port" "$ns"; then
 		fail httpd-kernel-start "$(tail -3 "$work/san.log" | tr '\n' ' ')"
 		return
 	fi
-	"${pre[@]}" timeout 120 $PY $T/conformance.py --label httpd-kernel $host "$port" "$ROOT" ||
+	"${pre[@]}" timeout 120 $PY $T/conformance.py --label httpd-kernel --idle-timeout 2 $host "$port" "$ROOT" ||
 		echo "FAIL httpd-kernel-conformance: conformance.py exited with an error"
 	fuzz httpd-kernel-fuzz $host "$port" $pid "$work/san.log" "$ns"
 	kill -TERM $pid
@@ -209,7 +210,7 @@ usnet_part() {
 		return
 	fi
 	ip netns exec "$UNS" timeout 300 "$server" --backend "$backend" --iface "$UIF" --ip "$UIP/24" \
-		-p $PORT -t "$nq" --root "$ROOT" >"$work/$name.log" 2>&1 &
+		-p $PORT -t "$nq" --idle-timeout 2 --root "$ROOT" >"$work/$name.log" 2>&1 &
 	pid=$!
 	pids+=($pid)
 	if ! wait_http $UIP $PORT "$KNS"; then
@@ -222,7 +223,8 @@ usnet_part() {
 		else
 			pass "$name-address-is-usnets"
 		fi
-		timeout 120 ip netns exec "$KNS" $PY $T/conformance.py --label "$name" --expect-ip $UIP $UIP $PORT "$ROOT" ||
+		timeout 120 ip netns exec "$KNS" $PY $T/conformance.py --label "$name" --expect-ip $UIP --idle-timeout 2 \
+			$UIP $PORT "$ROOT" ||
 			echo "FAIL $name-conformance: conformance.py exited with an error"
 		[ "$nq" = 1 ] && fuzz "$name-fuzz" $UIP $PORT $pid "$work/$name.log" "$KNS"
 	fi
