@@ -1,13 +1,17 @@
-# Fuzzing the stack's receive path.
-#   make fuzz               build build/stack/fuzz_stack (clang libFuzzer + ASan/UBSan)
+# Fuzzing the stack's receive path, and usnet-httpd's request parser.
+#   make fuzz               build build/stack/fuzz_stack and build/httpd/fuzz_http
+#                           (clang libFuzzer + ASan/UBSan)
 #   build/stack/fuzz_stack fuzz/corpus -max_total_time=600 -jobs=1
+#   build/httpd/fuzz_http fuzz/http-corpus -max_total_time=600 -jobs=1
 # Crashes found are kept in fuzz/regressions/; build/stack/fuzz_replay (no
-# libFuzzer, ASan/UBSan) replays them and the seed corpus in `make test`.
+# libFuzzer, ASan/UBSan) replays them and the seed corpus in `make test`;
+# build/httpd/fuzz_http_replay does the same for fuzz/http-corpus/ and
+# fuzz/http-regressions/ (tests/httpd/run.sh).
 FUZZ_SRCS := fuzz/fuzz_stack_input.c
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Iinclude -D_GNU_SOURCE -Wall -Wextra -Werror
 
 .PHONY: fuzz
-fuzz: $(B)/stack/fuzz_stack
+fuzz: $(B)/stack/fuzz_stack $(B)/httpd/fuzz_http
 
 $(B)/stack/fuzz_stack: $(FUZZ_SRCS) $(STACK_SRCS) $(STACK_HDRS)
 	@mkdir -p $(dir $@)
@@ -18,3 +22,16 @@ $(B)/stack/fuzz_replay: fuzz/replay_main.c $(FUZZ_SRCS) $(B)/stack/libusnet-stac
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ fuzz/replay_main.c $(FUZZ_SRCS) $(B)/stack/libusnet-stack-san.a
 
 TEST_DEPS += $(B)/stack/fuzz_replay
+
+HTTP_FUZZ_SRCS := fuzz/fuzz_http_request.c $(HTTPD_PURE_SRCS)
+HTTP_FUZZ_HDRS := $(wildcard apps/usnet-httpd/*.h)
+
+$(B)/httpd/fuzz_http: $(HTTP_FUZZ_SRCS) $(HTTP_FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -Iapps/usnet-httpd -fsanitize=fuzzer,address,undefined -o $@ $(HTTP_FUZZ_SRCS)
+
+$(B)/httpd/fuzz_http_replay: fuzz/replay_main.c $(HTTP_FUZZ_SRCS) $(HTTP_FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Iapps/usnet-httpd $(SAN_FLAGS) -o $@ fuzz/replay_main.c $(HTTP_FUZZ_SRCS)
+
+TEST_DEPS += $(B)/httpd/fuzz_http_replay

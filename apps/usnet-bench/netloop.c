@@ -571,6 +571,17 @@ long netloop_sendv(struct netloop *l, int id, const struct iovec *iov, int iovcn
 #endif
 }
 
+int netloop_shutdown_write(struct netloop *l, int id)
+{
+	if (l->kernel)
+		return shutdown(id, SHUT_WR) < 0 ? -errno : 0;
+#ifdef NETLOOP_WITH_USNET
+	return usnet_shutdown(l->st, l->io, id, 1, usnet_side_now(l));
+#else
+	return -ENOSYS;
+#endif
+}
+
 void netloop_want_write(struct netloop *l, int id, int on)
 {
 	if (!l->kernel)

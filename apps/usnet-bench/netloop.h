@@ -96,6 +96,9 @@ int netloop_consume(struct netloop *l, int id, size_t n);
 /* Bytes taken (maybe fewer than len), -EAGAIN, or -errno. */
 long netloop_send(struct netloop *l, int id, const void *buf, size_t len);
 long netloop_sendv(struct netloop *l, int id, const struct iovec *iov, int iovcnt);
+/* Stop sending: queued bytes still leave, then FIN (shutdown(SHUT_WR));
+ * receiving goes on.  0 or -errno. */
+int netloop_shutdown_write(struct netloop *l, int id);
 /* Ask for (or stop asking for) NETLOOP_EV_OUT while output is blocked. */
 void netloop_want_write(struct netloop *l, int id, int on);
 void netloop_close(struct netloop *l, int id);
