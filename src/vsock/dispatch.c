@@ -62,8 +62,11 @@ long vsock_dispatch(struct usnet_syscall *sc)
 	long *a = sc->args;
 	long nr = sc->nr;
 
-	if (vsock_prov)
-		vsock_progress_start();   /* after a fork: this process needs its own */
+	/* After a fork this process needs a progress thread of its own; not
+	 * before the provider is up (its init may still run in another
+	 * thread, and the thread would use its half-made state). */
+	if (vsock_provider_up())
+		vsock_progress_start();
 	switch (nr) {
 	case SYS_socket:
 		return vsock_socket((int)a[0], (int)a[1], (int)a[2]);

@@ -100,6 +100,11 @@ static int load(char *err, size_t errlen)
 	return 0;
 }
 
+bool vsock_provider_up(void)
+{
+	return atomic_load_explicit(&prov_state, memory_order_acquire) == 2;
+}
+
 int vsock_provider_ready(void)
 {
 	int st = atomic_load(&prov_state);

@@ -224,6 +224,9 @@ extern const struct usnet_provider *vsock_prov;
 extern void *vsock_prov_ctx;
 /* Load and initialise the configured provider once; 0 or -errno. */
 int  vsock_provider_ready(void);
+/* Whether the provider is up (initialised and ready), without trying:
+ * vsock_prov is set while its init still runs in another thread. */
+bool vsock_provider_up(void);
 /* Kernel fd mirroring the socket's readiness, or -1. */
 int  vsock_slot_kernel_fd(struct vsock_slot *s);
 uint32_t vsock_slot_events(struct vsock_slot *s);

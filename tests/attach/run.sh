@@ -290,6 +290,42 @@ except PermissionError as e:
 }
 want attach_refused_eacces && t_attach_refused
 
+# A program whose first sockets come from 64 threads at once: while one
+# thread initialises the stack, the others' calls must wait for it, and no
+# thread may use the half-made provider (under SUD every call of every
+# thread is trapped, which made that window wide).  Three runs.
+t_threads_start() {
+    in_ns timeout 60 python3 -c '
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("'"$KIP"'", 7005)); s.listen(256); print("ready", flush=True)
+def echo(c):
+    with c:
+        while (d := c.recv(4096)):
+            c.sendall(d)
+while True:
+    c, _ = s.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()' >"$WORK/kecho.log" 2>&1 &
+    local kecho=$! run ok=0 out
+    wait_ready kecho || { fail threads_start_sud "kernel echo server did not start"; kill $kecho; return; }
+    for run in 1 2 3; do
+        out=$(in_ns timeout 30 "$USNET" run --hook sud --backend tap --iface "$TAP" --ip "$SIP/24" -- python3 -c '
+import socket, threading
+ok = []
+def one(i):
+    c = socket.create_connection(("'"$KIP"'", 7005), timeout=10)
+    c.sendall(b"x%d" % i)
+    ok.append(c.recv(100) == b"x%d" % i)
+    c.close()
+t = [threading.Thread(target=one, args=(i,)) for i in range(64)]
+[x.start() for x in t]; [x.join() for x in t]
+print(sum(ok), "ok")' 2>&1)
+        [ "$(tail -1 <<<"$out")" = "64 ok" ] && ok=$((ok + 1))
+    done
+    kill $kecho 2>/dev/null; wait $kecho 2>/dev/null
+    if [ $ok -eq 3 ]; then pass threads_start_sud; else fail threads_start_sud "$ok of 3 runs worked; last: $(tail -c 300 <<<"$out" | tr '\n' ' ')"; fi
+}
+want threads_start_sud && t_threads_start
+
 # usnet stat: every counter by name, a connection's TCP details as `ss -ti`
 # shows them, --json for scripts, -w refreshing.
 t_stat() {

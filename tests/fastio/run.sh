@@ -297,8 +297,7 @@ test_run_queues_in() {
 # An unmodified Python client under `usnet run --backend $1` opens 64
 # connections to a kernel echo server in the peer namespace, which must see
 # usnet's address as their source.  The client runs them all at once from
-# one thread with epoll: a Python program with dozens of threads sometimes
-# crashes under usnet run (on one queue too; not this test's topic).
+# one thread with epoll (tests/attach threads_start_sud covers many threads).
 test_run_queues_out() {
 	local backend=$1 name=usnet_run_${1}_4_queues_64_outgoing_connections kpid cli st why=""
 	if ! veth_up 4 2>"$work/veth.err"; then
