@@ -274,6 +274,14 @@ enum usnet_sockopt {
 	USNET_TCP_CONGESTION,  /* enum usnet_cc */
 	USNET_TCP_MAXSEG,
 	USNET_TCP_QUICKACK,
+	USNET_IP_TTL,          /* 1..255, -1: the default (64) */
+	USNET_IP_TOS,          /* the DS field of the IPv4 header */
+	USNET_TCP_USER_TIMEOUT,/* ms: abort when data stays unacknowledged this long (0: off) */
+	USNET_TCP_SYNCNT,      /* SYN retransmissions before connect() gives up (1..127) */
+	USNET_TCP_LINGER2,     /* seconds in FIN_WAIT2 (0: the default 60, -1: none) */
+	USNET_TCP_WINDOW_CLAMP,/* bytes: the largest window offered (0: no clamp) */
+	USNET_SO_RCVLOWAT,     /* bytes to be readable (USNET_EV_IN) */
+	USNET_TCP_NOTSENT_LOWAT, /* unsent bytes below which it is writable (0: off) */
 };
 int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int val);
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int *val);

@@ -826,6 +826,10 @@ static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int f
 				p->host->log(p->host->host, USNET_PLOG_DEBUG, l);
 				return me.port == 0 ? USNET_PROVIDER_HANDOVER : -ENETUNREACH;
 			}
+			/* As Linux: a broadcast needs SO_BROADCAST. */
+			uint32_t bcast = p->prefix && p->prefix < 31 ? p->ip | ~(~0u << (32 - p->prefix)) : 0xffffffffu;
+			if ((to.ip == 0xffffffffu || to.ip == bcast) && !stack_prov_broadcast_ok(p, ps))
+				return -EACCES;
 			top = &to;
 		}
 	}

@@ -25,6 +25,11 @@ static int opt_of(int level, int name, enum usnet_sockopt *o)
 		{ IPPROTO_TCP, TCP_NODELAY, USNET_TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE, USNET_TCP_KEEPIDLE },
 		{ IPPROTO_TCP, TCP_KEEPINTVL, USNET_TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT, USNET_TCP_KEEPCNT },
 		{ IPPROTO_TCP, TCP_MAXSEG, USNET_TCP_MAXSEG }, { IPPROTO_TCP, TCP_QUICKACK, USNET_TCP_QUICKACK },
+		{ SOL_SOCKET, SO_RCVLOWAT, USNET_SO_RCVLOWAT }, { IPPROTO_IP, IP_TTL, USNET_IP_TTL },
+		{ IPPROTO_IP, IP_TOS, USNET_IP_TOS }, { IPPROTO_TCP, TCP_USER_TIMEOUT, USNET_TCP_USER_TIMEOUT },
+		{ IPPROTO_TCP, TCP_SYNCNT, USNET_TCP_SYNCNT }, { IPPROTO_TCP, TCP_LINGER2, USNET_TCP_LINGER2 },
+		{ IPPROTO_TCP, TCP_WINDOW_CLAMP, USNET_TCP_WINDOW_CLAMP },
+		{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, USNET_TCP_NOTSENT_LOWAT },
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (map[i].level == level && map[i].name == name) {
@@ -34,26 +39,35 @@ static int opt_of(int level, int name, enum usnet_sockopt *o)
 	return -1;
 }
 
-/* Options a program may set that change nothing here; accepted so that
- * programs tuning the kernel keep working. */
-static bool harmless_opt(int level, int name)
+/* Options whose Linux effect stays inside the kernel (queueing priority,
+ * firewall marks, busy polling, where a port is picked, path MTU probing
+ * policy) or that on Linux too change nothing for the IPv4 traffic of a
+ * dual-stack socket (IPV6_TCLASS, IPV6_UNICAST_HOPS): accepted, kept per
+ * socket and returned by getsockopt, with no effect (docs/provider.md).
+ * Every other option the stack does not implement gets ENOPROTOOPT. */
+static const struct { int level, name; } local_opts[STACK_PROV_LOCAL_OPTS] = {
+	{ SOL_SOCKET, SO_PRIORITY }, { SOL_SOCKET, SO_MARK }, { SOL_SOCKET, SO_BUSY_POLL },
+	{ SOL_SOCKET, SO_INCOMING_CPU }, { SOL_SOCKET, SO_PASSCRED }, { SOL_SOCKET, SO_BROADCAST },
+	{ IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT }, { IPPROTO_IP, IP_MTU_DISCOVER }, { IPPROTO_IP, IP_RECVERR },
+	{ IPPROTO_IPV6, IPV6_TCLASS }, { IPPROTO_IPV6, IPV6_UNICAST_HOPS }, { IPPROTO_IPV6, IPV6_MTU_DISCOVER },
+	{ IPPROTO_IPV6, IPV6_RECVERR },
+};
+
+/* Index of a kernel-local option, or -1. */
+static int local_opt(int level, int name);
+
+bool stack_prov_broadcast_ok(struct prov *p, usnet_psock_t ps)
 {
-	if (level == SOL_SOCKET)
-		return name == SO_BROADCAST || name == SO_PRIORITY || name == SO_RCVLOWAT || name == SO_SNDLOWAT ||
-		       name == SO_OOBINLINE || name == SO_DONTROUTE || name == SO_MARK || name == SO_TIMESTAMP ||
-		       name == SO_INCOMING_CPU || name == SO_ZEROCOPY || name == SO_BUSY_POLL || name == SO_PASSCRED;
-	if (level == IPPROTO_TCP)
-		return name == TCP_DEFER_ACCEPT || name == TCP_FASTOPEN || name == TCP_USER_TIMEOUT ||
-		       name == TCP_CORK || name == TCP_NOTSENT_LOWAT || name == TCP_LINGER2 || name == TCP_SYNCNT ||
-		       name == TCP_WINDOW_CLAMP || name == TCP_FASTOPEN_CONNECT;
-	if (level == IPPROTO_IP)
-		return name == IP_TOS || name == IP_TTL || name == IP_RECVERR || name == IP_MTU_DISCOVER ||
-		       name == IP_FREEBIND || name == IP_BIND_ADDRESS_NO_PORT || name == IP_PKTINFO ||
-		       name == IP_RECVTOS || name == IP_TRANSPARENT;
-	if (level == IPPROTO_IPV6)
-		return name == IPV6_RECVERR || name == IPV6_TCLASS || name == IPV6_MTU_DISCOVER ||
-		       name == IPV6_RECVPKTINFO || name == IPV6_UNICAST_HOPS;
-	return false;
+	int k = local_opt(SOL_SOCKET, SO_BROADCAST);
+	return p->meta[ps].local_opt[k] != 0;
+}
+
+static int local_opt(int level, int name)
+{
+	for (int i = 0; i < STACK_PROV_LOCAL_OPTS; i++)
+		if (local_opts[i].level == level && local_opts[i].name == name)
+			return i;
+	return -1;
 }
 
 static int put(void *val, socklen_t *len, const void *v, socklen_t vlen)
@@ -181,8 +195,15 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 			v = m->type;
 		return put(val, len, &v, sizeof v);
 	}
-	if (harmless_opt(level, name)) {
-		int v = 0;
+	int k = local_opt(level, name);
+	if (k >= 0) {
+		int v = m->local_opt[k];
+		if (level == IPPROTO_IPV6 && name == IPV6_UNICAST_HOPS && !m->local_set[k])
+			v = 64;   /* the default a program reads back */
+		return put(val, len, &v, sizeof v);
+	}
+	if (level == SOL_SOCKET && name == SO_SNDLOWAT) {
+		int v = 1;    /* Linux: fixed at 1 */
 		return put(val, len, &v, sizeof v);
 	}
 	return -ENOPROTOOPT;
@@ -234,8 +255,14 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 		r = stack_prov_setopt(p, ps, o, v);
 		return r;
 	}
-	if (harmless_opt(level, name))
+	int k = local_opt(level, name);
+	if (k >= 0) {
+		if ((r = get_int(val, len, &v)))
+			return r;
+		m->local_opt[k] = v;
+		m->local_set[k] = 1;
 		return 0;
+	}
 	char line[96];
 	snprintf(line, sizeof line, "socket option level %d name %d not supported", level, name);
 	p->host->log(p->host->host, USNET_PLOG_DEBUG, line);

@@ -16,6 +16,8 @@
 #include "usnet/provider.h"
 #include "usnet/stack.h"
 
+#define STACK_PROV_LOCAL_OPTS 13
+
 /* Per-socket facts the stack does not keep (how the program sees it), one
  * per provider handle. */
 struct sock_meta {
@@ -25,6 +27,9 @@ struct sock_meta {
 	uint8_t protocol;
 	uint8_t group;       /* a listener with a copy in every instance */
 	int32_t moved_to;    /* a handle whose socket moved to another instance: its handle + 1 */
+	/* Options with no effect here, as set (stack_opts.c, local_opts). */
+	int32_t local_opt[STACK_PROV_LOCAL_OPTS];
+	uint8_t local_set[STACK_PROV_LOCAL_OPTS];
 };
 
 /* Receive queues one provider serves at most (the backends' own limit);
@@ -130,6 +135,8 @@ void inst_drain_inbox(struct inst *in, uint64_t now);
 
 /* The instance and socket a handle names now. */
 struct inst *stack_prov_sock(struct prov *p, usnet_psock_t ps, usnet_sock_t *s);
+/* Whether the program allowed datagrams to broadcast addresses (SO_BROADCAST). */
+bool stack_prov_broadcast_ok(struct prov *p, usnet_psock_t ps);
 /* Set an option on the handle's socket and on every copy of a group. */
 int stack_prov_setopt(struct prov *p, usnet_psock_t ps, enum usnet_sockopt o, int v);
 

@@ -16,6 +16,7 @@ void ctx_init(struct net_ctx *c, struct usnet_stack *st, struct usnet_io *io, ui
 	c->tx_frames_at_start = st->stats.tx_frames;
 	c->batching = 0;
 	c->looping = 0;
+	c->ip_ttl = c->ip_tos = 0;
 	c->nack = 0;
 	if (io && io->netif) {
 		c->frame_size = io->netif->info.frame_size;

@@ -191,10 +191,19 @@ struct sock {
 	/* SACK scoreboard: blocks the peer reported above snd_una */
 	struct sack_block sb[SB_MAX];
 	uint8_t  sb_n;
-	uint8_t  pad0;
+	uint8_t  syncnt;               /* TCP_SYNCNT, 0 = the default */
 	uint16_t ooo_n;                /* out-of-order records held */
 	uint32_t sacked_bytes, high_sacked;
 	uint32_t last_ooo_seq;         /* start of the last out-of-order segment */
+
+	/* options (0: Linux's default) */
+	uint8_t  ip_ttl, ip_tos;       /* IP_TTL, IP_TOS of what it sends */
+	int16_t  linger2_s;            /* TCP_LINGER2: FIN_WAIT2 time; -1 none */
+	uint32_t user_timeout_ms;      /* TCP_USER_TIMEOUT */
+	uint32_t window_clamp;         /* TCP_WINDOW_CLAMP: largest window offered */
+	uint32_t rcvlowat;             /* SO_RCVLOWAT: readable from these many bytes (0 = 1) */
+	uint32_t notsent_lowat;        /* TCP_NOTSENT_LOWAT: writable below these unsent bytes */
+	uint64_t unacked_since;        /* when data went unacknowledged (TCP_USER_TIMEOUT) */
 
 	/* statistics */
 	uint32_t total_retrans_lo;
@@ -307,6 +316,9 @@ struct net_ctx {
 	 * the segments of a connection in the batch (as GRO does). */
 	int batching;
 	int looping;          /* delivering a frame the stack sent to itself */
+	/* TTL (0: the default) and DS field of what ipv4_output sends now:
+	 * the sending socket's IP_TTL and IP_TOS, set around its output. */
+	uint8_t ip_ttl, ip_tos;
 	unsigned nack;
 	int32_t ack_later[TX_BATCH];
 	struct usnet_pkt tx[TX_BATCH];

@@ -128,7 +128,7 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 	 * rebuilt from the slot's key (options of the first fragment are not
 	 * needed above IP). */
 	uint8_t *buf = st_reasm_buf(st);
-	ipv4_write(buf, src, dst, proto, (uint16_t)(IP_HLEN + r->total), id, 0, 1);
+	ipv4_write(buf, src, dst, proto, (uint16_t)(IP_HLEN + r->total), id, 0, 1, 0);
 	uint32_t pos = 0;
 	for (int32_t f = r->frags; f != NIL; f = chunks[f].link) {
 		if (chunks[f].seq != pos) {   /* cannot happen when have == total */

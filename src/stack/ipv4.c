@@ -95,7 +95,8 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 	uint8_t *ip = p->data + ETH_HLEN;
 	if (id == 0 && !(frag_field & IP4_DF))
 		id = ++st->ip_id;
-	ipv4_write(ip, src, dst, proto, (uint16_t)(IP_HLEN + l4len), id, frag_field, IP4_DEFAULT_TTL);
+	ipv4_write(ip, src, dst, proto, (uint16_t)(IP_HLEN + l4len), id, frag_field,
+		   c->ip_ttl ? c->ip_ttl : IP4_DEFAULT_TTL, c->ip_tos);
 	p->len = ETH_HLEN + IP_HLEN + l4len;
 	if (p->len < 60) {
 		memset(p->data + p->len, 0, 60 - p->len);

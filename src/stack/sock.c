@@ -317,7 +317,8 @@ uint32_t sock_events(struct usnet_stack *st, struct sock *s)
 		break;
 	}
 	(void)st;
-	if (s->rcvq.bytes || (s->flags & (SF_FIN_RCVD | SF_SHUT_RD)))
+	/* SO_RCVLOWAT: readable from that many bytes (or at the end). */
+	if (s->rcvq.bytes >= (s->rcvlowat ? s->rcvlowat : 1) || (s->flags & (SF_FIN_RCVD | SF_SHUT_RD)))
 		ev |= USNET_EV_IN;
 	if (s->flags & SF_FIN_RCVD)
 		ev |= USNET_EV_RDHUP;
@@ -327,7 +328,9 @@ uint32_t sock_events(struct usnet_stack *st, struct sock *s)
 			ev |= USNET_EV_HUP;
 	} else {
 		uint32_t q = s->sndq.bytes;
-		if (q < s->sndbuf && s->sndbuf - q >= (q >> 1))
+		/* TCP_NOTSENT_LOWAT: only while few bytes wait to be sent. */
+		uint32_t unsent = q - min_u32(q, s->snd_max - s->snd_una);
+		if (q < s->sndbuf && s->sndbuf - q >= (q >> 1) && (!s->notsent_lowat || unsent < s->notsent_lowat))
 			ev |= USNET_EV_OUT;
 	}
 	if (s->state == USNET_TCP_TIME_WAIT)

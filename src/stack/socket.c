@@ -4,6 +4,7 @@
  * may transmit builds a net_ctx and flushes it before returning.
  */
 #include "internal.h"
+#include "wire_ipv4.h"
 
 #define CHECK(st, s, k) do { int _r = sock_check((st), (s), &(k)); if (_r < 0) return _r; } while (0)
 
@@ -515,12 +516,42 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		return 0;
 	case USNET_SO_ERROR: case USNET_SO_TYPE: case USNET_SO_ACCEPTCONN:
 		return -USNET_ENOPROTOOPT;
+	case USNET_IP_TTL:
+		if (val < -1 || val == 0 || val > 255) return -USNET_EINVAL;
+		s->ip_ttl = (uint8_t)(val < 0 ? 0 : val);
+		return 0;
+	case USNET_IP_TOS:
+		s->ip_tos = (uint8_t)(val & 0xfc);   /* as Linux: the ECN bits are the stack's */
+		return 0;
+	case USNET_SO_RCVLOWAT:
+		if (val < 0) return -USNET_EINVAL;
+		s->rcvlowat = (uint32_t)val;
+		return 0;
 	default:
 		break;
 	}
 	if (!tcp)
 		return -USNET_ENOPROTOOPT;
 	switch (opt) {
+	case USNET_TCP_USER_TIMEOUT:
+		if (val < 0) return -USNET_EINVAL;
+		s->user_timeout_ms = (uint32_t)val;
+		return 0;
+	case USNET_TCP_SYNCNT:
+		if (val < 1 || val > 127) return -USNET_EINVAL;
+		s->syncnt = (uint8_t)val;
+		return 0;
+	case USNET_TCP_LINGER2:
+		s->linger2_s = (int16_t)(val < 0 ? -1 : val > 120 ? 120 : val);   /* Linux caps it at tcp_fin_timeout's 120 */
+		return 0;
+	case USNET_TCP_WINDOW_CLAMP:
+		if (val < 0) return -USNET_EINVAL;
+		s->window_clamp = val == 0 ? 0 : (uint32_t)(val < 2048 ? 2048 : val);
+		return 0;
+	case USNET_TCP_NOTSENT_LOWAT:
+		if (val < 0) return -USNET_EINVAL;
+		s->notsent_lowat = (uint32_t)val;
+		return 0;
 	case USNET_TCP_NODELAY: return flag_opt(s, SF_NODELAY, val);
 	case USNET_TCP_QUICKACK: return flag_opt(s, SF_QUICKACK, val);
 	case USNET_TCP_KEEPIDLE:
@@ -577,12 +608,20 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		return 0;
 	case USNET_SO_TYPE: *val = s->type; return 0;
 	case USNET_SO_ACCEPTCONN: *val = tcp && s->state == USNET_TCP_LISTEN; return 0;
+	case USNET_IP_TTL: *val = s->ip_ttl ? s->ip_ttl : IP4_DEFAULT_TTL; return 0;
+	case USNET_IP_TOS: *val = s->ip_tos; return 0;
+	case USNET_SO_RCVLOWAT: *val = s->rcvlowat ? (int)s->rcvlowat : 1; return 0;
 	default:
 		break;
 	}
 	if (!tcp)
 		return -USNET_ENOPROTOOPT;
 	switch (opt) {
+	case USNET_TCP_USER_TIMEOUT: *val = (int)s->user_timeout_ms; return 0;
+	case USNET_TCP_SYNCNT: *val = s->syncnt ? s->syncnt : TCP_SYN_RETRIES; return 0;
+	case USNET_TCP_LINGER2: *val = s->linger2_s < 0 ? -1 : s->linger2_s ? s->linger2_s : (int)(TCP_FIN_WAIT2_NS / NS_PER_S); return 0;
+	case USNET_TCP_WINDOW_CLAMP: *val = (int)s->window_clamp; return 0;
+	case USNET_TCP_NOTSENT_LOWAT: *val = (int)s->notsent_lowat; return 0;
 	case USNET_TCP_NODELAY: *val = !!(s->flags & SF_NODELAY); return 0;
 	case USNET_TCP_QUICKACK: *val = !!(s->flags & SF_QUICKACK); return 0;
 	case USNET_TCP_KEEPIDLE: *val = (int)s->keepidle_s; return 0;

@@ -64,6 +64,12 @@ void tcp_enter_time_wait(struct net_ctx *c, struct sock *s);
 void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
 		     uint32_t mtu);
 
+/* How long an orphan stays in FIN_WAIT2 (TCP_LINGER2). */
+static inline uint64_t tcp_fin_wait2_ns(const struct sock *s)
+{
+	return s->linger2_s < 0 ? 0 : s->linger2_s ? (uint64_t)s->linger2_s * NS_PER_S : TCP_FIN_WAIT2_NS;
+}
+
 /* Window scale that lets rcvbuf be advertised. */
 uint8_t tcp_wscale_for(uint32_t rcvbuf);
 

@@ -193,6 +193,10 @@ static int32_t syn_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32
 	s->cc = l->cc; s->user_mss = l->user_mss;
 	s->keepidle_s = l->keepidle_s; s->keepintvl_s = l->keepintvl_s; s->keepcnt = l->keepcnt;
 	s->linger = l->linger;
+	/* What else a connection takes from its listener, as on Linux. */
+	s->ip_ttl = l->ip_ttl; s->ip_tos = l->ip_tos;
+	s->user_timeout_ms = l->user_timeout_ms; s->linger2_s = l->linger2_s;
+	s->window_clamp = l->window_clamp; s->rcvlowat = l->rcvlowat; s->notsent_lowat = l->notsent_lowat;
 	s->state = USNET_TCP_SYN_RECEIVED;
 	s->irs = g->seq;
 	s->rcv_nxt = g->seq + 1;
@@ -353,7 +357,7 @@ static void fin_acked(struct net_ctx *c, struct sock *s)
 		s->state = USNET_TCP_FIN_WAIT_2;
 		timer_clear(c->st, sk_index(c->st, s), TMR_RTO);
 		if (s->flags & SF_ORPHAN)
-			timer_set(c->st, sk_index(c->st, s), TMR_KEEP, c->now + TCP_FIN_WAIT2_NS);
+			timer_set(c->st, sk_index(c->st, s), TMR_KEEP, c->now + tcp_fin_wait2_ns(s));
 		break;
 	case USNET_TCP_CLOSING:
 		tcp_enter_time_wait(c, s);
@@ -443,6 +447,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 				s->rto_us = TCP_RTO_INIT_US;
 		}
 		s->snd_una = ack;
+		s->unacked_since = ack == s->snd_max ? 0 : c->now;   /* progress: TCP_USER_TIMEOUT starts again */
 		s->flags &= ~SF_TLP_SENT;
 		if (seq_lt(s->snd_nxt, ack))
 			s->snd_nxt = ack;

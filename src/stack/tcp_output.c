@@ -24,7 +24,8 @@ uint32_t tcp_isn(struct usnet_stack *st, const struct sock *s, uint64_t now)
 
 uint32_t tcp_rcv_window(const struct sock *s)
 {
-	return s->rcvq.bytes < s->rcvbuf ? s->rcvbuf - s->rcvq.bytes : 0;
+	uint32_t w = s->rcvq.bytes < s->rcvbuf ? s->rcvbuf - s->rcvq.bytes : 0;
+	return s->window_clamp && w > s->window_clamp ? s->window_clamp : w;   /* TCP_WINDOW_CLAMP */
 }
 
 /* The window to advertise, applying receiver-side SWS avoidance (RFC 9293
@@ -78,7 +79,14 @@ void tcp_arm_rto(struct net_ctx *c, struct sock *s)
 		t = pto;
 		s->flags |= SF_TLP_ARMED;
 	}
-	timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + t * NS_PER_US);
+	uint64_t at = c->now + t * NS_PER_US;
+	if (s->user_timeout_ms && s->unacked_since) {
+		/* TCP_USER_TIMEOUT: no later than when it runs out (as Linux). */
+		uint64_t end = s->unacked_since + (uint64_t)s->user_timeout_ms * NS_PER_MS;
+		if (end < at)
+			at = end > c->now ? end : c->now;
+	}
+	timer_set(c->st, sk_index(c->st, s), TMR_RTO, at);
 }
 
 /* After sending: a probe becomes due when the flight grows past one
@@ -231,8 +239,14 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	wr16(th + TCP_WIN, (uint16_t)win);
 	wr16(th + TCP_URP, 0);
 	l4_csum_finish(c, p, IPPROTO_TCP_, s->lip, s->rip, hlen + len);
-	if (ipv4_output(c, p, s->lip, s->rip, IPPROTO_TCP_, hlen + len, IP4_DF, 0) < 0)
+	c->ip_ttl = s->ip_ttl;
+	c->ip_tos = s->ip_tos;
+	int r = ipv4_output(c, p, s->lip, s->rip, IPPROTO_TCP_, hlen + len, IP4_DF, 0);
+	c->ip_ttl = c->ip_tos = 0;
+	if (r < 0)
 		return -1;
+	if ((len || (flags & (TH_SYN | TH_FIN))) && !s->unacked_since)
+		s->unacked_since = c->now ? c->now : 1;   /* TCP_USER_TIMEOUT counts from here */
 	st->stats.tcp_tx++;
 	s->segs_out++;
 	if (flags & TH_ACK) {

@@ -47,7 +47,7 @@ static void tcp_rto_expired(struct net_ctx *c, struct sock *s)
 	}
 	s->flags &= ~SF_TLP_ARMED;
 	if (s->state == USNET_TCP_SYN_SENT || s->state == USNET_TCP_SYN_RECEIVED) {
-		unsigned limit = s->state == USNET_TCP_SYN_SENT ? TCP_SYN_RETRIES : TCP_SYNACK_RETRIES;
+		unsigned limit = s->state == USNET_TCP_SYN_SENT ? (s->syncnt ? s->syncnt : TCP_SYN_RETRIES) : TCP_SYNACK_RETRIES;
 		/* As Linux: a listener whose SYN queue is half full gives up
 		 * sooner on SYN-ACKs nobody answers (a flood's spoofed sources),
 		 * making room for peers that do; so does the stack for a while
@@ -79,8 +79,10 @@ static void tcp_rto_expired(struct net_ctx *c, struct sock *s)
 		tcp_output(c, s);
 		return;
 	}
-	if (s->backoff >= TCP_MAX_BACKOFF) {
-		tcp_drop(c, s, USNET_ETIMEDOUT);
+	if (s->backoff >= TCP_MAX_BACKOFF ||
+	    (s->user_timeout_ms && s->unacked_since &&
+	     c->now - s->unacked_since >= (uint64_t)s->user_timeout_ms * NS_PER_MS)) {
+		tcp_drop(c, s, USNET_ETIMEDOUT);   /* TCP_USER_TIMEOUT: the peer vanished */
 		return;
 	}
 	/* RFC 6298 5.5-5.7 and RFC 5681 (3.1): collapse the window and go back. */

@@ -132,7 +132,10 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		uint8_t *u = p->data + ETH_HLEN + IP_HLEN;
 		ipv4_gather(u, hdr, UDP_HLEN, iov, iovcnt, 0, ulen);
 		l4_csum_finish(c, p, IPPROTO_UDP_, src, dip, ulen);
+		c->ip_ttl = s->ip_ttl;
+		c->ip_tos = s->ip_tos;
 		int r = ipv4_output(c, p, src, dip, IPPROTO_UDP_, ulen, 0, 0);
+		c->ip_ttl = c->ip_tos = 0;
 		if (r < 0)
 			return r;
 		st->stats.udp_tx++;
@@ -144,7 +147,10 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	if (sum == 0)
 		sum = 0xffff;
 	wr16(hdr + UDP_CSUM, sum);
+	c->ip_ttl = s->ip_ttl;
+	c->ip_tos = s->ip_tos;
 	int r = ipv4_output_fragments(c, src, dip, IPPROTO_UDP_, hdr, UDP_HLEN, iov, iovcnt, ulen);
+	c->ip_ttl = c->ip_tos = 0;
 	if (r < 0)
 		return r;
 	st->stats.udp_tx++;

@@ -26,10 +26,10 @@ enum ipv4_verdict ipv4_parse(const uint8_t *p, uint32_t len, struct ipv4_view *v
 }
 
 void ipv4_write(uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto,
-		uint16_t total, uint16_t id, uint16_t frag, uint8_t ttl)
+		uint16_t total, uint16_t id, uint16_t frag, uint8_t ttl, uint8_t tos)
 {
 	p[IP4_VHL] = 0x45;
-	p[IP4_TOS] = 0;
+	p[IP4_TOS] = tos;
 	wr16(p + IP4_LEN, total);
 	wr16(p + IP4_ID, id);
 	wr16(p + IP4_FRAG, frag);

@@ -34,5 +34,5 @@ enum ipv4_verdict { IP4_OK = 0, IP4_BAD_HEADER, IP4_BAD_LEN, IP4_BAD_CSUM };
 enum ipv4_verdict ipv4_parse(const uint8_t *p, uint32_t len, struct ipv4_view *v);
 /* Write a 20-byte header with a correct checksum. */
 void ipv4_write(uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto,
-		uint16_t total, uint16_t id, uint16_t frag, uint8_t ttl);
+		uint16_t total, uint16_t id, uint16_t frag, uint8_t ttl, uint8_t tos);
 #endif

@@ -1304,3 +1304,78 @@ int test_tcp_tx_buffer_shortage(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* IP_TTL and IP_TOS reach the wire; TCP_WINDOW_CLAMP bounds the window;
+ * a connection takes them from its listener. */
+int test_tcp_ip_options(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	CHECK(usnet_setsockopt(e.st, l, USNET_IP_TTL, 0) == -USNET_EINVAL);
+	CHECK(usnet_setsockopt(e.st, l, USNET_IP_TTL, 7) == 0 && usnet_setsockopt(e.st, l, USNET_IP_TOS, 0xb8 | 3) == 0);
+	int v = 0;
+	CHECK(usnet_getsockopt(e.st, l, USNET_IP_TOS, &v) == 0 && v == 0xb8);   /* ECN bits are the stack's */
+	CHECK(usnet_setsockopt(e.st, l, USNET_TCP_WINDOW_CLAMP, 4000) == 0);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 8);
+	uint8_t f[200];
+	tenv_input(&e, f, t_tcp_frame(f, 43000, 80, 100, 0, SYN, 65535, NULL, 0, NULL, 0));
+	struct tpkt p;
+	CHECK(t_next_tcp(&e, &p) && p.flags == (SYN | ACK));
+	const uint8_t *ip = p.l4 - 20;
+	CHECKF(ip[8] == 7 && ip[1] == 0xb8 && p.win <= 4000, "ttl %u tos %#x window %u", ip[8], ip[1], p.win);
+	CHECK(usnet_setsockopt(e.st, l, USNET_IP_TTL, -1) == 0 && usnet_getsockopt(e.st, l, USNET_IP_TTL, &v) == 0 && v == 64);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* TCP_USER_TIMEOUT: data nobody acknowledges aborts the connection with
+ * ETIMEDOUT once the time has passed, not after the whole backoff. */
+int test_tcp_user_timeout(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_USER_TIMEOUT, 3000) == 0);
+	uint64_t t0 = e.now;
+	usnet_send(e.st, &e.io, c.s, "data", 4, 0, e.now);
+	tenv_advance(&e, t0 + 2900 * MS);
+	CHECK(usnet_sock_events(e.st, c.s) == USNET_EV_OUT);
+	tenv_advance(&e, t0 + 3100 * MS);
+	char b[8];
+	long r = usnet_recv(e.st, &e.io, c.s, b, sizeof b, 0, e.now);
+	CHECKF(r == -USNET_ETIMEDOUT, "recv %ld", r);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* SO_RCVLOWAT and TCP_NOTSENT_LOWAT move readiness as on Linux. */
+int test_tcp_lowat(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_SO_RCVLOWAT, 10) == 0);
+	tconn_send(&c, ACK, "12345", 5, 65535);
+	CHECK(!(usnet_sock_events(e.st, c.s) & USNET_EV_IN));
+	tconn_send(&c, ACK, "67890", 5, 65535);
+	CHECK(usnet_sock_events(e.st, c.s) & USNET_EV_IN);
+	char b[16];
+	CHECK(usnet_recv(e.st, &e.io, c.s, b, sizeof b, 0, e.now) == 10);
+	/* The peer's window shut: what is sent stays unsent. */
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_NOTSENT_LOWAT, 100) == 0);
+	tconn_send(&c, ACK, NULL, 0, 0);
+	CHECK(usnet_sock_events(e.st, c.s) & USNET_EV_OUT);
+	static uint8_t big[200];
+	CHECK(usnet_send(e.st, &e.io, c.s, big, sizeof big, 0, e.now) == (long)sizeof big);
+	CHECK(!(usnet_sock_events(e.st, c.s) & USNET_EV_OUT));
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
