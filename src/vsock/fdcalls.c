@@ -57,8 +57,9 @@ long vsock_dup(int fd, int min, bool cloexec)
 long vsock_dup3(int oldfd, int newfd, int flags, bool is_dup2)
 {
 	struct vsock_slot *s = vsock_fd_slot(oldfd);
-	long r = is_dup2 ? vsock_sys(SYS_dup2, oldfd, newfd, 0, 0, 0, 0)
-			 : vsock_sys(SYS_dup3, oldfd, newfd, flags, 0, 0, 0);
+	long nr = is_dup2 ? SYS_dup2 : SYS_dup3;
+	long r = vsock_own_fd(newfd) ? vsock_own_dup_onto(nr, oldfd, newfd, flags)
+				     : vsock_sys(nr, oldfd, newfd, is_dup2 ? 0 : flags, 0, 0, 0);
 	if (r < 0 || oldfd == newfd)
 		return r;
 	/* The kernel replaced whatever newfd was: forget it, then map the copy. */
@@ -100,12 +101,7 @@ static long interface_ioctl(unsigned long req, void *arg)
 		long fd = vsock_sys(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
 		if (fd < 0)
 			return fd;
-		long hi = vsock_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 530, 0, 0, 0);
-		if (hi >= 0) {
-			vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-			fd = hi;
-		}
-		helper = (int)fd;
+		vsock_own_fd_hide((int)fd, &helper);
 	}
 	return vsock_sys(SYS_ioctl, helper, req, arg, 0, 0, 0);
 }
@@ -178,7 +174,7 @@ long vsock_kernel_recvmsg(long nr, const long *a)
 
 long vsock_close_range(unsigned first, unsigned last, unsigned flags)
 {
-	long r = vsock_sys(SYS_close_range, first, last, flags, 0, 0, 0);
+	long r = vsock_own_close_range(first, last, flags);
 	if (r < 0 || (flags & CLOSE_RANGE_CLOEXEC))
 		return r;
 	if (last >= (unsigned)vsock_fdmap_size)

@@ -74,6 +74,11 @@ __attribute__((constructor)) static void vsock_start(void)
 		_exit(127);
 	}
 	vsock_log(1, "hook installed (%s)", usnet_hook_mode_name());
+	/* The connection to the owner `usnet run` left is usnet's from the
+	 * start, before this image makes any socket. */
+	const char *attach_fd = vsock_config("attach_fd");
+	if (attach_fd && atoi(attach_fd) > 2)
+		vsock_own_fd_note(atoi(attach_fd));
 	vsock_rights_adopted = vsock_config("iface") || vsock_config("provider");
 	vsock_adopt_inherited();
 }

@@ -60,13 +60,7 @@ static int spin_ns = 20000;
 
 static int high_fd(long fd)
 {
-	if (fd < 0)
-		return (int)fd;
-	long hi = vsock_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 520, 0, 0, 0);
-	if (hi < 0)
-		return (int)fd;
-	vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-	return (int)hi;
+	return fd < 0 ? (int)fd : vsock_own_fd_hide((int)fd, NULL);
 }
 
 int vsock_bell_init(void)
@@ -76,7 +70,7 @@ int vsock_bell_init(void)
 					    : vsock_sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0, 0, 0, 0);
 	if (fd < 0)
 		return (int)fd;
-	bell_fd = vsock_attachment.attached ? (int)fd : high_fd(fd);
+	vsock_own_fd_hide((int)fd, &bell_fd);
 	const char *s = vsock_config("spin_us");
 	if (s)
 		spin_ns = (int)strtol(s, NULL, 10) * 1000;
@@ -125,7 +119,7 @@ int vsock_waiter_alloc(void)
 			return i;
 		}
 	}
-	vsock_sys(SYS_close, efd, 0, 0, 0, 0, 0);
+	vsock_own_fd_close((int)efd);
 	return -1;
 }
 
@@ -143,7 +137,7 @@ void vsock_waiter_free(int w)
 	 * reused meanwhile, so the waiter stays taken. */
 	if (atomic_load(&vsock_shm->waiters[w].sleeping) > 0)
 		return;
-	vsock_sys(SYS_close, vsock_shm->waiters[w].efd, 0, 0, 0, 0, 0);
+	vsock_own_fd_close(vsock_shm->waiters[w].efd);
 	atomic_store(&vsock_shm->waiters[w].pid, 0);
 }
 
@@ -237,7 +231,7 @@ static int my_epfd(void)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
 	vsock_sys(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, bell_fd, &ev, 0, 0);
 	if (thread_epfd >= 0 && thread_epfd_gen == gen)
-		vsock_sys(SYS_close, thread_epfd, 0, 0, 0, 0, 0);
+		vsock_own_fd_close(thread_epfd);
 	thread_epfd = (int)ep;
 	thread_epfd_gen = gen;
 	return thread_epfd;

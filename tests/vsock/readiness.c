@@ -7,6 +7,7 @@
  *
  * usage: readiness [CASE...]   (no argument: every case)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -107,6 +109,13 @@ static const char *err_name(int e)
 	case ECONNREFUSED: return "ECONNREFUSED";
 	case EINPROGRESS: return "EINPROGRESS";
 	case ESPIPE: return "ESPIPE";
+	case EMFILE: return "EMFILE";
+	case EBUSY: return "EBUSY";
+	case EISCONN: return "EISCONN";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case EAFNOSUPPORT: return "EAFNOSUPPORT";
+	case EDESTADDRREQ: return "EDESTADDRREQ";
+	case EFAULT: return "EFAULT";
 	default: return "other";
 	}
 }
@@ -1118,6 +1127,189 @@ static void t_exec(void)
 	die("execl");
 }
 
+/* ---- descriptors: usnet's own fds are out of the program's sight -------- */
+
+/* The lowest fd free now (where the next one goes). */
+static int lowest_free(void)
+{
+	int fd = dup(0);
+	close(fd);
+	return fd;
+}
+
+/* A socket pair that echoes one message: "ok" or what went wrong. */
+static const char *echo_once(void)
+{
+	int c, s;
+	pair(&c, &s);
+	char b[8] = "";
+	ssize_t w = send(c, "echo", 4, 0);
+	ssize_t r = recv(s, b, 4, MSG_WAITALL);
+	close(c);
+	close(s);
+	return w == 4 && r == 4 && !strcmp(b, "echo") ? "ok" : "bad";
+}
+
+/* Every fd from `from` up that /proc/self/fd lists, in fds (at most max). */
+static int list_fds(int from, int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		die("opendir");
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < max) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd >= from && fd != dirfd(d))
+			fds[n++] = fd;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The fds listed now that were not in before[0..nb-1], from base up. */
+static int new_fds(int base, const int *before, int nb, int *fds, int max)
+{
+	int all[4096], n = list_fds(base, all, 4096), k = 0;
+	for (int i = 0; i < n && k < max; i++) {
+		bool old = false;
+		for (int j = 0; j < nb; j++)
+			old |= before[j] == all[i];
+		if (!old)
+			fds[k++] = all[i];
+	}
+	return k;
+}
+
+/* close_range(BASE, ~0U, 0), as varnishd does at start-up, before and while
+ * sockets are open: the program's sockets close, the next ones work. */
+static void t_fd_close_range(void)
+{
+	SAY("%s", echo_once());   /* usnet has started */
+	int base = lowest_free();
+	int r1 = (int)syscall(SYS_close_range, base, ~0U, 0);
+	SAY(" range=%d/%s %s", r1, err_name(r1 ? errno : 0), echo_once());
+	int c, s;
+	pair(&c, &s);
+	int r2 = (int)syscall(SYS_close_range, base, ~0U, 0);
+	ssize_t w = send(c, "x", 1, MSG_NOSIGNAL);
+	int e = errno;
+	SAY(" open=%d/%s send=%zd/%s %s", r2, err_name(r2 ? errno : 0), w, err_name(e), echo_once());
+	int r3 = (int)syscall(SYS_close_range, base, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+	SAY(" cloexec=%d %s", r3, echo_once());
+}
+
+/* closefrom() the old way: every fd /proc/self/fd lists, then every number
+ * up to the limit. */
+static void t_fd_closefrom(void)
+{
+	SAY("%s", echo_once());
+	int base = lowest_free();
+	int before[4096], nb = list_fds(base, before, 4096);
+	int c, s;
+	pair(&c, &s);
+	int fds[4096];
+	int n = new_fds(base, before, nb, fds, 4096), bad = 0;
+	for (int i = 0; i < nb; i++)
+		close(before[i]);   /* what the program had before goes too */
+	for (int i = 0; i < n; i++)
+		bad += close(fds[i]) != 0;
+	SAY(" listed=%d failed=%d", n, bad);
+	int closed = 0;
+	for (int fd = base; fd < 70000; fd++)
+		closed += close(fd) == 0;
+	SAY(" closed_after=%d %s %s", closed, echo_once(), echo_once());
+}
+
+/* dup2 onto every low number, and a dup2 target used again after both
+ * copies were closed. */
+static void t_fd_dup2_low(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int base = lowest_free(), good = 0;
+	for (int fd = 3; fd < 64; fd++) {
+		char b[4] = "";
+		if (fd == c || fd == s)
+			continue;
+		if (dup2(c, fd) == fd && send(fd, "d", 1, 0) == 1 && recv(s, b, 1, 0) == 1 && b[0] == 'd')
+			good++;
+		close(fd);
+	}
+	close(c);
+	close(s);
+	SAY("good=%d", good);
+	/* dup2(sock, T); close(sock); close(T); then dup2(other, T) */
+	int target = base + 10;
+	int x = socket(AF_INET, SOCK_STREAM, 0);
+	dup2(x, target);
+	close(x);
+	close(target);
+	pair(&c, &s);
+	int r = dup2(c, target);
+	char b[4] = "";
+	ssize_t w = send(target, "r", 1, 0);
+	ssize_t g = recv(s, b, 1, 0);
+	SAY(" reuse=%s send=%zd/%s recv=%zd", r == target ? "ok" : "bad", w, err_name(w < 0 ? errno : 0), g);
+	close(target);
+	close(c);
+	close(s);
+}
+
+/* F_DUPFD numbering and the limit's edge. */
+static void t_fd_dupfd(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int base = lowest_free();
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	int lim = (int)rl.rlim_cur;
+	int open_now[4096], n = list_fds(0, open_now, 4096), above = 0;
+	for (int i = 0; i < n; i++)
+		above = open_now[i] > above ? open_now[i] : above;
+	above += 5;   /* past every fd the program has open */
+	int d1 = fcntl(c, F_DUPFD, 0), d2 = fcntl(c, F_DUPFD, above), d3 = fcntl(c, F_DUPFD_CLOEXEC, base);
+	errno = 0;
+	int top = fcntl(c, F_DUPFD, lim - 1);
+	int etop = errno;
+	errno = 0;
+	int past = fcntl(c, F_DUPFD, lim);
+	int epast = errno;
+	errno = 0;
+	int over = dup2(c, lim);
+	int eover = errno;
+	SAY("%d %d %d top=%s/%s past=%d/%s dup2_past=%d/%s", d1 - base, d2 - above, d3 - base,
+	    top == lim - 1 ? "ok" : "bad", err_name(etop), past, err_name(epast), over, err_name(eover));
+	close(d1); close(d2); close(d3); close(top);
+	close(c); close(s);
+}
+
+/* What /proc/self/fd lists while sockets, an epoll set and a pipe are open,
+ * as numbers from the lowest free fd at the start. */
+static void t_fd_listing(void)
+{
+	SAY("%s", echo_once());
+	int base = lowest_free();
+	int before[4096], nb = list_fds(base, before, 4096);
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	epoll_wait(ep, &e, 1, 0);
+	int fds[4096];
+	int n = new_fds(base, before, nb, fds, 4096);
+	SAY(" n=%d:", n);
+	for (int i = 0; i < n; i++)
+		SAY(" %d", fds[i] - base);
+	close(c); close(s); close(p[0]); close(p[1]); close(ep);
+}
+
 struct test { const char *name; void (*fn)(void); };
 static const struct test tests[] = {
 	{ "basic", t_basic }, { "poll_mixed", t_poll_mixed }, { "select_mixed", t_select_mixed },
@@ -1131,7 +1323,8 @@ static const struct test tests[] = {
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
-	{ "efault", t_efault },
+	{ "efault", t_efault }, { "fd_close_range", t_fd_close_range }, { "fd_closefrom", t_fd_closefrom },
+	{ "fd_dup2_low", t_fd_dup2_low }, { "fd_dupfd", t_fd_dupfd }, { "fd_listing", t_fd_listing },
 };
 
 int main(int argc, char **argv)
