@@ -40,6 +40,11 @@ static long rwv(struct vsock_slot *s, bool send, const struct iovec *iov, long n
 
 static long sendto_(struct vsock_slot *s, void *buf, size_t len, int flags, void *to, socklen_t tolen)
 {
+	/* Linux copies the address in before anything else (move_addr_to_kernel). */
+	if (to && (int)tolen > (int)sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	if (to && (int)tolen < 0)
+		return -EINVAL;
 	struct iovec iov = { buf, len };
 	struct msghdr m = { .msg_name = to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1 };
 	return vsock_sendmsg(s, &m, flags);

@@ -1127,6 +1127,112 @@ static void t_exec(void)
 	die("execl");
 }
 
+/* ---- address arguments: where Linux ignores them, and where it checks ---- */
+
+static void t_tcp_addr_args(void)
+{
+	int c, s;
+	pair(&c, &s);
+	/* An address on a connected stream socket is ignored, whatever it is. */
+	struct sockaddr_in6 bogus;
+	memset(&bogus, 0x5a, sizeof bogus);
+	ssize_t w1 = sendto(c, "a", 1, 0, (struct sockaddr *)&bogus, sizeof bogus);
+	ssize_t w2 = sendto(c, "b", 1, 0, NULL, 16);
+	errno = 0;
+	ssize_t w3 = sendto(c, "c", 1, 0, (struct sockaddr *)&bogus, 200);
+	int e3 = errno;
+	char big[300];
+	memset(big, 0x33, sizeof big);
+	struct iovec iov = { "d", 1 };
+	struct msghdr m = { .msg_name = big, .msg_namelen = sizeof big, .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t w4 = sendmsg(c, &m, 0);
+	SAY("sendto=%zd null=%zd long=%zd/%s sendmsg_long=%zd", w1, w2, w3, err_name(e3), w4);
+	settle();
+	/* recvfrom/recvmsg on TCP: address length 0, the buffer untouched. */
+	struct sockaddr_in from;
+	memset(&from, 0xa5, sizeof from);
+	socklen_t fl = sizeof from;
+	char b[8] = "";
+	ssize_t r1 = recvfrom(s, b, 1, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	SAY(" recvfrom=%zd:%c len=%u untouched=%d", r1, b[0], (unsigned)fl, from.sin_family == 0xa5a5);
+	memset(&from, 0xa5, sizeof from);
+	struct iovec riov = { b, 1 };
+	struct msghdr rm = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &riov, .msg_iovlen = 1 };
+	ssize_t r2 = recvmsg(s, &rm, MSG_DONTWAIT);
+	SAY(" recvmsg=%zd:%c namelen=%u untouched=%d", r2, b[0], (unsigned)rm.msg_namelen, from.sin_family == 0xa5a5);
+	fl = 5;
+	ssize_t r3 = recvfrom(s, b, 1, MSG_DONTWAIT, NULL, &fl);
+	SAY(" nullname=%zd len=%u", r3, (unsigned)fl);
+	close(c);
+	close(s);
+	/* Unconnected and listening stream sockets. */
+	int u = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9) };
+	inet_pton(AF_INET, loop_addr(), &to.sin_addr);
+	errno = 0;
+	ssize_t u1 = sendto(u, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof to);
+	int eu1 = errno;
+	errno = 0;
+	ssize_t u2 = send(u, "x", 1, MSG_NOSIGNAL);
+	int eu2 = errno;
+	errno = 0;
+	fl = sizeof from;
+	ssize_t u3 = recvfrom(u, b, 1, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	int eu3 = errno;
+	SAY(" unconnected=%zd/%s send=%zd/%s recv=%zd/%s", u1, err_name(eu1), u2, err_name(eu2), u3, err_name(eu3));
+	close(u);
+	struct sockaddr_in la;
+	int l = listener(&la);
+	errno = 0;
+	ssize_t l1 = sendto(l, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&la, sizeof la);
+	int el1 = errno;
+	errno = 0;
+	ssize_t l2 = recv(l, b, 1, MSG_DONTWAIT);
+	int el2 = errno;
+	SAY(" listener=%zd/%s recv=%zd/%s", l1, err_name(el1), l2, err_name(el2));
+	close(l);
+}
+
+static void t_udp_addr_args(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &sa.sin_addr);
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	bind(b, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	errno = 0;
+	ssize_t w0 = send(b, "n", 1, 0);
+	int e0 = errno;
+	errno = 0;
+	ssize_t w1 = sendto(b, "s", 1, 0, (struct sockaddr *)&sa, 200);
+	int e1 = errno;
+	errno = 0;
+	ssize_t w2 = sendto(b, "t", 1, 0, (struct sockaddr *)&sa, 4);
+	int e2 = errno;
+	ssize_t w3 = sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+	SAY("unconnected_send=%zd/%s long=%zd/%s short=%zd/%s sendto=%zd", w0, err_name(e0), w1, err_name(e1), w2,
+	    err_name(e2), w3);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	poll(&pf, 1, 1000);
+	/* A short address buffer: truncated, the full length returned. */
+	unsigned char from[16];
+	memset(from, 0xa5, sizeof from);
+	socklen_t fl = 4;
+	char buf[16] = "";
+	ssize_t r = recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)from, &fl);
+	SAY(" recvfrom=%zd:%s len=%u family=%d rest_untouched=%d", r, buf, (unsigned)fl, from[0] | from[1] << 8,
+	    from[4] == 0xa5);
+	/* Connected: sendto another address of the same family is allowed. */
+	connect(b, (struct sockaddr *)&sa, sizeof sa);
+	ssize_t w4 = sendto(b, "c", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+	ssize_t w5 = send(b, "d", 1, 0);
+	SAY(" connected_sendto=%zd send=%zd", w4, w5);
+	close(a);
+	close(b);
+}
+
 /* ---- descriptors: usnet's own fds are out of the program's sight -------- */
 
 /* The lowest fd free now (where the next one goes). */
@@ -1325,6 +1431,7 @@ static const struct test tests[] = {
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
 	{ "efault", t_efault }, { "fd_close_range", t_fd_close_range }, { "fd_closefrom", t_fd_closefrom },
 	{ "fd_dup2_low", t_fd_dup2_low }, { "fd_dupfd", t_fd_dupfd }, { "fd_listing", t_fd_listing },
+	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args },
 };
 
 int main(int argc, char **argv)
