@@ -457,7 +457,71 @@ t_demo() {
     fi
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client; do
+# ---- sockperf ping-pong with --data-integrity, both ways --------------------
+# Its TCP server answers with sendto() on the connected socket, giving back
+# the address recvfrom() returned (Linux: length 0, and ignored).
+# sockperf_check NAME LOG: the client's run had no error, and every message
+# came back intact and in order.
+sockperf_check() {
+    local name=$1 log=$2 sent recvd
+    sent=$(sed -n 's/.*\[Valid Duration\].*SentMessages=\([0-9]*\);.*/\1/p' "$log")
+    recvd=$(sed -n 's/.*\[Valid Duration\].*ReceivedMessages=\([0-9]*\).*/\1/p' "$log")
+    if ! grep -qi "error" "$log" && [ "${sent:-0}" -gt 1000 ] && [ "$sent" = "$recvd" ] &&
+       grep -q "# dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0" "$log"; then
+        pass "$name"
+    else
+        fail "$name" "sent ${sent:-?} received ${recvd:-?}: $(grep -iE 'error|dropped' "$log" | head -3 | tr '\n' ' ')"
+    fi
+}
+t_sockperf() {
+    need_cmd sockperf || { skip sockperf "needs sockperf"; return; }
+    new_ns sp || { fail sockperf "namespace setup failed"; return; }
+    local proto opt port
+    # A sockperf server under usnet at the stack's address (only usnet
+    # answers it), a kernel client.
+    for proto in tcp udp; do
+        opt=; [ $proto = tcp ] && opt=--tcp
+        port=$([ $proto = tcp ] && echo 11111 || echo 11112)
+        under_usnet 60 sockperf server $opt -i "$SIP" -p $port
+        local i
+        for i in $(seq 1 50); do grep -q "using recvfrom\|using select\|using epoll" "$WORK/$NS.log" 2>/dev/null && break; sleep 0.1; done
+        in_ns timeout 30 sockperf ping-pong $opt -i "$SIP" -p $port -t 3 --data-integrity >"$WORK/sp-$proto.log" 2>&1
+        sockperf_check "sockperf_${proto}_server" "$WORK/sp-$proto.log"
+        stop_ns
+    done
+    # A sockperf client under usnet, a kernel server at the TAP's kernel
+    # side: the server's peer is the stack's address.
+    for proto in tcp udp; do
+        opt=; [ $proto = tcp ] && opt=--tcp
+        port=$([ $proto = tcp ] && echo 11113 || echo 11114)
+        in_ns timeout 60 sockperf server $opt -i "$KIP" -p $port >"$WORK/sps-$proto.log" 2>&1 &
+        local ks=$! i
+        for i in $(seq 1 50); do grep -q "using recvfrom\|using select\|using epoll" "$WORK/sps-$proto.log" 2>/dev/null && break; sleep 0.1; done
+        in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
+            sockperf ping-pong $opt -i "$KIP" -p $port -t 3 --data-integrity >"$WORK/spc-$proto.log" 2>&1 &
+        local cl=$! peer=none
+        for i in $(seq 1 30); do
+            sleep 0.1
+            if [ $proto = tcp ]; then
+                in_ns ss -tnH state established "( sport = :$port )" | grep -q " $SIP:" && { peer=usnet; break; }
+            else
+                # the stack at usnet's address sends the datagrams
+                "$USNET" stat 2>/dev/null | awk -v a="address $SIP/" '/^stack /{on = index($0, a) > 0}
+                    on && $1 == "udp_tx" && $2 > 100 {found = 1} END {exit !found}' && { peer=usnet; break; }
+            fi
+        done
+        wait $cl
+        kill $ks 2>/dev/null; wait $ks 2>/dev/null
+        if [ $peer = usnet ]; then
+            sockperf_check "sockperf_${proto}_client" "$WORK/spc-$proto.log"
+        else
+            fail "sockperf_${proto}_client" "the kernel server never saw usnet's address $SIP: $(tail -c 200 "$WORK/spc-$proto.log" | tr '\n' ' ')"
+        fi
+    done
+    stop_ns
+}
+
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client sockperf; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half
