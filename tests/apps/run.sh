@@ -457,6 +457,39 @@ t_demo() {
     fi
 }
 
+# ---- varnishd -F under usnet caching a kernel origin ------------------------
+# varnishd closes every fd it did not open at start-up (close_range(3, ~0U)),
+# usnet's own among them; its listener at the stack's address and its
+# backend connections must work after that.
+t_varnish() {
+    need_cmd varnishd curl python3 || { skip varnish "needs varnish, curl and python3"; return; }
+    new_ns vn || { fail varnish "namespace setup failed"; return; }
+    mkdir -p "$WORK/origin"
+    head -c 500000 /dev/urandom >"$WORK/origin/blob"
+    (cd "$WORK/origin" && exec ip netns exec "$NS" timeout 120 python3 -m http.server 8000 --bind "$KIP" \
+        >"$WORK/origin.log" 2>&1) &
+    local origin=$!
+    under_usnet 120 varnishd -F -a "$SIP:8080" -b "$KIP:8000" -n "$WORK/varnish" -s malloc,32m
+    if ! wait_port "$SIP" 8080; then fail varnish "varnishd did not listen: $(log_tail)"; stop_ns; kill $origin 2>/dev/null; return; fi
+    local want got1 got2 hdr
+    want=$(sha256sum <"$WORK/origin/blob" | cut -d' ' -f1)
+    got1=$(in_ns timeout 30 curl -sS -m 25 "http://$SIP:8080/blob" | sha256sum | cut -d' ' -f1)
+    hdr=$(in_ns timeout 30 curl -sS -m 25 -D "$WORK/vn.hdr" -o "$WORK/vn.body" "http://$SIP:8080/blob" && cat "$WORK/vn.hdr")
+    got2=$(sha256sum <"$WORK/vn.body" | cut -d' ' -f1)
+    local fetched
+    fetched=$(grep -c "^$SIP - .*GET /blob" "$WORK/origin.log")
+    # The second answer is a hit: X-Varnish carries two transaction ids.
+    if [ "$got1" = "$want" ] && [ "$got2" = "$want" ] && printf '%s' "$hdr" | grep -qi "^X-Varnish: [0-9]* [0-9]*" &&
+       [ "$fetched" = 1 ]; then
+        pass varnish_cache
+    else
+        fail varnish_cache "first $([ "$got1" = "$want" ] && echo intact || echo bad), second $([ "$got2" = "$want" ] && echo intact || echo bad), origin fetches from $SIP: $fetched, headers: $(printf '%s' "$hdr" | grep -i varnish | tr '\r\n' '  '): $(log_tail)"
+    fi
+    stop_ns
+    kill $origin 2>/dev/null
+    wait $origin 2>/dev/null
+}
+
 # ---- sockperf ping-pong with --data-integrity, both ways --------------------
 # Its TCP server answers with sendto() on the connected socket, giving back
 # the address recvfrom() returned (Linux: length 0, and ignored).
@@ -521,7 +554,7 @@ t_sockperf() {
     stop_ns
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client sockperf; do
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client sockperf varnish; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half
