@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -1233,6 +1234,75 @@ static void t_udp_addr_args(void)
 	close(b);
 }
 
+/* ---- interface queries on a socket -------------------------------------- */
+
+static void t_ifioctl(void)
+{
+	int c, s;
+	pair(&c, &s);
+	struct ifreq rq[64];
+	struct ifconf ifc = { .ifc_len = sizeof rq, .ifc_req = rq };
+	int r = ioctl(c, SIOCGIFCONF, &ifc);
+	int lo = 0;
+	for (int i = 0; r == 0 && i < ifc.ifc_len / (int)sizeof rq[0]; i++) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&rq[i].ifr_addr;
+		lo |= !strcmp(rq[i].ifr_name, "lo") && a->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+	}
+	struct ifconf len = { .ifc_len = 0, .ifc_req = NULL };
+	int rl = ioctl(c, SIOCGIFCONF, &len);
+	SAY("conf=%d lo=%d sizing=%d/%d", r, lo, rl, len.ifc_len == ifc.ifc_len);
+	struct ifreq q;
+	memset(&q, 0, sizeof q);
+	strcpy(q.ifr_name, "lo");
+	int ri = ioctl(s, SIOCGIFINDEX, &q);
+	SAY(" index=%d/%d", ri, q.ifr_ifindex);
+	int rf = ioctl(s, SIOCGIFFLAGS, &q);
+	SAY(" flags=%d/%x", rf, q.ifr_flags & (IFF_UP | IFF_LOOPBACK));
+	int rm = ioctl(s, SIOCGIFMTU, &q);
+	SAY(" mtu=%d/%d", rm, q.ifr_mtu);
+	int ra = ioctl(s, SIOCGIFADDR, &q);
+	SAY(" addr=%d/%s", ra, inet_ntoa(((struct sockaddr_in *)&q.ifr_addr)->sin_addr));
+	int rh = ioctl(s, SIOCGIFHWADDR, &q);
+	SAY(" hw=%d/%d", rh, q.ifr_hwaddr.sa_family);
+	strcpy(q.ifr_name, "nosuch0");
+	errno = 0;
+	int rn = ioctl(s, SIOCGIFADDR, &q);
+	SAY(" none=%d/%s", rn, errno == ENODEV ? "ENODEV" : err_name(errno));
+	close(c);
+	close(s);
+}
+
+/* `readiness ifinfo IFACE`: what a socket tells of IFACE (the stack's, in
+ * tests/vsock/run.sh). */
+static void if_info(const char *name)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct ifreq q;
+	memset(&q, 0, sizeof q);
+	snprintf(q.ifr_name, sizeof q.ifr_name, "%s", name);
+	int ra = ioctl(fd, SIOCGIFADDR, &q);
+	char addr[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&q.ifr_addr)->sin_addr, addr, sizeof addr);
+	int rk = ioctl(fd, SIOCGIFNETMASK, &q);
+	char mask[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&q.ifr_addr)->sin_addr, mask, sizeof mask);
+	int rh = ioctl(fd, SIOCGIFHWADDR, &q);
+	unsigned char *m = (unsigned char *)q.ifr_hwaddr.sa_data;
+	char mac[18];
+	snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	int rm = ioctl(fd, SIOCGIFMTU, &q);
+	struct ifreq rq[64];
+	struct ifconf ifc = { .ifc_len = sizeof rq, .ifc_req = rq };
+	int listed = 0;
+	if (ioctl(fd, SIOCGIFCONF, &ifc) == 0)
+		for (int i = 0; i < ifc.ifc_len / (int)sizeof rq[0]; i++)
+			if (!strcmp(rq[i].ifr_name, name))
+				listed = !strcmp(inet_ntoa(((struct sockaddr_in *)&rq[i].ifr_addr)->sin_addr), addr);
+	printf("addr=%d/%s mask=%d/%s hw=%d/%s mtu=%d/%d listed=%d\n", ra, addr, rk, mask, rh, mac, rm, q.ifr_mtu,
+	       listed);
+	close(fd);
+}
+
 /* ---- descriptors: usnet's own fds are out of the program's sight -------- */
 
 /* The lowest fd free now (where the next one goes). */
@@ -1431,7 +1501,7 @@ static const struct test tests[] = {
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
 	{ "efault", t_efault }, { "fd_close_range", t_fd_close_range }, { "fd_closefrom", t_fd_closefrom },
 	{ "fd_dup2_low", t_fd_dup2_low }, { "fd_dupfd", t_fd_dupfd }, { "fd_listing", t_fd_listing },
-	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args },
+	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args }, { "ifioctl", t_ifioctl },
 };
 
 int main(int argc, char **argv)
@@ -1439,6 +1509,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 2 && !strcmp(argv[1], "exec"))
 		t_exec();
+	if (argc == 3 && !strcmp(argv[1], "ifinfo")) {
+		if_info(argv[2]);
+		return 0;
+	}
 	if (argc == 2 && !strcmp(argv[1], "hold")) {   /* a socket for `usnet stat` to see */
 		struct sockaddr_in a;
 		int l = listener(&a);
