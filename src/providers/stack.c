@@ -454,6 +454,19 @@ static bool reachable(const struct prov *p, uint32_t ip)
 	return p->gw || ((ip & mask) == (p->ip & mask));
 }
 
+/* A TCP connect to a loopback address stays on the stack when one of its
+ * listeners takes it (bound to the wildcard); otherwise it is the kernel's
+ * (a listener of the kernel's loopback, or nothing: ECONNREFUSED there).
+ * A program's bind to 127.0.0.1 is the kernel's (p_bind), so that every
+ * program on the host reaches it, as on Linux. */
+static bool loopback_listener(struct prov *p, const struct usnet_addr *a)
+{
+	stack_prov_lock(p);
+	bool on_stack = usnet_tcp_listening(p->st, a);
+	stack_prov_unlock_quiet(p);
+	return on_stack;
+}
+
 /* ---- socket ops ------------------------------------------------------------ */
 
 static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cookie, usnet_psock_t *out)
@@ -539,7 +552,7 @@ static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, sock
 	enum addr_kind k = addr_in(&p->meta[s], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(p, a.ip))
+	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_listener(p, &a) : reachable(p, a.ip)))
 		return USNET_PROVIDER_HANDOVER;
 	stack_prov_lock(p);
 	int r = usnet_connect(p->st, &p->io, (usnet_sock_t)s, &a, now_ns());

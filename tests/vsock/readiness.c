@@ -1061,6 +1061,36 @@ static void t_udp(void)
 	close(a); close(b);
 }
 
+/* The udp case on the address the program's listeners use (the stack's
+ * own under the stack, where 127.0.0.1 is the kernel's). */
+static void t_udp_self(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &sa.sin_addr);
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	ssize_t w = sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	int n = poll(&pf, 1, 1000);
+	char buf[16] = "";
+	struct sockaddr_in from, bn;
+	l = sizeof from;
+	ssize_t r = recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)&from, &l);
+	socklen_t bl = sizeof bn;
+	getsockname(b, (struct sockaddr *)&bn, &bl);
+	ssize_t back = sendto(a, "back", 4, 0, (struct sockaddr *)&from, l);
+	char buf2[16] = "";
+	pf.fd = b;
+	int n2 = poll(&pf, 1, 1000);
+	ssize_t r2 = recv(b, buf2, sizeof buf2, 0);
+	SAY("%zd %d %zd:%s from=%s port=%s reply=%zd %d %zd:%s", w, n, r, buf,
+	    from.sin_addr.s_addr == sa.sin_addr.s_addr ? "self" : "other", from.sin_port == bn.sin_port ? "same" : "differ",
+	    back, n2, r2, buf2);
+	close(a); close(b);
+}
+
 static void t_refused(void)
 {
 	struct sockaddr_in a;
@@ -1303,6 +1333,72 @@ static void if_info(const char *name)
 	close(fd);
 }
 
+/* ---- loopback: 127.0.0.0/8 and the own address reach a wildcard listener -- */
+
+/* Connect to dst:port, accept on l, echo; "ok" and whether the accepted
+ * side's local address is dst and its peer want_peer. */
+static void loop_echo(int l, const char *dst, uint16_t port, const char *want_peer)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	inet_pton(AF_INET, dst, &a.sin_addr);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) {
+		SAY(" connect=%s", err_name(errno));
+		close(c);
+		return;
+	}
+	struct sockaddr_in la, pa;
+	socklen_t ll = sizeof la, pl = sizeof pa;
+	int s = accept(l, (struct sockaddr *)&pa, &pl);
+	getsockname(s, (struct sockaddr *)&la, &ll);
+	char b[8] = "";
+	ssize_t w = send(c, "lo", 2, 0);
+	ssize_t r = recv(s, b, 2, MSG_WAITALL);
+	char pb[INET_ADDRSTRLEN], lb[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &pa.sin_addr, pb, sizeof pb);
+	inet_ntop(AF_INET, &la.sin_addr, lb, sizeof lb);
+	SAY(" %s local=%d peer=%d", w == 2 && r == 2 && !strcmp(b, "lo") ? "ok" : "bad", !strcmp(lb, dst),
+	    !strcmp(pb, want_peer));
+	close(c);
+	close(s);
+}
+
+static void t_loopback(void)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 8);
+	socklen_t len = sizeof a;
+	getsockname(l, (struct sockaddr *)&a, &len);
+	uint16_t port = ntohs(a.sin_port);
+	SAY("lo:");
+	loop_echo(l, "127.0.0.1", port, "127.0.0.1");
+	SAY(" lo2:");
+	loop_echo(l, "127.0.0.2", port, "127.0.0.1");
+	SAY(" self:");
+	loop_echo(l, loop_addr(), port, loop_addr());
+	close(l);
+	/* Nothing listens: refused. */
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int r = connect(c, (struct sockaddr *)&a, sizeof a);
+	SAY(" closed=%d/%s", r, err_name(errno));
+	close(c);
+	/* A listener bound to 127.0.0.1 (the kernel's, under usnet). */
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = 0;
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 8);
+	len = sizeof a;
+	getsockname(l, (struct sockaddr *)&a, &len);
+	SAY(" bound_lo:");
+	loop_echo(l, "127.0.0.1", ntohs(a.sin_port), "127.0.0.1");
+	close(l);
+}
+
 /* ---- descriptors: usnet's own fds are out of the program's sight -------- */
 
 /* The lowest fd free now (where the next one goes). */
@@ -1502,6 +1598,7 @@ static const struct test tests[] = {
 	{ "efault", t_efault }, { "fd_close_range", t_fd_close_range }, { "fd_closefrom", t_fd_closefrom },
 	{ "fd_dup2_low", t_fd_dup2_low }, { "fd_dupfd", t_fd_dupfd }, { "fd_listing", t_fd_listing },
 	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args }, { "ifioctl", t_ifioctl },
+	{ "loopback", t_loopback }, { "udp_self", t_udp_self },
 };
 
 int main(int argc, char **argv)
