@@ -457,6 +457,31 @@ t_demo() {
     fi
 }
 
+# ---- redis-cli on the server's host: through 127.0.0.1 and usnet's address --
+# The server listens on the wildcard address on the stack.  redis-cli under
+# usnet (attached to the same stack) reaches it through 127.0.0.1 and
+# through the stack's address, the stack delivering to itself; a kernel
+# redis-cli reaches it through the stack's address.  The server's CLIENT
+# INFO shows where each came from.
+t_redis_loopback() {
+    need_cmd redis-server redis-cli || { skip redis_loopback "needs redis-server and redis-tools"; return; }
+    new_ns rl || { fail redis_loopback "namespace setup failed"; return; }
+    under_usnet 60 redis-server --port 6390 --protected-mode no --save '' --appendonly no --dir "$WORK"
+    if ! wait_port "$SIP" 6390; then fail redis_loopback "server did not listen: $(log_tail)"; stop_ns; return; fi
+    local cli=(in_ns timeout 20 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- redis-cli)
+    local lo self kern list
+    lo=$(printf 'set k lo\nclient info\n' | "${cli[@]}" -h 127.0.0.1 -p 6390 2>&1)
+    self=$("${cli[@]}" -h "$SIP" -p 6390 client info 2>&1)
+    kern=$(in_ns timeout 20 redis-cli -h "$SIP" -p 6390 get k 2>&1)
+    if printf '%s' "$lo" | grep -q "addr=127.0.0.1:[0-9]* laddr=127.0.0.1:6390"; then pass redis_cli_127_0_0_1
+    else fail redis_cli_127_0_0_1 "client list: $(printf '%s' "$lo" | head -c 300)"; fi
+    if printf '%s' "$self" | grep -q "addr=$SIP:[0-9]* laddr=$SIP:6390"; then pass redis_cli_own_address
+    else fail redis_cli_own_address "client list: $(printf '%s' "$self" | head -c 300)"; fi
+    if [ "$kern" = "lo" ]; then pass redis_cli_kernel_client
+    else fail redis_cli_kernel_client "get k: '$kern'"; fi
+    stop_ns
+}
+
 # ---- varnishd -F under usnet caching a kernel origin ------------------------
 # varnishd closes every fd it did not open at start-up (close_range(3, ~0U)),
 # usnet's own among them; its listener at the stack's address and its
@@ -554,7 +579,7 @@ t_sockperf() {
     stop_ns
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client sockperf varnish; do
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client sockperf varnish redis_loopback; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half
