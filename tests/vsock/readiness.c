@@ -1224,6 +1224,53 @@ static void t_tcp_addr_args(void)
 	close(l);
 }
 
+/* Address lengths: short buffers are truncated and the full length
+ * returned; short or foreign addresses are refused. */
+static void t_addr_lengths(void)
+{
+	struct sockaddr_in la;
+	int l = listener(&la);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	errno = 0;
+	int r1 = connect(c, (struct sockaddr *)&la, 8);
+	int e1 = errno;
+	struct sockaddr_in un = la;
+	un.sin_family = AF_INET6;
+	errno = 0;
+	int r2 = connect(c, (struct sockaddr *)&un, sizeof un);
+	int e2 = errno;
+	int r3 = connect(c, (struct sockaddr *)&la, sizeof la);
+	unsigned char a[16];
+	memset(a, 0xa5, sizeof a);
+	socklen_t al = 4;
+	int s = accept(l, (struct sockaddr *)a, &al);
+	SAY("short=%d/%s family=%d/%s connect=%d accept_len=%u family=%d rest=%d", r1, err_name(e1), r2, err_name(e2), r3,
+	    (unsigned)al, a[0] | a[1] << 8, a[4] == 0xa5);
+	memset(a, 0xa5, sizeof a);
+	al = 2;
+	int g = getsockname(c, (struct sockaddr *)a, &al);
+	SAY(" name=%d len=%u rest=%d", g, (unsigned)al, a[2] == 0xa5);
+	al = 0;
+	g = getpeername(s, (struct sockaddr *)a, &al);
+	SAY(" peer0=%d len=%u", g, (unsigned)al);
+	int u = socket(AF_INET, SOCK_STREAM, 0);
+	al = sizeof a;
+	errno = 0;
+	g = getpeername(u, (struct sockaddr *)a, &al);
+	SAY(" unconnected_peer=%d/%s", g, err_name(errno));
+	errno = 0;
+	int b1 = bind(u, (struct sockaddr *)&la, 8);
+	int eb1 = errno;
+	struct sockaddr_in any = { .sin_family = AF_UNSPEC };
+	errno = 0;
+	int b2 = bind(u, (struct sockaddr *)&any, sizeof any);
+	SAY(" bind_short=%d/%s bind_unspec_any=%d/%s", b1, err_name(eb1), b2, err_name(b2 ? errno : 0));
+	close(u);
+	close(c);
+	close(s);
+	close(l);
+}
+
 static void t_udp_addr_args(void)
 {
 	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
@@ -1597,7 +1644,8 @@ static const struct test tests[] = {
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
 	{ "efault", t_efault }, { "fd_close_range", t_fd_close_range }, { "fd_closefrom", t_fd_closefrom },
 	{ "fd_dup2_low", t_fd_dup2_low }, { "fd_dupfd", t_fd_dupfd }, { "fd_listing", t_fd_listing },
-	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args }, { "ifioctl", t_ifioctl },
+	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args },
+	{ "addr_lengths", t_addr_lengths }, { "ifioctl", t_ifioctl },
 	{ "loopback", t_loopback }, { "udp_self", t_udp_self },
 };
 
