@@ -33,6 +33,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	vsock_pid = vsock_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
+	vsock_own_fds_after_fork();
 	vsock_after_fork_child();
 	if (vsock_prov && vsock_prov->fork_child)
 		vsock_prov->fork_child(vsock_prov_ctx);

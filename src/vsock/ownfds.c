@@ -66,6 +66,13 @@ static void unlock(void)
 	atomic_flag_clear_explicit(&own_lock, memory_order_release);
 }
 
+void vsock_own_fds_after_fork(void)
+{
+	/* The only thread of the child: a lock held by another thread of the
+	 * parent at the fork would never be released. */
+	unlock();
+}
+
 /* Recompute the bounds the hook handler checks first (under the lock). */
 static void bounds(void)
 {

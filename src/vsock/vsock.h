@@ -227,6 +227,8 @@ long vsock_own_close_range(unsigned first, unsigned last, unsigned flags);
 long vsock_own_getdents(int fd, void *buf, long count);
 /* The program changed its fd limit: own fds within it move above it. */
 void vsock_own_limit_changed(void);
+/* In a forked child, before anything else. */
+void vsock_own_fds_after_fork(void);
 
 /* ---- attaching to the interface's stack (attach.c) ----------------------- */
 #include "usnet/netif_share.h"
