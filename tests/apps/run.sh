@@ -547,6 +547,16 @@ t_sockperf() {
         sockperf_check "sockperf_${proto}_server" "$WORK/sp-$proto.log"
         stop_ns
     done
+    # Both under usnet, through 127.0.0.1: the server listens on the
+    # wildcard address on the stack (the kernel has no listener there), the
+    # stack delivers to itself between the two processes.
+    under_usnet 60 sockperf server --tcp -p 11115
+    local j
+    for j in $(seq 1 50); do grep -q "using recvfrom\|using select\|using epoll" "$WORK/$NS.log" 2>/dev/null && break; sleep 0.1; done
+    in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
+        sockperf ping-pong --tcp -i 127.0.0.1 -p 11115 -t 3 --data-integrity >"$WORK/sp-lo.log" 2>&1
+    sockperf_check sockperf_tcp_loopback "$WORK/sp-lo.log"
+    stop_ns
     # A sockperf client under usnet, a kernel server at the TAP's kernel
     # side: the server's peer is the stack's address.
     for proto in tcp udp; do
