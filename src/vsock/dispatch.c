@@ -124,7 +124,7 @@ long vsock_dispatch(struct usnet_syscall *sc)
 #endif
 	case SYS_dup2:
 	case SYS_dup3:
-		if (vsock_own_fd((int)a[0]))
+		if (vsock_own_fd((int)a[0]) && !(nr == SYS_dup3 && a[0] == a[1]))   /* that one is EINVAL */
 			return -EBADF;   /* as for an fd that is not open */
 		if (in_vm_child())
 			return USNET_HOOK_PASS;
