@@ -1606,6 +1606,37 @@ static void t_fd_dupfd(void)
 	close(c); close(s);
 }
 
+/* The soft fd limit raised to the hard one (servers do it at start-up):
+ * nothing new is listed, close_range still spares usnet, a closed
+ * listener's port is free again at once. */
+static void t_fd_raise_limit(void)
+{
+	SAY("%s", echo_once());
+	int base = lowest_free();
+	int before[4096], nb = list_fds(base, before, 4096);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	int r = setrlimit(RLIMIT_NOFILE, &rl);
+	int fds[4096];
+	int n = new_fds(base, before, nb, fds, 4096);
+	int cr = (int)syscall(SYS_close_range, base, ~0U, 0);
+	SAY(" raise=%d new=%d range=%d %s", r, n, cr, echo_once());
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &a.sin_addr);
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 4);
+	socklen_t len = sizeof a;
+	getsockname(l, (struct sockaddr *)&a, &len);
+	close(l);
+	settle();
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	int b = bind(l, (struct sockaddr *)&a, sizeof a);
+	SAY(" rebind=%d/%s", b, err_name(b ? errno : 0));
+	close(l);
+}
+
 /* What /proc/self/fd lists while sockets, an epoll set and a pipe are open,
  * as numbers from the lowest free fd at the start. */
 static void t_fd_listing(void)
@@ -1644,6 +1675,7 @@ static const struct test tests[] = {
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
 	{ "efault", t_efault }, { "fd_close_range", t_fd_close_range }, { "fd_closefrom", t_fd_closefrom },
 	{ "fd_dup2_low", t_fd_dup2_low }, { "fd_dupfd", t_fd_dupfd }, { "fd_listing", t_fd_listing },
+	{ "fd_raise_limit", t_fd_raise_limit },
 	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args },
 	{ "addr_lengths", t_addr_lengths }, { "ifioctl", t_ifioctl },
 	{ "loopback", t_loopback }, { "udp_self", t_udp_self },
