@@ -454,15 +454,17 @@ static bool reachable(const struct prov *p, uint32_t ip)
 	return p->gw || ((ip & mask) == (p->ip & mask));
 }
 
-/* A TCP connect to a loopback address stays on the stack when one of its
- * listeners takes it (bound to the wildcard); otherwise it is the kernel's
- * (a listener of the kernel's loopback, or nothing: ECONNREFUSED there).
- * A program's bind to 127.0.0.1 is the kernel's (p_bind), so that every
- * program on the host reaches it, as on Linux. */
-static bool loopback_listener(struct prov *p, const struct usnet_addr *a)
+/* A connect or a datagram to a loopback address stays on the stack when
+ * one of its sockets takes it (a TCP listener, a UDP socket, bound to the
+ * wildcard); otherwise it is the kernel's (a socket of the kernel's
+ * loopback, or nothing: ECONNREFUSED there).  A program's bind to 127.0.0.1
+ * is the kernel's (p_bind), so that every program on the host reaches it,
+ * as on Linux. */
+static bool loopback_taker(struct prov *p, usnet_psock_t s, const struct usnet_addr *a)
 {
+	int type = p->meta[s].type == SOCK_DGRAM ? USNET_SOCK_DGRAM : USNET_SOCK_STREAM;
 	stack_prov_lock(p);
-	bool on_stack = usnet_tcp_listening(p->st, a);
+	bool on_stack = usnet_local_taker(p->st, type, a);
 	stack_prov_unlock_quiet(p);
 	return on_stack;
 }
@@ -552,7 +554,7 @@ static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, sock
 	enum addr_kind k = addr_in(&p->meta[s], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_listener(p, &a) : reachable(p, a.ip)))
+	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_taker(p, s, &a) : reachable(p, a.ip)))
 		return USNET_PROVIDER_HANDOVER;
 	stack_prov_lock(p);
 	int r = usnet_connect(p->st, &p->io, (usnet_sock_t)s, &a, now_ns());
@@ -574,7 +576,7 @@ static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int fl
 		if (k == A_BAD)
 			return err;
 		if (p->meta[s].type == SOCK_DGRAM) {
-			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(p, to.ip)) {
+			if (k == A_HANDOVER || !(is_loopback(to.ip) ? loopback_taker(p, s, &to) : reachable(p, to.ip))) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
 				stack_prov_lock(p);

@@ -117,11 +117,11 @@ int usnet_accept(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	return ci;
 }
 
-int usnet_tcp_listening(struct usnet_stack *st, const struct usnet_addr *addr)
+int usnet_local_taker(struct usnet_stack *st, int type, const struct usnet_addr *addr)
 {
-	if (!st || !addr)
+	if (!st || !addr || (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM))
 		return 0;
-	return port_lookup(st, USNET_SOCK_STREAM, addr->ip, addr->port) != NIL;
+	return port_lookup(st, type, addr->ip, addr->port) != NIL;
 }
 
 int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,

@@ -1216,9 +1216,9 @@ int test_tcp_loopback_connect(void)
 	CHECK(usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 }) == 0);
 	CHECK(usnet_listen(e.st, l, 4) == 0);
 	const uint32_t lo = 0x7f000001u;
-	CHECK(usnet_tcp_listening(e.st, &(struct usnet_addr){ lo, 80 }) == 1);
-	CHECK(usnet_tcp_listening(e.st, &(struct usnet_addr){ 0x7f000002u, 80 }) == 1);
-	CHECK(usnet_tcp_listening(e.st, &(struct usnet_addr){ lo, 81 }) == 0);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ lo, 80 }) == 1);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ 0x7f000002u, 80 }) == 1);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ lo, 81 }) == 0);
 	int32_t c = usnet_socket(e.st, USNET_SOCK_STREAM);
 	int r = usnet_connect(e.st, &e.io, c, &(struct usnet_addr){ lo, 80 }, e.now);
 	CHECK(r == 0 || r == -USNET_EINPROGRESS);

@@ -1091,6 +1091,36 @@ static void t_udp_self(void)
 	close(a); close(b);
 }
 
+/* A UDP socket bound to the wildcard address reached through 127.0.0.1
+ * (on the stack under usnet), and its reply. */
+static void t_udp_loopback(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ssize_t w = sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	int n = poll(&pf, 1, 1000);
+	char buf[16] = "";
+	struct sockaddr_in from;
+	l = sizeof from;
+	ssize_t r = recvfrom(a, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &l);
+	ssize_t back = sendto(a, "back", 4, 0, (struct sockaddr *)&from, l);
+	char buf2[16] = "";
+	pf.fd = b;
+	int n2 = poll(&pf, 1, 1000);
+	struct sockaddr_in from2;
+	l = sizeof from2;
+	ssize_t r2 = recvfrom(b, buf2, sizeof buf2, MSG_DONTWAIT, (struct sockaddr *)&from2, &l);
+	SAY("%zd %d %zd:%s from=%s reply=%zd %d %zd:%s from=%s", w, n, r, buf,
+	    from.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? "lo" : "other", back, n2, r2, buf2,
+	    from2.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && from2.sin_port == sa.sin_port ? "lo" : "other");
+	close(a); close(b);
+}
+
 static void t_refused(void)
 {
 	struct sockaddr_in a;
@@ -1679,6 +1709,7 @@ static const struct test tests[] = {
 	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args },
 	{ "addr_lengths", t_addr_lengths }, { "ifioctl", t_ifioctl },
 	{ "loopback", t_loopback }, { "udp_self", t_udp_self },
+	{ "udp_loopback", t_udp_loopback },
 };
 
 int main(int argc, char **argv)
