@@ -341,7 +341,7 @@ static int fd_out_of_reach(int fd)
 		}
 	}
 	rlim_t top = rl.rlim_cur < 65536 ? rl.rlim_cur : 65536;
-	return fcntl(fd, F_DUPFD, top > 2048 ? (int)(top - 1024) : 3);
+	return fcntl(fd, F_DUPFD, top > 2048 ? (int)(top - 1024) : top / 2 > 3 ? (int)(top / 2) : 3);
 }
 
 /* The built-in stack: the program and every process it starts attach to

@@ -41,7 +41,7 @@
 /* Without room, the highest number used, so that a program with a huge
  * limit does not pay for a huge fd table. */
 #define OWN_TOP_CAP 65536
-#define OWN_MAX 512
+#define OWN_MAX 4096   /* the kernel provider adds one per socket */
 
 struct own_fd {
 	int fd;
@@ -111,7 +111,7 @@ static long hidden_dup(int fd, bool cloexec)
 	}
 	/* No room above: near the top of the program's range. */
 	unsigned long top = rl.rlim_cur < OWN_TOP_CAP ? rl.rlim_cur : OWN_TOP_CAP;
-	unsigned long min = top > 2 * (unsigned long)OWN_MAX ? top - 2 * OWN_MAX : 3;
+	unsigned long min = top > 2 * (unsigned long)OWN_ROOM ? top - OWN_ROOM : top / 2 > 3 ? top / 2 : 3;
 	return vsock_sys(SYS_fcntl, fd, cmd, min, 0, 0, 0);
 }
 
@@ -127,7 +127,7 @@ static void note_locked(int fd, int *holder)
 	if (own_n == OWN_MAX || vsock_sys(SYS_fstat, fd, &st, 0, 0, 0, 0) != 0) {
 		static _Atomic int said;
 		if (own_n == OWN_MAX && !atomic_exchange(&said, 1))
-			vsock_log(0, "more than %d fds of usnet's own in this process: fd %d is left visible "
+			vsock_log(1, "more than %d fds of usnet's own in this process: fd %d is left visible "
 				  "to the program", OWN_MAX, fd);
 		return;
 	}
