@@ -135,7 +135,10 @@ struct usnet_provider {
 	int  (*getsockname)(void *ctx, usnet_psock_t s, struct sockaddr *addr, socklen_t *len);
 	int  (*getpeername)(void *ctx, usnet_psock_t s, struct sockaddr *addr, socklen_t *len);
 	/* ioctl on a socket (FIONREAD/SIOCINQ, SIOCOUTQ, SIOCATMARK, ...): 0 or
-	 * -errno (-ENOTTY when unknown).  May be NULL. */
+	 * -errno (-ENOTTY when unknown).  May be NULL.  SIOCGIFHWADDR and
+	 * SIOCGIFMTU come with the kernel's answer for arg's ifr_name already
+	 * in arg: a provider whose interface that is puts in its own MAC or
+	 * MTU (0); -ENOTTY leaves the kernel's. */
 	int  (*ioctl)(void *ctx, usnet_psock_t s, unsigned long request, void *arg);
 	/* Current readiness, USNET_PROVIDER_EV_* mask. */
 	uint32_t (*poll)(void *ctx, usnet_psock_t s);

@@ -206,6 +206,12 @@ int usnet_route_add(struct usnet_stack *st, uint32_t dst, uint8_t prefix_len, ui
 int usnet_socket(struct usnet_stack *st, int type);
 int usnet_bind(struct usnet_stack *st, usnet_sock_t s, const struct usnet_addr *addr);
 int usnet_listen(struct usnet_stack *st, usnet_sock_t s, int backlog);
+/* Whether a socket of the stack of `type` takes what is sent to addr: a
+ * TCP listener, or a bound UDP socket, on addr->port and bound to addr->ip
+ * or to the wildcard: 1 or 0.  A connect or a datagram to a loopback
+ * address (127.0.0.0/8) reaches the stack's socket this way, its frames
+ * never leaving the stack (source 127.0.0.1). */
+int usnet_local_taker(struct usnet_stack *st, int type, const struct usnet_addr *addr);
 /* Returns a new socket, or -USNET_EAGAIN when no connection is waiting. */
 int usnet_accept(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 		 struct usnet_addr *peer, uint64_t now);

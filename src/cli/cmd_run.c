@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -322,6 +323,27 @@ static int probe_netif(void)
 	return 0;
 }
 
+/* A copy of fd where the program does not reach it, as the switch keeps
+ * its own fds (src/vsock/ownfds.c): above the soft fd limit the program
+ * inherits when the hard limit leaves room, else near the top of its range. */
+static int fd_out_of_reach(int fd)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return fcntl(fd, F_DUPFD, 600);
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_cur + 1024 <= rl.rlim_max) {
+		struct rlimit up = { rl.rlim_cur + 1024, rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+			int hi = fcntl(fd, F_DUPFD, (int)rl.rlim_cur);
+			setrlimit(RLIMIT_NOFILE, &rl);
+			if (hi >= 0)
+				return hi;
+		}
+	}
+	rlim_t top = rl.rlim_cur < 65536 ? rl.rlim_cur : 65536;
+	return fcntl(fd, F_DUPFD, top > 2048 ? (int)(top - 1024) : top / 2 > 3 ? (int)(top / 2) : 3);
+}
+
 /* The built-in stack: the program and every process it starts attach to
  * the stack of the interface through its owner (src/vsock/attach_proto.h),
  * which is started here when the interface has none.  The connection is
@@ -345,7 +367,7 @@ static int attach_to_owner(void)
 			if (r)
 				return r;
 			/* Out of the program's way, open across execve. */
-			int hi = fcntl(conn, F_DUPFD, 600);
+			int hi = fd_out_of_reach(conn);
 			if (hi >= 0) {
 				close(conn);
 				conn = hi;

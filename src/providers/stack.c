@@ -593,6 +593,25 @@ static bool reachable(const struct prov *p, uint32_t ip)
 	return p->gw || ((ip & mask) == (p->ip & mask));
 }
 
+/* A connect or a datagram to a loopback address stays on the stack when
+ * one of its sockets takes it (a TCP listener, a UDP socket, bound to the
+ * wildcard); otherwise it is the kernel's (a socket of the kernel's
+ * loopback, or nothing: ECONNREFUSED there).  A program's bind to 127.0.0.1
+ * is the kernel's (p_bind), so that every program on the host reaches it,
+ * as on Linux. */
+static bool loopback_taker(struct prov *p, usnet_psock_t ps, const struct usnet_addr *a)
+{
+	/* The socket's own instance knows: a listener has a copy in every
+	 * instance, UDP sockets all live on instance 0. */
+	int type = p->meta[ps].type == SOCK_DGRAM ? USNET_SOCK_DGRAM : USNET_SOCK_STREAM;
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	bool on_stack = usnet_local_taker(in->st, type, a);
+	inst_unlock_quiet(in);
+	return on_stack;
+}
+
 /* ---- socket ops ------------------------------------------------------------ */
 
 /* Where a new TCP socket lives: the instance of the caller's CPU, so that a
@@ -784,7 +803,7 @@ static int p_connect(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, soc
 	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(p, a.ip))
+	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_taker(p, ps, &a) : reachable(p, a.ip)))
 		return USNET_PROVIDER_HANDOVER;
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
@@ -815,7 +834,7 @@ static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int f
 		if (k == A_BAD)
 			return err;
 		if (p->meta[ps].type == SOCK_DGRAM) {
-			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(p, to.ip)) {
+			if (k == A_HANDOVER || !(is_loopback(to.ip) ? loopback_taker(p, ps, &to) : reachable(p, to.ip))) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
 				inst_lock(in);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 
@@ -298,6 +299,20 @@ int stack_prov_ioctl(void *ctx, usnet_psock_t ps, unsigned long req, void *arg)
 	case SIOCATMARK:
 		v = 0;
 		break;
+	case SIOCGIFHWADDR:
+	case SIOCGIFMTU: {
+		/* arg holds the kernel's answer (provider.h): the stack's own
+		 * MAC and MTU on its interface. */
+		struct ifreq *ifr = arg;
+		const struct usnet_netif_info *in = &p->nif->info;
+		if (strncmp(ifr->ifr_name, in->ifname, IFNAMSIZ))
+			return -ENOTTY;
+		if (req == SIOCGIFHWADDR)
+			memcpy(ifr->ifr_hwaddr.sa_data, in->mac, 6);
+		else if (in->mtu)
+			ifr->ifr_mtu = (int)in->mtu;
+		return 0;
+	}
 	default:
 		return -ENOTTY;
 	}

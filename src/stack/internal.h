@@ -414,6 +414,10 @@ void loop_put(struct net_ctx *c, struct usnet_pkt *p);
  * (bounded per call; the rest waits for the next). */
 void loop_deliver(struct net_ctx *c);
 static inline int loop_pending(const struct usnet_stack *st) { return st->loop_head != NIL; }
+/* 127.0.0.0/8: the stack's own as well, for connections among its sockets
+ * (never on the wire, as on Linux's lo). */
+static inline int ip4_is_loopback(uint32_t ip) { return (ip >> 24) == 127; }
+#define IP4_LOOPBACK 0x7f000001u   /* 127.0.0.1: the source for any loopback destination */
 
 /* ipv4.c */
 #define IP_HLEN 20

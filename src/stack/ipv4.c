@@ -13,14 +13,17 @@ void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 	case IP4_BAD_LEN: st->stats.ip_drop_len++; return;
 	case IP4_BAD_CSUM: st->stats.ip_drop_csum++; return;
 	}
-	if (v.dst != st->cfg.ip && v.dst != 0xffffffffu &&
+	/* Loopback addresses: only on frames the stack sent itself (loop.c). */
+	int loopback = c->looping && ip4_is_loopback(v.dst);
+	if (v.dst != st->cfg.ip && v.dst != 0xffffffffu && !loopback &&
 	    !(st->netmask != 0xffffffffu && v.dst == (st->cfg.ip | ~st->netmask))) {
 		st->stats.ip_drop_not_ours++;
 		return;
 	}
-	/* Martian sources: loopback, multicast, broadcast, our own address. */
-	if ((v.src >> 24) == 127 || (v.src >> 28) == 0xe || v.src == 0xffffffffu ||
-	    (v.src == st->cfg.ip && !c->looping)) {   /* our own address: only from ourselves */
+	/* Martian sources: loopback, multicast, broadcast, our own address --
+	 * the first and the last only from ourselves. */
+	if ((ip4_is_loopback(v.src) && !c->looping) || (v.src >> 28) == 0xe || v.src == 0xffffffffu ||
+	    (v.src == st->cfg.ip && !c->looping)) {
 		st->stats.ip_drop_header++;
 		return;
 	}
@@ -41,7 +44,7 @@ void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
 	uint32_t hlen = (uint32_t)(ip_hdr[0] & 0xf) * 4;
 	switch (proto) {
 	case IPPROTO_TCP_:
-		if (dst != c->st->cfg.ip) {   /* no TCP to broadcast */
+		if (dst != c->st->cfg.ip && !ip4_is_loopback(dst)) {   /* no TCP to broadcast */
 			c->st->stats.ip_drop_not_ours++;
 			return;
 		}
@@ -86,7 +89,8 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 {
 	struct usnet_stack *st = c->st;
 	uint32_t nh;
-	if (dst == 0xffffffffu) {
+	int to_self = dst == st->cfg.ip || ip4_is_loopback(dst);
+	if (dst == 0xffffffffu || to_self) {
 		nh = dst;
 	} else if (route_lookup(st, dst, &nh) < 0) {
 		tx_unget(c, p);
@@ -102,7 +106,7 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 		memset(p->data + p->len, 0, 60 - p->len);
 		p->len = 60;
 	}
-	if (dst == st->cfg.ip) {
+	if (to_self) {
 		loop_put(c, p);   /* to itself: never on the wire */
 		return 0;
 	}

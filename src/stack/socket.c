@@ -118,6 +118,13 @@ int usnet_accept(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	return ci;
 }
 
+int usnet_local_taker(struct usnet_stack *st, int type, const struct usnet_addr *addr)
+{
+	if (!st || !addr || (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM))
+		return 0;
+	return port_lookup(st, type, addr->ip, addr->port) != NIL;
+}
+
 int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 		  const struct usnet_addr *addr, uint64_t now)
 {
@@ -163,9 +170,10 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	if (addr->ip == 0 || addr->port == 0 || addr->ip == 0xffffffffu || (addr->ip >> 28) == 0xe)
 		return addr->port == 0 ? -USNET_EINVAL : -USNET_ENETUNREACH;
 	uint32_t nh;
-	if (route_lookup(st, addr->ip, &nh) < 0)
+	int loopback = ip4_is_loopback(addr->ip);
+	if (!loopback && route_lookup(st, addr->ip, &nh) < 0)
 		return -USNET_ENETUNREACH;
-	s->lip = st->cfg.ip;
+	s->lip = loopback ? IP4_LOOPBACK : st->cfg.ip;
 	s->rip = addr->ip;
 	s->rport = addr->port;
 	if (!(s->flags & SF_BOUND)) {

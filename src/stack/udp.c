@@ -104,7 +104,8 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	if (total > UDP_MAX_PAYLOAD)
 		return -USNET_EMSGSIZE;
 	uint32_t nh;
-	if (dip != 0xffffffffu && route_lookup(st, dip, &nh) < 0)
+	int loopback = ip4_is_loopback(dip);
+	if (dip != 0xffffffffu && !loopback && route_lookup(st, dip, &nh) < 0)
 		return -USNET_ENETUNREACH;
 	if (!(s->flags & SF_BOUND)) {
 		uint16_t port;
@@ -116,7 +117,7 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		port_insert(st, sk_index(st, s));
 	}
 	uint32_t ulen = UDP_HLEN + (uint32_t)total;
-	uint32_t src = st->cfg.ip;
+	uint32_t src = loopback ? IP4_LOOPBACK : st->cfg.ip;
 	uint8_t hdr[UDP_HLEN];
 	wr16(hdr + UDP_SPORT, s->lport);
 	wr16(hdr + UDP_DPORT, dport);

@@ -44,8 +44,12 @@ static int owner_connection(void)
 		int type = 0;
 		socklen_t len = sizeof type;
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET)
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET) {
+			/* Its number is in the environment of the programs this
+			 * one starts: it stays where `usnet run` put it. */
+			vsock_own_fd_note(fd);
 			return fd;
+		}
 		vsock_log(0, "USNET_ATTACH_FD %s is no connection to an interface's owner (closed by the "
 			  "program?); looking for the owner's socket", v);
 	}
@@ -65,14 +69,9 @@ static int owner_connection(void)
 		close(fd);
 		return errno == EACCES ? -2 : -1;
 	}
-	/* Kept for the life of the process (and its children): the owner
-	 * stays while someone holds it. */
-	long hi = fcntl(fd, F_DUPFD, 600);
-	if (hi >= 0) {
-		close(fd);
-		fd = (int)hi;
-	}
-	return fd;
+	/* Kept for the life of the process (and its forked children): the
+	 * owner stays while someone holds it. */
+	return vsock_own_fd_hide(fd, NULL);
 }
 
 int vsock_attach(char *err, size_t errlen)
@@ -109,17 +108,18 @@ int vsock_attach(char *err, size_t errlen)
 		snprintf(err, errlen, "%s (owner: process %d)", rp.message, rp.owner_pid);
 		return rp.status;
 	}
-	/* The switch's own fds stay out of the program's low numbers. */
-	for (int i = 0; i < ATTACH_NFDS; i++) {
-		long hi = fcntl(a->fds[i], F_DUPFD_CLOEXEC, 512);
-		if (hi >= 0) {
-			close(a->fds[i]);
-			a->fds[i] = (int)hi;
-		}
-	}
+	/* The switch's own fds stay out of the program's sight (ownfds.c);
+	 * the netif's are copied into its queues when it attaches, so they
+	 * move now or never. */
+	for (int i = 0; i < ATTACH_NFDS; i++)
+		vsock_own_fd_hide(a->fds[i], &a->fds[i]);
+	for (uint32_t i = 0; i < a->share.nfds; i++)
+		a->share.fds[i] = vsock_own_fd_hide(a->share.fds[i], NULL);
 	a->init = rp.init != 0;
-	a->reply = a->init ? sv[0] : -1;
-	if (!a->init)
+	a->reply = -1;
+	if (a->init)
+		vsock_own_fd_hide(sv[0], &a->reply);
+	else
 		close(sv[0]);
 	a->attached = true;
 	a->owner_pid = rp.owner_pid;
@@ -146,7 +146,7 @@ void vsock_attach_done(bool ok)
 			vsock_log(0, "the owner of %s went away while this process made the stack",
 				  vsock_config("iface"));
 	}
-	close(a->reply);   /* without READY: the owner makes the state afresh */
+	vsock_own_fd_close(a->reply);   /* without READY: the owner makes the state afresh */
 	a->reply = -1;
 }
 

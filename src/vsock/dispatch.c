@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -39,6 +40,11 @@ static long rwv(struct vsock_slot *s, bool send, const struct iovec *iov, long n
 
 static long sendto_(struct vsock_slot *s, void *buf, size_t len, int flags, void *to, socklen_t tolen)
 {
+	/* Linux copies the address in before anything else (move_addr_to_kernel). */
+	if (to && (int)tolen > (int)sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	if (to && (int)tolen < 0)
+		return -EINVAL;
 	struct iovec iov = { buf, len };
 	struct msghdr m = { .msg_name = to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1 };
 	return vsock_sendmsg(s, &m, flags);
@@ -88,9 +94,20 @@ long vsock_dispatch(struct usnet_syscall *sc)
 		return r ? r : vsock_epoll_call(sc);
 	}
 	case SYS_close_range:
-		if (in_vm_child())
-			return USNET_HOOK_PASS;
+		if (in_vm_child())   /* its own fd table; usnet's fds in it stay */
+			return vsock_own_close_range((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
 		return vsock_close_range((unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
+	case SYS_getdents64:
+		return vsock_own_getdents((int)a[0], (void *)a[1], a[2]);
+	case SYS_setrlimit:
+	case SYS_prlimit64: {
+		long r = vsock_sys(nr, a[0], a[1], a[2], a[3], 0, 0);
+		bool nofile = nr == SYS_setrlimit ? a[0] == RLIMIT_NOFILE
+			      : a[1] == RLIMIT_NOFILE && a[2] && (a[0] == 0 || a[0] == vsock_pid);
+		if (r == 0 && nofile && !in_vm_child())
+			vsock_own_limit_changed();
+		return r;
+	}
 	case SYS_exit_group:
 		/* The process's user sockets close now, as its fds do on Linux (a
 		 * socket another process still holds stays open), while this
@@ -110,10 +127,14 @@ long vsock_dispatch(struct usnet_syscall *sc)
 #endif
 	case SYS_dup2:
 	case SYS_dup3:
+		if (vsock_own_fd((int)a[0]) && !(nr == SYS_dup3 && a[0] == a[1]))   /* that one is EINVAL */
+			return -EBADF;   /* as for an fd that is not open */
 		if (in_vm_child())
 			return USNET_HOOK_PASS;
 		return vsock_dup3((int)a[0], (int)a[1], (int)a[2], nr == SYS_dup2);
 	case SYS_close:
+		if (vsock_own_fd((int)a[0]))
+			return -EBADF;
 		if (in_vm_child())
 			return USNET_HOOK_PASS;
 		return vsock_close((int)a[0]);

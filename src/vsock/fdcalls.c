@@ -5,7 +5,10 @@
  * fd table in step with it, and close the provider socket once the kernel
  * says its file is gone.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -57,8 +60,9 @@ long vsock_dup(int fd, int min, bool cloexec)
 long vsock_dup3(int oldfd, int newfd, int flags, bool is_dup2)
 {
 	struct vsock_slot *s = vsock_fd_slot(oldfd);
-	long r = is_dup2 ? vsock_sys(SYS_dup2, oldfd, newfd, 0, 0, 0, 0)
-			 : vsock_sys(SYS_dup3, oldfd, newfd, flags, 0, 0, 0);
+	long nr = is_dup2 ? SYS_dup2 : SYS_dup3;
+	long r = vsock_own_fd(newfd) ? vsock_own_dup_onto(nr, oldfd, newfd, flags)
+				     : vsock_sys(nr, oldfd, newfd, is_dup2 ? 0 : flags, 0, 0, 0);
 	if (r < 0 || oldfd == newfd)
 		return r;
 	/* The kernel replaced whatever newfd was: forget it, then map the copy. */
@@ -93,21 +97,124 @@ long vsock_fcntl(int fd, struct vsock_slot *s, int cmd, long arg)
 }
 
 /* Interface queries (SIOCGIF*) need a real socket, whatever the fd is. */
-static long interface_ioctl(unsigned long req, void *arg)
+static long kernel_interface_ioctl(unsigned long req, void *arg)
 {
 	static int helper = -1;
 	if (helper < 0) {
 		long fd = vsock_sys(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
 		if (fd < 0)
 			return fd;
-		long hi = vsock_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 530, 0, 0, 0);
-		if (hi >= 0) {
-			vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-			fd = hi;
-		}
-		helper = (int)fd;
+		vsock_own_fd_hide((int)fd, &helper);
 	}
 	return vsock_sys(SYS_ioctl, helper, req, arg, 0, 0, 0);
+}
+
+/* The stack's interface and IPv4 address (USNET_IFACE, USNET_IP), when
+ * the provider is the built-in stack: false otherwise. */
+static bool stack_interface(char name[IFNAMSIZ], struct in_addr *addr, struct in_addr *mask)
+{
+	const char *iface = vsock_config("iface"), *ip = vsock_config("ip");
+	if (!vsock_prov_handles_shared || !iface || !ip || strlen(iface) >= IFNAMSIZ)
+		return false;
+	char a[INET_ADDRSTRLEN];
+	const char *slash = strchr(ip, '/');
+	size_t n = slash ? (size_t)(slash - ip) : strlen(ip);
+	if (n >= sizeof a)
+		return false;
+	memcpy(a, ip, n);
+	a[n] = 0;
+	if (inet_pton(AF_INET, a, addr) != 1)
+		return false;
+	long prefix = slash ? strtol(slash + 1, NULL, 10) : 32;
+	if (prefix < 0 || prefix > 32)
+		return false;
+	mask->s_addr = htonl(prefix ? ~0u << (32 - prefix) : 0);
+	snprintf(name, IFNAMSIZ, "%s", iface);
+	return true;
+}
+
+static void put_in_addr(struct sockaddr *sa, struct in_addr a)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = a };
+	memcpy(sa, &sin, sizeof sin);
+}
+
+/* Interface queries on a user socket: the kernel's answers, except that
+ * the stack's interface has the stack's address (listed by SIOCGIFCONF
+ * even where the kernel has none on it), MAC and MTU -- what the kernel
+ * would answer if the stack's address were its own. */
+static long interface_ioctl(struct vsock_slot *s, unsigned long req, void *arg)
+{
+	char name[IFNAMSIZ];
+	struct in_addr addr, mask;
+	bool stack = stack_interface(name, &addr, &mask);
+	struct ifconf *ifc = arg;
+	if (stack && usnet_hook_user_check(arg, req == SIOCGIFCONF ? sizeof *ifc : sizeof(struct ifreq), 1))
+		return -EFAULT;
+	int room = stack && req == SIOCGIFCONF ? ifc->ifc_len : 0;
+	long r = kernel_interface_ioctl(req, arg);
+	if (!stack || r == -EFAULT)
+		return r;
+	struct ifreq *ifr = arg;
+	switch (req) {
+	case SIOCGIFCONF: {
+		if (r < 0)
+			return r;
+		bool listed = false;
+		struct ifreq scratch[64];
+		struct ifconf all = { .ifc_len = sizeof scratch, .ifc_req = scratch };
+		struct ifconf *seen = ifc->ifc_req ? ifc : &all;
+		if (!ifc->ifc_req && kernel_interface_ioctl(SIOCGIFCONF, &all) < 0)
+			all.ifc_len = 0;   /* sizing only: is the interface listed? */
+		for (int i = 0; i < seen->ifc_len / (int)sizeof(struct ifreq); i++) {
+			if (!strncmp(seen->ifc_req[i].ifr_name, name, IFNAMSIZ)) {
+				put_in_addr(&seen->ifc_req[i].ifr_addr, addr);
+				listed = true;
+			}
+		}
+		if (!listed && !ifc->ifc_req) {
+			ifc->ifc_len += (int)sizeof(struct ifreq);
+		} else if (!listed && room - ifc->ifc_len >= (int)sizeof(struct ifreq)) {
+			struct ifreq *e = (struct ifreq *)((char *)ifc->ifc_req + ifc->ifc_len);
+			memset(e, 0, sizeof *e);
+			memcpy(e->ifr_name, name, IFNAMSIZ);
+			put_in_addr(&e->ifr_addr, addr);
+			ifc->ifc_len += (int)sizeof(struct ifreq);
+		}
+		return r;
+	}
+	case SIOCGIFADDR:
+	case SIOCGIFNETMASK:
+	case SIOCGIFBRDADDR: {
+		if (strncmp(ifr->ifr_name, name, IFNAMSIZ))
+			return r;
+		/* The kernel may have no address there (EADDRNOTAVAIL); the
+		 * interface must exist. */
+		struct ifreq q;
+		memcpy(&q, ifr, sizeof q);
+		long e = kernel_interface_ioctl(SIOCGIFINDEX, &q);
+		if (e < 0)
+			return e;
+		struct in_addr v = addr;
+		if (req == SIOCGIFNETMASK)
+			v = mask;
+		else if (req == SIOCGIFBRDADDR)
+			v.s_addr = addr.s_addr | ~mask.s_addr;
+		put_in_addr(&ifr->ifr_addr, v);
+		return 0;
+	}
+	case SIOCGIFHWADDR:
+	case SIOCGIFMTU:
+		/* The provider puts in its own, for its interface. */
+		if (r == 0 && vsock_prov->ioctl) {
+			long e = vsock_prov->ioctl(vsock_prov_ctx, s->ps, req, arg);
+			if (e < 0 && e != -ENOTTY)
+				return e;
+		}
+		return r;
+	default:
+		return r;
+	}
 }
 
 long vsock_ioctl(struct vsock_slot *s, unsigned long req, void *arg)
@@ -130,7 +237,7 @@ long vsock_ioctl(struct vsock_slot *s, unsigned long req, void *arg)
 		break;
 	}
 	if (req >= SIOCGIFNAME && req <= SIOCSIFMAP && req != SIOCATMARK)
-		return interface_ioctl(req, arg);
+		return interface_ioctl(s, req, arg);
 	if (!vsock_prov->ioctl)
 		return -ENOTTY;
 	return vsock_prov->ioctl(vsock_prov_ctx, s->ps, req, arg);
@@ -178,7 +285,7 @@ long vsock_kernel_recvmsg(long nr, const long *a)
 
 long vsock_close_range(unsigned first, unsigned last, unsigned flags)
 {
-	long r = vsock_sys(SYS_close_range, first, last, flags, 0, 0, 0);
+	long r = vsock_own_close_range(first, last, flags);
 	if (r < 0 || (flags & CLOSE_RANGE_CLOEXEC))
 		return r;
 	if (last >= (unsigned)vsock_fdmap_size)

@@ -67,7 +67,7 @@ int vsock_fdtable_init(void)
 		sh = vsock_attach_map(ATTACH_FD_SWITCH, sizeof(struct vsock_shared));
 		if (!sh)
 			return -ENOMEM;
-		ifd = a->fds[ATTACH_FD_CLOSE_WATCH];
+		ifd = vsock_own_fd_hide(a->fds[ATTACH_FD_CLOSE_WATCH], &close_watch_fd);
 	} else {
 		sh = (void *)vsock_sys(SYS_mmap, 0, sizeof(struct vsock_shared), PROT_READ | PROT_WRITE,
 				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -76,14 +76,8 @@ int vsock_fdtable_init(void)
 		ifd = vsock_sys(SYS_inotify_init1, IN_NONBLOCK | IN_CLOEXEC, 0, 0, 0, 0, 0);
 		if (ifd < 0)
 			return (int)ifd;
-		/* Keep the switch's own fd out of the low numbers programs expect. */
-		long hi = vsock_sys(SYS_fcntl, ifd, F_DUPFD_CLOEXEC, 512, 0, 0, 0);
-		if (hi >= 0) {
-			vsock_sys(SYS_close, ifd, 0, 0, 0, 0, 0);
-			ifd = hi;
-		}
+		ifd = vsock_own_fd_hide((int)ifd, &close_watch_fd);
 	}
-	close_watch_fd = (int)ifd;
 	vsock_shm = sh;
 	if (!a->attached || a->init) {
 		pthread_mutexattr_t ma;
@@ -238,6 +232,9 @@ int vsock_slot_open_file(struct vsock_slot *s, bool cloexec)
 	s->ino = st.st_ino;
 	wd_insert(s->wd, (int32_t)vsock_slot_index(s));
 	vsock_fd_map((int)fd, s);
+	/* A provider's own kernel fd behind the socket (the kernel
+	 * provider's) is usnet's, not the program's. */
+	vsock_own_fd_note(vsock_slot_kernel_fd(s));
 	return (int)fd;
 }
 
@@ -259,6 +256,9 @@ static void slot_free(struct vsock_slot *s)
 	s->wd = 0;
 	s->ino = 0;
 	vsock_log(2, "socket %u closed (its last descriptor is gone)", vsock_slot_index(s));
+	int kfd = vsock_slot_kernel_fd(s);
+	if (kfd >= 0)
+		vsock_own_fd_forget(kfd);
 	vsock_prov->close(vsock_prov_ctx, ps);
 	atomic_store(&s->used, 0);
 }

@@ -26,6 +26,10 @@ enum call_kind {
 	K_EXIT,       /* exit_group: the process's user sockets are released first */
 	K_RANGE,      /* close_range */
 	K_SIGACTION,  /* rt_sigaction: noted, then passed */
+	K_CLOSE,      /* close: a user socket, or one of usnet's own fds */
+	K_DUP2,       /* dup2/dup3: args[0] or args[1] user, or args[1] usnet's own */
+	K_LIST,       /* getdents64: a listing of /proc/self/fd hides usnet's own fds */
+	K_LIMIT,      /* setrlimit/prlimit64: usnet's own fds stay above the fd limit */
 };
 
 #define NR_TABLE 512
@@ -33,7 +37,7 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_read] = K_IO, [SYS_write] = K_IO, [SYS_readv] = K_IO, [SYS_writev] = K_IO,
 	[SYS_pread64] = K_FD0, [SYS_pwrite64] = K_FD0, [SYS_preadv] = K_FD0, [SYS_pwritev] = K_FD0,
 	[SYS_preadv2] = K_FD0, [SYS_pwritev2] = K_FD0,
-	[SYS_close] = K_FD0, [SYS_dup] = K_FD0, [SYS_fcntl] = K_FD0, [SYS_ioctl] = K_FD0,
+	[SYS_close] = K_CLOSE, [SYS_dup] = K_FD0, [SYS_fcntl] = K_FD0, [SYS_ioctl] = K_FD0,
 	[SYS_bind] = K_FD0, [SYS_listen] = K_FD0, [SYS_accept] = K_FD0, [SYS_accept4] = K_FD0,
 	[SYS_connect] = K_FD0, [SYS_shutdown] = K_FD0,
 	[SYS_getsockopt] = K_FD0, [SYS_setsockopt] = K_FD0,
@@ -41,7 +45,7 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_sendto] = K_IO, [SYS_recvfrom] = K_IO, [SYS_sendmsg] = K_IO, [SYS_recvmsg] = K_RECVMSG,
 	[SYS_sendmmsg] = K_IO, [SYS_recvmmsg] = K_RECVMSG,
 	[SYS_epoll_wait] = K_FD0, [SYS_epoll_pwait] = K_FD0, [SYS_epoll_pwait2] = K_FD0,
-	[SYS_dup2] = K_FD01, [SYS_dup3] = K_FD01, [SYS_sendfile] = K_FD01,
+	[SYS_dup2] = K_DUP2, [SYS_dup3] = K_DUP2, [SYS_sendfile] = K_FD01,
 	[SYS_socket] = K_SOCKET,
 	[SYS_poll] = K_FDSET, [SYS_ppoll] = K_FDSET, [SYS_select] = K_FDSET, [SYS_pselect6] = K_FDSET,
 	[SYS_epoll_ctl] = K_EPOLL_CTL,
@@ -52,6 +56,8 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_exit_group] = K_EXIT,
 	[SYS_close_range] = K_RANGE,
 	[SYS_rt_sigaction] = K_SIGACTION,
+	[SYS_getdents64] = K_LIST,
+	[SYS_setrlimit] = K_LIMIT, [SYS_prlimit64] = K_LIMIT,
 #ifdef SYS_pidfd_getfd
 	[SYS_pidfd_getfd] = K_GETFD,
 #endif
@@ -220,8 +226,26 @@ long vsock_handler(struct usnet_syscall *sc)
 		if (sc->args[0] != AF_INET && sc->args[0] != AF_INET6)
 			return USNET_HOOK_PASS;
 		break;
-	case K_FDSET:
+	case K_CLOSE:
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_own_fd_maybe(sc->args[0]))
+			return USNET_HOOK_PASS;
+		break;
+	case K_DUP2:
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_fd_entry((int)sc->args[1]) &&
+		    !vsock_own_fd_maybe(sc->args[1]))
+			return USNET_HOOK_PASS;
+		break;
+	case K_LIST:
+	case K_LIMIT:
+		if (atomic_load_explicit(&vsock_own_count, memory_order_relaxed) == 0)
+			return USNET_HOOK_PASS;
+		break;
 	case K_RANGE:
+		if (atomic_load_explicit(&vsock_user_fds, memory_order_relaxed) == 0 &&
+		    atomic_load_explicit(&vsock_own_count, memory_order_relaxed) == 0)
+			return USNET_HOOK_PASS;
+		break;
+	case K_FDSET:
 	case K_EXIT:
 		if (atomic_load_explicit(&vsock_user_fds, memory_order_relaxed) == 0)
 			return USNET_HOOK_PASS;

@@ -33,6 +33,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	vsock_pid = vsock_sys(SYS_getpid, 0, 0, 0, 0, 0, 0);
+	vsock_own_fds_after_fork();
 	vsock_after_fork_child();
 	if (vsock_prov && vsock_prov->fork_child)
 		vsock_prov->fork_child(vsock_prov_ctx);
@@ -74,6 +75,11 @@ __attribute__((constructor)) static void vsock_start(void)
 		_exit(127);
 	}
 	vsock_log(1, "hook installed (%s)", usnet_hook_mode_name());
+	/* The connection to the owner `usnet run` left is usnet's from the
+	 * start, before this image makes any socket. */
+	const char *attach_fd = vsock_config("attach_fd");
+	if (attach_fd && atoi(attach_fd) > 2)
+		vsock_own_fd_note(atoi(attach_fd));
 	vsock_rights_adopted = vsock_config("iface") || vsock_config("provider");
 	vsock_adopt_inherited();
 }

@@ -5,9 +5,11 @@
  * timeouts, MSG_WAITALL, and SIGPIPE.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/syscall.h>
 
 #include "vsock.h"
@@ -88,6 +90,21 @@ long vsock_sendmsg(struct vsock_slot *s, const struct msghdr *msg, int flags)
 	size_t done = 0;
 	struct msghdr m = *msg;
 	struct iovec *rest = NULL;
+	if (stream) {
+		/* A stream socket's send ignores any address (tcp_sendmsg). */
+		m.msg_name = NULL;
+		m.msg_namelen = 0;
+	} else if (m.msg_name) {
+		if (m.msg_namelen > sizeof(struct sockaddr_storage))
+			m.msg_namelen = sizeof(struct sockaddr_storage);   /* as copy_msghdr_from_user */
+		/* What Linux's UDP checks first (udp_sendmsg, udpv6_sendmsg). */
+		sa_family_t fam = m.msg_namelen >= sizeof fam ? ((const struct sockaddr *)m.msg_name)->sa_family : 0;
+		if (s->domain == AF_INET && m.msg_namelen < sizeof(struct sockaddr_in))
+			return -EINVAL;
+		if (s->domain == AF_INET6 && (m.msg_namelen < offsetof(struct sockaddr, sa_data) ||
+					      (fam == AF_INET6 && m.msg_namelen < 24 /* SIN6_LEN_RFC2133 */)))
+			return -EINVAL;
+	}
 	for (;;) {
 		long r = vsock_prov->sendmsg(vsock_prov_ctx, s->ps, &m, pflags);
 		note_held();
@@ -116,6 +133,11 @@ long vsock_sendmsg(struct vsock_slot *s, const struct msghdr *msg, int flags)
 		}
 		if (done > 0)
 			return (long)done;
+		/* Linux's TCP answers a send on a socket that is not connected
+		 * (never connected, listening) with EPIPE, never ENOTCONN
+		 * (sk_stream_wait_connect). */
+		if (r == -ENOTCONN && stream)
+			r = -EPIPE;
 		if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
 			raise_sigpipe();
 		return r;
@@ -134,6 +156,13 @@ long vsock_recvmsg(struct vsock_slot *s, struct msghdr *msg, int flags)
 	size_t done = 0;
 	struct msghdr m = *msg;
 	struct iovec *rest = NULL;
+	bool stream = s->type == SOCK_STREAM;
+	if (stream) {
+		/* A stream socket's receive returns no address: length 0, the
+		 * buffer untouched (tcp_recvmsg). */
+		m.msg_name = NULL;
+		m.msg_namelen = 0;
+	}
 	for (;;) {
 		long r = vsock_prov->recvmsg(vsock_prov_ctx, s->ps, &m, pflags);
 		note_held();

@@ -89,8 +89,39 @@ long vsock_handover(int fd, struct vsock_slot *s)
 	return USNET_HOOK_PASS;
 }
 
+/* What Linux's IPv4 layer checks of an address before the protocol sees it
+ * (inet_bind, tcp_v4_connect, ip4_datagram_connect), the same whatever the
+ * provider: 0, or -errno.  A bind to AF_UNSPEC with INADDR_ANY is taken as
+ * AF_INET (*fixed, then used instead). */
+static int inet_addr_check(const struct vsock_slot *s, const struct sockaddr *addr, socklen_t len, bool bind,
+			   struct sockaddr_in *fixed)
+{
+	if (s->domain != AF_INET || !addr)
+		return 0;
+	if ((int)len < (int)sizeof(sa_family_t))
+		return -EINVAL;
+	if (!bind && addr->sa_family == AF_UNSPEC)
+		return 0;   /* a disconnect: the provider's */
+	if (len < sizeof(struct sockaddr_in))
+		return -EINVAL;
+	if (addr->sa_family == AF_INET)
+		return 0;
+	memcpy(fixed, addr, sizeof *fixed);
+	if (bind && addr->sa_family == AF_UNSPEC && fixed->sin_addr.s_addr == htonl(INADDR_ANY)) {
+		fixed->sin_family = AF_INET;
+		return 1;
+	}
+	return -EAFNOSUPPORT;
+}
+
 long vsock_bind(int fd, struct vsock_slot *s, const struct sockaddr *addr, socklen_t len)
 {
+	struct sockaddr_in fixed;
+	int c = inet_addr_check(s, addr, len, true, &fixed);
+	if (c < 0)
+		return c;
+	if (c > 0)
+		addr = (const struct sockaddr *)&fixed;
 	int r = vsock_prov->bind(vsock_prov_ctx, s->ps, addr, len);
 	if (r == USNET_PROVIDER_HANDOVER)
 		return vsock_handover(fd, s);
@@ -138,6 +169,10 @@ long vsock_accept(struct vsock_slot *s, struct sockaddr *addr, socklen_t *len, i
 
 long vsock_connect(int fd, struct vsock_slot *s, const struct sockaddr *addr, socklen_t len)
 {
+	struct sockaddr_in fixed;
+	int c = inet_addr_check(s, addr, len, false, &fixed);
+	if (c < 0)
+		return c;
 	int r = vsock_prov->connect(vsock_prov_ctx, s->ps, addr, len);
 	if (r == USNET_PROVIDER_HANDOVER)
 		return vsock_handover(fd, s);

@@ -196,6 +196,40 @@ void vsock_fd_unmap(int fd);
  * attach through), they are closed with a log line. */
 void vsock_adopt_inherited(void);
 
+/* ---- the switch's own fds (ownfds.c) ------------------------------------ */
+/* The fds usnet keeps for itself are hidden from the program: above its
+ * soft RLIMIT_NOFILE where the hard limit leaves room, and passed by (as if
+ * not open) by its close, close_range, dup2/dup3 and /proc/self/fd listing. */
+extern _Atomic int vsock_own_lo, vsock_own_hi, vsock_own_count;
+/* fd may be one of them (the hook handler's quick test). */
+static inline bool vsock_own_fd_maybe(long fd)
+{
+	return fd >= atomic_load_explicit(&vsock_own_lo, memory_order_relaxed) &&
+	       fd <= atomic_load_explicit(&vsock_own_hi, memory_order_relaxed);
+}
+/* Move fd to the hidden range (closing it where it was) and take it as
+ * usnet's; returns its number now (fd itself where it cannot move).  With
+ * a holder -- the variable the switch reads it from, updated here and
+ * whenever it moves again -- it can later move out of the program's way. */
+int  vsock_own_fd_hide(int fd, int *holder);
+/* Take fd as usnet's where it is (its number was copied elsewhere). */
+void vsock_own_fd_note(int fd);
+/* usnet closes fd (or it was closed): no longer its own. */
+void vsock_own_fd_forget(int fd);
+void vsock_own_fd_close(int fd);
+/* fd is one of usnet's own, open now. */
+bool vsock_own_fd(int fd);
+/* dup2/dup3 onto newfd, one of usnet's own: moved away first. */
+long vsock_own_dup_onto(long nr, int oldfd, int newfd, int flags);
+/* close_range(2) that passes usnet's own fds by. */
+long vsock_own_close_range(unsigned first, unsigned last, unsigned flags);
+/* getdents64(2) that leaves usnet's own fds out of /proc/self/fd. */
+long vsock_own_getdents(int fd, void *buf, long count);
+/* The program changed its fd limit: own fds within it move above it. */
+void vsock_own_limit_changed(void);
+/* In a forked child, before anything else. */
+void vsock_own_fds_after_fork(void);
+
 /* ---- attaching to the interface's stack (attach.c) ----------------------- */
 #include "usnet/netif_share.h"
 /* What the owner handed this process (attach_proto.h: enum attach_fd). */

@@ -60,13 +60,7 @@ static int spin_ns = 20000;
 
 static int high_fd(long fd)
 {
-	if (fd < 0)
-		return (int)fd;
-	long hi = vsock_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 520, 0, 0, 0);
-	if (hi < 0)
-		return (int)fd;
-	vsock_sys(SYS_close, fd, 0, 0, 0, 0, 0);
-	return (int)hi;
+	return fd < 0 ? (int)fd : vsock_own_fd_hide((int)fd, NULL);
 }
 
 int vsock_bell_init(void)
@@ -76,7 +70,7 @@ int vsock_bell_init(void)
 					    : vsock_sys(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0, 0, 0, 0);
 	if (fd < 0)
 		return (int)fd;
-	bell_fd = vsock_attachment.attached ? (int)fd : high_fd(fd);
+	vsock_own_fd_hide((int)fd, &bell_fd);
 	const char *s = vsock_config("spin_us");
 	if (s)
 		spin_ns = (int)strtol(s, NULL, 10) * 1000;
@@ -125,7 +119,7 @@ int vsock_waiter_alloc(void)
 			return i;
 		}
 	}
-	vsock_sys(SYS_close, efd, 0, 0, 0, 0, 0);
+	vsock_own_fd_close((int)efd);
 	return -1;
 }
 
@@ -143,7 +137,7 @@ void vsock_waiter_free(int w)
 	 * reused meanwhile, so the waiter stays taken. */
 	if (atomic_load(&vsock_shm->waiters[w].sleeping) > 0)
 		return;
-	vsock_sys(SYS_close, vsock_shm->waiters[w].efd, 0, 0, 0, 0, 0);
+	vsock_own_fd_close(vsock_shm->waiters[w].efd);
 	atomic_store(&vsock_shm->waiters[w].pid, 0);
 }
 
@@ -224,20 +218,29 @@ static bool should_watch_netif(void)
 	return vsock_now_ns() - last > APP_ACTIVE_NS;
 }
 
-static int my_epfd(void)
+/* A waiting epoll watching the bell. */
+static int new_epfd(void)
 {
-	unsigned gen = atomic_load(&fork_generation);
-	if (thread_epfd >= 0 && thread_epfd_gen == gen)
-		return thread_epfd;
-	/* A forked child must not share its parent's waiting epoll. */
 	long ep = vsock_sys(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0, 0, 0, 0);
 	if (ep < 0)
 		return (int)ep;
 	ep = high_fd(ep);
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
 	vsock_sys(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, bell_fd, &ev, 0, 0);
+	return (int)ep;
+}
+
+static int my_epfd(void)
+{
+	unsigned gen = atomic_load(&fork_generation);
 	if (thread_epfd >= 0 && thread_epfd_gen == gen)
-		vsock_sys(SYS_close, thread_epfd, 0, 0, 0, 0, 0);
+		return thread_epfd;
+	/* A forked child must not share its parent's waiting epoll. */
+	long ep = new_epfd();
+	if (ep < 0)
+		return (int)ep;
+	if (thread_epfd >= 0 && thread_epfd_gen == gen)
+		vsock_own_fd_close(thread_epfd);
 	thread_epfd = (int)ep;
 	thread_epfd_gen = gen;
 	return thread_epfd;
@@ -391,12 +394,13 @@ static _Atomic unsigned progress_generation = ~0u;
 
 static void *progress_main(void *arg)
 {
-	(void)arg;
 	unsigned gen = atomic_load(&fork_generation);
+	thread_epfd = (int)(intptr_t)arg;
+	thread_epfd_gen = gen;
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	uint64_t last_stat = 0;
+	uint64_t last_stat = vsock_now_ns();   /* published by vsock_progress_start */
 	while (gen == atomic_load(&fork_generation)) {
 		uint64_t now = vsock_now_ns();
 		if (now - last_stat > 1000000000ull) {
@@ -461,8 +465,16 @@ void vsock_progress_start(void)
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&a, 256 * 1024);
-	if (pthread_create(&t, &a, progress_main, NULL) != 0)
+	/* What the thread would open as it starts is opened here, inside the
+	 * program's system call: fds the thread made (and moved) meanwhile
+	 * would shift the numbers the program's next fds get. */
+	vsock_stat_publish();
+	int ep = new_epfd();
+	if (pthread_create(&t, &a, progress_main, (void *)(intptr_t)ep) != 0) {
 		vsock_log(0, "cannot start the progress thread; timers run only inside socket calls");
+		if (ep >= 0)
+			vsock_own_fd_close(ep);
+	}
 	pthread_attr_destroy(&a);
 }
 

@@ -457,7 +457,139 @@ t_demo() {
     fi
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client; do
+# ---- redis-cli on the server's host: through 127.0.0.1 and usnet's address --
+# The server listens on the wildcard address on the stack.  redis-cli under
+# usnet (attached to the same stack) reaches it through 127.0.0.1 and
+# through the stack's address, the stack delivering to itself; a kernel
+# redis-cli reaches it through the stack's address.  The server's CLIENT
+# INFO shows where each came from.
+t_redis_loopback() {
+    need_cmd redis-server redis-cli || { skip redis_loopback "needs redis-server and redis-tools"; return; }
+    new_ns rl || { fail redis_loopback "namespace setup failed"; return; }
+    under_usnet 60 redis-server --port 6390 --protected-mode no --save '' --appendonly no --dir "$WORK"
+    if ! wait_port "$SIP" 6390; then fail redis_loopback "server did not listen: $(log_tail)"; stop_ns; return; fi
+    local cli=(in_ns timeout 20 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- redis-cli)
+    local lo self kern list
+    lo=$(printf 'set k lo\nclient info\n' | "${cli[@]}" -h 127.0.0.1 -p 6390 2>&1)
+    self=$("${cli[@]}" -h "$SIP" -p 6390 client info 2>&1)
+    kern=$(in_ns timeout 20 redis-cli -h "$SIP" -p 6390 get k 2>&1)
+    if printf '%s' "$lo" | grep -q "addr=127.0.0.1:[0-9]* laddr=127.0.0.1:6390"; then pass redis_cli_127_0_0_1
+    else fail redis_cli_127_0_0_1 "client list: $(printf '%s' "$lo" | head -c 300)"; fi
+    if printf '%s' "$self" | grep -q "addr=$SIP:[0-9]* laddr=$SIP:6390"; then pass redis_cli_own_address
+    else fail redis_cli_own_address "client list: $(printf '%s' "$self" | head -c 300)"; fi
+    if [ "$kern" = "lo" ]; then pass redis_cli_kernel_client
+    else fail redis_cli_kernel_client "get k: '$kern'"; fi
+    stop_ns
+}
+
+# ---- varnishd -F under usnet caching a kernel origin ------------------------
+# varnishd closes every fd it did not open at start-up (close_range(3, ~0U)),
+# usnet's own among them; its listener at the stack's address and its
+# backend connections must work after that.
+t_varnish() {
+    need_cmd varnishd curl python3 || { skip varnish "needs varnish, curl and python3"; return; }
+    new_ns vn || { fail varnish "namespace setup failed"; return; }
+    mkdir -p "$WORK/origin"
+    head -c 500000 /dev/urandom >"$WORK/origin/blob"
+    (cd "$WORK/origin" && exec ip netns exec "$NS" timeout 120 python3 -m http.server 8000 --bind "$KIP" \
+        >"$WORK/origin.log" 2>&1) &
+    local origin=$!
+    under_usnet 120 varnishd -F -a "$SIP:8080" -b "$KIP:8000" -n "$WORK/varnish" -s malloc,32m
+    if ! wait_port "$SIP" 8080; then fail varnish "varnishd did not listen: $(log_tail)"; stop_ns; kill $origin 2>/dev/null; return; fi
+    local want got1 got2 hdr
+    want=$(sha256sum <"$WORK/origin/blob" | cut -d' ' -f1)
+    got1=$(in_ns timeout 30 curl -sS -m 25 "http://$SIP:8080/blob" | sha256sum | cut -d' ' -f1)
+    hdr=$(in_ns timeout 30 curl -sS -m 25 -D "$WORK/vn.hdr" -o "$WORK/vn.body" "http://$SIP:8080/blob" && cat "$WORK/vn.hdr")
+    got2=$(sha256sum <"$WORK/vn.body" | cut -d' ' -f1)
+    local fetched
+    fetched=$(grep -c "^$SIP - .*GET /blob" "$WORK/origin.log")
+    # The second answer is a hit: X-Varnish carries two transaction ids.
+    if [ "$got1" = "$want" ] && [ "$got2" = "$want" ] && printf '%s' "$hdr" | grep -qi "^X-Varnish: [0-9]* [0-9]*" &&
+       [ "$fetched" = 1 ]; then
+        pass varnish_cache
+    else
+        fail varnish_cache "first $([ "$got1" = "$want" ] && echo intact || echo bad), second $([ "$got2" = "$want" ] && echo intact || echo bad), origin fetches from $SIP: $fetched, headers: $(printf '%s' "$hdr" | grep -i varnish | tr '\r\n' '  '): $(log_tail)"
+    fi
+    stop_ns
+    kill $origin 2>/dev/null
+    wait $origin 2>/dev/null
+}
+
+# ---- sockperf ping-pong with --data-integrity, both ways --------------------
+# Its TCP server answers with sendto() on the connected socket, giving back
+# the address recvfrom() returned (Linux: length 0, and ignored).
+# sockperf_check NAME LOG: the client's run had no error, and every message
+# came back intact and in order.
+sockperf_check() {
+    local name=$1 log=$2 sent recvd
+    sent=$(sed -n 's/.*\[Valid Duration\].*SentMessages=\([0-9]*\);.*/\1/p' "$log")
+    recvd=$(sed -n 's/.*\[Valid Duration\].*ReceivedMessages=\([0-9]*\).*/\1/p' "$log")
+    if ! grep -qi "error" "$log" && [ "${sent:-0}" -gt 1000 ] && [ "$sent" = "$recvd" ] &&
+       grep -q "# dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0" "$log"; then
+        pass "$name"
+    else
+        fail "$name" "sent ${sent:-?} received ${recvd:-?}: $(grep -iE 'error|dropped' "$log" | head -3 | tr '\n' ' ')"
+    fi
+}
+t_sockperf() {
+    need_cmd sockperf || { skip sockperf "needs sockperf"; return; }
+    new_ns sp || { fail sockperf "namespace setup failed"; return; }
+    local proto opt port
+    # A sockperf server under usnet at the stack's address (only usnet
+    # answers it), a kernel client.
+    for proto in tcp udp; do
+        opt=; [ $proto = tcp ] && opt=--tcp
+        port=$([ $proto = tcp ] && echo 11111 || echo 11112)
+        under_usnet 60 sockperf server $opt -i "$SIP" -p $port
+        local i
+        for i in $(seq 1 50); do grep -q "using recvfrom\|using select\|using epoll" "$WORK/$NS.log" 2>/dev/null && break; sleep 0.1; done
+        in_ns timeout 30 sockperf ping-pong $opt -i "$SIP" -p $port -t 3 --data-integrity >"$WORK/sp-$proto.log" 2>&1
+        sockperf_check "sockperf_${proto}_server" "$WORK/sp-$proto.log"
+        stop_ns
+    done
+    # Both under usnet, through 127.0.0.1: the server listens on the
+    # wildcard address on the stack (the kernel has no listener there), the
+    # stack delivers to itself between the two processes.
+    under_usnet 60 sockperf server --tcp -p 11115
+    local j
+    for j in $(seq 1 50); do grep -q "using recvfrom\|using select\|using epoll" "$WORK/$NS.log" 2>/dev/null && break; sleep 0.1; done
+    in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
+        sockperf ping-pong --tcp -i 127.0.0.1 -p 11115 -t 3 --data-integrity >"$WORK/sp-lo.log" 2>&1
+    sockperf_check sockperf_tcp_loopback "$WORK/sp-lo.log"
+    stop_ns
+    # A sockperf client under usnet, a kernel server at the TAP's kernel
+    # side: the server's peer is the stack's address.
+    for proto in tcp udp; do
+        opt=; [ $proto = tcp ] && opt=--tcp
+        port=$([ $proto = tcp ] && echo 11113 || echo 11114)
+        in_ns timeout 60 sockperf server $opt -i "$KIP" -p $port >"$WORK/sps-$proto.log" 2>&1 &
+        local ks=$! i
+        for i in $(seq 1 50); do grep -q "using recvfrom\|using select\|using epoll" "$WORK/sps-$proto.log" 2>/dev/null && break; sleep 0.1; done
+        in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
+            sockperf ping-pong $opt -i "$KIP" -p $port -t 3 --data-integrity >"$WORK/spc-$proto.log" 2>&1 &
+        local cl=$! peer=none
+        for i in $(seq 1 30); do
+            sleep 0.1
+            if [ $proto = tcp ]; then
+                in_ns ss -tnH state established "( sport = :$port )" | grep -q " $SIP:" && { peer=usnet; break; }
+            else
+                # the stack at usnet's address sends the datagrams
+                "$USNET" stat 2>/dev/null | awk -v a="address $SIP/" '/^stack /{on = index($0, a) > 0}
+                    on && $1 == "udp_tx" && $2 > 100 {found = 1} END {exit !found}' && { peer=usnet; break; }
+            fi
+        done
+        wait $cl
+        kill $ks 2>/dev/null; wait $ks 2>/dev/null
+        if [ $peer = usnet ]; then
+            sockperf_check "sockperf_${proto}_client" "$WORK/spc-$proto.log"
+        else
+            fail "sockperf_${proto}_client" "the kernel server never saw usnet's address $SIP: $(tail -c 200 "$WORK/spc-$proto.log" | tr '\n' ' ')"
+        fi
+    done
+    stop_ns
+}
+
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http dualstack udp_client sockperf varnish redis_loopback; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half

@@ -1379,3 +1379,53 @@ int test_tcp_lowat(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* A connect to 127.0.0.1 reaches the stack's wildcard listener without a
+ * frame on the wire, from 127.0.0.1; a loopback address arriving from the
+ * wire is a martian. */
+int test_tcp_loopback_connect(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	CHECK(usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 }) == 0);
+	CHECK(usnet_listen(e.st, l, 4) == 0);
+	const uint32_t lo = 0x7f000001u;
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ lo, 80 }) == 1);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ 0x7f000002u, 80 }) == 1);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ lo, 81 }) == 0);
+	int32_t c = usnet_socket(e.st, USNET_SOCK_STREAM);
+	int r = usnet_connect(e.st, &e.io, c, &(struct usnet_addr){ lo, 80 }, e.now);
+	CHECK(r == 0 || r == -USNET_EINPROGRESS);
+	tenv_poll(&e);
+	CHECK(get_state(&e, c) == USNET_TCP_ESTABLISHED);
+	struct usnet_addr peer, me;
+	int32_t s = usnet_accept(e.st, &e.io, l, &peer, e.now);
+	CHECK(s >= 0 && peer.ip == lo);
+	CHECK(usnet_getsockname(e.st, s, &me) == 0 && me.ip == lo && me.port == 80);
+	CHECK(usnet_getsockname(e.st, c, &me) == 0 && me.ip == lo && me.port == peer.port);
+	CHECK(usnet_send(e.st, &e.io, c, "lo", 2, 0, e.now) == 2);
+	tenv_poll(&e);
+	char buf[4];
+	CHECK(usnet_recv(e.st, &e.io, s, buf, sizeof buf, 0, e.now) == 2 && memcmp(buf, "lo", 2) == 0);
+	CHECK(t_count_tcp(&e) == 0);   /* nothing left the stack */
+	/* A SYN from the wire with a loopback source or destination is dropped. */
+	uint8_t f[200], l4[20] = { 0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, SYN, 0xff, 0xff, 0, 0, 0, 0 };
+	const uint32_t wire[][2] = { { lo, T_IP_US }, { T_IP_PEER, lo }, { T_IP_PEER, T_IP_US } };
+	for (int i = 0; i < 3; i++) {
+		l4[16] = l4[17] = 0;
+		uint16_t sum = t_csum(l4, sizeof l4, t_pseudo(wire[i][0], wire[i][1], 6, sizeof l4));
+		l4[16] = (uint8_t)(sum >> 8);
+		l4[17] = (uint8_t)sum;
+		tenv_input(&e, f, t_ip_frame(f, T_MAC_US, T_MAC_PEER, wire[i][0], wire[i][1], 6, (uint16_t)(i + 1), 0,
+					     l4, sizeof l4));
+		/* Only the last, from the peer to our address, is answered. */
+		CHECK(t_count_tcp(&e) == (i == 2 ? 1u : 0u));
+	}
+	usnet_close(e.st, &e.io, c, e.now);
+	usnet_close(e.st, &e.io, s, e.now);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_advance(&e, e.now + 200 * SEC);
+	tenv_fini(&e);
+	return 0;
+}

@@ -7,8 +7,10 @@
  *
  * usage: readiness [CASE...]   (no argument: every case)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -23,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -107,6 +110,13 @@ static const char *err_name(int e)
 	case ECONNREFUSED: return "ECONNREFUSED";
 	case EINPROGRESS: return "EINPROGRESS";
 	case ESPIPE: return "ESPIPE";
+	case EMFILE: return "EMFILE";
+	case EBUSY: return "EBUSY";
+	case EISCONN: return "EISCONN";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case EAFNOSUPPORT: return "EAFNOSUPPORT";
+	case EDESTADDRREQ: return "EDESTADDRREQ";
+	case EFAULT: return "EFAULT";
 	default: return "other";
 	}
 }
@@ -1051,6 +1061,66 @@ static void t_udp(void)
 	close(a); close(b);
 }
 
+/* The udp case on the address the program's listeners use (the stack's
+ * own under the stack, where 127.0.0.1 is the kernel's). */
+static void t_udp_self(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &sa.sin_addr);
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	ssize_t w = sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	int n = poll(&pf, 1, 1000);
+	char buf[16] = "";
+	struct sockaddr_in from, bn;
+	l = sizeof from;
+	ssize_t r = recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)&from, &l);
+	socklen_t bl = sizeof bn;
+	getsockname(b, (struct sockaddr *)&bn, &bl);
+	ssize_t back = sendto(a, "back", 4, 0, (struct sockaddr *)&from, l);
+	char buf2[16] = "";
+	pf.fd = b;
+	int n2 = poll(&pf, 1, 1000);
+	ssize_t r2 = recv(b, buf2, sizeof buf2, 0);
+	SAY("%zd %d %zd:%s from=%s port=%s reply=%zd %d %zd:%s", w, n, r, buf,
+	    from.sin_addr.s_addr == sa.sin_addr.s_addr ? "self" : "other", from.sin_port == bn.sin_port ? "same" : "differ",
+	    back, n2, r2, buf2);
+	close(a); close(b);
+}
+
+/* A UDP socket bound to the wildcard address reached through 127.0.0.1
+ * (on the stack under usnet), and its reply. */
+static void t_udp_loopback(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ssize_t w = sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	int n = poll(&pf, 1, 1000);
+	char buf[16] = "";
+	struct sockaddr_in from;
+	l = sizeof from;
+	ssize_t r = recvfrom(a, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &l);
+	ssize_t back = sendto(a, "back", 4, 0, (struct sockaddr *)&from, l);
+	char buf2[16] = "";
+	pf.fd = b;
+	int n2 = poll(&pf, 1, 1000);
+	struct sockaddr_in from2;
+	l = sizeof from2;
+	ssize_t r2 = recvfrom(b, buf2, sizeof buf2, MSG_DONTWAIT, (struct sockaddr *)&from2, &l);
+	SAY("%zd %d %zd:%s from=%s reply=%zd %d %zd:%s from=%s", w, n, r, buf,
+	    from.sin_addr.s_addr == htonl(INADDR_LOOPBACK) ? "lo" : "other", back, n2, r2, buf2,
+	    from2.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && from2.sin_port == sa.sin_port ? "lo" : "other");
+	close(a); close(b);
+}
+
 static void t_refused(void)
 {
 	struct sockaddr_in a;
@@ -1118,6 +1188,508 @@ static void t_exec(void)
 	die("execl");
 }
 
+/* ---- address arguments: where Linux ignores them, and where it checks ---- */
+
+static void t_tcp_addr_args(void)
+{
+	int c, s;
+	pair(&c, &s);
+	/* An address on a connected stream socket is ignored, whatever it is. */
+	struct sockaddr_in6 bogus;
+	memset(&bogus, 0x5a, sizeof bogus);
+	ssize_t w1 = sendto(c, "a", 1, 0, (struct sockaddr *)&bogus, sizeof bogus);
+	ssize_t w2 = sendto(c, "b", 1, 0, NULL, 16);
+	errno = 0;
+	ssize_t w3 = sendto(c, "c", 1, 0, (struct sockaddr *)&bogus, 200);
+	int e3 = errno;
+	char big[300];
+	memset(big, 0x33, sizeof big);
+	struct iovec iov = { "d", 1 };
+	struct msghdr m = { .msg_name = big, .msg_namelen = sizeof big, .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t w4 = sendmsg(c, &m, 0);
+	SAY("sendto=%zd null=%zd long=%zd/%s sendmsg_long=%zd", w1, w2, w3, err_name(e3), w4);
+	settle();
+	/* recvfrom/recvmsg on TCP: address length 0, the buffer untouched. */
+	struct sockaddr_in from;
+	memset(&from, 0xa5, sizeof from);
+	socklen_t fl = sizeof from;
+	char b[8] = "";
+	ssize_t r1 = recvfrom(s, b, 1, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	SAY(" recvfrom=%zd:%c len=%u untouched=%d", r1, b[0], (unsigned)fl, from.sin_family == 0xa5a5);
+	memset(&from, 0xa5, sizeof from);
+	struct iovec riov = { b, 1 };
+	struct msghdr rm = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &riov, .msg_iovlen = 1 };
+	ssize_t r2 = recvmsg(s, &rm, MSG_DONTWAIT);
+	SAY(" recvmsg=%zd:%c namelen=%u untouched=%d", r2, b[0], (unsigned)rm.msg_namelen, from.sin_family == 0xa5a5);
+	fl = 5;
+	ssize_t r3 = recvfrom(s, b, 1, MSG_DONTWAIT, NULL, &fl);
+	SAY(" nullname=%zd len=%u", r3, (unsigned)fl);
+	close(c);
+	close(s);
+	/* Unconnected and listening stream sockets. */
+	int u = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9) };
+	inet_pton(AF_INET, loop_addr(), &to.sin_addr);
+	errno = 0;
+	ssize_t u1 = sendto(u, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof to);
+	int eu1 = errno;
+	errno = 0;
+	ssize_t u2 = send(u, "x", 1, MSG_NOSIGNAL);
+	int eu2 = errno;
+	errno = 0;
+	fl = sizeof from;
+	ssize_t u3 = recvfrom(u, b, 1, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	int eu3 = errno;
+	SAY(" unconnected=%zd/%s send=%zd/%s recv=%zd/%s", u1, err_name(eu1), u2, err_name(eu2), u3, err_name(eu3));
+	close(u);
+	struct sockaddr_in la;
+	int l = listener(&la);
+	errno = 0;
+	ssize_t l1 = sendto(l, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&la, sizeof la);
+	int el1 = errno;
+	errno = 0;
+	ssize_t l2 = recv(l, b, 1, MSG_DONTWAIT);
+	int el2 = errno;
+	SAY(" listener=%zd/%s recv=%zd/%s", l1, err_name(el1), l2, err_name(el2));
+	close(l);
+}
+
+/* Address lengths: short buffers are truncated and the full length
+ * returned; short or foreign addresses are refused. */
+static void t_addr_lengths(void)
+{
+	struct sockaddr_in la;
+	int l = listener(&la);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	errno = 0;
+	int r1 = connect(c, (struct sockaddr *)&la, 8);
+	int e1 = errno;
+	struct sockaddr_in un = la;
+	un.sin_family = AF_INET6;
+	errno = 0;
+	int r2 = connect(c, (struct sockaddr *)&un, sizeof un);
+	int e2 = errno;
+	int r3 = connect(c, (struct sockaddr *)&la, sizeof la);
+	unsigned char a[16];
+	memset(a, 0xa5, sizeof a);
+	socklen_t al = 4;
+	int s = accept(l, (struct sockaddr *)a, &al);
+	SAY("short=%d/%s family=%d/%s connect=%d accept_len=%u family=%d rest=%d", r1, err_name(e1), r2, err_name(e2), r3,
+	    (unsigned)al, a[0] | a[1] << 8, a[4] == 0xa5);
+	memset(a, 0xa5, sizeof a);
+	al = 2;
+	int g = getsockname(c, (struct sockaddr *)a, &al);
+	SAY(" name=%d len=%u rest=%d", g, (unsigned)al, a[2] == 0xa5);
+	al = 0;
+	g = getpeername(s, (struct sockaddr *)a, &al);
+	SAY(" peer0=%d len=%u", g, (unsigned)al);
+	int u = socket(AF_INET, SOCK_STREAM, 0);
+	al = sizeof a;
+	errno = 0;
+	g = getpeername(u, (struct sockaddr *)a, &al);
+	SAY(" unconnected_peer=%d/%s", g, err_name(errno));
+	errno = 0;
+	int b1 = bind(u, (struct sockaddr *)&la, 8);
+	int eb1 = errno;
+	struct sockaddr_in any = { .sin_family = AF_UNSPEC };
+	errno = 0;
+	int b2 = bind(u, (struct sockaddr *)&any, sizeof any);
+	SAY(" bind_short=%d/%s bind_unspec_any=%d/%s", b1, err_name(eb1), b2, err_name(b2 ? errno : 0));
+	close(u);
+	close(c);
+	close(s);
+	close(l);
+}
+
+static void t_udp_addr_args(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &sa.sin_addr);
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	bind(b, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	errno = 0;
+	ssize_t w0 = send(b, "n", 1, 0);
+	int e0 = errno;
+	errno = 0;
+	ssize_t w1 = sendto(b, "s", 1, 0, (struct sockaddr *)&sa, 200);
+	int e1 = errno;
+	errno = 0;
+	ssize_t w2 = sendto(b, "t", 1, 0, (struct sockaddr *)&sa, 4);
+	int e2 = errno;
+	ssize_t w3 = sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+	SAY("unconnected_send=%zd/%s long=%zd/%s short=%zd/%s sendto=%zd", w0, err_name(e0), w1, err_name(e1), w2,
+	    err_name(e2), w3);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	poll(&pf, 1, 1000);
+	/* A short address buffer: truncated, the full length returned. */
+	unsigned char from[16];
+	memset(from, 0xa5, sizeof from);
+	socklen_t fl = 4;
+	char buf[16] = "";
+	ssize_t r = recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)from, &fl);
+	SAY(" recvfrom=%zd:%s len=%u family=%d rest_untouched=%d", r, buf, (unsigned)fl, from[0] | from[1] << 8,
+	    from[4] == 0xa5);
+	/* Connected: sendto another address of the same family is allowed. */
+	connect(b, (struct sockaddr *)&sa, sizeof sa);
+	ssize_t w4 = sendto(b, "c", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+	ssize_t w5 = send(b, "d", 1, 0);
+	SAY(" connected_sendto=%zd send=%zd", w4, w5);
+	close(a);
+	close(b);
+}
+
+/* ---- interface queries on a socket -------------------------------------- */
+
+static void t_ifioctl(void)
+{
+	int c, s;
+	pair(&c, &s);
+	struct ifreq rq[64];
+	struct ifconf ifc = { .ifc_len = sizeof rq, .ifc_req = rq };
+	int r = ioctl(c, SIOCGIFCONF, &ifc);
+	int lo = 0;
+	for (int i = 0; r == 0 && i < ifc.ifc_len / (int)sizeof rq[0]; i++) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&rq[i].ifr_addr;
+		lo |= !strcmp(rq[i].ifr_name, "lo") && a->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+	}
+	struct ifconf len = { .ifc_len = 0, .ifc_req = NULL };
+	int rl = ioctl(c, SIOCGIFCONF, &len);
+	SAY("conf=%d lo=%d sizing=%d/%d", r, lo, rl, len.ifc_len == ifc.ifc_len);
+	struct ifreq q;
+	memset(&q, 0, sizeof q);
+	strcpy(q.ifr_name, "lo");
+	int ri = ioctl(s, SIOCGIFINDEX, &q);
+	SAY(" index=%d/%d", ri, q.ifr_ifindex);
+	int rf = ioctl(s, SIOCGIFFLAGS, &q);
+	SAY(" flags=%d/%x", rf, q.ifr_flags & (IFF_UP | IFF_LOOPBACK));
+	int rm = ioctl(s, SIOCGIFMTU, &q);
+	SAY(" mtu=%d/%d", rm, q.ifr_mtu);
+	int ra = ioctl(s, SIOCGIFADDR, &q);
+	SAY(" addr=%d/%s", ra, inet_ntoa(((struct sockaddr_in *)&q.ifr_addr)->sin_addr));
+	int rh = ioctl(s, SIOCGIFHWADDR, &q);
+	SAY(" hw=%d/%d", rh, q.ifr_hwaddr.sa_family);
+	strcpy(q.ifr_name, "nosuch0");
+	errno = 0;
+	int rn = ioctl(s, SIOCGIFADDR, &q);
+	SAY(" none=%d/%s", rn, errno == ENODEV ? "ENODEV" : err_name(errno));
+	close(c);
+	close(s);
+}
+
+/* `readiness ifinfo IFACE`: what a socket tells of IFACE (the stack's, in
+ * tests/vsock/run.sh). */
+static void if_info(const char *name)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct ifreq q;
+	memset(&q, 0, sizeof q);
+	snprintf(q.ifr_name, sizeof q.ifr_name, "%s", name);
+	int ra = ioctl(fd, SIOCGIFADDR, &q);
+	char addr[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&q.ifr_addr)->sin_addr, addr, sizeof addr);
+	int rk = ioctl(fd, SIOCGIFNETMASK, &q);
+	char mask[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&q.ifr_addr)->sin_addr, mask, sizeof mask);
+	int rh = ioctl(fd, SIOCGIFHWADDR, &q);
+	unsigned char *m = (unsigned char *)q.ifr_hwaddr.sa_data;
+	char mac[18];
+	snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	int rm = ioctl(fd, SIOCGIFMTU, &q);
+	struct ifreq rq[64];
+	struct ifconf ifc = { .ifc_len = sizeof rq, .ifc_req = rq };
+	int listed = 0;
+	if (ioctl(fd, SIOCGIFCONF, &ifc) == 0)
+		for (int i = 0; i < ifc.ifc_len / (int)sizeof rq[0]; i++)
+			if (!strcmp(rq[i].ifr_name, name))
+				listed = !strcmp(inet_ntoa(((struct sockaddr_in *)&rq[i].ifr_addr)->sin_addr), addr);
+	printf("addr=%d/%s mask=%d/%s hw=%d/%s mtu=%d/%d listed=%d\n", ra, addr, rk, mask, rh, mac, rm, q.ifr_mtu,
+	       listed);
+	close(fd);
+}
+
+/* ---- loopback: 127.0.0.0/8 and the own address reach a wildcard listener -- */
+
+/* Connect to dst:port, accept on l, echo; "ok" and whether the accepted
+ * side's local address is dst and its peer want_peer. */
+static void loop_echo(int l, const char *dst, uint16_t port, const char *want_peer)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	inet_pton(AF_INET, dst, &a.sin_addr);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) {
+		SAY(" connect=%s", err_name(errno));
+		close(c);
+		return;
+	}
+	struct sockaddr_in la, pa;
+	socklen_t ll = sizeof la, pl = sizeof pa;
+	int s = accept(l, (struct sockaddr *)&pa, &pl);
+	getsockname(s, (struct sockaddr *)&la, &ll);
+	char b[8] = "";
+	ssize_t w = send(c, "lo", 2, 0);
+	ssize_t r = recv(s, b, 2, MSG_WAITALL);
+	char pb[INET_ADDRSTRLEN], lb[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &pa.sin_addr, pb, sizeof pb);
+	inet_ntop(AF_INET, &la.sin_addr, lb, sizeof lb);
+	SAY(" %s local=%d peer=%d", w == 2 && r == 2 && !strcmp(b, "lo") ? "ok" : "bad", !strcmp(lb, dst),
+	    !strcmp(pb, want_peer));
+	close(c);
+	close(s);
+}
+
+static void t_loopback(void)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 8);
+	socklen_t len = sizeof a;
+	getsockname(l, (struct sockaddr *)&a, &len);
+	uint16_t port = ntohs(a.sin_port);
+	SAY("lo:");
+	loop_echo(l, "127.0.0.1", port, "127.0.0.1");
+	SAY(" lo2:");
+	loop_echo(l, "127.0.0.2", port, "127.0.0.1");
+	SAY(" self:");
+	loop_echo(l, loop_addr(), port, loop_addr());
+	close(l);
+	/* Nothing listens: refused. */
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int r = connect(c, (struct sockaddr *)&a, sizeof a);
+	SAY(" closed=%d/%s", r, err_name(errno));
+	close(c);
+	/* A listener bound to 127.0.0.1 (the kernel's, under usnet). */
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = 0;
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 8);
+	len = sizeof a;
+	getsockname(l, (struct sockaddr *)&a, &len);
+	SAY(" bound_lo:");
+	loop_echo(l, "127.0.0.1", ntohs(a.sin_port), "127.0.0.1");
+	close(l);
+}
+
+/* ---- descriptors: usnet's own fds are out of the program's sight -------- */
+
+/* The lowest fd free now (where the next one goes). */
+static int lowest_free(void)
+{
+	int fd = dup(0);
+	close(fd);
+	return fd;
+}
+
+/* A socket pair that echoes one message: "ok" or what went wrong. */
+static const char *echo_once(void)
+{
+	int c, s;
+	pair(&c, &s);
+	char b[8] = "";
+	ssize_t w = send(c, "echo", 4, 0);
+	ssize_t r = recv(s, b, 4, MSG_WAITALL);
+	close(c);
+	close(s);
+	return w == 4 && r == 4 && !strcmp(b, "echo") ? "ok" : "bad";
+}
+
+/* Every fd from `from` up that /proc/self/fd lists, in fds (at most max). */
+static int list_fds(int from, int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		die("opendir");
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < max) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd >= from && fd != dirfd(d))
+			fds[n++] = fd;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The fds listed now that were not in before[0..nb-1], from base up. */
+static int new_fds(int base, const int *before, int nb, int *fds, int max)
+{
+	int all[4096], n = list_fds(base, all, 4096), k = 0;
+	for (int i = 0; i < n && k < max; i++) {
+		bool old = false;
+		for (int j = 0; j < nb; j++)
+			old |= before[j] == all[i];
+		if (!old)
+			fds[k++] = all[i];
+	}
+	return k;
+}
+
+/* close_range(BASE, ~0U, 0), as varnishd does at start-up, before and while
+ * sockets are open: the program's sockets close, the next ones work. */
+static void t_fd_close_range(void)
+{
+	SAY("%s", echo_once());   /* usnet has started */
+	int base = lowest_free();
+	int r1 = (int)syscall(SYS_close_range, base, ~0U, 0);
+	SAY(" range=%d/%s %s", r1, err_name(r1 ? errno : 0), echo_once());
+	int c, s;
+	pair(&c, &s);
+	int r2 = (int)syscall(SYS_close_range, base, ~0U, 0);
+	ssize_t w = send(c, "x", 1, MSG_NOSIGNAL);
+	int e = errno;
+	SAY(" open=%d/%s send=%zd/%s %s", r2, err_name(r2 ? errno : 0), w, err_name(e), echo_once());
+	int r3 = (int)syscall(SYS_close_range, base, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+	SAY(" cloexec=%d %s", r3, echo_once());
+}
+
+/* closefrom() the old way: every fd /proc/self/fd lists, then every number
+ * up to the limit. */
+static void t_fd_closefrom(void)
+{
+	SAY("%s", echo_once());
+	int base = lowest_free();
+	int before[4096], nb = list_fds(base, before, 4096);
+	int c, s;
+	pair(&c, &s);
+	int fds[4096];
+	int n = new_fds(base, before, nb, fds, 4096), bad = 0;
+	for (int i = 0; i < nb; i++)
+		close(before[i]);   /* what the program had before goes too */
+	for (int i = 0; i < n; i++)
+		bad += close(fds[i]) != 0;
+	SAY(" listed=%d failed=%d", n, bad);
+	int closed = 0;
+	for (int fd = base; fd < 70000; fd++)
+		closed += close(fd) == 0;
+	SAY(" closed_after=%d %s %s", closed, echo_once(), echo_once());
+}
+
+/* dup2 onto every low number, and a dup2 target used again after both
+ * copies were closed. */
+static void t_fd_dup2_low(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int base = lowest_free(), good = 0;
+	for (int fd = 3; fd < 64; fd++) {
+		char b[4] = "";
+		if (fd == c || fd == s)
+			continue;
+		if (dup2(c, fd) == fd && send(fd, "d", 1, 0) == 1 && recv(s, b, 1, 0) == 1 && b[0] == 'd')
+			good++;
+		close(fd);
+	}
+	close(c);
+	close(s);
+	SAY("good=%d", good);
+	/* dup2(sock, T); close(sock); close(T); then dup2(other, T) */
+	int target = base + 10;
+	int x = socket(AF_INET, SOCK_STREAM, 0);
+	dup2(x, target);
+	close(x);
+	close(target);
+	pair(&c, &s);
+	int r = dup2(c, target);
+	char b[4] = "";
+	ssize_t w = send(target, "r", 1, 0);
+	ssize_t g = recv(s, b, 1, 0);
+	SAY(" reuse=%s send=%zd/%s recv=%zd", r == target ? "ok" : "bad", w, err_name(w < 0 ? errno : 0), g);
+	close(target);
+	close(c);
+	close(s);
+}
+
+/* F_DUPFD numbering and the limit's edge. */
+static void t_fd_dupfd(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int base = lowest_free();
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	int lim = (int)rl.rlim_cur;
+	int open_now[4096], n = list_fds(0, open_now, 4096), above = 0;
+	for (int i = 0; i < n; i++)
+		above = open_now[i] > above ? open_now[i] : above;
+	above += 5;   /* past every fd the program has open */
+	int d1 = fcntl(c, F_DUPFD, 0), d2 = fcntl(c, F_DUPFD, above), d3 = fcntl(c, F_DUPFD_CLOEXEC, base);
+	errno = 0;
+	int top = fcntl(c, F_DUPFD, lim - 1);
+	int etop = errno;
+	errno = 0;
+	int past = fcntl(c, F_DUPFD, lim);
+	int epast = errno;
+	errno = 0;
+	int over = dup2(c, lim);
+	int eover = errno;
+	SAY("%d %d %d top=%s/%s past=%d/%s dup2_past=%d/%s", d1 - base, d2 - above, d3 - base,
+	    top == lim - 1 ? "ok" : "bad", err_name(etop), past, err_name(epast), over, err_name(eover));
+	close(d1); close(d2); close(d3); close(top);
+	close(c); close(s);
+}
+
+/* The soft fd limit raised to the hard one (servers do it at start-up):
+ * nothing new is listed, close_range still spares usnet, a closed
+ * listener's port is free again at once. */
+static void t_fd_raise_limit(void)
+{
+	SAY("%s", echo_once());
+	int base = lowest_free();
+	int before[4096], nb = list_fds(base, before, 4096);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	int r = setrlimit(RLIMIT_NOFILE, &rl);
+	int fds[4096];
+	int n = new_fds(base, before, nb, fds, 4096);
+	int cr = (int)syscall(SYS_close_range, base, ~0U, 0);
+	SAY(" raise=%d new=%d range=%d %s", r, n, cr, echo_once());
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &a.sin_addr);
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 4);
+	socklen_t len = sizeof a;
+	getsockname(l, (struct sockaddr *)&a, &len);
+	close(l);
+	settle();
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	int b = bind(l, (struct sockaddr *)&a, sizeof a);
+	SAY(" rebind=%d/%s", b, err_name(b ? errno : 0));
+	close(l);
+}
+
+/* What /proc/self/fd lists while sockets, an epoll set and a pipe are open,
+ * as numbers from the lowest free fd at the start. */
+static void t_fd_listing(void)
+{
+	SAY("%s", echo_once());
+	int base = lowest_free();
+	int before[4096], nb = list_fds(base, before, 4096);
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	int ep = epoll_create1(0);
+	struct epoll_event e = { .events = EPOLLIN };
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &e);
+	epoll_wait(ep, &e, 1, 0);
+	int fds[4096];
+	int n = new_fds(base, before, nb, fds, 4096);
+	SAY(" n=%d:", n);
+	for (int i = 0; i < n; i++)
+		SAY(" %d", fds[i] - base);
+	close(c); close(s); close(p[0]); close(p[1]); close(ep);
+}
+
 struct test { const char *name; void (*fn)(void); };
 static const struct test tests[] = {
 	{ "basic", t_basic }, { "poll_mixed", t_poll_mixed }, { "select_mixed", t_select_mixed },
@@ -1131,7 +1703,13 @@ static const struct test tests[] = {
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },
-	{ "efault", t_efault },
+	{ "efault", t_efault }, { "fd_close_range", t_fd_close_range }, { "fd_closefrom", t_fd_closefrom },
+	{ "fd_dup2_low", t_fd_dup2_low }, { "fd_dupfd", t_fd_dupfd }, { "fd_listing", t_fd_listing },
+	{ "fd_raise_limit", t_fd_raise_limit },
+	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args },
+	{ "addr_lengths", t_addr_lengths }, { "ifioctl", t_ifioctl },
+	{ "loopback", t_loopback }, { "udp_self", t_udp_self },
+	{ "udp_loopback", t_udp_loopback },
 };
 
 int main(int argc, char **argv)
@@ -1139,6 +1717,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 2 && !strcmp(argv[1], "exec"))
 		t_exec();
+	if (argc == 3 && !strcmp(argv[1], "ifinfo")) {
+		if_info(argv[2]);
+		return 0;
+	}
 	if (argc == 2 && !strcmp(argv[1], "hold")) {   /* a socket for `usnet stat` to see */
 		struct sockaddr_in a;
 		int l = listener(&a);

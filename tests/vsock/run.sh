@@ -89,6 +89,24 @@ if need_root && [ -c /dev/net/tun ] && nm "$B/libusnet.so" 2>/dev/null | grep -q
         READINESS_ADDR=10.64.200.2 run_cases "$tmp/stack" ip netns exec "$ns" "$USNET" run --backend tap \
             --iface "$tap" --ip 10.64.200.2/24 --mac 02:00:0a:40:c8:02 --
         compare stack_tap "$tmp/stack"
+        # The descriptor cases again with room above the soft fd limit:
+        # usnet's own fds then live past it, out of the program's reach.
+        fdcases=$(sed -n 's/^\(fd_[a-z0-9_]*\):.*/\1/p' "$tmp/native")
+        others=$(sed -n '/^fd_/!s/:.*//p' "$tmp/native" | tr '\n' ' ')
+        : >"$tmp/stack_low"
+        for c in $fdcases; do
+            READINESS_ADDR=10.64.200.2 timeout 30 ip netns exec "$ns" sh -c 'ulimit -S -n 1024 && exec "$@"' sh \
+                "$USNET" run --backend tap --iface "$tap" --ip 10.64.200.2/24 --mac 02:00:0a:40:c8:02 -- \
+                "$PROG" "$c" >>"$tmp/stack_low" 2>>"$tmp/stack_low.err"
+        done
+        compare stack_tap_lowlimit "$tmp/stack_low" "$others"
+        # Interface queries on a stack socket about the stack's interface
+        # answer with the stack's address, MAC and MTU.
+        mtu=$(ip netns exec "$ns" cat "/sys/class/net/$tap/mtu")
+        want="addr=0/10.64.200.2 mask=0/255.255.255.0 hw=0/02:00:0a:40:c8:02 mtu=0/$mtu listed=1"
+        got=$(timeout 30 ip netns exec "$ns" "$USNET" run --backend tap --iface "$tap" --ip 10.64.200.2/24 \
+            --mac 02:00:0a:40:c8:02 -- "$PROG" ifinfo "$tap" 2>&1)
+        if [ "$got" = "$want" ]; then pass stack_interface_ioctls; else fail stack_interface_ioctls "want '$want' got '$got'"; fi
     else
         fail readiness_stack_tap "cannot set up namespace $ns with TAP $tap"
     fi
