@@ -11,9 +11,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <linux/sockios.h>
 
 #include "stack_prov.h"
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static int opt_of(int level, int name, enum usnet_sockopt *o)
 {
@@ -25,6 +33,7 @@ static int opt_of(int level, int name, enum usnet_sockopt *o)
 		{ IPPROTO_TCP, TCP_NODELAY, USNET_TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE, USNET_TCP_KEEPIDLE },
 		{ IPPROTO_TCP, TCP_KEEPINTVL, USNET_TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT, USNET_TCP_KEEPCNT },
 		{ IPPROTO_TCP, TCP_MAXSEG, USNET_TCP_MAXSEG }, { IPPROTO_TCP, TCP_QUICKACK, USNET_TCP_QUICKACK },
+		{ IPPROTO_TCP, TCP_CORK, USNET_TCP_CORK },
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (map[i].level == level && map[i].name == name) {
@@ -44,7 +53,7 @@ static bool harmless_opt(int level, int name)
 		       name == SO_INCOMING_CPU || name == SO_ZEROCOPY || name == SO_BUSY_POLL || name == SO_PASSCRED;
 	if (level == IPPROTO_TCP)
 		return name == TCP_DEFER_ACCEPT || name == TCP_FASTOPEN || name == TCP_USER_TIMEOUT ||
-		       name == TCP_CORK || name == TCP_NOTSENT_LOWAT || name == TCP_LINGER2 || name == TCP_SYNCNT ||
+		       name == TCP_NOTSENT_LOWAT || name == TCP_LINGER2 || name == TCP_SYNCNT ||
 		       name == TCP_WINDOW_CLAMP || name == TCP_FASTOPEN_CONNECT;
 	if (level == IPPROTO_IP)
 		return name == IP_TOS || name == IP_TTL || name == IP_RECVERR || name == IP_MTU_DISCOVER ||
@@ -221,6 +230,11 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const
 			return -ENOPROTOOPT;
 		stack_prov_lock(p);
 		r = usnet_setsockopt(p->st, (usnet_sock_t)s, o, v);
+		/* Setting TCP_NODELAY or clearing TCP_CORK sends what was held
+		 * back, as on Linux: nginx uncorks at the end of each response
+		 * and would otherwise wait for the peer's delayed ACK. */
+		if (r == 0 && ((o == USNET_TCP_NODELAY && v) || (o == USNET_TCP_CORK && !v)))
+			r = usnet_push(p->st, &p->io, (usnet_sock_t)s, monotonic_ns());
 		stack_prov_unlock(p);
 		return r;
 	}

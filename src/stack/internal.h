@@ -116,6 +116,7 @@ enum {
 	SF_WS_OK      = 1u << 25, /* window scaling negotiated */
 	SF_ACTIVE     = 1u << 26, /* opened by connect() */
 	SF_FIN_OOO    = 1u << 27, /* a FIN arrived out of order at fin_seq */
+	SF_CORK_OPT   = 1u << 28, /* TCP_CORK: hold partial segments until cleared */
 	SF_TLP_ARMED  = 1u << 29, /* the RTO slot holds a tail-loss probe timeout */
 	SF_TLP_SENT   = 1u << 30, /* a probe went out; no other until new data is acked */
 	SF_ACK_BATCH  = 1u << 31, /* ACK due at the end of this input batch */

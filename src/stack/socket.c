@@ -523,6 +523,7 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	switch (opt) {
 	case USNET_TCP_NODELAY: return flag_opt(s, SF_NODELAY, val);
 	case USNET_TCP_QUICKACK: return flag_opt(s, SF_QUICKACK, val);
+	case USNET_TCP_CORK: return flag_opt(s, SF_CORK_OPT, val);
 	case USNET_TCP_KEEPIDLE:
 		if (val < 1 || val > 32767) return -USNET_EINVAL;
 		s->keepidle_s = (uint32_t)val;
@@ -557,6 +558,21 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	}
 }
 
+int usnet_push(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_STREAM)
+		return 0;
+	if (s->state < USNET_TCP_ESTABLISHED)
+		return 0;
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	tcp_output(&c, s);
+	ctx_flush(&c);
+	return 0;
+}
+
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt opt, int *val)
 {
 	struct sock *s;
@@ -585,6 +601,7 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	switch (opt) {
 	case USNET_TCP_NODELAY: *val = !!(s->flags & SF_NODELAY); return 0;
 	case USNET_TCP_QUICKACK: *val = !!(s->flags & SF_QUICKACK); return 0;
+	case USNET_TCP_CORK: *val = !!(s->flags & SF_CORK_OPT); return 0;
 	case USNET_TCP_KEEPIDLE: *val = (int)s->keepidle_s; return 0;
 	case USNET_TCP_KEEPINTVL: *val = (int)s->keepintvl_s; return 0;
 	case USNET_TCP_KEEPCNT: *val = s->keepcnt; return 0;
