@@ -131,9 +131,13 @@ for i in range(count):
     else:
         path = "/py/item%d" % i
         want = "py page %s %s\n" % (path, hashlib.sha256(path.encode()).hexdigest())
-    conn.request("GET", path)
-    r = conn.getresponse()
-    body = r.read().decode(errors="replace")
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read().decode(errors="replace")
+    except OSError as e:
+        print("request %d: %s" % (i, e))
+        sys.exit(1)
     if r.status != 200 or body != want:
         print("request %d: status %d, body %r" % (i, r.status, body[:120]))
         sys.exit(1)
@@ -259,7 +263,7 @@ t_nginx_upstreams() {
     for batch in $(seq 1 10); do
         urls=()
         for n in $(seq 1 100); do urls+=(-o "$NG/dl/$n" "http://$UIP:8090/blob"); done
-        in_k timeout 60 curl -sS --parallel --parallel-max 16 -m 30 "${urls[@]}" 2>>"$NG/dl.err"
+        in_k timeout 60 curl -sS --no-progress-meter --parallel --parallel-max 16 -m 30 "${urls[@]}" 2>>"$NG/dl.err"
         for n in $(seq 1 100); do
             got=$(sha256sum <"$NG/dl/$n" 2>/dev/null | cut -d' ' -f1)
             [ "$got" = "$want" ] || bad=$((bad + 1))
