@@ -13,21 +13,8 @@ int usnet_socket(struct usnet_stack *st, int type)
 		return -USNET_EINVAL;
 	if (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM)
 		return -USNET_EPROTONOSUPPORT;
-	int32_t i = sock_alloc(st, type);
-	if (i == NIL) {
-		/* A full table: TIME_WAIT orphans are the cheapest to give up. */
-		for (uint32_t k = 0; k < st->nsocks; k++) {
-			struct sock *s = sk(st, (int32_t)k);
-			if (s->type == USNET_SOCK_STREAM && s->state == USNET_TCP_TIME_WAIT && (s->flags & SF_ORPHAN)) {
-				sock_free(st, (int32_t)k);
-				i = sock_alloc(st, type);
-				break;
-			}
-		}
-		if (i == NIL)
-			return -USNET_ENFILE;
-	}
-	return i;
+	int32_t i = sock_alloc_reclaim(st, type);
+	return i == NIL ? -USNET_ENFILE : i;
 }
 
 int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr *addr)

@@ -190,7 +190,7 @@ static void tcp_listen_input(struct net_ctx *c, struct sock *l, uint32_t src, ui
 		st->stats.tcp_drop_nobuf++;
 		return;
 	}
-	int32_t ci = sock_alloc(st, USNET_SOCK_STREAM);
+	int32_t ci = sock_alloc_reclaim(st, USNET_SOCK_STREAM);
 	if (ci == NIL) {
 		st->stats.tcp_drop_nobuf++;
 		return;
