@@ -65,6 +65,9 @@ struct ep_set {
 unsigned char vsock_epoll_hint[VSOCK_EPOLL_HINT_MAX];
 
 static struct ep_set sets[MAX_SETS];
+/* One past the highest set ever used: the scans of every set (a closed or
+ * handed-over fd) stop there rather than at MAX_SETS, on every close. */
+static int sets_end;
 /* An epoll fd was nested in another: readiness then travels between sets,
  * and sleepers wait for every notification (the bell). */
 static bool nesting_seen;
@@ -162,6 +165,8 @@ static struct ep_set *track(int epfd)
 			sets[i].index = m;
 		}
 		sets[i].used = 1;
+		if (i >= sets_end)
+			sets_end = i + 1;
 		sets[i].epfd = epfd;
 		sets[i].n = 0;
 		sets[i].rr = 0;
@@ -257,7 +262,7 @@ void vsock_epoll_forget_fd(int fd)
 {
 	pthread_mutex_lock(&ep_lock);
 	if (fd >= REG_COUNT_MAX || reg_count[fd]) {
-		for (int i = 0; i < MAX_SETS; i++) {
+		for (int i = 0; i < sets_end; i++) {
 			if (!sets[i].used)
 				continue;
 			struct ep_item *it = find(&sets[i], fd);
@@ -282,7 +287,7 @@ void vsock_epoll_handover_fd(int fd)
 {
 	pthread_mutex_lock(&ep_lock);
 	if (fd >= REG_COUNT_MAX || reg_count[fd]) {
-		for (int i = 0; i < MAX_SETS; i++) {
+		for (int i = 0; i < sets_end; i++) {
 			if (!sets[i].used)
 				continue;
 			struct ep_item *it = find(&sets[i], fd);
