@@ -163,7 +163,7 @@ cat >"$NG/nginx.conf" <<CONF
 daemon off; master_process on; worker_processes 2; pid $NG/nginx.pid; error_log $NG/error.log;
 events { worker_connections 1024; }
 http {
-  access_log off; sendfile on;
+  access_log off; sendfile on; tcp_nopush on;
   client_body_temp_path $NG; proxy_temp_path $NG; fastcgi_temp_path $NG;
   uwsgi_temp_path $NG; scgi_temp_path $NG;
   server {
