@@ -215,7 +215,8 @@ t_nginx_upstreams() {
         [ "$workers" -ge 2 ] && break
         sleep 0.1
     done
-    if [ "$workers" -ne 2 ]; then fail nginx_workers "$workers worker processes, not 2"; fi
+    if [ "$workers" -eq 2 ]; then pass nginx_master_2_workers
+    else fail nginx_master_2_workers "$workers worker processes, not 2"; fi
 
     local out
     if [ $php_ok = yes ]; then
