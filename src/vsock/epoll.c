@@ -294,7 +294,8 @@ void vsock_epoll_handover_fd(int fd)
 			if (!it || it->nested)
 				continue;
 			/* A disarmed EPOLLONESHOT item stays disarmed: registered
-			 * with no events, as EPOLL_CTL_MOD would leave it. */
+			 * with no events (the kernel would still report an error
+			 * or a hang-up on it, which Linux holds back). */
 			struct epoll_event ev = {
 				.events = it->armed ? it->events : (it->events & (EPOLLET | EPOLLONESHOT)),
 				.data.u64 = it->data,
