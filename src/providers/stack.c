@@ -314,7 +314,11 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	const char *v;
 	sc.max_sockets = (v = host->config(host->host, "sockets")) ? (uint32_t)atoi(v) : 4096;
 	sc.buffer_bytes = ((v = host->config(host->host, "buffer_mb")) ? (uint32_t)atoi(v) : 128) << 20;
-	sc.sndbuf = 256 * 1024;
+	/* The send buffer bounds the data in flight: a server that is woken
+	 * late (a busy CPU) sends sndbuf per wake-up, so 256 KiB held a
+	 * one-connection download to a third of the kernel's (which grows its
+	 * buffer to 4 MiB).  A cap, not an allocation. */
+	sc.sndbuf = 1024 * 1024;
 	sc.rcvbuf = 256 * 1024;
 	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
 		snprintf(err, errlen, "getrandom failed");
