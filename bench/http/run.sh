@@ -12,7 +12,8 @@
 # HTTP_BACKENDS (default: afxdp afpacket, both on the veth), and
 # build/usnet-httpd on usnet (the first backend) and with --kernel, when it
 # is built.  Prints one table per workload with the ratios to nginx on the
-# kernel measured in the same run.
+# kernel measured in the same run: each point measures every set-up in turn
+# (servers restarted), so that a table's rows are seconds apart.
 #
 # usage: bench/http/run.sh [-d SECONDS] [-c "CONNS..."] [-m MIB]
 #   -d  seconds of each wrk measurement (3)
@@ -101,89 +102,109 @@ to_us() {
     }'
 }
 
-# measure VARIANT KIND HOST: every wrk point and the large download against
-# the server at HOST:$PORT, one row each.
-measure() {
-    local variant=$1 kind=$2 host=$3 c mode out rate p50 p99 errs hdr
-    for c in $conn_list; do
-        for mode in keepalive close; do
-            out=$tmp/wrk.$RANDOM
-            hdr=()
-            [ $mode = close ] && hdr=(-H 'Connection: close')
-            in_cli timeout $((secs + 30)) wrk -t1 -c "$c" -d "${secs}s" --latency "${hdr[@]}" \
-                "http://$host:$PORT/1k" >"$out" 2>&1
-            rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
-            if [ -z "$rate" ] || ! grep -q ' requests in ' "$out"; then
-                row "$(wrk_section "$c" $mode)" "$variant" "$kind" "" "" "" "wrk: $(why "$out")"
-                continue
-            fi
-            p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")
-            p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")
-            # errors and non-2xx answers are noted, not hidden
-            errs=$(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ' | sed 's/  */ /g')
-            row "$(wrk_section "$c" $mode)" "$variant" "$kind" "$(printf '%.0f' "$rate")" "$p50" "$p99" "$errs"
-        done
-    done
-    out=$tmp/curl.$RANDOM
-    in_cli timeout 120 curl -sS -o /dev/null -w '%{size_download} %{speed_download}\n' \
-        "http://$host:$PORT/big" >"$out" 2>&1
-    local size speed
-    read -r size speed <"$out"
-    if [ "$size" = "$big_bytes" ]; then
-        row "$big_section" "$variant" "$kind" "$(awk -v s="$speed" 'BEGIN { printf "%.2f", s * 8 / 1e9 }')" \
-            "" "" "" "Gbit/s"
-    else
-        row "$big_section" "$variant" "$kind" "" "" "" "curl: ${size:-no} of $big_bytes bytes: $(why "$out")"
+# measure_point POINT VARIANT KIND HOST: one measurement against the server
+# at HOST:$PORT, one row: POINT is "keepalive C" or "close C" (wrk with C
+# connections) or "big" (the large download).
+measure_point() {
+    local point=$1 variant=$2 kind=$3 host=$4 out
+    out=$tmp/client.$RANDOM
+    if [ "$point" = big ]; then
+        in_cli timeout 120 curl -sS -o /dev/null -w '%{size_download} %{speed_download}\n' \
+            "http://$host:$PORT/big" >"$out" 2>&1
+        local size speed
+        read -r size speed <"$out"
+        if [ "$size" = "$big_bytes" ]; then
+            row "$big_section" "$variant" "$kind" "$(awk -v s="$speed" 'BEGIN { printf "%.2f", s * 8 / 1e9 }')" \
+                "" "" "" "Gbit/s"
+        else
+            row "$big_section" "$variant" "$kind" "" "" "" "curl: ${size:-no} of $big_bytes bytes: $(why "$out")"
+        fi
+        return
     fi
-}
-
-# not_measured VARIANT KIND NOTE: one empty row in every section.
-not_measured() {
-    local c mode
-    for c in $conn_list; do
-        for mode in keepalive close; do row "$(wrk_section "$c" $mode)" "$1" "$2" "" "" "" "$3"; done
-    done
-    row "$big_section" "$1" "$2" "" "" "" "$3"
-}
-
-# server_run VARIANT KIND HOST LOG CMD...: start the server, measure it when it
-# answers on HOST:$PORT, stop it.
-server_run() {
-    local variant=$1 kind=$2 host=$3 log=$4
-    shift 4
-    netns_server "$log" "$@"
-    if netns_wait_port "$host" "$PORT"; then
-        measure "$variant" "$kind" "$host"
-    else
-        not_measured "$variant" "$kind" "did not start: $(why "$log") $(why "$tmp/nginx-error.log")"
+    local mode=${point% *} c=${point#* } rate p50 p99 errs hdr=()
+    [ "$mode" = close ] && hdr=(-H 'Connection: close')
+    in_cli timeout $((secs + 30)) wrk -t1 -c "$c" -d "${secs}s" --latency "${hdr[@]}" \
+        "http://$host:$PORT/1k" >"$out" 2>&1
+    rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
+    if [ -z "$rate" ] || ! grep -q ' requests in ' "$out"; then
+        row "$(point_section "$point")" "$variant" "$kind" "" "" "" "wrk: $(why "$out")"
+        return
     fi
-    netns_stop_server
+    p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")
+    # errors and non-2xx answers are noted, not hidden
+    errs=$(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ' | sed 's/  */ /g')
+    row "$(point_section "$point")" "$variant" "$kind" "$(printf '%.0f' "$rate")" "$p50" "$p99" "$errs"
 }
 
-# nginx on the kernel: the baseline of every table, so its rows come first
-nginx_conf "$SRV_KIP"
-server_run "nginx (kernel)" kernel "$SRV_KIP" "$tmp/nginx-kernel.log" nginx -c "$tmp/nginx.conf"
+# point_section POINT: the workload (table) a point belongs to.
+point_section() {
+    if [ "$1" = big ]; then echo "$big_section"; else wrk_section "${1#* }" "${1% *}"; fi
+}
 
+# The set-ups, nginx on the kernel first (the baseline of every table):
+# variant | kind | host | backend ("" for kernel sockets) | program
+setups=("nginx (kernel)|kernel|$SRV_KIP||nginx")
 for be in $backends; do
-    if ! netns_usnet_args "$be"; then
-        not_measured "nginx under usnet run ($be)" usnet-run "no $be device here"
-        continue
-    fi
-    nginx_conf "$usnet_ip"
-    server_run "nginx under usnet run ($be)" usnet-run "$usnet_ip" "$tmp/nginx-$be.log" \
-        "$USNET" run "${usnet_args[@]}" -- nginx -c "$tmp/nginx.conf"
+    netns_usnet_args "$be" || { setups+=("nginx under usnet run ($be)|usnet-run|-|$be|nginx"); continue; }
+    setups+=("nginx under usnet run ($be)|usnet-run|$usnet_ip|$be|nginx")
 done
-
 if [ -x "$HTTPD" ]; then
     be=${backends%% *}
-    netns_usnet_args "$be"
-    server_run "usnet-httpd on usnet ($be)" usnet "$usnet_ip" "$tmp/httpd-$be.log" \
-        "$HTTPD" "${usnet_args[@]}" -p "$PORT" -t 1 --root "$www"
-    server_run "usnet-httpd, kernel sockets" kernel-sockets "$SRV_KIP" "$tmp/httpd-kernel.log" \
-        "$HTTPD" --kernel -p "$PORT" -t 1 --root "$www"
+    netns_usnet_args "$be" && setups+=("usnet-httpd on usnet ($be)|usnet|$usnet_ip|$be|httpd")
+    setups+=("usnet-httpd, kernel sockets|kernel-sockets|$SRV_KIP||httpd")
 else
     echo "usnet-httpd: $HTTPD is not built, no rows for it"
 fi
+
+# setup_start SETUP: start its server; 0 when it answers on its port, else
+# 1 with $setup_why saying why.
+setup_start() {
+    local variant kind host be prog log
+    IFS='|' read -r variant kind host be prog <<<"$1"
+    setup_why=""
+    if [ "$host" = - ]; then
+        setup_why="no $be device here"
+        return 1
+    fi
+    log=$tmp/server.$RANDOM
+    if [ -n "$be" ]; then netns_usnet_args "$be"; fi
+    if [ "$prog" = nginx ]; then
+        nginx_conf "$host"
+        : >"$tmp/nginx-error.log"
+        if [ -n "$be" ]; then
+            netns_server "$log" "$USNET" run "${usnet_args[@]}" -- nginx -c "$tmp/nginx.conf"
+        else
+            netns_server "$log" nginx -c "$tmp/nginx.conf"
+        fi
+    elif [ -n "$be" ]; then
+        netns_server "$log" "$HTTPD" "${usnet_args[@]}" -p "$PORT" -t 1 --root "$www"
+    else
+        netns_server "$log" "$HTTPD" --kernel -p "$PORT" -t 1 --root "$www"
+    fi
+    netns_wait_port "$host" "$PORT" && return 0
+    setup_why="did not start: $(why "$log") $(why "$tmp/nginx-error.log")"
+    netns_stop_server
+    return 1
+}
+
+# Every point measures each set-up in turn, restarting the servers: on a
+# machine whose load changes, the rows of one table are measured within
+# seconds of each other rather than minutes apart.
+points=()
+for c in $conn_list; do points+=("keepalive $c" "close $c"); done
+points+=(big)
+for point in "${points[@]}"; do
+    for setup in "${setups[@]}"; do
+        IFS='|' read -r variant kind host _ _ <<<"$setup"
+        if setup_start "$setup"; then
+            measure_point "$point" "$variant" "$kind" "$host"
+            netns_stop_server
+        else
+            row "$(point_section "$point")" "$variant" "$kind" "" "" "" "$setup_why"
+        fi
+    done
+done
 
 # ---- the table ------------------------------------------------------------------
 echo "HTTP serving: nginx (1 worker, sendfile on, access_log off) on the kernel vs under \`usnet run\`,"
