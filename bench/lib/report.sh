@@ -90,6 +90,19 @@ report_goals() {
                     }
                 }
             line("bulk over one connection (best: " (v == "" ? "-" : w) ") vs the kernel pair at the same MTU, Gb/s", v, "≥ 1×", v >= 1)
+            # HTTP (bench/http): nginx under usnet run, best backend, and
+            # usnet-httpd, each against nginx on the kernel
+            v = best("HTTP 1 KiB, keep-alive, 32 conns", "^nginx under usnet run", 11)
+            line("nginx under usnet run (best: " (v == "" ? "-" : which) ") vs nginx on the kernel, 1 KiB, keep-alive, 32 connections, requests/s", v, "≥ 2×", v >= 2)
+            v = best("HTTP 1 KiB, new connection per request, 32 conns", "^nginx under usnet run", 11)
+            line("nginx under usnet run (best: " (v == "" ? "-" : which) ") vs nginx on the kernel, 1 KiB, a new connection per request, 32 connections, requests/s", v, "≥ 1.5×", v >= 1.5)
+            hsec = ""
+            for (r = 1; r <= n; r++)
+                if (S[r] ~ /^HTTP [0-9]+ MiB file/) hsec = S[r]
+            v = best(hsec, "^nginx under usnet run", 11)
+            line("nginx under usnet run (best: " (v == "" ? "-" : which) ") vs nginx on the kernel, large file, Gbit/s", v, "≥ 1×", v >= 1)
+            v = best("HTTP 1 KiB, keep-alive, 32 conns", "^usnet-httpd on usnet", 11)
+            line("usnet-httpd on usnet vs nginx on the kernel, 1 KiB, keep-alive, 32 connections, requests/s", v, "≥ 3×", v >= 3)
             for (r = 1; r <= n; r++)
                 if (S[r] ~ /^1-byte ping-pong over a veth pair, 32 connections/) sec = S[r]
             v = best(sec, "ponger, kernel pinger$", 12)

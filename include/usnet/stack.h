@@ -288,9 +288,14 @@ enum usnet_sockopt {
 	USNET_TCP_WINDOW_CLAMP,/* bytes: the largest window offered (0: no clamp) */
 	USNET_SO_RCVLOWAT,     /* bytes to be readable (USNET_EV_IN) */
 	USNET_TCP_NOTSENT_LOWAT, /* unsent bytes below which it is writable (0: off) */
+	USNET_TCP_CORK,        /* 1: hold partial segments until cleared (usnet_push sends them) */
 };
 int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int val);
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int *val);
+/* Send what Nagle or the cork held back, as Linux does when TCP_NODELAY is
+ * set or TCP_CORK cleared: call it after such a usnet_setsockopt (which has
+ * no io to send with).  0, or a negative usnet errno. */
+int usnet_push(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, uint64_t now);
 
 /* Current readiness (USNET_EV_* mask). */
 uint32_t usnet_sock_events(struct usnet_stack *st, usnet_sock_t s);

@@ -414,7 +414,11 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	if (pool < (32u << 20))
 		pool = 32u << 20;
 	sc.buffer_bytes = pool > (1u << 30) ? 1u << 30 : (uint32_t)pool;
-	sc.sndbuf = 256 * 1024;
+	/* The send buffer bounds the data in flight: a server that is woken
+	 * late (a busy CPU) sends sndbuf per wake-up, so 256 KiB held a
+	 * one-connection download to a third of the kernel's (which grows its
+	 * buffer to 4 MiB).  A cap, not an allocation. */
+	sc.sndbuf = 1024 * 1024;
 	sc.rcvbuf = 256 * 1024;
 	sc.rss_queues = p->ninst;
 	/* The host's TCP choices apply to the stack too (an operator's

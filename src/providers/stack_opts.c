@@ -12,9 +12,17 @@
 #include <string.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <linux/sockios.h>
 
 #include "stack_prov.h"
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static int opt_of(int level, int name, enum usnet_sockopt *o)
 {
@@ -31,6 +39,7 @@ static int opt_of(int level, int name, enum usnet_sockopt *o)
 		{ IPPROTO_TCP, TCP_SYNCNT, USNET_TCP_SYNCNT }, { IPPROTO_TCP, TCP_LINGER2, USNET_TCP_LINGER2 },
 		{ IPPROTO_TCP, TCP_WINDOW_CLAMP, USNET_TCP_WINDOW_CLAMP },
 		{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, USNET_TCP_NOTSENT_LOWAT },
+		{ IPPROTO_TCP, TCP_CORK, USNET_TCP_CORK },
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (map[i].level == level && map[i].name == name) {
@@ -254,6 +263,16 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 		if (o == USNET_SO_ERROR || o == USNET_SO_TYPE || o == USNET_SO_ACCEPTCONN)
 			return -ENOPROTOOPT;
 		r = stack_prov_setopt(p, ps, o, v);
+		/* Setting TCP_NODELAY or clearing TCP_CORK sends what was held
+		 * back, as on Linux: nginx uncorks at the end of each response
+		 * and would otherwise wait for the peer's delayed ACK. */
+		if (r == 0 && ((o == USNET_TCP_NODELAY && v) || (o == USNET_TCP_CORK && !v))) {
+			usnet_sock_t s;
+			struct inst *in = stack_prov_sock(p, ps, &s);
+			inst_lock(in);
+			r = usnet_push(in->st, &in->io, s, monotonic_ns());
+			inst_unlock(in);
+		}
 		return r;
 	}
 	int k = local_opt(level, name);

@@ -116,6 +116,7 @@ enum {
 	SF_WS_OK      = 1u << 25, /* window scaling negotiated */
 	SF_ACTIVE     = 1u << 26, /* opened by connect() */
 	SF_FIN_OOO    = 1u << 27, /* a FIN arrived out of order at fin_seq */
+	SF_CORK_OPT   = 1u << 28, /* TCP_CORK: hold partial segments until cleared */
 	SF_TLP_ARMED  = 1u << 29, /* the RTO slot holds a tail-loss probe timeout */
 	SF_TLP_SENT   = 1u << 30, /* a probe went out; no other until new data is acked */
 	SF_ACK_BATCH  = 1u << 31, /* ACK due at the end of this input batch */
@@ -271,6 +272,7 @@ struct usnet_stack {
 
 	uint32_t nsocks, socks_used;
 	int32_t  sock_free;
+	uint32_t reclaim_next;   /* where sock_alloc_reclaim looks for a TIME_WAIT orphan next */
 	uint32_t conn_mask, port_mask;
 	uint32_t heap_n;
 	uint32_t nchunks, chunks_free;
@@ -379,6 +381,8 @@ void timer_refresh(struct usnet_stack *st, int32_t s);
 static inline struct sock *sk(struct usnet_stack *st, int32_t i) { return &st_socks(st)[i]; }
 static inline int32_t sk_index(struct usnet_stack *st, struct sock *s) { return (int32_t)(s - st_socks(st)); }
 int32_t sock_alloc(struct usnet_stack *st, int type);
+/* sock_alloc, giving up a TIME_WAIT orphan when the table is full. */
+int32_t sock_alloc_reclaim(struct usnet_stack *st, int type);
 void sock_free(struct usnet_stack *st, int32_t i);
 int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out);
 uint32_t sock_events(struct usnet_stack *st, struct sock *s);

@@ -53,6 +53,26 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	return i;
 }
 
+int32_t sock_alloc_reclaim(struct usnet_stack *st, int type)
+{
+	int32_t i = sock_alloc(st, type);
+	if (i != NIL)
+		return i;
+	/* A full table: TIME_WAIT orphans are the cheapest to give up (Linux
+	 * too stops keeping TIME_WAIT past tcp_max_tw_buckets).  The scan
+	 * starts where the last one stopped, so it seldom runs far. */
+	for (uint32_t n = 0; n < st->nsocks; n++) {
+		uint32_t k = (st->reclaim_next + n) % st->nsocks;
+		struct sock *s = sk(st, (int32_t)k);
+		if (s->type == USNET_SOCK_STREAM && s->state == USNET_TCP_TIME_WAIT && (s->flags & SF_ORPHAN)) {
+			st->reclaim_next = k + 1;
+			sock_free(st, (int32_t)k);
+			return sock_alloc(st, type);
+		}
+	}
+	return NIL;
+}
+
 void sock_free(struct usnet_stack *st, int32_t i)
 {
 	struct sock *s = sk(st, i);

@@ -14,21 +14,8 @@ int usnet_socket(struct usnet_stack *st, int type)
 		return -USNET_EINVAL;
 	if (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM)
 		return -USNET_EPROTONOSUPPORT;
-	int32_t i = sock_alloc(st, type);
-	if (i == NIL) {
-		/* A full table: TIME_WAIT orphans are the cheapest to give up. */
-		for (uint32_t k = 0; k < st->nsocks; k++) {
-			struct sock *s = sk(st, (int32_t)k);
-			if (s->type == USNET_SOCK_STREAM && s->state == USNET_TCP_TIME_WAIT && (s->flags & SF_ORPHAN)) {
-				sock_free(st, (int32_t)k);
-				i = sock_alloc(st, type);
-				break;
-			}
-		}
-		if (i == NIL)
-			return -USNET_ENFILE;
-	}
-	return i;
+	int32_t i = sock_alloc_reclaim(st, type);
+	return i == NIL ? -USNET_ENFILE : i;
 }
 
 int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr *addr)
@@ -562,6 +549,7 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		return 0;
 	case USNET_TCP_NODELAY: return flag_opt(s, SF_NODELAY, val);
 	case USNET_TCP_QUICKACK: return flag_opt(s, SF_QUICKACK, val);
+	case USNET_TCP_CORK: return flag_opt(s, SF_CORK_OPT, val);
 	case USNET_TCP_KEEPIDLE:
 		if (val < 1 || val > 32767) return -USNET_EINVAL;
 		s->keepidle_s = (uint32_t)val;
@@ -594,6 +582,21 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	default:
 		return -USNET_ENOPROTOOPT;
 	}
+}
+
+int usnet_push(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_STREAM)
+		return 0;
+	if (s->state < USNET_TCP_ESTABLISHED)
+		return 0;
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	tcp_output(&c, s);
+	ctx_flush(&c);
+	return 0;
 }
 
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt opt, int *val)
@@ -632,6 +635,7 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_TCP_NOTSENT_LOWAT: *val = (int)s->notsent_lowat; return 0;
 	case USNET_TCP_NODELAY: *val = !!(s->flags & SF_NODELAY); return 0;
 	case USNET_TCP_QUICKACK: *val = !!(s->flags & SF_QUICKACK); return 0;
+	case USNET_TCP_CORK: *val = !!(s->flags & SF_CORK_OPT); return 0;
 	case USNET_TCP_KEEPIDLE: *val = (int)s->keepidle_s; return 0;
 	case USNET_TCP_KEEPINTVL: *val = (int)s->keepintvl_s; return 0;
 	case USNET_TCP_KEEPCNT: *val = s->keepcnt; return 0;

@@ -31,6 +31,7 @@
 #define TCP_OPT_SPACE     40u
 #define TCP_CHALLENGE_PER_S 1000u
 #define TCP_TX_RETRY_NS  (1 * NS_PER_MS)   /* retry after the netif had no buffer */
+#define TCP_CORK_CEILING_NS (200 * NS_PER_MS) /* TCP_CORK holds a partial segment at most this long (Linux's) */
 /* Out-of-order records a connection may hold (each takes >= one chunk). */
 #define TCP_OOO_MAX_RECORDS(s) (16u + (s)->rcvbuf / 1024u)
 
@@ -84,6 +85,8 @@ int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t 
 
 /* tcp_output.c */
 void tcp_output(struct net_ctx *c, struct sock *s);
+/* tcp_output as if TCP_CORK were clear (its ceiling elapsed). */
+void tcp_output_uncorked(struct net_ctx *c, struct sock *s);
 void tcp_send_ack(struct net_ctx *c, struct sock *s);
 void tcp_send_syn(struct net_ctx *c, struct sock *s);
 void tcp_send_rst_for(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *th,

@@ -180,7 +180,7 @@ static int32_t syn_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32
 {
 	struct usnet_stack *st = c->st;
 	int32_t li = sk_index(st, l);
-	int32_t ci = sock_alloc(st, USNET_SOCK_STREAM);
+	int32_t ci = sock_alloc_reclaim(st, USNET_SOCK_STREAM);
 	if (ci == NIL)
 		return NIL;
 	l = sk(st, li);

@@ -402,6 +402,14 @@ static void enter_persist(struct net_ctx *c, struct sock *s)
 	timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + t * NS_PER_US);
 }
 
+void tcp_output_uncorked(struct net_ctx *c, struct sock *s)
+{
+	uint32_t cork = s->flags & SF_CORK_OPT;
+	s->flags &= ~SF_CORK_OPT;
+	tcp_output(c, s);
+	s->flags |= cork;
+}
+
 void tcp_output(struct net_ctx *c, struct sock *s)
 {
 	switch (s->state) {
@@ -471,12 +479,25 @@ void tcp_output(struct net_ctx *c, struct sock *s)
 			 * least half the largest window the peer offered. */
 			if (flight > 0 && (usable < cwnd_room ? len < s->max_sndwnd / 2 : 1))
 				break;
+		} else if (len < mss && len == avail && (s->flags & SF_CORK_OPT) && !(s->flags & SF_SHUT_WR)) {
+			/* TCP_CORK: hold the partial segment even with nothing in
+			 * flight, so that a response written in pieces (headers,
+			 * then the file) leaves as full segments; clearing the
+			 * option or Linux's 200 ms ceiling sends it. */
+			if (flight == 0 && s->snd_una == s->snd_max && s->timer_at[TMR_RTO] == UINT64_MAX)
+				timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + TCP_CORK_CEILING_NS);
+			break;
 		} else if (len < mss && len == avail && flight > 0 &&
 			   (!(s->flags & SF_NODELAY) || (s->flags & SF_CORK))) {
 			/* Nagle (RFC 896): one small segment outstanding at a time. */
 			if (!fin_due || avail)
 				break;
 		}
+		/* With nothing outstanding the RTO slot can only hold a retry or
+		 * the cork's ceiling, which this send supersedes: it arms the
+		 * segment's own timeout. */
+		if (s->snd_una == s->snd_max && !(s->flags & SF_PERSIST) && s->timer_at[TMR_RTO] != UINT64_MAX)
+			timer_clear(c->st, sk_index(c->st, s), TMR_RTO);
 		int n = tcp_send_data(c, s, s->snd_nxt, len);
 		if (n <= 0) {
 			/* No frame buffer (the netif's ring is full): with nothing in

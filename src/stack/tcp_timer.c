@@ -75,8 +75,9 @@ static void tcp_rto_expired(struct net_ctx *c, struct sock *s)
 	}
 	if (s->snd_una == s->snd_max) {
 		/* Nothing outstanding: a retry after the netif ran out of
-		 * buffers, or a race with an ACK.  Send what is queued. */
-		tcp_output(c, s);
+		 * buffers, the cork's ceiling, or a race with an ACK.  Send
+		 * what is queued, a corked partial segment too. */
+		tcp_output_uncorked(c, s);
 		return;
 	}
 	if (s->backoff >= TCP_MAX_BACKOFF ||

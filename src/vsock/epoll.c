@@ -50,6 +50,7 @@ struct ep_item {
 
 struct ep_set {
 	int used;
+	int epfd;            /* the program's epoll fd (its kernel epoll) */
 	int n, cap;
 	unsigned rr;         /* where the next scan starts (fairness) */
 	int kernel_fds;      /* fds the kernel epoll holds (an upper bound) */
@@ -64,6 +65,9 @@ struct ep_set {
 unsigned char vsock_epoll_hint[VSOCK_EPOLL_HINT_MAX];
 
 static struct ep_set sets[MAX_SETS];
+/* One past the highest set ever used: the scans of every set (a closed or
+ * handed-over fd) stop there rather than at MAX_SETS, on every close. */
+static int sets_end;
 /* An epoll fd was nested in another: readiness then travels between sets,
  * and sleepers wait for every notification (the bell). */
 static bool nesting_seen;
@@ -161,6 +165,9 @@ static struct ep_set *track(int epfd)
 			sets[i].index = m;
 		}
 		sets[i].used = 1;
+		if (i >= sets_end)
+			sets_end = i + 1;
+		sets[i].epfd = epfd;
 		sets[i].n = 0;
 		sets[i].rr = 0;
 		sets[i].kernel_fds = kernel_fd_count(epfd);
@@ -255,7 +262,7 @@ void vsock_epoll_forget_fd(int fd)
 {
 	pthread_mutex_lock(&ep_lock);
 	if (fd >= REG_COUNT_MAX || reg_count[fd]) {
-		for (int i = 0; i < MAX_SETS; i++) {
+		for (int i = 0; i < sets_end; i++) {
 			if (!sets[i].used)
 				continue;
 			struct ep_item *it = find(&sets[i], fd);
@@ -272,6 +279,35 @@ void vsock_epoll_forget_fd(int fd)
 		st->used = 0;
 		atomic_store(&vsock_fdmap[fd], 0);
 		atomic_fetch_sub(&vsock_user_fds, 1);
+	}
+	pthread_mutex_unlock(&ep_lock);
+}
+
+void vsock_epoll_handover_fd(int fd)
+{
+	pthread_mutex_lock(&ep_lock);
+	if (fd >= REG_COUNT_MAX || reg_count[fd]) {
+		for (int i = 0; i < sets_end; i++) {
+			if (!sets[i].used)
+				continue;
+			struct ep_item *it = find(&sets[i], fd);
+			if (!it || it->nested)
+				continue;
+			/* A disarmed EPOLLONESHOT item stays disarmed: registered
+			 * with no events (the kernel would still report an error
+			 * or a hang-up on it, which Linux holds back). */
+			struct epoll_event ev = {
+				.events = it->armed ? it->events : (it->events & (EPOLLET | EPOLLONESHOT)),
+				.data.u64 = it->data,
+			};
+			if (vsock_sys(SYS_epoll_ctl, sets[i].epfd, EPOLL_CTL_ADD, fd, &ev, 0, 0) == 0) {
+				sets[i].kernel_fds++;
+				sets[i].kernel_quiet = false;
+			} else {
+				vsock_log(1, "fd %d: cannot move its epoll registration to the kernel", fd);
+			}
+			item_remove(&sets[i], it);
+		}
 	}
 	pthread_mutex_unlock(&ep_lock);
 }

@@ -82,7 +82,9 @@ long vsock_handover(int fd, struct vsock_slot *s)
 	vsock_sys(SYS_close, kfd, 0, 0, 0, 0, 0);
 	if (r < 0)
 		return r;
-	vsock_epoll_forget_fd(fd);
+	/* nginx registers a socket in its epoll before connecting it: the
+	 * registration follows the socket to the kernel. */
+	vsock_epoll_handover_fd(fd);
 	vsock_fd_unmap(fd);
 	vsock_slots_collect();   /* the provider socket closes with its file */
 	vsock_log(2, "fd %d handed over to a kernel socket", fd);

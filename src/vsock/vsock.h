@@ -332,6 +332,10 @@ long vsock_epoll_call(struct usnet_syscall *sc);
 /* epoll fds nested into others: user readiness of a tracked epoll fd. */
 bool vsock_epoll_has_user_ready(int epfd);
 void vsock_epoll_forget_fd(int fd);
+/* fd, a user socket, became a kernel socket (vsock_handover): every epoll
+ * set holding it hands its registration (events, data) to the set's kernel
+ * epoll. */
+void vsock_epoll_handover_fd(int fd);
 
 /* Map provider readiness to what poll() reports for `events`. */
 static inline short vsock_poll_revents(uint32_t ev, short want)

@@ -731,6 +731,61 @@ int test_tcp_nagle(void)
 	return 0;
 }
 
+/* TCP_CORK: small writes wait, even with nothing in flight, until the
+ * option is cleared (usnet_push sends them as one segment) or its 200 ms
+ * ceiling; the same pieces then leave at once after TCP_NODELAY + push. */
+int test_tcp_cork(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	struct tpkt p;
+	int v = -1;
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_CORK, 1) == 0);
+	CHECK(usnet_getsockopt(e.st, c.s, USNET_TCP_CORK, &v) == 0 && v == 1);
+	usnet_send(e.st, &e.io, c.s, "head", 4, 0, e.now);
+	usnet_send(e.st, &e.io, c.s, "body", 4, 0, e.now);
+	CHECK(!t_next_tcp(&e, &p));
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_CORK, 0) == 0);
+	CHECK(!t_next_tcp(&e, &p));   /* setsockopt alone has no io: the push sends */
+	CHECK(usnet_push(e.st, &e.io, c.s, e.now) == 0);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 8 && memcmp(p.data, "headbody", 8) == 0);
+	c.pack += 8;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	/* Corked and never cleared: the ceiling sends it. */
+	usnet_setsockopt(e.st, c.s, USNET_TCP_CORK, 1);
+	usnet_send(e.st, &e.io, c.s, "late", 4, 0, e.now);
+	tenv_advance(&e, e.now + 100 * MS);
+	CHECK(!t_next_tcp(&e, &p));
+	tenv_advance(&e, e.now + 150 * MS);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 4 && memcmp(p.data, "late", 4) == 0);
+	c.pack += 4;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	/* Nagle holds the second piece while the first is unacknowledged;
+	 * setting TCP_NODELAY and pushing sends it, as Linux does. */
+	usnet_setsockopt(e.st, c.s, USNET_TCP_CORK, 0);
+	usnet_send(e.st, &e.io, c.s, "a", 1, 0, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 1);
+	usnet_send(e.st, &e.io, c.s, "b", 1, 0, e.now);
+	CHECK(!t_next_tcp(&e, &p));
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	usnet_push(e.st, &e.io, c.s, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 1 && p.data[0] == 'b');
+	/* Closing sends corked data with the FIN. */
+	c.pack += 2;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_CORK, 1);
+	usnet_send(e.st, &e.io, c.s, "bye", 3, 0, e.now);
+	CHECK(!t_next_tcp(&e, &p));
+	usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 3 && (p.flags & FIN));
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
 /* PAWS: a segment with an old timestamp is dropped (and ACKed). */
 int test_tcp_paws(void)
 {
@@ -959,6 +1014,42 @@ int test_tcp_time_wait_reuse(void)
 	CHECK(t_next_tcp(&e, &p) && p.flags == ACK);
 	CHECK(get_state(&e, d.s) == USNET_TCP_TIME_WAIT);
 	usnet_close(e.st, &e.io, d.s, e.now);
+	tenv_advance(&e, e.now + 200 * SEC);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* A SYN finding the socket table full of TIME_WAIT orphans (a server
+ * closing first, one connection per request) takes one of them rather than
+ * going unanswered. */
+int test_tcp_syn_reclaims_time_wait(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.max_sockets = 4;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	CHECK(l >= 0 && usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 }) == 0 && usnet_listen(e.st, l, 8) == 0);
+	uint8_t f[200];
+	struct tpkt p;
+	for (uint16_t port = 41000; port < 41004; port++) {
+		tnif_clear(e.nif);
+		tenv_input(&e, f, t_tcp_frame(f, port, 80, 7000, 0, SYN, 65535, NULL, 0, NULL, 0));
+		CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK), "port %u: no SYN-ACK", port);
+		if (port == 41003)
+			break;   /* the table was full of TIME_WAIT: this one took a slot */
+		struct tconn c = { .e = &e, .pport = port, .uport = 80, .pseq = 7001, .pack = p.seq + 1 };
+		tconn_send(&c, ACK, NULL, 0, 65535);
+		struct usnet_addr peer;
+		c.s = usnet_accept(e.st, &e.io, l, &peer, e.now);
+		CHECK(c.s >= 0);
+		usnet_shutdown(e.st, &e.io, c.s, 1, e.now);
+		c.pack += 1;
+		tconn_send(&c, FIN | ACK, NULL, 0, 65535);
+		CHECK(get_state(&e, c.s) == USNET_TCP_TIME_WAIT);
+		usnet_close(e.st, &e.io, c.s, e.now);
+	}
 	tenv_advance(&e, e.now + 200 * SEC);
 	tenv_fini(&e);
 	return 0;
