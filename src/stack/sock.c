@@ -15,13 +15,13 @@ static uint32_t mix32(uint64_t x, uint64_t seed)
 	return (uint32_t)x;
 }
 
-static uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
 	uint64_t a = ((uint64_t)rip << 32) | ((uint32_t)rport << 16) | lport;
 	return mix32(a ^ ((uint64_t)lip << 7), st->cfg.secret[1]) & st->conn_mask;
 }
 
-static uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport)
+uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport)
 {
 	return mix32(lport, st->cfg.secret[0]) & st->port_mask;
 }
@@ -65,13 +65,14 @@ void sock_free(struct usnet_stack *st, int32_t i)
 		port_remove(st, i);
 	byteq_clear(st, &s->sndq);
 	if (s->type == USNET_SOCK_DGRAM) {
-		chunk_free_records(st, s->rcvq.head);
+		int32_t dgrams = s->rcvq.head;
 		byteq_init(&s->rcvq);
+		order_barrier();   /* unlinked before freed (internal.h) */
+		chunk_free_records(st, dgrams);
 	} else {
 		byteq_clear(st, &s->rcvq);
 	}
-	chunk_free_records(st, s->ooo);
-	s->ooo = NIL;
+	chunk_free_list(st, &s->ooo);
 	s->type = 0;
 	s->flags = 0;
 	s->pnext = st->sock_free;

@@ -141,8 +141,7 @@ void tcp_drop(struct net_ctx *c, struct sock *s, int err)
 	if (s->flags & SF_HASHED)
 		conn_remove(st, i);
 	byteq_clear(st, &s->sndq);
-	chunk_free_records(st, s->ooo);
-	s->ooo = NIL;
+	chunk_free_list(st, &s->ooo);
 	s->ooo_bytes = 0;
 	s->ooo_n = 0;
 	if (s->flags & SF_ORPHAN) {
@@ -162,8 +161,7 @@ void tcp_enter_time_wait(struct net_ctx *c, struct sock *s)
 	s->flags &= ~SF_PERSIST;
 	/* TIME_WAIT keeps only what it needs to answer a retransmitted FIN. */
 	byteq_clear(st, &s->sndq);
-	chunk_free_records(st, s->ooo);
-	s->ooo = NIL;
+	chunk_free_list(st, &s->ooo);
 	s->ooo_bytes = 0;
 	s->ooo_n = 0;
 	s->sb_n = 0;
