@@ -24,7 +24,9 @@
  *    snd_max) and what is in flight is in the send queue (plus SYN, FIN);
  *    its out-of-order records are sorted and apart;
  *  - a socket the user closed (an orphan) is a TCP connection finishing
- *    with a timer that will end it; TIME_WAIT has its timer;
+ *    with a timer that will end it; TIME_WAIT has its timer; a connection
+ *    with anything to send or resend (data in flight, a SYN or FIN not yet
+ *    acknowledged) has its retransmission timer;
  *  - ARP entries and reassembly slots in use have deadlines no earlier
  *    than misc_at, the time usnet_stack_poll() next looks at them.
  */
@@ -83,6 +85,21 @@ static uint64_t deadline_of(const struct sock *s)
 static int tcp_hashed_state(uint8_t state)
 {
 	return state >= USNET_TCP_SYN_SENT && state <= USNET_TCP_TIME_WAIT;
+}
+
+/* Something is in flight, or a SYN or FIN is still to be acknowledged:
+ * the retransmission slot (RTO, persist, a probe, a retry) must be set. */
+int needs_rto(const struct sock *s)
+{
+	switch (s->state) {
+	case USNET_TCP_SYN_SENT: case USNET_TCP_SYN_RECEIVED: case USNET_TCP_FIN_WAIT_1:
+	case USNET_TCP_CLOSING: case USNET_TCP_LAST_ACK:
+		return 1;
+	case USNET_TCP_ESTABLISHED: case USNET_TCP_CLOSE_WAIT:
+		return s->snd_una != s->snd_max;
+	default:
+		return 0;
+	}
 }
 
 static void clear_seen(struct usnet_stack *st)
@@ -344,9 +361,9 @@ static int check_tcp(struct usnet_stack *st, int32_t i, struct why *w)
 		if (s->snd_max - s->snd_una > s->sndq.bytes + 2)
 			return bad(w, "socket", (uint32_t)i, "sent more than its send queue holds, in flight",
 				   s->snd_max - s->snd_una);
-		if (s->snd_max != s->snd_una && d == UINT64_MAX)
-			return bad(w, "socket", (uint32_t)i, "has data in flight and no timer, in flight",
-				   s->snd_max - s->snd_una);
+		if (needs_rto(s) && s->timer_at[TMR_RTO] == UINT64_MAX)
+			return bad(w, "socket", (uint32_t)i, "has something to send or resend and no timer, state",
+				   s->state);
 	}
 	return 0;
 }

@@ -497,6 +497,9 @@ static inline uint32_t own_damaged_bit(const struct usnet_stack *st, int32_t s)
  * -1 with nothing held (the caller decides what a broken queue costs). */
 int own_byteq(struct usnet_stack *st, const struct byteq *q, struct own_list *out);
 int own_records(struct usnet_stack *st, int32_t head, enum rec_kind kind, struct own_list *out);
+/* check.c: a TCP socket whose retransmission timer must be set (something
+ * in flight, or a SYN or FIN to be acknowledged). */
+int needs_rto(const struct sock *s);
 /* Bytes of the scratch bitmap for nchunks chunks and nsocks sockets. */
 size_t own_marks_size(uint32_t nchunks, uint32_t nsocks);
 

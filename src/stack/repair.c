@@ -413,9 +413,10 @@ static void rebuild_timers(struct usnet_stack *st, uint64_t now, unsigned *fixes
 		} else if (s->state == USNET_TCP_FIN_WAIT_2 && (s->flags & SF_ORPHAN) && d == UINT64_MAX) {
 			s->timer_at[TMR_KEEP] = now + TCP_FIN_WAIT2_NS;
 			(*fixes)++;
-		} else if (d == UINT64_MAX && ((s->flags & SF_ORPHAN) || s->snd_una != s->snd_max)) {
-			/* Something unacknowledged and nothing to resend it:
-			 * the retransmission timer takes it from here. */
+		} else if (s->timer_at[TMR_RTO] == UINT64_MAX && (needs_rto(s) || ((s->flags & SF_ORPHAN) && d == UINT64_MAX))) {
+			/* Something unacknowledged (or unsent: a death between a
+			 * close and its FIN) and nothing to send it: the
+			 * retransmission timer takes it from here. */
 			s->timer_at[TMR_RTO] = now;
 			(*fixes)++;
 		}
@@ -455,8 +456,18 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	own_clear_range(st, st->nchunks, st->nsocks);
 	rebuild_accept_queues(st, &fixes);
 	rebuild_timers(st, now, &fixes);
-	/* ARP retries and reassembly expiry: the next poll looks at them
-	 * and computes this again. */
-	st->misc_at = now;
+	/* The earliest ARP retry or reassembly expiry (a death may fall
+	 * between setting one and noting it here). */
+	uint64_t misc = UINT64_MAX;
+	const struct arp_entry *arp = st_arp(st);
+	for (uint32_t k = 0; k < ARP_TABLE; k++)
+		if ((arp[k].state == ARP_INCOMPLETE || arp[k].state == ARP_PROBE) && arp[k].expires < misc)
+			misc = arp[k].expires;
+	for (uint32_t k = 0; k < REASM_SLOTS; k++)
+		if (st->reasm[k].used && st->reasm[k].expires < misc)
+			misc = st->reasm[k].expires;
+	if (st->misc_at != misc && st->misc_at > misc)
+		fixes++;
+	st->misc_at = misc;
 	return (int)fixes;
 }
