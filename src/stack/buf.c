@@ -159,8 +159,7 @@ void byteq_consume(struct usnet_stack *st, struct byteq *q, uint32_t n)
 	while (n && q->head != NIL) {
 		struct chunk *ch = &st_chunks(st)[q->head];
 		if (n < ch->len) {
-			ch->off = (uint16_t)(ch->off + n);
-			ch->len = (uint16_t)(ch->len - n);
+			chunk_trim_front(ch, n);
 			n = 0;
 			break;
 		}

@@ -27,6 +27,7 @@
  *    with a timer that will end it; TIME_WAIT has its timer; a connection
  *    with anything to send or resend (data in flight, a SYN or FIN not yet
  *    acknowledged) has its retransmission timer;
+ *  - no sequence step is in progress (struct seq_journal);
  *  - ARP entries and reassembly slots in use have deadlines no earlier
  *    than misc_at, the time usnet_stack_poll() next looks at them.
  */
@@ -375,6 +376,8 @@ int usnet_stack_check(struct usnet_stack *st, char *why, size_t len)
 		why[0] = 0;
 	if (!st || st->magic != USNET_STACK_MAGIC)
 		return bad(&w, "instance", 0, "bad magic", st ? st->magic : 0);
+	if (st->journal.sock != NIL)
+		return bad(&w, "journal", 0, "names a sequence step in progress, socket", (uint32_t)st->journal.sock);
 	int r;
 	if ((r = check_socket_lists(st, &w)) < 0 || (r = check_chunks(st, &w)) < 0 ||
 	    (r = check_table(st, 1, &w)) < 0 || (r = check_table(st, 0, &w)) < 0 || (r = check_heap(st, &w)) < 0)

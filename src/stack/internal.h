@@ -79,9 +79,27 @@ struct chunk {
 	int32_t  link;  /* next record in a list (first chunk only), or NIL */
 	uint32_t seq;   /* record position: TCP seq, fragment offset, source IP */
 	uint32_t aux;   /* record length, or other per-record value */
-	uint16_t off;   /* first valid byte in this chunk */
-	uint16_t len;   /* valid bytes in this chunk */
+	union {
+		struct {
+			uint16_t off;   /* first valid byte in this chunk */
+			uint16_t len;   /* valid bytes in this chunk */
+		};
+		/* Both at once: trimming the front of a chunk that stays in
+		 * its queue changes them in one store, so a process killed
+		 * there leaves the chunk naming its old bytes or its new ones,
+		 * never a mix (see chunk_trim_front). */
+		uint32_t span;
+	};
 };
+
+/* Drop n bytes from the front of a chunk (n < its len) in one store. */
+static inline void chunk_trim_front(struct chunk *ch, uint32_t n)
+{
+	union { struct { uint16_t off, len; } f; uint32_t span; } v;
+	v.f.off = (uint16_t)(ch->off + n);
+	v.f.len = (uint16_t)(ch->len - n);
+	ch->span = v.span;
+}
 
 /* A FIFO of bytes in a chain of chunks.  `cur` caches a chunk and the
  * queue offset where its bytes start, so reading at increasing offsets (the
@@ -212,6 +230,18 @@ struct sock {
 	uint64_t last_rx;              /* when a segment last arrived (keepalive idle) */
 };
 
+/* A step of a TCP connection that moves a sequence number and a queue
+ * together (an ACK freeing the front of the send queue, then snd_una; in-
+ * order data joining the receive queue, then rcv_nxt): noted before it
+ * starts and cleared when it is done, so that usnet_stack_repair() can tell
+ * a queue the step changed from the sequence number it did not get to, and
+ * finish the step (repair.c).  One per instance: steps never nest. */
+struct seq_journal {
+	int32_t  sock;          /* the connection in the step, or NIL */
+	uint32_t snd_una, snd_bytes;   /* before the step */
+	uint32_t rcv_nxt, rcv_bytes;
+};
+
 /* ---- neighbour (ARP) cache --------------------------------------------- */
 enum { ARP_FREE = 0, ARP_INCOMPLETE, ARP_REACHABLE, ARP_PROBE };
 struct arp_entry {
@@ -282,6 +312,8 @@ struct usnet_stack {
 
 	struct route routes[ROUTE_MAX];
 
+	struct seq_journal journal;       /* the sequence step in progress (repair.c) */
+
 	uint64_t misc_at;                 /* next ARP / reassembly deadline */
 	uint64_t syncookie_last;          /* when a SYN cookie was last sent (0: never) */
 	uint64_t challenge_window;        /* RFC 5961 rate limit: second of the count */
@@ -304,6 +336,25 @@ static inline struct arp_entry *st_arp(struct usnet_stack *st) { return st_at(st
 static inline uint8_t *st_reasm_buf(struct usnet_stack *st) { return st_at(st, st->reasm_buf_off); }
 static inline uint8_t *st_loop_buf(struct usnet_stack *st) { return st_at(st, st->loop_buf_off); }
 static inline uint64_t *st_marks(struct usnet_stack *st) { return st_at(st, st->marks_off); }
+
+/* Note the sequence step about to change s (struct seq_journal): the
+ * values first, then the socket that makes them count. */
+static inline void journal_begin(struct usnet_stack *st, int32_t i, const struct sock *s)
+{
+	st->journal.snd_una = s->snd_una;
+	st->journal.snd_bytes = s->sndq.bytes;
+	st->journal.rcv_nxt = s->rcv_nxt;
+	st->journal.rcv_bytes = s->rcvq.bytes;
+	order_barrier();
+	st->journal.sock = i;
+	order_barrier();
+}
+
+static inline void journal_end(struct usnet_stack *st)
+{
+	order_barrier();
+	st->journal.sock = NIL;
+}
 
 /* ---- per-call context (on the caller's C stack) ----------------------- */
 #define TX_BATCH 32u

@@ -17,7 +17,10 @@
  *     not hold together (an index out of range, a chunk another holder
  *     has, a cycle, a record of the wrong length) is dropped, and a TCP
  *     connection that loses a stream queue that way is reset: its peer
- *     must not get a stream with a hole;
+ *     must not get a stream with a hole; a connection inside a sequence
+ *     step (an ACK freeing its send queue, data joining its receive
+ *     queue) has the step finished from the journal the step wrote
+ *     before it began (struct seq_journal);
  *  3. the chunk free list is every chunk nobody claimed (a chunk taken
  *     from the pool and not yet linked, or unlinked and not yet freed,
  *     comes back), the socket free list every free socket;
@@ -282,6 +285,51 @@ static int sequence_broken(const struct sock *s)
 	       s->snd_max - s->snd_una > s->sndq.bytes + 2;
 }
 
+/* 2b. The sequence step a death cut short (struct seq_journal): the
+ * queues are what claim_chunks() found in their chains; the step's
+ * sequence number catches up with them.  Chunks leave the front of the
+ * send queue only as far as the peer acknowledged, and the receive queue
+ * grows only by in-order bytes from rcv_nxt on, so moving snd_una by what
+ * was freed, and rcv_nxt by what was added, finishes the step as it would
+ * have ended.  Anything else is damage. */
+static void finish_step(struct usnet_stack *st, unsigned *fixes)
+{
+	struct seq_journal *j = &st->journal;
+	int32_t i = j->sock;
+	j->sock = NIL;
+	if (i == NIL)
+		return;
+	struct sock *socks = st_socks(st);
+	if (!in_range(st, i) || socks[i].type != USNET_SOCK_STREAM || own_test(st, own_damaged_bit(st, i)))
+		return;
+	struct sock *s = &socks[i];
+	uint32_t freed = j->snd_bytes - s->sndq.bytes, moved = s->snd_una - j->snd_una;
+	if (s->sndq.bytes > j->snd_bytes) {
+		damage(st, i);
+	} else if (moved != freed && !(moved == freed + 1 && (s->flags & SF_FIN_SENT))) {
+		if (moved != 0) {
+			damage(st, i);
+		} else {
+			s->snd_una += freed;
+			if (seq_lt(s->snd_nxt, s->snd_una))
+				s->snd_nxt = s->snd_una;
+			if (seq_lt(s->high_rxt, s->snd_una))
+				s->high_rxt = s->snd_una;
+			tcp_sack_clean(s);
+			(*fixes)++;
+		}
+	}
+	uint32_t added = s->rcvq.bytes - j->rcv_bytes, advanced = s->rcv_nxt - j->rcv_nxt;
+	if (s->rcvq.bytes < j->rcv_bytes || advanced > added) {
+		damage(st, i);
+	} else if (advanced != added) {
+		s->rcv_nxt = j->rcv_nxt + added;
+		if (seq_lt(s->rcv_adv, s->rcv_nxt))
+			s->rcv_adv = s->rcv_nxt;
+		(*fixes)++;
+	}
+}
+
 /* 3. The free lists. */
 static void rebuild_free_lists(struct usnet_stack *st)
 {
@@ -436,6 +484,7 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	scrub_sockets(st, &fixes);
 	rebuild_tables(st, &fixes);   /* finds connections sharing a 4-tuple */
 	claim_chunks(st, &fixes);
+	finish_step(st, &fixes);
 	int resets = 0;
 	for (uint32_t k = 0; k < st->nsocks; k++) {
 		struct sock *s = &socks[k];

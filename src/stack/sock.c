@@ -34,7 +34,6 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	struct sock *s = sk(st, i);
 	st->sock_free = s->pnext;
 	memset(s, 0, sizeof(*s));
-	s->type = (uint8_t)type;
 	s->hnext = s->pnext = s->heap_pos = NIL;
 	s->parent = s->acc_next = s->acc_head = s->acc_tail = NIL;
 	s->ooo = NIL;
@@ -49,6 +48,10 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	s->keepidle_s = 7200;
 	s->keepintvl_s = 75;
 	s->keepcnt = 9;
+	/* In use only once whole: a process killed before this store leaves a
+	 * free socket, not one whose zeroed links name socket and chunk 0. */
+	order_barrier();
+	s->type = (uint8_t)type;
 	st->socks_used++;
 	return i;
 }

@@ -152,6 +152,7 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 		arp[i].queue = NIL;
 	for (uint32_t i = 0; i < REASM_SLOTS; i++)
 		st->reasm[i].frags = NIL;
+	st->journal.sock = NIL;
 	st->misc_at = UINT64_MAX;
 	st->ip_id = (uint16_t)siphash24(cfg->secret, "ipid", 4);
 	st->stats.sockets_total = st->nsocks;

@@ -418,6 +418,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 			data_acked = s->sndq.bytes;
 			fin_ack = 1;
 		}
+		journal_begin(st, i, s);
 		byteq_consume(st, &s->sndq, data_acked);
 		if ((s->flags & SF_WAS_FULL) && data_acked && (sock_events(st, s) & USNET_EV_OUT)) {
 			/* A send found no room: say so when room comes back, even if
@@ -441,6 +442,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 				s->rto_us = TCP_RTO_INIT_US;
 		}
 		s->snd_una = ack;
+		journal_end(st);
 		s->flags &= ~SF_TLP_SENT;
 		if (seq_lt(s->snd_nxt, ack))
 			s->snd_nxt = ack;
@@ -555,6 +557,7 @@ static void tcp_data(struct net_ctx *c, struct sock *s, struct seg *g)
 {
 	struct usnet_stack *st = c->st;
 	if (g->seq == s->rcv_nxt) {
+		journal_begin(st, sk_index(st, s), s);
 		uint32_t n = byteq_append(st, &s->rcvq, g->data, g->dlen);
 		if (n < g->dlen) {
 			st->stats.tcp_drop_nobuf++;
@@ -571,6 +574,7 @@ static void tcp_data(struct net_ctx *c, struct sock *s, struct seg *g)
 			if ((s->flags & SF_FIN_OOO) && s->rcv_nxt == s->fin_seq && s->ooo == NIL)
 				g->flags |= TH_FIN, g->seq = s->rcv_nxt, g->dlen = 0;
 		}
+		journal_end(st);
 		if (n)
 			s->flags |= SF_EV_EDGE;
 		if (s->flags & SF_QUICKACK)
