@@ -338,22 +338,22 @@ static inline uint8_t *st_loop_buf(struct usnet_stack *st) { return st_at(st, st
 static inline uint64_t *st_marks(struct usnet_stack *st) { return st_at(st, st->marks_off); }
 
 /* Note the sequence step about to change s (struct seq_journal): the
- * values first, then the socket that makes them count. */
+ * values first, then (a release store: after them) the socket that makes
+ * them count.  The step's first change is a call into another file
+ * (byteq_consume, byteq_append), which the compiler cannot move above it. */
 static inline void journal_begin(struct usnet_stack *st, int32_t i, const struct sock *s)
 {
 	st->journal.snd_una = s->snd_una;
 	st->journal.snd_bytes = s->sndq.bytes;
 	st->journal.rcv_nxt = s->rcv_nxt;
 	st->journal.rcv_bytes = s->rcvq.bytes;
-	order_barrier();
-	st->journal.sock = i;
-	order_barrier();
+	__atomic_store_n(&st->journal.sock, i, __ATOMIC_RELEASE);
 }
 
+/* The step is done: after every change it made. */
 static inline void journal_end(struct usnet_stack *st)
 {
-	order_barrier();
-	st->journal.sock = NIL;
+	__atomic_store_n(&st->journal.sock, NIL, __ATOMIC_RELEASE);
 }
 
 /* ---- per-call context (on the caller's C stack) ----------------------- */
