@@ -69,6 +69,33 @@ static void forget(struct sock *s)
 	s->flags = 0;
 }
 
+/* An orphan is what tcp_close() makes of a connection its user closed in
+ * order (an abortive close frees the socket at once): a death inside that
+ * close leaves the flag without the state it goes with.  Finish it: the
+ * FIN goes out when the retransmission timer (rebuild_timers) fires. */
+static void finish_close(struct sock *s, unsigned *fixes)
+{
+	switch (s->state) {
+	case USNET_TCP_SYN_RECEIVED: case USNET_TCP_ESTABLISHED:
+		s->state = USNET_TCP_FIN_WAIT_1;
+		break;
+	case USNET_TCP_CLOSE_WAIT:
+		s->state = USNET_TCP_LAST_ACK;
+		break;
+	case USNET_TCP_CLOSED: case USNET_TCP_LISTEN: case USNET_TCP_SYN_SENT:
+		forget(s);   /* closes that free the socket, cut short */
+		(*fixes)++;
+		return;
+	default:
+		if (s->rcvq.head == NIL)
+			return;   /* on its way, as it should be */
+		break;
+	}
+	s->flags |= SF_SHUT_RD | SF_SHUT_WR;
+	byteq_init(&s->rcvq);   /* nobody reads it: its chunks go back */
+	(*fixes)++;
+}
+
 /* 1. Facts a socket cannot have. */
 static void scrub_sockets(struct usnet_stack *st, unsigned *fixes)
 {
@@ -103,12 +130,8 @@ static void scrub_sockets(struct usnet_stack *st, unsigned *fixes)
 			s->acc_count = s->syn_count = 0;
 			(*fixes)++;
 		}
-		if ((s->flags & SF_ORPHAN) &&
-		    (s->state < USNET_TCP_FIN_WAIT_1 || s->state == USNET_TCP_CLOSE_WAIT)) {
-			/* Closed by its user, never finishing: gone. */
-			forget(s);
-			(*fixes)++;
-		}
+		if (s->flags & SF_ORPHAN)
+			finish_close(s, fixes);
 	}
 	/* Children, once every listener that stays is known. */
 	for (uint32_t k = 0; k < st->nsocks; k++) {

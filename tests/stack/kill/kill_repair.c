@@ -40,7 +40,9 @@
 #define PORT_REMOTE 80    /* listener on B, connected to from A */
 #define PORT_SELF 81      /* listener on A, connected to from A itself */
 #define PORT_UDP 53       /* UDP socket on B */
+#define PORT_CHECKED 82    /* listener on B for the checked stream */
 #define T_IP_SILENT 0x0a000009u   /* 10.0.0.9: never answers ARP */
+#define CHECKED_TAG 0xc0ffeeull   /* user value of the checked stream's sockets */
 
 struct shared {
 	pthread_mutex_t lock[NINST];
@@ -115,7 +117,8 @@ static int pick_socket(int i, int type)
 	int n = 0, pick = -1;
 	for (int s = usnet_sock_next(st[i], 0); s >= 0; s = usnet_sock_next(st[i], s + 1)) {
 		int t;
-		if (usnet_getsockopt(st[i], s, USNET_SO_TYPE, &t) != 0 || (type && t != type))
+		if (usnet_getsockopt(st[i], s, USNET_SO_TYPE, &t) != 0 || (type && t != type) ||
+		    usnet_sock_get_user(st[i], s) == CHECKED_TAG)
 			continue;
 		if (rnd() % (uint32_t)++n == 0)
 			pick = s;
@@ -175,7 +178,7 @@ static void step(void)
 		/* Accept what is waiting. */
 		lock(i);
 		for (int l = usnet_sock_next(st[i], 0); l >= 0; l = usnet_sock_next(st[i], l + 1))
-			if (listening(i, l))
+			if (listening(i, l) && usnet_sock_get_user(st[i], l) != CHECKED_TAG)
 				while (usnet_accept(st[i], &io[i], l, NULL, now) >= 0)
 					;
 		unlock(i);
@@ -241,6 +244,113 @@ static void child_run(uint64_t seed)
 	rng = seed | 1;
 	for (;;)
 		step();
+}
+
+/*
+ * The checked stream: a connection from A to B that only the parent sends
+ * on and reads (its sockets carry CHECKED_TAG, which the driver leaves
+ * alone), so the parent, which is never killed, knows every byte's place
+ * and checks each one.  The children still run its input: the parent
+ * leaves segments unsent on its wire when it forks (the child inherits and
+ * delivers them), and the children's timers and deliveries carry its ACKs,
+ * so the steps of its sequence numbers (struct seq_journal) are cut short
+ * by kills too.  A reset (a repair that could not make the connection
+ * whole) starts a new one; a byte out of place fails the test.
+ */
+static struct {
+	int a, b;              /* sockets on A and B, -1 while none */
+	uint64_t sent, got;    /* stream positions */
+	unsigned resets, streams;
+	uint64_t checked;      /* bytes received and checked, all streams */
+} chk = { -1, -1, 0, 0, 0, 0, 0 };
+
+static uint8_t checked_byte(uint64_t pos, unsigned stream)
+{
+	uint64_t x = (pos + 1) * 0x9e3779b97f4a7c15ull ^ stream;
+	return (uint8_t)(x >> 56);
+}
+
+static void checked_restart(void)
+{
+	for (int side = 0; side < 2; side++) {
+		int s = side ? chk.b : chk.a;
+		if (s >= 0) {
+			lock(side);
+			usnet_setsockopt(st[side], s, USNET_SO_LINGER, 0);
+			usnet_close(st[side], &io[side], s, now_get());
+			unlock(side);
+		}
+	}
+	chk.a = chk.b = -1;
+	chk.sent = chk.got = 0;
+	chk.streams++;
+	lock(0);
+	int c = usnet_socket(st[0], USNET_SOCK_STREAM);
+	if (c >= 0) {
+		usnet_sock_set_user(st[0], c, CHECKED_TAG);
+		usnet_connect(st[0], &io[0], c, &(struct usnet_addr){ T_IP_PEER, PORT_CHECKED }, now_get());
+		chk.a = c;
+	}
+	unlock(0);
+}
+
+/* One round of the checked stream: accept, send, receive and check.
+ * Returns -1 (and why) on a byte out of place. */
+static int checked_step(int pump_after, char *why, size_t len)
+{
+	if (chk.a < 0) {
+		checked_restart();
+		return 0;
+	}
+	lock(1);
+	if (chk.b < 0) {
+		for (int l = usnet_sock_next(st[1], 0); l >= 0 && chk.b < 0; l = usnet_sock_next(st[1], l + 1))
+			if (listening(1, l) && usnet_sock_get_user(st[1], l) == CHECKED_TAG) {
+				int b = usnet_accept(st[1], &io[1], l, NULL, now_get());
+				if (b >= 0) {
+					usnet_sock_set_user(st[1], b, CHECKED_TAG);
+					chk.b = b;
+				}
+			}
+	}
+	int failed = 0;
+	if (chk.b >= 0) {
+		uint8_t in[8192];
+		long n;
+		while ((n = usnet_recv(st[1], &io[1], chk.b, in, sizeof in, 0, now_get())) > 0) {
+			for (long k = 0; k < n; k++)
+				if (in[k] != checked_byte(chk.got + (uint64_t)k, chk.streams)) {
+					snprintf(why, len, "checked stream %u: byte %llu out of place", chk.streams,
+						 (unsigned long long)(chk.got + (uint64_t)k));
+					unlock(1);
+					return -1;
+				}
+			chk.got += (uint64_t)n;
+			chk.checked += (uint64_t)n;
+		}
+		failed = n < 0 && n != -USNET_EAGAIN;
+	}
+	unlock(1);
+	lock(0);
+	uint8_t out[3000];
+	uint32_t want = 1 + rnd() % sizeof out;
+	for (uint32_t k = 0; k < want; k++)
+		out[k] = checked_byte(chk.sent + k, chk.streams);
+	long w = usnet_send(st[0], &io[0], chk.a, out, want, 0, now_get());
+	if (w > 0)
+		chk.sent += (uint64_t)w;
+	else if (w != -USNET_EAGAIN)
+		failed = 1;
+	unlock(0);
+	if (failed) {
+		/* Reset (by a repair, or a timeout while frames were lost):
+		 * not corruption; a new stream. */
+		chk.resets++;
+		checked_restart();
+	}
+	if (pump_after)
+		pump();
+	return 0;
 }
 
 /* Take every lock; repair where the holder died.  Returns the repairs. */
@@ -468,6 +578,14 @@ int main(int argc, char **argv)
 	struct usnet_stack_stats idle[NINST];
 	for (int i = 0; i < NINST; i++)
 		usnet_stack_stats(st[i], &idle[i]);
+	lock(1);
+	int cl = usnet_socket(st[1], USNET_SOCK_STREAM);
+	usnet_sock_set_user(st[1], cl, CHECKED_TAG);
+	if (cl < 0 || usnet_bind(st[1], cl, &(struct usnet_addr){ 0, PORT_CHECKED }) < 0 || usnet_listen(st[1], cl, 4) < 0) {
+		fprintf(stderr, "cannot listen for the checked stream\n");
+		return 2;
+	}
+	unlock(1);
 
 	char why[300] = "";
 	/* --steps N: the same operations in this process alone, the check
@@ -513,8 +631,15 @@ int main(int argc, char **argv)
 		}
 		unlock_all();
 		/* The parent goes on with the same sockets (and new ones). */
-		for (int n = 0; n < 20; n++)
+		for (int n = 0; n < 20 && ok; n++) {
 			step();
+			if (checked_step(1, why, sizeof why) != 0)
+				ok = 0;
+		}
+		/* Segments of the checked stream left on the wire for the
+		 * next child to deliver. */
+		if (ok && checked_step(0, why, sizeof why) != 0)
+			ok = 0;
 	}
 	if (!repair) {
 		/* Without repair the check must have caught the damage. */
@@ -536,6 +661,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	result(1, "kill-repair-inside-calls", "");
+	/* The checked stream carried data through the kills (and no byte
+	 * came out of place, or the loop above stopped). */
+	if (chk.checked < 100000) {
+		snprintf(why, sizeof why, "only %llu bytes checked", (unsigned long long)chk.checked);
+		result(0, "kill-repair-stream-intact", why);
+		return 1;
+	}
+	result(1, "kill-repair-stream-intact", "");
 
 	/* Everything closed and the clock past TIME_WAIT: idle again; then a
 	 * new connection works, and closing it leaves the instances idle. */
@@ -547,7 +680,10 @@ int main(int argc, char **argv)
 	if (fine && idle_now(idle, why, sizeof why) != 0)
 		fine = 0;
 	result(fine, "kill-repair-transfer-after", why);
-	fprintf(stderr, "kill_repair: seed %#llx, %d kills, %d inside a call, %u repairs, %llu operations\n",
-		(unsigned long long)seed, kills, in_call, fixes, (unsigned long long)atomic_load(&sh->ops));
+	fprintf(stderr,
+		"kill_repair: seed %#llx, %d kills, %d inside a call, %u repairs, %llu operations; "
+		"checked stream: %llu bytes in %u streams, %u reset\n",
+		(unsigned long long)seed, kills, in_call, fixes, (unsigned long long)atomic_load(&sh->ops),
+		(unsigned long long)chk.checked, chk.streams, chk.resets);
 	return fine && idle_again ? 0 : 1;
 }
