@@ -5,8 +5,8 @@
  * (connections from one to the other and to its own address, bulk and
  * small sends, receives, shutdowns, closes, UDP datagrams large enough to
  * be fragmented, datagrams to a neighbour that never answers ARP, timers
- * on a shared virtual clock) and is SIGKILLed at a random instant,
- * hundreds of times.  After each kill the parent takes both locks; where
+ * on a shared virtual clock) and is SIGKILLed at a random instant, or
+ * kills itself at a random point inside a call, hundreds of times.  After each kill the parent takes both locks; where
  * the holder died (EOWNERDEAD) it runs usnet_stack_repair(), and then
  * usnet_stack_check() must pass on both.  The parent drives them a while
  * itself, then forks the next child, which takes over every socket.  At
@@ -68,6 +68,42 @@ static uint32_t rnd(void)
 }
 
 static uint64_t now_get(void) { return atomic_load(&sh->now); }
+
+/*
+ * Deaths at chosen points inside calls: a child may be given a countdown of
+ * netif operations (the stack borrowing, sending or returning a frame
+ * buffer, always from inside a call), and kills itself when it runs out.
+ * Those points fall in the middle of building a reply, of flushing an ARP
+ * queue, of delivering looped-back frames: places a kill from outside
+ * rarely hits.
+ */
+static long netif_countdown = -1;   /* -1: off */
+static struct usnet_netif_ops counted_ops;
+static const struct usnet_netif_ops *plain_ops;
+
+static void count_netif_op(void)
+{
+	if (netif_countdown > 0 && --netif_countdown == 0)
+		raise(SIGKILL);
+}
+
+static int counted_tx_alloc(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned k)
+{
+	count_netif_op();
+	return plain_ops->tx_alloc(n, q, p, k);
+}
+
+static int counted_tx_burst(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned k)
+{
+	count_netif_op();
+	return plain_ops->tx_burst(n, q, p, k);
+}
+
+static void counted_tx_free(struct usnet_netif *n, uint16_t q, struct usnet_pkt *p, unsigned k)
+{
+	count_netif_op();
+	plain_ops->tx_free(n, q, p, k);
+}
 
 static void lock(int i) { pthread_mutex_lock(&sh->lock[i]); }
 static void unlock(int i) { pthread_mutex_unlock(&sh->lock[i]); }
@@ -572,6 +608,12 @@ int main(int argc, char **argv)
 		st[i] = usnet_stack_create((char *)m + off, sz, &cfg[i]);
 		off += sz;
 		tnif_init(&nif[i], cfg[i].mac);
+		plain_ops = nif[i].nif.ops;
+		counted_ops = *plain_ops;
+		counted_ops.tx_alloc = counted_tx_alloc;
+		counted_ops.tx_burst = counted_tx_burst;
+		counted_ops.tx_free = counted_tx_free;
+		nif[i].nif.ops = &counted_ops;
 		io[i].netif = &nif[i].nif;
 	}
 	atomic_store(&sh->now, 1 * SEC);
@@ -602,13 +644,18 @@ int main(int argc, char **argv)
 	int k;
 	for (k = 0; k < kills && ok; k++) {
 		uint64_t child_seed = ((uint64_t)rnd() << 32 | rnd()) ^ (uint64_t)k;
+		/* Every other child dies by its own countdown (unless the
+		 * parent's kill comes first). */
+		long countdown = k % 2 ? 1 + (long)(rnd() % 20000) : -1;
 		pid_t pid = fork();
 		if (pid < 0) {
 			perror("fork");
 			return 2;
 		}
-		if (pid == 0)
+		if (pid == 0) {
+			netif_countdown = countdown;
 			child_run(child_seed);
+		}
 		/* A random instant: mostly inside a call, sometimes between. */
 		struct timespec d = { 0, (long)(200 + rnd() % 3000) * 1000 };
 		nanosleep(&d, NULL);
