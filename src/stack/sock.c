@@ -15,15 +15,27 @@ static uint32_t mix32(uint64_t x, uint64_t seed)
 	return (uint32_t)x;
 }
 
-uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+static uint32_t conn_bucket(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
 	uint64_t a = ((uint64_t)rip << 32) | ((uint32_t)rport << 16) | lport;
 	return mix32(a ^ ((uint64_t)lip << 7), st->cfg.secret[1]) & st->conn_mask;
 }
 
-uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport)
+static uint32_t port_bucket(struct usnet_stack *st, uint16_t lport)
 {
 	return mix32(lport, st->cfg.secret[0]) & st->port_mask;
+}
+
+/* The buckets, for check.c and repair.c (the lookups above keep theirs
+ * inlined: they run for every segment). */
+uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+	return conn_bucket(st, lip, lport, rip, rport);
+}
+
+uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport)
+{
+	return port_bucket(st, lport);
 }
 
 int32_t sock_alloc(struct usnet_stack *st, int type)
@@ -101,7 +113,7 @@ int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out)
 void port_insert(struct usnet_stack *st, int32_t i)
 {
 	struct sock *s = sk(st, i);
-	int32_t *head = &st_port_hash(st)[port_hashfn(st, s->lport)];
+	int32_t *head = &st_port_hash(st)[port_bucket(st, s->lport)];
 	s->pnext = *head;
 	*head = i;
 	s->flags |= SF_BOUND;
@@ -110,7 +122,7 @@ void port_insert(struct usnet_stack *st, int32_t i)
 void port_remove(struct usnet_stack *st, int32_t i)
 {
 	struct sock *socks = st_socks(st), *s = &socks[i];
-	int32_t *pp = &st_port_hash(st)[port_hashfn(st, s->lport)];
+	int32_t *pp = &st_port_hash(st)[port_bucket(st, s->lport)];
 	while (*pp != NIL) {
 		if (*pp == i) {
 			*pp = s->pnext;
@@ -128,7 +140,7 @@ int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lpo
 {
 	int32_t wild = NIL;
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
 		if (s->type != type || s->lport != lport)
 			continue;
@@ -152,7 +164,7 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
 	int32_t best = NIL;
 	int best_score = 0;
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
 		if (s->type != USNET_SOCK_DGRAM || s->lport != lport)
 			continue;
@@ -177,7 +189,7 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
 int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags)
 {
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
 		if (s->type != type || s->lport != lport)
 			continue;
@@ -206,7 +218,7 @@ int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, 
 void conn_insert(struct usnet_stack *st, int32_t i)
 {
 	struct sock *s = sk(st, i);
-	int32_t *head = &st_conn_hash(st)[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
+	int32_t *head = &st_conn_hash(st)[conn_bucket(st, s->lip, s->lport, s->rip, s->rport)];
 	s->hnext = *head;
 	*head = i;
 	s->flags |= SF_HASHED;
@@ -215,7 +227,7 @@ void conn_insert(struct usnet_stack *st, int32_t i)
 void conn_remove(struct usnet_stack *st, int32_t i)
 {
 	struct sock *socks = st_socks(st), *s = &socks[i];
-	int32_t *pp = &st_conn_hash(st)[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
+	int32_t *pp = &st_conn_hash(st)[conn_bucket(st, s->lip, s->lport, s->rip, s->rport)];
 	while (*pp != NIL) {
 		if (*pp == i) {
 			*pp = s->hnext;
@@ -230,7 +242,7 @@ void conn_remove(struct usnet_stack *st, int32_t i)
 int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_conn_hash(st)[conn_hashfn(st, lip, lport, rip, rport)]; i != NIL; i = socks[i].hnext) {
+	for (int32_t i = st_conn_hash(st)[conn_bucket(st, lip, lport, rip, rport)]; i != NIL; i = socks[i].hnext) {
 		struct sock *s = &socks[i];
 		if (s->rport == rport && s->lport == lport && s->rip == rip && s->lip == lip)
 			return i;
