@@ -205,8 +205,11 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
  * had reset it; the peer's next segment draws an RST); a socket in a state
  * it cannot be in is closed; a connection left without the timer its state
  * needs gets one.  It transmits nothing and reports no readiness (no
- * usnet_io): read usnet_sock_events() of the sockets that matter.  It does
- * not close the dead process's sockets: the caller knows which they were.
+ * usnet_io): read usnet_sock_events() of the sockets that matter.  A socket
+ * its user holds is never freed by repair (at most reset), so the caller's
+ * socket numbers stay valid; only sockets no user holds (unaccepted
+ * children of no listener, closed sockets finishing) may go.  It does not
+ * close the dead process's sockets: the caller knows which they were.
  * Returns how many things it fixed (0: the instance was consistent), or
  * -USNET_EINVAL for memory that is not an instance.  Safe on a consistent
  * instance; O(sockets + buffers). */
