@@ -350,7 +350,8 @@ static int check_tcp(struct usnet_stack *st, int32_t i, struct why *w)
 	if (s->flags & SF_ORPHAN) {
 		if (s->state < USNET_TCP_FIN_WAIT_1 || s->state == USNET_TCP_CLOSE_WAIT)
 			return bad(w, "orphan", (uint32_t)i, "in state", s->state);
-		if (d == UINT64_MAX)
+		if (d == UINT64_MAX ||
+		    (s->state == USNET_TCP_FIN_WAIT_2 && s->timer_at[TMR_KEEP] == UINT64_MAX))
 			return bad(w, "orphan", (uint32_t)i, "without a timer to end it, state", s->state);
 	}
 	if (s->state == USNET_TCP_TIME_WAIT && s->timer_at[TMR_KEEP] == UINT64_MAX)

@@ -481,7 +481,9 @@ static void rebuild_timers(struct usnet_stack *st, uint64_t now, unsigned *fixes
 		if (s->state == USNET_TCP_TIME_WAIT && s->timer_at[TMR_KEEP] == UINT64_MAX) {
 			s->timer_at[TMR_KEEP] = now + TCP_TIME_WAIT_NS;
 			(*fixes)++;
-		} else if (s->state == USNET_TCP_FIN_WAIT_2 && (s->flags & SF_ORPHAN) && d == UINT64_MAX) {
+		} else if (s->state == USNET_TCP_FIN_WAIT_2 && (s->flags & SF_ORPHAN) &&
+			   s->timer_at[TMR_KEEP] == UINT64_MAX) {
+			/* Nobody will read or close it: its FIN_WAIT_2 timeout ends it. */
 			s->timer_at[TMR_KEEP] = now + TCP_FIN_WAIT2_NS;
 			(*fixes)++;
 		} else if (s->timer_at[TMR_RTO] == UINT64_MAX && (needs_rto(s) || ((s->flags & SF_ORPHAN) && d == UINT64_MAX))) {
@@ -538,7 +540,7 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	for (uint32_t k = 0; k < REASM_SLOTS; k++)
 		if (st->reasm[k].used && st->reasm[k].expires < misc)
 			misc = st->reasm[k].expires;
-	if (st->misc_at != misc && st->misc_at > misc)
+	if (st->misc_at > misc)
 		fixes++;
 	st->misc_at = misc;
 	return (int)fixes;
