@@ -190,6 +190,39 @@ void usnet_stack_input(struct usnet_stack *st, struct usnet_io *io,
  * UINT64_MAX when nothing is pending. */
 uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t now);
 
+/* ---- a process died inside a call ----------------------------------------
+ * An instance shared by several processes (MAP_SHARED, guarded by a robust
+ * mutex) may be left half updated by a process killed inside a call on it.
+ * Whoever takes the instance's lock next and learns that its holder died
+ * (EOWNERDEAD) calls usnet_stack_repair() before anything else.
+ *
+ * Repair rebuilds everything derived from the sockets' own facts: the free
+ * lists of sockets and buffers and their counts (a buffer no queue holds
+ * goes back to the pool), the connection and port tables, the timer heap,
+ * accept queues, queue lengths.  A queue that does not hold together is
+ * dropped; a TCP connection whose stream it was, or whose sequence numbers
+ * no longer match its send queue, is reset (USNET_ECONNRESET, as if the peer
+ * had reset it; the peer's next segment draws an RST); a socket in a state
+ * it cannot be in is closed; a connection left without the timer its state
+ * needs gets one.  It transmits nothing and reports no readiness (no
+ * usnet_io): read usnet_sock_events() of the sockets that matter.  A socket
+ * its user holds is never freed by repair (at most reset), so the caller's
+ * socket numbers stay valid; only sockets no user holds (unaccepted
+ * children of no listener, closed sockets finishing) may go.  It does not
+ * close the dead process's sockets: the caller knows which they were.
+ * Returns how many things it fixed (0: the instance was consistent), or
+ * -USNET_EINVAL for memory that is not an instance.  Safe on a consistent
+ * instance; O(sockets + buffers). */
+int usnet_stack_repair(struct usnet_stack *st, uint64_t now);
+
+/* Verify every invariant of the instance (free lists, tables, timer heap,
+ * buffer ownership and counts, accept queues, TCP sequence and state
+ * facts).  0 when all hold; otherwise -USNET_EIO with the first broken one
+ * described in why (len bytes, NUL-terminated; why may be NULL).  Changes
+ * nothing but scratch memory of its own: call it with the instance's lock
+ * held.  For tests and debugging: O(sockets + buffers). */
+int usnet_stack_check(struct usnet_stack *st, char *why, size_t len);
+
 /* Add a route: packets to dst/prefix_len go via gateway (0: on-link). */
 int usnet_route_add(struct usnet_stack *st, uint32_t dst, uint8_t prefix_len, uint32_t gateway);
 

@@ -73,14 +73,9 @@ int usnet_stack_prov_flush(int wait)
 			continue;
 		if (wait) {
 			inst_lock(in);
-		} else {
-			int t = pthread_mutex_trylock(&in->sh->lock);
-			if (t == EOWNERDEAD) {
-				pthread_mutex_consistent(&in->sh->lock);
-			} else if (t != 0) {
-				r = -EBUSY;
-				continue;
-			}
+		} else if (!inst_trylock(in)) {
+			r = -EBUSY;
+			continue;
 		}
 		inst_unlock(in);
 	}
@@ -1013,10 +1008,7 @@ static uint64_t p_progress(void *ctx, uint64_t now)
 	for (uint16_t i = 0; i < p->ninst; i++) {
 		struct inst *in = &p->in[i];
 		/* Someone else is at it: they will see the frames. */
-		int r = pthread_mutex_trylock(&in->sh->lock);
-		if (r == EOWNERDEAD) {
-			pthread_mutex_consistent(&in->sh->lock);
-		} else if (r != 0) {
+		if (!inst_trylock(in)) {
 			if (next > now + 1000000)
 				next = now + 1000000;
 			continue;
@@ -1090,7 +1082,7 @@ static size_t p_stats(void *ctx, char *buf, size_t len)
 	struct prov *p = ctx;
 	struct usnet_stack_stats s, one[STACK_PROV_MAX_QUEUES];
 	memset(&s, 0, sizeof s);
-	uint64_t accepted = 0, connects = 0;
+	uint64_t accepted = 0, connects = 0, repairs = 0;
 	for (uint16_t i = 0; i < p->ninst; i++) {
 		struct inst *in = &p->in[i];
 		inst_lock(in);
@@ -1100,10 +1092,12 @@ static size_t p_stats(void *ctx, char *buf, size_t len)
 			stat_add(&s, &one[i], k);
 		accepted += in->sh->tcp_accepted;
 		connects += in->sh->tcp_connects;
+		repairs += atomic_load(&in->sh->repairs);
 	}
-	int n = snprintf(buf, len, "netif %s %s\nqueues %u\ninstances %u\ntcp_accepted %llu\ntcp_connects %llu\n",
+	int n = snprintf(buf, len,
+			 "netif %s %s\nqueues %u\ninstances %u\ntcp_accepted %llu\ntcp_connects %llu\nrepairs %llu\n",
 			 p->nif->info.backend, p->nif->info.ifname, p->ninst, p->ninst,
-			 (unsigned long long)accepted, (unsigned long long)connects);
+			 (unsigned long long)accepted, (unsigned long long)connects, (unsigned long long)repairs);
 	size_t at = n < 0 ? 0 : ((size_t)n < len ? (size_t)n : len - 1);
 	/* Every counter and gauge the stack keeps, by its name. */
 	for (size_t k = 0; k < sizeof stack_stat_fields / sizeof stack_stat_fields[0] && at + 1 < len; k++) {

@@ -23,6 +23,7 @@
  * sees the frame.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,23 +39,44 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* An inbox writer's lock: a writer that died with it left at most a slot
+ * written and not published (the tail moves last), a frame lost. */
 static void robust_lock(pthread_mutex_t *m)
 {
-	if (pthread_mutex_lock(m) == EOWNERDEAD)   /* a process died holding it: carry on */
+	if (pthread_mutex_lock(m) == EOWNERDEAD)
 		pthread_mutex_consistent(m);
 }
 
-static bool robust_trylock(pthread_mutex_t *m)
+/*
+ * The instance's lock came from a process that died holding it (SIGKILL
+ * inside a stack call): its stack may be half updated.  Repair it before
+ * anything else runs on it, and only then mark the lock consistent: should
+ * this process die inside the repair too, the next holder is told again
+ * and repairs again.
+ */
+static void inst_recover(struct inst *in)
 {
-	int r = pthread_mutex_trylock(m);
-	if (r == EOWNERDEAD)
-		pthread_mutex_consistent(m);
-	return r == 0 || r == EOWNERDEAD;
+	int fixed = usnet_stack_repair(in->st, now_ns());
+	atomic_fetch_add(&in->sh->repairs, 1);
+	pthread_mutex_consistent(&in->sh->lock);
+	char line[128];
+	snprintf(line, sizeof line, "instance %u: a process died holding its lock; stack repaired (%d fixed)", in->q,
+		 fixed);
+	in->p->host->log(in->p->host->host, USNET_PLOG_INFO, line);
 }
 
 void inst_lock(struct inst *in)
 {
-	robust_lock(&in->sh->lock);
+	if (pthread_mutex_lock(&in->sh->lock) == EOWNERDEAD)
+		inst_recover(in);
+}
+
+bool inst_trylock(struct inst *in)
+{
+	int r = pthread_mutex_trylock(&in->sh->lock);
+	if (r == EOWNERDEAD)
+		inst_recover(in);
+	return r == 0 || r == EOWNERDEAD;
 }
 
 static void flush_queue(struct inst *in)
@@ -72,7 +94,7 @@ static bool inbox_pending(struct inst *in)
 /* After a release: frames handed over while the lock was held. */
 static void inbox_after_unlock(struct inst *in)
 {
-	while (in->p->ninst > 1 && inbox_pending(in) && robust_trylock(&in->sh->lock)) {
+	while (in->p->ninst > 1 && inbox_pending(in) && inst_trylock(in)) {
 		inst_drain_inbox(in, now_ns());
 		flush_queue(in);
 		pthread_mutex_unlock(&in->sh->lock);
@@ -227,7 +249,7 @@ void inst_drain_inbox(struct inst *in, uint64_t now)
  * its holder runs them when it lets go). */
 static void kick(struct inst *to, uint64_t now)
 {
-	if (!robust_trylock(&to->sh->lock))
+	if (!inst_trylock(to))
 		return;
 	inst_drain_inbox(to, now);
 	flush_queue(to);

@@ -53,6 +53,9 @@ struct inst_shared {
 	 * inbox was full; TCP connections accepted and connects started. */
 	uint64_t rx_calls, rx_frames, handed_out, handed_in, inbox_drop;
 	uint64_t tcp_accepted, tcp_connects;
+	/* Times a process died holding the lock and the next holder repaired
+	 * the stack (usnet_stack_repair). */
+	_Atomic uint64_t repairs;
 };
 
 /* The shared head of the mapping; the per-socket tables and the instances'
@@ -113,8 +116,11 @@ struct prov {
 
 /* ---- stack_inst.c: instances, their locks, and which frames each takes -- */
 
-/* Take the instance's lock (recovering it from a process that died with it). */
+/* Take the instance's lock.  When its holder died with it, the stack is
+ * repaired first (usnet_stack_repair) and the repair counted. */
 void inst_lock(struct inst *in);
+/* The same without waiting: false when another holds it. */
+bool inst_trylock(struct inst *in);
 /* Flush its queue's frames, release the lock, then take in what other
  * instances handed it meanwhile. */
 void inst_unlock(struct inst *in);

@@ -26,9 +26,8 @@ static struct arp_entry *arp_find(struct usnet_stack *st, uint32_t ip)
 static void arp_entry_free(struct usnet_stack *st, struct arp_entry *e)
 {
 	st->stats.arp_drop += e->qlen;
-	chunk_free_records(st, e->queue);
-	e->queue = NIL;
 	e->qlen = 0;
+	chunk_free_list(st, &e->queue);
 	e->state = ARP_FREE;
 }
 

@@ -159,22 +159,24 @@ void byteq_consume(struct usnet_stack *st, struct byteq *q, uint32_t n)
 	while (n && q->head != NIL) {
 		struct chunk *ch = &st_chunks(st)[q->head];
 		if (n < ch->len) {
-			ch->off = (uint16_t)(ch->off + n);
-			ch->len = (uint16_t)(ch->len - n);
+			chunk_trim_front(ch, n);
 			n = 0;
 			break;
 		}
 		n -= ch->len;
-		int32_t next = ch->next;
-		chunk_free(st, q->head);
-		q->head = next;
+		int32_t done = q->head;
+		q->head = ch->next;
+		order_barrier();   /* unlinked before freed (internal.h) */
+		chunk_free(st, done);
 	}
 	if (q->head == NIL) {
 		q->tail = NIL;
 	} else if (q->bytes == 0) {
 		/* Keep no empty chunk around: an idle socket holds no buffer. */
-		chunk_free_chain(st, q->head);
+		int32_t rest = q->head;
 		q->head = q->tail = NIL;
+		order_barrier();
+		chunk_free_chain(st, rest);
 	}
 	/* Keep the read cursor when its chunk survived. */
 	if (q->cur != NIL) {
@@ -191,6 +193,16 @@ void byteq_consume(struct usnet_stack *st, struct byteq *q, uint32_t n)
 
 void byteq_clear(struct usnet_stack *st, struct byteq *q)
 {
-	chunk_free_chain(st, q->head);
+	int32_t head = q->head;
 	byteq_init(q);
+	order_barrier();   /* unlinked before freed (internal.h) */
+	chunk_free_chain(st, head);
+}
+
+void chunk_free_list(struct usnet_stack *st, int32_t *head)
+{
+	int32_t rec = *head;
+	*head = NIL;
+	order_barrier();   /* unlinked before freed (internal.h) */
+	chunk_free_records(st, rec);
 }

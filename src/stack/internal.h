@@ -36,6 +36,15 @@ int memcmp(const void *a, const void *b, size_t n);
 
 #define USNET_STACK_MAGIC 0x75736e74u  /* "usnt" */
 
+/* A compiler barrier: the stores before it are in memory before any store
+ * after it.  The arena is shared by processes that may die at any
+ * instruction (SIGKILL), and usnet_stack_repair() rebuilds what such a
+ * death leaves; where a structure is unlinked and then freed, the barrier
+ * keeps that order, so a death between the two leaves an unreachable
+ * chunk (which repair gives back to the pool), never a freed chunk still
+ * linked from a queue. */
+#define order_barrier() __asm__ __volatile__("" ::: "memory")
+
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -70,9 +79,27 @@ struct chunk {
 	int32_t  link;  /* next record in a list (first chunk only), or NIL */
 	uint32_t seq;   /* record position: TCP seq, fragment offset, source IP */
 	uint32_t aux;   /* record length, or other per-record value */
-	uint16_t off;   /* first valid byte in this chunk */
-	uint16_t len;   /* valid bytes in this chunk */
+	union {
+		struct {
+			uint16_t off;   /* first valid byte in this chunk */
+			uint16_t len;   /* valid bytes in this chunk */
+		};
+		/* Both at once: trimming the front of a chunk that stays in
+		 * its queue changes them in one store, so a process killed
+		 * there leaves the chunk naming its old bytes or its new ones,
+		 * never a mix (see chunk_trim_front). */
+		uint32_t span;
+	};
 };
+
+/* Drop n bytes from the front of a chunk (n < its len) in one store. */
+static inline void chunk_trim_front(struct chunk *ch, uint32_t n)
+{
+	union { struct { uint16_t off, len; } f; uint32_t span; } v;
+	v.f.off = (uint16_t)(ch->off + n);
+	v.f.len = (uint16_t)(ch->len - n);
+	ch->span = v.span;
+}
 
 /* A FIFO of bytes in a chain of chunks.  `cur` caches a chunk and the
  * queue offset where its bytes start, so reading at increasing offsets (the
@@ -213,6 +240,18 @@ struct sock {
 	uint64_t last_rx;              /* when a segment last arrived (keepalive idle) */
 };
 
+/* A step of a TCP connection that moves a sequence number and a queue
+ * together (an ACK freeing the front of the send queue, then snd_una; in-
+ * order data joining the receive queue, then rcv_nxt): noted before it
+ * starts and cleared when it is done, so that usnet_stack_repair() can tell
+ * a queue the step changed from the sequence number it did not get to, and
+ * finish the step (repair.c).  One per instance: steps never nest. */
+struct seq_journal {
+	int32_t  sock;          /* the connection in the step, or NIL */
+	uint32_t snd_una, snd_bytes;   /* before the step */
+	uint32_t rcv_nxt, rcv_bytes;
+};
+
 /* ---- neighbour (ARP) cache --------------------------------------------- */
 enum { ARP_FREE = 0, ARP_INCOMPLETE, ARP_REACHABLE, ARP_PROBE };
 struct arp_entry {
@@ -268,6 +307,7 @@ struct usnet_stack {
 	size_t arp_off;                   /* struct arp_entry[ARP_TABLE] */
 	size_t reasm_buf_off;             /* REASM_MAX + 20 bytes: assembled datagram */
 	size_t loop_buf_off;              /* one looped-back frame being delivered (loop.c) */
+	size_t marks_off;                 /* scratch bitmap of usnet_stack_check/repair (own.c) */
 	int32_t loop_head, loop_tail;     /* frames to the stack's own address, as records */
 
 	uint32_t nsocks, socks_used;
@@ -282,6 +322,8 @@ struct usnet_stack {
 	uint32_t reasm_bytes;
 
 	struct route routes[ROUTE_MAX];
+
+	struct seq_journal journal;       /* the sequence step in progress (repair.c) */
 
 	uint64_t misc_at;                 /* next ARP / reassembly deadline */
 	uint64_t syncookie_last;          /* when a SYN cookie was last sent (0: never) */
@@ -304,6 +346,26 @@ static inline uint8_t *st_chunk_data(struct usnet_stack *st) { return st_at(st, 
 static inline struct arp_entry *st_arp(struct usnet_stack *st) { return st_at(st, st->arp_off); }
 static inline uint8_t *st_reasm_buf(struct usnet_stack *st) { return st_at(st, st->reasm_buf_off); }
 static inline uint8_t *st_loop_buf(struct usnet_stack *st) { return st_at(st, st->loop_buf_off); }
+static inline uint64_t *st_marks(struct usnet_stack *st) { return st_at(st, st->marks_off); }
+
+/* Note the sequence step about to change s (struct seq_journal): the
+ * values first, then (a release store: after them) the socket that makes
+ * them count.  The step's first change is a call into another file
+ * (byteq_consume, byteq_append), which the compiler cannot move above it. */
+static inline void journal_begin(struct usnet_stack *st, int32_t i, const struct sock *s)
+{
+	st->journal.snd_una = s->snd_una;
+	st->journal.snd_bytes = s->sndq.bytes;
+	st->journal.rcv_nxt = s->rcv_nxt;
+	st->journal.rcv_bytes = s->rcvq.bytes;
+	__atomic_store_n(&st->journal.sock, i, __ATOMIC_RELEASE);
+}
+
+/* The step is done: after every change it made. */
+static inline void journal_end(struct usnet_stack *st)
+{
+	__atomic_store_n(&st->journal.sock, NIL, __ATOMIC_RELEASE);
+}
 
 /* ---- per-call context (on the caller's C stack) ----------------------- */
 #define TX_BATCH 32u
@@ -343,6 +405,8 @@ int32_t chunk_alloc(struct usnet_stack *st);
 void chunk_free(struct usnet_stack *st, int32_t i);
 void chunk_free_chain(struct usnet_stack *st, int32_t i);
 void chunk_free_records(struct usnet_stack *st, int32_t rec);
+/* Unlink the record list at *head (set it to NIL), then free its records. */
+void chunk_free_list(struct usnet_stack *st, int32_t *head);
 static inline uint8_t *chunk_ptr(struct usnet_stack *st, int32_t i)
 { return st_chunk_data(st) + (size_t)i * CHUNK_SIZE; }
 /* Copy len bytes into a new chain; returns its head or NIL (pool empty). */
@@ -387,6 +451,8 @@ void sock_free(struct usnet_stack *st, int32_t i);
 int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out);
 uint32_t sock_events(struct usnet_stack *st, struct sock *s);
 void sock_notify(struct net_ctx *c, struct sock *s);
+uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport);
 void port_insert(struct usnet_stack *st, int32_t i);
 void port_remove(struct usnet_stack *st, int32_t i);
 int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport);
@@ -458,6 +524,7 @@ void icmp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip
 void icmp_send_unreach(struct net_ctx *c, const uint8_t *ip_hdr, uint32_t ip_len, uint8_t code);
 
 /* udp.c */
+#define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */
 void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len);
 long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
@@ -468,5 +535,43 @@ void udp_close(struct usnet_stack *st, struct sock *s);
 
 /* tcp_*.c */
 #include "tcp.h"
+
+/* own.c — which structure holds each chunk, for check.c and repair.c.
+ * The scratch bitmap (st_marks) has a bit per chunk ("held"), then a bit
+ * per socket ("seen", for walks of socket lists), then a bit per socket
+ * ("damaged", repair's verdicts). */
+enum rec_kind {
+	REC_FRAME,     /* a queued frame (ARP, loop): aux = its length */
+	REC_DGRAM,     /* a UDP datagram: aux & 0xffff = its length */
+	REC_SEGMENT,   /* an out-of-order TCP segment: seq, aux = length; sorted, apart */
+	REC_FRAGMENT,  /* an IPv4 fragment: seq = offset, aux = length; sorted, apart */
+};
+struct own_list {
+	uint32_t records, chunks;
+	uint32_t bytes;      /* sum of the chunks' lengths */
+	uint32_t charge;     /* what the owner counts: bytes, or per datagram its length + overhead */
+	int32_t last;        /* last chunk (a byte queue) or last record (a list), or NIL */
+};
+void own_clear(struct usnet_stack *st);
+void own_clear_range(struct usnet_stack *st, uint32_t from, uint32_t n);
+/* Give up the claim on a chain own_byteq() claimed. */
+void own_release_chain(struct usnet_stack *st, int32_t head);
+int own_test(struct usnet_stack *st, uint32_t bit);
+void own_set(struct usnet_stack *st, uint32_t bit);
+static inline uint32_t own_seen_bit(const struct usnet_stack *st, int32_t s) { return st->nchunks + (uint32_t)s; }
+static inline uint32_t own_damaged_bit(const struct usnet_stack *st, int32_t s)
+{ return st->nchunks + st->nsocks + (uint32_t)s; }
+/* Claim the chunks of a byte queue's chain (from q->head by next) or of a
+ * list of records (by link, each a chain): every index in range, no chunk
+ * held already, no cycle, each chunk's bytes within it, each record's
+ * length what its kind says.  0 with the chunks held and *out filled, or
+ * -1 with nothing held (the caller decides what a broken queue costs). */
+int own_byteq(struct usnet_stack *st, const struct byteq *q, struct own_list *out);
+int own_records(struct usnet_stack *st, int32_t head, enum rec_kind kind, struct own_list *out);
+/* check.c: a TCP socket whose retransmission timer must be set (something
+ * in flight, or a SYN or FIN to be acknowledged). */
+int needs_rto(const struct sock *s);
+/* Bytes of the scratch bitmap for nchunks chunks and nsocks sockets. */
+size_t own_marks_size(uint32_t nchunks, uint32_t nsocks);
 
 #endif

@@ -10,10 +10,9 @@
 
 static void reasm_free(struct usnet_stack *st, struct reasm *r)
 {
-	chunk_free_records(st, r->frags);
+	chunk_free_list(st, &r->frags);
 	st->reasm_bytes -= r->truesize;
 	r->truesize = 0;
-	r->frags = NIL;
 	r->used = 0;
 	r->have = 0;
 	r->total = 0;

@@ -15,15 +15,27 @@ static uint32_t mix32(uint64_t x, uint64_t seed)
 	return (uint32_t)x;
 }
 
-static uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+static uint32_t conn_bucket(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
 	uint64_t a = ((uint64_t)rip << 32) | ((uint32_t)rport << 16) | lport;
 	return mix32(a ^ ((uint64_t)lip << 7), st->cfg.secret[1]) & st->conn_mask;
 }
 
-static uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport)
+static uint32_t port_bucket(struct usnet_stack *st, uint16_t lport)
 {
 	return mix32(lport, st->cfg.secret[0]) & st->port_mask;
+}
+
+/* The buckets, for check.c and repair.c (the lookups above keep theirs
+ * inlined: they run for every segment). */
+uint32_t conn_hashfn(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+	return conn_bucket(st, lip, lport, rip, rport);
+}
+
+uint32_t port_hashfn(struct usnet_stack *st, uint16_t lport)
+{
+	return port_bucket(st, lport);
 }
 
 int32_t sock_alloc(struct usnet_stack *st, int type)
@@ -34,7 +46,6 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	struct sock *s = sk(st, i);
 	st->sock_free = s->pnext;
 	memset(s, 0, sizeof(*s));
-	s->type = (uint8_t)type;
 	s->hnext = s->pnext = s->heap_pos = NIL;
 	s->parent = s->acc_next = s->acc_head = s->acc_tail = NIL;
 	s->ooo = NIL;
@@ -49,6 +60,10 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	s->keepidle_s = 7200;
 	s->keepintvl_s = 75;
 	s->keepcnt = 9;
+	/* In use only once whole: a process killed before this store leaves a
+	 * free socket, not one whose zeroed links name socket and chunk 0. */
+	order_barrier();
+	s->type = (uint8_t)type;
 	st->socks_used++;
 	return i;
 }
@@ -85,13 +100,14 @@ void sock_free(struct usnet_stack *st, int32_t i)
 		port_remove(st, i);
 	byteq_clear(st, &s->sndq);
 	if (s->type == USNET_SOCK_DGRAM) {
-		chunk_free_records(st, s->rcvq.head);
+		int32_t dgrams = s->rcvq.head;
 		byteq_init(&s->rcvq);
+		order_barrier();   /* unlinked before freed (internal.h) */
+		chunk_free_records(st, dgrams);
 	} else {
 		byteq_clear(st, &s->rcvq);
 	}
-	chunk_free_records(st, s->ooo);
-	s->ooo = NIL;
+	chunk_free_list(st, &s->ooo);
 	s->type = 0;
 	s->flags = 0;
 	s->pnext = st->sock_free;
@@ -117,7 +133,7 @@ int sock_check(struct usnet_stack *st, usnet_sock_t s, struct sock **out)
 void port_insert(struct usnet_stack *st, int32_t i)
 {
 	struct sock *s = sk(st, i);
-	int32_t *head = &st_port_hash(st)[port_hashfn(st, s->lport)];
+	int32_t *head = &st_port_hash(st)[port_bucket(st, s->lport)];
 	s->pnext = *head;
 	*head = i;
 	s->flags |= SF_BOUND;
@@ -126,7 +142,7 @@ void port_insert(struct usnet_stack *st, int32_t i)
 void port_remove(struct usnet_stack *st, int32_t i)
 {
 	struct sock *socks = st_socks(st), *s = &socks[i];
-	int32_t *pp = &st_port_hash(st)[port_hashfn(st, s->lport)];
+	int32_t *pp = &st_port_hash(st)[port_bucket(st, s->lport)];
 	while (*pp != NIL) {
 		if (*pp == i) {
 			*pp = s->pnext;
@@ -144,7 +160,7 @@ int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lpo
 {
 	int32_t wild = NIL;
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
 		if (s->type != type || s->lport != lport)
 			continue;
@@ -168,7 +184,7 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
 	int32_t best = NIL;
 	int best_score = 0;
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
 		if (s->type != USNET_SOCK_DGRAM || s->lport != lport)
 			continue;
@@ -193,7 +209,7 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
 int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags)
 {
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_port_hash(st)[port_hashfn(st, lport)]; i != NIL; i = socks[i].pnext) {
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
 		if (s->type != type || s->lport != lport)
 			continue;
@@ -222,7 +238,7 @@ int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, 
 void conn_insert(struct usnet_stack *st, int32_t i)
 {
 	struct sock *s = sk(st, i);
-	int32_t *head = &st_conn_hash(st)[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
+	int32_t *head = &st_conn_hash(st)[conn_bucket(st, s->lip, s->lport, s->rip, s->rport)];
 	s->hnext = *head;
 	*head = i;
 	s->flags |= SF_HASHED;
@@ -231,7 +247,7 @@ void conn_insert(struct usnet_stack *st, int32_t i)
 void conn_remove(struct usnet_stack *st, int32_t i)
 {
 	struct sock *socks = st_socks(st), *s = &socks[i];
-	int32_t *pp = &st_conn_hash(st)[conn_hashfn(st, s->lip, s->lport, s->rip, s->rport)];
+	int32_t *pp = &st_conn_hash(st)[conn_bucket(st, s->lip, s->lport, s->rip, s->rport)];
 	while (*pp != NIL) {
 		if (*pp == i) {
 			*pp = s->hnext;
@@ -246,7 +262,7 @@ void conn_remove(struct usnet_stack *st, int32_t i)
 int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
 	struct sock *socks = st_socks(st);
-	for (int32_t i = st_conn_hash(st)[conn_hashfn(st, lip, lport, rip, rport)]; i != NIL; i = socks[i].hnext) {
+	for (int32_t i = st_conn_hash(st)[conn_bucket(st, lip, lport, rip, rport)]; i != NIL; i = socks[i].hnext) {
 		struct sock *s = &socks[i];
 		if (s->rport == rport && s->lport == lport && s->rip == rip && s->lip == lip)
 			return i;

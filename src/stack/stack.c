@@ -37,7 +37,7 @@ static uint32_t pow2_at_least(uint32_t n)
  * struct usnet_stack keeps (its *_off fields), never the addresses: the
  * arena is used wherever a process maps it. */
 struct layout {
-	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, loop_buf, total;
+	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, loop_buf, marks, total;
 	uint32_t nchunks, conn_buckets, port_buckets;
 };
 
@@ -74,6 +74,7 @@ static void layout_of(const struct usnet_stack_config *cfg, struct layout *l)
 	l->arp = off;        off = align64(off + ARP_TABLE * sizeof(struct arp_entry));
 	l->reasm_buf = off;  off = align64(off + REASM_MAX + 64);
 	l->loop_buf = off;   off = align64(off + cfg->mtu + ETH_HLEN + 64);
+	l->marks = off;      off = align64(off + own_marks_size(l->nchunks, cfg->max_sockets));
 	l->chunk_data = off; off = align64(off + (size_t)l->nchunks * CHUNK_SIZE);
 	l->total = off;
 }
@@ -122,6 +123,7 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	st->arp_off = l.arp;
 	st->reasm_buf_off = l.reasm_buf;
 	st->loop_buf_off = l.loop_buf;
+	st->marks_off = l.marks;
 	st->loop_head = st->loop_tail = NIL;
 
 	struct sock *socks = st_socks(st);
@@ -150,6 +152,7 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 		arp[i].queue = NIL;
 	for (uint32_t i = 0; i < REASM_SLOTS; i++)
 		st->reasm[i].frags = NIL;
+	st->journal.sock = NIL;
 	st->misc_at = UINT64_MAX;
 	st->ip_id = (uint16_t)siphash24(cfg->secret, "ipid", 4);
 	st->stats.sockets_total = st->nsocks;

@@ -141,8 +141,7 @@ void tcp_drop(struct net_ctx *c, struct sock *s, int err)
 	if (s->flags & SF_HASHED)
 		conn_remove(st, i);
 	byteq_clear(st, &s->sndq);
-	chunk_free_records(st, s->ooo);
-	s->ooo = NIL;
+	chunk_free_list(st, &s->ooo);
 	s->ooo_bytes = 0;
 	s->ooo_n = 0;
 	if (s->flags & SF_ORPHAN) {
@@ -162,8 +161,7 @@ void tcp_enter_time_wait(struct net_ctx *c, struct sock *s)
 	s->flags &= ~SF_PERSIST;
 	/* TIME_WAIT keeps only what it needs to answer a retransmitted FIN. */
 	byteq_clear(st, &s->sndq);
-	chunk_free_records(st, s->ooo);
-	s->ooo = NIL;
+	chunk_free_list(st, &s->ooo);
 	s->ooo_bytes = 0;
 	s->ooo_n = 0;
 	s->sb_n = 0;
@@ -424,6 +422,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 			data_acked = s->sndq.bytes;
 			fin_ack = 1;
 		}
+		journal_begin(st, i, s);
 		byteq_consume(st, &s->sndq, data_acked);
 		if ((s->flags & SF_WAS_FULL) && data_acked && (sock_events(st, s) & USNET_EV_OUT)) {
 			/* A send found no room: say so when room comes back, even if
@@ -447,6 +446,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 				s->rto_us = TCP_RTO_INIT_US;
 		}
 		s->snd_una = ack;
+		journal_end(st);
 		s->unacked_since = ack == s->snd_max ? 0 : c->now;   /* progress: TCP_USER_TIMEOUT starts again */
 		s->flags &= ~SF_TLP_SENT;
 		if (seq_lt(s->snd_nxt, ack))
@@ -562,6 +562,7 @@ static void tcp_data(struct net_ctx *c, struct sock *s, struct seg *g)
 {
 	struct usnet_stack *st = c->st;
 	if (g->seq == s->rcv_nxt) {
+		journal_begin(st, sk_index(st, s), s);
 		uint32_t n = byteq_append(st, &s->rcvq, g->data, g->dlen);
 		if (n < g->dlen) {
 			st->stats.tcp_drop_nobuf++;
@@ -578,6 +579,7 @@ static void tcp_data(struct net_ctx *c, struct sock *s, struct seg *g)
 			if ((s->flags & SF_FIN_OOO) && s->rcv_nxt == s->fin_seq && s->ooo == NIL)
 				g->flags |= TH_FIN, g->seq = s->rcv_nxt, g->dlen = 0;
 		}
+		journal_end(st);
 		if (n)
 			s->flags |= SF_EV_EDGE;
 		if (s->flags & SF_QUICKACK)

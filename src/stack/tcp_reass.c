@@ -15,8 +15,7 @@ static int32_t rec_trim_front(struct usnet_stack *st, int32_t rec, uint32_t n)
 	while (n) {
 		struct chunk *ch = &chunks[rec];
 		if (n < ch->len) {
-			ch->off = (uint16_t)(ch->off + n);
-			ch->len = (uint16_t)(ch->len - n);
+			chunk_trim_front(ch, n);
 			break;
 		}
 		n -= ch->len;

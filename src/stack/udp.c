@@ -9,7 +9,6 @@
 #include "wire_icmp.h"
 
 #define UDP_MAX_PAYLOAD (65535u - IP_HLEN - UDP_HLEN)
-#define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */
 
 void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len)

@@ -190,6 +190,20 @@ void tenv_move_arena(struct tenv *e)
 	e->st = (struct usnet_stack *)to;
 }
 
+void tenv_verify(struct usnet_stack *st, const char *after)
+{
+	static int on = -1;
+	if (on < 0)
+		on = getenv("STACK_TEST_CHECK") != NULL;
+	if (!on)
+		return;
+	char why[200];
+	if (usnet_stack_check(st, why, sizeof why) != 0) {
+		fprintf(stderr, "harness: invariant broken after %s: %s\n", after, why);
+		abort();
+	}
+}
+
 void tenv_input_flags(struct tenv *e, const uint8_t *frame, uint32_t len, uint32_t flags)
 {
 	/* A private copy, so reads past len are caught by ASan. */
@@ -198,23 +212,29 @@ void tenv_input_flags(struct tenv *e, const uint8_t *frame, uint32_t len, uint32
 	struct usnet_pkt p = { .data = copy, .len = len, .flags = flags };
 	usnet_stack_input(e->st, &e->io, &p, 1, e->now);
 	free(copy);
+	tenv_verify(e->st, "input");
 }
 
 void tenv_input(struct tenv *e, const uint8_t *frame, uint32_t len) { tenv_input_flags(e, frame, len, 0); }
 
-uint64_t tenv_poll(struct tenv *e) { return usnet_stack_poll(e->st, &e->io, e->now); }
+uint64_t tenv_poll(struct tenv *e)
+{
+	uint64_t next = usnet_stack_poll(e->st, &e->io, e->now);
+	tenv_verify(e->st, "poll");
+	return next;
+}
 
 void tenv_advance(struct tenv *e, uint64_t t)
 {
 	for (int guard = 0; guard < 100000; guard++) {
-		uint64_t next = usnet_stack_poll(e->st, &e->io, e->now);
+		uint64_t next = tenv_poll(e);
 		if (next > t)
 			break;
 		if (next > e->now)
 			e->now = next;
 	}
 	e->now = t;
-	usnet_stack_poll(e->st, &e->io, e->now);
+	tenv_poll(e);
 }
 
 void tenv_learn_peer(struct tenv *e)

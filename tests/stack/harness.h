@@ -71,6 +71,10 @@ void tenv_default_cfg(struct usnet_stack_config *cfg);
  * old buffer with garbage and free it, so anything still pointing there
  * reads garbage, or is caught by ASan as a use after free. */
 void tenv_move_arena(struct tenv *e);
+/* With STACK_TEST_CHECK set in the environment: usnet_stack_check() after
+ * every input and poll the harness makes, aborting with its reason when an
+ * invariant is broken. */
+void tenv_verify(struct usnet_stack *st, const char *after);
 void tenv_input(struct tenv *e, const uint8_t *frame, uint32_t len);
 void tenv_input_flags(struct tenv *e, const uint8_t *frame, uint32_t len, uint32_t flags);
 uint64_t tenv_poll(struct tenv *e);

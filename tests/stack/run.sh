@@ -27,6 +27,28 @@ run_unit() {   # binary prefix
 run_unit "$B/stack/test_stack" "stack/"
 run_unit "$B/stack/test_stack_san" "stack-san/"
 
+# Processes killed inside stack calls on shared instances, then repaired
+# (tests/stack/kill/kill_repair.c), plain and under ASan/UBSan; and the
+# same without repair, which the invariant check must catch.
+run_kill() {   # binary prefix args...
+    local bin=$1 prefix=$2
+    shift 2
+    if [ ! -x "$bin" ]; then
+        fail "${prefix}kill-repair" "$bin missing (make $bin)"
+        rc=1
+        return
+    fi
+    STACK_TEST_PREFIX=$prefix timeout 60 "$bin" "$@" 2>/dev/null
+    local st=$?
+    if [ $st -ne 0 ] && [ $st -ne 1 ]; then
+        fail "${prefix}kill-repair" "exited with status $st (crash or timeout)"
+    fi
+    [ $st -eq 0 ] || rc=1
+}
+run_kill "$B/stack/kill_repair" "stack/" --kills 400
+run_kill "$B/stack/kill_repair_san" "stack-san/" --kills 300
+run_kill "$B/stack/kill_repair" "stack/" --kills 400 --no-repair
+
 # Fuzz regressions and seeds, replayed under ASan/UBSan.
 if [ -x "$B/stack/fuzz_replay" ]; then
     inputs=$(ls fuzz/regressions/* fuzz/corpus/* 2>/dev/null)

@@ -65,6 +65,7 @@ static void wire_deliver(struct wire *w, struct tenv *e)
 	if (nb)
 		usnet_stack_input(e->st, &e->io, pk, nb, e->now);
 	w->n = j;
+	tenv_verify(e->st, "wire delivery");
 }
 
 static uint8_t pattern(uint64_t pos, uint32_t seed)
