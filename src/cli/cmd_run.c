@@ -207,6 +207,32 @@ static int parse_mac(const char *s, uint8_t mac[6])
 }
 
 /* Everything a misconfiguration can be caught by before the program runs. */
+/* dpdk's net_af_xdp device loads DPDK's own XDP program, which hands every
+ * frame of the interface to the stack: unlike --backend afxdp, it cannot
+ * leave the kernel its own address there (ARP included), so say so when
+ * the kernel has one.  net_af_packet receives copies, the kernel keeps its
+ * frames. */
+static void warn_dpdk_takes_interface(const char *backend, const char *iface)
+{
+	const char *o = get("USNET_NETIF_OPTIONS");
+	if (strcmp(backend, "dpdk") || !o || !strstr(o, "vdev=net_af_xdp"))
+		return;
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || strcmp(i->ifa_name, iface))
+			continue;
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
+		fprintf(stderr, "usnet run: dpdk's net_af_xdp takes every frame of %s: the kernel's own address "
+			"%s there stops answering (ARP too); --backend afxdp or vdev=net_af_packet share %s "
+			"with the kernel\n", iface, a, iface);
+		break;
+	}
+	freeifaddrs(ifs);
+}
+
 static int validate(void)
 {
 	const char *prov = get("USNET_PROVIDER");
@@ -273,6 +299,7 @@ static int validate(void)
 		if (!p || (p[n] && p[n] != ' ') || (p != list && p[-1] != ' '))
 			return fail("unknown backend '%s' (this build has: %s)", backend, list);
 	}
+	warn_dpdk_takes_interface(backend, iface);
 	/* The stack's address must not be one the kernel already has here. */
 	{
 		char ipbuf[64];

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""The programs of tests/host/run.sh (plain Linux sockets; under `usnet run`
+the ones that run there go through usnet without knowing it).
+
+  peers.py serve PORT FILE            accept one connection on 0.0.0.0:PORT,
+                                      send FILE, close; print
+                                      "sent N bytes to ADDR"
+  peers.py fetch HOST PORT MIBPS      connect, read to the end at most MIBPS
+                                      MiB a second; print the bytes' sha256
+                                      and the address the data came from
+  peers.py hello-server HOST PORT     a kernel service: answer every
+                                      connection with "hello HOST\\n" (runs
+                                      until killed)
+  peers.py hello HOST PORT            connect (2 s), expect "hello HOST\\n";
+                                      exit 0 when it came
+Every wait is bounded; failures print one line on stderr and exit 1.
+"""
+import hashlib
+import socket
+import sys
+import threading
+import time
+
+TIMEOUT = 60.0
+
+
+def die(msg):
+    print("peers: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def serve(port, path):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", port))
+    ls.listen(1)
+    ls.settimeout(TIMEOUT)
+    c, addr = ls.accept()
+    c.settimeout(TIMEOUT)
+    sent = 0
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 18)
+            if not block:
+                break
+            c.sendall(block)
+            sent += len(block)
+    c.shutdown(socket.SHUT_WR)
+    while c.recv(4096):
+        pass
+    c.close()
+    print("sent %d bytes to %s" % (sent, addr[0]), flush=True)
+
+
+def fetch(host, port, mibps):
+    c = socket.create_connection((host, port), timeout=10)
+    c.settimeout(TIMEOUT)
+    peer = c.getpeername()[0]
+    h = hashlib.sha256()
+    start = time.monotonic()
+    got = 0
+    while True:
+        block = c.recv(1 << 16)
+        if not block:
+            break
+        h.update(block)
+        got += len(block)
+        # Pace the reading: the sender's window closes and opens, and the
+        # transfer lasts long enough for the checks that run beside it.
+        ahead = got / (mibps * 1048576.0) - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)
+    c.close()
+    print("%s %d bytes from %s" % (h.hexdigest(), got, peer), flush=True)
+
+
+def hello_server(host, port):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(64)
+    msg = ("hello %s\n" % host).encode()
+
+    def answer(c):
+        try:
+            c.settimeout(5)
+            c.sendall(msg)
+            c.close()
+        except OSError:
+            pass
+
+    while True:
+        c, _ = ls.accept()
+        threading.Thread(target=answer, args=(c,), daemon=True).start()
+
+
+def hello(host, port):
+    try:
+        c = socket.create_connection((host, port), timeout=2)
+        c.settimeout(2)
+        got = b""
+        while not got.endswith(b"\n"):
+            block = c.recv(64)
+            if not block:
+                break
+            got += block
+    except OSError as e:
+        die("%s:%d: %s" % (host, port, e))
+    if got != ("hello %s\n" % host).encode():
+        die("%s:%d answered %r" % (host, port, got))
+
+
+def main(argv):
+    try:
+        if len(argv) == 4 and argv[1] == "serve":
+            serve(int(argv[2]), argv[3])
+        elif len(argv) == 5 and argv[1] == "fetch":
+            fetch(argv[2], int(argv[3]), float(argv[4]))
+        elif len(argv) == 4 and argv[1] == "hello-server":
+            hello_server(argv[2], int(argv[3]))
+        elif len(argv) == 4 and argv[1] == "hello":
+            hello(argv[2], int(argv[3]))
+        else:
+            die("usage: see the top of this file")
+    except OSError as e:
+        die(str(e))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

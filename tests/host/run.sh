@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# usnet beside the kernel on one interface (root; namespaces and veths):
+#  arp_<backend>: the kernel keeps its own address on usnet's interface.
+#     A veth between two namespaces; on usnet's end the kernel has an
+#     address of its own ($HIP) and a TCP service there, and `usnet run`
+#     serves a file from its address ($UIP) with afxdp (native, then skb
+#     mode) or afpacket.  Neighbour caches on both sides are flushed before
+#     usnet starts and then every second while the kernel peer downloads the
+#     file from usnet; each second, ping to $HIP and a connection to the
+#     kernel's service on $HIP must be answered (both need ARP for $HIP
+#     again), and the download must arrive intact from $UIP.
+#     The download is 48 MiB read at 12 MiB/s: four seconds of transfer,
+#     four rounds of flushed caches.  Long enough to catch a kernel address
+#     that stops answering ARP (the entry is gone within a round), short
+#     enough for a shared two-core machine.
+#     dpdk's net_af_packet device is checked the same way, with usnet-nc
+#     serving the file (a program running DPDK does not run under the hook).
+#  dpdk's net_af_xdp takes every frame of the interface: `usnet run` says so
+#     in one line when the kernel has an address there (checked here too).
+# Usage: tests/host/run.sh [TEST...]   TEST: arp_afxdp_native arp_afxdp_skb
+#        arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning (default: all)
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning"
+TESTS=${*:-$ALL}
+want() { [[ " $TESTS " == *" $1 "* ]]; }
+
+USNET=build/usnet
+NC=build/usnet-nc
+LIBUSNET=build/libusnet.so
+DPDK_PLUGIN=build/libusnet-netif-dpdk.so
+PEERS=tests/host/peers.py
+UNS=hm-$$-u KNS=hm-$$-k UIF=hmu$$ KIF=hmk$$
+KIP=10.81.0.1     # the peer namespace's kernel
+UIP=10.81.0.2     # usnet
+HIP=10.81.0.3     # the kernel's own address on usnet's interface
+MIB=48 RATE=12
+work=$(mktemp -d /tmp/usnet-host.XXXXXX)
+
+cleanup() {
+    ns_stop "$UNS"; ns_stop "$KNS"
+    ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! need_root; then
+    for t in $ALL; do want "$t" && skip "$t" "needs root (network namespaces, veth, AF_XDP)"; done
+    exit 0
+fi
+if ! need_cmd ip ethtool ping python3 timeout sha256sum; then
+    for t in $ALL; do want "$t" && skip "$t" "needs ip, ethtool, ping, python3 (Debian: iproute2 ethtool iputils-ping python3)"; done
+    exit 0
+fi
+if [ ! -x "$USNET" ] || [ ! -e "$LIBUSNET" ]; then
+    for t in $ALL; do want "$t" && skip "$t" "usnet run is not part of this build"; done
+    exit 0
+fi
+# Private copies, so that a rebuild during the run cannot swap them (usnet
+# run preloads the library next to it).
+cp "$USNET" "$LIBUSNET" "$work/" && USNET=$work/usnet LIBUSNET=$work/libusnet.so
+[ -x "$NC" ] && cp "$NC" "$work/usnet-nc" && NC=$work/usnet-nc
+
+veth_up() {
+    veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$KIP" 1 || return 1
+    ip -n "$UNS" addr add "$HIP/24" dev "$UIF"
+}
+veth_down() {
+    ns_stop "$UNS"; ns_stop "$KNS"
+    ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null
+}
+flush_neighbours() {
+    ip -n "$KNS" neigh flush dev "$KIF"
+    ip -n "$UNS" neigh flush dev "$UIF"
+}
+
+# test_arp NAME BACKEND NETIF_OPTIONS
+test_arp() {
+    local name=$1 backend=$2 opts=$3 srv cli why="" rounds=0 bad=0 t0 out
+    if [ "$backend" = afxdp ] && ! nm -D "$LIBUSNET" 2>/dev/null | grep -q netif_afxdp_open; then
+        skip "$name" "this build has no afxdp (Debian: libxdp-dev libbpf-dev clang)"; return
+    fi
+    if ! veth_up 2>"$work/veth.err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$work/veth.err")"; veth_down; return
+    fi
+    # The kernel's own TCP service on its address on usnet's interface.
+    ip netns exec "$UNS" python3 "$PEERS" hello-server "$HIP" 7001 2>"$work/hello.err" &
+    head -c "${MIB}M" /dev/urandom > "$work/data"
+    flush_neighbours
+    if [ "$backend" = dpdk ]; then
+        # A program that starts DPDK's EAL does not run under usnet run's
+        # hook: usnet's own netcat serves the file instead.
+        ( timeout 60 ip netns exec "$UNS" "$NC" -l --backend dpdk --backend-options "$opts" \
+            --iface "$UIF" --ip "$UIP/24" 0.0.0.0 7000 < "$work/data" > "$work/srv.out" 2>&1
+          echo $? > "$work/srv.rc"
+          echo "sent $((MIB * 1048576)) bytes to $KIP" >> "$work/srv.out" ) &
+    else
+        ( USNET_NETIF_OPTIONS=$opts timeout 60 ip netns exec "$UNS" "$USNET" run --backend "$backend" \
+            --iface "$UIF" --ip "$UIP/24" -- python3 "$PEERS" serve 7000 "$work/data" \
+            > "$work/srv.out" 2>&1; echo $? > "$work/srv.rc" ) &
+    fi
+    srv=$!
+    # usnet is up once its address answers ping (which resolves it too).
+    for _ in $(seq 100); do
+        ip netns exec "$KNS" ping -c 1 -W 1 -q "$UIP" >/dev/null 2>&1 && break
+        kill -0 "$srv" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! ip netns exec "$KNS" ping -c 1 -W 1 -q "$UIP" >/dev/null 2>&1; then
+        fail "$name" "usnet run did not come up: $(tail -c 300 "$work/srv.out" | tr '\n' ' ')"
+        veth_down; wait "$srv"; return
+    fi
+    flush_neighbours
+    ( timeout 60 ip netns exec "$KNS" python3 "$PEERS" fetch "$UIP" 7000 "$RATE" \
+        > "$work/cli.out" 2>&1; echo $? > "$work/cli.rc" ) &
+    cli=$!
+    # Every second while the download runs: empty caches, then the kernel's
+    # address must answer ping and its service must answer a connection.
+    while kill -0 "$cli" 2>/dev/null; do
+        t0=$(date +%s%N)
+        flush_neighbours
+        if ! out=$(ip netns exec "$KNS" ping -c 1 -w 2 -q "$HIP" 2>&1); then
+            bad=$((bad + 1)); why="ping $HIP: $(grep -m1 loss <<<"$out")"
+        elif ! out=$(ip netns exec "$KNS" python3 "$PEERS" hello "$HIP" 7001 2>&1); then
+            bad=$((bad + 1)); why="kernel service: $out"
+        fi
+        kill -0 "$cli" 2>/dev/null && rounds=$((rounds + 1))
+        sleep "$(awk -v d=$(( ($(date +%s%N) - t0) / 1000000 )) 'BEGIN { s = (1000 - d) / 1000; print (s > 0 ? s : 0) }')"
+    done
+    wait "$cli"; wait "$srv"
+    local want_sum; want_sum=$(sha256sum < "$work/data" | cut -c1-64)
+    if [ "$bad" -gt 0 ]; then
+        fail "$name" "$bad of $rounds rounds lost the kernel's $HIP (last: $why); peer's neighbours: $(ip -n "$KNS" neigh show dev "$KIF" | tr '\n' ' ')"
+    elif [ "$(cat "$work/cli.rc")" != 0 ]; then
+        fail "$name" "the download from usnet failed: $(tail -1 "$work/cli.out")"
+    elif [ "$(cat "$work/cli.out")" != "$want_sum $((MIB * 1048576)) bytes from $UIP" ]; then
+        fail "$name" "the download from usnet's $UIP was not the file: $(cat "$work/cli.out")"
+    elif [ "$(cat "$work/srv.rc")" != 0 ] || ! grep -q "^sent $((MIB * 1048576)) bytes to $KIP\$" "$work/srv.out"; then
+        fail "$name" "the server under usnet said: $(tail -c 300 "$work/srv.out" | tr '\n' ' ')"
+    elif [ "$rounds" -lt 3 ]; then
+        fail "$name" "only $rounds rounds of checks ran during the transfer (3 wanted)"
+    else
+        pass "$name ($rounds rounds of flushed caches)"
+    fi
+    veth_down
+}
+
+# dpdk's af_xdp device loads DPDK's own XDP program, which takes every frame:
+# usnet run says so in one line when the kernel has an address there.
+test_dpdk_warning() {
+    local name=dpdk_af_xdp_warning
+    if [ ! -e "$DPDK_PLUGIN" ]; then skip "$name" "built without DPDK (Debian: libdpdk-dev)"; return; fi
+    if ! veth_up 2>"$work/veth.err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$work/veth.err")"; veth_down; return
+    fi
+    cp "$DPDK_PLUGIN" "$work/"
+    USNET_NETIF_DPDK_PLUGIN=$work/${DPDK_PLUGIN##*/} USNET_NETIF_OPTIONS=vdev=net_af_xdp \
+        timeout 30 ip netns exec "$UNS" "$USNET" run --backend dpdk --iface "$UIF" --ip "$UIP/24" -- true \
+        > "$work/dpdk.out" 2>&1
+    if grep -q "net_af_xdp takes every frame of $UIF.*$HIP" "$work/dpdk.out"; then
+        pass "$name"
+    else
+        fail "$name" "no warning about the kernel's $HIP: $(tail -c 300 "$work/dpdk.out" | tr '\n' ' ')"
+    fi
+    veth_down
+}
+
+want arp_afxdp_native && test_arp arp_afxdp_native afxdp mode=native
+want arp_afxdp_skb && test_arp arp_afxdp_skb afxdp mode=skb
+want arp_afpacket && test_arp arp_afpacket afpacket ""
+if want arp_dpdk_af_packet && [ -e "$DPDK_PLUGIN" ]; then
+    cp "$DPDK_PLUGIN" "$work/" && export USNET_NETIF_DPDK_PLUGIN=$work/${DPDK_PLUGIN##*/}
+    test_arp arp_dpdk_af_packet dpdk vdev=net_af_packet
+elif want arp_dpdk_af_packet; then
+    skip arp_dpdk_af_packet "built without DPDK (Debian: libdpdk-dev)"
+fi
+want dpdk_af_xdp_warning && test_dpdk_warning
+exit 0
