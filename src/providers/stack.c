@@ -16,7 +16,8 @@
  * Policy: AF_INET/AF_INET6 TCP and UDP are the stack's; a socket bound to
  * loopback or to an address the stack does not own, or connected to
  * loopback or to a destination it has no route for, is handed over to the
- * kernel.  The stack's own address is the stack's (it loops back to itself:
+ * kernel; with a gateway, so is a destination the kernel routes through
+ * another interface (kernel_route.c).  The stack's own address is the stack's (it loops back to itself:
  * every process attached to the stack can reach the others' listeners).  AF_INET6 sockets are dual-stack for
  * IPv4 peers (IPv4-mapped addresses); IPV6_V6ONLY sockets and native IPv6
  * addresses go to the kernel.
@@ -41,6 +42,7 @@
 #include "usnet/netif_wrap.h"
 
 #include "builtin.h"
+#include "kernel_route.h"
 #include "stack_prov.h"
 
 #define RX_BATCH 32
@@ -238,6 +240,17 @@ static void *state_map(size_t total, bool *made, char *err, size_t errlen)
 	return m;
 }
 
+/* The kernel's index of the stack's interface, for the routing policy;
+ * 0 where the kernel's routes do not concern it (memwire is no kernel
+ * interface; dpdk's port:N names none). */
+static int kernel_ifindex_of(const struct usnet_provider_host *host, const char *backend, const char *iface)
+{
+	if (!strcmp(backend, "memwire"))
+		return 0;
+	int r = kernel_route_ifindex(host, iface);
+	return r > 0 ? r : 0;
+}
+
 static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
 {
 	struct prov *p = calloc(1, sizeof *p);
@@ -295,6 +308,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	int r = netif_get(p, &nc, err, errlen);
 	if (r < 0)
 		return r;
+	p->kernel_ifindex = kernel_ifindex_of(host, nc.backend, nc.iface);
 	p->nqueues = p->nif->info.nqueues ? p->nif->info.nqueues : 1;
 	if (p->nqueues > STACK_PROV_MAX_QUEUES) {
 		snprintf(err, errlen, "%s has %u queues; the stack serves at most %d (--queues)",
@@ -448,10 +462,18 @@ static void addr_out(const struct sock_meta *m, const struct usnet_addr *a, stru
 	*len = full;
 }
 
+/* A destination is the stack's when it is on the stack's subnet, or when a
+ * gateway was given and the kernel has no more specific route for it
+ * through another interface (a management network, a second NIC): --gw
+ * stands for a default route, and the kernel's own routes win over it. */
 static bool reachable(const struct prov *p, uint32_t ip)
 {
 	uint32_t mask = p->prefix ? ~0u << (32 - p->prefix) : 0;
-	return p->gw || ((ip & mask) == (p->ip & mask));
+	if ((ip & mask) == (p->ip & mask))
+		return true;
+	if (!p->gw)
+		return false;
+	return !p->kernel_ifindex || !kernel_route_elsewhere(p->host, p->kernel_ifindex, ip);
 }
 
 /* ---- socket ops ------------------------------------------------------------ */

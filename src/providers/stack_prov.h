@@ -64,6 +64,7 @@ struct prov {
 	struct shared_head *sh;
 	struct sock_meta *meta;     /* in the shared mapping, max_sockets entries */
 	uint32_t ip, prefix, gw;
+	int kernel_ifindex;         /* the interface's kernel index; 0: none (memwire) */
 };
 
 /* Take the instance's lock (recovering it from a process that died with it). */

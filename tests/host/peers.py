@@ -9,8 +9,8 @@ the ones that run there go through usnet without knowing it).
                                       MiB a second; print the bytes' sha256
                                       and the address the data came from
   peers.py hello-server HOST PORT     a kernel service: answer every
-                                      connection with "hello HOST\\n" (runs
-                                      until killed)
+                                      connection with "hello HOST\\n" and
+                                      print "from ADDR" (runs until killed)
   peers.py hello HOST PORT            connect (2 s), expect "hello HOST\\n";
                                       exit 0 when it came
 Every wait is bounded; failures print one line on stderr and exit 1.
@@ -90,7 +90,8 @@ def hello_server(host, port):
             pass
 
     while True:
-        c, _ = ls.accept()
+        c, addr = ls.accept()
+        print("from %s" % addr[0], flush=True)
         threading.Thread(target=answer, args=(c,), daemon=True).start()
 
 

@@ -15,14 +15,17 @@
 #     enough for a shared two-core machine.
 #     dpdk's net_af_packet device is checked the same way, with usnet-nc
 #     serving the file (a program running DPDK does not run under the hook).
+#  gw_kernel_routes_other_interface: with --gw, a connection to a subnet the
+#     kernel routes through another interface goes through the kernel.
 #  dpdk's net_af_xdp takes every frame of the interface: `usnet run` says so
 #     in one line when the kernel has an address there (checked here too).
 # Usage: tests/host/run.sh [TEST...]   TEST: arp_afxdp_native arp_afxdp_skb
-#        arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning (default: all)
+#        arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning
+#        gw_kernel_routes_other_interface (default: all)
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning"
+ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning gw_kernel_routes_other_interface"
 TESTS=${*:-$ALL}
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -32,6 +35,7 @@ LIBUSNET=build/libusnet.so
 DPDK_PLUGIN=build/libusnet-netif-dpdk.so
 PEERS=tests/host/peers.py
 UNS=hm-$$-u KNS=hm-$$-k UIF=hmu$$ KIF=hmk$$
+SNS=hm-$$-s VIF=hmv$$ WIF=hmw$$   # a second interface of usnet's namespace, to $SNS
 KIP=10.81.0.1     # the peer namespace's kernel
 UIP=10.81.0.2     # usnet
 HIP=10.81.0.3     # the kernel's own address on usnet's interface
@@ -39,8 +43,8 @@ MIB=48 RATE=12
 work=$(mktemp -d /tmp/usnet-host.XXXXXX)
 
 cleanup() {
-    ns_stop "$UNS"; ns_stop "$KNS"
-    ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null
+    ns_stop "$UNS"; ns_stop "$KNS"; ns_stop "$SNS"
+    ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null; ip netns del "$SNS" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -147,6 +151,41 @@ test_arp() {
     veth_down
 }
 
+# With --gw, a destination the kernel routes through another interface is
+# the kernel's: a second veth from usnet's namespace to a third one ($SNS,
+# subnet 10.82.0.0/24) carries the program's connection to a kernel service
+# there (which sees the kernel's 10.82.0.1), while a destination only the
+# gateway knows (10.83.0.5, on the gateway's loopback) is still reached
+# through usnet (the gateway's service sees usnet's $UIP).
+test_route_with_gw() {
+    local name=gw_kernel_routes_other_interface out
+    if ! veth_up 2>"$work/veth.err" || ! ip netns add "$SNS" 2>>"$work/veth.err" ||
+        ! ip link add "$VIF" netns "$UNS" type veth peer name "$WIF" netns "$SNS" 2>>"$work/veth.err"; then
+        skip "$name" "cannot build the veths: $(head -1 "$work/veth.err")"; veth_down; return
+    fi
+    ip -n "$UNS" addr add 10.82.0.1/24 dev "$VIF"; ip -n "$UNS" link set "$VIF" up
+    ip -n "$SNS" addr add 10.82.0.2/24 dev "$WIF"; ip -n "$SNS" link set "$WIF" up
+    ip -n "$SNS" link set lo up
+    ip -n "$KNS" addr add 10.83.0.5/32 dev lo
+    ip netns exec "$SNS" python3 "$PEERS" hello-server 10.82.0.2 7002 > "$work/sns.out" 2>&1 &
+    ip netns exec "$KNS" python3 "$PEERS" hello-server 10.83.0.5 7003 > "$work/kns.out" 2>&1 &
+    sleep 0.5
+    out=$(timeout 30 ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" \
+        --gw "$KIP" -- sh -c "python3 $PEERS hello 10.82.0.2 7002 && python3 $PEERS hello 10.83.0.5 7003" 2>&1)
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name" "status $rc: $(tail -c 300 <<<"$out" | tr '\n' ' ')"
+    elif ! grep -qx "from 10.82.0.1" "$work/sns.out"; then
+        fail "$name" "the service behind the second interface saw: $(tr '\n' ' ' < "$work/sns.out")"
+    elif ! grep -qx "from $UIP" "$work/kns.out"; then
+        fail "$name" "the service behind the gateway saw: $(tr '\n' ' ' < "$work/kns.out")"
+    else
+        pass "$name"
+    fi
+    ns_stop "$SNS"; ip netns del "$SNS" 2>/dev/null
+    veth_down
+}
+
 # dpdk's af_xdp device loads DPDK's own XDP program, which takes every frame:
 # usnet run says so in one line when the kernel has an address there.
 test_dpdk_warning() {
@@ -177,4 +216,5 @@ elif want arp_dpdk_af_packet; then
     skip arp_dpdk_af_packet "built without DPDK (Debian: libdpdk-dev)"
 fi
 want dpdk_af_xdp_warning && test_dpdk_warning
+want gw_kernel_routes_other_interface && test_route_with_gw
 exit 0
