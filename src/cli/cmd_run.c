@@ -39,8 +39,9 @@ static const struct run_opt opts[] = {
 	{ "backend",  "USNET_BACKEND",  "packet I/O backend: tap, memwire, afpacket, afxdp (default tap)" },
 	{ "iface",    "USNET_IFACE",    "interface (memwire: WIRE:SIDE)" },
 	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX" },
-	{ "gw",       "USNET_GW",       "default gateway ADDR (a destination the kernel routes through another "
-					"interface stays the kernel's)" },
+	{ "gw",       "USNET_GW",       "default gateway ADDR (default: the gateway of the kernel's default route "
+					"through --iface, when on the stack's subnet); a destination the kernel routes "
+					"through another interface stays the kernel's" },
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
 	{ "hook",     "USNET_HOOK",     "auto, rewrite or sud (default auto)" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },

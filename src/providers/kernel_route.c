@@ -4,6 +4,7 @@
  * not just the /32 asked for).  One socket per question: a connect() to a
  * destination off the stack's own subnet asks once; nothing is cached, so
  * a route the administrator changes takes effect at the next connection.
+ * The default gateway is read once, when the stack is made.
  */
 #include <errno.h>
 #include <linux/netlink.h>
@@ -101,4 +102,82 @@ bool kernel_route_elsewhere(const struct usnet_provider_host *h, int ifindex, ui
 	if (kernel_route_get(h, dst, &kr) < 0)
 		return false;
 	return kr.prefix > 0 && kr.oif > 0 && kr.oif != ifindex;
+}
+
+/* One route of a dump: a default route of the main table through ifindex,
+ * with a gateway, and a lower metric than *best_metric: take it. */
+static void consider_default(const struct nlmsghdr *nh, int ifindex, uint32_t *gw, uint32_t *best_metric, bool *found)
+{
+	const struct rtmsg *rt = NLMSG_DATA(nh);
+	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof *rt) || rt->rtm_family != AF_INET || rt->rtm_dst_len != 0 ||
+	    rt->rtm_table != RT_TABLE_MAIN || rt->rtm_type != RTN_UNICAST)
+		return;
+	int oif = 0;
+	uint32_t via = 0, metric = 0;
+	int len = (int)RTM_PAYLOAD(nh);
+	for (const struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (RTA_PAYLOAD(a) < sizeof(uint32_t))
+			continue;
+		if (a->rta_type == RTA_OIF)
+			memcpy(&oif, RTA_DATA(a), sizeof oif);
+		else if (a->rta_type == RTA_GATEWAY)
+			memcpy(&via, RTA_DATA(a), sizeof via);
+		else if (a->rta_type == RTA_PRIORITY)
+			memcpy(&metric, RTA_DATA(a), sizeof metric);
+	}
+	if (oif != ifindex || !via || (*found && metric >= *best_metric))
+		return;
+	*gw = ntohl(via);
+	*best_metric = metric;
+	*found = true;
+}
+
+int kernel_route_default_gateway(const struct usnet_provider_host *h, int ifindex, uint32_t *gw)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+	} req;
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_len = sizeof req;
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.nh.nlmsg_seq = 2;
+	req.rt.rtm_family = AF_INET;
+	int fd = nl_open(h);
+	if (fd < 0)
+		return fd;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	long r = SYS(h, SYS_sendto, fd, &req, sizeof req, 0, &kernel, sizeof kernel);
+	bool found = false, done = false;
+	uint32_t best_metric = 0;
+	union {
+		struct nlmsghdr nh;
+		char bytes[16384];
+	} buf;
+	while (r >= 0 && !done) {
+		r = SYS(h, SYS_recvfrom, fd, &buf, sizeof buf, 0, 0, 0);
+		if (r <= 0) {
+			r = r ? r : -EPROTO;
+			break;
+		}
+		unsigned left = (unsigned)r;
+		for (struct nlmsghdr *nh = &buf.nh; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nh);
+				r = nh->nlmsg_len >= NLMSG_LENGTH(sizeof *e) && e->error ? e->error : -EPROTO;
+				break;
+			}
+			if (nh->nlmsg_type == RTM_NEWROUTE)
+				consider_default(nh, ifindex, gw, &best_metric, &found);
+		}
+	}
+	SYS(h, SYS_close, fd, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return (int)r;
+	return found ? 0 : -ENOENT;
 }

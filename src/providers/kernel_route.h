@@ -32,4 +32,9 @@ int kernel_route_get(const struct usnet_provider_host *host, uint32_t dst, struc
  * no route, only a default one, or one through `ifindex`. */
 bool kernel_route_elsewhere(const struct usnet_provider_host *host, int ifindex, uint32_t dst);
 
+/* The gateway of the kernel's default route (main table) through
+ * `ifindex`, the one with the lowest metric, into *gw (host byte order):
+ * 0, or -ENOENT when there is none, or -errno. */
+int kernel_route_default_gateway(const struct usnet_provider_host *host, int ifindex, uint32_t *gw);
+
 #endif

@@ -251,6 +251,17 @@ static int kernel_ifindex_of(const struct usnet_provider_host *host, const char 
 	return r > 0 ? r : 0;
 }
 
+/* Without --gw, the gateway of the kernel's default route through the
+ * stack's interface, when it is on the stack's subnet (the stack reaches
+ * it by ARP); else none. */
+static uint32_t kernel_gateway_for(const struct prov *p)
+{
+	uint32_t gw = 0, mask = p->prefix ? ~0u << (32 - p->prefix) : 0;
+	if (!p->kernel_ifindex || kernel_route_default_gateway(p->host, p->kernel_ifindex, &gw) < 0)
+		return 0;
+	return (gw & mask) == (p->ip & mask) && gw != p->ip ? gw : 0;
+}
+
 static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
 {
 	struct prov *p = calloc(1, sizeof *p);
@@ -309,6 +320,8 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	if (r < 0)
 		return r;
 	p->kernel_ifindex = kernel_ifindex_of(host, nc.backend, nc.iface);
+	if (!gw)
+		p->gw = kernel_gateway_for(p);
 	p->nqueues = p->nif->info.nqueues ? p->nif->info.nqueues : 1;
 	if (p->nqueues > STACK_PROV_MAX_QUEUES) {
 		snprintf(err, errlen, "%s has %u queues; the stack serves at most %d (--queues)",

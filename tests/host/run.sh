@@ -17,15 +17,18 @@
 #     serving the file (a program running DPDK does not run under the hook).
 #  gw_kernel_routes_other_interface: with --gw, a connection to a subnet the
 #     kernel routes through another interface goes through the kernel.
+#  gateway_learned_from_kernel: with no --gw, the gateway of the kernel's
+#     default route through usnet's interface is the stack's.
 #  dpdk's net_af_xdp takes every frame of the interface: `usnet run` says so
 #     in one line when the kernel has an address there (checked here too).
 # Usage: tests/host/run.sh [TEST...]   TEST: arp_afxdp_native arp_afxdp_skb
 #        arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning
-#        gw_kernel_routes_other_interface (default: all)
+#        gw_kernel_routes_other_interface gateway_learned_from_kernel
+#        (default: all)
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning gw_kernel_routes_other_interface"
+ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning gw_kernel_routes_other_interface gateway_learned_from_kernel"
 TESTS=${*:-$ALL}
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -186,6 +189,41 @@ test_route_with_gw() {
     veth_down
 }
 
+# Without --gw, the stack takes the gateway of the kernel's default route
+# through its interface: $KNS routes between usnet's veth and a third
+# namespace ($SNS, 10.84.0.0/24); usnet's namespace has a default route via
+# $KIP on $UIF.  A client under usnet run with no --gw reaches a service in
+# $SNS, which sees usnet's $UIP (the kernel's socket would have come from
+# $HIP).
+test_gateway_from_kernel() {
+    local name=gateway_learned_from_kernel out
+    if ! veth_up 2>"$work/veth.err" || ! ip netns add "$SNS" 2>>"$work/veth.err" ||
+        ! ip link add "$VIF" netns "$KNS" type veth peer name "$WIF" netns "$SNS" 2>>"$work/veth.err"; then
+        skip "$name" "cannot build the veths: $(head -1 "$work/veth.err")"; veth_down; return
+    fi
+    ip -n "$KNS" addr add 10.84.0.1/24 dev "$VIF"; ip -n "$KNS" link set "$VIF" up
+    ip -n "$SNS" addr add 10.84.0.2/24 dev "$WIF"; ip -n "$SNS" link set "$WIF" up
+    ip netns exec "$SNS" ethtool -K "$WIF" tx off >/dev/null; ip netns exec "$KNS" ethtool -K "$VIF" tx off >/dev/null
+    ip -n "$SNS" link set lo up
+    ip -n "$SNS" route add default via 10.84.0.1
+    ip netns exec "$KNS" sysctl -qw net.ipv4.ip_forward=1
+    ip -n "$UNS" route add default via "$KIP" dev "$UIF"
+    ip netns exec "$SNS" python3 "$PEERS" hello-server 10.84.0.2 7004 > "$work/sns.out" 2>&1 &
+    sleep 0.5
+    out=$(timeout 30 ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" \
+        -- python3 "$PEERS" hello 10.84.0.2 7004 2>&1)
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name" "status $rc: $(tail -c 300 <<<"$out" | tr '\n' ' ')"
+    elif ! grep -qx "from $UIP" "$work/sns.out"; then
+        fail "$name" "the service behind the router saw: $(tr '\n' ' ' < "$work/sns.out") (usnet is $UIP)"
+    else
+        pass "$name"
+    fi
+    ns_stop "$SNS"; ip netns del "$SNS" 2>/dev/null
+    veth_down
+}
+
 # dpdk's af_xdp device loads DPDK's own XDP program, which takes every frame:
 # usnet run says so in one line when the kernel has an address there.
 test_dpdk_warning() {
@@ -217,4 +255,5 @@ elif want arp_dpdk_af_packet; then
 fi
 want dpdk_af_xdp_warning && test_dpdk_warning
 want gw_kernel_routes_other_interface && test_route_with_gw
+want gateway_learned_from_kernel && test_gateway_from_kernel
 exit 0
