@@ -38,6 +38,10 @@ struct usnet_netif_config {
 	uint32_t    ipv4;     /* usnet's IPv4 address, host byte order, 0 if unknown:
 	                       * afxdp steers only frames for it to usnet (same as
 	                       * option ip=A.B.C.D); other backends ignore it */
+	int         steer_ports; /* host-address mode: ipv4 is the kernel's own
+	                       * address too; afxdp steers only TCP/UDP to it for
+	                       * the ports usnet_netif_steer_port() names, and the
+	                       * kernel keeps ARP and everything else */
 };
 
 /*
@@ -92,6 +96,13 @@ void usnet_netif_close(struct usnet_netif *nif);
  * Wrappers (impair, pcap) answer for what they wrap. */
 int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
 			   uint32_t dst_ip, uint16_t dst_port);
+
+/* Host-address mode (cfg.steer_ports): from now on, frames to the shared
+ * address for `port` (proto 6 TCP or 17 UDP) go to the stack (on != 0) or
+ * to the kernel (on == 0).  Every process using the netif may call it; it
+ * makes no system call.  0, or -EOPNOTSUPP when nif was not opened so (or
+ * its backend cannot steer by port: only afxdp can). */
+int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
 
 /* The names of the backends compiled in, separated by spaces. */
 const char *usnet_netif_backends(void);

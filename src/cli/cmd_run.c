@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "attach_proto.h"
+#include "host_ports.h"
 #include "usnet/netif_open.h"
 #include "usnet/provider.h"
 
@@ -38,7 +39,10 @@ struct run_opt {
 static const struct run_opt opts[] = {
 	{ "backend",  "USNET_BACKEND",  "packet I/O backend: tap, memwire, afpacket, afxdp (default tap)" },
 	{ "iface",    "USNET_IFACE",    "interface (memwire: WIRE:SIDE)" },
-	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX" },
+	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX, or host: share the kernel's own address on "
+					"--iface (afxdp; the default there when the interface has one)" },
+	{ "host-ports", "USNET_HOST_PORTS", "with --ip host: the stack's ephemeral ports, reserved from the kernel "
+					"while the stack lives (default " HOST_PORTS_DEFAULT ")" },
 	{ "gw",       "USNET_GW",       "default gateway ADDR (default: the gateway of the kernel's default route "
 					"through --iface, when on the stack's subnet); a destination the kernel routes "
 					"through another interface stays the kernel's" },
@@ -235,6 +239,64 @@ static void warn_dpdk_takes_interface(const char *backend, const char *iface)
 	freeifaddrs(ifs);
 }
 
+/* The kernel's first IPv4 address on iface as "ADDR/PREFIX" into out: 0,
+ * or -1 when it has none. */
+static int kernel_address_of(const char *iface, char *out, size_t n)
+{
+	struct ifaddrs *ifs = NULL;
+	int r = -1;
+	if (!iface || getifaddrs(&ifs) != 0)
+		return -1;
+	for (struct ifaddrs *i = ifs; i && r; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask || strcmp(i->ifa_name, iface))
+			continue;
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
+		uint32_t mask = ntohl(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+		snprintf(out, n, "%s/%d", a, __builtin_popcount(mask));
+		r = 0;
+	}
+	freeifaddrs(ifs);
+	return r;
+}
+
+/* Host-address mode: `--ip host`, or no --ip with afxdp on an interface
+ * the kernel has an address on.  The stack takes that address
+ * (USNET_IP), steers by port (USNET_HOST_ADDR=1) and gets its ephemeral
+ * ports from USNET_HOST_PORTS.  Returns 0 (set up, or not this mode), or
+ * the exit status after an error line. */
+static int host_mode_resolve(const char *backend, const char *iface)
+{
+	const char *ip = get("USNET_IP");
+	bool asked = ip && !strcmp(ip, "host");
+	if (ip && !asked) {
+		unsetenv("USNET_HOST_ADDR");   /* an address of its own */
+		return 0;
+	}
+	if (!asked && strcmp(backend, "afxdp"))
+		return 0;   /* the usual "needs an address" line follows */
+	if (!iface)
+		return fail("--ip host needs --iface: the interface whose address the stack shares%s%s", "", "");
+	if (strcmp(backend, "afxdp"))
+		return fail("--ip host needs --backend afxdp (the backend that steers by port: with %s the kernel "
+			    "would see the stack's frames too and reset its connections)%s", backend, "");
+	char addr[64];
+	if (kernel_address_of(iface, addr, sizeof addr)) {
+		if (!asked)
+			return 0;
+		return fail("--ip host: the kernel has no IPv4 address on %s to share%s", iface, "");
+	}
+	const char *range = get("USNET_HOST_PORTS");
+	uint16_t lo, hi;
+	if (!range)
+		setenv("USNET_HOST_PORTS", range = HOST_PORTS_DEFAULT, 1);
+	if (host_ports_parse(range, &lo, &hi))
+		return fail("--host-ports '%s' is not a port range LO-HI (1024..65535)%s", range, "");
+	setenv("USNET_IP", addr, 1);
+	setenv("USNET_HOST_ADDR", "1", 1);
+	return 0;
+}
+
 static int validate(void)
 {
 	const char *prov = get("USNET_PROVIDER");
@@ -276,6 +338,11 @@ static int validate(void)
 	const char *backend = get("USNET_BACKEND"), *iface = get("USNET_IFACE");
 	if (!backend)
 		setenv("USNET_BACKEND", backend = "tap", 1);
+	int hr = host_mode_resolve(backend, iface);
+	if (hr)
+		return hr;
+	ip = get("USNET_IP");
+	bool host_mode = get("USNET_HOST_ADDR") && !strcmp(get("USNET_HOST_ADDR"), "1");
 	if (!ip)
 		return fail("the stack needs an address: --ip ADDR/PREFIX (or USNET_IP)%s%s", "", "");
 	if (check_cidr(ip, true))
@@ -302,8 +369,9 @@ static int validate(void)
 			return fail("unknown backend '%s' (this build has: %s)", backend, list);
 	}
 	warn_dpdk_takes_interface(backend, iface);
-	/* The stack's address must not be one the kernel already has here. */
-	{
+	/* The stack's address must not be one the kernel already has here
+	 * (but for host-address mode, which shares it on purpose). */
+	if (!host_mode) {
 		char ipbuf[64];
 		snprintf(ipbuf, sizeof ipbuf, "%.*s", (int)strcspn(ip, "/"), ip);
 		struct in_addr want;
@@ -390,6 +458,10 @@ static int attach_to_owner(void)
 		owner_start(line, sizeof line);
 		if (!strncmp(line, "ok", 2) || strstr(line, "already has an owner"))
 			continue;   /* ours, or one another `usnet run` started meanwhile */
+		if (!strncmp(line, "unshared ", 9) && get("USNET_HOST_ADDR")) {
+			return fail("--ip host needs the interface's owner (it reserves the stack's ports from the "
+				    "kernel for as long as the stack lives): %s%s", line + 9, "");
+		}
 		if (!strncmp(line, "unshared ", 9)) {
 			if (get("USNET_LOG") && strcmp(get("USNET_LOG"), "error"))
 				fprintf(stderr, "usnet run: %s: the program and its forked children have the "

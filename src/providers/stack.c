@@ -42,6 +42,7 @@
 #include "usnet/netif_wrap.h"
 
 #include "builtin.h"
+#include "host_addr.h"
 #include "kernel_route.h"
 #include "stack_prov.h"
 
@@ -316,7 +317,10 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		}
 		nc.has_mac = 1;
 	}
-	int r = netif_get(p, &nc, err, errlen);
+	int r = host_addr_configure(p, &nc, err, errlen);
+	if (r < 0)
+		return r;
+	r = netif_get(p, &nc, err, errlen);
 	if (r < 0)
 		return r;
 	p->kernel_ifindex = kernel_ifindex_of(host, nc.backend, nc.iface);
@@ -341,6 +345,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	const char *v;
 	sc.max_sockets = (v = host->config(host->host, "sockets")) ? (uint32_t)atoi(v) : 4096;
 	sc.buffer_bytes = ((v = host->config(host->host, "buffer_mb")) ? (uint32_t)atoi(v) : 128) << 20;
+	host_addr_stack_config(p, &sc);
 	sc.sndbuf = 256 * 1024;
 	sc.rcvbuf = 256 * 1024;
 	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
@@ -526,9 +531,14 @@ static int p_bind(void *ctx, usnet_psock_t s, const struct sockaddr *sa, socklen
 		return err;
 	if (k == A_HANDOVER || (a.ip != 0 && a.ip != p->ip))
 		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
+	int r = host_addr_bind_check(p, p->meta[s].type, a.port);
+	if (r < 0)
+		return r;
 	stack_prov_lock(p);
-	int r = usnet_bind(p->st, (usnet_sock_t)s, &a);
+	r = usnet_bind(p->st, (usnet_sock_t)s, &a);
 	stack_prov_unlock(p);
+	if (r == 0)
+		host_addr_bound(p, p->meta[s].type, a.port);
 	return r;
 }
 
@@ -576,6 +586,7 @@ static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, sock
 		return err;
 	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(p, a.ip))
 		return USNET_PROVIDER_HANDOVER;
+	host_addr_resolve(p, a.ip);
 	stack_prov_lock(p);
 	int r = usnet_connect(p->st, &p->io, (usnet_sock_t)s, &a, now_ns());
 	if (r == 0 || r == -USNET_EINPROGRESS)
@@ -765,6 +776,7 @@ static uint64_t p_progress(void *ctx, uint64_t now)
 	}
 	p->sh->rx_calls++;
 	uint64_t next = usnet_stack_poll(p->st, &p->io, now);
+	host_addr_neigh_sync(p, now);
 	p->sh->next_deadline = next;
 	stack_prov_unlock(p);
 	return next;

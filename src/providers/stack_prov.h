@@ -65,6 +65,10 @@ struct prov {
 	struct sock_meta *meta;     /* in the shared mapping, max_sockets entries */
 	uint32_t ip, prefix, gw;
 	int kernel_ifindex;         /* the interface's kernel index; 0: none (memwire) */
+	/* Host-address mode (host_addr.h): the kernel's address is shared. */
+	bool host_mode;
+	uint16_t host_ports_lo, host_ports_hi;   /* the stack's reserved ephemeral ports */
+	uint64_t host_neigh_at;     /* the next look at the kernel's neighbours */
 };
 
 /* Take the instance's lock (recovering it from a process that died with it). */
