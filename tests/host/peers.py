@@ -2,20 +2,27 @@
 """The programs of tests/host/run.sh (plain Linux sockets; under `usnet run`
 the ones that run there go through usnet without knowing it).
 
-  peers.py serve PORT FILE            accept one connection on 0.0.0.0:PORT,
+  peers.py serve PORT FILE [HOLD]     accept one connection on 0.0.0.0:PORT,
                                       send FILE, close; print
-                                      "sent N bytes to ADDR"
+                                      "sent N bytes to ADDR"; then wait for
+                                      the file HOLD to exist (60 s at most)
   peers.py fetch HOST PORT MIBPS      connect, read to the end at most MIBPS
                                       MiB a second; print the bytes' sha256
                                       and the address the data came from
   peers.py hello-server HOST PORT     a kernel service: answer every
                                       connection with "hello HOST\\n" and
-                                      print "from ADDR" (runs until killed)
+                                      print "from ADDR port PORT" (runs
+                                      until killed)
   peers.py hello HOST PORT            connect (2 s), expect "hello HOST\\n";
                                       exit 0 when it came
+  peers.py bind PORT [HOLD]           bind a TCP socket to 0.0.0.0:PORT and
+                                      listen; print "bound" (then wait for
+                                      the file HOLD) or the errno's name
 Every wait is bounded; failures print one line on stderr and exit 1.
 """
+import errno
 import hashlib
+import os
 import socket
 import sys
 import threading
@@ -29,7 +36,7 @@ def die(msg):
     sys.exit(1)
 
 
-def serve(port, path):
+def serve(port, path, hold=None):
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("0.0.0.0", port))
@@ -50,6 +57,10 @@ def serve(port, path):
         pass
     c.close()
     print("sent %d bytes to %s" % (sent, addr[0]), flush=True)
+    # Stay (with the listener) until told, so the stack can be looked at.
+    deadline = time.monotonic() + TIMEOUT
+    while hold and not os.path.exists(hold) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def fetch(host, port, mibps):
@@ -91,7 +102,7 @@ def hello_server(host, port):
 
     while True:
         c, addr = ls.accept()
-        print("from %s" % addr[0], flush=True)
+        print("from %s port %d" % addr, flush=True)
         threading.Thread(target=answer, args=(c,), daemon=True).start()
 
 
@@ -111,16 +122,32 @@ def hello(host, port):
         die("%s:%d answered %r" % (host, port, got))
 
 
+def bind(port, hold=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("0.0.0.0", port))
+        s.listen(1)
+        print("bound", flush=True)
+        deadline = time.monotonic() + TIMEOUT
+        while hold and not os.path.exists(hold) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)), flush=True)
+
+
 def main(argv):
     try:
-        if len(argv) == 4 and argv[1] == "serve":
-            serve(int(argv[2]), argv[3])
+        if len(argv) in (4, 5) and argv[1] == "serve":
+            serve(int(argv[2]), argv[3], argv[4] if len(argv) == 5 else None)
         elif len(argv) == 5 and argv[1] == "fetch":
             fetch(argv[2], int(argv[3]), float(argv[4]))
         elif len(argv) == 4 and argv[1] == "hello-server":
             hello_server(argv[2], int(argv[3]))
         elif len(argv) == 4 and argv[1] == "hello":
             hello(argv[2], int(argv[3]))
+        elif len(argv) in (3, 4) and argv[1] == "bind":
+            bind(int(argv[2]), argv[3] if len(argv) == 4 else None)
         else:
             die("usage: see the top of this file")
     except OSError as e:
