@@ -15,6 +15,10 @@ the ones that run there go through usnet without knowing it).
                                       until killed)
   peers.py hello HOST PORT            connect (2 s), expect "hello HOST\\n";
                                       exit 0 when it came
+  peers.py connect-many HOST PORT N   open N connections at once to a
+                                      hello-server, all answered and all
+                                      open together; print "N connections
+                                      from ports LO-HI"
   peers.py bind PORT [HOLD]           bind a TCP socket to 0.0.0.0:PORT and
                                       listen; print "bound" (then wait for
                                       the file HOLD) or the errno's name
@@ -23,6 +27,7 @@ Every wait is bounded; failures print one line on stderr and exit 1.
 import errno
 import hashlib
 import os
+import selectors
 import socket
 import sys
 import threading
@@ -89,7 +94,7 @@ def hello_server(host, port):
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((host, port))
-    ls.listen(64)
+    ls.listen(4096)
     msg = ("hello %s\n" % host).encode()
 
     def answer(c):
@@ -136,6 +141,37 @@ def bind(port, hold=None):
         print(errno.errorcode.get(e.errno, str(e.errno)), flush=True)
 
 
+def connect_many(host, port, n):
+    sel = selectors.DefaultSelector()
+    socks = []
+    for _ in range(n):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setblocking(False)
+        err = c.connect_ex((host, port))
+        if err not in (0, errno.EINPROGRESS):
+            die("connect %s:%d: %s" % (host, port, os.strerror(err)))
+        socks.append(c)
+        sel.register(c, selectors.EVENT_READ)
+    answered = 0
+    deadline = time.monotonic() + TIMEOUT
+    while answered < n and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            try:
+                data = key.fileobj.recv(64)
+            except BlockingIOError:
+                continue
+            if not data.startswith(b"hello "):
+                die("a connection got %r" % data)
+            answered += 1
+            sel.unregister(key.fileobj)
+    if answered < n:
+        die("%d of %d connections answered" % (answered, n))
+    ports = sorted(c.getsockname()[1] for c in socks)
+    if len(set(ports)) != n:
+        die("%d connections on %d local ports" % (n, len(set(ports))))
+    print("%d connections from ports %d-%d" % (n, ports[0], ports[-1]), flush=True)
+
+
 def main(argv):
     try:
         if len(argv) in (4, 5) and argv[1] == "serve":
@@ -146,6 +182,8 @@ def main(argv):
             hello_server(argv[2], int(argv[3]))
         elif len(argv) == 4 and argv[1] == "hello":
             hello(argv[2], int(argv[3]))
+        elif len(argv) == 5 and argv[1] == "connect-many":
+            connect_many(argv[2], int(argv[3]), int(argv[4]))
         elif len(argv) in (3, 4) and argv[1] == "bind":
             bind(int(argv[2]), argv[3] if len(argv) == 4 else None)
         else:

@@ -23,7 +23,8 @@
 #  host_address: `usnet run --backend afxdp --iface IF` with no --ip shares
 #     the kernel's address on IF (host_address_*: the kernel and usnet serve
 #     on one address, the kernel keeps ping, a bind to a port a kernel
-#     listener holds gets EADDRINUSE, the reserved ports are the kernel's
+#     listener holds gets EADDRINUSE, 1000 connections from each side at
+#     once never collide on a port, the reserved ports are the kernel's
 #     setting plus the stack's range while it runs and the setting again
 #     after).
 #  dpdk's net_af_xdp takes every frame of the interface: `usnet run` says so
@@ -312,6 +313,31 @@ test_host_address() {
         pass host_address_bind_kernel_port
     fi
     touch "$work/hold2"; wait $binder
+
+    # 1000 connections from the kernel and 1000 from usnet at once, from
+    # the one address to a service in the peer namespace: each side's ports
+    # are its own (usnet's in its reserved range, the kernel's outside it),
+    # so none collides and every connection is answered.
+    ip netns exec "$KNS" python3 "$PEERS" hello-server "$KIP" 7005 >/dev/null 2>&1 &
+    sleep 0.5
+    ( ulimit -n 4096; timeout 60 ip netns exec "$UNS" python3 "$PEERS" connect-many "$KIP" 7005 1000 \
+        > "$work/kmany.out" 2>&1 ) &
+    local kmany=$!
+    out=$(ulimit -n 4096; timeout 60 ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" -- \
+        python3 "$PEERS" connect-many "$KIP" 7005 1000 2>&1)
+    wait $kmany
+    local ulo uhi klo khi
+    read -r ulo uhi <<<"$(sed -n 's/^1000 connections from ports \([0-9]*\)-\([0-9]*\)$/\1 \2/p' <<<"$out")"
+    read -r klo khi <<<"$(sed -n 's/^1000 connections from ports \([0-9]*\)-\([0-9]*\)$/\1 \2/p' "$work/kmany.out")"
+    if [ -z "$ulo" ]; then
+        fail host_address_1000_connections_each_side "usnet's client: $(tail -c 300 <<<"$out" | tr '\n' ' ')"
+    elif [ -z "$klo" ]; then
+        fail host_address_1000_connections_each_side "the kernel's client: $(tail -c 300 "$work/kmany.out" | tr '\n' ' ')"
+    elif [ "$ulo" -lt 61440 ] || [ "$khi" -ge 61440 ]; then
+        fail host_address_1000_connections_each_side "usnet used ports $ulo-$uhi, the kernel $klo-$khi: they overlap usnet's range 61440-65535"
+    else
+        pass "host_address_1000_connections_each_side (usnet $ulo-$uhi, kernel $klo-$khi)"
+    fi
 
     touch "$work/hold"; wait "$srv"
     # The owner leaves a second after the last program: the setting is back.
