@@ -27,17 +27,19 @@
 #     once never collide on a port, the reserved ports are the kernel's
 #     setting plus the stack's range while it runs and the setting again
 #     after).
+#  doctor_veth_and_tap: `usnet doctor IF`'s key lines on a veth and a TAP.
 #  dpdk's net_af_xdp takes every frame of the interface: `usnet run` says so
 #     in one line when the kernel has an address there (checked here too).
 # Usage: tests/host/run.sh [TEST...]   TEST: arp_afxdp_native arp_afxdp_skb
 #        arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning
 #        gw_kernel_routes_other_interface gateway_learned_from_kernel
-#        gateway_learned_from_kernel_host_address host_address (default: all)
+#        gateway_learned_from_kernel_host_address host_address
+#        doctor_veth_and_tap (default: all)
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning gw_kernel_routes_other_interface gateway_learned_from_kernel
-     gateway_learned_from_kernel_host_address host_address"
+     gateway_learned_from_kernel_host_address host_address doctor_veth_and_tap"
 TESTS=${*:-$ALL}
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -357,6 +359,46 @@ test_host_address() {
     veth_down
 }
 
+# usnet doctor: the key lines on a veth (with a kernel address) and on a
+# TAP (without), one for a missing interface (status 1), and the page 0 fix
+# for a user who cannot map it.
+test_doctor() {
+    local name=doctor_veth_and_tap out why="" tap=hmt$$ l
+    if ! veth_up 2>"$work/veth.err"; then
+        skip "$name" "cannot build the veth pair: $(head -1 "$work/veth.err")"; veth_down; return
+    fi
+    ip -n "$UNS" tuntap add "$tap" mode tap && ip -n "$UNS" link set "$tap" up
+    out=$(ip netns exec "$UNS" "$USNET" doctor "$UIF" 2>&1)
+    for l in "^interface $UIF\$" "^  driver  *veth\$" "^  queues  *1 " "^  xdp native  *(yes|no)\$" \
+        "^  af_xdp zero-copy  *no " "^  kernel address  *$HIP/24 " "^  veth peer  *must not offload" \
+        "^usnet run --iface $UIF would use\$" "^  backend  *--backend afxdp" "^  address  *$HIP/24 shared" \
+        "^  privileges  *root " "^  syscall user dispatch  *(yes|no)"; do
+        grep -Eq "$l" <<<"$out" || { why="veth: no line like '$l'"; break; }
+    done
+    if [ -z "$why" ]; then
+        out=$(ip netns exec "$UNS" "$USNET" doctor "$tap" 2>&1)
+        for l in "^interface $tap\$" "^  driver  *tun\$" "^  kernel address  *none " "^  address  *--ip ADDR/PREFIX"; do
+            grep -Eq "$l" <<<"$out" || { why="tap: no line like '$l'"; break; }
+        done
+    fi
+    if [ -z "$why" ]; then
+        out=$(ip netns exec "$UNS" "$USNET" doctor hmnone$$ 2>&1); local rc=$?
+        [ $rc -eq 1 ] && grep -Eq "^  exists  *no " <<<"$out" && grep -Eq "^ +fix: name an existing interface" <<<"$out" ||
+            why="a missing interface: status $rc, $(tr '\n' ' ' <<<"$out" | tail -c 200)"
+    fi
+    if [ -z "$why" ] && need_cmd setpriv; then
+        chmod 755 "$work"
+        out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$USNET" doctor 2>&1)
+        if [ "$(cat /proc/sys/vm/mmap_min_addr)" != 0 ]; then
+            grep -Eq "^  page 0  *not mappable" <<<"$out" && grep -Eq "^ +fix: run as root \(CAP_SYS_RAWIO" <<<"$out" ||
+                why="as nobody: no page 0 fix: $(tr '\n' ' ' <<<"$out" | head -c 300)"
+        fi
+        chmod 700 "$work"
+    fi
+    if [ -n "$why" ]; then fail "$name" "$why"; else pass "$name"; fi
+    veth_down
+}
+
 # dpdk's af_xdp device loads DPDK's own XDP program, which takes every frame:
 # usnet run says so in one line when the kernel has an address there.
 test_dpdk_warning() {
@@ -391,4 +433,5 @@ want gw_kernel_routes_other_interface && test_route_with_gw
 want gateway_learned_from_kernel && test_gateway_from_kernel
 want gateway_learned_from_kernel_host_address && test_gateway_from_kernel _host_address
 want host_address && test_host_address
+want doctor_veth_and_tap && test_doctor
 exit 0
