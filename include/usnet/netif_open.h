@@ -57,7 +57,9 @@ struct usnet_netif_config {
  *            mode=native|skb (default native) ip=A.B.C.D copy|zerocopy
  *            frames=N (UMEM frames per queue, default 4096) frame=2048|4096
  *            The XDP program steers only IPv4 to ip (and ARP for it) to
- *            usnet; everything else goes to the kernel.  A veth peer must
+ *            usnet; everything else goes to the kernel.  With
+ *            cfg.steer_ports only TCP/UDP to ip on the ports
+ *            usnet_netif_steer_port() set (ARP stays the kernel's).  A veth peer must
  *            not offload checksums (`ethtool -K PEER tx off`): checked when
  *            the peer is in the same namespace.
  * MAC: the interface's own (afpacket, afxdp, dpdk), random locally
