@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include "cli.h"
@@ -38,7 +39,8 @@ struct run_opt {
 
 static const struct run_opt opts[] = {
 	{ "backend",  "USNET_BACKEND",  "packet I/O backend: tap, memwire, afpacket, afxdp (default tap)" },
-	{ "iface",    "USNET_IFACE",    "interface (memwire: WIRE:SIDE)" },
+	{ "iface",    "USNET_IFACE",    "interface (memwire: WIRE:SIDE); without it and --backend: the interface of "
+					"the kernel's default route, with afxdp" },
 	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX, or host: share the kernel's own address on "
 					"--iface (afxdp; the default there when the interface has one)" },
 	{ "host-ports", "USNET_HOST_PORTS", "with --ip host: the stack's ephemeral ports, reserved from the kernel "
@@ -297,6 +299,44 @@ static int host_mode_resolve(const char *backend, const char *iface)
 	return 0;
 }
 
+/* The interface of the kernel's default routes, when they all leave by
+ * one (into out, IFNAMSIZ bytes): 0; -1 when there is none or several. */
+static int default_route_iface(char *out)
+{
+	FILE *f = fopen("/proc/net/route", "r");
+	char l[256], dev[IF_NAMESIZE + 1];
+	unsigned dst, gw, flags, mask;
+	int found = 0;
+	while (f && fgets(l, sizeof l, f)) {
+		if (sscanf(l, "%16s %x %x %x %*d %*d %*d %x", dev, &dst, &gw, &flags, &mask) != 5 || dst || mask ||
+		    !(flags & 1))
+			continue;
+		if (found && strcmp(out, dev))
+			found = 2;   /* several */
+		else if (!found && strlen(dev) < IF_NAMESIZE) {
+			memcpy(out, dev, strlen(dev) + 1);
+			found = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found == 1 ? 0 : -1;
+}
+
+/* No --iface and no --backend: the interface of the kernel's default route,
+ * with afxdp (where built), so that `usnet run -- PROGRAM` runs on the
+ * host's own interface and address (host-address mode). */
+static void default_interface(void)
+{
+	char dev[IF_NAMESIZE];
+	if (get("USNET_IFACE") || get("USNET_BACKEND") || default_route_iface(dev))
+		return;
+	setenv("USNET_IFACE", dev, 1);
+	const char *list = usnet_netif_backends();
+	const char *p = strstr(list, "afxdp");
+	setenv("USNET_BACKEND", p && (!p[5] || p[5] == ' ') ? "afxdp" : "afpacket", 1);
+}
+
 static int validate(void)
 {
 	const char *prov = get("USNET_PROVIDER");
@@ -334,6 +374,7 @@ static int validate(void)
 	if (prov && !strcmp(prov, "kernel"))
 		return 0;
 	/* The built-in stack. */
+	default_interface();
 	const char *ip = get("USNET_IP"), *gw = get("USNET_GW"), *mac = get("USNET_MAC");
 	const char *backend = get("USNET_BACKEND"), *iface = get("USNET_IFACE");
 	if (!backend)

@@ -19,7 +19,8 @@
 #     kernel routes through another interface goes through the kernel.
 #  gateway_learned_from_kernel[_host_address]: with no --gw, the gateway of
 #     the kernel's default route through usnet's interface is the stack's
-#     (with an address of its own, and in host-address mode).
+#     (with an address of its own, and in host-address mode: there with no
+#     option at all, `usnet run -- PROGRAM`).
 #  host_address: `usnet run --backend afxdp --iface IF` with no --ip shares
 #     the kernel's address on IF (host_address_*: the kernel and usnet serve
 #     on one address, the kernel keeps ping, a bind to a port a kernel
@@ -209,13 +210,14 @@ test_route_with_gw() {
 test_gateway_from_kernel() {
     local mode=${1:-} name=gateway_learned_from_kernel${1:-} out run_args=(--backend afpacket --iface "$UIF" --ip "$UIP/24") from=$UIP
     if [ "$mode" = _host_address ]; then
-        # No --ip either: the stack shares the kernel's $HIP, and its
-        # connection leaves from its reserved ports, which the kernel never
+        # The shortest form, `usnet run -- PROGRAM`: the interface of the
+        # default route, afxdp, and the kernel's $HIP shared; the connection
+        # leaves from the stack's reserved ports, which the kernel never
         # picks (the proof that it went through usnet).
         if ! nm -D "$LIBUSNET" 2>/dev/null | grep -q netif_afxdp_open; then
             skip "$name" "this build has no afxdp (Debian: libxdp-dev libbpf-dev clang)"; return
         fi
-        run_args=(--backend afxdp --iface "$UIF") from=$HIP
+        run_args=() from=$HIP
     fi
     if ! veth_up 2>"$work/veth.err" || ! ip netns add "$SNS" 2>>"$work/veth.err" ||
         ! ip link add "$VIF" netns "$KNS" type veth peer name "$WIF" netns "$SNS" 2>>"$work/veth.err"; then
