@@ -105,6 +105,9 @@ int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_
  * makes no system call.  0, or -EOPNOTSUPP when nif was not opened so (or
  * its backend cannot steer by port: only afxdp can). */
 int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
+/* Whether frames for `port` go to the stack: 1 or 0, or -EOPNOTSUPP as
+ * above. */
+int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port);
 
 /* The names of the backends compiled in, separated by spaces. */
 const char *usnet_netif_backends(void);

@@ -1419,6 +1419,16 @@ fail:
 	return r;
 }
 
+int netif_afxdp_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
+{
+	if (nif->ops != &afx_ops || !((struct afx_netif *)nif)->ports)
+		return -EOPNOTSUPP;
+	if (proto != 6 && proto != 17)
+		return -EINVAL;
+	const uint64_t *w = &((struct afx_netif *)nif)->ports[(proto == 17 ? AFX_PORT_WORDS : 0) + (port >> 6)];
+	return (int)((__atomic_load_n(w, __ATOMIC_ACQUIRE) >> (port & 63)) & 1);
+}
+
 int netif_afxdp_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on)
 {
 	if (nif->ops != &afx_ops)

@@ -128,6 +128,7 @@ int netif_afxdp_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_
  * usnet_netif_steer_port()); -EOPNOTSUPP unless afxdp opened with
  * cfg.steer_ports. */
 int netif_afxdp_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
+int netif_afxdp_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port);
 /* Frames received and sent on afxdp queue q by every process using the
  * netif (its shared counters); 0, or -EINVAL for another backend or queue. */
 int netif_afxdp_queue_counters(struct usnet_netif *nif, uint16_t q, uint64_t *rx_frames, uint64_t *tx_frames);

@@ -200,6 +200,18 @@ int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port
 	return -EOPNOTSUPP;
 }
 
+int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
+{
+	nif = backend_below_wrappers(nif);
+	(void)proto;
+	(void)port;
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (nif && !strcmp(nif->info.backend, "afxdp"))
+		return netif_afxdp_port_steered(nif, proto, port);
+#endif
+	return -EOPNOTSUPP;
+}
+
 /* ---- sharing a netif with other processes (usnet/netif_share.h) -------- */
 
 struct netif_sharing {

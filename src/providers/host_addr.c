@@ -81,6 +81,13 @@ int host_addr_bind_check(struct prov *p, int type, uint16_t port)
 	return r == -EADDRINUSE ? -EADDRINUSE : 0;
 }
 
+bool host_addr_kernel_port(struct prov *p, int type, uint32_t ip, uint16_t port)
+{
+	if (!p->host_mode || ip != p->ip)
+		return false;
+	return usnet_netif_port_steered(p->nif, type == SOCK_DGRAM ? 17 : 6, port) == 0;
+}
+
 void host_addr_bound(struct prov *p, int type, uint16_t port)
 {
 	if (p->host_mode && port)

@@ -9,6 +9,7 @@
 #ifndef USNET_PROVIDERS_HOST_ADDR_H
 #define USNET_PROVIDERS_HOST_ADDR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "stack_prov.h"
@@ -26,6 +27,12 @@ void host_addr_stack_config(const struct prov *p, struct usnet_stack_config *sc)
  * (SOCK_STREAM/SOCK_DGRAM) on the shared address: -EADDRINUSE when a kernel
  * socket holds it, as Linux would answer; else 0. */
 int host_addr_bind_check(struct prov *p, int type, uint16_t port);
+
+/* Whether a connection or datagram to ip:port (host byte order) is for a
+ * kernel socket on the shared address: ip is the shared address and the
+ * port is not the stack's.  The switch then hands the socket to the
+ * kernel, which reaches its own services there. */
+bool host_addr_kernel_port(struct prov *p, int type, uint32_t ip, uint16_t port);
 
 /* After the stack bound `port`: frames for it go to the stack from now on. */
 void host_addr_bound(struct prov *p, int type, uint16_t port);

@@ -584,7 +584,8 @@ static int p_connect(void *ctx, usnet_psock_t s, const struct sockaddr *sa, sock
 	enum addr_kind k = addr_in(&p->meta[s], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(p, a.ip))
+	if (k == A_HANDOVER || is_loopback(a.ip) || !reachable(p, a.ip) ||
+	    host_addr_kernel_port(p, p->meta[s].type, a.ip, a.port))
 		return USNET_PROVIDER_HANDOVER;
 	host_addr_resolve(p, a.ip);
 	stack_prov_lock(p);
@@ -607,7 +608,8 @@ static long p_sendmsg(void *ctx, usnet_psock_t s, const struct msghdr *m, int fl
 		if (k == A_BAD)
 			return err;
 		if (p->meta[s].type == SOCK_DGRAM) {
-			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(p, to.ip)) {
+			if (k == A_HANDOVER || is_loopback(to.ip) || !reachable(p, to.ip) ||
+			    host_addr_kernel_port(p, SOCK_DGRAM, to.ip, to.port)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
 				stack_prov_lock(p);

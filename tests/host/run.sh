@@ -24,7 +24,8 @@
 #  host_address: `usnet run --backend afxdp --iface IF` with no --ip shares
 #     the kernel's address on IF (host_address_*: the kernel and usnet serve
 #     on one address, the kernel keeps ping, a bind to a port a kernel
-#     listener holds gets EADDRINUSE, 1000 connections from each side at
+#     listener holds gets EADDRINUSE, a program under usnet reaches the
+#     kernel's service on the shared address, 1000 connections from each side at
 #     once never collide on a port, the reserved ports are the kernel's
 #     setting plus the stack's range while it runs and the setting again
 #     after).
@@ -317,6 +318,16 @@ test_host_address() {
         pass host_address_bind_kernel_port
     fi
     touch "$work/hold2"; wait $binder
+
+    # A program under usnet reaches the kernel's own service on the shared
+    # address (a port that is not the stack's is the kernel's).
+    out=$(timeout 20 ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" -- \
+        python3 "$PEERS" hello "$HIP" 7001 2>&1)
+    if [ $? -eq 0 ]; then
+        pass host_address_reaches_kernel_service
+    else
+        fail host_address_reaches_kernel_service "under usnet, $HIP:7001 (the kernel's): $(tail -c 200 <<<"$out")"
+    fi
 
     # 1000 connections from the kernel and 1000 from usnet at once, from
     # the one address to a service in the peer namespace: each side's ports
