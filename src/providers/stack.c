@@ -17,8 +17,11 @@
  * loopback or to an address the stack does not own, or connected to
  * loopback or to a destination it has no route for, is handed over to the
  * kernel; with a gateway, so is a destination the kernel routes through
- * another interface (kernel_route.c).  The stack's own address is the stack's (it loops back to itself:
- * every process attached to the stack can reach the others' listeners).  AF_INET6 sockets are dual-stack for
+ * another interface (kernel_route.c).  The stack's own address is the
+ * stack's (it loops back to itself: every process attached to the stack can
+ * reach the others' listeners), but in host-address mode, where the kernel
+ * shares it, a port that is not the stack's is the kernel's (host_addr.c).
+ * AF_INET6 sockets are dual-stack for
  * IPv4 peers (IPv4-mapped addresses); IPV6_V6ONLY sockets and native IPv6
  * addresses go to the kernel.
  */
