@@ -130,6 +130,12 @@ static int make_state(struct owner *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* The stack's ephemeral range in host-address mode. */
+static const char *owner_host_ports(void)
+{
+	return env_config("host_ports") ? env_config("host_ports") : HOST_PORTS_DEFAULT;
+}
+
 /* Host-address mode (USNET_HOST_ADDR=1): the backend steers by port, and
  * the stack's ephemeral range is reserved from the kernel for as long as
  * this owner (the stack) lives. */
@@ -138,7 +144,7 @@ static int host_mode_setup(struct owner *o, struct usnet_netif_config *nc, char 
 	const char *on = env_config("host_addr");
 	if (!on || strcmp(on, "1"))
 		return 0;
-	const char *range = env_config("host_ports") ? env_config("host_ports") : HOST_PORTS_DEFAULT;
+	const char *range = owner_host_ports();
 	uint16_t lo, hi;
 	if (host_ports_parse(range, &lo, &hi)) {
 		snprintf(err, errlen, "USNET_HOST_PORTS '%s' is not a port range LO-HI (1024..65535)", range);
@@ -155,9 +161,8 @@ static int host_mode_setup(struct owner *o, struct usnet_netif_config *nc, char 
 /* Frames to the stack's ephemeral ports are the stack's from the start. */
 static int steer_host_ports(struct owner *o, char *err, size_t errlen)
 {
-	const char *range = env_config("host_ports") ? env_config("host_ports") : HOST_PORTS_DEFAULT;
 	uint16_t lo, hi;
-	host_ports_parse(range, &lo, &hi);   /* checked by host_mode_setup */
+	host_ports_parse(owner_host_ports(), &lo, &hi);   /* checked by host_mode_setup */
 	for (uint32_t port = lo; port <= hi; port++) {
 		int r = usnet_netif_steer_port(o->nif, 6, (uint16_t)port, 1);
 		if (r == 0)
@@ -473,7 +478,7 @@ int cli_owner_main(int argc, char **argv)
 		if (o.nif)
 			usnet_netif_close(o.nif);
 		if (o.ports_reserved)
-			host_ports_restore(o.saved_ports);
+			host_ports_restore(owner_host_ports(), o.saved_ports);
 		if (o.locked)
 			unlink(o.lock_path);
 		if (ready_fd >= 0) {
@@ -502,7 +507,7 @@ int cli_owner_main(int argc, char **argv)
 	unlink(o.path);
 	usnet_netif_close(o.nif);
 	if (o.ports_reserved)
-		host_ports_restore(o.saved_ports);
+		host_ports_restore(owner_host_ports(), o.saved_ports);
 	unlink(o.lock_path);   /* still held: a new owner makes a new one */
 	return 0;
 }

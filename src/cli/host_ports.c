@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,8 +67,28 @@ int host_ports_reserve(const char *range, char *saved, size_t savedlen, char *er
 	return 0;
 }
 
-void host_ports_restore(const char *saved)
+void host_ports_restore(const char *range, const char *saved)
 {
+	char now[HOST_PORTS_SAVED_MAX], rest[HOST_PORTS_SAVED_MAX] = "";
+	int fd = open(RESERVED_PORTS, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, now, sizeof now - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	bool found = false;
+	if (n > 0) {
+		now[n] = 0;
+		now[strcspn(now, "\n")] = 0;
+		char *save = NULL;
+		for (char *tok = strtok_r(now, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (!found && !strcmp(tok, range)) {
+				found = true;
+				continue;
+			}
+			size_t used = strlen(rest);
+			snprintf(rest + used, sizeof rest - used, "%s%s", used ? "," : "", tok);
+		}
+	}
+	const char *value = found ? rest : saved;
 	/* An empty setting is written as a newline (the kernel wants one). */
-	write_setting(saved[0] ? saved : "\n");
+	write_setting(value[0] ? value : "\n");
 }

@@ -20,7 +20,10 @@ int host_ports_parse(const char *range, uint16_t *lo, uint16_t *hi);
  * saved (for host_ports_restore).  0, or -errno with a line in err. */
 int host_ports_reserve(const char *range, char *saved, size_t savedlen, char *err, size_t errlen);
 
-/* Put back the setting host_ports_reserve saved. */
-void host_ports_restore(const char *saved);
+/* Take range out of the kernel's reserved ports again: the setting as it
+ * is now less range, when range is there as it was written (another stack
+ * may have added its own range meanwhile, or taken its own out); else the
+ * setting host_ports_reserve saved. */
+void host_ports_restore(const char *range, const char *saved);
 
 #endif

@@ -29,6 +29,8 @@
 #     once never collide on a port, the reserved ports are the kernel's
 #     setting plus the stack's range while it runs and the setting again
 #     after).
+#  host_address_two_stacks: two host-address stacks in one namespace each
+#     add their own range to the reserved ports and take out only theirs.
 #  doctor_veth_and_tap: `usnet doctor IF`'s key lines on a veth and a TAP.
 #  dpdk's net_af_xdp takes every frame of the interface: `usnet run` says so
 #     in one line when the kernel has an address there (checked here too).
@@ -36,12 +38,12 @@
 #        arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning
 #        gw_kernel_routes_other_interface gateway_learned_from_kernel
 #        gateway_learned_from_kernel_host_address host_address
-#        doctor_veth_and_tap (default: all)
+#        host_address_two_stacks doctor_veth_and_tap (default: all)
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning gw_kernel_routes_other_interface gateway_learned_from_kernel
-     gateway_learned_from_kernel_host_address host_address doctor_veth_and_tap"
+     gateway_learned_from_kernel_host_address host_address host_address_two_stacks doctor_veth_and_tap"
 TESTS=${*:-$ALL}
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -70,8 +72,8 @@ if ! need_root; then
     for t in $ALL; do want "$t" && skip "$t" "needs root (network namespaces, veth, AF_XDP)"; done
     exit 0
 fi
-if ! need_cmd ip ethtool ping python3 timeout sha256sum; then
-    for t in $ALL; do want "$t" && skip "$t" "needs ip, ethtool, ping, python3 (Debian: iproute2 ethtool iputils-ping python3)"; done
+if ! need_cmd ip ethtool ping ss python3 timeout sha256sum; then
+    for t in $ALL; do want "$t" && skip "$t" "needs ip, ethtool, ping, ss, python3 (Debian: iproute2 ethtool iputils-ping python3)"; done
     exit 0
 fi
 if [ ! -x "$USNET" ] || [ ! -e "$LIBUSNET" ]; then
@@ -91,6 +93,10 @@ veth_down() {
     ns_stop "$UNS"; ns_stop "$KNS"
     ip netns del "$UNS" 2>/dev/null; ip netns del "$KNS" 2>/dev/null
 }
+wait_listen() {   # NS PORT: until a kernel socket listens there (5 s at most)
+    for _ in $(seq 50); do ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q . && return 0; sleep 0.1; done
+    return 1
+}
 flush_neighbours() {
     ip -n "$KNS" neigh flush dev "$KIF"
     ip -n "$UNS" neigh flush dev "$UIF"
@@ -107,6 +113,7 @@ test_arp() {
     fi
     # The kernel's own TCP service on its address on usnet's interface.
     ip netns exec "$UNS" python3 "$PEERS" hello-server "$HIP" 7001 >/dev/null 2>"$work/hello.err" &
+    wait_listen "$UNS" 7001
     head -c "${MIB}M" /dev/urandom > "$work/data"
     flush_neighbours
     if [ "$backend" = dpdk ]; then
@@ -185,7 +192,7 @@ test_route_with_gw() {
     ip -n "$KNS" addr add 10.83.0.5/32 dev lo
     ip netns exec "$SNS" python3 "$PEERS" hello-server 10.82.0.2 7002 > "$work/sns.out" 2>&1 &
     ip netns exec "$KNS" python3 "$PEERS" hello-server 10.83.0.5 7003 > "$work/kns.out" 2>&1 &
-    sleep 0.5
+    wait_listen "$SNS" 7002; wait_listen "$KNS" 7003
     out=$(timeout 30 ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" \
         --gw "$KIP" -- sh -c "python3 $PEERS hello 10.82.0.2 7002 && python3 $PEERS hello 10.83.0.5 7003" 2>&1)
     local rc=$?
@@ -232,7 +239,7 @@ test_gateway_from_kernel() {
     ip netns exec "$KNS" sysctl -qw net.ipv4.ip_forward=1
     ip -n "$UNS" route add default via "$KIP" dev "$UIF"
     ip netns exec "$SNS" python3 "$PEERS" hello-server 10.84.0.2 7004 > "$work/sns.out" 2>&1 &
-    sleep 0.5
+    wait_listen "$SNS" 7004
     out=$(timeout 30 ip netns exec "$UNS" "$USNET" run "${run_args[@]}" \
         -- python3 "$PEERS" hello 10.84.0.2 7004 2>&1)
     local rc=$? port
@@ -266,6 +273,7 @@ test_host_address() {
     fi
     ip netns exec "$UNS" sysctl -qw net.ipv4.ip_local_reserved_ports=5000
     ip netns exec "$UNS" python3 "$PEERS" hello-server "$HIP" 7001 > "$work/hello.out" 2>&1 &
+    wait_listen "$UNS" 7001
     head -c 4M /dev/urandom > "$work/data"
     rm -f "$work/hold"
     flush_neighbours
@@ -334,7 +342,7 @@ test_host_address() {
     # are its own (usnet's in its reserved range, the kernel's outside it),
     # so none collides and every connection is answered.
     ip netns exec "$KNS" python3 "$PEERS" hello-server "$KIP" 7005 >/dev/null 2>&1 &
-    sleep 0.5
+    wait_listen "$KNS" 7005
     ( ulimit -n 4096; timeout 60 ip netns exec "$UNS" python3 "$PEERS" connect-many "$KIP" 7005 1000 \
         > "$work/kmany.out" 2>&1 ) &
     local kmany=$!
@@ -369,6 +377,48 @@ test_host_address() {
     else
         pass host_address_reserved_ports
     fi
+    veth_down
+}
+
+# Two stacks in host-address mode in one namespace, on two interfaces with
+# ranges of their own: each takes out only its own range when it goes.
+reserved_now() { ip netns exec "$UNS" cat /proc/sys/net/ipv4/ip_local_reserved_ports; }
+wait_reserved() {   # wait (5 s at most) until the setting is $1
+    for _ in $(seq 50); do [ "$(reserved_now)" = "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+test_host_two_stacks() {
+    local name=host_address_two_stacks_reserved_ports why="" a b
+    if ! nm -D "$LIBUSNET" 2>/dev/null | grep -q netif_afxdp_open; then
+        skip "$name" "this build has no afxdp (Debian: libxdp-dev libbpf-dev clang)"; return
+    fi
+    if ! veth_up 2>"$work/veth.err" || ! ip netns add "$SNS" 2>>"$work/veth.err" ||
+        ! ip link add "$VIF" netns "$UNS" type veth peer name "$WIF" netns "$SNS" 2>>"$work/veth.err"; then
+        skip "$name" "cannot build the veths: $(head -1 "$work/veth.err")"; veth_down; return
+    fi
+    ip -n "$UNS" addr add 10.82.0.1/24 dev "$VIF"; ip -n "$UNS" link set "$VIF" up
+    ip -n "$SNS" link set "$WIF" up
+    ip netns exec "$UNS" ethtool -K "$VIF" tx off >/dev/null; ip netns exec "$SNS" ethtool -K "$WIF" tx off >/dev/null
+    ip netns exec "$UNS" sysctl -qw net.ipv4.ip_local_reserved_ports=5000
+    rm -f "$work/hold-a" "$work/hold-b"
+    ( timeout 30 ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --host-ports 61440-62000 -- \
+        python3 "$PEERS" bind 7010 "$work/hold-a" > "$work/a.out" 2>&1 ) &
+    a=$!
+    wait_reserved 5000,61440-62000 || why="with stack A: '$(reserved_now)'"
+    ( timeout 30 ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$VIF" --host-ports 63000-64000 -- \
+        python3 "$PEERS" bind 7010 "$work/hold-b" > "$work/b.out" 2>&1 ) &
+    b=$!
+    [ -z "$why" ] && ! wait_reserved 5000,61440-62000,63000-64000 && why="with stacks A and B: '$(reserved_now)'"
+    touch "$work/hold-a"; wait $a
+    [ -z "$why" ] && ! wait_reserved 5000,63000-64000 && why="after A, with B: '$(reserved_now)'"
+    touch "$work/hold-b"; wait $b
+    [ -z "$why" ] && ! wait_reserved 5000 && why="after both: '$(reserved_now)'"
+    if [ -n "$why" ]; then
+        fail "$name" "ip_local_reserved_ports $why ($(cat "$work/a.out" "$work/b.out" | tr '\n' ' '))"
+    else
+        pass "$name"
+    fi
+    ns_stop "$SNS"; ip netns del "$SNS" 2>/dev/null
     veth_down
 }
 
@@ -446,5 +496,6 @@ want gw_kernel_routes_other_interface && test_route_with_gw
 want gateway_learned_from_kernel && test_gateway_from_kernel
 want gateway_learned_from_kernel_host_address && test_gateway_from_kernel _host_address
 want host_address && test_host_address
+want host_address_two_stacks && test_host_two_stacks
 want doctor_veth_and_tap && test_doctor
 exit 0
