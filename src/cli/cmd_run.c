@@ -385,7 +385,8 @@ static int validate(void)
 	ip = get("USNET_IP");
 	bool host_mode = get("USNET_HOST_ADDR") && !strcmp(get("USNET_HOST_ADDR"), "1");
 	if (!ip)
-		return fail("the stack needs an address: --ip ADDR/PREFIX (or USNET_IP)%s%s", "", "");
+		return fail("the stack needs an address: --ip ADDR/PREFIX (or USNET_IP), or --ip host to share the "
+			    "kernel's on --iface with --backend afxdp%s%s", "", "");
 	if (check_cidr(ip, true))
 		return fail("--ip '%s' is not ADDR/PREFIX (like 10.0.0.2/24)%s", ip, "");
 	if (gw && check_cidr(gw, false))
