@@ -39,7 +39,7 @@ struct usnet_netif_config {
 	                       * afxdp steers only frames for it to usnet (same as
 	                       * option ip=A.B.C.D); other backends ignore it */
 	int         steer_ports; /* host-address mode: ipv4 is the kernel's own
-	                       * address too; afxdp steers only TCP/UDP to it for
+	                       * address too; afxdp and afpacket steer only TCP/UDP to it for
 	                       * the ports usnet_netif_steer_port() names, and the
 	                       * kernel keeps ARP and everything else */
 };
@@ -59,7 +59,8 @@ struct usnet_netif_config {
  *            The XDP program steers only IPv4 to ip (and ARP for it) to
  *            usnet; everything else goes to the kernel.  With
  *            cfg.steer_ports only TCP/UDP to ip on the ports
- *            usnet_netif_steer_port() set (ARP stays the kernel's).  A veth peer must
+ *            usnet_netif_steer_port() set (ARP stays the kernel's);
+ *            afpacket too (a socket filter and a tc ingress program).  A veth peer must
  *            not offload checksums (`ethtool -K PEER tx off`): checked when
  *            the peer is in the same namespace.
  * MAC: the interface's own (afpacket, afxdp, dpdk), random locally
@@ -103,7 +104,7 @@ int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_
  * address for `port` (proto 6 TCP or 17 UDP) go to the stack (on != 0) or
  * to the kernel (on == 0).  Every process using the netif may call it; it
  * makes no system call.  0, or -EOPNOTSUPP when nif was not opened so (or
- * its backend cannot steer by port: only afxdp can). */
+ * its backend cannot steer by port: only afxdp and afpacket can). */
 int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
 /* Whether frames for `port` go to the stack: 1 or 0, or -EOPNOTSUPP as
  * above. */

@@ -168,7 +168,7 @@ static int steer_host_ports(struct owner *o, char *err, size_t errlen)
 		if (r == 0)
 			r = usnet_netif_steer_port(o->nif, 17, (uint16_t)port, 1);
 		if (r < 0) {
-			snprintf(err, errlen, "host-address mode needs a backend that steers by port (afxdp): %s",
+			snprintf(err, errlen, "host-address mode needs a backend that steers by port (afxdp, afpacket): %s",
 				 strerror(-r));
 			return r == -EOPNOTSUPP ? -EINVAL : r;
 		}

@@ -42,7 +42,7 @@ static const struct run_opt opts[] = {
 	{ "iface",    "USNET_IFACE",    "interface (memwire: WIRE:SIDE); without it and --backend: the interface of "
 					"the kernel's default route, with afxdp" },
 	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX, or host: share the kernel's own address on "
-					"--iface (afxdp; the default there when the interface has one)" },
+					"--iface (afxdp, afpacket; the default there when the interface has one)" },
 	{ "host-ports", "USNET_HOST_PORTS", "with --ip host: the stack's ephemeral ports, reserved from the kernel "
 					"while the stack lives (default " HOST_PORTS_DEFAULT ")" },
 	{ "gw",       "USNET_GW",       "default gateway ADDR (default: the gateway of the kernel's default route "
@@ -262,8 +262,8 @@ static int kernel_address_of(const char *iface, char *out, size_t n)
 	return r;
 }
 
-/* Host-address mode: `--ip host`, or no --ip with afxdp on an interface
- * the kernel has an address on.  The stack takes that address
+/* Host-address mode: `--ip host`, or no --ip with afxdp or afpacket on an
+ * interface the kernel has an address on.  The stack takes that address
  * (USNET_IP), steers by port (USNET_HOST_ADDR=1) and gets its ephemeral
  * ports from USNET_HOST_PORTS.  Returns 0 (set up, or not this mode), or
  * the exit status after an error line. */
@@ -275,13 +275,14 @@ static int host_mode_resolve(const char *backend, const char *iface)
 		unsetenv("USNET_HOST_ADDR");   /* an address of its own */
 		return 0;
 	}
-	if (!asked && strcmp(backend, "afxdp"))
+	bool steers = !strcmp(backend, "afxdp") || !strcmp(backend, "afpacket");
+	if (!asked && !steers)
 		return 0;   /* the usual "needs an address" line follows */
 	if (!iface)
 		return fail("--ip host needs --iface: the interface whose address the stack shares%s%s", "", "");
-	if (strcmp(backend, "afxdp"))
-		return fail("--ip host needs --backend afxdp (the backend that steers by port: with %s the kernel "
-			    "would see the stack's frames too and reset its connections)%s", backend, "");
+	if (!steers)
+		return fail("--ip host needs --backend afxdp or afpacket (the backends that steer by port: with %s "
+			    "the kernel would see the stack's frames too and reset its connections)%s", backend, "");
 	char addr[64];
 	if (kernel_address_of(iface, addr, sizeof addr)) {
 		if (!asked)
@@ -386,7 +387,7 @@ static int validate(void)
 	bool host_mode = get("USNET_HOST_ADDR") && !strcmp(get("USNET_HOST_ADDR"), "1");
 	if (!ip)
 		return fail("the stack needs an address: --ip ADDR/PREFIX (or USNET_IP), or --ip host to share the "
-			    "kernel's on --iface with --backend afxdp%s%s", "", "");
+			    "kernel's on --iface with --backend afxdp or afpacket%s%s", "", "");
 	if (check_cidr(ip, true))
 		return fail("--ip '%s' is not ADDR/PREFIX (like 10.0.0.2/24)%s", ip, "");
 	if (gw && check_cidr(gw, false))

@@ -90,8 +90,6 @@ extern const unsigned char usnet_xdp_obj_end[] __attribute__((visibility("hidden
 #define AFX_MAX_QUEUES 64
 #define AFX_OWNER_KEY 1 /* usnet_addr[1]: PID of the process that attached the program */
 #define AFX_MODE_KEY 2  /* usnet_addr[2]: 1 in host-address mode */
-#define AFX_PORT_WORDS 1024 /* usnet_ports: 64-bit words per protocol (TCP, then UDP) */
-#define AFX_PORTS_BYTES (2 * AFX_PORT_WORDS * 8)
 #define AFX_RX_HEADROOM 256
 /* Received frames go back to the fill ring this many at a time (and all of
  * them whenever the rx ring is found empty): the kernel, which fills frames
@@ -543,7 +541,7 @@ static void afx_release_local(struct afx_netif *x)
 	if (x->umem_fd >= 0)
 		close(x->umem_fd);
 	if (x->ports)
-		munmap(x->ports, AFX_PORTS_BYTES);
+		munmap(x->ports, NETIF_PORTS_BYTES);
 	if (x->ports_fd >= 0)
 		close(x->ports_fd);
 	netif_shm_region_release(&x->region);
@@ -824,7 +822,7 @@ static int afx_err_attached(const char *ifname, uint32_t owner, char *err, size_
 static int afx_ports_map(struct afx_netif *x, int fd, char *err, size_t errlen)
 {
 	x->ports_fd = fd;
-	void *m = mmap(NULL, AFX_PORTS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *m = mmap(NULL, NETIF_PORTS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		return netif_err(err, errlen, errno, "afxdp: cannot map the XDP program's port bitmap: %s", strerror(errno));
 	x->ports = m;
@@ -1421,29 +1419,14 @@ fail:
 
 int netif_afxdp_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
 {
-	if (nif->ops != &afx_ops || !((struct afx_netif *)nif)->ports)
+	if (nif->ops != &afx_ops)
 		return -EOPNOTSUPP;
-	if (proto != 6 && proto != 17)
-		return -EINVAL;
-	const uint64_t *w = &((struct afx_netif *)nif)->ports[(proto == 17 ? AFX_PORT_WORDS : 0) + (port >> 6)];
-	return (int)((__atomic_load_n(w, __ATOMIC_ACQUIRE) >> (port & 63)) & 1);
+	return netif_ports_get(((struct afx_netif *)nif)->ports, proto, port);
 }
 
 int netif_afxdp_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on)
 {
 	if (nif->ops != &afx_ops)
 		return -EOPNOTSUPP;
-	struct afx_netif *x = (struct afx_netif *)nif;
-	if (!x->ports)
-		return -EOPNOTSUPP;
-	if (proto != 6 && proto != 17)
-		return -EINVAL;
-	/* The program reads the words as they change: one atomic bit at a time. */
-	uint64_t *w = &x->ports[(proto == 17 ? AFX_PORT_WORDS : 0) + (port >> 6)];
-	uint64_t bit = 1ull << (port & 63);
-	if (on)
-		__atomic_fetch_or(w, bit, __ATOMIC_RELEASE);
-	else
-		__atomic_fetch_and(w, ~bit, __ATOMIC_RELEASE);
-	return 0;
+	return netif_ports_set(((struct afx_netif *)nif)->ports, proto, port, on);
 }

@@ -197,6 +197,8 @@ int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port
 	if (nif && !strcmp(nif->info.backend, "afxdp"))
 		return netif_afxdp_steer_port(nif, proto, port, on);
 #endif
+	if (nif && !strcmp(nif->info.backend, "afpacket"))
+		return netif_afpacket_steer_port(nif, proto, port, on);
 	return -EOPNOTSUPP;
 }
 
@@ -209,6 +211,8 @@ int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t po
 	if (nif && !strcmp(nif->info.backend, "afxdp"))
 		return netif_afxdp_port_steered(nif, proto, port);
 #endif
+	if (nif && !strcmp(nif->info.backend, "afpacket"))
+		return netif_afpacket_port_steered(nif, proto, port);
 	return -EOPNOTSUPP;
 }
 

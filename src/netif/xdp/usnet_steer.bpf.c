@@ -19,11 +19,19 @@
  * (a bitmap, TCP's 65536 bits then UDP's, which the backend maps and sets
  * as the stack binds ports) go to the stack; ARP, ICMP, fragments and every
  * other port stay the kernel's.
+ *
+ * afpacket in host-address mode uses the same maps with two more programs:
+ * usnet_sock_keep, a socket filter on its packet sockets, which keeps only
+ * the stack's flows (the stack sees neither ARP nor the kernel's flows), and
+ * usnet_tc_hide, on the interface's tc ingress (after packet sockets took
+ * their copies), which drops the stack's flows before the kernel's IP layer
+ * sees them (it would answer them with resets).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -68,6 +76,48 @@ static __always_inline int host_flow(struct iphdr *ip, void *end)
 	__u32 word = (ip->protocol == IPPROTO_UDP ? PORT_WORDS : 0) + (port >> 6);
 	__u64 *bits = bpf_map_lookup_elem(&usnet_ports, &word);
 	return bits && (*bits >> (port & 63)) & 1;
+}
+
+/* The same question for an skb (tc, socket filters): in host-address mode,
+ * IPv4 TCP/UDP to the shared address for one of the stack's ports. */
+static __always_inline int skb_host_flow(struct __sk_buff *skb)
+{
+	struct ethhdr eth;
+	struct iphdr ip;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof eth) || eth.h_proto != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, sizeof eth, &ip, sizeof ip))
+		return 0;
+	__u32 key = 0, mode_key = 2;
+	__u32 *addr = bpf_map_lookup_elem(&usnet_addr, &key);
+	__u32 *mode = bpf_map_lookup_elem(&usnet_addr, &mode_key);
+	if (!addr || !mode || *mode != 1 || ip.daddr != *addr)
+		return 0;
+	if (ip.frag_off & bpf_htons(0x3fff))
+		return 0;
+	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
+		return 0;
+	__u32 ihl = ip.ihl * 4u;
+	if (ihl < sizeof ip || ihl > 60)
+		return 0;
+	__u8 ports[4];
+	if (bpf_skb_load_bytes(skb, sizeof eth + ihl, ports, sizeof ports))
+		return 0;
+	__u16 port = (__u16)(ports[2] << 8 | ports[3]);
+	__u32 word = (ip.protocol == IPPROTO_UDP ? PORT_WORDS : 0) + (port >> 6);
+	__u64 *bits = bpf_map_lookup_elem(&usnet_ports, &word);
+	return bits && (*bits >> (port & 63)) & 1;
+}
+
+SEC("tc")
+int usnet_tc_hide(struct __sk_buff *skb)
+{
+	return skb_host_flow(skb) ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+SEC("socket")
+int usnet_sock_keep(struct __sk_buff *skb)
+{
+	return skb_host_flow(skb) ? (int)skb->len : 0;
 }
 
 #define ARP_TPA_OFFSET 24 /* htype ptype hlen plen op sha spa tha, then tpa */
