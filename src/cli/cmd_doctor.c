@@ -349,7 +349,7 @@ static void check_iface(const char *ifname, struct iface_facts *ff)
 	}
 	kernel_address(ifname, ff->addr, sizeof ff->addr);
 	if (ff->addr[0])
-		line("kernel address", "%s (usnet run can share it: --ip host, afxdp)", ff->addr);
+		line("kernel address", "%s (usnet run can share it: --ip host, with afxdp or afpacket)", ff->addr);
 	else
 		line("kernel address", "none (usnet run needs --ip ADDR/PREFIX)");
 	char gw[INET_ADDRSTRLEN];
@@ -374,7 +374,7 @@ static void would_use(const char *ifname, const struct iface_facts *ff, bool pag
 		     ff->queues == 1 ? "" : "s");
 	}
 	if (ff->addr[0] && ff->has_afxdp)
-		line("address", "%s shared with the kernel (--ip host, the default with afxdp and no --ip)",
+		line("address", "%s shared with the kernel (--ip host, the default with afxdp or afpacket and no --ip)",
 		     ff->addr);
 	else
 		line("address", "--ip ADDR/PREFIX: an address of the stack's own on %s's subnet", ifname);
