@@ -25,6 +25,10 @@ extern const unsigned char usnet_xdp_obj[] __attribute__((visibility("hidden")))
 extern const unsigned char usnet_xdp_obj_end[] __attribute__((visibility("hidden")));
 
 #define HS_MODE_KEY 2 /* usnet_addr[2]: 1 in host-address mode */
+/* Where on the interface's tc ingress the program sits: a fixed slot, so
+ * that one left by a killed owner is found and replaced. */
+#define HS_TC_HANDLE 0x75u
+#define HS_TC_PRIORITY 0x7573u
 
 int netif_ports_map(struct netif_host_steer *hs, int fd, char *err, size_t errlen)
 {
@@ -43,6 +47,23 @@ static int quiet_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 	(void)fmt;
 	(void)ap;
 	return 0;
+}
+
+/* Whether the filter at our tc slot runs a program of ours (by name). */
+static bool tc_slot_is_ours(const struct bpf_tc_hook *hook)
+{
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = HS_TC_HANDLE, .priority = HS_TC_PRIORITY);
+	if (bpf_tc_query(hook, &q) || !q.prog_id)
+		return false;
+	int fd = bpf_prog_get_fd_by_id(q.prog_id);
+	if (fd < 0)
+		return false;
+	struct bpf_prog_info info;
+	uint32_t len = sizeof info;
+	memset(&info, 0, sizeof info);
+	bool ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strcmp(info.name, "usnet_tc_hide");
+	close(fd);
+	return ours;
 }
 
 int netif_host_steer_open(struct netif_host_steer *hs, const char *ifname, int ifindex, uint32_t ip_be,
@@ -86,8 +107,20 @@ int netif_host_steer_open(struct netif_host_steer *hs, const char *ifname, int i
 		return netif_err(err, errlen, -r, "host-address mode: cannot add a clsact qdisc to %s: %s", ifname,
 				 strerror(-r));
 	hs->hook_created = r == 0;
-	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(tc));
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = HS_TC_HANDLE, .priority = HS_TC_PRIORITY,
+		    .prog_fd = bpf_program__fd(tc));
 	r = bpf_tc_attach(&hook, &opts);
+	if (r == -EEXIST && tc_slot_is_ours(&hook)) {
+		/* Left by an owner that was killed (the interface has one owner
+		 * at a time, so it is no live stack's): take its place. */
+		opts.flags = BPF_TC_F_REPLACE;
+		opts.prog_id = 0;
+		r = bpf_tc_attach(&hook, &opts);
+	}
+	if (r == -EEXIST)
+		return netif_err(err, errlen, EEXIST, "host-address mode: %s's tc ingress already has a filter at "
+				 "priority %u handle %u: remove it (`tc filter del dev %s ingress`)", ifname,
+				 HS_TC_PRIORITY, HS_TC_HANDLE, ifname);
 	if (r)
 		return netif_err(err, errlen, -r, "host-address mode: cannot attach the tc program to %s: %s", ifname,
 				 strerror(-r));
