@@ -38,6 +38,10 @@ struct usnet_netif_config {
 	uint32_t    ipv4;     /* usnet's IPv4 address, host byte order, 0 if unknown:
 	                       * afxdp steers only frames for it to usnet (same as
 	                       * option ip=A.B.C.D); other backends ignore it */
+	int         steer_ports; /* host-address mode: ipv4 is the kernel's own
+	                       * address too; afxdp and afpacket steer only TCP/UDP to it for
+	                       * the ports usnet_netif_steer_port() names, and the
+	                       * kernel keeps ARP and everything else */
 };
 
 /*
@@ -53,7 +57,10 @@ struct usnet_netif_config {
  *            mode=native|skb (default native) ip=A.B.C.D copy|zerocopy
  *            frames=N (UMEM frames per queue, default 4096) frame=2048|4096
  *            The XDP program steers only IPv4 to ip (and ARP for it) to
- *            usnet; everything else goes to the kernel.  A veth peer must
+ *            usnet; everything else goes to the kernel.  With
+ *            cfg.steer_ports only TCP/UDP to ip on the ports
+ *            usnet_netif_steer_port() set (ARP stays the kernel's);
+ *            afpacket too (a socket filter and a tc ingress program).  A veth peer must
  *            not offload checksums (`ethtool -K PEER tx off`): checked when
  *            the peer is in the same namespace.
  * MAC: the interface's own (afpacket, afxdp, dpdk), random locally
@@ -92,6 +99,16 @@ void usnet_netif_close(struct usnet_netif *nif);
  * Wrappers (impair, pcap) answer for what they wrap. */
 int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip, uint16_t src_port,
 			   uint32_t dst_ip, uint16_t dst_port);
+
+/* Host-address mode (cfg.steer_ports): from now on, frames to the shared
+ * address for `port` (proto 6 TCP or 17 UDP) go to the stack (on != 0) or
+ * to the kernel (on == 0).  Every process using the netif may call it; it
+ * makes no system call.  0, or -EOPNOTSUPP when nif was not opened so (or
+ * its backend cannot steer by port: only afxdp and afpacket can). */
+int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
+/* Whether frames for `port` go to the stack: 1 or 0, or -EOPNOTSUPP as
+ * above. */
+int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port);
 
 /* The names of the backends compiled in, separated by spaces. */
 const char *usnet_netif_backends(void);

@@ -226,6 +226,15 @@ int usnet_stack_check(struct usnet_stack *st, char *why, size_t len);
 /* Add a route: packets to dst/prefix_len go via gateway (0: on-link). */
 int usnet_route_add(struct usnet_stack *st, uint32_t dst, uint8_t prefix_len, uint32_t gateway);
 
+/* Neighbours from outside the stack (host-address mode, where the kernel
+ * answers ARP for the shared address and the stack never sees ARP): set
+ * ip's MAC as an ARP reply would, creating the entry and sending the frames
+ * that waited on it. */
+void usnet_neigh_set(struct usnet_stack *st, struct usnet_io *io, uint32_t ip, const uint8_t mac[6], uint64_t now);
+/* Up to max neighbours the stack is resolving (asked for, or re-confirming,
+ * without an answer yet) into ips; returns how many. */
+unsigned usnet_neigh_waiting(const struct usnet_stack *st, uint32_t *ips, unsigned max);
+
 /* ---- sockets --------------------------------------------------------------
  * TCP and UDP over IPv4.  Each call acts at once and never blocks. */
 #define USNET_SOCK_STREAM 1

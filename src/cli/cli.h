@@ -11,5 +11,6 @@ int cli_trace_main(int argc, char **argv) __attribute__((weak));
 int cli_stat_main(int argc, char **argv) __attribute__((weak));
 int cli_demo_main(int argc, char **argv) __attribute__((weak));
 int cli_owner_main(int argc, char **argv) __attribute__((weak));
+int cli_doctor_main(int argc, char **argv) __attribute__((weak));
 
 #endif

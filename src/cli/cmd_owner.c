@@ -35,6 +35,7 @@
 #include "cli.h"
 #include "attach_proto.h"
 #include "usnet/netif_open.h"
+#include "host_ports.h"
 #include "usnet/netif_share.h"
 
 #define OWNER_GRACE_MS 1000
@@ -68,6 +69,10 @@ struct owner {
 	int waiting[OWNER_MAX_WAITING];   /* reply sockets of ATTACHes held meanwhile */
 	int nwaiting;
 	int listen_fd;
+	/* Host-address mode: the kernel's reserved ports before we added the
+	 * stack's range, put back when we go. */
+	bool ports_reserved;
+	char saved_ports[HOST_PORTS_SAVED_MAX];
 	int conns[OWNER_MAX_CONNS];
 	int nconns;
 	int log_fd;
@@ -122,6 +127,52 @@ static int make_state(struct owner *o, char *err, size_t errlen)
 		return -e;
 	}
 	o->initialised = false;
+	return 0;
+}
+
+/* The stack's ephemeral range in host-address mode. */
+static const char *owner_host_ports(void)
+{
+	return env_config("host_ports") ? env_config("host_ports") : HOST_PORTS_DEFAULT;
+}
+
+/* Host-address mode (USNET_HOST_ADDR=1): the backend steers by port, and
+ * the stack's ephemeral range is reserved from the kernel for as long as
+ * this owner (the stack) lives. */
+static int host_mode_setup(struct owner *o, struct usnet_netif_config *nc, char *err, size_t errlen)
+{
+	const char *on = env_config("host_addr");
+	if (!on || strcmp(on, "1"))
+		return 0;
+	const char *range = owner_host_ports();
+	uint16_t lo, hi;
+	if (host_ports_parse(range, &lo, &hi)) {
+		snprintf(err, errlen, "USNET_HOST_PORTS '%s' is not a port range LO-HI (1024..65535)", range);
+		return -EINVAL;
+	}
+	nc->steer_ports = 1;
+	int r = host_ports_reserve(range, o->saved_ports, sizeof o->saved_ports, err, errlen);
+	if (r < 0)
+		return r;
+	o->ports_reserved = true;
+	return 0;
+}
+
+/* Frames to the stack's ephemeral ports are the stack's from the start. */
+static int steer_host_ports(struct owner *o, char *err, size_t errlen)
+{
+	uint16_t lo, hi;
+	host_ports_parse(owner_host_ports(), &lo, &hi);   /* checked by host_mode_setup */
+	for (uint32_t port = lo; port <= hi; port++) {
+		int r = usnet_netif_steer_port(o->nif, 6, (uint16_t)port, 1);
+		if (r == 0)
+			r = usnet_netif_steer_port(o->nif, 17, (uint16_t)port, 1);
+		if (r < 0) {
+			snprintf(err, errlen, "host-address mode needs a backend that steers by port (afxdp, afpacket): %s",
+				 strerror(-r));
+			return r == -EOPNOTSUPP ? -EINVAL : r;
+		}
+	}
 	return 0;
 }
 
@@ -185,8 +236,13 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 		if (inet_pton(AF_INET, a, &in) == 1)
 			nc.ipv4 = ntohl(in.s_addr);
 	}
-	int r = usnet_netif_open(&nc, &o->nif, err, errlen);
+	int r = host_mode_setup(o, &nc, err, errlen);
 	if (r < 0)
+		return r;
+	r = usnet_netif_open(&nc, &o->nif, err, errlen);
+	if (r < 0)
+		return r;
+	if (nc.steer_ports && (r = steer_host_ports(o, err, errlen)) < 0)
 		return r;
 	r = usnet_netif_share(o->nif, &o->share, err, errlen);
 	if (r < 0)
@@ -421,6 +477,8 @@ int cli_owner_main(int argc, char **argv)
 		/* The device is let go before the caller hears: it opens it next. */
 		if (o.nif)
 			usnet_netif_close(o.nif);
+		if (o.ports_reserved)
+			host_ports_restore(owner_host_ports(), o.saved_ports);
 		if (o.locked) {
 			/* Holding the lock, any socket there is a killed owner's. */
 			unlink(o.path);
@@ -451,6 +509,8 @@ int cli_owner_main(int argc, char **argv)
 	owner_loop(&o);
 	unlink(o.path);
 	usnet_netif_close(o.nif);
+	if (o.ports_reserved)
+		host_ports_restore(owner_host_ports(), o.saved_ports);
 	unlink(o.lock_path);   /* still held: a new owner makes a new one */
 	return 0;
 }

@@ -23,10 +23,12 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include "cli.h"
 #include "attach_proto.h"
+#include "host_ports.h"
 #include "usnet/netif_open.h"
 #include "usnet/provider.h"
 
@@ -38,9 +40,15 @@ struct run_opt {
 
 static const struct run_opt opts[] = {
 	{ "backend",  "USNET_BACKEND",  "packet I/O backend: tap, memwire, afpacket, afxdp (default tap)" },
-	{ "iface",    "USNET_IFACE",    "interface (memwire: WIRE:SIDE)" },
-	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX" },
-	{ "gw",       "USNET_GW",       "default gateway ADDR" },
+	{ "iface",    "USNET_IFACE",    "interface (memwire: WIRE:SIDE); without it and --backend: the interface of "
+					"the kernel's default route, with afxdp" },
+	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX, or host: share the kernel's own address on "
+					"--iface (afxdp, afpacket; the default there when the interface has one)" },
+	{ "host-ports", "USNET_HOST_PORTS", "with --ip host: the stack's ephemeral ports, reserved from the kernel "
+					"while the stack lives (default " HOST_PORTS_DEFAULT ")" },
+	{ "gw",       "USNET_GW",       "default gateway ADDR (default: the gateway of the kernel's default route "
+					"through --iface, when on the stack's subnet); a destination the kernel routes "
+					"through another interface stays the kernel's" },
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
 	{ "hook",     "USNET_HOOK",     "auto, rewrite or sud (default auto)" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },
@@ -208,6 +216,129 @@ static int parse_mac(const char *s, uint8_t mac[6])
 }
 
 /* Everything a misconfiguration can be caught by before the program runs. */
+/* dpdk's net_af_xdp device loads DPDK's own XDP program, which hands every
+ * frame of the interface to the stack: unlike --backend afxdp, it cannot
+ * leave the kernel its own address there (ARP included), so say so when
+ * the kernel has one.  net_af_packet receives copies, the kernel keeps its
+ * frames. */
+static void warn_dpdk_takes_interface(const char *backend, const char *iface)
+{
+	const char *o = get("USNET_NETIF_OPTIONS");
+	if (strcmp(backend, "dpdk") || !o || !strstr(o, "vdev=net_af_xdp"))
+		return;
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || strcmp(i->ifa_name, iface))
+			continue;
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
+		fprintf(stderr, "usnet run: dpdk's net_af_xdp takes every frame of %s: the kernel's own address "
+			"%s there stops answering (ARP too); --backend afxdp or vdev=net_af_packet share %s "
+			"with the kernel\n", iface, a, iface);
+		break;
+	}
+	freeifaddrs(ifs);
+}
+
+/* The kernel's first IPv4 address on iface as "ADDR/PREFIX" into out: 0,
+ * or -1 when it has none. */
+static int kernel_address_of(const char *iface, char *out, size_t n)
+{
+	struct ifaddrs *ifs = NULL;
+	int r = -1;
+	if (!iface || getifaddrs(&ifs) != 0)
+		return -1;
+	for (struct ifaddrs *i = ifs; i && r; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_netmask || strcmp(i->ifa_name, iface))
+			continue;
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
+		uint32_t mask = ntohl(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+		snprintf(out, n, "%s/%d", a, __builtin_popcount(mask));
+		r = 0;
+	}
+	freeifaddrs(ifs);
+	return r;
+}
+
+/* Host-address mode: `--ip host`, or no --ip with afxdp or afpacket on an
+ * interface the kernel has an address on.  The stack takes that address
+ * (USNET_IP), steers by port (USNET_HOST_ADDR=1) and gets its ephemeral
+ * ports from USNET_HOST_PORTS.  Returns 0 (set up, or not this mode), or
+ * the exit status after an error line. */
+static int host_mode_resolve(const char *backend, const char *iface)
+{
+	const char *ip = get("USNET_IP");
+	bool asked = ip && !strcmp(ip, "host");
+	if (ip && !asked) {
+		unsetenv("USNET_HOST_ADDR");   /* an address of its own */
+		return 0;
+	}
+	bool steers = !strcmp(backend, "afxdp") || !strcmp(backend, "afpacket");
+	if (!asked && !steers)
+		return 0;   /* the usual "needs an address" line follows */
+	if (!iface)
+		return fail("--ip host needs --iface: the interface whose address the stack shares%s%s", "", "");
+	if (!steers)
+		return fail("--ip host needs --backend afxdp or afpacket (the backends that steer by port: with %s "
+			    "the kernel would see the stack's frames too and reset its connections)%s", backend, "");
+	char addr[64];
+	if (kernel_address_of(iface, addr, sizeof addr)) {
+		if (!asked)
+			return 0;
+		return fail("--ip host: the kernel has no IPv4 address on %s to share%s", iface, "");
+	}
+	const char *range = get("USNET_HOST_PORTS");
+	uint16_t lo, hi;
+	if (!range)
+		setenv("USNET_HOST_PORTS", range = HOST_PORTS_DEFAULT, 1);
+	if (host_ports_parse(range, &lo, &hi))
+		return fail("--host-ports '%s' is not a port range LO-HI (1024..65535)%s", range, "");
+	setenv("USNET_IP", addr, 1);
+	setenv("USNET_HOST_ADDR", "1", 1);
+	return 0;
+}
+
+/* The interface of the kernel's default routes, when they all leave by
+ * one (into out, IFNAMSIZ bytes): 0; -1 when there is none or several. */
+static int default_route_iface(char *out)
+{
+	FILE *f = fopen("/proc/net/route", "r");
+	char l[256], dev[IF_NAMESIZE + 1];
+	unsigned dst, gw, flags, mask;
+	int found = 0;
+	while (f && fgets(l, sizeof l, f)) {
+		if (sscanf(l, "%16s %x %x %x %*d %*d %*d %x", dev, &dst, &gw, &flags, &mask) != 5 || dst || mask ||
+		    !(flags & 1))
+			continue;
+		if (found && strcmp(out, dev))
+			found = 2;   /* several */
+		else if (!found && strlen(dev) < IF_NAMESIZE) {
+			memcpy(out, dev, strlen(dev) + 1);
+			found = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found == 1 ? 0 : -1;
+}
+
+/* No --iface and no --backend: the interface of the kernel's default route,
+ * with afxdp (where built), so that `usnet run -- PROGRAM` runs on the
+ * host's own interface and address (host-address mode). */
+static void default_interface(void)
+{
+	char dev[IF_NAMESIZE];
+	if (get("USNET_IFACE") || get("USNET_BACKEND") || default_route_iface(dev))
+		return;
+	setenv("USNET_IFACE", dev, 1);
+	const char *list = usnet_netif_backends();
+	const char *p = strstr(list, "afxdp");
+	setenv("USNET_BACKEND", p && (!p[5] || p[5] == ' ') ? "afxdp" : "afpacket", 1);
+}
+
 static int validate(void)
 {
 	const char *prov = get("USNET_PROVIDER");
@@ -245,12 +376,19 @@ static int validate(void)
 	if (prov && !strcmp(prov, "kernel"))
 		return 0;
 	/* The built-in stack. */
+	default_interface();
 	const char *ip = get("USNET_IP"), *gw = get("USNET_GW"), *mac = get("USNET_MAC");
 	const char *backend = get("USNET_BACKEND"), *iface = get("USNET_IFACE");
 	if (!backend)
 		setenv("USNET_BACKEND", backend = "tap", 1);
+	int hr = host_mode_resolve(backend, iface);
+	if (hr)
+		return hr;
+	ip = get("USNET_IP");
+	bool host_mode = get("USNET_HOST_ADDR") && !strcmp(get("USNET_HOST_ADDR"), "1");
 	if (!ip)
-		return fail("the stack needs an address: --ip ADDR/PREFIX (or USNET_IP)%s%s", "", "");
+		return fail("the stack needs an address: --ip ADDR/PREFIX (or USNET_IP), or --ip host to share the "
+			    "kernel's on --iface with --backend afxdp or afpacket%s%s", "", "");
 	if (check_cidr(ip, true))
 		return fail("--ip '%s' is not ADDR/PREFIX (like 10.0.0.2/24)%s", ip, "");
 	if (gw && check_cidr(gw, false))
@@ -274,8 +412,10 @@ static int validate(void)
 		if (!p || (p[n] && p[n] != ' ') || (p != list && p[-1] != ' '))
 			return fail("unknown backend '%s' (this build has: %s)", backend, list);
 	}
-	/* The stack's address must not be one the kernel already has here. */
-	{
+	warn_dpdk_takes_interface(backend, iface);
+	/* The stack's address must not be one the kernel already has here
+	 * (but for host-address mode, which shares it on purpose). */
+	if (!host_mode) {
 		char ipbuf[64];
 		snprintf(ipbuf, sizeof ipbuf, "%.*s", (int)strcspn(ip, "/"), ip);
 		struct in_addr want;
@@ -383,6 +523,10 @@ static int attach_to_owner(void)
 		owner_start(line, sizeof line);
 		if (!strncmp(line, "ok", 2) || strstr(line, "already has an owner"))
 			continue;   /* ours, or one another `usnet run` started meanwhile */
+		if (!strncmp(line, "unshared ", 9) && get("USNET_HOST_ADDR")) {
+			return fail("--ip host needs the interface's owner (it reserves the stack's ports from the "
+				    "kernel for as long as the stack lives): %s%s", line + 9, "");
+		}
 		if (!strncmp(line, "unshared ", 9)) {
 			if (get("USNET_LOG") && strcmp(get("USNET_LOG"), "error"))
 				fprintf(stderr, "usnet run: %s: the program and its forked children have the "

@@ -20,6 +20,7 @@ static const struct cli_command commands[] = {
 	{ "stat",  cli_stat_main,  "show sockets and counters of running usnet processes" },
 	{ "demo",  cli_demo_main,  "run a stock server under usnet in private namespaces" },
 	{ "owner", cli_owner_main, "keep an interface's stack for the processes that attach to it" },
+	{ "doctor", cli_doctor_main, "say what this host and an interface offer usnet, and what to fix" },
 };
 
 static void usage(FILE *f)

@@ -97,11 +97,13 @@ struct afp_shared {
 	uint64_t q_off[AFP_MAX_QUEUES];
 };
 
-/* The share blob; fds[0] the region, fds[1 + i] queue i's socket. */
+/* The share blob; fds[0] the region, fds[1 + i] queue i's socket, then
+ * in host-address mode the port bitmap. */
 struct afp_share_blob {
 	uint32_t magic, version;
 	struct usnet_netif_info info;
 	uint64_t shared_off;
+	uint32_t steer_ports;
 };
 
 /* This process's view of a queue: read-only once opened or attached. */
@@ -132,6 +134,7 @@ struct afp_netif {
 	struct netif_shm_region shm;
 	struct afp_shared *sh;
 	struct netif_arp_share *arp; /* fanout hands ARP to one queue: share it */
+	struct netif_host_steer hs;  /* host-address mode (cfg.steer_ports) */
 };
 
 static struct tpacket_block_desc *afp_block(struct afp_queue *q, uint32_t b)
@@ -420,6 +423,9 @@ static void afp_close(struct usnet_netif *nif)
 			close(q->fd);
 	}
 	netif_arp_share_free(a->arp);
+#ifdef USNET_NETIF_HAVE_AFXDP
+	netif_host_steer_close(&a->hs, a->owner == getpid());
+#endif
 	netif_shm_region_release(&a->shm);
 	free(a);
 }
@@ -433,6 +439,7 @@ static struct afp_netif *afp_alloc(void)
 	for (uint16_t i = 0; i < AFP_MAX_QUEUES; i++)
 		a->q[i].fd = -1;
 	a->shm.fd = -1;
+	a->hs.ports_fd = -1;
 	return a;
 }
 
@@ -639,6 +646,41 @@ static int afp_open_queue(struct afp_netif *a, struct afp_queue *q, int ifindex,
 	return 0;
 }
 
+/* Host-address mode: each socket keeps only the stack's flows, and the
+ * kernel's IP layer does not see them (host_steer.c). */
+static int afp_host_mode(struct afp_netif *a, const struct usnet_netif_config *cfg, int ifindex,
+			 char *err, size_t errlen)
+{
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (!cfg->ipv4)
+		return netif_err(err, errlen, EINVAL, "afpacket: steering by port needs the shared address (cfg.ipv4)");
+	a->owner = getpid();   /* the tc program is ours to detach, even on failure */
+	int r = netif_host_steer_open(&a->hs, cfg->iface, ifindex, htonl(cfg->ipv4), err, errlen);
+	for (uint16_t i = 0; !r && i < a->nq; i++)
+		r = netif_host_steer_filter(&a->hs, a->q[i].fd, err, errlen);
+	return r;
+#else
+	(void)a;
+	(void)cfg;
+	(void)ifindex;
+	return netif_err(err, errlen, EOPNOTSUPP, "afpacket: host-address mode needs libbpf (this build has none)");
+#endif
+}
+
+int netif_afpacket_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on)
+{
+	if (nif->ops != &afp_ops)
+		return -EOPNOTSUPP;
+	return netif_ports_set(((struct afp_netif *)nif)->hs.ports, proto, port, on);
+}
+
+int netif_afpacket_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
+{
+	if (nif->ops != &afp_ops)
+		return -EOPNOTSUPP;
+	return netif_ports_get(((struct afp_netif *)nif)->hs.ports, proto, port);
+}
+
 int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif **out,
 			char *err, size_t errlen)
 {
@@ -728,6 +770,10 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 			return r;
 		}
 	}
+	if (cfg->steer_ports && (r = afp_host_mode(a, cfg, ifindex, err, errlen))) {
+		afp_close(&a->base);
+		return r;
+	}
 	if (cfg->has_mac && memcmp(cfg->mac, mac, 6)) {
 		/* Frames for a MAC that is not the interface's need promiscuous
 		 * mode to get past the device's filter. */
@@ -746,15 +792,18 @@ int netif_afpacket_share(struct usnet_netif *nif, struct usnet_netif_share *out,
 	struct afp_netif *a = (struct afp_netif *)nif;
 	if (nif->ops != &afp_ops)
 		return netif_err(err, errlen, EINVAL, "afpacket: not an afpacket netif");
-	if (1u + a->nq > USNET_NETIF_SHARE_FDS)
+	if (2u + a->nq > USNET_NETIF_SHARE_FDS)
 		return netif_err(err, errlen, E2BIG, "afpacket: %u queues are more than a share holds", a->nq);
 	struct afp_share_blob b = { .magic = AFP_SHARE_MAGIC, .version = AFP_SHARE_VERSION, .info = nif->info,
-				    .shared_off = (uint64_t)((uint8_t *)a->sh - a->shm.base) };
+				    .shared_off = (uint64_t)((uint8_t *)a->sh - a->shm.base),
+				    .steer_ports = a->hs.ports != NULL };
 	_Static_assert(sizeof b <= USNET_NETIF_SHARE_BLOB, "afpacket share blob too large");
 	out->nfds = 1u + a->nq;
 	out->fds[0] = a->shm.fd;
 	for (uint16_t i = 0; i < a->nq; i++)
 		out->fds[1 + i] = a->q[i].fd;
+	if (b.steer_ports)
+		out->fds[out->nfds++] = a->hs.ports_fd;
 	out->blob_len = sizeof b;
 	memcpy(out->blob, &b, sizeof b);
 	return 0;
@@ -796,7 +845,7 @@ static int afp_check_queue(struct afp_netif *a, uint16_t i, char *err, size_t er
 int netif_afpacket_attach(const struct usnet_netif_share *sh, struct usnet_netif **out, char *err, size_t errlen)
 {
 	struct afp_share_blob b;
-	if (sh->nfds < 2 || sh->nfds > 1u + AFP_MAX_QUEUES || sh->blob_len != sizeof b) {
+	if (sh->nfds < 2 || sh->nfds > 2u + AFP_MAX_QUEUES || sh->blob_len != sizeof b) {
 		netif_share_close_fds(sh);
 		return netif_err(err, errlen, EPROTO, "afpacket: the share received is not an afpacket's (%u fds, %u bytes)",
 				 sh->nfds, sh->blob_len);
@@ -811,9 +860,12 @@ int netif_afpacket_attach(const struct usnet_netif_share *sh, struct usnet_netif
 	/* From here a owns the fds (afp_close() closes them). */
 	a->base.ops = &afp_ops;
 	a->base.info = b.info;
-	a->nq = (uint16_t)(sh->nfds - 1);
+	uint32_t steer = b.steer_ports ? 1 : 0;
+	a->nq = (uint16_t)(sh->nfds - 1 - steer);
 	for (uint16_t i = 0; i < a->nq; i++)
 		a->q[i].fd = sh->fds[1 + i];
+	if (steer)
+		a->hs.ports_fd = sh->fds[1 + a->nq];
 	int r;
 	if (b.magic != AFP_SHARE_MAGIC || b.version != AFP_SHARE_VERSION || b.info.nqueues != a->nq) {
 		close(sh->fds[0]);
@@ -822,6 +874,10 @@ int netif_afpacket_attach(const struct usnet_netif_share *sh, struct usnet_netif
 	}
 	if ((r = netif_shm_region_map(&a->shm, sh->fds[0], err, errlen)))
 		goto fail;
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (a->hs.ports_fd >= 0 && (r = netif_ports_map(&a->hs, a->hs.ports_fd, err, errlen)))
+		goto fail;
+#endif
 	a->sh = afp_in_region(&a->shm, b.shared_off, sizeof *a->sh) ? netif_shm_at(&a->shm, b.shared_off) : NULL;
 	if (!a->sh || a->sh->magic != AFP_SHARED_MAGIC || a->sh->nq != a->nq) {
 		r = netif_err(err, errlen, EPROTO, "afpacket: the shared memory received is not %.32s's", b.info.ifname);

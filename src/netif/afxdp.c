@@ -42,9 +42,16 @@
  *
  * Options: mode=native|skb, ip=A.B.C.D (or cfg.ipv4), copy|zerocopy,
  * frames=N (per queue, power of two, default 4096), frame=2048|4096.
+ *
+ * Host-address mode (cfg.steer_ports): the stack shares the kernel's
+ * address; the program steers only TCP/UDP to the ports set in its port
+ * bitmap (a BPF_F_MMAPABLE array map, mapped by every process using the
+ * netif and shared as one more fd), which usnet_netif_steer_port() sets and
+ * clears; ARP and the rest stay the kernel's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
@@ -82,6 +89,7 @@ extern const unsigned char usnet_xdp_obj_end[] __attribute__((visibility("hidden
 
 #define AFX_MAX_QUEUES 64
 #define AFX_OWNER_KEY 1 /* usnet_addr[1]: PID of the process that attached the program */
+#define AFX_MODE_KEY 2  /* usnet_addr[2]: 1 in host-address mode */
 #define AFX_RX_HEADROOM 256
 /* Received frames go back to the fill ring this many at a time (and all of
  * them whenever the rx ring is found empty): the kernel, which fills frames
@@ -164,6 +172,9 @@ struct afx_netif {
 	uint8_t rss_key[64];
 	uint32_t rss_key_len, rss_indir_len;
 	uint32_t rss_indir[AFX_RSS_INDIR_MAX];
+	/* Host-address mode: the program's port bitmap, mapped here. */
+	int ports_fd;
+	uint64_t *ports;
 	struct afx_queue q[AFX_MAX_QUEUES];
 };
 
@@ -529,6 +540,10 @@ static void afx_release_local(struct afx_netif *x)
 		munmap(x->umem, x->umem_len);
 	if (x->umem_fd >= 0)
 		close(x->umem_fd);
+	if (x->ports)
+		munmap(x->ports, NETIF_PORTS_BYTES);
+	if (x->ports_fd >= 0)
+		close(x->ports_fd);
 	netif_shm_region_release(&x->region);
 	free(x);
 }
@@ -827,7 +842,18 @@ static int afx_err_attached(const char *ifname, uint32_t owner, char *err, size_
 			 ifname, ifname, ifname);
 }
 
-static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_be, bool skb,
+/* Map the port bitmap of the program (fd is x's from here on). */
+static int afx_ports_map(struct afx_netif *x, int fd, char *err, size_t errlen)
+{
+	x->ports_fd = fd;
+	void *m = mmap(NULL, NETIF_PORTS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return netif_err(err, errlen, errno, "afxdp: cannot map the XDP program's port bitmap: %s", strerror(errno));
+	x->ports = m;
+	return 0;
+}
+
+static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_be, bool skb, bool host,
 			   char *err, size_t errlen)
 {
 	size_t len = (size_t)(usnet_xdp_obj_end - usnet_xdp_obj);
@@ -861,6 +887,18 @@ static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_
 	uint32_t pid = (uint32_t)getpid(), owner_key = AFX_OWNER_KEY;
 	if (bpf_map_update_elem(addr, &owner_key, &pid, 0))
 		return netif_err(err, errlen, EINVAL, "afxdp: cannot record the owner in the XDP map");
+	if (host) {
+		uint32_t mode_key = AFX_MODE_KEY, one = 1;
+		int ports = bpf_object__find_map_fd_by_name(x->obj, "usnet_ports");
+		if (ports < 0)
+			return netif_err(err, errlen, EINVAL, "afxdp: the embedded XDP program lacks its port bitmap");
+		int own = fcntl(ports, F_DUPFD_CLOEXEC, 0);   /* the object closes its own at close */
+		if (own < 0 || (r = afx_ports_map(x, own, err, errlen)))
+			return own < 0 ? netif_err(err, errlen, errno, "afxdp: dup: %s", strerror(errno)) : r;
+		if (bpf_map_update_elem(addr, &mode_key, &one, 0))
+			return netif_err(err, errlen, errno, "afxdp: cannot set host-address mode in the XDP map: %s",
+					 strerror(errno));
+	}
 	x->xdp_flags = skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	r = afx_attach(x);
 	uint32_t live = 0;
@@ -1077,6 +1115,7 @@ static struct afx_netif *afx_new(void)
 	x->prog_fd = -1;
 	x->link_fd = -1;
 	x->umem_fd = -1;
+	x->ports_fd = -1;
 	x->region.fd = -1;
 	for (unsigned i = 0; i < AFX_MAX_QUEUES; i++)
 		x->q[i].fd = -1;
@@ -1173,7 +1212,11 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 		if ((r = afx_queue_socket(x, &x->q[i], cfg->iface, i, err, errlen)))
 			goto fail;
 	}
-	if ((r = afx_attach_prog(x, cfg->iface, ip_be, skb, err, errlen)))
+	if (cfg->steer_ports && !ip_be) {
+		r = netif_err(err, errlen, EINVAL, "afxdp: steering by port needs the shared address (cfg.ipv4)");
+		goto fail;
+	}
+	if ((r = afx_attach_prog(x, cfg->iface, ip_be, skb, cfg->steer_ports, err, errlen)))
 		goto fail;
 	afx_read_rss(x, cfg->iface);
 	afx_track(x);
@@ -1208,6 +1251,7 @@ struct afx_share_blob {
 	uint8_t mac[6];
 	uint8_t rss_known, rss_tcp_ports, rss_udp_ports;
 	uint8_t has_link;   /* the program's bpf_link comes last among the fds */
+	uint8_t steer_ports;  /* host-address mode: the port bitmap's fd follows the queues' */
 	uint8_t pad[2];
 	char ifname[USNET_NETIF_NAME_MAX];
 	uint64_t region_size, umem_size;
@@ -1217,7 +1261,7 @@ struct afx_share_blob {
 	uint8_t rss_indir[AFX_RSS_INDIR_MAX]; /* queue numbers, < AFX_MAX_QUEUES */
 };
 _Static_assert(sizeof(struct afx_share_blob) <= USNET_NETIF_SHARE_BLOB, "afxdp's share blob is too large");
-_Static_assert(3 + AFX_MAX_QUEUES <= USNET_NETIF_SHARE_FDS, "afxdp shares more fds than a share holds");
+_Static_assert(4 + AFX_MAX_QUEUES <= USNET_NETIF_SHARE_FDS, "afxdp shares more fds than a share holds");
 
 int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
 {
@@ -1263,6 +1307,10 @@ int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, ch
 	out->fds[1] = x->umem_fd;
 	for (uint16_t i = 0; i < x->nq; i++)
 		out->fds[2 + i] = x->q[i].fd;
+	if (x->ports) {
+		b.steer_ports = 1;
+		out->fds[out->nfds++] = x->ports_fd;
+	}
 	/* Every attached process holds the program's link too: the program
 	 * stays attached while any of them lives, even when the process that
 	 * opened the netif is killed (its explicit close still detaches). */
@@ -1293,7 +1341,8 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 		memcpy(&b, sh->blob, sizeof b);
 	if (!why && (b.magic != AFX_REGION_MAGIC || b.version != AFX_SHARE_VERSION))
 		why = "its description is of another usnet version";
-	else if (!why && (b.nq < 1 || b.nq > AFX_MAX_QUEUES || nfds != 2 + b.nq + (b.has_link ? 1u : 0u)))
+	else if (!why && (b.nq < 1 || b.nq > AFX_MAX_QUEUES || b.steer_ports > 1 || b.has_link > 1 ||
+			  nfds != 2 + b.nq + b.steer_ports + b.has_link))
 		why = "the number of queues and of fds received disagree";
 	else if (!why && (b.frames < 64 || b.frames > (1u << 20) || (b.frames & (b.frames - 1)) ||
 			  (b.frame_size != 2048 && b.frame_size != 4096) || b.ring_size != b.frames / 2 ||
@@ -1320,11 +1369,14 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 		return netif_err(err, errlen, ENOMEM, "afxdp: out of memory");
 	}
 	/* From here on every fd is x's: afx_close lets go of them. */
+	int r;
 	x->umem_fd = sh->fds[1];
 	for (uint32_t i = 0; i < b.nq; i++)
 		x->q[i].fd = sh->fds[2 + i];
+	if (b.steer_ports)
+		x->ports_fd = sh->fds[2 + b.nq];
 	if (b.has_link)
-		x->link_fd = sh->fds[2 + b.nq];
+		x->link_fd = sh->fds[2 + b.nq + b.steer_ports];
 	x->owner = 0; /* never the owner: close releases only this process's view */
 	x->nq = (uint16_t)b.nq;
 	x->frames = b.frames;
@@ -1336,8 +1388,10 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 	x->q_off = b.q_off;
 	x->pool_off = b.pool_off;
 	x->stash_off = b.stash_off;
-	int r = netif_shm_region_map(&x->region, sh->fds[0], err, errlen);
+	r = netif_shm_region_map(&x->region, sh->fds[0], err, errlen);
 	if (r)
+		goto fail;
+	if (x->ports_fd >= 0 && (r = afx_ports_map(x, x->ports_fd, err, errlen)))
 		goto fail;
 	const struct afx_region_head *h = netif_shm_at(&x->region, b.head_off);
 	if (x->region.size < b.region_size || h->magic != AFX_REGION_MAGIC ||
@@ -1401,4 +1455,18 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 fail:
 	afx_close(&x->base);
 	return r;
+}
+
+int netif_afxdp_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
+{
+	if (nif->ops != &afx_ops)
+		return -EOPNOTSUPP;
+	return netif_ports_get(((struct afx_netif *)nif)->ports, proto, port);
+}
+
+int netif_afxdp_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on)
+{
+	if (nif->ops != &afx_ops)
+		return -EOPNOTSUPP;
+	return netif_ports_set(((struct afx_netif *)nif)->ports, proto, port, on);
 }

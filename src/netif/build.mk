@@ -10,7 +10,7 @@ NETIF_ASM :=
 # afxdp: only where libxdp/libbpf and clang (for the XDP program) are there.
 NETIF_HAVE_AFXDP := $(shell pkg-config --exists libxdp libbpf 2>/dev/null && command -v $(CLANG) >/dev/null 2>&1 && echo yes)
 ifeq ($(NETIF_HAVE_AFXDP),yes)
-NETIF_SRCS += src/netif/afxdp.c
+NETIF_SRCS += src/netif/afxdp.c src/netif/host_steer.c
 NETIF_ASM += src/netif/afxdp_prog.S
 NETIF_DEFS += -DUSNET_NETIF_HAVE_AFXDP
 NETIF_LDLIBS += $(shell pkg-config --libs libxdp libbpf)

@@ -347,3 +347,31 @@ uint16_t netif_iface_rx_queues(const char *ifname)
 	close(s);
 	return have == 0 ? 1 : have > 0xfffe ? 0xfffe : (uint16_t)have;
 }
+
+/* ---- the port bitmap of host-address mode (netif_internal.h) ------------ */
+
+int netif_ports_set(uint64_t *ports, uint8_t proto, uint16_t port, int on)
+{
+	if (!ports)
+		return -EOPNOTSUPP;
+	if (proto != 6 && proto != 17)
+		return -EINVAL;
+	/* The programs read the words as they change: one atomic bit at a time. */
+	uint64_t *w = &ports[(proto == 17 ? NETIF_PORT_WORDS : 0) + (port >> 6)];
+	uint64_t bit = 1ull << (port & 63);
+	if (on)
+		__atomic_fetch_or(w, bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(w, ~bit, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int netif_ports_get(const uint64_t *ports, uint8_t proto, uint16_t port)
+{
+	if (!ports)
+		return -EOPNOTSUPP;
+	if (proto != 6 && proto != 17)
+		return -EINVAL;
+	const uint64_t *w = &ports[(proto == 17 ? NETIF_PORT_WORDS : 0) + (port >> 6)];
+	return (int)((__atomic_load_n(w, __ATOMIC_ACQUIRE) >> (port & 63)) & 1);
+}

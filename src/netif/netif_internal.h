@@ -4,6 +4,7 @@
 #ifndef USNET_NETIF_INTERNAL_H
 #define USNET_NETIF_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "usnet/netif.h"
@@ -124,6 +125,46 @@ int netif_afpacket_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t s
 			      uint16_t src_port, uint32_t dst_ip, uint16_t dst_port);
 int netif_afxdp_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_ip,
 			   uint16_t src_port, uint32_t dst_ip, uint16_t dst_port);
+/* ---- host-address mode: the port bitmap and afpacket's programs ---------
+ * The bitmap (a BPF_F_MMAPABLE array of the embedded BPF object: TCP's
+ * 65536 bits, then UDP's) says which ports of the shared address are the
+ * stack's; every process using the netif maps it (host_steer.c). */
+#define NETIF_PORT_WORDS 1024
+#define NETIF_PORTS_BYTES (2 * NETIF_PORT_WORDS * 8)
+struct bpf_object;
+struct netif_host_steer {
+	struct bpf_object *obj;   /* the opener's */
+	int ports_fd;             /* the bitmap map, shared with attachers */
+	uint64_t *ports;          /* mapped here */
+	int keep_fd;              /* the socket filter (the opener's) */
+	int ifindex;
+	bool hook_created, attached;
+	uint32_t tc_handle, tc_priority;
+};
+/* Map the bitmap map fd (hs's from then on).  0 or -errno with err. */
+int netif_ports_map(struct netif_host_steer *hs, int fd, char *err, size_t errlen);
+/* Set/clear or read one port's bit: 0 / the bit, or -EOPNOTSUPP (no
+ * bitmap), -EINVAL (proto not 6 or 17). */
+int netif_ports_set(uint64_t *ports, uint8_t proto, uint16_t port, int on);
+int netif_ports_get(const uint64_t *ports, uint8_t proto, uint16_t port);
+/* The opener: load the programs for the shared address ip_be, map the
+ * bitmap, attach the tc program to ifindex's ingress.  0 or -errno with err
+ * (the caller closes hs either way). */
+int netif_host_steer_open(struct netif_host_steer *hs, const char *ifname, int ifindex, uint32_t ip_be,
+			  char *err, size_t errlen);
+/* Keep only the stack's flows on packet socket sock. */
+int netif_host_steer_filter(struct netif_host_steer *hs, int sock, char *err, size_t errlen);
+/* Let go: the opener (owner) also detaches the tc program. */
+void netif_host_steer_close(struct netif_host_steer *hs, bool owner);
+
+/* Host-address mode: steer proto/port to the stack or not (see
+ * usnet_netif_steer_port()); -EOPNOTSUPP unless afxdp opened with
+ * cfg.steer_ports. */
+int netif_afxdp_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
+int netif_afxdp_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port);
+/* The same for afpacket opened with cfg.steer_ports. */
+int netif_afpacket_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
+int netif_afpacket_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port);
 /* Frames received and sent on afxdp queue q by every process using the
  * netif (its shared counters); 0, or -EINVAL for another backend or queue. */
 int netif_afxdp_queue_counters(struct usnet_netif *nif, uint16_t q, uint64_t *rx_frames, uint64_t *tx_frames);

@@ -187,6 +187,35 @@ int usnet_netif_flow_queue(struct usnet_netif *nif, uint8_t proto, uint32_t src_
 	return -1;
 }
 
+int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on)
+{
+	nif = backend_below_wrappers(nif);
+	(void)proto;
+	(void)port;
+	(void)on;
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (nif && !strcmp(nif->info.backend, "afxdp"))
+		return netif_afxdp_steer_port(nif, proto, port, on);
+#endif
+	if (nif && !strcmp(nif->info.backend, "afpacket"))
+		return netif_afpacket_steer_port(nif, proto, port, on);
+	return -EOPNOTSUPP;
+}
+
+int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
+{
+	nif = backend_below_wrappers(nif);
+	(void)proto;
+	(void)port;
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (nif && !strcmp(nif->info.backend, "afxdp"))
+		return netif_afxdp_port_steered(nif, proto, port);
+#endif
+	if (nif && !strcmp(nif->info.backend, "afpacket"))
+		return netif_afpacket_port_steered(nif, proto, port);
+	return -EOPNOTSUPP;
+}
+
 /* ---- sharing a netif with other processes (usnet/netif_share.h) -------- */
 
 struct netif_sharing {

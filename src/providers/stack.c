@@ -14,8 +14,12 @@
  * Policy: AF_INET/AF_INET6 TCP and UDP are the stack's; a socket bound to
  * loopback or to an address the stack does not own, or connected to
  * loopback or to a destination it has no route for, is handed over to the
- * kernel.  The stack's own address is the stack's (it loops back to itself:
- * every process attached to the stack can reach the others' listeners).  AF_INET6 sockets are dual-stack for
+ * kernel; with a gateway, so is a destination the kernel routes through
+ * another interface (kernel_route.c).  The stack's own address is the
+ * stack's (it loops back to itself: every process attached to the stack can
+ * reach the others' listeners), but in host-address mode, where the kernel
+ * shares it, a port that is not the stack's is the kernel's (host_addr.c).
+ * AF_INET6 sockets are dual-stack for
  * IPv4 peers (IPv4-mapped addresses); IPV6_V6ONLY sockets and native IPv6
  * addresses go to the kernel.
  */
@@ -41,6 +45,8 @@
 #include "usnet/netif_wrap.h"
 
 #include "builtin.h"
+#include "host_addr.h"
+#include "kernel_route.h"
 #include "stack_prov.h"
 
 /*
@@ -326,6 +332,28 @@ static int sysctl_int(const char *name, int otherwise)
 	return v;
 }
 
+/* The kernel's index of the stack's interface, for the routing policy;
+ * 0 where the kernel's routes do not concern it (memwire is no kernel
+ * interface; dpdk's port:N names none). */
+static int kernel_ifindex_of(const struct usnet_provider_host *host, const char *backend, const char *iface)
+{
+	if (!strcmp(backend, "memwire"))
+		return 0;
+	int r = kernel_route_ifindex(host, iface);
+	return r > 0 ? r : 0;
+}
+
+/* Without --gw, the gateway of the kernel's default route through the
+ * stack's interface, when it is on the stack's subnet (the stack reaches
+ * it by ARP); else none. */
+static uint32_t kernel_gateway_for(const struct prov *p)
+{
+	uint32_t gw = 0, mask = p->prefix ? ~0u << (32 - p->prefix) : 0;
+	if (!p->kernel_ifindex || kernel_route_default_gateway(p->host, p->kernel_ifindex, &gw) < 0)
+		return 0;
+	return (gw & mask) == (p->ip & mask) && gw != p->ip ? gw : 0;
+}
+
 static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
 {
 	struct prov *p = calloc(1, sizeof *p);
@@ -380,9 +408,15 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		}
 		nc.has_mac = 1;
 	}
-	int r = netif_get(p, &nc, err, errlen);
+	int r = host_addr_configure(p, &nc, err, errlen);
 	if (r < 0)
 		return r;
+	r = netif_get(p, &nc, err, errlen);
+	if (r < 0)
+		return r;
+	p->kernel_ifindex = kernel_ifindex_of(host, nc.backend, nc.iface);
+	if (!gw)
+		p->gw = kernel_gateway_for(p);
 	uint32_t nq = p->nif->info.nqueues ? p->nif->info.nqueues : 1;
 	if (nq > STACK_PROV_MAX_QUEUES) {
 		snprintf(err, errlen, "%s has %u queues; the stack serves at most %d (--queues)",
@@ -414,6 +448,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	 * one-connection download to a third of the kernel's (which grows its
 	 * buffer to 4 MiB).  A cap, not an allocation. */
 	sc.sndbuf = 1024 * 1024;
+	host_addr_stack_config(p, &sc);
 	sc.rcvbuf = 256 * 1024;
 	sc.rss_queues = p->ninst;
 	/* The host's TCP choices apply to the stack too (an operator's
@@ -586,10 +621,18 @@ static void addr_out(const struct sock_meta *m, const struct usnet_addr *a, stru
 	*len = full;
 }
 
+/* A destination is the stack's when it is on the stack's subnet, or when a
+ * gateway was given and the kernel has no more specific route for it
+ * through another interface (a management network, a second NIC): --gw
+ * stands for a default route, and the kernel's own routes win over it. */
 static bool reachable(const struct prov *p, uint32_t ip)
 {
 	uint32_t mask = p->prefix ? ~0u << (32 - p->prefix) : 0;
-	return p->gw || ((ip & mask) == (p->ip & mask));
+	if ((ip & mask) == (p->ip & mask))
+		return true;
+	if (!p->gw)
+		return false;
+	return !p->kernel_ifindex || !kernel_route_elsewhere(p->host, p->kernel_ifindex, ip);
 }
 
 /* A connect or a datagram to a loopback address stays on the stack when
@@ -660,11 +703,16 @@ static int p_bind(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, sockle
 		return err;
 	if (k == A_HANDOVER || (a.ip != 0 && a.ip != p->ip))
 		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
+	int r = host_addr_bind_check(p, p->meta[ps].type, a.port);
+	if (r < 0)
+		return r;
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	inst_lock(in);
-	int r = usnet_bind(in->st, s, &a);
+	r = usnet_bind(in->st, s, &a);
 	inst_unlock(in);
+	if (r == 0)
+		host_addr_bound(p, p->meta[ps].type, a.port);
 	return r;
 }
 
@@ -802,8 +850,10 @@ static int p_connect(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, soc
 	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_taker(p, ps, &a) : reachable(p, a.ip)))
+	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_taker(p, ps, &a) : reachable(p, a.ip)) ||
+	    host_addr_kernel_port(p, p->meta[ps].type, a.ip, a.port))
 		return USNET_PROVIDER_HANDOVER;
+	host_addr_resolve(p, a.ip);
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	if (p->ninst > 1 && p->meta[ps].type == SOCK_STREAM && !p->meta[ps].moved_to) {
@@ -833,7 +883,8 @@ static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int f
 		if (k == A_BAD)
 			return err;
 		if (p->meta[ps].type == SOCK_DGRAM) {
-			if (k == A_HANDOVER || !(is_loopback(to.ip) ? loopback_taker(p, ps, &to) : reachable(p, to.ip))) {
+			if (k == A_HANDOVER || !(is_loopback(to.ip) ? loopback_taker(p, ps, &to) : reachable(p, to.ip)) ||
+			    host_addr_kernel_port(p, SOCK_DGRAM, to.ip, to.port)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
 				inst_lock(in);
@@ -1023,6 +1074,7 @@ static uint64_t p_progress(void *ctx, uint64_t now)
 		inst_drain_inbox(in, t);
 		in->sh->rx_calls++;
 		uint64_t d = usnet_stack_poll(in->st, &in->io, t);
+		host_addr_neigh_sync(p, in, t);
 		in->sh->next_deadline = d;
 		inst_unlock(in);
 		if (d < next)

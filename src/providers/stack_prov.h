@@ -112,6 +112,11 @@ struct prov {
 	struct sock_meta *meta;     /* in the shared mapping, one per handle */
 	int32_t *members;
 	uint32_t ip, prefix, gw;
+	int kernel_ifindex;         /* the interface's kernel index; 0: none (memwire) */
+	/* Host-address mode (host_addr.h): the kernel's address is shared. */
+	bool host_mode;
+	uint16_t host_ports_lo, host_ports_hi;   /* the stack's reserved ephemeral ports */
+	uint64_t host_neigh_at[STACK_PROV_MAX_QUEUES];   /* per instance: the next look at the kernel's neighbours */
 };
 
 /* ---- stack_inst.c: instances, their locks, and which frames each takes -- */

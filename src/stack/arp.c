@@ -135,6 +135,45 @@ static int arp_answers(const struct usnet_stack *st)
 	return st->cfg.rss_queues <= 1 || st->cfg.rss_queue == 0;
 }
 
+struct arp_entry *arp_learn(struct net_ctx *c, uint32_t ip, const uint8_t mac[6], int create)
+{
+	struct usnet_stack *st = c->st;
+	struct arp_entry *e = arp_find(st, ip);
+	if (!e && create)
+		e = arp_new(st, ip);
+	if (e) {
+		memcpy(e->mac, mac, 6);
+		e->state = ARP_REACHABLE;
+		e->tries = 0;
+		e->expires = c->now + ARP_REACHABLE_NS;
+		if (e->queue != NIL)
+			arp_flush_queue(c, e);
+	}
+	return e;
+}
+
+unsigned usnet_neigh_waiting(const struct usnet_stack *st, uint32_t *ips, unsigned max)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC)
+		return 0;
+	const struct arp_entry *arp = (const struct arp_entry *)((const char *)st + st->arp_off);
+	unsigned n = 0;
+	for (uint32_t i = 0; i < ARP_TABLE && n < max; i++)
+		if (arp[i].state == ARP_INCOMPLETE || arp[i].state == ARP_PROBE)
+			ips[n++] = arp[i].ip;
+	return n;
+}
+
+void usnet_neigh_set(struct usnet_stack *st, struct usnet_io *io, uint32_t ip, const uint8_t mac[6], uint64_t now)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC || !mac || (mac[0] & 1))
+		return;
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	arp_learn(&c, ip, mac, 1);
+	ctx_flush(&c);
+}
+
 void arp_input(struct net_ctx *c, const uint8_t *a, uint32_t len)
 {
 	struct usnet_stack *st = c->st;
@@ -152,17 +191,7 @@ void arp_input(struct net_ctx *c, const uint8_t *a, uint32_t len)
 	}
 	/* RFC 826 merge: update an existing entry from any packet, create one
 	 * only when the packet is for us. */
-	struct arp_entry *e = arp_find(st, spa);
-	if (!e && tpa == st->cfg.ip)
-		e = arp_new(st, spa);
-	if (e) {
-		memcpy(e->mac, sha, 6);
-		e->state = ARP_REACHABLE;
-		e->tries = 0;
-		e->expires = c->now + ARP_REACHABLE_NS;
-		if (e->queue != NIL)
-			arp_flush_queue(c, e);
-	}
+	struct arp_entry *e = arp_learn(c, spa, sha, tpa == st->cfg.ip);
 	if (tpa != st->cfg.ip) {
 		if (!e) st->stats.arp_drop++;
 		return;

@@ -470,6 +470,9 @@ int choose_ephemeral(struct usnet_stack *st, struct usnet_io *io, int type, uint
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_ARP  0x0806
 void eth_input(struct net_ctx *c, struct usnet_pkt *p);
+/* Record ip's MAC as an ARP answer would (create: make an entry when
+ * there is none); sends the frames waiting on it.  The entry, or NULL. */
+struct arp_entry *arp_learn(struct net_ctx *c, uint32_t ip, const uint8_t mac[6], int create);
 void arp_input(struct net_ctx *c, const uint8_t *p, uint32_t len);
 /* Address the frame p (IP packet at p->data+14) to next hop nh and send or
  * queue it while resolving. */

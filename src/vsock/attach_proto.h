@@ -49,7 +49,8 @@ enum attach_op { ATTACH_OP_CHECK = 1, ATTACH_OP_ATTACH = 2 };
 /* The configuration that must be the same in every process attached to one
  * stack, canonical: "key=value\n" lines in this order (values from the
  * USNET_* variables; a missing one is empty). */
-#define ATTACH_CONFIG_KEYS "backend", "iface", "ip", "gw", "mac", "netif_options", "sockets", "buffer_mb"
+#define ATTACH_CONFIG_KEYS "backend", "iface", "ip", "gw", "mac", "netif_options", "sockets", "buffer_mb", \
+	"host_addr", "host_ports"
 
 struct attach_request {
 	uint32_t magic, version, op;

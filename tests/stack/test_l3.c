@@ -47,6 +47,40 @@ int test_arp_reply(void)
 	return 0;
 }
 
+/* Neighbours from outside (host-address mode): the stack says what it waits
+ * for, and a MAC set from outside releases the queued frame as a reply
+ * would; a set MAC is used at once for the next neighbour, with no ARP. */
+int test_neigh_set_from_outside(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
+	struct usnet_addr to = { T_IP_PEER, 9 };
+	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "hi", 2 }, 1, 0, &to, e.now) == 2);
+	uint32_t ips[4];
+	CHECK(usnet_neigh_waiting(e.st, ips, 4) == 1 && ips[0] == T_IP_PEER);
+	tnif_clear(e.nif);
+	usnet_neigh_set(e.st, &e.io, T_IP_PEER, T_MAC_PEER, e.now);
+	struct tpkt p;
+	CHECK(t_next_proto(&e, 17, &p) && p.dlen == 2 && memcmp(p.data, "hi", 2) == 0);
+	CHECK(memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+	CHECK(usnet_neigh_waiting(e.st, ips, 4) == 0);
+	/* Set before any frame needs it: no request leaves. */
+	static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x77 };
+	usnet_neigh_set(e.st, &e.io, 0x0a000007, other_mac, e.now);
+	tnif_clear(e.nif);
+	to.ip = 0x0a000007;
+	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "x", 1 }, 1, 0, &to, e.now) == 1);
+	struct tframe *fr = tnif_next(e.nif);
+	CHECK(fr && t_parse(fr, &p) == 0 && !p.is_arp && memcmp(p.eth_dst, other_mac, 6) == 0);
+	/* A multicast MAC is no neighbour's. */
+	static const uint8_t mcast[6] = { 0x01, 0, 0x5e, 0, 0, 1 };
+	usnet_neigh_set(e.st, &e.io, 0x0a000008, mcast, e.now);
+	CHECK(usnet_neigh_waiting(e.st, ips, 4) == 0);
+	usnet_close(e.st, &e.io, u, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
 /* Sending to an unresolved neighbour: request, retries, queued frame sent
  * on reply; a neighbour that never answers is given up. */
 int test_arp_resolve_retry(void)

@@ -12,10 +12,26 @@
  * recognises a program left attached by a usnet process that is gone.  A frame goes to the socket of the
  * queue it arrived on (usnet_xsks[rx_queue_index]); with no socket there it
  * is passed to the kernel.
+ *
+ * Host-address mode (usnet_addr[2] = 1): the stack shares the kernel's own
+ * address, so the address alone does not tell whose a frame is.  Then only
+ * TCP and UDP to the address whose destination port is set in usnet_ports
+ * (a bitmap, TCP's 65536 bits then UDP's, which the backend maps and sets
+ * as the stack binds ports) go to the stack; ARP, ICMP, fragments and every
+ * other port stay the kernel's.
+ *
+ * afpacket in host-address mode uses the same maps with two more programs:
+ * usnet_sock_keep, a socket filter on its packet sockets, which keeps only
+ * the stack's flows (the stack sees neither ARP nor the kernel's flows), and
+ * usnet_tc_hide, on the interface's tc ingress (after packet sockets took
+ * their copies), which drops the stack's flows before the kernel's IP layer
+ * sees them (it would answer them with resets).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -28,10 +44,81 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, __u32);
 } usnet_addr SEC(".maps");
+
+#define PORT_WORDS 1024 /* 65536 bits per protocol */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 2 * PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} usnet_ports SEC(".maps");
+
+/* Host-address mode: whether an IPv4 packet to the shared address is one of
+ * the stack's flows (its destination port is the stack's). */
+static __always_inline int host_flow(struct iphdr *ip, void *end)
+{
+	if (ip->frag_off & bpf_htons(0x3fff))   /* MF or an offset: no ports to go by */
+		return 0;
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return 0;
+	__u32 ihl = ip->ihl * 4u;
+	if (ihl < sizeof(*ip))
+		return 0;
+	__u8 *l4 = (__u8 *)ip + ihl;
+	if ((void *)(l4 + 4) > end)
+		return 0;
+	__u16 port = (__u16)(l4[2] << 8 | l4[3]);   /* both carry it at offset 2 */
+	__u32 word = (ip->protocol == IPPROTO_UDP ? PORT_WORDS : 0) + (port >> 6);
+	__u64 *bits = bpf_map_lookup_elem(&usnet_ports, &word);
+	return bits && (*bits >> (port & 63)) & 1;
+}
+
+/* The same question for an skb (tc, socket filters): in host-address mode,
+ * IPv4 TCP/UDP to the shared address for one of the stack's ports. */
+static __always_inline int skb_host_flow(struct __sk_buff *skb)
+{
+	struct ethhdr eth;
+	struct iphdr ip;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof eth) || eth.h_proto != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, sizeof eth, &ip, sizeof ip))
+		return 0;
+	__u32 key = 0, mode_key = 2;
+	__u32 *addr = bpf_map_lookup_elem(&usnet_addr, &key);
+	__u32 *mode = bpf_map_lookup_elem(&usnet_addr, &mode_key);
+	if (!addr || !mode || *mode != 1 || ip.daddr != *addr)
+		return 0;
+	if (ip.frag_off & bpf_htons(0x3fff))
+		return 0;
+	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
+		return 0;
+	__u32 ihl = ip.ihl * 4u;
+	if (ihl < sizeof ip || ihl > 60)
+		return 0;
+	__u8 ports[4];
+	if (bpf_skb_load_bytes(skb, sizeof eth + ihl, ports, sizeof ports))
+		return 0;
+	__u16 port = (__u16)(ports[2] << 8 | ports[3]);
+	__u32 word = (ip.protocol == IPPROTO_UDP ? PORT_WORDS : 0) + (port >> 6);
+	__u64 *bits = bpf_map_lookup_elem(&usnet_ports, &word);
+	return bits && (*bits >> (port & 63)) & 1;
+}
+
+SEC("tc")
+int usnet_tc_hide(struct __sk_buff *skb)
+{
+	return skb_host_flow(skb) ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+SEC("socket")
+int usnet_sock_keep(struct __sk_buff *skb)
+{
+	return skb_host_flow(skb) ? (int)skb->len : 0;
+}
 
 #define ARP_TPA_OFFSET 24 /* htype ptype hlen plen op sha spa tha, then tpa */
 
@@ -48,6 +135,9 @@ int usnet_steer(struct xdp_md *ctx)
 	if (!addr)
 		return XDP_PASS;
 	__u32 want = *addr;
+	__u32 mode_key = 2;
+	__u32 *mode = bpf_map_lookup_elem(&usnet_addr, &mode_key);
+	int host = mode && *mode == 1;
 	void *l3 = eth + 1;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
@@ -55,7 +145,11 @@ int usnet_steer(struct xdp_md *ctx)
 			return XDP_PASS;
 		if (want && ip->daddr != want)
 			return XDP_PASS;
+		if (host && !host_flow(ip, end))
+			return XDP_PASS;
 	} else if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
+		if (host)
+			return XDP_PASS;   /* the kernel answers for the shared address */
 		if (l3 + ARP_TPA_OFFSET + 4 > end)
 			return XDP_PASS;
 		__u32 tpa;
