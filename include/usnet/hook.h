@@ -3,9 +3,13 @@
  *
  * The hook makes every system call of the program (libc, syscall(), inline
  * `syscall`, Go's runtime, code loaded or generated later) reach one handler
- * function first.  On x86-64 it rewrites `syscall`/`sysenter` to
- * `call *%rax` into a trampoline at address 0 (zpoline-style); Syscall User
- * Dispatch (SUD) catches what rewriting missed, or serves alone.
+ * function first.  On x86-64 it rewrites each `syscall`/`sysenter` into a
+ * jump to a stub of its own near the code (moving the neighbouring
+ * instructions there when the syscall's 2 bytes cannot hold the jump), which
+ * calls the hook below the red zone; Syscall User Dispatch (SUD) catches
+ * what rewriting could not take, or serves alone.  The zpoline-style
+ * trampoline at address 0 (`call *%rax`) is an explicit opt-in
+ * (USNET_HOOK_PAGE0): it maps page 0 and writes into the red zone.
  *
  * Handler rules
  *  - It is called for every system call except rt_sigreturn (which the hook
@@ -122,9 +126,15 @@ static inline bool usnet_hook_interest_has(const struct usnet_hook_interest *set
 }
 
 enum usnet_hook_mode {
-	USNET_HOOK_AUTO = 0,  /* rewrite; SUD for what rewriting misses; SUD alone without page 0 */
-	USNET_HOOK_REWRITE,   /* rewriting only; fail if page 0 cannot be mapped */
+	USNET_HOOK_AUTO = 0,  /* rewrite through stubs; SUD too when something could not be
+	                       * rewritten at start-up (or nothing could) */
+	USNET_HOOK_REWRITE,   /* rewriting through stubs only (the rest is not hooked) */
 	USNET_HOOK_SUD,       /* Syscall User Dispatch only */
+	USNET_HOOK_PAGE0,     /* the page-0 trampoline + SUD; fails if page 0 cannot be
+	                       * mapped.  Null pointers stop faulting where the CPU lacks
+	                       * protection keys, and the red zone's last slot is written */
+	USNET_HOOK_REWRITE_SUD, /* rewrite through stubs, SUD always on (code written
+	                       * into memory that is already executable, e.g. RWX JITs) */
 };
 
 struct usnet_hook_config {
@@ -164,7 +174,8 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
  * before usnet_hook_install()). */
 int usnet_hook_set_interest(const struct usnet_hook_interest *interest);
 
-/* The mode actually in force after install ("rewrite", "sud", "rewrite+sud"). */
+/* The mode actually in force after install: "rewrite", "rewrite+sud",
+ * "sud" or "page0+sud" (what auto chose, for USNET_HOOK_AUTO). */
 const char *usnet_hook_mode_name(void);
 
 /* Issue a system call for real, from a site that is never rewritten or

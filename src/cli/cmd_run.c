@@ -41,7 +41,7 @@ static const struct run_opt opts[] = {
 	{ "ip",       "USNET_IP",       "the stack's address, ADDR/PREFIX" },
 	{ "gw",       "USNET_GW",       "default gateway ADDR" },
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
-	{ "hook",     "USNET_HOOK",     "auto, rewrite or sud (default auto)" },
+	{ "hook",     "USNET_HOOK",     "auto (default), rewrite, rewrite+sud, sud or page0; docs/hook.md" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },
 	{ "queues",   "USNET_QUEUES",   "receive queues to read: all (default: every queue of the interface) or N" },
 	{ "pcap",     "USNET_PCAP",     "write the frames to this capture file" },
@@ -212,23 +212,12 @@ static int validate(void)
 	const char *prov = get("USNET_PROVIDER");
 	const char *hook = get("USNET_HOOK");
 	const char *log = get("USNET_LOG");
-	if (hook && strcmp(hook, "auto") && strcmp(hook, "rewrite") && strcmp(hook, "sud"))
-		return fail("--hook must be auto, rewrite or sud (not '%s')%s", hook, "");
+	char why[200];
+	if (hook && cli_hook_check(hook, why, sizeof why) < 0)
+		return fail("%s%s", why, "");
 	if (log && strcmp(log, "error") && strcmp(log, "info") && strcmp(log, "debug") &&
 	    strcmp(log, "0") && strcmp(log, "1") && strcmp(log, "2"))
 		return fail("--log must be error, info or debug (not '%s')%s", log, "");
-	if (hook && !strcmp(hook, "rewrite") && geteuid() != 0) {
-		FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
-		long min = 0;
-		if (f) {
-			if (fscanf(f, "%ld", &min) != 1)
-				min = 0;
-			fclose(f);
-		}
-		if (min > 0)
-			return fail("--hook rewrite needs page 0, but vm.mmap_min_addr is %s; run as root, "
-				    "set it to 0, or use --hook auto/sud%s", min == 65536 ? "65536" : "not 0", "");
-	}
 	if (prov && strcmp(prov, "usnet") && strcmp(prov, "kernel")) {
 		void *h = dlopen(prov, RTLD_NOW | RTLD_LOCAL);
 		if (!h)

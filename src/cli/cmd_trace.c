@@ -1,5 +1,5 @@
 /*
- * usnet trace [-c] [-o FILE] [--hook auto|rewrite|sud] [-v] -- PROGRAM ARGS...
+ * usnet trace [-c] [-o FILE] [--hook MODE] [-v] -- PROGRAM ARGS...
  *
  * Runs PROGRAM with libusnet-trace.so preloaded (found next to the `usnet`
  * binary, or $USNET_TRACE_LIB).  Like `strace -f`: every thread and child is
@@ -26,12 +26,12 @@
 static void trace_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: usnet trace [-c] [-e [trace=]LIST] [-o FILE] [--hook auto|rewrite|sud] [-v] -- PROGRAM ARGS...\n"
+		"usage: usnet trace [-c] [-e [trace=]LIST] [-o FILE] [--hook MODE] [-v] -- PROGRAM ARGS...\n"
 		"  -c          count calls and errors per system call; print a table at exit\n"
 		"  -e LIST     only these calls (names or numbers, comma-separated; the others\n"
 		"              skip the tracer), like strace -e trace=LIST\n"
 		"  -o FILE     write the table or the per-call lines to FILE (default: stderr)\n"
-		"  --hook M    auto (rewrite + Syscall User Dispatch, default), rewrite, sud\n"
+		"  --hook MODE " CLI_HOOK_HELP "\n"
 		"  -v          say what the hook does (twice: more)\n");
 }
 
@@ -176,8 +176,9 @@ int cli_trace_main(int argc, char **argv)
 		trace_usage(stderr);
 		return 2;
 	}
-	if (strcmp(mode, "auto") && strcmp(mode, "rewrite") && strcmp(mode, "sud")) {
-		fprintf(stderr, "usnet trace: --hook must be auto, rewrite or sud (not '%s')\n", mode);
+	char why[200];
+	if (cli_hook_check(mode, why, sizeof why) < 0) {
+		fprintf(stderr, "usnet trace: %s\n", why);
 		return 2;
 	}
 	if (calls && check_call_list(calls) < 0)

@@ -66,7 +66,7 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	uintptr_t ret;
-	if (rip == rax && hook_user_read(&ret, (const void *)rsp, sizeof ret) && hook_bitmap_test(ret - 2)) {
+	if (rip == rax && hook_user_read(&ret, (const void *)rsp, sizeof ret) && hook_state.page0 && hook_bitmap_test(ret - 2)) {
 		/* the call went to address rax, its return address pushed */
 		finish_call(g, rax, ret);
 		return;
@@ -74,7 +74,7 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 	uint8_t insn[2];
 	ret = rip + 2;
 	if ((rax >> 47) && hook_user_read(insn, (const void *)rip, sizeof insn) && insn[0] == 0xff &&
-	    insn[1] == 0xd0 && hook_bitmap_test(rip) &&
+	    insn[1] == 0xd0 && hook_state.page0 && hook_bitmap_test(rip) &&
 	    hook_user_write((void *)(rsp - 8), &ret, sizeof ret)) {
 		/* the call itself faulted (#GP: non-canonical target): push
 		 * what it would have pushed */
