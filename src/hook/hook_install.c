@@ -124,8 +124,14 @@ static void log_summary(bool automatic)
 		hook_buf_str(&b, " through padding, ");
 		hook_buf_dec(&b, hook_state.sites_fwd + hook_state.sites_back);
 		hook_buf_str(&b, " moving neighbours), ");
-		hook_buf_dec(&b, hook_state.sites_left);
-		hook_buf_str(&b, hook_state.sud_on ? " left to Syscall User Dispatch" : " not hooked");
+		if (hook_state.sites_left) {
+			hook_buf_dec(&b, hook_state.sites_left);
+			hook_buf_str(&b, hook_state.sud_on ? " left to Syscall User Dispatch"
+							   : " could not be rewritten and are NOT hooked");
+		} else {
+			hook_buf_str(&b, hook_state.sud_on ? "none left; Syscall User Dispatch on"
+							   : "none left (no Syscall User Dispatch)");
+		}
 		hook_buf_str(&b, "; fast path ");
 		hook_buf_str(&b, hook_state.gate_fast ? "on" : "off");
 	} else {

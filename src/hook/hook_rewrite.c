@@ -645,11 +645,26 @@ long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct 
 	if (n > 0) {
 		if (raw_mprotect(start, end - start, prot | PROT_READ | PROT_WRITE) == 0) {
 			populate_site_pages(start, end, plans, n);
+			long left = hook_state.sites_left;
 			if (hook_state.page0)
 				rewritten = apply_page0(start, end, plans, n);
 			else
 				rewritten = hook_stub_apply(start, end, plans, n);
 			raw_mprotect(start, end - start, prot);
+			/* code that came later (dlopen, JIT), with sites nothing
+			 * catches: never silently (at start-up the summary says it) */
+			if (hook_state.installed && !hook_state.sud_on && hook_state.sites_left > left) {
+				char line[400];
+				struct hook_buf b = { line, 0, sizeof line };
+				hook_buf_dec(&b, hook_state.sites_left - left);
+				hook_buf_str(&b, " system calls in ");
+				hook_buf_str(&b, m && m->path[0] ? m->path : "code mapped at ");
+				if (!m || !m->path[0])
+					hook_buf_hex(&b, start);
+				hook_buf_str(&b, " could not be rewritten and are NOT hooked (--hook rewrite+sud "
+					     "would catch them)");
+				hook_log(0, line);
+			}
 		} else {
 			hook_log_hex(0, "cannot make code writable to rewrite it at ", start);
 		}

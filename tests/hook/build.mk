@@ -26,7 +26,9 @@ $(HOOK_TEST_DIR)/interest_probe: tests/hook/interest_probe.c $(B)/libusnet-hook.
 	$(CC) $(CFLAGS_COMMON) -mgeneral-regs-only -o $@ $< $(B)/libusnet-hook.a $(HOOK_LDLIBS) -lpthread
 
 # What a program must not notice (tests/hook/semantics.c): null reads still
-# fault, the red zone survives a system call, mlockall returns.
+# fault, the red zone survives a system call (liburing's too, when
+# liburing-dev is installed), mlockall returns.
+HOOK_URING_FLAGS := $(if $(wildcard /usr/include/liburing.h),-DHAVE_LIBURING -luring)
 $(HOOK_TEST_DIR)/semantics: tests/hook/semantics.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -o $@ $<
+	$(CC) $(CFLAGS_COMMON) -o $@ $< $(HOOK_URING_FLAGS)

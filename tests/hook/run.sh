@@ -455,6 +455,23 @@ if [ -x "$SEM" ]; then
             fail "$name" "$(echo $got)"
         fi
     done
+    # liburing passes io_uring_register's argument in the red zone and keeps
+    # a pointer there across io_uring_enter (the page-0 trampoline's return
+    # address lands on both)
+    want=$(sem_run native "$SEM" uring)
+    if [ "${want##*status }" = 77 ]; then
+        skip hook-liburing "built without liburing (Debian liburing-dev)"
+    else
+        for mode in auto rewrite rewrite+sud sud run; do
+            name=hook-$mode-liburing
+            got=$(sem_run "$mode" "$SEM" uring)
+            if [ "$got" = "$want" ] && [ "${want##*status }" = 0 ]; then
+                pass "$name"
+            else
+                fail "$name" "'$(echo $got)' differs from '$(echo $want)'"
+            fi
+        done
+    fi
     # ... and each of those calls reaches the hook
     timeout "$T" "$USNET" trace -c -o "$tmp/rz.table" -- "$SEM" redzone 100 >/dev/null 2>&1
     got=$(count getppid "$tmp/rz.table")
