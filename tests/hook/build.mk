@@ -3,7 +3,7 @@
 HOOK_TEST_DIR := $(B)/hook/tests
 TEST_SUITES += tests/hook/run.sh
 TEST_DEPS += $(HOOK_TEST_DIR)/probe $(HOOK_TEST_DIR)/libhookraw.so $(HOOK_TEST_DIR)/api_probe \
-	$(HOOK_TEST_DIR)/semantics \
+	$(HOOK_TEST_DIR)/semantics $(HOOK_TEST_DIR)/leftover \
 	$(HOOK_TEST_DIR)/interest_probe
 
 HOOK_PROBE_SRCS := tests/hook/probe.c tests/hook/probe_vector.c tests/hook/probe_sigmask.c
@@ -32,3 +32,8 @@ HOOK_URING_FLAGS := $(if $(wildcard /usr/include/liburing.h),-DHAVE_LIBURING -lu
 $(HOOK_TEST_DIR)/semantics: tests/hook/semantics.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -o $@ $< $(HOOK_URING_FLAGS)
+
+# A system call no rewriting plan can take (tests/hook/leftover.c).
+$(HOOK_TEST_DIR)/leftover: tests/hook/leftover.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ $<

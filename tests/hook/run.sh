@@ -472,6 +472,22 @@ if [ -x "$SEM" ]; then
             fi
         done
     fi
+    # a site no plan can take: auto leaves it to SUD, which it turns on (and
+    # the stubs then issue their calls from the hook's raw section); rewrite
+    # says that it is not hooked
+    for t in "auto 100 1 left to Syscall User Dispatch" "rewrite 50 1 could not be rewritten and are NOT hooked"; do
+        set -- $t
+        mode=$1 wantn=$2; shift 2
+        name=hook-$mode-leftover
+        timeout "$T" "$USNET" trace -v -c -o "$tmp/lo.table" --hook "$mode" -- "$B/hook/tests/leftover" 50 >/dev/null 2>"$tmp/lo.err"
+        rc=$?
+        got=$(count getppid "$tmp/lo.table")
+        if [ "$rc" -eq 0 ] && [ "$got" = "$wantn" ] && grep -q "$*" "$tmp/lo.err"; then
+            pass "$name"
+        else
+            fail "$name" "status $rc, counted $got getppid (expected $wantn): $(head -c 300 "$tmp/lo.err" | tr '\n' ' ')"
+        fi
+    done
     # ... and each of those calls reaches the hook
     timeout "$T" "$USNET" trace -c -o "$tmp/rz.table" -- "$SEM" redzone 100 >/dev/null 2>&1
     got=$(count getppid "$tmp/rz.table")
