@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 struct hook_state hook_state;
 
@@ -354,6 +355,11 @@ int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask)
 	if (r != USNET_HOOK_PASS) {
 		f->rax = r;
 		return HOOK_ACT_DONE;
+	}
+	if (hook_static_on) {
+		int act = hook_static_pass(f, &sc);
+		if (act >= 0)
+			return act;
 	}
 	return pass_call(f, &sc, saved_mask);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 /* Read by usnet_hook_call_saved (hook_entry.S). */
 HOOK_HIDDEN uint64_t usnet_hook_xsave_size = 4096;
@@ -141,10 +142,16 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 		hook_state.self_end = (uintptr_t)usnet_hook_raw_end;
 	}
 	hook_cache_init(getenv("USNET_HOOK_CACHE"));
+	/* a static program (usnet-exec) is hooked through SUD alone */
+	hook_static_configure();
 	hook_env_capture(environ);
 
 	bool want_rewrite = cfg->mode == USNET_HOOK_AUTO || cfg->mode == USNET_HOOK_REWRITE;
 	bool want_sud = cfg->mode == USNET_HOOK_AUTO || cfg->mode == USNET_HOOK_SUD;
+	if (hook_static_on) {
+		want_rewrite = false;
+		want_sud = true;
+	}
 	if (cfg->mode != USNET_HOOK_AUTO && cfg->mode != USNET_HOOK_REWRITE && cfg->mode != USNET_HOOK_SUD) {
 		set_err(err, errlen, "unknown hook mode");
 		return -EINVAL;

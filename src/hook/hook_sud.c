@@ -25,6 +25,7 @@
 #include <ucontext.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
 #define PR_SET_SYSCALL_USER_DISPATCH 59
@@ -65,6 +66,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	}
 	if (hook_state.sud_rewrite && hook_rewrite_one(site) == 0)
 		hook_log_hex(2, "rewrote a site caught by SUD at ", site - 2);
+	hook_static_uc = uc;
 	struct hook_frame f;
 	f.rax = g[REG_RAX];
 	f.rdi = g[REG_RDI];
@@ -91,7 +93,10 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	g[REG_R10] = f.r10;
 	g[REG_R8] = f.r8;
 	g[REG_R9] = f.r9;
-	g[REG_RIP] = (greg_t)(uintptr_t)usnet_hook_reissue;
+	/* a static program's sigaltstack (the only call it reissues) skips the
+	 * C of the reissue path, which would run with the program's %fs */
+	g[REG_RIP] = (greg_t)(hook_static_on && f.rax == SYS_sigaltstack ? (uintptr_t)usnet_hook_fast_issue
+									 : (uintptr_t)usnet_hook_reissue);
 }
 
 #define ALTSTACK_SIZE (64 * 1024)
@@ -138,7 +143,7 @@ int hook_sud_enable(char *err, size_t errlen)
 {
 	struct hook_buf b = { err, 0, errlen };
 	struct k_sigaction sa;
-	sa.handler = (unsigned long)sigsys_handler;
+	sa.handler = hook_static_sig_handler(SIGSYS, sigsys_handler);
 	/* SA_NODEFER: a SIGSYS inside the handler (nested code) must not be
 	 * blocked, or the kernel kills the process; SA_ONSTACK: threads with
 	 * small stacks (Go) have an alternate stack for signals. */

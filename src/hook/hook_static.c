@@ -1,0 +1,178 @@
+/*
+ * usnet hook — the hook's side of statically linked programs (see
+ * hook_static.h for the design): the two thread pointers, the program's
+ * own heap (brk) and the calls that must not reach the kernel as they are.
+ * Built with -mgeneral-regs-only like the rest of the dispatcher.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "hook_static.h"
+
+#define ARCH_SET_GS 0x1001
+#define ARCH_SET_FS 0x1002
+#define ARCH_GET_FS 0x1003
+#define ARCH_GET_GS 0x1004
+
+bool hook_static_on;
+uintptr_t hook_static_sig_real[65];
+__thread uintptr_t hook_static_program_fs __attribute__((tls_model("initial-exec")));
+__thread long hook_static_depth __attribute__((tls_model("initial-exec")));
+
+/* The program's heap: [brk_start, brk_cur), mapped page by page. */
+static uintptr_t brk_start, brk_cur;
+
+extern char **environ;
+
+/* Set by usnet_hook_static_start: the program runs. */
+static bool started;
+
+void hook_static_configure(void)
+{
+	/* taken out of the environment: the programs the static one execs
+	 * are started as usual (and get it back from usnet-exec if static) */
+	char **out = environ;
+	for (char **e = environ; e && *e; e++) {
+		if (!hook_strncmp(*e, "USNET_STATIC_EXEC=1", 20))
+			hook_static_on = true;
+		else
+			*out++ = *e;
+	}
+	if (out)
+		*out = NULL;
+}
+
+unsigned long hook_static_sig_handler(int sig, void (*real)(int, siginfo_t *, void *))
+{
+	if (!hook_static_on || sig <= 0 || sig > 64)
+		return (unsigned long)real;
+	hook_static_sig_real[sig] = (uintptr_t)real;
+	return (unsigned long)hook_static_sig_entry;
+}
+
+static inline uintptr_t read_fsbase(void)
+{
+	uintptr_t v;
+	__asm__ volatile("rdfsbase %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_gsbase(uintptr_t v)
+{
+	__asm__ volatile("wrgsbase %0" : : "r"(v) : "memory");
+}
+
+int usnet_hook_static_start(const struct usnet_hook_static_image *img, char *err, size_t errlen)
+{
+	if (!hook_state.installed || !hook_static_on || !hook_state.sud_on) {
+		hook_copy_str(err, errlen, "the hook is not installed for a static program "
+			      "(USNET_STATIC_EXEC=1 with Syscall User Dispatch)");
+		return -EINVAL;
+	}
+	brk_start = brk_cur = (img->brk_start + 4095) & ~4095UL;
+	/* this thread's hook thread block: the loader's own */
+	uintptr_t tp = read_fsbase();
+	hook_static_program_fs = tp;
+	hook_static_depth = 0;
+	write_gsbase(tp);
+	started = true;
+	return 0;
+}
+
+/* brk as Linux answers it: the new end, or the old one when it cannot move. */
+static long program_brk(uintptr_t want)
+{
+	if (want < brk_start)
+		return (long)brk_cur;
+	uintptr_t old_top = (brk_cur + 4095) & ~4095UL, new_top = (want + 4095) & ~4095UL;
+	if (new_top > old_top) {
+		long p = RAW6(SYS_mmap, old_top, new_top - old_top, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != (long)old_top) {
+			if (p > 0 || p < -4095)
+				RAW2(SYS_munmap, p, new_top - old_top);
+			return (long)brk_cur;
+		}
+	} else if (new_top < old_top) {
+		RAW2(SYS_munmap, new_top, old_top - new_top);
+	}
+	brk_cur = want;
+	return (long)brk_cur;
+}
+
+static long program_arch_prctl(long code, uintptr_t addr)
+{
+	uintptr_t zero = 0;
+	switch (code) {
+	case ARCH_SET_FS:
+		if (addr >= (1UL << 47))
+			return -EPERM;
+		hook_static_program_fs = addr;
+		return 0;
+	case ARCH_GET_FS:
+		return hook_user_write((void *)addr, &hook_static_program_fs, sizeof hook_static_program_fs)
+			       ? 0 : -EFAULT;
+	case ARCH_GET_GS:
+		return hook_user_write((void *)addr, &zero, sizeof zero) ? 0 : -EFAULT;
+	case ARCH_SET_GS:
+		hook_log(0, "a static program set its GS base, which usnet keeps for itself; refused");
+		return -EINVAL;
+	default:
+		return USNET_HOOK_PASS;
+	}
+}
+
+/* Whether this thread was given an alternate signal stack (a thread made
+ * by hook_static_clone.c starts without one). */
+static __thread bool altstack_checked __attribute__((tls_model("initial-exec")));
+
+int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
+{
+	long r;
+	if (!started)
+		return -1;   /* usnet-exec itself */
+	if (__builtin_expect(!altstack_checked, 0)) {
+		altstack_checked = true;
+		hook_sud_give_altstack();
+	}
+	switch (sc->nr) {
+	case SYS_arch_prctl:
+		r = program_arch_prctl(sc->args[0], (uintptr_t)sc->args[1]);
+		if (r == USNET_HOOK_PASS)
+			return -1;
+		break;
+	case SYS_brk:
+		r = program_brk((uintptr_t)sc->args[0]);
+		break;
+	case SYS_clone:
+		if (!sc->args[1] && !((unsigned long)sc->args[0] & CLONE_VM))
+			return -1;   /* fork-like: issued in the SIGSYS handler */
+		r = hook_static_clone(sc);
+		break;
+	case SYS_clone3: {
+		uint64_t ca[6];
+		if ((size_t)sc->args[1] >= sizeof ca && hook_user_read(ca, (const void *)sc->args[0], sizeof ca) &&
+		    !ca[5] && !(ca[0] & CLONE_VM))
+			return -1;
+		r = hook_static_clone(sc);
+		break;
+	}
+	case SYS_vfork:
+		r = hook_static_clone(sc);
+		break;
+	case SYS_exit:
+		/* a thread ends: from the SIGSYS handler itself, which nothing
+		 * has to leave (its alternate stack is the helper's to free) */
+		hook_static_thread_exit();
+		RAW1(SYS_exit, sc->args[0]);
+		return -1;
+	default:
+		return -1;
+	}
+	if (hook_state.cfg.after_pass && hook_wants(sc->nr))
+		hook_state.cfg.after_pass(sc, r);
+	f->rax = r;
+	return HOOK_ACT_DONE;
+}
