@@ -18,6 +18,7 @@
 
 bool hook_static_on;
 uintptr_t hook_static_sig_real[65];
+uintptr_t hook_static_prog_real[65];
 __thread uintptr_t hook_static_program_fs __attribute__((tls_model("initial-exec")));
 __thread long hook_static_depth __attribute__((tls_model("initial-exec")));
 
@@ -128,6 +129,40 @@ static long program_arch_prctl(long code, uintptr_t addr)
  * by hook_static_clone.c starts without one). */
 static __thread bool altstack_checked __attribute__((tls_model("initial-exec")));
 
+/* rt_sigaction of a signal other than SIGSYS: the program's handler runs
+ * behind hook_static_prog_sig_entry, and reading the action back gives the
+ * program's handler.  SIGSEGV goes on to hook_fault.c with the substituted
+ * action (USNET_HOOK_PASS); the others are answered here.  act_copy: room
+ * for the substituted action, which sc then points at. */
+static long program_sigaction(struct usnet_syscall *sc, struct k_sigaction *act_copy)
+{
+	long sig = sc->args[0];
+	if (sig <= 0 || sig > 64 || sig == SIGSYS || sc->args[3] != 8)
+		return USNET_HOOK_PASS;
+	if (sc->args[1]) {
+		if (!hook_user_read(act_copy, (const void *)sc->args[1], sizeof *act_copy))
+			return USNET_HOOK_PASS;   /* the kernel's EFAULT */
+		uintptr_t h = act_copy->handler;
+		if (h > 1) {   /* not SIG_DFL, SIG_IGN */
+			__atomic_store_n(&hook_static_prog_real[sig], h, __ATOMIC_RELEASE);
+			act_copy->handler = (unsigned long)hook_static_prog_sig_entry;
+		}
+		act_copy->mask &= ~(1UL << (SIGSYS - 1));
+		sc->args[1] = (long)act_copy;
+	}
+	if (sig == SIGSEGV)
+		return USNET_HOOK_PASS;
+	struct k_sigaction old;
+	long r = RAW4(SYS_rt_sigaction, sig, sc->args[1], sc->args[2] ? &old : 0, 8);
+	if (r == 0 && sc->args[2]) {
+		if (old.handler == (unsigned long)hook_static_prog_sig_entry)
+			old.handler = hook_static_prog_real[sig];
+		if (!hook_user_write((void *)sc->args[2], &old, sizeof old))
+			r = -EFAULT;
+	}
+	return r;
+}
+
 int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
 {
 	long r;
@@ -138,6 +173,13 @@ int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
 		hook_sud_give_altstack();
 	}
 	switch (sc->nr) {
+	case SYS_rt_sigaction: {
+		static __thread struct k_sigaction act_copy __attribute__((tls_model("initial-exec")));
+		r = program_sigaction(sc, &act_copy);
+		if (r == USNET_HOOK_PASS)
+			return -1;
+		break;
+	}
 	case SYS_arch_prctl:
 		r = program_arch_prctl(sc->args[0], (uintptr_t)sc->args[1]);
 		if (r == USNET_HOOK_PASS)

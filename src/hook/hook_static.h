@@ -56,6 +56,9 @@ HOOK_HIDDEN extern __thread const void *hook_static_uc __attribute__((tls_model(
 
 /* --- hook_static_entry.S --- */
 HOOK_HIDDEN void hook_static_sig_entry(int sig, siginfo_t *si, void *uc);
+HOOK_HIDDEN void hook_static_prog_sig_entry(int sig, siginfo_t *si, void *uc);
+/* The program's own handlers, by signal (0: none of its own). */
+HOOK_HIDDEN extern uintptr_t hook_static_prog_real[65];
 HOOK_HIDDEN extern uintptr_t hook_static_sig_real[65];
 /* This thread's program thread pointer and depth of hook entries
  * (thread-local data of the hook's thread block). */

@@ -45,6 +45,36 @@ hook_static_sig_entry:
 	jmp *(%rcx,%rax,8)
 	.size hook_static_sig_entry, .-hook_static_sig_entry
 
+/* The kernel's handler for every signal the program handles itself: the
+ * program's handler (hook_static_prog_real) must run with the program's
+ * %fs, also when the signal interrupted the hook (%fs = %gs base then);
+ * the hook's pointer is put back after it. */
+	.globl hook_static_prog_sig_entry
+	.hidden hook_static_prog_sig_entry
+	.type hook_static_prog_sig_entry,@function
+	.p2align 4
+hook_static_prog_sig_entry:
+	rdgsbase %rax
+	rdfsbase %r11
+	test %rax, %rax
+	jz 9f
+	cmp %rax, %r11
+	jne 9f                  /* the program's own %fs: nothing to switch */
+	mov hook_static_program_fs@gottpoff(%rip), %rcx
+	mov %fs:(%rcx), %rcx
+	push %r11
+	wrfsbase %rcx
+	movslq %edi, %rax
+	lea hook_static_prog_real(%rip), %rcx
+	call *(%rcx,%rax,8)
+	pop %r11
+	wrfsbase %r11
+	ret
+9:	movslq %edi, %rax
+	lea hook_static_prog_real(%rip), %rcx
+	jmp *(%rcx,%rax,8)
+	.size hook_static_prog_sig_entry, .-hook_static_prog_sig_entry
+
 /* long hook_static_clone_issue(const struct clone_regs *r)
  * (hook_static_clone.c): issues the program's clone with its registers and
  * %fs, from a helper thread without SUD.  A child does not inherit SUD: it
