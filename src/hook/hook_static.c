@@ -24,6 +24,9 @@ __thread long hook_static_depth __attribute__((tls_model("initial-exec")));
 
 /* The program's heap: [brk_start, brk_cur), mapped page by page. */
 static uintptr_t brk_start, brk_cur;
+/* What /proc/self/exe reads as: the program, not usnet-exec. */
+static char program_path[4096];
+static size_t program_path_len;
 
 extern char **environ;
 
@@ -73,6 +76,12 @@ int usnet_hook_static_start(const struct usnet_hook_static_image *img, char *err
 		return -EINVAL;
 	}
 	brk_start = brk_cur = (img->brk_start + 4095) & ~4095UL;
+	program_path_len = hook_strlen(img->path);
+	if (program_path_len >= sizeof program_path) {
+		hook_copy_str(err, errlen, "the program's path is too long");
+		return -ENAMETOOLONG;
+	}
+	hook_copy_str(program_path, sizeof program_path, img->path);
 	/* this thread's hook thread block: the loader's own */
 	uintptr_t tp = read_fsbase();
 	hook_static_program_fs = tp;
@@ -129,6 +138,36 @@ static long program_arch_prctl(long code, uintptr_t addr)
  * by hook_static_clone.c starts without one). */
 static __thread bool altstack_checked __attribute__((tls_model("initial-exec")));
 
+/* Whether the program's path string p names this process's exe link. */
+static bool names_own_exe(const char *p)
+{
+	char s[40];
+	size_t n = hook_user_read_some(s, p, sizeof s - 1);
+	s[n] = 0;
+	if (!hook_strncmp(s, "/proc/self/exe", 15) || !hook_strncmp(s, "/proc/thread-self/exe", 22))
+		return true;
+	/* /proc/PID/exe with our own pid */
+	if (hook_strncmp(s, "/proc/", 6))
+		return false;
+	long pid = 0;
+	size_t i = 6;
+	for (; s[i] >= '0' && s[i] <= '9' && i < 20; i++)
+		pid = pid * 10 + (s[i] - '0');
+	return i > 6 && !hook_strncmp(s + i, "/exe", 5) && pid == RAW0(SYS_getpid);
+}
+
+/* readlink of /proc/self/exe: the program's path, as the kernel would
+ * give it had it exec'd the program itself. */
+static long program_readlink(const char *path, char *buf, long size)
+{
+	if (!names_own_exe(path))
+		return USNET_HOOK_PASS;
+	if (size <= 0)
+		return -EINVAL;
+	size_t n = program_path_len < (size_t)size ? program_path_len : (size_t)size;
+	return hook_user_write(buf, program_path, n) ? (long)n : -EFAULT;
+}
+
 /* rt_sigaction of a signal other than SIGSYS: the program's handler runs
  * behind hook_static_prog_sig_entry, and reading the action back gives the
  * program's handler.  SIGSEGV goes on to hook_fault.c with the substituted
@@ -176,6 +215,14 @@ int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
 	case SYS_rt_sigaction: {
 		static __thread struct k_sigaction act_copy __attribute__((tls_model("initial-exec")));
 		r = program_sigaction(sc, &act_copy);
+		if (r == USNET_HOOK_PASS)
+			return -1;
+		break;
+	}
+	case SYS_readlink:
+	case SYS_readlinkat: {
+		int at = sc->nr == SYS_readlinkat;
+		r = program_readlink((const char *)sc->args[at], (char *)sc->args[at + 1], sc->args[at + 2]);
 		if (r == USNET_HOOK_PASS)
 			return -1;
 		break;

@@ -68,6 +68,7 @@ HOOK_HIDDEN extern __thread long hook_static_depth __attribute__((tls_model("ini
 /* What usnet-exec tells the hook before jumping to the program. */
 struct usnet_hook_static_image {
 	uintptr_t brk_start;   /* the page after the image: the program's heap starts here */
+	const char *path;      /* the program's absolute path: /proc/self/exe's link */
 };
 
 /* Called by usnet-exec on its main thread just before the jump: 0, or

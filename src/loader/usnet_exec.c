@@ -100,9 +100,20 @@ static void map_image(int fd, struct image *im)
 		die("has nothing to load");
 	lo = page_down(lo);
 	hi = page_up(hi);
-	/* reserve the whole span first: segments land in it, nothing else does */
-	long base = sys(SYS_mmap, eh.e_type == ET_EXEC ? (long)lo : 0, (long)(hi - lo), PROT_NONE,
-			MAP_PRIVATE | MAP_ANONYMOUS | (eh.e_type == ET_EXEC ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+	/* Reserve the whole span first: segments land in it, nothing else
+	 * does.  A static-pie goes low, far from where mmap places things
+	 * (top down), so that its heap (brk, right after it) has room to
+	 * grow, as the kernel places it (ELF_ET_DYN_BASE) for the same reason. */
+	uintptr_t want = lo;
+	if (eh.e_type == ET_DYN) {
+		uint32_t rnd = 0;
+		sys(SYS_getrandom, (long)&rnd, sizeof rnd, 0, 0, 0, 0);
+		want = 0x200000000UL + (rnd % (1U << 18)) * PAGE;   /* 8 GiB + up to 1 GiB */
+	}
+	long base = sys(SYS_mmap, (long)want, (long)(hi - lo), PROT_NONE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (eh.e_type == ET_DYN && failed(base))
+		base = sys(SYS_mmap, 0, (long)(hi - lo), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (failed(base) || (eh.e_type == ET_EXEC && (uintptr_t)base != lo))
 		die("cannot map its image at %#lx: %s", (unsigned long)lo,
 		    failed(base) ? strerror((int)-base) : "the range is in use");
@@ -185,6 +196,13 @@ int main(int argc, char **argv)
 		die("%s", strerror((int)-fd));
 	struct image im;
 	map_image((int)fd, &im);
+	/* the file's own path, as the kernel shows a program's exe link */
+	static char exe_path[4096], fd_link[64];
+	snprintf(fd_link, sizeof fd_link, "/proc/self/fd/%ld", fd);
+	long len = sys(SYS_readlink, (long)fd_link, (long)exe_path, sizeof exe_path - 1, 0, 0, 0);
+	if (len <= 0)
+		die("cannot find its own path: %s", strerror(len < 0 ? (int)-len : ENOENT));
+	exe_path[len] = 0;
 	sys(SYS_close, fd, 0, 0, 0, 0, 0);
 
 	/* the auxiliary vector the kernel gave us, adjusted */
@@ -252,7 +270,7 @@ int main(int argc, char **argv)
 	const char *slash = strrchr(argv[2], '/');
 	sys(SYS_prctl, PR_SET_NAME, (long)(slash ? slash + 1 : argv[2]), 0, 0, 0, 0);
 
-	struct usnet_hook_static_image img = { .brk_start = im.end };
+	struct usnet_hook_static_image img = { .brk_start = im.end, .path = exe_path };
 	char err[256] = "";
 	int r = start(&img, err, sizeof err);
 	if (r < 0)
