@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -99,6 +100,9 @@ int program_kind_of(const char *name, struct program_kind *pk)
 			pk->secure = true;
 		if (depth == 0 && geteuid() != 0 && fgetxattr(fd, "security.capability", NULL, 0) > 0)
 			pk->secure = true;
+		struct statvfs vfs;
+		if (depth == 0 && fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_NOSUID))
+			pk->secure = false;   /* the kernel ignores both there */
 		char head[256];
 		ssize_t n = pread(fd, head, sizeof head - 1, 0);
 		if (n >= 2 && head[0] == '#' && head[1] == '!') {

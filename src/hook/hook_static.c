@@ -6,8 +6,10 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 
 #include "hook_static.h"
 
@@ -21,6 +23,15 @@ uintptr_t hook_static_sig_real[65];
 uintptr_t hook_static_prog_real[65];
 __thread uintptr_t hook_static_program_fs __attribute__((tls_model("initial-exec")));
 __thread long hook_static_depth __attribute__((tls_model("initial-exec")));
+__thread uintptr_t hook_static_prog_sp __attribute__((tls_model("initial-exec")));
+_Static_assert(__builtin_offsetof(ucontext_t, uc_mcontext.gregs[REG_RSP]) == 160,
+	       "UC_RSP in hook_static_entry.S");
+
+/* The alternate signal stack the program set (0, 0: none), and whether it
+ * asked for SS_AUTODISARM itself (the hook adds it to every one). */
+static __thread uintptr_t prog_alt_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t prog_alt_hi __attribute__((tls_model("initial-exec")));
+static __thread bool prog_alt_autodisarm __attribute__((tls_model("initial-exec")));
 
 /* The program's heap: [brk_start, brk_cur), mapped page by page. */
 static uintptr_t brk_start, brk_cur;
@@ -84,7 +95,7 @@ int usnet_hook_static_start(const struct usnet_hook_static_image *img, char *err
 	hook_copy_str(program_path, sizeof program_path, img->path);
 	/* this thread's hook thread block: the loader's own */
 	uintptr_t tp = read_fsbase();
-	hook_static_program_fs = tp;
+	hook_static_program_fs = 0;   /* usnet-exec jumps with none, as exec leaves it */
 	hook_static_depth = 0;
 	write_gsbase(tp);
 	started = true;
@@ -134,9 +145,135 @@ static long program_arch_prctl(long code, uintptr_t addr)
 	}
 }
 
-/* Whether this thread was given an alternate signal stack (a thread made
- * by hook_static_clone.c starts without one). */
+/*
+ * Alternate signal stacks.  The SIGSYS handler runs on an alternate stack
+ * of the hook's (a goroutine's stack is too small for the frame), and the
+ * handler behind it may move to a stack of its own (the switch's).  A
+ * signal arriving then would find the kernel thinking the thread is off its
+ * alternate stack and put its frame at the top, over the live SIGSYS frame;
+ * so the hook's alternate stack is SS_AUTODISARM (off while a handler runs
+ * on it: a signal then lands on the stack the thread is on).  The one the
+ * program sets with sigaltstack is recorded, never given to the kernel:
+ * hook_static_prog_sig_entry runs the program's SA_ONSTACK handlers there,
+ * below where the program was when it was on it, as the kernel would (Go's
+ * runtime insists on running its handlers there).  The hook's stack is set
+ * in the SIGSYS frame's uc_stack, which the kernel installs at sigreturn
+ * (a change made inside the handler would be undone there).
+ */
+#define ALTSTACK_SIZE (64 * 1024)
+#define RED_ZONE 128
+#define K_MINSIGSTKSZ 2048
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)   /* Linux >= 4.7 */
+#endif
+
+/* The program's alternate stack [lo, hi) (0, 0: none), its flags, and which
+ * of its handlers want it (SA_ONSTACK). */
+static __thread uintptr_t prog_alt_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t prog_alt_hi __attribute__((tls_model("initial-exec")));
+static __thread bool prog_alt_autodisarm __attribute__((tls_model("initial-exec")));
+__thread uintptr_t hook_static_prog_alt_low __attribute__((tls_model("initial-exec")));
+static bool prog_onstack[65];
 static __thread bool altstack_checked __attribute__((tls_model("initial-exec")));
+
+static inline uintptr_t read_gsbase(void)
+{
+	uintptr_t v;
+	__asm__ volatile("rdgsbase %0" : "=r"(v));
+	return v;
+}
+
+/* A thread's first passed call: the hook's alternate stack made
+ * SS_AUTODISARM, or given to a thread without (one made by
+ * hook_static_clone.c). */
+static void altstack_check(void)
+{
+	ucontext_t *uc = (ucontext_t *)hook_static_uc;
+	if (!uc || hook_static_depth != 1)
+		return;
+	altstack_checked = true;
+	stack_t *st = &uc->uc_stack;
+	/* none: SS_DISABLE, or (a thread that never had one) all zero */
+	if (!(st->ss_flags & SS_DISABLE) && st->ss_size) {
+		st->ss_flags = SS_AUTODISARM;
+		return;
+	}
+	long p = RAW6(SYS_mmap, 0, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (p < 0 && p > -4096)
+		return;
+	st->ss_sp = (void *)p;
+	st->ss_size = ALTSTACK_SIZE;
+	st->ss_flags = SS_AUTODISARM;
+}
+
+static bool on_prog_alt(uintptr_t sp)
+{
+	return sp > prog_alt_lo && sp <= prog_alt_hi;
+}
+
+uintptr_t hook_static_forward_sp(int sig, const void *ucv, uintptr_t entry_fs)
+{
+	if (sig <= 0 || sig > 64 || !prog_onstack[sig] || !prog_alt_hi)
+		return 0;
+	char here;
+	if (on_prog_alt((uintptr_t)&here))
+		return 0;   /* nested in a handler there: below it, where the kernel put it */
+	const ucontext_t *uc = ucv;
+	/* Where the program was: as interrupted; when the hook was, where it
+	 * was when it entered the hook (between two handlers: nowhere). */
+	uintptr_t was = 0;
+	if (entry_fs != read_gsbase())
+		was = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	else if (hook_static_depth > 0)
+		was = hook_static_prog_sp;
+	uintptr_t to = on_prog_alt(was) ? was - RED_ZONE : prog_alt_hi;
+	/* below a handler this wrapper runs there */
+	uintptr_t low = hook_static_prog_alt_low;
+	if (low && on_prog_alt(low) && low - RED_ZONE < to)
+		to = low - RED_ZONE;
+	to &= ~15UL;
+	return to >= prog_alt_lo + K_MINSIGSTKSZ ? to : 0;
+}
+
+/* sigaltstack of the program: recorded, answered as Linux would. */
+static long program_sigaltstack(const stack_t *ss, stack_t *old)
+{
+	const ucontext_t *uc = hook_static_uc;
+	if (!uc)
+		return USNET_HOOK_PASS;
+	bool on = on_prog_alt((uintptr_t)uc->uc_mcontext.gregs[REG_RSP]);
+	stack_t want;
+	if (ss && !hook_user_read(&want, ss, sizeof want))
+		return -EFAULT;
+	if (old) {
+		stack_t o;
+		o.ss_sp = (void *)prog_alt_lo;
+		o.ss_size = prog_alt_hi - prog_alt_lo;
+		o.ss_flags = (prog_alt_hi ? (on ? SS_ONSTACK : 0) : SS_DISABLE) |
+			     (prog_alt_autodisarm ? SS_AUTODISARM : 0);
+		if (!hook_user_write(old, &o, sizeof o))
+			return -EFAULT;
+	}
+	if (!ss)
+		return 0;
+	if (on)
+		return -EPERM;
+	int mode = want.ss_flags & ~SS_AUTODISARM;
+	if (mode != SS_DISABLE && mode != SS_ONSTACK && mode != 0)
+		return -EINVAL;
+	if (mode == SS_DISABLE) {
+		prog_alt_lo = prog_alt_hi = 0;
+		prog_alt_autodisarm = false;
+		return 0;
+	}
+	if (want.ss_size < K_MINSIGSTKSZ)
+		return -ENOMEM;
+	prog_alt_lo = (uintptr_t)want.ss_sp;
+	prog_alt_hi = prog_alt_lo + want.ss_size;
+	prog_alt_autodisarm = want.ss_flags & SS_AUTODISARM;
+	return 0;
+}
 
 /* Whether the program's path string p names this process's exe link. */
 static bool names_own_exe(const char *p)
@@ -182,6 +319,7 @@ static long program_sigaction(struct usnet_syscall *sc, struct k_sigaction *act_
 		if (!hook_user_read(act_copy, (const void *)sc->args[1], sizeof *act_copy))
 			return USNET_HOOK_PASS;   /* the kernel's EFAULT */
 		uintptr_t h = act_copy->handler;
+		prog_onstack[sig] = act_copy->flags & SA_ONSTACK;
 		if (h > 1) {   /* not SIG_DFL, SIG_IGN */
 			__atomic_store_n(&hook_static_prog_real[sig], h, __ATOMIC_RELEASE);
 			act_copy->handler = (unsigned long)hook_static_prog_sig_entry;
@@ -207,10 +345,8 @@ int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
 	long r;
 	if (!started)
 		return -1;   /* usnet-exec itself */
-	if (__builtin_expect(!altstack_checked, 0)) {
-		altstack_checked = true;
-		hook_sud_give_altstack();
-	}
+	if (__builtin_expect(!altstack_checked, 0))
+		altstack_check();
 	switch (sc->nr) {
 	case SYS_rt_sigaction: {
 		static __thread struct k_sigaction act_copy __attribute__((tls_model("initial-exec")));
@@ -219,6 +355,11 @@ int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
 			return -1;
 		break;
 	}
+	case SYS_sigaltstack:
+		r = program_sigaltstack((const stack_t *)sc->args[0], (stack_t *)sc->args[1]);
+		if (r == USNET_HOOK_PASS)
+			return -1;
+		break;
 	case SYS_readlink:
 	case SYS_readlinkat: {
 		int at = sc->nr == SYS_readlinkat;

@@ -64,6 +64,17 @@ HOOK_HIDDEN extern uintptr_t hook_static_sig_real[65];
  * (thread-local data of the hook's thread block). */
 HOOK_HIDDEN extern __thread uintptr_t hook_static_program_fs __attribute__((tls_model("initial-exec")));
 HOOK_HIDDEN extern __thread long hook_static_depth __attribute__((tls_model("initial-exec")));
+/* The lowest byte of the program's alternate signal stack that a handler
+ * run there by hook_static_prog_sig_entry may use (0: none runs there). */
+HOOK_HIDDEN extern __thread uintptr_t hook_static_prog_alt_low __attribute__((tls_model("initial-exec")));
+/* The program's stack pointer when the outermost SIGSYS entry took it. */
+HOOK_HIDDEN extern __thread uintptr_t hook_static_prog_sp __attribute__((tls_model("initial-exec")));
+
+/* Where hook_static_prog_sig_entry runs the program's handler of sig: 0
+ * for the stack it was entered on, else a stack pointer on the program's
+ * own alternate signal stack (see hook_static.c).  entry_fs: %fs as the
+ * signal found it. */
+HOOK_HIDDEN uintptr_t hook_static_forward_sp(int sig, const void *uc, uintptr_t entry_fs);
 
 /* What usnet-exec tells the hook before jumping to the program. */
 struct usnet_hook_static_image {

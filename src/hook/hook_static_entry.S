@@ -8,7 +8,15 @@
  *
  * On entry: edi = signal, rsi = siginfo, rdx = ucontext, (%rsp) = the
  * restorer.  No system call here: SUD's allowed range is hook_entry.S's.
+ * The outermost entry from the program keeps its %fs and stack pointer
+ * (where a program signal handler goes, hook_static_forward_sp); an entry
+ * that interrupted the hook itself (a program handler's sigreturn after it
+ * interrupted the hook) goes back with the hook's %fs.  Every entry keeps
+ * its context in hook_static_uc while it runs.
  */
+/* ucontext_t's uc_mcontext.gregs[REG_RSP] (hook_static.c checks it) */
+#define UC_RSP 160
+
 	.text
 	.globl hook_static_sig_entry
 	.hidden hook_static_sig_entry
@@ -22,19 +30,34 @@ hook_static_sig_entry:
 	wrfsbase %rax
 	mov hook_static_depth@gottpoff(%rip), %rcx
 	addq $1, %fs:(%rcx)
+	cmp %rax, %r11
+	je 1f                   /* the hook was interrupted: %fs is its own */
 	cmpq $1, %fs:(%rcx)
 	jne 1f
 	mov hook_static_program_fs@gottpoff(%rip), %rcx
 	mov %r11, %fs:(%rcx)
-1:	push %r11               /* also aligns the stack for the call */
+	mov hook_static_prog_sp@gottpoff(%rip), %rcx
+	mov UC_RSP(%rdx), %rax
+	mov %rax, %fs:(%rcx)
+1:	mov hook_static_uc@gottpoff(%rip), %rcx
+	push %fs:(%rcx)         /* a nested entry's context is its own */
+	mov %rdx, %fs:(%rcx)
+	push %r11
+	sub $8, %rsp            /* aligned for the call */
 	movslq %edi, %rax
 	lea hook_static_sig_real(%rip), %rcx
 	call *(%rcx,%rax,8)
+	add $8, %rsp
 	pop %r11
+	mov hook_static_uc@gottpoff(%rip), %rcx
+	pop %fs:(%rcx)
 	mov hook_static_depth@gottpoff(%rip), %rcx
 	subq $1, %fs:(%rcx)
 	jnz 2f
-	/* the outermost entry: the program's pointer, which an
+	rdgsbase %rax
+	cmp %rax, %r11
+	je 2f
+	/* the outermost entry from the program: its pointer, which an
 	 * arch_prctl(ARCH_SET_FS) may have changed meanwhile */
 	mov hook_static_program_fs@gottpoff(%rip), %rcx
 	mov %fs:(%rcx), %r11
@@ -45,30 +68,75 @@ hook_static_sig_entry:
 	jmp *(%rcx,%rax,8)
 	.size hook_static_sig_entry, .-hook_static_sig_entry
 
-/* The kernel's handler for every signal the program handles itself: the
- * program's handler (hook_static_prog_real) must run with the program's
- * %fs, also when the signal interrupted the hook (%fs = %gs base then);
- * the hook's pointer is put back after it. */
+/* The kernel's handler for every signal the program handles itself (the
+ * hook's alternate stack, disarmed while a handler runs on it, took the
+ * frame, or the stack the thread was on): the program's handler
+ * (hook_static_prog_real) runs with the program's %fs, and on the
+ * program's own signal stack when it asked for one (hook_static_forward_sp);
+ * %fs and the stack are put back after it. */
 	.globl hook_static_prog_sig_entry
 	.hidden hook_static_prog_sig_entry
 	.type hook_static_prog_sig_entry,@function
 	.p2align 4
 hook_static_prog_sig_entry:
 	rdgsbase %rax
-	rdfsbase %r11
 	test %rax, %rax
-	jz 9f
-	cmp %rax, %r11
-	jne 9f                  /* the program's own %fs: nothing to switch */
+	jz 9f                   /* a thread the hook gave no thread block */
+	rdfsbase %r11           /* %fs as the signal found it */
+	wrfsbase %rax           /* the hook's, for the C below */
+	push %r11
+	push %rdi
+	push %rsi
+	push %rdx
+	mov %rdx, %rsi
+	mov %r11, %rdx
+	sub $8, %rsp            /* aligned for the call */
+	call hook_static_forward_sp
+	add $8, %rsp
+	pop %rdx
+	pop %rsi
+	pop %rdi
+	pop %r11
+	/* the program's %fs: as found, unless the signal interrupted the hook */
+	mov %r11, %rcx
+	rdgsbase %r9
+	cmp %r9, %r11
+	jne 1f
 	mov hook_static_program_fs@gottpoff(%rip), %rcx
 	mov %fs:(%rcx), %rcx
+1:	mov %rsp, %r8           /* the stack to come back to */
+	mov hook_static_prog_alt_low@gottpoff(%rip), %r9
+	mov %fs:(%r9), %r10     /* the program's signal stack in use down to here */
+	test %rax, %rax
+	jz 2f
+	mov %rax, %fs:(%r9)     /* ... and now down to the handler's frames */
+	mov %rax, %rsp
+2:	and $-16, %rsp
+	push %r8
 	push %r11
+	push %r10
+	/* the program's handler is the program: its calls are dispatched,
+	 * also when it interrupted the handler (whose own calls pass) */
+	mov hook_sud_selector@gottpoff(%rip), %r9
+	movzbl %fs:(%r9), %eax
+	push %rax
+	movb $1, %fs:(%r9)      /* SYSCALL_DISPATCH_FILTER_BLOCK */
 	wrfsbase %rcx
 	movslq %edi, %rax
 	lea hook_static_prog_real(%rip), %rcx
 	call *(%rcx,%rax,8)
+	pop %rcx
+	pop %r10
 	pop %r11
+	pop %r8
+	rdgsbase %rax
+	wrfsbase %rax
+	mov hook_sud_selector@gottpoff(%rip), %r9
+	mov %cl, %fs:(%r9)
+	mov hook_static_prog_alt_low@gottpoff(%rip), %r9
+	mov %r10, %fs:(%r9)
 	wrfsbase %r11
+	mov %r8, %rsp
 	ret
 9:	movslq %edi, %rax
 	lea hook_static_prog_real(%rip), %rcx

@@ -66,7 +66,6 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	}
 	if (hook_state.sud_rewrite && hook_rewrite_one(site) == 0)
 		hook_log_hex(2, "rewrote a site caught by SUD at ", site - 2);
-	hook_static_uc = uc;
 	struct hook_frame f;
 	f.rax = g[REG_RAX];
 	f.rdi = g[REG_RDI];
@@ -93,10 +92,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	g[REG_R10] = f.r10;
 	g[REG_R8] = f.r8;
 	g[REG_R9] = f.r9;
-	/* a static program's sigaltstack (the only call it reissues) skips the
-	 * C of the reissue path, which would run with the program's %fs */
-	g[REG_RIP] = (greg_t)(hook_static_on && f.rax == SYS_sigaltstack ? (uintptr_t)usnet_hook_fast_issue
-									 : (uintptr_t)usnet_hook_reissue);
+	g[REG_RIP] = (greg_t)(uintptr_t)usnet_hook_reissue;
 }
 
 #define ALTSTACK_SIZE (64 * 1024)

@@ -162,10 +162,12 @@ static void map_image(int fd, struct image *im)
 __attribute__((noreturn)) static void jump(uintptr_t sp, uintptr_t entry)
 {
 	/* as the kernel starts a program: rdx = 0 (no atexit function from
-	 * a dynamic loader), a fresh frame */
+	 * a dynamic loader), a fresh frame, no thread pointer (the hook's
+	 * stays in %gs base) */
 	__asm__ volatile("mov %0, %%rsp\n\t"
 			 "mov %1, %%rax\n\t"
 			 "xor %%edx, %%edx\n\t"
+			 "wrfsbase %%rdx\n\t"
 			 "xor %%ebp, %%ebp\n\t"
 			 "jmp *%%rax"
 			 : : "r"(sp), "r"(entry) : "rax", "rdx", "memory");

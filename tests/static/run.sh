@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Statically linked programs under usnet (gcc -static, gcc -static-pie, Go
+# built with CGO_ENABLED=0), started through usnet-exec, and programs usnet
+# cannot hook: each is named in one line at start-up, or refused with
+# --strict, never run unhooked without a word.
+#
+# Servers run under `usnet run` (afpacket) on one end of a veth pair whose
+# end has no kernel address; kernel clients in the other namespace reach
+# them at the stack's address, which only usnet answers.  The C server
+# answers with the address each connection reached (getsockname), and
+# `usnet stat PID` must count the accepted connections.
+#
+# usage: tests/static/run.sh [TEST...]     (no argument: every test)
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+ROOT=$PWD
+USNET=${USNET:-$ROOT/build/usnet}
+BIN=$ROOT/build/tests/static
+ONLY=" $* "
+want() { [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $1 "* ]]; }
+T=30
+
+for f in "$USNET" "$ROOT/build/usnet-exec" "$BIN/static_probe" "$BIN/static_probe_pie" \
+         "$BIN/echo_server" "$BIN/echo_server_pie"; do
+    if [ ! -x "$f" ]; then
+        skip static "$f is not built (make all and the test programs)"
+        exit 0
+    fi
+done
+if ! grep -qw fsgsbase /proc/cpuinfo; then
+    skip static "this CPU has no FSGSBASE, which the hook needs for static programs"
+    exit 0
+fi
+
+WORK=$(mktemp -d /tmp/usnet-static-$$-XXXXXX)
+UNS=s13-$$-u KNS=s13-$$-k UIF=s13u$$ KIF=s13k$$ KIP=10.81.0.1 UIP=10.81.0.2
+cleanup() {
+    local ns
+    for ns in "$UNS" "$KNS"; do
+        ns_stop "$ns" 2>/dev/null
+        ip netns del "$ns" 2>/dev/null
+    done
+    rm -rf "$WORK"
+    "$USNET" stat >/dev/null 2>&1   # drops the statistics files of servers stopped above
+}
+trap cleanup EXIT
+
+# ---- the hook reaches a static program ---------------------------------
+
+# The program's output and exit status, one string.
+outcome() { "$@" 2>&1; echo "status $?"; }
+
+# Every mode of static_probe gives the same output and status under usnet
+# (trace, and run with the kernel provider) as without it.
+t_semantics() {
+    local name=$1 prog=$2 mode native traced ran bad=
+    for mode in "tls" "threads 6" "fork" "spawn" "heap" "segv" "exe"; do
+        native=$(outcome timeout $T "$prog" $mode)
+        traced=$(outcome timeout $T "$USNET" trace -o /dev/null -- "$prog" $mode)
+        ran=$(outcome timeout $T "$USNET" run --provider kernel -- "$prog" $mode)
+        [ "$native" = "$traced" ] || bad="$bad [$mode under trace: '$traced' not '$native']"
+        [ "$native" = "$ran" ] || bad="$bad [$mode under run: '$ran' not '$native']"
+    done
+    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$(printf '%s' "$bad" | tr '\n' ' ' | head -c 600)"; fi
+}
+want static_semantics && t_semantics static_semantics "$BIN/static_probe"
+want static_pie_semantics && t_semantics static_pie_semantics "$BIN/static_probe_pie"
+
+# usnet trace -c counts what strace -f -c counts (execve, which runs
+# before the hook, and the calls that never return are left out).
+t_vs_strace() {
+    local name=$1 prog=$2
+    if ! need_cmd strace; then skip "$name" "strace is not installed"; return; fi
+    timeout $T strace -f -c -o "$WORK/$name.strace" "$prog" mix 50 >/dev/null 2>&1
+    timeout $T "$USNET" trace -c -o "$WORK/$name.usnet" -- "$prog" mix 50 >/dev/null 2>&1
+    local s u
+    s=$(awk 'NR > 2 && !/^-/ && $NF != "total" && $NF != "execve" { print $NF, $4 }' "$WORK/$name.strace" | sort)
+    u=$(awk 'NR > 2 && !/^-/ && $NF != "total" && $NF != "exit_group" { print $NF, $1 }' "$WORK/$name.usnet" | sort)
+    if [ -n "$s" ] && [ "$s" = "$u" ] && grep -q "getppid" <<<"$u"; then
+        pass "$name"
+    else
+        fail "$name" "strace: $(tr '\n' ' ' <<<"$s"); usnet: $(tr '\n' ' ' <<<"$u")"
+    fi
+}
+want static_trace_vs_strace && t_vs_strace static_trace_vs_strace "$BIN/static_probe"
+want static_pie_trace_vs_strace && t_vs_strace static_pie_trace_vs_strace "$BIN/static_probe_pie"
+
+# ---- never a silent bypass ---------------------------------------------
+
+# A static program while static support is missing (no usnet-exec): one
+# line, the program runs; --strict refuses it and runs nothing.
+t_static_unsupported() {
+    local out rc out2 rc2
+    out=$(USNET_EXEC=$WORK/no-such-loader timeout $T "$USNET" trace -c -o "$WORK/un.txt" -- \
+          "$BIN/static_probe" mix 3 2>&1); rc=$?
+    out2=$(USNET_EXEC=$WORK/no-such-loader timeout $T "$USNET" trace --strict -c -o "$WORK/un2.txt" -- \
+           "$BIN/static_probe" mix 3 2>&1); rc2=$?
+    local line="usnet trace: $BIN/static_probe usnet-exec is missing next to usnet"
+    if [ $rc = 0 ] && [[ "$out" == *"$line"*"runs unhooked"*"mix 3 read"* ]] &&
+       [ "$(grep -c '^usnet trace' <<<"$out")" = 1 ] &&
+       [ $rc2 = 2 ] && [[ "$out2" == *"refusing to run it (--strict)"* ]] && [[ "$out2" != *"mix 3"* ]]; then
+        pass static_unsupported_reported
+    else
+        fail static_unsupported_reported "status $rc '$out'; --strict: status $rc2 '$out2'"
+    fi
+}
+want static_unsupported_reported && t_static_unsupported
+
+# A script whose interpreter is a static program: usnet-exec does not
+# start interpreters, so it is named.
+t_static_interpreter() {
+    printf '#!%s\n' "$BIN/static_probe" >"$WORK/script"
+    chmod +x "$WORK/script"
+    local out rc
+    out=$(timeout $T "$USNET" run --strict --provider kernel -- "$WORK/script" 2>&1); rc=$?
+    if [ $rc = 2 ] && [[ "$out" == *"runs through a statically linked interpreter"*"--strict"* ]]; then
+        pass static_interpreter_refused
+    else
+        fail static_interpreter_refused "status $rc: $out"
+    fi
+}
+want static_interpreter_refused && t_static_interpreter
+
+# A set-user-ID program (the dynamic loader ignores LD_PRELOAD for it).
+t_setuid() {
+    if ! need_root; then skip setuid_reported "needs root to make a set-user-ID program"; return; fi
+    cp /bin/true "$WORK/suid_true" && chown 65534 "$WORK/suid_true" && chmod 4755 "$WORK/suid_true"
+    if findmnt -n -o OPTIONS --target "$WORK" | grep -qw nosuid; then
+        skip setuid_reported "$WORK is on a nosuid file system"; return
+    fi
+    local out rc out2 rc2
+    out=$(timeout $T "$USNET" run --provider kernel -- "$WORK/suid_true" 2>&1); rc=$?
+    out2=$(timeout $T "$USNET" trace --strict -- "$WORK/suid_true" 2>&1); rc2=$?
+    if [ $rc = 0 ] && [[ "$out" == "usnet run: $WORK/suid_true is set-user-ID"*"runs unhooked"* ]] &&
+       [ $rc2 = 2 ] && [[ "$out2" == "usnet trace: $WORK/suid_true is set-user-ID"*"refusing"* ]]; then
+        pass setuid_reported
+    else
+        fail setuid_reported "status $rc '$out'; trace --strict: status $rc2 '$out2'"
+    fi
+}
+want setuid_reported && t_setuid
+
+# --strict says nothing about what usnet does hook.
+t_strict_quiet() {
+    local out rc
+    out=$(timeout $T "$USNET" trace --strict -c -o "$WORK/q.txt" -- /bin/true 2>&1); rc=$?
+    local out2 rc2
+    out2=$(timeout $T "$USNET" run --strict --provider kernel -- "$BIN/static_probe" mix 2 2>&1); rc2=$?
+    if [ $rc = 0 ] && [ -z "$out" ] && [ $rc2 = 0 ] && [ "$out2" = "mix 2 read" ]; then
+        pass strict_hooked_programs_run
+    else
+        fail strict_hooked_programs_run "dynamic: status $rc '$out'; static: status $rc2 '$out2'"
+    fi
+}
+want strict_hooked_programs_run && t_strict_quiet
+
+# ---- servers over the stack --------------------------------------------
+
+if ! need_root; then
+    skip static_servers "needs root for network namespaces"
+    exit 0
+fi
+if ! veth_pair "$UNS" "$UIF" "$KNS" "$KIF" "$KIP"; then
+    fail static_servers "veth set-up failed"
+    exit 0
+fi
+
+# accepted PID MIN: the stack's tcp_accepted as `usnet stat PID` shows it,
+# once it is at least MIN (the counters are published every second: 3 s).
+accepted() {
+    local n i
+    for i in $(seq 1 30); do
+        n=$("$USNET" stat "$1" 2>/dev/null | sed -n 's/^tcp_accepted //p' | head -1)
+        [ -n "$n" ] && [ "$n" -ge "$2" ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}
+
+# wait_for FILE TEXT: until FILE holds TEXT (10 s).
+wait_for() {
+    local i
+    for i in $(seq 1 100); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# t_echo NAME PROGRAM [threads]: the static echo server under usnet serves
+# 4 kernel clients; each answer names usnet's address; usnet stat counts.
+t_echo() {
+    local name=$1 prog=$2 mode=${3:-} log=$WORK/$1.log port=7100 i got bad= n
+    ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" -- \
+        "$prog" serve $port 4 $mode >"$log" 2>&1 &
+    local pid=$!
+    if ! wait_for "$log" '^ready'; then
+        fail "$name" "not ready: $(tr '\n' ' ' <"$log" | head -c 300)"
+        kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+        return
+    fi
+    for i in 1 2 3 4; do
+        got=$(ip netns exec "$KNS" timeout 10 "$BIN/echo_server" client "$UIP" $port "hello $i" 2>&1)
+        [ "$got" = "$UIP hello $i" ] || bad="$bad [client $i got '$got']"
+        if [ $i = 3 ]; then
+            n=$(accepted $pid 3)
+            [ -n "$n" ] && [ "$n" -ge 3 ] || bad="$bad [usnet stat $pid counted ${n:-no} accepted]"
+        fi
+    done
+    timeout 10 tail --pid=$pid -f /dev/null
+    wait $pid; local rc=$?
+    grep -q '^served 4' "$log" || bad="$bad [server: status $rc, $(tr '\n' ' ' <"$log" | head -c 200)]"
+    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; kill -9 $pid 2>/dev/null; fi
+}
+want static_server && t_echo static_server "$BIN/echo_server"
+want static_pie_server && t_echo static_pie_server "$BIN/echo_server_pie"
+want static_server_threads && t_echo static_server_threads "$BIN/echo_server" threads
+
+# A Go net/http server built with CGO_ENABLED=0 (tests/apps/gohttp): its
+# raw system calls reach the stack; the 4 MiB body arrives intact.
+t_go() {
+    local name=static_go_http gobin=$BIN/gohttp_static
+    if ! need_cmd go curl; then skip $name "needs go (golang-go) and curl"; return; fi
+    if [ ! -x "$gobin" ] || [ tests/apps/gohttp/main.go -nt "$gobin" ]; then
+        (cd tests/apps/gohttp && GOCACHE=$ROOT/build/tests/static/gocache GO111MODULE=off CGO_ENABLED=0 \
+            go build -o "$gobin" .) >"$WORK/gobuild.log" 2>&1 ||
+            { fail $name "go build: $(tail -c 300 "$WORK/gobuild.log")"; return; }
+    fi
+    if readelf -l "$gobin" | grep -q INTERP; then
+        fail $name "$gobin is not statically linked"; return
+    fi
+    # the body as the same program serves it from the kernel, as reference
+    ip netns exec "$KNS" "$gobin" "127.0.0.1:8090" >/dev/null 2>&1 &
+    local ref=$! want= got hello i
+    for i in $(seq 1 50); do
+        ip netns exec "$KNS" curl -sf -m 5 -o "$WORK/go.want" "http://127.0.0.1:8090/data" &&
+            want=$(md5sum <"$WORK/go.want") && break
+        sleep 0.1
+    done
+    kill $ref 2>/dev/null; wait $ref 2>/dev/null
+    ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" -- \
+        "$gobin" ":8080" >"$WORK/go.log" 2>&1 &
+    local pid=$!
+    for i in $(seq 1 100); do
+        hello=$(ip netns exec "$KNS" curl -sf -m 2 "http://$UIP:8080/hello") && break
+        sleep 0.1
+    done
+    got=$(ip netns exec "$KNS" curl -sf -m 20 "http://$UIP:8080/data" | md5sum)
+    local n; n=$(accepted $pid 2)
+    kill $pid 2>/dev/null; wait $pid 2>/dev/null
+    if [ "$hello" = "hello from go" ] && [ "$got" = "$want" ] && [ -n "$n" ] && [ "$n" -ge 2 ]; then
+        pass $name
+    else
+        fail $name "hello '$hello', body $got (want $want), usnet stat counted ${n:-no} accepted: $(tail -c 300 "$WORK/go.log" | tr '\n' ' ')"
+    fi
+}
+want static_go_http && t_go
