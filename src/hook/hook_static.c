@@ -13,6 +13,10 @@
 
 #include "hook_static.h"
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)   /* Linux >= 4.7 */
+#endif
+
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define ARCH_GET_FS 0x1003
@@ -98,6 +102,14 @@ int usnet_hook_static_start(const struct usnet_hook_static_image *img, char *err
 	hook_static_program_fs = 0;   /* usnet-exec jumps with none, as exec leaves it */
 	hook_static_depth = 0;
 	write_gsbase(tp);
+	/* this thread's alternate stack (the hook gave it one at install)
+	 * becomes SS_AUTODISARM here, outside any handler: a change made in
+	 * a handler running on it would be undone at its sigreturn */
+	stack_t cur;
+	if (RAW2(SYS_sigaltstack, 0, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size) {
+		cur.ss_flags = SS_AUTODISARM;
+		RAW2(SYS_sigaltstack, &cur, 0);
+	}
 	started = true;
 	return 0;
 }
@@ -156,16 +168,16 @@ static long program_arch_prctl(long code, uintptr_t addr)
  * program sets with sigaltstack is recorded, never given to the kernel:
  * hook_static_prog_sig_entry runs the program's SA_ONSTACK handlers there,
  * below where the program was when it was on it, as the kernel would (Go's
- * runtime insists on running its handlers there).  The hook's stack is set
- * in the SIGSYS frame's uc_stack, which the kernel installs at sigreturn
- * (a change made inside the handler would be undone there).
+ * runtime insists on running its handlers there).  The main thread's stack
+ * is made SS_AUTODISARM by usnet_hook_static_start; a thread made by
+ * hook_static_clone.c starts without one, and its first SIGSYS (on the
+ * thread's own stack) sets one in the frame's uc_stack, which the kernel
+ * installs at sigreturn.  (A handler running on the alternate stack cannot
+ * change it that way: the kernel refuses while the stack is in use.)
  */
 #define ALTSTACK_SIZE (64 * 1024)
 #define RED_ZONE 128
 #define K_MINSIGSTKSZ 2048
-#ifndef SS_AUTODISARM
-#define SS_AUTODISARM (1U << 31)   /* Linux >= 4.7 */
-#endif
 
 /* The program's alternate stack [lo, hi) (0, 0: none), its flags, and which
  * of its handlers want it (SA_ONSTACK). */
@@ -183,9 +195,8 @@ static inline uintptr_t read_gsbase(void)
 	return v;
 }
 
-/* A thread's first passed call: the hook's alternate stack made
- * SS_AUTODISARM, or given to a thread without (one made by
- * hook_static_clone.c). */
+/* A thread's first passed call: an alternate stack given to a thread
+ * without one (made by hook_static_clone.c). */
 static void altstack_check(void)
 {
 	ucontext_t *uc = (ucontext_t *)hook_static_uc;
@@ -194,10 +205,8 @@ static void altstack_check(void)
 	altstack_checked = true;
 	stack_t *st = &uc->uc_stack;
 	/* none: SS_DISABLE, or (a thread that never had one) all zero */
-	if (!(st->ss_flags & SS_DISABLE) && st->ss_size) {
-		st->ss_flags = SS_AUTODISARM;
+	if (!(st->ss_flags & SS_DISABLE) && st->ss_size)
 		return;
-	}
 	long p = RAW6(SYS_mmap, 0, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (p < 0 && p > -4096)

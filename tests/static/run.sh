@@ -179,6 +179,17 @@ accepted() {
     echo "$n"
 }
 
+# ns_idle: until the previous server and the interface's owner, which
+# leaves after the last process of the stack, are gone (5 s): a run that
+# arrives while the owner is leaving finds no owner to attach to.
+ns_idle() {
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(ip netns pids "$UNS" 2>/dev/null)" ] && return 0
+        sleep 0.1
+    done
+}
+
 # wait_for FILE TEXT: until FILE holds TEXT (10 s).
 wait_for() {
     local i
@@ -193,6 +204,7 @@ wait_for() {
 # 4 kernel clients; each answer names usnet's address; usnet stat counts.
 t_echo() {
     local name=$1 prog=$2 mode=${3:-} log=$WORK/$1.log port=7100 i got bad= n
+    ns_idle
     ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" -- \
         "$prog" serve $port 4 $mode >"$log" 2>&1 &
     local pid=$!
@@ -240,6 +252,7 @@ t_go() {
         sleep 0.1
     done
     kill $ref 2>/dev/null; wait $ref 2>/dev/null
+    ns_idle
     ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" -- \
         "$gobin" ":8080" >"$WORK/go.log" 2>&1 &
     local pid=$!
