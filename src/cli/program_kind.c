@@ -200,6 +200,12 @@ static void set_loader_tunables(void)
 int program_route(const char *tool, char **argv, bool strict, const char *hook_env, char ***exec_argv)
 {
 	*exec_argv = argv;
+	/* for the hook: a static program the program execs goes through it too */
+	char loader[PATH_MAX];
+	if (program_exec_path(loader, sizeof loader) == 0)
+		setenv("USNET_EXEC_PATH", loader, 1);
+	if (strict)
+		setenv("USNET_STRICT", "1", 1);
 	struct program_kind pk;
 	if (program_kind_of(argv[0], &pk) < 0)
 		return 0;   /* execvp says what is wrong */

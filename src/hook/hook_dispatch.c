@@ -247,6 +247,12 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 		break;
 	case SYS_execve:
 	case SYS_execveat: {
+		/* a static program: through usnet-exec (hook_exec_static.c) */
+		void *route;
+		size_t route_len;
+		r = hook_exec_static_route(sc, &route, &route_len);
+		if (r < 0)
+			goto done;
 		/* the new image must load the hook again */
 		int envp_arg = sc->nr == SYS_execve ? 2 : 3;
 		size_t env_len;
@@ -261,6 +267,8 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 			hook_sud_set(true);
 		if (env)
 			RAW2(SYS_munmap, env, env_len);
+		if (route)
+			RAW2(SYS_munmap, route, route_len);
 		goto done;
 	}
 	case SYS_mmap:

@@ -52,6 +52,7 @@ void hook_static_configure(void)
 {
 	/* taken out of the environment: the programs the static one execs
 	 * are started as usual (and get it back from usnet-exec if static) */
+	hook_exec_static_configure(environ);
 	char **out = environ;
 	for (char **e = environ; e && *e; e++) {
 		if (!hook_strncmp(*e, "USNET_STATIC_EXEC=1", 20))

@@ -43,6 +43,15 @@ HOOK_HIDDEN unsigned long hook_static_sig_handler(int sig, void (*real)(int, sig
  * hook_action, or -1 for calls issued as for any program.  Calls after_pass. */
 HOOK_HIDDEN int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc);
 
+/* --- hook_exec_static.c --- */
+/* Reads USNET_EXEC_PATH and USNET_STRICT from the start-up environment. */
+HOOK_HIDDEN void hook_exec_static_configure(char **envp);
+/* An execve/execveat (sc) of a statically linked program becomes one of
+ * usnet-exec; *map, *map_len: memory the new call points into, for the
+ * caller to unmap when it fails.  0 (sc changed or not), or -errno to
+ * answer the call with (refused under USNET_STRICT=1, after one line). */
+HOOK_HIDDEN long hook_exec_static_route(struct usnet_syscall *sc, void **map, size_t *map_len);
+
 /* --- hook_static_clone.c --- */
 /* A clone/clone3/vfork that shares memory or starts on a new stack, issued
  * for the program by a helper thread whose thread block the child takes:

@@ -87,6 +87,20 @@ t_vs_strace() {
 want static_trace_vs_strace && t_vs_strace static_trace_vs_strace "$BIN/static_probe"
 want static_pie_trace_vs_strace && t_vs_strace static_pie_trace_vs_strace "$BIN/static_probe_pie"
 
+# A dynamic program under usnet that execs a static one: the static one
+# is started through usnet-exec too (its calls are counted).
+t_exec_static() {
+    local out n
+    out=$(timeout $T "$USNET" trace -c -o "$WORK/exec.txt" -- sh -c "$BIN/static_probe mix 40" 2>&1)
+    n=$(awk '$NF == "getppid" { print $1 }' "$WORK/exec.txt")
+    if [ "$out" = "mix 40 read" ] && [ -n "$n" ] && [ "$n" -ge 40 ]; then
+        pass static_exec_from_dynamic
+    else
+        fail static_exec_from_dynamic "output '$out', getppid counted ${n:-0} times (want >= 40)"
+    fi
+}
+want static_exec_from_dynamic && t_exec_static
+
 # ---- never a silent bypass ---------------------------------------------
 
 # A static program while static support is missing (no usnet-exec): one
@@ -200,13 +214,16 @@ wait_for() {
     return 1
 }
 
-# t_echo NAME PROGRAM [threads]: the static echo server under usnet serves
-# 4 kernel clients; each answer names usnet's address; usnet stat counts.
+# t_echo NAME PROGRAM [threads|sh]: the static echo server under usnet
+# serves 4 kernel clients; each answer names usnet's address; usnet stat
+# counts.  sh: started by a shell that execs it.
 t_echo() {
     local name=$1 prog=$2 mode=${3:-} log=$WORK/$1.log port=7100 i got bad= n
     ns_idle
+    local cmd=("$prog" serve $port 4 $mode)
+    [ "$mode" = sh ] && cmd=(sh -c "exec $prog serve $port 4")
     ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" -- \
-        "$prog" serve $port 4 $mode >"$log" 2>&1 &
+        "${cmd[@]}" >"$log" 2>&1 &
     local pid=$!
     if ! wait_for "$log" '^ready'; then
         fail "$name" "not ready: $(tr '\n' ' ' <"$log" | head -c 300)"
@@ -229,6 +246,7 @@ t_echo() {
 want static_server && t_echo static_server "$BIN/echo_server"
 want static_pie_server && t_echo static_pie_server "$BIN/echo_server_pie"
 want static_server_threads && t_echo static_server_threads "$BIN/echo_server" threads
+want static_server_exec_by_sh && t_echo static_server_exec_by_sh "$BIN/echo_server" sh
 
 # A Go net/http server built with CGO_ENABLED=0 (tests/apps/gohttp): its
 # raw system calls reach the stack; the 4 MiB body arrives intact.
