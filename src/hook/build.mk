@@ -9,7 +9,7 @@
 HOOK_GR_SRCS := src/hook/hook_dispatch.c src/hook/hook_sud.c src/hook/hook_log.c \
 	src/hook/hook_maps.c src/hook/hook_page0.c src/hook/hook_cache.c src/hook/hook_env.c \
 	src/hook/hook_fault.c src/hook/hook_static.c src/hook/hook_static_clone.c \
-	src/hook/hook_exec_static.c
+	src/hook/hook_exec_static.c src/hook/hook_unhooked.c
 HOOK_STD_SRCS := src/hook/hook_rewrite.c src/hook/hook_install.c
 HOOK_OBJS := $(HOOK_GR_SRCS:src/hook/%.c=$(B)/hook/%.o) \
 	$(HOOK_STD_SRCS:src/hook/%.c=$(B)/hook/%.o) $(B)/hook/hook_entry.o $(B)/hook/hook_static_entry.o

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 static csh cs_handle;
 static cs_insn *cs_one;
@@ -70,7 +71,7 @@ static int disasm_open(void)
 	if (!lib || !cs.open || !cs.malloc || !cs.disasm_iter ||
 	    cs.open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK || !(cs_one = cs.malloc(cs_handle))) {
 		cs_failed = true;
-		hook_log(0, "cannot load the disassembler (libcapstone.so.4); code is not rewritten");
+		hook_report_unhooked("cannot load the disassembler (libcapstone.so.4); code is not rewritten", 0);
 		return -1;
 	}
 	return 0;
@@ -176,6 +177,7 @@ long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct 
 	lock();
 	if (!readable && raw_mprotect(start, end - start, prot | PROT_READ) < 0) {
 		unlock();
+		hook_report_unhooked("cannot read execute-only code to rewrite it", start);
 		return -1;
 	}
 
@@ -218,7 +220,7 @@ long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct 
 			}
 			raw_mprotect(start, end - start, prot);
 		} else {
-			hook_log_hex(0, "cannot make code writable to rewrite it at ", start);
+			hook_report_unhooked("cannot make code writable to rewrite it", start);
 		}
 	} else if (!readable) {
 		raw_mprotect(start, end - start, prot);

@@ -4,7 +4,12 @@ STATIC_TEST_DIR := $(B)/tests/static
 STATIC_TEST_BINS := $(STATIC_TEST_DIR)/static_probe $(STATIC_TEST_DIR)/static_probe_pie \
 	$(STATIC_TEST_DIR)/echo_server $(STATIC_TEST_DIR)/echo_server_pie
 TEST_SUITES += tests/static/run.sh
-TEST_DEPS += $(STATIC_TEST_BINS)
+TEST_DEPS += $(STATIC_TEST_BINS) $(STATIC_TEST_DIR)/unhookable_map
+
+# a dynamic program with code the rewriter cannot reach
+$(STATIC_TEST_DIR)/unhookable_map: tests/static/unhookable_map.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ $<
 
 $(STATIC_TEST_DIR)/%: tests/static/%.c
 	@mkdir -p $(dir $@)
