@@ -80,8 +80,12 @@ long hook_exec_static_route(struct usnet_syscall *sc, void **map, size_t *map_le
 		a = 1;
 	}
 	char path[EXEC_PATH_MAX];
-	size_t got = hook_user_read_some(path, (const char *)sc->args[a], sizeof path - 1);
-	path[got] = 0;
+	/* a static program re-exec'ing itself: its /proc/self/exe is usnet-exec */
+	const char *own = hook_static_own_exe((const char *)sc->args[a]);
+	size_t got = own ? hook_strlen(own) : hook_user_read_some(path, (const char *)sc->args[a], sizeof path - 1);
+	if (own && got < sizeof path)
+		hook_copy_str(path, sizeof path, own);
+	path[got < sizeof path ? got : sizeof path - 1] = 0;
 	if (!got || hook_strlen(path) >= sizeof path - 1 || !is_static_elf(path))
 		return 0;
 	if (!exec_path[0]) {

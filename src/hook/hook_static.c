@@ -303,6 +303,11 @@ static bool names_own_exe(const char *p)
 	return i > 6 && !hook_strncmp(s + i, "/exe", 5) && pid == RAW0(SYS_getpid);
 }
 
+const char *hook_static_own_exe(const char *path)
+{
+	return started && names_own_exe(path) ? program_path : NULL;
+}
+
 /* readlink of /proc/self/exe: the program's path, as the kernel would
  * give it had it exec'd the program itself. */
 static long program_readlink(const char *path, char *buf, long size)

@@ -43,6 +43,10 @@ HOOK_HIDDEN unsigned long hook_static_sig_handler(int sig, void (*real)(int, sig
  * hook_action, or -1 for calls issued as for any program.  Calls after_pass. */
 HOOK_HIDDEN int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc);
 
+/* The static program's path when path (the program's pointer) names
+ * /proc/self/exe (or thread-self, or our pid's), else NULL. */
+HOOK_HIDDEN const char *hook_static_own_exe(const char *path);
+
 /* --- hook_exec_static.c --- */
 /* Reads USNET_EXEC_PATH and USNET_STRICT from the start-up environment. */
 HOOK_HIDDEN void hook_exec_static_configure(char **envp);

@@ -53,10 +53,12 @@ trap cleanup EXIT
 outcome() { "$@" 2>&1; echo "status $?"; }
 
 # Every mode of static_probe gives the same output and status under usnet
-# (trace, and run with the kernel provider) as without it.
+# (trace, and run with the kernel provider) as without it: threads, fork,
+# posix_spawn and system(), the heap, a SIGSEGV handler meeting a null
+# pointer, /proc/self/exe read and exec'd.
 t_semantics() {
     local name=$1 prog=$2 mode native traced ran bad=
-    for mode in "tls" "threads 6" "fork" "spawn" "heap" "segv" "exe"; do
+    for mode in "tls" "threads 6" "fork" "spawn" "heap" "segv" "exe" "reexec"; do
         native=$(outcome timeout $T "$prog" $mode)
         traced=$(outcome timeout $T "$USNET" trace -o /dev/null -- "$prog" $mode)
         ran=$(outcome timeout $T "$USNET" run --provider kernel -- "$prog" $mode)

@@ -12,6 +12,7 @@
  *   heap       malloc of many sizes (brk and mmap), checked
  *   segv       a SIGSEGV handler meets a null-pointer read
  *   exe        the program's own path (/proc/self/exe)
+ *   reexec     execs /proc/self/exe in mode exe
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,6 +152,12 @@ int main(int argc, char **argv)
 		printf("exe %s\n", buf);
 		return 0;
 	}
-	fprintf(stderr, "usage: static_probe mix N|tls|threads N|fork|spawn|heap|segv|exe\n");
+	if (!strcmp(mode, "reexec")) {
+		char *av[] = { argv[0], "exe", NULL };
+		execv("/proc/self/exe", av);
+		perror("static_probe: execv");
+		return 1;
+	}
+	fprintf(stderr, "usage: static_probe mix N|tls|threads N|fork|spawn|heap|segv|exe|reexec\n");
 	return 2;
 }
