@@ -16,7 +16,7 @@ HOOK_OBJS := $(HOOK_GR_SRCS:src/hook/%.c=$(B)/hook/%.o) \
 HOOK_GR_FLAGS := -mgeneral-regs-only -fno-tree-loop-distribute-patterns -fno-stack-protector \
 	-fno-strict-aliasing \
 	-fno-builtin
-HOOK_HDRS := src/hook/hook_internal.h src/hook/hook_static.h include/usnet/hook.h
+HOOK_HDRS := src/hook/hook_internal.h src/hook/hook_static.h src/hook/hook_unhooked.h include/usnet/hook.h
 # capstone is dlopen'ed on the first cache miss (hook_rewrite.c)
 HOOK_LDLIBS :=
 

@@ -142,13 +142,13 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 		hook_state.self_end = (uintptr_t)usnet_hook_raw_end;
 	}
 	hook_cache_init(getenv("USNET_HOOK_CACHE"));
-	/* a static program (usnet-exec) is hooked through SUD alone */
+	/* before the capture: USNET_STATIC_EXEC leaves the environment */
 	hook_static_configure();
 	hook_env_capture(environ);
 
 	bool want_rewrite = cfg->mode == USNET_HOOK_AUTO || cfg->mode == USNET_HOOK_REWRITE;
 	bool want_sud = cfg->mode == USNET_HOOK_AUTO || cfg->mode == USNET_HOOK_SUD;
-	if (hook_static_on) {
+	if (hook_static_on) {   /* a static program (usnet-exec): SUD alone */
 		want_rewrite = false;
 		want_sud = true;
 	}

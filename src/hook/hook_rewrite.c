@@ -23,7 +23,7 @@
 #include <sys/syscall.h>
 
 #include "hook_internal.h"
-#include "hook_static.h"
+#include "hook_unhooked.h"
 
 static csh cs_handle;
 static cs_insn *cs_one;

@@ -56,12 +56,6 @@ HOOK_HIDDEN void hook_exec_static_configure(char **envp);
  * answer the call with (refused under USNET_STRICT=1, after one line). */
 HOOK_HIDDEN long hook_exec_static_route(struct usnet_syscall *sc, void **map, size_t *map_len);
 
-/* --- hook_unhooked.c --- */
-/* Code at addr (0: all of it) the rewriter cannot reach: one line, which
- * says the calls are not hooked when no SUD catches them (--hook rewrite);
- * then, under USNET_STRICT=1, the process ends. */
-HOOK_HIDDEN void hook_report_unhooked(const char *what, uintptr_t addr);
-
 /* --- hook_static_clone.c --- */
 /* A clone/clone3/vfork that shares memory or starts on a new stack, issued
  * for the program by a helper thread whose thread block the child takes:

@@ -9,7 +9,7 @@
  */
 #include <sys/syscall.h>
 
-#include "hook_static.h"
+#include "hook_unhooked.h"
 
 extern char **environ;
 
