@@ -188,6 +188,14 @@ static __thread bool prog_alt_autodisarm __attribute__((tls_model("initial-exec"
 __thread uintptr_t hook_static_prog_alt_low __attribute__((tls_model("initial-exec")));
 static bool prog_onstack[65];
 static __thread bool altstack_checked __attribute__((tls_model("initial-exec")));
+static __thread void *altstack_given __attribute__((tls_model("initial-exec")));
+
+void hook_static_free_altstack(void)
+{
+	if (altstack_given)
+		RAW2(SYS_munmap, altstack_given, ALTSTACK_SIZE);
+	altstack_given = NULL;
+}
 
 static inline uintptr_t read_gsbase(void)
 {
@@ -215,6 +223,7 @@ static void altstack_check(void)
 	st->ss_sp = (void *)p;
 	st->ss_size = ALTSTACK_SIZE;
 	st->ss_flags = SS_AUTODISARM;
+	altstack_given = (void *)p;
 }
 
 static bool on_prog_alt(uintptr_t sp)
@@ -410,7 +419,6 @@ int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
 	case SYS_exit:
 		/* a thread ends: from the SIGSYS handler itself, which nothing
 		 * has to leave (its alternate stack is the helper's to free) */
-		hook_static_thread_exit();
 		RAW1(SYS_exit, sc->args[0]);
 		return -1;
 	default:

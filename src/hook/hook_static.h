@@ -61,8 +61,9 @@ HOOK_HIDDEN long hook_exec_static_route(struct usnet_syscall *sc, void **map, si
  * for the program by a helper thread whose thread block the child takes:
  * the child's tid (parent's result), or -errno. */
 HOOK_HIDDEN long hook_static_clone(const struct usnet_syscall *sc);
-/* The calling thread is about to exit(2): its helper may free what it holds. */
-HOOK_HIDDEN void hook_static_thread_exit(void);
+/* Unmaps the alternate stack the hook gave the thread whose thread block
+ * this is (its helper calls it once the thread is gone). */
+HOOK_HIDDEN void hook_static_free_altstack(void);
 /* The SIGSYS handler's context (set by it in static mode): the registers
  * a clone is issued with. */
 HOOK_HIDDEN extern __thread const void *hook_static_uc __attribute__((tls_model("initial-exec")));

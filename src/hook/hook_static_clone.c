@@ -93,8 +93,12 @@ static void *helper_main(void *arg)
 	hook_sud_set(false);
 	long r = hook_static_clone_issue(&job->regs);
 	finish(job, r);   /* job is the parent's: not touched from here on */
-	if (r <= 0 || (flags & CLONE_VFORK))
+	if (r <= 0)
 		return NULL;
+	if (flags & CLONE_VFORK) {   /* the child has exec'd or exited */
+		hook_static_free_altstack();
+		return NULL;
+	}
 	/* Keep the block until the child is gone. */
 	long pidfd = RAW2(SYS_pidfd_open, r, (flags & CLONE_THREAD) ? PIDFD_THREAD : 0);
 	if (pidfd < 0) {
@@ -105,6 +109,8 @@ static void *helper_main(void *arg)
 	while (RAW3(SYS_poll, &pf, 1, -1) < 0)
 		;
 	RAW1(SYS_close, pidfd);
+	/* the alternate stack the hook gave the thread (in this block) */
+	hook_static_free_altstack();
 	return NULL;
 }
 
@@ -234,10 +240,4 @@ long hook_static_clone(const struct usnet_syscall *sc)
 	}
 	hook_sud_selector = HOOK_SUD_BLOCK;
 	return r;
-}
-
-void hook_static_thread_exit(void)
-{
-	/* the alternate stack the hook gave this thread stays mapped: the
-	 * thread is on it now */
 }
