@@ -271,6 +271,31 @@ t_echo() {
     grep -q '^served 4' "$log" || bad="$bad [server: status $rc, $(tr '\n' ' ' <"$log" | head -c 200)]"
     if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; kill -9 $pid 2>/dev/null; fi
 }
+# Signals arriving while the program waits inside the switch (a poll on a
+# usnet listener), handled on the program's alternate stack: same output as
+# on the kernel, and the listener is usnet's (usnet stat lists it).
+t_sigpoll() {
+    local name=$1 prog=$2 want got pid
+    want=$(outcome timeout $T "$prog" sigpoll 7200)
+    ns_idle
+    ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" -- \
+        "$prog" sigpoll 7201 >"$WORK/$name.log" 2>&1 &
+    pid=$!
+    local socks=
+    for i in $(seq 1 30); do
+        socks=$("$USNET" stat "$pid" 2>/dev/null | grep -c "tcp LISTEN local=0.0.0.0:7201")
+        [ "${socks:-0}" -ge 1 ] && break
+        sleep 0.1
+    done
+    wait $pid; got="$(cat "$WORK/$name.log")
+status $?"
+    if [ "$got" = "$want" ] && [ "${socks:-0}" -ge 1 ]; then
+        pass "$name"
+    else
+        fail "$name" "got '$(tr '\n' ' ' <<<"$got")', want '$(tr '\n' ' ' <<<"$want")'; usnet stat listed the listener: ${socks:-no}"
+    fi
+}
+want static_signals_in_switch && t_sigpoll static_signals_in_switch "$BIN/static_probe"
 want static_server && t_echo static_server "$BIN/echo_server"
 want static_pie_server && t_echo static_pie_server "$BIN/echo_server_pie"
 want static_server_threads && t_echo static_server_threads "$BIN/echo_server" threads

@@ -13,9 +13,15 @@
  *   segv       a SIGSEGV handler meets a null-pointer read
  *   exe        the program's own path (/proc/self/exe)
  *   reexec     execs /proc/self/exe in mode exe
+ *   sigpoll P  a thread sends the main thread 2000 signals while it polls a
+ *              TCP listener on port P (under usnet: inside the switch); the
+ *              handler must run on the program's alternate stack
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -23,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +61,54 @@ static int mode_threads(int n)
 		printf("thread %d: %ld\n", i + 1, (long)r);
 	}
 	printf("main counter %ld\n", counter);
+	return 0;
+}
+
+static char alt_stack[65536];
+static volatile int alt_hits, alt_misses;
+static pthread_t main_thread;
+
+static void on_usr1(int sig)
+{
+	char here;
+	(void)sig;
+	if (&here >= alt_stack && &here < alt_stack + sizeof alt_stack)
+		alt_hits++;
+	else
+		alt_misses++;
+}
+
+static void *signaller(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 2000; i++) {
+		pthread_kill(main_thread, SIGUSR1);
+		usleep(100);
+	}
+	return NULL;
+}
+
+static int mode_sigpoll(int port)
+{
+	stack_t st = { .ss_sp = alt_stack, .ss_size = sizeof alt_stack };
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_ONSTACK | SA_RESTART };
+	if (sigaltstack(&st, NULL) || sigaction(SIGUSR1, &sa, NULL))
+		return 1;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 4)) {
+		perror("static_probe: listen");
+		return 1;
+	}
+	main_thread = pthread_self();
+	pthread_t t;
+	pthread_create(&t, NULL, signaller, NULL);
+	for (int i = 0; i < 3000; i++) {
+		struct pollfd p = { s, POLLIN, 0 };
+		poll(&p, 1, 1);
+	}
+	pthread_join(t, NULL);
+	printf("signals on the alternate stack: %s, elsewhere: %d\n", alt_hits > 0 ? "yes" : "no", alt_misses);
 	return 0;
 }
 
@@ -152,12 +207,14 @@ int main(int argc, char **argv)
 		printf("exe %s\n", buf);
 		return 0;
 	}
+	if (!strcmp(mode, "sigpoll"))
+		return mode_sigpoll(n);
 	if (!strcmp(mode, "reexec")) {
 		char *av[] = { argv[0], "exe", NULL };
 		execv("/proc/self/exe", av);
 		perror("static_probe: execv");
 		return 1;
 	}
-	fprintf(stderr, "usage: static_probe mix N|tls|threads N|fork|spawn|heap|segv|exe|reexec\n");
+	fprintf(stderr, "usage: static_probe mix N|tls|threads N|fork|spawn|heap|segv|exe|reexec|sigpoll PORT\n");
 	return 2;
 }
