@@ -6,7 +6,8 @@
  * and a program the loader starts in secure mode (set-user-ID, file
  * capabilities) or that is not an x86-64 ELF would run unhooked: each is
  * named here so that the caller says so in one line (or refuses, --strict).
- * A script is judged by its interpreter (#!), as execve would run it.
+ * A script is judged by its interpreter (#!), as execve would run it, and
+ * a file that is neither ELF nor #! by /bin/sh, as execvp runs it.
  */
 #include <elf.h>
 #include <errno.h>
@@ -117,6 +118,13 @@ int program_kind_of(const char *name, struct program_kind *pk)
 			pk->script = true;
 			pk->secure = false;
 			snprintf(pk->judged, sizeof pk->judged, "%s", p);
+			continue;
+		}
+		if (n < 4 || memcmp(head, ELFMAG, SELFMAG)) {
+			/* neither ELF nor #!: execvp runs it with /bin/sh */
+			close(fd);
+			pk->script = true;
+			snprintf(pk->judged, sizeof pk->judged, "/bin/sh");
 			continue;
 		}
 		r = classify_elf(fd, pk);

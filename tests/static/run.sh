@@ -139,6 +139,19 @@ t_static_interpreter() {
 }
 want static_interpreter_refused && t_static_interpreter
 
+# A program for another machine or class (here a 32-bit ELF header).
+t_foreign() {
+    cp /bin/true "$WORK/foreign" && printf '\001' | dd of="$WORK/foreign" bs=1 seek=4 conv=notrunc 2>/dev/null
+    local out rc
+    out=$(timeout $T "$USNET" run --strict --provider kernel -- "$WORK/foreign" 2>&1); rc=$?
+    if [ $rc = 2 ] && [ "$out" = "usnet run: $WORK/foreign is not an x86-64 ELF program, so usnet cannot hook it: refusing to run it (--strict)" ]; then
+        pass foreign_program_refused
+    else
+        fail foreign_program_refused "status $rc: $out"
+    fi
+}
+want foreign_program_refused && t_foreign
+
 # A set-user-ID program (the dynamic loader ignores LD_PRELOAD for it).
 t_setuid() {
     if ! need_root; then skip setuid_reported "needs root to make a set-user-ID program"; return; fi
