@@ -4,7 +4,9 @@
  * connection reached (getsockname: usnet's, when usnet serves it) and the
  * line it got.
  *
- *   echo_server serve PORT N [threads]   N connections, then "served N"
+ *   echo_server serve PORT N [threads|fork]   N connections (each in a
+ *                                        thread, or a forked child), then
+ *                                        "served N"
  *   echo_server client ADDR PORT LINE    prints the server's answer
  */
 #include <arpa/inet.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void *serve_one(void *arg)
@@ -61,10 +64,21 @@ static int serve(int port, int count, int threads)
 			perror("echo_server: accept");
 			return 1;
 		}
-		if (threads && nt < 64 && pthread_create(&t[nt], NULL, serve_one, (void *)(long)c) == 0)
+		if (threads == 2) {
+			pid_t p = fork();
+			if (p == 0) {
+				close(s);
+				serve_one((void *)(long)c);
+				_exit(0);
+			}
+			close(c);
+			if (p > 0)
+				waitpid(p, NULL, 0);
+		} else if (threads && nt < 64 && pthread_create(&t[nt], NULL, serve_one, (void *)(long)c) == 0) {
 			nt++;
-		else
+		} else {
 			serve_one((void *)(long)c);
+		}
 	}
 	for (int i = 0; i < nt; i++)
 		pthread_join(t[i], NULL);
@@ -93,9 +107,10 @@ static int client(const char *addr, int port, const char *msg)
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "serve"))
-		return serve(atoi(argv[2]), atoi(argv[3]), argc > 4 && !strcmp(argv[4], "threads"));
+		return serve(atoi(argv[2]), atoi(argv[3]),
+			     argc > 4 ? (!strcmp(argv[4], "threads") ? 1 : !strcmp(argv[4], "fork") ? 2 : 0) : 0);
 	if (argc == 5 && !strcmp(argv[1], "client"))
 		return client(argv[2], atoi(argv[3]), argv[4]);
-	fprintf(stderr, "usage: echo_server serve PORT N [threads] | client ADDR PORT LINE\n");
+	fprintf(stderr, "usage: echo_server serve PORT N [threads|fork] | client ADDR PORT LINE\n");
 	return 2;
 }

@@ -255,9 +255,9 @@ wait_for() {
     return 1
 }
 
-# t_echo NAME PROGRAM [threads|sh]: the static echo server under usnet
-# serves 4 kernel clients; each answer names usnet's address; usnet stat
-# counts.  sh: started by a shell that execs it.
+# t_echo NAME PROGRAM [threads|fork|sh]: the static echo server under usnet
+# serves 4 kernel clients (fork: each in a forked child); each answer names
+# usnet's address; usnet stat counts.  sh: started by a shell that execs it.
 t_echo() {
     local name=$1 prog=$2 mode=${3:-} log=$WORK/$1.log port=7100 i got bad= n
     ns_idle
@@ -313,6 +313,7 @@ want static_server && t_echo static_server "$BIN/echo_server"
 want static_pie_server && t_echo static_pie_server "$BIN/echo_server_pie"
 want static_server_threads && t_echo static_server_threads "$BIN/echo_server" threads
 want static_server_exec_by_sh && t_echo static_server_exec_by_sh "$BIN/echo_server" sh
+want static_server_fork && t_echo static_server_fork "$BIN/echo_server" fork
 
 # A Go net/http server built with CGO_ENABLED=0 (tests/apps/gohttp): its
 # raw system calls reach the stack; the 4 MiB body arrives intact.
