@@ -31,8 +31,8 @@ __thread uintptr_t hook_static_prog_sp __attribute__((tls_model("initial-exec"))
 _Static_assert(__builtin_offsetof(ucontext_t, uc_mcontext.gregs[REG_RSP]) == 160,
 	       "UC_RSP in hook_static_entry.S");
 
-/* The alternate signal stack the program set (0, 0: none), and whether it
- * asked for SS_AUTODISARM itself (the hook adds it to every one). */
+/* The alternate signal stack the program set (0, 0: none; recorded, never
+ * given to the kernel), and whether it asked for SS_AUTODISARM. */
 static __thread uintptr_t prog_alt_lo __attribute__((tls_model("initial-exec")));
 static __thread uintptr_t prog_alt_hi __attribute__((tls_model("initial-exec")));
 static __thread bool prog_alt_autodisarm __attribute__((tls_model("initial-exec")));
