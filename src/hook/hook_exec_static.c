@@ -24,9 +24,26 @@
 
 static char exec_path[EXEC_PATH_MAX];   /* usnet-exec, or "" */
 static bool strict;
+static bool fsgsbase;   /* the kernel lets user code use rdfsbase/wrgsbase */
+
+#define K_AT_HWCAP2 26
+#define K_HWCAP2_FSGSBASE 2
+
+bool hook_static_fsgsbase(void)
+{
+	return fsgsbase;
+}
 
 void hook_exec_static_configure(char **envp)
 {
+	unsigned long aux[2 * 48];
+	long fd = RAW4(SYS_openat, AT_FDCWD, "/proc/self/auxv", O_RDONLY | O_CLOEXEC, 0);
+	long got = fd >= 0 ? RAW3(SYS_read, fd, aux, sizeof aux) : -1;
+	if (fd >= 0)
+		RAW1(SYS_close, fd);
+	for (long i = 0; i + 1 < got / (long)sizeof aux[0]; i += 2)
+		if (aux[i] == K_AT_HWCAP2)
+			fsgsbase = aux[i + 1] & K_HWCAP2_FSGSBASE;
 	for (size_t i = 0; envp && envp[i]; i++) {
 		if (!hook_strncmp(envp[i], "USNET_EXEC_PATH=", 16))
 			hook_copy_str(exec_path, sizeof exec_path, envp[i] + 16);
@@ -88,12 +105,12 @@ long hook_exec_static_route(struct usnet_syscall *sc, void **map, size_t *map_le
 	path[got < sizeof path ? got : sizeof path - 1] = 0;
 	if (!got || hook_strlen(path) >= sizeof path - 1 || !is_static_elf(path))
 		return 0;
-	if (!exec_path[0]) {
+	if (!exec_path[0] || !fsgsbase) {
 		struct hook_buf b = { path, hook_strlen(path), sizeof path };
-		hook_buf_str(&b, strict ? " is statically linked and usnet-exec is unknown "
-					  "(USNET_EXEC_PATH): refusing to exec it (USNET_STRICT)"
-					: " is statically linked and usnet-exec is unknown (USNET_EXEC_PATH): "
-					  "it runs unhooked");
+		hook_buf_str(&b, !fsgsbase ? " is statically linked and this CPU or kernel does not let programs "
+					     "use FSGSBASE"
+					   : " is statically linked and usnet-exec is unknown (USNET_EXEC_PATH)");
+		hook_buf_str(&b, strict ? ": refusing to exec it (USNET_STRICT)" : ": it runs unhooked");
 		hook_log(0, path);
 		return strict ? -EACCES : 0;
 	}

@@ -91,6 +91,11 @@ int usnet_hook_static_start(const struct usnet_hook_static_image *img, char *err
 			      "(USNET_STATIC_EXEC=1 with Syscall User Dispatch)");
 		return -EINVAL;
 	}
+	if (!hook_static_fsgsbase()) {
+		hook_copy_str(err, errlen, "this CPU or kernel does not let programs use FSGSBASE, "
+			      "which static programs need");
+		return -ENOTSUP;
+	}
 	brk_start = brk_cur = (img->brk_start + 4095) & ~4095UL;
 	program_path_len = hook_strlen(img->path);
 	if (program_path_len >= sizeof program_path) {

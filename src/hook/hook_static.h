@@ -48,8 +48,11 @@ HOOK_HIDDEN int hook_static_pass(struct hook_frame *f, struct usnet_syscall *sc)
 HOOK_HIDDEN const char *hook_static_own_exe(const char *path);
 
 /* --- hook_exec_static.c --- */
-/* Reads USNET_EXEC_PATH and USNET_STRICT from the start-up environment. */
+/* Reads USNET_EXEC_PATH and USNET_STRICT from the start-up environment,
+ * and whether the CPU and kernel allow FSGSBASE (HWCAP2). */
 HOOK_HIDDEN void hook_exec_static_configure(char **envp);
+/* Whether static programs can be hooked here (FSGSBASE). */
+HOOK_HIDDEN bool hook_static_fsgsbase(void);
 /* An execve/execveat (sc) of a statically linked program becomes one of
  * usnet-exec; *map, *map_len: memory the new call points into, for the
  * caller to unmap when it fails.  0 (sc changed or not), or -errno to
