@@ -14,6 +14,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -26,7 +27,6 @@ static char exec_path[EXEC_PATH_MAX];   /* usnet-exec, or "" */
 static bool strict;
 static bool fsgsbase;   /* the kernel lets user code use rdfsbase/wrgsbase */
 
-#define K_AT_HWCAP2 26
 #define K_HWCAP2_FSGSBASE 2
 
 bool hook_static_fsgsbase(void)
@@ -36,14 +36,8 @@ bool hook_static_fsgsbase(void)
 
 void hook_exec_static_configure(char **envp)
 {
-	unsigned long aux[2 * 48];
-	long fd = RAW4(SYS_openat, AT_FDCWD, "/proc/self/auxv", O_RDONLY | O_CLOEXEC, 0);
-	long got = fd >= 0 ? RAW3(SYS_read, fd, aux, sizeof aux) : -1;
-	if (fd >= 0)
-		RAW1(SYS_close, fd);
-	for (long i = 0; i + 1 < got / (long)sizeof aux[0]; i += 2)
-		if (aux[i] == K_AT_HWCAP2)
-			fsgsbase = aux[i + 1] & K_HWCAP2_FSGSBASE;
+	/* at install, not on the dispatcher's path: libc may be asked */
+	fsgsbase = getauxval(AT_HWCAP2) & K_HWCAP2_FSGSBASE;
 	for (size_t i = 0; envp && envp[i]; i++) {
 		if (!hook_strncmp(envp[i], "USNET_EXEC_PATH=", 16))
 			hook_copy_str(exec_path, sizeof exec_path, envp[i] + 16);
