@@ -103,6 +103,29 @@ t_exec_static() {
 }
 want static_exec_from_dynamic && t_exec_static
 
+# A Go program built with CGO_ENABLED=0 whose nil-pointer dereferences
+# panic and are recovered: the same output under usnet as without it.
+t_go_nil() {
+    local name=static_go_nil_recovered gobin=$BIN/gonil_static
+    if ! need_cmd go; then skip $name "needs go (golang-go)"; return; fi
+    if [ ! -x "$gobin" ] || [ tests/static/gonil/main.go -nt "$gobin" ]; then
+        (cd tests/static/gonil && GOCACHE=$ROOT/build/tests/static/gocache GO111MODULE=off CGO_ENABLED=0 \
+            go build -o "$gobin" .) >"$WORK/gonil.log" 2>&1 ||
+            { fail $name "go build: $(tail -c 300 "$WORK/gonil.log")"; return; }
+    fi
+    local native traced ran
+    native=$(outcome timeout $T "$gobin")
+    traced=$(outcome timeout $T "$USNET" trace -o /dev/null -- "$gobin")
+    ran=$(outcome timeout $T "$USNET" run --provider kernel -- "$gobin")
+    if [[ "$native" == *"recovered: runtime error: invalid memory address or nil pointer dereference"* ]] &&
+       [ "$traced" = "$native" ] && [ "$ran" = "$native" ]; then
+        pass $name
+    else
+        fail $name "native '$native'; trace '$traced'; run '$ran'"
+    fi
+}
+want static_go_nil_recovered && t_go_nil
+
 # ---- never a silent bypass ---------------------------------------------
 
 # A static program while static support is missing (no usnet-exec): one
