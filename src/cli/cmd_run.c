@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 
 #include "cli.h"
+#include "program_kind.h"
 #include "attach_proto.h"
 #include "usnet/netif_open.h"
 #include "usnet/provider.h"
@@ -56,9 +57,13 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: usnet run [OPTIONS] -- PROGRAM [ARGS...]\n\n"
 		"Runs PROGRAM with its AF_INET/AF_INET6 sockets on a user-space provider.\n"
-		"AF_UNIX, loopback and addresses the stack does not own stay with the kernel.\n\noptions:\n");
+		"AF_UNIX, loopback and addresses the stack does not own stay with the kernel.\n"
+		"A statically linked PROGRAM (static-pie included) is started through usnet-exec\n"
+		"and hooked with Syscall User Dispatch.  A program usnet cannot hook (set-user-ID,\n"
+		"not x86-64) is named in one line before it runs.\n\noptions:\n");
 	for (size_t i = 0; i < NOPTS; i++)
 		fprintf(f, "  --%-9s %s [%s]\n", opts[i].name, opts[i].help, opts[i].env);
+	fprintf(f, "  --strict    refuse to run a program usnet cannot hook, instead of saying so [USNET_STRICT=1]\n");
 }
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -374,6 +379,10 @@ int cli_run_main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
+		if (!strcmp(a, "--strict")) {
+			setenv("USNET_STRICT", "1", 1);
+			continue;
+		}
 		if (strncmp(a, "--", 2)) {
 			break;   /* the program */
 		}
@@ -395,7 +404,13 @@ int cli_run_main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return fail("no program to run: usnet run [OPTIONS] -- PROGRAM [ARGS...]%s%s", "", "");
+	const char *strict = get("USNET_STRICT");
+	if (strict && strcmp(strict, "0") && strcmp(strict, "1"))
+		return fail("USNET_STRICT '%s' is not 0 or 1%s", strict, "");
 	int r = validate();
+	char **prog_argv;
+	if (!r)
+		r = program_route("run", argv + i, strict && !strcmp(strict, "1"), "USNET_HOOK", &prog_argv);
 	if (!r)
 		r = attach_to_owner();
 	if (r)
@@ -421,6 +436,6 @@ int cli_run_main(int argc, char **argv)
 	} else {
 		setenv("LD_PRELOAD", lib, 1);
 	}
-	execvp(argv[i], argv + i);
-	return fail("cannot run %s: %s", argv[i], strerror(errno));
+	execvp(prog_argv[0], prog_argv);
+	return fail("cannot run %s: %s", prog_argv[0], strerror(errno));
 }

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 struct hook_state hook_state;
 
@@ -245,6 +246,12 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 		break;
 	case SYS_execve:
 	case SYS_execveat: {
+		/* a static program: through usnet-exec (hook_exec_static.c) */
+		void *route;
+		size_t route_len;
+		r = hook_exec_static_route(sc, &route, &route_len);
+		if (r < 0)
+			goto done;
 		/* the new image must load the hook again */
 		int envp_arg = sc->nr == SYS_execve ? 2 : 3;
 		size_t env_len;
@@ -259,6 +266,8 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 			hook_sud_set(true);
 		if (env)
 			RAW2(SYS_munmap, env, env_len);
+		if (route)
+			RAW2(SYS_munmap, route, route_len);
 		goto done;
 	}
 	case SYS_mmap:
@@ -353,6 +362,11 @@ int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask)
 	if (r != USNET_HOOK_PASS) {
 		f->rax = r;
 		return HOOK_ACT_DONE;
+	}
+	if (hook_static_on) {
+		int act = hook_static_pass(f, &sc);
+		if (act >= 0)
+			return act;
 	}
 	return pass_call(f, &sc, saved_mask);
 }

@@ -34,6 +34,7 @@
 #include <ucontext.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 #define K_SIG_DFL 0UL
 
@@ -91,7 +92,7 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 static long put_handler(void)
 {
 	struct k_sigaction sa = {
-		.handler = (unsigned long)segv_handler,
+		.handler = hook_static_sig_handler(SIGSEGV, segv_handler),
 		/* SA_ONSTACK: a thread with a small stack (Go) has an alternate
 		 * one for signals */
 		.flags = SA_SIGINFO | SA_RESTORER | SA_ONSTACK,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 /* Read by usnet_hook_call_saved (hook_entry.S). */
 HOOK_HIDDEN uint64_t usnet_hook_xsave_size = 4096;
@@ -184,6 +185,8 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 		hook_state.self_end = (uintptr_t)usnet_hook_raw_end;
 	}
 	hook_cache_init(getenv("USNET_HOOK_CACHE"));
+	/* before the capture: USNET_STATIC_EXEC leaves the environment */
+	hook_static_configure();
 	hook_env_capture(environ);
 
 	enum usnet_hook_mode mode = cfg->mode;
@@ -197,6 +200,10 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 	 * with SUD on every system call of the process, hooked or not, takes
 	 * the kernel's slow entry path */
 	bool want_sud = mode == USNET_HOOK_SUD || mode == USNET_HOOK_PAGE0 || mode == USNET_HOOK_REWRITE_SUD;
+	if (hook_static_on) {   /* a static program (usnet-exec): SUD alone */
+		want_rewrite = false;
+		want_sud = true;
+	}
 	hook_state.page0 = mode == USNET_HOOK_PAGE0;
 	hook_state.gate_fast = hook_state.fast_allowed && hook_cpu_has_bmi2();
 

@@ -42,6 +42,7 @@
 #include <sys/syscall.h>
 
 #include "hook_internal.h"
+#include "hook_unhooked.h"
 
 static csh cs_handle, cs_detail_handle;
 static cs_insn *cs_one, *cs_det;
@@ -105,7 +106,7 @@ static int disasm_open(void)
 	    !(cs_det = cs.malloc(cs_detail_handle)) || !(cs_one = cs.malloc(cs_handle))) {
 		cs_failed = true;
 		cs_one = NULL;
-		hook_log(0, "cannot load the disassembler (libcapstone.so.4); code is not rewritten");
+		hook_report_unhooked("cannot load the disassembler (libcapstone.so.4); code is not rewritten", 0);
 		return -1;
 	}
 	return 0;
@@ -610,6 +611,7 @@ long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct 
 	lock();
 	if (!readable && raw_mprotect(start, end - start, prot | PROT_READ) < 0) {
 		unlock();
+		hook_report_unhooked("cannot read execute-only code to rewrite it", start);
 		return -1;
 	}
 
@@ -666,7 +668,7 @@ long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct 
 				hook_log(0, line);
 			}
 		} else {
-			hook_log_hex(0, "cannot make code writable to rewrite it at ", start);
+			hook_report_unhooked("cannot make code writable to rewrite it", start);
 		}
 	} else if (!readable) {
 		raw_mprotect(start, end - start, prot);

@@ -25,6 +25,7 @@
 #include <ucontext.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
 #define PR_SET_SYSCALL_USER_DISPATCH 59
@@ -139,7 +140,7 @@ int hook_sud_enable(char *err, size_t errlen)
 {
 	struct hook_buf b = { err, 0, errlen };
 	struct k_sigaction sa;
-	sa.handler = (unsigned long)sigsys_handler;
+	sa.handler = hook_static_sig_handler(SIGSYS, sigsys_handler);
 	/* SA_NODEFER: a SIGSYS inside the handler (nested code) must not be
 	 * blocked, or the kernel kills the process; SA_ONSTACK: threads with
 	 * small stacks (Go) have an alternate stack for signals. */
