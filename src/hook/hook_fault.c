@@ -67,7 +67,8 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	uintptr_t ret;
-	if (rip == rax && hook_user_read(&ret, (const void *)rsp, sizeof ret) && hook_state.page0 && hook_bitmap_test(ret - 2)) {
+	if (rip == rax && hook_state.page0 && hook_user_read(&ret, (const void *)rsp, sizeof ret) &&
+	    hook_bitmap_test(ret - 2)) {
 		/* the call went to address rax, its return address pushed */
 		finish_call(g, rax, ret);
 		return;

@@ -199,7 +199,7 @@ static inline bool hook_needs_care(long nr)
 struct hook_fast {
 	usnet_hook_handler handler;
 	void (*after_pass)(const struct usnet_syscall *sc, long ret);
-	void *unused;
+	void *spare;   /* was the page-0 site bitmap; keeps tstack_off at 24 */
 	/* 24: the offset of usnet_hook_tstack from the thread pointer (the
 	 * entry reads it here, not from the GOT: one page less) */
 	long tstack_off;
