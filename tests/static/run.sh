@@ -194,9 +194,10 @@ t_setuid() {
 }
 want setuid_reported && t_setuid
 
-# Code the rewriter cannot make writable (a read-only MAP_SHARED file):
-# SUD catches its calls in the default mode; --hook rewrite says in one line
-# that they are not hooked, and refuses with --strict.
+# Code the rewriter cannot make writable (a read-only MAP_SHARED file),
+# mapped after start-up: the default mode (which turns SUD on only for what
+# start-up left) says so in one line; --hook rewrite+sud catches its calls;
+# --hook rewrite says they are not hooked, and refuses with --strict.
 t_unhookable_map() {
     local name=unhookable_code_reported bin=$ROOT/build/tests/static/unhookable_map
     if [ ! -x "$bin" ]; then skip $name "$bin is not built"; return; fi
@@ -204,18 +205,22 @@ t_unhookable_map() {
         skip $name "--hook rewrite needs page 0 (root or vm.mmap_min_addr 0)"; return
     fi
     local out1 rc1 out2 rc2 out3 rc3 n1 n2
-    out1=$(timeout $T "$USNET" trace -c -o "$WORK/um1.txt" -- "$bin" "$WORK/um" 2>&1); rc1=$?
+    local out0 rc0 n0
+    out0=$(timeout $T "$USNET" trace -c -o "$WORK/um0.txt" -- "$bin" "$WORK/um" 2>&1); rc0=$?
+    n0=$(awk '$NF == "getppid" { print $1 }' "$WORK/um0.txt")
+    out1=$(timeout $T "$USNET" trace --hook rewrite+sud -c -o "$WORK/um1.txt" -- "$bin" "$WORK/um" 2>&1); rc1=$?
     out2=$(timeout $T "$USNET" trace --hook rewrite -c -o "$WORK/um2.txt" -- "$bin" "$WORK/um" 2>&1); rc2=$?
     out3=$(timeout $T "$USNET" trace --strict --hook rewrite -c -o "$WORK/um3.txt" -- "$bin" "$WORK/um" 2>&1); rc3=$?
     n1=$(awk '$NF == "getppid" { print $1 }' "$WORK/um1.txt")
     n2=$(awk '$NF == "getppid" { print $1 }' "$WORK/um2.txt")
-    if [ $rc1 = 0 ] && [ "${n1:-0}" = 2 ] && [[ "$out1" == *"getppid right"* ]] &&
+    if [ $rc0 = 0 ] && [ "${n0:-0}" = 1 ] && [ "$(grep -c 'cannot make code writable' <<<"$out0")" = 1 ] &&
+       [ $rc1 = 0 ] && [ "${n1:-0}" = 2 ] && [[ "$out1" == *"getppid right"* ]] &&
        [ $rc2 = 0 ] && [ "${n2:-0}" = 1 ] &&
        [ "$(grep -c 'its system calls are not hooked' <<<"$out2")" = 1 ] &&
        [ $rc3 = 127 ] && [[ "$out3" == *"refusing to run (USNET_STRICT)"* ]] && [[ "$out3" != *"getppid"* ]]; then
         pass $name
     else
-        fail $name "auto: status $rc1, getppid ${n1:-0} '$out1'; rewrite: status $rc2, getppid ${n2:-0} '$out2'; --strict: status $rc3 '$out3'"
+        fail $name "auto: status $rc0, getppid ${n0:-0} '$out0'; rewrite+sud: status $rc1, getppid ${n1:-0} '$out1'; rewrite: status $rc2, getppid ${n2:-0} '$out2'; --strict: status $rc3 '$out3'"
     fi
 }
 want unhookable_code_reported && t_unhookable_map
