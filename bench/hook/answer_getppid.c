@@ -7,7 +7,8 @@
  *   pass              passes every call on (USNET_HOOK_PASS), as the socket
  *                     switch does with a call that is not on a socket
  *   uninterested      names only socket(2) in its interest set, so getppid
- *                     never reaches it (the page-0 fast path)
+ *                     never reaches it (the stub's, or page 0's, fast path)
+ * USNET_TRACE_HOOK picks the mode as for libusnet-trace.so (default auto).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +33,17 @@ static long pass(struct usnet_syscall *sc)
 __attribute__((constructor)) static void start(void)
 {
 	parent = getppid();
-	struct usnet_hook_config cfg = { .handler = answer, .mode = USNET_HOOK_REWRITE };
+	/* USNET_TRACE_HOOK as for libusnet-trace.so (default auto) */
+	struct usnet_hook_config cfg = { .handler = answer, .mode = USNET_HOOK_AUTO };
 	const char *m = getenv("USNET_TRACE_HOOK");
-	if (m && m[0] == 's')
+	if (m && !strcmp(m, "sud"))
 		cfg.mode = USNET_HOOK_SUD;
-	else if (m && m[0] == 'a')
-		cfg.mode = USNET_HOOK_AUTO;
+	else if (m && !strcmp(m, "rewrite"))
+		cfg.mode = USNET_HOOK_REWRITE;
+	else if (m && !strcmp(m, "rewrite+sud"))
+		cfg.mode = USNET_HOOK_REWRITE_SUD;
+	else if (m && !strcmp(m, "page0"))
+		cfg.mode = USNET_HOOK_PAGE0;
 	struct usnet_hook_interest sockets;
 	memset(&sockets, 0, sizeof sockets);
 	usnet_hook_interest_add(&sockets, SYS_socket);

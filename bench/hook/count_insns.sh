@@ -4,12 +4,13 @@
 # the entry, the dispatcher and the system call itself), counted by
 # single-stepping under gdb: deterministic, unlike timings on a loaded
 # machine.  (callgrind cannot be used: valgrind does not let its client map
-# page 0, so only SUD would run under it.)
+# page 0, so the page-0 mode could not run under it.)
 #
 #   native                        the libc wrapper alone
 #   pass-through                  libusnet-trace.so without a tracer (no
-#                                 handler): the page-0 fast path, and the
-#                                 entry with it off (USNET_HOOK_FAST=off)
+#                                 handler): the stub's fast path (the
+#                                 default) or page 0's (--hook page0), and
+#                                 the entry with it off (USNET_HOOK_FAST=off)
 #   handler answers / passes /    bench/hook/answer_getppid.so
 #   not in its interest set       (USNET_BENCH_HANDLER)
 #
@@ -49,15 +50,17 @@ PY
 count() {   # count PRELOAD [ENV...]: instructions of one getppid (PRELOAD may be empty)
     local wrapper="" preload=$1
     shift
-    [ -n "$preload" ] && wrapper="set exec-wrapper env LD_PRELOAD=$preload USNET_TRACE_HOOK=rewrite $*"
+    [ -n "$preload" ] && wrapper="set exec-wrapper env LD_PRELOAD=$preload USNET_TRACE_HOOK=auto $*"
     timeout 120 gdb -q -batch -ex "$wrapper" -x "$script" "$H/getppid_loop" 2>/dev/null |
         awk '$1 == "INSNS" { print $2 }'
 }
 ANSWER=$(cd "$H" && pwd)/answer_getppid.so
 printf '%-42s %s\n' "getppid" "instructions"
 printf '%-42s %s\n' "native" "$(count "")"
-printf '%-42s %s\n' "hooked by rewriting, pass-through" "$(count "$LIB")"
+printf '%-42s %s\n' "hooked (auto: stubs), pass-through" "$(count "$LIB")"
 printf '%-42s %s\n' "  the same, USNET_HOOK_FAST=off" "$(count "$LIB" USNET_HOOK_FAST=off)"
+printf '%-42s %s\n' "hooked (page0), pass-through" "$(count "$LIB" USNET_TRACE_HOOK=page0)"
+printf '%-42s %s\n' "  the same, USNET_HOOK_FAST=off" "$(count "$LIB" USNET_TRACE_HOOK=page0 USNET_HOOK_FAST=off)"
 printf '%-42s %s\n' "hooked, the handler answers" "$(count "$ANSWER")"
 printf '%-42s %s\n' "hooked, the handler passes it" "$(count "$ANSWER" USNET_BENCH_HANDLER=pass)"
 printf '%-42s %s\n' "hooked, not in the handler's interest set" "$(count "$ANSWER" USNET_BENCH_HANDLER=uninterested)"

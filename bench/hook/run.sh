@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
-# bench/hook/run.sh — what the system-call hook costs, measured in one run
-# (a benchmark, not a test: it prints numbers and ratios, it does not judge).
+# bench/hook/run.sh — what the system-call hook costs, every mode side by
+# side, measured in one run (a benchmark, not a test: it prints numbers and
+# ratios, it does not judge).
 #
-#   1. ns per getppid(): native; hooked pass-through by rewriting (the
-#      page-0 fast path, and with it off: USNET_HOOK_FAST=off); with a
-#      handler that passes it (the entry path) and with one whose interest
-#      set leaves it out (the fast path again); Syscall User Dispatch alone;
-#      a libc-symbol LD_PRELOAD wrapper (the familiar baseline); and the
-#      hook's own round trip without any system call (a handler that
-#      answers getppid itself).
-#   2. dd if=/dev/zero of=/dev/null bs=64 count=2000000: hooked / native.
-#   3. start-up of /bin/true and python3 -c pass: native, hooked with the
-#      site cache warm, hooked with no cache (every mapping disassembled).
+# Modes (rows): native; auto (the default: each site jumps to a stub of its
+# own, no page 0, red zone kept); rewrite+sud (the same with Syscall User
+# Dispatch on, as auto is when something could not be rewritten); page0
+# (the opt-in page-0 trampoline, with SUD); sud (Syscall User Dispatch
+# alone); a libc-symbol LD_PRELOAD wrapper of getppid (the familiar
+# baseline; it does nothing to dd's read/write).  Columns:
 #
-# Each figure is the best of ROUNDS runs (getppid pairs: the median, see
-# below), taken in turns so that load from other processes hits every
-# variant alike.  Environment: ROUNDS (5),
-# CALLS (1000000), DD_COUNT (2000000), STARTS (20); USNET_BENCH_LIB and
-# USNET_BENCH_DIR measure another build's libusnet-trace.so and helpers
-# (rows that build lacks then show what it does instead).
+#   getppid +ns    hooked minus native getppid() within one process
+#                  (getppid_pair: batches in turns; native goes through
+#                  usnet_hook_syscall, which is never rewritten), median
+#                  over ROUNDS processes.  With SUD on, the native calls
+#                  pay SUD's cost too: the next column shows it.
+#   vs process     ns per getppid() in a process of its own, minus the same
+#                  in a process without any hook (best of ROUNDS each).
+#   dd             dd if=/dev/zero of=/dev/null bs=64 count=DD_COUNT, wall
+#                  time / native's, best of 3 in turns (sud: a tenth of the
+#                  count, against native's time for that count).
+#   py warm/cold   python3 -c pass start-up in ms (STARTS runs averaged, best
+#                  of 3): the hook's plan cache warm, and with no cache
+#                  (every mapping disassembled).
+#
+# Then the default mode's other paths: a handler that passes getppid, one
+# whose interest set leaves it out, the fast path off, the hook's round trip
+# without a system call, and a 64-byte read/write pair (dd's calls).
+#
+# Environment: ROUNDS (5), CALLS (1000000), DD_COUNT (2000000), STARTS (20);
+# USNET_BENCH_LIB and USNET_BENCH_DIR measure another build's
+# libusnet-trace.so and helpers (modes that build lacks show what it does
+# instead).
 set -u
 cd "$(dirname "$0")/../.."
 B=build
@@ -28,60 +41,51 @@ ROUNDS=${ROUNDS:-5}
 CALLS=${CALLS:-1000000}
 DD_COUNT=${DD_COUNT:-2000000}
 STARTS=${STARTS:-20}
+MODES="auto rewrite+sud page0 sud"
 # the distribution's interpreter, not a version-manager shim (which would
 # time its own shell scripts)
 PY=$(command -v /usr/bin/python3 || command -v python3)
 
-for f in "$LIB" "$H/getppid_loop" "$H/wrap_getppid.so" "$H/answer_getppid.so"; do
+for f in "$LIB" "$H/getppid_loop" "$H/getppid_pair" "$H/wrap_getppid.so" "$H/answer_getppid.so"; do
     [ -e "$f" ] || { echo "bench/hook: $f missing: run make first" >&2; exit 1; }
 done
+WRAP=$(cd "$H" && pwd)/wrap_getppid.so
+ANSWER=$(cd "$H" && pwd)/answer_getppid.so
 
 min() { awk 'NR == 1 || $1 < m { m = $1 } END { printf "%.1f", m }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", NR ? a[int((NR + 1) / 2)] : 0 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
-
-# --- 1. ns per getppid ---
-# Native and hooked side by side in one process (getppid_pair: batches of
-# 100 taken in turns, best of each), so that the load of other processes
-# cancels out; the LD_PRELOAD wrapper against the same native loop in
-# separate processes.  The hooked rows report their own process's native.
-declare -A ns
-pair_rw="" pair_io="" pair_off="" pair_pass="" pair_unint="" pair_sud="" loop_native="" loop_wrap="" hook_only=""
-ANSWER=$(cd "$H" && pwd)/answer_getppid.so
-for ((r = 0; r < ROUNDS; r++)); do
-    pair_rw+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100)|"
-    pair_io+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100 rw)|"
-    pair_off+="$(USNET_HOOK_FAST=off USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 200)) 100)|"
-    pair_pass+="$(USNET_BENCH_HANDLER=pass LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
-    pair_unint+="$(USNET_BENCH_HANDLER=uninterested LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
-    pair_sud+="$(USNET_TRACE_HOOK=sud LD_PRELOAD=$LIB "$H/getppid_pair" $((CALLS / 10000)))|"
-    loop_native+="$("$H/getppid_loop" "$CALLS") "
-    loop_wrap+="$(LD_PRELOAD=$(cd "$H" && pwd)/wrap_getppid.so "$H/getppid_loop" "$CALLS") "
-    hook_only+="$(LD_PRELOAD=$ANSWER "$H/getppid_loop" $((CALLS * 10))) "
-done
-# A pair's row: the median over rounds of native, and native plus the median
-# over rounds of (hooked - native) within each process: the machine's state
-# (other tenants, caches) changes between processes far more than within one.
-median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", NR ? a[int((NR + 1) / 2)] : 0 }'; }
-pair() {   # pair RUNS KEY: sets ns[KEY-native] and ns[KEY]
-    local rows nat dif
-    rows=$(echo "$1" | tr '|' '\n' | grep .)
-    nat=$(echo "$rows" | awk '{ print $1 }' | median)
-    dif=$(echo "$rows" | awk '{ print $2 - $1 }' | median)
-    ns[$2-native]=$nat
-    ns[$2]=$(awk -v a="$nat" -v d="$dif" 'BEGIN { printf "%.1f", a + d }')
+hooked() {   # hooked MODE CMD...: CMD under the trace library in MODE
+    local mode=$1; shift
+    USNET_TRACE_HOOK=$mode LD_PRELOAD=$LIB "$@"
 }
-pair "$pair_rw" rw; ns[native]=${ns[rw-native]}; ns[rewrite]=${ns[rw]}
-pair "$pair_io" io
-pair "$pair_off" off
-pair "$pair_pass" pass
-pair "$pair_unint" unint
-pair "$pair_sud" sud
-ns[loop-native]=$(echo "$loop_native" | tr ' ' '\n' | grep . | min)
-ns[wrapper]=$(echo "$loop_wrap" | tr ' ' '\n' | grep . | min)
-ns[hook-only]=$(echo "$hook_only" | tr ' ' '\n' | grep . | min)
 
-# --- 2. dd, syscall-heavy ---
+# --- 1. getppid ---
+declare -A pairs loops ns
+for ((r = 0; r < ROUNDS; r++)); do
+    loops[native]+="$("$H/getppid_loop" "$CALLS") "
+    loops[wrapper]+="$(LD_PRELOAD=$WRAP "$H/getppid_loop" "$CALLS") "
+    for mode in $MODES; do
+        # SUD alone traps every call: fewer of them
+        n=$CALLS; [ "$mode" = sud ] && n=$((CALLS / 50))
+        pairs[$mode]+="$(hooked "$mode" "$H/getppid_pair" $((n / 200)) 100)|"
+        loops[$mode]+="$(hooked "$mode" "$H/getppid_loop" "$n") "
+    done
+    pairs[pass]+="$(USNET_BENCH_HANDLER=pass LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
+    pairs[unint]+="$(USNET_BENCH_HANDLER=uninterested LD_PRELOAD=$ANSWER "$H/getppid_pair" $((CALLS / 200)) 100)|"
+    pairs[off]+="$(USNET_HOOK_FAST=off hooked auto "$H/getppid_pair" $((CALLS / 200)) 100)|"
+    pairs[io]+="$(hooked auto "$H/getppid_pair" $((CALLS / 200)) 100 rw)|"
+    loops[hook-only]+="$(LD_PRELOAD=$ANSWER "$H/getppid_loop" $((CALLS * 10))) "
+done
+# A pair's figure: the median over rounds of (hooked - native) within each
+# process: the machine's state (other tenants, caches) changes between
+# processes far more than within one.
+pair_delta() { echo "$1" | tr '|' '\n' | grep . | awk '{ print $2 - $1 }' | median; }
+for k in "${!pairs[@]}"; do ns[$k-pair]=$(pair_delta "${pairs[$k]}"); done
+for k in "${!loops[@]}"; do ns[$k-loop]=$(echo "${loops[$k]}" | tr ' ' '\n' | grep . | min); done
+
+# --- 2. dd, system-call heavy ---
 secs() {   # secs CMD...: wall seconds of one run
     local t0 t1
     t0=$(date +%s%N)
@@ -89,14 +93,21 @@ secs() {   # secs CMD...: wall seconds of one run
     t1=$(date +%s%N)
     awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f\n", d / 1e9 }'
 }
-dd_native="" dd_rewrite="" dd_auto=""
+declare -A dd
 for ((r = 0; r < 3; r++)); do
-    dd_native+="$(secs dd if=/dev/zero of=/dev/null bs=64 count="$DD_COUNT") "
-    dd_rewrite+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB secs dd if=/dev/zero of=/dev/null bs=64 count="$DD_COUNT") "
-    dd_auto+="$(USNET_TRACE_HOOK=auto LD_PRELOAD=$LIB secs dd if=/dev/zero of=/dev/null bs=64 count="$DD_COUNT") "
+    dd[native]+="$(secs dd if=/dev/zero of=/dev/null bs=64 count="$DD_COUNT") "
+    dd[native10]+="$(secs dd if=/dev/zero of=/dev/null bs=64 count=$((DD_COUNT / 10))) "
+    dd[wrapper]+="$(LD_PRELOAD=$WRAP secs dd if=/dev/zero of=/dev/null bs=64 count="$DD_COUNT") "
+    for mode in $MODES; do
+        if [ "$mode" = sud ]; then
+            dd[$mode]+="$(hooked "$mode" secs dd if=/dev/zero of=/dev/null bs=64 count=$((DD_COUNT / 10))) "
+        else
+            dd[$mode]+="$(hooked "$mode" secs dd if=/dev/zero of=/dev/null bs=64 count="$DD_COUNT") "
+        fi
+    done
 done
 best3() { echo "$1" | tr ' ' '\n' | grep . | awk 'NR == 1 || $1 < m { m = $1 } END { printf "%.3f", m }'; }
-dd_native=$(best3 "$dd_native"); dd_rewrite=$(best3 "$dd_rewrite"); dd_auto=$(best3 "$dd_auto")
+for k in "${!dd[@]}"; do dd[$k]=$(best3 "${dd[$k]}"); done
 
 # --- 3. start-up, ms per run ---
 starts() {   # starts CMD...: ms per run, averaged over STARTS runs
@@ -106,50 +117,39 @@ starts() {   # starts CMD...: ms per run, averaged over STARTS runs
     t1=$(date +%s%N)
     awk -v d=$((t1 - t0)) -v n="$STARTS" 'BEGIN { printf "%.2f\n", d / n / 1e6 }'
 }
-cold=$(mktemp -d /tmp/usnet-hook-bench.XXXXXX)
-trap 'rm -rf "$cold"' EXIT
 declare -A st
-for prog in true python3; do
-    cmd=(/bin/true); [ $prog = python3 ] && cmd=("$PY" -c pass)
-    # warm the cache once
-    USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB "${cmd[@]}" >/dev/null 2>&1
-    n="" w="" c=""
-    for ((r = 0; r < 3; r++)); do
-        n+="$(starts "${cmd[@]}") "
-        w+="$(USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB starts "${cmd[@]}") "
-        c+="$(USNET_HOOK_CACHE=off USNET_TRACE_HOOK=rewrite LD_PRELOAD=$LIB starts "${cmd[@]}") "
+for mode in $MODES; do hooked "$mode" "$PY" -c pass >/dev/null 2>&1; done   # warm the cache
+for ((r = 0; r < 3; r++)); do
+    st[native]+="$(starts "$PY" -c pass) "
+    st[wrapper]+="$(LD_PRELOAD=$WRAP starts "$PY" -c pass) "
+    st[true-native]+="$(starts /bin/true) "
+    st[true-auto]+="$(hooked auto starts /bin/true) "
+    for mode in $MODES; do
+        st[$mode]+="$(hooked "$mode" starts "$PY" -c pass) "
     done
-    st[$prog-native]=$(echo "$n" | tr ' ' '\n' | grep . | min)
-    st[$prog-warm]=$(echo "$w" | tr ' ' '\n' | grep . | min)
-    st[$prog-cold]=$(echo "$c" | tr ' ' '\n' | grep . | min)
+    st[auto-cold]+="$(USNET_HOOK_CACHE=off hooked auto starts "$PY" -c pass) "
+    st[page0-cold]+="$(USNET_HOOK_CACHE=off hooked page0 starts "$PY" -c pass) "
 done
+for k in "${!st[@]}"; do st[$k]=$(echo "${st[$k]}" | tr ' ' '\n' | grep . | min); done
 
-printf '%-44s %12s %10s %12s\n' "measure" "value" "ratio" "vs native"
-printf '%-44s %12s %10s %12s\n' "--------------------------------------------" "------------" "----------" "------------"
-row_ns() {   # row_ns LABEL VALUE NATIVE
-    printf '%-44s %9s ns %10s %9s ns\n' "$1" "$2" "$(ratio "$2" "$3")" "$(delta "$2" "$3")"
-}
-printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[native]}" "1.00x" ""
-row_ns "getppid, hooked by rewriting (pass-through)" "${ns[rewrite]}" "${ns[native]}"
-printf '%-44s %9s ns %10s %12s\n' "read/write 64 B, native (same process)" "${ns[io-native]}" "1.00x" ""
-row_ns "read/write 64 B, hooked by rewriting" "${ns[io]}" "${ns[io-native]}"
-printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[off-native]}" "1.00x" ""
-row_ns "getppid, rewriting, USNET_HOOK_FAST=off" "${ns[off]}" "${ns[off-native]}"
-printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[pass-native]}" "1.00x" ""
-row_ns "getppid, rewriting, a handler passes it" "${ns[pass]}" "${ns[pass-native]}"
-printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[unint-native]}" "1.00x" ""
-row_ns "getppid, rewriting, not in handler's set" "${ns[unint]}" "${ns[unint-native]}"
-printf '%-44s %9s ns %10s %12s\n' "getppid, native (same process as next row)" "${ns[sud-native]}" "1.00x" ""
-row_ns "getppid, Syscall User Dispatch alone" "${ns[sud]}" "${ns[sud-native]}"
-printf '%-44s %9s ns %10s %12s\n' "getppid, native (own process)" "${ns[loop-native]}" "1.00x" ""
-row_ns "getppid, libc-symbol LD_PRELOAD wrapper" "${ns[wrapper]}" "${ns[loop-native]}"
-printf '%-44s %9s ns %10s %12s\n' "hook round trip alone (handler answers)" "${ns[hook-only]}" "" ""
-printf '%-44s %10s s %10s %12s\n' "dd bs=64 count=$DD_COUNT, native" "$dd_native" "1.00x" ""
-printf '%-44s %10s s %10s %12s\n' "dd, hooked by rewriting" "$dd_rewrite" "$(ratio "$dd_rewrite" "$dd_native")" ""
-printf '%-44s %10s s %10s %12s\n' "dd, hooked auto (rewrite + SUD)" "$dd_auto" "$(ratio "$dd_auto" "$dd_native")" ""
-for prog in true python3; do
-    label=/bin/true; [ $prog = python3 ] && label="python3 -c pass"
-    printf '%-44s %9s ms %10s %12s\n' "start $label, native" "${st[$prog-native]}" "1.00x" ""
-    printf '%-44s %9s ms %10s %9s ms\n' "start $label, hooked, cache warm" "${st[$prog-warm]}" "$(ratio "${st[$prog-warm]}" "${st[$prog-native]}")" "$(delta "${st[$prog-warm]}" "${st[$prog-native]}")"
-    printf '%-44s %9s ms %10s %9s ms\n' "start $label, hooked, no cache" "${st[$prog-cold]}" "$(ratio "${st[$prog-cold]}" "${st[$prog-native]}")" "$(delta "${st[$prog-cold]}" "${st[$prog-native]}")"
+# --- the table ---
+printf '%-13s %12s %12s %8s %16s\n' "mode" "getppid +ns" "vs process" "dd" "py warm / cold"
+printf '%-13s %12s %12s %8s %16s\n' "-------------" "------------" "------------" "--------" "----------------"
+printf '%-13s %12s %9s ns %8s %16s\n' "native" "" "${ns[native-loop]}" "${dd[native]}s" "${st[native]} ms"
+for mode in $MODES; do
+    ddr=$(ratio "${dd[$mode]}" "${dd[native]}")
+    [ "$mode" = sud ] && ddr="$(ratio "${dd[$mode]}" "${dd[native10]}")"
+    cold=""
+    [ -n "${st[$mode-cold]:-}" ] && cold=" / ${st[$mode-cold]}"
+    printf '%-13s %9s ns %9s ns %8s %16s\n' "$mode" "$(delta "${ns[$mode-pair]}" 0)" \
+        "$(delta "${ns[$mode-loop]}" "${ns[native-loop]}")" "$ddr" "${st[$mode]}$cold ms"
 done
+printf '%-13s %12s %9s ns %8s %16s\n' "LD_PRELOAD" "" "$(delta "${ns[wrapper-loop]}" "${ns[native-loop]}")" \
+    "$(ratio "${dd[wrapper]}" "${dd[native]}")" "${st[wrapper]} ms"
+echo
+printf '%-52s %9s ns\n' "auto, a handler that passes getppid (+ns)" "$(delta "${ns[pass-pair]}" 0)"
+printf '%-52s %9s ns\n' "auto, getppid not in the handler's interest set" "$(delta "${ns[unint-pair]}" 0)"
+printf '%-52s %9s ns\n' "auto, USNET_HOOK_FAST=off" "$(delta "${ns[off-pair]}" 0)"
+printf '%-52s %9s ns\n' "auto, a 64-byte read or write (dd's calls)" "$(delta "${ns[io-pair]}" 0)"
+printf '%-52s %9s ns\n' "hook round trip alone (the handler answers getppid)" "${ns[hook-only-loop]}"
+printf '%-52s %9s ms\n' "start /bin/true: native, auto" "${st[true-native]} / ${st[true-auto]}"

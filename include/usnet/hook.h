@@ -3,9 +3,13 @@
  *
  * The hook makes every system call of the program (libc, syscall(), inline
  * `syscall`, Go's runtime, code loaded or generated later) reach one handler
- * function first.  On x86-64 it rewrites `syscall`/`sysenter` to
- * `call *%rax` into a trampoline at address 0 (zpoline-style); Syscall User
- * Dispatch (SUD) catches what rewriting missed, or serves alone.
+ * function first.  On x86-64 it rewrites each `syscall`/`sysenter` into a
+ * jump to a stub of its own near the code (moving the neighbouring
+ * instructions there when the syscall's 2 bytes cannot hold the jump), which
+ * calls the hook below the red zone; Syscall User Dispatch (SUD) catches
+ * what rewriting could not take, or serves alone.  The zpoline-style
+ * trampoline at address 0 (`call *%rax`) is an explicit opt-in
+ * (USNET_HOOK_PAGE0): it maps page 0 and writes into the red zone.
  *
  * Handler rules
  *  - It is called for every system call except rt_sigreturn (which the hook
@@ -39,10 +43,10 @@
  *    SUD is off across the call); with SUD on, rt_sigaction/rt_sigprocmask
  *    never block or take over SIGSYS, and sigaltstack is issued outside the
  *    SIGSYS handler.  The handler still sees all of these first.
- *  - A rewritten `syscall` becomes `call *%rax`, whose return address lands
- *    in the 8 bytes below the caller's stack pointer: code that keeps data in
- *    that one slot of its red zone across an inline syscall loses it (the
- *    rest of the red zone is kept; SUD-only mode keeps all of it).
+ *  - Nothing is written below the program's stack pointer (its 128-byte red
+ *    zone survives a hooked call) and page 0 stays unmapped, except in
+ *    USNET_HOOK_PAGE0, where a rewritten `syscall` becomes `call *%rax`,
+ *    whose return address lands in the red zone's last 8 bytes.
  *  - Stack: on the rewrite path the handler runs on a per-thread hook stack
  *    of 256 KiB (never on the program's stack, which may be a goroutine's
  *    few KiB), except in a signal handler that interrupted the hook (it
@@ -54,7 +58,9 @@
  *  - Under SUD, rt_sigprocmask changes the mask the SIGSYS handler's return
  *    restores (so it lasts); a handler that answers rt_sigprocmask itself
  *    must do the same or the change is lost.
- *  - Numbers the trampoline covers: 0 .. 3399 and 4096 .. 8099 (invalid
+ *  - Numbers (USNET_HOOK_PAGE0 only; otherwise every number reaches the
+ *    hook and the kernel as it is): the trampoline covers 0 .. 3399 and
+ *    4096 .. 8099 (invalid
  *    numbers there get -ENOSYS from the kernel), except 513..516, which
  *    x86-64 reserves for x32 and never assigns to a 64-bit call.  A rewritten
  *    site that issues 3400..4095 or 8100..8191 runs trampoline code at that
@@ -72,8 +78,9 @@
  *    kernel clobbers them (their values differ from the kernel's).
  *  - Interest set (usnet_hook_config.interest, usnet_hook_set_interest()):
  *    a handler that cares about only some calls names them, and every other
- *    call skips the handler and after_pass: it is issued by the trampoline
- *    itself (rewrite path), without building a frame or switching stacks.
+ *    call skips the handler and after_pass: it is issued by the site's stub
+ *    (or the page-0 trampoline) itself, without building a frame or
+ *    switching stacks.
  *    The hook's own special cases above still apply to every call.
  */
 #ifndef USNET_HOOK_H
@@ -122,9 +129,15 @@ static inline bool usnet_hook_interest_has(const struct usnet_hook_interest *set
 }
 
 enum usnet_hook_mode {
-	USNET_HOOK_AUTO = 0,  /* rewrite; SUD for what rewriting misses; SUD alone without page 0 */
-	USNET_HOOK_REWRITE,   /* rewriting only; fail if page 0 cannot be mapped */
+	USNET_HOOK_AUTO = 0,  /* rewrite through stubs; SUD too when something could not be
+	                       * rewritten at start-up (or nothing could) */
+	USNET_HOOK_REWRITE,   /* rewriting through stubs only (the rest is not hooked) */
 	USNET_HOOK_SUD,       /* Syscall User Dispatch only */
+	USNET_HOOK_PAGE0,     /* the page-0 trampoline + SUD; fails if page 0 cannot be
+	                       * mapped.  Null pointers stop faulting where the CPU lacks
+	                       * protection keys, and the red zone's last slot is written */
+	USNET_HOOK_REWRITE_SUD, /* rewrite through stubs, SUD always on (code written
+	                       * into memory that is already executable, e.g. RWX JITs) */
 };
 
 struct usnet_hook_config {
@@ -158,13 +171,14 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
  * instance when the handler starts or stops caring about calls on some
  * descriptors.  May be called from the handler (it makes its own system calls
  * through usnet_hook_syscall()) and from any thread; calls already past the
- * check in other threads finish under the old set.  Each change costs two
- * mprotect calls on the trampoline, so change it on rare events (the first or
+ * check in other threads finish under the old set.  Each change rewrites a
+ * 520-byte table under a lock, so change it on rare events (the first or
  * last socket of a kind), not per call.  Returns 0, or -errno (-EINVAL
  * before usnet_hook_install()). */
 int usnet_hook_set_interest(const struct usnet_hook_interest *interest);
 
-/* The mode actually in force after install ("rewrite", "sud", "rewrite+sud"). */
+/* The mode actually in force after install: "rewrite", "rewrite+sud",
+ * "sud" or "page0+sud" (what auto chose, for USNET_HOOK_AUTO). */
 const char *usnet_hook_mode_name(void);
 
 /* Issue a system call for real, from a site that is never rewritten or

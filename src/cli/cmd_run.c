@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 
 #include "cli.h"
+#include "program_kind.h"
 #include "attach_proto.h"
 #include "host_ports.h"
 #include "usnet/netif_open.h"
@@ -50,7 +51,7 @@ static const struct run_opt opts[] = {
 					"through --iface, when on the stack's subnet); a destination the kernel routes "
 					"through another interface stays the kernel's" },
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
-	{ "hook",     "USNET_HOOK",     "auto, rewrite or sud (default auto)" },
+	{ "hook",     "USNET_HOOK",     "auto (default), rewrite, rewrite+sud, sud or page0; docs/hook.md" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },
 	{ "queues",   "USNET_QUEUES",   "receive queues to read: all (default: every queue of the interface) or N" },
 	{ "pcap",     "USNET_PCAP",     "write the frames to this capture file" },
@@ -65,9 +66,13 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: usnet run [OPTIONS] -- PROGRAM [ARGS...]\n\n"
 		"Runs PROGRAM with its AF_INET/AF_INET6 sockets on a user-space provider.\n"
-		"AF_UNIX, loopback and addresses the stack does not own stay with the kernel.\n\noptions:\n");
+		"AF_UNIX, loopback and addresses the stack does not own stay with the kernel.\n"
+		"A statically linked PROGRAM (static-pie included) is started through usnet-exec\n"
+		"and hooked with Syscall User Dispatch.  A program usnet cannot hook (set-user-ID,\n"
+		"not x86-64) is named in one line before it runs.\n\noptions:\n");
 	for (size_t i = 0; i < NOPTS; i++)
 		fprintf(f, "  --%-9s %s [%s]\n", opts[i].name, opts[i].help, opts[i].env);
+	fprintf(f, "  --strict    refuse to run a program usnet cannot hook, instead of saying so [USNET_STRICT=1]\n");
 }
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -344,23 +349,12 @@ static int validate(void)
 	const char *prov = get("USNET_PROVIDER");
 	const char *hook = get("USNET_HOOK");
 	const char *log = get("USNET_LOG");
-	if (hook && strcmp(hook, "auto") && strcmp(hook, "rewrite") && strcmp(hook, "sud"))
-		return fail("--hook must be auto, rewrite or sud (not '%s')%s", hook, "");
+	char why[200];
+	if (hook && cli_hook_check(hook, why, sizeof why) < 0)
+		return fail("%s%s", why, "");
 	if (log && strcmp(log, "error") && strcmp(log, "info") && strcmp(log, "debug") &&
 	    strcmp(log, "0") && strcmp(log, "1") && strcmp(log, "2"))
 		return fail("--log must be error, info or debug (not '%s')%s", log, "");
-	if (hook && !strcmp(hook, "rewrite") && geteuid() != 0) {
-		FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
-		long min = 0;
-		if (f) {
-			if (fscanf(f, "%ld", &min) != 1)
-				min = 0;
-			fclose(f);
-		}
-		if (min > 0)
-			return fail("--hook rewrite needs page 0, but vm.mmap_min_addr is %s; run as root, "
-				    "set it to 0, or use --hook auto/sud%s", min == 65536 ? "65536" : "not 0", "");
-	}
 	if (prov && strcmp(prov, "usnet") && strcmp(prov, "kernel")) {
 		void *h = dlopen(prov, RTLD_NOW | RTLD_LOCAL);
 		if (!h)
@@ -551,6 +545,10 @@ int cli_run_main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
+		if (!strcmp(a, "--strict")) {
+			setenv("USNET_STRICT", "1", 1);
+			continue;
+		}
 		if (strncmp(a, "--", 2)) {
 			break;   /* the program */
 		}
@@ -572,7 +570,13 @@ int cli_run_main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return fail("no program to run: usnet run [OPTIONS] -- PROGRAM [ARGS...]%s%s", "", "");
+	const char *strict = get("USNET_STRICT");
+	if (strict && strcmp(strict, "0") && strcmp(strict, "1"))
+		return fail("USNET_STRICT '%s' is not 0 or 1%s", strict, "");
 	int r = validate();
+	char **prog_argv;
+	if (!r)
+		r = program_route("run", argv + i, strict && !strcmp(strict, "1"), "USNET_HOOK", &prog_argv);
 	if (!r)
 		r = attach_to_owner();
 	if (r)
@@ -598,6 +602,6 @@ int cli_run_main(int argc, char **argv)
 	} else {
 		setenv("LD_PRELOAD", lib, 1);
 	}
-	execvp(argv[i], argv + i);
-	return fail("cannot run %s: %s", argv[i], strerror(errno));
+	execvp(prog_argv[0], prog_argv);
+	return fail("cannot run %s: %s", prog_argv[0], strerror(errno));
 }

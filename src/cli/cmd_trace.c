@@ -1,5 +1,5 @@
 /*
- * usnet trace [-c] [-o FILE] [--hook auto|rewrite|sud] [-v] -- PROGRAM ARGS...
+ * usnet trace [-c] [-o FILE] [--hook MODE] [-v] -- PROGRAM ARGS...
  *
  * Runs PROGRAM with libusnet-trace.so preloaded (found next to the `usnet`
  * binary, or $USNET_TRACE_LIB).  Like `strace -f`: every thread and child is
@@ -21,18 +21,23 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "program_kind.h"
 #include "../hook/trace_counts.h"
 
 static void trace_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: usnet trace [-c] [-e [trace=]LIST] [-o FILE] [--hook auto|rewrite|sud] [-v] -- PROGRAM ARGS...\n"
+		"usage: usnet trace [-c] [-e [trace=]LIST] [-o FILE] [--hook MODE] [--strict] [-v]\n"
+		"                   -- PROGRAM ARGS...\n"
 		"  -c          count calls and errors per system call; print a table at exit\n"
 		"  -e LIST     only these calls (names or numbers, comma-separated; the others\n"
 		"              skip the tracer), like strace -e trace=LIST\n"
 		"  -o FILE     write the table or the per-call lines to FILE (default: stderr)\n"
-		"  --hook M    auto (rewrite + Syscall User Dispatch, default), rewrite, sud\n"
-		"  -v          say what the hook does (twice: more)\n");
+		"  --hook MODE " CLI_HOOK_HELP "\n"
+		"  --strict    refuse to run a program usnet cannot hook (set-user-ID, not\n"
+		"              x86-64) instead of saying so in one line\n"
+		"  -v          say what the hook does (twice: more)\n"
+		"A statically linked PROGRAM is started through usnet-exec, hooked with SUD.\n");
 }
 
 /* libusnet-trace.so next to the running usnet binary. */
@@ -139,7 +144,7 @@ static int check_call_list(const char *list)
 
 int cli_trace_main(int argc, char **argv)
 {
-	bool count = false;
+	bool count = false, strict = false;
 	const char *out_path = NULL, *mode = "auto", *calls = NULL;
 	int verbose = 0, i;
 	for (i = 1; i < argc; i++) {
@@ -149,6 +154,8 @@ int cli_trace_main(int argc, char **argv)
 			break;
 		} else if (!strcmp(a, "-c")) {
 			count = true;
+		} else if (!strcmp(a, "--strict")) {
+			strict = true;
 		} else if (!strcmp(a, "-v")) {
 			verbose++;
 		} else if (!strcmp(a, "-e") && i + 1 < argc) {
@@ -176,12 +183,18 @@ int cli_trace_main(int argc, char **argv)
 		trace_usage(stderr);
 		return 2;
 	}
-	if (strcmp(mode, "auto") && strcmp(mode, "rewrite") && strcmp(mode, "sud")) {
-		fprintf(stderr, "usnet trace: --hook must be auto, rewrite or sud (not '%s')\n", mode);
+	char why[200];
+	if (cli_hook_check(mode, why, sizeof why) < 0) {
+		fprintf(stderr, "usnet trace: %s\n", why);
 		return 2;
 	}
 	if (calls && check_call_list(calls) < 0)
 		return 2;
+	char **prog_argv;
+	setenv("USNET_TRACE_HOOK", mode, 1);
+	int routed = program_route("trace", argv + i, strict, "USNET_TRACE_HOOK", &prog_argv);
+	if (routed)
+		return routed;
 	char lib[PATH_MAX];
 	if (find_library(lib, sizeof lib) < 0) {
 		fprintf(stderr, "usnet trace: cannot find libusnet-trace.so next to usnet "
@@ -229,7 +242,6 @@ int cli_trace_main(int argc, char **argv)
 		setenv("USNET_TRACE_FD", num, 1);
 		unsetenv("USNET_TRACE_COUNTS");
 	}
-	setenv("USNET_TRACE_HOOK", mode, 1);
 	if (calls)
 		setenv("USNET_TRACE_CALLS", calls, 1);
 	if (verbose) {
@@ -251,7 +263,7 @@ int cli_trace_main(int argc, char **argv)
 		return 1;
 	}
 	if (pid == 0) {
-		execvp(argv[i], argv + i);
+		execvp(prog_argv[0], prog_argv);
 		fprintf(stderr, "usnet trace: %s: %s\n", argv[i], strerror(errno));
 		_exit(127);
 	}

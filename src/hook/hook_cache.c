@@ -1,12 +1,15 @@
 /*
- * usnet hook — a per-file cache of where the system-call instructions are.
+ * usnet hook — a per-file cache of where the system-call instructions are
+ * and how each is rewritten (struct hook_plan).
  *
  * Disassembling a large library takes tens of milliseconds; the result only
  * depends on the file's contents, so it is stored once per (device, inode,
  * size, mtime, file offset, length) in a directory private to the user
  * (default /tmp/usnet-hook-cache-UID, or $USNET_HOOK_CACHE; "off" disables
  * it).  The rewriter still checks each recorded site's bytes before patching,
- * so a stale or forged entry cannot make it patch anything but a syscall.
+ * so a stale entry cannot make it patch anything but a syscall (the cache
+ * directory is the user's own: a forged entry would need the user's rights,
+ * which could change the program anyway).
  * Raw system calls only: this runs at start-up and inside hooked mmap calls.
  */
 #include <fcntl.h>
@@ -25,7 +28,7 @@ struct cache_header {
 	uint64_t count;
 };
 
-static const char cache_magic[8] = "USNHKC1";
+static const char cache_magic[8] = "USNHKC2";
 
 void hook_cache_init(const char *dir)
 {
@@ -50,7 +53,10 @@ static void cache_path(char *out, size_t cap, const struct hook_cache_key *k, lo
 {
 	struct hook_buf b = { out, 0, cap };
 	hook_buf_str(&b, cache_dir);
-	hook_buf_char(&b, '/');
+	/* the format's version in the name: builds that keep another format
+	 * (offsets only, USNHKC1) share the directory without undoing each
+	 * other's entries */
+	hook_buf_str(&b, "/p2-");
 	const unsigned long *f = &k->dev;
 	for (size_t i = 0; i < sizeof *k / sizeof *f; i++) {
 		if (i)
@@ -72,7 +78,9 @@ static bool key_equal(const struct hook_cache_key *a, const struct hook_cache_ke
 	return true;
 }
 
-long hook_cache_load(const struct hook_cache_key *key, uint32_t **offs)
+#define REC sizeof(struct hook_plan)
+
+long hook_cache_load(const struct hook_cache_key *key, struct hook_plan **plans)
 {
 	if (!cache_ready)
 		return -1;
@@ -88,8 +96,8 @@ long hook_cache_load(const struct hook_cache_key *key, uint32_t **offs)
 		if (r > 0 || r < -4095) {
 			const struct cache_header *h = (const void *)r;
 			if (!hook_strncmp(h->magic, cache_magic, 8) && key_equal(&h->key, key) &&
-			    sizeof *h + h->count * 4 == (size_t)st.st_size) {
-				*offs = (uint32_t *)(h + 1);
+			    sizeof *h + h->count * REC == (size_t)st.st_size) {
+				*plans = (struct hook_plan *)(h + 1);
 				n = (long)h->count;
 			} else {
 				RAW2(SYS_munmap, r, st.st_size);
@@ -100,13 +108,13 @@ long hook_cache_load(const struct hook_cache_key *key, uint32_t **offs)
 	return n;
 }
 
-void hook_cache_free(uint32_t *offs, long n)
+void hook_cache_free(struct hook_plan *plans, long n)
 {
-	uintptr_t h = (uintptr_t)offs - sizeof(struct cache_header);
-	RAW2(SYS_munmap, h, sizeof(struct cache_header) + (size_t)n * 4);
+	uintptr_t h = (uintptr_t)plans - sizeof(struct cache_header);
+	RAW2(SYS_munmap, h, sizeof(struct cache_header) + (size_t)n * REC);
 }
 
-void hook_cache_store(const struct hook_cache_key *key, const uint32_t *offs, long n)
+void hook_cache_store(const struct hook_cache_key *key, const struct hook_plan *plans, long n)
 {
 	if (!cache_ready || n < 0)
 		return;
@@ -122,7 +130,7 @@ void hook_cache_store(const struct hook_cache_key *key, const uint32_t *offs, lo
 	hook_memcpy(&h.key, key, sizeof *key);
 	h.count = (uint64_t)n;
 	hook_write_all((int)fd, (const char *)&h, sizeof h);
-	hook_write_all((int)fd, (const char *)offs, (size_t)n * 4);
+	hook_write_all((int)fd, (const char *)plans, (size_t)n * REC);
 	RAW1(SYS_close, fd);
 	RAW2(SYS_rename, tmp, path);
 }

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 struct hook_state hook_state;
 
@@ -120,7 +121,6 @@ int hook_fast_publish(void)
 		return (int)r;
 	usnet_hook_fast.handler = hook_state.cfg.handler;
 	usnet_hook_fast.after_pass = hook_state.cfg.after_pass;
-	usnet_hook_fast.site_bitmap = hook_state.site_bitmap;
 	uintptr_t tp;
 	__asm__("mov %%fs:0, %0" : "=r"(tp));   /* the thread pointer (TCB self-pointer) */
 	usnet_hook_fast.tstack_off = (long)((uintptr_t)&usnet_hook_tstack - tp);
@@ -246,6 +246,12 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 		break;
 	case SYS_execve:
 	case SYS_execveat: {
+		/* a static program: through usnet-exec (hook_exec_static.c) */
+		void *route;
+		size_t route_len;
+		r = hook_exec_static_route(sc, &route, &route_len);
+		if (r < 0)
+			goto done;
 		/* the new image must load the hook again */
 		int envp_arg = sc->nr == SYS_execve ? 2 : 3;
 		size_t env_len;
@@ -260,6 +266,8 @@ static int pass_call(struct hook_frame *f, struct usnet_syscall *sc, unsigned lo
 			hook_sud_set(true);
 		if (env)
 			RAW2(SYS_munmap, env, env_len);
+		if (route)
+			RAW2(SYS_munmap, route, route_len);
 		goto done;
 	}
 	case SYS_mmap:
@@ -355,6 +363,11 @@ int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask)
 		f->rax = r;
 		return HOOK_ACT_DONE;
 	}
+	if (hook_static_on) {
+		int act = hook_static_pass(f, &sc);
+		if (act >= 0)
+			return act;
+	}
 	return pass_call(f, &sc, saved_mask);
 }
 
@@ -363,8 +376,13 @@ int hook_dispatch_sud(struct hook_frame *f, unsigned long *saved_mask)
  * frame's first fields are the struct usnet_syscall the handler gets. */
 __attribute__((section(".text.usnet_hook_raw"))) int usnet_hook_dispatch(struct hook_frame *f)
 {
-	if (__builtin_expect(!hook_bitmap_test(f->site - 2), 0))
-		hook_report_stray_call(f->site);
+	/* page 0 (a stub's frame says how far it moved the stack): any call
+	 * into it lands here, a null function pointer's too */
+	if (!f->red) {
+		if (__builtin_expect(!hook_site_known(f->site), 0))
+			hook_report_stray_call(f->site);
+		hook_site_cache_put(f->site);
+	}
 	struct usnet_syscall *sc = (struct usnet_syscall *)f;
 	usnet_hook_handler handler = usnet_hook_fast.handler;
 	if (handler && hook_wants(sc->nr)) {
@@ -384,6 +402,14 @@ __attribute__((section(".text.usnet_hook_raw"))) int usnet_hook_dispatch(struct 
 	return pass_call(f, sc, NULL);
 }
 
+/* Where a child on a new stack returns: the site (page 0, SUD), or the
+ * stub's return address, which the stub's call left on the program's
+ * stack (f->rsp points at it). */
+static uintptr_t child_return(const struct hook_frame *f)
+{
+	return f->red ? *(const uintptr_t *)f->rsp : f->site;
+}
+
 /* The frame holds the approved clone/clone3/vfork; prepare the child's stack
  * and tell the asm how to issue it. */
 int usnet_hook_prepare_special(struct hook_frame *f)
@@ -393,10 +419,12 @@ int usnet_hook_prepare_special(struct hook_frame *f)
 		unsigned long flags = (unsigned long)f->rdi;
 		if (!f->rsi)
 			return HOOK_ACT_VFORK;
-		/* the child "returns" from the call into the site on its own stack */
-		uintptr_t sp = ((uintptr_t)f->rsi) - 8;
+		/* the child "returns" from the call on its own stack: into the
+		 * site, or (stub path) into the stub, below its red zone */
+		uintptr_t sp = ((uintptr_t)f->rsi) - f->red - 8;
+		uintptr_t ret = child_return(f);
 		/* a bad stack: the child faults on it, as it would without the hook */
-		hook_user_write((void *)sp, &f->site, sizeof f->site);
+		hook_user_write((void *)sp, &ret, sizeof ret);
 		f->rsi = (long)sp;
 		return (flags & CLONE_VM) ? HOOK_ACT_CLONE_STACK : HOOK_ACT_FORK_STACK;
 	}
@@ -413,13 +441,14 @@ int usnet_hook_prepare_special(struct hook_frame *f)
 		}
 		if (!ca->stack)
 			return HOOK_ACT_VFORK;
-		if (ca->stack_size < 16) {
+		if (ca->stack_size < 16 + (uint64_t)f->red) {
 			f->rax = -22;
 			return HOOK_ACT_DONE;
 		}
-		uintptr_t sp = (uintptr_t)(ca->stack + ca->stack_size) - 8;
-		hook_user_write((void *)sp, &f->site, sizeof f->site);
-		ca->stack_size -= 8;
+		uintptr_t sp = (uintptr_t)(ca->stack + ca->stack_size) - f->red - 8;
+		uintptr_t ret = child_return(f);
+		hook_user_write((void *)sp, &ret, sizeof ret);
+		ca->stack_size -= (uint64_t)f->red + 8;
 		f->rdi = (long)ca;
 		return (ca->flags & CLONE_VM) ? HOOK_ACT_CLONE_STACK : HOOK_ACT_FORK_STACK;
 	}

@@ -26,6 +26,7 @@
 #define F_PREV  256
 #define F_TSOFF 264
 #define F_FLAGS 272
+#define F_RED   280
 #define FRAME   288
 /* struct hook_fast (hook_internal.h): the hook-stack slot's TLS offset */
 #define FAST_TSTACK_OFF 24
@@ -254,6 +255,8 @@ usnet_hook_entry:
 	lea -SYS_rt_sigreturn(%rax), %rcx
 	jrcxz .Lsigreturn
 	SAVE_FRAME_FLAGS 1
+	movq $0, F_RED(%rsp)
+.Lentry_dispatch:
 	mov %rsp, %rdi
 	call usnet_hook_dispatch
 	cmp $ACT_ISSUE, %eax
@@ -278,6 +281,33 @@ usnet_hook_entry:
 
 	.size usnet_hook_entry, .-usnet_hook_entry
 
+/* The stub path (hook_stub.c): a site's stub has moved the stack pointer
+ * below the red zone and calls the stub entry with rax = number, r11 = the
+ * site (the address after the syscall), (%rsp) = its own return address. */
+/* rt_sigreturn must run on the signal frame exactly as the kernel left it:
+ * the stub's return address and the red zone go first. */
+.Lstub_sigreturn:
+	lea RED_ZONE+8(%rsp), %rsp
+	syscall
+	ud2
+
+/* The stub entry: the site goes where the page-0 path has it (the return
+ * address's slot, here below the stub's), the frame is built as there, and
+ * then the frame's rsp is moved up to the stub's return address, where
+ * every way out of the entry returns. */
+	.globl usnet_hook_stub_entry
+	.hidden usnet_hook_stub_entry
+	.type usnet_hook_stub_entry,@function
+usnet_hook_stub_entry:
+	lea -SYS_rt_sigreturn(%rax), %rcx
+	jrcxz .Lstub_sigreturn
+	push %r11
+	SAVE_FRAME_FLAGS 1
+	addq $8, F_RSP(%rsp)
+	movq $RED_ZONE, F_RED(%rsp)
+	jmp .Lentry_dispatch
+	.size usnet_hook_stub_entry, .-usnet_hook_stub_entry
+
 /* SUD path for calls that change the stack or the thread: the SIGSYS handler
  * has approved the call, pushed the site and sent the program here with its
  * own registers (so clone/vfork are issued from the program's context). */
@@ -287,6 +317,7 @@ usnet_hook_entry:
 	.p2align 4
 usnet_hook_reissue:
 	SAVE_FRAME_FLAGS 0
+	movq $0, F_RED(%rsp)
 	mov %rsp, %rdi
 	call usnet_hook_prepare_special
 	jmp .Lafter_dispatch

@@ -34,6 +34,7 @@
 #include <ucontext.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 #define K_SIG_DFL 0UL
 
@@ -66,7 +67,8 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	uintptr_t ret;
-	if (rip == rax && hook_user_read(&ret, (const void *)rsp, sizeof ret) && hook_bitmap_test(ret - 2)) {
+	if (rip == rax && hook_state.page0 && hook_user_read(&ret, (const void *)rsp, sizeof ret) &&
+	    hook_bitmap_test(ret - 2)) {
 		/* the call went to address rax, its return address pushed */
 		finish_call(g, rax, ret);
 		return;
@@ -74,7 +76,7 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 	uint8_t insn[2];
 	ret = rip + 2;
 	if ((rax >> 47) && hook_user_read(insn, (const void *)rip, sizeof insn) && insn[0] == 0xff &&
-	    insn[1] == 0xd0 && hook_bitmap_test(rip) &&
+	    insn[1] == 0xd0 && hook_state.page0 && hook_bitmap_test(rip) &&
 	    hook_user_write((void *)(rsp - 8), &ret, sizeof ret)) {
 		/* the call itself faulted (#GP: non-canonical target): push
 		 * what it would have pushed */
@@ -91,7 +93,7 @@ static void segv_handler(int sig, siginfo_t *si, void *ucv)
 static long put_handler(void)
 {
 	struct k_sigaction sa = {
-		.handler = (unsigned long)segv_handler,
+		.handler = hook_static_sig_handler(SIGSEGV, segv_handler),
 		/* SA_ONSTACK: a thread with a small stack (Go) has an alternate
 		 * one for signals */
 		.flags = SA_SIGINFO | SA_RESTORER | SA_ONSTACK,

@@ -1,7 +1,8 @@
 /*
- * usnet hook — usnet_hook_install(): chooses the mode, maps the trampoline,
- * rewrites the code already loaded and turns on Syscall User Dispatch.
- * Runs once, at start-up (a preloaded library's constructor).
+ * usnet hook — usnet_hook_install(): chooses the mode, rewrites the code
+ * already loaded (through stubs, or to the page-0 trampoline when asked)
+ * and turns on Syscall User Dispatch.  Runs once, at start-up (a preloaded
+ * library's constructor).
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 /* Read by usnet_hook_call_saved (hook_entry.S). */
 HOOK_HIDDEN uint64_t usnet_hook_xsave_size = 4096;
@@ -96,7 +98,49 @@ int usnet_hook_set_interest(const struct usnet_hook_interest *interest)
 		interest = &copy;
 	}
 	set_interest_bits(interest);
-	return hook_page0_update();
+	return hook_fast_update();
+}
+
+/* One line at info level: the mode in force and what the rewriting did;
+ * sites that could not be rewritten and that nothing else catches are
+ * reported at any level. */
+static void log_summary(bool automatic)
+{
+	char line[320];
+	struct hook_buf b = { line, 0, sizeof line };
+	hook_buf_str(&b, "mode ");
+	hook_buf_str(&b, mode_name);
+	if (automatic)
+		hook_buf_str(&b, " (auto)");
+	if (hook_state.page0) {
+		hook_buf_str(&b, " (page-0 trampoline: page 0 mapped, red zone's last slot written): ");
+		hook_buf_dec(&b, hook_state.sites_page0);
+		hook_buf_str(&b, " sites rewritten; fast path ");
+		hook_buf_str(&b, hook_state.page0_fast ? "on" : "off");
+	} else if (hook_state.rewrite_on) {
+		hook_buf_str(&b, ": ");
+		hook_buf_dec(&b, hook_state.sites_pad + hook_state.sites_fwd + hook_state.sites_back);
+		hook_buf_str(&b, " sites jump to stubs (");
+		hook_buf_dec(&b, hook_state.sites_pad);
+		hook_buf_str(&b, " through padding, ");
+		hook_buf_dec(&b, hook_state.sites_fwd + hook_state.sites_back);
+		hook_buf_str(&b, " moving neighbours), ");
+		if (hook_state.sites_left) {
+			hook_buf_dec(&b, hook_state.sites_left);
+			hook_buf_str(&b, hook_state.sud_on ? " left to Syscall User Dispatch"
+							   : " could not be rewritten and are NOT hooked");
+		} else {
+			hook_buf_str(&b, hook_state.sud_on ? "none left; Syscall User Dispatch on"
+							   : "none left (no Syscall User Dispatch)");
+		}
+		hook_buf_str(&b, "; fast path ");
+		hook_buf_str(&b, hook_state.gate_fast ? "on" : "off");
+	} else {
+		hook_buf_str(&b, ": every call traps (Syscall User Dispatch alone)");
+	}
+	line[b.len < sizeof line ? b.len : sizeof line - 1] = 0;
+	int level = hook_state.rewrite_on && !hook_state.sud_on && hook_state.sites_left ? 0 : 1;
+	hook_log(level, line);
 }
 
 int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t errlen)
@@ -141,26 +185,37 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 		hook_state.self_end = (uintptr_t)usnet_hook_raw_end;
 	}
 	hook_cache_init(getenv("USNET_HOOK_CACHE"));
+	/* before the capture: USNET_STATIC_EXEC leaves the environment */
+	hook_static_configure();
 	hook_env_capture(environ);
 
-	bool want_rewrite = cfg->mode == USNET_HOOK_AUTO || cfg->mode == USNET_HOOK_REWRITE;
-	bool want_sud = cfg->mode == USNET_HOOK_AUTO || cfg->mode == USNET_HOOK_SUD;
-	if (cfg->mode != USNET_HOOK_AUTO && cfg->mode != USNET_HOOK_REWRITE && cfg->mode != USNET_HOOK_SUD) {
+	enum usnet_hook_mode mode = cfg->mode;
+	if (mode != USNET_HOOK_AUTO && mode != USNET_HOOK_REWRITE && mode != USNET_HOOK_SUD &&
+	    mode != USNET_HOOK_PAGE0 && mode != USNET_HOOK_REWRITE_SUD) {
 		set_err(err, errlen, "unknown hook mode");
 		return -EINVAL;
 	}
+	bool want_rewrite = mode != USNET_HOOK_SUD;
+	/* auto: SUD only for what rewriting could not take (below), since
+	 * with SUD on every system call of the process, hooked or not, takes
+	 * the kernel's slow entry path */
+	bool want_sud = mode == USNET_HOOK_SUD || mode == USNET_HOOK_PAGE0 || mode == USNET_HOOK_REWRITE_SUD;
+	if (hook_static_on) {   /* a static program (usnet-exec): SUD alone */
+		want_rewrite = false;
+		want_sud = true;
+	}
+	hook_state.page0 = mode == USNET_HOOK_PAGE0;
+	hook_state.gate_fast = hook_state.fast_allowed && hook_cpu_has_bmi2();
 
 	if (want_rewrite) {
-		int r = hook_page0_map(why, sizeof why);
-		if (r == 0)
-			r = hook_bitmap_init();
+		int r = hook_state.page0 ? hook_page0_map(why, sizeof why) : 0;
 		if (r == 0 && hook_fast_publish() < 0) {
 			hook_copy_str(why, sizeof why, "cannot write the hook's own code page");
 			r = -EPERM;
 		}
 		if (r < 0) {
-			if (cfg->mode == USNET_HOOK_REWRITE) {
-				set_err(err, errlen, why[0] ? why : "cannot reserve the site bitmap");
+			if (mode != USNET_HOOK_AUTO) {
+				set_err(err, errlen, why[0] ? why : "cannot set up the rewriting");
 				return r;
 			}
 			/* auto: say it once, then rely on SUD alone */
@@ -171,11 +226,14 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 			hook_state.rewrite_on = true;
 			unsigned long t1 = now_us();
 			long n = hook_rewrite_all();
-			hook_log_dec(1, "system-call sites rewritten at start-up: ", n);
+			hook_log_dec(2, "system-call sites rewritten at start-up: ", n);
 			hook_log_dec(2, "microseconds to find the mappings: ", (long)(t1 - t0));
 			hook_log_dec(2, "microseconds to rewrite them: ", (long)(now_us() - t1));
 		}
 	}
+	if (mode == USNET_HOOK_AUTO && (!hook_state.rewrite_on || hook_state.sites_left))
+		want_sud = true;
+	bool stubs_issue = hook_state.rewrite_on && !hook_state.page0;
 	if (want_sud) {
 		int r = hook_sud_enable(why, sizeof why);
 		if (r < 0) {
@@ -185,18 +243,25 @@ int usnet_hook_install(const struct usnet_hook_config *cfg, char *err, size_t er
 			}
 			hook_log(1, why);
 		}
-		hook_state.sud_rewrite = hook_state.sud_on && hook_state.rewrite_on;
+		/* SUD catches a site: the page-0 trampoline can take it at once
+		 * (2 bytes); a stub needs the code around it analysed */
+		hook_state.sud_rewrite = hook_state.sud_on && hook_state.rewrite_on && hook_state.page0;
+		/* the stubs written so far issue calls themselves: from now
+		 * on SUD lets them through only from the raw section */
+		if (hook_state.sud_on && stubs_issue)
+			hook_stub_sud_on();
 	}
-	if (hook_state.rewrite_on) {
-		int r = hook_page0_update();
-		if (r < 0)
-			hook_log_dec(1, "the page-0 fast path is off: mprotect of page 0 failed with ", r);
-		hook_log(1, hook_state.page0_fast ? "page-0 fast path on" : "page-0 fast path off");
-	}
-	/* calls beyond the trampoline, and usnet_hook_user_check */
+	int r = hook_fast_update();
+	if (r < 0)
+		hook_log_dec(1, "the page-0 fast path is off: mprotect of page 0 failed with ", r);
+		/* calls beyond the trampoline, and usnet_hook_user_check */
 	hook_fault_install();
 	hook_state.installed = true;
-	mode_name = hook_state.rewrite_on ? (hook_state.sud_on ? "rewrite+sud" : "rewrite") : "sud";
+	if (hook_state.page0)
+		mode_name = hook_state.sud_on ? "page0+sud" : "page0";
+	else
+		mode_name = hook_state.rewrite_on ? (hook_state.sud_on ? "rewrite+sud" : "rewrite") : "sud";
+	log_summary(mode == USNET_HOOK_AUTO);
 	return 0;
 }
 

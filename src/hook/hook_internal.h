@@ -5,10 +5,14 @@
  *   hook_entry.S     the "raw" section: trampoline entry, the only system-call
  *                    sites the hook itself uses, clone/vfork re-issue paths,
  *                    XSAVE helper.  Never rewritten; SUD's allowed range.
- *   hook_page0.c     the trampoline at address 0 and the rewritten-site bitmap
+ *   hook_page0.c     the opt-in trampoline at address 0 (--hook page0), the
+ *                    set of its rewritten sites, the fast path's table
+ *   hook_stub.c      the default rewriting: a jump from each site to a stub
+ *                    of its own near the code (no page 0, red zone kept)
  *   hook_maps.c      /proc/self/maps parser (no stdio)
- *   hook_rewrite.c   finding and rewriting syscall/sysenter with capstone
- *   hook_cache.c     per-file cache of syscall offsets (start-up time)
+ *   hook_rewrite.c   finding syscall/sysenter with capstone and planning how
+ *                    each is rewritten (what is moved into its stub)
+ *   hook_cache.c     per-file cache of those plans (start-up time)
  *   hook_dispatch.c  the C dispatcher shared by both entries (general regs)
  *   hook_sud.c       Syscall User Dispatch: SIGSYS handler
  *   hook_install.c   usnet_hook_install(): choosing and enabling the mode
@@ -40,7 +44,10 @@ struct hook_frame {
 	long r8;         /* 40 */
 	long r9;         /* 48 */
 	uintptr_t site;  /* 56: address after the syscall instruction */
-	uintptr_t rsp;   /* 64: stack pointer at entry (points at the return address) */
+	/* 64: where the entry returns: the stack pointer there points at the
+	 * return address (the site on the page-0 and SUD paths, a place in
+	 * the site's stub on the stub path) */
+	uintptr_t rsp;
 	long ret;        /* 72: the parent's result of a clone issued by the asm */
 	/* 80: a private copy of clone3's arguments (kernel reads it). */
 	unsigned char clone3_args[128];
@@ -56,7 +63,10 @@ struct hook_frame {
 	 * and OF in al), put back before the call is issued or answered, as
 	 * the kernel keeps them */
 	long flags;
-	long pad;
+	/* 280: how far below the program's stack pointer rsp is, less the
+	 * return address: 0 (page 0, SUD), or the red zone (128) that the
+	 * stub path skips before it calls anything */
+	long red;
 };
 #define HOOK_FRAME_SIZE 288
 _Static_assert(sizeof(struct hook_frame) == HOOK_FRAME_SIZE, "hook_entry.S relies on the layout");
@@ -96,10 +106,14 @@ enum hook_action {
 
 /* --- hook_entry.S --- */
 HOOK_HIDDEN void usnet_hook_entry(void);          /* trampoline target */
+/* Stub path (hook_stub.c): a stub calls the stub entry with rax = number,
+ * r11 = the site, below the red zone, for a call it cannot issue itself;
+ * the entry builds the frame. */
+HOOK_HIDDEN void usnet_hook_stub_entry(void);
 HOOK_HIDDEN void usnet_hook_reissue(void);        /* SUD: issue a clone/vfork from program context */
 HOOK_HIDDEN void usnet_hook_sigreturn_stub(void); /* SUD: rt_sigreturn from the allowed range */
 HOOK_HIDDEN void usnet_hook_sud_restorer(void);   /* SIGSYS handler's sa_restorer */
-HOOK_HIDDEN void usnet_hook_fast_issue(void);     /* `syscall; ret` for the page-0 fast path */
+HOOK_HIDDEN void usnet_hook_fast_issue(void);     /* `syscall; ret` for the fast paths under SUD */
 HOOK_HIDDEN extern const char usnet_hook_raw_start[], usnet_hook_raw_end[];
 
 /* The kernel's struct sigaction (rt_sigaction with a sigsetsize of 8). */
@@ -114,7 +128,8 @@ struct k_sigaction {
 struct hook_state {
 	struct usnet_hook_config cfg;
 	bool installed;
-	bool rewrite_on;        /* page 0 trampoline in place */
+	bool rewrite_on;        /* sites are rewritten (stubs, or page 0) */
+	bool page0;             /* ... to `call *%rax` into the page-0 trampoline */
 	bool sud_on;            /* Syscall User Dispatch enabled */
 	bool sud_rewrite;       /* auto: rewrite sites SUD catches */
 	uintptr_t vdso_start, vdso_end;
@@ -122,16 +137,17 @@ struct hook_state {
 	 * when the hook is linked into the program */
 	uintptr_t self_start, self_end;
 	unsigned long self_ino, self_dev;   /* 0 when linked into the program */
-	/* one bit per byte of the address space: rewritten sites (hook_page0.c) */
-	uint8_t *site_bitmap;
 	/* slot site % 65536: a rewritten site (hook_page0.c); NULL when absent */
 	uintptr_t *site_cache;
+	/* what the rewriting did (start-up and later code) */
+	long sites_pad, sites_fwd, sites_back, sites_left, sites_page0;
 	/* the calls the handler and after_pass get (usnet_hook_set_interest) */
 	bool interest_all;
 	uint64_t interest[USNET_HOOK_NR_COUNT / 64];
 	bool fast_allowed;      /* the page-0 fast path may be used (USNET_HOOK_FAST) */
 	bool site_cache_allowed; /* ... with the site cache (USNET_HOOK_FAST) */
 	bool page0_fast;        /* it is written and chain 1 leads to it */
+	bool gate_fast;         /* stubs issue calls nobody needs to see themselves (BMI2) */
 	bool segv_managed;      /* rt_sigaction(SIGSEGV) goes to hook_fault.c */
 	bool segv_ours;         /* the SIGSEGV action is the hook's (hook_fault.c) */
 };
@@ -183,7 +199,7 @@ static inline bool hook_needs_care(long nr)
 struct hook_fast {
 	usnet_hook_handler handler;
 	void (*after_pass)(const struct usnet_syscall *sc, long ret);
-	uint8_t *site_bitmap;
+	void *spare;   /* was the page-0 site bitmap; keeps tstack_off at 24 */
 	/* 24: the offset of usnet_hook_tstack from the thread pointer (the
 	 * entry reads it here, not from the GOT: one page less) */
 	long tstack_off;
@@ -224,22 +240,65 @@ HOOK_HIDDEN void usnet_hook_thread_start(void);
 
 /* --- hook_page0.c --- */
 HOOK_HIDDEN int hook_page0_map(char *err, size_t errlen);
-/* Writes the fast path's table from the interest set (and, the first time,
- * its code, leading chain 1 to it) when the fast path is allowed and the
- * CPU has BMI2; 0 or -errno. */
-HOOK_HIDDEN int hook_page0_update(void);
-HOOK_HIDDEN int hook_bitmap_init(void);
-HOOK_HIDDEN void hook_bitmap_set(uintptr_t insn);
+/* One byte per number (0 .. 519): 1 when a call may be issued without the
+ * entry (no callback wants it, the hook need not look at it).  Read by the
+ * stubs' gate and the page-0 fast path; written by hook_fast_update. */
+#define HOOK_FAST_TABLE_LEN 520
+HOOK_HIDDEN extern uint8_t usnet_hook_fast_table[HOOK_FAST_TABLE_LEN];
+/* Writes that table from the interest set and, in page-0 mode, the first
+ * time, the fast path's code on page 0 (when allowed and the CPU has
+ * BMI2); 0 or -errno. */
+HOOK_HIDDEN int hook_fast_update(void);
+HOOK_HIDDEN bool hook_cpu_has_bmi2(void);
+/* The set of page-0 sites (the address after each rewritten instruction):
+ * an open-addressing hash set that grows with the code rewritten, read
+ * without a lock.  hook_sites_reserve makes room for n more (under the
+ * rewriter's lock); hook_site_add returns false when there is none. */
+HOOK_HIDDEN int hook_sites_reserve(long n);
+HOOK_HIDDEN bool hook_site_add(uintptr_t insn);
+HOOK_HIDDEN bool hook_site_known(uintptr_t site);
+/* Whether insn is a rewritten page-0 site (its `call *%rax`). */
 static inline bool hook_bitmap_test(uintptr_t insn)
 {
-	uint8_t *bits = usnet_hook_fast.site_bitmap;
-	uintptr_t site = insn + 2;   /* the bit is set at the return address */
-	if (site >> 47 || !bits)
-		return false;
-	return (bits[site >> 3] >> (site & 7)) & 1;
+	return hook_site_known(insn + 2);
 }
+/* The site cache next to page 0 (hook_page0.c); refilled by the entry. */
+HOOK_HIDDEN void hook_site_cache_put(uintptr_t site);
 /* Report a call into page 0 from a site that was not rewritten; never returns. */
 HOOK_HIDDEN void hook_report_stray_call(uintptr_t ret_addr) __attribute__((noreturn));
+
+/* --- hook_stub.c (general registers only) --- */
+/* How one syscall/sysenter of a mapping is rewritten (hook_rewrite.c plans
+ * it, hook_cache.c keeps it per file, hook_stub.c carries it out). */
+enum hook_plan_kind {
+	HOOK_PLAN_NONE = 0,   /* cannot be rewritten: left to SUD (or unhooked) */
+	HOOK_PLAN_PAD = 1,    /* the syscall becomes `jmp rel8` to 5 dead padding
+	                       * bytes nearby, which become `jmp rel32` to the stub */
+	HOOK_PLAN_REGION = 2, /* the syscall and neighbouring instructions become
+	                       * `jmp rel32` to the stub, which runs them moved */
+};
+/* desc[i]: the moved instruction's length (low 4 bits) and how it moves
+ * (high 4 bits): 0 as it is, 1..14 the offset of a rip-relative disp32 to
+ * adjust, 15 a relative jmp/jcc re-aimed at its old target. */
+#define HOOK_DESC_BRANCH 15
+#define HOOK_PLAN_MAX_INSNS 8
+struct hook_plan {
+	uint32_t insn;        /* the syscall's offset in the mapping */
+	uint8_t kind;         /* enum hook_plan_kind */
+	int8_t rel;           /* PAD: rel8 from insn + 2 to the pad; REGION: region start - insn */
+	uint8_t len;          /* REGION: bytes replaced (>= 5) */
+	uint8_t counts;       /* REGION: instructions moved before (low 4 bits) and after */
+	uint8_t desc[HOOK_PLAN_MAX_INSNS];
+};
+_Static_assert(sizeof(struct hook_plan) == 16, "the cache stores plans as they are");
+/* Rewrites the planned sites of [start, end) (writable now) through stubs;
+ * returns how many.  The others are counted in hook_state.sites_left. */
+HOOK_HIDDEN long hook_stub_apply(uintptr_t start, uintptr_t end, const struct hook_plan *plans, long n);
+/* SUD has just been turned on: every stub issues its calls from the raw
+ * section from now on (single-threaded, at start-up). */
+HOOK_HIDDEN void hook_stub_sud_on(void);
+/* Whether addr lies in one of the hook's stub arenas. */
+HOOK_HIDDEN bool hook_stub_owns(uintptr_t addr);
 
 /* --- hook_fault.c --- */
 HOOK_HIDDEN long hook_probe_read(const void *p);
@@ -266,17 +325,22 @@ HOOK_HIDDEN int hook_maps_each(int (*fn)(const struct hook_mapping *m, void *arg
 HOOK_HIDDEN int hook_maps_find(uintptr_t addr, struct hook_mapping *out);
 
 /* --- hook_rewrite.c (normal code: call through usnet_hook_call_saved) --- */
-/* Rewrites every syscall/sysenter in [start,end) whose protection is prot.
- * m (may be NULL) names the file for the cache.  Returns sites rewritten. */
+/* Rewrites every syscall/sysenter in [start,end) whose protection is prot
+ * (through stubs, or to `call *%rax` in page-0 mode).  m (may be NULL)
+ * names the file for the cache.  Returns sites rewritten. */
 HOOK_HIDDEN long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot,
 				     const struct hook_mapping *m);
+/* The rewriter's lock, for hook_rewrite_one (a SIGSYS handler: it must
+ * not wait for a lock its own thread may hold). */
+HOOK_HIDDEN bool hook_rewrite_trylock(void);
+HOOK_HIDDEN void hook_rewrite_unlock(void);
 /* True while the disassembler library is being loaded (its code is left
  * alone). */
 HOOK_HIDDEN extern volatile bool hook_loading_disassembler;
 /* Rewrites every executable mapping of the process (start-up). */
 HOOK_HIDDEN long hook_rewrite_all(void);
-/* Rewrites the single syscall instruction ending at site (SUD auto mode);
- * general registers only.  Returns 0 or -errno. */
+/* Rewrites the single syscall instruction ending at site (SUD with the
+ * page-0 trampoline); general registers only.  Returns 0 or -errno. */
 HOOK_HIDDEN int hook_rewrite_one(uintptr_t site);
 /* Patches one 2-byte instruction at insn to `call *%rax` (0xff 0xd0),
  * the page already writable. */
@@ -288,14 +352,13 @@ HOOK_HIDDEN bool hook_addr_skipped(uintptr_t addr);
 struct hook_cache_key {
 	unsigned long dev, ino, size, mtime_sec, mtime_nsec, offset, length;
 };
-/* Loads the offsets of the syscall instructions recorded for key.
- * Returns the count (>= 0) with *offs a mmap'ed array (free with
- * hook_cache_free), or -1 when absent. */
 /* Sets the cache directory (NULL: the default; "" or "off": no cache). */
 HOOK_HIDDEN void hook_cache_init(const char *dir);
-HOOK_HIDDEN long hook_cache_load(const struct hook_cache_key *key, uint32_t **offs);
-HOOK_HIDDEN void hook_cache_free(uint32_t *offs, long n);
-HOOK_HIDDEN void hook_cache_store(const struct hook_cache_key *key, const uint32_t *offs, long n);
+/* Loads the plans recorded for key.  Returns the count (>= 0) with *plans
+ * a mmap'ed array (free with hook_cache_free), or -1 when absent. */
+HOOK_HIDDEN long hook_cache_load(const struct hook_cache_key *key, struct hook_plan **plans);
+HOOK_HIDDEN void hook_cache_free(struct hook_plan *plans, long n);
+HOOK_HIDDEN void hook_cache_store(const struct hook_cache_key *key, const struct hook_plan *plans, long n);
 
 /* --- hook_env.c (general registers only) --- */
 /* Remembers LD_PRELOAD and USNET_* from the start-up environment. */

@@ -1,5 +1,12 @@
 /*
- * usnet hook — the trampoline at address 0 and the map of rewritten sites.
+ * usnet hook — the opt-in trampoline at address 0 (--hook page0), the set
+ * of its rewritten sites, and the fast path's table (shared with the stubs'
+ * gate, hook_stub.c).
+ *
+ * This mode is kept for comparison and for old kernels only: page 0 is
+ * mapped (readable where the CPU lacks protection keys: null pointers stop
+ * faulting), and `call *%rax` writes its return address into the 8 bytes
+ * below the program's stack pointer (the red zone).  docs/hook.md.
  *
  * A rewritten site executes `call *%rax` with rax = the system-call number,
  * so it lands at address nr.  Every byte a valid number can land on must
@@ -22,21 +29,21 @@
  *   517  .. 3434   chain 2 and pad: unassigned numbers, to the stub
  *   3435 .. 3447   stub: movabs $usnet_hook_entry, %r11; jmp *%r11
  *   3448 .. 3575   the fast path's code (below)
- *   3576 .. 4095   the fast path's table: one byte per number 0 .. 519
+ *   3576 .. 4095   int3 (the fast path's table lived here: it moved to
+ *                  usnet_hook_fast_table, so page 0 is never read and is
+ *                  execute-only where the CPU has protection keys)
  *   4096 .. 8099   chain 3, pad and stub: more unassigned numbers
  *
- * The fast path (written by hook_page0_update, docs/hook.md) issues a call
+ * The fast path (written by hook_fast_update, docs/hook.md) issues a call
  * that neither a callback nor the hook itself needs to see without a frame,
- * a stack switch or any C: after every system call each page touched can
- * cost a page walk (this VM has page-table isolation without PCID), cheap
- * only for pages next to one just walked.  So it reads its table on page 0
- * (a byte per number: 0 sends the call to the entry), checks the site in
- * the site cache (in the same 2 MiB as page 0), or failing that in the
- * bitmap, and issues the call.  It changes no flag (mov, not, lea,
- * shrx/shlx, jrcxz only), so it needs BMI2, and it uses only rcx and r11,
- * which the kernel clobbers too; the return address's slot holds the
- * number while the bitmap is read (no register is left).  The call itself
- * is issued by `syscall; ret` in the raw section (put_fast_code says why).
+ * a stack switch or any C.  It reads the table (a byte per number: 0 sends
+ * the call to the entry), checks the site in the site cache (in the same
+ * 2 MiB as page 0), and issues the call; a site not found there goes to
+ * the entry, which looks it up in the set of sites (and reports a stray
+ * call) and puts it in the cache.  It changes no flag (mov, not, lea,
+ * jrcxz only), and it uses only rcx and r11, which the kernel clobbers
+ * too.  The call itself is issued by `syscall; ret` in the raw section
+ * (put_fast_code says why).
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -59,18 +66,16 @@
 #define CHAIN2_START (JUMP1_AT + 5)
 #define FAST_CODE_AT 3448
 #define FAST_CODE_MAX 128
-#define FAST_TABLE_AT (FAST_CODE_AT + FAST_CODE_MAX)
-#define FAST_TABLE_LEN 520   /* chain 1 delivers 0 .. 512 */
+#define FAST_TABLE_LEN HOOK_FAST_TABLE_LEN   /* chain 1 delivers 0 .. 512 */
 #define STUB2_AT (FAST_CODE_AT - STUB_LEN)
 #define FAST_YES 1
-/* The site cache: a copy of the bitmap's answer for most sites, in the same
- * 2 MiB as page 0, whose page-table entries the processor has just walked
- * to run the sled: a page there costs much less than one elsewhere after a
- * TLB flush.  Slot site % 65536 holds the last rewritten site that maps to
- * it; a site not found there is looked up in the bitmap. */
+/* The site cache: a copy of part of the set of sites, in the same 2 MiB as
+ * page 0, whose page-table entries the processor has just walked to run the
+ * sled: a page there costs much less than one elsewhere after a TLB flush.
+ * Slot site % 65536 holds the last site that maps to it (put there when it
+ * is rewritten, and again when the entry finds it missing). */
 #define SITE_CACHE_AT 0x100000
 #define SITE_CACHE_SLOTS 65536
-_Static_assert(FAST_TABLE_AT + FAST_TABLE_LEN == 0x1000, "the table ends page 0");
 _Static_assert(FAST_CODE_MAX <= 128, "short jumps span the fast path's code");
 _Static_assert((FAST_CODE_AT - CHAIN2_START) >> 8 == (STUB2_AT - CHAIN2_START) >> 8,
 	       "turning the fast path on changes one byte of chain 1's jump");
@@ -197,60 +202,40 @@ static void place_label(struct emit *e, size_t disp_at)
 }
 
 /* The fast path's code at FAST_CODE_AT (see the top of the file).  On entry
- * rax = nr (< 520: only chain 1 leads here), (%rsp) = the site.  Only mov,
- * not, lea, shrx/shlx and jrcxz: no flag changes. */
-static void put_fast_code(uint8_t *p, bool site_cache)
+ * rax = nr (<= 512: only chain 1 leads here), (%rsp) = the site.  Only mov,
+ * not, lea and jrcxz: no flag changes.  Written only with the site cache. */
+static void put_fast_code(uint8_t *p)
 {
 	struct emit e = { p, FAST_CODE_AT };
-	/* movzbl FAST_TABLE_AT(%rax), %ecx: 0 for a call the entry must see */
-	emit_bytes(&e, (const uint8_t[]){ 0x0f, 0xb6, 0x88 }, 3);
-	emit_u32(&e, FAST_TABLE_AT);
+	/* movabs $usnet_hook_fast_table, %rcx; movzbl (%rcx,%rax), %ecx: 0
+	 * for a call the entry must see */
+	emit_bytes(&e, (const uint8_t[]){ 0x48, 0xb9 }, 2);
+	emit_u64(&e, (uint64_t)(uintptr_t)usnet_hook_fast_table);
+	emit_bytes(&e, (const uint8_t[]){ 0x0f, 0xb6, 0x0c, 0x01 }, 4);
 	size_t to_slow = emit_jrcxz(&e);
 	emit_bytes(&e, (const uint8_t[]){ 0x4c, 0x8b, 0x1c, 0x24 }, 4);   /* mov (%rsp), %r11: the site */
-	size_t to_issue = 0;
-	if (site_cache) {
-		/* the site cache: slot site % 65536 holds a rewritten site */
-		static const uint8_t probe1[] = {
-			0x41, 0x0f, 0xb7, 0xcb,          /* movzwl %r11w, %ecx */
-			0x48, 0x8b, 0x0c, 0xcd,          /* mov SITE_CACHE_AT(,%rcx,8), %rcx */
-		};
-		emit_bytes(&e, probe1, sizeof probe1);
-		emit_u32(&e, SITE_CACHE_AT);
-		static const uint8_t probe2[] = {
-			0x49, 0xf7, 0xd3,                /* not %r11 */
-			0x4a, 0x8d, 0x4c, 0x19, 0x01,    /* lea 1(%rcx,%r11), %rcx: slot - site */
-		};
-		emit_bytes(&e, probe2, sizeof probe2);
-		to_issue = emit_jrcxz(&e);
-		emit_bytes(&e, (const uint8_t[]){ 0x49, 0xf7, 0xd3 }, 3);   /* not %r11: the site again */
-	}
-	/* the bitmap; the number waits in the return address's slot meanwhile */
-	static const uint8_t check1[] = {
-		0xb9, 0x06, 0x00, 0x00, 0x00,    /* mov $6, %ecx */
-		0x48, 0x89, 0x04, 0x24,          /* mov %rax, (%rsp) */
-		0xc4, 0xc2, 0xf3, 0xf7, 0xcb,    /* shrx %rcx, %r11, %rcx: site / 64 */
-		0x48, 0xb8,                      /* movabs $bitmap, %rax */
+	/* the site cache: slot site % 65536 holds a rewritten site */
+	static const uint8_t probe1[] = {
+		0x41, 0x0f, 0xb7, 0xcb,          /* movzwl %r11w, %ecx */
+		0x48, 0x8b, 0x0c, 0xcd,          /* mov SITE_CACHE_AT(,%rcx,8), %rcx */
 	};
-	emit_bytes(&e, check1, sizeof check1);
-	emit_u64(&e, (uint64_t)(uintptr_t)hook_state.site_bitmap);
-	static const uint8_t check2[] = {
-		0xc4, 0xe2, 0xa3, 0xf7, 0x04, 0xc8,  /* shrx %r11, (%rax,%rcx,8), %rax: bit site%64 to bit 0 */
-		0xb9, 0x3f, 0x00, 0x00, 0x00,        /* mov $63, %ecx */
-		0xc4, 0xe2, 0xf1, 0xf7, 0xc8,        /* shlx %rcx, %rax, %rcx: only that bit is left */
-		0x48, 0x8b, 0x04, 0x24,              /* mov (%rsp), %rax */
-		0x4c, 0x89, 0x1c, 0x24,              /* mov %r11, (%rsp) */
+	emit_bytes(&e, probe1, sizeof probe1);
+	emit_u32(&e, SITE_CACHE_AT);
+	static const uint8_t probe2[] = {
+		0x49, 0xf7, 0xd3,                /* not %r11 */
+		0x4a, 0x8d, 0x4c, 0x19, 0x01,    /* lea 1(%rcx,%r11), %rcx: slot - site */
 	};
-	emit_bytes(&e, check2, sizeof check2);
-	/* not a rewritten site: the entry reports it */
-	size_t to_slow2 = emit_jrcxz(&e);
-	if (site_cache)
-		place_label(&e, to_issue);
+	emit_bytes(&e, probe2, sizeof probe2);
+	size_t to_issue = emit_jrcxz(&e);
+	/* not in the cache: the entry looks it up (and reports a stray call) */
+	emit_bytes(&e, (const uint8_t[]){ 0xeb, 0x00 }, 2);
+	size_t to_slow2 = e.at - 1;
+	place_label(&e, to_issue);
 	/* The call is issued by `syscall; ret` in the raw section, not here:
-	 * the system call empties the TLB, and code on page 0 after it would
-	 * cost a second walk of page 0's tables, whereas the raw section sits
-	 * among the libraries the program returns to (measured on the
-	 * development VM: getppid +46 ns over native instead of +69, medians
-	 * of 16 runs).  It is also the range Syscall User Dispatch allows. */
+	 * where the system call empties the TLB (page-table isolation without
+	 * PCID), code on page 0 after it would cost a second walk of page 0's
+	 * tables, whereas the raw section sits among the libraries the program
+	 * returns to.  It is also the range Syscall User Dispatch allows. */
 	emit_bytes(&e, (const uint8_t[]){ 0x48, 0xb9 }, 2);      /* movabs $usnet_hook_fast_issue, %rcx */
 	emit_u64(&e, (uint64_t)(uintptr_t)usnet_hook_fast_issue);
 	emit_bytes(&e, (const uint8_t[]){ 0xff, 0xe1 }, 2);      /* jmp *%rcx */
@@ -271,7 +256,7 @@ static bool fast_number(long nr)
 	return !hook_callbacks_want(nr);
 }
 
-static bool cpu_has_bmi2(void)
+bool hook_cpu_has_bmi2(void)
 {
 	unsigned a, b, c, d;
 	if (__get_cpuid_max(0, NULL) < 7)
@@ -301,28 +286,30 @@ static void page0_lock_take(void)
 	}
 }
 
-int hook_page0_update(void)
+HOOK_HIDDEN uint8_t usnet_hook_fast_table[HOOK_FAST_TABLE_LEN] __attribute__((aligned(64)));
+
+int hook_fast_update(void)
 {
-	if (!hook_state.rewrite_on || !hook_state.fast_allowed || !hook_state.site_bitmap || !cpu_has_bmi2())
-		return 0;
 	page0_lock_take();
-	/* never without PROT_EXEC: other threads may be running on page 0 */
-	long r = RAW3(SYS_mprotect, 0, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC);
-	if (r == 0) {
-		uint8_t *p = (uint8_t *)0;
-		__asm__ volatile("" : "+r"(p));
-		/* the table is read byte by byte: old or new, either is fine */
-		for (long nr = 0; nr < FAST_TABLE_LEN; nr++)
-			__atomic_store_n(&p[FAST_TABLE_AT + nr], fast_number(nr) ? FAST_YES : 0,
-					 __ATOMIC_RELAXED);
-		if (!hook_state.page0_fast) {
-			/* once: the code, then the jump that leads to it (the old
-			 * and new jump differ in one byte, written at once) */
-			put_fast_code(p, hook_state.site_cache != NULL);
+	/* read byte by byte: old or new, either is fine */
+	for (long nr = 0; nr < FAST_TABLE_LEN; nr++)
+		__atomic_store_n(&usnet_hook_fast_table[nr], fast_number(nr) ? FAST_YES : 0, __ATOMIC_RELAXED);
+	long r = 0;
+	if (hook_state.page0 && hook_state.rewrite_on && hook_state.fast_allowed && hook_state.site_cache &&
+	    !hook_state.page0_fast) {
+		/* never without PROT_EXEC: other threads may be running on page 0 */
+		r = RAW3(SYS_mprotect, 0, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC);
+		if (r == 0) {
+			uint8_t *p = (uint8_t *)0;
+			__asm__ volatile("" : "+r"(p));
+			/* the code, then the jump that leads to it (the old and
+			 * new jump differ in one byte, written at once) */
+			put_fast_code(p);
 			put_jmp32(p, JUMP1_AT, FAST_CODE_AT);
 			hook_state.page0_fast = true;
+			/* execute-only where the CPU has protection keys */
+			r = RAW3(SYS_mprotect, 0, 0x1000, PROT_EXEC);
 		}
-		r = RAW3(SYS_mprotect, 0, 0x1000, PROT_READ | PROT_EXEC);
 	}
 	__atomic_store_n(&page0_lock, 0, __ATOMIC_RELEASE);
 	return (int)r;
@@ -350,6 +337,8 @@ void hook_patch_site(uintptr_t insn)
 	p[0] = 0xff;
 }
 
+static void site_cache_init(void);
+
 int hook_page0_map(char *err, size_t errlen)
 {
 	long r = RAW6(SYS_mmap, 0, PAGE0_LEN, PROT_READ | PROT_WRITE,
@@ -373,7 +362,7 @@ int hook_page0_map(char *err, size_t errlen)
 		hook_buf_str(&b, "page 0 cannot be mapped (vm.mmap_min_addr is ");
 		hook_buf_str(&b, min);
 		hook_buf_str(&b, r == -17 ? "; something already uses it)" :
-			     "); run as root or set it to 0, or use --hook sud");
+			     "); run as root or set it to 0, or leave --hook at auto");
 		return r < 0 ? (int)r : -22;
 	}
 	uint8_t *p = (uint8_t *)0;
@@ -389,25 +378,18 @@ int hook_page0_map(char *err, size_t errlen)
 	for (size_t i = end3; i < PAGE0_LEN; i++)
 		p[i] = 0xcc;
 	RAW3(SYS_mprotect, 0, PAGE0_LEN, PROT_EXEC);
-	return 0;
+	site_cache_init();
+	return hook_sites_reserve(0);
 }
 
-/* One bit per byte of the 47-bit user address space: 16 TiB reserved, only
- * the pages that hold bits of rewritten code are ever touched. */
-int hook_bitmap_init(void)
+/* The site cache: 64 Ki slots at SITE_CACHE_AT, a copy of part of the set
+ * of sites for the fast path.  Skipped when something is there already. */
+static void site_cache_init(void)
 {
-	if (hook_state.site_bitmap)
-		return 0;
-	long r = RAW6(SYS_mmap, 0, 1UL << 44, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (r < 0 && r > -4096)
-		return (int)r;
-	hook_state.site_bitmap = (uint8_t *)r;
-	/* the site cache is an optimisation: without it the bitmap answers */
-	if (!hook_state.site_cache_allowed)
-		return 0;
-	r = RAW6(SYS_mmap, SITE_CACHE_AT, SITE_CACHE_SLOTS * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (hook_state.site_cache || !hook_state.site_cache_allowed)
+		return;
+	long r = RAW6(SYS_mmap, SITE_CACHE_AT, SITE_CACHE_SLOTS * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (r == SITE_CACHE_AT) {
 		hook_state.site_cache = (uintptr_t *)r;
 		/* the sites of the libraries alone touch most of its pages: one
@@ -417,19 +399,107 @@ int hook_bitmap_init(void)
 		/* an old kernel ignoring NOREPLACE put it elsewhere */
 		RAW2(SYS_munmap, r, SITE_CACHE_SLOTS * sizeof(uintptr_t));
 	}
+}
+
+void hook_site_cache_put(uintptr_t site)
+{
+	uintptr_t *c = hook_state.site_cache;
+	if (c && __atomic_load_n(&c[site % SITE_CACHE_SLOTS], __ATOMIC_RELAXED) != site)
+		__atomic_store_n(&c[site % SITE_CACHE_SLOTS], site, __ATOMIC_RELAXED);
+}
+
+/* The set of sites: open addressing with linear probing, at most half
+ * full.  Slots hold the address after a rewritten instruction (0: empty).
+ * Readers (the entry, the SIGSEGV handler) take no lock; a writer adds
+ * with a compare-and-swap, and growing copies into a table twice the size
+ * under the rewriter's lock (hook_sites_reserve), after which the old one
+ * is left mapped: a reader may still be walking it. */
+struct site_set {
+	uintptr_t *slots;
+	unsigned long mask;    /* slots - 1 */
+	long used;
+};
+static struct site_set *volatile site_set;
+
+static unsigned long site_hash(uintptr_t site)
+{
+	return (unsigned long)((site * 0x9e3779b97f4a7c15UL) >> 20);
+}
+
+static struct site_set *site_set_new(unsigned long slots)
+{
+	size_t len = sizeof(struct site_set) + slots * sizeof(uintptr_t);
+	long r = RAW6(SYS_mmap, 0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r < 0 && r > -4096)
+		return NULL;
+	struct site_set *s = (struct site_set *)r;
+	s->slots = (uintptr_t *)(s + 1);
+	s->mask = slots - 1;
+	s->used = 0;
+	return s;
+}
+
+static bool site_set_put(struct site_set *s, uintptr_t site)
+{
+	for (unsigned long i = site_hash(site);; i++) {
+		uintptr_t *slot = &s->slots[i & s->mask];
+		uintptr_t cur = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		if (cur == site)
+			return true;
+		if (cur)
+			continue;
+		if (__atomic_compare_exchange_n(slot, &cur, site, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+			__atomic_fetch_add(&s->used, 1, __ATOMIC_RELAXED);
+			return true;
+		}
+		if (cur == site)
+			return true;
+	}
+}
+
+int hook_sites_reserve(long n)
+{
+	struct site_set *s = site_set;
+	if (s && (unsigned long)(s->used + n) * 2 <= s->mask + 1)
+		return 0;
+	unsigned long slots = 4096;
+	while ((unsigned long)((s ? s->used : 0) + n) * 2 > slots)
+		slots *= 2;
+	struct site_set *big = site_set_new(slots);
+	if (!big)
+		return -12;   /* ENOMEM */
+	if (s)
+		for (unsigned long i = 0; i <= s->mask; i++)
+			if (s->slots[i])
+				site_set_put(big, s->slots[i]);
+	__atomic_store_n(&site_set, big, __ATOMIC_RELEASE);
 	return 0;
 }
 
-void hook_bitmap_set(uintptr_t insn)
+bool hook_site_add(uintptr_t insn)
 {
-	uintptr_t site = insn + 2;   /* the bit is the return address's (the fast path reads that) */
-	if (site >> 47)
-		return;
-	__atomic_fetch_or(&hook_state.site_bitmap[site >> 3], (uint8_t)(1u << (site & 7)), __ATOMIC_RELAXED);
-	if (hook_state.site_cache)
-		__atomic_store_n(&hook_state.site_cache[site % SITE_CACHE_SLOTS], site, __ATOMIC_RELAXED);
+	uintptr_t site = insn + 2;   /* the return address's (what the entry sees) */
+	struct site_set *s = __atomic_load_n(&site_set, __ATOMIC_ACQUIRE);
+	if (!s || (unsigned long)(s->used + 1) * 2 > s->mask + 1)
+		return false;
+	site_set_put(s, site);
+	hook_site_cache_put(site);
+	return true;
 }
 
+bool hook_site_known(uintptr_t site)
+{
+	struct site_set *s = __atomic_load_n(&site_set, __ATOMIC_ACQUIRE);
+	if (!s || !site)
+		return false;
+	for (unsigned long i = site_hash(site);; i++) {
+		uintptr_t cur = __atomic_load_n(&s->slots[i & s->mask], __ATOMIC_ACQUIRE);
+		if (cur == site)
+			return true;
+		if (!cur)
+			return false;
+	}
+}
 
 void hook_report_stray_call(uintptr_t ret_addr)
 {

@@ -25,6 +25,7 @@
 #include <ucontext.h>
 
 #include "hook_internal.h"
+#include "hook_static.h"
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
 #define PR_SET_SYSCALL_USER_DISPATCH 59
@@ -75,6 +76,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	f.r9 = g[REG_R9];
 	f.site = site;
 	f.rsp = (uintptr_t)g[REG_RSP];
+	f.red = 0;
 	int act = hook_dispatch_sud(&f, (unsigned long *)&uc->uc_sigmask);
 	if (act == HOOK_ACT_DONE) {
 		g[REG_RAX] = f.rax;
@@ -138,7 +140,7 @@ int hook_sud_enable(char *err, size_t errlen)
 {
 	struct hook_buf b = { err, 0, errlen };
 	struct k_sigaction sa;
-	sa.handler = (unsigned long)sigsys_handler;
+	sa.handler = hook_static_sig_handler(SIGSYS, sigsys_handler);
 	/* SA_NODEFER: a SIGSYS inside the handler (nested code) must not be
 	 * blocked, or the kernel kills the process; SA_ONSTACK: threads with
 	 * small stacks (Go) have an alternate stack for signals. */
@@ -166,7 +168,9 @@ int hook_sud_enable(char *err, size_t errlen)
 int hook_rewrite_one(uintptr_t site)
 {
 	uintptr_t insn = site - 2;
-	if (!hook_state.rewrite_on || hook_addr_skipped(insn))
+	/* only the page-0 trampoline: a stub needs the code around the site
+	 * analysed, which JIT code does not allow (SUD keeps serving it) */
+	if (!hook_state.rewrite_on || !hook_state.page0 || hook_addr_skipped(insn))
 		return -1;
 	const volatile uint8_t *p = (const volatile uint8_t *)insn;
 	if (p[0] != 0x0f || (p[1] != 0x05 && p[1] != 0x34))
@@ -177,10 +181,19 @@ int hook_rewrite_one(uintptr_t site)
 	if (insn + 2 > m.end)
 		return -1;
 	uintptr_t page = insn & ~4095UL, page_end = (insn + 2 + 4095) & ~4095UL;
-	if (RAW3(SYS_mprotect, page, page_end - page, m.prot | PROT_READ | PROT_WRITE) != 0)
+	/* the set of sites grows under the rewriter's lock, which this
+	 * thread may hold already (a SIGSYS inside the rewriter): then the
+	 * site stays with SUD for now */
+	if (!hook_rewrite_trylock())
 		return -1;
-	hook_bitmap_set(insn);
-	hook_patch_site(insn);
-	RAW3(SYS_mprotect, page, page_end - page, m.prot);
-	return 0;
+	int r = -1;
+	if (RAW3(SYS_mprotect, page, page_end - page, m.prot | PROT_READ | PROT_WRITE) == 0) {
+		if (hook_sites_reserve(1) == 0 && hook_site_add(insn)) {
+			hook_patch_site(insn);
+			r = 0;
+		}
+		RAW3(SYS_mprotect, page, page_end - page, m.prot);
+	}
+	hook_rewrite_unlock();
+	return r;
 }

@@ -2,7 +2,7 @@
  * usnet trace — the library `usnet trace` preloads: installs the hook with a
  * handler that counts (-c) or prints one line per call, then passes every
  * call on unchanged.  Configured by the front end through the environment:
- *   USNET_TRACE_HOOK    auto | rewrite | sud
+ *   USNET_TRACE_HOOK    auto | rewrite | rewrite+sud | sud | page0
  *   USNET_TRACE_COUNTS  file of struct usnet_trace_counts (-c)
  *   USNET_TRACE_FD      descriptor for the per-call lines
  *   USNET_HOOK_VERBOSE  0 errors (default), 1 info, 2 debug
@@ -220,6 +220,10 @@ __attribute__((constructor)) static void trace_start(void)
 		cfg.mode = USNET_HOOK_REWRITE;
 	else if (mode && !strcmp(mode, "sud"))
 		cfg.mode = USNET_HOOK_SUD;
+	else if (mode && !strcmp(mode, "page0"))
+		cfg.mode = USNET_HOOK_PAGE0;
+	else if (mode && !strcmp(mode, "rewrite+sud"))
+		cfg.mode = USNET_HOOK_REWRITE_SUD;
 	int v = parse_int(getenv("USNET_HOOK_VERBOSE"));
 	if (v > 0)
 		cfg.verbosity = v;

@@ -55,6 +55,10 @@ static enum usnet_hook_mode parse_mode(const char *s)
 		return USNET_HOOK_REWRITE;
 	if (s && !strcmp(s, "sud"))
 		return USNET_HOOK_SUD;
+	if (s && !strcmp(s, "page0"))
+		return USNET_HOOK_PAGE0;
+	if (s && !strcmp(s, "rewrite+sud"))
+		return USNET_HOOK_REWRITE_SUD;
 	return USNET_HOOK_AUTO;
 }
 

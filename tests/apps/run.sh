@@ -126,6 +126,8 @@ t_python_http() {
 }
 
 # ---- curl under usnet fetching from a kernel nginx ---------------------------
+# nginx logs the address each request came from: usnet's ($SIP), not the
+# kernel's own ($KIP), which curl would use on kernel sockets.
 t_curl_client() {
     need_cmd curl nginx || { skip curl_client "needs curl and nginx"; return; }
     new_ns cc || { fail curl_client "namespace setup failed"; return; }
@@ -134,7 +136,8 @@ t_curl_client() {
     cat >"$WORK/cc/nginx.conf" <<CONF
 daemon off; worker_processes 1; pid $WORK/cc/nginx.pid; error_log $WORK/cc/error.log;
 events { worker_connections 64; }
-http { access_log off; client_body_temp_path $WORK/cc; proxy_temp_path $WORK/cc;
+http { log_format peer '\$remote_addr'; access_log $WORK/cc/access.log peer;
+  client_body_temp_path $WORK/cc; proxy_temp_path $WORK/cc;
   fastcgi_temp_path $WORK/cc; uwsgi_temp_path $WORK/cc; scgi_temp_path $WORK/cc;
   server { listen $KIP:8081; root $WORK/cc/www; } }
 CONF
@@ -144,7 +147,8 @@ CONF
     want=$(sha256sum <"$WORK/cc/www/blob" | cut -d' ' -f1)
     got=$(in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
           curl -sS -m 25 "http://$KIP:8081/blob" 2>"$WORK/cc/curl.err" | tee $WORK/cc/got | sha256sum | cut -d' ' -f1)
-    if [ "$got" = "$want" ]; then pass curl_client; else fail curl_client "download failed ($(stat -c %s $WORK/cc/got) bytes): $(head -c 200 "$WORK/cc/curl.err") $(head -c 100 $WORK/cc/got)"; fi
+    local peer; peer=$(tr '\n' ' ' <"$WORK/cc/access.log" 2>/dev/null)
+    if [ "$got" = "$want" ] && [ "$peer" = "$SIP " ]; then pass curl_client; else fail curl_client "download failed ($(stat -c %s $WORK/cc/got) bytes), nginx saw requests from '$peer' (usnet is $SIP): $(head -c 200 "$WORK/cc/curl.err") $(head -c 100 $WORK/cc/got)"; fi
     stop_ns
 }
 

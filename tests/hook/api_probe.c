@@ -9,7 +9,8 @@
  *     the same binary;
  *   - usnet_hook_user_check() tells readable, writable and unmapped memory
  *     apart (and, once the program has a SIGSEGV handler, checks nothing).
- * Usage: api_probe auto|rewrite|sud; prints "api ok" and exits 0.
+ * Usage: api_probe auto|rewrite|rewrite+sud|sud|page0; prints "api ok" and
+ * exits 0.
  * Built with -mgeneral-regs-only: the handler runs on the pass-through path.
  */
 #include <errno.h>
@@ -53,13 +54,20 @@ static int fail(const char *why)
 int main(int argc, char **argv)
 {
 	struct usnet_hook_config cfg = { .handler = handler, .after_pass = after };
-	const char *want = "rewrite+sud";
+	/* auto: every site of this program and its libraries can be
+	 * rewritten, so no Syscall User Dispatch */
+	const char *want = "rewrite";
 	if (argc > 1 && !strcmp(argv[1], "rewrite")) {
 		cfg.mode = USNET_HOOK_REWRITE;
-		want = "rewrite";
+	} else if (argc > 1 && !strcmp(argv[1], "rewrite+sud")) {
+		cfg.mode = USNET_HOOK_REWRITE_SUD;
+		want = "rewrite+sud";
 	} else if (argc > 1 && !strcmp(argv[1], "sud")) {
 		cfg.mode = USNET_HOOK_SUD;
 		want = "sud";
+	} else if (argc > 1 && !strcmp(argv[1], "page0")) {
+		cfg.mode = USNET_HOOK_PAGE0;
+		want = "page0+sud";
 	}
 	char err[256];
 	if (usnet_hook_install(&cfg, err, sizeof err) < 0)

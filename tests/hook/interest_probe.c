@@ -8,7 +8,8 @@
  *   - several threads changing the set while others make calls;
  *   - a call that skips the handler keeps the flags the program had (as
  *     the kernel does).
- * Usage: interest_probe auto|rewrite|sud; prints "interest ok", exits 0.
+ * Usage: interest_probe auto|rewrite|rewrite+sud|sud|page0; prints
+ * "interest ok", exits 0.
  * Built with -mgeneral-regs-only: the handler runs on the pass-through path.
  */
 #include <errno.h>
@@ -110,8 +111,12 @@ int main(int argc, char **argv)
 	struct usnet_hook_config cfg = { .handler = handler, .after_pass = after, .interest = &only };
 	if (argc > 1 && !strcmp(argv[1], "rewrite"))
 		cfg.mode = USNET_HOOK_REWRITE;
+	else if (argc > 1 && !strcmp(argv[1], "rewrite+sud"))
+		cfg.mode = USNET_HOOK_REWRITE_SUD;
 	else if (argc > 1 && !strcmp(argv[1], "sud"))
 		cfg.mode = USNET_HOOK_SUD;
+	else if (argc > 1 && !strcmp(argv[1], "page0"))
+		cfg.mode = USNET_HOOK_PAGE0;
 	if (usnet_hook_set_interest(NULL) != -EINVAL)
 		return fail("usnet_hook_set_interest before install");
 	char err[256];
