@@ -168,18 +168,26 @@ static void json_socket(const char *line)
 	printf("}");
 }
 
+/* The next line of text at *p into line (cut to cap); 0 at the end. */
+static int next_line(const char **p, char *line, size_t cap)
+{
+	if (!**p)
+		return 0;
+	const char *eol = strchr(*p, '\n');
+	size_t len = eol ? (size_t)(eol - *p) : strlen(*p);
+	snprintf(line, cap, "%.*s", (int)len, *p);
+	*p += len + (eol ? 1 : 0);
+	return 1;
+}
+
 /* One process's file as a JSON object. */
 static void json_process(const char *text)
 {
 	printf("{");
 	const char *sep = "";
 	bool sockets = false;
-	for (const char *p = text; *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		char line[1024];
-		snprintf(line, sizeof line, "%.*s", (int)len, p);
-		p += len + (eol ? 1 : 0);
+	char line[1024];
+	for (const char *p = text; next_line(&p, line, sizeof line);) {
 		const char *w[32];
 		size_t wl[32];
 		int n = split_words(line, w, wl);
@@ -209,12 +217,7 @@ static void json_process(const char *text)
 		}
 	}
 	printf("%s\"sockets\":[", sep);
-	for (const char *p = text; *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		char line[1024];
-		snprintf(line, sizeof line, "%.*s", (int)len, p);
-		p += len + (eol ? 1 : 0);
+	for (const char *p = text; next_line(&p, line, sizeof line);) {
 		if (strncmp(line, "socket ", 7))
 			continue;
 		printf(sockets ? "," : "");

@@ -74,15 +74,6 @@ static int bad(struct why *w, const char *what, uint64_t a, const char *detail, 
 	return -USNET_EIO;
 }
 
-static uint64_t deadline_of(const struct sock *s)
-{
-	uint64_t d = UINT64_MAX;
-	for (int t = 0; t < TMR_COUNT; t++)
-		if (s->timer_at[t] < d)
-			d = s->timer_at[t];
-	return d;
-}
-
 static int tcp_hashed_state(uint8_t state)
 {
 	return state >= USNET_TCP_SYN_SENT && state <= USNET_TCP_TIME_WAIT;
@@ -198,7 +189,7 @@ static int check_heap(struct usnet_stack *st, struct why *w)
 		if (s->heap_pos != NIL && (s->heap_pos < 0 || (uint32_t)s->heap_pos >= st->heap_n ||
 					   heap[s->heap_pos] != (int32_t)i))
 			return bad(w, "socket", i, "names a heap position not its own:", (uint32_t)s->heap_pos);
-		uint64_t d = deadline_of(s);
+		uint64_t d = sock_deadline(s);
 		if (d != UINT64_MAX && (s->heap_pos == NIL || s->heap_at > d))
 			return bad(w, "socket", i, "has a deadline the timer heap does not keep, heap position",
 				   (uint32_t)s->heap_pos);
@@ -346,7 +337,7 @@ static int check_tcp(struct usnet_stack *st, int32_t i, struct why *w)
 		if (s->flags & SF_ORPHAN)
 			return bad(w, "socket", (uint32_t)i, "an unaccepted orphan, flags", s->flags);
 	}
-	uint64_t d = deadline_of(s);
+	uint64_t d = sock_deadline(s);
 	if (s->flags & SF_ORPHAN) {
 		if (s->state < USNET_TCP_FIN_WAIT_1 || s->state == USNET_TCP_CLOSE_WAIT)
 			return bad(w, "orphan", (uint32_t)i, "in state", s->state);
@@ -392,7 +383,7 @@ int usnet_stack_check(struct usnet_stack *st, char *why, size_t len)
 			if ((r = check_tcp(st, (int32_t)i, &w)) < 0)
 				return r;
 		} else if (s->flags & (SF_HASHED | SF_ORPHAN) || s->parent != NIL || s->ooo != NIL ||
-			   deadline_of(s) != UINT64_MAX) {
+			   sock_deadline(s) != UINT64_MAX) {
 			return bad(&w, "UDP socket", i, "has TCP state, flags", s->flags);
 		}
 	}

@@ -389,6 +389,16 @@ struct net_ctx {
 	struct usnet_pkt spare[TX_BATCH];
 };
 
+/* The earliest of a socket's timers (UINT64_MAX: none armed). */
+static inline uint64_t sock_deadline(const struct sock *s)
+{
+	uint64_t d = UINT64_MAX;
+	for (int t = 0; t < TMR_COUNT; t++)
+		if (s->timer_at[t] < d)
+			d = s->timer_at[t];
+	return d;
+}
+
 /* ctx.c */
 void ctx_init(struct net_ctx *c, struct usnet_stack *st, struct usnet_io *io, uint64_t now);
 /* Borrow an empty frame buffer (NULL when the netif has none). */

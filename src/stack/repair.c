@@ -41,15 +41,6 @@
  */
 #include "internal.h"
 
-static uint64_t deadline_of(const struct sock *s)
-{
-	uint64_t d = UINT64_MAX;
-	for (int t = 0; t < TMR_COUNT; t++)
-		if (s->timer_at[t] < d)
-			d = s->timer_at[t];
-	return d;
-}
-
 static int in_range(const struct usnet_stack *st, int32_t i)
 {
 	return i >= 0 && (uint32_t)i < st->nsocks;
@@ -477,7 +468,7 @@ static void rebuild_timers(struct usnet_stack *st, uint64_t now, unsigned *fixes
 				s->timer_at[t] = UINT64_MAX;
 			continue;
 		}
-		uint64_t d = deadline_of(s);
+		uint64_t d = sock_deadline(s);
 		if (s->state == USNET_TCP_TIME_WAIT && s->timer_at[TMR_KEEP] == UINT64_MAX) {
 			s->timer_at[TMR_KEEP] = now + TCP_TIME_WAIT_NS;
 			(*fixes)++;

@@ -11,15 +11,6 @@
  */
 #include "internal.h"
 
-static uint64_t sock_deadline(const struct sock *s)
-{
-	uint64_t d = s->timer_at[0];
-	for (int i = 1; i < TMR_COUNT; i++)
-		if (s->timer_at[i] < d)
-			d = s->timer_at[i];
-	return d;
-}
-
 /* The heap and the socket table, located once per operation (sifting
  * touches both at every level). */
 struct heap_view {
