@@ -197,6 +197,9 @@ static int32_t self_tid(void)
 /* How long after the program's last turn at the stack the progress thread
  * (and a thread that is not the poller) leaves incoming frames to it. */
 #define APP_ACTIVE_NS 1000000ull
+/* How often the progress thread runs the timers while a thread of the
+ * program sleeps on the provider's wait fds (see progress_main). */
+#define WATCHED_TIMER_NS 10000000ull
 
 void vsock_note_active(void)
 {
@@ -436,11 +439,14 @@ static void *progress_main(void *arg)
 		if (wait > 100000000ull)
 			wait = 100000000ull;
 		/* A thread of the program sleeps on the wait fds: frames are its
-		 * to take.  Timers are still kept. */
+		 * to take.  Timers are still kept, looked at every
+		 * WATCHED_TIMER_NS: a timer the program armed since (an RTO, a
+		 * delayed ACK) is at most that late, and an idle server's
+		 * process does not wake a thousand times a second. */
 		if (atomic_load_explicit(&vsock_shm->netif_watchers, memory_order_relaxed) > 0) {
 			n = 0;
-			if (wait > APP_ACTIVE_NS)
-				wait = APP_ACTIVE_NS;
+			if (wait > WATCHED_TIMER_NS)
+				wait = WATCHED_TIMER_NS;
 		}
 		for (int i = 0; i < n; i++)
 			pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };

@@ -9,10 +9,10 @@
 #     file from usnet; each second, ping to $HIP and a connection to the
 #     kernel's service on $HIP must be answered (both need ARP for $HIP
 #     again), and the download must arrive intact from $UIP.
-#     The download is 48 MiB read at 6 MiB/s: eight seconds of transfer, at
-#     least three rounds of flushed caches even on a loaded machine.  Long
-#     enough to catch a kernel address that stops answering ARP (the entry
-#     is gone within a round), short enough for a shared two-core machine.
+#     The download is 100 MiB read at 12 MiB/s: eight seconds of transfer,
+#     at least three rounds of flushed caches.  Long enough to catch a
+#     kernel address that stops answering ARP (the entry is gone within a
+#     round), short enough for a shared two-core machine.
 #     dpdk's net_af_packet device is checked the same way, with usnet-nc
 #     serving the file (a program running DPDK does not run under the hook).
 #  gw_kernel_routes_other_interface: with --gw, a connection to a subnet the
@@ -58,7 +58,7 @@ SNS=hm-$$-s VIF=hmv$$ WIF=hmw$$   # a second interface of usnet's namespace, to 
 KIP=10.81.0.1     # the peer namespace's kernel
 UIP=10.81.0.2     # usnet
 HIP=10.81.0.3     # the kernel's own address on usnet's interface
-MIB=48 RATE=6
+MIB=100 RATE=12
 work=$(mktemp -d /tmp/usnet-host.XXXXXX)
 
 cleanup() {

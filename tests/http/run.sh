@@ -242,7 +242,7 @@ t_nginx_upstreams() {
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $pids)
     pct=$(( (t1 - t0) * 100 * 100 / (hz * 200) ))   # percent of one CPU over 2 s, per worker set
-    if [ -n "$pids" ] && [ $pct -lt 5 ]; then pass nginx_workers_idle
+    if [ -n "$pids" ] && [ $pct -lt 5 ]; then pass "nginx_workers_idle ($pct% of a CPU)"
     else fail nginx_workers_idle "workers [$(echo $pids)] used $pct% of a CPU over 2 s idle"; fi
 
     # A new connection per request for 3 s: every one answered.

@@ -132,6 +132,13 @@ import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RE
     ip netns exec "$UNS" timeout 10 "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" -- \
         python3 -c 'import socket; socket.create_connection(("'"$KIP"'", 7401), timeout=3).close()' >"$WORK/$name.cli" 2>&1
     wait "$dump" "$ksrv" 2>/dev/null
+    # The stack (and the options it read) lives until its owner leaves,
+    # a second after its last process: the next round needs a new one.
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(ip netns pids "$UNS")" ] && break
+        sleep 0.1
+    done
     local opts; opts=$(grep -o 'options \[[^]]*\]' "$cap" | head -1)
     if [ -z "$opts" ]; then
         fail "$name" "no SYN from $UIP captured: $(tail -c 200 "$WORK/$name.cli")"
