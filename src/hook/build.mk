@@ -9,15 +9,15 @@
 HOOK_GR_SRCS := src/hook/hook_dispatch.c src/hook/hook_sud.c src/hook/hook_log.c \
 	src/hook/hook_maps.c src/hook/hook_page0.c src/hook/hook_cache.c src/hook/hook_env.c \
 	src/hook/hook_fault.c src/hook/hook_stub.c src/hook/hook_static.c src/hook/hook_static_clone.c \
-	src/hook/hook_exec_static.c src/hook/hook_unhooked.c
+	src/hook/hook_exec_static.c src/hook/hook_unhooked.c src/hook/hook_decode.c
 HOOK_STD_SRCS := src/hook/hook_rewrite.c src/hook/hook_install.c
 HOOK_OBJS := $(HOOK_GR_SRCS:src/hook/%.c=$(B)/hook/%.o) \
 	$(HOOK_STD_SRCS:src/hook/%.c=$(B)/hook/%.o) $(B)/hook/hook_entry.o $(B)/hook/hook_static_entry.o
 HOOK_GR_FLAGS := -mgeneral-regs-only -fno-tree-loop-distribute-patterns -fno-stack-protector \
 	-fno-strict-aliasing \
 	-fno-builtin
-HOOK_HDRS := src/hook/hook_internal.h src/hook/hook_static.h src/hook/hook_unhooked.h include/usnet/hook.h
-# capstone is dlopen'ed on the first cache miss (hook_rewrite.c)
+HOOK_HDRS := src/hook/hook_internal.h src/hook/hook_static.h src/hook/hook_unhooked.h \
+	src/hook/hook_decode.h include/usnet/hook.h
 HOOK_LDLIBS :=
 
 ALL += $(B)/libusnet-hook.a $(B)/libusnet-trace.so

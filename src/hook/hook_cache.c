@@ -28,7 +28,7 @@ struct cache_header {
 	uint64_t count;
 };
 
-static const char cache_magic[8] = "USNHKC2";
+static const char cache_magic[8] = "USNHKC3";
 
 void hook_cache_init(const char *dir)
 {

@@ -4,7 +4,7 @@
  *
  * Built with -mgeneral-regs-only: the pass-through path touches no vector
  * register, so the entry saves only general registers.  Code that may use
- * vector registers (the rewriter, capstone) is reached through
+ * vector registers (the rewriter, ordinary code) is reached through
  * usnet_hook_call_saved().
  */
 #include <sched.h>
@@ -151,7 +151,7 @@ static long rewrite_job_run(void *arg)
 /* New executable memory: rewrite it before it can run. */
 static void rewrite_new_code(uintptr_t start, size_t len, int prot)
 {
-	if (!hook_state.rewrite_on || !(prot & PROT_EXEC) || !len || hook_loading_disassembler)
+	if (!hook_state.rewrite_on || !(prot & PROT_EXEC) || !len)
 		return;
 	struct rewrite_job j = { start & ~4095UL, (start + len + 4095) & ~4095UL, prot, NULL };
 	/* file-backed code (dlopen) is looked up in the cache by its mapping */

@@ -10,7 +10,9 @@
  *   hook_stub.c      the default rewriting: a jump from each site to a stub
  *                    of its own near the code (no page 0, red zone kept)
  *   hook_maps.c      /proc/self/maps parser (no stdio)
- *   hook_rewrite.c   finding syscall/sysenter with capstone and planning how
+ *   hook_decode.c    an x86-64 instruction decoder: lengths, branches,
+ *                    rip-relative operands (what the plans need)
+ *   hook_rewrite.c   finding syscall/sysenter with it and planning how
  *                    each is rewritten (what is moved into its stub)
  *   hook_cache.c     per-file cache of those plans (start-up time)
  *   hook_dispatch.c  the C dispatcher shared by both entries (general regs)
@@ -334,9 +336,6 @@ HOOK_HIDDEN long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot,
  * not wait for a lock its own thread may hold). */
 HOOK_HIDDEN bool hook_rewrite_trylock(void);
 HOOK_HIDDEN void hook_rewrite_unlock(void);
-/* True while the disassembler library is being loaded (its code is left
- * alone). */
-HOOK_HIDDEN extern volatile bool hook_loading_disassembler;
 /* Rewrites every executable mapping of the process (start-up). */
 HOOK_HIDDEN long hook_rewrite_all(void);
 /* Rewrites the single syscall instruction ending at site (SUD with the

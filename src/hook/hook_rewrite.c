@@ -2,7 +2,7 @@
  * usnet hook — finding system-call instructions and planning how each is
  * rewritten.
  *
- * Each executable mapping is disassembled linearly with capstone (a real
+ * Each executable mapping is decoded linearly with hook_decode.c (a real
  * decoder: the bytes 0f 05 inside another instruction are not a syscall).
  * The same pass notes what the plans need to stay safe: where instructions
  * start, every direct branch target (and endbr64, which marks an indirect
@@ -25,27 +25,20 @@
  * syscall; a rip-relative operand or a jmp/jcc is re-aimed at its old
  * target.  hook_stub.c carries the plans out; in page-0 mode every site
  * becomes `call *%rax` (ff d0, same length) whatever its plan.  File-backed
- * mappings are looked up in the plan cache first: disassembling libc alone
- * takes ~100 ms, a cache hit a few microseconds.
+ * mappings are looked up in the plan cache first (a cache hit takes a few
+ * microseconds, the pass over libc a few milliseconds).
  *
- * Capstone itself is loaded with dlopen on the first cache miss only:
- * loading and relocating it costs more than the rest of the start-up, and a
- * warm cache never needs it.
- *
- * This file is ordinary code (capstone uses vector registers): at run time it
- * is reached only through usnet_hook_call_saved().
+ * This file is ordinary code (the compiler may use vector registers): at run
+ * time it is reached only through usnet_hook_call_saved().
  */
-#include <capstone/capstone.h>
-#include <dlfcn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "hook_decode.h"
 #include "hook_internal.h"
 #include "hook_unhooked.h"
 
-static csh cs_handle, cs_detail_handle;
-static cs_insn *cs_one, *cs_det;
 static int rewrite_lock;
 
 static void lock(void)
@@ -67,49 +60,6 @@ bool hook_rewrite_trylock(void)
 void hook_rewrite_unlock(void)
 {
 	unlock();
-}
-
-static struct {
-	cs_err (*open)(cs_arch, cs_mode, csh *);
-	cs_err (*option)(csh, cs_opt_type, size_t);
-	cs_insn *(*malloc)(csh);
-	bool (*disasm_iter)(csh, const uint8_t **, size_t *, uint64_t *, cs_insn *);
-} cs;
-static bool cs_failed;
-
-/* Set while capstone is being loaded: its own mappings are not rewritten
- * (it makes no system calls) and the rewriter's lock is held. */
-HOOK_HIDDEN volatile bool hook_loading_disassembler;
-
-static int disasm_open(void)
-{
-	if (cs_one)
-		return 0;
-	if (cs_failed)
-		return -1;
-	hook_loading_disassembler = true;
-	void *lib = dlopen("libcapstone.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!lib)
-		lib = dlopen("libcapstone.so", RTLD_NOW | RTLD_LOCAL);
-	hook_loading_disassembler = false;
-	if (lib) {
-		cs.open = (cs_err (*)(cs_arch, cs_mode, csh *))dlsym(lib, "cs_open");
-		cs.option = (cs_err (*)(csh, cs_opt_type, size_t))dlsym(lib, "cs_option");
-		cs.malloc = (cs_insn * (*)(csh)) dlsym(lib, "cs_malloc");
-		cs.disasm_iter = (bool (*)(csh, const uint8_t **, size_t *, uint64_t *, cs_insn *))dlsym(
-			lib, "cs_disasm_iter");
-	}
-	if (!lib || !cs.open || !cs.option || !cs.malloc || !cs.disasm_iter ||
-	    cs.open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK ||
-	    cs.open(CS_ARCH_X86, CS_MODE_64, &cs_detail_handle) != CS_ERR_OK ||
-	    cs.option(cs_detail_handle, CS_OPT_DETAIL, CS_OPT_ON) != CS_ERR_OK ||
-	    !(cs_det = cs.malloc(cs_detail_handle)) || !(cs_one = cs.malloc(cs_handle))) {
-		cs_failed = true;
-		cs_one = NULL;
-		hook_report_unhooked("cannot load the disassembler (libcapstone.so.4); code is not rewritten", 0);
-		return -1;
-	}
-	return 0;
 }
 
 static void *raw_alloc(size_t len)
@@ -185,38 +135,16 @@ static inline void bit_set(uint8_t *b, size_t i)
 	b[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 
-static bool is_uncond(unsigned id)
+static bool is_uncond(unsigned kind)
 {
-	return id == X86_INS_JMP || id == X86_INS_RET || id == X86_INS_RETF || id == X86_INS_RETFQ ||
-	       id == X86_INS_UD2 || id == X86_INS_LJMP || id == X86_INS_HLT;
+	return kind == HOOK_INSN_JMP || kind == HOOK_INSN_JMP_IND || kind == HOOK_INSN_JMP_FAR ||
+	       kind == HOOK_INSN_RET;
 }
 
-static bool is_direct_branch(unsigned id)
+static bool is_direct_branch(unsigned kind)
 {
-	return (id >= X86_INS_JAE && id <= X86_INS_JS) || id == X86_INS_CALL || id == X86_INS_LOOP ||
-	       id == X86_INS_LOOPE || id == X86_INS_LOOPNE || id == X86_INS_XBEGIN;
-}
-
-/* The target capstone printed for a direct branch ("0x1234", relative to
- * the mapping: it decodes at address 0), or -1. */
-static long branch_target(const char *op)
-{
-	if (op[0] != '0' || op[1] != 'x')
-		return -1;
-	unsigned long v = 0;
-	for (op += 2; *op; op++) {
-		int d;
-		if (*op >= '0' && *op <= '9')
-			d = *op - '0';
-		else if (*op >= 'a' && *op <= 'f')
-			d = *op - 'a' + 10;
-		else
-			return -1;
-		v = v * 16 + (unsigned long)d;
-		if (v >> 40)
-			return -1;
-	}
-	return (long)v;
+	return kind == HOOK_INSN_JMP || kind == HOOK_INSN_JCC || kind == HOOK_INSN_CALL ||
+	       kind == HOOK_INSN_LOOP;
 }
 
 static void close_run(struct scan *s, long start, size_t end)
@@ -241,50 +169,47 @@ static int scan_mapping(struct scan *s)
 	s->claimed = s->bits + 2 * s->bits_len;
 	s->sites.elem = sizeof(uint32_t);
 	s->runs.elem = sizeof(struct pad_run);
-	const uint8_t *p = s->base;
-	size_t left = s->len;
-	uint64_t addr = 0;
+	size_t off = 0;
 	bool dead = false;     /* after an unconditional transfer, in its padding */
 	long run = -1;         /* where that padding started */
-	while (left) {
-		size_t off = (size_t)(p - s->base);
-		if (!cs.disasm_iter(cs_handle, &p, &left, &addr, cs_one)) {
+	while (off < s->len) {
+		struct hook_insn in;
+		int size = hook_decode(s->base + off, s->len - off, &in);
+		if (!size) {
 			/* undecodable byte (data, padding): step over it */
 			if (dead)
 				close_run(s, run, off);
 			dead = false;
 			run = -1;
-			p++;
-			left--;
-			addr++;
+			off++;
 			continue;
 		}
-		unsigned id = cs_one->id;
-		size_t size = cs_one->size;
+		unsigned kind = in.kind;
 		bit_set(s->istart, off);
 		if (dead) {
-			bool pad = id == X86_INS_INT3 || (id == X86_INS_NOP && (off & 15));
+			bool pad = in.int3 || (kind == HOOK_INSN_NOP && (off & 15));
 			if (!pad) {
 				close_run(s, run, off);
 				dead = false;
 				run = -1;
 			}
 		}
-		if (is_direct_branch(id)) {
-			long t = branch_target(cs_one->op_str);
+		if (is_direct_branch(kind)) {
+			long t = (long)off + size + in.rel;
 			if (t >= 0 && (size_t)t < s->len)
 				bit_set(s->target, (size_t)t);
-		} else if (id == X86_INS_ENDBR64 || id == X86_INS_ENDBR32) {
+		} else if (kind == HOOK_INSN_ENDBR) {
 			bit_set(s->target, off);
-		} else if (id == X86_INS_SYSCALL || id == X86_INS_SYSENTER) {
+		} else if (kind == HOOK_INSN_SYSCALL || kind == HOOK_INSN_SYSENTER) {
 			uint32_t o = (uint32_t)off;
 			if (!vec_push(&s->sites, &o))
 				return -1;
 		}
-		if (!dead && is_uncond(id)) {
+		if (!dead && is_uncond(kind)) {
 			dead = true;
-			run = (long)(off + size);
+			run = (long)(off + (size_t)size);
 		}
+		off += (size_t)size;
 	}
 	if (dead)
 		close_run(s, run, s->len);
@@ -314,54 +239,34 @@ static void claim(struct scan *s, size_t a, size_t b)
 }
 
 /* How the instruction at off moves into a stub: its desc byte, or -1.
- * *id and *size describe it. */
-static int classify(const struct scan *s, size_t off, unsigned *id, size_t *size)
+ * *kind and *size describe it. */
+static int classify(const struct scan *s, size_t off, unsigned *kind, size_t *size)
 {
-	const uint8_t *p = s->base + off;
-	size_t left = s->len - off;
-	uint64_t a = off;
-	if (!cs.disasm_iter(cs_detail_handle, &p, &left, &a, cs_det))
+	struct hook_insn in;
+	int n = hook_decode(s->base + off, s->len - off, &in);
+	if (!n)
 		return -1;
-	*id = cs_det->id;
-	*size = cs_det->size;
-	if (*size > 15)
+	*kind = in.kind;
+	*size = (size_t)n;
+	switch (in.kind) {
+	case HOOK_INSN_CALL: case HOOK_INSN_LOOP: case HOOK_INSN_CALL_IND: case HOOK_INSN_JMP_FAR:
+	case HOOK_INSN_TRAP: case HOOK_INSN_SYSCALL: case HOOK_INSN_SYSENTER: case HOOK_INSN_ENDBR:
 		return -1;
-	switch (*id) {
-	case X86_INS_CALL: case X86_INS_LCALL: case X86_INS_LOOP: case X86_INS_LOOPE:
-	case X86_INS_LOOPNE: case X86_INS_JRCXZ: case X86_INS_JECXZ: case X86_INS_JCXZ:
-	case X86_INS_SYSCALL: case X86_INS_SYSENTER: case X86_INS_INT: case X86_INS_INT1:
-	case X86_INS_INT3: case X86_INS_INTO: case X86_INS_IRET: case X86_INS_IRETD:
-	case X86_INS_IRETQ: case X86_INS_SYSRET: case X86_INS_XBEGIN: case X86_INS_LJMP:
-	case X86_INS_ENDBR64: case X86_INS_ENDBR32: case X86_INS_INVALID:
-		return -1;
+	case HOOK_INSN_JMP: case HOOK_INSN_JCC:
+		/* a relative jmp/jcc, re-aimed at its old target (only hint,
+		 * bnd and REX prefixes: the stub rewrites the opcode) */
+		return in.plain_branch ? (HOOK_DESC_BRANCH << 4) | n : -1;
 	default:
 		break;
 	}
-	const cs_x86 *x = &cs_det->detail->x86;
-	if (*id >= X86_INS_JAE && *id <= X86_INS_JS && branch_target(cs_det->op_str) >= 0) {
-		/* a relative jmp/jcc: the opcode after hint/bnd/REX prefixes */
-		const uint8_t *q = s->base + off, *end = q + *size;
-		while (q < end && (*q == 0x2e || *q == 0x3e || *q == 0xf2 || (*q >= 0x40 && *q <= 0x4f)))
-			q++;
-		if (q < end && (*q == 0xeb || *q == 0xe9 || (*q >= 0x70 && *q <= 0x7f)))
-			return (HOOK_DESC_BRANCH << 4) | (int)*size;
-		if (q + 1 < end && q[0] == 0x0f && q[1] >= 0x80 && q[1] <= 0x8f)
-			return (HOOK_DESC_BRANCH << 4) | (int)*size;
+	if (in.eip_rel)
 		return -1;
-	}
-	bool riprel = false;
-	for (int i = 0; i < x->op_count; i++)
-		if (x->operands[i].type == X86_OP_MEM && x->operands[i].mem.base == X86_REG_RIP)
-			riprel = true;
-	if (x->encoding.modrm_offset && (x->modrm & 0xc7) == 0x05)
-		riprel = true;
-	if (riprel) {
-		if (x->addr_size != 8 || x->encoding.disp_size != 4 || x->encoding.disp_offset == 0 ||
-		    x->encoding.disp_offset + 4u > *size || x->encoding.disp_offset >= HOOK_DESC_BRANCH)
+	if (in.disp_off) {
+		if (in.disp_off + 4 > n || in.disp_off >= HOOK_DESC_BRANCH)
 			return -1;
-		return (x->encoding.disp_offset << 4) | (int)*size;
+		return (in.disp_off << 4) | n;
 	}
-	return (int)*size;
+	return n;
 }
 
 /* The instruction that ends exactly at off (linear disassembly), or -1. */
@@ -427,7 +332,7 @@ static bool plan_region(struct scan *s, size_t insn, int nb, struct hook_plan *p
 	uint8_t before[3], after[HOOK_PLAN_MAX_INSNS];
 	int na = 0;
 	size_t start = insn;
-	unsigned id;
+	unsigned kind;
 	size_t size;
 	for (int k = 0; k < nb; k++) {
 		/* the instruction at start follows the one taken: no branch may
@@ -437,8 +342,8 @@ static bool plan_region(struct scan *s, size_t insn, int nb, struct hook_plan *p
 		long q = insn_before(s, start);
 		if (q < 0)
 			return false;
-		int d = classify(s, (size_t)q, &id, &size);
-		if (d < 0 || (size_t)q + size != start || is_uncond(id))
+		int d = classify(s, (size_t)q, &kind, &size);
+		if (d < 0 || (size_t)q + size != start || is_uncond(kind))
 			return false;
 		before[nb - 1 - k] = (uint8_t)d;
 		start = (size_t)q;
@@ -457,12 +362,12 @@ static bool plan_region(struct scan *s, size_t insn, int nb, struct hook_plan *p
 		}
 		if (end >= s->len || bit(s->target, end) || nb + na >= HOOK_PLAN_MAX_INSNS)
 			return false;
-		int d = classify(s, end, &id, &size);
+		int d = classify(s, end, &kind, &size);
 		if (d < 0)
 			return false;
 		after[na++] = (uint8_t)d;
 		end += size;
-		dead = is_uncond(id);
+		dead = is_uncond(kind);
 	}
 	if (end - start > 255 || end > s->len || !range_free(s, start, end))
 		return false;
@@ -639,7 +544,7 @@ long hook_rewrite_region(uintptr_t start, uintptr_t end, int prot, const struct 
 		n = 0;
 		if (cacheable)
 			hook_cache_store(&key, NULL, 0);
-	} else if (!from_cache && disasm_open() == 0) {
+	} else if (!from_cache) {
 		n = plan_sites((const uint8_t *)start, end - start, &plans, &cap);
 		if (n >= 0 && cacheable)
 			hook_cache_store(&key, plans, n);
@@ -706,10 +611,6 @@ static int rewrite_cb(const struct hook_mapping *m, void *arg)
 		return 0;
 	if (hook_strncmp(m->path, "[vdso]", 7) == 0 || hook_strncmp(m->path, "[vsyscall]", 11) == 0)
 		return 0;
-	/* the disassembler makes no system calls (and may be in use) */
-	for (const char *p = m->path; *p; p++)
-		if (hook_strncmp(p, "libcapstone", 11) == 0)
-			return 0;
 	/* the hook's own stubs */
 	if (hook_stub_owns(m->start))
 		return 0;

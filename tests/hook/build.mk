@@ -4,7 +4,7 @@ HOOK_TEST_DIR := $(B)/hook/tests
 TEST_SUITES += tests/hook/run.sh
 TEST_DEPS += $(HOOK_TEST_DIR)/probe $(HOOK_TEST_DIR)/libhookraw.so $(HOOK_TEST_DIR)/api_probe \
 	$(HOOK_TEST_DIR)/semantics $(HOOK_TEST_DIR)/leftover \
-	$(HOOK_TEST_DIR)/interest_probe
+	$(HOOK_TEST_DIR)/interest_probe $(HOOK_TEST_DIR)/decode_check
 
 HOOK_PROBE_SRCS := tests/hook/probe.c tests/hook/probe_vector.c tests/hook/probe_sigmask.c
 $(HOOK_TEST_DIR)/probe: $(HOOK_PROBE_SRCS)
@@ -37,3 +37,8 @@ $(HOOK_TEST_DIR)/semantics: tests/hook/semantics.c
 $(HOOK_TEST_DIR)/leftover: tests/hook/leftover.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -o $@ $<
+
+# The hook's decoder against GNU objdump over real programs' code.
+$(HOOK_TEST_DIR)/decode_check: tests/hook/decode_check.c src/hook/hook_decode.c src/hook/hook_decode.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ tests/hook/decode_check.c src/hook/hook_decode.c

@@ -12,7 +12,7 @@
 # program's raw calls, real programs' output unchanged under the hook, what
 # a program must not notice (semantics.c: null reads fault, the red zone
 # survives, mlockall returns; a Java program's implicit null checks), and
-# running as a normal user.
+# running as a normal user; and the rewriter's decoder against objdump.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
@@ -378,6 +378,31 @@ if need_cmd go; then
     fi
 else
     skip hook-go "golang-go is not installed"
+fi
+
+# --- the rewriter's decoder (src/hook/hook_decode.c) agrees with GNU objdump
+# on every instruction of real code: lengths, branches and their targets,
+# rip-relative operands; AVX-512, XOP, PadLock and data inside code included ---
+DCHECK=$B/hook/tests/decode_check
+if ! need_cmd objdump; then
+    skip hook-decode "objdump (binutils) is not installed"
+elif [ ! -x "$DCHECK" ]; then
+    fail hook-decode "$DCHECK is missing (run make test)"
+else
+    for f in /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 /usr/bin/python3 \
+             /usr/lib/x86_64-linux-gnu/libcrypto.so.3 /usr/lib/x86_64-linux-gnu/libstdc++.so.6 \
+             "${GODIR:-/nonexistent}/goprobe"; do
+        [ -e "$f" ] || continue
+        f=$(readlink -f "$f")
+        name=hook-decode-$(basename "$f")
+        out=$(timeout 120 "$DCHECK" "$f" 2>&1)
+        rc=$?
+        if [ "$rc" -eq 0 ] && echo "$out" | grep -q ' 0 disagreements'; then
+            pass "$name"
+        else
+            fail "$name" "status $rc: $(echo "$out" | head -4 | tr '\n' ' ' | head -c 600)"
+        fi
+    done
 fi
 
 # --- real programs behave the same under a pass-through hook ---
