@@ -1,17 +1,20 @@
-# Fuzzing the stack's receive path, and usnet-httpd's request parser.
-#   make fuzz               build build/stack/fuzz_stack and build/httpd/fuzz_http
-#                           (clang libFuzzer + ASan/UBSan)
+# Fuzzing the stack's receive path, usnet-httpd's request parser and the
+# hook's x86-64 decoder.
+#   make fuzz               build build/stack/fuzz_stack, build/httpd/fuzz_http and
+#                           build/hook/fuzz_decode (clang libFuzzer + ASan/UBSan)
 #   build/stack/fuzz_stack fuzz/corpus -max_total_time=600 -jobs=1
 #   build/httpd/fuzz_http fuzz/http-corpus -max_total_time=600 -jobs=1
+#   build/hook/fuzz_decode fuzz/decode-corpus -max_total_time=600 -jobs=1
 # Crashes found are kept in fuzz/regressions/; build/stack/fuzz_replay (no
 # libFuzzer, ASan/UBSan) replays them and the seed corpus in `make test`;
 # build/httpd/fuzz_http_replay does the same for fuzz/http-corpus/ and
-# fuzz/http-regressions/ (tests/httpd/run.sh).
+# fuzz/http-regressions/ (tests/httpd/run.sh), build/hook/fuzz_decode_replay
+# for fuzz/decode-corpus/ (tests/hook/run.sh).
 FUZZ_SRCS := fuzz/fuzz_stack_input.c
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Iinclude -D_GNU_SOURCE -Wall -Wextra -Werror
 
 .PHONY: fuzz
-fuzz: $(B)/stack/fuzz_stack $(B)/httpd/fuzz_http
+fuzz: $(B)/stack/fuzz_stack $(B)/httpd/fuzz_http $(B)/hook/fuzz_decode
 
 $(B)/stack/fuzz_stack: $(FUZZ_SRCS) $(STACK_SRCS) $(STACK_HDRS)
 	@mkdir -p $(dir $@)
@@ -35,3 +38,15 @@ $(B)/httpd/fuzz_http_replay: fuzz/replay_main.c $(HTTP_FUZZ_SRCS) $(HTTP_FUZZ_HD
 	$(CC) $(CFLAGS_COMMON) -Iapps/usnet-httpd $(SAN_FLAGS) -o $@ fuzz/replay_main.c $(HTTP_FUZZ_SRCS)
 
 TEST_DEPS += $(B)/httpd/fuzz_http_replay
+
+DECODE_FUZZ_SRCS := fuzz/fuzz_hook_decode.c src/hook/hook_decode.c
+
+$(B)/hook/fuzz_decode: $(DECODE_FUZZ_SRCS) src/hook/hook_decode.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(DECODE_FUZZ_SRCS)
+
+$(B)/hook/fuzz_decode_replay: fuzz/replay_main.c $(DECODE_FUZZ_SRCS) src/hook/hook_decode.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -o $@ fuzz/replay_main.c $(DECODE_FUZZ_SRCS)
+
+TEST_DEPS += $(B)/hook/fuzz_decode_replay

@@ -405,6 +405,15 @@ else
     done
 fi
 
+# --- the decoder's fuzz corpus replayed under ASan/UBSan (fuzz/fuzz_hook_decode.c:
+# never reads past the instruction it returns, never more than 15 bytes) ---
+DREPLAY=$B/hook/fuzz_decode_replay
+if [ -x "$DREPLAY" ] && out=$(timeout 60 "$DREPLAY" fuzz/decode-corpus/* 2>&1); then
+    pass hook-decode-fuzz-replay
+else
+    fail hook-decode-fuzz-replay "$(echo "${out:-$DREPLAY is missing (run make test)}" | tail -3 | tr '\n' ' ')"
+fi
+
 # --- real programs behave the same under a pass-through hook ---
 printf 'int main(void) { return 42; }\n' >"$tmp/cc.c"
 run_real() {   # run_real MODE|native CMD...: output and status in one string
