@@ -357,6 +357,74 @@ t_java_http() {
     stop_ns
 }
 
+# ---- MariaDB under usnet: started as the package's init script starts it ----
+# mysqld_safe (a shell script) runs mariadbd --user=mysql, which drops root;
+# InnoDB does its I/O through io_uring (liburing keeps data in the red zone
+# across io_uring_enter).  A kernel client at the stack's own address makes
+# 2,000 inserts and reads them back with a checksum; mariadb-slap -c 8.
+t_mariadb() {
+    need_cmd mysqld_safe mariadbd mariadb mariadb-install-db mariadb-slap ||
+        { skip mariadb "needs mariadb-server and mariadb-client"; return; }
+    id mysql >/dev/null 2>&1 || { skip mariadb "needs the mysql user (mariadb-server)"; return; }
+    local d=$WORK/mariadb
+    mkdir -p "$d/data" "$d/run"
+    chown -R mysql:mysql "$d"
+    if ! timeout 120 mariadb-install-db --user=mysql --datadir="$d/data" --skip-test-db \
+            --auth-root-authentication-method=socket >"$d/install.log" 2>&1; then
+        fail mariadb "mariadb-install-db failed: $(tail -c 200 "$d/install.log")"
+        return
+    fi
+    new_ns maria || { fail mariadb "namespace setup failed"; return; }
+    under_usnet 180 mysqld_safe --datadir="$d/data" --socket="$d/run/sock" --pid-file="$d/run/pid" \
+        --bind-address="$SIP" --port=3306 --skip-syslog --log-error="$d/error.log" \
+        --innodb-use-native-aio=1 --innodb-flush-method=O_DIRECT
+    if ! wait_port "$SIP" 3306 && ! wait_port "$SIP" 3306; then
+        fail mariadb "server did not listen: $(tail -c 300 "$d/error.log" 2>/dev/null) $(log_tail)"
+        stop_ns
+        return
+    fi
+    local sql="mariadb -S $d/run/sock -uroot"
+    if ! timeout 30 $sql -e "CREATE DATABASE t; CREATE USER 'u'@'%' IDENTIFIED BY 'pw';
+            GRANT ALL ON *.* TO 'u'@'%'; CREATE TABLE t.kv (k INT PRIMARY KEY, v VARCHAR(64))" \
+            >"$d/setup.log" 2>&1; then
+        fail mariadb "setup over the unix socket failed: $(tail -c 200 "$d/setup.log")"
+        stop_ns
+        return
+    fi
+    local net="mariadb -h $SIP -P 3306 -uu -ppw --skip-ssl -N -B"
+    local i want got where uring
+    for i in $(seq 1 2000); do echo "INSERT INTO t.kv VALUES ($i, SHA1('row $i'));"; done >"$d/inserts.sql"
+    want=$(for i in $(seq 1 2000); do printf 'row %s' "$i" | sha1sum | cut -d' ' -f1; done | md5sum | cut -d' ' -f1)
+    in_ns timeout 120 $net <"$d/inserts.sql" >"$d/insert.log" 2>&1
+    got=$(in_ns timeout 30 $net -e "SELECT v FROM t.kv ORDER BY k" 2>>"$d/insert.log" | md5sum | cut -d' ' -f1)
+    # the server saw the client come from the kernel side of the TAP
+    where=$(in_ns timeout 30 $net -e "SELECT SUBSTRING_INDEX(USER(), '@', -1)" 2>>"$d/insert.log")
+    uring=$(grep -c "InnoDB: Using io_uring" "$d/error.log" 2>/dev/null)
+    if [ "$got" = "$want" ] && [ "$where" = "$KIP" ]; then
+        pass mariadb_inserts
+    else
+        fail mariadb_inserts "checksum $got, wanted $want; client seen at '$where': $(tail -c 200 "$d/insert.log")"
+    fi
+    if in_ns timeout 120 mariadb-slap -h "$SIP" -P 3306 -uu -ppw --ssl=0 --concurrency=8 --iterations=2 \
+            --number-of-queries=1600 --auto-generate-sql --auto-generate-sql-load-type=mixed \
+            >"$d/slap.log" 2>&1 && grep -q "Average number of seconds" "$d/slap.log"; then
+        pass mariadb_slap
+    else
+        fail mariadb_slap "$(tail -c 300 "$d/slap.log" | tr '\n' ' ')"
+    fi
+    # mariadbd dropped to mysql; InnoDB said it uses io_uring
+    local pid user
+    pid=$(cat "$d/run/pid" 2>/dev/null)
+    user=$(ps -o user= -p "${pid:-0}" 2>/dev/null | tr -d ' ')
+    if [ "$user" = mysql ] && [ "${uring:-0}" -gt 0 ]; then
+        pass mariadb_user_uring
+    else
+        fail mariadb_user_uring "mariadbd runs as '$user', \"InnoDB: Using io_uring\" lines in its log: ${uring:-0}"
+    fi
+    timeout 30 mariadb-admin -S "$d/run/sock" -uroot shutdown >/dev/null 2>&1
+    stop_ns
+}
+
 # ---- dual-stack AF_INET6 server, IPV6_V6ONLY, TCP_INFO (python under usnet) --
 t_dualstack() {
     local py=/usr/bin/python3
@@ -631,7 +699,7 @@ t_sockperf() {
     stop_ns
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http dualstack udp_client sockperf varnish redis_loopback; do
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http mariadb dualstack udp_client sockperf varnish redis_loopback; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half
