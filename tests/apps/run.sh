@@ -316,6 +316,19 @@ t_go_http() {
     else
         fail go_http "download failed: $(head -c 200 "$WORK/go.err") $(log_tail)"
     fi
+    # a handler's nil dereference, recovered: the same message as the same
+    # program on the kernel's address gives
+    in_ns timeout 30 "$bin" "$KIP:8093" >/dev/null 2>&1 &
+    local kpid=$! native= ours
+    wait_port "$KIP" 8093 && native=$(in_ns timeout 10 curl -sS -m 5 "http://$KIP:8093/nil" 2>&1)
+    kill $kpid 2>/dev/null; wait $kpid 2>/dev/null
+    ours=$(in_ns timeout 10 curl -sS -m 5 "http://$SIP:8083/nil" 2>&1)
+    if [[ "$native" == "recovered: runtime error: invalid memory address or nil pointer dereference" ]] &&
+       [ "$ours" = "$native" ]; then
+        pass go_http_nil_recovered
+    else
+        fail go_http_nil_recovered "on the kernel '$native', under usnet '$ours': $(log_tail)"
+    fi
     stop_ns
 }
 

@@ -344,7 +344,8 @@ want static_server_exec_by_sh && t_echo static_server_exec_by_sh "$BIN/echo_serv
 want static_server_fork && t_echo static_server_fork "$BIN/echo_server" fork
 
 # A Go net/http server built with CGO_ENABLED=0 (tests/apps/gohttp): its
-# raw system calls reach the stack; the 4 MiB body arrives intact.
+# raw system calls reach the stack; the 4 MiB body arrives intact; a
+# handler's recovered nil dereference answers as on the kernel.
 t_go() {
     local name=static_go_http gobin=$BIN/gohttp_static
     if ! need_cmd go curl; then skip $name "needs go (golang-go) and curl"; return; fi
@@ -356,14 +357,16 @@ t_go() {
     if readelf -l "$gobin" | grep -q INTERP; then
         fail $name "$gobin is not statically linked"; return
     fi
-    # the body as the same program serves it from the kernel, as reference
+    # the body (and the recovered nil dereference) as the same program
+    # serves it from the kernel, as reference
     ip netns exec "$KNS" "$gobin" "127.0.0.1:8090" >/dev/null 2>&1 &
-    local ref=$! want= got hello i
+    local ref=$! want= got hello i nilwant= nilgot
     for i in $(seq 1 50); do
         ip netns exec "$KNS" curl -sf -m 5 -o "$WORK/go.want" "http://127.0.0.1:8090/data" &&
             want=$(md5sum <"$WORK/go.want") && break
         sleep 0.1
     done
+    nilwant=$(ip netns exec "$KNS" curl -sS -m 5 "http://127.0.0.1:8090/nil" 2>&1)
     kill $ref 2>/dev/null; wait $ref 2>/dev/null
     ns_idle
     ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" -- \
@@ -374,12 +377,20 @@ t_go() {
         sleep 0.1
     done
     got=$(ip netns exec "$KNS" curl -sf -m 20 "http://$UIP:8080/data" | md5sum)
-    local n; n=$(accepted $pid 2)
+    nilgot=$(ip netns exec "$KNS" curl -sS -m 5 "http://$UIP:8080/nil" 2>&1)
+    local n; n=$(accepted $pid 3)
     kill $pid 2>/dev/null; wait $pid 2>/dev/null
-    if [ "$hello" = "hello from go" ] && [ "$got" = "$want" ] && [ -n "$n" ] && [ "$n" -ge 2 ]; then
+    if [ "$hello" = "hello from go" ] && [ "$got" = "$want" ] && [ -n "$n" ] && [ "$n" -ge 3 ]; then
         pass $name
     else
         fail $name "hello '$hello', body $got (want $want), usnet stat counted ${n:-no} accepted: $(tail -c 300 "$WORK/go.log" | tr '\n' ' ')"
+    fi
+    # a handler's nil dereference, recovered: the message is the kernel run's
+    if [[ "$nilwant" == "recovered: runtime error: invalid memory address or nil pointer dereference" ]] &&
+       [ "$nilgot" = "$nilwant" ]; then
+        pass static_go_http_nil_recovered
+    else
+        fail static_go_http_nil_recovered "on the kernel '$nilwant', under usnet '$nilgot'"
     fi
 }
 want static_go_http && t_go
