@@ -123,6 +123,10 @@ long hook_fault_sigaction(const struct usnet_syscall *sc)
 	void *uold = (void *)sc->args[2];
 	if (uact && !hook_user_read(&act, uact, sizeof act))
 		return -EFAULT;
+	/* SUD needs SIGSYS deliverable inside the program's handler too (the
+	 * JVM's blocks every signal, then makes system calls) */
+	if (uact && hook_state.sud_on)
+		act.mask &= ~(1UL << (SIGSYS - 1));
 	if (hook_state.segv_ours) {
 		long r = 0;
 		if (uact && act.handler != K_SIG_DFL) {

@@ -559,7 +559,9 @@ else
 fi
 
 # --- Java: implicit null checks (a load through null must fault) in a hot
-# loop, 100,000 NullPointerExceptions, under the default hook ---
+# loop, 100,000 NullPointerExceptions, under the default hook and with SUD
+# (the JVM's SIGSEGV handler blocks every signal, SIGSYS included, and makes
+# system calls) ---
 if need_cmd java javac; then
     JDIR=$B/hook/java
     mkdir -p "$JDIR"
@@ -568,7 +570,7 @@ if need_cmd java javac; then
     fi
     if [ -f "$JDIR/NullLoop.class" ]; then
         want=$(sem_run native java -cp "$JDIR" NullLoop 100000)
-        for mode in auto run; do
+        for mode in auto rewrite+sud sud run; do
             name=hook-$mode-java-npe
             got=$(sem_run "$mode" java -cp "$JDIR" NullLoop 100000)
             if [ "$got" = "$want" ] && [ "${want##*status }" = 0 ]; then
