@@ -9,8 +9,8 @@
 #   idle_cpu      nginx's workers use under 5% of a CPU between requests
 #   wrk_close     wrk with a new connection per request, 3 s, no errors
 #   download_1mib 1,000 downloads of a 1 MiB file, every one intact
-#   go_keepalive  a Go net/http server (cgo build) under usnet: 10 rounds of
-#                 1,000 keep-alive requests, none stalling
+#   go_keepalive  a Go net/http server (cgo and static builds) under usnet:
+#                 10 rounds of 1,000 keep-alive requests, none stalling
 # Needs root and the programs of scripts/deps.d/http.txt; a missing piece is
 # a SKIP with its reason.  USNET_HTTP_BACKEND picks the backend (afxdp).
 #
@@ -276,18 +276,21 @@ t_nginx_upstreams() {
     stop_u
 }
 
-# ---- a Go net/http server (cgo build) under usnet -----------------------------
-t_go_keepalive() {
-    need_cmd go || { skip go_keepalive "needs golang-go"; return; }
-    local bin=$ROOT/build/tests/http/gohttp
+# ---- a Go net/http server (cgo and static builds) under usnet ----------------
+# go_server CGO NAME: build tests/apps/gohttp with CGO_ENABLED=CGO (0: a static
+# binary, started through usnet-exec) and serve 10 rounds of 1,000 keep-alive
+# requests from it; test NAME.
+go_server() {
+    local cgo=$1 name=$2
+    local bin=$ROOT/build/tests/http/gohttp-cgo$cgo
     if [ ! -x "$bin" ] || [ tests/apps/gohttp/main.go -nt "$bin" ]; then
         mkdir -p "$(dirname "$bin")"
-        (cd tests/apps/gohttp && GOCACHE=$ROOT/build/tests/http/gocache GO111MODULE=off CGO_ENABLED=1 \
+        (cd tests/apps/gohttp && GOCACHE=$ROOT/build/tests/http/gocache GO111MODULE=off CGO_ENABLED=$cgo \
             timeout 300 go build -o "$bin" main.go) >"$WORK/go.log" 2>&1 ||
-            { fail go_keepalive "go build failed: $(oneline <"$WORK/go.log")"; return; }
+            { fail "$name" "go build failed: $(oneline <"$WORK/go.log")"; return; }
     fi
     under_usnet "$WORK/go-usnet.log" 200 "$bin" "$UIP:8083"
-    if ! wait_port "$UIP" 8083; then fail go_keepalive "server did not listen: $(oneline <"$WORK/go-usnet.log")"; stop_u; return; fi
+    if ! wait_port "$UIP" 8083; then fail "$name" "server did not listen: $(oneline <"$WORK/go-usnet.log")"; stop_u; return; fi
     # Each round: one curl, 1,000 requests over one connection; a stall runs
     # into the round's time limit.
     local round n bad=""
@@ -296,9 +299,15 @@ t_go_keepalive() {
             grep -c '^hello from go$')
         [ "$n" = 1000 ] || bad="$bad round $round: $n of 1000;"
     done
-    if [ -z "$bad" ]; then pass go_keepalive_10x1000
-    else fail go_keepalive_10x1000 "$bad $(oneline <"$WORK/go.err") $(oneline <"$WORK/go-usnet.log")"; fi
+    if [ -z "$bad" ]; then pass "$name"
+    else fail "$name" "$bad $(oneline <"$WORK/go.err") $(oneline <"$WORK/go-usnet.log")"; fi
     stop_u
+}
+
+t_go_keepalive() {
+    need_cmd go || { skip go_keepalive "needs golang-go"; return; }
+    go_server 1 go_keepalive_10x1000
+    go_server 0 go_static_keepalive_10x1000
 }
 
 want nginx && t_nginx_upstreams
