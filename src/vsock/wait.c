@@ -200,6 +200,9 @@ static int32_t self_tid(void)
 /* How often the progress thread runs the timers while a thread of the
  * program sleeps on the provider's wait fds (see progress_main). */
 #define WATCHED_TIMER_NS 10000000ull
+/* How long the progress thread leaves frames alone that the provider's turn
+ * did not take (see progress_main). */
+#define NETIF_BACKOFF_NS 100000ull
 
 void vsock_note_active(void)
 {
@@ -404,6 +407,8 @@ static void *progress_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	uint64_t last_stat = vsock_now_ns();   /* published by vsock_progress_start */
+	uint64_t frames_seen_ns = 0;           /* when the wait fds last woke it */
+	bool backoff = false;
 	while (gen == atomic_load(&fork_generation)) {
 		uint64_t now = vsock_now_ns();
 		if (now - last_stat > 1000000000ull) {
@@ -416,8 +421,15 @@ static void *progress_main(void *arg)
 		 * calls run the timers and take the frames), this thread stays
 		 * out of its way: running the stack too would only contend for
 		 * the stack's lock and the CPU.  It looks again when the program
-		 * has been away for APP_ACTIVE_NS. */
+		 * has been away for APP_ACTIVE_NS.  The program is every process
+		 * of this family (netif_poller_ns, shared): an idle nginx
+		 * master's thread polling the frames its busy worker is taking
+		 * would find the lock taken and the frames still there, again
+		 * and again, spinning on the worker's CPU. */
 		uint64_t app = atomic_load_explicit(&vsock_app_progress_ns, memory_order_relaxed);
+		uint64_t family = atomic_load_explicit(&vsock_shm->netif_poller_ns, memory_order_relaxed);
+		if (family > app && family <= now)
+			app = family;
 		if (now - app < APP_ACTIVE_NS) {
 			/* Frames a thread sent before it went on computing without a
 			 * system call leave now (at most APP_ACTIVE_NS late). */
@@ -448,14 +460,36 @@ static void *progress_main(void *arg)
 			if (wait > WATCHED_TIMER_NS)
 				wait = WATCHED_TIMER_NS;
 		}
+		/* Frames still there right after the provider's turn: another
+		 * thread holds the stack (maybe preempted on this very CPU) and
+		 * will take them.  Polling them again at once would spin until
+		 * the scheduler takes this thread away, so it leaves them alone
+		 * for NETIF_BACKOFF_NS. */
+		if (backoff) {
+			n = 0;
+			if (wait > NETIF_BACKOFF_NS)
+				wait = NETIF_BACKOFF_NS;
+		}
+		int nnetif = n;
 		for (int i = 0; i < n; i++)
 			pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 		/* A socket whose last fd another process closed, or that died
 		 * with it: closed here while the program is idle. */
 		pf[n++] = (struct pollfd){ .fd = vsock_slots_close_fd(), .events = POLLIN };
 		struct timespec ts = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) };
-		if (vsock_sys(SYS_ppoll, pf, n, &ts, NULL, 0, 0) > 0 && pf[n - 1].revents)
-			vsock_slots_collect();
+		backoff = false;
+		if (vsock_sys(SYS_ppoll, pf, n, &ts, NULL, 0, 0) > 0) {
+			if (pf[n - 1].revents)
+				vsock_slots_collect();
+			bool frames = false;
+			for (int i = 0; i < nnetif; i++)
+				frames |= pf[i].revents != 0;
+			if (frames) {
+				uint64_t t = vsock_now_ns();
+				backoff = t - frames_seen_ns < NETIF_BACKOFF_NS;
+				frames_seen_ns = t;
+			}
+		}
 	}
 	return NULL;
 }
