@@ -85,7 +85,7 @@ int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t 
 
 /* tcp_output.c */
 void tcp_output(struct net_ctx *c, struct sock *s);
-/* tcp_output as if TCP_CORK were clear (its ceiling elapsed). */
+/* tcp_output as if TCP_CORK and MSG_MORE were clear (the cork's ceiling elapsed). */
 void tcp_output_uncorked(struct net_ctx *c, struct sock *s);
 void tcp_send_ack(struct net_ctx *c, struct sock *s);
 void tcp_send_syn(struct net_ctx *c, struct sock *s);

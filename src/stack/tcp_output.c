@@ -404,8 +404,8 @@ static void enter_persist(struct net_ctx *c, struct sock *s)
 
 void tcp_output_uncorked(struct net_ctx *c, struct sock *s)
 {
-	uint32_t cork = s->flags & SF_CORK_OPT;
-	s->flags &= ~SF_CORK_OPT;
+	uint32_t cork = s->flags & (SF_CORK_OPT | SF_CORK);
+	s->flags &= ~(SF_CORK_OPT | SF_CORK);
 	tcp_output(c, s);
 	s->flags |= cork;
 }
@@ -479,11 +479,15 @@ void tcp_output(struct net_ctx *c, struct sock *s)
 			 * least half the largest window the peer offered. */
 			if (flight > 0 && (usable < cwnd_room ? len < s->max_sndwnd / 2 : 1))
 				break;
-		} else if (len < mss && len == avail && (s->flags & SF_CORK_OPT) && !(s->flags & SF_SHUT_WR)) {
-			/* TCP_CORK: hold the partial segment even with nothing in
-			 * flight, so that a response written in pieces (headers,
-			 * then the file) leaves as full segments; clearing the
-			 * option or Linux's 200 ms ceiling sends it. */
+		} else if (len < mss && len == avail && (s->flags & (SF_CORK_OPT | SF_CORK)) &&
+			   !(s->flags & SF_SHUT_WR)) {
+			/* TCP_CORK, or a send with MSG_MORE: hold the partial
+			 * segment even with nothing in flight, as Linux does, so
+			 * that a response written in pieces (headers, then the file)
+			 * leaves as full segments; clearing the option, a send
+			 * without MSG_MORE, or the cork's 200 ms ceiling sends it
+			 * (Linux holds MSG_MORE's data until the next send; the
+			 * ceiling only frees what a program never completes). */
 			if (flight == 0 && s->snd_una == s->snd_max && s->timer_at[TMR_RTO] == UINT64_MAX)
 				timer_set(c->st, sk_index(c->st, s), TMR_RTO, c->now + TCP_CORK_CEILING_NS);
 			break;

@@ -438,6 +438,67 @@ t_mariadb() {
     stop_ns
 }
 
+# ---- socket options on the wire (python under usnet, a kernel peer capturing) --
+# IP_TOS and IP_TTL in the peer's capture; TCP_CORK and MSG_MORE send one
+# full segment each, not ten and six small ones (TCP_NODELAY is on);
+# TCP_USER_TIMEOUT aborts a connection whose peer vanished with ETIMEDOUT
+# after about the time set.
+t_options_wire() {
+    need_cmd tcpdump tshark || { skip options_wire "needs tcpdump and tshark"; return; }
+    local py=/usr/bin/python3 prog=$ROOT/tests/apps/options_wire.py
+    new_ns opts || { fail options_wire "namespace setup failed"; return; }
+    # the kernel peer: drains port 9100 and closes; holds port 9101 open
+    in_ns $py -c '
+import socket, threading, time
+def drain():
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("0.0.0.0", 9100)); l.listen()
+    c, _ = l.accept()
+    while c.recv(65536): pass
+    c.close()
+def hold():
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("0.0.0.0", 9101)); l.listen()
+    c, _ = l.accept(); time.sleep(30)
+threading.Thread(target=drain, daemon=True).start()
+hold()' >/dev/null 2>&1 &
+    local peer=$!
+    in_ns timeout 20 tcpdump -i "$TAP" -U -w "$WORK/opts.pcap" "tcp port 9100" >/dev/null 2>&1 &
+    local dump=$! i
+    for i in $(seq 1 50); do [ -s "$WORK/opts.pcap" ] && break; sleep 0.1; done
+    sleep 0.3
+    local out segs
+    out=$(in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- $py "$prog" "$KIP" 9100 cork 2>&1)
+    sleep 0.3
+    kill $dump 2>/dev/null; wait $dump 2>/dev/null
+    # every data segment usnet sent: length, DS field, TTL
+    segs=$(tshark -r "$WORK/opts.pcap" -Y "ip.src == $SIP && tcp.len > 0" -T fields -e tcp.len -e ip.dsfield \
+        -e ip.ttl 2>/dev/null | tr '\t\n' ' ;')
+    if [ "$out" = "sent 1600" ] && [ "$segs" = "1000 0xb8 7;600 0xb8 7;" ]; then
+        pass options_wire_cork_tos_ttl
+    else
+        fail options_wire_cork_tos_ttl "client '$out'; data segments (length DS TTL): '$segs', wanted '1000 0xb8 7;600 0xb8 7;'"
+    fi
+    # TCP_USER_TIMEOUT: the peer's link goes down once the connection is up
+    rm -f "$WORK/opts.flag"
+    in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
+        $py "$prog" "$KIP" 9101 timeout "$WORK/opts.flag" >"$WORK/opts.timeout" 2>&1 &
+    local cl=$!
+    for i in $(seq 1 100); do grep -q ready "$WORK/opts.timeout" 2>/dev/null && break; sleep 0.1; done
+    in_ns ip link set "$TAP" down
+    touch "$WORK/opts.flag"
+    wait $cl
+    out=$(grep -v ready "$WORK/opts.timeout")
+    local secs=${out#ETIMEDOUT }
+    if [[ "$out" == ETIMEDOUT\ * ]] && awk -v s="$secs" 'BEGIN { exit !(s >= 0.9 && s <= 4) }'; then
+        pass options_wire_user_timeout
+    else
+        fail options_wire_user_timeout "client said '$out' (wanted ETIMEDOUT after 1-4 s)"
+    fi
+    kill $peer 2>/dev/null; wait $peer 2>/dev/null
+    stop_ns
+}
+
 # ---- dual-stack AF_INET6 server, IPV6_V6ONLY, TCP_INFO (python under usnet) --
 t_dualstack() {
     local py=/usr/bin/python3
@@ -712,7 +773,7 @@ t_sockperf() {
     stop_ns
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http mariadb dualstack udp_client sockperf varnish redis_loopback; do
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http mariadb options_wire dualstack udp_client sockperf varnish redis_loopback; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half

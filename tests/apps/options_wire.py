@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Socket options whose effect shows on the wire or in errors, for
+tests/apps options_wire (run under `usnet run`, a kernel peer capturing).
+
+usage: options_wire.py HOST PORT cork     IP_TOS 0xb8 and IP_TTL 7 set; ten
+                                          100-byte sends under TCP_CORK (with
+                                          TCP_NODELAY on), uncorked after
+                                          100 ms; then five sends with
+                                          MSG_MORE and one without; prints
+                                          "sent 1600"
+       options_wire.py HOST PORT timeout FLAG
+                                          TCP_USER_TIMEOUT 1000 ms; prints
+                                          "ready", waits for the file FLAG
+                                          (the peer is gone by then), sends,
+                                          and prints the error and how long it
+                                          took to come ("ETIMEDOUT 1.3")
+"""
+import errno
+import os
+import socket
+import sys
+import time
+
+
+def main():
+    host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    s = socket.create_connection((host, port), timeout=10)
+    s.settimeout(None)
+    if mode == "cork":
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xB8)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 7)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        for _ in range(10):
+            s.send(b"c" * 100)
+        time.sleep(0.1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        time.sleep(0.1)
+        for _ in range(5):
+            s.send(b"m" * 100, socket.MSG_MORE)
+        s.send(b"m" * 100)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(4096):
+            pass
+        print("sent 1600")
+    elif mode == "timeout":
+        flag = sys.argv[4]
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 1000)
+        print("ready", flush=True)
+        while not os.path.exists(flag):
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        try:
+            s.send(b"x" * 100)
+            s.recv(100)
+            print("no error")
+        except OSError as e:
+            name = errno.errorcode.get(e.errno, str(e.errno))
+            print("%s %.1f" % (name, time.monotonic() - t0))
+    s.close()
+
+
+if __name__ == "__main__":
+    main()
