@@ -160,6 +160,17 @@ struct usnet_stack_config {
 	 * accepted (1, default) or not (0); SYN cookies when a listener's SYN
 	 * queue is full (1, default), always (2) or never (0). */
 	uint8_t  tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_syncookies;
+	/* More of them: the receive-buffer limit Linux computes its window
+	 * scale from (the larger of tcp_rmem[2] and net.core.rmem_max; 6 MiB,
+	 * Linux's default, gives 7), how long an orphan stays in FIN_WAIT2
+	 * (tcp_fin_timeout, 60), the keepalive defaults (tcp_keepalive_time,
+	 * _intvl, _probes: 7200, 75, 9) and the cap on a listen() backlog
+	 * (net.core.somaxconn, 4096). */
+	uint32_t tcp_rmem_max;
+	uint32_t tcp_fin_timeout_s;
+	uint32_t tcp_keepalive_time_s, tcp_keepalive_intvl_s;
+	uint8_t  tcp_keepalive_probes;
+	uint32_t somaxconn;
 };
 
 /* Fill cfg with defaults (MTU 1500, CUBIC, 64 KiB sndbuf/rcvbuf, 1024

@@ -318,18 +318,36 @@ static void *state_map(size_t total, bool *made, char *err, size_t errlen)
 }
 
 /* An integer sysctl (/proc/sys/NAME), or `otherwise` when it cannot be read. */
-static int sysctl_int(const char *name, int otherwise)
+/* Value number `index` (from 0) of a sysctl (tcp_rmem holds three), or
+ * `otherwise` when it cannot be read. */
+static long sysctl_nth(const char *name, int index, long otherwise)
 {
 	char path[128];
 	snprintf(path, sizeof path, "/proc/sys/%s", name);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return otherwise;
-	int v;
-	if (fscanf(f, "%d", &v) != 1)
-		v = otherwise;
+	long v = otherwise;
+	for (int i = 0; i <= index; i++)
+		if (fscanf(f, "%ld", &v) != 1) {
+			v = otherwise;
+			break;
+		}
 	fclose(f);
 	return v;
+}
+
+static int sysctl_int(const char *name, int otherwise)
+{
+	long v = sysctl_nth(name, 0, otherwise);
+	return v < -2147483647L || v > 2147483647L ? otherwise : (int)v;
+}
+
+/* A sysctl that must lie in [lo, hi], else the stack's default d. */
+static uint32_t sysctl_in(const char *name, int index, uint32_t lo, uint32_t hi, uint32_t d)
+{
+	long v = sysctl_nth(name, index, -1);
+	return v < (long)lo || v > (long)hi ? d : (uint32_t)v;
 }
 
 /* The kernel's index of the stack's interface, for the routing policy;
@@ -458,6 +476,15 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	sc.tcp_window_scaling = (uint8_t)(sysctl_int("net/ipv4/tcp_window_scaling", 1) != 0);
 	int cookies = sysctl_int("net/ipv4/tcp_syncookies", 1);
 	sc.tcp_syncookies = (uint8_t)(cookies < 0 ? 0 : cookies > 2 ? 2 : cookies);
+	uint32_t rmem = sysctl_in("net/ipv4/tcp_rmem", 2, 1, 1u << 30, sc.tcp_rmem_max);
+	uint32_t rmem_max = sysctl_in("net/core/rmem_max", 0, 1, 1u << 30, 0);
+	sc.tcp_rmem_max = rmem > rmem_max ? rmem : rmem_max;
+	sc.tcp_fin_timeout_s = sysctl_in("net/ipv4/tcp_fin_timeout", 0, 1, 86400, sc.tcp_fin_timeout_s);
+	sc.tcp_keepalive_time_s = sysctl_in("net/ipv4/tcp_keepalive_time", 0, 1, 32767, sc.tcp_keepalive_time_s);
+	sc.tcp_keepalive_intvl_s = sysctl_in("net/ipv4/tcp_keepalive_intvl", 0, 1, 32767, sc.tcp_keepalive_intvl_s);
+	sc.tcp_keepalive_probes = (uint8_t)sysctl_in("net/ipv4/tcp_keepalive_probes", 0, 1, 127,
+						      sc.tcp_keepalive_probes);
+	sc.somaxconn = sysctl_in("net/core/somaxconn", 0, 1, 65535, sc.somaxconn);
 	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
 		snprintf(err, errlen, "getrandom failed");
 		return -EIO;

@@ -475,7 +475,7 @@ static void rebuild_timers(struct usnet_stack *st, uint64_t now, unsigned *fixes
 		} else if (s->state == USNET_TCP_FIN_WAIT_2 && (s->flags & SF_ORPHAN) &&
 			   s->timer_at[TMR_KEEP] == UINT64_MAX) {
 			/* Nobody will read or close it: its FIN_WAIT_2 timeout ends it. */
-			s->timer_at[TMR_KEEP] = now + TCP_FIN_WAIT2_NS;
+			s->timer_at[TMR_KEEP] = now + tcp_fin_wait2_ns(st, s);
 			(*fixes)++;
 		} else if (s->timer_at[TMR_RTO] == UINT64_MAX && (needs_rto(s) || ((s->flags & SF_ORPHAN) && d == UINT64_MAX))) {
 			/* Something unacknowledged (or unsent: a death between a

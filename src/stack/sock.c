@@ -57,9 +57,9 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	s->sndbuf = st->cfg.sndbuf;
 	s->rcvbuf = st->cfg.rcvbuf;
 	s->cc = st->cfg.cc;
-	s->keepidle_s = 7200;
-	s->keepintvl_s = 75;
-	s->keepcnt = 9;
+	s->keepidle_s = st->cfg.tcp_keepalive_time_s;
+	s->keepintvl_s = st->cfg.tcp_keepalive_intvl_s;
+	s->keepcnt = st->cfg.tcp_keepalive_probes;
 	/* In use only once whole: a process killed before this store leaves a
 	 * free socket, not one whose zeroed links name socket and chunk 0. */
 	order_barrier();

@@ -49,8 +49,14 @@ int usnet_listen(struct usnet_stack *st, usnet_sock_t sd, int backlog)
 	CHECK(st, sd, s);
 	if (s->type != USNET_SOCK_STREAM)
 		return -USNET_EOPNOTSUPP;
+	/* Linux caps the backlog at net.core.somaxconn (a negative one is
+	 * taken as the cap too) */
+	uint32_t cap = st->cfg.somaxconn < 1 ? 1 : st->cfg.somaxconn > 65535 ? 65535 : st->cfg.somaxconn;
+	uint32_t want = backlog < 0 || (uint32_t)backlog > cap ? cap : (uint32_t)backlog;
+	if (want < 1)
+		want = 1;
 	if (s->state == USNET_TCP_LISTEN) {
-		s->backlog = (uint16_t)(backlog < 1 ? 1 : backlog > 65535 ? 65535 : backlog);
+		s->backlog = (uint16_t)want;
 		return 0;
 	}
 	if (s->state != USNET_TCP_CLOSED || (s->flags & (SF_HASHED | SF_RESET)))
@@ -68,7 +74,7 @@ int usnet_listen(struct usnet_stack *st, usnet_sock_t sd, int backlog)
 			return -USNET_EADDRINUSE;
 	}
 	s->state = USNET_TCP_LISTEN;
-	s->backlog = (uint16_t)(backlog < 1 ? 1 : backlog > 65535 ? 65535 : backlog);
+	s->backlog = (uint16_t)want;
 	return 0;
 }
 
@@ -175,12 +181,7 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	conn_insert(st, sd);
 	s->flags |= SF_ACTIVE;
 	s->state = USNET_TCP_SYN_SENT;
-	s->rcv_wscale = 0;
-	{
-		uint32_t r = s->rcvbuf;
-		while (s->rcv_wscale < 14 && (r >> s->rcv_wscale) > 65535)
-			s->rcv_wscale++;
-	}
+	s->rcv_wscale = tcp_rcv_wscale(st, s);
 	s->mss = (uint16_t)(st->cfg.mtu - 40);
 	s->rcv_mss = s->mss;
 	s->iss = tcp_isn(st, s, now);
@@ -630,7 +631,7 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	switch (opt) {
 	case USNET_TCP_USER_TIMEOUT: *val = (int)s->user_timeout_ms; return 0;
 	case USNET_TCP_SYNCNT: *val = s->syncnt ? s->syncnt : TCP_SYN_RETRIES; return 0;
-	case USNET_TCP_LINGER2: *val = s->linger2_s < 0 ? -1 : s->linger2_s ? s->linger2_s : (int)(TCP_FIN_WAIT2_NS / NS_PER_S); return 0;
+	case USNET_TCP_LINGER2: *val = s->linger2_s < 0 ? -1 : s->linger2_s ? s->linger2_s : (int)st->cfg.tcp_fin_timeout_s; return 0;
 	case USNET_TCP_WINDOW_CLAMP: *val = (int)s->window_clamp; return 0;
 	case USNET_TCP_NOTSENT_LOWAT: *val = (int)s->notsent_lowat; return 0;
 	case USNET_TCP_NODELAY: *val = !!(s->flags & SF_NODELAY); return 0;

@@ -21,6 +21,12 @@ void usnet_stack_config_init(struct usnet_stack_config *cfg)
 	cfg->tcp_sack = 1;
 	cfg->tcp_window_scaling = 1;
 	cfg->tcp_syncookies = 1;
+	cfg->tcp_rmem_max = 6u << 20;
+	cfg->tcp_fin_timeout_s = 60;
+	cfg->tcp_keepalive_time_s = 7200;
+	cfg->tcp_keepalive_intvl_s = 75;
+	cfg->tcp_keepalive_probes = 9;
+	cfg->somaxconn = 4096;
 }
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }

@@ -19,7 +19,6 @@
 #define TCP_RTO_MAX_US  120000000u
 #define TCP_DELACK_NS    (40 * NS_PER_MS)
 #define TCP_TIME_WAIT_NS (60 * NS_PER_S)
-#define TCP_FIN_WAIT2_NS (60 * NS_PER_S)
 #define TCP_SYN_RETRIES   6
 #define TCP_SYNACK_RETRIES 5
 #define TCP_SYNACK_RETRIES_BUSY 2   /* with the SYN queue half full, or flooded */
@@ -65,14 +64,20 @@ void tcp_enter_time_wait(struct net_ctx *c, struct sock *s);
 void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
 		     uint32_t mtu);
 
-/* How long an orphan stays in FIN_WAIT2 (TCP_LINGER2). */
-static inline uint64_t tcp_fin_wait2_ns(const struct sock *s)
+/* How long an orphan stays in FIN_WAIT2: TCP_LINGER2, else the stack's
+ * tcp_fin_timeout. */
+static inline uint64_t tcp_fin_wait2_ns(const struct usnet_stack *st, const struct sock *s)
 {
-	return s->linger2_s < 0 ? 0 : s->linger2_s ? (uint64_t)s->linger2_s * NS_PER_S : TCP_FIN_WAIT2_NS;
+	return s->linger2_s < 0 ? 0 : s->linger2_s ? (uint64_t)s->linger2_s * NS_PER_S
+						   : (uint64_t)st->cfg.tcp_fin_timeout_s * NS_PER_S;
 }
 
 /* Window scale that lets rcvbuf be advertised. */
 uint8_t tcp_wscale_for(uint32_t rcvbuf);
+/* The window scale s offers, as Linux chooses it: from the stack's
+ * tcp_rmem_max (the buffer may grow there), or from the buffer the program
+ * set with SO_RCVBUF. */
+uint8_t tcp_rcv_wscale(const struct usnet_stack *st, const struct sock *s);
 
 /* tcp_syncookie.c (RFC 4987): answer a SYN from listener l with a cookie
  * SYN-ACK, keeping nothing; and check an ACK that matches no connection:

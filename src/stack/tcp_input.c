@@ -29,6 +29,14 @@ uint8_t tcp_wscale_for(uint32_t rcvbuf)
 	return ws;
 }
 
+uint8_t tcp_rcv_wscale(const struct usnet_stack *st, const struct sock *s)
+{
+	uint32_t space = s->rcvbuf;
+	if (space == st->cfg.rcvbuf && st->cfg.tcp_rmem_max > space)
+		space = st->cfg.tcp_rmem_max;
+	return tcp_wscale_for(space);
+}
+
 static void rto_from_rtt(struct sock *s)
 {
 	uint32_t var4 = s->rttvar_us * 4;
@@ -78,7 +86,7 @@ static void apply_syn_options(struct net_ctx *c, struct sock *s, const struct se
 	if (g->o.has_ws && st->cfg.tcp_window_scaling) {
 		s->flags |= SF_WS_OK;
 		s->snd_wscale = g->o.ws;
-		s->rcv_wscale = tcp_wscale_for(s->rcvbuf);
+		s->rcv_wscale = tcp_rcv_wscale(st, s);
 	} else {
 		s->flags &= ~SF_WS_OK;
 		s->snd_wscale = s->rcv_wscale = 0;
@@ -355,7 +363,7 @@ static void fin_acked(struct net_ctx *c, struct sock *s)
 		s->state = USNET_TCP_FIN_WAIT_2;
 		timer_clear(c->st, sk_index(c->st, s), TMR_RTO);
 		if (s->flags & SF_ORPHAN)
-			timer_set(c->st, sk_index(c->st, s), TMR_KEEP, c->now + tcp_fin_wait2_ns(s));
+			timer_set(c->st, sk_index(c->st, s), TMR_KEEP, c->now + tcp_fin_wait2_ns(c->st, s));
 		break;
 	case USNET_TCP_CLOSING:
 		tcp_enter_time_wait(c, s);

@@ -70,7 +70,7 @@ int tcp_close(struct net_ctx *c, struct sock *s)
 		tcp_output(c, s);
 		break;
 	case USNET_TCP_FIN_WAIT_2:
-		timer_set(st, i, TMR_KEEP, c->now + tcp_fin_wait2_ns(s));
+		timer_set(st, i, TMR_KEEP, c->now + tcp_fin_wait2_ns(st, s));
 		break;
 	default:
 		break;   /* FIN_WAIT_1, CLOSING, LAST_ACK: already on the way */

@@ -67,7 +67,7 @@ void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_
 		uint32_t bits = SYNCOOKIE_NO_WS;
 		if (o->has_ws && st->cfg.tcp_window_scaling) {
 			s.flags |= SF_WS_OK;
-			s.rcv_wscale = tcp_wscale_for(s.rcvbuf);
+			s.rcv_wscale = tcp_rcv_wscale(st, &s);
 			bits = o->ws > 14 ? 14 : o->ws;
 		}
 		if (o->sack_perm && st->cfg.tcp_sack) {

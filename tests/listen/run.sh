@@ -117,7 +117,8 @@ flood_round syn_flood_no_cookies 0
 
 # The host's net.ipv4 choices apply to usnet's SYNs: with tcp_timestamps=0
 # and tcp_sack=0 in its namespace, a client under usnet offers neither (a
-# capture in the peer namespace shows the options); with both on, both.
+# capture in the peer namespace shows the options); with both on, both, in
+# the kernel's layout and with the window scale the kernel offers.
 syn_options() {
     local name=$1 on=$2 want=$3 cap=$WORK/$1.txt
     ip netns exec "$UNS" sysctl -qw net.ipv4.tcp_timestamps="$on" net.ipv4.tcp_sack="$on"
@@ -146,9 +147,32 @@ import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RE
         fail "$name" "usnet's SYN with tcp_timestamps=0 tcp_sack=0: $opts"
     elif [ "$want" = both ] && ! { grep -q TS <<<"$opts" && grep -q sackOK <<<"$opts"; }; then
         fail "$name" "usnet's SYN with tcp_timestamps=1 tcp_sack=1: $opts"
+    elif [ "$want" = both ] && [ "$(strip_syn "$opts")" != "$(kernel_syn_options)" ]; then
+        fail "$name" "usnet's SYN options '$(strip_syn "$opts")' differ from the kernel's '$(kernel_syn_options)'"
     else
         pass "$name ($opts)"
     fi
+}
+
+# strip_syn OPTIONS: tcpdump's options without the MSS value and timestamps
+# ("mss,sackOK,TS,nop,wscale 7").
+strip_syn() { sed -e 's/options \[//; s/\]//; s/mss [0-9]*/mss/; s/TS val [0-9]* ecr [0-9]*/TS/' <<<"$1"; }
+
+# The options of a kernel SYN from the same namespace's settings (over lo
+# in usnet's namespace, whose sysctls the stack read): layout and window
+# scale.
+kernel_syn_options() {
+    local cap=$WORK/kernel-syn.txt
+    ip netns exec "$UNS" timeout 10 tcpdump -l -n -v -i lo -c 1 "tcp[tcpflags] == tcp-syn and port 7402" \
+        >"$cap" 2>/dev/null &
+    local dump=$!
+    sleep 0.5
+    ip netns exec "$UNS" timeout 5 python3 -c '
+import socket
+l = socket.socket(); l.bind(("127.0.0.1", 7402)); l.listen()
+socket.create_connection(("127.0.0.1", 7402), timeout=3).close()' >/dev/null 2>&1
+    wait "$dump" 2>/dev/null
+    strip_syn "$(grep -o 'options \[[^]]*\]' "$cap" | head -1)"
 }
 if need_cmd tcpdump; then
     syn_options syn_options_sysctl_off 0 none

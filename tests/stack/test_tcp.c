@@ -548,12 +548,52 @@ int test_tcp_ooo_reassembly(void)
 	return 0;
 }
 
+/* The window scale offered as Linux chooses it: from tcp_rmem's limit
+ * (6 MiB by default: 7), or from SO_RCVBUF when the program set it; and
+ * listen()'s backlog capped at somaxconn. */
+int test_tcp_wscale_linux(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.somaxconn = 2;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	CHECK(usnet_listen(e.st, l, 128) == 0);
+	uint8_t f[2000], o[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 2 };   /* WS 2 */
+	struct tpkt p;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN, 1000, o, sizeof o, NULL, 0));
+	CHECKF(t_next_tcp(&e, &p) && p.ws == 7, "ws %d", p.ws);
+	/* a listener with SO_RCVBUF 256 KiB: 3 */
+	int32_t l2 = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l2, &(struct usnet_addr){ 0, 81 });
+	usnet_setsockopt(e.st, l2, USNET_SO_RCVBUF, 256 * 1024);
+	usnet_listen(e.st, l2, 4);
+	tenv_input(&e, f, t_tcp_frame(f, 40001, 81, 100, 0, SYN, 1000, o, sizeof o, NULL, 0));
+	CHECKF(t_next_tcp(&e, &p) && p.ws == 3, "ws %d", p.ws);
+	/* the backlog of 128 became somaxconn's 2: a third SYN on port 80
+	 * gets a cookie, not a queued connection */
+	tenv_input(&e, f, t_tcp_frame(f, 40002, 80, 100, 0, SYN, 1000, o, sizeof o, NULL, 0));
+	CHECK(t_next_tcp(&e, &p));
+	tenv_input(&e, f, t_tcp_frame(f, 40003, 80, 100, 0, SYN, 1000, o, sizeof o, NULL, 0));
+	CHECK(t_next_tcp(&e, &p));
+	struct usnet_stack_stats st; usnet_stack_stats(e.st, &st);
+	CHECKF(st.tcp_syncookies_sent == 1, "cookies %llu", (unsigned long long)st.tcp_syncookies_sent);
+	usnet_close(e.st, &e.io, l, e.now);
+	usnet_close(e.st, &e.io, l2, e.now);
+	tenv_advance(&e, e.now + 100 * SEC);
+	tenv_fini(&e);
+	return 0;
+}
+
 /* Window scaling both ways, and the receive window honoured. */
 int test_tcp_window_scaling(void)
 {
 	struct usnet_stack_config cfg;
 	tenv_default_cfg(&cfg);
 	cfg.rcvbuf = 1 << 20;
+	cfg.tcp_rmem_max = 1 << 20;   /* the scale follows the buffer's limit */
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
