@@ -37,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/sockios.h>
 #include <time.h>
@@ -950,14 +951,37 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 	for (size_t i = 0; i < m->msg_iovlen; i++)
 		cap += m->msg_iov[i].iov_len;
 	struct usnet_addr from = { 0, 0 };
+	bool want_inq = !dgram && p->meta[ps].inq;
+	int inq = 0;
 	inst_lock(in);
 	long r = usnet_recvv(in->st, io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
+	if (r >= 0 && want_inq) {
+		/* TCP_INQ, as tcp_inq_hint(): the bytes left to read; 1 once
+		 * the peer's FIN came and nothing is left (read on: EOF) */
+		long left = usnet_sock_readable_bytes(in->st, s);
+		inq = left > 0 ? (left > INT32_MAX ? INT32_MAX : (int)left) : 0;
+		if (inq == 0 && (usnet_sock_events(in->st, s) & USNET_EV_RDHUP))
+			inq = 1;
+	}
 	unlock_io(in);
 	m->msg_flags = 0;
+	size_t ctl_room = m->msg_control ? m->msg_controllen : 0;
 	m->msg_controllen = 0;
 	if (r < 0)
 		return r;
+	if (want_inq) {
+		if (ctl_room >= CMSG_LEN(sizeof inq)) {
+			struct cmsghdr *cm = m->msg_control;
+			cm->cmsg_level = SOL_TCP;
+			cm->cmsg_type = TCP_CM_INQ;
+			cm->cmsg_len = CMSG_LEN(sizeof inq);
+			memcpy(CMSG_DATA(cm), &inq, sizeof inq);
+			m->msg_controllen = ctl_room < CMSG_SPACE(sizeof inq) ? ctl_room : CMSG_SPACE(sizeof inq);
+		} else {
+			m->msg_flags |= MSG_CTRUNC;   /* as put_cmsg() */
+		}
+	}
 	if (m->msg_name) {
 		if (dgram)
 			addr_out(&p->meta[ps], &from, m->msg_name, &m->msg_namelen);

@@ -171,6 +171,12 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 		lx.segs_in = (uint32_t)ti.segs_in;
 		return put(val, len, &lx, sizeof lx);
 	}
+	if (level == IPPROTO_TCP && name == TCP_INQ) {
+		if (m->type != SOCK_STREAM)
+			return -ENOPROTOOPT;
+		int v = m->inq;
+		return put(val, len, &v, sizeof v);
+	}
 	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
 		int v = 0;
 		inst_lock(in);
@@ -230,6 +236,16 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 		if ((r = get_int(val, len, &v)))
 			return r;
 		m->v6only = v != 0;
+		return 0;
+	}
+	if (level == IPPROTO_TCP && name == TCP_INQ) {
+		if (m->type != SOCK_STREAM)
+			return -ENOPROTOOPT;
+		if ((r = get_int(val, len, &v)))
+			return r;
+		if (v < 0 || v > 1)
+			return -EINVAL;
+		m->inq = (uint8_t)v;
 		return 0;
 	}
 	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {

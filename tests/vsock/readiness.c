@@ -787,6 +787,52 @@ static void t_peek_fionread(void)
 	close(c); close(s);
 }
 
+/* TCP_INQ: recvmsg tells what is left to read in a TCP_CM_INQ control
+ * message (1 once the peer's FIN came and nothing is left), MSG_CTRUNC
+ * without room for it; the option is 0 or 1. */
+static void inq_read(int s, size_t want)
+{
+	char buf[16];
+	union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl;
+	struct iovec iov = { buf, want };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+	ssize_t n = recvmsg(s, &m, MSG_DONTWAIT);
+	struct cmsghdr *c = m.msg_controllen ? CMSG_FIRSTHDR(&m) : NULL;
+	int inq = -1;
+	if (c && c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
+		memcpy(&inq, CMSG_DATA(c), sizeof inq);
+	SAY(" read=%zd inq=%d ctrunc=%d", n, inq, !!(m.msg_flags & MSG_CTRUNC));
+}
+
+static void t_tcp_inq(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int one = 1, two = 2, v = -1;
+	socklen_t vl = sizeof v;
+	int r0 = setsockopt(s, IPPROTO_TCP, TCP_INQ, &two, sizeof two) < 0 ? errno : 0;
+	int r1 = setsockopt(s, IPPROTO_TCP, TCP_INQ, &one, sizeof one) < 0 ? errno : 0;
+	getsockopt(s, IPPROTO_TCP, TCP_INQ, &v, &vl);
+	SAY("set2=%d set1=%d get=%d", r0, r1, v);
+	send(c, "0123456789", 10, 0);
+	settle();
+	inq_read(s, 4);
+	inq_read(s, 6);
+	/* no room for the control message */
+	send(c, "ab", 2, 0);
+	settle();
+	char b[4];
+	struct iovec iov = { b, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n = recvmsg(s, &m, MSG_DONTWAIT);
+	SAY(" noctl=%zd ctrunc=%d", n, !!(m.msg_flags & MSG_CTRUNC));
+	close(c);
+	settle();
+	inq_read(s, 4);
+	inq_read(s, 4);
+	close(s);
+}
+
 /* Bad pointers get EFAULT, as on the kernel, and the data stays intact. */
 static int err_of(long r)
 {
@@ -1699,7 +1745,8 @@ static const struct test tests[] = {
 	{ "epoll_nested_late", t_epoll_nested_late }, { "epoll_et_kernel_fd", t_epoll_et_kernel_fd },
 	{ "epoll_random", t_epoll_random },
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
-	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "waitall", t_waitall },
+	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "tcp_inq", t_tcp_inq },
+	{ "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
 	{ "refused", t_refused }, { "fork", t_fork }, { "fork_exit", t_fork_exit },

@@ -37,6 +37,7 @@ struct tsock {
 	size_t head, len;         /* receive ring */
 	unsigned char buf[BUFCAP];
 	int reuseaddr, nodelay, keepalive;
+	int inq;                  /* TCP_INQ: recvmsg reports what is left */
 };
 
 static struct tsock socks[NSOCK];
@@ -314,6 +315,26 @@ static long tp_recvmsg(void *ctx, usnet_psock_t s, struct msghdr *m, int flags)
 			notify(&socks[t->peer]);
 	}
 out:
+	if (r >= 0 && t->inq) {
+		/* TCP_INQ as Linux: what is left, 1 after the peer's FIN */
+		int inq = (int)t->len;
+		if (inq == 0 && (t->peer_wr_shut || t->peer_gone))
+			inq = 1;
+		size_t room = m->msg_control ? m->msg_controllen : 0;
+		m->msg_controllen = 0;
+		if (room >= CMSG_LEN(sizeof inq)) {
+			struct cmsghdr *cm = m->msg_control;
+			cm->cmsg_level = SOL_TCP;
+			cm->cmsg_type = TCP_CM_INQ;
+			cm->cmsg_len = CMSG_LEN(sizeof inq);
+			memcpy(CMSG_DATA(cm), &inq, sizeof inq);
+			m->msg_controllen = room < CMSG_SPACE(sizeof inq) ? room : CMSG_SPACE(sizeof inq);
+		} else {
+			m->msg_flags |= MSG_CTRUNC;
+		}
+	} else {
+		m->msg_controllen = 0;
+	}
 	pthread_mutex_unlock(&lock);
 	return r;
 }
@@ -371,6 +392,7 @@ static int *opt_ref(struct tsock *t, int level, int name)
 	if (level == SOL_SOCKET && name == SO_REUSEADDR) return &t->reuseaddr;
 	if (level == SOL_SOCKET && name == SO_KEEPALIVE) return &t->keepalive;
 	if (level == IPPROTO_TCP && name == TCP_NODELAY) return &t->nodelay;
+	if (level == IPPROTO_TCP && name == TCP_INQ) return &t->inq;
 	return NULL;
 }
 
@@ -405,10 +427,14 @@ static int tp_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const 
 	(void)ctx;
 	if (!val || len < sizeof(int))
 		return -EINVAL;
+	int v;
+	memcpy(&v, val, sizeof v);
+	if (level == IPPROTO_TCP && name == TCP_INQ && (v < 0 || v > 1))
+		return -EINVAL;
 	pthread_mutex_lock(&lock);
 	int *ref = opt_ref(&socks[s], level, name);
 	if (ref)
-		memcpy(ref, val, sizeof(int));
+		*ref = v;
 	pthread_mutex_unlock(&lock);
 	return ref ? 0 : -ENOPROTOOPT;
 }
