@@ -106,6 +106,8 @@ struct netloop {
 	size_t nslots;
 	/* kernel */
 	int epfd;
+	int reserve_fd;      /* /dev/null, given up to refuse a connection at EMFILE */
+	int said_emfile;
 	/* usnet */
 #ifdef NETLOOP_WITH_USNET
 	struct usnet_app *app;
@@ -329,6 +331,7 @@ struct netloop *netloop_open(const struct netloop_options *o, int index, netloop
 	l->handler = h;
 	l->ctx = ctx;
 	l->epfd = -1;
+	l->reserve_fd = -1;
 	if (l->kernel) {
 		(void)index;
 		l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -337,6 +340,7 @@ struct netloop *netloop_open(const struct netloop_options *o, int index, netloop
 			free(l);
 			return NULL;
 		}
+		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		return l;
 	}
 #ifdef NETLOOP_WITH_USNET
@@ -358,6 +362,8 @@ void netloop_close_loop(struct netloop *l)
 		return;
 	if (l->epfd >= 0)
 		close(l->epfd);
+	if (l->reserve_fd >= 0)
+		close(l->reserve_fd);
 #ifdef NETLOOP_WITH_USNET
 	if (l->app)
 		usnet_app_close(l->app);
@@ -426,6 +432,24 @@ int netloop_accept(struct netloop *l, int listener)
 {
 	if (l->kernel) {
 		int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && l->reserve_fd >= 0) {
+			/* Out of descriptors: the listener stays ready and a loop
+			 * would spin on it.  Refuse the connection instead (the
+			 * reserve descriptor makes room to accept and close it);
+			 * the next ones wait in the backlog or are refused too. */
+			int e = errno;
+			close(l->reserve_fd);
+			fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				close(fd);
+			l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (!l->said_emfile) {
+				l->said_emfile = 1;
+				fprintf(stderr, "netloop: out of file descriptors (%s): refusing new connections "
+					"until some close\n", strerror(e));
+			}
+			return fd >= 0 ? -EAGAIN : -e;
+		}
 		if (fd < 0)
 			return -errno;
 		return kernel_adopt(l, fd, EPOLLIN | EPOLLRDHUP);

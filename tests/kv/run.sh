@@ -293,6 +293,51 @@ check_bad_args() {
 }
 result kv-bad-arguments check_bad_args
 
+# Out of descriptors (ulimit -n 32, 60 clients): usnet-kv says so once and
+# refuses the connections it cannot take, instead of spinning on its ready
+# listener; once clients leave it answers again.
+check_emfile() {
+    local port pid rc
+    port=$(free_port)
+    (ulimit -n 32 && exec "$KV" --kernel -p "$port" -t 1) >"$tmp/emfile.log" 2>&1 &
+    pid=$!
+    if ! wait_port 127.0.0.1 "$port"; then
+        kill $pid 2>/dev/null
+        return 1
+    fi
+    $PY - "$port" "$pid" <<'EOF'
+import socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for i in range(60):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+    except OSError:
+        pass
+def cpu():
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+time.sleep(0.3)
+c0 = cpu()
+time.sleep(1.0)
+used = cpu() - c0
+for s in held:
+    s.close()
+time.sleep(0.3)
+s = socket.create_connection(("127.0.0.1", port), timeout=2)
+s.sendall(b"version\r\n")
+ok = s.recv(100).startswith(b"VERSION")
+print("clock ticks used in 1 s while out of descriptors: %d; answers afterwards: %s" % (used, ok))
+sys.exit(0 if used < 30 and ok else 1)
+EOF
+    rc=$?
+    kill $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    cat "$tmp/emfile.log"
+    [ $rc -eq 0 ] && grep -q "out of file descriptors" "$tmp/emfile.log"
+}
+result kv-emfile-no-spin check_emfile
+
 # ---- usnet mode over TAP, in a private namespace ---------------------------
 tap_skip() {
     local n
