@@ -486,6 +486,15 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	sc.tcp_keepalive_probes = (uint8_t)sysctl_in("net/ipv4/tcp_keepalive_probes", 0, 1, 127,
 						      sc.tcp_keepalive_probes);
 	sc.somaxconn = sysctl_in("net/core/somaxconn", 0, 1, 65535, sc.somaxconn);
+	/* The default congestion control: reno as the host's; cubic for
+	 * cubic and for any the stack does not have (bbr, ...) */
+	FILE *ccf = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "re");
+	if (ccf) {
+		char name[32] = "";
+		if (fscanf(ccf, "%31s", name) == 1 && !strcmp(name, "reno"))
+			sc.cc = USNET_CC_NEWRENO;
+		fclose(ccf);
+	}
 	if (getrandom(sc.secret, sizeof sc.secret, 0) != (ssize_t)sizeof sc.secret) {
 		snprintf(err, errlen, "getrandom failed");
 		return -EIO;

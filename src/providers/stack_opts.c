@@ -177,6 +177,14 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 		int v = m->inq;
 		return put(val, len, &v, sizeof v);
 	}
+	if (level == IPPROTO_TCP && name == TCP_CC_INFO) {
+		/* Linux's cubic and reno have no information to give (only
+		 * vegas, dctcp and bbr do): zero bytes */
+		if (m->type != SOCK_STREAM)
+			return -ENOPROTOOPT;
+		*len = 0;
+		return 0;
+	}
 	if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
 		int v = 0;
 		inst_lock(in);

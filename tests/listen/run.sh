@@ -174,6 +174,24 @@ socket.create_connection(("127.0.0.1", 7402), timeout=3).close()' >/dev/null 2>&
     wait "$dump" 2>/dev/null
     strip_syn "$(grep -o 'options \[[^]]*\]' "$cap" | head -1)"
 }
+# The host's default congestion control: reno in usnet's namespace gives
+# reno to a new stack socket (TCP_CONGESTION reads it back).
+cc_default() {
+    local was got
+    was=$(ip netns exec "$UNS" sysctl -n net.ipv4.tcp_congestion_control)
+    ip netns exec "$UNS" sysctl -qw net.ipv4.tcp_congestion_control=reno
+    got=$(ip netns exec "$UNS" timeout 10 "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" -- \
+        python3 -c 'import socket; s = socket.socket(); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode())' 2>&1)
+    ip netns exec "$UNS" sysctl -qw net.ipv4.tcp_congestion_control="$was"
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(ip netns pids "$UNS")" ] && break
+        sleep 0.1
+    done
+    if [ "$got" = reno ]; then pass cc_default_from_sysctl; else fail cc_default_from_sysctl "TCP_CONGESTION read '$got' with tcp_congestion_control=reno"; fi
+}
+cc_default
+
 if need_cmd tcpdump; then
     syn_options syn_options_sysctl_off 0 none
     syn_options syn_options_sysctl_on 1 both

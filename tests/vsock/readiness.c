@@ -833,6 +833,24 @@ static void t_tcp_inq(void)
 	close(s);
 }
 
+/* TCP_CC_INFO under cubic (set: the host's default may be another):
+ * nothing to report. */
+static void t_tcp_cc_info(void)
+{
+	int c, s;
+	pair(&c, &s);
+	int set = setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) < 0 ? errno : 0;
+	char info[64];
+	socklen_t len = sizeof info;
+	int r = getsockopt(s, IPPROTO_TCP, TCP_CC_INFO, info, &len) < 0 ? errno : 0;
+	char cc[16] = "";
+	socklen_t cl = sizeof cc;
+	getsockopt(s, IPPROTO_TCP, TCP_CONGESTION, cc, &cl);
+	SAY("set=%d cc=%s r=%d len=%u", set, cc, r, (unsigned)len);
+	close(c);
+	close(s);
+}
+
 /* Bad pointers get EFAULT, as on the kernel, and the data stays intact. */
 static int err_of(long r)
 {
@@ -1746,6 +1764,7 @@ static const struct test tests[] = {
 	{ "epoll_random", t_epoll_random },
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
 	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "tcp_inq", t_tcp_inq },
+	{ "tcp_cc_info", t_tcp_cc_info },
 	{ "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
