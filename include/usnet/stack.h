@@ -342,6 +342,8 @@ enum usnet_sockopt {
 	USNET_SO_RCVLOWAT,     /* bytes to be readable (USNET_EV_IN) */
 	USNET_TCP_NOTSENT_LOWAT, /* unsent bytes below which it is writable (0: off) */
 	USNET_TCP_CORK,        /* 1: hold partial segments until cleared (usnet_push sends them) */
+	USNET_TCP_DEFER_ACCEPT,/* seconds a listener's connections wait for data before
+				* accept() sees them (read back as Linux rounds it: 5 -> 7) */
 };
 int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int val);
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int *val);

@@ -40,6 +40,7 @@ static int opt_of(int level, int name, enum usnet_sockopt *o)
 		{ IPPROTO_TCP, TCP_WINDOW_CLAMP, USNET_TCP_WINDOW_CLAMP },
 		{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, USNET_TCP_NOTSENT_LOWAT },
 		{ IPPROTO_TCP, TCP_CORK, USNET_TCP_CORK },
+		{ IPPROTO_TCP, TCP_DEFER_ACCEPT, USNET_TCP_DEFER_ACCEPT },
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (map[i].level == level && map[i].name == name) {

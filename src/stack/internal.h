@@ -220,6 +220,8 @@ struct sock {
 	struct sack_block sb[SB_MAX];
 	uint8_t  sb_n;
 	uint8_t  syncnt;               /* TCP_SYNCNT, 0 = the default */
+	uint8_t  defer_retrans;        /* TCP_DEFER_ACCEPT (a listener's), in SYN-ACK timeouts */
+	uint8_t  defer_acked;          /* SYN_RECEIVED under it: the handshake's ACK came, no data */
 	uint16_t ooo_n;                /* out-of-order records held */
 	uint32_t sacked_bytes, high_sacked;
 	uint32_t last_ooo_seq;         /* start of the last out-of-order segment */

@@ -537,6 +537,22 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		if (val < 1 || val > 127) return -USNET_EINVAL;
 		s->syncnt = (uint8_t)val;
 		return 0;
+	case USNET_TCP_DEFER_ACCEPT: {
+		/* Linux keeps it as the number of SYN-ACK timeouts that cover
+		 * the seconds (1 s, doubling, at most 120 s each) */
+		uint8_t n = 0;
+		if (val > 0) {
+			int period = 1, timeout = 1;
+			n = 1;
+			while (val > period && n < 255) {
+				n++;
+				timeout = timeout * 2 > 120 ? 120 : timeout * 2;
+				period += timeout;
+			}
+		}
+		s->defer_retrans = n;
+		return 0;
+	}
 	case USNET_TCP_LINGER2:
 		s->linger2_s = (int16_t)(val < 0 ? -1 : val > 120 ? 120 : val);   /* Linux caps it at tcp_fin_timeout's 120 */
 		return 0;
@@ -631,6 +647,15 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	switch (opt) {
 	case USNET_TCP_USER_TIMEOUT: *val = (int)s->user_timeout_ms; return 0;
 	case USNET_TCP_SYNCNT: *val = s->syncnt ? s->syncnt : TCP_SYN_RETRIES; return 0;
+	case USNET_TCP_DEFER_ACCEPT: {
+		int period = 0, timeout = 1;
+		for (int n = s->defer_retrans; n > 0; n--) {
+			period += timeout;
+			timeout = timeout * 2 > 120 ? 120 : timeout * 2;
+		}
+		*val = period;
+		return 0;
+	}
 	case USNET_TCP_LINGER2: *val = s->linger2_s < 0 ? -1 : s->linger2_s ? s->linger2_s : (int)st->cfg.tcp_fin_timeout_s; return 0;
 	case USNET_TCP_WINDOW_CLAMP: *val = (int)s->window_clamp; return 0;
 	case USNET_TCP_NOTSENT_LOWAT: *val = (int)s->notsent_lowat; return 0;

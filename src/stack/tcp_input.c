@@ -715,6 +715,14 @@ static void tcp_process(struct net_ctx *c, struct sock *s, struct seg *g)
 			tcp_send_rst_at(c, s, g->ack);
 			return;
 		}
+		/* TCP_DEFER_ACCEPT, as Linux: the handshake's ACK without data
+		 * completes nothing while the deferral lasts; the data (or an
+		 * ACK to the SYN-ACK sent again at its end) does. */
+		if (s->parent != NIL && g->dlen == 0 && !(g->flags & TH_FIN) &&
+		    s->syn_retries < sk(st, s->parent)->defer_retrans) {
+			s->defer_acked = 1;
+			return;
+		}
 		if (s->flags & SF_RTT_TIMING) {
 			s->flags &= ~SF_RTT_TIMING;
 			if (s->syn_retries == 0)

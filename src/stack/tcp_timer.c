@@ -53,11 +53,21 @@ static void tcp_rto_expired(struct net_ctx *c, struct sock *s)
 		 * making room for peers that do; so does the stack for a while
 		 * after it had to send SYN cookies, so that what a flood left
 		 * goes in seconds, not in a minute. */
+		int resend = 1;
 		if (s->state == USNET_TCP_SYN_RECEIVED && s->parent != NIL) {
 			const struct sock *l = sk(st, s->parent);
 			int flooded = st->syncookie_last && c->now - st->syncookie_last < TCP_SYNFLOOD_RECENT_NS;
 			if ((flooded || l->syn_count >= l->backlog / 2u) && limit > TCP_SYNACK_RETRIES_BUSY)
 				limit = TCP_SYNACK_RETRIES_BUSY;
+			/* TCP_DEFER_ACCEPT with the handshake's ACK in (Linux's
+			 * syn_ack_recalc): no SYN-ACK again until the deferral's
+			 * last timeout, whose answer completes the connection; it
+			 * goes only after the longer of the two limits */
+			if (s->defer_acked && l->defer_retrans) {
+				if (limit < l->defer_retrans)
+					limit = l->defer_retrans;
+				resend = s->syn_retries + 1 >= l->defer_retrans;
+			}
 		}
 		if (s->syn_retries >= limit) {
 			tcp_drop(c, s, USNET_ETIMEDOUT);
@@ -67,9 +77,11 @@ static void tcp_rto_expired(struct net_ctx *c, struct sock *s)
 		s->backoff++;
 		s->rto_us = min_u32(s->rto_us * 2, TCP_RTO_MAX_US);
 		s->flags &= ~SF_RTT_TIMING;
-		s->total_retrans_lo++;
-		st->stats.tcp_retrans++;
-		tcp_send_syn(c, s);
+		if (resend) {
+			s->total_retrans_lo++;
+			st->stats.tcp_retrans++;
+			tcp_send_syn(c, s);
+		}
 		tcp_arm_rto(c, s);
 		return;
 	}

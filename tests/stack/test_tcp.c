@@ -587,6 +587,56 @@ int test_tcp_wscale_linux(void)
 	return 0;
 }
 
+/* TCP_DEFER_ACCEPT (3 s: two SYN-ACK timeouts, read back as 3): the
+ * handshake's ACK alone completes nothing; no SYN-ACK goes again until the
+ * deferral's last timeout, and the ACK to that one completes it.  A client
+ * that sends data is acceptable at once. */
+int test_tcp_defer_accept(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 8);
+	int v = 0;
+	CHECK(usnet_setsockopt(e.st, l, USNET_TCP_DEFER_ACCEPT, 3) == 0);
+	CHECK(usnet_getsockopt(e.st, l, USNET_TCP_DEFER_ACCEPT, &v) == 0 && v == 3);
+	uint8_t f[2000];
+	struct tpkt p;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN, 65535, NULL, 0, NULL, 0));
+	CHECK(t_next_tcp(&e, &p) && (p.flags & SYN));
+	uint32_t iss = p.seq;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 101, iss + 1, ACK, 65535, NULL, 0, NULL, 0));
+	CHECK(usnet_accept(e.st, &e.io, l, NULL, e.now) == -USNET_EAGAIN);
+	/* the first timeout sends nothing (the ACK came) */
+	tenv_advance(&e, e.now + 1100 * MS);
+	CHECK(!t_next_tcp(&e, &p));
+	CHECK(usnet_accept(e.st, &e.io, l, NULL, e.now) == -USNET_EAGAIN);
+	/* the last one sends the SYN-ACK again; the ACK to it completes */
+	tenv_advance(&e, e.now + 2100 * MS);
+	CHECK(t_next_tcp(&e, &p) && (p.flags & SYN) && p.seq == iss);
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 101, iss + 1, ACK, 65535, NULL, 0, NULL, 0));
+	int32_t a = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	CHECK(a >= 0);
+	/* data with the handshake's ACK: acceptable at once */
+	tenv_input(&e, f, t_tcp_frame(f, 40001, 80, 500, 0, SYN, 65535, NULL, 0, NULL, 0));
+	CHECK(t_next_tcp(&e, &p) && (p.flags & SYN));
+	iss = p.seq;
+	tenv_input(&e, f, t_tcp_frame(f, 40001, 80, 501, iss + 1, ACK, 65535, NULL, 0, (const uint8_t *)"hi", 2));
+	int32_t b = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	CHECK(b >= 0);
+	char buf[4];
+	CHECK(usnet_recv(e.st, &e.io, b, buf, sizeof buf, 0, e.now) == 2 && memcmp(buf, "hi", 2) == 0);
+	usnet_setsockopt(e.st, a, USNET_SO_LINGER, 0);
+	usnet_setsockopt(e.st, b, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, a, e.now);
+	usnet_close(e.st, &e.io, b, e.now);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_advance(&e, e.now + 100 * SEC);
+	tenv_fini(&e);
+	return 0;
+}
+
 /* Window scaling both ways, and the receive window honoured. */
 int test_tcp_window_scaling(void)
 {

@@ -851,6 +851,38 @@ static void t_tcp_cc_info(void)
 	close(s);
 }
 
+/* TCP_DEFER_ACCEPT: read back as Linux rounds it (5 s: 7); a connection
+ * whose client sends nothing is not acceptable for the first second; one
+ * that sends data is at once, its data with it. */
+static void t_defer_accept(void)
+{
+	struct sockaddr_in a;
+	int l = listener(&a);
+	int one = 1, five = 5, v = -1;
+	socklen_t vl = sizeof v;
+	setsockopt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, &five, sizeof five);
+	getsockopt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &vl);
+	setsockopt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
+	int quiet = socket(AF_INET, SOCK_STREAM, 0);
+	int cr = connect(quiet, (struct sockaddr *)&a, sizeof a) < 0 ? errno : 0;
+	struct pollfd p = { l, POLLIN, 0 };
+	int early = poll(&p, 1, 300);
+	int talker = socket(AF_INET, SOCK_STREAM, 0);
+	connect(talker, (struct sockaddr *)&a, sizeof a);
+	send(talker, "hi", 2, 0);
+	p.revents = 0;
+	int later = poll(&p, 1, 2000);
+	int s = accept(l, NULL, NULL);
+	char b[4] = "";
+	ssize_t n = s >= 0 ? recv(s, b, sizeof b - 1, MSG_DONTWAIT) : -1;
+	SAY("get=%d connect=%d ready_early=%d ready_after_data=%d accepted_data=%zd:%s", v, cr, early, later, n, b);
+	if (s >= 0)
+		close(s);
+	close(quiet);
+	close(talker);
+	close(l);
+}
+
 /* Bad pointers get EFAULT, as on the kernel, and the data stays intact. */
 static int err_of(long r)
 {
@@ -1764,7 +1796,7 @@ static const struct test tests[] = {
 	{ "epoll_random", t_epoll_random },
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
 	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "tcp_inq", t_tcp_inq },
-	{ "tcp_cc_info", t_tcp_cc_info },
+	{ "tcp_cc_info", t_tcp_cc_info }, { "defer_accept", t_defer_accept },
 	{ "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
