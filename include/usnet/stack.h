@@ -356,6 +356,10 @@ int usnet_push(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, uint
 uint32_t usnet_sock_events(struct usnet_stack *st, usnet_sock_t s);
 /* Bytes readable now (FIONREAD): in-order stream bytes, or the next datagram's size. */
 long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t s);
+/* The next datagram of a UDP socket: the destination address it was sent to
+ * (ours, broadcast, or loopback) and the stack's clock when it arrived (the
+ * `now` of the call that took it in).  0, -USNET_EAGAIN when none waits. */
+int usnet_udp_next_meta(struct usnet_stack *st, usnet_sock_t s, uint32_t *dst, uint64_t *at_ns);
 /* A value passed back to on_event for this socket (e.g. an fd number). */
 int usnet_sock_set_user(struct usnet_stack *st, usnet_sock_t s, uint64_t user);
 uint64_t usnet_sock_get_user(struct usnet_stack *st, usnet_sock_t s);

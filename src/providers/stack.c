@@ -947,6 +947,60 @@ static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int f
 	return r;
 }
 
+/* Appends a control message to m (used bytes so far in *used, of room),
+ * or sets MSG_CTRUNC when it does not fit, as put_cmsg() does. */
+static void add_cmsg(struct msghdr *m, size_t room, size_t *used, int level, int type, const void *data,
+		     size_t len)
+{
+	if (*used + CMSG_LEN(len) > room) {
+		m->msg_flags |= MSG_CTRUNC;
+		return;
+	}
+	struct cmsghdr *cm = (struct cmsghdr *)((char *)m->msg_control + *used);
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+	*used += CMSG_SPACE(len) < room - *used ? CMSG_SPACE(len) : room - *used;
+	m->msg_controllen = *used;
+}
+
+/* A datagram's control messages, in Linux's order: its arrival time
+ * (SO_TIMESTAMP / SO_TIMESTAMPNS), then where it was sent (IP_PKTINFO:
+ * lo's index for what the host sent itself, the interface's otherwise; the
+ * local address Linux's fib_compute_spec_dst gives). */
+static void dgram_cmsgs(struct prov *p, const struct sock_meta *sm, struct msghdr *m, size_t room,
+			uint32_t from_ip, uint32_t dst, uint64_t at_ns)
+{
+	size_t used = 0;
+	if (sm->tstamp) {
+		struct timespec mono, real;
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		clock_gettime(CLOCK_REALTIME, &real);
+		uint64_t mono_ns = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
+		uint64_t real_ns = (uint64_t)real.tv_sec * 1000000000ull + (uint64_t)real.tv_nsec;
+		uint64_t ago = mono_ns > at_ns ? mono_ns - at_ns : 0;
+		uint64_t t = real_ns > ago ? real_ns - ago : 0;
+		if (sm->tstamp == 1) {
+			struct timeval tv = { (time_t)(t / 1000000000ull), (suseconds_t)(t % 1000000000ull / 1000) };
+			add_cmsg(m, room, &used, SOL_SOCKET, SO_TIMESTAMP, &tv, sizeof tv);
+		} else {
+			struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
+			add_cmsg(m, room, &used, SOL_SOCKET, SO_TIMESTAMPNS, &ts, sizeof ts);
+		}
+	}
+	if (sm->pktinfo) {
+		uint32_t bcast = p->prefix && p->prefix < 31 ? p->ip | ~(~0u << (32 - p->prefix)) : 0xffffffffu;
+		bool local = from_ip == p->ip || (from_ip >> 24) == 127;
+		struct in_pktinfo pi;
+		memset(&pi, 0, sizeof pi);
+		pi.ipi_ifindex = local ? 1 : p->kernel_ifindex;
+		pi.ipi_spec_dst.s_addr = htonl(dst == 0xffffffffu || dst == bcast ? p->ip : dst);
+		pi.ipi_addr.s_addr = htonl(dst);
+		add_cmsg(m, room, &used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+	}
+}
+
 static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 {
 	struct prov *p = ctx;
@@ -961,8 +1015,13 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 		cap += m->msg_iov[i].iov_len;
 	struct usnet_addr from = { 0, 0 };
 	bool want_inq = !dgram && p->meta[ps].inq;
+	bool want_meta = dgram && (p->meta[ps].pktinfo || p->meta[ps].tstamp);
 	int inq = 0;
+	uint32_t dst = 0;
+	uint64_t at_ns = 0;
 	inst_lock(in);
+	if (want_meta && usnet_udp_next_meta(in->st, s, &dst, &at_ns) < 0)
+		want_meta = false;
 	long r = usnet_recvv(in->st, io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
 	if (r >= 0 && want_inq) {
@@ -974,11 +1033,13 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 			inq = 1;
 	}
 	unlock_io(in);
+	if (r < 0)
+		return r;   /* msghdr untouched: the switch calls again with it when it waits */
 	m->msg_flags = 0;
 	size_t ctl_room = m->msg_control ? m->msg_controllen : 0;
 	m->msg_controllen = 0;
-	if (r < 0)
-		return r;
+	if (want_meta)
+		dgram_cmsgs(p, &p->meta[ps], m, ctl_room, from.ip, dst, at_ns);
 	if (want_inq) {
 		if (ctl_room >= CMSG_LEN(sizeof inq)) {
 			struct cmsghdr *cm = m->msg_control;

@@ -178,6 +178,14 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 		int v = m->inq;
 		return put(val, len, &v, sizeof v);
 	}
+	if (level == IPPROTO_IP && name == IP_PKTINFO) {
+		int v = m->pktinfo;
+		return put(val, len, &v, sizeof v);
+	}
+	if (level == SOL_SOCKET && (name == SO_TIMESTAMP || name == SO_TIMESTAMPNS) && m->type == SOCK_DGRAM) {
+		int v = m->tstamp == (name == SO_TIMESTAMP ? 1 : 2);
+		return put(val, len, &v, sizeof v);
+	}
 	if (level == IPPROTO_TCP && name == TCP_CC_INFO) {
 		/* Linux's cubic and reno have no information to give (only
 		 * vegas, dctcp and bbr do): zero bytes */
@@ -245,6 +253,21 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 		if ((r = get_int(val, len, &v)))
 			return r;
 		m->v6only = v != 0;
+		return 0;
+	}
+	if (level == IPPROTO_IP && name == IP_PKTINFO) {
+		/* on a stream socket Linux keeps it and nothing comes of it */
+		if ((r = get_int(val, len, &v)))
+			return r;
+		m->pktinfo = v != 0;
+		return 0;
+	}
+	if (level == SOL_SOCKET && (name == SO_TIMESTAMP || name == SO_TIMESTAMPNS) && m->type == SOCK_DGRAM) {
+		/* the last one set decides the format; clearing either clears
+		 * both (sock_set_timestamp) */
+		if ((r = get_int(val, len, &v)))
+			return r;
+		m->tstamp = v ? (name == SO_TIMESTAMP ? 1 : 2) : 0;
 		return 0;
 	}
 	if (level == IPPROTO_TCP && name == TCP_INQ) {

@@ -28,6 +28,8 @@ struct sock_meta {
 	uint8_t group;       /* a listener with a copy in every instance */
 	int32_t moved_to;    /* a handle whose socket moved to another instance: its handle + 1 */
 	uint8_t inq;         /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
+	uint8_t pktinfo;     /* IP_PKTINFO: a datagram's recvmsg says where it was sent */
+	uint8_t tstamp;      /* a datagram's arrival time: 1 SO_TIMESTAMP, 2 SO_TIMESTAMPNS */
 	/* Options with no effect here, as set (stack_opts.c, local_opts). */
 	int32_t local_opt[STACK_PROV_LOCAL_OPTS];
 	uint8_t local_set[STACK_PROV_LOCAL_OPTS];

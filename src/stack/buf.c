@@ -70,6 +70,30 @@ int32_t chain_from_bytes(struct usnet_stack *st, const uint8_t *p, uint32_t len)
 	return head;
 }
 
+int32_t chain_from_bytes_hdr(struct usnet_stack *st, const void *hdr, uint32_t hlen, const uint8_t *p,
+			     uint32_t len)
+{
+	if (hlen >= CHUNK_SIZE)
+		return NIL;
+	uint32_t first = min_u32(len, CHUNK_SIZE - hlen);
+	uint32_t rest = len - first;
+	uint32_t need = 1 + (rest + CHUNK_SIZE - 1) / CHUNK_SIZE;
+	if (need > st->chunks_free)
+		return NIL;
+	struct chunk *chunks = st_chunks(st);
+	int32_t head = chunk_alloc(st);
+	memcpy(chunk_ptr(st, head), hdr, hlen);
+	memcpy(chunk_ptr(st, head) + hlen, p, first);
+	chunks[head].off = (uint16_t)hlen;
+	chunks[head].len = (uint16_t)first;
+	if (rest) {
+		int32_t tail = chain_from_bytes(st, p + first, rest);
+		chunks = st_chunks(st);
+		chunks[head].next = tail;
+	}
+	return head;
+}
+
 void byteq_init(struct byteq *q)
 {
 	q->head = q->tail = NIL;

@@ -423,6 +423,10 @@ static inline uint8_t *chunk_ptr(struct usnet_stack *st, int32_t i)
 { return st_chunk_data(st) + (size_t)i * CHUNK_SIZE; }
 /* Copy len bytes into a new chain; returns its head or NIL (pool empty). */
 int32_t chain_from_bytes(struct usnet_stack *st, const uint8_t *p, uint32_t len);
+/* The same with hlen bytes of hdr kept in the first chunk before the data
+ * (its off starts after them): a record's own metadata. */
+int32_t chain_from_bytes_hdr(struct usnet_stack *st, const void *hdr, uint32_t hlen, const uint8_t *p,
+			     uint32_t len);
 void byteq_init(struct byteq *q);
 /* Append up to len bytes (stops when the pool runs dry); returns bytes taken. */
 uint32_t byteq_append(struct usnet_stack *st, struct byteq *q, const uint8_t *p, uint32_t len);
@@ -540,6 +544,12 @@ void icmp_send_unreach(struct net_ctx *c, const uint8_t *ip_hdr, uint32_t ip_len
 
 /* udp.c */
 #define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */
+/* Kept in a datagram's first chunk before its data (udp.c). */
+struct udp_rec_meta {
+	uint32_t dst;      /* the destination address it was sent to */
+	uint32_t pad;
+	uint64_t at_ns;    /* the stack's clock when it arrived */
+};
 void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len);
 long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,

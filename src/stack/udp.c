@@ -1,6 +1,8 @@
 /*
  * UDP sockets (RFC 768): datagrams are kept as records in the shared pool
- * (first chunk: seq = source address, aux = source port << 16 | length).
+ * (first chunk: seq = source address, aux = source port << 16 | length, and
+ * before its data a struct udp_rec_meta: where it was sent and when it came,
+ * for IP_PKTINFO and SO_TIMESTAMP).
  * Datagrams larger than the MTU leave as IPv4 fragments.
  */
 #include "internal.h"
@@ -48,7 +50,8 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 		st->stats.udp_drop_nobuf++;
 		return;
 	}
-	int32_t rec = chain_from_bytes(st, p + UDP_HLEN, plen);
+	struct udp_rec_meta meta = { dst, 0, c->now };
+	int32_t rec = chain_from_bytes_hdr(st, &meta, sizeof meta, p + UDP_HLEN, plen);
 	if (rec == NIL) {
 		st->stats.udp_drop_nobuf++;
 		return;

@@ -14,16 +14,44 @@ usage: options_wire.py HOST PORT cork     IP_TOS 0xb8 and IP_TTL 7 set; ten
                                           (the peer is gone by then), sends,
                                           and prints the error and how long it
                                           took to come ("ETIMEDOUT 1.3")
+       options_wire.py - PORT pktinfo         UDP on PORT with IP_PKTINFO and
+                                          SO_TIMESTAMP: prints "ready", then
+                                          for each of two datagrams the
+                                          interface index, destination and
+                                          local address, and whether its
+                                          time is now
 """
 import errno
 import os
 import socket
+import struct
 import sys
 import time
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)      # not in every python's socket module
+SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)
 
 
 def main():
     host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if mode == "pktinfo":
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", port))
+        u.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        u.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+        print("ready", flush=True)
+        for _ in range(2):
+            data, anc, flags, addr = u.recvmsg(100, 256)
+            out = []
+            for level, kind, raw in anc:
+                if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                    idx, spec, dst = struct.unpack("i4s4s", raw[:12])
+                    out.append("ifindex %d to %s local %s" % (idx, socket.inet_ntoa(dst), socket.inet_ntoa(spec)))
+                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMP:
+                    sec, usec = struct.unpack("qq", raw[:16])
+                    out.append("time %s" % ("now" if abs(time.time() - (sec + usec / 1e6)) < 2 else "off"))
+            print("%s: %s" % (data.decode(), ", ".join(out)), flush=True)
+        return
     s = socket.create_connection((host, port), timeout=10)
     s.settimeout(None)
     if mode == "cork":

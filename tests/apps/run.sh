@@ -495,6 +495,31 @@ hold()' >/dev/null 2>&1 &
     else
         fail options_wire_user_timeout "client said '$out' (wanted ETIMEDOUT after 1-4 s)"
     fi
+    # IP_PKTINFO and SO_TIMESTAMP on datagrams from the wire: the TAP's
+    # index, the destination (the stack's address, then the broadcast
+    # address) and the local address Linux gives for each
+    in_ns ip link set "$TAP" up
+    in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
+        $py "$prog" - 9102 pktinfo >"$WORK/opts.pktinfo" 2>&1 &
+    cl=$!
+    for i in $(seq 1 100); do grep -q ready "$WORK/opts.pktinfo" 2>/dev/null && break; sleep 0.1; done
+    local bcast=${SIP%.*}.255 idx
+    idx=$(in_ns cat "/sys/class/net/$TAP/ifindex")
+    in_ns $py -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.sendto(b"unicast", (sys.argv[1], 9102))   # the kernel holds it until ARP is answered
+time.sleep(0.3)
+s.sendto(b"broadcast", (sys.argv[2], 9102))' "$SIP" "$bcast"
+    wait $cl
+    out=$(grep -v ready "$WORK/opts.pktinfo" | tr '\n' ';')
+    local want="unicast: time now, ifindex $idx to $SIP local $SIP;broadcast: time now, ifindex $idx to $bcast local $SIP;"
+    if [ "$out" = "$want" ]; then
+        pass options_wire_pktinfo_timestamp
+    else
+        fail options_wire_pktinfo_timestamp "got '$out', wanted '$want'"
+    fi
     kill $peer 2>/dev/null; wait $peer 2>/dev/null
     stop_ns
 }

@@ -1187,6 +1187,62 @@ static void t_udp_self(void)
 	close(a); close(b);
 }
 
+/* IP_PKTINFO and SO_TIMESTAMP(NS) on a datagram the host sent itself at
+ * its own address: the control messages in Linux's order (time first), lo's
+ * index, the addresses, a time within a second of now; the options read
+ * back (the last timestamp format set wins); no room: MSG_CTRUNC. */
+static void t_udp_cmsgs(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &sa.sin_addr);
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	int one = 1, v1 = -1, v2 = -1, v3 = -1;
+	socklen_t vl = sizeof v1;
+	setsockopt(a, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+	setsockopt(a, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one);
+	setsockopt(a, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+	getsockopt(a, IPPROTO_IP, IP_PKTINFO, &v1, &vl);
+	vl = sizeof v2;
+	getsockopt(a, SOL_SOCKET, SO_TIMESTAMP, &v2, &vl);
+	vl = sizeof v3;
+	getsockopt(a, SOL_SOCKET, SO_TIMESTAMPNS, &v3, &vl);
+	SAY("pktinfo=%d timestamp=%d timestampns=%d", v1, v2, v3);
+	for (int round = 0; round < 2; round++) {
+		sendto(b, "dgram", 5, 0, (struct sockaddr *)&sa, sizeof sa);
+		struct pollfd pf = { .fd = a, .events = POLLIN };
+		poll(&pf, 1, 1000);
+		char buf[16] = "";
+		union { char b[256]; struct cmsghdr align; } ctl;
+		struct iovec iov = { buf, sizeof buf };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+				    .msg_controllen = round ? CMSG_SPACE(sizeof(struct timespec)) : sizeof ctl.b };
+		ssize_t r = recvmsg(a, &m, MSG_DONTWAIT);
+		SAY(" read=%zd ctrunc=%d", r, !!(m.msg_flags & MSG_CTRUNC));
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+				struct timespec ts, now;
+				memcpy(&ts, CMSG_DATA(c), sizeof ts);
+				clock_gettime(CLOCK_REALTIME, &now);
+				long d = (long)(now.tv_sec - ts.tv_sec);
+				SAY(" timestampns=%s", d >= 0 && d <= 1 ? "now" : "off");
+			} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo pi;
+				memcpy(&pi, CMSG_DATA(c), sizeof pi);
+				SAY(" pktinfo ifindex=%d spec_dst=%s addr=%s", pi.ipi_ifindex,
+				    pi.ipi_spec_dst.s_addr == sa.sin_addr.s_addr ? "self" : "other",
+				    pi.ipi_addr.s_addr == sa.sin_addr.s_addr ? "self" : "other");
+			} else {
+				SAY(" cmsg %d/%d", c->cmsg_level, c->cmsg_type);
+			}
+		}
+	}
+	close(a);
+	close(b);
+}
+
 /* A UDP socket bound to the wildcard address reached through 127.0.0.1
  * (on the stack under usnet), and its reply. */
 static void t_udp_loopback(void)
@@ -1797,6 +1853,7 @@ static const struct test tests[] = {
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
 	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "tcp_inq", t_tcp_inq },
 	{ "tcp_cc_info", t_tcp_cc_info }, { "defer_accept", t_defer_accept },
+	{ "udp_cmsgs", t_udp_cmsgs },
 	{ "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },

@@ -332,7 +332,7 @@ out:
 		} else {
 			m->msg_flags |= MSG_CTRUNC;
 		}
-	} else {
+	} else if (r >= 0) {
 		m->msg_controllen = 0;
 	}
 	pthread_mutex_unlock(&lock);
