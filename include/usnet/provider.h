@@ -35,11 +35,12 @@
  *
  * Policy: socket() may answer USNET_PROVIDER_DECLINE (the switch gives the
  * program a kernel socket instead), and bind()/connect() (and sendmsg() on
- * an unbound datagram socket) may answer
+ * an unbound datagram socket, and setsockopt(), e.g. SO_BINDTODEVICE to an
+ * interface that is not the provider's) may answer
  * USNET_PROVIDER_HANDOVER (the address is not this provider's, e.g. loopback:
  * the switch closes the provider socket, creates a kernel socket with the same
  * domain/type/protocol, replays the options set so far, and performs the
- * bind/connect there).
+ * bind/connect/setsockopt there).
  */
 #ifndef USNET_PROVIDER_H
 #define USNET_PROVIDER_H
@@ -59,7 +60,7 @@ extern "C" {
 
 /* Positive answers (every other non-negative result is the op's value). */
 #define USNET_PROVIDER_DECLINE  0x7fff0001  /* socket(): not mine, give it to the kernel */
-#define USNET_PROVIDER_HANDOVER 0x7fff0002  /* bind()/connect(): hand over to a kernel socket */
+#define USNET_PROVIDER_HANDOVER 0x7fff0002  /* bind()/connect()/setsockopt(): hand over to a kernel socket */
 
 /* Readiness bits: the same values as EPOLLIN/EPOLLPRI/EPOLLOUT/EPOLLERR/EPOLLHUP/EPOLLRDHUP. */
 #define USNET_PROVIDER_EV_IN    0x001u
@@ -131,6 +132,8 @@ struct usnet_provider {
 	/* The last reference is gone: release (closing in the background). */
 	int  (*close)(void *ctx, usnet_psock_t s);
 	int  (*getsockopt)(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len);
+	/* 0, -errno, or USNET_PROVIDER_HANDOVER (the switch then makes the
+	 * same call on the kernel socket). */
 	int  (*setsockopt)(void *ctx, usnet_psock_t s, int level, int name, const void *val, socklen_t len);
 	int  (*getsockname)(void *ctx, usnet_psock_t s, struct sockaddr *addr, socklen_t *len);
 	int  (*getpeername)(void *ctx, usnet_psock_t s, struct sockaddr *addr, socklen_t *len);

@@ -434,6 +434,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	if (r < 0)
 		return r;
 	p->kernel_ifindex = kernel_ifindex_of(host, nc.backend, nc.iface);
+	snprintf(p->iface, sizeof p->iface, "%s", nc.iface);
 	if (!gw)
 		p->gw = kernel_gateway_for(p);
 	uint32_t nq = p->nif->info.nqueues ? p->nif->info.nqueues : 1;

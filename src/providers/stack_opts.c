@@ -182,6 +182,16 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 		int v = m->pktinfo;
 		return put(val, len, &v, sizeof v);
 	}
+	if (level == SOL_SOCKET && name == SO_BINDTODEVICE) {
+		/* the name with its NUL, or nothing when unbound (sock_getbindtodevice) */
+		size_t n = m->bound_dev ? strlen(p->iface) + 1 : 0;
+		if (n && *len < n)
+			return -EINVAL;
+		if (n)
+			memcpy(val, p->iface, n);
+		*len = (socklen_t)n;
+		return 0;
+	}
 	if (level == SOL_SOCKET && (name == SO_TIMESTAMP || name == SO_TIMESTAMPNS) && m->type == SOCK_DGRAM) {
 		int v = m->tstamp == (name == SO_TIMESTAMP ? 1 : 2);
 		return put(val, len, &v, sizeof v);
@@ -254,6 +264,32 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 			return r;
 		m->v6only = v != 0;
 		return 0;
+	}
+	if (level == SOL_SOCKET && name == SO_BINDTODEVICE) {
+		/* The stack's own interface (or none: "") stays here; another
+		 * interface is the kernel's, so a socket not yet bound or
+		 * connected is handed over (the switch then sets the option on
+		 * the kernel socket); one that is cannot move. */
+		char dev[16] = "";
+		if (len > 0 && !val)
+			return -EFAULT;
+		memcpy(dev, val, len < sizeof dev - 1 ? len : sizeof dev - 1);
+		if (!dev[0] || !strcmp(dev, p->iface)) {
+			m->bound_dev = dev[0] != 0;
+			return 0;
+		}
+		usnet_sock_t s;
+		struct inst *in = stack_prov_sock(p, ps, &s);
+		struct usnet_addr a = { 0, 0 };
+		inst_lock(in);
+		usnet_getsockname(in->st, s, &a);
+		inst_unlock_quiet(in);
+		if (a.port == 0)
+			return USNET_PROVIDER_HANDOVER;
+		char line[96];
+		snprintf(line, sizeof line, "SO_BINDTODEVICE to %.16s on a socket the stack already holds: not moved", dev);
+		p->host->log(p->host->host, USNET_PLOG_INFO, line);
+		return -EOPNOTSUPP;
 	}
 	if (level == IPPROTO_IP && name == IP_PKTINFO) {
 		/* on a stream socket Linux keeps it and nothing comes of it */

@@ -29,6 +29,7 @@ struct sock_meta {
 	int32_t moved_to;    /* a handle whose socket moved to another instance: its handle + 1 */
 	uint8_t inq;         /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
 	uint8_t pktinfo;     /* IP_PKTINFO: a datagram's recvmsg says where it was sent */
+	uint8_t bound_dev;   /* SO_BINDTODEVICE to the stack's own interface */
 	uint8_t tstamp;      /* a datagram's arrival time: 1 SO_TIMESTAMP, 2 SO_TIMESTAMPNS */
 	/* Options with no effect here, as set (stack_opts.c, local_opts). */
 	int32_t local_opt[STACK_PROV_LOCAL_OPTS];
@@ -116,6 +117,7 @@ struct prov {
 	int32_t *members;
 	uint32_t ip, prefix, gw;
 	int kernel_ifindex;         /* the interface's kernel index; 0: none (memwire) */
+	char iface[16];             /* the interface's name (SO_BINDTODEVICE) */
 	/* Host-address mode (host_addr.h): the kernel's address is shared. */
 	bool host_mode;
 	uint16_t host_ports_lo, host_ports_hi;   /* the stack's reserved ephemeral ports */

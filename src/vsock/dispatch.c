@@ -217,7 +217,7 @@ static long sock_call(int fd, struct vsock_slot *s, long nr, long *a)
 	case SYS_getsockopt:
 		return vsock_getsockopt(s, (int)a[1], (int)a[2], (void *)a[3], (socklen_t *)a[4]);
 	case SYS_setsockopt:
-		return vsock_setsockopt(s, (int)a[1], (int)a[2], (const void *)a[3], (socklen_t)a[4]);
+		return vsock_setsockopt(fd, s, (int)a[1], (int)a[2], (const void *)a[3], (socklen_t)a[4]);
 	case SYS_getsockname:
 		return vsock_getname(s, false, (struct sockaddr *)a[1], (socklen_t *)a[2]);
 	case SYS_getpeername:

@@ -213,7 +213,7 @@ static bool is_timeo(int level, int name, bool *rcv)
 	return false;
 }
 
-long vsock_setsockopt(struct vsock_slot *s, int level, int name, const void *val, socklen_t len)
+long vsock_setsockopt(int fd, struct vsock_slot *s, int level, int name, const void *val, socklen_t len)
 {
 	bool rcv;
 	if (is_timeo(level, name, &rcv)) {
@@ -232,6 +232,8 @@ long vsock_setsockopt(struct vsock_slot *s, int level, int name, const void *val
 		return 0;
 	}
 	int r = vsock_prov->setsockopt(vsock_prov_ctx, s->ps, level, name, val, len);
+	if (r == USNET_PROVIDER_HANDOVER)   /* SO_BINDTODEVICE to the kernel's interface */
+		return vsock_handover(fd, s);   /* the call then goes to the kernel socket */
 	if (r == 0 && val && len == sizeof(int)) {
 		int v;
 		memcpy(&v, val, sizeof v);

@@ -26,7 +26,7 @@ long vsock_listen(struct vsock_slot *s, int backlog);
 long vsock_accept(struct vsock_slot *s, struct sockaddr *addr, socklen_t *len, int flags);
 long vsock_connect(int fd, struct vsock_slot *s, const struct sockaddr *addr, socklen_t len);
 long vsock_shutdown(struct vsock_slot *s, int how);
-long vsock_setsockopt(struct vsock_slot *s, int level, int name, const void *val, socklen_t len);
+long vsock_setsockopt(int fd, struct vsock_slot *s, int level, int name, const void *val, socklen_t len);
 long vsock_getsockopt(struct vsock_slot *s, int level, int name, void *val, socklen_t *len);
 long vsock_getname(struct vsock_slot *s, bool peer, struct sockaddr *addr, socklen_t *len);
 

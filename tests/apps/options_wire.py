@@ -14,6 +14,10 @@ usage: options_wire.py HOST PORT cork     IP_TOS 0xb8 and IP_TTL 7 set; ten
                                           (the peer is gone by then), sends,
                                           and prints the error and how long it
                                           took to come ("ETIMEDOUT 1.3")
+       options_wire.py HOST PORT device IFACE TCP with SO_BINDTODEVICE IFACE
+                                          to HOST:PORT, then with "lo" to
+                                          127.0.0.1:PORT; prints each
+                                          socket's device and local address
        options_wire.py - PORT pktinfo         UDP on PORT with IP_PKTINFO and
                                           SO_TIMESTAMP: prints "ready", then
                                           for each of two datagrams the
@@ -51,6 +55,18 @@ def main():
                     sec, usec = struct.unpack("qq", raw[:16])
                     out.append("time %s" % ("now" if abs(time.time() - (sec + usec / 1e6)) < 2 else "off"))
             print("%s: %s" % (data.decode(), ", ".join(out)), flush=True)
+        return
+    if mode == "device":
+        out = []
+        for dev, to in ((sys.argv[4], host), ("lo", "127.0.0.1")):
+            d = socket.socket()
+            d.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, dev.encode())
+            d.settimeout(5)
+            d.connect((to, port))
+            got = d.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16).rstrip(b"\0").decode()
+            out.append("%s %s" % (got, d.getsockname()[0]))
+            d.close()
+        print("; ".join(out))
         return
     s = socket.create_connection((host, port), timeout=10)
     s.settimeout(None)

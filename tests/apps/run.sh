@@ -520,6 +520,16 @@ s.sendto(b"broadcast", (sys.argv[2], 9102))' "$SIP" "$bcast"
     else
         fail options_wire_pktinfo_timestamp "got '$out', wanted '$want'"
     fi
+    # SO_BINDTODEVICE: to the stack's interface the socket stays on the
+    # stack (its address is the stack's); to lo it is the kernel's, and
+    # reaches the peer's loopback listener
+    out=$(in_ns timeout 30 "$USNET" run --backend tap --iface "$TAP" --ip "$SIP/24" -- \
+        $py "$prog" "$KIP" 9101 device "$TAP" 2>&1)
+    if [ "$out" = "$TAP $SIP; lo 127.0.0.1" ]; then
+        pass options_wire_bindtodevice
+    else
+        fail options_wire_bindtodevice "got '$out', wanted '$TAP $SIP; lo 127.0.0.1'"
+    fi
     kill $peer 2>/dev/null; wait $peer 2>/dev/null
     stop_ns
 }
