@@ -125,6 +125,8 @@ long vsock_dispatch(struct usnet_syscall *sc)
 		return fd;
 	}
 #endif
+	case SYS_splice:
+		return vsock_splice(a);
 	case SYS_dup2:
 	case SYS_dup3:
 		if (vsock_own_fd((int)a[0]) && !(nr == SYS_dup3 && a[0] == a[1]))   /* that one is EINVAL */

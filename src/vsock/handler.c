@@ -19,6 +19,7 @@ enum call_kind {
 	K_RECVMSG,    /* as K_IO; on a kernel fd, may receive user sockets (SCM_RIGHTS) */
 	K_GETFD,      /* pidfd_getfd: the fd taken may be a user socket */
 	K_FD01,       /* args[0] or args[1] (dup2, dup3, sendfile) */
+	K_FD02,       /* args[0] or args[2] (splice) */
 	K_SOCKET,     /* socket(): AF_INET and AF_INET6 only */
 	K_FDSET,      /* poll/select: any user fd in the process */
 	K_EPOLL_CTL,  /* args[0] tracked epoll or args[2] a user fd or (ADD) an epoll fd */
@@ -45,7 +46,7 @@ static const unsigned char call_kind[NR_TABLE] = {
 	[SYS_sendto] = K_IO, [SYS_recvfrom] = K_IO, [SYS_sendmsg] = K_IO, [SYS_recvmsg] = K_RECVMSG,
 	[SYS_sendmmsg] = K_IO, [SYS_recvmmsg] = K_RECVMSG,
 	[SYS_epoll_wait] = K_FD0, [SYS_epoll_pwait] = K_FD0, [SYS_epoll_pwait2] = K_FD0,
-	[SYS_dup2] = K_DUP2, [SYS_dup3] = K_DUP2, [SYS_sendfile] = K_FD01,
+	[SYS_dup2] = K_DUP2, [SYS_dup3] = K_DUP2, [SYS_sendfile] = K_FD01, [SYS_splice] = K_FD02,
 	[SYS_socket] = K_SOCKET,
 	[SYS_poll] = K_FDSET, [SYS_ppoll] = K_FDSET, [SYS_select] = K_FDSET, [SYS_pselect6] = K_FDSET,
 	[SYS_epoll_ctl] = K_EPOLL_CTL,
@@ -220,6 +221,10 @@ long vsock_handler(struct usnet_syscall *sc)
 		break;
 	case K_FD01:
 		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_fd_entry((int)sc->args[1]))
+			return USNET_HOOK_PASS;
+		break;
+	case K_FD02:
+		if (!vsock_fd_entry((int)sc->args[0]) && !vsock_fd_entry((int)sc->args[2]))
 			return USNET_HOOK_PASS;
 		break;
 	case K_SOCKET:

@@ -10,6 +10,9 @@
 #include <signal.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "vsock.h"
@@ -268,4 +271,154 @@ long vsock_sendfile(struct vsock_slot *s, int in_fd, off_t *offset, size_t count
 	if (offset)
 		memcpy(offset, &pos, sizeof pos);
 	return (long)done;
+}
+
+/* One side of splice(2): a user socket, and which fd it was. */
+struct splice_end {
+	int fd;
+	struct vsock_slot *s;
+};
+
+static bool is_pipe(int fd)
+{
+	struct stat st;
+	return vsock_sys(SYS_fstat, fd, &st, 0, 0, 0, 0) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* Socket to pipe: never more than the pipe has room for, so what leaves the
+ * socket all goes in. */
+static long splice_to_pipe(struct vsock_slot *s, int pipe_fd, size_t len, unsigned flags, char *buf)
+{
+	for (;;) {
+		long size = vsock_sys(SYS_fcntl, pipe_fd, F_GETPIPE_SZ, 0, 0, 0, 0);
+		int queued = 0;
+		vsock_sys(SYS_ioctl, pipe_fd, FIONREAD, &queued, 0, 0, 0);
+		long room = size > queued ? size - queued : 0;
+		if (room > 0) {
+			size_t n = len < (size_t)room ? len : (size_t)room;
+			if (n > 65536)
+				n = 65536;
+			struct iovec iov = { buf, n };
+			struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+			/* the socket blocks as its O_NONBLOCK says (tcp_splice_read);
+			 * SPLICE_F_NONBLOCK is about the pipe */
+			long r = vsock_recvmsg(s, &m, 0);
+			for (long done = 0; r > 0 && done < r;) {
+				long w = vsock_sys(SYS_write, pipe_fd, buf + done, (size_t)(r - done), 0, 0, 0);
+				if (w < 0 && w != -EINTR)
+					return done ? done : w;
+				if (w > 0)
+					done += w;
+			}
+			return r;
+		}
+		if (flags & SPLICE_F_NONBLOCK)
+			return -EAGAIN;
+		struct pollfd p = { pipe_fd, POLLOUT, 0 };
+		long r = vsock_sys(SYS_ppoll, &p, 1, 0, 0, 0, 0);
+		if (r < 0 && r != -EINTR)
+			return r;
+		if (p.revents & (POLLERR | POLLHUP))
+			return -EPIPE;
+	}
+}
+
+/* Pipe to socket: only what the socket takes leaves the pipe (it is sent
+ * whole, waiting for room if need be), so nothing is lost. */
+static long splice_from_pipe(struct vsock_slot *s, int pipe_fd, size_t len, unsigned flags, char *buf)
+{
+	int avail = 0;
+	for (;;) {
+		vsock_sys(SYS_ioctl, pipe_fd, FIONREAD, &avail, 0, 0, 0);
+		if (avail > 0)
+			break;
+		struct pollfd p = { pipe_fd, POLLIN, 0 };
+		struct timespec zero = { 0, 0 };
+		long r = vsock_sys(SYS_ppoll, &p, 1, (flags & SPLICE_F_NONBLOCK) ? (long)&zero : 0, 0, 0, 0);
+		if (r < 0 && r != -EINTR)
+			return r;
+		if (p.revents & POLLIN)
+			continue;
+		if (p.revents & POLLHUP)
+			return 0;   /* empty, and no writer left */
+		if (flags & SPLICE_F_NONBLOCK)
+			return -EAGAIN;
+	}
+	if (vsock_slot_nonblocking(s) && !(vsock_prov->poll(vsock_prov_ctx, s->ps) & USNET_PROVIDER_EV_OUT))
+		return -EAGAIN;
+	size_t n = len < (size_t)avail ? len : (size_t)avail;
+	if (n > 65536)
+		n = 65536;
+	long r = vsock_sys(SYS_read, pipe_fd, buf, n, 0, 0, 0);
+	if (r <= 0)
+		return r;
+	long done = 0;
+	while (done < r) {
+		struct iovec iov = { buf + done, (size_t)(r - done) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+		long w = vsock_sendmsg(s, &m, MSG_NOSIGNAL);
+		if (w == -EAGAIN) {
+			/* taken from the pipe already: wait for room rather than lose it */
+			w = vsock_wait_slot(s, USNET_PROVIDER_EV_OUT, -1);
+			if (w < 0 && w != -EINTR)
+				return done ? done : w;
+			continue;
+		}
+		if (w < 0)
+			return done ? done : w;
+		done += w;
+	}
+	return done;
+}
+
+long vsock_splice(long *a)
+{
+	int fd_in = (int)a[0], fd_out = (int)a[2];
+	void *off_in = (void *)a[1], *off_out = (void *)a[3];
+	size_t len = (size_t)a[4];
+	unsigned flags = (unsigned)a[5];
+	struct splice_end sock = { -1, NULL };
+	int other;
+	bool to_pipe;
+	struct vsock_slot *si = vsock_fd_slot(fd_in), *so = vsock_fd_slot(fd_out);
+	if (si && so)
+		return -EINVAL;   /* no pipe on either side */
+	if (si) {
+		sock = (struct splice_end){ fd_in, si };
+		other = fd_out;
+		to_pipe = true;
+	} else if (so) {
+		sock = (struct splice_end){ fd_out, so };
+		other = fd_in;
+		to_pipe = false;
+	} else {
+		return USNET_HOOK_PASS;
+	}
+	/* do_splice()'s checks, in its order: each end open the right way;
+	 * one a pipe; an offset given for the pipe: ESPIPE, for the socket:
+	 * EINVAL (it cannot pread/pwrite) */
+	long fl = vsock_sys(SYS_fcntl, other, F_GETFL, 0, 0, 0, 0);
+	if (fl < 0)
+		return fl;
+	if ((fl & O_ACCMODE) == (to_pipe ? O_RDONLY : O_WRONLY))
+		return -EBADF;
+	if (!is_pipe(other))
+		return -EINVAL;
+	if (to_pipe ? off_out : off_in)
+		return -ESPIPE;
+	if (to_pipe ? off_in : off_out)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (!vsock_slot_enter(sock.fd, sock.s))
+		return -EBADF;
+	char *scratch = vsock_scratch(VSOCK_SCRATCH_IO, MAX_IOV * sizeof(struct iovec) + 65536);
+	long r = -ENOMEM;
+	if (scratch) {
+		char *buf = scratch + MAX_IOV * sizeof(struct iovec);
+		r = to_pipe ? splice_to_pipe(sock.s, other, len, flags, buf)
+			    : splice_from_pipe(sock.s, other, len, flags, buf);
+	}
+	vsock_slot_leave(sock.s);
+	return r;
 }

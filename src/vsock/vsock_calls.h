@@ -32,6 +32,10 @@ long vsock_getname(struct vsock_slot *s, bool peer, struct sockaddr *addr, sockl
 
 /* io.c */
 long vsock_sendmsg(struct vsock_slot *s, const struct msghdr *msg, int flags);
+/* splice(2) with a user socket on one side and a pipe on the other, through
+ * a buffer of the switch's (a: the call's arguments); USNET_HOOK_PASS when
+ * neither fd is a user socket. */
+long vsock_splice(long *a);
 long vsock_recvmsg(struct vsock_slot *s, struct msghdr *msg, int flags);
 long vsock_sendmmsg(struct vsock_slot *s, struct mmsghdr *v, unsigned n, int flags);
 long vsock_recvmmsg(struct vsock_slot *s, struct mmsghdr *v, unsigned n, int flags);

@@ -883,6 +883,46 @@ static void t_defer_accept(void)
 	close(l);
 }
 
+/* splice(2) between a socket and a pipe, both ways; Linux's errors for an
+ * offset on a socket, for two sockets, and for nothing to read on a
+ * nonblocking socket; 0 at the peer's FIN. */
+static void t_splice(void)
+{
+	int c, s, p[2];
+	pair(&c, &s);
+	if (pipe(p) < 0)
+		die("pipe");
+	send(c, "hello world", 11, 0);
+	settle();
+	ssize_t in = splice(s, NULL, p[1], NULL, 64, 0);
+	char b[32] = "";
+	ssize_t r = read(p[0], b, sizeof b - 1);
+	loff_t off = 0;
+	int e_off = splice(s, &off, p[1], NULL, 4, 0) < 0 ? errno : 0;
+	int e_poff = splice(s, NULL, p[1], &off, 4, 0) < 0 ? errno : 0;
+	int e_dir = splice(s, NULL, p[0], NULL, 4, 0) < 0 ? errno : 0;
+	int e_two = splice(s, NULL, c, NULL, 4, 0) < 0 ? errno : 0;
+	/* the socket's own O_NONBLOCK decides whether it waits */
+	fcntl(s, F_SETFL, O_NONBLOCK);
+	int e_empty = splice(s, NULL, p[1], NULL, 4, 0) < 0 ? errno : 0;
+	fcntl(s, F_SETFL, 0);
+	write(p[1], "back", 4);
+	ssize_t out = splice(p[0], NULL, s, NULL, 64, 0);
+	settle();
+	char b2[8] = "";
+	ssize_t r2 = recv(c, b2, sizeof b2 - 1, MSG_DONTWAIT);
+	/* the peer closes: reading the socket's end gives 0 */
+	close(c);
+	settle();
+	ssize_t eof = splice(s, NULL, p[1], NULL, 4, 0);
+	SAY("in=%zd read=%zd:%s offset=%s pipe_offset=%s read_end=%s sockets=%s empty=%s out=%zd recv=%zd:%s eof=%zd",
+	    in, r, b, err_name(e_off), err_name(e_poff), err_name(e_dir), err_name(e_two), err_name(e_empty), out, r2,
+	    b2, eof);
+	close(s);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* Bad pointers get EFAULT, as on the kernel, and the data stays intact. */
 static int err_of(long r)
 {
@@ -1853,7 +1893,7 @@ static const struct test tests[] = {
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
 	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "tcp_inq", t_tcp_inq },
 	{ "tcp_cc_info", t_tcp_cc_info }, { "defer_accept", t_defer_accept },
-	{ "udp_cmsgs", t_udp_cmsgs },
+	{ "udp_cmsgs", t_udp_cmsgs }, { "splice", t_splice },
 	{ "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },
