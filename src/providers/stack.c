@@ -1042,16 +1042,8 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 	if (want_meta)
 		dgram_cmsgs(p, &p->meta[ps], m, ctl_room, from.ip, dst, at_ns);
 	if (want_inq) {
-		if (ctl_room >= CMSG_LEN(sizeof inq)) {
-			struct cmsghdr *cm = m->msg_control;
-			cm->cmsg_level = SOL_TCP;
-			cm->cmsg_type = TCP_CM_INQ;
-			cm->cmsg_len = CMSG_LEN(sizeof inq);
-			memcpy(CMSG_DATA(cm), &inq, sizeof inq);
-			m->msg_controllen = ctl_room < CMSG_SPACE(sizeof inq) ? ctl_room : CMSG_SPACE(sizeof inq);
-		} else {
-			m->msg_flags |= MSG_CTRUNC;   /* as put_cmsg() */
-		}
+		size_t used = 0;
+		add_cmsg(m, ctl_room, &used, SOL_TCP, TCP_CM_INQ, &inq, sizeof inq);
 	}
 	if (m->msg_name) {
 		if (dgram)

@@ -557,6 +557,8 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
 	       unsigned flags, struct usnet_addr *from);
 void udp_close(struct usnet_stack *st, struct sock *s);
+/* The next datagram's struct udp_rec_meta: 0, or -USNET_EAGAIN when none waits. */
+int udp_next_meta(struct usnet_stack *st, const struct sock *s, uint32_t *dst, uint64_t *at_ns);
 
 /* tcp_*.c */
 #include "tcp.h"

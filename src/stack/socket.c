@@ -683,23 +683,13 @@ uint32_t usnet_sock_events(struct usnet_stack *st, usnet_sock_t sd)
 	return sock_events(st, s);
 }
 
-/* A datagram's struct udp_rec_meta (udp.c). */
 int usnet_udp_next_meta(struct usnet_stack *st, usnet_sock_t sd, uint32_t *dst, uint64_t *at_ns)
 {
 	struct sock *s;
 	CHECK(st, sd, s);
 	if (s->type != USNET_SOCK_DGRAM)
 		return -USNET_EOPNOTSUPP;
-	int32_t rec = s->rcvq.head;
-	if (rec == NIL)
-		return -USNET_EAGAIN;
-	struct chunk *ch = &st_chunks(st)[rec];
-	struct udp_rec_meta m = { 0, 0, 0 };
-	if (ch->off >= sizeof m)
-		memcpy(&m, chunk_ptr(st, rec) + ch->off - sizeof m, sizeof m);
-	*dst = m.dst;
-	*at_ns = m.at_ns;
-	return 0;
+	return udp_next_meta(st, s, dst, at_ns);
 }
 
 long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t sd)

@@ -207,6 +207,20 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	return (flags & USNET_MSG_TRUNC) ? (long)plen : (long)copied;
 }
 
+int udp_next_meta(struct usnet_stack *st, const struct sock *s, uint32_t *dst, uint64_t *at_ns)
+{
+	int32_t rec = s->rcvq.head;
+	if (rec == NIL)
+		return -USNET_EAGAIN;
+	const struct chunk *ch = &st_chunks(st)[rec];
+	struct udp_rec_meta m = { 0, 0, 0 };
+	if (ch->off >= sizeof m)
+		memcpy(&m, chunk_ptr(st, rec) + ch->off - sizeof m, sizeof m);
+	*dst = m.dst;
+	*at_ns = m.at_ns;
+	return 0;
+}
+
 void udp_close(struct usnet_stack *st, struct sock *s)
 {
 	sock_free(st, sk_index(st, s));
