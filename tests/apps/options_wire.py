@@ -13,7 +13,8 @@ usage: options_wire.py HOST PORT cork     IP_TOS 0xb8 and IP_TTL 7 set; ten
                                           "ready", waits for the file FLAG
                                           (the peer is gone by then), sends,
                                           and prints the error and how long it
-                                          took to come ("ETIMEDOUT 1.3")
+                                          took to come ("ETIMEDOUT 1.3");
+                                          "ready" names the local address
        options_wire.py HOST PORT device IFACE TCP with SO_BINDTODEVICE IFACE
                                           to HOST:PORT, then with "lo" to
                                           127.0.0.1:PORT; prints each
@@ -90,7 +91,7 @@ def main():
     elif mode == "timeout":
         flag = sys.argv[4]
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 1000)
-        print("ready", flush=True)
+        print("ready from %s" % s.getsockname()[0], flush=True)
         while not os.path.exists(flag):
             time.sleep(0.05)
         t0 = time.monotonic()

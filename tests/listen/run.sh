@@ -175,13 +175,14 @@ socket.create_connection(("127.0.0.1", 7402), timeout=3).close()' >/dev/null 2>&
     strip_syn "$(grep -o 'options \[[^]]*\]' "$cap" | head -1)"
 }
 # The host's default congestion control: reno in usnet's namespace gives
-# reno to a new stack socket (TCP_CONGESTION reads it back).
+# reno to a new stack socket (TCP_CONGESTION reads it back).  It is bound
+# to the stack's address, which no kernel socket here could take.
 cc_default() {
     local was got
     was=$(ip netns exec "$UNS" sysctl -n net.ipv4.tcp_congestion_control)
     ip netns exec "$UNS" sysctl -qw net.ipv4.tcp_congestion_control=reno
     got=$(ip netns exec "$UNS" timeout 10 "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" -- \
-        python3 -c 'import socket; s = socket.socket(); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode())' 2>&1)
+        python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode())' "$UIP" 2>&1)
     ip netns exec "$UNS" sysctl -qw net.ipv4.tcp_congestion_control="$was"
     local i
     for i in $(seq 1 50); do
