@@ -171,6 +171,13 @@ struct usnet_stack_config {
 	uint32_t tcp_keepalive_time_s, tcp_keepalive_intvl_s;
 	uint8_t  tcp_keepalive_probes;
 	uint32_t somaxconn;
+	/* ECN (RFC 3168), net.ipv4.tcp_ecn: asked for on active opens and
+	 * granted when asked (1), only granted when a peer asks (2, Linux's
+	 * default), or neither (0).  And net.ipv4.tcp_max_syn_backlog: without
+	 * SYN cookies, a listener whose SYN queue is within a quarter of it
+	 * takes no new SYN (Linux's rule for peers it has no history of). */
+	uint8_t  tcp_ecn;
+	uint32_t tcp_max_syn_backlog;
 };
 
 /* Fill cfg with defaults (MTU 1500, CUBIC, 64 KiB sndbuf/rcvbuf, 1024
@@ -419,6 +426,9 @@ struct usnet_stack_stats {
 	 * cookies, the SYN queue) was full; SYN cookies sent, and ACKs that
 	 * brought back a valid or an invalid one. */
 	uint64_t tcp_listen_drop, tcp_syncookies_sent, tcp_syncookies_ok, tcp_syncookies_failed;
+	/* ECN: segments that came marked CE, and reductions of the congestion
+	 * window for an ECN-Echo. */
+	uint64_t tcp_ecn_ce, tcp_ecn_reduced;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 

@@ -318,7 +318,6 @@ static void *state_map(size_t total, bool *made, char *err, size_t errlen)
 	return m;
 }
 
-/* An integer sysctl (/proc/sys/NAME), or `otherwise` when it cannot be read. */
 /* Value number `index` (from 0) of a sysctl (tcp_rmem holds three), or
  * `otherwise` when it cannot be read. */
 static long sysctl_nth(const char *name, int index, long otherwise)
@@ -487,6 +486,8 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	sc.tcp_keepalive_probes = (uint8_t)sysctl_in("net/ipv4/tcp_keepalive_probes", 0, 1, 127,
 						      sc.tcp_keepalive_probes);
 	sc.somaxconn = sysctl_in("net/core/somaxconn", 0, 1, 65535, sc.somaxconn);
+	sc.tcp_ecn = (uint8_t)sysctl_in("net/ipv4/tcp_ecn", 0, 0, 2, sc.tcp_ecn);
+	sc.tcp_max_syn_backlog = sysctl_in("net/ipv4/tcp_max_syn_backlog", 0, 1, 1u << 30, sc.tcp_max_syn_backlog);
 	/* The default congestion control: reno as the host's; cubic for
 	 * cubic and for any the stack does not have (bbr, ...) */
 	FILE *ccf = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "re");
@@ -1219,6 +1220,7 @@ static const struct { const char *name; size_t off; bool wide; } stack_stat_fiel
 	STAT64(tcp_no_port), STAT64(tcp_rst_tx), STAT64(tcp_challenge_ack), STAT64(tcp_retrans), STAT64(tcp_drop_nobuf),
 	STAT64(tcp_rto), STAT64(tcp_recovery), STAT64(tcp_tlp),
 	STAT64(tcp_listen_drop), STAT64(tcp_syncookies_sent), STAT64(tcp_syncookies_ok), STAT64(tcp_syncookies_failed),
+	STAT64(tcp_ecn_ce), STAT64(tcp_ecn_reduced),
 	STAT32(sockets_in_use), STAT32(sockets_total), STAT32(tcp_time_wait), STAT32(tcp_orphans),
 	STAT64(buffers_in_use), STAT64(buffers_total), STAT64(tx_no_buffer),
 };

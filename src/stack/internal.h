@@ -149,6 +149,14 @@ enum {
 	SF_ACK_BATCH  = 1u << 31, /* ACK due at the end of this input batch */
 };
 
+/* ECN state of a TCP connection (struct sock.ecn). */
+enum {
+	SE_OK         = 1u << 0, /* negotiated (asked for, on SYN_SENT) */
+	SE_DEMAND_CWR = 1u << 1, /* CE seen: ECE on what we send until the peer's CWR */
+	SE_QUEUE_CWR  = 1u << 2, /* we reduced: CWR on the next new data */
+	SE_CWR        = 1u << 3, /* reduced for an ECE: no other until beyond ecn_cwr_end is acked */
+};
+
 /* Indices of the per-socket timers (struct sock.timer_at[]). */
 enum { TMR_RTO = 0, TMR_DELACK, TMR_KEEP, TMR_COUNT };
 
@@ -234,6 +242,10 @@ struct sock {
 	uint32_t rcvlowat;             /* SO_RCVLOWAT: readable from these many bytes (0 = 1) */
 	uint32_t notsent_lowat;        /* TCP_NOTSENT_LOWAT: writable below these unsent bytes */
 	uint64_t unacked_since;        /* when data went unacknowledged (TCP_USER_TIMEOUT) */
+
+	/* ECN (RFC 3168): SE_* state, and where a reduction's window ends */
+	uint8_t  ecn;
+	uint32_t ecn_cwr_end;          /* snd_max at the last reduction: one a window */
 
 	/* statistics */
 	uint32_t total_retrans_lo;
@@ -385,6 +397,9 @@ struct net_ctx {
 	/* TTL (0: the default) and DS field of what ipv4_output sends now:
 	 * the sending socket's IP_TTL and IP_TOS, set around its output. */
 	uint8_t ip_ttl, ip_tos;
+	/* The DS field of the IP packet being delivered to TCP now (its ECN
+	 * codepoint is what tcp_input reads). */
+	uint8_t rx_tos;
 	unsigned nack;
 	int32_t ack_later[TX_BATCH];
 	struct usnet_pkt tx[TX_BATCH];

@@ -48,6 +48,7 @@ void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
 			c->st->stats.ip_drop_not_ours++;
 			return;
 		}
+		c->rx_tos = ip_hdr[1];
 		tcp_input(c, src, dst, l4, l4len, rx_flags);
 		break;
 	case IPPROTO_UDP_:

@@ -181,6 +181,7 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	conn_insert(st, sd);
 	s->flags |= SF_ACTIVE;
 	s->state = USNET_TCP_SYN_SENT;
+	s->ecn = st->cfg.tcp_ecn == 1 ? SE_OK : 0;   /* asked for (RFC 3168 6.1.1) */
 	s->rcv_wscale = tcp_rcv_wscale(st, s);
 	s->mss = (uint16_t)(st->cfg.mtu - 40);
 	s->rcv_mss = s->mss;

@@ -27,6 +27,8 @@ void usnet_stack_config_init(struct usnet_stack_config *cfg)
 	cfg->tcp_keepalive_intvl_s = 75;
 	cfg->tcp_keepalive_probes = 9;
 	cfg->somaxconn = 4096;
+	cfg->tcp_ecn = 2;
+	cfg->tcp_max_syn_backlog = 4096;
 }
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }

@@ -81,12 +81,14 @@ uint8_t tcp_rcv_wscale(const struct usnet_stack *st, const struct sock *s);
 
 /* tcp_syncookie.c (RFC 4987): answer a SYN from listener l with a cookie
  * SYN-ACK, keeping nothing; and check an ACK that matches no connection:
- * 1 when it carries a valid cookie, with the SYN's options rebuilt in *syn. */
+ * 1 when it carries a valid cookie, with the SYN's options rebuilt in *syn
+ * and in *ecn whether its ECN-setup was granted. */
 struct tcp_opts;
 void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst, uint16_t sport,
-			uint16_t dport, uint32_t sseq, const struct tcp_opts *o);
+			uint16_t dport, uint32_t sseq, const struct tcp_opts *o, int ecn_setup);
 int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-			uint32_t seq, uint32_t ack, const struct tcp_opts *ack_opts, struct tcp_opts *syn);
+			uint32_t seq, uint32_t ack, const struct tcp_opts *ack_opts, struct tcp_opts *syn,
+			int *ecn);
 
 /* tcp_output.c */
 void tcp_output(struct net_ctx *c, struct sock *s);

@@ -5,11 +5,13 @@
  * retransmit and recovery (RFC 5681, 6582, 6675), data and FIN.
  */
 #include "internal.h"
+#include "wire_ipv4.h"
 #include "wire_tcp.h"
 
 struct seg {
 	uint32_t seq, ack, win;
-	uint8_t  flags;
+	uint8_t  flags;       /* FIN..URG */
+	uint8_t  ecn;         /* TH_ECE and TH_CWR of the segment, and its IP ECN codepoint */
 	const uint8_t *data;
 	uint32_t dlen;
 	struct tcp_opts o;
@@ -208,6 +210,10 @@ static int32_t syn_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32
 	s->rcv_nxt = g->seq + 1;
 	s->rcv_adv = s->rcv_nxt;
 	apply_syn_options(c, s, g);
+	/* An ECN-setup SYN (RFC 3168 6.1.1) is granted unless tcp_ecn is 0;
+	 * one that is itself ECN-capable is not, as Linux. */
+	s->ecn = st->cfg.tcp_ecn && (g->ecn & (TH_ECE | TH_CWR)) == (TH_ECE | TH_CWR) &&
+		 !(g->ecn & IP_ECN_MASK) ? SE_OK : 0;
 	s->ts_offset = (uint32_t)siphash24(st->cfg.secret, &s->lip, 8) ^ s->rport;
 	s->snd_wnd = g->win;            /* never scaled in a SYN */
 	s->max_sndwnd = s->snd_wnd;
@@ -239,12 +245,21 @@ static void tcp_listen_input(struct net_ctx *c, struct sock *l, uint32_t src, ui
 		return;
 	}
 	uint8_t cookies = st->cfg.tcp_syncookies;
+	/* Without cookies, Linux keeps the last quarter of
+	 * tcp_max_syn_backlog for peers it has talked to before; the stack
+	 * keeps no such history, so that quarter takes no SYN at all. */
+	uint32_t max_syn = st->cfg.tcp_max_syn_backlog;
+	if (!cookies && max_syn && (max_syn < l->syn_count || max_syn - l->syn_count < (max_syn >> 2))) {
+		st->stats.tcp_listen_drop++;
+		return;
+	}
 	int32_t ci = NIL;
 	if (cookies != 2 && l->syn_count < l->backlog)
 		ci = syn_child(c, l, src, dst, th, g);
 	if (ci == NIL) {
 		if (cookies)
-			tcp_syncookie_send(c, l, src, dst, rd16(th + TCP_SPORT), rd16(th + TCP_DPORT), g->seq, &g->o);
+			tcp_syncookie_send(c, l, src, dst, rd16(th + TCP_SPORT), rd16(th + TCP_DPORT), g->seq, &g->o,
+					   (g->ecn & (TH_ECE | TH_CWR)) == (TH_ECE | TH_CWR) && !(g->ecn & IP_ECN_MASK));
 		else
 			st->stats.tcp_listen_drop++;
 		return;
@@ -267,8 +282,9 @@ static int32_t syncookie_child(struct net_ctx *c, struct sock *l, uint32_t src, 
 {
 	struct usnet_stack *st = c->st;
 	struct seg syn = *g;
+	int ecn;
 	if (!tcp_syncookie_check(c, src, dst, rd16(th + TCP_SPORT), rd16(th + TCP_DPORT), g->seq, g->ack, &g->o,
-				 &syn.o))
+				 &syn.o, &ecn))
 		return NIL;
 	if (l->acc_count >= l->backlog) {
 		st->stats.tcp_listen_drop++;
@@ -276,6 +292,7 @@ static int32_t syncookie_child(struct net_ctx *c, struct sock *l, uint32_t src, 
 	}
 	syn.seq = g->seq - 1;
 	syn.flags = TH_SYN;
+	syn.ecn = ecn ? TH_ECE | TH_CWR : 0;   /* the SYN asked for ECN and was granted it */
 	int32_t ci = syn_child(c, l, src, dst, th, &syn);
 	if (ci == NIL) {
 		st->stats.tcp_drop_nobuf++;
@@ -315,6 +332,11 @@ static void tcp_syn_sent_input(struct net_ctx *c, struct sock *s, uint32_t src, 
 	s->rcv_nxt = g->seq + 1;
 	s->rcv_adv = s->rcv_nxt;
 	apply_syn_options(c, s, g);
+	/* ECN as asked: granted by a SYN-ACK with ECE alone (RFC 3168
+	 * 6.1.1); in a simultaneous open, by a SYN that asks for it too. */
+	if ((s->ecn & SE_OK) && ((g->flags & TH_ACK) ? (g->ecn & (TH_ECE | TH_CWR)) != TH_ECE
+						      : (g->ecn & (TH_ECE | TH_CWR)) != (TH_ECE | TH_CWR)))
+		s->ecn = 0;
 	s->snd_wnd = g->win;
 	s->max_sndwnd = s->snd_wnd;
 	s->snd_wl1 = g->seq;
@@ -404,6 +426,23 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 			timer_clear(st, i, TMR_RTO);
 		}
 	}
+	/* ECN-Echo (RFC 3168 6.1.2): the network marked what we sent; reduce
+	 * once a window, as for a loss but resending nothing, and say so with
+	 * CWR on the next new data. */
+	if (s->ecn & SE_OK) {
+		/* (held until what follows the reduction's window is acked: the
+		 * CWR it carried has then reached the peer) */
+		if ((s->ecn & SE_CWR) && seq_gt(ack, s->ecn_cwr_end))
+			s->ecn &= (uint8_t)~SE_CWR;
+		if ((g->ecn & TH_ECE) && !(s->ecn & SE_CWR) && !(s->flags & SF_IN_RECOVERY) &&
+		    seq_gt(s->snd_max, s->snd_una)) {
+			tcp_cc(s)->on_loss(s, c->now);
+			s->cwnd = max_u32(s->ssthresh, 2u * s->mss);
+			s->ecn |= SE_CWR | SE_QUEUE_CWR;
+			s->ecn_cwr_end = s->snd_max;
+			st->stats.tcp_ecn_reduced++;
+		}
+	}
 	uint32_t sacked_before = s->sacked_bytes;
 	if ((s->flags & SF_SACK_OK) && g->o.nsack) {
 		tcp_sack_update(s, (const uint32_t (*)[2])g->o.sack, g->o.nsack);
@@ -482,7 +521,7 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 			s->dupacks = 0;
 			/* Grow the window only while it limits the sender (RFC 7661):
 			 * an application-limited flow would inflate it without bound. */
-			if (2 * (uint64_t)(s->snd_max - (ack - acked)) >= s->cwnd)
+			if (2 * (uint64_t)(s->snd_max - (ack - acked)) >= s->cwnd && !(s->ecn & SE_CWR))
 				tcp_cc(s)->on_ack(s, acked, c->now);
 		}
 		if (s->snd_una == s->snd_max)
@@ -765,6 +804,20 @@ static void tcp_process(struct net_ctx *c, struct sock *s, struct seg *g)
 		s->ts_recent = g->o.tsval;
 		s->ts_recent_age = (uint32_t)(c->now >> 20);
 	}
+	if (g->dlen && (s->ecn & SE_OK)) {
+		/* The peer reduced: no more ECE (and ACK now: its window may be
+		 * small).  A CE mark: ECE on everything until it does. */
+		if (g->ecn & TH_CWR) {
+			s->ecn &= (uint8_t)~SE_DEMAND_CWR;
+			s->flags |= SF_ACK_NOW;
+		}
+		if ((g->ecn & IP_ECN_MASK) == IP_ECN_CE) {
+			st->stats.tcp_ecn_ce++;
+			if (!(s->ecn & SE_DEMAND_CWR))
+				s->flags |= SF_ACK_NOW;
+			s->ecn |= SE_DEMAND_CWR;
+		}
+	}
 	if (g->dlen) {
 		switch (s->state) {
 		case USNET_TCP_ESTABLISHED: case USNET_TCP_FIN_WAIT_1: case USNET_TCP_FIN_WAIT_2:
@@ -827,6 +880,7 @@ void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, 
 	g.ack = rd32(p + TCP_ACK);
 	g.win = rd16(p + TCP_WIN);
 	g.flags = p[TCP_FLAGS] & 0x3f;
+	g.ecn = (uint8_t)((p[TCP_FLAGS] & (TH_ECE | TH_CWR)) | (c->rx_tos & IP_ECN_MASK));
 	g.data = p + doff;
 	g.dlen = len - doff;
 	if ((g.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) || (g.flags & (TH_SYN | TH_RST)) == (TH_SYN | TH_RST)) {

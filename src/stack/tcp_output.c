@@ -155,6 +155,29 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	uint8_t *th = p->data + ETH_HLEN + IP_HLEN;
 	uint8_t *o = th + TCP_HLEN;
 	uint32_t optlen = 0;
+	uint8_t tos = s->ip_tos;   /* IP_TOS's DS bits: the ECN field is TCP's */
+	if (s->ecn & SE_OK) {
+		/* RFC 3168 6.1: an ECN-setup SYN (ECE and CWR; sent once, as
+		 * Linux's tcp_ecn_fallback: a retransmitted SYN goes without),
+		 * its SYN-ACK (ECE); then new data is ECT(0), with CWR after a
+		 * reduction, and ECE is on all we send while a CE asks for it. */
+		if (flags & TH_SYN) {
+			if (flags & TH_ACK)
+				flags |= TH_ECE;
+			else if (s->syn_retries == 0)
+				flags |= TH_ECE | TH_CWR;
+		} else if (!(flags & TH_RST)) {
+			if (len && !seq_lt(seq, s->snd_max)) {
+				tos |= IP_ECN_ECT0;
+				if (s->ecn & SE_QUEUE_CWR) {
+					flags |= TH_CWR;
+					s->ecn &= (uint8_t)~SE_QUEUE_CWR;
+				}
+			}
+			if (s->ecn & SE_DEMAND_CWR)
+				flags |= TH_ECE;
+		}
+	}
 	if (flags & TH_SYN) {
 		/* Linux's layout: MSS; SACK permitted and timestamps together
 		 * (NOPs in place of one not offered); NOP and window scale.  An
@@ -240,7 +263,7 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	wr16(th + TCP_URP, 0);
 	l4_csum_finish(c, p, IPPROTO_TCP_, s->lip, s->rip, hlen + len);
 	c->ip_ttl = s->ip_ttl;
-	c->ip_tos = s->ip_tos;
+	c->ip_tos = tos;
 	int r = ipv4_output(c, p, s->lip, s->rip, IPPROTO_TCP_, hlen + len, IP4_DF, 0);
 	c->ip_ttl = c->ip_tos = 0;
 	if (r < 0)

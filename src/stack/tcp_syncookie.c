@@ -9,8 +9,8 @@
  *         + ((H2(addresses, ports, count) + mss index) & 0xffffff)
  * with `count` a clock of about a minute (2^36 ns); a cookie is good for
  * SYNCOOKIE_MAX_AGE counts.  The MSS is one of four values.  What does not
- * fit (window scale, SACK) travels in the low bits of our timestamp, which
- * the peer echoes, as Linux does: a peer without timestamps gets neither.
+ * fit (window scale, SACK, ECN) travels in the low bits of our timestamp,
+ * which the peer echoes, as Linux does: a peer without timestamps gets none.
  */
 #include "internal.h"
 #include "tcp.h"
@@ -18,7 +18,7 @@
 
 #define SYNCOOKIE_COUNT_SHIFT 36   /* ns: 68.7 s */
 #define SYNCOOKIE_MAX_AGE     2u
-#define SYNCOOKIE_TS_BITS     6u   /* wscale (4 bits, 15 = none), SACK (1 bit), 1 spare */
+#define SYNCOOKIE_TS_BITS     6u   /* wscale (4 bits, 15 = none), SACK (1 bit), ECN (1 bit) */
 #define SYNCOOKIE_NO_WS       0xfu
 
 /* Peer MSS values a cookie can name (the largest not above the peer's). */
@@ -39,7 +39,7 @@ static uint32_t cookie_make(const struct usnet_stack *st, uint32_t lip, uint16_t
 }
 
 void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst, uint16_t sport,
-			uint16_t dport, uint32_t sseq, const struct tcp_opts *o)
+			uint16_t dport, uint32_t sseq, const struct tcp_opts *o, int ecn_setup)
 {
 	struct usnet_stack *st = c->st;
 	uint32_t peer = o->has_mss ? o->mss : TCP_MSS_DEFAULT;
@@ -74,6 +74,10 @@ void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_
 			s.flags |= SF_SACK_OK;
 			bits |= 1u << 4;
 		}
+		if (ecn_setup && st->cfg.tcp_ecn) {
+			s.ecn = SE_OK;   /* its SYN-ACK grants ECN */
+			bits |= 1u << 5;
+		}
 		s.flags |= SF_TS_OK;
 		s.ts_recent = o->tsval;
 		/* Our clock with its low bits replaced, never ahead of it (the
@@ -91,9 +95,11 @@ void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_
 }
 
 int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-			uint32_t seq, uint32_t ack, const struct tcp_opts *ack_opts, struct tcp_opts *syn)
+			uint32_t seq, uint32_t ack, const struct tcp_opts *ack_opts, struct tcp_opts *syn,
+			int *ecn)
 {
 	struct usnet_stack *st = c->st;
+	*ecn = 0;
 	/* Only shortly after cookies were sent: otherwise a guessed ACK
 	 * could make connections the listener never agreed to. */
 	if (!st->syncookie_last || c->now - st->syncookie_last > (uint64_t)SYNCOOKIE_MAX_AGE << SYNCOOKIE_COUNT_SHIFT)
@@ -127,6 +133,7 @@ int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t 
 			syn->ws = (uint8_t)(bits & 0xfu);
 		}
 		syn->sack_perm = (bits >> 4) & 1u;
+		*ecn = (bits >> 5) & 1u;
 	}
 	st->stats.tcp_syncookies_ok++;
 	return 1;

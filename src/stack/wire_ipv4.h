@@ -17,6 +17,11 @@
 #define IP4_MF    0x2000
 #define IP4_OFFMASK 0x1fff
 #define IP4_DEFAULT_TTL 64
+/* The ECN field, the DS field's low two bits (RFC 3168 section 5). */
+#define IP_ECN_MASK 0x3
+#define IP_ECN_ECT1 0x1
+#define IP_ECN_ECT0 0x2
+#define IP_ECN_CE   0x3
 
 /* What ipv4_parse() found. */
 struct ipv4_view {

@@ -21,6 +21,8 @@
 #define TH_PSH 0x08
 #define TH_ACK 0x10
 #define TH_URG 0x20
+#define TH_ECE 0x40   /* ECN-Echo (RFC 3168) */
+#define TH_CWR 0x80   /* Congestion Window Reduced */
 
 #define TCPOPT_EOL 0
 #define TCPOPT_NOP 1

@@ -193,9 +193,74 @@ cc_default() {
 }
 cc_default
 
+# wait_stack_gone: the stack of the last round leaves a second after its
+# last process (with the sysctls it read); the next round needs a new one.
+wait_stack_gone() {
+    local i
+    for i in $(seq 1 50); do
+        [ -z "$(ip netns pids "$UNS")" ] && break
+        sleep 0.1
+    done
+}
+
+# ECN (RFC 3168) as Linux: with tcp_ecn=1 in usnet's namespace its SYN asks
+# for ECN (ECE and CWR: tcpdump's [SEW]) and, granted by the kernel's
+# SYN-ACK, its data goes out ECT(0).  With the default tcp_ecn=2, a usnet
+# server grants a kernel client's ECN-setup SYN (its SYN-ACK carries ECE
+# alone: [S.E]) and sends its data ECT(0).  That client has timestamps off:
+# the SYN-ACK then carries no timestamp, nor the NOPs of its slot, in
+# Linux's layout.  Every packet checked left from the stack's address.
+ecn_capture() {
+    local cap=$WORK/ecn-client.txt why=""
+    ip netns exec "$UNS" sysctl -qw net.ipv4.tcp_ecn=1
+    ip netns exec "$KNS" timeout 20 tcpdump -l -n -v -i "$KIF" -c 4 "tcp and src $UIP" >"$cap" 2>/dev/null &
+    local dump=$!
+    sleep 0.5
+    ip netns exec "$KNS" timeout 10 python3 -c '
+import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("'"$KIP"'", 7403)); s.listen(); c, _ = s.accept(); c.recv(100); c.sendall(b"ok"); c.recv(100)' &
+    local ksrv=$!
+    sleep 0.3
+    ip netns exec "$UNS" timeout 10 "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" -- \
+        python3 -c 'import socket; c = socket.create_connection(("'"$KIP"'", 7403), timeout=3); c.sendall(b"hello"); c.recv(10); c.close()' \
+        >"$WORK/ecn-client.out" 2>&1
+    wait "$dump" "$ksrv" 2>/dev/null
+    ip netns exec "$UNS" sysctl -qw net.ipv4.tcp_ecn=2
+    wait_stack_gone
+    grep -q "Flags \[SEW\]" "$cap" || why="usnet's SYN with tcp_ecn=1 did not ask for ECN: $(grep -m1 -o 'Flags \[[^]]*\]' "$cap");"
+    grep -q "ECT(0)" "$cap" || why="$why usnet's data was not ECT(0) on an ECN connection;"
+    if [ -z "$why" ]; then pass ecn_syn_tcp_ecn_1; else fail ecn_syn_tcp_ecn_1 "$why $(tail -c 200 "$WORK/ecn-client.out")"; fi
+
+    cap=$WORK/ecn-server.txt why=""
+    ip netns exec "$KNS" sysctl -qw net.ipv4.tcp_ecn=1 net.ipv4.tcp_timestamps=0
+    ip netns exec "$UNS" timeout 10 "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" -- \
+        python3 -c '
+import socket, sys
+s = socket.socket(); s.bind((sys.argv[1], 7404)); s.listen(); print("ready", flush=True)
+c, _ = s.accept(); c.recv(100); c.sendall(b"world"); c.recv(100)' "$UIP" >"$WORK/ecn-server.out" 2>&1 &
+    local usrv=$! i
+    for i in $(seq 1 100); do grep -q ready "$WORK/ecn-server.out" && break; sleep 0.1; done
+    ip netns exec "$KNS" timeout 20 tcpdump -l -n -v -i "$KIF" -c 3 "tcp and src $UIP" >"$cap" 2>/dev/null &
+    dump=$!
+    sleep 0.5
+    ip netns exec "$KNS" timeout 10 python3 -c '
+import socket; c = socket.create_connection(("'"$UIP"'", 7404), timeout=3); c.sendall(b"hello"); c.recv(10); c.close()' \
+        >"$WORK/ecn-kclient.out" 2>&1
+    wait "$dump" "$usrv" 2>/dev/null
+    ip netns exec "$KNS" sysctl -qw net.ipv4.tcp_ecn=2 net.ipv4.tcp_timestamps=1
+    wait_stack_gone
+    local synack opts
+    synack=$(grep -A1 -m1 "Flags \[S\.E\]" "$cap")
+    opts=$(strip_syn "$(grep -o 'options \[[^]]*\]' <<<"$synack" | head -1)")
+    [ -n "$synack" ] || why="no SYN-ACK with ECE to the kernel's ECN-setup SYN: $(grep -m1 -o 'Flags \[[^]]*\]' "$cap");"
+    [[ "$opts" =~ ^mss,nop,nop,sackOK,nop,wscale\ [0-9]+$ ]] || why="$why the SYN-ACK to a SYN without timestamps has options '$opts';"
+    grep -q "ECT(0)" "$cap" || why="$why the usnet server's data was not ECT(0);"
+    if [ -z "$why" ]; then pass "ecn_synack_tcp_ecn_2 ($opts)"; else fail ecn_synack_tcp_ecn_2 "$why $(tail -c 200 "$WORK/ecn-server.out")"; fi
+}
+
 if need_cmd tcpdump; then
     syn_options syn_options_sysctl_off 0 none
     syn_options syn_options_sysctl_on 1 both
+    ecn_capture
 else
     skip syn_options_sysctl "needs tcpdump"
 fi

@@ -334,6 +334,14 @@ uint32_t t_tcp_frame(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, u
 	return t_ip_frame(f, T_MAC_US, T_MAC_PEER, T_IP_PEER, T_IP_US, 6, 0, 0x4000, seg, hl + dlen);
 }
 
+void t_set_tos(uint8_t *f, uint8_t tos)
+{
+	uint8_t *ip = f + 14;
+	ip[1] = tos;
+	wr16(ip + 10, 0);
+	wr16(ip + 10, t_csum(ip, (ip[0] & 15) * 4u, 0));
+}
+
 uint32_t t_udp_frame(uint8_t *f, uint16_t sport, uint16_t dport, const uint8_t *data, uint32_t dlen)
 {
 	uint8_t seg[2048];
@@ -371,6 +379,7 @@ int t_parse(const struct tframe *f, struct tpkt *p)
 	p->ipid = rd16(ip + 4);
 	p->frag = rd16(ip + 6);
 	p->proto = ip[9];
+	p->tos = ip[1];
 	p->src = rd32(ip + 12);
 	p->dst = rd32(ip + 16);
 	p->l4 = ip + hl;

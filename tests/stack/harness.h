@@ -106,6 +106,8 @@ struct tseg_out {
 uint32_t t_tcp_frame(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
 		     uint8_t flags, uint16_t win, const uint8_t *opts, uint32_t optlen,
 		     const uint8_t *data, uint32_t dlen);
+/* Set the DS field (ECN codepoint included) of a frame t_ip_frame built. */
+void t_set_tos(uint8_t *f, uint8_t tos);
 uint32_t t_udp_frame(uint8_t *f, uint16_t sport, uint16_t dport, const uint8_t *data, uint32_t dlen);
 
 /* Parsed view of a captured frame. */
@@ -113,7 +115,7 @@ struct tpkt {
 	int is_arp, is_ip;
 	uint16_t arp_op; uint32_t arp_spa, arp_tpa;
 	const uint8_t *eth_dst;
-	uint32_t src, dst; uint8_t proto; uint16_t ipid, frag; uint32_t iplen;
+	uint32_t src, dst; uint8_t proto, tos; uint16_t ipid, frag; uint32_t iplen;
 	int ip_csum_ok, l4_csum_ok;
 	const uint8_t *l4; uint32_t l4len;
 	/* TCP */

@@ -1622,3 +1622,203 @@ int test_tcp_loopback_connect(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* ---- ECN (RFC 3168) ------------------------------------------------------ */
+
+#define ECE 0x40
+#define CWR 0x80
+
+/* As Linux's default tcp_ecn=2: an ECN-setup SYN is granted (ECE on the
+ * SYN-ACK), one that is itself ECN-capable is not, and with tcp_ecn=0
+ * none is.  On the connection: new data goes out ECT(0); a CE mark makes
+ * every ACK carry ECE until the peer's CWR; an ECE from the peer halves
+ * the window once and our next new data carries CWR. */
+int test_tcp_ecn_passive(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 8);
+	uint8_t f[2000], data[1000];
+	memset(data, 'e', sizeof data);
+	struct tpkt p;
+	/* ECT SYN: not granted */
+	uint32_t n = t_tcp_frame(f, 40001, 80, 100, 0, SYN | ECE | CWR, 65535, NULL, 0, NULL, 0);
+	t_set_tos(f, 0x02);
+	tenv_input(&e, f, n);
+	CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK), "flags %#x", p.flags);
+	/* ECE alone is no ECN-setup SYN */
+	tenv_input(&e, f, t_tcp_frame(f, 40002, 80, 100, 0, SYN | ECE, 65535, NULL, 0, NULL, 0));
+	CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK), "flags %#x", p.flags);
+	/* granted */
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN | ECE | CWR, 65535, NULL, 0, NULL, 0));
+	CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK | ECE) && (p.tos & 3) == 0, "flags %#x tos %#x", p.flags, p.tos);
+	uint32_t iss = p.seq;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 101, iss + 1, ACK, 65535, NULL, 0, NULL, 0));
+	int32_t s = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	CHECK(s >= 0);
+	/* our data: ECT(0); the pure ACK of theirs: not ECT */
+	CHECK(usnet_send(e.st, &e.io, s, data, 100, 0, e.now) == 100);
+	CHECKF(t_next_tcp(&e, &p) && p.dlen == 100 && (p.tos & 3) == 2 && !(p.flags & (ECE | CWR)),
+	       "tos %#x flags %#x", p.tos, p.flags);
+	/* a CE-marked segment: an ACK with ECE at once */
+	n = t_tcp_frame(f, 40000, 80, 101, iss + 101, ACK | PSH, 65535, NULL, 0, data, 10);
+	t_set_tos(f, 0x03);
+	tenv_input(&e, f, n);
+	CHECKF(t_next_tcp(&e, &p) && (p.flags & ECE) && p.ack == 111 && (p.tos & 3) == 0, "flags %#x tos %#x", p.flags, p.tos);
+	struct usnet_stack_stats st; usnet_stack_stats(e.st, &st);
+	CHECK(st.tcp_ecn_ce == 1);
+	/* ECE stays on what we send until CWR comes; our data carries it too */
+	CHECK(usnet_send(e.st, &e.io, s, data, 100, 0, e.now) == 100);
+	CHECKF(t_next_tcp(&e, &p) && (p.flags & ECE) && p.dlen == 100, "flags %#x", p.flags);
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 111, iss + 201, ACK | PSH, 65535, NULL, 0, data, 10));
+	tenv_advance(&e, e.now + 100 * MS);
+	CHECKF(t_next_tcp(&e, &p) && (p.flags & ECE) && p.ack == 121, "flags %#x", p.flags);
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 121, iss + 201, ACK | PSH | CWR, 65535, NULL, 0, data, 10));
+	CHECKF(t_next_tcp(&e, &p) && !(p.flags & ECE) && p.ack == 131, "flags %#x", p.flags);
+	/* their ECE for our data: one reduction, CWR on our next new data */
+	struct usnet_tcp_info ti; usnet_tcp_info(e.st, s, &ti);
+	uint32_t cwnd = ti.cwnd;
+	CHECK(usnet_send(e.st, &e.io, s, data, 500, 0, e.now) == 500);
+	CHECKF(t_next_tcp(&e, &p) && p.dlen == 500 && !(p.flags & CWR), "dlen %u flags %#x", p.dlen, p.flags);
+	uint32_t at = p.seq;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 131, at + 200, ACK | ECE, 65535, NULL, 0, NULL, 0));
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 131, at + 500, ACK | ECE, 65535, NULL, 0, NULL, 0));
+	usnet_stack_stats(e.st, &st);
+	CHECKF(st.tcp_ecn_reduced == 1, "reduced %llu", (unsigned long long)st.tcp_ecn_reduced);
+	usnet_tcp_info(e.st, s, &ti);
+	CHECKF(ti.cwnd < cwnd, "cwnd %u -> %u", cwnd, ti.cwnd);
+	CHECK(usnet_send(e.st, &e.io, s, data, 100, 0, e.now) == 100);
+	CHECKF(t_next_tcp(&e, &p) && p.dlen == 100 && (p.flags & CWR) && (p.tos & 3) == 2, "flags %#x", p.flags);
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 131, p.seq + 100, ACK, 65535, NULL, 0, NULL, 0));
+	CHECK(usnet_send(e.st, &e.io, s, data, 100, 0, e.now) == 100);
+	CHECKF(t_next_tcp(&e, &p) && p.dlen == 100 && !(p.flags & CWR), "flags %#x", p.flags);
+	usnet_close(e.st, &e.io, s, e.now);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_fini(&e);
+
+	/* tcp_ecn=0: no ECN-setup SYN is granted */
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.tcp_ecn = 0;
+	tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 8);
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN | ECE | CWR, 65535, NULL, 0, NULL, 0));
+	CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK), "flags %#x", p.flags);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* tcp_ecn=1: the SYN asks (ECE and CWR), a retransmitted one does not; a
+ * SYN-ACK with ECE grants it, one without (or with CWR too) does not. */
+int test_tcp_ecn_active(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.tcp_ecn = 1;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	uint8_t f[2000], data[100];
+	memset(data, 'a', sizeof data);
+	struct tpkt p;
+	for (int grant = 0; grant < 3; grant++) {
+		int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+		CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now) == -USNET_EINPROGRESS);
+		CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ECE | CWR) && (p.tos & 3) == 0, "flags %#x", p.flags);
+		if (grant == 2) {
+			tenv_advance(&e, e.now + 1100 * MS);
+			CHECKF(t_next_tcp(&e, &p) && p.flags == SYN, "retransmitted SYN flags %#x", p.flags);
+		}
+		uint8_t sa = grant == 0 ? (SYN | ACK | ECE) : grant == 1 ? (SYN | ACK | ECE | CWR) : (SYN | ACK);
+		tenv_input(&e, f, t_tcp_frame(f, 80, p.sport, 7000, p.seq + 1, sa, 65535, NULL, 0, NULL, 0));
+		CHECK(t_next_tcp(&e, &p) && p.flags == ACK);
+		CHECK(usnet_send(e.st, &e.io, s, data, sizeof data, 0, e.now) == (int)sizeof data);
+		CHECK(t_next_tcp(&e, &p) && p.dlen == sizeof data);
+		CHECKF((p.tos & 3) == (grant == 0 ? 2 : 0), "case %d: tos %#x", grant, p.tos);
+		usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+		usnet_close(e.st, &e.io, s, e.now);
+		tnif_clear(e.nif);
+	}
+	tenv_fini(&e);
+	/* the default (2) asks for nothing */
+	tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now);
+	CHECKF(t_next_tcp(&e, &p) && p.flags == SYN, "flags %#x", p.flags);
+	usnet_close(e.st, &e.io, s, e.now);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* A SYN cookie keeps ECN's grant in our timestamp, as Linux: the
+ * connection its ACK makes sends ECT(0). */
+int test_tcp_ecn_syncookie(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.tcp_syncookies = 2;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 8);
+	uint8_t f[2000], o[12] = { 1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0 };
+	struct tpkt p;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN | ECE | CWR, 65535, o, sizeof o, NULL, 0));
+	CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK | ECE) && p.has_ts, "flags %#x", p.flags);
+	uint8_t a[12] = { 1, 1, 8, 10, 0, 0, 0, 10 };
+	a[8] = (uint8_t)(p.tsval >> 24); a[9] = (uint8_t)(p.tsval >> 16); a[10] = (uint8_t)(p.tsval >> 8); a[11] = (uint8_t)p.tsval;
+	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 101, p.seq + 1, ACK, 65535, a, sizeof a, NULL, 0));
+	int32_t s = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	CHECK(s >= 0);
+	struct usnet_stack_stats st; usnet_stack_stats(e.st, &st);
+	CHECK(st.tcp_syncookies_ok == 1);
+	CHECK(usnet_send(e.st, &e.io, s, "x", 1, 0, e.now) == 1);
+	CHECKF(t_next_tcp(&e, &p) && p.dlen == 1 && (p.tos & 3) == 2, "tos %#x", p.tos);
+	/* without the ECN-setup SYN: the cookie's connection is not ECN */
+	tenv_input(&e, f, t_tcp_frame(f, 40001, 80, 100, 0, SYN, 65535, o, sizeof o, NULL, 0));
+	CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK), "flags %#x", p.flags);
+	a[8] = (uint8_t)(p.tsval >> 24); a[9] = (uint8_t)(p.tsval >> 16); a[10] = (uint8_t)(p.tsval >> 8); a[11] = (uint8_t)p.tsval;
+	tenv_input(&e, f, t_tcp_frame(f, 40001, 80, 101, p.seq + 1, ACK, 65535, a, sizeof a, NULL, 0));
+	int32_t s2 = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	CHECK(s2 >= 0);
+	CHECK(usnet_send(e.st, &e.io, s2, "x", 1, 0, e.now) == 1);
+	CHECKF(t_next_tcp(&e, &p) && p.dlen == 1 && (p.tos & 3) == 0, "tos %#x", p.tos);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Without SYN cookies, a listener takes SYNs until its SYN queue is within
+ * a quarter of tcp_max_syn_backlog (Linux's rule for peers it has no
+ * history of); with cookies the bound is the backlog. */
+int test_tcp_max_syn_backlog(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.tcp_syncookies = 0;
+	cfg.tcp_max_syn_backlog = 8;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_listen(e.st, l, 100);
+	uint8_t f[2000];
+	struct tpkt p;
+	unsigned answered = 0;
+	for (uint16_t i = 0; i < 10; i++) {
+		tenv_input(&e, f, t_tcp_frame(f, (uint16_t)(40000 + i), 80, 100, 0, SYN, 65535, NULL, 0, NULL, 0));
+		answered += (unsigned)t_next_tcp(&e, &p);
+	}
+	CHECKF(answered == 7, "answered %u", answered);
+	struct usnet_stack_stats st; usnet_stack_stats(e.st, &st);
+	CHECK(st.tcp_listen_drop == 3);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_fini(&e);
+	return 0;
+}
