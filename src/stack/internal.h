@@ -119,7 +119,7 @@ enum {
 	SF_REUSEPORT  = 1u << 1,
 	SF_KEEPALIVE  = 1u << 2,
 	SF_NODELAY    = 1u << 3,
-	SF_QUICKACK   = 1u << 4,
+	/* 1u << 4 is free */
 	SF_BOUND      = 1u << 5,  /* in the port table */
 	SF_HASHED     = 1u << 6,  /* in the connection table */
 	SF_ORPHAN     = 1u << 7,  /* closed by the user, finishing in the background */
@@ -242,6 +242,13 @@ struct sock {
 	uint32_t rcvlowat;             /* SO_RCVLOWAT: readable from these many bytes (0 = 1) */
 	uint32_t notsent_lowat;        /* TCP_NOTSENT_LOWAT: writable below these unsent bytes */
 	uint64_t unacked_since;        /* when data went unacknowledged (TCP_USER_TIMEOUT) */
+
+	/* ACK timing, as Linux: quick ACKs left (each segment acked at once
+	 * while some are left, unless the connection is interactive), and
+	 * whether it is (pingpong: we answered within the delayed-ACK time;
+	 * TCP_QUICKACK reads its opposite); when data last came */
+	uint8_t  quick, pingpong, rcv_started;
+	uint64_t data_rx_at;
 
 	/* ECN (RFC 3168): SE_* state, and where a reduction's window ends */
 	uint8_t  ecn;

@@ -566,7 +566,14 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		s->notsent_lowat = (uint32_t)val;
 		return 0;
 	case USNET_TCP_NODELAY: return flag_opt(s, SF_NODELAY, val);
-	case USNET_TCP_QUICKACK: return flag_opt(s, SF_QUICKACK, val);
+	case USNET_TCP_QUICKACK:
+		/* As Linux: 0 makes the connection interactive (its ACKs
+		 * wait to go with data), 1 ends that, and an ACK owed goes
+		 * with the next output. */
+		s->pingpong = val ? 0 : 1;
+		if (val && s->timer_at[TMR_DELACK] != UINT64_MAX)
+			s->flags |= SF_ACK_NOW;
+		return 0;
 	case USNET_TCP_CORK: return flag_opt(s, SF_CORK_OPT, val);
 	case USNET_TCP_KEEPIDLE:
 		if (val < 1 || val > 32767) return -USNET_EINVAL;
@@ -661,7 +668,7 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_TCP_WINDOW_CLAMP: *val = (int)s->window_clamp; return 0;
 	case USNET_TCP_NOTSENT_LOWAT: *val = (int)s->notsent_lowat; return 0;
 	case USNET_TCP_NODELAY: *val = !!(s->flags & SF_NODELAY); return 0;
-	case USNET_TCP_QUICKACK: *val = !!(s->flags & SF_QUICKACK); return 0;
+	case USNET_TCP_QUICKACK: *val = !s->pingpong; return 0;
 	case USNET_TCP_CORK: *val = !!(s->flags & SF_CORK_OPT); return 0;
 	case USNET_TCP_KEEPIDLE: *val = (int)s->keepidle_s; return 0;
 	case USNET_TCP_KEEPINTVL: *val = (int)s->keepintvl_s; return 0;

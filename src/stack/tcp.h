@@ -18,6 +18,7 @@
 #define TCP_RTO_MIN_US    200000u
 #define TCP_RTO_MAX_US  120000000u
 #define TCP_DELACK_NS    (40 * NS_PER_MS)
+#define TCP_MAX_QUICKACKS 16u
 #define TCP_TIME_WAIT_NS (60 * NS_PER_S)
 #define TCP_SYN_RETRIES   6
 #define TCP_SYNACK_RETRIES 5

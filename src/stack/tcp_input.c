@@ -196,7 +196,8 @@ static int32_t syn_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32
 	s->lip = dst; s->lport = rd16(th + TCP_DPORT);
 	s->rip = src; s->rport = rd16(th + TCP_SPORT);
 	s->parent = li;
-	s->flags |= l->flags & (SF_NODELAY | SF_KEEPALIVE | SF_QUICKACK);
+	s->flags |= l->flags & (SF_NODELAY | SF_KEEPALIVE);
+	s->pingpong = l->pingpong;   /* TCP_QUICKACK's 0 */
 	s->sndbuf = l->sndbuf; s->rcvbuf = l->rcvbuf;
 	s->cc = l->cc; s->user_mss = l->user_mss;
 	s->keepidle_s = l->keepidle_s; s->keepintvl_s = l->keepintvl_s; s->keepcnt = l->keepcnt;
@@ -605,6 +606,32 @@ static void tcp_fin_in_order(struct net_ctx *c, struct sock *s)
 	}
 }
 
+/* Quick ACKs to come: as many as half the window's full segments, at
+ * least 2, at most 16 (Linux's tcp_incr_quickack). */
+static void tcp_more_quick_acks(struct sock *s)
+{
+	uint32_t mss = s->rcv_mss ? s->rcv_mss : TCP_MSS_DEFAULT;
+	uint32_t q = tcp_rcv_window(s) / (2 * mss);
+	if (q == 0) q = 2;
+	if (q > TCP_MAX_QUICKACKS) q = TCP_MAX_QUICKACKS;
+	if (q > s->quick) s->quick = (uint8_t)q;
+}
+
+/* In-order data came (Linux's tcp_event_data_recv): the first of a
+ * connection, or the first after an idle longer than the RTO, starts a
+ * run of quick ACKs, so that a sender in slow start is not held back by
+ * delayed ACKs. */
+static void tcp_data_came(struct net_ctx *c, struct sock *s)
+{
+	if (!s->rcv_started) {
+		s->rcv_started = 1;
+		tcp_more_quick_acks(s);
+	} else if (c->now - s->data_rx_at > (uint64_t)s->rto_us * NS_PER_US) {
+		tcp_more_quick_acks(s);
+	}
+	s->data_rx_at = c->now;
+}
+
 static void tcp_data(struct net_ctx *c, struct sock *s, struct seg *g)
 {
 	struct usnet_stack *st = c->st;
@@ -627,10 +654,12 @@ static void tcp_data(struct net_ctx *c, struct sock *s, struct seg *g)
 				g->flags |= TH_FIN, g->seq = s->rcv_nxt, g->dlen = 0;
 		}
 		journal_end(st);
-		if (n)
+		if (n) {
 			s->flags |= SF_EV_EDGE;
-		if (s->flags & SF_QUICKACK)
-			s->flags |= SF_ACK_NOW;
+			tcp_data_came(c, s);
+		}
+		if (s->quick && !s->pingpong)
+			s->flags |= SF_ACK_NOW;   /* quick ACK mode */
 		else if (n >= s->rcv_mss / 2 || (s->flags & SF_DELACK_ONE)) {
 			/* ACK at least every second full-sized segment (RFC 5681 4.2). */
 			if (!(s->flags & SF_DELACK_ONE))
@@ -814,7 +843,7 @@ static void tcp_process(struct net_ctx *c, struct sock *s, struct seg *g)
 		if ((g->ecn & IP_ECN_MASK) == IP_ECN_CE) {
 			st->stats.tcp_ecn_ce++;
 			if (!(s->ecn & SE_DEMAND_CWR))
-				s->flags |= SF_ACK_NOW;
+				tcp_more_quick_acks(s);   /* as Linux: tell the sender soon */
 			s->ecn |= SE_DEMAND_CWR;
 		}
 	}

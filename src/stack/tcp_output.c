@@ -273,6 +273,11 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	st->stats.tcp_tx++;
 	s->segs_out++;
 	if (flags & TH_ACK) {
+		/* An ACK that was owed spends a quick ACK. */
+		int owed = (s->flags & (SF_ACK_NOW | SF_DELACK_ONE | SF_ACK_BATCH)) ||
+			   s->timer_at[TMR_DELACK] != UINT64_MAX;
+		if (owed && s->quick)
+			s->quick--;
 		s->flags &= ~(SF_ACK_NOW | SF_DELACK_ONE | SF_ACK_BATCH);
 		if (s->timer_at[TMR_DELACK] != UINT64_MAX)
 			timer_clear(st, sk_index(st, s), TMR_DELACK);
@@ -379,6 +384,11 @@ static int tcp_send_data(struct net_ctx *c, struct sock *s, uint32_t seq, uint32
 	int retrans = seq_lt(seq, s->snd_max);
 	if (tcp_emit(c, s, seq, len, flags) < 0)
 		return -1;
+	/* New data within the delayed-ACK time of what came: an interactive
+	 * connection, whose ACKs can wait to go with its answers (Linux's
+	 * pingpong mode, left when a delayed ACK had to go alone). */
+	if (!retrans && len && s->rcv_started && c->now - s->data_rx_at < TCP_DELACK_NS)
+		s->pingpong = 1;
 	uint32_t end = seq + len + (uint32_t)fin;
 	if (fin)
 		s->flags |= SF_FIN_SENT;

@@ -161,6 +161,7 @@ void tcp_timers(struct net_ctx *c, struct sock *s)
 	}
 	if (s->timer_at[TMR_DELACK] <= c->now) {
 		timer_clear(st, i, TMR_DELACK);
+		s->pingpong = 0;   /* no answer took the ACK along: not interactive */
 		if (s->state >= USNET_TCP_ESTABLISHED)
 			tcp_send_ack(c, s);
 	}

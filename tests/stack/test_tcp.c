@@ -51,6 +51,8 @@ int test_tcp_passive_open(void)
 	char buf[16];
 	CHECK(usnet_recv(e.st, &e.io, s, buf, sizeof buf, 0, e.now) == 4 && memcmp(buf, "ping", 4) == 0);
 	CHECK(usnet_send(e.st, &e.io, s, "pong", 4, 0, e.now) == 4);
+	/* the connection's first data is acked at once (a quick ACK, as Linux) */
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 0 && p.ack == 1005);
 	CHECK(t_next_tcp(&e, &p) && p.dlen == 4 && p.ack == 1005 && memcmp(p.data, "pong", 4) == 0);
 	usnet_close(e.st, &e.io, s, e.now);
 	usnet_close(e.st, &e.io, l, e.now);
@@ -199,6 +201,7 @@ int test_tcp_active_close(void)
 	tconn_send(&c, ACK | PSH, "more", 4, 65535);
 	char buf[8];
 	CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) == 4);
+	CHECK(t_next_tcp(&e, &p) && p.flags == ACK && p.ack == c.pseq);   /* a quick ACK */
 	tconn_send(&c, FIN | ACK, NULL, 0, 65535);
 	CHECK(get_state(&e, c.s) == USNET_TCP_TIME_WAIT);
 	CHECK(t_next_tcp(&e, &p) && p.flags == ACK && p.ack == c.pseq);
@@ -756,8 +759,14 @@ int test_tcp_keepalive(void)
 	return 0;
 }
 
-/* Delayed ACK: one segment waits up to 40 ms; every second full segment
- * is ACKed at once; QUICKACK acks everything. */
+/* ACK timing as Linux: the first data of a connection starts a run of
+ * quick ACKs (each segment acked at once); an answer within the
+ * delayed-ACK time makes the connection interactive (pingpong), whose ACKs
+ * then wait up to 40 ms to go with the answer, every second full segment
+ * acked at once; a delayed ACK that had to go alone ends that.
+ * TCP_QUICKACK reads and sets the opposite of pingpong.  Quick ACKs used
+ * up, a lone segment waits; after an idle longer than the RTO, quick ACKs
+ * start again. */
 int test_tcp_delayed_ack(void)
 {
 	struct tenv e; tenv_init(&e, NULL);
@@ -765,27 +774,61 @@ int test_tcp_delayed_ack(void)
 	struct tconn c;
 	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
 	static uint8_t d[1448];
+	char buf[4096];
 	struct tpkt p;
+	int v = -1;
+	CHECK(usnet_getsockopt(e.st, c.s, USNET_TCP_QUICKACK, &v) == 0 && v == 1);
 	tconn_send(&c, ACK, "a", 1, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 0 && p.ack == c.pseq);   /* quick */
+	/* an answer at once: interactive from now */
+	tconn_send(&c, ACK, "q", 1, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 0 && p.ack == c.pseq);
+	usnet_send(e.st, &e.io, c.s, "r", 1, 0, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 1);
+	c.pack += 1;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	CHECK(usnet_getsockopt(e.st, c.s, USNET_TCP_QUICKACK, &v) == 0 && v == 0);
+	/* interactive: a request's ACK goes with its answer */
+	tconn_send(&c, ACK, "s", 1, 65535);
+	CHECK(!t_next_tcp(&e, &p));
+	usnet_send(e.st, &e.io, c.s, "t", 1, 0, e.now);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 1 && p.ack == c.pseq);
+	CHECK(!t_next_tcp(&e, &p));
+	c.pack += 1;
+	tconn_send(&c, ACK, NULL, 0, 65535);
+	/* every second full segment is acked at once */
+	tconn_send(&c, ACK, d, sizeof d, 65535);
+	CHECK(!t_next_tcp(&e, &p));
+	tconn_send(&c, ACK, d, sizeof d, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);
+	/* one with no answer waits 40 ms, and ends the interactive mode */
+	tconn_send(&c, ACK, "u", 1, 65535);
 	CHECK(!t_next_tcp(&e, &p));
 	tenv_advance(&e, e.now + 39 * MS);
 	CHECK(!t_next_tcp(&e, &p));
 	tenv_advance(&e, e.now + 2 * MS);
 	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);
-	tconn_send(&c, ACK, d, sizeof d, 65535);
+	CHECK(usnet_getsockopt(e.st, c.s, USNET_TCP_QUICKACK, &v) == 0 && v == 1);
+	/* TCP_QUICKACK 0 makes it interactive again */
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_QUICKACK, 0) == 0);
+	tconn_send(&c, ACK, "v", 1, 65535);
 	CHECK(!t_next_tcp(&e, &p));
-	tconn_send(&c, ACK, d, sizeof d, 65535);
-	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);
-	/* A response piggybacks the ACK. */
-	tconn_send(&c, ACK, "q", 1, 65535);
-	usnet_send(e.st, &e.io, c.s, "r", 1, 0, e.now);
-	CHECK(t_next_tcp(&e, &p) && p.dlen == 1 && p.ack == c.pseq);
-	tenv_advance(&e, e.now + 100 * MS);
-	CHECK(!t_next_tcp(&e, &p) || p.dlen == 1);
-	usnet_setsockopt(e.st, c.s, USNET_TCP_QUICKACK, 1);
+	CHECK(usnet_setsockopt(e.st, c.s, USNET_TCP_QUICKACK, 1) == 0);
+	tenv_advance(&e, e.now + 41 * MS);
 	tnif_clear(e.nif);
-	tconn_send(&c, ACK, "z", 1, 65535);
-	CHECK(t_next_tcp(&e, &p) && p.ack == c.pseq);
+	/* the quick ACKs run out: then a lone segment waits */
+	int waited = 0;
+	for (int i = 0; i < 20 && !waited; i++) {
+		tconn_send(&c, ACK, "w", 1, 65535);
+		waited = !t_next_tcp(&e, &p);
+	}
+	CHECK(waited);
+	usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now);
+	/* after an idle longer than the RTO, quick ACKs again */
+	tenv_advance(&e, e.now + 2 * SEC);
+	tnif_clear(e.nif);
+	tconn_send(&c, ACK, "x", 1, 65535);
+	CHECK(t_next_tcp(&e, &p) && p.dlen == 0 && p.ack == c.pseq);
 	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
 	usnet_close(e.st, &e.io, c.s, e.now);
 	tenv_fini(&e);
