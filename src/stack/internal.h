@@ -442,6 +442,9 @@ void byteq_append_chain(struct usnet_stack *st, struct byteq *q, int32_t head, u
 uint64_t csum_add(uint64_t sum, const void *p, size_t len);
 uint16_t csum_fold(uint64_t sum);          /* folded, not complemented */
 uint64_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint32_t len);
+/* The IPv6 pseudo-header (RFC 8200 8.1), unfolded, for next header `next`
+ * and an upper-layer length of len bytes. */
+uint64_t csum_pseudo6(const uint8_t src[16], const uint8_t dst[16], uint8_t next, uint32_t len);
 
 /* hash.c */
 uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);
