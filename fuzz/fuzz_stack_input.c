@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for the receive path: a stack with a TCP listener, an
- * established TCP connection (SACK, timestamps, window scaling), and a bound
- * UDP socket takes arbitrary frames.
+ * established TCP connection (SACK, timestamps, window scaling), a bound
+ * UDP socket and two IPv6 addresses (link-local and 2001:db8::1) takes
+ * arbitrary frames.
  *
  * Input format: the data is split into frames at the 4-byte marker "FRM|"
  * (so a corpus entry can hold a sequence: e.g. fragments, or segments that
@@ -134,6 +135,12 @@ static void world_init(struct world *w)
 	cfg.max_sockets = 32;
 	cfg.buffer_bytes = 1u << 20;
 	cfg.secret[0] = 1; cfg.secret[1] = 2;
+	/* IPv6: fe80::ff:fe00:1 from the MAC and 2001:db8::1/64, used at once. */
+	cfg.ip6_link_local = 1;
+	cfg.ip6_dad_transmits = 0;
+	static const uint8_t gl[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	memcpy(cfg.ip6[0], gl, 16);
+	cfg.ip6_prefix_len[0] = 64;
 	size_t sz = usnet_stack_mem_size(&cfg);
 	/* One arena for the whole run: each input re-creates the instance in it. */
 	if (!w->mem)

@@ -2,7 +2,9 @@
 """Writes the seed corpus for fuzz_stack_input (fuzz/corpus/): valid frames of
 every kind the stack parses, framed as the harness expects:
     [ctl][dt] frame  "FRM|"  [ctl][dt] frame ...
-ctl bit 0: patch the frame to the established connection's seq/ack."""
+ctl bit 0: patch the frame to the established connection's seq/ack.
+The IPv6 packets among them (without their Ethernet header) are also the
+seeds of fuzz_wire_ipv6 (fuzz/wire-ipv6-corpus/)."""
 import os, struct
 
 US, PEER = bytes([2, 0, 0, 0, 0, 1]), bytes([2, 0, 0, 0, 0, 2])
@@ -60,6 +62,82 @@ SYNOPT = bytes([2, 4, 5, 0xb4, 1, 3, 3, 7, 1, 1, 4, 2, 1, 1, 8, 10, 0, 0, 0, 9, 
 TS = bytes([1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 0])
 def sack(a, b): return TS + bytes([1, 1, 5, 10]) + struct.pack('!II', a, b)
 
+# IPv6: the harness's instance has fe80::ff:fe00:1 (from its MAC) and
+# 2001:db8::1/64, used at once (no DAD).
+LL_US = bytes.fromhex('fe800000000000000000 00fffe000001'.replace(' ', ''))
+GL_US = bytes.fromhex('20010db8000000000000000000000001')
+LL_PEER = bytes.fromhex('fe80000000000000000000fffe000002')
+GL_PEER = bytes.fromhex('20010db8000000000000000000000002')
+ALL_NODES = bytes.fromhex('ff020000000000000000000000000001')
+UNSPEC = bytes(16)
+
+def sol_node(a):
+    return bytes.fromhex('ff0200000000000000000001ff') + a[13:]
+
+def csum6(src, dst, nh, body):
+    return csum(body, sum(struct.unpack('!16H', src + dst)) + (len(body) >> 16) + (len(body) & 0xffff) + nh)
+
+def ip6pkt(src, dst, nh, payload, hlim=64):
+    return struct.pack('!IHBB', 6 << 28, len(payload), nh, hlim) + src + dst + payload
+
+def icmp6(src, dst, body, ext=b'', first_nh=58, hlim=64):
+    m = body[:2] + b'\0\0' + body[4:]
+    m = m[:2] + struct.pack('!H', csum6(src, dst, 58, m)) + m[4:]
+    return ip6pkt(src, dst, first_nh if ext else 58, ext + m, hlim)
+
+def eth6(pkt):
+    dst = pkt[24:40]
+    mac = b'\x33\x33' + dst[12:] if dst[0] == 0xff else US
+    f = mac + PEER + b'\x86\xdd' + pkt
+    return f + b'\0' * max(0, 60 - len(f))
+
+def echo6(src=GL_PEER, dst=GL_US, ext=b'', first_nh=58):
+    return icmp6(src, dst, struct.pack('!BBHHH', 128, 0, 0, 7, 1) + b'ping6 data', ext, first_nh)
+
+def ns6(src, dst, target, slla=True, hlim=255):
+    opt = struct.pack('!BB', 1, 1) + PEER if slla else b''
+    return icmp6(src, dst, struct.pack('!BBHI', 135, 0, 0, 0) + target + opt, hlim=hlim)
+
+def na6(src, dst, target, flags, tlla=PEER):
+    opt = struct.pack('!BB', 2, 1) + tlla if tlla else b''
+    return icmp6(src, dst, struct.pack('!BBHI', 136, 0, 0, flags << 24) + target + opt, hlim=255)
+
+def ra6():
+    prefix = struct.pack('!BBBBIII', 3, 4, 64, 0xc0, 86400, 14400, 0) + GL_US[:8] + bytes(8)
+    mtu = struct.pack('!BBHI', 5, 1, 0, 1500)
+    body = struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, 1800, 0, 0) + struct.pack('!BB', 1, 1) + PEER + prefix + mtu
+    return icmp6(LL_PEER, ALL_NODES, body, hlim=255)
+
+def udp6(dport):
+    u = struct.pack('!HHHH', 5000, dport, 8 + 5, 0) + b'hello'
+    u = u[:6] + struct.pack('!H', csum6(GL_PEER, GL_US, 17, u) or 0xffff) + u[8:]
+    return ip6pkt(GL_PEER, GL_US, 17, u)
+
+HBH_PADN = bytes([60, 0, 1, 4, 0, 0, 0, 0])          # Hop-by-Hop, PadN, next: Destination Options
+DST_PAD = bytes([58, 0, 0, 0, 0x1e, 1, 0, 0])        # Pad1s, an option of action 00
+RH0_LEFT = bytes([58, 2, 0, 1, 0, 0, 0, 0]) + LL_PEER
+FRAG_ATOMIC = bytes([58, 0, 0, 0, 0, 0, 0, 9])
+FRAG_FIRST = bytes([58, 0, 0, 1, 0, 0, 0, 10])
+OPT10 = bytes([58, 0, 1, 0, 0x82, 2, 0, 0])
+OPT11 = bytes([58, 0, 0xc3, 4, 0, 0, 0, 0])
+
+ipv6_seeds = {
+    'ip6_echo': [echo6()],
+    'ip6_echo_all_nodes': [ns6(LL_PEER, sol_node(LL_US), LL_US), echo6(LL_PEER, ALL_NODES)],
+    'ip6_ns_na': [ns6(GL_PEER, sol_node(GL_US), GL_US), echo6()],
+    'ip6_ns_dad': [ns6(UNSPEC, sol_node(GL_US), GL_US, slla=False)],
+    'ip6_resolve': [echo6(), echo6(), na6(GL_PEER, GL_US, GL_PEER, 0x60)],
+    'ip6_na_override': [echo6(), na6(GL_PEER, GL_US, GL_PEER, 0x40), na6(GL_PEER, ALL_NODES, GL_PEER, 0x20, bytes([2, 0, 0, 0, 0, 9]))],
+    'ip6_ra': [ra6()],
+    'ip6_ext_ok': [echo6(ext=HBH_PADN + DST_PAD, first_nh=0)],
+    'ip6_rh0': [echo6(ext=RH0_LEFT, first_nh=43)],
+    'ip6_frag_atomic': [echo6(ext=FRAG_ATOMIC, first_nh=44)],
+    'ip6_frag': [echo6(ext=FRAG_FIRST, first_nh=44)],
+    'ip6_opt_actions': [echo6(ext=OPT10, first_nh=60), echo6(ext=OPT11, first_nh=60), echo6(GL_PEER, ALL_NODES, OPT10, 60)],
+    'ip6_udp_closed': [udp6(53)],
+    'ip6_unknown_next': [ip6pkt(GL_PEER, GL_US, 253, bytes(range(8)))],
+}
+
 seeds = {
     'arp_request': [(0, 0, arp(1, IP_US))],
     'arp_reply': [(0, 0, arp(2, IP_US))],
@@ -89,6 +167,10 @@ seeds = {
                   (1 | 0x10, 0, tcp(40000, 81, 0, 0, 0x10, b'C' * 100, TS))],
 }
 
+for name, pkts in ipv6_seeds.items():
+    # dt 120 (1.2 s) before the last frame: neighbour timers run too.
+    seeds[name] = [(0, 0 if i + 1 < len(pkts) else 120, eth6(p)) for i, p in enumerate(pkts)]
+
 here = os.path.dirname(os.path.abspath(__file__))
 out = os.path.join(here, 'corpus')
 os.makedirs(out, exist_ok=True)
@@ -97,3 +179,12 @@ for name, frames in seeds.items():
     with open(os.path.join(out, name), 'wb') as fh:
         fh.write(blob)
 print('wrote', len(seeds), 'seeds to', out)
+out6 = os.path.join(here, 'wire-ipv6-corpus')
+os.makedirs(out6, exist_ok=True)
+n6 = 0
+for name, pkts in ipv6_seeds.items():
+    for i, p in enumerate(pkts):
+        with open(os.path.join(out6, '%s_%d' % (name, i)), 'wb') as fh:
+            fh.write(p)
+        n6 += 1
+print('wrote', n6, 'seeds to', out6)

@@ -126,6 +126,9 @@ struct usnet_io {
 /* Congestion control algorithms. */
 enum usnet_cc { USNET_CC_CUBIC = 0, USNET_CC_NEWRENO = 1 };
 
+/* IPv6 addresses an instance may have besides its link-local one. */
+#define USNET_IP6_ADDRS 4
+
 struct usnet_stack_config {
 	uint8_t  mac[6];        /* our Ethernet address */
 	uint32_t ip;            /* our IPv4 address */
@@ -178,6 +181,19 @@ struct usnet_stack_config {
 	 * takes no new SYN (Linux's rule for peers it has no history of). */
 	uint8_t  tcp_ecn;
 	uint32_t tcp_max_syn_backlog;
+	/* IPv6 (none unless set).  ip6_link_local 1 gives the interface the
+	 * link-local address fe80::/64 with mac's modified EUI-64 interface
+	 * identifier (RFC 4291 2.5.1, appendix A); ip6[] are further addresses
+	 * with their on-link prefix lengths (an all-zero address is none);
+	 * ip6_gateway is the default router for what is off-link (all zero:
+	 * none).  Each address first goes through Duplicate Address Detection
+	 * with ip6_dad_transmits probes (RFC 4862; usnet_stack_config_init
+	 * sets 1; 0 uses the addresses at once); see usnet_ip6_addr(). */
+	uint8_t  ip6_link_local;
+	uint8_t  ip6_dad_transmits;
+	uint8_t  ip6_prefix_len[USNET_IP6_ADDRS];
+	uint8_t  ip6[USNET_IP6_ADDRS][16];
+	uint8_t  ip6_gateway[16];
 };
 
 /* Fill cfg with defaults (MTU 1500, CUBIC, 64 KiB sndbuf/rcvbuf, 1024
@@ -406,6 +422,28 @@ struct usnet_stack_stats {
 	uint64_t ip_rx, ip_drop_header, ip_drop_csum, ip_drop_len, ip_drop_not_ours;
 	uint64_t ip_frag_rx, ip_frag_reassembled, ip_frag_drop, ip_frag_timeout;
 	uint64_t icmp_rx, icmp_tx, icmp_drop;
+	/* IPv6 (RFC 8200): packets in and out, and dropped by reason: a bad
+	 * fixed header (version, a source no packet may have), a payload
+	 * length past the frame, not for our addresses, an extension header
+	 * cut short, Hop-by-Hop options not first, an option whose type says
+	 * drop, a Routing header with segments left, a next header the stack
+	 * does not know, a fragment (no reassembly yet: atomic ones pass), TCP
+	 * or UDP (not over IPv6 yet: answered with port unreachable). */
+	uint64_t ip6_rx, ip6_tx, ip6_drop_header, ip6_drop_len, ip6_drop_not_ours, ip6_drop_ext,
+		 ip6_drop_hbh_order, ip6_drop_option, ip6_drop_routing, ip6_drop_next_header,
+		 ip6_drop_frag, ip6_no_transport;
+	/* ICMPv6 (RFC 4443): messages in and out (ND included), dropped as too
+	 * short or with a bad checksum, errors sent, errors the rate limit
+	 * held back. */
+	uint64_t icmp6_rx, icmp6_tx, icmp6_drop_len, icmp6_drop_csum, icmp6_err_tx, icmp6_err_ratelimit;
+	/* Neighbor Discovery (RFC 4861): messages in and out, and invalid ones
+	 * dropped by reason (hop limit not 255, code not 0, too short, a bad
+	 * option, a multicast target, source rules, an NA to a multicast group
+	 * with the Solicited flag); frames dropped while waiting for
+	 * resolution, and the gauge of those waiting; addresses Duplicate
+	 * Address Detection found taken (RFC 4862). */
+	uint64_t nd_rx, nd_tx, nd_drop_hop_limit, nd_drop_code, nd_drop_len, nd_drop_option,
+		 nd_drop_target, nd_drop_source, nd_drop_solicited, nd_queue_drop, nd_waiting, nd_dad_duplicate;
 	uint64_t udp_rx, udp_tx, udp_drop_csum, udp_drop_len, udp_no_port, udp_drop_nobuf;
 	uint64_t tcp_rx, tcp_tx, tcp_drop_csum, tcp_drop_header, tcp_drop_options,
 		 tcp_no_port, tcp_rst_tx, tcp_challenge_ack, tcp_retrans, tcp_drop_nobuf;
@@ -431,6 +469,19 @@ struct usnet_stack_stats {
 	uint64_t tcp_ecn_ce, tcp_ecn_reduced;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
+
+/* States of an IPv6 address (RFC 4862): being checked by Duplicate Address
+ * Detection (not used yet), in use, or found taken by another node (never
+ * used; the provider should report it). */
+enum usnet_ip6_addr_state {
+	USNET_IP6_ADDR_NONE = 0, USNET_IP6_ADDR_TENTATIVE, USNET_IP6_ADDR_PREFERRED, USNET_IP6_ADDR_DUPLICATE,
+};
+/* The instance's IPv6 address i (0: the link-local one, 1..USNET_IP6_ADDRS:
+ * cfg.ip6[i - 1]): copies it to addr and its prefix length to prefix_len
+ * (either may be NULL) and returns its enum usnet_ip6_addr_state
+ * (USNET_IP6_ADDR_NONE: that slot has no address), or -USNET_EINVAL when i
+ * is out of range. */
+int usnet_ip6_addr(struct usnet_stack *st, unsigned i, uint8_t addr[16], uint8_t *prefix_len);
 
 /* Iterate sockets (for `usnet stat`): returns the next socket index >= from
  * that is in use, or -1. */

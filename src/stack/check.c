@@ -28,8 +28,10 @@
  *    with anything to send or resend (data in flight, a SYN or FIN not yet
  *    acknowledged) has its retransmission timer;
  *  - no sequence step is in progress (struct seq_journal);
- *  - ARP entries and reassembly slots in use have deadlines no earlier
- *    than misc_at, the time usnet_stack_poll() next looks at them.
+ *  - ARP entries, neighbour entries with a timer, tentative IPv6
+ *    addresses and reassembly slots in use have deadlines no earlier
+ *    than misc_at, the time usnet_stack_poll() next looks at them; only
+ *    an unresolved neighbour has frames waiting.
  */
 #include "internal.h"
 
@@ -253,6 +255,27 @@ static int check_chunks(struct usnet_stack *st, struct why *w)
 		if (e->state != ARP_REACHABLE && e->expires < st->misc_at)
 			return bad(w, "ARP entry", i, "retry due before misc_at, at", e->expires);
 	}
+	struct nd6_entry *nd6 = st_nd6(st);
+	for (uint32_t i = 0; i < ND6_TABLE; i++) {
+		struct nd6_entry *e = &nd6[i];
+		if (e->state > ND6_PROBE)
+			return bad(w, "neighbour entry", i, "state", e->state);
+		if (e->state == ND6_FREE) {
+			if (e->queue != NIL)
+				return bad(w, "neighbour entry", i, "free with a queue, head", (uint32_t)e->queue);
+			continue;
+		}
+		if (own_records(st, e->queue, REC_FRAME, &o) < 0 || o.records != e->qlen)
+			return bad(w, "neighbour entry", i, "queue broken or miscounted, qlen", e->qlen);
+		if (e->qlen && e->state != ND6_INCOMPLETE)
+			return bad(w, "neighbour entry", i, "resolved with frames waiting, state", e->state);
+		held += o.chunks;
+		if (e->state != ND6_STALE && e->expires < st->misc_at)
+			return bad(w, "neighbour entry", i, "timer due before misc_at, at", e->expires);
+	}
+	for (uint32_t i = 0; i < IP6_ADDRS; i++)
+		if (st->ip6[i].state == USNET_IP6_ADDR_TENTATIVE && st->ip6[i].dad_at < st->misc_at)
+			return bad(w, "IPv6 address", i, "DAD due before misc_at, at", st->ip6[i].dad_at);
 	uint32_t reasm_bytes = 0;
 	for (uint32_t i = 0; i < REASM_SLOTS; i++) {
 		struct reasm *r = &st->reasm[i];

@@ -63,3 +63,10 @@ uint64_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint32_t len)
 {
 	return (uint64_t)(src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + len;
 }
+
+uint64_t csum_pseudo6(const uint8_t src[16], const uint8_t dst[16], uint8_t next, uint32_t len)
+{
+	/* RFC 8200 8.1: both addresses, the upper-layer length as 32 bits,
+	 * three zero bytes and the next header. */
+	return csum_add(csum_add(0, src, 16), dst, 16) + (len >> 16) + (len & 0xffff) + next;
+}

@@ -1,4 +1,5 @@
-/* Ethernet input: check the frame is for us and dispatch by EtherType. */
+/* Ethernet input: check the frame is for us (our address, broadcast, the
+ * IPv6 groups we are in) and dispatch by EtherType. */
 #include "internal.h"
 #include "wire_eth.h"
 
@@ -11,7 +12,8 @@ void eth_input(struct net_ctx *c, struct usnet_pkt *p)
 	}
 	const uint8_t *f = p->data;
 	int bcast = memcmp(f + ETH_DST, eth_broadcast, 6) == 0;
-	if (!bcast && memcmp(f + ETH_DST, st->cfg.mac, 6) != 0) {
+	int mcast6 = !bcast && nd6_mac_wanted(st, f + ETH_DST);   /* IPv6 groups we are in */
+	if (!bcast && !mcast6 && memcmp(f + ETH_DST, st->cfg.mac, 6) != 0) {
 		st->stats.rx_drop_not_ours++;
 		return;
 	}
@@ -22,6 +24,9 @@ void eth_input(struct net_ctx *c, struct usnet_pkt *p)
 		break;
 	case ETHERTYPE_ARP:
 		arp_input(c, f + ETH_HLEN, p->len - ETH_HLEN);
+		break;
+	case ETHERTYPE_IPV6:
+		ipv6_input(c, p, f + ETH_HLEN, p->len - ETH_HLEN, bcast || mcast6);
 		break;
 	default:
 		st->stats.rx_drop_bad_eth++;

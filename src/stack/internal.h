@@ -309,6 +309,44 @@ struct reasm {
 struct route { uint32_t dst, mask, gw; uint8_t prefix, used; };
 #define ROUTE_MAX 16u
 
+/* ---- IPv6 addresses and neighbours (ipv6.c, nd6.c) --------------------- */
+/* The instance's addresses: slot 0 the link-local one, 1.. cfg.ip6[]. */
+#define IP6_ADDRS (1u + USNET_IP6_ADDRS)
+struct ip6_addr_slot {
+	uint8_t  addr[16];
+	uint8_t  prefix_len;
+	uint8_t  state;         /* enum usnet_ip6_addr_state */
+	uint8_t  dad_sent;      /* DAD probes sent (RFC 4862 5.4.2) */
+	uint8_t  pad;
+	uint64_t dad_at;        /* TENTATIVE: next probe, or the verdict; 0: not started */
+};
+/* Neighbour cache states (RFC 4861 7.3.2). */
+enum { ND6_FREE = 0, ND6_INCOMPLETE, ND6_REACHABLE, ND6_STALE, ND6_DELAY, ND6_PROBE };
+struct nd6_entry {
+	uint8_t  ip[16];
+	uint8_t  mac[6];
+	uint8_t  state, tries;  /* tries: solicitations sent in INCOMPLETE or PROBE */
+	uint8_t  router;        /* the last NA said IsRouter */
+	uint8_t  qlen;
+	uint8_t  pad[2];
+	uint64_t expires;       /* INCOMPLETE, PROBE: next solicitation; REACHABLE: until; DELAY: first probe */
+	uint64_t updated;       /* last state change (eviction picks the oldest) */
+	int32_t  queue;         /* frames waiting for resolution (records) */
+	uint32_t pad2;
+};
+#define ND6_TABLE 64u                       /* a power of two */
+#define ND6_QUEUE_MAX 8
+#define ND6_MAX_MULTICAST_SOLICIT 3         /* RFC 4861 10 */
+#define ND6_MAX_UNICAST_SOLICIT 3
+#define ND6_RETRANS_NS (1000 * NS_PER_MS)   /* RetransTimer */
+#define ND6_REACHABLE_NS (30 * NS_PER_S)    /* REACHABLE_TIME */
+#define ND6_DELAY_NS (5 * NS_PER_S)         /* DELAY_FIRST_PROBE_TIME */
+#define ND6_DAD_DELAY_NS (1000 * NS_PER_MS) /* MAX_RTR_SOLICITATION_DELAY: before the first DAD probe */
+/* ICMPv6 error rate limit (RFC 4443 2.4(f)): a bucket of this many, one
+ * more every ICMP6_ERR_EVERY_NS. */
+#define ICMP6_ERR_BURST 10u
+#define ICMP6_ERR_EVERY_NS (100 * NS_PER_MS)
+
 /* ---- the instance ------------------------------------------------------ */
 struct usnet_stack {
 	uint32_t magic;
@@ -329,6 +367,7 @@ struct usnet_stack {
 	size_t reasm_buf_off;             /* REASM_MAX + 20 bytes: assembled datagram */
 	size_t loop_buf_off;              /* one looped-back frame being delivered (loop.c) */
 	size_t marks_off;                 /* scratch bitmap of usnet_stack_check/repair (own.c) */
+	size_t nd6_off;                   /* struct nd6_entry[ND6_TABLE] */
 	int32_t loop_head, loop_tail;     /* frames to the stack's own address, as records */
 
 	uint32_t nsocks, socks_used;
@@ -345,6 +384,10 @@ struct usnet_stack {
 	struct route routes[ROUTE_MAX];
 
 	struct seq_journal journal;       /* the sequence step in progress (repair.c) */
+
+	struct ip6_addr_slot ip6[IP6_ADDRS];  /* IPv6 addresses (nd6.c) */
+	uint64_t icmp6_err_at;            /* ICMPv6 error bucket: when it was last filled */
+	uint32_t icmp6_err_tokens;
 
 	uint64_t misc_at;                 /* next ARP / reassembly deadline */
 	uint64_t syncookie_last;          /* when a SYN cookie was last sent (0: never) */
@@ -368,6 +411,7 @@ static inline struct arp_entry *st_arp(struct usnet_stack *st) { return st_at(st
 static inline uint8_t *st_reasm_buf(struct usnet_stack *st) { return st_at(st, st->reasm_buf_off); }
 static inline uint8_t *st_loop_buf(struct usnet_stack *st) { return st_at(st, st->loop_buf_off); }
 static inline uint64_t *st_marks(struct usnet_stack *st) { return st_at(st, st->marks_off); }
+static inline struct nd6_entry *st_nd6(struct usnet_stack *st) { return st_at(st, st->nd6_off); }
 
 /* Note the sequence step about to change s (struct seq_journal): the
  * values first, then (a release store: after them) the socket that makes
@@ -464,6 +508,9 @@ void byteq_append_chain(struct usnet_stack *st, struct byteq *q, int32_t head, u
 uint64_t csum_add(uint64_t sum, const void *p, size_t len);
 uint16_t csum_fold(uint64_t sum);          /* folded, not complemented */
 uint64_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint32_t len);
+/* The IPv6 pseudo-header (RFC 8200 8.1), unfolded, for next header `next`
+ * and an upper-layer length of len bytes. */
+uint64_t csum_pseudo6(const uint8_t src[16], const uint8_t dst[16], uint8_t next, uint32_t len);
 
 /* hash.c */
 uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);
@@ -529,6 +576,49 @@ static inline int loop_pending(const struct usnet_stack *st) { return st->loop_h
  * (never on the wire, as on Linux's lo). */
 static inline int ip4_is_loopback(uint32_t ip) { return (ip >> 24) == 127; }
 #define IP4_LOOPBACK 0x7f000001u   /* 127.0.0.1: the source for any loopback destination */
+
+/* ipv6.c — IPv6 input (validation, extension headers) and output */
+#define ETHERTYPE_IPV6 0x86dd
+struct ipv6_view;
+/* l2_mcast: the frame came to a broadcast or multicast Ethernet address. */
+void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len, int l2_mcast);
+/* Fill the IPv6 header at p->data+14 for a payload of plen bytes already
+ * in place after it, find the next hop and send it (multicast at once,
+ * unicast through the neighbour cache).  Returns 0 or -errno. */
+int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], const uint8_t dst[16],
+		uint8_t next, uint32_t plen, uint8_t hop_limit);
+/* The slot of our address a (any state), or -1. */
+int ip6_addr_find(const struct usnet_stack *st, const uint8_t a[16]);
+/* Is a one of our addresses in use (not tentative, not duplicate)? */
+int ip6_addr_usable(const struct usnet_stack *st, const uint8_t a[16]);
+/* A source address for dst (RFC 6724, simplified: the link-local one for
+ * link-local and link-scope multicast destinations, else a global one of
+ * dst's prefix, else any global, else the link-local).  0 or -1: none. */
+int ip6_select_src(const struct usnet_stack *st, const uint8_t dst[16], uint8_t out[16]);
+
+/* icmp6.c */
+void icmp6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v, const uint8_t *p,
+		 uint32_t len, int l2_mcast);
+/* An ICMPv6 error about the packet ip[0..total) (RFC 4443 2.4): rate
+ * limited, never about an error or from an unspecified or multicast
+ * source; about a packet to a multicast address (IP or link layer) only
+ * when mcast_ok (Packet Too Big, Parameter Problem code 2 for an option
+ * of action 10). */
+void icmp6_send_error(struct net_ctx *c, const uint8_t *ip, uint32_t total, uint8_t type, uint8_t code,
+		      uint32_t param, int l2_mcast, int mcast_ok);
+
+/* nd6.c — Neighbor Discovery (RFC 4861) and DAD (RFC 4862) */
+void nd6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v, const uint8_t *p,
+	       uint32_t len);
+/* Address the frame p (IPv6 packet at p->data+14) to the on-link next hop
+ * nh and send it, or queue it while nh is resolved. */
+void nd6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t nh[16]);
+uint64_t nd6_timers(struct net_ctx *c);
+/* Is mac a multicast Ethernet address of a group we are in (all-nodes,
+ * the solicited-node group of one of our addresses)? */
+int nd6_mac_wanted(const struct usnet_stack *st, const uint8_t mac[6]);
+/* Fill st->ip6[] from the configuration (usnet_stack_create). */
+void ip6_addrs_init(struct usnet_stack *st);
 
 /* ipv4.c */
 #define IP_HLEN 20

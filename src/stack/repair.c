@@ -4,7 +4,7 @@
  *
  * What a call changes is of two kinds.  The primary facts: each socket's
  * type, state, addresses, flags, sequence numbers and timer deadlines; the
- * chains of chunks its queues, the ARP entries, the reassembly slots and
+ * chains of chunks its queues, the ARP and neighbour entries, the reassembly slots and
  * the loop queue hold; a child's listener.  And what is derived from them:
  * the free lists of sockets and chunks and their counts, the connection and
  * port tables, the timer heap, the accept queues' lengths and tails, every
@@ -228,6 +228,37 @@ static void claim_chunks(struct usnet_stack *st, unsigned *fixes)
 				(*fixes)++;
 			}
 			continue;
+		}
+		if (own_records(st, e->queue, REC_FRAME, &o) < 0) {
+			e->queue = NIL;
+			o.records = 0;
+			(*fixes)++;
+		}
+		if (e->qlen != o.records) {
+			e->qlen = (uint8_t)o.records;
+			(*fixes)++;
+		}
+	}
+	struct nd6_entry *nd6 = st_nd6(st);
+	for (uint32_t k = 0; k < ND6_TABLE; k++) {
+		struct nd6_entry *e = &nd6[k];
+		if (e->state > ND6_PROBE) {
+			e->state = ND6_FREE;
+			(*fixes)++;
+		}
+		if (e->state == ND6_FREE) {
+			if (e->queue != NIL || e->qlen) {
+				e->queue = NIL;
+				e->qlen = 0;
+				(*fixes)++;
+			}
+			continue;
+		}
+		if (e->state != ND6_INCOMPLETE && e->queue != NIL) {
+			/* A death between the answer and the flush: nothing
+			 * would send these any more (they are lost). */
+			e->queue = NIL;
+			(*fixes)++;
 		}
 		if (own_records(st, e->queue, REC_FRAME, &o) < 0) {
 			e->queue = NIL;
@@ -521,7 +552,7 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	own_clear_range(st, st->nchunks, st->nsocks);
 	rebuild_accept_queues(st, &fixes);
 	rebuild_timers(st, now, &fixes);
-	/* The earliest ARP retry or reassembly expiry (a death may fall
+	/* The earliest ARP or neighbour timer, DAD step or reassembly expiry (a death may fall
 	 * between setting one and noting it here). */
 	uint64_t misc = UINT64_MAX;
 	const struct arp_entry *arp = st_arp(st);
@@ -531,6 +562,13 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	for (uint32_t k = 0; k < REASM_SLOTS; k++)
 		if (st->reasm[k].used && st->reasm[k].expires < misc)
 			misc = st->reasm[k].expires;
+	const struct nd6_entry *nd6 = st_nd6(st);
+	for (uint32_t k = 0; k < ND6_TABLE; k++)
+		if (nd6[k].state != ND6_FREE && nd6[k].state != ND6_STALE && nd6[k].expires < misc)
+			misc = nd6[k].expires;
+	for (uint32_t k = 0; k < IP6_ADDRS; k++)
+		if (st->ip6[k].state == USNET_IP6_ADDR_TENTATIVE && st->ip6[k].dad_at < misc)
+			misc = st->ip6[k].dad_at;
 	if (st->misc_at > misc)
 		fixes++;
 	st->misc_at = misc;

@@ -29,6 +29,7 @@ void usnet_stack_config_init(struct usnet_stack_config *cfg)
 	cfg->somaxconn = 4096;
 	cfg->tcp_ecn = 2;
 	cfg->tcp_max_syn_backlog = 4096;
+	cfg->ip6_dad_transmits = 1;
 }
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
@@ -45,7 +46,7 @@ static uint32_t pow2_at_least(uint32_t n)
  * struct usnet_stack keeps (its *_off fields), never the addresses: the
  * arena is used wherever a process maps it. */
 struct layout {
-	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, loop_buf, marks, total;
+	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, loop_buf, marks, nd6, total;
 	uint32_t nchunks, conn_buckets, port_buckets;
 };
 
@@ -65,6 +66,11 @@ static int config_valid(const struct usnet_stack_config *cfg)
 		return 0;
 	if (cfg->tcp_timestamps > 1 || cfg->tcp_sack > 1 || cfg->tcp_window_scaling > 1 || cfg->tcp_syncookies > 2)
 		return 0;
+	if (cfg->ip6_link_local > 1)
+		return 0;
+	for (unsigned i = 0; i < USNET_IP6_ADDRS; i++)
+		if (cfg->ip6_prefix_len[i] > 128 || cfg->ip6[i][0] == 0xff)   /* no multicast address is ours */
+			return 0;
 	return 1;
 }
 
@@ -83,6 +89,7 @@ static void layout_of(const struct usnet_stack_config *cfg, struct layout *l)
 	l->reasm_buf = off;  off = align64(off + REASM_MAX + 64);
 	l->loop_buf = off;   off = align64(off + cfg->mtu + ETH_HLEN + 64);
 	l->marks = off;      off = align64(off + own_marks_size(l->nchunks, cfg->max_sockets));
+	l->nd6 = off;        off = align64(off + ND6_TABLE * sizeof(struct nd6_entry));
 	l->chunk_data = off; off = align64(off + (size_t)l->nchunks * CHUNK_SIZE);
 	l->total = off;
 }
@@ -132,6 +139,7 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	st->reasm_buf_off = l.reasm_buf;
 	st->loop_buf_off = l.loop_buf;
 	st->marks_off = l.marks;
+	st->nd6_off = l.nd6;
 	st->loop_head = st->loop_tail = NIL;
 
 	struct sock *socks = st_socks(st);
@@ -160,8 +168,13 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 		arp[i].queue = NIL;
 	for (uint32_t i = 0; i < REASM_SLOTS; i++)
 		st->reasm[i].frags = NIL;
+	struct nd6_entry *nd6 = st_nd6(st);
+	memset(nd6, 0, ND6_TABLE * sizeof(struct nd6_entry));
+	for (uint32_t i = 0; i < ND6_TABLE; i++)
+		nd6[i].queue = NIL;
 	st->journal.sock = NIL;
 	st->misc_at = UINT64_MAX;
+	ip6_addrs_init(st);
 	st->ip_id = (uint16_t)siphash24(cfg->secret, "ipid", 4);
 	st->stats.sockets_total = st->nsocks;
 	st->stats.buffers_total = (uint64_t)l.nchunks * CHUNK_SIZE;
@@ -210,7 +223,8 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
 	if (st->misc_at <= now) {
 		uint64_t a = arp_timers(&c);
 		uint64_t r = ip_reass_timers(&c);
-		st->misc_at = min_u64(a, r);
+		uint64_t n = nd6_timers(&c);
+		st->misc_at = min_u64(min_u64(a, r), n);
 	}
 	/* Bounded: a socket whose timer fires is rescheduled in the future or
 	 * its timer cleared, so each pass makes progress. */
@@ -299,6 +313,11 @@ void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out)
 	for (uint32_t i = 0; i < ARP_TABLE; i++)
 		if (arp[i].state != ARP_FREE)
 			out->arp_waiting += arp[i].qlen;
+	out->nd_waiting = 0;
+	const struct nd6_entry *nd6 = st_nd6(st);
+	for (uint32_t i = 0; i < ND6_TABLE; i++)
+		if (nd6[i].state != ND6_FREE)
+			out->nd_waiting += nd6[i].qlen;
 }
 
 int usnet_sock_next(struct usnet_stack *st, int from)

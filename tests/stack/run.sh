@@ -63,5 +63,18 @@ else
     rc=1
 fi
 
+# The IPv6 views' seeds (fuzz/wire-ipv6-corpus/), the same way.
+if [ -x "$B/stack/fuzz_wire_ipv6_replay" ]; then
+    if out=$(timeout 120 "$B/stack/fuzz_wire_ipv6_replay" fuzz/wire-ipv6-corpus/* 2>&1); then
+        pass stack-san/fuzz-wire-ipv6-replay
+    else
+        fail stack-san/fuzz-wire-ipv6-replay "$(echo "$out" | grep -m1 -E 'ERROR|runtime error|SUMMARY' || echo "$out" | tail -1)"
+        rc=1
+    fi
+else
+    fail stack-san/fuzz-wire-ipv6-replay "$B/stack/fuzz_wire_ipv6_replay missing"
+    rc=1
+fi
+
 B=$B tests/stack/check-freestanding.sh || rc=1
 exit $rc

@@ -1,0 +1,197 @@
+/*
+ * IPv6 input (RFC 8200: the fixed header, the extension-header chain and
+ * what its verdicts cost) and output (source selection, next hop, the
+ * neighbour cache).  Only ICMPv6 is delivered: TCP and UDP over IPv6 are
+ * answered with port unreachable, fragments are not reassembled yet.
+ */
+#include "internal.h"
+#include "wire_eth.h"
+#include "wire_ipv6.h"
+
+int ip6_addr_find(const struct usnet_stack *st, const uint8_t a[16])
+{
+	for (uint32_t i = 0; i < IP6_ADDRS; i++)
+		if (st->ip6[i].state != USNET_IP6_ADDR_NONE && ip6_eq(st->ip6[i].addr, a))
+			return (int)i;
+	return -1;
+}
+
+int ip6_addr_usable(const struct usnet_stack *st, const uint8_t a[16])
+{
+	int i = ip6_addr_find(st, a);
+	return i >= 0 && st->ip6[i].state == USNET_IP6_ADDR_PREFERRED;
+}
+
+int ip6_select_src(const struct usnet_stack *st, const uint8_t dst[16], uint8_t out[16])
+{
+	const struct ip6_addr_slot *ll = &st->ip6[0];
+	int ll_ok = ll->state == USNET_IP6_ADDR_PREFERRED;
+	/* Link-local destinations and groups of link or smaller scope
+	 * (RFC 4291 2.7: scope 1 or 2). */
+	if (ip6_is_link_local(dst) || (ip6_is_multicast(dst) && (dst[1] & 0x0f) <= 2)) {
+		if (!ll_ok)
+			return -1;
+		memcpy(out, ll->addr, 16);
+		return 0;
+	}
+	int any = -1;
+	for (uint32_t i = 1; i < IP6_ADDRS; i++) {
+		const struct ip6_addr_slot *a = &st->ip6[i];
+		if (a->state != USNET_IP6_ADDR_PREFERRED)
+			continue;
+		if (ip6_prefix_eq(a->addr, dst, a->prefix_len)) {
+			memcpy(out, a->addr, 16);
+			return 0;
+		}
+		if (any < 0)
+			any = (int)i;
+	}
+	if (any >= 0) {
+		memcpy(out, st->ip6[any].addr, 16);
+		return 0;
+	}
+	if (!ll_ok)
+		return -1;
+	memcpy(out, ll->addr, 16);
+	return 0;
+}
+
+/* The next hop for dst: itself when on-link (link-local, or inside the
+ * prefix of one of our addresses), else the default router. */
+static int route6_lookup(const struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16])
+{
+	int onlink = ip6_is_link_local(dst);
+	for (uint32_t i = 1; i < IP6_ADDRS && !onlink; i++) {
+		const struct ip6_addr_slot *a = &st->ip6[i];
+		if (a->state == USNET_IP6_ADDR_PREFERRED && a->prefix_len && ip6_prefix_eq(a->addr, dst, a->prefix_len))
+			onlink = 1;
+	}
+	if (onlink) {
+		memcpy(nh, dst, 16);
+		return 0;
+	}
+	if (ip6_is_unspecified(st->cfg.ip6_gateway))
+		return -USNET_ENETUNREACH;
+	memcpy(nh, st->cfg.ip6_gateway, 16);
+	return 0;
+}
+
+int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], const uint8_t dst[16],
+		uint8_t next, uint32_t plen, uint8_t hop_limit)
+{
+	struct usnet_stack *st = c->st;
+	uint8_t nh[16];
+	if (!ip6_is_multicast(dst) && route6_lookup(st, dst, nh) < 0) {
+		tx_unget(c, p);
+		return -USNET_ENETUNREACH;
+	}
+	ipv6_write(p->data + ETH_HLEN, src, dst, next, (uint16_t)plen, hop_limit);
+	p->len = ETH_HLEN + IP6_HLEN + plen;
+	if (p->len < 60) {
+		memset(p->data + p->len, 0, 60 - p->len);
+		p->len = 60;
+	}
+	st->stats.ip6_tx++;
+	if (ip6_is_multicast(dst)) {
+		uint8_t mac[6];
+		ip6_mcast_mac(dst, mac);
+		eth_write(p->data, mac, st->cfg.mac, ETHERTYPE_IPV6);
+		tx_put(c, p);
+		return 0;
+	}
+	nd6_output(c, p, nh);
+	return 0;
+}
+
+/* Is dst ours: one of our addresses in use (ours = 1), or a group we are
+ * in: all-nodes, or the solicited-node group of any of our addresses,
+ * tentative ones included (ours = 2). */
+static int ip6_dst_ours(const struct usnet_stack *st, const uint8_t dst[16])
+{
+	if (!ip6_is_multicast(dst))
+		return ip6_addr_usable(st, dst) ? 1 : 0;
+	if (ip6_is_all_nodes(dst))
+		return 2;
+	if (ip6_is_solicited_node(dst))
+		for (uint32_t i = 0; i < IP6_ADDRS; i++)
+			if (st->ip6[i].state != USNET_IP6_ADDR_NONE && st->ip6[i].state != USNET_IP6_ADDR_DUPLICATE &&
+			    memcmp(st->ip6[i].addr + 13, dst + 13, 3) == 0)
+				return 2;
+	return 0;
+}
+
+void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len, int l2_mcast)
+{
+	struct usnet_stack *st = c->st;
+	struct ipv6_view v;
+	(void)p;
+	st->stats.ip6_rx++;
+	switch (ipv6_parse(ip, len, &v)) {
+	case IP6V_OK: break;
+	case IP6V_VERSION: st->stats.ip6_drop_header++; return;
+	case IP6V_SHORT:
+	case IP6V_LEN: st->stats.ip6_drop_len++; return;
+	}
+	int ours = ip6_dst_ours(st, v.dst);
+	if (!ours) {
+		/* A tentative address's packets are dropped too (RFC 4862
+		 * 5.4): DAD's own messages go to its solicited-node group. */
+		st->stats.ip6_drop_not_ours++;
+		return;
+	}
+	/* Sources no packet may have on the wire: multicast, loopback, and
+	 * our own addresses (RFC 4291 2.5.3, 2.7). */
+	if (ip6_is_multicast(v.src) || ip6_is_loopback(v.src) || ip6_addr_find(st, v.src) >= 0) {
+		st->stats.ip6_drop_header++;
+		return;
+	}
+	int mcast = ours == 2 || l2_mcast;
+	uint32_t total = IP6_HLEN + v.plen;
+	struct ip6_ext_view x;
+	switch (ip6_ext_walk(ip, total, v.next, &x)) {
+	case IP6X_OK:
+		break;
+	case IP6X_NONE:
+		return;   /* nothing follows: nothing to do */
+	case IP6X_TRUNCATED:
+		st->stats.ip6_drop_ext++;
+		return;
+	case IP6X_HBH_NOT_FIRST:
+		st->stats.ip6_drop_hbh_order++;
+		icmp6_send_error(c, ip, total, ICMP6_PARAM_PROB, ICMP6_PARAM_NEXT, x.pointer, mcast, 0);
+		return;
+	case IP6X_UNKNOWN_NEXT:
+		st->stats.ip6_drop_next_header++;
+		icmp6_send_error(c, ip, total, ICMP6_PARAM_PROB, ICMP6_PARAM_NEXT, x.pointer, mcast, 0);
+		return;
+	case IP6X_OPT_DISCARD:
+		st->stats.ip6_drop_option++;
+		return;
+	case IP6X_OPT_PARAM:
+		st->stats.ip6_drop_option++;
+		icmp6_send_error(c, ip, total, ICMP6_PARAM_PROB, ICMP6_PARAM_OPTION, x.pointer, mcast, 1);
+		return;
+	case IP6X_OPT_PARAM_UNICAST:
+		st->stats.ip6_drop_option++;
+		icmp6_send_error(c, ip, total, ICMP6_PARAM_PROB, ICMP6_PARAM_OPTION, x.pointer, mcast, 0);
+		return;
+	case IP6X_ROUTING:
+		st->stats.ip6_drop_routing++;
+		icmp6_send_error(c, ip, total, ICMP6_PARAM_PROB, ICMP6_PARAM_HEADER, x.pointer, mcast, 0);
+		return;
+	case IP6X_FRAGMENT:
+		st->stats.ip6_drop_frag++;
+		return;
+	}
+	switch (x.proto) {
+	case IP6_NH_ICMP6:
+		icmp6_input(c, ip, &v, ip + x.off, total - x.off, mcast);
+		return;
+	default:
+		/* TCP and UDP: no socket listens on IPv6 yet, so every port
+		 * is closed (RFC 4443 3.1, code 4). */
+		st->stats.ip6_no_transport++;
+		icmp6_send_error(c, ip, total, ICMP6_DST_UNREACH, ICMP6_UNREACH_PORT, 0, mcast, 0);
+		return;
+	}
+}

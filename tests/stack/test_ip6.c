@@ -1,0 +1,701 @@
+/* Tests: IPv6 input, extension headers, ICMPv6 echo and errors, Neighbor
+ * Discovery (RFC 4861) and DAD (RFC 4862).  Frames are built and read here,
+ * with their own checksum code, not the stack's. */
+#include "harness.h"
+#include "tests.h"
+
+static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void wr32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* Our link-local address from T_MAC_US (02:00:00:00:00:01): the U/L bit
+ * flipped gives 00, ff:fe in the middle. */
+static const uint8_t US_LL[16] = { 0xfe, 0x80, [8] = 0x00, 0, 0, 0xff, 0xfe, 0, 0, 0x01 };
+static const uint8_t US_GL[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0x01 };      /* 2001:db8:0:1::1 */
+static const uint8_t PEER_LL[16] = { 0xfe, 0x80, [8] = 0x00, 0, 0, 0xff, 0xfe, 0, 0, 0x02 };
+static const uint8_t PEER_GL[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0x02 };
+static const uint8_t ALL_NODES[16] = { 0xff, 0x02, [15] = 1 };
+static const uint8_t UNSPEC[16] = { 0 };
+
+static void ip6_cfg(struct usnet_stack_config *cfg, int dad)
+{
+	tenv_default_cfg(cfg);
+	cfg->ip6_link_local = 1;
+	memcpy(cfg->ip6[0], US_GL, 16);
+	cfg->ip6_prefix_len[0] = 64;
+	cfg->ip6_dad_transmits = (uint8_t)dad;
+}
+
+static void sol_node(const uint8_t a[16], uint8_t g[16])
+{
+	memset(g, 0, 16);
+	g[0] = 0xff; g[1] = 0x02; g[11] = 1; g[12] = 0xff;
+	g[13] = a[13]; g[14] = a[14]; g[15] = a[15];
+}
+
+/* The ICMPv6 checksum over the pseudo-header, computed here. */
+static uint16_t c6(const uint8_t src[16], const uint8_t dst[16], uint8_t nh, const uint8_t *p, uint32_t len)
+{
+	uint32_t s = 0;
+	for (int i = 0; i < 16; i += 2)
+		s += (uint32_t)(src[i] << 8 | src[i + 1]) + (uint32_t)(dst[i] << 8 | dst[i + 1]);
+	s += (len >> 16) + (len & 0xffff) + nh;
+	return t_csum(p, len, s);
+}
+
+/* Ethernet + IPv6 around a payload (extension headers and upper layer
+ * already in pl); dst's MAC is ours, or the group's for multicast. */
+static uint32_t f6(uint8_t *f, const uint8_t src[16], const uint8_t dst[16], uint8_t nh, uint8_t hlim,
+		   const uint8_t *pl, uint32_t len)
+{
+	if (dst[0] == 0xff) {
+		f[0] = 0x33; f[1] = 0x33; memcpy(f + 2, dst + 12, 4);
+	} else {
+		memcpy(f, T_MAC_US, 6);
+	}
+	memcpy(f + 6, T_MAC_PEER, 6);
+	wr16(f + 12, 0x86dd);
+	uint8_t *ip = f + 14;
+	wr32(ip, 6u << 28);
+	wr16(ip + 4, (uint16_t)len);
+	ip[6] = nh;
+	ip[7] = hlim;
+	memcpy(ip + 8, src, 16);
+	memcpy(ip + 24, dst, 16);
+	memcpy(ip + 40, pl, len);
+	uint32_t n = 14 + 40 + len;
+	if (n < 60) {
+		memset(f + n, 0, 60 - n);
+		n = 60;
+	}
+	return n;
+}
+
+/* An ICMPv6 message (checksum filled) as the upper layer at pl+off. */
+static void icmp_sum(uint8_t *m, uint32_t len, const uint8_t src[16], const uint8_t dst[16])
+{
+	wr16(m + 2, 0);
+	wr16(m + 2, c6(src, dst, 58, m, len));
+}
+
+static uint32_t echo_req(uint8_t *m, uint16_t id, uint32_t dlen)
+{
+	m[0] = 128; m[1] = 0; wr16(m + 2, 0); wr16(m + 4, id); wr16(m + 6, 1);
+	for (uint32_t i = 0; i < dlen; i++)
+		m[8 + i] = (uint8_t)(i * 7);
+	return 8 + dlen;
+}
+
+/* Frame f: an echo request from src to dst. */
+static uint32_t echo_frame(uint8_t *f, const uint8_t src[16], const uint8_t dst[16], uint16_t id)
+{
+	uint8_t m[64];
+	uint32_t n = echo_req(m, id, 32);
+	icmp_sum(m, n, src, dst);
+	return f6(f, src, dst, 58, 64, m, n);
+}
+
+/* An NS for target from src to dst, with a source link-layer option
+ * (the peer's MAC) when slla. */
+static uint32_t ns_frame(uint8_t *f, const uint8_t src[16], const uint8_t dst[16], const uint8_t target[16],
+			 int slla, uint8_t hlim)
+{
+	uint8_t m[32] = { 135, 0 };
+	memcpy(m + 8, target, 16);
+	uint32_t n = 24;
+	if (slla) {
+		m[24] = 1; m[25] = 1; memcpy(m + 26, T_MAC_PEER, 6);
+		n = 32;
+	}
+	icmp_sum(m, n, src, dst);
+	return f6(f, src, dst, 58, hlim, m, n);
+}
+
+static uint32_t na_frame(uint8_t *f, const uint8_t src[16], const uint8_t dst[16], const uint8_t target[16],
+			 uint8_t flags, const uint8_t *tlla)
+{
+	uint8_t m[32] = { 136, 0 };
+	m[4] = flags;
+	memcpy(m + 8, target, 16);
+	uint32_t n = 24;
+	if (tlla) {
+		m[24] = 2; m[25] = 1; memcpy(m + 26, tlla, 6);
+		n = 32;
+	}
+	icmp_sum(m, n, src, dst);
+	return f6(f, src, dst, 58, 255, m, n);
+}
+
+/* A captured IPv6 frame, read here. */
+struct p6 {
+	const uint8_t *eth_dst, *src, *dst, *l4;
+	uint8_t nh, hlim, type, code;
+	uint32_t plen;
+	int csum_ok;
+};
+
+static int parse6(const struct tframe *fr, struct p6 *p)
+{
+	memset(p, 0, sizeof *p);
+	if (fr->len < 14 + 40 || rd16(fr->d + 12) != 0x86dd)
+		return -1;
+	const uint8_t *ip = fr->d + 14;
+	if ((ip[0] >> 4) != 6)
+		return -1;
+	p->eth_dst = fr->d;
+	p->plen = rd16(ip + 4);
+	if (14 + 40 + p->plen > fr->len)
+		return -1;
+	p->nh = ip[6];
+	p->hlim = ip[7];
+	p->src = ip + 8;
+	p->dst = ip + 24;
+	p->l4 = ip + 40;
+	if (p->nh == 58 && p->plen >= 4) {
+		p->type = p->l4[0];
+		p->code = p->l4[1];
+		p->csum_ok = c6(p->src, p->dst, 58, p->l4, p->plen) == 0;
+	}
+	return 0;
+}
+
+/* The next captured ICMPv6 message of this type (others skipped), or 0. */
+static int next_icmp6(struct tenv *e, uint8_t type, struct p6 *p)
+{
+	struct tframe *fr;
+	while ((fr = tnif_next(e->nif)))
+		if (parse6(fr, p) == 0 && p->nh == 58 && p->type == type)
+			return 1;
+	return 0;
+}
+
+static unsigned count_icmp6(struct tenv *e, uint8_t type)
+{
+	struct p6 p;
+	unsigned n = 0;
+	while (next_icmp6(e, type, &p))
+		n++;
+	return n;
+}
+
+static struct usnet_stack_stats stats(struct tenv *e)
+{
+	struct usnet_stack_stats s;
+	usnet_stack_stats(e->st, &s);
+	return s;
+}
+
+/* The peer's NS teaches us its MAC (the entry goes STALE); drop our NA. */
+static void learn_peer6(struct tenv *e, const uint8_t peer[16], const uint8_t ours[16])
+{
+	uint8_t f[128], g[16];
+	sol_node(ours, g);
+	tenv_input(e, f, ns_frame(f, peer, g, ours, 1, 255));
+	tnif_clear(e->nif);
+}
+
+int test_ip6_config(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t a[16], pl = 0;
+	CHECK(usnet_ip6_addr(e.st, 0, a, &pl) == USNET_IP6_ADDR_PREFERRED);
+	CHECK(memcmp(a, US_LL, 16) == 0 && pl == 64);
+	CHECK(usnet_ip6_addr(e.st, 1, a, &pl) == USNET_IP6_ADDR_PREFERRED);
+	CHECK(memcmp(a, US_GL, 16) == 0 && pl == 64);
+	CHECK(usnet_ip6_addr(e.st, 2, a, NULL) == USNET_IP6_ADDR_NONE);
+	CHECK(usnet_ip6_addr(e.st, 1 + USNET_IP6_ADDRS, a, NULL) == -USNET_EINVAL);
+	tenv_fini(&e);
+	/* A multicast address or a prefix over 128 is refused. */
+	ip6_cfg(&cfg, 0);
+	cfg.ip6_prefix_len[1] = 129;
+	CHECK(usnet_stack_mem_size(&cfg) == 0);
+	ip6_cfg(&cfg, 0);
+	cfg.ip6[1][0] = 0xff;
+	CHECK(usnet_stack_mem_size(&cfg) == 0);
+	/* The IPv4-only default: IPv6 frames are not ours, nor its groups. */
+	tenv_init(&e, NULL);
+	CHECK(usnet_ip6_addr(e.st, 0, a, NULL) == USNET_IP6_ADDR_NONE);
+	uint8_t f[128];
+	tenv_input(&e, f, echo_frame(f, PEER_LL, US_LL, 1));
+	tenv_input(&e, f, echo_frame(f, PEER_LL, ALL_NODES, 1));
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.ip6_rx == 1 && s.ip6_drop_not_ours == 1 && s.rx_drop_not_ours == 1);
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* NS for each of our addresses: a solicited NA (S and O, not R) to the
+ * asker's MAC from its link-layer option, with our MAC as the target's;
+ * an NS from :: (someone's DAD) for a used address: an NA to all nodes
+ * without S. */
+int test_ip6_ns_na(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t f[128], g[16];
+	const uint8_t *targets[2] = { US_LL, US_GL };
+	const uint8_t *peers[2] = { PEER_LL, PEER_GL };
+	for (int k = 0; k < 2; k++) {
+		sol_node(targets[k], g);
+		uint32_t n = ns_frame(f, peers[k], g, targets[k], 1, 255);
+		CHECK(f[0] == 0x33 && f[1] == 0x33 && f[2] == 0xff);
+		tenv_input(&e, f, n);
+		struct p6 p;
+		CHECK(next_icmp6(&e, 136, &p));
+		CHECK(p.csum_ok && p.hlim == 255 && p.code == 0 && p.plen == 32);
+		CHECK(memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+		CHECK(memcmp(p.src, targets[k], 16) == 0 && memcmp(p.dst, peers[k], 16) == 0);
+		CHECKF(p.l4[4] == 0x60, "flags %02x", p.l4[4]);
+		CHECK(memcmp(p.l4 + 8, targets[k], 16) == 0);
+		CHECK(p.l4[24] == 2 && p.l4[25] == 1 && memcmp(p.l4 + 26, T_MAC_US, 6) == 0);
+		CHECK(tnif_next(e.nif) == NULL);
+	}
+	/* Someone's DAD for our global address. */
+	sol_node(US_GL, g);
+	tenv_input(&e, f, ns_frame(f, UNSPEC, g, US_GL, 0, 255));
+	struct p6 p;
+	CHECK(next_icmp6(&e, 136, &p));
+	CHECK(p.csum_ok && memcmp(p.dst, ALL_NODES, 16) == 0 && p.l4[4] == 0x20);
+	static const uint8_t all_nodes_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+	CHECK(memcmp(p.eth_dst, all_nodes_mac, 6) == 0);
+	/* An NS for an address that is not ours (its group is not ours
+	 * either: dropped at the link layer). */
+	static const uint8_t other[16] = { 0xfe, 0x80, [15] = 0x99 };
+	sol_node(other, g);
+	tenv_input(&e, f, ns_frame(f, PEER_LL, g, other, 1, 255));
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.nd_rx == 3 && s.nd_tx == 3 && s.rx_drop_not_ours == 1);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Echo request -> reply (checksum, payload, addresses); to all nodes from
+ * our link-local; a corrupted one dropped and counted. */
+int test_ip6_echo(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	uint8_t f[160];
+	uint32_t n = echo_frame(f, PEER_GL, US_GL, 0x77);
+	tenv_input(&e, f, n);
+	struct p6 p;
+	CHECK(next_icmp6(&e, 129, &p));
+	CHECK(p.csum_ok && p.code == 0 && p.hlim == 64);
+	CHECK(memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, PEER_GL, 16) == 0);
+	CHECK(memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+	CHECK(p.plen == 40 && memcmp(p.l4 + 4, f + 14 + 40 + 4, 36) == 0);
+	/* To all nodes: answered from the link-local address. */
+	learn_peer6(&e, PEER_LL, US_LL);
+	tenv_input(&e, f, echo_frame(f, PEER_LL, ALL_NODES, 0x78));
+	CHECK(next_icmp6(&e, 129, &p));
+	CHECK(p.csum_ok && memcmp(p.src, US_LL, 16) == 0 && memcmp(p.dst, PEER_LL, 16) == 0);
+	/* Corrupted. */
+	n = echo_frame(f, PEER_GL, US_GL, 0x79);
+	f[14 + 40 + 12] ^= 1;
+	tenv_input(&e, f, n);
+	CHECK(tnif_next(e.nif) == NULL);
+	/* Truncated: the payload length says more than the frame has. */
+	n = echo_frame(f, PEER_GL, US_GL, 0x7a);
+	tenv_input(&e, f, 14 + 40 + 20);
+	/* Not IPv6 inside. */
+	n = echo_frame(f, PEER_GL, US_GL, 0x7b);
+	f[14] = 0x45;
+	tenv_input(&e, f, n);
+	/* To an address that is not ours. */
+	static const uint8_t other[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0x09 };
+	tenv_input(&e, f, echo_frame(f, PEER_GL, other, 0x7c));
+	/* From a multicast source. */
+	tenv_input(&e, f, echo_frame(f, ALL_NODES, US_GL, 0x7d));
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.icmp6_drop_csum == 1 && s.ip6_drop_len == 1 && s.ip6_drop_header == 2 && s.ip6_drop_not_ours == 1);
+	CHECK(s.icmp6_tx == 4 && s.ip6_tx == 4);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* A reply to an unknown neighbour waits for it: multicast NS to its
+ * solicited-node group with our link-layer address, retries every second,
+ * the queued frames sent on its NA; one that never answers is given up
+ * after 3 solicitations and its frames dropped. */
+int test_ip6_nd_resolve(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t f[160], g[16];
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 1));
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 2));
+	struct p6 p;
+	CHECK(next_icmp6(&e, 135, &p));
+	sol_node(PEER_GL, g);
+	CHECK(p.csum_ok && p.hlim == 255 && memcmp(p.dst, g, 16) == 0 && memcmp(p.src, US_GL, 16) == 0);
+	CHECK(p.eth_dst[0] == 0x33 && p.eth_dst[1] == 0x33 && memcmp(p.eth_dst + 2, g + 12, 4) == 0);
+	CHECK(memcmp(p.l4 + 8, PEER_GL, 16) == 0);
+	CHECK(p.plen == 32 && p.l4[24] == 1 && p.l4[25] == 1 && memcmp(p.l4 + 26, T_MAC_US, 6) == 0);
+	CHECK(tnif_next(e.nif) == NULL);   /* one NS for both */
+	CHECK(stats(&e).nd_waiting == 2);
+	tenv_advance(&e, e.now + 1100 * MS);
+	CHECK(count_icmp6(&e, 135) == 1);   /* the retry */
+	/* The answer releases both replies, in order. */
+	tenv_input(&e, f, na_frame(f, PEER_GL, US_GL, PEER_GL, 0x60, T_MAC_PEER));
+	CHECK(next_icmp6(&e, 129, &p) && memcmp(p.eth_dst, T_MAC_PEER, 6) == 0 && rd16(p.l4 + 4) == 1 && p.csum_ok);
+	CHECK(next_icmp6(&e, 129, &p) && memcmp(p.eth_dst, T_MAC_PEER, 6) == 0 && rd16(p.l4 + 4) == 2);
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.nd_waiting == 0 && s.nd_queue_drop == 0);
+	/* Now known: the next reply goes at once. */
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 3));
+	CHECK(next_icmp6(&e, 129, &p) && memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+	/* A neighbour that never answers: 3 solicitations, then its frames go. */
+	static const uint8_t mute[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0x33 };
+	tnif_clear(e.nif);
+	tenv_input(&e, f, echo_frame(f, mute, US_GL, 4));
+	tenv_advance(&e, e.now + 10 * SEC);
+	CHECK(count_icmp6(&e, 135) == 3);
+	s = stats(&e);
+	CHECK(s.nd_waiting == 0 && s.nd_queue_drop == 1 && s.buffers_in_use == 0);
+	/* An NA nobody asked for creates no entry: the next reply still asks. */
+	tenv_input(&e, f, na_frame(f, mute, ALL_NODES, mute, 0x20, T_MAC_PEER));
+	tnif_clear(e.nif);
+	tenv_input(&e, f, echo_frame(f, mute, US_GL, 5));
+	CHECK(count_icmp6(&e, 135) == 1);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* REACHABLE -> STALE after ReachableTime; a send makes it DELAY; 5 s on,
+ * PROBE with unicast NS every second; 3 unanswered and it is gone (the
+ * next send solicits by multicast again).  A solicited NA in PROBE makes
+ * it REACHABLE again. */
+int test_ip6_nd_states(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t f[160];
+	struct p6 p;
+	/* Resolve: REACHABLE. */
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 1));
+	tenv_input(&e, f, na_frame(f, PEER_GL, US_GL, PEER_GL, 0x60, T_MAC_PEER));
+	tnif_clear(e.nif);
+	/* REACHABLE for 30 s: sends go straight, nothing is probed. */
+	tenv_advance(&e, e.now + 29 * SEC);
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 2));
+	CHECK(next_icmp6(&e, 129, &p) && tnif_next(e.nif) == NULL);
+	tenv_advance(&e, e.now + 2 * SEC);   /* STALE now */
+	CHECK(tnif_next(e.nif) == NULL);
+	/* A send to STALE: goes at once (DELAY), no NS yet. */
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 3));
+	CHECK(next_icmp6(&e, 129, &p) && memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_advance(&e, e.now + 4900 * MS);
+	CHECK(tnif_next(e.nif) == NULL);
+	/* PROBE: a unicast NS to the neighbour itself. */
+	tenv_advance(&e, e.now + 200 * MS);
+	CHECK(next_icmp6(&e, 135, &p));
+	CHECK(memcmp(p.eth_dst, T_MAC_PEER, 6) == 0 && memcmp(p.dst, PEER_GL, 16) == 0 && p.csum_ok);
+	CHECK(memcmp(p.l4 + 8, PEER_GL, 16) == 0);
+	/* Answered: REACHABLE again, no more probes for 30 s. */
+	tenv_input(&e, f, na_frame(f, PEER_GL, US_GL, PEER_GL, 0x60, NULL));
+	tenv_advance(&e, e.now + 20 * SEC);
+	CHECK(tnif_next(e.nif) == NULL);
+	/* Once more to PROBE, unanswered this time: 3 probes, then gone. */
+	tenv_advance(&e, e.now + 15 * SEC);   /* STALE */
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 4));   /* DELAY */
+	tnif_clear(e.nif);
+	tenv_advance(&e, e.now + 5 * SEC + 10 * SEC);
+	unsigned probes = 0;
+	struct tframe *fr;
+	while ((fr = tnif_next(e.nif)))
+		if (parse6(fr, &p) == 0 && p.type == 135) {
+			CHECK(memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+			probes++;
+		}
+	CHECKF(probes == 3, "probes %u", probes);
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 5));
+	CHECK(next_icmp6(&e, 135, &p) && p.eth_dst[0] == 0x33);   /* INCOMPLETE: multicast */
+	/* An unsolicited NA with another address and no Override: the entry
+	 * keeps the address it has. */
+	tenv_input(&e, f, na_frame(f, PEER_GL, US_GL, PEER_GL, 0x40, T_MAC_PEER));
+	tnif_clear(e.nif);
+	static const uint8_t mac2[6] = { 0x02, 0, 0, 0, 0, 0x22 };
+	tenv_input(&e, f, na_frame(f, PEER_GL, ALL_NODES, PEER_GL, 0x00, mac2));
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 6));
+	CHECK(next_icmp6(&e, 129, &p) && memcmp(p.eth_dst, T_MAC_PEER, 6) == 0);
+	/* With Override it takes the new one. */
+	tenv_input(&e, f, na_frame(f, PEER_GL, ALL_NODES, PEER_GL, 0x20, mac2));
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 7));
+	CHECK(next_icmp6(&e, 129, &p) && memcmp(p.eth_dst, mac2, 6) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Build an echo request to US_GL behind extension headers ext[0..elen)
+ * whose first has type first_nh; the last must name 58 (ICMPv6). */
+static uint32_t ext_frame(uint8_t *f, uint8_t first_nh, const uint8_t *ext, uint32_t elen, const uint8_t dst[16])
+{
+	uint8_t pl[256];
+	memcpy(pl, ext, elen);
+	uint32_t n = echo_req(pl + elen, 9, 16);
+	icmp_sum(pl + elen, n, PEER_GL, dst);
+	return f6(f, PEER_GL, dst, first_nh, 64, pl, elen + n);
+}
+
+/* A Parameter Problem of this code and pointer quoting the frame f, or
+ * -1 with the reason in t_why. */
+static int expect_param(struct tenv *e, uint8_t code, uint32_t pointer, const uint8_t *f, uint32_t plen)
+{
+	struct p6 p;
+	CHECK(next_icmp6(e, 4, &p));
+	CHECK(p.csum_ok && p.code == code && memcmp(p.dst, PEER_GL, 16) == 0 && memcmp(p.src, US_GL, 16) == 0);
+	CHECKF(rd32(p.l4 + 4) == pointer, "pointer %u, not %u", rd32(p.l4 + 4), pointer);
+	CHECK(p.plen == 8 + 40 + plen && memcmp(p.l4 + 8, f + 14, 40 + plen) == 0);
+	return 0;
+}
+
+int test_ip6_ext_headers(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	uint8_t f[300];
+	struct p6 p;
+	/* Hop-by-Hop with PadN, then Destination Options with Pad1s and an
+	 * unknown option of action 00: walked through, answered. */
+	static const uint8_t hbh_ok[] = { 60, 0, 1, 4, 0, 0, 0, 0,  58, 0, 0, 0, 0x1e, 1, 0, 0 };
+	tenv_input(&e, f, ext_frame(f, 0, hbh_ok, sizeof hbh_ok, US_GL));
+	CHECK(next_icmp6(&e, 129, &p) && p.csum_ok && rd16(p.l4 + 4) == 9);
+	/* A Routing header (type 0) with no segments left is skipped. */
+	static const uint8_t rh0_done[] = { 58, 2, 0, 0, 0, 0, 0, 0,  0xfe, 0x80, [23] = 5 };
+	tenv_input(&e, f, ext_frame(f, 43, rh0_done, sizeof rh0_done, US_GL));
+	CHECK(next_icmp6(&e, 129, &p));
+	/* An atomic fragment (offset 0, M clear) is a whole packet (RFC 6946). */
+	static const uint8_t atomic[] = { 58, 0, 0, 0, 0, 0, 0, 42 };
+	tenv_input(&e, f, ext_frame(f, 44, atomic, sizeof atomic, US_GL));
+	CHECK(next_icmp6(&e, 129, &p));
+	CHECK(tnif_next(e.nif) == NULL);
+	/* Hop-by-Hop after Destination Options: code 1 at the field that named it. */
+	static const uint8_t hbh_late[] = { 0, 0, 1, 4, 0, 0, 0, 0,  58, 0, 1, 4, 0, 0, 0, 0 };
+	uint32_t n = ext_frame(f, 60, hbh_late, sizeof hbh_late, US_GL);
+	tenv_input(&e, f, n);
+	if (expect_param(&e, 1, 40, f, rd16(f + 18))) return 1;
+	/* Routing type 0 with segments left (RFC 5095): code 0 at the type. */
+	static const uint8_t rh0[] = { 58, 2, 0, 1, 0, 0, 0, 0,  0xfe, 0x80, [23] = 5 };
+	n = ext_frame(f, 43, rh0, sizeof rh0, US_GL);
+	tenv_input(&e, f, n);
+	if (expect_param(&e, 0, 42, f, rd16(f + 18))) return 1;
+	/* An unknown next header in the fixed header: code 1 at offset 6. */
+	static const uint8_t junk[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	n = f6(f, PEER_GL, US_GL, 253, 64, junk, sizeof junk);
+	tenv_input(&e, f, n);
+	if (expect_param(&e, 1, 6, f, 8)) return 1;
+	/* ... and in an extension header: at that header's first byte. */
+	static const uint8_t dst_to_junk[] = { 253, 0, 1, 4, 0, 0, 0, 0,  1, 2, 3, 4, 5, 6, 7, 8 };
+	n = f6(f, PEER_GL, US_GL, 60, 64, dst_to_junk, sizeof dst_to_junk);
+	tenv_input(&e, f, n);
+	if (expect_param(&e, 1, 40, f, 16)) return 1;
+	/* Options by action: 01 dropped silently. */
+	static const uint8_t opt01[] = { 58, 0, 0x41, 4, 0, 0, 0, 0 };
+	tenv_input(&e, f, ext_frame(f, 60, opt01, sizeof opt01, US_GL));
+	CHECK(tnif_next(e.nif) == NULL);
+	/* 10: code 2 at the option, to a multicast destination too. */
+	static const uint8_t opt10[] = { 58, 0, 1, 0, 0x82, 2, 0, 0 };
+	n = ext_frame(f, 60, opt10, sizeof opt10, US_GL);
+	tenv_input(&e, f, n);
+	if (expect_param(&e, 2, 44, f, rd16(f + 18))) return 1;
+	n = ext_frame(f, 60, opt10, sizeof opt10, ALL_NODES);
+	tenv_input(&e, f, n);
+	CHECK(next_icmp6(&e, 4, &p) && p.code == 2 && rd32(p.l4 + 4) == 44);
+	CHECK(memcmp(p.src, US_GL, 16) == 0 && p.csum_ok);
+	/* 11: code 2 to a unicast destination, nothing to a multicast one. */
+	static const uint8_t opt11[] = { 58, 0, 0xc3, 4, 0, 0, 0, 0 };
+	n = ext_frame(f, 60, opt11, sizeof opt11, US_GL);
+	tenv_input(&e, f, n);
+	if (expect_param(&e, 2, 42, f, rd16(f + 18))) return 1;
+	tenv_input(&e, f, ext_frame(f, 60, opt11, sizeof opt11, ALL_NODES));
+	CHECK(tnif_next(e.nif) == NULL);
+	/* An option running past its header, a header past the packet: dropped. */
+	static const uint8_t opt_long[] = { 58, 0, 1, 9, 0, 0, 0, 0 };
+	tenv_input(&e, f, ext_frame(f, 60, opt_long, sizeof opt_long, US_GL));
+	static const uint8_t hdr_long[] = { 58, 3, 1, 4, 0, 0, 0, 0 };
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 60, 64, hdr_long, sizeof hdr_long));
+	/* A fragment (not atomic): not reassembled, dropped. */
+	static const uint8_t frag[] = { 58, 0, 0, 1, 0, 0, 0, 43 };
+	tenv_input(&e, f, ext_frame(f, 44, frag, sizeof frag, US_GL));
+	/* No Next Header: nothing to do. */
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 59, 64, junk, sizeof junk));
+	CHECK(tnif_next(e.nif) == NULL);
+	/* Never an error about an ICMPv6 error (a Destination Unreachable
+	 * behind an option of action 10). */
+	uint8_t pl[64] = { 58, 0, 1, 0, 0x82, 2, 0, 0 };
+	uint8_t *m = pl + 8;
+	memset(m, 0, 48);
+	m[0] = 1; m[1] = 4;
+	icmp_sum(m, 48, PEER_GL, US_GL);
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 60, 64, pl, 56));
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.ip6_drop_hbh_order == 1 && s.ip6_drop_routing == 1 && s.ip6_drop_next_header == 2);
+	CHECKF(s.ip6_drop_option == 6 && s.ip6_drop_ext == 2 && s.ip6_drop_frag == 1,
+	       "option %llu ext %llu frag %llu", (unsigned long long)s.ip6_drop_option,
+	       (unsigned long long)s.ip6_drop_ext, (unsigned long long)s.ip6_drop_frag);
+	CHECK(s.icmp6_err_tx == 7);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* UDP and TCP (not over IPv6 yet): port unreachable; errors are rate
+ * limited, and the bucket fills again with time. */
+int test_ip6_errors(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	uint8_t f[160], u[16] = { 0x13, 0x88, 0, 53, 0, 16, 0, 0, 'h', 'e', 'l', 'l', 'o', '!', '!', '!' };
+	wr16(u + 6, c6(PEER_GL, US_GL, 17, u, 16));
+	uint32_t n = f6(f, PEER_GL, US_GL, 17, 64, u, 16);
+	tenv_input(&e, f, n);
+	struct p6 p;
+	CHECK(next_icmp6(&e, 1, &p) && p.code == 4 && p.csum_ok && p.plen == 8 + 40 + 16);
+	CHECK(memcmp(p.l4 + 8, f + 14, 56) == 0);
+	/* To all nodes: no error. */
+	tenv_input(&e, f, f6(f, PEER_GL, ALL_NODES, 17, 64, u, 16));
+	CHECK(tnif_next(e.nif) == NULL);
+	/* A burst: 10 errors, then the limit. */
+	n = f6(f, PEER_GL, US_GL, 6, 64, u, 16);
+	for (int i = 0; i < 20; i++)
+		tenv_input(&e, f, n);
+	unsigned errs = count_icmp6(&e, 1);
+	struct usnet_stack_stats s = stats(&e);
+	CHECKF(errs == 9 && s.icmp6_err_ratelimit == 11, "errors %u limited %llu", errs,
+	       (unsigned long long)s.icmp6_err_ratelimit);
+	e.now += 300 * MS;
+	for (int i = 0; i < 5; i++)
+		tenv_input(&e, f, n);
+	CHECK(count_icmp6(&e, 1) == 3);
+	s = stats(&e);
+	CHECK(s.ip6_no_transport == 27 && s.icmp6_err_tx == 13);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Invalid ND messages (RFC 4861 7.1.1, 7.1.2) are dropped and counted by
+ * reason, and answer nothing. */
+int test_ip6_nd_invalid(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t f[160], g[16];
+	sol_node(US_GL, g);
+	/* Through a router (hop limit 64). */
+	tenv_input(&e, f, ns_frame(f, PEER_GL, g, US_GL, 1, 64));
+	/* Code 1. */
+	uint8_t m[48] = { 135, 1 };
+	memcpy(m + 8, US_GL, 16);
+	icmp_sum(m, 24, PEER_GL, g);
+	tenv_input(&e, f, f6(f, PEER_GL, g, 58, 255, m, 24));
+	/* Too short. */
+	m[1] = 0;
+	icmp_sum(m, 20, PEER_GL, g);
+	tenv_input(&e, f, f6(f, PEER_GL, g, 58, 255, m, 20));
+	/* An option of length 0. */
+	memset(m + 24, 0, 8);
+	m[24] = 1; m[25] = 0;
+	icmp_sum(m, 32, PEER_GL, g);
+	tenv_input(&e, f, f6(f, PEER_GL, g, 58, 255, m, 32));
+	/* A multicast target. */
+	uint8_t mt[24] = { 135, 0 };
+	memcpy(mt + 8, ALL_NODES, 16);
+	icmp_sum(mt, 24, PEER_GL, g);
+	tenv_input(&e, f, f6(f, PEER_GL, g, 58, 255, mt, 24));
+	/* DAD (from ::) to our unicast address, and with a link-layer option. */
+	tenv_input(&e, f, ns_frame(f, UNSPEC, US_GL, US_GL, 0, 255));
+	tenv_input(&e, f, ns_frame(f, UNSPEC, g, US_GL, 1, 255));
+	/* An NA to all nodes with the Solicited flag. */
+	tenv_input(&e, f, na_frame(f, PEER_GL, ALL_NODES, PEER_GL, 0x60, T_MAC_PEER));
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.nd_drop_hop_limit == 1 && s.nd_drop_code == 1 && s.nd_drop_len == 1 && s.nd_drop_option == 1);
+	CHECK(s.nd_drop_target == 1 && s.nd_drop_source == 2 && s.nd_drop_solicited == 1);
+	CHECK(s.nd_rx == 8 && s.nd_tx == 0);
+	/* The same NS, valid, is answered. */
+	tenv_input(&e, f, ns_frame(f, PEER_GL, g, US_GL, 1, 255));
+	struct p6 p;
+	CHECK(next_icmp6(&e, 136, &p));
+	tenv_fini(&e);
+	return 0;
+}
+
+/* DAD: addresses start tentative (not used, not answered for), probe with
+ * an NS from :: to their solicited-node group, and are used after a quiet
+ * second; an NA for a tentative address, or someone else's probe for it,
+ * makes it a duplicate that is never used. */
+int test_ip6_dad(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 1);
+	struct tenv e; tenv_init(&e, &cfg);
+	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_TENTATIVE);
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_TENTATIVE);
+	uint8_t f[160], g[16];
+	/* Tentative: not answered for, not ours. */
+	sol_node(US_GL, g);
+	tenv_input(&e, f, ns_frame(f, PEER_GL, g, US_GL, 1, 255));
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 1));
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_advance(&e, e.now + 1 * SEC);   /* the first probes go within a second */
+	struct p6 p;
+	int seen = 0;
+	struct tframe *fr;
+	while ((fr = tnif_next(e.nif))) {
+		CHECK(parse6(fr, &p) == 0 && p.type == 135);
+		CHECK(p.csum_ok && p.hlim == 255 && memcmp(p.src, UNSPEC, 16) == 0 && p.plen == 24);
+		sol_node(p.l4 + 8, g);
+		CHECK(memcmp(p.dst, g, 16) == 0 && p.eth_dst[0] == 0x33 && p.eth_dst[2] == 0xff);
+		if (memcmp(p.l4 + 8, US_LL, 16) == 0) seen |= 1;
+		if (memcmp(p.l4 + 8, US_GL, 16) == 0) seen |= 2;
+	}
+	CHECK(seen == 3);
+	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_TENTATIVE);
+	/* Someone else probes for our link-local address: a duplicate. */
+	sol_node(US_LL, g);
+	tenv_input(&e, f, ns_frame(f, UNSPEC, g, US_LL, 0, 255));
+	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_advance(&e, e.now + 2 * SEC);
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
+	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	tnif_clear(e.nif);
+	/* The global one is in use now; the link-local one never. */
+	learn_peer6(&e, PEER_GL, US_GL);
+	tenv_input(&e, f, echo_frame(f, PEER_GL, US_GL, 2));
+	CHECK(next_icmp6(&e, 129, &p));
+	learn_peer6(&e, PEER_LL, US_GL);
+	tenv_input(&e, f, echo_frame(f, PEER_LL, US_LL, 3));
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.nd_dad_duplicate == 1);
+	tenv_fini(&e);
+	/* An NA for a tentative address: a duplicate. */
+	tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 500 * MS);
+	tenv_input(&e, f, na_frame(f, PEER_GL, ALL_NODES, US_GL, 0x20, T_MAC_PEER));
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	tenv_advance(&e, e.now + 3 * SEC);
+	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	tenv_fini(&e);
+	return 0;
+}
