@@ -92,40 +92,6 @@ static void arp_schedule(struct usnet_stack *st, uint64_t at)
 		st->misc_at = at;
 }
 
-/* Send the frames that waited for this neighbour. */
-static void arp_flush_queue(struct net_ctx *c, struct arp_entry *e)
-{
-	struct usnet_stack *st = c->st;
-	struct chunk *chunks = st_chunks(st);
-	int32_t rec = e->queue;
-	e->queue = NIL;
-	e->qlen = 0;
-	while (rec != NIL) {
-		int32_t next = chunks[rec].link;
-		uint32_t flen = chunks[rec].aux;
-		uint32_t pflags = chunks[rec].seq;
-		struct usnet_pkt *p = tx_get(c);
-		if (p && flen <= c->frame_size) {
-			uint32_t off = 0;
-			for (int32_t k = rec; k != NIL; k = chunks[k].next) {
-				memcpy(p->data + off, chunk_ptr(st, k), chunks[k].len);
-				off += chunks[k].len;
-			}
-			memcpy(p->data + ETH_DST, e->mac, 6);
-			p->len = flen;
-			if (pflags & USNET_PKT_TX_CSUM_PARTIAL) {
-				p->flags = USNET_PKT_TX_CSUM_PARTIAL;
-				p->csum_start = (uint16_t)(pflags >> 16);
-				p->csum_offset = (uint16_t)((pflags >> 8) & 0xff);
-			}
-			tx_put(c, p);
-		} else if (p) {
-			tx_unget(c, p);
-		}
-		chunk_free_chain(st, rec);
-		rec = next;
-	}
-}
 
 /* Of the instances serving the queues of one interface, each learns from
  * every ARP frame (the netif brings each to every queue, or a NIC steers
@@ -147,7 +113,7 @@ struct arp_entry *arp_learn(struct net_ctx *c, uint32_t ip, const uint8_t mac[6]
 		e->tries = 0;
 		e->expires = c->now + ARP_REACHABLE_NS;
 		if (e->queue != NIL)
-			arp_flush_queue(c, e);
+			neigh_queue_flush(c, &e->queue, &e->qlen, e->mac);
 	}
 	return e;
 }
@@ -230,7 +196,6 @@ void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh)
 		return;
 	}
 	/* Unresolved: keep a copy of the frame and ask. */
-	struct chunk *chunks = st_chunks(st);
 	int new_entry = 0;
 	if (!e) {
 		e = arp_new(st, nh);
@@ -241,27 +206,7 @@ void arp_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t nh)
 		new_entry = 1;
 	}
 	eth_write(p->data, eth_broadcast, st->cfg.mac, ETHERTYPE_IPV4);
-	if (e->qlen >= ARP_QUEUE_MAX) {
-		/* Drop the oldest to make room: the newest is likelier to matter. */
-		int32_t old = e->queue;
-		e->queue = chunks[old].link;
-		chunk_free_chain(st, old);
-		e->qlen--;
-		st->stats.arp_drop++;
-	}
-	int32_t rec = chain_from_bytes(st, p->data, p->len);
-	if (rec == NIL) {
-		st->stats.arp_drop++;
-	} else {
-		chunks[rec].aux = p->len;
-		chunks[rec].seq = (p->flags & USNET_PKT_TX_CSUM_PARTIAL) ?
-			(USNET_PKT_TX_CSUM_PARTIAL | (uint32_t)p->csum_start << 16 | (uint32_t)(p->csum_offset & 0xff) << 8) : 0;
-		int32_t *pp = &e->queue;
-		while (*pp != NIL)
-			pp = &chunks[*pp].link;
-		*pp = rec;
-		e->qlen++;
-	}
+	st->stats.arp_drop += neigh_queue_put(st, &e->queue, &e->qlen, ARP_QUEUE_MAX, p);
 	tx_unget(c, p);
 	if (new_entry)
 		arp_request(c, e, 0);

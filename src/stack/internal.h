@@ -478,6 +478,15 @@ void tx_unget(struct net_ctx *c, struct usnet_pkt *p);
 /* Transmit what is queued and return unused buffers. */
 void ctx_flush(struct net_ctx *c);
 
+/* neigh_queue.c — frames waiting for a neighbour's address (ARP, ND).
+ * Put a copy of p at the end of the list at *queue (dropping its oldest
+ * when *qlen reached max); returns how many frames were dropped (0-2: the
+ * oldest, and p itself when the pool is empty).  Flush sends them all
+ * to mac and empties the list. */
+unsigned neigh_queue_put(struct usnet_stack *st, int32_t *queue, uint8_t *qlen, unsigned max,
+			 const struct usnet_pkt *p);
+void neigh_queue_flush(struct net_ctx *c, int32_t *queue, uint8_t *qlen, const uint8_t mac[6]);
+
 /* buf.c — chunk pool and byte queues */
 int32_t chunk_alloc(struct usnet_stack *st);
 void chunk_free(struct usnet_stack *st, int32_t i);

@@ -166,34 +166,6 @@ static void nd6_send_na(struct net_ctx *c, const uint8_t dst[16], const uint8_t 
 	nd6_xmit(c, p, target, dst, ND_NA_LEN + 8, eth_dst);
 }
 
-/* Send the frames that waited for this neighbour. */
-static void nd6_flush_queue(struct net_ctx *c, struct nd6_entry *e)
-{
-	struct usnet_stack *st = c->st;
-	struct chunk *chunks = st_chunks(st);
-	int32_t rec = e->queue;
-	e->queue = NIL;
-	e->qlen = 0;
-	while (rec != NIL) {
-		int32_t next = chunks[rec].link;
-		uint32_t flen = chunks[rec].aux;
-		struct usnet_pkt *p = tx_get(c);
-		if (p && flen <= c->frame_size) {
-			uint32_t off = 0;
-			for (int32_t k = rec; k != NIL; k = chunks[k].next) {
-				memcpy(p->data + off, chunk_ptr(st, k), chunks[k].len);
-				off += chunks[k].len;
-			}
-			memcpy(p->data + ETH_DST, e->mac, 6);
-			p->len = flen;
-			tx_put(c, p);
-		} else if (p) {
-			tx_unget(c, p);
-		}
-		chunk_free_chain(st, rec);
-		rec = next;
-	}
-}
 
 void nd6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t nh[16])
 {
@@ -209,7 +181,6 @@ void nd6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t nh[16])
 		return;
 	}
 	/* Unresolved: keep a copy of the frame and ask. */
-	struct chunk *chunks = st_chunks(st);
 	int new_entry = 0;
 	if (!e) {
 		e = nd6_new(st, nh, c->now);
@@ -219,27 +190,7 @@ void nd6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t nh[16])
 	}
 	static const uint8_t unknown[6] = { 0 };
 	eth_write(p->data, unknown, st->cfg.mac, ETHERTYPE_IPV6);
-	if (e->qlen >= ND6_QUEUE_MAX) {
-		/* Drop the oldest to make room: the newest is likelier to matter. */
-		int32_t old = e->queue;
-		e->queue = chunks[old].link;
-		order_barrier();
-		chunk_free_chain(st, old);
-		e->qlen--;
-		st->stats.nd_queue_drop++;
-	}
-	int32_t rec = chain_from_bytes(st, p->data, p->len);
-	if (rec == NIL) {
-		st->stats.nd_queue_drop++;
-	} else {
-		chunks[rec].aux = p->len;
-		chunks[rec].seq = 0;
-		int32_t *pp = &e->queue;
-		while (*pp != NIL)
-			pp = &chunks[*pp].link;
-		*pp = rec;
-		e->qlen++;
-	}
+	st->stats.nd_queue_drop += neigh_queue_put(st, &e->queue, &e->qlen, ND6_QUEUE_MAX, p);
 	tx_unget(c, p);
 	if (new_entry)
 		nd6_send_ns(c, nh, NULL, 0);
@@ -265,7 +216,7 @@ static void nd6_learn_from_ns(struct net_ctx *c, const uint8_t ip[16], const uin
 	e->tries = 0;
 	nd6_set_state(c, e, ND6_STALE, 0);
 	if (e->queue != NIL)
-		nd6_flush_queue(c, e);
+		neigh_queue_flush(c, &e->queue, &e->qlen, e->mac);
 }
 
 static void nd6_duplicate(struct usnet_stack *st, struct ip6_addr_slot *a)
@@ -335,7 +286,7 @@ static void nd6_na_input(struct net_ctx *c, const struct nd_view *nv)
 			nd6_set_state(c, e, ND6_REACHABLE, c->now + ND6_REACHABLE_NS);
 		else
 			nd6_set_state(c, e, ND6_STALE, 0);
-		nd6_flush_queue(c, e);
+		neigh_queue_flush(c, &e->queue, &e->qlen, e->mac);
 		return;
 	}
 	int differs = nv->lladdr && memcmp(nv->lladdr, e->mac, 6) != 0;
