@@ -88,6 +88,22 @@ static void finish_close(struct sock *s, unsigned *fixes)
 }
 
 /* 1. Facts a socket cannot have. */
+/* A neighbour's queue of frames (ARP's or ND's): a list that does not hold
+ * together is dropped, and its length is what it holds. */
+static void repair_neigh_queue(struct usnet_stack *st, int32_t *queue, uint8_t *qlen, unsigned *fixes)
+{
+	struct own_list o;
+	if (own_records(st, *queue, REC_FRAME, &o) < 0) {
+		*queue = NIL;
+		o.records = 0;
+		(*fixes)++;
+	}
+	if (*qlen != o.records) {
+		*qlen = (uint8_t)o.records;
+		(*fixes)++;
+	}
+}
+
 static void scrub_sockets(struct usnet_stack *st, unsigned *fixes)
 {
 	struct sock *socks = st_socks(st);
@@ -229,15 +245,7 @@ static void claim_chunks(struct usnet_stack *st, unsigned *fixes)
 			}
 			continue;
 		}
-		if (own_records(st, e->queue, REC_FRAME, &o) < 0) {
-			e->queue = NIL;
-			o.records = 0;
-			(*fixes)++;
-		}
-		if (e->qlen != o.records) {
-			e->qlen = (uint8_t)o.records;
-			(*fixes)++;
-		}
+		repair_neigh_queue(st, &e->queue, &e->qlen, fixes);
 	}
 	struct nd6_entry *nd6 = st_nd6(st);
 	for (uint32_t k = 0; k < ND6_TABLE; k++) {
@@ -260,15 +268,7 @@ static void claim_chunks(struct usnet_stack *st, unsigned *fixes)
 			e->queue = NIL;
 			(*fixes)++;
 		}
-		if (own_records(st, e->queue, REC_FRAME, &o) < 0) {
-			e->queue = NIL;
-			o.records = 0;
-			(*fixes)++;
-		}
-		if (e->qlen != o.records) {
-			e->qlen = (uint8_t)o.records;
-			(*fixes)++;
-		}
+		repair_neigh_queue(st, &e->queue, &e->qlen, fixes);
 	}
 	uint32_t reasm_bytes = 0;
 	for (uint32_t k = 0; k < REASM_SLOTS; k++) {
