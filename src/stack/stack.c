@@ -159,6 +159,9 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	for (uint32_t i = 0; i < REASM_SLOTS; i++)
 		st->reasm[i].frags = NIL;
 	st->journal.sock = NIL;
+	for (uint32_t i = 0; i < MC_MEMBERS; i++)
+		st->mc_members[i].sock = NIL;
+	st->igmp_general_at = UINT64_MAX;
 	st->misc_at = UINT64_MAX;
 	st->ip_id = (uint16_t)siphash24(cfg->secret, "ipid", 4);
 	st->stats.sockets_total = st->nsocks;
@@ -208,7 +211,8 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
 	if (st->misc_at <= now) {
 		uint64_t a = arp_timers(&c);
 		uint64_t r = ip_reass_timers(&c);
-		st->misc_at = min_u64(a, r);
+		uint64_t g = igmp_timers(&c);
+		st->misc_at = min_u64(min_u64(a, r), g);
 	}
 	/* Bounded: a socket whose timer fires is rescheduled in the future or
 	 * its timer cleared, so each pass makes progress. */
