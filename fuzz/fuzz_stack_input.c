@@ -161,12 +161,14 @@ static void world_init(struct world *w)
 	wr16(a, 1); wr16(a + 2, 0x0800); a[4] = 6; a[5] = 4; wr16(a + 6, 1);
 	memcpy(a + 8, MAC_PEER, 6); wr32(a + 14, IP_PEER); wr32(a + 24, IP_US);
 	input(w, f, 60, 0);
-	/* Listener on 80, UDP on 53, and an established connection on 81. */
+	/* Listener on 80, UDP on 53 (a member of 239.1.2.3), and an
+	 * established connection on 81. */
 	int32_t l = usnet_socket(w->st, USNET_SOCK_STREAM);
 	usnet_bind(w->st, l, &(struct usnet_addr){ 0, 80 });
 	usnet_listen(w->st, l, 4);
 	int32_t u = usnet_socket(w->st, USNET_SOCK_DGRAM);
 	usnet_bind(w->st, u, &(struct usnet_addr){ 0, 53 });
+	usnet_mc_join(w->st, &w->io, u, 0xef010203u, w->now);
 	int32_t l2 = usnet_socket(w->st, USNET_SOCK_STREAM);
 	usnet_bind(w->st, l2, &(struct usnet_addr){ 0, 81 });
 	usnet_listen(w->st, l2, 4);

@@ -16,10 +16,15 @@ def csum(b, init=0):
     while s >> 16: s = (s & 0xffff) + (s >> 16)
     return (~s) & 0xffff
 
+GROUP, ALL_HOSTS = 0xef010203, 0xe0000001   # the harness's UDP socket joined GROUP
+
+def group_mac(g):
+    return bytes([1, 0, 0x5e, (g >> 16) & 0x7f, (g >> 8) & 0xff, g & 0xff])
+
 def ip(proto, l4, ident=1, frag=0x4000, src=IP_PEER, dst=IP_US):
     h = struct.pack('!BBHHHBBHII', 0x45, 0, 20 + len(l4), ident, frag, 64, proto, 0, src, dst)
     h = h[:10] + struct.pack('!H', csum(h)) + h[12:]
-    f = US + PEER + b'\x08\x00' + h + l4
+    f = (group_mac(dst) if dst >> 28 == 0xe else US) + PEER + b'\x08\x00' + h + l4
     return f + b'\0' * max(0, 60 - len(f))
 
 def pseudo(proto, n, src=IP_PEER, dst=IP_US):
@@ -32,10 +37,15 @@ def tcp(sport, dport, seq, ack, flags, data=b'', opts=b''):
     t = t[:16] + struct.pack('!H', csum(t, pseudo(6, len(t)))) + t[18:]
     return ip(6, t)
 
-def udp(sport, dport, data):
+def udp(sport, dport, data, dst=IP_US):
     u = struct.pack('!HHHH', sport, dport, 8 + len(data), 0) + data
-    c = csum(u, pseudo(17, len(u))) or 0xffff
-    return ip(17, u[:6] + struct.pack('!H', c) + u[8:], frag=0)
+    c = csum(u, pseudo(17, len(u), dst=dst)) or 0xffff
+    return ip(17, u[:6] + struct.pack('!H', c) + u[8:], frag=0, dst=dst)
+
+def igmp(typ, code, group, dst, extra=b'', bad=False):
+    m = struct.pack('!BBHI', typ, code, 0, group) + extra
+    m = m[:2] + struct.pack('!H', csum(m) ^ (0x100 if bad else 0)) + m[4:]
+    return ip(2, m, frag=0, dst=dst)
 
 def icmp_echo(payload):
     m = struct.pack('!BBHHH', 8, 0, 0, 1, 1) + payload
@@ -144,6 +154,13 @@ seeds = {
     'icmp_echo': [(0, 0, icmp_echo(b'abcdefgh' * 8))],
     'udp_bound': [(0, 0, udp(5000, 53, b'query'))],
     'udp_closed': [(0, 0, udp(5000, 54, b'x'))],
+    'udp_multicast': [(0, 0, udp(5000, 53, b'to the group', dst=GROUP))],
+    'igmp_query_v3': [(0, 0, igmp(0x11, 10, 0, ALL_HOSTS, b'\x02\x7d\x00\x00')), (0, 150, arp(1, IP_US))],
+    'igmp_query_v3_group': [(0, 0, igmp(0x11, 200, GROUP, GROUP, b'\x02\x7d\x00\x01' + struct.pack('!I', IP_PEER)))],
+    'igmp_query_v2': [(0, 0, igmp(0x11, 100, 0, ALL_HOSTS)), (0, 0, igmp(0x16, 0, GROUP, GROUP)),
+                      (0, 255, arp(1, IP_US))],
+    'igmp_query_v1': [(0, 0, igmp(0x11, 0, 0, ALL_HOSTS)), (0, 255, arp(1, IP_US))],
+    'igmp_bad_csum': [(0, 0, igmp(0x11, 10, 0, ALL_HOSTS, bad=True))],
     'udp_fragments': [(0, 0, f) for f in frag_udp(bytes(range(256)) * 12, 1480, 77)],
     'udp_fragments_ooo': [(0, 1, f) for f in reversed(frag_udp(bytes(range(200)) * 10, 512, 78))],
     'tcp_syn_listener': [(0, 0, tcp(41000, 80, 100, 0, 0x02, opts=SYNOPT)),

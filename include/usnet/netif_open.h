@@ -110,6 +110,17 @@ int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port
  * above. */
 int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port);
 
+/* IPv4 multicast: from now on the frames to `group` (host order,
+ * 224.0.0.0/4) reach the stack (on != 0) or no longer (on == 0): afxdp's
+ * program steers them (and IGMP general queries while any group is on) to
+ * the stack, leaving the kernel every other multicast frame; afpacket adds
+ * the group's MAC to the device's filter (PACKET_MR_MULTICAST).  memwire
+ * and tap need nothing.  Calls for a group must alternate on and off (the
+ * stack's first join and last leave); every process using the netif may
+ * make them.  0, -ENOSPC (afxdp: 64 groups), -EOPNOTSUPP (a backend that
+ * cannot: dpdk, afpacket in host-address mode), or another -errno. */
+int usnet_netif_steer_group(struct usnet_netif *nif, uint32_t group, int on);
+
 /* The names of the backends compiled in, separated by spaces. */
 const char *usnet_netif_backends(void);
 

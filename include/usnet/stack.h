@@ -47,8 +47,10 @@ extern "C" {
 #define USNET_ENFILE       23
 #define USNET_EMFILE       24
 #define USNET_ENOSPC       28
+#define USNET_ENODEV       19
 #define USNET_EPIPE        32
 #define USNET_ENOSYS       38
+#define USNET_EPROTO       71
 #define USNET_ENOTSOCK     88
 #define USNET_EDESTADDRREQ 89
 #define USNET_EMSGSIZE     90
@@ -367,6 +369,12 @@ enum usnet_sockopt {
 	USNET_TCP_CORK,        /* 1: hold partial segments until cleared (usnet_push sends them) */
 	USNET_TCP_DEFER_ACCEPT,/* seconds a listener's connections wait for data before
 				* accept() sees them (read back as Linux rounds it: 5 -> 7) */
+	USNET_IP_MULTICAST_TTL,/* UDP: TTL of its multicast, 0..255 (default 1; -1 sets it) */
+	USNET_IP_MULTICAST_LOOP,/* 1 (default): its multicast reaches the stack's own members too */
+	USNET_IP_MULTICAST_ALL,/* 1 (default): a UDP socket bound to a port takes datagrams to
+				* any group the instance joined, 0: only to the groups it joined */
+	USNET_IP_MULTICAST_IF, /* UDP: source address of its multicast, host order in the int's
+				* bits: 0 (the stack's, default) or the stack's address */
 };
 int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int val);
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int *val);
@@ -374,6 +382,24 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt 
  * set or TCP_CORK cleared: call it after such a usnet_setsockopt (which has
  * no io to send with).  0, or a negative usnet errno. */
 int usnet_push(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, uint64_t now);
+
+/* IPv4 multicast (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP) on the instance's
+ * one interface, as Linux: a UDP socket joins `group` (host order,
+ * 224.0.0.0/4).  The first member of a group on the instance reports it by
+ * IGMP (v3, or the version of an older querier heard; the report repeated
+ * once), and the last one to leave reports the leave.  0, or
+ * -USNET_EPROTO (a TCP socket), -USNET_EINVAL (not a multicast address),
+ * -USNET_EADDRINUSE (joined already), -USNET_ENOBUFS (20 groups on the
+ * socket, or the instance's tables full: 64 groups, 256 memberships);
+ * leaving a group not joined: -USNET_EADDRNOTAVAIL.  usnet_close() leaves
+ * every group of the socket. */
+int usnet_mc_join(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, uint32_t group, uint64_t now);
+int usnet_mc_leave(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, uint32_t group, uint64_t now);
+/* Whether the instance is a member of group (some socket joined it): 1 or
+ * 0.  What the netif must let through (usnet_netif_steer_group). */
+int usnet_mc_joined(struct usnet_stack *st, uint32_t group);
+/* Up to max groups socket s joined into out; returns how many it joined. */
+int usnet_mc_sock_groups(struct usnet_stack *st, usnet_sock_t s, uint32_t *out, unsigned max);
 
 /* Current readiness (USNET_EV_* mask). */
 uint32_t usnet_sock_events(struct usnet_stack *st, usnet_sock_t s);
@@ -467,6 +493,12 @@ struct usnet_stack_stats {
 	/* ECN: segments that came marked CE, and reductions of the congestion
 	 * window for an ECN-Echo. */
 	uint64_t tcp_ecn_ce, tcp_ecn_reduced;
+	/* IGMP: messages received, sent (reports and leaves), queries
+	 * answered, and messages dropped (too short or malformed, bad checksum);
+	 * UDP datagrams to a group delivered to the stack's sockets (one per
+	 * datagram, whatever the number of sockets). */
+	uint64_t igmp_rx, igmp_tx, igmp_queries, igmp_drop_len, igmp_drop_csum;
+	uint64_t udp_mcast_rx;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 

@@ -674,6 +674,33 @@ int netif_afpacket_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t p
 	return netif_ports_set(((struct afp_netif *)nif)->hs.ports, proto, port, on);
 }
 
+/* The group's MAC joins the device's filter through the first queue's
+ * packet socket (PACKET_MR_MULTICAST: the kernel counts each add, and the
+ * provider adds and drops a group once each); every packet socket of the
+ * interface then sees the group's frames.  Not in host-address mode,
+ * whose socket filter keeps only the stack's ports. */
+int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on)
+{
+	if (nif->ops != &afp_ops)
+		return -EOPNOTSUPP;
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (a->hs.ports)
+		return -EOPNOTSUPP;
+	struct packet_mreq mr = { .mr_ifindex = (int)if_nametoindex(a->base.info.ifname), .mr_type = PACKET_MR_MULTICAST,
+				  .mr_alen = 6 };
+	mr.mr_address[0] = 0x01;
+	mr.mr_address[1] = 0x00;
+	mr.mr_address[2] = 0x5e;
+	mr.mr_address[3] = (uint8_t)((group >> 16) & 0x7f);
+	mr.mr_address[4] = (uint8_t)(group >> 8);
+	mr.mr_address[5] = (uint8_t)group;
+	if (!mr.mr_ifindex)
+		return -errno;
+	if (setsockopt(a->q[0].fd, SOL_PACKET, on ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr))
+		return -errno;
+	return 0;
+}
+
 int netif_afpacket_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
 {
 	if (nif->ops != &afp_ops)

@@ -90,6 +90,8 @@ extern const unsigned char usnet_xdp_obj_end[] __attribute__((visibility("hidden
 #define AFX_MAX_QUEUES 64
 #define AFX_OWNER_KEY 1 /* usnet_addr[1]: PID of the process that attached the program */
 #define AFX_MODE_KEY 2  /* usnet_addr[2]: 1 in host-address mode */
+#define AFX_GROUP_SLOTS 64   /* usnet_groups: GROUP_SLOTS of the program */
+#define AFX_GROUPS_BYTES (AFX_GROUP_SLOTS * sizeof(uint32_t))
 #define AFX_RX_HEADROOM 256
 /* Received frames go back to the fill ring this many at a time (and all of
  * them whenever the rx ring is found empty): the kernel, which fills frames
@@ -132,7 +134,7 @@ struct afx_qstate {
 
 /* The region's header: enough for an attacher to check what it mapped. */
 #define AFX_REGION_MAGIC 0x75786470u /* "uxdp" */
-#define AFX_SHARE_VERSION 2u
+#define AFX_SHARE_VERSION 3u   /* 3: the multicast groups' map fd */
 struct afx_region_head {
 	uint32_t magic, version;
 	uint32_t nq, frames, frame_size;
@@ -175,6 +177,10 @@ struct afx_netif {
 	/* Host-address mode: the program's port bitmap, mapped here. */
 	int ports_fd;
 	uint64_t *ports;
+	/* The program's multicast groups (network byte order, 0 free), mapped
+	 * here; set by usnet_netif_steer_group(). */
+	int groups_fd;
+	uint32_t *groups;
 	struct afx_queue q[AFX_MAX_QUEUES];
 };
 
@@ -544,6 +550,10 @@ static void afx_release_local(struct afx_netif *x)
 		munmap(x->ports, NETIF_PORTS_BYTES);
 	if (x->ports_fd >= 0)
 		close(x->ports_fd);
+	if (x->groups)
+		munmap(x->groups, AFX_GROUPS_BYTES);
+	if (x->groups_fd >= 0)
+		close(x->groups_fd);
 	netif_shm_region_release(&x->region);
 	free(x);
 }
@@ -853,6 +863,18 @@ static int afx_ports_map(struct afx_netif *x, int fd, char *err, size_t errlen)
 	return 0;
 }
 
+/* Map the program's multicast groups (fd is x's from here on). */
+static int afx_groups_map(struct afx_netif *x, int fd, char *err, size_t errlen)
+{
+	x->groups_fd = fd;
+	void *m = mmap(NULL, AFX_GROUPS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return netif_err(err, errlen, errno, "afxdp: cannot map the XDP program's multicast groups: %s",
+				 strerror(errno));
+	x->groups = m;
+	return 0;
+}
+
 static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_be, bool skb, bool host,
 			   char *err, size_t errlen)
 {
@@ -887,6 +909,12 @@ static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_
 	uint32_t pid = (uint32_t)getpid(), owner_key = AFX_OWNER_KEY;
 	if (bpf_map_update_elem(addr, &owner_key, &pid, 0))
 		return netif_err(err, errlen, EINVAL, "afxdp: cannot record the owner in the XDP map");
+	int groups = bpf_object__find_map_fd_by_name(x->obj, "usnet_groups");
+	if (groups < 0)
+		return netif_err(err, errlen, EINVAL, "afxdp: the embedded XDP program lacks its multicast groups");
+	int gown = fcntl(groups, F_DUPFD_CLOEXEC, 0);   /* the object closes its own at close */
+	if (gown < 0 || (r = afx_groups_map(x, gown, err, errlen)))
+		return gown < 0 ? netif_err(err, errlen, errno, "afxdp: dup: %s", strerror(errno)) : r;
 	if (host) {
 		uint32_t mode_key = AFX_MODE_KEY, one = 1;
 		int ports = bpf_object__find_map_fd_by_name(x->obj, "usnet_ports");
@@ -1116,6 +1144,7 @@ static struct afx_netif *afx_new(void)
 	x->link_fd = -1;
 	x->umem_fd = -1;
 	x->ports_fd = -1;
+	x->groups_fd = -1;
 	x->region.fd = -1;
 	for (unsigned i = 0; i < AFX_MAX_QUEUES; i++)
 		x->q[i].fd = -1;
@@ -1261,7 +1290,7 @@ struct afx_share_blob {
 	uint8_t rss_indir[AFX_RSS_INDIR_MAX]; /* queue numbers, < AFX_MAX_QUEUES */
 };
 _Static_assert(sizeof(struct afx_share_blob) <= USNET_NETIF_SHARE_BLOB, "afxdp's share blob is too large");
-_Static_assert(4 + AFX_MAX_QUEUES <= USNET_NETIF_SHARE_FDS, "afxdp shares more fds than a share holds");
+_Static_assert(5 + AFX_MAX_QUEUES <= USNET_NETIF_SHARE_FDS, "afxdp shares more fds than a share holds");
 
 int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, char *err, size_t errlen)
 {
@@ -1311,6 +1340,7 @@ int netif_afxdp_share(struct usnet_netif *nif, struct usnet_netif_share *out, ch
 		b.steer_ports = 1;
 		out->fds[out->nfds++] = x->ports_fd;
 	}
+	out->fds[out->nfds++] = x->groups_fd;
 	/* Every attached process holds the program's link too: the program
 	 * stays attached while any of them lives, even when the process that
 	 * opened the netif is killed (its explicit close still detaches). */
@@ -1342,7 +1372,7 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 	if (!why && (b.magic != AFX_REGION_MAGIC || b.version != AFX_SHARE_VERSION))
 		why = "its description is of another usnet version";
 	else if (!why && (b.nq < 1 || b.nq > AFX_MAX_QUEUES || b.steer_ports > 1 || b.has_link > 1 ||
-			  nfds != 2 + b.nq + b.steer_ports + b.has_link))
+			  nfds != 3 + b.nq + b.steer_ports + b.has_link))
 		why = "the number of queues and of fds received disagree";
 	else if (!why && (b.frames < 64 || b.frames > (1u << 20) || (b.frames & (b.frames - 1)) ||
 			  (b.frame_size != 2048 && b.frame_size != 4096) || b.ring_size != b.frames / 2 ||
@@ -1375,8 +1405,9 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 		x->q[i].fd = sh->fds[2 + i];
 	if (b.steer_ports)
 		x->ports_fd = sh->fds[2 + b.nq];
+	x->groups_fd = sh->fds[2 + b.nq + b.steer_ports];
 	if (b.has_link)
-		x->link_fd = sh->fds[2 + b.nq + b.steer_ports];
+		x->link_fd = sh->fds[3 + b.nq + b.steer_ports];
 	x->owner = 0; /* never the owner: close releases only this process's view */
 	x->nq = (uint16_t)b.nq;
 	x->frames = b.frames;
@@ -1392,6 +1423,8 @@ int netif_afxdp_attach(const struct usnet_netif_share *sh, struct usnet_netif **
 	if (r)
 		goto fail;
 	if (x->ports_fd >= 0 && (r = afx_ports_map(x, x->ports_fd, err, errlen)))
+		goto fail;
+	if ((r = afx_groups_map(x, x->groups_fd, err, errlen)))
 		goto fail;
 	const struct afx_region_head *h = netif_shm_at(&x->region, b.head_off);
 	if (x->region.size < b.region_size || h->magic != AFX_REGION_MAGIC ||
@@ -1469,4 +1502,29 @@ int netif_afxdp_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port
 	if (nif->ops != &afx_ops)
 		return -EOPNOTSUPP;
 	return netif_ports_set(((struct afx_netif *)nif)->ports, proto, port, on);
+}
+
+int netif_afxdp_steer_group(struct usnet_netif *nif, uint32_t group, int on)
+{
+	if (nif->ops != &afx_ops)
+		return -EOPNOTSUPP;
+	struct afx_netif *x = (struct afx_netif *)nif;
+	if (!x->groups)
+		return -EBADF;
+	uint32_t g = htonl(group), *free_slot = NULL;
+	for (uint32_t i = 0; i < AFX_GROUP_SLOTS; i++) {
+		if (x->groups[i] == g) {
+			if (!on)
+				__atomic_store_n(&x->groups[i], 0, __ATOMIC_RELEASE);
+			return 0;
+		}
+		if (!x->groups[i] && !free_slot)
+			free_slot = &x->groups[i];
+	}
+	if (!on)
+		return 0;
+	if (!free_slot)
+		return -ENOSPC;
+	__atomic_store_n(free_slot, g, __ATOMIC_RELEASE);
+	return 0;
 }

@@ -165,6 +165,10 @@ int netif_afxdp_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t po
 /* The same for afpacket opened with cfg.steer_ports. */
 int netif_afpacket_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port, int on);
 int netif_afpacket_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port);
+/* Let the IPv4 multicast group's frames reach the stack or not (see
+ * usnet_netif_steer_group()). */
+int netif_afxdp_steer_group(struct usnet_netif *nif, uint32_t group, int on);
+int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on);
 /* Frames received and sent on afxdp queue q by every process using the
  * netif (its shared counters); 0, or -EINVAL for another backend or queue. */
 int netif_afxdp_queue_counters(struct usnet_netif *nif, uint16_t q, uint64_t *rx_frames, uint64_t *tx_frames);

@@ -202,6 +202,23 @@ int usnet_netif_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t port
 	return -EOPNOTSUPP;
 }
 
+int usnet_netif_steer_group(struct usnet_netif *nif, uint32_t group, int on)
+{
+	nif = backend_below_wrappers(nif);
+	if (!nif)
+		return -EINVAL;
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (!strcmp(nif->info.backend, "afxdp"))
+		return netif_afxdp_steer_group(nif, group, on);
+#endif
+	if (!strcmp(nif->info.backend, "afpacket"))
+		return netif_afpacket_steer_group(nif, group, on);
+	/* memwire and tap have no filter between the wire and the stack */
+	if (!strcmp(nif->info.backend, "memwire") || !strcmp(nif->info.backend, "tap"))
+		return 0;
+	return -EOPNOTSUPP;
+}
+
 int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
 {
 	nif = backend_below_wrappers(nif);

@@ -740,7 +740,10 @@ static int p_bind(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, sockle
 	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || (a.ip != 0 && a.ip != p->ip))
+	/* a UDP socket bound to a group takes that group's datagrams, on the
+	 * stack's interface (it joins it there) */
+	bool group = p->meta[ps].type == SOCK_DGRAM && (a.ip >> 28) == 0xe;
+	if (k == A_HANDOVER || (a.ip != 0 && a.ip != p->ip && !group))
 		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
 	int r = host_addr_bind_check(p, p->meta[ps].type, a.port);
 	if (r < 0)
@@ -889,7 +892,10 @@ static int p_connect(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, soc
 	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
 	if (k == A_BAD)
 		return err;
-	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_taker(p, ps, &a) : reachable(p, a.ip)) ||
+	bool group = (a.ip >> 28) == 0xe;
+	if (group && p->meta[ps].type == SOCK_STREAM)
+		return -ENETUNREACH;   /* as Linux's tcp_v4_connect */
+	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_taker(p, ps, &a) : group || reachable(p, a.ip)) ||
 	    host_addr_kernel_port(p, p->meta[ps].type, a.ip, a.port))
 		return USNET_PROVIDER_HANDOVER;
 	host_addr_resolve(p, a.ip);
@@ -922,7 +928,11 @@ static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int f
 		if (k == A_BAD)
 			return err;
 		if (p->meta[ps].type == SOCK_DGRAM) {
-			if (k == A_HANDOVER || !(is_loopback(to.ip) ? loopback_taker(p, ps, &to) : reachable(p, to.ip)) ||
+			/* a group's datagrams leave by the stack's interface
+			 * (IP_MULTICAST_IF naming another handed it over) */
+			bool group = (to.ip >> 28) == 0xe;
+			if (k == A_HANDOVER ||
+			    !(is_loopback(to.ip) ? loopback_taker(p, ps, &to) : group || reachable(p, to.ip)) ||
 			    host_addr_kernel_port(p, SOCK_DGRAM, to.ip, to.port)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0, 0 };
@@ -1087,7 +1097,11 @@ static int p_close(void *ctx, usnet_psock_t ps)
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	inst_lock(in);
+	uint32_t groups[32];
+	int ng = p->meta[ps].type == SOCK_DGRAM ? usnet_mc_sock_groups(in->st, s, groups, 32) : 0;
 	int r = usnet_close(in->st, &in->io, s, now_ns());
+	if (ng > 0)   /* the groups it was the last member of leave the netif's filter */
+		stack_prov_mc_unsteer(p, in, groups, ng < 32 ? ng : 32);
 	inst_unlock(in);
 	if (p->meta[ps].moved_to) {
 		/* The socket it was made as, kept for the handle. */
@@ -1229,6 +1243,8 @@ static const struct { const char *name; size_t off; bool wide; } stack_stat_fiel
 	STAT64(tcp_rto), STAT64(tcp_recovery), STAT64(tcp_tlp),
 	STAT64(tcp_listen_drop), STAT64(tcp_syncookies_sent), STAT64(tcp_syncookies_ok), STAT64(tcp_syncookies_failed),
 	STAT64(tcp_ecn_ce), STAT64(tcp_ecn_reduced),
+	STAT64(igmp_rx), STAT64(igmp_tx), STAT64(igmp_queries), STAT64(igmp_drop_len), STAT64(igmp_drop_csum),
+	STAT64(udp_mcast_rx),
 	STAT32(sockets_in_use), STAT32(sockets_total), STAT32(tcp_time_wait), STAT32(tcp_orphans),
 	STAT64(buffers_in_use), STAT64(buffers_total), STAT64(tx_no_buffer),
 };

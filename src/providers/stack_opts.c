@@ -103,6 +103,184 @@ static int get_int(const void *val, socklen_t len, int *out)
 	return 0;
 }
 
+/* IP_MULTICAST_TTL, _LOOP and _ALL as Linux's do_ip_setsockopt reads
+ * them: an int, or a single byte when fewer bytes are given (none: EINVAL). */
+static int get_int_or_byte(const void *val, socklen_t len, int *out)
+{
+	if (!val)
+		return -EFAULT;
+	if (len >= sizeof(int)) {
+		memcpy(out, val, sizeof *out);
+		return 0;
+	}
+	if (len < 1)
+		return -EINVAL;
+	*out = *(const unsigned char *)val;
+	return 0;
+}
+
+/* ... and as do_ip_getsockopt gives them back: one byte when asked for
+ * fewer than an int's (and the value fits), else an int cut to len. */
+static int put_int_or_byte(void *val, socklen_t *len, int v)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if ((int)*len < 0)
+		return -EINVAL;
+	if (*len < sizeof(int) && *len > 0 && v >= 0 && v <= 255) {
+		unsigned char b = (unsigned char)v;
+		memcpy(val, &b, 1);
+		*len = 1;
+		return 0;
+	}
+	return put(val, len, &v, sizeof v);
+}
+
+void stack_prov_mc_unsteer(struct prov *p, struct inst *in, const uint32_t *groups, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!usnet_mc_joined(in->st, groups[i]))
+			usnet_netif_steer_group(p->nif, groups[i], 0);
+}
+
+/* Whether an interface a program names (an address, an index; 0 for
+ * either: any) is the stack's. */
+static bool mc_iface_ours(const struct prov *p, uint32_t addr_host, int ifindex)
+{
+	if (ifindex)
+		return p->kernel_ifindex && ifindex == p->kernel_ifindex;
+	return addr_host == 0 || addr_host == p->ip;
+}
+
+/* A socket option that names another interface than the stack's: a socket
+ * not bound yet moves to the kernel (which makes the call there), one that
+ * is cannot, and gets err with a line saying why. */
+static int mc_elsewhere(struct prov *p, usnet_psock_t ps, const char *what, int err)
+{
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	struct usnet_addr a = { 0, 0 };
+	inst_lock(in);
+	usnet_getsockname(in->st, s, &a);
+	inst_unlock_quiet(in);
+	if (a.port == 0)
+		return USNET_PROVIDER_HANDOVER;
+	char line[128];
+	snprintf(line, sizeof line, "%s names an interface that is not the stack's (%s), on a socket the stack holds",
+		 what, p->iface);
+	p->host->log(p->host->host, USNET_PLOG_INFO, line);
+	return err;
+}
+
+/* IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (struct ip_mreq, or ip_mreqn by
+ * length) and MCAST_JOIN_GROUP / MCAST_LEAVE_GROUP (struct group_req), in
+ * Linux's order of checks; the group's first join on the stack opens the
+ * netif's filter to it, its last leave closes it. */
+static int mc_membership(struct prov *p, usnet_psock_t ps, bool join, uint32_t group_be, uint32_t addr_be,
+			 int ifindex)
+{
+	if (p->meta[ps].type == SOCK_STREAM)
+		return -EPROTO;
+	uint32_t group = ntohl(group_be);
+	if (join && (group >> 28) != 0xe)
+		return -EINVAL;
+	if (!mc_iface_ours(p, ntohl(addr_be), ifindex))
+		return mc_elsewhere(p, ps, join ? "IP_ADD_MEMBERSHIP" : "IP_DROP_MEMBERSHIP", -ENODEV);
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int was = usnet_mc_joined(in->st, group);
+	int r = join ? usnet_mc_join(in->st, &in->io, s, group, monotonic_ns())
+		     : usnet_mc_leave(in->st, &in->io, s, group, monotonic_ns());
+	int is = usnet_mc_joined(in->st, group);
+	if (r == 0 && was != is) {
+		int e = usnet_netif_steer_group(p->nif, group, is);
+		if (e < 0 && is) {
+			usnet_mc_leave(in->st, &in->io, s, group, monotonic_ns());
+			char line[160];
+			snprintf(line, sizeof line, "IP_ADD_MEMBERSHIP %u.%u.%u.%u: the %s netif cannot let the group through: %s",
+				 group >> 24, (group >> 16) & 255, (group >> 8) & 255, group & 255, p->nif->info.backend,
+				 strerror(-e));
+			p->host->log(p->host->host, USNET_PLOG_INFO, line);
+			r = e == -ENOSPC ? -ENOBUFS : -ENODEV;
+		}
+	}
+	inst_unlock(in);
+	return r;
+}
+
+static int mc_set_options(struct prov *p, usnet_psock_t ps, int name, const void *val, socklen_t len)
+{
+	struct sock_meta *m = &p->meta[ps];
+	int v, r;
+	switch (name) {
+	case IP_ADD_MEMBERSHIP:
+	case IP_DROP_MEMBERSHIP: {
+		struct ip_mreqn mr;
+		memset(&mr, 0, sizeof mr);
+		if (!val)
+			return -EFAULT;
+		if (len < sizeof(struct ip_mreq))
+			return -EINVAL;
+		memcpy(&mr, val, len >= sizeof mr ? sizeof mr : sizeof(struct ip_mreq));
+		return mc_membership(p, ps, name == IP_ADD_MEMBERSHIP, mr.imr_multiaddr.s_addr, mr.imr_address.s_addr,
+				     mr.imr_ifindex);
+	}
+	case MCAST_JOIN_GROUP:
+	case MCAST_LEAVE_GROUP: {
+		struct group_req gr;
+		if (!val)
+			return -EFAULT;
+		if (len < sizeof gr)
+			return -EINVAL;
+		memcpy(&gr, val, sizeof gr);
+		if (gr.gr_group.ss_family != AF_INET)
+			return -EINVAL;
+		struct sockaddr_in sin;
+		memcpy(&sin, &gr.gr_group, sizeof sin);
+		return mc_membership(p, ps, name == MCAST_JOIN_GROUP, sin.sin_addr.s_addr, 0, (int)gr.gr_interface);
+	}
+	case IP_MULTICAST_TTL:
+		if (m->type == SOCK_STREAM)
+			return -EINVAL;
+		if ((r = get_int_or_byte(val, len, &v)))
+			return r;
+		return stack_prov_setopt(p, ps, USNET_IP_MULTICAST_TTL, v);
+	case IP_MULTICAST_LOOP:
+		if ((r = get_int_or_byte(val, len, &v)))
+			return r;
+		return stack_prov_setopt(p, ps, USNET_IP_MULTICAST_LOOP, v != 0);
+	case IP_MULTICAST_ALL:
+		if ((r = get_int_or_byte(val, len, &v)))
+			return r;
+		return stack_prov_setopt(p, ps, USNET_IP_MULTICAST_ALL, v);
+	case IP_MULTICAST_IF: {
+		/* an in_addr, an ip_mreq (its interface), or an ip_mreqn */
+		if (m->type == SOCK_STREAM)
+			return -EINVAL;
+		if (!val)
+			return -EFAULT;
+		if (len < sizeof(struct in_addr))
+			return -EINVAL;
+		struct ip_mreqn mr;
+		memset(&mr, 0, sizeof mr);
+		if (len >= sizeof mr)
+			memcpy(&mr, val, sizeof mr);
+		else if (len >= sizeof(struct ip_mreq))
+			memcpy(&mr, val, sizeof(struct ip_mreq));
+		else
+			memcpy(&mr.imr_address, val, sizeof mr.imr_address);
+		uint32_t a = ntohl(mr.imr_address.s_addr);
+		if (!mc_iface_ours(p, a, mr.imr_ifindex))
+			return mc_elsewhere(p, ps, "IP_MULTICAST_IF", -EADDRNOTAVAIL);
+		if (a != 0 && a != p->ip)
+			return -EADDRNOTAVAIL;   /* the stack's interface with another source address */
+		return stack_prov_setopt(p, ps, USNET_IP_MULTICAST_IF, (int)a);
+	}
+	}
+	return 1;   /* not one of these */
+}
+
 static uint8_t linux_tcp_state(int s)
 {
 	static const uint8_t map[] = {
@@ -181,6 +359,22 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 	if (level == IPPROTO_IP && name == IP_PKTINFO) {
 		int v = m->pktinfo;
 		return put(val, len, &v, sizeof v);
+	}
+	if (level == IPPROTO_IP && (name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP || name == IP_MULTICAST_ALL ||
+				    name == IP_MULTICAST_IF)) {
+		enum usnet_sockopt o = name == IP_MULTICAST_TTL ? USNET_IP_MULTICAST_TTL
+				       : name == IP_MULTICAST_LOOP ? USNET_IP_MULTICAST_LOOP
+				       : name == IP_MULTICAST_ALL ? USNET_IP_MULTICAST_ALL : USNET_IP_MULTICAST_IF;
+		int v = 0;
+		inst_lock(in);
+		int r = usnet_getsockopt(in->st, s, o, &v);
+		inst_unlock_quiet(in);
+		if (r < 0)
+			return r;
+		if (o != USNET_IP_MULTICAST_IF)
+			return put_int_or_byte(val, len, v);
+		uint32_t a = htonl((uint32_t)v);   /* an in_addr, cut to len */
+		return put(val, len, &a, sizeof a);
 	}
 	if (level == SOL_SOCKET && name == SO_BINDTODEVICE) {
 		/* the name with its NUL, or nothing when unbound (sock_getbindtodevice) */
@@ -291,6 +485,8 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 		p->host->log(p->host->host, USNET_PLOG_INFO, line);
 		return -EOPNOTSUPP;
 	}
+	if (level == IPPROTO_IP && (r = mc_set_options(p, ps, name, val, len)) != 1)
+		return r;
 	if (level == IPPROTO_IP && name == IP_PKTINFO) {
 		/* on a stream socket Linux keeps it and nothing comes of it */
 		if ((r = get_int(val, len, &v)))

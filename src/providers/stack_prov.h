@@ -155,6 +155,9 @@ struct inst *stack_prov_sock(struct prov *p, usnet_psock_t ps, usnet_sock_t *s);
 bool stack_prov_broadcast_ok(struct prov *p, usnet_psock_t ps);
 /* Set an option on the handle's socket and on every copy of a group. */
 int stack_prov_setopt(struct prov *p, usnet_psock_t ps, enum usnet_sockopt o, int v);
+/* After a socket of in (its lock held) left groups (closed): those the
+ * instance is no longer a member of leave the netif's filter. */
+void stack_prov_mc_unsteer(struct prov *p, struct inst *in, const uint32_t *groups, int n);
 
 /* stack_opts.c */
 int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len);

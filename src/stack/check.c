@@ -31,7 +31,11 @@
  *  - ARP entries, neighbour entries with a timer, tentative IPv6
  *    addresses and reassembly slots in use have deadlines no earlier
  *    than misc_at, the time usnet_stack_poll() next looks at them; only
- *    an unresolved neighbour has frames waiting.
+ *    an unresolved neighbour has frames waiting;
+ *  - multicast: each membership names a UDP socket and a group the
+ *    instance is a member of, once; a socket's mc_n and a group's refs
+ *    count them; a group no socket holds is leaving (reports to send);
+ *    no group twice; the IGMP deadlines are no earlier than misc_at.
  */
 #include "internal.h"
 
@@ -384,6 +388,56 @@ static int check_tcp(struct usnet_stack *st, int32_t i, struct why *w)
 	return 0;
 }
 
+static int check_multicast(struct usnet_stack *st, struct why *w)
+{
+	if (st->igmp_general_at < st->misc_at)
+		return bad(w, "IGMP general answer", 0, "due before misc_at, at", st->igmp_general_at);
+	for (uint32_t i = 0; i < MC_GROUPS; i++) {
+		const struct mc_group *g = &st->mc_groups[i];
+		if (!g->addr)
+			continue;
+		if ((g->addr >> 28) != 0xe)
+			return bad(w, "multicast group", i, "not a multicast address", g->addr);
+		for (uint32_t j = i + 1; j < MC_GROUPS; j++)
+			if (st->mc_groups[j].addr == g->addr)
+				return bad(w, "multicast group", i, "also in slot", j);
+		if (!g->refs && !g->reports_left)
+			return bad(w, "multicast group", i, "left with no report to send", g->addr);
+		if (g->report_at < st->misc_at || g->answer_at < st->misc_at)
+			return bad(w, "multicast group", i, "report due before misc_at", g->addr);
+		uint32_t n = 0;
+		for (uint32_t k = 0; k < MC_MEMBERS; k++)
+			if (st->mc_members[k].sock != NIL && st->mc_members[k].group == g->addr)
+				n++;
+		if (n != g->refs)
+			return bad(w, "multicast group", i, "memberships, refs", g->refs);
+	}
+	for (uint32_t k = 0; k < MC_MEMBERS; k++) {
+		const struct mc_member *m = &st->mc_members[k];
+		if (m->sock == NIL)
+			continue;
+		if (m->sock < 0 || (uint32_t)m->sock >= st->nsocks || sk(st, m->sock)->type != USNET_SOCK_DGRAM)
+			return bad(w, "multicast membership", k, "names no UDP socket:", (uint32_t)m->sock);
+		if (!mc_group_find(st, m->group))
+			return bad(w, "multicast membership", k, "of a group the instance left", m->group);
+		for (uint32_t j = k + 1; j < MC_MEMBERS; j++)
+			if (st->mc_members[j].sock == m->sock && st->mc_members[j].group == m->group)
+				return bad(w, "multicast membership", k, "also in entry", j);
+	}
+	struct sock *socks = st_socks(st);
+	for (uint32_t i = 0; i < st->nsocks; i++) {
+		if (!socks[i].type || !socks[i].mc_n)   /* a free socket's fields mean nothing */
+			continue;
+		uint32_t n = 0;
+		for (uint32_t k = 0; k < MC_MEMBERS; k++)
+			if (st->mc_members[k].sock == (int32_t)i)
+				n++;
+		if (n != socks[i].mc_n || socks[i].type != USNET_SOCK_DGRAM)
+			return bad(w, "socket", i, "memberships miscounted, mc_n", socks[i].mc_n);
+	}
+	return 0;
+}
+
 int usnet_stack_check(struct usnet_stack *st, char *why, size_t len)
 {
 	struct why w = { why, len };
@@ -395,7 +449,8 @@ int usnet_stack_check(struct usnet_stack *st, char *why, size_t len)
 		return bad(&w, "journal", 0, "names a sequence step in progress, socket", (uint32_t)st->journal.sock);
 	int r;
 	if ((r = check_socket_lists(st, &w)) < 0 || (r = check_chunks(st, &w)) < 0 ||
-	    (r = check_table(st, 1, &w)) < 0 || (r = check_table(st, 0, &w)) < 0 || (r = check_heap(st, &w)) < 0)
+	    (r = check_table(st, 1, &w)) < 0 || (r = check_table(st, 0, &w)) < 0 || (r = check_heap(st, &w)) < 0 ||
+	    (r = check_multicast(st, &w)) < 0)
 		return r;
 	struct sock *socks = st_socks(st);
 	for (uint32_t i = 0; i < st->nsocks; i++) {

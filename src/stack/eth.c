@@ -13,7 +13,9 @@ void eth_input(struct net_ctx *c, struct usnet_pkt *p)
 	const uint8_t *f = p->data;
 	int bcast = memcmp(f + ETH_DST, eth_broadcast, 6) == 0;
 	int mcast6 = !bcast && nd6_mac_wanted(st, f + ETH_DST);   /* IPv6 groups we are in */
-	if (!bcast && !mcast6 && memcmp(f + ETH_DST, st->cfg.mac, 6) != 0) {
+	/* IPv4 multicast (01:00:5e:...): ipv4_input keeps the groups joined */
+	int mcast = f[ETH_DST] == 0x01 && f[ETH_DST + 1] == 0x00 && f[ETH_DST + 2] == 0x5e;
+	if (!bcast && !mcast6 && !mcast && memcmp(f + ETH_DST, st->cfg.mac, 6) != 0) {
 		st->stats.rx_drop_not_ours++;
 		return;
 	}

@@ -236,6 +236,10 @@ struct sock {
 
 	/* options (0: Linux's default) */
 	uint8_t  ip_ttl, ip_tos;       /* IP_TTL, IP_TOS of what it sends */
+	uint8_t  mc_ttl;               /* IP_MULTICAST_TTL (Linux's default 1, set by sock_alloc) */
+	uint8_t  mc_opts;              /* MCO_*: IP_MULTICAST_LOOP and _ALL off */
+	uint8_t  mc_n;                 /* groups it joined (entries of the member table) */
+	uint32_t mc_if;                /* IP_MULTICAST_IF: the source of its multicast (0: the stack's) */
 	int16_t  linger2_s;            /* TCP_LINGER2: FIN_WAIT2 time; -1 none */
 	uint32_t user_timeout_ms;      /* TCP_USER_TIMEOUT */
 	uint32_t window_clamp;         /* TCP_WINDOW_CLAMP: largest window offered */
@@ -307,6 +311,26 @@ struct reasm {
 #define REASM_MAX 65535u
 
 struct route { uint32_t dst, mask, gw; uint8_t prefix, used; };
+
+/* ---- IPv4 multicast (igmp.c) -------------------------------------------- */
+/* struct sock.mc_opts: 0 is Linux's default for each. */
+enum { MCO_NOLOOP = 1u << 0, MCO_NOALL = 1u << 1 };
+#define MC_GROUPS 64u        /* groups an instance is a member of, or leaving */
+#define MC_MEMBERS 256u      /* socket memberships of an instance */
+#define MC_SOCK_MAX 20u      /* per socket: Linux's net.ipv4.igmp_max_memberships */
+/* A group of the instance (the host's membership, RFC 3376 "interface
+ * state").  A slot is free when addr is 0. */
+struct mc_group {
+	uint32_t addr;          /* the group, host order */
+	uint16_t refs;          /* sockets that joined it; 0 while leaving */
+	uint8_t  reports_left;  /* unsolicited state-change reports still to send */
+	uint8_t  pad;
+	uint64_t report_at;     /* the next of them (UINT64_MAX: none) */
+	uint64_t answer_at;     /* the answer to a query about it (UINT64_MAX: none) */
+};
+/* One socket's membership of one group (sock NIL: a free entry). */
+struct mc_member { int32_t sock; uint32_t group; };
+#define IGMP_ROBUSTNESS 2u          /* Linux's net.ipv4.igmp_qrv */
 #define ROUTE_MAX 16u
 
 /* ---- IPv6 addresses and neighbours (ipv6.c, nd6.c) --------------------- */
@@ -388,6 +412,11 @@ struct usnet_stack {
 	struct ip6_addr_slot ip6[IP6_ADDRS];  /* IPv6 addresses (nd6.c) */
 	uint64_t icmp6_err_at;            /* ICMPv6 error bucket: when it was last filled */
 	uint32_t icmp6_err_tokens;
+	struct mc_group mc_groups[MC_GROUPS];
+	struct mc_member mc_members[MC_MEMBERS];
+	uint64_t igmp_v1_until, igmp_v2_until;  /* an older querier was heard: answer in its version until */
+	uint64_t igmp_general_at;         /* v3: the answer to a general query (UINT64_MAX: none) */
+	uint64_t igmp_rand;               /* counter of the answers' random delays */
 
 	uint64_t misc_at;                 /* next ARP / reassembly deadline */
 	uint64_t syncookie_last;          /* when a SYN cookie was last sent (0: never) */
@@ -451,6 +480,9 @@ struct net_ctx {
 	/* The DS field of the IP packet being delivered to TCP now (its ECN
 	 * codepoint is what tcp_input reads). */
 	uint8_t rx_tos;
+	/* Multicast destinations: the sending socket's IP_MULTICAST_TTL, and
+	 * whether a copy goes to the stack's own members (IP_MULTICAST_LOOP). */
+	uint8_t mc_ttl, mc_loop;
 	unsigned nack;
 	int32_t ack_later[TX_BATCH];
 	struct usnet_pkt tx[TX_BATCH];
@@ -577,6 +609,9 @@ uint64_t arp_timers(struct net_ctx *c);
 /* Queue the IPv4 frame p (header written) for delivery to this stack, and
  * give its buffer back. */
 void loop_put(struct net_ctx *c, struct usnet_pkt *p);
+/* The same, keeping the frame (the caller still sends or gives it back):
+ * a multicast datagram's copy for the stack's own members. */
+void loop_copy(struct net_ctx *c, struct usnet_pkt *p);
 /* Deliver what loop_put() queued, and what that delivery queues in turn
  * (bounded per call; the rest waits for the next). */
 void loop_deliver(struct net_ctx *c);
@@ -632,6 +667,7 @@ void ip6_addrs_init(struct usnet_stack *st);
 /* ipv4.c */
 #define IP_HLEN 20
 #define IPPROTO_ICMP_ 1
+#define IPPROTO_IGMP_ 2
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
 void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len);
@@ -662,6 +698,21 @@ void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
 void icmp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 		const uint8_t *p, uint32_t len, uint32_t rx_flags);
 void icmp_send_unreach(struct net_ctx *c, const uint8_t *ip_hdr, uint32_t ip_len, uint8_t code);
+
+/* igmp.c — group memberships (IP_ADD_MEMBERSHIP) and IGMP as a host */
+/* The group's slot, or NULL when the instance is not a member (a group it
+ * is leaving is not one). */
+struct mc_group *mc_group_find(struct usnet_stack *st, uint32_t group);
+/* Whether the instance takes datagrams to group: a member, or 224.0.0.1. */
+int mc_host_member(struct usnet_stack *st, uint32_t group);
+/* Whether socket i joined group. */
+int mc_sock_member(struct usnet_stack *st, int32_t i, uint32_t group);
+/* A closing socket leaves its groups (the last member's leave is reported
+ * by the next igmp_timers). */
+void mc_sock_drop(struct usnet_stack *st, int32_t i);
+void igmp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, uint32_t len);
+/* Send the reports and answers due; returns the next deadline. */
+uint64_t igmp_timers(struct net_ctx *c);
 
 /* udp.c */
 #define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */

@@ -1,6 +1,8 @@
 /* IPv4 input (validation, dispatch, reassembly hand-off) and output. */
 #include "internal.h"
 #include "wire_ipv4.h"
+#include "wire_igmp.h"
+#include "wire_eth.h"
 
 void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len)
 {
@@ -15,7 +17,8 @@ void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 	}
 	/* Loopback addresses: only on frames the stack sent itself (loop.c). */
 	int loopback = c->looping && ip4_is_loopback(v.dst);
-	if (v.dst != st->cfg.ip && v.dst != 0xffffffffu && !loopback &&
+	int mcast = ip4_is_multicast(v.dst) && mc_host_member(st, v.dst);
+	if (v.dst != st->cfg.ip && v.dst != 0xffffffffu && !loopback && !mcast &&
 	    !(st->netmask != 0xffffffffu && v.dst == (st->cfg.ip | ~st->netmask))) {
 		st->stats.ip_drop_not_ours++;
 		return;
@@ -27,7 +30,7 @@ void ipv4_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 		st->stats.ip_drop_header++;
 		return;
 	}
-	if (ip[IP4_TTL] == 0) {
+	if (ip[IP4_TTL] == 0 && !c->looping) {   /* a TTL 0 multicast loops to its own host */
 		st->stats.ip_drop_header++;
 		return;
 	}
@@ -56,6 +59,9 @@ void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
 		break;
 	case IPPROTO_ICMP_:
 		icmp_input(c, src, dst, ip_hdr, l4, l4len, rx_flags);
+		break;
+	case IPPROTO_IGMP_:
+		igmp_input(c, src, dst, l4, l4len);
 		break;
 	default:
 		c->st->stats.ip_drop_not_ours++;
@@ -91,7 +97,8 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 	struct usnet_stack *st = c->st;
 	uint32_t nh;
 	int to_self = dst == st->cfg.ip || ip4_is_loopback(dst);
-	if (dst == 0xffffffffu || to_self) {
+	int mcast = ip4_is_multicast(dst);
+	if (dst == 0xffffffffu || to_self || mcast) {
 		nh = dst;
 	} else if (route_lookup(st, dst, &nh) < 0) {
 		tx_unget(c, p);
@@ -100,8 +107,8 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 	uint8_t *ip = p->data + ETH_HLEN;
 	if (id == 0 && !(frag_field & IP4_DF))
 		id = ++st->ip_id;
-	ipv4_write(ip, src, dst, proto, (uint16_t)(IP_HLEN + l4len), id, frag_field,
-		   c->ip_ttl ? c->ip_ttl : IP4_DEFAULT_TTL, c->ip_tos);
+	uint8_t ttl = mcast ? c->mc_ttl : c->ip_ttl ? c->ip_ttl : IP4_DEFAULT_TTL;
+	ipv4_write(ip, src, dst, proto, (uint16_t)(IP_HLEN + l4len), id, frag_field, ttl, c->ip_tos);
 	p->len = ETH_HLEN + IP_HLEN + l4len;
 	if (p->len < 60) {
 		memset(p->data + p->len, 0, 60 - p->len);
@@ -109,6 +116,22 @@ int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t d
 	}
 	if (to_self) {
 		loop_put(c, p);   /* to itself: never on the wire */
+		return 0;
+	}
+	if (mcast) {
+		/* A copy for the stack's own members (IP_MULTICAST_LOOP); TTL 0
+		 * goes no further (Linux's ip_mc_output); no ARP: the group's
+		 * own MAC (RFC 1112 6.4). */
+		if (c->mc_loop && mc_host_member(st, dst))
+			loop_copy(c, p);
+		if (ttl == 0) {
+			tx_unget(c, p);
+			return 0;
+		}
+		uint8_t mac[6];
+		ip4_multicast_mac(dst, mac);
+		eth_write(p->data, mac, st->cfg.mac, ETHERTYPE_IPV4);
+		tx_put(c, p);
 		return 0;
 	}
 	arp_output(c, p, nh);

@@ -20,6 +20,12 @@
 
 void loop_put(struct net_ctx *c, struct usnet_pkt *p)
 {
+	loop_copy(c, p);
+	tx_unget(c, p);
+}
+
+void loop_copy(struct net_ctx *c, struct usnet_pkt *p)
+{
 	struct usnet_stack *st = c->st;
 	uint8_t *f = p->data;
 	memcpy(f, st->cfg.mac, 6);        /* to us, from us */
@@ -28,7 +34,6 @@ void loop_put(struct net_ctx *c, struct usnet_pkt *p)
 	f[13] = ETHERTYPE_IPV4 & 0xff;
 	int32_t head = chain_from_bytes(st, f, p->len);
 	uint32_t len = p->len;
-	tx_unget(c, p);
 	if (head == NIL) {
 		st->stats.tx_no_buffer++;   /* as a full device queue: lost, retransmitted */
 		return;

@@ -521,6 +521,96 @@ static void rebuild_timers(struct usnet_stack *st, uint64_t now, unsigned *fixes
 			timer_refresh(st, (int32_t)k);
 }
 
+/* Memberships of sockets that are gone or not UDP are dropped, the
+ * counts of sockets and groups recounted; a group that lost its last
+ * member this way reports its leave at once; a slot that is no group is
+ * freed. */
+static void rebuild_multicast(struct usnet_stack *st, uint64_t now, unsigned *fixes)
+{
+	struct sock *socks = st_socks(st);
+	for (uint32_t k = 0; k < MC_MEMBERS; k++) {
+		struct mc_member *m = &st->mc_members[k];
+		if (m->sock == NIL)
+			continue;
+		if (!in_range(st, m->sock) || socks[m->sock].type != USNET_SOCK_DGRAM || (m->group >> 28) != 0xe) {
+			m->sock = NIL;
+			(*fixes)++;
+			continue;
+		}
+		for (uint32_t j = 0; j < k; j++)
+			if (st->mc_members[j].sock == m->sock && st->mc_members[j].group == m->group) {
+				m->sock = NIL;
+				(*fixes)++;
+				break;
+			}
+	}
+	for (uint32_t i = 0; i < MC_GROUPS; i++) {
+		struct mc_group *g = &st->mc_groups[i];
+		int dup = 0;
+		for (uint32_t j = 0; j < i; j++)
+			dup |= g->addr && st->mc_groups[j].addr == g->addr;
+		if (g->addr && ((g->addr >> 28) != 0xe || dup)) {
+			g->addr = 0;
+			(*fixes)++;
+		}
+	}
+	for (uint32_t k = 0; k < MC_MEMBERS; k++) {
+		struct mc_member *m = &st->mc_members[k];
+		if (m->sock == NIL)
+			continue;
+		struct mc_group *g = NULL;
+		for (uint32_t i = 0; i < MC_GROUPS && !g; i++)
+			if (st->mc_groups[i].addr == m->group)
+				g = &st->mc_groups[i];
+		if (!g) {   /* the join died before its group was noted */
+			m->sock = NIL;
+			(*fixes)++;
+			continue;
+		}
+	}
+	/* each socket's count, from its entries */
+	for (uint32_t i = 0; i < st->nsocks; i++) {
+		uint8_t n = 0;
+		if (!socks[i].type)
+			continue;
+		if (socks[i].mc_n)
+			for (uint32_t k = 0; k < MC_MEMBERS; k++)
+				n += st->mc_members[k].sock == (int32_t)i;
+		if (n != socks[i].mc_n) {
+			socks[i].mc_n = n;
+			(*fixes)++;
+		}
+	}
+	for (uint32_t k = 0; k < MC_MEMBERS; k++) {
+		int32_t i = st->mc_members[k].sock;
+		if (i == NIL || socks[i].mc_n)
+			continue;
+		for (uint32_t j = k; j < MC_MEMBERS; j++)
+			socks[i].mc_n += st->mc_members[j].sock == i;
+		(*fixes)++;
+	}
+	for (uint32_t i = 0; i < MC_GROUPS; i++) {
+		struct mc_group *g = &st->mc_groups[i];
+		if (!g->addr)
+			continue;
+		uint16_t n = 0;
+		for (uint32_t k = 0; k < MC_MEMBERS; k++)
+			n += st->mc_members[k].sock != NIL && st->mc_members[k].group == g->addr;
+		if (n != g->refs) {
+			(*fixes)++;
+			if (n == 0 && g->addr != 0xe0000001u) {
+				g->reports_left = IGMP_ROBUSTNESS;
+				g->report_at = now;
+			}
+			g->refs = n;
+		}
+		if (!g->refs && !g->reports_left)
+			g->addr = 0;
+		if (!g->refs)
+			g->answer_at = UINT64_MAX;
+	}
+}
+
 int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 {
 	if (!st || st->magic != USNET_STACK_MAGIC)
@@ -552,8 +642,10 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	own_clear_range(st, st->nchunks, st->nsocks);
 	rebuild_accept_queues(st, &fixes);
 	rebuild_timers(st, now, &fixes);
-	/* The earliest ARP or neighbour timer, DAD step or reassembly expiry (a death may fall
-	 * between setting one and noting it here). */
+	rebuild_multicast(st, now, &fixes);
+	/* The earliest ARP or neighbour timer, DAD step, IGMP report or
+	 * reassembly expiry (a death may fall between setting one and noting
+	 * it here). */
 	uint64_t misc = UINT64_MAX;
 	const struct arp_entry *arp = st_arp(st);
 	for (uint32_t k = 0; k < ARP_TABLE; k++)
@@ -569,6 +661,10 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	for (uint32_t k = 0; k < IP6_ADDRS; k++)
 		if (st->ip6[k].state == USNET_IP6_ADDR_TENTATIVE && st->ip6[k].dad_at < misc)
 			misc = st->ip6[k].dad_at;
+	misc = min_u64(misc, st->igmp_general_at);
+	for (uint32_t k = 0; k < MC_GROUPS; k++)
+		if (st->mc_groups[k].addr)
+			misc = min_u64(misc, min_u64(st->mc_groups[k].report_at, st->mc_groups[k].answer_at));
 	if (st->misc_at > misc)
 		fixes++;
 	st->misc_at = misc;

@@ -27,7 +27,9 @@ int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr 
 	if ((s->flags & SF_BOUND) || (s->type == USNET_SOCK_STREAM && s->state != USNET_TCP_CLOSED) ||
 	    (s->flags & SF_HASHED))
 		return -USNET_EINVAL;
-	if (addr->ip != 0 && addr->ip != st->cfg.ip && addr->ip != 0xffffffffu)
+	/* a UDP socket may take one group's datagrams alone (bound to it) */
+	int group = s->type == USNET_SOCK_DGRAM && (addr->ip >> 28) == 0xe;
+	if (addr->ip != 0 && addr->ip != st->cfg.ip && addr->ip != 0xffffffffu && !group)
 		return -USNET_EADDRNOTAVAIL;
 	uint16_t port = addr->port;
 	if (port == 0) {
@@ -135,7 +137,7 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 		if (addr->port == 0)
 			return -USNET_EINVAL;
 		uint32_t nh;
-		if (addr->ip != 0xffffffffu && route_lookup(st, addr->ip, &nh) < 0)
+		if (addr->ip != 0xffffffffu && (addr->ip >> 28) != 0xe && route_lookup(st, addr->ip, &nh) < 0)
 			return -USNET_ENETUNREACH;
 		if (!(s->flags & SF_BOUND)) {
 			struct usnet_addr a = { 0, 0 };
@@ -443,7 +445,16 @@ int usnet_close(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, ui
 	struct sock *s;
 	CHECK(st, sd, s);
 	if (s->type == USNET_SOCK_DGRAM) {
+		int groups = s->mc_n != 0;
 		udp_close(st, s);
+		if (groups) {   /* the groups it was the last member of: leave now */
+			struct net_ctx c;
+			ctx_init(&c, st, io, now);
+			uint64_t next = igmp_timers(&c);
+			if (next < st->misc_at)
+				st->misc_at = next;
+			ctx_flush(&c);
+		}
 		return 0;
 	}
 	struct net_ctx c;
@@ -516,6 +527,22 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_IP_TTL:
 		if (val < -1 || val == 0 || val > 255) return -USNET_EINVAL;
 		s->ip_ttl = (uint8_t)(val < 0 ? 0 : val);
+		return 0;
+	case USNET_IP_MULTICAST_TTL:
+		if (tcp || val < -1 || val > 255) return -USNET_EINVAL;
+		s->mc_ttl = (uint8_t)(val < 0 ? 1 : val);
+		return 0;
+	case USNET_IP_MULTICAST_LOOP:
+		s->mc_opts = (uint8_t)(val ? s->mc_opts & ~MCO_NOLOOP : s->mc_opts | MCO_NOLOOP);
+		return 0;
+	case USNET_IP_MULTICAST_ALL:
+		if (val != 0 && val != 1) return -USNET_EINVAL;
+		s->mc_opts = (uint8_t)(val ? s->mc_opts & ~MCO_NOALL : s->mc_opts | MCO_NOALL);
+		return 0;
+	case USNET_IP_MULTICAST_IF:
+		if (tcp) return -USNET_EINVAL;
+		if (val != 0 && (uint32_t)val != st->cfg.ip) return -USNET_EADDRNOTAVAIL;
+		s->mc_if = (uint32_t)val;
 		return 0;
 	case USNET_IP_TOS:
 		s->ip_tos = (uint8_t)(val & 0xfc);   /* as Linux: the ECN bits are the stack's */
@@ -646,6 +673,10 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_SO_ACCEPTCONN: *val = tcp && s->state == USNET_TCP_LISTEN; return 0;
 	case USNET_IP_TTL: *val = s->ip_ttl ? s->ip_ttl : IP4_DEFAULT_TTL; return 0;
 	case USNET_IP_TOS: *val = s->ip_tos; return 0;
+	case USNET_IP_MULTICAST_TTL: *val = s->mc_ttl; return 0;
+	case USNET_IP_MULTICAST_LOOP: *val = !(s->mc_opts & MCO_NOLOOP); return 0;
+	case USNET_IP_MULTICAST_ALL: *val = !(s->mc_opts & MCO_NOALL); return 0;
+	case USNET_IP_MULTICAST_IF: *val = (int)s->mc_if; return 0;
 	case USNET_SO_RCVLOWAT: *val = s->rcvlowat ? (int)s->rcvlowat : 1; return 0;
 	default:
 		break;

@@ -173,6 +173,9 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	for (uint32_t i = 0; i < ND6_TABLE; i++)
 		nd6[i].queue = NIL;
 	st->journal.sock = NIL;
+	for (uint32_t i = 0; i < MC_MEMBERS; i++)
+		st->mc_members[i].sock = NIL;
+	st->igmp_general_at = UINT64_MAX;
 	st->misc_at = UINT64_MAX;
 	ip6_addrs_init(st);
 	st->ip_id = (uint16_t)siphash24(cfg->secret, "ipid", 4);
@@ -224,7 +227,8 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
 		uint64_t a = arp_timers(&c);
 		uint64_t r = ip_reass_timers(&c);
 		uint64_t n = nd6_timers(&c);
-		st->misc_at = min_u64(min_u64(a, r), n);
+		uint64_t g = igmp_timers(&c);
+		st->misc_at = min_u64(min_u64(a, r), min_u64(n, g));
 	}
 	/* Bounded: a socket whose timer fires is rescheduled in the future or
 	 * its timer cleared, so each pass makes progress. */

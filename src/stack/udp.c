@@ -9,8 +9,40 @@
 #include "wire_ipv4.h"
 #include "wire_udp.h"
 #include "wire_icmp.h"
+#include "wire_igmp.h"
 
 #define UDP_MAX_PAYLOAD (65535u - IP_HLEN - UDP_HLEN)
+
+static void udp_queue(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t sport, uint32_t dst,
+		      const uint8_t *data, uint32_t plen);
+
+/* A datagram to a group the instance joined (ipv4_input let it in): to
+ * every UDP socket on the port bound to the wildcard or to the group,
+ * connected to nobody or to the sender, that joined the group -- or, with
+ * IP_MULTICAST_ALL on (Linux's default), that joined any group or none
+ * (Linux's __udp4_lib_mcast_deliver and ip_mc_sf_allow). */
+static void udp_multicast_input(struct net_ctx *c, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+				const uint8_t *data, uint32_t plen)
+{
+	struct usnet_stack *st = c->st;
+	struct sock *socks = st_socks(st);
+	int delivered = 0;
+	for (int32_t i = st_port_hash(st)[port_hashfn(st, dport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
+		if (s->type != USNET_SOCK_DGRAM || s->lport != dport || (s->lip != 0 && s->lip != dst))
+			continue;
+		if ((s->flags & SF_CONNECTED) && (s->rip != src || s->rport != sport))
+			continue;
+		if ((s->mc_opts & MCO_NOALL) && !mc_sock_member(st, i, dst))
+			continue;
+		udp_queue(c, s, src, sport, dst, data, plen);
+		delivered = 1;
+	}
+	if (delivered)
+		st->stats.udp_mcast_rx++;
+	else
+		st->stats.udp_no_port++;   /* never an ICMP error about a multicast (RFC 1122 3.2.2) */
+}
 
 void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len)
@@ -34,6 +66,10 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 		}
 	}
 	uint16_t sport = rd16(p + UDP_SPORT), dport = rd16(p + UDP_DPORT);
+	if (ip4_is_multicast(dst)) {
+		udp_multicast_input(c, src, sport, dst, dport, p + UDP_HLEN, ulen - UDP_HLEN);
+		return;
+	}
 	int32_t i = udp_port_lookup(st, dst == st->cfg.ip ? dst : 0, dport, src, sport);
 	struct sock *s = i == NIL ? NULL : sk(st, i);
 	if (!s) {
@@ -42,7 +78,14 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 			icmp_send_unreach(c, ip_hdr, ip_len, ICMP_UNREACH_PORT);
 		return;
 	}
-	uint32_t plen = ulen - UDP_HLEN;
+	udp_queue(c, s, src, sport, dst, p + UDP_HLEN, ulen - UDP_HLEN);
+}
+
+/* Queue a datagram of plen bytes on s (or count why not). */
+static void udp_queue(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t sport, uint32_t dst,
+		      const uint8_t *data, uint32_t plen)
+{
+	struct usnet_stack *st = c->st;
 	/* Each datagram is charged its bytes plus an overhead, so a flood of
 	 * empty datagrams cannot hold unbounded pool chunks. */
 	uint32_t charge = plen + UDP_DGRAM_OVERHEAD;
@@ -51,7 +94,7 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 		return;
 	}
 	struct udp_rec_meta meta = { dst, 0, c->now };
-	int32_t rec = chain_from_bytes_hdr(st, &meta, sizeof meta, p + UDP_HLEN, plen);
+	int32_t rec = chain_from_bytes_hdr(st, &meta, sizeof meta, data, plen);
 	if (rec == NIL) {
 		st->stats.udp_drop_nobuf++;
 		return;
@@ -107,7 +150,8 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		return -USNET_EMSGSIZE;
 	uint32_t nh;
 	int loopback = ip4_is_loopback(dip);
-	if (dip != 0xffffffffu && !loopback && route_lookup(st, dip, &nh) < 0)
+	int mcast = ip4_is_multicast(dip);
+	if (dip != 0xffffffffu && !loopback && !mcast && route_lookup(st, dip, &nh) < 0)
 		return -USNET_ENETUNREACH;
 	if (!(s->flags & SF_BOUND)) {
 		uint16_t port;
@@ -119,7 +163,10 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 		port_insert(st, sk_index(st, s));
 	}
 	uint32_t ulen = UDP_HLEN + (uint32_t)total;
-	uint32_t src = loopback ? IP4_LOOPBACK : st->cfg.ip;
+	uint32_t src = loopback ? IP4_LOOPBACK : mcast && s->mc_if ? s->mc_if : st->cfg.ip;
+	/* a group's TTL and loop are the socket's multicast options */
+	c->mc_ttl = s->mc_ttl;
+	c->mc_loop = !(s->mc_opts & MCO_NOLOOP);
 	uint8_t hdr[UDP_HLEN];
 	wr16(hdr + UDP_SPORT, s->lport);
 	wr16(hdr + UDP_DPORT, dport);

@@ -537,6 +537,66 @@ s.sendto(b"broadcast", (sys.argv[2], 9102))' "$SIP" "$bcast"
     stop_ns
 }
 
+# ---- UDP multicast: a receiver under usnet, kernel senders and members ------
+# Over a veth (afxdp, afpacket): a python3 receiver under usnet bound to the
+# group 239.1.2.3 (on the stack's interface only the stack serves that: the
+# kernel of its namespace has no address there) joins it; a kernel sender in
+# the peer namespace sends to the group.  It must receive them, its IGMPv3
+# report (and, once it closes, its leave) must come from the stack's address,
+# `usnet stat` must count them in udp_mcast_rx, and its datagram to the group
+# must reach a kernel member in the peer namespace from the stack's address.
+t_multicast() {
+    local py=/usr/bin/python3 prog=$ROOT/tests/apps/mcast.py backend
+    need_cmd tcpdump ethtool || { skip multicast "needs tcpdump and ethtool"; return; }
+    for backend in afxdp afpacket; do
+        local uns=mc-$$-u kns=mc-$$-k uif=mcu$$ kif=mck$$ uip=10.65.1.2 kip=10.65.1.1 name=multicast_$backend
+        NSLIST+=("$uns" "$kns")
+        if ! veth_pair "$uns" "$uif" "$kns" "$kif" "$kip"; then
+            fail "$name" "veth setup failed"
+            continue
+        fi
+        rm -f "$WORK/mc.flag" "$WORK/mc.pcap"
+        ip netns exec "$kns" timeout 20 tcpdump -i "$kif" -U -n -w "$WORK/mc.pcap" igmp >/dev/null 2>&1 &
+        local dump=$! i
+        for i in $(seq 1 50); do [ -s "$WORK/mc.pcap" ] && break; sleep 0.1; done
+        ip netns exec "$kns" timeout 15 $py "$prog" member "$kip" 9203 >"$WORK/mc.member" 2>&1 &
+        local member=$!
+        ip netns exec "$uns" timeout 20 "$USNET" run --backend "$backend" --iface "$uif" --ip "$uip/24" -- \
+            $py "$prog" recv 9202 5 "$WORK/mc.flag" >"$WORK/mc.recv" 2>&1 &
+        local rcv=$!
+        for i in $(seq 1 100); do grep -q ready "$WORK/mc.recv" 2>/dev/null && break; sleep 0.1; done
+        ip netns exec "$kns" $py "$prog" send "$kip" 9202 5
+        for i in $(seq 1 100); do grep -q "^got" "$WORK/mc.recv" 2>/dev/null && break; sleep 0.1; done
+        local counted=0
+        for i in $(seq 1 30); do   # usnet stat shows what the process published (each second)
+            counted=$(ip netns exec "$uns" "$USNET" stat 2>/dev/null | awk -v a="address $uip/" \
+                '/^stack /{on = index($0, a) > 0} on && $1 == "udp_mcast_rx" {print $2; exit}')
+            [ "${counted:-0}" -ge 5 ] && break
+            sleep 0.1
+        done
+        touch "$WORK/mc.flag"
+        wait $rcv $member
+        sleep 0.3
+        kill $dump 2>/dev/null; wait $dump 2>/dev/null
+        local got report leave heard
+        got=$(grep "^got" "$WORK/mc.recv")
+        heard=$(grep -v ready "$WORK/mc.member")
+        # the stack's IGMPv3 join (to_ex) and leave (to_in) for the group
+        report=$(tcpdump -r "$WORK/mc.pcap" -n -v 2>/dev/null | grep -A1 "$uip > 224.0.0.22" | grep -c "gaddr 239.1.2.3 to_ex")
+        leave=$(tcpdump -r "$WORK/mc.pcap" -n -v 2>/dev/null | grep -A1 "$uip > 224.0.0.22" | grep -c "gaddr 239.1.2.3 to_in")
+        if [ "$got" = "got m0 m1 m2 m3 m4 from $kip" ] && [ "${counted:-0}" -ge 5 ] && [ "$report" -ge 1 ] &&
+           [ "$leave" -ge 1 ] && [ "$heard" = "from-usnet $uip" ]; then
+            pass "$name"
+        else
+            fail "$name" "receiver '$(tr '\n' ' ' <"$WORK/mc.recv" | tail -c 300)', udp_mcast_rx '$counted', IGMP joins $report leaves $leave from $uip, kernel member heard '$heard'"
+        fi
+        ns_stop "$uns"
+        ns_stop "$kns"
+        ip netns del "$uns" 2>/dev/null
+        ip netns del "$kns" 2>/dev/null
+    done
+}
+
 # ---- dual-stack AF_INET6 server, IPV6_V6ONLY, TCP_INFO (python under usnet) --
 t_dualstack() {
     local py=/usr/bin/python3
@@ -811,7 +871,7 @@ t_sockperf() {
     stop_ns
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http mariadb options_wire dualstack udp_client sockperf varnish redis_loopback; do
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http mariadb options_wire multicast dualstack udp_client sockperf varnish redis_loopback; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half

@@ -117,6 +117,8 @@ static const char *err_name(int e)
 	case EAFNOSUPPORT: return "EAFNOSUPPORT";
 	case EDESTADDRREQ: return "EDESTADDRREQ";
 	case EFAULT: return "EFAULT";
+	case EPROTO: return "EPROTO";
+	case ENOPROTOOPT: return "ENOPROTOOPT";
 	default: return "other";
 	}
 }
@@ -1283,6 +1285,71 @@ static void t_udp_cmsgs(void)
 	close(b);
 }
 
+/* The multicast options' corners that need no interface: IP_MULTICAST_TTL,
+ * _LOOP and _ALL as ints and as single bytes (set and read back), their
+ * range errors, IP_MULTICAST_IF's lengths, and IP_ADD_MEMBERSHIP's checks
+ * before any interface is looked at (length, TCP, not a group). */
+static void t_mcast_opts(void)
+{
+	int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
+	static const int names[] = { IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_MULTICAST_ALL };
+	for (int k = 0; k < 3; k++) {
+		int n = names[k], v = -9, r;
+		unsigned char b = 0xee;
+		socklen_t l = sizeof v;
+		getsockopt(u, IPPROTO_IP, n, &v, &l);
+		SAY("%s%d/%u", k ? " | " : "", v, (unsigned)l);
+		l = 1;
+		getsockopt(u, IPPROTO_IP, n, &b, &l);
+		SAY(" byte=%u/%u", b, (unsigned)l);
+		int vals[] = { 3, -1, 256, 0 };
+		for (int i = 0; i < 4; i++) {
+			r = setsockopt(u, IPPROTO_IP, n, &vals[i], sizeof vals[i]);
+			v = -9;
+			l = sizeof v;
+			getsockopt(u, IPPROTO_IP, n, &v, &l);
+			SAY(" set%d=%d/%s->%d", vals[i], r, r ? err_name(errno) : "-", v);
+		}
+		b = 1;
+		r = setsockopt(u, IPPROTO_IP, n, &b, 1);
+		v = -9;
+		l = sizeof v;
+		getsockopt(u, IPPROTO_IP, n, &v, &l);
+		SAY(" setbyte=%d->%d", r, v);
+		r = setsockopt(u, IPPROTO_IP, n, &b, 0);
+		SAY(" len0=%d/%s", r, r ? err_name(errno) : "-");
+	}
+	struct in_addr any = { 0 };
+	uint32_t a = 0xffffffff;
+	socklen_t l = sizeof a;
+	int r = setsockopt(u, IPPROTO_IP, IP_MULTICAST_IF, &any, sizeof any);
+	getsockopt(u, IPPROTO_IP, IP_MULTICAST_IF, &a, &l);
+	SAY(" | if=%d addr=%08x/%u", r, a, (unsigned)l);
+	r = setsockopt(u, IPPROTO_IP, IP_MULTICAST_IF, &any, 3);
+	SAY(" if3=%d/%s", r, r ? err_name(errno) : "-");
+	r = setsockopt(t, IPPROTO_IP, IP_MULTICAST_IF, &any, sizeof any);
+	SAY(" tcpif=%d/%s", r, r ? err_name(errno) : "-");
+	int ttl = 2;
+	r = setsockopt(t, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+	SAY(" tcpttl=%d/%s", r, r ? err_name(errno) : "-");
+	struct ip_mreq mr = { .imr_interface = { 0 } };
+	inet_pton(AF_INET, "239.1.2.3", &mr.imr_multiaddr);
+	r = setsockopt(t, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr);
+	SAY(" | tcpjoin=%d/%s", r, r ? err_name(errno) : "-");
+	r = setsockopt(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, 4);
+	SAY(" short=%d/%s", r, r ? err_name(errno) : "-");
+	r = setsockopt(u, IPPROTO_IP, IP_DROP_MEMBERSHIP, &mr, 7);
+	SAY(" dropshort=%d/%s", r, r ? err_name(errno) : "-");
+	inet_pton(AF_INET, "10.1.2.3", &mr.imr_multiaddr);
+	r = setsockopt(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr);
+	SAY(" unicast=%d/%s", r, r ? err_name(errno) : "-");
+	l = sizeof mr;
+	r = getsockopt(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, &l);
+	SAY(" get=%d/%s", r, r ? err_name(errno) : "-");
+	close(u);
+	close(t);
+}
+
 /* A UDP socket bound to the wildcard address reached through 127.0.0.1
  * (on the stack under usnet), and its reply. */
 static void t_udp_loopback(void)
@@ -1893,7 +1960,7 @@ static const struct test tests[] = {
 	{ "epoll_mixed", t_epoll_mixed }, { "epoll_timeout", t_epoll_timeout }, { "eintr", t_eintr }, { "restart", t_restart },
 	{ "nonblock", t_nonblock }, { "peek_fionread", t_peek_fionread }, { "tcp_inq", t_tcp_inq },
 	{ "tcp_cc_info", t_tcp_cc_info }, { "defer_accept", t_defer_accept },
-	{ "udp_cmsgs", t_udp_cmsgs }, { "splice", t_splice },
+	{ "udp_cmsgs", t_udp_cmsgs }, { "mcast_opts", t_mcast_opts }, { "splice", t_splice },
 	{ "waitall", t_waitall },
 	{ "halfclose", t_halfclose }, { "epipe", t_epipe }, { "dup", t_dup }, { "sendfile", t_sendfile },
 	{ "sockopts", t_sockopts }, { "close_in_epoll", t_close_in_epoll }, { "udp", t_udp },

@@ -20,6 +20,12 @@
  * as the stack binds ports) go to the stack; ARP, ICMP, fragments and every
  * other port stay the kernel's.
  *
+ * IPv4 multicast: a frame to a group in usnet_groups (network byte order,
+ * 0 for a free slot; the backend maps the array and sets it as the stack
+ * joins and leaves groups) goes to the stack, and so does IGMP to
+ * 224.0.0.1 (general queries) while usnet_groups holds any group; every
+ * other multicast frame stays the kernel's, whatever the address mode.
+ *
  * afpacket in host-address mode uses the same maps with two more programs:
  * usnet_sock_keep, a socket filter on its packet sockets, which keeps only
  * the stack's flows (the stack sees neither ARP nor the kernel's flows), and
@@ -57,6 +63,32 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } usnet_ports SEC(".maps");
+
+#define GROUP_SLOTS 64
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, GROUP_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} usnet_groups SEC(".maps");
+
+/* Whether a multicast packet is the stack's: to one of its groups, or
+ * IGMP to all hosts while it has one. */
+static __always_inline int group_steered(struct iphdr *ip)
+{
+	int any = 0;
+	for (__u32 i = 0; i < GROUP_SLOTS; i++) {
+		__u32 k = i;
+		__u32 *g = bpf_map_lookup_elem(&usnet_groups, &k);
+		if (!g || !*g)
+			continue;
+		if (*g == ip->daddr)
+			return 1;
+		any = 1;
+	}
+	return any && ip->protocol == IPPROTO_IGMP && ip->daddr == bpf_htonl(0xe0000001);
+}
 
 /* Host-address mode: whether an IPv4 packet to the shared address is one of
  * the stack's flows (its destination port is the stack's). */
@@ -143,6 +175,11 @@ int usnet_steer(struct xdp_md *ctx)
 		struct iphdr *ip = l3;
 		if ((void *)(ip + 1) > end)
 			return XDP_PASS;
+		if ((ip->daddr & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000)) {
+			if (!group_steered(ip))
+				return XDP_PASS;
+			return bpf_redirect_map(&usnet_xsks, ctx->rx_queue_index, XDP_PASS);
+		}
 		if (want && ip->daddr != want)
 			return XDP_PASS;
 		if (host && !host_flow(ip, end))
