@@ -154,8 +154,8 @@ static bool mc_iface_ours(const struct prov *p, uint32_t addr_host, int ifindex)
 
 /* A socket option that names another interface than the stack's: a socket
  * not bound yet moves to the kernel (which makes the call there), one that
- * is cannot, and gets err with a line saying why. */
-static int mc_elsewhere(struct prov *p, usnet_psock_t ps, const char *what, int err)
+ * is cannot, and gets err with `why` in the log. */
+static int other_interface(struct prov *p, usnet_psock_t ps, const char *why, int err)
 {
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
@@ -165,11 +165,17 @@ static int mc_elsewhere(struct prov *p, usnet_psock_t ps, const char *what, int 
 	inst_unlock_quiet(in);
 	if (a.port == 0)
 		return USNET_PROVIDER_HANDOVER;
+	p->host->log(p->host->host, USNET_PLOG_INFO, why);
+	return err;
+}
+
+/* The same for a multicast option `what`. */
+static int mc_elsewhere(struct prov *p, usnet_psock_t ps, const char *what, int err)
+{
 	char line[128];
 	snprintf(line, sizeof line, "%s names an interface that is not the stack's (%s), on a socket the stack holds",
 		 what, p->iface);
-	p->host->log(p->host->host, USNET_PLOG_INFO, line);
-	return err;
+	return other_interface(p, ps, line, err);
 }
 
 /* IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (struct ip_mreq, or ip_mreqn by
@@ -472,18 +478,9 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 			m->bound_dev = dev[0] != 0;
 			return 0;
 		}
-		usnet_sock_t s;
-		struct inst *in = stack_prov_sock(p, ps, &s);
-		struct usnet_addr a = { 0, 0 };
-		inst_lock(in);
-		usnet_getsockname(in->st, s, &a);
-		inst_unlock_quiet(in);
-		if (a.port == 0)
-			return USNET_PROVIDER_HANDOVER;
 		char line[96];
 		snprintf(line, sizeof line, "SO_BINDTODEVICE to %.16s on a socket the stack already holds: not moved", dev);
-		p->host->log(p->host->host, USNET_PLOG_INFO, line);
-		return -EOPNOTSUPP;
+		return other_interface(p, ps, line, -EOPNOTSUPP);
 	}
 	if (level == IPPROTO_IP && (r = mc_set_options(p, ps, name, val, len)) != 1)
 		return r;
