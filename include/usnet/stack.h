@@ -183,6 +183,15 @@ struct usnet_stack_config {
 	 * takes no new SYN (Linux's rule for peers it has no history of). */
 	uint8_t  tcp_ecn;
 	uint32_t tcp_max_syn_backlog;
+	/* Buffer autotuning, as Linux's (net.ipv4.tcp_rmem / tcp_wmem): a TCP
+	 * connection starts with rcvbuf and sndbuf and, unless its program set
+	 * SO_RCVBUF / SO_SNDBUF, grows them up to these: the receive window to
+	 * twice what the program read in the last round trip (dynamic right-
+	 * sizing), the send buffer to twice the congestion window.  0: fixed
+	 * buffers.  UDP sockets take udp_rcvbuf / udp_sndbuf when set (0: the
+	 * same as TCP's start). */
+	uint32_t rcvbuf_max, sndbuf_max;
+	uint32_t udp_rcvbuf, udp_sndbuf;
 	/* IPv6 (none unless set).  ip6_link_local 1 gives the interface the
 	 * link-local address fe80::/64 with mac's modified EUI-64 interface
 	 * identifier (RFC 4291 2.5.1, appendix A); ip6[] are further addresses

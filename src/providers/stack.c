@@ -462,13 +462,23 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	if (pool < (32u << 20))
 		pool = 32u << 20;
 	sc.buffer_bytes = pool > (1u << 30) ? 1u << 30 : (uint32_t)pool;
-	/* The send buffer bounds the data in flight: a server that is woken
-	 * late (a busy CPU) sends sndbuf per wake-up, so 256 KiB held a
-	 * one-connection download to a third of the kernel's (which grows its
-	 * buffer to 4 MiB).  A cap, not an allocation. */
-	sc.sndbuf = 1024 * 1024;
 	host_addr_stack_config(p, &sc);
-	sc.rcvbuf = 256 * 1024;
+	/* TCP buffers as the host's net.ipv4.tcp_rmem / tcp_wmem: start at
+	 * the middle value, autotuned up to the last (Linux's defaults 128 KiB
+	 * of 6 MiB, 16 KiB of 4 MiB).  Linux counts a buffer twice what its
+	 * window or payload holds (tcp_adv_win_scale 1, and skb overhead):
+	 * the stack counts the bytes, half.  Caps, not allocations: buffers
+	 * come from the pool as data arrives.  UDP keeps fixed buffers. */
+	sc.rcvbuf = sysctl_in("net/ipv4/tcp_rmem", 1, 4096, 1u << 30, 131072) / 2;
+	sc.rcvbuf_max = sysctl_in("net/ipv4/tcp_rmem", 2, 4096, 1u << 30, 6u << 20) / 2;
+	sc.sndbuf = sysctl_in("net/ipv4/tcp_wmem", 1, 4096, 1u << 30, 16384) / 2;
+	sc.sndbuf_max = sysctl_in("net/ipv4/tcp_wmem", 2, 4096, 1u << 30, 4u << 20) / 2;
+	if (sc.rcvbuf_max < sc.rcvbuf) sc.rcvbuf_max = sc.rcvbuf;
+	if (sc.sndbuf_max < sc.sndbuf) sc.sndbuf_max = sc.sndbuf;
+	p->rmem_max = sysctl_in("net/core/rmem_max", 0, 1, 1u << 30, 212992);
+	p->wmem_max = sysctl_in("net/core/wmem_max", 0, 1, 1u << 30, 212992);
+	sc.udp_rcvbuf = 256 * 1024;
+	sc.udp_sndbuf = 1024 * 1024;
 	sc.rss_queues = p->ninst;
 	/* The host's TCP choices apply to the stack too (an operator's
 	 * tuning of net.ipv4, read in this network namespace). */

@@ -436,6 +436,8 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 			return r;
 		if (o == USNET_SO_TYPE)
 			v = m->type;
+		if (o == USNET_SO_RCVBUF || o == USNET_SO_SNDBUF)
+			v *= 2;   /* Linux's count: twice the bytes (see the setsockopt) */
 		return put(val, len, &v, sizeof v);
 	}
 	int k = local_opt(level, name);
@@ -539,6 +541,14 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 			return r;
 		if (o == USNET_SO_ERROR || o == USNET_SO_TYPE || o == USNET_SO_ACCEPTCONN)
 			return -ENOPROTOOPT;
+		if (o == USNET_SO_RCVBUF || o == USNET_SO_SNDBUF) {
+			/* As Linux: capped by net.core.rmem_max / wmem_max (a
+			 * negative value is a large one), and kept twice over,
+			 * for its bookkeeping: the stack's buffer holds the
+			 * value's bytes (getsockopt reads twice it back). */
+			uint32_t cap = o == USNET_SO_RCVBUF ? p->rmem_max : p->wmem_max;
+			v = (int)((uint32_t)v > cap ? cap : (uint32_t)v);
+		}
 		r = stack_prov_setopt(p, ps, o, v);
 		/* Setting TCP_NODELAY or clearing TCP_CORK sends what was held
 		 * back, as on Linux: nginx uncorks at the end of each response

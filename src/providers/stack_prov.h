@@ -112,6 +112,7 @@ struct prov {
 	uint16_t ninst;
 	struct inst in[STACK_PROV_MAX_QUEUES];
 	bool tx_batch;
+	uint32_t rmem_max, wmem_max;   /* net.core.rmem_max / wmem_max: SO_RCVBUF / SO_SNDBUF's caps */
 	struct shared_head *sh;
 	struct sock_meta *meta;     /* in the shared mapping, one per handle */
 	int32_t *members;

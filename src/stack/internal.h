@@ -149,6 +149,9 @@ enum {
 	SF_ACK_BATCH  = 1u << 31, /* ACK due at the end of this input batch */
 };
 
+/* struct sock.buf_lock: SO_RCVBUF / SO_SNDBUF set, no autotuning. */
+enum { BUF_LOCK_RCV = 1u << 0, BUF_LOCK_SND = 1u << 1 };
+
 /* ECN state of a TCP connection (struct sock.ecn). */
 enum {
 	SE_OK         = 1u << 0, /* negotiated (asked for, on SYN_SENT) */
@@ -253,6 +256,13 @@ struct sock {
 	 * TCP_QUICKACK reads its opposite); when data last came */
 	uint8_t  quick, pingpong, rcv_started;
 	uint64_t data_rx_at;
+
+	/* Buffer autotuning: BUF_LOCK_* (the program set the size), and the
+	 * receive side's measurement (Linux's rcvq_space): bytes read in the
+	 * last round, from which sequence number, since when */
+	uint8_t  buf_lock;
+	uint32_t rcv_space, rcv_space_seq;
+	uint64_t rcv_space_at;
 
 	/* ECN (RFC 3168): SE_* state, and where a reduction's window ends */
 	uint8_t  ecn;

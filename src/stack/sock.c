@@ -54,8 +54,9 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	for (int t = 0; t < TMR_COUNT; t++)
 		s->timer_at[t] = UINT64_MAX;
 	s->linger = -1;
-	s->sndbuf = st->cfg.sndbuf;
-	s->rcvbuf = st->cfg.rcvbuf;
+	int udp = type == USNET_SOCK_DGRAM;
+	s->sndbuf = udp && st->cfg.udp_sndbuf ? st->cfg.udp_sndbuf : st->cfg.sndbuf;
+	s->rcvbuf = udp && st->cfg.udp_rcvbuf ? st->cfg.udp_rcvbuf : st->cfg.rcvbuf;
 	s->cc = st->cfg.cc;
 	s->keepidle_s = st->cfg.tcp_keepalive_time_s;
 	s->keepintvl_s = st->cfg.tcp_keepalive_intvl_s;

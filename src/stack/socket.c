@@ -293,6 +293,41 @@ long usnet_send(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 	return usnet_sendv(st, io, s, &v, 1, flags, NULL, now);
 }
 
+/* Receive-buffer autotuning (Linux's dynamic right-sizing): once a round
+ * trip, if the program read more than in the round before, the buffer
+ * grows to twice that (plus room for 16 segments), and by the growth once
+ * more, up to cfg.rcvbuf_max, so that the window never holds a sender
+ * back that the program keeps up with. */
+static void tcp_rcv_space_adjust(struct net_ctx *c, struct sock *s)
+{
+	struct usnet_stack *st = c->st;
+	if (!st->cfg.rcvbuf_max || (s->buf_lock & BUF_LOCK_RCV) || s->state < USNET_TCP_ESTABLISHED)
+		return;
+	uint32_t copied_seq = s->rcv_nxt - s->rcvq.bytes;
+	if (!s->rcv_space_at) {
+		s->rcv_space = min_u32(s->rcvbuf, TCP_INIT_CWND_SEGS * (uint32_t)s->rcv_mss);
+		s->rcv_space_seq = copied_seq;
+		s->rcv_space_at = c->now ? c->now : 1;
+		return;
+	}
+	uint64_t rtt_ns = (uint64_t)(s->srtt_us ? s->srtt_us : TCP_RCV_RTT_DEFAULT_US) * NS_PER_US;
+	if (c->now - s->rcv_space_at < rtt_ns)
+		return;
+	uint32_t copied = copied_seq - s->rcv_space_seq;
+	if (copied > s->rcv_space && s->rcvbuf < st->cfg.rcvbuf_max) {
+		uint64_t win = 2ull * copied + 16ull * s->rcv_mss;
+		if (s->rcv_space)
+			win += win * (copied - s->rcv_space) / s->rcv_space;
+		if (win > st->cfg.rcvbuf_max)
+			win = st->cfg.rcvbuf_max;
+		if (win > s->rcvbuf)
+			s->rcvbuf = (uint32_t)win;
+	}
+	s->rcv_space = copied;
+	s->rcv_space_seq = copied_seq;
+	s->rcv_space_at = c->now;
+}
+
 /* After the application took data: open the window when it grew enough. */
 static void tcp_window_update(struct net_ctx *c, struct sock *s)
 {
@@ -332,6 +367,7 @@ static long tcp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iove
 	}
 	if (!(flags & USNET_MSG_PEEK)) {
 		byteq_consume(st, &s->rcvq, done);
+		tcp_rcv_space_adjust(c, s);
 		tcp_window_update(c, s);
 		sock_notify(c, s);
 	}
@@ -517,10 +553,12 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_SO_RCVBUF:
 		if (val < 0) return -USNET_EINVAL;
 		s->rcvbuf = (uint32_t)(val < 2048 ? 2048 : val > (64 << 20) ? (64 << 20) : val);
+		s->buf_lock |= BUF_LOCK_RCV;   /* the program's size: no autotuning */
 		return 0;
 	case USNET_SO_SNDBUF:
 		if (val < 0) return -USNET_EINVAL;
 		s->sndbuf = (uint32_t)(val < 2048 ? 2048 : val > (64 << 20) ? (64 << 20) : val);
+		s->buf_lock |= BUF_LOCK_SND;
 		return 0;
 	case USNET_SO_ERROR: case USNET_SO_TYPE: case USNET_SO_ACCEPTCONN:
 		return -USNET_ENOPROTOOPT;

@@ -19,6 +19,9 @@
 #define TCP_RTO_MAX_US  120000000u
 #define TCP_DELACK_NS    (40 * NS_PER_MS)
 #define TCP_MAX_QUICKACKS 16u
+/* The round trip receive autotuning measures over while the connection has
+ * no RTT sample (a receiver that never sent data). */
+#define TCP_RCV_RTT_DEFAULT_US 1000u
 #define TCP_TIME_WAIT_NS (60 * NS_PER_S)
 #define TCP_SYN_RETRIES   6
 #define TCP_SYNACK_RETRIES 5
@@ -79,6 +82,20 @@ uint8_t tcp_wscale_for(uint32_t rcvbuf);
  * tcp_rmem_max (the buffer may grow there), or from the buffer the program
  * set with SO_RCVBUF. */
 uint8_t tcp_rcv_wscale(const struct usnet_stack *st, const struct sock *s);
+
+/* Send-buffer autotuning: twice the congestion window (at least ten
+ * segments' worth), up to cfg.sndbuf_max, unless the program set SO_SNDBUF. */
+static inline void tcp_sndbuf_expand(const struct usnet_stack *st, struct sock *s)
+{
+	if (!st->cfg.sndbuf_max || (s->buf_lock & BUF_LOCK_SND))
+		return;
+	uint64_t want = 2ull * (s->cwnd > TCP_INIT_CWND_SEGS * (uint32_t)s->mss ? s->cwnd
+									 : TCP_INIT_CWND_SEGS * (uint32_t)s->mss);
+	if (want > st->cfg.sndbuf_max)
+		want = st->cfg.sndbuf_max;
+	if (want > s->sndbuf)
+		s->sndbuf = (uint32_t)want;
+}
 
 /* tcp_syncookie.c (RFC 4987): answer a SYN from listener l with a cookie
  * SYN-ACK, keeping nothing; and check an ACK that matches no connection:

@@ -34,7 +34,7 @@ uint8_t tcp_wscale_for(uint32_t rcvbuf)
 uint8_t tcp_rcv_wscale(const struct usnet_stack *st, const struct sock *s)
 {
 	uint32_t space = s->rcvbuf;
-	if (space == st->cfg.rcvbuf && st->cfg.tcp_rmem_max > space)
+	if (!(s->buf_lock & BUF_LOCK_RCV) && st->cfg.tcp_rmem_max > space)
 		space = st->cfg.tcp_rmem_max;
 	return tcp_wscale_for(space);
 }
@@ -198,7 +198,7 @@ static int32_t syn_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32
 	s->parent = li;
 	s->flags |= l->flags & (SF_NODELAY | SF_KEEPALIVE);
 	s->pingpong = l->pingpong;   /* TCP_QUICKACK's 0 */
-	s->sndbuf = l->sndbuf; s->rcvbuf = l->rcvbuf;
+	s->sndbuf = l->sndbuf; s->rcvbuf = l->rcvbuf; s->buf_lock = l->buf_lock;
 	s->cc = l->cc; s->user_mss = l->user_mss;
 	s->keepidle_s = l->keepidle_s; s->keepintvl_s = l->keepintvl_s; s->keepcnt = l->keepcnt;
 	s->linger = l->linger;
@@ -353,6 +353,7 @@ static void tcp_syn_sent_input(struct net_ctx *c, struct sock *s, uint32_t src, 
 		timer_clear(c->st, sk_index(c->st, s), TMR_RTO);
 		tcp_established_init(s);
 		tcp_cc(s)->init(s, c->now);
+		tcp_sndbuf_expand(c->st, s);
 		s->flags |= SF_ACK_NOW | SF_EV_EDGE;
 		tcp_keepalive_reset(c, s);
 		tcp_output(c, s);
@@ -522,8 +523,10 @@ static int tcp_ack(struct net_ctx *c, struct sock *s, const struct seg *g)
 			s->dupacks = 0;
 			/* Grow the window only while it limits the sender (RFC 7661):
 			 * an application-limited flow would inflate it without bound. */
-			if (2 * (uint64_t)(s->snd_max - (ack - acked)) >= s->cwnd && !(s->ecn & SE_CWR))
+			if (2 * (uint64_t)(s->snd_max - (ack - acked)) >= s->cwnd && !(s->ecn & SE_CWR)) {
 				tcp_cc(s)->on_ack(s, acked, c->now);
+				tcp_sndbuf_expand(st, s);
+			}
 		}
 		if (s->snd_una == s->snd_max)
 			timer_clear(st, i, TMR_RTO);
@@ -803,6 +806,7 @@ static void tcp_process(struct net_ctx *c, struct sock *s, struct seg *g)
 		s->snd_wl1 = g->seq;
 		s->snd_wl2 = g->ack;
 		tcp_established_init(s);
+		tcp_sndbuf_expand(st, s);
 		timer_clear(st, sk_index(st, s), TMR_RTO);
 		tcp_keepalive_reset(c, s);
 		if (s->parent != NIL) {

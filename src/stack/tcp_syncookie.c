@@ -58,6 +58,7 @@ void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_
 	s.lip = dst; s.lport = dport;
 	s.rip = src; s.rport = sport;
 	s.rcvbuf = l->rcvbuf;
+	s.buf_lock = l->buf_lock;
 	s.user_mss = l->user_mss;
 	s.mss = cookie_mss[idx];
 	s.iss = cookie_make(st, dst, dport, src, sport, sseq, count, idx);

@@ -1865,3 +1865,92 @@ int test_tcp_max_syn_backlog(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* Buffer autotuning as Linux's: the send buffer is twice the congestion
+ * window (at least ten segments' worth) and grows with it; the receive
+ * buffer grows to twice what the program read in a round trip; neither
+ * past its cap, and neither once the program set SO_SNDBUF / SO_RCVBUF
+ * (which a listener's connections inherit). */
+int test_tcp_buffer_autotuning(void)
+{
+	struct usnet_stack_config cfg;
+	tenv_default_cfg(&cfg);
+	cfg.rcvbuf = 16384;
+	cfg.sndbuf = 8192;
+	cfg.rcvbuf_max = 512 * 1024;
+	cfg.sndbuf_max = 256 * 1024;
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	int v = 0;
+	CHECK(usnet_getsockopt(e.st, c.s, USNET_SO_SNDBUF, &v) == 0 && v == 2 * 10 * 1460);
+	/* the window grows: the peer fills it each round, the program reads all */
+	static uint8_t d[1448], buf[1 << 20];
+	CHECK(usnet_getsockopt(e.st, c.s, USNET_SO_RCVBUF, &v) == 0 && v == 16384);
+	int grew = 0;
+	for (int round = 0; round < 8; round++) {
+		int rv = 0;
+		usnet_getsockopt(e.st, c.s, USNET_SO_RCVBUF, &rv);
+		for (int k = 0; k < rv / 1448; k++)
+			tconn_send(&c, ACK, d, sizeof d, 65535);
+		CHECK(usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now) > 0);
+		tenv_advance(&e, e.now + 2 * MS);
+		usnet_recv(e.st, &e.io, c.s, buf, sizeof buf, 0, e.now);
+		tnif_clear(e.nif);
+		usnet_getsockopt(e.st, c.s, USNET_SO_RCVBUF, &v);
+		grew += v > rv;
+		CHECK(v <= 512 * 1024);
+	}
+	CHECKF(grew >= 1 && v > 4 * 16384, "receive buffer %d after %d growths", v, grew);
+	/* the send buffer follows the congestion window */
+	int before = 0;
+	usnet_getsockopt(e.st, c.s, USNET_SO_SNDBUF, &before);
+	for (int round = 0; round < 6; round++) {
+		while (usnet_send(e.st, &e.io, c.s, buf, 65536, 0, e.now) > 0)
+			;
+		struct tpkt p;
+		uint32_t top = 0;
+		while (t_next_tcp(&e, &p))
+			if (p.dlen && p.seq + p.dlen - c.pack < 0x80000000u)
+				top = p.seq + p.dlen;
+		if (top) {
+			c.pack = top;
+			tconn_send(&c, ACK, NULL, 0, 65535);
+		}
+	}
+	usnet_getsockopt(e.st, c.s, USNET_SO_SNDBUF, &v);
+	CHECKF(v > before && v <= 256 * 1024, "send buffer %d -> %d", before, v);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tnif_clear(e.nif);
+
+	/* a listener with SO_RCVBUF and SO_SNDBUF: its connections keep them */
+	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
+	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 81 });
+	usnet_setsockopt(e.st, l, USNET_SO_RCVBUF, 20000);
+	usnet_setsockopt(e.st, l, USNET_SO_SNDBUF, 10000);
+	usnet_listen(e.st, l, 8);
+	uint8_t f[2000];
+	struct tpkt p;
+	tenv_input(&e, f, t_tcp_frame(f, 40001, 81, 100, 0, SYN, 65535, NULL, 0, NULL, 0));
+	CHECK(t_next_tcp(&e, &p));
+	tenv_input(&e, f, t_tcp_frame(f, 40001, 81, 101, p.seq + 1, ACK, 65535, NULL, 0, NULL, 0));
+	int32_t s = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	CHECK(s >= 0);
+	uint32_t seq = 101;
+	for (int round = 0; round < 4; round++) {
+		for (int k = 0; k < 10; k++, seq += 536)
+			tenv_input(&e, f, t_tcp_frame(f, 40001, 81, seq, p.seq + 1, ACK, 65535, NULL, 0, d, 536));
+		usnet_recv(e.st, &e.io, s, buf, sizeof buf, 0, e.now);
+		tenv_advance(&e, e.now + 2 * MS);
+		usnet_recv(e.st, &e.io, s, buf, sizeof buf, 0, e.now);
+	}
+	CHECK(usnet_getsockopt(e.st, s, USNET_SO_RCVBUF, &v) == 0 && v == 20000);
+	CHECK(usnet_getsockopt(e.st, s, USNET_SO_SNDBUF, &v) == 0 && v == 10000);
+	usnet_setsockopt(e.st, s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, s, e.now);
+	usnet_close(e.st, &e.io, l, e.now);
+	tenv_fini(&e);
+	return 0;
+}
