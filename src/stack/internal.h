@@ -690,6 +690,25 @@ void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
 /* ip_reass.c */
 void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_t plen, uint32_t rx_flags);
 uint64_t ip_reass_timers(struct net_ctx *c);
+/* The machinery IPv4 and IPv6 reassembly share.  What both together may
+ * hold of the pool: a quarter of it, at most 256 KiB. */
+uint32_t reasm_budget(const struct usnet_stack *st);
+enum frag_verdict {
+	FRAG_ADDED,      /* kept: *truesize pool bytes charged to reasm_bytes */
+	FRAG_DUP,        /* the same offset and length as one held: ignored */
+	FRAG_OVERLAP,    /* overlaps one held (the caller drops the datagram) */
+	FRAG_NOMEM,      /* over the budget, or the pool is empty */
+};
+/* Put the fragment p[0..len) at offset off into the sorted record list
+ * *head (seq = offset, aux = length). */
+enum frag_verdict frag_insert(struct usnet_stack *st, int32_t *head, uint32_t off, const uint8_t *p,
+			      uint32_t len, uint32_t *truesize);
+/* Where the last fragment of the list ends (0 for none). */
+uint32_t frag_list_end(struct usnet_stack *st, int32_t head);
+/* Copy the fragments of the list, which must cover [0, total) without a
+ * gap, into buf: 0, or -1 when they do not. */
+int frag_copy(struct usnet_stack *st, int32_t head, uint8_t *buf, uint32_t total);
+
 /* Set the L4 checksum of a frame (software or offload). */
 void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
 		    uint32_t src, uint32_t dst, uint32_t l4len);
