@@ -131,6 +131,23 @@ FRAG_FIRST = bytes([58, 0, 0, 1, 0, 0, 0, 10])
 OPT10 = bytes([58, 0, 1, 0, 0x82, 2, 0, 0])
 OPT11 = bytes([58, 0, 0xc3, 4, 0, 0, 0, 0])
 
+def frag6(ident, off, more, data, nh=58, src=GL_PEER, dst=GL_US):
+    return ip6pkt(src, dst, 44, struct.pack('!BBHI', nh, 0, off | more, ident) + data)
+
+def echo6_msg(n, src=GL_PEER, dst=GL_US):
+    m = struct.pack('!BBHHH', 128, 0, 0, 8, 1) + bytes((i * 7) & 0xff for i in range(n))
+    return m[:2] + struct.pack('!H', csum6(src, dst, 58, m)) + m[4:]
+
+def frags6(msg, size, ident):
+    return [frag6(ident, off, 1 if off + size < len(msg) else 0, msg[off:off + size])
+            for off in range(0, len(msg), size)]
+
+def ptb6(mtu, qsrc=GL_US, qdst=GL_PEER, src=GL_PEER):
+    quote = ip6pkt(qsrc, qdst, 58, struct.pack('!BBHHH', 129, 0, 0, 8, 1) + bytes(1400))[:48]
+    return icmp6(src, GL_US, struct.pack('!BBHI', 2, 0, 0, mtu) + quote)
+
+BIG_ECHO = echo6_msg(2992)
+
 ipv6_seeds = {
     'ip6_echo': [echo6()],
     'ip6_echo_all_nodes': [ns6(LL_PEER, sol_node(LL_US), LL_US), echo6(LL_PEER, ALL_NODES)],
@@ -143,6 +160,20 @@ ipv6_seeds = {
     'ip6_rh0': [echo6(ext=RH0_LEFT, first_nh=43)],
     'ip6_frag_atomic': [echo6(ext=FRAG_ATOMIC, first_nh=44)],
     'ip6_frag': [echo6(ext=FRAG_FIRST, first_nh=44)],
+    # Fragments: a 3000-byte echo request whole in order and out of order
+    # (its reply leaves in fragments), duplicates, an overlap, a first
+    # fragment without its ICMPv6 header, lengths RFC 8200 refuses, ND in
+    # fragments; Packet Too Big before a reply that then needs fragments.
+    'ip6_frag_echo': frags6(BIG_ECHO, 1232, 0x100),
+    'ip6_frag_echo_ooo': list(reversed(frags6(BIG_ECHO, 1232, 0x101))),
+    'ip6_frag_dup': frags6(BIG_ECHO, 1232, 0x102)[:1] + frags6(BIG_ECHO, 1232, 0x102),
+    'ip6_frag_overlap': [frag6(0x103, 0, 1, BIG_ECHO[:1232]), frag6(0x103, 1224, 1, BIG_ECHO[1224:2456])]
+                        + frags6(BIG_ECHO, 1232, 0x103)[1:],
+    'ip6_frag_tiny_overlap': [frag6(0x104, 1232, 1, BIG_ECHO[1232:1248]), frag6(0x104, 1240, 1, BIG_ECHO[1240:1248])],
+    'ip6_frag_chain_cut': [frag6(0x105, 0, 1, bytes([58, 0, 1, 4, 0, 0, 0, 0]), nh=60)],
+    'ip6_frag_bad_len': [frag6(0x106, 0, 1, BIG_ECHO[:100]), frag6(0x107, 65528, 0, BIG_ECHO[:16])],
+    'ip6_frag_nd': [frag6(0x108, 0, 1, ns6(GL_PEER, GL_US, GL_US)[40:56]), frag6(0x108, 16, 0, ns6(GL_PEER, GL_US, GL_US)[56:])],
+    'ip6_packet_too_big': [ptb6(1280), ptb6(600, qsrc=GL_PEER), icmp6(GL_PEER, GL_US, echo6_msg(1432))],
     'ip6_opt_actions': [echo6(ext=OPT10, first_nh=60), echo6(ext=OPT11, first_nh=60), echo6(GL_PEER, ALL_NODES, OPT10, 60)],
     'ip6_udp_closed': [udp6(53)],
     'ip6_unknown_next': [ip6pkt(GL_PEER, GL_US, 253, bytes(range(8)))],

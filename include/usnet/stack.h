@@ -462,11 +462,23 @@ struct usnet_stack_stats {
 	 * length past the frame, not for our addresses, an extension header
 	 * cut short, Hop-by-Hop options not first, an option whose type says
 	 * drop, a Routing header with segments left, a next header the stack
-	 * does not know, a fragment (no reassembly yet: atomic ones pass), TCP
-	 * or UDP (not over IPv6 yet: answered with port unreachable). */
+	 * does not know, a fragment dropped for a reason not counted below (a
+	 * bad length, no room, a slot given up for a newer datagram, the rest
+	 * of a datagram that overlapped, a Fragment header inside a
+	 * reassembled packet, ND in fragments: RFC 6980), TCP or UDP (not
+	 * over IPv6 yet: answered with port unreachable). */
 	uint64_t ip6_rx, ip6_tx, ip6_drop_header, ip6_drop_len, ip6_drop_not_ours, ip6_drop_ext,
 		 ip6_drop_hbh_order, ip6_drop_option, ip6_drop_routing, ip6_drop_next_header,
 		 ip6_drop_frag, ip6_no_transport;
+	/* IPv6 fragments (RFC 8200 4.5): taken in, datagrams made whole,
+	 * datagrams dropped for overlapping fragments (RFC 5722), first
+	 * fragments without the whole header chain (RFC 7112), datagrams given
+	 * up after 60 s; fragments sent.  Path MTU (RFC 8201): Packet Too Big
+	 * messages that lowered a destination's path MTU, and those ignored
+	 * (about a packet not from us, cut short, or no lower than what is
+	 * known). */
+	uint64_t ip6_frag_rx, ip6_frag_reassembled, ip6_frag_drop_overlap, ip6_frag_drop_chain,
+		 ip6_frag_timeout, ip6_frag_tx, ip6_pmtu_update, ip6_pmtu_ignored;
 	/* ICMPv6 (RFC 4443): messages in and out (ND included), dropped as too
 	 * short or with a bad checksum, errors sent, errors the rate limit
 	 * held back. */

@@ -38,6 +38,7 @@
  *    no group twice; the IGMP deadlines are no earlier than misc_at.
  */
 #include "internal.h"
+#include "wire_ipv6.h"
 
 struct why {
 	char *buf;
@@ -297,8 +298,35 @@ static int check_chunks(struct usnet_stack *st, struct why *w)
 		reasm_bytes += r->truesize;
 		held += o.chunks;
 	}
+	for (uint32_t i = 0; i < REASM6_SLOTS; i++) {
+		struct reasm6 *r = &st->reasm6[i];
+		if (!r->used || r->dead) {
+			if (r->frags != NIL || r->truesize)
+				return bad(w, "IPv6 reassembly slot", i, "unused or dead with fragments, head",
+					   (uint32_t)r->frags);
+			if (r->used && r->expires < st->misc_at)
+				return bad(w, "IPv6 reassembly slot", i, "expires before misc_at, at", r->expires);
+			continue;
+		}
+		if (own_records(st, r->frags, REC_FRAGMENT, &o) < 0)
+			return bad(w, "IPv6 reassembly slot", i, "fragments broken or overlapping, head",
+				   (uint32_t)r->frags);
+		if (o.bytes != r->have || o.chunks * CHUNK_SIZE != r->truesize)
+			return bad(w, "IPv6 reassembly slot", i, "counts wrong, have", r->have);
+		if (r->total && (r->have >= r->total || frag_list_end(st, r->frags) > r->total))
+			return bad(w, "IPv6 reassembly slot", i, "fragments past its length or whole, total", r->total);
+		if (r->expires < st->misc_at)
+			return bad(w, "IPv6 reassembly slot", i, "expires before misc_at, at", r->expires);
+		reasm_bytes += r->truesize;
+		held += o.chunks;
+	}
 	if (reasm_bytes != st->reasm_bytes)
 		return bad(w, "reassembly", reasm_bytes, "bytes held, reasm_bytes", st->reasm_bytes);
+	for (uint32_t i = 0; i < PMTU6_TABLE; i++) {
+		const struct pmtu6 *e = &st->pmtu6[i];
+		if (e->mtu && (e->mtu < IP6_MIN_MTU || e->mtu >= st->cfg.mtu))
+			return bad(w, "path MTU entry", i, "MTU out of range", e->mtu);
+	}
 	uint32_t nfree = 0;
 	for (int32_t c = st->chunk_free; c != NIL; c = chunks[c].next) {
 		if (c < 0 || (uint32_t)c >= st->nchunks)

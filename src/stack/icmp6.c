@@ -1,8 +1,10 @@
 /*
- * ICMPv6 (RFC 4443): echo replies, Neighbor Discovery handed to nd6.c,
- * and the error messages IPv6 input asks for, under the rules of 2.4:
- * never about an error or a Redirect, never to a source that names no
- * single node, about a multicast packet only where allowed, rate limited.
+ * ICMPv6 (RFC 4443): echo replies (in fragments when larger than the path
+ * MTU), Neighbor Discovery handed to nd6.c, Packet Too Big handed to the
+ * path MTU table (ip6_pmtu.c), and the error messages IPv6 input asks
+ * for, under the rules of 2.4: never about an error or a Redirect, never
+ * to a source that names no single node, about a multicast packet only
+ * where allowed, rate limited.
  */
 #include "internal.h"
 #include "wire_ipv6.h"
@@ -84,23 +86,42 @@ static void icmp6_echo_reply(struct net_ctx *c, const struct ipv6_view *v, const
 	} else {
 		memcpy(from, v->dst, 16);
 	}
-	/* The request came in one frame (fragments are not reassembled), so
-	 * its reply fits one unless this netif's frames are smaller. */
-	if (ETH_HLEN + IP6_HLEN + len > c->frame_size) {
+	/* The reply is the request with another type: its checksum from the
+	 * new header and the same data, then one packet or fragments of it
+	 * (a reassembled request may be larger than the path MTU). */
+	if (len < ICMP6_HLEN)
+		return;
+	uint8_t h[ICMP6_HLEN];
+	memcpy(h, p, ICMP6_HLEN);
+	h[ICMP6_TYPE] = ICMP6_ECHO_REPLY;
+	h[ICMP6_CODE] = 0;
+	wr16(h + ICMP6_CSUM, 0);
+	uint64_t sum = csum_add(csum_pseudo6(from, to, IP6_NH_ICMP6, len), h, ICMP6_HLEN);
+	sum = csum_add(sum, p + ICMP6_HLEN, len - ICMP6_HLEN);
+	wr16(h + ICMP6_CSUM, (uint16_t)~csum_fold(sum));
+	struct usnet_iovec iov = { (void *)(uintptr_t)(p + ICMP6_HLEN), len - ICMP6_HLEN };
+	int r = ipv6_output_l4(c, from, to, IP6_NH_ICMP6, h, ICMP6_HLEN, &iov, 1, len, IP6_DEFAULT_HLIM);
+	if (r == 0)
+		st->stats.icmp6_tx++;
+	else if (r == -USNET_EMSGSIZE)
 		st->stats.icmp6_drop_len++;
+}
+
+/* Packet Too Big (RFC 4443 3.2, RFC 8201 4) about a packet we sent: it
+ * quotes as much of it as fits, at least its fixed header, whose source
+ * must be one of our addresses. */
+static void icmp6_packet_too_big(struct net_ctx *c, const uint8_t *p, uint32_t len)
+{
+	struct usnet_stack *st = c->st;
+	if (len < ICMP6_HLEN + IP6_HLEN || (p[ICMP6_HLEN] >> 4) != 6 ||
+	    ip6_addr_find(st, p + ICMP6_HLEN + IP6_SRC) < 0) {
+		st->stats.ip6_pmtu_ignored++;
 		return;
 	}
-	struct usnet_pkt *t = tx_get(c);
-	if (!t)
-		return;
-	uint8_t *r = t->data + ETH_HLEN + IP6_HLEN;
-	memcpy(r, p, len);
-	r[ICMP6_TYPE] = ICMP6_ECHO_REPLY;
-	r[ICMP6_CODE] = 0;
-	wr16(r + ICMP6_CSUM, 0);
-	wr16(r + ICMP6_CSUM, icmp6_checksum(r, len, from, to));
-	if (ipv6_output(c, t, from, to, IP6_NH_ICMP6, len, IP6_DEFAULT_HLIM) == 0)
-		st->stats.icmp6_tx++;
+	if (ip6_pmtu_update(st, p + ICMP6_HLEN + IP6_DST, rd32(p + 4), c->now))
+		st->stats.ip6_pmtu_update++;
+	else
+		st->stats.ip6_pmtu_ignored++;
 }
 
 void icmp6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v, const uint8_t *p,
@@ -127,11 +148,13 @@ void icmp6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v
 	case ND_RS: case ND_RA: case ND_NS: case ND_NA: case ND_REDIRECT:
 		nd6_input(c, ip, v, p, len);
 		return;
+	case ICMP6_PKT_TOO_BIG:
+		icmp6_packet_too_big(c, p, len);
+		return;
 	default:
-		/* Echo replies, and errors about what we sent: nothing this
-		 * stack sends over IPv6 waits for one yet (Packet Too Big will
-		 * matter to TCP's path MTU).  Unknown informational types are
-		 * ignored (2.4(b)). */
+		/* Echo replies, and the other errors about what we sent:
+		 * nothing this stack sends over IPv6 waits for one yet.
+		 * Unknown informational types are ignored (2.4(b)). */
 		return;
 	}
 }

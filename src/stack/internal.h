@@ -320,6 +320,44 @@ struct reasm {
 #define REASM_TIMEOUT_NS (30 * NS_PER_S)
 #define REASM_MAX 65535u
 
+/* ---- IPv6 reassembly (ip6_reass.c) -------------------------------------
+ * A datagram in reassembly, keyed by (src, dst, id) as RFC 8200 4.5 says;
+ * its fragments are records sorted by offset, as IPv4's, and both draw on
+ * the same budget (reasm_bytes).  A slot whose datagram had overlapping
+ * fragments stays `dead` until it expires, its fragments freed, so that
+ * the rest of that datagram is dropped too (RFC 5722, RFC 8200 4.5). */
+struct reasm6 {
+	uint8_t  src[16], dst[16];
+	uint32_t id;
+	uint8_t  used, dead;
+	uint8_t  first;          /* the fragment at offset 0 is held: next, hop_limit, vtf are its */
+	uint8_t  l2_mcast;       /* the first fragment came to a multicast MAC */
+	uint8_t  next;           /* its Fragment header's next header */
+	uint8_t  hop_limit;
+	uint16_t pad;
+	uint32_t vtf;            /* its version, traffic class and flow label */
+	uint32_t total;          /* fragmentable part's length once the last fragment came, else 0 */
+	uint32_t have;           /* payload bytes held */
+	uint32_t truesize;       /* pool bytes held (whole chunks) */
+	int32_t  frags;          /* fragment records sorted by offset (REC_FRAGMENT) */
+	uint32_t pad2;
+	uint64_t expires;
+};
+#define REASM6_SLOTS 16u
+#define REASM6_TIMEOUT_NS (60 * NS_PER_S)   /* RFC 8200 4.5 */
+
+/* ---- IPv6 path MTU (ip6_pmtu.c, RFC 8201) ------------------------------
+ * What Packet Too Big messages taught about a destination, for a while
+ * (Linux's ip6_rt_mtu_expires: 10 minutes).  mtu 0: a free entry. */
+struct pmtu6 {
+	uint8_t  dst[16];
+	uint32_t mtu;            /* IP6_MIN_MTU .. cfg.mtu */
+	uint32_t pad;
+	uint64_t expires;
+};
+#define PMTU6_TABLE 32u
+#define PMTU6_EXPIRES_NS (600 * NS_PER_S)
+
 struct route { uint32_t dst, mask, gw; uint8_t prefix, used; };
 
 /* ---- IPv4 multicast (igmp.c) -------------------------------------------- */
@@ -413,7 +451,10 @@ struct usnet_stack {
 	int32_t  chunk_free;
 
 	struct reasm reasm[REASM_SLOTS];
-	uint32_t reasm_bytes;
+	uint32_t reasm_bytes;             /* pool bytes held by IPv4 and IPv6 reassembly together */
+	struct reasm6 reasm6[REASM6_SLOTS];
+	struct pmtu6 pmtu6[PMTU6_TABLE];
+	uint32_t ip6_frag_seq;            /* counter behind the Identification of what we fragment */
 
 	struct route routes[ROUTE_MAX];
 
@@ -634,6 +675,7 @@ static inline int ip4_is_loopback(uint32_t ip) { return (ip >> 24) == 127; }
 /* ipv6.c — IPv6 input (validation, extension headers) and output */
 #define ETHERTYPE_IPV6 0x86dd
 struct ipv6_view;
+struct ip6_ext_view;
 /* l2_mcast: the frame came to a broadcast or multicast Ethernet address. */
 void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len, int l2_mcast);
 /* Fill the IPv6 header at p->data+14 for a payload of plen bytes already
@@ -641,6 +683,14 @@ void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
  * unicast through the neighbour cache).  Returns 0 or -errno. */
 int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], const uint8_t dst[16],
 		uint8_t next, uint32_t plen, uint8_t hop_limit);
+/* Deliver a packet whose extension headers were walked (x) to its upper
+ * layer, x->proto at x->off: the one place unfragmented and reassembled
+ * packets reach their protocol. */
+void ip6_deliver(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
+		 const struct ip6_ext_view *x, int mcast);
+/* A datagram ip6_reass_input made whole (its fixed header rebuilt, the
+ * Fragment header gone): its headers walked, then delivered. */
+void ip6_input_reassembled(struct net_ctx *c, const uint8_t *ip, uint32_t total, int mcast);
 /* The slot of our address a (any state), or -1. */
 int ip6_addr_find(const struct usnet_stack *st, const uint8_t a[16]);
 /* Is a one of our addresses in use (not tentative, not duplicate)? */
@@ -700,6 +750,48 @@ void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
 /* ip_reass.c */
 void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_t plen, uint32_t rx_flags);
 uint64_t ip_reass_timers(struct net_ctx *c);
+/* The machinery IPv4 and IPv6 reassembly share.  What both together may
+ * hold of the pool: a quarter of it, at most 256 KiB. */
+uint32_t reasm_budget(const struct usnet_stack *st);
+enum frag_verdict {
+	FRAG_ADDED,      /* kept: *truesize pool bytes charged to reasm_bytes */
+	FRAG_DUP,        /* the same offset and length as one held: ignored */
+	FRAG_OVERLAP,    /* overlaps one held (the caller drops the datagram) */
+	FRAG_NOMEM,      /* over the budget, or the pool is empty */
+};
+/* Put the fragment p[0..len) at offset off into the sorted record list
+ * *head (seq = offset, aux = length). */
+enum frag_verdict frag_insert(struct usnet_stack *st, int32_t *head, uint32_t off, const uint8_t *p,
+			      uint32_t len, uint32_t *truesize);
+/* Where the last fragment of the list ends (0 for none). */
+uint32_t frag_list_end(struct usnet_stack *st, int32_t head);
+/* Copy the fragments of the list, which must cover [0, total) without a
+ * gap, into buf: 0, or -1 when they do not. */
+int frag_copy(struct usnet_stack *st, int32_t head, uint8_t *buf, uint32_t total);
+
+/* ip6_reass.c — IPv6 fragments (RFC 8200 4.5, RFC 5722, RFC 7112).
+ * Take the fragment ip[0..total) whose headers ipv6_input walked to its
+ * Fragment header (x); a datagram made whole goes through
+ * ip6_input_reassembled. */
+void ip6_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
+		     const struct ip6_ext_view *x, int l2_mcast);
+/* Give up datagrams past their 60 s (Time Exceeded to the source of a
+ * first fragment); returns the next deadline. */
+uint64_t ip6_reass_timers(struct net_ctx *c);
+
+/* ip6_pmtu.c — path MTU (RFC 8201) and fragmenting output (RFC 8200 4.5) */
+/* The path MTU towards dst: what a Packet Too Big taught in the last 10
+ * minutes, else the link's (cfg.mtu). */
+uint32_t ip6_path_mtu(struct usnet_stack *st, const uint8_t dst[16], uint64_t now);
+/* A Packet Too Big about a packet we sent to dst said mtu (clamped to
+ * 1280): lower the path MTU of dst.  1 when it was lowered. */
+int ip6_pmtu_update(struct usnet_stack *st, const uint8_t dst[16], uint32_t mtu, uint64_t now);
+/* Send an upper-layer message (hdr, then iov: len bytes, its checksum
+ * already set) from src to dst: one packet when it fits the path MTU and
+ * the netif's frames, else fragments of it.  0 or -errno. */
+int ipv6_output_l4(struct net_ctx *c, const uint8_t src[16], const uint8_t dst[16], uint8_t next,
+		   const uint8_t *hdr, uint32_t hlen, const struct usnet_iovec *iov, int iovcnt, uint32_t len,
+		   uint8_t hop_limit);
 /* Set the L4 checksum of a frame (software or offload). */
 void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
 		    uint32_t src, uint32_t dst, uint32_t l4len);

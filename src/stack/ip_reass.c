@@ -4,6 +4,8 @@
  * (a budget of the shared pool), every datagram has a deadline, and a
  * fragment that overlaps one already held drops the whole datagram (a
  * classic evasion and resource attack) — exact duplicates are ignored.
+ * The fragment lists, their budget and assembly are shared with IPv6
+ * reassembly (ip6_reass.c): frag_insert, frag_list_end, frag_copy.
  */
 #include "internal.h"
 #include "wire_ipv4.h"
@@ -18,10 +20,68 @@ static void reasm_free(struct usnet_stack *st, struct reasm *r)
 	r->total = 0;
 }
 
-static uint32_t reasm_budget(struct usnet_stack *st)
+uint32_t reasm_budget(const struct usnet_stack *st)
 {
 	uint32_t b = st->nchunks * CHUNK_SIZE / 4;
 	return b > 4u * REASM_MAX ? 4u * REASM_MAX : b;
+}
+
+enum frag_verdict frag_insert(struct usnet_stack *st, int32_t *head, uint32_t off, const uint8_t *p,
+			      uint32_t len, uint32_t *truesize)
+{
+	struct chunk *chunks = st_chunks(st);
+	uint32_t end = off + len;
+	/* Find the insertion point and check overlaps with neighbours. */
+	int32_t *pp = head;
+	while (*pp != NIL) {
+		struct chunk *f = &chunks[*pp];
+		uint32_t fo = f->seq, fe = f->seq + f->aux;
+		if (fo == off && fe == end)
+			return FRAG_DUP;
+		if (off < fe && fo < end)
+			return FRAG_OVERLAP;
+		if (fo > off)
+			break;
+		pp = &f->link;
+	}
+	/* The budget counts whole chunks: tiny fragments cost what they hold. */
+	uint32_t ts = (len + CHUNK_SIZE - 1) / CHUNK_SIZE * CHUNK_SIZE;
+	if (st->reasm_bytes + ts > reasm_budget(st))
+		return FRAG_NOMEM;
+	int32_t rec = chain_from_bytes(st, p, len);
+	if (rec == NIL)
+		return FRAG_NOMEM;
+	chunks[rec].seq = off;
+	chunks[rec].aux = len;
+	chunks[rec].link = *pp;
+	*pp = rec;
+	st->reasm_bytes += ts;
+	*truesize = ts;
+	return FRAG_ADDED;
+}
+
+uint32_t frag_list_end(struct usnet_stack *st, int32_t head)
+{
+	struct chunk *chunks = st_chunks(st);
+	uint32_t end = 0;
+	for (int32_t f = head; f != NIL; f = chunks[f].link)
+		end = chunks[f].seq + chunks[f].aux;
+	return end;
+}
+
+int frag_copy(struct usnet_stack *st, int32_t head, uint8_t *buf, uint32_t total)
+{
+	struct chunk *chunks = st_chunks(st);
+	uint32_t pos = 0;
+	for (int32_t f = head; f != NIL; f = chunks[f].link) {
+		if (chunks[f].seq != pos || pos + chunks[f].aux > total)
+			return -1;
+		for (int32_t k = f; k != NIL; k = chunks[k].next) {
+			memcpy(buf + pos, chunk_ptr(st, k), chunks[k].len);
+			pos += chunks[k].len;
+		}
+	}
+	return pos == total ? 0 : -1;
 }
 
 void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_t plen, uint32_t rx_flags)
@@ -84,43 +144,20 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 		reasm_free(st, r);
 		return;
 	}
-	struct chunk *chunks = st_chunks(st);
-	/* Find the insertion point and check overlaps with neighbours. */
-	int32_t *pp = &r->frags;
-	while (*pp != NIL) {
-		struct chunk *f = &chunks[*pp];
-		uint32_t fo = f->seq, fe = f->seq + f->aux;
-		if (fo == off && fe == end)
-			return;   /* exact duplicate */
-		if (off < fe && fo < end) {
-			st->stats.ip_frag_drop++;
-			reasm_free(st, r);
-			return;
-		}
-		if (fo > off)
-			break;
-		pp = &f->link;
-	}
-	/* The budget counts whole chunks: tiny fragments cost what they hold. */
-	uint32_t truesize = (plen + CHUNK_SIZE - 1) / CHUNK_SIZE * CHUNK_SIZE;
-	if (st->reasm_bytes + truesize > reasm_budget(st)) {
+	uint32_t truesize;
+	switch (frag_insert(st, &r->frags, off, ip + hlen, plen, &truesize)) {
+	case FRAG_ADDED:
+		break;
+	case FRAG_DUP:
+		return;
+	case FRAG_OVERLAP:
+	case FRAG_NOMEM:
 		st->stats.ip_frag_drop++;
 		reasm_free(st, r);
 		return;
 	}
-	int32_t rec = chain_from_bytes(st, ip + hlen, plen);
-	if (rec == NIL) {
-		st->stats.ip_frag_drop++;
-		reasm_free(st, r);
-		return;
-	}
-	chunks[rec].seq = off;
-	chunks[rec].aux = plen;
-	chunks[rec].link = *pp;
-	*pp = rec;
 	r->have += plen;
 	r->truesize += truesize;
-	st->reasm_bytes += truesize;
 	if (!r->total || r->have != r->total)
 		return;
 	/* Complete (no overlaps, sizes add up): assemble after a 20-byte header
@@ -128,17 +165,10 @@ void ip_reass_input(struct net_ctx *c, const uint8_t *ip, uint32_t hlen, uint32_
 	 * needed above IP). */
 	uint8_t *buf = st_reasm_buf(st);
 	ipv4_write(buf, src, dst, proto, (uint16_t)(IP_HLEN + r->total), id, 0, 1, 0);
-	uint32_t pos = 0;
-	for (int32_t f = r->frags; f != NIL; f = chunks[f].link) {
-		if (chunks[f].seq != pos) {   /* cannot happen when have == total */
-			st->stats.ip_frag_drop++;
-			reasm_free(st, r);
-			return;
-		}
-		for (int32_t k = f; k != NIL; k = chunks[k].next) {
-			memcpy(buf + IP_HLEN + pos, chunk_ptr(st, k), chunks[k].len);
-			pos += chunks[k].len;
-		}
+	if (frag_copy(st, r->frags, buf + IP_HLEN, r->total) < 0) {   /* cannot happen when have == total */
+		st->stats.ip_frag_drop++;
+		reasm_free(st, r);
+		return;
 	}
 	uint32_t total = r->total, flags = r->rx_flags;
 	reasm_free(st, r);

@@ -2,7 +2,9 @@
  * IPv6 input (RFC 8200: the fixed header, the extension-header chain and
  * what its verdicts cost) and output (source selection, next hop, the
  * neighbour cache).  Only ICMPv6 is delivered: TCP and UDP over IPv6 are
- * answered with port unreachable, fragments are not reassembled yet.
+ * answered with port unreachable.  Fragments go to ip6_reass.c, and what
+ * it makes whole comes back through ip6_input_reassembled to the same
+ * walk and the same delivery (ip6_deliver).
  */
 #include "internal.h"
 #include "wire_eth.h"
@@ -120,6 +122,9 @@ static int ip6_dst_ours(const struct usnet_stack *st, const uint8_t dst[16])
 	return 0;
 }
 
+static void ip6_input_chain(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
+			    int mcast, int reassembled);
+
 void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len, int l2_mcast)
 {
 	struct usnet_stack *st = c->st;
@@ -145,10 +150,25 @@ void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 		st->stats.ip6_drop_header++;
 		return;
 	}
-	int mcast = ours == 2 || l2_mcast;
-	uint32_t total = IP6_HLEN + v.plen;
+	ip6_input_chain(c, ip, IP6_HLEN + v.plen, &v, ours == 2 || l2_mcast, 0);
+}
+
+void ip6_input_reassembled(struct net_ctx *c, const uint8_t *ip, uint32_t total, int mcast)
+{
+	struct ipv6_view v;
+	if (ipv6_parse(ip, total, &v) != IP6V_OK)
+		return;   /* ip6_reass.c wrote it: cannot happen */
+	ip6_input_chain(c, ip, total, &v, mcast, 1);
+}
+
+/* Walk the extension headers of the packet ip[0..total) and act on their
+ * verdict; reassembled: it is a datagram made whole from fragments. */
+static void ip6_input_chain(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
+			    int mcast, int reassembled)
+{
+	struct usnet_stack *st = c->st;
 	struct ip6_ext_view x;
-	switch (ip6_ext_walk(ip, total, v.next, &x)) {
+	switch (ip6_ext_walk(ip, total, v->next, &x)) {
 	case IP6X_OK:
 		break;
 	case IP6X_NONE:
@@ -180,12 +200,30 @@ void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 		icmp6_send_error(c, ip, total, ICMP6_PARAM_PROB, ICMP6_PARAM_HEADER, x.pointer, mcast, 0);
 		return;
 	case IP6X_FRAGMENT:
+		if (reassembled) {   /* a fragment of a fragment: not taken */
+			st->stats.ip6_drop_frag++;
+			return;
+		}
+		ip6_reass_input(c, ip, total, v, &x, mcast);
+		return;
+	}
+	/* Neighbor Discovery never comes in fragments, atomic or not (RFC
+	 * 6980 5). */
+	if ((reassembled || x.frag) && x.proto == IP6_NH_ICMP6 && x.off < total && ip[x.off] >= ND_RS &&
+	    ip[x.off] <= ND_REDIRECT) {
 		st->stats.ip6_drop_frag++;
 		return;
 	}
-	switch (x.proto) {
+	ip6_deliver(c, ip, total, v, &x, mcast);
+}
+
+void ip6_deliver(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
+		 const struct ip6_ext_view *x, int mcast)
+{
+	struct usnet_stack *st = c->st;
+	switch (x->proto) {
 	case IP6_NH_ICMP6:
-		icmp6_input(c, ip, &v, ip + x.off, total - x.off, mcast);
+		icmp6_input(c, ip, v, ip + x->off, total - x->off, mcast);
 		return;
 	default:
 		/* TCP and UDP: no socket listens on IPv6 yet, so every port

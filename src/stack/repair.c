@@ -40,6 +40,7 @@
  * business.
  */
 #include "internal.h"
+#include "wire_ipv6.h"
 
 static int in_range(const struct usnet_stack *st, int32_t i)
 {
@@ -293,6 +294,47 @@ static void claim_chunks(struct usnet_stack *st, unsigned *fixes)
 			(*fixes)++;
 		}
 		reasm_bytes += r->truesize;
+	}
+	for (uint32_t k = 0; k < REASM6_SLOTS; k++) {
+		struct reasm6 *r = &st->reasm6[k];
+		if (!r->used || r->dead) {
+			if (r->frags != NIL || r->truesize || r->have) {
+				r->frags = NIL;   /* what it held goes back to the pool */
+				r->truesize = r->have = 0;
+				(*fixes)++;
+			}
+			continue;
+		}
+		if (own_records(st, r->frags, REC_FRAGMENT, &o) < 0) {
+			r->used = 0;   /* the datagram is lost: its sender retries */
+			r->frags = NIL;
+			r->have = r->total = r->truesize = 0;
+			(*fixes)++;
+			continue;
+		}
+		if (r->have != o.bytes || r->truesize != o.chunks * CHUNK_SIZE) {
+			r->have = o.bytes;
+			r->truesize = o.chunks * CHUNK_SIZE;
+			(*fixes)++;
+		}
+		if (r->total && (r->have >= r->total || frag_list_end(st, r->frags) > r->total)) {
+			/* Whole but not delivered, or past its length: lost. */
+			for (int32_t f = r->frags; f != NIL; f = st_chunks(st)[f].link)
+				own_release_chain(st, f);
+			r->used = 0;
+			r->frags = NIL;
+			r->have = r->total = r->truesize = 0;
+			(*fixes)++;
+			continue;
+		}
+		reasm_bytes += r->truesize;
+	}
+	for (uint32_t k = 0; k < PMTU6_TABLE; k++) {
+		struct pmtu6 *e = &st->pmtu6[k];
+		if (e->mtu && (e->mtu < IP6_MIN_MTU || e->mtu >= st->cfg.mtu)) {
+			e->mtu = 0;
+			(*fixes)++;
+		}
 	}
 	if (st->reasm_bytes != reasm_bytes) {
 		st->reasm_bytes = reasm_bytes;
@@ -654,6 +696,9 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	for (uint32_t k = 0; k < REASM_SLOTS; k++)
 		if (st->reasm[k].used && st->reasm[k].expires < misc)
 			misc = st->reasm[k].expires;
+	for (uint32_t k = 0; k < REASM6_SLOTS; k++)
+		if (st->reasm6[k].used && st->reasm6[k].expires < misc)
+			misc = st->reasm6[k].expires;
 	const struct nd6_entry *nd6 = st_nd6(st);
 	for (uint32_t k = 0; k < ND6_TABLE; k++)
 		if (nd6[k].state != ND6_FREE && nd6[k].state != ND6_STALE && nd6[k].expires < misc)

@@ -168,6 +168,8 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 		arp[i].queue = NIL;
 	for (uint32_t i = 0; i < REASM_SLOTS; i++)
 		st->reasm[i].frags = NIL;
+	for (uint32_t i = 0; i < REASM6_SLOTS; i++)
+		st->reasm6[i].frags = NIL;
 	struct nd6_entry *nd6 = st_nd6(st);
 	memset(nd6, 0, ND6_TABLE * sizeof(struct nd6_entry));
 	for (uint32_t i = 0; i < ND6_TABLE; i++)
@@ -225,7 +227,7 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
 	ctx_init(&c, st, io, now);
 	if (st->misc_at <= now) {
 		uint64_t a = arp_timers(&c);
-		uint64_t r = ip_reass_timers(&c);
+		uint64_t r = min_u64(ip_reass_timers(&c), ip6_reass_timers(&c));
 		uint64_t n = nd6_timers(&c);
 		uint64_t g = igmp_timers(&c);
 		st->misc_at = min_u64(min_u64(a, r), min_u64(n, g));

@@ -179,6 +179,8 @@ int ip6_find_upper(const uint8_t *p, uint32_t total, uint8_t *proto, uint32_t *o
 #define ICMP6_PARAM_HEADER 0    /* erroneous header field */
 #define ICMP6_PARAM_NEXT   1    /* unrecognized next header */
 #define ICMP6_PARAM_OPTION 2    /* unrecognized IPv6 option */
+#define ICMP6_PARAM_INCOMPLETE_CHAIN 3   /* IPv6 first fragment has incomplete header chain (RFC 7112) */
+#define ICMP6_TIME_REASSEMBLY 1 /* Time Exceeded: fragment reassembly time exceeded */
 /* Error messages have types 0-127 (RFC 4443 2.1). */
 static inline int icmp6_is_error(uint8_t type) { return type < 128; }
 

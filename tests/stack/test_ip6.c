@@ -529,7 +529,7 @@ int test_ip6_ext_headers(void)
 	tenv_input(&e, f, ext_frame(f, 60, opt_long, sizeof opt_long, US_GL));
 	static const uint8_t hdr_long[] = { 58, 3, 1, 4, 0, 0, 0, 0 };
 	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 60, 64, hdr_long, sizeof hdr_long));
-	/* A fragment (not atomic): not reassembled, dropped. */
+	/* A first fragment (not atomic): held for reassembly, no answer yet. */
 	static const uint8_t frag[] = { 58, 0, 0, 1, 0, 0, 0, 43 };
 	tenv_input(&e, f, ext_frame(f, 44, frag, sizeof frag, US_GL));
 	/* No Next Header: nothing to do. */
@@ -546,7 +546,8 @@ int test_ip6_ext_headers(void)
 	CHECK(tnif_next(e.nif) == NULL);
 	struct usnet_stack_stats s = stats(&e);
 	CHECK(s.ip6_drop_hbh_order == 1 && s.ip6_drop_routing == 1 && s.ip6_drop_next_header == 2);
-	CHECKF(s.ip6_drop_option == 6 && s.ip6_drop_ext == 2 && s.ip6_drop_frag == 1,
+	CHECK(s.ip6_frag_rx == 1 && s.ip6_frag_reassembled == 0);
+	CHECKF(s.ip6_drop_option == 6 && s.ip6_drop_ext == 2 && s.ip6_drop_frag == 0,
 	       "option %llu ext %llu frag %llu", (unsigned long long)s.ip6_drop_option,
 	       (unsigned long long)s.ip6_drop_ext, (unsigned long long)s.ip6_drop_frag);
 	CHECK(s.icmp6_err_tx == 7);
@@ -696,6 +697,355 @@ int test_ip6_dad(void)
 	tenv_advance(&e, e.now + 3 * SEC);
 	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
 	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* ---- fragments (RFC 8200 4.5) and path MTU (RFC 8201) ------------------ */
+
+/* A fragment from src to US_GL: a Fragment header (next header nh, offset
+ * off, M when more, Identification id), then data[0..len). */
+static uint32_t frag6(uint8_t *f, const uint8_t src[16], uint32_t id, uint32_t off, int more, uint8_t nh,
+		      const uint8_t *data, uint32_t len)
+{
+	static uint8_t pl[2048];
+	pl[0] = nh;
+	pl[1] = 0;
+	wr16(pl + 2, (uint16_t)(off | (more ? 1u : 0u)));
+	wr32(pl + 4, id);
+	memcpy(pl + 8, data, len);
+	return f6(f, src, US_GL, 44, 64, pl, 8 + len);
+}
+
+/* An echo request of 8 + dlen bytes from PEER_GL to US_GL, checksum set. */
+static uint32_t big_echo(uint8_t *m, uint16_t id, uint32_t dlen)
+{
+	uint32_t n = echo_req(m, id, dlen);
+	icmp_sum(m, n, PEER_GL, US_GL);
+	return n;
+}
+
+/* One ICMPv6 message from US_GL to PEER_GL as it left: whole, or put
+ * together here from its fragments. */
+struct reply6 {
+	uint8_t  msg[65536];
+	uint32_t len;
+	unsigned nfrag;     /* 0: it went whole */
+	uint32_t max_ip;    /* the largest IPv6 packet it took, header included */
+	uint32_t id;        /* its fragments' Identification */
+};
+
+static int collect6(struct tenv *e, struct reply6 *r)
+{
+	struct tframe *fr;
+	struct p6 p;
+	uint32_t have = 0, total = 0;
+	r->len = 0;
+	r->nfrag = 0;
+	r->max_ip = 0;
+	while ((fr = tnif_next(e->nif))) {
+		if (parse6(fr, &p) < 0 || (p.nh == 58 && p.type != 129))
+			continue;   /* ND on the way */
+		CHECK(memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, PEER_GL, 16) == 0);
+		CHECK(fr->len <= 14 + 1500);
+		if (40 + p.plen > r->max_ip)
+			r->max_ip = 40 + p.plen;
+		if (p.nh == 58) {
+			CHECK(r->nfrag == 0);
+			memcpy(r->msg, p.l4, p.plen);
+			r->len = p.plen;
+			return 0;
+		}
+		CHECK(p.nh == 44 && p.plen > 8 && p.l4[0] == 58 && p.l4[1] == 0);
+		uint32_t fo = rd16(p.l4 + 2), off = fo & 0xfff8, n = p.plen - 8;
+		CHECK(!(fo & 6));
+		CHECK(!(fo & 1) || n % 8 == 0);
+		CHECK(off + n <= sizeof r->msg);
+		if (r->nfrag++ == 0)
+			r->id = rd32(p.l4 + 4);
+		CHECK(rd32(p.l4 + 4) == r->id);
+		memcpy(r->msg + off, p.l4 + 8, n);
+		have += n;
+		if (!(fo & 1))
+			total = off + n;
+		if (total && have == total) {
+			r->len = total;
+			return 0;
+		}
+	}
+	CHECKF(0, "message incomplete: %u bytes of %u", have, total);
+}
+
+/* The echo reply to the request m[0..n): the same bytes after its type,
+ * a checksum that holds. */
+static int is_reply(const struct reply6 *r, const uint8_t *m, uint32_t n)
+{
+	CHECKF(r->len == n, "reply %u bytes, not %u", r->len, n);
+	CHECK(r->msg[0] == 129 && r->msg[1] == 0 && memcmp(r->msg + 4, m + 4, n - 4) == 0);
+	CHECK(c6(US_GL, PEER_GL, 58, r->msg, r->len) == 0);
+	return 0;
+}
+
+/* A fragmented echo request, in order and out of order, gets its reply;
+ * a reply larger than the link's MTU (1500) leaves in fragments of at most
+ * 1500 bytes, each Identification new. */
+int test_ip6_frag_echo(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	static uint8_t m[4096], f[2048];
+	static struct reply6 r;
+	uint32_t n = big_echo(m, 0x51, 2992);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1234, 0, 1, 58, m, 1232));
+	CHECK(tnif_next(e.nif) == NULL);
+	CHECK(stats(&e).buffers_in_use == 2048);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1234, 1232, 1, 58, m + 1232, 1232));
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1234, 2464, 0, 58, m + 2464, n - 2464));
+	CHECK(collect6(&e, &r) == 0);
+	CHECK(is_reply(&r, m, n) == 0);
+	CHECKF(r.nfrag == 3 && r.max_ip == 1496, "%u fragments, largest %u", r.nfrag, r.max_ip);
+	CHECK(tnif_next(e.nif) == NULL);
+	uint32_t id1 = r.id;
+	/* Out of order: last, first, middle. */
+	n = big_echo(m, 0x52, 2992);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1235, 2464, 0, 58, m + 2464, n - 2464));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1235, 0, 1, 58, m, 1232));
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1235, 1232, 1, 58, m + 1232, 1232));
+	CHECK(collect6(&e, &r) == 0);
+	CHECK(is_reply(&r, m, n) == 0);
+	CHECK(r.nfrag == 3 && r.id != id1);
+	/* A small request in two fragments: the reply goes whole. */
+	n = big_echo(m, 0x53, 100);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1236, 56, 0, 58, m + 56, n - 56));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x1236, 0, 1, 58, m, 56));
+	CHECK(collect6(&e, &r) == 0);
+	CHECK(is_reply(&r, m, n) == 0 && r.nfrag == 0);
+	/* The largest datagram there is: 65535 bytes in 54 fragments (the
+	 * reply in 46). */
+	static uint8_t big[65536];
+	n = big_echo(big, 0x54, 65535 - 8);
+	for (uint32_t off = 0; off < n; off += 1232)
+		tenv_input(&e, f, frag6(f, PEER_GL, 0x1237, off, off + 1232 < n, 58, big + off,
+					off + 1232 < n ? 1232 : n - off));
+	CHECK(collect6(&e, &r) == 0);
+	CHECK(is_reply(&r, big, n) == 0 && r.nfrag == 46);
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECKF(s.ip6_frag_rx == 62 && s.ip6_frag_reassembled == 4 && s.ip6_frag_tx == 52,
+	       "rx %llu reassembled %llu tx %llu", (unsigned long long)s.ip6_frag_rx,
+	       (unsigned long long)s.ip6_frag_reassembled, (unsigned long long)s.ip6_frag_tx);
+	CHECKF(s.buffers_in_use == 0 && s.ip6_drop_frag == 0 && s.icmp6_tx == 5 /* and learn_peer6's NA */, "in use %llu, drop %llu, tx %llu",
+	       (unsigned long long)s.buffers_in_use, (unsigned long long)s.ip6_drop_frag,
+	       (unsigned long long)s.icmp6_tx);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Exact duplicates are ignored; a fragment that overlaps another (tiny
+ * ones too) drops the whole datagram silently, and the rest of it as it
+ * comes, until its 60 s are over (RFC 5722, RFC 8200 4.5). */
+int test_ip6_frag_overlap(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	static uint8_t m[4096], f[2048];
+	static struct reply6 r;
+	uint32_t n = big_echo(m, 0x61, 2992);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2000, 0, 1, 58, m, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2000, 0, 1, 58, m, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2000, 1232, 1, 58, m + 1232, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2000, 1232, 1, 58, m + 1232, 1232));
+	CHECK(stats(&e).buffers_in_use == 2 * 2048);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2000, 2464, 0, 58, m + 2464, n - 2464));
+	CHECK(collect6(&e, &r) == 0 && is_reply(&r, m, n) == 0);
+	CHECK(tnif_next(e.nif) == NULL);
+	/* The second fragment starts 8 bytes inside the first. */
+	uint64_t t0 = e.now;
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2001, 0, 1, 58, m, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2001, 1224, 1, 58, m + 1224, 1232));
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.ip6_frag_drop_overlap == 1 && s.buffers_in_use == 0);
+	/* The rest of it, even what would have fit, is dropped. */
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2001, 1232, 1, 58, m + 1232, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2001, 2464, 0, 58, m + 2464, n - 2464));
+	/* Tiny ones: 16 bytes at 1232, then 8 at 1240. */
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2002, 0, 1, 58, m, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2002, 1232, 1, 58, m + 1232, 16));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2002, 1240, 1, 58, m + 1240, 8));
+	CHECK(tnif_next(e.nif) == NULL);
+	s = stats(&e);
+	CHECK(s.ip6_frag_drop_overlap == 2 && s.ip6_drop_frag == 2 && s.buffers_in_use == 0);
+	CHECK(s.ip6_frag_reassembled == 1);
+	/* Their 60 s over: gone without a Time Exceeded (nothing held), and
+	 * the Identification is good again. */
+	tenv_advance(&e, t0 + 61 * SEC);
+	CHECK(count_icmp6(&e, 3) == 0 && stats(&e).ip6_frag_timeout == 0);
+	learn_peer6(&e, PEER_GL, US_GL);   /* its entry was probed away meanwhile */
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2001, 1232, 1, 58, m + 1232, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2001, 0, 1, 58, m, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x2001, 2464, 0, 58, m + 2464, n - 2464));
+	CHECK(collect6(&e, &r) == 0 && is_reply(&r, m, n) == 0);
+	CHECK(stats(&e).ip6_frag_reassembled == 2 && stats(&e).buffers_in_use == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* A datagram not whole 60 s after its first fragment came is given up:
+ * Time Exceeded code 1 to its source, quoting its offset-0 fragment,
+ * when that one came; the pool back to idle. */
+int test_ip6_frag_timeout(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	static uint8_t m[4096], f[2048];
+	big_echo(m, 0x71, 2992);
+	uint64_t t0 = e.now;
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x3001, 0, 1, 58, m, 1232));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x3002, 1232, 1, 58, m + 1232, 1232));   /* no first */
+	CHECK(stats(&e).buffers_in_use == 2 * 2048);
+	tenv_advance(&e, t0 + 59 * SEC);
+	CHECK(tnif_next(e.nif) == NULL && stats(&e).ip6_frag_timeout == 0);
+	tenv_advance(&e, t0 + 61 * SEC);
+	struct p6 p;
+	CHECK(next_icmp6(&e, 3, &p));
+	CHECK(p.csum_ok && p.code == 1 && rd32(p.l4 + 4) == 0);
+	CHECK(memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, PEER_GL, 16) == 0);
+	/* The quote: as much as fits in 1280 bytes of the fragment. */
+	const uint8_t *q = p.l4 + 8;
+	CHECK(p.plen == 1280 - 40);
+	CHECK(q[6] == 44 && memcmp(q + 8, PEER_GL, 16) == 0 && memcmp(q + 24, US_GL, 16) == 0);
+	CHECK(rd16(q + 4) == 8 + 1232);
+	CHECK(q[40] == 58 && rd16(q + 42) == 1 && rd32(q + 44) == 0x3001);
+	CHECK(memcmp(q + 48, m, 1232 - 48) == 0);
+	CHECK(tnif_next(e.nif) == NULL);   /* none for the datagram without a first fragment */
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.ip6_frag_timeout == 2 && s.buffers_in_use == 0 && s.ip6_frag_reassembled == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Fragments RFC 8200 answers with Parameter Problem: M set and a length
+ * not a multiple of 8 (at the Payload Length), ending past 65535 (at the
+ * Fragment Offset); a first fragment without the whole header chain (RFC
+ * 7112, code 3); Neighbor Discovery in fragments dropped (RFC 6980). */
+int test_ip6_frag_errors(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	static uint8_t m[4096], f[2048];
+	big_echo(m, 0x81, 2992);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x4001, 0, 1, 58, m, 100));
+	CHECK(expect_param(&e, 0, 4, f, 8 + 100) == 0);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x4002, 65528, 0, 58, m, 16));
+	CHECK(expect_param(&e, 0, 40 + 2, f, 8 + 16) == 0);
+	/* Destination Options, then none of the ICMPv6 header. */
+	static const uint8_t dst_opts[8] = { 58, 0, 1, 4, 0, 0, 0, 0 };
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x4003, 0, 1, 60, dst_opts, 8));
+	CHECK(expect_param(&e, 3, 0, f, 8 + 8) == 0);
+	/* With the first 8 bytes of ICMPv6 after them: the whole chain. */
+	uint8_t two[16];
+	memcpy(two, dst_opts, 8);
+	memcpy(two + 8, m, 8);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x4005, 0, 1, 60, two, 16));   /* held */
+	CHECK(tnif_next(e.nif) == NULL);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.ip6_frag_drop_chain == 1 && s.ip6_drop_frag == 2 && s.buffers_in_use == 2048);
+	/* An NS in two fragments: made whole, then dropped. */
+	uint8_t ns[32] = { 135, 0 };
+	memcpy(ns + 8, US_GL, 16);
+	ns[24] = 1; ns[25] = 1; memcpy(ns + 26, T_MAC_PEER, 6);
+	icmp_sum(ns, 32, PEER_GL, US_GL);
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x4006, 0, 1, 58, ns, 16));
+	tenv_input(&e, f, frag6(f, PEER_GL, 0x4006, 16, 0, 58, ns + 16, 16));
+	CHECK(tnif_next(e.nif) == NULL);
+	s = stats(&e);
+	CHECK(s.ip6_frag_reassembled == 1 && s.ip6_drop_frag == 3 && s.nd_rx == 1);   /* learn_peer6's */
+	tenv_fini(&e);
+	return 0;
+}
+
+/* A Packet Too Big from a router on the path, quoting a packet from us. */
+static uint32_t ptb_frame(uint8_t *f, const uint8_t from[16], uint32_t mtu, const uint8_t qsrc[16],
+			  const uint8_t qdst[16])
+{
+	uint8_t m[8 + 48] = { 2, 0 };
+	wr32(m + 4, mtu);
+	uint8_t *q = m + 8;
+	wr32(q, 6u << 28);
+	wr16(q + 4, 1452);
+	q[6] = 58;
+	q[7] = 64;
+	memcpy(q + 8, qsrc, 16);
+	memcpy(q + 24, qdst, 16);
+	q[40] = 129;
+	icmp_sum(m, sizeof m, from, US_GL);
+	return f6(f, from, US_GL, 58, 64, m, sizeof m);
+}
+
+/* Packet Too Big lowers the path MTU of the destination it quotes (never
+ * below 1280, never up), for 10 minutes: what is sent there is fragmented
+ * to fit; one about a packet not from us is ignored. */
+int test_ip6_packet_too_big(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	static const uint8_t router[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0xfe };
+	static uint8_t m[4096], f[2048];
+	static struct reply6 r;
+	uint32_t n = big_echo(m, 0x91, 1432);   /* 1480 bytes of IPv6: one frame */
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 58, 64, m, n));
+	CHECK(collect6(&e, &r) == 0 && is_reply(&r, m, n) == 0 && r.nfrag == 0);
+	uint64_t t0 = e.now;
+	tenv_input(&e, f, ptb_frame(f, router, 1400, US_GL, PEER_GL));
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 58, 64, m, n));
+	CHECK(collect6(&e, &r) == 0 && is_reply(&r, m, n) == 0);
+	CHECKF(r.nfrag == 2 && r.max_ip == 1400, "%u fragments, largest %u", r.nfrag, r.max_ip);
+	/* Not lowered: a larger MTU, one about another node's packet, one cut
+	 * short. */
+	tenv_input(&e, f, ptb_frame(f, router, 1450, US_GL, PEER_GL));
+	tenv_input(&e, f, ptb_frame(f, router, 1300, router, PEER_GL));
+	uint32_t fl = ptb_frame(f, router, 1300, US_GL, PEER_GL);
+	wr16(f + 14 + 4, 8 + 20);   /* 20 bytes of the quoted header */
+	uint8_t *msg = f + 14 + 40;
+	icmp_sum(msg, 28, router, US_GL);
+	tenv_input(&e, f, fl);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.ip6_pmtu_update == 1 && s.ip6_pmtu_ignored == 3);
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 58, 64, m, n));
+	CHECK(collect6(&e, &r) == 0 && is_reply(&r, m, n) == 0 && r.max_ip == 1400);
+	/* Below the minimum: taken as 1280. */
+	tenv_input(&e, f, ptb_frame(f, router, 600, US_GL, PEER_GL));
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 58, 64, m, n));
+	CHECK(collect6(&e, &r) == 0 && is_reply(&r, m, n) == 0);
+	CHECKF(r.nfrag == 2 && r.max_ip == 1280, "%u fragments, largest %u", r.nfrag, r.max_ip);
+	/* Other destinations keep the link's MTU. */
+	learn_peer6(&e, PEER_LL, US_LL);
+	uint8_t m2[2048];
+	uint32_t n2 = echo_req(m2, 0x92, 1432);
+	icmp_sum(m2, n2, PEER_LL, US_LL);
+	tenv_input(&e, f, f6(f, PEER_LL, US_LL, 58, 64, m2, n2));
+	struct p6 p;
+	CHECK(next_icmp6(&e, 129, &p) && p.plen == n2 && memcmp(p.dst, PEER_LL, 16) == 0);
+	/* Ten minutes on, the link's MTU again. */
+	tenv_advance(&e, t0 + 601 * SEC);
+	learn_peer6(&e, PEER_GL, US_GL);   /* its entry was probed away meanwhile */
+	tenv_input(&e, f, f6(f, PEER_GL, US_GL, 58, 64, m, n));
+	CHECK(collect6(&e, &r) == 0 && is_reply(&r, m, n) == 0 && r.nfrag == 0);
+	s = stats(&e);
+	CHECK(s.ip6_pmtu_update == 2 && s.ip6_pmtu_ignored == 3);
 	tenv_fini(&e);
 	return 0;
 }
