@@ -159,7 +159,7 @@ static int mc_elsewhere(struct prov *p, usnet_psock_t ps, const char *what, int 
 {
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
-	struct usnet_addr a = { 0, 0 };
+	struct usnet_addr a = { 0 };
 	inst_lock(in);
 	usnet_getsockname(in->st, s, &a);
 	inst_unlock_quiet(in);
@@ -474,7 +474,7 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 		}
 		usnet_sock_t s;
 		struct inst *in = stack_prov_sock(p, ps, &s);
-		struct usnet_addr a = { 0, 0 };
+		struct usnet_addr a = { 0 };
 		inst_lock(in);
 		usnet_getsockname(in->st, s, &a);
 		inst_unlock_quiet(in);

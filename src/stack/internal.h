@@ -247,6 +247,14 @@ struct sock {
 	uint32_t notsent_lowat;        /* TCP_NOTSENT_LOWAT: writable below these unsent bytes */
 	uint64_t unacked_since;        /* when data went unacknowledged (TCP_USER_TIMEOUT) */
 
+	/* IPv6: the family it was made with (USNET_AF_*: the API's, which
+	 * options it takes); IPV6_V6ONLY; IPV6_TCLASS; IPV6_UNICAST_HOPS
+	 * (-1: the default) */
+	uint8_t  af;
+	uint8_t  v6only;
+	uint8_t  ip6_tclass;
+	int16_t  ip6_hops;
+
 	/* ACK timing, as Linux: quick ACKs left (each segment acked at once
 	 * while some are left, unless the connection is interactive), and
 	 * whether it is (pingpong: we answered within the delayed-ACK time;
@@ -731,6 +739,8 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 void udp_close(struct usnet_stack *st, struct sock *s);
 /* The next datagram's struct udp_rec_meta: 0, or -USNET_EAGAIN when none waits. */
 int udp_next_meta(struct usnet_stack *st, const struct sock *s, uint32_t *dst, uint64_t *at_ns);
+/* The same as a usnet_addr of its family, with the socket's port. */
+int udp_next_dst(struct usnet_stack *st, const struct sock *s, struct usnet_addr *dst, uint64_t *at_ns);
 
 /* tcp_*.c */
 #include "tcp.h"

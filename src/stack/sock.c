@@ -61,6 +61,7 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	s->keepintvl_s = st->cfg.tcp_keepalive_intvl_s;
 	s->keepcnt = st->cfg.tcp_keepalive_probes;
 	s->mc_ttl = 1;
+	s->ip6_hops = -1;
 	/* In use only once whole: a process killed before this store leaves a
 	 * free socket, not one whose zeroed links name socket and chunk 0. */
 	order_barrier();

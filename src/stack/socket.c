@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "wire_ipv4.h"
+#include "wire_ipv6.h"
 
 #define CHECK(st, s, k) do { int _r = sock_check((st), (s), &(k)); if (_r < 0) return _r; } while (0)
 
@@ -12,10 +13,30 @@ int usnet_socket(struct usnet_stack *st, int type)
 {
 	if (!st || st->magic != USNET_STACK_MAGIC)
 		return -USNET_EINVAL;
+	int v6 = (type & USNET_SOCK_V6) != 0;
+	type &= ~USNET_SOCK_V6;
 	if (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM)
 		return -USNET_EPROTONOSUPPORT;
 	int32_t i = sock_alloc_reclaim(st, type);
-	return i == NIL ? -USNET_ENFILE : i;
+	if (i == NIL)
+		return -USNET_ENFILE;
+	sk(st, i)->af = v6 ? USNET_AF_INET6 : USNET_AF_INET;
+	return i;
+}
+
+/* Whether socket s may use an address of a's family, as Linux answers:
+ * an IPv4 socket no IPv6 address; an IPv6 one an IPv4 address (mapped,
+ * to the provider) unless IPV6_V6ONLY: bind then says EINVAL, connect
+ * and send ENETUNREACH.  0 or -errno. */
+static int addr_family_ok(const struct sock *s, const struct usnet_addr *a, int binding)
+{
+	if (a->family != USNET_AF_INET && a->family != USNET_AF_INET6)
+		return -USNET_EAFNOSUPPORT;
+	if (a->family == USNET_AF_INET6)
+		return -USNET_EAFNOSUPPORT;   /* (IPv6 sockets: their IPv6 side comes next) */
+	if (s->af == USNET_AF_INET6 && s->v6only)
+		return binding ? -USNET_EINVAL : -USNET_ENETUNREACH;
+	return 0;
 }
 
 int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr *addr)
@@ -24,6 +45,9 @@ int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr 
 	CHECK(st, sd, s);
 	if (!addr)
 		return -USNET_EFAULT;
+	int fr = addr_family_ok(s, addr, 1);
+	if (fr < 0)
+		return fr;
 	if ((s->flags & SF_BOUND) || (s->type == USNET_SOCK_STREAM && s->state != USNET_TCP_CLOSED) ||
 	    (s->flags & SF_HASHED))
 		return -USNET_EINVAL;
@@ -64,7 +88,7 @@ int usnet_listen(struct usnet_stack *st, usnet_sock_t sd, int backlog)
 	if (s->state != USNET_TCP_CLOSED || (s->flags & (SF_HASHED | SF_RESET)))
 		return -USNET_EINVAL;
 	if (!(s->flags & SF_BOUND)) {
-		struct usnet_addr a = { 0, 0 };
+		struct usnet_addr a = { 0 };
 		int r = usnet_bind(st, sd, &a);
 		if (r < 0)
 			return r;
@@ -127,6 +151,9 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	CHECK(st, sd, s);
 	if (!addr)
 		return -USNET_EFAULT;
+	int fr = addr_family_ok(s, addr, 0);
+	if (fr < 0)
+		return fr;
 	if (s->type == USNET_SOCK_DGRAM) {
 		if (addr->ip == 0 && addr->port == 0) {   /* dissolve the association */
 			s->flags &= ~SF_CONNECTED;
@@ -140,7 +167,7 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 		if (addr->ip != 0xffffffffu && (addr->ip >> 28) != 0xe && route_lookup(st, addr->ip, &nh) < 0)
 			return -USNET_ENETUNREACH;
 		if (!(s->flags & SF_BOUND)) {
-			struct usnet_addr a = { 0, 0 };
+			struct usnet_addr a = { 0 };
 			int r = usnet_bind(st, sd, &a);
 			if (r < 0)
 				return r;
@@ -275,6 +302,11 @@ long usnet_sendv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	CHECK(st, sd, s);
 	if (iovcnt < 0 || (iovcnt > 0 && !iov))
 		return -USNET_EFAULT;
+	if (to && s->type == USNET_SOCK_DGRAM) {
+		int fr = addr_family_ok(s, to, 0);
+		if (fr < 0)
+			return fr;
+	}
 	struct net_ctx c;
 	ctx_init(&c, st, io, now);
 	long r;
@@ -551,6 +583,22 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		if (val < 0) return -USNET_EINVAL;
 		s->rcvlowat = (uint32_t)val;
 		return 0;
+	case USNET_IPV6_V6ONLY:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		/* Linux: only before the socket has a port */
+		if (s->flags & (SF_BOUND | SF_HASHED)) return -USNET_EINVAL;
+		s->v6only = val != 0;
+		return 0;
+	case USNET_IPV6_UNICAST_HOPS:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		if (val < -1 || val > 255) return -USNET_EINVAL;
+		s->ip6_hops = (int16_t)val;
+		return 0;
+	case USNET_IPV6_TCLASS:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		if (val < -1 || val > 255) return -USNET_EINVAL;
+		s->ip6_tclass = (uint8_t)(val < 0 ? 0 : val);
+		return 0;
 	default:
 		break;
 	}
@@ -678,6 +726,12 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_IP_MULTICAST_ALL: *val = !(s->mc_opts & MCO_NOALL); return 0;
 	case USNET_IP_MULTICAST_IF: *val = (int)s->mc_if; return 0;
 	case USNET_SO_RCVLOWAT: *val = s->rcvlowat ? (int)s->rcvlowat : 1; return 0;
+	case USNET_IPV6_V6ONLY: case USNET_IPV6_UNICAST_HOPS: case USNET_IPV6_TCLASS:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		*val = opt == USNET_IPV6_V6ONLY ? s->v6only :
+		       opt == USNET_IPV6_TCLASS ? s->ip6_tclass :
+		       s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : s->ip6_hops;
+		return 0;
 	default:
 		break;
 	}
@@ -729,6 +783,15 @@ int usnet_udp_next_meta(struct usnet_stack *st, usnet_sock_t sd, uint32_t *dst, 
 	if (s->type != USNET_SOCK_DGRAM)
 		return -USNET_EOPNOTSUPP;
 	return udp_next_meta(st, s, dst, at_ns);
+}
+
+int usnet_udp_next_dst(struct usnet_stack *st, usnet_sock_t sd, struct usnet_addr *dst, uint64_t *at_ns)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_DGRAM)
+		return -USNET_EOPNOTSUPP;
+	return udp_next_dst(st, s, dst, at_ns);
 }
 
 long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t sd)

@@ -342,3 +342,11 @@ int usnet_sock_type(struct usnet_stack *st, usnet_sock_t s)
 		return -USNET_EBADF;
 	return sk(st, s)->type;
 }
+
+int usnet_sock_family(struct usnet_stack *st, usnet_sock_t s)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC || s < 0 || (uint32_t)s >= st->nsocks ||
+	    sk(st, s)->type == 0)
+		return -USNET_EBADF;
+	return sk(st, s)->af;
+}

@@ -268,6 +268,23 @@ int udp_next_meta(struct usnet_stack *st, const struct sock *s, uint32_t *dst, u
 	return 0;
 }
 
+int udp_next_dst(struct usnet_stack *st, const struct sock *s, struct usnet_addr *dst, uint64_t *at_ns)
+{
+	uint32_t ip;
+	uint64_t at;
+	int r = udp_next_meta(st, s, &ip, &at);
+	if (r < 0)
+		return r;
+	if (dst) {
+		memset(dst, 0, sizeof *dst);
+		dst->ip = ip;
+		dst->port = s->lport;
+	}
+	if (at_ns)
+		*at_ns = at;
+	return 0;
+}
+
 void udp_close(struct usnet_stack *st, struct sock *s)
 {
 	sock_free(st, sk_index(st, s));
