@@ -496,8 +496,9 @@ struct usnet_stack_stats {
 	 * length past the frame, not for our addresses, an extension header
 	 * cut short, Hop-by-Hop options not first, an option whose type says
 	 * drop, a Routing header with segments left, a next header the stack
-	 * does not know, a fragment (no reassembly yet: atomic ones pass), TCP
-	 * or UDP (not over IPv6 yet: answered with port unreachable). */
+	 * does not know, a fragment (no reassembly yet: atomic ones pass), an
+	 * upper layer the walk took that has no socket layer (answered with
+	 * port unreachable; none today: TCP and UDP count their own). */
 	uint64_t ip6_rx, ip6_tx, ip6_drop_header, ip6_drop_len, ip6_drop_not_ours, ip6_drop_ext,
 		 ip6_drop_hbh_order, ip6_drop_option, ip6_drop_routing, ip6_drop_next_header,
 		 ip6_drop_frag, ip6_no_transport;
