@@ -164,13 +164,13 @@ static void world_init(struct world *w)
 	/* Listener on 80, UDP on 53 (a member of 239.1.2.3), and an
 	 * established connection on 81. */
 	int32_t l = usnet_socket(w->st, USNET_SOCK_STREAM);
-	usnet_bind(w->st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(w->st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(w->st, l, 4);
 	int32_t u = usnet_socket(w->st, USNET_SOCK_DGRAM);
-	usnet_bind(w->st, u, &(struct usnet_addr){ 0, 53 });
+	usnet_bind(w->st, u, &(struct usnet_addr){ .ip = 0, .port = 53 });
 	usnet_mc_join(w->st, &w->io, u, 0xef010203u, w->now);
 	int32_t l2 = usnet_socket(w->st, USNET_SOCK_STREAM);
-	usnet_bind(w->st, l2, &(struct usnet_addr){ 0, 81 });
+	usnet_bind(w->st, l2, &(struct usnet_addr){ .ip = 0, .port = 81 });
 	usnet_listen(w->st, l2, 4);
 	static const uint8_t synopt[] = { 2, 4, 5, 0xb4, 1, 3, 3, 7, 1, 1, 4, 2, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0 };
 	uint8_t fr[200];

@@ -15,7 +15,8 @@
  * one per core/queue scales.
  *
  * Errors are negative errno values with Linux numbering (USNET_E* below).
- * Addresses and ports in this API are in host byte order.
+ * IPv4 addresses and ports in this API are in host byte order; IPv6
+ * addresses are 16 bytes in network byte order (struct usnet_addr).
  *
  * The stack never blocks: calls that would block return -USNET_EAGAIN, and
  * the readiness callback (struct usnet_io.on_event) says when to try again.
@@ -85,10 +86,30 @@ typedef int32_t usnet_sock_t;   /* a socket: an index into the instance */
 
 struct usnet_stack;             /* opaque; lives at the start of the arena */
 
-/* An IPv4 endpoint, host byte order. */
+/* Address families of struct usnet_addr.family. */
+#define USNET_AF_INET  0
+#define USNET_AF_INET6 1
+
+/* An endpoint of either family.  family USNET_AF_INET (0): ip is the IPv4
+ * address in host byte order, ip6 unused -- so `(struct usnet_addr){ ip,
+ * port }` and a zeroed struct are IPv4 endpoints as they always were.
+ * family USNET_AF_INET6: ip6 is the IPv6 address in network byte order
+ * (:: the unspecified address, ::1 loopback), ip unused (0).  port is in
+ * host byte order for both.  There is no scope id: an instance has one
+ * interface, so a link-local address names it.
+ *
+ * An IPv6 socket (USNET_SOCK_V6) takes addresses of both families where
+ * IPV6_V6ONLY is 0: an IPv4 address given to it (the provider's mapping of
+ * ::ffff:a.b.c.d) makes that bind/connect/send IPv4, and what such a
+ * socket learns over IPv4 (an accepted IPv4 connection, the source of an
+ * IPv4 datagram, its own or its peer's name once it is IPv4) comes back as
+ * an IPv4 usnet_addr for the provider to map to ::ffff:a.b.c.d. */
 struct usnet_addr {
 	uint32_t ip;
 	uint16_t port;
+	uint8_t  family;    /* USNET_AF_INET or USNET_AF_INET6 */
+	uint8_t  pad_;
+	uint8_t  ip6[16];
 };
 
 struct usnet_iovec {
@@ -281,9 +302,19 @@ void usnet_neigh_set(struct usnet_stack *st, struct usnet_io *io, uint32_t ip, c
 unsigned usnet_neigh_waiting(const struct usnet_stack *st, uint32_t *ips, unsigned max);
 
 /* ---- sockets --------------------------------------------------------------
- * TCP and UDP over IPv4.  Each call acts at once and never blocks. */
+ * TCP and UDP over IPv4 and IPv6.  Each call acts at once and never blocks. */
 #define USNET_SOCK_STREAM 1
 #define USNET_SOCK_DGRAM  2
+/* OR'ed into usnet_socket()'s type: an IPv6 socket (AF_INET6).  It binds,
+ * connects and sends to IPv6 addresses, and to IPv4 ones while
+ * USNET_IPV6_V6ONLY is 0 (the default, as Linux's net.ipv6.bindv6only):
+ * bound to :: it then takes IPv4 too (a listener's IPv4 connections, a UDP
+ * socket's IPv4 datagrams), and it conflicts with a socket bound to
+ * 0.0.0.0 or any IPv4 address on its port as on Linux; with V6ONLY 1 it
+ * is IPv6 alone.  usnet_sock_type() reports the type without this bit,
+ * usnet_sock_family() the family.  An IPv4 socket given an IPv6 address
+ * fails with -USNET_EAFNOSUPPORT. */
+#define USNET_SOCK_V6     0x100
 
 /* Message flags. */
 #define USNET_MSG_PEEK     0x02u  /* look at data without consuming it */
@@ -384,6 +415,12 @@ enum usnet_sockopt {
 				* any group the instance joined, 0: only to the groups it joined */
 	USNET_IP_MULTICAST_IF, /* UDP: source address of its multicast, host order in the int's
 				* bits: 0 (the stack's, default) or the stack's address */
+	/* IPv6 sockets only (else -USNET_ENOPROTOOPT), as Linux's: */
+	USNET_IPV6_V6ONLY,     /* 0 (default): also IPv4 (see USNET_SOCK_V6); 1: IPv6 only.
+				* Set before bind/connect (after: -USNET_EINVAL) */
+	USNET_IPV6_UNICAST_HOPS, /* hop limit of its unicast packets 0..255, -1: the default (64) */
+	USNET_IPV6_TCLASS,     /* traffic class of its IPv6 packets 0..255, -1: 0; the ECN bits
+				* are the stack's (TCP) as IP_TOS's are */
 };
 int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int val);
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int *val);
@@ -418,6 +455,12 @@ long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t s);
  * (ours, broadcast, or loopback) and the stack's clock when it arrived (the
  * `now` of the call that took it in).  0, -USNET_EAGAIN when none waits. */
 int usnet_udp_next_meta(struct usnet_stack *st, usnet_sock_t s, uint32_t *dst, uint64_t *at_ns);
+/* The same for either family: dst gets the destination of the next
+ * datagram (an IPv4 usnet_addr for an IPv4 datagram, USNET_AF_INET6 for
+ * an IPv6 one: IP_PKTINFO / IPV6_PKTINFO) with the socket's local port;
+ * at_ns as above (either may be NULL).  usnet_udp_next_meta() gives 0 as
+ * the destination of an IPv6 datagram. */
+int usnet_udp_next_dst(struct usnet_stack *st, usnet_sock_t s, struct usnet_addr *dst, uint64_t *at_ns);
 /* A value passed back to on_event for this socket (e.g. an fd number). */
 int usnet_sock_set_user(struct usnet_stack *st, usnet_sock_t s, uint64_t user);
 uint64_t usnet_sock_get_user(struct usnet_stack *st, usnet_sock_t s);
@@ -465,8 +508,9 @@ struct usnet_stack_stats {
 	 * does not know, a fragment dropped for a reason not counted below (a
 	 * bad length, no room, a slot given up for a newer datagram, the rest
 	 * of a datagram that overlapped, a Fragment header inside a
-	 * reassembled packet, ND in fragments: RFC 6980), TCP or UDP (not
-	 * over IPv6 yet: answered with port unreachable). */
+	 * reassembled packet, ND in fragments: RFC 6980), an upper layer the
+	 * walk took that has no socket layer (answered with port unreachable;
+	 * none today: TCP and UDP count their own). */
 	uint64_t ip6_rx, ip6_tx, ip6_drop_header, ip6_drop_len, ip6_drop_not_ours, ip6_drop_ext,
 		 ip6_drop_hbh_order, ip6_drop_option, ip6_drop_routing, ip6_drop_next_header,
 		 ip6_drop_frag, ip6_no_transport;
@@ -540,6 +584,11 @@ int usnet_ip6_addr(struct usnet_stack *st, unsigned i, uint8_t addr[16], uint8_t
  * that is in use, or -1. */
 int usnet_sock_next(struct usnet_stack *st, int from);
 int usnet_sock_type(struct usnet_stack *st, usnet_sock_t s);  /* USNET_SOCK_* or -EBADF */
+/* The family a socket was made with: USNET_AF_INET6 for a USNET_SOCK_V6
+ * one and for the connections its listener accepts, USNET_AF_INET
+ * otherwise; or -USNET_EBADF.  An IPv6 socket's connection may be IPv4
+ * (dual-stack): its names then come back as IPv4 usnet_addr. */
+int usnet_sock_family(struct usnet_stack *st, usnet_sock_t s);
 
 #ifdef __cplusplus
 }

@@ -842,7 +842,7 @@ static int p_accept(void *ctx, usnet_psock_t ps, struct sockaddr *sa, socklen_t 
 		    usnet_psock_t *out)
 {
 	struct prov *p = ctx;
-	struct usnet_addr peer = { 0, 0 };
+	struct usnet_addr peer = { 0 };
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	int n = -USNET_EAGAIN;
@@ -945,7 +945,7 @@ static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int f
 			    !(is_loopback(to.ip) ? loopback_taker(p, ps, &to) : group || reachable(p, to.ip)) ||
 			    host_addr_kernel_port(p, SOCK_DGRAM, to.ip, to.port)) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
-				struct usnet_addr me = { 0, 0 };
+				struct usnet_addr me = { 0 };
 				inst_lock(in);
 				usnet_getsockname(in->st, s, &me);
 				inst_unlock_quiet(in);
@@ -1035,7 +1035,7 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 	size_t cap = 0;
 	for (size_t i = 0; i < m->msg_iovlen; i++)
 		cap += m->msg_iov[i].iov_len;
-	struct usnet_addr from = { 0, 0 };
+	struct usnet_addr from = { 0 };
 	bool want_inq = !dgram && p->meta[ps].inq;
 	bool want_meta = dgram && (p->meta[ps].pktinfo || p->meta[ps].tstamp);
 	int inq = 0;
@@ -1127,7 +1127,7 @@ static int p_close(void *ctx, usnet_psock_t ps)
 static int p_getsockname(void *ctx, usnet_psock_t ps, struct sockaddr *sa, socklen_t *len)
 {
 	struct prov *p = ctx;
-	struct usnet_addr a = { 0, 0 }, peer = { 0, 0 };
+	struct usnet_addr a = { 0 }, peer = { 0 };
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	inst_lock(in);
@@ -1146,7 +1146,7 @@ static int p_getsockname(void *ctx, usnet_psock_t ps, struct sockaddr *sa, sockl
 static int p_getpeername(void *ctx, usnet_psock_t ps, struct sockaddr *sa, socklen_t *len)
 {
 	struct prov *p = ctx;
-	struct usnet_addr a = { 0, 0 };
+	struct usnet_addr a = { 0 };
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	inst_lock(in);

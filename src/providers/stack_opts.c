@@ -159,7 +159,7 @@ static int other_interface(struct prov *p, usnet_psock_t ps, const char *why, in
 {
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
-	struct usnet_addr a = { 0, 0 };
+	struct usnet_addr a = { 0 };
 	inst_lock(in);
 	usnet_getsockname(in->st, s, &a);
 	inst_unlock_quiet(in);

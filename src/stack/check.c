@@ -162,7 +162,10 @@ static int check_table(struct usnet_stack *st, int conn, struct why *w)
 					       port_hashfn(st, s->lport);
 			if (want != b)
 				return bad(w, name, b, "holds a socket of another bucket", (uint32_t)i);
-			if (conn && conn_lookup(st, s->lip, s->lport, s->rip, s->rport) != i)
+			if (s->net6 && (s->lip != ip6_fold(st_sock6(st)[i].laddr) ||
+					s->rip != ip6_fold(st_sock6(st)[i].raddr)))
+				return bad(w, name, b, "holds an IPv6 socket whose folded addresses are stale:", (uint32_t)i);
+			if (conn && conn_lookup_sock(st, i) != i)
 				return bad(w, name, b, "has two connections with the 4-tuple of", (uint32_t)i);
 			members++;
 		}

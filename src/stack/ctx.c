@@ -17,6 +17,8 @@ void ctx_init(struct net_ctx *c, struct usnet_stack *st, struct usnet_io *io, ui
 	c->batching = 0;
 	c->looping = 0;
 	c->ip_ttl = c->ip_tos = 0;
+	c->rx_tos = 0;
+	c->rx_src6 = c->rx_dst6 = NULL;
 	c->nack = 0;
 	if (io && io->netif) {
 		c->frame_size = io->netif->info.frame_size;

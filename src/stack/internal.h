@@ -250,6 +250,17 @@ struct sock {
 	uint32_t notsent_lowat;        /* TCP_NOTSENT_LOWAT: writable below these unsent bytes */
 	uint64_t unacked_since;        /* when data went unacknowledged (TCP_USER_TIMEOUT) */
 
+	/* IPv6: the family it was made with (USNET_AF_*: the API's, which
+	 * options it takes); whether its addresses are IPv6 (net6: lip and
+	 * rip are then ip6_fold()s of the full addresses, which live in the
+	 * socket's struct sock6, and :: is the wildcard whatever lip says);
+	 * IPV6_V6ONLY; IPV6_TCLASS; IPV6_UNICAST_HOPS (-1: the default) */
+	uint8_t  af;
+	uint8_t  net6;
+	uint8_t  v6only;
+	uint8_t  ip6_tclass;
+	int16_t  ip6_hops;
+
 	/* ACK timing, as Linux: quick ACKs left (each segment acked at once
 	 * while some are left, unless the connection is interactive), and
 	 * whether it is (pingpong: we answered within the delayed-ACK time;
@@ -274,6 +285,23 @@ struct sock {
 	uint32_t segs_out, segs_in;
 	uint64_t last_rx;              /* when a segment last arrived (keepalive idle) */
 };
+
+/* The IPv6 addresses of socket i (the region st_sock6(), parallel to the
+ * socket table, so that IPv4 sockets do not carry them): meaningful while
+ * its net6 is set; laddr :: is bound to the wildcard, raddr :: none. */
+struct sock6 {
+	uint8_t laddr[16], raddr[16];
+};
+
+/* The 32 bits an IPv6 address stands for in struct sock's lip/rip (hash
+ * keys only: lookups compare the full addresses). */
+static inline uint32_t ip6_fold(const uint8_t a[16])
+{
+	uint32_t x = 0;
+	for (int k = 0; k < 16; k += 4)
+		x ^= (uint32_t)a[k] << 24 | (uint32_t)a[k + 1] << 16 | (uint32_t)a[k + 2] << 8 | a[k + 3];
+	return x;
+}
 
 /* A step of a TCP connection that moves a sequence number and a queue
  * together (an ACK freeing the front of the send queue, then snd_una; in-
@@ -440,6 +468,7 @@ struct usnet_stack {
 	size_t loop_buf_off;              /* one looped-back frame being delivered (loop.c) */
 	size_t marks_off;                 /* scratch bitmap of usnet_stack_check/repair (own.c) */
 	size_t nd6_off;                   /* struct nd6_entry[ND6_TABLE] */
+	size_t sock6_off;                 /* struct sock6[nsocks]: IPv6 sockets' addresses */
 	int32_t loop_head, loop_tail;     /* frames to the stack's own address, as records */
 
 	uint32_t nsocks, socks_used;
@@ -492,6 +521,7 @@ static inline uint8_t *st_reasm_buf(struct usnet_stack *st) { return st_at(st, s
 static inline uint8_t *st_loop_buf(struct usnet_stack *st) { return st_at(st, st->loop_buf_off); }
 static inline uint64_t *st_marks(struct usnet_stack *st) { return st_at(st, st->marks_off); }
 static inline struct nd6_entry *st_nd6(struct usnet_stack *st) { return st_at(st, st->nd6_off); }
+static inline struct sock6 *st_sock6(struct usnet_stack *st) { return st_at(st, st->sock6_off); }
 
 /* Note the sequence step about to change s (struct seq_journal): the
  * values first, then (a release store: after them) the socket that makes
@@ -531,6 +561,10 @@ struct net_ctx {
 	/* The DS field of the IP packet being delivered to TCP now (its ECN
 	 * codepoint is what tcp_input reads). */
 	uint8_t rx_tos;
+	/* The addresses of the IPv6 packet being delivered to TCP now (its
+	 * header's; NULL while an IPv4 one is): tcp_input's src and dst are
+	 * their ip6_fold()s then. */
+	const uint8_t *rx_src6, *rx_dst6;
 	/* Multicast destinations: the sending socket's IP_MULTICAST_TTL, and
 	 * whether a copy goes to the stack's own members (IP_MULTICAST_LOOP). */
 	uint8_t mc_ttl, mc_loop;
@@ -638,6 +672,30 @@ int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, 
 void conn_insert(struct usnet_stack *st, int32_t i);
 void conn_remove(struct usnet_stack *st, int32_t i);
 int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+/* IPv6: the same lookups over full addresses (net6 sockets; an IPv4
+ * packet's reach the dual-stack ones through the IPv4 lookups above). */
+int32_t conn_lookup6(struct usnet_stack *st, const uint8_t lip[16], uint16_t lport, const uint8_t rip[16],
+		     uint16_t rport);
+int32_t port_lookup6(struct usnet_stack *st, int type, const uint8_t lip[16], uint16_t lport);
+int32_t udp_port_lookup6(struct usnet_stack *st, const uint8_t lip[16], uint16_t lport, const uint8_t rip[16],
+			 uint16_t rport);
+/* Binding IPv6 lip (:: the wildcard) on lport: conflicts with net6
+ * sockets as port_in_use, and, when dual (:: with V6ONLY 0), with any
+ * IPv4 one. */
+int port_in_use6(struct usnet_stack *st, int type, const uint8_t lip[16], int dual, uint16_t lport,
+		 uint32_t want_flags);
+int choose_ephemeral6(struct usnet_stack *st, int type, const uint8_t lip[16], int dual, const uint8_t *rip,
+		      uint16_t rport, uint16_t *out);
+/* Make socket i an IPv6 one on (lip, lport) and put it in the port
+ * table (lport 0: an ephemeral port); 0 or -errno. */
+int sock_bind6(struct usnet_stack *st, int32_t i, const uint8_t lip[16], uint16_t lport);
+/* Set socket i's IPv6 addresses (and the folds in lip/rip). */
+void sock_set_addr6(struct usnet_stack *st, int32_t i, const uint8_t *lip, const uint8_t *rip);
+/* Socket i's own 4-tuple in the connection table (either family): the
+ * first connection with it, or NIL (check.c, repair.c). */
+int32_t conn_lookup_sock(struct usnet_stack *st, int32_t i);
+/* A net6 socket bound to :: that takes IPv4 too (V6ONLY 0). */
+int sock_dual_any(struct usnet_stack *st, int32_t i);
 /* io: the calling process's, for RSS (io->flow_queue); may be NULL. */
 int choose_ephemeral(struct usnet_stack *st, struct usnet_io *io, int type, uint32_t lip, uint32_t rip,
 		     uint16_t rport, uint16_t *out);
@@ -685,12 +743,16 @@ int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], c
 		uint8_t next, uint32_t plen, uint8_t hop_limit);
 /* Deliver a packet whose extension headers were walked (x) to its upper
  * layer, x->proto at x->off: the one place unfragmented and reassembled
- * packets reach their protocol. */
+ * packets reach their protocol (rx_flags: the checksums the netif
+ * checked; 0 for a reassembled one). */
 void ip6_deliver(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
-		 const struct ip6_ext_view *x, int mcast);
+		 const struct ip6_ext_view *x, int mcast, uint32_t rx_flags);
 /* A datagram ip6_reass_input made whole (its fixed header rebuilt, the
  * Fragment header gone): its headers walked, then delivered. */
 void ip6_input_reassembled(struct net_ctx *c, const uint8_t *ip, uint32_t total, int mcast);
+/* The next hop for dst (itself when on-link, else the gateway): 0 or
+ * -USNET_ENETUNREACH. */
+int route6_lookup(const struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16]);
 /* The slot of our address a (any state), or -1. */
 int ip6_addr_find(const struct usnet_stack *st, const uint8_t a[16]);
 /* Is a one of our addresses in use (not tentative, not duplicate)? */
@@ -795,6 +857,9 @@ int ipv6_output_l4(struct net_ctx *c, const uint8_t src[16], const uint8_t dst[1
 /* Set the L4 checksum of a frame (software or offload). */
 void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
 		    uint32_t src, uint32_t dst, uint32_t l4len);
+/* The same over IPv6 (the L4 header at p->data+14+40). */
+void l4_csum_finish6(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
+		     const uint8_t src[16], const uint8_t dst[16], uint32_t l4len);
 
 /* icmp.c */
 void icmp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
@@ -820,12 +885,18 @@ uint64_t igmp_timers(struct net_ctx *c);
 #define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */
 /* Kept in a datagram's first chunk before its data (udp.c). */
 struct udp_rec_meta {
-	uint32_t dst;      /* the destination address it was sent to */
-	uint32_t pad;
+	uint32_t dst;      /* the destination address it was sent to (IPv4) */
+	uint8_t  v6;       /* 1: an IPv6 datagram, from src6 to dst6 (the record's seq: 0) */
+	uint8_t  pad[3];
 	uint64_t at_ns;    /* the stack's clock when it arrived */
+	uint8_t  src6[16], dst6[16];
 };
 void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len);
+/* A UDP datagram over IPv6 (ip: its IPv6 header, total bytes; mcast: to
+ * a group or a link-layer multicast). */
+void udp_input6(struct net_ctx *c, const uint8_t *ip, uint32_t total, const uint8_t *src, const uint8_t *dst,
+		const uint8_t *p, uint32_t len, uint32_t rx_flags, int mcast);
 long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
 	       const struct usnet_addr *to);
 long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
@@ -833,6 +904,8 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 void udp_close(struct usnet_stack *st, struct sock *s);
 /* The next datagram's struct udp_rec_meta: 0, or -USNET_EAGAIN when none waits. */
 int udp_next_meta(struct usnet_stack *st, const struct sock *s, uint32_t *dst, uint64_t *at_ns);
+/* The same as a usnet_addr of its family, with the socket's port. */
+int udp_next_dst(struct usnet_stack *st, const struct sock *s, struct usnet_addr *dst, uint64_t *at_ns);
 
 /* tcp_*.c */
 #include "tcp.h"

@@ -91,6 +91,27 @@ void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
 	wr16(l4 + off, sum);
 }
 
+void l4_csum_finish6(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
+		     const uint8_t src[16], const uint8_t dst[16], uint32_t l4len)
+{
+	const uint32_t iph = 40;   /* IP6_HLEN */
+	uint8_t *l4 = p->data + ETH_HLEN + iph;
+	uint16_t off = proto == IPPROTO_TCP_ ? 16 : 6;
+	uint64_t ph = csum_pseudo6(src, dst, proto, l4len);
+	if (c->st->cfg.netif_caps & USNET_NETIF_CAP_TX_CSUM) {
+		wr16(l4 + off, csum_fold(ph));
+		p->flags |= USNET_PKT_TX_CSUM_PARTIAL;
+		p->csum_start = (uint16_t)(ETH_HLEN + iph);
+		p->csum_offset = off;
+		return;
+	}
+	wr16(l4 + off, 0);
+	uint16_t sum = (uint16_t)~csum_fold(csum_add(ph, l4, l4len));
+	if (proto == IPPROTO_UDP_ && sum == 0)
+		sum = 0xffff;   /* RFC 8200 8.1: never 0 over IPv6 */
+	wr16(l4 + off, sum);
+}
+
 int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t dst,
 		uint8_t proto, uint32_t l4len, uint16_t frag_field, uint16_t id)
 {

@@ -1,10 +1,11 @@
 /*
  * IPv6 input (RFC 8200: the fixed header, the extension-header chain and
  * what its verdicts cost) and output (source selection, next hop, the
- * neighbour cache).  Only ICMPv6 is delivered: TCP and UDP over IPv6 are
- * answered with port unreachable.  Fragments go to ip6_reass.c, and what
- * it makes whole comes back through ip6_input_reassembled to the same
- * walk and the same delivery (ip6_deliver).
+ * neighbour cache).  ICMPv6, TCP and UDP are delivered (ip6_deliver).
+ * Fragments go to ip6_reass.c, and what it makes whole comes back through
+ * ip6_input_reassembled to the same walk and the same delivery.  Packets
+ * to the stack's own addresses and ::1 loop back (loop.c) without
+ * reaching the wire.
  */
 #include "internal.h"
 #include "wire_eth.h"
@@ -60,7 +61,7 @@ int ip6_select_src(const struct usnet_stack *st, const uint8_t dst[16], uint8_t 
 
 /* The next hop for dst: itself when on-link (link-local, or inside the
  * prefix of one of our addresses), else the default router. */
-static int route6_lookup(const struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16])
+int route6_lookup(const struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16])
 {
 	int onlink = ip6_is_link_local(dst);
 	for (uint32_t i = 1; i < IP6_ADDRS && !onlink; i++) {
@@ -83,17 +84,26 @@ int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], c
 {
 	struct usnet_stack *st = c->st;
 	uint8_t nh[16];
-	if (!ip6_is_multicast(dst) && route6_lookup(st, dst, nh) < 0) {
+	int to_self = ip6_is_loopback(dst) || ip6_addr_find(st, dst) >= 0;
+	if (!to_self && !ip6_is_multicast(dst) && route6_lookup(st, dst, nh) < 0) {
 		tx_unget(c, p);
 		return -USNET_ENETUNREACH;
 	}
-	ipv6_write(p->data + ETH_HLEN, src, dst, next, (uint16_t)plen, hop_limit);
+	uint8_t *ip = p->data + ETH_HLEN;
+	ipv6_write(ip, src, dst, next, (uint16_t)plen, hop_limit);
+	/* the traffic class: the sending socket's (c->ip_tos) */
+	ip[0] = (uint8_t)(0x60 | c->ip_tos >> 4);
+	ip[1] = (uint8_t)((c->ip_tos & 0x0f) << 4 | (ip[1] & 0x0f));
 	p->len = ETH_HLEN + IP6_HLEN + plen;
 	if (p->len < 60) {
 		memset(p->data + p->len, 0, 60 - p->len);
 		p->len = 60;
 	}
 	st->stats.ip6_tx++;
+	if (to_self) {
+		loop_put(c, p);   /* to itself: never on the wire */
+		return 0;
+	}
 	if (ip6_is_multicast(dst)) {
 		uint8_t mac[6];
 		ip6_mcast_mac(dst, mac);
@@ -108,8 +118,10 @@ int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], c
 /* Is dst ours: one of our addresses in use (ours = 1), or a group we are
  * in: all-nodes, or the solicited-node group of any of our addresses,
  * tentative ones included (ours = 2). */
-static int ip6_dst_ours(const struct usnet_stack *st, const uint8_t dst[16])
+static int ip6_dst_ours(const struct usnet_stack *st, const uint8_t dst[16], int looping)
 {
+	if (looping && ip6_is_loopback(dst))
+		return 1;
 	if (!ip6_is_multicast(dst))
 		return ip6_addr_usable(st, dst) ? 1 : 0;
 	if (ip6_is_all_nodes(dst))
@@ -123,13 +135,12 @@ static int ip6_dst_ours(const struct usnet_stack *st, const uint8_t dst[16])
 }
 
 static void ip6_input_chain(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
-			    int mcast, int reassembled);
+			    int mcast, int reassembled, uint32_t rx_flags);
 
 void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint32_t len, int l2_mcast)
 {
 	struct usnet_stack *st = c->st;
 	struct ipv6_view v;
-	(void)p;
 	st->stats.ip6_rx++;
 	switch (ipv6_parse(ip, len, &v)) {
 	case IP6V_OK: break;
@@ -137,7 +148,7 @@ void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 	case IP6V_SHORT:
 	case IP6V_LEN: st->stats.ip6_drop_len++; return;
 	}
-	int ours = ip6_dst_ours(st, v.dst);
+	int ours = ip6_dst_ours(st, v.dst, c->looping);
 	if (!ours) {
 		/* A tentative address's packets are dropped too (RFC 4862
 		 * 5.4): DAD's own messages go to its solicited-node group. */
@@ -146,11 +157,12 @@ void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 	}
 	/* Sources no packet may have on the wire: multicast, loopback, and
 	 * our own addresses (RFC 4291 2.5.3, 2.7). */
-	if (ip6_is_multicast(v.src) || ip6_is_loopback(v.src) || ip6_addr_find(st, v.src) >= 0) {
+	if (ip6_is_multicast(v.src) ||
+	    (!c->looping && (ip6_is_loopback(v.src) || ip6_addr_find(st, v.src) >= 0))) {
 		st->stats.ip6_drop_header++;
 		return;
 	}
-	ip6_input_chain(c, ip, IP6_HLEN + v.plen, &v, ours == 2 || l2_mcast, 0);
+	ip6_input_chain(c, ip, IP6_HLEN + v.plen, &v, ours == 2 || l2_mcast, 0, p->flags);
 }
 
 void ip6_input_reassembled(struct net_ctx *c, const uint8_t *ip, uint32_t total, int mcast)
@@ -158,13 +170,14 @@ void ip6_input_reassembled(struct net_ctx *c, const uint8_t *ip, uint32_t total,
 	struct ipv6_view v;
 	if (ipv6_parse(ip, total, &v) != IP6V_OK)
 		return;   /* ip6_reass.c wrote it: cannot happen */
-	ip6_input_chain(c, ip, total, &v, mcast, 1);
+	ip6_input_chain(c, ip, total, &v, mcast, 1, 0);   /* checksums summed here */
 }
 
 /* Walk the extension headers of the packet ip[0..total) and act on their
- * verdict; reassembled: it is a datagram made whole from fragments. */
+ * verdict; reassembled: it is a datagram made whole from fragments;
+ * rx_flags: the frame's USNET_PKT_RX_* (checksums the netif checked). */
 static void ip6_input_chain(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
-			    int mcast, int reassembled)
+			    int mcast, int reassembled, uint32_t rx_flags)
 {
 	struct usnet_stack *st = c->st;
 	struct ip6_ext_view x;
@@ -214,20 +227,37 @@ static void ip6_input_chain(struct net_ctx *c, const uint8_t *ip, uint32_t total
 		st->stats.ip6_drop_frag++;
 		return;
 	}
-	ip6_deliver(c, ip, total, v, &x, mcast);
+	ip6_deliver(c, ip, total, v, &x, mcast, rx_flags);
 }
 
 void ip6_deliver(struct net_ctx *c, const uint8_t *ip, uint32_t total, const struct ipv6_view *v,
-		 const struct ip6_ext_view *x, int mcast)
+		 const struct ip6_ext_view *x, int mcast, uint32_t rx_flags)
 {
 	struct usnet_stack *st = c->st;
 	switch (x->proto) {
 	case IP6_NH_ICMP6:
 		icmp6_input(c, ip, v, ip + x->off, total - x->off, mcast);
 		return;
+	case IP6_NH_TCP:
+		if (mcast) {   /* TCP has nothing to say to a group */
+			st->stats.ip6_drop_not_ours++;
+			return;
+		}
+		/* tcp_input reads the full addresses from c (its src and dst
+		 * are their folds), the ECN field from the traffic class */
+		c->rx_src6 = v->src;
+		c->rx_dst6 = v->dst;
+		c->rx_tos = (uint8_t)((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+		tcp_input(c, ip6_fold(v->src), ip6_fold(v->dst), ip + x->off, total - x->off, rx_flags);
+		c->rx_src6 = c->rx_dst6 = NULL;
+		c->rx_tos = 0;
+		return;
+	case IP6_NH_UDP:
+		udp_input6(c, ip, total, v->src, v->dst, ip + x->off, total - x->off, rx_flags, mcast);
+		return;
 	default:
-		/* TCP and UDP: no socket listens on IPv6 yet, so every port
-		 * is closed (RFC 4443 3.1, code 4). */
+		/* Upper layers the stack has no sockets for (RFC 4443 3.1:
+		 * port unreachable, code 4). */
 		st->stats.ip6_no_transport++;
 		icmp6_send_error(c, ip, total, ICMP6_DST_UNREACH, ICMP6_UNREACH_PORT, 0, mcast, 0);
 		return;

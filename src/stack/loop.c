@@ -1,5 +1,5 @@
 /*
- * Traffic to the stack's own address: a program that connects to a server
+ * Traffic to the stack's own addresses (IPv4 and IPv6, and 127.0.0.0/8, ::1): a program that connects to a server
  * on the same stack (a proxy in front of its backend, a health check, a
  * client on the same host).  Such a frame never reaches the wire: the
  * stack copies it into its buffer pool as a record (a chain of chunks,
@@ -30,8 +30,9 @@ void loop_copy(struct net_ctx *c, struct usnet_pkt *p)
 	uint8_t *f = p->data;
 	memcpy(f, st->cfg.mac, 6);        /* to us, from us */
 	memcpy(f + 6, st->cfg.mac, 6);
-	f[12] = ETHERTYPE_IPV4 >> 8;
-	f[13] = ETHERTYPE_IPV4 & 0xff;
+	uint16_t type = (f[ETH_HLEN] >> 4) == 6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
+	f[12] = (uint8_t)(type >> 8);
+	f[13] = (uint8_t)type;
 	int32_t head = chain_from_bytes(st, f, p->len);
 	uint32_t len = p->len;
 	if (head == NIL) {

@@ -508,6 +508,13 @@ static void rebuild_tables(struct usnet_stack *st, unsigned *fixes)
 		struct sock *s = &socks[i];
 		if (s->type == 0)
 			continue;
+		/* an IPv6 socket's lip/rip are derived from its struct sock6
+		 * (the buckets hash them): a death between the two stores */
+		if (s->net6 && (s->lip != ip6_fold(st_sock6(st)[i].laddr) || s->rip != ip6_fold(st_sock6(st)[i].raddr))) {
+			s->lip = ip6_fold(st_sock6(st)[i].laddr);
+			s->rip = ip6_fold(st_sock6(st)[i].raddr);
+			(*fixes)++;
+		}
 		if (s->flags & SF_BOUND)
 			port_insert(st, i);
 		if (s->type != USNET_SOCK_STREAM)
@@ -518,7 +525,7 @@ static void rebuild_tables(struct usnet_stack *st, unsigned *fixes)
 		s->flags &= ~SF_HASHED;
 		if (!hashed)
 			continue;
-		if (conn_lookup(st, s->lip, s->lport, s->rip, s->rport) != NIL) {
+		if (conn_lookup_sock(st, i) != NIL) {
 			damage(st, i);
 			continue;
 		}

@@ -4,6 +4,7 @@
  * readiness reporting.
  */
 #include "internal.h"
+#include "wire_ipv6.h"
 
 static uint32_t mix32(uint64_t x, uint64_t seed)
 {
@@ -62,6 +63,7 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	s->keepintvl_s = st->cfg.tcp_keepalive_intvl_s;
 	s->keepcnt = st->cfg.tcp_keepalive_probes;
 	s->mc_ttl = 1;
+	s->ip6_hops = -1;
 	/* In use only once whole: a process killed before this store leaves a
 	 * free socket, not one whose zeroed links name socket and chunk 0. */
 	order_barrier();
@@ -162,7 +164,7 @@ void port_remove(struct usnet_stack *st, int32_t i)
  * address match wins over a wildcard. */
 int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport)
 {
-	int32_t wild = NIL;
+	int32_t wild = NIL, dual = NIL;
 	struct sock *socks = st_socks(st);
 	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
@@ -170,9 +172,41 @@ int32_t port_lookup(struct usnet_stack *st, int type, uint32_t lip, uint16_t lpo
 			continue;
 		if (type == USNET_SOCK_STREAM && s->state != USNET_TCP_LISTEN)
 			continue;
+		if (s->net6) {
+			/* an IPv6 socket on :: takes IPv4 unless V6ONLY, after
+			 * any IPv4 socket (Linux scores AF_INET higher) */
+			if (dual == NIL && sock_dual_any(st, i))
+				dual = i;
+			continue;
+		}
 		if (s->lip == lip)
 			return i;
 		if (s->lip == 0 && wild == NIL)
+			wild = i;
+	}
+	return wild != NIL ? wild : dual;
+}
+
+int sock_dual_any(struct usnet_stack *st, int32_t i)
+{
+	const struct sock *s = sk(st, i);
+	return s->net6 && !s->v6only && ip6_is_unspecified(st_sock6(st)[i].laddr);
+}
+
+int32_t port_lookup6(struct usnet_stack *st, int type, const uint8_t lip[16], uint16_t lport)
+{
+	int32_t wild = NIL;
+	struct sock *socks = st_socks(st);
+	struct sock6 *a6 = st_sock6(st);
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
+		if (s->type != type || s->lport != lport || !s->net6)
+			continue;
+		if (type == USNET_SOCK_STREAM && s->state != USNET_TCP_LISTEN)
+			continue;
+		if (ip6_eq(a6[i].laddr, lip))
+			return i;
+		if (ip6_is_unspecified(a6[i].laddr) && wild == NIL)
 			wild = i;
 	}
 	return wild;
@@ -192,11 +226,49 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
 		struct sock *s = &socks[i];
 		if (s->type != USNET_SOCK_DGRAM || s->lport != lport)
 			continue;
+		if (s->net6) {
+			/* a dual-stack socket on :: (unconnected, or connected
+			 * over IPv6: then not to this sender) scores below an
+			 * IPv4 wildcard */
+			if (!(s->flags & SF_CONNECTED) && best_score < 1 && sock_dual_any(st, i)) {
+				best = i;
+				best_score = 1;
+			}
+			continue;
+		}
 		if (s->lip != lip && s->lip != 0)
 			continue;
-		int score = s->lip != 0 ? 2 : 1;
+		int score = s->lip != 0 ? 4 : 2;
 		if (s->flags & SF_CONNECTED) {
 			if (s->rip != rip || s->rport != rport)
+				continue;
+			score += 8;
+		}
+		if (score > best_score) {
+			best = i;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+int32_t udp_port_lookup6(struct usnet_stack *st, const uint8_t lip[16], uint16_t lport, const uint8_t rip[16],
+			 uint16_t rport)
+{
+	int32_t best = NIL;
+	int best_score = 0;
+	struct sock *socks = st_socks(st);
+	struct sock6 *a6 = st_sock6(st);
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
+		if (s->type != USNET_SOCK_DGRAM || s->lport != lport || !s->net6)
+			continue;
+		int any = ip6_is_unspecified(a6[i].laddr);
+		if (!any && !ip6_eq(a6[i].laddr, lip))
+			continue;
+		int score = any ? 1 : 2;
+		if (s->flags & SF_CONNECTED) {
+			if (!ip6_eq(a6[i].raddr, rip) || s->rport != rport)
 				continue;
 			score += 4;
 		}
@@ -208,6 +280,25 @@ int32_t udp_port_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, ui
 	return best;
 }
 
+/* Whether bound socket s lets a binder with want_flags share its address. */
+static int port_reuse_ok(const struct sock *s, int type, uint32_t want_flags)
+{
+	if ((want_flags & SF_REUSEPORT) && (s->flags & SF_REUSEPORT))
+		return 1;
+	/* UDP sockets share a port when all of them ask for SO_REUSEADDR
+	 * (Linux; iperf3's server relies on it). */
+	if (type == USNET_SOCK_DGRAM && (want_flags & SF_REUSEADDR) && (s->flags & SF_REUSEADDR))
+		return 1;
+	/* SO_REUSEADDR lets a new socket bind over connections that are
+	 * not listening (TIME_WAIT and the like), as on Linux. */
+	if (type == USNET_SOCK_STREAM && (want_flags & SF_REUSEADDR) && (s->flags & SF_REUSEADDR) &&
+	    s->state != USNET_TCP_LISTEN)
+		return 1;
+	if (type == USNET_SOCK_STREAM && (want_flags & SF_REUSEADDR) && s->state == USNET_TCP_TIME_WAIT)
+		return 1;
+	return 0;
+}
+
 /* Whether binding (lip, lport) conflicts with a bound socket; want_flags are
  * the binder's SF_REUSEADDR/SF_REUSEPORT. */
 int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, uint32_t want_flags)
@@ -217,20 +308,30 @@ int port_in_use(struct usnet_stack *st, int type, uint32_t lip, uint16_t lport, 
 		struct sock *s = &socks[i];
 		if (s->type != type || s->lport != lport)
 			continue;
-		if (s->lip != lip && s->lip != 0 && lip != 0)
+		if (s->net6 ? !sock_dual_any(st, i) : s->lip != lip && s->lip != 0 && lip != 0)
 			continue;
-		if ((want_flags & SF_REUSEPORT) && (s->flags & SF_REUSEPORT))
+		if (port_reuse_ok(s, type, want_flags))
 			continue;
-		/* UDP sockets share a port when all of them ask for SO_REUSEADDR
-		 * (Linux; iperf3's server relies on it). */
-		if (type == USNET_SOCK_DGRAM && (want_flags & SF_REUSEADDR) && (s->flags & SF_REUSEADDR))
+		return 1;
+	}
+	return 0;
+}
+
+int port_in_use6(struct usnet_stack *st, int type, const uint8_t lip[16], int dual, uint16_t lport,
+		 uint32_t want_flags)
+{
+	struct sock *socks = st_socks(st);
+	struct sock6 *a6 = st_sock6(st);
+	int any = ip6_is_unspecified(lip);
+	for (int32_t i = st_port_hash(st)[port_bucket(st, lport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
+		if (s->type != type || s->lport != lport)
 			continue;
-		/* SO_REUSEADDR lets a new socket bind over connections that are
-		 * not listening (TIME_WAIT and the like), as on Linux. */
-		if (type == USNET_SOCK_STREAM && (want_flags & SF_REUSEADDR) && (s->flags & SF_REUSEADDR) &&
-		    s->state != USNET_TCP_LISTEN)
+		/* Linux: :: with V6ONLY 0 covers every IPv4 address too */
+		if (!s->net6 ? !(any && dual) :
+		    !any && !ip6_is_unspecified(a6[i].laddr) && !ip6_eq(a6[i].laddr, lip))
 			continue;
-		if (type == USNET_SOCK_STREAM && (want_flags & SF_REUSEADDR) && s->state == USNET_TCP_TIME_WAIT)
+		if (port_reuse_ok(s, type, want_flags))
 			continue;
 		return 1;
 	}
@@ -268,10 +369,33 @@ int32_t conn_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32
 	struct sock *socks = st_socks(st);
 	for (int32_t i = st_conn_hash(st)[conn_bucket(st, lip, lport, rip, rport)]; i != NIL; i = socks[i].hnext) {
 		struct sock *s = &socks[i];
-		if (s->rport == rport && s->lport == lport && s->rip == rip && s->lip == lip)
+		if (s->rport == rport && s->lport == lport && s->rip == rip && s->lip == lip && !s->net6)
 			return i;
 	}
 	return NIL;
+}
+
+int32_t conn_lookup6(struct usnet_stack *st, const uint8_t lip[16], uint16_t lport, const uint8_t rip[16],
+		     uint16_t rport)
+{
+	struct sock *socks = st_socks(st);
+	struct sock6 *a6 = st_sock6(st);
+	uint32_t l = ip6_fold(lip), r = ip6_fold(rip);
+	for (int32_t i = st_conn_hash(st)[conn_bucket(st, l, lport, r, rport)]; i != NIL; i = socks[i].hnext) {
+		struct sock *s = &socks[i];
+		if (s->rport == rport && s->lport == lport && s->net6 && s->rip == r && s->lip == l &&
+		    ip6_eq(a6[i].raddr, rip) && ip6_eq(a6[i].laddr, lip))
+			return i;
+	}
+	return NIL;
+}
+
+int32_t conn_lookup_sock(struct usnet_stack *st, int32_t i)
+{
+	struct sock *s = sk(st, i);
+	if (s->net6)
+		return conn_lookup6(st, st_sock6(st)[i].laddr, s->lport, st_sock6(st)[i].raddr, s->rport);
+	return conn_lookup(st, s->lip, s->lport, s->rip, s->rport);
 }
 
 /* RSS: does the peer's reply to (lip, lport) arrive on our queue?  Asked of
@@ -326,6 +450,69 @@ int choose_ephemeral(struct usnet_stack *st, struct usnet_io *io, int type, uint
 		return 0;
 	}
 	return -USNET_EADDRNOTAVAIL;
+}
+
+/* The same for an IPv6 socket (lip :: : the wildcard; dual: V6ONLY 0,
+ * so IPv4 users of the port conflict too; rip NULL: for bind).  RSS is
+ * not consulted: the netif's flow_queue speaks IPv4, so with rss_queues >
+ * 1 an IPv6 connection's replies may reach another queue's instance
+ * (IPv6 traffic is one queue's, README). */
+int choose_ephemeral6(struct usnet_stack *st, int type, const uint8_t lip[16], int dual, const uint8_t *rip,
+		      uint16_t rport, uint16_t *out)
+{
+	uint32_t lo = st->cfg.ephemeral_lo, hi = st->cfg.ephemeral_hi;
+	uint32_t n = hi - lo + 1;
+	uint8_t key[20];
+	memset(key, 0, sizeof key);
+	if (rip)
+		memcpy(key, rip, 16);
+	key[16] = (uint8_t)(rport >> 8);
+	key[17] = (uint8_t)rport;
+	key[18] = (uint8_t)type;
+	key[19] = 6;
+	uint32_t off = (uint32_t)siphash24(st->cfg.secret, key, sizeof key);
+	for (uint32_t k = 0; k < n; k++) {
+		uint16_t port = (uint16_t)(lo + (off + st->port_cursor + k) % n);
+		if (port_in_use6(st, type, lip, dual, port, 0))
+			continue;
+		if (rip && type == USNET_SOCK_STREAM && conn_lookup6(st, lip, port, rip, rport) != NIL)
+			continue;
+		st->port_cursor = (uint16_t)(st->port_cursor + k + 1);
+		*out = port;
+		return 0;
+	}
+	return -USNET_EADDRNOTAVAIL;
+}
+
+void sock_set_addr6(struct usnet_stack *st, int32_t i, const uint8_t *lip, const uint8_t *rip)
+{
+	struct sock *s = sk(st, i);
+	struct sock6 *a = &st_sock6(st)[i];
+	if (lip)
+		memcpy(a->laddr, lip, 16);
+	if (rip)
+		memcpy(a->raddr, rip, 16);
+	s->lip = ip6_fold(a->laddr);
+	s->rip = ip6_fold(a->raddr);
+	s->net6 = 1;
+}
+
+int sock_bind6(struct usnet_stack *st, int32_t i, const uint8_t lip[16], uint16_t lport)
+{
+	struct sock *s = sk(st, i);
+	int dual = !s->v6only && ip6_is_unspecified(lip);
+	if (lport == 0) {
+		int r = choose_ephemeral6(st, s->type, lip, dual, NULL, 0, &lport);
+		if (r < 0)
+			return r;
+	} else if (port_in_use6(st, s->type, lip, dual, lport, s->flags & (SF_REUSEADDR | SF_REUSEPORT))) {
+		return -USNET_EADDRINUSE;
+	}
+	static const uint8_t none[16];
+	sock_set_addr6(st, i, lip, none);
+	s->lport = lport;
+	port_insert(st, i);
+	return 0;
 }
 
 /* ---- readiness --------------------------------------------------------- */

@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "wire_ipv4.h"
+#include "wire_ipv6.h"
 
 #define CHECK(st, s, k) do { int _r = sock_check((st), (s), &(k)); if (_r < 0) return _r; } while (0)
 
@@ -12,10 +13,46 @@ int usnet_socket(struct usnet_stack *st, int type)
 {
 	if (!st || st->magic != USNET_STACK_MAGIC)
 		return -USNET_EINVAL;
+	int v6 = (type & USNET_SOCK_V6) != 0;
+	type &= ~USNET_SOCK_V6;
 	if (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM)
 		return -USNET_EPROTONOSUPPORT;
 	int32_t i = sock_alloc_reclaim(st, type);
-	return i == NIL ? -USNET_ENFILE : i;
+	if (i == NIL)
+		return -USNET_ENFILE;
+	sk(st, i)->af = v6 ? USNET_AF_INET6 : USNET_AF_INET;
+	return i;
+}
+
+/* Socket i's local (local 1) or remote address as the API gives it: IPv6
+ * for a net6 socket, and for an IPv6 one with no address yet (::). */
+static void sock_name(struct usnet_stack *st, int32_t i, int local, struct usnet_addr *out)
+{
+	const struct sock *s = sk(st, i);
+	memset(out, 0, sizeof *out);
+	out->port = local ? s->lport : s->rport;
+	if (s->net6 || (s->af == USNET_AF_INET6 && !(s->flags & (SF_BOUND | SF_HASHED | SF_CONNECTED)))) {
+		out->family = USNET_AF_INET6;
+		if (s->net6)
+			memcpy(out->ip6, local ? st_sock6(st)[i].laddr : st_sock6(st)[i].raddr, 16);
+		return;
+	}
+	out->ip = local ? s->lip : s->rip;
+}
+
+/* Whether socket s may use an address of a's family, as Linux answers:
+ * an IPv4 socket no IPv6 address; an IPv6 one an IPv4 address (mapped,
+ * to the provider) unless IPV6_V6ONLY: bind then says EINVAL, connect
+ * and send ENETUNREACH.  0 or -errno. */
+static int addr_family_ok(const struct sock *s, const struct usnet_addr *a, int binding)
+{
+	if (a->family != USNET_AF_INET && a->family != USNET_AF_INET6)
+		return -USNET_EAFNOSUPPORT;
+	if (a->family == USNET_AF_INET6)
+		return s->af == USNET_AF_INET6 ? 0 : -USNET_EAFNOSUPPORT;
+	if (s->af == USNET_AF_INET6 && s->v6only)
+		return binding ? -USNET_EINVAL : -USNET_ENETUNREACH;
+	return 0;
 }
 
 int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr *addr)
@@ -24,6 +61,19 @@ int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr 
 	CHECK(st, sd, s);
 	if (!addr)
 		return -USNET_EFAULT;
+	int fr = addr_family_ok(s, addr, 1);
+	if (fr < 0)
+		return fr;
+	if (addr->family == USNET_AF_INET6) {
+		if ((s->flags & SF_BOUND) || (s->type == USNET_SOCK_STREAM && s->state != USNET_TCP_CLOSED) ||
+		    (s->flags & SF_HASHED))
+			return -USNET_EINVAL;
+		/* ::, ::1 or an address of ours in use (Linux: a tentative one
+		 * is not available either) */
+		if (!ip6_is_unspecified(addr->ip6) && !ip6_is_loopback(addr->ip6) && !ip6_addr_usable(st, addr->ip6))
+			return -USNET_EADDRNOTAVAIL;
+		return sock_bind6(st, sd, addr->ip6, addr->port);
+	}
 	if ((s->flags & SF_BOUND) || (s->type == USNET_SOCK_STREAM && s->state != USNET_TCP_CLOSED) ||
 	    (s->flags & SF_HASHED))
 		return -USNET_EINVAL;
@@ -64,15 +114,19 @@ int usnet_listen(struct usnet_stack *st, usnet_sock_t sd, int backlog)
 	if (s->state != USNET_TCP_CLOSED || (s->flags & (SF_HASHED | SF_RESET)))
 		return -USNET_EINVAL;
 	if (!(s->flags & SF_BOUND)) {
-		struct usnet_addr a = { 0, 0 };
+		struct usnet_addr a = { 0 };
+		a.family = s->af;
 		int r = usnet_bind(st, sd, &a);
 		if (r < 0)
 			return r;
 	} else {
 		/* Another listener on the same port needs SO_REUSEPORT on both. */
-		int32_t other = port_lookup(st, USNET_SOCK_STREAM, s->lip, s->lport);
-		if (other != NIL && other != sd && sk(st, other)->lip == s->lip &&
-		    !((s->flags & SF_REUSEPORT) && (sk(st, other)->flags & SF_REUSEPORT)))
+		int32_t other = s->net6 ? port_lookup6(st, USNET_SOCK_STREAM, st_sock6(st)[sd].laddr, s->lport) :
+					  port_lookup(st, USNET_SOCK_STREAM, s->lip, s->lport);
+		int same = other != NIL && other != sd && sk(st, other)->net6 == s->net6 &&
+			   (s->net6 ? ip6_eq(st_sock6(st)[other].laddr, st_sock6(st)[sd].laddr) :
+				      sk(st, other)->lip == s->lip);
+		if (same && !((s->flags & SF_REUSEPORT) && (sk(st, other)->flags & SF_REUSEPORT)))
 			return -USNET_EADDRINUSE;
 	}
 	s->state = USNET_TCP_LISTEN;
@@ -97,10 +151,8 @@ int usnet_accept(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	l->acc_count--;
 	c->acc_next = NIL;
 	c->parent = NIL;
-	if (peer) {
-		peer->ip = c->rip;
-		peer->port = c->rport;
-	}
+	if (peer)
+		sock_name(st, ci, 0, peer);
 	struct net_ctx x;
 	ctx_init(&x, st, io, now);
 	sock_notify(&x, l);
@@ -117,7 +169,72 @@ int usnet_local_taker(struct usnet_stack *st, int type, const struct usnet_addr 
 {
 	if (!st || !addr || (type != USNET_SOCK_STREAM && type != USNET_SOCK_DGRAM))
 		return 0;
+	if (addr->family == USNET_AF_INET6)
+		return port_lookup6(st, type, addr->ip6, addr->port) != NIL;
 	return port_lookup(st, type, addr->ip, addr->port) != NIL;
+}
+
+static int tcp_connect_start(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, struct sock *s,
+			     uint64_t now);
+
+/* connect() to an IPv6 address (s is an IPv6 socket). */
+static int connect6(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, struct sock *s,
+		    const struct usnet_addr *addr, uint64_t now)
+{
+	uint8_t dst[16], src[16], nh[16];
+	memcpy(dst, addr->ip6, 16);
+	if (ip6_is_unspecified(dst))
+		dst[15] = 1;   /* Linux: :: means ::1 */
+	if ((s->flags & SF_BOUND) && !s->net6)
+		return -USNET_EAFNOSUPPORT;   /* bound to an IPv4 address */
+	if (addr->port == 0)
+		return -USNET_EINVAL;
+	int local = ip6_is_loopback(dst) || ip6_addr_find(st, dst) >= 0;
+	if (s->type == USNET_SOCK_STREAM) {
+		switch (s->state) {
+		case USNET_TCP_CLOSED: break;
+		case USNET_TCP_SYN_SENT: case USNET_TCP_SYN_RECEIVED: return -USNET_EALREADY;
+		case USNET_TCP_LISTEN: return -USNET_EINVAL;
+		default: return -USNET_EISCONN;
+		}
+		if (s->flags & (SF_RESET | SF_HASHED))
+			return s->err ? -(int)s->err : -USNET_EISCONN;
+		if (ip6_is_multicast(dst))
+			return -USNET_ENETUNREACH;
+	}
+	if (!local && !ip6_is_multicast(dst) && route6_lookup(st, dst, nh) < 0)
+		return -USNET_ENETUNREACH;
+	const uint8_t *bound = st_sock6(st)[sd].laddr;
+	if ((s->flags & SF_BOUND) && !ip6_is_unspecified(bound))
+		memcpy(src, bound, 16);
+	else if (local)
+		memcpy(src, dst, 16);
+	else if (ip6_select_src(st, dst, src) < 0)
+		return -USNET_EADDRNOTAVAIL;
+	if (s->type == USNET_SOCK_DGRAM) {
+		if (!(s->flags & SF_BOUND)) {
+			static const uint8_t any[16];
+			int r = sock_bind6(st, sd, any, 0);
+			if (r < 0)
+				return r;
+		}
+		sock_set_addr6(st, sd, NULL, dst);
+		s->rport = addr->port;
+		s->flags |= SF_CONNECTED;
+		return 0;
+	}
+	if (!(s->flags & SF_BOUND)) {
+		uint16_t port;
+		int r = choose_ephemeral6(st, USNET_SOCK_STREAM, src, 0, dst, addr->port, &port);
+		if (r < 0)
+			return r;
+		s->lport = port;
+	} else if (conn_lookup6(st, src, s->lport, dst, addr->port) != NIL) {
+		return -USNET_EADDRINUSE;
+	}
+	sock_set_addr6(st, sd, src, dst);
+	s->rport = addr->port;
+	return tcp_connect_start(st, io, sd, s, now);
 }
 
 int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
@@ -127,6 +244,13 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	CHECK(st, sd, s);
 	if (!addr)
 		return -USNET_EFAULT;
+	int fr = addr_family_ok(s, addr, 0);
+	if (fr < 0)
+		return fr;
+	if (addr->family == USNET_AF_INET6)
+		return connect6(st, io, sd, s, addr, now);
+	if (s->net6 && !sock_dual_any(st, sd))
+		return -USNET_ENETUNREACH;   /* bound to an IPv6 address */
 	if (s->type == USNET_SOCK_DGRAM) {
 		if (addr->ip == 0 && addr->port == 0) {   /* dissolve the association */
 			s->flags &= ~SF_CONNECTED;
@@ -140,11 +264,13 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 		if (addr->ip != 0xffffffffu && (addr->ip >> 28) != 0xe && route_lookup(st, addr->ip, &nh) < 0)
 			return -USNET_ENETUNREACH;
 		if (!(s->flags & SF_BOUND)) {
-			struct usnet_addr a = { 0, 0 };
+			struct usnet_addr a = { 0 };
 			int r = usnet_bind(st, sd, &a);
 			if (r < 0)
 				return r;
 		}
+		s->net6 = 0;   /* a dual-stack socket's association is IPv4 now */
+		s->lip = 0;
 		s->rip = addr->ip;
 		s->rport = addr->port;
 		s->flags |= SF_CONNECTED;
@@ -168,6 +294,7 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	int loopback = ip4_is_loopback(addr->ip);
 	if (!loopback && route_lookup(st, addr->ip, &nh) < 0)
 		return -USNET_ENETUNREACH;
+	s->net6 = 0;   /* an IPv6 socket on :: connects over IPv4 */
 	s->lip = loopback ? IP4_LOOPBACK : st->cfg.ip;
 	s->rip = addr->ip;
 	s->rport = addr->port;
@@ -180,12 +307,19 @@ int usnet_connect(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	} else if (conn_lookup(st, s->lip, s->lport, s->rip, s->rport) != NIL) {
 		return -USNET_EADDRINUSE;
 	}
+	return tcp_connect_start(st, io, sd, s, now);
+}
+
+/* The handshake of a connection whose addresses and ports are set. */
+static int tcp_connect_start(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, struct sock *s,
+			     uint64_t now)
+{
 	conn_insert(st, sd);
 	s->flags |= SF_ACTIVE;
 	s->state = USNET_TCP_SYN_SENT;
 	s->ecn = st->cfg.tcp_ecn == 1 ? SE_OK : 0;   /* asked for (RFC 3168 6.1.1) */
 	s->rcv_wscale = tcp_rcv_wscale(st, s);
-	s->mss = (uint16_t)(st->cfg.mtu - 40);
+	s->mss = (uint16_t)(st->cfg.mtu - (s->net6 ? 60 : 40));
 	s->rcv_mss = s->mss;
 	s->iss = tcp_isn(st, s, now);
 	s->ts_offset = (uint32_t)siphash24(st->cfg.secret, &s->lip, 8) ^ s->lport;
@@ -275,6 +409,11 @@ long usnet_sendv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 	CHECK(st, sd, s);
 	if (iovcnt < 0 || (iovcnt > 0 && !iov))
 		return -USNET_EFAULT;
+	if (to && s->type == USNET_SOCK_DGRAM) {
+		int fr = addr_family_ok(s, to, 0);
+		if (fr < 0)
+			return fr;
+	}
 	struct net_ctx c;
 	ctx_init(&c, st, io, now);
 	long r;
@@ -506,8 +645,7 @@ int usnet_getsockname(struct usnet_stack *st, usnet_sock_t sd, struct usnet_addr
 	CHECK(st, sd, s);
 	if (!addr)
 		return -USNET_EFAULT;
-	addr->ip = s->lip;
-	addr->port = s->lport;
+	sock_name(st, sd, 1, addr);
 	return 0;
 }
 
@@ -520,8 +658,7 @@ int usnet_getpeername(struct usnet_stack *st, usnet_sock_t sd, struct usnet_addr
 	if (s->type == USNET_SOCK_DGRAM ? !(s->flags & SF_CONNECTED) :
 	    (s->state == USNET_TCP_CLOSED || s->state == USNET_TCP_LISTEN || s->state == USNET_TCP_SYN_SENT))
 		return -USNET_ENOTCONN;
-	addr->ip = s->rip;
-	addr->port = s->rport;
+	sock_name(st, sd, 0, addr);
 	return 0;
 }
 
@@ -588,6 +725,22 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_SO_RCVLOWAT:
 		if (val < 0) return -USNET_EINVAL;
 		s->rcvlowat = (uint32_t)val;
+		return 0;
+	case USNET_IPV6_V6ONLY:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		/* Linux: only before the socket has a port */
+		if (s->flags & (SF_BOUND | SF_HASHED)) return -USNET_EINVAL;
+		s->v6only = val != 0;
+		return 0;
+	case USNET_IPV6_UNICAST_HOPS:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		if (val < -1 || val > 255) return -USNET_EINVAL;
+		s->ip6_hops = (int16_t)val;
+		return 0;
+	case USNET_IPV6_TCLASS:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		if (val < -1 || val > 255) return -USNET_EINVAL;
+		s->ip6_tclass = (uint8_t)(val < 0 ? 0 : val);
 		return 0;
 	default:
 		break;
@@ -716,6 +869,12 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_IP_MULTICAST_ALL: *val = !(s->mc_opts & MCO_NOALL); return 0;
 	case USNET_IP_MULTICAST_IF: *val = (int)s->mc_if; return 0;
 	case USNET_SO_RCVLOWAT: *val = s->rcvlowat ? (int)s->rcvlowat : 1; return 0;
+	case USNET_IPV6_V6ONLY: case USNET_IPV6_UNICAST_HOPS: case USNET_IPV6_TCLASS:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		*val = opt == USNET_IPV6_V6ONLY ? s->v6only :
+		       opt == USNET_IPV6_TCLASS ? s->ip6_tclass :
+		       s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : s->ip6_hops;
+		return 0;
 	default:
 		break;
 	}
@@ -767,6 +926,15 @@ int usnet_udp_next_meta(struct usnet_stack *st, usnet_sock_t sd, uint32_t *dst, 
 	if (s->type != USNET_SOCK_DGRAM)
 		return -USNET_EOPNOTSUPP;
 	return udp_next_meta(st, s, dst, at_ns);
+}
+
+int usnet_udp_next_dst(struct usnet_stack *st, usnet_sock_t sd, struct usnet_addr *dst, uint64_t *at_ns)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_DGRAM)
+		return -USNET_EOPNOTSUPP;
+	return udp_next_dst(st, s, dst, at_ns);
 }
 
 long usnet_sock_readable_bytes(struct usnet_stack *st, usnet_sock_t sd)

@@ -46,7 +46,7 @@ static uint32_t pow2_at_least(uint32_t n)
  * struct usnet_stack keeps (its *_off fields), never the addresses: the
  * arena is used wherever a process maps it. */
 struct layout {
-	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, loop_buf, marks, nd6, total;
+	size_t socks, conn_hash, port_hash, heap, chunks, chunk_data, arp, reasm_buf, loop_buf, marks, nd6, sock6, total;
 	uint32_t nchunks, conn_buckets, port_buckets;
 };
 
@@ -90,6 +90,7 @@ static void layout_of(const struct usnet_stack_config *cfg, struct layout *l)
 	l->loop_buf = off;   off = align64(off + cfg->mtu + ETH_HLEN + 64);
 	l->marks = off;      off = align64(off + own_marks_size(l->nchunks, cfg->max_sockets));
 	l->nd6 = off;        off = align64(off + ND6_TABLE * sizeof(struct nd6_entry));
+	l->sock6 = off;      off = align64(off + (size_t)cfg->max_sockets * sizeof(struct sock6));
 	l->chunk_data = off; off = align64(off + (size_t)l->nchunks * CHUNK_SIZE);
 	l->total = off;
 }
@@ -140,6 +141,7 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	st->loop_buf_off = l.loop_buf;
 	st->marks_off = l.marks;
 	st->nd6_off = l.nd6;
+	st->sock6_off = l.sock6;
 	st->loop_head = st->loop_tail = NIL;
 
 	struct sock *socks = st_socks(st);
@@ -343,4 +345,12 @@ int usnet_sock_type(struct usnet_stack *st, usnet_sock_t s)
 	    sk(st, s)->type == 0)
 		return -USNET_EBADF;
 	return sk(st, s)->type;
+}
+
+int usnet_sock_family(struct usnet_stack *st, usnet_sock_t s)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC || s < 0 || (uint32_t)s >= st->nsocks ||
+	    sk(st, s)->type == 0)
+		return -USNET_EBADF;
+	return sk(st, s)->af;
 }

@@ -79,7 +79,7 @@ static void apply_syn_options(struct net_ctx *c, struct sock *s, const struct se
 {
 	struct usnet_stack *st = c->st;
 	uint32_t mss = g->o.has_mss ? g->o.mss : TCP_MSS_DEFAULT;
-	uint32_t my = st->cfg.mtu - 40;
+	uint32_t my = st->cfg.mtu - (s->net6 ? 60 : 40);   /* IPv6's header is 40 bytes */
 	if (mss > my) mss = my;
 	if (s->user_mss && mss > s->user_mss) mss = s->user_mss;
 	if (mss < TCP_MSS_MIN) mss = TCP_MSS_MIN;
@@ -195,6 +195,13 @@ static int32_t syn_child(struct net_ctx *c, struct sock *l, uint32_t src, uint32
 	struct sock *s = sk(st, ci);
 	s->lip = dst; s->lport = rd16(th + TCP_DPORT);
 	s->rip = src; s->rport = rd16(th + TCP_SPORT);
+	if (c->rx_src6) {
+		sock_set_addr6(st, ci, c->rx_dst6, c->rx_src6);
+		s->ip6_hops = l->ip6_hops;
+		s->ip6_tclass = l->ip6_tclass;
+	}
+	s->af = l->af;   /* an IPv6 listener's connections are IPv6 sockets, IPv4 or not */
+	s->v6only = l->v6only;
 	s->parent = li;
 	s->flags |= l->flags & (SF_NODELAY | SF_KEEPALIVE);
 	s->pingpong = l->pingpong;   /* TCP_QUICKACK's 0 */
@@ -880,6 +887,15 @@ static void tcp_process(struct net_ctx *c, struct sock *s, struct seg *g)
 		tcp_output(c, s);
 }
 
+/* The listener for a segment to (dst, dport): of its family (an IPv4
+ * one reaches a dual-stack IPv6 listener on :: too). */
+static int32_t tcp_listener(struct net_ctx *c, uint32_t dst, uint16_t dport)
+{
+	if (c->rx_dst6)
+		return port_lookup6(c->st, USNET_SOCK_STREAM, c->rx_dst6, dport);
+	return port_lookup(c->st, USNET_SOCK_STREAM, dst, dport);
+}
+
 void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, uint32_t len,
 	       uint32_t rx_flags)
 {
@@ -895,7 +911,8 @@ void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, 
 		return;
 	}
 	if (!(rx_flags & (USNET_PKT_RX_CSUM_OK | USNET_PKT_RX_CSUM_PARTIAL)) &&
-	    csum_fold(csum_add(csum_pseudo(src, dst, IPPROTO_TCP_, len), p, len)) != 0xffff) {
+	    csum_fold(csum_add(c->rx_src6 ? csum_pseudo6(c->rx_src6, c->rx_dst6, IPPROTO_TCP_, len) :
+					    csum_pseudo(src, dst, IPPROTO_TCP_, len), p, len)) != 0xffff) {
 		st->stats.tcp_drop_csum++;
 		return;
 	}
@@ -920,9 +937,10 @@ void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, 
 		st->stats.tcp_drop_header++;
 		return;
 	}
-	int32_t i = conn_lookup(st, dst, dport, src, sport);
+	int32_t i = c->rx_src6 ? conn_lookup6(st, c->rx_dst6, dport, c->rx_src6, sport) :
+				 conn_lookup(st, dst, dport, src, sport);
 	if (i == NIL) {
-		int32_t l = port_lookup(st, USNET_SOCK_STREAM, dst, dport);
+		int32_t l = tcp_listener(c, dst, dport);
 		if (l == NIL) {
 			st->stats.tcp_no_port++;
 			if (!(g.flags & TH_RST))
@@ -943,7 +961,7 @@ void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, 
 		/* RFC 6191 / RFC 9293 3.6.1: a new incarnation of a connection in
 		 * TIME_WAIT may start when its sequence numbers (or timestamps)
 		 * cannot be confused with the old one. */
-		int32_t l = port_lookup(st, USNET_SOCK_STREAM, dst, dport);
+		int32_t l = tcp_listener(c, dst, dport);
 		if (l != NIL) {
 			if (s->flags & SF_ORPHAN) {
 				tcp_free_orphan(c, s);

@@ -6,7 +6,25 @@
  */
 #include "internal.h"
 #include "wire_ipv4.h"
+#include "wire_ipv6.h"
 #include "wire_tcp.h"
+
+/* The IPv6 addresses of net6 connection s: its struct sock6, or, for the
+ * SYN cookie's socket (on the C stack, outside the table: it answers the
+ * packet being delivered), that packet's. */
+static void tcp_addrs6(const struct net_ctx *c, const struct sock *s, const uint8_t **l, const uint8_t **r)
+{
+	struct usnet_stack *st = c->st;
+	uintptr_t a = (uintptr_t)s, b = (uintptr_t)st_socks(st);
+	if (a >= b && a < b + (uintptr_t)st->nsocks * sizeof(struct sock)) {
+		const struct sock6 *x = &st_sock6(st)[(a - b) / sizeof(struct sock)];
+		*l = x->laddr;
+		*r = x->raddr;
+	} else {
+		*l = c->rx_dst6;
+		*r = c->rx_src6;
+	}
+}
 
 uint32_t tcp_ts_now(const struct net_ctx *c, const struct sock *s)
 {
@@ -19,6 +37,15 @@ uint32_t tcp_isn(struct usnet_stack *st, const struct sock *s, uint64_t now)
 	/* RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secret),
 	 * M a ~4 microsecond clock. */
 	uint32_t t[3] = { s->lip, s->rip, (uint32_t)s->lport << 16 | s->rport };
+	if (s->net6) {
+		/* over the full IPv6 addresses */
+		const struct sock6 *a = &st_sock6(st)[sk_index(st, (struct sock *)s)];
+		uint8_t k[36];
+		memcpy(k, a->laddr, 16);
+		memcpy(k + 16, a->raddr, 16);
+		memcpy(k + 32, &t[2], 4);
+		return (uint32_t)siphash24(st->cfg.secret, k, sizeof k) + (uint32_t)(now >> 12);
+	}
 	return (uint32_t)siphash24(st->cfg.secret, t, sizeof t) + (uint32_t)(now >> 12);
 }
 
@@ -152,10 +179,12 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	struct usnet_pkt *p = tx_get(c);
 	if (!p)
 		return -1;
-	uint8_t *th = p->data + ETH_HLEN + IP_HLEN;
+	uint32_t iph = s->net6 ? IP6_HLEN : IP_HLEN;
+	uint8_t *th = p->data + ETH_HLEN + iph;
 	uint8_t *o = th + TCP_HLEN;
 	uint32_t optlen = 0;
-	uint8_t tos = s->ip_tos;   /* IP_TOS's DS bits: the ECN field is TCP's */
+	/* IP_TOS's DS bits (IPV6_TCLASS's): the ECN field is TCP's */
+	uint8_t tos = s->net6 ? (uint8_t)(s->ip6_tclass & ~IP_ECN_MASK) : s->ip_tos;
 	if (s->ecn & SE_OK) {
 		/* RFC 3168 6.1: an ECN-setup SYN (ECE and CWR; sent once, as
 		 * Linux's tcp_ecn_fallback: a retransmitted SYN goes without),
@@ -183,7 +212,7 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 		 * (NOPs in place of one not offered); NOP and window scale.  An
 		 * option not offered takes no room.  A SYN offers what the
 		 * configuration allows, a SYN-ACK what the peer offered too. */
-		uint32_t my_mss = st->cfg.mtu - IP_HLEN - TCP_HLEN;
+		uint32_t my_mss = st->cfg.mtu - iph - TCP_HLEN;
 		if (s->user_mss && s->user_mss < my_mss)
 			my_mss = s->user_mss;
 		o[0] = TCPOPT_MSS; o[1] = 4; wr16(o + 2, (uint16_t)my_mss);
@@ -223,7 +252,7 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 		}
 		if ((s->flags & SF_SACK_OK) && s->ooo != NIL && (flags & TH_ACK)) {
 			uint32_t room = TCP_OPT_SPACE - optlen;
-			uint32_t max_seg = min_u32(s->mss, c->frame_size - (ETH_HLEN + IP_HLEN + TCP_HLEN));
+			uint32_t max_seg = min_u32(s->mss, c->frame_size - (ETH_HLEN + iph + TCP_HLEN));
 			uint32_t seg_room = max_seg > optlen + len ? max_seg - optlen - len : 0;
 			if (seg_room < room) room = seg_room;
 			/* Two NOPs, kind and length, then 8 bytes a block. */
@@ -261,11 +290,22 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 	}
 	wr16(th + TCP_WIN, (uint16_t)win);
 	wr16(th + TCP_URP, 0);
-	l4_csum_finish(c, p, IPPROTO_TCP_, s->lip, s->rip, hlen + len);
-	c->ip_ttl = s->ip_ttl;
-	c->ip_tos = tos;
-	int r = ipv4_output(c, p, s->lip, s->rip, IPPROTO_TCP_, hlen + len, IP4_DF, 0);
-	c->ip_ttl = c->ip_tos = 0;
+	int r;
+	if (s->net6) {
+		const uint8_t *la, *ra;
+		tcp_addrs6(c, s, &la, &ra);
+		l4_csum_finish6(c, p, IPPROTO_TCP_, la, ra, hlen + len);
+		c->ip_tos = tos;
+		r = ipv6_output(c, p, la, ra, IP6_NH_TCP, hlen + len,
+				s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : (uint8_t)s->ip6_hops);
+		c->ip_tos = 0;
+	} else {
+		l4_csum_finish(c, p, IPPROTO_TCP_, s->lip, s->rip, hlen + len);
+		c->ip_ttl = s->ip_ttl;
+		c->ip_tos = tos;
+		r = ipv4_output(c, p, s->lip, s->rip, IPPROTO_TCP_, hlen + len, IP4_DF, 0);
+		c->ip_ttl = c->ip_tos = 0;
+	}
 	if (r < 0)
 		return -1;
 	if ((len || (flags & (TH_SYN | TH_FIN))) && !s->unacked_since)
@@ -327,7 +367,8 @@ void tcp_send_rst_for(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8
 	struct usnet_pkt *p = tx_get(c);
 	if (!p)
 		return;
-	uint8_t *r = p->data + ETH_HLEN + IP_HLEN;
+	/* over IPv6 when the segment came over IPv6 (c->rx_src6) */
+	uint8_t *r = p->data + ETH_HLEN + (c->rx_src6 ? IP6_HLEN : IP_HLEN);
 	wr16(r + TCP_SPORT, rd16(th + TCP_DPORT));
 	wr16(r + TCP_DPORT, rd16(th + TCP_SPORT));
 	if (flags & TH_ACK) {
@@ -343,8 +384,15 @@ void tcp_send_rst_for(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8
 	r[TCP_OFF] = 5 << 4;
 	wr16(r + TCP_WIN, 0);
 	wr16(r + TCP_URP, 0);
-	l4_csum_finish(c, p, IPPROTO_TCP_, dst, src, TCP_HLEN);
-	if (ipv4_output(c, p, dst, src, IPPROTO_TCP_, TCP_HLEN, IP4_DF, 0) == 0) {
+	int sent;
+	if (c->rx_src6) {
+		l4_csum_finish6(c, p, IPPROTO_TCP_, c->rx_dst6, c->rx_src6, TCP_HLEN);
+		sent = ipv6_output(c, p, c->rx_dst6, c->rx_src6, IP6_NH_TCP, TCP_HLEN, IP6_DEFAULT_HLIM);
+	} else {
+		l4_csum_finish(c, p, IPPROTO_TCP_, dst, src, TCP_HLEN);
+		sent = ipv4_output(c, p, dst, src, IPPROTO_TCP_, TCP_HLEN, IP4_DF, 0);
+	}
+	if (sent == 0) {
 		st->stats.tcp_tx++;
 		st->stats.tcp_rst_tx++;
 	}
@@ -369,7 +417,7 @@ static int tcp_send_data(struct net_ctx *c, struct sock *s, uint32_t seq, uint32
 	int fin = 0;
 	/* Never more than the netif's frames hold (they may be smaller than
 	 * the configured MTU). */
-	uint32_t hdrs = ETH_HLEN + IP_HLEN + TCP_HLEN + ((s->flags & SF_TS_OK) ? 12u : 0u);
+	uint32_t hdrs = ETH_HLEN + (s->net6 ? IP6_HLEN : IP_HLEN) + TCP_HLEN + ((s->flags & SF_TS_OK) ? 12u : 0u);
 	uint32_t room = c->frame_size > hdrs ? c->frame_size - hdrs : 0;
 	if (len > room)
 		len = room;

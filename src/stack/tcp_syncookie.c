@@ -24,18 +24,28 @@
 /* Peer MSS values a cookie can name (the largest not above the peer's). */
 static const uint16_t cookie_mss[4] = { 536, 1300, 1440, 1460 };
 
-static uint32_t cookie_hash(const struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
+/* Over the full addresses of an IPv6 segment (c->rx_src6, rx_dst6),
+ * else the IPv4 ones. */
+static uint32_t cookie_hash(const struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip,
 			    uint16_t rport, uint32_t count, uint32_t which)
 {
+	const struct usnet_stack *st = c->st;
 	uint32_t t[5] = { lip, rip, (uint32_t)lport << 16 | rport, count, which };
+	if (c->rx_src6) {
+		uint8_t k[44];
+		memcpy(k, c->rx_dst6, 16);
+		memcpy(k + 16, c->rx_src6, 16);
+		memcpy(k + 32, &t[2], 12);
+		return (uint32_t)siphash24(st->cfg.secret, k, sizeof k);
+	}
 	return (uint32_t)siphash24(st->cfg.secret, t, sizeof t);
 }
 
-static uint32_t cookie_make(const struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
+static uint32_t cookie_make(const struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip,
 			    uint16_t rport, uint32_t sseq, uint32_t count, uint32_t mss_idx)
 {
-	return cookie_hash(st, lip, lport, rip, rport, 0, 1) + sseq + (count << 24) +
-	       ((cookie_hash(st, lip, lport, rip, rport, count, 2) + mss_idx) & 0xffffffu);
+	return cookie_hash(c, lip, lport, rip, rport, 0, 1) + sseq + (count << 24) +
+	       ((cookie_hash(c, lip, lport, rip, rport, count, 2) + mss_idx) & 0xffffffu);
 }
 
 void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_t dst, uint16_t sport,
@@ -61,7 +71,10 @@ void tcp_syncookie_send(struct net_ctx *c, struct sock *l, uint32_t src, uint32_
 	s.buf_lock = l->buf_lock;
 	s.user_mss = l->user_mss;
 	s.mss = cookie_mss[idx];
-	s.iss = cookie_make(st, dst, dport, src, sport, sseq, count, idx);
+	s.iss = cookie_make(c, dst, dport, src, sport, sseq, count, idx);
+	s.net6 = c->rx_src6 != NULL;   /* tcp_emit takes its addresses from c then */
+	s.ip6_hops = l->ip6_hops;
+	s.ip6_tclass = l->ip6_tclass;
 	s.snd_una = s.snd_nxt = s.snd_max = s.iss;
 	s.rcv_nxt = s.rcv_adv = sseq + 1;
 	if (o->has_ts && st->cfg.tcp_timestamps) {
@@ -106,7 +119,7 @@ int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t 
 	if (!st->syncookie_last || c->now - st->syncookie_last > (uint64_t)SYNCOOKIE_MAX_AGE << SYNCOOKIE_COUNT_SHIFT)
 		return 0;
 	uint32_t sseq = seq - 1, cookie = ack - 1;
-	uint32_t v = cookie - cookie_hash(st, dst, dport, src, sport, 0, 1) - sseq;
+	uint32_t v = cookie - cookie_hash(c, dst, dport, src, sport, 0, 1) - sseq;
 	uint32_t count = v >> 24;
 	uint32_t now = (uint32_t)(c->now >> SYNCOOKIE_COUNT_SHIFT);
 	if (((now - count) & 0xffu) >= SYNCOOKIE_MAX_AGE) {
@@ -117,7 +130,7 @@ int tcp_syncookie_check(struct net_ctx *c, uint32_t src, uint32_t dst, uint16_t 
 	count = (now & ~0xffu) | count;
 	if (count > now)
 		count -= 0x100u;
-	uint32_t idx = (v - cookie_hash(st, dst, dport, src, sport, count, 2)) & 0xffffffu;
+	uint32_t idx = (v - cookie_hash(c, dst, dport, src, sport, count, 2)) & 0xffffffu;
 	if (idx >= 4) {
 		st->stats.tcp_syncookies_failed++;
 		return 0;

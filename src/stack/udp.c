@@ -1,12 +1,16 @@
 /*
- * UDP sockets (RFC 768): datagrams are kept as records in the shared pool
- * (first chunk: seq = source address, aux = source port << 16 | length, and
- * before its data a struct udp_rec_meta: where it was sent and when it came,
- * for IP_PKTINFO and SO_TIMESTAMP).
- * Datagrams larger than the MTU leave as IPv4 fragments.
+ * UDP sockets (RFC 768; over IPv6 RFC 8200 8.1): datagrams are kept as
+ * records in the shared pool (first chunk: seq = IPv4 source address, aux
+ * = source port << 16 | length, and before its data a struct udp_rec_meta:
+ * where it was sent and when it came, for IP_PKTINFO and SO_TIMESTAMP, and
+ * an IPv6 datagram's addresses).
+ * Datagrams larger than the MTU leave as IPv4 fragments; over IPv6 they
+ * are refused with EMSGSIZE (as Linux with IPV6_DONTFRAG: no Fragment
+ * header is sent).
  */
 #include "internal.h"
 #include "wire_ipv4.h"
+#include "wire_ipv6.h"
 #include "wire_udp.h"
 #include "wire_icmp.h"
 #include "wire_igmp.h"
@@ -15,6 +19,8 @@
 
 static void udp_queue(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t sport, uint32_t dst,
 		      const uint8_t *data, uint32_t plen);
+static void udp_queue_meta(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t sport,
+			   const struct udp_rec_meta *meta, const uint8_t *data, uint32_t plen);
 
 /* A datagram to a group the instance joined (ipv4_input let it in): to
  * every UDP socket on the port bound to the wildcard or to the group,
@@ -29,7 +35,9 @@ static void udp_multicast_input(struct net_ctx *c, uint32_t src, uint16_t sport,
 	int delivered = 0;
 	for (int32_t i = st_port_hash(st)[port_hashfn(st, dport)]; i != NIL; i = socks[i].pnext) {
 		struct sock *s = &socks[i];
-		if (s->type != USNET_SOCK_DGRAM || s->lport != dport || (s->lip != 0 && s->lip != dst))
+		if (s->type != USNET_SOCK_DGRAM || s->lport != dport)
+			continue;
+		if (s->net6 ? !sock_dual_any(st, i) : s->lip != 0 && s->lip != dst)
 			continue;
 		if ((s->flags & SF_CONNECTED) && (s->rip != src || s->rport != sport))
 			continue;
@@ -81,9 +89,60 @@ void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_
 	udp_queue(c, s, src, sport, dst, p + UDP_HLEN, ulen - UDP_HLEN);
 }
 
+void udp_input6(struct net_ctx *c, const uint8_t *ip, uint32_t total, const uint8_t *src, const uint8_t *dst,
+		const uint8_t *p, uint32_t len, uint32_t rx_flags, int mcast)
+{
+	struct usnet_stack *st = c->st;
+	st->stats.udp_rx++;
+	if (len < UDP_HLEN) {
+		st->stats.udp_drop_len++;
+		return;
+	}
+	uint32_t ulen = rd16(p + UDP_LEN);
+	if (ulen < UDP_HLEN || ulen > len) {
+		st->stats.udp_drop_len++;
+		return;
+	}
+	/* RFC 8200 8.1: the checksum is not optional over IPv6 */
+	if (rd16(p + UDP_CSUM) == 0) {
+		st->stats.udp_drop_csum++;
+		return;
+	}
+	if (!(rx_flags & (USNET_PKT_RX_CSUM_OK | USNET_PKT_RX_CSUM_PARTIAL)) &&
+	    csum_fold(csum_add(csum_pseudo6(src, dst, IPPROTO_UDP_, ulen), p, ulen)) != 0xffff) {
+		st->stats.udp_drop_csum++;
+		return;
+	}
+	uint16_t sport = rd16(p + UDP_SPORT), dport = rd16(p + UDP_DPORT);
+	int32_t i = mcast ? NIL : udp_port_lookup6(st, dst, dport, src, sport);
+	if (i == NIL) {
+		st->stats.udp_no_port++;
+		if (!mcast)   /* RFC 4443 3.1 code 4; never about a multicast */
+			icmp6_send_error(c, ip, total, ICMP6_DST_UNREACH, ICMP6_UNREACH_PORT, 0, 0, 0);
+		return;
+	}
+	struct udp_rec_meta meta;
+	memset(&meta, 0, sizeof meta);
+	meta.v6 = 1;
+	meta.at_ns = c->now;
+	memcpy(meta.src6, src, 16);
+	memcpy(meta.dst6, dst, 16);
+	udp_queue_meta(c, sk(st, i), 0, sport, &meta, p + UDP_HLEN, ulen - UDP_HLEN);
+}
+
 /* Queue a datagram of plen bytes on s (or count why not). */
 static void udp_queue(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t sport, uint32_t dst,
 		      const uint8_t *data, uint32_t plen)
+{
+	struct udp_rec_meta meta;
+	memset(&meta, 0, sizeof meta);
+	meta.dst = dst;
+	meta.at_ns = c->now;
+	udp_queue_meta(c, s, src, sport, &meta, data, plen);
+}
+
+static void udp_queue_meta(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t sport,
+			   const struct udp_rec_meta *meta, const uint8_t *data, uint32_t plen)
 {
 	struct usnet_stack *st = c->st;
 	/* Each datagram is charged its bytes plus an overhead, so a flood of
@@ -93,8 +152,7 @@ static void udp_queue(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t 
 		st->stats.udp_drop_nobuf++;
 		return;
 	}
-	struct udp_rec_meta meta = { dst, 0, c->now };
-	int32_t rec = chain_from_bytes_hdr(st, &meta, sizeof meta, data, plen);
+	int32_t rec = chain_from_bytes_hdr(st, meta, sizeof *meta, data, plen);
 	if (rec == NIL) {
 		st->stats.udp_drop_nobuf++;
 		return;
@@ -124,12 +182,78 @@ static uint64_t csum_iov(uint64_t sum, const struct usnet_iovec *iov, int iovcnt
 	return sum;
 }
 
+/* A datagram to (dst, dport) over IPv6: from the socket's address, or
+ * the one ip6_select_src picks (::1 to ::1). */
+static long udp_sendv6(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+		       const uint8_t dst[16], uint16_t dport)
+{
+	struct usnet_stack *st = c->st;
+	int32_t si = sk_index(st, s);
+	if (s->af != USNET_AF_INET6)
+		return -USNET_EAFNOSUPPORT;
+	if (dport == 0 || ip6_is_unspecified(dst))
+		return -USNET_EINVAL;
+	if (s->flags & SF_SHUT_WR)
+		return -USNET_EPIPE;
+	if ((s->flags & SF_BOUND) && !s->net6)
+		return -USNET_ENETUNREACH;   /* bound to an IPv4 address */
+	uint64_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].len;
+	uint32_t room = c->frame_size > ETH_HLEN + IP6_HLEN ? c->frame_size - ETH_HLEN - IP6_HLEN : 0;
+	if (room > st->cfg.mtu - IP6_HLEN)
+		room = st->cfg.mtu - IP6_HLEN;
+	if (total + UDP_HLEN > room)
+		return -USNET_EMSGSIZE;   /* no IPv6 fragments sent (IPV6_DONTFRAG's answer) */
+	uint8_t src[16], nh[16];
+	const uint8_t *bound = st_sock6(st)[si].laddr;
+	if (s->net6 && !ip6_is_unspecified(bound))
+		memcpy(src, bound, 16);
+	else if (ip6_is_loopback(dst))
+		memcpy(src, dst, 16);
+	else if (ip6_addr_find(st, dst) >= 0)
+		memcpy(src, dst, 16);
+	else if (ip6_select_src(st, dst, src) < 0)
+		return -USNET_EADDRNOTAVAIL;
+	if (!ip6_is_multicast(dst) && !ip6_is_loopback(dst) && ip6_addr_find(st, dst) < 0 &&
+	    route6_lookup(st, dst, nh) < 0)
+		return -USNET_ENETUNREACH;
+	if (!(s->flags & SF_BOUND)) {
+		static const uint8_t any[16];
+		int r = sock_bind6(st, si, any, 0);
+		if (r < 0)
+			return r;
+	}
+	uint32_t ulen = UDP_HLEN + (uint32_t)total;
+	uint8_t hdr[UDP_HLEN];
+	wr16(hdr + UDP_SPORT, s->lport);
+	wr16(hdr + UDP_DPORT, dport);
+	wr16(hdr + UDP_LEN, (uint16_t)ulen);
+	wr16(hdr + UDP_CSUM, 0);
+	struct usnet_pkt *p = tx_get(c);
+	if (!p)
+		return -USNET_ENOBUFS;
+	ipv4_gather(p->data + ETH_HLEN + IP6_HLEN, hdr, UDP_HLEN, iov, iovcnt, 0, ulen);
+	l4_csum_finish6(c, p, IPPROTO_UDP_, src, dst, ulen);
+	c->ip_tos = s->ip6_tclass;
+	uint8_t hops = ip6_is_multicast(dst) ? s->mc_ttl : s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : (uint8_t)s->ip6_hops;
+	int r = ipv6_output(c, p, src, dst, IPPROTO_UDP_, ulen, hops);
+	c->ip_tos = 0;
+	if (r < 0)
+		return r;
+	st->stats.udp_tx++;
+	return (long)total;
+}
+
 long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
 	       const struct usnet_addr *to)
 {
 	struct usnet_stack *st = c->st;
 	uint32_t dip;
 	uint16_t dport;
+	if (to ? to->family == USNET_AF_INET6 : (s->flags & SF_CONNECTED) && s->net6)
+		return udp_sendv6(c, s, iov, iovcnt, to ? to->ip6 : st_sock6(st)[sk_index(st, s)].raddr,
+				  to ? to->port : s->rport);
 	if (to) {
 		dip = to->ip;
 		dport = to->port;
@@ -139,6 +263,9 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	} else {
 		return -USNET_EDESTADDRREQ;
 	}
+	/* an IPv6 socket reaches IPv4 only from :: with V6ONLY 0 */
+	if (s->net6 && !sock_dual_any(st, sk_index(st, s)))
+		return -USNET_ENETUNREACH;
 	if (dport == 0 || dip == 0)
 		return -USNET_EINVAL;
 	if (s->flags & SF_SHUT_WR)
@@ -153,6 +280,12 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	int mcast = ip4_is_multicast(dip);
 	if (dip != 0xffffffffu && !loopback && !mcast && route_lookup(st, dip, &nh) < 0)
 		return -USNET_ENETUNREACH;
+	if (!(s->flags & SF_BOUND) && s->af == USNET_AF_INET6) {
+		static const uint8_t any[16];
+		int r = sock_bind6(st, sk_index(st, s), any, 0);   /* as Linux: on ::, dual */
+		if (r < 0)
+			return r;
+	}
 	if (!(s->flags & SF_BOUND)) {
 		uint16_t port;
 		/* the first destination's replies should reach this queue (RSS) */
@@ -207,6 +340,17 @@ long udp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	return (long)total;
 }
 
+/* The struct udp_rec_meta before record rec's data: 1, or 0 when the
+ * record has none (repair may leave one without). */
+static int udp_rec_meta_of(struct usnet_stack *st, int32_t rec, struct udp_rec_meta *m)
+{
+	const struct chunk *ch = &st_chunks(st)[rec];
+	if (ch->off < sizeof *m)
+		return 0;
+	memcpy(m, chunk_ptr(st, rec) + ch->off - sizeof *m, sizeof *m);
+	return 1;
+}
+
 long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
 	       unsigned flags, struct usnet_addr *from)
 {
@@ -220,8 +364,15 @@ long udp_recvv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov,
 	struct chunk *chunks = st_chunks(st);
 	uint32_t plen = chunks[rec].aux & 0xffff;
 	if (from) {
-		from->ip = chunks[rec].seq;
+		struct udp_rec_meta m;
+		memset(from, 0, sizeof *from);
 		from->port = (uint16_t)(chunks[rec].aux >> 16);
+		if (udp_rec_meta_of(st, rec, &m) && m.v6) {
+			from->family = USNET_AF_INET6;
+			memcpy(from->ip6, m.src6, 16);
+		} else {
+			from->ip = chunks[rec].seq;
+		}
 	}
 	uint32_t copied = 0;
 	int32_t k = rec;
@@ -259,12 +410,34 @@ int udp_next_meta(struct usnet_stack *st, const struct sock *s, uint32_t *dst, u
 	int32_t rec = s->rcvq.head;
 	if (rec == NIL)
 		return -USNET_EAGAIN;
-	const struct chunk *ch = &st_chunks(st)[rec];
-	struct udp_rec_meta m = { 0, 0, 0 };
-	if (ch->off >= sizeof m)
-		memcpy(&m, chunk_ptr(st, rec) + ch->off - sizeof m, sizeof m);
-	*dst = m.dst;
+	struct udp_rec_meta m;
+	if (!udp_rec_meta_of(st, rec, &m))
+		memset(&m, 0, sizeof m);
+	*dst = m.v6 ? 0 : m.dst;
 	*at_ns = m.at_ns;
+	return 0;
+}
+
+int udp_next_dst(struct usnet_stack *st, const struct sock *s, struct usnet_addr *dst, uint64_t *at_ns)
+{
+	int32_t rec = s->rcvq.head;
+	if (rec == NIL)
+		return -USNET_EAGAIN;
+	struct udp_rec_meta m;
+	if (!udp_rec_meta_of(st, rec, &m))
+		memset(&m, 0, sizeof m);
+	if (dst) {
+		memset(dst, 0, sizeof *dst);
+		dst->port = s->lport;
+		if (m.v6) {
+			dst->family = USNET_AF_INET6;
+			memcpy(dst->ip6, m.dst6, 16);
+		} else {
+			dst->ip = m.dst;
+		}
+	}
+	if (at_ns)
+		*at_ns = m.at_ns;
 	return 0;
 }
 

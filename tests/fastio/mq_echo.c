@@ -177,7 +177,7 @@ static int client_open(struct queue_worker *w)
 	unsigned want = conns_wanted / nqueues + (w->queue < conns_wanted % nqueues);
 	if (want > MAX_CONNS)
 		want = MAX_CONNS;
-	struct usnet_addr peer = { peer_ip, echo_port };
+	struct usnet_addr peer = { .ip = peer_ip, .port = echo_port };
 	for (unsigned i = 0; i < want; i++) {
 		struct echo_conn *c = &w->conns[i];
 		int s = usnet_socket(st, USNET_SOCK_STREAM);
@@ -226,7 +226,7 @@ static void *queue_main(void *arg)
 		}
 	} else {
 		ls = usnet_socket(st, USNET_SOCK_STREAM);
-		struct usnet_addr any = { 0, echo_port };
+		struct usnet_addr any = { .ip = 0, .port = echo_port };
 		int rc = ls < 0 ? ls : usnet_bind(st, ls, &any);
 		if (rc == 0)
 			rc = usnet_listen(st, ls, 128);

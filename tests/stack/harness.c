@@ -486,7 +486,7 @@ int tconn_accept(struct tconn *c, struct tenv *e, uint16_t uport, int sack, int 
 	c->sack = sack; c->ts = ts; c->ws = ws;
 	c->ts_val = 1000;
 	int32_t l = usnet_socket(e->st, USNET_SOCK_STREAM);
-	struct usnet_addr a = { 0, uport };
+	struct usnet_addr a = { .ip = 0, .port = uport };
 	if (l < 0 || usnet_bind(e->st, l, &a) || usnet_listen(e->st, l, 8))
 		return -1;
 	uint8_t f[2048], o[40];

@@ -87,8 +87,8 @@ int test_arena_relocation(void)
 	CHECK(t_count_tcp(&e) >= 2);   /* sent, and left unacknowledged */
 
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	CHECK(usnet_bind(e.st, u, &(struct usnet_addr){ 0, 7777 }) == 0);
-	struct usnet_addr other = { T_IP_OTHER, 9 };
+	CHECK(usnet_bind(e.st, u, &(struct usnet_addr){ .ip = 0, .port = 7777 }) == 0);
+	struct usnet_addr other = { .ip = T_IP_OTHER, .port = 9 };
 	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "arp-wait", 8 }, 1, 0, &other, e.now) == 8);
 	struct tframe *fr = tnif_next(e.nif);
 	CHECK(fr && t_parse(fr, &p) == 0 && p.is_arp && p.arp_tpa == T_IP_OTHER);

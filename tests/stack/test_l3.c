@@ -54,7 +54,7 @@ int test_neigh_set_from_outside(void)
 {
 	struct tenv e; tenv_init(&e, NULL);
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	struct usnet_addr to = { T_IP_PEER, 9 };
+	struct usnet_addr to = { .ip = T_IP_PEER, .port = 9 };
 	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "hi", 2 }, 1, 0, &to, e.now) == 2);
 	uint32_t ips[4];
 	CHECK(usnet_neigh_waiting(e.st, ips, 4) == 1 && ips[0] == T_IP_PEER);
@@ -87,7 +87,7 @@ int test_arp_resolve_retry(void)
 {
 	struct tenv e; tenv_init(&e, NULL);
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	struct usnet_addr to = { T_IP_PEER, 9 };
+	struct usnet_addr to = { .ip = T_IP_PEER, .port = 9 };
 	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "hi", 2 }, 1, 0, &to, e.now) == 2);
 	struct tpkt p;
 	struct tframe *fr = tnif_next(e.nif);
@@ -131,7 +131,7 @@ int test_arp_expiry(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	struct usnet_addr to = { T_IP_PEER, 9 };
+	struct usnet_addr to = { .ip = T_IP_PEER, .port = 9 };
 	usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "a", 1 }, 1, 0, &to, e.now);
 	struct tpkt p;
 	struct tframe *fr = tnif_next(e.nif);
@@ -204,7 +204,7 @@ int test_udp_socket(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	struct usnet_addr a = { 0, 7777 };
+	struct usnet_addr a = { .ip = 0, .port = 7777 };
 	CHECK(usnet_bind(e.st, u, &a) == 0);
 	int32_t u2 = usnet_socket(e.st, USNET_SOCK_DGRAM);
 	CHECK(usnet_bind(e.st, u2, &a) == -USNET_EADDRINUSE);
@@ -233,7 +233,7 @@ int test_udp_socket(void)
 	struct usnet_stack_stats s; usnet_stack_stats(e.st, &s);
 	CHECK(s.udp_drop_csum == 1 && s.udp_drop_len == 1);
 	/* Sending. */
-	struct usnet_addr to = { T_IP_PEER, 9999 };
+	struct usnet_addr to = { .ip = T_IP_PEER, .port = 9999 };
 	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "world", 5 }, 1, 0, &to, e.now) == 5);
 	struct tpkt p;
 	CHECK(t_next_proto(&e, 17, &p) && p.sport == 7777 && p.dport == 9999 && p.l4_csum_ok && p.ip_csum_ok);
@@ -258,7 +258,7 @@ int test_udp_reuseaddr_delivery(void)
 {
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
-	struct usnet_addr any = { 0, 7777 }, ours = { T_IP_US, 7777 };
+	struct usnet_addr any = { .ip = 0, .port = 7777 }, ours = { .ip = T_IP_US, .port = 7777 };
 	int32_t wild = usnet_socket(e.st, USNET_SOCK_DGRAM);
 	int32_t conn = usnet_socket(e.st, USNET_SOCK_DGRAM);
 	int32_t spec = usnet_socket(e.st, USNET_SOCK_DGRAM);
@@ -268,7 +268,7 @@ int test_udp_reuseaddr_delivery(void)
 	CHECK(usnet_bind(e.st, wild, &any) == -USNET_EADDRINUSE);
 	CHECK(usnet_setsockopt(e.st, wild, USNET_SO_REUSEADDR, 1) == 0);
 	CHECK(usnet_bind(e.st, wild, &any) == 0);
-	struct usnet_addr peer = { T_IP_PEER, 5555 };
+	struct usnet_addr peer = { .ip = T_IP_PEER, .port = 5555 };
 	CHECK(usnet_connect(e.st, &e.io, conn, &peer, e.now) == 0);
 	uint8_t f[200];
 	char buf[16];
@@ -328,7 +328,7 @@ int test_ip_reassembly(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	struct usnet_addr a = { 0, 7777 };
+	struct usnet_addr a = { .ip = 0, .port = 7777 };
 	usnet_bind(e.st, u, &a);
 	static uint8_t data[5000], buf[6000], fr[8][1600];
 	uint32_t lens[8];
@@ -395,7 +395,7 @@ int test_udp_fragment_output(void)
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
 	static uint8_t data[4000], asm_[4100];
 	for (unsigned i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 13 + 1);
-	struct usnet_addr to = { T_IP_PEER, 9 };
+	struct usnet_addr to = { .ip = T_IP_PEER, .port = 9 };
 	struct usnet_iovec v[2] = { { data, 1001 }, { data + 1001, 2999 } };   /* odd split */
 	CHECK(usnet_sendv(e.st, &e.io, u, v, 2, 0, &to, e.now) == 4000);
 	struct tpkt p;
@@ -468,7 +468,7 @@ int test_csum_offload(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	struct usnet_addr a = { 0, 7777 }, to = { T_IP_PEER, 9 };
+	struct usnet_addr a = { .ip = 0, .port = 7777 }, to = { .ip = T_IP_PEER, .port = 9 };
 	usnet_bind(e.st, u, &a);
 	CHECK(usnet_sendv(e.st, &e.io, u, &(struct usnet_iovec){ "abcde", 5 }, 1, 0, &to, e.now) == 5);
 	struct tframe *fr = tnif_next(e.nif);
@@ -497,7 +497,7 @@ int test_checksum_reference(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
-	struct usnet_addr to = { T_IP_PEER, 9 };
+	struct usnet_addr to = { .ip = T_IP_PEER, .port = 9 };
 	uint8_t data[1400];
 	uint32_t seed = 1;
 	for (int len = 0; len < 1400; len += 37) {
@@ -525,19 +525,19 @@ int test_config_and_api_errors(void)
 	free(mem);
 	struct tenv e; tenv_init(&e, NULL);
 	CHECK(usnet_socket(e.st, 99) == -USNET_EPROTONOSUPPORT);
-	CHECK(usnet_bind(e.st, 5, &(struct usnet_addr){ 0, 1 }) == -USNET_EBADF);
-	CHECK(usnet_bind(e.st, -1, &(struct usnet_addr){ 0, 1 }) == -USNET_EBADF);
-	CHECK(usnet_bind(e.st, 100000, &(struct usnet_addr){ 0, 1 }) == -USNET_EBADF);
+	CHECK(usnet_bind(e.st, 5, &(struct usnet_addr){ .ip = 0, .port = 1 }) == -USNET_EBADF);
+	CHECK(usnet_bind(e.st, -1, &(struct usnet_addr){ .ip = 0, .port = 1 }) == -USNET_EBADF);
+	CHECK(usnet_bind(e.st, 100000, &(struct usnet_addr){ .ip = 0, .port = 1 }) == -USNET_EBADF);
 	int32_t t = usnet_socket(e.st, USNET_SOCK_STREAM);
-	CHECK(usnet_bind(e.st, t, &(struct usnet_addr){ 0x0b000001, 80 }) == -USNET_EADDRNOTAVAIL);
+	CHECK(usnet_bind(e.st, t, &(struct usnet_addr){ .ip = 0x0b000001, .port = 80 }) == -USNET_EADDRNOTAVAIL);
 	CHECK(usnet_send(e.st, &e.io, t, "x", 1, 0, e.now) == -USNET_ENOTCONN);
-	CHECK(usnet_connect(e.st, &e.io, t, &(struct usnet_addr){ 0x0b000001, 80 }, e.now) == -USNET_ENETUNREACH);
+	CHECK(usnet_connect(e.st, &e.io, t, &(struct usnet_addr){ .ip = 0x0b000001, .port = 80 }, e.now) == -USNET_ENETUNREACH);
 	int v = 0;
 	CHECK(usnet_getsockopt(e.st, t, USNET_SO_TYPE, &v) == 0 && v == USNET_SOCK_STREAM);
 	CHECK(usnet_setsockopt(e.st, t, USNET_TCP_CONGESTION, 7) == -USNET_ENOENT);
 	CHECK(usnet_route_add(e.st, 0x0b000000, 8, T_IP_PEER) == 0);
-	CHECK(usnet_connect(e.st, &e.io, t, &(struct usnet_addr){ 0x0b000001, 80 }, e.now) == -USNET_EINPROGRESS);
-	CHECK(usnet_connect(e.st, &e.io, t, &(struct usnet_addr){ 0x0b000001, 80 }, e.now) == -USNET_EALREADY);
+	CHECK(usnet_connect(e.st, &e.io, t, &(struct usnet_addr){ .ip = 0x0b000001, .port = 80 }, e.now) == -USNET_EINPROGRESS);
+	CHECK(usnet_connect(e.st, &e.io, t, &(struct usnet_addr){ .ip = 0x0b000001, .port = 80 }, e.now) == -USNET_EALREADY);
 	CHECK(usnet_close(e.st, &e.io, t, e.now) == 0);
 	CHECK(usnet_close(e.st, &e.io, t, e.now) == -USNET_EBADF);
 	tnif_clear(e.nif);

@@ -249,7 +249,7 @@ static int recv_str(struct tenv *e, int32_t s, const char *want)
 int test_mc_udp_delivery(void)
 {
 	struct tenv e; tenv_init(&e, NULL);
-	struct usnet_addr any = { 0, 5000 }, grp = { G1, 5000 }, ours = { T_IP_US, 5000 }, other = { 0, 5001 };
+	struct usnet_addr any = { .ip = 0, .port = 5000 }, grp = { .ip = G1, .port = 5000 }, ours = { .ip = T_IP_US, .port = 5000 }, other = { .ip = 0, .port = 5001 };
 	int32_t a = usnet_socket(e.st, USNET_SOCK_DGRAM);      /* 0.0.0.0:5000, joined */
 	int32_t b = usnet_socket(e.st, USNET_SOCK_DGRAM);      /* G1:5000, not joined (IP_MULTICAST_ALL) */
 	int32_t c = usnet_socket(e.st, USNET_SOCK_DGRAM);      /* 0.0.0.0:5000, MULTICAST_ALL 0, not joined */
@@ -308,7 +308,7 @@ int test_mc_send(void)
 	struct tenv e; tenv_init(&e, NULL);
 	int32_t tx = usnet_socket(e.st, USNET_SOCK_DGRAM), rx = usnet_socket(e.st, USNET_SOCK_DGRAM);
 	int32_t t = usnet_socket(e.st, USNET_SOCK_STREAM);
-	struct usnet_addr port = { 0, 6000 }, to = { G1, 6000 };
+	struct usnet_addr port = { .ip = 0, .port = 6000 }, to = { .ip = G1, .port = 6000 };
 	CHECK(usnet_bind(e.st, rx, &port) == 0);
 	/* the options: Linux's defaults and errnos */
 	int v = -1;

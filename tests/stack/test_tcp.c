@@ -21,7 +21,7 @@ int test_tcp_passive_open(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	CHECK(usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 }) == 0);
+	CHECK(usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 }) == 0);
 	CHECK(usnet_listen(e.st, l, 4) == 0);
 	CHECK(usnet_accept(e.st, &e.io, l, NULL, e.now) == -USNET_EAGAIN);
 	uint8_t f[200], o[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 7, 1, 1, 4, 2, 1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0 };
@@ -66,7 +66,7 @@ int test_tcp_active_open(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now) == -USNET_EINPROGRESS);
+	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 80 }, e.now) == -USNET_EINPROGRESS);
 	struct tpkt p;
 	CHECK(t_next_tcp(&e, &p) && p.flags == SYN && p.mss == 1460 && p.sack_perm && p.has_ts && p.ws >= 0);
 	CHECK(get_state(&e, s) == USNET_TCP_SYN_SENT);
@@ -103,7 +103,7 @@ int test_tcp_connect_refused_and_timeout(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 81 }, e.now);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 81 }, e.now);
 	struct tpkt p;
 	CHECK(t_next_tcp(&e, &p));
 	uint8_t f[200];
@@ -118,7 +118,7 @@ int test_tcp_connect_refused_and_timeout(void)
 	/* No answer at all: SYN retransmitted with backoff, then ETIMEDOUT. */
 	s = usnet_socket(e.st, USNET_SOCK_STREAM);
 	tnif_clear(e.nif);
-	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 82 }, e.now);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 82 }, e.now);
 	uint64_t t0 = e.now;
 	uint64_t times[10]; int n = 0;
 	for (uint64_t t = t0; t < t0 + 200 * SEC && n < 10; t += 10 * MS) {
@@ -159,8 +159,8 @@ int test_tcp_simultaneous_open(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-	CHECK(usnet_bind(e.st, s, &(struct usnet_addr){ 0, 5000 }) == 0);
-	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 6000 }, e.now);
+	CHECK(usnet_bind(e.st, s, &(struct usnet_addr){ .ip = 0, .port = 5000 }) == 0);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 6000 }, e.now);
 	struct tpkt p;
 	CHECK(t_next_tcp(&e, &p) && p.flags == SYN && p.sport == 5000);
 	uint32_t iss = p.seq;
@@ -562,7 +562,7 @@ int test_tcp_wscale_linux(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	CHECK(usnet_listen(e.st, l, 128) == 0);
 	uint8_t f[2000], o[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 2 };   /* WS 2 */
 	struct tpkt p;
@@ -570,7 +570,7 @@ int test_tcp_wscale_linux(void)
 	CHECKF(t_next_tcp(&e, &p) && p.ws == 7, "ws %d", p.ws);
 	/* a listener with SO_RCVBUF 256 KiB: 3 */
 	int32_t l2 = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l2, &(struct usnet_addr){ 0, 81 });
+	usnet_bind(e.st, l2, &(struct usnet_addr){ .ip = 0, .port = 81 });
 	usnet_setsockopt(e.st, l2, USNET_SO_RCVBUF, 256 * 1024);
 	usnet_listen(e.st, l2, 4);
 	tenv_input(&e, f, t_tcp_frame(f, 40001, 81, 100, 0, SYN, 1000, o, sizeof o, NULL, 0));
@@ -599,7 +599,7 @@ int test_tcp_defer_accept(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 8);
 	int v = 0;
 	CHECK(usnet_setsockopt(e.st, l, USNET_TCP_DEFER_ACCEPT, 3) == 0);
@@ -650,7 +650,7 @@ int test_tcp_window_scaling(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 4);
 	uint8_t f[2000], o[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 2 };   /* WS 2 */
 	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN, 1000, o, sizeof o, NULL, 0));
@@ -977,7 +977,7 @@ int test_tcp_backlog(void)
 		struct tenv e; tenv_init(&e, &cfg);
 		tenv_learn_peer(&e);
 		int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-		usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+		usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 		usnet_listen(e.st, l, 2);
 		uint8_t f[200];
 		for (int i = 0; i < 4; i++)
@@ -1019,7 +1019,7 @@ int test_tcp_syncookie(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 1);
 	uint8_t f[300], o[40];
 	tenv_input(&e, f, t_tcp_frame(f, 41000, 80, 500, 0, SYN, 1000, NULL, 0, NULL, 0));   /* fills the queue */
@@ -1074,7 +1074,7 @@ int test_tcp_synack_layout(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 8);
 	uint8_t f[300], o[40];
 	uint32_t n = syn_opts(o, 0, 0);   /* MSS, SACK permitted, window scale */
@@ -1163,7 +1163,7 @@ int test_tcp_syn_reclaims_time_wait(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	CHECK(l >= 0 && usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 }) == 0 && usnet_listen(e.st, l, 8) == 0);
+	CHECK(l >= 0 && usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 }) == 0 && usnet_listen(e.st, l, 8) == 0);
 	uint8_t f[200];
 	struct tpkt p;
 	for (uint16_t port = 41000; port < 41004; port++) {
@@ -1194,7 +1194,7 @@ int test_tcp_malformed(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 4);
 	uint8_t f[200];
 	struct usnet_stack_stats s0, s;
@@ -1281,8 +1281,8 @@ static uint32_t ref_toeplitz(const uint8_t *key, const uint8_t *in, int n)
 static uint16_t rss_connect_port(struct tenv *e, int32_t *sock)
 {
 	int32_t s = usnet_socket(e->st, USNET_SOCK_STREAM);
-	struct usnet_addr a = { 0, 0 };
-	if (usnet_connect(e->st, &e->io, s, &(struct usnet_addr){ T_IP_PEER, 443 }, e->now) != -USNET_EINPROGRESS ||
+	struct usnet_addr a = { 0 };
+	if (usnet_connect(e->st, &e->io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 443 }, e->now) != -USNET_EINPROGRESS ||
 	    usnet_getsockname(e->st, s, &a) != 0)
 		a.port = 0;
 	*sock = s;
@@ -1359,7 +1359,7 @@ int test_tcp_rss_flow_queue(void)
 		int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
 		char x = 1;
 		struct usnet_iovec iov = { &x, 1 };
-		CHECK(usnet_sendv(e.st, &e.io, u, &iov, 1, 0, &(struct usnet_addr){ T_IP_PEER, 53 }, e.now) == 1);
+		CHECK(usnet_sendv(e.st, &e.io, u, &iov, 1, 0, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 53 }, e.now) == 1);
 		struct usnet_addr a;
 		CHECK(usnet_getsockname(e.st, u, &a) == 0);
 		CHECKF(fake_flow_queue(NULL, 17, T_IP_PEER, 53, T_IP_US, a.port) == 2, "udp port %u", a.port);
@@ -1367,7 +1367,7 @@ int test_tcp_rss_flow_queue(void)
 	}
 	/* the netif cannot tell: any free port will do */
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 9999 }, e.now) == -USNET_EINPROGRESS);
+	CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 9999 }, e.now) == -USNET_EINPROGRESS);
 	CHECK(fake_flow_asked > 12);
 	rss_drop(&e, s);
 	tenv_fini(&e);
@@ -1381,7 +1381,7 @@ int test_poll_deadlines(void)
 	CHECK(tenv_poll(&e) == UINT64_MAX);
 	tenv_learn_peer(&e);
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 80 }, e.now);
 	uint64_t d = tenv_poll(&e);
 	CHECKF(d > e.now && d <= e.now + 1000 * MS, "deadline in %lld ns", (long long)(d - e.now));
 	usnet_close(e.st, &e.io, s, e.now);
@@ -1553,7 +1553,7 @@ int test_tcp_ip_options(void)
 	int v = 0;
 	CHECK(usnet_getsockopt(e.st, l, USNET_IP_TOS, &v) == 0 && v == 0xb8);   /* ECN bits are the stack's */
 	CHECK(usnet_setsockopt(e.st, l, USNET_TCP_WINDOW_CLAMP, 4000) == 0);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 8);
 	uint8_t f[200];
 	tenv_input(&e, f, t_tcp_frame(f, 43000, 80, 100, 0, SYN, 65535, NULL, 0, NULL, 0));
@@ -1624,14 +1624,14 @@ int test_tcp_loopback_connect(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	CHECK(usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 }) == 0);
+	CHECK(usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 }) == 0);
 	CHECK(usnet_listen(e.st, l, 4) == 0);
 	const uint32_t lo = 0x7f000001u;
-	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ lo, 80 }) == 1);
-	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ 0x7f000002u, 80 }) == 1);
-	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ lo, 81 }) == 0);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ .ip = lo, .port = 80 }) == 1);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ .ip = 0x7f000002u, .port = 80 }) == 1);
+	CHECK(usnet_local_taker(e.st, USNET_SOCK_STREAM, &(struct usnet_addr){ .ip = lo, .port = 81 }) == 0);
 	int32_t c = usnet_socket(e.st, USNET_SOCK_STREAM);
-	int r = usnet_connect(e.st, &e.io, c, &(struct usnet_addr){ lo, 80 }, e.now);
+	int r = usnet_connect(e.st, &e.io, c, &(struct usnet_addr){ .ip = lo, .port = 80 }, e.now);
 	CHECK(r == 0 || r == -USNET_EINPROGRESS);
 	tenv_poll(&e);
 	CHECK(get_state(&e, c) == USNET_TCP_ESTABLISHED);
@@ -1681,7 +1681,7 @@ int test_tcp_ecn_passive(void)
 	struct tenv e; tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 8);
 	uint8_t f[2000], data[1000];
 	memset(data, 'e', sizeof data);
@@ -1748,7 +1748,7 @@ int test_tcp_ecn_passive(void)
 	tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 8);
 	tenv_input(&e, f, t_tcp_frame(f, 40000, 80, 100, 0, SYN | ECE | CWR, 65535, NULL, 0, NULL, 0));
 	CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ACK), "flags %#x", p.flags);
@@ -1771,7 +1771,7 @@ int test_tcp_ecn_active(void)
 	struct tpkt p;
 	for (int grant = 0; grant < 3; grant++) {
 		int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-		CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now) == -USNET_EINPROGRESS);
+		CHECK(usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 80 }, e.now) == -USNET_EINPROGRESS);
 		CHECKF(t_next_tcp(&e, &p) && p.flags == (SYN | ECE | CWR) && (p.tos & 3) == 0, "flags %#x", p.flags);
 		if (grant == 2) {
 			tenv_advance(&e, e.now + 1100 * MS);
@@ -1792,7 +1792,7 @@ int test_tcp_ecn_active(void)
 	tenv_init(&e, NULL);
 	tenv_learn_peer(&e);
 	int32_t s = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ T_IP_PEER, 80 }, e.now);
+	usnet_connect(e.st, &e.io, s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 80 }, e.now);
 	CHECKF(t_next_tcp(&e, &p) && p.flags == SYN, "flags %#x", p.flags);
 	usnet_close(e.st, &e.io, s, e.now);
 	tenv_fini(&e);
@@ -1809,7 +1809,7 @@ int test_tcp_ecn_syncookie(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 8);
 	uint8_t f[2000], o[12] = { 1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0 };
 	struct tpkt p;
@@ -1849,7 +1849,7 @@ int test_tcp_max_syn_backlog(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	tenv_learn_peer(&e);
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 80 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 80 });
 	usnet_listen(e.st, l, 100);
 	uint8_t f[2000];
 	struct tpkt p;
@@ -1927,7 +1927,7 @@ int test_tcp_buffer_autotuning(void)
 
 	/* a listener with SO_RCVBUF and SO_SNDBUF: its connections keep them */
 	int32_t l = usnet_socket(e.st, USNET_SOCK_STREAM);
-	usnet_bind(e.st, l, &(struct usnet_addr){ 0, 81 });
+	usnet_bind(e.st, l, &(struct usnet_addr){ .ip = 0, .port = 81 });
 	usnet_setsockopt(e.st, l, USNET_SO_RCVBUF, 20000);
 	usnet_setsockopt(e.st, l, USNET_SO_SNDBUF, 10000);
 	usnet_listen(e.st, l, 8);

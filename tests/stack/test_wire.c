@@ -134,7 +134,7 @@ static int run_pair(unsigned loss, unsigned reorder, unsigned dup, unsigned corr
 	ab.q = malloc(sizeof(struct wire_frame) * ab.cap);
 	ba.q = malloc(sizeof(struct wire_frame) * ba.cap);
 	int32_t l = usnet_socket(B.st, USNET_SOCK_STREAM);
-	usnet_bind(B.st, l, &(struct usnet_addr){ 0, 5001 });
+	usnet_bind(B.st, l, &(struct usnet_addr){ .ip = 0, .port = 5001 });
 	usnet_listen(B.st, l, 4);
 	static struct endpoint pa, pb;
 	memset(&pa, 0, sizeof pa);
@@ -144,7 +144,7 @@ static int run_pair(unsigned loss, unsigned reorder, unsigned dup, unsigned corr
 	pa.seed_in = pb.seed_out = 2;
 	pb.s = -1;
 	pa.s = usnet_socket(A.st, USNET_SOCK_STREAM);
-	usnet_connect(A.st, &A.io, pa.s, &(struct usnet_addr){ T_IP_PEER, 5001 }, A.now);
+	usnet_connect(A.st, &A.io, pa.s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 5001 }, A.now);
 	int rc = 1;
 	uint64_t end = A.now + max_virtual_s * SEC;
 	while (A.now < end) {
@@ -278,7 +278,7 @@ int test_wire_many_connections(void)
 	ab.q = malloc(sizeof(struct wire_frame) * ab.cap);
 	ba.q = malloc(sizeof(struct wire_frame) * ba.cap);
 	int32_t l = usnet_socket(B.st, USNET_SOCK_STREAM);
-	usnet_bind(B.st, l, &(struct usnet_addr){ 0, 7000 });
+	usnet_bind(B.st, l, &(struct usnet_addr){ .ip = 0, .port = 7000 });
 	usnet_listen(B.st, l, N);
 	static struct endpoint ea[N], eb[N];
 	for (int i = 0; i < N; i++) {
@@ -290,7 +290,7 @@ int test_wire_many_connections(void)
 		eb[i].s = -1;
 		ea[i].s = usnet_socket(A.st, USNET_SOCK_STREAM);
 		CHECK(ea[i].s >= 0);
-		usnet_connect(A.st, &A.io, ea[i].s, &(struct usnet_addr){ T_IP_PEER, 7000 }, A.now);
+		usnet_connect(A.st, &A.io, ea[i].s, &(struct usnet_addr){ .ip = T_IP_PEER, .port = 7000 }, A.now);
 	}
 	int accepted = 0, done = 0;
 	for (int step = 0; step < 2000000 && done < N; step++) {

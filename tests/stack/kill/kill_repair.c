@@ -179,7 +179,7 @@ static void ensure_listener(int i, uint16_t port)
 	if (s < 0)
 		return;
 	usnet_setsockopt(st[i], s, USNET_SO_REUSEADDR, 1);
-	if (usnet_bind(st[i], s, &(struct usnet_addr){ 0, port }) < 0 || usnet_listen(st[i], s, 16) < 0)
+	if (usnet_bind(st[i], s, &(struct usnet_addr){ .ip = 0, .port = port }) < 0 || usnet_listen(st[i], s, 16) < 0)
 		usnet_close(st[i], &io[i], s, now_get());
 }
 
@@ -197,7 +197,7 @@ static void step(void)
 		ensure_listener(1, PORT_REMOTE);
 		int u = pick_socket(1, USNET_SOCK_DGRAM);
 		if (u < 0 && (u = usnet_socket(st[1], USNET_SOCK_DGRAM)) >= 0 &&
-		    usnet_bind(st[1], u, &(struct usnet_addr){ 0, PORT_UDP }) < 0)
+		    usnet_bind(st[1], u, &(struct usnet_addr){ .ip = 0, .port = PORT_UDP }) < 0)
 			usnet_close(st[1], &io[1], u, now);
 		unlock(1);
 	} else if (op < 22) {
@@ -205,8 +205,8 @@ static void step(void)
 		lock(0);
 		int s = usnet_socket(st[0], USNET_SOCK_STREAM);
 		if (s >= 0) {
-			struct usnet_addr to = rnd() % 4 ? (struct usnet_addr){ T_IP_PEER, PORT_REMOTE } :
-							   (struct usnet_addr){ T_IP_US, PORT_SELF };
+			struct usnet_addr to = rnd() % 4 ? (struct usnet_addr){ .ip = T_IP_PEER, .port = PORT_REMOTE } :
+							   (struct usnet_addr){ .ip = T_IP_US, .port = PORT_SELF };
 			usnet_connect(st[0], &io[0], s, &to, now);
 		}
 		unlock(0);
@@ -257,8 +257,8 @@ static void step(void)
 		if (u < 0)
 			u = usnet_socket(st[0], USNET_SOCK_DGRAM);
 		if (u >= 0) {
-			struct usnet_addr to = rnd() % 5 ? (struct usnet_addr){ T_IP_PEER, PORT_UDP } :
-							   (struct usnet_addr){ T_IP_SILENT, 9 };
+			struct usnet_addr to = rnd() % 5 ? (struct usnet_addr){ .ip = T_IP_PEER, .port = PORT_UDP } :
+							   (struct usnet_addr){ .ip = T_IP_SILENT, .port = 9 };
 			usnet_sendv(st[0], &io[0], u, &(struct usnet_iovec){ payload, 1 + rnd() % 4000 }, 1, 0, &to,
 				    now);
 		}
@@ -324,7 +324,7 @@ static void checked_restart(void)
 	int c = usnet_socket(st[0], USNET_SOCK_STREAM);
 	if (c >= 0) {
 		usnet_sock_set_user(st[0], c, CHECKED_TAG);
-		usnet_connect(st[0], &io[0], c, &(struct usnet_addr){ T_IP_PEER, PORT_CHECKED }, now_get());
+		usnet_connect(st[0], &io[0], c, &(struct usnet_addr){ .ip = T_IP_PEER, .port = PORT_CHECKED }, now_get());
 		chk.a = c;
 	}
 	unlock(0);
@@ -469,7 +469,7 @@ static int transfer_ok(char *why, size_t len)
 	unlock(1);
 	lock(0);
 	int c = usnet_socket(st[0], USNET_SOCK_STREAM);
-	int r = usnet_connect(st[0], &io[0], c, &(struct usnet_addr){ T_IP_PEER, PORT_REMOTE }, now_get());
+	int r = usnet_connect(st[0], &io[0], c, &(struct usnet_addr){ .ip = T_IP_PEER, .port = PORT_REMOTE }, now_get());
 	unlock(0);
 	if (c < 0 || r != -USNET_EINPROGRESS) {
 		snprintf(why, len, "connect: socket %d, %d", c, r);
@@ -623,7 +623,7 @@ int main(int argc, char **argv)
 	lock(1);
 	int cl = usnet_socket(st[1], USNET_SOCK_STREAM);
 	usnet_sock_set_user(st[1], cl, CHECKED_TAG);
-	if (cl < 0 || usnet_bind(st[1], cl, &(struct usnet_addr){ 0, PORT_CHECKED }) < 0 || usnet_listen(st[1], cl, 4) < 0) {
+	if (cl < 0 || usnet_bind(st[1], cl, &(struct usnet_addr){ .ip = 0, .port = PORT_CHECKED }) < 0 || usnet_listen(st[1], cl, 4) < 0) {
 		fprintf(stderr, "cannot listen for the checked stream\n");
 		return 2;
 	}
