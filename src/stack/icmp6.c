@@ -118,8 +118,10 @@ static void icmp6_packet_too_big(struct net_ctx *c, const uint8_t *p, uint32_t l
 		st->stats.ip6_pmtu_ignored++;
 		return;
 	}
-	if (ip6_pmtu_update(st, p + ICMP6_HLEN + IP6_DST, rd32(p + 4), c->now))
+	if (ip6_pmtu_update(st, p + ICMP6_HLEN + IP6_DST, rd32(p + 4), c->now)) {
 		st->stats.ip6_pmtu_update++;
+		tcp_mtu_reduced6(c, p + ICMP6_HLEN + IP6_DST, ip6_path_mtu(st, p + ICMP6_HLEN + IP6_DST, c->now));
+	}
 	else
 		st->stats.ip6_pmtu_ignored++;
 }

@@ -55,10 +55,8 @@ int ip6_pmtu_update(struct usnet_stack *st, const uint8_t dst[16], uint32_t mtu,
 	e->expires = now + PMTU6_EXPIRES_NS;
 	order_barrier();
 	e->mtu = mtu;
-	/* TCP over IPv6 does not exist in this stack yet: when it does, its
-	 * connections to dst lower their MSS here, as tcp_mtu_reduced does
-	 * for IPv4.  What is sent from now on (ipv6_output_l4) already uses
-	 * the new MTU. */
+	/* What is sent from now on (ipv6_output_l4) uses the new MTU; the
+	 * caller lowers the MSS of TCP connections to dst (tcp_mtu_reduced6). */
 	return 1;
 }
 

@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 #include "wire_ipv4.h"
+#include "wire_ipv6.h"
 #include "wire_tcp.h"
 
 struct seg {
@@ -984,16 +985,9 @@ void tcp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, 
 		sock_notify(c, s);
 }
 
-/* RFC 1191: a router said our packets are too big. */
-void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
-		     uint32_t mtu)
+/* The path to s's peer takes segments of at most mss bytes now. */
+static void tcp_mss_lowered(struct net_ctx *c, struct sock *s, uint32_t mss)
 {
-	struct usnet_stack *st = c->st;
-	int32_t i = conn_lookup(st, lip, lport, rip, rport);
-	if (i == NIL || mtu < 68)
-		return;
-	struct sock *s = sk(st, i);
-	uint32_t mss = mtu - 40;
 	if (mss < TCP_MSS_MIN) mss = TCP_MSS_MIN;
 	if (mss >= s->mss)
 		return;
@@ -1004,5 +998,31 @@ void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t r
 		s->snd_nxt = s->snd_una;
 		s->flags &= ~SF_RTT_TIMING;
 		tcp_output(c, s);
+	}
+}
+
+/* RFC 1191: a router said our packets are too big. */
+void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
+		     uint32_t mtu)
+{
+	struct usnet_stack *st = c->st;
+	int32_t i = conn_lookup(st, lip, lport, rip, rport);
+	if (i == NIL || mtu < 68)
+		return;
+	tcp_mss_lowered(c, sk(st, i), mtu - 40);
+}
+
+/* RFC 8201: the path MTU to dst is mtu now; every IPv6 connection to it
+ * takes it (Linux too applies a Packet Too Big to all the destination's
+ * sockets, through its route).  O(sockets): PTBs are rare. */
+void tcp_mtu_reduced6(struct net_ctx *c, const uint8_t dst[16], uint32_t mtu)
+{
+	struct usnet_stack *st = c->st;
+	const struct sock6 *s6 = st_sock6(st);
+	for (uint32_t i = 0; i < st->nsocks; i++) {
+		struct sock *s = sk(st, (int32_t)i);
+		if (s->type == USNET_SOCK_STREAM && s->net6 && s->state >= USNET_TCP_SYN_SENT &&
+		    s->state != USNET_TCP_LISTEN && s->state != USNET_TCP_TIME_WAIT && ip6_eq(s6[i].raddr, dst))
+			tcp_mss_lowered(c, s, mtu - IP6_HLEN - TCP_HLEN);
 	}
 }

@@ -4,9 +4,8 @@
  * = source port << 16 | length, and before its data a struct udp_rec_meta:
  * where it was sent and when it came, for IP_PKTINFO and SO_TIMESTAMP, and
  * an IPv6 datagram's addresses).
- * Datagrams larger than the MTU leave as IPv4 fragments; over IPv6 they
- * are refused with EMSGSIZE (as Linux with IPV6_DONTFRAG: no Fragment
- * header is sent).
+ * Datagrams larger than the (path) MTU leave in fragments, over IPv4 and
+ * over IPv6 (as Linux without IPV6_DONTFRAG).
  */
 #include "internal.h"
 #include "wire_ipv4.h"
@@ -16,6 +15,7 @@
 #include "wire_igmp.h"
 
 #define UDP_MAX_PAYLOAD (65535u - IP_HLEN - UDP_HLEN)
+#define UDP6_MAX_PAYLOAD (65535u - UDP_HLEN)   /* the payload length field holds UDP and data */
 
 static void udp_queue(struct net_ctx *c, struct sock *s, uint32_t src, uint16_t sport, uint32_t dst,
 		      const uint8_t *data, uint32_t plen);
@@ -200,11 +200,8 @@ static long udp_sendv6(struct net_ctx *c, struct sock *s, const struct usnet_iov
 	uint64_t total = 0;
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].len;
-	uint32_t room = c->frame_size > ETH_HLEN + IP6_HLEN ? c->frame_size - ETH_HLEN - IP6_HLEN : 0;
-	if (room > st->cfg.mtu - IP6_HLEN)
-		room = st->cfg.mtu - IP6_HLEN;
-	if (total + UDP_HLEN > room)
-		return -USNET_EMSGSIZE;   /* no IPv6 fragments sent (IPV6_DONTFRAG's answer) */
+	if (total > UDP6_MAX_PAYLOAD)
+		return -USNET_EMSGSIZE;
 	uint8_t src[16], nh[16];
 	const uint8_t *bound = st_sock6(st)[si].laddr;
 	if (s->net6 && !ip6_is_unspecified(bound))
@@ -230,14 +227,28 @@ static long udp_sendv6(struct net_ctx *c, struct sock *s, const struct usnet_iov
 	wr16(hdr + UDP_DPORT, dport);
 	wr16(hdr + UDP_LEN, (uint16_t)ulen);
 	wr16(hdr + UDP_CSUM, 0);
-	struct usnet_pkt *p = tx_get(c);
-	if (!p)
-		return -USNET_ENOBUFS;
-	ipv4_gather(p->data + ETH_HLEN + IP6_HLEN, hdr, UDP_HLEN, iov, iovcnt, 0, ulen);
-	l4_csum_finish6(c, p, IPPROTO_UDP_, src, dst, ulen);
 	c->ip_tos = s->ip6_tclass;
 	uint8_t hops = ip6_is_multicast(dst) ? s->mc_ttl : s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : (uint8_t)s->ip6_hops;
-	int r = ipv6_output(c, p, src, dst, IPPROTO_UDP_, ulen, hops);
+	uint32_t room = c->frame_size > ETH_HLEN + IP6_HLEN ? c->frame_size - ETH_HLEN - IP6_HLEN : 0;
+	uint32_t pmtu = ip6_path_mtu(st, dst, c->now) - IP6_HLEN;
+	int r;
+	if (ulen <= room && ulen <= pmtu) {
+		struct usnet_pkt *p = tx_get(c);
+		if (!p) {
+			c->ip_tos = 0;
+			return -USNET_ENOBUFS;
+		}
+		ipv4_gather(p->data + ETH_HLEN + IP6_HLEN, hdr, UDP_HLEN, iov, iovcnt, 0, ulen);
+		l4_csum_finish6(c, p, IPPROTO_UDP_, src, dst, ulen);
+		r = ipv6_output(c, p, src, dst, IPPROTO_UDP_, ulen, hops);
+	} else {
+		/* Larger than the path MTU: in fragments, as Linux sends
+		 * without IPV6_DONTFRAG; the checksum is complete first. */
+		uint16_t sum = (uint16_t)~csum_fold(csum_iov(csum_add(csum_pseudo6(src, dst, IPPROTO_UDP_, ulen),
+								      hdr, UDP_HLEN), iov, iovcnt));
+		wr16(hdr + UDP_CSUM, sum ? sum : 0xffff);
+		r = ipv6_output_l4(c, src, dst, IPPROTO_UDP_, hdr, UDP_HLEN, iov, iovcnt, ulen, hops);
+	}
 	c->ip_tos = 0;
 	if (r < 0)
 		return r;

@@ -1135,6 +1135,20 @@ int test_ip6_tcp_passive(void)
 	CHECK(usnet_send(e.st, &e.io, c, "world", 5, 0, e.now) == 5);
 	CHECK(next_tcp6(&e, &p) && p.csum_ok && p.plen == 20 + 12 + 5 && memcmp(p.l4 + 32, "world", 5) == 0);
 	CHECK(p.hlim == 9 && ((p.l4 - 40)[0] & 0x0f) == 0x2 && ((p.l4 - 40)[1] >> 4) == 0);
+	/* a Packet Too Big (1280) about our full-sized segments: the MSS
+	 * drops to 1220 and what was in flight goes again in smaller ones */
+	static uint8_t big[1400];
+	memset(big, 'b', sizeof big);
+	tenv_input(&e, f, tcp6_frame(f, 40000, 80, 1006, iss + 6, 0x10, ts, 12, NULL, 0));
+	CHECK(usnet_send(e.st, &e.io, c, big, sizeof big, 0, e.now) == (long)sizeof big);
+	CHECKF(next_tcp6(&e, &p) && p.plen == 20 + 12 + 1400, "plen %u", p.plen);
+	tnif_clear(e.nif);
+	tenv_input(&e, f, ptb_frame(f, PEER_GL, 1280, US_GL, PEER_GL));
+	CHECK(usnet_tcp_info(e.st, c, &ti) == 0 && ti.snd_mss == 1280 - 60);
+	CHECKF(next_tcp6(&e, &p) && p.csum_ok && p.plen == 1280 - 40 && rd32(p.l4 + 4) == iss + 6,
+	       "plen %u", p.plen);
+	tenv_input(&e, f, tcp6_frame(f, 40000, 80, 1006, iss + 6 + 1208, 0x10, ts, 12, NULL, 0));
+	CHECK(next_tcp6(&e, &p) && p.csum_ok && p.plen == 32 + 1400 - 1208);
 	CHECK(usnet_close(e.st, &e.io, c, e.now) == 0);
 	CHECK(next_tcp6(&e, &p) && (p.l4[13] & 0x01));   /* FIN */
 	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
@@ -1281,10 +1295,30 @@ int test_ip6_udp(void)
 	CHECK(fr && parse6(fr, &p) == 0 && p.nh == 17 && p.plen == 14 && c6(p.src, p.dst, 17, p.l4, 14) == 0);
 	CHECK(memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, PEER_GL, 16) == 0 && rd16(p.l4) == 53 &&
 	      memcmp(p.l4 + 8, "answer", 6) == 0);
-	/* larger than the MTU: EMSGSIZE (no IPv6 fragments are sent) */
-	static uint8_t big[1500];
+	/* larger than the MTU: in fragments (Linux without IPV6_DONTFRAG),
+	 * which make the datagram whole with a checksum that holds */
+	static uint8_t big[3000], whole[3008 + 8];
+	for (uint32_t k = 0; k < sizeof big; k++)
+		big[k] = (uint8_t)(k * 7);
 	struct usnet_iovec bi = { big, sizeof big };
-	CHECK(usnet_sendv(e.st, &e.io, u, &bi, 1, 0, &from, e.now) == -USNET_EMSGSIZE);
+	tnif_clear(e.nif);
+	CHECK(usnet_sendv(e.st, &e.io, u, &bi, 1, 0, &from, e.now) == (long)sizeof big);
+	uint32_t got = 0, nfrag = 0, id = 0;
+	while ((fr = tnif_next(e.nif))) {
+		CHECK(parse6(fr, &p) == 0 && p.nh == 44 && p.l4[0] == 17 && fr->len <= 14 + 1500);
+		uint32_t fo = rd16(p.l4 + 2), off = fo & 0xfff8, n = p.plen - 8;
+		CHECK(off + n <= sizeof whole && (nfrag == 0 || rd32(p.l4 + 4) == id));
+		id = rd32(p.l4 + 4);
+		memcpy(whole + off, p.l4 + 8, n);
+		got += n;
+		nfrag++;
+	}
+	CHECKF(nfrag == 3 && got == 3008 && rd16(whole + 4) == 3008, "%u fragments, %u bytes", nfrag, got);
+	CHECK(c6(US_GL, PEER_GL, 17, whole, 3008) == 0 && memcmp(whole + 8, big, sizeof big) == 0);
+	/* past what a payload length holds: EMSGSIZE */
+	static uint8_t huge[65536];
+	struct usnet_iovec hi = { huge, sizeof huge };
+	CHECK(usnet_sendv(e.st, &e.io, u, &hi, 1, 0, &from, e.now) == -USNET_EMSGSIZE);
 	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
 	tenv_fini(&e);
 	return 0;
