@@ -30,6 +30,7 @@
 #include "program_kind.h"
 #include "attach_proto.h"
 #include "host_ports.h"
+#include "ip6_list.h"
 #include "usnet/netif_open.h"
 #include "usnet/provider.h"
 
@@ -50,6 +51,10 @@ static const struct run_opt opts[] = {
 	{ "gw",       "USNET_GW",       "default gateway ADDR (default: the gateway of the kernel's default route "
 					"through --iface, when on the stack's subnet); a destination the kernel routes "
 					"through another interface stays the kernel's" },
+	{ "ip6",      "USNET_IP6",      "an IPv6 address of the stack, ADDR/PREFIX; repeat for more (up to 4, joined by "
+					"commas in USNET_IP6); with it the stack also has fe80::/64 from its MAC, checks "
+					"each by Duplicate Address Detection before PROGRAM starts and refuses a taken one" },
+	{ "gw6",      "USNET_GW6",      "IPv6 default gateway ADDR (link-local or on a --ip6 prefix; none by default)" },
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
 	{ "hook",     "USNET_HOOK",     "auto (default), rewrite, rewrite+sud, sud or page0; docs/hook.md" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },
@@ -344,6 +349,49 @@ static void default_interface(void)
 	setenv("USNET_BACKEND", p && (!p[5] || p[5] == ' ') ? "afxdp" : "afpacket", 1);
 }
 
+/* --ip6 and --gw6: well formed, not in host-address mode, not an address
+ * the kernel has here (another node's is for Duplicate Address Detection
+ * to find).  0, or the exit status after an error line. */
+static int validate_ip6(bool host_mode)
+{
+	const char *ip6 = get("USNET_IP6"), *gw6 = get("USNET_GW6");
+	uint8_t addr[IP6_LIST_MAX][16], gw[16];
+	char why[200];
+	if (!ip6) {
+		if (gw6)
+			return fail("--gw6 %s needs an IPv6 address of the stack: --ip6 ADDR/PREFIX%s", gw6, "");
+		return 0;
+	}
+	int n = ip6_list_parse(ip6, addr, NULL, why, sizeof why);
+	if (n < 0)
+		return fail("--ip6 %s%s", why, "");
+	if (gw6 && ip6_unicast_parse(gw6, gw))
+		return fail("--gw6 '%s' is not a unicast IPv6 address%s", gw6, "");
+	if (host_mode)
+		return fail("--ip6 with --ip host: not yet (host-address mode shares only the kernel's IPv4 address; "
+			    "give the stack an IPv4 address of its own with --ip ADDR/PREFIX)%s%s", "", "");
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET6)
+			continue;
+		const uint8_t *k = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr;
+		for (int j = 0; j < n; j++) {
+			if (memcmp(k, addr[j], 16))
+				continue;
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, k, a, sizeof a);
+			fprintf(stderr, "usnet run: --ip6 %s: the kernel has this address on %s; give the stack an "
+				"address of its own\n", a, i->ifa_name);
+			freeifaddrs(ifs);
+			return 2;
+		}
+	}
+	freeifaddrs(ifs);
+	return 0;
+}
+
 static int validate(void)
 {
 	const char *prov = get("USNET_PROVIDER");
@@ -387,6 +435,9 @@ static int validate(void)
 		return fail("--ip '%s' is not ADDR/PREFIX (like 10.0.0.2/24)%s", ip, "");
 	if (gw && check_cidr(gw, false))
 		return fail("--gw '%s' is not an IPv4 address%s", gw, "");
+	int r6 = validate_ip6(host_mode);
+	if (r6)
+		return r6;
 	uint8_t m[6];
 	if (mac && parse_mac(mac, m))
 		return fail("--mac '%s' is not a MAC address (like 02:00:00:00:00:01)%s", mac, "");
@@ -535,6 +586,7 @@ static int attach_to_owner(void)
 int cli_run_main(int argc, char **argv)
 {
 	int i = 1;
+	bool ip6_given = false;   /* the first --ip6 replaces USNET_IP6, the next ones add to it */
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--")) {
@@ -566,6 +618,20 @@ int cli_run_main(int argc, char **argv)
 			val = argv[++i];
 		else
 			return fail("option %s needs a value%s", a, "");
+		if (!strcmp(opts[k].name, "ip6") && ip6_given) {
+			/* Repeated: one more address. */
+			const char *had = getenv("USNET_IP6");
+			size_t len = strlen(had) + strlen(val) + 2;
+			char *both = malloc(len);
+			if (!both)
+				return fail("out of memory%s%s", "", "");
+			snprintf(both, len, "%s,%s", had, val);
+			setenv("USNET_IP6", both, 1);
+			free(both);
+			continue;
+		}
+		if (!strcmp(opts[k].name, "ip6"))
+			ip6_given = true;
 		setenv(opts[k].env, val, 1);
 	}
 	if (i >= argc)
