@@ -349,10 +349,35 @@ static void default_interface(void)
 	setenv("USNET_BACKEND", p && (!p[5] || p[5] == ' ') ? "afxdp" : "afpacket", 1);
 }
 
+/* The MAC the stack will have on iface, where it is known before the
+ * netif opens: --mac, or the interface's own for the backends that use it
+ * (afxdp, afpacket).  0, or -1 (tap and memwire make their own). */
+static int stack_mac_of(const char *backend, const char *iface, uint8_t mac[6])
+{
+	const char *m = get("USNET_MAC");
+	if (m)
+		return parse_mac(m, mac);
+	if (!iface || (strcmp(backend, "afxdp") && strcmp(backend, "afpacket")))
+		return -1;
+	char path[PATH_MAX], line[32] = "";
+	snprintf(path, sizeof path, "/sys/class/net/%s/address", iface);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int r = fgets(line, sizeof line, f) ? 0 : -1;
+	fclose(f);
+	line[strcspn(line, "\n")] = 0;
+	return r ? r : parse_mac(line, mac);
+}
+
 /* --ip6 and --gw6: well formed, not in host-address mode, not an address
  * the kernel has here (another node's is for Duplicate Address Detection
- * to find).  0, or the exit status after an error line. */
-static int validate_ip6(bool host_mode)
+ * to find), and not the kernel's link-local address on iface: the stack
+ * takes fe80:: from its MAC, which is the interface's own with afxdp and
+ * afpacket, as the kernel does by default (its probes never reach the
+ * kernel of its own interface, so DAD cannot tell).  0, or the exit status
+ * after an error line. */
+static int validate_ip6(bool host_mode, const char *backend, const char *iface)
 {
 	const char *ip6 = get("USNET_IP6"), *gw6 = get("USNET_GW6");
 	uint8_t addr[IP6_LIST_MAX][16], gw[16];
@@ -370,6 +395,13 @@ static int validate_ip6(bool host_mode)
 	if (host_mode)
 		return fail("--ip6 with --ip host: not yet (host-address mode shares only the kernel's IPv4 address; "
 			    "give the stack an IPv4 address of its own with --ip ADDR/PREFIX)%s%s", "", "");
+	uint8_t mac[6], ll[16] = { 0xfe, 0x80 };
+	bool ll_known = iface && stack_mac_of(backend, iface, mac) == 0;
+	if (ll_known) {   /* modified EUI-64, as the stack makes it */
+		ll[8] = mac[0] ^ 0x02; ll[9] = mac[1]; ll[10] = mac[2];
+		ll[11] = 0xff; ll[12] = 0xfe;
+		ll[13] = mac[3]; ll[14] = mac[4]; ll[15] = mac[5];
+	}
 	struct ifaddrs *ifs = NULL;
 	if (getifaddrs(&ifs) != 0)
 		return 0;
@@ -377,6 +409,16 @@ static int validate_ip6(bool host_mode)
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET6)
 			continue;
 		const uint8_t *k = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr;
+		if (ll_known && !strcmp(i->ifa_name, iface) && !memcmp(k, ll, 16)) {
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, k, a, sizeof a);
+			fprintf(stderr, "usnet run: --ip6: the kernel has %s on %s, the link-local address the stack "
+				"takes from the same MAC; remove it (ip -6 addr del %s/64 dev %s) and keep the kernel "
+				"from making it again (ip link set %s addrgenmode none), or give the stack another "
+				"MAC (--mac)\n", a, iface, a, iface, iface);
+			freeifaddrs(ifs);
+			return 2;
+		}
 		for (int j = 0; j < n; j++) {
 			if (memcmp(k, addr[j], 16))
 				continue;
@@ -435,7 +477,7 @@ static int validate(void)
 		return fail("--ip '%s' is not ADDR/PREFIX (like 10.0.0.2/24)%s", ip, "");
 	if (gw && check_cidr(gw, false))
 		return fail("--gw '%s' is not an IPv4 address%s", gw, "");
-	int r6 = validate_ip6(host_mode);
+	int r6 = validate_ip6(host_mode, backend, iface);
 	if (r6)
 		return r6;
 	uint8_t m[6];
