@@ -71,8 +71,9 @@ struct usnet_netif_config {
  *   afxdp    iface: an existing interface; one AF_XDP socket per queue
  *            mode=native|skb (default native) ip=A.B.C.D copy|zerocopy
  *            frames=N (UMEM frames per queue, default 4096) frame=2048|4096
- *            The XDP program steers only IPv4 to ip (and ARP for it) to
- *            usnet; everything else goes to the kernel.  With
+ *            The XDP program steers only IPv4 to ip (and ARP for it),
+ *            and IPv6 to cfg.ipv6 (and ND about them), to usnet;
+ *            everything else goes to the kernel.  With
  *            cfg.steer_ports only TCP/UDP to ip on the ports
  *            usnet_netif_steer_port() set (ARP stays the kernel's);
  *            afpacket too (a socket filter and a tc ingress program).  A veth peer must
