@@ -17,8 +17,10 @@
 #     MAC; a ping from a second kernel address the stack has never heard of
 #     (the kernel already knows the stack's MAC, so it sends no NS) is
 #     answered after the stack's own NS for it.  afxdp: --ip host with
-#     --ip6 is refused in one line.  afpacket: the solicited-node MAC of
-#     the address is in the device's multicast list while the stack runs.
+#     --ip6 is refused in one line, and so is the kernel's link-local
+#     address from the same MAC on usnet's end, which `usnet doctor` names.
+#     afpacket: the solicited-node MAC of the address is in the device's
+#     multicast list while the stack runs.
 #  tap: the kernel's end of a TAP pings the stack's global and link-local
 #     addresses; its neighbour entry is REACHABLE.
 #  dad_duplicate: the kernel already holds fd00:77::3 (nodad): `usnet run
@@ -223,7 +225,11 @@ on_veth() {
     wait "$PROG" 2>/dev/null
     if [ "$name" = afxdp ]; then
         local out
+        ip netns exec "$UNS" "$USNET" doctor "$UIF" | grep -qF "kernel link-local      none from the interface's MAC (--ip6 can take $ULL)" ||
+            { echo "usnet doctor $UIF: no line saying the kernel has no link-local from the MAC"; ok=0; }
         ip -n "$UNS" -6 addr add "$ULL/64" dev "$UIF" nodad
+        ip netns exec "$UNS" "$USNET" doctor "$UIF" | grep -qF "kernel link-local      $ULL, from the interface's MAC, which the stack takes with --ip6" ||
+            { echo "usnet doctor $UIF: no line naming the kernel's $ULL"; ok=0; }
         out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 -- true 2>&1)
         [ "$out" = "usnet run: --ip6: the kernel has $ULL on $UIF, the link-local address the stack takes from the same MAC; remove it (ip -6 addr del $ULL/64 dev $UIF) and keep the kernel from making it again (ip link set $UIF addrgenmode none), or give the stack another MAC (--mac)" ] ||
             { echo "the kernel's link-local on $UIF: '$out'"; ok=0; }
