@@ -145,7 +145,7 @@ int stack_ip6_dad_wait(struct prov *p, uint64_t (*drive)(void *p, uint64_t now),
 				char txt[INET6_ADDRSTRLEN];
 				inet_ntop(AF_INET6, a, txt, sizeof txt);
 				snprintf(err, errlen, "IPv6 address %s is already in use on the link of %s (Duplicate Address "
-					 "Detection: another node answered for it): the stack does not start; give it an "
+					 "Detection: another node holds it or claims it): the stack does not start; give it an "
 					 "address of its own", txt, p->iface);
 				return -EADDRINUSE;
 			}

@@ -262,7 +262,7 @@ if want dad_duplicate; then
         rc=$?
         ns_stop "$UNS"
         if [ "$rc" -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
-           [[ "$out" == "usnet["*"]: IPv6 address fd00:77::3 is already in use on the link of $UIF (Duplicate Address Detection: another node answered for it): the stack does not start; give it an address of its own" ]]; then
+           [[ "$out" == "usnet["*"]: IPv6 address fd00:77::3 is already in use on the link of $UIF (Duplicate Address Detection: another node holds it or claims it): the stack does not start; give it an address of its own" ]]; then
             pass dad_duplicate
         else
             fail dad_duplicate "status $rc, said: $(echo "$out" | tr '\n' ' ')"
