@@ -114,13 +114,13 @@ print(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + bytes([m[0] ^ 2]) + m[1:3] 
 mac_of() { ip -n "$1" link show "$2" | awk '/link\/ether/ {print $2}'; }
 
 # start_usnet LOG NS ARGS...: usnet run ARGS in NS with a program that says
-# "up" (after DAD) and sleeps; the program's PID in $PROG (wait ~3 s for up).
+# "up" (after DAD) and sleeps; the program's PID in $PROG (up within 10 s).
 start_usnet() {
     local log=$1 ns=$2 i
     shift 2
     ip netns exec "$ns" "$USNET" run "$@" -- sh -c 'echo up; exec sleep 30' >"$log" 2>&1 &
     PROG=$!
-    for i in $(seq 1 50); do grep -q '^up$' "$log" && return 0; sleep 0.1; done
+    for i in $(seq 1 100); do grep -q '^up$' "$log" && return 0; sleep 0.1; done
     return 1
 }
 
