@@ -393,8 +393,9 @@ static int validate_ip6(bool host_mode, const char *backend, const char *iface)
 	if (gw6 && ip6_unicast_parse(gw6, gw))
 		return fail("--gw6 '%s' is not a unicast IPv6 address%s", gw6, "");
 	if (host_mode)
-		return fail("--ip6 with --ip host: not yet (host-address mode shares only the kernel's IPv4 address; "
-			    "give the stack an IPv4 address of its own with --ip ADDR/PREFIX)%s%s", "", "");
+		return fail("--ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): not yet (it "
+			    "shares only the kernel's IPv4 address; give the stack an IPv4 address of its own with --ip "
+			    "ADDR/PREFIX)%s%s", "", "");
 	uint8_t mac[6], ll[16] = { 0xfe, 0x80 };
 	bool ll_known = iface && stack_mac_of(backend, iface, mac) == 0;
 	if (ll_known) {   /* modified EUI-64, as the stack makes it */
