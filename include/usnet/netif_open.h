@@ -23,6 +23,10 @@ extern "C" {
  * no frame the NIC steers to a queue is left unread. */
 #define USNET_NETIF_QUEUES_ALL 0xffffu
 
+/* usnet_netif_config.ipv6: at most this many addresses besides the
+ * link-local one. */
+#define USNET_NETIF_IPV6_MAX 8
+
 struct usnet_netif_config {
 	const char *backend;  /* "memwire", "tap", "afpacket", "afxdp", "dpdk"
 	                       * (usnet_netif_backends() lists those built in) */
@@ -42,6 +46,17 @@ struct usnet_netif_config {
 	                       * address too; afxdp and afpacket steer only TCP/UDP to it for
 	                       * the ports usnet_netif_steer_port() names, and the
 	                       * kernel keeps ARP and everything else */
+	/* usnet's IPv6 unicast addresses: the first ipv6_count of ipv6[], and,
+	 * with ipv6_link_local, fe80::/64 with the netif's MAC as modified
+	 * EUI-64 (RFC 4291 2.5.1, as the stack makes it).  afxdp steers IPv6
+	 * to them and the Neighbor Discovery about them (NS whose target is
+	 * one of them, NA for them) to usnet, leaving the kernel every other
+	 * IPv6 frame; afpacket adds their solicited-node groups' MACs
+	 * (33:33:ff + the low 24 bits) and all-nodes' to the device's filter;
+	 * the others need nothing.  None: IPv6 stays the kernel's. */
+	uint8_t     ipv6[USNET_NETIF_IPV6_MAX][16];
+	uint8_t     ipv6_count;
+	uint8_t     ipv6_link_local;
 };
 
 /*
@@ -56,8 +71,9 @@ struct usnet_netif_config {
  *   afxdp    iface: an existing interface; one AF_XDP socket per queue
  *            mode=native|skb (default native) ip=A.B.C.D copy|zerocopy
  *            frames=N (UMEM frames per queue, default 4096) frame=2048|4096
- *            The XDP program steers only IPv4 to ip (and ARP for it) to
- *            usnet; everything else goes to the kernel.  With
+ *            The XDP program steers only IPv4 to ip (and ARP for it),
+ *            and IPv6 to cfg.ipv6 (and ND about them), to usnet;
+ *            everything else goes to the kernel.  With
  *            cfg.steer_ports only TCP/UDP to ip on the ports
  *            usnet_netif_steer_port() set (ARP stays the kernel's);
  *            afpacket too (a socket filter and a tc ingress program).  A veth peer must

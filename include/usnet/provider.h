@@ -88,8 +88,9 @@ struct usnet_provider_host {
 	void (*notify)(void *host, uint64_t cookie, uint32_t events);
 	/* Write one line to the usnet log (no newline needed). */
 	void (*log)(void *host, int level, const char *msg);
-	/* Configuration value for key ("backend", "iface", "ip", "gw", "mac",
-	 * "pcap", "queues", ...: the `usnet run` options), or NULL when unset. */
+	/* Configuration value for key ("backend", "iface", "ip", "gw", "ip6",
+	 * "gw6", "mac", "pcap", "queues", ...: the `usnet run` options; "ip6"
+	 * holds ADDR/PREFIX items joined by commas), or NULL when unset. */
 	const char *(*config)(void *host, const char *key);
 	/* Issue a real system call, never dispatched back to the switch. */
 	long (*syscall)(long nr, long a0, long a1, long a2, long a3, long a4, long a5);

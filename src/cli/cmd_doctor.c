@@ -287,6 +287,38 @@ static void default_gateway(const char *ifname, char *out, size_t n)
 		fclose(f);
 }
 
+/* Whether the kernel has, on ifname, the link-local address made from the
+ * interface's MAC (modified EUI-64), which is the one the stack takes with
+ * --ip6 on afxdp and afpacket (into ll as text): 1, 0, or -1 when the MAC
+ * is unknown. */
+static int kernel_eui64_link_local(const char *ifname, char *ll, size_t n)
+{
+	char path[128], mac_txt[32] = "";
+	unsigned m[6];
+	snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	bool got = fgets(mac_txt, sizeof mac_txt, f) != NULL;
+	fclose(f);
+	if (!got || sscanf(mac_txt, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+		return -1;
+	uint8_t a[16] = { 0xfe, 0x80 };
+	a[8] = (uint8_t)(m[0] ^ 0x02); a[9] = (uint8_t)m[1]; a[10] = (uint8_t)m[2];
+	a[11] = 0xff; a[12] = 0xfe;
+	a[13] = (uint8_t)m[3]; a[14] = (uint8_t)m[4]; a[15] = (uint8_t)m[5];
+	inet_ntop(AF_INET6, a, ll, (socklen_t)n);
+	struct ifaddrs *ifs = NULL;
+	int found = 0;
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next)
+		found = i->ifa_addr && i->ifa_addr->sa_family == AF_INET6 && !strcmp(i->ifa_name, ifname) &&
+			!memcmp(((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr, a, 16);
+	freeifaddrs(ifs);
+	return found;
+}
+
 struct iface_facts {
 	bool exists, xdp_native, zerocopy, has_afxdp;
 	unsigned queues;
@@ -352,6 +384,15 @@ static void check_iface(const char *ifname, struct iface_facts *ff)
 		line("kernel address", "%s (usnet run can share it: --ip host, with afxdp or afpacket)", ff->addr);
 	else
 		line("kernel address", "none (usnet run needs --ip ADDR/PREFIX)");
+	char ll[INET6_ADDRSTRLEN];
+	int eui = kernel_eui64_link_local(ifname, ll, sizeof ll);
+	if (eui == 1) {
+		line("kernel link-local", "%s, from the interface's MAC, which the stack takes with --ip6 (afxdp, "
+		     "afpacket): then remove it (ip -6 addr del %s/64 dev %s; ip link set %s addrgenmode none) or "
+		     "give the stack --mac", ll, ll, ifname, ifname);
+	} else if (eui == 0) {
+		line("kernel link-local", "none from the interface's MAC (--ip6 can take %s)", ll);
+	}
 	char gw[INET_ADDRSTRLEN];
 	default_gateway(ifname, gw, sizeof gw);
 	line("default gateway", "%s", gw[0] ? gw : "none through this interface (give --gw for destinations off-link)");

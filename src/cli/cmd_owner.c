@@ -36,7 +36,10 @@
 #include "attach_proto.h"
 #include "usnet/netif_open.h"
 #include "host_ports.h"
+#include "ip6_list.h"
 #include "usnet/netif_share.h"
+
+_Static_assert(IP6_LIST_MAX <= USNET_NETIF_IPV6_MAX, "the netif steers fewer IPv6 addresses than --ip6 takes");
 
 #define OWNER_GRACE_MS 1000
 #define OWNER_MAX_CONNS 1024
@@ -235,6 +238,19 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 		struct in_addr in;
 		if (inet_pton(AF_INET, a, &in) == 1)
 			nc.ipv4 = ntohl(in.s_addr);
+	}
+	/* The stack's IPv6 addresses (checked by usnet run), and its
+	 * link-local one, are steered to it. */
+	const char *ip6 = env_config("ip6");
+	if (ip6) {
+		char why[160];
+		int n = ip6_list_parse(ip6, nc.ipv6, NULL, why, sizeof why);
+		if (n < 0) {
+			snprintf(err, errlen, "USNET_IP6 %s", why);
+			return -EINVAL;
+		}
+		nc.ipv6_count = (uint8_t)n;
+		nc.ipv6_link_local = 1;
 	}
 	int r = host_mode_setup(o, &nc, err, errlen);
 	if (r < 0)

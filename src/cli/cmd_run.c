@@ -30,6 +30,7 @@
 #include "program_kind.h"
 #include "attach_proto.h"
 #include "host_ports.h"
+#include "ip6_list.h"
 #include "usnet/netif_open.h"
 #include "usnet/provider.h"
 
@@ -50,6 +51,10 @@ static const struct run_opt opts[] = {
 	{ "gw",       "USNET_GW",       "default gateway ADDR (default: the gateway of the kernel's default route "
 					"through --iface, when on the stack's subnet); a destination the kernel routes "
 					"through another interface stays the kernel's" },
+	{ "ip6",      "USNET_IP6",      "an IPv6 address of the stack, ADDR/PREFIX; repeat for more (up to 4, joined by "
+					"commas in USNET_IP6); with it the stack also has fe80::/64 from its MAC, checks "
+					"each by Duplicate Address Detection before PROGRAM starts and refuses a taken one" },
+	{ "gw6",      "USNET_GW6",      "IPv6 default gateway ADDR (link-local or on a --ip6 prefix; none by default)" },
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
 	{ "hook",     "USNET_HOOK",     "auto (default), rewrite, rewrite+sud, sud or page0; docs/hook.md" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },
@@ -344,6 +349,92 @@ static void default_interface(void)
 	setenv("USNET_BACKEND", p && (!p[5] || p[5] == ' ') ? "afxdp" : "afpacket", 1);
 }
 
+/* The MAC the stack will have on iface, where it is known before the
+ * netif opens: --mac, or the interface's own for the backends that use it
+ * (afxdp, afpacket).  0, or -1 (tap and memwire make their own). */
+static int stack_mac_of(const char *backend, const char *iface, uint8_t mac[6])
+{
+	const char *m = get("USNET_MAC");
+	if (m)
+		return parse_mac(m, mac);
+	if (!iface || (strcmp(backend, "afxdp") && strcmp(backend, "afpacket")))
+		return -1;
+	char path[PATH_MAX], line[32] = "";
+	snprintf(path, sizeof path, "/sys/class/net/%s/address", iface);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int r = fgets(line, sizeof line, f) ? 0 : -1;
+	fclose(f);
+	line[strcspn(line, "\n")] = 0;
+	return r ? r : parse_mac(line, mac);
+}
+
+/* --ip6 and --gw6: well formed, not in host-address mode, not an address
+ * the kernel has here (another node's is for Duplicate Address Detection
+ * to find), and not the kernel's link-local address on iface: the stack
+ * takes fe80:: from its MAC, which is the interface's own with afxdp and
+ * afpacket, as the kernel does by default (its probes never reach the
+ * kernel of its own interface, so DAD cannot tell).  0, or the exit status
+ * after an error line. */
+static int validate_ip6(bool host_mode, const char *backend, const char *iface)
+{
+	const char *ip6 = get("USNET_IP6"), *gw6 = get("USNET_GW6");
+	uint8_t addr[IP6_LIST_MAX][16], gw[16];
+	char why[200];
+	if (!ip6) {
+		if (gw6)
+			return fail("--gw6 %s needs an IPv6 address of the stack: --ip6 ADDR/PREFIX%s", gw6, "");
+		return 0;
+	}
+	int n = ip6_list_parse(ip6, addr, NULL, why, sizeof why);
+	if (n < 0)
+		return fail("--ip6 %s%s", why, "");
+	if (gw6 && ip6_unicast_parse(gw6, gw))
+		return fail("--gw6 '%s' is not a unicast IPv6 address%s", gw6, "");
+	if (host_mode)
+		return fail("--ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): not yet (it "
+			    "shares only the kernel's IPv4 address; give the stack an IPv4 address of its own with --ip "
+			    "ADDR/PREFIX)%s%s", "", "");
+	uint8_t mac[6], ll[16] = { 0xfe, 0x80 };
+	bool ll_known = iface && stack_mac_of(backend, iface, mac) == 0;
+	if (ll_known) {   /* modified EUI-64, as the stack makes it */
+		ll[8] = mac[0] ^ 0x02; ll[9] = mac[1]; ll[10] = mac[2];
+		ll[11] = 0xff; ll[12] = 0xfe;
+		ll[13] = mac[3]; ll[14] = mac[4]; ll[15] = mac[5];
+	}
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET6)
+			continue;
+		const uint8_t *k = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr;
+		if (ll_known && !strcmp(i->ifa_name, iface) && !memcmp(k, ll, 16)) {
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, k, a, sizeof a);
+			fprintf(stderr, "usnet run: --ip6: the kernel has %s on %s, the link-local address the stack "
+				"takes from the same MAC; remove it (ip -6 addr del %s/64 dev %s) and keep the kernel "
+				"from making it again (ip link set %s addrgenmode none), or give the stack another "
+				"MAC (--mac)\n", a, iface, a, iface, iface);
+			freeifaddrs(ifs);
+			return 2;
+		}
+		for (int j = 0; j < n; j++) {
+			if (memcmp(k, addr[j], 16))
+				continue;
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, k, a, sizeof a);
+			fprintf(stderr, "usnet run: --ip6 %s: the kernel has this address on %s; give the stack an "
+				"address of its own\n", a, i->ifa_name);
+			freeifaddrs(ifs);
+			return 2;
+		}
+	}
+	freeifaddrs(ifs);
+	return 0;
+}
+
 static int validate(void)
 {
 	const char *prov = get("USNET_PROVIDER");
@@ -387,6 +478,9 @@ static int validate(void)
 		return fail("--ip '%s' is not ADDR/PREFIX (like 10.0.0.2/24)%s", ip, "");
 	if (gw && check_cidr(gw, false))
 		return fail("--gw '%s' is not an IPv4 address%s", gw, "");
+	int r6 = validate_ip6(host_mode, backend, iface);
+	if (r6)
+		return r6;
 	uint8_t m[6];
 	if (mac && parse_mac(mac, m))
 		return fail("--mac '%s' is not a MAC address (like 02:00:00:00:00:01)%s", mac, "");
@@ -535,6 +629,7 @@ static int attach_to_owner(void)
 int cli_run_main(int argc, char **argv)
 {
 	int i = 1;
+	bool ip6_given = false;   /* the first --ip6 replaces USNET_IP6, the next ones add to it */
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--")) {
@@ -566,6 +661,20 @@ int cli_run_main(int argc, char **argv)
 			val = argv[++i];
 		else
 			return fail("option %s needs a value%s", a, "");
+		if (!strcmp(opts[k].name, "ip6") && ip6_given) {
+			/* Repeated: one more address. */
+			const char *had = getenv("USNET_IP6");
+			size_t len = strlen(had) + strlen(val) + 2;
+			char *both = malloc(len);
+			if (!both)
+				return fail("out of memory%s%s", "", "");
+			snprintf(both, len, "%s,%s", had, val);
+			setenv("USNET_IP6", both, 1);
+			free(both);
+			continue;
+		}
+		if (!strcmp(opts[k].name, "ip6"))
+			ip6_given = true;
 		setenv(opts[k].env, val, 1);
 	}
 	if (i >= argc)

@@ -701,6 +701,32 @@ int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on)
 	return 0;
 }
 
+/* usnet's IPv6 addresses (cfg.ipv6): their solicited-node groups' MACs
+ * (33:33:ff + the address's low 24 bits), where Neighbor Solicitations for
+ * them go, and all nodes' (33:33:00:00:00:01, where DAD answers go) join
+ * the device's filter through the first queue's packet socket, as a NIC
+ * with a multicast filter needs; they leave with the socket. */
+static int afp_ipv6_groups(struct afp_netif *a, const struct usnet_netif_config *cfg, int ifindex, char *err,
+			   size_t errlen)
+{
+	uint8_t ip6[USNET_NETIF_IPV6_MAX + 1][16];
+	unsigned n = netif_ipv6_addrs(cfg, a->base.info.mac, ip6);
+	for (unsigned i = 0; n && i <= n; i++) {
+		struct packet_mreq mr = { .mr_ifindex = ifindex, .mr_type = PACKET_MR_MULTICAST, .mr_alen = 6,
+					  .mr_address = { 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 } };
+		if (i < n) {
+			mr.mr_address[2] = 0xff;
+			memcpy(&mr.mr_address[3], &ip6[i][13], 3);
+		}
+		if (setsockopt(a->q[0].fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr))
+			return netif_err(err, errlen, errno,
+					 "afpacket: cannot add %02x:%02x:%02x:%02x:%02x:%02x to %s's multicast filter: %s",
+					 mr.mr_address[0], mr.mr_address[1], mr.mr_address[2], mr.mr_address[3],
+					 mr.mr_address[4], mr.mr_address[5], cfg->iface, strerror(errno));
+	}
+	return 0;
+}
+
 int netif_afpacket_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
 {
 	if (nif->ops != &afp_ops)
@@ -800,6 +826,17 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 	if (cfg->steer_ports && (r = afp_host_mode(a, cfg, ifindex, err, errlen))) {
 		afp_close(&a->base);
 		return r;
+	}
+	if (cfg->ipv6_link_local || cfg->ipv6_count) {
+		if (cfg->steer_ports) {
+			afp_close(&a->base);
+			return netif_err(err, errlen, EOPNOTSUPP,
+					 "afpacket: IPv6 addresses with steering by port (host-address mode): not yet");
+		}
+		if ((r = afp_ipv6_groups(a, cfg, ifindex, err, errlen))) {
+			afp_close(&a->base);
+			return r;
+		}
 	}
 	if (cfg->has_mac && memcmp(cfg->mac, mac, 6)) {
 		/* Frames for a MAC that is not the interface's need promiscuous

@@ -875,8 +875,8 @@ static int afx_groups_map(struct afx_netif *x, int fd, char *err, size_t errlen)
 	return 0;
 }
 
-static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_be, bool skb, bool host,
-			   char *err, size_t errlen)
+static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_be, uint8_t (*ip6)[16],
+			   unsigned nip6, bool skb, bool host, char *err, size_t errlen)
 {
 	size_t len = (size_t)(usnet_xdp_obj_end - usnet_xdp_obj);
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "usnet_steer");
@@ -909,6 +909,18 @@ static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_
 	uint32_t pid = (uint32_t)getpid(), owner_key = AFX_OWNER_KEY;
 	if (bpf_map_update_elem(addr, &owner_key, &pid, 0))
 		return netif_err(err, errlen, EINVAL, "afxdp: cannot record the owner in the XDP map");
+	int addr6 = bpf_object__find_map_fd_by_name(x->obj, "usnet_addr6");
+	if (addr6 < 0)
+		return netif_err(err, errlen, EINVAL, "afxdp: the embedded XDP program lacks its IPv6 addresses");
+	for (unsigned i = 0; i < nip6; i++) {
+		uint8_t one = 1;
+		if (bpf_map_update_elem(addr6, ip6[i], &one, 0)) {
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, ip6[i], a, sizeof a);
+			return netif_err(err, errlen, errno, "afxdp: cannot set usnet's IPv6 address %s in the XDP map: %s",
+					 a, strerror(errno));
+		}
+	}
 	int groups = bpf_object__find_map_fd_by_name(x->obj, "usnet_groups");
 	if (groups < 0)
 		return netif_err(err, errlen, EINVAL, "afxdp: the embedded XDP program lacks its multicast groups");
@@ -1245,7 +1257,9 @@ int netif_afxdp_open(const struct usnet_netif_config *cfg, struct usnet_netif **
 		r = netif_err(err, errlen, EINVAL, "afxdp: steering by port needs the shared address (cfg.ipv4)");
 		goto fail;
 	}
-	if ((r = afx_attach_prog(x, cfg->iface, ip_be, skb, cfg->steer_ports, err, errlen)))
+	uint8_t ip6[USNET_NETIF_IPV6_MAX + 1][16];
+	unsigned nip6 = netif_ipv6_addrs(cfg, cfg->has_mac ? cfg->mac : mac, ip6);
+	if ((r = afx_attach_prog(x, cfg->iface, ip_be, ip6, nip6, skb, cfg->steer_ports, err, errlen)))
 		goto fail;
 	afx_read_rss(x, cfg->iface);
 	afx_track(x);

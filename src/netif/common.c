@@ -375,3 +375,27 @@ int netif_ports_get(const uint64_t *ports, uint8_t proto, uint16_t port)
 	const uint64_t *w = &ports[(proto == 17 ? NETIF_PORT_WORDS : 0) + (port >> 6)];
 	return (int)((__atomic_load_n(w, __ATOMIC_ACQUIRE) >> (port & 63)) & 1);
 }
+
+/* ---- usnet's IPv6 addresses (netif_internal.h) --------------------------- */
+
+unsigned netif_ipv6_addrs(const struct usnet_netif_config *cfg, const uint8_t mac[6],
+			  uint8_t out[USNET_NETIF_IPV6_MAX + 1][16])
+{
+	unsigned n = 0;
+	if (cfg->ipv6_link_local) {
+		/* fe80::/64, the interface identifier the MAC with the
+		 * universal/local bit flipped and ff:fe in its middle. */
+		static const uint8_t prefix[8] = { 0xfe, 0x80 };
+		memcpy(out[n], prefix, 8);
+		out[n][8] = mac[0] ^ 0x02;
+		out[n][9] = mac[1];
+		out[n][10] = mac[2];
+		out[n][11] = 0xff;
+		out[n][12] = 0xfe;
+		memcpy(&out[n][13], &mac[3], 3);
+		n++;
+	}
+	for (unsigned i = 0; i < cfg->ipv6_count && i < USNET_NETIF_IPV6_MAX; i++)
+		memcpy(out[n++], cfg->ipv6[i], 16);
+	return n;
+}

@@ -147,6 +147,12 @@ int netif_ports_map(struct netif_host_steer *hs, int fd, char *err, size_t errle
  * bitmap), -EINVAL (proto not 6 or 17). */
 int netif_ports_set(uint64_t *ports, uint8_t proto, uint16_t port, int on);
 int netif_ports_get(const uint64_t *ports, uint8_t proto, uint16_t port);
+/* The IPv6 unicast addresses cfg gives usnet (usnet_netif_config.ipv6),
+ * the link-local one from mac first when cfg asks for it: the count, each
+ * in out (USNET_NETIF_IPV6_MAX + 1 slots). */
+unsigned netif_ipv6_addrs(const struct usnet_netif_config *cfg, const uint8_t mac[6],
+			  uint8_t out[USNET_NETIF_IPV6_MAX + 1][16]);
+
 /* The opener: load the programs for the shared address ip_be, map the
  * bitmap, attach the tc program to ifindex's ingress.  0 or -errno with err
  * (the caller closes hs either way). */

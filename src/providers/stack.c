@@ -48,6 +48,7 @@
 #include "builtin.h"
 #include "host_addr.h"
 #include "kernel_route.h"
+#include "stack_ip6.h"
 #include "stack_prov.h"
 
 /*
@@ -372,6 +373,8 @@ static uint32_t kernel_gateway_for(const struct prov *p)
 	return (gw & mask) == (p->ip & mask) && gw != p->ip ? gw : 0;
 }
 
+static uint64_t p_progress(void *ctx, uint64_t now);
+
 static int p_init(const struct usnet_provider_host *host, void **ctx, char *err, size_t errlen)
 {
 	struct prov *p = calloc(1, sizeof *p);
@@ -429,11 +432,13 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	int r = host_addr_configure(p, &nc, err, errlen);
 	if (r < 0)
 		return r;
+	snprintf(p->iface, sizeof p->iface, "%s", nc.iface);
+	if ((r = stack_ip6_configure(p, &nc, err, errlen)) < 0)
+		return r;
 	r = netif_get(p, &nc, err, errlen);
 	if (r < 0)
 		return r;
 	p->kernel_ifindex = kernel_ifindex_of(host, nc.backend, nc.iface);
-	snprintf(p->iface, sizeof p->iface, "%s", nc.iface);
 	if (!gw)
 		p->gw = kernel_gateway_for(p);
 	uint32_t nq = p->nif->info.nqueues ? p->nif->info.nqueues : 1;
@@ -463,6 +468,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		pool = 32u << 20;
 	sc.buffer_bytes = pool > (1u << 30) ? 1u << 30 : (uint32_t)pool;
 	host_addr_stack_config(p, &sc);
+	stack_ip6_stack_config(p, &sc);
 	/* TCP buffers as the host's net.ipv4.tcp_rmem / tcp_wmem: start at
 	 * the middle value, autotuned up to the last (Linux's defaults 128 KiB
 	 * of 6 MiB, 16 KiB of 4 MiB).  Linux counts a buffer twice what its
@@ -583,6 +589,10 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		in->held_io = in->io;
 		in->held_io.netif = &in->held_nif.base;
 	}
+	/* The addresses are checked before the program may use them (the
+	 * maker of the shared state checks; an attacher finds them done). */
+	if ((r = stack_ip6_dad_wait(p, p_progress, err, errlen)) < 0)
+		return r;
 	batching_prov = p;
 	*ctx = p;
 	char line[96];

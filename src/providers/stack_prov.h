@@ -123,6 +123,13 @@ struct prov {
 	bool host_mode;
 	uint16_t host_ports_lo, host_ports_hi;   /* the stack's reserved ephemeral ports */
 	uint64_t host_neigh_at[STACK_PROV_MAX_QUEUES];   /* per instance: the next look at the kernel's neighbours */
+	/* IPv6 (stack_ip6.h): the configured addresses besides the link-local
+	 * one, their prefix lengths, the gateway. */
+	uint8_t ip6_count;
+	uint8_t ip6[USNET_IP6_ADDRS][16];
+	uint8_t ip6_prefix[USNET_IP6_ADDRS];
+	bool ip6_has_gw;
+	uint8_t ip6_gw[16];
 };
 
 /* ---- stack_inst.c: instances, their locks, and which frames each takes -- */

@@ -50,7 +50,7 @@ enum attach_op { ATTACH_OP_CHECK = 1, ATTACH_OP_ATTACH = 2 };
  * stack, canonical: "key=value\n" lines in this order (values from the
  * USNET_* variables; a missing one is empty). */
 #define ATTACH_CONFIG_KEYS "backend", "iface", "ip", "gw", "mac", "netif_options", "sockets", "buffer_mb", \
-	"host_addr", "host_ports"
+	"host_addr", "host_ports", "ip6", "gw6"
 
 struct attach_request {
 	uint32_t magic, version, op;

@@ -4,7 +4,10 @@
  * handler, take back the user sockets inherited over execve (attaching to
  * their stack), and keep the switch right across fork.  The provider itself starts lazily, on the first AF_INET or
  * AF_INET6 socket, so that helper processes that never use the network (a
- * shell, a compiler) pay nothing.
+ * shell, a compiler) pay nothing; but with IPv6 addresses (USNET_IP6) the
+ * built-in stack starts with the image: Duplicate Address Detection must
+ * pass before the program runs (a duplicate refuses it, in one line), and
+ * the stack answers Neighbor Discovery for its addresses from then on.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -86,6 +89,9 @@ __attribute__((constructor)) static void vsock_start(void)
 		vsock_own_fd_note(atoi(attach_fd));
 	vsock_rights_adopted = vsock_config("iface") || vsock_config("provider");
 	vsock_adopt_inherited();
+	const char *prov = vsock_config("provider");
+	if (vsock_config("ip6") && (!prov || !strcmp(prov, "usnet")) && vsock_provider_ready() < 0)
+		_exit(2);   /* the provider said why, in one line */
 }
 
 __attribute__((destructor)) static void vsock_stop(void)

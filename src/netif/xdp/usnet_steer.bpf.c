@@ -26,6 +26,17 @@
  * 224.0.0.1 (general queries) while usnet_groups holds any group; every
  * other multicast frame stays the kernel's, whatever the address mode.
  *
+ * IPv6: a frame to one of usnet's unicast addresses (the keys of
+ * usnet_addr6, written by the backend at open: the link-local one and the
+ * configured ones) goes to the stack, and so does Neighbor Discovery about
+ * them sent to a multicast group: a Neighbor Solicitation whose target is
+ * one of them (to its solicited-node group, 33:33:ff:xx:xx:xx, or a DAD
+ * probe) and a Neighbor Advertisement for one (to all nodes: the answer to
+ * the stack's DAD probe).  Every other IPv6 frame stays the kernel's: its
+ * own addresses, their ND, RS/RA, MLD, echo requests to all nodes (an XDP
+ * program cannot hand a frame to both).  With no key, all of IPv6 is the
+ * kernel's.
+ *
  * afpacket in host-address mode uses the same maps with two more programs:
  * usnet_sock_keep, a socket filter on its packet sockets, which keeps only
  * the stack's flows (the stack sees neither ARP nor the kernel's flows), and
@@ -36,7 +47,9 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
+#include <linux/in6.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -72,6 +85,46 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } usnet_groups SEC(".maps");
+
+struct addr6 {
+	__u8 b[16];
+};
+#define ADDR6_SLOTS 16   /* the link-local address and USNET_NETIF_IPV6_MAX more, with room */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ADDR6_SLOTS);
+	__type(key, struct addr6);
+	__type(value, __u8);
+} usnet_addr6 SEC(".maps");
+
+/* Whether the 16 bytes at a (inside the packet) are one of usnet's IPv6
+ * addresses. */
+static __always_inline int addr6_ours(const void *a)
+{
+	struct addr6 k;
+	__builtin_memcpy(&k, a, sizeof k);
+	return bpf_map_lookup_elem(&usnet_addr6, &k) != NULL;
+}
+
+#define ND_NS 135
+#define ND_NA 136
+#define ND_TARGET_OFFSET 8   /* type code checksum reserved/flags, then the target */
+
+/* Whether an IPv6 packet is the stack's: to one of its unicast addresses,
+ * or NS/NA about one of them to a multicast group. */
+static __always_inline int ip6_steered(struct ipv6hdr *ip6, void *end)
+{
+	if (ip6->daddr.in6_u.u6_addr8[0] != 0xff)
+		return addr6_ours(&ip6->daddr);
+	if (ip6->nexthdr != IPPROTO_ICMPV6)
+		return 0;   /* MLD (after Hop-by-Hop) and the rest of multicast: the kernel's */
+	__u8 *icmp = (__u8 *)(ip6 + 1);
+	if ((void *)(icmp + ND_TARGET_OFFSET + 16) > end)
+		return 0;
+	if (icmp[0] != ND_NS && icmp[0] != ND_NA)
+		return 0;
+	return addr6_ours(icmp + ND_TARGET_OFFSET);
+}
 
 /* Whether a multicast packet is the stack's: to one of its groups, or
  * IGMP to all hosts while it has one. */
@@ -192,6 +245,10 @@ int usnet_steer(struct xdp_md *ctx)
 		__u32 tpa;
 		__builtin_memcpy(&tpa, l3 + ARP_TPA_OFFSET, 4);
 		if (want && tpa != want)
+			return XDP_PASS;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > end || !ip6_steered(ip6, end))
 			return XDP_PASS;
 	} else {
 		return XDP_PASS;

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# IPv6 under `usnet run --ip6` against the Linux kernel.  The program is a
+# shell that says "up" and sleeps: the stack answers ping and Neighbor
+# Discovery by itself while the program lives (no sockets over IPv6 yet).
+# The addresses exist only on the stack (no kernel interface has them),
+# and `usnet stat` must count the ICMPv6 and ND it did.
+#  cli_errors: bad --ip6/--gw6 values are refused in one line
+#     (`usnet run: --ip6 ...`, exit 2) before anything runs.
+#  afxdp, afpacket: a veth from usnet's namespace to a kernel's, which also
+#     routes to a host behind it (a third namespace, fd00:88::/64).
+#     `usnet run --ip6 fd00:77::2/64 --gw6 <the router's link-local>`:
+#     the host's ping to fd00:77::2 is answered (the replies leave through
+#     the gateway: a capture on the kernel's end shows the stack's NS for
+#     the router's link-local address); the kernel's ping to fd00:77::2 and
+#     to the stack's link-local address (fe80:: from its MAC) are answered
+#     and its neighbour entry for fd00:77::2 is REACHABLE with the stack's
+#     MAC; a ping from a second kernel address the stack has never heard of
+#     (the kernel already knows the stack's MAC, so it sends no NS) is
+#     answered after the stack's own NS for it.  afxdp: --ip6 in
+#     host-address mode (--ip host, or no --ip) is refused in one line, and
+#     so is the kernel's link-local address from the same MAC on usnet's
+#     end, which `usnet doctor` names.  afpacket: the solicited-node MAC of
+#     the address is in the device's multicast list while the stack runs.
+#  tap: the kernel's end of a TAP pings the stack's global and link-local
+#     addresses; its neighbour entry is REACHABLE.
+#  dad_duplicate: the kernel already holds fd00:77::3 (nodad): `usnet run
+#     --ip6 fd00:77::3/64` refuses in one line naming it and exits non-zero;
+#     the program never runs.
+# Needs root (namespaces, veth, TAP, AF_XDP), ip, ethtool, ping, tcpdump.
+# Usage: tests/ip6/run.sh [TEST...]   (default: all)
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+ALL="cli_errors afxdp afpacket tap dad_duplicate"
+TESTS=$(echo ${*:-$ALL})
+want() { [[ " $TESTS " == *" $1 "* ]]; }
+
+USNET=build/usnet
+UNS=v6-$$-u KNS=v6-$$-k HNS=v6-$$-h TNS=v6-$$-t
+UIF=v6u$$ KIF=v6k$$ RIF=v6r$$ HIF=v6h$$ TAP=v6t$$
+KIP=10.77.0.1 UIP=10.77.0.2
+work=$(mktemp -d /tmp/usnet-ip6.XXXXXX)
+
+cleanup() {
+    local ns
+    for ns in "$UNS" "$KNS" "$HNS" "$TNS"; do ns_stop "$ns"; ip netns del "$ns" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if [ ! -x "$USNET" ] || [ ! -e build/libusnet.so ]; then
+    for t in $ALL; do want "$t" && skip "$t" "build/usnet or build/libusnet.so not built (make)"; done
+    exit 0
+fi
+
+# ---- cli_errors ----------------------------------------------------------
+
+# refused NAME WANT ARGS...: usnet run ARGS -- true exits 2 with the one
+# line WANT.
+refused() {
+    local name=$1 want=$2 out rc
+    shift 2
+    out=$("$USNET" run --backend tap --iface v6none --ip 10.0.0.2/24 "$@" -- sh -c 'echo ran' 2>&1)
+    rc=$?
+    [ "$rc" -eq 2 ] && [ "$out" = "$want" ] && return 0
+    echo "$name: usnet run $* gave status $rc and '$out', not 2 and '$want'"
+    return 1
+}
+
+if want cli_errors; then
+    ok=1
+    refused no_prefix "usnet run: --ip6 fd00:99::2: not ADDR/PREFIX (like fd00::2/64)" --ip6 fd00:99::2 || ok=0
+    refused multicast "usnet run: --ip6 ff02::1/64: ff02::1 is not a unicast IPv6 address" --ip6 ff02::1/64 || ok=0
+    refused prefix "usnet run: --ip6 fd00:99::2/129: the prefix length must be 1 to 128" --ip6 fd00:99::2/129 || ok=0
+    refused twice "usnet run: --ip6 fd00:99::2/64: given twice" --ip6 fd00:99::2/64 --ip6 fd00:99::2/64 || ok=0
+    refused five "usnet run: --ip6 fd00:99::5/64: more than 4 addresses" --ip6 fd00:99::1/64 --ip6 fd00:99::2/64 \
+        --ip6 fd00:99::3/64 --ip6 fd00:99::4/64 --ip6 fd00:99::5/64 || ok=0
+    refused gw6_alone "usnet run: --gw6 fe80::1 needs an IPv6 address of the stack: --ip6 ADDR/PREFIX" \
+        --gw6 fe80::1 || ok=0
+    refused gw6_bad "usnet run: --gw6 'ff02::2' is not a unicast IPv6 address" --ip6 fd00:99::2/64 --gw6 ff02::2 || ok=0
+    # The first --ip6 replaces USNET_IP6 (the check goes on to the interface).
+    out=$(USNET_IP6=bad "$USNET" run --backend tap --iface v6none --ip 10.0.0.2/24 --ip6 fd00:99::2/64 -- true 2>&1)
+    [[ "$out" == "usnet run: interface v6none not found"* ]] ||
+        { echo "env_replaced: USNET_IP6=bad with --ip6 fd00:99::2/64 said '$out'"; ok=0; }
+    [ $ok = 1 ] && pass cli_errors || fail cli_errors "see the lines above"
+fi
+
+if ! need_root; then
+    for t in afxdp afpacket tap dad_duplicate; do want "$t" && skip "$t" "needs root (network namespaces, veth, TAP)"; done
+    exit 0
+fi
+if ! need_cmd ip ethtool ping tcpdump python3; then
+    for t in afxdp afpacket tap dad_duplicate; do
+        want "$t" && skip "$t" "needs ip, ethtool, ping, tcpdump, python3 (Debian: iproute2 ethtool iputils-ping tcpdump python3)"
+    done
+    exit 0
+fi
+
+# ns_new NS: a namespace whose new interfaces skip DAD (the kernel's
+# addresses are usable at once; the stack's DAD is what is tested).
+ns_new() {
+    ip netns add "$1" && ip -n "$1" link set lo up &&
+        ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+}
+
+# ll_of MAC: the link-local address of a MAC (modified EUI-64).
+ll_of() {
+    python3 -c 'import ipaddress,sys
+m = bytes.fromhex(sys.argv[1].replace(":", ""))
+print(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + bytes([m[0] ^ 2]) + m[1:3] + b"\xff\xfe" + m[3:]))' "$1"
+}
+
+mac_of() { ip -n "$1" link show "$2" | awk '/link\/ether/ {print $2}'; }
+
+# start_usnet LOG NS ARGS...: usnet run ARGS in NS with a program that says
+# "up" (after DAD) and sleeps; the program's PID in $PROG (up within 10 s).
+start_usnet() {
+    local log=$1 ns=$2 i
+    shift 2
+    ip netns exec "$ns" "$USNET" run "$@" -- sh -c 'echo up; exec sleep 30' >"$log" 2>&1 &
+    PROG=$!
+    for i in $(seq 1 100); do grep -q '^up$' "$log" && return 0; sleep 0.1; done
+    return 1
+}
+
+# stat_of PID NAME: the stack's counter NAME as `usnet stat PID` shows it
+# (published each second: wait for it to reach MIN, at most 2 s).
+stat_at_least() {
+    local pid=$1 name=$2 min=$3 n i
+    for i in $(seq 1 20); do
+        n=$("$USNET" stat "$pid" 2>/dev/null | awk -v k="$name" '$1 == k {print $2; exit}')
+        [ -n "$n" ] && [ "$n" -ge "$min" ] && return 0
+        sleep 0.1
+    done
+    echo "usnet stat $pid: $name is ${n:-missing}, not at least $min"
+    return 1
+}
+
+# ping_ok NS ARGS...: ping -6 -c 3 answered 3 times.
+ping_ok() {
+    local ns=$1 out
+    shift
+    out=$(ip netns exec "$ns" ping -6 -c 3 -i 0.2 -W 1 "$@" 2>&1)
+    echo "$out" | grep -q ' 3 received, 0% packet loss' && return 0   # no duplicates: one answer each
+    echo "ping -6 $* from $ns: $(echo "$out" | tail -2 | head -1)"
+    return 1
+}
+
+# ---- the veth set-up (afxdp, afpacket, dad_duplicate) ------------------------
+
+veth_setup() {
+    ns_new "$UNS" && ns_new "$KNS" && ns_new "$HNS" || return 1
+    ip link add "$UIF" netns "$UNS" type veth peer name "$KIF" netns "$KNS" || return 1
+    # The kernel of usnet's namespace makes no link-local address on usnet's
+    # end: it would be the stack's (the same MAC; usnet run refuses).
+    ip -n "$UNS" link set "$UIF" addrgenmode none || return 1
+    ip link add "$RIF" netns "$KNS" type veth peer name "$HIF" netns "$HNS" || return 1
+    ip -n "$KNS" addr add "$KIP/24" dev "$KIF" || return 1
+    ip -n "$KNS" -6 addr add fd00:77::1/64 dev "$KIF" nodad || return 1
+    ip -n "$KNS" -6 addr add fd00:77::9/64 dev "$KIF" nodad || return 1   # a second source (resolved by the stack)
+    ip -n "$KNS" -6 addr add fd00:77::3/64 dev "$KIF" nodad || return 1   # the duplicate
+    ip -n "$KNS" -6 addr add fd00:88::1/64 dev "$RIF" nodad || return 1
+    ip -n "$HNS" -6 addr add fd00:88::2/64 dev "$HIF" nodad || return 1
+    ip netns exec "$KNS" sysctl -qw net.ipv6.conf.all.forwarding=1 || return 1
+    local i
+    for i in "$UNS $UIF" "$KNS $KIF" "$KNS $RIF" "$HNS $HIF"; do
+        set -- $i
+        ip -n "$1" link set "$2" up && ip netns exec "$1" ethtool -K "$2" tx off >/dev/null || return 1
+    done
+    ip -n "$HNS" -6 route add default via fd00:88::1 || return 1
+    KLL=$(ll_of "$(mac_of "$KNS" "$KIF")")
+    UMAC=$(mac_of "$UNS" "$UIF")
+    ULL=$(ll_of "$UMAC")
+}
+
+VETH=0
+if want afxdp || want afpacket || want dad_duplicate; then
+    if veth_setup; then VETH=1; else echo "veth set-up failed"; fi
+fi
+
+# on_veth NAME BACKEND: the checks of afxdp and afpacket.
+on_veth() {
+    local name=$1 backend=$2 log=$work/$1.log pcap=$work/$1.pcap ok=1
+    ip -n "$KNS" -6 neigh flush dev "$KIF"
+    ip -n "$KNS" -6 neigh flush dev "$RIF"
+    ip netns exec "$KNS" tcpdump -i "$KIF" -n -U -w "$pcap" icmp6 2>"$work/$name.tcpdump" &
+    local dump=$!
+    for i in $(seq 1 30); do grep -q listening "$work/$name.tcpdump" && break; sleep 0.1; done
+    if ! start_usnet "$log" "$UNS" --backend "$backend" --iface "$UIF" --ip "$UIP/24" \
+            --ip6 fd00:77::2/64 --gw6 "$KLL"; then
+        fail "$name" "usnet run did not start: $(head -3 "$log")"
+        kill $dump; wait $dump 2>/dev/null; ns_stop "$UNS"
+        return
+    fi
+    if [ "$backend" = afpacket ]; then
+        ip -n "$UNS" maddr show dev "$UIF" | grep -q "link  33:33:ff:00:00:02" ||
+            { echo "33:33:ff:00:00:02 is not in $UIF's multicast list: $(ip -n "$UNS" maddr show dev "$UIF" | tr '\n' ' ')"; ok=0; }
+    fi
+    # The kernel (its NS comes from fd00:77::1: the stack learns that
+    # address's MAC, nothing else).
+    ping_ok "$KNS" fd00:77::2 || ok=0
+    local neigh
+    neigh=$(ip -n "$KNS" -6 neigh show fd00:77::2 dev "$KIF")
+    [[ "$neigh" == "fd00:77::2 lladdr $UMAC "*REACHABLE* ]] ||
+        { echo "the kernel's neighbour entry for fd00:77::2: '$neigh', not REACHABLE at $UMAC"; ok=0; }
+    # Through the router, which knows the stack's MAC now and asks nothing:
+    # the stack resolves the router's link-local address itself.  Then a
+    # source of the kernel's the stack never heard of.
+    ping_ok "$HNS" fd00:77::2 || ok=0
+    ping_ok "$KNS" -I fd00:77::9 fd00:77::2 || ok=0
+    ping_ok "$KNS" "$ULL%$KIF" || ok=0
+    stat_at_least "$PROG" icmp6_tx 12 || ok=0
+    stat_at_least "$PROG" nd_tx 4 || ok=0      # two DAD probes, the NS for the router and for fd00:77::9
+    stat_at_least "$PROG" nd_rx 2 || ok=0
+    sleep 0.2
+    kill $dump; wait $dump 2>/dev/null
+    local ns_sent
+    ns_sent=$(tcpdump -r "$pcap" -n 2>/dev/null | grep -E " IP6 ($ULL|fd00:77::2) > .*neighbor solicitation, who has ")
+    echo "$ns_sent" | grep -q "who has $KLL," ||
+        { echo "no NS from the stack for the router's $KLL in the capture"; ok=0; }
+    echo "$ns_sent" | grep -q "who has fd00:77::9," ||
+        { echo "no NS from the stack for fd00:77::9 in the capture"; ok=0; }
+    ns_stop "$UNS"
+    wait "$PROG" 2>/dev/null
+    if [ "$name" = afxdp ]; then
+        local out
+        ip netns exec "$UNS" "$USNET" doctor "$UIF" | grep -qF "kernel link-local      none from the interface's MAC (--ip6 can take $ULL)" ||
+            { echo "usnet doctor $UIF: no line saying the kernel has no link-local from the MAC"; ok=0; }
+        ip -n "$UNS" -6 addr add "$ULL/64" dev "$UIF" nodad
+        ip netns exec "$UNS" "$USNET" doctor "$UIF" | grep -qF "kernel link-local      $ULL, from the interface's MAC, which the stack takes with --ip6" ||
+            { echo "usnet doctor $UIF: no line naming the kernel's $ULL"; ok=0; }
+        out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 -- true 2>&1)
+        [ "$out" = "usnet run: --ip6: the kernel has $ULL on $UIF, the link-local address the stack takes from the same MAC; remove it (ip -6 addr del $ULL/64 dev $UIF) and keep the kernel from making it again (ip link set $UIF addrgenmode none), or give the stack another MAC (--mac)" ] ||
+            { echo "the kernel's link-local on $UIF: '$out'"; ok=0; }
+        ip -n "$UNS" -6 addr del "$ULL/64" dev "$UIF"
+        ip -n "$UNS" addr add 10.77.0.5/24 dev "$UIF"
+        out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip host --ip6 fd00:77::2/64 -- true 2>&1)
+        [ "$out" = "usnet run: --ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): not yet (it shares only the kernel's IPv4 address; give the stack an IPv4 address of its own with --ip ADDR/PREFIX)" ] ||
+            { echo "--ip host --ip6: '$out'"; ok=0; }
+        out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip6 fd00:77::2/64 -- true 2>&1)
+        [ "$out" = "usnet run: --ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): not yet (it shares only the kernel's IPv4 address; give the stack an IPv4 address of its own with --ip ADDR/PREFIX)" ] ||
+            { echo "no --ip, --ip6: '$out'"; ok=0; }
+        ip -n "$UNS" addr del 10.77.0.5/24 dev "$UIF"
+    fi
+    [ $ok = 1 ] && pass "$name" || fail "$name" "see the lines above; usnet run said: $(tr '\n' ' ' <"$log")"
+}
+
+for b in afxdp afpacket; do
+    want $b || continue
+    if [ $VETH = 0 ]; then fail $b "no veth set-up"; continue; fi
+    if ! grep -qw $b <<<"$("$USNET" run --backend nosuch --iface x --ip 10.0.0.2/24 -- true 2>&1)"; then
+        skip $b "this build has no $b backend"
+        continue
+    fi
+    on_veth $b $b
+done
+
+if want dad_duplicate; then
+    if [ $VETH = 0 ]; then
+        fail dad_duplicate "no veth set-up"
+    else
+        out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::3/64 \
+            -- sh -c 'echo ran' 2>&1)
+        rc=$?
+        ns_stop "$UNS"
+        if [ "$rc" -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+           [[ "$out" == "usnet["*"]: IPv6 address fd00:77::3 is already in use on the link of $UIF (Duplicate Address Detection: another node holds it or claims it): the stack does not start; give it an address of its own" ]]; then
+            pass dad_duplicate
+        else
+            fail dad_duplicate "status $rc, said: $(echo "$out" | tr '\n' ' ')"
+        fi
+    fi
+fi
+
+if want tap; then
+    ok=1
+    if ns_new "$TNS" && ip -n "$TNS" tuntap add "$TAP" mode tap && ip -n "$TNS" link set "$TAP" up &&
+       ip -n "$TNS" -6 addr add fd00:79::1/64 dev "$TAP" nodad; then
+        if start_usnet "$work/tap.log" "$TNS" --backend tap --iface "$TAP" --ip 10.79.0.2/24 --ip6 fd00:79::2/64; then
+            ping_ok "$TNS" fd00:79::2 || ok=0
+            neigh=$(ip -n "$TNS" -6 neigh show fd00:79::2 dev "$TAP")
+            tmac=$(echo "$neigh" | awk '{print $3}')
+            [[ "$neigh" == *REACHABLE* ]] || { echo "the kernel's neighbour entry for fd00:79::2: '$neigh'"; ok=0; }
+            if [ -n "$tmac" ]; then ping_ok "$TNS" "$(ll_of "$tmac")%$TAP" || ok=0; else ok=0; fi
+            stat_at_least "$PROG" icmp6_tx 6 || ok=0
+        else
+            echo "usnet run did not start: $(head -3 "$work/tap.log")"
+            ok=0
+        fi
+        ns_stop "$TNS"
+    else
+        echo "TAP set-up failed"
+        ok=0
+    fi
+    [ $ok = 1 ] && pass tap || fail tap "see the lines above"
+fi
+exit 0
