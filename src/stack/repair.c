@@ -89,6 +89,27 @@ static void finish_close(struct sock *s, unsigned *fixes)
 }
 
 /* 1. Facts a socket cannot have. */
+/* A datagram's fragments in reassembly (IPv4's or IPv6's): a list that
+ * does not hold together loses the datagram (its sender retries: 0, the
+ * caller frees the slot); otherwise what it holds is counted again (1). */
+static int repair_frag_list(struct usnet_stack *st, int32_t *frags, uint32_t *have, uint32_t *total,
+			    uint32_t *truesize, unsigned *fixes)
+{
+	struct own_list o;
+	if (own_records(st, *frags, REC_FRAGMENT, &o) < 0) {
+		*frags = NIL;
+		*have = *total = *truesize = 0;
+		(*fixes)++;
+		return 0;
+	}
+	if (*have != o.bytes || *truesize != o.chunks * CHUNK_SIZE) {
+		*have = o.bytes;
+		*truesize = o.chunks * CHUNK_SIZE;
+		(*fixes)++;
+	}
+	return 1;
+}
+
 /* A neighbour's queue of frames (ARP's or ND's): a list that does not hold
  * together is dropped, and its length is what it holds. */
 static void repair_neigh_queue(struct usnet_stack *st, int32_t *queue, uint8_t *qlen, unsigned *fixes)
@@ -281,17 +302,9 @@ static void claim_chunks(struct usnet_stack *st, unsigned *fixes)
 			}
 			continue;
 		}
-		if (own_records(st, r->frags, REC_FRAGMENT, &o) < 0) {
-			r->used = 0;   /* the datagram is lost: its sender retries */
-			r->frags = NIL;
-			r->have = r->total = r->truesize = 0;
-			(*fixes)++;
+		if (!repair_frag_list(st, &r->frags, &r->have, &r->total, &r->truesize, fixes)) {
+			r->used = 0;
 			continue;
-		}
-		if (r->have != o.bytes || r->truesize != o.chunks * CHUNK_SIZE) {
-			r->have = o.bytes;
-			r->truesize = o.chunks * CHUNK_SIZE;
-			(*fixes)++;
 		}
 		reasm_bytes += r->truesize;
 	}
@@ -305,17 +318,9 @@ static void claim_chunks(struct usnet_stack *st, unsigned *fixes)
 			}
 			continue;
 		}
-		if (own_records(st, r->frags, REC_FRAGMENT, &o) < 0) {
-			r->used = 0;   /* the datagram is lost: its sender retries */
-			r->frags = NIL;
-			r->have = r->total = r->truesize = 0;
-			(*fixes)++;
+		if (!repair_frag_list(st, &r->frags, &r->have, &r->total, &r->truesize, fixes)) {
+			r->used = 0;
 			continue;
-		}
-		if (r->have != o.bytes || r->truesize != o.chunks * CHUNK_SIZE) {
-			r->have = o.bytes;
-			r->truesize = o.chunks * CHUNK_SIZE;
-			(*fixes)++;
 		}
 		if (r->total && (r->have >= r->total || frag_list_end(st, r->frags) > r->total)) {
 			/* Whole but not delivered, or past its length: lost. */

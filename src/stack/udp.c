@@ -52,20 +52,26 @@ static void udp_multicast_input(struct net_ctx *c, uint32_t src, uint16_t sport,
 		st->stats.udp_no_port++;   /* never an ICMP error about a multicast (RFC 1122 3.2.2) */
 }
 
+/* A datagram's length as its header gives it (counted and 0 when the
+ * header is cut short or says more than len, or less than itself). */
+static uint32_t udp_len_ok(struct usnet_stack *st, const uint8_t *p, uint32_t len)
+{
+	st->stats.udp_rx++;
+	uint32_t ulen = len < UDP_HLEN ? 0 : rd16(p + UDP_LEN);
+	if (ulen < UDP_HLEN || ulen > len) {
+		st->stats.udp_drop_len++;
+		return 0;
+	}
+	return ulen;
+}
+
 void udp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *ip_hdr,
 	       const uint8_t *p, uint32_t len, uint32_t rx_flags, uint32_t ip_len)
 {
 	struct usnet_stack *st = c->st;
-	st->stats.udp_rx++;
-	if (len < UDP_HLEN) {
-		st->stats.udp_drop_len++;
+	uint32_t ulen = udp_len_ok(st, p, len);
+	if (!ulen)
 		return;
-	}
-	uint32_t ulen = rd16(p + UDP_LEN);
-	if (ulen < UDP_HLEN || ulen > len) {
-		st->stats.udp_drop_len++;
-		return;
-	}
 	if (rd16(p + UDP_CSUM) != 0 && !(rx_flags & (USNET_PKT_RX_CSUM_OK | USNET_PKT_RX_CSUM_PARTIAL))) {
 		uint64_t sum = csum_add(csum_pseudo(src, dst, IPPROTO_UDP_, ulen), p, ulen);
 		if (csum_fold(sum) != 0xffff) {
@@ -93,16 +99,9 @@ void udp_input6(struct net_ctx *c, const uint8_t *ip, uint32_t total, const uint
 		const uint8_t *p, uint32_t len, uint32_t rx_flags, int mcast)
 {
 	struct usnet_stack *st = c->st;
-	st->stats.udp_rx++;
-	if (len < UDP_HLEN) {
-		st->stats.udp_drop_len++;
+	uint32_t ulen = udp_len_ok(st, p, len);
+	if (!ulen)
 		return;
-	}
-	uint32_t ulen = rd16(p + UDP_LEN);
-	if (ulen < UDP_HLEN || ulen > len) {
-		st->stats.udp_drop_len++;
-		return;
-	}
 	/* RFC 8200 8.1: the checksum is not optional over IPv6 */
 	if (rd16(p + UDP_CSUM) == 0) {
 		st->stats.udp_drop_csum++;
