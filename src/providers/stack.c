@@ -19,9 +19,15 @@
  * stack's (it loops back to itself: every process attached to the stack can
  * reach the others' listeners), but in host-address mode, where the kernel
  * shares it, a port that is not the stack's is the kernel's (host_addr.c).
- * AF_INET6 sockets are dual-stack for
- * IPv4 peers (IPv4-mapped addresses); IPV6_V6ONLY sockets and native IPv6
- * addresses go to the kernel.
+ * AF_INET6 sockets: with IPv6 on the stack (USNET_IP6) they are the
+ * stack's IPv6 sockets, dual-stack per IPV6_V6ONLY (default
+ * net.ipv6.bindv6only), with the same policy as IPv4: :: and the stack's
+ * addresses bind on the stack, ::1 and others are the kernel's; connects
+ * and datagrams go to the stack for its own addresses, its link-local
+ * scope, its prefixes and, with --gw6, every other unicast address, to
+ * ::1 when a stack socket takes it (stack_ip6.c).  Without IPv6 on the
+ * stack they are dual-stack for IPv4 peers (IPv4-mapped addresses), and
+ * IPV6_V6ONLY sockets and native IPv6 addresses go to the kernel.
  */
 #include <arpa/inet.h>
 #include <errno.h>
