@@ -322,6 +322,8 @@ if want sockets6; then
             logged "$log" "fd00:88::2 - - " || ok=0
             logged "$log" "::ffff:$KIP - - " || ok=0
             stat_at_least "$PROG" tcp_accepted 3 || ok=0
+            "$USNET" stat "$PROG" | grep -q '\[::\]:8080' ||
+                { echo "usnet stat $PROG lists no socket at [::]:8080: $("$USNET" stat "$PROG" | tail -3 | tr '\n' ' ')"; ok=0; }
             grep -q "^Serving HTTP on :: port 8080" "$log" || { echo "python: $(head -1 "$log")"; ok=0; }
         else
             ok=0
@@ -352,6 +354,7 @@ if want sockets6; then
         out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 -- \
             curl -s -6 -m 5 -o /dev/null -w '%{http_code} %{local_ip}' "http://[fd00:77::1]:8081/" 2>&1)
         [ "$out" = "200 fd00:77::2" ] || { echo "curl -6 under usnet run: '$out', not '200 fd00:77::2'"; ok=0; }
+        ns_stop "$UNS"   # the interface's owner outlives its last program a while
         logged "$log" "fd00:77::2 - - " || ok=0
         kill "$kpid"; wait "$kpid" 2>/dev/null
         # Socket corners: under usnet run as on the kernel.
@@ -365,6 +368,7 @@ if want sockets6; then
             got=$(grep -m1 "^${line%%:*}: " "$work/corners.usnet")
             [ "$got" = "$line" ] || { echo "corners: kernel '$line', usnet '${got:-nothing}'"; ok=0; }
         done <"$work/corners.kernel"
+        ns_stop "$UNS"
         [ $ok = 1 ] && pass sockets6 || fail sockets6 "see the lines above"
     elif [ "$ok" = 0 ]; then
         fail sockets6 "see the lines above"
