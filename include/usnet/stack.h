@@ -579,6 +579,13 @@ enum usnet_ip6_addr_state {
  * (USNET_IP6_ADDR_NONE: that slot has no address), or -USNET_EINVAL when i
  * is out of range. */
 int usnet_ip6_addr(struct usnet_stack *st, unsigned i, uint8_t addr[16], uint8_t *prefix_len);
+/* The source address the instance gives a connection or datagram to dst
+ * from a socket bound to :: (getsockname() of a connected one): dst itself
+ * for ::1 and the instance's own addresses, else as it picks one for its
+ * packets (the link-local address for link scope, then an address on
+ * dst's prefix, then the first usable one).  0, or -USNET_EADDRNOTAVAIL
+ * when it has none usable. */
+int usnet_ip6_source(struct usnet_stack *st, const uint8_t dst[16], uint8_t src[16]);
 
 /* Iterate sockets (for `usnet stat`): returns the next socket index >= from
  * that is in use, or -1. */

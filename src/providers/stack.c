@@ -19,9 +19,15 @@
  * stack's (it loops back to itself: every process attached to the stack can
  * reach the others' listeners), but in host-address mode, where the kernel
  * shares it, a port that is not the stack's is the kernel's (host_addr.c).
- * AF_INET6 sockets are dual-stack for
- * IPv4 peers (IPv4-mapped addresses); IPV6_V6ONLY sockets and native IPv6
- * addresses go to the kernel.
+ * AF_INET6 sockets: with IPv6 on the stack (USNET_IP6) they are the
+ * stack's IPv6 sockets, dual-stack per IPV6_V6ONLY (default
+ * net.ipv6.bindv6only), with the same policy as IPv4: :: and the stack's
+ * addresses bind on the stack, ::1 and others are the kernel's; connects
+ * and datagrams go to the stack for its own addresses, its link-local
+ * scope, its prefixes and, with --gw6, every other unicast address, to
+ * ::1 when a stack socket takes it (stack_ip6.c).  Without IPv6 on the
+ * stack they are dual-stack for IPv4 peers (IPv4-mapped addresses), and
+ * IPV6_V6ONLY sockets and native IPv6 addresses go to the kernel.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -148,6 +154,8 @@ static const enum usnet_sockopt copied_opts[] = {
 
 struct sock_template {
 	struct usnet_addr local;
+	bool v6;                 /* an IPv6 socket, */
+	int v6only;              /* ... and its IPV6_V6ONLY */
 	uint64_t user;
 	int opt[N_COPIED_OPTS];
 	bool has[N_COPIED_OPTS];
@@ -158,6 +166,9 @@ static void template_of(struct inst *in, usnet_sock_t s, struct sock_template *t
 {
 	memset(t, 0, sizeof *t);
 	usnet_getsockname(in->st, s, &t->local);
+	t->v6 = usnet_sock_family(in->st, s) == USNET_AF_INET6;
+	if (t->v6)
+		usnet_getsockopt(in->st, s, USNET_IPV6_V6ONLY, &t->v6only);
 	t->user = usnet_sock_get_user(in->st, s);
 	for (size_t i = 0; i < N_COPIED_OPTS; i++)
 		t->has[i] = usnet_getsockopt(in->st, s, copied_opts[i], &t->opt[i]) == 0;
@@ -167,10 +178,12 @@ static void template_of(struct inst *in, usnet_sock_t s, struct sock_template *t
  * (in's lock held); the socket, or a negative errno. */
 static int copy_on(struct inst *in, const struct sock_template *t)
 {
-	int c = usnet_socket(in->st, USNET_SOCK_STREAM);
+	int c = usnet_socket(in->st, USNET_SOCK_STREAM | (t->v6 ? USNET_SOCK_V6 : 0));
 	if (c < 0)
 		return c == -USNET_ENOMEM || c == -USNET_ENFILE ? -ENFILE : c;
 	usnet_sock_set_user(in->st, c, t->user);
+	if (t->v6)
+		usnet_setsockopt(in->st, c, USNET_IPV6_V6ONLY, t->v6only);
 	for (size_t i = 0; i < N_COPIED_OPTS; i++)
 		if (t->has[i])
 			usnet_setsockopt(in->st, c, copied_opts[i], t->opt[i]);
@@ -593,6 +606,9 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 	 * maker of the shared state checks; an attacher finds them done). */
 	if ((r = stack_ip6_dad_wait(p, p_progress, err, errlen)) < 0)
 		return r;
+	if (p->ip6_count)   /* the same in every instance: from the MAC */
+		usnet_ip6_addr(p->in[0].st, 0, p->ip6_ll, NULL);
+	p->bindv6only = sysctl_int("net/ipv6/bindv6only", 0) != 0;
 	batching_prov = p;
 	*ctx = p;
 	char line[96];
@@ -608,11 +624,17 @@ static bool is_loopback(uint32_t ip) { return (ip >> 24) == 127; }
 
 enum addr_kind { A_OK, A_HANDOVER, A_BAD };
 
-/* Turn a program's address into the stack's; AF_INET6 only for v4-mapped
- * and the unspecified address. */
+/* Turn a program's address into the stack's.  On an AF_INET6 socket a
+ * v4-mapped address is IPv4 (for a V6ONLY stack IPv6 socket too: the
+ * stack then answers as Linux does); on a stack IPv6 socket (m->stack6)
+ * every other IPv6 address is IPv6, with the scope id in *scope; without
+ * IPv6 on the stack only :: is taken (as IPv4's wildcard, dual-stack) and
+ * a native IPv6 address or a V6ONLY socket is the kernel's. */
 static enum addr_kind addr_in(const struct sock_meta *m, const struct sockaddr *sa, socklen_t len,
-			      struct usnet_addr *out, int *err)
+			      struct usnet_addr *out, uint32_t *scope, int *err)
 {
+	memset(out, 0, sizeof *out);
+	*scope = 0;
 	if (!sa) {
 		*err = -EFAULT;
 		return A_BAD;
@@ -628,21 +650,29 @@ static enum addr_kind addr_in(const struct sock_meta *m, const struct sockaddr *
 		out->port = ntohs(in.sin_port);
 		return A_OK;
 	}
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) && m->domain6) {
+	/* Linux takes the RFC 2133 size, without sin6_scope_id, too */
+	if (sa->sa_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id) && m->domain6) {
 		struct sockaddr_in6 in6;
-		memcpy(&in6, sa, sizeof in6);
+		memset(&in6, 0, sizeof in6);
+		memcpy(&in6, sa, len < sizeof in6 ? len : sizeof in6);
 		out->port = ntohs(in6.sin6_port);
-		if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) && !m->v6only) {
+		if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) && (!m->v6only || m->stack6)) {
 			uint32_t v4;
 			memcpy(&v4, &in6.sin6_addr.s6_addr[12], 4);
 			out->ip = ntohl(v4);
+			return A_OK;
+		}
+		if (m->stack6) {
+			out->family = USNET_AF_INET6;
+			memcpy(out->ip6, &in6.sin6_addr, 16);
+			*scope = in6.sin6_scope_id;
 			return A_OK;
 		}
 		if (IN6_IS_ADDR_UNSPECIFIED(&in6.sin6_addr) && !m->v6only) {
 			out->ip = 0;
 			return A_OK;
 		}
-		return A_HANDOVER;   /* native IPv6: the kernel's */
+		return A_HANDOVER;   /* native IPv6 without IPv6 on the stack: the kernel's */
 	}
 	if (sa->sa_family == AF_UNSPEC) {
 		*err = -EAFNOSUPPORT;
@@ -652,7 +682,10 @@ static enum addr_kind addr_in(const struct sock_meta *m, const struct sockaddr *
 	return A_BAD;
 }
 
-static void addr_out(const struct sock_meta *m, const struct usnet_addr *a, struct sockaddr *sa, socklen_t *len)
+static bool is_link_local6(const uint8_t a[16]) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
+
+static void addr_out(const struct prov *p, const struct sock_meta *m, const struct usnet_addr *a,
+		     struct sockaddr *sa, socklen_t *len)
 {
 	if (!sa || !len)
 		return;
@@ -662,7 +695,16 @@ static void addr_out(const struct sock_meta *m, const struct usnet_addr *a, stru
 	if (m->domain6) {
 		u.in6.sin6_family = AF_INET6;
 		u.in6.sin6_port = htons(a->port);
-		if (a->ip) {
+		if (a->family == USNET_AF_INET6) {
+			memcpy(&u.in6.sin6_addr, a->ip6, 16);
+			/* as Linux: a link-local address carries its interface */
+			if (is_link_local6(a->ip6))
+				u.in6.sin6_scope_id = (uint32_t)p->kernel_ifindex;
+		} else if (a->ip || m->stack6) {
+			/* a stack IPv6 socket's IPv4 names are its IPv4 side,
+			 * 0.0.0.0 included (bound to ::ffff:0.0.0.0); without
+			 * IPv6 on the stack, IPv4's 0.0.0.0 is the :: it was
+			 * bound to */
 			u.in6.sin6_addr.s6_addr[10] = 0xff;
 			u.in6.sin6_addr.s6_addr[11] = 0xff;
 			uint32_t v4 = htonl(a->ip);
@@ -713,6 +755,29 @@ static bool loopback_taker(struct prov *p, usnet_psock_t ps, const struct usnet_
 	return on_stack;
 }
 
+/* Whether a connect or a datagram of socket ps to a goes to the stack: 1,
+ * 0 the kernel's, or a negative errno.  IPv4 by subnet and gateway (and
+ * the ports the kernel keeps in host-address mode); IPv6 by
+ * stack_ip6_dest_where(); loopback (127.0.0.0/8, ::1, and ::, which Linux
+ * takes for ::1) when a socket of the stack takes it. */
+static int dest_on_stack(struct prov *p, usnet_psock_t ps, const struct usnet_addr *a, uint32_t scope)
+{
+	if (a->family == USNET_AF_INET6) {
+		static const uint8_t any[16];
+		uint8_t lo[16] = { [15] = 1 };
+		if (!memcmp(a->ip6, lo, 16) || !memcmp(a->ip6, any, 16)) {
+			struct usnet_addr l = *a;
+			memcpy(l.ip6, lo, 16);
+			return loopback_taker(p, ps, &l);
+		}
+		return stack_ip6_dest_where(p, a->ip6, scope, p->meta[ps].bound_dev);
+	}
+	bool group = (a->ip >> 28) == 0xe;
+	if (!(is_loopback(a->ip) ? loopback_taker(p, ps, a) : group || reachable(p, a->ip)))
+		return 0;
+	return !host_addr_kernel_port(p, p->meta[ps].type, a->ip, a->port);
+}
+
 /* ---- socket ops ------------------------------------------------------------ */
 
 /* Where a new TCP socket lives: the instance of the caller's CPU, so that a
@@ -736,12 +801,20 @@ static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cook
 		t = USNET_SOCK_DGRAM;
 	else
 		return USNET_PROVIDER_DECLINE;
+	/* With IPv6 on the stack an AF_INET6 socket is the stack's IPv6
+	 * socket; without, an IPv4 one that takes v4-mapped addresses.
+	 * IPV6_V6ONLY starts as net.ipv6.bindv6only says, as on Linux. */
+	bool v6 = domain == AF_INET6, stack6 = v6 && p->ip6_count;
+	bool v6only = v6 && p->bindv6only;
 	struct inst *in = &p->in[home_of(p, t)];
 	inst_lock(in);
-	int s = usnet_socket(in->st, t);
+	int s = usnet_socket(in->st, t | (stack6 ? USNET_SOCK_V6 : 0));
 	if (s >= 0) {
 		usnet_sock_set_user(in->st, s, cookie);
-		p->meta[handle_of(p, in->q, s)] = (struct sock_meta){ .domain6 = domain == AF_INET6,
+		if (stack6 && v6only)
+			usnet_setsockopt(in->st, s, USNET_IPV6_V6ONLY, 1);
+		p->meta[handle_of(p, in->q, s)] = (struct sock_meta){ .domain6 = v6, .stack6 = stack6,
+								     .v6only = v6only,
 								     .type = (uint8_t)type,
 								     .protocol = (uint8_t)protocol };
 	}
@@ -756,15 +829,29 @@ static int p_bind(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, sockle
 {
 	struct prov *p = ctx;
 	struct usnet_addr a;
+	uint32_t scope;
 	int err = 0;
-	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
+	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &scope, &err);
 	if (k == A_BAD)
 		return err;
-	/* a UDP socket bound to a group takes that group's datagrams, on the
-	 * stack's interface (it joins it there) */
-	bool group = p->meta[ps].type == SOCK_DGRAM && (a.ip >> 28) == 0xe;
-	if (k == A_HANDOVER || (a.ip != 0 && a.ip != p->ip && !group))
-		return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
+	if (k == A_HANDOVER)
+		return USNET_PROVIDER_HANDOVER;
+	if (a.family == USNET_AF_INET6) {
+		/* ::, or an address of the stack's; ::1 and the others are
+		 * the kernel's, as 127.0.0.1 and other IPv4 addresses */
+		static const uint8_t any[16];
+		int w = memcmp(a.ip6, any, 16) ? stack_ip6_bind_where(p, a.ip6, scope, p->meta[ps].bound_dev) : 1;
+		if (w < 0)
+			return w;
+		if (!w)
+			return USNET_PROVIDER_HANDOVER;
+	} else {
+		/* a UDP socket bound to a group takes that group's
+		 * datagrams, on the stack's interface (it joins it there) */
+		bool group = p->meta[ps].type == SOCK_DGRAM && (a.ip >> 28) == 0xe;
+		if (a.ip != 0 && a.ip != p->ip && !group)
+			return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
+	}
 	int r = host_addr_bind_check(p, p->meta[ps].type, a.port);
 	if (r < 0)
 		return r;
@@ -870,7 +957,7 @@ static int p_accept(void *ctx, usnet_psock_t ps, struct sockaddr *sa, socklen_t 
 	}
 	if (n < 0)
 		return n;
-	addr_out(&p->meta[ps], &peer, sa, len);
+	addr_out(p, &p->meta[ps], &peer, sa, len);
 	/* A notification for the new socket: readiness may predate the cookie. */
 	p->host->notify(p->host->host, cookie, 0);
 	return 0;
@@ -889,6 +976,8 @@ static int move_for_flow(struct prov *p, usnet_psock_t ps, const struct usnet_ad
 	inst_unlock_quiet(*in);
 	if (t.local.port == 0)
 		return 0;   /* connect() picks a port of this instance */
+	if (to->family == USNET_AF_INET6 || t.local.family == USNET_AF_INET6)
+		return 0;   /* the netif's flow_queue speaks IPv4 (stack.h): where it is made */
 	int o = inst_flow_owner(&(*in)->io, 6, to->ip, to->port, t.local.ip ? t.local.ip : p->ip, t.local.port);
 	if (o == (*in)->q)
 		return 0;
@@ -908,17 +997,23 @@ static int p_connect(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, soc
 {
 	struct prov *p = ctx;
 	struct usnet_addr a;
+	uint32_t scope;
 	int err = 0;
-	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &err);
+	enum addr_kind k = addr_in(&p->meta[ps], sa, len, &a, &scope, &err);
 	if (k == A_BAD)
 		return err;
-	bool group = (a.ip >> 28) == 0xe;
+	if (k == A_HANDOVER)
+		return USNET_PROVIDER_HANDOVER;
+	bool group = a.family == USNET_AF_INET && (a.ip >> 28) == 0xe;
 	if (group && p->meta[ps].type == SOCK_STREAM)
 		return -ENETUNREACH;   /* as Linux's tcp_v4_connect */
-	if (k == A_HANDOVER || !(is_loopback(a.ip) ? loopback_taker(p, ps, &a) : group || reachable(p, a.ip)) ||
-	    host_addr_kernel_port(p, p->meta[ps].type, a.ip, a.port))
+	int w = dest_on_stack(p, ps, &a, scope);
+	if (w < 0)
+		return w;
+	if (!w)
 		return USNET_PROVIDER_HANDOVER;
-	host_addr_resolve(p, a.ip);
+	if (a.family == USNET_AF_INET)
+		host_addr_resolve(p, a.ip);
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	if (p->ninst > 1 && p->meta[ps].type == SOCK_STREAM && !p->meta[ps].moved_to) {
@@ -934,39 +1029,78 @@ static int p_connect(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, soc
 	return r;
 }
 
+/* IPv6 control messages of a sendmsg on a stack IPv6 socket: an
+ * IPV6_PKTINFO that leaves the choice to the stack (address ::, interface
+ * none or the stack's) is what the stack does anyway; any other one
+ * (a chosen source, IPV6_HOPLIMIT, IPV6_TCLASS, ...) the stack does not
+ * do per message, so it is refused with EINVAL and a log line rather than
+ * ignored.  0 or -EINVAL. */
+static int ip6_cmsgs_ok(struct prov *p, const struct msghdr *m)
+{
+	if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != IPPROTO_IPV6)
+			continue;
+		if (c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			if (IN6_IS_ADDR_UNSPECIFIED(&pi.ipi6_addr) &&
+			    (!pi.ipi6_ifindex || (int)pi.ipi6_ifindex == p->kernel_ifindex))
+				continue;
+		}
+		char line[112];
+		snprintf(line, sizeof line, "sendmsg: IPv6 control message type %d is not done by the stack: EINVAL",
+			 c->cmsg_type);
+		p->host->log(p->host->host, USNET_PLOG_INFO, line);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int flags)
 {
 	struct prov *p = ctx;
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
+	if (p->meta[ps].stack6) {
+		int r = ip6_cmsgs_ok(p, m);
+		if (r < 0)
+			return r;
+	}
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	struct usnet_addr to, *top = NULL;
 	if (m->msg_name && m->msg_namelen) {
 		int err = 0;
-		enum addr_kind k = addr_in(&p->meta[ps], m->msg_name, m->msg_namelen, &to, &err);
+		uint32_t scope;
+		enum addr_kind k = addr_in(&p->meta[ps], m->msg_name, m->msg_namelen, &to, &scope, &err);
 		if (k == A_BAD)
 			return err;
 		if (p->meta[ps].type == SOCK_DGRAM) {
 			/* a group's datagrams leave by the stack's interface
 			 * (IP_MULTICAST_IF naming another handed it over) */
-			bool group = (to.ip >> 28) == 0xe;
-			if (k == A_HANDOVER ||
-			    !(is_loopback(to.ip) ? loopback_taker(p, ps, &to) : group || reachable(p, to.ip)) ||
-			    host_addr_kernel_port(p, SOCK_DGRAM, to.ip, to.port)) {
+			int w = k == A_HANDOVER ? 0 : dest_on_stack(p, ps, &to, scope);
+			if (w < 0)
+				return w;
+			if (!w) {
 				/* Not the stack's: an unbound socket moves to the kernel. */
 				struct usnet_addr me = { 0 };
 				inst_lock(in);
 				usnet_getsockname(in->st, s, &me);
 				inst_unlock_quiet(in);
-				char l[96];
-				snprintf(l, sizeof l, "datagram to %08x is not the stack's (socket port %u)", to.ip, me.port);
+				char l[128], txt[INET6_ADDRSTRLEN];
+				uint32_t v4 = htonl(to.ip);
+				inet_ntop(to.family == USNET_AF_INET6 ? AF_INET6 : AF_INET,
+					  to.family == USNET_AF_INET6 ? (const void *)to.ip6 : (const void *)&v4, txt, sizeof txt);
+				snprintf(l, sizeof l, "datagram to %s is not the stack's (socket port %u)", txt, me.port);
 				p->host->log(p->host->host, USNET_PLOG_DEBUG, l);
 				return me.port == 0 ? USNET_PROVIDER_HANDOVER : -ENETUNREACH;
 			}
 			/* As Linux: a broadcast needs SO_BROADCAST. */
 			uint32_t bcast = p->prefix && p->prefix < 31 ? p->ip | ~(~0u << (32 - p->prefix)) : 0xffffffffu;
-			if ((to.ip == 0xffffffffu || to.ip == bcast) && !stack_prov_broadcast_ok(p, ps))
+			if (to.family == USNET_AF_INET && (to.ip == 0xffffffffu || to.ip == bcast) &&
+			    !stack_prov_broadcast_ok(p, ps))
 				return -EACCES;
 			top = &to;
 		}
@@ -998,12 +1132,16 @@ static void add_cmsg(struct msghdr *m, size_t room, size_t *used, int level, int
 }
 
 /* A datagram's control messages, in Linux's order: its arrival time
- * (SO_TIMESTAMP / SO_TIMESTAMPNS), then where it was sent (IP_PKTINFO:
- * lo's index for what the host sent itself, the interface's otherwise; the
- * local address Linux's fib_compute_spec_dst gives). */
+ * (SO_TIMESTAMP / SO_TIMESTAMPNS), then where it was sent: IPV6_PKTINFO
+ * (IPv4 ones v4-mapped, as ip6_datagram_recv_common_ctl; lo's index for
+ * loopback's, the interface's otherwise), then, for an IPv4 datagram,
+ * IP_PKTINFO (lo's index for what the host sent itself, the interface's
+ * otherwise; the local address Linux's fib_compute_spec_dst gives). */
 static void dgram_cmsgs(struct prov *p, const struct sock_meta *sm, struct msghdr *m, size_t room,
-			uint32_t from_ip, uint32_t dst, uint64_t at_ns)
+			const struct usnet_addr *from, const struct usnet_addr *to, uint64_t at_ns)
 {
+	uint32_t from_ip = from->family == USNET_AF_INET ? from->ip : 0;
+	uint32_t dst = to->family == USNET_AF_INET ? to->ip : 0;
 	size_t used = 0;
 	if (sm->tstamp) {
 		struct timespec mono, real;
@@ -1021,7 +1159,26 @@ static void dgram_cmsgs(struct prov *p, const struct sock_meta *sm, struct msghd
 			add_cmsg(m, room, &used, SOL_SOCKET, SO_TIMESTAMPNS, &ts, sizeof ts);
 		}
 	}
-	if (sm->pktinfo) {
+	if (sm->pktinfo6) {
+		static const uint8_t lo6[16] = { [15] = 1 };
+		struct in6_pktinfo pi6;
+		memset(&pi6, 0, sizeof pi6);
+		bool loopback;
+		if (to->family == USNET_AF_INET6) {
+			memcpy(&pi6.ipi6_addr, to->ip6, 16);
+			loopback = from->family == USNET_AF_INET6 && !memcmp(from->ip6, lo6, 16);
+		} else {
+			pi6.ipi6_addr.s6_addr[10] = pi6.ipi6_addr.s6_addr[11] = 0xff;
+			uint32_t v4 = htonl(dst);
+			memcpy(&pi6.ipi6_addr.s6_addr[12], &v4, 4);
+			loopback = (from_ip >> 24) == 127;
+		}
+		/* Linux names the interface of the address (its own too,
+		 * where IP_PKTINFO says lo), lo for loopback's */
+		pi6.ipi6_ifindex = loopback ? 1 : (unsigned)p->kernel_ifindex;
+		add_cmsg(m, room, &used, IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof pi6);
+	}
+	if (sm->pktinfo && to->family == USNET_AF_INET) {
 		uint32_t bcast = p->prefix && p->prefix < 31 ? p->ip | ~(~0u << (32 - p->prefix)) : 0xffffffffu;
 		bool local = from_ip == p->ip || (from_ip >> 24) == 127;
 		struct in_pktinfo pi;
@@ -1047,12 +1204,12 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 		cap += m->msg_iov[i].iov_len;
 	struct usnet_addr from = { 0 };
 	bool want_inq = !dgram && p->meta[ps].inq;
-	bool want_meta = dgram && (p->meta[ps].pktinfo || p->meta[ps].tstamp);
+	bool want_meta = dgram && (p->meta[ps].pktinfo || p->meta[ps].pktinfo6 || p->meta[ps].tstamp);
 	int inq = 0;
-	uint32_t dst = 0;
+	struct usnet_addr dst = { 0 };
 	uint64_t at_ns = 0;
 	inst_lock(in);
-	if (want_meta && usnet_udp_next_meta(in->st, s, &dst, &at_ns) < 0)
+	if (want_meta && usnet_udp_next_dst(in->st, s, &dst, &at_ns) < 0)
 		want_meta = false;
 	long r = usnet_recvv(in->st, io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
@@ -1071,14 +1228,14 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 	size_t ctl_room = m->msg_control ? m->msg_controllen : 0;
 	m->msg_controllen = 0;
 	if (want_meta)
-		dgram_cmsgs(p, &p->meta[ps], m, ctl_room, from.ip, dst, at_ns);
+		dgram_cmsgs(p, &p->meta[ps], m, ctl_room, &from, &dst, at_ns);
 	if (want_inq) {
 		size_t used = 0;
 		add_cmsg(m, ctl_room, &used, SOL_TCP, TCP_CM_INQ, &inq, sizeof inq);
 	}
 	if (m->msg_name) {
 		if (dgram)
-			addr_out(&p->meta[ps], &from, m->msg_name, &m->msg_namelen);
+			addr_out(p, &p->meta[ps], &from, m->msg_name, &m->msg_namelen);
 		else
 			m->msg_namelen = 0;
 	}
@@ -1143,13 +1300,19 @@ static int p_getsockname(void *ctx, usnet_psock_t ps, struct sockaddr *sa, sockl
 	inst_lock(in);
 	int r = usnet_getsockname(in->st, s, &a);
 	/* A connected socket has a source address even when bound to the
-	 * wildcard: the stack's only one. */
-	if (r == 0 && a.ip == 0 && usnet_getpeername(in->st, s, &peer) == 0 && peer.ip)
-		a.ip = p->ip;
+	 * wildcard: IPv4's is the stack's only one, IPv6's the one the
+	 * stack picks for the peer. */
+	static const uint8_t any[16];
+	if (r == 0 && usnet_getpeername(in->st, s, &peer) == 0) {
+		if (a.family == USNET_AF_INET && a.ip == 0 && peer.family == USNET_AF_INET && peer.ip)
+			a.ip = p->ip;
+		else if (a.family == USNET_AF_INET6 && !memcmp(a.ip6, any, 16) && peer.family == USNET_AF_INET6)
+			usnet_ip6_source(in->st, peer.ip6, a.ip6);
+	}
 	inst_unlock_quiet(in);
 	if (r < 0)
 		return r;
-	addr_out(&p->meta[ps], &a, sa, len);
+	addr_out(p, &p->meta[ps], &a, sa, len);
 	return 0;
 }
 
@@ -1164,7 +1327,7 @@ static int p_getpeername(void *ctx, usnet_psock_t ps, struct sockaddr *sa, sockl
 	inst_unlock_quiet(in);
 	if (r < 0)
 		return r;
-	addr_out(&p->meta[ps], &a, sa, len);
+	addr_out(p, &p->meta[ps], &a, sa, len);
 	return 0;
 }
 

@@ -162,3 +162,63 @@ int stack_ip6_dad_wait(struct prov *p, uint64_t (*drive)(void *p, uint64_t now),
 		h->syscall(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
 	}
 }
+
+bool stack_ip6_owns(const struct prov *p, const uint8_t a[16])
+{
+	if (!p->ip6_count)
+		return false;
+	if (!memcmp(a, p->ip6_ll, 16))
+		return true;
+	for (unsigned i = 0; i < p->ip6_count; i++)
+		if (!memcmp(a, p->ip6[i], 16))
+			return true;
+	return false;
+}
+
+static bool is_link_local(const uint8_t a[16]) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
+
+/* Whether a link-local address's interface is the stack's: 1, 0 (another
+ * one), -EINVAL (none named: Linux needs sin6_scope_id or
+ * SO_BINDTODEVICE for a link-local address).  Without a kernel interface
+ * (memwire) any index names the stack's, the only one there is. */
+static int link_local_ours(const struct prov *p, uint32_t scope, bool bound_dev)
+{
+	if (scope)
+		return !p->kernel_ifindex || scope == (uint32_t)p->kernel_ifindex;
+	return bound_dev ? 1 : -EINVAL;
+}
+
+int stack_ip6_bind_where(const struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev)
+{
+	if (is_link_local(a)) {
+		int r = link_local_ours(p, scope, bound_dev);
+		return r <= 0 ? r : stack_ip6_owns(p, a);
+	}
+	return stack_ip6_owns(p, a);
+}
+
+/* Whether a is on the prefix of one of the configured addresses. */
+static bool on_prefix(const struct prov *p, const uint8_t a[16])
+{
+	for (unsigned i = 0; i < p->ip6_count; i++) {
+		unsigned bits = p->ip6_prefix[i], k = 0;
+		for (; bits >= 8; k++, bits -= 8)
+			if (a[k] != p->ip6[i][k])
+				break;
+		if (bits >= 8)
+			continue;
+		uint8_t mask = (uint8_t)(0xff00 >> bits);
+		if (!bits || ((a[k] ^ p->ip6[i][k]) & mask) == 0)
+			return true;
+	}
+	return false;
+}
+
+int stack_ip6_dest_where(const struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev)
+{
+	if (a[0] == 0xff)
+		return 0;
+	if (is_link_local(a))
+		return link_local_ours(p, scope, bound_dev);
+	return stack_ip6_owns(p, a) || on_prefix(p, a) || p->ip6_has_gw;
+}

@@ -1,6 +1,7 @@
 /*
  * usnet provider "usnet" — socket options (SOL_SOCKET, IPPROTO_TCP with
- * TCP_INFO and TCP_CONGESTION, IPPROTO_IP, IPPROTO_IPV6 with IPV6_V6ONLY)
+ * TCP_INFO and TCP_CONGESTION, IPPROTO_IP, IPPROTO_IPV6: IPV6_V6ONLY, and on
+ * the stack's IPv6 sockets IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_RECVPKTINFO)
  * and ioctl (FIONREAD, SIOCOUTQ, SIOCATMARK), mapped onto the stack's API.
  * Options that tune the kernel and change nothing here are accepted.
  */
@@ -53,7 +54,8 @@ static int opt_of(int level, int name, enum usnet_sockopt *o)
 /* Options whose Linux effect stays inside the kernel (queueing priority,
  * firewall marks, busy polling, where a port is picked, path MTU probing
  * policy) or that on Linux too change nothing for the IPv4 traffic of a
- * dual-stack socket (IPV6_TCLASS, IPV6_UNICAST_HOPS): accepted, kept per
+ * dual-stack socket (IPV6_TCLASS, IPV6_UNICAST_HOPS, where the stack has
+ * no IPv6: its IPv6 sockets take them, ipv6_opt()): accepted, kept per
  * socket and returned by getsockopt, with no effect (docs/provider.md).
  * Every other option the stack does not implement gets ENOPROTOOPT. */
 static const struct { int level, name; } local_opts[STACK_PROV_LOCAL_OPTS] = {
@@ -310,6 +312,23 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 		int v = m->v6only;
 		return put(val, len, &v, sizeof v);
 	}
+	if (level == IPPROTO_IPV6 && m->stack6 && (name == IPV6_UNICAST_HOPS || name == IPV6_TCLASS)) {
+		int v = -1;
+		inst_lock(in);
+		int r = usnet_getsockopt(in->st, s, name == IPV6_TCLASS ? USNET_IPV6_TCLASS : USNET_IPV6_UNICAST_HOPS, &v);
+		inst_unlock_quiet(in);
+		if (r < 0)
+			return r;
+		/* as Linux: the default hop limit reads as the route's (64),
+		 * an unset class as 0 */
+		if (v < 0)
+			v = name == IPV6_TCLASS ? 0 : 64;
+		return put(val, len, &v, sizeof v);
+	}
+	if (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO && m->stack6) {
+		int v = m->pktinfo6;
+		return put(val, len, &v, sizeof v);
+	}
 	if (level == IPPROTO_TCP && name == TCP_INFO) {
 		if (m->type != SOCK_STREAM)
 			return -EOPNOTSUPP;
@@ -464,7 +483,26 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 			return -ENOPROTOOPT;
 		if ((r = get_int(val, len, &v)))
 			return r;
+		/* the stack's IPv6 socket takes it (bound or connected:
+		 * EINVAL, as Linux); without IPv6 on the stack, a V6ONLY
+		 * socket is the kernel's at its bind or connect */
+		if (m->stack6 && (r = stack_prov_setopt(p, ps, USNET_IPV6_V6ONLY, v != 0)) < 0)
+			return r;
 		m->v6only = v != 0;
+		return 0;
+	}
+	if (level == IPPROTO_IPV6 && m->stack6 && (name == IPV6_UNICAST_HOPS || name == IPV6_TCLASS)) {
+		if ((r = get_int(val, len, &v)))
+			return r;
+		if (v < -1 || v > 255)
+			return -EINVAL;   /* as Linux */
+		return stack_prov_setopt(p, ps, name == IPV6_TCLASS ? USNET_IPV6_TCLASS : USNET_IPV6_UNICAST_HOPS, v);
+	}
+	if (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO && m->stack6) {
+		/* on a stream socket Linux keeps it and nothing comes of it */
+		if ((r = get_int(val, len, &v)))
+			return r;
+		m->pktinfo6 = v != 0;
 		return 0;
 	}
 	if (level == SOL_SOCKET && name == SO_BINDTODEVICE) {

@@ -22,13 +22,15 @@
  * per provider handle. */
 struct sock_meta {
 	uint8_t domain6;     /* an AF_INET6 socket */
-	uint8_t v6only;
+	uint8_t stack6;      /* ... that is the stack's IPv6 socket (USNET_SOCK_V6: the stack has IPv6) */
+	uint8_t v6only;      /* IPV6_V6ONLY as the program sees it (the stack's too when stack6) */
 	uint8_t type;        /* SOCK_STREAM / SOCK_DGRAM */
 	uint8_t protocol;
 	uint8_t group;       /* a listener with a copy in every instance */
 	int32_t moved_to;    /* a handle whose socket moved to another instance: its handle + 1 */
 	uint8_t inq;         /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
 	uint8_t pktinfo;     /* IP_PKTINFO: a datagram's recvmsg says where it was sent */
+	uint8_t pktinfo6;    /* IPV6_RECVPKTINFO: the same as IPV6_PKTINFO (struct in6_pktinfo) */
 	uint8_t bound_dev;   /* SO_BINDTODEVICE to the stack's own interface */
 	uint8_t tstamp;      /* a datagram's arrival time: 1 SO_TIMESTAMP, 2 SO_TIMESTAMPNS */
 	/* Options with no effect here, as set (stack_opts.c, local_opts). */
@@ -130,6 +132,8 @@ struct prov {
 	uint8_t ip6_prefix[USNET_IP6_ADDRS];
 	bool ip6_has_gw;
 	uint8_t ip6_gw[16];
+	uint8_t ip6_ll[16];         /* the link-local address the stack took (from its MAC) */
+	uint8_t bindv6only;         /* net.ipv6.bindv6only: IPV6_V6ONLY's default */
 };
 
 /* ---- stack_inst.c: instances, their locks, and which frames each takes -- */

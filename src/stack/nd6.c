@@ -478,3 +478,15 @@ int usnet_ip6_addr(struct usnet_stack *st, unsigned i, uint8_t addr[16], uint8_t
 		*prefix_len = a->prefix_len;
 	return a->state;
 }
+
+int usnet_ip6_source(struct usnet_stack *st, const uint8_t dst[16], uint8_t src[16])
+{
+	if (!st || st->magic != USNET_STACK_MAGIC || !dst || !src)
+		return -USNET_EINVAL;
+	/* as connect6: a local destination is its own source */
+	if (ip6_is_loopback(dst) || ip6_addr_find(st, dst) >= 0) {
+		memcpy(src, dst, 16);
+		return 0;
+	}
+	return ip6_select_src(st, dst, src) < 0 ? -USNET_EADDRNOTAVAIL : 0;
+}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# IPv6 under `usnet run --ip6` against the Linux kernel.  The program is a
-# shell that says "up" and sleeps: the stack answers ping and Neighbor
-# Discovery by itself while the program lives (no sockets over IPv6 yet).
-# The addresses exist only on the stack (no kernel interface has them),
-# and `usnet stat` must count the ICMPv6 and ND it did.
+# IPv6 under `usnet run --ip6` against the Linux kernel.  In most tests the
+# program is a shell that says "up" and sleeps: the stack answers ping and
+# Neighbor Discovery by itself while the program lives.  The addresses
+# exist only on the stack (no kernel interface has them), and `usnet stat`
+# must count the ICMPv6 and ND it did.
 #  cli_errors: bad --ip6/--gw6 values are refused in one line
 #     (`usnet run: --ip6 ...`, exit 2) before anything runs.
 #  afxdp, afpacket: a veth from usnet's namespace to a kernel's, which also
@@ -21,6 +21,20 @@
 #     so is the kernel's link-local address from the same MAC on usnet's
 #     end, which `usnet doctor` names.  afpacket: the solicited-node MAC of
 #     the address is in the device's multicast list while the stack runs.
+#  sockets6 (afxdp, the veth above): unmodified programs' AF_INET6 sockets
+#     on the stack.  python3's http.server bound to :: under usnet run
+#     answers curl -6 from the kernel (fd00:77::1) and from the host behind
+#     the router (fd00:88::2, through --gw6), and curl over IPv4, logging
+#     the clients as fd00:77::1, fd00:88::2 and ::ffff:10.77.0.1; usnet
+#     stat counts the connections it accepted.  The same with Node.js
+#     (listen(port, '::'); skipped with the reason when node is not
+#     installed).  curl -6 under usnet run fetches from a kernel server on
+#     fd00:77::1, which logs fd00:77::2, an address only the stack has.
+#     tests/ip6/corners.py prints the same lines under usnet run as on the
+#     kernel of the peer namespace: IPV6_V6ONLY's default and a V6ONLY
+#     listener, the names of a :: listener and of its IPv6, IPv4 and
+#     v4-mapped connections, IPV6_UNICAST_HOPS/TCLASS, short and AF_UNSPEC
+#     addresses, ::1 with nobody there, IPV6_PKTINFO on UDP.
 #  tap: the kernel's end of a TAP pings the stack's global and link-local
 #     addresses; its neighbour entry is REACHABLE.
 #  dad_duplicate: the kernel already holds fd00:77::3 (nodad): `usnet run
@@ -31,7 +45,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-ALL="cli_errors afxdp afpacket tap dad_duplicate"
+ALL="cli_errors afxdp afpacket sockets6 tap dad_duplicate"
 TESTS=$(echo ${*:-$ALL})
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -87,12 +101,12 @@ if want cli_errors; then
 fi
 
 if ! need_root; then
-    for t in afxdp afpacket tap dad_duplicate; do want "$t" && skip "$t" "needs root (network namespaces, veth, TAP)"; done
+    for t in afxdp afpacket sockets6 tap dad_duplicate; do want "$t" && skip "$t" "needs root (network namespaces, veth, TAP)"; done
     exit 0
 fi
-if ! need_cmd ip ethtool ping tcpdump python3; then
-    for t in afxdp afpacket tap dad_duplicate; do
-        want "$t" && skip "$t" "needs ip, ethtool, ping, tcpdump, python3 (Debian: iproute2 ethtool iputils-ping tcpdump python3)"
+if ! need_cmd ip ethtool ping tcpdump python3 curl; then
+    for t in afxdp afpacket sockets6 tap dad_duplicate; do
+        want "$t" && skip "$t" "needs ip, ethtool, ping, tcpdump, python3, curl (Debian: iproute2 ethtool iputils-ping tcpdump python3 curl)"
     done
     exit 0
 fi
@@ -175,7 +189,7 @@ veth_setup() {
 }
 
 VETH=0
-if want afxdp || want afpacket || want dad_duplicate; then
+if want afxdp || want afpacket || want sockets6 || want dad_duplicate; then
     if veth_setup; then VETH=1; else echo "veth set-up failed"; fi
 fi
 
@@ -255,6 +269,111 @@ for b in afxdp afpacket; do
     fi
     on_veth $b $b
 done
+
+# serve NAME LOG READY ARGS...: usnet run --ip6 on the veth (afxdp) with
+# the program ARGS, up when LOG has the line READY (within 10 s); its PID
+# in $PROG.
+serve() {
+    local name=$1 log=$2 ready=$3 i
+    shift 3
+    ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 \
+        --gw6 "$KLL" -- "$@" >"$log" 2>&1 &
+    PROG=$!
+    for i in $(seq 1 100); do grep -q "$ready" "$log" && return 0; sleep 0.1; done
+    echo "$name: the server did not come up: $(head -3 "$log" | tr '\n' ' ')"
+    return 1
+}
+
+# fetch NS URL WANT [CURL ARGS]: curl in NS gets URL with status 200 and a
+# body that has WANT.
+fetch() {
+    local ns=$1 url=$2 want=$3 out
+    shift 3
+    out=$(ip netns exec "$ns" curl -s -m 5 "$@" "$url" 2>&1)
+    [[ "$out" == *"$want"* ]] && return 0
+    echo "curl $* $url from $ns: '$(echo "$out" | head -c 200)', without '$want'"
+    return 1
+}
+
+# logged LOG LINE: LOG has a line that starts with LINE.
+logged() {
+    grep -q "^$2" "$1" && return 0
+    echo "the server logged no line starting '$2': $(tr '\n' ' ' <"$1" | head -c 400)"
+    return 1
+}
+
+if want sockets6; then
+    ok=1
+    if [ $VETH = 0 ]; then
+        echo "no veth set-up"; ok=0
+    elif ! grep -qw afxdp <<<"$("$USNET" run --backend nosuch --iface x --ip 10.0.0.2/24 -- true 2>&1)"; then
+        skip sockets6 "this build has no afxdp backend"; ok=
+    fi
+    if [ "$ok" = 1 ]; then
+        ip -n "$KNS" -6 neigh flush dev "$KIF"
+        # python3's http.server on :: (both families), the clients it logs
+        log=$work/py.log
+        if serve python "$log" "Serving HTTP" /usr/bin/python3 -u -m http.server 8080 --bind ::; then
+            # the kernel has three addresses there: the client names its own
+            fetch "$KNS" "http://[fd00:77::2]:8080/" "Directory listing" -6 --interface fd00:77::1 || ok=0
+            fetch "$HNS" "http://[fd00:77::2]:8080/" "Directory listing" -6 || ok=0
+            fetch "$KNS" "http://$UIP:8080/" "Directory listing" || ok=0
+            logged "$log" "fd00:77::1 - - " || ok=0
+            logged "$log" "fd00:88::2 - - " || ok=0
+            logged "$log" "::ffff:$KIP - - " || ok=0
+            stat_at_least "$PROG" tcp_accepted 3 || ok=0
+            "$USNET" stat "$PROG" | grep -q '\[::\]:8080' ||
+                { echo "usnet stat $PROG lists no socket at [::]:8080: $("$USNET" stat "$PROG" | tail -3 | tr '\n' ' ')"; ok=0; }
+            grep -q "^Serving HTTP on :: port 8080" "$log" || { echo "python: $(head -1 "$log")"; ok=0; }
+        else
+            ok=0
+        fi
+        ns_stop "$UNS"; wait "$PROG" 2>/dev/null
+        # Node.js: listen(port, '::')
+        if need_cmd node; then
+            log=$work/node.log
+            if serve node "$log" "listening" node -e "require('http').createServer((q, r) => {
+                    console.log('client ' + q.socket.remoteAddress); r.end('from ' + q.socket.remoteAddress + '\n');
+                }).listen(8090, '::', () => console.log('listening'))"; then
+                fetch "$KNS" "http://[fd00:77::2]:8090/" "from fd00:77::1" -6 --interface fd00:77::1 || ok=0
+                fetch "$KNS" "http://$UIP:8090/" "from ::ffff:$KIP" || ok=0
+                stat_at_least "$PROG" tcp_accepted 2 || ok=0
+            else
+                ok=0
+            fi
+            ns_stop "$UNS"; wait "$PROG" 2>/dev/null
+        else
+            echo "sockets6: Node.js part not run: node is not installed (Debian: nodejs)"
+        fi
+        # curl -6 under usnet run, a client of a kernel server in the
+        # peer namespace: the server sees the stack's address.
+        log=$work/kernel_http.log
+        (cd "$work" && exec ip netns exec "$KNS" /usr/bin/python3 -u -m http.server 8081 --bind fd00:77::1) >"$log" 2>&1 &
+        kpid=$!
+        for i in $(seq 1 50); do grep -q "Serving HTTP" "$log" && break; sleep 0.1; done
+        out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 -- \
+            curl -s -6 -m 5 -o /dev/null -w '%{http_code} %{local_ip}' "http://[fd00:77::1]:8081/" 2>&1)
+        [ "$out" = "200 fd00:77::2" ] || { echo "curl -6 under usnet run: '$out', not '200 fd00:77::2'"; ok=0; }
+        ns_stop "$UNS"   # the interface's owner outlives its last program a while
+        logged "$log" "fd00:77::2 - - " || ok=0
+        kill "$kpid"; wait "$kpid" 2>/dev/null
+        # Socket corners: under usnet run as on the kernel.
+        ip netns exec "$KNS" /usr/bin/python3 tests/ip6/corners.py fd00:77::1 "$KIP" 9100 >"$work/corners.kernel" 2>&1
+        timeout 60 ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 -- \
+            /usr/bin/python3 tests/ip6/corners.py fd00:77::2 "$UIP" 9100 >"$work/corners.usnet" 2>&1
+        if [ "$(wc -l <"$work/corners.kernel")" -lt 7 ]; then
+            echo "corners.py on the kernel: $(tr '\n' ' ' <"$work/corners.kernel" | head -c 300)"; ok=0
+        fi
+        while IFS= read -r line; do
+            got=$(grep -m1 "^${line%%:*}: " "$work/corners.usnet")
+            [ "$got" = "$line" ] || { echo "corners: kernel '$line', usnet '${got:-nothing}'"; ok=0; }
+        done <"$work/corners.kernel"
+        ns_stop "$UNS"
+        [ $ok = 1 ] && pass sockets6 || fail sockets6 "see the lines above"
+    elif [ "$ok" = 0 ]; then
+        fail sockets6 "see the lines above"
+    fi
+fi
 
 if want dad_duplicate; then
     if [ $VETH = 0 ]; then
