@@ -28,7 +28,7 @@
 #     the clients as fd00:77::1, fd00:88::2 and ::ffff:10.77.0.1; usnet
 #     stat counts the connections it accepted.  The same with Node.js
 #     (listen(port, '::'); skipped with the reason when node is not
-#     installed).  curl -6 under usnet run fetches from a kernel server on
+#     installed).  curl -6 under usnet run fetches from a kernel nginx on
 #     fd00:77::1, which logs fd00:77::2, an address only the stack has.
 #     tests/ip6/corners.py prints the same lines under usnet run as on the
 #     kernel of the peer namespace: IPV6_V6ONLY's default and a V6ONLY
@@ -345,12 +345,28 @@ if want sockets6; then
         else
             echo "sockets6: Node.js part not run: node is not installed (Debian: nodejs)"
         fi
-        # curl -6 under usnet run, a client of a kernel server in the
-        # peer namespace: the server sees the stack's address.
+        # curl -6 under usnet run, a client of a kernel nginx listening on
+        # IPv6 in the peer namespace: its access log shows the stack's
+        # address (python's http.server when nginx is not installed).
         log=$work/kernel_http.log
-        (cd "$work" && exec ip netns exec "$KNS" /usr/bin/python3 -u -m http.server 8081 --bind fd00:77::1) >"$log" 2>&1 &
-        kpid=$!
-        for i in $(seq 1 50); do grep -q "Serving HTTP" "$log" && break; sleep 0.1; done
+        ng=$work/nginx
+        if command -v nginx >/dev/null; then
+            mkdir -p "$ng" && echo hello >"$ng/index.html"
+            cat >"$ng/nginx.conf" <<CONF
+daemon off; master_process off; pid $ng/nginx.pid; error_log $ng/error.log;
+events { worker_connections 64; }
+http { access_log $log; client_body_temp_path $ng; proxy_temp_path $ng; fastcgi_temp_path $ng;
+       uwsgi_temp_path $ng; scgi_temp_path $ng;
+       server { listen [fd00:77::1]:8081; root $ng; } }
+CONF
+            ip netns exec "$KNS" nginx -c "$ng/nginx.conf" >"$ng/out" 2>&1 &
+            kpid=$!
+            for i in $(seq 1 50); do ip netns exec "$KNS" ss -ltn 2>/dev/null | grep -q ':8081 ' && break; sleep 0.1; done
+        else
+            (cd "$work" && exec ip netns exec "$KNS" /usr/bin/python3 -u -m http.server 8081 --bind fd00:77::1) >"$log" 2>&1 &
+            kpid=$!
+            for i in $(seq 1 50); do grep -q "Serving HTTP" "$log" && break; sleep 0.1; done
+        fi
         out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 -- \
             curl -s -6 -m 5 -o /dev/null -w '%{http_code} %{local_ip}' "http://[fd00:77::1]:8081/" 2>&1)
         [ "$out" = "200 fd00:77::2" ] || { echo "curl -6 under usnet run: '$out', not '200 fd00:77::2'"; ok=0; }
