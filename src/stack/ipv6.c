@@ -156,9 +156,11 @@ void ipv6_input(struct net_ctx *c, struct usnet_pkt *p, const uint8_t *ip, uint3
 		return;
 	}
 	/* Sources no packet may have on the wire: multicast, loopback, and
-	 * our own addresses (RFC 4291 2.5.3, 2.7). */
+	 * our own addresses in use (RFC 4291 2.5.3, 2.7).  Not a tentative
+	 * one: the node that holds it defends it with an NA from it (RFC
+	 * 4861 7.2.4; Linux does), which DAD must see (RFC 4862 5.4.4). */
 	if (ip6_is_multicast(v.src) ||
-	    (!c->looping && (ip6_is_loopback(v.src) || ip6_addr_find(st, v.src) >= 0))) {
+	    (!c->looping && (ip6_is_loopback(v.src) || ip6_addr_usable(st, v.src)))) {
 		st->stats.ip6_drop_header++;
 		return;
 	}

@@ -700,6 +700,14 @@ int test_ip6_dad(void)
 	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
 	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
 	tenv_fini(&e);
+	/* The defending NA as Linux sends it: from the address itself. */
+	tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 500 * MS);
+	tenv_input(&e, f, na_frame(f, US_GL, ALL_NODES, US_GL, 0x20, T_MAC_PEER));
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	s = stats(&e);
+	CHECK(s.nd_dad_duplicate == 1 && s.ip6_drop_header == 0);
+	tenv_fini(&e);
 	return 0;
 }
 
