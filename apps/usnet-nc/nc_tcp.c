@@ -299,8 +299,9 @@ static int finish_close(struct nc_tcp *t)
 		usnet_app_poll(t->app, (int)((end - now) / 1000000ull) + 1);
 	}
 	if (usnet_tcp_info(t->st, t->s, &info) == 0)
-		nc_verbose(t->opt, "tcp: rtt %u us, rto %u us, cwnd %u, %llu segments out, %llu retransmitted",
-			   info.rtt_us, info.rto_us, info.cwnd, (unsigned long long)info.segs_out,
+		nc_verbose(t->opt, "tcp: mss %u, rtt %u us, rto %u us, cwnd %u, %llu segments out, "
+			   "%llu retransmitted",
+			   info.snd_mss, info.rtt_us, info.rto_us, info.cwnd, (unsigned long long)info.segs_out,
 			   (unsigned long long)info.total_retrans);
 	usnet_close(t->st, t->io, t->s, usnet_app_now());
 	usnet_app_poll(t->app, 0);
