@@ -295,6 +295,8 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 			sc.ip6_prefix_len[i] = cfg->ip6.prefix_len[i];
 		}
 		memcpy(sc.ip6_gateway, cfg->ip6.gateway, 16);
+		if (cfg->ip6_no_dad)
+			sc.ip6_dad_transmits = 0;
 	}
 	if (app->netif->info.nqueues > 1) {
 		/* outgoing connections get local ports whose replies the
@@ -334,7 +336,7 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 	app->io.flow_queue = app->netif->info.nqueues > 1 ? app_flow_queue : NULL;
 	app->busy_poll_ns = cfg->busy_poll_us > 0 ? (uint64_t)cfg->busy_poll_us * 1000ull : 0;
 	app->next_deadline = 0;   /* run timers on the first poll */
-	if (cfg->ip6.n && app_wait_dad(app, err, errlen) < 0) {
+	if (cfg->ip6.n && !cfg->ip6_no_dad && app_wait_dad(app, err, errlen) < 0) {
 		app_free(app);
 		return NULL;
 	}

@@ -40,6 +40,8 @@ struct usnet_app_config {
 	uint8_t  prefix_len;
 	uint32_t gateway;                 /* 0: none */
 	struct usnet_app_ip6 ip6;         /* IPv6 addresses and router (none: IPv4 only) */
+	int      ip6_no_dad;              /* 1: IPv6 addresses in use at once, no DAD (a
+	                                   * private wire such as an in-process memwire) */
 	uint32_t max_sockets;             /* 0: stack default */
 	uint32_t buffer_bytes;            /* 0: stack default */
 	uint32_t sndbuf, rcvbuf;          /* 0: stack default */
