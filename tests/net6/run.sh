@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# IPv6 network tests of the stack, driven through usnet-nc (root): usnet on
-# a TAP device whose kernel side, in a private namespace, is the Linux
-# kernel's peer and IPv6 router:
-#  - usnet-nc's IPv6 command-line errors, and DAD refusing an address the
-#    kernel already holds (one line naming it);
+# IPv6 network tests of the stack, driven through usnet-nc; the root part
+# runs usnet on a TAP device whose kernel side, in a private namespace, is
+# the Linux kernel's peer and IPv6 router:
+#  - (no root) usnet-nc's IPv6 command-line errors; two usnet-nc over a
+#    memwire, 2 MiB each way over IPv6;
+#  - DAD refusing an address the kernel already holds (one line naming it);
 #  - ping6, RST for a SYN to a closed port, ICMPv6 port unreachable for UDP
 #    to a closed port;
 #  - 100 MiB each way over IPv6 with usnet-nc as server and as client,
@@ -135,6 +136,34 @@ test_arguments() {
 		fail $name "-6 with an IPv4 HOST: status $rc, message '$out'"; return
 	fi
 	pass $name
+}
+
+# Two usnet-nc over a two-process memwire (no root), 2 MiB each way over
+# IPv6; the listener on :: sees the client's IPv6 address.
+test_memwire_pair() {
+	local name=net6_memwire_nc_pair_2MiB_each_way wire=n6w$$ srv cli rc0 rc1
+	head -c 2M /dev/urandom > "$work/mw.a"; head -c 2M /dev/urandom > "$work/mw.b"
+	( timeout 60 "$NC" -v -l --backend memwire --iface "$wire:0" --ip 10.66.200.1/24 \
+		--ip6 fd00:66:200::1/64 :: 5000 < "$work/mw.a" 2>"$work/mw.err0"; echo $? > "$work/mw.rc0" ) \
+		| sha256sum | cut -c1-64 > "$work/mw.sum0" &
+	srv=$!; bgpids="$bgpids $srv"
+	for _ in $(seq 50); do [ -e "/dev/shm/usnet-memwire-$wire" ] && break; sleep 0.1; done
+	( timeout 60 "$NC" --backend memwire --iface "$wire:1" --ip 10.66.200.2/24 \
+		--ip6 fd00:66:200::2/64 "[fd00:66:200::1]" 5000 < "$work/mw.b" 2>"$work/mw.err1"; echo $? > "$work/mw.rc1" ) \
+		| sha256sum | cut -c1-64 > "$work/mw.sum1" &
+	cli=$!; bgpids="$bgpids $cli"
+	wait "$cli"; wait "$srv"
+	rm -f /dev/shm/usnet-memwire-$wire*
+	rc0=$(cat "$work/mw.rc0" 2>/dev/null); rc1=$(cat "$work/mw.rc1" 2>/dev/null)
+	if [ "$rc0" != 0 ] || [ "$rc1" != 0 ]; then
+		fail $name "exit status server ${rc0:-?} client ${rc1:-?}: $(head -c 300 "$work/mw.err0" "$work/mw.err1" | tr '\n' ' ')"
+	elif [ "$(cat "$work/mw.sum0")" != "$(sha "$work/mw.b")" ] || [ "$(cat "$work/mw.sum1")" != "$(sha "$work/mw.a")" ]; then
+		fail $name "bytes differ"
+	elif ! grep -q "connection from \[fd00:66:200::2\]:" "$work/mw.err0"; then
+		fail $name "the server did not see an IPv6 client: $(head -c 200 "$work/mw.err0")"
+	else
+		pass $name
+	fi
 }
 
 # The kernel holds $KIP6: DAD finds it taken, usnet-nc refuses to start.
@@ -410,6 +439,7 @@ if [ ! -x "$NC" ]; then
 fi
 cp "$NC" "$work/usnet-nc" && NC=$work/usnet-nc
 test_arguments
+test_memwire_pair
 if ! need_root; then
 	skip net6_link_tests "needs root (network namespaces, TAP and veth devices)"
 	exit 0
