@@ -106,6 +106,100 @@ int usnet_app_parse_cidr(const char *s, uint32_t *ip, uint8_t *prefix_len)
 	return 0;
 }
 
+int usnet_app_parse_ip6(const char *s, uint8_t ip6[16])
+{
+	char addr[INET6_ADDRSTRLEN];
+	size_t len;
+
+	if (!s)
+		return -EINVAL;
+	len = strlen(s);
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+		s++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof addr)
+		return -EINVAL;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	/* inet_pton() takes no zone ("%eth0") and no trailing junk: an
+	 * instance has one interface, so a link-local address needs none. */
+	return inet_pton(AF_INET6, addr, ip6) == 1 ? 0 : -EINVAL;
+}
+
+int usnet_app_parse_cidr6(const char *s, uint8_t ip6[16], uint8_t *prefix_len)
+{
+	char addr[INET6_ADDRSTRLEN + 2];
+	const char *slash;
+	char *end;
+	long n;
+
+	if (!s || !(slash = strrchr(s, '/')))
+		return -EINVAL;
+	if ((size_t)(slash - s) >= sizeof addr)
+		return -EINVAL;
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = '\0';
+	if (slash[1] < '0' || slash[1] > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtol(slash + 1, &end, 10);
+	if (errno || *end || n < 0 || n > 128)
+		return -EINVAL;
+	if (usnet_app_parse_ip6(addr, ip6))
+		return -EINVAL;
+	*prefix_len = (uint8_t)n;
+	return 0;
+}
+
+const char usnet_app_ip6_usage[] =
+"  --ip6 ADDR/PREFIX  an IPv6 address of this stack and its on-link prefix\n"
+"                     (repeatable, up to 4); the stack also takes fe80::\n"
+"                     from its MAC and checks every address for duplicates\n"
+"                     (DAD) before it starts\n"
+"  --gw6 ADDR         default IPv6 router (link-local or global)\n";
+
+int usnet_app_ip6_option(struct usnet_app_ip6 *v6, const char *name, const char *value,
+			 char *err, size_t errlen)
+{
+	uint8_t a[16], plen;
+
+	if (name[0] == '-' && name[1] == '-')
+		name += 2;
+	if (strcmp(name, "ip6") == 0) {
+		if (usnet_app_parse_cidr6(value, a, &plen)) {
+			snprintf(err, errlen, "--ip6 wants ADDR/PREFIX like 2001:db8::2/64, not '%s'",
+				 value ? value : "");
+			return -EINVAL;
+		}
+		/* What no interface can hold as its own unicast address. */
+		static const uint8_t zero[16];
+		static const uint8_t loopback[16] = { [15] = 1 };
+		if (memcmp(a, zero, 16) == 0 || memcmp(a, loopback, 16) == 0 || a[0] == 0xff) {
+			snprintf(err, errlen, "--ip6 %s: not a unicast address for this stack", value);
+			return -EINVAL;
+		}
+		if (v6->n >= USNET_IP6_ADDRS) {
+			snprintf(err, errlen, "--ip6 %s: at most %d IPv6 addresses", value, USNET_IP6_ADDRS);
+			return -EINVAL;
+		}
+		memcpy(v6->addr[v6->n], a, 16);
+		v6->prefix_len[v6->n] = plen;
+		v6->n++;
+		return 0;
+	}
+	if (strcmp(name, "gw6") == 0) {
+		if (usnet_app_parse_ip6(value, a) || a[0] == 0xff) {
+			snprintf(err, errlen, "--gw6 wants a unicast IPv6 address like fe80::1, not '%s'",
+				 value ? value : "");
+			return -EINVAL;
+		}
+		memcpy(v6->gateway, a, 16);
+		return 0;
+	}
+	return 1;
+}
+
 static void app_free(struct usnet_app *app)
 {
 	if (app->arena)
@@ -124,6 +218,8 @@ static int app_flow_queue(struct usnet_io *io, uint8_t proto, uint32_t src_ip, u
 	struct usnet_app *app = (struct usnet_app *)((char *)io - offsetof(struct usnet_app, io));
 	return usnet_netif_flow_queue(app->netif, proto, src_ip, src_port, dst_ip, dst_port);
 }
+
+static int app_wait_dad(struct usnet_app *app, char *err, size_t errlen);
 
 struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, size_t errlen)
 {
@@ -192,6 +288,16 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 		app_free(app);
 		return NULL;
 	}
+	if (cfg->ip6.n) {
+		sc.ip6_link_local = 1;
+		for (unsigned i = 0; i < cfg->ip6.n && i < USNET_IP6_ADDRS; i++) {
+			memcpy(sc.ip6[i], cfg->ip6.addr[i], 16);
+			sc.ip6_prefix_len[i] = cfg->ip6.prefix_len[i];
+		}
+		memcpy(sc.ip6_gateway, cfg->ip6.gateway, 16);
+		if (cfg->ip6_no_dad)
+			sc.ip6_dad_transmits = 0;
+	}
 	if (app->netif->info.nqueues > 1) {
 		/* outgoing connections get local ports whose replies the
 		 * backend steers to this instance's queue */
@@ -230,6 +336,10 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 	app->io.flow_queue = app->netif->info.nqueues > 1 ? app_flow_queue : NULL;
 	app->busy_poll_ns = cfg->busy_poll_us > 0 ? (uint64_t)cfg->busy_poll_us * 1000ull : 0;
 	app->next_deadline = 0;   /* run timers on the first poll */
+	if (cfg->ip6.n && !cfg->ip6_no_dad && app_wait_dad(app, err, errlen) < 0) {
+		app_free(app);
+		return NULL;
+	}
 	return app;
 }
 
@@ -296,6 +406,65 @@ static void app_maybe_run_timers(struct usnet_app *app, uint64_t now)
 {
 	if (now >= app->next_deadline || now - app->timers_run_at >= APP_TIMER_REFRESH_NS)
 		app_run_timers(app, now);
+}
+
+/* Drive the stack until no IPv6 address is tentative (RFC 4862: the
+ * stack probes each address, then uses it if nobody answered).  Before the
+ * event loop runs: frames leave at once (no tx defer yet).  0, or -1 with
+ * the duplicate (or the address still undecided) named in err. */
+static int app_wait_dad(struct usnet_app *app, char *err, size_t errlen)
+{
+	uint64_t start = usnet_app_now();
+	uint64_t end = start + (uint64_t)USNET_APP_DAD_WAIT_MS * 1000000ull;
+	int wfd = usnet_netif_wait_fd(app->netif, app->io.queue);
+
+	for (;;) {
+		uint64_t now = usnet_app_now();
+		if (app_receive(app, now) < 0) {
+			snprintf(err, errlen, "netif failed while checking IPv6 addresses for duplicates");
+			return -1;
+		}
+		app_run_timers(app, now);
+		usnet_netif_flush(app->netif, app->io.queue);
+
+		int tentative = -1;
+		for (unsigned i = 0; i <= USNET_IP6_ADDRS; i++) {
+			uint8_t a[16];
+			char text[INET6_ADDRSTRLEN];
+			int state = usnet_ip6_addr(app->stack, i, a, NULL);
+			if (state == USNET_IP6_ADDR_DUPLICATE) {
+				inet_ntop(AF_INET6, a, text, sizeof text);
+				snprintf(err, errlen, "IPv6 address %s is already in use on %s "
+					 "(duplicate address detection)", text, app->netif->info.ifname);
+				return -1;
+			}
+			if (state == USNET_IP6_ADDR_TENTATIVE && tentative < 0)
+				tentative = (int)i;
+		}
+		if (tentative < 0)
+			return 0;
+		if (now >= end) {
+			uint8_t a[16];
+			char text[INET6_ADDRSTRLEN];
+			usnet_ip6_addr(app->stack, (unsigned)tentative, a, NULL);
+			inet_ntop(AF_INET6, a, text, sizeof text);
+			snprintf(err, errlen, "IPv6 address %s still tentative after %d ms of duplicate "
+				 "address detection", text, USNET_APP_DAD_WAIT_MS);
+			return -1;
+		}
+		/* Sleep until a frame, the stack's next timer or the end. */
+		uint64_t wake = app->next_deadline < end ? app->next_deadline : end;
+		if (wfd < 0 && wake > now + APP_NO_WAIT_FD_SLEEP_NS)
+			wake = now + APP_NO_WAIT_FD_SLEEP_NS;
+		uint64_t d = wake > now ? wake - now : 0;
+		struct timespec ts = { .tv_sec = (time_t)(d / 1000000000ull),
+				       .tv_nsec = (long)(d % 1000000000ull) };
+		struct pollfd pfd = { .fd = wfd, .events = POLLIN };
+		if (ppoll(&pfd, 1, &ts, NULL) < 0 && errno != EINTR) {
+			snprintf(err, errlen, "ppoll: %s", strerror(errno));
+			return -1;
+		}
+	}
 }
 
 /* Poll the caller's fds without sleeping; >0 when one is ready. */
@@ -421,5 +590,65 @@ int usnet_app_run_until(struct usnet_app *app, int (*done)(void *arg), void *arg
 		int r = usnet_app_poll(app, wait);
 		if (r < 0 && r != -EINTR)
 			return r;
+	}
+}
+
+/* The counters of struct usnet_stack_stats by the names `usnet stat` gives
+ * them (the provider keeps the same list for it, src/providers/stack.c). */
+#define APP_STAT64(f) { #f, offsetof(struct usnet_stack_stats, f), 8 }
+#define APP_STAT32(f) { #f, offsetof(struct usnet_stack_stats, f), 4 }
+static const struct { const char *name; size_t off; unsigned size; } app_stat_fields[] = {
+	APP_STAT64(rx_frames), APP_STAT64(tx_frames), APP_STAT64(rx_drop_short), APP_STAT64(rx_drop_not_ours),
+	APP_STAT64(rx_drop_bad_eth),
+	APP_STAT64(arp_rx), APP_STAT64(arp_tx), APP_STAT64(arp_drop), APP_STAT64(arp_waiting),
+	APP_STAT64(ip_rx), APP_STAT64(ip_drop_header), APP_STAT64(ip_drop_csum), APP_STAT64(ip_drop_len),
+	APP_STAT64(ip_drop_not_ours), APP_STAT64(ip_frag_rx), APP_STAT64(ip_frag_reassembled),
+	APP_STAT64(ip_frag_drop), APP_STAT64(ip_frag_timeout),
+	APP_STAT64(icmp_rx), APP_STAT64(icmp_tx), APP_STAT64(icmp_drop),
+	APP_STAT64(ip6_rx), APP_STAT64(ip6_tx), APP_STAT64(ip6_drop_header), APP_STAT64(ip6_drop_len),
+	APP_STAT64(ip6_drop_not_ours), APP_STAT64(ip6_drop_ext), APP_STAT64(ip6_drop_hbh_order),
+	APP_STAT64(ip6_drop_option), APP_STAT64(ip6_drop_routing), APP_STAT64(ip6_drop_next_header),
+	APP_STAT64(ip6_drop_frag), APP_STAT64(ip6_no_transport),
+	APP_STAT64(ip6_frag_rx), APP_STAT64(ip6_frag_reassembled), APP_STAT64(ip6_frag_drop_overlap),
+	APP_STAT64(ip6_frag_drop_chain), APP_STAT64(ip6_frag_timeout), APP_STAT64(ip6_frag_tx),
+	APP_STAT64(ip6_pmtu_update), APP_STAT64(ip6_pmtu_ignored),
+	APP_STAT64(icmp6_rx), APP_STAT64(icmp6_tx), APP_STAT64(icmp6_drop_len), APP_STAT64(icmp6_drop_csum),
+	APP_STAT64(icmp6_err_tx), APP_STAT64(icmp6_err_ratelimit),
+	APP_STAT64(nd_rx), APP_STAT64(nd_tx), APP_STAT64(nd_drop_hop_limit), APP_STAT64(nd_drop_code),
+	APP_STAT64(nd_drop_len), APP_STAT64(nd_drop_option), APP_STAT64(nd_drop_target),
+	APP_STAT64(nd_drop_source), APP_STAT64(nd_drop_solicited), APP_STAT64(nd_queue_drop),
+	APP_STAT64(nd_waiting), APP_STAT64(nd_dad_duplicate),
+	APP_STAT64(udp_rx), APP_STAT64(udp_tx), APP_STAT64(udp_drop_csum), APP_STAT64(udp_drop_len),
+	APP_STAT64(udp_no_port), APP_STAT64(udp_drop_nobuf),
+	APP_STAT64(tcp_rx), APP_STAT64(tcp_tx), APP_STAT64(tcp_drop_csum), APP_STAT64(tcp_drop_header),
+	APP_STAT64(tcp_drop_options), APP_STAT64(tcp_no_port), APP_STAT64(tcp_rst_tx),
+	APP_STAT64(tcp_challenge_ack), APP_STAT64(tcp_retrans), APP_STAT64(tcp_drop_nobuf),
+	APP_STAT64(tcp_rto), APP_STAT64(tcp_recovery), APP_STAT64(tcp_tlp),
+	APP_STAT64(tcp_listen_drop), APP_STAT64(tcp_syncookies_sent), APP_STAT64(tcp_syncookies_ok),
+	APP_STAT64(tcp_syncookies_failed), APP_STAT64(tcp_ecn_ce), APP_STAT64(tcp_ecn_reduced),
+	APP_STAT64(igmp_rx), APP_STAT64(igmp_tx), APP_STAT64(igmp_queries), APP_STAT64(igmp_drop_len),
+	APP_STAT64(igmp_drop_csum), APP_STAT64(udp_mcast_rx),
+	APP_STAT32(sockets_in_use), APP_STAT32(sockets_total), APP_STAT32(tcp_time_wait),
+	APP_STAT32(tcp_orphans), APP_STAT64(buffers_in_use), APP_STAT64(buffers_total),
+	APP_STAT64(tx_no_buffer),
+};
+#undef APP_STAT64
+#undef APP_STAT32
+
+void usnet_app_print_stats(struct usnet_app *app, FILE *f, const char *prefix)
+{
+	struct usnet_stack_stats st;
+	usnet_stack_stats(app->stack, &st);
+	for (size_t k = 0; k < sizeof app_stat_fields / sizeof app_stat_fields[0]; k++) {
+		const char *p = (const char *)&st + app_stat_fields[k].off;
+		uint64_t v;
+		if (app_stat_fields[k].size == 8) {
+			memcpy(&v, p, 8);
+		} else {
+			uint32_t v32;
+			memcpy(&v32, p, 4);
+			v = v32;
+		}
+		fprintf(f, "%s%s %llu\n", prefix ? prefix : "", app_stat_fields[k].name, (unsigned long long)v);
 	}
 }

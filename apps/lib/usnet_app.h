@@ -16,10 +16,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "usnet/netif_open.h"
 #include "usnet/stack.h"
 
 struct usnet_app;
+
+/* The IPv6 side of an app's network (--ip6, --gw6).  Any address given
+ * also gives the stack its link-local address (fe80:: from the MAC), and
+ * usnet_app_open() then waits for Duplicate Address Detection. */
+struct usnet_app_ip6 {
+	unsigned n;                              /* addresses given */
+	uint8_t  addr[USNET_IP6_ADDRS][16];      /* network byte order */
+	uint8_t  prefix_len[USNET_IP6_ADDRS];
+	uint8_t  gateway[16];                    /* default router; all zero: none */
+};
 
 struct usnet_app_config {
 	struct usnet_netif_config netif;  /* backend, iface, queues, impair, pcap */
@@ -28,6 +39,9 @@ struct usnet_app_config {
 	uint32_t ip;                      /* host byte order */
 	uint8_t  prefix_len;
 	uint32_t gateway;                 /* 0: none */
+	struct usnet_app_ip6 ip6;         /* IPv6 addresses and router (none: IPv4 only) */
+	int      ip6_no_dad;              /* 1: IPv6 addresses in use at once, no DAD (a
+	                                   * private wire such as an in-process memwire) */
 	uint32_t max_sockets;             /* 0: stack default */
 	uint32_t buffer_bytes;            /* 0: stack default */
 	uint32_t sndbuf, rcvbuf;          /* 0: stack default */
@@ -46,10 +60,39 @@ int usnet_app_parse_cidr(const char *s, uint32_t *ip, uint8_t *prefix_len);
 /* Parse "A.B.C.D"; 0 or -EINVAL. */
 int usnet_app_parse_ip(const char *s, uint32_t *ip);
 
+/* Parse an IPv6 address, bare ("2001:db8::2") or in brackets
+ * ("[2001:db8::2]"), into ip6 (network order); 0 or -EINVAL. */
+int usnet_app_parse_ip6(const char *s, uint8_t ip6[16]);
+/* Parse "ADDR/N" (N 0..128; ADDR bare or in brackets); 0 or -EINVAL. */
+int usnet_app_parse_cidr6(const char *s, uint8_t ip6[16], uint8_t *prefix_len);
+
+/* The one parser of the IPv6 network options every native app takes:
+ * `name` "--ip6" (ADDR/PREFIX, repeatable up to USNET_IP6_ADDRS times) or
+ * "--gw6" (ADDR, link-local or global), `value` its argument, added to v6.
+ * 0; 1 when `name` is neither (nothing done); -EINVAL with a one-line
+ * reason (naming the option and the value) in err. */
+int usnet_app_ip6_option(struct usnet_app_ip6 *v6, const char *name, const char *value,
+			 char *err, size_t errlen);
+
+/* Usage lines for --ip6 and --gw6, in the style of the apps' help texts. */
+extern const char usnet_app_ip6_usage[];
+
 /* Open the netif (unless shared_netif), allocate and create the stack.
- * NULL with a one-line reason in err on failure. */
+ * With IPv6 addresses, wait (polling the netif, at most
+ * USNET_APP_DAD_WAIT_MS) until Duplicate Address Detection has decided on
+ * each: an address another node holds fails the open ("IPv6 address X is
+ * already in use on IF").  NULL with a one-line reason in err on failure. */
 struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, size_t errlen);
 void usnet_app_close(struct usnet_app *app);
+
+/* Bound on the wait for DAD in usnet_app_open(): the stack probes after a
+ * random delay under 1 s and decides 1 s after its one probe. */
+#define USNET_APP_DAD_WAIT_MS 3000
+
+/* Print the stack's counters (struct usnet_stack_stats), one "NAME VALUE"
+ * line each, prefixed with `prefix`, to f: what `usnet stat` shows for a
+ * stack under `usnet run`. */
+void usnet_app_print_stats(struct usnet_app *app, FILE *f, const char *prefix);
 
 struct usnet_stack *usnet_app_stack(struct usnet_app *app);
 struct usnet_io *usnet_app_io(struct usnet_app *app);

@@ -13,7 +13,7 @@
 /* Everything a mode needs from the command line. */
 struct bench_config {
 	struct netloop_options net;
-	uint32_t host;          /* server address (pinger, kv), host order */
+	struct netloop_host host; /* server address (pinger, kv), IPv4 or IPv6 */
 	uint16_t port;
 	int threads;
 	int conns;              /* connections per thread */

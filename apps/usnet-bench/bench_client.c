@@ -49,7 +49,7 @@ void bench_client_measure(struct bench_client *cl, const char *mode, void *conns
 	for (int i = 0; i < cl->nconns; i++) {
 		void *c = (char *)conns + (size_t)i * conn_size;
 		int *id = c;  /* every connection struct begins with its id */
-		*id = netloop_connect(cl->loop, cfg->host, cfg->port);
+		*id = netloop_connect_host(cl->loop, &cfg->host, cfg->port);
 		if (*id < 0) {
 			fprintf(stderr, "usnet-bench %s: connect: %s\n", mode, strerror(-*id));
 			cl->failed++;

@@ -211,7 +211,7 @@ static int preload(struct kv_thread *t)
 {
 	static struct kv_conn pre;
 	t->pre = &pre;
-	pre.id = netloop_connect(t->cl.loop, t->cl.cfg->host, t->cl.cfg->port);
+	pre.id = netloop_connect_host(t->cl.loop, &t->cl.cfg->host, t->cl.cfg->port);
 	if (pre.id < 0) {
 		fprintf(stderr, "usnet-bench kv: connect: %s\n", strerror(-pre.id));
 		return -1;

@@ -200,7 +200,7 @@ int bench_ponger(const struct bench_config *cfg)
 			fprintf(stderr, "usnet-bench ponger: thread %d: %s\n", i, err);
 			return 1;
 		}
-		th[i].listener = netloop_listen(th[i].loop, 0, cfg->port);
+		th[i].listener = netloop_listen_any(th[i].loop, cfg->port);
 		if (th[i].listener < 0) {
 			fprintf(stderr, "usnet-bench ponger: listen on port %u: %s\n", cfg->port,
 				strerror(-th[i].listener));

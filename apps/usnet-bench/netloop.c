@@ -28,6 +28,9 @@ const char netloop_usage[] =
 	"  --iface IF            interface (memwire: WIRE:SIDE)\n"
 	"  --ip A.B.C.D/N        our address on that interface\n"
 	"  --gw A.B.C.D          default gateway\n"
+	"  --ip6 ADDR/N          an IPv6 address (repeatable, up to 4); the stack also\n"
+	"                        takes fe80:: from its MAC and checks for duplicates\n"
+	"  --gw6 ADDR            default IPv6 router\n"
 	"  --netif-opts S        backend options, e.g. mode=skb (afxdp), rx=v3 (afpacket)\n"
 	"  --queues N            netif queues (default: one per thread)\n"
 	"  --busy-poll US        spin this long before sleeping\n";
@@ -58,6 +61,14 @@ int netloop_parse_option(struct netloop_options *o, int argc, char **argv, int *
 	else if (strcmp(a, "--iface") == 0) slot = &o->iface;
 	else if (strcmp(a, "--ip") == 0) slot = &o->ip_cidr;
 	else if (strcmp(a, "--gw") == 0) slot = &o->gateway;
+	else if (strcmp(a, "--gw6") == 0) slot = &o->gateway6;
+	else if (strcmp(a, "--ip6") == 0) {
+		if (o->n_ip6 >= NETLOOP_IP6_MAX) {
+			fprintf(stderr, "--ip6: at most %d IPv6 addresses\n", NETLOOP_IP6_MAX);
+			return -1;
+		}
+		slot = &o->ip6_cidr[o->n_ip6++];
+	}
 	else if (strcmp(a, "--netif-opts") == 0) slot = &o->netif_opts;
 	else if (strcmp(a, "--queues") == 0) num = &o->queues;
 	else if (strcmp(a, "--busy-poll") == 0) num = &o->busy_poll_us;
@@ -100,6 +111,7 @@ struct netloop_slot {
 
 struct netloop {
 	int kernel;
+	int has_ip6;         /* usnet mode with --ip6: netloop_listen_any takes :: */
 	netloop_handler handler;
 	void *ctx;
 	struct netloop_slot *slots;
@@ -184,6 +196,32 @@ static void usnet_side_on_event(struct usnet_io *io, usnet_sock_t s, uint32_t ev
 	l->ready[l->nready++] = s;
 }
 
+_Static_assert(NETLOOP_IP6_MAX == USNET_IP6_ADDRS, "--ip6 takes as many addresses as the stack has");
+
+/* h:port as the stack's address. */
+static struct usnet_addr usnet_addr_of(const struct netloop_host *h, uint16_t port)
+{
+	struct usnet_addr a = { .ip = h->ip, .port = port };
+	if (h->v6) {
+		a.family = USNET_AF_INET6;
+		a.ip = 0;
+		memcpy(a.ip6, h->ip6, 16);
+	}
+	return a;
+}
+
+/* --ip6 and --gw6 through the runtime's one parser of them. */
+static int usnet_side_ip6(const struct netloop_options *o, struct usnet_app_ip6 *v6, char *err, size_t errlen)
+{
+	memset(v6, 0, sizeof *v6);
+	for (int i = 0; i < o->n_ip6; i++)
+		if (usnet_app_ip6_option(v6, "--ip6", o->ip6_cidr[i], err, errlen) < 0)
+			return -1;
+	if (o->gateway6 && usnet_app_ip6_option(v6, "--gw6", o->gateway6, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 static int usnet_side_open(struct netloop *l, const struct netloop_options *o, int index,
 			   char *err, size_t errlen)
 {
@@ -203,6 +241,8 @@ static int usnet_side_open(struct netloop *l, const struct netloop_options *o, i
 		snprintf(err, errlen, "--gw '%s' is not A.B.C.D", o->gateway);
 		return -1;
 	}
+	if (usnet_side_ip6(o, &cfg.ip6, err, errlen) < 0)
+		return -1;
 	cfg.max_sockets = 4096;
 	cfg.busy_poll_us = o->busy_poll_us;
 	cfg.on_event = usnet_side_on_event;
@@ -210,6 +250,7 @@ static int usnet_side_open(struct netloop *l, const struct netloop_options *o, i
 	l->app = usnet_app_open(&cfg, err, errlen);
 	if (!l->app)
 		return -1;
+	l->has_ip6 = cfg.ip6.n > 0;
 	l->st = usnet_app_stack(l->app);
 	l->io = usnet_app_io(l->app);
 	return 0;
@@ -229,6 +270,9 @@ int netloop_prepare(struct netloop_options *o, int threads, char *err, size_t er
 		snprintf(err, errlen, "--ip '%s' is not A.B.C.D/N", o->ip_cidr);
 		return -1;
 	}
+	struct usnet_app_ip6 v6;
+	if (usnet_side_ip6(o, &v6, err, errlen) < 0)
+		return -1;
 	if (threads > 1) {
 		/* One netif with a queue per thread; each thread's stack drives its own. */
 		struct usnet_netif_config nc;
@@ -374,23 +418,28 @@ void netloop_close_loop(struct netloop *l)
 	free(l);
 }
 
-int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port)
+/* A listener on h:port (h->v6: an IPv6 socket, dual-stack on ::). */
+static int listen_host(struct netloop *l, const struct netloop_host *h, uint16_t port)
 {
 	if (l->kernel) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int fd = socket(h->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-					  .sin_addr.s_addr = htonl(ip) };
-		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0) {
+					  .sin_addr.s_addr = htonl(h->ip) };
+		struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+		memcpy(&sa6.sin6_addr, h->ip6, 16);
+		int rc = h->v6 ? bind(fd, (struct sockaddr *)&sa6, sizeof sa6)
+			       : bind(fd, (struct sockaddr *)&sa, sizeof sa);
+		if (rc < 0 || listen(fd, 1024) < 0) {
 			int e = -errno;
 			close(fd);
 			return e;
 		}
-		int rc = kernel_watch(l, fd, EPOLLIN, EPOLL_CTL_ADD);
+		rc = kernel_watch(l, fd, EPOLLIN, EPOLL_CTL_ADD);
 		if (rc < 0) {
 			close(fd);
 			return rc;
@@ -398,11 +447,11 @@ int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port)
 		return fd;
 	}
 #ifdef NETLOOP_WITH_USNET
-	int s = usnet_socket(l->st, USNET_SOCK_STREAM);
+	int s = usnet_socket(l->st, USNET_SOCK_STREAM | (h->v6 ? USNET_SOCK_V6 : 0));
 	if (s < 0)
 		return s;
 	usnet_setsockopt(l->st, s, USNET_SO_REUSEADDR, 1);
-	struct usnet_addr a = { .ip = ip, .port = port };
+	struct usnet_addr a = usnet_addr_of(h, port);
 	int rc = usnet_bind(l->st, s, &a);
 	if (rc == 0)
 		rc = usnet_listen(l->st, s, 1024);
@@ -415,6 +464,42 @@ int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port)
 #else
 	return -ENOSYS;
 #endif
+}
+
+int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port)
+{
+	struct netloop_host h = { .ip = ip };
+	return listen_host(l, &h, port);
+}
+
+int netloop_listen_any(struct netloop *l, uint16_t port)
+{
+	struct netloop_host h = { .v6 = l->has_ip6 };   /* :: or 0.0.0.0 */
+	return listen_host(l, &h, port);
+}
+
+int netloop_parse_host(const char *s, struct netloop_host *h)
+{
+	struct in_addr a4;
+	memset(h, 0, sizeof *h);
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		h->ip = ntohl(a4.s_addr);
+		return 0;
+	}
+	char buf[INET6_ADDRSTRLEN];
+	size_t n = strlen(s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	if (n >= sizeof buf)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (inet_pton(AF_INET6, buf, h->ip6) != 1)
+		return -1;
+	h->v6 = 1;
+	return 0;
 }
 
 #ifdef NETLOOP_WITH_USNET
@@ -486,13 +571,23 @@ void netloop_accept_all(struct netloop *l, int listener, void *(*adopt)(struct n
 
 int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port)
 {
+	struct netloop_host h = { .ip = ip };
+	return netloop_connect_host(l, &h, port);
+}
+
+int netloop_connect_host(struct netloop *l, const struct netloop_host *h, uint16_t port)
+{
 	if (l->kernel) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int fd = socket(h->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-					  .sin_addr.s_addr = htonl(ip) };
-		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+					  .sin_addr.s_addr = htonl(h->ip) };
+		struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+		memcpy(&sa6.sin6_addr, h->ip6, 16);
+		int rc = h->v6 ? connect(fd, (struct sockaddr *)&sa6, sizeof sa6)
+			       : connect(fd, (struct sockaddr *)&sa, sizeof sa);
+		if (rc < 0 && errno != EINPROGRESS) {
 			int e = -errno;
 			close(fd);
 			return e;
@@ -500,11 +595,11 @@ int netloop_connect(struct netloop *l, uint32_t ip, uint16_t port)
 		return kernel_adopt(l, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
 	}
 #ifdef NETLOOP_WITH_USNET
-	int s = usnet_socket(l->st, USNET_SOCK_STREAM);
+	int s = usnet_socket(l->st, USNET_SOCK_STREAM | (h->v6 ? USNET_SOCK_V6 : 0));
 	if (s < 0)
 		return s;
 	usnet_adopt(l, s);
-	struct usnet_addr a = { .ip = ip, .port = port };
+	struct usnet_addr a = usnet_addr_of(h, port);
 	int rc = usnet_connect(l->st, l->io, s, &a, usnet_side_now(l));
 	if (rc < 0 && rc != -USNET_EINPROGRESS) {
 		usnet_close(l->st, l->io, s, usnet_side_now(l));

@@ -23,6 +23,9 @@
 #define NETLOOP_EV_ERR 0x8u   /* error or reset: close it */
 #define NETLOOP_EV_HUP 0x10u  /* both directions closed */
 
+/* --ip6 addresses at most (the stack's USNET_IP6_ADDRS). */
+#define NETLOOP_IP6_MAX 4
+
 /* How to reach the network: parsed from the command line, shared (read only)
  * by every thread. */
 struct netloop_options {
@@ -31,6 +34,9 @@ struct netloop_options {
 	const char *iface;       /* usnet: interface */
 	const char *ip_cidr;     /* usnet: our address "A.B.C.D/N" */
 	const char *gateway;     /* usnet: default gateway or NULL */
+	const char *ip6_cidr[NETLOOP_IP6_MAX]; /* usnet: IPv6 addresses "ADDR/N" (--ip6) */
+	int n_ip6;
+	const char *gateway6;    /* usnet: default IPv6 router (--gw6) or NULL */
 	const char *netif_opts;  /* usnet: backend options ("mode=skb,...") or NULL */
 	int queues;              /* usnet: netif queues (0: one per thread) */
 	int busy_poll_us;        /* usnet: spin before sleeping */
@@ -41,8 +47,8 @@ struct netloop_options {
 void netloop_options_init(struct netloop_options *o);
 
 /* Consume one option at argv[*i] if it is one of ours (--kernel, --backend B,
- * --iface IF, --ip A/N, --gw G, --netif-opts S, --queues N,
- * --busy-poll US), advancing *i past
+ * --iface IF, --ip A/N, --gw G, --ip6 A/N (repeatable), --gw6 G,
+ * --netif-opts S, --queues N, --busy-poll US), advancing *i past
  * its argument.  Returns 1 when consumed, 0 when not ours, -1 (message on
  * stderr) when its argument is missing. */
 int netloop_parse_option(struct netloop_options *o, int argc, char **argv, int *i);
@@ -75,6 +81,22 @@ void netloop_close_loop(struct netloop *l);
 /* A listener on ip:port (host order; ip 0: any local address); returns its
  * id or -errno. */
 int netloop_listen(struct netloop *l, uint32_t ip, uint16_t port);
+/* A listener on port `port` of every local address: IPv6 and IPv4 (one
+ * dual-stack socket on ::) where the loop has IPv6 (usnet mode with --ip6),
+ * else IPv4 only, as netloop_listen(l, 0, port).  Its id or -errno. */
+int netloop_listen_any(struct netloop *l, uint16_t port);
+
+/* A server's address of either family. */
+struct netloop_host {
+	int v6;                  /* 1: ip6, else ip */
+	uint32_t ip;             /* IPv4, host order */
+	uint8_t ip6[16];         /* IPv6, network order */
+};
+/* Parse an IPv4 or IPv6 address (bare or [in brackets]); 0 or -1. */
+int netloop_parse_host(const char *s, struct netloop_host *h);
+/* netloop_connect to either family. */
+int netloop_connect_host(struct netloop *l, const struct netloop_host *h, uint16_t port);
+
 /* Accept one connection: its id, or -EAGAIN. */
 int netloop_accept(struct netloop *l, int listener);
 /* Accept every pending connection on `listener`.  For each, `adopt(l, id)`

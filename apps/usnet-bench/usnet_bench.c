@@ -50,6 +50,8 @@ static void usage(FILE *f)
 		"  -s RATIO     kv: fraction of sets (0.1)\n"
 		"  -z THETA     kv: zipfian skew (0.99)\n"
 		"  --redis      kv: speak Redis (RESP GET/SET) instead of memcached's text protocol\n"
+		"HOST is an IPv4 or IPv6 address (IPv6 over usnet needs --ip6); the ponger\n"
+		"listens on :: (IPv6 and IPv4) when it has --ip6, else on 0.0.0.0.\n"
 		"NET is --kernel, or the usnet network:\n%s", netloop_usage);
 }
 
@@ -90,12 +92,10 @@ int main(int argc, char **argv)
 	}
 	int i = 2;
 	if (!is_ponger) {
-		struct in_addr ia;
-		if (argc < 3 || inet_pton(AF_INET, argv[2], &ia) != 1) {
-			fprintf(stderr, "usnet-bench %s: needs the server's IPv4 address first\n", mode);
+		if (argc < 3 || netloop_parse_host(argv[2], &cfg.host) < 0) {
+			fprintf(stderr, "usnet-bench %s: needs the server's IPv4 or IPv6 address first\n", mode);
 			return 2;
 		}
-		cfg.host = ntohl(ia.s_addr);
 		i = 3;
 	}
 	for (; i < argc; i++) {

@@ -196,7 +196,8 @@ int main(int argc, char **argv)
 			rc = 1;
 			goto out;
 		}
-		s->listener = netloop_listen(s->loop, 0, (uint16_t)port);
+		/* every address: IPv6 too when the stack has --ip6 */
+		s->listener = netloop_listen_any(s->loop, (uint16_t)port);
 		if (s->listener < 0) {
 			fprintf(stderr, "usnet-httpd: listen on port %ld: %s\n", port, strerror(-s->listener));
 			opened++;

@@ -328,7 +328,9 @@ bad:
 			fprintf(stderr, "usnet-kv: thread %d: %s\n", i, err);
 			return 1;
 		}
-		t->listener = netloop_listen(t->loop, opt_bind_ip, opt_port);
+		/* no -l: every address, IPv6 too when the stack has --ip6 */
+		t->listener = opt_bind_ip ? netloop_listen(t->loop, opt_bind_ip, opt_port)
+					  : netloop_listen_any(t->loop, opt_port);
 		if (t->listener < 0) {
 			fprintf(stderr, "usnet-kv: listen on port %u: %s\n", opt_port, strerror(-t->listener));
 			return 1;

@@ -21,6 +21,8 @@ struct nc_options {
 	int listen;             /* -l: accept one connection / receive first */
 	int udp;                /* -u */
 	int verbose;            /* -v: say what happens on stderr */
+	int ip6_only;           /* -6: HOST must be an IPv6 address */
+	int stats;              /* --stats: print the stack's counters at exit */
 	const char *backend;    /* --backend */
 	const char *iface;      /* --iface */
 	const char *backend_options; /* --backend-options */
@@ -29,8 +31,10 @@ struct nc_options {
 	uint32_t ip;            /* --ip ADDR/PREFIX */
 	uint8_t prefix_len;
 	uint32_t gateway;       /* --gw, 0: none */
-	uint32_t host;          /* HOST (0.0.0.0 allowed with -l) */
-	uint16_t port;          /* PORT */
+	struct usnet_app_ip6 ip6; /* --ip6, --gw6 */
+	/* HOST and PORT: IPv4, or IPv6 (family USNET_AF_INET6) when HOST is
+	 * an IPv6 address; 0.0.0.0 and :: only with -l. */
+	struct usnet_addr addr;
 	int wait_s;             /* -w: connect and idle timeout, seconds; 0: none */
 	int quit_s;             /* -q: after end of stdin, seconds (UDP); -1: never */
 	uint32_t bufsize;       /* --buffer: socket send/receive buffer, bytes */
@@ -51,8 +55,12 @@ void nc_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void nc_verbose(const struct nc_options *opt, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* "A.B.C.D:PORT" into a static buffer (one at a time). */
-const char *nc_addr_str(uint32_t ip, uint16_t port);
+/* "A.B.C.D:PORT" or "[IPV6]:PORT" into a static buffer (one at a time). */
+const char *nc_addr_str(const struct usnet_addr *a);
+/* Same family, address and port. */
+int nc_addr_equal(const struct usnet_addr *a, const struct usnet_addr *b);
+/* USNET_SOCK_V6 when HOST is IPv6, else 0: or'ed into usnet_socket()'s type. */
+int nc_sock_family_flag(const struct nc_options *opt);
 
 /* Text for a negative errno from the stack (Linux numbering). */
 const char *nc_strerror(long err);

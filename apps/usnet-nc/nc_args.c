@@ -11,29 +11,37 @@
 #include "nc.h"
 
 static const char usage_text[] =
-"usage: usnet-nc [-l] [-u] [-v] [-w SECS] [-q SECS] --backend B --iface IF\n"
-"                --ip ADDR/PREFIX [--gw ADDR] [--impair SPEC] [--pcap FILE] HOST PORT\n";
+"usage: usnet-nc [-l] [-u] [-v] [-6] [-w SECS] [-q SECS] --backend B --iface IF\n"
+"                --ip ADDR/PREFIX [--gw ADDR] [--ip6 ADDR/PREFIX]... [--gw6 ADDR]\n"
+"                [--impair SPEC] [--pcap FILE] [--stats] HOST PORT\n";
 
 static const char help_text[] =
 "\n"
 "A netcat on usnet's own TCP/IP stack: connect to HOST:PORT (or, with -l,\n"
-"wait for one connection on HOST:PORT; HOST may be 0.0.0.0) and copy stdin to\n"
-"the connection and the connection to stdout.  At the end of stdin the sending\n"
-"side is shut down (FIN) and usnet-nc keeps reading until the peer closes too,\n"
-"then closes cleanly and exits 0.  Any error (bad arguments, backend failure,\n"
-"connection refused, reset or timed out) exits non-zero with one line on stderr.\n"
+"wait for one connection on HOST:PORT; HOST may be 0.0.0.0, or :: for IPv6\n"
+"and IPv4) and copy stdin to the connection and the connection to stdout.\n"
+"At the end of stdin the sending side is shut down (FIN) and usnet-nc keeps\n"
+"reading until the peer closes too, then closes cleanly and exits 0.  Any\n"
+"error (bad arguments, backend failure, connection refused, reset or timed\n"
+"out) exits non-zero with one line on stderr.\n"
+"HOST is an IPv4 address (10.0.0.1) or an IPv6 one, bare or in brackets\n"
+"(2001:db8::1, [2001:db8::1], fe80::1); IPv6 needs --ip6 (the stack then also\n"
+"has its fe80:: address and waits for duplicate address detection first).\n"
 "\n"
 "options:\n"
 "  -l                 listen: accept one TCP connection (UDP: receive first and\n"
 "                     reply to the last sender)\n"
 "  -u                 UDP: each read of stdin is sent as one datagram (at most\n"
-"                     MTU - 28 bytes); received datagrams go to stdout.  UDP has\n"
-"                     no close: the session ends by -q, -w or a signal\n"
+"                     MTU - 28 bytes, MTU - 48 over IPv6); received datagrams\n"
+"                     go to stdout.  UDP has no close: the session ends by -q,\n"
+"                     -w or a signal\n"
 "  -v                 say what happens (connected, closed) on stderr\n"
+"  -6                 HOST must be an IPv6 address (with -l: :: is all of them)\n"
 "  -w SECS            give up connecting after SECS (default 30); UDP: end the\n"
 "                     session after SECS without traffic\n"
 "  -q SECS            UDP: end the session SECS after the end of stdin and\n"
-"                     the last datagram's departure (not while it waits for ARP)\n"
+"                     the last datagram's departure (not while it waits for ARP\n"
+"                     or Neighbor Discovery)\n"
 "  --backend NAME     packet I/O backend: tap, memwire, afpacket, afxdp, dpdk\n"
 "                     (the last three need root and an existing interface)\n"
 "  --iface IF         tap: the TAP device (created when missing, needs root);\n"
@@ -43,7 +51,10 @@ static const char help_text[] =
 "                     bufs=N; memwire: frame=BYTES, ring=N; afpacket: rx=v3;\n"
 "                     afxdp: mode=skb; dpdk: vdev=net_af_packet)\n"
 "  --ip ADDR/PREFIX   this stack's IPv4 address and on-link prefix\n"
-"  --gw ADDR          default gateway\n"
+"  --gw ADDR          default gateway\n";
+
+/* After usnet_app_ip6_usage, the options that follow --ip6 and --gw6. */
+static const char help_text_tail[] =
 "  --buffer BYTES     socket send and receive buffer (default 1048576)\n"
 "  --impair SPEC      impair the traffic on purpose (seeded, repeatable):\n"
 "                       SPEC := ITEM[,ITEM...]   ITEM := [rx:|tx:]KEY=VALUE\n"
@@ -59,13 +70,15 @@ static const char help_text[] =
 "                     P is 0..1 or a percentage (2%).  Example:\n"
 "                       loss=0.02,reorder=0.01,dup=0.01,corrupt=0.001,seed=7\n"
 "  --pcap FILE        write every frame to FILE (tshark -r FILE reads it)\n"
+"  --stats            at exit print the stack's counters on stderr, one\n"
+"                     \"usnet-nc: stat NAME VALUE\" line each (as usnet stat)\n"
 "  -h, --help         this text\n"
 "\n"
 "exit status: 0 success, 1 backend/connection/I/O error, 2 bad arguments\n";
 
 enum {
 	OPT_BACKEND = 256, OPT_IFACE, OPT_IP, OPT_GW, OPT_IMPAIR, OPT_PCAP,
-	OPT_BACKEND_OPTIONS, OPT_BUFFER,
+	OPT_BACKEND_OPTIONS, OPT_BUFFER, OPT_IP6, OPT_GW6, OPT_STATS,
 };
 
 static const struct option long_options[] = {
@@ -73,6 +86,9 @@ static const struct option long_options[] = {
 	{ "iface", required_argument, NULL, OPT_IFACE },
 	{ "ip", required_argument, NULL, OPT_IP },
 	{ "gw", required_argument, NULL, OPT_GW },
+	{ "ip6", required_argument, NULL, OPT_IP6 },
+	{ "gw6", required_argument, NULL, OPT_GW6 },
+	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "impair", required_argument, NULL, OPT_IMPAIR },
 	{ "pcap", required_argument, NULL, OPT_PCAP },
 	{ "backend-options", required_argument, NULL, OPT_BACKEND_OPTIONS },
@@ -107,6 +123,7 @@ static long parse_number(const char *s, long min, long max)
 int nc_parse_args(int argc, char **argv, struct nc_options *opt)
 {
 	const char *cidr = NULL, *gw = NULL;
+	char err[160];
 	long v;
 	int c;
 
@@ -115,11 +132,12 @@ int nc_parse_args(int argc, char **argv, struct nc_options *opt)
 	opt->quit_s = -1;
 	opt->bufsize = 1u << 20;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":luvw:q:h", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":luv6w:q:h", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'l': opt->listen = 1; break;
 		case 'u': opt->udp = 1; break;
 		case 'v': opt->verbose = 1; break;
+		case '6': opt->ip6_only = 1; break;
 		case 'w':
 			if ((v = parse_number(optarg, 1, 86400)) < 0)
 				return usage_error("-w wants whole seconds 1..86400, not '%s'", optarg);
@@ -134,6 +152,13 @@ int nc_parse_args(int argc, char **argv, struct nc_options *opt)
 		case OPT_IFACE: opt->iface = optarg; break;
 		case OPT_IP: cidr = optarg; break;
 		case OPT_GW: gw = optarg; break;
+		case OPT_IP6:
+		case OPT_GW6:
+			if (usnet_app_ip6_option(&opt->ip6, c == OPT_IP6 ? "--ip6" : "--gw6", optarg,
+						 err, sizeof err) != 0)
+				return usage_error("%s", err);
+			break;
+		case OPT_STATS: opt->stats = 1; break;
 		case OPT_IMPAIR: opt->impair = optarg; break;
 		case OPT_PCAP: opt->pcap = optarg; break;
 		case OPT_BACKEND_OPTIONS: opt->backend_options = optarg; break;
@@ -145,6 +170,8 @@ int nc_parse_args(int argc, char **argv, struct nc_options *opt)
 		case 'h':
 			fputs(usage_text, stdout);
 			fputs(help_text, stdout);
+			fputs(usnet_app_ip6_usage, stdout);
+			fputs(help_text_tail, stdout);
 			return NC_EXIT_OK;
 		case ':':
 			if (optopt > 0 && optopt < 256)
@@ -171,13 +198,28 @@ int nc_parse_args(int argc, char **argv, struct nc_options *opt)
 	if (argc - optind != 2)
 		return usage_error("%s", argc - optind < 2 ? "HOST and PORT are required"
 							  : "too many arguments: want HOST PORT");
-	if (usnet_app_parse_ip(argv[optind], &opt->host))
-		return usage_error("HOST must be an IPv4 address like 10.0.0.1, not '%s'", argv[optind]);
-	if (!opt->listen && opt->host == 0)
-		return usage_error("%s", "HOST 0.0.0.0 is only allowed with -l");
-	if ((v = parse_number(argv[optind + 1], opt->listen ? 1 : 1, 65535)) < 0)
+	const char *host = argv[optind];
+	if (!opt->ip6_only && usnet_app_parse_ip(host, &opt->addr.ip) == 0) {
+		opt->addr.family = USNET_AF_INET;
+		if (!opt->listen && opt->addr.ip == 0)
+			return usage_error("%s", "HOST 0.0.0.0 is only allowed with -l");
+	} else if (usnet_app_parse_ip6(host, opt->addr.ip6) == 0) {
+		static const uint8_t any[16];
+		opt->addr.family = USNET_AF_INET6;
+		if (!opt->listen && memcmp(opt->addr.ip6, any, 16) == 0)
+			return usage_error("%s", "HOST :: is only allowed with -l");
+		if (opt->ip6.n == 0)
+			return usage_error("HOST %s is IPv6: give the stack an address with --ip6 ADDR/PREFIX",
+					   host);
+	} else if (opt->ip6_only) {
+		return usage_error("-6: HOST must be an IPv6 address like 2001:db8::1, not '%s'", host);
+	} else {
+		return usage_error("HOST must be an IPv4 address like 10.0.0.1 or an IPv6 address "
+				   "like 2001:db8::1, not '%s'", host);
+	}
+	if ((v = parse_number(argv[optind + 1], 1, 65535)) < 0)
 		return usage_error("PORT must be 1..65535, not '%s'", argv[optind + 1]);
-	opt->port = (uint16_t)v;
+	opt->addr.port = (uint16_t)v;
 	if (!opt->udp && opt->quit_s >= 0)
 		return usage_error("%s", "-q is for UDP (-u); TCP ends when both sides have closed");
 	return -1;

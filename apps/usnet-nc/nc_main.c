@@ -32,12 +32,32 @@ void nc_verbose(const struct nc_options *opt, const char *fmt, ...)
 	va_end(ap);
 }
 
-const char *nc_addr_str(uint32_t ip, uint16_t port)
+const char *nc_addr_str(const struct usnet_addr *a)
 {
-	static char buf[32];
-	snprintf(buf, sizeof buf, "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255,
-		 (ip >> 8) & 255, ip & 255, port);
+	static char buf[INET6_ADDRSTRLEN + 8];
+	if (a->family == USNET_AF_INET6) {
+		char text[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, a->ip6, text, sizeof text);
+		snprintf(buf, sizeof buf, "[%s]:%u", text, a->port);
+	} else {
+		snprintf(buf, sizeof buf, "%u.%u.%u.%u:%u", a->ip >> 24, (a->ip >> 16) & 255,
+			 (a->ip >> 8) & 255, a->ip & 255, a->port);
+	}
 	return buf;
+}
+
+int nc_addr_equal(const struct usnet_addr *a, const struct usnet_addr *b)
+{
+	if (a->family != b->family || a->port != b->port)
+		return 0;
+	if (a->family == USNET_AF_INET6)
+		return memcmp(a->ip6, b->ip6, 16) == 0;
+	return a->ip == b->ip;
+}
+
+int nc_sock_family_flag(const struct nc_options *opt)
+{
+	return opt->addr.family == USNET_AF_INET6 ? USNET_SOCK_V6 : 0;
 }
 
 const char *nc_strerror(long err)
@@ -69,6 +89,7 @@ int main(int argc, char **argv)
 	cfg.ip = opt.ip;
 	cfg.prefix_len = opt.prefix_len;
 	cfg.gateway = opt.gateway;
+	cfg.ip6 = opt.ip6;
 	cfg.max_sockets = 16;
 	cfg.sndbuf = opt.bufsize;
 	cfg.rcvbuf = opt.bufsize;
@@ -82,6 +103,8 @@ int main(int argc, char **argv)
 		return NC_EXIT_ERROR;
 	}
 	rc = opt.udp ? nc_udp_session(app, &opt) : nc_tcp_session(app, &opt);
+	if (opt.stats)
+		usnet_app_print_stats(app, stderr, "usnet-nc: stat ");
 	usnet_app_close(app);
 	return rc;
 }

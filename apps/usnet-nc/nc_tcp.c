@@ -70,21 +70,21 @@ static int sock_error(struct nc_tcp *t)
 static int wait_connected(struct nc_tcp *t)
 {
 	const struct nc_options *opt = t->opt;
-	struct usnet_addr to = { .ip = opt->host, .port = opt->port };
+	struct usnet_addr to = opt->addr;
 	int timeout_s = opt->wait_s ? opt->wait_s : NC_TCP_CONNECT_TIMEOUT_S;
 	uint64_t end = usnet_app_now() + (uint64_t)timeout_s * 1000000000ull;
 	int r;
 
 	r = usnet_connect(t->st, t->io, t->s, &to, usnet_app_now());
 	if (r < 0 && r != -USNET_EINPROGRESS) {
-		nc_error("connect to %s: %s", nc_addr_str(opt->host, opt->port), nc_strerror(r));
+		nc_error("connect to %s: %s", nc_addr_str(&opt->addr), nc_strerror(r));
 		return -1;
 	}
 	for (;;) {
 		uint32_t ev = usnet_sock_events(t->st, t->s);
 		if (ev & (USNET_EV_ERR | USNET_EV_HUP)) {
 			int e = sock_error(t);
-			nc_error("connect to %s: %s", nc_addr_str(opt->host, opt->port),
+			nc_error("connect to %s: %s", nc_addr_str(&opt->addr),
 				 nc_strerror(e ? e : -USNET_ECONNREFUSED));
 			return -1;
 		}
@@ -92,7 +92,7 @@ static int wait_connected(struct nc_tcp *t)
 			break;
 		uint64_t now = usnet_app_now();
 		if (now >= end) {
-			nc_error("connect to %s: timed out after %d s", nc_addr_str(opt->host, opt->port),
+			nc_error("connect to %s: timed out after %d s", nc_addr_str(&opt->addr),
 				 timeout_s);
 			return -1;
 		}
@@ -102,14 +102,14 @@ static int wait_connected(struct nc_tcp *t)
 			return -1;
 		}
 	}
-	nc_verbose(opt, "connected to %s", nc_addr_str(opt->host, opt->port));
+	nc_verbose(opt, "connected to %s", nc_addr_str(&opt->addr));
 	return 0;
 }
 
 static int wait_accepted(struct nc_tcp *t)
 {
 	const struct nc_options *opt = t->opt;
-	struct usnet_addr local = { .ip = opt->host, .port = opt->port }, peer;
+	struct usnet_addr local = opt->addr, peer;
 	usnet_sock_t ls = t->s;
 	int r;
 
@@ -118,26 +118,26 @@ static int wait_accepted(struct nc_tcp *t)
 		return -1;
 	}
 	if ((r = usnet_bind(t->st, ls, &local)) < 0) {
-		nc_error("bind %s: %s", nc_addr_str(opt->host, opt->port), nc_strerror(r));
+		nc_error("bind %s: %s", nc_addr_str(&opt->addr), nc_strerror(r));
 		return -1;
 	}
 	if ((r = usnet_listen(t->st, ls, 1)) < 0) {
-		nc_error("listen on %s: %s", nc_addr_str(opt->host, opt->port), nc_strerror(r));
+		nc_error("listen on %s: %s", nc_addr_str(&opt->addr), nc_strerror(r));
 		return -1;
 	}
-	nc_verbose(opt, "listening on %s", nc_addr_str(opt->host, opt->port));
+	nc_verbose(opt, "listening on %s", nc_addr_str(&opt->addr));
 	uint64_t end = opt->wait_s ? usnet_app_now() + (uint64_t)opt->wait_s * 1000000000ull : UINT64_MAX;
 	for (;;) {
 		r = usnet_accept(t->st, t->io, ls, &peer, usnet_app_now());
 		if (r >= 0)
 			break;
 		if (r != -USNET_EAGAIN) {
-			nc_error("accept on %s: %s", nc_addr_str(opt->host, opt->port), nc_strerror(r));
+			nc_error("accept on %s: %s", nc_addr_str(&opt->addr), nc_strerror(r));
 			return -1;
 		}
 		uint64_t now = usnet_app_now();
 		if (now >= end) {
-			nc_error("no connection on %s within %d s", nc_addr_str(opt->host, opt->port),
+			nc_error("no connection on %s within %d s", nc_addr_str(&opt->addr),
 				 opt->wait_s);
 			return -1;
 		}
@@ -151,7 +151,7 @@ static int wait_accepted(struct nc_tcp *t)
 	t->s = r;
 	/* One connection only: later SYNs to this port are refused. */
 	usnet_close(t->st, t->io, ls, usnet_app_now());
-	nc_verbose(opt, "connection from %s", nc_addr_str(peer.ip, peer.port));
+	nc_verbose(opt, "connection from %s", nc_addr_str(&peer));
 	return 0;
 }
 
@@ -299,8 +299,9 @@ static int finish_close(struct nc_tcp *t)
 		usnet_app_poll(t->app, (int)((end - now) / 1000000ull) + 1);
 	}
 	if (usnet_tcp_info(t->st, t->s, &info) == 0)
-		nc_verbose(t->opt, "tcp: rtt %u us, rto %u us, cwnd %u, %llu segments out, %llu retransmitted",
-			   info.rtt_us, info.rto_us, info.cwnd, (unsigned long long)info.segs_out,
+		nc_verbose(t->opt, "tcp: mss %u, rtt %u us, rto %u us, cwnd %u, %llu segments out, "
+			   "%llu retransmitted",
+			   info.snd_mss, info.rtt_us, info.rto_us, info.cwnd, (unsigned long long)info.segs_out,
 			   (unsigned long long)info.total_retrans);
 	usnet_close(t->st, t->io, t->s, usnet_app_now());
 	usnet_app_poll(t->app, 0);
@@ -323,7 +324,7 @@ int nc_tcp_session(struct usnet_app *app, const struct nc_options *opt)
 		nc_error("out of memory");
 		goto out;
 	}
-	t.s = usnet_socket(t.st, USNET_SOCK_STREAM);
+	t.s = usnet_socket(t.st, USNET_SOCK_STREAM | nc_sock_family_flag(opt));
 	if (t.s < 0) {
 		nc_error("socket: %s", nc_strerror(t.s));
 		goto out;

@@ -1,11 +1,12 @@
 /*
  * usnet-nc — a UDP session.  Each read of stdin becomes one datagram (reads
- * are capped at MTU - 28 bytes so a datagram fits one frame); each received
+ * are capped at MTU - 28 bytes, MTU - 48 over IPv6, so a datagram fits one
+ * frame); each received
  * datagram is written to stdout as it is.  The client sends to HOST:PORT;
  * with -l the session binds HOST:PORT and replies to the last sender (stdin
  * is not read until someone has sent something).  UDP has no close, so the
  * session ends -q SECS after the end of stdin (and the last datagram left:
- * one waiting for ARP has not), after -w SECS without traffic, or by a
+ * one waiting for ARP or ND has not), after -w SECS without traffic, or by a
  * signal.
  */
 #include <errno.h>
@@ -50,7 +51,7 @@ static int receive_datagrams(struct nc_udp *u)
 		if (n < 0) {
 			/* A connected client hears of an ICMP port unreachable as
 			 * ECONNREFUSED, as with kernel sockets. */
-			nc_error("receive from %s: %s", nc_addr_str(u->opt->host, u->opt->port),
+			nc_error("receive from %s: %s", nc_addr_str(&u->opt->addr),
 				 nc_strerror(n));
 			return -1;
 		}
@@ -65,8 +66,8 @@ static int receive_datagrams(struct nc_udp *u)
 			off += (size_t)w;
 		}
 		if (u->opt->listen) {
-			if (!u->have_peer || u->peer.ip != from.ip || u->peer.port != from.port)
-				nc_verbose(u->opt, "datagrams from %s", nc_addr_str(from.ip, from.port));
+			if (!u->have_peer || !nc_addr_equal(&u->peer, &from))
+				nc_verbose(u->opt, "datagrams from %s", nc_addr_str(&from));
 			u->peer = from;
 			u->have_peer = 1;
 		}
@@ -109,8 +110,8 @@ static int send_stdin(struct nc_udp *u, int stdin_ready)
 			return moved;
 		if (n < 0) {
 			nc_error("send to %s: %s",
-				 u->opt->listen ? nc_addr_str(u->peer.ip, u->peer.port)
-						: nc_addr_str(u->opt->host, u->opt->port),
+				 u->opt->listen ? nc_addr_str(&u->peer)
+						: nc_addr_str(&u->opt->addr),
 				 nc_strerror(n));
 			return -1;
 		}
@@ -148,32 +149,34 @@ int nc_udp_session(struct usnet_app *app, const struct nc_options *opt)
 		.app = app, .st = usnet_app_stack(app), .io = usnet_app_io(app), .opt = opt,
 		.stdin_open = 1,
 	};
-	struct usnet_addr addr = { .ip = opt->host, .port = opt->port };
+	struct usnet_addr addr = opt->addr;
 	struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
 	uint32_t mtu = usnet_app_netif(app)->info.mtu;
 	int rc = NC_EXIT_ERROR, stdin_ready = 0;
 	long r;
 
-	u.max_send = mtu > 28 ? mtu - 28 : 548;
+	/* IP and UDP headers: 28 bytes over IPv4, 48 over IPv6 */
+	uint32_t headers = opt->addr.family == USNET_AF_INET6 ? 48 : 28;
+	u.max_send = mtu > headers ? mtu - headers : 548;
 	u.buf = malloc(NC_UDP_MAX_DGRAM);
 	u.pending = malloc(u.max_send);
 	if (!u.buf || !u.pending) {
 		nc_error("out of memory");
 		goto out;
 	}
-	u.s = usnet_socket(u.st, USNET_SOCK_DGRAM);
+	u.s = usnet_socket(u.st, USNET_SOCK_DGRAM | nc_sock_family_flag(opt));
 	if (u.s < 0) {
 		nc_error("socket: %s", nc_strerror(u.s));
 		goto out;
 	}
 	if (opt->listen) {
 		if ((r = usnet_bind(u.st, u.s, &addr)) < 0) {
-			nc_error("bind %s: %s", nc_addr_str(opt->host, opt->port), nc_strerror(r));
+			nc_error("bind %s: %s", nc_addr_str(&opt->addr), nc_strerror(r));
 			goto out;
 		}
-		nc_verbose(opt, "receiving on %s", nc_addr_str(opt->host, opt->port));
+		nc_verbose(opt, "receiving on %s", nc_addr_str(&opt->addr));
 	} else if ((r = usnet_connect(u.st, u.io, u.s, &addr, usnet_app_now())) < 0) {
-		nc_error("connect to %s: %s", nc_addr_str(opt->host, opt->port), nc_strerror(r));
+		nc_error("connect to %s: %s", nc_addr_str(&opt->addr), nc_strerror(r));
 		goto out;
 	}
 	u.last_traffic = usnet_app_now();
@@ -186,10 +189,10 @@ int nc_udp_session(struct usnet_app *app, const struct nc_options *opt)
 			goto out;
 		if (!u.stdin_open && !u.have_pending && opt->quit_s >= 0) {
 			/* -q counts from the last datagram out of the stack: one
-			 * still waiting for ARP (retried every second) is not. */
+			 * still waiting for ARP or ND (retried every second) is not. */
 			struct usnet_stack_stats ss;
 			usnet_stack_stats(u.st, &ss);
-			if (ss.arp_waiting)
+			if (ss.arp_waiting || ss.nd_waiting)
 				u.stdin_eof_at = usnet_app_now();
 		}
 		int left = ms_until_end(&u, usnet_app_now());

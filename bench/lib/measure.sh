@@ -83,6 +83,23 @@ bench_tsv() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$BENCH_TSV"
 }
 
+# bench_ratio_row WORKLOAD VARIANT FILE BASEFILE: a row with ratios to the
+# run in BASEFILE rather than to the kernel (e.g. IPv6 against IPv4 on the
+# same server).
+bench_ratio_row() {
+    local workload=$1 variant=$2 file=$3 basefile=$4 b_rate b_p99
+    bench_result "$basefile" || { bench_row "$workload" "$variant" usnet "$file"; return; }
+    b_rate=$r_rate b_p99=$r_p99
+    if ! bench_result "$file"; then
+        printf '%-24s %-42s %12s\n' "$workload" "$variant" "failed: $(tail -1 "$file" 2>/dev/null)"
+        return
+    fi
+    bench_tsv "$workload" "$variant" usnet "$r_rate" "$r_p50" "$r_p99" "ratios to another usnet row"
+    printf '%-24s %-42s %12s %10s %10s %9s %9s\n' "$workload" "$variant" "$r_rate" "$r_p50" "$r_p99" \
+        "$(awk -v a="$r_rate" -v b="$b_rate" 'BEGIN { printf "%.2f", a / b }')" \
+        "$(awk -v a="$r_p99" -v b="$b_p99" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+}
+
 bench_row() {
     local workload=$1 variant=$2 kind=$3 file=$4
     if ! bench_result "$file"; then

@@ -11,6 +11,10 @@
 #                                 TAP ${PREFIX:0:2}$$t, kernel side 10.NET.1.1,
 #                                 usnet on the TAP 10.NET.1.2
 #   client namespace PREFIX-$$-c: veth ${PREFIX:0:2}$$c, kernel 10.NET.0.2
+#   IPv6 on the veth: usnet server fd00:NET::11, usnet client fd00:NET::12,
+#   the client's kernel fd00:NET::2 (no DAD); neither veth end has a kernel
+#   link-local address (addrgenmode none): usnet's, from the same MAC,
+#   would be a duplicate
 #   $netns_tmp: a scratch directory, removed at exit
 #
 # Every process started with netns_server is killed, and both namespaces
@@ -41,6 +45,7 @@ netns_setup() {
     SRV_NS=$prefix-$$-s CLI_NS=$prefix-$$-c
     SRV_IF=$short$$s CLI_IF=$short$$c TAP_IF=$short$$t
     SRV_KIP=10.$net.0.1 CLI_KIP=10.$net.0.2 SRV_UIP=10.$net.0.11
+    SRV_UIP6=fd00:$net::11 CLI_UIP6=fd00:$net::12 CLI_KIP6=fd00:$net::2
     TAP_KIP=10.$net.1.1 TAP_UIP=10.$net.1.2
     [ "$(id -u)" -eq 0 ] || netns_die "needs root (network namespaces)"
     trap netns_cleanup EXIT
@@ -53,6 +58,9 @@ netns_setup() {
     ip -n "$CLI_NS" link set lo up
     ip -n "$SRV_NS" addr add "$SRV_KIP/24" dev "$SRV_IF"
     ip -n "$CLI_NS" addr add "$CLI_KIP/24" dev "$CLI_IF"
+    ip -n "$SRV_NS" link set "$SRV_IF" addrgenmode none
+    ip -n "$CLI_NS" link set "$CLI_IF" addrgenmode none
+    ip -n "$CLI_NS" -6 addr add "$CLI_KIP6/64" dev "$CLI_IF" nodad
     ip -n "$SRV_NS" link set "$SRV_IF" up
     ip -n "$CLI_NS" link set "$CLI_IF" up
     # A veth sends CHECKSUM_PARTIAL frames (no L4 checksum) unless told not to.

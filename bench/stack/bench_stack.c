@@ -31,6 +31,8 @@
 
 #define CLIENT_IP 0x0a3dfa01u  /* 10.61.250.1 */
 #define SERVER_IP 0x0a3dfa02u  /* 10.61.250.2 */
+/* IPv6 runs: fd00:61:fa::1 and ::2 (the last byte is 1 or 2 as above) */
+static const uint8_t IP6_PREFIX[15] = { 0xfd, 0x00, 0x00, 0x61, 0x00, 0xfa };
 #define BASE_PORT 5000
 
 struct side {
@@ -44,7 +46,26 @@ struct pair {
 	struct usnet_netif *ends[2];
 	struct side cli, srv;
 	struct usnet_app_config cfg;   /* what both were opened with */
+	int v6;                        /* connections over IPv6 */
 };
+
+/* The server's address on `port`, of the pair's family. */
+static struct usnet_addr server_addr(const struct pair *p, uint16_t port)
+{
+	struct usnet_addr a = { .ip = SERVER_IP, .port = port };
+	if (p->v6) {
+		a.ip = 0;
+		a.family = USNET_AF_INET6;
+		memcpy(a.ip6, IP6_PREFIX, sizeof IP6_PREFIX);
+		a.ip6[15] = 2;
+	}
+	return a;
+}
+
+static int sock_type(const struct pair *p)
+{
+	return USNET_SOCK_STREAM | (p->v6 ? USNET_SOCK_V6 : 0);
+}
 
 static void die(const char *what, long err)
 {
@@ -59,6 +80,14 @@ static void side_open(struct pair *p, struct side *s, int end, uint32_t ip)
 
 	cfg.shared_netif = p->ends[end];
 	cfg.ip = ip;
+	if (p->v6) {
+		/* Both ends have IPv4 and IPv6; the connections pick one. */
+		cfg.ip6.n = 1;
+		memcpy(cfg.ip6.addr[0], IP6_PREFIX, sizeof IP6_PREFIX);
+		cfg.ip6.addr[0][15] = (uint8_t)(ip & 0xff);
+		cfg.ip6.prefix_len[0] = 64;
+		cfg.ip6_no_dad = 1;   /* a wire of our own: nobody else to ask */
+	}
 	s->app = usnet_app_open(&cfg, err, sizeof err);
 	if (!s->app) {
 		fprintf(stderr, "bench-stack: %s\n", err);
@@ -69,12 +98,13 @@ static void side_open(struct pair *p, struct side *s, int end, uint32_t ip)
 }
 
 static void pair_open(struct pair *p, const char *wire_options, uint32_t max_sockets,
-		      uint32_t buffer_bytes, uint32_t sockbuf)
+		      uint32_t buffer_bytes, uint32_t sockbuf, int v6)
 {
 	char err[256];
 	int r;
 
 	memset(p, 0, sizeof *p);
+	p->v6 = v6;
 	r = usnet_memwire_pair(p->ends, wire_options, err, sizeof err);
 	if (r < 0) {
 		fprintf(stderr, "bench-stack: memwire: %s\n", err);
@@ -122,8 +152,8 @@ static double seconds_since(uint64_t t0)
 static void listen_on(struct pair *p, usnet_sock_t *ls, int nports)
 {
 	for (int i = 0; i < nports; i++) {
-		struct usnet_addr a = { .ip = SERVER_IP, .port = (uint16_t)(BASE_PORT + i) };
-		ls[i] = usnet_socket(p->srv.st, USNET_SOCK_STREAM);
+		struct usnet_addr a = server_addr(p, (uint16_t)(BASE_PORT + i));
+		ls[i] = usnet_socket(p->srv.st, sock_type(p));
 		if (ls[i] < 0)
 			die("socket", ls[i]);
 		long r = usnet_bind(p->srv.st, ls[i], &a);
@@ -144,11 +174,11 @@ static int connect_many(struct pair *p, usnet_sock_t *ls, int nports, usnet_sock
 
 	while (accepted < n) {
 		/* The first connection alone: it resolves the server's MAC, and
-		 * SYNs beyond the ARP queue would wait for a retransmission. */
+		 * SYNs beyond the ARP (ND) queue would wait for a retransmission. */
 		int target = made == 0 ? 1 : (made + batch < n ? made + batch : n);
 		for (; made < target; made++) {
-			struct usnet_addr a = { .ip = SERVER_IP, .port = (uint16_t)(BASE_PORT + made % nports) };
-			cli[made] = usnet_socket(p->cli.st, USNET_SOCK_STREAM);
+			struct usnet_addr a = server_addr(p, (uint16_t)(BASE_PORT + made % nports));
+			cli[made] = usnet_socket(p->cli.st, sock_type(p));
 			if (cli[made] < 0)
 				die("socket (client)", cli[made]);
 			long r = usnet_connect(p->cli.st, p->cli.io, cli[made], &a, usnet_app_now());
@@ -182,7 +212,7 @@ static int connect_many(struct pair *p, usnet_sock_t *ls, int nports, usnet_sock
 
 /* ---- bulk --------------------------------------------------------------- */
 
-static double bench_bulk(const char *wire_options, double seconds, double *cpu_share)
+static double bench_bulk(const char *wire_options, double seconds, int v6, double *cpu_share)
 {
 	struct pair p;
 	usnet_sock_t ls, c, s;
@@ -193,7 +223,7 @@ static double bench_bulk(const char *wire_options, double seconds, double *cpu_s
 	if (!tx || !rx)
 		die("malloc", ENOMEM);
 	memset(tx, 0x5a, chunk);
-	pair_open(&p, wire_options, 8, 64u << 20, 4u << 20);
+	pair_open(&p, wire_options, 8, 64u << 20, 4u << 20, v6);
 	listen_on(&p, &ls, 1);
 	if (connect_many(&p, &ls, 1, &c, &s, 1, 1) != 1)
 		die("bulk: connection not established", 0);
@@ -227,7 +257,7 @@ static double bench_bulk(const char *wire_options, double seconds, double *cpu_s
 
 /* ---- ping-pong ---------------------------------------------------------- */
 
-static double bench_pingpong(int conns, double seconds, double *cpu_share)
+static double bench_pingpong(int conns, double seconds, int v6, double *cpu_share)
 {
 	struct pair p;
 	usnet_sock_t ls, *c = calloc((size_t)conns, sizeof *c), *s = calloc((size_t)conns, sizeof *s);
@@ -236,7 +266,7 @@ static double bench_pingpong(int conns, double seconds, double *cpu_share)
 
 	if (!c || !s)
 		die("calloc", ENOMEM);
-	pair_open(&p, "nowake", (uint32_t)conns + 8, 16u << 20, 0);
+	pair_open(&p, "nowake", (uint32_t)conns + 8, 16u << 20, 0, v6);
 	listen_on(&p, &ls, 1);
 	if (connect_many(&p, &ls, 1, c, s, conns, conns) != conns)
 		die("ping-pong: connections not established", 0);
@@ -318,7 +348,7 @@ static struct memory_result bench_memory(int conns)
 
 	if (!c || !s)
 		die("calloc", ENOMEM);
-	pair_open(&p, "nowake", (uint32_t)conns + NPORTS, pool, 0);
+	pair_open(&p, "nowake", (uint32_t)conns + NPORTS, pool, 0, 0);
 	listen_on(&p, ls, NPORTS);
 	uint64_t t0 = usnet_app_now();
 	m.conns = connect_many(&p, ls, NPORTS, c, s, conns, 256);
@@ -373,7 +403,7 @@ int main(int argc, char **argv)
 	       "kernel: Linux TCP over loopback (MTU 65536), one thread, non-blocking, epoll\n\n");
 	printf("%-46s %14s %14s %18s\n", "measure", "usnet", "kernel", "goal (usnet)");
 	if (!only || !strcmp(only, "bulk")) {
-		double share, g = bench_bulk("nowake,frame=1514", seconds, &share);
+		double share, g = bench_bulk("nowake,frame=1514", seconds, 0, &share);
 		double k = only ? -1 : kernel_bulk_gbps(seconds);
 		char ks[32] = "-";
 		if (k >= 0)
@@ -383,16 +413,21 @@ int main(int argc, char **argv)
 		printf("%-46s %9.2f Gb/s   (on a CPU %.0f%% of the time)\n", "  per CPU-second", g / share,
 		       share * 100);
 		fflush(stdout);
+		double share6, g6 = bench_bulk("nowake,frame=1514", seconds, 1, &share6);
+		printf("%-46s %9.2f Gb/s %14s %18s\n", "  same over IPv6", g6, "", "within 10% of IPv4");
+		printf("%-46s %9.2f Gb/s   (x%.2f of IPv4 per CPU-second)\n", "  IPv6 per CPU-second",
+		       g6 / share6, (g6 / share6) / (g / share));
+		fflush(stdout);
 	}
 	if (!only || !strcmp(only, "jumbo")) {
-		double share, g = bench_bulk("nowake,frame=9018", seconds, &share);
+		double share, g = bench_bulk("nowake,frame=9018", seconds, 0, &share);
 		printf("%-46s %9.2f Gb/s %14s %18s\n", "bulk, same, MTU 9004 (jumbo frames)", g, "", "(for reference)");
 		printf("%-46s %9.2f Gb/s   (on a CPU %.0f%% of the time)\n", "  per CPU-second", g / share,
 		       share * 100);
 		fflush(stdout);
 	}
 	if (!only || !strcmp(only, "pingpong")) {
-		double share, rt = bench_pingpong(32, seconds, &share);
+		double share, rt = bench_pingpong(32, seconds, 0, &share);
 		double k = only ? -1 : kernel_pingpong_rate(32, seconds);
 		char ks[32] = "-";
 		if (k >= 0)
@@ -401,6 +436,11 @@ int main(int argc, char **argv)
 		       ">= 1000000 rt/s");
 		printf("%-46s %9.0f rt/s   (on a CPU %.0f%% of the time)\n", "  per CPU-second", rt / share,
 		       share * 100);
+		fflush(stdout);
+		double share6, rt6 = bench_pingpong(32, seconds, 1, &share6);
+		printf("%-46s %9.0f rt/s %14s %18s\n", "  same over IPv6", rt6, "", "within 10% of IPv4");
+		printf("%-46s %9.0f rt/s   (x%.2f of IPv4 per CPU-second)\n", "  IPv6 per CPU-second",
+		       rt6 / share6, (rt6 / share6) / (rt / share));
 		fflush(stdout);
 	}
 	if (!only || !strcmp(only, "memory")) {

@@ -14,6 +14,7 @@ sockets that talks to usnet-nc and reports what it saw.
   kpeer.py udp-ping HOST PORT           send "ping" until a reply; print it
   kpeer.py udp-echo HOST PORT           answer one datagram with "pong:" + it;
                                         print what came
+HOST is an IPv4 or an IPv6 address (tests/net6); the socket's family follows it.
 Every wait is bounded; failures print one line on stderr and exit 1.
 """
 import errno
@@ -31,6 +32,11 @@ TIMEOUT = 60.0
 def die(msg):
     print("kpeer: " + msg, file=sys.stderr)
     sys.exit(1)
+
+
+def family(host):
+    """AF_INET6 for an IPv6 address (it has a colon), else AF_INET."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def send_file(sock, path, result):
@@ -71,7 +77,7 @@ def exchange(sock, path):
 def tcp_connect(host, port, path):
     end = time.monotonic() + 10
     while True:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(family(host), socket.SOCK_STREAM)
         s.settimeout(3)
         try:
             s.connect((host, port))
@@ -85,7 +91,7 @@ def tcp_connect(host, port, path):
 
 
 def tcp_listen(host, port, path):
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls = socket.socket(family(host), socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((host, port))
     ls.listen(1)
@@ -118,7 +124,7 @@ def tcp_reset(host, port):
 
 
 def tcp_refused(host, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(host), socket.SOCK_STREAM)
     s.settimeout(3)
     try:
         s.connect((host, port))
@@ -130,7 +136,7 @@ def tcp_refused(host, port):
 
 
 def udp_refused(host, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     s.connect((host, port))
     s.settimeout(0.5)
     for _ in range(6):
@@ -146,7 +152,7 @@ def udp_refused(host, port):
 
 
 def udp_ping(host, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     s.settimeout(0.5)
     for _ in range(10):
         s.sendto(b"ping\n", (host, port))
@@ -160,7 +166,7 @@ def udp_ping(host, port):
 
 
 def udp_echo(host, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     s.bind((host, port))
     s.settimeout(10)
     try:
