@@ -245,6 +245,13 @@ struct usnet_app *usnet_app_open(const struct usnet_app_config *cfg, char *err, 
 		struct usnet_netif_config ncfg = cfg->netif;
 		if (!ncfg.ipv4)
 			ncfg.ipv4 = cfg->ip;   /* lets afxdp steer our address to us */
+		if (cfg->ip6.n && !ncfg.ipv6_count) {
+			/* ... and our IPv6 addresses, with ND about them */
+			for (unsigned i = 0; i < cfg->ip6.n && i < USNET_NETIF_IPV6_MAX; i++)
+				memcpy(ncfg.ipv6[i], cfg->ip6.addr[i], 16);
+			ncfg.ipv6_count = (uint8_t)(cfg->ip6.n < USNET_NETIF_IPV6_MAX ? cfg->ip6.n : USNET_NETIF_IPV6_MAX);
+			ncfg.ipv6_link_local = 1;
+		}
 		rc = usnet_netif_open(&ncfg, &app->netif, err, errlen);
 		if (rc < 0) {
 			if (errlen && !err[0])
