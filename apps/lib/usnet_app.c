@@ -601,43 +601,11 @@ int usnet_app_run_until(struct usnet_app *app, int (*done)(void *arg), void *arg
 }
 
 /* The counters of struct usnet_stack_stats by the names `usnet stat` gives
- * them (the provider keeps the same list for it, src/providers/stack.c). */
-#define APP_STAT64(f) { #f, offsetof(struct usnet_stack_stats, f), 8 }
-#define APP_STAT32(f) { #f, offsetof(struct usnet_stack_stats, f), 4 }
+ * them (USNET_STACK_STATS). */
+#define APP_STAT64(f) { #f, offsetof(struct usnet_stack_stats, f), 8 },
+#define APP_STAT32(f) { #f, offsetof(struct usnet_stack_stats, f), 4 },
 static const struct { const char *name; size_t off; unsigned size; } app_stat_fields[] = {
-	APP_STAT64(rx_frames), APP_STAT64(tx_frames), APP_STAT64(rx_drop_short), APP_STAT64(rx_drop_not_ours),
-	APP_STAT64(rx_drop_bad_eth),
-	APP_STAT64(arp_rx), APP_STAT64(arp_tx), APP_STAT64(arp_drop), APP_STAT64(arp_waiting),
-	APP_STAT64(ip_rx), APP_STAT64(ip_drop_header), APP_STAT64(ip_drop_csum), APP_STAT64(ip_drop_len),
-	APP_STAT64(ip_drop_not_ours), APP_STAT64(ip_frag_rx), APP_STAT64(ip_frag_reassembled),
-	APP_STAT64(ip_frag_drop), APP_STAT64(ip_frag_timeout),
-	APP_STAT64(icmp_rx), APP_STAT64(icmp_tx), APP_STAT64(icmp_drop),
-	APP_STAT64(ip6_rx), APP_STAT64(ip6_tx), APP_STAT64(ip6_drop_header), APP_STAT64(ip6_drop_len),
-	APP_STAT64(ip6_drop_not_ours), APP_STAT64(ip6_drop_ext), APP_STAT64(ip6_drop_hbh_order),
-	APP_STAT64(ip6_drop_option), APP_STAT64(ip6_drop_routing), APP_STAT64(ip6_drop_next_header),
-	APP_STAT64(ip6_drop_frag), APP_STAT64(ip6_no_transport),
-	APP_STAT64(ip6_frag_rx), APP_STAT64(ip6_frag_reassembled), APP_STAT64(ip6_frag_drop_overlap),
-	APP_STAT64(ip6_frag_drop_chain), APP_STAT64(ip6_frag_timeout), APP_STAT64(ip6_frag_tx),
-	APP_STAT64(ip6_pmtu_update), APP_STAT64(ip6_pmtu_ignored),
-	APP_STAT64(icmp6_rx), APP_STAT64(icmp6_tx), APP_STAT64(icmp6_drop_len), APP_STAT64(icmp6_drop_csum),
-	APP_STAT64(icmp6_err_tx), APP_STAT64(icmp6_err_ratelimit),
-	APP_STAT64(nd_rx), APP_STAT64(nd_tx), APP_STAT64(nd_drop_hop_limit), APP_STAT64(nd_drop_code),
-	APP_STAT64(nd_drop_len), APP_STAT64(nd_drop_option), APP_STAT64(nd_drop_target),
-	APP_STAT64(nd_drop_source), APP_STAT64(nd_drop_solicited), APP_STAT64(nd_queue_drop),
-	APP_STAT64(nd_waiting), APP_STAT64(nd_dad_duplicate),
-	APP_STAT64(udp_rx), APP_STAT64(udp_tx), APP_STAT64(udp_drop_csum), APP_STAT64(udp_drop_len),
-	APP_STAT64(udp_no_port), APP_STAT64(udp_drop_nobuf),
-	APP_STAT64(tcp_rx), APP_STAT64(tcp_tx), APP_STAT64(tcp_drop_csum), APP_STAT64(tcp_drop_header),
-	APP_STAT64(tcp_drop_options), APP_STAT64(tcp_no_port), APP_STAT64(tcp_rst_tx),
-	APP_STAT64(tcp_challenge_ack), APP_STAT64(tcp_retrans), APP_STAT64(tcp_drop_nobuf),
-	APP_STAT64(tcp_rto), APP_STAT64(tcp_recovery), APP_STAT64(tcp_tlp),
-	APP_STAT64(tcp_listen_drop), APP_STAT64(tcp_syncookies_sent), APP_STAT64(tcp_syncookies_ok),
-	APP_STAT64(tcp_syncookies_failed), APP_STAT64(tcp_ecn_ce), APP_STAT64(tcp_ecn_reduced),
-	APP_STAT64(igmp_rx), APP_STAT64(igmp_tx), APP_STAT64(igmp_queries), APP_STAT64(igmp_drop_len),
-	APP_STAT64(igmp_drop_csum), APP_STAT64(udp_mcast_rx),
-	APP_STAT32(sockets_in_use), APP_STAT32(sockets_total), APP_STAT32(tcp_time_wait),
-	APP_STAT32(tcp_orphans), APP_STAT64(buffers_in_use), APP_STAT64(buffers_total),
-	APP_STAT64(tx_no_buffer),
+	USNET_STACK_STATS(APP_STAT64, APP_STAT32)
 };
 #undef APP_STAT64
 #undef APP_STAT32

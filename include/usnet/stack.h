@@ -567,6 +567,31 @@ struct usnet_stack_stats {
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 
+/* Every counter of struct usnet_stack_stats, in the order and by the names
+ * `usnet stat` shows them: X64(field) for a uint64_t, X32(field) for a
+ * uint32_t.  Tools that print the counters expand this list. */
+#define USNET_STACK_STATS(X64, X32) \
+	X64(rx_frames) X64(tx_frames) X64(rx_drop_short) X64(rx_drop_not_ours) X64(rx_drop_bad_eth) \
+	X64(arp_rx) X64(arp_tx) X64(arp_drop) X64(arp_waiting) X64(ip_rx) X64(ip_drop_header) \
+	X64(ip_drop_csum) X64(ip_drop_len) X64(ip_drop_not_ours) X64(ip_frag_rx) X64(ip_frag_reassembled) \
+	X64(ip_frag_drop) X64(ip_frag_timeout) X64(icmp_rx) X64(icmp_tx) X64(icmp_drop) X64(ip6_rx) \
+	X64(ip6_tx) X64(ip6_drop_header) X64(ip6_drop_len) X64(ip6_drop_not_ours) X64(ip6_drop_ext) \
+	X64(ip6_drop_hbh_order) X64(ip6_drop_option) X64(ip6_drop_routing) X64(ip6_drop_next_header) \
+	X64(ip6_drop_frag) X64(ip6_no_transport) X64(ip6_frag_rx) X64(ip6_frag_reassembled) \
+	X64(ip6_frag_drop_overlap) X64(ip6_frag_drop_chain) X64(ip6_frag_timeout) X64(ip6_frag_tx) \
+	X64(ip6_pmtu_update) X64(ip6_pmtu_ignored) X64(icmp6_rx) X64(icmp6_tx) X64(icmp6_drop_len) \
+	X64(icmp6_drop_csum) X64(icmp6_err_tx) X64(icmp6_err_ratelimit) X64(nd_rx) X64(nd_tx) \
+	X64(nd_drop_hop_limit) X64(nd_drop_code) X64(nd_drop_len) X64(nd_drop_option) X64(nd_drop_target) \
+	X64(nd_drop_source) X64(nd_drop_solicited) X64(nd_queue_drop) X64(nd_waiting) \
+	X64(nd_dad_duplicate) X64(udp_rx) X64(udp_tx) X64(udp_drop_csum) X64(udp_drop_len) \
+	X64(udp_no_port) X64(udp_drop_nobuf) X64(tcp_rx) X64(tcp_tx) X64(tcp_drop_csum) \
+	X64(tcp_drop_header) X64(tcp_drop_options) X64(tcp_no_port) X64(tcp_rst_tx) X64(tcp_challenge_ack) \
+	X64(tcp_retrans) X64(tcp_drop_nobuf) X64(tcp_rto) X64(tcp_recovery) X64(tcp_tlp) \
+	X64(tcp_listen_drop) X64(tcp_syncookies_sent) X64(tcp_syncookies_ok) X64(tcp_syncookies_failed) \
+	X64(tcp_ecn_ce) X64(tcp_ecn_reduced) X64(igmp_rx) X64(igmp_tx) X64(igmp_queries) \
+	X64(igmp_drop_len) X64(igmp_drop_csum) X64(udp_mcast_rx) X32(sockets_in_use) X32(sockets_total) \
+	X32(tcp_time_wait) X32(tcp_orphans) X64(buffers_in_use) X64(buffers_total) X64(tx_no_buffer)
+
 /* States of an IPv6 address (RFC 4862): being checked by Duplicate Address
  * Detection (not used yet), in use, or found taken by another node (never
  * used; the provider should report it). */

@@ -1403,36 +1403,10 @@ static void p_fork_child(void *ctx)
 }
 
 /* The stack's counters as `usnet stat` names them (struct usnet_stack_stats). */
-#define STAT64(f) { #f, offsetof(struct usnet_stack_stats, f), true }
-#define STAT32(f) { #f, offsetof(struct usnet_stack_stats, f), false }
+#define STAT64(f) { #f, offsetof(struct usnet_stack_stats, f), true },
+#define STAT32(f) { #f, offsetof(struct usnet_stack_stats, f), false },
 static const struct { const char *name; size_t off; bool wide; } stack_stat_fields[] = {
-	STAT64(rx_frames), STAT64(tx_frames), STAT64(rx_drop_short), STAT64(rx_drop_not_ours), STAT64(rx_drop_bad_eth),
-	STAT64(arp_rx), STAT64(arp_tx), STAT64(arp_drop), STAT64(arp_waiting),
-	STAT64(ip_rx), STAT64(ip_drop_header), STAT64(ip_drop_csum), STAT64(ip_drop_len), STAT64(ip_drop_not_ours),
-	STAT64(ip_frag_rx), STAT64(ip_frag_reassembled), STAT64(ip_frag_drop), STAT64(ip_frag_timeout),
-	STAT64(icmp_rx), STAT64(icmp_tx), STAT64(icmp_drop),
-	STAT64(ip6_rx), STAT64(ip6_tx), STAT64(ip6_drop_header), STAT64(ip6_drop_len), STAT64(ip6_drop_not_ours),
-	STAT64(ip6_drop_ext), STAT64(ip6_drop_hbh_order), STAT64(ip6_drop_option), STAT64(ip6_drop_routing),
-	STAT64(ip6_drop_next_header), STAT64(ip6_drop_frag), STAT64(ip6_no_transport),
-	STAT64(ip6_frag_rx), STAT64(ip6_frag_reassembled), STAT64(ip6_frag_drop_overlap),
-	STAT64(ip6_frag_drop_chain), STAT64(ip6_frag_timeout), STAT64(ip6_frag_tx), STAT64(ip6_pmtu_update),
-	STAT64(ip6_pmtu_ignored),
-	STAT64(icmp6_rx), STAT64(icmp6_tx), STAT64(icmp6_drop_len), STAT64(icmp6_drop_csum), STAT64(icmp6_err_tx),
-	STAT64(icmp6_err_ratelimit),
-	STAT64(nd_rx), STAT64(nd_tx), STAT64(nd_drop_hop_limit), STAT64(nd_drop_code), STAT64(nd_drop_len),
-	STAT64(nd_drop_option), STAT64(nd_drop_target), STAT64(nd_drop_source), STAT64(nd_drop_solicited),
-	STAT64(nd_queue_drop), STAT64(nd_waiting), STAT64(nd_dad_duplicate),
-	STAT64(udp_rx), STAT64(udp_tx), STAT64(udp_drop_csum), STAT64(udp_drop_len), STAT64(udp_no_port),
-	STAT64(udp_drop_nobuf),
-	STAT64(tcp_rx), STAT64(tcp_tx), STAT64(tcp_drop_csum), STAT64(tcp_drop_header), STAT64(tcp_drop_options),
-	STAT64(tcp_no_port), STAT64(tcp_rst_tx), STAT64(tcp_challenge_ack), STAT64(tcp_retrans), STAT64(tcp_drop_nobuf),
-	STAT64(tcp_rto), STAT64(tcp_recovery), STAT64(tcp_tlp),
-	STAT64(tcp_listen_drop), STAT64(tcp_syncookies_sent), STAT64(tcp_syncookies_ok), STAT64(tcp_syncookies_failed),
-	STAT64(tcp_ecn_ce), STAT64(tcp_ecn_reduced),
-	STAT64(igmp_rx), STAT64(igmp_tx), STAT64(igmp_queries), STAT64(igmp_drop_len), STAT64(igmp_drop_csum),
-	STAT64(udp_mcast_rx),
-	STAT32(sockets_in_use), STAT32(sockets_total), STAT32(tcp_time_wait), STAT32(tcp_orphans),
-	STAT64(buffers_in_use), STAT64(buffers_total), STAT64(tx_no_buffer),
+	USNET_STACK_STATS(STAT64, STAT32)
 };
 #undef STAT64
 #undef STAT32

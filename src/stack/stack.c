@@ -297,6 +297,15 @@ int route_lookup(struct usnet_stack *st, uint32_t dst, uint32_t *nexthop)
 	return 0;
 }
 
+/* USNET_STACK_STATS (include/usnet/stack.h) names every counter, once:
+ * a counter added to the struct and not to the list fails here. */
+#define STAT_BYTES64(f) + sizeof(uint64_t)
+#define STAT_BYTES32(f) + sizeof(uint32_t)
+_Static_assert(0 USNET_STACK_STATS(STAT_BYTES64, STAT_BYTES32) == sizeof(struct usnet_stack_stats),
+	       "USNET_STACK_STATS must list every counter of struct usnet_stack_stats");
+#undef STAT_BYTES64
+#undef STAT_BYTES32
+
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out)
 {
 	if (!st || !out || st->magic != USNET_STACK_MAGIC)
