@@ -220,11 +220,18 @@ struct usnet_stack_config {
 	 * ip6_gateway is the default router for what is off-link (all zero:
 	 * none).  Each address first goes through Duplicate Address Detection
 	 * with ip6_dad_transmits probes (RFC 4862; usnet_stack_config_init
-	 * sets 1; 0 uses the addresses at once); see usnet_ip6_addr(). */
+	 * sets 1; 0 uses the addresses at once); see usnet_ip6_addr().
+	 * ip6_shared[i] 1 marks ip6[i] as the host kernel's own address, shared
+	 * with the stack (host-address mode): the kernel did its DAD and
+	 * defends it, so the stack uses it at once (no DAD), answers no
+	 * Neighbor Solicitation for it and does not join its solicited-node
+	 * group; the stack's neighbours then come from outside
+	 * (usnet_neigh6_set), as the kernel receives the advertisements. */
 	uint8_t  ip6_link_local;
 	uint8_t  ip6_dad_transmits;
 	uint8_t  ip6_prefix_len[USNET_IP6_ADDRS];
 	uint8_t  ip6[USNET_IP6_ADDRS][16];
+	uint8_t  ip6_shared[USNET_IP6_ADDRS];
 	uint8_t  ip6_gateway[16];
 };
 
@@ -300,6 +307,15 @@ void usnet_neigh_set(struct usnet_stack *st, struct usnet_io *io, uint32_t ip, c
 /* Up to max neighbours the stack is resolving (asked for, or re-confirming,
  * without an answer yet) into ips; returns how many. */
 unsigned usnet_neigh_waiting(const struct usnet_stack *st, uint32_t *ips, unsigned max);
+/* The same for IPv6 (host-address mode with shared IPv6 addresses, where
+ * the kernel receives the Neighbor Advertisements): set ip's (16 bytes)
+ * MAC as a solicited advertisement would (the entry REACHABLE, the frames
+ * that waited on it sent); a multicast MAC or address is ignored. */
+void usnet_neigh6_set(struct usnet_stack *st, struct usnet_io *io, const uint8_t ip[16], const uint8_t mac[6],
+		      uint64_t now);
+/* Up to max IPv6 neighbours the stack is resolving (INCOMPLETE, or PROBE
+ * without an answer yet) into ips; returns how many. */
+unsigned usnet_neigh6_waiting(const struct usnet_stack *st, uint8_t (*ips)[16], unsigned max);
 
 /* ---- sockets --------------------------------------------------------------
  * TCP and UDP over IPv4 and IPv6.  Each call acts at once and never blocks. */

@@ -255,6 +255,10 @@ static int owner_setup(struct owner *o, char *err, size_t errlen)
 	int r = host_mode_setup(o, &nc, err, errlen);
 	if (r < 0)
 		return r;
+	/* In host-address mode USNET_IP6 lists the kernel's own addresses;
+	 * the link-local one stays the kernel's alone. */
+	if (nc.steer_ports)
+		nc.ipv6_link_local = 0;
 	r = usnet_netif_open(&nc, &o->nif, err, errlen);
 	if (r < 0)
 		return r;

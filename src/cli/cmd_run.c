@@ -23,6 +23,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 
@@ -273,6 +276,77 @@ static int kernel_address_of(const char *iface, char *out, size_t n)
 	return r;
 }
 
+/* The kernel's global IPv6 addresses on iface that it uses (not
+ * tentative, not failed DAD, not deprecated), as USNET_IP6 lists them
+ * (ADDR/PREFIX joined by commas, at most IP6_LIST_MAX) into out: how many,
+ * or -1 when netlink does not answer.  From RTM_GETADDR rather than
+ * getifaddrs(), which does not tell an address's DAD state. */
+static int kernel_ip6_of(const char *iface, char *out, size_t n)
+{
+	unsigned ifindex = if_nametoindex(iface);
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (!ifindex || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct {
+		struct nlmsghdr nh;
+		struct ifaddrmsg ifa;
+	} req = { .nh = { .nlmsg_len = sizeof req, .nlmsg_type = RTM_GETADDR, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		  .ifa = { .ifa_family = AF_INET6, .ifa_index = ifindex } };
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int count = 0;
+	size_t used = 0;
+	out[0] = 0;
+	if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+		close(fd);
+		return -1;
+	}
+	for (bool done = false; !done;) {
+		union {
+			struct nlmsghdr nh;
+			char bytes[32768];   /* a dump's part fits (the kernel fills up to 32 KiB) */
+		} buf;
+		ssize_t len = recv(fd, &buf, sizeof buf, 0);
+		if (len <= 0) {
+			close(fd);
+			return -1;
+		}
+		for (struct nlmsghdr *nh = &buf.nh; NLMSG_OK(nh, (size_t)len); nh = NLMSG_NEXT(nh, len)) {
+			if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			const struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+			if (nh->nlmsg_type != RTM_NEWADDR || ifa->ifa_family != AF_INET6 || ifa->ifa_index != ifindex ||
+			    ifa->ifa_scope != RT_SCOPE_UNIVERSE)
+				continue;
+			uint32_t flags = ifa->ifa_flags;
+			const uint8_t *addr = NULL;
+			int alen = (int)IFA_PAYLOAD(nh);
+			for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				if (a->rta_type == IFA_ADDRESS && RTA_PAYLOAD(a) == 16)
+					addr = RTA_DATA(a);
+				else if (a->rta_type == IFA_FLAGS && RTA_PAYLOAD(a) == 4)
+					memcpy(&flags, RTA_DATA(a), 4);
+			}
+			if (!addr || (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED)) ||
+			    count == IP6_LIST_MAX)
+				continue;
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, addr, a, sizeof a);
+			int w = snprintf(out + used, n - used, "%s%s/%u", count ? "," : "", a, ifa->ifa_prefixlen);
+			if (w < 0 || (size_t)w >= n - used)
+				continue;
+			used += (size_t)w;
+			count++;
+		}
+	}
+	close(fd);
+	return count;
+}
+
 /* Host-address mode: `--ip host`, or no --ip with afxdp or afpacket on an
  * interface the kernel has an address on.  The stack takes that address
  * (USNET_IP), steers by port (USNET_HOST_ADDR=1) and gets its ephemeral
@@ -308,6 +382,18 @@ static int host_mode_resolve(const char *backend, const char *iface)
 		return fail("--host-ports '%s' is not a port range LO-HI (1024..65535)%s", range, "");
 	setenv("USNET_IP", addr, 1);
 	setenv("USNET_HOST_ADDR", "1", 1);
+	/* The kernel's global IPv6 addresses are shared too, with afxdp (its
+	 * XDP program steers them by port; afpacket's filters see IPv4 only). */
+	if (get("USNET_IP6"))
+		return fail("--ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): the stack shares "
+			    "the kernel's own IPv6 addresses there; give it none, or an IPv4 address of its own with --ip "
+			    "ADDR/PREFIX%s%s", "", "");
+	char ip6[IP6_LIST_MAX * (INET6_ADDRSTRLEN + 5)];
+	int n6 = strcmp(backend, "afxdp") ? 0 : kernel_ip6_of(iface, ip6, sizeof ip6);
+	if (n6 < 0)
+		return fail("--ip host: cannot read the kernel's IPv6 addresses on %s (netlink RTM_GETADDR)%s", iface, "");
+	if (n6 > 0)
+		setenv("USNET_IP6", ip6, 1);
 	return 0;
 }
 
@@ -393,9 +479,7 @@ static int validate_ip6(bool host_mode, const char *backend, const char *iface)
 	if (gw6 && ip6_unicast_parse(gw6, gw))
 		return fail("--gw6 '%s' is not a unicast IPv6 address%s", gw6, "");
 	if (host_mode)
-		return fail("--ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): not yet (it "
-			    "shares only the kernel's IPv4 address; give the stack an IPv4 address of its own with --ip "
-			    "ADDR/PREFIX)%s%s", "", "");
+		return 0;   /* the kernel's own addresses, shared on purpose (host_mode_resolve) */
 	uint8_t mac[6], ll[16] = { 0xfe, 0x80 };
 	bool ll_known = iface && stack_mac_of(backend, iface, mac) == 0;
 	if (ll_known) {   /* modified EUI-64, as the stack makes it */

@@ -14,6 +14,14 @@
  *    (RTM_GETNEIGH) gives the stack each MAC it waits for; one the kernel
  *    lacks is resolved by the kernel on request (RTM_NEWNEIGH with
  *    NTF_USE).
+ *  - IPv6: the kernel's global IPv6 addresses (USNET_IP6, read by usnet
+ *    run; stack_ip6.c marks them shared in the stack) are shared as the
+ *    IPv4 one: the kernel answers ND for them, so IPv6 neighbours come
+ *    from its table the same way; the probe for a program's IPv6 bind
+ *    takes the program's address and IPV6_V6ONLY, so a dual-stack `::`
+ *    conflicts with the kernel's IPv4 sockets too, as on Linux; a
+ *    connection to a shared IPv6 address on a port that is not the
+ *    stack's is the kernel's.
  * Every system call goes through host->syscall.
  */
 #include <errno.h>
@@ -64,19 +72,31 @@ void host_addr_stack_config(const struct prov *p, struct usnet_stack_config *sc)
 	sc->ephemeral_hi = p->host_ports_hi;
 }
 
-int host_addr_bind_check(struct prov *p, int type, uint16_t port)
+int host_addr_bind_check(struct prov *p, const struct usnet_addr *a, int type, bool v6only)
 {
-	if (!p->host_mode || port == 0)
+	if (!p->host_mode || a->port == 0)
 		return 0;
 	const struct usnet_provider_host *h = p->host;
-	long fd = SYS(h, SYS_socket, AF_INET, type | SOCK_CLOEXEC, 0, 0, 0, 0);
+	bool six = a->family == USNET_AF_INET6;
+	long fd = SYS(h, SYS_socket, six ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0, 0, 0, 0);
 	if (fd < 0)
 		return 0;   /* cannot tell: the stack decides alone */
-	int one = 1;
+	int one = 1, only = v6only;
 	if (type == SOCK_STREAM)
 		SYS(h, SYS_setsockopt, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(p->ip) };
-	long r = SYS(h, SYS_bind, fd, &a, sizeof a, 0, 0, 0);
+	long r;
+	if (six) {
+		/* The program's own address (:: or a shared one) and V6ONLY:
+		 * a dual-stack :: conflicts with the kernel's IPv4 sockets on
+		 * the port too, as between two Linux programs. */
+		SYS(h, SYS_setsockopt, fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only, 0);
+		struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(a->port) };
+		memcpy(&s6.sin6_addr, a->ip6, 16);
+		r = SYS(h, SYS_bind, fd, &s6, sizeof s6, 0, 0, 0);
+	} else {
+		struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(a->port), .sin_addr.s_addr = htonl(p->ip) };
+		r = SYS(h, SYS_bind, fd, &s4, sizeof s4, 0, 0, 0);
+	}
 	SYS(h, SYS_close, fd, 0, 0, 0, 0, 0);
 	return r == -EADDRINUSE ? -EADDRINUSE : 0;
 }
@@ -86,6 +106,16 @@ bool host_addr_kernel_port(struct prov *p, int type, uint32_t ip, uint16_t port)
 	if (!p->host_mode || ip != p->ip)
 		return false;
 	return usnet_netif_port_steered(p->nif, type == SOCK_DGRAM ? 17 : 6, port) == 0;
+}
+
+bool host_addr_kernel_port6(struct prov *p, int type, const uint8_t ip6[16], uint16_t port)
+{
+	if (!p->host_mode)
+		return false;
+	for (unsigned i = 0; i < p->ip6_count; i++)
+		if (!memcmp(ip6, p->ip6[i], 16))
+			return usnet_netif_port_steered(p->nif, type == SOCK_DGRAM ? 17 : 6, port) == 0;
+	return false;
 }
 
 void host_addr_bound(struct prov *p, int type, uint16_t port)
@@ -122,33 +152,37 @@ struct neigh_req {
 	struct nlmsghdr nh;
 	struct ndmsg nd;
 	struct rtattr dst_attr;
-	uint32_t dst;
+	uint8_t dst[16];
 };
 
-static void neigh_req_init(struct neigh_req *q, uint16_t type, uint16_t flags, int ifindex, uint32_t ip)
+/* A neighbour request about addr (4 bytes, network byte order, for
+ * AF_INET; 16 for AF_INET6). */
+static void neigh_req_init(struct neigh_req *q, uint16_t type, uint16_t flags, int ifindex, int family,
+			   const void *addr)
 {
+	size_t alen = family == AF_INET6 ? 16 : 4;
 	memset(q, 0, sizeof *q);
-	q->nh.nlmsg_len = sizeof *q;
+	q->nh.nlmsg_len = (uint32_t)(NLMSG_LENGTH(sizeof q->nd) + RTA_LENGTH(alen));
 	q->nh.nlmsg_type = type;
 	q->nh.nlmsg_flags = flags;
-	q->nd.ndm_family = AF_INET;
+	q->nd.ndm_family = (uint8_t)family;
 	q->nd.ndm_ifindex = ifindex;
-	q->dst_attr.rta_len = RTA_LENGTH(sizeof q->dst);
+	q->dst_attr.rta_len = (unsigned short)RTA_LENGTH(alen);
 	q->dst_attr.rta_type = NDA_DST;
-	q->dst = htonl(ip);
+	memcpy(q->dst, addr, alen);
 }
 
-/* The kernel's MAC for ip on the stack's interface, when its entry is
- * usable: 1; 0 when it has none (or not yet); -errno. */
-static int kernel_neigh(struct prov *p, uint32_t ip, uint8_t mac[6])
+/* The kernel's MAC for addr (as neigh_req_init) on the stack's interface,
+ * when its entry is usable: 1; 0 when it has none (or not yet); -errno. */
+static int kernel_neigh(struct prov *p, int family, const void *addr, uint8_t mac[6])
 {
 	struct neigh_req q;
-	neigh_req_init(&q, RTM_GETNEIGH, NLM_F_REQUEST, p->kernel_ifindex, ip);
+	neigh_req_init(&q, RTM_GETNEIGH, NLM_F_REQUEST, p->kernel_ifindex, family, addr);
 	union {
 		struct nlmsghdr nh;
 		char bytes[1024];
 	} buf;
-	long r = nl_ask(p->host, &q, sizeof q, &buf, sizeof buf);
+	long r = nl_ask(p->host, &q, q.nh.nlmsg_len, &buf, sizeof buf);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -169,14 +203,14 @@ static int kernel_neigh(struct prov *p, uint32_t ip, uint8_t mac[6])
 	return 0;
 }
 
-/* Ask the kernel to resolve ip (it answers later, in its table). */
-static void kernel_neigh_resolve(struct prov *p, uint32_t ip)
+/* Ask the kernel to resolve addr (it answers later, in its table). */
+static void kernel_neigh_resolve(struct prov *p, int family, const void *addr)
 {
 	struct neigh_req q;
-	neigh_req_init(&q, RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, p->kernel_ifindex, ip);
+	neigh_req_init(&q, RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, p->kernel_ifindex, family, addr);
 	q.nd.ndm_flags = NTF_USE;
 	char buf[512];
-	nl_ask(p->host, &q, sizeof q, buf, sizeof buf);
+	nl_ask(p->host, &q, q.nh.nlmsg_len, buf, sizeof buf);
 }
 
 static uint64_t mono_ns(void)
@@ -195,10 +229,11 @@ void host_addr_resolve(struct prov *p, uint32_t dst)
 	if (!hop)
 		return;
 	uint8_t mac[6];
-	int got = kernel_neigh(p, hop, mac);
+	uint32_t hop_be = htonl(hop);
+	int got = kernel_neigh(p, AF_INET, &hop_be, mac);
 	if (got == 0) {
-		kernel_neigh_resolve(p, hop);
-		for (int ms = 0; ms < RESOLVE_WAIT_MS && (got = kernel_neigh(p, hop, mac)) == 0; ms += 2) {
+		kernel_neigh_resolve(p, AF_INET, &hop_be);
+		for (int ms = 0; ms < RESOLVE_WAIT_MS && (got = kernel_neigh(p, AF_INET, &hop_be, mac)) == 0; ms += 2) {
 			struct timespec t = { 0, 2000000 };
 			SYS(p->host, SYS_nanosleep, &t, 0, 0, 0, 0, 0);
 		}
@@ -222,10 +257,23 @@ void host_addr_neigh_sync(struct prov *p, struct inst *in, uint64_t now)
 	unsigned n = usnet_neigh_waiting(in->st, ips, NEIGH_WAIT_MAX);
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t mac[6];
-		int got = kernel_neigh(p, ips[i], mac);
+		uint32_t ip_be = htonl(ips[i]);
+		int got = kernel_neigh(p, AF_INET, &ip_be, mac);
 		if (got == 1)
 			usnet_neigh_set(in->st, &in->io, ips[i], mac, now);
 		else if (got == 0)
-			kernel_neigh_resolve(p, ips[i]);
+			kernel_neigh_resolve(p, AF_INET, &ip_be);
+	}
+	/* IPv6 the same way: the kernel answers ND for the shared addresses,
+	 * so advertisements reach it, not the stack. */
+	uint8_t ip6s[NEIGH_WAIT_MAX][16];
+	n = p->ip6_count ? usnet_neigh6_waiting(in->st, ip6s, NEIGH_WAIT_MAX) : 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t mac[6];
+		int got = kernel_neigh(p, AF_INET6, ip6s[i], mac);
+		if (got == 1)
+			usnet_neigh6_set(in->st, &in->io, ip6s[i], mac, now);
+		else if (got == 0)
+			kernel_neigh_resolve(p, AF_INET6, ip6s[i]);
 	}
 }

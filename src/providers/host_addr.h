@@ -1,6 +1,7 @@
 /*
  * Host-address mode of the "usnet" provider (`usnet run --ip host`): the
- * stack shares the kernel's own address on its interface.  The kernel keeps
+ * stack shares the kernel's own address on its interface (and, with
+ * afxdp, its global IPv6 addresses).  The kernel keeps
  * ARP, ICMP and every port that is not the stack's; the backend steers to
  * the stack only the ports it binds and its ephemeral range (reserved from
  * the kernel by the interface's owner); the stack's neighbours come from the
@@ -23,16 +24,22 @@ int host_addr_configure(struct prov *p, struct usnet_netif_config *nc, char *err
  * are the reserved range. */
 void host_addr_stack_config(const struct prov *p, struct usnet_stack_config *sc);
 
-/* Before the stack binds `port` (host byte order) of socket type `type`
- * (SOCK_STREAM/SOCK_DGRAM) on the shared address: -EADDRINUSE when a kernel
- * socket holds it, as Linux would answer; else 0. */
-int host_addr_bind_check(struct prov *p, int type, uint16_t port);
+/* Before the stack binds a->port (host byte order; a: the program's
+ * address, IPv4 or IPv6) with a socket of type `type` (SOCK_STREAM /
+ * SOCK_DGRAM; v6only: an IPv6 socket's IPV6_V6ONLY): -EADDRINUSE when a
+ * kernel socket holds it, as Linux would answer (an IPv6 bind to :: that is
+ * not V6ONLY conflicts with the kernel's IPv4 sockets too); else 0. */
+int host_addr_bind_check(struct prov *p, const struct usnet_addr *a, int type, bool v6only);
 
 /* Whether a connection or datagram to ip:port (host byte order) is for a
  * kernel socket on the shared address: ip is the shared address and the
  * port is not the stack's.  The switch then hands the socket to the
  * kernel, which reaches its own services there. */
 bool host_addr_kernel_port(struct prov *p, int type, uint32_t ip, uint16_t port);
+
+/* The same for IPv6: ip6 is one of the shared IPv6 addresses and the port
+ * is not the stack's. */
+bool host_addr_kernel_port6(struct prov *p, int type, const uint8_t ip6[16], uint16_t port);
 
 /* After the stack bound `port`: frames for it go to the stack from now on. */
 void host_addr_bound(struct prov *p, int type, uint16_t port);
@@ -43,7 +50,8 @@ void host_addr_bound(struct prov *p, int type, uint16_t port);
 void host_addr_resolve(struct prov *p, uint32_t dst);
 
 /* Under the lock, after the stack ran: the neighbours the stack waits for,
- * from the kernel's table (asking the kernel to resolve those it lacks). */
+ * IPv4 and IPv6, from the kernel's table (asking the kernel to resolve
+ * those it lacks). */
 void host_addr_neigh_sync(struct prov *p, struct inst *in, uint64_t now);
 
 #endif

@@ -770,7 +770,10 @@ static int dest_on_stack(struct prov *p, usnet_psock_t ps, const struct usnet_ad
 			memcpy(l.ip6, lo, 16);
 			return loopback_taker(p, ps, &l);
 		}
-		return stack_ip6_dest_where(p, a->ip6, scope, p->meta[ps].bound_dev);
+		int w = stack_ip6_dest_where(p, a->ip6, scope, p->meta[ps].bound_dev);
+		if (w == 1 && host_addr_kernel_port6(p, p->meta[ps].type, a->ip6, a->port))
+			return 0;   /* the kernel's own service on a shared address */
+		return w;
 	}
 	bool group = (a->ip >> 28) == 0xe;
 	if (!(is_loopback(a->ip) ? loopback_taker(p, ps, a) : group || reachable(p, a->ip)))
@@ -852,7 +855,7 @@ static int p_bind(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, sockle
 		if (a.ip != 0 && a.ip != p->ip && !group)
 			return USNET_PROVIDER_HANDOVER;   /* loopback, another address */
 	}
-	int r = host_addr_bind_check(p, p->meta[ps].type, a.port);
+	int r = host_addr_bind_check(p, &a, p->meta[ps].type, p->meta[ps].v6only);
 	if (r < 0)
 		return r;
 	usnet_sock_t s;

@@ -8,6 +8,10 @@
  *    line and a refusal to start.  Every instance checks on its own (an
  *    answer to a probe reaches the queue the device picks), so a duplicate
  *    found by any refuses.
+ *  - Host-address mode: the list is the kernel's own global addresses (usnet
+ *    run reads them), marked shared in the stack: no DAD (the kernel's),
+ *    no Neighbor Discovery answers (the kernel's), no link-local address
+ *    of the stack's (the kernel's alone).
  * Every system call goes through host->syscall.
  */
 #include <arpa/inet.h>
@@ -88,14 +92,12 @@ int stack_ip6_configure(struct prov *p, struct usnet_netif_config *nc, char *err
 		}
 		p->ip6_has_gw = true;
 	}
-	if (p->host_mode) {
-		snprintf(err, errlen, "IPv6 addresses (USNET_IP6) in host-address mode (USNET_HOST_ADDR): not yet");
-		return -EINVAL;
-	}
 	for (unsigned i = 0; i < p->ip6_count; i++)
 		memcpy(nc->ipv6[i], p->ip6[i], 16);
 	nc->ipv6_count = p->ip6_count;
-	nc->ipv6_link_local = 1;
+	/* In host-address mode the list is the kernel's own addresses and the
+	 * link-local one stays the kernel's alone. */
+	nc->ipv6_link_local = !p->host_mode;
 	return 0;
 }
 
@@ -103,10 +105,11 @@ void stack_ip6_stack_config(const struct prov *p, struct usnet_stack_config *sc)
 {
 	if (!p->ip6_count)
 		return;
-	sc->ip6_link_local = 1;
+	sc->ip6_link_local = !p->host_mode;
 	for (unsigned i = 0; i < p->ip6_count; i++) {
 		memcpy(sc->ip6[i], p->ip6[i], 16);
 		sc->ip6_prefix_len[i] = p->ip6_prefix[i];
+		sc->ip6_shared[i] = p->host_mode;   /* the kernel's: no DAD, the kernel answers ND */
 	}
 	if (p->ip6_has_gw)
 		memcpy(sc->ip6_gateway, p->ip6_gw, 16);

@@ -417,7 +417,7 @@ struct ip6_addr_slot {
 	uint8_t  prefix_len;
 	uint8_t  state;         /* enum usnet_ip6_addr_state */
 	uint8_t  dad_sent;      /* DAD probes sent (RFC 4862 5.4.2) */
-	uint8_t  pad;
+	uint8_t  shared;        /* the host kernel's address (cfg.ip6_shared): it answers ND for it */
 	uint64_t dad_at;        /* TENTATIVE: next probe, or the verdict; 0: not started */
 };
 /* Neighbour cache states (RFC 4861 7.3.2). */

@@ -232,6 +232,8 @@ static void nd6_ns_input(struct net_ctx *c, const struct ipv6_view *v, const str
 	if (slot < 0)
 		return;   /* for a neighbour whose group we share */
 	struct ip6_addr_slot *a = &st->ip6[slot];
+	if (a->shared)
+		return;   /* the kernel's address: the kernel answers and defends it */
 	int dad = ip6_is_unspecified(v->src);
 	if (a->state == USNET_IP6_ADDR_TENTATIVE) {
 		/* Another node checks the same address: neither may have
@@ -429,8 +431,8 @@ int nd6_mac_wanted(const struct usnet_stack *st, const uint8_t mac[6])
 	int all_nodes = mac[2] == 0 && mac[3] == 0 && mac[4] == 0 && mac[5] == 1;
 	for (uint32_t i = 0; i < IP6_ADDRS; i++) {
 		const struct ip6_addr_slot *a = &st->ip6[i];
-		if (a->state == USNET_IP6_ADDR_NONE || a->state == USNET_IP6_ADDR_DUPLICATE)
-			continue;
+		if (a->state == USNET_IP6_ADDR_NONE || a->state == USNET_IP6_ADDR_DUPLICATE || a->shared)
+			continue;   /* a shared address's group is the kernel's */
 		if (all_nodes || (mac[2] == 0xff && memcmp(mac + 3, a->addr + 13, 3) == 0))
 			return 1;
 	}
@@ -441,7 +443,7 @@ void ip6_addrs_init(struct usnet_stack *st)
 {
 	const struct usnet_stack_config *cfg = &st->cfg;
 	uint8_t state = cfg->ip6_dad_transmits ? USNET_IP6_ADDR_TENTATIVE : USNET_IP6_ADDR_PREFERRED;
-	int any = 0;
+	int tentative = 0;
 	memset(st->ip6, 0, sizeof(st->ip6));
 	if (cfg->ip6_link_local) {
 		/* fe80::/64 and the modified EUI-64 of the MAC: its universal/
@@ -453,18 +455,51 @@ void ip6_addrs_init(struct usnet_stack *st)
 		a[13] = cfg->mac[3]; a[14] = cfg->mac[4]; a[15] = cfg->mac[5];
 		st->ip6[0].prefix_len = 64;
 		st->ip6[0].state = state;
-		any = 1;
+		tentative |= state == USNET_IP6_ADDR_TENTATIVE;
 	}
 	for (uint32_t i = 0; i < USNET_IP6_ADDRS; i++) {
 		if (ip6_is_unspecified(cfg->ip6[i]))
 			continue;
 		memcpy(st->ip6[1 + i].addr, cfg->ip6[i], 16);
 		st->ip6[1 + i].prefix_len = cfg->ip6_prefix_len[i];
-		st->ip6[1 + i].state = state;
-		any = 1;
+		/* A shared address is the kernel's, checked by its DAD. */
+		st->ip6[1 + i].shared = cfg->ip6_shared[i] != 0;
+		st->ip6[1 + i].state = cfg->ip6_shared[i] ? USNET_IP6_ADDR_PREFERRED : state;
+		tentative |= st->ip6[1 + i].state == USNET_IP6_ADDR_TENTATIVE;
 	}
-	if (any && state == USNET_IP6_ADDR_TENTATIVE)
+	if (tentative)
 		st->misc_at = 0;   /* the first poll starts DAD */
+}
+
+unsigned usnet_neigh6_waiting(const struct usnet_stack *st, uint8_t (*ips)[16], unsigned max)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC || !ips)
+		return 0;
+	const struct nd6_entry *t = (const struct nd6_entry *)((const char *)st + st->nd6_off);
+	unsigned n = 0;
+	for (uint32_t i = 0; i < ND6_TABLE && n < max; i++)
+		if (t[i].state == ND6_INCOMPLETE || t[i].state == ND6_PROBE)
+			memcpy(ips[n++], t[i].ip, 16);
+	return n;
+}
+
+void usnet_neigh6_set(struct usnet_stack *st, struct usnet_io *io, const uint8_t ip[16], const uint8_t mac[6],
+		      uint64_t now)
+{
+	if (!st || st->magic != USNET_STACK_MAGIC || !ip || !mac || (mac[0] & 1) || ip6_is_multicast(ip) ||
+	    ip6_is_unspecified(ip))
+		return;
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	struct nd6_entry *e = nd6_find(st, ip);
+	if (!e)
+		e = nd6_new(st, ip, now);
+	memcpy(e->mac, mac, 6);
+	e->tries = 0;
+	nd6_set_state(&c, e, ND6_REACHABLE, now + ND6_REACHABLE_NS);
+	if (e->queue != NIL)
+		neigh_queue_flush(&c, &e->queue, &e->qlen, e->mac);
+	ctx_flush(&c);
 }
 
 int usnet_ip6_addr(struct usnet_stack *st, unsigned i, uint8_t addr[16], uint8_t *prefix_len)

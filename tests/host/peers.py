@@ -12,9 +12,10 @@ the ones that run there go through usnet without knowing it).
   peers.py hello-server HOST PORT     a kernel service: answer every
                                       connection with "hello HOST\\n" and
                                       print "from ADDR port PORT" (runs
-                                      until killed)
-  peers.py hello HOST PORT            connect (2 s), expect "hello HOST\\n";
-                                      exit 0 when it came
+                                      until killed; HOST IPv4 or IPv6)
+  peers.py hello HOST PORT [NAME]     connect (2 s), expect "hello NAME\\n"
+                                      (NAME: HOST unless given); exit 0
+                                      when it came
   peers.py connect-many HOST PORT N   open N connections at once to a
                                       hello-server, all answered and all
                                       open together; print "N connections
@@ -22,6 +23,8 @@ the ones that run there go through usnet without knowing it).
   peers.py bind PORT [HOLD]           bind a TCP socket to 0.0.0.0:PORT and
                                       listen; print "bound" (then wait for
                                       the file HOLD) or the errno's name
+  peers.py bind6 PORT [HOLD]          the same with an IPv6 socket on
+                                      [::]:PORT (dual-stack: not V6ONLY)
 Every wait is bounded; failures print one line on stderr and exit 1.
 """
 import errno
@@ -91,7 +94,7 @@ def fetch(host, port, mibps):
 
 
 def hello_server(host, port):
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((host, port))
     ls.listen(4096)
@@ -107,11 +110,12 @@ def hello_server(host, port):
 
     while True:
         c, addr = ls.accept()
-        print("from %s port %d" % addr, flush=True)
+        print("from %s port %d" % addr[:2], flush=True)
         threading.Thread(target=answer, args=(c,), daemon=True).start()
 
 
-def hello(host, port):
+def hello(host, port, name=None):
+    name = name or host
     try:
         c = socket.create_connection((host, port), timeout=2)
         c.settimeout(2)
@@ -123,15 +127,17 @@ def hello(host, port):
             got += block
     except OSError as e:
         die("%s:%d: %s" % (host, port, e))
-    if got != ("hello %s\n" % host).encode():
+    if got != ("hello %s\n" % name).encode():
         die("%s:%d answered %r" % (host, port, got))
 
 
-def bind(port, hold=None):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def bind(port, hold=None, six=False):
+    s = socket.socket(socket.AF_INET6 if six else socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if six:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:
-        s.bind(("0.0.0.0", port))
+        s.bind(("::" if six else "0.0.0.0", port))
         s.listen(1)
         print("bound", flush=True)
         deadline = time.monotonic() + TIMEOUT
@@ -180,12 +186,14 @@ def main(argv):
             fetch(argv[2], int(argv[3]), float(argv[4]))
         elif len(argv) == 4 and argv[1] == "hello-server":
             hello_server(argv[2], int(argv[3]))
-        elif len(argv) == 4 and argv[1] == "hello":
-            hello(argv[2], int(argv[3]))
+        elif len(argv) in (4, 5) and argv[1] == "hello":
+            hello(argv[2], int(argv[3]), argv[4] if len(argv) == 5 else None)
         elif len(argv) == 5 and argv[1] == "connect-many":
             connect_many(argv[2], int(argv[3]), int(argv[4]))
         elif len(argv) in (3, 4) and argv[1] == "bind":
             bind(int(argv[2]), argv[3] if len(argv) == 4 else None)
+        elif len(argv) in (3, 4) and argv[1] == "bind6":
+            bind(int(argv[2]), argv[3] if len(argv) == 4 else None, six=True)
         else:
             die("usage: see the top of this file")
     except OSError as e:

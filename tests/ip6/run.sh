@@ -17,7 +17,8 @@
 #     MAC; a ping from a second kernel address the stack has never heard of
 #     (the kernel already knows the stack's MAC, so it sends no NS) is
 #     answered after the stack's own NS for it.  afxdp: --ip6 in
-#     host-address mode (--ip host, or no --ip) is refused in one line, and
+#     host-address mode (--ip host, or no --ip), where the stack shares the
+#     kernel's IPv6 addresses instead, is refused in one line, and
 #     so is the kernel's link-local address from the same MAC on usnet's
 #     end, which `usnet doctor` names.  afpacket: the solicited-node MAC of
 #     the address is in the device's multicast list while the stack runs.
@@ -250,10 +251,10 @@ on_veth() {
         ip -n "$UNS" -6 addr del "$ULL/64" dev "$UIF"
         ip -n "$UNS" addr add 10.77.0.5/24 dev "$UIF"
         out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip host --ip6 fd00:77::2/64 -- true 2>&1)
-        [ "$out" = "usnet run: --ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): not yet (it shares only the kernel's IPv4 address; give the stack an IPv4 address of its own with --ip ADDR/PREFIX)" ] ||
+        [ "$out" = "usnet run: --ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): the stack shares the kernel's own IPv6 addresses there; give it none, or an IPv4 address of its own with --ip ADDR/PREFIX" ] ||
             { echo "--ip host --ip6: '$out'"; ok=0; }
         out=$(ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" --ip6 fd00:77::2/64 -- true 2>&1)
-        [ "$out" = "usnet run: --ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): not yet (it shares only the kernel's IPv4 address; give the stack an IPv4 address of its own with --ip ADDR/PREFIX)" ] ||
+        [ "$out" = "usnet run: --ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): the stack shares the kernel's own IPv6 addresses there; give it none, or an IPv4 address of its own with --ip ADDR/PREFIX" ] ||
             { echo "no --ip, --ip6: '$out'"; ok=0; }
         ip -n "$UNS" addr del 10.77.0.5/24 dev "$UIF"
     fi

@@ -1331,3 +1331,80 @@ int test_ip6_udp(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* Host-address mode: a shared address (cfg.ip6_shared) is the kernel's.
+ * It is in use at once, with no DAD probe, while an address of the stack's
+ * own beside it still goes through DAD; the stack answers no solicitation
+ * for it (multicast: its group is not joined; unicast: seen, not
+ * answered).  Its neighbours come from outside: the stack says whom it
+ * waits for, and a MAC set from outside releases the queued reply. */
+int test_ip6_shared(void)
+{
+	static const uint8_t OWN[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 2, [15] = 0x01 };   /* 2001:db8:0:2::1 */
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 1);
+	cfg.ip6_link_local = 0;
+	cfg.ip6_shared[0] = 1;
+	memcpy(cfg.ip6[1], OWN, 16);
+	cfg.ip6_prefix_len[1] = 64;
+	struct tenv e; tenv_init(&e, &cfg);
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
+	CHECK(usnet_ip6_addr(e.st, 2, NULL, NULL) == USNET_IP6_ADDR_TENTATIVE);
+	tenv_advance(&e, e.now + 1 * SEC);
+	struct p6 p;
+	int probes = 0;
+	struct tframe *fr;
+	while ((fr = tnif_next(e.nif))) {
+		CHECK(parse6(fr, &p) == 0 && p.type == 135 && memcmp(p.src, UNSPEC, 16) == 0);
+		CHECK(memcmp(p.l4 + 8, OWN, 16) == 0);   /* only the stack's own address is probed */
+		probes++;
+	}
+	CHECK(probes == 1);
+	tenv_advance(&e, e.now + 2 * SEC);
+	CHECK(usnet_ip6_addr(e.st, 2, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
+	tnif_clear(e.nif);
+	/* Solicitations for the shared address: not answered. */
+	uint8_t f[160], g[16];
+	sol_node(US_GL, g);
+	tenv_input(&e, f, ns_frame(f, PEER_GL, g, US_GL, 1, 255));
+	CHECK(tnif_next(e.nif) == NULL);
+	uint64_t nd_rx = stats(&e).nd_rx;
+	tenv_input(&e, f, ns_frame(f, PEER_GL, US_GL, US_GL, 1, 255));
+	CHECK(stats(&e).nd_rx == nd_rx + 1);
+	CHECK(tnif_next(e.nif) == NULL);
+	/* ... while the stack's own address is answered for. */
+	sol_node(OWN, g);
+	tenv_input(&e, f, ns_frame(f, PEER_GL, g, OWN, 1, 255));
+	CHECK(next_icmp6(&e, 136, &p) && memcmp(p.l4 + 8, OWN, 16) == 0);
+	tnif_clear(e.nif);
+	/* A reply to an unknown neighbour: the stack waits for it ... */
+	static const uint8_t peer2[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0x22 };
+	tenv_input(&e, f, echo_frame(f, peer2, US_GL, 7));
+	uint8_t ips[4][16];
+	CHECK(usnet_neigh6_waiting(e.st, ips, 4) == 1 && memcmp(ips[0], peer2, 16) == 0);
+	tnif_clear(e.nif);
+	/* ... and its MAC from outside releases the reply. */
+	usnet_neigh6_set(e.st, &e.io, peer2, T_MAC_PEER, e.now);
+	CHECK(next_icmp6(&e, 129, &p) && memcmp(p.eth_dst, T_MAC_PEER, 6) == 0 && rd16(p.l4 + 4) == 7);
+	CHECK(memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, peer2, 16) == 0);
+	CHECK(usnet_neigh6_waiting(e.st, ips, 4) == 0);
+	/* Set before any frame needs it: no solicitation leaves. */
+	static const uint8_t peer3[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0x33 };
+	static const uint8_t mac3[6] = { 0x02, 0, 0, 0, 0, 0x33 };
+	usnet_neigh6_set(e.st, &e.io, peer3, mac3, e.now);
+	tnif_clear(e.nif);
+	tenv_input(&e, f, echo_frame(f, peer3, US_GL, 8));
+	fr = tnif_next(e.nif);
+	CHECK(fr && parse6(fr, &p) == 0 && p.type == 129 && memcmp(p.eth_dst, mac3, 6) == 0);
+	CHECK(tnif_next(e.nif) == NULL);
+	/* A multicast MAC is no neighbour's; a multicast address no neighbour. */
+	static const uint8_t peer4[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [15] = 0x44 };
+	static const uint8_t mcast_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+	usnet_neigh6_set(e.st, &e.io, peer4, mcast_mac, e.now);
+	usnet_neigh6_set(e.st, &e.io, ALL_NODES, T_MAC_PEER, e.now);
+	tenv_input(&e, f, echo_frame(f, peer4, US_GL, 9));
+	CHECK(next_icmp6(&e, 135, &p) && memcmp(p.l4 + 8, peer4, 16) == 0);   /* still resolving */
+	CHECK(usnet_neigh6_waiting(e.st, ips, 4) == 1 && memcmp(ips[0], peer4, 16) == 0);
+	tenv_fini(&e);
+	return 0;
+}

@@ -35,6 +35,11 @@
  * the stack's DAD probe).  Every other IPv6 frame stays the kernel's: its
  * own addresses, their ND, RS/RA, MLD, echo requests to all nodes (an XDP
  * program cannot hand a frame to both).  With no key, all of IPv6 is the
+ * kernel's.  In host-address mode the keys are the kernel's own IPv6
+ * addresses, shared as its IPv4 one is: only TCP and UDP to one of them
+ * (the transport header right after the IPv6 header) whose destination
+ * port is set in usnet_ports go to the stack; ND, echo requests,
+ * fragments, packets with extension headers and every other port stay the
  * kernel's.
  *
  * afpacket in host-address mode uses the same maps with two more programs:
@@ -124,6 +129,28 @@ static __always_inline int ip6_steered(struct ipv6hdr *ip6, void *end)
 	if (icmp[0] != ND_NS && icmp[0] != ND_NA)
 		return 0;
 	return addr6_ours(icmp + ND_TARGET_OFFSET);
+}
+
+/* The port bitmap's verdict for a TCP or UDP destination port. */
+static __always_inline int port_steered(__u8 proto, __u16 port)
+{
+	__u32 word = (proto == IPPROTO_UDP ? PORT_WORDS : 0) + (port >> 6);
+	__u64 *bits = bpf_map_lookup_elem(&usnet_ports, &word);
+	return bits && (*bits >> (port & 63)) & 1;
+}
+
+/* Host-address mode: whether an IPv6 packet is one of the stack's flows:
+ * TCP or UDP to a shared address for one of the stack's ports. */
+static __always_inline int host_flow6(struct ipv6hdr *ip6, void *end)
+{
+	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
+		return 0;   /* ND, ICMPv6, fragments, extension headers: the kernel's */
+	__u8 *l4 = (__u8 *)(ip6 + 1);
+	if ((void *)(l4 + 4) > end)
+		return 0;
+	if (ip6->daddr.in6_u.u6_addr8[0] == 0xff || !addr6_ours(&ip6->daddr))
+		return 0;
+	return port_steered(ip6->nexthdr, (__u16)(l4[2] << 8 | l4[3]));
 }
 
 /* Whether a multicast packet is the stack's: to one of its groups, or
@@ -248,7 +275,9 @@ int usnet_steer(struct xdp_md *ctx)
 			return XDP_PASS;
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
-		if ((void *)(ip6 + 1) > end || !ip6_steered(ip6, end))
+		if ((void *)(ip6 + 1) > end)
+			return XDP_PASS;
+		if (host ? !host_flow6(ip6, end) : !ip6_steered(ip6, end))
 			return XDP_PASS;
 	} else {
 		return XDP_PASS;
