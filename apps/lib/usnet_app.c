@@ -81,26 +81,34 @@ int usnet_app_parse_ip(const char *s, uint32_t *ip)
 	return 0;
 }
 
-int usnet_app_parse_cidr(const char *s, uint32_t *ip, uint8_t *prefix_len)
+/* "ADDR/N": ADDR into addr (addrlen bytes with its NUL) and N, at most
+ * max, into *n; 0 or -EINVAL. */
+static int split_cidr(const char *s, char *addr, size_t addrlen, long max, long *n)
 {
-	char addr[INET_ADDRSTRLEN];
 	const char *slash;
 	char *end;
-	long n;
 
-	if (!s || !(slash = strchr(s, '/')))
+	if (!s || !(slash = strrchr(s, '/')))
 		return -EINVAL;
-	if ((size_t)(slash - s) >= sizeof addr)
+	if ((size_t)(slash - s) >= addrlen)
 		return -EINVAL;
 	memcpy(addr, s, (size_t)(slash - s));
 	addr[slash - s] = '\0';
 	if (slash[1] < '0' || slash[1] > '9')
 		return -EINVAL;
 	errno = 0;
-	n = strtol(slash + 1, &end, 10);
-	if (errno || *end || n < 0 || n > 32)
+	*n = strtol(slash + 1, &end, 10);
+	if (errno || *end || *n < 0 || *n > max)
 		return -EINVAL;
-	if (usnet_app_parse_ip(addr, ip))
+	return 0;
+}
+
+int usnet_app_parse_cidr(const char *s, uint32_t *ip, uint8_t *prefix_len)
+{
+	char addr[INET_ADDRSTRLEN];
+	long n;
+
+	if (split_cidr(s, addr, sizeof addr, 32, &n) || usnet_app_parse_ip(addr, ip))
 		return -EINVAL;
 	*prefix_len = (uint8_t)n;
 	return 0;
@@ -130,23 +138,9 @@ int usnet_app_parse_ip6(const char *s, uint8_t ip6[16])
 int usnet_app_parse_cidr6(const char *s, uint8_t ip6[16], uint8_t *prefix_len)
 {
 	char addr[INET6_ADDRSTRLEN + 2];
-	const char *slash;
-	char *end;
 	long n;
 
-	if (!s || !(slash = strrchr(s, '/')))
-		return -EINVAL;
-	if ((size_t)(slash - s) >= sizeof addr)
-		return -EINVAL;
-	memcpy(addr, s, (size_t)(slash - s));
-	addr[slash - s] = '\0';
-	if (slash[1] < '0' || slash[1] > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtol(slash + 1, &end, 10);
-	if (errno || *end || n < 0 || n > 128)
-		return -EINVAL;
-	if (usnet_app_parse_ip6(addr, ip6))
+	if (split_cidr(s, addr, sizeof addr, 128, &n) || usnet_app_parse_ip6(addr, ip6))
 		return -EINVAL;
 	*prefix_len = (uint8_t)n;
 	return 0;
