@@ -1229,6 +1229,74 @@ static void t_udp_self(void)
 	close(a); close(b);
 }
 
+/* sendmmsg and recvmmsg on UDP at the stack's own address: a batch of three
+ * datagrams (one sent to another port, which refuses nothing: UDP), each
+ * message's msg_len, a recvmmsg that takes what there is with
+ * MSG_DONTWAIT and names each sender, one with MSG_WAITFORONE that returns
+ * after the first, an empty one (EAGAIN), and a bad vector (EFAULT). */
+static void t_mmsg(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, loop_addr(), &sa.sin_addr);
+	bind(a, (struct sockaddr *)&sa, sizeof sa);
+	socklen_t l = sizeof sa;
+	getsockname(a, (struct sockaddr *)&sa, &l);
+	static const char *words[3] = { "one", "three", "seventeen" };
+	struct iovec iov[3];
+	struct mmsghdr out[3];
+	memset(out, 0, sizeof out);
+	for (int i = 0; i < 3; i++) {
+		iov[i].iov_base = (void *)words[i];
+		iov[i].iov_len = strlen(words[i]);
+		out[i].msg_hdr.msg_iov = &iov[i];
+		out[i].msg_hdr.msg_iovlen = 1;
+		out[i].msg_hdr.msg_name = &sa;
+		out[i].msg_hdr.msg_namelen = sizeof sa;
+	}
+	int w = sendmmsg(b, out, 3, 0);
+	SAY("sent=%d lens=%u,%u,%u", w, out[0].msg_len, out[1].msg_len, out[2].msg_len);
+	struct pollfd pf = { .fd = a, .events = POLLIN };
+	poll(&pf, 1, 1000);
+	settle();
+	char bufs[4][32];
+	struct iovec riov[4];
+	struct sockaddr_in from[4];
+	struct mmsghdr in[4];
+	memset(in, 0, sizeof in);
+	memset(bufs, 0, sizeof bufs);
+	for (int i = 0; i < 4; i++) {
+		riov[i].iov_base = bufs[i];
+		riov[i].iov_len = i == 2 ? 5 : sizeof bufs[i];   /* the third is cut short */
+		in[i].msg_hdr.msg_iov = &riov[i];
+		in[i].msg_hdr.msg_iovlen = 1;
+		in[i].msg_hdr.msg_name = &from[i];
+		in[i].msg_hdr.msg_namelen = sizeof from[i];
+	}
+	struct sockaddr_in bn;
+	socklen_t bl = sizeof bn;
+	getsockname(b, (struct sockaddr *)&bn, &bl);
+	int r = recvmmsg(a, in, 4, MSG_DONTWAIT, NULL);
+	SAY(" got=%d", r);
+	for (int i = 0; i < r && i < 4; i++)
+		SAY(" [%u %.*s trunc=%d from=%s namelen=%u]", in[i].msg_len, (int)in[i].msg_len, bufs[i],
+		    !!(in[i].msg_hdr.msg_flags & MSG_TRUNC), from[i].sin_port == bn.sin_port ? "b" : "?",
+		    (unsigned)in[i].msg_hdr.msg_namelen);
+	errno = 0;
+	r = recvmmsg(a, in, 4, MSG_DONTWAIT, NULL);
+	SAY(" empty=%d %s", r, r < 0 ? strerror(errno) : "");
+	/* MSG_WAITFORONE: after the first datagram, the rest would block */
+	sendmmsg(b, out, 1, 0);
+	poll(&pf, 1, 1000);
+	settle();
+	r = recvmmsg(a, in, 4, MSG_WAITFORONE, NULL);
+	SAY(" waitforone=%d", r);
+	errno = 0;
+	r = recvmmsg(a, (struct mmsghdr *)8, 4, MSG_DONTWAIT, NULL);
+	SAY(" bad=%d %s", r, r < 0 ? strerror(errno) : "");
+	close(a); close(b);
+}
+
 /* IP_PKTINFO and SO_TIMESTAMP(NS) on a datagram the host sent itself at
  * its own address: the control messages in Linux's order (time first), lo's
  * index, the addresses, a time within a second of now; the options read
@@ -1970,7 +2038,7 @@ static const struct test tests[] = {
 	{ "fd_raise_limit", t_fd_raise_limit },
 	{ "tcp_addr_args", t_tcp_addr_args }, { "udp_addr_args", t_udp_addr_args },
 	{ "addr_lengths", t_addr_lengths }, { "ifioctl", t_ifioctl },
-	{ "loopback", t_loopback }, { "udp_self", t_udp_self },
+	{ "loopback", t_loopback }, { "udp_self", t_udp_self }, { "mmsg", t_mmsg },
 	{ "udp_loopback", t_udp_loopback },
 };
 
