@@ -69,35 +69,16 @@ void ipv4_deliver(struct net_ctx *c, uint32_t src, uint32_t dst, uint8_t proto,
 	}
 }
 
-void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
-		    uint32_t src, uint32_t dst, uint32_t l4len)
+/* The L4 checksum of the segment after an IP header of iph bytes, from
+ * the pseudo-header sum ph: left to the device (CHECKSUM_PARTIAL, the
+ * pseudo-header sum in the field) or summed here.  A UDP sum of 0 is sent
+ * as 0xffff (0 means none over IPv4 and is not allowed over IPv6, RFC
+ * 8200 8.1). */
+static void l4_csum_set(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto, uint32_t iph, uint64_t ph,
+			uint32_t l4len)
 {
-	uint8_t *l4 = p->data + ETH_HLEN + IP_HLEN;
-	uint16_t off = proto == IPPROTO_TCP_ ? 16 : 6;
-	uint64_t ph = csum_pseudo(src, dst, proto, l4len);
-	if (c->st->cfg.netif_caps & USNET_NETIF_CAP_TX_CSUM) {
-		/* The device sums from csum_start and adds the pseudo-header
-		 * sum we leave in the field. */
-		wr16(l4 + off, csum_fold(ph));
-		p->flags |= USNET_PKT_TX_CSUM_PARTIAL;
-		p->csum_start = ETH_HLEN + IP_HLEN;
-		p->csum_offset = off;
-		return;
-	}
-	wr16(l4 + off, 0);
-	uint16_t sum = (uint16_t)~csum_fold(csum_add(ph, l4, l4len));
-	if (proto == IPPROTO_UDP_ && sum == 0)
-		sum = 0xffff;
-	wr16(l4 + off, sum);
-}
-
-void l4_csum_finish6(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
-		     const uint8_t src[16], const uint8_t dst[16], uint32_t l4len)
-{
-	const uint32_t iph = 40;   /* IP6_HLEN */
 	uint8_t *l4 = p->data + ETH_HLEN + iph;
 	uint16_t off = proto == IPPROTO_TCP_ ? 16 : 6;
-	uint64_t ph = csum_pseudo6(src, dst, proto, l4len);
 	if (c->st->cfg.netif_caps & USNET_NETIF_CAP_TX_CSUM) {
 		wr16(l4 + off, csum_fold(ph));
 		p->flags |= USNET_PKT_TX_CSUM_PARTIAL;
@@ -108,8 +89,20 @@ void l4_csum_finish6(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
 	wr16(l4 + off, 0);
 	uint16_t sum = (uint16_t)~csum_fold(csum_add(ph, l4, l4len));
 	if (proto == IPPROTO_UDP_ && sum == 0)
-		sum = 0xffff;   /* RFC 8200 8.1: never 0 over IPv6 */
+		sum = 0xffff;
 	wr16(l4 + off, sum);
+}
+
+void l4_csum_finish(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
+		    uint32_t src, uint32_t dst, uint32_t l4len)
+{
+	l4_csum_set(c, p, proto, IP_HLEN, csum_pseudo(src, dst, proto, l4len), l4len);
+}
+
+void l4_csum_finish6(struct net_ctx *c, struct usnet_pkt *p, uint8_t proto,
+		     const uint8_t src[16], const uint8_t dst[16], uint32_t l4len)
+{
+	l4_csum_set(c, p, proto, 40 /* IP6_HLEN */, csum_pseudo6(src, dst, proto, l4len), l4len);
 }
 
 int ipv4_output(struct net_ctx *c, struct usnet_pkt *p, uint32_t src, uint32_t dst,
