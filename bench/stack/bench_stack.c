@@ -14,7 +14,10 @@
  * buffer pool) divided by the connections it holds.
  *
  * Usage: bench-stack [--seconds S] [--conns N] [--only bulk|jumbo|pingpong|memory]
- * (--only runs one measurement, e.g. under `perf record -g`).
+ *                    [--family 4|6]
+ * (--only runs one measurement, e.g. under `perf record -g`; --family
+ * measures bulk and ping-pong over that family alone, its rows repeated
+ * for the other).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -394,13 +397,21 @@ static double median3(double a, double b, double c)
 
 /* run over IPv4 and over IPv6 in turn, three rounds: the median rate and
  * CPU share of each family. */
+static int family_only;   /* --family: 4 or 6, the one measured (0: both) */
+
 static void median_pair(double (*run)(double, int, double *), double seconds, double *v4, double *share4,
 			double *v6, double *share6)
 {
 	double r[2][3], s[2][3];
 	for (int round = 0; round < 3; round++)
 		for (int fam = 0; fam < 2; fam++)
-			r[fam][round] = run(seconds, fam, &s[fam][round]);
+			if (!family_only || family_only == (fam ? 6 : 4))
+				r[fam][round] = run(seconds, fam, &s[fam][round]);
+	if (family_only) {   /* the other's rows repeat the measured one's */
+		int m = family_only == 6;
+		memcpy(r[!m], r[m], sizeof r[m]);
+		memcpy(s[!m], s[m], sizeof s[m]);
+	}
 	*v4 = median3(r[0][0], r[0][1], r[0][2]);
 	*share4 = median3(s[0][0], s[0][1], s[0][2]);
 	*v6 = median3(r[1][0], r[1][1], r[1][2]);
@@ -420,8 +431,12 @@ int main(int argc, char **argv)
 			conns = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			only = argv[++i];
+		} else if (!strcmp(argv[i], "--family") && i + 1 < argc &&
+			   (!strcmp(argv[i + 1], "4") || !strcmp(argv[i + 1], "6"))) {
+			family_only = atoi(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: bench-stack [--seconds S] [--conns N] [--only bulk|jumbo|pingpong|memory]\n");
+			fprintf(stderr, "usage: bench-stack [--seconds S] [--conns N] [--only bulk|jumbo|pingpong|memory] "
+				"[--family 4|6]\n");
 			return 2;
 		}
 	}
