@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "usnet/stack.h"
+#include "wire_ipv6.h"   /* ip6_word, for ip6_fold */
 
 /* The C library functions the core uses (declared here: no <string.h>). */
 void *memcpy(void *dst, const void *src, size_t n);
@@ -294,13 +295,16 @@ struct sock6 {
 };
 
 /* The 32 bits an IPv6 address stands for in struct sock's lip/rip (hash
- * keys only: lookups compare the full addresses). */
+ * keys only: lookups compare the full addresses): the XOR of its four
+ * big-endian words.  XOR commutes with the byte order, so the words are
+ * loaded as they lie and the sum turned once. */
 static inline uint32_t ip6_fold(const uint8_t a[16])
 {
-	uint32_t x = 0;
-	for (int k = 0; k < 16; k += 4)
-		x ^= (uint32_t)a[k] << 24 | (uint32_t)a[k + 1] << 16 | (uint32_t)a[k + 2] << 8 | a[k + 3];
-	return x;
+	uint64_t w = ip6_word(a) ^ ip6_word(a + 8);
+	uint32_t x = (uint32_t)w ^ (uint32_t)(w >> 32);
+	uint8_t b[4];
+	__builtin_memcpy(b, &x, sizeof b);
+	return rd32(b);
 }
 
 /* A step of a TCP connection that moves a sequence number and a queue

@@ -34,28 +34,27 @@
 
 /* ---- addresses --------------------------------------------------------- */
 
+/* Addresses are compared eight bytes at a time: these run on every packet.
+ * ip6_word is in host order, for equality and zero tests only. */
+static inline uint64_t ip6_word(const uint8_t *p)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, p, sizeof v);
+	return v;
+}
 static inline int ip6_eq(const uint8_t a[16], const uint8_t b[16])
 {
-	for (int i = 0; i < 16; i++)
-		if (a[i] != b[i])
-			return 0;
-	return 1;
+	return ((ip6_word(a) ^ ip6_word(b)) | (ip6_word(a + 8) ^ ip6_word(b + 8))) == 0;
 }
 static inline int ip6_is_unspecified(const uint8_t a[16])
 {
-	for (int i = 0; i < 16; i++)
-		if (a[i])
-			return 0;
-	return 1;
+	return (ip6_word(a) | ip6_word(a + 8)) == 0;
 }
 static inline int ip6_is_multicast(const uint8_t a[16]) { return a[0] == 0xff; }
 static inline int ip6_is_link_local(const uint8_t a[16]) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
 static inline int ip6_is_loopback(const uint8_t a[16])
 {
-	for (int i = 0; i < 15; i++)
-		if (a[i])
-			return 0;
-	return a[15] == 1;
+	return ip6_word(a) == 0 && rd32(a + 8) == 0 && rd32(a + 12) == 1;
 }
 /* ff02::1, all nodes on the link. */
 static inline int ip6_is_all_nodes(const uint8_t a[16])
@@ -87,17 +86,17 @@ static inline void ip6_mcast_mac(const uint8_t a[16], uint8_t mac[6])
 	mac[0] = 0x33; mac[1] = 0x33;
 	mac[2] = a[12]; mac[3] = a[13]; mac[4] = a[14]; mac[5] = a[15];
 }
-/* Do the first n bits of a and b agree? */
+/* Do the first n bits of a and b agree? (n <= 128) */
 static inline int ip6_prefix_eq(const uint8_t a[16], const uint8_t b[16], unsigned n)
 {
 	unsigned i = 0;
-	for (; n >= 8; n -= 8, i++)
-		if (a[i] != b[i])
+	for (; n >= 32; n -= 32, i += 4)
+		if (rd32(a + i) != rd32(b + i))
 			return 0;
 	if (n == 0)
 		return 1;
-	uint8_t m = (uint8_t)(0xff << (8 - n));
-	return (a[i] & m) == (b[i] & m);
+	uint32_t m = ~0u << (32 - n);
+	return ((rd32(a + i) ^ rd32(b + i)) & m) == 0;
 }
 
 /* ---- the fixed header ---------------------------------------------------- */
