@@ -53,7 +53,10 @@ struct usnet_netif_config {
 	 * one of them, NA for them) to usnet, leaving the kernel every other
 	 * IPv6 frame; afpacket adds their solicited-node groups' MACs
 	 * (33:33:ff + the low 24 bits) and all-nodes' to the device's filter;
-	 * the others need nothing.  None: IPv6 stays the kernel's. */
+	 * the others need nothing.  With steer_ports they are the kernel's own
+	 * (no link-local one then): afxdp and afpacket steer only TCP/UDP to
+	 * them for the ports usnet_netif_steer_port() names, as for ipv4, and
+	 * the kernel keeps their ND.  None: IPv6 stays the kernel's. */
 	uint8_t     ipv6[USNET_NETIF_IPV6_MAX][16];
 	uint8_t     ipv6_count;
 	uint8_t     ipv6_link_local;

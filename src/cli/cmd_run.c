@@ -382,14 +382,14 @@ static int host_mode_resolve(const char *backend, const char *iface)
 		return fail("--host-ports '%s' is not a port range LO-HI (1024..65535)%s", range, "");
 	setenv("USNET_IP", addr, 1);
 	setenv("USNET_HOST_ADDR", "1", 1);
-	/* The kernel's global IPv6 addresses are shared too, with afxdp (its
-	 * XDP program steers them by port; afpacket's filters see IPv4 only). */
+	/* The kernel's global IPv6 addresses are shared too: afxdp's XDP
+	 * program and afpacket's filters steer them by port as the IPv4 one. */
 	if (get("USNET_IP6"))
 		return fail("--ip6 in host-address mode (--ip host, or no --ip with afxdp or afpacket): the stack shares "
 			    "the kernel's own IPv6 addresses there; give it none, or an IPv4 address of its own with --ip "
 			    "ADDR/PREFIX%s%s", "", "");
 	char ip6[IP6_LIST_MAX * (INET6_ADDRSTRLEN + 5)];
-	int n6 = strcmp(backend, "afxdp") ? 0 : kernel_ip6_of(iface, ip6, sizeof ip6);
+	int n6 = kernel_ip6_of(iface, ip6, sizeof ip6);
 	if (n6 < 0)
 		return fail("--ip host: cannot read the kernel's IPv6 addresses on %s (netlink RTM_GETADDR)%s", iface, "");
 	if (n6 > 0)

@@ -646,16 +646,19 @@ static int afp_open_queue(struct afp_netif *a, struct afp_queue *q, int ifindex,
 	return 0;
 }
 
-/* Host-address mode: each socket keeps only the stack's flows, and the
- * kernel's IP layer does not see them (host_steer.c). */
+/* Host-address mode: each socket keeps only the stack's flows, to the
+ * shared IPv4 address and to the shared IPv6 ones (cfg.ipv6, the
+ * kernel's), and the kernel's IP layer does not see them (host_steer.c). */
 static int afp_host_mode(struct afp_netif *a, const struct usnet_netif_config *cfg, int ifindex,
 			 char *err, size_t errlen)
 {
 #ifdef USNET_NETIF_HAVE_AFXDP
 	if (!cfg->ipv4)
 		return netif_err(err, errlen, EINVAL, "afpacket: steering by port needs the shared address (cfg.ipv4)");
+	uint8_t ip6[USNET_NETIF_IPV6_MAX + 1][16];
+	unsigned nip6 = netif_ipv6_addrs(cfg, a->base.info.mac, ip6);
 	a->owner = getpid();   /* the tc program is ours to detach, even on failure */
-	int r = netif_host_steer_open(&a->hs, cfg->iface, ifindex, htonl(cfg->ipv4), err, errlen);
+	int r = netif_host_steer_open(&a->hs, cfg->iface, ifindex, htonl(cfg->ipv4), ip6, nip6, err, errlen);
 	for (uint16_t i = 0; !r && i < a->nq; i++)
 		r = netif_host_steer_filter(&a->hs, a->q[i].fd, err, errlen);
 	return r;
@@ -827,16 +830,13 @@ int netif_afpacket_open(const struct usnet_netif_config *cfg, struct usnet_netif
 		afp_close(&a->base);
 		return r;
 	}
-	if (cfg->ipv6_link_local || cfg->ipv6_count) {
-		if (cfg->steer_ports) {
-			afp_close(&a->base);
-			return netif_err(err, errlen, EOPNOTSUPP,
-					 "afpacket: IPv6 addresses with steering by port (host-address mode): not yet");
-		}
-		if ((r = afp_ipv6_groups(a, cfg, ifindex, err, errlen))) {
-			afp_close(&a->base);
-			return r;
-		}
+	/* In host-address mode the addresses are the kernel's: it joined their
+	 * groups and answers their ND, which the socket filter keeps from the
+	 * stack anyway. */
+	if ((cfg->ipv6_link_local || cfg->ipv6_count) && !cfg->steer_ports &&
+	    (r = afp_ipv6_groups(a, cfg, ifindex, err, errlen))) {
+		afp_close(&a->base);
+		return r;
 	}
 	if (cfg->has_mac && memcmp(cfg->mac, mac, 6)) {
 		/* Frames for a MAC that is not the interface's need promiscuous

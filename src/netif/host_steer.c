@@ -1,13 +1,16 @@
 /*
- * Host-address mode for afpacket: the stack shares the kernel's address, so
- * both must be told which flows are whose.  The embedded BPF object (the
- * one afxdp uses, src/netif/xdp/usnet_steer.bpf.c) has, besides the XDP
- * program, a socket filter that keeps only the stack's flows on each packet
- * socket, and a tc ingress program that hides them from the kernel's IP
- * layer (which would reset them).  Both read the port bitmap that every
+ * Host-address mode for afpacket: the stack shares the kernel's IPv4
+ * address (and its global IPv6 ones, which afpacket passes from cfg.ipv6),
+ * so both must be told which flows are whose.  The embedded BPF object (the one afxdp
+ * uses, src/netif/xdp/usnet_steer.bpf.c) has, besides the XDP program, a
+ * socket filter that keeps only the stack's flows on each packet socket,
+ * and a tc ingress program that hides them from the kernel's IP layer
+ * (which would reset them).  Both read the shared addresses (usnet_addr,
+ * usnet_addr6), written here at open, and the port bitmap that every
  * process using the netif maps (netif_ports_*), as afxdp's program does.
  * Built only with libbpf (with afxdp).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,7 +70,7 @@ static bool tc_slot_is_ours(const struct bpf_tc_hook *hook)
 }
 
 int netif_host_steer_open(struct netif_host_steer *hs, const char *ifname, int ifindex, uint32_t ip_be,
-			  char *err, size_t errlen)
+			  uint8_t (*ip6)[16], unsigned nip6, char *err, size_t errlen)
 {
 	*hs = (struct netif_host_steer){ .ports_fd = -1, .ifindex = ifindex };
 	libbpf_set_print(quiet_libbpf);
@@ -88,13 +91,24 @@ int netif_host_steer_open(struct netif_host_steer *hs, const char *ifname, int i
 	struct bpf_program *keep = bpf_object__find_program_by_name(hs->obj, "usnet_sock_keep");
 	int addr = bpf_object__find_map_fd_by_name(hs->obj, "usnet_addr");
 	int ports = bpf_object__find_map_fd_by_name(hs->obj, "usnet_ports");
-	if (!tc || !keep || addr < 0 || ports < 0)
+	int addr6 = bpf_object__find_map_fd_by_name(hs->obj, "usnet_addr6");
+	if (!tc || !keep || addr < 0 || ports < 0 || addr6 < 0)
 		return netif_err(err, errlen, EINVAL, "host-address mode: the embedded BPF object lacks its programs");
 	hs->keep_fd = bpf_program__fd(keep);
 	uint32_t key = 0, mode_key = HS_MODE_KEY, one = 1;
 	if (bpf_map_update_elem(addr, &key, &ip_be, 0) || bpf_map_update_elem(addr, &mode_key, &one, 0))
 		return netif_err(err, errlen, errno, "host-address mode: cannot set the address in the BPF map: %s",
 				 strerror(errno));
+	for (unsigned i = 0; i < nip6; i++) {
+		uint8_t present = 1;
+		if (bpf_map_update_elem(addr6, ip6[i], &present, 0)) {
+			char a[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, ip6[i], a, sizeof a);
+			return netif_err(err, errlen, errno,
+					 "host-address mode: cannot set the IPv6 address %s in the BPF map: %s", a,
+					 strerror(errno));
+		}
+	}
 	int own = fcntl(ports, F_DUPFD_CLOEXEC, 0);
 	if (own < 0)
 		return netif_err(err, errlen, errno, "host-address mode: dup: %s", strerror(errno));

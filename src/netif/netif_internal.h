@@ -153,11 +153,12 @@ int netif_ports_get(const uint64_t *ports, uint8_t proto, uint16_t port);
 unsigned netif_ipv6_addrs(const struct usnet_netif_config *cfg, const uint8_t mac[6],
 			  uint8_t out[USNET_NETIF_IPV6_MAX + 1][16]);
 
-/* The opener: load the programs for the shared address ip_be, map the
- * bitmap, attach the tc program to ifindex's ingress.  0 or -errno with err
- * (the caller closes hs either way). */
+/* The opener: load the programs for the shared IPv4 address ip_be and the
+ * nip6 shared IPv6 addresses ip6 (netif_ipv6_addrs()'s), map the bitmap,
+ * attach the tc program to ifindex's ingress.  0 or -errno with err (the
+ * caller closes hs either way). */
 int netif_host_steer_open(struct netif_host_steer *hs, const char *ifname, int ifindex, uint32_t ip_be,
-			  char *err, size_t errlen);
+			  uint8_t (*ip6)[16], unsigned nip6, char *err, size_t errlen);
 /* Keep only the stack's flows on packet socket sock. */
 int netif_host_steer_filter(struct netif_host_steer *hs, int sock, char *err, size_t errlen);
 /* Let go: the opener (owner) also detaches the tc program. */

@@ -1,7 +1,7 @@
 /*
  * Host-address mode of the "usnet" provider (`usnet run --ip host`): the
- * stack shares the kernel's own address on its interface (and, with
- * afxdp, its global IPv6 addresses).  The kernel keeps
+ * stack shares the kernel's own address on its interface (and its global
+ * IPv6 addresses).  The kernel keeps
  * ARP, ICMP and every port that is not the stack's; the backend steers to
  * the stack only the ports it binds and its ephemeral range (reserved from
  * the kernel by the interface's owner); the stack's neighbours come from the

@@ -29,14 +29,17 @@
 #     once never collide on a port, the reserved ports are the kernel's
 #     setting plus the stack's range while it runs and the setting again
 #     after).
-#  host_address_ip6: the kernel's IPv6 address shared too (afxdp, with no
-#     --ip): a server on :: under usnet answers a kernel client in the peer
-#     namespace over the shared IPv6 address (usnet stat lists the listener
-#     and counts the connection, no kernel socket listens there), while the
-#     kernel's own IPv6 service on another port of the address answers and
-#     the kernel answers ping -6 (the stack sees no ICMPv6); a :: bind under
-#     usnet to a port the kernel holds on IPv6, or on IPv4 (dual-stack),
-#     gets EADDRINUSE, a free one does not.
+#  host_address_ip6[_afpacket]: the kernel's IPv6 address shared too
+#     (afxdp, afpacket; with no --ip): a server on :: under usnet answers a
+#     kernel client in the peer namespace over the shared IPv6 address
+#     (usnet stat lists the listener and counts the connection, no kernel
+#     socket listens there), while the kernel's own IPv6 service on another
+#     port of the address answers and the kernel answers ping -6 (the stack
+#     sees no ICMPv6); a :: bind under usnet to a port the kernel holds on
+#     IPv6, or on IPv4 (dual-stack), gets EADDRINUSE, a free one does not;
+#     a client under usnet reaches a peer address new to both the stack and
+#     the kernel (its neighbour resolved by the kernel), from the shared
+#     address and a port of the stack's range.
 #  host_address_two_stacks: two host-address stacks in one namespace each
 #     add their own range to the reserved ports and take out only theirs.
 #  doctor_veth_and_tap: `usnet doctor IF`'s key lines on a veth and a TAP.
@@ -46,13 +49,15 @@
 #        arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning
 #        gw_kernel_routes_other_interface gateway_learned_from_kernel
 #        gateway_learned_from_kernel_host_address host_address
-#        host_address_afpacket host_address_two_stacks doctor_veth_and_tap
+#        host_address_ip6 host_address_afpacket host_address_ip6_afpacket
+#        host_address_two_stacks doctor_veth_and_tap
 #        (default: all)
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 ALL="arp_afxdp_native arp_afxdp_skb arp_afpacket arp_dpdk_af_packet dpdk_af_xdp_warning gw_kernel_routes_other_interface gateway_learned_from_kernel
-     gateway_learned_from_kernel_host_address host_address host_address_ip6 host_address_afpacket host_address_two_stacks doctor_veth_and_tap"
+     gateway_learned_from_kernel_host_address host_address host_address_ip6 host_address_afpacket host_address_ip6_afpacket
+     host_address_two_stacks doctor_veth_and_tap"
 TESTS=$(echo ${*:-$ALL})   # one line, single spaces
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -67,6 +72,7 @@ KIP=10.81.0.1     # the peer namespace's kernel
 UIP=10.81.0.2     # usnet
 HIP=10.81.0.3     # the kernel's own address on usnet's interface
 KIP6=fd00:81::1   # the peer namespace's kernel, IPv6
+KIP6B=fd00:81::2  # and a second address of it, which only a client under usnet talks to
 HIP6=fd00:81::3   # the kernel's own IPv6 address on usnet's interface
 MIB=100 RATE=12
 work=$(mktemp -d /tmp/usnet-host.XXXXXX)
@@ -271,12 +277,14 @@ test_gateway_from_kernel() {
 # The counters of the stack on $UIF (`usnet stat` lists every stack here).
 stack_stat() { "$USNET" stat 2>/dev/null | awk -v RS= -v want="netif $1 $UIF" 'index($0, want "\n")'; }
 
-# test_host_address_ip6: the kernel's IPv6 address shared too (afxdp).
+# test_host_address_ip6 BACKEND PREFIX: the kernel's IPv6 address shared
+# too, on BACKEND (afxdp or afpacket), the tests named PREFIX_*.
 test_host_address_ip6() {
-    local pre=host_address_ip6 why="" out st srv
+    local hb=$1 pre=$2 why="" out st srv
     if ! nm -D "$LIBUSNET" 2>/dev/null | grep -q netif_afxdp_open; then
-        skip "${pre}_same_address" "this build has no afxdp (Debian: libxdp-dev libbpf-dev clang)"
-        skip "${pre}_bind_kernel_port" "this build has no afxdp (Debian: libxdp-dev libbpf-dev clang)"
+        skip "${pre}_same_address" "this build has no libbpf programs (Debian: libxdp-dev libbpf-dev clang)"
+        skip "${pre}_bind_kernel_port" "this build has no libbpf programs (Debian: libxdp-dev libbpf-dev clang)"
+        skip "${pre}_connects_to_peer" "this build has no libbpf programs (Debian: libxdp-dev libbpf-dev clang)"
         return
     fi
     if ! veth_up 2>"$work/veth.err"; then
@@ -288,15 +296,15 @@ test_host_address_ip6() {
     ip netns exec "$UNS" python3 "$PEERS" hello-server "$HIP6" 7011 >/dev/null 2>&1 &
     ip netns exec "$UNS" python3 "$PEERS" hello-server "$HIP" 7001 >/dev/null 2>&1 &
     wait_listen "$UNS" 7011; wait_listen "$UNS" 7001
-    ( timeout 60 ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" -- \
+    ( timeout 60 ip netns exec "$UNS" "$USNET" run --backend "$hb" --iface "$UIF" -- \
         python3 "$PEERS" hello-server :: 7010 > "$work/srv6.out" 2>&1 ) &
     srv=$!
     for _ in $(seq 100); do
-        stack_stat afxdp | grep -q "tcp LISTEN local=\[::\]:7010 " && break
+        stack_stat "$hb" | grep -q "tcp LISTEN local=\[::\]:7010 " && break
         kill -0 "$srv" 2>/dev/null || break
         sleep 0.1
     done
-    if ! stack_stat afxdp | grep -q "tcp LISTEN local=\[::\]:7010 "; then
+    if ! stack_stat "$hb" | grep -q "tcp LISTEN local=\[::\]:7010 "; then
         why="usnet run did not listen on [::]:7010: $(tail -c 300 "$work/srv6.out" | tr '\n' ' ')"
     elif ip netns exec "$UNS" ss -Hltn "sport = :7010" | grep -q .; then
         why="a kernel socket listens on port 7010: the server is not on usnet"
@@ -310,7 +318,7 @@ test_host_address_ip6() {
         why="ping -6 $HIP6: $(grep -m1 loss <<<"$out")"
     else
         sleep 1.2   # the counters are published once a second
-        st=$(stack_stat afxdp)
+        st=$(stack_stat "$hb")
         if ! [ "$(awk '$1 == "tcp_accepted" { print $2 }' <<<"$st")" -ge 1 ] 2>/dev/null; then
             why="usnet stat does not count the connection: $(grep tcp_accepted <<<"$st")"
         elif [ "$(awk '$1 == "icmp6_rx" { print $2 }' <<<"$st")" != 0 ]; then
@@ -322,12 +330,32 @@ test_host_address_ip6() {
     # Binds of an IPv6 socket on :: (dual-stack) under usnet: the kernel
     # holds 7011 on its IPv6 address and 7001 on IPv4 (a :: bind conflicts
     # with both families, as on Linux); 7012 is free.
-    out=$(timeout 20 ip netns exec "$UNS" "$USNET" run --backend afxdp --iface "$UIF" -- \
+    out=$(timeout 20 ip netns exec "$UNS" "$USNET" run --backend "$hb" --iface "$UIF" -- \
         sh -c "python3 $PEERS bind6 7011; python3 $PEERS bind6 7001; python3 $PEERS bind6 7012" 2>&1)
     if [ "$out" != "$(printf 'EADDRINUSE\nEADDRINUSE\nbound')" ]; then
         fail "$pre"_bind_kernel_port "binding [::]:7011, 7001 (the kernel's) then 7012 under usnet said: $(tr '\n' ' ' <<<"$out")"
     else
         pass "$pre"_bind_kernel_port
+    fi
+
+    # A client under usnet reaches a peer address that neither the stack
+    # nor the kernel has met (the stack has the kernel resolve it, and
+    # reads the answer from the kernel's table): the peer sees the shared
+    # address and a port of the stack's range (the kernel's own ports stay
+    # outside it).
+    ip -n "$KNS" addr add "$KIP6B/64" dev "$KIF" nodad
+    ip netns exec "$KNS" python3 "$PEERS" hello-server "$KIP6B" 7013 > "$work/peer6.out" 2>&1 &
+    wait_listen "$KNS" 7013
+    local port
+    if ! out=$(timeout 20 ip netns exec "$UNS" "$USNET" run --backend "$hb" --iface "$UIF" -- \
+        python3 "$PEERS" hello "$KIP6B" 7013 2>&1); then
+        fail "$pre"_connects_to_peer "under usnet, [$KIP6B]:7013: $(tail -c 200 <<<"$out")"
+    elif ! port=$(sed -n "s/^from $HIP6 port \([0-9]*\)$/\1/p" "$work/peer6.out") || [ -z "$port" ]; then
+        fail "$pre"_connects_to_peer "the peer did not see $HIP6: $(tr '\n' ' ' < "$work/peer6.out")"
+    elif [ "$port" -lt 61440 ]; then
+        fail "$pre"_connects_to_peer "the peer saw port $port, outside the stack's range 61440-65535: the kernel's"
+    else
+        pass "$pre"_connects_to_peer
     fi
     kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
     veth_down
@@ -570,8 +598,9 @@ want gw_kernel_routes_other_interface && test_route_with_gw
 want gateway_learned_from_kernel && test_gateway_from_kernel
 want gateway_learned_from_kernel_host_address && test_gateway_from_kernel _host_address
 want host_address && test_host_address afxdp host_address
-want host_address_ip6 && test_host_address_ip6
+want host_address_ip6 && test_host_address_ip6 afxdp host_address_ip6
 want host_address_afpacket && test_host_address afpacket host_address_afpacket
+want host_address_ip6_afpacket && test_host_address_ip6 afpacket host_address_ip6_afpacket
 want host_address_two_stacks && test_host_two_stacks
 want doctor_veth_and_tap && test_doctor
 exit 0

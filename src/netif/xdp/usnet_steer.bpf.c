@@ -44,10 +44,14 @@
  *
  * afpacket in host-address mode uses the same maps with two more programs:
  * usnet_sock_keep, a socket filter on its packet sockets, which keeps only
- * the stack's flows (the stack sees neither ARP nor the kernel's flows), and
- * usnet_tc_hide, on the interface's tc ingress (after packet sockets took
- * their copies), which drops the stack's flows before the kernel's IP layer
- * sees them (it would answer them with resets).
+ * the stack's flows (the stack sees no ARP, no ND and none of the kernel's
+ * flows), and usnet_tc_hide, on the interface's tc ingress (after packet
+ * sockets took their copies), which drops the stack's flows before the
+ * kernel's IP layer sees them (it would answer them with resets).  The
+ * stack's flows are those the XDP program steers in that mode: TCP and UDP
+ * to the shared IPv4 address (usnet_addr[0]) or to a shared IPv6 one (a
+ * key of usnet_addr6, the transport header right after the IPv6 header)
+ * whose destination port is set in usnet_ports.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -184,25 +188,18 @@ static __always_inline int host_flow(struct iphdr *ip, void *end)
 	__u8 *l4 = (__u8 *)ip + ihl;
 	if ((void *)(l4 + 4) > end)
 		return 0;
-	__u16 port = (__u16)(l4[2] << 8 | l4[3]);   /* both carry it at offset 2 */
-	__u32 word = (ip->protocol == IPPROTO_UDP ? PORT_WORDS : 0) + (port >> 6);
-	__u64 *bits = bpf_map_lookup_elem(&usnet_ports, &word);
-	return bits && (*bits >> (port & 63)) & 1;
+	return port_steered(ip->protocol, (__u16)(l4[2] << 8 | l4[3]));   /* both carry it at offset 2 */
 }
 
-/* The same question for an skb (tc, socket filters): in host-address mode,
- * IPv4 TCP/UDP to the shared address for one of the stack's ports. */
-static __always_inline int skb_host_flow(struct __sk_buff *skb)
+/* host_flow for an skb (tc, socket filters): the IPv4 header at off. */
+static __always_inline int skb_host_flow4(struct __sk_buff *skb, __u32 off)
 {
-	struct ethhdr eth;
 	struct iphdr ip;
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof eth) || eth.h_proto != bpf_htons(ETH_P_IP) ||
-	    bpf_skb_load_bytes(skb, sizeof eth, &ip, sizeof ip))
+	if (bpf_skb_load_bytes(skb, off, &ip, sizeof ip))
 		return 0;
-	__u32 key = 0, mode_key = 2;
+	__u32 key = 0;
 	__u32 *addr = bpf_map_lookup_elem(&usnet_addr, &key);
-	__u32 *mode = bpf_map_lookup_elem(&usnet_addr, &mode_key);
-	if (!addr || !mode || *mode != 1 || ip.daddr != *addr)
+	if (!addr || ip.daddr != *addr)
 		return 0;
 	if (ip.frag_off & bpf_htons(0x3fff))
 		return 0;
@@ -212,12 +209,45 @@ static __always_inline int skb_host_flow(struct __sk_buff *skb)
 	if (ihl < sizeof ip || ihl > 60)
 		return 0;
 	__u8 ports[4];
-	if (bpf_skb_load_bytes(skb, sizeof eth + ihl, ports, sizeof ports))
+	if (bpf_skb_load_bytes(skb, off + ihl, ports, sizeof ports))
 		return 0;
-	__u16 port = (__u16)(ports[2] << 8 | ports[3]);
-	__u32 word = (ip.protocol == IPPROTO_UDP ? PORT_WORDS : 0) + (port >> 6);
-	__u64 *bits = bpf_map_lookup_elem(&usnet_ports, &word);
-	return bits && (*bits >> (port & 63)) & 1;
+	return port_steered(ip.protocol, (__u16)(ports[2] << 8 | ports[3]));
+}
+
+/* host_flow6 for an skb: the IPv6 header at off, TCP or UDP right after
+ * it, to a key of usnet_addr6 for one of the stack's ports. */
+static __always_inline int skb_host_flow6(struct __sk_buff *skb, __u32 off)
+{
+	struct ipv6hdr ip6;
+	if (bpf_skb_load_bytes(skb, off, &ip6, sizeof ip6))
+		return 0;
+	if (ip6.nexthdr != IPPROTO_TCP && ip6.nexthdr != IPPROTO_UDP)
+		return 0;   /* ND, ICMPv6, fragments, extension headers: the kernel's */
+	if (ip6.daddr.in6_u.u6_addr8[0] == 0xff || !addr6_ours(&ip6.daddr))
+		return 0;
+	__u8 ports[4];
+	if (bpf_skb_load_bytes(skb, off + sizeof ip6, ports, sizeof ports))
+		return 0;
+	return port_steered(ip6.nexthdr, (__u16)(ports[2] << 8 | ports[3]));
+}
+
+/* The question of host_flow and host_flow6 for an skb (tc, socket
+ * filters): in host-address mode, TCP/UDP to the shared IPv4 address or to
+ * one of the shared IPv6 ones for one of the stack's ports. */
+static __always_inline int skb_host_flow(struct __sk_buff *skb)
+{
+	__u32 mode_key = 2;
+	__u32 *mode = bpf_map_lookup_elem(&usnet_addr, &mode_key);
+	if (!mode || *mode != 1)
+		return 0;
+	struct ethhdr eth;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof eth))
+		return 0;
+	if (eth.h_proto == bpf_htons(ETH_P_IP))
+		return skb_host_flow4(skb, sizeof eth);
+	if (eth.h_proto == bpf_htons(ETH_P_IPV6))
+		return skb_host_flow6(skb, sizeof eth);
+	return 0;
 }
 
 SEC("tc")
