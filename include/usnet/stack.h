@@ -142,6 +142,11 @@ struct usnet_io {
 	 * (see usnet_stack_config.rss_key). */
 	int (*flow_queue)(struct usnet_io *io, uint8_t ip_proto, uint32_t src_ip, uint16_t src_port,
 			  uint32_t dst_ip, uint16_t dst_port);
+	/* The same for IPv6 (16-byte addresses).  May be NULL: the NIC is
+	 * then assumed to hash IPv6 TCP as NICs do, Toeplitz with rss_key over
+	 * the source and destination addresses and ports (36 bytes). */
+	int (*flow_queue6)(struct usnet_io *io, uint8_t ip_proto, const uint8_t src_ip[16], uint16_t src_port,
+			   const uint8_t dst_ip[16], uint16_t dst_port);
 };
 
 /* ---- creating an instance ------------------------------------------------ */
@@ -169,15 +174,17 @@ struct usnet_stack_config {
 	uint8_t  cc;            /* enum usnet_cc, default for new TCP sockets */
 	/* RSS: when rss_queues > 1 this instance serves queue rss_queue of
 	 * rss_queues; connect() and an unbound sendto() then pick local ports
-	 * whose replies arrive on this queue.  Which queue a flow's frames
-	 * arrive on is asked of the call's usnet_io.flow_queue (the netif knows
+	 * whose replies arrive on this queue (IPv6: connect()).  Which queue a
+	 * flow's frames arrive on is asked of the call's usnet_io.flow_queue
+	 * (flow_queue6) (the netif knows
 	 * its backend's own steering; -1 from it: any port is taken); without
 	 * one the NIC is assumed to use the Toeplitz hash with rss_key and a
 	 * 128-entry indirection table filled round-robin.  (The question goes
 	 * through the per-process usnet_io, not this configuration, which
 	 * lives in the instance's memory: no code pointers there.)  Only the
-	 * instance of queue 0 answers ARP requests for our address (each
-	 * instance learns from every ARP frame it is given). */
+	 * instance of queue 0 answers ARP requests and Neighbor Solicitations
+	 * for our addresses (each instance learns from every ARP and ND frame
+	 * it is given). */
 	uint16_t rss_queues;
 	uint16_t rss_queue;
 	uint8_t  rss_key[40];

@@ -598,6 +598,7 @@ static int p_init(const struct usnet_provider_host *host, void **ctx, char *err,
 		in->io.on_event = on_event;
 		in->io.ctx = in;
 		in->io.flow_queue = p->ninst > 1 ? inst_flow_owner : NULL;
+		in->io.flow_queue6 = p->ninst > 1 ? inst_flow_owner6 : NULL;
 		usnet_tx_defer_init(&in->held_nif, p->nif, 0);   /* 0: no flush by count */
 		in->held_io = in->io;
 		in->held_io.netif = &in->held_nif.base;
@@ -979,9 +980,15 @@ static int move_for_flow(struct prov *p, usnet_psock_t ps, const struct usnet_ad
 	inst_unlock_quiet(*in);
 	if (t.local.port == 0)
 		return 0;   /* connect() picks a port of this instance */
-	if (to->family == USNET_AF_INET6 || t.local.family == USNET_AF_INET6)
-		return 0;   /* the netif's flow_queue speaks IPv4 (stack.h): where it is made */
-	int o = inst_flow_owner(&(*in)->io, 6, to->ip, to->port, t.local.ip ? t.local.ip : p->ip, t.local.port);
+	static const uint8_t any6[16];
+	int o;
+	if (to->family == USNET_AF_INET6)   /* (its hash does not read our address) */
+		o = inst_flow_owner6(&(*in)->io, 6, to->ip6, to->port, t.local.ip6, t.local.port);
+	else if (t.local.family == USNET_AF_INET6 && memcmp(t.local.ip6, any6, 16))
+		return 0;   /* bound to an IPv6 address: the stack refuses IPv4 peers */
+	else   /* an IPv4 address, or a dual-stack socket bound to :: */
+		o = inst_flow_owner(&(*in)->io, 6, to->ip, to->port,
+				    t.local.family == USNET_AF_INET && t.local.ip ? t.local.ip : p->ip, t.local.port);
 	if (o == (*in)->q)
 		return 0;
 	struct inst *dst = &p->in[o];

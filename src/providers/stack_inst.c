@@ -16,6 +16,9 @@
  * fragments), live on instance 0; ARP frames stay on the queue they
  * arrive on (a multi-queue netif brings each to every queue, and instance 0
  * answers requests), and an echo request is answered where it arrives.
+ * IPv6 flows always go by the provider's hash (the netif's steering speaks
+ * IPv4), and Neighbor Discovery frames, which no netif copies to every
+ * queue, are copied to every instance's inbox here.
  *
  * Hand-over without lost wake-ups: a writer publishes the frame, then tries
  * the owner's lock and runs the inbox itself when it gets it; a lock holder
@@ -138,10 +141,79 @@ int inst_flow_owner(struct usnet_io *io, uint8_t proto, uint32_t src_ip, uint16_
 	return (int)(flow_hash(src_ip, src_port, dst_ip, dst_port) % p->ninst);
 }
 
+/* A 16-byte address as 32 bits: the XOR of its words (as the stack's
+ * ip6_fold). */
+static uint32_t fold6(const uint8_t *a)
+{
+	uint32_t x = 0;
+	for (int k = 0; k < 16; k += 4)
+		x ^= (uint32_t)a[k] << 24 | (uint32_t)a[k + 1] << 16 | (uint32_t)a[k + 2] << 8 | a[k + 3];
+	return x;
+}
+
+int inst_flow_owner6(struct usnet_io *io, uint8_t proto, const uint8_t src_ip[16], uint16_t src_port,
+		     const uint8_t dst_ip[16], uint16_t dst_port)
+{
+	struct inst *in = io->ctx;
+	(void)dst_ip;   /* ours: a bound-to-:: socket's is not known before connect() picks it */
+	if (in->p->ninst <= 1 || proto != 6)
+		return 0;
+	return (int)(flow_hash(fold6(src_ip), src_port, 0, dst_port) % in->p->ninst);
+}
+
 static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
 static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
 
-/* The instance a received frame belongs to.  Only
+#define OWNER_ALL (-1)   /* frame_owner: a copy for every instance */
+
+/* frame_owner for IPv6 (ip[0..l), l >= 40): a TCP segment (after any
+ * Hop-by-Hop, Routing or Destination Options headers) to its flow's owner,
+ * and so an ICMPv6 error about one of ours; UDP and fragments to instance
+ * 0 (where its sockets and reassembly live); Neighbor Discovery and MLD
+ * queries to every instance (each resolves its own neighbours and learns
+ * routers; queue 0's answers solicitations, as for ARP, which the netif
+ * brings to every queue itself); the rest (echo) where it arrived. */
+static int frame_owner6(struct inst *in, const uint8_t *ip, uint32_t l)
+{
+	uint8_t nh = ip[6];
+	uint32_t off = 40;
+	for (int k = 0; k < 4 && (nh == 0 || nh == 43 || nh == 60); k++) {
+		if (l < off + 8)
+			return in->q;
+		nh = ip[off];
+		off += ((uint32_t)ip[off + 1] + 1) * 8;
+	}
+	if (l < off + 8)
+		return in->q;
+	const uint8_t *l4 = ip + off;
+	switch (nh) {
+	case 6:
+		return inst_flow_owner6(&in->io, 6, ip + 8, be16(l4), ip + 24, be16(l4 + 2));
+	case 17:
+	case 44:
+		return 0;
+	case 58: {
+		uint8_t t = l4[0];
+		if (t == 130 || (t >= 133 && t <= 137))
+			return OWNER_ALL;
+		if (t < 1 || t > 4)
+			return in->q;
+		/* An error: the invoking packet, ours -> peer, follows. */
+		const uint8_t *inner = l4 + 8;
+		if (l < off + 8 + 40 + 4 || inner[0] >> 4 != 6)
+			return in->q;
+		if (inner[6] == 17)
+			return 0;
+		if (inner[6] != 6)
+			return in->q;
+		return inst_flow_owner6(&in->io, 6, inner + 24, be16(inner + 42), inner + 8, be16(inner + 40));
+	}
+	default:
+		return in->q;
+	}
+}
+
+/* The instance a received frame belongs to (OWNER_ALL: every one).  Only
  * the fields that decide are read, with bounds checks; the stack validates
  * the rest (a malformed frame goes to the queue's own instance and is
  * dropped there). */
@@ -154,6 +226,8 @@ static int frame_owner(struct inst *in, const uint8_t *f, uint32_t len)
 	uint32_t l = len - ETH_HLEN;
 	if (type == 0x0806)   /* ARP: the netif brings it to every queue already */
 		return in->q;
+	if (type == 0x86dd && l >= 40 && ip[0] >> 4 == 6)
+		return frame_owner6(in, ip, l);
 	if (type != 0x0800 || l < 20 || ip[0] >> 4 != 4)
 		return in->q;
 	uint32_t ihl = (ip[0] & 15u) * 4;
@@ -272,7 +346,13 @@ bool inst_drain_queue(struct inst *in, int bursts, uint64_t now)
 			unsigned k = 0;
 			for (int i = 0; i < n; i++) {
 				int o = frame_owner(in, pkts[i].data, pkts[i].len);
-				if (o == in->q) {
+				if (o == OWNER_ALL) {
+					for (uint16_t j = 0; j < p->ninst; j++)
+						if (j != in->q && inbox_put(&p->in[j], &pkts[i]))
+							handed |= 1ull << j;
+					in->sh->handed_out += p->ninst - 1u;
+					mine[k++] = pkts[i];
+				} else if (o == in->q) {
 					mine[k++] = pkts[i];
 				} else {
 					if (inbox_put(&p->in[o], &pkts[i]))

@@ -153,6 +153,11 @@ void inst_unlock_quiet(struct inst *in);
  * its own; instance 0 for everything but TCP.  As usnet_io.flow_queue. */
 int inst_flow_owner(struct usnet_io *io, uint8_t proto, uint32_t src_ip, uint16_t src_port,
 		    uint32_t dst_ip, uint16_t dst_port);
+/* The same for an IPv6 TCP flow: always the provider's own hash (of the
+ * peer's address, src, and both ports: the netif's steering speaks IPv4),
+ * frames arriving elsewhere handed over.  As usnet_io.flow_queue6. */
+int inst_flow_owner6(struct usnet_io *io, uint8_t proto, const uint8_t src_ip[16], uint16_t src_port,
+		     const uint8_t dst_ip[16], uint16_t dst_port);
 /* Read up to `bursts` rx bursts of in's queue, each frame into the instance
  * it belongs to; false when the queue had more. */
 bool inst_drain_queue(struct inst *in, int bursts, uint64_t now);

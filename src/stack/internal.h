@@ -688,8 +688,8 @@ int32_t udp_port_lookup6(struct usnet_stack *st, const uint8_t lip[16], uint16_t
  * IPv4 one. */
 int port_in_use6(struct usnet_stack *st, int type, const uint8_t lip[16], int dual, uint16_t lport,
 		 uint32_t want_flags);
-int choose_ephemeral6(struct usnet_stack *st, int type, const uint8_t lip[16], int dual, const uint8_t *rip,
-		      uint16_t rport, uint16_t *out);
+int choose_ephemeral6(struct usnet_stack *st, struct usnet_io *io, int type, const uint8_t lip[16], int dual,
+		      const uint8_t *rip, uint16_t rport, uint16_t *out);
 /* Make socket i an IPv6 one on (lip, lport) and put it in the port
  * table (lport 0: an ephemeral port); 0 or -errno. */
 int sock_bind6(struct usnet_stack *st, int32_t i, const uint8_t lip[16], uint16_t lport);

@@ -452,13 +452,32 @@ int choose_ephemeral(struct usnet_stack *st, struct usnet_io *io, int type, uint
 	return -USNET_EADDRNOTAVAIL;
 }
 
+/* rss_queue_ok for an IPv6 flow: asked of usnet_io.flow_queue6, or the
+ * Toeplitz hash over the addresses and ports. */
+static int rss_queue_ok6(struct usnet_stack *st, struct usnet_io *io, const uint8_t lip[16], uint16_t lport,
+			 const uint8_t rip[16], uint16_t rport)
+{
+	if (st->cfg.rss_queues <= 1)
+		return 1;
+	if (io && io->flow_queue6) {
+		int q = io->flow_queue6(io, 6, rip, rport, lip, lport);
+		return q < 0 || q == st->cfg.rss_queue;
+	}
+	uint8_t in[36];
+	memcpy(in, rip, 16);   /* replies: src = peer, dst = us */
+	memcpy(in + 16, lip, 16);
+	in[32] = (uint8_t)(rport >> 8); in[33] = (uint8_t)rport;
+	in[34] = (uint8_t)(lport >> 8); in[35] = (uint8_t)lport;
+	uint32_t h = toeplitz_hash(st->cfg.rss_key, in, sizeof in);
+	return (h & 127u) % st->cfg.rss_queues == st->cfg.rss_queue;
+}
+
 /* The same for an IPv6 socket (lip :: : the wildcard; dual: V6ONLY 0,
- * so IPv4 users of the port conflict too; rip NULL: for bind).  RSS is
- * not consulted: the netif's flow_queue speaks IPv4, so with rss_queues >
- * 1 an IPv6 connection's replies may reach another queue's instance
- * (IPv6 traffic is one queue's, README). */
-int choose_ephemeral6(struct usnet_stack *st, int type, const uint8_t lip[16], int dual, const uint8_t *rip,
-		      uint16_t rport, uint16_t *out)
+ * so IPv4 users of the port conflict too; rip NULL: for bind).  A TCP
+ * connection's port is one whose replies arrive on this instance's queue
+ * (rss_queue_ok6; lip is then the source address connect() chose). */
+int choose_ephemeral6(struct usnet_stack *st, struct usnet_io *io, int type, const uint8_t lip[16], int dual,
+		      const uint8_t *rip, uint16_t rport, uint16_t *out)
 {
 	uint32_t lo = st->cfg.ephemeral_lo, hi = st->cfg.ephemeral_hi;
 	uint32_t n = hi - lo + 1;
@@ -473,6 +492,8 @@ int choose_ephemeral6(struct usnet_stack *st, int type, const uint8_t lip[16], i
 	uint32_t off = (uint32_t)siphash24(st->cfg.secret, key, sizeof key);
 	for (uint32_t k = 0; k < n; k++) {
 		uint16_t port = (uint16_t)(lo + (off + st->port_cursor + k) % n);
+		if (rip && type == USNET_SOCK_STREAM && !rss_queue_ok6(st, io, lip, port, rip, rport))
+			continue;
 		if (port_in_use6(st, type, lip, dual, port, 0))
 			continue;
 		if (rip && type == USNET_SOCK_STREAM && conn_lookup6(st, lip, port, rip, rport) != NIL)
@@ -502,7 +523,7 @@ int sock_bind6(struct usnet_stack *st, int32_t i, const uint8_t lip[16], uint16_
 	struct sock *s = sk(st, i);
 	int dual = !s->v6only && ip6_is_unspecified(lip);
 	if (lport == 0) {
-		int r = choose_ephemeral6(st, s->type, lip, dual, NULL, 0, &lport);
+		int r = choose_ephemeral6(st, NULL, s->type, lip, dual, NULL, 0, &lport);
 		if (r < 0)
 			return r;
 	} else if (port_in_use6(st, s->type, lip, dual, lport, s->flags & (SF_REUSEADDR | SF_REUSEPORT))) {

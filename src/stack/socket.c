@@ -225,7 +225,7 @@ static int connect6(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd
 	}
 	if (!(s->flags & SF_BOUND)) {
 		uint16_t port;
-		int r = choose_ephemeral6(st, USNET_SOCK_STREAM, src, 0, dst, addr->port, &port);
+		int r = choose_ephemeral6(st, io, USNET_SOCK_STREAM, src, 0, dst, addr->port, &port);
 		if (r < 0)
 			return r;
 		s->lport = port;

@@ -437,9 +437,9 @@ nothing_left() {
 }
 
 t_veth4() {
-    need_cmd nginx curl ethtool || { skip nginx_4_workers_4_queues "needs nginx, curl, ethtool"; skip nginx_chaos_sigkill_workers "needs nginx, curl, ethtool"; return; }
+    need_cmd nginx curl ethtool || { skip nginx_4_workers_4_queues "needs nginx, curl, ethtool"; skip nginx_chaos_sigkill_workers "needs nginx, curl, ethtool"; skip ip6_4_queues "needs nginx, curl, ethtool"; return; }
     [ -f "$(dirname "$USNET")/libusnet.so" ] && nm "$(dirname "$USNET")/libusnet.so" 2>/dev/null | grep -q netif_afxdp_open ||
-        { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; return; }
+        { skip nginx_4_workers_4_queues "this build has no afxdp"; skip nginx_chaos_sigkill_workers "this build has no afxdp"; skip ip6_4_queues "this build has no afxdp"; return; }
     veth4_up || { fail nginx_4_workers_4_queues "cannot set up the 4-queue veth"; return; }
     ip -n "$UNS" addr add "$VHIP/24" dev "$UIF"   # the kernel's own address there
 
@@ -598,6 +598,86 @@ t_veth4() {
             if [ -z "$why" ]; then pass owner_killed; else fail owner_killed "$why"; fi
         fi
     fi
+
+    # IPv6 on the 4 queues (--ip6 fd00:69::2, an address only the stack
+    # has): an IPv6 flow's frames reach the queue the peer's hash picks,
+    # which need not be its connection's instance; the provider hands them
+    # over, and copies Neighbor Discovery to every instance.  curl -6 under
+    # usnet fetches 16 times from a kernel http.server, which logs the
+    # stack's address; the kernel's curl -6 fetches 16 times from a
+    # http.server on :: under usnet, whose connections usnet stat counts;
+    # 8 kernel UDP sockets (8 flows) each get their datagram echoed by a
+    # UDP server on :: under usnet.
+    if want ip6_4_queues; then
+        local why="" log=$WORK/ip6q.log srvlog=$WORK/ip6q-kernel.log n i
+        ns_stop "$UNS"; nothing_left
+        # usnet's end gets no kernel link-local address (the stack's, from the same MAC)
+        ip -n "$UNS" link set "$UIF" addrgenmode none
+        ip -n "$UNS" -6 addr flush dev "$UIF" scope link
+        ip -n "$KNS" -6 addr add fd00:69::1/64 dev "$KIF" nodad
+        ip netns exec "$KNS" python3 -m http.server 8095 --bind fd00:69::1 --directory "$WORK" >"$srvlog" 2>&1 &
+        local ksrv=$!
+        sleep 0.5
+        n=$(ip netns exec "$UNS" timeout 60 "$USNET" run --backend afxdp --iface "$UIF" --ip "$VUIP/24" --ip6 fd00:69::2/64 -- \
+            sh -c 'n=0; for i in $(seq 1 16); do curl -6 -s -m 3 -o /dev/null "http://[fd00:69::1]:8095/" && n=$((n + 1)); done; echo $n' 2>&1)
+        kill $ksrv; wait $ksrv 2>/dev/null
+        [ "$n" = 16 ] || why="curl -6 under usnet: $n of 16 fetches"
+        [ -z "$why" ] && [ "$(grep -c '^fd00:69::2 ' "$srvlog")" -ne 16 ] &&
+            why="the kernel's http.server logged $(grep -c '^fd00:69::2 ' "$srvlog") of 16 requests from fd00:69::2: $(tail -2 "$srvlog" | tr '\n' ' ')"
+        ns_stop "$UNS"; nothing_left
+        if [ -z "$why" ]; then
+            ip netns exec "$UNS" timeout 60 "$USNET" run --backend afxdp --iface "$UIF" --ip "$VUIP/24" --ip6 fd00:69::2/64 -- \
+                python3 -c '
+import os, socket, sys, threading, http.server
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.bind(("::", 8097))
+def echo():
+    while True:
+        d, a = u.recvfrom(100)
+        u.sendto(d, a)
+threading.Thread(target=echo, daemon=True).start()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"v6 page")
+    def log_message(self, *a): pass
+class S(http.server.HTTPServer): address_family = socket.AF_INET6
+s = S(("::", 8096), H)
+print("ready", os.getpid(), flush=True)
+s.serve_forever()' >"$log" 2>&1 &
+            local pid
+            for i in $(seq 1 100); do grep -q '^ready' "$log" && break; sleep 0.1; done
+            pid=$(awk '$1 == "ready" {print $2}' "$log")
+            n=0
+            for i in $(seq 1 16); do
+                ip netns exec "$KNS" curl -6 -s -m 3 "http://[fd00:69::2]:8096/" | grep -q "v6 page" && n=$((n + 1))
+            done
+            [ $n -eq 16 ] || why="the kernel's curl -6 to http.server under usnet: $n of 16 fetches: $(tail -3 "$log" | tr '\n' ' ')"
+            local acc=0 q a
+            sleep 1.2   # (usnet stat's figures are published once a second)
+            for q in 0 1 2 3; do
+                a=$(stat_of "$pid" "instance_$q" | awk '{ for (i = 1; i < NF; i++) if ($i == "accepted") print $(i + 1) }')
+                acc=$((acc + ${a:-0}))
+            done
+            [ -z "$why" ] && [ $acc -lt 16 ] && why="usnet stat counts $acc accepted connections, not 16"
+            local echoed
+            echoed=$(ip netns exec "$KNS" python3 -c '
+import socket
+n = 0
+for i in range(8):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(b"dgram %d" % i, ("fd00:69::2", 8097))
+    try:
+        d, a = s.recvfrom(100)
+        n += d == b"dgram %d" % i and a[0] == "fd00:69::2"
+    except OSError:
+        pass
+print(n)')
+            [ -z "$why" ] && [ "$echoed" != 8 ] && why="UDP over IPv6: $echoed of 8 kernel sockets got their datagram back"
+            ns_stop "$UNS"
+        fi
+        if [ -z "$why" ]; then pass ip6_4_queues; else fail ip6_4_queues "$why"; fi
+    fi
 }
-want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers || want owner_killed && t_veth4
+want nginx_4_workers_4_queues || want nginx_chaos_sigkill_workers || want owner_killed || want ip6_4_queues && t_veth4
 exit 0

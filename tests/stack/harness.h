@@ -159,4 +159,19 @@ void tconn_send(struct tconn *c, uint8_t flags, const void *data, uint32_t dlen,
 void tconn_send_seq(struct tconn *c, uint32_t seq, uint8_t flags, const void *data, uint32_t dlen, uint16_t win);
 void tconn_send_sack(struct tconn *c, uint32_t ack, const uint32_t (*blocks)[2], int n, uint16_t win);
 
+/* Independent Toeplitz hash for the RSS checks. */
+static inline uint32_t ref_toeplitz(const uint8_t *key, const uint8_t *in, int n)
+{
+	uint32_t h = 0;
+	for (int i = 0; i < n * 8; i++) {
+		if (in[i / 8] & (0x80 >> (i % 8))) {
+			uint32_t w = 0;
+			for (int b = 0; b < 32; b++)
+				w = (w << 1) | ((key[(i + b) / 8] >> (7 - (i + b) % 8)) & 1);
+			h ^= w;
+		}
+	}
+	return h;
+}
+
 #endif

@@ -1233,6 +1233,59 @@ int test_ip6_tcp_active(void)
 	return 0;
 }
 
+/* RSS over IPv6: connect() picks local ports whose replies (src = peer,
+ * dst = us) usnet_io.flow_queue6 puts on this instance's queue; without
+ * the callback, those the Toeplitz hash over the 36 bytes of addresses and
+ * ports puts there. */
+static unsigned fq6_asked;
+static int fq6_queue(struct usnet_io *io, uint8_t proto, const uint8_t src[16], uint16_t sport,
+		     const uint8_t dst[16], uint16_t dport)
+{
+	(void)io;
+	fq6_asked++;
+	return (int)(((unsigned)src[15] * 3u + dst[15] + (unsigned)sport * 7u + (unsigned)dport * 13u + proto) % 4u);
+}
+
+int test_ip6_rss_ports(void)
+{
+	for (int with_cb = 0; with_cb < 2; with_cb++) {
+		struct usnet_stack_config cfg;
+		ip6_cfg(&cfg, 0);
+		cfg.rss_queues = 4;
+		cfg.rss_queue = 1;
+		for (int i = 0; i < 40; i++)
+			cfg.rss_key[i] = (uint8_t)(i * 37 + 11);
+		struct tenv e; tenv_init(&e, &cfg);
+		if (with_cb)
+			e.io.flow_queue6 = fq6_queue;
+		fq6_asked = 0;
+		for (int k = 0; k < 8; k++) {
+			int s = usnet_socket(e.st, USNET_SOCK_STREAM | USNET_SOCK_V6);
+			struct usnet_addr to = { .port = 443, .family = USNET_AF_INET6 };
+			memcpy(to.ip6, PEER_GL, 16);
+			CHECK(usnet_connect(e.st, &e.io, s, &to, e.now) == -USNET_EINPROGRESS);
+			struct usnet_addr me;
+			CHECK(usnet_getsockname(e.st, s, &me) == 0 && memcmp(me.ip6, US_GL, 16) == 0);
+			int q;
+			if (with_cb) {
+				q = fq6_queue(NULL, 6, PEER_GL, 443, US_GL, me.port);
+			} else {
+				uint8_t in[36];
+				memcpy(in, PEER_GL, 16);
+				memcpy(in + 16, US_GL, 16);
+				wr16(in + 32, 443);
+				wr16(in + 34, me.port);
+				q = (int)((ref_toeplitz(cfg.rss_key, in, 36) & 127u) % 4u);
+			}
+			CHECKF(q == 1, "port %u goes to queue %d (%s)", me.port, q, with_cb ? "flow_queue6" : "Toeplitz");
+			usnet_close(e.st, &e.io, s, e.now);
+		}
+		CHECK(with_cb ? fq6_asked >= 8 : fq6_asked == 0);
+		tenv_fini(&e);
+	}
+	return 0;
+}
+
 /* :: with V6ONLY 0 against 0.0.0.0 on one port, as Linux; V6ONLY 1 does
  * not conflict; an IPv4 socket takes no IPv6 address. */
 int test_ip6_bind_conflicts(void)

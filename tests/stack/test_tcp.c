@@ -1261,21 +1261,6 @@ int test_tcp_events(void)
 	return 0;
 }
 
-/* Independent Toeplitz hash for the RSS check. */
-static uint32_t ref_toeplitz(const uint8_t *key, const uint8_t *in, int n)
-{
-	uint32_t h = 0;
-	for (int i = 0; i < n * 8; i++) {
-		if (in[i / 8] & (0x80 >> (i % 8))) {
-			uint32_t w = 0;
-			for (int b = 0; b < 32; b++)
-				w = (w << 1) | ((key[(i + b) / 8] >> (7 - (i + b) % 8)) & 1);
-			h ^= w;
-		}
-	}
-	return h;
-}
-
 /* Open a TCP connection to the peer's port 443 (SYN sent) and give its
  * local port; 0 when connect() fails. */
 static uint16_t rss_connect_port(struct tenv *e, int32_t *sock)
