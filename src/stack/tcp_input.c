@@ -80,7 +80,7 @@ static void apply_syn_options(struct net_ctx *c, struct sock *s, const struct se
 {
 	struct usnet_stack *st = c->st;
 	uint32_t mss = g->o.has_mss ? g->o.mss : TCP_MSS_DEFAULT;
-	uint32_t my = st->cfg.mtu - (s->net6 ? 60 : 40);   /* IPv6's header is 40 bytes */
+	uint32_t my = link_mtu(st, s->net6) - (s->net6 ? 60 : 40);   /* IPv6's header is 40 bytes */
 	if (mss > my) mss = my;
 	if (s->user_mss && mss > s->user_mss) mss = s->user_mss;
 	if (mss < TCP_MSS_MIN) mss = TCP_MSS_MIN;
