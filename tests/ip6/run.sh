@@ -52,7 +52,10 @@
 #     hop limit 33; a ping from the kernel's fd00:78::1 is answered after
 #     the stack's own NS for fd00:78::1 (on-link from the RA, not through
 #     the router); `usnet stat` counts the RS sent, the RAs taken, one
-#     default router and the prefixes.
+#     default router and the prefixes.  Then curl -6 under usnet run
+#     (no --gw6) fetches from a server on the host behind the router,
+#     which logs fd00:77::2: once the stack learned its router, off-prefix
+#     destinations are the stack's.
 # Needs root (namespaces, veth, TAP, AF_XDP), ip, ethtool, ping, tcpdump;
 # radvd for router_discovery.
 # Usage: tests/ip6/run.sh [TEST...]   (default: all)
@@ -468,6 +471,23 @@ CONF
         ok=0
     fi
     ns_stop "$UNS"; wait "$PROG" 2>/dev/null
+    # A client: curl -6 to the host behind the router, retried until the
+    # stack has learned its router (before that the destination is the
+    # kernel's, which has no IPv6 here: unreachable at once).
+    local hlog=$work/ra_host.log
+    (cd "$work" && exec ip netns exec "$HNS" /usr/bin/python3 -u -m http.server 8082 --bind fd00:88::2) >"$hlog" 2>&1 &
+    local hpid=$!
+    for i in $(seq 1 50); do grep -q "Serving HTTP" "$hlog" && break; sleep 0.1; done
+    out=$(timeout 30 ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" \
+        --ip6 fd00:77::2/64 -- sh -c 'for i in $(seq 1 50); do
+            r=$(curl -s -6 -m 2 -o /dev/null -w "%{http_code} %{local_ip}" "http://[fd00:88::2]:8082/") &&
+                { echo "$r"; exit 0; }
+            sleep 0.2
+        done' 2>&1)
+    [ "$out" = "200 fd00:77::2" ] || { echo "curl -6 to fd00:88::2 under usnet run: '$out', not '200 fd00:77::2'"; ok=0; }
+    ns_stop "$UNS"
+    logged "$hlog" "fd00:77::2 - - " || ok=0
+    kill "$hpid"; wait "$hpid" 2>/dev/null
     kill "$radvd"; wait "$radvd" 2>/dev/null
     sleep 0.2
     kill $dump; wait $dump 2>/dev/null
