@@ -246,5 +246,5 @@ int stack_ip6_dest_where(struct prov *p, const uint8_t a[16], uint32_t scope, bo
 		return link_local_ours(p, scope, bound_dev);
 	if (stack_ip6_owns(p, a) || on_prefix(p, a) || p->ip6_has_gw)
 		return 1;
-	return !p->host_mode && learned_route(p, a);
+	return p->ip6_count && !p->host_mode && learned_route(p, a);
 }
