@@ -437,9 +437,14 @@ static void nd6_ra_input(struct net_ctx *c, const struct ipv6_view *v, const str
 	nd6_router_update(c, v->src, nv->router_lifetime_s);
 	if (nv->router_lifetime_s)
 		st->rs_at = UINT64_MAX;   /* a router answered: no more solicitations (6.3.7) */
-	/* The link's MTU: taken from 1280 up to ours, never above it. */
-	if (nv->mtu >= IP6_MIN_MTU)
+	/* The link's MTU: taken from 1280 up to ours, never above it; when
+	 * lower, the connections made before take it too. */
+	if (nv->mtu >= IP6_MIN_MTU) {
+		uint32_t was = link_mtu(st, 1);
 		st->ip6_ra_mtu = nv->mtu < st->cfg.mtu ? nv->mtu : 0;
+		if (link_mtu(st, 1) < was)
+			tcp_mtu_reduced6(c, NULL, link_mtu(st, 1));
+	}
 	for (uint32_t i = 0; i < nv->nprefix; i++)
 		if (nv->prefix[i].flags & ND_PREFIX_ONLINK)
 			nd6_prefix_update(c, &nv->prefix[i]);

@@ -1635,8 +1635,8 @@ int test_ip6_ra_prefix(void)
 }
 
 /* The MTU option lowers the link's MTU for IPv6: the MSS of new
- * connections (1400 - 60), both ways; never below 1280 (ignored), never
- * above the configured MTU. */
+ * connections (1400 - 60), both ways, and of one made before; never below
+ * 1280 (ignored), never above the configured MTU. */
 int test_ip6_ra_mtu(void)
 {
 	struct usnet_stack_config cfg;
@@ -1648,7 +1648,14 @@ int test_ip6_ra_mtu(void)
 	CHECK(l >= 0);
 	uint8_t f[400], o[16], mss[4] = { 2, 4, 0x05, 0xa0 };
 	struct p6 p;
+	tenv_input(&e, f, tcp6_frame(f, 39999, 80, 500, 0, 0x02, mss, 4, NULL, 0));
+	CHECK(next_tcp6(&e, &p) && p.l4[13] == 0x12 && rd16(p.l4 + 22) == 1500 - 60);
+	tenv_input(&e, f, tcp6_frame(f, 39999, 80, 501, rd32(p.l4 + 4) + 1, 0x10, NULL, 0, NULL, 0));
+	int c0 = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	struct usnet_tcp_info ti;
+	CHECK(c0 >= 0 && usnet_tcp_info(e.st, c0, &ti) == 0 && ti.snd_mss == 1440);
 	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_mtu(o, 1400)));
+	CHECK(usnet_tcp_info(e.st, c0, &ti) == 0 && ti.snd_mss == 1400 - 60);
 	tenv_input(&e, f, tcp6_frame(f, 40000, 80, 1000, 0, 0x02, mss, 4, NULL, 0));
 	CHECK(next_tcp6(&e, &p) && p.l4[13] == 0x12 && p.l4[20] == 2);
 	CHECKF(rd16(p.l4 + 22) == 1400 - 60, "MSS %u", rd16(p.l4 + 22));
