@@ -225,9 +225,17 @@ struct usnet_stack_config {
 	 * identifier (RFC 4291 2.5.1, appendix A); ip6[] are further addresses
 	 * with their on-link prefix lengths (an all-zero address is none);
 	 * ip6_gateway is the default router for what is off-link (all zero:
-	 * none).  Each address first goes through Duplicate Address Detection
-	 * with ip6_dad_transmits probes (RFC 4862; usnet_stack_config_init
-	 * sets 1; 0 uses the addresses at once); see usnet_ip6_addr().
+	 * none: the routers Router Advertisements name, below).  Each address
+	 * first goes through Duplicate Address Detection with
+	 * ip6_dad_transmits probes (RFC 4862; usnet_stack_config_init sets 1;
+	 * 0 uses the addresses at once); see usnet_ip6_addr().
+	 * With the link-local address, the instance does router discovery
+	 * (RFC 4861 6.3): once that address is in use it sends up to
+	 * ip6_router_solicits Router Solicitations (usnet_stack_config_init
+	 * sets 3, MAX_RTR_SOLICITATIONS; 0 sends none), and learns from every
+	 * Router Advertisement its default routers (used while ip6_gateway is
+	 * unset), on-link prefixes, the link's MTU (only ever below mtu) and
+	 * the default hop limit; see usnet_ip6_route().
 	 * ip6_shared[i] 1 marks ip6[i] as the host kernel's own address, shared
 	 * with the stack (host-address mode): the kernel did its DAD and
 	 * defends it, so the stack uses it at once (no DAD), answers no
@@ -236,6 +244,7 @@ struct usnet_stack_config {
 	 * (usnet_neigh6_set), as the kernel receives the advertisements. */
 	uint8_t  ip6_link_local;
 	uint8_t  ip6_dad_transmits;
+	uint8_t  ip6_router_solicits;
 	uint8_t  ip6_prefix_len[USNET_IP6_ADDRS];
 	uint8_t  ip6[USNET_IP6_ADDRS][16];
 	uint8_t  ip6_shared[USNET_IP6_ADDRS];
@@ -558,6 +567,10 @@ struct usnet_stack_stats {
 	 * Address Detection found taken (RFC 4862). */
 	uint64_t nd_rx, nd_tx, nd_drop_hop_limit, nd_drop_code, nd_drop_len, nd_drop_option,
 		 nd_drop_target, nd_drop_source, nd_drop_solicited, nd_queue_drop, nd_waiting, nd_dad_duplicate;
+	/* Router discovery (RFC 4861 6.3): Router Solicitations sent, Router
+	 * Advertisements taken; the gauges of the default routers and the
+	 * on-link prefixes they taught that are current. */
+	uint64_t nd_rs_tx, nd_ra_rx, nd_routers, nd_prefixes;
 	uint64_t udp_rx, udp_tx, udp_drop_csum, udp_drop_len, udp_no_port, udp_drop_nobuf;
 	uint64_t tcp_rx, tcp_tx, tcp_drop_csum, tcp_drop_header, tcp_drop_options,
 		 tcp_no_port, tcp_rst_tx, tcp_challenge_ack, tcp_retrans, tcp_drop_nobuf;
@@ -606,7 +619,7 @@ void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 	X64(icmp6_drop_csum) X64(icmp6_err_tx) X64(icmp6_err_ratelimit) X64(nd_rx) X64(nd_tx) \
 	X64(nd_drop_hop_limit) X64(nd_drop_code) X64(nd_drop_len) X64(nd_drop_option) X64(nd_drop_target) \
 	X64(nd_drop_source) X64(nd_drop_solicited) X64(nd_queue_drop) X64(nd_waiting) \
-	X64(nd_dad_duplicate) X64(udp_rx) X64(udp_tx) X64(udp_drop_csum) X64(udp_drop_len) \
+	X64(nd_dad_duplicate) X64(nd_rs_tx) X64(nd_ra_rx) X64(nd_routers) X64(nd_prefixes) X64(udp_rx) X64(udp_tx) X64(udp_drop_csum) X64(udp_drop_len) \
 	X64(udp_no_port) X64(udp_drop_nobuf) X64(tcp_rx) X64(tcp_tx) X64(tcp_drop_csum) \
 	X64(tcp_drop_header) X64(tcp_drop_options) X64(tcp_no_port) X64(tcp_rst_tx) X64(tcp_challenge_ack) \
 	X64(tcp_retrans) X64(tcp_drop_nobuf) X64(tcp_rto) X64(tcp_recovery) X64(tcp_tlp) \
@@ -634,6 +647,12 @@ int usnet_ip6_addr(struct usnet_stack *st, unsigned i, uint8_t addr[16], uint8_t
  * dst's prefix, then the first usable one).  0, or -USNET_EADDRNOTAVAIL
  * when it has none usable. */
 int usnet_ip6_source(struct usnet_stack *st, const uint8_t dst[16], uint8_t src[16]);
+/* Whether the instance can send to the IPv6 address dst (not multicast):
+ * 0 with its next hop in nh (dst itself when on-link: link-local, on the
+ * prefix of one of its addresses or on a prefix a Router Advertisement
+ * named; else cfg.ip6_gateway, or without one a default router an RA
+ * named), or -USNET_ENETUNREACH. */
+int usnet_ip6_route(struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16]);
 
 /* Iterate sockets (for `usnet stat`): returns the next socket index >= from
  * that is in use, or -1. */

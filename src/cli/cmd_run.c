@@ -57,7 +57,7 @@ static const struct run_opt opts[] = {
 	{ "ip6",      "USNET_IP6",      "an IPv6 address of the stack, ADDR/PREFIX; repeat for more (up to 4, joined by "
 					"commas in USNET_IP6); with it the stack also has fe80::/64 from its MAC, checks "
 					"each by Duplicate Address Detection before PROGRAM starts and refuses a taken one" },
-	{ "gw6",      "USNET_GW6",      "IPv6 default gateway ADDR (link-local or on a --ip6 prefix; none by default)" },
+	{ "gw6",      "USNET_GW6",      "IPv6 default gateway ADDR (link-local or on a --ip6 prefix; by default the routers Router Advertisements name)" },
 	{ "mac",      "USNET_MAC",      "the stack's MAC (default: the backend's)" },
 	{ "hook",     "USNET_HOOK",     "auto (default), rewrite, rewrite+sud, sud or page0; docs/hook.md" },
 	{ "provider", "USNET_PROVIDER", "usnet (default), kernel, or PATH.so of another provider" },

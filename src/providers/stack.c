@@ -24,8 +24,9 @@
  * net.ipv6.bindv6only), with the same policy as IPv4: :: and the stack's
  * addresses bind on the stack, ::1 and others are the kernel's; connects
  * and datagrams go to the stack for its own addresses, its link-local
- * scope, its prefixes and, with --gw6, every other unicast address, to
- * ::1 when a stack socket takes it (stack_ip6.c).  Without IPv6 on the
+ * scope, its prefixes and, with --gw6 or a default router learned from
+ * Router Advertisements, every other unicast address, to ::1 when a stack
+ * socket takes it (stack_ip6.c).  Without IPv6 on the
  * stack they are dual-stack for IPv4 peers (IPv4-mapped addresses), and
  * IPV6_V6ONLY sockets and native IPv6 addresses go to the kernel.
  */

@@ -8,6 +8,10 @@
  *    line and a refusal to start.  Every instance checks on its own (an
  *    answer to a probe reaches the queue the device picks), so a duplicate
  *    found by any refuses.
+ *  - Without --gw6 the stack learns its routers (and further on-link
+ *    prefixes) from Router Advertisements after it starts, so whether an
+ *    off-prefix destination is the stack's is asked of the instances at
+ *    each connect and unconnected datagram, not fixed at start.
  *  - Host-address mode: the list is the kernel's own global addresses (usnet
  *    run reads them), marked shared in the stack: no DAD (the kernel's),
  *    no Neighbor Discovery answers (the kernel's), no link-local address
@@ -217,11 +221,30 @@ static bool on_prefix(const struct prov *p, const uint8_t a[16])
 	return false;
 }
 
-int stack_ip6_dest_where(const struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev)
+/* Whether an instance of the stack has a route to a that is not the
+ * configuration's: a prefix or a default router Router Advertisements
+ * taught it. */
+static bool learned_route(struct prov *p, const uint8_t a[16])
+{
+	for (uint16_t i = 0; i < p->ninst; i++) {
+		struct inst *in = &p->in[i];
+		uint8_t nh[16];
+		inst_lock(in);
+		int r = usnet_ip6_route(in->st, a, nh);
+		inst_unlock_quiet(in);
+		if (r == 0)
+			return true;
+	}
+	return false;
+}
+
+int stack_ip6_dest_where(struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev)
 {
 	if (a[0] == 0xff)
 		return 0;
 	if (is_link_local(a))
 		return link_local_ours(p, scope, bound_dev);
-	return stack_ip6_owns(p, a) || on_prefix(p, a) || p->ip6_has_gw;
+	if (stack_ip6_owns(p, a) || on_prefix(p, a) || p->ip6_has_gw)
+		return 1;
+	return p->ip6_count && !p->host_mode && learned_route(p, a);
 }

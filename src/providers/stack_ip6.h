@@ -46,11 +46,13 @@ int stack_ip6_bind_where(const struct prov *p, const uint8_t a[16], uint32_t sco
 
 /* Where a connect or a datagram of a stack IPv6 socket to the IPv6
  * address a (not ::, not ::1, not v4-mapped) goes: 1 the stack (its own
- * addresses, a link-local address on its interface, its prefixes, and
- * with --gw6 every other unicast address), 0 the kernel (multicast, a
- * link-local address on another interface, and off-prefix destinations
- * without --gw6), or -EINVAL for a link-local address that names no
- * interface, as Linux answers. */
-int stack_ip6_dest_where(const struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev);
+ * addresses, a link-local address on its interface, its prefixes, with
+ * --gw6 every other unicast address, and without it what the stack has a
+ * route to from Router Advertisements: an on-link prefix, or any address
+ * once it knows a default router), 0 the kernel (multicast, a link-local
+ * address on another interface, and off-prefix destinations the stack
+ * has no route to), or -EINVAL for a link-local address that names no
+ * interface, as Linux answers.  Locks the instances to ask them. */
+int stack_ip6_dest_where(struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev);
 
 #endif

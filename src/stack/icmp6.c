@@ -68,7 +68,7 @@ void icmp6_send_error(struct net_ctx *c, const uint8_t *ip, uint32_t total, uint
 	memcpy(r + ICMP6_HLEN, ip, quote);
 	uint32_t len = ICMP6_HLEN + quote;
 	wr16(r + ICMP6_CSUM, icmp6_checksum(r, len, from, src));
-	if (ipv6_output(c, p, from, src, IP6_NH_ICMP6, len, IP6_DEFAULT_HLIM) == 0) {
+	if (ipv6_output(c, p, from, src, IP6_NH_ICMP6, len, ip6_default_hops(c->st)) == 0) {
 		st->stats.icmp6_tx++;
 		st->stats.icmp6_err_tx++;
 	}
@@ -100,7 +100,7 @@ static void icmp6_echo_reply(struct net_ctx *c, const struct ipv6_view *v, const
 	sum = csum_add(sum, p + ICMP6_HLEN, len - ICMP6_HLEN);
 	wr16(h + ICMP6_CSUM, (uint16_t)~csum_fold(sum));
 	struct usnet_iovec iov = { (void *)(uintptr_t)(p + ICMP6_HLEN), len - ICMP6_HLEN };
-	int r = ipv6_output_l4(c, from, to, IP6_NH_ICMP6, h, ICMP6_HLEN, &iov, 1, len, IP6_DEFAULT_HLIM);
+	int r = ipv6_output_l4(c, from, to, IP6_NH_ICMP6, h, ICMP6_HLEN, &iov, 1, len, ip6_default_hops(c->st));
 	if (r == 0)
 		st->stats.icmp6_tx++;
 	else if (r == -USNET_EMSGSIZE)

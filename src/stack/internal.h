@@ -446,6 +446,24 @@ struct nd6_entry {
 #define ND6_REACHABLE_NS (30 * NS_PER_S)    /* REACHABLE_TIME */
 #define ND6_DELAY_NS (5 * NS_PER_S)         /* DELAY_FIRST_PROBE_TIME */
 #define ND6_DAD_DELAY_NS (1000 * NS_PER_MS) /* MAX_RTR_SOLICITATION_DELAY: before the first DAD probe */
+/* Router discovery (RFC 4861 6.3): what Router Advertisements taught.  A
+ * default router (expires 0: a free entry) until its Router Lifetime ends;
+ * an on-link prefix (len 0: a free entry) until its valid lifetime ends
+ * (UINT64_MAX: for good). */
+struct nd6_router {
+	uint8_t  ip[16];         /* its link-local address */
+	uint64_t expires;
+};
+struct nd6_prefix {
+	uint8_t  prefix[16];
+	uint8_t  len;
+	uint8_t  pad[7];
+	uint64_t expires;
+};
+#define ND6_ROUTERS 4u
+#define ND6_PREFIXES 8u
+#define ND6_RS_DELAY_NS (1000 * NS_PER_MS)     /* MAX_RTR_SOLICITATION_DELAY */
+#define ND6_RS_INTERVAL_NS (4000 * NS_PER_MS)  /* RTR_SOLICITATION_INTERVAL */
 /* ICMPv6 error rate limit (RFC 4443 2.4(f)): a bucket of this many, one
  * more every ICMP6_ERR_EVERY_NS. */
 #define ICMP6_ERR_BURST 10u
@@ -494,6 +512,15 @@ struct usnet_stack {
 	struct seq_journal journal;       /* the sequence step in progress (repair.c) */
 
 	struct ip6_addr_slot ip6[IP6_ADDRS];  /* IPv6 addresses (nd6.c) */
+	/* Router discovery (nd6.c): the default router list, the on-link
+	 * prefixes, and what RAs set for the link: its MTU (0: cfg.mtu) and
+	 * the default hop limit (0: IP6_DEFAULT_HLIM). */
+	struct nd6_router nd6_routers[ND6_ROUTERS];
+	struct nd6_prefix nd6_prefixes[ND6_PREFIXES];
+	uint32_t ip6_ra_mtu;
+	uint8_t  ip6_ra_hop_limit;
+	uint8_t  rs_sent;                 /* Router Solicitations sent */
+	uint64_t rs_at;                   /* the next one; 0: not started, UINT64_MAX: no more */
 	uint64_t icmp6_err_at;            /* ICMPv6 error bucket: when it was last filled */
 	uint32_t icmp6_err_tokens;
 	struct mc_group mc_groups[MC_GROUPS];
@@ -526,6 +553,18 @@ static inline uint8_t *st_loop_buf(struct usnet_stack *st) { return st_at(st, st
 static inline uint64_t *st_marks(struct usnet_stack *st) { return st_at(st, st->marks_off); }
 static inline struct nd6_entry *st_nd6(struct usnet_stack *st) { return st_at(st, st->nd6_off); }
 static inline struct sock6 *st_sock6(struct usnet_stack *st) { return st_at(st, st->sock6_off); }
+
+/* The MTU of the link the stack sends on: cfg.mtu, or for IPv6 what a
+ * Router Advertisement's MTU option set (never above cfg.mtu, RFC 4861
+ * 6.3.4).  What the MSS and the path MTU start from. */
+static inline uint32_t link_mtu(const struct usnet_stack *st, int net6)
+{
+	return net6 && st->ip6_ra_mtu ? st->ip6_ra_mtu : st->cfg.mtu;
+}
+/* The hop limit of IPv6 packets whose socket chose none: a Router
+ * Advertisement's Cur Hop Limit when it had one, else IP6_DEFAULT_HLIM
+ * (wire_ipv6.h, where this is used). */
+#define ip6_default_hops(st) ((st)->ip6_ra_hop_limit ? (st)->ip6_ra_hop_limit : IP6_DEFAULT_HLIM)
 
 /* Note the sequence step about to change s (struct seq_journal): the
  * values first, then (a release store: after them) the socket that makes
@@ -754,8 +793,8 @@ void ip6_deliver(struct net_ctx *c, const uint8_t *ip, uint32_t total, const str
 /* A datagram ip6_reass_input made whole (its fixed header rebuilt, the
  * Fragment header gone): its headers walked, then delivered. */
 void ip6_input_reassembled(struct net_ctx *c, const uint8_t *ip, uint32_t total, int mcast);
-/* The next hop for dst (itself when on-link, else the gateway): 0 or
- * -USNET_ENETUNREACH. */
+/* The next hop for dst (itself when on-link, else the configured gateway,
+ * else a default router an RA named): 0 or -USNET_ENETUNREACH. */
 int route6_lookup(const struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16]);
 /* The slot of our address a (any state), or -1. */
 int ip6_addr_find(const struct usnet_stack *st, const uint8_t a[16]);
@@ -787,6 +826,11 @@ uint64_t nd6_timers(struct net_ctx *c);
 /* Is mac a multicast Ethernet address of a group we are in (all-nodes,
  * the solicited-node group of one of our addresses)? */
 int nd6_mac_wanted(const struct usnet_stack *st, const uint8_t mac[6]);
+/* Is dst on a prefix a Router Advertisement said is on-link? */
+int nd6_onlink(const struct usnet_stack *st, const uint8_t dst[16]);
+/* A default router Router Advertisements named (RFC 4861 6.3.6): 0 and
+ * its address in out, or -1 when none is listed. */
+int nd6_router(const struct usnet_stack *st, uint8_t out[16]);
 /* Fill st->ip6[] from the configuration (usnet_stack_create). */
 void ip6_addrs_init(struct usnet_stack *st);
 

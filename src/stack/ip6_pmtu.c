@@ -17,7 +17,7 @@
 
 uint32_t ip6_path_mtu(struct usnet_stack *st, const uint8_t dst[16], uint64_t now)
 {
-	uint32_t link = st->cfg.mtu;
+	uint32_t link = link_mtu(st, 1);
 	for (uint32_t i = 0; i < PMTU6_TABLE; i++) {
 		const struct pmtu6 *e = &st->pmtu6[i];
 		if (e->mtu && e->expires > now && ip6_eq(e->dst, dst))

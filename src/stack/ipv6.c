@@ -59,8 +59,9 @@ int ip6_select_src(const struct usnet_stack *st, const uint8_t dst[16], uint8_t 
 	return 0;
 }
 
-/* The next hop for dst: itself when on-link (link-local, or inside the
- * prefix of one of our addresses), else the default router. */
+/* The next hop for dst: itself when on-link (link-local, inside the
+ * prefix of one of our addresses, or on a prefix an RA named), else the
+ * configured default router, else one an RA named. */
 int route6_lookup(const struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16])
 {
 	int onlink = ip6_is_link_local(dst);
@@ -69,14 +70,15 @@ int route6_lookup(const struct usnet_stack *st, const uint8_t dst[16], uint8_t n
 		if (a->state == USNET_IP6_ADDR_PREFERRED && a->prefix_len && ip6_prefix_eq(a->addr, dst, a->prefix_len))
 			onlink = 1;
 	}
-	if (onlink) {
+	if (onlink || nd6_onlink(st, dst)) {
 		memcpy(nh, dst, 16);
 		return 0;
 	}
-	if (ip6_is_unspecified(st->cfg.ip6_gateway))
-		return -USNET_ENETUNREACH;
-	memcpy(nh, st->cfg.ip6_gateway, 16);
-	return 0;
+	if (!ip6_is_unspecified(st->cfg.ip6_gateway)) {
+		memcpy(nh, st->cfg.ip6_gateway, 16);
+		return 0;
+	}
+	return nd6_router(st, nh) < 0 ? -USNET_ENETUNREACH : 0;
 }
 
 int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], const uint8_t dst[16],

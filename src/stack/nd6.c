@@ -7,10 +7,19 @@
  * per unresolved neighbour for the frames waiting on it; and the checks of
  * tentative addresses before they are used.
  *
- * Not done: router discovery (RAs are validated and counted, nothing is
- * learned from them: no default router list, no SLAAC, no prefix list),
- * Redirects (validated, ignored), randomised ReachableTime, reachability
- * hints from upper layers (no TCP over IPv6 yet), ICMPv6 address
+ * Router discovery as a host (RFC 4861 6.3): Router Solicitations once the
+ * link-local address is in use, and what Router Advertisements teach: the
+ * default router list (each until its Router Lifetime ends), the on-link
+ * prefixes (Prefix Information with L, until their valid lifetime ends),
+ * the link's MTU (only ever lowered below cfg.mtu) and the default hop
+ * limit; the advertising router's neighbour entry (its link-layer address,
+ * IsRouter).  route6_lookup (ipv6.c) asks nd6_onlink and nd6_router;
+ * a configured ip6_gateway wins over the routers learned.
+ *
+ * Not done: SLAAC (prefixes with A make no address), Router Preference
+ * and Route Information (RFC 4191), the RA's Reachable Time and Retrans
+ * Timer (fixed ones are used), Redirects (validated, ignored), randomised
+ * ReachableTime, reachability hints from upper layers, ICMPv6 address
  * unreachable for frames dropped when resolution fails.
  */
 #include "internal.h"
@@ -27,6 +36,19 @@ static struct nd6_entry *nd6_find(struct usnet_stack *st, const uint8_t ip[16])
 	uint32_t h = nd6_slot(ip);
 	for (uint32_t k = 0; k < ND6_PROBE_SPAN; k++) {
 		struct nd6_entry *e = &t[(h + k) & (ND6_TABLE - 1)];
+		if (e->state != ND6_FREE && ip6_eq(e->ip, ip))
+			return e;
+	}
+	return NULL;
+}
+
+/* nd6_find for readers that change nothing. */
+static const struct nd6_entry *nd6_peek(const struct usnet_stack *st, const uint8_t ip[16])
+{
+	const struct nd6_entry *t = (const struct nd6_entry *)((const char *)st + st->nd6_off);
+	uint32_t h = nd6_slot(ip);
+	for (uint32_t k = 0; k < ND6_PROBE_SPAN; k++) {
+		const struct nd6_entry *e = &t[(h + k) & (ND6_TABLE - 1)];
 		if (e->state != ND6_FREE && ip6_eq(e->ip, ip))
 			return e;
 	}
@@ -166,6 +188,24 @@ static void nd6_send_na(struct net_ctx *c, const uint8_t dst[16], const uint8_t 
 	nd6_xmit(c, p, target, dst, ND_NA_LEN + 8, eth_dst);
 }
 
+/* A Router Solicitation from our link-local address to all routers, with
+ * our link-layer address (6.3.7, 4.1). */
+static void nd6_send_rs(struct net_ctx *c)
+{
+	static const uint8_t all_routers[16] = { 0xff, 0x02, [15] = 2 };
+	struct usnet_stack *st = c->st;
+	struct usnet_pkt *p = tx_get(c);
+	if (!p)
+		return;
+	uint8_t *m = p->data + ETH_HLEN + IP6_HLEN;
+	memset(m, 0, ND_RS_LEN);
+	m[ICMP6_TYPE] = ND_RS;
+	m[ND_RS_LEN] = ND_OPT_SLLA;
+	m[ND_RS_LEN + 1] = 1;
+	memcpy(m + ND_RS_LEN + 2, st->cfg.mac, 6);
+	st->stats.nd_rs_tx++;
+	nd6_xmit(c, p, st->ip6[0].addr, all_routers, ND_RS_LEN + 8, NULL);
+}
 
 void nd6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t nh[16])
 {
@@ -196,9 +236,10 @@ void nd6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t nh[16])
 		nd6_send_ns(c, nh, NULL, 0);
 }
 
-/* What an NS with a source link-layer address teaches (7.2.3): a new entry
- * is STALE; a changed address is taken and the entry made STALE. */
-static void nd6_learn_from_ns(struct net_ctx *c, const uint8_t ip[16], const uint8_t mac[6])
+/* What an NS or an RA with a source link-layer address teaches (7.2.3,
+ * 6.3.4): a new entry is STALE; a changed address is taken and the entry
+ * made STALE. */
+static void nd6_learn_lladdr(struct net_ctx *c, const uint8_t ip[16], const uint8_t mac[6])
 {
 	struct usnet_stack *st = c->st;
 	if (mac[0] & 1)
@@ -247,7 +288,7 @@ static void nd6_ns_input(struct net_ctx *c, const struct ipv6_view *v, const str
 	if (a->state != USNET_IP6_ADDR_PREFERRED)
 		return;
 	if (!dad && nv->lladdr)
-		nd6_learn_from_ns(c, v->src, nv->lladdr);
+		nd6_learn_lladdr(c, v->src, nv->lladdr);
 	if (!nd6_answers(st))
 		return;
 	if (dad) {
@@ -310,6 +351,143 @@ static void nd6_na_input(struct net_ctx *c, const struct nd_view *nv)
 	}
 }
 
+/* The router ip said its Router Lifetime is lifetime_s: listed until then,
+ * or (0) no longer a default router (6.3.4). */
+static void nd6_router_update(struct net_ctx *c, const uint8_t ip[16], uint16_t lifetime_s)
+{
+	struct usnet_stack *st = c->st;
+	struct nd6_router *r = NULL, *free_slot = NULL;
+	for (uint32_t i = 0; i < ND6_ROUTERS; i++) {
+		struct nd6_router *x = &st->nd6_routers[i];
+		if (x->expires && ip6_eq(x->ip, ip))
+			r = x;
+		else if (!x->expires && !free_slot)
+			free_slot = x;
+	}
+	if (!lifetime_s) {
+		if (r)
+			r->expires = 0;
+		return;
+	}
+	if (!r) {
+		if (!free_slot)
+			return;   /* the list is full: this router is not taken (6.3.4 allows) */
+		r = free_slot;
+		memcpy(r->ip, ip, 16);
+		order_barrier();   /* whole before it counts (expires set) */
+	}
+	r->expires = c->now + (uint64_t)lifetime_s * NS_PER_S;
+	nd6_schedule(st, r->expires);
+}
+
+/* A Prefix Information option with the on-link flag (6.3.4): the prefix
+ * is on-link for its valid lifetime; 0 ends that at once. */
+static void nd6_prefix_update(struct net_ctx *c, const struct nd_prefix *pi)
+{
+	struct usnet_stack *st = c->st;
+	/* The link-local prefix is on-link anyway: ignored (6.3.4); so are
+	 * lengths no prefix has. */
+	if (pi->len == 0 || pi->len > 128 || ip6_is_link_local(pi->prefix))
+		return;
+	struct nd6_prefix *x = NULL, *free_slot = NULL;
+	for (uint32_t i = 0; i < ND6_PREFIXES; i++) {
+		struct nd6_prefix *q = &st->nd6_prefixes[i];
+		if (q->len == pi->len && ip6_prefix_eq(q->prefix, pi->prefix, pi->len))
+			x = q;
+		else if (!q->len && !free_slot)
+			free_slot = q;
+	}
+	if (!pi->valid_s) {
+		if (x)
+			x->len = 0;
+		return;
+	}
+	uint64_t until = pi->valid_s == ND_LIFETIME_INFINITE ? UINT64_MAX : c->now + (uint64_t)pi->valid_s * NS_PER_S;
+	if (!x) {
+		if (!free_slot)
+			return;   /* no room: the prefix stays off-link (its packets go to a router) */
+		x = free_slot;
+		memset(x->prefix, 0, 16);
+		for (uint32_t b = 0; b < pi->len; b += 8) {
+			uint32_t n = pi->len - b;
+			x->prefix[b / 8] = (uint8_t)(pi->prefix[b / 8] & (n >= 8 ? 0xff : 0xff00 >> n));
+		}
+		x->expires = until;
+		order_barrier();   /* whole before it counts (len set) */
+		x->len = pi->len;
+	} else {
+		x->expires = until;
+	}
+	nd6_schedule(st, until);
+}
+
+/* A Router Advertisement, valid (nd_parse: from a link-local address, hop
+ * limit 255): what it says of the link and of its sender (6.3.4). */
+static void nd6_ra_input(struct net_ctx *c, const struct ipv6_view *v, const struct nd_view *nv)
+{
+	struct usnet_stack *st = c->st;
+	/* Without a link-local address of its own (host-address mode) the
+	 * instance is not the interface's host: the kernel's router
+	 * discovery is. */
+	if (!st->cfg.ip6_link_local)
+		return;
+	st->stats.nd_ra_rx++;
+	if (nv->cur_hop_limit)
+		st->ip6_ra_hop_limit = nv->cur_hop_limit;
+	nd6_router_update(c, v->src, nv->router_lifetime_s);
+	if (nv->router_lifetime_s)
+		st->rs_at = UINT64_MAX;   /* a router answered: no more solicitations (6.3.7) */
+	/* The link's MTU: taken from 1280 up to ours, never above it; when
+	 * lower, the connections made before take it too. */
+	if (nv->mtu >= IP6_MIN_MTU) {
+		uint32_t was = link_mtu(st, 1);
+		st->ip6_ra_mtu = nv->mtu < st->cfg.mtu ? nv->mtu : 0;
+		if (link_mtu(st, 1) < was)
+			tcp_mtu_reduced6(c, NULL, link_mtu(st, 1));
+	}
+	for (uint32_t i = 0; i < nv->nprefix; i++)
+		if (nv->prefix[i].flags & ND_PREFIX_ONLINK)
+			nd6_prefix_update(c, &nv->prefix[i]);
+	if (nv->lladdr && !(nv->lladdr[0] & 1))
+		nd6_learn_lladdr(c, v->src, nv->lladdr);
+	struct nd6_entry *e = nd6_find(st, v->src);
+	if (e)
+		e->router = 1;
+}
+
+int nd6_onlink(const struct usnet_stack *st, const uint8_t dst[16])
+{
+	for (uint32_t i = 0; i < ND6_PREFIXES; i++) {
+		const struct nd6_prefix *q = &st->nd6_prefixes[i];
+		if (q->len && ip6_prefix_eq(q->prefix, dst, q->len))
+			return 1;
+	}
+	return 0;
+}
+
+int nd6_router(const struct usnet_stack *st, uint8_t out[16])
+{
+	/* One whose reachability is not in doubt first (6.3.6: its
+	 * neighbour entry resolved), else the first listed. */
+	int any = -1;
+	for (uint32_t i = 0; i < ND6_ROUTERS; i++) {
+		const struct nd6_router *r = &st->nd6_routers[i];
+		if (!r->expires)
+			continue;
+		const struct nd6_entry *e = nd6_peek(st, r->ip);
+		if (e && e->state != ND6_INCOMPLETE) {
+			memcpy(out, r->ip, 16);
+			return 0;
+		}
+		if (any < 0)
+			any = (int)i;
+	}
+	if (any < 0)
+		return -1;
+	memcpy(out, st->nd6_routers[any].ip, 16);
+	return 0;
+}
+
 void nd6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v, const uint8_t *p,
 	       uint32_t len)
 {
@@ -335,10 +513,13 @@ void nd6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v, 
 	case ND_NA:
 		nd6_na_input(c, &nv);
 		return;
+	case ND_RA:
+		nd6_ra_input(c, v, &nv);
+		return;
 	default:
 		/* Router Solicitations are for routers (a host discards
-		 * them, 6.2.6); Router Advertisements and Redirects are
-		 * validated and not acted upon (see the top of the file). */
+		 * them, 6.2.6); Redirects are validated and not acted upon
+		 * (see the top of the file). */
 		return;
 	}
 }
@@ -378,11 +559,65 @@ static uint64_t nd6_dad_timers(struct net_ctx *c)
 	return next;
 }
 
+/* Router Solicitations (6.3.7): once the link-local address is in use
+ * (after DAD: these run after its timers), after a random delay under
+ * MAX_RTR_SOLICITATION_DELAY, up to cfg.ip6_router_solicits of them
+ * RTR_SOLICITATION_INTERVAL apart, until an advertisement names a router.
+ * Only the instance that answers for the interface (nd6_answers) asks. */
+static uint64_t nd6_rs_timers(struct net_ctx *c)
+{
+	struct usnet_stack *st = c->st;
+	const struct ip6_addr_slot *ll = &st->ip6[0];
+	if (st->rs_at == UINT64_MAX || ll->state == USNET_IP6_ADDR_TENTATIVE)
+		return UINT64_MAX;   /* done, or DAD's timers come back when it ends */
+	if (ll->state != USNET_IP6_ADDR_PREFERRED || !nd6_answers(st) ||
+	    st->rs_sent >= st->cfg.ip6_router_solicits) {
+		st->rs_at = UINT64_MAX;
+		return UINT64_MAX;
+	}
+	if (st->rs_at == 0) {
+		uint8_t key[18];
+		memcpy(key, ll->addr, 16);
+		key[16] = 'r';
+		key[17] = 's';
+		st->rs_at = c->now + siphash24(st->cfg.secret, key, sizeof key) % ND6_RS_DELAY_NS;
+	} else if (st->rs_at <= c->now) {
+		nd6_send_rs(c);
+		st->rs_sent++;
+		st->rs_at = st->rs_sent < st->cfg.ip6_router_solicits ? c->now + ND6_RS_INTERVAL_NS : UINT64_MAX;
+	}
+	return st->rs_at;
+}
+
+/* Routers and prefixes past their lifetimes are forgotten (6.3.5). */
+static uint64_t nd6_ra_timers(struct net_ctx *c)
+{
+	struct usnet_stack *st = c->st;
+	uint64_t next = UINT64_MAX;
+	for (uint32_t i = 0; i < ND6_ROUTERS; i++) {
+		struct nd6_router *r = &st->nd6_routers[i];
+		if (r->expires && r->expires <= c->now)
+			r->expires = 0;
+		else if (r->expires && r->expires < next)
+			next = r->expires;
+	}
+	for (uint32_t i = 0; i < ND6_PREFIXES; i++) {
+		struct nd6_prefix *q = &st->nd6_prefixes[i];
+		if (q->len && q->expires <= c->now)
+			q->len = 0;
+		else if (q->len && q->expires < next)
+			next = q->expires;
+	}
+	return next;
+}
+
 uint64_t nd6_timers(struct net_ctx *c)
 {
 	struct usnet_stack *st = c->st;
 	struct nd6_entry *t = st_nd6(st);
 	uint64_t next = nd6_dad_timers(c);
+	next = min_u64(next, nd6_rs_timers(c));
+	next = min_u64(next, nd6_ra_timers(c));
 	for (uint32_t i = 0; i < ND6_TABLE; i++) {
 		struct nd6_entry *e = &t[i];
 		if (e->state == ND6_FREE || e->state == ND6_STALE)
@@ -467,8 +702,8 @@ void ip6_addrs_init(struct usnet_stack *st)
 		st->ip6[1 + i].state = cfg->ip6_shared[i] ? USNET_IP6_ADDR_PREFERRED : state;
 		tentative |= st->ip6[1 + i].state == USNET_IP6_ADDR_TENTATIVE;
 	}
-	if (tentative)
-		st->misc_at = 0;   /* the first poll starts DAD */
+	if (tentative || (cfg->ip6_link_local && cfg->ip6_router_solicits))
+		st->misc_at = 0;   /* the first poll starts DAD, or router discovery */
 }
 
 unsigned usnet_neigh6_waiting(const struct usnet_stack *st, uint8_t (*ips)[16], unsigned max)
@@ -512,6 +747,13 @@ int usnet_ip6_addr(struct usnet_stack *st, unsigned i, uint8_t addr[16], uint8_t
 	if (prefix_len)
 		*prefix_len = a->prefix_len;
 	return a->state;
+}
+
+int usnet_ip6_route(struct usnet_stack *st, const uint8_t dst[16], uint8_t nh[16])
+{
+	if (!st || st->magic != USNET_STACK_MAGIC || !dst || !nh || ip6_is_multicast(dst))
+		return -USNET_EINVAL;
+	return route6_lookup(st, dst, nh);
 }
 
 int usnet_ip6_source(struct usnet_stack *st, const uint8_t dst[16], uint8_t src[16])

@@ -319,7 +319,7 @@ static int tcp_connect_start(struct usnet_stack *st, struct usnet_io *io, usnet_
 	s->state = USNET_TCP_SYN_SENT;
 	s->ecn = st->cfg.tcp_ecn == 1 ? SE_OK : 0;   /* asked for (RFC 3168 6.1.1) */
 	s->rcv_wscale = tcp_rcv_wscale(st, s);
-	s->mss = (uint16_t)(st->cfg.mtu - (s->net6 ? 60 : 40));
+	s->mss = (uint16_t)(link_mtu(st, s->net6) - (s->net6 ? 60 : 40));
 	s->rcv_mss = s->mss;
 	s->iss = tcp_isn(st, s, now);
 	s->ts_offset = (uint32_t)siphash24(st->cfg.secret, &s->lip, 8) ^ s->lport;
@@ -873,7 +873,7 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
 		*val = opt == USNET_IPV6_V6ONLY ? s->v6only :
 		       opt == USNET_IPV6_TCLASS ? s->ip6_tclass :
-		       s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : s->ip6_hops;
+		       s->ip6_hops < 0 ? ip6_default_hops(st) : s->ip6_hops;
 		return 0;
 	default:
 		break;

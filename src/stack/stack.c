@@ -30,6 +30,7 @@ void usnet_stack_config_init(struct usnet_stack_config *cfg)
 	cfg->tcp_ecn = 2;
 	cfg->tcp_max_syn_backlog = 4096;
 	cfg->ip6_dad_transmits = 1;
+	cfg->ip6_router_solicits = 3;
 }
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
@@ -335,6 +336,11 @@ void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out)
 	for (uint32_t i = 0; i < ND6_TABLE; i++)
 		if (nd6[i].state != ND6_FREE)
 			out->nd_waiting += nd6[i].qlen;
+	out->nd_routers = out->nd_prefixes = 0;
+	for (uint32_t i = 0; i < ND6_ROUTERS; i++)
+		out->nd_routers += st->nd6_routers[i].expires != 0;
+	for (uint32_t i = 0; i < ND6_PREFIXES; i++)
+		out->nd_prefixes += st->nd6_prefixes[i].len != 0;
 }
 
 int usnet_sock_next(struct usnet_stack *st, int from)

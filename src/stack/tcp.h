@@ -67,6 +67,7 @@ void tcp_drop(struct net_ctx *c, struct sock *s, int err);
 void tcp_enter_time_wait(struct net_ctx *c, struct sock *s);
 void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
 		     uint32_t mtu);
+/* IPv6: the connections to dst (NULL: every one) take the MTU mtu. */
 void tcp_mtu_reduced6(struct net_ctx *c, const uint8_t dst[16], uint32_t mtu);
 
 /* How long an orphan stays in FIN_WAIT2: TCP_LINGER2, else the stack's

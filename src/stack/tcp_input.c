@@ -80,7 +80,7 @@ static void apply_syn_options(struct net_ctx *c, struct sock *s, const struct se
 {
 	struct usnet_stack *st = c->st;
 	uint32_t mss = g->o.has_mss ? g->o.mss : TCP_MSS_DEFAULT;
-	uint32_t my = st->cfg.mtu - (s->net6 ? 60 : 40);   /* IPv6's header is 40 bytes */
+	uint32_t my = link_mtu(st, s->net6) - (s->net6 ? 60 : 40);   /* IPv6's header is 40 bytes */
 	if (mss > my) mss = my;
 	if (s->user_mss && mss > s->user_mss) mss = s->user_mss;
 	if (mss < TCP_MSS_MIN) mss = TCP_MSS_MIN;
@@ -1014,7 +1014,9 @@ void tcp_mtu_reduced(struct net_ctx *c, uint32_t lip, uint16_t lport, uint32_t r
 
 /* RFC 8201: the path MTU to dst is mtu now; every IPv6 connection to it
  * takes it (Linux too applies a Packet Too Big to all the destination's
- * sockets, through its route).  O(sockets): PTBs are rare. */
+ * sockets, through its route).  dst NULL: the link's MTU is mtu now (a
+ * Router Advertisement said so), every IPv6 connection takes it.
+ * O(sockets): PTBs and MTU changes are rare. */
 void tcp_mtu_reduced6(struct net_ctx *c, const uint8_t dst[16], uint32_t mtu)
 {
 	struct usnet_stack *st = c->st;
@@ -1022,7 +1024,7 @@ void tcp_mtu_reduced6(struct net_ctx *c, const uint8_t dst[16], uint32_t mtu)
 	for (uint32_t i = 0; i < st->nsocks; i++) {
 		struct sock *s = sk(st, (int32_t)i);
 		if (s->type == USNET_SOCK_STREAM && s->net6 && s->state >= USNET_TCP_SYN_SENT &&
-		    s->state != USNET_TCP_LISTEN && s->state != USNET_TCP_TIME_WAIT && ip6_eq(s6[i].raddr, dst))
+		    s->state != USNET_TCP_LISTEN && s->state != USNET_TCP_TIME_WAIT && (!dst || ip6_eq(s6[i].raddr, dst)))
 			tcp_mss_lowered(c, s, mtu - IP6_HLEN - TCP_HLEN);
 	}
 }

@@ -212,7 +212,7 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 		 * (NOPs in place of one not offered); NOP and window scale.  An
 		 * option not offered takes no room.  A SYN offers what the
 		 * configuration allows, a SYN-ACK what the peer offered too. */
-		uint32_t my_mss = st->cfg.mtu - iph - TCP_HLEN;
+		uint32_t my_mss = link_mtu(st, s->net6) - iph - TCP_HLEN;
 		if (s->user_mss && s->user_mss < my_mss)
 			my_mss = s->user_mss;
 		o[0] = TCPOPT_MSS; o[1] = 4; wr16(o + 2, (uint16_t)my_mss);
@@ -297,7 +297,7 @@ static int tcp_emit(struct net_ctx *c, struct sock *s, uint32_t seq, uint32_t le
 		l4_csum_finish6(c, p, IPPROTO_TCP_, la, ra, hlen + len);
 		c->ip_tos = tos;
 		r = ipv6_output(c, p, la, ra, IP6_NH_TCP, hlen + len,
-				s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : (uint8_t)s->ip6_hops);
+				s->ip6_hops < 0 ? ip6_default_hops(st) : (uint8_t)s->ip6_hops);
 		c->ip_tos = 0;
 	} else {
 		l4_csum_finish(c, p, IPPROTO_TCP_, s->lip, s->rip, hlen + len);
@@ -387,7 +387,7 @@ void tcp_send_rst_for(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8
 	int sent;
 	if (c->rx_src6) {
 		l4_csum_finish6(c, p, IPPROTO_TCP_, c->rx_dst6, c->rx_src6, TCP_HLEN);
-		sent = ipv6_output(c, p, c->rx_dst6, c->rx_src6, IP6_NH_TCP, TCP_HLEN, IP6_DEFAULT_HLIM);
+		sent = ipv6_output(c, p, c->rx_dst6, c->rx_src6, IP6_NH_TCP, TCP_HLEN, ip6_default_hops(c->st));
 	} else {
 		l4_csum_finish(c, p, IPPROTO_TCP_, dst, src, TCP_HLEN);
 		sent = ipv4_output(c, p, dst, src, IPPROTO_TCP_, TCP_HLEN, IP4_DF, 0);

@@ -227,7 +227,7 @@ static long udp_sendv6(struct net_ctx *c, struct sock *s, const struct usnet_iov
 	wr16(hdr + UDP_LEN, (uint16_t)ulen);
 	wr16(hdr + UDP_CSUM, 0);
 	c->ip_tos = s->ip6_tclass;
-	uint8_t hops = ip6_is_multicast(dst) ? s->mc_ttl : s->ip6_hops < 0 ? IP6_DEFAULT_HLIM : (uint8_t)s->ip6_hops;
+	uint8_t hops = ip6_is_multicast(dst) ? s->mc_ttl : s->ip6_hops < 0 ? ip6_default_hops(st) : (uint8_t)s->ip6_hops;
 	uint32_t room = c->frame_size > ETH_HLEN + IP6_HLEN ? c->frame_size - ETH_HLEN - IP6_HLEN : 0;
 	uint32_t pmtu = ip6_path_mtu(st, dst, c->now) - IP6_HLEN;
 	int r;

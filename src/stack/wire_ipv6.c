@@ -169,8 +169,8 @@ enum nd_verdict nd_parse(const uint8_t *p, uint32_t len, uint8_t hop_limit, cons
 		return NDV_LEN;
 	uint32_t fixed;
 	switch (p[ICMP6_TYPE]) {
-	case ND_RS: fixed = 8; break;
-	case ND_RA: fixed = 16; break;
+	case ND_RS: fixed = ND_RS_LEN; break;
+	case ND_RA: fixed = ND_RA_LEN; break;
 	case ND_NS: fixed = ND_NS_LEN; break;
 	case ND_NA: fixed = ND_NA_LEN; break;
 	case ND_REDIRECT: fixed = 40; break;

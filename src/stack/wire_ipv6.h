@@ -202,6 +202,8 @@ uint16_t icmp6_checksum(const uint8_t *p, uint32_t len, const uint8_t src[16], c
 /* Offsets in an NS/NA: the 4 reserved/flag bytes, then the target. */
 #define ND_FLAGS     4
 #define ND_TARGET    8
+#define ND_RS_LEN    8
+#define ND_RA_LEN   16
 #define ND_NS_LEN   24
 #define ND_NA_LEN   24
 #define ND_NA_ROUTER    0x80
@@ -216,11 +218,13 @@ uint16_t icmp6_checksum(const uint8_t *p, uint32_t len, const uint8_t src[16], c
 
 struct nd_prefix {
 	uint8_t  len;           /* prefix length */
-	uint8_t  flags;         /* L (0x80), A (0x40) */
+	uint8_t  flags;         /* L (ND_PREFIX_ONLINK), A (0x40) */
 	uint32_t valid_s, preferred_s;
 	const uint8_t *prefix;
 };
 #define ND_PREFIX_MAX 4
+#define ND_PREFIX_ONLINK 0x80
+#define ND_LIFETIME_INFINITE 0xffffffffu   /* a prefix's valid lifetime for good (4.6.2) */
 
 struct nd_view {
 	uint8_t  type;

@@ -41,12 +41,28 @@
 #  dad_duplicate: the kernel already holds fd00:77::3 (nodad): `usnet run
 #     --ip6 fd00:77::3/64` refuses in one line naming it and exits non-zero;
 #     the program never runs.
-# Needs root (namespaces, veth, TAP, AF_XDP), ip, ethtool, ping, tcpdump.
+#  router_discovery (afpacket, the veth above): radvd on the kernel's end
+#     advertises itself as default router, the prefixes fd00:77::/64 and
+#     fd00:78::/64 on-link, MTU 1400 and hop limit 33.  Under `usnet run
+#     --ip6 fd00:77::2/64` WITHOUT --gw6, python3's http.server on ::: a
+#     capture shows the stack's Router Solicitation (from its link-local
+#     address to ff02::2); the host behind the router (fd00:88::2) pings
+#     fd00:77::2 and fetches from it with curl, so the stack sends through
+#     the router it learned; its SYN-ACK carries MSS 1340 (1400 - 60) and
+#     hop limit 33; a ping from the kernel's fd00:78::1 is answered after
+#     the stack's own NS for fd00:78::1 (on-link from the RA, not through
+#     the router); `usnet stat` counts the RS sent, the RAs taken, one
+#     default router and the prefixes.  Then curl -6 under usnet run
+#     (no --gw6) fetches from a server on the host behind the router,
+#     which logs fd00:77::2: once the stack learned its router, off-prefix
+#     destinations are the stack's.
+# Needs root (namespaces, veth, TAP, AF_XDP), ip, ethtool, ping, tcpdump;
+# radvd for router_discovery.
 # Usage: tests/ip6/run.sh [TEST...]   (default: all)
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-ALL="cli_errors afxdp afpacket sockets6 tap dad_duplicate"
+ALL="cli_errors afxdp afpacket sockets6 tap dad_duplicate router_discovery"
 TESTS=$(echo ${*:-$ALL})
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -102,11 +118,11 @@ if want cli_errors; then
 fi
 
 if ! need_root; then
-    for t in afxdp afpacket sockets6 tap dad_duplicate; do want "$t" && skip "$t" "needs root (network namespaces, veth, TAP)"; done
+    for t in afxdp afpacket sockets6 tap dad_duplicate router_discovery; do want "$t" && skip "$t" "needs root (network namespaces, veth, TAP)"; done
     exit 0
 fi
 if ! need_cmd ip ethtool ping tcpdump python3 curl; then
-    for t in afxdp afpacket sockets6 tap dad_duplicate; do
+    for t in afxdp afpacket sockets6 tap dad_duplicate router_discovery; do
         want "$t" && skip "$t" "needs ip, ethtool, ping, tcpdump, python3, curl (Debian: iproute2 ethtool iputils-ping tcpdump python3 curl)"
     done
     exit 0
@@ -190,7 +206,7 @@ veth_setup() {
 }
 
 VETH=0
-if want afxdp || want afpacket || want sockets6 || want dad_duplicate; then
+if want afxdp || want afpacket || want sockets6 || want dad_duplicate || want router_discovery; then
     if veth_setup; then VETH=1; else echo "veth set-up failed"; fi
 fi
 
@@ -406,6 +422,99 @@ if want dad_duplicate; then
         else
             fail dad_duplicate "status $rc, said: $(echo "$out" | tr '\n' ' ')"
         fi
+    fi
+fi
+
+# stat_wait PID NAME MIN: as stat_at_least, for up to 15 s (what comes
+# after a Router Solicitation and radvd's answer to it).
+stat_wait() {
+    local i
+    for i in $(seq 1 15); do stat_at_least "$@" >/dev/null && return 0; done
+    stat_at_least "$@"
+}
+
+router_discovery() {
+    local log=$work/ra.log pcap=$work/ra.pcap conf=$work/radvd.conf ok=1 i
+    cat >"$conf" <<CONF
+interface $KIF {
+    AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 10;
+    AdvLinkMTU 1400; AdvCurHopLimit 33; AdvDefaultLifetime 600;
+    prefix fd00:77::/64 { AdvOnLink on; AdvAutonomous off; };
+    prefix fd00:78::/64 { AdvOnLink on; AdvAutonomous off; };
+};
+CONF
+    # The kernel of usnet's namespace sees the RAs too (afpacket takes
+    # copies): it keeps out of it.
+    ip netns exec "$UNS" sysctl -qw "net.ipv6.conf.$UIF.accept_ra=0"
+    ip -n "$KNS" -6 addr add fd00:78::1/64 dev "$KIF" nodad
+    ip -n "$KNS" -6 neigh flush dev "$KIF"
+    ip -n "$KNS" -6 neigh flush dev "$RIF"
+    ip netns exec "$KNS" tcpdump -i "$KIF" -n -U -w "$pcap" icmp6 or tcp port 8080 2>"$work/ra.tcpdump" &
+    local dump=$!
+    for i in $(seq 1 30); do grep -q listening "$work/ra.tcpdump" && break; sleep 0.1; done
+    ip netns exec "$KNS" radvd -n -C "$conf" -p "$work/radvd.pid" -m logfile -l "$work/radvd.log" &
+    local radvd=$!
+    ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" --ip6 fd00:77::2/64 -- \
+        /usr/bin/python3 -u -m http.server 8080 --bind :: >"$log" 2>&1 &
+    PROG=$!
+    for i in $(seq 1 100); do grep -q "Serving HTTP" "$log" && break; sleep 0.1; done
+    if ! grep -q "Serving HTTP" "$log"; then
+        echo "usnet run did not start: $(head -3 "$log" | tr '\n' ' ')"; ok=0
+    elif stat_wait "$PROG" nd_routers 1; then
+        ping_ok "$HNS" fd00:77::2 || ok=0
+        fetch "$HNS" "http://[fd00:77::2]:8080/" "Directory listing" -6 || ok=0
+        ping_ok "$KNS" -I fd00:78::1 fd00:77::2 || ok=0
+        stat_at_least "$PROG" nd_rs_tx 1 || ok=0
+        stat_at_least "$PROG" nd_ra_rx 1 || ok=0
+        stat_at_least "$PROG" nd_prefixes 2 || ok=0
+    else
+        ok=0
+    fi
+    ns_stop "$UNS"; wait "$PROG" 2>/dev/null
+    # A client: curl -6 to the host behind the router, retried until the
+    # stack has learned its router (before that the destination is the
+    # kernel's, which has no IPv6 here: unreachable at once).
+    local hlog=$work/ra_host.log
+    (cd "$work" && exec ip netns exec "$HNS" /usr/bin/python3 -u -m http.server 8082 --bind fd00:88::2) >"$hlog" 2>&1 &
+    local hpid=$!
+    for i in $(seq 1 50); do grep -q "Serving HTTP" "$hlog" && break; sleep 0.1; done
+    out=$(timeout 30 ip netns exec "$UNS" "$USNET" run --backend afpacket --iface "$UIF" --ip "$UIP/24" \
+        --ip6 fd00:77::2/64 -- sh -c 'for i in $(seq 1 50); do
+            r=$(curl -s -6 -m 2 -o /dev/null -w "%{http_code} %{local_ip}" "http://[fd00:88::2]:8082/") &&
+                { echo "$r"; exit 0; }
+            sleep 0.2
+        done' 2>&1)
+    [ "$out" = "200 fd00:77::2" ] || { echo "curl -6 to fd00:88::2 under usnet run: '$out', not '200 fd00:77::2'"; ok=0; }
+    ns_stop "$UNS"
+    logged "$hlog" "fd00:77::2 - - " || ok=0
+    kill "$hpid"; wait "$hpid" 2>/dev/null
+    kill "$radvd"; wait "$radvd" 2>/dev/null
+    sleep 0.2
+    kill $dump; wait $dump 2>/dev/null
+    ip -n "$KNS" -6 addr del fd00:78::1/64 dev "$KIF"
+    local dumped
+    dumped=$(tcpdump -r "$pcap" -n -v 2>/dev/null | tr '\n' ' ' | sed 's/ IP6 /\nIP6 /g')
+    echo "$dumped" | grep -q "IP6 .* $ULL > ff02::2: \[icmp6 sum ok\] ICMP6, router solicitation" ||
+        { echo "no Router Solicitation from $ULL to ff02::2 in the capture"; ok=0; }
+    local synack
+    synack=$(echo "$dumped" | grep -m1 " fd00:77::2.8080 > fd00:88::2\.[0-9]*: Flags \[S\.\]")
+    [[ "$synack" == *"hlim 33,"* && "$synack" == *"mss 1340,"* ]] ||
+        { echo "the stack's SYN-ACK to fd00:88::2: '${synack:-none in the capture}', not hlim 33 and mss 1340"; ok=0; }
+    echo "$dumped" | grep -q "IP6 .* fd00:77::2 > ff02::1:ff00:1: .*neighbor solicitation, .*who has fd00:78::1" ||
+        { echo "no NS from the stack for fd00:78::1 in the capture"; ok=0; }
+    [ $ok = 1 ] && pass router_discovery ||
+        fail router_discovery "see the lines above; usnet run said: $(tr '\n' ' ' <"$log" | head -c 300); radvd: $(tr '\n' ' ' <"$work/radvd.log" 2>/dev/null | head -c 300)"
+}
+
+if want router_discovery; then
+    if [ $VETH = 0 ]; then
+        fail router_discovery "no veth set-up"
+    elif ! grep -qw afpacket <<<"$("$USNET" run --backend nosuch --iface x --ip 10.0.0.2/24 -- true 2>&1)"; then
+        skip router_discovery "this build has no afpacket backend"
+    elif ! need_cmd radvd; then
+        skip router_discovery "needs radvd (Debian: radvd)"
+    else
+        router_discovery
     fi
 fi
 

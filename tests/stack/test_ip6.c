@@ -1,5 +1,5 @@
 /* Tests: IPv6 input, extension headers, ICMPv6 echo and errors, Neighbor
- * Discovery (RFC 4861) and DAD (RFC 4862).  Frames are built and read here,
+ * Discovery (RFC 4861) with router discovery, and DAD (RFC 4862).  Frames are built and read here,
  * with their own checksum code, not the stack's. */
 #include "harness.h"
 #include "tests.h"
@@ -913,6 +913,7 @@ int test_ip6_frag_timeout(void)
 {
 	struct usnet_stack_config cfg;
 	ip6_cfg(&cfg, 0);
+	cfg.ip6_router_solicits = 0;   /* a quiet link: only the Time Exceeded goes out */
 	struct tenv e; tenv_init(&e, &cfg);
 	learn_peer6(&e, PEER_GL, US_GL);
 	static uint8_t m[4096], f[2048];
@@ -1458,6 +1459,280 @@ int test_ip6_shared(void)
 	tenv_input(&e, f, echo_frame(f, peer4, US_GL, 9));
 	CHECK(next_icmp6(&e, 135, &p) && memcmp(p.l4 + 8, peer4, 16) == 0);   /* still resolving */
 	CHECK(usnet_neigh6_waiting(e.st, ips, 4) == 1 && memcmp(ips[0], peer4, 16) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* ---- router discovery (RFC 4861 6.3) ------------------------------------ */
+
+static const uint8_t ALL_ROUTERS[16] = { 0xff, 0x02, [15] = 2 };
+static const uint8_t REMOTE[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x99, [15] = 0x01 };   /* 2001:db8:99::1, off-link */
+
+/* A Router Advertisement from PEER_LL to all nodes: Cur Hop Limit hops,
+ * Router Lifetime lifetime_s, then the options opt[0..olen). */
+static uint32_t ra_frame(uint8_t *f, uint8_t hops, uint16_t lifetime_s, const uint8_t *opt, uint32_t olen)
+{
+	uint8_t m[160] = { 134, 0 };
+	m[4] = hops;
+	wr16(m + 6, lifetime_s);
+	if (olen)
+		memcpy(m + 16, opt, olen);
+	icmp_sum(m, 16 + olen, PEER_LL, ALL_NODES);
+	return f6(f, PEER_LL, ALL_NODES, 58, 255, m, 16 + olen);
+}
+
+static uint32_t opt_slla(uint8_t *o)
+{
+	o[0] = 1; o[1] = 1;
+	memcpy(o + 2, T_MAC_PEER, 6);
+	return 8;
+}
+
+static uint32_t opt_mtu(uint8_t *o, uint32_t mtu)
+{
+	memset(o, 0, 8);
+	o[0] = 5; o[1] = 1;
+	wr32(o + 4, mtu);
+	return 8;
+}
+
+static uint32_t opt_prefix(uint8_t *o, const uint8_t prefix[16], uint8_t len, uint8_t flags, uint32_t valid_s)
+{
+	memset(o, 0, 32);
+	o[0] = 3; o[1] = 4; o[2] = len; o[3] = flags;
+	wr32(o + 4, valid_s);
+	wr32(o + 8, valid_s);
+	memcpy(o + 16, prefix, 16);
+	return 32;
+}
+
+/* The next hop the stack names for dst, or all 0xee when it has none. */
+static const uint8_t *route_of(struct tenv *e, const uint8_t dst[16])
+{
+	static uint8_t nh[16];
+	if (usnet_ip6_route(e->st, dst, nh) != 0)
+		memset(nh, 0xee, 16);
+	return nh;
+}
+
+/* Router Solicitations: none while the link-local address is tentative;
+ * the first within a second of DAD's verdict, then two more 4 s apart
+ * (MAX_RTR_SOLICITATIONS, RTR_SOLICITATION_INTERVAL), from the
+ * link-local address to all routers with our link-layer address.  An RA
+ * naming a router ends them; none with ip6_router_solicits 0, nor from an
+ * instance that does not answer for the interface. */
+int test_ip6_rs(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 1);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint64_t rs_at[8], dad_done = 0, t0 = e.now;
+	unsigned n = 0;
+	for (uint64_t t = t0; t < t0 + 20 * SEC; t += 10 * MS) {
+		tenv_advance(&e, t);
+		if (!dad_done && usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_PREFERRED)
+			dad_done = t;
+		struct tframe *fr;
+		struct p6 p;
+		while ((fr = tnif_next(e.nif))) {
+			if (parse6(fr, &p) != 0 || p.type != 133)
+				continue;
+			CHECK(n < 8);
+			rs_at[n++] = t;
+			CHECK(dad_done && p.csum_ok && p.hlim == 255 && p.code == 0 && p.plen == 16);
+			CHECK(memcmp(p.src, US_LL, 16) == 0 && memcmp(p.dst, ALL_ROUTERS, 16) == 0);
+			static const uint8_t all_routers_mac[6] = { 0x33, 0x33, 0, 0, 0, 2 };
+			CHECK(memcmp(p.eth_dst, all_routers_mac, 6) == 0);
+			CHECK(rd32(p.l4 + 4) == 0 && p.l4[8] == 1 && p.l4[9] == 1 && memcmp(p.l4 + 10, T_MAC_US, 6) == 0);
+		}
+	}
+	CHECKF(n == 3, "%u solicitations", n);
+	CHECKF(rs_at[0] >= dad_done && rs_at[0] <= dad_done + 1 * SEC, "first %llu ms after DAD",
+	       (unsigned long long)((rs_at[0] - dad_done) / MS));
+	CHECK(rs_at[1] - rs_at[0] >= 3990 * MS && rs_at[1] - rs_at[0] <= 4010 * MS);
+	CHECK(rs_at[2] - rs_at[1] >= 3990 * MS && rs_at[2] - rs_at[1] <= 4010 * MS);
+	CHECK(stats(&e).nd_rs_tx == 3);
+	tenv_fini(&e);
+
+	/* Answered after the first: no more. */
+	ip6_cfg(&cfg, 0);
+	tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(count_icmp6(&e, 133) == 1);
+	uint8_t f[200], o[64];
+	tenv_input(&e, f, ra_frame(f, 0, 600, o, opt_slla(o)));
+	tenv_advance(&e, e.now + 20 * SEC);
+	CHECK(count_icmp6(&e, 133) == 0 && stats(&e).nd_rs_tx == 1);
+	tenv_fini(&e);
+
+	/* An RA with Router Lifetime 0 names no router: they go on. */
+	tenv_init(&e, &cfg);
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_slla(o)));
+	tenv_advance(&e, e.now + 20 * SEC);
+	CHECK(count_icmp6(&e, 133) == 3);
+	tenv_fini(&e);
+
+	/* Not asked to. */
+	cfg.ip6_router_solicits = 0;
+	tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 20 * SEC);
+	CHECK(count_icmp6(&e, 133) == 0);
+	tenv_fini(&e);
+	ip6_cfg(&cfg, 0);
+	cfg.rss_queues = 2;
+	cfg.rss_queue = 1;
+	tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 20 * SEC);
+	CHECK(count_icmp6(&e, 133) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* The default router list: an RA makes its sender the next hop for what
+ * is off-link (its link-layer address taken, no NS needed) until its
+ * Router Lifetime ends or an RA with lifetime 0 says so; a configured
+ * gateway wins.  Cur Hop Limit becomes the default hop limit. */
+int test_ip6_ra_router(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	cfg.ip6_router_solicits = 0;
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t f[200], o[64];
+	struct p6 p;
+	static const uint8_t none[16] = { 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee,
+					  0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee };
+	CHECK(memcmp(route_of(&e, REMOTE), none, 16) == 0);
+	CHECK(memcmp(route_of(&e, PEER_GL), PEER_GL, 16) == 0);   /* on our prefix */
+	tenv_input(&e, f, echo_frame(f, REMOTE, US_GL, 1));
+	CHECK(tnif_next(e.nif) == NULL);   /* no way back */
+	tenv_input(&e, f, ra_frame(f, 33, 30, o, opt_slla(o)));
+	CHECK(tnif_next(e.nif) == NULL);
+	CHECK(memcmp(route_of(&e, REMOTE), PEER_LL, 16) == 0);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.nd_ra_rx == 1 && s.nd_routers == 1 && s.nd_prefixes == 0);
+	tenv_input(&e, f, echo_frame(f, REMOTE, US_GL, 2));
+	CHECK(next_icmp6(&e, 129, &p) && p.csum_ok && memcmp(p.dst, REMOTE, 16) == 0);
+	CHECK(memcmp(p.eth_dst, T_MAC_PEER, 6) == 0 && p.hlim == 33);
+	CHECK(tnif_next(e.nif) == NULL);
+	int u = usnet_socket(e.st, USNET_SOCK_DGRAM | USNET_SOCK_V6);
+	int hops = 0;
+	CHECK(u >= 0 && usnet_getsockopt(e.st, u, USNET_IPV6_UNICAST_HOPS, &hops) == 0 && hops == 33);
+	usnet_close(e.st, &e.io, u, e.now);
+	/* Lifetime 0: no longer a default router. */
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_slla(o)));
+	CHECK(memcmp(route_of(&e, REMOTE), none, 16) == 0 && stats(&e).nd_routers == 0);
+	/* Listed again for 10 s, refreshed once: it lasts 10 s from then. */
+	tenv_input(&e, f, ra_frame(f, 0, 10, o, opt_slla(o)));
+	tenv_advance(&e, e.now + 5 * SEC);
+	tenv_input(&e, f, ra_frame(f, 0, 10, o, 0));   /* no link-layer option this time */
+	tenv_advance(&e, e.now + 9 * SEC);
+	CHECK(memcmp(route_of(&e, REMOTE), PEER_LL, 16) == 0);
+	tenv_advance(&e, e.now + 1 * SEC + 1);
+	CHECK(memcmp(route_of(&e, REMOTE), none, 16) == 0 && stats(&e).nd_routers == 0);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	tenv_fini(&e);
+
+	/* A configured gateway wins over the routers learned. */
+	static const uint8_t gw[16] = { 0xfe, 0x80, [15] = 0x77 };
+	ip6_cfg(&cfg, 0);
+	cfg.ip6_router_solicits = 0;
+	memcpy(cfg.ip6_gateway, gw, 16);
+	tenv_init(&e, &cfg);
+	tenv_input(&e, f, ra_frame(f, 0, 600, o, opt_slla(o)));
+	CHECK(memcmp(route_of(&e, REMOTE), gw, 16) == 0 && stats(&e).nd_routers == 1);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Prefix Information with L: on-link for its valid lifetime (0 ends it;
+ * all ones is for good); without L, or the link-local prefix: nothing. */
+int test_ip6_ra_prefix(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	cfg.ip6_router_solicits = 0;
+	struct tenv e; tenv_init(&e, &cfg);
+	static const uint8_t pfx5[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 5 }, in5[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 5, [15] = 7 };
+	static const uint8_t pfx6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 6 }, in6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 6, [15] = 7 };
+	static const uint8_t pfx7[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 7 }, in7[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 7, [15] = 7 };
+	static const uint8_t ll[16] = { 0xfe, 0x80 };
+	uint8_t f[300], o[160];
+	uint32_t n = opt_prefix(o, pfx5, 64, 0x80, 20);
+	n += opt_prefix(o + n, pfx6, 64, 0x40, 20);           /* A only: not on-link */
+	n += opt_prefix(o + n, pfx7, 48, 0xc0, 0xffffffffu);  /* for good */
+	n += opt_prefix(o + n, ll, 64, 0x80, 20);             /* the link-local prefix: ignored */
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, n));
+	CHECK(memcmp(route_of(&e, in5), in5, 16) == 0);
+	CHECK(usnet_ip6_route(e.st, in6, o) == -USNET_ENETUNREACH);
+	CHECK(memcmp(route_of(&e, in7), in7, 16) == 0);
+	CHECK(stats(&e).nd_prefixes == 2 && stats(&e).nd_routers == 0);
+	/* On-link: the stack asks for the address itself. */
+	tenv_input(&e, f, echo_frame(f, in5, US_GL, 1));
+	struct p6 p;
+	CHECK(next_icmp6(&e, 135, &p) && memcmp(p.l4 + 8, in5, 16) == 0);
+	tnif_clear(e.nif);
+	/* Valid lifetime 0: off-link at once. */
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_prefix(o, pfx5, 64, 0x80, 0)));
+	CHECK(usnet_ip6_route(e.st, in5, o) == -USNET_ENETUNREACH);
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_prefix(o, pfx5, 64, 0x80, 20)));
+	tenv_advance(&e, e.now + 19 * SEC);
+	CHECK(memcmp(route_of(&e, in5), in5, 16) == 0);
+	tenv_advance(&e, e.now + 2 * SEC);
+	CHECK(usnet_ip6_route(e.st, in5, o) == -USNET_ENETUNREACH && stats(&e).nd_prefixes == 1);
+	tenv_advance(&e, e.now + 100000 * SEC);
+	CHECK(memcmp(route_of(&e, in7), in7, 16) == 0);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* The MTU option lowers the link's MTU for IPv6: the MSS of new
+ * connections (1400 - 60), both ways, and of one made before; never below
+ * 1280 (ignored), never above the configured MTU. */
+int test_ip6_ra_mtu(void)
+{
+	struct usnet_stack_config cfg;
+	ip6_cfg(&cfg, 0);
+	cfg.ip6_router_solicits = 0;
+	struct tenv e; tenv_init(&e, &cfg);
+	learn_peer6(&e, PEER_GL, US_GL);
+	int l = listener6(&e, 80, 0);
+	CHECK(l >= 0);
+	uint8_t f[400], o[16], mss[4] = { 2, 4, 0x05, 0xa0 };
+	struct p6 p;
+	tenv_input(&e, f, tcp6_frame(f, 39999, 80, 500, 0, 0x02, mss, 4, NULL, 0));
+	CHECK(next_tcp6(&e, &p) && p.l4[13] == 0x12 && rd16(p.l4 + 22) == 1500 - 60);
+	tenv_input(&e, f, tcp6_frame(f, 39999, 80, 501, rd32(p.l4 + 4) + 1, 0x10, NULL, 0, NULL, 0));
+	int c0 = usnet_accept(e.st, &e.io, l, NULL, e.now);
+	struct usnet_tcp_info ti;
+	CHECK(c0 >= 0 && usnet_tcp_info(e.st, c0, &ti) == 0 && ti.snd_mss == 1440);
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_mtu(o, 1400)));
+	CHECK(usnet_tcp_info(e.st, c0, &ti) == 0 && ti.snd_mss == 1400 - 60);
+	tenv_input(&e, f, tcp6_frame(f, 40000, 80, 1000, 0, 0x02, mss, 4, NULL, 0));
+	CHECK(next_tcp6(&e, &p) && p.l4[13] == 0x12 && p.l4[20] == 2);
+	CHECKF(rd16(p.l4 + 22) == 1400 - 60, "MSS %u", rd16(p.l4 + 22));
+	int s = usnet_socket(e.st, USNET_SOCK_STREAM | USNET_SOCK_V6);
+	struct usnet_addr to = { .port = 443, .family = USNET_AF_INET6 };
+	memcpy(to.ip6, PEER_GL, 16);
+	CHECK(usnet_connect(e.st, &e.io, s, &to, e.now) == -USNET_EINPROGRESS);
+	CHECK(next_tcp6(&e, &p) && p.l4[13] == 0x02 && rd16(p.l4 + 22) == 1400 - 60);
+	/* Below 1280: ignored.  Above ours: ours. */
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_mtu(o, 1000)));
+	tenv_input(&e, f, tcp6_frame(f, 40001, 80, 1000, 0, 0x02, mss, 4, NULL, 0));
+	CHECK(next_tcp6(&e, &p) && p.l4[13] == 0x12 && rd16(p.l4 + 22) == 1400 - 60);
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_mtu(o, 9000)));
+	tenv_input(&e, f, tcp6_frame(f, 40002, 80, 1000, 0, 0x02, mss, 4, NULL, 0));
+	CHECK(next_tcp6(&e, &p) && p.l4[13] == 0x12 && rd16(p.l4 + 22) == 1500 - 60);
+	/* IPv4 keeps the configured MTU. */
+	tenv_input(&e, f, ra_frame(f, 0, 0, o, opt_mtu(o, 1300)));
+	int s4 = usnet_socket(e.st, USNET_SOCK_STREAM);
+	struct usnet_addr to4 = { .ip = T_IP_PEER, .port = 443 };
+	tenv_learn_peer(&e);
+	CHECK(usnet_connect(e.st, &e.io, s4, &to4, e.now) == -USNET_EINPROGRESS);
+	struct tpkt t;
+	CHECK(t_next_tcp(&e, &t) && t.mss == 1460);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
 	tenv_fini(&e);
 	return 0;
 }
