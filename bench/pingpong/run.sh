@@ -7,7 +7,7 @@
 #   3. usnet ponger   <- usnet pinger    (usnet on both sides)
 # and prints one table with round trips/s and latency, with ratios to the
 # kernel measured in the same run; then IPv6 against IPv4 on one usnet
-# ponger (afpacket: the XDP program steers IPv4 only) listening on ::,
+# ponger (on the backend that answered above) listening on ::,
 #   4. kernel pinger over IPv4, then over IPv6
 #   5. usnet pinger over IPv4, then over IPv6
 # each IPv6 row with its ratios to the IPv4 row above it.
@@ -52,8 +52,9 @@ else
     echo "no usnet backend answered on the veth" | tee "$bench_tmp/uk" >"$bench_tmp/uu"
 fi
 
-# 4, 5: one dual-stack usnet ponger (afpacket) for both families.
-v6be=afpacket
+# 4, 5: one dual-stack usnet ponger for both families, on the backend of
+# rows 2 and 3.
+v6be=${backend:-afpacket}
 bench_server usnet-ponger-v6 "$BENCH" ponger -p $port --backend $v6be --iface "$SRV_IF" --ip "$SRV_UIP/24" \
     --ip6 "$SRV_UIP6/64" "${usnet_poll_args[@]}"
 if netns_wait_port "$SRV_UIP" $port; then
