@@ -223,6 +223,7 @@ static void nd6_duplicate(struct usnet_stack *st, struct ip6_addr_slot *a)
 {
 	a->state = USNET_IP6_ADDR_DUPLICATE;
 	st->stats.nd_dad_duplicate++;
+	mld6_leave(st, a->addr);
 }
 
 static void nd6_ns_input(struct net_ctx *c, const struct ipv6_view *v, const struct nd_view *nv)
@@ -367,8 +368,12 @@ static uint64_t nd6_dad_timers(struct net_ctx *c)
 				a->state = USNET_IP6_ADDR_PREFERRED;
 				continue;
 			}
-			if (nd6_answers(st))
+			if (nd6_answers(st)) {
+				/* its group joined first (RFC 4862 5.4.2) */
+				if (a->dad_sent == 0)
+					mld6_join(c, a->addr);
 				nd6_send_ns(c, a->addr, NULL, 1);
+			}
 			a->dad_sent++;
 			a->dad_at = c->now + ND6_RETRANS_NS;
 		}
