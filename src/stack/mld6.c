@@ -281,8 +281,8 @@ void mld6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v,
 	case MLDV_GROUP: st->stats.mld_drop_invalid++; return;
 	case MLDV_NOT_MLD: return;
 	}
-	/* RFC 3810 6.2 (queries), 5.2.13 and 7.2 (reports may come from ::
-	 * during DAD); Linux checks the same. */
+	/* RFC 3810 6.2 for queries (Linux checks the same); reports may come
+	 * from :: during DAD (5.2.13). */
 	int source_ok = ip6_is_link_local(v->src) || (m.type != MLD_QUERY && ip6_is_unspecified(v->src));
 	if (!source_ok || v->hop_limit != MLD_HOP_LIMIT || ip6_router_alert(ip, IP6_HLEN + v->plen) != IP6_RA_MLD) {
 		st->stats.mld_drop_invalid++;

@@ -48,7 +48,7 @@ struct mld_view {
 enum mld_verdict {
 	MLDV_OK = 0,
 	MLDV_LEN,         /* shorter than its type's fixed part; a query of 25 to 27 bytes, or with
-			     sources past the message (RFC 3810 5.1.14, 8.2.1) */
+			     sources past the message (RFC 3810 8.1) */
 	MLDV_GROUP,       /* a query's address neither :: nor multicast; a v1 report's or Done's not multicast */
 	MLDV_NOT_MLD,     /* not an MLD type */
 };
