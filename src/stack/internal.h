@@ -515,7 +515,7 @@ struct usnet_stack {
 	uint64_t mld6_v1_until;           /* an MLDv1 querier was heard: speak MLDv1 until */
 	uint64_t mld6_general_at;         /* MLDv2: the answer to a general query (UINT64_MAX: none) */
 
-	uint64_t misc_at;                 /* next ARP / reassembly deadline */
+	uint64_t misc_at;                 /* next ARP, ND, DAD, IGMP, MLD or reassembly deadline */
 	uint64_t syncookie_last;          /* when a SYN cookie was last sent (0: never) */
 	uint64_t challenge_window;        /* RFC 5961 rate limit: second of the count */
 	uint32_t challenge_count;
@@ -907,8 +907,8 @@ uint64_t mc_random_delay(struct usnet_stack *st, uint64_t max_ns);
  * poll. */
 void mld6_init(struct usnet_stack *st);
 /* The address addr (of ours, not shared) joins its solicited-node group,
- * reported at once unless another address has it: called before its
- * first DAD probe (RFC 4862 5.4.2). */
+ * reported at once (by queue 0's instance) unless another address has
+ * it: called before its first DAD probe (RFC 4862 5.4.2). */
 void mld6_join(struct net_ctx *c, const uint8_t addr[16]);
 /* addr stopped being ours (DAD found it duplicate; its state says so
  * already): its group is left, reported from the next poll, unless

@@ -34,8 +34,10 @@
  * Every message goes from the link-local address (:: while it is
  * tentative, or when the stack has none: RFC 3810 5.2.13), hop limit 1,
  * behind a Hop-by-Hop header with Router Alert 0 (RFC 2711).  Of the
- * instances serving one interface's queues, queue 0's speaks for the
- * interface (as it sends the DAD probes); the others keep no groups.
+ * instances serving one interface's queues, each keeps the groups and
+ * answers the queries that reach it (a query reaches one queue, the one
+ * the device picks), and queue 0's alone reports the joins and leaves
+ * (as it alone sends the DAD probes).
  */
 #include "internal.h"
 #include "wire_eth.h"
@@ -61,7 +63,7 @@ static void mld6_schedule(struct usnet_stack *st, uint64_t at)
 		st->misc_at = at;
 }
 
-/* Queue 0's instance speaks for the interface (as nd6_answers). */
+/* Queue 0's instance reports the joins and leaves (as nd6_answers). */
 static int mld6_speaks(const struct usnet_stack *st)
 {
 	return st->cfg.rss_queues <= 1 || st->cfg.rss_queue == 0;
@@ -288,8 +290,6 @@ void mld6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v,
 		st->stats.mld_drop_invalid++;
 		return;
 	}
-	if (!mld6_speaks(st))
-		return;
 	if (m.type == MLD_QUERY) {
 		mld6_query(c, &m);
 	} else if (m.type == MLD_V1_REPORT && mld6_v1(st, c->now)) {
@@ -304,8 +304,9 @@ void mld6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v,
 
 /* ---- membership --------------------------------------------------------- */
 
-/* addr's group joined, its first report due at `at`; NULL when it was
- * joined already (another address of ours has it) or no slot is free. */
+/* addr's group joined, its first report due at `at` (none but on queue
+ * 0's instance); NULL when it was joined already (another address of ours
+ * has it) or no slot is free. */
 static struct mld6_group *mld6_group_join(struct usnet_stack *st, const uint8_t addr[16], uint64_t at)
 {
 	uint8_t group[16];
@@ -319,8 +320,13 @@ static struct mld6_group *mld6_group_join(struct usnet_stack *st, const uint8_t 
 		return NULL;
 	memcpy(g->addr, group, 16);
 	g->member = 1;
-	g->reports_left = MLD6_ROBUSTNESS;
 	g->answer_at = UINT64_MAX;
+	if (!mld6_speaks(st)) {
+		g->reports_left = 0;
+		g->report_at = UINT64_MAX;
+		return g;
+	}
+	g->reports_left = MLD6_ROBUSTNESS;
 	g->report_at = at;
 	mld6_schedule(st, at);
 	return g;
@@ -332,8 +338,6 @@ void mld6_init(struct usnet_stack *st)
 	st->mld6_general_at = UINT64_MAX;
 	for (uint32_t i = 0; i < MLD6_GROUPS; i++)
 		mld6_free(&st->mld6_groups[i]);
-	if (!mld6_speaks(st))
-		return;
 	for (uint32_t i = 0; i < IP6_ADDRS; i++)
 		if (!st->ip6[i].shared && st->ip6[i].state == USNET_IP6_ADDR_PREFERRED)
 			mld6_group_join(st, st->ip6[i].addr, 0);
@@ -341,17 +345,13 @@ void mld6_init(struct usnet_stack *st)
 
 void mld6_join(struct net_ctx *c, const uint8_t addr[16])
 {
-	if (!mld6_speaks(c->st))
-		return;
 	struct mld6_group *g = mld6_group_join(c->st, addr, c->now);
-	if (g)
+	if (g && g->reports_left)
 		mld6_report(c, g);
 }
 
 void mld6_leave(struct usnet_stack *st, const uint8_t addr[16])
 {
-	if (!mld6_speaks(st))
-		return;
 	uint8_t group[16];
 	ip6_solicited_node(addr, group);
 	struct mld6_group *g = mld6_slot(st, group);
@@ -360,6 +360,10 @@ void mld6_leave(struct usnet_stack *st, const uint8_t addr[16])
 	for (uint32_t i = 0; i < IP6_ADDRS; i++)
 		if (addr_member(&st->ip6[i]) && memcmp(st->ip6[i].addr + 13, group + 13, 3) == 0)
 			return;   /* another address of ours has it */
+	if (!mld6_speaks(st)) {
+		mld6_free(g);
+		return;
+	}
 	g->member = 0;
 	g->answer_at = UINT64_MAX;
 	g->reports_left = MLD6_ROBUSTNESS;

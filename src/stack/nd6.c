@@ -368,12 +368,10 @@ static uint64_t nd6_dad_timers(struct net_ctx *c)
 				a->state = USNET_IP6_ADDR_PREFERRED;
 				continue;
 			}
-			if (nd6_answers(st)) {
-				/* its group joined first (RFC 4862 5.4.2) */
-				if (a->dad_sent == 0)
-					mld6_join(c, a->addr);
+			if (a->dad_sent == 0)   /* its group joined first (RFC 4862 5.4.2) */
+				mld6_join(c, a->addr);
+			if (nd6_answers(st))
 				nd6_send_ns(c, a->addr, NULL, 1);
-			}
 			a->dad_sent++;
 			a->dad_at = c->now + ND6_RETRANS_NS;
 		}

@@ -1777,3 +1777,29 @@ int test_mld6_v1(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* Of the instances serving the queues of one interface, queue 0's alone
+ * reports the joins (as it alone probes); the others answer the queries
+ * that reach them (a query reaches the one queue the device picks). */
+int test_mld6_queues(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 1);
+	cfg.rss_queues = 2;
+	cfg.rss_queue = 1;
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t ga[16], gb[16], f[200];
+	sol_node(US_GL, ga);
+	sol_node(US_GL2, gb);
+	tenv_advance(&e, e.now + 3 * SEC);
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
+	CHECK(tnif_next(e.nif) == NULL);   /* neither probes nor reports */
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 28, 0));
+	tenv_advance(&e, e.now + 1 * SEC);
+	struct mld_rep r;
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 2 && mld_has(&r, 2, ga) && mld_has(&r, 2, gb));
+	CHECK(memcmp(r.src, US_LL, 16) == 0);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_fini(&e);
+	return 0;
+}
