@@ -1,10 +1,10 @@
 /*
  * ICMPv6 (RFC 4443): echo replies (in fragments when larger than the path
  * MTU), Neighbor Discovery handed to nd6.c, MLD to mld6.c, Packet Too Big
- * handed to the path MTU table (ip6_pmtu.c), and the error messages IPv6 input asks
- * for, under the rules of 2.4: never about an error or a Redirect, never
- * to a source that names no single node, about a multicast packet only
- * where allowed, rate limited.
+ * handed to the path MTU table (ip6_pmtu.c), and the error messages IPv6
+ * input asks for, under the rules of 2.4: never about an error or a
+ * Redirect, never to a source that names no single node, about a
+ * multicast packet only where allowed, rate limited.
  */
 #include "internal.h"
 #include "wire_ipv6.h"

@@ -44,8 +44,8 @@
 #include "wire_ipv6.h"
 #include "wire_mld6.h"
 
-#define MLD6_V2_UNSOLICITED_NS (1 * NS_PER_S)    /* RFC 3810 9.11; Linux's mldv2_unsolicited_report_interval */
-#define MLD6_V1_UNSOLICITED_NS (10 * NS_PER_S)   /* RFC 2710 7.10; Linux's mldv1_unsolicited_report_interval */
+#define MLD6_V2_UNSOLICITED_NS (1 * NS_PER_S)    /* RFC 3810 9.11; Linux: mldv2_unsolicited_report_interval */
+#define MLD6_V1_UNSOLICITED_NS (10 * NS_PER_S)   /* RFC 2710 7.10; Linux: mldv1_unsolicited_report_interval */
 /* RFC 3810 9.12, Older Version Querier Present Timeout: robustness x
  * query interval (125 s) + query response interval (10 s). */
 #define MLD6_OLDER_QUERIER_NS ((uint64_t)MLD6_ROBUSTNESS * 125 * NS_PER_S + 10 * NS_PER_S)
