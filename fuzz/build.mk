@@ -29,7 +29,7 @@ $(B)/stack/fuzz_replay: fuzz/replay_main.c $(FUZZ_SRCS) $(B)/stack/libusnet-stac
 
 TEST_DEPS += $(B)/stack/fuzz_replay
 
-# The IPv6 views alone: wire_ipv6.c and the checksum it uses.
+# The IPv6 views alone: wire_ipv6.c (with wire_mld6.h) and the checksum it uses.
 WIRE6_FUZZ_SRCS := fuzz/fuzz_wire_ipv6.c src/stack/wire_ipv6.c src/stack/csum.c
 
 $(B)/stack/fuzz_wire_ipv6: $(WIRE6_FUZZ_SRCS) $(STACK_HDRS)

@@ -1,9 +1,9 @@
 /*
- * libFuzzer target for the IPv6 views alone (src/stack/wire_ipv6.c): an
- * input is an IPv6 packet; it goes through ipv6_parse, then the extension-
- * header walk, ip6_find_upper, icmp6_parse and nd_parse on whatever upper
- * layer the walk found (and on the bytes after the fixed header, whatever
- * they are).  The input is copied to a buffer of exactly its size, so ASan
+ * libFuzzer target for the IPv6 views alone (src/stack/wire_ipv6.c and
+ * wire_mld6.h): an input is an IPv6 packet; it goes through ipv6_parse,
+ * then the extension-header walk, ip6_find_upper, ip6_router_alert,
+ * icmp6_parse, nd_parse and mld_parse on whatever upper layer the walk
+ * found (and on the bytes after the fixed header, whatever they are).  The input is copied to a buffer of exactly its size, so ASan
  * catches any read past it; each answer is checked to stay inside what
  * the view was given.
  */
@@ -13,6 +13,7 @@
 #include <string.h>
 #include "internal.h"
 #include "wire_ipv6.h"
+#include "wire_mld6.h"
 
 #define INSIDE(ptr, base, len) ((ptr) >= (base) && (ptr) <= (base) + (len))
 
@@ -30,6 +31,17 @@ static void check_nd(const uint8_t *m, uint32_t len, uint8_t hlim, const uint8_t
 	for (unsigned i = 0; i < nv.nprefix; i++)
 		if (!INSIDE(nv.prefix[i].prefix + 16, m, len))
 			abort();
+}
+
+static void check_mld(const uint8_t *m, uint32_t len)
+{
+	struct mld_view mv;
+	if (mld_parse(m, len, &mv) != MLDV_OK)
+		return;
+	if (mv.group && !INSIDE(mv.group + 16, m, len))
+		abort();
+	if (mv.type == MLD_QUERY && mv.version != 1 && mv.version != 2)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -73,11 +85,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint32_t mlen = total - x.off;
 			(void)icmp6_parse(m, mlen, v.src, v.dst);
 			check_nd(m, mlen, v.hop_limit, v.src, v.dst);
+			check_mld(m, mlen);
 		}
+		int ra = ip6_router_alert(p, total);
+		if (ra < -1 || ra > 0xffff)
+			abort();
 		/* The bytes after the fixed header as ICMPv6/ND whatever the
 		 * next header said: more of the ND parser's paths. */
 		(void)icmp6_parse(p + IP6_HLEN, v.plen, v.src, v.dst);
 		check_nd(p + IP6_HLEN, v.plen, v.hop_limit, v.src, v.dst);
+		check_mld(p + IP6_HLEN, v.plen);
 	}
 	free(p);
 	return 0;

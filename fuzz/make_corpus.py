@@ -131,6 +131,14 @@ FRAG_FIRST = bytes([58, 0, 0, 1, 0, 0, 0, 10])
 OPT10 = bytes([58, 0, 1, 0, 0x82, 2, 0, 0])
 OPT11 = bytes([58, 0, 0xc3, 4, 0, 0, 0, 0])
 
+HBH_RA = bytes([58, 0, 5, 2, 0, 0, 1, 0])            # Hop-by-Hop: Router Alert 0 (MLD), PadN
+
+def mld6(dst, group, code=1000, v2=True, nsrc=0, ext=HBH_RA, hlim=1, src=LL_PEER, present=None):
+    body = struct.pack('!BBHHH', 130, 0, 0, code, 0) + group
+    if v2:
+        body += struct.pack('!BBH', 2, 125, nsrc) + bytes(16 * (nsrc if present is None else present))
+    return icmp6(src, dst, body, ext, 0, hlim)
+
 def frag6(ident, off, more, data, nh=58, src=GL_PEER, dst=GL_US):
     return ip6pkt(src, dst, 44, struct.pack('!BBHI', nh, 0, off | more, ident) + data)
 
@@ -177,6 +185,10 @@ ipv6_seeds = {
     'ip6_opt_actions': [echo6(ext=OPT10, first_nh=60), echo6(ext=OPT11, first_nh=60), echo6(GL_PEER, ALL_NODES, OPT10, 60)],
     'ip6_udp_closed': [udp6(53)],
     'ip6_unknown_next': [ip6pkt(GL_PEER, GL_US, 253, bytes(range(8)))],
+    'ip6_mld_query': [mld6(ALL_NODES, UNSPEC), mld6(sol_node(LL_US), sol_node(LL_US), 0x8fff, nsrc=1)],
+    'ip6_mld_query_v1': [mld6(ALL_NODES, UNSPEC, v2=False), mld6(ALL_NODES, sol_node(GL_US), v2=False)],
+    'ip6_mld_bad': [mld6(ALL_NODES, UNSPEC, ext=bytes([58, 0, 1, 4, 0, 0, 0, 0])), mld6(ALL_NODES, UNSPEC, hlim=255),
+                    mld6(ALL_NODES, UNSPEC, nsrc=3, present=1)],
 }
 
 seeds = {

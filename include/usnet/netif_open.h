@@ -50,8 +50,10 @@ struct usnet_netif_config {
 	 * with ipv6_link_local, fe80::/64 with the netif's MAC as modified
 	 * EUI-64 (RFC 4291 2.5.1, as the stack makes it).  afxdp steers IPv6
 	 * to them and the Neighbor Discovery about them (NS whose target is
-	 * one of them, NA for them) to usnet, leaving the kernel every other
-	 * IPv6 frame; afpacket adds their solicited-node groups' MACs
+	 * one of them, NA for them) to usnet, and, unless steer_ports, the
+	 * MLD queries to all nodes and to their solicited-node groups,
+	 * leaving the kernel every other IPv6 frame; afpacket adds their
+	 * solicited-node groups' MACs
 	 * (33:33:ff + the low 24 bits) and all-nodes' to the device's filter;
 	 * the others need nothing.  With steer_ports they are the kernel's own
 	 * (no link-local one then): afxdp and afpacket steer only TCP/UDP to

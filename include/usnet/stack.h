@@ -600,6 +600,13 @@ struct usnet_stack_stats {
 	 * datagram, whatever the number of sockets). */
 	uint64_t igmp_rx, igmp_tx, igmp_queries, igmp_drop_len, igmp_drop_csum;
 	uint64_t udp_mcast_rx;
+	/* MLD (the listener reports that keep the solicited-node groups of
+	 * the stack's IPv6 addresses forwarded to it by switches that snoop):
+	 * messages received, sent (reports and Dones), queries taken, and
+	 * messages dropped as too short or malformed, or invalid (a query's
+	 * address neither :: nor a group, a source not link-local, a hop
+	 * limit not 1, no Router Alert: RFC 3810 6.2). */
+	uint64_t mld_rx, mld_tx, mld_queries, mld_drop_len, mld_drop_invalid;
 };
 void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 
@@ -625,7 +632,8 @@ void usnet_stack_stats(struct usnet_stack *st, struct usnet_stack_stats *out);
 	X64(tcp_retrans) X64(tcp_drop_nobuf) X64(tcp_rto) X64(tcp_recovery) X64(tcp_tlp) \
 	X64(tcp_listen_drop) X64(tcp_syncookies_sent) X64(tcp_syncookies_ok) X64(tcp_syncookies_failed) \
 	X64(tcp_ecn_ce) X64(tcp_ecn_reduced) X64(igmp_rx) X64(igmp_tx) X64(igmp_queries) \
-	X64(igmp_drop_len) X64(igmp_drop_csum) X64(udp_mcast_rx) X32(sockets_in_use) X32(sockets_total) \
+	X64(igmp_drop_len) X64(igmp_drop_csum) X64(udp_mcast_rx) X64(mld_rx) X64(mld_tx) X64(mld_queries) \
+	X64(mld_drop_len) X64(mld_drop_invalid) X32(sockets_in_use) X32(sockets_total) \
 	X32(tcp_time_wait) X32(tcp_orphans) X64(buffers_in_use) X64(buffers_total) X64(tx_no_buffer)
 
 /* States of an IPv6 address (RFC 4862): being checked by Duplicate Address

@@ -912,13 +912,29 @@ static int afx_attach_prog(struct afx_netif *x, const char *ifname, uint32_t ip_
 	int addr6 = bpf_object__find_map_fd_by_name(x->obj, "usnet_addr6");
 	if (addr6 < 0)
 		return netif_err(err, errlen, EINVAL, "afxdp: the embedded XDP program lacks its IPv6 addresses");
-	for (unsigned i = 0; i < nip6; i++) {
+	/* Its addresses, then (unless they are the kernel's: host-address
+	 * mode) the groups whose MLD queries the stack answers: all-nodes
+	 * and each address's solicited-node group. */
+	uint8_t keys[2 * (USNET_NETIF_IPV6_MAX + 1) + 1][16];
+	unsigned nkeys = 0;
+	for (unsigned i = 0; i < nip6; i++)
+		memcpy(keys[nkeys++], ip6[i], 16);
+	if (nip6 && !host) {
+		static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 1 };
+		memcpy(keys[nkeys++], all_nodes, 16);
+		for (unsigned i = 0; i < nip6; i++, nkeys++) {
+			static const uint8_t sol_prefix[13] = { 0xff, 0x02, [11] = 0x01, 0xff };
+			memcpy(keys[nkeys], sol_prefix, 13);
+			memcpy(keys[nkeys] + 13, ip6[i] + 13, 3);
+		}
+	}
+	for (unsigned i = 0; i < nkeys; i++) {
 		uint8_t one = 1;
-		if (bpf_map_update_elem(addr6, ip6[i], &one, 0)) {
+		if (bpf_map_update_elem(addr6, keys[i], &one, 0)) {
 			char a[INET6_ADDRSTRLEN];
-			inet_ntop(AF_INET6, ip6[i], a, sizeof a);
-			return netif_err(err, errlen, errno, "afxdp: cannot set usnet's IPv6 address %s in the XDP map: %s",
-					 a, strerror(errno));
+			inet_ntop(AF_INET6, keys[i], a, sizeof a);
+			return netif_err(err, errlen, errno, "afxdp: cannot set usnet's IPv6 address or group %s in the XDP "
+					 "map: %s", a, strerror(errno));
 		}
 	}
 	int groups = bpf_object__find_map_fd_by_name(x->obj, "usnet_groups");

@@ -169,10 +169,11 @@ static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
 /* frame_owner for IPv6 (ip[0..l), l >= 40): a TCP segment (after any
  * Hop-by-Hop, Routing or Destination Options headers) to its flow's owner,
  * and so an ICMPv6 error about one of ours; UDP and fragments to instance
- * 0 (where its sockets and reassembly live); Neighbor Discovery and MLD
- * queries to every instance (each resolves its own neighbours and learns
- * routers; queue 0's answers solicitations, as for ARP, which the netif
- * brings to every queue itself); the rest (echo) where it arrived. */
+ * 0 (where its sockets and reassembly live); Neighbor Discovery to every
+ * instance (each resolves its own neighbours and learns routers; queue 0's
+ * answers solicitations, as for ARP, which the netif brings to every queue
+ * itself); the rest (echo, MLD queries: every instance has the groups)
+ * where it arrived. */
 static int frame_owner6(struct inst *in, const uint8_t *ip, uint32_t l)
 {
 	uint8_t nh = ip[6];
@@ -194,7 +195,7 @@ static int frame_owner6(struct inst *in, const uint8_t *ip, uint32_t l)
 		return 0;
 	case 58: {
 		uint8_t t = l4[0];
-		if (t == 130 || (t >= 133 && t <= 137))
+		if (t >= 133 && t <= 137)
 			return OWNER_ALL;
 		if (t < 1 || t > 4)
 			return in->q;

@@ -35,7 +35,9 @@
  *  - multicast: each membership names a UDP socket and a group the
  *    instance is a member of, once; a socket's mc_n and a group's refs
  *    count them; a group no socket holds is leaving (reports to send);
- *    no group twice; the IGMP deadlines are no earlier than misc_at.
+ *    no group twice; the IGMP deadlines are no earlier than misc_at;
+ *  - IPv6 groups (MLD): solicited-node groups, each once, a left one
+ *    with reports still to send, deadlines no earlier than misc_at.
  */
 #include "internal.h"
 #include "wire_ipv6.h"
@@ -469,6 +471,30 @@ static int check_multicast(struct usnet_stack *st, struct why *w)
 	return 0;
 }
 
+/* The IPv6 groups (mld6.c): solicited-node groups, each once; one no
+ * address has is leaving (reports to send); deadlines no earlier than
+ * misc_at. */
+static int check_mld6(struct usnet_stack *st, struct why *w)
+{
+	if (st->mld6_general_at < st->misc_at)
+		return bad(w, "MLD general answer", 0, "due before misc_at, at", st->mld6_general_at);
+	for (uint32_t i = 0; i < MLD6_GROUPS; i++) {
+		const struct mld6_group *g = &st->mld6_groups[i];
+		if (ip6_is_unspecified(g->addr))
+			continue;
+		if (!ip6_is_solicited_node(g->addr))
+			return bad(w, "IPv6 group", i, "not a solicited-node group, its last byte", g->addr[15]);
+		for (uint32_t j = i + 1; j < MLD6_GROUPS; j++)
+			if (ip6_eq(st->mld6_groups[j].addr, g->addr))
+				return bad(w, "IPv6 group", i, "also in slot", j);
+		if (!g->member && !g->reports_left)
+			return bad(w, "IPv6 group", i, "left with no report to send, its last byte", g->addr[15]);
+		if (g->report_at < st->misc_at || g->answer_at < st->misc_at)
+			return bad(w, "IPv6 group", i, "report due before misc_at, its last byte", g->addr[15]);
+	}
+	return 0;
+}
+
 int usnet_stack_check(struct usnet_stack *st, char *why, size_t len)
 {
 	struct why w = { why, len };
@@ -481,7 +507,7 @@ int usnet_stack_check(struct usnet_stack *st, char *why, size_t len)
 	int r;
 	if ((r = check_socket_lists(st, &w)) < 0 || (r = check_chunks(st, &w)) < 0 ||
 	    (r = check_table(st, 1, &w)) < 0 || (r = check_table(st, 0, &w)) < 0 || (r = check_heap(st, &w)) < 0 ||
-	    (r = check_multicast(st, &w)) < 0)
+	    (r = check_multicast(st, &w)) < 0 || (r = check_mld6(st, &w)) < 0)
 		return r;
 	struct sock *socks = st_socks(st);
 	for (uint32_t i = 0; i < st->nsocks; i++) {

@@ -1,13 +1,14 @@
 /*
  * ICMPv6 (RFC 4443): echo replies (in fragments when larger than the path
- * MTU), Neighbor Discovery handed to nd6.c, Packet Too Big handed to the
- * path MTU table (ip6_pmtu.c), and the error messages IPv6 input asks
- * for, under the rules of 2.4: never about an error or a Redirect, never
- * to a source that names no single node, about a multicast packet only
- * where allowed, rate limited.
+ * MTU), Neighbor Discovery handed to nd6.c, MLD to mld6.c, Packet Too Big
+ * handed to the path MTU table (ip6_pmtu.c), and the error messages IPv6
+ * input asks for, under the rules of 2.4: never about an error or a
+ * Redirect, never to a source that names no single node, about a
+ * multicast packet only where allowed, rate limited.
  */
 #include "internal.h"
 #include "wire_ipv6.h"
+#include "wire_mld6.h"
 
 /* A token bucket: ICMP6_ERR_BURST errors at once, one more every
  * ICMP6_ERR_EVERY_NS. */
@@ -152,6 +153,9 @@ void icmp6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v
 		return;
 	case ICMP6_PKT_TOO_BIG:
 		icmp6_packet_too_big(c, p, len);
+		return;
+	case MLD_QUERY: case MLD_V1_REPORT: case MLD_V1_DONE: case MLD_V2_REPORT:
+		mld6_input(c, ip, v, p, len);
 		return;
 	default:
 		/* Echo replies, and the other errors about what we sent:

@@ -39,13 +39,13 @@ static void mc_schedule(struct usnet_stack *st, uint64_t at)
 		st->misc_at = at;
 }
 
-/* A random delay in [0, max_ns): SipHash of a counter under the instance's
- * secret (the core has no other source of randomness). */
-static uint64_t igmp_delay(struct usnet_stack *st, uint64_t max_ns)
+/* SipHash of a counter under the instance's secret (the core has no other
+ * source of randomness). */
+uint64_t mc_random_delay(struct usnet_stack *st, uint64_t max_ns)
 {
 	if (max_ns == 0)
 		return 0;
-	uint64_t n = ++st->igmp_rand;
+	uint64_t n = ++st->mc_rand;
 	return siphash24(st->cfg.secret, &n, sizeof n) % max_ns;
 }
 
@@ -194,7 +194,7 @@ static void mc_report(struct net_ctx *c, struct mc_group *g)
 		g->reports_left--;
 	}
 	if (g->reports_left) {
-		g->report_at = c->now + igmp_delay(st, v == 3 ? IGMP_V3_UNSOLICITED_NS : IGMP_V2_UNSOLICITED_NS);
+		g->report_at = c->now + mc_random_delay(st, v == 3 ? IGMP_V3_UNSOLICITED_NS : IGMP_V2_UNSOLICITED_NS);
 		mc_schedule(st, g->report_at);
 	} else if (g->refs == 0) {
 		g->addr = 0;
@@ -262,7 +262,7 @@ static void igmp_query(struct net_ctx *c, const struct igmp_view *v)
 	if (max_ns == 0)
 		max_ns = NS_PER_MS;
 	if (v->group == 0 && igmp_version(st, c->now) == 3) {
-		uint64_t at = c->now + igmp_delay(st, max_ns);
+		uint64_t at = c->now + mc_random_delay(st, max_ns);
 		if (at < st->igmp_general_at) {
 			st->igmp_general_at = at;
 			mc_schedule(st, at);
@@ -273,7 +273,7 @@ static void igmp_query(struct net_ctx *c, const struct igmp_view *v)
 		struct mc_group *g = &st->mc_groups[i];
 		if (!g->addr || !g->refs || g->addr == IGMP_ALL_HOSTS || (v->group && g->addr != v->group))
 			continue;
-		uint64_t at = c->now + igmp_delay(st, max_ns);
+		uint64_t at = c->now + mc_random_delay(st, max_ns);
 		if (at < g->answer_at) {
 			g->answer_at = at;
 			mc_schedule(st, at);

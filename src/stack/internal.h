@@ -411,6 +411,20 @@ struct mc_group {
 /* One socket's membership of one group (sock NIL: a free entry). */
 struct mc_member { int32_t sock; uint32_t group; };
 #define IGMP_ROBUSTNESS 2u          /* Linux's net.ipv4.igmp_qrv */
+/* IPv6 groups of the instance (mld6.c): the solicited-node groups of its
+ * own addresses, one slot each at most (twice the address slots: a group
+ * still reporting its leave keeps its slot a while).  A slot is free when
+ * addr is all zero. */
+#define MLD6_GROUPS (2u * (1u + USNET_IP6_ADDRS))
+struct mld6_group {
+	uint8_t  addr[16];      /* the group */
+	uint8_t  member;        /* 1: an address of ours has it; 0: its leave still being reported */
+	uint8_t  reports_left;  /* unsolicited state-change reports still to send */
+	uint8_t  pad[6];
+	uint64_t report_at;     /* the next of them (UINT64_MAX: none) */
+	uint64_t answer_at;     /* the answer to a query about it (UINT64_MAX: none) */
+};
+#define MLD6_ROBUSTNESS 2u          /* RFC 3810 9.1; Linux's net.ipv6.mld_qrv */
 #define ROUTE_MAX 16u
 
 /* ---- IPv6 addresses and neighbours (ipv6.c, nd6.c) --------------------- */
@@ -527,9 +541,12 @@ struct usnet_stack {
 	struct mc_member mc_members[MC_MEMBERS];
 	uint64_t igmp_v1_until, igmp_v2_until;  /* an older querier was heard: answer in its version until */
 	uint64_t igmp_general_at;         /* v3: the answer to a general query (UINT64_MAX: none) */
-	uint64_t igmp_rand;               /* counter of the answers' random delays */
+	uint64_t mc_rand;                 /* counter of IGMP's and MLD's random delays */
+	struct mld6_group mld6_groups[MLD6_GROUPS];
+	uint64_t mld6_v1_until;           /* an MLDv1 querier was heard: speak MLDv1 until */
+	uint64_t mld6_general_at;         /* MLDv2: the answer to a general query (UINT64_MAX: none) */
 
-	uint64_t misc_at;                 /* next ARP / reassembly deadline */
+	uint64_t misc_at;                 /* next ARP, ND, DAD, IGMP, MLD or reassembly deadline */
 	uint64_t syncookie_last;          /* when a SYN cookie was last sent (0: never) */
 	uint64_t challenge_window;        /* RFC 5961 rate limit: second of the count */
 	uint32_t challenge_count;
@@ -928,6 +945,28 @@ void mc_sock_drop(struct usnet_stack *st, int32_t i);
 void igmp_input(struct net_ctx *c, uint32_t src, uint32_t dst, const uint8_t *p, uint32_t len);
 /* Send the reports and answers due; returns the next deadline. */
 uint64_t igmp_timers(struct net_ctx *c);
+/* A random delay in [0, max_ns), for IGMP's and MLD's reports. */
+uint64_t mc_random_delay(struct usnet_stack *st, uint64_t max_ns);
+
+/* mld6.c — IPv6 multicast listener reports (MLDv2, RFC 3810; MLDv1, RFC
+ * 2710) for the solicited-node groups of the instance's addresses */
+/* Set the groups up at usnet_stack_create (after ip6_addrs_init): the
+ * addresses in use at once (no DAD) join theirs, reported at the first
+ * poll. */
+void mld6_init(struct usnet_stack *st);
+/* The address addr (of ours, not shared) joins its solicited-node group,
+ * reported at once (by queue 0's instance) unless another address has
+ * it: called before its first DAD probe (RFC 4862 5.4.2). */
+void mld6_join(struct net_ctx *c, const uint8_t addr[16]);
+/* addr stopped being ours (DAD found it duplicate; its state says so
+ * already): its group is left, reported from the next poll, unless
+ * another address still has it. */
+void mld6_leave(struct usnet_stack *st, const uint8_t addr[16]);
+/* An MLD message p[0..len) (checksum checked) in the packet ip. */
+void mld6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v, const uint8_t *p,
+		uint32_t len);
+/* Send the reports and answers due; returns the next deadline. */
+uint64_t mld6_timers(struct net_ctx *c);
 
 /* udp.c */
 #define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */

@@ -264,6 +264,7 @@ static void nd6_duplicate(struct usnet_stack *st, struct ip6_addr_slot *a)
 {
 	a->state = USNET_IP6_ADDR_DUPLICATE;
 	st->stats.nd_dad_duplicate++;
+	mld6_leave(st, a->addr);
 }
 
 static void nd6_ns_input(struct net_ctx *c, const struct ipv6_view *v, const struct nd_view *nv)
@@ -548,6 +549,8 @@ static uint64_t nd6_dad_timers(struct net_ctx *c)
 				a->state = USNET_IP6_ADDR_PREFERRED;
 				continue;
 			}
+			if (a->dad_sent == 0)   /* its group joined first (RFC 4862 5.4.2) */
+				mld6_join(c, a->addr);
 			if (nd6_answers(st))
 				nd6_send_ns(c, a->addr, NULL, 1);
 			a->dad_sent++;

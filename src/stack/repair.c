@@ -665,6 +665,26 @@ static void rebuild_multicast(struct usnet_stack *st, uint64_t now, unsigned *fi
 	}
 }
 
+/* IPv6 groups (mld6.c): a slot that is no solicited-node group, or the
+ * same group again, is freed, and so is a left one with no report left
+ * to send. */
+static void rebuild_mld6(struct usnet_stack *st, unsigned *fixes)
+{
+	for (uint32_t i = 0; i < MLD6_GROUPS; i++) {
+		struct mld6_group *g = &st->mld6_groups[i];
+		if (ip6_is_unspecified(g->addr))
+			continue;
+		int dup = 0;
+		for (uint32_t j = 0; j < i; j++)
+			dup |= ip6_eq(st->mld6_groups[j].addr, g->addr);
+		if (dup || !ip6_is_solicited_node(g->addr) || (!g->member && !g->reports_left)) {
+			memset(g, 0, sizeof(*g));
+			g->report_at = g->answer_at = UINT64_MAX;
+			(*fixes)++;
+		}
+	}
+}
+
 int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 {
 	if (!st || st->magic != USNET_STACK_MAGIC)
@@ -697,7 +717,8 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	rebuild_accept_queues(st, &fixes);
 	rebuild_timers(st, now, &fixes);
 	rebuild_multicast(st, now, &fixes);
-	/* The earliest ARP or neighbour timer, DAD step, IGMP report or
+	rebuild_mld6(st, &fixes);
+	/* The earliest ARP or neighbour timer, DAD step, IGMP or MLD report or
 	 * reassembly expiry (a death may fall between setting one and noting
 	 * it here). */
 	uint64_t misc = UINT64_MAX;
@@ -722,6 +743,9 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	for (uint32_t k = 0; k < MC_GROUPS; k++)
 		if (st->mc_groups[k].addr)
 			misc = min_u64(misc, min_u64(st->mc_groups[k].report_at, st->mc_groups[k].answer_at));
+	misc = min_u64(misc, st->mld6_general_at);
+	for (uint32_t k = 0; k < MLD6_GROUPS; k++)
+		misc = min_u64(misc, min_u64(st->mld6_groups[k].report_at, st->mld6_groups[k].answer_at));
 	if (st->misc_at > misc)
 		fixes++;
 	st->misc_at = misc;

@@ -183,6 +183,7 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	st->igmp_general_at = UINT64_MAX;
 	st->misc_at = UINT64_MAX;
 	ip6_addrs_init(st);
+	mld6_init(st);
 	st->ip_id = (uint16_t)siphash24(cfg->secret, "ipid", 4);
 	st->stats.sockets_total = st->nsocks;
 	st->stats.buffers_total = (uint64_t)l.nchunks * CHUNK_SIZE;
@@ -232,7 +233,7 @@ uint64_t usnet_stack_poll(struct usnet_stack *st, struct usnet_io *io, uint64_t 
 		uint64_t a = arp_timers(&c);
 		uint64_t r = min_u64(ip_reass_timers(&c), ip6_reass_timers(&c));
 		uint64_t n = nd6_timers(&c);
-		uint64_t g = igmp_timers(&c);
+		uint64_t g = min_u64(igmp_timers(&c), mld6_timers(&c));   /* MLD after ND: DAD joins groups */
 		st->misc_at = min_u64(min_u64(a, r), min_u64(n, g));
 	}
 	/* Bounded: a socket whose timer fires is rescheduled in the future or

@@ -147,6 +147,27 @@ enum ip6_ext_verdict ip6_ext_walk(const uint8_t *p, uint32_t total, uint8_t next
 	}
 }
 
+int ip6_router_alert(const uint8_t *p, uint32_t total)
+{
+	if (total < IP6_HLEN + 8 || p[IP6_NXT] != IP6_NH_HOPOPTS)
+		return -1;
+	uint32_t end = IP6_HLEN + ((uint32_t)p[IP6_HLEN + 1] + 1) * 8;
+	if (end > total)
+		return -1;
+	for (uint32_t i = IP6_HLEN + 2; i < end;) {
+		if (p[i] == 0) {   /* Pad1 */
+			i++;
+			continue;
+		}
+		if (i + 2 > end || i + 2u + p[i + 1] > end)
+			return -1;
+		if (p[i] == IP6_OPT_ROUTER_ALERT && p[i + 1] == 2)
+			return rd16(p + i + 2);
+		i += 2u + p[i + 1];
+	}
+	return -1;
+}
+
 uint16_t icmp6_checksum(const uint8_t *p, uint32_t len, const uint8_t src[16], const uint8_t dst[16])
 {
 	return (uint16_t)~csum_fold(csum_add(csum_pseudo6(src, dst, IP6_NH_ICMP6, len), p, len));

@@ -31,6 +31,7 @@
 #define IP6_NH_ICMP6    58
 #define IP6_NH_NONE     59
 #define IP6_NH_DSTOPTS  60
+#define IP6_OPT_ROUTER_ALERT 5   /* a Hop-by-Hop option (RFC 2711): type 5, length 2, a value */
 
 /* ---- addresses --------------------------------------------------------- */
 
@@ -161,6 +162,12 @@ enum ip6_ext_verdict ip6_ext_walk(const uint8_t *p, uint32_t total, uint8_t next
  * chain is cut short, ends in No Next Header or a header it does not
  * know, or the packet is a fragment other than the first. */
 int ip6_find_upper(const uint8_t *p, uint32_t total, uint8_t *proto, uint32_t *off);
+
+/* The value of the Router Alert option (RFC 2711) in the Hop-by-Hop
+ * Options header of the packet p[0..total), or -1 when it has none (no
+ * Hop-by-Hop header, or none of that option in it, or one cut short).
+ * MLD messages must carry it (RFC 3810 6.2). */
+int ip6_router_alert(const uint8_t *p, uint32_t total);
 
 /* ---- ICMPv6 (RFC 4443) ------------------------------------------------- */
 

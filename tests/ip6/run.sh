@@ -36,6 +36,21 @@
 #     listener, the names of a :: listener and of its IPv6, IPv4 and
 #     v4-mapped connections, IPV6_UNICAST_HOPS/TCLASS, short and AF_UNSPEC
 #     addresses, ::1 with nobody there, IPV6_PKTINFO on UDP.
+#  mld (afxdp, afpacket): usnet's end of a second veth whose peer is a
+#     port of a Linux bridge in the kernel's namespace that snoops MLD and
+#     queries (mcast_snooping 1, mcast_querier 1, mld_version 2, a query a
+#     second, memberships kept 3 s) and floods no unregistered multicast
+#     to that port (mcast_flood off), so that only a report of the stack's
+#     brings it Neighbor Solicitations.  `usnet run --ip6 fd00:7a::2/64`:
+#     `bridge mdb show` lists the stack's solicited-node groups
+#     (ff02::1:ff00:2 and its link-local address's) on the port, still 5 s
+#     later (the stack answers the bridge's queries: usnet stat counts
+#     them); a ping from the host namespace on another port of the bridge
+#     to fd00:7a::2 is answered (its NS came through the snooping: what
+#     the bridge device itself sends is flooded whatever mcast_flood
+#     says, so the kernel's own namespace does not ping); a capture on
+#     the port reads the stack's reports as MLDv2 CHANGE_TO_EXCLUDE
+#     behind Router Alert 0 with hop limit 1.
 #  tap: the kernel's end of a TAP pings the stack's global and link-local
 #     addresses; its neighbour entry is REACHABLE.
 #  dad_duplicate: the kernel already holds fd00:77::3 (nodad): `usnet run
@@ -56,13 +71,13 @@
 #     (no --gw6) fetches from a server on the host behind the router,
 #     which logs fd00:77::2: once the stack learned its router, off-prefix
 #     destinations are the stack's.
-# Needs root (namespaces, veth, TAP, AF_XDP), ip, ethtool, ping, tcpdump;
-# radvd for router_discovery.
+# Needs root (namespaces, veth, TAP, AF_XDP, a bridge), ip, bridge, ethtool,
+# ping, tcpdump; radvd for router_discovery.
 # Usage: tests/ip6/run.sh [TEST...]   (default: all)
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-ALL="cli_errors afxdp afpacket sockets6 tap dad_duplicate router_discovery"
+ALL="cli_errors afxdp afpacket sockets6 tap dad_duplicate router_discovery mld"
 TESTS=$(echo ${*:-$ALL})
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
@@ -118,11 +133,11 @@ if want cli_errors; then
 fi
 
 if ! need_root; then
-    for t in afxdp afpacket sockets6 tap dad_duplicate router_discovery; do want "$t" && skip "$t" "needs root (network namespaces, veth, TAP)"; done
+    for t in afxdp afpacket sockets6 tap dad_duplicate router_discovery mld; do want "$t" && skip "$t" "needs root (network namespaces, veth, TAP)"; done
     exit 0
 fi
 if ! need_cmd ip ethtool ping tcpdump python3 curl; then
-    for t in afxdp afpacket sockets6 tap dad_duplicate router_discovery; do
+    for t in afxdp afpacket sockets6 tap dad_duplicate router_discovery mld; do
         want "$t" && skip "$t" "needs ip, ethtool, ping, tcpdump, python3, curl (Debian: iproute2 ethtool iputils-ping tcpdump python3 curl)"
     done
     exit 0
@@ -206,7 +221,7 @@ veth_setup() {
 }
 
 VETH=0
-if want afxdp || want afpacket || want sockets6 || want dad_duplicate || want router_discovery; then
+if want afxdp || want afpacket || want sockets6 || want dad_duplicate || want router_discovery || want mld; then
     if veth_setup; then VETH=1; else echo "veth set-up failed"; fi
 fi
 
@@ -516,6 +531,99 @@ if want router_discovery; then
     else
         router_discovery
     fi
+
+# sol_group ADDR: the solicited-node group of an IPv6 address, as
+# `bridge mdb show` prints it.
+sol_group() {
+    python3 -c 'import ipaddress,sys
+a = ipaddress.IPv6Address(sys.argv[1]).packed
+print(ipaddress.IPv6Address(bytes.fromhex("ff0200000000000000000001ff") + a[13:]))' "$1"
+}
+
+# mdb_has PORT GROUP...: `bridge mdb show` in the kernel's namespace lists
+# every GROUP on PORT (within 3 s).
+mdb_has() {
+    local port=$1 g i mdb missing
+    shift
+    for i in $(seq 1 30); do
+        mdb=$(bridge -n "$KNS" mdb show 2>&1)
+        missing=0
+        for g in "$@"; do [[ "$mdb" == *" port $port grp $g "* ]] || missing=1; done
+        [ $missing = 0 ] && return 0
+        sleep 0.1
+    done
+    echo "bridge mdb show: '$(echo "$mdb" | tr '\n' ' ')', without $* on $port"
+    return 1
+}
+
+# on_bridge BACKEND: the checks of mld with usnet on BACKEND.
+on_bridge() {
+    local b=$1 log=$work/mld-$1.log pcap=$work/mld-$1.pcap ok=1 mif=v6m$$ pif=v6p$$ br=v6b$$ hif=v6q$$ qif=v6s$$ dump
+    # The pinger is the host namespace on another port: what the bridge
+    # device sends itself is flooded to every port, mcast_flood or not.
+    # The querier is turned on once the response interval is set: the
+    # bridge floods until one interval after that (10 s by default).
+    if ! { ip link add "$mif" netns "$UNS" type veth peer name "$pif" netns "$KNS" &&
+           ip link add "$hif" netns "$HNS" type veth peer name "$qif" netns "$KNS" &&
+           ip -n "$UNS" link set "$mif" addrgenmode none &&
+           ip -n "$KNS" link add "$br" type bridge mcast_snooping 1 mcast_mld_version 2 \
+               mcast_query_interval 100 mcast_query_response_interval 50 mcast_startup_query_interval 100 \
+               mcast_membership_interval 300 &&
+           ip -n "$KNS" link set "$br" type bridge mcast_querier 1 &&
+           ip -n "$KNS" link set "$pif" master "$br" && ip -n "$KNS" link set "$qif" master "$br" &&
+           ip -n "$HNS" -6 addr add fd00:7a::3/64 dev "$hif" nodad &&
+           bridge -n "$KNS" link set dev "$pif" mcast_flood off &&
+           ip -n "$KNS" -6 addr add fd00:7a::1/64 dev "$br" nodad &&
+           ip -n "$KNS" link set "$br" up && ip -n "$KNS" link set "$pif" up && ip -n "$UNS" link set "$mif" up &&
+           ip -n "$KNS" link set "$qif" up && ip -n "$HNS" link set "$hif" up &&
+           ip netns exec "$KNS" ethtool -K "$pif" tx off >/dev/null &&
+           ip netns exec "$UNS" ethtool -K "$mif" tx off >/dev/null &&
+           ip netns exec "$KNS" ethtool -K "$qif" tx off >/dev/null &&
+           ip netns exec "$HNS" ethtool -K "$hif" tx off >/dev/null; }; then
+        fail "mld/$b" "bridge set-up failed"
+        ip -n "$KNS" link del "$br" 2>/dev/null; ip -n "$UNS" link del "$mif" 2>/dev/null
+        ip -n "$HNS" link del "$hif" 2>/dev/null
+        return
+    fi
+    local ll group_ll
+    ll=$(ll_of "$(mac_of "$UNS" "$mif")")
+    group_ll=$(sol_group "$ll")
+    ip netns exec "$KNS" tcpdump -i "$pif" -n -U -w "$pcap" ip6 2>"$work/mld-$b.tcpdump" &
+    dump=$!
+    for i in $(seq 1 30); do grep -q listening "$work/mld-$b.tcpdump" && break; sleep 0.1; done
+    if start_usnet "$log" "$UNS" --backend "$b" --iface "$mif" --ip 10.78.0.2/24 --ip6 fd00:7a::2/64; then
+        mdb_has "$pif" ff02::1:ff00:2 "$group_ll" || ok=0
+        ping_ok "$HNS" fd00:7a::2 || ok=0
+        sleep 5   # memberships last 3 s: the stack's answers to the queries keep them
+        mdb_has "$pif" ff02::1:ff00:2 "$group_ll" || ok=0
+        stat_at_least "$PROG" mld_queries 3 || ok=0
+        stat_at_least "$PROG" mld_tx 5 || ok=0
+    else
+        echo "usnet run did not start: $(head -3 "$log")"; ok=0
+    fi
+    ns_stop "$UNS"
+    wait "$PROG" 2>/dev/null
+    sleep 0.2
+    kill $dump; wait $dump 2>/dev/null
+    # one line a packet with -v; the stack's from :: (DAD) or its link-local address
+    tcpdump -r "$pcap" -n -v 2>/dev/null | grep -E "\(hlim 1, next-header Options \(0\) .*\) (::|$ll) > ff02::16: HBH \(rtalert: 0x0000\) .*multicast listener report v2, .*\[gaddr ff02::1:ff00:2 to_ex, 0 source\(s\)\]" >/dev/null ||
+        { echo "no MLDv2 report of ff02::1:ff00:2 (to_ex, hop limit 1, Router Alert 0) from the stack in the capture: $(tcpdump -r "$pcap" -n -v 2>/dev/null | grep -m3 'listener report' | tr '\n' ' ' | head -c 600)"; ok=0; }
+    ip -n "$KNS" link del "$br"
+    ip -n "$UNS" link del "$mif" 2>/dev/null
+    ip -n "$HNS" link del "$hif" 2>/dev/null
+    [ $ok = 1 ] && pass "mld/$b" || fail "mld/$b" "see the lines above; usnet run said: $(tr '\n' ' ' <"$log")"
+}
+
+if want mld; then
+    for b in afxdp afpacket; do
+        if [ $VETH = 0 ]; then fail "mld/$b" "no veth set-up"; continue; fi
+        if ! need_cmd bridge; then skip "mld/$b" "needs bridge (Debian: iproute2)"; continue; fi
+        if ! grep -qw $b <<<"$("$USNET" run --backend nosuch --iface x --ip 10.0.0.2/24 -- true 2>&1)"; then
+            skip "mld/$b" "this build has no $b backend"
+            continue
+        fi
+        on_bridge $b
+    done
 fi
 
 if want tap; then

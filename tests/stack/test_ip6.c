@@ -1,6 +1,7 @@
 /* Tests: IPv6 input, extension headers, ICMPv6 echo and errors, Neighbor
- * Discovery (RFC 4861) with router discovery, and DAD (RFC 4862).  Frames are built and read here,
- * with their own checksum code, not the stack's. */
+ * Discovery (RFC 4861) with router discovery, DAD (RFC 4862) and MLD
+ * listener reports (RFC 3810).  Frames are built and read here, with their
+ * own checksum code, not the stack's. */
 #include "harness.h"
 #include "tests.h"
 
@@ -193,6 +194,120 @@ static void learn_peer6(struct tenv *e, const uint8_t peer[16], const uint8_t ou
 	sol_node(ours, g);
 	tenv_input(e, f, ns_frame(f, peer, g, ours, 1, 255));
 	tnif_clear(e->nif);
+}
+
+/* ---- MLD (RFC 3810; RFC 2710 for MLDv1) --------------------------------- */
+
+static const uint8_t MLD_V2_ROUTERS[16] = { 0xff, 0x02, [15] = 0x16 };
+static const uint8_t MLD_ALL_ROUTERS[16] = { 0xff, 0x02, [15] = 0x02 };
+
+/* A captured MLD message (type 0: the frame was none). */
+struct mld_rep {
+	uint8_t  src[16], dst[16];
+	uint8_t  type;           /* 143 (MLDv2 report), 131 (MLDv1 report), 132 (Done) */
+	unsigned nrec;           /* MLDv2: records (MLDv1: 1, its group) */
+	uint8_t  rtype[8];
+	uint8_t  group[8][16];
+};
+
+/* Read fr as MLD, checked as RFC 3810 5 wants every message: hop limit 1,
+ * a Hop-by-Hop header of 8 bytes holding Router Alert 0, from :: or our
+ * link-local address, to its group's 33:33 MAC, checksum right; MLDv2
+ * reports to ff02::16 with records of no sources, MLDv1 reports to their
+ * group, Dones to ff02::2.  1 with t_why set when it is malformed. */
+static int parse_mld(const struct tframe *fr, struct mld_rep *r)
+{
+	struct p6 p;
+	memset(r, 0, sizeof *r);
+	if (parse6(fr, &p) < 0 || p.nh != 0 || p.plen < 8 + 8 || p.l4[0] != 58)
+		return 0;
+	const uint8_t *m = p.l4 + 8;
+	uint32_t len = p.plen - 8;
+	if (m[0] != 143 && m[0] != 131 && m[0] != 132)
+		return 0;
+	CHECKF(p.l4[1] == 0, "Hop-by-Hop header of %u bytes", (p.l4[1] + 1) * 8);
+	int ra = -1;
+	for (unsigned i = 2; i < 8;) {
+		if (p.l4[i] == 0) { i++; continue; }
+		CHECK(i + 2u + p.l4[i + 1] <= 8);
+		if (p.l4[i] == 5 && p.l4[i + 1] == 2)
+			ra = rd16(p.l4 + i + 2);
+		i += 2u + p.l4[i + 1];
+	}
+	CHECKF(ra == 0, "Router Alert %d", ra);
+	CHECKF(p.hlim == 1, "hop limit %u", p.hlim);
+	CHECK(p.eth_dst[0] == 0x33 && p.eth_dst[1] == 0x33 && memcmp(p.eth_dst + 2, p.dst + 12, 4) == 0);
+	CHECK(memcmp(p.eth_dst + 6, T_MAC_US, 6) == 0);
+	CHECK(memcmp(p.src, UNSPEC, 16) == 0 || memcmp(p.src, US_LL, 16) == 0);
+	CHECK(c6(p.src, p.dst, 58, m, len) == 0);
+	memcpy(r->src, p.src, 16);
+	memcpy(r->dst, p.dst, 16);
+	r->type = m[0];
+	if (r->type == 143) {
+		CHECK(memcmp(p.dst, MLD_V2_ROUTERS, 16) == 0);
+		r->nrec = rd16(m + 6);
+		CHECKF(r->nrec >= 1 && r->nrec <= 8 && len == 8 + 20 * r->nrec, "%u records in %u bytes", r->nrec, len);
+		for (unsigned k = 0; k < r->nrec; k++) {
+			const uint8_t *rec = m + 8 + 20 * k;
+			CHECK(rec[1] == 0 && rd16(rec + 2) == 0);   /* no aux data, no sources */
+			r->rtype[k] = rec[0];
+			memcpy(r->group[k], rec + 4, 16);
+		}
+		return 0;
+	}
+	CHECK(len == 24);
+	r->nrec = 1;
+	memcpy(r->group[0], m + 8, 16);
+	CHECK(memcmp(p.dst, r->type == 131 ? m + 8 : MLD_ALL_ROUTERS, 16) == 0);
+	return 0;
+}
+
+/* The next captured MLD message (other frames skipped): 1, 0 when none
+ * is left, -1 with t_why set for a malformed one. */
+static int next_mld(struct tenv *e, struct mld_rep *r)
+{
+	struct tframe *fr;
+	while ((fr = tnif_next(e->nif))) {
+		if (parse_mld(fr, r))
+			return -1;
+		if (r->type)
+			return 1;
+	}
+	return 0;
+}
+#define NEXT_MLD(e, r) ({ int k_ = next_mld(e, r); if (k_ < 0) return 1; k_; })
+
+/* Does the report r hold a record of type rtype for group g? */
+static int mld_has(const struct mld_rep *r, uint8_t rtype, const uint8_t g[16])
+{
+	for (unsigned k = 0; k < r->nrec; k++)
+		if ((r->type != 143 || r->rtype[k] == rtype) && memcmp(r->group[k], g, 16) == 0)
+			return 1;
+	return 0;
+}
+
+/* An MLD query of len bytes (24: MLDv1; 28 and more: MLDv2, nsrc sources
+ * said) from src to dst with hop limit hlim, Maximum Response Code code,
+ * about group: behind a Hop-by-Hop header with Router Alert 0 (ra), or
+ * PadN alone (!ra). */
+static uint32_t mld_query(uint8_t *f, const uint8_t src[16], const uint8_t dst[16], uint8_t hlim, int ra,
+			  const uint8_t group[16], uint16_t code, uint32_t len, uint16_t nsrc)
+{
+	uint8_t pl[8 + 64] = { 58, 0, 1, 4 };
+	if (ra) {
+		pl[2] = 5; pl[3] = 2; pl[4] = 0; pl[5] = 0; pl[6] = 1; pl[7] = 0;
+	}
+	uint8_t *m = pl + 8;
+	m[0] = 130;
+	wr16(m + 4, code);
+	memcpy(m + 8, group, 16);
+	if (len >= 28) {
+		m[24] = 2;      /* QRV */
+		m[25] = 125;    /* QQIC */
+		wr16(m + 26, nsrc);
+	}
+	icmp_sum(m, len, src, dst);
+	return f6(f, src, dst, 0, hlim, pl, 8 + len);
 }
 
 int test_ip6_config(void)
@@ -661,9 +776,21 @@ int test_ip6_dad(void)
 	tenv_advance(&e, e.now + 1 * SEC);   /* the first probes go within a second */
 	struct p6 p;
 	int seen = 0;
+	unsigned reports = 0;
 	struct tframe *fr;
 	while ((fr = tnif_next(e.nif))) {
-		CHECK(parse6(fr, &p) == 0 && p.type == 135);
+		/* Each probe's group was joined before it (RFC 4862 5.4.2):
+		 * an MLD report from :: (US_LL and US_GL share a group). */
+		struct mld_rep r;
+		if (parse_mld(fr, &r))
+			return 1;
+		if (r.type) {
+			sol_node(US_GL, g);
+			CHECK(r.type == 143 && r.nrec == 1 && mld_has(&r, 4, g) && memcmp(r.src, UNSPEC, 16) == 0);
+			reports++;
+			continue;
+		}
+		CHECK(parse6(fr, &p) == 0 && p.type == 135 && reports > 0);
 		CHECK(p.csum_ok && p.hlim == 255 && memcmp(p.src, UNSPEC, 16) == 0 && p.plen == 24);
 		sol_node(p.l4 + 8, g);
 		CHECK(memcmp(p.dst, g, 16) == 0 && p.eth_dst[0] == 0x33 && p.eth_dst[2] == 0xff);
@@ -915,6 +1042,7 @@ int test_ip6_frag_timeout(void)
 	ip6_cfg(&cfg, 0);
 	cfg.ip6_router_solicits = 0;   /* a quiet link: only the Time Exceeded goes out */
 	struct tenv e; tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 1 * SEC);   /* past the MLD reports of the start */
 	learn_peer6(&e, PEER_GL, US_GL);
 	static uint8_t m[4096], f[2048];
 	big_echo(m, 0x71, 2992);
@@ -1408,7 +1536,16 @@ int test_ip6_shared(void)
 	struct p6 p;
 	int probes = 0;
 	struct tframe *fr;
+	uint8_t own_group[16];
+	sol_node(OWN, own_group);
 	while ((fr = tnif_next(e.nif))) {
+		struct mld_rep r;   /* only the stack's own address's group is reported */
+		if (parse_mld(fr, &r))
+			return 1;
+		if (r.type) {
+			CHECK(r.type == 143 && r.nrec == 1 && mld_has(&r, 4, own_group));
+			continue;
+		}
 		CHECK(parse6(fr, &p) == 0 && p.type == 135 && memcmp(p.src, UNSPEC, 16) == 0);
 		CHECK(memcmp(p.l4 + 8, OWN, 16) == 0);   /* only the stack's own address is probed */
 		probes++;
@@ -1733,6 +1870,265 @@ int test_ip6_ra_mtu(void)
 	struct tpkt t;
 	CHECK(t_next_tcp(&e, &t) && t.mss == 1460);
 	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* ---- MLD: listener reports for the solicited-node groups -------------- */
+
+/* 2001:db8:0:1::12:3456: a group of its own (US_LL and US_GL share
+ * ff02::1:ff00:1). */
+static const uint8_t US_GL2[16] = { 0x20, 0x01, 0x0d, 0xb8, [7] = 1, [13] = 0x12, 0x34, 0x56 };
+
+static void mld_cfg(struct usnet_stack_config *cfg, int dad)
+{
+	ip6_cfg(cfg, dad);
+	memcpy(cfg->ip6[1], US_GL2, 16);
+	cfg->ip6_prefix_len[1] = 64;
+	cfg->ip6_router_solicits = 0;   /* MLD's frames alone */
+}
+
+/* Addresses in use at once (no DAD) join their solicited-node groups at
+ * the first poll: one report per group however many addresses share it,
+ * CHANGE_TO_EXCLUDE with no sources, from the link-local address, sent
+ * again within a second (Robustness 2), and nothing more after that. */
+int test_mld6_reports(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t ga[16], gb[16];
+	sol_node(US_GL, ga);
+	sol_node(US_GL2, gb);
+	struct mld_rep r;
+	for (int round = 0; round < 2; round++) {
+		if (round == 0)
+			tenv_poll(&e);
+		else
+			tenv_advance(&e, e.now + 1 * SEC);
+		unsigned a = 0, b = 0;
+		while (NEXT_MLD(&e, &r)) {
+			CHECK(r.type == 143 && r.nrec == 1 && memcmp(r.src, US_LL, 16) == 0);
+			a += mld_has(&r, 4, ga);
+			b += mld_has(&r, 4, gb);
+		}
+		CHECKF(a == 1 && b == 1, "round %d: %u reports of ff02::1:ff00:1, %u of ff02::1:ff12:3456", round, a, b);
+	}
+	tenv_advance(&e, e.now + 300 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.mld_tx == 4 && s.icmp6_tx == 4 && s.ip6_tx == 4);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* With DAD, reports go from :: at the first probe; an address found
+ * duplicate leaves its group (CHANGE_TO_INCLUDE, twice) unless another
+ * address of ours still has it; later answers name only the groups kept,
+ * from :: when the link-local address is the duplicate. */
+int test_mld6_dad_leave(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 1);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t ga[16], gb[16], f[200];
+	sol_node(US_GL, ga);
+	sol_node(US_GL2, gb);
+	tenv_advance(&e, e.now + 1 * SEC);   /* every address probed once */
+	struct mld_rep r;
+	unsigned a = 0, b = 0;
+	while (NEXT_MLD(&e, &r)) {
+		CHECK(r.type == 143 && r.nrec == 1 && memcmp(r.src, UNSPEC, 16) == 0);
+		a += mld_has(&r, 4, ga);
+		b += mld_has(&r, 4, gb);
+	}
+	CHECK(a >= 1 && b >= 1);
+	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_TENTATIVE);
+	/* US_GL2 is another node's (its NA), US_LL too (its probe): group B
+	 * is left, A kept for US_GL. */
+	tenv_input(&e, f, na_frame(f, PEER_GL, ALL_NODES, US_GL2, 0x20, T_MAC_PEER));
+	tenv_input(&e, f, ns_frame(f, UNSPEC, ga, US_LL, 0, 255));
+	CHECK(usnet_ip6_addr(e.st, 2, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	CHECK(usnet_ip6_addr(e.st, 0, NULL, NULL) == USNET_IP6_ADDR_DUPLICATE);
+	tnif_clear(e.nif);
+	unsigned left = 0;
+	for (int round = 0; round < 2; round++) {
+		if (round == 0)
+			tenv_poll(&e);
+		else
+			tenv_advance(&e, e.now + 1 * SEC);
+		while (NEXT_MLD(&e, &r)) {
+			CHECK(!mld_has(&r, 4, gb) && !mld_has(&r, 3, ga));
+			left += mld_has(&r, 3, gb);
+		}
+		CHECKF(left == (unsigned)round + 1, "round %d: %u reports leaving ff02::1:ff12:3456", round, left);
+	}
+	tenv_advance(&e, e.now + 3 * SEC);
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
+	tnif_clear(e.nif);
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 28, 0));
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 2, ga) && memcmp(r.src, UNSPEC, 16) == 0);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Queries are answered after a random delay within their Maximum
+ * Response Delay: a general one (behind Hop-by-Hop, to all nodes) by one
+ * report of every group, MODE_IS_EXCLUDE; a group-specific one (to the
+ * group) by that group's record; a group-and-source-specific one the same
+ * way; one about a group we are not in, not at all.  A Maximum Response
+ * Code from 32768 up is a floating-point value (RFC 3810 5.1.3). */
+int test_mld6_queries(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t ga[16], gb[16], gx[16], f[200];
+	sol_node(US_GL, ga);
+	sol_node(US_GL2, gb);
+	sol_node(PEER_GL, gx);
+	tenv_advance(&e, e.now + 2 * SEC);   /* past the reports of the start */
+	tnif_clear(e.nif);
+	struct mld_rep r;
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 28, 0));
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.type == 143 && r.nrec == 2 && mld_has(&r, 2, ga) && mld_has(&r, 2, gb));
+	CHECK(memcmp(r.src, US_LL, 16) == 0);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_input(&e, f, mld_query(f, PEER_LL, gb, 1, 1, gb, 500, 28, 0));
+	tenv_advance(&e, e.now + 500 * MS);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 2, gb));
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_input(&e, f, mld_query(f, PEER_LL, ga, 1, 1, ga, 500, 28 + 16, 1));
+	tenv_advance(&e, e.now + 500 * MS);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 2, ga));
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	/* About another group: to it (not even our MAC) or to all nodes. */
+	tenv_input(&e, f, mld_query(f, PEER_LL, gx, 1, 1, gx, 500, 28, 0));
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, gx, 500, 28, 0));
+	tenv_advance(&e, e.now + 2 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	struct usnet_stack_stats s = stats(&e);
+	CHECKF(s.mld_queries == 4 && s.mld_rx == 4 && s.mld_drop_invalid == 0, "queries %llu rx %llu invalid %llu",
+	       (unsigned long long)s.mld_queries, (unsigned long long)s.mld_rx, (unsigned long long)s.mld_drop_invalid);
+	/* 0xffff: (0x1fff << 10) ms, some 8389 s, not 65.5 s. */
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 0xffff, 28, 0));
+	tenv_advance(&e, e.now + 66 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_advance(&e, e.now + 8389 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 2);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Queries RFC 3810 6.2 and 5.1 do not take are dropped and counted, and
+ * get no answer: without Router Alert, without a Hop-by-Hop header, with
+ * a hop limit other than 1, from an address not link-local, about an
+ * address that is no group; of 20 or 26 bytes, or with sources past the
+ * message; with a bad checksum. */
+int test_mld6_invalid(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 2 * SEC);
+	tnif_clear(e.nif);
+	uint8_t f[200];
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 0, UNSPEC, 100, 28, 0));
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 255, 1, UNSPEC, 100, 28, 0));
+	tenv_input(&e, f, mld_query(f, PEER_GL, ALL_NODES, 1, 1, UNSPEC, 100, 28, 0));
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, US_GL, 100, 28, 0));
+	uint8_t m[28] = { 130 };
+	wr16(m + 4, 100);
+	icmp_sum(m, sizeof m, PEER_LL, ALL_NODES);
+	tenv_input(&e, f, f6(f, PEER_LL, ALL_NODES, 58, 1, m, sizeof m));
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 100, 20, 0));
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 100, 26, 0));
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 100, 28, 2));
+	uint32_t n = mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 100, 28, 0);
+	f[14 + 40 + 8 + 5] ^= 1;
+	tenv_input(&e, f, n);
+	tenv_advance(&e, e.now + 11 * SEC);
+	struct mld_rep r;
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	struct usnet_stack_stats s = stats(&e);
+	CHECKF(s.mld_rx == 8 && s.mld_drop_invalid == 5 && s.mld_drop_len == 3 && s.mld_queries == 0,
+	       "rx %llu invalid %llu len %llu queries %llu", (unsigned long long)s.mld_rx,
+	       (unsigned long long)s.mld_drop_invalid, (unsigned long long)s.mld_drop_len,
+	       (unsigned long long)s.mld_queries);
+	CHECK(s.icmp6_drop_csum == 1);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* An MLDv1 querier (a 24-byte query): answers are MLDv1 reports to each
+ * group, and another listener's report for a group cancels ours (RFC
+ * 2710 4); 260 s after the last MLDv1 query, MLDv2 again (RFC 3810
+ * 8.2.1). */
+int test_mld6_v1(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t ga[16], gb[16], f[200];
+	sol_node(US_GL, ga);
+	sol_node(US_GL2, gb);
+	tenv_advance(&e, e.now + 2 * SEC);
+	tnif_clear(e.nif);
+	struct mld_rep r;
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 24, 0));
+	tenv_advance(&e, e.now + 1 * SEC);
+	unsigned a = 0, b = 0;
+	while (NEXT_MLD(&e, &r)) {
+		CHECK(r.type == 131);
+		a += mld_has(&r, 0, ga);
+		b += mld_has(&r, 0, gb);
+	}
+	CHECK(a == 1 && b == 1);
+	/* Another listener of ga reports first. */
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 24, 0));
+	uint32_t n = mld_query(f, PEER_LL, ga, 1, 1, ga, 0, 24, 0);
+	uint8_t *m = f + 14 + 40 + 8;
+	m[0] = 131;
+	icmp_sum(m, 24, PEER_LL, ga);
+	tenv_input(&e, f, n);
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.type == 131 && mld_has(&r, 0, gb));
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_advance(&e, e.now + 261 * SEC);
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 28, 0));
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.type == 143 && r.nrec == 2);
+	CHECK(stats(&e).mld_queries == 3);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Of the instances serving the queues of one interface, queue 0's alone
+ * reports the joins (as it alone probes); the others answer the queries
+ * that reach them (a query reaches the one queue the device picks). */
+int test_mld6_queues(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 1);
+	cfg.rss_queues = 2;
+	cfg.rss_queue = 1;
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t ga[16], gb[16], f[200];
+	sol_node(US_GL, ga);
+	sol_node(US_GL2, gb);
+	tenv_advance(&e, e.now + 3 * SEC);
+	CHECK(usnet_ip6_addr(e.st, 1, NULL, NULL) == USNET_IP6_ADDR_PREFERRED);
+	CHECK(tnif_next(e.nif) == NULL);   /* neither probes nor reports */
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 28, 0));
+	tenv_advance(&e, e.now + 1 * SEC);
+	struct mld_rep r;
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 2 && mld_has(&r, 2, ga) && mld_has(&r, 2, gb));
+	CHECK(memcmp(r.src, US_LL, 16) == 0);
+	CHECK(NEXT_MLD(&e, &r) == 0);
 	tenv_fini(&e);
 	return 0;
 }

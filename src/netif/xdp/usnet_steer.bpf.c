@@ -32,15 +32,21 @@
  * them sent to a multicast group: a Neighbor Solicitation whose target is
  * one of them (to its solicited-node group, 33:33:ff:xx:xx:xx, or a DAD
  * probe) and a Neighbor Advertisement for one (to all nodes: the answer to
- * the stack's DAD probe).  Every other IPv6 frame stays the kernel's: its
- * own addresses, their ND, RS/RA, MLD, echo requests to all nodes (an XDP
- * program cannot hand a frame to both).  With no key, all of IPv6 is the
- * kernel's.  In host-address mode the keys are the kernel's own IPv6
- * addresses, shared as its IPv4 one is: only TCP and UDP to one of them
- * (the transport header right after the IPv6 header) whose destination
- * port is set in usnet_ports go to the stack; ND, echo requests,
- * fragments, packets with extension headers and every other port stay the
- * kernel's.
+ * the stack's DAD probe).  So does an MLD query (ICMPv6 130 after a
+ * Hop-by-Hop header) to a group among the keys: the backend adds all-nodes
+ * and the addresses' solicited-node groups, whose listener the stack is
+ * (its reports keep a switch that snoops MLD forwarding its NS); general
+ * queries then no longer reach the kernel, which usnet run keeps from
+ * having the stack's link-local address on the interface anyway.  Every
+ * other IPv6 frame stays the kernel's: its own addresses, their ND, RS/RA,
+ * MLD reports and queries about other groups, echo requests to all nodes
+ * (an XDP program cannot hand a frame to both).  With no key, all of IPv6
+ * is the kernel's.  In host-address mode the keys are the kernel's own
+ * IPv6 addresses, shared as its IPv4 one is, and no group: only TCP and
+ * UDP to one of them (the transport header right after the IPv6 header)
+ * whose destination port is set in usnet_ports go to the stack; ND, MLD,
+ * echo requests, fragments, packets with extension headers and every
+ * other port stay the kernel's.
  *
  * afpacket in host-address mode uses the same maps with two more programs:
  * usnet_sock_keep, a socket filter on its packet sockets, which keeps only
@@ -98,7 +104,8 @@ struct {
 struct addr6 {
 	__u8 b[16];
 };
-#define ADDR6_SLOTS 16   /* the link-local address and USNET_NETIF_IPV6_MAX more, with room */
+#define ADDR6_SLOTS 32   /* the link-local address and USNET_NETIF_IPV6_MAX more, their
+			    solicited-node groups and all-nodes, with room */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ADDR6_SLOTS);
@@ -118,15 +125,32 @@ static __always_inline int addr6_ours(const void *a)
 #define ND_NS 135
 #define ND_NA 136
 #define ND_TARGET_OFFSET 8   /* type code checksum reserved/flags, then the target */
+#define MLD_QUERY 130
+
+/* Whether a multicast IPv6 packet is an MLD query (ICMPv6 after a
+ * Hop-by-Hop header, as RFC 3810 sends every MLD message). */
+static __always_inline int mld_query(struct ipv6hdr *ip6, void *end)
+{
+	__u8 *hbh = (__u8 *)(ip6 + 1);
+	if ((void *)(hbh + 2) > end || hbh[0] != IPPROTO_ICMPV6)
+		return 0;
+	__u8 *icmp = hbh + ((__u32)hbh[1] + 1) * 8;
+	if ((void *)(icmp + 1) > end)
+		return 0;
+	return icmp[0] == MLD_QUERY;
+}
 
 /* Whether an IPv6 packet is the stack's: to one of its unicast addresses,
- * or NS/NA about one of them to a multicast group. */
+ * NS/NA about one of them to a multicast group, or an MLD query to one of
+ * its groups. */
 static __always_inline int ip6_steered(struct ipv6hdr *ip6, void *end)
 {
 	if (ip6->daddr.in6_u.u6_addr8[0] != 0xff)
 		return addr6_ours(&ip6->daddr);
+	if (ip6->nexthdr == IPPROTO_HOPOPTS)
+		return mld_query(ip6, end) && addr6_ours(&ip6->daddr);
 	if (ip6->nexthdr != IPPROTO_ICMPV6)
-		return 0;   /* MLD (after Hop-by-Hop) and the rest of multicast: the kernel's */
+		return 0;   /* the rest of multicast: the kernel's */
 	__u8 *icmp = (__u8 *)(ip6 + 1);
 	if ((void *)(icmp + ND_TARGET_OFFSET + 16) > end)
 		return 0;
