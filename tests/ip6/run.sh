@@ -531,6 +531,7 @@ if want router_discovery; then
     else
         router_discovery
     fi
+fi
 
 # sol_group ADDR: the solicited-node group of an IPv6 address, as
 # `bridge mdb show` prints it.
