@@ -49,9 +49,10 @@ int stack_ip6_bind_where(const struct prov *p, const uint8_t a[16], uint32_t sco
  * addresses, a link-local address on its interface, its prefixes, with
  * --gw6 every other unicast address, and without it what the stack has a
  * route to from Router Advertisements: an on-link prefix, or any address
- * once it knows a default router), 0 the kernel (multicast, a link-local
- * address on another interface, and off-prefix destinations the stack
- * has no route to), or -EINVAL for a link-local address that names no
+ * once it knows a default router, and groups, ff00::/8, unless a scope
+ * names another interface), 0 the kernel (a link-local address or group
+ * on another interface, and off-prefix destinations the stack has no
+ * route to), or -EINVAL for a link-local address that names no
  * interface, as Linux answers.  Locks the instances to ask them. */
 int stack_ip6_dest_where(struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev);
 
