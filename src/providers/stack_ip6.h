@@ -39,9 +39,11 @@ bool stack_ip6_owns(const struct prov *p, const uint8_t a[16]);
 /* Where a bind of a stack IPv6 socket to the IPv6 address a (not ::, not
  * ::1, not v4-mapped) goes: 1 the stack (an address of its own: a
  * link-local one on the stack's interface, named by scope, the program's
- * sin6_scope_id, or by SO_BINDTODEVICE, bound_dev), 0 the kernel (any
- * other address, or a link-local one on another interface), or -EINVAL
- * for a link-local address that names no interface, as Linux answers. */
+ * sin6_scope_id, or by SO_BINDTODEVICE, bound_dev; a group, ff00::/8, as
+ * a UDP socket binds to take its datagrams, on that interface), 0 the
+ * kernel (any other address, or a link-local one or group on another
+ * interface), or -EINVAL for a link-local address or a group of link or
+ * interface scope that names no interface, as Linux answers. */
 int stack_ip6_bind_where(const struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev);
 
 /* Where a connect or a datagram of a stack IPv6 socket to the IPv6

@@ -68,9 +68,12 @@ int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr 
 		if ((s->flags & SF_BOUND) || (s->type == USNET_SOCK_STREAM && s->state != USNET_TCP_CLOSED) ||
 		    (s->flags & SF_HASHED))
 			return -USNET_EINVAL;
-		/* ::, ::1 or an address of ours in use (Linux: a tentative one
-		 * is not available either) */
-		if (!ip6_is_unspecified(addr->ip6) && !ip6_is_loopback(addr->ip6) && !ip6_addr_usable(st, addr->ip6))
+		/* ::, ::1, an address of ours in use (Linux: a tentative one
+		 * is not available either), or a group for a UDP socket (it
+		 * then takes that group's datagrams alone) */
+		int group = s->type == USNET_SOCK_DGRAM && ip6_is_multicast(addr->ip6);
+		if (!ip6_is_unspecified(addr->ip6) && !ip6_is_loopback(addr->ip6) && !group &&
+		    !ip6_addr_usable(st, addr->ip6))
 			return -USNET_EADDRNOTAVAIL;
 		return sock_bind6(st, sd, addr->ip6, addr->port);
 	}

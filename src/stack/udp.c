@@ -235,7 +235,7 @@ static long udp_sendv6(struct net_ctx *c, struct sock *s, const struct usnet_iov
 		return -USNET_EMSGSIZE;
 	uint8_t src[16], nh[16];
 	const uint8_t *bound = st_sock6(st)[si].laddr;
-	if (s->net6 && !ip6_is_unspecified(bound))
+	if (s->net6 && !ip6_is_unspecified(bound) && !ip6_is_multicast(bound))   /* a group is no source */
 		memcpy(src, bound, 16);
 	else if (ip6_is_loopback(dst))
 		memcpy(src, dst, 16);

@@ -8,8 +8,8 @@
 #   send KIP PORT COUNT    the kernel: COUNT datagrams to the group from KIP
 #   member KIP PORT        the kernel: joined on KIP's interface, prints the
 #                          first datagram and its source
-#   recv6 PORT COUNT FLAG  under usnet: as recv, bound to :: and joined by
-#                          IPV6_JOIN_GROUP (interface 0)
+#   recv6 PORT COUNT FLAG  under usnet: as recv, joined by IPV6_JOIN_GROUP
+#                          (interface 0)
 #   send6 IF PORT COUNT    the kernel: COUNT datagrams to the group by
 #                          interface IF (IPV6_MULTICAST_IF)
 #   member6 IF PORT        the kernel: joined on interface IF, prints the
@@ -44,7 +44,7 @@ def wait_flag(flag):
 
 if mode == "recv6":
     port, count, flag = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    s.bind(("::", port))
+    s.bind((G6, port))
     mreq = socket.inet_pton(socket.AF_INET6, G6) + struct.pack("@I", 0)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
     try:

@@ -599,7 +599,8 @@ t_multicast() {
 
 # ---- IPv6 UDP multicast: the same with ff15::1:2 under --ip6 ----------------
 # afxdp and afpacket: a python3 receiver under `usnet run --ip6 fd00:65::2/64`
-# binds ::, joins ff15::1:2 by IPV6_JOIN_GROUP (a second join: EADDRINUSE;
+# binds to ff15::1:2 (only the stack serves that on its interface), joins it
+# by IPV6_JOIN_GROUP (a second join: EADDRINUSE;
 # IPV6_MULTICAST_HOPS reads 1, IPV6_MULTICAST_LOOP 1) and gets the 5
 # datagrams a kernel sender in the peer namespace sends to the group from
 # fd00:65::1; it then sends one to the group, which a kernel member there

@@ -2234,8 +2234,10 @@ int test_mc6_join_leave(void)
 
 /* A datagram to a group a socket joined goes to every IPv6 UDP socket on
  * its port bound to :: or to the group (members or not, as Linux with
- * IPV6_MULTICAST_ALL), with the group as its destination; to a group no
- * socket joined, nowhere. */
+ * IPV6_MULTICAST_ALL), not to one bound to another group, with the group
+ * as its destination; to a group no socket joined, nowhere.  A UDP socket
+ * may bind to a group (a TCP one may not), and sends from an address of
+ * ours. */
 int test_mc6_udp_delivery(void)
 {
 	struct usnet_stack_config cfg;
@@ -2243,6 +2245,14 @@ int test_mc6_udp_delivery(void)
 	struct tenv e; tenv_init(&e, &cfg);
 	int a = udp6_sock(&e, 5000), b = udp6_sock(&e, 5000), other = udp6_sock(&e, 5001);
 	CHECK(a >= 0 && b >= 0 && other >= 0);
+	int on_g = usnet_socket(e.st, USNET_SOCK_DGRAM | USNET_SOCK_V6), on_l = usnet_socket(e.st, USNET_SOCK_DGRAM | USNET_SOCK_V6);
+	int t = usnet_socket(e.st, USNET_SOCK_STREAM | USNET_SOCK_V6);
+	struct usnet_addr at = { .port = 5000, .family = USNET_AF_INET6 };
+	memcpy(at.ip6, G6, 16);
+	CHECK(usnet_setsockopt(e.st, on_g, USNET_SO_REUSEADDR, 1) == 0 && usnet_bind(e.st, on_g, &at) == 0);
+	CHECK(usnet_bind(e.st, t, &at) == -USNET_EADDRNOTAVAIL);
+	memcpy(at.ip6, G6L, 16);
+	CHECK(usnet_setsockopt(e.st, on_l, USNET_SO_REUSEADDR, 1) == 0 && usnet_bind(e.st, on_l, &at) == 0);
 	uint8_t f[200];
 	char buf[32];
 	tenv_input(&e, f, mc6_udp_frame(f, G6, 5000, "early"));   /* not joined yet */
@@ -2255,7 +2265,16 @@ int test_mc6_udp_delivery(void)
 	CHECK(usnet_recvv(e.st, &e.io, a, &iov, 1, 0, &from, e.now) == 5 && memcmp(buf, "hello", 5) == 0);
 	CHECK(from.family == USNET_AF_INET6 && memcmp(from.ip6, PEER_LL, 16) == 0 && from.port == 4000);
 	CHECK(usnet_recv(e.st, &e.io, b, buf, sizeof buf, 0, e.now) == 5);
+	CHECK(usnet_recv(e.st, &e.io, on_g, buf, sizeof buf, 0, e.now) == 5);
 	CHECK(usnet_recv(e.st, &e.io, other, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	CHECK(usnet_recv(e.st, &e.io, on_l, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	tnif_clear(e.nif);
+	struct usnet_iovec out = { (void *)"back", 4 };
+	CHECK(usnet_setsockopt(e.st, on_g, USNET_IPV6_MULTICAST_LOOP, 0) == 0);   /* no copy to a, b, on_g */
+	CHECK(usnet_sendv(e.st, &e.io, on_g, &out, 1, 0, &to, e.now) == 4);
+	struct tframe *fr = tnif_next(e.nif);
+	struct p6 p;
+	CHECK(fr && parse6(fr, &p) == 0 && p.nh == 17 && memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, G6, 16) == 0);
 	struct usnet_stack_stats s = stats(&e);
 	CHECK(s.udp_mcast_rx == 1 && s.icmp6_err_tx == 0);
 	tenv_input(&e, f, mc6_udp_frame(f, G6, 5002, "nobody"));   /* no port: no error */
