@@ -141,6 +141,13 @@ int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t po
  * make them.  0, -ENOSPC (afxdp: 64 groups), -EOPNOTSUPP (a backend that
  * cannot: dpdk, afpacket in host-address mode), or another -errno. */
 int usnet_netif_steer_group(struct usnet_netif *nif, uint32_t group, int on);
+/* The same for an IPv6 group a socket joined (ff00::/8; not the stack's
+ * own all-nodes and solicited-node groups, which afxdp and afpacket let
+ * through from the open): afxdp's program steers the group's frames to
+ * the stack, in host-address mode too; afpacket adds its 33:33 MAC (the
+ * group's low 32 bits) to the device's filter, not in host-address mode.
+ * 0, -ENOSPC (afxdp: 32 groups), -EOPNOTSUPP, or another -errno. */
+int usnet_netif_steer_group6(struct usnet_netif *nif, const uint8_t group[16], int on);
 
 /* The names of the backends compiled in, separated by spaces. */
 const char *usnet_netif_backends(void);

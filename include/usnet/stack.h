@@ -453,6 +453,9 @@ enum usnet_sockopt {
 	USNET_IPV6_UNICAST_HOPS, /* hop limit of its unicast packets 0..255, -1: the default (64) */
 	USNET_IPV6_TCLASS,     /* traffic class of its IPv6 packets 0..255, -1: 0; the ECN bits
 				* are the stack's (TCP) as IP_TOS's are */
+	USNET_IPV6_MULTICAST_HOPS, /* UDP: hop limit of its multicast 0..255, -1: the default (1) */
+	USNET_IPV6_MULTICAST_LOOP, /* 1 (default): its multicast reaches the stack's own members
+				    * too; 0 or 1 (else -USNET_EINVAL) */
 };
 int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int val);
 int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t s, enum usnet_sockopt opt, int *val);
@@ -478,6 +481,31 @@ int usnet_mc_leave(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, 
 int usnet_mc_joined(struct usnet_stack *st, uint32_t group);
 /* Up to max groups socket s joined into out; returns how many it joined. */
 int usnet_mc_sock_groups(struct usnet_stack *st, usnet_sock_t s, uint32_t *out, unsigned max);
+
+/* IPv6 multicast (IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP), as the IPv4 calls
+ * above: a UDP socket made USNET_AF_INET6 joins `group` (ff00::/8).  The
+ * first member of a group on the instance reports it by MLD (v2, or v1
+ * while an MLDv1 querier is heard; the report repeated once), the last one
+ * to leave reports the leave; all-nodes (ff02::1) and interface-local
+ * groups (ff01::/16) are joined but never reported.  0, or -USNET_EPROTO
+ * (a TCP socket), -USNET_ENOPROTOOPT (an IPv4 socket), -USNET_EINVAL (not
+ * a multicast address), -USNET_EADDRINUSE (joined already),
+ * -USNET_ENOBUFS (20 groups on the socket, or the instance's tables full:
+ * 32 groups its sockets alone have, 128 memberships); leaving a group not
+ * joined: -USNET_EADDRNOTAVAIL.  usnet_close() leaves every group of the
+ * socket.  A datagram to a group goes to every IPv6 UDP socket on its
+ * port bound to :: or to the group (connected to nobody or the sender),
+ * as Linux with IPV6_MULTICAST_ALL on. */
+int usnet_mc6_join(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, const uint8_t group[16],
+		   uint64_t now);
+int usnet_mc6_leave(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, const uint8_t group[16],
+		    uint64_t now);
+/* Whether a socket of the instance joined group: 1 or 0.  What the netif
+ * must let through (usnet_netif_steer_group6); the stack's own groups
+ * (all-nodes, solicited-node) are not counted. */
+int usnet_mc6_joined(struct usnet_stack *st, const uint8_t group[16]);
+/* Up to max groups socket s joined into out; returns how many it joined. */
+int usnet_mc6_sock_groups(struct usnet_stack *st, usnet_sock_t s, uint8_t (*out)[16], unsigned max);
 
 /* Current readiness (USNET_EV_* mask). */
 uint32_t usnet_sock_events(struct usnet_stack *st, usnet_sock_t s);

@@ -704,6 +704,25 @@ int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on)
 	return 0;
 }
 
+/* The same for an IPv6 group: its MAC, 33:33 and the group's low 32 bits
+ * (RFC 2464 7). */
+int netif_afpacket_steer_group6(struct usnet_netif *nif, const uint8_t group[16], int on)
+{
+	if (nif->ops != &afp_ops)
+		return -EOPNOTSUPP;
+	struct afp_netif *a = (struct afp_netif *)nif;
+	if (a->hs.ports)
+		return -EOPNOTSUPP;
+	struct packet_mreq mr = { .mr_ifindex = (int)if_nametoindex(a->base.info.ifname), .mr_type = PACKET_MR_MULTICAST,
+				  .mr_alen = 6, .mr_address = { 0x33, 0x33 } };
+	memcpy(&mr.mr_address[2], group + 12, 4);
+	if (!mr.mr_ifindex)
+		return -errno;
+	if (setsockopt(a->q[0].fd, SOL_PACKET, on ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr))
+		return -errno;
+	return 0;
+}
+
 /* usnet's IPv6 addresses (cfg.ipv6): their solicited-node groups' MACs
  * (33:33:ff + the address's low 24 bits), where Neighbor Solicitations for
  * them go, and all nodes' (33:33:00:00:00:01, where DAD answers go) join

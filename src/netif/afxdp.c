@@ -90,8 +90,10 @@ extern const unsigned char usnet_xdp_obj_end[] __attribute__((visibility("hidden
 #define AFX_MAX_QUEUES 64
 #define AFX_OWNER_KEY 1 /* usnet_addr[1]: PID of the process that attached the program */
 #define AFX_MODE_KEY 2  /* usnet_addr[2]: 1 in host-address mode */
-#define AFX_GROUP_SLOTS 64   /* usnet_groups: GROUP_SLOTS of the program */
-#define AFX_GROUPS_BYTES (AFX_GROUP_SLOTS * sizeof(uint32_t))
+#define AFX_GROUP_SLOTS 64   /* usnet_groups: GROUP_SLOTS of the program (IPv4) */
+#define AFX_GROUP6_SLOTS 32  /* and GROUP6_SLOTS after them (IPv6) */
+#define AFX_GROUP_ENTRY 16   /* bytes an entry of usnet_groups takes in the mapping */
+#define AFX_GROUPS_BYTES ((AFX_GROUP_SLOTS + AFX_GROUP6_SLOTS) * AFX_GROUP_ENTRY)
 #define AFX_RX_HEADROOM 256
 /* Received frames go back to the fill ring this many at a time (and all of
  * them whenever the rx ring is found empty): the kernel, which fills frames
@@ -134,7 +136,7 @@ struct afx_qstate {
 
 /* The region's header: enough for an attacher to check what it mapped. */
 #define AFX_REGION_MAGIC 0x75786470u /* "uxdp" */
-#define AFX_SHARE_VERSION 3u   /* 3: the multicast groups' map fd */
+#define AFX_SHARE_VERSION 4u   /* 3: the multicast groups' map fd; 4: its 16-byte entries, IPv6's */
 struct afx_region_head {
 	uint32_t magic, version;
 	uint32_t nq, frames, frame_size;
@@ -177,10 +179,11 @@ struct afx_netif {
 	/* Host-address mode: the program's port bitmap, mapped here. */
 	int ports_fd;
 	uint64_t *ports;
-	/* The program's multicast groups (network byte order, 0 free), mapped
-	 * here; set by usnet_netif_steer_group(). */
+	/* The program's multicast groups (AFX_GROUP_ENTRY bytes each: IPv4's
+	 * in network byte order in the first 4, then IPv6's; all 0: free),
+	 * mapped here; set by usnet_netif_steer_group() and _group6(). */
 	int groups_fd;
-	uint32_t *groups;
+	uint8_t (*groups)[AFX_GROUP_ENTRY];
 	struct afx_queue q[AFX_MAX_QUEUES];
 };
 
@@ -1543,18 +1546,54 @@ int netif_afxdp_steer_group(struct usnet_netif *nif, uint32_t group, int on)
 		return -EBADF;
 	uint32_t g = htonl(group), *free_slot = NULL;
 	for (uint32_t i = 0; i < AFX_GROUP_SLOTS; i++) {
-		if (x->groups[i] == g) {
+		uint32_t *slot = (uint32_t *)x->groups[i];
+		if (*slot == g) {
 			if (!on)
-				__atomic_store_n(&x->groups[i], 0, __ATOMIC_RELEASE);
+				__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
 			return 0;
 		}
-		if (!x->groups[i] && !free_slot)
-			free_slot = &x->groups[i];
+		if (!*slot && !free_slot)
+			free_slot = slot;
 	}
 	if (!on)
 		return 0;
 	if (!free_slot)
 		return -ENOSPC;
 	__atomic_store_n(free_slot, g, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* An IPv6 group's 16 bytes: the tail first, then the first word (the
+ * program never matches a group by a slot half written: a multicast
+ * address's first word is never 0), and 0 the other way round. */
+int netif_afxdp_steer_group6(struct usnet_netif *nif, const uint8_t group[16], int on)
+{
+	if (nif->ops != &afx_ops)
+		return -EOPNOTSUPP;
+	struct afx_netif *x = (struct afx_netif *)nif;
+	if (!x->groups)
+		return -EBADF;
+	static const uint8_t zero[16];
+	uint8_t *free_slot = NULL;
+	for (uint32_t i = AFX_GROUP_SLOTS; i < AFX_GROUP_SLOTS + AFX_GROUP6_SLOTS; i++) {
+		uint8_t *slot = x->groups[i];
+		if (!memcmp(slot, group, 16)) {
+			if (on)
+				return 0;
+			__atomic_store_n((uint32_t *)slot, 0, __ATOMIC_RELEASE);
+			memset(slot + 4, 0, 12);
+			return 0;
+		}
+		if (!memcmp(slot, zero, 16) && !free_slot)
+			free_slot = slot;
+	}
+	if (!on)
+		return 0;
+	if (!free_slot)
+		return -ENOSPC;
+	uint32_t head;
+	memcpy(free_slot + 4, group + 4, 12);
+	memcpy(&head, group, 4);
+	__atomic_store_n((uint32_t *)free_slot, head, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -176,6 +176,8 @@ int netif_afpacket_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t
  * usnet_netif_steer_group()). */
 int netif_afxdp_steer_group(struct usnet_netif *nif, uint32_t group, int on);
 int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on);
+int netif_afxdp_steer_group6(struct usnet_netif *nif, const uint8_t group[16], int on);
+int netif_afpacket_steer_group6(struct usnet_netif *nif, const uint8_t group[16], int on);
 /* Frames received and sent on afxdp queue q by every process using the
  * netif (its shared counters); 0, or -EINVAL for another backend or queue. */
 int netif_afxdp_queue_counters(struct usnet_netif *nif, uint16_t q, uint64_t *rx_frames, uint64_t *tx_frames);

@@ -219,6 +219,22 @@ int usnet_netif_steer_group(struct usnet_netif *nif, uint32_t group, int on)
 	return -EOPNOTSUPP;
 }
 
+int usnet_netif_steer_group6(struct usnet_netif *nif, const uint8_t group[16], int on)
+{
+	nif = backend_below_wrappers(nif);
+	if (!nif)
+		return -EINVAL;
+#ifdef USNET_NETIF_HAVE_AFXDP
+	if (!strcmp(nif->info.backend, "afxdp"))
+		return netif_afxdp_steer_group6(nif, group, on);
+#endif
+	if (!strcmp(nif->info.backend, "afpacket"))
+		return netif_afpacket_steer_group6(nif, group, on);
+	if (!strcmp(nif->info.backend, "memwire") || !strcmp(nif->info.backend, "tap"))
+		return 0;
+	return -EOPNOTSUPP;
+}
+
 int usnet_netif_port_steered(struct usnet_netif *nif, uint8_t proto, uint16_t port)
 {
 	nif = backend_below_wrappers(nif);

@@ -1015,9 +1015,9 @@ static int p_connect(void *ctx, usnet_psock_t ps, const struct sockaddr *sa, soc
 		return err;
 	if (k == A_HANDOVER)
 		return USNET_PROVIDER_HANDOVER;
-	bool group = a.family == USNET_AF_INET && (a.ip >> 28) == 0xe;
+	bool group = a.family == USNET_AF_INET ? (a.ip >> 28) == 0xe : a.ip6[0] == 0xff;
 	if (group && p->meta[ps].type == SOCK_STREAM)
-		return -ENETUNREACH;   /* as Linux's tcp_v4_connect */
+		return -ENETUNREACH;   /* as Linux's tcp_v4_connect and tcp_v6_connect */
 	int w = dest_on_stack(p, ps, &a, scope);
 	if (w < 0)
 		return w;
@@ -1286,10 +1286,14 @@ static int p_close(void *ctx, usnet_psock_t ps)
 	struct inst *in = stack_prov_sock(p, ps, &s);
 	inst_lock(in);
 	uint32_t groups[32];
+	uint8_t groups6[32][16];
 	int ng = p->meta[ps].type == SOCK_DGRAM ? usnet_mc_sock_groups(in->st, s, groups, 32) : 0;
+	int ng6 = p->meta[ps].type == SOCK_DGRAM && p->meta[ps].stack6 ? usnet_mc6_sock_groups(in->st, s, groups6, 32) : 0;
 	int r = usnet_close(in->st, &in->io, s, now_ns());
 	if (ng > 0)   /* the groups it was the last member of leave the netif's filter */
 		stack_prov_mc_unsteer(p, in, groups, ng < 32 ? ng : 32);
+	if (ng6 > 0)
+		stack_prov_mc6_unsteer(p, in, (const uint8_t (*)[16])groups6, ng6 < 32 ? ng6 : 32);
 	inst_unlock(in);
 	if (p->meta[ps].moved_to) {
 		/* The socket it was made as, kept for the handle. */

@@ -172,8 +172,9 @@ static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
  * 0 (where its sockets and reassembly live); Neighbor Discovery to every
  * instance (each resolves its own neighbours and learns routers; queue 0's
  * answers solicitations, as for ARP, which the netif brings to every queue
- * itself); the rest (echo, MLD queries: every instance has the groups)
- * where it arrived. */
+ * itself); the rest (echo, MLD queries: every instance has the
+ * solicited-node groups, while the groups UDP sockets joined are
+ * instance 0's alone, as IPv4's are with IGMP) where it arrived. */
 static int frame_owner6(struct inst *in, const uint8_t *ip, uint32_t l)
 {
 	uint8_t nh = ip[6];

@@ -197,6 +197,11 @@ static int link_local_ours(const struct prov *p, uint32_t scope, bool bound_dev)
 
 int stack_ip6_bind_where(const struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev)
 {
+	if (a[0] == 0xff) {   /* a group: its datagrams on the stack's interface */
+		if (!p->ip6_count)
+			return 0;
+		return scope || (a[1] & 0x0f) <= 2 ? link_local_ours(p, scope, bound_dev) : 1;
+	}
 	if (is_link_local(a)) {
 		int r = link_local_ours(p, scope, bound_dev);
 		return r <= 0 ? r : stack_ip6_owns(p, a);
@@ -240,8 +245,8 @@ static bool learned_route(struct prov *p, const uint8_t a[16])
 
 int stack_ip6_dest_where(struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev)
 {
-	if (a[0] == 0xff)
-		return 0;
+	if (a[0] == 0xff)   /* a group: by the stack's interface, unless a scope names another */
+		return !p->ip6_count ? 0 : scope ? link_local_ours(p, scope, bound_dev) : 1;
 	if (is_link_local(a))
 		return link_local_ours(p, scope, bound_dev);
 	if (stack_ip6_owns(p, a) || on_prefix(p, a) || p->ip6_has_gw)

@@ -39,9 +39,11 @@ bool stack_ip6_owns(const struct prov *p, const uint8_t a[16]);
 /* Where a bind of a stack IPv6 socket to the IPv6 address a (not ::, not
  * ::1, not v4-mapped) goes: 1 the stack (an address of its own: a
  * link-local one on the stack's interface, named by scope, the program's
- * sin6_scope_id, or by SO_BINDTODEVICE, bound_dev), 0 the kernel (any
- * other address, or a link-local one on another interface), or -EINVAL
- * for a link-local address that names no interface, as Linux answers. */
+ * sin6_scope_id, or by SO_BINDTODEVICE, bound_dev; a group, ff00::/8, as
+ * a UDP socket binds to take its datagrams, on that interface), 0 the
+ * kernel (any other address, or a link-local one or group on another
+ * interface), or -EINVAL for a link-local address or a group of link or
+ * interface scope that names no interface, as Linux answers. */
 int stack_ip6_bind_where(const struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev);
 
 /* Where a connect or a datagram of a stack IPv6 socket to the IPv6
@@ -49,9 +51,10 @@ int stack_ip6_bind_where(const struct prov *p, const uint8_t a[16], uint32_t sco
  * addresses, a link-local address on its interface, its prefixes, with
  * --gw6 every other unicast address, and without it what the stack has a
  * route to from Router Advertisements: an on-link prefix, or any address
- * once it knows a default router), 0 the kernel (multicast, a link-local
- * address on another interface, and off-prefix destinations the stack
- * has no route to), or -EINVAL for a link-local address that names no
+ * once it knows a default router, and groups, ff00::/8, unless a scope
+ * names another interface), 0 the kernel (a link-local address or group
+ * on another interface, and off-prefix destinations the stack has no
+ * route to), or -EINVAL for a link-local address that names no
  * interface, as Linux answers.  Locks the instances to ask them. */
 int stack_ip6_dest_where(struct prov *p, const uint8_t a[16], uint32_t scope, bool bound_dev);
 

@@ -1,10 +1,13 @@
 /*
  * usnet provider "usnet" — socket options (SOL_SOCKET, IPPROTO_TCP with
  * TCP_INFO and TCP_CONGESTION, IPPROTO_IP, IPPROTO_IPV6: IPV6_V6ONLY, and on
- * the stack's IPv6 sockets IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_RECVPKTINFO)
+ * the stack's IPv6 sockets IPV6_UNICAST_HOPS, IPV6_TCLASS, IPV6_RECVPKTINFO
+ * and the multicast ones: IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP,
+ * MCAST_JOIN_GROUP, MCAST_LEAVE_GROUP, IPV6_MULTICAST_IF, _HOPS, _LOOP)
  * and ioctl (FIONREAD, SIOCOUTQ, SIOCATMARK), mapped onto the stack's API.
  * Options that tune the kernel and change nothing here are accepted.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -217,6 +220,106 @@ static int mc_membership(struct prov *p, usnet_psock_t ps, bool join, uint32_t g
 	return r;
 }
 
+void stack_prov_mc6_unsteer(struct prov *p, struct inst *in, const uint8_t (*groups)[16], int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!usnet_mc6_joined(in->st, groups[i]))
+			usnet_netif_steer_group6(p->nif, groups[i], 0);
+}
+
+/* IPV6_JOIN_GROUP / IPV6_LEAVE_GROUP (struct ipv6_mreq) and, at
+ * IPPROTO_IPV6, MCAST_JOIN_GROUP / MCAST_LEAVE_GROUP (struct group_req
+ * with a sockaddr_in6), in Linux's order of checks (ipv6_sock_mc_join,
+ * _drop); the group's first join on the stack opens the netif's filter to
+ * it, its last leave closes it. */
+static int mc6_membership(struct prov *p, usnet_psock_t ps, bool join, const uint8_t group[16], int ifindex)
+{
+	const char *what = join ? "IPV6_JOIN_GROUP" : "IPV6_LEAVE_GROUP";
+	if (p->meta[ps].type == SOCK_STREAM)
+		return -EPROTO;
+	if (group[0] != 0xff)
+		return -EINVAL;
+	if (!mc_iface_ours(p, 0, ifindex))
+		return mc_elsewhere(p, ps, what, -ENODEV);
+	usnet_sock_t s;
+	struct inst *in = stack_prov_sock(p, ps, &s);
+	inst_lock(in);
+	int was = usnet_mc6_joined(in->st, group);
+	int r = join ? usnet_mc6_join(in->st, &in->io, s, group, monotonic_ns())
+		     : usnet_mc6_leave(in->st, &in->io, s, group, monotonic_ns());
+	int is = usnet_mc6_joined(in->st, group);
+	if (r == 0 && was != is) {
+		int e = usnet_netif_steer_group6(p->nif, group, is);
+		if (e < 0 && is) {
+			usnet_mc6_leave(in->st, &in->io, s, group, monotonic_ns());
+			char a[INET6_ADDRSTRLEN], line[160];
+			inet_ntop(AF_INET6, group, a, sizeof a);
+			snprintf(line, sizeof line, "%s %s: the %s netif cannot let the group through: %s", what, a,
+				 p->nif->info.backend, strerror(-e));
+			p->host->log(p->host->host, USNET_PLOG_INFO, line);
+			r = e == -ENOSPC ? -ENOBUFS : -ENODEV;
+		}
+	}
+	inst_unlock(in);
+	return r;
+}
+
+/* The multicast options at IPPROTO_IPV6 of the stack's IPv6 sockets, as
+ * Linux's do_ipv6_setsockopt reads them (an int: at least its bytes);
+ * 1 for another option. */
+static int mc6_set_options(struct prov *p, usnet_psock_t ps, int name, const void *val, socklen_t len)
+{
+	struct sock_meta *m = &p->meta[ps];
+	int v, r;
+	switch (name) {
+	case IPV6_ADD_MEMBERSHIP:
+	case IPV6_DROP_MEMBERSHIP: {
+		struct ipv6_mreq mr;
+		if (!val)
+			return -EFAULT;
+		if (len < sizeof mr)
+			return -EINVAL;
+		memcpy(&mr, val, sizeof mr);
+		return mc6_membership(p, ps, name == IPV6_ADD_MEMBERSHIP, mr.ipv6mr_multiaddr.s6_addr,
+				      (int)mr.ipv6mr_interface);
+	}
+	case MCAST_JOIN_GROUP:
+	case MCAST_LEAVE_GROUP: {
+		struct group_req gr;
+		if (!val)
+			return -EFAULT;
+		if (len < sizeof gr)
+			return -EINVAL;
+		memcpy(&gr, val, sizeof gr);
+		if (gr.gr_group.ss_family != AF_INET6)
+			return -EADDRNOTAVAIL;   /* as Linux's ipv6_mcast_join_leave */
+		struct sockaddr_in6 sin6;
+		memcpy(&sin6, &gr.gr_group, sizeof sin6);
+		return mc6_membership(p, ps, name == MCAST_JOIN_GROUP, sin6.sin6_addr.s6_addr, (int)gr.gr_interface);
+	}
+	case IPV6_MULTICAST_HOPS:
+		if (m->type == SOCK_STREAM)
+			return -ENOPROTOOPT;
+		if ((r = get_int(val, len, &v)))
+			return r;
+		return stack_prov_setopt(p, ps, USNET_IPV6_MULTICAST_HOPS, v);   /* -1..255, else EINVAL */
+	case IPV6_MULTICAST_LOOP:
+		if ((r = get_int(val, len, &v)))
+			return r;
+		return stack_prov_setopt(p, ps, USNET_IPV6_MULTICAST_LOOP, v);   /* 0 or 1, else EINVAL */
+	case IPV6_MULTICAST_IF:
+		if (m->type == SOCK_STREAM)
+			return -ENOPROTOOPT;
+		if ((r = get_int(val, len, &v)))
+			return r;
+		if (v && !mc_iface_ours(p, 0, v))
+			return mc_elsewhere(p, ps, "IPV6_MULTICAST_IF", -ENODEV);
+		m->mc6_if = v;
+		return 0;
+	}
+	return 1;   /* not one of these */
+}
+
 static int mc_set_options(struct prov *p, usnet_psock_t ps, int name, const void *val, socklen_t len)
 {
 	struct sock_meta *m = &p->meta[ps];
@@ -327,6 +430,24 @@ int stack_prov_getsockopt(void *ctx, usnet_psock_t ps, int level, int name, void
 	}
 	if (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO && m->stack6) {
 		int v = m->pktinfo6;
+		return put(val, len, &v, sizeof v);
+	}
+	if (level == IPPROTO_IPV6 && m->stack6 && name == IPV6_MULTICAST_IF) {
+		if (m->type == SOCK_STREAM)
+			return -ENOPROTOOPT;
+		int v = m->mc6_if;
+		return put(val, len, &v, sizeof v);
+	}
+	if (level == IPPROTO_IPV6 && m->stack6 && (name == IPV6_MULTICAST_HOPS || name == IPV6_MULTICAST_LOOP)) {
+		if (name == IPV6_MULTICAST_HOPS && m->type == SOCK_STREAM)
+			return -ENOPROTOOPT;
+		int v = 0;
+		inst_lock(in);
+		int r = usnet_getsockopt(in->st, s, name == IPV6_MULTICAST_HOPS ? USNET_IPV6_MULTICAST_HOPS
+							    : USNET_IPV6_MULTICAST_LOOP, &v);
+		inst_unlock_quiet(in);
+		if (r < 0)
+			return r;
 		return put(val, len, &v, sizeof v);
 	}
 	if (level == IPPROTO_TCP && name == TCP_INFO) {
@@ -498,6 +619,8 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 			return -EINVAL;   /* as Linux */
 		return stack_prov_setopt(p, ps, name == IPV6_TCLASS ? USNET_IPV6_TCLASS : USNET_IPV6_UNICAST_HOPS, v);
 	}
+	if (level == IPPROTO_IPV6 && m->stack6 && (r = mc6_set_options(p, ps, name, val, len)) != 1)
+		return r;
 	if (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO && m->stack6) {
 		/* on a stream socket Linux keeps it and nothing comes of it */
 		if ((r = get_int(val, len, &v)))

@@ -33,6 +33,7 @@ struct sock_meta {
 	uint8_t pktinfo6;    /* IPV6_RECVPKTINFO: the same as IPV6_PKTINFO (struct in6_pktinfo) */
 	uint8_t bound_dev;   /* SO_BINDTODEVICE to the stack's own interface */
 	uint8_t tstamp;      /* a datagram's arrival time: 1 SO_TIMESTAMP, 2 SO_TIMESTAMPNS */
+	int32_t mc6_if;      /* IPV6_MULTICAST_IF: 0 or the stack's interface index (the only one it sends by) */
 	/* Options with no effect here, as set (stack_opts.c, local_opts). */
 	int32_t local_opt[STACK_PROV_LOCAL_OPTS];
 	uint8_t local_set[STACK_PROV_LOCAL_OPTS];
@@ -175,6 +176,8 @@ int stack_prov_setopt(struct prov *p, usnet_psock_t ps, enum usnet_sockopt o, in
 /* After a socket of in (its lock held) left groups (closed): those the
  * instance is no longer a member of leave the netif's filter. */
 void stack_prov_mc_unsteer(struct prov *p, struct inst *in, const uint32_t *groups, int n);
+/* The same for IPv6 groups (usnet_mc6_sock_groups). */
+void stack_prov_mc6_unsteer(struct prov *p, struct inst *in, const uint8_t (*groups)[16], int n);
 
 /* stack_opts.c */
 int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len);

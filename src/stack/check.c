@@ -471,9 +471,11 @@ static int check_multicast(struct usnet_stack *st, struct why *w)
 	return 0;
 }
 
-/* The IPv6 groups (mld6.c): solicited-node groups, each once; one no
- * address has is leaving (reports to send); deadlines no earlier than
- * misc_at. */
+/* The IPv6 groups (mld6.c): groups, each once; solicited-node ones or
+ * sockets' (refs: the memberships naming them); one no address nor
+ * socket has is leaving (reports to send); deadlines no earlier than
+ * misc_at; every membership names a UDP socket (each socket's count
+ * right) and a group with members. */
 static int check_mld6(struct usnet_stack *st, struct why *w)
 {
 	if (st->mld6_general_at < st->misc_at)
@@ -482,15 +484,42 @@ static int check_mld6(struct usnet_stack *st, struct why *w)
 		const struct mld6_group *g = &st->mld6_groups[i];
 		if (ip6_is_unspecified(g->addr))
 			continue;
-		if (!ip6_is_solicited_node(g->addr))
+		if (!ip6_is_multicast(g->addr) || (g->member && !ip6_is_solicited_node(g->addr)))
 			return bad(w, "IPv6 group", i, "not a solicited-node group, its last byte", g->addr[15]);
 		for (uint32_t j = i + 1; j < MLD6_GROUPS; j++)
 			if (ip6_eq(st->mld6_groups[j].addr, g->addr))
 				return bad(w, "IPv6 group", i, "also in slot", j);
-		if (!g->member && !g->reports_left)
+		uint32_t n = 0;
+		for (uint32_t k = 0; k < MC6_MEMBERS; k++)
+			n += st->mc6_members[k].sock != NIL && ip6_eq(st->mc6_members[k].group, g->addr);
+		if (n != g->refs)
+			return bad(w, "IPv6 group", i, "memberships, refs", g->refs);
+		if (!g->member && !g->refs && !g->reports_left)
 			return bad(w, "IPv6 group", i, "left with no report to send, its last byte", g->addr[15]);
 		if (g->report_at < st->misc_at || g->answer_at < st->misc_at)
 			return bad(w, "IPv6 group", i, "report due before misc_at, its last byte", g->addr[15]);
+	}
+	for (uint32_t k = 0; k < MC6_MEMBERS; k++) {
+		const struct mc6_member *m = &st->mc6_members[k];
+		if (m->sock == NIL)
+			continue;
+		if (m->sock < 0 || (uint32_t)m->sock >= st->nsocks || sk(st, m->sock)->type != USNET_SOCK_DGRAM)
+			return bad(w, "IPv6 membership", k, "names no UDP socket:", (uint32_t)m->sock);
+		if (!mc6_host_member(st, m->group))
+			return bad(w, "IPv6 membership", k, "of a group the instance left, its last byte", m->group[15]);
+		for (uint32_t j = k + 1; j < MC6_MEMBERS; j++)
+			if (st->mc6_members[j].sock == m->sock && ip6_eq(st->mc6_members[j].group, m->group))
+				return bad(w, "IPv6 membership", k, "also in entry", j);
+	}
+	struct sock *socks = st_socks(st);
+	for (uint32_t i = 0; i < st->nsocks; i++) {
+		if (!socks[i].type || !socks[i].mc6_n)
+			continue;
+		uint32_t n = 0;
+		for (uint32_t k = 0; k < MC6_MEMBERS; k++)
+			n += st->mc6_members[k].sock == (int32_t)i;
+		if (n != socks[i].mc6_n || socks[i].type != USNET_SOCK_DGRAM)
+			return bad(w, "socket", i, "IPv6 memberships miscounted, mc6_n", socks[i].mc6_n);
 	}
 	return 0;
 }

@@ -243,6 +243,8 @@ struct sock {
 	uint8_t  mc_ttl;               /* IP_MULTICAST_TTL (Linux's default 1, set by sock_alloc) */
 	uint8_t  mc_opts;              /* MCO_*: IP_MULTICAST_LOOP and _ALL off */
 	uint8_t  mc_n;                 /* groups it joined (entries of the member table) */
+	uint8_t  mc6_n;                /* IPv6 groups it joined (entries of mc6_members) */
+	uint8_t  mc6_hops;             /* IPV6_MULTICAST_HOPS (Linux's default 1, set by sock_alloc) */
 	uint32_t mc_if;                /* IP_MULTICAST_IF: the source of its multicast (0: the stack's) */
 	int16_t  linger2_s;            /* TCP_LINGER2: FIN_WAIT2 time; -1 none */
 	uint32_t user_timeout_ms;      /* TCP_USER_TIMEOUT */
@@ -394,7 +396,7 @@ struct route { uint32_t dst, mask, gw; uint8_t prefix, used; };
 
 /* ---- IPv4 multicast (igmp.c) -------------------------------------------- */
 /* struct sock.mc_opts: 0 is Linux's default for each. */
-enum { MCO_NOLOOP = 1u << 0, MCO_NOALL = 1u << 1 };
+enum { MCO_NOLOOP = 1u << 0, MCO_NOALL = 1u << 1, MCO_NOLOOP6 = 1u << 2 /* IPV6_MULTICAST_LOOP */ };
 #define MC_GROUPS 64u        /* groups an instance is a member of, or leaving */
 #define MC_MEMBERS 256u      /* socket memberships of an instance */
 #define MC_SOCK_MAX 20u      /* per socket: Linux's net.ipv4.igmp_max_memberships */
@@ -413,17 +415,23 @@ struct mc_member { int32_t sock; uint32_t group; };
 #define IGMP_ROBUSTNESS 2u          /* Linux's net.ipv4.igmp_qrv */
 /* IPv6 groups of the instance (mld6.c): the solicited-node groups of its
  * own addresses, one slot each at most (twice the address slots: a group
- * still reporting its leave keeps its slot a while).  A slot is free when
- * addr is all zero. */
-#define MLD6_GROUPS (2u * (1u + USNET_IP6_ADDRS))
+ * still reporting its leave keeps its slot a while), and the groups its
+ * sockets joined (IPV6_JOIN_GROUP), MLD6_SOCK_GROUPS slots at most that no
+ * address holds.  A slot is free when addr is all zero. */
+#define MLD6_SOCK_GROUPS 32u
+#define MLD6_GROUPS (2u * (1u + USNET_IP6_ADDRS) + MLD6_SOCK_GROUPS)
+#define MC6_MEMBERS 128u     /* IPv6 socket memberships of an instance */
 struct mld6_group {
 	uint8_t  addr[16];      /* the group */
-	uint8_t  member;        /* 1: an address of ours has it; 0: its leave still being reported */
+	uint8_t  member;        /* 1: an address of ours has it (its solicited-node group) */
 	uint8_t  reports_left;  /* unsolicited state-change reports still to send */
-	uint8_t  pad[6];
+	uint16_t refs;          /* sockets that joined it; with member 0 and refs 0: its leave being reported */
+	uint8_t  pad[4];
 	uint64_t report_at;     /* the next of them (UINT64_MAX: none) */
 	uint64_t answer_at;     /* the answer to a query about it (UINT64_MAX: none) */
 };
+/* One socket's membership of one IPv6 group (sock NIL: a free entry). */
+struct mc6_member { int32_t sock; uint8_t group[16]; };
 #define MLD6_ROBUSTNESS 2u          /* RFC 3810 9.1; Linux's net.ipv6.mld_qrv */
 #define ROUTE_MAX 16u
 
@@ -543,6 +551,7 @@ struct usnet_stack {
 	uint64_t igmp_general_at;         /* v3: the answer to a general query (UINT64_MAX: none) */
 	uint64_t mc_rand;                 /* counter of IGMP's and MLD's random delays */
 	struct mld6_group mld6_groups[MLD6_GROUPS];
+	struct mc6_member mc6_members[MC6_MEMBERS];
 	uint64_t mld6_v1_until;           /* an MLDv1 querier was heard: speak MLDv1 until */
 	uint64_t mld6_general_at;         /* MLDv2: the answer to a general query (UINT64_MAX: none) */
 
@@ -949,7 +958,8 @@ uint64_t igmp_timers(struct net_ctx *c);
 uint64_t mc_random_delay(struct usnet_stack *st, uint64_t max_ns);
 
 /* mld6.c — IPv6 multicast listener reports (MLDv2, RFC 3810; MLDv1, RFC
- * 2710) for the solicited-node groups of the instance's addresses */
+ * 2710) for the solicited-node groups of the instance's addresses and the
+ * groups its sockets joined (usnet_mc6_join) */
 /* Set the groups up at usnet_stack_create (after ip6_addrs_init): the
  * addresses in use at once (no DAD) join theirs, reported at the first
  * poll. */
@@ -967,6 +977,13 @@ void mld6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v,
 		uint32_t len);
 /* Send the reports and answers due; returns the next deadline. */
 uint64_t mld6_timers(struct net_ctx *c);
+/* Whether a socket of the instance joined group (1 or 0). */
+int mc6_host_member(const struct usnet_stack *st, const uint8_t group[16]);
+/* Whether socket i joined group. */
+int mc6_sock_member(struct usnet_stack *st, int32_t i, const uint8_t group[16]);
+/* Socket i closes: it leaves its IPv6 groups (the last member's leave
+ * reported by the next mld6_timers). */
+void mc6_sock_drop(struct usnet_stack *st, int32_t i);
 
 /* udp.c */
 #define UDP_DGRAM_OVERHEAD 256u   /* receive-buffer charge per datagram */

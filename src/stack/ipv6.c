@@ -107,6 +107,15 @@ int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], c
 		return 0;
 	}
 	if (ip6_is_multicast(dst)) {
+		/* A copy for the stack's own members (IPV6_MULTICAST_LOOP, a
+		 * UDP socket's); hop limit 0 goes no further (Linux's
+		 * ip6_finish_output2); no ND: the group's 33:33 MAC. */
+		if (c->mc_loop && (ip6_is_all_nodes(dst) || mc6_host_member(st, dst)))
+			loop_copy(c, p);
+		if (hop_limit == 0) {
+			tx_unget(c, p);
+			return 0;
+		}
 		uint8_t mac[6];
 		ip6_mcast_mac(dst, mac);
 		eth_write(p->data, mac, st->cfg.mac, ETHERTYPE_IPV6);
@@ -118,15 +127,15 @@ int ipv6_output(struct net_ctx *c, struct usnet_pkt *p, const uint8_t src[16], c
 }
 
 /* Is dst ours: one of our addresses in use (ours = 1), or a group we are
- * in: all-nodes, or the solicited-node group of any of our addresses,
- * tentative ones included (ours = 2). */
+ * in: all-nodes, the solicited-node group of any of our addresses,
+ * tentative ones included, or one a socket joined (ours = 2). */
 static int ip6_dst_ours(const struct usnet_stack *st, const uint8_t dst[16], int looping)
 {
 	if (looping && ip6_is_loopback(dst))
 		return 1;
 	if (!ip6_is_multicast(dst))
 		return ip6_addr_usable(st, dst) ? 1 : 0;
-	if (ip6_is_all_nodes(dst))
+	if (ip6_is_all_nodes(dst) || mc6_host_member(st, dst))
 		return 2;
 	if (ip6_is_solicited_node(dst))
 		for (uint32_t i = 0; i < IP6_ADDRS; i++)

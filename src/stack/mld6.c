@@ -8,8 +8,14 @@
  * Groups: the solicited-node group of each address of the stack's own
  * (the link-local one and the configured ones; never a shared address's,
  * which is the kernel's), one slot per group however many addresses share
- * it (struct mld6_group in struct usnet_stack, no pointers).  All-nodes
- * (ff02::1) is never reported (RFC 3810 6).  An address joins its group
+ * it (struct mld6_group in struct usnet_stack, no pointers), and the
+ * groups the instance's UDP sockets joined (IPV6_JOIN_GROUP,
+ * usnet_mc6_join: how many sockets in refs, which socket in the table
+ * mc6_members, as igmp.c keeps IPv4's).  A group is the host's while an
+ * address or a socket has it; a socket's group is reported by the
+ * instance the socket lives on, whatever its queue.  All-nodes (ff02::1)
+ * and groups of interface-local scope (ff01::/16) are never reported
+ * (RFC 3810 6; Linux's MAF_NOREPORT).  An address joins its group
  * just before its first DAD probe (RFC 4862 5.4.2: the report goes after
  * the probe's random delay, from ::), or at start when it needs no DAD;
  * one found duplicate leaves it, unless another address still has it.
@@ -72,6 +78,19 @@ static int mld6_speaks(const struct usnet_stack *st)
 static int mld6_v1(const struct usnet_stack *st, uint64_t now)
 {
 	return st->mld6_v1_until > now;
+}
+
+/* Whether the host listens to g (an address or a socket has it); a slot
+ * that does not, and is not free, is reporting its leave. */
+static int listening(const struct mld6_group *g)
+{
+	return g->member || g->refs;
+}
+
+/* Whether group is ever reported (see the top). */
+static int reportable(const uint8_t group[16])
+{
+	return !ip6_is_all_nodes(group) && (group[1] & 0x0f) >= 2;
 }
 
 /* Whether address a has joined its solicited-node group (see the top). */
@@ -172,7 +191,7 @@ static void mld6_report(struct net_ctx *c, struct mld6_group *g)
 	struct usnet_stack *st = c->st;
 	int v1 = mld6_v1(st, c->now);
 	g->report_at = UINT64_MAX;
-	if (!g->member && v1) {
+	if (!listening(g) && v1) {
 		mld6_send_v1(c, MLD_V1_DONE, g->addr);
 		mld6_free(g);
 		return;
@@ -181,14 +200,14 @@ static void mld6_report(struct net_ctx *c, struct mld6_group *g)
 		if (v1)
 			mld6_send_v1(c, MLD_V1_REPORT, g->addr);
 		else
-			mld6_send_v2(c, g->member ? MLD_TO_EXCLUDE : MLD_TO_INCLUDE,
+			mld6_send_v2(c, listening(g) ? MLD_TO_EXCLUDE : MLD_TO_INCLUDE,
 				     (const struct mld6_group *const[]){ g }, 1);
 		g->reports_left--;
 	}
 	if (g->reports_left) {
 		g->report_at = c->now + mc_random_delay(st, v1 ? MLD6_V1_UNSOLICITED_NS : MLD6_V2_UNSOLICITED_NS);
 		mld6_schedule(st, g->report_at);
-	} else if (!g->member) {
+	} else if (!listening(g)) {
 		mld6_free(g);
 	}
 }
@@ -213,7 +232,7 @@ uint64_t mld6_timers(struct net_ctx *c)
 		int v1 = mld6_v1(st, c->now);
 		for (uint32_t i = 0; i < MLD6_GROUPS; i++) {
 			struct mld6_group *g = &st->mld6_groups[i];
-			if (!g->member)
+			if (!listening(g) || !reportable(g->addr))
 				continue;
 			if (v1)
 				mld6_answer(c, g);   /* an MLDv1 querier came in between */
@@ -230,7 +249,7 @@ uint64_t mld6_timers(struct net_ctx *c)
 			continue;
 		if (g->report_at <= c->now)
 			mld6_report(c, g);
-		if (g->member && g->answer_at <= c->now)
+		if (listening(g) && g->answer_at <= c->now)
 			mld6_answer(c, g);
 		next = min_u64(next, min_u64(g->report_at, g->answer_at));
 	}
@@ -261,7 +280,7 @@ static void mld6_query(struct net_ctx *c, const struct mld_view *m)
 	}
 	for (uint32_t i = 0; i < MLD6_GROUPS; i++) {
 		struct mld6_group *g = &st->mld6_groups[i];
-		if (!g->member || (!general && !ip6_eq(g->addr, m->group)))
+		if (!listening(g) || !reportable(g->addr) || (!general && !ip6_eq(g->addr, m->group)))
 			continue;
 		uint64_t at = c->now + mc_random_delay(st, max_ns);
 		if (at < g->answer_at) {
@@ -296,7 +315,7 @@ void mld6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v,
 		/* another listener answered for the group: ours is not
 		 * needed (RFC 2710 4) */
 		struct mld6_group *g = mld6_slot(st, m.group);
-		if (g && g->member)
+		if (g && listening(g))
 			g->answer_at = UINT64_MAX;
 	}
 	/* MLDv2 reports and Dones are for routers */
@@ -306,14 +325,16 @@ void mld6_input(struct net_ctx *c, const uint8_t *ip, const struct ipv6_view *v,
 
 /* addr's group joined, its first report due at `at` (none but on queue
  * 0's instance); NULL when it was joined already (another address of ours
- * has it) or no slot is free. */
+ * or a socket has it) or no slot is free. */
 static struct mld6_group *mld6_group_join(struct usnet_stack *st, const uint8_t addr[16], uint64_t at)
 {
 	uint8_t group[16];
 	ip6_solicited_node(addr, group);
 	struct mld6_group *g = mld6_slot(st, group);
-	if (g && g->member)
+	if (g && listening(g)) {
+		g->member = 1;   /* reported already */
 		return NULL;
+	}
 	if (!g)   /* else rejoined while its leave was still being reported */
 		g = mld6_slot(st, (const uint8_t[16]){ 0 });
 	if (!g)
@@ -360,6 +381,10 @@ void mld6_leave(struct usnet_stack *st, const uint8_t addr[16])
 	for (uint32_t i = 0; i < IP6_ADDRS; i++)
 		if (addr_member(&st->ip6[i]) && memcmp(st->ip6[i].addr + 13, group + 13, 3) == 0)
 			return;   /* another address of ours has it */
+	if (g->refs) {   /* a socket has it: still the host's */
+		g->member = 0;
+		return;
+	}
 	if (!mld6_speaks(st)) {
 		mld6_free(g);
 		return;
@@ -369,4 +394,176 @@ void mld6_leave(struct usnet_stack *st, const uint8_t addr[16])
 	g->reports_left = MLD6_ROBUSTNESS;
 	g->report_at = 0;   /* the next poll */
 	mld6_schedule(st, 0);
+}
+
+/* ---- sockets' memberships ---------------------------------------------- */
+
+static struct mc6_member *mc6_entry(struct usnet_stack *st, int32_t i, const uint8_t group[16])
+{
+	for (uint32_t k = 0; k < MC6_MEMBERS; k++)
+		if (st->mc6_members[k].sock == i && ip6_eq(st->mc6_members[k].group, group))
+			return &st->mc6_members[k];
+	return NULL;
+}
+
+int mc6_sock_member(struct usnet_stack *st, int32_t i, const uint8_t group[16])
+{
+	return sk(st, i)->mc6_n && mc6_entry(st, i, group) != NULL;
+}
+
+int mc6_host_member(const struct usnet_stack *st, const uint8_t group[16])
+{
+	for (uint32_t i = 0; i < MLD6_GROUPS; i++)
+		if (st->mld6_groups[i].refs && ip6_eq(st->mld6_groups[i].addr, group))
+			return 1;
+	return 0;
+}
+
+/* A slot for a group no socket nor address has: a free one, while fewer
+ * than MLD6_SOCK_GROUPS are held by groups no address has (the rest are
+ * the addresses'). */
+static struct mld6_group *mc6_new_slot(struct usnet_stack *st)
+{
+	uint32_t held = 0;
+	struct mld6_group *free = NULL;
+	for (uint32_t i = 0; i < MLD6_GROUPS; i++) {
+		struct mld6_group *g = &st->mld6_groups[i];
+		if (ip6_is_unspecified(g->addr))
+			free = free ? free : g;
+		else if (!g->member)
+			held++;
+	}
+	return held < MLD6_SOCK_GROUPS ? free : NULL;
+}
+
+/* The last socket left g, which no address has: its leave reports start
+ * at `at` (a closing socket's at 0: the next mld6_timers). */
+static void mc6_group_left(struct usnet_stack *st, struct mld6_group *g, uint64_t at)
+{
+	g->answer_at = UINT64_MAX;
+	if (!reportable(g->addr)) {
+		mld6_free(g);
+		return;
+	}
+	g->reports_left = MLD6_ROBUSTNESS;
+	g->report_at = at;
+	mld6_schedule(st, at);
+}
+
+void mc6_sock_drop(struct usnet_stack *st, int32_t i)
+{
+	struct sock *s = sk(st, i);
+	for (uint32_t k = 0; k < MC6_MEMBERS && s->mc6_n; k++) {
+		struct mc6_member *m = &st->mc6_members[k];
+		if (m->sock != i)
+			continue;
+		struct mld6_group *g = mld6_slot(st, m->group);
+		m->sock = NIL;
+		s->mc6_n--;
+		if (g && g->refs && --g->refs == 0 && !g->member)
+			mc6_group_left(st, g, 0);
+	}
+	s->mc6_n = 0;
+}
+
+int usnet_mc6_join(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, const uint8_t group[16],
+		   uint64_t now)
+{
+	struct sock *s;
+	int r = sock_check(st, sd, &s);
+	if (r < 0)
+		return r;
+	if (s->type != USNET_SOCK_DGRAM)
+		return -USNET_EPROTO;
+	if (s->af != USNET_AF_INET6)
+		return -USNET_ENOPROTOOPT;
+	if (!ip6_is_multicast(group))
+		return -USNET_EINVAL;
+	if (mc6_sock_member(st, sd, group))
+		return -USNET_EADDRINUSE;
+	if (s->mc6_n >= MC_SOCK_MAX)
+		return -USNET_ENOBUFS;
+	struct mc6_member *m = NULL;
+	for (uint32_t k = 0; k < MC6_MEMBERS && !m; k++)
+		if (st->mc6_members[k].sock == NIL)
+			m = &st->mc6_members[k];
+	struct mld6_group *g = mld6_slot(st, group);
+	if (!g)
+		g = mc6_new_slot(st);
+	if (!m || !g)
+		return -USNET_ENOBUFS;
+	memcpy(m->group, group, 16);
+	m->sock = sd;
+	s->mc6_n++;
+	if (listening(g)) {
+		g->refs++;
+		return 0;
+	}
+	/* new, or rejoined while its leave was still being reported */
+	memcpy(g->addr, group, 16);
+	g->refs = 1;
+	g->answer_at = UINT64_MAX;
+	g->reports_left = reportable(group) ? MLD6_ROBUSTNESS : 0;
+	g->report_at = UINT64_MAX;
+	if (g->reports_left) {
+		struct net_ctx c;
+		ctx_init(&c, st, io, now);
+		mld6_report(&c, g);
+		ctx_flush(&c);
+	}
+	return 0;
+}
+
+int usnet_mc6_leave(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, const uint8_t group[16],
+		    uint64_t now)
+{
+	struct sock *s;
+	int r = sock_check(st, sd, &s);
+	if (r < 0)
+		return r;
+	if (s->type != USNET_SOCK_DGRAM)
+		return -USNET_EPROTO;
+	if (s->af != USNET_AF_INET6)
+		return -USNET_ENOPROTOOPT;
+	if (!ip6_is_multicast(group))
+		return -USNET_EINVAL;
+	struct mc6_member *m = s->mc6_n ? mc6_entry(st, sd, group) : NULL;
+	if (!m)
+		return -USNET_EADDRNOTAVAIL;
+	struct mld6_group *g = mld6_slot(st, group);
+	m->sock = NIL;
+	s->mc6_n--;
+	if (g && g->refs && --g->refs == 0 && !g->member) {
+		mc6_group_left(st, g, now);
+		if (g->reports_left) {
+			struct net_ctx c;
+			ctx_init(&c, st, io, now);
+			mld6_report(&c, g);
+			ctx_flush(&c);
+		}
+	}
+	return 0;
+}
+
+int usnet_mc6_joined(struct usnet_stack *st, const uint8_t group[16])
+{
+	if (!st || st->magic != USNET_STACK_MAGIC)
+		return 0;
+	return mc6_host_member(st, group);
+}
+
+int usnet_mc6_sock_groups(struct usnet_stack *st, usnet_sock_t sd, uint8_t (*out)[16], unsigned max)
+{
+	struct sock *s;
+	int r = sock_check(st, sd, &s);
+	if (r < 0)
+		return r;
+	unsigned n = 0;
+	for (uint32_t k = 0; k < MC6_MEMBERS; k++)
+		if (st->mc6_members[k].sock == sd) {
+			if (n < max)
+				memcpy(out[n], st->mc6_members[k].group, 16);
+			n++;
+		}
+	return (int)n;
 }

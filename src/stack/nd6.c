@@ -674,6 +674,9 @@ int nd6_mac_wanted(const struct usnet_stack *st, const uint8_t mac[6])
 		if (all_nodes || (mac[2] == 0xff && memcmp(mac + 3, a->addr + 13, 3) == 0))
 			return 1;
 	}
+	for (uint32_t i = 0; i < MLD6_GROUPS; i++)   /* the groups sockets joined */
+		if (st->mld6_groups[i].refs && memcmp(mac + 2, st->mld6_groups[i].addr + 12, 4) == 0)
+			return 1;
 	return 0;
 }
 

@@ -665,11 +665,15 @@ static void rebuild_multicast(struct usnet_stack *st, uint64_t now, unsigned *fi
 	}
 }
 
-/* IPv6 groups (mld6.c): a slot that is no solicited-node group, or the
- * same group again, is freed, and so is a left one with no report left
- * to send. */
-static void rebuild_mld6(struct usnet_stack *st, unsigned *fixes)
+/* IPv6 groups (mld6.c), as rebuild_multicast: memberships of sockets
+ * that are gone or not UDP, or of no group, are dropped; a slot that is
+ * no group (an address's: no solicited-node group), or the same group
+ * again, is freed; counts are recounted; a group that lost its last
+ * member this way reports its leave at once, and a left one with no
+ * report left to send is freed. */
+static void rebuild_mld6(struct usnet_stack *st, uint64_t now, unsigned *fixes)
 {
+	struct sock *socks = st_socks(st);
 	for (uint32_t i = 0; i < MLD6_GROUPS; i++) {
 		struct mld6_group *g = &st->mld6_groups[i];
 		if (ip6_is_unspecified(g->addr))
@@ -677,11 +681,60 @@ static void rebuild_mld6(struct usnet_stack *st, unsigned *fixes)
 		int dup = 0;
 		for (uint32_t j = 0; j < i; j++)
 			dup |= ip6_eq(st->mld6_groups[j].addr, g->addr);
-		if (dup || !ip6_is_solicited_node(g->addr) || (!g->member && !g->reports_left)) {
+		if (dup || !ip6_is_multicast(g->addr) || (g->member && !ip6_is_solicited_node(g->addr))) {
 			memset(g, 0, sizeof(*g));
 			g->report_at = g->answer_at = UINT64_MAX;
 			(*fixes)++;
 		}
+	}
+	for (uint32_t k = 0; k < MC6_MEMBERS; k++) {
+		struct mc6_member *m = &st->mc6_members[k];
+		if (m->sock == NIL)
+			continue;
+		int drop = !in_range(st, m->sock) || socks[m->sock].type != USNET_SOCK_DGRAM;
+		for (uint32_t j = 0; j < k && !drop; j++)
+			drop = st->mc6_members[j].sock == m->sock && ip6_eq(st->mc6_members[j].group, m->group);
+		int found = 0;
+		for (uint32_t i = 0; i < MLD6_GROUPS && !drop && !found; i++)
+			found = ip6_eq(st->mld6_groups[i].addr, m->group);
+		if (drop || !found) {   /* (not found: the join died before its group was noted) */
+			m->sock = NIL;
+			(*fixes)++;
+		}
+	}
+	for (uint32_t i = 0; i < st->nsocks; i++) {
+		uint8_t n = 0;
+		if (!socks[i].type)
+			continue;
+		for (uint32_t k = 0; k < MC6_MEMBERS; k++)
+			n += st->mc6_members[k].sock == (int32_t)i;
+		if (n != socks[i].mc6_n) {
+			socks[i].mc6_n = n;
+			(*fixes)++;
+		}
+	}
+	for (uint32_t i = 0; i < MLD6_GROUPS; i++) {
+		struct mld6_group *g = &st->mld6_groups[i];
+		if (ip6_is_unspecified(g->addr))
+			continue;
+		uint16_t n = 0;
+		for (uint32_t k = 0; k < MC6_MEMBERS; k++)
+			n += st->mc6_members[k].sock != NIL && ip6_eq(st->mc6_members[k].group, g->addr);
+		if (n != g->refs) {
+			(*fixes)++;
+			if (n == 0 && !g->member && !ip6_is_all_nodes(g->addr) && (g->addr[1] & 0x0f) >= 2) {
+				g->reports_left = MLD6_ROBUSTNESS;
+				g->report_at = now;
+			}
+			g->refs = n;
+		}
+		if (!g->member && !g->refs && !g->reports_left) {
+			memset(g, 0, sizeof(*g));
+			g->report_at = g->answer_at = UINT64_MAX;
+			(*fixes)++;
+		}
+		if (!g->member && !g->refs)
+			g->answer_at = UINT64_MAX;
 	}
 }
 
@@ -717,7 +770,7 @@ int usnet_stack_repair(struct usnet_stack *st, uint64_t now)
 	rebuild_accept_queues(st, &fixes);
 	rebuild_timers(st, now, &fixes);
 	rebuild_multicast(st, now, &fixes);
-	rebuild_mld6(st, &fixes);
+	rebuild_mld6(st, now, &fixes);
 	/* The earliest ARP or neighbour timer, DAD step, IGMP or MLD report or
 	 * reassembly expiry (a death may fall between setting one and noting
 	 * it here). */

@@ -63,6 +63,7 @@ int32_t sock_alloc(struct usnet_stack *st, int type)
 	s->keepintvl_s = st->cfg.tcp_keepalive_intvl_s;
 	s->keepcnt = st->cfg.tcp_keepalive_probes;
 	s->mc_ttl = 1;
+	s->mc6_hops = 1;
 	s->ip6_hops = -1;
 	/* In use only once whole: a process killed before this store leaves a
 	 * free socket, not one whose zeroed links name socket and chunk 0. */
@@ -100,6 +101,8 @@ void sock_free(struct usnet_stack *st, int32_t i)
 	timer_clear_all(st, i);
 	if (s->mc_n)
 		mc_sock_drop(st, i);
+	if (s->mc6_n)
+		mc6_sock_drop(st, i);
 	if (s->flags & SF_HASHED)
 		conn_remove(st, i);
 	if (s->flags & SF_BOUND)

@@ -68,9 +68,12 @@ int usnet_bind(struct usnet_stack *st, usnet_sock_t sd, const struct usnet_addr 
 		if ((s->flags & SF_BOUND) || (s->type == USNET_SOCK_STREAM && s->state != USNET_TCP_CLOSED) ||
 		    (s->flags & SF_HASHED))
 			return -USNET_EINVAL;
-		/* ::, ::1 or an address of ours in use (Linux: a tentative one
-		 * is not available either) */
-		if (!ip6_is_unspecified(addr->ip6) && !ip6_is_loopback(addr->ip6) && !ip6_addr_usable(st, addr->ip6))
+		/* ::, ::1, an address of ours in use (Linux: a tentative one
+		 * is not available either), or a group for a UDP socket (it
+		 * then takes that group's datagrams alone) */
+		int group = s->type == USNET_SOCK_DGRAM && ip6_is_multicast(addr->ip6);
+		if (!ip6_is_unspecified(addr->ip6) && !ip6_is_loopback(addr->ip6) && !group &&
+		    !ip6_addr_usable(st, addr->ip6))
 			return -USNET_EADDRNOTAVAIL;
 		return sock_bind6(st, sd, addr->ip6, addr->port);
 	}
@@ -620,12 +623,13 @@ int usnet_close(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, ui
 	struct sock *s;
 	CHECK(st, sd, s);
 	if (s->type == USNET_SOCK_DGRAM) {
-		int groups = s->mc_n != 0;
+		int groups = s->mc_n != 0, groups6 = s->mc6_n != 0;
 		udp_close(st, s);
-		if (groups) {   /* the groups it was the last member of: leave now */
+		if (groups || groups6) {   /* the groups it was the last member of: leave now */
 			struct net_ctx c;
 			ctx_init(&c, st, io, now);
-			uint64_t next = igmp_timers(&c);
+			uint64_t next = min_u64(groups ? igmp_timers(&c) : UINT64_MAX,
+						groups6 ? mld6_timers(&c) : UINT64_MAX);
 			if (next < st->misc_at)
 				st->misc_at = next;
 			ctx_flush(&c);
@@ -718,6 +722,17 @@ int usnet_setsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 		if (tcp) return -USNET_EINVAL;
 		if (val != 0 && (uint32_t)val != st->cfg.ip) return -USNET_EADDRNOTAVAIL;
 		s->mc_if = (uint32_t)val;
+		return 0;
+	case USNET_IPV6_MULTICAST_HOPS:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		if (tcp) return -USNET_ENOPROTOOPT;   /* as Linux */
+		if (val < -1 || val > 255) return -USNET_EINVAL;
+		s->mc6_hops = (uint8_t)(val < 0 ? 1 : val);
+		return 0;
+	case USNET_IPV6_MULTICAST_LOOP:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		if (val != 0 && val != 1) return -USNET_EINVAL;
+		s->mc_opts = (uint8_t)(val ? s->mc_opts & ~MCO_NOLOOP6 : s->mc_opts | MCO_NOLOOP6);
 		return 0;
 	case USNET_IP_TOS:
 		s->ip_tos = (uint8_t)(val & 0xfc);   /* as Linux: the ECN bits are the stack's */
@@ -868,6 +883,10 @@ int usnet_getsockopt(struct usnet_stack *st, usnet_sock_t sd, enum usnet_sockopt
 	case USNET_IP_MULTICAST_LOOP: *val = !(s->mc_opts & MCO_NOLOOP); return 0;
 	case USNET_IP_MULTICAST_ALL: *val = !(s->mc_opts & MCO_NOALL); return 0;
 	case USNET_IP_MULTICAST_IF: *val = (int)s->mc_if; return 0;
+	case USNET_IPV6_MULTICAST_HOPS: case USNET_IPV6_MULTICAST_LOOP:
+		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;
+		*val = opt == USNET_IPV6_MULTICAST_HOPS ? s->mc6_hops : !(s->mc_opts & MCO_NOLOOP6);
+		return 0;
 	case USNET_SO_RCVLOWAT: *val = s->rcvlowat ? (int)s->rcvlowat : 1; return 0;
 	case USNET_IPV6_V6ONLY: case USNET_IPV6_UNICAST_HOPS: case USNET_IPV6_TCLASS:
 		if (s->af != USNET_AF_INET6) return -USNET_ENOPROTOOPT;

@@ -180,6 +180,8 @@ struct usnet_stack *usnet_stack_create(void *mem, size_t size, const struct usne
 	st->journal.sock = NIL;
 	for (uint32_t i = 0; i < MC_MEMBERS; i++)
 		st->mc_members[i].sock = NIL;
+	for (uint32_t i = 0; i < MC6_MEMBERS; i++)
+		st->mc6_members[i].sock = NIL;
 	st->igmp_general_at = UINT64_MAX;
 	st->misc_at = UINT64_MAX;
 	ip6_addrs_init(st);

@@ -52,6 +52,33 @@ static void udp_multicast_input(struct net_ctx *c, uint32_t src, uint16_t sport,
 		st->stats.udp_no_port++;   /* never an ICMP error about a multicast (RFC 1122 3.2.2) */
 }
 
+/* The same over IPv6 (ipv6_input let it in): to every IPv6 UDP socket on
+ * the port bound to :: or to the group, connected to nobody or to the
+ * sender (Linux's __udp6_lib_mcast_deliver with IPV6_MULTICAST_ALL on). */
+static void udp_multicast_input6(struct net_ctx *c, const struct udp_rec_meta *meta, uint16_t sport,
+				 uint16_t dport, const uint8_t *data, uint32_t plen)
+{
+	struct usnet_stack *st = c->st;
+	struct sock *socks = st_socks(st);
+	struct sock6 *a6 = st_sock6(st);
+	int delivered = 0;
+	for (int32_t i = st_port_hash(st)[port_hashfn(st, dport)]; i != NIL; i = socks[i].pnext) {
+		struct sock *s = &socks[i];
+		if (s->type != USNET_SOCK_DGRAM || s->lport != dport || !s->net6)
+			continue;
+		if (!ip6_is_unspecified(a6[i].laddr) && !ip6_eq(a6[i].laddr, meta->dst6))
+			continue;
+		if ((s->flags & SF_CONNECTED) && (!ip6_eq(a6[i].raddr, meta->src6) || s->rport != sport))
+			continue;
+		udp_queue_meta(c, s, 0, sport, meta, data, plen);
+		delivered = 1;
+	}
+	if (delivered)
+		st->stats.udp_mcast_rx++;
+	else
+		st->stats.udp_no_port++;   /* never an ICMP error about a multicast (RFC 4443 2.4) */
+}
+
 /* A datagram's length as its header gives it (counted and 0 when the
  * header is cut short or says more than len, or less than itself). */
 static uint32_t udp_len_ok(struct usnet_stack *st, const uint8_t *p, uint32_t len)
@@ -113,6 +140,17 @@ void udp_input6(struct net_ctx *c, const uint8_t *ip, uint32_t total, const uint
 		return;
 	}
 	uint16_t sport = rd16(p + UDP_SPORT), dport = rd16(p + UDP_DPORT);
+	struct udp_rec_meta meta;
+	memset(&meta, 0, sizeof meta);
+	meta.v6 = 1;
+	meta.at_ns = c->now;
+	memcpy(meta.src6, src, 16);
+	memcpy(meta.dst6, dst, 16);
+	if (ip6_is_multicast(dst)) {
+		udp_multicast_input6(c, &meta, sport, dport, p + UDP_HLEN, ulen - UDP_HLEN);
+		return;
+	}
+	/* (a unicast destination in a multicast frame is no one's) */
 	int32_t i = mcast ? NIL : udp_port_lookup6(st, dst, dport, src, sport);
 	if (i == NIL) {
 		st->stats.udp_no_port++;
@@ -120,12 +158,6 @@ void udp_input6(struct net_ctx *c, const uint8_t *ip, uint32_t total, const uint
 			icmp6_send_error(c, ip, total, ICMP6_DST_UNREACH, ICMP6_UNREACH_PORT, 0, 0, 0);
 		return;
 	}
-	struct udp_rec_meta meta;
-	memset(&meta, 0, sizeof meta);
-	meta.v6 = 1;
-	meta.at_ns = c->now;
-	memcpy(meta.src6, src, 16);
-	memcpy(meta.dst6, dst, 16);
 	udp_queue_meta(c, sk(st, i), 0, sport, &meta, p + UDP_HLEN, ulen - UDP_HLEN);
 }
 
@@ -203,7 +235,7 @@ static long udp_sendv6(struct net_ctx *c, struct sock *s, const struct usnet_iov
 		return -USNET_EMSGSIZE;
 	uint8_t src[16], nh[16];
 	const uint8_t *bound = st_sock6(st)[si].laddr;
-	if (s->net6 && !ip6_is_unspecified(bound))
+	if (s->net6 && !ip6_is_unspecified(bound) && !ip6_is_multicast(bound))   /* a group is no source */
 		memcpy(src, bound, 16);
 	else if (ip6_is_loopback(dst))
 		memcpy(src, dst, 16);
@@ -227,7 +259,9 @@ static long udp_sendv6(struct net_ctx *c, struct sock *s, const struct usnet_iov
 	wr16(hdr + UDP_LEN, (uint16_t)ulen);
 	wr16(hdr + UDP_CSUM, 0);
 	c->ip_tos = s->ip6_tclass;
-	uint8_t hops = ip6_is_multicast(dst) ? s->mc_ttl : s->ip6_hops < 0 ? ip6_default_hops(st) : (uint8_t)s->ip6_hops;
+	/* a group's hop limit and loop are the socket's IPv6 multicast options */
+	uint8_t hops = ip6_is_multicast(dst) ? s->mc6_hops : s->ip6_hops < 0 ? ip6_default_hops(st) : (uint8_t)s->ip6_hops;
+	c->mc_loop = !(s->mc_opts & MCO_NOLOOP6);
 	uint32_t room = c->frame_size > ETH_HLEN + IP6_HLEN ? c->frame_size - ETH_HLEN - IP6_HLEN : 0;
 	uint32_t pmtu = ip6_path_mtu(st, dst, c->now) - IP6_HLEN;
 	int r;

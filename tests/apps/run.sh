@@ -597,6 +597,80 @@ t_multicast() {
     done
 }
 
+# ---- IPv6 UDP multicast: the same with ff15::1:2 under --ip6 ----------------
+# afxdp and afpacket: a python3 receiver under `usnet run --ip6 fd00:65::2/64`
+# binds to ff15::1:2 (only the stack serves that on its interface), joins it
+# by IPV6_JOIN_GROUP (a second join: EADDRINUSE;
+# IPV6_MULTICAST_HOPS reads 1, IPV6_MULTICAST_LOOP 1) and gets the 5
+# datagrams a kernel sender in the peer namespace sends to the group from
+# fd00:65::1; it then sends one to the group, which a kernel member there
+# receives from fd00:65::2 (the stack's address: the datagram went through
+# usnet, not the kernel of the receiver's namespace, which has no IPv6
+# address there); the capture holds the stack's MLDv2 join (to_ex) and,
+# after the close, its leave (to_in) for the group; usnet stat counts the
+# datagrams (udp_mcast_rx) and the reports (mld_tx).
+t_multicast6() {
+    local py=/usr/bin/python3 prog=$ROOT/tests/apps/mcast.py backend
+    need_cmd tcpdump ethtool || { skip multicast6 "needs tcpdump and ethtool"; return; }
+    for backend in afxdp afpacket; do
+        local uns=m6-$$-u kns=m6-$$-k uif=m6u$$ kif=m6k$$ uip=fd00:65::2 kip=fd00:65::1 name=multicast6_$backend
+        NSLIST+=("$uns" "$kns")
+        # the stack takes the link-local address the kernel would make on $uif
+        if ! veth_pair "$uns" "$uif" "$kns" "$kif" 10.66.1.1 || ! ip -n "$uns" link set "$uif" addrgenmode none ||
+           ! ip -n "$uns" -6 addr flush dev "$uif" || ! ip -n "$kns" -6 addr add "$kip/64" dev "$kif" nodad; then
+            fail "$name" "veth setup failed"
+            continue
+        fi
+        rm -f "$WORK/m6.flag" "$WORK/m6.pcap"
+        local umac
+        umac=$(ip netns exec "$uns" cat "/sys/class/net/$uif/address")   # the stack sends from it
+        ip netns exec "$kns" timeout 25 tcpdump -i "$kif" -U -n -w "$WORK/m6.pcap" ip6 >/dev/null 2>&1 &
+        local dump=$! i
+        for i in $(seq 1 50); do [ -s "$WORK/m6.pcap" ] && break; sleep 0.1; done
+        ip netns exec "$kns" timeout 20 $py "$prog" member6 "$kif" 9213 >"$WORK/m6.member" 2>&1 &
+        local member=$!
+        ip netns exec "$uns" timeout 25 "$USNET" run --backend "$backend" --iface "$uif" --ip 10.66.1.2/24 \
+            --ip6 "$uip/64" -- $py "$prog" recv6 9212 5 "$WORK/m6.flag" >"$WORK/m6.recv" 2>&1 &
+        local rcv=$!
+        for i in $(seq 1 150); do grep -q ready "$WORK/m6.recv" 2>/dev/null && break; sleep 0.1; done
+        ip netns exec "$kns" $py "$prog" send6 "$kif" 9212 5
+        for i in $(seq 1 100); do grep -q "^got" "$WORK/m6.recv" 2>/dev/null && break; sleep 0.1; done
+        local counted=0 mld=0
+        for i in $(seq 1 30); do   # usnet stat shows what the process published (each second)
+            read -r counted mld < <(ip netns exec "$uns" "$USNET" stat 2>/dev/null | awk -v a="address 10.66.1.2/" \
+                '/^stack /{on = index($0, a) > 0} on && $1 == "udp_mcast_rx" {u = $2} on && $1 == "mld_tx" {m = $2}
+                 END {print u + 0, m + 0}')
+            [ "${counted:-0}" -ge 5 ] && [ "${mld:-0}" -ge 2 ] && break
+            sleep 0.1
+        done
+        touch "$WORK/m6.flag"
+        wait $rcv $member
+        sleep 0.3
+        kill $dump 2>/dev/null; wait $dump 2>/dev/null
+        local got report leave heard ready
+        ready=$(grep "^ready" "$WORK/m6.recv")
+        got=$(grep "^got" "$WORK/m6.recv")
+        heard=$(grep -v ready "$WORK/m6.member")
+        # the stack's MLDv2 join (to_ex) and leave (to_in) for the group, from
+        # its MAC (the kernel member in the peer namespace reports it too)
+        report=$(tcpdump -r "$WORK/m6.pcap" -n -v -e 2>/dev/null | grep "$umac > 33:33:00:00:00:16" |
+            grep -c "gaddr ff15::1:2 to_ex")
+        leave=$(tcpdump -r "$WORK/m6.pcap" -n -v -e 2>/dev/null | grep "$umac > 33:33:00:00:00:16" |
+            grep -c "gaddr ff15::1:2 to_in")
+        if [ "$ready" = "ready hops 1 loop 1" ] && [ "$got" = "got m0 m1 m2 m3 m4 from $kip" ] &&
+           [ "${counted:-0}" -ge 5 ] && [ "${mld:-0}" -ge 2 ] && [ "$report" -ge 1 ] && [ "$leave" -ge 1 ] &&
+           [ "$heard" = "from-usnet $uip" ]; then
+            pass "$name"
+        else
+            fail "$name" "receiver '$(tr '\n' ' ' <"$WORK/m6.recv" | tail -c 300)', udp_mcast_rx '$counted', mld_tx '$mld', MLD joins $report leaves $leave, kernel member heard '$heard'"
+        fi
+        ns_stop "$uns"
+        ns_stop "$kns"
+        ip netns del "$uns" 2>/dev/null
+        ip netns del "$kns" 2>/dev/null
+    done
+}
+
 # ---- dual-stack AF_INET6 server, IPV6_V6ONLY, TCP_INFO (python under usnet) --
 t_dualstack() {
     local py=/usr/bin/python3
@@ -871,7 +945,7 @@ t_sockperf() {
     stop_ns
 }
 
-for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http mariadb options_wire multicast dualstack udp_client sockperf varnish redis_loopback; do
+for t in demo python_http curl_client redis redis_daemon nginx nginx_reuseport iperf3 memcached go_http java_http mariadb options_wire multicast multicast6 dualstack udp_client sockperf varnish redis_loopback; do
     want "$t" && "t_$t"
 done
 [[ "$ONLY" == *" iperf3_udp "* ]] && t_iperf3   # the same test under the name of its UDP half

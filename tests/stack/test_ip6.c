@@ -2132,3 +2132,219 @@ int test_mld6_queues(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* ---- IPv6 multicast for sockets (usnet_mc6_join) ----------------------- */
+
+/* ff15::1:2 (scope 5, site-local) and ff02::1:2 (link-local scope). */
+static const uint8_t G6[16] = { 0xff, 0x15, [13] = 1, [15] = 2 };
+static const uint8_t G6L[16] = { 0xff, 0x02, [13] = 1, [15] = 2 };
+
+static int udp6_sock(struct tenv *e, uint16_t port)
+{
+	int u = usnet_socket(e->st, USNET_SOCK_DGRAM | USNET_SOCK_V6);
+	struct usnet_addr a = { .port = port, .family = USNET_AF_INET6 };
+	return u >= 0 && usnet_setsockopt(e->st, u, USNET_SO_REUSEADDR, 1) == 0 && usnet_bind(e->st, u, &a) == 0 ? u : -1;
+}
+
+/* A datagram from the peer's link-local address to group:port. */
+static uint32_t mc6_udp_frame(uint8_t *f, const uint8_t group[16], uint16_t dport, const char *data)
+{
+	uint8_t u[64];
+	uint32_t n = 8 + (uint32_t)strlen(data);
+	wr16(u, 4000); wr16(u + 2, dport); wr16(u + 4, (uint16_t)n); wr16(u + 6, 0);
+	memcpy(u + 8, data, n - 8);
+	wr16(u + 6, c6(PEER_LL, group, 17, u, n));
+	return f6(f, PEER_LL, group, 17, 1, u, n);
+}
+
+/* Joins and leaves, and their errnos: the first join of a group sends an
+ * MLDv2 CHANGE_TO_EXCLUDE({}) report and repeats it within a second, the
+ * last leave CHANGE_TO_INCLUDE({}) twice, a close leaves as the last
+ * leave does; a general query is answered with the sockets' groups beside
+ * the solicited-node ones; all-nodes is joined but never reported. */
+int test_mc6_join_leave(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	uint8_t ga[16], gb[16], f[200];
+	sol_node(US_GL, ga);
+	sol_node(US_GL2, gb);
+	tenv_advance(&e, e.now + 2 * SEC);   /* past the reports of the start */
+	tnif_clear(e.nif);
+	int a = usnet_socket(e.st, USNET_SOCK_DGRAM | USNET_SOCK_V6), b = usnet_socket(e.st, USNET_SOCK_DGRAM | USNET_SOCK_V6);
+	int t = usnet_socket(e.st, USNET_SOCK_STREAM | USNET_SOCK_V6), v4 = usnet_socket(e.st, USNET_SOCK_DGRAM);
+	struct mld_rep r;
+	CHECK(usnet_mc6_join(e.st, &e.io, t, G6, e.now) == -USNET_EPROTO);
+	CHECK(usnet_mc6_join(e.st, &e.io, v4, G6, e.now) == -USNET_ENOPROTOOPT);
+	CHECK(usnet_mc6_join(e.st, &e.io, a, US_GL, e.now) == -USNET_EINVAL);
+	CHECK(usnet_mc6_leave(e.st, &e.io, a, G6, e.now) == -USNET_EADDRNOTAVAIL);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	CHECK(usnet_mc6_join(e.st, &e.io, a, G6, e.now) == 0 && usnet_mc6_joined(e.st, G6) == 1);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.type == 143 && r.nrec == 1 && mld_has(&r, 4, G6) &&
+	      memcmp(r.src, US_LL, 16) == 0 && memcmp(r.dst, MLD_V2_ROUTERS, 16) == 0);
+	CHECK(usnet_mc6_join(e.st, &e.io, a, G6, e.now) == -USNET_EADDRINUSE);
+	CHECK(usnet_mc6_join(e.st, &e.io, b, G6, e.now) == 0);   /* not the first: no report */
+	CHECK(usnet_mc6_join(e.st, &e.io, b, ALL_NODES, e.now) == 0);   /* never reported */
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 4, G6));
+	tenv_advance(&e, e.now + 5 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	uint8_t groups[4][16];
+	CHECK(usnet_mc6_sock_groups(e.st, b, groups, 4) == 2 && memcmp(groups[0], G6, 16) == 0);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	/* a general query: every group of the host, all-nodes never */
+	tenv_input(&e, f, mld_query(f, PEER_LL, ALL_NODES, 1, 1, UNSPEC, 1000, 28, 0));
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 3 && mld_has(&r, 2, ga) && mld_has(&r, 2, gb) && mld_has(&r, 2, G6));
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	/* and one about G6 */
+	tenv_input(&e, f, mld_query(f, PEER_LL, G6, 1, 1, G6, 500, 28, 0));
+	tenv_advance(&e, e.now + 500 * MS);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 2, G6));
+	/* the last leave: TO_IN, twice */
+	CHECK(usnet_mc6_leave(e.st, &e.io, a, G6, e.now) == 0);
+	CHECK(NEXT_MLD(&e, &r) == 0 && usnet_mc6_joined(e.st, G6) == 1);
+	CHECK(usnet_mc6_leave(e.st, &e.io, b, G6, e.now) == 0 && usnet_mc6_joined(e.st, G6) == 0);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 3, G6));
+	tenv_advance(&e, e.now + 1 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 3, G6));
+	tenv_advance(&e, e.now + 5 * SEC);
+	CHECK(NEXT_MLD(&e, &r) == 0);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	/* a close leaves: TO_IN at once */
+	CHECK(usnet_mc6_join(e.st, &e.io, a, G6L, e.now) == 0);
+	CHECK(NEXT_MLD(&e, &r) == 1 && mld_has(&r, 4, G6L));
+	tenv_advance(&e, e.now + 2 * SEC);
+	tnif_clear(e.nif);
+	usnet_close(e.st, &e.io, a, e.now);
+	CHECK(NEXT_MLD(&e, &r) == 1 && r.nrec == 1 && mld_has(&r, 3, G6L));
+	CHECK(usnet_mc6_joined(e.st, G6L) == 0 && usnet_mc6_joined(e.st, ALL_NODES) == 1);
+	usnet_close(e.st, &e.io, b, e.now);
+	CHECK(usnet_mc6_joined(e.st, ALL_NODES) == 0);
+	tenv_advance(&e, e.now + 5 * SEC);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	struct usnet_stack_stats s = stats(&e);
+	/* 4 at the start, 2 joins and 2 leaves of 2 each, 2 answers */
+	CHECKF(s.mld_tx == 14, "mld_tx %llu", (unsigned long long)s.mld_tx);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* A datagram to a group a socket joined goes to every IPv6 UDP socket on
+ * its port bound to :: or to the group (members or not, as Linux with
+ * IPV6_MULTICAST_ALL), not to one bound to another group, with the group
+ * as its destination; to a group no socket joined, nowhere.  A UDP socket
+ * may bind to a group (a TCP one may not), and sends from an address of
+ * ours. */
+int test_mc6_udp_delivery(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	int a = udp6_sock(&e, 5000), b = udp6_sock(&e, 5000), other = udp6_sock(&e, 5001);
+	CHECK(a >= 0 && b >= 0 && other >= 0);
+	int on_g = usnet_socket(e.st, USNET_SOCK_DGRAM | USNET_SOCK_V6), on_l = usnet_socket(e.st, USNET_SOCK_DGRAM | USNET_SOCK_V6);
+	int t = usnet_socket(e.st, USNET_SOCK_STREAM | USNET_SOCK_V6);
+	struct usnet_addr at = { .port = 5000, .family = USNET_AF_INET6 };
+	memcpy(at.ip6, G6, 16);
+	CHECK(usnet_setsockopt(e.st, on_g, USNET_SO_REUSEADDR, 1) == 0 && usnet_bind(e.st, on_g, &at) == 0);
+	CHECK(usnet_bind(e.st, t, &at) == -USNET_EADDRNOTAVAIL);
+	memcpy(at.ip6, G6L, 16);
+	CHECK(usnet_setsockopt(e.st, on_l, USNET_SO_REUSEADDR, 1) == 0 && usnet_bind(e.st, on_l, &at) == 0);
+	uint8_t f[200];
+	char buf[32];
+	tenv_input(&e, f, mc6_udp_frame(f, G6, 5000, "early"));   /* not joined yet */
+	CHECK(usnet_recv(e.st, &e.io, a, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	CHECK(usnet_mc6_join(e.st, &e.io, a, G6, e.now) == 0);
+	tenv_input(&e, f, mc6_udp_frame(f, G6, 5000, "hello"));
+	struct usnet_addr to, from;
+	CHECK(usnet_udp_next_dst(e.st, a, &to, NULL) == 0 && memcmp(to.ip6, G6, 16) == 0 && to.port == 5000);
+	struct usnet_iovec iov = { buf, sizeof buf };
+	CHECK(usnet_recvv(e.st, &e.io, a, &iov, 1, 0, &from, e.now) == 5 && memcmp(buf, "hello", 5) == 0);
+	CHECK(from.family == USNET_AF_INET6 && memcmp(from.ip6, PEER_LL, 16) == 0 && from.port == 4000);
+	CHECK(usnet_recv(e.st, &e.io, b, buf, sizeof buf, 0, e.now) == 5);
+	CHECK(usnet_recv(e.st, &e.io, on_g, buf, sizeof buf, 0, e.now) == 5);
+	CHECK(usnet_recv(e.st, &e.io, other, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	CHECK(usnet_recv(e.st, &e.io, on_l, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	tnif_clear(e.nif);
+	struct usnet_iovec out = { (void *)"back", 4 };
+	CHECK(usnet_setsockopt(e.st, on_g, USNET_IPV6_MULTICAST_LOOP, 0) == 0);   /* no copy to a, b, on_g */
+	CHECK(usnet_sendv(e.st, &e.io, on_g, &out, 1, 0, &to, e.now) == 4);
+	struct tframe *fr = tnif_next(e.nif);
+	struct p6 p;
+	CHECK(fr && parse6(fr, &p) == 0 && p.nh == 17 && memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, G6, 16) == 0);
+	struct usnet_stack_stats s = stats(&e);
+	CHECK(s.udp_mcast_rx == 1 && s.icmp6_err_tx == 0);
+	tenv_input(&e, f, mc6_udp_frame(f, G6, 5002, "nobody"));   /* no port: no error */
+	CHECK(stats(&e).udp_no_port == 1 && stats(&e).icmp6_err_tx == 0);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	tenv_fini(&e);
+	return 0;
+}
+
+/* Sending to a group: its 33:33 MAC (the group's low 32 bits), hop limit
+ * IPV6_MULTICAST_HOPS (1 by default, -1 sets it back, beyond 255
+ * -USNET_EINVAL), from the address of the group's scope; a copy reaches
+ * the stack's own members unless IPV6_MULTICAST_LOOP is 0; hop limit 0:
+ * only that copy. */
+int test_mc6_send(void)
+{
+	struct usnet_stack_config cfg;
+	mld_cfg(&cfg, 0);
+	struct tenv e; tenv_init(&e, &cfg);
+	tenv_advance(&e, e.now + 2 * SEC);
+	tnif_clear(e.nif);
+	int tx = udp6_sock(&e, 4000), rx = udp6_sock(&e, 5000);
+	int t = usnet_socket(e.st, USNET_SOCK_STREAM | USNET_SOCK_V6), v4 = usnet_socket(e.st, USNET_SOCK_DGRAM);
+	CHECK(tx >= 0 && rx >= 0 && usnet_mc6_join(e.st, &e.io, rx, G6, e.now) == 0);
+	tnif_clear(e.nif);
+	int v = -2;
+	CHECK(usnet_getsockopt(e.st, tx, USNET_IPV6_MULTICAST_HOPS, &v) == 0 && v == 1);
+	CHECK(usnet_getsockopt(e.st, tx, USNET_IPV6_MULTICAST_LOOP, &v) == 0 && v == 1);
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_HOPS, 256) == -USNET_EINVAL);
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_HOPS, -2) == -USNET_EINVAL);
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_LOOP, 2) == -USNET_EINVAL);
+	CHECK(usnet_setsockopt(e.st, t, USNET_IPV6_MULTICAST_HOPS, 5) == -USNET_ENOPROTOOPT);
+	CHECK(usnet_setsockopt(e.st, v4, USNET_IPV6_MULTICAST_HOPS, 5) == -USNET_ENOPROTOOPT);
+	struct usnet_addr to = { .port = 5000, .family = USNET_AF_INET6 };
+	memcpy(to.ip6, G6, 16);
+	struct usnet_iovec out = { (void *)"ping", 4 };
+	char buf[16];
+	CHECK(usnet_sendv(e.st, &e.io, tx, &out, 1, 0, &to, e.now) == 4);
+	struct tframe *fr = tnif_next(e.nif);
+	struct p6 p;
+	static const uint8_t mac[6] = { 0x33, 0x33, 0, 1, 0, 2 };
+	CHECK(fr && parse6(fr, &p) == 0 && p.nh == 17 && memcmp(p.eth_dst, mac, 6) == 0 && p.hlim == 1);
+	CHECK(memcmp(p.src, US_GL, 16) == 0 && memcmp(p.dst, G6, 16) == 0 && c6(p.src, p.dst, 17, p.l4, 12) == 0);
+	tenv_poll(&e);
+	CHECK(usnet_recv(e.st, &e.io, rx, buf, sizeof buf, 0, e.now) == 4 && memcmp(buf, "ping", 4) == 0);
+	/* link-local scope: from the link-local address; hop limit 7 */
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_HOPS, 7) == 0);
+	memcpy(to.ip6, G6L, 16);
+	CHECK(usnet_sendv(e.st, &e.io, tx, &out, 1, 0, &to, e.now) == 4);
+	fr = tnif_next(e.nif);
+	CHECK(fr && parse6(fr, &p) == 0 && p.hlim == 7 && memcmp(p.src, US_LL, 16) == 0 && p.eth_dst[5] == 2);
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_HOPS, -1) == 0);
+	CHECK(usnet_getsockopt(e.st, tx, USNET_IPV6_MULTICAST_HOPS, &v) == 0 && v == 1);
+	/* no loop: the wire alone */
+	memcpy(to.ip6, G6, 16);
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_LOOP, 0) == 0);
+	tnif_clear(e.nif);
+	CHECK(usnet_sendv(e.st, &e.io, tx, &out, 1, 0, &to, e.now) == 4);
+	CHECK(tnif_next(e.nif) != NULL);
+	tenv_poll(&e);
+	CHECK(usnet_recv(e.st, &e.io, rx, buf, sizeof buf, 0, e.now) == -USNET_EAGAIN);
+	/* hop limit 0: the copy alone */
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_LOOP, 1) == 0);
+	CHECK(usnet_setsockopt(e.st, tx, USNET_IPV6_MULTICAST_HOPS, 0) == 0);
+	tnif_clear(e.nif);
+	CHECK(usnet_sendv(e.st, &e.io, tx, &out, 1, 0, &to, e.now) == 4);
+	CHECK(tnif_next(e.nif) == NULL);
+	tenv_poll(&e);
+	CHECK(usnet_recv(e.st, &e.io, rx, buf, sizeof buf, 0, e.now) == 4);
+	CHECK(usnet_stack_check(e.st, NULL, 0) == 0);
+	tenv_fini(&e);
+	return 0;
+}

@@ -20,11 +20,20 @@
  * as the stack binds ports) go to the stack; ARP, ICMP, fragments and every
  * other port stay the kernel's.
  *
- * IPv4 multicast: a frame to a group in usnet_groups (network byte order,
- * 0 for a free slot; the backend maps the array and sets it as the stack
- * joins and leaves groups) goes to the stack, and so does IGMP to
- * 224.0.0.1 (general queries) while usnet_groups holds any group; every
- * other multicast frame stays the kernel's, whatever the address mode.
+ * IPv4 multicast: a frame to a group in usnet_groups (its first 64
+ * entries: the group in network byte order in the first 4 bytes, 0 for a
+ * free slot; the backend maps the array and sets it as the stack joins
+ * and leaves groups) goes to the stack, and so does IGMP to 224.0.0.1
+ * (general queries) while usnet_groups holds any group; every other
+ * multicast frame stays the kernel's, whatever the address mode.
+ *
+ * IPv6 multicast: a frame to a group the stack's sockets joined (the 32
+ * entries of usnet_groups after those, 16 bytes each, all zero when
+ * free) goes to the stack, whatever its next header (datagrams, MLD
+ * queries about the group), whatever the address mode.  General MLD
+ * queries come to the stack through all-nodes (below), not in
+ * host-address mode, where they stay the kernel's: it answers them for
+ * its own groups (its solicited-node ones), which its ND needs.
  *
  * IPv6: a frame to one of usnet's unicast addresses (the keys of
  * usnet_addr6, written by the backend at open: the link-local one and the
@@ -92,18 +101,22 @@ struct {
 	__type(value, __u64);
 } usnet_ports SEC(".maps");
 
-#define GROUP_SLOTS 64
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, GROUP_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
-} usnet_groups SEC(".maps");
-
 struct addr6 {
 	__u8 b[16];
 };
+
+/* IPv4 groups (the first 4 bytes of an entry), then IPv6 groups: entries
+ * of 16 bytes (an array's entries are 8-byte aligned: a 4-byte value
+ * would sit at every 8 bytes of the mapping). */
+#define GROUP_SLOTS 64
+#define GROUP6_SLOTS 32
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, GROUP_SLOTS + GROUP6_SLOTS);
+	__type(key, __u32);
+	__type(value, struct addr6);
+} usnet_groups SEC(".maps");
 #define ADDR6_SLOTS 32   /* the link-local address and USNET_NETIF_IPV6_MAX more, their
 			    solicited-node groups and all-nodes, with room */
 struct {
@@ -138,6 +151,21 @@ static __always_inline int mld_query(struct ipv6hdr *ip6, void *end)
 	if ((void *)(icmp + 1) > end)
 		return 0;
 	return icmp[0] == MLD_QUERY;
+}
+
+/* Whether the 16 bytes at a (a multicast destination inside the packet)
+ * are a group the stack's sockets joined. */
+static __always_inline int group6_steered(const void *a)
+{
+	__u32 d[4];
+	__builtin_memcpy(d, a, sizeof d);
+	for (__u32 i = 0; i < GROUP6_SLOTS; i++) {
+		__u32 k = GROUP_SLOTS + i;
+		__u32 *g = bpf_map_lookup_elem(&usnet_groups, &k);
+		if (g && g[0] == d[0] && g[1] == d[1] && g[2] == d[2] && g[3] == d[3])
+			return 1;
+	}
+	return 0;
 }
 
 /* Whether an IPv6 packet is the stack's: to one of its unicast addresses,
@@ -188,7 +216,7 @@ static __always_inline int group_steered(struct iphdr *ip)
 	int any = 0;
 	for (__u32 i = 0; i < GROUP_SLOTS; i++) {
 		__u32 k = i;
-		__u32 *g = bpf_map_lookup_elem(&usnet_groups, &k);
+		__u32 *g = bpf_map_lookup_elem(&usnet_groups, &k);   /* its first 4 bytes */
 		if (!g || !*g)
 			continue;
 		if (*g == ip->daddr)
@@ -331,6 +359,8 @@ int usnet_steer(struct xdp_md *ctx)
 		struct ipv6hdr *ip6 = l3;
 		if ((void *)(ip6 + 1) > end)
 			return XDP_PASS;
+		if (ip6->daddr.in6_u.u6_addr8[0] == 0xff && group6_steered(&ip6->daddr))
+			return bpf_redirect_map(&usnet_xsks, ctx->rx_queue_index, XDP_PASS);
 		if (host ? !host_flow6(ip6, end) : !ip6_steered(ip6, end))
 			return XDP_PASS;
 	} else {
