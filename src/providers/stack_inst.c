@@ -12,7 +12,8 @@
  * Where it cannot (a veth's queue follows the sending socket's hash, which
  * the sender may change when it retransmits), a frame read from another
  * queue is copied into its owner's inbox: a ring in shared memory that the
- * owner's lock holder runs.  UDP sockets, and what belongs to no flow (IP
+ * owner's lock holder runs.  UDP sockets with the groups they joined (so
+ * IGMP and MLD queries go there too), and what belongs to no flow (IP
  * fragments), live on instance 0; ARP frames stay on the queue they
  * arrive on (a multi-queue netif brings each to every queue, and instance 0
  * answers requests), and an echo request is answered where it arrives.
@@ -172,9 +173,9 @@ static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
  * 0 (where its sockets and reassembly live); Neighbor Discovery to every
  * instance (each resolves its own neighbours and learns routers; queue 0's
  * answers solicitations, as for ARP, which the netif brings to every queue
- * itself); the rest (echo, MLD queries: every instance has the
- * solicited-node groups, while the groups UDP sockets joined are
- * instance 0's alone, as IPv4's are with IGMP) where it arrived. */
+ * itself); MLD queries to instance 0, which has every group (the
+ * solicited-node ones, as every instance does, and those UDP sockets
+ * joined, which are its alone); the rest (echo) where it arrived. */
 static int frame_owner6(struct inst *in, const uint8_t *ip, uint32_t l)
 {
 	uint8_t nh = ip[6];
@@ -198,6 +199,8 @@ static int frame_owner6(struct inst *in, const uint8_t *ip, uint32_t l)
 		uint8_t t = l4[0];
 		if (t >= 133 && t <= 137)
 			return OWNER_ALL;
+		if (t == 130)
+			return 0;
 		if (t < 1 || t > 4)
 			return in->q;
 		/* An error: the invoking packet, ours -> peer, follows. */
@@ -242,6 +245,7 @@ static int frame_owner(struct inst *in, const uint8_t *f, uint32_t len)
 	case 6:
 		return inst_flow_owner(&in->io, 6, be32(ip + 12), be16(l4), be32(ip + 16), be16(l4 + 2));
 	case 17:
+	case 2:   /* IGMP: the groups are instance 0's, with the UDP sockets that joined them */
 		return 0;
 	case 1: {
 		/* An error about one of our segments goes to its connection. */
