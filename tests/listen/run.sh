@@ -239,13 +239,18 @@ s = socket.socket(); s.bind((sys.argv[1], 7404)); s.listen(); print("ready", flu
 c, _ = s.accept(); c.recv(100); c.sendall(b"world"); c.recv(100)' "$UIP" >"$WORK/ecn-server.out" 2>&1 &
     local usrv=$! i
     for i in $(seq 1 100); do grep -q ready "$WORK/ecn-server.out" && break; sleep 0.1; done
-    ip netns exec "$KNS" timeout 20 tcpdump -l -n -v -i "$KIF" -c 3 "tcp and src $UIP" >"$cap" 2>/dev/null &
+    # everything the stack sent until the server is gone (a count would
+    # miss the data behind a retransmitted SYN-ACK or an early ACK)
+    ip netns exec "$KNS" timeout 20 tcpdump -l -n -v -i "$KIF" "tcp and src $UIP" >"$cap" 2>/dev/null &
     dump=$!
     sleep 0.5
     ip netns exec "$KNS" timeout 10 python3 -c '
 import socket; c = socket.create_connection(("'"$UIP"'", 7404), timeout=3); c.sendall(b"hello"); c.recv(10); c.close()' \
         >"$WORK/ecn-kclient.out" 2>&1
-    wait "$dump" "$usrv" 2>/dev/null
+    wait "$usrv" 2>/dev/null
+    sleep 0.3
+    kill "$dump" 2>/dev/null
+    wait "$dump" 2>/dev/null
     ip netns exec "$KNS" sysctl -qw net.ipv4.tcp_ecn=2 net.ipv4.tcp_timestamps=1
     wait_stack_gone
     local synack opts

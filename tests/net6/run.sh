@@ -147,7 +147,9 @@ test_memwire_pair() {
 		--ip6 fd00:66:200::1/64 :: 5000 < "$work/mw.a" 2>"$work/mw.err0"; echo $? > "$work/mw.rc0" ) \
 		| sha256sum | cut -c1-64 > "$work/mw.sum0" &
 	srv=$!; bgpids="$bgpids $srv"
-	for _ in $(seq 50); do [ -e "/dev/shm/usnet-memwire-$wire" ] && break; sleep 0.1; done
+	# the client once the server listens (its DAD done): a client through
+	# its own DAD first would be answered with a reset
+	for _ in $(seq 100); do grep -q "listening on" "$work/mw.err0" 2>/dev/null && break; sleep 0.1; done
 	( timeout 60 "$NC" --backend memwire --iface "$wire:1" --ip 10.66.200.2/24 \
 		--ip6 fd00:66:200::2/64 "[fd00:66:200::1]" 5000 < "$work/mw.b" 2>"$work/mw.err1"; echo $? > "$work/mw.rc1" ) \
 		| sha256sum | cut -c1-64 > "$work/mw.sum1" &
