@@ -466,8 +466,9 @@ void mc6_sock_drop(struct usnet_stack *st, int32_t i)
 	s->mc6_n = 0;
 }
 
-int usnet_mc6_join(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, const uint8_t group[16],
-		   uint64_t now)
+/* What a join and a leave ask of the socket and the group: an IPv6
+ * datagram socket, a multicast address. */
+static int mc6_sock_check(struct usnet_stack *st, usnet_sock_t sd, const uint8_t group[16], struct sock **out)
 {
 	struct sock *s;
 	int r = sock_check(st, sd, &s);
@@ -479,6 +480,17 @@ int usnet_mc6_join(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 		return -USNET_ENOPROTOOPT;
 	if (!ip6_is_multicast(group))
 		return -USNET_EINVAL;
+	*out = s;
+	return 0;
+}
+
+int usnet_mc6_join(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, const uint8_t group[16],
+		   uint64_t now)
+{
+	struct sock *s;
+	int r = mc6_sock_check(st, sd, group, &s);
+	if (r < 0)
+		return r;
 	if (mc6_sock_member(st, sd, group))
 		return -USNET_EADDRINUSE;
 	if (s->mc6_n >= MC_SOCK_MAX)
@@ -518,15 +530,9 @@ int usnet_mc6_leave(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd
 		    uint64_t now)
 {
 	struct sock *s;
-	int r = sock_check(st, sd, &s);
+	int r = mc6_sock_check(st, sd, group, &s);
 	if (r < 0)
 		return r;
-	if (s->type != USNET_SOCK_DGRAM)
-		return -USNET_EPROTO;
-	if (s->af != USNET_AF_INET6)
-		return -USNET_ENOPROTOOPT;
-	if (!ip6_is_multicast(group))
-		return -USNET_EINVAL;
 	struct mc6_member *m = s->mc6_n ? mc6_entry(st, sd, group) : NULL;
 	if (!m)
 		return -USNET_EADDRNOTAVAIL;
