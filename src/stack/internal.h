@@ -542,6 +542,7 @@ struct usnet_stack {
 	uint32_t ip6_ra_mtu;
 	uint8_t  ip6_ra_hop_limit;
 	uint8_t  rs_sent;                 /* Router Solicitations sent */
+	uint8_t  ra_router_seen;          /* an RA named a router: the first RS is the last */
 	uint64_t rs_at;                   /* the next one; 0: not started, UINT64_MAX: no more */
 	uint64_t icmp6_err_at;            /* ICMPv6 error bucket: when it was last filled */
 	uint32_t icmp6_err_tokens;

@@ -436,8 +436,14 @@ static void nd6_ra_input(struct net_ctx *c, const struct ipv6_view *v, const str
 	if (nv->cur_hop_limit)
 		st->ip6_ra_hop_limit = nv->cur_hop_limit;
 	nd6_router_update(c, v->src, nv->router_lifetime_s);
-	if (nv->router_lifetime_s)
-		st->rs_at = UINT64_MAX;   /* a router answered: no more solicitations (6.3.7) */
+	/* A router answered: no more solicitations (6.3.7).  The first is
+	 * sent all the same when the RA came before it (as Linux does after
+	 * DAD): it is what asks every router on the link at once. */
+	if (nv->router_lifetime_s) {
+		st->ra_router_seen = 1;
+		if (st->rs_sent)
+			st->rs_at = UINT64_MAX;
+	}
 	/* The link's MTU: taken from 1280 up to ours, never above it; when
 	 * lower, the connections made before take it too. */
 	if (nv->mtu >= IP6_MIN_MTU) {
@@ -565,7 +571,8 @@ static uint64_t nd6_dad_timers(struct net_ctx *c)
 /* Router Solicitations (6.3.7): once the link-local address is in use
  * (after DAD: these run after its timers), after a random delay under
  * MAX_RTR_SOLICITATION_DELAY, up to cfg.ip6_router_solicits of them
- * RTR_SOLICITATION_INTERVAL apart, until an advertisement names a router.
+ * RTR_SOLICITATION_INTERVAL apart, until an advertisement names a router
+ * (one that came before the first leaves only that one).
  * Only the instance that answers for the interface (nd6_answers) asks. */
 static uint64_t nd6_rs_timers(struct net_ctx *c)
 {
@@ -587,7 +594,8 @@ static uint64_t nd6_rs_timers(struct net_ctx *c)
 	} else if (st->rs_at <= c->now) {
 		nd6_send_rs(c);
 		st->rs_sent++;
-		st->rs_at = st->rs_sent < st->cfg.ip6_router_solicits ? c->now + ND6_RS_INTERVAL_NS : UINT64_MAX;
+		st->rs_at = st->rs_sent < st->cfg.ip6_router_solicits && !st->ra_router_seen ?
+			    c->now + ND6_RS_INTERVAL_NS : UINT64_MAX;
 	}
 	return st->rs_at;
 }

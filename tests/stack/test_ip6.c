@@ -1656,7 +1656,7 @@ static const uint8_t *route_of(struct tenv *e, const uint8_t dst[16])
  * the first within a second of DAD's verdict, then two more 4 s apart
  * (MAX_RTR_SOLICITATIONS, RTR_SOLICITATION_INTERVAL), from the
  * link-local address to all routers with our link-layer address.  An RA
- * naming a router ends them; none with ip6_router_solicits 0, nor from an
+ * naming a router ends them (one before the first leaves the first); none with ip6_router_solicits 0, nor from an
  * instance that does not answer for the interface. */
 int test_ip6_rs(void)
 {
@@ -1700,6 +1700,14 @@ int test_ip6_rs(void)
 	tenv_input(&e, f, ra_frame(f, 0, 600, o, opt_slla(o)));
 	tenv_advance(&e, e.now + 20 * SEC);
 	CHECK(count_icmp6(&e, 133) == 0 && stats(&e).nd_rs_tx == 1);
+	tenv_fini(&e);
+
+	/* An RA before the first (while the address is tentative): the
+	 * first goes all the same, as Linux's after DAD, and no more. */
+	tenv_init(&e, &cfg);
+	tenv_input(&e, f, ra_frame(f, 0, 600, o, opt_slla(o)));
+	tenv_advance(&e, e.now + 20 * SEC);
+	CHECK(count_icmp6(&e, 133) == 1 && stats(&e).nd_rs_tx == 1);
 	tenv_fini(&e);
 
 	/* An RA with Router Lifetime 0 names no router: they go on. */
