@@ -18,6 +18,7 @@
 /* Read by usnet_hook_call_saved (hook_entry.S). */
 HOOK_HIDDEN uint64_t usnet_hook_xsave_size = 4096;
 HOOK_HIDDEN uint64_t usnet_hook_xcr0 = 3;
+HOOK_HIDDEN uint8_t usnet_hook_save_ymm;
 
 static const char *mode_name = "none";
 
@@ -37,6 +38,9 @@ __attribute__((constructor(101))) static void xsave_init(void)
 	unsigned lo, hi;
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 	usnet_hook_xcr0 = ((uint64_t)hi << 32) | lo;
+	/* x87 (bit 0) and PKRU (bit 9) aside, SSE and AVX and nothing more:
+	 * ymm0-15 and MXCSR are the whole state usnet's code can change. */
+	usnet_hook_save_ymm = (usnet_hook_xcr0 & ~0x201ull) == 0x6 && !getenv("USNET_HOOK_XSAVE");
 	__cpuid_count(0xd, 0, a, b, c, d);
 	if (b >= 576)
 		usnet_hook_xsave_size = b + 64;   /* + room for the 64-byte alignment */
