@@ -64,8 +64,8 @@
  */
 static struct prov *batching_prov;
 
-/* The io a sendmsg or recvmsg runs the stack on. */
-static struct usnet_io *io_for_data(struct inst *in)
+/* The io a sendmsg, a recvmsg or an uncork runs the stack on. */
+struct usnet_io *stack_prov_io_for_data(struct inst *in)
 {
 	return in->p->tx_batch ? &in->held_io : &in->io;
 }
@@ -97,8 +97,9 @@ int usnet_stack_prov_flush(int wait)
 	return r;
 }
 
-/* The end of a sendmsg or recvmsg: the flush waits when batching. */
-static void unlock_io(struct inst *in)
+/* The end of a sendmsg, a recvmsg or an uncork: the flush waits when
+ * batching. */
+void stack_prov_unlock_io(struct inst *in)
 {
 	if (in->p->tx_batch) {
 		in->held = true;
@@ -200,9 +201,12 @@ int stack_prov_setopt(struct prov *p, usnet_psock_t ps, enum usnet_sockopt o, in
 {
 	usnet_sock_t s;
 	struct inst *in = stack_prov_sock(p, ps, &s);
+	/* An option sends nothing (usnet_setsockopt has no io): the unlocks
+	 * are quiet, and frames held for the switch's flush stay held (nginx
+	 * sets TCP_CORK twice a reply, between the replies of one batch). */
 	inst_lock(in);
 	int r = usnet_setsockopt(in->st, s, o, v);
-	inst_unlock(in);
+	inst_unlock_quiet(in);
 	if (r < 0 || !p->meta[ps].group)
 		return r;
 	for (uint16_t j = 0; j < p->ninst; j++) {
@@ -211,7 +215,7 @@ int stack_prov_setopt(struct prov *p, usnet_psock_t ps, enum usnet_sockopt o, in
 			continue;
 		inst_lock(&p->in[j]);
 		usnet_setsockopt(p->in[j].st, c, o, v);
-		inst_unlock(&p->in[j]);
+		inst_unlock_quiet(&p->in[j]);
 	}
 	return r;
 }
@@ -1118,9 +1122,9 @@ static long p_sendmsg(void *ctx, usnet_psock_t ps, const struct msghdr *m, int f
 	}
 	unsigned uf = (flags & MSG_MORE) ? USNET_MSG_MORE : 0;
 	inst_lock(in);
-	long r = usnet_sendv(in->st, io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
+	long r = usnet_sendv(in->st, stack_prov_io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, top, now_ns());
-	unlock_io(in);
+	stack_prov_unlock_io(in);
 	return r;
 }
 
@@ -1222,7 +1226,7 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 	inst_lock(in);
 	if (want_meta && usnet_udp_next_dst(in->st, s, &dst, &at_ns) < 0)
 		want_meta = false;
-	long r = usnet_recvv(in->st, io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
+	long r = usnet_recvv(in->st, stack_prov_io_for_data(in), s, (const struct usnet_iovec *)m->msg_iov,
 			     (int)m->msg_iovlen, uf, &from, now_ns());
 	if (r >= 0 && want_inq) {
 		/* TCP_INQ, as tcp_inq_hint(): the bytes left to read; 1 once
@@ -1232,7 +1236,7 @@ static long p_recvmsg(void *ctx, usnet_psock_t ps, struct msghdr *m, int flags)
 		if (inq == 0 && (usnet_sock_events(in->st, s) & USNET_EV_RDHUP))
 			inq = 1;
 	}
-	unlock_io(in);
+	stack_prov_unlock_io(in);
 	if (r < 0)
 		return r;   /* msghdr untouched: the switch calls again with it when it waits */
 	m->msg_flags = 0;

@@ -713,13 +713,15 @@ int stack_prov_setsockopt(void *ctx, usnet_psock_t ps, int level, int name, cons
 		r = stack_prov_setopt(p, ps, o, v);
 		/* Setting TCP_NODELAY or clearing TCP_CORK sends what was held
 		 * back, as on Linux: nginx uncorks at the end of each response
-		 * and would otherwise wait for the peer's delayed ACK. */
+		 * and would otherwise wait for the peer's delayed ACK.  Like a
+		 * send, what it sends waits for the switch's flush when it
+		 * batches. */
 		if (r == 0 && ((o == USNET_TCP_NODELAY && v) || (o == USNET_TCP_CORK && !v))) {
 			usnet_sock_t s;
 			struct inst *in = stack_prov_sock(p, ps, &s);
 			inst_lock(in);
-			r = usnet_push(in->st, &in->io, s, monotonic_ns());
-			inst_unlock(in);
+			r = usnet_push(in->st, stack_prov_io_for_data(in), s, monotonic_ns());
+			stack_prov_unlock_io(in);
 		}
 		return r;
 	}

@@ -181,6 +181,10 @@ void stack_prov_mc6_unsteer(struct prov *p, struct inst *in, const uint8_t (*gro
 
 /* stack_opts.c */
 int stack_prov_getsockopt(void *ctx, usnet_psock_t s, int level, int name, void *val, socklen_t *len);
+/* Transmit batching: the io whose frames wait for the switch's flush when
+ * it batches, and the unlock that leaves them waiting. */
+struct usnet_io *stack_prov_io_for_data(struct inst *in);
+void stack_prov_unlock_io(struct inst *in);
 int stack_prov_setsockopt(void *ctx, usnet_psock_t s, int level, int name, const void *val, socklen_t len);
 int stack_prov_ioctl(void *ctx, usnet_psock_t s, unsigned long req, void *arg);
 

@@ -64,6 +64,27 @@ static const unsigned char call_kind[NR_TABLE] = {
 #endif
 };
 
+/* Calls that do not sleep, made by servers between the replies of one batch
+ * of requests (nginx: openat, fstat, close of the file and TCP_CORK around
+ * each reply; malloc's mmap and brk): frames held for a transmit flush stay
+ * held across them, so that the batch still leaves with one kick.  (open of
+ * a FIFO can sleep: the progress thread sends what is held within about a
+ * millisecond, as for a thread that computes.)  On a user socket (args[0]),
+ * the option and name calls, fcntl and sendfile are as quiet. */
+static const unsigned char quiet_call[NR_TABLE] = {
+	[SYS_openat] = 1, [SYS_newfstatat] = 1, [SYS_fstat] = 1, [SYS_statx] = 1, [SYS_lseek] = 1,
+	[SYS_pread64] = 1, [SYS_brk] = 1, [SYS_mmap] = 1, [SYS_munmap] = 1, [SYS_madvise] = 1,
+	[SYS_mremap] = 1, [SYS_getpid] = 1, [SYS_gettid] = 1, [SYS_clock_gettime] = 1,
+	[SYS_gettimeofday] = 1, [SYS_close] = 1,
+#ifdef SYS_open
+	[SYS_open] = 1, [SYS_stat] = 1, [SYS_lstat] = 1,
+#endif
+};
+static const unsigned char quiet_on_user[NR_TABLE] = {
+	[SYS_setsockopt] = 1, [SYS_getsockopt] = 1, [SYS_getsockname] = 1, [SYS_getpeername] = 1,
+	[SYS_fcntl] = 1, [SYS_sendfile] = 1,
+};
+
 /* Signals whose handler is installed without SA_RESTART: a blocking socket
  * call they interrupt fails with EINTR; otherwise the switch restarts it, as
  * Linux does.  (Which signal interrupted a sleep is not known, so one such
@@ -198,11 +219,16 @@ long vsock_handler(struct usnet_syscall *sc)
 		return USNET_HOOK_PASS;
 	unsigned kind = nr < NR_TABLE ? call_kind[nr] : K_NONE;
 	/* Frames this thread sent wait for a flush (transmit batching): they
-	 * leave before any system call but more I/O on user sockets, so that
-	 * none is held while the thread blocks or talks to another process. */
-	if (__builtin_expect(vsock_tx_held, 0) &&
-	    !((kind == K_IO || kind == K_RECVMSG) && vsock_fd_entry((int)sc->args[0]) > 0))
-		on_switch_stack(flush_saved, sc);
+	 * leave before any system call but more I/O on user sockets and the
+	 * quiet calls above, so that none is held while the thread blocks or
+	 * talks to another process. */
+	if (__builtin_expect(vsock_tx_held, 0)) {
+		bool known = nr < NR_TABLE;
+		if (!(known && quiet_call[nr]) &&
+		    !((kind == K_IO || kind == K_RECVMSG || (known && quiet_on_user[nr])) &&
+		      vsock_fd_entry((int)sc->args[0]) > 0))
+			on_switch_stack(flush_saved, sc);
+	}
 	switch (kind) {
 	case K_NONE:
 		return USNET_HOOK_PASS;

@@ -46,7 +46,7 @@ void vsock_tx_flush_try(void)
 		atomic_store_explicit(&vsock_tx_held_any, 0, memory_order_relaxed);
 }
 
-static void note_held(void)
+void vsock_tx_note_held(void)
 {
 	if (vsock_tx_batching) {
 		vsock_tx_held = 1;
@@ -110,7 +110,7 @@ long vsock_sendmsg(struct vsock_slot *s, const struct msghdr *msg, int flags)
 	}
 	for (;;) {
 		long r = vsock_prov->sendmsg(vsock_prov_ctx, s->ps, &m, pflags);
-		note_held();
+		vsock_tx_note_held();
 		if (r == USNET_PROVIDER_HANDOVER)
 			return done ? (long)done : r;   /* the caller hands the socket over */
 		if (r > 0) {
@@ -168,7 +168,7 @@ long vsock_recvmsg(struct vsock_slot *s, struct msghdr *msg, int flags)
 	}
 	for (;;) {
 		long r = vsock_prov->recvmsg(vsock_prov_ctx, s->ps, &m, pflags);
-		note_held();
+		vsock_tx_note_held();
 		if (r >= 0) {
 			done += (size_t)r;
 			if (m.msg_iov == msg->msg_iov) {

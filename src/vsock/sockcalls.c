@@ -232,6 +232,8 @@ long vsock_setsockopt(int fd, struct vsock_slot *s, int level, int name, const v
 		return 0;
 	}
 	int r = vsock_prov->setsockopt(vsock_prov_ctx, s->ps, level, name, val, len);
+	if (level == IPPROTO_TCP)
+		vsock_tx_note_held();   /* TCP_CORK 0 and TCP_NODELAY 1 send what was held back */
 	if (r == USNET_PROVIDER_HANDOVER)   /* SO_BINDTODEVICE to the kernel's interface */
 		return vsock_handover(fd, s);   /* the call then goes to the kernel socket */
 	if (r == 0 && val && len == sizeof(int)) {

@@ -271,13 +271,17 @@ void vsock_provider_progress(void);
  * stack, usnet_stack_prov_tx_batch; USNET_TX_BATCH=0 turns it off). */
 extern bool vsock_tx_batching;
 /* This thread sent frames that have not been flushed: it flushes before it
- * sleeps or makes a system call other than I/O on a user socket. */
+ * sleeps or makes a system call other than I/O on a user socket and the
+ * quiet calls (handler.c). */
 extern __thread int vsock_tx_held __attribute__((tls_model("initial-exec")));
 /* Some thread did (the progress thread flushes what a thread that went on
  * computing left held). */
 extern _Atomic int vsock_tx_held_any;
 /* Make the frames held by every thread leave now. */
 void vsock_tx_flush(void);
+/* A provider call that may have queued frames (a send, an uncork) returned:
+ * this thread holds them. */
+void vsock_tx_note_held(void);
 /* The same, unless another thread is inside the provider (it flushes). */
 void vsock_tx_flush_try(void);
 
