@@ -560,6 +560,7 @@ usnet_hook_call_saved:
 	mov usnet_hook_xcr0(%rip), %eax
 	mov usnet_hook_xcr0+4(%rip), %edx
 	xrstor64 (%rsp)
+.Lsaved_return:
 	mov %r12, %rax
 	lea -16(%rbp), %rsp
 	pop %r12
@@ -609,12 +610,7 @@ usnet_hook_call_saved:
 	vmovdqa 416(%rsp), %ymm13
 	vmovdqa 448(%rsp), %ymm14
 	vmovdqa 480(%rsp), %ymm15
-	mov %r12, %rax
-	lea -16(%rbp), %rsp
-	pop %r12
-	pop %rbx
-	pop %rbp
-	ret
+	jmp .Lsaved_return
 	.size usnet_hook_call_saved, .-usnet_hook_call_saved
 
 	.section .note.GNU-stack,"",@progbits
