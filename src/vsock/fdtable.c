@@ -323,6 +323,13 @@ void vsock_slots_collect(void)
 			if (!slot_in_call(s))
 				slot_release(s);
 		}
+		/* Room was left for another event: the queue was empty then (a
+		 * close's event is queued before the close returns, so the
+		 * caller's is in; later ones wait for the next collect), and
+		 * the read that would say EAGAIN is saved: one per close of a
+		 * user socket. */
+		if ((size_t)n + sizeof(struct inotify_event) <= sizeof buf)
+			return;
 	}
 }
 
