@@ -15,10 +15,13 @@
 # kernel measured in the same run: each point measures every set-up in turn
 # (servers restarted), so that a table's rows are seconds apart.
 #
-# usage: bench/http/run.sh [-d SECONDS] [-c "CONNS..."] [-m MIB]
+# usage: bench/http/run.sh [-d SECONDS] [-c "CONNS..."] [-m MIB] [-r ROUNDS]
 #   -d  seconds of each wrk measurement (3)
 #   -c  wrk connection counts ("1 8 32 128")
 #   -m  size of the large file in MiB (256)
+#   -r  rounds (3): each point measures every set-up in turn this many
+#       times, and each row shows its median round (value, p50 and p99 of
+#       that round): on a shared machine one round's rows can differ 2x
 #   HTTP_BACKENDS="afxdp"   only that backend
 #   BENCH_TSV=FILE          also append machine-readable rows to FILE:
 #                           workload, variant, kind (kernel|usnet-run|usnet|
@@ -30,15 +33,17 @@ cd "$(dirname "$0")/../.." || exit 1
 
 USNET=${USNET:-build/usnet}
 HTTPD=${HTTPD:-build/usnet-httpd}
-secs=3 conn_list="1 8 32 128" big_mib=256
-while getopts "d:c:m:" o; do
+secs=3 conn_list="1 8 32 128" big_mib=256 rounds=3
+while getopts "d:c:m:r:" o; do
     case $o in
     d) secs=$OPTARG ;;
     c) conn_list=$OPTARG ;;
     m) big_mib=$OPTARG ;;
-    *) echo "usage: $0 [-d SECONDS] [-c \"CONNS...\"] [-m MIB]" >&2; exit 2 ;;
+    r) rounds=$OPTARG ;;
+    *) echo "usage: $0 [-d SECONDS] [-c \"CONNS...\"] [-m MIB] [-r ROUNDS]" >&2; exit 2 ;;
     esac
 done
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "$0: -r $rounds: not a number of rounds (1 or more)" >&2; exit 2; }
 backends=${HTTP_BACKENDS:-afxdp afpacket}
 PORT=8080
 [ -x "$USNET" ] || netns_die "build first: make ($USNET)"
@@ -188,28 +193,62 @@ setup_start() {
     return 1
 }
 
-# Every point measures each set-up in turn, restarting the servers: on a
-# machine whose load changes, the rows of one table are measured within
-# seconds of each other rather than minutes apart.
+# Every point measures each set-up in turn, restarting the servers, and
+# does so $rounds times: on a machine whose load changes, the rows of one
+# table are measured within seconds of each other rather than minutes apart.
 points=()
 for c in $conn_list; do points+=("keepalive $c" "close $c"); done
 points+=(big)
 for point in "${points[@]}"; do
-    for setup in "${setups[@]}"; do
-        IFS='|' read -r variant kind host _ _ <<<"$setup"
-        if setup_start "$setup"; then
-            measure_point "$point" "$variant" "$kind" "$host"
-            netns_stop_server
-        else
-            row "$(point_section "$point")" "$variant" "$kind" "" "" "" "$setup_why"
-        fi
+    for _ in $(seq 1 "$rounds"); do
+        for setup in "${setups[@]}"; do
+            IFS='|' read -r variant kind host _ _ <<<"$setup"
+            if setup_start "$setup"; then
+                measure_point "$point" "$variant" "$kind" "$host"
+                netns_stop_server
+            else
+                row "$(point_section "$point")" "$variant" "$kind" "" "" "" "$setup_why"
+            fi
+        done
     done
 done
+
+# Each set-up's median round of each point (the lower middle one of an even
+# count), in the order first measured; a set-up that never measured keeps
+# its first failure.
+all_rows=$tmp/rows.all
+mv "$rows" "$all_rows"
+awk -F'\t' '
+    { k = $1 SUBSEP $2 }
+    !(k in seen) { seen[k] = 1; order[++nk] = k }
+    $4 == "" { if (!(k in failed)) { failed[k] = $0; why[k] = $7 } nfail[k]++; next }
+    { n = ++cnt[k]; val[k, n] = $4 + 0; line[k, n] = $0 }
+    END {
+        OFS = "\t"
+        for (i = 1; i <= nk; i++) {
+            k = order[i]
+            if (!cnt[k]) { print failed[k]; continue }
+            n = cnt[k]
+            for (a = 2; a <= n; a++)   # insertion sort of the rounds by value
+                for (b = a; b > 1 && val[k, b - 1] > val[k, b]; b--) {
+                    t = val[k, b]; val[k, b] = val[k, b - 1]; val[k, b - 1] = t
+                    t = line[k, b]; line[k, b] = line[k, b - 1]; line[k, b - 1] = t
+                }
+            m = line[k, int((n + 1) / 2)]
+            if (nfail[k]) {   # a failed round is said, not hidden
+                split(m, f, "\t")
+                f[7] = (f[7] == "" ? "" : f[7] " ") "(" nfail[k] " of " nfail[k] + n " rounds failed: " why[k] ")"
+                m = f[1]; for (j = 2; j <= 8; j++) m = m "\t" f[j]
+            }
+            print m
+        }
+    }' "$all_rows" >"$rows"
 
 # ---- the table ------------------------------------------------------------------
 echo "HTTP serving: nginx (1 worker, sendfile on, access_log off) on the kernel vs under \`usnet run\`,"
 echo "and usnet-httpd; veth pair, server CPU 0, client CPU 1; wrk -t1 --latency ${secs} s per point on a"
-echo "1 KiB file (keep-alive, and -H 'Connection: close'); one curl of a ${big_mib} MiB file"
+echo "1 KiB file (keep-alive, and -H 'Connection: close'); one curl of a ${big_mib} MiB file; each row the"
+echo "median of $rounds round(s), the set-ups measured in turn in each"
 printf '\n%-44s %-34s %12s %10s %10s %8s %8s\n' workload variant "value" "p50 us" "p99 us" "x value" "x p99"
 printf '%-44s %-34s %12s %10s %10s %8s %8s\n' -------------------------------------------- \
     ---------------------------------- ------------ ---------- ---------- -------- --------
