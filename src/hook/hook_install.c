@@ -39,8 +39,10 @@ __attribute__((constructor(101))) static void xsave_init(void)
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 	usnet_hook_xcr0 = ((uint64_t)hi << 32) | lo;
 	/* x87 (bit 0) and PKRU (bit 9) aside, SSE and AVX and nothing more:
-	 * ymm0-15 and MXCSR are the whole state usnet's code can change. */
-	usnet_hook_save_ymm = (usnet_hook_xcr0 & ~0x201ull) == 0x6 && !getenv("USNET_HOOK_XSAVE");
+	 * ymm0-15 and MXCSR are the whole state usnet's code can change.
+	 * USNET_HOOK_XSAVE (but 0) asks for XSAVE all the same. */
+	const char *xsave = getenv("USNET_HOOK_XSAVE");
+	usnet_hook_save_ymm = (usnet_hook_xcr0 & ~0x201ull) == 0x6 && (!xsave || !hook_strncmp(xsave, "0", 2));
 	__cpuid_count(0xd, 0, a, b, c, d);
 	if (b >= 576)
 		usnet_hook_xsave_size = b + 64;   /* + room for the 64-byte alignment */
