@@ -677,12 +677,12 @@ int netif_afpacket_steer_port(struct usnet_netif *nif, uint8_t proto, uint16_t p
 	return netif_ports_set(((struct afp_netif *)nif)->hs.ports, proto, port, on);
 }
 
-/* The group's MAC joins the device's filter through the first queue's
- * packet socket (PACKET_MR_MULTICAST: the kernel counts each add, and the
- * provider adds and drops a group once each); every packet socket of the
- * interface then sees the group's frames.  Not in host-address mode,
- * whose socket filter keeps only the stack's ports. */
-int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on)
+/* A group's MAC joins the device's filter through the first queue's packet
+ * socket (PACKET_MR_MULTICAST: the kernel counts each add, and the provider
+ * adds and drops a group once each); every packet socket of the interface
+ * then sees the group's frames.  Not in host-address mode, whose socket
+ * filter keeps only the stack's ports. */
+static int afp_steer_mac(struct usnet_netif *nif, const uint8_t mac[6], int on)
 {
 	if (nif->ops != &afp_ops)
 		return -EOPNOTSUPP;
@@ -691,12 +691,7 @@ int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on)
 		return -EOPNOTSUPP;
 	struct packet_mreq mr = { .mr_ifindex = (int)if_nametoindex(a->base.info.ifname), .mr_type = PACKET_MR_MULTICAST,
 				  .mr_alen = 6 };
-	mr.mr_address[0] = 0x01;
-	mr.mr_address[1] = 0x00;
-	mr.mr_address[2] = 0x5e;
-	mr.mr_address[3] = (uint8_t)((group >> 16) & 0x7f);
-	mr.mr_address[4] = (uint8_t)(group >> 8);
-	mr.mr_address[5] = (uint8_t)group;
+	memcpy(mr.mr_address, mac, 6);
 	if (!mr.mr_ifindex)
 		return -errno;
 	if (setsockopt(a->q[0].fd, SOL_PACKET, on ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr))
@@ -704,23 +699,19 @@ int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on)
 	return 0;
 }
 
-/* The same for an IPv6 group: its MAC, 33:33 and the group's low 32 bits
- * (RFC 2464 7). */
+/* An IPv4 group's MAC: 01:00:5e and the group's low 23 bits (RFC 1112 6.4). */
+int netif_afpacket_steer_group(struct usnet_netif *nif, uint32_t group, int on)
+{
+	const uint8_t mac[6] = { 0x01, 0x00, 0x5e, (uint8_t)((group >> 16) & 0x7f), (uint8_t)(group >> 8),
+				 (uint8_t)group };
+	return afp_steer_mac(nif, mac, on);
+}
+
+/* An IPv6 group's MAC: 33:33 and the group's low 32 bits (RFC 2464 7). */
 int netif_afpacket_steer_group6(struct usnet_netif *nif, const uint8_t group[16], int on)
 {
-	if (nif->ops != &afp_ops)
-		return -EOPNOTSUPP;
-	struct afp_netif *a = (struct afp_netif *)nif;
-	if (a->hs.ports)
-		return -EOPNOTSUPP;
-	struct packet_mreq mr = { .mr_ifindex = (int)if_nametoindex(a->base.info.ifname), .mr_type = PACKET_MR_MULTICAST,
-				  .mr_alen = 6, .mr_address = { 0x33, 0x33 } };
-	memcpy(&mr.mr_address[2], group + 12, 4);
-	if (!mr.mr_ifindex)
-		return -errno;
-	if (setsockopt(a->q[0].fd, SOL_PACKET, on ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr))
-		return -errno;
-	return 0;
+	const uint8_t mac[6] = { 0x33, 0x33, group[12], group[13], group[14], group[15] };
+	return afp_steer_mac(nif, mac, on);
 }
 
 /* usnet's IPv6 addresses (cfg.ipv6): their solicited-node groups' MACs

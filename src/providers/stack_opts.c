@@ -183,6 +183,18 @@ static int mc_elsewhere(struct prov *p, usnet_psock_t ps, const char *what, int 
 	return other_interface(p, ps, line, err);
 }
 
+/* The netif refused to let a joined group through (err): said in one line,
+ * and the join fails with ENOBUFS when the netif had no room left for the
+ * group, else ENODEV. */
+static int mc_steer_refused(struct prov *p, const char *what, const char *group, int err)
+{
+	char line[160];
+	snprintf(line, sizeof line, "%s %s: the %s netif cannot let the group through: %s", what, group,
+		 p->nif->info.backend, strerror(-err));
+	p->host->log(p->host->host, USNET_PLOG_INFO, line);
+	return err == -ENOSPC ? -ENOBUFS : -ENODEV;
+}
+
 /* IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (struct ip_mreq, or ip_mreqn by
  * length) and MCAST_JOIN_GROUP / MCAST_LEAVE_GROUP (struct group_req), in
  * Linux's order of checks; the group's first join on the stack opens the
@@ -208,12 +220,9 @@ static int mc_membership(struct prov *p, usnet_psock_t ps, bool join, uint32_t g
 		int e = usnet_netif_steer_group(p->nif, group, is);
 		if (e < 0 && is) {
 			usnet_mc_leave(in->st, &in->io, s, group, monotonic_ns());
-			char line[160];
-			snprintf(line, sizeof line, "IP_ADD_MEMBERSHIP %u.%u.%u.%u: the %s netif cannot let the group through: %s",
-				 group >> 24, (group >> 16) & 255, (group >> 8) & 255, group & 255, p->nif->info.backend,
-				 strerror(-e));
-			p->host->log(p->host->host, USNET_PLOG_INFO, line);
-			r = e == -ENOSPC ? -ENOBUFS : -ENODEV;
+			char a[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &group_be, a, sizeof a);
+			r = mc_steer_refused(p, "IP_ADD_MEMBERSHIP", a, e);
 		}
 	}
 	inst_unlock(in);
@@ -252,12 +261,9 @@ static int mc6_membership(struct prov *p, usnet_psock_t ps, bool join, const uin
 		int e = usnet_netif_steer_group6(p->nif, group, is);
 		if (e < 0 && is) {
 			usnet_mc6_leave(in->st, &in->io, s, group, monotonic_ns());
-			char a[INET6_ADDRSTRLEN], line[160];
+			char a[INET6_ADDRSTRLEN];
 			inet_ntop(AF_INET6, group, a, sizeof a);
-			snprintf(line, sizeof line, "%s %s: the %s netif cannot let the group through: %s", what, a,
-				 p->nif->info.backend, strerror(-e));
-			p->host->log(p->host->host, USNET_PLOG_INFO, line);
-			r = e == -ENOSPC ? -ENOBUFS : -ENODEV;
+			r = mc_steer_refused(p, what, a, e);
 		}
 	}
 	inst_unlock(in);
