@@ -166,6 +166,19 @@ struct usnet_provider {
 	/* Counters for `usnet stat`: write up to len bytes of "name value\n"
 	 * lines; returns bytes written. */
 	size_t (*stats)(void *ctx, char *buf, size_t len);
+
+	/* Optional, added after version 1 (read only when `size` covers them,
+	 * see USNET_PROVIDER_HAS) ---------------------------------------------- */
+	/* sendfile(2) to the socket: up to count bytes of the file in_fd from
+	 * offset (never its file position: the switch keeps that), read
+	 * straight into the socket's send buffer with a pread through
+	 * host->syscall, with no copy through another buffer.  Bytes taken (0
+	 * at the file's end), -EAGAIN, -EPIPE, ... as sendmsg, or the read's
+	 * error (-ESPIPE, -EISDIR, ...) when nothing was taken;
+	 * USNET_PROVIDER_DECLINE when the provider does not do it for this
+	 * socket (a datagram socket, say): the switch then reads the file
+	 * itself and calls sendmsg, as it does when the op is NULL. */
+	long (*sendfile)(void *ctx, usnet_psock_t s, int in_fd, int64_t offset, size_t count);
 };
 
 /* What a provider .so exports under USNET_PROVIDER_SYMBOL. */
@@ -173,6 +186,10 @@ typedef const struct usnet_provider *(*usnet_provider_entry)(void);
 
 /* The size of the version-1 table: the smallest `size` the switch accepts. */
 #define USNET_PROVIDER_V1_SIZE (offsetof(struct usnet_provider, stats) + sizeof(void *))
+
+/* Whether provider p has op: within the table it was built with, and set. */
+#define USNET_PROVIDER_HAS(p, op) \
+	((p)->size >= offsetof(struct usnet_provider, op) + sizeof(void *) && (p)->op != NULL)
 
 #ifdef __cplusplus
 }

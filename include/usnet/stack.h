@@ -388,6 +388,17 @@ long usnet_sendv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 long usnet_recvv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 		 const struct usnet_iovec *iov, int iovcnt, unsigned flags,
 		 struct usnet_addr *from, uint64_t now);
+/* Send from a source that writes straight into the send buffer (TCP; a
+ * file for sendfile): the stack offers fill() free room in its buffer as
+ * iov entries, fill() writes into them in order and returns the bytes it
+ * wrote (fewer than offered: the source has no more now), or a negative
+ * error.  Up to len bytes; returns the bytes taken, -USNET_EAGAIN when the
+ * buffer is full, the errors of usnet_sendv, or fill()'s error when
+ * nothing was taken.  -USNET_EOPNOTSUPP for a datagram socket.  fill()
+ * runs under the caller's hold of the stack and must not call it. */
+typedef long (*usnet_fill_fn)(void *arg, const struct usnet_iovec *iov, int iovcnt);
+long usnet_send_fill(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s, size_t len,
+		     usnet_fill_fn fill, void *arg, unsigned flags, uint64_t now);
 long usnet_send(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,
 		const void *buf, size_t len, unsigned flags, uint64_t now);
 long usnet_recv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,

@@ -131,6 +131,64 @@ uint32_t byteq_append(struct usnet_stack *st, struct byteq *q, const uint8_t *p,
 	return done;
 }
 
+long byteq_fill(struct usnet_stack *st, struct byteq *q, uint32_t len, usnet_fill_fn fill, void *arg,
+		int *drained)
+{
+	struct usnet_iovec iov[BYTEQ_FILL_IOV];
+	int32_t at[BYTEQ_FILL_IOV];   /* the chunk behind each iov entry */
+	int32_t old_tail = q->tail;
+	uint32_t offered = 0;
+	int n = 0;
+	if (old_tail != NIL) {
+		struct chunk *ch = &st_chunks(st)[old_tail];
+		uint32_t room = CHUNK_SIZE - ch->off - ch->len;
+		if (room) {
+			uint32_t k = min_u32(room, len);
+			iov[n] = (struct usnet_iovec){ chunk_ptr(st, old_tail) + ch->off + ch->len, k };
+			at[n++] = old_tail;
+			offered += k;
+		}
+	}
+	/* New chunks are linked, empty, before fill() writes them: a process
+	 * killed inside fill() leaves a whole queue (empty chunks at its end
+	 * hold no bytes), never a chunk owned by nobody. */
+	while (offered < len && n < BYTEQ_FILL_IOV) {
+		int32_t c = chunk_alloc(st);
+		if (c == NIL)
+			break;
+		if (q->tail == NIL) q->head = c; else st_chunks(st)[q->tail].next = c;
+		q->tail = c;
+		uint32_t k = min_u32(CHUNK_SIZE, len - offered);
+		iov[n] = (struct usnet_iovec){ chunk_ptr(st, c), k };
+		at[n++] = c;
+		offered += k;
+	}
+	*drained = 0;
+	if (n == 0)
+		return 0;
+	long r = fill(arg, iov, n);
+	uint32_t got = r > 0 ? (uint32_t)min_u64((uint64_t)r, offered) : 0;
+	/* The chunks filled take their bytes; the last one holding any
+	 * becomes the tail again and the empty ones after it go back. */
+	struct chunk *chunks = st_chunks(st);
+	int32_t last = old_tail;
+	uint32_t left = got;
+	for (int i = 0; i < n && left; i++) {
+		uint32_t k = min_u32((uint32_t)iov[i].len, left);
+		chunks[at[i]].len = (uint16_t)(chunks[at[i]].len + k);
+		left -= k;
+		last = at[i];
+	}
+	q->bytes += got;
+	*drained = got < offered;
+	int32_t spare = last == NIL ? q->head : chunks[last].next;
+	if (last == NIL) q->head = NIL; else chunks[last].next = NIL;
+	q->tail = last;
+	order_barrier();   /* unlinked before freed */
+	chunk_free_chain(st, spare);
+	return r < 0 && got == 0 ? r : (long)got;
+}
+
 void byteq_append_chain(struct usnet_stack *st, struct byteq *q, int32_t head, uint32_t bytes)
 {
 	if (head == NIL)

@@ -697,6 +697,15 @@ void byteq_copy_out(struct usnet_stack *st, struct byteq *q, uint32_t off, uint8
 /* Drop the first n bytes. */
 void byteq_consume(struct usnet_stack *st, struct byteq *q, uint32_t n);
 void byteq_clear(struct usnet_stack *st, struct byteq *q);
+/* Append up to len bytes that fill() writes straight into the queue's free
+ * room (the tail chunk's, then up to BYTEQ_FILL_IOV - 1 new chunks; fewer
+ * when the pool runs dry), with no copy through another buffer.  Returns
+ * the bytes appended (what fill() returned, at most len), or fill()'s
+ * negative result when it wrote nothing; *drained says fill() wrote less
+ * than it was offered (its source has no more now). */
+#define BYTEQ_FILL_IOV 64
+long byteq_fill(struct usnet_stack *st, struct byteq *q, uint32_t len, usnet_fill_fn fill, void *arg,
+		int *drained);
 /* Append a chain (its chunks' off/len already set) holding `bytes`. */
 void byteq_append_chain(struct usnet_stack *st, struct byteq *q, int32_t head, uint32_t bytes);
 

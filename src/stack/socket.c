@@ -351,10 +351,10 @@ static uint64_t iov_total(const struct usnet_iovec *iov, int iovcnt)
 	return t;
 }
 
-static long tcp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
-		      unsigned flags)
+/* The room a send may fill in s's buffer now (more than 0), or what the
+ * send answers: 0 for an empty one (want 0), or an error. */
+static long tcp_send_room(struct sock *s, uint64_t want)
 {
-	struct usnet_stack *st = c->st;
 	if (s->err && (s->flags & SF_RESET)) {
 		int e = s->err;
 		s->err = 0;
@@ -375,16 +375,37 @@ static long tcp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iove
 	if (s->flags & SF_SHUT_WR)
 		return -USNET_EPIPE;
 	uint32_t room = s->sndq.bytes < s->sndbuf ? s->sndbuf - s->sndq.bytes : 0;
-	uint64_t want = iov_total(iov, iovcnt);
 	if (want == 0)
 		return 0;
 	if (room == 0) {
 		s->flags |= SF_WAS_FULL;
 		return -USNET_EAGAIN;
 	}
+	return room;
+}
+
+/* After done (> 0) bytes joined s's send queue: MSG_MORE corks, and what
+ * may leave now leaves. */
+static void tcp_sent(struct net_ctx *c, struct sock *s, unsigned flags)
+{
+	if (flags & USNET_MSG_MORE)
+		s->flags |= SF_CORK;
+	else
+		s->flags &= ~SF_CORK;
+	tcp_output(c, s);
+	sock_notify(c, s);
+}
+
+static long tcp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iovec *iov, int iovcnt,
+		      unsigned flags)
+{
+	struct usnet_stack *st = c->st;
+	long room = tcp_send_room(s, iov_total(iov, iovcnt));
+	if (room <= 0)
+		return room;
 	uint32_t done = 0;
 	for (int i = 0; i < iovcnt && done < room; i++) {
-		uint32_t n = (uint32_t)min_u64(iov[i].len, room - done);
+		uint32_t n = (uint32_t)min_u64(iov[i].len, (uint64_t)room - done);
 		uint32_t got = byteq_append(st, &s->sndq, iov[i].base, n);
 		done += got;
 		if (got < n)
@@ -395,12 +416,7 @@ static long tcp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iove
 		s->flags |= SF_WAS_FULL;
 		return -USNET_EAGAIN;   /* the shared pool is exhausted for now */
 	}
-	if (flags & USNET_MSG_MORE)
-		s->flags |= SF_CORK;
-	else
-		s->flags &= ~SF_CORK;
-	tcp_output(c, s);
-	sock_notify(c, s);
+	tcp_sent(c, s, flags);
 	return done;
 }
 
@@ -426,6 +442,45 @@ long usnet_sendv(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd,
 		r = tcp_sendv(&c, s, iov, iovcnt, flags);
 	ctx_flush(&c);
 	return r;
+}
+
+long usnet_send_fill(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t sd, size_t len,
+		     usnet_fill_fn fill, void *arg, unsigned flags, uint64_t now)
+{
+	struct sock *s;
+	CHECK(st, sd, s);
+	if (s->type != USNET_SOCK_STREAM)
+		return -USNET_EOPNOTSUPP;
+	long room = tcp_send_room(s, len);
+	if (room <= 0)
+		return room;
+	uint64_t want = min_u64(len, (uint64_t)room);
+	uint64_t done = 0;
+	long err = 0;
+	int drained = 0;
+	while (done < want && !drained) {
+		/* a call fills at most BYTEQ_FILL_IOV chunks; 0: the pool ran dry */
+		long r = byteq_fill(st, &s->sndq, (uint32_t)min_u64(want - done, UINT32_MAX), fill, arg, &drained);
+		if (r <= 0) {
+			err = r;
+			break;
+		}
+		done += (uint64_t)r;
+	}
+	if (done == 0) {
+		if (err < 0)
+			return err;
+		if (drained)
+			return 0;   /* the source is at its end */
+		st->stats.tcp_drop_nobuf++;
+		s->flags |= SF_WAS_FULL;
+		return -USNET_EAGAIN;   /* the shared pool is exhausted for now */
+	}
+	struct net_ctx c;
+	ctx_init(&c, st, io, now);
+	tcp_sent(&c, s, flags);
+	ctx_flush(&c);
+	return (long)done;
 }
 
 long usnet_send(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s,

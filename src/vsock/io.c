@@ -230,8 +230,67 @@ long vsock_recvmmsg(struct vsock_slot *s, struct mmsghdr *v, unsigned n, int fla
 	return (long)i;
 }
 
+/* sendfile by the provider's op, which reads the file straight into the
+ * socket's send buffer: the switch adds the blocking, SIGPIPE, and the
+ * file position when offset is NULL.  USNET_PROVIDER_DECLINE when the
+ * provider leaves this socket, or the file (no position: a pipe), to
+ * vsock_sendfile's own copy. */
+static long sendfile_by_provider(struct vsock_slot *s, int in_fd, off_t *offset, size_t count)
+{
+	off_t pos;
+	if (offset) {
+		memcpy(&pos, offset, sizeof pos);
+		if (pos < 0)
+			return -EINVAL;
+	} else {
+		long at = vsock_sys(SYS_lseek, in_fd, 0, SEEK_CUR, 0, 0, 0);
+		if (at < 0)
+			return USNET_PROVIDER_DECLINE;
+		pos = at;
+	}
+	bool nonblock = vsock_slot_nonblocking(s);
+	int64_t deadline = vsock_deadline(s->sndtimeo_ns);
+	size_t done = 0;
+	for (;;) {
+		long r = vsock_prov->sendfile(vsock_prov_ctx, s->ps, in_fd, (int64_t)pos, count - done);
+		vsock_tx_note_held();
+		if (r == USNET_PROVIDER_DECLINE && done == 0)
+			return r;
+		if (r > 0) {
+			done += (size_t)r;
+			pos += r;
+			if (nonblock || done >= count)
+				break;
+			continue;
+		}
+		if (r == -EAGAIN && !nonblock) {
+			int w = vsock_wait_slot(s, USNET_PROVIDER_EV_OUT, deadline);
+			if (w == 0)
+				continue;
+			r = w;
+		}
+		if (r >= 0 || done > 0)
+			break;   /* the file's end, or what was sent before an error */
+		if (r == -ENOTCONN)
+			r = -EPIPE;   /* as a send (sk_stream_wait_connect) */
+		if (r == -EPIPE)
+			raise_sigpipe();
+		return r;
+	}
+	if (offset)
+		memcpy(offset, &pos, sizeof pos);
+	else
+		vsock_sys(SYS_lseek, in_fd, pos, SEEK_SET, 0, 0, 0);
+	return (long)done;
+}
+
 long vsock_sendfile(struct vsock_slot *s, int in_fd, off_t *offset, size_t count)
 {
+	if (s->type == SOCK_STREAM && USNET_PROVIDER_HAS(vsock_prov, sendfile)) {
+		long r = sendfile_by_provider(s, in_fd, offset, count);
+		if (r != USNET_PROVIDER_DECLINE)
+			return r;
+	}
 	/* The first MAX_IOV iovecs of the scratch area belong to sendmsg's
 	 * partial-send bookkeeping; the file data goes after them. */
 	char *scratch = vsock_scratch(VSOCK_SCRATCH_IO, MAX_IOV * sizeof(struct iovec) + 65536);

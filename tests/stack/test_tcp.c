@@ -1939,3 +1939,104 @@ int test_tcp_buffer_autotuning(void)
 	tenv_fini(&e);
 	return 0;
 }
+
+/* usnet_send_fill's source: bytes of a pattern from pos, at most `left`
+ * of them (then its end), or the error `fail` when set. */
+struct fill_src { const uint8_t *data; uint32_t pos, left; long fail; int calls, max_iov; };
+
+static long fill_from(void *arg, const struct usnet_iovec *iov, int n)
+{
+	struct fill_src *f = arg;
+	f->calls++;
+	if (n > f->max_iov)
+		f->max_iov = n;
+	if (f->fail)
+		return f->fail;
+	long done = 0;
+	for (int i = 0; i < n && f->left; i++) {
+		uint32_t k = (uint32_t)(iov[i].len < f->left ? iov[i].len : f->left);
+		memcpy(iov[i].base, f->data + f->pos, k);
+		f->pos += k;
+		f->left -= k;
+		done += k;
+	}
+	return done;
+}
+
+/* Everything c's socket sends from seq `from` until `want` bytes came,
+ * acknowledged as it comes (as a peer reading at once would), into out. */
+static uint32_t collect_acked(struct tenv *e, struct tconn *c, uint32_t from, uint8_t *out, uint32_t want)
+{
+	uint32_t got = 0;
+	for (int round = 0; round < 1000 && got < want; round++) {
+		struct tpkt p;
+		int any = 0;
+		while (t_next_tcp(e, &p)) {
+			if (!p.dlen || p.seq - from != got || got + p.dlen > want)
+				continue;
+			memcpy(out + got, p.data, p.dlen);
+			got += p.dlen;
+			any = 1;
+		}
+		if (!any)
+			tenv_advance(e, e->now + MS);
+		c->pack = from + got;
+		tconn_send(c, ACK, NULL, 0, 65535);
+	}
+	return got;
+}
+
+/* usnet_send_fill: the source writes straight into the send buffer, after
+ * bytes a send left in its last chunk, past one fill's chunk count, and
+ * the bytes leave in order; a short fill ends the call, an empty one is
+ * the source's end (0), a failing one returns its error and takes nothing;
+ * a datagram socket has none. */
+int test_tcp_send_fill(void)
+{
+	struct tenv e; tenv_init(&e, NULL);
+	tenv_learn_peer(&e);
+	struct tconn c;
+	CHECK(tconn_accept(&c, &e, 80, 1, 1, 7, 1460) == 0);
+	usnet_setsockopt(e.st, c.s, USNET_TCP_NODELAY, 1);
+	static uint8_t data[300000], want[300003], out[300003];
+	for (unsigned i = 0; i < sizeof data; i++)
+		data[i] = (uint8_t)(i * 7 + i / 251);
+	struct tpkt p;
+	uint32_t from = c.pack;   /* all acknowledged so far */
+	CHECK(usnet_send(e.st, &e.io, c.s, "abc", 3, USNET_MSG_MORE, e.now) == 3);
+	CHECK(!t_next_tcp(&e, &p));   /* corked: the first seq comes with the data */
+	struct fill_src f = { data, 0, sizeof data, 0, 0, 0 };
+	int v = 0;
+	usnet_setsockopt(e.st, c.s, USNET_SO_SNDBUF, 1 << 20);
+	CHECK(usnet_getsockopt(e.st, c.s, USNET_SO_SNDBUF, &v) == 0 && v > 140000);
+	long r = usnet_send_fill(e.st, &e.io, c.s, 200000, fill_from, &f, 0, e.now);
+	long expect = v - 3 < 200000 ? v - 3 : 200000;
+	CHECKF(r == expect, "took %ld of 200000 (buffer %d)", r, v);
+	CHECKF(f.calls >= 2 && f.max_iov <= 64, "%d fills, up to %d entries", f.calls, f.max_iov);
+	memcpy(want, "abc", 3);
+	memcpy(want + 3, data, (size_t)r);
+	uint32_t got = collect_acked(&e, &c, from, out, (uint32_t)r + 3);
+	CHECKF(got == (uint32_t)r + 3 && !memcmp(out, want, got), "%u of %ld bytes back", got, r + 3);
+	from += got;
+	/* a source with 100 bytes left: 100, then its end */
+	f.left = 100;
+	uint32_t at = f.pos;
+	CHECK(usnet_send_fill(e.st, &e.io, c.s, 1000, fill_from, &f, 0, e.now) == 100);
+	CHECK(usnet_send_fill(e.st, &e.io, c.s, 1000, fill_from, &f, 0, e.now) == 0);
+	got = collect_acked(&e, &c, from, out, 100);
+	CHECK(got == 100 && !memcmp(out, data + at, 100));
+	from += got;
+	/* a failing source: its error, nothing queued; a send after it is whole */
+	f.fail = -5;
+	CHECK(usnet_send_fill(e.st, &e.io, c.s, 1000, fill_from, &f, 0, e.now) == -5);
+	CHECK(usnet_send(e.st, &e.io, c.s, "after", 5, 0, e.now) == 5);
+	got = collect_acked(&e, &c, from, out, 5);
+	CHECK(got == 5 && !memcmp(out, "after", 5));
+	int32_t u = usnet_socket(e.st, USNET_SOCK_DGRAM);
+	CHECK(usnet_send_fill(e.st, &e.io, u, 10, fill_from, &f, 0, e.now) == -USNET_EOPNOTSUPP);
+	usnet_close(e.st, &e.io, u, e.now);
+	usnet_setsockopt(e.st, c.s, USNET_SO_LINGER, 0);
+	usnet_close(e.st, &e.io, c.s, e.now);
+	tenv_fini(&e);
+	return 0;
+}

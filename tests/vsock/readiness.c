@@ -1096,32 +1096,45 @@ static void *sink_main(void *arg)
 	return NULL;
 }
 
+/* sendfile from an offset (the file position stays), from the file
+ * position (it moves), at the file's end (0), and from an fd not open for
+ * reading (EBADF); the peer gets the bytes in order, intact. */
 static void t_sendfile(void)
 {
 	int c, s;
 	pair(&c, &s);
 	char path[] = "/tmp/usnet-readiness-XXXXXX";
 	int f = mkstemp(path);
-	unlink(path);
 	static unsigned char data[200000];
 	for (size_t i = 0; i < sizeof data; i++)
 		data[i] = (unsigned char)(i * 7 + i / 251);
 	if (write(f, data, sizeof data) != (ssize_t)sizeof data)
 		die("write");
+	int wronly = open(path, O_WRONLY);
+	unlink(path);
 	off_t off = 1000;
 	pthread_t t;
 	struct sink rx = { s, 0, 0 };
 	pthread_create(&t, NULL, sink_main, &rx);
 	ssize_t sent = sendfile(c, f, &off, sizeof data - 1000);
+	lseek(f, 500, SEEK_SET);
+	ssize_t from_pos = sendfile(c, f, NULL, 300);
+	off_t pos = lseek(f, 0, SEEK_CUR);
+	off_t end = sizeof data;
+	ssize_t at_end = sendfile(c, f, &end, 100);
+	errno = 0;
+	ssize_t bad = sendfile(c, wronly, NULL, 100);
+	int bad_err = errno;
 	shutdown(c, SHUT_WR);
 	pthread_join(t, NULL);
 	unsigned sum = 0;
 	for (size_t i = 1000; i < sizeof data; i++)
 		sum = sum * 31 + data[i];
-	off_t pos = lseek(f, 0, SEEK_CUR);
-	SAY("sent=%zd off=%lld got=%zu intact=%d filepos=%lld", sent, (long long)off, rx.got, sum == rx.sum,
-	    (long long)pos);
-	close(f); close(c); close(s);
+	for (size_t i = 500; i < 800; i++)
+		sum = sum * 31 + data[i];
+	SAY("sent=%zd off=%lld got=%zu intact=%d filepos=%lld frompos=%zd at_end=%zd wronly=%zd/%s", sent,
+	    (long long)off, rx.got, sum == rx.sum, (long long)pos, from_pos, at_end, bad, strerrorname_np(bad_err));
+	close(f); close(wronly); close(c); close(s);
 }
 
 static void t_sockopts(void)
