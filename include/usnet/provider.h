@@ -109,7 +109,11 @@ struct usnet_provider {
 	void (*fini)(void *ctx);
 
 	/* Create a socket.  `cookie` is the value to pass to host->notify for
-	 * it.  0 and *out set, USNET_PROVIDER_DECLINE, or -errno. */
+	 * it.  0 and *out set, USNET_PROVIDER_DECLINE, or -errno.  *out (here
+	 * and in accept) is the switch's record of the socket, in memory the
+	 * processes share: a provider whose state is shared too writes it as
+	 * soon as the socket exists, so that a process killed before the
+	 * call returns leaves a socket the switch can close. */
 	int  (*socket)(void *ctx, int domain, int type, int protocol, uint64_t cookie, usnet_psock_t *out);
 	/* 0, USNET_PROVIDER_HANDOVER, or -errno. */
 	int  (*bind)(void *ctx, usnet_psock_t s, const struct sockaddr *addr, socklen_t len);

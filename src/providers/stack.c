@@ -827,11 +827,13 @@ static int p_socket(void *ctx, int domain, int type, int protocol, uint64_t cook
 								     .v6only = v6only,
 								     .type = (uint8_t)type,
 								     .protocol = (uint8_t)protocol };
+		/* Under the lock, as accept_on: the switch's slot holds the
+		 * handle before anything else can happen to this process. */
+		*out = handle_of(p, in->q, s);
 	}
 	inst_unlock(in);
 	if (s < 0)
 		return s == -USNET_ENOMEM || s == -USNET_ENFILE ? -ENFILE : s;
-	*out = handle_of(p, in->q, s);
 	return 0;
 }
 

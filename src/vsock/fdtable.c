@@ -184,8 +184,7 @@ struct vsock_slot *vsock_slot_alloc(void)
 			atomic_store(&s->file_gone, SLOT_LIVE);
 			s->creator = (int32_t)vsock_pid;
 			s->domain = s->type = s->protocol = 0;
-			s->ps = 0;
-			atomic_store(&s->has_ps, 0);
+			s->ps = VSOCK_NO_PS;
 			s->rcvtimeo_ns = s->sndtimeo_ns = 0;
 			s->nreplay = 0;
 			atomic_store(&s->status, 0);
@@ -388,7 +387,7 @@ void vsock_slots_sweep(void)
 			if (!atomic_compare_exchange_strong(&s->file_gone, &live, SLOT_CLOSING))
 				continue;
 			s->closer = (int32_t)vsock_pid;
-			if (atomic_load(&s->has_ps) && vsock_prov_handles_shared)
+			if (s->ps != VSOCK_NO_PS && vsock_prov_handles_shared)
 				vsock_prov->close(vsock_prov_ctx, s->ps);
 			vsock_log(1, "socket %d of process %d, which died making it, closed", i, s->creator);
 			atomic_store(&s->used, 0);

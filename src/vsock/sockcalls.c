@@ -38,17 +38,14 @@ long vsock_socket(int domain, int type, int protocol)
 	s->type = base;
 	s->protocol = protocol;
 	atomic_store(&s->status, (type & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
-	usnet_psock_t ps = 0;
-	r = vsock_prov->socket(vsock_prov_ctx, domain, base, protocol, vsock_slot_index(s), &ps);
+	r = vsock_prov->socket(vsock_prov_ctx, domain, base, protocol, vsock_slot_index(s), &s->ps);
 	if (r != 0) {
 		vsock_slot_discard(s);
 		return r == USNET_PROVIDER_DECLINE ? USNET_HOOK_PASS : (r > 0 ? -EINVAL : r);
 	}
-	s->ps = ps;
-	atomic_store(&s->has_ps, 1);
 	int fd = vsock_slot_open_file(s, type & SOCK_CLOEXEC);
 	if (fd < 0) {
-		vsock_prov->close(vsock_prov_ctx, ps);
+		vsock_prov->close(vsock_prov_ctx, s->ps);
 		vsock_slot_discard(s);
 		return fd;
 	}
@@ -144,18 +141,15 @@ long vsock_accept(struct vsock_slot *s, struct sockaddr *addr, socklen_t *len, i
 		struct vsock_slot *ns = vsock_slot_alloc();
 		if (!ns)
 			return -ENFILE;
-		usnet_psock_t ps = 0;
-		int r = vsock_prov->accept(vsock_prov_ctx, s->ps, addr, len, vsock_slot_index(ns), &ps);
+		int r = vsock_prov->accept(vsock_prov_ctx, s->ps, addr, len, vsock_slot_index(ns), &ns->ps);
 		if (r == 0) {
 			ns->domain = s->domain;
 			ns->type = s->type;
 			ns->protocol = s->protocol;
-			ns->ps = ps;
-			atomic_store(&ns->has_ps, 1);
 			atomic_store(&ns->status, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
 			int fd = vsock_slot_open_file(ns, flags & SOCK_CLOEXEC);
 			if (fd < 0) {
-				vsock_prov->close(vsock_prov_ctx, ps);
+				vsock_prov->close(vsock_prov_ctx, ns->ps);
 				vsock_slot_discard(ns);
 			}
 			return fd;

@@ -44,6 +44,8 @@ uint64_t vsock_now_ns(void);
 struct vsock_replay_opt { int level, name, val; };
 
 #define VSOCK_CALLERS 8
+/* A slot's ps before the provider made its socket. */
+#define VSOCK_NO_PS UINT64_MAX
 
 /*
  * A slot's lifetime is its file's: every user socket has a kernel file of
@@ -65,7 +67,6 @@ struct vsock_slot {
 	_Atomic uint32_t calls_untracked;
 	_Atomic uint32_t file_gone;   /* enum vsock_slot_close */
 	int32_t creator;              /* the process that made the provider socket */
-	_Atomic uint32_t has_ps;      /* ps is set: the provider made the socket */
 	int32_t closer;               /* the process closing it (SLOT_CLOSING) */
 	int32_t wd;                   /* inotify watch of its file; 0: no file (yet) */
 	uint64_t ino;                 /* its file's inode (found again in an fd received or inherited) */
@@ -73,7 +74,11 @@ struct vsock_slot {
 	_Atomic uint64_t wake_mask;   /* waiters (epoll sets) holding it, one bit each */
 	_Atomic uint32_t status;      /* O_NONBLOCK (the file status flag) */
 	int domain, type, protocol;   /* type without SOCK_NONBLOCK/CLOEXEC */
-	usnet_psock_t ps;             /* provider handle */
+	/* The provider handle, VSOCK_NO_PS until the provider made the
+	 * socket: socket() and accept() have the provider write it here
+	 * itself, so that a process killed right after leaves the sweep a
+	 * provider socket to close rather than one nobody knows of. */
+	usnet_psock_t ps;
 	int64_t rcvtimeo_ns, sndtimeo_ns;   /* 0: none */
 	int nreplay;                  /* options to replay on hand-over */
 	struct vsock_replay_opt replay[VSOCK_MAX_REPLAY];
