@@ -384,6 +384,15 @@ static long tcp_send_room(struct sock *s, uint64_t want)
 	return room;
 }
 
+/* A send that found room but took nothing: the shared pool is exhausted
+ * for now. */
+static long tcp_send_nobuf(struct usnet_stack *st, struct sock *s)
+{
+	st->stats.tcp_drop_nobuf++;
+	s->flags |= SF_WAS_FULL;
+	return -USNET_EAGAIN;
+}
+
 /* After done (> 0) bytes joined s's send queue: MSG_MORE corks, and what
  * may leave now leaves. */
 static void tcp_sent(struct net_ctx *c, struct sock *s, unsigned flags)
@@ -411,11 +420,8 @@ static long tcp_sendv(struct net_ctx *c, struct sock *s, const struct usnet_iove
 		if (got < n)
 			break;
 	}
-	if (done == 0) {
-		st->stats.tcp_drop_nobuf++;
-		s->flags |= SF_WAS_FULL;
-		return -USNET_EAGAIN;   /* the shared pool is exhausted for now */
-	}
+	if (done == 0)
+		return tcp_send_nobuf(st, s);
 	tcp_sent(c, s, flags);
 	return done;
 }
@@ -470,11 +476,7 @@ long usnet_send_fill(struct usnet_stack *st, struct usnet_io *io, usnet_sock_t s
 	if (done == 0) {
 		if (err < 0)
 			return err;
-		if (drained)
-			return 0;   /* the source is at its end */
-		st->stats.tcp_drop_nobuf++;
-		s->flags |= SF_WAS_FULL;
-		return -USNET_EAGAIN;   /* the shared pool is exhausted for now */
+		return drained ? 0 /* the source is at its end */ : tcp_send_nobuf(st, s);
 	}
 	struct net_ctx c;
 	ctx_init(&c, st, io, now);

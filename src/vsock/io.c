@@ -81,6 +81,19 @@ static size_t iov_skip(struct iovec *dst, const struct iovec *src, size_t n, siz
 	return k;
 }
 
+/* What a send that took nothing answers for the provider's error r:
+ * Linux's TCP answers a send on a socket that is not connected (never
+ * connected, listening) with EPIPE, never ENOTCONN (sk_stream_wait_connect),
+ * and EPIPE raises SIGPIPE unless MSG_NOSIGNAL. */
+static long send_failed(long r, bool stream, bool nosignal)
+{
+	if (r == -ENOTCONN && stream)
+		r = -EPIPE;
+	if (r == -EPIPE && !nosignal)
+		raise_sigpipe();
+	return r;
+}
+
 long vsock_sendmsg(struct vsock_slot *s, const struct msghdr *msg, int flags)
 {
 	if (msg->msg_iovlen > MAX_IOV)
@@ -136,14 +149,7 @@ long vsock_sendmsg(struct vsock_slot *s, const struct msghdr *msg, int flags)
 		}
 		if (done > 0)
 			return (long)done;
-		/* Linux's TCP answers a send on a socket that is not connected
-		 * (never connected, listening) with EPIPE, never ENOTCONN
-		 * (sk_stream_wait_connect). */
-		if (r == -ENOTCONN && stream)
-			r = -EPIPE;
-		if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
-			raise_sigpipe();
-		return r;
+		return send_failed(r, stream, flags & MSG_NOSIGNAL);
 	}
 }
 
@@ -271,11 +277,7 @@ static long sendfile_by_provider(struct vsock_slot *s, int in_fd, off_t *offset,
 		}
 		if (r >= 0 || done > 0)
 			break;   /* the file's end, or what was sent before an error */
-		if (r == -ENOTCONN)
-			r = -EPIPE;   /* as a send (sk_stream_wait_connect) */
-		if (r == -EPIPE)
-			raise_sigpipe();
-		return r;
+		return send_failed(r, true, false);
 	}
 	if (offset)
 		memcpy(offset, &pos, sizeof pos);
